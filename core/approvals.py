@@ -1,0 +1,567 @@
+"""The approval engine: requests, votes, thresholds, levels, expiry.
+
+Locks are always taken workflow first, then approval request, on every path
+(answer, expiry, rollback, runner), so concurrent answers and rollbacks queue
+instead of deadlocking. A decision that lets a waiting workflow go on makes it
+runnable in the same transaction, which wakes a runner at commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import store
+from core.approval_schema import response_schema, schema_problems
+from core.config import get_settings
+from core.definitions import ApprovalConfig
+from core.errors import (
+    AlreadyVoted,
+    ApprovalClosed,
+    DefinitionError,
+    InvalidResponse,
+    NotAuthorized,
+)
+from core.models import (
+    ApprovalAssignee,
+    ApprovalRequest,
+    ApprovalResponse,
+    Notification,
+    User,
+    Workflow,
+    utcnow,
+)
+from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
+
+if TYPE_CHECKING:
+    from core.db import Database
+
+DECISIONS = ("approve", "reject", "modify")
+TIMEOUT_ACTOR = "system:timeout"
+
+
+def normalise_principal(value: str) -> str:
+    return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class Level:
+    approvers: list[str]
+    threshold: int
+    name: str | None = None
+
+
+def levels_for(config: ApprovalConfig, amount: float | None) -> list[Level]:
+    """The approver levels a request goes through, in order."""
+    if config.levels:
+        chosen = [
+            Level([normalise_principal(a) for a in lv.approvers], lv.threshold, lv.name)
+            for lv in sorted(config.levels, key=lambda lv: lv.min_amount)
+            if amount is None or amount >= lv.min_amount
+        ]
+        if chosen:
+            return chosen
+        first = min(config.levels, key=lambda lv: lv.min_amount)
+        return [Level([normalise_principal(a) for a in first.approvers], first.threshold)]
+    return [Level([normalise_principal(a) for a in config.approvers], config.approval_threshold)]
+
+
+def _amount_of(config: ApprovalConfig, context: dict[str, Any]) -> tuple[float | None, str]:
+    """A budget request's amount: from its context data, else the workflow's."""
+    data = {**context, **config.context_data}
+    raw = data.get("amount")
+    currency = str(data.get("currency") or "USD")
+    if raw is None:
+        return None, currency
+    try:
+        return float(raw), currency
+    except (TypeError, ValueError):
+        raise DefinitionError([f"approval_config.context_data.amount: not a number: {raw!r}"]) from None
+
+
+def open_approval(
+    session: Session,
+    *,
+    config: ApprovalConfig,
+    title: str,
+    requested_by: str,
+    workflow: Workflow | None = None,
+    step_name: str | None = None,
+    step_run_id: int | None = None,
+    proposed_action: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+) -> ApprovalRequest:
+    """Create a request, its assignees and its notifications in ``session``."""
+    amount, currency = (None, "USD")
+    if config.type == "budget":
+        amount, currency = _amount_of(config, context or {})
+    schema, ui = response_schema(config, amount, currency)
+    levels = levels_for(config, amount)
+    context_data = dict(config.context_data)
+    if config.type == "budget":
+        context_data.setdefault("amount", amount)
+        context_data.setdefault("currency", currency)
+    now = utcnow()
+    approval = ApprovalRequest(
+        workflow_id=workflow.id if workflow else None,
+        step_name=step_name,
+        step_run_id=step_run_id,
+        title=title,
+        description=config.description,
+        approval_type=config.type,
+        status=APPROVAL_OPEN,
+        requested_by=normalise_principal(requested_by),
+        approvers=levels[0].approvers,
+        threshold=levels[0].threshold,
+        config=config.model_dump(mode="json", by_alias=True, exclude_none=True),
+        context_data=context_data,
+        response_schema=schema,
+        ui_schema=ui,
+        proposed_action=proposed_action or {},
+        level=0,
+        expires_at=now + timedelta(seconds=config.timeout) if config.timeout else None,
+        tenant=workflow.tenant if workflow else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(approval)
+    session.flush()
+    _assign(session, approval, levels[0].approvers)
+    _notify(session, approval, levels[0].approvers, kind="approval.requested")
+    store.append_event(
+        session,
+        "approval.requested",
+        requested_by,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=step_name,
+        after={"status": APPROVAL_OPEN},
+        data={
+            "title": title,
+            "type": config.type,
+            "approvers": approval.approvers,
+            "threshold": approval.threshold,
+            "expires_at": approval.expires_at.isoformat() if approval.expires_at else None,
+        },
+    )
+    return approval
+
+
+def _assign(session: Session, approval: ApprovalRequest, approvers: list[str]) -> None:
+    session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
+    for principal in dict.fromkeys(approvers):
+        session.add(ApprovalAssignee(approval_id=approval.id, principal=principal))
+
+
+def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], *, kind: str) -> None:
+    """Queue one outbox row per channel and recipient (delivered later)."""
+    config = ApprovalConfig.model_validate(approval.config)
+    channels = config.channels if config.channels is not None else get_settings().default_channels
+    for channel in dict.fromkeys(channels):
+        for recipient in dict.fromkeys(recipients):
+            session.add(
+                Notification(
+                    approval_id=approval.id,
+                    workflow_id=approval.workflow_id,
+                    kind=kind,
+                    channel=channel,
+                    recipient=recipient,
+                    payload={"title": approval.title, "level": approval.level,
+                             "channel_config": config.channel_configs.get(channel, {})},
+                )
+            )
+
+
+def principals_of(session: Session, user: str) -> list[str]:
+    """A user's email and the groups they belong to."""
+    email = normalise_principal(user)
+    row = session.get(User, email)
+    groups = [normalise_principal(g) for g in (row.groups if row else [])]
+    return [email, *groups]
+
+
+def _check_open(approval: ApprovalRequest, now: datetime) -> None:
+    if approval.status != APPROVAL_OPEN:
+        who = f" by {approval.decided_by}" if approval.decided_by else ""
+        raise ApprovalClosed(
+            f"Approval request {approval.id} is already {approval.status}{who}; "
+            "it cannot be answered again."
+        )
+    if approval.expires_at is not None and approval.expires_at <= now:
+        raise ApprovalClosed(
+            f"Approval request {approval.id} expired at {approval.expires_at.isoformat()}."
+        )
+
+
+def record_response(
+    session: Session,
+    approval: ApprovalRequest,
+    *,
+    approver: str,
+    decision: str,
+    data: dict[str, Any] | None,
+    comment: str,
+    channel: str,
+) -> ApprovalRequest:
+    """Validate and record one vote, then decide if the vote settles it.
+
+    The caller holds the workflow's and the approval's row locks.
+    """
+    now = utcnow()
+    _check_open(approval, now)
+    if decision not in DECISIONS:
+        raise InvalidResponse([f"decision: must be one of {', '.join(DECISIONS)}"])
+    approver = normalise_principal(approver)
+    config = ApprovalConfig.model_validate(approval.config)
+    principals = principals_of(session, approver)
+    if not set(principals) & set(approval.approvers):
+        raise NotAuthorized(
+            f"{approver} is not an approver of this request (asked: {', '.join(approval.approvers)})."
+        )
+    if approver == approval.requested_by and decision != "reject" and not config.allow_self_approval:
+        raise NotAuthorized(f"{approver} requested this approval and cannot approve it.")
+    already = session.scalar(
+        select(ApprovalResponse.id).where(
+            ApprovalResponse.approval_id == approval.id,
+            ApprovalResponse.approver == approver,
+            ApprovalResponse.level == approval.level,
+        )
+    )
+    if already is not None:
+        raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.")
+    data = dict(data or {})
+    decision = _validated_decision(approval, config, decision, data)
+    vote = ApprovalResponse(
+        approval_id=approval.id, approver=approver, level=approval.level, decision=decision,
+        channel=channel, comment=comment or "", data=data, created_at=now,
+    )
+    session.add(vote)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.") from exc
+    store.append_event(
+        session, "approval.responded", approver, workflow_id=approval.workflow_id,
+        approval_id=approval.id, step_name=approval.step_name,
+        data={"decision": decision, "channel": channel, "comment": comment or "", "data": data,
+              "level": approval.level},
+    )
+    _tally(session, approval, config, actor=approver)
+    return approval
+
+
+def _validated_decision(
+    approval: ApprovalRequest, config: ApprovalConfig, decision: str, data: dict[str, Any]
+) -> str:
+    if decision == "reject":
+        return decision
+    if decision == "modify" and not config.modify_allowed:
+        raise InvalidResponse([f"decision: {approval.approval_type} approvals cannot be approved with changes"])
+    if approval.approval_type == "budget":
+        requested = approval.context_data.get("amount")
+        if "approved_amount" not in data and requested is not None:
+            data["approved_amount"] = requested
+    problems = schema_problems(approval.response_schema, data)
+    if problems:
+        raise InvalidResponse(problems)
+    if approval.approval_type == "budget":
+        requested = approval.context_data.get("amount")
+        if requested is not None and float(data["approved_amount"]) < float(requested):
+            return "modify"
+    return decision
+
+
+def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, *, actor: str) -> None:
+    votes = session.scalars(
+        select(ApprovalResponse).where(
+            ApprovalResponse.approval_id == approval.id,
+            ApprovalResponse.level == approval.level,
+        ).order_by(ApprovalResponse.id)
+    ).all()
+    approving = [v for v in votes if v.decision in ("approve", "modify")]
+    rejecting = [v for v in votes if v.decision == "reject"]
+    if rejecting and config.reject_decides:
+        _decide(session, approval, "rejected", actor, {"comment": rejecting[-1].comment})
+        return
+    if len(approving) >= approval.threshold:
+        _pass_level(session, approval, config, approving, actor)
+        return
+    if rejecting:
+        potential = _potential_voters(session, approval) - {v.approver for v in votes}
+        if len(approving) + len(potential) < approval.threshold:
+            _decide(session, approval, "rejected", actor,
+                    {"comment": rejecting[-1].comment, "reason": "threshold unreachable"})
+
+
+def _potential_voters(session: Session, approval: ApprovalRequest) -> set[str]:
+    """Everyone who could still vote: listed emails plus members of listed groups."""
+    users = session.scalars(select(User)).all()
+    voters = {a for a in approval.approvers if "@" in a}
+    for user in users:
+        if {normalise_principal(g) for g in user.groups} & set(approval.approvers):
+            voters.add(user.email)
+    return voters
+
+
+def _pass_level(
+    session: Session,
+    approval: ApprovalRequest,
+    config: ApprovalConfig,
+    approving: list[ApprovalResponse],
+    actor: str,
+) -> None:
+    merged: dict[str, Any] = {**(approval.decision_data or {})}
+    for vote in approving:
+        merged.update(vote.data)
+    if approval.approval_type == "budget" and approving:
+        merged["approved_amount"] = min(float(v.data["approved_amount"]) for v in approving
+                                        if "approved_amount" in v.data)
+    modified = any(v.decision == "modify" for v in approving) or (
+        (approval.decision_data or {}).get("modified", False)
+    )
+    amount = merged.get("approved_amount") if approval.approval_type == "budget" else None
+    levels = levels_for(config, amount if amount is not None else approval.context_data.get("amount"))
+    next_level = approval.level + 1
+    if config.levels and next_level < len(levels):
+        approval.decision_data = {**merged, "modified": modified}
+        approval.level = next_level
+        approval.approvers = levels[next_level].approvers
+        approval.threshold = levels[next_level].threshold
+        approval.updated_at = utcnow()
+        if config.timeout:
+            approval.expires_at = utcnow() + timedelta(seconds=config.timeout)
+        _assign(session, approval, approval.approvers)
+        _notify(session, approval, approval.approvers, kind=f"approval.requested.level{next_level}")
+        store.append_event(
+            session, "approval.level_passed", actor, workflow_id=approval.workflow_id,
+            approval_id=approval.id, step_name=approval.step_name,
+            data={"level": next_level - 1, "next_level": next_level,
+                  "next_approvers": approval.approvers},
+        )
+        return
+    merged.pop("modified", None)
+    _decide(session, approval, "modified" if modified else "approved", actor, merged)
+
+
+def _decide(
+    session: Session, approval: ApprovalRequest, outcome: str, actor: str, data: dict[str, Any]
+) -> None:
+    check_approval_transition(approval.status, outcome)
+    before = approval.status
+    now = utcnow()
+    approval.status = outcome
+    approval.decided_at = now
+    approval.decided_by = actor
+    approval.decision_data = data
+    approval.updated_at = now
+    session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
+    store.append_event(
+        session, "approval.decided", actor, workflow_id=approval.workflow_id,
+        approval_id=approval.id, step_name=approval.step_name,
+        before={"status": before}, after={"status": outcome}, data={"data": data},
+    )
+    if approval.workflow_id and approval.step_run_id is not None:
+        workflow = store.get_workflow(session, approval.workflow_id)
+        if workflow.status == "waiting_approval" and workflow.current_step_run_id == approval.step_run_id:
+            store.transition_workflow(session, workflow, "running", actor,
+                                      data={"approval_id": approval.id, "outcome": outcome})
+            store.schedule(session, workflow)
+
+
+def cancel_open_approvals(session: Session, workflow_id: str, actor: str, reason: str) -> list[str]:
+    """Cancel every open request of a workflow; returns their ids."""
+    approvals = session.scalars(
+        select(ApprovalRequest).where(
+            ApprovalRequest.workflow_id == workflow_id, ApprovalRequest.status == APPROVAL_OPEN
+        ).with_for_update()
+    ).all()
+    for approval in approvals:
+        check_approval_transition(approval.status, "cancelled")
+        approval.status = "cancelled"
+        approval.decided_at = utcnow()
+        approval.decided_by = actor
+        session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
+        store.append_event(
+            session, "approval.cancelled", actor, workflow_id=workflow_id, approval_id=approval.id,
+            step_name=approval.step_name, before={"status": APPROVAL_OPEN},
+            after={"status": "cancelled"}, data={"reason": reason},
+        )
+    return [a.id for a in approvals]
+
+
+def expire(session: Session, approval: ApprovalRequest, actor: str, *, forced: bool = False) -> str:
+    """Apply the request's ``on_timeout`` rule; returns what happened."""
+    if approval.status != APPROVAL_OPEN:
+        raise ApprovalClosed(f"Approval request {approval.id} is already {approval.status}.")
+    config = ApprovalConfig.model_validate(approval.config)
+    rule = config.on_timeout
+    if rule == "escalate" and approval.escalations == 0:
+        approval.escalations += 1
+        approval.approvers = [normalise_principal(a) for a in config.escalate_to]
+        approval.threshold = 1
+        approval.expires_at = utcnow() + timedelta(seconds=config.timeout or 86400)
+        approval.updated_at = utcnow()
+        _assign(session, approval, approval.approvers)
+        _notify(session, approval, approval.approvers, kind="approval.escalated")
+        store.append_event(
+            session, "approval.escalated", actor, workflow_id=approval.workflow_id,
+            approval_id=approval.id, step_name=approval.step_name,
+            data={"escalated_to": approval.approvers, "forced": forced},
+        )
+        return "escalated"
+    store.append_event(
+        session, "approval.expired", actor, workflow_id=approval.workflow_id,
+        approval_id=approval.id, step_name=approval.step_name,
+        data={"on_timeout": rule, "forced": forced},
+    )
+    if rule == "approve":
+        _decide(session, approval, "approved", TIMEOUT_ACTOR, {"reason": "approved on timeout"})
+        return "approved"
+    _decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired"})
+    return "expired"
+
+
+class ApprovalEngine:
+    """The seed's approval API over one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def request_approval(
+        self,
+        workflow_id: str | None,
+        title: str,
+        description: str = "",
+        approval_type: str = "binary",
+        requested_from: str | list[str] | None = None,
+        *,
+        requested_by: str = "system",
+        config: dict[str, Any] | None = None,
+        context_data: dict[str, Any] | None = None,
+        proposed_action: dict[str, Any] | None = None,
+        timeout: float | str | None = None,
+    ) -> ApprovalRequest:
+        """Open a request outside any step (the agent tool and API use this)."""
+        from core.definitions import parse_approval_config
+
+        raw: dict[str, Any] = {"title": title, "description": description, "type": approval_type,
+                               **(config or {})}
+        if requested_from is not None:
+            raw["requested_from"] = requested_from
+        if context_data is not None:
+            raw["context_data"] = context_data
+        if timeout is not None:
+            raw["timeout"] = timeout
+        parsed = parse_approval_config(raw)
+        with self.db.session() as session:
+            workflow = store.get_workflow(session, workflow_id, for_update=True) if workflow_id else None
+            return open_approval(
+                session, config=parsed, title=title, requested_by=requested_by, workflow=workflow,
+                proposed_action=proposed_action, context=workflow.context if workflow else {},
+            )
+
+    def respond_to_approval(
+        self,
+        approval_id: str,
+        approver_id: str,
+        decision: str,
+        data: dict[str, Any] | None = None,
+        comment: str = "",
+        channel: str = "api",
+    ) -> ApprovalRequest:
+        with self.db.session() as session:
+            approval = store.get_approval(session, approval_id)
+            if approval.workflow_id:
+                store.get_workflow(session, approval.workflow_id, for_update=True)
+            approval = store.get_approval(session, approval_id, for_update=True)
+            session.refresh(approval)
+            return record_response(session, approval, approver=approver_id, decision=decision,
+                                   data=data, comment=comment, channel=channel)
+
+    def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
+        with self.db.session() as session:
+            approval = store.get_approval(session, approval_id)
+            if approval.workflow_id:
+                store.get_workflow(session, approval.workflow_id, for_update=True)
+            approval = store.get_approval(session, approval_id, for_update=True)
+            session.refresh(approval)
+            expire(session, approval, actor, forced=True)
+            return approval
+
+    def expire_due(self, limit: int = 100) -> int:
+        """Apply ``on_timeout`` to requests past their deadline; returns how many."""
+        done = 0
+        with self.db.read() as session:
+            due = session.scalars(
+                select(ApprovalRequest.id).where(
+                    ApprovalRequest.status == APPROVAL_OPEN, ApprovalRequest.expires_at <= utcnow()
+                ).order_by(ApprovalRequest.expires_at).limit(limit)
+            ).all()
+        for approval_id in due:
+            try:
+                self.expire_approval(approval_id, actor=TIMEOUT_ACTOR)
+                done += 1
+            except ApprovalClosed:
+                continue  # another runner got there first
+        return done
+
+    def next_expiry(self) -> datetime | None:
+        with self.db.read() as session:
+            return session.scalar(
+                select(func.min(ApprovalRequest.expires_at)).where(
+                    ApprovalRequest.status == APPROVAL_OPEN
+                )
+            )
+
+    def get(self, approval_id: str) -> ApprovalRequest:
+        with self.db.read() as session:
+            return store.get_approval(session, approval_id)
+
+    def responses(self, approval_id: str) -> list[ApprovalResponse]:
+        with self.db.read() as session:
+            return list(session.scalars(
+                select(ApprovalResponse).where(ApprovalResponse.approval_id == approval_id)
+                .order_by(ApprovalResponse.id)
+            ).all())
+
+    def list_pending_approvals(
+        self,
+        requested_from: str | None = None,
+        workflow_id: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[ApprovalRequest]:
+        """Open requests, most urgent (soonest expiry) then newest first."""
+        with self.db.read() as session:
+            query = select(ApprovalRequest).where(ApprovalRequest.status == APPROVAL_OPEN)
+            if requested_from:
+                principals = principals_of(session, requested_from)
+                query = query.where(
+                    ApprovalRequest.id.in_(
+                        select(ApprovalAssignee.approval_id).where(
+                            ApprovalAssignee.principal.in_(principals)
+                        )
+                    )
+                )
+            if workflow_id:
+                query = query.where(ApprovalRequest.workflow_id == workflow_id)
+            query = query.order_by(
+                ApprovalRequest.expires_at.is_(None),
+                ApprovalRequest.expires_at,
+                ApprovalRequest.created_at.desc(),
+            ).limit(limit).offset(offset)
+            return list(session.scalars(query).all())
+
+
+def is_approving(status: str) -> bool:
+    return status in APPROVING_OUTCOMES
+
+
+__all__ = ["ApprovalEngine", "open_approval", "record_response", "expire",
+           "cancel_open_approvals", "is_approving"]

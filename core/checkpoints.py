@@ -1,0 +1,206 @@
+"""Checkpoints and rollback (a saga: compensations run newest first).
+
+A rollback commits each compensation as done before running the next, so a
+rollback interrupted by a crash or a failing compensation can be run again
+and carries on where it stopped, never compensating a step twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import store
+from core.approvals import cancel_open_approvals
+from core.definitions import WorkflowDefinition
+from core.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
+from core.models import StepRun, Workflow, WorkflowCheckpoint, utcnow
+from core.tools import ToolContext, ToolRegistry, render_args
+
+if TYPE_CHECKING:
+    from core.db import Database
+
+ROLLBACK_FROM = frozenset({"running", "waiting_approval", "paused", "failed", "completed"})
+
+
+def take_checkpoint(
+    session: Session,
+    workflow: Workflow,
+    name: str,
+    actor: str,
+    *,
+    description: str = "",
+    step_name: str | None = None,
+) -> WorkflowCheckpoint:
+    """Snapshot position, context and outputs in the caller's transaction."""
+    watermark = session.scalar(
+        select(func.max(StepRun.id)).where(StepRun.workflow_id == workflow.id)
+    ) or 0
+    checkpoint = WorkflowCheckpoint(
+        workflow_id=workflow.id,
+        name=name,
+        description=description,
+        step_index=workflow.current_step,
+        step_name=step_name,
+        context=dict(workflow.context),
+        step_outputs=dict(workflow.step_outputs),
+        step_run_watermark=watermark,
+        created_by=actor,
+        created_at=utcnow(),
+    )
+    session.add(checkpoint)
+    session.flush()
+    store.append_event(
+        session, "checkpoint.created", actor, workflow_id=workflow.id, step_name=step_name,
+        data={"checkpoint_id": checkpoint.id, "name": name, "step_index": workflow.current_step},
+    )
+    return checkpoint
+
+
+def find_checkpoint(session: Session, workflow_id: str, name: str | None) -> WorkflowCheckpoint:
+    query = select(WorkflowCheckpoint).where(
+        WorkflowCheckpoint.workflow_id == workflow_id,
+        WorkflowCheckpoint.superseded_by_event_id.is_(None),
+    )
+    if name is not None:
+        query = query.where(WorkflowCheckpoint.name == name)
+    checkpoint = session.scalars(query.order_by(WorkflowCheckpoint.id.desc()).limit(1)).first()
+    if checkpoint is None:
+        if name is None:
+            raise CheckpointNotFound(f"Workflow {workflow_id} has no checkpoint to roll back to.")
+        raise CheckpointNotFound(f"Workflow {workflow_id} has no checkpoint named {name!r}.")
+    return checkpoint
+
+
+@dataclass
+class RollbackResult:
+    workflow_id: str
+    checkpoint: str
+    checkpoint_id: int
+    cancelled_approvals: list[str] = field(default_factory=list)
+    compensations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def rollback(
+    db: Database,
+    registry: ToolRegistry,
+    workflow_id: str,
+    *,
+    checkpoint_name: str | None,
+    reason: str,
+    actor: str,
+) -> RollbackResult:
+    """Restore a workflow to a checkpoint and leave it paused there."""
+    with db.session() as session:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        if workflow.status not in ROLLBACK_FROM:
+            raise InvalidTransition(f"A {workflow.status} workflow cannot be rolled back.")
+        if (
+            workflow.status == "running"
+            and workflow.lease_owner is not None
+            and workflow.lease_expires_at is not None
+            and workflow.lease_expires_at > utcnow()
+        ):
+            raise WorkflowBusy()
+        checkpoint = find_checkpoint(session, workflow_id, checkpoint_name)
+        result = RollbackResult(workflow_id, checkpoint.name, checkpoint.id)
+        if workflow.status != "paused":
+            store.transition_workflow(session, workflow, "paused", actor,
+                                      reason=f"rollback: {reason}")
+        result.cancelled_approvals = cancel_open_approvals(
+            session, workflow_id, actor, f"rolled back to {checkpoint.name}"
+        )
+        store.append_event(
+            session, "rollback.started", actor, workflow_id=workflow_id,
+            data={"checkpoint": checkpoint.name, "checkpoint_id": checkpoint.id, "reason": reason},
+        )
+        definition = WorkflowDefinition.model_validate(workflow.definition)
+        to_undo = session.scalars(
+            select(StepRun).where(
+                StepRun.workflow_id == workflow_id,
+                StepRun.id > checkpoint.step_run_watermark,
+                StepRun.status == "completed",
+            ).order_by(StepRun.id.desc())
+        ).all()
+        pending = [(run.id, run.step_name, run.step_index, run.output) for run in to_undo]
+
+    for run_id, step_name, step_index, output in pending:
+        step = definition.steps[step_index] if step_index < len(definition.steps) else None
+        entry: dict[str, Any] = {"step": step_name, "step_run_id": run_id}
+        if step is not None and step.compensate is not None:
+            scope = {"input": workflow.input_data, "context": workflow.context,
+                     "steps": workflow.step_outputs, "output": output or {}}
+            try:
+                args = render_args(step.compensate.args, scope)
+                args.setdefault("output", output or {})
+                compensation = registry.call(
+                    step.compensate.tool, args,
+                    ToolContext(workflow_id, step_name, f"{workflow_id}/compensate/{run_id}"),
+                )
+            except Exception as exc:
+                with db.session() as session:
+                    store.append_event(
+                        session, "rollback.failed", actor, workflow_id=workflow_id,
+                        step_name=step_name,
+                        data={"checkpoint": checkpoint.name, "error": str(exc),
+                              "compensations": result.compensations},
+                    )
+                raise CompensationFailed(
+                    f"Compensating step {step_name!r} with tool {step.compensate.tool!r} failed: "
+                    f"{exc}. Steps compensated so far stay compensated; run the rollback again "
+                    "to continue."
+                ) from exc
+            entry.update(tool=step.compensate.tool, result=compensation)
+            status = "compensated"
+        else:
+            entry["tool"] = None
+            status = "rolled_back"
+        with db.session() as session:
+            run = session.get(StepRun, run_id, with_for_update=True)
+            if run is not None and run.status == "completed":
+                run.status = status
+                store.append_event(
+                    session, f"step.{status}", actor, workflow_id=workflow_id,
+                    step_name=step_name, data=entry,
+                )
+        result.compensations.append(entry)
+
+    with db.session() as session:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        before = store.snapshot(workflow)
+        event = store.append_event(
+            session, "workflow.rolled_back", actor, workflow_id=workflow_id,
+            before=before,
+            after={"status": workflow.status, "current_step": checkpoint.step_index,
+                   "context": checkpoint.context, "step_outputs": checkpoint.step_outputs},
+            data={"checkpoint": checkpoint.name, "checkpoint_id": checkpoint.id, "reason": reason,
+                  "cancelled_approvals": result.cancelled_approvals,
+                  "compensations": result.compensations},
+        )
+        session.flush()
+        workflow.context = dict(checkpoint.context)
+        workflow.step_outputs = dict(checkpoint.step_outputs)
+        workflow.current_step = checkpoint.step_index
+        workflow.current_step_run_id = None
+        workflow.error = None
+        workflow.updated_at = utcnow()
+        for run in session.scalars(
+            select(StepRun).where(
+                StepRun.workflow_id == workflow_id,
+                StepRun.id > checkpoint.step_run_watermark,
+                StepRun.status.in_(("running", "waiting_approval", "failed")),
+            )
+        ):
+            run.status = "rolled_back"
+        for later in session.scalars(
+            select(WorkflowCheckpoint).where(
+                WorkflowCheckpoint.workflow_id == workflow_id,
+                WorkflowCheckpoint.id > checkpoint.id,
+                WorkflowCheckpoint.superseded_by_event_id.is_(None),
+            )
+        ):
+            later.superseded_by_event_id = event.id
+    return result

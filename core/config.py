@@ -1,0 +1,37 @@
+"""Settings, from the environment or a ``.env`` file (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/countersign.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Plain DATABASE_URL, as every hosting platform names it.
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    # Channels an approval notifies when its config names none.
+    # Comma-separated, e.g. "email,slack".
+    default_channels_csv: str = Field(
+        default="email", alias="COUNTERSIGN_DEFAULT_CHANNELS"
+    )
+    # Seconds a runner owns a claimed workflow before another may take it over.
+    lease_seconds: float = Field(default=30.0, alias="COUNTERSIGN_LEASE_SECONDS")
+    # Base URL of the dashboard, for deep links in notifications.
+    dashboard_url: str = Field(
+        default="http://localhost:8501", alias="COUNTERSIGN_DASHBOARD_URL"
+    )
+
+    @property
+    def default_channels(self) -> list[str]:
+        return [c.strip() for c in self.default_channels_csv.split(",") if c.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

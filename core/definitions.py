@@ -1,0 +1,388 @@
+"""Workflow definitions: the seed's JSON/YAML format, validated with pydantic.
+
+A definition is refused whole, with every problem listed by its path, e.g.
+``steps[1].approval_config.type: must be one of binary, form, budget``.
+The seed's shorthand of an approval step that puts ``title``,
+``approval_type`` and ``requested_from`` at the step's top level is folded
+into ``approval_config`` before validation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from core.errors import DefinitionError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number, ``"90s"``, ``"15m"``, ``"24h"``, ``"2d"`` or ISO ``"PT1H"``."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 300, '15m', '24h' or 'PT1H'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    elif isinstance(value, str) and (m := _ISO_DURATION.match(value.strip())) and value.strip() != "P":
+        parts = {k: float(v) for k, v in m.groupdict().items() if v}
+        seconds = (
+            parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600
+            + parts.get("m", 0) * 60 + parts.get("s", 0)
+        )
+    else:
+        raise ValueError("must be a duration such as 300, '15m', '24h' or 'PT1H'")
+    if seconds <= 0:
+        raise ValueError("must be a positive duration")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+ApproverList = Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FormField(BaseModel):
+    """One field of the seed's ``form_fields`` list; other JSON Schema keywords pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    type: Literal["string", "number", "integer", "boolean", "array", "object"] = "string"
+    title: str | None = None
+    description: str | None = None
+    required: bool = False
+
+
+class BudgetLevel(_Strict):
+    """Approvers needed once the amount reaches ``min_amount``; levels decide in order."""
+
+    name: str | None = None
+    min_amount: float = Field(default=0, ge=0)
+    approvers: ApproverList = Field(min_length=1)
+    threshold: int = Field(default=1, ge=1)
+
+
+class ApprovalConfig(_Strict):
+    title: str | None = None
+    description: str = ""
+    type: Literal["binary", "form", "budget"] = "binary"
+    requested_from: ApproverList = Field(default_factory=list)
+    required_approvers: ApproverList = Field(default_factory=list)
+    approval_threshold: int = Field(default=1, ge=1)
+    # A single reject decides, unless this is false: then the request is
+    # rejected only once the threshold can no longer be reached.
+    reject_decides: bool = True
+    allow_self_approval: bool = False
+    allow_modify: bool | None = None
+    timeout: Duration | None = None
+    on_timeout: Literal["reject", "approve", "escalate"] = "reject"
+    escalate_to: ApproverList = Field(default_factory=list)
+    channels: list[str] | None = None
+    channel_configs: dict[str, Any] = Field(default_factory=dict)
+    context_data: dict[str, Any] = Field(default_factory=dict)
+    form_fields: list[FormField] | None = None
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    ui_schema: dict[str, Any] | None = None
+    levels: list[BudgetLevel] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_seed_spellings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "approval_type" in data:
+            alias = data.pop("approval_type")
+            if "type" in data and data["type"] != alias:
+                raise ValueError("type|approval_type and type disagree; give one")
+            data["type"] = alias
+        if "required_approver" in data:  # the seed's agent-tool spelling
+            data.setdefault("requested_from", data.pop("required_approver"))
+        ctx = data.get("context_data")
+        if isinstance(ctx, dict) and "form_fields" in ctx and "form_fields" not in data:
+            data["form_fields"] = ctx["form_fields"]
+        return data
+
+    @field_validator("json_schema")
+    @classmethod
+    def _schema_is_valid(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            try:
+                validator_for(schema).check_schema(schema)
+            except SchemaError as exc:
+                raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        return schema
+
+    @model_validator(mode="after")
+    def _rules(self) -> ApprovalConfig:
+        if self.on_timeout == "escalate" and not self.escalate_to:
+            raise ValueError("escalate_to|required when on_timeout is escalate")
+        if self.levels and self.type != "budget":
+            raise ValueError("levels|only budget approvals have levels")
+        if not self.approvers and not self.levels:
+            raise ValueError(
+                "requested_from|an approver is required (requested_from or required_approvers)"
+            )
+        if self.form_fields is not None and self.json_schema is not None:
+            raise ValueError("schema|give either form_fields or schema, not both")
+        return self
+
+    @property
+    def approvers(self) -> list[str]:
+        return list(dict.fromkeys(self.requested_from + self.required_approvers))
+
+    @property
+    def modify_allowed(self) -> bool:
+        if self.allow_modify is not None:
+            return self.allow_modify
+        return self.type in ("form", "budget")
+
+
+class OnReject(_Strict):
+    action: Literal["fail", "skip", "goto"] = "fail"
+    target: str | None = None
+
+
+def _parse_on_reject(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.startswith("goto:"):
+            return {"action": "goto", "target": value[5:].strip()}
+        if value not in ("fail", "skip"):
+            raise ValueError("must be one of fail, skip, goto:<step name>")
+        return {"action": value}
+    if isinstance(value, dict) and set(value) == {"goto"}:
+        return {"action": "goto", "target": value["goto"]}
+    return value
+
+
+class RetryPolicy(_Strict):
+    attempts: int = Field(default=1, ge=1, le=100)
+    backoff: Duration = 1.0
+    factor: float = Field(default=2.0, ge=1.0)
+    max_backoff: Duration = 3600.0
+
+    def delay(self, failed_attempt: int) -> float:
+        return float(min(self.backoff * self.factor ** (failed_attempt - 1), self.max_backoff))
+
+
+class CompensateSpec(_Strict):
+    tool: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+def _parse_compensate(value: Any) -> Any:
+    return {"tool": value} if isinstance(value, str) else value
+
+
+StepType = Literal["task", "approval", "checkpoint", "tool"]
+_APPROVAL_SHORTHAND = ("title", "approval_type", "requested_from", "required_approvers",
+                       "approval_threshold", "context_data", "form_fields", "timeout_approval")
+
+
+class Step(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    type: StepType = "task"
+    task: str | None = None
+    description: str = ""
+    tool: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    create_checkpoint: bool = False
+    requires_approval: bool = False
+    approval_config: ApprovalConfig | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    on_reject: Annotated[OnReject, BeforeValidator(_parse_on_reject)] = Field(
+        default_factory=OnReject
+    )
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: Duration | None = None
+    compensate: Annotated[CompensateSpec | None, BeforeValidator(_parse_compensate)] = None
+    # Agent settings for task steps (see core.agents); a profile name or inline.
+    agent: str | dict[str, Any] | None = None
+    plan: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_approval_shorthand(cls, data: Any) -> Any:
+        """The seed's deployment pipeline puts approval fields on the step itself."""
+        if not isinstance(data, dict) or data.get("type") != "approval":
+            return data
+        data = dict(data)
+        moved = {k: data.pop(k) for k in _APPROVAL_SHORTHAND if k in data}
+        if moved:
+            config = dict(data.get("approval_config") or {})
+            for key, value in moved.items():
+                config.setdefault(key, value)
+            if "description" in data and "description" not in config:
+                config["description"] = data["description"]
+            data["approval_config"] = config
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self) -> Step:
+        if self.type == "tool" and not self.tool:
+            raise ValueError("tool|required for a tool step")
+        if self.type != "tool" and self.tool:
+            raise ValueError("tool|only tool steps name a tool; use type: tool")
+        if self.type == "approval" and self.approval_config is None:
+            raise ValueError("approval_config|required for an approval step")
+        if self.requires_approval and self.approval_config is None:
+            raise ValueError("approval_config|required when requires_approval is true")
+        return self
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.type == "approval" or self.requires_approval
+
+
+class WorkflowDefinition(_Strict):
+    name: str | None = None
+    description: str = ""
+    version: str | int | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+
+    def step_index(self, name: str) -> int:
+        for index, step in enumerate(self.steps):
+            if step.name == name:
+                return index
+        raise KeyError(name)
+
+
+def _semantic_problems(data: Any) -> list[str]:
+    """Cross-step rules, checked on the raw data so they are listed alongside
+    structural problems."""
+    problems: list[str] = []
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(steps, list):
+        return problems
+    seen: dict[str, int] = {}
+    names = {s.get("name") for s in steps if isinstance(s, dict)}
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict):
+            continue
+        name = step.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(
+                    f"steps[{index}].name: duplicate step name {name!r} (also steps[{seen[name]}])"
+                )
+            seen.setdefault(name, index)
+        on_reject = step.get("on_reject")
+        target = None
+        if isinstance(on_reject, str) and on_reject.startswith("goto:"):
+            target = on_reject[5:].strip()
+        elif isinstance(on_reject, dict):
+            target = on_reject.get("goto", on_reject.get("target"))
+        if target is not None and target not in names:
+            problems.append(f"steps[{index}].on_reject: no step named {target!r} to go to")
+    return problems
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and (part.startswith("function-") or part in ("str", "dict")):
+            continue  # pydantic's union/validator tags say nothing to a user
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "(definition)"
+
+
+def _format_error(error: dict[str, Any]) -> str:
+    loc = list(error["loc"])
+    kind = error["type"]
+    message: str = error["msg"]
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        options = [o.strip().strip("'\"") for o in re.split(r",| or ", expected) if o.strip()]
+        message = "must be one of " + ", ".join(options)
+    elif kind == "missing":
+        message = "required"
+    elif kind == "extra_forbidden":
+        message = "unknown field"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+        if "|" in message:
+            field, message = message.split("|", 1)
+            loc.append(field)
+    else:
+        message = message[:1].lower() + message[1:]
+    return f"{_format_loc(tuple(loc))}: {message}"
+
+
+def parse_definition(data: Any) -> WorkflowDefinition:
+    """Validate a definition already parsed from JSON/YAML."""
+    if not isinstance(data, dict):
+        raise DefinitionError(["(definition): must be a mapping with a steps list"])
+    problems: list[str] = []
+    definition: WorkflowDefinition | None = None
+    try:
+        definition = WorkflowDefinition.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_format_error(dict(e)) for e in exc.errors())
+    problems.extend(_semantic_problems(data))
+    if problems or definition is None:
+        raise DefinitionError(list(dict.fromkeys(problems)))
+    return definition
+
+
+def parse_approval_config(data: Any) -> ApprovalConfig:
+    """Validate an approval config given on its own (API, agent tool)."""
+    try:
+        return ApprovalConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [_format_error(dict(e)) for e in exc.errors()]
+        raise DefinitionError([f"approval_config.{p}" for p in problems]) from None
+
+
+def load_definition_text(text: str) -> WorkflowDefinition:
+    """Parse JSON or YAML text (JSON is YAML, but JSON errors read better)."""
+    stripped = text.lstrip()
+    try:
+        data = json.loads(text) if stripped.startswith(("{", "[")) else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise DefinitionError([f"(definition): not valid JSON: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError([f"(definition): not valid YAML: {exc}"]) from None
+    return parse_definition(data)
+
+
+def load_definition_file(path: str | Path) -> WorkflowDefinition:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DefinitionError([f"(file): cannot read {path}: {exc.strerror}"]) from None
+    return load_definition_text(text)
+
+
+def definition_dict(definition: WorkflowDefinition) -> dict[str, Any]:
+    """The normalised definition as stored with a workflow."""
+    return definition.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,85 @@
+"""The errors Countersign raises.
+
+One base class, a small tree of named subclasses. Each class's docstring is
+its default message; a specific message may be given instead. Every interface
+(CLI, REST, dashboard) shows ``str(error)`` as a plain, one-line reason.
+"""
+
+from __future__ import annotations
+
+
+class CountersignError(Exception):
+    """Countersign could not do that."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class DefinitionError(CountersignError):
+    """The workflow definition is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            "The workflow definition is invalid: " + "; ".join(self.problems)
+        )
+
+
+class NotFound(CountersignError):
+    """No such object."""
+
+
+class WorkflowNotFound(NotFound):
+    """No workflow has that id."""
+
+
+class ApprovalNotFound(NotFound):
+    """No approval request has that id."""
+
+
+class CheckpointNotFound(NotFound):
+    """No such checkpoint in this workflow."""
+
+
+class InvalidTransition(CountersignError):
+    """That status change is not allowed."""
+
+
+class ApprovalClosed(CountersignError):
+    """This approval request is already decided, expired or cancelled."""
+
+
+class NotAuthorized(CountersignError):
+    """You are not allowed to do that."""
+
+
+class AlreadyVoted(CountersignError):
+    """You have already answered this approval request."""
+
+
+class InvalidResponse(CountersignError):
+    """The answer does not match the approval's form."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The answer is invalid: " + "; ".join(self.problems))
+
+
+class WorkflowBusy(CountersignError):
+    """A runner is executing a step of this workflow right now; try again in a moment."""
+
+
+class CompensationFailed(CountersignError):
+    """A compensation step failed during rollback."""
+
+
+class ToolNotFound(CountersignError):
+    """No tool is registered under that name."""
+
+
+class DatabaseError(CountersignError):
+    """The database refused or failed the operation."""

@@ -1,0 +1,364 @@
+"""Executing the steps of one claimed workflow.
+
+Every step is recorded before its action runs (a ``StepRun`` row committed
+with a ``step.started`` event) and its outcome is committed with its event in
+one transaction before the next step starts. Each write checks that this
+runner still holds the workflow's lease; a runner that lost it (it stalled
+past the lease and another took over) stops without writing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from core import store
+from core.approvals import is_approving, open_approval
+from core.checkpoints import take_checkpoint
+from core.definitions import Step, WorkflowDefinition
+from core.models import ApprovalRequest, StepRun, Workflow, utcnow
+from core.tools import ToolContext, ToolRegistry, render_args
+
+if TYPE_CHECKING:
+    from core.db import Database
+
+log = structlog.get_logger(__name__)
+
+# Steps one claim may run before the workflow goes back in the queue, so one
+# long workflow cannot starve the others.
+MAX_STEPS_PER_CLAIM = 50
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a task handler gets: the step and everything it may read."""
+
+    workflow_id: str
+    step: Step
+    scope: dict[str, Any]
+    idempotency_key: str
+    registry: ToolRegistry
+
+
+TaskHandler = Callable[[TaskRequest], dict[str, Any]]
+
+
+def rehearsal_task(request: TaskRequest) -> dict[str, Any]:
+    """Stand-in for an agent when none is configured: deterministic, labelled.
+
+    It runs the step's declared ``plan`` of tool calls in order and reports
+    them; it never pretends to be a language model.
+    """
+    calls = []
+    for index, call in enumerate(request.step.plan or []):
+        args = render_args(call.get("args", {}), request.scope)
+        result = request.registry.call(
+            call["tool"], args,
+            ToolContext(request.workflow_id, request.step.name,
+                        f"{request.idempotency_key}/{index}"),
+        )
+        calls.append({"tool": call["tool"], "args": args, "result": result})
+    return {
+        "result": f"Rehearsed: {request.step.task or request.step.name}",
+        "rehearsal": True,
+        "tool_calls": calls,
+    }
+
+
+class LeaseLost(Exception):
+    """Another runner owns this workflow now."""
+
+
+def scope_of(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "input": workflow.input_data,
+        "context": workflow.context,
+        "steps": workflow.step_outputs,
+        "workflow": {"id": workflow.id, "name": workflow.name},
+    }
+
+
+class StepExecutor:
+    def __init__(
+        self,
+        db: Database,
+        registry: ToolRegistry,
+        runner_id: str,
+        *,
+        task_handler: TaskHandler = rehearsal_task,
+        pool: concurrent.futures.ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.runner_id = runner_id
+        self.task_handler = task_handler
+        self._pool = pool or concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="countersign-step"
+        )
+        self.steps_executed = 0
+
+    # -- the loop over one claimed workflow ---------------------------------
+
+    def run_claimed(self, workflow_id: str) -> None:
+        """Run steps until the workflow waits, finishes, pauses or is handed back."""
+        log_ = log.bind(workflow_id=workflow_id, runner=self.runner_id)
+        try:
+            for _ in range(MAX_STEPS_PER_CLAIM):
+                if not self._advance(workflow_id):
+                    return
+            with self.db.session() as session:  # hand back for fairness
+                workflow = self._locked(session, workflow_id)
+                if workflow.status == "running":
+                    store.schedule(session, workflow)
+        except LeaseLost:
+            log_.warning("lease lost; another runner has this workflow")
+        finally:
+            self._release(workflow_id)
+
+    def _locked(self, session: Session, workflow_id: str) -> Workflow:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        if workflow.lease_owner != self.runner_id:
+            raise LeaseLost(workflow_id)
+        return workflow
+
+    def _release(self, workflow_id: str) -> None:
+        with self.db.session() as session:
+            workflow = store.get_workflow(session, workflow_id, for_update=True)
+            if workflow.lease_owner == self.runner_id:
+                workflow.lease_owner = None
+                workflow.lease_expires_at = None
+
+    def _advance(self, workflow_id: str) -> bool:
+        """Run (or continue) the current step. True to go on with the next."""
+        with self.db.session() as session:
+            workflow = self._locked(session, workflow_id)
+            if workflow.status != "running":
+                return False
+            definition = WorkflowDefinition.model_validate(workflow.definition)
+            if workflow.current_step >= len(definition.steps):
+                store.transition_workflow(session, workflow, "completed", self.runner_id)
+                return False
+            step = definition.steps[workflow.current_step]
+            run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
+            if run is None:
+                run = self._start_step(session, workflow, step)
+                if step.needs_approval:
+                    self._request_step_approval(session, workflow, step, run)
+                    return False
+            elif run.status == "waiting_approval":
+                go_on = self._apply_decision(session, workflow, definition, step, run)
+                if go_on is not None:
+                    return go_on
+            elif run.status == "running":
+                store.append_event(session, "step.resumed", self.runner_id,
+                                   workflow_id=workflow.id, step_name=step.name,
+                                   data={"step_run_id": run.id, "attempt": run.attempt,
+                                         "idempotency_key": run.idempotency_key})
+            run_id, key, scope = run.id, run.idempotency_key, scope_of(workflow)
+            approval_summary = self._approval_summary(session, run)
+
+        try:
+            output = self._perform(workflow_id, step, scope, key, approval_summary)
+        except Exception as exc:  # noqa: BLE001 - any failure of user code is a step failure
+            self._record_failure(workflow_id, step, run_id, exc)
+            return False
+        return self._record_success(workflow_id, step, run_id, output)
+
+    # -- phases ---------------------------------------------------------------
+
+    def _start_step(self, session: Session, workflow: Workflow, step: Step) -> StepRun:
+        if step.needs_approval:
+            take_checkpoint(session, workflow, f"before:{step.name}", self.runner_id,
+                            description="automatic, before approval", step_name=step.name)
+        run = StepRun(
+            workflow_id=workflow.id, step_index=workflow.current_step, step_name=step.name,
+            step_type=step.type, status="running", idempotency_key="", started_at=utcnow(),
+            executed_by=self.runner_id,
+        )
+        session.add(run)
+        session.flush()
+        run.idempotency_key = f"{workflow.id}/{run.id}"
+        workflow.current_step_run_id = run.id
+        store.append_event(session, "step.started", self.runner_id, workflow_id=workflow.id,
+                           step_name=step.name,
+                           data={"step_run_id": run.id, "index": workflow.current_step,
+                                 "type": step.type, "idempotency_key": run.idempotency_key})
+        return run
+
+    def _request_step_approval(
+        self, session: Session, workflow: Workflow, step: Step, run: StepRun
+    ) -> None:
+        assert step.approval_config is not None
+        config = step.approval_config
+        approval = open_approval(
+            session,
+            config=config,
+            title=config.title or step.name.replace("_", " ").capitalize(),
+            requested_by=workflow.created_by,
+            workflow=workflow,
+            step_name=step.name,
+            step_run_id=run.id,
+            proposed_action=_proposed_action(step, scope_of(workflow)),
+            context={**workflow.context, **step.context},
+        )
+        run.status = "waiting_approval"
+        run.approval_id = approval.id
+        store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
+                                  data={"approval_id": approval.id, "step": step.name})
+
+    def _apply_decision(
+        self, session: Session, workflow: Workflow, definition: WorkflowDefinition,
+        step: Step, run: StepRun,
+    ) -> bool | None:
+        """After a decision: None to run the step's action, else the loop's answer."""
+        approval = session.get(ApprovalRequest, run.approval_id)
+        assert approval is not None
+        if approval.status == "pending":
+            store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
+            return False
+        decision = {"status": approval.status, "decided_by": approval.decided_by,
+                    "data": approval.decision_data or {}, "approval_id": approval.id}
+        approvals = dict(workflow.context.get("approvals", {}))
+        approvals[step.name] = decision
+        workflow.context = {**workflow.context, "approvals": approvals}
+        if is_approving(approval.status):
+            run.status = "running"
+            return None
+        action = step.on_reject.action
+        run.status = "skipped" if action != "fail" else "failed"
+        run.finished_at = utcnow()
+        run.output = {"approval": decision}
+        store.append_event(session, f"step.{run.status}", self.runner_id, workflow_id=workflow.id,
+                           step_name=step.name,
+                           data={"reason": f"approval {approval.status}", "on_reject": action})
+        if action == "fail":
+            workflow.error = f"Step {step.name!r}: approval {approval.status}."
+            store.transition_workflow(session, workflow, "failed", self.runner_id,
+                                      reason=workflow.error)
+            return False
+        workflow.current_step_run_id = None
+        if action == "goto":
+            assert step.on_reject.target is not None
+            workflow.current_step = definition.step_index(step.on_reject.target)
+        else:
+            workflow.current_step += 1
+        return True
+
+    def _approval_summary(self, session: Session, run: StepRun) -> dict[str, Any] | None:
+        if run.approval_id is None:
+            return None
+        approval = session.get(ApprovalRequest, run.approval_id)
+        assert approval is not None
+        return {"status": approval.status, "decided_by": approval.decided_by,
+                "data": approval.decision_data or {}, "approval_id": approval.id}
+
+    def _perform(
+        self, workflow_id: str, step: Step, scope: dict[str, Any], key: str,
+        approval: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        if step.type == "checkpoint":
+            return {"checkpoint": step.name}
+        if step.type == "approval":
+            return {"approval": approval}
+        if step.type == "tool":
+            assert step.tool is not None
+            tool_name = step.tool
+
+            def action() -> dict[str, Any]:
+                args = render_args(step.args, scope)
+                return self.registry.call(tool_name, args, ToolContext(workflow_id, step.name, key))
+        else:
+            request = TaskRequest(workflow_id, step, {**scope, "step": step.context}, key,
+                                  self.registry)
+
+            def action() -> dict[str, Any]:
+                return self.task_handler(request)
+
+        if step.timeout is None:
+            output = action()
+        else:
+            future = self._pool.submit(action)
+            try:
+                output = future.result(timeout=step.timeout)
+            except concurrent.futures.TimeoutError:
+                raise TimeoutError(f"step timed out after {step.timeout:g}s") from None
+        if approval is not None:
+            output = {**output, "approval": approval}
+        return output
+
+    def _record_success(
+        self, workflow_id: str, step: Step, run_id: int, output: dict[str, Any]
+    ) -> bool:
+        with self.db.session() as session:
+            workflow = self._locked(session, workflow_id)
+            run = session.get(StepRun, run_id)
+            assert run is not None
+            if run.status != "running" or workflow.current_step_run_id != run_id:
+                return False  # rolled back or cancelled under us: drop the outcome
+            before = store.snapshot(workflow)
+            run.status = "completed"
+            run.output = output
+            run.finished_at = utcnow()
+            workflow.step_outputs = {**workflow.step_outputs, step.name: output}
+            workflow.current_step += 1
+            workflow.current_step_run_id = None
+            workflow.updated_at = utcnow()
+            if step.type == "checkpoint" or step.create_checkpoint:
+                take_checkpoint(session, workflow, step.name if step.type == "checkpoint"
+                                else f"after:{step.name}", self.runner_id,
+                                description=step.description, step_name=step.name)
+            store.append_event(session, "step.completed", self.runner_id,
+                               workflow_id=workflow_id, step_name=step.name,
+                               before=before, after=store.snapshot(workflow),
+                               data={"step_run_id": run_id, "attempt": run.attempt})
+            self.steps_executed += 1
+            return workflow.status == "running"
+
+    def _record_failure(self, workflow_id: str, step: Step, run_id: int, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        with self.db.session() as session:
+            workflow = self._locked(session, workflow_id)
+            run = session.get(StepRun, run_id)
+            assert run is not None
+            if run.status != "running":
+                return
+            if run.attempt < step.retry.attempts:
+                delay = step.retry.delay(run.attempt)
+                store.append_event(session, "step.retrying", self.runner_id,
+                                   workflow_id=workflow_id, step_name=step.name,
+                                   data={"error": error, "attempt": run.attempt,
+                                         "next_attempt_in": delay})
+                run.attempt += 1
+                run.error = error
+                if workflow.status == "running":
+                    store.schedule(session, workflow, delay=delay)
+                return
+            run.status = "failed"
+            run.error = error
+            run.finished_at = utcnow()
+            workflow.error = f"Step {step.name!r} failed: {error}"
+            store.append_event(session, "step.failed", self.runner_id, workflow_id=workflow_id,
+                               step_name=step.name, data={"error": error, "attempt": run.attempt})
+            if workflow.status == "running":
+                store.transition_workflow(session, workflow, "failed", self.runner_id,
+                                          reason=workflow.error)
+
+
+def _proposed_action(step: Step, scope: dict[str, Any]) -> dict[str, Any]:
+    action: dict[str, Any] = {"step": step.name, "type": step.type}
+    if step.task:
+        action["task"] = step.task
+    if step.tool:
+        action["tool"] = step.tool
+        try:
+            action["args"] = render_args(step.args, scope)
+        except KeyError:
+            action["args"] = step.args
+    if step.context:
+        action["context"] = step.context
+    return action

@@ -1,0 +1,307 @@
+"""Database tables (SQLAlchemy 2, typed ``Mapped[]``).
+
+Names of constraints and indexes follow one naming convention so that Alembic
+migrations refer to them stably on SQLite and PostgreSQL alike. Every
+timestamp is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no zone, so values are normalised to UTC on the way in and
+    tagged UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# SQLite only auto-increments INTEGER PRIMARY KEY columns.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Workflow(TimestampMixin, Base):
+    __tablename__ = "workflows"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    input_data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The workflow's context: input data plus what approvals and steps added.
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    step_outputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    current_step: Mapped[int] = mapped_column(Integer, default=0)
+    current_step_run_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[str] = mapped_column(String(320), default="system")
+    tenant: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Scheduling: a runner may claim the row when status is "running",
+    # runnable_at has passed and no unexpired lease is held.
+    runnable_at: Mapped[datetime | None] = mapped_column(default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Trace context (W3C traceparent) so a resumed run continues its trace.
+    trace_context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (
+        Index("ix_workflows_claim", "status", "runnable_at"),
+        Index("ix_workflows_status_created", "status", "created_at"),
+    )
+
+
+class StepRun(Base):
+    """One execution of one step. Recorded before its action runs."""
+
+    __tablename__ = "step_runs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
+    step_index: Mapped[int] = mapped_column(Integer)
+    step_name: Mapped[str] = mapped_column(String(200))
+    step_type: Mapped[str] = mapped_column(String(32))
+    # running, waiting_approval, completed, skipped, failed, rolled_back, compensated
+    status: Mapped[str] = mapped_column(String(32), default="running")
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    approval_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    executed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class ApprovalRequest(TimestampMixin, Base):
+    __tablename__ = "approval_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workflow_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflows.id"), index=True, default=None
+    )
+    step_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    step_run_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    approval_type: Mapped[str] = mapped_column(String(16))
+    # pending, approved, rejected, modified, expired, cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    requested_by: Mapped[str] = mapped_column(String(320), default="system")
+    # Who may answer now (emails or group names); for budget levels, the
+    # current level's approvers.
+    approvers: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    threshold: Mapped[int] = mapped_column(Integer, default=1)
+    # The normalised approval config (levels, rules, channels).
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    context_data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # JSON Schema the answer must satisfy, and UI hints for forms.
+    response_schema: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    ui_schema: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The agent's or step's proposed action, shown to the approver.
+    proposed_action: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    decision_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    tenant: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+
+    __table_args__ = (Index("ix_approval_requests_status_created", "status", "created_at"),)
+
+
+class ApprovalAssignee(Base):
+    """Who may answer an open request now: one row per email or group name.
+
+    Kept beside the request so an inbox is an indexed lookup, not a scan of
+    JSON lists.
+    """
+
+    __tablename__ = "approval_assignees"
+
+    approval_id: Mapped[str] = mapped_column(
+        ForeignKey("approval_requests.id"), primary_key=True
+    )
+    principal: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+
+
+class ApprovalResponse(Base):
+    """One approver's vote. Append-only."""
+
+    __tablename__ = "approval_responses"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approval_requests.id"), index=True)
+    approver: Mapped[str] = mapped_column(String(320))
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    decision: Mapped[str] = mapped_column(String(16))  # approve, reject, modify
+    channel: Mapped[str] = mapped_column(String(32), default="api")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("approval_id", "approver", "level"),)
+
+
+class WorkflowEvent(Base):
+    """The audit trail. Rows are never updated or deleted (a trigger refuses)."""
+
+    __tablename__ = "workflow_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
+    approval_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
+    event_type: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(320))
+    step_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WorkflowCheckpoint(Base):
+    __tablename__ = "workflow_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    step_index: Mapped[int] = mapped_column(Integer)
+    step_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    step_outputs: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Highest step run id when taken: later completed runs are compensated.
+    step_run_watermark: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set when a rollback to an earlier checkpoint abandoned this one.
+    superseded_by_event_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_by: Mapped[str] = mapped_column(String(320), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(TimestampMixin, Base):
+    """The outbox: one row per approval, channel and recipient."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    approval_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
+    workflow_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    kind: Mapped[str] = mapped_column(String(64), default="approval.requested")
+    channel: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(320))
+    # pending, sent, failed (will retry), dead
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Where the channel put the message (e.g. Slack channel and ts) for updates.
+    external_ref: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (UniqueConstraint("approval_id", "kind", "channel", "recipient"),)
+
+
+class ChannelConfiguration(TimestampMixin, Base):
+    """Non-secret channel settings. Secrets live in the environment only."""
+
+    __tablename__ = "channel_configurations"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32), unique=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16), default="approver")
+    groups: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    password_hash: Mapped[str | None] = mapped_column(String(300), default=None)
+    tenant: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class RunnerHeartbeat(Base):
+    __tablename__ = "runner_heartbeats"
+
+    runner_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    steps_executed: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,234 @@
+"""The runner: claims runnable workflows and executes them.
+
+A workflow is claimable when its status is ``running``, its ``runnable_at``
+has passed and no unexpired lease is held. Claiming is one atomic UPDATE of a
+row picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises
+writers), so many runner processes on many machines share the work. A
+heartbeat extends the leases of workflows being executed; a runner killed
+mid-step stops extending, its lease runs out, and another runner takes the
+workflow over and runs the interrupted step again with the same idempotency
+key. Idle runners sleep until woken (LISTEN/NOTIFY or the in-process signal)
+or until the next timer (a retry backoff or an approval deadline) is due.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import func, or_, select, update
+
+from core.approvals import ApprovalEngine
+from core.executor import StepExecutor, TaskHandler, rehearsal_task
+from core.models import RunnerHeartbeat, Workflow, utcnow
+from core.tools import ToolRegistry, default_registry
+
+if TYPE_CHECKING:
+    from core.db import Database
+
+log = structlog.get_logger(__name__)
+
+# Longest sleep between checks when nothing wakes the runner. On PostgreSQL
+# NOTIFY wakes it at once, so this only bounds the cost of a lost wake-up;
+# on SQLite it is how runners in other processes notice work.
+IDLE_WAIT_POSTGRES = 5.0
+IDLE_WAIT_SQLITE = 0.25
+# How often leases and the heartbeat row are refreshed, as a share of the lease.
+HEARTBEAT_FRACTION = 1 / 3
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> str | None:
+    """Take the lease of the next runnable workflow; its id, or None."""
+    now = utcnow()
+    candidate = (
+        select(Workflow.id)
+        .where(
+            Workflow.status == "running",
+            Workflow.runnable_at <= now,
+            or_(Workflow.lease_owner.is_(None), Workflow.lease_expires_at < now),
+        )
+        .order_by(Workflow.runnable_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with db.session() as session:
+        claimed = session.execute(
+            update(Workflow)
+            .where(Workflow.id == candidate)
+            .values(lease_owner=runner_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            .returning(Workflow.id)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+    return claimed
+
+
+def next_timer(db: Database) -> datetime | None:
+    """When the soonest future retry becomes runnable."""
+    with db.read() as session:
+        return session.scalar(
+            select(func.min(Workflow.runnable_at)).where(
+                Workflow.status == "running", Workflow.runnable_at > utcnow()
+            )
+        )
+
+
+class Runner:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        concurrency: int = 1,
+        registry: ToolRegistry | None = None,
+        task_handler: TaskHandler = rehearsal_task,
+        lease_seconds: float | None = None,
+        runner_id: str | None = None,
+    ) -> None:
+        from core.config import get_settings
+
+        self.db = db
+        self.concurrency = concurrency
+        self.registry = registry or default_registry
+        self.lease_seconds = lease_seconds or get_settings().lease_seconds
+        self.runner_id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.executor = StepExecutor(db, self.registry, self.runner_id, task_handler=task_handler)
+        self.approvals = ApprovalEngine(db)
+        self.idle_wait = IDLE_WAIT_POSTGRES if db.is_postgres else IDLE_WAIT_SQLITE
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._active: set[str] = set()
+        self._active_lock = threading.Lock()
+        self.log = log.bind(runner=self.runner_id)
+
+    # -- one unit of work -----------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Claim and run one workflow; False when nothing was runnable."""
+        workflow_id = claim_next_workflow(self.db, self.runner_id, self.lease_seconds)
+        if workflow_id is None:
+            return False
+        with self._active_lock:
+            self._active.add(workflow_id)
+        try:
+            self.executor.run_claimed(workflow_id)
+        except Exception:
+            # A database outage or a bug: keep the runner alive; the lease
+            # runs out and the workflow is retried.
+            self.log.exception("workflow execution failed", workflow_id=workflow_id)
+        finally:
+            with self._active_lock:
+                self._active.discard(workflow_id)
+        return True
+
+    def run_until_idle(self, *, wait_for_retries: bool = True, max_seconds: float = 300.0) -> int:
+        """Run until nothing is runnable; returns steps executed.
+
+        Retries scheduled a short while ahead are waited for; approval
+        deadlines are not (they may be hours away), but due ones are applied.
+        """
+        self.db.wakeup.start_listening()
+        deadline = utcnow() + timedelta(seconds=max_seconds)
+        start = self.executor.steps_executed
+        while utcnow() < deadline:
+            if self.run_once():
+                continue
+            if self.approvals.expire_due():
+                continue
+            due = next_timer(self.db) if wait_for_retries else None
+            if due is None:
+                break
+            self._stop.wait(max(0.0, min((due - utcnow()).total_seconds(), 5.0)) + 0.01)
+        return self.executor.steps_executed - start
+
+    # -- the long-running loop --------------------------------------------------
+
+    def start(self) -> None:
+        """Start worker threads and the heartbeat in the background."""
+        self.db.wakeup.start_listening()
+        self._register()
+        for index in range(self.concurrency):
+            thread = threading.Thread(target=self._work, name=f"countersign-runner-{index}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        heartbeat = threading.Thread(target=self._heartbeat, name="countersign-heartbeat",
+                                     daemon=True)
+        heartbeat.start()
+        self._threads.append(heartbeat)
+        self.log.info("runner started", concurrency=self.concurrency, database=self.db.dialect)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.db.wakeup.signal.fire()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    def _work(self) -> None:
+        signal = self.db.wakeup.signal
+        while not self._stop.is_set():
+            seen = signal.generation
+            try:
+                if self.run_once():
+                    continue
+                if self.approvals.expire_due():
+                    continue
+                wait = self._idle_wait()
+            except Exception:
+                self.log.exception("runner loop error; retrying")
+                wait = 1.0
+            signal.wait_for_change(seen, wait)
+
+    def _idle_wait(self) -> float:
+        wait = self.idle_wait
+        for due in (next_timer(self.db), self.approvals.next_expiry()):
+            if due is not None:
+                wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
+        return wait
+
+    def _register(self) -> None:
+        with self.db.session() as session:
+            session.merge(RunnerHeartbeat(runner_id=self.runner_id, hostname=socket.gethostname(),
+                                          pid=os.getpid(), started_at=utcnow(),
+                                          last_seen_at=utcnow()))
+
+    def _heartbeat(self) -> None:
+        interval = self.lease_seconds * HEARTBEAT_FRACTION
+        while not self._stop.wait(interval):
+            try:
+                self.beat()
+            except Exception:
+                self.log.exception("heartbeat failed")
+
+    def beat(self) -> None:
+        """Extend the leases this runner holds and mark it alive."""
+        now = utcnow()
+        with self._active_lock:
+            active = list(self._active)
+        with self.db.session() as session:
+            if active:
+                session.execute(
+                    update(Workflow)
+                    .where(Workflow.id.in_(active), Workflow.lease_owner == self.runner_id)
+                    .values(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
+                    .execution_options(synchronize_session=False)
+                )
+            session.execute(
+                update(RunnerHeartbeat)
+                .where(RunnerHeartbeat.runner_id == self.runner_id)
+                .values(last_seen_at=now, steps_executed=self.executor.steps_executed)
+            )

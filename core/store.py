@@ -1,0 +1,128 @@
+"""Row access shared by the engine modules: lookups, status changes, events.
+
+Everything here runs inside a caller's transaction (a ``Session`` from
+``Database.session()``) so that a state change and its audit event commit
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import ApprovalNotFound, WorkflowNotFound
+from core.models import ApprovalRequest, Workflow, WorkflowEvent, utcnow
+from core.states import check_workflow_transition
+
+
+def append_event(
+    session: Session,
+    event_type: str,
+    actor: str,
+    *,
+    workflow_id: str | None = None,
+    approval_id: str | None = None,
+    step_name: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> WorkflowEvent:
+    event = WorkflowEvent(
+        workflow_id=workflow_id,
+        approval_id=approval_id,
+        event_type=event_type,
+        actor=actor,
+        step_name=step_name,
+        before=before,
+        after=after,
+        data=data or {},
+        created_at=utcnow(),
+    )
+    session.add(event)
+    return event
+
+
+def get_workflow(session: Session, workflow_id: str, *, for_update: bool = False) -> Workflow:
+    query = select(Workflow).where(Workflow.id == str(workflow_id))
+    if for_update:
+        query = query.with_for_update()
+    workflow = session.scalars(query).one_or_none()
+    if workflow is None:
+        raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
+    return workflow
+
+
+def get_approval(session: Session, approval_id: str, *, for_update: bool = False) -> ApprovalRequest:
+    query = select(ApprovalRequest).where(ApprovalRequest.id == str(approval_id))
+    if for_update:
+        query = query.with_for_update()
+    approval = session.scalars(query).one_or_none()
+    if approval is None:
+        raise ApprovalNotFound(f"No approval request has the id {approval_id!r}.")
+    return approval
+
+
+def transition_workflow(
+    session: Session,
+    workflow: Workflow,
+    new_status: str,
+    actor: str,
+    *,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Move a workflow along its state machine and record the event."""
+    old_status = workflow.status
+    check_workflow_transition(old_status, new_status)
+    now = utcnow()
+    workflow.status = new_status
+    workflow.updated_at = now
+    if new_status == "running" and workflow.started_at is None:
+        workflow.started_at = now
+    if new_status in ("completed", "failed", "cancelled"):
+        workflow.finished_at = now
+    elif old_status in ("completed", "failed"):
+        workflow.finished_at = None
+    if new_status != "running":
+        workflow.runnable_at = None
+    event_data = dict(data or {})
+    if reason:
+        event_data["reason"] = reason
+    append_event(
+        session,
+        "workflow.status_changed",
+        actor,
+        workflow_id=workflow.id,
+        before={"status": old_status},
+        after={"status": new_status},
+        data=event_data,
+    )
+
+
+def schedule(session: Session, workflow: Workflow, *, delay: float = 0.0) -> None:
+    """Make a running workflow claimable now (or after ``delay`` seconds).
+
+    Wakes runners at commit; this is the only place that notifies, so NOTIFY
+    happens only when a workflow becomes runnable.
+    """
+    from core.db import database_of
+
+    workflow.runnable_at = utcnow() + timedelta(seconds=delay)
+    workflow.lease_owner = None
+    workflow.lease_expires_at = None
+    database_of(session).notify_runnable(session, workflow.id)
+
+
+def snapshot(workflow: Workflow) -> dict[str, Any]:
+    """The parts of a workflow's state that events record as before/after."""
+    return {
+        "status": workflow.status,
+        "current_step": workflow.current_step,
+        "context": workflow.context,
+        "step_outputs": workflow.step_outputs,
+    }
+
+

@@ -1,0 +1,288 @@
+"""Workflow operations every interface shares: create, start, pause, resume,
+cancel, retry, list, inspect. Each is one transaction with its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+
+from core import store
+from core.approvals import cancel_open_approvals
+from core.checkpoints import take_checkpoint
+from core.definitions import WorkflowDefinition, definition_dict, parse_definition
+from core.errors import InvalidTransition
+from core.models import (
+    ApprovalRequest,
+    StepRun,
+    Workflow,
+    WorkflowCheckpoint,
+    WorkflowEvent,
+    utcnow,
+)
+from core.states import WORKFLOW_STATUSES
+
+if TYPE_CHECKING:
+    from core.db import Database
+
+
+def create_workflow(
+    db: Database,
+    definition: WorkflowDefinition | dict[str, Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    input_data: dict[str, Any] | None = None,
+    created_by: str = "system",
+    start: bool = True,
+    tenant: str | None = None,
+) -> Workflow:
+    """Store a validated workflow; with ``start`` it is runnable at once."""
+    if not isinstance(definition, WorkflowDefinition):
+        definition = parse_definition(definition)
+    input_data = dict(input_data or {})
+    with db.session() as session:
+        workflow = Workflow(
+            name=name or definition.name or "Untitled workflow",
+            description=description if description is not None else definition.description,
+            definition=definition_dict(definition),
+            input_data=input_data,
+            context={**definition.context, **input_data},
+            step_outputs={},
+            status="pending",
+            created_by=created_by,
+            tenant=tenant,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        session.add(workflow)
+        session.flush()
+        store.append_event(session, "workflow.created", created_by, workflow_id=workflow.id,
+                           after={"status": "pending"},
+                           data={"name": workflow.name, "input": input_data})
+        if start:
+            store.transition_workflow(session, workflow, "running", created_by)
+            store.schedule(session, workflow)
+    return workflow
+
+
+def start_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
+    with db.session() as session:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        store.transition_workflow(session, workflow, "running", actor)
+        store.schedule(session, workflow)
+        return workflow
+
+
+def pause_workflow(db: Database, workflow_id: str, actor: str, reason: str = "") -> Workflow:
+    with db.session() as session:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        store.transition_workflow(session, workflow, "paused", actor, reason=reason or None)
+        return workflow
+
+
+def resume_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
+    """Resume a paused workflow; back to waiting if its approval is still open."""
+    with db.session() as session:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        if workflow.status != "paused":
+            raise InvalidTransition(f"Only a paused workflow can be resumed; this one is {workflow.status}.")
+        run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
+        approval = session.get(ApprovalRequest, run.approval_id) if run and run.approval_id else None
+        if run is not None and run.status == "waiting_approval" and approval is not None \
+                and approval.status == "pending":
+            store.transition_workflow(session, workflow, "waiting_approval", actor)
+            return workflow
+        store.transition_workflow(session, workflow, "running", actor)
+        _schedule_unless_leased(session, workflow)
+        return workflow
+
+
+def retry_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
+    """Run a failed workflow again from its failed step."""
+    with db.session() as session:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        if workflow.status != "failed":
+            raise InvalidTransition(f"Only a failed workflow can be retried; this one is {workflow.status}.")
+        workflow.current_step_run_id = None
+        workflow.error = None
+        store.transition_workflow(session, workflow, "running", actor, reason="retry")
+        store.schedule(session, workflow)
+        return workflow
+
+
+def cancel_workflow(db: Database, workflow_id: str, actor: str, reason: str = "") -> Workflow:
+    with db.session() as session:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        store.transition_workflow(session, workflow, "cancelled", actor, reason=reason or None)
+        cancel_open_approvals(session, workflow_id, actor, reason or "workflow cancelled")
+        return workflow
+
+
+def create_checkpoint(
+    db: Database, workflow_id: str, name: str, actor: str, *, description: str = "",
+    step_name: str | None = None,
+) -> WorkflowCheckpoint:
+    with db.session() as session:
+        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        return take_checkpoint(session, workflow, name, actor, description=description,
+                               step_name=step_name)
+
+
+def _schedule_unless_leased(session: Any, workflow: Workflow) -> None:
+    # A runner still finishing a step keeps its lease and simply goes on.
+    if workflow.lease_owner and workflow.lease_expires_at and workflow.lease_expires_at > utcnow():
+        workflow.runnable_at = utcnow()
+        return
+    store.schedule(session, workflow)
+
+
+# -- reading ------------------------------------------------------------------
+
+
+@dataclass
+class WorkflowPage:
+    rows: list[Workflow]
+    total: int
+
+
+def list_workflows(
+    db: Database,
+    *,
+    status: str | list[str] | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    tenant: str | None = None,
+) -> WorkflowPage:
+    """A page of workflows, newest first, filtered on the server."""
+    statuses = [status] if isinstance(status, str) else list(status or [])
+    for value in statuses:
+        if value not in WORKFLOW_STATUSES:
+            raise InvalidTransition(
+                f"Unknown status {value!r}; one of {', '.join(WORKFLOW_STATUSES)}."
+            )
+    query = select(Workflow)
+    count = select(func.count()).select_from(Workflow)
+    conditions = []
+    if statuses:
+        conditions.append(Workflow.status.in_(statuses))
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(or_(Workflow.name.ilike(pattern, escape="\\"),
+                              Workflow.id.ilike(pattern, escape="\\")))
+    if tenant is not None:
+        conditions.append(Workflow.tenant == tenant)
+    for condition in conditions:
+        query = query.where(condition)
+        count = count.where(condition)
+    with db.read() as session:
+        total = session.scalar(count) or 0
+        rows = session.scalars(
+            query.order_by(Workflow.created_at.desc(), Workflow.id).limit(limit).offset(offset)
+        ).all()
+    return WorkflowPage(list(rows), total)
+
+
+def get_workflow(db: Database, workflow_id: str) -> Workflow:
+    with db.read() as session:
+        return store.get_workflow(session, workflow_id)
+
+
+def events_of(db: Database, workflow_id: str, *, limit: int | None = None) -> list[WorkflowEvent]:
+    with db.read() as session:
+        store.get_workflow(session, workflow_id)
+        query = select(WorkflowEvent).where(WorkflowEvent.workflow_id == workflow_id)
+        if limit is not None:
+            rows = session.scalars(query.order_by(WorkflowEvent.id.desc()).limit(limit)).all()
+            return list(reversed(rows))
+        return list(session.scalars(query.order_by(WorkflowEvent.id)).all())
+
+
+def step_runs_of(db: Database, workflow_id: str) -> list[StepRun]:
+    with db.read() as session:
+        return list(session.scalars(
+            select(StepRun).where(StepRun.workflow_id == workflow_id).order_by(StepRun.id)
+        ).all())
+
+
+def checkpoints_of(db: Database, workflow_id: str) -> list[WorkflowCheckpoint]:
+    with db.read() as session:
+        store.get_workflow(session, workflow_id)
+        return list(session.scalars(
+            select(WorkflowCheckpoint).where(WorkflowCheckpoint.workflow_id == workflow_id)
+            .order_by(WorkflowCheckpoint.id)
+        ).all())
+
+
+def approvals_of(db: Database, workflow_id: str) -> list[ApprovalRequest]:
+    with db.read() as session:
+        return list(session.scalars(
+            select(ApprovalRequest).where(ApprovalRequest.workflow_id == workflow_id)
+            .order_by(ApprovalRequest.created_at)
+        ).all())
+
+
+def workflow_status(db: Database, workflow_id: str) -> dict[str, Any]:
+    """The seed's comprehensive status: step, progress, approvals, events, checkpoints."""
+    workflow = get_workflow(db, workflow_id)
+    steps = workflow.definition.get("steps", [])
+    current = steps[workflow.current_step]["name"] if workflow.current_step < len(steps) else None
+    return {
+        "id": workflow.id,
+        "name": workflow.name,
+        "status": workflow.status,
+        "current_step": current,
+        "current_step_index": workflow.current_step,
+        "progress": {"completed": len(workflow.step_outputs), "total": len(steps)},
+        "error": workflow.error,
+        "context": workflow.context,
+        "step_outputs": workflow.step_outputs,
+        "pending_approvals": [
+            approval_dict(a) for a in approvals_of(db, workflow_id) if a.status == "pending"
+        ],
+        "recent_events": [event_dict(e) for e in events_of(db, workflow_id, limit=20)],
+        "checkpoints": [checkpoint_dict(c) for c in checkpoints_of(db, workflow_id)],
+        "created_by": workflow.created_by,
+        "created_at": workflow.created_at.isoformat(),
+        "updated_at": workflow.updated_at.isoformat(),
+    }
+
+
+# -- plain dictionaries for JSON output -----------------------------------------
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if value is not None else None
+
+
+def workflow_dict(w: Workflow) -> dict[str, Any]:
+    return {"id": w.id, "name": w.name, "description": w.description, "status": w.status,
+            "current_step": w.current_step, "error": w.error, "created_by": w.created_by,
+            "created_at": _iso(w.created_at), "updated_at": _iso(w.updated_at),
+            "started_at": _iso(w.started_at), "finished_at": _iso(w.finished_at),
+            "input_data": w.input_data, "context": w.context, "step_outputs": w.step_outputs}
+
+
+def event_dict(e: WorkflowEvent) -> dict[str, Any]:
+    return {"id": e.id, "type": e.event_type, "actor": e.actor, "step": e.step_name,
+            "approval_id": e.approval_id, "before": e.before, "after": e.after, "data": e.data,
+            "created_at": _iso(e.created_at)}
+
+
+def checkpoint_dict(c: WorkflowCheckpoint) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "description": c.description, "step_index": c.step_index,
+            "step_name": c.step_name, "created_by": c.created_by, "created_at": _iso(c.created_at),
+            "superseded": c.superseded_by_event_id is not None}
+
+
+def approval_dict(a: ApprovalRequest) -> dict[str, Any]:
+    return {"id": a.id, "workflow_id": a.workflow_id, "step": a.step_name, "title": a.title,
+            "description": a.description, "type": a.approval_type, "status": a.status,
+            "approvers": a.approvers, "threshold": a.threshold, "level": a.level,
+            "requested_by": a.requested_by, "context_data": a.context_data,
+            "proposed_action": a.proposed_action, "response_schema": a.response_schema,
+            "ui_schema": a.ui_schema, "created_at": _iso(a.created_at),
+            "expires_at": _iso(a.expires_at), "decided_at": _iso(a.decided_at),
+            "decided_by": a.decided_by, "decision_data": a.decision_data}
