@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from core import store
 from core.approval_schema import response_schema, schema_problems
 from core.config import get_settings
-from core.definitions import ApprovalConfig
+from core.definitions import ADMINS_GROUP, ApprovalConfig
 from core.errors import (
     AlreadyVoted,
     ApprovalClosed,
@@ -182,6 +182,8 @@ def principals_of(session: Session, user: str) -> list[str]:
     email = normalise_principal(user)
     row = session.get(User, email)
     groups = [normalise_principal(g) for g in (row.groups if row else [])]
+    if row is not None and row.role == "admin":
+        groups.append(ADMINS_GROUP)
     return [email, *groups]
 
 
@@ -303,7 +305,7 @@ def _potential_voters(session: Session, approval: ApprovalRequest) -> set[str]:
     users = session.scalars(select(User)).all()
     voters = {a for a in approval.approvers if "@" in a}
     for user in users:
-        if {normalise_principal(g) for g in user.groups} & set(approval.approvers):
+        if set(principals_of(session, user.email)) & set(approval.approvers):
             voters.add(user.email)
     return voters
 

@@ -61,6 +61,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 ApproverList = Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
 
 
+# Every user with the admin role belongs to this group.
+ADMINS_GROUP = "admins"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -143,17 +147,15 @@ class ApprovalConfig(_Strict):
             raise ValueError("escalate_to|required when on_timeout is escalate")
         if self.levels and self.type != "budget":
             raise ValueError("levels|only budget approvals have levels")
-        if not self.approvers and not self.levels:
-            raise ValueError(
-                "requested_from|an approver is required (requested_from or required_approvers)"
-            )
         if self.form_fields is not None and self.json_schema is not None:
             raise ValueError("schema|give either form_fields or schema, not both")
         return self
 
     @property
     def approvers(self) -> list[str]:
-        return list(dict.fromkeys(self.requested_from + self.required_approvers))
+        """Who is asked; the ``admins`` group when the config names nobody."""
+        listed = list(dict.fromkeys(self.requested_from + self.required_approvers))
+        return listed or [ADMINS_GROUP]
 
     @property
     def modify_allowed(self) -> bool:

@@ -305,3 +305,49 @@ class RunnerHeartbeat(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     steps_executed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AgentRun(TimestampMixin, Base):
+    """A smolagents run inside a task step, with its saved memory.
+
+    When the agent asks a person, the run stops and its memory is kept here;
+    any runner process continues it from this row after the decision.
+    """
+
+    __tablename__ = "agent_runs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
+    step_run_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    step_name: Mapped[str] = mapped_column(String(200))
+    # running, suspended, completed, failed
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    # Serialised agent memory (steps, tool calls, observations) and extra state.
+    memory: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The held tool call waiting for a person, if any.
+    pending_call: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    approval_id: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class ApiToken(TimestampMixin, Base):
+    """An API token for the REST gateway; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    user_email: Mapped[str] = mapped_column(String(320))
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class UsedToken(Base):
+    """Single-use link tokens already spent (email approval links)."""
+
+    __tablename__ = "used_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 19:08:05.532376
+Create Date: 2026-11-21 19:09:04.365435
 """
 
 from __future__ import annotations
@@ -20,6 +20,21 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('api_tokens',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('token_hash', sa.String(length=128), nullable=False),
+    sa.Column('user_email', sa.String(length=320), nullable=False),
+    sa.Column('last_used_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
+    )
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_tokens_created_at'), ['created_at'], unique=False)
+
     op.create_table('channel_configurations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('channel', sa.String(length=32), nullable=False),
@@ -69,6 +84,11 @@ def upgrade() -> None:
     with op.batch_alter_table('runner_heartbeats', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_runner_heartbeats_last_seen_at'), ['last_seen_at'], unique=False)
 
+    op.create_table('used_tokens',
+    sa.Column('token_id', sa.String(length=64), nullable=False),
+    sa.Column('used_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('token_id', name=op.f('pk_used_tokens'))
+    )
     op.create_table('users',
     sa.Column('email', sa.String(length=320), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -130,6 +150,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_workflows_created_at'), ['created_at'], unique=False)
         batch_op.create_index('ix_workflows_status_created', ['status', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_workflows_tenant'), ['tenant'], unique=False)
+
+    op.create_table('agent_runs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workflow_id', sa.String(length=36), nullable=False),
+    sa.Column('step_run_id', sa.BigInteger(), nullable=False),
+    sa.Column('step_name', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('model', sa.String(length=200), nullable=False),
+    sa.Column('memory', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('state', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('pending_call', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('approval_id', sa.String(length=36), nullable=True),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['workflow_id'], ['workflows.id'], name=op.f('fk_agent_runs_workflow_id_workflows')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_agent_runs'))
+    )
+    with op.batch_alter_table('agent_runs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_agent_runs_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agent_runs_step_run_id'), ['step_run_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agent_runs_workflow_id'), ['workflow_id'], unique=False)
 
     op.create_table('approval_requests',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -296,6 +337,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_approval_requests_created_at'))
 
     op.drop_table('approval_requests')
+    with op.batch_alter_table('agent_runs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_agent_runs_workflow_id'))
+        batch_op.drop_index(batch_op.f('ix_agent_runs_step_run_id'))
+        batch_op.drop_index(batch_op.f('ix_agent_runs_created_at'))
+
+    op.drop_table('agent_runs')
     with op.batch_alter_table('workflows', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_workflows_tenant'))
         batch_op.drop_index('ix_workflows_status_created')
@@ -313,6 +360,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_users_created_at'))
 
     op.drop_table('users')
+    op.drop_table('used_tokens')
     with op.batch_alter_table('runner_heartbeats', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_runner_heartbeats_last_seen_at'))
 
@@ -327,3 +375,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_channel_configurations_created_at'))
 
     op.drop_table('channel_configurations')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_tokens_created_at'))
+
+    op.drop_table('api_tokens')

@@ -1,0 +1,377 @@
+"""The command line: ``python -m core ...`` (typer).
+
+Every command that changes something takes ``--as USER``, recorded as the
+actor. Listings and ``show`` take ``--json`` and then print only JSON. A
+refused command exits 1 with a one-line reason on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import click
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from core import workflows as ops
+from core.approvals import ApprovalEngine
+from core.checkpoints import rollback
+from core.db import Database, get_database, translate
+from core.definitions import load_definition_file
+from core.errors import CountersignError
+from core.tools import default_registry, load_tool_modules
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Countersign: human approvals for AI agent workflows.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+workflow_app = typer.Typer(no_args_is_help=True, help="Start and steer workflows.")
+approvals_app = typer.Typer(no_args_is_help=True, help="List and answer approval requests.")
+checkpoints_app = typer.Typer(no_args_is_help=True, help="Workflow checkpoints.")
+users_app = typer.Typer(no_args_is_help=True, help="Local accounts for the dashboard.")
+app.add_typer(db_app, name="db")
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(checkpoints_app, name="checkpoints")
+app.add_typer(users_app, name="users")
+
+DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USER', 'unknown')}"
+Actor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
+RequiredActor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
+
+
+def _db() -> Database:
+    db = get_database()
+    db.upgrade()
+    load_tool_modules()
+    import core.demo_tools  # noqa: F401  (the demo templates' tools)
+
+    return db
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def _parse_json(value: str | None, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise CountersignError(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}.") from None
+    if not isinstance(parsed, dict):
+        raise CountersignError(f"{what} must be a JSON object.")
+    return parsed
+
+
+def _table(rows: list[list[Any]], headers: list[str]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    for row in [headers, *rows]:
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
+
+
+# -- db -------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations up to the newest."""
+    db = get_database()
+    db.upgrade()
+    from core.migrate import current_revision
+
+    typer.echo(f"database at revision {current_revision(db)}")
+
+
+# -- workflow -------------------------------------------------------------------
+
+
+@workflow_app.command("start")
+def workflow_start(
+    file: Annotated[Path, typer.Argument(help="Workflow definition, JSON or YAML.")],
+    input: Annotated[str | None, typer.Option("--input", help="Input data as a JSON object.")] = None,
+    name: Annotated[str | None, typer.Option(help="Name (default: the definition's).")] = None,
+    actor: Actor = DEFAULT_ACTOR,
+) -> None:
+    """Start a workflow; prints its id."""
+    definition = load_definition_file(file)
+    input_data = _parse_json(input, "--input")
+    workflow = ops.create_workflow(_db(), definition, name=name, input_data=input_data,
+                                   created_by=actor)
+    typer.echo(workflow.id)
+
+
+@workflow_app.command("list")
+def workflow_list(
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    search: Annotated[str | None, typer.Option(help="Text in the name or id.")] = None,
+    limit: int = 50,
+    offset: int = 0,
+    as_json: AsJson = False,
+) -> None:
+    """List workflows, newest first."""
+    page = ops.list_workflows(_db(), status=status, search=search, limit=limit, offset=offset)
+    if as_json:
+        _print_json({"total": page.total, "workflows": [ops.workflow_dict(w) for w in page.rows]})
+        return
+    _table([[w.id, w.status, w.name, w.created_at.strftime("%Y-%m-%d %H:%M")] for w in page.rows],
+           ["ID", "STATUS", "NAME", "CREATED"])
+    typer.echo(f"{len(page.rows)} of {page.total}")
+
+
+@workflow_app.command("show")
+def workflow_show(workflow_id: str, as_json: AsJson = False) -> None:
+    """Show a workflow with its events."""
+    db = _db()
+    status = ops.workflow_status(db, workflow_id)
+    events = [ops.event_dict(e) for e in ops.events_of(db, workflow_id)]
+    if as_json:
+        _print_json({**status, "events": events})
+        return
+    typer.echo(f"{status['name']} ({status['id']})")
+    typer.echo(f"status: {status['status']}   step: {status['current_step']}   "
+               f"progress: {status['progress']['completed']}/{status['progress']['total']}")
+    if status["error"]:
+        typer.echo(f"error: {status['error']}")
+    for approval in status["pending_approvals"]:
+        typer.echo(f"waiting for: {approval['title']} ({approval['id']}) from "
+                   f"{', '.join(approval['approvers'])}")
+    _table([[e["id"], e["created_at"][:19], e["type"], e["actor"], e["step"] or ""] for e in events],
+           ["#", "WHEN", "EVENT", "ACTOR", "STEP"])
+
+
+def _steer(action: str, workflow_id: str, actor: str, reason: str = "") -> None:
+    db = _db()
+    if action == "pause":
+        workflow = ops.pause_workflow(db, workflow_id, actor, reason)
+    elif action == "resume":
+        workflow = ops.resume_workflow(db, workflow_id, actor)
+    elif action == "cancel":
+        workflow = ops.cancel_workflow(db, workflow_id, actor, reason)
+    else:
+        workflow = ops.retry_workflow(db, workflow_id, actor)
+    typer.echo(f"{workflow.id} {workflow.status}")
+
+
+@workflow_app.command("pause")
+def workflow_pause(workflow_id: str, reason: str = "", actor: Actor = DEFAULT_ACTOR) -> None:
+    """Pause a workflow (a running step finishes first)."""
+    _steer("pause", workflow_id, actor, reason)
+
+
+@workflow_app.command("resume")
+def workflow_resume(workflow_id: str, actor: Actor = DEFAULT_ACTOR) -> None:
+    """Resume a paused workflow."""
+    _steer("resume", workflow_id, actor)
+
+
+@workflow_app.command("cancel")
+def workflow_cancel(workflow_id: str, reason: str = "", actor: Actor = DEFAULT_ACTOR) -> None:
+    """Cancel a workflow and its open approvals."""
+    _steer("cancel", workflow_id, actor, reason)
+
+
+@workflow_app.command("retry")
+def workflow_retry(workflow_id: str, actor: Actor = DEFAULT_ACTOR) -> None:
+    """Run a failed workflow again from its failed step."""
+    _steer("retry", workflow_id, actor)
+
+
+@workflow_app.command("rollback")
+def workflow_rollback(
+    workflow_id: str,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+    actor: RequiredActor,
+    checkpoint: Annotated[str | None, typer.Option(help="Checkpoint name (default: latest).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Roll a workflow back to a checkpoint; it is left paused there."""
+    result = rollback(_db(), default_registry, workflow_id, checkpoint_name=checkpoint,
+                      reason=reason, actor=actor)
+    if as_json:
+        _print_json(result.__dict__)
+        return
+    typer.echo(f"rolled back {workflow_id} to {result.checkpoint}; workflow paused")
+    for comp in result.compensations:
+        typer.echo(f"  {comp['step']}: " + (f"compensated by {comp['tool']}" if comp["tool"]
+                                             else "undone (no compensation)"))
+    for approval_id in result.cancelled_approvals:
+        typer.echo(f"  cancelled approval {approval_id}")
+
+
+# -- approvals --------------------------------------------------------------------
+
+
+@approvals_app.command("list")
+def approvals_list(
+    for_user: Annotated[str | None, typer.Option("--for", help="Only those this user may answer.")] = None,
+    workflow: Annotated[str | None, typer.Option(help="Only this workflow's.")] = None,
+    limit: int = 100,
+    as_json: AsJson = False,
+) -> None:
+    """List open approval requests, most urgent first."""
+    rows = ApprovalEngine(_db()).list_pending_approvals(for_user, workflow, limit=limit)
+    if as_json:
+        _print_json([ops.approval_dict(a) for a in rows])
+        return
+    _table([[a.id, a.approval_type, a.title, ",".join(a.approvers),
+             a.expires_at.strftime("%Y-%m-%d %H:%M") if a.expires_at else "-"] for a in rows],
+           ["ID", "TYPE", "TITLE", "APPROVERS", "EXPIRES"])
+
+
+@approvals_app.command("show")
+def approvals_show(approval_id: str, as_json: AsJson = False) -> None:
+    """Show an approval request with its votes."""
+    engine = ApprovalEngine(_db())
+    approval = ops.approval_dict(engine.get(approval_id))
+    votes = [{"approver": v.approver, "decision": v.decision, "channel": v.channel,
+              "comment": v.comment, "data": v.data, "at": v.created_at.isoformat()}
+             for v in engine.responses(approval_id)]
+    if as_json:
+        _print_json({**approval, "responses": votes})
+        return
+    typer.echo(f"{approval['title']} [{approval['type']}] {approval['status']}")
+    typer.echo(f"approvers: {', '.join(approval['approvers'])} (need {approval['threshold']})")
+    for vote in votes:
+        typer.echo(f"  {vote['at'][:19]} {vote['approver']}: {vote['decision']} via "
+                   f"{vote['channel']} {vote['comment']}")
+
+
+@approvals_app.command("respond")
+def approvals_respond(
+    approval_id: str,
+    decision: Annotated[str, typer.Option(help="approve, reject or modify")],
+    actor: RequiredActor,
+    data: Annotated[str | None, typer.Option(help="Answer data as a JSON object.")] = None,
+    comment: str = "",
+) -> None:
+    """Answer an approval request."""
+    approval = ApprovalEngine(_db()).respond_to_approval(
+        approval_id, actor, decision, _parse_json(data, "--data"), comment, channel="cli"
+    )
+    typer.echo(f"{approval.id} {approval.status}")
+
+
+@approvals_app.command("expire")
+def approvals_expire(approval_id: str, actor: Actor = DEFAULT_ACTOR) -> None:
+    """Apply an approval's timeout rule now."""
+    approval = ApprovalEngine(_db()).expire_approval(approval_id, actor)
+    typer.echo(f"{approval.id} {approval.status}")
+
+
+# -- checkpoints ------------------------------------------------------------------
+
+
+@checkpoints_app.command("list")
+def checkpoints_list(workflow_id: str, as_json: AsJson = False) -> None:
+    """List a workflow's checkpoints."""
+    rows = [ops.checkpoint_dict(c) for c in ops.checkpoints_of(_db(), workflow_id)]
+    if as_json:
+        _print_json(rows)
+        return
+    _table([[c["id"], c["name"], c["step_index"], c["created_by"], c["created_at"][:19],
+             "superseded" if c["superseded"] else ""] for c in rows],
+           ["ID", "NAME", "STEP", "BY", "WHEN", ""])
+
+
+@checkpoints_app.command("create")
+def checkpoints_create(workflow_id: str, name: str, description: str = "",
+                       actor: Actor = DEFAULT_ACTOR) -> None:
+    """Take a checkpoint of a workflow now."""
+    checkpoint = ops.create_checkpoint(_db(), workflow_id, name, actor, description=description)
+    typer.echo(f"checkpoint {checkpoint.id} {checkpoint.name}")
+
+
+# -- users --------------------------------------------------------------------------
+
+
+@users_app.command("add")
+def users_add(
+    email: str,
+    role: Annotated[str, typer.Option(help="approver, admin or viewer")] = "approver",
+    password: Annotated[str | None, typer.Option(help="Password (prompted if omitted).")] = None,
+    group: Annotated[list[str] | None, typer.Option(help="Group membership (repeatable).")] = None,
+) -> None:
+    """Create or update a local dashboard account."""
+    from core.users import add_user
+
+    if password is None:
+        if not sys.stdin.isatty():
+            raise CountersignError("Give --password, or run in a terminal to be asked.")
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = add_user(_db(), email, role=role, password=password, groups=group)
+    typer.echo(f"{user.email} {user.role}")
+
+
+@users_app.command("list")
+def users_list(as_json: AsJson = False) -> None:
+    """List local accounts."""
+    from core.users import list_users
+
+    rows = list_users(_db())
+    if as_json:
+        _print_json([{"email": u.email, "role": u.role, "groups": u.groups} for u in rows])
+        return
+    _table([[u.email, u.role, ",".join(u.groups)] for u in rows], ["EMAIL", "ROLE", "GROUPS"])
+
+
+# -- runner and demo ------------------------------------------------------------------
+
+
+@app.command("runner")
+def runner(
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="Return once nothing is runnable.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Worker threads.")] = 1,
+) -> None:
+    """Run workflows (forever, or until nothing is runnable)."""
+    from core.runner import Runner
+
+    worker = Runner(_db(), concurrency=concurrency)
+    if until_idle:
+        steps = worker.run_until_idle()
+        typer.echo(f"idle after {steps} steps")
+        return
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    typer.echo(f"runner {worker.runner_id} started", err=True)
+    try:
+        worker.run_forever()
+    except KeyboardInterrupt:
+        worker.stop()
+
+
+@app.command("demo")
+def demo() -> None:
+    """Load the four demo scenarios and their users."""
+    from core.demo import DEMO_PASSWORD, load_demo
+
+    for workflow in load_demo(_db()):
+        typer.echo(f"{workflow.id} {workflow.name}")
+    typer.echo(f"demo users' password: {DEMO_PASSWORD}", err=True)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except CountersignError as exc:
+        _fail(str(exc).replace("\n", " "))
+    except SQLAlchemyError as exc:
+        _fail(str(translate(exc)).splitlines()[0])
+    except click.exceptions.Abort:
+        _fail("aborted")
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))

@@ -1,0 +1,82 @@
+"""The seed's four demo scenarios, started against any database.
+
+Order processing, multi-level budget, deployment pipeline with rollback and
+document review with several approvers. Demo users get the password
+``countersign-demo`` (said in the README; change it for anything real).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+import core.demo_tools  # noqa: F401  (registers the demo tools)
+from core import workflows as ops
+from core.definitions import load_definition_file
+from core.models import Workflow
+from core.users import add_user
+
+if TYPE_CHECKING:
+    from core.db import Database
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+DEMO_PASSWORD = "countersign-demo"
+DEMO_USERS: list[tuple[str, str, list[str]]] = [
+    ("admin@example.com", "admin", []),
+    ("finance@example.com", "approver", ["finance"]),
+    ("devops@example.com", "approver", ["devops"]),
+    ("manager@example.com", "approver", []),
+    ("director@example.com", "approver", []),
+    ("cfo@example.com", "approver", []),
+    ("legal@example.com", "approver", ["reviewers"]),
+    ("compliance@example.com", "approver", ["reviewers"]),
+    ("editor@example.com", "approver", ["reviewers"]),
+    ("viewer@example.com", "viewer", []),
+]
+DEMO_REQUESTER = "agent@example.com"
+
+DEMO_INPUTS: dict[str, dict[str, Any]] = {
+    "order_processing": {
+        "order_id": "ORD-1042",
+        "amount": 12500,
+        "items": [{"sku": "GPU-A100", "price": 6250, "quantity": 2}],
+    },
+    "budget_multilevel": {},
+    "deployment_pipeline": {"service": "checkout-api", "version": "2.14.0"},
+    "document_review": {"document": "pricing-page-v7"},
+}
+
+
+def template_names() -> list[str]:
+    return sorted(p.stem for p in TEMPLATES_DIR.glob("*.yaml"))
+
+
+def template_path(name: str) -> Path:
+    return TEMPLATES_DIR / f"{name}.yaml"
+
+
+def add_demo_users(db: Database) -> None:
+    for email, role, groups in DEMO_USERS:
+        add_user(db, email, role=role, password=DEMO_PASSWORD, groups=groups)
+
+
+def load_demo(db: Database) -> list[Workflow]:
+    """Create the demo users and start one workflow per scenario."""
+    add_demo_users(db)
+    started = []
+    for name, input_data in DEMO_INPUTS.items():
+        definition = load_definition_file(template_path(name))
+        started.append(ops.create_workflow(db, definition, input_data=input_data,
+                                           created_by=DEMO_REQUESTER))
+    return started
+
+
+def load_demo_if_empty(db: Database) -> bool:
+    """Load the demo into an empty database (the dashboard's first start)."""
+    with db.read() as session:
+        if session.scalar(select(func.count()).select_from(Workflow)):
+            return False
+    load_demo(db)
+    return True
