@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from core import store
 from core.approvals import is_approving, open_approval
 from core.checkpoints import take_checkpoint
-from core.definitions import Step, WorkflowDefinition
+from core.definitions import ApprovalConfig, Step, WorkflowDefinition
 from core.models import ApprovalRequest, StepRun, Workflow, utcnow
 from core.tools import ToolContext, ToolRegistry, render_args
 
@@ -36,13 +36,37 @@ MAX_STEPS_PER_CLAIM = 50
 
 @dataclass(frozen=True)
 class TaskRequest:
-    """What a task handler gets: the step and everything it may read."""
+    """What a task handler gets: the step and everything it may read.
+
+    ``step_run_id`` identifies this execution of the step (an agent keeps its
+    saved memory under it). ``decision`` is set when the handler is called
+    again after a person answered the approval it asked for.
+    """
 
     workflow_id: str
     step: Step
     scope: dict[str, Any]
     idempotency_key: str
     registry: ToolRegistry
+    step_run_id: int = 0
+    decision: dict[str, Any] | None = None
+
+
+class AwaitApproval(Exception):
+    """Raised by a task handler to park the step until a person answers.
+
+    The executor opens the approval request, marks the step and workflow as
+    waiting, and releases the workflow: no thread waits. After the decision
+    (whatever it is) the handler is called again for the same step run with
+    ``TaskRequest.decision`` set; it decides what a rejection means.
+    """
+
+    def __init__(self, config: ApprovalConfig, *, title: str,
+                 proposed_action: dict[str, Any] | None = None) -> None:
+        super().__init__(title)
+        self.config = config
+        self.title = title
+        self.proposed_action = proposed_action or {}
 
 
 TaskHandler = Callable[[TaskRequest], dict[str, Any]]
@@ -150,6 +174,12 @@ class StepExecutor:
                 if step.needs_approval:
                     self._request_step_approval(session, workflow, step, run)
                     return False
+            elif run.status == "waiting_approval" and _asked_by_task(session, run):
+                approval = session.get(ApprovalRequest, run.approval_id)
+                if approval is None or approval.status == "pending":
+                    store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
+                    return False
+                run.status = "running"
             elif run.status == "waiting_approval":
                 go_on = self._apply_decision(session, workflow, definition, step, run)
                 if go_on is not None:
@@ -163,7 +193,9 @@ class StepExecutor:
             approval_summary = self._approval_summary(session, run)
 
         try:
-            output = self._perform(workflow_id, step, scope, key, approval_summary)
+            output = self._perform(workflow_id, step, scope, key, approval_summary, run_id)
+        except AwaitApproval as ask:
+            return self._park(workflow_id, step, run_id, ask)
         except Exception as exc:  # noqa: BLE001 - any failure of user code is a step failure
             self._record_failure(workflow_id, step, run_id, exc)
             return False
@@ -255,11 +287,34 @@ class StepExecutor:
         approval = session.get(ApprovalRequest, run.approval_id)
         assert approval is not None
         return {"status": approval.status, "decided_by": approval.decided_by,
-                "data": approval.decision_data or {}, "approval_id": approval.id}
+                "data": approval.decision_data or {}, "approval_id": approval.id,
+                "origin": approval.proposed_action.get("origin", "step"),
+                "comment": _last_comment(session, approval.id)}
+
+    def _park(self, workflow_id: str, step: Step, run_id: int, ask: AwaitApproval) -> bool:
+        """A task asked a person mid-step: open the request and stop here."""
+        with self.db.session() as session:
+            workflow = self._locked(session, workflow_id)
+            run = session.get(StepRun, run_id)
+            assert run is not None
+            if run.status != "running" or workflow.current_step_run_id != run_id:
+                return False
+            approval = open_approval(
+                session, config=ask.config, title=ask.title, requested_by=workflow.created_by,
+                workflow=workflow, step_name=step.name, step_run_id=run_id,
+                proposed_action={**ask.proposed_action, "origin": "task"},
+                context={**workflow.context, **step.context},
+            )
+            run.status = "waiting_approval"
+            run.approval_id = approval.id
+            if workflow.status == "running":
+                store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
+                                          data={"approval_id": approval.id, "step": step.name})
+            return False
 
     def _perform(
         self, workflow_id: str, step: Step, scope: dict[str, Any], key: str,
-        approval: dict[str, Any] | None,
+        approval: dict[str, Any] | None, run_id: int = 0,
     ) -> dict[str, Any]:
         if step.type == "checkpoint":
             return {"checkpoint": step.name}
@@ -273,8 +328,10 @@ class StepExecutor:
                 args = render_args(step.args, scope)
                 return self.registry.call(tool_name, args, ToolContext(workflow_id, step.name, key))
         else:
+            asked_by_task = approval is not None and approval.get("origin") == "task"
             request = TaskRequest(workflow_id, step, {**scope, "step": step.context}, key,
-                                  self.registry)
+                                  self.registry, step_run_id=run_id,
+                                  decision=approval if asked_by_task else None)
 
             def action() -> dict[str, Any]:
                 return self.task_handler(request)
@@ -287,7 +344,7 @@ class StepExecutor:
                 output = future.result(timeout=step.timeout)
             except concurrent.futures.TimeoutError:
                 raise TimeoutError(f"step timed out after {step.timeout:g}s") from None
-        if approval is not None:
+        if approval is not None and approval.get("origin") != "task":
             output = {**output, "approval": approval}
         return output
 
@@ -347,6 +404,24 @@ class StepExecutor:
             if workflow.status == "running":
                 store.transition_workflow(session, workflow, "failed", self.runner_id,
                                           reason=workflow.error)
+
+
+def _last_comment(session: Session, approval_id: str) -> str:
+    from sqlalchemy import select
+
+    from core.models import ApprovalResponse
+
+    comment = session.scalar(
+        select(ApprovalResponse.comment).where(ApprovalResponse.approval_id == approval_id)
+        .order_by(ApprovalResponse.id.desc()).limit(1)
+    )
+    return comment or ""
+
+
+def _asked_by_task(session: Session, run: StepRun) -> bool:
+    """True when the run's open approval was asked by its task, not its gate."""
+    approval = session.get(ApprovalRequest, run.approval_id) if run.approval_id else None
+    return approval is not None and approval.proposed_action.get("origin") == "task"
 
 
 def _proposed_action(step: Step, scope: dict[str, Any]) -> dict[str, Any]:
