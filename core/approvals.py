@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import store
-from core.approval_schema import response_schema, schema_problems
+from core.approval_schema import budget_schema, response_schema, schema_problems
 from core.config import get_settings
 from core.definitions import ADMINS_GROUP, ApprovalConfig
 from core.errors import (
@@ -264,18 +264,26 @@ def _validated_decision(
         return decision
     if decision == "modify" and not config.modify_allowed:
         raise InvalidResponse([f"decision: {approval.approval_type} approvals cannot be approved with changes"])
-    if approval.approval_type == "budget":
-        requested = approval.context_data.get("amount")
-        if "approved_amount" not in data and requested is not None:
-            data["approved_amount"] = requested
+    cap = _budget_cap(approval) if approval.approval_type == "budget" else None
+    if cap is not None and "approved_amount" not in data:
+        data["approved_amount"] = cap
     problems = schema_problems(approval.response_schema, data)
+    if cap is not None and not problems and float(data["approved_amount"]) > cap:
+        problems = [f"approved_amount: {data['approved_amount']} is more than the {cap:g} "
+                    "allowed so far"]
     if problems:
         raise InvalidResponse(problems)
-    if approval.approval_type == "budget":
-        requested = approval.context_data.get("amount")
-        if requested is not None and float(data["approved_amount"]) < float(requested):
-            return "modify"
+    if cap is not None and float(data["approved_amount"]) < cap:
+        return "modify"
     return decision
+
+
+def _budget_cap(approval: ApprovalRequest) -> float | None:
+    """The most a budget vote may approve: the request, or less if an earlier level cut it."""
+    earlier = (approval.decision_data or {}).get("approved_amount")
+    requested = approval.context_data.get("amount")
+    cap = earlier if earlier is not None else requested
+    return float(cap) if cap is not None else None
 
 
 def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, *, actor: str) -> None:
@@ -318,11 +326,16 @@ def _pass_level(
     actor: str,
 ) -> None:
     merged: dict[str, Any] = {**(approval.decision_data or {})}
+    earlier_amount = merged.get("approved_amount")
     for vote in approving:
         merged.update(vote.data)
     if approval.approval_type == "budget" and approving:
-        merged["approved_amount"] = min(float(v.data["approved_amount"]) for v in approving
-                                        if "approved_amount" in v.data)
+        # A lower amount allowed at one level carries on: later levels only cut further.
+        amounts = [float(v.data["approved_amount"]) for v in approving if "approved_amount" in v.data]
+        if earlier_amount is not None:
+            amounts.append(float(earlier_amount))
+        if amounts:
+            merged["approved_amount"] = min(amounts)
     modified = any(v.decision == "modify" for v in approving) or (
         (approval.decision_data or {}).get("modified", False)
     )
@@ -334,6 +347,10 @@ def _pass_level(
         approval.level = next_level
         approval.approvers = levels[next_level].approvers
         approval.threshold = levels[next_level].threshold
+        if approval.approval_type == "budget" and amount is not None and config.json_schema is None:
+            # The next level is asked about what the earlier ones allowed.
+            approval.response_schema = budget_schema(
+                float(amount), str(approval.context_data.get("currency") or "USD"))
         approval.updated_at = utcnow()
         if config.timeout:
             approval.expires_at = utcnow() + timedelta(seconds=config.timeout)

@@ -1,0 +1,138 @@
+"""Helpers for engine tests on real databases (each test runs on SQLite and PostgreSQL
+through the shared ``db`` fixture)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core import workflows as ops
+from core.approvals import ApprovalEngine
+from core.db import Database
+from core.models import ApprovalRequest, Notification, StepRun, WorkflowEvent
+from core.runner import Runner
+from core.tools import ToolRegistry
+
+REQUESTER = "requester@example.com"
+
+
+class Calls:
+    """What the test tools were called with, in order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.items: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, tool: str, **kwargs: Any) -> None:
+        with self._lock:
+            self.items.append((tool, kwargs))
+
+    def of(self, tool: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [kw for name, kw in self.items if name == tool]
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return [name for name, _ in self.items]
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Demo users get passwords; scrypt at full cost would dominate these tests' time."""
+    import core.users
+
+    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+@pytest.fixture
+def registry(calls: Calls) -> ToolRegistry:
+    """A fresh registry with recording tools (never the process-wide one)."""
+    reg = ToolRegistry()
+
+    @reg.register("do")
+    def do(label: str, idempotency_key: str, value: Any = None) -> dict[str, Any]:
+        calls.add("do", label=label, key=idempotency_key, value=value)
+        return {"done": label, "value": value, "key": idempotency_key}
+
+    @reg.register("undo")
+    def undo(output: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        calls.add("undo", label=output.get("done"), key=idempotency_key)
+        return {"undone": output.get("done")}
+
+    return reg
+
+
+def start(
+    db: Database, steps: list[dict[str, Any]], *, input_data: dict[str, Any] | None = None,
+    created_by: str = REQUESTER, name: str = "test workflow",
+) -> str:
+    return ops.create_workflow(db, {"name": name, "steps": steps}, input_data=input_data,
+                               created_by=created_by).id
+
+
+def run(db: Database, registry: ToolRegistry, **kwargs: Any) -> int:
+    return Runner(db, registry=registry, lease_seconds=10, **kwargs).run_until_idle(max_seconds=60)
+
+
+def status(db: Database, workflow_id: str) -> str:
+    return ops.get_workflow(db, workflow_id).status
+
+
+def open_approval_of(db: Database, workflow_id: str) -> ApprovalRequest:
+    [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
+    return approval
+
+
+def event_types(db: Database, workflow_id: str) -> list[str]:
+    return [e.event_type for e in ops.events_of(db, workflow_id)]
+
+
+def events(db: Database, workflow_id: str, event_type: str) -> list[WorkflowEvent]:
+    return [e for e in ops.events_of(db, workflow_id) if e.event_type == event_type]
+
+
+def step_runs(db: Database, workflow_id: str) -> list[StepRun]:
+    return ops.step_runs_of(db, workflow_id)
+
+
+def notifications(db: Database, approval_id: str) -> list[tuple[str, str, str]]:
+    with db.read() as session:
+        rows = session.scalars(select(Notification).where(Notification.approval_id == approval_id)
+                               .order_by(Notification.kind, Notification.channel,
+                                         Notification.recipient)).all()
+        return [(n.kind, n.channel, n.recipient) for n in rows]
+
+
+def tool(name: str, label: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A tool step calling the recording ``do`` tool."""
+    return {"name": name, "type": "tool", "tool": "do", "args": {"label": label or name}, **extra}
+
+
+def approval(name: str, **config: Any) -> dict[str, Any]:
+    return {"name": name, "type": "approval",
+            "approval_config": {"requested_from": "boss@example.com", **config}}
+
+
+@pytest.fixture
+def background_runner() -> Iterator[Callable[..., Runner]]:
+    """Start Runners in the background; all are stopped at the end of the test."""
+    started: list[Runner] = []
+
+    def make(db: Database, registry: ToolRegistry, **kwargs: Any) -> Runner:
+        runner = Runner(db, registry=registry, **kwargs)
+        runner.start()
+        started.append(runner)
+        return runner
+
+    yield make
+    for runner in started:
+        runner.stop(timeout=10)
