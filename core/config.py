@@ -27,6 +27,23 @@ class Settings(BaseSettings):
         default="http://localhost:8501", alias="COUNTERSIGN_DASHBOARD_URL"
     )
 
+    # Base URL of the gateway (FastAPI), for email confirmation links.
+    gateway_url: str = Field(
+        default="http://localhost:8000", alias="COUNTERSIGN_GATEWAY_URL"
+    )
+    # "production" refuses to sign links with the labelled development secret.
+    environment: str = Field(default="development", alias="COUNTERSIGN_ENV")
+    # Seconds an emailed approval link stays valid.
+    link_max_age: int = Field(default=7 * 86400, alias="COUNTERSIGN_LINK_MAX_AGE")
+    # Notification delivery: attempts before "dead", exponential backoff
+    # (seconds), per-channel circuit breaker, and the dispatcher's poll interval.
+    notify_max_attempts: int = Field(default=8, alias="COUNTERSIGN_NOTIFY_MAX_ATTEMPTS")
+    notify_backoff_initial: float = Field(default=5.0, alias="COUNTERSIGN_NOTIFY_BACKOFF_INITIAL")
+    notify_backoff_max: float = Field(default=3600.0, alias="COUNTERSIGN_NOTIFY_BACKOFF_MAX")
+    breaker_threshold: int = Field(default=5, alias="COUNTERSIGN_BREAKER_THRESHOLD")
+    breaker_cooldown: float = Field(default=60.0, alias="COUNTERSIGN_BREAKER_COOLDOWN")
+    dispatch_poll_seconds: float = Field(default=1.0, alias="COUNTERSIGN_DISPATCH_POLL_SECONDS")
+
     @property
     def default_channels(self) -> list[str]:
         return [c.strip() for c in self.default_channels_csv.split(",") if c.strip()]

@@ -83,3 +83,31 @@ class ToolNotFound(CountersignError):
 
 class DatabaseError(CountersignError):
     """The database refused or failed the operation."""
+
+
+class LinkError(CountersignError):
+    """This approval link cannot be used."""
+
+
+class LinkInvalid(LinkError):
+    """This approval link is not valid: it was altered or was not issued by Countersign."""
+
+
+class LinkExpired(LinkError):
+    """This approval link has expired; open the approval in the dashboard instead."""
+
+
+class LinkUsed(LinkError):
+    """This approval link has already been used."""
+
+
+class ConfigurationError(CountersignError):
+    """Countersign is not configured for that."""
+
+
+class ChannelError(CountersignError):
+    """The notification channel could not deliver the message."""
+
+
+class NotificationNotFound(NotFound):
+    """No notification has that id."""

@@ -1,0 +1,4 @@
+"""Notification channels (Slack, email, webhooks) and the outbox dispatcher.
+
+Kept light on import: the channel modules pull in their SDKs only when used.
+"""
