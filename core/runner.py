@@ -142,6 +142,10 @@ class Runner:
                 continue
             due = next_timer(self.db) if wait_for_retries else None
             if due is None:
+                # A retry may have come due between the claim and next_timer,
+                # which only sees future timers: one more claim catches it.
+                if wait_for_retries and self.run_once():
+                    continue
                 break
             self._stop.wait(max(0.0, min((due - utcnow()).total_seconds(), 5.0)) + 0.01)
         return self.executor.steps_executed - start

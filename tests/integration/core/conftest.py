@@ -4,6 +4,7 @@ through the shared ``db`` fixture)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -112,6 +113,15 @@ def notifications(db: Database, approval_id: str) -> list[tuple[str, str, str]]:
         return [(n.kind, n.channel, n.recipient) for n in rows]
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """Poll ``condition`` until true; fail after ``timeout`` seconds (a bound, not a measurement)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what or condition}")
+        time.sleep(0.02)
+
+
 def tool(name: str, label: str | None = None, **extra: Any) -> dict[str, Any]:
     """A tool step calling the recording ``do`` tool."""
     return {"name": name, "type": "tool", "tool": "do", "args": {"label": label or name}, **extra}
@@ -127,8 +137,11 @@ def background_runner() -> Iterator[Callable[..., Runner]]:
     """Start Runners in the background; all are stopped at the end of the test."""
     started: list[Runner] = []
 
-    def make(db: Database, registry: ToolRegistry, **kwargs: Any) -> Runner:
+    def make(db: Database, registry: ToolRegistry, *, idle_wait: float | None = None,
+             **kwargs: Any) -> Runner:
         runner = Runner(db, registry=registry, **kwargs)
+        if idle_wait is not None:
+            runner.idle_wait = idle_wait
         runner.start()
         started.append(runner)
         return runner
