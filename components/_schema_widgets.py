@@ -1,0 +1,430 @@
+"""Streamlit widgets for one JSON Schema field each, used by ``schema_form``.
+
+Every drawer returns the field's value, or ``MISSING`` when the field is
+empty (so an optional field is left out of the answer rather than sent as
+``""`` or ``null``). Every widget's key is ``<form key>.<field path>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, tzinfo
+from typing import Any
+
+import streamlit as st
+
+from components._schema_resolve import (
+    MAX_DEPTH,
+    Undrawable,
+    choices,
+    field_kind,
+    humanise,
+    resolve,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+@dataclass
+class Slot:
+    """Where a field's errors go: an empty placeholder right under its widget."""
+
+    placeholder: Any
+    label: str
+
+
+@dataclass
+class Context:
+    key: str
+    root: dict[str, Any]
+    tz: tzinfo
+    slots: dict[tuple[Any, ...], Slot] = field(default_factory=dict)
+    problems: list[tuple[tuple[Any, ...], str]] = field(default_factory=list)
+    broken_refs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class Field:
+    schema: Any
+    ui: dict[str, Any]
+    path: tuple[Any, ...]  # names widget keys; array rows use stable row ids
+    dpath: tuple[Any, ...]  # the same place in the submitted data (row index)
+    name: str
+    required: bool = False
+    marker: bool = True
+    initial: Any = MISSING
+
+    @property
+    def key(self) -> str:
+        return self.path_key(self.path)
+
+    def path_key(self, path: tuple[Any, ...]) -> str:
+        return ".".join(str(p) for p in path) or "value"
+
+    def title(self) -> str:
+        schema = self.schema if isinstance(self.schema, dict) else {}
+        return str(self.ui.get("ui:title") or schema.get("title") or self.name)
+
+    def label(self) -> str:
+        return self.title() + (" *" if self.required and self.marker else "")
+
+    def help(self) -> str | None:
+        schema = self.schema if isinstance(self.schema, dict) else {}
+        text = self.ui.get("ui:help") or self.ui.get("ui:description") or schema.get("description")
+        return str(text) if text else None
+
+    def disabled(self) -> bool:
+        schema = self.schema if isinstance(self.schema, dict) else {}
+        return bool(schema.get("readOnly") or self.ui.get("ui:readonly") or self.ui.get("ui:disabled"))
+
+    def start(self) -> Any:
+        """The value the widget starts from: the given answer, else the default."""
+        if self.initial is not MISSING and self.initial is not None:
+            return self.initial
+        schema = self.schema if isinstance(self.schema, dict) else {}
+        return schema.get("default", MISSING)
+
+    def options(self) -> dict[str, Any]:
+        opts = self.ui.get("ui:options")
+        return opts if isinstance(opts, dict) else {}
+
+
+def widget_key(ctx: Context, f: Field, suffix: str = "") -> str:
+    return f"{ctx.key}.{f.key}{suffix}"
+
+
+def add_slot(ctx: Context, f: Field) -> None:
+    ctx.slots[f.dpath] = Slot(st.empty(), f.title())
+
+
+def draw(f: Field, ctx: Context) -> Any:
+    """Draw one field with the widget its schema calls for; never raises."""
+    try:
+        if len(f.path) > MAX_DEPTH:
+            raise Undrawable("nested too deeply")
+        f = replace(f, schema=resolve(f.schema, ctx.root))
+        kind = field_kind(f.schema, f.ui, ctx.root, top=not f.path)
+    except Undrawable as exc:
+        if exc.ref is not None:
+            ctx.broken_refs[exc.ref.lstrip("#")] = f.dpath
+        return draw_json(f, ctx, exc.reason)
+    try:
+        return DRAWERS[kind](f, ctx)
+    except Exception as exc:  # a widget refused what this schema asked of it
+        log.warning("schema_form: %s falls back to JSON: %s", f.key, exc)
+        return draw_json(f, ctx, str(exc), suffix=".json")
+
+
+def draw_json(f: Field, ctx: Context, reason: str, suffix: str = "") -> Any:
+    start = f.start()
+    text = "" if start is MISSING else json.dumps(start, indent=2)
+    note = f"Enter JSON: this field cannot be drawn as a form ({reason})."
+    help_text = f"{f.help()}\n\n{note}" if f.help() else note
+    raw = st.text_area(f.label(), value=text, key=widget_key(ctx, f, suffix), help=help_text,
+                       disabled=f.disabled(), placeholder="JSON")
+    add_slot(ctx, f)
+    if not raw or not raw.strip():
+        return MISSING
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        ctx.problems.append((f.dpath, f"{f.title()}: not valid JSON ({exc})"))
+        return MISSING
+
+
+def draw_hidden(f: Field, ctx: Context) -> Any:
+    return f.start()
+
+
+def draw_const(f: Field, ctx: Context) -> Any:
+    const = f.schema["const"]
+    shown = const if isinstance(const, str) else json.dumps(const)
+    st.text_input(f.label(), value=shown, key=widget_key(ctx, f), help=f.help(), disabled=True)
+    add_slot(ctx, f)
+    return const
+
+
+def _rows_height(f: Field) -> int | None:
+    rows = f.options().get("rows")
+    return max(68, int(rows) * 24 + 20) if isinstance(rows, int) and rows > 0 else None
+
+
+def draw_text(f: Field, ctx: Context) -> Any:
+    s = f.schema
+    start = f.start()
+    text = "" if start is MISSING or start is None else str(start)
+    widget = f.ui.get("ui:widget") or s.get("format")
+    max_chars = s.get("maxLength") if isinstance(s.get("maxLength"), int) and s["maxLength"] > 0 else None
+    placeholder = f.ui.get("ui:placeholder") or {
+        "email": "name@example.com", "uri": "https://", "url": "https://"
+    }.get(str(s.get("format")))
+    common: dict[str, Any] = {"key": widget_key(ctx, f), "help": f.help(), "disabled": f.disabled(),
+                              "max_chars": max_chars, "placeholder": placeholder}
+    if max_chars is not None and len(text) > max_chars:
+        text = ""
+    if widget == "textarea":
+        value = st.text_area(f.label(), value=text, height=_rows_height(f), **common)
+    else:
+        kind = "password" if widget == "password" else "default"
+        value = st.text_input(f.label(), value=text, type=kind, **common)
+    add_slot(ctx, f)
+    return value if value and value.strip() else MISSING
+
+
+def _bound(s: dict[str, Any], integer: bool, low: bool) -> float | int | None:
+    inclusive = s.get("minimum" if low else "maximum")
+    exclusive = s.get("exclusiveMinimum" if low else "exclusiveMaximum")
+    if isinstance(exclusive, bool):  # draft-04 spelling: a flag on minimum/maximum
+        exclusive, inclusive = (inclusive if exclusive else None), (None if exclusive else inclusive)
+    best: float | None = None
+    for value, strict in ((inclusive, False), (exclusive, True)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if integer:
+                value = (math.floor(value) + 1 if strict else math.ceil(value)) if low else \
+                        (math.ceil(value) - 1 if strict else math.floor(value))
+            if best is None or (value > best if low else value < best):
+                best = value
+    if best is None:
+        return None
+    return int(best) if integer else float(best)
+
+
+def draw_number(f: Field, ctx: Context) -> Any:
+    s = f.schema
+    integer = s.get("type") == "integer" or (isinstance(s.get("type"), list) and "integer" in s["type"])
+    cast: Callable[[Any], Any] = int if integer else float
+    low, high = _bound(s, integer, True), _bound(s, integer, False)
+    if low is not None and high is not None and low > high:
+        low = high = None
+    step = s.get("multipleOf")
+    if not isinstance(step, (int, float)) or isinstance(step, bool) or step <= 0 or \
+            (integer and step != int(step)):
+        step = None
+    start = f.start()
+    value = None
+    if isinstance(start, (int, float)) and not isinstance(start, bool):
+        inside = (low is None or start >= low) and (high is None or start <= high)
+        value = cast(start) if inside else None
+    fmt = None
+    if step is not None and not integer:
+        decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+        fmt = f"%.{decimals}f"
+    got = st.number_input(
+        f.label(), min_value=low, max_value=high, value=value,
+        step=cast(step) if step is not None else None, format=fmt,
+        key=widget_key(ctx, f), help=f.help(), disabled=f.disabled(),
+        placeholder=f.ui.get("ui:placeholder"),
+    )
+    add_slot(ctx, f)
+    return MISSING if got is None else cast(got)
+
+
+def draw_boolean(f: Field, ctx: Context) -> Any:
+    start = f.start()
+    checked = start if isinstance(start, bool) else False
+    widget = f.ui.get("ui:widget")
+    args: dict[str, Any] = {"key": widget_key(ctx, f), "help": f.help(), "disabled": f.disabled()}
+    if widget in ("radio", "select"):
+        maker = st.radio if widget == "radio" else st.selectbox
+        index = None if not isinstance(start, bool) else (0 if start else 1)
+        got = maker(f.label(), [True, False], index=index, format_func=lambda v: "Yes" if v else "No",
+                    **args)
+        add_slot(ctx, f)
+        return MISSING if got is None else got
+    maker = st.toggle if widget == "toggle" else st.checkbox
+    got = maker(f.label(), value=checked, **args)
+    add_slot(ctx, f)
+    return bool(got)
+
+
+def draw_choice(f: Field, ctx: Context) -> Any:
+    found = choices(f.schema, f.ui, ctx.root)
+    assert found is not None
+    start = f.start()
+    index = next((i for i, v in enumerate(found.values)
+                  if v == start and type(v) is type(start)), None)
+    args: dict[str, Any] = {"index": index, "format_func": found.label, "key": widget_key(ctx, f),
+                            "help": f.help(), "disabled": f.disabled()}
+    if f.ui.get("ui:widget") == "radio":
+        got = st.radio(f.label(), found.values, horizontal=bool(f.options().get("inline")), **args)
+    else:
+        got = st.selectbox(f.label(), found.values, placeholder=f.ui.get("ui:placeholder"), **args)
+    add_slot(ctx, f)
+    return MISSING if got is None else got
+
+
+def draw_multiselect(f: Field, ctx: Context) -> Any:
+    s = f.schema
+    item_ui = f.ui.get("items") if isinstance(f.ui.get("items"), dict) else {}
+    found = choices(resolve(s["items"], ctx.root), item_ui, ctx.root)
+    assert found is not None
+    start = f.start()
+    picked = [v for v in found.values if isinstance(start, list) and v in start]
+    most = s.get("maxItems") if isinstance(s.get("maxItems"), int) and s["maxItems"] > 0 else None
+    got = st.multiselect(f.label(), found.values, default=picked[:most] if most else picked,
+                         format_func=found.label, key=widget_key(ctx, f), help=f.help(),
+                         disabled=f.disabled(), max_selections=most)
+    add_slot(ctx, f)
+    return list(got) if got or f.required else MISSING
+
+
+def _parse_moment(raw: Any, ctx: Context) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ctx.tz).replace(tzinfo=None)
+    return moment
+
+
+def draw_date(f: Field, ctx: Context) -> Any:
+    start = f.start()
+    try:
+        first = date.fromisoformat(start) if isinstance(start, str) else None
+    except ValueError:
+        first = None
+    if first is not None and not _FIRST_DAY <= first <= _LAST_DAY:
+        first = None
+    got = st.date_input(f.label(), value=first, min_value=_FIRST_DAY, max_value=_LAST_DAY,
+                        key=widget_key(ctx, f), help=f.help(), disabled=f.disabled(),
+                        format="YYYY-MM-DD")
+    add_slot(ctx, f)
+    return got.isoformat() if isinstance(got, date) else MISSING
+
+
+def draw_datetime(f: Field, ctx: Context) -> Any:
+    """Shown in the viewer's browser time zone (UTC when unknown), sent with its offset."""
+    first = _parse_moment(f.start(), ctx)
+    low, high = datetime.combine(_FIRST_DAY, time()), datetime.combine(_LAST_DAY, time(23, 59))
+    if first is not None and not low <= first <= high:
+        first = None
+    got = st.datetime_input(f.label(), value=first, min_value=low, max_value=high,
+                            key=widget_key(ctx, f), help=f.help(), disabled=f.disabled(),
+                            format="YYYY-MM-DD", step=60)
+    add_slot(ctx, f)
+    if not isinstance(got, datetime):
+        return MISSING
+    return got.replace(tzinfo=ctx.tz).isoformat(timespec="seconds")
+
+
+def draw_time(f: Field, ctx: Context) -> Any:
+    start = f.start()
+    try:
+        first = time.fromisoformat(start).replace(tzinfo=None) if isinstance(start, str) else None
+    except ValueError:
+        first = None
+    got = st.time_input(f.label(), value=first, key=widget_key(ctx, f),
+                        help=f.help(), disabled=f.disabled(), step=60)
+    add_slot(ctx, f)
+    # HH:MM:SS without an offset: jsonschema's FormatChecker() (used here and by
+    # core.approval_schema) checks "time" with its draft-3 rule, which refuses one.
+    return got.isoformat(timespec="seconds") if isinstance(got, time) else MISSING
+
+
+def draw_object(f: Field, ctx: Context) -> Any:
+    s = f.schema
+    props = s.get("properties") if isinstance(s.get("properties"), dict) else {}
+    needed = set(s.get("required") or [])
+    start = f.start()
+    start = start if isinstance(start, dict) else {}
+    order = f.ui.get("ui:order")
+    names = list(props)
+    if isinstance(order, list):
+        listed = [n for n in order if n in props]
+        rest = [n for n in names if n not in listed]
+        at = order.index("*") if "*" in order else len(listed)
+        names = listed[:at] + rest + listed[at:]
+    out: dict[str, Any] = {}
+    box = st.container(border=True, key=widget_key(ctx, f, ".box")) if f.path else nullcontext()
+    with box:
+        if f.path:
+            st.markdown(f"**{f.label()}**")
+            if f.help():
+                st.caption(f.help())
+        for name in names:
+            child_ui = f.ui.get(name) if isinstance(f.ui.get(name), dict) else {}
+            child = Field(props[name], child_ui, f.path + (name,), f.dpath + (name,), humanise(name),
+                          required=name in needed, initial=start.get(name, MISSING))
+            value = draw(child, ctx)
+            if value is not MISSING:
+                out[name] = value
+        add_slot(ctx, f)
+    return out if out or f.required or not f.path else MISSING
+
+
+def _rows_state(ctx: Context, f: Field, count: int) -> dict[str, Any]:
+    name = widget_key(ctx, f, ".rows")
+    if name not in st.session_state:
+        st.session_state[name] = {"ids": list(range(count)), "next": count}
+    state: dict[str, Any] = st.session_state[name]
+    return state
+
+
+def _add_row(name: str) -> None:
+    state = st.session_state[name]
+    st.session_state[name] = {"ids": [*state["ids"], state["next"]], "next": state["next"] + 1}
+
+
+def _remove_row(name: str, row: int) -> None:
+    state = st.session_state[name]
+    st.session_state[name] = {"ids": [i for i in state["ids"] if i != row], "next": state["next"]}
+
+
+def draw_rows(f: Field, ctx: Context) -> Any:
+    """An array of objects (or plain values), one bordered row each, with Add and Remove."""
+    s = f.schema
+    start = f.start()
+    start = start if isinstance(start, list) else []
+    least = s.get("minItems") if isinstance(s.get("minItems"), int) else 0
+    most = s.get("maxItems") if isinstance(s.get("maxItems"), int) else None
+    state = _rows_state(ctx, f, max(len(start), least))
+    rows_name = widget_key(ctx, f, ".rows")
+    item_ui = f.ui.get("items") if isinstance(f.ui.get("items"), dict) else {}
+    item_title = humanise(str(resolve(s["items"], ctx.root).get("title") or "Item"))
+    locked = f.disabled()
+    out: list[Any] = []
+    with st.container(border=True, key=widget_key(ctx, f, ".box")):
+        st.markdown(f"**{f.label()}**")
+        if f.help():
+            st.caption(f.help())
+        for position, row in enumerate(state["ids"]):
+            row_ui = {**item_ui, "ui:title": f"{item_title} {position + 1}"}
+            item = Field(s["items"], row_ui, f.path + (row,), f.dpath + (len(out),),
+                         f"{item_title} {position + 1}", required=True, marker=False,
+                         initial=start[row] if row < len(start) else MISSING)
+            value = draw(item, ctx)
+            if value is not MISSING:
+                out.append(value)
+            st.form_submit_button(f"Remove {item_title.lower()} {position + 1}",
+                                  key=widget_key(ctx, item, ".remove"), on_click=_remove_row,
+                                  args=(rows_name, row), disabled=locked or len(state["ids"]) <= least)
+        st.form_submit_button(f"Add {item_title.lower()}", key=widget_key(ctx, f, ".add"),
+                              on_click=_add_row, args=(rows_name,),
+                              disabled=locked or (most is not None and len(state["ids"]) >= most))
+        add_slot(ctx, f)
+    return out if out or f.required else MISSING
+
+
+DRAWERS: dict[str, Callable[[Field, Context], Any]] = {
+    "hidden": draw_hidden, "const": draw_const, "text": draw_text, "number": draw_number,
+    "boolean": draw_boolean, "choice": draw_choice, "multiselect": draw_multiselect,
+    "date": draw_date, "date-time": draw_datetime, "time": draw_time,
+    "object": draw_object, "rows": draw_rows,
+}

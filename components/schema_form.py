@@ -1,0 +1,155 @@
+"""``schema_form``: any JSON Schema an approval may carry, drawn as a Streamlit form.
+
+Draft-07 and 2020-12 schemas: strings (text, textarea, email, uri, date,
+date-time, time, password), numbers and integers with bounds and steps,
+booleans, enums (select or radio), ``oneOf``/``anyOf`` lists of ``const``
+with titles, arrays of enums (multiselect), arrays of objects (rows with Add
+and Remove), nested objects, ``$ref`` to ``definitions``/``$defs``, required
+markers (`` *``), defaults, titles, descriptions as help, ``readOnly``
+(disabled). A construct it cannot draw becomes a JSON text area for that
+field. Submitted data is validated with ``jsonschema`` against the original
+schema (formats included); each error is shown under the field it concerns.
+
+Widget keys are ``f"{key}.{path}"`` (``key.address.city``, ``key.items.0.sku``
+where ``0`` is a row's stable id); the submit button is ``f"{key}.submit"``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.validators import validator_for
+
+from components._schema_widgets import MISSING, Context, Field, draw
+
+__all__ = ["schema_form", "form_problems"]
+
+
+def _browser_tz() -> tzinfo:
+    try:
+        name = st.context.timezone
+        return ZoneInfo(name) if name else UTC
+    except Exception:  # no browser (AppTest, bare mode) or an unknown zone name
+        return UTC
+
+
+def _broken_ref(exc: BaseException) -> str | None:
+    """The reference jsonschema could not follow, spelt as in the schema minus its ``#``."""
+    for source in (exc, exc.__cause__):
+        anchor, ref = getattr(source, "anchor", None), getattr(source, "ref", None)
+        if isinstance(anchor, str) and anchor:
+            return anchor
+        if isinstance(ref, str) and ref:
+            return ref.lstrip("#")
+    return None
+
+
+def _describe(error: ValidationError) -> str:
+    if error.validator == "format":
+        return f"{error.instance!r} is not a valid {error.validator_value}"
+    return error.message
+
+
+def form_problems(schema: Any, data: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Every way ``data`` breaks ``schema``, as (data path, message); never raises.
+
+    A missing required property is reported at the property's own path, so
+    the message lands under that field. The validator follows ``$schema``
+    (draft-07, 2020-12, ...) and defaults to 2020-12.
+    """
+    if schema is True or schema == {}:
+        return []
+    if not isinstance(schema, dict):
+        return [((), "the form's schema is not a JSON object")]
+    try:
+        cls = validator_for(schema, default=Draft202012Validator)
+        cls.check_schema(schema)
+        validator = cls(schema, format_checker=FormatChecker())
+        errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    except SchemaError as exc:
+        return [((), f"the form's schema is invalid: {exc.message}")]
+    except Exception as exc:  # an unresolvable $ref, a bad regex, ...
+        ref = _broken_ref(exc)
+        if ref is None:
+            return [((), f"the answer cannot be checked: {exc}")]
+        shown = ref if ":" in ref else f"#{ref}"
+        return [(("$ref", ref), f"the answer cannot be checked: the schema's reference "
+                                f"{shown!r} does not resolve")]
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [n for n in error.validator_value if n not in error.instance]
+            named = [n for n in missing if f"{n!r} is a required property" == error.message]
+            for name in named or missing:
+                found.append((path + (name,), "this field is required"))
+            continue
+        found.append((path, _describe(error)))
+    return list(dict.fromkeys(found))
+
+
+def _place(ctx: Context, problems: list[tuple[tuple[Any, ...], str]]) -> None:
+    """Write each problem under the nearest drawn field, naming that field."""
+    by_slot: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    for path, message in problems:
+        if path[:1] == ("$ref",):
+            path = ctx.broken_refs.get(str(path[1]).lstrip("#"), ())
+        at = path
+        while at not in ctx.slots and at:
+            at = at[:-1]
+        slot = ctx.slots.get(at)
+        if slot is None:
+            st.error(message)
+            continue
+        rest = ".".join(str(p) for p in path[len(at):])
+        name = f"{slot.label} › {rest}" if rest else slot.label
+        text = message if message.startswith(f"{slot.label}:") else f"{name}: {message}"
+        if text not in by_slot[at]:
+            by_slot[at].append(text)
+    for at, texts in by_slot.items():
+        with ctx.slots[at].placeholder.container():
+            for text in texts:
+                st.error(text)
+
+
+def schema_form(
+    schema: dict[str, Any],
+    *,
+    key: str,
+    ui_schema: dict[str, Any] | None = None,
+    value: dict[str, Any] | None = None,
+    submit_label: str = "Submit",
+) -> dict[str, Any] | None:
+    """Draw ``schema`` as a form; the validated answer once submitted, else ``None``.
+
+    ``value`` pre-fills the fields (over the schema's defaults); ``ui_schema``
+    carries the seed's hints (``ui:widget``, ``ui:options.rows``,
+    ``enumNames``, ``ui:order``, ``ui:help``, ``ui:placeholder``), nested like
+    the schema's properties (``items`` for array rows). Empty optional fields
+    are left out of the answer. Never raises: what cannot be drawn becomes a
+    JSON text area, and what cannot be checked is reported as an error.
+    """
+    root = schema if isinstance(schema, dict) else {}
+    ctx = Context(key=key, root=root, tz=_browser_tz())
+    top = Field(schema, ui_schema if isinstance(ui_schema, dict) else {}, (), (), "Answer",
+                required=True, marker=False, initial=value if value is not None else MISSING)
+    with st.form(key=f"{key}.form", border=False, enter_to_submit=False):
+        data = draw(top, ctx)
+        submitted = st.form_submit_button(submit_label, key=f"{key}.submit", type="primary")
+    if not submitted:
+        return None
+    if data is MISSING:
+        data = {}
+    problems = list(ctx.problems)
+    failed = {path for path, _ in problems}
+    problems += [(p, m) for p, m in form_problems(schema, data) if p not in failed]
+    if problems:
+        _place(ctx, problems)
+        return None
+    return data  # type: ignore[no-any-return]
