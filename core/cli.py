@@ -356,6 +356,80 @@ def demo() -> None:
     typer.echo(f"demo users' password: {DEMO_PASSWORD}", err=True)
 
 
+# -- gateway: serve, API tokens, Slack Socket Mode ------------------------------------
+
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens for the REST gateway.")
+app.add_typer(tokens_app, name="tokens")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP gateway (REST API, Slack, email pages, webhooks, /metrics, /approve)."""
+    import uvicorn
+
+    from gateway.app import create_app
+
+    _db()
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    for_user: Annotated[str, typer.Option("--for", help="The user the token acts as.")],
+    name: Annotated[str, typer.Option(help="What or who uses the token.")],
+) -> None:
+    """Make an API token; it is printed once and only its hash is stored."""
+    from core.api_tokens import create_token
+
+    row, token = create_token(_db(), for_user, name)
+    typer.echo(token)
+    typer.echo(f"token {row.id} {row.name!r} for {row.user_email}; store it now, it is not shown again",
+               err=True)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    for_user: Annotated[str | None, typer.Option("--for", help="Only this user's.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List API tokens (never the tokens themselves)."""
+    from core.api_tokens import list_tokens
+
+    rows = [{"id": t.id, "name": t.name, "user": t.user_email, "created_at": t.created_at.isoformat(),
+             "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+             "revoked": t.revoked_at is not None} for t in list_tokens(_db(), for_user)]
+    if as_json:
+        _print_json(rows)
+        return
+    _table([[r["id"], r["name"], r["user"], (r["last_used_at"] or "-")[:19],
+             "revoked" if r["revoked"] else ""] for r in rows],
+           ["ID", "NAME", "USER", "LAST USED", ""])
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (tokens list).")]) -> None:
+    """Revoke an API token at once."""
+    from core.api_tokens import revoke_token
+
+    row = revoke_token(_db(), token_id)
+    typer.echo(f"token {row.id} {row.name!r} revoked")
+
+
+@app.command("slack-socket")
+def slack_socket() -> None:
+    """Answer Slack buttons and /approvals over Socket Mode (no public URL needed)."""
+    from gateway.slack import run_socket_mode
+
+    typer.echo("connecting to Slack over Socket Mode", err=True)
+    try:
+        run_socket_mode(_db())
+    except KeyboardInterrupt:
+        pass
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise SystemExit(code)

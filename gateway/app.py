@@ -1,0 +1,64 @@
+"""The gateway application: ``create_app(db)`` builds it; ``app`` is the default.
+
+Start it with ``python -m core serve`` or ``uvicorn gateway.app:app``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from core.db import Database, get_database
+from core.metrics import make_registry
+from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
+
+DESCRIPTION = """Countersign's HTTP gateway: the REST API (workflows, approvals,
+checkpoints, rollback) authenticated by API tokens (`Authorization: Bearer`),
+the Slack interactivity and command endpoints, email confirmation pages,
+inbound webhooks, `/healthz`, `/metrics` and the Gradio approver UI at `/approve`."""
+
+
+def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastAPI:
+    """A gateway over ``db`` (default: the configured database, migrated)."""
+    if db is None:
+        db = get_database()
+        db.upgrade()
+        _load_tools()
+    app = FastAPI(title="Countersign", version="1.0.0", description=DESCRIPTION)
+    app.state.db = db
+    app.state.metrics = make_registry(db)
+    errors.install(app)
+    for router in (api.router, webhooks_in.router, metrics.router, slack.router,
+                   email_pages.router, pages.router):
+        app.include_router(router)
+    if approver_ui:
+        _mount_approver_ui(app, db)
+    return app
+
+
+def _load_tools() -> None:
+    from core.tools import load_tool_modules
+
+    load_tool_modules()
+    import core.demo_tools  # noqa: F401  (the demo templates' tools)
+
+
+def _mount_approver_ui(app: FastAPI, db: Database) -> None:
+    from gateway.approver_ui import mount
+
+    mount(app, db)
+
+
+class _LazyApp:
+    """``gateway.app:app`` for uvicorn, built on first use (not at import)."""
+
+    _app: FastAPI | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            self._app = create_app()
+        await self._app(scope, receive, send)
+
+
+app = _LazyApp()

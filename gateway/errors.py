@@ -1,0 +1,149 @@
+"""Countersign errors as HTTP answers.
+
+Every refusal has the same body, ``{"error", "message", "problems"}``, where
+``error`` is the error's class name and ``message`` its plain one-line reason.
+Bad input never becomes a 500: request validation, driver-level refusals
+(e.g. a NUL character PostgreSQL cannot store) and our own errors all map to
+4xx here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core import errors as core_errors
+from core.errors import CountersignError
+
+
+class Unauthenticated(CountersignError):
+    """Sign in or send an API token (Authorization: Bearer <token>)."""
+
+
+class ErrorBody(BaseModel):
+    """The body of every refusal."""
+
+    error: str = Field(description="The error's name, e.g. NotFound or InvalidResponse.")
+    message: str = Field(description="A plain one-line reason.")
+    problems: list[str] = Field(default_factory=list,
+                                description="Each problem found, by path, when there are several.")
+
+
+# Most specific first: the first matching class decides the status.
+_STATUS_BY_ERROR: list[tuple[str, int]] = [
+    ("Unauthenticated", 401),
+    ("NotFound", 404),
+    ("NotAuthorized", 403),
+    ("LinkUsed", 410),
+    ("LinkExpired", 410),
+    ("LinkInvalid", 400),
+    ("ApprovalClosed", 409),
+    ("AlreadyVoted", 409),
+    ("InvalidTransition", 409),
+    ("WorkflowBusy", 409),
+    ("CompensationFailed", 409),
+    ("DefinitionError", 422),
+    ("InvalidResponse", 422),
+    ("ToolNotFound", 422),
+    ("DatabaseError", 503),
+]
+
+
+def _error_class(name: str) -> type[BaseException] | None:
+    if name == "Unauthenticated":
+        return Unauthenticated
+    found = getattr(core_errors, name, None)
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
+
+
+def status_for(error: CountersignError) -> int:
+    for name, status in _STATUS_BY_ERROR:
+        cls = _error_class(name)
+        if cls is not None and isinstance(error, cls):
+            return status
+    return 400
+
+
+def error_body(error: CountersignError) -> dict[str, Any]:
+    problems = list(getattr(error, "problems", []) or [])
+    return {"error": type(error).__name__, "message": str(error), "problems": problems}
+
+
+def error_response(error: CountersignError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else None
+    return JSONResponse(error_body(error), status_code=status_for(error), headers=headers)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "(request)"
+
+
+async def _countersign_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CountersignError)
+    return error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{_location(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
+    body = {"error": "InvalidRequest", "message": "The request is invalid: " + "; ".join(problems),
+            "problems": problems}
+    return JSONResponse(body, status_code=422)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthenticated"}
+    body = {"error": names.get(exc.status_code, "HTTPError"), "message": str(exc.detail),
+            "problems": []}
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # The driver refused a value (a NUL character, a number out of range):
+    # that is the client's input, not our failure.
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+    body = {"error": "InvalidRequest", "message": f"The database cannot store a value sent: {reason}",
+            "problems": [reason]}
+    return JSONResponse(body, status_code=422)
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+    body = {"error": "Conflict", "message": f"That conflicts with existing data: {reason}",
+            "problems": []}
+    return JSONResponse(body, status_code=409)
+
+
+async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+    body = {"error": "DatabaseError", "message": f"The database is unavailable: {reason}",
+            "problems": []}
+    return JSONResponse(body, status_code=503)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(CountersignError, _countersign_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _unavailable)
+
+
+# Responses every authenticated operation may give, for the OpenAPI document.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No or bad API token."},
+    403: {"model": ErrorBody, "description": "Not allowed for this user."},
+    404: {"model": ErrorBody, "description": "No such object."},
+    409: {"model": ErrorBody, "description": "Refused in the object's current state."},
+    422: {"model": ErrorBody, "description": "The request or answer is invalid; see problems."},
+    503: {"model": ErrorBody, "description": "The database is unavailable."},
+}
