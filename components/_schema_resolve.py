@@ -128,7 +128,7 @@ def _is_null(schema: Any) -> bool:
     return isinstance(schema, dict) and schema.get("type") == "null" and len(schema) == 1
 
 
-def resolve(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
+def resolve(schema: Any, root: dict[str, Any], followed: list[str] | None = None) -> dict[str, Any]:
     """``schema`` with its ``$ref`` chain followed and ``allOf`` merged.
 
     Keywords beside a ``$ref`` (title, description, default) override the
@@ -142,13 +142,15 @@ def resolve(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
     for _ in range(_MAX_REF_HOPS):
         if "$ref" in out:
             ref = out["$ref"]
+            if followed is not None:
+                followed.append(str(ref))
             siblings = {k: v for k, v in out.items() if k != "$ref"}
             out = {**lookup(root, ref), **siblings} if siblings else lookup(root, ref)
             continue
         if isinstance(out.get("allOf"), list):
             merged = {k: v for k, v in out.items() if k != "allOf"}
             for part in out["allOf"]:
-                merged = _merge(merged, resolve(part, root))
+                merged = _merge(merged, resolve(part, root, followed))
             out = merged
             continue
         for kw in ("anyOf", "oneOf"):
@@ -157,7 +159,7 @@ def resolve(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
                 # The "optional X" idiom: draw X; an empty field is simply omitted.
                 other = next(a for a in alts if not _is_null(a))
                 rest = {k: v for k, v in out.items() if k != kw}
-                out = _merge(rest, resolve(other, root))
+                out = _merge(rest, resolve(other, root, followed))
                 break
         else:
             return out
@@ -180,8 +182,14 @@ def schema_type(schema: dict[str, Any]) -> str | None:
     return str(kind)
 
 
+def sub_ui(ui: dict[str, Any], name: str) -> dict[str, Any]:
+    """The part of a UI schema for one property (or ``items``, ``ui:options``)."""
+    part = ui.get(name)
+    return part if isinstance(part, dict) else {}
+
+
 def _names(schema: dict[str, Any], ui: dict[str, Any]) -> Any:
-    options = ui.get("ui:options") if isinstance(ui.get("ui:options"), dict) else {}
+    options = sub_ui(ui, "ui:options")
     for source in (ui.get("ui:enumNames"), ui.get("enumNames"), options.get("enumNames"),
                    schema.get("enumNames")):
         if isinstance(source, list):
@@ -236,7 +244,7 @@ def field_kind(schema: dict[str, Any], ui: dict[str, Any], root: dict[str, Any],
         if not isinstance(items, dict):
             raise Undrawable("an array without a single item schema")
         item = resolve(items, root)
-        item_ui = ui.get("items") if isinstance(ui.get("items"), dict) else {}
+        item_ui = sub_ui(ui, "items")
         if choices(item, item_ui, root) is not None:
             return "multiselect"
         field_kind(item, item_ui, root)  # raises when the rows could not be drawn

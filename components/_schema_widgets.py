@@ -12,12 +12,13 @@ import logging
 import math
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, tzinfo
-from typing import Any
+from dataclasses import replace
+from datetime import date, datetime, time
+from typing import Any, Literal
 
 import streamlit as st
 
+from components._schema_field import MISSING, Context, Field, add_slot, widget_key
 from components._schema_resolve import (
     MAX_DEPTH,
     Undrawable,
@@ -25,90 +26,13 @@ from components._schema_resolve import (
     field_kind,
     humanise,
     resolve,
+    sub_ui,
 )
 
 log = logging.getLogger(__name__)
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
 _FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-
-
-@dataclass
-class Slot:
-    """Where a field's errors go: an empty placeholder right under its widget."""
-
-    placeholder: Any
-    label: str
-
-
-@dataclass
-class Context:
-    key: str
-    root: dict[str, Any]
-    tz: tzinfo
-    slots: dict[tuple[Any, ...], Slot] = field(default_factory=dict)
-    problems: list[tuple[tuple[Any, ...], str]] = field(default_factory=list)
-    broken_refs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-
-
-@dataclass
-class Field:
-    schema: Any
-    ui: dict[str, Any]
-    path: tuple[Any, ...]  # names widget keys; array rows use stable row ids
-    dpath: tuple[Any, ...]  # the same place in the submitted data (row index)
-    name: str
-    required: bool = False
-    marker: bool = True
-    initial: Any = MISSING
-
-    @property
-    def key(self) -> str:
-        return self.path_key(self.path)
-
-    def path_key(self, path: tuple[Any, ...]) -> str:
-        return ".".join(str(p) for p in path) or "value"
-
-    def title(self) -> str:
-        schema = self.schema if isinstance(self.schema, dict) else {}
-        return str(self.ui.get("ui:title") or schema.get("title") or self.name)
-
-    def label(self) -> str:
-        return self.title() + (" *" if self.required and self.marker else "")
-
-    def help(self) -> str | None:
-        schema = self.schema if isinstance(self.schema, dict) else {}
-        text = self.ui.get("ui:help") or self.ui.get("ui:description") or schema.get("description")
-        return str(text) if text else None
-
-    def disabled(self) -> bool:
-        schema = self.schema if isinstance(self.schema, dict) else {}
-        return bool(schema.get("readOnly") or self.ui.get("ui:readonly") or self.ui.get("ui:disabled"))
-
-    def start(self) -> Any:
-        """The value the widget starts from: the given answer, else the default."""
-        if self.initial is not MISSING and self.initial is not None:
-            return self.initial
-        schema = self.schema if isinstance(self.schema, dict) else {}
-        return schema.get("default", MISSING)
-
-    def options(self) -> dict[str, Any]:
-        opts = self.ui.get("ui:options")
-        return opts if isinstance(opts, dict) else {}
-
-
-def widget_key(ctx: Context, f: Field, suffix: str = "") -> str:
-    return f"{ctx.key}.{f.key}{suffix}"
-
-
-def add_slot(ctx: Context, f: Field) -> None:
-    ctx.slots[f.dpath] = Slot(st.empty(), f.title())
 
 
 def draw(f: Field, ctx: Context) -> Any:
@@ -116,7 +40,12 @@ def draw(f: Field, ctx: Context) -> Any:
     try:
         if len(f.path) > MAX_DEPTH:
             raise Undrawable("nested too deeply")
-        f = replace(f, schema=resolve(f.schema, ctx.root))
+        followed: list[str] = []
+        f = replace(f, schema=resolve(f.schema, ctx.root, followed))
+        again = f.refs.intersection(followed)
+        if again:
+            raise Undrawable(f"a recursive reference ({', '.join(sorted(again))})")
+        f = replace(f, refs=f.refs.union(followed))
         kind = field_kind(f.schema, f.ui, ctx.root, top=not f.path)
     except Undrawable as exc:
         if exc.ref is not None:
@@ -124,7 +53,7 @@ def draw(f: Field, ctx: Context) -> Any:
         return draw_json(f, ctx, exc.reason)
     try:
         return DRAWERS[kind](f, ctx)
-    except Exception as exc:  # a widget refused what this schema asked of it
+    except Exception as exc:  # noqa: BLE001 - a widget refused what this schema asked of it
         log.warning("schema_form: %s falls back to JSON: %s", f.key, exc)
         return draw_json(f, ctx, str(exc), suffix=".json")
 
@@ -179,8 +108,8 @@ def draw_text(f: Field, ctx: Context) -> Any:
     if widget == "textarea":
         value = st.text_area(f.label(), value=text, height=_rows_height(f), **common)
     else:
-        kind = "password" if widget == "password" else "default"
-        value = st.text_input(f.label(), value=text, type=kind, **common)
+        kind: Literal["password", "default"] = "password" if widget == "password" else "default"
+        value = st.text_input(f.label(), text, type=kind, **common)
     add_slot(ctx, f)
     return value if value and value.strip() else MISSING
 
@@ -239,14 +168,18 @@ def draw_boolean(f: Field, ctx: Context) -> Any:
     widget = f.ui.get("ui:widget")
     args: dict[str, Any] = {"key": widget_key(ctx, f), "help": f.help(), "disabled": f.disabled()}
     if widget in ("radio", "select"):
-        maker = st.radio if widget == "radio" else st.selectbox
+        pick: Callable[..., Any] = st.selectbox
+        if widget == "radio":
+            pick = st.radio
         index = None if not isinstance(start, bool) else (0 if start else 1)
-        got = maker(f.label(), [True, False], index=index, format_func=lambda v: "Yes" if v else "No",
-                    **args)
+        got = pick(f.label(), [True, False], index=index, format_func=lambda v: "Yes" if v else "No",
+                   **args)
         add_slot(ctx, f)
         return MISSING if got is None else got
-    maker = st.toggle if widget == "toggle" else st.checkbox
-    got = maker(f.label(), value=checked, **args)
+    tick: Callable[..., Any] = st.checkbox
+    if widget == "toggle":
+        tick = st.toggle
+    got = tick(f.label(), value=checked, **args)
     add_slot(ctx, f)
     return bool(got)
 
@@ -269,7 +202,7 @@ def draw_choice(f: Field, ctx: Context) -> Any:
 
 def draw_multiselect(f: Field, ctx: Context) -> Any:
     s = f.schema
-    item_ui = f.ui.get("items") if isinstance(f.ui.get("items"), dict) else {}
+    item_ui = sub_ui(f.ui, "items")
     found = choices(resolve(s["items"], ctx.root), item_ui, ctx.root)
     assert found is not None
     start = f.start()
@@ -355,13 +288,13 @@ def draw_object(f: Field, ctx: Context) -> Any:
     box = st.container(border=True, key=widget_key(ctx, f, ".box")) if f.path else nullcontext()
     with box:
         if f.path:
-            st.markdown(f"**{f.label()}**")
+            st.markdown(f.heading())
             if f.help():
                 st.caption(f.help())
         for name in names:
-            child_ui = f.ui.get(name) if isinstance(f.ui.get(name), dict) else {}
+            child_ui = sub_ui(f.ui, name)
             child = Field(props[name], child_ui, f.path + (name,), f.dpath + (name,), humanise(name),
-                          required=name in needed, initial=start.get(name, MISSING))
+                          required=name in needed, initial=start.get(name, MISSING), refs=f.refs)
             value = draw(child, ctx)
             if value is not MISSING:
                 out[name] = value
@@ -396,19 +329,19 @@ def draw_rows(f: Field, ctx: Context) -> Any:
     most = s.get("maxItems") if isinstance(s.get("maxItems"), int) else None
     state = _rows_state(ctx, f, max(len(start), least))
     rows_name = widget_key(ctx, f, ".rows")
-    item_ui = f.ui.get("items") if isinstance(f.ui.get("items"), dict) else {}
+    item_ui = sub_ui(f.ui, "items")
     item_title = humanise(str(resolve(s["items"], ctx.root).get("title") or "Item"))
     locked = f.disabled()
     out: list[Any] = []
     with st.container(border=True, key=widget_key(ctx, f, ".box")):
-        st.markdown(f"**{f.label()}**")
+        st.markdown(f.heading())
         if f.help():
             st.caption(f.help())
         for position, row in enumerate(state["ids"]):
             row_ui = {**item_ui, "ui:title": f"{item_title} {position + 1}"}
             item = Field(s["items"], row_ui, f.path + (row,), f.dpath + (len(out),),
                          f"{item_title} {position + 1}", required=True, marker=False,
-                         initial=start[row] if row < len(start) else MISSING)
+                         initial=start[row] if row < len(start) else MISSING, refs=f.refs)
             value = draw(item, ctx)
             if value is not MISSING:
                 out.append(value)

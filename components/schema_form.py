@@ -26,16 +26,17 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import validator_for
 
-from components._schema_widgets import MISSING, Context, Field, draw
+from components._schema_field import MISSING, Context, Field
+from components._schema_widgets import draw
 
-__all__ = ["schema_form", "form_problems"]
+__all__ = ["form_problems", "schema_defect", "schema_form"]
 
 
 def _browser_tz() -> tzinfo:
     try:
         name = st.context.timezone
         return ZoneInfo(name) if name else UTC
-    except Exception:  # no browser (AppTest, bare mode) or an unknown zone name
+    except Exception:  # noqa: BLE001 - no browser (AppTest, bare mode) or an unknown zone name
         return UTC
 
 
@@ -56,6 +57,21 @@ def _describe(error: ValidationError) -> str:
     return error.message
 
 
+def schema_defect(schema: Any) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema for its draft, or None."""
+    if isinstance(schema, bool):
+        return None
+    if not isinstance(schema, dict):
+        return "the form's schema is not a JSON object"
+    try:
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as exc:
+        return f"the form's schema is invalid: {exc.message}"
+    except Exception as exc:  # noqa: BLE001 - a schema must never break the page
+        return f"the form's schema cannot be read: {exc}"
+    return None
+
+
 def form_problems(schema: Any, data: Any) -> list[tuple[tuple[Any, ...], str]]:
     """Every way ``data`` breaks ``schema``, as (data path, message); never raises.
 
@@ -65,16 +81,14 @@ def form_problems(schema: Any, data: Any) -> list[tuple[tuple[Any, ...], str]]:
     """
     if schema is True or schema == {}:
         return []
-    if not isinstance(schema, dict):
-        return [((), "the form's schema is not a JSON object")]
+    defect = schema_defect(schema)
+    if defect is not None or not isinstance(schema, dict):
+        return [((), defect or "the form's schema is not a JSON object")]
     try:
         cls = validator_for(schema, default=Draft202012Validator)
-        cls.check_schema(schema)
         validator = cls(schema, format_checker=FormatChecker())
         errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    except SchemaError as exc:
-        return [((), f"the form's schema is invalid: {exc.message}")]
-    except Exception as exc:  # an unresolvable $ref, a bad regex, ...
+    except Exception as exc:  # noqa: BLE001 - an unresolvable $ref, ...
         ref = _broken_ref(exc)
         if ref is None:
             return [((), f"the answer cannot be checked: {exc}")]
@@ -140,6 +154,9 @@ def schema_form(
     top = Field(schema, ui_schema if isinstance(ui_schema, dict) else {}, (), (), "Answer",
                 required=True, marker=False, initial=value if value is not None else MISSING)
     with st.form(key=f"{key}.form", border=False, enter_to_submit=False):
+        defect = schema_defect(schema)
+        if defect is not None:
+            st.warning(f"{defect[:1].upper()}{defect[1:]}. Answers cannot be checked until it is fixed.")
         data = draw(top, ctx)
         submitted = st.form_submit_button(submit_label, key=f"{key}.submit", type="primary")
     if not submitted:
@@ -152,4 +169,4 @@ def schema_form(
     if problems:
         _place(ctx, problems)
         return None
-    return data  # type: ignore[no-any-return]
+    return data
