@@ -29,6 +29,7 @@ from core.models import RunnerHeartbeat, Workflow, utcnow
 from core.tools import ToolRegistry, default_registry
 
 if TYPE_CHECKING:
+    from core.channels.dispatcher import Dispatcher
     from core.db import Database
 
 log = structlog.get_logger(__name__)
@@ -89,6 +90,7 @@ class Runner:
         task_handler: TaskHandler = rehearsal_task,
         lease_seconds: float | None = None,
         runner_id: str | None = None,
+        dispatch_notifications: bool = True,
     ) -> None:
         from core.config import get_settings
 
@@ -105,6 +107,9 @@ class Runner:
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
         self.log = log.bind(runner=self.runner_id)
+        # The outbox dispatcher runs beside the workers in start()/stop().
+        self.dispatch_notifications = dispatch_notifications
+        self.dispatcher: Dispatcher | None = None
 
     # -- one unit of work -----------------------------------------------------
 
@@ -165,11 +170,18 @@ class Runner:
                                      daemon=True)
         heartbeat.start()
         self._threads.append(heartbeat)
+        if self.dispatch_notifications:
+            from core.channels.dispatcher import Dispatcher
+
+            self.dispatcher = self.dispatcher or Dispatcher(self.db)
+            self.dispatcher.start()
         self.log.info("runner started", concurrency=self.concurrency, database=self.db.dialect)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self.db.wakeup.signal.fire()
+        if self.dispatcher is not None:
+            self.dispatcher.stop(timeout)
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()

@@ -1,0 +1,57 @@
+"""The channels by name, their status for the Settings page, and test sends."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.channels.base import Channel, DeliveryFailure
+from core.channels.settings import CHANNELS, channel_settings, webhook_endpoints
+from core.errors import ChannelError, ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.db import Database
+
+
+def build_channels(session: Session) -> dict[str, Channel]:
+    """One instance of every channel with its current settings."""
+    from core.channels.email import EmailChannel
+    from core.channels.slack import SlackChannel
+    from core.channels.webhook import WebhookChannel
+
+    return {
+        "email": EmailChannel(channel_settings(session, "email")[1]),
+        "slack": SlackChannel(channel_settings(session, "slack")[1]),
+        "webhook": WebhookChannel(channel_settings(session, "webhook")[1],
+                                  endpoints=webhook_endpoints(session)),
+    }
+
+
+def channel_status(db: Database) -> list[dict[str, Any]]:
+    """What each channel has configured, secrets masked (never their values)."""
+    with db.read() as session:
+        channels = build_channels(session)
+        result = []
+        for name in CHANNELS:
+            enabled, settings = channel_settings(session, name)
+            status = channels[name].status()
+            status.update(enabled=enabled, settings=settings)
+            result.append(status)
+    return result
+
+
+def test_channel(db: Database, name: str, recipient: str) -> dict[str, Any]:
+    """Send a harmless test message through one channel; raises ChannelError on failure."""
+    if name not in CHANNELS:
+        raise ConfigurationError(f"Unknown channel {name!r}; known: {', '.join(CHANNELS)}.")
+    with db.read() as session:
+        channel = build_channels(session)[name]
+    try:
+        return channel.test(recipient)
+    except DeliveryFailure as exc:
+        raise ChannelError(f"The {name} test failed: {exc}") from exc
+
+
+__all__ = ["build_channels", "channel_status", "test_channel"]
+test_channel.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
