@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from core import store
-from core.approvals import record_response
-from core.config import get_settings
-from core.errors import CountersignError
-from core.models import ApprovalRequest, UsedToken
+from core.errors import CountersignError, InvalidResponse, LinkUsed
+from core.links import approval_link, is_link_token_used, read_link_token, respond_with_link
+from core.models import ApprovalRequest
 from gateway.auth import database
 from gateway.errors import status_for
 from gateway.templating import page
@@ -28,11 +26,6 @@ from gateway.templating import page
 router = APIRouter(include_in_schema=False)
 
 BUTTON_DECISIONS = ("approve", "reject")
-
-
-def dashboard_approval_url(approval_id: str) -> str:
-    """The dashboard's Approval page for one request (deep link)."""
-    return f"{get_settings().dashboard_url.rstrip('/')}/approval?id={quote(approval_id)}"
 
 
 def needs_form(approval: ApprovalRequest) -> bool:
@@ -53,35 +46,34 @@ def _refusal(error: CountersignError, approval_id: str | None = None) -> Respons
     return page("result.html", status_code=status_for(error),
                 heading=headings.get(type(error).__name__, "Your answer was not recorded"),
                 message=str(error), error=True,
-                link=dashboard_approval_url(approval_id) if approval_id else None)
+                link=approval_link(approval_id) if approval_id else None)
+
+
+def _approval(request: Request, approval_id: str) -> ApprovalRequest:
+    with database(request).read() as session:
+        return store.get_approval(session, approval_id)
 
 
 @router.get("/email/confirm")
 def confirm_page(request: Request, token: str = "") -> Response:
     """Show what the link would decide; decides nothing."""
-    from core.links import read_link_token
-
-    db = database(request)
     approval_id: str | None = None
     try:
         claims = read_link_token(token)
         approval_id = claims.approval_id
-        with db.read() as session:
-            approval = store.get_approval(session, claims.approval_id)
-            used = session.get(UsedToken, claims.token_id) is not None
-        if used:
-            from core.errors import LinkUsed  # type: ignore[attr-defined]
-
-            raise LinkUsed()
+        approval = _approval(request, claims.approval_id)
+        with database(request).read() as session:
+            if is_link_token_used(session, claims.token_id):
+                raise LinkUsed()
     except CountersignError as exc:
         return _refusal(exc, approval_id)
     if needs_form(approval):
-        return RedirectResponse(dashboard_approval_url(approval.id), status_code=303)
+        return RedirectResponse(approval_link(approval.id), status_code=303)
     if approval.status != "pending":
         return page("result.html", status_code=409, heading="Already decided", error=True,
                     message=f"This request is already {approval.status}"
                             + (f" by {approval.decided_by}." if approval.decided_by else "."),
-                    link=dashboard_approval_url(approval.id))
+                    link=approval_link(approval.id))
     proposed = json.dumps(approval.proposed_action, default=str) if approval.proposed_action else ""
     return page("confirm.html", approval=approval, approver=claims.approver, token=token,
                 decision=claims.decision, facts=_facts(approval), proposed=proposed)
@@ -94,46 +86,22 @@ def confirm_decision(
     decision: Annotated[str | None, Form(max_length=20)] = None,
     comment: Annotated[str, Form(max_length=10_000)] = "",
 ) -> Response:
-    """Spend the token and record the answer in one transaction."""
-    from core.links import consume_link_token, read_link_token
-
-    db = database(request)
+    """Spend the token and record the answer in one transaction (core.links)."""
     approval_id: str | None = None
     try:
         claims = read_link_token(token)
         approval_id = claims.approval_id
-        chosen = _decision(claims.decision, decision)
-        with db.session() as session:
-            approval = store.get_approval(session, claims.approval_id)
-            if needs_form(approval):
-                return RedirectResponse(dashboard_approval_url(approval.id), status_code=303)
-            # Lock order as everywhere: the workflow row, then the approval row.
-            if approval.workflow_id:
-                store.get_workflow(session, approval.workflow_id, for_update=True)
-            approval = store.get_approval(session, claims.approval_id, for_update=True)
-            session.refresh(approval)
-            consume_link_token(session, claims)
-            record_response(session, approval, approver=claims.approver, decision=chosen,
-                            data={}, comment=comment.strip(), channel="email")
-            outcome, title = approval.status, approval.title
+        if needs_form(_approval(request, claims.approval_id)):
+            return RedirectResponse(approval_link(claims.approval_id), status_code=303)
+        if claims.decision is None and decision not in BUTTON_DECISIONS:
+            raise InvalidResponse(["decision: choose approve or reject"])
+        approval = respond_with_link(database(request), token, decision or None,
+                                     comment=comment.strip(), channel="email")
     except CountersignError as exc:
         return _refusal(exc, approval_id)
-    verb = "approved" if chosen == "approve" else "rejected"
-    message = f"You {verb} “{title}”."
-    if outcome == "pending":
+    verb = "approved" if (decision or claims.decision) == "approve" else "rejected"
+    message = f"You {verb} “{approval.title}”."
+    if approval.status == "pending":
         message += " The request is waiting for other approvers."
     return page("result.html", heading="Thank you", message=message, error=False,
-                link=dashboard_approval_url(claims.approval_id))
-
-
-def _decision(from_link: str | None, from_form: str | None) -> str:
-    from core.errors import InvalidResponse
-
-    if from_link is not None:
-        if from_form not in (None, "", from_link):
-            raise InvalidResponse([f"decision: this link can only {from_link}"])
-        return from_link
-    if from_form not in BUTTON_DECISIONS:
-        raise InvalidResponse(["decision: choose approve or reject"])
-    return str(from_form)
-
+                link=approval_link(approval.id))

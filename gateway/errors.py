@@ -43,6 +43,7 @@ _STATUS_BY_ERROR: list[tuple[str, int]] = [
     ("LinkUsed", 410),
     ("LinkExpired", 410),
     ("LinkInvalid", 400),
+    ("LinkError", 400),
     ("ApprovalClosed", 409),
     ("AlreadyVoted", 409),
     ("InvalidTransition", 409),
@@ -52,6 +53,7 @@ _STATUS_BY_ERROR: list[tuple[str, int]] = [
     ("InvalidResponse", 422),
     ("ToolNotFound", 422),
     ("DatabaseError", 503),
+    ("ConfigurationError", 503),
 ]
 
 

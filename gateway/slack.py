@@ -24,9 +24,11 @@ from starlette.concurrency import run_in_threadpool
 
 from core.approvals import ApprovalEngine
 from core.db import Database
+from core.channels.secrets import secret as _secret
+from core.channels.settings import channel_settings
 from core.errors import CountersignError, InvalidResponse, NotAuthorized
+from core.links import approval_link
 from gateway.auth import database
-from gateway.email_pages import dashboard_approval_url
 from gateway.errors import Unauthenticated, error_response
 
 log = structlog.get_logger(__name__)
@@ -36,35 +38,42 @@ ACTION_DECISIONS = {"countersign_approve": "approve", "countersign_reject": "rej
 MAX_LISTED = 10
 
 
-def _secret(name: str) -> str | None:
-    try:
-        from core.channels.secrets import secret
-    except ImportError:
-        return os.environ.get(name) or None
-    return secret(name)
-
-
 # -- who clicked ---------------------------------------------------------------------
 
 
-def configured_user_map() -> dict[str, str]:
-    """Slack user id → email, from SLACK_USER_MAP in either direction."""
+def configured_user_map(db: Database) -> dict[str, str]:
+    """Slack user id → email, from SLACK_USER_MAP and the Slack settings' ``user_map``.
+
+    Either direction is accepted: the channel that sends uses email → id.
+    """
+    pairs: dict[str, Any] = {}
     raw = _secret("SLACK_USER_MAP")
-    if not raw:
-        return {}
-    try:
-        pairs = json.loads(raw)
-    except ValueError:
-        log.warning("slack.user_map_invalid", reason="SLACK_USER_MAP is not JSON")
-        return {}
+    if raw:
+        try:
+            loaded = json.loads(raw)
+        except ValueError:
+            log.warning("slack.user_map_invalid", reason="SLACK_USER_MAP is not JSON")
+            loaded = {}
+        pairs.update(loaded if isinstance(loaded, dict) else {})
+    with db.read() as session:
+        _, settings = channel_settings(session, "slack")
+    if isinstance(settings.get("user_map"), dict):
+        pairs.update(settings["user_map"])
     mapping: dict[str, str] = {}
-    for key, value in (pairs.items() if isinstance(pairs, dict) else []):
+    for key, value in pairs.items():
         key, value = str(key).strip(), str(value).strip()
         if "@" in key and "@" not in value:
-            mapping[value] = key.lower()
+            mapping[value.upper()] = key.lower()
         elif "@" in value:
-            mapping[key] = value.lower()
+            mapping[key.upper()] = value.lower()
     return mapping
+
+
+def _api_url() -> str:
+    from slack_sdk import WebClient
+
+    url = os.environ.get("SLACK_API_URL") or WebClient.BASE_URL
+    return url if url.endswith("/") else url + "/"
 
 
 def email_from_slack_api(user_id: str) -> str | None:
@@ -75,9 +84,8 @@ def email_from_slack_api(user_id: str) -> str | None:
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    base_url = os.environ.get("SLACK_API_URL") or WebClient.BASE_URL
     try:
-        response = WebClient(token=token, base_url=base_url, timeout=5).users_info(user=user_id)
+        response = WebClient(token=token, base_url=_api_url(), timeout=5).users_info(user=user_id)
     except (SlackApiError, OSError) as exc:
         log.warning("slack.users_info_failed", user=user_id, error=str(exc))
         return None
@@ -85,8 +93,9 @@ def email_from_slack_api(user_id: str) -> str | None:
     return str(email).lower() if email else None
 
 
-def email_of(user_id: str) -> str:
-    email = configured_user_map().get(user_id) or email_from_slack_api(user_id)
+def email_of(db: Database, user_id: str) -> str:
+    # Slack ids are upper case; a map edited by hand may not be.
+    email = configured_user_map(db).get(user_id.upper()) or email_from_slack_api(user_id)
     if not email:
         raise NotAuthorized(f"Your Slack account ({user_id}) is not linked to a Countersign "
                             "approver; ask an admin to add it to SLACK_USER_MAP.")
@@ -133,11 +142,11 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
     approval_id = str(action.get("value") or "")
     user_id = str((payload.get("user") or {}).get("id") or "")
     try:
-        email = email_of(user_id)
+        email = email_of(db, user_id)
         approval = ApprovalEngine(db).respond_to_approval(
             approval_id, email, decision, {}, "", channel="slack")
     except InvalidResponse as exc:
-        return SlackReply(f"{exc} Answer in the dashboard: {dashboard_approval_url(approval_id)}",
+        return SlackReply(f"{exc} Answer in the dashboard: {approval_link(approval_id)}",
                           False, response_url)
     except CountersignError as exc:
         return SlackReply(str(exc), False, response_url)
@@ -154,7 +163,7 @@ def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
     from slack_sdk.models.blocks import ButtonElement, SectionBlock
 
     try:
-        email = email_of(form.get("user_id", ""))
+        email = email_of(db, form.get("user_id", ""))
     except NotAuthorized as exc:
         return {"response_type": "ephemeral", "text": str(exc)}
     pending = ApprovalEngine(db).list_pending_approvals(email, limit=MAX_LISTED + 1)
@@ -166,7 +175,7 @@ def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
         text = f"*{_escape(approval.title[:200])}*\n{approval.approval_type}{due}"
         blocks.append(SectionBlock(
             text=text,
-            accessory=ButtonElement(text="Open", url=dashboard_approval_url(approval.id),
+            accessory=ButtonElement(text="Open", url=approval_link(approval.id),
                                     action_id=f"countersign_open_{approval.id}"[:255]),
         ).to_dict())
     more = " (showing the first 10)" if len(pending) > MAX_LISTED else ""
@@ -271,7 +280,7 @@ def run_socket_mode(db: Database, stop: threading.Event | None = None) -> None:
     app_token, bot_token = _secret("SLACK_APP_TOKEN"), _secret("SLACK_BOT_TOKEN")
     if not app_token or not bot_token:
         raise CountersignError("Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN.")
-    web = WebClient(token=bot_token, base_url=os.environ.get("SLACK_API_URL") or WebClient.BASE_URL)
+    web = WebClient(token=bot_token, base_url=_api_url())
     client = SocketModeClient(app_token=app_token, web_client=web)
 
     def listener(sm_client: SocketModeClient, req: SocketModeRequest) -> None:

@@ -10,7 +10,6 @@ approver. Either way the engine decides whether that approver may answer.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 
 from core.api_tokens import authenticate_token
 from core.approvals import ApprovalEngine
+from core.channels.secrets import secret
 from core.errors import InvalidResponse, NotAuthorized
 from gateway.auth import database
 from gateway.errors import COMMON_RESPONSES, Unauthenticated
@@ -32,10 +32,6 @@ SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
 def webhook_secret() -> str | None:
-    try:
-        from core.channels.secrets import secret
-    except ImportError:  # the channels package is optional here
-        return os.environ.get(SECRET_ENV) or None
     return secret(SECRET_ENV)
 
 
