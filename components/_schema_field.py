@@ -46,6 +46,7 @@ class Field:
     marker: bool = True
     initial: Any = MISSING
     refs: frozenset[str] = frozenset()  # $refs followed by the enclosing fields
+    locked: bool = False  # inside a readOnly object or array
 
     @property
     def key(self) -> str:
@@ -73,7 +74,8 @@ class Field:
 
     def disabled(self) -> bool:
         schema = self.schema if isinstance(self.schema, dict) else {}
-        return bool(schema.get("readOnly") or self.ui.get("ui:readonly") or self.ui.get("ui:disabled"))
+        return bool(self.locked or schema.get("readOnly") or self.ui.get("ui:readonly")
+                    or self.ui.get("ui:disabled"))
 
     def start(self) -> Any:
         """The value the widget starts from: the given answer, else the default."""

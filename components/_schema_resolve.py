@@ -233,8 +233,8 @@ def field_kind(schema: dict[str, Any], ui: dict[str, Any], root: dict[str, Any],
         raise Undrawable("alternatives other than a list of constants")
     kind = schema_type(schema)
     if kind == "string":
-        fmt = schema.get("format")
-        return fmt if fmt in ("date", "date-time", "time") else "text"
+        fmt = ui.get("ui:widget") or schema.get("format")
+        return str(fmt) if fmt in ("date", "date-time", "time") else "text"
     if kind in ("number", "integer"):
         return "number"
     if kind == "boolean":

@@ -98,7 +98,8 @@ def draw_text(f: Field, ctx: Context) -> Any:
     text = "" if start is MISSING or start is None else str(start)
     widget = f.ui.get("ui:widget") or s.get("format")
     max_chars = s.get("maxLength") if isinstance(s.get("maxLength"), int) and s["maxLength"] > 0 else None
-    placeholder = f.ui.get("ui:placeholder") or {
+    examples = s.get("examples") if isinstance(s.get("examples"), list) else []
+    placeholder = f.ui.get("ui:placeholder") or (str(examples[0]) if examples else None) or {
         "email": "name@example.com", "uri": "https://", "url": "https://"
     }.get(str(s.get("format")))
     common: dict[str, Any] = {"key": widget_key(ctx, f), "help": f.help(), "disabled": f.disabled(),
@@ -150,8 +151,13 @@ def draw_number(f: Field, ctx: Context) -> Any:
         value = cast(start) if inside else None
     fmt = None
     if step is not None and not integer:
-        decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-        fmt = f"%.{decimals}f"
+        fmt = f"%.{len(f'{step:.10f}'.rstrip('0').split('.')[1])}f"
+    if f.ui.get("ui:widget") == "range" and low is not None and high is not None:
+        got = st.slider(f.label(), min_value=low, max_value=high, value=value if value is not None else low,
+                        step=cast(step) if step is not None else None, key=widget_key(ctx, f),
+                        help=f.help(), disabled=f.disabled())
+        add_slot(ctx, f)
+        return cast(got)
     got = st.number_input(
         f.label(), min_value=low, max_value=high, value=value,
         step=cast(step) if step is not None else None, format=fmt,
@@ -294,7 +300,8 @@ def draw_object(f: Field, ctx: Context) -> Any:
         for name in names:
             child_ui = sub_ui(f.ui, name)
             child = Field(props[name], child_ui, f.path + (name,), f.dpath + (name,), humanise(name),
-                          required=name in needed, initial=start.get(name, MISSING), refs=f.refs)
+                          required=name in needed, initial=start.get(name, MISSING), refs=f.refs,
+                          locked=f.disabled())
             value = draw(child, ctx)
             if value is not MISSING:
                 out[name] = value
@@ -341,7 +348,8 @@ def draw_rows(f: Field, ctx: Context) -> Any:
             row_ui = {**item_ui, "ui:title": f"{item_title} {position + 1}"}
             item = Field(s["items"], row_ui, f.path + (row,), f.dpath + (len(out),),
                          f"{item_title} {position + 1}", required=True, marker=False,
-                         initial=start[row] if row < len(start) else MISSING, refs=f.refs)
+                         initial=start[row] if row < len(start) else MISSING, refs=f.refs,
+                         locked=locked)
             value = draw(item, ctx)
             if value is not MISSING:
                 out.append(value)

@@ -616,3 +616,31 @@ def test_a_widget_refusing_the_schema_falls_back_to_json() -> None:
     assert form.errors_under("f.big.json") == ["Big: 12 is greater than the maximum of 10"]
     form.at.text_area(key="f.big.json").input("-3")
     assert form.submit() == {"big": -3}
+
+
+def test_more_ui_hints_range_slider_date_widget_and_examples() -> None:
+    schema = {"type": "object", "properties": {
+        "score": {"type": "integer", "minimum": 0, "maximum": 10, "multipleOf": 2},
+        "due": {"type": "string"},
+        "ref": {"type": "string", "examples": ["PO-123"]},
+        "rate": {"type": "number", "multipleOf": 0.125, "default": 0.25}}}
+    form = Form(schema, {"score": {"ui:widget": "range"}, "due": {"ui:widget": "date"}})
+    score = form.at.slider(key="f.score")
+    assert (score.min, score.max, score.step, score.value) == (0, 10, 2, 0)
+    assert form.at.text_input(key="f.ref").placeholder == "PO-123"
+    assert form.at.number_input(key="f.rate").format == "%.3f"
+    score.set_value(6)
+    form.at.date_input(key="f.due").set_value(date(2027, 1, 31))
+    assert form.submit() == {"score": 6, "due": "2027-01-31", "rate": 0.25}
+
+
+def test_read_only_object_disables_its_fields_and_rows() -> None:
+    schema = {"type": "object", "properties": {
+        "vendor": {"type": "object", "readOnly": True, "properties": {"name": {"type": "string"}}},
+        "lines": {"type": "array", "readOnly": True, "items": {"type": "string"}}}}
+    form = Form(schema, value={"vendor": {"name": "ACME"}, "lines": ["a"]})
+    assert form.at.text_input(key="f.vendor.name").disabled
+    assert form.at.text_input(key="f.lines.0").disabled
+    assert form.at.button(key="f.lines.add").disabled
+    assert form.at.button(key="f.lines.0.remove").disabled
+    assert form.submit() == {"vendor": {"name": "ACME"}, "lines": ["a"]}
