@@ -253,6 +253,12 @@ class Step(_Strict):
             raise ValueError("approval_config|required for an approval step")
         if self.requires_approval and self.approval_config is None:
             raise ValueError("approval_config|required when requires_approval is true")
+        if self.agent is not None or self.plan is not None:
+            from core.agents.spec import check_agent_settings
+
+            problem = check_agent_settings(self.agent, self.plan)
+            if problem:
+                raise ValueError(problem)
         return self
 
     @property

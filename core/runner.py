@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy import func, or_, select, update
 
 from core.approvals import ApprovalEngine
-from core.executor import StepExecutor, TaskHandler, rehearsal_task
+from core.executor import StepExecutor, TaskHandler
 from core.models import RunnerHeartbeat, Workflow, utcnow
 from core.tools import ToolRegistry, default_registry
 
@@ -87,7 +87,7 @@ class Runner:
         *,
         concurrency: int = 1,
         registry: ToolRegistry | None = None,
-        task_handler: TaskHandler = rehearsal_task,
+        task_handler: TaskHandler | None = None,
         lease_seconds: float | None = None,
         runner_id: str | None = None,
         dispatch_notifications: bool = True,
@@ -99,6 +99,12 @@ class Runner:
         self.registry = registry or default_registry
         self.lease_seconds = lease_seconds or get_settings().lease_seconds
         self.runner_id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        if task_handler is None:
+            # Task steps run smolagents agents (the labelled rehearsal model
+            # when no LLM is configured); see core/agents.
+            from core.agents import agent_task_handler
+
+            task_handler = agent_task_handler(db)
         self.executor = StepExecutor(db, self.registry, self.runner_id, task_handler=task_handler)
         self.approvals = ApprovalEngine(db)
         self.idle_wait = IDLE_WAIT_POSTGRES if db.is_postgres else IDLE_WAIT_SQLITE

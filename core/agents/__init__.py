@@ -1,0 +1,35 @@
+"""smolagents inside workflows: agent task steps with durable pause and resume.
+
+Importing this package is cheap; smolagents is imported when an agent runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.agents.spec import AgentSpec, ModelSpec, register_profile, resolve_spec
+
+if TYPE_CHECKING:
+    from core.agents.handler import AgentTaskHandler
+    from core.agents.models import ConnectionResult
+    from core.db import Database
+
+
+def agent_task_handler(db: Database) -> AgentTaskHandler:
+    """The runner's default task handler (runs a smolagents agent per task step)."""
+    from core.agents.handler import AgentTaskHandler
+
+    return AgentTaskHandler(db)
+
+
+def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> ConnectionResult:
+    """Ask the configured model a tiny question; a plain result for the Settings page."""
+    from core.agents.models import test_connection as _test
+
+    return _test(spec)
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]
+
+__all__ = ["AgentSpec", "ModelSpec", "agent_task_handler", "register_profile", "resolve_spec",
+           "test_connection"]

@@ -1,0 +1,163 @@
+"""The held-call policy: what a person is asked, and what their answer means.
+
+- ``request_approval``, ``rollback`` and every tool in the step's
+  ``held_tools`` wait for a person before they run.
+- In a tool-calling agent such a call must be the only call of its step: a
+  batch that mixes it with other calls is refused whole (nothing runs) and
+  the model is told to call it alone, so no neighbour's result is lost.
+- A rejected (or expired, cancelled) call never runs.
+- An approver may change the arguments (``modify`` with
+  ``{"arguments": {...}}``); the answer is checked against a JSON Schema made
+  from the tool's inputs when it is given, and again against the tool's
+  inputs before the call runs. An edit cannot switch to another tool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from smolagents import ToolCallingAgent
+from smolagents.memory import ActionStep, ToolCall
+from smolagents.models import ChatMessage
+from smolagents.utils import AgentToolCallError
+
+from core.agents.tools import GuardedTool, RunContext
+from core.definitions import ApprovalConfig, parse_approval_config
+from core.states import APPROVING_OUTCOMES
+
+if TYPE_CHECKING:
+    from core.agents.spec import AgentSpec
+    from core.executor import TaskRequest
+
+# Approval settings a held call takes from the step's agent.approval.
+_ROUTING_KEYS = ("requested_from", "required_approvers", "approval_threshold", "reject_decides",
+                 "allow_self_approval", "timeout", "on_timeout", "escalate_to", "channels",
+                 "channel_configs")
+
+
+class CountersignToolCallingAgent(ToolCallingAgent):
+    """A ToolCallingAgent that refuses batches mixing a held call with others."""
+
+    def __init__(self, *args: Any, context: RunContext, **kwargs: Any) -> None:
+        self.countersign_context = context
+        super().__init__(*args, **kwargs)
+
+    def _needs_person(self, name: str) -> bool:
+        tool = self.tools.get(name)
+        return name in self.countersign_context.held or bool(getattr(tool, "always_held", False))
+
+    def process_tool_calls(self, chat_message: ChatMessage,
+                           memory_step: ActionStep) -> Generator[Any]:
+        calls = chat_message.tool_calls or []
+        held = [c.function.name for c in calls if self._needs_person(c.function.name)]
+        if held:
+            memory_step.tool_calls = [ToolCall(name=c.function.name, arguments=c.function.arguments,
+                                               id=c.id) for c in calls]
+            if len(calls) > 1:
+                raise AgentToolCallError(
+                    f"{', '.join(dict.fromkeys(held))} waits for a person and must be called alone "
+                    f"in its own step. None of these {len(calls)} calls ran; call them one at a "
+                    "time.", self.logger)
+        yield from super().process_tool_calls(chat_message, memory_step)
+
+
+def _json_type(spec: dict[str, Any]) -> dict[str, Any]:
+    kind = spec.get("type", "any")
+    kinds = kind if isinstance(kind, list) else [kind]
+    kinds = [k for k in kinds if k not in ("any", "image", "audio")]
+    if not kinds or len(kinds) < (len(kind) if isinstance(kind, list) else 1):
+        return {"description": spec.get("description", "")}
+    if spec.get("nullable"):
+        kinds.append("null")
+    return {"type": kinds[0] if len(kinds) == 1 else kinds,
+            "description": spec.get("description", "")}
+
+
+def held_call_schema(tool: GuardedTool) -> dict[str, Any]:
+    """What an approver may answer for a held call: the same tool, its inputs only."""
+    return {
+        "type": "object",
+        "properties": {
+            "tool": {"const": tool.name,
+                     "description": "The tool that runs; an edit cannot name another."},
+            "arguments": {
+                "type": "object",
+                "title": f"Arguments of {tool.name} (leave out to keep the agent's)",
+                "properties": {name: _json_type(spec) for name, spec in tool.inputs.items()},
+                "additionalProperties": False,
+            },
+        },
+    }
+
+
+def approval_request(request: TaskRequest, spec: AgentSpec, pending: dict[str, Any],
+                     tool: GuardedTool | None) -> tuple[ApprovalConfig, str, dict[str, Any]]:
+    """The approval config, title and proposed action for a paused call."""
+    name = pending.get("tool", "")
+    args = dict(pending.get("arguments") or {})
+    routing = {k: v for k, v in spec.approval.items() if k in _ROUTING_KEYS}
+    step_config = request.step.approval_config
+    if "requested_from" not in routing and step_config is not None:
+        routing["requested_from"] = step_config.approvers
+    action: dict[str, Any] = {"step": request.step.name, "type": "agent_call", "tool": name,
+                              "args": args}
+    if pending.get("kind") == "request":
+        raw = {**routing, "title": args.get("title") or "Approval requested by an agent",
+               "description": args.get("description") or "",
+               "type": args.get("approval_type") or "binary",
+               "context_data": dict(args.get("context") or {})}
+        if args.get("approver"):
+            raw["requested_from"] = args["approver"]
+        config = parse_approval_config(raw)
+        return config, str(raw["title"]), action
+    title = spec.approval.get("title") or f"Allow the agent to call {name}?"
+    raw = {**routing, "title": title, "type": "binary", "allow_modify": True,
+           "description": spec.approval.get("description")
+           or f"The agent of step {request.step.name!r} wants to call {name} with "
+              f"{json.dumps(args, default=str)}. Approve, reject, or approve with changed "
+              "arguments.",
+           "context_data": {"tool": name, "arguments": args}}
+    if tool is not None:
+        raw["schema"] = held_call_schema(tool)
+    return parse_approval_config(raw), title, action
+
+
+def refused_edit(tool: GuardedTool, pending: dict[str, Any], data: dict[str, Any],
+                 arguments: dict[str, Any]) -> str | None:
+    """Why an approver's changes cannot be used, or None."""
+    other = data.get("tool")
+    if other is not None and other != pending.get("tool"):
+        return (f"an approver's edit cannot switch to another tool ({other!r}); "
+                f"only {pending.get('tool')!r} was approved")
+    changes = data.get("arguments")
+    if changes is not None and not isinstance(changes, dict):
+        return "the changed arguments must be a mapping of argument names to values"
+    unknown = sorted(set(changes or {}) - set(tool.inputs))
+    if unknown:
+        return f"{tool.name} has no argument named {', '.join(unknown)}"
+    return None
+
+
+def decision_observation(pending: dict[str, Any], decision: dict[str, Any], *,
+                         arguments: dict[str, Any] | None = None, result: Any = None) -> str:
+    """What the model reads as the held call's result."""
+    status = decision.get("status", "")
+    approved = status in APPROVING_OUTCOMES
+    facts: dict[str, Any] = {"decision": status, "approved": approved,
+                             "decided_by": decision.get("decided_by"),
+                             "comment": decision.get("comment") or ""}
+    if pending.get("kind") == "request":
+        facts["data"] = decision.get("data") or {}
+        return json.dumps(facts, default=str)
+    facts["tool"] = pending.get("tool")
+    if not approved:
+        facts["ran"] = False
+        facts["note"] = "The call was not approved and did not run. Do not call it again."
+        return json.dumps(facts, default=str)
+    facts["ran"] = True
+    if arguments is not None and arguments != pending.get("arguments"):
+        facts["arguments_changed_by_approver"] = arguments
+    facts["result"] = result
+    return json.dumps(facts, default=str)
