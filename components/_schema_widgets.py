@@ -310,21 +310,23 @@ def draw_object(f: Field, ctx: Context) -> Any:
 
 
 def _rows_state(ctx: Context, f: Field, count: int) -> dict[str, Any]:
+    """Which rows are shown (stable ids, so removing one keeps the others' values); UI state."""
     name = widget_key(ctx, f, ".rows")
-    if name not in st.session_state:
-        st.session_state[name] = {"ids": list(range(count)), "next": count}
-    state: dict[str, Any] = st.session_state[name]
+    state = st.session_state.get(name)
+    if not isinstance(state, dict):
+        state = {"ids": list(range(count)), "next": count}
+        st.session_state[name] = state
     return state
 
 
 def _add_row(name: str) -> None:
     state = st.session_state[name]
-    st.session_state[name] = {"ids": [*state["ids"], state["next"]], "next": state["next"] + 1}
+    st.session_state[name] = {**state, "ids": [*state["ids"], state["next"]], "next": state["next"] + 1}
 
 
 def _remove_row(name: str, row: int) -> None:
     state = st.session_state[name]
-    st.session_state[name] = {"ids": [i for i in state["ids"] if i != row], "next": state["next"]}
+    st.session_state[name] = {**state, "ids": [i for i in state["ids"] if i != row]}
 
 
 def draw_rows(f: Field, ctx: Context) -> Any:

@@ -16,6 +16,8 @@ where ``0`` is a row's stable id); the submit button is ``f"{key}.submit"``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from datetime import UTC, tzinfo
 from typing import Any
@@ -132,6 +134,25 @@ def _place(ctx: Context, problems: list[tuple[tuple[Any, ...], str]]) -> None:
                 st.error(text)
 
 
+def _forget_other_forms(key: str, schema: Any, ui_schema: Any, value: Any) -> None:
+    """Reset the form's widgets when ``key`` now draws another schema or value.
+
+    Keyed Streamlit widgets keep their state whatever ``value=`` they are
+    given later, so a page that reuses one key for request after request
+    would otherwise show the previous request's answers.
+    """
+    try:
+        sig = json.dumps([schema, ui_schema, value], sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        sig = repr((schema, ui_schema, value))
+    digest = hashlib.sha256(sig.encode()).hexdigest()
+    name = f"{key}.__drawn"
+    if st.session_state.get(name, digest) != digest:
+        for old in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{key}.")]:
+            del st.session_state[old]
+    st.session_state[name] = digest
+
+
 def schema_form(
     schema: dict[str, Any],
     *,
@@ -149,6 +170,7 @@ def schema_form(
     are left out of the answer. Never raises: what cannot be drawn becomes a
     JSON text area, and what cannot be checked is reported as an error.
     """
+    _forget_other_forms(key, schema, ui_schema, value)
     root = schema if isinstance(schema, dict) else {}
     ctx = Context(key=key, root=root, tz=_browser_tz())
     top = Field(schema, ui_schema if isinstance(ui_schema, dict) else {}, (), (), "Answer",

@@ -644,3 +644,28 @@ def test_read_only_object_disables_its_fields_and_rows() -> None:
     assert form.at.button(key="f.lines.add").disabled
     assert form.at.button(key="f.lines.0.remove").disabled
     assert form.submit() == {"vendor": {"name": "ACME"}, "lines": ["a"]}
+
+
+def rows_app(lines):  # type: ignore[no-untyped-def]  # its source runs as the app
+    import streamlit as st
+
+    from components.schema_form import schema_form
+
+    schema = {"type": "object", "properties": {"lines": {"type": "array", "items": {"type": "string"}}}}
+    which = st.session_state.get("which", "A")
+    st.session_state["last"] = schema_form(schema, key="f", value={"lines": lines[which]})
+
+
+def test_the_same_key_drawing_another_request_starts_from_its_values() -> None:
+    at = AppTest.from_function(rows_app, args=({"A": ["a1", "a2", "a3"], "B": ["b1"]},),
+                               default_timeout=30).run()
+    at.button(key="f.lines.1.remove").click().run()
+    assert [t.value for t in at.text_input] == ["a1", "a3"]
+    at.session_state["which"] = "B"
+    at.run()
+    assert [(t.key, t.value) for t in at.text_input] == [("f.lines.0", "b1")]
+    at.session_state["which"] = "A"
+    at.run()
+    assert [t.value for t in at.text_input] == ["a1", "a2", "a3"]
+    at.button(key="f.submit").click().run()
+    assert at.session_state["last"] == {"lines": ["a1", "a2", "a3"]}
