@@ -1,0 +1,207 @@
+"""Who is using the dashboard: OIDC (st.login), local accounts, or no sign-in.
+
+- OIDC when ``.streamlit/secrets.toml`` has an ``[auth]`` section: the
+  identity comes from ``st.user``; the role from the local account of the
+  same email (viewer when there is none).
+- Local accounts otherwise (``python -m core users add``): a sign-in form;
+  the signed-in email lives in session state and its role is read from the
+  database on every run, so a changed role applies at once.
+- No sign-in only when ``COUNTERSIGN_AUTH=none`` AND the server is bound to
+  localhost; everyone is then the local admin and every page says so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from components.badges import badge_markdown
+from core.db import Database
+from core.errors import CountersignError, NotFound
+from core.users import add_user, authenticate, get_user
+
+AUTH_ENV = "COUNTERSIGN_AUTH"
+LOCAL_ADMIN_ENV = "COUNTERSIGN_LOCAL_ADMIN"
+DEFAULT_LOCAL_ADMIN = "admin@localhost"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+SESSION_EMAIL = "auth.email"
+CURRENT = "auth.current"
+DEEP_LINK_PARAMS = ("approval", "workflow", "id")
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    email: str
+    role: str
+    name: str
+    method: str  # "local", "oidc" or "none"
+
+    @property
+    def can_answer(self) -> bool:
+        return self.role in ("approver", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _secrets_auth() -> Any:
+    try:
+        return st.secrets["auth"] if "auth" in st.secrets else None
+    except Exception:  # no secrets file at all
+        return None
+
+
+def oidc_configured() -> bool:
+    return _secrets_auth() is not None
+
+
+def oidc_providers() -> list[str]:
+    """Named providers (``[auth.google]``); empty when the section is flat."""
+    section = _secrets_auth()
+    if section is None:
+        return []
+    return [name for name in section.keys() if hasattr(section[name], "keys")]
+
+
+def no_sign_in_requested() -> bool:
+    return os.environ.get(AUTH_ENV, "").strip().lower() == "none"
+
+
+def bound_to_localhost() -> bool:
+    address = st.get_option("server.address")
+    return bool(address) and str(address) in LOCAL_HOSTS
+
+
+def no_sign_in_active() -> bool:
+    return no_sign_in_requested() and bound_to_localhost()
+
+
+def _role_of(db: Database, email: str) -> tuple[str, str] | None:
+    try:
+        user = get_user(db, email)
+    except NotFound:
+        return None
+    return user.role, user.name
+
+
+def resolve_user(db: Database) -> SignedIn | None:
+    """The signed-in person for this run, or None (kept in session state for pages)."""
+    user: SignedIn | None = None
+    if no_sign_in_active():
+        email = os.environ.get(LOCAL_ADMIN_ENV, DEFAULT_LOCAL_ADMIN).strip().lower()
+        found = _role_of(db, email)
+        if found is None or found[0] != "admin":
+            add_user(db, email, role="admin", name="Local admin")
+        user = SignedIn(email, "admin", "Local admin", "none")
+    elif oidc_configured():
+        if st.user.is_logged_in and st.user.get("email"):
+            email = str(st.user.get("email")).strip().lower()
+            found = _role_of(db, email)
+            role, name = found if found else ("viewer", str(st.user.get("name") or email))
+            user = SignedIn(email, role, name, "oidc")
+    elif st.session_state.get(SESSION_EMAIL):
+        email = str(st.session_state[SESSION_EMAIL])
+        found = _role_of(db, email)
+        if found is None:  # the account was removed
+            del st.session_state[SESSION_EMAIL]
+        else:
+            user = SignedIn(email, found[0], found[1], "local")
+    st.session_state[CURRENT] = user
+    return user
+
+
+def _ensure_entry_script() -> None:
+    """Run the page through app.py, never on its own.
+
+    With a ``pages/`` folder beside the entry script, Streamlit starts in its
+    old folder-based multipage mode until ``st.navigation`` is first called
+    (and ``AppTest`` starts every run that way): a deep link opened first
+    would then run the page file directly, skipping sign-in. ``st.navigation``
+    switches that mode off before it runs a page, so if it is still on here,
+    switch it off and run again from app.py, same URL.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def signed_in() -> SignedIn:
+    """The current user for a page; stops the page when nobody is signed in."""
+    _ensure_entry_script()
+    user = st.session_state.get(CURRENT)
+    if not isinstance(user, SignedIn):
+        st.warning("Please sign in.")
+        st.stop()
+    return user
+
+
+def _deep_link_note() -> None:
+    params = st.query_params
+    if params.get("approval") or params.get("id"):
+        st.info(f"Sign in to open approval request {params.get('approval') or params.get('id')}.")
+    elif params.get("workflow"):
+        st.info(f"Sign in to open workflow {params['workflow']}.")
+
+
+def sign_in_page(db: Database) -> None:
+    """The page a signed-out visitor sees, whatever URL they opened.
+
+    The URL (path and query parameters) is left as it is, so after signing
+    in the same run continues to the deep-linked approval or workflow.
+    """
+    st.title("Countersign")
+    st.caption("Human approvals for AI agents.")
+    if no_sign_in_requested() and not bound_to_localhost():
+        st.warning(f"{AUTH_ENV}=none is ignored: sign-in can only be switched off when the server "
+                   "is bound to localhost (--server.address 127.0.0.1).")
+    _deep_link_note()
+    if oidc_configured():
+        providers = oidc_providers()
+        if len(providers) > 1:
+            for provider in providers:
+                st.button(f"Sign in with {provider}", key=f"signin.oidc.{provider}",
+                          on_click=st.login, args=(provider,))
+        else:
+            st.button("Sign in", key="signin.oidc", type="primary", on_click=st.login,
+                      args=tuple(providers))
+        return
+    with st.form("signin", border=True, enter_to_submit=True):
+        st.subheader("Sign in")
+        email = st.text_input("Email", key="signin.email", autocomplete="username")
+        password = st.text_input("Password", type="password", key="signin.password",
+                                 autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", key="signin.submit", type="primary")
+    if submitted:
+        try:
+            user = authenticate(db, email, password)
+        except CountersignError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[SESSION_EMAIL] = user.email
+        st.rerun()
+
+
+def sign_out() -> None:
+    if st.session_state.get(CURRENT) is not None and st.session_state[CURRENT].method == "oidc":
+        st.logout()
+    st.session_state.pop(SESSION_EMAIL, None)
+    st.session_state[CURRENT] = None
+
+
+def sidebar_identity(user: SignedIn) -> None:
+    with st.sidebar:
+        st.markdown(f"**{user.name or user.email}**  \n{user.email} {badge_markdown(user.role)}")
+        if user.method != "none":
+            st.button("Sign out", key="auth.signout", on_click=sign_out)
+
+
+def no_sign_in_banner() -> None:
+    st.warning(
+        f"No sign-in: {AUTH_ENV}=none on a server bound to localhost. Everyone who can open this "
+        "page acts as the local admin.", icon=":material/lock_open:")

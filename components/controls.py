@@ -1,0 +1,60 @@
+"""Pause, resume and cancel buttons for one workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from components.feedback import show_error
+from core import workflows as ops
+from core.db import Database
+from core.errors import CountersignError
+from core.models import Workflow
+
+FLASH = "workflow.flash"
+PAUSABLE = frozenset({"pending", "running", "waiting_approval"})
+CANCELLABLE = frozenset({"pending", "running", "waiting_approval", "paused", "failed"})
+
+
+def _act(action: str, db: Database, workflow_id: str, actor: str) -> None:
+    try:
+        if action == "pause":
+            ops.pause_workflow(db, workflow_id, actor, reason="paused from the dashboard")
+        elif action == "resume":
+            ops.resume_workflow(db, workflow_id, actor)
+        elif action == "cancel":
+            ops.cancel_workflow(db, workflow_id, actor, reason="cancelled from the dashboard")
+        elif action == "retry":
+            ops.retry_workflow(db, workflow_id, actor)
+    except CountersignError as exc:
+        show_error(exc)
+        return
+    st.session_state[FLASH] = {"pause": "Paused.", "resume": "Resumed.", "cancel": "Cancelled.",
+                               "retry": "Retrying from the failed step."}[action]
+    st.rerun()
+
+
+def workflow_controls(db: Database, workflow: Workflow, user: Any) -> None:
+    flash = st.session_state.pop(FLASH, None)
+    if flash:
+        st.success(flash)
+    if not user.can_answer:
+        st.caption("Viewers cannot steer workflows.")
+        return
+    columns = st.columns(4)
+    if workflow.status in PAUSABLE and columns[0].button("Pause", key="workflow.pause",
+                                                         icon=":material/pause:"):
+        _act("pause", db, workflow.id, user.email)
+    if workflow.status == "paused" and columns[0].button("Resume", key="workflow.resume",
+                                                         icon=":material/play_arrow:"):
+        _act("resume", db, workflow.id, user.email)
+    if workflow.status == "failed" and columns[1].button("Retry", key="workflow.retry",
+                                                         icon=":material/replay:"):
+        _act("retry", db, workflow.id, user.email)
+    if not user.is_admin or workflow.status not in CANCELLABLE:
+        return
+    with columns[2].popover("Cancel workflow", icon=":material/cancel:"):
+        st.caption("Cancelling stops the workflow for good and cancels its open approvals.")
+        if st.button("Yes, cancel it", key="workflow.cancel", type="primary"):
+            _act("cancel", db, workflow.id, user.email)

@@ -1,0 +1,67 @@
+"""The event log as a table, with each event's before/after shown as a diff."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from components.diff import diff_summary, json_diff, short
+from core.models import WorkflowEvent
+
+
+def _data_summary(event: WorkflowEvent) -> str:
+    data = dict(event.data or {})
+    for noisy in ("compensations", "input"):
+        data.pop(noisy, None)
+    return short(data, 120) if data else ""
+
+
+def events_frame(events: Sequence[WorkflowEvent]) -> pd.DataFrame:
+    """One row per event, newest first; ``change`` is the before → after diff."""
+    return pd.DataFrame([{
+        "id": e.id,
+        "time": e.created_at,
+        "event": e.event_type,
+        "actor": e.actor,
+        "step": e.step_name or "",
+        "change": diff_summary(e.before, e.after) if (e.before or e.after) else "",
+        "details": _data_summary(e),
+    } for e in reversed(events)], columns=["id", "time", "event", "actor", "step", "change",
+                                           "details"])
+
+
+def diff_table(before: Any, after: Any, *, key: str, labels: tuple[str, str] = ("before", "after")
+               ) -> None:
+    changes = json_diff(before, after)
+    if not changes:
+        st.caption("No differences.")
+        return
+    st.dataframe(pd.DataFrame([{"path": path, labels[0]: short(a, 200), labels[1]: short(b, 200)}
+                               for path, a, b in changes]),
+                 hide_index=True, width="stretch", key=key)
+
+
+def event_log(events: Sequence[WorkflowEvent], *, key: str, height: int = 360) -> None:
+    """The table; pick a row to see its before/after diff and full data."""
+    if not events:
+        st.caption("No events yet.")
+        return
+    frame = events_frame(events)
+    picked = st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key,
+                          on_select="rerun", selection_mode="single-row",
+                          column_config={"time": st.column_config.DatetimeColumn(
+                              "time", format="YYYY-MM-DD HH:mm:ss")})
+    rows = picked.selection.rows if picked is not None else []  # type: ignore[union-attr]
+    if not rows:
+        st.caption("Select an event to see its before/after diff.")
+        return
+    event = list(reversed(events))[rows[0]]
+    st.markdown(f"**{event.event_type}** by {event.actor} at {event.created_at:%Y-%m-%d %H:%M:%S}")
+    if event.before or event.after:
+        diff_table(event.before, event.after, key=f"{key}.diff")
+    if event.data:
+        st.code(json.dumps(event.data, indent=2, default=str), language="json")

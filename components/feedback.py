@@ -1,0 +1,30 @@
+"""Core errors shown as plain messages."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import streamlit as st
+
+from core.errors import CountersignError, DefinitionError, InvalidResponse
+
+
+def show_error(exc: CountersignError) -> None:
+    """The error's own sentence; for lists of problems, one line each."""
+    problems = getattr(exc, "problems", None)
+    if isinstance(exc, DefinitionError | InvalidResponse) and problems:
+        heading = ("The workflow definition is invalid:" if isinstance(exc, DefinitionError)
+                   else "The answer is invalid:")
+        st.error(heading + "\n" + "\n".join(f"- {p}" for p in problems))
+        return
+    st.error(str(exc))
+
+
+@contextlib.contextmanager
+def core_errors() -> Iterator[None]:
+    """Show any CountersignError raised inside as a message instead of a traceback."""
+    try:
+        yield
+    except CountersignError as exc:
+        show_error(exc)

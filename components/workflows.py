@@ -1,0 +1,110 @@
+"""Workflow widgets: the paged list and the two ways to start one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from components.nav import WORKFLOW_PAGE
+
+from components.feedback import show_error
+from core import workflows as ops
+from core.db import Database
+from core.definitions import WorkflowDefinition, load_definition_file, load_definition_text
+from core.demo import DEMO_INPUTS, template_names, template_path
+from core.errors import CountersignError, DefinitionError
+from core.models import Workflow
+
+STARTED = "workflows.started"
+
+
+def workflow_table(rows: Sequence[Workflow], *, key: str) -> str | None:
+    """The page of workflows; returns the id of a selected row."""
+    frame = pd.DataFrame([{
+        "name": w.name, "status": w.status, "step": w.current_step + 1,
+        "steps": len(w.definition.get("steps", [])), "created": w.created_at,
+        "updated": w.updated_at, "by": w.created_by, "id": w.id,
+    } for w in rows], columns=["name", "status", "step", "steps", "created", "updated", "by", "id"])
+    picked = st.dataframe(frame, hide_index=True, width="stretch", key=key,
+                          on_select="rerun", selection_mode="single-row")
+    selected = picked.selection.rows if picked is not None else []  # type: ignore[union-attr]
+    return rows[selected[0]].id if selected else None
+
+
+def _input_json(raw: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError as exc:
+        st.error(f"Input: not valid JSON ({exc}).")
+        return None
+    if not isinstance(value, dict):
+        st.error("Input: must be a JSON object.")
+        return None
+    return value
+
+
+def _start(db: Database, definition: WorkflowDefinition, input_data: dict[str, Any],
+           actor: str) -> None:
+    try:
+        workflow = ops.create_workflow(db, definition, input_data=input_data, created_by=actor)
+    except CountersignError as exc:
+        show_error(exc)
+        return
+    st.session_state[STARTED] = {"id": workflow.id, "name": workflow.name}
+    st.rerun()
+
+
+def started_notice() -> None:
+    started = st.session_state.pop(STARTED, None)
+    if started:
+        st.success(f"Started **{started['name']}**.", icon=":material/play_circle:")
+        st.page_link(WORKFLOW_PAGE, label="Open it", icon=":material/timeline:",
+                     query_params={"workflow": started["id"]})
+
+
+def start_from_template(db: Database, actor: str) -> None:
+    names = template_names()
+    with st.form("start.template"):
+        name = st.selectbox("Template", names, key="start.template.name")
+        raw = st.text_area("Input (JSON)", key="start.template.input",
+                           placeholder="Leave empty to use the template's example input",
+                           help="The workflow's input; templates refer to it as ${input.<name>}.")
+        submitted = st.form_submit_button("Start workflow", key="start.template.submit",
+                                          type="primary")
+    if not submitted or name is None:
+        return
+    input_data = _input_json(raw) if raw.strip() else dict(DEMO_INPUTS.get(name, {}))
+    if input_data is None:
+        return
+    try:
+        definition = load_definition_file(template_path(name))
+    except DefinitionError as exc:
+        show_error(exc)
+        return
+    _start(db, definition, input_data, actor)
+
+
+def start_from_text(db: Database, actor: str) -> None:
+    with st.form("start.paste"):
+        text = st.text_area("Definition (JSON or YAML)", key="start.paste.definition", height=260,
+                            placeholder="name: My workflow\nsteps:\n  - name: ask\n    type: approval")
+        raw = st.text_area("Input (JSON)", key="start.paste.input", value="{}")
+        submitted = st.form_submit_button("Validate and start", key="start.paste.submit",
+                                          type="primary")
+    if not submitted:
+        return
+    if not text.strip():
+        st.error("Paste a workflow definition first.")
+        return
+    try:
+        definition = load_definition_text(text)
+    except DefinitionError as exc:
+        show_error(exc)
+        return
+    input_data = _input_json(raw)
+    if input_data is not None:
+        _start(db, definition, input_data, actor)

@@ -1,0 +1,43 @@
+"""Approval: one request, deep-linked as ?approval=<id>; answer it or see its outcome."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.approvals import decision_panel, request_summary, votes_table
+from components.auth import signed_in
+from components.events import event_log
+from components.feedback import show_error
+from components.nav import INBOX_PAGE
+from components.services import get_services
+from core import reports
+from core import workflows as ops
+from core.errors import CountersignError
+
+RECENT_EVENTS = 15
+
+user = signed_in()
+services = get_services()
+approval_id = st.query_params.get("approval") or st.query_params.get("id")
+if not approval_id:
+    st.title("Approval")
+    st.info("Open a request from the Inbox, or follow the link in its notification.")
+    st.page_link(INBOX_PAGE, label="Go to the Inbox", icon=":material/inbox:")
+    st.stop()
+
+try:
+    approval = services.approvals.get(approval_id)
+except CountersignError as exc:
+    st.title("Approval")
+    show_error(exc)
+    st.stop()
+
+names = reports.workflow_names(services.db, [approval.workflow_id or ""])
+request_summary(approval, names.get(approval.workflow_id or ""))
+decision_panel(services.db, services.approvals, approval, user,
+               services.approvals.responses(approval.id))
+votes_table(services.approvals.responses(approval.id))
+if approval.workflow_id:
+    st.subheader("Recent events of the workflow")
+    event_log(ops.events_of(services.db, approval.workflow_id, limit=RECENT_EVENTS),
+              key="approval.events", height=260)

@@ -1,0 +1,51 @@
+"""Inbox: the requests waiting for the signed-in person, most urgent first."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.approvals import inbox_rows
+from components.auth import signed_in
+from components.services import get_services
+from core import reports
+
+REFRESH_SECONDS = 10
+PAGE_SIZE = 25
+
+user = signed_in()
+db = get_services().db
+summary = reports.inbox_summary(db, user.email)
+
+st.title("Inbox")
+with st.sidebar:
+    st.metric("Waiting for you", summary.total, border=True)
+    st.metric("Expiring within 24 h", summary.expiring_soon, border=True)
+    for approval_type, count in sorted(summary.by_type.items()):
+        st.caption(f"{approval_type}: {count}")
+
+workflow_col, type_col, channel_col = st.columns(3)
+workflow_id = workflow_col.selectbox(
+    "Workflow", [None, *summary.by_workflow], key="inbox.workflow",
+    format_func=lambda w: "All workflows" if w is None
+    else f"{summary.by_workflow[w][0]} ({summary.by_workflow[w][1]})")
+approval_type = type_col.selectbox(
+    "Type", [None, *sorted(summary.by_type)], key="inbox.type",
+    format_func=lambda t: "All types" if t is None else f"{t} ({summary.by_type[t]})")
+channel = channel_col.selectbox(
+    "Channel", [None, *sorted(summary.by_channel)], key="inbox.channel",
+    format_func=lambda c: "All channels" if c is None else f"{c} ({summary.by_channel[c]})")
+selected = reports.InboxFilter(workflow_id, approval_type, channel)
+pages = max(1, -(-summary.total // PAGE_SIZE))
+page = st.number_input("Page", 1, pages, 1, key="inbox.page") if pages > 1 else 1
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def pending() -> None:
+    approvals = reports.inbox(db, user.email, selected, limit=PAGE_SIZE,
+                              offset=(int(page) - 1) * PAGE_SIZE)
+    names = reports.workflow_names(db, [a.workflow_id or "" for a in approvals])
+    channels = reports.channels_of(db, [a.id for a in approvals])
+    inbox_rows(approvals, names, channels)
+
+
+pending()

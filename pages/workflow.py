@@ -1,0 +1,70 @@
+"""Workflow: one workflow, deep-linked as ?workflow=<id>: timeline, events, state, checkpoints."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.auth import signed_in
+from components.badges import badge_markdown
+from components.checkpoints import checkpoint_browser
+from components.controls import workflow_controls
+from components.events import event_log
+from components.feedback import show_error
+from components.services import get_services
+from components.timeline import timeline_figure
+from core import workflows as ops
+from core.errors import CountersignError
+
+EVENT_ROWS = 500
+TIMELINE_EVENTS = 5000
+
+user = signed_in()
+db = get_services().db
+workflow_id = st.query_params.get("workflow")
+if not workflow_id:
+    st.title("Workflow")
+    recent = ops.list_workflows(db, limit=20).rows
+    chosen = st.selectbox("Open a recent workflow", [None, *[w.id for w in recent]],
+                          key="workflow.pick",
+                          format_func=lambda i: "Choose…" if i is None
+                          else next(f"{w.name} · {w.status} · {w.id[:8]}" for w in recent if w.id == i))
+    if chosen:
+        st.query_params["workflow"] = chosen
+        st.rerun()
+    st.stop()
+
+try:
+    workflow = ops.get_workflow(db, workflow_id)
+except CountersignError as exc:
+    st.title("Workflow")
+    show_error(exc)
+    st.stop()
+
+st.title(workflow.name)
+steps = workflow.definition.get("steps", [])
+position = steps[workflow.current_step]["name"] if workflow.current_step < len(steps) else "end"
+st.markdown(f"{badge_markdown(workflow.status)} step {min(workflow.current_step + 1, len(steps))} "
+            f"of {len(steps)} (**{position}**) · started by {workflow.created_by} · `{workflow.id}`")
+if workflow.description:
+    st.caption(workflow.description)
+if workflow.error:
+    st.error(workflow.error)
+workflow_controls(db, workflow, user)
+
+timeline_tab, events_tab, state_tab, checkpoints_tab = st.tabs(
+    ["Timeline", "Events", "State", "Checkpoints"])
+with timeline_tab:
+    runs = ops.step_runs_of(db, workflow.id)
+    if runs:
+        figure = timeline_figure(runs, ops.events_of(db, workflow.id, limit=TIMELINE_EVENTS))
+        st.plotly_chart(figure, key="workflow.timeline", width="stretch")
+    else:
+        st.caption("No step has run yet.")
+with events_tab:
+    event_log(ops.events_of(db, workflow.id, limit=EVENT_ROWS), key="workflow.events")
+with state_tab:
+    st.json({"status": workflow.status, "current_step": workflow.current_step,
+             "context": workflow.context, "step_outputs": workflow.step_outputs,
+             "input": workflow.input_data}, expanded=2)
+with checkpoints_tab:
+    checkpoint_browser(db, workflow, user)
