@@ -60,7 +60,7 @@ def draw(f: Field, ctx: Context) -> Any:
 
 def draw_json(f: Field, ctx: Context, reason: str, suffix: str = "") -> Any:
     start = f.start()
-    text = "" if start is MISSING else json.dumps(start, indent=2)
+    text = "" if start is MISSING else json.dumps(start, indent=2, default=str)
     note = f"Enter JSON: this field cannot be drawn as a form ({reason})."
     help_text = f"{f.help()}\n\n{note}" if f.help() else note
     raw = st.text_area(f.label(), value=text, key=widget_key(ctx, f, suffix), help=help_text,
@@ -81,7 +81,7 @@ def draw_hidden(f: Field, ctx: Context) -> Any:
 
 def draw_const(f: Field, ctx: Context) -> Any:
     const = f.schema["const"]
-    shown = const if isinstance(const, str) else json.dumps(const)
+    shown = const if isinstance(const, str) else json.dumps(const, default=str)
     st.text_input(f.label(), value=shown, key=widget_key(ctx, f), help=f.help(), disabled=True)
     add_slot(ctx, f)
     return const
