@@ -19,6 +19,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import ColumnElement, case, func, literal, or_, select
 
 from core.models import ApprovalRequest, ApprovalResponse, Notification, Workflow, utcnow
@@ -90,7 +91,7 @@ class DatabaseCollector(Collector):
                     ApprovalRequest.decided_at.is_not(None))
             ).one()
             total, total_seconds = int(row[0] or 0), float(row[1] or 0.0)
-            buckets = [(f"{bound:g}", int(n or 0)) for bound, n in zip(DECISION_BUCKETS, row[2:], strict=True)]
+            buckets = [(floatToGoString(bound), int(n or 0)) for bound, n in zip(DECISION_BUCKETS, row[2:], strict=True)]
             buckets.append(("+Inf", total))
             histogram = HistogramMetricFamily(
                 "countersign_approval_decision_seconds",

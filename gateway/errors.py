@@ -102,7 +102,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthenticated"}
+    names = {400: "InvalidRequest", 401: "Unauthenticated", 404: "NotFound", 405: "MethodNotAllowed"}
     body = {"error": names.get(exc.status_code, "HTTPError"), "message": str(exc.detail),
             "problems": []}
     return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
@@ -142,6 +142,7 @@ def install(app: FastAPI) -> None:
 
 # Responses every authenticated operation may give, for the OpenAPI document.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request body could not be parsed."},
     401: {"model": ErrorBody, "description": "No or bad API token."},
     403: {"model": ErrorBody, "description": "Not allowed for this user."},
     404: {"model": ErrorBody, "description": "No such object."},

@@ -1,0 +1,84 @@
+"""The Gradio approver UI at /approve: mounted, behind the gateway's sign-in,
+answering through the engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.approvals import ApprovalEngine
+from core.db import Database
+from core.users import add_user
+from gateway.app import create_app
+from gateway.approver_ui import answer, details, inbox, schema_defaults
+from tests.integration.gateway.conftest import BOSS, OTHER, waiting_workflow
+
+PASSWORD = "correct horse battery"
+BUDGET = {"type": "budget", "context_data": {"amount": 500, "currency": "EUR"}}
+
+
+@pytest.fixture
+def ui(db: Database) -> Iterator[TestClient]:
+    add_user(db, BOSS, password=PASSWORD)
+    with TestClient(create_app(db)) as test_client:
+        yield test_client
+
+
+def test_approve_needs_the_gateway_sign_in(ui: TestClient) -> None:
+    first = ui.get("/approve", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/login?next=/approve/"
+    assert ui.get("/approve/config").status_code == 401  # Gradio's own API refuses too
+    wrong = ui.post("/login", data={"email": BOSS, "password": "nope", "next": "/approve/"})
+    assert wrong.status_code == 401 and "Wrong email or password" in wrong.text
+    off_site = ui.post("/login", data={"email": BOSS, "password": PASSWORD, "next": "//evil.example"},
+                       follow_redirects=False)
+    assert off_site.status_code == 303 and off_site.headers["location"] == "/approve/"
+    page = ui.get("/approve/")
+    assert page.status_code == 200 and "gradio" in page.text.lower()
+    config = ui.get("/approve/config").json()
+    assert config["username"] == BOSS
+    ui.get("/logout")
+    assert ui.get("/approve/config").status_code == 401
+
+
+def test_a_forged_session_cookie_is_refused(ui: TestClient) -> None:
+    ui.cookies.set("countersign_session", "eyJlbWFpbCI6ImJvc3NAZXhhbXBsZS5jb20ifQ.forged.sig")
+    assert ui.get("/approve/config").status_code == 401
+    assert ui.get("/approve", follow_redirects=False).status_code == 303
+
+
+def test_inbox_details_and_a_budget_answer(db: Database) -> None:
+    _, approval = waiting_workflow(db, BUDGET)
+    assert inbox(db, OTHER) == []
+    [(label, approval_id)] = inbox(db, BOSS)
+    assert approval_id == approval.id and "budget" in label
+    markdown, prefilled, schema = details(db, BOSS, approval.id)
+    assert "Ship release &lt;b&gt;1.2&lt;/b&gt;" in markdown and "<b>" not in markdown
+    assert json.loads(prefilled) == {"approved_amount": 500}
+    assert schema["properties"]["approved_amount"]["maximum"] == 500
+
+    too_much = answer(db, BOSS, approval.id, "Approve with changes", '{"approved_amount": 900}', "")
+    assert too_much.startswith("**Refused:**") and "approved_amount" in too_much
+    not_json = answer(db, BOSS, approval.id, "Approve", "{oops", "")
+    assert "not valid JSON" in not_json
+    assert answer(db, OTHER, approval.id, "Approve", prefilled, "").startswith("**Refused:**")
+    assert answer(db, None, approval.id, "Approve", prefilled, "") == "**Refused:** sign in first."
+    assert ApprovalEngine(db).responses(approval.id) == []
+
+    done = answer(db, BOSS, approval.id, "Approve with changes", '{"approved_amount": 300}', "cut")
+    assert done == "**Recorded.** The request is now modified."
+    [vote] = ApprovalEngine(db).responses(approval.id)
+    assert (vote.channel, vote.data, vote.comment) == ("gradio", {"approved_amount": 300}, "cut")
+    assert inbox(db, BOSS) == []
+
+
+def test_schema_defaults_fill_nested_objects() -> None:
+    schema = {"type": "object", "properties": {
+        "level": {"type": "string", "default": "low"},
+        "notes": {"type": "string"},
+        "limits": {"type": "object", "properties": {"max": {"type": "integer", "default": 3}}},
+    }}
+    assert schema_defaults(schema) == {"level": "low", "limits": {"max": 3}}
