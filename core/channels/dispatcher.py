@@ -88,7 +88,7 @@ class DeliveryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        strategy = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max,
+        strategy = wait_exponential_jitter(multiplier=self.backoff_initial, max=self.backoff_max,
                                            jitter=self.backoff_initial / 4)
         state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
         state.attempt_number = max(1, attempt)

@@ -86,7 +86,7 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
 def message_id(notification_id: str, address: str, sender: str) -> str:
     """A stable Message-ID for one notification and one address."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "countersign.local"
-    digest = hashlib.sha256(address.lower().encode()).hexdigest()[:12]
+    digest = hashlib.sha256(address.lower().encode()).hexdigest()[:8]
     return f"<{notification_id}.{digest}@{domain}>"
 
 
