@@ -140,7 +140,7 @@ class _Run:
 
         for call in plan:
             call["args"] = render_args(call.get("args", {}), request.scope)
-        names = list(dict.fromkeys([*spec.tools, *[c["tool"] for c in plan]]))
+        names = list(dict.fromkeys([*spec.tools, *spec.held_tools, *[c["tool"] for c in plan]]))
         self.ctx = RunContext(self.db, request.registry, request.workflow_id, request.step.name,
                               request.idempotency_key, held=set(spec.held_tools),
                               calls_made=int(state.get("calls_made", 0)),

@@ -6,6 +6,9 @@ Environment (or ``.env``):
   OpenAI, Ollama, vLLM, LM Studio), ``inference_client`` (Hugging Face),
   ``litellm`` (Anthropic and others), ``transformers`` (local) or
   ``rehearsal``. Unset: task steps use the labelled rehearsal model.
+  ``python`` loads your own ``smolagents.Model``: ``COUNTERSIGN_MODEL_ID`` is
+  ``package.module:factory`` and the step's ``agent.model.options`` are passed
+  to the factory.
 - ``COUNTERSIGN_MODEL_ID``, ``COUNTERSIGN_MODEL_API_BASE``.
 - ``COUNTERSIGN_MODEL_API_KEY_ENV``: the name of the variable holding the key
   (default per provider: ``OPENAI_API_KEY``, ``HF_TOKEN``, none for litellm,
@@ -89,13 +92,31 @@ def build_model(spec: ModelSpec) -> Model:
                                            api_key=_api_key(spec), **options)
         if provider == "transformers":
             return smolagents.TransformersModel(model_id=spec.model_id, **options)
+        if provider == "python":
+            return _python_model(spec.model_id, options)
     except ModuleNotFoundError as exc:
         package = _PACKAGE_OF.get(str(provider), str(provider))
         raise ConfigurationError(
             f"The {provider} model provider needs the {package!r} package, which is not "
             f"installed: pip install {package} (smolagents says: {exc})") from exc
     raise ConfigurationError(f"Unknown model provider {provider!r}; use openai, "
-                             "inference_client, litellm, transformers or rehearsal.")
+                             "inference_client, litellm, transformers, python or rehearsal.")
+
+
+def _python_model(target: str | None, options: dict[str, Any]) -> Model:
+    import importlib
+
+    from smolagents import Model
+
+    module_name, _, attr = (target or "").partition(":")
+    if not module_name or not attr:
+        raise ConfigurationError("The python model provider needs a model id like "
+                                 "'package.module:factory'.")
+    factory = getattr(importlib.import_module(module_name), attr)
+    model = factory(**options)
+    if not isinstance(model, Model):
+        raise ConfigurationError(f"{target} did not return a smolagents Model.")
+    return model
 
 
 @dataclass(frozen=True)
