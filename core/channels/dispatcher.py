@@ -115,6 +115,11 @@ class CircuitBreaker:
         with self._lock:
             return {c: until - now for c, until in self._open_until.items() if until > now}
 
+    def failures(self, channel: str) -> int:
+        """Consecutive failures of a channel so far."""
+        with self._lock:
+            return self._failures.get(channel, 0)
+
     def success(self, channel: str) -> None:
         with self._lock:
             self._failures.pop(channel, None)
