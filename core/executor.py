@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import store
@@ -32,6 +33,10 @@ log = structlog.get_logger(__name__)
 # Steps one claim may run before the workflow goes back in the queue, so one
 # long workflow cannot starve the others.
 MAX_STEPS_PER_CLAIM = 50
+# Parsed definitions kept per executor, by workflow id. A stored definition
+# never changes, and validating it with pydantic on every step cost more than
+# the step's own SQL.
+DEFINITION_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,17 @@ class LeaseLost(Exception):
     """Another runner owns this workflow now."""
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A step whose start is committed and whose action may run now."""
+
+    step: Step
+    run_id: int
+    key: str
+    scope: dict[str, Any]
+    approval: dict[str, Any] | None = None
+
+
 def scope_of(workflow: Workflow) -> dict[str, Any]:
     return {
         "input": workflow.input_data,
@@ -125,6 +141,16 @@ class StepExecutor:
             max_workers=4, thread_name_prefix="countersign-step"
         )
         self.steps_executed = 0
+        self._definitions: dict[str, WorkflowDefinition] = {}
+
+    def _definition(self, workflow: Workflow) -> WorkflowDefinition:
+        definition = self._definitions.get(workflow.id)
+        if definition is None:
+            definition = WorkflowDefinition.model_validate(workflow.definition)
+            if len(self._definitions) >= DEFINITION_CACHE_SIZE:
+                self._definitions.clear()
+            self._definitions[workflow.id] = definition
+        return definition
 
     # -- the loop over one claimed workflow ---------------------------------
 
@@ -132,8 +158,14 @@ class StepExecutor:
         """Run steps until the workflow waits, finishes, pauses or is handed back."""
         log_ = log.bind(workflow_id=workflow_id, runner=self.runner_id)
         try:
-            for _ in range(MAX_STEPS_PER_CLAIM):
-                if not self._advance(workflow_id):
+            # Each outcome's transaction also starts the next step, so a
+            # step costs one commit; the last one of a claim starts none, so
+            # the hand-back below leaves no started step behind.
+            ready: _Ready | None = None
+            for count in range(1, MAX_STEPS_PER_CLAIM + 1):
+                go_on, ready = self._advance(workflow_id, ready,
+                                             start_next=count < MAX_STEPS_PER_CLAIM)
+                if not go_on:
                     return
             with self.db.session() as session:  # hand back for fairness
                 workflow = self._locked(session, workflow_id)
@@ -151,55 +183,68 @@ class StepExecutor:
         return workflow
 
     def _release(self, workflow_id: str) -> None:
+        # One conditional UPDATE: when the last transaction already let go,
+        # it matches nothing and (on PostgreSQL) commits without a WAL flush.
         with self.db.session() as session:
-            workflow = store.get_workflow(session, workflow_id, for_update=True)
-            if workflow.lease_owner == self.runner_id:
-                workflow.lease_owner = None
-                workflow.lease_expires_at = None
+            session.execute(
+                update(Workflow)
+                .where(Workflow.id == workflow_id, Workflow.lease_owner == self.runner_id)
+                .values(lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
 
-    def _advance(self, workflow_id: str) -> bool:
-        """Run (or continue) the current step. True to go on with the next."""
-        with self.db.session() as session:
-            workflow = self._locked(session, workflow_id)
-            if workflow.status != "running":
-                return False
-            definition = WorkflowDefinition.model_validate(workflow.definition)
-            if workflow.current_step >= len(definition.steps):
-                store.transition_workflow(session, workflow, "completed", self.runner_id)
-                return False
-            step = definition.steps[workflow.current_step]
-            run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
-            if run is None:
-                run = self._start_step(session, workflow, step)
-                if step.needs_approval:
-                    self._request_step_approval(session, workflow, step, run)
-                    return False
-            elif run.status == "waiting_approval" and _asked_by_task(session, run):
-                approval = session.get(ApprovalRequest, run.approval_id)
-                if approval is None or approval.status == "pending":
-                    store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
-                    return False
-                run.status = "running"
-            elif run.status == "waiting_approval":
-                go_on = self._apply_decision(session, workflow, definition, step, run)
-                if go_on is not None:
-                    return go_on
-            elif run.status == "running":
-                store.append_event(session, "step.resumed", self.runner_id,
-                                   workflow_id=workflow.id, step_name=step.name,
-                                   data={"step_run_id": run.id, "attempt": run.attempt,
-                                         "idempotency_key": run.idempotency_key})
-            run_id, key, scope = run.id, run.idempotency_key, scope_of(workflow)
-            approval_summary = self._approval_summary(session, run)
+    def _advance(
+        self, workflow_id: str, ready: _Ready | None = None, *, start_next: bool = True
+    ) -> tuple[bool, _Ready | None]:
+        """Run (or continue) the current step: (go on?, the next step if already started).
 
+        ``ready`` is a step whose start the previous outcome's transaction
+        committed; without it the current step is looked up (and started,
+        resumed or continued after a decision) in a transaction of its own.
+        """
+        if ready is None:
+            with self.db.session() as session:
+                workflow = self._locked(session, workflow_id)
+                if workflow.status != "running":
+                    return False, None
+                definition = self._definition(workflow)
+                if workflow.current_step >= len(definition.steps):
+                    store.transition_workflow(session, workflow, "completed", self.runner_id)
+                    return False, None
+                step = definition.steps[workflow.current_step]
+                run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
+                if run is None:
+                    run = self._start_step(session, workflow, step)
+                    if step.needs_approval:
+                        self._request_step_approval(session, workflow, step, run)
+                        return False, None
+                elif run.status == "waiting_approval" and _asked_by_task(session, run):
+                    approval = session.get(ApprovalRequest, run.approval_id)
+                    if approval is None or approval.status == "pending":
+                        store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
+                        return False, None
+                    run.status = "running"
+                elif run.status == "waiting_approval":
+                    go_on = self._apply_decision(session, workflow, definition, step, run)
+                    if go_on is not None:
+                        return go_on, None
+                elif run.status == "running":
+                    store.append_event(session, "step.resumed", self.runner_id,
+                                       workflow_id=workflow.id, step_name=step.name,
+                                       data={"step_run_id": run.id, "attempt": run.attempt,
+                                             "idempotency_key": run.idempotency_key})
+                ready = _Ready(step, run.id, run.idempotency_key, scope_of(workflow),
+                               self._approval_summary(session, run))
+
+        step, run_id = ready.step, ready.run_id
         try:
-            output = self._perform(workflow_id, step, scope, key, approval_summary, run_id)
+            output = self._perform(workflow_id, step, ready.scope, ready.key, ready.approval, run_id)
         except AwaitApproval as ask:
-            return self._park(workflow_id, step, run_id, ask)
+            return self._park(workflow_id, step, run_id, ask), None
         except Exception as exc:  # noqa: BLE001 - any failure of user code is a step failure
             self._record_failure(workflow_id, step, run_id, exc)
-            return False
-        return self._record_success(workflow_id, step, run_id, output)
+            return False, None
+        return self._record_success(workflow_id, step, run_id, output, start_next=start_next)
 
     # -- phases ---------------------------------------------------------------
 
@@ -349,14 +394,15 @@ class StepExecutor:
         return output
 
     def _record_success(
-        self, workflow_id: str, step: Step, run_id: int, output: dict[str, Any]
-    ) -> bool:
+        self, workflow_id: str, step: Step, run_id: int, output: dict[str, Any],
+        *, start_next: bool = True,
+    ) -> tuple[bool, _Ready | None]:
         with self.db.session() as session:
             workflow = self._locked(session, workflow_id)
             run = session.get(StepRun, run_id)
             assert run is not None
             if run.status != "running" or workflow.current_step_run_id != run_id:
-                return False  # rolled back or cancelled under us: drop the outcome
+                return False, None  # rolled back or cancelled under us: drop the outcome
             before = store.snapshot(workflow)
             run.status = "completed"
             run.output = output
@@ -374,7 +420,31 @@ class StepExecutor:
                                before=before, after=store.snapshot(workflow),
                                data={"step_run_id": run_id, "attempt": run.attempt})
             self.steps_executed += 1
-            return workflow.status == "running"
+            if workflow.status != "running":
+                return False, None
+            if not start_next:
+                return True, None
+            return self._start_next(session, workflow)
+
+    def _start_next(self, session: Session, workflow: Workflow) -> tuple[bool, _Ready | None]:
+        """In the outcome's transaction: finish the workflow, or start its next step.
+
+        The next step's start (or its approval request) commits with the
+        previous outcome, still before the step's action runs. When the
+        workflow stops here the lease is let go in the same transaction.
+        """
+        definition = self._definition(workflow)
+        if workflow.current_step >= len(definition.steps):
+            store.transition_workflow(session, workflow, "completed", self.runner_id)
+            workflow.lease_owner = workflow.lease_expires_at = None
+            return False, None
+        step = definition.steps[workflow.current_step]
+        run = self._start_step(session, workflow, step)
+        if step.needs_approval:
+            self._request_step_approval(session, workflow, step, run)
+            workflow.lease_owner = workflow.lease_expires_at = None
+            return False, None
+        return True, _Ready(step, run.id, run.idempotency_key, scope_of(workflow))
 
     def _record_failure(self, workflow_id: str, step: Step, run_id: int, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"

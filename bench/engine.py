@@ -1,0 +1,502 @@
+"""Engine throughput and resume latency on SQLite and PostgreSQL, side by side.
+
+    python bench/engine.py                 # about 2-3 minutes
+    python bench/engine.py --quick         # about 30 seconds
+    python bench/engine.py --json out.json # also write the results as JSON
+    python bench/engine.py --backends postgresql
+
+For each backend, in one run, on a fresh scratch database (an SQLite file in
+a temporary directory; a PostgreSQL database ``cs_bench_<pid>`` created and
+dropped on the server of ``COUNTERSIGN_TEST_PG``, default
+``postgresql://postgres@127.0.0.1:5432/test``), migrated with
+``Database.upgrade()``:
+
+* **steps/s**: workflows of cheap ``tool`` steps (a registered no-op tool)
+  are created in bulk, then 1 or 4 runners are started, each a ``Runner`` in
+  its own process (on SQLite four processes share one file), and the
+  completed ``step_runs`` rows are counted over a measured window.
+* **pgbench -N TPS** of the same PostgreSQL server at the same client count,
+  measured in the same run on its own scratch database, and the ratio
+  steps/s / TPS (aim: >= 0.5). For SQLite the same ratio is printed against
+  pgbench (same machine), and against a raw ``sqlite3`` loop doing pgbench's
+  -N transaction on a WAL file with the engine's pragmas, in 1 and 4 processes.
+* **decision-to-resume latency** p50/p99: from ``respond_to_approval``
+  returning to the moment the idle runner calls the tool of the step after
+  the approval (aim: p99 < 100 ms). On PostgreSQL the runner is another
+  process, woken by LISTEN/NOTIFY; on SQLite it is a thread of this process,
+  woken by the in-process signal.
+
+The machine is shared and noisy: the ratios measured side by side are what
+matter, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from sqlalchemy import func, select, update  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from core import workflows as ops  # noqa: E402
+from core.approvals import ApprovalEngine  # noqa: E402
+from core.db import Database  # noqa: E402
+from core.definitions import WorkflowDefinition, parse_definition  # noqa: E402
+from core.models import ApprovalRequest, StepRun, Workflow  # noqa: E402
+from core.tools import ToolRegistry  # noqa: E402
+
+PGBENCH = os.environ.get("PGBENCH", "/usr/lib/postgresql/15/bin/pgbench")
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+APPROVER = "approver@example.com"
+REQUESTER = "bench@example.com"
+STEPS_PER_WORKFLOW = 10
+
+REGISTRY = ToolRegistry()
+
+
+@REGISTRY.register("noop")
+def noop() -> dict[str, Any]:
+    """Does nothing: the step's cost is the engine's alone."""
+    return {}
+
+
+@REGISTRY.register("stamp")
+def stamp() -> dict[str, Any]:
+    """Records when a runner reached this step (same machine, same clock)."""
+    return {"t": time.time()}
+
+
+def throughput_definition() -> WorkflowDefinition:
+    return parse_definition({
+        "name": "bench throughput",
+        "steps": [{"name": f"s{i}", "type": "tool", "tool": "noop"}
+                  for i in range(STEPS_PER_WORKFLOW)],
+    })
+
+
+def latency_definition() -> WorkflowDefinition:
+    return parse_definition({
+        "name": "bench resume",
+        "steps": [
+            {"name": "gate", "type": "approval",
+             "approval_config": {"type": "binary", "title": "Go?", "requested_from": APPROVER}},
+            {"name": "after", "type": "tool", "tool": "stamp"},
+        ],
+    })
+
+
+# -- settings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    window: float          # seconds of measured steady-state throughput
+    warmup: float          # seconds between runners ready and the window
+    workflows_per_runner: int
+    latency_samples: int
+    pgbench_seconds: int
+
+    @staticmethod
+    def of(quick: bool) -> Plan:
+        if quick:
+            return Plan(window=2.5, warmup=0.5, workflows_per_runner=80, latency_samples=30,
+                        pgbench_seconds=2)
+        return Plan(window=8.0, warmup=1.0, workflows_per_runner=250, latency_samples=150,
+                    pgbench_seconds=5)
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    steps_per_second: dict[int, float] = field(default_factory=dict)
+    reference_tps: dict[int, float] = field(default_factory=dict)   # pgbench -N
+    sqlite_raw_tps: dict[int, float] = field(default_factory=dict)  # SQLite only
+    resume_ms: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# -- scratch databases ------------------------------------------------------------------
+
+
+def pg_admin_url() -> str:
+    return os.environ.get("COUNTERSIGN_TEST_PG", DEFAULT_PG)
+
+
+def _pg_conninfo(dbname: str) -> dict[str, str]:
+    url = make_url(pg_admin_url().replace("postgresql+psycopg://", "postgresql://"))
+    env = dict(os.environ)
+    env.update({"PGHOST": url.host or "127.0.0.1", "PGPORT": str(url.port or 5432),
+                "PGUSER": url.username or "postgres", "PGDATABASE": dbname})
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    return env
+
+
+def _pg_url(dbname: str) -> str:
+    url = make_url(pg_admin_url().replace("postgresql://", "postgresql+psycopg://"))
+    return url.set(database=dbname).render_as_string(hide_password=False)
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    admin = make_url(pg_admin_url().replace("postgresql+psycopg://", "postgresql://"))
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def scratch_pg(name: str) -> Iterator[str]:
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def scratch_database(backend: str) -> Iterator[Database]:
+    if backend == "sqlite":
+        directory = tempfile.mkdtemp(prefix="cs_bench_")
+        db = Database(f"sqlite:///{directory}/bench.db")
+        try:
+            db.upgrade()
+            yield db
+        finally:
+            db.dispose()
+            shutil.rmtree(directory, ignore_errors=True)
+    else:
+        with scratch_pg(f"cs_bench_{os.getpid()}") as name:
+            db = Database(_pg_url(name))
+            try:
+                db.upgrade()
+                yield db
+            finally:
+                db.dispose()
+
+
+# -- runner processes -----------------------------------------------------------------
+
+
+def _runner_process(url: str, ready: Any, stop: Any) -> None:
+    """One Runner in its own process, until told to stop."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    from core.runner import Runner
+
+    db = Database(url)
+    # Notification delivery is another issue's thread; the engine is measured alone.
+    runner = Runner(db, registry=REGISTRY, dispatch_notifications=False)
+    runner.start()
+    ready.release()
+    stop.wait()
+    runner.stop()
+    db.dispose()
+
+
+@contextlib.contextmanager
+def runner_processes(url: str, count: int) -> Iterator[None]:
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Semaphore(0)
+    stop = ctx.Event()
+    procs = [ctx.Process(target=_runner_process, args=(url, ready, stop), daemon=True)
+             for _ in range(count)]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:
+            if not ready.acquire(timeout=60):
+                raise RuntimeError("a runner process did not start within 60 s")
+        yield
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.join(15)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+# -- measurements ------------------------------------------------------------------
+
+
+def create_workflows(db: Database, definition: WorkflowDefinition, count: int) -> list[str]:
+    return [ops.create_workflow(db, definition, created_by=REQUESTER).id for _ in range(count)]
+
+
+def completed_steps(db: Database) -> int:
+    with db.read() as session:
+        return int(session.scalar(
+            select(func.count()).select_from(StepRun).where(StepRun.status == "completed")
+        ) or 0)
+
+
+def runnable_left(db: Database) -> int:
+    with db.read() as session:
+        return int(session.scalar(
+            select(func.count()).select_from(Workflow).where(Workflow.status == "running")
+        ) or 0)
+
+
+def measure_steps(db: Database, runners: int, plan: Plan) -> tuple[float, str | None]:
+    """Steps committed per second by ``runners`` runner processes."""
+    create_workflows(db, throughput_definition(), plan.workflows_per_runner * runners)
+    note = None
+    with runner_processes(db.url, runners):
+        time.sleep(plan.warmup)
+        start_count, start = completed_steps(db), time.perf_counter()
+        end_count, end = start_count, start
+        while end - start < plan.window:
+            time.sleep(0.1)
+            end_count, end = completed_steps(db), time.perf_counter()
+            if runnable_left(db) == 0:
+                note = f"{runners} runner(s) ran out of work after {end - start:.1f}s"
+                break
+    # Whatever the runners did not reach is left out of the next measurement.
+    with db.session() as session:
+        session.execute(update(Workflow).where(Workflow.status == "running")
+                        .values(status="cancelled", runnable_at=None))
+    return (end_count - start_count) / max(end - start, 1e-9), note
+
+
+def measure_resume(db: Database, samples: int, *, in_process: bool) -> dict[str, float]:
+    """Decision-to-resume latency in milliseconds (p50, p99, max)."""
+    create_workflows(db, latency_definition(), samples)
+    engine = ApprovalEngine(db)
+    latencies: list[float] = []
+    with _runner_for_latency(db, in_process):
+        approvals = _wait_for_approvals(db, samples)
+        for approval_id, workflow_id in approvals:
+            time.sleep(0.03)  # the runner is idle and waiting again
+            engine.respond_to_approval(approval_id, APPROVER, "approve", channel="bench")
+            decided = time.time()
+            reached = _wait_for_stamp(db, workflow_id)
+            latencies.append(max(0.0, reached - decided) * 1000)
+    latencies.sort()
+    return {"p50": statistics.median(latencies), "p99": _percentile(latencies, 99),
+            "max": latencies[-1], "samples": float(len(latencies))}
+
+
+@contextlib.contextmanager
+def _runner_for_latency(db: Database, in_process: bool) -> Iterator[None]:
+    if not in_process:
+        with runner_processes(db.url, 1):
+            yield
+        return
+    from core.runner import Runner
+
+    runner = Runner(db, registry=REGISTRY, dispatch_notifications=False)
+    runner.start()
+    try:
+        yield
+    finally:
+        runner.stop()
+
+
+def _wait_for_approvals(db: Database, count: int) -> list[tuple[str, str]]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with db.read() as session:
+            rows = session.execute(
+                select(ApprovalRequest.id, ApprovalRequest.workflow_id)
+                .where(ApprovalRequest.status == "pending")
+            ).all()
+        if len(rows) >= count:
+            return [(str(a), str(w)) for a, w in rows]
+        time.sleep(0.05)
+    raise RuntimeError("workflows did not all reach their approval step within 120 s")
+
+
+def _wait_for_stamp(db: Database, workflow_id: str) -> float:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with db.read() as session:
+            output = session.scalar(
+                select(StepRun.output).where(StepRun.workflow_id == workflow_id,
+                                             StepRun.step_name == "after",
+                                             StepRun.status == "completed")
+            )
+        if output:
+            return float(output["t"])
+        time.sleep(0.002)
+    raise RuntimeError(f"workflow {workflow_id} did not resume within 30 s")
+
+
+def _percentile(sorted_values: list[float], pct: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+# -- references: pgbench and raw sqlite3 ---------------------------------------------
+
+
+def pgbench_tps(clients: int, seconds: int) -> float:
+    with scratch_pg(f"cs_pgbench_{os.getpid()}") as name:
+        env = _pg_conninfo(name)
+        subprocess.run([PGBENCH, "-i", "-s", "1", "-q", name], env=env, check=True,
+                       capture_output=True, timeout=120)
+        done = subprocess.run(
+            [PGBENCH, "-N", "-c", str(clients), "-j", str(clients), "-T", str(seconds), name],
+            env=env, check=True, capture_output=True, text=True, timeout=seconds + 60,
+        )
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
+    if match is None:
+        raise RuntimeError(f"could not read pgbench's TPS from: {done.stdout[-300:]}")
+    return float(match.group(1))
+
+
+def _sqlite_raw_process(path: str, seconds: float, start_at: float, out: Any) -> None:
+    """pgbench's -N transaction (update, select, insert) in a plain sqlite3 loop."""
+    import random
+
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    time.sleep(max(0.0, start_at - time.time()))
+    done, end = 0, time.time() + seconds
+    while time.time() < end:
+        aid = random.randint(1, 100_000)
+        delta = random.randint(-5000, 5000)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE accounts SET abalance = abalance + ? WHERE aid = ?", (delta, aid))
+        conn.execute("SELECT abalance FROM accounts WHERE aid = ?", (aid,)).fetchone()
+        conn.execute("INSERT INTO history (tid, bid, aid, delta, mtime) "
+                     "VALUES (1, 1, ?, ?, CURRENT_TIMESTAMP)", (aid, delta))
+        conn.execute("COMMIT")
+        done += 1
+    conn.close()
+    out.put(done)
+
+
+def sqlite_raw_tps(clients: int, seconds: float) -> float:
+    directory = tempfile.mkdtemp(prefix="cs_bench_raw_")
+    path = os.path.join(directory, "raw.db")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE accounts (aid INTEGER PRIMARY KEY, bid INT, abalance INT,"
+                     " filler TEXT)")
+        conn.execute("CREATE TABLE history (tid INT, bid INT, aid INT, delta INT,"
+                     " mtime TIMESTAMP, filler TEXT)")
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO accounts VALUES (?, 1, 0, '')",
+                         ((i,) for i in range(1, 100_001)))
+        conn.execute("COMMIT")
+        conn.close()
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        start_at = time.time() + 1.5  # after every process has imported
+        procs = [ctx.Process(target=_sqlite_raw_process, args=(path, seconds, start_at, out))
+                 for _ in range(clients)]
+        for proc in procs:
+            proc.start()
+        total = sum(out.get(timeout=seconds + 60) for _ in procs)
+        for proc in procs:
+            proc.join(10)
+        return total / seconds
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+RUNNER_COUNTS = (1, 4)
+
+
+def bench_backend(backend: str, plan: Plan, log: Any) -> BackendResult:
+    result = BackendResult(backend)
+    with scratch_database(backend) as db:
+        for runners in RUNNER_COUNTS:
+            log(f"{backend}: steps/s with {runners} runner process(es)...")
+            rate, note = measure_steps(db, runners, plan)
+            result.steps_per_second[runners] = rate
+            if note:
+                result.notes.append(note)
+        log(f"{backend}: decision-to-resume latency...")
+        result.resume_ms = measure_resume(db, plan.latency_samples,
+                                          in_process=backend == "sqlite")
+    for clients in RUNNER_COUNTS:
+        log(f"{backend}: pgbench -N with {clients} client(s)...")
+        result.reference_tps[clients] = pgbench_tps(clients, plan.pgbench_seconds)
+        if backend == "sqlite":
+            log(f"sqlite: raw sqlite3 -N loop with {clients} process(es)...")
+            result.sqlite_raw_tps[clients] = sqlite_raw_tps(clients, plan.pgbench_seconds)
+    return result
+
+
+def render(results: list[BackendResult]) -> str:
+    lines = [
+        f"{'backend':<11} {'runners':>7} {'steps/s':>9} {'pgbench TPS':>12} "
+        f"{'ratio':>6} {'aim':>6}  {'raw sqlite3 TPS':>15} {'ratio':>6}",
+    ]
+    for r in results:
+        for n in RUNNER_COUNTS:
+            steps, tps = r.steps_per_second.get(n, 0.0), r.reference_tps.get(n, 0.0)
+            ratio = steps / tps if tps else 0.0
+            raw = r.sqlite_raw_tps.get(n)
+            raw_cols = f"  {raw:>15.0f} {steps / raw:>6.2f}" if raw else ""
+            lines.append(f"{r.backend:<11} {n:>7} {steps:>9.0f} {tps:>12.0f} {ratio:>6.2f} "
+                         f"{'ok' if ratio >= 0.5 else 'LOW':>6}{raw_cols}")
+    lines.append("")
+    lines.append(f"{'backend':<11} {'woken by':<22} {'resume p50':>10} {'p99':>8} {'max':>8} "
+                 f"{'aim':>4}")
+    for r in results:
+        woken = "in-process signal" if r.backend == "sqlite" else "LISTEN/NOTIFY (other proc)"
+        ms = r.resume_ms
+        lines.append(f"{r.backend:<11} {woken:<22} {ms['p50']:>8.1f}ms {ms['p99']:>6.1f}ms "
+                     f"{ms['max']:>6.1f}ms {'ok' if ms['p99'] < 100 else 'SLOW':>4}")
+    for r in results:
+        for note in r.notes:
+            lines.append(f"note ({r.backend}): {note}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="about 30 seconds")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--backends", default="sqlite,postgresql",
+                        help="comma-separated: sqlite, postgresql")
+    args = parser.parse_args(argv)
+    plan = Plan.of(args.quick)
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    results = [bench_backend(b.strip(), plan, log) for b in args.backends.split(",") if b.strip()]
+    print(render(results))
+    print(f"\n(total {time.perf_counter() - started:.0f}s; steps/s from completed step_runs "
+          f"rows over a {plan.window:g}s window; {STEPS_PER_WORKFLOW} no-op tool steps per "
+          f"workflow; aims: ratio >= 0.5, resume p99 < 100 ms)")
+    if args.json:
+        payload = {"plan": asdict(plan), "results": [asdict(r) for r in results],
+                   "seconds": time.perf_counter() - started}
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
