@@ -152,8 +152,8 @@ def workflow_names(db: Database, workflow_ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
     with db.read() as session:
-        return dict(session.execute(
-            select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids))).tuples().all())
+        rows = session.execute(select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids)))
+        return {workflow_id: name for workflow_id, name in rows}
 
 
 def is_asked(db: Database, approval: ApprovalRequest, user: str) -> bool:
@@ -202,12 +202,12 @@ def time_to_decision(db: Database) -> list[tuple[str, int]]:
         *[(seconds < upper, label) for upper, label in DECISION_BUCKETS], else_=LONGEST_BUCKET
     )
     with db.read() as session:
-        counts = dict(session.execute(
+        counts = {label: n for label, n in session.execute(
             select(bucket, func.count())
             .where(ApprovalRequest.decided_at.is_not(None),
                    ApprovalRequest.status.in_(("approved", "rejected", "modified")))
             .group_by(bucket)
-        ).tuples().all())
+        )}
     labels = [label for _, label in DECISION_BUCKETS] + [LONGEST_BUCKET]
     return [(label, int(counts.get(label, 0))) for label in labels]
 
