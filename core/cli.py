@@ -442,10 +442,18 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc).replace("\n", " "))
     except SQLAlchemyError as exc:
         _fail(str(translate(exc)).splitlines()[0])
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         _fail("aborted")
     except click.exceptions.ClickException as exc:
         exc.show()
         raise SystemExit(exc.exit_code) from None
+    except typer.TyperException as exc:
+        # typer >= 0.29 vendors click, so its usage errors are not click's
+        # classes; without this they left as tracebacks.
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]
+            raise SystemExit(0) from None
+        message = getattr(exc, "format_message", lambda: str(exc))()
+        _fail(f"{message} (see --help)".replace("\n", " "), getattr(exc, "exit_code", 2))
     except (OSError, ValueError) as exc:
         _fail(str(exc))

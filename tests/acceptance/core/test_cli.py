@@ -1,0 +1,108 @@
+"""The command line, as users run it, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.acceptance.core.conftest import ROOT, cli, cli_json
+
+DEPLOY = str(ROOT / "core" / "templates" / "deployment_pipeline.yaml")
+DEVOPS = "devops@example.com"
+
+
+def test_workflow_lifecycle(db_url: str) -> None:
+    assert cli(db_url, "db", "upgrade").stdout.startswith("database at revision ")
+    workflow_id = cli(db_url, "workflow", "start", DEPLOY, "--input",
+                      '{"service": "checkout-api", "version": "2.14.0"}',
+                      "--as", "release-bot@example.com").stdout.strip()
+    assert len(workflow_id) == 36
+    assert "idle after 1 steps" in cli(db_url, "runner", "--until-idle").stdout
+
+    [request] = cli_json(db_url, "approvals", "list", "--for", DEVOPS)
+    assert (request["workflow_id"], request["title"]) == (workflow_id, "Production deploy approval")
+
+    # Refusals: one plain line on stderr, non-zero exit, nothing written.
+    refused = cli(db_url, "approvals", "respond", request["id"], "--decision", "approve",
+                  "--as", "intruder@example.com", ok=False)
+    assert "intruder@example.com is not an approver" in refused.stderr
+    refused = cli(db_url, "approvals", "respond", request["id"], "--decision", "approve",
+                  "--as", DEVOPS, "--data", '{"change_ticket": "nope", "window": "now"}', ok=False)
+    assert "change_ticket: 'nope' does not match" in refused.stderr
+
+    answered = cli(db_url, "approvals", "respond", request["id"], "--decision", "approve",
+                   "--as", DEVOPS, "--data", '{"change_ticket": "CHG-7", "window": "now"}',
+                   "--comment", "window agreed")
+    assert answered.stdout.strip() == f"{request['id']} approved"
+    second = cli(db_url, "approvals", "respond", request["id"], "--decision", "reject",
+                 "--as", DEVOPS, ok=False)
+    assert f"already approved by {DEVOPS}" in second.stderr
+    assert "idle after 3 steps" in cli(db_url, "runner", "--until-idle").stdout
+
+    rolled = cli_json(db_url, "workflow", "rollback", workflow_id, "--checkpoint",
+                      "before:deployment_approval", "--reason", "errors after deploy",
+                      "--as", "sre@example.com")
+    assert [(c["step"], c["tool"]) for c in rolled["compensations"]] == [
+        ("smoke_tests", None), ("deploy", "rollback_release"), ("deployment_approval", None)]
+    checkpoints = cli_json(db_url, "checkpoints", "list", workflow_id)
+    assert [(c["name"], c["superseded"]) for c in checkpoints] == [
+        ("after:pre_deployment_checks", False), ("before:deployment_approval", False),
+        ("after:deploy", True)]
+
+    assert cli(db_url, "workflow", "resume", workflow_id, "--as", "sre@example.com").stdout.strip() \
+        == f"{workflow_id} running"
+    assert cli(db_url, "workflow", "pause", workflow_id, "--as", "sre@example.com").stdout.strip() \
+        == f"{workflow_id} paused"
+    assert cli(db_url, "workflow", "cancel", workflow_id, "--reason", "postponed",
+               "--as", "sre@example.com").stdout.strip() == f"{workflow_id} cancelled"
+    listed = cli_json(db_url, "workflow", "list")
+    assert listed["total"] == 1
+    assert [(w["id"], w["status"]) for w in listed["workflows"]] == [(workflow_id, "cancelled")]
+    shown = cli_json(db_url, "workflow", "show", workflow_id)
+    assert shown["status"] == "cancelled"
+    trail = shown["events"]
+    assert (trail[0]["type"], trail[0]["actor"]) == ("workflow.created", "release-bot@example.com")
+    responded = [e for e in trail if e["type"] == "approval.responded"]
+    assert [(e["actor"], e["data"]["channel"], e["data"]["comment"]) for e in responded] == [
+        (DEVOPS, "cli", "window agreed")]
+    assert any(e["type"] == "step.compensated" and e["step"] == "deploy" for e in trail)
+    moves = [(e["actor"], e["after"]["status"]) for e in trail if e["type"] == "workflow.status_changed"]
+    assert moves[-3:] == [("sre@example.com", "running"), ("sre@example.com", "paused"),
+                          ("sre@example.com", "cancelled")]
+    assert any(e["type"] == "workflow.rolled_back" and e["actor"] == "sre@example.com"
+               for e in trail)
+
+
+def test_refusals_are_one_line(sqlite_url: str, tmp_path: Path) -> None:
+    # How refusals are printed does not depend on the database: SQLite only, to stay quick.
+    db_url = sqlite_url
+    missing = cli(db_url, "workflow", "show", "no-such-id", ok=False)
+    assert missing.stderr == "error: No workflow has the id 'no-such-id'.\n"
+    bad_input = cli(db_url, "workflow", "start", DEPLOY, "--input", "{not json", "--as", "x@y.z",
+                    ok=False)
+    assert "--input is not valid JSON" in bad_input.stderr
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text("steps:\n  - name: a\n    type: approval\n    approval_config: {type: vote}\n"
+                       "  - name: a\n    colour: red\n")
+    refused = cli(db_url, "workflow", "start", str(invalid), "--as", "x@y.z", ok=False)
+    for problem in ("steps[0].approval_config.type: must be one of binary, form, budget",
+                    "steps[1].colour: unknown field", "steps[1].name: duplicate step name 'a'"):
+        assert problem in refused.stderr
+    usage = cli(db_url, "workflow", "rollback", "some-id", "--reason", "r", ok=False)
+    assert "Missing option '--as'" in usage.stderr
+    bad_data = cli(db_url, "approvals", "respond", "some-id", "--decision", "approve",
+                   "--as", "x@y.z", "--data", "{oops", ok=False)
+    assert "--data is not valid JSON" in bad_data.stderr
+    assert cli_json(db_url, "workflow", "list") == {"total": 0, "workflows": []}
+
+
+def test_demo_loads_the_four_scenarios(db_url: str) -> None:
+    loaded = cli(db_url, "demo")
+    names = [line.split(" ", 1)[1] for line in loaded.stdout.splitlines()]
+    assert names == ["Order processing", "Multi-level budget approval", "Production deployment",
+                     "Document review"]
+    assert "countersign-demo" in loaded.stderr
+    cli(db_url, "runner", "--until-idle")
+    pending = cli_json(db_url, "approvals", "list")
+    assert sorted(a["title"] for a in pending) == [
+        "High-value payment", "Marketing campaign budget", "Production deploy approval",
+        "Review the pricing page update"]
