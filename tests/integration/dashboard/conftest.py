@@ -133,6 +133,13 @@ def run_runner(db: Database) -> None:
     Runner(db, runner_id="test-runner").run_until_idle(max_seconds=60)
 
 
+def table_with(at: AppTest, *columns: str) -> Any:
+    """The one dataframe shown with these columns (dataframes without selection have no key)."""
+    found = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    assert len(found) == 1, f"{len(found)} tables with columns {columns}"
+    return found[0]
+
+
 def plotly_specs(at: AppTest) -> list[dict[str, Any]]:
     import json
 
