@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from core.db import Database
 from core.demo import DEMO_PASSWORD, load_demo
 from core.runner import Runner
@@ -153,16 +155,17 @@ def wait_for_app(page: Any, timeout_ms: int = UI_TIMEOUT_MS) -> None:
         timeout=timeout_ms)
     page.locator(f'{APP_SELECTOR}[data-test-script-state="notRunning"]').wait_for(
         timeout=timeout_ms)
+    # Widgets whose code is still loading show a skeleton; clicking one misses.
+    expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=timeout_ms)
 
 
 def sign_in(page: Any, email: str, password: str = DEMO_PASSWORD) -> None:
     """Fill the local sign-in form shown to a signed-out visitor."""
-    from playwright.sync_api import expect
-
-    form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_label("Password"))
+    form = page.locator('[data-testid="stForm"]').filter(
+        has=page.get_by_role("textbox", name="Password", exact=True))
     expect(form).to_be_visible()
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_label("Password")).to_have_count(0)
+    form.get_by_role("textbox", name="Email", exact=True).fill(email)
+    form.get_by_role("textbox", name="Password", exact=True).fill(password)
+    form.get_by_role("button", name="Sign in", exact=True).click()
+    expect(form).to_have_count(0)
     wait_for_app(page)
