@@ -372,7 +372,7 @@ def serve(
 
     from gateway.app import create_app
 
-    _db()
+    # create_app() opens the configured database, migrates it and loads tools.
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 

@@ -32,7 +32,7 @@ DECIDED_OUTCOMES = ("approved", "rejected", "modified", "expired")
 DECISION_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 
 
-def _seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[float]:
+def _seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[Any]:
     if db.is_postgres:
         return func.extract("epoch", end - start)
     return (func.julianday(end) - func.julianday(start)) * 86400.0
@@ -91,7 +91,8 @@ class DatabaseCollector(Collector):
                     ApprovalRequest.decided_at.is_not(None))
             ).one()
             total, total_seconds = int(row[0] or 0), float(row[1] or 0.0)
-            buckets = [(floatToGoString(bound), int(n or 0)) for bound, n in zip(DECISION_BUCKETS, row[2:], strict=True)]
+            buckets = [(floatToGoString(bound), int(n or 0))
+                       for bound, n in zip(DECISION_BUCKETS, row[2:], strict=True)]
             buckets.append(("+Inf", total))
             histogram = HistogramMetricFamily(
                 "countersign_approval_decision_seconds",

@@ -37,7 +37,7 @@ from gateway.schemas import (
     WorkflowStatus,
 )
 
-router = APIRouter(prefix="/api", responses=COMMON_RESPONSES)  # type: ignore[arg-type]
+router = APIRouter(prefix="/api", responses=COMMON_RESPONSES)
 
 WorkflowId = Annotated[str, Path(pattern=ID_PATTERN, description="A workflow id.")]
 ApprovalId = Annotated[str, Path(pattern=ID_PATTERN, description="An approval request id.")]

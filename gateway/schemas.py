@@ -26,7 +26,8 @@ class _Strict(BaseModel):
 
 
 class WorkflowCreate(_Strict):
-    definition: dict[str, Any] = Field(description="A workflow definition (the JSON form of the YAML format).")
+    definition: dict[str, Any] = Field(
+        description="A workflow definition (the JSON form of the YAML format).")
     input: dict[str, Any] = Field(default_factory=dict, description="Input data; ${input.x} in step args.")
     name: str | None = Field(default=None, max_length=200, description="Name (default: the definition's).")
     start: bool = Field(default=True, description="Make it runnable at once.")

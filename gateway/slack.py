@@ -23,9 +23,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from core.approvals import ApprovalEngine
-from core.db import Database
 from core.channels.secrets import secret as _secret
 from core.channels.settings import channel_settings
+from core.db import Database
 from core.errors import CountersignError, InvalidResponse, NotAuthorized
 from core.links import approval_link
 from gateway.auth import database

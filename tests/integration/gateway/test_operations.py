@@ -63,8 +63,9 @@ def test_metrics_count_requests_decisions_deliveries_and_lag(client: TestClient,
     found = samples(client)
     assert found[("countersign_approvals_requested_total", (("type", "binary"),))] == 3
     assert found[("countersign_approvals_pending", ())] == 1
-    assert found[("countersign_approvals_decided_total", (("channel", "slack"), ("outcome", "approved")))] == 1
-    assert found[("countersign_approvals_decided_total", (("channel", "email"), ("outcome", "rejected")))] == 1
+    decided = "countersign_approvals_decided_total"
+    assert found[(decided, (("channel", "slack"), ("outcome", "approved")))] == 1
+    assert found[(decided, (("channel", "email"), ("outcome", "rejected")))] == 1
     assert found[("countersign_approval_decision_seconds_count", ())] == 2
     assert found[("countersign_approval_decision_seconds_bucket", (("le", "60.0"),))] == 1
     assert found[("countersign_approval_decision_seconds_bucket", (("le", "14400.0"),))] == 2
@@ -77,7 +78,8 @@ def test_metrics_count_requests_decisions_deliveries_and_lag(client: TestClient,
 
 
 def test_tokens_cli_prints_once_stores_a_hash_and_revokes(
-        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     main(["tokens", "create", "--for", "CI@Example.com", "--name", "deploy bot"])
     token = capsys.readouterr().out.strip()
@@ -88,7 +90,8 @@ def test_tokens_cli_prints_once_stores_a_hash_and_revokes(
         assert all(token not in str(v) for v in session.get_one(ApiToken, row.id).__dict__.values())
     assert authenticate_token(db, token).user_email == "ci@example.com"
     main(["tokens", "list", "--json"])
-    assert '"deploy bot"' in capsys.readouterr().out and token not in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert '"deploy bot"' in listed and token not in listed
     main(["tokens", "revoke", str(row.id)])
     with pytest.raises(NotAuthorized, match="revoked"):
         authenticate_token(db, token)

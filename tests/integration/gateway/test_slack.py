@@ -74,7 +74,8 @@ def test_a_signed_click_approves_and_the_workflow_moves_on(client: TestClient, d
 
 def test_reject_button_and_a_second_click(client: TestClient, db: Database) -> None:
     _, approval = waiting_workflow(db)
-    assert post_click(client, click(approval.id, "countersign_reject")).json()["text"].startswith("You rejected")
+    rejected = post_click(client, click(approval.id, "countersign_reject")).json()
+    assert rejected["text"].startswith("You rejected")
     again = post_click(client, click(approval.id)).json()
     assert "already rejected" in again["text"]
     assert ApprovalEngine(db).get(approval.id).status == "rejected"

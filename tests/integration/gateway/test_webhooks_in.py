@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def signed(body: str, *, secret: str = SECRET, msg_id: str = "msg_1",
            when: datetime | None = None) -> dict[str, str]:
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     signature = Webhook(secret).sign(msg_id, when, body)
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
             "webhook-signature": signature, "Content-Type": "application/json"}
@@ -59,7 +59,7 @@ def test_wrong_stale_and_malformed_signatures_are_refused(client: TestClient, db
     other_secret = "whsec_" + base64.b64encode(b"another-secret-entirely-000000000").decode()
     attempts = [
         signed(body, secret=other_secret),
-        signed(body, when=datetime.now(timezone.utc) - timedelta(minutes=10)),
+        signed(body, when=datetime.now(UTC) - timedelta(minutes=10)),
         {**signed(body), "webhook-signature": "garbage"},
         {**signed(body), "webhook-signature": "v1,not-base64!!"},
         {"webhook-id": "msg_1", "Content-Type": "application/json"},
