@@ -1,0 +1,133 @@
+"""Monitor and Settings pages, and the aggregates behind them on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import reports
+from core.approvals import ApprovalEngine
+from core.db import Database
+from core.demo import load_demo
+from core.runner import Runner
+from core.settings_report import check_database, masked_url
+from tests.integration.dashboard.conftest import (
+    _app_over,
+    all_text,
+    new_app,
+    no_exception,
+    open_page,
+    pending_for,
+    plotly_specs,
+    sign_in,
+)
+
+
+def test_monitor_draws_its_charts(demo_db: Database) -> None:
+    approval = pending_for(demo_db, "devops@example.com")[0]
+    ApprovalEngine(demo_db).respond_to_approval(approval.id, "devops@example.com", "reject")
+    runner = Runner(demo_db, runner_id="monitor-runner")
+    runner._register()
+    at = sign_in(new_app(), "viewer@example.com")
+    open_page(at, "monitor")
+    no_exception(at)
+    metrics = {m.proto.label: m.proto.body for m in at.get("metric")}
+    assert metrics["Waiting for a decision"] == "3"
+    assert metrics["Decided"] == "1"
+    titles = [spec["layout"]["title"]["text"] for spec in plotly_specs(at)]
+    assert titles == ["Approval requests per day", "Time to decision", "Workflows by status",
+                      "Runner heartbeat (seconds since last seen)"]
+    assert "**1** of 1 runners alive" in all_text(at)
+
+
+def test_monitor_without_runners_says_how_to_start_one(demo_db: Database) -> None:
+    at = sign_in(new_app(), "viewer@example.com")
+    open_page(at, "monitor")
+    assert "No runner has ever reported" in all_text(at)
+
+
+def test_settings_show_masked_configuration_and_test_the_database(
+        demo_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret-token-1234")
+    at = sign_in(new_app(), "admin@example.com")
+    open_page(at, "settings")
+    no_exception(at)
+    text = all_text(at)
+    assert "sqlite" in text and "Runner: external" in text
+    shown = " ".join(str(v) for d in at.dataframe for v in d.value["value"])
+    assert "xoxb-very-secret-token-1234" not in shown and "••••1234" in shown
+    at.button(key="settings.test.database").click().run()
+    assert [s.value for s in at.success] == ["The database answered SELECT 1."]
+    slack = next(b for b in at.button if b.label == "Test Slack")
+    slack.click().run()
+    assert "Slack is configured, but no test is available for it yet." in [
+        w.value for w in at.warning]
+    email = next(b for b in at.button if b.label == "Test Email (SMTP)")
+    email.click().run()
+    assert "Email (SMTP) is not configured." in [w.value for w in at.warning]
+
+
+def test_database_url_password_is_masked() -> None:
+    shown = masked_url("postgresql+psycopg://app:s3cret-pw@db.internal:5432/countersign")
+    assert "s3cret-pw" not in shown and shown.startswith("postgresql+psycopg://app:***@db.internal")
+
+
+# -- the aggregates, on both databases ------------------------------------------------------
+
+
+@pytest.fixture
+def demo_on_both(db: Database) -> Iterator[Database]:
+    load_demo(db)
+    Runner(db, runner_id="reports-setup").run_until_idle(max_seconds=60)
+    yield db
+
+
+def test_report_queries_on_both_databases(demo_on_both: Database) -> None:
+    db = demo_on_both
+    engine = ApprovalEngine(db)
+    deploy = pending_for(db, "devops@example.com")[0]
+    engine.respond_to_approval(deploy.id, "devops@example.com", "approve",
+                               data={"change_ticket": "CHG-1", "window": "now"})
+    payment = pending_for(db, "finance@example.com")[0]
+    engine.expire_approval(payment.id)  # escalates to the admin first
+    assert check_database(db).ok
+
+    per_day = reports.approvals_per_day(db)
+    assert sum(n for _, _, n in per_day) == 4
+    assert {status for _, status, _ in per_day} == {"approved", "pending"}
+    assert len({day for day, _, _ in per_day}) == 1 and len(per_day[0][0]) == 10
+    buckets = reports.time_to_decision(db)
+    assert buckets[0] == ("< 1 min", 1) and sum(n for _, n in buckets) == 1
+    totals = reports.approval_totals(db)
+    assert (totals["pending"], totals["approved"], totals["escalated"]) == (3, 1, 1)
+    assert sum(reports.workflows_by_status(db).values()) == 4
+
+    summary = reports.inbox_summary(db, "admin@example.com")
+    assert (summary.total, summary.by_type) == (1, {"budget": 1})
+    assert summary.by_channel == {"email": 1}
+    assert [a.id for a in reports.inbox(db, "admin@example.com",
+                                        reports.InboxFilter(channel="email"))] == [payment.id]
+    assert reports.inbox(db, "admin@example.com", reports.InboxFilter(channel="slack")) == []
+
+
+def test_dashboard_pages_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = Database(pg_url)
+    try:
+        load_demo(db)
+        Runner(db, runner_id="pg-setup").run_until_idle(max_seconds=60)
+        with _app_over(monkeypatch, pg_url):
+            at: AppTest = sign_in(new_app(), "finance@example.com")
+            no_exception(at)
+            assert [link.proto.label for link in at.get("page_link")] == ["High-value payment"]
+            for page in ("workflows", "monitor"):
+                open_page(at, page)
+                no_exception(at)
+            approval = pending_for(db, "finance@example.com")[0]
+            open_page(at, "approval", approval=approval.id)
+            at.button(key="approval.form.submit").click().run()
+            no_exception(at)
+            assert ApprovalEngine(db).get(approval.id).status == "approved"
+    finally:
+        db.dispose()
