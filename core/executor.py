@@ -19,6 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import store
+from core.agents.tracing import span
 from core.approvals import is_approving, open_approval
 from core.checkpoints import take_checkpoint
 from core.definitions import ApprovalConfig, Step, WorkflowDefinition
@@ -238,7 +239,10 @@ class StepExecutor:
 
         step, run_id = ready.step, ready.run_id
         try:
-            output = self._perform(workflow_id, step, ready.scope, ready.key, ready.approval, run_id)
+            with span("countersign.step", workflow_id=workflow_id, step=step.name,
+                      step_type=step.type, step_run_id=run_id):
+                output = self._perform(workflow_id, step, ready.scope, ready.key, ready.approval,
+                                       run_id)
         except AwaitApproval as ask:
             return self._park(workflow_id, step, run_id, ask), None
         except Exception as exc:  # noqa: BLE001 - any failure of user code is a step failure

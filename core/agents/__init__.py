@@ -13,13 +13,28 @@ if TYPE_CHECKING:
     from core.agents.handler import AgentTaskHandler
     from core.agents.models import ConnectionResult
     from core.db import Database
+    from core.executor import TaskRequest
 
 
-def agent_task_handler(db: Database) -> AgentTaskHandler:
+class LazyAgentTaskHandler:
+    """Imports smolagents on the first task step, so runners of tool-only
+    workflows (and every CLI command) start fast."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._handler: AgentTaskHandler | None = None
+
+    def __call__(self, request: TaskRequest) -> dict[str, Any]:
+        if self._handler is None:
+            from core.agents.handler import AgentTaskHandler
+
+            self._handler = AgentTaskHandler(self.db)
+        return self._handler(request)
+
+
+def agent_task_handler(db: Database) -> LazyAgentTaskHandler:
     """The runner's default task handler (runs a smolagents agent per task step)."""
-    from core.agents.handler import AgentTaskHandler
-
-    return AgentTaskHandler(db)
+    return LazyAgentTaskHandler(db)
 
 
 def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> ConnectionResult:
