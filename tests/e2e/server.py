@@ -105,7 +105,7 @@ def prepare_demo(db_url: str) -> None:
     db = Database(db_url)
     try:
         load_demo(db)
-        Runner(db, runner_id="e2e-setup").run_until_idle(max_seconds=60)
+        Runner(db).run_until_idle(max_seconds=60)
     finally:
         db.dispose()
 
