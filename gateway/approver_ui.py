@@ -126,7 +126,9 @@ def build(db: Database) -> gr.Blocks:
         gr.Markdown("## Your pending approvals")
         who = gr.Markdown(elem_id="cs-who")
         with gr.Row():
-            choice = gr.Dropdown(label="Approval request", choices=[], elem_id="cs-choice", scale=4)
+            # Choices change per user; the engine, not the widget, decides who may answer.
+            choice = gr.Dropdown(label="Approval request", choices=[], elem_id="cs-choice", scale=4,
+                                 allow_custom_value=True)
             refresh = gr.Button("Refresh", elem_id="cs-refresh", scale=1)
         info = gr.Markdown(elem_id="cs-details")
         with gr.Row():
@@ -138,12 +140,12 @@ def build(db: Database) -> gr.Blocks:
                                  variant="stop" if label == "Reject" else "primary")
                        for label in UI_DECISIONS]
         result = gr.Markdown(elem_id="cs-result")
-        blocks.load(load, inputs=None, outputs=[who, choice])
-        refresh.click(load, inputs=None, outputs=[who, choice])
-        choice.change(show, inputs=[choice], outputs=[info, editor, schema])
+        blocks.load(load, inputs=None, outputs=[who, choice], api_name="inbox")
+        refresh.click(load, inputs=None, outputs=[who, choice], api_name=False)
+        choice.change(show, inputs=[choice], outputs=[info, editor, schema], api_name="details")
         for label, button in zip(UI_DECISIONS, buttons, strict=True):
             button.click(make_handler(label), inputs=[choice, editor, comment],
-                         outputs=[result, choice])
+                         outputs=[result, choice], api_name=UI_DECISIONS[label])
     return blocks
 
 
