@@ -35,7 +35,6 @@ from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
 from core import store
 from core.channels.base import (
-    ApprovalFacts,
     Channel,
     Deferred,
     Delivery,
@@ -43,9 +42,15 @@ from core.channels.base import (
     PermanentFailure,
     TemporaryFailure,
 )
-from core.channels.outbox import _NEW_ROWS, DECIDED_KIND, outbox_signal
-from core.errors import InvalidTransition, NotificationNotFound
-from core.models import ApprovalRequest, Notification, User, Workflow, utcnow
+from core.channels.notifications import (
+    addresses_of,
+    approval_facts,
+    notifications_for,
+    retry_notification,
+)
+from core.channels.outbox import DECIDED_KIND, outbox_signal
+from core.errors import NotificationNotFound
+from core.models import Notification, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -250,7 +255,7 @@ class Dispatcher:
             if row is None:
                 raise NotificationNotFound()
             enabled, _settings = channel_settings(session, row.channel)
-            approval = _facts(session, row.approval_id) if row.approval_id else None
+            approval = approval_facts(session, row.approval_id) if row.approval_id else None
             prior: list[dict[str, Any]] = []
             if row.kind == DECIDED_KIND:
                 prior = [dict(ref) for ref in session.scalars(
@@ -261,7 +266,7 @@ class Dispatcher:
                         Notification.kind != DECIDED_KIND,
                         Notification.status == "sent",
                     )).all() if ref]
-            addresses = _addresses(session, row.recipient) if row.channel == "email" else []
+            addresses = addresses_of(session, row.recipient) if row.channel == "email" else []
             delivery = Delivery(
                 notification_id=row.id, kind=row.kind, channel=row.channel,
                 recipient=row.recipient, attempt=row.attempts + 1, payload=dict(row.payload or {}),
@@ -397,69 +402,6 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher loop error; retrying")
             outbox_signal.wait_for_change(seen, wait)
-
-
-def _facts(session: Session, approval_id: str) -> ApprovalFacts | None:
-    approval = session.get(ApprovalRequest, approval_id)
-    if approval is None:
-        return None
-    workflow_name = None
-    if approval.workflow_id:
-        workflow_name = session.scalar(select(Workflow.name).where(Workflow.id == approval.workflow_id))
-    return ApprovalFacts(
-        id=approval.id, title=approval.title, description=approval.description or "",
-        approval_type=approval.approval_type, status=approval.status,
-        approvers=list(approval.approvers or []), requested_by=approval.requested_by,
-        workflow_id=approval.workflow_id, workflow_name=workflow_name, step_name=approval.step_name,
-        level=approval.level, expires_at=approval.expires_at, decided_by=approval.decided_by,
-        decided_at=approval.decided_at, proposed_action=dict(approval.proposed_action or {}),
-        context_data=dict(approval.context_data or {}),
-    )
-
-
-def _addresses(session: Session, recipient: str) -> list[str]:
-    """Email addresses behind a recipient: itself, or a group's members."""
-    from core.definitions import ADMINS_GROUP
-
-    if "@" in recipient:
-        return [recipient]
-    users = session.scalars(select(User)).all()
-    members = [u.email for u in users
-               if recipient in [g.strip().lower() for g in (u.groups or [])]
-               or (recipient == ADMINS_GROUP and u.role == "admin")]
-    return sorted(members)
-
-
-def retry_notification(db: Database, notification_id: str, actor: str) -> Notification:
-    """Queue a dead notification again (the dashboard's retry button)."""
-    with db.session() as session:
-        row = session.get(Notification, notification_id, with_for_update=True)
-        if row is None:
-            raise NotificationNotFound(f"No notification has the id {notification_id!r}.")
-        if row.status != "dead":
-            raise InvalidTransition(
-                f"Only dead notifications can be retried; this one is {row.status}.")
-        before = {"status": row.status, "attempts": row.attempts, "last_error": row.last_error}
-        row.status = "pending"
-        row.attempts = 0
-        row.next_attempt_at = utcnow()
-        row.updated_at = utcnow()
-        store.append_event(
-            session, "notification.retried", actor, workflow_id=row.workflow_id,
-            approval_id=row.approval_id, before=before, after={"status": "pending"},
-            data={"notification_id": row.id, "channel": row.channel, "recipient": row.recipient},
-        )
-        session.info[_NEW_ROWS] = True
-    return row
-
-
-def notifications_for(db: Database, approval_id: str) -> list[Notification]:
-    """An approval's outbox rows (for the dashboard's delivery list)."""
-    with db.read() as session:
-        return list(session.scalars(
-            select(Notification).where(Notification.approval_id == approval_id)
-            .order_by(Notification.created_at, Notification.channel, Notification.recipient)
-        ).all())
 
 
 __all__ = ["Dispatcher", "DeliveryPolicy", "CircuitBreaker", "retry_notification",

@@ -70,8 +70,9 @@ def test_binary_request_email_has_both_bodies_escaped_title_and_working_links(
     assert tokens["Approve"] in html and tokens["Reject"] in html
     approve = read_link_token(tokens["Approve"])
     reject = read_link_token(tokens["Reject"])
-    assert (approve.approval_id, approve.approver, approve.decision) == (approval_id, "bob@example.com", "approve")
-    assert (reject.approval_id, reject.approver, reject.decision) == (approval_id, "bob@example.com", "reject")
+    bob = "bob@example.com"
+    assert (approve.approval_id, approve.approver, approve.decision) == (approval_id, bob, "approve")
+    assert (reject.approval_id, reject.approver, reject.decision) == (approval_id, bob, "reject")
     assert f"http://dash.test:8501/approval?approval={approval_id}" in text
 
     # Tampered and expired links are refused.

@@ -37,7 +37,8 @@ def test_request_posts_block_kit_within_limits_and_is_updated_after_a_dashboard_
     context = {f"fact_{i}": "x" * 50 for i in range(15)}
     approval_id = ask(db, LONG_TITLE, channels=["slack"], to=["bob@example.com", "carol@example.com"],
                       description="Ping <!channel> and see <https://evil.test|this> & more " + "y" * 4000,
-                      context_data=context, proposed_action={"tool": "transfer", "arguments": {"to": "<@U1>"}})
+                      context_data=context,
+                      proposed_action={"tool": "transfer", "arguments": {"to": "<@U1>"}})
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 2
 
     posts = slack_api.payloads("chat.postMessage")

@@ -1,0 +1,83 @@
+"""Outbox rows as the dashboard and the dispatcher see them: facts, recipients, retry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import store
+from core.channels.base import ApprovalFacts
+from core.channels.outbox import _NEW_ROWS
+from core.errors import InvalidTransition, NotificationNotFound
+from core.models import ApprovalRequest, Notification, User, Workflow, utcnow
+
+if TYPE_CHECKING:
+    from core.db import Database
+
+
+def approval_facts(session: Session, approval_id: str) -> ApprovalFacts | None:
+    approval = session.get(ApprovalRequest, approval_id)
+    if approval is None:
+        return None
+    workflow_name = None
+    if approval.workflow_id:
+        workflow_name = session.scalar(select(Workflow.name).where(Workflow.id == approval.workflow_id))
+    return ApprovalFacts(
+        id=approval.id, title=approval.title, description=approval.description or "",
+        approval_type=approval.approval_type, status=approval.status,
+        approvers=list(approval.approvers or []), requested_by=approval.requested_by,
+        workflow_id=approval.workflow_id, workflow_name=workflow_name, step_name=approval.step_name,
+        level=approval.level, expires_at=approval.expires_at, decided_by=approval.decided_by,
+        decided_at=approval.decided_at, proposed_action=dict(approval.proposed_action or {}),
+        context_data=dict(approval.context_data or {}),
+    )
+
+
+def addresses_of(session: Session, recipient: str) -> list[str]:
+    """Email addresses behind a recipient: itself, or a group's members."""
+    from core.definitions import ADMINS_GROUP
+
+    if "@" in recipient:
+        return [recipient]
+    users = session.scalars(select(User)).all()
+    members = [u.email for u in users
+               if recipient in [g.strip().lower() for g in (u.groups or [])]
+               or (recipient == ADMINS_GROUP and u.role == "admin")]
+    return sorted(members)
+
+
+def retry_notification(db: Database, notification_id: str, actor: str) -> Notification:
+    """Queue a dead notification again (the dashboard's retry button)."""
+    with db.session() as session:
+        row = session.get(Notification, notification_id, with_for_update=True)
+        if row is None:
+            raise NotificationNotFound(f"No notification has the id {notification_id!r}.")
+        if row.status != "dead":
+            raise InvalidTransition(
+                f"Only dead notifications can be retried; this one is {row.status}.")
+        before = {"status": row.status, "attempts": row.attempts, "last_error": row.last_error}
+        row.status = "pending"
+        row.attempts = 0
+        row.next_attempt_at = utcnow()
+        row.updated_at = utcnow()
+        store.append_event(
+            session, "notification.retried", actor, workflow_id=row.workflow_id,
+            approval_id=row.approval_id, before=before, after={"status": "pending"},
+            data={"notification_id": row.id, "channel": row.channel, "recipient": row.recipient},
+        )
+        session.info[_NEW_ROWS] = True
+    return row
+
+
+def notifications_for(db: Database, approval_id: str) -> list[Notification]:
+    """An approval's outbox rows (for the dashboard's delivery list)."""
+    with db.read() as session:
+        return list(session.scalars(
+            select(Notification).where(Notification.approval_id == approval_id)
+            .order_by(Notification.created_at, Notification.channel, Notification.recipient)
+        ).all())
+
+
+__all__ = ["approval_facts", "addresses_of", "retry_notification", "notifications_for"]
