@@ -30,7 +30,6 @@ WEBHOOK_PREFIX = "webhook."
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
 
 outbox_signal = Signal()
-_SEEN = "countersign_outbox_seen"
 _NEW_ROWS = "countersign_outbox_new"
 
 
@@ -81,15 +80,15 @@ def _slack_recipients(session: Session, approval_id: str) -> list[str]:
 
 
 def _queue_followups(session: Session, _flush_context: Any, _instances: Any) -> None:
-    seen: set[int] = session.info.setdefault(_SEEN, set())
-    events = [obj for obj in session.new if isinstance(obj, WorkflowEvent) and id(obj) not in seen]
+    # Pending objects pass through before_flush exactly once (they are flushed
+    # right after), so each event is handled once without bookkeeping.
+    events = [obj for obj in session.new if isinstance(obj, WorkflowEvent)]
     if any(isinstance(obj, Notification) for obj in session.new):
         session.info[_NEW_ROWS] = True
     if not events:
         return
     with session.no_autoflush:
         for event_row in events:
-            seen.add(id(event_row))
             if event_row.event_type in ("approval.decided", "approval.cancelled") and event_row.approval_id:
                 approval = session.get(ApprovalRequest, event_row.approval_id)
                 for recipient in _slack_recipients(session, event_row.approval_id):
@@ -121,13 +120,11 @@ def _queue_followups(session: Session, _flush_context: Any, _instances: Any) -> 
 
 
 def _after_commit(session: Session) -> None:
-    session.info.pop(_SEEN, None)
     if session.info.pop(_NEW_ROWS, None):
         outbox_signal.fire()
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_SEEN, None)
     session.info.pop(_NEW_ROWS, None)
 
 
