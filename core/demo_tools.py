@@ -50,6 +50,12 @@ def refund_payment(output: dict[str, Any], idempotency_key: str) -> dict[str, An
     return {"refund_id": _ref("re", idempotency_key), "charge_id": output.get("charge_id")}
 
 
+@registry.register("send_confirmation")
+def send_confirmation(order_id: str, message: str, idempotency_key: str) -> dict[str, Any]:
+    """Email the order confirmation to the customer (a person approves it first)."""
+    return {"sent": True, "order_id": order_id, "message_id": _ref("msg", idempotency_key)}
+
+
 @registry.register("run_checks")
 def run_checks(service: str, version: str) -> dict[str, Any]:
     """Run tests and security scans for a release."""

@@ -119,8 +119,15 @@ def test_demo_order_processing(db: Database, demo: dict[str, str]) -> None:
     ApprovalEngine(db).respond_to_approval(approval.id, "finance@example.com", "approve",
                                            channel="dashboard")
     run(db)
+    # The confirmation agent (rehearsal model) holds its send_confirmation call.
+    held = open_approval_of(db, workflow_id)
+    assert held.proposed_action["tool"] == "send_confirmation"
+    ApprovalEngine(db).respond_to_approval(held.id, "manager@example.com", "approve")
+    run(db)
     workflow = ops.get_workflow(db, workflow_id)
     assert workflow.status == "completed"
+    assert workflow.step_outputs["confirm_order"]["model"] == "rehearsal (no LLM)"
+    assert workflow.step_outputs["confirm_order"]["tool_calls"][1]["result"]["sent"] is True
     charge = workflow.step_outputs["payment_approval"]
     assert charge["amount"] == 12500 and charge["currency"] == "USD"
     assert charge["charge_id"].startswith("ch_")
