@@ -62,6 +62,16 @@ def _clip(value: Any) -> Any:
     return text if len(text) <= MAX_EVENT_TEXT else text[:MAX_EVENT_TEXT] + " ..."
 
 
+def _rendered(text: str, scope: dict[str, Any]) -> str:
+    """The task with its ``${input.x}`` references filled in (left as is if unknown)."""
+    from core.tools import render_args
+
+    try:
+        return str(render_args(text, scope))
+    except KeyError:
+        return text
+
+
 class AgentTaskHandler:
     """``TaskRequest -> dict``: the executor's hook for task steps."""
 
@@ -146,8 +156,10 @@ class _Run:
                               calls_made=int(state.get("calls_made", 0)),
                               records=list(state.get("records", [])))
         self.tools = build_tools(self.ctx, names)
+        task_text = _rendered(request.step.task or request.step.description or request.step.name,
+                              request.scope)
         if self.rehearsal:
-            answer = f"Rehearsed: {request.step.task or request.step.name}"
+            answer = f"Rehearsed: {task_text.strip()}"
             model: Any = RehearsalModel(plan, answer, code=spec.type == "code")
         else:
             model = build_model(self.model_spec)
@@ -162,9 +174,7 @@ class _Run:
         if isinstance(model, RehearsalModel):
             model.memory_steps = lambda: self.agent.memory.steps
         held = self.ctx.held
-        self.task = state.get("task") or enhance_task(
-            request.step.task or request.step.description or request.step.name,
-            request.scope, self.tools, held)
+        self.task = state.get("task") or enhance_task(task_text, request.scope, self.tools, held)
         self.applied: list[str] = list(state.get("applied", []))
         self.decisions: list[dict[str, Any]] = list(state.get("decisions", []))
         self.output: dict[str, Any] | None = state.get("output")
