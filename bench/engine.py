@@ -39,7 +39,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ from core import workflows as ops  # noqa: E402
 from core.approvals import ApprovalEngine  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.definitions import WorkflowDefinition, parse_definition  # noqa: E402
+from core.executor import rehearsal_task  # noqa: E402
 from core.models import ApprovalRequest, StepRun, Workflow  # noqa: E402
 from core.tools import ToolRegistry  # noqa: E402
 
@@ -206,7 +206,8 @@ def _runner_process(url: str, ready: Any, stop: Any) -> None:
 
     db = Database(url)
     # Notification delivery is another issue's thread; the engine is measured alone.
-    runner = Runner(db, registry=REGISTRY, dispatch_notifications=False)
+    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task,
+                    dispatch_notifications=False)
     runner.start()
     ready.release()
     stop.wait()
@@ -287,7 +288,7 @@ def measure_resume(db: Database, samples: int, *, in_process: bool) -> dict[str,
     with _runner_for_latency(db, in_process):
         approvals = _wait_for_approvals(db, samples)
         for approval_id, workflow_id in approvals:
-            time.sleep(0.03)  # the runner is idle and waiting again
+            time.sleep(0.05)  # the runner has let go and is idle, waiting again
             engine.respond_to_approval(approval_id, APPROVER, "approve", channel="bench")
             decided = time.time()
             reached = _wait_for_stamp(db, workflow_id)
@@ -305,7 +306,8 @@ def _runner_for_latency(db: Database, in_process: bool) -> Iterator[None]:
         return
     from core.runner import Runner
 
-    runner = Runner(db, registry=REGISTRY, dispatch_notifications=False)
+    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task,
+                    dispatch_notifications=False)
     runner.start()
     try:
         yield
@@ -338,7 +340,8 @@ def _wait_for_stamp(db: Database, workflow_id: str) -> float:
             )
         if output:
             return float(output["t"])
-        time.sleep(0.002)
+        # Polling only notices the stamp; the runner wrote the time itself.
+        time.sleep(0.01)
     raise RuntimeError(f"workflow {workflow_id} did not resume within 30 s")
 
 
@@ -365,51 +368,22 @@ def pgbench_tps(clients: int, seconds: int) -> float:
     return float(match.group(1))
 
 
-def _sqlite_raw_process(path: str, seconds: float, start_at: float, out: Any) -> None:
-    """pgbench's -N transaction (update, select, insert) in a plain sqlite3 loop."""
-    import random
-
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    time.sleep(max(0.0, start_at - time.time()))
-    done, end = 0, time.time() + seconds
-    while time.time() < end:
-        aid = random.randint(1, 100_000)
-        delta = random.randint(-5000, 5000)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("UPDATE accounts SET abalance = abalance + ? WHERE aid = ?", (delta, aid))
-        conn.execute("SELECT abalance FROM accounts WHERE aid = ?", (aid,)).fetchone()
-        conn.execute("INSERT INTO history (tid, bid, aid, delta, mtime) "
-                     "VALUES (1, 1, ?, ?, CURRENT_TIMESTAMP)", (aid, delta))
-        conn.execute("COMMIT")
-        done += 1
-    conn.close()
-    out.put(done)
-
-
 def sqlite_raw_tps(clients: int, seconds: float) -> float:
+    from bench import _sqlite_raw
+
     directory = tempfile.mkdtemp(prefix="cs_bench_raw_")
     path = os.path.join(directory, "raw.db")
     try:
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE accounts (aid INTEGER PRIMARY KEY, bid INT, abalance INT,"
-                     " filler TEXT)")
-        conn.execute("CREATE TABLE history (tid INT, bid INT, aid INT, delta INT,"
-                     " mtime TIMESTAMP, filler TEXT)")
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO accounts VALUES (?, 1, 0, '')",
-                         ((i,) for i in range(1, 100_001)))
-        conn.execute("COMMIT")
-        conn.close()
+        _sqlite_raw.prepare(path)
         ctx = multiprocessing.get_context("spawn")
-        out = ctx.Queue()
-        start_at = time.time() + 1.5  # after every process has imported
-        procs = [ctx.Process(target=_sqlite_raw_process, args=(path, seconds, start_at, out))
+        ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_sqlite_raw.client, args=(path, seconds, ready, go, out))
                  for _ in range(clients)]
         for proc in procs:
             proc.start()
+        for _ in procs:
+            ready.acquire(timeout=60)
+        go.set()
         total = sum(out.get(timeout=seconds + 60) for _ in procs)
         for proc in procs:
             proc.join(10)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import store
@@ -23,6 +24,7 @@ from core.agents.tracing import span
 from core.approvals import is_approving, open_approval
 from core.checkpoints import take_checkpoint
 from core.definitions import ApprovalConfig, Step, WorkflowDefinition
+from core.errors import WorkflowNotFound
 from core.models import ApprovalRequest, StepRun, Workflow, utcnow
 from core.tools import ToolContext, ToolRegistry, render_args
 
@@ -177,6 +179,23 @@ class StepExecutor:
         finally:
             self._release(workflow_id)
 
+    def _locked_with_run(
+        self, session: Session, workflow_id: str, run_id: int
+    ) -> tuple[Workflow, StepRun | None]:
+        """``_locked`` and the step run, read in one round trip."""
+        row = session.execute(
+            select(Workflow, StepRun)
+            .outerjoin(StepRun, StepRun.id == run_id)
+            .where(Workflow.id == str(workflow_id))
+            .with_for_update(of=Workflow)
+        ).one_or_none()
+        if row is None:
+            raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
+        workflow, run = row
+        if workflow.lease_owner != self.runner_id:
+            raise LeaseLost(workflow_id)
+        return workflow, run
+
     def _locked(self, session: Session, workflow_id: str) -> Workflow:
         workflow = store.get_workflow(session, workflow_id, for_update=True)
         if workflow.lease_owner != self.runner_id:
@@ -187,6 +206,7 @@ class StepExecutor:
         # One conditional UPDATE: when the last transaction already let go,
         # it matches nothing and (on PostgreSQL) commits without a WAL flush.
         with self.db.session() as session:
+            self.db.commit_without_flush(session)
             session.execute(
                 update(Workflow)
                 .where(Workflow.id == workflow_id, Workflow.lease_owner == self.runner_id)
@@ -213,7 +233,8 @@ class StepExecutor:
                     store.transition_workflow(session, workflow, "completed", self.runner_id)
                     return False, None
                 step = definition.steps[workflow.current_step]
-                run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
+                run_id = workflow.current_step_run_id
+                run = session.get(StepRun, run_id) if run_id else None
                 if run is None:
                     run = self._start_step(session, workflow, step)
                     if step.needs_approval:
@@ -256,20 +277,29 @@ class StepExecutor:
         if step.needs_approval:
             take_checkpoint(session, workflow, f"before:{step.name}", self.runner_id,
                             description="automatic, before approval", step_name=step.name)
+        run = self._new_run(session, workflow, workflow.current_step, step)
+        self._record_start(session, workflow, step, run)
+        return run
+
+    def _new_run(self, session: Session, workflow: Workflow, index: int, step: Step,
+                 now: datetime | None = None) -> StepRun:
+        """Insert a step run (the flush gives it the id its idempotency key needs)."""
         run = StepRun(
-            workflow_id=workflow.id, step_index=workflow.current_step, step_name=step.name,
-            step_type=step.type, status="running", idempotency_key="", started_at=utcnow(),
-            executed_by=self.runner_id,
+            workflow_id=workflow.id, step_index=index, step_name=step.name,
+            step_type=step.type, status="running", idempotency_key="",
+            started_at=now or utcnow(), executed_by=self.runner_id,
         )
         session.add(run)
         session.flush()
         run.idempotency_key = f"{workflow.id}/{run.id}"
+        return run
+
+    def _record_start(self, session: Session, workflow: Workflow, step: Step, run: StepRun) -> None:
         workflow.current_step_run_id = run.id
         store.append_event(session, "step.started", self.runner_id, workflow_id=workflow.id,
                            step_name=step.name,
-                           data={"step_run_id": run.id, "index": workflow.current_step,
+                           data={"step_run_id": run.id, "index": run.step_index,
                                  "type": step.type, "idempotency_key": run.idempotency_key})
-        return run
 
     def _request_step_approval(
         self, session: Session, workflow: Workflow, step: Step, run: StepRun
@@ -402,20 +432,33 @@ class StepExecutor:
         *, start_next: bool = True,
     ) -> tuple[bool, _Ready | None]:
         with self.db.session() as session:
-            workflow = self._locked(session, workflow_id)
-            run = session.get(StepRun, run_id)
+            workflow, run = self._locked_with_run(session, workflow_id, run_id)
             assert run is not None
             if run.status != "running" or workflow.current_step_run_id != run_id:
                 return False, None  # rolled back or cancelled under us: drop the outcome
+            now = utcnow()
+            takes_checkpoint = step.type == "checkpoint" or step.create_checkpoint
+            next_step, next_run = None, None
+            if start_next and workflow.status == "running" and not takes_checkpoint:
+                definition = self._definition(workflow)
+                if workflow.current_step + 1 < len(definition.steps):
+                    next_step = definition.steps[workflow.current_step + 1]
+                if next_step is not None and not next_step.needs_approval:
+                    # Inserted while nothing else is dirty, so the flush that
+                    # gives it an id writes this row alone and every other
+                    # change goes out once, at commit. (Not when this step
+                    # takes a checkpoint: its watermark must not include it.)
+                    next_run = self._new_run(session, workflow, workflow.current_step + 1,
+                                             next_step, now)
             before = store.snapshot(workflow)
             run.status = "completed"
             run.output = output
-            run.finished_at = utcnow()
+            run.finished_at = now
             workflow.step_outputs = {**workflow.step_outputs, step.name: output}
             workflow.current_step += 1
             workflow.current_step_run_id = None
             workflow.updated_at = utcnow()
-            if step.type == "checkpoint" or step.create_checkpoint:
+            if takes_checkpoint:
                 take_checkpoint(session, workflow, step.name if step.type == "checkpoint"
                                 else f"after:{step.name}", self.runner_id,
                                 description=step.description, step_name=step.name)
@@ -428,6 +471,10 @@ class StepExecutor:
                 return False, None
             if not start_next:
                 return True, None
+            if next_step is not None and next_run is not None:
+                self._record_start(session, workflow, next_step, next_run)
+                return True, _Ready(next_step, next_run.id, next_run.idempotency_key,
+                                    scope_of(workflow))
             return self._start_next(session, workflow)
 
     def _start_next(self, session: Session, workflow: Workflow) -> tuple[bool, _Ready | None]:

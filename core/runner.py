@@ -60,6 +60,7 @@ def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> s
         .scalar_subquery()
     )
     with db.session() as session:
+        db.commit_without_flush(session)
         claimed = session.execute(
             update(Workflow)
             .where(Workflow.id == candidate)
