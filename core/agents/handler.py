@@ -17,7 +17,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from smolagents import CodeAgent, ToolCallingAgent
+from smolagents import CodeAgent
 from smolagents.agents import ActionStep, FinalAnswerStep
 from smolagents.memory import TaskStep
 from smolagents.monitoring import LogLevel

@@ -79,7 +79,8 @@ def test_request_approval_pauses_and_the_decision_is_the_tool_result(
     assert status(db, workflow_id) == "completed"
     result = output(db, workflow_id)
     assert result["result"] == "refund approved"
-    assert result["rehearsal"] is False and result["model"] == "python:tests.integration.agents.scripted:ScriptedModel"
+    assert result["rehearsal"] is False
+    assert result["model"] == "python:tests.integration.agents.scripted:ScriptedModel"
     assert result["steps"] == 3 and result["token_usage"] == {"input": 60, "output": 15}
     observation = json.loads(SEEN[0].split("Observation:\n", 1)[1])
     assert observation == {"decision": "approved", "approved": True, "decided_by": BOSS,
@@ -187,6 +188,7 @@ def test_a_code_agent_pauses_at_a_held_call_inside_its_code(
     assert status(db, workflow_id) == "waiting_approval"
     assert calls.of("lookup") == [{"order": "A-1"}] and calls.of("charge") == []
     pending = agent_run(db, workflow_id).pending_call
+    assert pending is not None
     assert pending["tool"] == "charge" and pending["arguments"] == {"amount": 120.0}
     assert "total 120.0" in pending["logs"]
     ApprovalEngine(db).respond_to_approval(open_approval_of(db, workflow_id).id, BOSS, "approve")

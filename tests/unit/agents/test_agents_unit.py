@@ -12,8 +12,8 @@ from smolagents.memory import ActionStep, TaskStep, ToolCall
 from smolagents.monitoring import Timing, TokenUsage
 from smolagents.utils import AgentToolCallError
 
-from core.agents.memory import dump_memory, load_memory
 from core.agents.memory import _QUIET as QUIET_LOGGER
+from core.agents.memory import dump_memory, load_memory
 from core.agents.models import build_model, effective_model_spec, model_label
 from core.agents.policy import held_call_schema, refused_edit
 from core.agents.spec import AgentSpec, ModelSpec, register_profile, resolve_spec
