@@ -26,11 +26,25 @@ from tests.e2e.server import (
     stop,
 )
 
+FAILED = pytest.StashKey[bool]()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_TIMEOUT_MS)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    return bool(request.node.stash.get(FAILED, False))
 
 
 def require_chromium() -> None:
@@ -43,7 +57,7 @@ def require_chromium() -> None:
 
 
 @pytest.fixture
-def dashboard(sqlite_url: str, tmp_path: Path) -> Iterator[Dashboard]:
+def dashboard(sqlite_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Dashboard]:
     """The dashboard with its in-process runner, over a fresh demo database
     whose workflows have all been run up to their first approval."""
     require_chromium()
@@ -53,6 +67,8 @@ def dashboard(sqlite_url: str, tmp_path: Path) -> Iterator[Dashboard]:
         yield app
     finally:
         stop(app.process)
+        if _failed(request):
+            print(f"--- streamlit log ({app.log_path}) ---\n{app.log()}")
 
 
 @pytest.fixture(scope="session")
@@ -69,11 +85,15 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
+def page(chromium: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = chromium.new_context(viewport=VIEWPORT)
     context.set_default_timeout(UI_TIMEOUT_MS)
     browser_page = context.new_page()
     try:
         yield browser_page
     finally:
+        if _failed(request):
+            shot = tmp_path / "failure.png"
+            browser_page.screenshot(path=str(shot))
+            print(f"screenshot of the page at the failure: {shot}")
         context.close()
