@@ -19,7 +19,7 @@ import hashlib
 import secrets as _secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -144,7 +144,7 @@ def read_link_token(
     baked = payload.get("m")
     lives = [v for v in (baked if isinstance(baked, int) else None, max_age) if v is not None]
     life = min(lives) if lives else get_settings().link_max_age
-    issued = signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=timezone.utc)
+    issued = signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=UTC)
     age = (time.time() if now is None else now) - issued.timestamp()
     if age < -CLOCK_SKEW_SECONDS:
         raise LinkInvalid()
