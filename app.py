@@ -41,19 +41,18 @@ PAGES = (
 )
 
 
-def landing_url_path() -> str:
-    """A deep link opened at the root lands on its page."""
+def deep_link_url_path() -> str | None:
+    """The page a deep link opened at the root (``/?approval=<id>``) is for."""
     if st.query_params.get("approval") or st.query_params.get("id"):
         return "approval"
     if st.query_params.get("workflow"):
         return "workflow"
-    return "inbox"
+    return None
 
 
 st.set_page_config(page_title="Countersign", page_icon=":material/verified:", layout="wide")
 services = get_services()
 user = auth.resolve_user(services.db)
-landing = landing_url_path()
 
 if user is None:
     # Every URL shows the sign-in form and keeps its path and query, so
@@ -62,18 +61,23 @@ if user is None:
         auth.sign_in_page(services.db)
 
     signed_out = [
-        st.Page(sign_in, title="Sign in", url_path=spec.url_path, default=spec.url_path == landing)
+        st.Page(sign_in, title="Sign in", url_path=spec.url_path, default=spec is PAGES[0])
         for spec in PAGES
     ]
     st.navigation(signed_out, position="hidden").run()
     st.stop()
 
 assert user is not None
-page = st.navigation([
-    st.Page(HERE / spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
-            default=spec.url_path == landing, visibility="visible" if spec.visible else "hidden")
+pages = {
+    spec.url_path: st.Page(HERE / spec.path, title=spec.title, icon=spec.icon,
+                           url_path=spec.url_path, default=spec is PAGES[0],
+                           visibility="visible" if spec.visible else "hidden")
     for spec in PAGES if user.role in spec.roles
-])
+}
+page = st.navigation(list(pages.values()))
+deep_link = deep_link_url_path()
+if page.url_path in ("", PAGES[0].url_path) and deep_link and deep_link in pages:
+    st.switch_page(pages[deep_link], query_params=st.query_params.to_dict())
 auth.sidebar_identity(user)
 if user.method == "none":
     auth.no_sign_in_banner()

@@ -9,10 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
-
 from components.badges import badge_markdown
 from components.feedback import show_error
+from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
 from components.schema_form import schema_form
 from core import reports
 from core.approvals import ApprovalEngine
@@ -174,14 +173,14 @@ def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalReque
                 return
             data = {**data, "changes": changes}
         _respond(engine, approval, user.email, "modify" if changing else "approve", data, comment)
-    buttons = st.columns([1, 1, 3])
-    if buttons[0].button("Reject", key="approval.reject", type="secondary"):
+    buttons = st.container(horizontal=True)
+    if buttons.button("Reject", key="approval.reject", type="secondary", icon=":material/close:"):
         _respond(engine, approval, user.email, "reject", None, comment)
     if modify_allowed:
         if changing:
-            if buttons[1].button("Back to plain approval", key="approval.plain"):
+            if buttons.button("Back to plain approval", key="approval.plain"):
                 st.session_state[mode_key] = False
                 st.rerun()
-        elif buttons[1].button("Approve with changes", key="approval.modify"):
+        elif buttons.button("Approve with changes", key="approval.modify", icon=":material/edit:"):
             st.session_state[mode_key] = True
             st.rerun()

@@ -51,7 +51,7 @@ class SignedIn:
 def _secrets_auth() -> Any:
     try:
         return st.secrets["auth"] if "auth" in st.secrets else None
-    except Exception:  # no secrets file at all
+    except Exception:  # noqa: BLE001  (no secrets file, or one that does not parse)
         return None
 
 

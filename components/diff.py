@@ -9,7 +9,7 @@ MISSING = "(absent)"
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict) and (value or not prefix):
         for key, item in value.items():
             _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
     elif isinstance(value, list) and value and all(isinstance(i, dict | list) for i in value):

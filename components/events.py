@@ -55,7 +55,7 @@ def event_log(events: Sequence[WorkflowEvent], *, key: str, height: int = 360) -
                           on_select="rerun", selection_mode="single-row",
                           column_config={"time": st.column_config.DatetimeColumn(
                               "time", format="YYYY-MM-DD HH:mm:ss")})
-    rows = picked.selection.rows if picked is not None else []  # type: ignore[union-attr]
+    rows = picked.selection.rows if picked is not None else []
     if not rows:
         st.caption("Select an event to see its before/after diff.")
         return

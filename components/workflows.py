@@ -9,9 +9,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from components.nav import WORKFLOW_PAGE
-
 from components.feedback import show_error
+from components.nav import WORKFLOW_PAGE
 from core import workflows as ops
 from core.db import Database
 from core.definitions import WorkflowDefinition, load_definition_file, load_definition_text
@@ -31,7 +30,7 @@ def workflow_table(rows: Sequence[Workflow], *, key: str) -> str | None:
     } for w in rows], columns=["name", "status", "step", "steps", "created", "updated", "by", "id"])
     picked = st.dataframe(frame, hide_index=True, width="stretch", key=key,
                           on_select="rerun", selection_mode="single-row")
-    selected = picked.selection.rows if picked is not None else []  # type: ignore[union-attr]
+    selected = picked.selection.rows if picked is not None else []
     return rows[selected[0]].id if selected else None
 
 

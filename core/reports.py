@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import ColumnElement, Select, case, exists, func, select
 
@@ -41,7 +41,7 @@ LONGEST_BUCKET = "> 3 days"
 
 def seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[float]:
     if db.is_postgres:
-        return func.extract("epoch", end - start)
+        return cast("ColumnElement[float]", func.extract("epoch", end - start))
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
@@ -71,7 +71,7 @@ class InboxSummary:
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
-def _inbox_query(principals: list[str], flt: InboxFilter) -> Select[tuple[ApprovalRequest]]:
+def _inbox_query(principals: list[str], flt: InboxFilter) -> Select[ApprovalRequest]:
     query = select(ApprovalRequest).where(
         ApprovalRequest.status == APPROVAL_OPEN,
         ApprovalRequest.id.in_(
@@ -143,7 +143,8 @@ def channels_of(db: Database, approval_ids: list[str]) -> dict[str, list[str]]:
             .where(Notification.approval_id.in_(approval_ids))
             .group_by(Notification.approval_id, Notification.channel)
         ):
-            found.setdefault(approval_id, []).append(channel)
+            if approval_id is not None:
+                found.setdefault(approval_id, []).append(channel)
     return found
 
 

@@ -45,7 +45,7 @@ def masked_url(url: str) -> str:
     """A database URL with its password hidden."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL at all: show nothing of it
+    except Exception:  # noqa: BLE001  (not a URL at all: show nothing of it)
         return "(unreadable URL)"
 
 
@@ -58,7 +58,7 @@ def check_database(db: Database) -> CheckResult:
     try:
         with db.engine.connect() as conn:
             value = conn.execute(text("SELECT 1")).scalar()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (any failure is the answer to the test)
         return CheckResult(False, f"The database did not answer: {exc}")
     if value != 1:
         return CheckResult(False, f"SELECT 1 returned {value!r}")
@@ -110,9 +110,12 @@ def integrations(kind: str | None = None) -> list[Integration]:
 
 for _entry in (
     _env_integration("Email (SMTP)", "channel",
-                     ["SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "EMAIL_FROM"],
-                     ["SMTP_HOST"], {"SMTP_PASSWORD"}, "Approval emails with signed links."),
-    _env_integration("Email (SendGrid)", "channel", ["SENDGRID_API_KEY", "EMAIL_FROM"],
+                     ["COUNTERSIGN_SMTP_HOST", "COUNTERSIGN_SMTP_PORT", "COUNTERSIGN_SMTP_USER",
+                      "COUNTERSIGN_SMTP_PASSWORD", "COUNTERSIGN_SMTP_FROM",
+                      "COUNTERSIGN_SMTP_SECURITY"],
+                     ["COUNTERSIGN_SMTP_HOST"], {"COUNTERSIGN_SMTP_PASSWORD"},
+                     "Approval emails with signed links."),
+    _env_integration("Email (SendGrid)", "channel", ["SENDGRID_API_KEY", "SENDGRID_API_HOST"],
                      ["SENDGRID_API_KEY"], {"SENDGRID_API_KEY"},
                      "Approval emails through SendGrid's API."),
     _env_integration("Slack", "channel",
@@ -123,11 +126,11 @@ for _entry in (
     _env_integration("Webhooks", "channel", ["COUNTERSIGN_WEBHOOK_URL", "COUNTERSIGN_WEBHOOK_SECRET"],
                      ["COUNTERSIGN_WEBHOOK_URL"], {"COUNTERSIGN_WEBHOOK_SECRET"},
                      "Signed events (Standard Webhooks) to other systems."),
-    _env_integration("OpenAI-compatible model", "model",
-                     ["OPENAI_API_KEY", "OPENAI_BASE_URL", "COUNTERSIGN_MODEL"],
-                     ["OPENAI_API_KEY"], {"OPENAI_API_KEY"}, "The model smolagents agents use."),
-    _env_integration("Hugging Face", "model", ["HF_TOKEN", "COUNTERSIGN_MODEL"], ["HF_TOKEN"],
-                     {"HF_TOKEN"}, "Inference through the Hugging Face hub."),
+    _env_integration("Agent model", "model",
+                     ["COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID",
+                      "COUNTERSIGN_MODEL_API_BASE", "OPENAI_API_KEY", "HF_TOKEN"],
+                     ["COUNTERSIGN_MODEL_PROVIDER"], {"OPENAI_API_KEY", "HF_TOKEN"},
+                     "The model smolagents agents use (unset: the labelled rehearsal model)."),
 ):
     register(_entry)
 

@@ -20,8 +20,8 @@ st.title("Inbox")
 with st.sidebar:
     st.metric("Waiting for you", summary.total, border=True)
     st.metric("Expiring within 24 h", summary.expiring_soon, border=True)
-    for approval_type, count in sorted(summary.by_type.items()):
-        st.caption(f"{approval_type}: {count}")
+    for kind, count in sorted(summary.by_type.items()):
+        st.caption(f"{kind}: {count}")
 
 workflow_col, type_col, channel_col = st.columns(3)
 workflow_id = workflow_col.selectbox(
@@ -36,13 +36,13 @@ channel = channel_col.selectbox(
     format_func=lambda c: "All channels" if c is None else f"{c} ({summary.by_channel[c]})")
 selected = reports.InboxFilter(workflow_id, approval_type, channel)
 pages = max(1, -(-summary.total // PAGE_SIZE))
-page = st.number_input("Page", 1, pages, 1, key="inbox.page") if pages > 1 else 1
+page = int(st.number_input("Page", 1, pages, 1, key="inbox.page")) if pages > 1 else 1
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def pending() -> None:
     approvals = reports.inbox(db, user.email, selected, limit=PAGE_SIZE,
-                              offset=(int(page) - 1) * PAGE_SIZE)
+                              offset=(page - 1) * PAGE_SIZE)
     names = reports.workflow_names(db, [a.workflow_id or "" for a in approvals])
     channels = reports.channels_of(db, [a.id for a in approvals])
     inbox_rows(approvals, names, channels)

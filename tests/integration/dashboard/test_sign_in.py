@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
@@ -85,7 +87,7 @@ def test_a_changed_role_applies_on_the_next_run(at: AppTest, demo_db: Database) 
 
 
 @pytest.fixture
-def server_address():
+def server_address() -> Iterator[Callable[[str | None], None]]:
     def set_address(value: str | None) -> None:
         st_config.set_option("server.address", value)
 
@@ -94,8 +96,9 @@ def server_address():
     st_config.set_option("server.address", before)
 
 
-def test_no_sign_in_mode_needs_localhost(at: AppTest, demo_db: Database, server_address,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_sign_in_mode_needs_localhost(
+        at: AppTest, demo_db: Database, server_address: Callable[[str | None], None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNTERSIGN_AUTH", "none")
     server_address(None)  # all interfaces
     at.run()
