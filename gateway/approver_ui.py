@@ -141,7 +141,7 @@ def build(db: Database) -> gr.Blocks:
                        for label in UI_DECISIONS]
         result = gr.Markdown(elem_id="cs-result")
         blocks.load(load, inputs=None, outputs=[who, choice], api_name="inbox")
-        refresh.click(load, inputs=None, outputs=[who, choice], api_name=False)
+        refresh.click(load, inputs=None, outputs=[who, choice], api_name="refresh")
         choice.change(show, inputs=[choice], outputs=[info, editor, schema], api_name="details")
         for label, button in zip(UI_DECISIONS, buttons, strict=True):
             button.click(make_handler(label), inputs=[choice, editor, comment],

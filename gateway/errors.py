@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core import errors as core_errors
+from core import errors
 from core.errors import CountersignError
 
 
@@ -36,38 +36,29 @@ class ErrorBody(BaseModel):
 
 
 # Most specific first: the first matching class decides the status.
-_STATUS_BY_ERROR: list[tuple[str, int]] = [
-    ("Unauthenticated", 401),
-    ("NotFound", 404),
-    ("NotAuthorized", 403),
-    ("LinkUsed", 410),
-    ("LinkExpired", 410),
-    ("LinkInvalid", 400),
-    ("LinkError", 400),
-    ("ApprovalClosed", 409),
-    ("AlreadyVoted", 409),
-    ("InvalidTransition", 409),
-    ("WorkflowBusy", 409),
-    ("CompensationFailed", 409),
-    ("DefinitionError", 422),
-    ("InvalidResponse", 422),
-    ("ToolNotFound", 422),
-    ("DatabaseError", 503),
-    ("ConfigurationError", 503),
+_STATUS_BY_ERROR: list[tuple[type[CountersignError], int]] = [
+    (Unauthenticated, 401),
+    (errors.NotFound, 404),
+    (errors.NotAuthorized, 403),
+    (errors.LinkUsed, 410),
+    (errors.LinkExpired, 410),
+    (errors.LinkError, 400),
+    (errors.ApprovalClosed, 409),
+    (errors.AlreadyVoted, 409),
+    (errors.InvalidTransition, 409),
+    (errors.WorkflowBusy, 409),
+    (errors.CompensationFailed, 409),
+    (errors.DefinitionError, 422),
+    (errors.InvalidResponse, 422),
+    (errors.ToolNotFound, 422),
+    (errors.DatabaseError, 503),
+    (errors.ConfigurationError, 503),
 ]
 
 
-def _error_class(name: str) -> type[BaseException] | None:
-    if name == "Unauthenticated":
-        return Unauthenticated
-    found = getattr(core_errors, name, None)
-    return found if isinstance(found, type) and issubclass(found, BaseException) else None
-
-
 def status_for(error: CountersignError) -> int:
-    for name, status in _STATUS_BY_ERROR:
-        cls = _error_class(name)
-        if cls is not None and isinstance(error, cls):
+    for cls, status in _STATUS_BY_ERROR:
+        if isinstance(error, cls):
             return status
     return 400
 

@@ -284,6 +284,11 @@ def run_socket_mode(db: Database, stop: threading.Event | None = None) -> None:
     client = SocketModeClient(app_token=app_token, web_client=web)
 
     def listener(sm_client: SocketModeClient, req: SocketModeRequest) -> None:
+        if req.type == "interactive":
+            # Slack wants the ack within three seconds; the reply follows by response_url.
+            sm_client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            handle_socket_request(db, req.type, req.payload)
+            return
         ack = handle_socket_request(db, req.type, req.payload)
         sm_client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id, payload=ack))
 
