@@ -113,3 +113,35 @@ def test_no_sign_in_mode_needs_localhost(
     assert any("No sign-in" in w.value for w in local.warning)
     open_page(local, "settings")  # the local admin sees admin pages
     assert [t.value for t in local.title] == ["Settings"]
+
+
+OIDC_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback",
+                         "cookie_secret": "test-cookie-secret", "client_id": "id",
+                         "client_secret": "secret",
+                         "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}}
+
+
+def test_with_oidc_configured_the_identity_comes_from_st_user(demo_db: Database) -> None:
+    signed_out = new_app()
+    signed_out.secrets = dict(OIDC_SECRETS)
+    signed_out.user = {"is_logged_in": False}
+    signed_out.query_params["approval"] = pending_for(demo_db, "finance@example.com")[0].id
+    signed_out.run()
+    no_exception(signed_out)
+    assert [b.key for b in signed_out.button] == ["signin.oidc"]
+    assert not signed_out.text_input  # no password form with OIDC
+
+    finance = new_app()
+    finance.secrets = dict(OIDC_SECRETS)
+    finance.user = {"is_logged_in": True, "email": "Finance@Example.com", "name": "Fin"}
+    finance.run()
+    no_exception(finance)
+    assert [link.proto.label for link in finance.get("page_link")] == ["High-value payment"]
+    assert "finance@example.com" in all_text(finance)
+
+    stranger = new_app()
+    stranger.secrets = dict(OIDC_SECRETS)
+    stranger.user = {"is_logged_in": True, "email": "someone@elsewhere.org", "name": "Someone"}
+    stranger.run()
+    no_exception(stranger)
+    assert ":gray-badge[viewer]" in all_text(stranger)  # no local account: a viewer
