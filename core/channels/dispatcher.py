@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -152,10 +153,15 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.delivered = 0
+        self._count_lock = threading.Lock()
 
     # -- claiming ----------------------------------------------------------------
 
     def claim(self, limit: int | None = None) -> list[str]:
+        """Take up to ``limit`` due rows for this dispatcher; their ids."""
+        return [notification_id for notification_id, _channel in self._claim(limit)]
+
+    def _claim(self, limit: int | None = None) -> list[tuple[str, str]]:
         now = utcnow()
         due = select(Notification.id).where(
             Notification.status.in_(DUE_STATUSES), Notification.next_attempt_at <= now
@@ -170,20 +176,10 @@ class Dispatcher:
                 update(Notification)
                 .where(Notification.id.in_(due))
                 .values(next_attempt_at=now + timedelta(seconds=self.policy.claim_seconds))
-                .returning(Notification.id, Notification.next_attempt_at)
+                .returning(Notification.id, Notification.channel)
                 .execution_options(synchronize_session=False)
             ).all()
-        # Oldest first, as the rows were due.
-        return [row[0] for row in claimed]
-
-    def next_due(self) -> datetime | None:
-        with self.db.read() as session:
-            query = select(func.min(Notification.next_attempt_at)).where(
-                Notification.status.in_(DUE_STATUSES))
-            blocked = list(self.breaker.open_channels())
-            if blocked:
-                query = query.where(Notification.channel.not_in(blocked))
-            return session.scalar(query)
+        return [(row[0], row[1]) for row in claimed]
 
     # -- delivering ----------------------------------------------------------------
 
@@ -195,19 +191,35 @@ class Dispatcher:
         return build_channels(session)
 
     def dispatch_once(self) -> int:
-        """Claim one batch and deliver it; how many rows were handled."""
-        ids = self.claim()
-        if not ids:
+        """Claim one batch and deliver it; how many rows were handled.
+
+        Each channel's rows go out in their own thread, so a mail server that
+        hangs until its timeout does not hold up Slack in the same batch.
+        """
+        claimed = self._claim()
+        if not claimed:
             return 0
         with self.db.read() as session:
             channels = self.channels(session)
+        by_channel: dict[str, list[str]] = {}
+        for notification_id, channel in claimed:
+            by_channel.setdefault(channel, []).append(notification_id)
+        if len(by_channel) == 1:
+            self._deliver_all(next(iter(by_channel.values())), channels)
+        else:
+            with ThreadPoolExecutor(max_workers=len(by_channel),
+                                    thread_name_prefix="countersign-deliver") as pool:
+                for ids in by_channel.values():
+                    pool.submit(self._deliver_all, ids, channels)
+        return len(claimed)
+
+    def _deliver_all(self, ids: list[str], channels: dict[str, Channel]) -> None:
         for notification_id in ids:
             try:
                 self.deliver(notification_id, channels)
             except Exception:
                 # A bug or a database outage: the claim lapses and the row is retried.
                 log.exception("delivery failed unexpectedly", notification_id=notification_id)
-        return len(ids)
 
     def deliver(self, notification_id: str, channels: dict[str, Channel] | None = None) -> str:
         """Deliver one claimed row; returns its new status (or ``deferred``)."""
@@ -309,7 +321,8 @@ class Dispatcher:
             row.last_error = None
             row.external_ref = {**(row.external_ref or {}), **ref}
             row.updated_at = now
-        self.delivered += 1
+        with self._count_lock:
+            self.delivered += 1
         log.info("notification sent", notification_id=delivery.notification_id,
                  channel=delivery.channel, kind=delivery.kind)
 

@@ -10,7 +10,7 @@ Every message has a stable ``Message-ID`` derived from the notification id,
 so a message sent again after a crash can be recognised as a duplicate.
 
 Settings: ``COUNTERSIGN_SMTP_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD``,
-``_FROM``, ``_SECURITY`` (``starttls``, ``ssl`` or ``none``); or
+``_FROM``, ``_SECURITY`` (``starttls``, ``ssl`` or ``none``), ``_TIMEOUT`` (s); or
 ``SENDGRID_API_KEY`` (and ``SENDGRID_API_HOST`` to point elsewhere). The
 non-secret ones may also be set on the Settings page (``channel_configurations``).
 """
@@ -177,12 +177,13 @@ class EmailChannel:
         security = self._setting("security", "starttls").lower()
         port = int(self._setting("port", "465" if security == "ssl" else "587"))
         user, password = self._setting("user"), secret(SMTP_PREFIX + "PASSWORD")
+        timeout = float(self._setting("timeout", str(SMTP_TIMEOUT)))
         try:
             if security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT,
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
                                                       context=ssl.create_default_context())
             else:
-                smtp = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT)
+                smtp = smtplib.SMTP(host, port, timeout=timeout)
             with smtp:
                 if security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())

@@ -71,7 +71,7 @@ def channel_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]
                  "SENDGRID_API_HOST", "COUNTERSIGN_WEBHOOK_URL", "COUNTERSIGN_WEBHOOK_SECRET",
                  "COUNTERSIGN_EMAIL_PROVIDER", "COUNTERSIGN_ENV"):
         monkeypatch.delenv(name, raising=False)
-    for key in ("HOST", "PORT", "USER", "PASSWORD", "FROM", "SECURITY"):
+    for key in ("HOST", "PORT", "USER", "PASSWORD", "FROM", "SECURITY", "TIMEOUT"):
         monkeypatch.delenv(f"COUNTERSIGN_SMTP_{key}", raising=False)
     monkeypatch.setenv("COUNTERSIGN_SECRETS_FILE", "/nonexistent/secrets.toml")
     monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", LINK_SECRET)

@@ -153,3 +153,29 @@ def test_the_runner_starts_a_dispatcher_that_wakes_on_new_rows(
     finally:
         runner.stop()
     assert [r.status for r in by_channel(db, "email")] == ["sent"]
+
+
+def test_a_hanging_mail_server_does_not_hold_up_slack_in_the_same_batch(
+    db: Database, slack_api: SlackAPI, channel_env: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    # Accepts connections (the kernel's backlog) but never greets: smtplib waits for its timeout.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    channel_env.setenv("COUNTERSIGN_SMTP_HOST", "127.0.0.1")
+    channel_env.setenv("COUNTERSIGN_SMTP_PORT", str(silent.getsockname()[1]))
+    channel_env.setenv("COUNTERSIGN_SMTP_SECURITY", "none")
+    channel_env.setenv("COUNTERSIGN_SMTP_TIMEOUT", "2")
+    try:
+        ask(db, "By mail", channels=["email"])  # older: due first
+        ask(db, "By Slack", channels=["slack"])
+        assert dispatcher(db).dispatch_once() == 2
+    finally:
+        silent.close()
+    [email_row] = by_channel(db, "email")
+    [slack_row] = by_channel(db, "slack")
+    assert email_row.status == "failed" and "timed out" in (email_row.last_error or "")
+    assert slack_row.status == "sent" and slack_row.sent_at is not None
+    assert slack_row.sent_at < email_row.updated_at  # Slack did not wait for the mail timeout
