@@ -39,14 +39,15 @@ from core.db import Database  # noqa: E402
 from core.definitions import load_definition_file  # noqa: E402
 from core.demo import add_demo_users, template_path  # noqa: E402
 from core.models import (  # noqa: E402
-    ApprovalAssignee,
     ApprovalRequest,
-    Notification,
+    Base,
     StepRun,
     Workflow,
     utcnow,
 )
 from core.runner import Runner  # noqa: E402
+
+TABLES = Base.metadata.tables
 
 INBOX_USER = "devops@example.com"
 CHUNK = 5_000
@@ -75,8 +76,8 @@ def _prototype(db: Database) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
         ).one()
         run = session.get(StepRun, approval.step_run_id)
         assert wf is not None and run is not None and wf.status == "waiting_approval", wf
-        return (_row(wf, Workflow.__table__), _row(run, StepRun.__table__),
-                _row(approval, ApprovalRequest.__table__))
+        return (_row(wf, TABLES["workflows"]), _row(run, TABLES["step_runs"]),
+                _row(approval, TABLES["approval_requests"]))
 
 
 def populate(db: Database, workflows: int, pending: int) -> float:
@@ -94,10 +95,10 @@ def populate(db: Database, workflows: int, pending: int) -> float:
 
     def flush() -> None:
         with db.engine.begin() as conn:
-            for key, table in (("wf", Workflow.__table__), ("run", StepRun.__table__),
-                               ("approval", ApprovalRequest.__table__),
-                               ("assignee", ApprovalAssignee.__table__),
-                               ("outbox", Notification.__table__)):
+            for key, table in (("wf", TABLES["workflows"]), ("run", TABLES["step_runs"]),
+                               ("approval", TABLES["approval_requests"]),
+                               ("assignee", TABLES["approval_assignees"]),
+                               ("outbox", TABLES["notifications"])):
                 if batch[key]:
                     conn.execute(insert(table), batch[key])
                     batch[key].clear()

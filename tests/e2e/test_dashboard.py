@@ -138,6 +138,8 @@ def test_rollback_with_reason_and_confirmation_restores_checkpoint(
     wait_for_app(page)
 
     expect(page.get_by_text("Rolled back to").first).to_be_visible()
+    # The result names the approval it cancelled.
+    expect(page.get_by_text(approval.id).first).to_be_visible()
     restored = _workflow_status(dashboard, workflow.id)
     assert restored.status == "paused"
     db = dashboard.database()
