@@ -94,7 +94,7 @@ def test_deep_link_sign_in_fill_form_approve_moves_workflow_on(dashboard: Dashbo
     wait_for_app(page)
 
     # After a decision the outcome replaces the buttons.
-    expect(page.get_by_text("approved", exact=False).first).to_be_visible()
+    expect(page.get_by_text("This request was approved by devops@example.com")).to_be_visible()
     expect(page.get_by_role("button", name="Approve", exact=True)).to_have_count(0)
 
     # The app's runner deploys and smoke-tests: the workflow finishes.
