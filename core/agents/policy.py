@@ -14,10 +14,14 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import json
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+import jinja2
+import yaml
 from smolagents import ToolCallingAgent
 from smolagents.memory import ActionStep, ToolCall
 from smolagents.models import ChatMessage
@@ -37,12 +41,36 @@ _ROUTING_KEYS = ("requested_from", "required_approvers", "approval_threshold", "
                  "channel_configs")
 
 
+@functools.cache
+def _prompt_templates() -> Any:
+    """smolagents' tool-calling prompts, parsed once per process (not per step)."""
+    text = importlib.resources.files("smolagents.prompts").joinpath("toolcalling_agent.yaml")
+    return yaml.safe_load(text.read_text())
+
+
+@functools.cache
+def _compiled(template: str) -> jinja2.Template:
+    return jinja2.Template(template, undefined=jinja2.StrictUndefined)
+
+
 class CountersignToolCallingAgent(ToolCallingAgent):
-    """A ToolCallingAgent that refuses batches mixing a held call with others."""
+    """A ToolCallingAgent that refuses batches mixing a held call with others.
+
+    Its prompts are parsed and compiled once per process: a task step builds a
+    new agent every time, and recompiling the system prompt's template cost
+    more than the rest of a rehearsal step.
+    """
 
     def __init__(self, *args: Any, context: RunContext, **kwargs: Any) -> None:
         self.countersign_context = context
+        kwargs.setdefault("prompt_templates", _prompt_templates())
         super().__init__(*args, **kwargs)
+
+    def initialize_system_prompt(self) -> str:
+        # As ToolCallingAgent.initialize_system_prompt, with a cached template.
+        return _compiled(self.prompt_templates["system_prompt"]).render(
+            tools=self.tools, managed_agents=self.managed_agents,
+            custom_instructions=self.instructions)
 
     def _needs_person(self, name: str) -> bool:
         tool = self.tools.get(name)
