@@ -40,6 +40,8 @@ MAX_STEPS_PER_CLAIM = 50
 # never changes, and validating it with pydantic on every step cost more than
 # the step's own SQL.
 DEFINITION_CACHE_SIZE = 1024
+# Step types whose "action" only reports what is already in the database.
+PURE_STEP_TYPES = ("approval", "checkpoint")
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,16 @@ class StepExecutor:
                                              "idempotency_key": run.idempotency_key})
                 ready = _Ready(step, run.id, run.idempotency_key, scope_of(workflow),
                                self._approval_summary(session, run))
+                if step.type in PURE_STEP_TYPES:
+                    # No action to run outside a transaction: the outcome (and
+                    # the next step's start) commits with the decision or the
+                    # start just recorded, one commit fewer before resuming.
+                    with span("countersign.step", workflow_id=workflow_id, step=step.name,
+                              step_type=step.type, step_run_id=run.id):
+                        output = self._perform(workflow_id, step, ready.scope, ready.key,
+                                               ready.approval, run.id)
+                    return self._complete(session, workflow, run, step, output,
+                                          start_next=start_next)
 
         step, run_id = ready.step, ready.run_id
         try:
@@ -434,48 +446,56 @@ class StepExecutor:
         with self.db.session() as session:
             workflow, run = self._locked_with_run(session, workflow_id, run_id)
             assert run is not None
-            if run.status != "running" or workflow.current_step_run_id != run_id:
-                return False, None  # rolled back or cancelled under us: drop the outcome
-            now = utcnow()
-            takes_checkpoint = step.type == "checkpoint" or step.create_checkpoint
-            next_step, next_run = None, None
-            if start_next and workflow.status == "running" and not takes_checkpoint:
-                definition = self._definition(workflow)
-                if workflow.current_step + 1 < len(definition.steps):
-                    next_step = definition.steps[workflow.current_step + 1]
-                if next_step is not None and not next_step.needs_approval:
-                    # Inserted while nothing else is dirty, so the flush that
-                    # gives it an id writes this row alone and every other
-                    # change goes out once, at commit. (Not when this step
-                    # takes a checkpoint: its watermark must not include it.)
-                    next_run = self._new_run(session, workflow, workflow.current_step + 1,
-                                             next_step, now)
-            before = store.snapshot(workflow)
-            run.status = "completed"
-            run.output = output
-            run.finished_at = now
-            workflow.step_outputs = {**workflow.step_outputs, step.name: output}
-            workflow.current_step += 1
-            workflow.current_step_run_id = None
-            workflow.updated_at = utcnow()
-            if takes_checkpoint:
-                take_checkpoint(session, workflow, step.name if step.type == "checkpoint"
-                                else f"after:{step.name}", self.runner_id,
-                                description=step.description, step_name=step.name)
-            store.append_event(session, "step.completed", self.runner_id,
-                               workflow_id=workflow_id, step_name=step.name,
-                               before=before, after=store.snapshot(workflow),
-                               data={"step_run_id": run_id, "attempt": run.attempt})
-            self.steps_executed += 1
-            if workflow.status != "running":
-                return False, None
-            if not start_next:
-                return True, None
-            if next_step is not None and next_run is not None:
-                self._record_start(session, workflow, next_step, next_run)
-                return True, _Ready(next_step, next_run.id, next_run.idempotency_key,
-                                    scope_of(workflow))
-            return self._start_next(session, workflow)
+            return self._complete(session, workflow, run, step, output, start_next=start_next)
+
+    def _complete(
+        self, session: Session, workflow: Workflow, run: StepRun, step: Step,
+        output: dict[str, Any], *, start_next: bool = True,
+    ) -> tuple[bool, _Ready | None]:
+        """Record a step's outcome (the caller holds the workflow's lock)."""
+        workflow_id, run_id = workflow.id, run.id
+        if run.status != "running" or workflow.current_step_run_id != run_id:
+            return False, None  # rolled back or cancelled under us: drop the outcome
+        now = utcnow()
+        takes_checkpoint = step.type == "checkpoint" or step.create_checkpoint
+        next_step, next_run = None, None
+        if start_next and workflow.status == "running" and not takes_checkpoint:
+            definition = self._definition(workflow)
+            if workflow.current_step + 1 < len(definition.steps):
+                next_step = definition.steps[workflow.current_step + 1]
+            if next_step is not None and not next_step.needs_approval:
+                # Inserted while nothing else is dirty, so the flush that
+                # gives it an id writes this row alone and every other
+                # change goes out once, at commit. (Not when this step
+                # takes a checkpoint: its watermark must not include it.)
+                next_run = self._new_run(session, workflow, workflow.current_step + 1,
+                                         next_step, now)
+        before = store.snapshot(workflow)
+        run.status = "completed"
+        run.output = output
+        run.finished_at = now
+        workflow.step_outputs = {**workflow.step_outputs, step.name: output}
+        workflow.current_step += 1
+        workflow.current_step_run_id = None
+        workflow.updated_at = utcnow()
+        if takes_checkpoint:
+            take_checkpoint(session, workflow, step.name if step.type == "checkpoint"
+                            else f"after:{step.name}", self.runner_id,
+                            description=step.description, step_name=step.name)
+        store.append_event(session, "step.completed", self.runner_id,
+                           workflow_id=workflow_id, step_name=step.name,
+                           before=before, after=store.snapshot(workflow),
+                           data={"step_run_id": run_id, "attempt": run.attempt})
+        self.steps_executed += 1
+        if workflow.status != "running":
+            return False, None
+        if not start_next:
+            return True, None
+        if next_step is not None and next_run is not None:
+            self._record_start(session, workflow, next_step, next_run)
+            return True, _Ready(next_step, next_run.id, next_run.idempotency_key,
+                                scope_of(workflow))
+        return self._start_next(session, workflow)
 
     def _start_next(self, session: Session, workflow: Workflow) -> tuple[bool, _Ready | None]:
         """In the outcome's transaction: finish the workflow, or start its next step.
