@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import ColumnElement, Select, case, exists, func, select
+from sqlalchemy.orm import Session
 
 from core.approvals import principals_of
+from core.channels.settings import CHANNELS
 from core.models import (
     ApprovalAssignee,
     ApprovalRequest,
@@ -62,17 +64,32 @@ class InboxFilter:
     channel: str | None = None
 
 
+APPROVAL_TYPES = ("binary", "form", "budget")
+
+
 @dataclass
 class InboxSummary:
     total: int
     expiring_soon: int
-    by_type: dict[str, int] = field(default_factory=dict)
-    by_workflow: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (name, n)
-    by_channel: dict[str, int] = field(default_factory=dict)
+    # The workflows of the most urgent requests: id -> (name, requests among them).
+    by_workflow: dict[str, tuple[str, int]] = field(default_factory=dict)
+    types: tuple[str, ...] = APPROVAL_TYPES
+    channels: tuple[str, ...] = CHANNELS
 
 
-def _inbox_query(principals: list[str], flt: InboxFilter) -> Select[ApprovalRequest]:
-    query = select(ApprovalRequest).where(
+# Facets stay bounded however many requests wait: the workflow filter offers
+# the workflows of the most urgent requests, not all of them.
+WORKFLOW_FACETS = 50
+# SQLite's planner, seeing that one person holds most assignments, would read
+# every one of their requests and sort them; walking these indexes in order
+# stops after one page instead. PostgreSQL ignores the hints.
+BY_EXPIRY = "INDEXED BY ix_approval_requests_expires_at"
+BY_STATUS_CREATED = "INDEXED BY ix_approval_requests_status_created"
+
+
+def _inbox_query(principals: list[str], flt: InboxFilter, *columns: Any) -> Select[Any]:
+    """The user's open requests, selecting only ``columns``."""
+    query = select(*columns).where(
         ApprovalRequest.status == APPROVAL_OPEN,
         ApprovalRequest.id.in_(
             select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
@@ -88,48 +105,76 @@ def _inbox_query(principals: list[str], flt: InboxFilter) -> Select[ApprovalRequ
     return query
 
 
+def _urgent_ids(session: Session, principals: list[str], flt: InboxFilter, *, limit: int,
+                offset: int) -> list[str]:
+    """Ids in inbox order: soonest deadline first, then those without one, newest first."""
+    base = _inbox_query(principals, flt, ApprovalRequest.id)
+    dated = list(session.scalars(
+        base.where(ApprovalRequest.expires_at.is_not(None))
+        .with_hint(ApprovalRequest, BY_EXPIRY, "sqlite")
+        .order_by(ApprovalRequest.expires_at, ApprovalRequest.created_at.desc(),
+                  ApprovalRequest.id)
+        .limit(offset + limit)
+    ))
+    page = dated[offset:]
+    if len(dated) >= offset + limit:
+        return page
+    undated = session.scalars(
+        base.where(ApprovalRequest.expires_at.is_(None))
+        .with_hint(ApprovalRequest, BY_STATUS_CREATED, "sqlite")
+        .order_by(ApprovalRequest.created_at.desc(), ApprovalRequest.id)
+        .limit(limit - len(page)).offset(max(0, offset - len(dated)))
+    )
+    return page + list(undated)
+
+
 def inbox(
     db: Database, user: str, flt: InboxFilter | None = None, *, limit: int = 50, offset: int = 0
 ) -> list[ApprovalRequest]:
     """The user's open requests, filtered; most urgent (soonest expiry) then newest first.
 
     The same order as ``ApprovalEngine.list_pending_approvals``, with the
-    type and channel filters done in SQL too.
+    type and channel filters done in SQL too. The page is chosen on ids
+    alone, then only its rows are loaded whole.
     """
     flt = flt or InboxFilter()
     with db.read() as session:
-        query = _inbox_query(principals_of(session, user), flt).order_by(
-            ApprovalRequest.expires_at.is_(None),
-            ApprovalRequest.expires_at,
-            ApprovalRequest.created_at.desc(),
-        ).limit(limit).offset(offset)
-        return list(session.scalars(query).all())
+        ids = _urgent_ids(session, principals_of(session, user), flt, limit=limit, offset=offset)
+        if not ids:
+            return []
+        rows = {a.id: a for a in session.scalars(
+            select(ApprovalRequest).where(ApprovalRequest.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
 
 
 def inbox_summary(db: Database, user: str, *, soon: timedelta = timedelta(hours=24)) -> InboxSummary:
-    """Counts of the user's open requests: total, expiring soon, by type, workflow, channel."""
+    """How many requests wait for the user, how many expire soon, and the
+    workflows of the most urgent ones."""
     with db.read() as session:
         principals = principals_of(session, user)
-        mine = _inbox_query(principals, InboxFilter()).subquery()
-        total = session.scalar(select(func.count()).select_from(mine)) or 0
-        expiring = session.scalar(
-            select(func.count()).select_from(mine).where(mine.c.expires_at <= utcnow() + soon)
+        # Assignee rows exist only while a request is open (they are deleted
+        # when it is decided, expired or cancelled): an index-only count.
+        total = session.scalar(
+            select(func.count(func.distinct(ApprovalAssignee.approval_id)))
+            .where(ApprovalAssignee.principal.in_(principals))
         ) or 0
-        by_type = {t: n for t, n in session.execute(
-            select(mine.c.approval_type, func.count()).group_by(mine.c.approval_type))}
-        by_workflow = {
-            wf_id: (name, n) for wf_id, name, n in session.execute(
-                select(mine.c.workflow_id, Workflow.name, func.count())
-                .join(Workflow, Workflow.id == mine.c.workflow_id)
-                .group_by(mine.c.workflow_id, Workflow.name)
-                .order_by(func.count().desc()).limit(200)
-            )
-        }
-        by_channel = {c: n for c, n in session.execute(
-            select(Notification.channel, func.count(func.distinct(Notification.approval_id)))
-            .where(Notification.approval_id.in_(select(mine.c.id)))
-            .group_by(Notification.channel))}
-    return InboxSummary(total, expiring, by_type, by_workflow, by_channel)
+        expiring = session.scalar(
+            _inbox_query(principals, InboxFilter(), func.count())
+            .where(ApprovalRequest.expires_at <= utcnow() + soon)
+            .with_hint(ApprovalRequest, BY_EXPIRY, "sqlite")
+        ) or 0
+        urgent = _urgent_ids(session, principals, InboxFilter(), limit=WORKFLOW_FACETS * 4,
+                             offset=0)
+        counts: dict[str, int] = {}
+        for workflow_id in session.scalars(
+            select(ApprovalRequest.workflow_id).where(ApprovalRequest.id.in_(urgent))
+        ):
+            if workflow_id:
+                counts[workflow_id] = counts.get(workflow_id, 0) + 1
+    top = sorted(counts, key=lambda w: -counts[w])[:WORKFLOW_FACETS]
+    names = workflow_names(db, top)
+    by_workflow = {w: (names.get(w, w), counts[w]) for w in top}
+    return InboxSummary(int(total), int(expiring), by_workflow)
 
 
 def channels_of(db: Database, approval_ids: list[str]) -> dict[str, list[str]]:

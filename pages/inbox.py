@@ -20,20 +20,18 @@ st.title("Inbox")
 with st.sidebar:
     st.metric("Waiting for you", summary.total, border=True)
     st.metric("Expiring within 24 h", summary.expiring_soon, border=True)
-    for kind, count in sorted(summary.by_type.items()):
-        st.caption(f"{kind}: {count}")
 
 workflow_col, type_col, channel_col = st.columns(3)
 workflow_id = workflow_col.selectbox(
     "Workflow", [None, *summary.by_workflow], key="inbox.workflow",
-    format_func=lambda w: "All workflows" if w is None
-    else f"{summary.by_workflow[w][0]} ({summary.by_workflow[w][1]})")
+    format_func=lambda w: "All workflows" if w is None else summary.by_workflow[w][0],
+    help="The workflows of your most urgent requests.")
 approval_type = type_col.selectbox(
-    "Type", [None, *sorted(summary.by_type)], key="inbox.type",
-    format_func=lambda t: "All types" if t is None else f"{t} ({summary.by_type[t]})")
+    "Type", [None, *summary.types], key="inbox.type",
+    format_func=lambda t: "All types" if t is None else t)
 channel = channel_col.selectbox(
-    "Channel", [None, *sorted(summary.by_channel)], key="inbox.channel",
-    format_func=lambda c: "All channels" if c is None else f"{c} ({summary.by_channel[c]})")
+    "Channel", [None, *summary.channels], key="inbox.channel",
+    format_func=lambda c: "All channels" if c is None else f"Sent by {c}")
 selected = reports.InboxFilter(workflow_id, approval_type, channel)
 pages = max(1, -(-summary.total // PAGE_SIZE))
 page = int(st.number_input("Page", 1, pages, 1, key="inbox.page")) if pages > 1 else 1

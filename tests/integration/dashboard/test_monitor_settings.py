@@ -105,8 +105,8 @@ def test_report_queries_on_both_databases(demo_on_both: Database) -> None:
     assert sum(reports.workflows_by_status(db).values()) == 4
 
     summary = reports.inbox_summary(db, "admin@example.com")
-    assert (summary.total, summary.by_type) == (1, {"budget": 1})
-    assert summary.by_channel == {"email": 1}
+    assert (summary.total, summary.expiring_soon) == (1, 1)
+    assert list(summary.by_workflow.values()) == [("Order processing", 1)]
     assert [a.id for a in reports.inbox(db, "admin@example.com",
                                         reports.InboxFilter(channel="email"))] == [payment.id]
     assert reports.inbox(db, "admin@example.com", reports.InboxFilter(channel="slack")) == []
@@ -131,3 +131,22 @@ def test_dashboard_pages_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPa
             assert ApprovalEngine(db).get(approval.id).status == "approved"
     finally:
         db.dispose()
+
+
+def test_inbox_pages_follow_the_engine_order_on_both_databases(db: Database) -> None:
+    from core.users import add_user
+
+    add_user(db, "ops@example.com", role="approver", groups=["ops"])
+    engine = ApprovalEngine(db)
+    for n, timeout in enumerate(["3h", None, "30m", None, "2d", "3h", None, "1h"]):
+        engine.request_approval(None, f"Request {n}", requested_from="ops" if n % 2 else
+                                "ops@example.com", timeout=timeout, requested_by="agent@example.com")
+    engine.request_approval(None, "Someone else's", requested_from="cfo@example.com",
+                            requested_by="agent@example.com")
+    expected = [a.id for a in engine.list_pending_approvals(requested_from="ops@example.com")]
+    assert len(expected) == 8
+    paged = [a.id for offset in range(0, 9, 3)
+             for a in reports.inbox(db, "ops@example.com", limit=3, offset=offset)]
+    assert paged == expected
+    summary = reports.inbox_summary(db, "ops@example.com")
+    assert (summary.total, summary.expiring_soon) == (8, 4)  # 30m, 1h, 3h, 3h; not 2d
