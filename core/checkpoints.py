@@ -98,9 +98,10 @@ def rollback(
         workflow = store.get_workflow(session, workflow_id, for_update=True)
         if workflow.status not in ROLLBACK_FROM:
             raise InvalidTransition(f"A {workflow.status} workflow cannot be rolled back.")
+        # Any live lease means a runner is mid-step (a pause lets the step
+        # finish), whose effect would land after the rollback uncompensated.
         if (
-            workflow.status == "running"
-            and workflow.lease_owner is not None
+            workflow.lease_owner is not None
             and workflow.lease_expires_at is not None
             and workflow.lease_expires_at > utcnow()
         ):

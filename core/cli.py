@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show()  # type: ignore[attr-defined]
             raise SystemExit(0) from None
-        message = getattr(exc, "format_message", lambda: str(exc))()
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         _fail(f"{message} (see --help)".replace("\n", " "), getattr(exc, "exit_code", 2))
     except (OSError, ValueError) as exc:
         _fail(str(exc))

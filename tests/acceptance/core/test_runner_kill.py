@@ -19,6 +19,9 @@ from core.db import Database
 from core.models import RunnerHeartbeat
 from tests.acceptance.core.conftest import ROOT, cli_env
 
+# Each command is a fresh interpreter (~3 s of imports); on a busy machine that adds up.
+pytestmark = pytest.mark.timeout(900)
+
 LEASE_SECONDS = "2"
 
 

@@ -3,7 +3,6 @@ answer, one vote each, closing, expiry and escalation, the notifications outbox.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -317,15 +316,21 @@ def test_forced_expiry_records_event(db: Database) -> None:
 def test_runner_sweep_expires_a_waiting_step(db: Database, registry: Any) -> None:
     from tests.integration.core.conftest import approval, run, start, status, tool
 
-    workflow_id = start(db, [approval("gate", timeout="100ms", on_timeout="reject",
-                                      channels=[]), tool("after")])
+    workflow_id = start(db, [approval("gate", timeout="1h", on_timeout="reject", channels=[]),
+                             tool("after")])
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and status(db, workflow_id) == "waiting_approval":
-        time.sleep(0.15)
-        run(db, registry)  # the sweep in run_until_idle applies due deadlines
+    set_expiry_in_past(db, ops_approval_id(db, workflow_id))
+    run(db, registry)  # run_until_idle sweeps due deadlines, then runs what they released
     assert status(db, workflow_id) == "failed"
+    assert ApprovalEngine(db).get(ops_approval_id(db, workflow_id)).status == "expired"
+
+
+def ops_approval_id(db: Database, workflow_id: str) -> str:
+    from core import workflows as ops
+
+    [request] = ops.approvals_of(db, workflow_id)
+    return request.id
 
 
 # -- the notifications outbox -----------------------------------------------------------------

@@ -236,3 +236,14 @@ def test_rollback_waits_for_a_runner_mid_step(db: Database, registry: ToolRegist
     with pytest.raises(WorkflowBusy):
         rollback(db, registry, workflow_id, checkpoint_name="start", reason="x", actor=ACTOR)
     assert status(db, workflow_id) == "running"
+    # Paused while its step still runs (a pause lets the step finish): still busy, or the
+    # step's effect would land after the rollback and never be compensated.
+    ops.pause_workflow(db, workflow_id, ACTOR)
+    with pytest.raises(WorkflowBusy):
+        rollback(db, registry, workflow_id, checkpoint_name="start", reason="x", actor=ACTOR)
+    assert events(db, workflow_id, "rollback.started") == []
+    with db.session() as session:  # the runner finished and let go
+        row = session.get_one(Workflow, workflow_id)
+        row.lease_owner, row.lease_expires_at = None, None
+    assert rollback(db, registry, workflow_id, checkpoint_name="start", reason="x",
+                    actor=ACTOR).checkpoint == "start"

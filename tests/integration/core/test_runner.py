@@ -267,7 +267,7 @@ def test_several_runners_share_work_each_step_once(
            for n in range(6)]
     for _ in range(2):
         background_runner(db, registry, concurrency=2, lease_seconds=10)
-    wait_until(lambda: all(status(db, w) == "completed" for w in ids), 20, "all completed")
+    wait_until(lambda: all(status(db, w) == "completed" for w in ids), 60, "all completed")
     labels = [c["label"] for c in calls.of("do")]
     assert sorted(labels) == sorted(f"{n}:{s}" for n in range(6) for s in "abc")
     for workflow_id in ids:
@@ -281,8 +281,8 @@ def test_a_decision_wakes_an_idle_runner(
     workflow_id = start(db, [approval("gate"), tool("act")])
     # Idle runners sleep 30 s here: only a wake-up can finish the workflow in time.
     runner = background_runner(db, registry, idle_wait=30.0, lease_seconds=10)
-    wait_until(lambda: status(db, workflow_id) == "waiting_approval", 10, "waiting")
-    wait_until(lambda: not runner._active, 10, "runner idle")
+    wait_until(lambda: status(db, workflow_id) == "waiting_approval", 30, "waiting")
+    wait_until(lambda: not runner._active, 30, "runner idle")
     # PostgreSQL: answer through another Database object, as another process would
     # (LISTEN/NOTIFY). SQLite: the in-process signal of the same Database.
     answering_db = Database(db_url) if db.is_postgres else db
@@ -302,7 +302,10 @@ def test_resume_wakes_an_idle_runner(
 ) -> None:
     workflow_id = start(db, [tool("a")])
     ops.pause_workflow(db, workflow_id, "ops@example.com")
+    warm_up = start(db, [tool("warm_up")])
     background_runner(db, registry, idle_wait=30.0, lease_seconds=10)
+    # Once it has finished other work, the runner sleeps: only a wake-up brings it back soon.
+    wait_until(lambda: status(db, warm_up) == "completed", 30, "runner warmed up")
     ops.resume_workflow(db, workflow_id, "ops@example.com")
     wait_until(lambda: status(db, workflow_id) == "completed", 10, "completed after resume")
-    assert [c["label"] for c in calls.of("do")] == ["a"]
+    assert [c["label"] for c in calls.of("do")] == ["warm_up", "a"]
