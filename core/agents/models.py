@@ -1,6 +1,6 @@
 """Language models for agents, chosen by configuration.
 
-Environment (or ``.env``):
+Environment variables (read when an agent runs):
 
 - ``COUNTERSIGN_MODEL_PROVIDER``: ``openai`` (any OpenAI-compatible server:
   OpenAI, Ollama, vLLM, LM Studio), ``inference_client`` (Hugging Face),
