@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from components.auth import signed_in
-from components.services import get_services
 from components.nav import WORKFLOW_PAGE
+from components.services import get_services
 from components.workflows import (
     start_from_template,
     start_from_text,
