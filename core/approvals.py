@@ -156,7 +156,9 @@ def open_approval(
 def _assign(session: Session, approval: ApprovalRequest, approvers: list[str]) -> None:
     session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
     for principal in dict.fromkeys(approvers):
-        session.add(ApprovalAssignee(approval_id=approval.id, principal=principal))
+        session.add(ApprovalAssignee(approval_id=approval.id, principal=principal,
+                                     expires_at=approval.expires_at,
+                                     created_at=approval.created_at))
 
 
 def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], *, kind: str) -> None:

@@ -194,6 +194,15 @@ class ApprovalAssignee(Base):
         ForeignKey("approval_requests.id"), primary_key=True
     )
     principal: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+    # Copies of the request's deadline and age, so an inbox page is two index
+    # walks that stop at the page size, however many requests wait.
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_approval_assignees_due", "principal", "expires_at", "created_at"),
+        Index("ix_approval_assignees_newest", "principal", "created_at"),
+    )
 
 
 class ApprovalResponse(Base):
