@@ -120,7 +120,7 @@ class Plan:
         if quick:
             return Plan(window=2.5, warmup=0.5, workflows_per_runner=40, latency_samples=30,
                         pgbench_seconds=2)
-        return Plan(window=8.0, warmup=1.0, workflows_per_runner=120, latency_samples=100,
+        return Plan(window=8.0, warmup=1.0, workflows_per_runner=250, latency_samples=100,
                     pgbench_seconds=5)
 
 
