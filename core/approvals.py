@@ -165,6 +165,10 @@ def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], 
     """Queue one outbox row per channel and recipient (delivered later)."""
     config = ApprovalConfig.model_validate(approval.config)
     channels = config.channels if config.channels is not None else get_settings().default_channels
+    if channels is None:
+        from core.channels.registry import configured_person_channels
+
+        channels = configured_person_channels(session)
     for channel in dict.fromkeys(channels):
         for recipient in dict.fromkeys(recipients):
             session.add(

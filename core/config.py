@@ -15,10 +15,11 @@ class Settings(BaseSettings):
 
     # Plain DATABASE_URL, as every hosting platform names it.
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
-    # Channels an approval notifies when its config names none.
-    # Comma-separated, e.g. "email,slack".
+    # Channels an approval notifies when its config names none: comma-separated
+    # (e.g. "email,slack"), or "auto": the person channels (email, Slack) that
+    # are configured, so a fresh install with none queues nothing to fail.
     default_channels_csv: str = Field(
-        default="email", alias="COUNTERSIGN_DEFAULT_CHANNELS"
+        default="auto", alias="COUNTERSIGN_DEFAULT_CHANNELS"
     )
     # Seconds a runner owns a claimed workflow before another may take it over.
     lease_seconds: float = Field(default=30.0, alias="COUNTERSIGN_LEASE_SECONDS")
@@ -45,7 +46,10 @@ class Settings(BaseSettings):
     dispatch_poll_seconds: float = Field(default=1.0, alias="COUNTERSIGN_DISPATCH_POLL_SECONDS")
 
     @property
-    def default_channels(self) -> list[str]:
+    def default_channels(self) -> list[str] | None:
+        """The configured list, or None for "auto"."""
+        if self.default_channels_csv.strip().lower() == "auto":
+            return None
         return [c.strip() for c in self.default_channels_csv.split(",") if c.strip()]
 
 

@@ -20,6 +20,11 @@ import pytest
 
 from core.db import Database
 
+# Tests expect an approval without channels to queue an email row, as a
+# deployment that sets COUNTERSIGN_DEFAULT_CHANNELS=email would; the "auto"
+# default has its own test.
+os.environ.setdefault("COUNTERSIGN_DEFAULT_CHANNELS", "email")
+
 PG_ADMIN_URL = os.environ.get("COUNTERSIGN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = bool(os.environ.get("CI"))
 

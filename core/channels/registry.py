@@ -28,6 +28,13 @@ def build_channels(session: Session) -> dict[str, Channel]:
     }
 
 
+def configured_person_channels(session: Session) -> list[str]:
+    """Email and Slack where configured and enabled: the "auto" default channels."""
+    channels = build_channels(session)
+    return [name for name in ("email", "slack")
+            if channels[name].configured() and channel_settings(session, name)[0]]
+
+
 def channel_status(db: Database) -> list[dict[str, Any]]:
     """What each channel has configured, secrets masked (never their values)."""
     with db.read() as session:
@@ -53,5 +60,5 @@ def test_channel(db: Database, name: str, recipient: str) -> dict[str, Any]:
         raise ChannelError(f"The {name} test failed: {exc}") from exc
 
 
-__all__ = ["build_channels", "channel_status", "test_channel"]
+__all__ = ["build_channels", "channel_status", "configured_person_channels", "test_channel"]
 test_channel.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

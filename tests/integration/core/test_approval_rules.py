@@ -352,6 +352,26 @@ def test_default_channels_come_from_settings(db: Database) -> None:
     assert notifications(db, request.id) == [("approval.requested", "email", BOSS)]
 
 
+def test_auto_default_channels_are_the_configured_ones(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.config import get_settings
+
+    monkeypatch.setenv("COUNTERSIGN_DEFAULT_CHANNELS", "auto")
+    for name in ("COUNTERSIGN_SMTP_HOST", "SENDGRID_API_KEY", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    try:
+        nothing = ApprovalEngine(db).request_approval(None, "x", requested_from=BOSS)
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        slack_only = ApprovalEngine(db).request_approval(None, "y", requested_from=BOSS)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert notifications(db, nothing.id) == []
+    assert notifications(db, slack_only.id) == [("approval.requested", "slack", BOSS)]
+
+
 def test_duplicate_notification_is_refused_by_the_database(db: Database) -> None:
     request = ask(db)
     with pytest.raises(IntegrityError), db.session() as session:
