@@ -270,7 +270,9 @@ def _validated_decision(
     if decision == "reject":
         return decision
     if decision == "modify" and not config.modify_allowed:
-        raise InvalidResponse([f"decision: {approval.approval_type} approvals cannot be approved with changes"])
+        raise InvalidResponse(
+            [f"decision: {approval.approval_type} approvals cannot be approved with changes"]
+        )
     cap = _budget_cap(approval) if approval.approval_type == "budget" else None
     if cap is not None and "approved_amount" not in data:
         data["approved_amount"] = cap

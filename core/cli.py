@@ -325,7 +325,9 @@ def users_list(as_json: AsJson = False) -> None:
 
 @app.command("runner")
 def runner(
-    until_idle: Annotated[bool, typer.Option("--until-idle", help="Return once nothing is runnable.")] = False,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Return once nothing is runnable.")
+    ] = False,
     concurrency: Annotated[int, typer.Option(help="Worker threads.")] = 1,
 ) -> None:
     """Run workflows (forever, or until nothing is runnable)."""

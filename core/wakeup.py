@@ -104,7 +104,7 @@ class PostgresWakeup(Wakeup):
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self.signal.fire()
-            except Exception as exc:  # the server went away: reconnect
+            except Exception as exc:  # noqa: BLE001 - any failure: the server went away, reconnect
                 self.connected.clear()
                 log.warning("listen connection lost; reconnecting", error=str(exc))
                 time.sleep(LISTEN_RECONNECT_SECONDS)
