@@ -229,7 +229,7 @@ def approvals_show(approval_id: str, as_json: AsJson = False) -> None:
     """Show an approval request with its votes."""
     engine = ApprovalEngine(_db())
     approval = ops.approval_dict(engine.get(approval_id))
-    votes = [{"approver": v.approver, "decision": v.decision, "channel": v.channel,
+    votes: list[dict[str, Any]] = [{"approver": v.approver, "decision": v.decision, "channel": v.channel,
               "comment": v.comment, "data": v.data, "at": v.created_at.isoformat()}
              for v in engine.responses(approval_id)]
     if as_json:
@@ -400,9 +400,12 @@ def tokens_list(
     """List API tokens (never the tokens themselves)."""
     from core.api_tokens import list_tokens
 
-    rows = [{"id": t.id, "name": t.name, "user": t.user_email, "created_at": t.created_at.isoformat(),
-             "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
-             "revoked": t.revoked_at is not None} for t in list_tokens(_db(), for_user)]
+    rows: list[dict[str, Any]] = [
+        {"id": t.id, "name": t.name, "user": t.user_email, "created_at": t.created_at.isoformat(),
+         "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+         "revoked": t.revoked_at is not None}
+        for t in list_tokens(_db(), for_user)
+    ]
     if as_json:
         _print_json(rows)
         return

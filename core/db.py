@@ -158,10 +158,10 @@ def translate(exc: SQLAlchemyError) -> DatabaseError:
 
 def database_of(session: Session) -> Database:
     """The Database a session came from."""
-    db = session.info.get("countersign_db")
+    db: Database | None = session.info.get("countersign_db")
     if db is None:
         raise RuntimeError("session was not made by core.db.Database")
-    return db  # type: ignore[no-any-return]
+    return db
 
 
 _default_lock = threading.Lock()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from core import store
 from core.approvals import cancel_open_approvals
@@ -165,7 +165,7 @@ def list_workflows(
             )
     query = select(Workflow)
     count = select(func.count()).select_from(Workflow)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if statuses:
         conditions.append(Workflow.status.in_(statuses))
     if search:
