@@ -454,6 +454,16 @@ def expire(session: Session, approval: ApprovalRequest, actor: str, *, forced: b
     return "expired"
 
 
+def lock_approval(session: Session, approval_id: str) -> ApprovalRequest:
+    """Lock a request for a change, in the one lock order: its workflow, then it."""
+    approval = store.get_approval(session, approval_id)
+    if approval.workflow_id:
+        store.get_workflow(session, approval.workflow_id, for_update=True)
+    approval = store.get_approval(session, approval_id, for_update=True)
+    session.refresh(approval)
+    return approval
+
+
 class ApprovalEngine:
     """The seed's approval API over one database."""
 
@@ -503,21 +513,13 @@ class ApprovalEngine:
         channel: str = "api",
     ) -> ApprovalRequest:
         with self.db.session() as session:
-            approval = store.get_approval(session, approval_id)
-            if approval.workflow_id:
-                store.get_workflow(session, approval.workflow_id, for_update=True)
-            approval = store.get_approval(session, approval_id, for_update=True)
-            session.refresh(approval)
+            approval = lock_approval(session, approval_id)
             return record_response(session, approval, approver=approver_id, decision=decision,
                                    data=data, comment=comment, channel=channel)
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
         with self.db.session() as session:
-            approval = store.get_approval(session, approval_id)
-            if approval.workflow_id:
-                store.get_workflow(session, approval.workflow_id, for_update=True)
-            approval = store.get_approval(session, approval_id, for_update=True)
-            session.refresh(approval)
+            approval = lock_approval(session, approval_id)
             expire(session, approval, actor, forced=True)
             return approval
 

@@ -205,8 +205,7 @@ def respond_with_link(
     requests) apply as for any other channel; on any refusal the token stays
     unspent.
     """
-    from core import store
-    from core.approvals import record_response
+    from core.approvals import lock_approval, record_response
 
     claims = read_link_token(token)
     chosen = decision or claims.decision
@@ -215,11 +214,7 @@ def respond_with_link(
     if claims.decision is not None and decision is not None and decision != claims.decision:
         raise LinkInvalid(f"This approval link can only {claims.decision}, not {decision}.")
     with db.session() as session:
-        approval = store.get_approval(session, claims.approval_id)
-        if approval.workflow_id:
-            store.get_workflow(session, approval.workflow_id, for_update=True)
-        approval = store.get_approval(session, claims.approval_id, for_update=True)
-        session.refresh(approval)
+        approval = lock_approval(session, claims.approval_id)
         consume_link_token(session, claims)
         return record_response(
             session, approval, approver=claims.approver, decision=chosen,
