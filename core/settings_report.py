@@ -37,7 +37,9 @@ class Integration:
     # Setting name -> shown value (secrets already masked).
     shown: Callable[[], dict[str, str]]
     configured: Callable[[], bool]
-    check: Callable[[], CheckResult] | None = None
+    # Runs the test: given the database and the signed-in user's email (a test
+    # message goes to them).
+    check: Callable[[Database, str], CheckResult] | None = None
     description: str = ""
 
 
@@ -84,16 +86,41 @@ class _EnvIntegration:
         return any(secret(name) for name in self.required)
 
 
+def _channel_test(channel: str) -> Callable[[Database, str], CheckResult]:
+    """Send a harmless test message through a channel to the signed-in user."""
+
+    def check(db: Database, recipient: str) -> CheckResult:
+        from core.channels.registry import test_channel
+        from core.errors import CountersignError
+
+        try:
+            test_channel(db, channel, recipient)
+        except CountersignError as exc:
+            return CheckResult(False, str(exc))
+        return CheckResult(True, f"A test {channel} message went to {recipient}.")
+
+    return check
+
+
+def _model_test(db: Database, _user: str) -> CheckResult:
+    """Ask the configured model a one-line question (core.agents.test_connection)."""
+    from core.agents import test_connection
+
+    result = test_connection()
+    return CheckResult(result.ok, f"{result.model}: {result.message}")
+
+
 def _env_integration(name: str, kind: str, names: list[str], required: list[str],
-                     secret_names: set[str], description: str) -> Integration:
+                     secret_names: set[str], description: str,
+                     test: Callable[[Database, str], CheckResult]) -> Integration:
     env = _EnvIntegration(names, required, secret_names)
 
-    def untested() -> CheckResult:
-        if not env.configured():
+    def checked(db: Database, user: str) -> CheckResult:
+        if kind == "channel" and not env.configured():
             return CheckResult(False, f"{name} is not configured.")
-        return CheckResult(False, f"{name} is configured, but no test is available for it yet.")
+        return test(db, user)
 
-    return Integration(name, kind, env.shown, env.configured, untested, description)
+    return Integration(name, kind, env.shown, env.configured, checked, description)
 
 
 _REGISTRY: dict[str, Integration] = {}
@@ -114,23 +141,25 @@ for _entry in (
                       "COUNTERSIGN_SMTP_PASSWORD", "COUNTERSIGN_SMTP_FROM",
                       "COUNTERSIGN_SMTP_SECURITY"],
                      ["COUNTERSIGN_SMTP_HOST"], {"COUNTERSIGN_SMTP_PASSWORD"},
-                     "Approval emails with signed links."),
+                     "Approval emails with signed links.", _channel_test("email")),
     _env_integration("Email (SendGrid)", "channel", ["SENDGRID_API_KEY", "SENDGRID_API_HOST"],
                      ["SENDGRID_API_KEY"], {"SENDGRID_API_KEY"},
-                     "Approval emails through SendGrid's API."),
+                     "Approval emails through SendGrid's API.", _channel_test("email")),
     _env_integration("Slack", "channel",
                      ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"],
                      ["SLACK_BOT_TOKEN"],
                      {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"},
-                     "Approval messages with buttons."),
+                     "Approval messages with buttons.", _channel_test("slack")),
     _env_integration("Webhooks", "channel", ["COUNTERSIGN_WEBHOOK_URL", "COUNTERSIGN_WEBHOOK_SECRET"],
                      ["COUNTERSIGN_WEBHOOK_URL"], {"COUNTERSIGN_WEBHOOK_SECRET"},
-                     "Signed events (Standard Webhooks) to other systems."),
+                     "Signed events (Standard Webhooks) to other systems.",
+                     _channel_test("webhook")),
     _env_integration("Agent model", "model",
                      ["COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID",
                       "COUNTERSIGN_MODEL_API_BASE", "OPENAI_API_KEY", "HF_TOKEN"],
                      ["COUNTERSIGN_MODEL_PROVIDER"], {"OPENAI_API_KEY", "HF_TOKEN"},
-                     "The model smolagents agents use (unset: the labelled rehearsal model)."),
+                     "The model smolagents agents use (unset: the labelled rehearsal model).",
+                     _model_test),
 ):
     register(_entry)
 

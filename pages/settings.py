@@ -40,7 +40,8 @@ def integration_block(item: Integration, index: int) -> None:
             if item.check is None:
                 st.info(f"{item.name}: no test is available.")
             else:
-                outcome = item.check()
+                with st.spinner(f"Testing {item.name}…"):
+                    outcome = item.check(services.db, user.email)
                 (st.success if outcome.ok else st.warning)(outcome.message)
 
 

@@ -13,6 +13,7 @@ from core.db import Database
 from core.demo import load_demo
 from core.runner import Runner
 from core.settings_report import check_database, masked_url
+from tests.integration.channels.conftest import free_port
 from tests.integration.dashboard.conftest import (
     _app_over,
     all_text,
@@ -51,6 +52,10 @@ def test_monitor_without_runners_says_how_to_start_one(demo_db: Database) -> Non
 def test_settings_show_masked_configuration_and_test_the_database(
         demo_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret-token-1234")
+    # Slack's API stands at a loopback port where nothing listens: the test send fails.
+    monkeypatch.setenv("SLACK_API_URL", f"http://127.0.0.1:{free_port()}/api/")
+    monkeypatch.setenv("SLACK_USER_MAP", '{"admin@example.com": "U0ADMIN"}')
+    monkeypatch.delenv("COUNTERSIGN_MODEL_PROVIDER", raising=False)
     at = sign_in(new_app(), "admin@example.com")
     open_page(at, "settings")
     no_exception(at)
@@ -62,8 +67,12 @@ def test_settings_show_masked_configuration_and_test_the_database(
     assert [s.value for s in at.success] == ["The database answered SELECT 1."]
     slack = next(b for b in at.button if b.label == "Test Slack")
     slack.click().run()
-    assert "Slack is configured, but no test is available for it yet." in [
-        w.value for w in at.warning]
+    [failure] = [w.value for w in at.warning]
+    assert failure.startswith("The slack test failed:")
+    model = next(b for b in at.button if b.label == "Test Agent model")
+    model.click().run()
+    assert any(s.value.startswith("rehearsal (no LLM): No model is configured")
+               for s in at.success)
     email = next(b for b in at.button if b.label == "Test Email (SMTP)")
     email.click().run()
     assert "Email (SMTP) is not configured." in [w.value for w in at.warning]
