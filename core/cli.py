@@ -435,6 +435,66 @@ def slack_socket() -> None:
         pass
 
 
+# -- operations: doctor, export, import (core/doctor.py, core/backup.py) --------------
+
+
+@app.command("doctor")
+def doctor(as_json: AsJson = False) -> None:
+    """Check settings, database, migrations, channels, runners; exit 1 on any FAIL."""
+    from core.doctor import as_dicts, healthy, run_checks
+
+    checks = run_checks()
+    if as_json:
+        _print_json({"healthy": healthy(checks), "checks": as_dicts(checks)})
+    else:
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            typer.echo(f"{c.status:<4}  {c.name:<{width}}  {c.message}")
+    if not healthy(checks):
+        raise SystemExit(1)
+
+
+@app.command("export")
+def export(file: Annotated[Path, typer.Argument(help="Backup file to write (JSON Lines).")]) -> None:
+    """Write every workflow, approval, event, checkpoint, user... to a backup file."""
+    from core.backup import export_database
+
+    # Written beside the target and renamed at the end: a failed export leaves no half file.
+    partial = file.with_name(file.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            result = export_database(get_database(), out)
+        partial.replace(file)
+    finally:
+        partial.unlink(missing_ok=True)
+    typer.echo(f"exported {result.total} rows at revision {result.revision} to {file}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="Backup file made by export.")],
+    merge: Annotated[bool, typer.Option("--merge", help="Into a non-empty database: skip rows "
+                                        "whose id exists.")] = False,
+) -> None:
+    """Load a backup file into this database, all of it or nothing."""
+    from core.backup import import_database
+
+    db = get_database()
+    db.upgrade()
+    with file.open(encoding="utf-8") as source:
+        result = import_database(db, source, merge=merge)
+    skipped = sum(result.skipped.values())
+    typer.echo(f"imported {sum(result.inserted.values())} rows"
+               + (f", skipped {skipped} already present" if skipped else ""))
+
+
+# -- agent profiles (core/agents/profiles_cli.py) ---------------------------------------
+
+from core.agents.profiles_cli import agents_app  # noqa: E402  (its commands import ours lazily)
+
+app.add_typer(agents_app, name="agents")
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise SystemExit(code)
