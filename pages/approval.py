@@ -6,12 +6,14 @@ import streamlit as st
 
 from components.approvals import decision_panel, request_summary, votes_table
 from components.auth import signed_in
+from components.deliveries import deliveries_panel
 from components.events import event_log
 from components.feedback import show_error
 from components.nav import INBOX_PAGE
 from components.services import get_services
 from core import reports
 from core import workflows as ops
+from core.channels.notifications import notifications_for
 from core.errors import CountersignError
 
 RECENT_EVENTS = 15
@@ -37,6 +39,9 @@ request_summary(approval, names.get(approval.workflow_id or ""))
 decision_panel(services.db, services.approvals, approval, user,
                services.approvals.responses(approval.id))
 votes_table(services.approvals.responses(approval.id))
+with st.expander("Deliveries", expanded=False):
+    deliveries_panel(services.db, notifications_for(services.db, approval.id),
+                     actor=user.email, can_retry=user.is_admin)
 if approval.workflow_id:
     st.subheader("Recent events of the workflow")
     event_log(ops.events_of(services.db, approval.workflow_id, limit=RECENT_EVENTS),

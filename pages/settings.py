@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from components.auth import signed_in
+from components.feedback import core_errors
 from components.services import get_services
 from core import settings_report
+from core.channels.registry import read_channel_settings, store_channel_settings
+from core.channels.settings import CHANNELS
+from core.errors import CountersignError
 from core.settings_report import Integration
+
+
+def parse_json_object(text: str, what: str) -> dict[str, object]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise CountersignError(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    if not isinstance(value, dict):
+        raise CountersignError(f"{what}: must be a JSON object.")
+    return value
 
 user = signed_in()
 services = get_services()
@@ -51,3 +67,21 @@ for index, item in enumerate(settings_report.integrations("channel")):
 st.header("Model providers")
 for index, item in enumerate(settings_report.integrations("model")):
     integration_block(item, index)
+
+
+st.header("Channel settings")
+st.caption("Non-secret settings only (hosts, senders, user maps, webhook URLs). Secrets stay in "
+           "the environment or .streamlit/secrets.toml.")
+for channel in CHANNELS:
+    enabled, current = read_channel_settings(services.db, channel)
+    with st.expander(f"{channel} settings", expanded=False):
+        with st.form(key=f"channel.{channel}.form"):
+            new_enabled = st.checkbox("Enabled", value=enabled, key=f"channel.{channel}.enabled")
+            text = st.text_area("Settings (JSON object)", value=json.dumps(current, indent=2),
+                                key=f"channel.{channel}.settings")
+            if st.form_submit_button("Save", key=f"channel.{channel}.save"):
+                with core_errors():
+                    store_channel_settings(services.db, channel, enabled=new_enabled,
+                                           settings=parse_json_object(text, "Settings"),
+                                           actor=user.email)
+                    st.success(f"Saved the {channel} settings.")

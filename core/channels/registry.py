@@ -35,6 +35,27 @@ def configured_person_channels(session: Session) -> list[str]:
             if channels[name].configured() and channel_settings(session, name)[0]]
 
 
+def read_channel_settings(db: Database, name: str) -> tuple[bool, dict[str, Any]]:
+    """(enabled, non-secret settings) of one channel, for the Settings page."""
+    with db.read() as session:
+        return channel_settings(session, name)
+
+
+def store_channel_settings(db: Database, name: str, *, enabled: bool, settings: dict[str, Any],
+                           actor: str) -> None:
+    """Save a channel's non-secret settings (secret-looking keys are refused), with an event."""
+    from core import store
+    from core.channels.settings import save_channel_settings
+
+    with db.session() as session:
+        before = channel_settings(session, name)
+        save_channel_settings(session, name, enabled=enabled, settings=settings)
+        store.append_event(session, "channel.configured", actor,
+                           before={"enabled": before[0], "settings": before[1]},
+                           after={"enabled": enabled, "settings": settings},
+                           data={"channel": name})
+
+
 def channel_status(db: Database) -> list[dict[str, Any]]:
     """What each channel has configured, secrets masked (never their values)."""
     with db.read() as session:
@@ -60,5 +81,6 @@ def test_channel(db: Database, name: str, recipient: str) -> dict[str, Any]:
         raise ChannelError(f"The {name} test failed: {exc}") from exc
 
 
-__all__ = ["build_channels", "channel_status", "configured_person_channels", "test_channel"]
+__all__ = ["build_channels", "channel_status", "configured_person_channels", "read_channel_settings",
+           "store_channel_settings", "test_channel"]
 test_channel.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -185,3 +185,35 @@ def test_a_cancelled_request_shows_its_outcome(demo_db: Database) -> None:
 def test_an_unknown_approval_is_a_plain_error(demo_db: Database) -> None:
     at = open_approval("devops@example.com", "no-such-id")
     assert [e.value for e in at.error] == ["No approval request has the id 'no-such-id'."]
+
+
+def test_a_dead_notification_is_shown_and_an_admin_queues_it_again(demo_db: Database) -> None:
+    from core.channels.notifications import notifications_for
+    from core.models import Notification
+
+    approval = pending_for(demo_db, "devops@example.com")[0]
+    dead = notifications_for(demo_db, approval.id)[0]
+    with demo_db.session() as session:
+        row = session.get_one(Notification, dead.id)
+        row.status, row.attempts, row.last_error = "dead", 8, "SMTP refused the connection"
+    at = open_approval("admin@example.com", approval.id)
+    table = next(d for d in at.dataframe if "last error" in d.value.columns)
+    assert "dead" in list(table.value["status"])
+    assert "SMTP refused the connection" in list(table.value["last error"])
+    at.button(key=f"deliveries.retry.{dead.id}").click().run()
+    no_exception(at)
+    assert any(s.value.startswith("Queued again: ") for s in at.success)
+    again = {n.id: n for n in notifications_for(demo_db, approval.id)}[dead.id]
+    assert (again.status, again.attempts) == ("pending", 0)
+
+
+def test_only_admins_get_the_retry_button(demo_db: Database) -> None:
+    from core.channels.notifications import notifications_for
+    from core.models import Notification
+
+    approval = pending_for(demo_db, "devops@example.com")[0]
+    [row_id] = [n.id for n in notifications_for(demo_db, approval.id)][:1]
+    with demo_db.session() as session:
+        session.get_one(Notification, row_id).status = "dead"
+    at = open_approval("devops@example.com", approval.id)
+    assert not [b for b in at.button if b.key == f"deliveries.retry.{row_id}"]

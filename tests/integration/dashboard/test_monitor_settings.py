@@ -159,3 +159,27 @@ def test_inbox_pages_follow_the_engine_order_on_both_databases(db: Database) -> 
     assert paged == expected
     summary = reports.inbox_summary(db, "ops@example.com")
     assert (summary.total, summary.expiring_soon) == (8, 4)  # 30m, 1h, 3h, 3h; not 2d
+
+
+def test_settings_store_non_secret_channel_settings_and_refuse_secrets(demo_db: Database) -> None:
+    from core.channels.registry import read_channel_settings
+
+    at = sign_in(new_app(), "admin@example.com")
+    open_page(at, "settings")
+    at.text_area(key="channel.webhook.settings").input(
+        '{"urls": ["http://127.0.0.1:9/hook"]}')
+    at.button(key="channel.webhook.save").click().run()
+    no_exception(at)
+    assert "Saved the webhook settings." in [s.value for s in at.success]
+    assert read_channel_settings(demo_db, "webhook") == (True, {"urls": ["http://127.0.0.1:9/hook"]})
+
+    at.text_area(key="channel.slack.settings").input('{"bot_token": "xoxb-123"}')
+    at.button(key="channel.slack.save").click().run()
+    assert any("look like secrets" in e.value for e in at.error)
+    assert read_channel_settings(demo_db, "slack") == (True, {})
+
+    at.checkbox(key="channel.email.enabled").uncheck()
+    at.text_area(key="channel.email.settings").input("[1, 2]")
+    at.button(key="channel.email.save").click().run()
+    assert "Settings: must be a JSON object." in [e.value for e in at.error]
+    assert read_channel_settings(demo_db, "email") == (True, {})
