@@ -111,3 +111,23 @@ class ChannelError(CountersignError):
 
 class NotificationNotFound(NotFound):
     """No notification has that id."""
+
+
+class AgentProfileNotFound(NotFound):
+    """No agent profile has that name."""
+
+
+class AgentProfileExists(CountersignError):
+    """An agent profile with that name already exists."""
+
+
+class InvalidAgentProfile(CountersignError):
+    """The agent profile is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The agent profile is invalid: " + "; ".join(self.problems))
+
+
+class AgentProfileInUse(CountersignError):
+    """Workflows that are not finished use this agent profile."""

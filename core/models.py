@@ -360,3 +360,25 @@ class UsedToken(Base):
 
     token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentProfile(TimestampMixin, Base):
+    """A named agent a task step can use (``agent: <name>``), managed from
+    the Agents page and ``python -m core agents``. Validated as
+    ``core.agents.spec.AgentSpec`` before it is stored."""
+
+    __tablename__ = "agent_profiles"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role: Mapped[str] = mapped_column(String(200), default="")
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    agent_type: Mapped[str] = mapped_column(String(32), default="tool_calling")
+    model_provider: Mapped[str | None] = mapped_column(String(32), default=None)
+    model_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    tools: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    held_tools: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    max_steps: Mapped[int] = mapped_column(Integer, default=10)
+    # The rest of AgentSpec (model api_base/api_key_env/options, approval,
+    # authorized_imports, executor): never an API key, only its variable's name.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_by: Mapped[str] = mapped_column(String(320), default="system")

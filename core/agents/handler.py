@@ -79,7 +79,7 @@ class AgentTaskHandler:
         self.db = db
 
     def __call__(self, request: TaskRequest) -> dict[str, Any]:
-        spec = resolve_spec(request.step.agent)
+        spec = resolve_spec(request.step.agent, db=self.db)
         model_spec = effective_model_spec(spec.model)
         with span("countersign.agent.run", workflow_id=request.workflow_id,
                   step=request.step.name, agent_type=spec.type, model=model_label(model_spec)):

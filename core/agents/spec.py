@@ -2,8 +2,8 @@
 
 A step sets ``agent:`` either inline (a mapping validated by ``AgentSpec``)
 or as the name of a profile. Profiles come from a YAML/JSON file named by
-``COUNTERSIGN_AGENT_PROFILES`` or from ``register_profile`` (a profiles table
-may replace both later).
+``COUNTERSIGN_AGENT_PROFILES``, from ``register_profile``, or from the
+database's ``agent_profiles`` table (``core.agents.profiles_store``), which wins.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+if TYPE_CHECKING:
+    from core.db import Database
 
 PROFILES_ENV = "COUNTERSIGN_AGENT_PROFILES"
 # Tools every agent gets; the names are reserved.
@@ -121,14 +124,26 @@ def profile_names() -> list[str]:
     return sorted({*_profiles, *_file_profiles()})
 
 
-def resolve_spec(agent: str | dict[str, Any] | None) -> AgentSpec:
-    """The agent settings of a step: inline, a named profile, or the defaults."""
+def resolve_spec(agent: str | dict[str, Any] | None, db: Database | None = None) -> AgentSpec:
+    """The agent settings of a step: inline, a named profile, or the defaults.
+
+    A name is looked up in the database's ``agent_profiles`` first (when
+    ``db`` is given), then in registered profiles, then in the profiles file.
+    """
     from core.errors import ConfigurationError
 
     if agent is None:
         return AgentSpec()
     if isinstance(agent, str):
+        if db is not None:
+            from core.agents.profiles_store import find_spec_data, list_profiles
+
+            stored = find_spec_data(db, agent)
+            if stored is not None:
+                return AgentSpec.model_validate(stored)
         profiles = {**_file_profiles(), **_profiles}
+        if db is not None and agent not in profiles:
+            profiles.update({row.name: {} for row in list_profiles(db)})
         if agent not in profiles:
             known = ", ".join(sorted(profiles)) or "none"
             raise ConfigurationError(f"No agent profile is named {agent!r} (known: {known}).")
