@@ -37,6 +37,8 @@ MARKERS = {
     "approval.escalated": ("approval escalated", "triangle-up", "#d84315"),
     "approval.cancelled": ("approval cancelled", "diamond-x", "#757575"),
     "workflow.rolled_back": ("rollback", "x", "#6a1b9a"),
+    "agent.step": ("agent step", "circle", "#00838f"),
+    "agent.paused": ("agent asked a person", "hourglass", "#ef6c00"),
 }
 WORKFLOW_ROW = "(workflow)"
 
@@ -174,6 +176,12 @@ def _marker_detail(event: EventLike) -> str:
         return f"to {data.get('checkpoint')}: {data.get('reason', '')}"
     if event.event_type == "approval.escalated":
         return "to " + ", ".join(data.get("escalated_to") or [])
+    if event.event_type == "agent.step":
+        calls = ", ".join(str(c.get("name")) for c in data.get("tool_calls") or []) or "no tool call"
+        tokens = data.get("token_usage") or {}
+        return (f"step {data.get('step_number')}: {calls}; "
+                f"{tokens.get('input', 0)}+{tokens.get('output', 0)} tokens; "
+                f"{data.get('duration', 0)} s" + (f"; error: {data['error']}" if data.get("error") else ""))
     return str(data.get("title") or data.get("reason") or "")
 
 

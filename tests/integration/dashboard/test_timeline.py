@@ -85,3 +85,16 @@ def test_a_short_history_is_not_aggregated() -> None:
             for i in range(MAX_BARS)]
     (bars,) = [t for t in timeline_figure(runs).data if t.type == "bar"]
     assert len(bars.x) == MAX_BARS
+
+
+def test_agent_steps_are_marked_with_their_tool_calls_tokens_and_duration() -> None:
+    runs = [Run(0, "confirm", "completed", T0, T0 + timedelta(seconds=5))]
+    events = [Event("agent.step", T0 + timedelta(seconds=2), "confirm",
+                    data={"step_number": 1, "tool_calls": [{"name": "send_confirmation"}],
+                          "token_usage": {"input": 120, "output": 30}, "duration": 0.4}),
+              Event("agent.paused", T0 + timedelta(seconds=3), "confirm")]
+    figure = timeline_figure(runs, events, now=T0 + timedelta(seconds=10))
+    agent = next(t for t in figure.data if t.name == "agent step")
+    assert list(agent.y) == ["1. confirm"]
+    assert agent.customdata[0][1] == "step 1: send_confirmation; 120+30 tokens; 0.4 s"
+    assert [t.name for t in figure.data].count("agent asked a person") == 1
