@@ -14,6 +14,7 @@ import streamlit as st
 
 from components import auth
 from components.services import get_services
+from core.logging import configure_logging
 
 # Absolute, so the app also runs when started from another script (tests).
 HERE = Path(__file__).resolve().parent
@@ -52,6 +53,7 @@ def deep_link_url_path() -> str | None:
 
 
 st.set_page_config(page_title="Countersign", page_icon=":material/verified:", layout="wide")
+configure_logging()  # idempotent across reruns
 services = get_services()
 user = auth.resolve_user(services.db)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -41,6 +42,8 @@ from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transi
 
 if TYPE_CHECKING:
     from core.db import Database
+
+log = structlog.get_logger(__name__)
 
 DECISIONS = ("approve", "reject", "modify")
 TIMEOUT_ACTOR = "system:timeout"
@@ -388,6 +391,8 @@ def _decide(
     approval.decision_data = data
     approval.updated_at = now
     session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
+    log.info("approval decided", approval_id=approval.id, workflow_id=approval.workflow_id,
+             step=approval.step_name, actor=actor, outcome=outcome)
     store.append_event(
         session, "approval.decided", actor, workflow_id=approval.workflow_id,
         approval_id=approval.id, step_name=approval.step_name,
@@ -512,10 +517,17 @@ class ApprovalEngine:
         comment: str = "",
         channel: str = "api",
     ) -> ApprovalRequest:
-        with self.db.session() as session:
+        with structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver_id), \
+                self.db.session() as session:
             approval = lock_approval(session, approval_id)
-            return record_response(session, approval, approver=approver_id, decision=decision,
-                                   data=data, comment=comment, channel=channel)
+            with structlog.contextvars.bound_contextvars(workflow_id=approval.workflow_id,
+                                                         step=approval.step_name):
+                answered = record_response(session, approval, approver=approver_id,
+                                           decision=decision, data=data, comment=comment,
+                                           channel=channel)
+                log.info("approval response recorded", decision=decision, channel=channel,
+                         status=answered.status)
+                return answered
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
         with self.db.session() as session:

@@ -329,11 +329,21 @@ def runner(
         bool, typer.Option("--until-idle", help="Return once nothing is runnable.")
     ] = False,
     concurrency: Annotated[int, typer.Option(help="Worker threads.")] = 1,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", help="Serve Prometheus metrics on this port.")] = None,
+    metrics_host: Annotated[str, typer.Option(
+        "--metrics-host", help="Address for --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Run workflows (forever, or until nothing is runnable)."""
     from core.runner import Runner
 
-    worker = Runner(_db(), concurrency=concurrency)
+    db = _db()
+    worker = Runner(db, concurrency=concurrency)
+    if metrics_port is not None:
+        from core.metrics import serve_runner_metrics
+
+        serve_runner_metrics(db, metrics_port, metrics_host)
+        typer.echo(f"metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
     if until_idle:
         steps = worker.run_until_idle()
         typer.echo(f"idle after {steps} steps")
@@ -375,7 +385,8 @@ def serve(
     from gateway.app import create_app
 
     # create_app() opens the configured database, migrates it and loads tools.
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # log_config=None: uvicorn's records go through core.logging's handler.
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", log_config=None)
 
 
 @tokens_app.command("create")
@@ -501,6 +512,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from core.logging import configure_logging
+
+    configure_logging()
     try:
         app(args=argv, standalone_mode=False)
     except CountersignError as exc:

@@ -25,6 +25,7 @@ from core.approvals import is_approving, open_approval
 from core.checkpoints import take_checkpoint
 from core.definitions import ApprovalConfig, Step, WorkflowDefinition
 from core.errors import WorkflowNotFound
+from core.metrics import runner_metrics
 from core.models import ApprovalRequest, StepRun, Workflow, utcnow
 from core.tools import ToolContext, ToolRegistry, render_args
 
@@ -161,7 +162,17 @@ class StepExecutor:
 
     def run_claimed(self, workflow_id: str) -> None:
         """Run steps until the workflow waits, finishes, pauses or is handed back."""
-        log_ = log.bind(workflow_id=workflow_id, runner=self.runner_id)
+        # Every log line below (channels and tools included) names the
+        # workflow, the runner acting, and the step once one is bound.
+        with structlog.contextvars.bound_contextvars(workflow_id=workflow_id,
+                                                     actor=self.runner_id):
+            try:
+                self._run_claimed(workflow_id)
+            finally:
+                structlog.contextvars.unbind_contextvars("step", "approval_id")
+
+    def _run_claimed(self, workflow_id: str) -> None:
+        log_ = log.bind(runner=self.runner_id)
         try:
             # Each outcome's transaction also starts the next step, so a
             # step costs one commit; the last one of a claim starts none, so
@@ -235,6 +246,7 @@ class StepExecutor:
                     store.transition_workflow(session, workflow, "completed", self.runner_id)
                     return False, None
                 step = definition.steps[workflow.current_step]
+                structlog.contextvars.bind_contextvars(step=step.name)
                 run_id = workflow.current_step_run_id
                 run = session.get(StepRun, run_id) if run_id else None
                 if run is None:
@@ -247,12 +259,17 @@ class StepExecutor:
                     if approval is None or approval.status == "pending":
                         store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
                         return False, None
+                    runner_metrics.resumed(approval.decided_at)
+                    log.info("resuming task after decision", approval_id=approval.id,
+                             outcome=approval.status)
                     run.status = "running"
                 elif run.status == "waiting_approval":
                     go_on = self._apply_decision(session, workflow, definition, step, run)
                     if go_on is not None:
                         return go_on, None
                 elif run.status == "running":
+                    log.info("step resumed after an interruption", step_run_id=run.id,
+                             attempt=run.attempt)
                     store.append_event(session, "step.resumed", self.runner_id,
                                        workflow_id=workflow.id, step_name=step.name,
                                        data={"step_run_id": run.id, "attempt": run.attempt,
@@ -308,6 +325,8 @@ class StepExecutor:
 
     def _record_start(self, session: Session, workflow: Workflow, step: Step, run: StepRun) -> None:
         workflow.current_step_run_id = run.id
+        structlog.contextvars.bind_contextvars(step=step.name)
+        log.info("step started", step_type=step.type, step_run_id=run.id, attempt=run.attempt)
         store.append_event(session, "step.started", self.runner_id, workflow_id=workflow.id,
                            step_name=step.name,
                            data={"step_run_id": run.id, "index": run.step_index,
@@ -331,6 +350,9 @@ class StepExecutor:
         )
         run.status = "waiting_approval"
         run.approval_id = approval.id
+        log.info("approval requested", approval_id=approval.id,
+                 approval_type=approval.approval_type)
+        runner_metrics.step(step.type, "waiting_approval")
         store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
                                   data={"approval_id": approval.id, "step": step.name})
 
@@ -346,6 +368,9 @@ class StepExecutor:
             return False
         decision = {"status": approval.status, "decided_by": approval.decided_by,
                     "data": approval.decision_data or {}, "approval_id": approval.id}
+        runner_metrics.resumed(approval.decided_at)
+        log.info("resuming after decision", approval_id=approval.id, outcome=approval.status,
+                 decided_by=approval.decided_by)
         approvals = dict(workflow.context.get("approvals", {}))
         approvals[step.name] = decision
         workflow.context = {**workflow.context, "approvals": approvals}
@@ -356,6 +381,8 @@ class StepExecutor:
         run.status = "skipped" if action != "fail" else "failed"
         run.finished_at = utcnow()
         run.output = {"approval": decision}
+        runner_metrics.step(step.type, run.status)
+        log.info(f"step {run.status}", reason=f"approval {approval.status}", on_reject=action)
         store.append_event(session, f"step.{run.status}", self.runner_id, workflow_id=workflow.id,
                            step_name=step.name,
                            data={"reason": f"approval {approval.status}", "on_reject": action})
@@ -398,6 +425,9 @@ class StepExecutor:
             )
             run.status = "waiting_approval"
             run.approval_id = approval.id
+            log.info("approval requested by task", approval_id=approval.id,
+                     approval_type=approval.approval_type)
+            runner_metrics.step(step.type, "waiting_approval")
             if workflow.status == "running":
                 store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
                                           data={"approval_id": approval.id, "step": step.name})
@@ -487,6 +517,9 @@ class StepExecutor:
                            before=before, after=store.snapshot(workflow),
                            data={"step_run_id": run_id, "attempt": run.attempt})
         self.steps_executed += 1
+        runner_metrics.step(step.type, "completed")
+        log.info("step completed", step=step.name, step_type=step.type, step_run_id=run_id,
+                 attempt=run.attempt)
         if workflow.status != "running":
             return False, None
         if not start_next:
@@ -507,6 +540,7 @@ class StepExecutor:
         definition = self._definition(workflow)
         if workflow.current_step >= len(definition.steps):
             store.transition_workflow(session, workflow, "completed", self.runner_id)
+            log.info("workflow completed")
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None
         step = definition.steps[workflow.current_step]
@@ -531,6 +565,9 @@ class StepExecutor:
                                    workflow_id=workflow_id, step_name=step.name,
                                    data={"error": error, "attempt": run.attempt,
                                          "next_attempt_in": delay})
+                runner_metrics.step(step.type, "retrying")
+                log.warning("step failed; retrying", step=step.name, error=error,
+                            attempt=run.attempt, next_attempt_in=delay)
                 run.attempt += 1
                 run.error = error
                 if workflow.status == "running":
@@ -540,6 +577,8 @@ class StepExecutor:
             run.error = error
             run.finished_at = utcnow()
             workflow.error = f"Step {step.name!r} failed: {error}"
+            runner_metrics.step(step.type, "failed")
+            log.error("step failed", step=step.name, error=error, attempt=run.attempt)
             store.append_event(session, "step.failed", self.runner_id, workflow_id=workflow_id,
                                step_name=step.name, data={"error": error, "attempt": run.attempt})
             if workflow.status == "running":

@@ -25,6 +25,7 @@ from sqlalchemy import func, or_, select, update
 
 from core.approvals import ApprovalEngine
 from core.executor import StepExecutor, TaskHandler
+from core.metrics import runner_metrics
 from core.models import RunnerHeartbeat, Workflow, utcnow
 from core.tools import ToolRegistry, default_registry
 
@@ -125,13 +126,15 @@ class Runner:
         workflow_id = claim_next_workflow(self.db, self.runner_id, self.lease_seconds)
         if workflow_id is None:
             return False
+        runner_metrics.claims.inc()
         with self._active_lock:
             self._active.add(workflow_id)
         try:
             self.executor.run_claimed(workflow_id)
-        except Exception:
+        except Exception as exc:
             # A database outage or a bug: keep the runner alive; the lease
             # runs out and the workflow is retried.
+            runner_metrics.error("execute", exc)
             self.log.exception("workflow execution failed", workflow_id=workflow_id)
         finally:
             with self._active_lock:
@@ -211,7 +214,8 @@ class Runner:
                 if self.approvals.expire_due():
                     continue
                 wait = self._idle_wait()
-            except Exception:
+            except Exception as exc:
+                runner_metrics.error("loop", exc)
                 self.log.exception("runner loop error; retrying")
                 wait = 1.0
             signal.wait_for_change(seen, wait)
@@ -234,7 +238,8 @@ class Runner:
         while not self._stop.wait(interval):
             try:
                 self.beat()
-            except Exception:
+            except Exception as exc:
+                runner_metrics.error("heartbeat", exc)
                 self.log.exception("heartbeat failed")
 
     def beat(self) -> None:

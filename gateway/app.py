@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from core.db import Database, get_database
+from core.logging import configure_logging
 from core.metrics import make_registry
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
 
@@ -21,6 +22,7 @@ inbound webhooks, `/healthz`, `/metrics` and the Gradio approver UI at `/approve
 
 def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastAPI:
     """A gateway over ``db`` (default: the configured database, migrated)."""
+    configure_logging()
     if db is None:
         db = get_database()
         db.upgrade()

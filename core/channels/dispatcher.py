@@ -223,10 +223,22 @@ class Dispatcher:
 
     def deliver(self, notification_id: str, channels: dict[str, Channel] | None = None) -> str:
         """Deliver one claimed row; returns its new status (or ``deferred``)."""
-        try:
-            delivery, enabled = self._prepare(notification_id)
-        except NotificationNotFound:
-            return "missing"
+        # Log lines of this delivery (the channel's included) name it and its approval.
+        with structlog.contextvars.bound_contextvars(notification_id=notification_id):
+            try:
+                delivery, enabled = self._prepare(notification_id)
+            except NotificationNotFound:
+                return "missing"
+            facts = delivery.approval
+            about = ({"approval_id": facts.id, "workflow_id": facts.workflow_id,
+                      "step": facts.step_name} if facts else {})
+            with structlog.contextvars.bound_contextvars(
+                channel=delivery.channel, **{k: v for k, v in about.items() if v is not None}
+            ):
+                return self._deliver(notification_id, delivery, enabled, channels)
+
+    def _deliver(self, notification_id: str, delivery: Delivery, enabled: bool,
+                 channels: dict[str, Channel] | None) -> str:
         if channels is None:
             with self.db.read() as session:
                 channels = self.channels(session)
