@@ -114,7 +114,8 @@ def check_migrations(db: Any) -> tuple[list[Check], bool]:
 
     current, head = current_revision(db), head_revision(db)
     if current is None:
-        return [Check("migrations", FAIL, "The database has no schema (run: python -m core db upgrade).")], False
+        return [Check("migrations", FAIL,
+                      "The database has no schema (run: python -m core db upgrade).")], False
     if current != head:
         return [Check("migrations", FAIL, f"The database is at revision {current} but this version of "
                       f"Countersign needs {head} (run: python -m core db upgrade).")], False

@@ -135,12 +135,11 @@ def test_full_run_logs_no_secret_and_binds_ids(
         "library says %s and %s", SECRETS["COUNTERSIGN_WEBHOOK_SECRET"],
         SECRETS["COUNTERSIGN_LINK_SECRETS"])
 
-    approve = next(t for t in tokens if respond_ok(db, t))
-    assert approve
+    assert any(respond_ok(db, token) for token in tokens), "an Approve link"
     runner.run_until_idle(max_seconds=30)
     assert ops.get_workflow(db, workflow.id).status == "completed"
     Dispatcher(db, policy=FAST).dispatch_until_idle(max_seconds=20)
-    assert slack.payloads("chat.update") and not slack.problems, "the Slack message was updated with the decision"
+    assert slack.payloads("chat.update") and not slack.problems, "the Slack message was updated"
 
     for handler in logging.getLogger().handlers:
         handler.flush()
