@@ -56,6 +56,7 @@ st.set_page_config(page_title="Countersign", page_icon=":material/verified:", la
 configure_logging()  # idempotent across reruns
 services = get_services()
 user = auth.resolve_user(services.db)
+auth.write_session_cookie()
 
 if user is None:
     # Every URL shows the sign-in form and keeps its path and query, so

@@ -4,8 +4,10 @@
   identity comes from ``st.user``; the role from the local account of the
   same email (viewer when there is none).
 - Local accounts otherwise (``python -m core users add``): a sign-in form;
-  the signed-in email lives in session state and its role is read from the
-  database on every run, so a changed role applies at once.
+  the signed-in email lives in session state and in a signed session cookie
+  (core.sessions, shared with the gateway) that keeps it across reloads and
+  tabs; its role is read from the database on every run, so a changed role
+  applies at once.
 - No sign-in only when ``COUNTERSIGN_AUTH=none`` AND the server is bound to
   localhost; everyone is then the local admin and every page says so.
 """
@@ -21,6 +23,7 @@ import streamlit as st
 from components.badges import badge_markdown
 from core.db import Database
 from core.errors import CountersignError, NotFound
+from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE, make_session_token, read_session_token
 from core.users import add_user, authenticate, get_user
 
 AUTH_ENV = "COUNTERSIGN_AUTH"
@@ -28,6 +31,8 @@ LOCAL_ADMIN_ENV = "COUNTERSIGN_LOCAL_ADMIN"
 DEFAULT_LOCAL_ADMIN = "admin@localhost"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SESSION_EMAIL = "auth.email"
+SIGNED_OUT = "auth.signed_out"
+COOKIE_PENDING = "auth.cookie_pending"
 CURRENT = "auth.current"
 DEEP_LINK_PARAMS = ("approval", "workflow", "id")
 
@@ -103,8 +108,9 @@ def resolve_user(db: Database) -> SignedIn | None:
             found = _role_of(db, email)
             role, name = found if found else ("viewer", str(st.user.get("name") or email))
             user = SignedIn(email, role, name, "oidc")
-    elif st.session_state.get(SESSION_EMAIL):
-        email = str(st.session_state[SESSION_EMAIL])
+    elif st.session_state.get(SESSION_EMAIL) or _email_from_cookie():
+        email = str(st.session_state.get(SESSION_EMAIL) or _email_from_cookie())
+        st.session_state[SESSION_EMAIL] = email
         found = _role_of(db, email)
         if found is None:  # the account was removed
             del st.session_state[SESSION_EMAIL]
@@ -112,6 +118,38 @@ def resolve_user(db: Database) -> SignedIn | None:
             user = SignedIn(email, found[0], found[1], "local")
     st.session_state[CURRENT] = user
     return user
+
+
+def _email_from_cookie() -> str | None:
+    """A local sign-in kept across reloads and tabs by the signed session cookie.
+
+    Ignored after signing out in this browser session, even if the browser
+    has not dropped the cookie yet.
+    """
+    if st.session_state.get(SIGNED_OUT):
+        return None
+    try:
+        value = st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # noqa: BLE001  (no browser request behind this run, e.g. AppTest)
+        return None
+    return read_session_token(value)
+
+
+def write_session_cookie() -> None:
+    """Set (after sign-in) or clear (after sign-out) the session cookie in the browser.
+
+    Streamlit cannot set cookies from the server, so a one-line script does,
+    on the run after the change; the value is our own signed token.
+    """
+    pending = st.session_state.pop(COOKIE_PENDING, None)
+    if pending is None:
+        return
+    if pending:
+        script = (f"document.cookie = '{SESSION_COOKIE}={pending}; path=/; "
+                  f"max-age={SESSION_MAX_AGE}; SameSite=Lax';")
+    else:
+        script = f"document.cookie = '{SESSION_COOKIE}=; path=/; max-age=0; SameSite=Lax';"
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
 
 def _ensure_entry_script() -> None:
@@ -184,6 +222,8 @@ def sign_in_page(db: Database) -> None:
             st.error(str(exc))
             return
         st.session_state[SESSION_EMAIL] = user.email
+        st.session_state[COOKIE_PENDING] = make_session_token(user.email)
+        st.session_state.pop(SIGNED_OUT, None)
         st.rerun()
 
 
@@ -192,6 +232,8 @@ def sign_out() -> None:
         st.logout()
     st.session_state.pop(SESSION_EMAIL, None)
     st.session_state[CURRENT] = None
+    st.session_state[SIGNED_OUT] = True
+    st.session_state[COOKIE_PENDING] = ""
 
 
 def sidebar_identity(user: SignedIn) -> None:

@@ -8,24 +8,18 @@ local-account sign-in (core.users.authenticate).
 
 from __future__ import annotations
 
-import hashlib
-import os
-import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from core.api_tokens import authenticate_token
 from core.db import Database
 from core.errors import NotAuthorized
 from core.models import User
+from core.sessions import SESSION_COOKIE, make_session_token, read_session_token
 from gateway.errors import Unauthenticated
-
-SESSION_COOKIE = "countersign_session"
-SESSION_MAX_AGE = 12 * 3600
 
 bearer = HTTPBearer(auto_error=False, description="An API token: python -m core tokens create")
 
@@ -71,35 +65,13 @@ WriterDep = Annotated[Caller, Depends(writer)]
 # -- browser sessions ---------------------------------------------------------------
 
 
-def _session_secret() -> str:
-    configured = os.environ.get("COUNTERSIGN_SESSION_SECRET") or os.environ.get("COUNTERSIGN_SECRET_KEY")
-    # Without a configured secret, sessions last as long as this process.
-    return configured or _PROCESS_SECRET
-
-
-_PROCESS_SECRET = secrets.token_urlsafe(32)
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_session_secret(), salt="countersign.session",
-                                  signer_kwargs={"digest_method": hashlib.sha256})
-
-
 def make_session_cookie(email: str) -> str:
-    return _serializer().dumps({"email": email})
+    return make_session_token(email)
 
 
 def session_user(request: Request) -> str | None:
     """The signed-in user's email from the session cookie, or None."""
-    value = request.cookies.get(SESSION_COOKIE)
-    if not value:
-        return None
-    try:
-        data = _serializer().loads(value, max_age=SESSION_MAX_AGE)
-    except (BadSignature, SignatureExpired):
-        return None
-    email = data.get("email") if isinstance(data, dict) else None
-    return email if isinstance(email, str) else None
+    return read_session_token(request.cookies.get(SESSION_COOKIE))
 
 
 def safe_next(target: str | None, default: str = "/approve/") -> str:

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.errors import NotAuthorized
+from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE
 from core.users import authenticate
-from gateway.auth import SESSION_COOKIE, SESSION_MAX_AGE, database, make_session_cookie, safe_next
+from gateway.auth import database, make_session_cookie, safe_next
 from gateway.templating import page
 
 router = APIRouter(include_in_schema=False)

@@ -104,7 +104,7 @@ def test_deep_link_sign_in_fill_form_approve_moves_workflow_on(dashboard: Dashbo
     assert answer["data"]["change_ticket"] == "CHG-1234" and answer["data"]["window"] == "tonight"
 
     # ... and the Workflow page says so, with its timeline drawn.
-    # (In-app navigation: a full page load would start a new, signed-out session.)
+    # (In-app navigation, as a person would click it.)
     page.get_by_role("link", name=f"Workflow: {DEPLOY}").click()
     wait_for_app(page)
     expect(page.get_by_role("heading", name=DEPLOY)).to_be_visible()
@@ -156,3 +156,24 @@ def test_rollback_with_reason_and_confirmation_restores_checkpoint(
     assert checkpoint is not None and restored.current_step == checkpoint.step_index
     assert cancelled is not None and cancelled.status == "cancelled"
     assert {r.status for r in runs if r.step_name == "deployment_approval"} == {"rolled_back"}
+
+
+def test_sign_in_survives_a_reload_and_signing_out_ends_it(dashboard: Dashboard, page: Any) -> None:
+    password = page.get_by_role("textbox", name="Password", exact=True)
+    page.goto(f"{dashboard.url}/")
+    wait_for_app(page)
+    sign_in(page, "viewer@example.com")
+    expect(page.get_by_text("viewer@example.com").first).to_be_visible()
+
+    # A full page load starts a new Streamlit session: the signed cookie signs it in.
+    page.reload()
+    wait_for_app(page)
+    expect(page.get_by_text("viewer@example.com").first).to_be_visible()
+    expect(password).to_have_count(0)
+
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    wait_for_app(page)
+    expect(password).to_be_visible()
+    page.reload()
+    wait_for_app(page)
+    expect(password).to_be_visible()

@@ -1,0 +1,43 @@
+"""Browser sign-in sessions shared by the dashboard and the gateway.
+
+A session is a cookie holding the signed-in email, signed (itsdangerous,
+SHA-256) and timed. Both faces use the same cookie name and key, so on one
+host a sign-in to either is a sign-in to both. The key is
+``COUNTERSIGN_SESSION_SECRET``; without it each process makes its own, and
+sessions end with the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+SESSION_COOKIE = "countersign_session"
+SESSION_MAX_AGE = 12 * 3600
+SECRET_ENVS = ("COUNTERSIGN_SESSION_SECRET", "COUNTERSIGN_SECRET_KEY")
+_PROCESS_SECRET = secrets.token_urlsafe(32)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    configured = next((os.environ[name] for name in SECRET_ENVS if os.environ.get(name)), None)
+    return URLSafeTimedSerializer(configured or _PROCESS_SECRET, salt="countersign.session",
+                                  signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def make_session_token(email: str) -> str:
+    return _serializer().dumps({"email": email})
+
+
+def read_session_token(value: str | None, *, max_age: int = SESSION_MAX_AGE) -> str | None:
+    """The email a session token was made for, or None if it is missing, forged or old."""
+    if not value:
+        return None
+    try:
+        data = _serializer().loads(value, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    email = data.get("email") if isinstance(data, dict) else None
+    return email if isinstance(email, str) else None
