@@ -6,7 +6,9 @@ dashboard, the gateway). Output goes to stderr:
 - ``COUNTERSIGN_LOG_FORMAT=json``: one JSON object per line (production);
   ``console``: coloured, readable lines. Unset: console when stderr is a
   terminal, JSON otherwise (a service manager, a container, a pipe).
-- ``COUNTERSIGN_LOG_LEVEL``: DEBUG, INFO (default), WARNING, ERROR.
+- ``COUNTERSIGN_LOG_LEVEL``: DEBUG, INFO (default), WARNING, ERROR, for
+  Countersign's own loggers (and uvicorn's); other libraries log WARNING and
+  up unless it is DEBUG.
 
 Lines carry the structlog context variables bound by the engine
 (``workflow_id``, ``step``, ``approval_id``, ``actor``, ``notification_id``),
@@ -144,6 +146,10 @@ def resolve_level() -> int:
     return level if isinstance(level, int) else logging.INFO
 
 
+# Loggers at COUNTERSIGN_LOG_LEVEL; every other library logs warnings and up
+# (alembic and httpx are chatty at INFO), unless the level is DEBUG.
+OWN_LOGGERS = ("core", "gateway", "components", "pages", "app", "__main__", "uvicorn")
+
 _lock = threading.Lock()
 _configured: tuple[str, int, int] | None = None
 _HANDLER_NAME = "countersign"
@@ -187,7 +193,9 @@ def configure_logging(
             if existing.get_name() == _HANDLER_NAME:
                 root.removeHandler(existing)
         root.addHandler(handler)
-        root.setLevel(numeric)
+        root.setLevel(numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
+        for name in OWN_LOGGERS:
+            logging.getLogger(name).setLevel(numeric)
         # Uvicorn installs its own handlers; send its records to ours instead.
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             named = logging.getLogger(name)
