@@ -203,6 +203,9 @@ def _runner_process(url: str, ready: Any, stop: Any) -> None:
     import logging
 
     logging.disable(logging.WARNING)
+    from core.logging import configure_logging
+
+    configure_logging(level="WARNING")  # per-step INFO lines would be measured too
     from core.runner import Runner
 
     db = Database(url)
@@ -460,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgresql",
                         help="comma-separated: sqlite, postgresql")
     args = parser.parse_args(argv)
+    from core.logging import configure_logging
+
+    configure_logging(level="WARNING")  # per-step INFO lines would be measured too
     plan = Plan.of(args.quick)
     started = time.perf_counter()
 

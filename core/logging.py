@@ -31,6 +31,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
@@ -64,7 +65,25 @@ _TOKEN_PARAM = re.compile(r"(token=)[^&\s\"'<>]+", re.IGNORECASE)
 _BEARER = re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
+_cache: tuple[tuple[str | None, ...], float, tuple[str, ...]] | None = None
+# The secrets file is re-read at most this often (the environment at once).
+SECRETS_CACHE_SECONDS = 5.0
+
+
 def _secret_values() -> tuple[str, ...]:
+    """The configured secrets' values, cached: this runs for every log line."""
+    global _cache
+    env = tuple(os.environ.get(name) for name in SECRET_ENV_VARS)
+    env = (*env, os.environ.get("COUNTERSIGN_SECRETS_FILE"))
+    now = time.monotonic()
+    if _cache is not None and _cache[0] == env and now - _cache[1] < SECRETS_CACHE_SECONDS:
+        return _cache[2]
+    values = _read_secret_values()
+    _cache = (env, now, values)
+    return values
+
+
+def _read_secret_values() -> tuple[str, ...]:
     from core.channels.secrets import secret
 
     values: set[str] = set()
