@@ -337,24 +337,31 @@ class StepExecutor:
     ) -> None:
         assert step.approval_config is not None
         config = step.approval_config
-        approval = open_approval(
-            session,
-            config=config,
+        self._wait_for_person(
+            session, workflow, step, run, config,
             title=config.title or step.name.replace("_", " ").capitalize(),
-            requested_by=workflow.created_by,
-            workflow=workflow,
-            step_name=step.name,
-            step_run_id=run.id,
             proposed_action=_proposed_action(step, scope_of(workflow)),
-            context={**workflow.context, **step.context},
+        )
+
+    def _wait_for_person(
+        self, session: Session, workflow: Workflow, step: Step, run: StepRun,
+        config: ApprovalConfig, *, title: str, proposed_action: dict[str, Any],
+    ) -> None:
+        """Open the request, park the step run and the workflow (same transaction)."""
+        approval = open_approval(
+            session, config=config, title=title, requested_by=workflow.created_by,
+            workflow=workflow, step_name=step.name, step_run_id=run.id,
+            proposed_action=proposed_action, context={**workflow.context, **step.context},
         )
         run.status = "waiting_approval"
         run.approval_id = approval.id
         log.info("approval requested", approval_id=approval.id,
-                 approval_type=approval.approval_type)
+                 approval_type=approval.approval_type,
+                 origin=proposed_action.get("origin", "step"))
         runner_metrics.step(step.type, "waiting_approval")
-        store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
-                                  data={"approval_id": approval.id, "step": step.name})
+        if workflow.status == "running":
+            store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
+                                      data={"approval_id": approval.id, "step": step.name})
 
     def _apply_decision(
         self, session: Session, workflow: Workflow, definition: WorkflowDefinition,
@@ -417,20 +424,8 @@ class StepExecutor:
             assert run is not None
             if run.status != "running" or workflow.current_step_run_id != run_id:
                 return False
-            approval = open_approval(
-                session, config=ask.config, title=ask.title, requested_by=workflow.created_by,
-                workflow=workflow, step_name=step.name, step_run_id=run_id,
-                proposed_action={**ask.proposed_action, "origin": "task"},
-                context={**workflow.context, **step.context},
-            )
-            run.status = "waiting_approval"
-            run.approval_id = approval.id
-            log.info("approval requested by task", approval_id=approval.id,
-                     approval_type=approval.approval_type)
-            runner_metrics.step(step.type, "waiting_approval")
-            if workflow.status == "running":
-                store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
-                                          data={"approval_id": approval.id, "step": step.name})
+            self._wait_for_person(session, workflow, step, run, ask.config, title=ask.title,
+                                  proposed_action={**ask.proposed_action, "origin": "task"})
             return False
 
     def _perform(
