@@ -26,7 +26,7 @@ from core.checkpoints import take_checkpoint
 from core.definitions import ApprovalConfig, Step, WorkflowDefinition
 from core.errors import WorkflowNotFound
 from core.metrics import runner_metrics
-from core.models import ApprovalRequest, StepRun, Workflow, utcnow
+from core.models import ApprovalRequest, ApprovalResponse, StepRun, Workflow, utcnow
 from core.tools import ToolContext, ToolRegistry, render_args
 
 if TYPE_CHECKING:
@@ -502,7 +502,7 @@ class StepExecutor:
         workflow.step_outputs = {**workflow.step_outputs, step.name: output}
         workflow.current_step += 1
         workflow.current_step_run_id = None
-        workflow.updated_at = utcnow()
+        workflow.updated_at = now
         if takes_checkpoint:
             take_checkpoint(session, workflow, step.name if step.type == "checkpoint"
                             else f"after:{step.name}", self.runner_id,
@@ -582,10 +582,6 @@ class StepExecutor:
 
 
 def _last_comment(session: Session, approval_id: str) -> str:
-    from sqlalchemy import select
-
-    from core.models import ApprovalResponse
-
     comment = session.scalar(
         select(ApprovalResponse.comment).where(ApprovalResponse.approval_id == approval_id)
         .order_by(ApprovalResponse.id.desc()).limit(1)
