@@ -147,22 +147,31 @@ class Runner:
         Retries scheduled a short while ahead are waited for; approval
         deadlines are not (they may be hours away), but due ones are applied.
         """
-        self.db.wakeup.start_listening()
         deadline = utcnow() + timedelta(seconds=max_seconds)
         start = self.executor.steps_executed
-        while utcnow() < deadline:
-            if self.run_once():
-                continue
-            if self.approvals.expire_due():
-                continue
-            due = next_timer(self.db) if wait_for_retries else None
-            if due is None:
-                # A retry may have come due between the claim and next_timer,
-                # which only sees future timers: one more claim catches it.
-                if wait_for_retries and self.run_once():
+        # Leases of long steps are renewed here too, or another runner
+        # would take a workflow over while its step is still running.
+        done = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(done,),
+                                     name="countersign-heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            while utcnow() < deadline:
+                if self.run_once():
                     continue
-                break
-            self._stop.wait(max(0.0, min((due - utcnow()).total_seconds(), 5.0)) + 0.01)
+                if self.approvals.expire_due():
+                    continue
+                due = next_timer(self.db) if wait_for_retries else None
+                if due is None:
+                    # A retry may have come due between the claim and next_timer,
+                    # which only sees future timers: one more claim catches it.
+                    if wait_for_retries and self.run_once():
+                        continue
+                    break
+                self._stop.wait(max(0.0, min((due - utcnow()).total_seconds(), 5.0)) + 0.01)
+        finally:
+            done.set()
+            heartbeat.join(self.lease_seconds)
         return self.executor.steps_executed - start
 
     # -- the long-running loop --------------------------------------------------
@@ -176,8 +185,8 @@ class Runner:
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
-        heartbeat = threading.Thread(target=self._heartbeat, name="countersign-heartbeat",
-                                     daemon=True)
+        heartbeat = threading.Thread(target=self._heartbeat, args=(self._stop,),
+                                     name="countersign-heartbeat", daemon=True)
         heartbeat.start()
         self._threads.append(heartbeat)
         if self.dispatch_notifications:
@@ -233,9 +242,9 @@ class Runner:
                                           pid=os.getpid(), started_at=utcnow(),
                                           last_seen_at=utcnow()))
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, stop: threading.Event) -> None:
         interval = self.lease_seconds * HEARTBEAT_FRACTION
-        while not self._stop.wait(interval):
+        while not stop.wait(interval):
             try:
                 self.beat()
             except Exception as exc:

@@ -16,7 +16,7 @@ from core.db import Database
 from core.definitions import ApprovalConfig
 from core.errors import ApprovalClosed
 from core.executor import AwaitApproval, TaskRequest
-from core.runner import Runner
+from core.runner import Runner, claim_next_workflow
 from core.tools import ToolRegistry
 from tests.integration.core.conftest import (
     Calls,
@@ -309,3 +309,29 @@ def test_resume_wakes_an_idle_runner(
     ops.resume_workflow(db, workflow_id, "ops@example.com")
     wait_until(lambda: status(db, workflow_id) == "completed", 10, "completed after resume")
     assert [c["label"] for c in calls.of("do")] == ["warm_up", "a"]
+
+
+def test_run_until_idle_keeps_the_lease_of_a_step_longer_than_the_lease(
+    db: Database, registry: ToolRegistry
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    @registry.register("slow")
+    def slow() -> dict[str, Any]:
+        started.set()
+        release.wait(10)
+        return {"slow": True}
+
+    workflow_id = start(db, [{"name": "slow", "type": "tool", "tool": "slow"}])
+    worker = Runner(db, registry=registry, lease_seconds=0.6, runner_id="patient")
+    done = threading.Thread(target=worker.run_until_idle, daemon=True)
+    done.start()
+    try:
+        assert started.wait(10)
+        threading.Event().wait(1.5)  # well past the 0.6 s lease: only renewal keeps it
+        assert claim_next_workflow(db, "intruder", 0.6) is None
+        assert ops.get_workflow(db, workflow_id).lease_owner == "patient"
+    finally:
+        release.set()
+        done.join(10)
+    assert status(db, workflow_id) == "completed"
