@@ -55,9 +55,9 @@ class StateManager:
         self, workflow_id: str, new_status: str, actor: str = "system", reason: str = ""
     ) -> Workflow:
         if new_status == "running":
-            return ops.start_workflow(self.db, workflow_id, actor) if \
-                ops.get_workflow(self.db, workflow_id).status != "paused" else \
-                ops.resume_workflow(self.db, workflow_id, actor)
+            if ops.get_workflow(self.db, workflow_id).status == "paused":
+                return ops.resume_workflow(self.db, workflow_id, actor)
+            return ops.start_workflow(self.db, workflow_id, actor)
         if new_status == "paused":
             return ops.pause_workflow(self.db, workflow_id, actor, reason)
         if new_status == "cancelled":
