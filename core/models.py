@@ -147,9 +147,7 @@ class ApprovalRequest(TimestampMixin, Base):
     __tablename__ = "approval_requests"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    workflow_id: Mapped[str | None] = mapped_column(
-        ForeignKey("workflows.id"), index=True, default=None
-    )
+    workflow_id: Mapped[str | None] = mapped_column(ForeignKey("workflows.id"), index=True, default=None)
     step_name: Mapped[str | None] = mapped_column(String(200), default=None)
     step_run_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     title: Mapped[str] = mapped_column(String(500))
@@ -190,9 +188,7 @@ class ApprovalAssignee(Base):
 
     __tablename__ = "approval_assignees"
 
-    approval_id: Mapped[str] = mapped_column(
-        ForeignKey("approval_requests.id"), primary_key=True
-    )
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approval_requests.id"), primary_key=True)
     principal: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
     # Copies of the request's deadline and age, so an inbox page is two index
     # walks that stop at the page size, however many requests wait.
@@ -231,6 +227,8 @@ class WorkflowEvent(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     workflow_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
     approval_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
+    # Set for supervised-conversation events (take over, inject, release).
+    session_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
     event_type: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(320))
     step_name: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -303,6 +301,8 @@ class User(TimestampMixin, Base):
     groups: Mapped[list[str]] = mapped_column(JSONType, default=list)
     password_hash: Mapped[str | None] = mapped_column(String(300), default=None)
     tenant: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The user's own model settings: the last layer after platform and tenant.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
 class RunnerHeartbeat(Base):
@@ -382,3 +382,132 @@ class AgentProfile(TimestampMixin, Base):
     # authorized_imports, executor): never an API key, only its variable's name.
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_by: Mapped[str] = mapped_column(String(320), default="system")
+
+
+class AgentTeam(TimestampMixin, Base):
+    """An ordered list of agent profiles run as a pipeline: each member's
+    answer is the next member's input. Started as an ordinary workflow."""
+
+    __tablename__ = "agent_teams"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Profile names, in pipeline order.
+    members: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # Optional per-team knobs (e.g. an approval before a given member).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_by: Mapped[str] = mapped_column(String(320), default="system")
+
+
+class Tenant(TimestampMixin, Base):
+    """An organisation sharing the platform; sees only its own rows."""
+
+    __tablename__ = "tenants"
+
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # Model settings at tenant level (provider, model id, api base...): never
+    # a key in clear; keys live in tenant_secrets, encrypted.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class TenantSecret(TimestampMixin, Base):
+    """A tenant's API key, Fernet-encrypted with a key from the environment."""
+
+    __tablename__ = "tenant_secrets"
+
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.slug"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+
+
+class TenantFlow(TimestampMixin, Base):
+    """A named conversation flow of a tenant: agent type, tools, parameters."""
+
+    __tablename__ = "tenant_flows"
+
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.slug"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    agent_type: Mapped[str] = mapped_column(String(32), default="tool_calling")
+    # Optional agent profile the flow starts from; tools/parameters override.
+    profile: Mapped[str | None] = mapped_column(String(100), default=None)
+    tools: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ChatSession(TimestampMixin, Base):
+    """A supervised conversation between a person and a tenant's flow."""
+
+    __tablename__ = "chat_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    flow: Mapped[str] = mapped_column(String(100))
+    user_email: Mapped[str] = mapped_column(String(320), index=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    # active (the agent answers), supervised (a person took over), closed
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    supervisor: Mapped[str | None] = mapped_column(String(320), default=None)
+
+
+class ChatMessage(Base):
+    """One message of a session. The full history is every row; the model's
+    history is the rows with ``visible_to_model``. Append-only."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("chat_sessions.id"), index=True)
+    # user, assistant, supervisor
+    role: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(320))
+    content: Mapped[str] = mapped_column(Text)
+    visible_to_model: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExecutionLog(Base):
+    """Every agent step, tool call and model error, across workflows and
+    sessions: the Execution logs page reads this."""
+
+    __tablename__ = "execution_logs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    tenant: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    workflow_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    session_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    step_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    agent: Mapped[str | None] = mapped_column(String(100), default=None)
+    # agent_step, tool_call, model_error, agent_error, final_answer
+    kind: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(8), default="info")
+    tool_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    __table_args__ = (Index("ix_execution_logs_kind_created", "kind", "created_at"),)
+
+
+class Alert(Base):
+    """A raised alert (near expiry, failed workflow, dead delivery, missing
+    runner heartbeat). One open row per rule and subject."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    # What the alert is about: an approval id, workflow id, notification id
+    # or runner id; unique per rule so a rule never raises twice.
+    subject: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (UniqueConstraint("rule", "subject"),)
