@@ -36,6 +36,7 @@ from core.models import (
     Notification,
     User,
     Workflow,
+    WorkflowEvent,
     utcnow,
 )
 from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
@@ -299,12 +300,22 @@ def _budget_cap(approval: ApprovalRequest) -> float | None:
 
 
 def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, *, actor: str) -> None:
-    votes = session.scalars(
-        select(ApprovalResponse).where(
-            ApprovalResponse.approval_id == approval.id,
-            ApprovalResponse.level == approval.level,
-        ).order_by(ApprovalResponse.id)
-    ).all()
+    query = select(ApprovalResponse).where(
+        ApprovalResponse.approval_id == approval.id,
+        ApprovalResponse.level == approval.level,
+    )
+    if approval.escalations:
+        # An escalation hands the request to new approvers with a new
+        # threshold: votes cast before it belong to the round that timed out.
+        escalated_at = session.scalar(
+            select(func.max(WorkflowEvent.created_at)).where(
+                WorkflowEvent.approval_id == approval.id,
+                WorkflowEvent.event_type == "approval.escalated",
+            )
+        )
+        if escalated_at is not None:
+            query = query.where(ApprovalResponse.created_at >= escalated_at)
+    votes = session.scalars(query.order_by(ApprovalResponse.id)).all()
     approving = [v for v in votes if v.decision in ("approve", "modify")]
     rejecting = [v for v in votes if v.decision == "reject"]
     if rejecting and config.reject_decides:

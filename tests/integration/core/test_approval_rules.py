@@ -303,6 +303,25 @@ def test_escalated_request_can_be_answered_by_escalate_to(db: Database) -> None:
     assert engine.respond_to_approval(request.id, "chief@example.com", "approve").status == "approved"
 
 
+def test_votes_before_an_escalation_do_not_count_after_it(db: Database) -> None:
+    # Two of boss/deputy had to approve; boss did, then the request timed out
+    # to the chief. The chief's rejection must decide: boss's earlier vote
+    # belongs to the round that expired.
+    add_user(db, "deputy@example.com", role="approver")
+    engine = ApprovalEngine(db)
+    request = ask(db, requested_from=[BOSS, "deputy@example.com"], approval_threshold=2,
+                  reject_decides=False,
+                  timeout="2h", on_timeout="escalate", escalate_to="chief@example.com")
+    assert engine.respond_to_approval(request.id, BOSS, "approve").status == "pending"
+    assert engine.expire_approval(request.id, actor="ops@example.com").status == "pending"
+    decided = engine.respond_to_approval(request.id, "chief@example.com", "reject", comment="no")
+    assert decided.status == "rejected"
+    with db.read() as session:
+        votes = session.scalars(select(ApprovalResponse.approver).where(
+            ApprovalResponse.approval_id == request.id).order_by(ApprovalResponse.id)).all()
+    assert votes == [BOSS, "chief@example.com"]  # the audit keeps both
+
+
 def test_forced_expiry_records_event(db: Database) -> None:
     engine = ApprovalEngine(db)
     request = ask(db)  # no timeout: on_timeout defaults to reject
