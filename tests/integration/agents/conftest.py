@@ -7,14 +7,9 @@ from typing import Any
 import pytest
 
 from core.tools import ToolRegistry
-from tests.integration.core.conftest import Calls, cheap_password_hashing  # noqa: F401
+from tests.integration.core.conftest import Calls
 
 BOSS = "boss@example.com"
-
-
-@pytest.fixture
-def calls() -> Calls:
-    return Calls()
 
 
 @pytest.fixture

@@ -1,17 +1,10 @@
-"""Agent profile tests: the dashboard's app fixture, cheap password hashing."""
+"""Agent profile tests: the dashboard's app fixture, no model configured."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.integration.dashboard.conftest import app_env  # noqa: F401  (a fixture)
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.users
-
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
 
 
 @pytest.fixture(autouse=True)

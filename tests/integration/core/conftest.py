@@ -41,19 +41,6 @@ class Calls:
             return [name for name, _ in self.items]
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Demo users get passwords; scrypt at full cost would dominate these tests' time."""
-    import core.users
-
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
-
-
-@pytest.fixture
-def calls() -> Calls:
-    return Calls()
-
-
 @pytest.fixture
 def registry(calls: Calls) -> ToolRegistry:
     """A fresh registry with recording tools (never the process-wide one)."""

@@ -22,14 +22,6 @@ OTHER = "other@example.com"
 REQUESTER = "agent@example.com"
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """scrypt at full cost would dominate these tests' time."""
-    import core.users
-
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
-
-
 @pytest.fixture
 def client(db: Database) -> Iterator[TestClient]:
     """The gateway without the Gradio UI (built only where a test needs it)."""
