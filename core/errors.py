@@ -131,3 +131,31 @@ class InvalidAgentProfile(CountersignError):
 
 class AgentProfileInUse(CountersignError):
     """Workflows that are not finished use this agent profile."""
+
+
+class SessionNotFound(NotFound):
+    """No conversation session has that id."""
+
+
+class FlowNotFound(NotFound):
+    """No conversation flow has that name."""
+
+
+class SessionClosed(CountersignError):
+    """This conversation is closed; nothing more can be written to it."""
+
+
+class NotSupervising(CountersignError):
+    """Only the supervisor who took this conversation over can do that, while it is supervised."""
+
+
+class AlreadySupervised(CountersignError):
+    """Another supervisor has already taken this conversation over."""
+
+
+class AgentUnavailable(CountersignError):
+    """The agent could not answer; your message is saved."""
+
+
+class InvalidMessage(CountersignError):
+    """That message cannot be sent."""
