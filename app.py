@@ -38,6 +38,7 @@ PAGES = (
     PageSpec("pages/workflow.py", "Workflow", ":material/timeline:", "workflow"),
     PageSpec("pages/monitor.py", "Monitor", ":material/monitoring:", "monitor"),
     PageSpec("pages/agents.py", "Agents", ":material/smart_toy:", "agents"),
+    PageSpec("pages/sessions.py", "Sessions", ":material/forum:", "sessions"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings",
              roles=frozenset({"admin"})),
 )
@@ -49,6 +50,8 @@ def deep_link_url_path() -> str | None:
         return "approval"
     if st.query_params.get("workflow"):
         return "workflow"
+    if st.query_params.get("session"):
+        return "sessions"
     return None
 
 

@@ -163,6 +163,32 @@ def change_marker(db: Database, session_id: str) -> tuple[str, str | None, int]:
     return chat.status, chat.supervisor, int(newest or 0)
 
 
+@dataclass(frozen=True)
+class Abilities:
+    """What one person may do in one session now (pages show only these)."""
+
+    write: bool  # write user messages (the person who started it, while not closed)
+    supervise: bool  # take over / release / see both histories
+    take_over: bool
+    inject: bool  # this person holds the session
+    release: bool
+    close: bool
+
+
+def abilities(db: Database, chat: ChatSession, email: str) -> Abilities:
+    who = person(db, email)
+    is_open = chat.status != "closed"
+    supervise = can_supervise(who, chat)
+    return Abilities(
+        write=is_open and chat.user_email == who.email,
+        supervise=supervise,
+        take_over=supervise and chat.status == "active",
+        inject=supervise and chat.status == "supervised" and chat.supervisor == who.email,
+        release=supervise and chat.status == "supervised",
+        close=is_open and (supervise or chat.user_email == who.email),
+    )
+
+
 def flows_for(db: Database, email: str) -> list[Flow]:
     return list_flows(db, person(db, email).tenant)
 

@@ -1,0 +1,93 @@
+"""Drawing supervised conversations: the session list, the messages, the
+supervisor's controls. Everything it knows comes from core.conversations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from components.feedback import show_error
+from core import conversations as conv
+from core.db import Database
+from core.errors import CountersignError
+from core.models import ChatMessage, ChatSession
+
+POLL_SECONDS = 2.0
+AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:",
+           "supervisor": ":material/support_agent:"}
+SESSION_COLOURS = {"active": "green", "supervised": "orange", "closed": "gray"}
+NOTICE = "sessions.notice"
+CACHE = "sessions.cache"
+
+
+def status_markdown(status: str) -> str:
+    return f":{SESSION_COLOURS.get(status, 'gray')}-badge[{status}]"
+
+
+def session_label(chat: ChatSession) -> str:
+    return f"{chat.title} · {chat.user_email} · {chat.status}"
+
+
+def session_table(sessions: Sequence[ChatSession]) -> None:
+    """One line per session: status badge, title, who, flow, last change."""
+    for chat in sessions:
+        supervisor = f" · held by {chat.supervisor}" if chat.supervisor else ""
+        st.markdown(f"{status_markdown(chat.status)} **{chat.title}** · {chat.user_email} · "
+                    f"flow `{chat.flow}` · {chat.updated_at:%Y-%m-%d %H:%M} UTC{supervisor}")
+
+
+def messages_of(db: Database, chat_id: str, email: str, *, model_only: bool) -> list[ChatMessage]:
+    """The messages to draw, re-read only when the session changed (a cheap
+    marker query runs on every poll)."""
+    marker = (chat_id, email, model_only, *conv.change_marker(db, chat_id))
+    cached = st.session_state.get(CACHE)
+    if cached and cached[0] == marker:
+        return list(cached[1])
+    read = conv.model_history if model_only else conv.full_history
+    rows = read(db, chat_id, email)
+    st.session_state[CACHE] = (marker, rows)
+    return rows
+
+
+def draw_messages(messages: Sequence[ChatMessage]) -> None:
+    if not messages:
+        st.caption("No messages yet.")
+    for message in messages:
+        with st.chat_message(message.role, avatar=AVATARS.get(message.role)):
+            if message.role == "supervisor":
+                st.caption(f"Supervisor {message.author} (not seen by the agent)")
+            st.markdown(message.content)
+
+
+def run_action(action: Callable[[], object], notice: str) -> None:
+    """Call core; a refusal is shown as its sentence, a success reruns the page."""
+    try:
+        action()
+    except CountersignError as exc:
+        show_error(exc)
+    else:
+        st.session_state[NOTICE] = notice
+        st.session_state.pop(CACHE, None)
+        st.rerun()
+
+
+def supervisor_controls(db: Database, chat: ChatSession, email: str,
+                        can: conv.Abilities) -> None:
+    take, release, close = st.columns(3)
+    if can.take_over and take.button("Take over", type="primary", key="sessions.take_over",
+                                     help="The agent stops answering; you write to the user."):
+        run_action(lambda: conv.take_over(db, chat.id, email), "You took the conversation over.")
+    if can.release and release.button("Release", key="sessions.release",
+                                      help="The agent answers again; it never sees your messages."):
+        run_action(lambda: conv.release(db, chat.id, email), "The agent answers again.")
+    if can.close and close.button("Close session", key="sessions.close"):
+        run_action(lambda: conv.close(db, chat.id, email), "The conversation is closed.")
+    if can.inject:
+        with st.form("sessions.inject_form", clear_on_submit=True, border=False):
+            text = st.text_area("Message to the user (the agent never sees it)",
+                                key="sessions.inject_text")
+            if st.form_submit_button("Inject", key="sessions.inject"):
+                run_action(lambda: conv.inject(db, chat.id, email, text), "Message sent to the user.")
+    elif chat.status == "supervised" and chat.supervisor != email:
+        st.caption(f"{chat.supervisor} holds this conversation.")
