@@ -26,7 +26,9 @@ def status_markdown(status: str) -> str:
 
 
 def session_label(chat: ChatSession) -> str:
-    return f"{chat.title} · {chat.user_email} · {chat.status}"
+    # Stable while the session lives: Streamlit matches a selectbox's value
+    # by its label, so a label holding the status would lose the choice.
+    return f"{chat.title} · {chat.user_email} · {chat.id[:8]}"
 
 
 def session_table(sessions: Sequence[ChatSession]) -> None:

@@ -56,7 +56,7 @@ if wanted in ids:
     st.session_state[CHOICE] = wanted
 labels = {s.id: ui.session_label(s) for s in sessions}
 chosen = st.selectbox("Session", ids, key=CHOICE, format_func=lambda i: labels.get(i, i))
-chat = conv.get_session(db, str(chosen), user.email)
+chat = conv.get_session(db, chosen if chosen in ids else ids[0], user.email)
 can = conv.abilities(db, chat, user.email)
 
 typed = st.chat_input("Write to the agent", key="sessions.input", disabled=not can.write) \
