@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from core.agents.models import REHEARSAL_LABEL, build_model, effective_model_spec, model_label
-from core.agents.spec import ModelSpec
+from core.agents.spec import AgentSpec, ModelSpec
 from core.errors import FlowNotFound
 
 if TYPE_CHECKING:
@@ -105,8 +105,8 @@ def _model_spec_for(db: Database, chat: ChatSession, flow: Flow) -> ModelSpec:
     the flow's own ``parameters.model`` as the most specific layer.
     """
     del db, chat  # used by the tenant-aware resolution
-    raw = flow.parameters.get("model")
-    spec = ModelSpec.model_validate({"model_id": raw} if isinstance(raw, str) else (raw or {}))
+    # The same shorthand as a step's agent.model: "rehearsal", a model id, or a mapping.
+    spec = AgentSpec.model_validate({"model": flow.parameters.get("model") or {}}).model
     return effective_model_spec(spec)
 
 

@@ -37,10 +37,10 @@ Only the person who started a session writes user messages in it.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
     from core.db import Database
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 STATUSES = ("active", "supervised", "closed")
 MAX_MESSAGE_CHARS = 20_000
@@ -325,7 +325,8 @@ def _answer(db: Database, chat: ChatSession, message: ChatMessage, history: list
             label = str(getattr(model, "model_id", None) or type(model).__name__)
         answer = ask_model(model, flow, history)
     except Exception as exc:  # noqa: BLE001 - any model failure is logged and shown plainly
-        log.warning("conversation model failed", extra={"session_id": chat.id})
+        log.warning("conversation model failed", session_id=chat.id, tenant=chat.tenant,
+                    flow=chat.flow, error=type(exc).__name__)
         with db.session() as session:
             session.add(_log_row(chat, "model_error", f"{type(exc).__name__}: {exc}"[:2000],
                                  level="error", data={"model": label}))

@@ -287,3 +287,27 @@ def test_without_a_configured_model_the_labelled_rehearsal_answers(
         log = session.scalars(select(ExecutionLog).where(ExecutionLog.session_id == chat.id)).one()
     assert (log.kind, log.data["model"], log.data["messages_given"]) == (
         "agent_step", "rehearsal (no LLM)", 1)
+
+
+def test_a_flow_takes_instructions_from_its_agent_profile_and_its_own_model(
+        people: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.agents.profiles_store import create_profile
+    from core.models import TenantFlow, utcnow
+
+    db = people
+    create_profile(db, {"name": "support", "role": "Support lead",
+                        "instructions": "Answer questions about orders."}, ACME_ADMIN)
+    with db.session() as session:
+        now = utcnow()
+        session.add(TenantFlow(tenant="acme", name="support", profile="support",
+                               parameters={"model": "rehearsal"}, created_at=now, updated_at=now))
+    assert [f.name for f in conv.flows_for(db, ACME_USER)] == ["orders", "support"]
+    scripted = ScriptedModel()
+    chat = conv.start_session(db, ACME_USER, "support")
+    conv.post_user_message(db, chat.id, ACME_USER, "Where is my order?", model=scripted)
+    assert scripted.calls[0][0] == ("system", "Your role: Support lead.\nAnswer questions about orders.")
+
+    # Without an injected model the flow's own setting wins over the environment's provider.
+    monkeypatch.setenv("COUNTERSIGN_MODEL_PROVIDER", "openai")
+    posted = conv.post_user_message(db, chat.id, ACME_USER, "Hello?")
+    assert posted.reply is not None and posted.reply.content.startswith("[rehearsal, no LLM]")
