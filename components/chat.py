@@ -4,6 +4,8 @@ supervisor's controls. Everything it knows comes from core.conversations."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
 
 import streamlit as st
 
@@ -39,17 +41,26 @@ def session_table(sessions: Sequence[ChatSession]) -> None:
                     f"flow `{chat.flow}` · {chat.updated_at:%Y-%m-%d %H:%M} UTC{supervisor}")
 
 
-def messages_of(db: Database, chat_id: str, email: str, *, model_only: bool) -> list[ChatMessage]:
-    """The messages to draw, re-read only when the session changed (a cheap
-    marker query runs on every poll)."""
+@dataclass(frozen=True)
+class Snapshot:
+    chat: ChatSession
+    can: conv.Abilities
+    messages: list[ChatMessage]
+
+
+def snapshot(db: Database, chat_id: str, email: str, *, model_only: bool) -> Snapshot:
+    """The session, what this person may do in it and the messages to draw,
+    re-read only when the session changed: each poll costs one small query
+    (the change marker) while nothing happens."""
     marker = (chat_id, email, model_only, *conv.change_marker(db, chat_id))
     cached = st.session_state.get(CACHE)
-    if cached and cached[0] == marker:
-        return list(cached[1])
+    if isinstance(cached, tuple) and cached[0] == marker:
+        return cast(Snapshot, cached[1])
+    chat = conv.get_session(db, chat_id, email)
     read = conv.model_history if model_only else conv.full_history
-    rows = read(db, chat_id, email)
-    st.session_state[CACHE] = (marker, rows)
-    return rows
+    found = Snapshot(chat, conv.abilities(db, chat, email), read(db, chat_id, email))
+    st.session_state[CACHE] = (marker, found)
+    return found
 
 
 def draw_messages(messages: Sequence[ChatMessage]) -> None:

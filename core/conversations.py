@@ -152,15 +152,16 @@ def model_history(db: Database, session_id: str, viewer: str) -> list[ChatMessag
 
 
 def change_marker(db: Database, session_id: str) -> tuple[str, str | None, int]:
-    """(status, supervisor, newest message id): a cheap query pages poll to
-    notice what the other party did."""
+    """(status, supervisor, newest message id), in one indexed query: what
+    pages poll to notice what the other party did."""
+    newest = (select(func.coalesce(func.max(ChatMessage.id), 0))
+              .where(ChatMessage.session_id == session_id).scalar_subquery())
     with db.read() as session:
-        chat = session.get(ChatSession, session_id)
-        newest = session.scalar(select(func.max(ChatMessage.id))
-                                .where(ChatMessage.session_id == session_id))
-    if chat is None:
+        row = session.execute(select(ChatSession.status, ChatSession.supervisor, newest)
+                              .where(ChatSession.id == session_id)).one_or_none()
+    if row is None:
         raise SessionNotFound(f"No conversation session has the id {session_id!r}.")
-    return chat.status, chat.supervisor, int(newest or 0)
+    return str(row[0]), row[1], int(row[2] or 0)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ if not sessions:
     st.info("No sessions yet: start one above.")
     st.stop()
 
-with st.expander(f"All sessions ({len(sessions)})", expanded=False):
+with st.expander(f"All sessions ({len(sessions)})", expanded=user.is_admin):
     ui.session_table(sessions)
 
 ids = [s.id for s in sessions]
@@ -59,7 +59,7 @@ chosen = st.selectbox("Session", ids, key=CHOICE, format_func=lambda i: labels.g
 chat = conv.get_session(db, chosen if chosen in ids else ids[0], user.email)
 can = conv.abilities(db, chat, user.email)
 
-typed = st.chat_input("Write to the agent", key="sessions.input", disabled=not can.write) \
+typed = st.chat_input("Write a message", key="sessions.input", disabled=not can.write) \
     if chat.user_email == user.email else None
 if typed:
     try:
@@ -78,17 +78,17 @@ if can.supervise:
 
 @st.fragment(run_every=ui.POLL_SECONDS)
 def conversation() -> None:
-    current = conv.get_session(db, chat.id, user.email)
-    allowed = conv.abilities(db, current, user.email)
+    now = ui.snapshot(db, chat.id, user.email, model_only=not full)
+    current = now.chat
     held = f" · held by {current.supervisor}" if current.supervisor else ""
     st.markdown(f"{ui.status_markdown(current.status)} **{current.title}** · "
                 f"{current.user_email} · flow `{current.flow}`{held}")
     if current.status == "supervised" and current.user_email == user.email:
         st.caption("A person from the team is handling this conversation.")
-    ui.draw_messages(ui.messages_of(db, current.id, user.email, model_only=not full))
-    if allowed.supervise:
-        ui.supervisor_controls(db, current, user.email, allowed)
-    elif allowed.close and st.button("Close session", key="sessions.user_close"):
+    ui.draw_messages(now.messages)
+    if now.can.supervise:
+        ui.supervisor_controls(db, current, user.email, now.can)
+    elif now.can.close and st.button("Close session", key="sessions.user_close"):
         ui.run_action(lambda: conv.close(db, current.id, user.email), "The conversation is closed.")
 
 
