@@ -169,6 +169,9 @@ def test_visibility_by_tenant_and_role(people: Database) -> None:
     assert [f.name for f in conv.flows_for(db, ACME_USER)] == ["orders"]
     assert [f.name for f in conv.flows_for(db, GLOBEX_USER)] == [BUILTIN_FLOW]
     assert [s.id for s in conv.list_sessions(db, PLATFORM_ADMIN, status="supervised")] == []
+    # Platform people may talk to a tenant's flow; the session then belongs to that tenant.
+    visiting = conv.start_session(db, PLATFORM_ADMIN, "orders", tenant="acme")
+    assert visiting.tenant == "acme" and visiting.id in seen(ACME_ADMIN)
 
 
 def test_take_over_committed_while_the_model_thinks_drops_its_answer(people: Database) -> None:
