@@ -48,13 +48,14 @@ from core.conversation_agent import Flow, ask_model, chat_model, get_flow, list_
 from core.errors import (
     AgentUnavailable,
     AlreadySupervised,
+    FlowNotFound,
     InvalidMessage,
     NotAuthorized,
     NotSupervising,
     SessionClosed,
     SessionNotFound,
 )
-from core.models import ChatMessage, ChatSession, ExecutionLog, User, WorkflowEvent, utcnow
+from core.models import ChatMessage, ChatSession, ExecutionLog, Tenant, User, WorkflowEvent, utcnow
 
 if TYPE_CHECKING:
     from smolagents import Model
@@ -208,6 +209,10 @@ def start_session(db: Database, user: str, flow: str, tenant: str | None = None,
     tenant = tenant if tenant is not None else who.tenant
     if who.tenant is not None and tenant != who.tenant:
         raise NotAuthorized("You can only start conversations with your own organisation's flows.")
+    if tenant is not None and tenant != who.tenant:
+        with db.read() as session:
+            if session.get(Tenant, tenant) is None:
+                raise FlowNotFound(f"No organisation is named {tenant!r}.")
     chosen = get_flow(db, tenant, flow)
     with db.session() as session:
         chat = ChatSession(tenant=tenant, flow=chosen.name, user_email=who.email,

@@ -172,6 +172,8 @@ def test_visibility_by_tenant_and_role(people: Database) -> None:
     # Platform people may talk to a tenant's flow; the session then belongs to that tenant.
     visiting = conv.start_session(db, PLATFORM_ADMIN, "orders", tenant="acme")
     assert visiting.tenant == "acme" and visiting.id in seen(ACME_ADMIN)
+    with pytest.raises(FlowNotFound, match="No organisation is named 'initech'"):
+        conv.start_session(db, PLATFORM_ADMIN, BUILTIN_FLOW, tenant="initech")
 
 
 def test_take_over_committed_while_the_model_thinks_drops_its_answer(people: Database) -> None:
