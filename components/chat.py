@@ -10,6 +10,7 @@ from typing import cast
 import streamlit as st
 
 from components.feedback import show_error
+from core import conversation_access as access
 from core import conversations as conv
 from core.db import Database
 from core.errors import CountersignError
@@ -44,7 +45,7 @@ def session_table(sessions: Sequence[ChatSession]) -> None:
 @dataclass(frozen=True)
 class Snapshot:
     chat: ChatSession
-    can: conv.Abilities
+    can: access.Abilities
     messages: list[ChatMessage]
 
 
@@ -58,7 +59,7 @@ def snapshot(db: Database, chat_id: str, email: str, *, model_only: bool) -> Sna
         return cast(Snapshot, cached[1])
     chat = conv.get_session(db, chat_id, email)
     read = conv.model_history if model_only else conv.full_history
-    found = Snapshot(chat, conv.abilities(db, chat, email), read(db, chat_id, email))
+    found = Snapshot(chat, access.abilities(db, chat, email), read(db, chat_id, email))
     st.session_state[CACHE] = (marker, found)
     return found
 
@@ -86,7 +87,7 @@ def run_action(action: Callable[[], object], notice: str) -> None:
 
 
 def supervisor_controls(db: Database, chat: ChatSession, email: str,
-                        can: conv.Abilities) -> None:
+                        can: access.Abilities) -> None:
     take, release, close = st.columns(3)
     if can.take_over and take.button("Take over", type="primary", key="sessions.take_over",
                                      help="The agent stops answering; you write to the user."):

@@ -29,10 +29,7 @@ transaction; its answer is stored only if no take-over committed since the
 user's message was stored (the newest ``session.taken_over`` event is
 compared), so an agent reply never appears after a take-over.
 
-Who may do what: supervisors are admins. An admin with no tenant (platform
-staff) sees and supervises every session; an admin of a tenant, the sessions
-of that tenant. Viewers and approvers see only the sessions they started.
-Only the person who started a session writes user messages in it.
+Who may do what is in ``core.conversation_access``.
 """
 
 from __future__ import annotations
@@ -44,6 +41,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.conversation_access import Person, can_see, can_supervise, person
 from core.conversation_agent import Flow, ask_model, chat_model, get_flow, list_flows
 from core.errors import (
     AgentUnavailable,
@@ -55,7 +53,7 @@ from core.errors import (
     SessionClosed,
     SessionNotFound,
 )
-from core.models import ChatMessage, ChatSession, ExecutionLog, Tenant, User, WorkflowEvent, utcnow
+from core.models import ChatMessage, ChatSession, ExecutionLog, Tenant, WorkflowEvent, utcnow
 
 if TYPE_CHECKING:
     from smolagents import Model
@@ -70,20 +68,6 @@ TAKEN_OVER = "session.taken_over"
 
 
 @dataclass(frozen=True)
-class Person:
-    """Who acts: email, role and tenant, read from ``users`` (an unknown
-    email, e.g. an OIDC user without a local account, is a platform viewer)."""
-
-    email: str
-    role: str
-    tenant: str | None
-
-    @property
-    def is_supervisor(self) -> bool:
-        return self.role == "admin"
-
-
-@dataclass(frozen=True)
 class Posted:
     """A user message and what followed: the agent's reply, or why none."""
 
@@ -94,25 +78,7 @@ class Posted:
     outcome: str
 
 
-def person(db: Database, email: str) -> Person:
-    with db.read() as session:
-        row = session.get(User, email.strip().lower())
-    if row is None:
-        return Person(email.strip().lower(), "viewer", None)
-    return Person(row.email, row.role, row.tenant)
-
-
 # -- visibility ---------------------------------------------------------------------------
-
-
-def can_see(who: Person, chat: ChatSession) -> bool:
-    if chat.user_email == who.email:
-        return True
-    return can_supervise(who, chat)
-
-
-def can_supervise(who: Person, chat: ChatSession) -> bool:
-    return who.is_supervisor and (who.tenant is None or who.tenant == chat.tenant)
 
 
 def list_sessions(db: Database, viewer: str, *, status: str | None = None,
@@ -163,32 +129,6 @@ def change_marker(db: Database, session_id: str) -> tuple[str, str | None, int]:
     if row is None:
         raise SessionNotFound(f"No conversation session has the id {session_id!r}.")
     return str(row[0]), row[1], int(row[2] or 0)
-
-
-@dataclass(frozen=True)
-class Abilities:
-    """What one person may do in one session now (pages show only these)."""
-
-    write: bool  # write user messages (the person who started it, while not closed)
-    supervise: bool  # take over / release / see both histories
-    take_over: bool
-    inject: bool  # this person holds the session
-    release: bool
-    close: bool
-
-
-def abilities(db: Database, chat: ChatSession, email: str) -> Abilities:
-    who = person(db, email)
-    is_open = chat.status != "closed"
-    supervise = can_supervise(who, chat)
-    return Abilities(
-        write=is_open and chat.user_email == who.email,
-        supervise=supervise,
-        take_over=supervise and chat.status == "active",
-        inject=supervise and chat.status == "supervised" and chat.supervisor == who.email,
-        release=supervise and chat.status == "supervised",
-        close=is_open and (supervise or chat.user_email == who.email),
-    )
 
 
 def flows_for(db: Database, email: str) -> list[Flow]:

@@ -13,6 +13,7 @@ from components import chat as ui
 from components.auth import signed_in
 from components.feedback import show_error
 from components.services import get_services
+from core import conversation_access as access
 from core import conversations as conv
 from core.errors import CountersignError
 
@@ -57,7 +58,7 @@ if wanted in ids:
 labels = {s.id: ui.session_label(s) for s in sessions}
 chosen = st.selectbox("Session", ids, key=CHOICE, format_func=lambda i: labels.get(i, i))
 chat = conv.get_session(db, chosen if chosen in ids else ids[0], user.email)
-can = conv.abilities(db, chat, user.email)
+can = access.abilities(db, chat, user.email)
 
 typed = st.chat_input("Write a message", key="sessions.input", disabled=not can.write) \
     if chat.user_email == user.email else None
