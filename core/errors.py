@@ -131,3 +131,23 @@ class InvalidAgentProfile(CountersignError):
 
 class AgentProfileInUse(CountersignError):
     """Workflows that are not finished use this agent profile."""
+
+
+class AgentTeamNotFound(NotFound):
+    """No agent team has that name."""
+
+
+class AgentTeamExists(CountersignError):
+    """An agent team with that name already exists."""
+
+
+class InvalidAgentTeam(CountersignError):
+    """The agent team is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The agent team is invalid: " + "; ".join(self.problems))
+
+
+class TeamTaskMissing(CountersignError):
+    """Give the team a task: the text its first member works on."""
