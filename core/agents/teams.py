@@ -199,8 +199,9 @@ def _fields(row: AgentTeam) -> dict[str, Any]:
 
 def _check_members(session: Session, members: list[str]) -> None:
     """Refuse members that are not stored profiles; lock those that are."""
+    # Locked in name order, so two writers of overlapping teams queue instead of deadlocking.
     found = set(session.scalars(select(AgentProfile.name).where(AgentProfile.name.in_(members))
-                                .with_for_update()))
+                                .order_by(AgentProfile.name).with_for_update()))
     missing = [member for member in members if member not in found]
     if missing:
         raise InvalidAgentTeam([f"members: no agent profile is named "
