@@ -3,8 +3,10 @@ partial, audit events, and profiles that teams use cannot be deleted."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core.agents import profiles_store as profiles
 from core.agents import teams
@@ -17,6 +19,7 @@ from core.errors import (
     TeamTaskMissing,
 )
 from core.models import Workflow, WorkflowEvent
+from tests.integration.core.conftest import wait_until
 
 ADMIN = "admin@example.com"
 
@@ -124,3 +127,36 @@ def test_start_makes_an_ordinary_workflow(three_profiles: Database) -> None:
     teams.delete_team(db, "desk", ADMIN)
     with pytest.raises(AgentProfileInUse, match=r"team:desk \("):
         profiles.delete_profile(db, "writer", ADMIN)
+
+
+def test_a_profile_deleted_while_a_team_is_saved_is_not_left_in_it(pg_db: Database) -> None:
+    """PostgreSQL: a team's write waits for a profile's lock; the profile is gone when it gets it."""
+    db = pg_db
+    for name in ("researcher", "writer"):
+        profiles.create_profile(db, {"name": name, "model_provider": "rehearsal"}, ADMIN)
+    refused: list[BaseException] = []
+    with db.engine.connect() as holder:
+        holder.execute(text("SELECT name FROM agent_profiles WHERE name = 'writer' FOR UPDATE"))
+        saving = threading.Thread(target=lambda: _create_or_record(db, refused))
+        saving.start()
+        wait_until(lambda: _waiting_for_a_lock(db), what="the team write waits for the lock")
+        holder.execute(text("DELETE FROM agent_profiles WHERE name = 'writer'"))
+        holder.commit()
+    saving.join(timeout=30)
+    assert [str(e) for e in refused] == [
+        "The agent team is invalid: members: no agent profile is named 'writer'"]
+    assert teams.list_teams(db) == []
+
+
+def _create_or_record(db: Database, refused: list[BaseException]) -> None:
+    try:
+        teams.create_team(db, {"name": "desk", "members": ["researcher", "writer"]}, ADMIN)
+    except InvalidAgentTeam as exc:
+        refused.append(exc)
+
+
+def _waiting_for_a_lock(db: Database) -> bool:
+    with db.engine.connect() as probe:
+        return bool(probe.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE '%agent_profiles%'")).scalar())
