@@ -1,12 +1,12 @@
 """Agent team tests: no model in the environment, the dashboard's app fixture,
-and the recording tool registry of the agent tests."""
+and the recording tool registry of the agent tests (``calls`` and cheap
+password hashing come from tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.integration.agents.conftest import calls, registry  # noqa: F401  (fixtures)
-from tests.integration.core.conftest import cheap_password_hashing  # noqa: F401  (a fixture)
+from tests.integration.agents.conftest import registry  # noqa: F401  (a fixture)
 from tests.integration.dashboard.conftest import app_env  # noqa: F401  (a fixture)
 
 
