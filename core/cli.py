@@ -504,6 +504,9 @@ def import_(
 from core.agents.profiles_cli import agents_app  # noqa: E402  (its commands import ours lazily)
 
 app.add_typer(agents_app, name="agents")
+from core.agents.teams_cli import teams_app  # noqa: E402
+
+agents_app.add_typer(teams_app, name="teams")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

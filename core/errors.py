@@ -24,9 +24,7 @@ class DefinitionError(CountersignError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
-        super().__init__(
-            "The workflow definition is invalid: " + "; ".join(self.problems)
-        )
+        super().__init__("The workflow definition is invalid: " + "; ".join(self.problems))
 
 
 class NotFound(CountersignError):
@@ -159,3 +157,23 @@ class AgentUnavailable(CountersignError):
 
 class InvalidMessage(CountersignError):
     """That message cannot be sent."""
+
+
+class AgentTeamNotFound(NotFound):
+    """No agent team has that name."""
+
+
+class AgentTeamExists(CountersignError):
+    """An agent team with that name already exists."""
+
+
+class InvalidAgentTeam(CountersignError):
+    """The agent team is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The agent team is invalid: " + "; ".join(self.problems))
+
+
+class TeamTaskMissing(CountersignError):
+    """Give the team a task: the text its first member works on."""

@@ -606,5 +606,9 @@ def _proposed_action(step: Step, scope: dict[str, Any]) -> dict[str, Any]:
         except KeyError:
             action["args"] = step.args
     if step.context:
-        action["context"] = step.context
+        # Filled in (``${steps.x.result}``) so an approver sees what is passed on.
+        try:
+            action["context"] = render_args(step.context, scope)
+        except KeyError:
+            action["context"] = step.context
     return action

@@ -1,4 +1,5 @@
-"""Agents: the agent profiles task steps use by name (``agent: <name>``).
+"""Agents: the agent profiles task steps use by name (``agent: <name>``), and
+teams of them (components/teams.py).
 
 Everyone signed in reads them; only admins create, edit and delete.
 """
@@ -12,6 +13,7 @@ import streamlit as st
 
 from components.auth import signed_in
 from components.services import get_services
+from components.teams import teams_section
 from core.agents import profiles_store as profiles
 from core.errors import CountersignError
 
@@ -24,6 +26,10 @@ user = signed_in()
 db = get_services().db
 
 st.title("Agents")
+if st.radio("Show", ["Profiles", "Teams"], horizontal=True, key="agents.section",
+            label_visibility="collapsed") == "Teams":
+    teams_section(db, user)
+    st.stop()
 st.caption("Agent profiles: a task step names one with `agent: <name>`. A profile in use by a "
            "workflow that is not completed, cancelled or failed cannot be deleted.")
 if NOTICE in st.session_state:

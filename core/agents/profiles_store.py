@@ -219,7 +219,7 @@ def workflows_using(session: Session, name: str) -> list[tuple[str, str]]:
 
 
 def delete_profile(db: Database, name: str, actor: str) -> None:
-    """Delete a profile; refused while an unfinished workflow uses it."""
+    """Delete a profile; refused while an unfinished workflow or a team uses it."""
     with db.session() as session:
         row = session.get(AgentProfile, name, with_for_update=True)
         if row is None:
@@ -231,6 +231,12 @@ def delete_profile(db: Database, name: str, actor: str) -> None:
             raise AgentProfileInUse(
                 f"Agent profile {name!r} is used by workflows that are not completed, cancelled "
                 f"or failed: {shown}{more}. Finish or cancel them first.")
+        from core.agents.teams import teams_with_member  # it imports this module
+
+        teams = teams_with_member(session, name)
+        if teams:
+            raise AgentProfileInUse(f"Agent profile {name!r} is a member of agent teams: "
+                                    f"{', '.join(teams)}. Remove it from them first.")
         before = _fields(row)
         session.delete(row)
         store.append_event(session, "agent_profile.deleted", actor, before=before,

@@ -1,0 +1,17 @@
+"""Agent team tests: no model in the environment, the dashboard's app fixture,
+and the recording tool registry of the agent tests (``calls`` and cheap
+password hashing come from tests/integration/conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.agents.conftest import registry  # noqa: F401  (a fixture)
+from tests.integration.dashboard.conftest import app_env  # noqa: F401  (a fixture)
+
+
+@pytest.fixture(autouse=True)
+def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID", "COUNTERSIGN_MODEL_API_BASE",
+                 "COUNTERSIGN_AGENT_PROFILES"):
+        monkeypatch.delenv(name, raising=False)
