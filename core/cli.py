@@ -505,6 +505,10 @@ from core.agents.profiles_cli import agents_app  # noqa: E402  (its commands imp
 
 app.add_typer(agents_app, name="agents")
 
+from core.alerts_cli import alerts_app  # noqa: E402  (its commands import ours lazily)
+
+app.add_typer(alerts_app, name="alerts")
+
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)

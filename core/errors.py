@@ -131,3 +131,7 @@ class InvalidAgentProfile(CountersignError):
 
 class AgentProfileInUse(CountersignError):
     """Workflows that are not finished use this agent profile."""
+
+
+class AlertNotFound(NotFound):
+    """No alert has that id."""
