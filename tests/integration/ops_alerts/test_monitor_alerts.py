@@ -8,15 +8,7 @@ from core import workflows as ops
 from core.alerts import evaluate_alerts
 from core.db import Database
 from core.models import Alert
-from tests.integration.dashboard.conftest import (  # noqa: F401  (fixtures)
-    all_text,
-    demo_db,
-    demo_template,
-    new_app,
-    no_exception,
-    open_page,
-    sign_in,
-)
+from tests.integration.dashboard.conftest import all_text, new_app, no_exception, open_page, sign_in
 from tests.integration.ops_alerts.conftest import failed_workflow
 
 
