@@ -177,12 +177,13 @@ def workflow_context(db: Database, workflow_id: str) -> Iterator[None]:
     if not enabled():
         yield
         return
-    with db.session() as session:
-        row = session.get(Workflow, workflow_id)
-        stored = dict(row.trace_context or {}) if row is not None else {}
-        if row is not None and context_of(stored) is None:
-            stored = root_context(row.id, row.name)
-            row.trace_context = stored
+    with db.read() as session:
+        stored = session.scalar(select(Workflow.trace_context).where(Workflow.id == workflow_id))
+    if stored is not None and context_of(stored) is None:
+        with db.session() as session:
+            row = session.get(Workflow, workflow_id)
+            if row is not None:
+                stored = row.trace_context = root_context(row.id, row.name)
     ctx = context_of(stored)
     token = otel_context.attach(ctx) if ctx is not None else None
     try:

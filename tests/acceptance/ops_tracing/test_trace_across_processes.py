@@ -24,6 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from core import workflows as ops
+from core.db import Database
 from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli_env
 
 
@@ -143,3 +145,21 @@ def test_a_workflow_resumed_by_another_runner_process_continues_its_trace(
     # The wait started when runner-1 opened the request, before the answering process existed.
     first_task_step = min((s for s in steps if s.name == "step charge_agent"), key=lambda s: s.start_ns)
     assert first_task_step.process == "runner-1" and wait.start_ns >= first_task_step.start_ns
+
+
+def test_console_tracing_writes_spans_to_stderr_and_leaves_stdout_to_the_command(db_url: str) -> None:
+    env = cli_env(db_url, COUNTERSIGN_OTEL="console", COUNTERSIGN_LOG_FORMAT="json")
+    done = subprocess.run([sys.executable, "-m", "core", "workflow", "start",
+                           str(ROOT / "examples" / "agent_workflow.yaml"), "--as", "agent@example.com"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    workflow_id = done.stdout.strip()  # nothing but the id on stdout
+    db = Database(db_url)
+    try:
+        traceparent = ops.get_workflow(db, workflow_id).trace_context["traceparent"]
+    finally:
+        db.dispose()
+    # The console exporter prints each span as an indented JSON object.
+    assert '"name": "workflow Custom order with an agent"' in done.stderr
+    assert f'"trace_id": "0x{traceparent.split("-")[1]}"' in done.stderr
+    assert f'"span_id": "0x{traceparent.split("-")[2]}"' in done.stderr
