@@ -194,10 +194,11 @@ def workflow_context(db: Database, workflow_id: str) -> Iterator[None]:
 
 
 @contextmanager
-def delivery_span(db: Database, notification_id: str, channel: str, kind: str) -> Iterator[None]:
-    """A delivery's span, a child of its workflow's stored context when it has one."""
+def delivery_span(db: Database, notification_id: str, channel: str,
+                  kind: str) -> Iterator[trace.Span | None]:
+    """A delivery's span, a child of its workflow's stored context when it has one (None when off)."""
     if not enabled():
-        yield
+        yield None
         return
     with db.read() as session:
         stored = session.scalar(
@@ -207,8 +208,8 @@ def delivery_span(db: Database, notification_id: str, channel: str, kind: str) -
     with tracer().start_as_current_span(
         f"delivery {channel}", context=parent, record_exception=False,
         attributes={"notification_id": notification_id, "channel": channel, "kind": kind},
-    ):
-        yield
+    ) as current:
+        yield current
 
 
 # -- approval waits, recorded when a request closes ---------------------------------

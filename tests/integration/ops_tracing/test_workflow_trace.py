@@ -68,6 +68,7 @@ def test_all_spans_of_a_workflow_share_its_stored_trace(
     assert wait.end_time is not None and wait.start_time < wait.end_time
     [delivery] = named(finished, "delivery email")
     assert delivery.parent is not None and delivery.parent.span_id == root.context.span_id
+    assert delivery.attributes is not None and delivery.attributes["countersign.outcome"] == "sent"
 
 
 def test_tracing_off_stores_nothing_and_a_runner_with_tracing_gives_the_root_later(
