@@ -45,6 +45,10 @@ class CheckpointNotFound(NotFound):
     """No such checkpoint in this workflow."""
 
 
+class AlertNotFound(NotFound):
+    """No alert has that id."""
+
+
 class InvalidTransition(CountersignError):
     """That status change is not allowed."""
 
@@ -131,7 +135,3 @@ class InvalidAgentProfile(CountersignError):
 
 class AgentProfileInUse(CountersignError):
     """Workflows that are not finished use this agent profile."""
-
-
-class AlertNotFound(NotFound):
-    """No alert has that id."""
