@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import store
+from core import tracing as _tracing  # noqa: F401  (records approval-wait spans when tracing is on)
 from core.approval_schema import budget_schema, response_schema, schema_problems
 from core.channels import outbox as _outbox  # noqa: F401  (queues Slack updates and webhooks from events)
 from core.config import get_settings

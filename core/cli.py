@@ -508,6 +508,10 @@ from core.agents.teams_cli import teams_app  # noqa: E402
 
 agents_app.add_typer(teams_app, name="teams")
 
+from core.alerts_cli import alerts_app  # noqa: E402  (its commands import ours lazily)
+
+app.add_typer(alerts_app, name="alerts")
+
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)

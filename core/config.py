@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/countersign.db"
+# Alert defaults (core/alerts.py): evaluation interval, expiry window, runner silence.
+ALERT_INTERVAL_SECONDS = 30.0
+ALERT_EXPIRY_WINDOW_SECONDS = 3600.0
+ALERT_HEARTBEAT_MISSING_SECONDS = 120.0
 
 
 class Settings(BaseSettings):
@@ -44,6 +48,21 @@ class Settings(BaseSettings):
     breaker_threshold: int = Field(default=5, alias="COUNTERSIGN_BREAKER_THRESHOLD")
     breaker_cooldown: float = Field(default=60.0, alias="COUNTERSIGN_BREAKER_COOLDOWN")
     dispatch_poll_seconds: float = Field(default=1.0, alias="COUNTERSIGN_DISPATCH_POLL_SECONDS")
+    # Alerts (core/alerts.py), durations as seconds or "90s", "15m", "1h": how close
+    # to its deadline an open approval raises, how long a runner may stay silent,
+    # and how often runners evaluate the rules.
+    alert_expiry_window: float = Field(default=ALERT_EXPIRY_WINDOW_SECONDS,
+                                       alias="COUNTERSIGN_ALERT_EXPIRY_WINDOW")
+    alert_heartbeat_missing: float = Field(default=ALERT_HEARTBEAT_MISSING_SECONDS,
+                                           alias="COUNTERSIGN_ALERT_HEARTBEAT_MISSING")
+    alert_interval: float = Field(default=ALERT_INTERVAL_SECONDS, alias="COUNTERSIGN_ALERT_INTERVAL")
+
+    @field_validator("alert_expiry_window", "alert_heartbeat_missing", "alert_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        from core.definitions import parse_duration
+
+        return parse_duration(value)
 
     @property
     def default_channels(self) -> list[str] | None:

@@ -43,6 +43,10 @@ class CheckpointNotFound(NotFound):
     """No such checkpoint in this workflow."""
 
 
+class AlertNotFound(NotFound):
+    """No alert has that id."""
+
+
 class InvalidTransition(CountersignError):
     """That status change is not allowed."""
 

@@ -10,6 +10,7 @@ past the lease and another took over) stops without writing.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +20,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import store
-from core.agents.tracing import span
+from core import store, tracing
 from core.approvals import is_approving, open_approval
 from core.checkpoints import take_checkpoint
 from core.definitions import ApprovalConfig, Step, WorkflowDefinition
@@ -28,6 +28,7 @@ from core.errors import WorkflowNotFound
 from core.metrics import runner_metrics
 from core.models import ApprovalRequest, ApprovalResponse, StepRun, Workflow, utcnow
 from core.tools import ToolContext, ToolRegistry, render_args
+from core.tracing import span
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -165,7 +166,8 @@ class StepExecutor:
         # Every log line below (channels and tools included) names the
         # workflow, the runner acting, and the step once one is bound.
         with structlog.contextvars.bound_contextvars(workflow_id=workflow_id,
-                                                     actor=self.runner_id):
+                                                     actor=self.runner_id), \
+                tracing.workflow_context(self.db, workflow_id):
             try:
                 self._run_claimed(workflow_id)
             finally:
@@ -280,7 +282,7 @@ class StepExecutor:
                     # No action to run outside a transaction: the outcome (and
                     # the next step's start) commits with the decision or the
                     # start just recorded, one commit fewer before resuming.
-                    with span("countersign.step", workflow_id=workflow_id, step=step.name,
+                    with span(f"step {step.name}", workflow_id=workflow_id, step=step.name,
                               step_type=step.type, step_run_id=run.id):
                         output = self._perform(workflow_id, step, ready.scope, ready.key,
                                                ready.approval, run.id)
@@ -289,7 +291,7 @@ class StepExecutor:
 
         step, run_id = ready.step, ready.run_id
         try:
-            with span("countersign.step", workflow_id=workflow_id, step=step.name,
+            with span(f"step {step.name}", workflow_id=workflow_id, step=step.name,
                       step_type=step.type, step_run_id=run_id):
                 output = self._perform(workflow_id, step, ready.scope, ready.key, ready.approval,
                                        run_id)
@@ -455,7 +457,8 @@ class StepExecutor:
         if step.timeout is None:
             output = action()
         else:
-            future = self._pool.submit(action)
+            # The copied context keeps the step span current in the pool thread.
+            future = self._pool.submit(contextvars.copy_context().run, action)
             try:
                 output = future.result(timeout=step.timeout)
             except concurrent.futures.TimeoutError:

@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import ColumnElement, case, func, literal, or_, select
 
-from core.models import ApprovalRequest, ApprovalResponse, Notification, Workflow, utcnow
+from core.models import Alert, ApprovalRequest, ApprovalResponse, Notification, Workflow, utcnow
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -131,6 +131,16 @@ class DatabaseCollector(Collector):
             ):
                 workflows.add_metric([status], count)
             yield workflows
+
+            from core.alerts import RULES  # every rule reported, 0 included
+
+            alerts = GaugeMetricFamily("countersign_alerts_open", "Unresolved alerts, by rule.",
+                                       labels=["rule"])
+            opened = {rule: int(count) for rule, count in session.execute(
+                select(Alert.rule, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.rule))}
+            for rule in sorted({*RULES, *opened}):
+                alerts.add_metric([rule], opened.get(rule, 0))
+            yield alerts
 
 
 def make_registry(db: Database) -> CollectorRegistry:

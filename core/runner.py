@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from core.approvals import ApprovalEngine
 from core.executor import StepExecutor, TaskHandler
@@ -118,6 +119,8 @@ class Runner:
         # The outbox dispatcher runs beside the workers in start()/stop().
         self.dispatch_notifications = dispatch_notifications
         self.dispatcher: Dispatcher | None = None
+        self._alerts_due = 0.0
+        self._alerts_lock = threading.Lock()
 
     # -- one unit of work -----------------------------------------------------
 
@@ -185,7 +188,7 @@ class Runner:
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
-        heartbeat = threading.Thread(target=self._heartbeat, args=(self._stop,),
+        heartbeat = threading.Thread(target=self._heartbeat, args=(self._stop, True),
                                      name="countersign-heartbeat", daemon=True)
         heartbeat.start()
         self._threads.append(heartbeat)
@@ -204,6 +207,7 @@ class Runner:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        self._unregister()
 
     def run_forever(self) -> None:
         self.start()
@@ -242,14 +246,47 @@ class Runner:
                                           pid=os.getpid(), started_at=utcnow(),
                                           last_seen_at=utcnow()))
 
-    def _heartbeat(self, stop: threading.Event) -> None:
+    def _unregister(self) -> None:
+        # A runner that stops cleanly is not "missing": only vanished runners raise alerts.
+        try:
+            with self.db.session() as session:
+                session.execute(delete(RunnerHeartbeat).where(RunnerHeartbeat.runner_id == self.runner_id))
+        except Exception as exc:
+            runner_metrics.error("heartbeat", exc)
+            self.log.exception("could not remove the heartbeat row")
+
+    def _heartbeat(self, stop: threading.Event, alerts: bool = False) -> None:
         interval = self.lease_seconds * HEARTBEAT_FRACTION
+        if alerts:
+            self.evaluate_alerts_if_due()
         while not stop.wait(interval):
             try:
                 self.beat()
             except Exception as exc:
                 runner_metrics.error("heartbeat", exc)
                 self.log.exception("heartbeat failed")
+            if alerts:
+                self.evaluate_alerts_if_due()
+
+    def evaluate_alerts_if_due(self) -> None:
+        """Evaluate the alert rules (core/alerts.py) when the interval has passed."""
+        from core.alerts import evaluate_alerts
+        from core.config import get_settings
+
+        if not self._alerts_lock.acquire(blocking=False):
+            return
+        try:
+            if time.monotonic() < self._alerts_due:
+                return
+            # Every COUNTERSIGN_ALERT_INTERVAL (config.ALERT_INTERVAL_SECONDS, 30 s), from the
+            # long-running runner's heartbeat thread (run_until_idle leaves it to `alerts evaluate`).
+            self._alerts_due = time.monotonic() + get_settings().alert_interval
+            evaluate_alerts(self.db)
+        except Exception as exc:
+            runner_metrics.error("alerts", exc)
+            self.log.exception("alert evaluation failed")
+        finally:
+            self._alerts_lock.release()
 
     def beat(self) -> None:
         """Extend the leases this runner holds and mark it alive."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 
-from core import store
+from core import store, tracing
 from core.approvals import cancel_open_approvals
 from core.checkpoints import take_checkpoint
 from core.definitions import WorkflowDefinition, definition_dict, parse_definition
@@ -58,6 +58,8 @@ def create_workflow(
         )
         session.add(workflow)
         session.flush()
+        if tracing.enabled():  # the root of the workflow's one trace, resumed by every runner
+            workflow.trace_context = tracing.root_context(workflow.id, workflow.name)
         store.append_event(session, "workflow.created", created_by, workflow_id=workflow.id,
                            after={"status": "pending"},
                            data={"name": workflow.name, "input": input_data})

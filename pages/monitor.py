@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import charts
+from components.alerts import alerts_section
 from components.auth import signed_in
 from components.services import get_services
 from core import reports
@@ -12,10 +13,11 @@ from core.config import get_settings
 
 DAYS = 30
 
-signed_in()
+user = signed_in()
 db = get_services().db
 
 st.title("Monitor")
+alerts_section(db, user)
 totals = reports.approval_totals(db)
 pending, expired, escalated, decided = st.columns(4)
 pending.metric("Waiting for a decision", totals.get("pending", 0), border=True)

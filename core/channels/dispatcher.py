@@ -34,7 +34,7 @@ import structlog
 from sqlalchemy import func, select, update
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
-from core import store
+from core import store, tracing
 from core.channels.base import (
     Channel,
     Deferred,
@@ -235,7 +235,12 @@ class Dispatcher:
             with structlog.contextvars.bound_contextvars(
                 channel=delivery.channel, **{k: v for k, v in about.items() if v is not None}
             ):
-                return self._deliver(notification_id, delivery, enabled, channels)
+                with tracing.delivery_span(self.db, notification_id, delivery.channel,
+                                           delivery.kind) as traced:
+                    outcome = self._deliver(notification_id, delivery, enabled, channels)
+                    if traced is not None:  # sent, failed, dead or deferred
+                        traced.set_attribute("countersign.outcome", outcome)
+                    return outcome
 
     def _deliver(self, notification_id: str, delivery: Delivery, enabled: bool,
                  channels: dict[str, Channel] | None) -> str:

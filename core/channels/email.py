@@ -131,17 +131,21 @@ class EmailChannel:
         }
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
+        from core.channels.alerts import ALERT_KIND, alert_facts, render_alert_email
+
         approval = delivery.approval
-        if approval is None:
-            raise PermanentFailure("Emails are only sent for approval requests.")
-        if not approval.is_open:
+        alert = alert_facts(delivery) if delivery.kind == ALERT_KIND else None
+        if approval is None and alert is None:
+            raise PermanentFailure("Emails are only sent for approval requests and alerts.")
+        if approval is not None and not approval.is_open:
             return {"skipped": f"approval already {approval.status}"}
         if not self.configured():
             raise PermanentFailure("Email is not configured: set COUNTERSIGN_SMTP_HOST or SENDGRID_API_KEY.")
         addresses = delivery.addresses or [delivery.recipient]
         sent = []
         for address in addresses:
-            rendered = render_approval_email(approval, address, delivery.kind)
+            rendered = (render_alert_email(alert) if alert is not None
+                        else render_approval_email(approval, address, delivery.kind))  # type: ignore[arg-type]
             mid = message_id(delivery.notification_id, address, self.sender)
             if self.provider == "sendgrid":
                 self._send_sendgrid(address, rendered, mid)

@@ -204,6 +204,10 @@ class SlackChannel:
         return user_id
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
+        from core.channels.alerts import ALERT_KIND
+
+        if delivery.kind == ALERT_KIND:
+            return self._post_alert(delivery)
         approval = delivery.approval
         if approval is None:
             raise PermanentFailure("Slack messages are only sent for approval requests.")
@@ -223,6 +227,22 @@ class SlackChannel:
             )
         except SlackApiError as exc:
             raise _failure(exc, "posting the message") from exc
+        except (SlackClientError, OSError) as exc:
+            raise TemporaryFailure(f"Slack is unreachable: {exc}") from exc
+        return {"channel": str(response.get("channel") or destination), "ts": str(response.get("ts") or "")}
+
+    def _post_alert(self, delivery: Delivery) -> dict[str, Any]:
+        from core.channels.alerts import alert_blocks, alert_facts, alert_text
+
+        facts = alert_facts(delivery)
+        client = self._client()
+        destination = self.destination(client, delivery.recipient)
+        try:
+            response = client.chat_postMessage(channel=destination, text=alert_text(facts),
+                                               blocks=alert_blocks(facts), unfurl_links=False,
+                                               unfurl_media=False)
+        except SlackApiError as exc:
+            raise _failure(exc, "posting the alert") from exc
         except (SlackClientError, OSError) as exc:
             raise TemporaryFailure(f"Slack is unreachable: {exc}") from exc
         return {"channel": str(response.get("channel") or destination), "ts": str(response.get("ts") or "")}

@@ -61,6 +61,10 @@ class WebhookChannel:
         if delivery.kind.startswith("webhook."):
             body = delivery.payload.get("event") or {}
             return self.post(delivery.recipient, delivery.notification_id, body)
+        from core.channels.alerts import ALERT_KIND, alert_event, alert_facts
+
+        if delivery.kind == ALERT_KIND:  # recipient: the endpoint URL
+            return self.post(delivery.recipient, delivery.notification_id, alert_event(alert_facts(delivery)))
         approval = delivery.approval
         if approval is None:
             raise PermanentFailure("Nothing to send: this webhook row names no event or approval.")

@@ -177,15 +177,17 @@ def test_console_tracing_prints_spans_and_closes_them_when_the_body_raises(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     import core.agents.tracing as tracing
+    import core.tracing
 
     monkeypatch.setenv("COUNTERSIGN_OTEL", "console")
-    monkeypatch.setattr(tracing, "_configured", False)
+    monkeypatch.setattr(core.tracing, "_configured", False)
+    monkeypatch.setattr(core.tracing, "_provider", None)
     from opentelemetry import trace
 
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
     monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", trace.Once())
     with pytest.raises(HoldForApproval), tracing.span("countersign.agent.run", step="pay"):
         raise HoldForApproval("charge", {}, "held")
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # spans go to stderr: stdout is the CLI's output
     assert '"name": "countersign.agent.run"' in out
     assert '"countersign.outcome": "HoldForApproval"' in out and '"step": "pay"' in out

@@ -1,0 +1,81 @@
+"""The Monitor's alerts: open ones with severity, age, a link to their subject and
+an Acknowledge button; recently resolved ones below."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import streamlit as st
+
+from components.auth import SignedIn
+from components.feedback import core_errors
+from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
+from core import alerts
+from core.channels.alerts import RULE_TITLES
+from core.db import Database
+from core.models import Alert, utcnow
+
+SEVERITY_COLOURS = {"critical": "red", "warning": "orange"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
+
+
+def plain(text: str) -> str:
+    """Alert text (workflow names, errors) shown literally, never as markdown."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def age(raised_at: datetime) -> str:
+    seconds = max(0.0, (utcnow() - raised_at).total_seconds())
+    if seconds < 90:
+        return "just now"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def _subject_link(alert: Alert) -> None:
+    data = alert.data or {}
+    if data.get("approval_id"):
+        st.page_link(APPROVAL_PAGE, label="Open the approval request", icon=":material/approval:",
+                     query_params={"approval": str(data["approval_id"])})
+    elif data.get("workflow_id"):
+        st.page_link(WORKFLOW_PAGE, label="Open the workflow", icon=":material/timeline:",
+                     query_params={"workflow": str(data["workflow_id"])})
+
+
+def _open_alert(db: Database, alert: Alert, user: SignedIn) -> None:
+    with st.container(border=True, key=f"alerts.open.{alert.id}"):
+        colour = SEVERITY_COLOURS.get(alert.severity, "gray")
+        title = RULE_TITLES.get(alert.rule, alert.rule)
+        st.markdown(f":{colour}-badge[{alert.severity}] **{title}** · {age(alert.raised_at)}")
+        st.markdown(plain(alert.message))
+        _subject_link(alert)
+        if alert.acknowledged_at is not None:
+            st.caption(f"Acknowledged by {plain(alert.acknowledged_by or '')} {age(alert.acknowledged_at)}")
+        elif user.can_answer and st.button("Acknowledge", key=f"alerts.ack.{alert.id}"):
+            with core_errors():
+                alerts.acknowledge_alert(db, alert.id, user.email)
+                st.rerun()
+
+
+def alerts_section(db: Database, user: SignedIn) -> None:
+    st.subheader("Alerts")
+    opened = alerts.open_alerts(db)
+    if not opened:
+        st.success("No open alerts.", icon=":material/check_circle:")
+    for alert in opened:
+        _open_alert(db, alert, user)
+    resolved = alerts.resolved_alerts(db)
+    if resolved:
+        with st.expander(f"Resolved in the last 7 days ({len(resolved)})", expanded=False):
+            st.dataframe({
+                "rule": [RULE_TITLES.get(a.rule, a.rule) for a in resolved],
+                "severity": [a.severity for a in resolved],
+                "message": [a.message for a in resolved],
+                "raised": [a.raised_at for a in resolved],
+                "resolved": [a.resolved_at for a in resolved],
+                "acknowledged by": [a.acknowledged_by or "" for a in resolved],
+            }, hide_index=True, key="alerts.resolved")

@@ -1,0 +1,122 @@
+"""Alert messages for every channel: email (Jinja2), Slack (Block Kit), webhook (JSON).
+
+An ``alert.raised`` outbox row carries its alert in ``payload["alert"]``
+(``core.alerts.alert_payload``); the channels call these renderers instead of
+their approval ones. Alert text comes from the data (workflow names,
+approval titles, errors), so it is escaped for HTML and Slack mrkdwn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from core.alerts import ALERT_KIND
+from core.channels.base import Delivery, PermanentFailure
+
+RULE_TITLES = {
+    "approval_expiring": "Approval close to expiry",
+    "workflow_failed": "Workflow failed",
+    "delivery_dead": "Notification delivery dead",
+    "runner_heartbeat_missing": "Runner heartbeat missing",
+}
+SUBJECT_MAX = 200
+SLACK_HEADER_MAX = 150
+SLACK_TEXT_MAX = 3000
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    id: int
+    rule: str
+    subject: str
+    severity: str
+    message: str
+    raised_at: str
+    url: str
+    monitor_url: str
+
+    @property
+    def title(self) -> str:
+        return RULE_TITLES.get(self.rule, self.rule.replace("_", " ").capitalize())
+
+    @property
+    def raised(self) -> str:
+        try:
+            return datetime.fromisoformat(self.raised_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        except ValueError:
+            return self.raised_at
+
+
+def alert_facts(delivery: Delivery) -> AlertFacts:
+    alert = delivery.payload.get("alert")
+    if not isinstance(alert, dict):
+        raise PermanentFailure("This alert notification carries no alert.")
+    return AlertFacts(id=int(alert.get("id") or 0), rule=str(alert.get("rule") or ""),
+                      subject=str(alert.get("subject") or ""), severity=str(alert.get("severity") or ""),
+                      message=str(alert.get("message") or ""), raised_at=str(alert.get("raised_at") or ""),
+                      url=str(alert.get("url") or ""), monitor_url=str(alert.get("monitor_url") or ""))
+
+
+def render_alert_email(facts: AlertFacts) -> dict[str, str]:
+    """Subject, text and HTML of an alert email (HTML autoescaped)."""
+    from core.channels.email import _one_line, _templates
+
+    subject = _one_line(f"[{facts.severity}] {facts.title}: {facts.message}")[:SUBJECT_MAX]
+    context = {"subject": subject, "alert": facts}
+    env = _templates()
+    return {"subject": subject, "text": env.get_template("alert_email.txt.j2").render(context),
+            "html": env.get_template("alert_email.html.j2").render(context)}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def alert_blocks(facts: AlertFacts) -> list[Block]:
+    """The Block Kit message of an alert; its text escaped."""
+    from core.channels.slack import OPEN_ACTION, escape
+
+    icon = ":rotating_light:" if facts.severity == "critical" else ":warning:"
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_cut(f"Alert: {facts.title}", SLACK_HEADER_MAX), emoji=False)),
+        SectionBlock(text=MarkdownTextObject(text=_cut(f"{icon} {escape(facts.message)}", SLACK_TEXT_MAX))),
+        ContextBlock(elements=[MarkdownTextObject(text=_cut(
+            f"*{escape(facts.severity)}* · raised {escape(facts.raised)} · {escape(facts.subject)}",
+            SLACK_TEXT_MAX))]),
+    ]
+    if facts.url:
+        blocks.append(ActionsBlock(elements=[ButtonElement(
+            text=PlainTextObject(text="Open in dashboard"), action_id=OPEN_ACTION, url=facts.url,
+            value=str(facts.id))]))
+    return blocks
+
+
+def alert_text(facts: AlertFacts) -> str:
+    from core.channels.slack import escape
+
+    return escape(f"Alert ({facts.severity}): {facts.message}")
+
+
+def alert_event(facts: AlertFacts) -> dict[str, Any]:
+    """The webhook body of an alert."""
+    return {"type": ALERT_KIND, "timestamp": datetime.now(UTC).isoformat(),
+            "data": {"alert_id": facts.id, "rule": facts.rule, "subject": facts.subject,
+                     "severity": facts.severity, "message": facts.message, "raised_at": facts.raised_at,
+                     "dashboard_url": facts.url}}
+
+
+__all__ = ["ALERT_KIND", "AlertFacts", "alert_facts", "render_alert_email", "alert_blocks", "alert_text",
+           "alert_event"]

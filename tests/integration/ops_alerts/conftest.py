@@ -1,0 +1,31 @@
+"""Alert tests reuse the channels' loopback servers and clean channel environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import workflows as ops
+from core.db import Database
+from core.models import Workflow
+from core.runner import Runner
+from tests.integration.channels.conftest import (  # noqa: F401  (fixtures)
+    channel_env,
+    slack_api,
+    smtp,
+    webhook_receiver,
+)
+from tests.integration.dashboard.conftest import demo_db, demo_template  # noqa: F401  (fixtures)
+
+# deploy_release needs a version: without one the step fails at once.
+FAILING_STEPS: list[dict[str, Any]] = [{"name": "deploy", "type": "tool", "tool": "deploy_release",
+                                        "args": {"service": "api"}}]
+
+
+def failed_workflow(db: Database, name: str = "Release api") -> Workflow:
+    import core.demo_tools  # noqa: F401  (deploy_release)
+
+    workflow = ops.create_workflow(db, {"name": name, "steps": FAILING_STEPS})
+    Runner(db, dispatch_notifications=False).run_until_idle()
+    workflow = ops.get_workflow(db, workflow.id)
+    assert workflow.status == "failed", workflow.error
+    return workflow
