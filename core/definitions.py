@@ -214,6 +214,13 @@ def _fold_old_retry_spelling(data: Any) -> Any:
     return data
 
 
+RetryOn = Literal["transient", "any"]
+
+
+def _retry_transient_only() -> list[RetryOn]:
+    return ["transient"]
+
+
 class RetryPolicy(_Strict):
     """How a failed step is tried again: ``retry: {max_attempts, backoff, on}``.
 
@@ -224,8 +231,7 @@ class RetryPolicy(_Strict):
 
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
     backoff: Backoff = Field(default_factory=Backoff)
-    on: list[Literal["transient", "any"]] = Field(default_factory=lambda: ["transient"],
-                                                  min_length=1)
+    on: list[RetryOn] = Field(default_factory=_retry_transient_only, min_length=1)
 
     _fold = model_validator(mode="before")(_fold_old_retry_spelling)
 
