@@ -13,9 +13,11 @@ import concurrent.futures
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
+import tenacity
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -27,7 +29,7 @@ from core.definitions import ApprovalConfig, Step, WorkflowDefinition
 from core.errors import WorkflowNotFound
 from core.metrics import runner_metrics
 from core.models import ApprovalRequest, ApprovalResponse, StepRun, Workflow, utcnow
-from core.retry import is_transient
+from core.retry import is_database_unavailable, is_transient
 from core.tools import ToolContext, ToolRegistry, render_args
 
 if TYPE_CHECKING:
@@ -44,6 +46,15 @@ MAX_STEPS_PER_CLAIM = 50
 DEFINITION_CACHE_SIZE = 1024
 # Step types whose "action" only reports what is already in the database.
 PURE_STEP_TYPES = ("approval", "checkpoint")
+# A step's outcome is committed after its action ran; while the database is
+# unreachable the commit is tried again (0.5 s doubling to 5 s) for up to a
+# minute, then the workflow is left to lease recovery (the step runs again
+# with the same idempotency key).
+OUTCOME_RETRY_INITIAL = 0.5
+OUTCOME_RETRY_MAX = 5.0
+OUTCOME_RETRY_SECONDS = 60.0
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -301,11 +312,12 @@ class StepExecutor:
                 output = self._perform(workflow_id, step, ready.scope, ready.key, ready.approval,
                                        run_id)
         except AwaitApproval as ask:
-            return self._park(workflow_id, step, run_id, ask), None
+            return _until_database_answers(partial(self._park, workflow_id, step, run_id, ask)), None
         except Exception as exc:  # noqa: BLE001 - any failure of user code is a step failure
-            self._record_failure(workflow_id, step, run_id, exc)
+            _until_database_answers(partial(self._record_failure, workflow_id, step, run_id, exc))
             return False, None
-        return self._record_success(workflow_id, step, run_id, output, start_next=start_next)
+        return _until_database_answers(partial(self._record_success, workflow_id, step, run_id,
+                                               output, start_next=start_next))
 
     # -- phases ---------------------------------------------------------------
 
@@ -615,6 +627,27 @@ class StepExecutor:
             if workflow.status == "running":
                 store.transition_workflow(session, workflow, "failed", self.runner_id,
                                           reason=workflow.error)
+
+
+def _until_database_answers(write: Callable[[], _T]) -> _T:
+    """Commit a step's outcome, waiting out a database outage of up to ``OUTCOME_RETRY_SECONDS``.
+
+    The action already ran; recording its outcome later beats running it
+    again. Safe to repeat: each try re-reads the rows under the workflow's
+    lock and checks the lease and the step run, so an outcome that did
+    commit before the connection dropped is not applied twice.
+    """
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_database_unavailable),
+        wait=tenacity.wait_exponential(multiplier=OUTCOME_RETRY_INITIAL, max=OUTCOME_RETRY_MAX),
+        stop=tenacity.stop_after_delay(OUTCOME_RETRY_SECONDS),
+        before_sleep=lambda state: log.warning(
+            "database unavailable; will record the step outcome when it answers",
+            error=str(state.outcome.exception() if state.outcome else "").splitlines()[0],
+            tries=state.attempt_number),
+        reraise=True,
+    )
+    return retrying(write)
 
 
 def _last_comment(session: Session, approval_id: str) -> str:
