@@ -16,10 +16,15 @@ imported: an exception of a library nobody imported cannot exist.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core.errors import DatabaseError, TransientError
+
+if TYPE_CHECKING:
+    from core.db import Database
 
 # How deep ``raise ... from`` chains are followed.
 MAX_CAUSE_DEPTH = 8
@@ -81,3 +86,15 @@ def backoff_delay(initial: float, multiplier: float, maximum: float, failed_atte
     except OverflowError:
         return float(maximum)
     return float(min(delay, maximum))
+
+
+def database_answers(db: Database) -> bool:
+    """True when ``SELECT 1`` succeeds on ``db`` now (a fresh or re-checked connection)."""
+    try:
+        with db.read() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to answer is "not yet"
+        if is_database_unavailable(exc):
+            return False
+        raise
+    return True
