@@ -26,6 +26,8 @@ from core import workflows as ops
 from core.db import Database
 from core.models import StepRun, Workflow
 from core.retry import database_answers, is_database_unavailable
+from core.runner import Runner
+from core.tools import ToolRegistry
 from core.users import add_user
 from core.wakeup import CHANNEL
 from tests.acceptance.core.conftest import ROOT, cli_env
@@ -201,6 +203,44 @@ def test_a_runner_process_carries_on_through_a_database_restart(
         assert not [r for r in records if "Traceback" in json.dumps(r)], "plain lines, no tracebacks"
         assert any(r.get("event") == "listen connection lost; reconnecting" for r in records)
     finally:
+        db.dispose()
+
+
+def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
+        private_cluster: PrivateCluster, private_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outcome could not be recorded at all: once the database answers, the runner
+    lets go of the lease at once (not after it runs out) and the step runs again, with its key."""
+    import core.executor
+
+    monkeypatch.setattr(core.executor, "OUTCOME_RETRY_SECONDS", 1.0)
+    keys: list[str] = []
+    registry = ToolRegistry()
+
+    @registry.register("unplug")
+    def unplug(idempotency_key: str) -> dict[str, object]:
+        keys.append(idempotency_key)
+        if len(keys) == 1:
+            private_cluster.stop()  # the server goes away while the action runs
+        return {"calls": len(keys)}
+
+    db = Database(private_pg_url)
+    runner = Runner(db, registry=registry, lease_seconds=600, dispatch_notifications=False)
+    try:
+        workflow_id = ops.create_workflow(db, {"steps": [{"name": "pay", "type": "tool",
+                                                          "tool": "unplug"}]}).id
+        runner.start()
+        wait_until(lambda: workflow_id in runner._interrupted, 60, "the execution is interrupted")
+        private_cluster.start()
+        # Bounded far below the 600 s lease: only the hand-back makes this possible.
+        wait_until(tolerant(lambda: ops.get_workflow(db, workflow_id).status == "completed"), 60,
+                   "the workflow completes after the outage")
+        assert len(keys) == 2 and len(set(keys)) == 1
+        [run] = ops.step_runs_of(db, workflow_id)
+        assert (run.status, run.idempotency_key) == ("completed", keys[0])
+        resumed = [e for e in ops.events_of(db, workflow_id) if e.event_type == "step.resumed"]
+        assert [e.data["idempotency_key"] for e in resumed] == [keys[0]]
+    finally:
+        runner.stop()
         db.dispose()
 
 
