@@ -22,18 +22,7 @@ from core.retry import backoff_delay, is_database_unavailable, is_transient
 from core.runner import Runner
 from core.tools import ToolRegistry
 from tests.acceptance.core.conftest import cli
-from tests.integration.core.conftest import (  # noqa: F401  (fixtures)
-    Calls,
-    calls,
-    cheap_password_hashing,
-    events,
-    registry,
-    run,
-    start,
-    status,
-    step_runs,
-    tool,
-)
+from tests.integration.core.conftest import Calls, events, run, start, status, step_runs, tool
 from tests.integration.dashboard.conftest import (  # noqa: F401  (fixtures)
     all_text,
     demo_db,
@@ -42,6 +31,11 @@ from tests.integration.dashboard.conftest import (  # noqa: F401  (fixtures)
     no_exception,
     open_page,
     sign_in,
+)
+from tests.reliability._recovery_fixtures import (  # noqa: F401  (fixtures)
+    calls,
+    cheap_password_hashing,
+    registry,
 )
 
 # -- backoff -------------------------------------------------------------------------------
