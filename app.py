@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from components import auth
+from components.outage import database_outage_notice
 from components.services import get_services
 from core.logging import configure_logging
 
@@ -57,8 +58,9 @@ def deep_link_url_path() -> str | None:
 
 st.set_page_config(page_title="Countersign", page_icon=":material/verified:", layout="wide")
 configure_logging()  # idempotent across reruns
-services = get_services()
-user = auth.resolve_user(services.db)
+with database_outage_notice():  # a plain notice, not a traceback, while the database is down
+    services = get_services()
+    user = auth.resolve_user(services.db)
 auth.write_session_cookie()
 
 if user is None:
@@ -71,7 +73,8 @@ if user is None:
         st.Page(sign_in, title="Sign in", url_path=spec.url_path, default=spec is PAGES[0])
         for spec in PAGES
     ]
-    st.navigation(signed_out, position="hidden").run()
+    with database_outage_notice():
+        st.navigation(signed_out, position="hidden").run()
     st.stop()
 
 assert user is not None
@@ -90,4 +93,5 @@ if user.method == "none":
     auth.no_sign_in_banner()
 if services.runner is None:
     st.sidebar.caption("Runners: external (RUNNER=external)")
-page.run()
+with database_outage_notice():
+    page.run()

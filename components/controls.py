@@ -49,8 +49,10 @@ def workflow_controls(db: Database, workflow: Workflow, user: Any) -> None:
     if workflow.status == "paused" and columns[0].button("Resume", key="workflow.resume",
                                                          icon=":material/play_arrow:"):
         _act("resume", db, workflow.id, user.email)
-    if workflow.status == "failed" and columns[1].button("Retry", key="workflow.retry",
-                                                         icon=":material/replay:"):
+    if workflow.status == "failed" and columns[1].button(
+            f"Retry from {ops.failed_step_name(workflow) or 'the failed step'}",
+            key="workflow.retry", icon=":material/replay:",
+            help="Runs the failed step again; the steps before it keep their results."):
         _act("retry", db, workflow.id, user.email)
     if not user.is_admin or workflow.status not in CANCELLABLE:
         return

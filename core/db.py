@@ -25,6 +25,7 @@ from core.wakeup import Wakeup, make_wakeup
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 10
+PG_CONNECT_TIMEOUT_SECONDS = 10
 
 
 def normalise_url(url: str) -> str:
@@ -53,8 +54,13 @@ class Database:
             )
             _configure_sqlite(self.engine)
         else:
+            # pool_pre_ping: a connection the server dropped (restart, failover)
+            # is noticed at checkout and replaced, so callers recover without
+            # a process restart; the connect timeout bounds a hang while the
+            # server is unreachable.
             self.engine = create_engine(
-                self.url, pool_size=PG_POOL_SIZE, max_overflow=20, pool_pre_ping=True
+                self.url, pool_size=PG_POOL_SIZE, max_overflow=20, pool_pre_ping=True,
+                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
             )
         self._sessions = sessionmaker(
             self.engine, expire_on_commit=False, info={"countersign_db": self}

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from core.errors import DefinitionError
+from core.retry import backoff_delay, is_transient
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -181,14 +182,79 @@ def _parse_on_reject(value: Any) -> Any:
     return value
 
 
+# Retry defaults: a step failed by a transient error (see core.retry) is tried
+# three times in all, 2 s then 4 s apart (doubling, never more than 5 min).
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_BACKOFF_INITIAL = 2.0
+DEFAULT_BACKOFF_MULTIPLIER = 2.0
+DEFAULT_BACKOFF_MAX = 300.0
+
+
+class Backoff(_Strict):
+    initial: Duration = DEFAULT_BACKOFF_INITIAL
+    multiplier: float = Field(default=DEFAULT_BACKOFF_MULTIPLIER, ge=1.0, le=10.0)
+    max: Duration = DEFAULT_BACKOFF_MAX
+
+
+def _fold_old_retry_spelling(data: Any) -> Any:
+    """The seed's ``{attempts, backoff: 2s, factor, max_backoff}`` in today's shape."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    if "attempts" in data:
+        if "max_attempts" in data:
+            raise ValueError("attempts|give max_attempts or attempts, not both")
+        data["max_attempts"] = data.pop("attempts")
+    backoff = data.get("backoff")
+    if backoff is not None and not isinstance(backoff, dict):
+        data["backoff"] = backoff = {"initial": backoff}
+    for old, new in (("factor", "multiplier"), ("max_backoff", "max")):
+        if old in data:
+            data["backoff"] = backoff = {**(backoff or {}), new: data.pop(old)}
+    return data
+
+
+RetryOn = Literal["transient", "any"]
+
+
+def _retry_transient_only() -> list[RetryOn]:
+    return ["transient"]
+
+
 class RetryPolicy(_Strict):
-    attempts: int = Field(default=1, ge=1, le=100)
-    backoff: Duration = 1.0
-    factor: float = Field(default=2.0, ge=1.0)
-    max_backoff: Duration = 3600.0
+    """How a failed step is tried again: ``retry: {max_attempts, backoff, on}``.
+
+    ``on`` lists what is retried: ``transient`` (database connection lost,
+    timeouts, connection errors, ``TransientError``; see core.retry) or
+    ``any`` (every error). ``max_attempts`` counts the first try.
+    """
+
+    max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
+    backoff: Backoff = Field(default_factory=Backoff)
+    on: list[RetryOn] = Field(default_factory=_retry_transient_only, min_length=1)
+
+    _fold = model_validator(mode="before")(_fold_old_retry_spelling)
 
     def delay(self, failed_attempt: int) -> float:
-        return float(min(self.backoff * self.factor ** (failed_attempt - 1), self.max_backoff))
+        """Seconds to wait after failed attempt number ``failed_attempt``."""
+        return backoff_delay(self.backoff.initial, self.backoff.multiplier, self.backoff.max,
+                             failed_attempt)
+
+    def retries(self, exc: BaseException, failed_attempt: int) -> bool:
+        """Whether attempt ``failed_attempt``, failed by ``exc``, is followed by another."""
+        if failed_attempt >= self.max_attempts:
+            return False
+        return "any" in self.on or is_transient(exc)
+
+    def over(self, base: RetryPolicy) -> RetryPolicy:
+        """This policy's given fields over ``base``'s (a step's over its workflow's)."""
+        merged = base.model_dump(exclude_unset=True)
+        for key, value in self.model_dump(exclude_unset=True).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        return RetryPolicy.model_validate(merged)
 
 
 class CompensateSpec(_Strict):
@@ -273,6 +339,17 @@ class WorkflowDefinition(_Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
+    # Retry policy for every step; a step's own ``retry`` fields win.
+    retry: RetryPolicy | None = None
+
+    @model_validator(mode="after")
+    def _resolve_retry(self) -> WorkflowDefinition:
+        # Resolved once here, so the stored definition carries each step's
+        # whole policy and a stored definition reads back the same.
+        if self.retry is not None:
+            for step in self.steps:
+                step.retry = step.retry.over(self.retry)
+        return self
 
     def step_index(self, name: str) -> int:
         for index, step in enumerate(self.steps):

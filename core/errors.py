@@ -87,6 +87,10 @@ class DatabaseError(CountersignError):
     """The database refused or failed the operation."""
 
 
+class TransientError(CountersignError):
+    """A temporary failure (a service down, a timeout); trying again later may succeed."""
+
+
 class LinkError(CountersignError):
     """This approval link cannot be used."""
 

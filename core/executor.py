@@ -14,9 +14,11 @@ import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
+import tenacity
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -27,6 +29,7 @@ from core.definitions import ApprovalConfig, Step, WorkflowDefinition
 from core.errors import WorkflowNotFound
 from core.metrics import runner_metrics
 from core.models import ApprovalRequest, ApprovalResponse, StepRun, Workflow, utcnow
+from core.retry import is_database_unavailable, is_transient
 from core.tools import ToolContext, ToolRegistry, render_args
 from core.tracing import span
 
@@ -44,6 +47,15 @@ MAX_STEPS_PER_CLAIM = 50
 DEFINITION_CACHE_SIZE = 1024
 # Step types whose "action" only reports what is already in the database.
 PURE_STEP_TYPES = ("approval", "checkpoint")
+# A step's outcome is committed after its action ran; while the database is
+# unreachable the commit is tried again (0.5 s doubling to 5 s) for up to a
+# minute, then the workflow is left to lease recovery (the step runs again
+# with the same idempotency key).
+OUTCOME_RETRY_INITIAL = 0.5
+OUTCOME_RETRY_MAX = 5.0
+OUTCOME_RETRY_SECONDS = 60.0
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -269,6 +281,12 @@ class StepExecutor:
                     go_on = self._apply_decision(session, workflow, definition, step, run)
                     if go_on is not None:
                         return go_on, None
+                elif run.status == "failed":
+                    if workflow.error:  # its last attempt failed while the workflow was paused
+                        store.transition_workflow(session, workflow, "failed", self.runner_id,
+                                                  reason=workflow.error)
+                        return False, None
+                    run = self._start_retry(session, workflow, step, run)
                 elif run.status == "running":
                     log.info("step resumed after an interruption", step_run_id=run.id,
                              attempt=run.attempt)
@@ -296,11 +314,12 @@ class StepExecutor:
                 output = self._perform(workflow_id, step, ready.scope, ready.key, ready.approval,
                                        run_id)
         except AwaitApproval as ask:
-            return self._park(workflow_id, step, run_id, ask), None
+            return _until_database_answers(partial(self._park, workflow_id, step, run_id, ask)), None
         except Exception as exc:  # noqa: BLE001 - any failure of user code is a step failure
-            self._record_failure(workflow_id, step, run_id, exc)
+            _until_database_answers(partial(self._record_failure, workflow_id, step, run_id, exc))
             return False, None
-        return self._record_success(workflow_id, step, run_id, output, start_next=start_next)
+        return _until_database_answers(partial(self._record_success, workflow_id, step, run_id,
+                                               output, start_next=start_next))
 
     # -- phases ---------------------------------------------------------------
 
@@ -313,16 +332,32 @@ class StepExecutor:
         return run
 
     def _new_run(self, session: Session, workflow: Workflow, index: int, step: Step,
-                 now: datetime | None = None) -> StepRun:
-        """Insert a step run (the flush gives it the id its idempotency key needs)."""
+                 now: datetime | None = None, *, retry_of: StepRun | None = None) -> StepRun:
+        """Insert a step run (the flush gives it the id its idempotency key needs).
+
+        A retry (``retry_of`` the failed attempt) is the next attempt of the
+        same effect: it keeps that attempt's idempotency key, so a call that
+        timed out after taking effect is not repeated by the tool.
+        """
         run = StepRun(
             workflow_id=workflow.id, step_index=index, step_name=step.name,
             step_type=step.type, status="running", idempotency_key="",
             started_at=now or utcnow(), executed_by=self.runner_id,
+            attempt=retry_of.attempt + 1 if retry_of is not None else 1,
         )
         session.add(run)
         session.flush()
-        run.idempotency_key = f"{workflow.id}/{run.id}"
+        run.idempotency_key = (retry_of.idempotency_key if retry_of is not None
+                               else f"{workflow.id}/{run.id}")
+        return run
+
+    def _start_retry(self, session: Session, workflow: Workflow, step: Step,
+                     failed: StepRun) -> StepRun:
+        """The next attempt of a step whose retry came due; counts on from ``failed``."""
+        run = self._new_run(session, workflow, workflow.current_step, step, retry_of=failed)
+        if step.needs_approval and not _asked_by_task(session, failed):
+            run.approval_id = failed.approval_id  # already approved: not asked again
+        self._record_start(session, workflow, step, run)
         return run
 
     def _record_start(self, session: Session, workflow: Workflow, step: Step, run: StepRun) -> None:
@@ -332,7 +367,8 @@ class StepExecutor:
         store.append_event(session, "step.started", self.runner_id, workflow_id=workflow.id,
                            step_name=step.name,
                            data={"step_run_id": run.id, "index": run.step_index,
-                                 "type": step.type, "idempotency_key": run.idempotency_key})
+                                 "type": step.type, "idempotency_key": run.idempotency_key,
+                                 "attempt": run.attempt})
 
     def _request_step_approval(
         self, session: Session, workflow: Workflow, step: Step, run: StepRun
@@ -550,38 +586,71 @@ class StepExecutor:
         return True, _Ready(step, run.id, run.idempotency_key, scope_of(workflow))
 
     def _record_failure(self, workflow_id: str, step: Step, run_id: int, exc: BaseException) -> None:
+        """The attempt failed: schedule the next one (transient, attempts left) or fail.
+
+        Either way the step run is ``failed`` with its error. A retry stays
+        the workflow's current run until it comes due (``runnable_at``), when
+        ``_start_retry`` records the next attempt, so a restart in between
+        counts on from the attempts already in ``step_runs``.
+        """
         error = f"{type(exc).__name__}: {exc}"
+        transient = is_transient(exc)
         with self.db.session() as session:
             workflow = self._locked(session, workflow_id)
             run = session.get(StepRun, run_id)
             assert run is not None
             if run.status != "running":
                 return
-            if run.attempt < step.retry.attempts:
-                delay = step.retry.delay(run.attempt)
-                store.append_event(session, "step.retrying", self.runner_id,
-                                   workflow_id=workflow_id, step_name=step.name,
-                                   data={"error": error, "attempt": run.attempt,
-                                         "next_attempt_in": delay})
-                runner_metrics.step(step.type, "retrying")
-                log.warning("step failed; retrying", step=step.name, error=error,
-                            attempt=run.attempt, next_attempt_in=delay)
-                run.attempt += 1
-                run.error = error
-                if workflow.status == "running":
-                    store.schedule(session, workflow, delay=delay)
-                return
             run.status = "failed"
             run.error = error
             run.finished_at = utcnow()
+            policy = step.retry
+            if policy.retries(exc, run.attempt):
+                delay = policy.delay(run.attempt)
+                store.append_event(session, "step.retry_scheduled", self.runner_id,
+                                   workflow_id=workflow_id, step_name=step.name,
+                                   data={"step_run_id": run_id, "attempt": run.attempt,
+                                         "next_attempt": run.attempt + 1,
+                                         "max_attempts": policy.max_attempts, "delay": delay,
+                                         "reason": error, "transient": transient})
+                runner_metrics.step(step.type, "retrying")
+                log.warning("step failed; retry scheduled", step=step.name, error=error,
+                            attempt=run.attempt, delay=delay, transient=transient)
+                if workflow.status == "running":
+                    store.schedule(session, workflow, delay=delay)
+                return
             workflow.error = f"Step {step.name!r} failed: {error}"
             runner_metrics.step(step.type, "failed")
-            log.error("step failed", step=step.name, error=error, attempt=run.attempt)
+            log.error("step failed", step=step.name, error=error, attempt=run.attempt,
+                      transient=transient)
             store.append_event(session, "step.failed", self.runner_id, workflow_id=workflow_id,
-                               step_name=step.name, data={"error": error, "attempt": run.attempt})
+                               step_name=step.name,
+                               data={"error": error, "attempt": run.attempt,
+                                     "transient": transient})
             if workflow.status == "running":
                 store.transition_workflow(session, workflow, "failed", self.runner_id,
                                           reason=workflow.error)
+
+
+def _until_database_answers(write: Callable[[], _T]) -> _T:
+    """Commit a step's outcome, waiting out a database outage of up to ``OUTCOME_RETRY_SECONDS``.
+
+    The action already ran; recording its outcome later beats running it
+    again. Safe to repeat: each try re-reads the rows under the workflow's
+    lock and checks the lease and the step run, so an outcome that did
+    commit before the connection dropped is not applied twice.
+    """
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_database_unavailable),
+        wait=tenacity.wait_exponential(multiplier=OUTCOME_RETRY_INITIAL, max=OUTCOME_RETRY_MAX),
+        stop=tenacity.stop_after_delay(OUTCOME_RETRY_SECONDS),
+        before_sleep=lambda state: log.warning(
+            "database unavailable; will record the step outcome when it answers",
+            error=str(state.outcome.exception() if state.outcome else "").splitlines()[0],
+            tries=state.attempt_number),
+        reraise=True,
+    )
+    return retrying(write)
 
 
 def _last_comment(session: Session, approval_id: str) -> str:

@@ -28,6 +28,7 @@ from core.approvals import ApprovalEngine
 from core.executor import StepExecutor, TaskHandler
 from core.metrics import runner_metrics
 from core.models import RunnerHeartbeat, Workflow, utcnow
+from core.retry import backoff_delay, is_database_unavailable
 from core.tools import ToolRegistry, default_registry
 
 if TYPE_CHECKING:
@@ -44,6 +45,15 @@ IDLE_WAIT_SQLITE = 0.25
 # How often leases and the heartbeat row are refreshed, as a share of the lease.
 HEARTBEAT_FRACTION = 1 / 3
 DEFAULT_LEASE_SECONDS = 30.0
+# While the database is unreachable (restarting, network down) the loop
+# waits 0.5 s, then twice as long after each further failure, at most 5 s,
+# and logs one plain line per try instead of a traceback. A LISTEN
+# reconnection wakes it at once.
+DATABASE_RETRY_INITIAL = 0.5
+DATABASE_RETRY_MULTIPLIER = 2.0
+DATABASE_RETRY_MAX = 5.0
+# Wait after any other error in the loop (a bug): keep going, slowly.
+LOOP_ERROR_WAIT = 1.0
 
 
 def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> str | None:
@@ -121,6 +131,10 @@ class Runner:
         self.dispatcher: Dispatcher | None = None
         self._alerts_due = 0.0
         self._alerts_lock = threading.Lock()
+        # Workflows whose execution a database outage interrupted: their
+        # leases are let go as soon as the database answers again, so they
+        # are taken up at once instead of after the lease runs out.
+        self._interrupted: set[str] = set()
 
     # -- one unit of work -----------------------------------------------------
 
@@ -136,9 +150,14 @@ class Runner:
             self.executor.run_claimed(workflow_id)
         except Exception as exc:
             # A database outage or a bug: keep the runner alive; the lease
-            # runs out and the workflow is retried.
+            # runs out (or is handed back) and the workflow is retried.
             runner_metrics.error("execute", exc)
-            self.log.exception("workflow execution failed", workflow_id=workflow_id)
+            if is_database_unavailable(exc):
+                self._interrupted.add(workflow_id)
+                self.log.warning("database unavailable; workflow handed back once it answers",
+                                 workflow_id=workflow_id, error=_first_line(exc))
+            else:
+                self.log.exception("workflow execution failed", workflow_id=workflow_id)
         finally:
             with self._active_lock:
                 self._active.discard(workflow_id)
@@ -219,19 +238,48 @@ class Runner:
 
     def _work(self) -> None:
         signal = self.db.wakeup.signal
+        outage_tries = 0
         while not self._stop.is_set():
             seen = signal.generation
             try:
+                self._hand_back_interrupted()
                 if self.run_once():
                     continue
                 if self.approvals.expire_due():
                     continue
                 wait = self._idle_wait()
+                if outage_tries:
+                    self.log.info("database answers again", tries=outage_tries)
+                outage_tries = 0
             except Exception as exc:
                 runner_metrics.error("loop", exc)
-                self.log.exception("runner loop error; retrying")
-                wait = 1.0
+                if is_database_unavailable(exc):
+                    outage_tries += 1
+                    wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER,
+                                         DATABASE_RETRY_MAX, outage_tries)
+                    self.log.warning("database unavailable; retrying", retry_in=wait,
+                                     tries=outage_tries, error=_first_line(exc))
+                else:
+                    self.log.exception("runner loop error; retrying")
+                    wait = LOOP_ERROR_WAIT
             signal.wait_for_change(seen, wait)
+
+    def _hand_back_interrupted(self) -> None:
+        """Let go of the leases a database outage left behind (see ``run_once``)."""
+        if not self._interrupted:
+            return
+        interrupted = list(self._interrupted)
+        with self._active_lock:
+            interrupted = [w for w in interrupted if w not in self._active]
+        with self.db.session() as session:
+            session.execute(
+                update(Workflow)
+                .where(Workflow.id.in_(interrupted), Workflow.lease_owner == self.runner_id)
+                .values(lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        self._interrupted.difference_update(interrupted)
+        self.log.info("interrupted workflows handed back", workflows=len(interrupted))
 
     def _idle_wait(self) -> float:
         wait = self.idle_wait
@@ -264,7 +312,10 @@ class Runner:
                 self.beat()
             except Exception as exc:
                 runner_metrics.error("heartbeat", exc)
-                self.log.exception("heartbeat failed")
+                if is_database_unavailable(exc):
+                    self.log.warning("heartbeat: database unavailable", error=_first_line(exc))
+                else:
+                    self.log.exception("heartbeat failed")
             if alerts:
                 self.evaluate_alerts_if_due()
 
@@ -284,7 +335,10 @@ class Runner:
             evaluate_alerts(self.db)
         except Exception as exc:
             runner_metrics.error("alerts", exc)
-            self.log.exception("alert evaluation failed")
+            if is_database_unavailable(exc):
+                self.log.warning("alert evaluation: database unavailable", error=_first_line(exc))
+            else:
+                self.log.exception("alert evaluation failed")
         finally:
             self._alerts_lock.release()
 
@@ -306,3 +360,9 @@ class Runner:
                 .where(RunnerHeartbeat.runner_id == self.runner_id)
                 .values(last_seen_at=now, steps_executed=self.executor.steps_executed)
             )
+
+
+def _first_line(exc: BaseException) -> str:
+    """A driver error's first line (the rest is SQL and a documentation link)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

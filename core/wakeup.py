@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 CHANNEL = "countersign_runnable"
 LISTEN_RECONNECT_SECONDS = 1.0
+LISTEN_CONNECT_TIMEOUT_SECONDS = 10
 log = structlog.get_logger(__name__)
 
 
@@ -96,7 +97,8 @@ class PostgresWakeup(Wakeup):
         )
         while not self._stop.is_set():
             try:
-                with psycopg.connect(conninfo, autocommit=True) as conn:
+                with psycopg.connect(conninfo, autocommit=True,
+                                     connect_timeout=LISTEN_CONNECT_TIMEOUT_SECONDS) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.connected.set()
                     # A notification may have been missed while disconnected.

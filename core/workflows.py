@@ -107,11 +107,26 @@ def retry_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
         workflow = store.get_workflow(session, workflow_id, for_update=True)
         if workflow.status != "failed":
             raise InvalidTransition(f"Only a failed workflow can be retried; this one is {workflow.status}.")
+        # The failed step starts afresh (attempt 1, its own idempotency key);
+        # the steps before it keep their outputs and are not run again.
+        store.append_event(session, "workflow.retried", actor, workflow_id=workflow.id,
+                           step_name=failed_step_name(workflow),
+                           data={"step": failed_step_name(workflow), "index": workflow.current_step,
+                                 "error": workflow.error})
         workflow.current_step_run_id = None
         workflow.error = None
         store.transition_workflow(session, workflow, "running", actor, reason="retry")
         store.schedule(session, workflow)
         return workflow
+
+
+def failed_step_name(workflow: Workflow) -> str | None:
+    """The step a failed workflow stopped at (where a retry starts again)."""
+    steps = workflow.definition.get("steps", [])
+    if 0 <= workflow.current_step < len(steps):
+        name = steps[workflow.current_step].get("name")
+        return str(name) if name else None
+    return None
 
 
 def cancel_workflow(db: Database, workflow_id: str, actor: str, reason: str = "") -> Workflow:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from components.approvals import inbox_rows
 from components.auth import signed_in
+from components.outage import database_outage_notice
 from components.services import get_services
 from core import reports
 
@@ -38,6 +39,7 @@ page = int(st.number_input("Page", 1, pages, 1, key="inbox.page")) if pages > 1 
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
+@database_outage_notice()  # its timed reruns run outside app.py's guard
 def pending() -> None:
     approvals = reports.inbox(db, user.email, selected, limit=PAGE_SIZE,
                               offset=(page - 1) * PAGE_SIZE)

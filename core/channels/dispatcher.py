@@ -52,6 +52,7 @@ from core.channels.notifications import (
 from core.channels.outbox import DECIDED_KIND, outbox_signal
 from core.errors import NotificationNotFound
 from core.models import Notification, utcnow
+from core.retry import is_database_unavailable
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -429,8 +430,12 @@ class Dispatcher:
                 due = self._next_wake()
                 if due is not None:
                     wait = min(wait, due)
-            except Exception:
-                log.exception("dispatcher loop error; retrying")
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    log.exception("dispatcher loop error; retrying")
+                else:  # a restart or outage: one plain line per poll, not a traceback
+                    log.warning("dispatcher: database unavailable; retrying",
+                                error=(str(exc).splitlines() or [type(exc).__name__])[0])
             outbox_signal.wait_for_change(seen, wait)
 
 

@@ -68,13 +68,12 @@ def test_retry_with_backoff_then_success(db: Database, registry: ToolRegistry, c
     assert status(db, workflow_id) == "completed"
     attempts = calls.of("flaky")
     assert len(attempts) == 3
-    assert len({a["key"] for a in attempts}) == 1  # one step run, one idempotency key
-    retrying = events(db, workflow_id, "step.retrying")
-    assert [(e.data["attempt"], e.data["next_attempt_in"]) for e in retrying] == [
-        (1, 0.05), (2, 0.1)]
-    assert "upstream unavailable" in retrying[0].data["error"]
-    [step_run] = step_runs(db, workflow_id)
-    assert (step_run.status, step_run.attempt) == ("completed", 3)
+    assert len({a["key"] for a in attempts}) == 1  # three attempts of one effect, one key
+    retrying = events(db, workflow_id, "step.retry_scheduled")
+    assert [(e.data["attempt"], e.data["delay"]) for e in retrying] == [(1, 0.05), (2, 0.1)]
+    assert "upstream unavailable" in retrying[0].data["reason"]
+    assert [(r.status, r.attempt) for r in step_runs(db, workflow_id)] == [
+        ("failed", 1), ("failed", 2), ("completed", 3)]
 
 
 def test_retries_exhausted_fail_then_retry_command(db: Database, registry: ToolRegistry,
@@ -94,8 +93,8 @@ def test_retries_exhausted_fail_then_retry_command(db: Database, registry: ToolR
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     assert [c["label"] for c in calls.of("do")] == ["before", "after"]  # 'before' not run twice
-    assert [r.status for r in step_runs(db, workflow_id)] == ["completed", "failed", "completed",
-                                                              "completed"]
+    assert [r.status for r in step_runs(db, workflow_id)] == ["completed", "failed", "failed",
+                                                              "completed", "completed"]
 
 
 def test_step_timeout_fails_the_step(db: Database, registry: ToolRegistry) -> None:
@@ -106,7 +105,8 @@ def test_step_timeout_fails_the_step(db: Database, registry: ToolRegistry) -> No
         release.wait(10)
         return {"late": True}
 
-    workflow_id = start(db, [{"name": "slow", "type": "tool", "tool": "hang", "timeout": "200ms"},
+    workflow_id = start(db, [{"name": "slow", "type": "tool", "tool": "hang", "timeout": "200ms",
+                              "retry": {"max_attempts": 1}},  # a timeout is transient
                              tool("never")])
     try:
         run(db, registry)

@@ -148,7 +148,7 @@ def test_step_options_are_parsed() -> None:
         {"name": "c", "type": "task", "on_reject": {"goto": "a"}},
     ]})
     a, b, c = definition.steps
-    assert (a.retry.attempts, a.retry.backoff, a.timeout) == (3, 2.0, 60.0)
+    assert (a.retry.max_attempts, a.retry.backoff.initial, a.timeout) == (3, 2.0, 60.0)
     assert a.compensate is not None and a.compensate.tool == "undo_a"
     assert (a.on_reject.action, a.on_reject.target) == ("goto", "c")
     assert b.on_reject.action == "skip"
@@ -173,7 +173,7 @@ def test_invalid_definition_lists_every_problem_by_path() -> None:
     ]})
     assert "steps[1].approval_config.type: must be one of binary, form, budget" in problems
     assert "steps[1].approval_config.bogus: unknown field" in problems
-    assert any(p.startswith("steps[2].retry.backoff: must be a duration") for p in problems)
+    assert any(p.startswith("steps[2].retry.backoff.initial: must be a duration") for p in problems)
     assert "steps[2].name: duplicate step name 'a' (also steps[0])" in problems
     assert "steps[2].on_reject: no step named 'nowhere' to go to" in problems
     assert any(p.startswith("steps[3].approval_config.schema: not a valid JSON Schema")
