@@ -131,3 +131,11 @@ class InvalidAgentProfile(CountersignError):
 
 class AgentProfileInUse(CountersignError):
     """Workflows that are not finished use this agent profile."""
+
+
+class ProviderUnreachable(CountersignError):
+    """The model provider did not answer."""
+
+
+class InvalidLogFilter(CountersignError):
+    """The execution log filter is invalid."""
