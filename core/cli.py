@@ -505,6 +505,12 @@ from core.agents.profiles_cli import agents_app  # noqa: E402  (its commands imp
 
 app.add_typer(agents_app, name="agents")
 
+# -- execution logs (core/execution_logs_cli.py) ------------------------------------------
+
+from core.execution_logs_cli import logs_command  # noqa: E402  (imports ours lazily)
+
+app.command("logs")(logs_command)
+
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)

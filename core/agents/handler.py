@@ -44,8 +44,8 @@ from core.agents.tools import (
     build_tools,
 )
 from core.agents.tracing import span
-from core.executor import AwaitApproval, TaskRequest
 from core.execution_logs import LogContext, LogEntry
+from core.executor import AwaitApproval, TaskRequest
 from core.models import AgentRun, utcnow
 from core.states import APPROVING_OUTCOMES
 
