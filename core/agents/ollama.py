@@ -11,8 +11,9 @@ else ``http://127.0.0.1:11434``.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -67,10 +68,10 @@ def openai_base_url(api_base: str | None = None) -> str:
     return ollama_base_url(api_base) + "/v1"
 
 
-def _plain_http_failure(base_url: str, exc: Exception) -> ProviderUnreachable:
+def _plain_http_failure(base_url: str, exc: Exception, timeout: float) -> ProviderUnreachable:
     where = f"Ollama at {base_url}"
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderUnreachable(f"{where}: no answer within {LIST_TIMEOUT_SECONDS:g} s")
+        return ProviderUnreachable(f"{where}: no answer within {timeout:g} s")
     if isinstance(exc, httpx.ConnectError):
         text = str(exc).lower()
         why = "connection refused" if "refused" in text else f"cannot connect ({exc})"
@@ -83,15 +84,12 @@ def _modified(value: Any) -> datetime | None:
         return None
     text = value.replace("Z", "+00:00")
     # Ollama writes nanoseconds; datetime takes at most microseconds.
-    head, dot, tail = text.partition(".")
-    if dot:
-        digits = "".join(c for c in tail if c.isdigit())
-        zone = tail[len(digits):]
-        text = f"{head}.{digits[:6]}{zone}"
+    text = re.sub(r"\.(\d{6})\d+", r".\1", text)
     try:
-        return datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def list_ollama_models(base_url: str | None = None,
@@ -101,7 +99,7 @@ def list_ollama_models(base_url: str | None = None,
     try:
         response = httpx.get(f"{root}/api/tags", timeout=timeout)
     except httpx.HTTPError as exc:
-        raise _plain_http_failure(root, exc) from None
+        raise _plain_http_failure(root, exc, timeout) from None
     if response.status_code != 200:
         raise ProviderUnreachable(
             f"Ollama at {root}: answered HTTP {response.status_code} to /api/tags "

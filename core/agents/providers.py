@@ -55,7 +55,8 @@ def plain_model_error(exc: BaseException, spec: ModelSpec) -> str:
         why = "cannot connect"
     elif status is not None:
         why = f"answered HTTP {status}"
-    elif "json" in chain or "decode" in chain:
+    elif "json" in chain or "decode" in chain or "choices" in chain:
+        # The openai client hands back the raw text of a non-JSON reply; reading it fails later.
         why = "answered with something that is not an OpenAI-style reply"
     else:
         return f"{_where(spec)}: {original}"
