@@ -90,7 +90,11 @@ def execution_logs_view(db: Database, user: Any) -> None:
                                                                page_size=PAGE_SIZE)
         st.markdown(f"**{page.total}** matching rows · page {page.page} of {page.pages}")
         logs_table(page)
-        rows = execution_logs.export_rows(db, filters, scope)
-        st.download_button("Download CSV", data=execution_logs.to_csv(rows),
+        # The export runs when the button is clicked, not on every rerun of the page.
+        st.download_button("Download CSV", data=lambda: csv_export(db, filters, scope),
                            file_name="execution-logs.csv", mime="text/csv", key="logs.download",
-                           disabled=not rows)
+                           disabled=page.total == 0)
+
+
+def csv_export(db: Database, filters: LogFilters, scope: str | None) -> str:
+    return execution_logs.to_csv(execution_logs.export_rows(db, filters, scope))

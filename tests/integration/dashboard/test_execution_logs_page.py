@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 import streamlit.testing.v1.app_test as app_test
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -50,21 +51,26 @@ def logs_db(app_env: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> MemoryMediaFileStorage:
-    """One media store for every AppTest run, so a download button's file can be read."""
-    storage = MemoryMediaFileStorage("/mock/media")
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", lambda endpoint: storage)
-    return storage
+def downloads(monkeypatch: pytest.MonkeyPatch) -> MediaFileManager:
+    """One media file manager for every AppTest run, so a download can be made after the run
+    (the page's export runs when the button is clicked, as in a browser)."""
+    manager = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    monkeypatch.setattr(app_test, "MediaFileManager", lambda storage: manager)
+    return manager
 
 
-def downloaded_csv(at: AppTest, storage: MemoryMediaFileStorage) -> pd.DataFrame:
+def downloaded_csv(at: AppTest, manager: MediaFileManager) -> pd.DataFrame:
     [button] = [b for b in at.get("download_button") if b.proto.label == "Download CSV"]
-    content = storage.get_file(button.proto.url.rsplit("/", 1)[1]).content
+    assert button.proto.deferred_file_id and not button.proto.disabled
+    url = manager.execute_deferred(button.proto.deferred_file_id)  # what a click fetches
+    stored = manager.read_file(url.rsplit("/", 1)[1])
+    assert stored is not None, url
+    content = stored.content
     return pd.read_csv(io.BytesIO(content), keep_default_na=False)
 
 
 def test_the_platform_sees_every_row_filters_them_and_downloads_them(
-        logs_db: Database, downloads: MemoryMediaFileStorage) -> None:
+        logs_db: Database, downloads: MediaFileManager) -> None:
     at = sign_in(new_app(), "platform@example.com", PASSWORD)
     open_page(at, "logs")
     no_exception(at)
@@ -94,7 +100,7 @@ def test_the_platform_sees_every_row_filters_them_and_downloads_them(
     assert at.get("download_button")[0].proto.disabled
 
 
-def test_a_tenant_sees_only_its_rows(logs_db: Database, downloads: MemoryMediaFileStorage) -> None:
+def test_a_tenant_sees_only_its_rows(logs_db: Database, downloads: MediaFileManager) -> None:
     at = sign_in(new_app(), "acme@example.com", PASSWORD)
     open_page(at, "logs")
     no_exception(at)
