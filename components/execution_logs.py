@@ -27,7 +27,7 @@ COLUMNS = ["time", "kind", "level", "workflow", "session", "step", "agent", "too
 def tenant_scope(db: Database, user: Any) -> str | None:
     """The signed-in person's tenant (None: the platform, which sees every tenant)."""
     if hasattr(user, "tenant"):  # SignedIn carries it once components.auth adds it
-        return user.tenant  # type: ignore[no-any-return]
+        return user.tenant
     return execution_logs.tenant_scope_of(db, user.email)
 
 
