@@ -79,8 +79,8 @@ def test_the_platform_sees_every_row_filters_them_and_downloads_them(
                                         "lookup() -> 100% done", "session turn: hello"]
     links = {m: (w if isinstance(w, str) else None, s if isinstance(s, str) else None)
              for m, w, s in zip(table["message"], table["workflow"], table["session"], strict=True)}
-    assert links["Step 1: called lookup"] == (f"/workflow?workflow={WF_A}", None)
-    assert links["session turn: hello"] == (None, f"/logs?session={SESSION}")
+    assert links["Step 1: called lookup"] == (f"workflow?workflow={WF_A}", None)
+    assert links["session turn: hello"] == (None, f"logs?session={SESSION}")
     assert "**4** matching rows" in all_text(at)
     csv = downloaded_csv(at, downloads)
     assert list(csv.columns) == list(CSV_COLUMNS) and len(csv) == 4
