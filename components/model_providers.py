@@ -93,7 +93,10 @@ def connection_tests(db: Database) -> None:
     for index, provider in enumerate(providers):
         left, right = st.columns([3, 1])
         left.markdown(f"`{provider.label}`")
-        if right.button("Test connection", key=f"settings.provider.test.{index}"):
+        unnamed = provider.spec.provider == "ollama" and not provider.spec.model_id
+        if unnamed:
+            left.caption("Choose a model above (Use this model) or set COUNTERSIGN_OLLAMA_MODEL.")
+        if right.button("Test connection", key=f"settings.provider.test.{index}", disabled=unnamed):
             with st.spinner(f"Asking {provider.label}…"):
                 result = test_connection(provider.spec)
             if result.ok:

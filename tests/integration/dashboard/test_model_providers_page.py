@@ -49,6 +49,7 @@ def test_settings_list_ollama_models_use_one_and_test_it(demo_db: Database, olla
     # The Ollama server (no default model named) and the chosen model each get a test.
     labels = [m.value for m in at.markdown if m.value.startswith("`ollama:")]
     assert labels == ["`ollama:default (Ollama server)`", "`ollama:qwen2.5:0.5b (chosen above)`"]
+    assert at.button(key="settings.provider.test.0").disabled  # no model named for the server
     at.button(key="settings.provider.test.1").click().run()
     no_exception(at)
     assert [s.value for s in at.success][-1].startswith(
