@@ -58,9 +58,9 @@ def logs_frame(page: LogPage) -> pd.DataFrame:
     return pd.DataFrame([{
         "time": r.created_at, "kind": r.kind, "level": r.level,
         "workflow": f"workflow?workflow={r.workflow_id}" if r.workflow_id else None,
-        # Relative links (new tab), so a server under a base path keeps it. A session's link
-        # filters this page to that session's turns.
-        "session": f"logs?session={r.session_id}" if r.session_id else None,
+        # Relative links (new tab), so a server under a base path keeps them. A session's
+        # link opens it on the Sessions page (pages/sessions.py, deep link ?session=<id>).
+        "session": f"sessions?session={r.session_id}" if r.session_id else None,
         "step": r.step_name, "agent": r.agent, "tool": r.tool_name, "message": r.message,
         "duration_ms": r.duration_ms,
     } for r in page.rows], columns=COLUMNS)

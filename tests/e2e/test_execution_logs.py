@@ -1,5 +1,5 @@
 """The Execution logs page in Chromium against `streamlit run app.py`: the
-deferred CSV export arrives as a real download, and a session's link filters
+deferred CSV export arrives as a real download, and ``?session=<id>`` filters
 the page to that session."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tests.e2e.server import Dashboard, sign_in, wait_for_app
 SESSION = "5e55e55e-0000-4000-8000-000000000003"
 
 
-def test_download_the_csv_and_follow_a_session_link(dashboard: Dashboard, page: Any) -> None:
+def test_download_the_csv_and_filter_by_a_session_in_the_url(dashboard: Dashboard, page: Any) -> None:
     db = dashboard.database()
     with db.session() as session:
         record(session, "agent_step", "session turn: hello, \"you\"", session_id=SESSION,
@@ -37,7 +37,7 @@ def test_download_the_csv_and_follow_a_session_link(dashboard: Dashboard, page: 
     assert list(csv.columns) == list(CSV_COLUMNS)
     assert set(csv["message"]) >= {"session turn: hello, \"you\"", "RuntimeError: model server fell over"}
 
-    # The session link of the table, as the page builds it, opens the page filtered to it.
+    # A session id in the URL (as the Sessions page may link here) filters to its turns.
     page.goto(f"{dashboard.url}/logs?session={SESSION}")
     wait_for_app(page)
     expect(page.get_by_text("1 matching rows")).to_be_visible()

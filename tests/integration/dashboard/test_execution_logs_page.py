@@ -80,7 +80,7 @@ def test_the_platform_sees_every_row_filters_them_and_downloads_them(
     links = {m: (w if isinstance(w, str) else None, s if isinstance(s, str) else None)
              for m, w, s in zip(table["message"], table["workflow"], table["session"], strict=True)}
     assert links["Step 1: called lookup"] == (f"workflow?workflow={WF_A}", None)
-    assert links["session turn: hello"] == (None, f"logs?session={SESSION}")
+    assert links["session turn: hello"] == (None, f"sessions?session={SESSION}")
     assert "**4** matching rows" in all_text(at)
     csv = downloaded_csv(at, downloads)
     assert list(csv.columns) == list(CSV_COLUMNS) and len(csv) == 4
@@ -110,7 +110,7 @@ def test_a_tenant_sees_only_its_rows(logs_db: Database, downloads: MediaFileMana
     assert set(downloaded_csv(at, downloads)["tenant"]) == {"acme"}
 
 
-def test_a_session_link_opens_the_page_filtered_to_that_session(logs_db: Database) -> None:
+def test_a_session_id_in_the_url_filters_the_page_to_that_session(logs_db: Database) -> None:
     at = sign_in(new_app(), "platform@example.com", PASSWORD)
     open_page(at, "logs", session=SESSION)
     no_exception(at)

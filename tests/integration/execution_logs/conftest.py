@@ -2,5 +2,12 @@
 
 from __future__ import annotations
 
-from tests.integration.agents.conftest import BOSS, calls, registry  # noqa: F401
-from tests.integration.core.conftest import cheap_password_hashing  # noqa: F401
+import pytest
+
+from tests.integration.agents.conftest import registry  # noqa: F401
+from tests.integration.core.conftest import Calls
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
