@@ -105,6 +105,14 @@ class ConfigurationError(CountersignError):
     """Countersign is not configured for that."""
 
 
+class ProviderUnreachable(CountersignError):
+    """The model provider did not answer."""
+
+
+class InvalidLogFilter(CountersignError):
+    """The execution log filter is invalid."""
+
+
 class ChannelError(CountersignError):
     """The notification channel could not deliver the message."""
 
@@ -131,11 +139,3 @@ class InvalidAgentProfile(CountersignError):
 
 class AgentProfileInUse(CountersignError):
     """Workflows that are not finished use this agent profile."""
-
-
-class ProviderUnreachable(CountersignError):
-    """The model provider did not answer."""
-
-
-class InvalidLogFilter(CountersignError):
-    """The execution log filter is invalid."""
