@@ -3,7 +3,7 @@ everything the filters match (within the signed-in person's tenant)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -18,6 +18,7 @@ PAGE_SIZE = 50
 TIME_RANGES: dict[str, timedelta | None] = {
     "Last hour": timedelta(hours=1), "Last 24 hours": timedelta(days=1),
     "Last 7 days": timedelta(days=7), "Last 30 days": timedelta(days=30), "All time": None,
+    "Between dates": None,
 }
 DEFAULT_RANGE = "Last 7 days"
 COLUMNS = ["time", "kind", "level", "workflow", "session", "step", "agent", "tool", "message",
@@ -48,10 +49,25 @@ def filters_form() -> LogFilters:
     agent = first.text_input("Agent", key="logs.agent")
     tool = second.text_input("Tool", key="logs.tool")
     back = TIME_RANGES[span]
-    return LogFilters(since=datetime.now(UTC) - back if back else None,
+    since, until = (datetime.now(UTC) - back if back else None), None
+    if span == "Between dates":
+        since, until = _between_dates()
+    return LogFilters(since=since, until=until,
                       kinds=tuple(kinds), levels=tuple(levels), workflow_id=workflow_id or None,
                       session_id=session_id or None, agent=agent or None, tool_name=tool or None,
                       text=text or None)
+
+
+def _between_dates() -> tuple[datetime | None, datetime | None]:
+    """Whole days in UTC, both ends included; until both ends are picked, no limit."""
+    today = datetime.now(UTC).date()
+    picked = st.date_input("From – to (UTC)", value=(today - timedelta(days=7), today),
+                           key="logs.dates")
+    if not isinstance(picked, tuple) or len(picked) != 2:
+        return None, None
+    start, end = picked
+    return (datetime.combine(start, time.min, UTC),
+            datetime.combine(end, time.max, UTC))
 
 
 def logs_frame(page: LogPage) -> pd.DataFrame:

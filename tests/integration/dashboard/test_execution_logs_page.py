@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.db import Database
 from core.execution_logs import CSV_COLUMNS, record
+from core.models import utcnow
 from core.users import add_user
 from tests.integration.dashboard.conftest import (
     all_text,
@@ -116,3 +118,20 @@ def test_a_session_id_in_the_url_filters_the_page_to_that_session(logs_db: Datab
     no_exception(at)
     assert at.text_input(key="logs.session").value == SESSION
     assert list(table_with(at, *COLUMNS)["message"]) == ["session turn: hello"]
+
+
+def test_time_ranges_and_dates(logs_db: Database) -> None:
+    with logs_db.session() as session:
+        old = record(session, "final_answer", "an answer from last month", workflow_id=WF_A)
+        session.flush()
+        old.created_at = utcnow() - timedelta(days=20)
+    at = sign_in(new_app(), "platform@example.com", PASSWORD)
+    open_page(at, "logs")
+    assert "an answer from last month" not in list(table_with(at, *COLUMNS)["message"])  # last 7 days
+    at.selectbox(key="logs.range").select("All time").run()
+    assert "an answer from last month" in list(table_with(at, *COLUMNS)["message"])
+    at.selectbox(key="logs.range").select("Between dates").run()
+    day = (utcnow() - timedelta(days=20)).date()
+    at.date_input(key="logs.dates").set_value((day, day)).run()
+    no_exception(at)
+    assert list(table_with(at, *COLUMNS)["message"]) == ["an answer from last month"]
