@@ -38,6 +38,7 @@ PAGES = (
     PageSpec("pages/workflows.py", "Workflows", ":material/account_tree:", "workflows"),
     PageSpec("pages/workflow.py", "Workflow", ":material/timeline:", "workflow"),
     PageSpec("pages/monitor.py", "Monitor", ":material/monitoring:", "monitor"),
+    PageSpec("pages/logs.py", "Execution logs", ":material/receipt_long:", "logs"),
     PageSpec("pages/agents.py", "Agents", ":material/smart_toy:", "agents"),
     PageSpec("pages/sessions.py", "Sessions", ":material/forum:", "sessions"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings",

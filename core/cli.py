@@ -512,6 +512,12 @@ from core.alerts_cli import alerts_app  # noqa: E402  (its commands import ours 
 
 app.add_typer(alerts_app, name="alerts")
 
+# -- execution logs (core/execution_logs_cli.py) ------------------------------------------
+
+from core.execution_logs_cli import logs_command  # noqa: E402  (imports ours lazily)
+
+app.command("logs")(logs_command)
+
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)

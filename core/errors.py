@@ -111,6 +111,14 @@ class ConfigurationError(CountersignError):
     """Countersign is not configured for that."""
 
 
+class ProviderUnreachable(CountersignError):
+    """The model provider did not answer."""
+
+
+class InvalidLogFilter(CountersignError):
+    """The execution log filter is invalid."""
+
+
 class ChannelError(CountersignError):
     """The notification channel could not deliver the message."""
 

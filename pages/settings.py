@@ -8,6 +8,7 @@ import streamlit as st
 
 from components.auth import signed_in
 from components.feedback import core_errors
+from components.model_providers import model_providers_section
 from components.services import get_services
 from core import settings_report
 from core.channels.registry import read_channel_settings, store_channel_settings
@@ -67,6 +68,7 @@ for index, item in enumerate(settings_report.integrations("channel")):
 st.header("Model providers")
 for index, item in enumerate(settings_report.integrations("model")):
     integration_block(item, index)
+model_providers_section(services.db)  # Ollama's models, a test per configured provider
 
 
 st.header("Channel settings")

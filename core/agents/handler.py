@@ -24,7 +24,7 @@ from smolagents.monitoring import LogLevel
 from smolagents.tools import validate_tool_arguments
 from sqlalchemy import select
 
-from core import store
+from core import execution_logs, store
 from core.agents.context import enhance_task
 from core.agents.memory import dump_memory, load_memory
 from core.agents.models import build_model, effective_model_spec, model_label
@@ -44,6 +44,7 @@ from core.agents.tools import (
     build_tools,
 )
 from core.agents.tracing import span
+from core.execution_logs import LogContext, LogEntry
 from core.executor import AwaitApproval, TaskRequest
 from core.models import AgentRun, utcnow
 from core.states import APPROVING_OUTCOMES
@@ -97,6 +98,7 @@ class _Run:
         self.label = model_label(self.model_spec)
         self.rehearsal = self.model_spec.provider == "rehearsal"
         self.actor = f"agent:{request.step.name}"
+        self.agent_name = request.step.agent if isinstance(request.step.agent, str) else spec.type
 
     # -- the row in agent_runs ------------------------------------------------------
 
@@ -112,12 +114,19 @@ class _Run:
                                memory={}, state={}, created_at=utcnow(), updated_at=utcnow())
                 session.add(row)
                 session.flush()
+            self.log_context = LogContext(
+                tenant=execution_logs.workflow_tenant(session, self.request.workflow_id),
+                workflow_id=self.request.workflow_id, step_name=self.request.step.name,
+                agent=self.agent_name)
             return {"id": row.id, "status": row.status, "memory": dict(row.memory or {}),
                     "state": dict(row.state or {}), "pending_call": row.pending_call}
 
     def _save(self, *, status: str, event: str | None = None, data: dict[str, Any] | None = None,
-              pending_call: dict[str, Any] | None = None, approval_id: str | None = None) -> None:
+              pending_call: dict[str, Any] | None = None, approval_id: str | None = None,
+              logs: list[LogEntry] | None = None) -> None:
         with self.db.session() as session:
+            # Execution log rows commit with the event they belong to.
+            execution_logs.record_all(session, self.log_context, logs or [])
             row = session.get(AgentRun, self.row_id, with_for_update=True)
             assert row is not None
             row.status = status
@@ -155,6 +164,7 @@ class _Run:
                               request.idempotency_key, held=set(spec.held_tools),
                               calls_made=int(state.get("calls_made", 0)),
                               records=list(state.get("records", [])))
+        self.logged_records = len(self.ctx.records)  # tool calls already in execution_logs
         self.tools = build_tools(self.ctx, names)
         task_text = _rendered(request.step.task or request.step.description or request.step.name,
                               request.scope)
@@ -244,7 +254,8 @@ class _Run:
             raise
         except Exception as exc:
             self._save(status="failed", event="agent.failed",
-                       data={"error": f"{type(exc).__name__}: {exc}"[:MAX_EVENT_TEXT]})
+                       data={"error": f"{type(exc).__name__}: {exc}"[:MAX_EVENT_TEXT]},
+                       logs=[*self._tool_logs(), execution_logs.error_entry(exc)])
             raise
         return self._finish(final)
 
@@ -264,7 +275,14 @@ class _Run:
         }
         if self.ctx.hold is not None:
             data["paused_for"] = self.ctx.hold.tool
-        self._save(status="running", event="agent.step", data=data)
+        self._save(status="running", event="agent.step", data=data,
+                   logs=[*execution_logs.step_entries(data), *self._tool_logs()])
+
+    def _tool_logs(self) -> list[LogEntry]:
+        """tool_call rows for the calls that ran since the last ones logged."""
+        entries = execution_logs.tool_entries(self.ctx.records[self.logged_records:])
+        self.logged_records = len(self.ctx.records)
+        return entries
 
     def _finish(self, final: Any) -> dict[str, Any]:
         usage = {"input": 0, "output": 0}
@@ -286,7 +304,8 @@ class _Run:
         }
         self._save(status="completed", event="agent.completed",
                    data={"result": _clip(result), "steps": self.output["steps"],
-                         "token_usage": usage})
+                         "token_usage": usage},
+                   logs=[*self._tool_logs(), execution_logs.final_entry(result, self.output["steps"])])
         return self.output
 
     # -- pausing and resuming -------------------------------------------------------------
@@ -299,7 +318,9 @@ class _Run:
         if logs is not None and str(logs):
             pending["logs"] = str(logs)
         self._save(status="suspended", event="agent.paused", pending_call=pending,
-                   data={"tool": hold.tool, "arguments": hold.arguments, "kind": hold.kind})
+                   data={"tool": hold.tool, "arguments": hold.arguments, "kind": hold.kind},
+                   logs=[*self._tool_logs(),
+                         execution_logs.held_entry(hold.tool, hold.arguments, hold.kind)])
         return self._ask(pending)
 
     def _ask(self, pending: dict[str, Any]) -> AwaitApproval:
@@ -359,7 +380,8 @@ class _Run:
         self.applied.append(str(decision.get("approval_id")))
         self.decisions.append(summary)
         self._save(status="running", event="agent.resumed", approval_id=decision.get("approval_id"),
-                   data={"decision": summary, "observation": _clip(observation)})
+                   data={"decision": summary, "observation": _clip(observation)},
+                   logs=self._tool_logs())
         return None
 
     def _set_observation(self, pending: dict[str, Any], observation: str) -> None:

@@ -3,7 +3,8 @@
 Environment variables (read when an agent runs):
 
 - ``COUNTERSIGN_MODEL_PROVIDER``: ``openai`` (any OpenAI-compatible server:
-  OpenAI, Ollama, vLLM, LM Studio), ``inference_client`` (Hugging Face),
+  OpenAI, Ollama, vLLM, LM Studio), ``ollama`` (an Ollama server: its
+  OpenAI-compatible ``/v1``; see ``core.agents.ollama``), ``inference_client`` (Hugging Face),
   ``litellm`` (Anthropic and others), ``transformers`` (local) or
   ``rehearsal``. Unset: task steps use the labelled rehearsal model.
   ``python`` loads your own ``smolagents.Model``: ``COUNTERSIGN_MODEL_ID`` is
@@ -82,6 +83,15 @@ def build_model(spec: ModelSpec) -> Model:
             key = _api_key(spec) or ("not-needed" if spec.api_base else None)
             return smolagents.OpenAIServerModel(model_id=spec.model_id, api_base=spec.api_base,
                                                 api_key=key, **options)
+        if provider == "ollama":
+            from core.agents.ollama import openai_base_url
+
+            if not spec.model_id:
+                raise ConfigurationError(
+                    f"Set {MODEL_ID_ENV} (or the step's agent.model) to an Ollama model, e.g. llama3.1.")
+            return smolagents.OpenAIServerModel(model_id=spec.model_id,
+                                                api_base=openai_base_url(spec.api_base),
+                                                api_key=_api_key(spec) or "ollama", **options)
         if provider == "inference_client":
             kwargs: dict[str, Any] = {"token": _api_key(spec), "base_url": spec.api_base, **options}
             if spec.model_id:
@@ -99,7 +109,7 @@ def build_model(spec: ModelSpec) -> Model:
         raise ConfigurationError(
             f"The {provider} model provider needs the {package!r} package, which is not "
             f"installed: pip install {package} (smolagents says: {exc})") from exc
-    raise ConfigurationError(f"Unknown model provider {provider!r}; use openai, "
+    raise ConfigurationError(f"Unknown model provider {provider!r}; use openai, ollama, "
                              "inference_client, litellm, transformers, python or rehearsal.")
 
 
@@ -149,17 +159,29 @@ def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> Connectio
                                 "No model is configured: task steps use the rehearsal model, "
                                 "which follows each step's plan and never calls an LLM.", 0.0)
     try:
-        model = build_model(effective)
+        model = build_model(_quick(effective))
         reply = model.generate([ChatMessage(role=MessageRole.USER,
                                             content=[{"type": "text", "text": "Reply with: ok"}])])
         text = str(reply.content or "").strip()
         message = f"The model answered: {text[:80]!r}"
         ok = True
     except Exception as exc:  # noqa: BLE001 - reported to the user as text
-        message = f"{type(exc).__name__}: {exc}"[:500]
+        from core.agents.providers import plain_model_error
+
+        message = plain_model_error(exc, effective)[:500]
         ok = False
     return ConnectionResult(ok, str(effective.provider), label, message,
                             round(time.monotonic() - started, 3))
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def _quick(spec: ModelSpec) -> ModelSpec:
+    """A connection test gives up after 15 s and does not retry (unless the spec says otherwise)."""
+    if spec.provider not in ("openai", "ollama"):
+        return spec
+    options = dict(spec.options)
+    options["client_kwargs"] = {"timeout": 15.0, "max_retries": 0,
+                                **dict(options.get("client_kwargs") or {})}
+    return spec.model_copy(update={"options": options})

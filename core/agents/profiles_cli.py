@@ -20,7 +20,7 @@ Role = Annotated[str | None, typer.Option(help="What the agent is, e.g. 'Refund 
 Instructions = Annotated[str | None, typer.Option(help="Instructions added to the agent's prompt.")]
 AgentType = Annotated[str | None, typer.Option("--type", help="tool_calling or code.")]
 Provider = Annotated[str | None, typer.Option(
-    "--provider", help="rehearsal, openai, inference_client, litellm, transformers or python.")]
+    "--provider", help="rehearsal, openai, ollama, inference_client, litellm, transformers or python.")]
 ModelId = Annotated[str | None, typer.Option("--model", help="The model id on that provider.")]
 Tools = Annotated[list[str] | None, typer.Option("--tool", help="A tool it may call (repeatable).")]
 HeldTools = Annotated[list[str] | None, typer.Option(

@@ -41,7 +41,7 @@ DONE_STATUSES = ("completed", "cancelled", "failed")
 FIELDS = ("name", "role", "instructions", "agent_type", "model_provider", "model_id", "tools",
           "held_tools", "max_steps", "settings")
 AGENT_TYPES = ("tool_calling", "code")
-PROVIDERS = ("rehearsal", "openai", "inference_client", "litellm", "transformers", "python")
+PROVIDERS = ("rehearsal", "openai", "ollama", "inference_client", "litellm", "transformers", "python")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]*")
 # What ``settings`` may hold: the AgentSpec fields without a column of their own.
 SETTINGS_KEYS = frozenset({"model", "approval", "authorized_imports", "executor"})

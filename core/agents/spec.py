@@ -32,8 +32,8 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["rehearsal", "openai", "inference_client", "litellm", "transformers",
-                      "python"] | None = None
+    provider: Literal["rehearsal", "openai", "ollama", "inference_client", "litellm",
+                      "transformers", "python"] | None = None
     model_id: str | None = None
     api_base: str | None = None
     # The NAME of an environment variable holding the key, never the key itself.
