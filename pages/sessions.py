@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import chat as ui
+from components import nav
 from components.auth import signed_in
 from components.feedback import show_error
 from components.services import get_services
@@ -75,6 +76,8 @@ full = True
 if can.supervise:
     full = st.toggle("Full history", value=True, key="sessions.full_history",
                      help="On: every message. Off: only what the model sees (user and agent).")
+    st.page_link(nav.LOGS_PAGE, label="Execution logs of this session", icon=":material/receipt_long:",
+                 query_params={"session": chat.id})
 
 
 @st.fragment(run_every=ui.POLL_SECONDS)
