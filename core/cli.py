@@ -305,16 +305,23 @@ def users_add(
     role: Annotated[str, typer.Option(help="approver, admin or viewer")] = "approver",
     password: Annotated[str | None, typer.Option(help="Password (prompted if omitted).")] = None,
     group: Annotated[list[str] | None, typer.Option(help="Group membership (repeatable).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="The tenant the account belongs to.")] = None,
 ) -> None:
     """Create or update a local dashboard account."""
     from core.users import add_user
+
+    db = _db()
+    if tenant is not None:
+        from core.tenants import get_tenant
+
+        get_tenant(db, tenant)  # an unknown tenant is refused before anything is written
 
     if password is None:
         if not sys.stdin.isatty():
             raise CountersignError("Give --password, or run in a terminal to be asked.")
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = add_user(_db(), email, role=role, password=password, groups=group)
-    typer.echo(f"{user.email} {user.role}")
+    user = add_user(db, email, role=role, password=password, groups=group, tenant=tenant)
+    typer.echo(f"{user.email} {user.role}" + (f" tenant {user.tenant}" if user.tenant else ""))
 
 
 @users_app.command("list")
@@ -324,9 +331,11 @@ def users_list(as_json: AsJson = False) -> None:
 
     rows = list_users(_db())
     if as_json:
-        _print_json([{"email": u.email, "role": u.role, "groups": u.groups} for u in rows])
+        _print_json([{"email": u.email, "role": u.role, "groups": u.groups, "tenant": u.tenant}
+                     for u in rows])
         return
-    _table([[u.email, u.role, ",".join(u.groups)] for u in rows], ["EMAIL", "ROLE", "GROUPS"])
+    _table([[u.email, u.role, ",".join(u.groups), u.tenant or "-"] for u in rows],
+           ["EMAIL", "ROLE", "GROUPS", "TENANT"])
 
 
 # -- runner and demo ------------------------------------------------------------------
@@ -513,6 +522,12 @@ def import_(
 from core.agents.profiles_cli import agents_app  # noqa: E402  (its commands import ours lazily)
 
 app.add_typer(agents_app, name="agents")
+
+# -- tenants (core/tenants_cli.py) ----------------------------------------------------------
+
+from core.tenants_cli import tenants_app  # noqa: E402  (its commands import ours lazily)
+
+app.add_typer(tenants_app, name="tenants")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

@@ -150,7 +150,7 @@ class InvalidTenantSettings(CountersignError):
 
     def __init__(self, problems: list[str], what: str = "tenant settings") -> None:
         self.problems = list(problems)
-        super().__init__(f"The {what} are invalid: " + "; ".join(self.problems))
+        super().__init__(f"Invalid {what}: " + "; ".join(self.problems))
 
 
 class TenantFlowNotFound(NotFound):

@@ -84,6 +84,18 @@ def tenant_of(session: Session, email: str | None) -> str | None:
     return user.tenant if user is not None and user.tenant else None
 
 
+def check_can_manage_tenants(session: Session, actor: str) -> None:
+    """Tenants, their flows, secrets and settings are managed by platform admins
+    (admins without a tenant) and by actors without an account (the CLI's
+    ``cli:<login>``, ``system``); anyone else is refused."""
+    from core.errors import NotAuthorized
+
+    user = session.get(User, actor.strip().lower())
+    if user is not None and (user.role != "admin" or user.tenant):
+        raise NotAuthorized(f"{user.email} cannot manage tenants: only platform admins (admins "
+                            "without a tenant) can.")
+
+
 def user_tenant(db: Database, email: str | None) -> str | None:
     """``tenant_of`` in its own read transaction (for interfaces)."""
     with db.read() as session:
@@ -91,4 +103,4 @@ def user_tenant(db: Database, email: str | None) -> str | None:
 
 
 __all__ = ["PLATFORM", "TenantScope", "tenant_scope", "visible_tenant_filter", "can_see",
-           "tenant_of", "user_tenant"]
+           "tenant_of", "user_tenant", "check_can_manage_tenants"]

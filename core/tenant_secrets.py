@@ -29,6 +29,7 @@ from core.errors import (
     TenantSecretNotFound,
 )
 from core.models import Tenant, TenantSecret, utcnow
+from core.tenancy import check_can_manage_tenants
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -105,6 +106,7 @@ def set_tenant_secret(db: Database, tenant: str, name: str, value: str, *,
         raise InvalidTenantSettings([f"value: 1 to {MAX_SECRET_LENGTH} characters"], what="secret")
     ciphertext = encrypt_secret(value)  # before any write: a key problem writes nothing
     with db.session() as session:
+        check_can_manage_tenants(session, actor)
         _tenant(session, tenant)
         row = session.get(TenantSecret, (tenant, name))
         now = utcnow()
@@ -128,6 +130,7 @@ def list_tenant_secrets(db: Database, tenant: str) -> list[SecretInfo]:
 
 def delete_tenant_secret(db: Database, tenant: str, name: str, *, actor: str = "system") -> None:
     with db.session() as session:
+        check_can_manage_tenants(session, actor)
         _tenant(session, tenant)
         row = session.get(TenantSecret, (tenant, name))
         if row is None:
@@ -149,6 +152,7 @@ def rotate_tenant_secrets(db: Database, *, actor: str = "system") -> int:
     """Re-encrypt every secret with the first key of ``COUNTERSIGN_SECRETS_KEY``; returns how many."""
     cipher = secrets_cipher()
     with db.session() as session:
+        check_can_manage_tenants(session, actor)
         rows = session.scalars(select(TenantSecret).with_for_update()).all()
         for row in rows:
             try:

@@ -33,7 +33,15 @@ from core.errors import (
     TenantNotFound,
 )
 from core.models import ChatSession, Tenant, TenantFlow, TenantSecret, User, Workflow, utcnow
-from core.tenancy import PLATFORM, TenantScope, can_see, tenant_of, tenant_scope, user_tenant
+from core.tenancy import (
+    PLATFORM,
+    TenantScope,
+    can_see,
+    check_can_manage_tenants,
+    tenant_of,
+    tenant_scope,
+    user_tenant,
+)
 from core.tenant_secrets import (
     MASK,
     SECRETS_KEY_ENV,
@@ -84,6 +92,7 @@ def create_tenant(db: Database, slug: str, *, name: str = "", actor: str = "syst
         raise InvalidTenantSettings(["slug: lowercase letters, digits and '-', starting with a "
                                      "letter or digit, at most 63 characters"], what="tenant")
     with db.session() as session:
+        check_can_manage_tenants(session, actor)
         if session.get(Tenant, slug) is not None:
             raise TenantExists(f"A tenant with the slug {slug!r} already exists.")
         now = utcnow()
@@ -119,9 +128,10 @@ def delete_tenant(db: Database, slug: str, *, actor: str = "system") -> None:
     """Delete a tenant with its flows and secrets; refused while anything else belongs to it."""
     used = {k: n for k, n in tenant_usage(db, slug).items() if n}
     if used:
-        raise TenantInUse(f"Tenant {slug!r} still has " + ", ".join(f"{n} {k}" for k, n in used.items())
+        raise TenantInUse(f"Tenant {slug!r} still has " + ", ".join(f"{k} ({n})" for k, n in used.items())
                           + "; move or remove them first.")
     with db.session() as session:
+        check_can_manage_tenants(session, actor)
         tenant = _get(session, slug)
         for model in (TenantFlow, TenantSecret):
             for row in session.scalars(select(model).where(model.tenant == slug)).all():
@@ -180,6 +190,7 @@ def set_tenant_model_settings(db: Database, slug: str, model: dict[str, Any], *,
     """Replace the tenant's model settings (validated as ``TenantModelSettings``)."""
     clean = _validated(TenantModelSettings, model, "tenant model settings")
     with db.session() as session:
+        check_can_manage_tenants(session, actor)
         tenant = _get(session, slug)
         before = dict(tenant.settings or {})
         tenant.settings = {**before, "model": clean}
@@ -197,6 +208,8 @@ def set_user_model_settings(db: Database, email: str, model: dict[str, Any], *,
         user = session.get(User, email.strip().lower())
         if user is None:
             raise NotFound(f"No user {email!r}.")
+        if actor.strip().lower() != user.email:
+            check_can_manage_tenants(session, actor)
         user.settings = {**(user.settings or {}), "model": clean}
         user.updated_at = utcnow()
         store.append_event(session, "user.settings_changed", actor,
@@ -306,14 +319,17 @@ def _check_tools(tools: list[str], registry: ToolRegistry | None) -> list[str]:
 def save_flow(db: Database, tenant: str, fields: dict[str, Any], *, actor: str = "system",
               registry: ToolRegistry | None = None) -> TenantFlow:
     """Create or replace a tenant's flow; every problem is named by its field."""
+    tools = fields.get("tools")
+    problems = _check_tools([t for t in tools if isinstance(t, str)], registry) \
+        if isinstance(tools, list) else []
     try:
         flow = FlowFields.model_validate(fields)
     except ValidationError as exc:
-        raise InvalidTenantSettings(_problems(exc), what="flow") from None
-    problems = _check_tools(flow.tools, registry)
+        problems = _problems(exc) + problems
     if problems:
         raise InvalidTenantSettings(problems, what="flow")
     with db.session() as session:
+        check_can_manage_tenants(session, actor)
         _get(session, tenant)
         row = session.get(TenantFlow, (tenant, flow.name))
         now = utcnow()
@@ -348,6 +364,7 @@ def get_flow(db: Database, tenant: str, name: str) -> TenantFlow:
 
 def remove_flow(db: Database, tenant: str, name: str, *, actor: str = "system") -> None:
     with db.session() as session:
+        check_can_manage_tenants(session, actor)
         row = session.get(TenantFlow, (tenant, name))
         if row is None:
             raise TenantFlowNotFound(f"Tenant {tenant!r} has no flow named {name!r}.")
@@ -370,7 +387,8 @@ __all__ = [
     # who sees what (core.tenancy)
     "PLATFORM", "TenantScope", "tenant_scope", "can_see", "tenant_of", "user_tenant",
     # tenants, flows, settings
-    "create_tenant", "list_tenants", "get_tenant", "tenant_usage", "delete_tenant",
+    "check_can_manage_tenants", "create_tenant", "list_tenants", "get_tenant", "tenant_usage",
+    "delete_tenant",
     "TenantModelSettings", "UserModelSettings", "set_tenant_model_settings",
     "set_user_model_settings", "ResolvedModelSpec", "resolve_model_spec", "model_spec_for_workflow",
     "FlowFields", "save_flow", "list_flows", "get_flow", "remove_flow", "flow_dict", "tenant_dict",
