@@ -40,6 +40,8 @@ PAGES = (
     PageSpec("pages/agents.py", "Agents", ":material/smart_toy:", "agents"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings",
              roles=frozenset({"admin"})),
+    PageSpec("pages/tenants.py", "Tenants", ":material/domain:", "tenants",
+             roles=frozenset({"admin"})),
 )
 
 
