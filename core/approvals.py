@@ -539,6 +539,7 @@ class ApprovalEngine:
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
         with self.db.session() as session:
+            store.get_approval(session, approval_id, tenant=tenant_of(session, actor))  # scoped
             approval = lock_approval(session, approval_id)
             expire(session, approval, actor, forced=True)
             return approval

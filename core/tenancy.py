@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import Session
 
-from core.models import User
+from core.models import Tenant, User
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -84,6 +84,16 @@ def tenant_of(session: Session, email: str | None) -> str | None:
     return user.tenant if user is not None and user.tenant else None
 
 
+def tenant_row(session: Session, slug: str) -> Tenant:
+    """The tenant ``slug``, or ``TenantNotFound``."""
+    from core.errors import TenantNotFound
+
+    tenant = session.get(Tenant, slug)
+    if tenant is None:
+        raise TenantNotFound(f"No tenant has the slug {slug!r}.")
+    return tenant
+
+
 def check_can_manage_tenants(session: Session, actor: str) -> None:
     """Tenants, their flows, secrets and settings are managed by platform admins
     (admins without a tenant) and by actors without an account (the CLI's
@@ -103,4 +113,5 @@ def user_tenant(db: Database, email: str | None) -> str | None:
 
 
 __all__ = ["PLATFORM", "TenantScope", "tenant_scope", "visible_tenant_filter", "can_see",
-           "tenant_of", "user_tenant", "check_can_manage_tenants"]
+           "tenant_of", "user_tenant", "check_can_manage_tenants",
+           "tenant_row"]

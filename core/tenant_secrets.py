@@ -25,14 +25,12 @@ from core.errors import (
     InvalidTenantSettings,
     SecretsKeyError,
     SecretUndecryptable,
-    TenantNotFound,
     TenantSecretNotFound,
 )
-from core.models import Tenant, TenantSecret, utcnow
-from core.tenancy import check_can_manage_tenants
+from core.models import TenantSecret, utcnow
+from core.tenancy import check_can_manage_tenants, tenant_row
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
     from core.db import Database
 
@@ -83,13 +81,6 @@ class SecretInfo:
     updated_at: datetime
 
 
-def _tenant(session: Session, slug: str) -> Tenant:
-    tenant = session.get(Tenant, slug)
-    if tenant is None:
-        raise TenantNotFound(f"No tenant has the slug {slug!r}.")
-    return tenant
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 100 or not name.replace("_", "").replace("-", "").isalnum():
@@ -107,7 +98,7 @@ def set_tenant_secret(db: Database, tenant: str, name: str, value: str, *,
     ciphertext = encrypt_secret(value)  # before any write: a key problem writes nothing
     with db.session() as session:
         check_can_manage_tenants(session, actor)
-        _tenant(session, tenant)
+        tenant_row(session, tenant)
         row = session.get(TenantSecret, (tenant, name))
         now = utcnow()
         if row is None:
@@ -122,7 +113,7 @@ def set_tenant_secret(db: Database, tenant: str, name: str, value: str, *,
 def list_tenant_secrets(db: Database, tenant: str) -> list[SecretInfo]:
     """The tenant's secrets: names and a mask, never values (no key needed)."""
     with db.read() as session:
-        _tenant(session, tenant)
+        tenant_row(session, tenant)
         rows = session.scalars(select(TenantSecret).where(TenantSecret.tenant == tenant)
                                .order_by(TenantSecret.name)).all()
         return [SecretInfo(r.name, MASK, r.updated_at) for r in rows]
@@ -131,7 +122,7 @@ def list_tenant_secrets(db: Database, tenant: str) -> list[SecretInfo]:
 def delete_tenant_secret(db: Database, tenant: str, name: str, *, actor: str = "system") -> None:
     with db.session() as session:
         check_can_manage_tenants(session, actor)
-        _tenant(session, tenant)
+        tenant_row(session, tenant)
         row = session.get(TenantSecret, (tenant, name))
         if row is None:
             raise TenantSecretNotFound(f"Tenant {tenant!r} has no secret named {name!r}.")

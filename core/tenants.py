@@ -4,7 +4,8 @@
   approval requests and chat sessions carry a ``tenant``; who sees what is
   ``core.tenancy`` (re-exported here: ``tenant_scope``, ``can_see``...).
 - **Flows** (``tenant_flows``): a tenant's named conversation flows, each an
-  agent type, its tools and parameters; a chat session runs one flow.
+  agent type, its tools and parameters; a chat session runs one flow
+  (``core.tenant_flows``, re-exported here; ``flow_agent_spec`` builds its agent).
 - **Secrets** (``tenant_secrets``): API keys, Fernet-encrypted
   (``core.tenant_secrets``, re-exported here).
 - **Model settings**: ``resolve_model_spec`` layers platform, tenant and user.
@@ -17,20 +18,18 @@ with each problem named by its field, and writes nothing.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from sqlalchemy import func, select
 
 from core import store
-from core.agents.spec import BUILTIN_TOOLS, AgentSpec, ModelSpec
+from core.agents.spec import ModelSpec
 from core.errors import (
     InvalidTenantSettings,
     NotFound,
     TenantExists,
-    TenantFlowNotFound,
     TenantInUse,
-    TenantNotFound,
 )
 from core.models import ChatSession, Tenant, TenantFlow, TenantSecret, User, Workflow, utcnow
 from core.tenancy import (
@@ -39,9 +38,22 @@ from core.tenancy import (
     can_see,
     check_can_manage_tenants,
     tenant_of,
+    tenant_row,
     tenant_scope,
     user_tenant,
 )
+from core.tenant_flows import (
+    AGENT_TYPES,
+    FLOW_PARAMETERS,
+    FlowFields,
+    flow_agent_spec,
+    flow_dict,
+    get_flow,
+    list_flows,
+    remove_flow,
+    save_flow,
+)
+from core.tenant_flows import validation_problems as _problems
 from core.tenant_secrets import (
     MASK,
     SECRETS_KEY_ENV,
@@ -55,35 +67,14 @@ from core.tenant_secrets import (
 
 if TYPE_CHECKING:
     from core.db import Database
-    from core.tools import ToolRegistry
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-FLOW_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-AGENT_TYPES: tuple[str, ...] = get_args(AgentSpec.model_fields["type"].annotation)
 # The tenant secret holding the key sent to the tenant's model provider.
 MODEL_API_KEY_SECRET = "model_api_key"
 Provider = Literal["rehearsal", "openai", "inference_client", "litellm", "transformers", "python"]
 
 
-def _problems(exc: ValidationError) -> list[str]:
-    found = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "value"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        found.append(f"{where}: {message}")
-    return found
-
-
 # -- tenants ----------------------------------------------------------------------------
-
-
-def _get(session: Any, slug: str) -> Tenant:
-    tenant = session.get(Tenant, slug)
-    if tenant is None:
-        raise TenantNotFound(f"No tenant has the slug {slug!r}.")
-    return tenant
 
 
 def create_tenant(db: Database, slug: str, *, name: str = "", actor: str = "system") -> Tenant:
@@ -110,13 +101,13 @@ def list_tenants(db: Database) -> list[Tenant]:
 
 def get_tenant(db: Database, slug: str) -> Tenant:
     with db.read() as session:
-        return _get(session, slug)
+        return tenant_row(session, slug)
 
 
 def tenant_usage(db: Database, slug: str) -> dict[str, int]:
     """How many users, workflows and chat sessions belong to the tenant."""
     with db.read() as session:
-        _get(session, slug)
+        tenant_row(session, slug)
         return {
             "users": int(session.scalar(select(func.count()).where(User.tenant == slug)) or 0),
             "workflows": int(session.scalar(select(func.count()).where(Workflow.tenant == slug)) or 0),
@@ -132,7 +123,7 @@ def delete_tenant(db: Database, slug: str, *, actor: str = "system") -> None:
                           + "; move or remove them first.")
     with db.session() as session:
         check_can_manage_tenants(session, actor)
-        tenant = _get(session, slug)
+        tenant = tenant_row(session, slug)
         for model in (TenantFlow, TenantSecret):
             for row in session.scalars(select(model).where(model.tenant == slug)).all():
                 session.delete(row)
@@ -191,7 +182,7 @@ def set_tenant_model_settings(db: Database, slug: str, model: dict[str, Any], *,
     clean = _validated(TenantModelSettings, model, "tenant model settings")
     with db.session() as session:
         check_can_manage_tenants(session, actor)
-        tenant = _get(session, slug)
+        tenant = tenant_row(session, slug)
         before = dict(tenant.settings or {})
         tenant.settings = {**before, "model": clean}
         tenant.updated_at = utcnow()
@@ -278,106 +269,6 @@ def model_spec_for_workflow(db: Database, workflow_id: str, step: ModelSpec | No
     return resolve_model_spec(db, tenant, starter, step)
 
 
-# -- flows ---------------------------------------------------------------------------------
-
-
-class FlowFields(BaseModel):
-    """A flow as given: checked before anything is written."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    description: str = Field(default="", max_length=2000)
-    agent_type: str = "tool_calling"
-    profile: str | None = Field(default=None, max_length=100)
-    tools: list[str] = Field(default_factory=list)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not FLOW_NAME_PATTERN.fullmatch(value):
-            raise ValueError("letters, digits, '_', '.' and '-', starting with a letter or digit")
-        return value
-
-    @field_validator("agent_type")
-    @classmethod
-    def _agent_type(cls, value: str) -> str:
-        if value not in AGENT_TYPES:
-            raise ValueError(f"must be one of {', '.join(AGENT_TYPES)}")
-        return value
-
-
-def _check_tools(tools: list[str], registry: ToolRegistry | None) -> list[str]:
-    from core.tools import default_registry
-
-    known = {*(registry or default_registry).names(), *BUILTIN_TOOLS}
-    return [f"tools[{i}]: {name!r} is not a registered tool (known: {', '.join(sorted(known))})"
-            for i, name in enumerate(tools) if name not in known]
-
-
-def save_flow(db: Database, tenant: str, fields: dict[str, Any], *, actor: str = "system",
-              registry: ToolRegistry | None = None) -> TenantFlow:
-    """Create or replace a tenant's flow; every problem is named by its field."""
-    tools = fields.get("tools")
-    problems = _check_tools([t for t in tools if isinstance(t, str)], registry) \
-        if isinstance(tools, list) else []
-    try:
-        flow = FlowFields.model_validate(fields)
-    except ValidationError as exc:
-        problems = _problems(exc) + problems
-    if problems:
-        raise InvalidTenantSettings(problems, what="flow")
-    with db.session() as session:
-        check_can_manage_tenants(session, actor)
-        _get(session, tenant)
-        row = session.get(TenantFlow, (tenant, flow.name))
-        now = utcnow()
-        if row is None:
-            row = TenantFlow(tenant=tenant, name=flow.name, created_at=now)
-            session.add(row)
-        row.description = flow.description
-        row.agent_type = flow.agent_type
-        row.profile = flow.profile
-        row.tools = list(dict.fromkeys(flow.tools))
-        row.parameters = flow.parameters
-        row.updated_at = now
-        store.append_event(session, "tenant.flow_saved", actor,
-                           data={"tenant": tenant, "flow": flow_dict(row)})
-        return row
-
-
-def list_flows(db: Database, tenant: str) -> list[TenantFlow]:
-    with db.read() as session:
-        _get(session, tenant)
-        return list(session.scalars(select(TenantFlow).where(TenantFlow.tenant == tenant)
-                                    .order_by(TenantFlow.name)).all())
-
-
-def get_flow(db: Database, tenant: str, name: str) -> TenantFlow:
-    with db.read() as session:
-        row = session.get(TenantFlow, (tenant, name))
-        if row is None:
-            raise TenantFlowNotFound(f"Tenant {tenant!r} has no flow named {name!r}.")
-        return row
-
-
-def remove_flow(db: Database, tenant: str, name: str, *, actor: str = "system") -> None:
-    with db.session() as session:
-        check_can_manage_tenants(session, actor)
-        row = session.get(TenantFlow, (tenant, name))
-        if row is None:
-            raise TenantFlowNotFound(f"Tenant {tenant!r} has no flow named {name!r}.")
-        session.delete(row)
-        store.append_event(session, "tenant.flow_removed", actor, data={"tenant": tenant, "flow": name})
-
-
-def flow_dict(row: TenantFlow) -> dict[str, Any]:
-    return {"name": row.name, "description": row.description, "agent_type": row.agent_type,
-            "profile": row.profile, "tools": list(row.tools or []),
-            "parameters": dict(row.parameters or {})}
-
-
 def tenant_dict(row: Tenant) -> dict[str, Any]:
     return {"slug": row.slug, "name": row.name, "settings": dict(row.settings or {}),
             "created_at": row.created_at.isoformat()}
@@ -385,13 +276,14 @@ def tenant_dict(row: Tenant) -> dict[str, Any]:
 
 __all__ = [
     # who sees what (core.tenancy)
-    "PLATFORM", "TenantScope", "tenant_scope", "can_see", "tenant_of", "user_tenant",
+    "PLATFORM", "TenantScope", "tenant_scope", "can_see", "tenant_of", "user_tenant", "tenant_row",
     # tenants, flows, settings
     "check_can_manage_tenants", "create_tenant", "list_tenants", "get_tenant", "tenant_usage",
     "delete_tenant",
     "TenantModelSettings", "UserModelSettings", "set_tenant_model_settings",
     "set_user_model_settings", "ResolvedModelSpec", "resolve_model_spec", "model_spec_for_workflow",
-    "FlowFields", "save_flow", "list_flows", "get_flow", "remove_flow", "flow_dict", "tenant_dict",
+    "FlowFields", "FLOW_PARAMETERS", "save_flow", "list_flows", "get_flow", "remove_flow",
+    "flow_agent_spec", "flow_dict", "tenant_dict",
     "MODEL_API_KEY_SECRET", "AGENT_TYPES",
     # secrets (core.tenant_secrets)
     "SECRETS_KEY_ENV", "MASK", "SecretInfo", "set_tenant_secret", "list_tenant_secrets",

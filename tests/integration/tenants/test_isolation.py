@@ -67,6 +67,8 @@ def test_core_tenant_a_cannot_list_read_or_answer_b(db: Database, two_tenants: T
         engine.respond_to_approval(b.approval_id, a.approver, "approve", channel="slack")
     with pytest.raises(WorkflowNotFound):
         ops.pause_workflow(db, b.workflow_id, a.approver)
+    with pytest.raises(ApprovalNotFound):
+        engine.expire_approval(b.approval_id, a.approver)
     assert engine.get(b.approval_id).status == "pending" and votes_on(db, b.approval_id) == 0
     assert ops.get_workflow(db, b.workflow_id).status == "waiting_approval"
     # Monitor aggregates count the viewer's tenant only.

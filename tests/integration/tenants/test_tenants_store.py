@@ -65,6 +65,13 @@ def test_flows_are_validated_field_by_field_and_write_nothing_when_bad(db: Datab
                   "parameters: "):
         assert field in message
     assert [f.name for f in tenants.list_flows(db, "alpha")] == ["food_ordering"]
+    with pytest.raises(InvalidTenantSettings, match=r"parameters\.max_step: unknown agent parameter"):
+        tenants.save_flow(db, "alpha", {"name": "y", "parameters": {"max_step": 5}})
+    with pytest.raises(InvalidTenantSettings, match=r"parameters\.max_steps: Input should be"):
+        tenants.save_flow(db, "alpha", {"name": "y", "parameters": {"max_steps": 0}})
+    spec = tenants.flow_agent_spec(db, "alpha", "food_ordering")
+    assert (spec.type, spec.tools, spec.max_steps) == (
+        "tool_calling", ["validate_order", "charge_payment"], 5)
     tenants.remove_flow(db, "alpha", "food_ordering")
     assert tenants.list_flows(db, "alpha") == []
 
