@@ -215,18 +215,22 @@ class ResolvedModelSpec(ModelSpec):
 
 
 def resolve_model_spec(db: Database, tenant: str | None, user_email: str | None,
-                       step: ModelSpec | None = None) -> ModelSpec:
-    """The model a tenant's user gets, in three layers, later ones winning:
+                       step: ModelSpec | None = None, *, flow: ModelSpec | None = None) -> ModelSpec:
+    """The model a tenant's user gets, in layers, later ones winning:
 
     1. **platform**: the environment (``COUNTERSIGN_MODEL_*``), as without
-       tenants, completed by ``step`` (a task step's or flow's agent model);
+       tenants, completed by ``step`` (a task step's agent model: the
+       platform's templates and profiles, which a tenant's settings override);
     2. **tenant** (``tenants.settings["model"]``): ``provider``, ``model_id``,
        ``api_base``, ``options`` (merged key by key), and the key in the
        tenant secret ``model_api_key``, decrypted;
     3. **user** (``users.settings["model"]``): ``model_id`` and ``options``
-       (merged) only; a user cannot send the tenant's key elsewhere.
+       (merged) only; a user cannot send the tenant's key elsewhere;
+    4. **flow** (optional): a tenant flow's own ``parameters.model``, the
+       most specific: its set ``provider``, ``model_id``, ``api_base`` and
+       ``options`` win (flows are the tenant's, set by platform admins).
 
-    ``api_key_env`` is platform-only. When the tenant points at another
+    ``api_key_env`` is platform-only. When the layers point at another
     provider or server than the platform's, the platform's key is never sent
     there: the tenant's key is used, or none.
     """
@@ -240,8 +244,10 @@ def resolve_model_spec(db: Database, tenant: str | None, user_email: str | None,
         user = session.get(User, user_email.strip().lower()) if user_email else None
         tenant_model = dict((row.settings or {}).get("model") or {}) if row is not None else {}
         user_model = dict((user.settings or {}).get("model") or {}) if user is not None else {}
+    flow_model = flow.model_dump(include=flow.model_fields_set) if flow is not None else {}
     for layer, allowed in ((tenant_model, ("provider", "model_id", "api_base")),
-                           (user_model, ("model_id",))):
+                           (user_model, ("model_id",)),
+                           (flow_model, ("provider", "model_id", "api_base"))):
         for field in allowed:
             if layer.get(field):
                 layered[field] = layer[field]

@@ -149,6 +149,10 @@ def test_resolution_order_platform_then_tenant_then_user(db: Database, secrets_k
                                     actor="amy@alpha.test")
     spec = tenants.resolve_model_spec(db, "alpha", "amy@alpha.test")
     assert (spec.model_id, spec.options["temperature"], spec.options["top_p"]) == ("user-model", 0.0, 0.9)
+    # A flow's own model is the most specific layer.
+    spec = tenants.resolve_model_spec(db, "alpha", "amy@alpha.test",
+                                      flow=ModelSpec(model_id="flow-model", options={"top_p": 0.5}))
+    assert (spec.model_id, spec.options["top_p"], spec.options["temperature"]) == ("flow-model", 0.5, 0.0)
     with pytest.raises(InvalidTenantSettings, match="api_base: unknown field"):
         tenants.set_user_model_settings(db, "amy@alpha.test", {"api_base": "http://evil.test"},
                                         actor="amy@alpha.test")
