@@ -5,6 +5,8 @@ answer exactly like unknown ids."""
 
 from __future__ import annotations
 
+import html
+import json
 import uuid
 
 import pytest
@@ -133,3 +135,22 @@ def test_rest_tenant_a_token_cannot_list_read_or_answer_b(db: Database,
         mine = client.post(f"/api/approvals/{a.approval_id}/respond", headers=headers, json=answer)
         assert mine.status_code == 200, mine.text
         assert mine.json()["status"] == "approved"
+
+
+def test_gradio_approver_ui_and_slack_list_only_the_approvers_tenant(
+        db: Database, two_tenants: TwoTenants, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import approver_ui
+    from gateway.slack import handle_command
+
+    a, b = two_tenants.a, two_tenants.b
+    assert [approval_id for _, approval_id in approver_ui.inbox(db, a.approver)] == [a.approval_id]
+    with pytest.raises(ApprovalNotFound):
+        approver_ui.details(db, a.approver, b.approval_id)
+    refused = approver_ui.answer(db, a.approver, b.approval_id, "Approve", "{}", "")
+    assert html.unescape(refused) == f"**Refused:** No approval request has the id {b.approval_id!r}."
+    assert votes_on(db, b.approval_id) == 0
+
+    monkeypatch.setenv("SLACK_USER_MAP", json.dumps({"UALPHA": a.approver}))
+    listed = handle_command(db, {"user_id": "UALPHA"})
+    assert listed["text"].startswith("1 approval(s) waiting for you")
+    assert "Pay the alpha invoice" in str(listed["blocks"]) and "beta" not in str(listed["blocks"])
