@@ -111,6 +111,20 @@ def tenants_model(
     typer.echo(f"tenant {row.slug} model settings: {row.settings.get('model')}")
 
 
+@tenants_app.command("user-model")
+def tenants_user_model(
+    email: str,
+    settings: Annotated[str, typer.Option("--settings", help="JSON object: model_id, options.")],
+    actor: Actor = None,
+) -> None:
+    """Set a user's own model settings (the last layer, after platform and tenant)."""
+    from core.cli import _parse_json
+
+    user = tenants.set_user_model_settings(_db(), email, _parse_json(settings, "--settings"),
+                                           actor=_actor(actor))
+    typer.echo(f"{user.email} model settings: {user.settings.get('model')}")
+
+
 # -- flows ----------------------------------------------------------------------------------
 
 

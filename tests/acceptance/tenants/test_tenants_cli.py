@@ -110,6 +110,9 @@ def test_tenants_flows_and_secrets_commands(db_url: str) -> None:
     run(db_url, "tenants", "model", "acme", "--settings", '{"api_key": "sk-in-clear"}', ok=False)
     run(db_url, "users", "add", "amy@acme.test", "--tenant", "acme", "--password", "pw-123456")
     run(db_url, "users", "add", "zed@none.test", "--tenant", "nope", "--password", "pw", ok=False)
+    assert "amy@acme.test model settings: {'model_id': 'amy-model'}" in run(
+        db_url, "tenants", "user-model", "amy@acme.test", "--settings", '{"model_id": "amy-model"}',
+        "--as", "amy@acme.test").stdout
     assert "users (1)" in run(db_url, "tenants", "delete", "acme", ok=False).stderr
     run(db_url, "tenants", "create", "spare")
     run(db_url, "tenants", "flows", "remove", "acme", "support")
