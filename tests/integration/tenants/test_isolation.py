@@ -49,6 +49,9 @@ def test_core_tenant_a_cannot_list_read_or_answer_b(db: Database, two_tenants: T
     # Listing: the inbox, the pending list, workflows; the shared group name brings nothing of B's.
     assert [r.id for r in reports.inbox(db, a.approver)] == [a.approval_id]
     assert reports.inbox_summary(db, a.approver).total == 1
+    assert [r.id for r in reports.inbox(db, a.approver, reports.InboxFilter(approval_type="binary"))] \
+        == [a.approval_id]
+    assert reports.inbox(db, a.approver, reports.InboxFilter(workflow_id=b.workflow_id)) == []
     assert [r.id for r in engine.list_pending_approvals(a.approver)] == [a.approval_id]
     assert [r.id for r in engine.list_pending_approvals(tenant=a.tenant)] == [a.approval_id]
     assert [w.id for w in ops.list_workflows(db, tenant=a.tenant).rows] == [a.workflow_id]
