@@ -30,6 +30,8 @@ class PageSpec:
     url_path: str
     roles: frozenset[str] = ALL_ROLES
     visible: bool = True
+    # Platform-wide pages: not for users of a tenant, whatever their role (core.tenancy).
+    platform_only: bool = False
 
 
 PAGES = (
@@ -42,7 +44,9 @@ PAGES = (
     PageSpec("pages/agents.py", "Agents", ":material/smart_toy:", "agents"),
     PageSpec("pages/sessions.py", "Sessions", ":material/forum:", "sessions"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings",
-             roles=frozenset({"admin"})),
+             roles=frozenset({"admin"}), platform_only=True),
+    PageSpec("pages/tenants.py", "Tenants", ":material/domain:", "tenants",
+             roles=frozenset({"admin"}), platform_only=True),
 )
 
 
@@ -83,7 +87,7 @@ pages = {
     spec.url_path: st.Page(HERE / spec.path, title=spec.title, icon=spec.icon,
                            url_path=spec.url_path, default=spec is PAGES[0],
                            visibility="visible" if spec.visible else "hidden")
-    for spec in PAGES if user.role in spec.roles
+    for spec in PAGES if user.role in spec.roles and not (spec.platform_only and user.tenant)
 }
 page = st.navigation(list(pages.values()))
 deep_link = deep_link_url_path()

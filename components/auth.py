@@ -43,6 +43,8 @@ class SignedIn:
     role: str
     name: str
     method: str  # "local", "oidc" or "none"
+    # The account's tenant; None for platform users, who see every tenant (core.tenancy).
+    tenant: str | None = None
 
     @property
     def can_answer(self) -> bool:
@@ -85,12 +87,12 @@ def no_sign_in_active() -> bool:
     return no_sign_in_requested() and bound_to_localhost()
 
 
-def _role_of(db: Database, email: str) -> tuple[str, str] | None:
+def _role_of(db: Database, email: str) -> tuple[str, str, str | None] | None:
     try:
         user = get_user(db, email)
     except NotFound:
         return None
-    return user.role, user.name
+    return user.role, user.name, user.tenant or None
 
 
 def resolve_user(db: Database) -> SignedIn | None:
@@ -106,8 +108,8 @@ def resolve_user(db: Database) -> SignedIn | None:
         if st.user.is_logged_in and st.user.get("email"):
             email = str(st.user.get("email")).strip().lower()
             found = _role_of(db, email)
-            role, name = found if found else ("viewer", str(st.user.get("name") or email))
-            user = SignedIn(email, role, name, "oidc")
+            role, name, tenant = found if found else ("viewer", str(st.user.get("name") or email), None)
+            user = SignedIn(email, role, name, "oidc", tenant)
     elif st.session_state.get(SESSION_EMAIL) or _email_from_cookie():
         email = str(st.session_state.get(SESSION_EMAIL) or _email_from_cookie())
         st.session_state[SESSION_EMAIL] = email
@@ -115,7 +117,7 @@ def resolve_user(db: Database) -> SignedIn | None:
         if found is None:  # the account was removed
             del st.session_state[SESSION_EMAIL]
         else:
-            user = SignedIn(email, found[0], found[1], "local")
+            user = SignedIn(email, found[0], found[1], "local", found[2])
     st.session_state[CURRENT] = user
     return user
 

@@ -26,6 +26,7 @@ from core.definitions import ADMINS_GROUP, ApprovalConfig
 from core.errors import (
     AlreadyVoted,
     ApprovalClosed,
+    ApprovalNotFound,
     DefinitionError,
     InvalidResponse,
     NotAuthorized,
@@ -41,6 +42,7 @@ from core.models import (
     utcnow,
 )
 from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
+from core.tenancy import can_see, tenant_of, tenant_scope
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -224,8 +226,12 @@ def record_response(
 ) -> ApprovalRequest:
     """Validate and record one vote, then decide if the vote settles it.
 
-    The caller holds the workflow's and the approval's row locks.
+    The caller holds the workflow's and the approval's row locks. Another
+    tenant's request answers like an unknown id, whatever the channel, so a
+    tenant's user never votes on (or learns the state of) another tenant's.
     """
+    if not can_see(tenant_of(session, approver), approval.tenant):
+        raise ApprovalNotFound(f"No approval request has the id {approval.id!r}.")
     now = utcnow()
     _check_open(approval, now)
     if decision not in DECISIONS:
@@ -337,6 +343,8 @@ def _potential_voters(session: Session, approval: ApprovalRequest) -> set[str]:
     users = session.scalars(select(User)).all()
     voters = {a for a in approval.approvers if "@" in a}
     for user in users:
+        if not can_see(user.tenant, approval.tenant):
+            continue  # a group's members in other tenants can never vote here
         if set(principals_of(session, user.email)) & set(approval.approvers):
             voters.add(user.email)
     return voters
@@ -543,6 +551,7 @@ class ApprovalEngine:
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
         with self.db.session() as session:
+            store.get_approval(session, approval_id, tenant=tenant_of(session, actor))  # scoped
             approval = lock_approval(session, approval_id)
             expire(session, approval, actor, forced=True)
             return approval
@@ -572,12 +581,15 @@ class ApprovalEngine:
                 )
             )
 
-    def get(self, approval_id: str) -> ApprovalRequest:
+    def get(self, approval_id: str, *, tenant: str | None = None) -> ApprovalRequest:
+        """The request as a viewer of ``tenant`` sees it (another tenant's is unknown)."""
         with self.db.read() as session:
-            return store.get_approval(session, approval_id)
+            return store.get_approval(session, approval_id, tenant=tenant)
 
-    def responses(self, approval_id: str) -> list[ApprovalResponse]:
+    def responses(self, approval_id: str, *, tenant: str | None = None) -> list[ApprovalResponse]:
         with self.db.read() as session:
+            if tenant is not None:
+                store.get_approval(session, approval_id, tenant=tenant)
             return list(session.scalars(
                 select(ApprovalResponse).where(ApprovalResponse.approval_id == approval_id)
                 .order_by(ApprovalResponse.id)
@@ -590,11 +602,21 @@ class ApprovalEngine:
         *,
         limit: int = 100,
         offset: int = 0,
+        tenant: str | None = None,
     ) -> list[ApprovalRequest]:
-        """Open requests, most urgent (soonest expiry) then newest first."""
+        """Open requests, most urgent (soonest expiry) then newest first.
+
+        Only those a viewer of ``tenant`` sees; with ``requested_from``, also
+        only those of that person's tenant (a group name shared by two
+        tenants never brings the other's requests).
+        """
         with self.db.read() as session:
-            query = select(ApprovalRequest).where(ApprovalRequest.status == APPROVAL_OPEN)
+            query = tenant_scope(tenant).apply(
+                select(ApprovalRequest).where(ApprovalRequest.status == APPROVAL_OPEN),
+                ApprovalRequest.tenant)
             if requested_from:
+                query = tenant_scope(tenant_of(session, requested_from)).apply(
+                    query, ApprovalRequest.tenant)
                 principals = principals_of(session, requested_from)
                 query = query.where(
                     ApprovalRequest.id.in_(

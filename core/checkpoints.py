@@ -18,6 +18,7 @@ from core.approvals import cancel_open_approvals
 from core.definitions import WorkflowDefinition
 from core.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
 from core.models import StepRun, Workflow, WorkflowCheckpoint, utcnow
+from core.tenancy import tenant_of
 from core.tools import ToolContext, ToolRegistry, render_args
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ def rollback(
 ) -> RollbackResult:
     """Restore a workflow to a checkpoint and leave it paused there."""
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        workflow = store.get_workflow(session, workflow_id, for_update=True,
+                                      tenant=tenant_of(session, actor))
         if workflow.status not in ROLLBACK_FROM:
             raise InvalidTransition(f"A {workflow.status} workflow cannot be rolled back.")
         # Any live lease means a runner is mid-step (a pause lets the step

@@ -23,6 +23,7 @@ from core.checkpoints import rollback
 from core.db import Database, get_database, translate
 from core.definitions import load_definition_file
 from core.errors import CountersignError
+from core.tenancy import user_tenant
 from core.tools import default_registry, load_tool_modules
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -113,9 +114,12 @@ def workflow_list(
     limit: int = 50,
     offset: int = 0,
     as_json: AsJson = False,
+    actor: Actor = DEFAULT_ACTOR,
 ) -> None:
-    """List workflows, newest first."""
-    page = ops.list_workflows(_db(), status=status, search=search, limit=limit, offset=offset)
+    """List workflows, newest first (a tenant's user --as sees only that tenant's)."""
+    db = _db()
+    page = ops.list_workflows(db, status=status, search=search, limit=limit, offset=offset,
+                              tenant=user_tenant(db, actor))
     if as_json:
         _print_json({"total": page.total, "workflows": [ops.workflow_dict(w) for w in page.rows]})
         return
@@ -125,10 +129,10 @@ def workflow_list(
 
 
 @workflow_app.command("show")
-def workflow_show(workflow_id: str, as_json: AsJson = False) -> None:
+def workflow_show(workflow_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR) -> None:
     """Show a workflow with its events."""
     db = _db()
-    status = ops.workflow_status(db, workflow_id)
+    status = ops.workflow_status(db, workflow_id, tenant=user_tenant(db, actor))
     events = [ops.event_dict(e) for e in ops.events_of(db, workflow_id)]
     if as_json:
         _print_json({**status, "events": events})
@@ -213,9 +217,12 @@ def approvals_list(
     workflow: Annotated[str | None, typer.Option(help="Only this workflow's.")] = None,
     limit: int = 100,
     as_json: AsJson = False,
+    actor: Actor = DEFAULT_ACTOR,
 ) -> None:
     """List open approval requests, most urgent first."""
-    rows = ApprovalEngine(_db()).list_pending_approvals(for_user, workflow, limit=limit)
+    db = _db()
+    rows = ApprovalEngine(db).list_pending_approvals(for_user, workflow, limit=limit,
+                                                     tenant=user_tenant(db, actor))
     if as_json:
         _print_json([ops.approval_dict(a) for a in rows])
         return
@@ -225,10 +232,10 @@ def approvals_list(
 
 
 @approvals_app.command("show")
-def approvals_show(approval_id: str, as_json: AsJson = False) -> None:
+def approvals_show(approval_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR) -> None:
     """Show an approval request with its votes."""
     engine = ApprovalEngine(_db())
-    approval = ops.approval_dict(engine.get(approval_id))
+    approval = ops.approval_dict(engine.get(approval_id, tenant=user_tenant(engine.db, actor)))
     votes: list[dict[str, Any]] = [{"approver": v.approver, "decision": v.decision, "channel": v.channel,
               "comment": v.comment, "data": v.data, "at": v.created_at.isoformat()}
              for v in engine.responses(approval_id)]
@@ -268,9 +275,11 @@ def approvals_expire(approval_id: str, actor: Actor = DEFAULT_ACTOR) -> None:
 
 
 @checkpoints_app.command("list")
-def checkpoints_list(workflow_id: str, as_json: AsJson = False) -> None:
+def checkpoints_list(workflow_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR) -> None:
     """List a workflow's checkpoints."""
-    rows = [ops.checkpoint_dict(c) for c in ops.checkpoints_of(_db(), workflow_id)]
+    db = _db()
+    rows = [ops.checkpoint_dict(c) for c in ops.checkpoints_of(db, workflow_id,
+                                                                tenant=user_tenant(db, actor))]
     if as_json:
         _print_json(rows)
         return
@@ -296,16 +305,23 @@ def users_add(
     role: Annotated[str, typer.Option(help="approver, admin or viewer")] = "approver",
     password: Annotated[str | None, typer.Option(help="Password (prompted if omitted).")] = None,
     group: Annotated[list[str] | None, typer.Option(help="Group membership (repeatable).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="The tenant the account belongs to.")] = None,
 ) -> None:
     """Create or update a local dashboard account."""
     from core.users import add_user
+
+    db = _db()
+    if tenant is not None:
+        from core.tenants import get_tenant
+
+        get_tenant(db, tenant)  # an unknown tenant is refused before anything is written
 
     if password is None:
         if not sys.stdin.isatty():
             raise CountersignError("Give --password, or run in a terminal to be asked.")
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = add_user(_db(), email, role=role, password=password, groups=group)
-    typer.echo(f"{user.email} {user.role}")
+    user = add_user(db, email, role=role, password=password, groups=group, tenant=tenant)
+    typer.echo(f"{user.email} {user.role}" + (f" tenant {user.tenant}" if user.tenant else ""))
 
 
 @users_app.command("list")
@@ -315,9 +331,11 @@ def users_list(as_json: AsJson = False) -> None:
 
     rows = list_users(_db())
     if as_json:
-        _print_json([{"email": u.email, "role": u.role, "groups": u.groups} for u in rows])
+        _print_json([{"email": u.email, "role": u.role, "groups": u.groups, "tenant": u.tenant}
+                     for u in rows])
         return
-    _table([[u.email, u.role, ",".join(u.groups)] for u in rows], ["EMAIL", "ROLE", "GROUPS"])
+    _table([[u.email, u.role, ",".join(u.groups), u.tenant or "-"] for u in rows],
+           ["EMAIL", "ROLE", "GROUPS", "TENANT"])
 
 
 # -- runner and demo ------------------------------------------------------------------
@@ -517,6 +535,12 @@ app.add_typer(alerts_app, name="alerts")
 from core.execution_logs_cli import logs_command  # noqa: E402  (imports ours lazily)
 
 app.command("logs")(logs_command)
+
+# -- tenants (core/tenants_cli.py) ----------------------------------------------------------
+
+from core.tenants_cli import tenants_app  # noqa: E402  (its commands import ours lazily)
+
+app.add_typer(tenants_app, name="tenants")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

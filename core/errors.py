@@ -193,3 +193,38 @@ class InvalidAgentTeam(CountersignError):
 
 class TeamTaskMissing(CountersignError):
     """Give the team a task: the text its first member works on."""
+
+class TenantNotFound(NotFound):
+    """No tenant has that slug."""
+
+
+class TenantExists(CountersignError):
+    """A tenant with that slug already exists."""
+
+
+class TenantInUse(CountersignError):
+    """Users, workflows or sessions still belong to this tenant."""
+
+
+class InvalidTenantSettings(CountersignError):
+    """The tenant settings are invalid."""
+
+    def __init__(self, problems: list[str], what: str = "tenant settings") -> None:
+        self.problems = list(problems)
+        super().__init__(f"Invalid {what}: " + "; ".join(self.problems))
+
+
+class TenantFlowNotFound(NotFound):
+    """The tenant has no flow of that name."""
+
+
+class TenantSecretNotFound(NotFound):
+    """The tenant has no secret of that name."""
+
+
+class SecretsKeyError(ConfigurationError):
+    """COUNTERSIGN_SECRETS_KEY is missing or invalid, so tenant secrets cannot be stored or read."""
+
+
+class SecretUndecryptable(ConfigurationError):
+    """A stored tenant secret cannot be decrypted with COUNTERSIGN_SECRETS_KEY; was its old key dropped?"""

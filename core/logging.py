@@ -55,8 +55,9 @@ SECRET_ENV_VARS = (
     "COUNTERSIGN_WEBHOOK_IN_SECRET",
     "OPENAI_API_KEY",
     "HF_TOKEN",
+    "COUNTERSIGN_SECRETS_KEY",
 )
-LIST_SECRETS = frozenset({"COUNTERSIGN_LINK_SECRETS"})
+LIST_SECRETS = frozenset({"COUNTERSIGN_LINK_SECRETS", "COUNTERSIGN_SECRETS_KEY"})
 # Shorter values would redact ordinary words; real secrets are longer.
 MIN_SECRET_LENGTH = 6
 

@@ -25,6 +25,7 @@ from core.models import (
     utcnow,
 )
 from core.states import APPROVAL_OPEN
+from core.tenancy import tenant_of, tenant_scope
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -81,9 +82,10 @@ class InboxSummary:
 # the workflows of the most urgent requests, not all of them.
 WORKFLOW_FACETS = 50
 
-def _inbox_query(principals: list[str], flt: InboxFilter, *columns: Any) -> Select[Any]:
+def _inbox_query(principals: list[str], flt: InboxFilter, *columns: Any,
+                 tenant: str | None = None) -> Select[Any]:
     """The user's open requests, selecting only ``columns``."""
-    query = select(*columns).where(
+    query = tenant_scope(tenant).apply(select(*columns), ApprovalRequest.tenant).where(
         ApprovalRequest.status == APPROVAL_OPEN,
         ApprovalRequest.id.in_(
             select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
@@ -100,7 +102,7 @@ def _inbox_query(principals: list[str], flt: InboxFilter, *columns: Any) -> Sele
 
 
 def _urgent_ids(session: Session, principals: list[str], flt: InboxFilter, *, limit: int,
-                offset: int) -> list[str]:
+                offset: int, tenant: str | None = None) -> list[str]:
     """Ids in inbox order: soonest deadline first, then those without one, newest first.
 
     Two walks over the assignee indexes (which carry each request's deadline
@@ -114,9 +116,14 @@ def _urgent_ids(session: Session, principals: list[str], flt: InboxFilter, *, li
     for principal in principals:
         base = select(assignee.approval_id, assignee.expires_at, assignee.created_at).where(
             assignee.principal == principal)
+        if tenant is not None:
+            # A tenant's user: only that tenant's requests, even for a group
+            # name another tenant uses too (core.tenancy).
+            base = base.join(ApprovalRequest, ApprovalRequest.id == assignee.approval_id).where(
+                ApprovalRequest.tenant == tenant)
         if flt.workflow_id or flt.approval_type or flt.channel:
             base = base.where(assignee.approval_id.in_(
-                _inbox_query(principals, flt, ApprovalRequest.id)))
+                _inbox_query(principals, flt, ApprovalRequest.id, tenant=tenant)))
         for approval_id, expires_at, created_at in session.execute(
             base.where(assignee.expires_at.is_not(None))
             .order_by(assignee.expires_at, assignee.created_at.desc()).limit(want)
@@ -140,11 +147,13 @@ def inbox(
 
     The same order as ``ApprovalEngine.list_pending_approvals``, with the
     type and channel filters done in SQL too. The page is chosen on ids
-    alone, then only its rows are loaded whole.
+    alone, then only its rows are loaded whole. A tenant's user sees only
+    that tenant's requests (their tenant is read from their account).
     """
     flt = flt or InboxFilter()
     with db.read() as session:
-        ids = _urgent_ids(session, principals_of(session, user), flt, limit=limit, offset=offset)
+        ids = _urgent_ids(session, principals_of(session, user), flt, limit=limit, offset=offset,
+                          tenant=tenant_of(session, user))
         if not ids:
             return []
         rows = {a.id: a for a in session.scalars(
@@ -157,20 +166,19 @@ def inbox_summary(db: Database, user: str, *, soon: timedelta = timedelta(hours=
     workflows of the most urgent ones."""
     with db.read() as session:
         principals = principals_of(session, user)
+        tenant = tenant_of(session, user)
         # Assignee rows exist only while a request is open (they are deleted
-        # when it is decided, expired or cancelled): an index-only count.
-        total = session.scalar(
-            select(func.count(func.distinct(ApprovalAssignee.approval_id)))
-            .where(ApprovalAssignee.principal.in_(principals))
-        ) or 0
-        expiring = session.scalar(
-            select(func.count(func.distinct(ApprovalAssignee.approval_id))).where(
-                ApprovalAssignee.principal.in_(principals),
-                ApprovalAssignee.expires_at <= utcnow() + soon,
-            )
-        ) or 0
+        # when it is decided, expired or cancelled): an index-only count
+        # (for a tenant's user, joined to the requests to keep their tenant's).
+        counted = select(func.count(func.distinct(ApprovalAssignee.approval_id))).where(
+            ApprovalAssignee.principal.in_(principals))
+        if tenant is not None:
+            counted = counted.join(ApprovalRequest, ApprovalRequest.id == ApprovalAssignee.approval_id
+                                   ).where(ApprovalRequest.tenant == tenant)
+        total = session.scalar(counted) or 0
+        expiring = session.scalar(counted.where(ApprovalAssignee.expires_at <= utcnow() + soon)) or 0
         urgent = _urgent_ids(session, principals, InboxFilter(), limit=WORKFLOW_FACETS * 4,
-                             offset=0)
+                             offset=0, tenant=tenant)
         counts: dict[str, int] = {}
         for workflow_id in session.scalars(
             select(ApprovalRequest.workflow_id).where(ApprovalRequest.id.in_(urgent))
@@ -234,20 +242,26 @@ def time_left(expires_at: datetime | None, now: datetime | None = None) -> str:
 # -- the Monitor page -----------------------------------------------------------------------
 
 
-def approvals_per_day(db: Database, *, days: int = 30) -> list[tuple[str, str, int]]:
-    """(day, outcome, count) of requests opened in the last ``days`` days."""
+def approvals_per_day(db: Database, *, days: int = 30,
+                      tenant: str | None = None) -> list[tuple[str, str, int]]:
+    """(day, outcome, count) of requests opened in the last ``days`` days.
+
+    Monitor aggregates take the viewer's ``tenant`` (core.tenancy): a
+    tenant's user counts only that tenant's rows.
+    """
     since = utcnow() - timedelta(days=days)
     day = day_of(db, ApprovalRequest.created_at)
     with db.read() as session:
         return [(d, s, n) for d, s, n in session.execute(
-            select(day, ApprovalRequest.status, func.count())
+            tenant_scope(tenant).apply(select(day, ApprovalRequest.status, func.count()),
+                                       ApprovalRequest.tenant)
             .where(ApprovalRequest.created_at >= since)
             .group_by(day, ApprovalRequest.status)
             .order_by(day)
         )]
 
 
-def time_to_decision(db: Database) -> list[tuple[str, int]]:
+def time_to_decision(db: Database, *, tenant: str | None = None) -> list[tuple[str, int]]:
     """How long decided requests took, as (bucket label, count), shortest first."""
     seconds = seconds_between(db, ApprovalRequest.created_at, ApprovalRequest.decided_at)
     bucket = case(
@@ -255,7 +269,7 @@ def time_to_decision(db: Database) -> list[tuple[str, int]]:
     )
     with db.read() as session:
         counts = {label: n for label, n in session.execute(
-            select(bucket, func.count())
+            tenant_scope(tenant).apply(select(bucket, func.count()), ApprovalRequest.tenant)
             .where(ApprovalRequest.decided_at.is_not(None),
                    ApprovalRequest.status.in_(("approved", "rejected", "modified")))
             .group_by(bucket)
@@ -264,20 +278,24 @@ def time_to_decision(db: Database) -> list[tuple[str, int]]:
     return [(label, int(counts.get(label, 0))) for label in labels]
 
 
-def approval_totals(db: Database) -> dict[str, int]:
+def approval_totals(db: Database, *, tenant: str | None = None) -> dict[str, int]:
     """Requests by status, plus how many were escalated."""
+    scope = tenant_scope(tenant)
     with db.read() as session:
         totals = {s: int(n) for s, n in session.execute(
-            select(ApprovalRequest.status, func.count()).group_by(ApprovalRequest.status))}
+            scope.apply(select(ApprovalRequest.status, func.count()), ApprovalRequest.tenant)
+            .group_by(ApprovalRequest.status))}
         totals["escalated"] = int(session.scalar(
-            select(func.count()).where(ApprovalRequest.escalations > 0)) or 0)
+            scope.apply(select(func.count()).select_from(ApprovalRequest), ApprovalRequest.tenant)
+            .where(ApprovalRequest.escalations > 0)) or 0)
     return totals
 
 
-def workflows_by_status(db: Database) -> dict[str, int]:
+def workflows_by_status(db: Database, *, tenant: str | None = None) -> dict[str, int]:
     with db.read() as session:
         return {s: int(n) for s, n in session.execute(
-            select(Workflow.status, func.count()).group_by(Workflow.status))}
+            tenant_scope(tenant).apply(select(Workflow.status, func.count()), Workflow.tenant)
+            .group_by(Workflow.status))}
 
 
 @dataclass

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core.errors import ApprovalNotFound, WorkflowNotFound
 from core.models import ApprovalRequest, Workflow, WorkflowEvent, utcnow
 from core.states import check_workflow_transition
+from core.tenancy import tenant_scope
 
 
 def append_event(
@@ -45,8 +46,11 @@ def append_event(
     return event
 
 
-def get_workflow(session: Session, workflow_id: str, *, for_update: bool = False) -> Workflow:
-    query = select(Workflow).where(Workflow.id == str(workflow_id))
+def get_workflow(session: Session, workflow_id: str, *, for_update: bool = False,
+                 tenant: str | None = None) -> Workflow:
+    """The workflow; with ``tenant`` (a tenant user's), another tenant's is unknown."""
+    query = tenant_scope(tenant).apply(select(Workflow).where(Workflow.id == str(workflow_id)),
+                                       Workflow.tenant)
     if for_update:
         query = query.with_for_update()
     workflow = session.scalars(query).one_or_none()
@@ -55,8 +59,11 @@ def get_workflow(session: Session, workflow_id: str, *, for_update: bool = False
     return workflow
 
 
-def get_approval(session: Session, approval_id: str, *, for_update: bool = False) -> ApprovalRequest:
-    query = select(ApprovalRequest).where(ApprovalRequest.id == str(approval_id))
+def get_approval(session: Session, approval_id: str, *, for_update: bool = False,
+                 tenant: str | None = None) -> ApprovalRequest:
+    """The request; with ``tenant`` (a tenant user's), another tenant's is unknown."""
+    query = tenant_scope(tenant).apply(
+        select(ApprovalRequest).where(ApprovalRequest.id == str(approval_id)), ApprovalRequest.tenant)
     if for_update:
         query = query.with_for_update()
     approval = session.scalars(query).one_or_none()

@@ -12,7 +12,7 @@ from core import store, tracing
 from core.approvals import cancel_open_approvals
 from core.checkpoints import take_checkpoint
 from core.definitions import WorkflowDefinition, definition_dict, parse_definition
-from core.errors import InvalidTransition
+from core.errors import InvalidTransition, NotAuthorized
 from core.models import (
     ApprovalRequest,
     StepRun,
@@ -22,6 +22,7 @@ from core.models import (
     utcnow,
 )
 from core.states import WORKFLOW_STATUSES
+from core.tenancy import tenant_of, tenant_scope
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -38,11 +39,20 @@ def create_workflow(
     start: bool = True,
     tenant: str | None = None,
 ) -> Workflow:
-    """Store a validated workflow; with ``start`` it is runnable at once."""
+    """Store a validated workflow; with ``start`` it is runnable at once.
+
+    A workflow started by a tenant's user belongs to that tenant; such a
+    user cannot start one for another tenant.
+    """
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
     input_data = dict(input_data or {})
     with db.session() as session:
+        own = tenant_of(session, created_by)
+        if own is not None and tenant is not None and tenant != own:
+            raise NotAuthorized(f"{created_by} belongs to tenant {own!r} and cannot start "
+                                f"workflows for {tenant!r}.")
+        tenant = tenant if tenant is not None else own
         workflow = Workflow(
             name=name or definition.name or "Untitled workflow",
             description=description if description is not None else definition.description,
@@ -71,7 +81,8 @@ def create_workflow(
 
 def start_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        workflow = store.get_workflow(session, workflow_id, for_update=True,
+                                      tenant=tenant_of(session, actor))
         store.transition_workflow(session, workflow, "running", actor)
         store.schedule(session, workflow)
         return workflow
@@ -79,7 +90,8 @@ def start_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
 
 def pause_workflow(db: Database, workflow_id: str, actor: str, reason: str = "") -> Workflow:
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        workflow = store.get_workflow(session, workflow_id, for_update=True,
+                                      tenant=tenant_of(session, actor))
         store.transition_workflow(session, workflow, "paused", actor, reason=reason or None)
         return workflow
 
@@ -87,7 +99,8 @@ def pause_workflow(db: Database, workflow_id: str, actor: str, reason: str = "")
 def resume_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     """Resume a paused workflow; back to waiting if its approval is still open."""
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        workflow = store.get_workflow(session, workflow_id, for_update=True,
+                                      tenant=tenant_of(session, actor))
         if workflow.status != "paused":
             raise InvalidTransition(f"Only a paused workflow can be resumed; this one is {workflow.status}.")
         run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
@@ -104,7 +117,8 @@ def resume_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
 def retry_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     """Run a failed workflow again from its failed step."""
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        workflow = store.get_workflow(session, workflow_id, for_update=True,
+                                      tenant=tenant_of(session, actor))
         if workflow.status != "failed":
             raise InvalidTransition(f"Only a failed workflow can be retried; this one is {workflow.status}.")
         # The failed step starts afresh (attempt 1, its own idempotency key);
@@ -131,7 +145,8 @@ def failed_step_name(workflow: Workflow) -> str | None:
 
 def cancel_workflow(db: Database, workflow_id: str, actor: str, reason: str = "") -> Workflow:
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        workflow = store.get_workflow(session, workflow_id, for_update=True,
+                                      tenant=tenant_of(session, actor))
         store.transition_workflow(session, workflow, "cancelled", actor, reason=reason or None)
         cancel_open_approvals(session, workflow_id, actor, reason or "workflow cancelled")
         return workflow
@@ -142,7 +157,8 @@ def create_checkpoint(
     step_name: str | None = None,
 ) -> WorkflowCheckpoint:
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        workflow = store.get_workflow(session, workflow_id, for_update=True,
+                                      tenant=tenant_of(session, actor))
         return take_checkpoint(session, workflow, name, actor, description=description,
                                step_name=step_name)
 
@@ -173,7 +189,11 @@ def list_workflows(
     offset: int = 0,
     tenant: str | None = None,
 ) -> WorkflowPage:
-    """A page of workflows, newest first, filtered on the server."""
+    """A page of workflows, newest first, filtered on the server.
+
+    ``tenant`` is the viewer's (``core.tenancy``): None, a platform user,
+    sees every workflow; a tenant's user sees only that tenant's.
+    """
     statuses = [status] if isinstance(status, str) else list(status or [])
     for value in statuses:
         if value not in WORKFLOW_STATUSES:
@@ -189,8 +209,9 @@ def list_workflows(
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(or_(Workflow.name.ilike(pattern, escape="\\"),
                               Workflow.id.ilike(pattern, escape="\\")))
-    if tenant is not None:
-        conditions.append(Workflow.tenant == tenant)
+    visible = tenant_scope(tenant).condition(Workflow.tenant)
+    if visible is not None:
+        conditions.append(visible)
     for condition in conditions:
         query = query.where(condition)
         count = count.where(condition)
@@ -202,14 +223,16 @@ def list_workflows(
     return WorkflowPage(list(rows), total)
 
 
-def get_workflow(db: Database, workflow_id: str) -> Workflow:
+def get_workflow(db: Database, workflow_id: str, *, tenant: str | None = None) -> Workflow:
+    """The workflow as the viewer of ``tenant`` sees it (another tenant's is unknown)."""
     with db.read() as session:
-        return store.get_workflow(session, workflow_id)
+        return store.get_workflow(session, workflow_id, tenant=tenant)
 
 
-def events_of(db: Database, workflow_id: str, *, limit: int | None = None) -> list[WorkflowEvent]:
+def events_of(db: Database, workflow_id: str, *, limit: int | None = None,
+              tenant: str | None = None) -> list[WorkflowEvent]:
     with db.read() as session:
-        store.get_workflow(session, workflow_id)
+        store.get_workflow(session, workflow_id, tenant=tenant)
         query = select(WorkflowEvent).where(WorkflowEvent.workflow_id == workflow_id)
         if limit is not None:
             rows = session.scalars(query.order_by(WorkflowEvent.id.desc()).limit(limit)).all()
@@ -217,33 +240,37 @@ def events_of(db: Database, workflow_id: str, *, limit: int | None = None) -> li
         return list(session.scalars(query.order_by(WorkflowEvent.id)).all())
 
 
-def step_runs_of(db: Database, workflow_id: str) -> list[StepRun]:
+def step_runs_of(db: Database, workflow_id: str, *, tenant: str | None = None) -> list[StepRun]:
     with db.read() as session:
+        if tenant is not None:
+            store.get_workflow(session, workflow_id, tenant=tenant)
         return list(session.scalars(
             select(StepRun).where(StepRun.workflow_id == workflow_id).order_by(StepRun.id)
         ).all())
 
 
-def checkpoints_of(db: Database, workflow_id: str) -> list[WorkflowCheckpoint]:
+def checkpoints_of(db: Database, workflow_id: str, *,
+                   tenant: str | None = None) -> list[WorkflowCheckpoint]:
     with db.read() as session:
-        store.get_workflow(session, workflow_id)
+        store.get_workflow(session, workflow_id, tenant=tenant)
         return list(session.scalars(
             select(WorkflowCheckpoint).where(WorkflowCheckpoint.workflow_id == workflow_id)
             .order_by(WorkflowCheckpoint.id)
         ).all())
 
 
-def approvals_of(db: Database, workflow_id: str) -> list[ApprovalRequest]:
+def approvals_of(db: Database, workflow_id: str, *, tenant: str | None = None) -> list[ApprovalRequest]:
     with db.read() as session:
         return list(session.scalars(
-            select(ApprovalRequest).where(ApprovalRequest.workflow_id == workflow_id)
+            tenant_scope(tenant).apply(select(ApprovalRequest), ApprovalRequest.tenant)
+            .where(ApprovalRequest.workflow_id == workflow_id)
             .order_by(ApprovalRequest.created_at)
         ).all())
 
 
-def workflow_status(db: Database, workflow_id: str) -> dict[str, Any]:
+def workflow_status(db: Database, workflow_id: str, *, tenant: str | None = None) -> dict[str, Any]:
     """The seed's comprehensive status: step, progress, approvals, events, checkpoints."""
-    workflow = get_workflow(db, workflow_id)
+    workflow = get_workflow(db, workflow_id, tenant=tenant)
     steps = workflow.definition.get("steps", [])
     current = steps[workflow.current_step]["name"] if workflow.current_step < len(steps) else None
     return {

@@ -75,7 +75,8 @@ def list_workflows(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> WorkflowPageOut:
     """Workflows, newest first, filtered and paged on the server."""
-    page = ops.list_workflows(_db(request), status=status_, search=search, limit=limit, offset=offset)
+    page = ops.list_workflows(_db(request), status=status_, search=search, limit=limit, offset=offset,
+                              tenant=caller.tenant)
     return WorkflowPageOut(total=page.total, limit=limit, offset=offset,
                            items=[WorkflowOut.of(w) for w in page.rows])
 
@@ -84,7 +85,7 @@ def list_workflows(
 def get_workflow(workflow_id: WorkflowId, request: Request, caller: CallerDep) -> WorkflowDetailOut:
     """A workflow with its events, open approvals and checkpoints."""
     db = _db(request)
-    workflow = ops.get_workflow(db, workflow_id)
+    workflow = ops.get_workflow(db, workflow_id, tenant=caller.tenant)
     return WorkflowDetailOut(
         **WorkflowOut.of(workflow).model_dump(),
         events=[EventOut.of(e) for e in ops.events_of(db, workflow_id)],
@@ -122,7 +123,7 @@ def retry(workflow_id: WorkflowId, request: Request, caller: WriterDep) -> Workf
 @router.get("/workflows/{workflow_id}/checkpoints", response_model=list[CheckpointOut],
             tags=["checkpoints"])
 def list_checkpoints(workflow_id: WorkflowId, request: Request, caller: CallerDep) -> list[CheckpointOut]:
-    return [CheckpointOut.of(c) for c in ops.checkpoints_of(_db(request), workflow_id)]
+    return [CheckpointOut.of(c) for c in ops.checkpoints_of(_db(request), workflow_id, tenant=caller.tenant)]
 
 
 @router.post("/workflows/{workflow_id}/checkpoints", response_model=CheckpointOut,
@@ -159,7 +160,7 @@ def list_approvals(
     """Open requests, most urgent first: the caller's, or a workflow's."""
     engine = ApprovalEngine(_db(request))
     rows = engine.list_pending_approvals(None if workflow_id else caller.email, workflow_id,
-                                         limit=limit, offset=offset)
+                                         limit=limit, offset=offset, tenant=caller.tenant)
     return [ApprovalOut.of(a) for a in rows]
 
 
@@ -167,7 +168,7 @@ def list_approvals(
 def get_approval(approval_id: ApprovalId, request: Request, caller: CallerDep) -> ApprovalDetailOut:
     """An approval request with its votes."""
     engine = ApprovalEngine(_db(request))
-    approval = engine.get(approval_id)
+    approval = engine.get(approval_id, tenant=caller.tenant)
     return ApprovalDetailOut(**ApprovalOut.of(approval).model_dump(),
                              responses=[ResponseOut.of(r) for r in engine.responses(approval_id)])
 

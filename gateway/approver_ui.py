@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.approvals import ApprovalEngine
 from core.db import Database
 from core.errors import CountersignError, InvalidResponse
+from core.tenancy import user_tenant
 from gateway.auth import session_user
 
 MOUNT_PATH = "/approve"
@@ -50,7 +51,7 @@ def details(db: Database, user: str, approval_id: str | None) -> tuple[str, str,
     """Markdown about one request, the prefilled answer (JSON text) and its schema."""
     if not approval_id:
         return "Choose a request.", "{}", {}
-    approval = ApprovalEngine(db).get(approval_id)
+    approval = ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, user))
     lines = [f"### {html.escape(approval.title)}"]
     if approval.description:
         lines.append(html.escape(approval.description))

@@ -19,6 +19,7 @@ from core.db import Database
 from core.errors import NotAuthorized
 from core.models import User
 from core.sessions import SESSION_COOKIE, make_session_token, read_session_token
+from core.tenancy import user_tenant
 from gateway.errors import Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, description="An API token: python -m core tokens create")
@@ -28,6 +29,8 @@ bearer = HTTPBearer(auto_error=False, description="An API token: python -m core 
 class Caller:
     email: str
     token_name: str | None = None
+    # The token's user's tenant; None for platform users (core.tenancy).
+    tenant: str | None = None
 
 
 def database(request: Request) -> Database:
@@ -46,7 +49,7 @@ def api_caller(
         row = authenticate_token(database(request), credentials.credentials)
     except NotAuthorized as exc:
         raise Unauthenticated(str(exc)) from None
-    return Caller(row.user_email, row.name)
+    return Caller(row.user_email, row.name, user_tenant(database(request), row.user_email))
 
 
 def writer(request: Request, caller: Annotated[Caller, Depends(api_caller)]) -> Caller:

@@ -28,7 +28,7 @@ if not approval_id:
     st.stop()
 
 try:
-    approval = services.approvals.get(approval_id)
+    approval = services.approvals.get(approval_id, tenant=user.tenant)
 except CountersignError as exc:
     st.title("Approval")
     show_error(exc)
@@ -44,5 +44,5 @@ with st.expander("Deliveries", expanded=False):
                      actor=user.email, can_retry=user.is_admin)
 if approval.workflow_id:
     st.subheader("Recent events of the workflow")
-    event_log(ops.events_of(services.db, approval.workflow_id, limit=RECENT_EVENTS),
+    event_log(ops.events_of(services.db, approval.workflow_id, limit=RECENT_EVENTS, tenant=user.tenant),
               key="approval.events", height=260)

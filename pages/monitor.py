@@ -17,8 +17,9 @@ user = signed_in()
 db = get_services().db
 
 st.title("Monitor")
-alerts_section(db, user)
-totals = reports.approval_totals(db)
+if user.tenant is None:  # alerts are about the platform (runners, deliveries, every tenant)
+    alerts_section(db, user)
+totals = reports.approval_totals(db, tenant=user.tenant)
 pending, expired, escalated, decided = st.columns(4)
 pending.metric("Waiting for a decision", totals.get("pending", 0), border=True)
 decided.metric("Decided", sum(totals.get(s, 0) for s in ("approved", "modified", "rejected")),
@@ -28,18 +29,18 @@ escalated.metric("Escalated", totals.get("escalated", 0), border=True)
 
 per_day, to_decision = st.columns(2)
 with per_day:
-    rows = reports.approvals_per_day(db, days=DAYS)
+    rows = reports.approvals_per_day(db, days=DAYS, tenant=user.tenant)
     if rows:
         st.plotly_chart(charts.approvals_per_day_figure(rows), key="monitor.per_day")
     else:
         st.caption(f"No approval requests in the last {DAYS} days.")
 with to_decision:
-    st.plotly_chart(charts.time_to_decision_figure(reports.time_to_decision(db)),
+    st.plotly_chart(charts.time_to_decision_figure(reports.time_to_decision(db, tenant=user.tenant)),
                     key="monitor.time_to_decision")
 
 by_status, heartbeat = st.columns(2)
 with by_status:
-    counts = reports.workflows_by_status(db)
+    counts = reports.workflows_by_status(db, tenant=user.tenant)
     if counts:
         st.plotly_chart(charts.workflows_by_status_figure(counts), key="monitor.workflows")
     else:

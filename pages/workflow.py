@@ -23,7 +23,7 @@ db = get_services().db
 workflow_id = st.query_params.get("workflow")
 if not workflow_id:
     st.title("Workflow")
-    recent = ops.list_workflows(db, limit=20).rows
+    recent = ops.list_workflows(db, limit=20, tenant=user.tenant).rows
     chosen = st.selectbox("Open a recent workflow", [None, *[w.id for w in recent]],
                           key="workflow.pick",
                           format_func=lambda i: "Choose…" if i is None
@@ -34,7 +34,7 @@ if not workflow_id:
     st.stop()
 
 try:
-    workflow = ops.get_workflow(db, workflow_id)
+    workflow = ops.get_workflow(db, workflow_id, tenant=user.tenant)
 except CountersignError as exc:
     st.title("Workflow")
     show_error(exc)

@@ -29,7 +29,7 @@ statuses = status_col.multiselect("Status", list(WORKFLOW_STATUSES), key="workfl
 search = search_col.text_input("Search", key="workflows.search",
                                placeholder="Name or id contains…")
 size = size_col.selectbox("Per page", PAGE_SIZES, key="workflows.size")
-filters = {"status": statuses or None, "search": search.strip() or None}
+filters = {"status": statuses or None, "search": search.strip() or None, "tenant": user.tenant}
 page = int(st.session_state.get("workflows.page", 1))
 listing = ops.list_workflows(db, **filters, limit=size, offset=(page - 1) * size)  # type: ignore[arg-type]
 pages = max(1, -(-listing.total // size))

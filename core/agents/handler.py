@@ -27,7 +27,7 @@ from sqlalchemy import select
 from core import execution_logs, store
 from core.agents.context import enhance_task
 from core.agents.memory import dump_memory, load_memory
-from core.agents.models import build_model, effective_model_spec, model_label
+from core.agents.models import build_model, model_label
 from core.agents.policy import (
     CountersignToolCallingAgent,
     approval_request,
@@ -48,6 +48,7 @@ from core.execution_logs import LogContext, LogEntry
 from core.executor import AwaitApproval, TaskRequest
 from core.models import AgentRun, utcnow
 from core.states import APPROVING_OUTCOMES
+from core.tenants import model_spec_for_workflow
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -81,7 +82,7 @@ class AgentTaskHandler:
 
     def __call__(self, request: TaskRequest) -> dict[str, Any]:
         spec = resolve_spec(request.step.agent, db=self.db)
-        model_spec = effective_model_spec(spec.model)
+        model_spec = model_spec_for_workflow(self.db, request.workflow_id, spec.model)
         with span("countersign.agent.run", workflow_id=request.workflow_id,
                   step=request.step.name, agent_type=spec.type, model=model_label(model_spec)):
             return _Run(self.db, request, spec).execute()
@@ -94,7 +95,8 @@ class _Run:
         self.db = db
         self.request = request
         self.spec = spec
-        self.model_spec = effective_model_spec(spec.model)
+        # A tenant's workflow: platform, then tenant, then user settings (core.tenants).
+        self.model_spec = model_spec_for_workflow(db, request.workflow_id, spec.model)
         self.label = model_label(self.model_spec)
         self.rehearsal = self.model_spec.provider == "rehearsal"
         self.actor = f"agent:{request.step.name}"

@@ -63,6 +63,9 @@ def model_label(spec: ModelSpec) -> str:
 
 
 def _api_key(spec: ModelSpec) -> str | None:
+    given = getattr(spec, "api_key", None)  # a tenant's key (core.tenants.ResolvedModelSpec)
+    if given is not None:
+        return str(given.get_secret_value()) or None
     name = spec.api_key_env or _DEFAULT_KEY_ENV.get(str(spec.provider))
     return os.environ.get(name) if name else None
 

@@ -51,7 +51,7 @@ from core.channels.notifications import (
 )
 from core.channels.outbox import DECIDED_KIND, outbox_signal
 from core.errors import NotificationNotFound
-from core.models import Notification, utcnow
+from core.models import ApprovalRequest, Notification, utcnow
 from core.retry import is_database_unavailable
 
 if TYPE_CHECKING:
@@ -296,7 +296,10 @@ class Dispatcher:
                         Notification.kind != DECIDED_KIND,
                         Notification.status == "sent",
                     )).all() if ref]
-            addresses = addresses_of(session, row.recipient) if row.channel == "email" else []
+            # A group's members in other tenants are not mailed (core.tenancy).
+            tenant = session.scalar(select(ApprovalRequest.tenant).where(
+                ApprovalRequest.id == row.approval_id)) if row.approval_id else None
+            addresses = addresses_of(session, row.recipient, tenant=tenant) if row.channel == "email" else []
             delivery = Delivery(
                 notification_id=row.id, kind=row.kind, channel=row.channel,
                 recipient=row.recipient, attempt=row.attempts + 1, payload=dict(row.payload or {}),

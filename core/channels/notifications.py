@@ -35,16 +35,22 @@ def approval_facts(session: Session, approval_id: str) -> ApprovalFacts | None:
     )
 
 
-def addresses_of(session: Session, recipient: str) -> list[str]:
-    """Email addresses behind a recipient: itself, or a group's members."""
+def addresses_of(session: Session, recipient: str, *, tenant: str | None = None) -> list[str]:
+    """Email addresses behind a recipient: itself, or a group's members.
+
+    ``tenant`` is the request's: a group's members who cannot see it (users
+    of other tenants, see core.tenancy) are left out.
+    """
     from core.definitions import ADMINS_GROUP
+    from core.tenancy import can_see
 
     if "@" in recipient:
         return [recipient]
     users = session.scalars(select(User)).all()
     members = [u.email for u in users
-               if recipient in [g.strip().lower() for g in (u.groups or [])]
-               or (recipient == ADMINS_GROUP and u.role == "admin")]
+               if can_see(u.tenant, tenant)
+               and (recipient in [g.strip().lower() for g in (u.groups or [])]
+                    or (recipient == ADMINS_GROUP and u.role == "admin"))]
     return sorted(members)
 
 
