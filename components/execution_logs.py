@@ -4,11 +4,11 @@ everything the filters match (within the signed-in person's tenant)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from components.auth import SignedIn
 from components.feedback import core_errors
 from core import execution_logs
 from core.db import Database
@@ -23,13 +23,6 @@ TIME_RANGES: dict[str, timedelta | None] = {
 DEFAULT_RANGE = "Last 7 days"
 COLUMNS = ["time", "kind", "level", "workflow", "session", "step", "agent", "tool", "message",
            "duration_ms"]
-
-
-def tenant_scope(db: Database, user: Any) -> str | None:
-    """The signed-in person's tenant (None: the platform, which sees every tenant)."""
-    if hasattr(user, "tenant"):  # SignedIn carries it once components.auth adds it
-        return user.tenant
-    return execution_logs.tenant_scope_of(db, user.email)
 
 
 def filters_form() -> LogFilters:
@@ -92,8 +85,8 @@ def logs_table(page: LogPage) -> None:
                  })
 
 
-def execution_logs_view(db: Database, user: Any) -> None:
-    scope = tenant_scope(db, user)
+def execution_logs_view(db: Database, user: SignedIn) -> None:
+    scope = user.tenant  # None: the platform, which sees every tenant
     if scope is not None:
         st.caption(f"Tenant **{scope}**: only its rows are shown.")
     filters = filters_form()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, func, select
 
 from core.errors import InvalidLogFilter
-from core.models import ExecutionLog, User, Workflow, utcnow
+from core.models import ExecutionLog, Workflow, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -277,14 +277,7 @@ def to_csv(rows: list[LogRow]) -> str:
     return buffer.getvalue()
 
 
-def tenant_scope_of(db: Database, email: str) -> str | None:
-    """The tenant whose rows a signed-in person sees; None (every tenant) for
-    platform accounts and for people without a local account."""
-    with db.read() as session:
-        return session.scalar(select(User.tenant).where(User.email == email.strip().lower()))
-
-
 __all__ = ["KINDS", "LEVELS", "LogContext", "LogEntry", "LogFilters", "LogPage", "LogRow",
-           "record", "record_all", "query", "export_rows", "to_csv", "tenant_scope_of",
+           "record", "record_all", "query", "export_rows", "to_csv",
            "workflow_tenant", "step_entries", "tool_entries", "held_entry", "error_entry",
            "final_entry"]
