@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from core.agents.models import REHEARSAL_LABEL, build_model, effective_model_spec, model_label
+from core.agents.models import REHEARSAL_LABEL, build_model, model_label
 from core.agents.spec import AgentSpec, ModelSpec
 from core.errors import FlowNotFound
 
@@ -98,16 +98,14 @@ def _with_profile(db: Database, flow: Flow) -> Flow:
 
 
 def _model_spec_for(db: Database, chat: ChatSession, flow: Flow) -> ModelSpec:
-    """The model settings for one session's answers.
+    """The model settings for one session's answers: platform, then the
+    session's tenant, then its user, then the flow's own ``parameters.model``
+    (the most specific), as ``core.tenants.resolve_model_spec`` layers them."""
+    from core.tenants import resolve_model_spec
 
-    LEAD: switch this to ``core.tenants.resolve_model_spec(db, chat.tenant,
-    chat.user_email)`` (platform -> tenant -> user layers) once merged, keeping
-    the flow's own ``parameters.model`` as the most specific layer.
-    """
-    del db, chat  # used by the tenant-aware resolution
     # The same shorthand as a step's agent.model: "rehearsal", a model id, or a mapping.
     spec = AgentSpec.model_validate({"model": flow.parameters.get("model") or {}}).model
-    return effective_model_spec(spec)
+    return resolve_model_spec(db, chat.tenant, chat.user_email, flow=spec)
 
 
 def chat_model(db: Database, chat: ChatSession, flow: Flow) -> tuple[Model, str]:

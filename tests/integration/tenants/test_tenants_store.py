@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 import core.demo_tools  # noqa: F401  (registers the demo tools that flows name)
-from core import tenants
+from core import conversations, tenants
 from core.agents.spec import ModelSpec
 from core.db import Database
 from core.errors import (
@@ -193,3 +193,25 @@ def test_a_tenant_workflow_runs_with_the_tenant_key_and_the_users_model(
     assert status(db, workflow_id) == "completed"
     assert server.requests[0]["model"] == "amys-model"
     assert server.headers[0]["authorization"] == f"Bearer {KEY_VALUE}"
+
+
+def test_a_tenant_session_is_answered_with_the_tenant_key_and_the_users_model(
+        db: Database, secrets_key: str, platform_model: None) -> None:
+    fake = FakeOpenAI([{"content": "Hello from alpha's model."}])
+    try:
+        tenants.create_tenant(db, "alpha")
+        tenants.set_tenant_model_settings(db, "alpha", {"provider": "openai", "api_base": fake.url,
+                                                        "model_id": "tenant-model"})
+        tenants.set_tenant_secret(db, "alpha", "model_api_key", KEY_VALUE)
+        add_user(db, "amy@alpha.test", tenant="alpha")
+        tenants.set_user_model_settings(db, "amy@alpha.test", {"model_id": "amys-model"})
+        chat = conversations.start_session(db, "amy@alpha.test", "assistant")
+        conversations.post_user_message(db, chat.id, "amy@alpha.test", "Hi")
+        history = conversations.full_history(db, chat.id, "amy@alpha.test")
+    finally:
+        fake.close()
+    assert chat.tenant == "alpha"
+    assert [(m.role, m.content) for m in history] == [
+        ("user", "Hi"), ("assistant", "Hello from alpha's model.")]
+    assert fake.requests[0]["model"] == "amys-model"
+    assert fake.headers[0]["authorization"] == f"Bearer {KEY_VALUE}"
