@@ -54,6 +54,11 @@ class SignedIn:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def is_platform_admin(self) -> bool:
+        """An admin of the whole platform, not of one tenant."""
+        return self.is_admin and self.tenant is None
+
 
 def _secrets_auth() -> Any:
     try:

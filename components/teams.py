@@ -49,10 +49,10 @@ def teams_section(db: Database, user: SignedIn) -> None:
         st.info("No agent teams yet.")
     if user.can_answer and rows:
         _start_form(db, user, [r["name"] for r in rows])
-    if user.is_admin:
+    if user.is_platform_admin:
         _editor(db, user, rows)
     else:
-        st.caption("Only admins can create, edit or delete agent teams.")
+        st.caption("Only platform admins can create, edit or delete agent teams.")
 
 
 def _start_form(db: Database, user: SignedIn, names: list[str]) -> None:

@@ -106,6 +106,17 @@ def check_can_manage_tenants(session: Session, actor: str) -> None:
                             "without a tenant) can.")
 
 
+def check_platform_editor(session: Session, actor: str, what: str) -> None:
+    """Agent profiles and teams are shared by every tenant: a tenant's user
+    (whatever their role) cannot change them; the role check is the interface's."""
+    from core.errors import NotAuthorized
+
+    tenant = tenant_of(session, actor)
+    if tenant is not None:
+        raise NotAuthorized(f"{actor} belongs to tenant {tenant!r} and cannot change {what}: they are "
+                            "shared by every tenant, so only platform users can.")
+
+
 def user_tenant(db: Database, email: str | None) -> str | None:
     """``tenant_of`` in its own read transaction (for interfaces)."""
     with db.read() as session:

@@ -48,8 +48,9 @@ if rows:
 else:
     st.info("No agent profiles yet.")
 
-if not user.is_admin:
-    st.caption("Only admins can create, edit or delete agent profiles.")
+if not user.is_platform_admin:
+    # Profiles are shared by every tenant (core refuses a tenant's user too).
+    st.caption("Only platform admins can create, edit or delete agent profiles.")
     st.stop()
 
 if SELECT_NEXT in st.session_state:

@@ -30,6 +30,7 @@ from core.errors import (
     InvalidAgentProfile,
 )
 from core.models import AgentProfile, Workflow, utcnow
+from core.tenancy import check_platform_editor
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -177,6 +178,7 @@ def find_spec_data(db: Database, name: str) -> dict[str, Any] | None:
 def create_profile(db: Database, data: dict[str, Any], actor: str) -> AgentProfile:
     fields = validate_profile(data)
     with db.session() as session:
+        check_platform_editor(session, actor, "agent profiles")
         if session.get(AgentProfile, fields["name"]) is not None:
             raise AgentProfileExists(f"An agent profile named {fields['name']!r} already exists.")
         now = utcnow()
@@ -192,6 +194,7 @@ def update_profile(db: Database, name: str, changes: dict[str, Any], actor: str)
     if "name" in changes and changes["name"] != name:
         raise InvalidAgentProfile(["name: a profile cannot be renamed; create a new one"])
     with db.session() as session:
+        check_platform_editor(session, actor, "agent profiles")
         row = session.get(AgentProfile, name, with_for_update=True)
         if row is None:
             raise AgentProfileNotFound(f"No agent profile is named {name!r}.")
@@ -221,6 +224,7 @@ def workflows_using(session: Session, name: str) -> list[tuple[str, str]]:
 def delete_profile(db: Database, name: str, actor: str) -> None:
     """Delete a profile; refused while an unfinished workflow or a team uses it."""
     with db.session() as session:
+        check_platform_editor(session, actor, "agent profiles")
         row = session.get(AgentProfile, name, with_for_update=True)
         if row is None:
             raise AgentProfileNotFound(f"No agent profile is named {name!r}.")

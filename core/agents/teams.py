@@ -37,6 +37,7 @@ from core.errors import (
     TeamTaskMissing,
 )
 from core.models import AgentProfile, AgentTeam, utcnow
+from core.tenancy import check_platform_editor
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -224,6 +225,7 @@ def get_team(db: Database, name: str) -> AgentTeam:
 def create_team(db: Database, data: dict[str, Any], actor: str) -> AgentTeam:
     fields = validate_team(data)
     with db.session() as session:
+        check_platform_editor(session, actor, "agent teams")
         _check_members(session, fields["members"])
         if session.get(AgentTeam, fields["name"]) is not None:
             raise AgentTeamExists(f"An agent team named {fields['name']!r} already exists.")
@@ -243,6 +245,7 @@ def update_team(db: Database, name: str, changes: dict[str, Any], actor: str) ->
     if unknown:
         raise InvalidAgentTeam([f"{key}: unknown field" for key in unknown])
     with db.session() as session:
+        check_platform_editor(session, actor, "agent teams")
         row = session.get(AgentTeam, name, with_for_update=True)
         if row is None:
             raise AgentTeamNotFound(f"No agent team is named {name!r}.")
@@ -260,6 +263,7 @@ def update_team(db: Database, name: str, changes: dict[str, Any], actor: str) ->
 def delete_team(db: Database, name: str, actor: str) -> None:
     """Delete a team; workflows it started keep their own definitions and run on."""
     with db.session() as session:
+        check_platform_editor(session, actor, "agent teams")
         row = session.get(AgentTeam, name, with_for_update=True)
         if row is None:
             raise AgentTeamNotFound(f"No agent team is named {name!r}.")

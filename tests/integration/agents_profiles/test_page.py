@@ -82,7 +82,7 @@ def test_a_viewer_reads_profiles_but_cannot_change_them(app_env: str) -> None:
         open_page(at, "agents")
         no_exception(at)
         assert list(table_with(at, "name", "model")["model"]) == ["- / llama3.1"]
-        assert "Only admins can create, edit or delete agent profiles." in all_text(at)
+        assert "Only platform admins can create, edit or delete agent profiles." in all_text(at)
         assert not [b for b in at.button if str(b.key).startswith("agents.")]
     finally:
         db.dispose()

@@ -122,7 +122,7 @@ def test_an_approver_starts_a_team_and_a_viewer_only_reads(app_env: str) -> None
         teams_section(viewer)
         no_exception(viewer)
         assert list(table_with(viewer, "name", "members")["name"]) == ["one"]
-        assert "Only admins can create, edit or delete agent teams." in all_text(viewer)
+        assert "Only platform admins can create, edit or delete agent teams." in all_text(viewer)
         assert not [b for b in viewer.button if str(b.key).startswith("teams.")]
         assert not [b for b in viewer.get("form_submit_button")]
 

@@ -160,3 +160,28 @@ def _waiting_for_a_lock(db: Database) -> bool:
         return bool(probe.execute(text(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
             "AND query LIKE '%agent_profiles%'")).scalar())
+
+
+def test_a_tenants_user_cannot_change_the_shared_profiles_and_teams(three_profiles: Database) -> None:
+    from core import tenants
+    from core.errors import NotAuthorized
+    from core.users import add_user
+
+    db = three_profiles
+    tenants.create_tenant(db, "acme")
+    add_user(db, "ann@acme.test", role="admin", tenant="acme")
+    teams.create_team(db, {"name": "desk", "members": ["researcher", "writer"]}, ADMIN)
+    refusals = [
+        lambda: profiles.create_profile(db, {"name": "spy", "model_provider": "rehearsal"}, "ann@acme.test"),
+        lambda: profiles.update_profile(db, "writer", {"role": "spy"}, "ann@acme.test"),
+        lambda: profiles.delete_profile(db, "editor", "ann@acme.test"),
+        lambda: teams.create_team(db, {"name": "spies", "members": ["writer"]}, "ann@acme.test"),
+        lambda: teams.update_team(db, "desk", {"members": ["writer"]}, "ann@acme.test"),
+        lambda: teams.delete_team(db, "desk", "ann@acme.test"),
+    ]
+    for attempt in refusals:
+        with pytest.raises(NotAuthorized, match="shared by every tenant"):
+            attempt()
+    assert [p.name for p in profiles.list_profiles(db)] == ["editor", "researcher", "writer"]
+    assert profiles.get_profile(db, "writer").role == ""
+    assert teams.get_team(db, "desk").members == ["researcher", "writer"]
