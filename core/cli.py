@@ -353,9 +353,11 @@ def runner(
         "--metrics-host", help="Address for --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Run workflows (forever, or until nothing is runnable)."""
-    from core.runner import Runner
+    from core.runner import Runner, wait_for_database
 
-    db = _db()
+    # A long-running runner waits for a database that does not answer yet; a
+    # batch run (--until-idle) fails at once instead.
+    db = _db() if until_idle else wait_for_database(_db)
     worker = Runner(db, concurrency=concurrency)
     if metrics_port is not None:
         from core.metrics import serve_runner_metrics

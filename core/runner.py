@@ -18,8 +18,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 from sqlalchemy import delete, func, or_, select, update
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from core.db import Database
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # Longest sleep between checks when nothing wakes the runner. On PostgreSQL
 # NOTIFY wakes it at once, so this only bounds the cost of a lost wake-up;
@@ -360,6 +362,26 @@ class Runner:
                 .where(RunnerHeartbeat.runner_id == self.runner_id)
                 .values(last_seen_at=now, steps_executed=self.executor.steps_executed)
             )
+
+
+def wait_for_database(prepare: Callable[[], T], stop: threading.Event | None = None) -> T:
+    """``prepare()`` (e.g. open and migrate the database), retried with backoff
+    while the database cannot be reached: a runner may start before it does
+    (a machine booting, a container scheduled first). Other errors raise."""
+    tries = 0
+    while True:
+        try:
+            return prepare()
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            tries += 1
+            wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER,
+                                 DATABASE_RETRY_MAX, tries)
+            log.warning("database unavailable at start; retrying", retry_in=wait, tries=tries,
+                        error=_first_line(exc))
+            if (stop or threading.Event()).wait(wait):
+                raise
 
 
 def _first_line(exc: BaseException) -> str:

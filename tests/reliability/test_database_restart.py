@@ -211,6 +211,38 @@ def test_a_runner_process_carries_on_through_a_database_restart(
         db.dispose()
 
 
+def test_a_runner_started_before_the_database_waits_for_it(
+        private_cluster: PrivateCluster, private_pg_url: str, tmp_path: Path) -> None:
+    private_cluster.stop()
+    log_path = tmp_path / "runner.log"
+    env = cli_env(private_pg_url, COUNTERSIGN_TOOL_MODULES="tests.acceptance.core.slow_tools",
+                  COUNTERSIGN_LOG_FORMAT="json")
+    with log_path.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "core", "runner"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    db = Database(private_pg_url)
+    try:
+        wait_until(lambda: sum(r.get("event") == "database unavailable at start; retrying"
+                               for r in log_records(log_path)) >= 2,
+                   OUTAGE_NOTICED_WITHIN, "the runner waits for the database, retrying")
+        assert proc.poll() is None, "the runner waits instead of exiting"
+        private_cluster.start()
+        calls_log = tmp_path / "calls.log"
+        workflow_id = ops.create_workflow(db, slow_workflow(calls_log, 0)).id
+        wait_until(tolerant(lambda: ops.get_workflow(db, workflow_id).status == "completed"),
+                   ALL_DONE_WITHIN, "the runner runs a workflow once the database answers")
+        assert proc.poll() is None
+        assert [label for label, _ in calls_of(calls_log)] == [f"0:{step}" for step in STEPS]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        db.dispose()
+
+
 def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
         private_cluster: PrivateCluster, private_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The outcome could not be recorded at all: once the database answers, the runner
