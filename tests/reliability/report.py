@@ -3,7 +3,9 @@
 A test builds a table and hands it to ``show``: it goes into the test's
 ``user_properties`` (so it survives pytest-xdist, whose workers send them to
 the controller, and lands in a JUnit XML report) and ``conftest.py`` prints
-every table in the terminal summary, captured output or not.
+every table in the terminal summary, captured output or not. Security tests
+add rows (attack, attempts, refused or inert) with ``record_attacks``;
+they are printed as one table.
 
 ``FaultResult`` is one row of the fault-injection table: one scenario (a run
 under some fault) and the four counts that must all be 0. Other scenarios
@@ -18,6 +20,8 @@ from typing import Any
 import pytest
 
 TABLE_PROPERTY = "reliability_table"
+ATTACK_PROPERTY = "security_attack"
+ATTACK_COLUMNS = ("attack", "attempts", "refused or inert")
 
 FAULT_COLUMNS = ("scenario", "workflows lost", "stuck", "steps run twice without their idempotency key",
                  "notifications lost")
@@ -60,3 +64,25 @@ def fault_table(results: list[FaultResult]) -> str:
 def show(request: pytest.FixtureRequest, text: str) -> None:
     """Print ``text`` in the terminal summary of this run (and keep it in the report)."""
     request.node.user_properties.append((TABLE_PROPERTY, text))
+
+
+@dataclass
+class AttackTally:
+    """Attempts of one attack class and how many were refused or rendered inert."""
+
+    attack: str
+    attempts: int = 0
+    refused: int = 0
+    failures: list[str] | None = None
+
+    def check(self, refused: bool, what: str) -> None:
+        """Count one attempt; ``refused`` says it was refused or came out inert."""
+        self.attempts += 1
+        self.refused += int(refused)
+        if not refused:
+            self.failures = [*(self.failures or []), what]
+
+
+def record_attacks(request: pytest.FixtureRequest, tally: AttackTally) -> None:
+    """One row of the security table, printed at the end of the run."""
+    request.node.user_properties.append((ATTACK_PROPERTY, (tally.attack, tally.attempts, tally.refused)))
