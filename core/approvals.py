@@ -39,6 +39,7 @@ from core.models import (
     utcnow,
 )
 from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
+from core.storable import unstorable
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -247,6 +248,8 @@ def record_response(
     if already is not None:
         raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.")
     data = dict(data or {})
+    if problems := unstorable({"data": data, "comment": comment}):
+        raise InvalidResponse(problems)
     decision = _validated_decision(approval, config, decision, data)
     vote = ApprovalResponse(
         approval_id=approval.id, approver=approver, level=approval.level, decision=decision,

@@ -12,7 +12,7 @@ from core import store
 from core.approvals import cancel_open_approvals
 from core.checkpoints import take_checkpoint
 from core.definitions import WorkflowDefinition, definition_dict, parse_definition
-from core.errors import InvalidTransition
+from core.errors import InvalidInput, InvalidTransition
 from core.models import (
     ApprovalRequest,
     StepRun,
@@ -22,6 +22,7 @@ from core.models import (
     utcnow,
 )
 from core.states import WORKFLOW_STATUSES
+from core.storable import unstorable
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -42,6 +43,8 @@ def create_workflow(
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
     input_data = dict(input_data or {})
+    if problems := unstorable({"input": input_data, "name": name, "description": description}):
+        raise InvalidInput(problems)
     with db.session() as session:
         workflow = Workflow(
             name=name or definition.name or "Untitled workflow",
