@@ -22,9 +22,10 @@ import pytest
 from sqlalchemy import func, select
 
 from core import workflows as ops
-from core.approvals import ApprovalEngine
+from core.approvals import ApprovalEngine, open_approval
 from core.checkpoints import RollbackResult, rollback
 from core.db import Database
+from core.definitions import parse_approval_config
 from core.errors import AlreadyVoted, ApprovalClosed
 from core.models import ApprovalRequest, ApprovalResponse, WorkflowEvent
 from core.tools import ToolRegistry
@@ -81,10 +82,14 @@ def counts_by_approval(db: Database, column: Any, *conditions: Any) -> Counter[s
 def test_a_thousand_pairs_of_answers_at_once(request: pytest.FixtureRequest, db: Database) -> None:
     engine = ApprovalEngine(db)
     kinds = [KINDS[i % 5] for i in range(PAIRS)]
-    ids = [engine.request_approval(
-        None, f"race {i}", requested_from=[A, B], requested_by="agent@example.com",
-        config={"approval_threshold": 2 if kind != "one_wins" else 1, "channels": []}).id
-        for i, kind in enumerate(kinds)]
+    # The requests are opened in bulk (one transaction); only the answers race.
+    configs = {threshold: parse_approval_config({"requested_from": [A, B], "approval_threshold": threshold,
+                                                 "channels": []}) for threshold in (1, 2)}
+    with db.session() as session:
+        opened = [open_approval(session, config=configs[1 if kind == "one_wins" else 2], title=f"race {i}",
+                                requested_by="agent@example.com") for i, kind in enumerate(kinds)]
+        session.flush()
+        ids = [approval.id for approval in opened]
     plans = {"one_wins": ((A, "approve"), (B, "reject")), "both_count": ((A, "approve"), (B, "approve")),
              "double_click": ((A, "approve"), (A, "approve"))}
     pairs = [(answer(engine, approval_id, *plans[kind][0]), answer(engine, approval_id, *plans[kind][1]))

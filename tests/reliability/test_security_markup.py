@@ -90,44 +90,48 @@ def client(db: Database) -> Iterator[TestClient]:
         yield test_client
 
 
-@pytest.mark.parametrize("payload", PAYLOADS, ids=range(len(PAYLOADS)))
 def test_agent_markup_is_inert_in_emails_slack_and_gateway_pages(
-    request: pytest.FixtureRequest, db: Database, client: TestClient, payload: str
+    request: pytest.FixtureRequest, db: Database, client: TestClient
 ) -> None:
+    tally = AttackTally("HTML, script, Slack markup in agent titles and descriptions")
+    for payload in PAYLOADS:
+        check_one_payload(db, client, payload, tally)
+    record_attacks(request, tally)
+    assert tally.refused == tally.attempts, tally.failures
+
+
+def check_one_payload(db: Database, client: TestClient, payload: str, tally: AttackTally) -> None:
     from core.channels.email import render_approval_email
     from core.channels.notifications import approval_facts
     from core.channels.slack import approval_blocks, fallback_text
 
-    tally = AttackTally("HTML, script, Slack markup in agent titles and descriptions")
     _, approval = waiting_workflow(db, {"title": f"Pay {payload}", "description": f"Note: {payload}"})
     with db.read() as session:
         facts = approval_facts(session, approval.id)
     assert facts is not None
+    name = f"{payload!r} in"
 
     email = render_approval_email(facts, BOSS, "approval.requested")
-    tally.check(inert_html(email["html"], payload), "email HTML")
-    tally.check("\r" not in email["subject"] and "\n" not in email["subject"], "email subject on one line")
+    tally.check(inert_html(email["html"], payload), f"{name} email HTML")
+    tally.check("\r" not in email["subject"] and "\n" not in email["subject"], f"{name} email subject")
     blocks = [b.to_dict() for b in approval_blocks(facts)]
-    tally.check(inert_mrkdwn(mrkdwn_texts(blocks)), "Slack message blocks")
+    tally.check(inert_mrkdwn(mrkdwn_texts(blocks)), f"{name} Slack message blocks")
     decided = [b.to_dict() for b in approval_blocks(facts, outcome="approved", decided_by=BOSS)]
-    tally.check(inert_mrkdwn(mrkdwn_texts(decided)), "Slack message updated after the decision")
-    tally.check(not live_markup(fallback_text(facts)), "Slack notification text")
+    tally.check(inert_mrkdwn(mrkdwn_texts(decided)), f"{name} Slack message after the decision")
+    tally.check(not live_markup(fallback_text(facts)), f"{name} Slack notification text")
     listing = handle_command(db, {"user_id": BOSS_SLACK})
-    tally.check(inert_mrkdwn(mrkdwn_texts(listing["blocks"])), "Slack /approvals list")
+    tally.check(inert_mrkdwn(mrkdwn_texts(listing["blocks"])), f"{name} Slack /approvals list")
     markdown, _, _ = details(db, BOSS, approval.id)
-    tally.check(inert_html(markdown, payload), "Gradio approver page")
+    tally.check(inert_html(markdown, payload), f"{name} Gradio approver page")
 
     token = make_link_token(approval.id, BOSS, "approve")
     page = client.get("/email/confirm", params={"token": token})
-    tally.check(page.status_code == 200 and inert_html(page.text, payload), "email confirmation page")
+    tally.check(page.status_code == 200 and inert_html(page.text, payload), f"{name} confirmation page")
     result = client.post("/email/confirm", data={"token": token})
-    tally.check(result.status_code == 200 and not live_markup(result.text), "email result page")
-    # A second approver's Slack click on the now decided request: the reply names it, escaped.
+    tally.check(result.status_code == 200 and not live_markup(result.text), f"{name} result page")
+    # A Slack click on the now decided request: the reply names it, escaped.
     reply = handle_interaction(db, click(approval.id))
-    tally.check(not reply.ok and not live_markup(reply.text), "Slack reply")
-
-    record_attacks(request, tally)
-    assert tally.refused == tally.attempts, tally.failures
+    tally.check(not reply.ok and not live_markup(reply.text), f"{name} Slack reply")
 
 
 def markdown_carrying(at: AppTest, marker: str) -> list[Any]:
