@@ -44,21 +44,23 @@ from tests.integration.channels.conftest import LINK_SECRET, Mailbox, SlackAPI
 from tests.reliability.fault_tools import journal_lines
 from tests.reliability.report import FaultResult, fault_table, render, show
 
-pytestmark = pytest.mark.timeout(240)
-
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = 50
+# bench/reliability.py runs this longer through these variables.
+WORKFLOWS = int(os.environ.get("COUNTERSIGN_CHAOS_WORKFLOWS") or 50)
+MAX_KILLS = int(os.environ.get("COUNTERSIGN_CHAOS_KILLS") or 8)
 RUNNERS = 3
-MAX_KILLS = 8
 KILL_GAP = (1.0, 3.0)  # seconds between kills, drawn at random
 SLACK_DOWN = (4.0, 16.0)  # seconds after the start: the Slack API refuses connections
 SMTP_UP_AT = 10.0  # the mail server's port is closed until then
-SETTLE_SECONDS = 60.0  # after the last kill, everything must be finished within this
+# After the last kill, everything must be finished within this.
+SETTLE_SECONDS = float(os.environ.get("COUNTERSIGN_CHAOS_SETTLE_SECONDS") or 60)
 BOOT_SECONDS = 60.0  # the first runner process must be up within this
 APPROVER = "approver@example.com"
 APPROVER_SLACK = "U0APPROVER"
 SLACK_TOKEN = "xoxb-test-token"
 TERMINAL = ("completed", "failed", "cancelled")
+
+pytestmark = pytest.mark.timeout(int(240 + 2 * WORKFLOWS + 3 * MAX_KILLS + SETTLE_SECONDS))
 
 
 # -- the stand-ins going down and up ------------------------------------------------------
