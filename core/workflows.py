@@ -22,7 +22,7 @@ from core.models import (
     utcnow,
 )
 from core.states import WORKFLOW_STATUSES
-from core.storable import unstorable
+from core.storable import NUL, unstorable
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -171,6 +171,9 @@ def list_workflows(
     conditions: list[ColumnElement[bool]] = []
     if statuses:
         conditions.append(Workflow.status.in_(statuses))
+    if search and NUL in search:
+        # Nothing stored holds a NUL (core.storable refuses it) and PostgreSQL cannot compare one.
+        return WorkflowPage([], 0)
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(or_(Workflow.name.ilike(pattern, escape="\\"),

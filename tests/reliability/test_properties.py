@@ -39,7 +39,7 @@ from tests.integration.gateway.conftest import BOSS, token_for, waiting_workflow
 
 EXAMPLES = 200
 DB_EXAMPLES = 60  # each example writes to the database
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 DB_SETTINGS = settings(SETTINGS, max_examples=DB_EXAMPLES)
 

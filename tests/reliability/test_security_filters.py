@@ -107,6 +107,10 @@ def test_sql_metacharacters_in_every_filter(
         attempt(tally, f"Gradio inbox of {needle!r}", lambda n=needle: gradio_inbox(db, n) == [])
         attempt(tally, f"Slack /approvals as {needle!r}", lambda n=needle: (
             "not linked" in handle_command(db, {"user_id": n})["text"]))
+    # A NUL character (the dashboard's search box passes whatever the browser sends): nothing found.
+    attempt(tally, "core search NUL", lambda: ops.list_workflows(db, search="deploy\x00").total == 0)
+    attempt(tally, "REST search NUL", lambda: found_by_rest(
+        client.get("/api/workflows", params={"search": "\x00"}, headers=auth), set()))
     # The CLI is a process per call: one search that must stay literal, one list that must stay empty.
     want = expected_ids(workflows, "%")
     attempt(tally, "CLI workflow list --search '%'", lambda: {
