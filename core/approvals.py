@@ -39,7 +39,6 @@ from core.models import (
     utcnow,
 )
 from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
-from core.storable import unstorable
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -248,6 +247,8 @@ def record_response(
     if already is not None:
         raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.")
     data = dict(data or {})
+    from core.storable import unstorable
+
     if problems := unstorable({"data": data, "comment": comment}):
         raise InvalidResponse(problems)
     decision = _validated_decision(approval, config, decision, data)

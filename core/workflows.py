@@ -12,7 +12,7 @@ from core import store
 from core.approvals import cancel_open_approvals
 from core.checkpoints import take_checkpoint
 from core.definitions import WorkflowDefinition, definition_dict, parse_definition
-from core.errors import InvalidInput, InvalidTransition
+from core.errors import InvalidTransition
 from core.models import (
     ApprovalRequest,
     StepRun,
@@ -22,7 +22,6 @@ from core.models import (
     utcnow,
 )
 from core.states import WORKFLOW_STATUSES
-from core.storable import NUL, unstorable
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -43,6 +42,9 @@ def create_workflow(
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
     input_data = dict(input_data or {})
+    from core.errors import InvalidInput
+    from core.storable import unstorable
+
     if problems := unstorable({"input": input_data, "name": name, "description": description}):
         raise InvalidInput(problems)
     with db.session() as session:
@@ -171,7 +173,7 @@ def list_workflows(
     conditions: list[ColumnElement[bool]] = []
     if statuses:
         conditions.append(Workflow.status.in_(statuses))
-    if search and NUL in search:
+    if search and "\x00" in search:
         # Nothing stored holds a NUL (core.storable refuses it) and PostgreSQL cannot compare one.
         return WorkflowPage([], 0)
     if search:
