@@ -255,6 +255,10 @@ def record_response(
     if already is not None:
         raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.")
     data = dict(data or {})
+    from core.storable import unstorable
+
+    if problems := unstorable({"data": data, "comment": comment}):
+        raise InvalidResponse(problems)
     decision = _validated_decision(approval, config, decision, data)
     vote = ApprovalResponse(
         approval_id=approval.id, approver=approver, level=approval.level, decision=decision,

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(default=8, alias="COUNTERSIGN_NOTIFY_MAX_ATTEMPTS")
     notify_backoff_initial: float = Field(default=5.0, alias="COUNTERSIGN_NOTIFY_BACKOFF_INITIAL")
     notify_backoff_max: float = Field(default=3600.0, alias="COUNTERSIGN_NOTIFY_BACKOFF_MAX")
+    # After this long a row claimed by a dispatcher that died is due again.
+    dispatch_claim_seconds: float = Field(default=120.0, alias="COUNTERSIGN_DISPATCH_CLAIM_SECONDS")
     breaker_threshold: int = Field(default=5, alias="COUNTERSIGN_BREAKER_THRESHOLD")
     breaker_cooldown: float = Field(default=60.0, alias="COUNTERSIGN_BREAKER_COOLDOWN")
     dispatch_poll_seconds: float = Field(default=1.0, alias="COUNTERSIGN_DISPATCH_POLL_SECONDS")

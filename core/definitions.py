@@ -366,7 +366,9 @@ def _semantic_problems(data: Any) -> list[str]:
     if not isinstance(steps, list):
         return problems
     seen: dict[str, int] = {}
-    names = {s.get("name") for s in steps if isinstance(s, dict)}
+    # Only text names count: a name given as a list or a mapping is unhashable
+    # (pydantic reports it; this must not crash on it).
+    names = {s.get("name") for s in steps if isinstance(s, dict) and isinstance(s.get("name"), str)}
     for index, step in enumerate(steps):
         if not isinstance(step, dict):
             continue
@@ -383,7 +385,7 @@ def _semantic_problems(data: Any) -> list[str]:
             target = on_reject[5:].strip()
         elif isinstance(on_reject, dict):
             target = on_reject.get("goto", on_reject.get("target"))
-        if target is not None and target not in names:
+        if isinstance(target, str) and target not in names:
             problems.append(f"steps[{index}].on_reject: no step named {target!r} to go to")
     return problems
 
@@ -433,6 +435,9 @@ def parse_definition(data: Any) -> WorkflowDefinition:
     except ValidationError as exc:
         problems.extend(_format_error(dict(e)) for e in exc.errors())
     problems.extend(_semantic_problems(data))
+    from core.storable import unstorable
+
+    problems.extend(unstorable(data))
     if problems or definition is None:
         raise DefinitionError(list(dict.fromkeys(problems)))
     return definition
@@ -441,10 +446,15 @@ def parse_definition(data: Any) -> WorkflowDefinition:
 def parse_approval_config(data: Any) -> ApprovalConfig:
     """Validate an approval config given on its own (API, agent tool)."""
     try:
-        return ApprovalConfig.model_validate(data)
+        config = ApprovalConfig.model_validate(data)
     except ValidationError as exc:
         problems = [_format_error(dict(e)) for e in exc.errors()]
         raise DefinitionError([f"approval_config.{p}" for p in problems]) from None
+    from core.storable import unstorable
+
+    if problems := unstorable(data, "approval_config"):
+        raise DefinitionError(problems)
+    return config
 
 
 def load_definition_text(text: str) -> WorkflowDefinition:

@@ -71,6 +71,14 @@ class InvalidResponse(CountersignError):
         super().__init__("The answer is invalid: " + "; ".join(self.problems))
 
 
+class InvalidInput(CountersignError):
+    """The workflow input is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The workflow input is invalid: " + "; ".join(self.problems))
+
+
 class WorkflowBusy(CountersignError):
     """A runner is executing a step of this workflow right now; try again in a moment."""
 

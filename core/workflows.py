@@ -47,6 +47,11 @@ def create_workflow(
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
     input_data = dict(input_data or {})
+    from core.errors import InvalidInput
+    from core.storable import unstorable
+
+    if problems := unstorable({"input": input_data, "name": name, "description": description}):
+        raise InvalidInput(problems)
     with db.session() as session:
         own = tenant_of(session, created_by)
         if own is not None and tenant is not None and tenant != own:
@@ -205,6 +210,9 @@ def list_workflows(
     conditions: list[ColumnElement[bool]] = []
     if statuses:
         conditions.append(Workflow.status.in_(statuses))
+    if search and "\x00" in search:
+        # Nothing stored holds a NUL (core.storable refuses it) and PostgreSQL cannot compare one.
+        return WorkflowPage([], 0)
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(or_(Workflow.name.ilike(pattern, escape="\\"),

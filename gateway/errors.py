@@ -50,6 +50,7 @@ _STATUS_BY_ERROR: list[tuple[type[CountersignError], int]] = [
     (errors.CompensationFailed, 409),
     (errors.DefinitionError, 422),
     (errors.InvalidResponse, 422),
+    (errors.InvalidInput, 422),
     (errors.ToolNotFound, 422),
     (errors.DatabaseError, 503),
     (errors.ConfigurationError, 503),

@@ -91,7 +91,7 @@ class DeliveryPolicy:
         return cls(max_attempts=max(1, s.notify_max_attempts),
                    backoff_initial=s.notify_backoff_initial, backoff_max=s.notify_backoff_max,
                    breaker_threshold=max(1, s.breaker_threshold), breaker_cooldown=s.breaker_cooldown,
-                   poll_seconds=s.dispatch_poll_seconds)
+                   poll_seconds=s.dispatch_poll_seconds, claim_seconds=s.dispatch_claim_seconds)
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""

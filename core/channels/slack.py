@@ -116,7 +116,10 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
         return blocks
     reject_confirm = ConfirmObject(
         title="Reject this request?",
-        text=_cut(f"The workflow will not perform: {approval.title}", 300),
+        # Plain text: a confirm dialog's text is mrkdwn by default, where an agent's
+        # title could carry links (<https://...|text>) or mentions (<!channel>).
+        text=PlainTextObject(text=_cut(f"The workflow will not perform: {approval.title}", 300),
+                             emoji=False),
         confirm="Reject", deny="Cancel", style="danger",
     )
     blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[

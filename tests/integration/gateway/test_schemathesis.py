@@ -37,10 +37,18 @@ def gateway_schema(db: Database, auth: dict[str, str]) -> Any:
 schema = schemathesis.pytest.from_fixture("gateway_schema")
 
 
+@schemathesis.check
+def refusal_has_a_message(ctx: Any, response: Any, case: Any) -> None:
+    """Every 4xx says why (the reliability suite's "every refusal with a message")."""
+    if 400 <= response.status_code < 500:
+        body = response.json()
+        assert isinstance(body, dict) and body.get("message"), (response.status_code, response.text[:200])
+
+
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case: Any, auth: dict[str, str]) -> None:
     case.call_and_validate(headers=auth, checks=[not_a_server_error, status_code_conformance,
                                                   content_type_conformance,
-                                                  response_schema_conformance])
+                                                  response_schema_conformance, refusal_has_a_message])
