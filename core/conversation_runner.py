@@ -62,11 +62,17 @@ TASK_INTRO = ("Answer the user's newest message in this conversation. Use your t
 def session_agent_spec(db: Database, flow: Flow) -> AgentSpec | None:
     """The agent a session of ``flow`` runs, or None when the flow has no tools
     (it is answered by one direct model call). Refuses a flow with held tools."""
-    if flow.builtin or flow.tenant is None:
+    if flow.builtin or flow.tenant is None or not (flow.tools or flow.profile):
         return None
-    from core.tenant_flows import flow_agent_spec
+    from pydantic import ValidationError
 
-    spec = flow_agent_spec(db, flow.tenant, flow.name)
+    from core.errors import InvalidTenantSettings
+    from core.tenant_flows import flow_agent_spec, validation_problems
+
+    try:
+        spec = flow_agent_spec(db, flow.tenant, flow.name)
+    except ValidationError as exc:  # a row written without save_flow's checks
+        raise InvalidTenantSettings(validation_problems(exc), what=f"flow {flow.name!r}") from None
     if not spec.tools:
         return None
     needs_person = sorted({*spec.held_tools, *(t for t in spec.tools if t in BUILTIN_TOOLS)})

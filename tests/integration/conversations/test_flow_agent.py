@@ -230,3 +230,19 @@ def test_rehearsal_answers_a_tool_flow_directly_and_says_so(
     logs = _logs(db, chat.id)
     assert [(x.kind, x.data["model"]) for x in logs] == [("final_answer", "rehearsal (no LLM)")]
     assert json.dumps(logs[0].data["agent_steps"]) == "0"
+
+
+def test_a_flow_given_a_held_tool_after_the_start_is_refused_and_the_message_kept(
+        people: Database) -> None:
+    db = people
+    _flow(db, "checker")
+    chat = conv.start_session(db, ACME_USER, "checker")
+    with db.session() as session:
+        row = session.get(TenantFlow, ("acme", "checker"))
+        assert row is not None
+        row.parameters = {**row.parameters, "held_tools": ["validate_order"]}
+    model = ToolScriptModel(validate_then_answer())
+    with pytest.raises(FlowNotSupported, match="'checker' uses validate_order"):
+        conv.post_user_message(db, chat.id, ACME_USER, "Check A1", model=model)
+    assert model.calls == [] and _logs(db, chat.id) == []
+    assert [m.content for m in conv.full_history(db, chat.id, ACME_USER)] == ["Check A1"]
