@@ -126,8 +126,10 @@ class _AgentRun:
         import core.demo_tools  # noqa: F401  (registers the demo tools a flow may name)
         from core.agents.policy import CountersignToolCallingAgent
         from core.agents.tools import RunContext, registry_tool
-        from core.tools import default_registry
+        from core.tools import default_registry, load_tool_modules
 
+        # The dashboard's process may not have imported COUNTERSIGN_TOOL_MODULES yet (imports are cached).
+        load_tool_modules()
         self.db, self.spec, self.label = db, spec, label
         # No workflow: tools get the session id in the key, so a tool can drop a
         # duplicate call of the same answer.
