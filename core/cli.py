@@ -543,6 +543,9 @@ app.command("logs")(logs_command)
 from core.tenants_cli import tenants_app  # noqa: E402  (its commands import ours lazily)
 
 app.add_typer(tenants_app, name="tenants")
+from core.sessions_cli import sessions_app  # noqa: E402  (its commands import ours lazily)
+
+app.add_typer(sessions_app, name="sessions")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

@@ -4,6 +4,8 @@ A conversation's agent is a direct call to a smolagents ``Model`` with the
 flow's instructions as the system message followed by the model history
 (user and assistant messages with ``visible_to_model``), nothing else: a
 supervisor's message is never in the list it is given.
+A flow with tools is answered by its smolagents agent instead
+(``core.conversation_runner``), given the same model history.
 
 Flows are ``tenant_flows`` rows (a flow is named by tenant and name). When a
 tenant has none, or the person belongs to no tenant (platform staff), there
@@ -136,6 +138,7 @@ class ModelAnswer:
     seconds: float
     input_tokens: int | None
     output_tokens: int | None
+    steps: int | None = None  # agent steps when the flow's agent ran (core.conversation_runner)
 
 
 def model_messages(flow: Flow, history: list[ChatMessageRow]) -> list[Any]:

@@ -27,7 +27,9 @@ session row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN
 IMMEDIATE`` serialises writers). The model call happens outside any
 transaction; its answer is stored only if no take-over committed since the
 user's message was stored (the newest ``session.taken_over`` event is
-compared), so an agent reply never appears after a take-over.
+compared), so an agent reply never appears after a take-over. A flow with
+tools runs its smolagents agent (``core.conversation_runner``), which stops
+between steps once the session was taken over.
 
 Who may do what is in ``core.conversation_access``.
 """
@@ -42,7 +44,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.conversation_access import Person, can_see, can_supervise, person
-from core.conversation_agent import Flow, ask_model, chat_model, get_flow, list_flows
+from core.conversation_agent import Flow, chat_model, get_flow, list_flows
+from core.conversation_runner import answer_with_flow, session_agent_spec
 from core.errors import (
     AgentUnavailable,
     AlreadySupervised,
@@ -154,6 +157,7 @@ def start_session(db: Database, user: str, flow: str, tenant: str | None = None,
             if session.get(Tenant, tenant) is None:
                 raise FlowNotFound(f"No organisation is named {tenant!r}.")
     chosen = get_flow(db, tenant, flow)
+    session_agent_spec(db, chosen)  # refuses a flow with held tools before anything is written
     with db.session() as session:
         chat = ChatSession(tenant=tenant, flow=chosen.name, user_email=who.email,
                            title=(title.strip() or f"{chosen.name} conversation")[:500],
@@ -263,13 +267,16 @@ def session_events(db: Database, session_id: str, viewer: str) -> list[WorkflowE
 def _answer(db: Database, chat: ChatSession, message: ChatMessage, history: list[ChatMessage],
             taken_over_mark: int, model: Model | None) -> Posted:
     flow = get_flow(db, chat.tenant, chat.flow)
+    spec = session_agent_spec(db, flow)  # None: one direct call; else the flow's agent runs
     label = "scripted"
     try:
         if model is None:
             model, label = chat_model(db, chat, flow)
         else:
             label = str(getattr(model, "model_id", None) or type(model).__name__)
-        answer = ask_model(model, flow, history)
+        answer = answer_with_flow(db, chat, flow, spec, history, model, label=label,
+                                  message_id=message.id,
+                                  still_active=lambda: _unchanged(db, chat.id, taken_over_mark))
     except Exception as exc:  # noqa: BLE001 - any model failure is logged and shown plainly
         log.warning("conversation model failed", session_id=chat.id, tenant=chat.tenant,
                     flow=chat.flow, error=type(exc).__name__)
@@ -281,6 +288,9 @@ def _answer(db: Database, chat: ChatSession, message: ChatMessage, history: list
     data: dict[str, Any] = {"model": label, "messages_given": len(history),
                             "input_tokens": answer.input_tokens,
                             "output_tokens": answer.output_tokens}
+    if answer.steps is not None:
+        data["agent_steps"] = answer.steps
+    answer_kind = "agent_step" if answer.steps is None else "final_answer"
     with db.session() as session:
         locked = session.scalars(select(ChatSession).where(ChatSession.id == chat.id)
                                  .with_for_update()).one()
@@ -290,7 +300,7 @@ def _answer(db: Database, chat: ChatSession, message: ChatMessage, history: list
             return Posted(message, None, "taken_over")
         reply = _add_message(session, locked, "assistant", f"agent:{flow.name}", answer.text,
                              visible_to_model=True)
-        session.add(_log_row(chat, "agent_step", answer.text[:2000],
+        session.add(_log_row(chat, answer_kind, answer.text[:2000],
                              data={**data, "message_id": reply.id}, seconds=answer.seconds))
     return Posted(message, reply, "answered")
 
@@ -347,6 +357,13 @@ def _messages(session: Session, session_id: str, *, model_only: bool) -> list[Ch
         query = query.where(ChatMessage.visible_to_model.is_(True),
                             ChatMessage.role.in_(("user", "assistant")))
     return list(session.scalars(query))
+
+
+def _unchanged(db: Database, session_id: str, taken_over_mark: int) -> bool:
+    """Still active and not taken over since ``taken_over_mark`` (read between agent steps)."""
+    with db.read() as session:
+        status = session.scalar(select(ChatSession.status).where(ChatSession.id == session_id))
+        return status == "active" and _last_take_over(session, session_id) == taken_over_mark
 
 
 def _last_take_over(session: Session, session_id: str) -> int:

@@ -179,6 +179,10 @@ class AgentUnavailable(CountersignError):
     """The agent could not answer; your message is saved."""
 
 
+class FlowNotSupported(CountersignError):
+    """This flow uses tools that wait for a person's approval; conversations cannot run it."""
+
+
 class InvalidMessage(CountersignError):
     """That message cannot be sent."""
 

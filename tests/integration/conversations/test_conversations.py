@@ -301,7 +301,7 @@ def test_a_flow_takes_instructions_from_its_agent_profile_and_its_own_model(
 
     db = people
     create_profile(db, {"name": "support", "role": "Support lead",
-                        "instructions": "Answer questions about orders."}, ACME_ADMIN)
+                        "instructions": "Answer questions about orders."}, PLATFORM_ADMIN)
     with db.session() as session:
         now = utcnow()
         session.add(TenantFlow(tenant="acme", name="support", profile="support",
