@@ -197,7 +197,11 @@ class Backoff(_Strict):
 
 
 def _fold_old_retry_spelling(data: Any) -> Any:
-    """The seed's ``{attempts, backoff: 2s, factor, max_backoff}`` in today's shape."""
+    """The seed's ``{attempts, backoff: 2s, factor, max_backoff}`` in today's shape.
+
+    The seed's policy retried a step whatever failed it, so that spelling
+    keeps ``on: [any]`` unless it says otherwise.
+    """
     if not isinstance(data, dict):
         return data
     data = dict(data)
@@ -205,6 +209,7 @@ def _fold_old_retry_spelling(data: Any) -> Any:
         if "max_attempts" in data:
             raise ValueError("attempts|give max_attempts or attempts, not both")
         data["max_attempts"] = data.pop("attempts")
+        data.setdefault("on", ["any"])
     backoff = data.get("backoff")
     if backoff is not None and not isinstance(backoff, dict):
         data["backoff"] = backoff = {"initial": backoff}

@@ -73,7 +73,7 @@ def test_the_full_spelling_and_the_seed_spelling() -> None:
     ]}).steps
     assert (full.retry.max_attempts, full.retry.on) == (5, ["any"])
     assert [full.retry.delay(n) for n in (1, 2, 3, 4)] == [1, 3, 9, 27]
-    assert seed.retry.max_attempts == 4
+    assert (seed.retry.max_attempts, seed.retry.on) == (4, ["any"])  # the seed retried any failure
     assert (seed.retry.backoff.initial, seed.retry.backoff.multiplier, seed.retry.backoff.max) == (
         10, 1.5, 120)
 
