@@ -111,3 +111,8 @@ def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url)
     yield database
     database.dispose()
+
+
+# The reliability suite's result tables, printed at the end of any run that
+# includes it (hooks, so they must be visible in this top-level conftest).
+from tests.reliability.summary import pytest_runtest_logreport, pytest_terminal_summary  # noqa: E402, F401

@@ -35,6 +35,7 @@ from tests.integration.dashboard.conftest import _app_over, all_text, new_app, n
 from tests.private_postgres import PrivateCluster
 from tests.reliability._pg_fixtures import private_cluster, private_pg_url  # noqa: F401
 from tests.reliability._recovery_fixtures import cheap_password_hashing  # noqa: F401  (autouse)
+from tests.reliability.report import FaultResult, fault_table, show
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -150,7 +151,7 @@ def listening_sessions(cluster: PrivateCluster, dbname: str) -> int:
 
 def test_a_runner_process_carries_on_through_a_database_restart(
         private_cluster: PrivateCluster, private_pg_url: str, tmp_path: Path,
-        runner_process: tuple[subprocess.Popen[str], Path]) -> None:
+        runner_process: tuple[subprocess.Popen[str], Path], request: pytest.FixtureRequest) -> None:
     proc, runner_log = runner_process
     dbname = private_pg_url.rsplit("/", 1)[1]
     calls_log = tmp_path / "calls.log"
@@ -189,6 +190,13 @@ def test_a_runner_process_carries_on_through_a_database_restart(
         # A step that ran twice (its outcome lost with the connection) ran with its own key.
         key_of_label = {f"{ids.index(r.workflow_id)}:{r.step_name}": r.idempotency_key for r in runs}
         calls = calls_of(calls_log)
+        statuses = {r.workflow_id: ops.get_workflow(db, r.workflow_id).status for r in runs}
+        show(request, fault_table([FaultResult(
+            f"PostgreSQL restarted during a run ({len(ids)} workflows, no notifications)",
+            workflows_lost=len(set(ids) - set(statuses)),
+            stuck=sum(status != "completed" for status in statuses.values()),
+            steps_twice_without_key=sum(key != key_of_label.get(label) for label, key in calls),
+            notifications_lost=0)]))
         assert {label for label, _ in calls} == set(key_of_label)
         assert all(key == key_of_label[label] for label, key in calls), calls
 

@@ -1,4 +1,8 @@
-"""Prints the result tables the reliability tests recorded (see report.py)."""
+"""Prints the result tables the reliability tests recorded (see report.py).
+
+These are pytest hooks, imported by tests/conftest.py: that conftest is also
+loaded by pytest-xdist's controller, where the reports arrive, whatever
+paths the run was given."""
 
 from __future__ import annotations
 
