@@ -2,9 +2,9 @@
 
 A test builds a table and hands it to ``show``: it goes into the test's
 ``user_properties`` (so it survives pytest-xdist, whose workers send them to
-the controller, and lands in a JUnit XML report) and ``summary.py`` (hooks that tests/conftest.py imports) prints
-every table in the terminal summary, captured output or not. Security tests
-add rows (attack, attempts, refused or inert) with ``record_attacks``;
+the controller, and lands in a JUnit XML report) and ``summary.py`` (hooks
+that tests/conftest.py imports) prints every table in the terminal summary,
+captured output or not. Security tests add rows (attack, attempts, refused or inert) with ``record_attacks``;
 they are printed as one table.
 
 ``FaultResult`` is one row of the fault-injection table: one scenario (a run
