@@ -62,9 +62,47 @@ def add_demo_users(db: Database) -> None:
         add_user(db, email, role=role, password=DEMO_PASSWORD, groups=groups)
 
 
+# Agents and a tenant to try the Agents, Sessions and Tenants pages with; the
+# rehearsal model answers until a real model is configured.
+DEMO_PROFILES: list[dict[str, Any]] = [
+    {"name": "researcher", "role": "Researcher",
+     "instructions": "Gather the facts the task needs and list them briefly.",
+     "model_provider": "rehearsal"},
+    {"name": "writer", "role": "Writer",
+     "instructions": "Turn the facts you are given into a short, clear summary.",
+     "model_provider": "rehearsal"},
+]
+DEMO_TEAM: dict[str, Any] = {
+    "name": "research_brief", "members": ["researcher", "writer"],
+    "description": "A researcher gathers facts; a person approves them before the writer summarises.",
+    "settings": {"approve_before": ["writer"]},
+}
+DEMO_TENANT = "acme"
+DEMO_TENANT_USER = "amy@acme.example"
+DEMO_FLOW: dict[str, Any] = {
+    "name": "support", "description": "Customer support for Acme's orders.",
+    "agent_type": "tool_calling", "tools": ["validate_order"],
+    "parameters": {"instructions": "You answer Acme's customers about their orders, briefly."},
+}
+
+
+def add_demo_agents_and_tenant(db: Database) -> None:
+    """Two agent profiles, a team of them, and the tenant Acme with a support flow."""
+    from core import tenants
+    from core.agents import profiles_store, teams
+
+    for profile in DEMO_PROFILES:
+        profiles_store.create_profile(db, profile, actor="system:demo")
+    teams.create_team(db, DEMO_TEAM, actor="system:demo")
+    tenants.create_tenant(db, DEMO_TENANT, name="Acme Corp", actor="system:demo")
+    add_user(db, DEMO_TENANT_USER, role="approver", password=DEMO_PASSWORD, tenant=DEMO_TENANT)
+    tenants.save_flow(db, DEMO_TENANT, DEMO_FLOW, actor="system:demo")
+
+
 def load_demo(db: Database) -> list[Workflow]:
-    """Create the demo users and start one workflow per scenario."""
+    """Create the demo users, agents and tenant, and start one workflow per scenario."""
     add_demo_users(db)
+    add_demo_agents_and_tenant(db)
     started = []
     for name, input_data in DEMO_INPUTS.items():
         definition = load_definition_file(template_path(name))

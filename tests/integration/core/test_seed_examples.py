@@ -269,3 +269,30 @@ def test_demo_users_and_groups(db: Database) -> None:
         "High-value payment", "Marketing campaign budget", "Production deploy approval",
         "Review the pricing page update"}
     assert isinstance(default_registry, ToolRegistry)
+
+
+def test_demo_team_runs_through_its_gate(db: Database, demo: dict[str, str]) -> None:
+    from core.agents.teams import start_team
+
+    workflow = start_team(db, "research_brief", "Why do tides happen?", "manager@example.com")
+    run(db)
+    gate = open_approval_of(db, workflow.id)
+    assert gate.step_name == "approve_writer"
+    ApprovalEngine(db).respond_to_approval(gate.id, "admin@example.com", "approve")
+    run(db)
+    assert status(db, workflow.id) == "completed"
+    assert [r.step_name for r in step_runs(db, workflow.id)] == [
+        "researcher", "approve_writer", "writer"]
+
+
+def test_demo_tenant_user_talks_to_the_support_flow(db: Database, demo: dict[str, str]) -> None:
+    from core import conversations
+
+    chat = conversations.start_session(db, "amy@acme.example", "support")
+    conversations.post_user_message(db, chat.id, "amy@acme.example", "Where is my order?")
+    history = conversations.full_history(db, chat.id, "amy@acme.example")
+    assert chat.tenant == "acme"
+    assert [m.role for m in history] == ["user", "assistant"]
+    # The tenant's user sees none of the platform's demo workflows.
+    assert ops.list_workflows(db, tenant="acme").total == 0
+    assert ops.list_workflows(db).total >= 4
