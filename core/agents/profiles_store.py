@@ -189,15 +189,21 @@ def create_profile(db: Database, data: dict[str, Any], actor: str) -> AgentProfi
     return row
 
 
+def _locked(session: Session, name: str) -> AgentProfile:
+    """The agent profile ``name``, its row locked for the change, or ``AgentProfileNotFound``."""
+    row = session.get(AgentProfile, name, with_for_update=True)
+    if row is None:
+        raise AgentProfileNotFound(f"No agent profile is named {name!r}.")
+    return row
+
+
 def update_profile(db: Database, name: str, changes: dict[str, Any], actor: str) -> AgentProfile:
     """Change the given fields (not the name); the result is validated whole."""
     if "name" in changes and changes["name"] != name:
         raise InvalidAgentProfile(["name: a profile cannot be renamed; create a new one"])
     with db.session() as session:
         check_platform_editor(session, actor, "agent profiles")
-        row = session.get(AgentProfile, name, with_for_update=True)
-        if row is None:
-            raise AgentProfileNotFound(f"No agent profile is named {name!r}.")
+        row = _locked(session, name)
         before = _fields(row)
         unknown = sorted(set(changes) - set(FIELDS))
         if unknown:
@@ -225,9 +231,7 @@ def delete_profile(db: Database, name: str, actor: str) -> None:
     """Delete a profile; refused while an unfinished workflow or a team uses it."""
     with db.session() as session:
         check_platform_editor(session, actor, "agent profiles")
-        row = session.get(AgentProfile, name, with_for_update=True)
-        if row is None:
-            raise AgentProfileNotFound(f"No agent profile is named {name!r}.")
+        row = _locked(session, name)
         users = workflows_using(session, name)
         if users:
             shown = ", ".join(f"{wname} ({wid})" for wid, wname in users[:10])

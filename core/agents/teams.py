@@ -237,6 +237,14 @@ def create_team(db: Database, data: dict[str, Any], actor: str) -> AgentTeam:
     return row
 
 
+def _locked(session: Session, name: str) -> AgentTeam:
+    """The agent team ``name``, its row locked for the change, or ``AgentTeamNotFound``."""
+    row = session.get(AgentTeam, name, with_for_update=True)
+    if row is None:
+        raise AgentTeamNotFound(f"No agent team is named {name!r}.")
+    return row
+
+
 def update_team(db: Database, name: str, changes: dict[str, Any], actor: str) -> AgentTeam:
     """Change the given fields (not the name); the result is validated whole."""
     if "name" in changes and changes["name"] != name:
@@ -246,9 +254,7 @@ def update_team(db: Database, name: str, changes: dict[str, Any], actor: str) ->
         raise InvalidAgentTeam([f"{key}: unknown field" for key in unknown])
     with db.session() as session:
         check_platform_editor(session, actor, "agent teams")
-        row = session.get(AgentTeam, name, with_for_update=True)
-        if row is None:
-            raise AgentTeamNotFound(f"No agent team is named {name!r}.")
+        row = _locked(session, name)
         before = _fields(row)
         after = validate_team({**before, **changes})
         _check_members(session, after["members"])
@@ -264,9 +270,7 @@ def delete_team(db: Database, name: str, actor: str) -> None:
     """Delete a team; workflows it started keep their own definitions and run on."""
     with db.session() as session:
         check_platform_editor(session, actor, "agent teams")
-        row = session.get(AgentTeam, name, with_for_update=True)
-        if row is None:
-            raise AgentTeamNotFound(f"No agent team is named {name!r}.")
+        row = _locked(session, name)
         before = _fields(row)
         session.delete(row)
         store.append_event(session, "agent_team.deleted", actor, before=before,
