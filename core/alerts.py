@@ -5,10 +5,13 @@ per subject (an approval, workflow, notification or runner id).
 ``evaluate_alerts`` inserts an ``alerts`` row for each new finding and queues
 its notifications in the same transaction, and resolves open alerts whose
 finding is gone. ``alerts`` is unique on (rule, subject), so a rule never
-raises twice for one subject, also when two runners evaluate at once: the
-INSERT is ``ON CONFLICT DO NOTHING``, and on PostgreSQL a transaction-level
-advisory lock lets one runner evaluate while the others skip that round
-(SQLite's ``BEGIN IMMEDIATE`` serialises them anyway).
+raises twice for one subject while its alert is open, also when two runners
+evaluate at once: the write is an upsert that only touches a *resolved* row,
+and on PostgreSQL a transaction-level advisory lock lets one runner evaluate
+while the others skip that round (SQLite's ``BEGIN IMMEDIATE`` serialises
+them anyway). A condition that comes back after its alert was resolved (a
+workflow retried and failed again, a runner that came back and vanished
+again) reopens that row: raised again, unacknowledged, notified again.
 
 Notifications (kind ``alert.raised``) go to the ``admins`` group through the
 same channels as approvals (``COUNTERSIGN_DEFAULT_CHANNELS``, ``auto`` = the
@@ -163,22 +166,30 @@ RULES: dict[str, Rule] = {
 # -- evaluation ----------------------------------------------------------------------
 
 
-def _insert_new(session: Session, dialect: str, finding: Finding, now: datetime) -> int | None:
-    """INSERT unless (rule, subject) exists; the new id, or None."""
+def _raise(session: Session, dialect: str, finding: Finding, now: datetime) -> int | None:
+    """A new alert, or a resolved one of the same (rule, subject) reopened; its
+    id, or None when an open one exists (another runner raised it first)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    fields = {"severity": finding.severity, "message": finding.message, "data": finding.data,
+              "raised_at": now}
+    statement = insert(Alert).values(rule=finding.rule, subject=finding.subject, **fields)
     return session.execute(
-        insert(Alert).values(rule=finding.rule, subject=finding.subject, severity=finding.severity,
-                             message=finding.message, data=finding.data, raised_at=now)
-        .on_conflict_do_nothing(index_elements=["rule", "subject"]).returning(Alert.id)
+        statement.on_conflict_do_update(
+            index_elements=["rule", "subject"],
+            set_={**fields, "resolved_at": None, "acknowledged_by": None, "acknowledged_at": None},
+            where=Alert.resolved_at.is_not(None))
+        .returning(Alert.id)
     ).scalar_one_or_none()
 
 
-def _known(session: Session, findings: Sequence[Finding]) -> set[tuple[str, str]]:
+def _open(session: Session, findings: Sequence[Finding]) -> set[tuple[str, str]]:
+    """(rule, subject) of the findings that already have an open alert."""
     known: set[tuple[str, str]] = set()
     subjects = sorted({f.subject for f in findings})
     for start in range(0, len(subjects), 500):
         known.update((r, s) for r, s in session.execute(
-            select(Alert.rule, Alert.subject).where(Alert.subject.in_(subjects[start:start + 500]))))
+            select(Alert.rule, Alert.subject).where(Alert.subject.in_(subjects[start:start + 500]),
+                                                    Alert.resolved_at.is_(None))))
     return known
 
 
@@ -192,14 +203,14 @@ def evaluate_alerts(db: Database, now: datetime | None = None) -> Evaluation:
             return Evaluation([], [], skipped=True)
         findings = [f for rule in RULES.values() for f in rule(session, now, settings)]
         current = {(f.rule, f.subject) for f in findings}
-        known = _known(session, findings)
+        known = _open(session, findings)
         raised: list[Alert] = []
         per_rule: dict[str, int] = {}
         for finding in findings:
             seen = (finding.rule, finding.subject) in known
             if seen or per_rule.get(finding.rule, 0) >= MAX_RAISED_PER_RULE:
                 continue
-            alert_id = _insert_new(session, db.dialect, finding, now)
+            alert_id = _raise(session, db.dialect, finding, now)
             if alert_id is None:
                 continue
             per_rule[finding.rule] = per_rule.get(finding.rule, 0) + 1

@@ -1,4 +1,5 @@
-"""Each rule raises once per subject, never twice, and resolves when its condition clears."""
+"""Each rule raises once per subject while its alert is open, resolves when the condition
+clears, and raises again if it comes back."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from core.approvals import ApprovalEngine
 from core.channels.dispatcher import retry_notification
 from core.db import Database
 from core.models import Alert, Notification, RunnerHeartbeat, utcnow
+from core.runner import Runner
 from tests.integration.channels.conftest import ask, dispatcher
 from tests.integration.ops_alerts.conftest import failed_workflow
 
@@ -64,6 +66,18 @@ def test_a_failed_workflow_raises_once_and_resolves_when_retried(db: Database) -
     ops.retry_workflow(db, workflow.id, "admin@example.com")
     assert evaluate_alerts(db).resolved == [alert.id]
     assert evaluate_alerts(db).resolved == []
+    # It fails again: the same row is raised again, unacknowledged, and notified again.
+    with db.session() as session:
+        session.execute(update(Alert).where(Alert.id == alert.id)
+                        .values(acknowledged_by="ops@example.com", acknowledged_at=utcnow()))
+    notified = len(alert_notifications(db))
+    Runner(db, dispatch_notifications=False).run_until_idle()
+    assert ops.get_workflow(db, workflow.id).status == "failed"
+    [again] = evaluate_alerts(db).raised
+    assert (again.id, again.resolved_at, again.acknowledged_by) == (alert.id, None, None)
+    assert again.raised_at > alert.raised_at
+    assert len(alert_notifications(db)) == 2 * notified > 0
+    assert evaluate_alerts(db).raised == []
 
 
 def test_a_dead_delivery_raises_but_dead_alert_messages_do_not(db: Database) -> None:
