@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import DatabaseError
+from core.errors import DatabaseError, NulCharacter
 from core.wakeup import Wakeup, make_wakeup
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -62,6 +62,7 @@ class Database:
                 self.url, pool_size=PG_POOL_SIZE, max_overflow=20, pool_pre_ping=True,
                 connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
             )
+            _refuse_nul_parameters(self.engine)
         self._sessions = sessionmaker(
             self.engine, expire_on_commit=False, info={"countersign_db": self}
         )
@@ -151,6 +152,29 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul_parameters(engine: Engine) -> None:
+    """PostgreSQL cannot take a NUL character in text, not even to compare:
+    a lookup or filter holding one is refused by name here instead of failing
+    in the driver. (Nothing stored holds one: core.storable refuses it on the
+    way in, and SQLite, which could, simply finds nothing.)"""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
+               _executemany: bool) -> None:
+        if parameters and _holds_nul(parameters):
+            raise NulCharacter
 
 
 def translate(exc: SQLAlchemyError) -> DatabaseError:

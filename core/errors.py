@@ -79,6 +79,14 @@ class InvalidInput(CountersignError):
         super().__init__("The workflow input is invalid: " + "; ".join(self.problems))
 
 
+class NulCharacter(InvalidInput):
+    """A value holds a NUL character, which nothing stored holds (PostgreSQL cannot even compare one)."""
+
+    def __init__(self) -> None:
+        self.problems = ["a value holds a NUL character"]
+        CountersignError.__init__(self, self.__doc__ or "")
+
+
 class WorkflowBusy(CountersignError):
     """A runner is executing a step of this workflow right now; try again in a moment."""
 

@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 
 from core.errors import InvalidLogFilter
 from core.models import ExecutionLog, Workflow, utcnow
+from core.storable import holds_nul
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -212,6 +213,9 @@ class LogPage:
 
 def _filtered(statement: Select[Any], filters: LogFilters, tenant_scope: str | None) -> Select[Any]:
     filters.check()
+    if holds_nul(filters.tenant, filters.workflow_id, filters.session_id, filters.agent,
+                 filters.tool_name, filters.text):
+        return statement.where(false())
     if tenant_scope is not None:
         statement = statement.where(ExecutionLog.tenant == tenant_scope)
     elif filters.tenant:

@@ -25,6 +25,7 @@ from core.models import (
     utcnow,
 )
 from core.states import APPROVAL_OPEN
+from core.storable import holds_nul
 from core.tenancy import tenant_of, tenant_scope
 
 if TYPE_CHECKING:
@@ -151,6 +152,8 @@ def inbox(
     that tenant's requests (their tenant is read from their account).
     """
     flt = flt or InboxFilter()
+    if holds_nul(user, flt.workflow_id, flt.approval_type, flt.channel):
+        return []
     with db.read() as session:
         ids = _urgent_ids(session, principals_of(session, user), flt, limit=limit, offset=offset,
                           tenant=tenant_of(session, user))

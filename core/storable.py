@@ -36,3 +36,9 @@ def unstorable(value: Any, path: str = "") -> list[str]:
         for index, item in enumerate(value):
             problems += unstorable(item, _join(path, index))
     return problems
+
+
+def holds_nul(*values: str | None) -> bool:
+    """True when a search or filter value holds a NUL: nothing stored matches it
+    (``unstorable`` refuses it on the way in), and PostgreSQL cannot compare one."""
+    return any(value is not None and NUL in value for value in values)

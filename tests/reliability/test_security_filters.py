@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from core import execution_logs
 from core import workflows as ops
 from core.approvals import ApprovalEngine
 from core.db import Database
+from core.errors import ApprovalNotFound, NulCharacter
+from core.execution_logs import LogFilters
 from core.reports import InboxFilter, inbox
 from gateway.app import create_app
 from gateway.approver_ui import inbox as gradio_inbox
@@ -70,6 +73,14 @@ def found_by_rest(response: Any, want: set[str]) -> bool:
     return response.status_code == 200 and found == want and body["total"] == len(want)
 
 
+def refused_or_empty(call: Any) -> bool:
+    """A NUL finds nothing (SQLite) or is refused by name (PostgreSQL cannot compare it)."""
+    try:
+        return not call()
+    except (NulCharacter, ApprovalNotFound):
+        return True
+
+
 def empty_or_refused(response: Any) -> bool:
     """Nothing found (a well-formed id no request has), or refused with a message."""
     return (response.status_code == 200 and response.json() == []) or refused_422(response)
@@ -111,6 +122,18 @@ def test_sql_metacharacters_in_every_filter(
     attempt(tally, "core search NUL", lambda: ops.list_workflows(db, search="deploy\x00").total == 0)
     attempt(tally, "REST search NUL", lambda: found_by_rest(
         client.get("/api/workflows", params={"search": "\x00"}, headers=auth), set()))
+    attempt(tally, "inbox of a NUL", lambda: inbox(db, "boss\x00@example.com") == [])
+    attempt(tally, "core approvals for a NUL", lambda: refused_or_empty(
+        lambda: engine.list_pending_approvals("boss\x00@example.com")))
+    attempt(tally, "core approval id NUL", lambda: refused_or_empty(lambda: engine.get("ap\x00")))
+    attempt(tally, "REST approval id NUL", lambda: client.get(
+        "/api/approvals/ap%00", headers=auth).status_code in (404, 422))
+    for field in ("workflow_id", "approval_type", "channel"):
+        attempt(tally, f"inbox filter {field} NUL", lambda f=field: (
+            inbox(db, BOSS, InboxFilter(**{f: "\x00"})) == []))
+    for field in ("workflow_id", "session_id", "agent", "tool_name", "text", "tenant"):
+        attempt(tally, f"execution logs filter {field} NUL", lambda f=field: (
+            execution_logs.query(db, LogFilters(**{f: "x\x00"}), None).total == 0))
     # The CLI is a process per call: one search that must stay literal, one list that must stay empty.
     want = expected_ids(workflows, "%")
     attempt(tally, "CLI workflow list --search '%'", lambda: {
