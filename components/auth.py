@@ -24,6 +24,7 @@ from components.badges import badge_markdown
 from core.db import Database
 from core.errors import CountersignError, NotFound
 from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE, make_session_token, read_session_token
+from core.tenancy import unknown_people_may_view
 from core.users import add_user, authenticate, get_user
 
 AUTH_ENV = "COUNTERSIGN_AUTH"
@@ -34,6 +35,7 @@ SESSION_EMAIL = "auth.email"
 SIGNED_OUT = "auth.signed_out"
 COOKIE_PENDING = "auth.cookie_pending"
 CURRENT = "auth.current"
+NO_ACCOUNT = "auth.no_account"
 DEEP_LINK_PARAMS = ("approval", "workflow", "id")
 
 
@@ -113,8 +115,14 @@ def resolve_user(db: Database) -> SignedIn | None:
         if st.user.is_logged_in and st.user.get("email"):
             email = str(st.user.get("email")).strip().lower()
             found = _role_of(db, email)
-            role, name, tenant = found if found else ("viewer", str(st.user.get("name") or email), None)
-            user = SignedIn(email, role, name, "oidc", tenant)
+            if found is None and unknown_people_may_view(db):
+                found = ("viewer", str(st.user.get("name") or email), None)
+            if found is None:
+                # With tenants, a platform viewer would see every tenant's rows.
+                st.session_state[NO_ACCOUNT] = email
+            else:
+                st.session_state.pop(NO_ACCOUNT, None)
+                user = SignedIn(email, found[0], found[1], "oidc", found[2])
     elif st.session_state.get(SESSION_EMAIL) or _email_from_cookie():
         email = str(st.session_state.get(SESSION_EMAIL) or _email_from_cookie())
         st.session_state[SESSION_EMAIL] = email
@@ -205,6 +213,12 @@ def sign_in_page(db: Database) -> None:
     if no_sign_in_requested() and not bound_to_localhost():
         st.warning(f"{AUTH_ENV}=none is ignored: sign-in can only be switched off when the server "
                    "is bound to localhost (--server.address 127.0.0.1).")
+    if oidc_configured() and st.session_state.get(NO_ACCOUNT):
+        st.error(f"{st.session_state[NO_ACCOUNT]} has no account in this Countersign. It serves "
+                 "several tenants, so an admin must add you before you can see anything "
+                 "(python -m core users add EMAIL --tenant SLUG).")
+        st.button("Sign out", key="signin.oidc_signout", on_click=_oidc_sign_out)
+        return
     _deep_link_note()
     if oidc_configured():
         providers = oidc_providers()
@@ -232,6 +246,11 @@ def sign_in_page(db: Database) -> None:
         st.session_state[COOKIE_PENDING] = make_session_token(user.email)
         st.session_state.pop(SIGNED_OUT, None)
         st.rerun()
+
+
+def _oidc_sign_out() -> None:
+    st.session_state.pop(NO_ACCOUNT, None)
+    st.logout()
 
 
 def sign_out() -> None:

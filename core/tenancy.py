@@ -117,6 +117,16 @@ def check_platform_editor(session: Session, actor: str, what: str) -> None:
                             "shared by every tenant, so only platform users can.")
 
 
+def unknown_people_may_view(db: Database) -> bool:
+    """Whether someone signed in by the identity provider but without an
+    account may look around as a platform viewer: only while no tenant
+    exists, since a platform viewer sees every tenant's rows."""
+    from sqlalchemy import exists, select
+
+    with db.read() as session:
+        return not session.scalar(select(exists().where(Tenant.slug.is_not(None))))
+
+
 def user_tenant(db: Database, email: str | None) -> str | None:
     """``tenant_of`` in its own read transaction (for interfaces)."""
     with db.read() as session:

@@ -139,9 +139,23 @@ def test_with_oidc_configured_the_identity_comes_from_st_user(demo_db: Database)
     assert [link.proto.label for link in finance.get("page_link")] == ["High-value payment"]
     assert "finance@example.com" in all_text(finance)
 
+    # No local account, and the demo has a tenant (Acme): a platform viewer
+    # would see every tenant's rows, so the stranger sees nothing.
     stranger = new_app()
     stranger.secrets = dict(OIDC_SECRETS)
     stranger.user = {"is_logged_in": True, "email": "someone@elsewhere.org", "name": "Someone"}
     stranger.run()
     no_exception(stranger)
-    assert ":gray-badge[viewer]" in all_text(stranger)  # no local account: a viewer
+    assert "someone@elsewhere.org has no account in this Countersign" in all_text(stranger)
+    assert [b.key for b in stranger.button] == ["signin.oidc_signout"]
+    assert ":gray-badge[viewer]" not in all_text(stranger)
+    assert "High-value payment" not in all_text(stranger)
+
+
+def test_with_oidc_and_no_tenants_a_person_without_an_account_is_a_viewer(app_env: str) -> None:
+    stranger = new_app()
+    stranger.secrets = dict(OIDC_SECRETS)
+    stranger.user = {"is_logged_in": True, "email": "someone@elsewhere.org", "name": "Someone"}
+    stranger.run()
+    no_exception(stranger)
+    assert ":gray-badge[viewer]" in all_text(stranger)
