@@ -14,6 +14,7 @@ import argparse
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from core.approvals import ApprovalEngine  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.definitions import load_definition_file  # noqa: E402
 from core.demo import template_path  # noqa: E402
-from core.models import ApprovalRequest, Workflow  # noqa: E402
+from core.models import ApprovalRequest, Workflow, utcnow  # noqa: E402
 from core.runner import Runner  # noqa: E402
 from tests.e2e.server import (  # noqa: E402
     UI_TIMEOUT_MS,
@@ -78,12 +79,27 @@ def build_history(db_url: str) -> dict[str, str]:
         engine.respond_to_approval(budget.id, "manager@example.com", "approve",
                                    data={"approved_amount": 75000}, channel="dashboard")
         Runner(db).run_until_idle(max_seconds=60)
+        # Agents, a supervised session and alerts for the newer pages.
+        from core import conversations
+        from core.agents.teams import start_team
+        from core.alerts import evaluate_alerts
+
+        start_team(db, "research_brief", "Why do tides happen?", "manager@example.com")
+        chat = conversations.start_session(db, "amy@acme.example", "support",
+                                           title="Order ORD-77 is late")
+        conversations.post_user_message(db, chat.id, "amy@acme.example", "Where is order ORD-77?")
+        conversations.take_over(db, chat.id, "admin@example.com")
+        conversations.inject(db, chat.id, "admin@example.com",
+                             "Hi Amy, I'm checking with the warehouse now.")
+        conversations.post_user_message(db, chat.id, "amy@acme.example", "Thank you!")
+        Runner(db).run_until_idle(max_seconds=60)
+        evaluate_alerts(db, utcnow() + timedelta(hours=23, minutes=30))
         waiting = _pending(db, "Production deploy approval")[0]
         assert finished.workflow_id is not None
         with db.read() as session:
             done = session.get(Workflow, finished.workflow_id)
             assert done is not None and done.status == "completed", done and done.status
-        return {"approval": waiting.id, "workflow": finished.workflow_id}
+        return {"approval": waiting.id, "workflow": finished.workflow_id, "session": chat.id}
     finally:
         db.dispose()
 
@@ -101,12 +117,13 @@ def capture(out: Path) -> list[Path]:
         try:
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
-                context = browser.new_context(viewport=VIEWPORT)
-                context.set_default_timeout(UI_TIMEOUT_MS)
                 expect.set_options(timeout=UI_TIMEOUT_MS)
 
                 def shot(name: str, path: str, email: str,
                          prepare: Callable[[Any], None] | None = None) -> None:
+                    # A context per shot: the session cookie would keep the last person signed in.
+                    context = browser.new_context(viewport=VIEWPORT)
+                    context.set_default_timeout(UI_TIMEOUT_MS)
                     page = context.new_page()
                     page.goto(f"{app.url}{path}")
                     wait_for_app(page)
@@ -117,7 +134,7 @@ def capture(out: Path) -> list[Path]:
                     target = out / f"{name}.png"
                     page.screenshot(path=str(target))
                     saved.append(target)
-                    page.close()
+                    context.close()
 
                 def inbox(page: Any) -> None:
                     expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
@@ -156,6 +173,26 @@ def capture(out: Path) -> list[Path]:
                 shot("rollback-dialog", f"/?workflow={ids['workflow']}", "admin@example.com",
                      rollback)
                 shot("monitor", "/monitor", "admin@example.com", monitor)
+
+                def teams(page: Any) -> None:
+                    page.get_by_text("Teams", exact=True).click()
+                    expect(page.get_by_role("heading", name="Start a team")).to_be_visible()
+
+                def sessions(page: Any) -> None:
+                    expect(page.get_by_text("checking with the warehouse").first).to_be_visible()
+
+                def logs(page: Any) -> None:
+                    expect(page.get_by_role("heading", name="Execution logs")).to_be_visible()
+                    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()
+
+                def tenants(page: Any) -> None:
+                    expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
+                    expect(page.get_by_role("button", name="Save flow")).to_be_attached()
+
+                shot("agents-teams", "/agents", "admin@example.com", teams)
+                shot("sessions", f"/sessions?session={ids['session']}", "admin@example.com", sessions)
+                shot("execution-logs", "/logs", "admin@example.com", logs)
+                shot("tenants", "/tenants", "admin@example.com", tenants)
                 browser.close()
         finally:
             stop(app.process)

@@ -26,7 +26,7 @@ SELECT_NEXT = "teams.select_next"
 
 def _pipeline(team: dict[str, Any]) -> str:
     gates = set(team["settings"].get("approve_before") or [])
-    return " → ".join(("✋ " if member in gates else "") + member for member in team["members"])
+    return " → ".join(("[approval] " if member in gates else "") + member for member in team["members"])
 
 
 def _names(text: str) -> list[str]:
@@ -35,8 +35,8 @@ def _names(text: str) -> list[str]:
 
 def teams_section(db: Database, user: SignedIn) -> None:
     st.caption("A team runs agent profiles in order: the first works on the task you give, each "
-               "next one on the previous one's answer. ✋ marks a member a person approves "
-               "before. A started team is an ordinary workflow on the Workflows page.")
+               "next one on the previous one's answer. [approval] marks a member a person "
+               "approves before. A started team is an ordinary workflow on the Workflows page.")
     if NOTICE in st.session_state:
         st.success(st.session_state.pop(NOTICE))
     rows = [teams.team_dict(t) for t in teams.list_teams(db)]

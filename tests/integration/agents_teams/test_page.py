@@ -66,7 +66,7 @@ def test_admin_creates_edits_starts_and_deletes_a_team(app_env: str) -> None:
         assert teams.team_dict(teams.get_team(db, "desk"))["settings"] == {
             "approve_before": ["editor"], "approval": {"requested_from": ["editor@example.com"]}}
         assert list(table_with(at, "name", "members")["members"]) == [
-            "researcher → writer → ✋ editor"]
+            "researcher → writer → [approval] editor"]
 
         at.selectbox(key="teams.start.team").set_value("desk")
         at.text_area(key="teams.start.task").input("explain tides")
