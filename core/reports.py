@@ -77,6 +77,8 @@ class InboxSummary:
     by_workflow: dict[str, tuple[str, int]] = field(default_factory=dict)
     types: tuple[str, ...] = APPROVAL_TYPES
     channels: tuple[str, ...] = CHANNELS
+    # How many of the waiting requests are of each type (types with none left out).
+    by_type: dict[str, int] = field(default_factory=dict)
 
 
 # Facets stay bounded however many requests wait: the workflow filter offers
@@ -180,6 +182,12 @@ def inbox_summary(db: Database, user: str, *, soon: timedelta = timedelta(hours=
                                    ).where(ApprovalRequest.tenant == tenant)
         total = session.scalar(counted) or 0
         expiring = session.scalar(counted.where(ApprovalAssignee.expires_at <= utcnow() + soon)) or 0
+        by_type = {kind: int(n) for kind, n in session.execute(
+            select(ApprovalRequest.approval_type, func.count(func.distinct(ApprovalRequest.id)))
+            .join(ApprovalAssignee, ApprovalAssignee.approval_id == ApprovalRequest.id)
+            .where(ApprovalAssignee.principal.in_(principals),
+                   *([ApprovalRequest.tenant == tenant] if tenant is not None else []))
+            .group_by(ApprovalRequest.approval_type))}
         urgent = _urgent_ids(session, principals, InboxFilter(), limit=WORKFLOW_FACETS * 4,
                              offset=0, tenant=tenant)
         counts: dict[str, int] = {}
@@ -191,7 +199,8 @@ def inbox_summary(db: Database, user: str, *, soon: timedelta = timedelta(hours=
     top = sorted(counts, key=lambda w: -counts[w])[:WORKFLOW_FACETS]
     names = workflow_names(db, top)
     by_workflow = {w: (names.get(w, w), counts[w]) for w in top}
-    return InboxSummary(int(total), int(expiring), by_workflow)
+    return InboxSummary(int(total), int(expiring), by_workflow,
+                        by_type={t: by_type[t] for t in APPROVAL_TYPES if by_type.get(t)})
 
 
 def channels_of(db: Database, approval_ids: list[str]) -> dict[str, list[str]]:

@@ -21,6 +21,8 @@ st.title("Inbox")
 with st.sidebar:
     st.metric("Waiting for you", summary.total, border=True)
     st.metric("Expiring within 24 h", summary.expiring_soon, border=True)
+    if summary.by_type:
+        st.caption(" · ".join(f"{kind} **{count}**" for kind, count in summary.by_type.items()))
 
 workflow_col, type_col, channel_col = st.columns(3)
 workflow_id = workflow_col.selectbox(
@@ -29,7 +31,7 @@ workflow_id = workflow_col.selectbox(
     help="The workflows of your most urgent requests.")
 approval_type = type_col.selectbox(
     "Type", [None, *summary.types], key="inbox.type",
-    format_func=lambda t: "All types" if t is None else t)
+    format_func=lambda t: "All types" if t is None else f"{t} ({summary.by_type.get(t, 0)})")
 channel = channel_col.selectbox(
     "Channel", [None, *summary.channels], key="inbox.channel",
     format_func=lambda c: "All channels" if c is None else f"Sent by {c}")

@@ -52,6 +52,9 @@ def test_most_urgent_first_and_filters(at: AppTest, demo_db: Database) -> None:
     assert metrics(at)["Waiting for you"] == "3"
     assert metrics(at)["Expiring within 24 h"] == "2"
     assert any("left" in m.value for m in at.markdown)
+    # Per type, in the sidebar and the type filter (Production deploy approval is a form).
+    assert "binary **1** · form **2**" in [c.value for c in at.sidebar.caption]
+    assert at.selectbox(key="inbox.type").options == ["All types", "binary (1)", "form (2)", "budget (0)"]
 
     at.selectbox(key="inbox.type").set_value("binary").run()
     assert links(at) == ["Later one"]

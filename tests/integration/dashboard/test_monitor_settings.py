@@ -116,6 +116,7 @@ def test_report_queries_on_both_databases(demo_on_both: Database) -> None:
     summary = reports.inbox_summary(db, "admin@example.com")
     assert (summary.total, summary.expiring_soon) == (1, 1)
     assert list(summary.by_workflow.values()) == [("Order processing", 1)]
+    assert summary.by_type == {"budget": 1}
     assert [a.id for a in reports.inbox(db, "admin@example.com",
                                         reports.InboxFilter(channel="email"))] == [payment.id]
     assert reports.inbox(db, "admin@example.com", reports.InboxFilter(channel="slack")) == []
