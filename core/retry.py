@@ -57,6 +57,13 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return any(_database_gone(e) for e in _causes(exc))
 
 
+def first_line(exc: BaseException) -> str:
+    """A driver error's first line (the rest is SQL and a documentation link):
+    what an outage warning logs instead of a traceback."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _transient_one(exc: BaseException) -> bool:
     if isinstance(exc, TransientError | TimeoutError | ConnectionError):
         return True

@@ -29,7 +29,7 @@ from core.approvals import ApprovalEngine
 from core.executor import StepExecutor, TaskHandler
 from core.metrics import runner_metrics
 from core.models import RunnerHeartbeat, Workflow, utcnow
-from core.retry import backoff_delay, is_database_unavailable
+from core.retry import backoff_delay, first_line, is_database_unavailable
 from core.tools import ToolRegistry, default_registry
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class Runner:
             if is_database_unavailable(exc):
                 self._interrupted.add(workflow_id)
                 self.log.warning("database unavailable; workflow handed back once it answers",
-                                 workflow_id=workflow_id, error=_first_line(exc))
+                                 workflow_id=workflow_id, error=first_line(exc))
             else:
                 self.log.exception("workflow execution failed", workflow_id=workflow_id)
         finally:
@@ -260,7 +260,7 @@ class Runner:
                     wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER,
                                          DATABASE_RETRY_MAX, outage_tries)
                     self.log.warning("database unavailable; retrying", retry_in=wait,
-                                     tries=outage_tries, error=_first_line(exc))
+                                     tries=outage_tries, error=first_line(exc))
                 else:
                     self.log.exception("runner loop error; retrying")
                     wait = LOOP_ERROR_WAIT
@@ -315,7 +315,7 @@ class Runner:
             except Exception as exc:
                 runner_metrics.error("heartbeat", exc)
                 if is_database_unavailable(exc):
-                    self.log.warning("heartbeat: database unavailable", error=_first_line(exc))
+                    self.log.warning("heartbeat: database unavailable", error=first_line(exc))
                 else:
                     self.log.exception("heartbeat failed")
             if alerts:
@@ -338,7 +338,7 @@ class Runner:
         except Exception as exc:
             runner_metrics.error("alerts", exc)
             if is_database_unavailable(exc):
-                self.log.warning("alert evaluation: database unavailable", error=_first_line(exc))
+                self.log.warning("alert evaluation: database unavailable", error=first_line(exc))
             else:
                 self.log.exception("alert evaluation failed")
         finally:
@@ -379,12 +379,7 @@ def wait_for_database(prepare: Callable[[], T], stop: threading.Event | None = N
             wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER,
                                  DATABASE_RETRY_MAX, tries)
             log.warning("database unavailable at start; retrying", retry_in=wait, tries=tries,
-                        error=_first_line(exc))
+                        error=first_line(exc))
             if (stop or threading.Event()).wait(wait):
                 raise
 
-
-def _first_line(exc: BaseException) -> str:
-    """A driver error's first line (the rest is SQL and a documentation link)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

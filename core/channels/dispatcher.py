@@ -52,7 +52,7 @@ from core.channels.notifications import (
 from core.channels.outbox import DECIDED_KIND, outbox_signal
 from core.errors import NotificationNotFound
 from core.models import ApprovalRequest, Notification, utcnow
-from core.retry import is_database_unavailable
+from core.retry import first_line, is_database_unavailable
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -438,7 +438,7 @@ class Dispatcher:
                     log.exception("dispatcher loop error; retrying")
                 else:  # a restart or outage: one plain line per poll, not a traceback
                     log.warning("dispatcher: database unavailable; retrying",
-                                error=(str(exc).splitlines() or [type(exc).__name__])[0])
+                                error=first_line(exc))
             outbox_signal.wait_for_change(seen, wait)
 
 
