@@ -395,7 +395,8 @@ def _semantic_problems(data: Any) -> list[str]:
     return problems
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
+def error_path(loc: tuple[Any, ...], empty: str = "(definition)") -> str:
+    """Where a pydantic error is, as a reader writes it: ``steps[2].retry.backoff``."""
     path = ""
     for part in loc:
         if isinstance(part, int):
@@ -404,7 +405,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
             continue  # pydantic's union/validator tags say nothing to a user
         else:
             path += ("." if path else "") + str(part)
-    return path or "(definition)"
+    return path or empty
 
 
 def _format_error(error: dict[str, Any]) -> str:
@@ -426,7 +427,7 @@ def _format_error(error: dict[str, Any]) -> str:
             loc.append(field)
     else:
         message = message[:1].lower() + message[1:]
-    return f"{_format_loc(tuple(loc))}: {message}"
+    return f"{error_path(tuple(loc))}: {message}"
 
 
 def parse_definition(data: Any) -> WorkflowDefinition:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from core import store
 from core.agents.spec import AgentSpec
+from core.definitions import error_path
 from core.errors import (
     AgentProfileExists,
     AgentProfileInUse,
@@ -76,16 +77,6 @@ class ProfileFields(BaseModel):
         return name
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif not str(part).startswith("function-"):
-            text += ("." if text else "") + str(part)
-    return text
-
-
 def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field"
@@ -97,10 +88,10 @@ def _message(error: Any) -> str:
 def _spec_field(loc: tuple[Any, ...]) -> str:
     for size in (2, 1):
         if tuple(loc[:size]) in _SPEC_TO_FIELD:
-            return _where((_SPEC_TO_FIELD[tuple(loc[:size])], *loc[size:]))
+            return error_path((_SPEC_TO_FIELD[tuple(loc[:size])], *loc[size:]))
     if loc and loc[0] in ("tools", "held_tools", "max_steps", "instructions"):
-        return _where(loc)
-    return _where(("settings", *loc))
+        return error_path(loc)
+    return error_path(("settings", *loc))
 
 
 def spec_data(fields: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +112,7 @@ def validate_profile(data: dict[str, Any]) -> dict[str, Any]:
     try:
         fields = ProfileFields.model_validate(data).model_dump()
     except ValidationError as exc:
-        raise InvalidAgentProfile([f"{_where(e['loc']) or '(profile)'}: {_message(e)}"
+        raise InvalidAgentProfile([f"{error_path(e['loc'], empty='(profile)')}: {_message(e)}"
                                    for e in exc.errors()]) from None
     problems = [f"settings.{key}: unknown field" for key in sorted(set(fields["settings"])
                                                                    - SETTINGS_KEYS)]

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from core import store
 from core.agents.profiles_store import NAME_PATTERN
-from core.definitions import parse_approval_config, parse_definition
+from core.definitions import error_path, parse_approval_config, parse_definition
 from core.errors import (
     AgentTeamExists,
     AgentTeamNotFound,
@@ -77,13 +77,6 @@ class TeamFields(BaseModel):
         return name
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + str(part)
-    return text or "(team)"
-
-
 def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field"
@@ -104,7 +97,8 @@ def validate_team(data: dict[str, Any]) -> dict[str, Any]:
     try:
         fields = TeamFields.model_validate(data).model_dump()
     except ValidationError as exc:
-        raise InvalidAgentTeam([f"{_where(e['loc'])}: {_message(e)}" for e in exc.errors()]) from None
+        raise InvalidAgentTeam([f"{error_path(e['loc'], empty='(team)')}: {_message(e)}"
+                                for e in exc.errors()]) from None
     fields["members"] = [member.strip() for member in fields["members"]]
     problems = []
     seen: dict[str, int] = {}
