@@ -10,6 +10,7 @@ never the shared server, because it stops and restarts it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -104,17 +105,17 @@ def test_a_database_object_works_again_after_a_restart(
 # -- a runner process ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def runner_process(private_pg_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
-    log_path = tmp_path / "runner.log"
-    env = cli_env(private_pg_url, COUNTERSIGN_LEASE_SECONDS=LEASE_SECONDS,
+@contextlib.contextmanager
+def runner_subprocess(url: str, log_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """``python -m core runner`` against ``url``, JSON logs in ``log_path``; stopped after."""
+    env = cli_env(url, COUNTERSIGN_LEASE_SECONDS=LEASE_SECONDS,
                   COUNTERSIGN_TOOL_MODULES="tests.acceptance.core.slow_tools",
                   COUNTERSIGN_LOG_FORMAT="json")
     with log_path.open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "core", "runner", "--concurrency", "2"],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     try:
-        yield proc, log_path
+        yield proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -123,6 +124,13 @@ def runner_process(private_pg_url: str, tmp_path: Path) -> Iterator[tuple[subpro
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture
+def runner_process(private_pg_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    log_path = tmp_path / "runner.log"
+    with runner_subprocess(private_pg_url, log_path) as proc:
+        yield proc, log_path
 
 
 def log_records(path: Path) -> list[dict[str, object]]:
@@ -223,31 +231,21 @@ def test_a_runner_started_before_the_database_waits_for_it(
         private_cluster: PrivateCluster, private_pg_url: str, tmp_path: Path) -> None:
     private_cluster.stop()
     log_path = tmp_path / "runner.log"
-    env = cli_env(private_pg_url, COUNTERSIGN_TOOL_MODULES="tests.acceptance.core.slow_tools",
-                  COUNTERSIGN_LOG_FORMAT="json")
-    with log_path.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "core", "runner"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     db = Database(private_pg_url)
     try:
-        wait_until(lambda: sum(r.get("event") == "database unavailable at start; retrying"
-                               for r in log_records(log_path)) >= 2,
-                   OUTAGE_NOTICED_WITHIN, "the runner waits for the database, retrying")
-        assert proc.poll() is None, "the runner waits instead of exiting"
-        private_cluster.start()
-        calls_log = tmp_path / "calls.log"
-        workflow_id = ops.create_workflow(db, slow_workflow(calls_log, 0)).id
-        wait_until(tolerant(lambda: ops.get_workflow(db, workflow_id).status == "completed"),
-                   ALL_DONE_WITHIN, "the runner runs a workflow once the database answers")
-        assert proc.poll() is None
-        assert [label for label, _ in calls_of(calls_log)] == [f"0:{step}" for step in STEPS]
+        with runner_subprocess(private_pg_url, log_path) as proc:
+            wait_until(lambda: sum(r.get("event") == "database unavailable at start; retrying"
+                                   for r in log_records(log_path)) >= 2,
+                       OUTAGE_NOTICED_WITHIN, "the runner waits for the database, retrying")
+            assert proc.poll() is None, "the runner waits instead of exiting"
+            private_cluster.start()
+            calls_log = tmp_path / "calls.log"
+            workflow_id = ops.create_workflow(db, slow_workflow(calls_log, 0)).id
+            wait_until(tolerant(lambda: ops.get_workflow(db, workflow_id).status == "completed"),
+                       ALL_DONE_WITHIN, "the runner runs a workflow once the database answers")
+            assert proc.poll() is None
+            assert [label for label, _ in calls_of(calls_log)] == [f"0:{step}" for step in STEPS]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
         db.dispose()
 
 
