@@ -9,6 +9,7 @@ secrets list shows names and a mask, and the input is cleared after saving.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -99,16 +100,22 @@ def flows_section(db: Database, slug: str, actor: str) -> None:
             return
         _done(f"Flow {row.name} saved.")
     if flows:
-        left, right = st.columns([3, 1], vertical_alignment="bottom")
-        doomed = left.selectbox("Remove a flow", [f["name"] for f in flows],
-                                key=f"tenants.{slug}.flow.remove_choice")
-        if right.button("Remove", key=f"tenants.{slug}.flow.remove") and doomed:
-            try:
-                tenants.remove_flow(db, slug, doomed, actor=actor)
-            except CountersignError as exc:
-                show_error(exc)
-                return
-            _done(f"Flow {doomed} removed.")
+        _removal("Remove a flow", [f["name"] for f in flows], f"tenants.{slug}.flow.remove", "Remove",
+                 lambda name: tenants.remove_flow(db, slug, name, actor=actor), "Flow {} removed.")
+
+
+def _removal(label: str, names: list[str], key: str, button: str,
+             remove: Callable[[str], object], done: str) -> None:
+    """A choice of one of ``names`` and a button that removes it (``key`` and ``key``_choice)."""
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    doomed = left.selectbox(label, names, key=f"{key}_choice")
+    if right.button(button, key=key) and doomed:
+        try:
+            remove(doomed)
+        except CountersignError as exc:
+            show_error(exc)
+            return
+        _done(done.format(doomed))
 
 
 def secrets_section(db: Database, slug: str, actor: str) -> None:
@@ -134,16 +141,9 @@ def secrets_section(db: Database, slug: str, actor: str) -> None:
         st.session_state.pop(f"tenants.{slug}.secret.value", None)  # never drawn back
         _done(f"Secret {info.name} saved (encrypted).")
     if listed:
-        left, right = st.columns([3, 1], vertical_alignment="bottom")
-        doomed = left.selectbox("Delete a secret", [s.name for s in listed],
-                                key=f"tenants.{slug}.secret.delete_choice")
-        if right.button("Delete", key=f"tenants.{slug}.secret.delete") and doomed:
-            try:
-                tenants.delete_tenant_secret(db, slug, doomed, actor=actor)
-            except CountersignError as exc:
-                show_error(exc)
-                return
-            _done(f"Secret {doomed} deleted.")
+        _removal("Delete a secret", [s.name for s in listed], f"tenants.{slug}.secret.delete", "Delete",
+                 lambda name: tenants.delete_tenant_secret(db, slug, name, actor=actor),
+                 "Secret {} deleted.")
 
 
 def model_section(db: Database, slug: str, actor: str) -> None:

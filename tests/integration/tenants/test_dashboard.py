@@ -129,3 +129,12 @@ def test_the_tenants_page_is_for_platform_admins(db: Database, scene: TwoTenants
     at.button(key="tenants.gamma.model.submit").click().run()
     no_exception(at)
     assert tenants.get_tenant(db, "gamma").settings["model"] == {"model_id": "gamma-model"}
+
+    at.button(key="tenants.gamma.secret.delete").click().run()
+    no_exception(at)
+    assert "Secret model_api_key deleted." in all_text(at)
+    assert tenants.list_tenant_secrets(db, "gamma") == []
+    at.button(key="tenants.gamma.flow.remove").click().run()
+    no_exception(at)
+    assert "Flow support removed." in all_text(at)
+    assert tenants.list_flows(db, "gamma") == []
