@@ -42,6 +42,7 @@ from core.models import (
     utcnow,
 )
 from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
+from core.storable import unstorable
 from core.tenancy import can_see, tenant_of, tenant_scope
 
 if TYPE_CHECKING:
@@ -255,8 +256,6 @@ def record_response(
     if already is not None:
         raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.")
     data = dict(data or {})
-    from core.storable import unstorable
-
     if problems := unstorable({"data": data, "comment": comment}):
         raise InvalidResponse(problems)
     decision = _validated_decision(approval, config, decision, data)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import DatabaseError, NulCharacter
+from core.storable import holds_nul
 from core.wakeup import Wakeup, make_wakeup
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -154,16 +155,6 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(v) for v in value)
-    return False
-
-
 def _refuse_nul_parameters(engine: Engine) -> None:
     """PostgreSQL cannot take a NUL character in text, not even to compare:
     a lookup or filter holding one is refused by name here instead of failing
@@ -173,7 +164,7 @@ def _refuse_nul_parameters(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def _check(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
                _executemany: bool) -> None:
-        if parameters and _holds_nul(parameters):
+        if parameters and holds_nul(parameters):
             raise NulCharacter
 
 

@@ -29,6 +29,7 @@ from pydantic import (
 
 from core.errors import DefinitionError
 from core.retry import backoff_delay, is_transient
+from core.storable import unstorable
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -441,8 +442,6 @@ def parse_definition(data: Any) -> WorkflowDefinition:
     except ValidationError as exc:
         problems.extend(_format_error(dict(e)) for e in exc.errors())
     problems.extend(_semantic_problems(data))
-    from core.storable import unstorable
-
     problems.extend(unstorable(data))
     if problems or definition is None:
         raise DefinitionError(list(dict.fromkeys(problems)))
@@ -456,8 +455,6 @@ def parse_approval_config(data: Any) -> ApprovalConfig:
     except ValidationError as exc:
         problems = [_format_error(dict(e)) for e in exc.errors()]
         raise DefinitionError([f"approval_config.{p}" for p in problems]) from None
-    from core.storable import unstorable
-
     if problems := unstorable(data, "approval_config"):
         raise DefinitionError(problems)
     return config

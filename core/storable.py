@@ -38,7 +38,17 @@ def unstorable(value: Any, path: str = "") -> list[str]:
     return problems
 
 
-def holds_nul(*values: str | None) -> bool:
-    """True when a search or filter value holds a NUL: nothing stored matches it
-    (``unstorable`` refuses it on the way in), and PostgreSQL cannot compare one."""
-    return any(value is not None and NUL in value for value in values)
+def holds_nul(*values: Any) -> bool:
+    """True when a value (a string, or one inside mappings and lists) holds a NUL:
+    nothing stored matches it (``unstorable`` refuses it on the way in), and
+    PostgreSQL cannot even compare one."""
+    for value in values:
+        if isinstance(value, str):
+            if NUL in value:
+                return True
+        elif isinstance(value, dict):
+            if holds_nul(*value.values()):
+                return True
+        elif isinstance(value, list | tuple) and holds_nul(*value):
+            return True
+    return False

@@ -12,7 +12,7 @@ from core import store, tracing
 from core.approvals import cancel_open_approvals
 from core.checkpoints import take_checkpoint
 from core.definitions import WorkflowDefinition, definition_dict, parse_definition
-from core.errors import InvalidTransition, NotAuthorized
+from core.errors import InvalidInput, InvalidTransition, NotAuthorized
 from core.models import (
     ApprovalRequest,
     StepRun,
@@ -22,6 +22,7 @@ from core.models import (
     utcnow,
 )
 from core.states import WORKFLOW_STATUSES
+from core.storable import holds_nul, unstorable
 from core.tenancy import tenant_of, tenant_scope
 
 if TYPE_CHECKING:
@@ -47,9 +48,6 @@ def create_workflow(
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
     input_data = dict(input_data or {})
-    from core.errors import InvalidInput
-    from core.storable import unstorable
-
     if problems := unstorable({"input": input_data, "name": name, "description": description}):
         raise InvalidInput(problems)
     with db.session() as session:
@@ -210,8 +208,7 @@ def list_workflows(
     conditions: list[ColumnElement[bool]] = []
     if statuses:
         conditions.append(Workflow.status.in_(statuses))
-    if search and "\x00" in search:
-        # Nothing stored holds a NUL (core.storable refuses it) and PostgreSQL cannot compare one.
+    if holds_nul(search):
         return WorkflowPage([], 0)
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
