@@ -1,7 +1,7 @@
 """``python -m core alerts ...``: list, acknowledge and evaluate alerts.
 
-Registered by ``core.cli``; its helpers are imported when a command runs, so
-the two modules do not import each other at load time.
+Registered by ``core.cli``; the helpers all command modules share are in
+``core.cli_support``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-alerts_app = typer.Typer(no_args_is_help=True, help="Alerts the runners raise (see core/alerts.py).")
+from core.cli_support import AsJson, OptionalActor, acting, open_database, print_json, table
 
-AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts the runners raise (see core/alerts.py).")
 
 
 def _alert_dict(alert: Any) -> dict[str, Any]:
@@ -29,14 +29,12 @@ def alerts_list(
 ) -> None:
     """Open alerts, most severe first (and recently resolved ones with --resolved)."""
     from core import alerts
-    from core.cli import _db, _print_json, _table
-
-    db = _db()
+    db = open_database()
     rows = alerts.open_alerts(db) + (alerts.resolved_alerts(db) if resolved else [])
     if as_json:
-        _print_json([_alert_dict(a) for a in rows])
+        print_json([_alert_dict(a) for a in rows])
         return
-    _table([[a.id, a.severity, a.rule, "resolved" if a.resolved_at else
+    table([[a.id, a.severity, a.rule, "resolved" if a.resolved_at else
              ("acknowledged" if a.acknowledged_at else "open"),
              a.raised_at.strftime("%Y-%m-%d %H:%M"), a.message[:80]] for a in rows],
            ["ID", "SEVERITY", "RULE", "STATE", "RAISED", "MESSAGE"])
@@ -46,14 +44,12 @@ def alerts_list(
 @alerts_app.command("ack")
 def alerts_ack(
     alert_id: Annotated[int, typer.Argument(help="The alert's id (see `alerts list`).")],
-    actor: Annotated[str | None, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
-    = None,
+    actor: OptionalActor = None,
 ) -> None:
     """Acknowledge an alert: someone is on it."""
     from core.alerts import acknowledge_alert
-    from core.cli import DEFAULT_ACTOR, _db
 
-    alert = acknowledge_alert(_db(), alert_id, actor or DEFAULT_ACTOR)
+    alert = acknowledge_alert(open_database(), alert_id, acting(actor))
     typer.echo(f"alert {alert.id} acknowledged by {alert.acknowledged_by}")
 
 
@@ -61,11 +57,10 @@ def alerts_ack(
 def alerts_evaluate(as_json: AsJson = False) -> None:
     """Evaluate the rules now (runners do it every COUNTERSIGN_ALERT_INTERVAL)."""
     from core.alerts import evaluate_alerts
-    from core.cli import _db, _print_json
 
-    result = evaluate_alerts(_db())
+    result = evaluate_alerts(open_database())
     if as_json:
-        _print_json({"raised": [_alert_dict(a) for a in result.raised], "resolved": result.resolved,
+        print_json({"raised": [_alert_dict(a) for a in result.raised], "resolved": result.resolved,
                      "skipped": result.skipped})
         return
     if result.skipped:

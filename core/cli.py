@@ -7,8 +7,6 @@ refused command exits 1 with a one-line reason on stderr, never a traceback.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -18,13 +16,20 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import workflows as ops
+from core.agents.profiles_cli import agents_app
+from core.agents.teams_cli import teams_app
+from core.alerts_cli import alerts_app
 from core.approvals import ApprovalEngine
 from core.checkpoints import rollback
-from core.db import Database, get_database, translate
+from core.cli_support import DEFAULT_ACTOR, AsJson, open_database, parse_json, print_json, table
+from core.db import get_database, translate
 from core.definitions import load_definition_file
 from core.errors import CountersignError
+from core.execution_logs_cli import logs_command
+from core.sessions_cli import sessions_app
 from core.tenancy import user_tenant
-from core.tools import default_registry, load_tool_modules
+from core.tenants_cli import tenants_app
+from core.tools import default_registry
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Countersign: human approvals for AI agent workflows.")
@@ -39,43 +44,8 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(checkpoints_app, name="checkpoints")
 app.add_typer(users_app, name="users")
 
-DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USER', 'unknown')}"
 Actor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
 RequiredActor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
-
-
-def _db() -> Database:
-    db = get_database()
-    db.upgrade()
-    load_tool_modules()
-    import core.demo_tools  # noqa: F401  (the demo templates' tools)
-
-    return db
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
-
-
-def _parse_json(value: str | None, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise CountersignError(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}.") from None
-    if not isinstance(parsed, dict):
-        raise CountersignError(f"{what} must be a JSON object.")
-    return parsed
-
-
-def _table(rows: list[list[Any]], headers: list[str]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    for row in [headers, *rows]:
-        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
-
-
 # -- db -------------------------------------------------------------------------
 
 
@@ -101,8 +71,8 @@ def workflow_start(
 ) -> None:
     """Start a workflow; prints its id."""
     definition = load_definition_file(file)
-    input_data = _parse_json(input, "--input")
-    workflow = ops.create_workflow(_db(), definition, name=name, input_data=input_data,
+    input_data = parse_json(input, "--input")
+    workflow = ops.create_workflow(open_database(), definition, name=name, input_data=input_data,
                                    created_by=actor)
     typer.echo(workflow.id)
 
@@ -117,13 +87,13 @@ def workflow_list(
     actor: Actor = DEFAULT_ACTOR,
 ) -> None:
     """List workflows, newest first (a tenant's user --as sees only that tenant's)."""
-    db = _db()
+    db = open_database()
     page = ops.list_workflows(db, status=status, search=search, limit=limit, offset=offset,
                               tenant=user_tenant(db, actor))
     if as_json:
-        _print_json({"total": page.total, "workflows": [ops.workflow_dict(w) for w in page.rows]})
+        print_json({"total": page.total, "workflows": [ops.workflow_dict(w) for w in page.rows]})
         return
-    _table([[w.id, w.status, w.name, w.created_at.strftime("%Y-%m-%d %H:%M")] for w in page.rows],
+    table([[w.id, w.status, w.name, w.created_at.strftime("%Y-%m-%d %H:%M")] for w in page.rows],
            ["ID", "STATUS", "NAME", "CREATED"])
     typer.echo(f"{len(page.rows)} of {page.total}")
 
@@ -131,11 +101,11 @@ def workflow_list(
 @workflow_app.command("show")
 def workflow_show(workflow_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR) -> None:
     """Show a workflow with its events."""
-    db = _db()
+    db = open_database()
     status = ops.workflow_status(db, workflow_id, tenant=user_tenant(db, actor))
     events = [ops.event_dict(e) for e in ops.events_of(db, workflow_id)]
     if as_json:
-        _print_json({**status, "events": events})
+        print_json({**status, "events": events})
         return
     typer.echo(f"{status['name']} ({status['id']})")
     typer.echo(f"status: {status['status']}   step: {status['current_step']}   "
@@ -145,12 +115,12 @@ def workflow_show(workflow_id: str, as_json: AsJson = False, actor: Actor = DEFA
     for approval in status["pending_approvals"]:
         typer.echo(f"waiting for: {approval['title']} ({approval['id']}) from "
                    f"{', '.join(approval['approvers'])}")
-    _table([[e["id"], e["created_at"][:19], e["type"], e["actor"], e["step"] or ""] for e in events],
+    table([[e["id"], e["created_at"][:19], e["type"], e["actor"], e["step"] or ""] for e in events],
            ["#", "WHEN", "EVENT", "ACTOR", "STEP"])
 
 
 def _steer(action: str, workflow_id: str, actor: str, reason: str = "") -> None:
-    db = _db()
+    db = open_database()
     if action == "pause":
         workflow = ops.pause_workflow(db, workflow_id, actor, reason)
     elif action == "resume":
@@ -195,10 +165,10 @@ def workflow_rollback(
     as_json: AsJson = False,
 ) -> None:
     """Roll a workflow back to a checkpoint; it is left paused there."""
-    result = rollback(_db(), default_registry, workflow_id, checkpoint_name=checkpoint,
+    result = rollback(open_database(), default_registry, workflow_id, checkpoint_name=checkpoint,
                       reason=reason, actor=actor)
     if as_json:
-        _print_json(result.__dict__)
+        print_json(result.__dict__)
         return
     typer.echo(f"rolled back {workflow_id} to {result.checkpoint}; workflow paused")
     for comp in result.compensations:
@@ -220,13 +190,13 @@ def approvals_list(
     actor: Actor = DEFAULT_ACTOR,
 ) -> None:
     """List open approval requests, most urgent first."""
-    db = _db()
+    db = open_database()
     rows = ApprovalEngine(db).list_pending_approvals(for_user, workflow, limit=limit,
                                                      tenant=user_tenant(db, actor))
     if as_json:
-        _print_json([ops.approval_dict(a) for a in rows])
+        print_json([ops.approval_dict(a) for a in rows])
         return
-    _table([[a.id, a.approval_type, a.title, ",".join(a.approvers),
+    table([[a.id, a.approval_type, a.title, ",".join(a.approvers),
              a.expires_at.strftime("%Y-%m-%d %H:%M") if a.expires_at else "-"] for a in rows],
            ["ID", "TYPE", "TITLE", "APPROVERS", "EXPIRES"])
 
@@ -234,13 +204,13 @@ def approvals_list(
 @approvals_app.command("show")
 def approvals_show(approval_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR) -> None:
     """Show an approval request with its votes."""
-    engine = ApprovalEngine(_db())
+    engine = ApprovalEngine(open_database())
     approval = ops.approval_dict(engine.get(approval_id, tenant=user_tenant(engine.db, actor)))
     votes: list[dict[str, Any]] = [{"approver": v.approver, "decision": v.decision, "channel": v.channel,
               "comment": v.comment, "data": v.data, "at": v.created_at.isoformat()}
              for v in engine.responses(approval_id)]
     if as_json:
-        _print_json({**approval, "responses": votes})
+        print_json({**approval, "responses": votes})
         return
     typer.echo(f"{approval['title']} [{approval['type']}] {approval['status']}")
     typer.echo(f"approvers: {', '.join(approval['approvers'])} (need {approval['threshold']})")
@@ -258,8 +228,8 @@ def approvals_respond(
     comment: str = "",
 ) -> None:
     """Answer an approval request."""
-    approval = ApprovalEngine(_db()).respond_to_approval(
-        approval_id, actor, decision, _parse_json(data, "--data"), comment, channel="cli"
+    approval = ApprovalEngine(open_database()).respond_to_approval(
+        approval_id, actor, decision, parse_json(data, "--data"), comment, channel="cli"
     )
     typer.echo(f"{approval.id} {approval.status}")
 
@@ -267,7 +237,7 @@ def approvals_respond(
 @approvals_app.command("expire")
 def approvals_expire(approval_id: str, actor: Actor = DEFAULT_ACTOR) -> None:
     """Apply an approval's timeout rule now."""
-    approval = ApprovalEngine(_db()).expire_approval(approval_id, actor)
+    approval = ApprovalEngine(open_database()).expire_approval(approval_id, actor)
     typer.echo(f"{approval.id} {approval.status}")
 
 
@@ -277,13 +247,13 @@ def approvals_expire(approval_id: str, actor: Actor = DEFAULT_ACTOR) -> None:
 @checkpoints_app.command("list")
 def checkpoints_list(workflow_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR) -> None:
     """List a workflow's checkpoints."""
-    db = _db()
+    db = open_database()
     rows = [ops.checkpoint_dict(c) for c in ops.checkpoints_of(db, workflow_id,
                                                                 tenant=user_tenant(db, actor))]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
-    _table([[c["id"], c["name"], c["step_index"], c["created_by"], c["created_at"][:19],
+    table([[c["id"], c["name"], c["step_index"], c["created_by"], c["created_at"][:19],
              "superseded" if c["superseded"] else ""] for c in rows],
            ["ID", "NAME", "STEP", "BY", "WHEN", ""])
 
@@ -292,7 +262,7 @@ def checkpoints_list(workflow_id: str, as_json: AsJson = False, actor: Actor = D
 def checkpoints_create(workflow_id: str, name: str, description: str = "",
                        actor: Actor = DEFAULT_ACTOR) -> None:
     """Take a checkpoint of a workflow now."""
-    checkpoint = ops.create_checkpoint(_db(), workflow_id, name, actor, description=description)
+    checkpoint = ops.create_checkpoint(open_database(), workflow_id, name, actor, description=description)
     typer.echo(f"checkpoint {checkpoint.id} {checkpoint.name}")
 
 
@@ -310,7 +280,7 @@ def users_add(
     """Create or update a local dashboard account."""
     from core.users import add_user
 
-    db = _db()
+    db = open_database()
     if tenant is not None:
         from core.tenants import get_tenant
 
@@ -329,12 +299,12 @@ def users_list(as_json: AsJson = False) -> None:
     """List local accounts."""
     from core.users import list_users
 
-    rows = list_users(_db())
+    rows = list_users(open_database())
     if as_json:
-        _print_json([{"email": u.email, "role": u.role, "groups": u.groups, "tenant": u.tenant}
+        print_json([{"email": u.email, "role": u.role, "groups": u.groups, "tenant": u.tenant}
                      for u in rows])
         return
-    _table([[u.email, u.role, ",".join(u.groups), u.tenant or "-"] for u in rows],
+    table([[u.email, u.role, ",".join(u.groups), u.tenant or "-"] for u in rows],
            ["EMAIL", "ROLE", "GROUPS", "TENANT"])
 
 
@@ -357,7 +327,7 @@ def runner(
 
     # A long-running runner waits for a database that does not answer yet; a
     # batch run (--until-idle) fails at once instead.
-    db = _db() if until_idle else wait_for_database(_db)
+    db = open_database() if until_idle else wait_for_database(open_database)
     worker = Runner(db, concurrency=concurrency)
     if metrics_port is not None:
         from core.metrics import serve_runner_metrics
@@ -383,7 +353,7 @@ def demo() -> None:
     """Load the four demo scenarios and their users."""
     from core.demo import DEMO_PASSWORD, load_demo
 
-    for workflow in load_demo(_db()):
+    for workflow in load_demo(open_database()):
         typer.echo(f"{workflow.id} {workflow.name}")
     typer.echo(f"demo users' password: {DEMO_PASSWORD}", err=True)
 
@@ -417,7 +387,7 @@ def tokens_create(
     """Make an API token; it is printed once and only its hash is stored."""
     from core.api_tokens import create_token
 
-    row, token = create_token(_db(), for_user, name)
+    row, token = create_token(open_database(), for_user, name)
     typer.echo(token)
     typer.echo(f"token {row.id} {row.name!r} for {row.user_email}; store it now, it is not shown again",
                err=True)
@@ -435,12 +405,12 @@ def tokens_list(
         {"id": t.id, "name": t.name, "user": t.user_email, "created_at": t.created_at.isoformat(),
          "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
          "revoked": t.revoked_at is not None}
-        for t in list_tokens(_db(), for_user)
+        for t in list_tokens(open_database(), for_user)
     ]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
-    _table([[r["id"], r["name"], r["user"], (r["last_used_at"] or "-")[:19],
+    table([[r["id"], r["name"], r["user"], (r["last_used_at"] or "-")[:19],
              "revoked" if r["revoked"] else ""] for r in rows],
            ["ID", "NAME", "USER", "LAST USED", ""])
 
@@ -450,7 +420,7 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (
     """Revoke an API token at once."""
     from core.api_tokens import revoke_token
 
-    row = revoke_token(_db(), token_id)
+    row = revoke_token(open_database(), token_id)
     typer.echo(f"token {row.id} {row.name!r} revoked")
 
 
@@ -461,7 +431,7 @@ def slack_socket() -> None:
 
     typer.echo("connecting to Slack over Socket Mode", err=True)
     try:
-        run_socket_mode(_db())
+        run_socket_mode(open_database())
     except KeyboardInterrupt:
         pass
 
@@ -476,7 +446,7 @@ def doctor(as_json: AsJson = False) -> None:
 
     checks = run_checks()
     if as_json:
-        _print_json({"healthy": healthy(checks), "checks": as_dicts(checks)})
+        print_json({"healthy": healthy(checks), "checks": as_dicts(checks)})
     else:
         width = max(len(c.name) for c in checks)
         for c in checks:
@@ -519,32 +489,13 @@ def import_(
                + (f", skipped {skipped} already present" if skipped else ""))
 
 
-# -- agent profiles (core/agents/profiles_cli.py) ---------------------------------------
-
-from core.agents.profiles_cli import agents_app  # noqa: E402  (its commands import ours lazily)
+# -- command groups in their own modules ----------------------------------------------
 
 app.add_typer(agents_app, name="agents")
-from core.agents.teams_cli import teams_app  # noqa: E402
-
 agents_app.add_typer(teams_app, name="teams")
-
-from core.alerts_cli import alerts_app  # noqa: E402  (its commands import ours lazily)
-
 app.add_typer(alerts_app, name="alerts")
-
-# -- execution logs (core/execution_logs_cli.py) ------------------------------------------
-
-from core.execution_logs_cli import logs_command  # noqa: E402  (imports ours lazily)
-
 app.command("logs")(logs_command)
-
-# -- tenants (core/tenants_cli.py) ----------------------------------------------------------
-
-from core.tenants_cli import tenants_app  # noqa: E402  (its commands import ours lazily)
-
 app.add_typer(tenants_app, name="tenants")
-from core.sessions_cli import sessions_app  # noqa: E402  (its commands import ours lazily)
-
 app.add_typer(sessions_app, name="sessions")
 
 

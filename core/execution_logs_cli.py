@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from core import execution_logs
+from core.cli_support import open_database, table
 from core.definitions import parse_duration
 from core.errors import InvalidLogFilter
 
@@ -59,14 +60,12 @@ def logs_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print only JSON.")] = False,
 ) -> None:
     """Execution logs: agent steps, tool calls and model errors, newest first."""
-    from core.cli import _db, _table
-
     filters = execution_logs.LogFilters(
         since=_when(since, "--since"), until=_when(until, "--until"), kinds=tuple(kind or ()),
         levels=tuple(level or ()), workflow_id=workflow, session_id=session, agent=agent,
         tool_name=tool, text=contains, tenant=tenant)
     filters.check()
-    db = _db()
+    db = open_database()
     if csv is not None:
         rows = execution_logs.export_rows(db, filters, None)
         csv.write_text(execution_logs.to_csv(rows), encoding="utf-8")
@@ -77,7 +76,7 @@ def logs_command(
         typer.echo(json.dumps({"total": result.total, "page": result.page,
                                "rows": [asdict(r) for r in result.rows]}, indent=2, default=str))
         return
-    _table([[r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.kind, r.level,
+    table([[r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.kind, r.level,
              (r.workflow_id or r.session_id or "")[:8], r.step_name or "", r.tool_name or "",
              r.message.replace("\n", " ")[:80]] for r in result.rows],
            ["TIME", "KIND", "LEVEL", "SOURCE", "STEP", "TOOL", "MESSAGE"])

@@ -1,7 +1,7 @@
 """``python -m core sessions ...``: supervised conversations from the command line.
 
-Registered by ``core.cli``; its helpers are imported when a command runs, so
-the two modules do not import each other at load time. Who may see and do
+Registered by ``core.cli``; the helpers all command modules share are in
+``core.cli_support``. Who may see and do
 what is decided by ``core.conversations`` exactly as for the dashboard:
 ``--as`` names the person, a session they may not see is reported as
 missing, and a refusal is one line on stderr with exit code 1.
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from core import conversations as conv
+from core.cli_support import AsJson, acting, open_database, print_json, table
 
 sessions_app = typer.Typer(no_args_is_help=True,
                            help="Supervised conversations: list, read, take over, inject, release, close.")
@@ -21,25 +22,6 @@ sessions_app = typer.Typer(no_args_is_help=True,
 Viewer = Annotated[str | None, typer.Option(
     "--as", help="Whose view (default: COUNTERSIGN_USER or cli:$USER).")]
 Supervisor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
-
-
-def _viewer(viewer: str | None) -> str:
-    from core.cli import DEFAULT_ACTOR
-
-    return viewer or DEFAULT_ACTOR
-
-
-def _db() -> Any:
-    from core.cli import _db
-
-    return _db()
-
-
-def _json(value: Any) -> None:
-    from core.cli import _print_json
-
-    _print_json(value)
 
 
 def session_dict(chat: Any) -> dict[str, Any]:
@@ -61,16 +43,15 @@ def sessions_list(
     as_json: AsJson = False,
 ) -> None:
     """The sessions this person may see (a supervisor: their tenant's, or all for the platform)."""
-    from core.cli import _table
     from core.errors import CountersignError
 
     if status is not None and status not in conv.STATUSES:
         raise CountersignError(f"Unknown status {status!r}; one of {', '.join(conv.STATUSES)}.")
-    rows = conv.list_sessions(_db(), _viewer(viewer), status=status)
+    rows = conv.list_sessions(open_database(), acting(viewer), status=status)
     if as_json:
-        _json([session_dict(c) for c in rows])
+        print_json([session_dict(c) for c in rows])
         return
-    _table([[c.id, c.status, c.tenant or "-", c.flow, c.user_email, c.supervisor or "-",
+    table([[c.id, c.status, c.tenant or "-", c.flow, c.user_email, c.supervisor or "-",
              c.updated_at.strftime("%Y-%m-%d %H:%M")] for c in rows],
            ["ID", "STATUS", "TENANT", "FLOW", "USER", "SUPERVISOR", "UPDATED"])
 
@@ -84,12 +65,12 @@ def sessions_show(
     as_json: AsJson = False,
 ) -> None:
     """A session and its messages: the full history, or the model's."""
-    db = _db()
-    who = _viewer(viewer)
+    db = open_database()
+    who = acting(viewer)
     chat = conv.get_session(db, session_id, who)
     messages = (conv.model_history if model_history else conv.full_history)(db, session_id, who)
     if as_json:
-        _json({**session_dict(chat), "history": "model" if model_history else "full",
+        print_json({**session_dict(chat), "history": "model" if model_history else "full",
                "messages": [message_dict(m) for m in messages]})
         return
     held = f", held by {chat.supervisor}" if chat.supervisor else ""
@@ -103,7 +84,7 @@ def sessions_show(
 @sessions_app.command("take-over")
 def sessions_take_over(session_id: str, supervisor: Supervisor) -> None:
     """Stop the agent: you now hold the session and may inject messages."""
-    chat = conv.take_over(_db(), session_id, supervisor)
+    chat = conv.take_over(open_database(), session_id, supervisor)
     typer.echo(f"{chat.id} supervised by {chat.supervisor}")
 
 
@@ -114,21 +95,21 @@ def sessions_inject(
     message: Annotated[str, typer.Option("--message", help="What the user reads (the model never does).")],
 ) -> None:
     """Write to the user as the supervisor holding the session."""
-    written = conv.inject(_db(), session_id, supervisor, message)
+    written = conv.inject(open_database(), session_id, supervisor, message)
     typer.echo(f"{session_id} message {written.id} injected")
 
 
 @sessions_app.command("release")
 def sessions_release(session_id: str, supervisor: Supervisor) -> None:
     """Give the session back to the agent."""
-    chat = conv.release(_db(), session_id, supervisor)
+    chat = conv.release(open_database(), session_id, supervisor)
     typer.echo(f"{chat.id} released to the agent")
 
 
 @sessions_app.command("close")
 def sessions_close(session_id: str, actor: Supervisor) -> None:
     """Close the session for good (its user or a supervisor)."""
-    chat = conv.close(_db(), session_id, actor)
+    chat = conv.close(open_database(), session_id, actor)
     typer.echo(f"{chat.id} closed")
 
 

@@ -1,7 +1,7 @@
 """``python -m core tenants ...``: tenants, their flows, secrets and model settings.
 
-Registered by ``core.cli``; its helpers are imported when a command runs, so
-the two modules do not import each other at load time. A secret's value is
+Registered by ``core.cli``; the helpers all command modules share are in
+``core.cli_support``. A secret's value is
 read from stdin (piped) or a hidden prompt, never from an argument (which
 would land in shell history and ``ps``), and is never printed.
 """
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from core import tenants
+from core.cli_support import AsJson, OptionalActor, acting, open_database, parse_json, print_json, table
 
 tenants_app = typer.Typer(no_args_is_help=True, help="Tenants: organisations, their flows and keys.")
 flows_app = typer.Typer(no_args_is_help=True, help="A tenant's named conversation flows.")
@@ -21,64 +22,37 @@ secrets_app = typer.Typer(no_args_is_help=True, help="A tenant's API keys (encry
 tenants_app.add_typer(flows_app, name="flows")
 tenants_app.add_typer(secrets_app, name="secrets")
 
-Actor = Annotated[str | None, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
-
-
-def _actor(actor: str | None) -> str:
-    from core.cli import DEFAULT_ACTOR
-
-    return actor or DEFAULT_ACTOR
-
-
-def _db() -> Any:
-    from core.cli import _db
-
-    return _db()
-
-
-def _json(value: Any) -> None:
-    from core.cli import _print_json
-
-    _print_json(value)
-
-
-def _table(rows: list[list[Any]], headers: list[str]) -> None:
-    from core.cli import _table as table
-
-    table(rows, headers)
-
 
 @tenants_app.command("create")
 def tenants_create(slug: str, name: Annotated[str, typer.Option(help="Display name.")] = "",
-                   actor: Actor = None) -> None:
+                   actor: OptionalActor = None) -> None:
     """Create a tenant."""
-    row = tenants.create_tenant(_db(), slug, name=name, actor=_actor(actor))
+    row = tenants.create_tenant(open_database(), slug, name=name, actor=acting(actor))
     typer.echo(f"tenant {row.slug} created")
 
 
 @tenants_app.command("list")
 def tenants_list(as_json: AsJson = False) -> None:
     """List tenants."""
-    rows = tenants.list_tenants(_db())
+    rows = tenants.list_tenants(open_database())
     if as_json:
-        _json([tenants.tenant_dict(t) for t in rows])
+        print_json([tenants.tenant_dict(t) for t in rows])
         return
-    _table([[t.slug, t.name, t.created_at.strftime("%Y-%m-%d %H:%M")] for t in rows],
+    table([[t.slug, t.name, t.created_at.strftime("%Y-%m-%d %H:%M")] for t in rows],
            ["SLUG", "NAME", "CREATED"])
 
 
 @tenants_app.command("show")
 def tenants_show(slug: str, as_json: AsJson = False) -> None:
     """Show a tenant: model settings, flows, secrets (names only) and what belongs to it."""
-    db = _db()
+    db = open_database()
     found = {**tenants.tenant_dict(tenants.get_tenant(db, slug)),
              "flows": [tenants.flow_dict(f) for f in tenants.list_flows(db, slug)],
              "secrets": [{"name": s.name, "value": s.masked, "updated_at": s.updated_at.isoformat()}
                          for s in tenants.list_tenant_secrets(db, slug)],
              "usage": tenants.tenant_usage(db, slug)}
     if as_json:
-        _json(found)
+        print_json(found)
         return
     typer.echo(f"{found['name']} ({found['slug']})")
     typer.echo(f"model settings: {found['settings'].get('model') or 'platform defaults'}")
@@ -90,9 +64,9 @@ def tenants_show(slug: str, as_json: AsJson = False) -> None:
 
 
 @tenants_app.command("delete")
-def tenants_delete(slug: str, actor: Actor = None) -> None:
+def tenants_delete(slug: str, actor: OptionalActor = None) -> None:
     """Delete a tenant with its flows and secrets (refused while users or workflows belong to it)."""
-    tenants.delete_tenant(_db(), slug, actor=_actor(actor))
+    tenants.delete_tenant(open_database(), slug, actor=acting(actor))
     typer.echo(f"tenant {slug} deleted")
 
 
@@ -101,13 +75,11 @@ def tenants_model(
     slug: str,
     settings: Annotated[str, typer.Option(
         "--settings", help="JSON object: provider, model_id, api_base, options.")],
-    actor: Actor = None,
+    actor: OptionalActor = None,
 ) -> None:
     """Set a tenant's model settings (its key: `tenants secrets set SLUG model_api_key`)."""
-    from core.cli import _parse_json
-
-    row = tenants.set_tenant_model_settings(_db(), slug, _parse_json(settings, "--settings"),
-                                            actor=_actor(actor))
+    row = tenants.set_tenant_model_settings(open_database(), slug, parse_json(settings, "--settings"),
+                                            actor=acting(actor))
     typer.echo(f"tenant {row.slug} model settings: {row.settings.get('model')}")
 
 
@@ -115,13 +87,11 @@ def tenants_model(
 def tenants_user_model(
     email: str,
     settings: Annotated[str, typer.Option("--settings", help="JSON object: model_id, options.")],
-    actor: Actor = None,
+    actor: OptionalActor = None,
 ) -> None:
     """Set a user's own model settings (the last layer, after platform and tenant)."""
-    from core.cli import _parse_json
-
-    user = tenants.set_user_model_settings(_db(), email, _parse_json(settings, "--settings"),
-                                           actor=_actor(actor))
+    user = tenants.set_user_model_settings(open_database(), email, parse_json(settings, "--settings"),
+                                           actor=acting(actor))
     typer.echo(f"{user.email} model settings: {user.settings.get('model')}")
 
 
@@ -137,33 +107,31 @@ def flows_add(
     parameters: Annotated[str | None, typer.Option(help="Agent parameters as a JSON object.")] = None,
     description: str = "",
     profile: Annotated[str | None, typer.Option(help="Agent profile the flow starts from.")] = None,
-    actor: Actor = None,
+    actor: OptionalActor = None,
 ) -> None:
     """Add (or replace) a tenant's flow."""
-    from core.cli import _parse_json
-
     fields: dict[str, Any] = {"name": name, "agent_type": agent_type, "tools": tool or [],
-                              "parameters": _parse_json(parameters, "--parameters"),
+                              "parameters": parse_json(parameters, "--parameters"),
                               "description": description, "profile": profile}
-    row = tenants.save_flow(_db(), tenant, fields, actor=_actor(actor))
+    row = tenants.save_flow(open_database(), tenant, fields, actor=acting(actor))
     typer.echo(f"flow {row.name} saved for {row.tenant}")
 
 
 @flows_app.command("list")
 def flows_list(tenant: str, as_json: AsJson = False) -> None:
     """List a tenant's flows."""
-    rows = [tenants.flow_dict(f) for f in tenants.list_flows(_db(), tenant)]
+    rows = [tenants.flow_dict(f) for f in tenants.list_flows(open_database(), tenant)]
     if as_json:
-        _json(rows)
+        print_json(rows)
         return
-    _table([[f["name"], f["agent_type"], ",".join(f["tools"]) or "-", f["description"]] for f in rows],
+    table([[f["name"], f["agent_type"], ",".join(f["tools"]) or "-", f["description"]] for f in rows],
            ["NAME", "AGENT", "TOOLS", "DESCRIPTION"])
 
 
 @flows_app.command("remove")
-def flows_remove(tenant: str, name: str, actor: Actor = None) -> None:
+def flows_remove(tenant: str, name: str, actor: OptionalActor = None) -> None:
     """Remove a tenant's flow."""
-    tenants.remove_flow(_db(), tenant, name, actor=_actor(actor))
+    tenants.remove_flow(open_database(), tenant, name, actor=acting(actor))
     typer.echo(f"flow {name} removed from {tenant}")
 
 
@@ -184,11 +152,11 @@ def _secret_value() -> str:
 
 
 @secrets_app.command("set")
-def secrets_set(tenant: str, name: str, actor: Actor = None) -> None:
+def secrets_set(tenant: str, name: str, actor: OptionalActor = None) -> None:
     """Store a secret (value from stdin or a hidden prompt; never an argument)."""
-    db = _db()
+    db = open_database()
     tenants.get_tenant(db, tenant)  # an unknown tenant fails before asking for the value
-    info = tenants.set_tenant_secret(db, tenant, name, _secret_value(), actor=_actor(actor))
+    info = tenants.set_tenant_secret(db, tenant, name, _secret_value(), actor=acting(actor))
     typer.echo(f"secret {info.name} stored for {tenant} (encrypted)")
 
 
@@ -196,22 +164,22 @@ def secrets_set(tenant: str, name: str, actor: Actor = None) -> None:
 def secrets_list(tenant: str, as_json: AsJson = False) -> None:
     """List a tenant's secrets: names and a mask, never the values."""
     rows = [{"name": s.name, "value": s.masked, "updated_at": s.updated_at.isoformat()}
-            for s in tenants.list_tenant_secrets(_db(), tenant)]
+            for s in tenants.list_tenant_secrets(open_database(), tenant)]
     if as_json:
-        _json(rows)
+        print_json(rows)
         return
-    _table([[r["name"], r["value"], r["updated_at"][:19]] for r in rows], ["NAME", "VALUE", "UPDATED"])
+    table([[r["name"], r["value"], r["updated_at"][:19]] for r in rows], ["NAME", "VALUE", "UPDATED"])
 
 
 @secrets_app.command("delete")
-def secrets_delete(tenant: str, name: str, actor: Actor = None) -> None:
+def secrets_delete(tenant: str, name: str, actor: OptionalActor = None) -> None:
     """Delete a tenant's secret."""
-    tenants.delete_tenant_secret(_db(), tenant, name, actor=_actor(actor))
+    tenants.delete_tenant_secret(open_database(), tenant, name, actor=acting(actor))
     typer.echo(f"secret {name} deleted from {tenant}")
 
 
 @secrets_app.command("rotate")
-def secrets_rotate(actor: Actor = None) -> None:
+def secrets_rotate(actor: OptionalActor = None) -> None:
     """Re-encrypt every tenant secret with the first key of COUNTERSIGN_SECRETS_KEY."""
-    count = tenants.rotate_tenant_secrets(_db(), actor=_actor(actor))
+    count = tenants.rotate_tenant_secrets(open_database(), actor=acting(actor))
     typer.echo(f"{count} secrets re-encrypted with the first key")

@@ -1,7 +1,7 @@
 """``python -m core agents ...``: agent profiles from the command line.
 
-Registered by ``core.cli``; its helpers are imported when a command runs, so
-the two modules do not import each other at load time.
+Registered by ``core.cli``; the helpers all command modules share are in
+``core.cli_support``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from typing import Annotated, Any
 import typer
 
 from core.agents import profiles_store as profiles
+from core.cli_support import AsJson, OptionalActor, acting, open_database, parse_json, print_json, table
 
 agents_app = typer.Typer(no_args_is_help=True, help="Agent profiles that task steps use by name.")
 
-Actor = Annotated[str | None, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
 Role = Annotated[str | None, typer.Option(help="What the agent is, e.g. 'Refund checker'.")]
 Instructions = Annotated[str | None, typer.Option(help="Instructions added to the agent's prompt.")]
 AgentType = Annotated[str | None, typer.Option("--type", help="tool_calling or code.")]
@@ -31,24 +30,16 @@ Settings = Annotated[str | None, typer.Option(
          "authorized_imports, executor.")]
 
 
-def _actor(actor: str | None) -> str:
-    from core.cli import DEFAULT_ACTOR
-
-    return actor or DEFAULT_ACTOR
-
-
 def _fields(role: str | None, instructions: str | None, agent_type: str | None,
             provider: str | None, model: str | None, tools: list[str] | None,
             held_tools: list[str] | None, max_steps: int | None,
             settings: str | None) -> dict[str, Any]:
     """The options given, as profile fields (options left out are not changed)."""
-    from core.cli import _parse_json
-
     given: dict[str, Any] = {
         "role": role, "instructions": instructions, "agent_type": agent_type,
         "model_provider": provider, "model_id": model, "tools": tools,
         "held_tools": held_tools, "max_steps": max_steps,
-        "settings": None if settings is None else _parse_json(settings, "--settings")}
+        "settings": None if settings is None else parse_json(settings, "--settings")}
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -56,26 +47,22 @@ def _fields(role: str | None, instructions: str | None, agent_type: str | None,
 def agents_create(name: str, role: Role = None, instructions: Instructions = None,
                   agent_type: AgentType = None, provider: Provider = None, model: ModelId = None,
                   tool: Tools = None, held_tool: HeldTools = None, max_steps: MaxSteps = None,
-                  settings: Settings = None, actor: Actor = None) -> None:
+                  settings: Settings = None, actor: OptionalActor = None) -> None:
     """Create an agent profile."""
-    from core.cli import _db
-
     fields = _fields(role, instructions, agent_type, provider, model, tool, held_tool, max_steps,
                      settings)
-    row = profiles.create_profile(_db(), {"name": name, **fields}, _actor(actor))
+    row = profiles.create_profile(open_database(), {"name": name, **fields}, acting(actor))
     typer.echo(f"agent profile {row.name} created")
 
 
 @agents_app.command("list")
 def agents_list(as_json: AsJson = False) -> None:
     """List agent profiles."""
-    from core.cli import _db, _print_json, _table
-
-    rows = [profiles.profile_dict(p) for p in profiles.list_profiles(_db())]
+    rows = [profiles.profile_dict(p) for p in profiles.list_profiles(open_database())]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
-    _table([[r["name"], r["role"], r["agent_type"], r["model_provider"] or "-",
+    table([[r["name"], r["role"], r["agent_type"], r["model_provider"] or "-",
              r["model_id"] or "-", ",".join(r["tools"]), ",".join(r["held_tools"])] for r in rows],
            ["NAME", "ROLE", "TYPE", "PROVIDER", "MODEL", "TOOLS", "HELD"])
 
@@ -83,11 +70,9 @@ def agents_list(as_json: AsJson = False) -> None:
 @agents_app.command("show")
 def agents_show(name: str, as_json: AsJson = False) -> None:
     """Show one agent profile."""
-    from core.cli import _db, _print_json
-
-    profile = profiles.profile_dict(profiles.get_profile(_db(), name))
+    profile = profiles.profile_dict(profiles.get_profile(open_database(), name))
     if as_json:
-        _print_json(profile)
+        print_json(profile)
         return
     for key, value in profile.items():
         typer.echo(f"{key}: {value}")
@@ -97,20 +82,16 @@ def agents_show(name: str, as_json: AsJson = False) -> None:
 def agents_edit(name: str, role: Role = None, instructions: Instructions = None,
                 agent_type: AgentType = None, provider: Provider = None, model: ModelId = None,
                 tool: Tools = None, held_tool: HeldTools = None, max_steps: MaxSteps = None,
-                settings: Settings = None, actor: Actor = None) -> None:
+                settings: Settings = None, actor: OptionalActor = None) -> None:
     """Change an agent profile: the options given replace the stored values."""
-    from core.cli import _db
-
     changes = _fields(role, instructions, agent_type, provider, model, tool, held_tool, max_steps,
                       settings)
-    row = profiles.update_profile(_db(), name, changes, _actor(actor))
+    row = profiles.update_profile(open_database(), name, changes, acting(actor))
     typer.echo(f"agent profile {row.name} updated")
 
 
 @agents_app.command("delete")
-def agents_delete(name: str, actor: Actor = None) -> None:
+def agents_delete(name: str, actor: OptionalActor = None) -> None:
     """Delete an agent profile (refused while an unfinished workflow uses it)."""
-    from core.cli import _db
-
-    profiles.delete_profile(_db(), name, _actor(actor))
+    profiles.delete_profile(open_database(), name, acting(actor))
     typer.echo(f"agent profile {name} deleted")

@@ -1,7 +1,6 @@
 """``python -m core agents teams ...``: agent teams from the command line.
 
-Registered under ``agents`` by ``core.cli``; like ``profiles_cli`` its
-helpers are imported from ``core.cli`` when a command runs.
+Registered under ``agents`` by ``core.cli``; shared helpers are in ``core.cli_support``.
 """
 
 from __future__ import annotations
@@ -11,12 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from core.agents import teams
+from core.cli_support import AsJson, OptionalActor, acting, open_database, parse_json, print_json, table
 
 teams_app = typer.Typer(no_args_is_help=True,
                         help="Agent teams: profiles run in order, each answer the next one's input.")
 
-Actor = Annotated[str | None, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
 Description = Annotated[str | None, typer.Option(help="What the team is for.")]
 Members = Annotated[list[str] | None, typer.Option(
     "--member", help="An agent profile, in pipeline order (repeatable).")]
@@ -29,25 +27,17 @@ Settings = Annotated[str | None, typer.Option(
     help='All settings as a JSON object: {"approve_before": [...], "approval": {...}}.')]
 
 
-def _actor(actor: str | None) -> str:
-    from core.cli import DEFAULT_ACTOR
-
-    return actor or DEFAULT_ACTOR
-
-
 def _changes(current: dict[str, Any], description: str | None, members: list[str] | None,
              approve_before: list[str] | None, approvers: list[str] | None,
              settings: str | None) -> dict[str, Any]:
     """The options given, as team fields; ``current`` is the stored team (empty when new)."""
-    from core.cli import _parse_json
-
     changes: dict[str, Any] = {}
     if description is not None:
         changes["description"] = description
     if members:
         changes["members"] = members
     if settings is not None or approve_before or approvers:
-        merged = dict(_parse_json(settings, "--settings") if settings is not None
+        merged = dict(parse_json(settings, "--settings") if settings is not None
                       else current.get("settings") or {})
         if approve_before:
             merged["approve_before"] = approve_before
@@ -65,37 +55,31 @@ def _pipeline(team: dict[str, Any]) -> str:
 @teams_app.command("create")
 def teams_create(name: str, member: Members = None, description: Description = None,
                  approve_before: ApproveBefore = None, approver: Approvers = None,
-                 settings: Settings = None, actor: Actor = None) -> None:
+                 settings: Settings = None, actor: OptionalActor = None) -> None:
     """Create an agent team."""
-    from core.cli import _db
-
     fields = {"members": [], **_changes({}, description, member, approve_before, approver, settings)}
-    row = teams.create_team(_db(), {"name": name, **fields}, _actor(actor))
+    row = teams.create_team(open_database(), {"name": name, **fields}, acting(actor))
     typer.echo(f"agent team {row.name} created")
 
 
 @teams_app.command("list")
 def teams_list(as_json: AsJson = False) -> None:
     """List agent teams."""
-    from core.cli import _db, _print_json, _table
-
-    rows = [teams.team_dict(t) for t in teams.list_teams(_db())]
+    rows = [teams.team_dict(t) for t in teams.list_teams(open_database())]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
-    _table([[r["name"], _pipeline(r), r["description"]] for r in rows],
+    table([[r["name"], _pipeline(r), r["description"]] for r in rows],
            ["NAME", "MEMBERS", "DESCRIPTION"])
 
 
 @teams_app.command("show")
 def teams_show(name: str, as_json: AsJson = False) -> None:
     """Show one agent team and the steps its workflow runs."""
-    from core.cli import _db, _print_json
-
-    team = teams.team_dict(teams.get_team(_db(), name))
+    team = teams.team_dict(teams.get_team(open_database(), name))
     steps = [step["name"] for step in teams.team_definition(team)["steps"]]
     if as_json:
-        _print_json({**team, "steps": steps})
+        print_json({**team, "steps": steps})
         return
     for key, value in team.items():
         typer.echo(f"{key}: {value}")
@@ -106,23 +90,19 @@ def teams_show(name: str, as_json: AsJson = False) -> None:
 @teams_app.command("edit")
 def teams_edit(name: str, member: Members = None, description: Description = None,
                approve_before: ApproveBefore = None, approver: Approvers = None,
-               settings: Settings = None, actor: Actor = None) -> None:
+               settings: Settings = None, actor: OptionalActor = None) -> None:
     """Change an agent team: the options given replace the stored values."""
-    from core.cli import _db
-
-    db = _db()
+    db = open_database()
     current = teams.team_dict(teams.get_team(db, name))
     changes = _changes(current, description, member, approve_before, approver, settings)
-    row = teams.update_team(db, name, changes, _actor(actor))
+    row = teams.update_team(db, name, changes, acting(actor))
     typer.echo(f"agent team {row.name} updated")
 
 
 @teams_app.command("delete")
-def teams_delete(name: str, actor: Actor = None) -> None:
+def teams_delete(name: str, actor: OptionalActor = None) -> None:
     """Delete an agent team (workflows it started run on)."""
-    from core.cli import _db
-
-    teams.delete_team(_db(), name, _actor(actor))
+    teams.delete_team(open_database(), name, acting(actor))
     typer.echo(f"agent team {name} deleted")
 
 
@@ -130,9 +110,7 @@ def teams_delete(name: str, actor: Actor = None) -> None:
 def teams_start(name: str,
                 task: Annotated[str, typer.Option(help="What the first member works on.")],
                 tenant: Annotated[str | None, typer.Option(help="The tenant it runs for.")] = None,
-                actor: Actor = None) -> None:
+                actor: OptionalActor = None) -> None:
     """Start the team's workflow; a runner runs it like any other."""
-    from core.cli import _db
-
-    workflow = teams.start_team(_db(), name, task, _actor(actor), tenant=tenant)
+    workflow = teams.start_team(open_database(), name, task, acting(actor), tenant=tenant)
     typer.echo(f"agent team {name} started: workflow {workflow.id}")
