@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from core.db import Database
+from tests.integration.core.conftest import Calls
 
 # Tests expect an approval without channels to queue an email row, as a
 # deployment that sets COUNTERSIGN_DEFAULT_CHANNELS=email would; the "auto"
@@ -111,6 +112,20 @@ def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Demo and test users get passwords; scrypt at full cost would dominate these tests' time."""
+    import core.users
+
+    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
+
+
+@pytest.fixture
+def calls() -> Calls:
+    """Tool calls recorded by the test registries (thread-safe)."""
+    return Calls()
 
 
 # The reliability suite's result tables, printed at the end of any run that

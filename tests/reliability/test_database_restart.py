@@ -35,7 +35,6 @@ from tests.acceptance.core.conftest import ROOT, cli_env
 from tests.integration.dashboard.conftest import _app_over, all_text, new_app, no_exception, open_page
 from tests.private_postgres import PrivateCluster
 from tests.reliability._pg_fixtures import private_cluster, private_pg_url  # noqa: F401
-from tests.reliability._recovery_fixtures import cheap_password_hashing  # noqa: F401  (autouse)
 from tests.reliability.report import FaultResult, fault_table, show
 
 pytestmark = pytest.mark.timeout(600)

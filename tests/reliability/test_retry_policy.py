@@ -22,7 +22,16 @@ from core.retry import backoff_delay, is_database_unavailable, is_transient
 from core.runner import Runner
 from core.tools import ToolRegistry
 from tests.acceptance.core.conftest import cli
-from tests.integration.core.conftest import Calls, events, run, start, status, step_runs, tool
+from tests.integration.core.conftest import (
+    Calls,
+    events,
+    registry,  # noqa: F401  (a fixture)
+    run,
+    start,
+    status,
+    step_runs,
+    tool,
+)
 from tests.integration.dashboard.conftest import (  # noqa: F401  (fixtures)
     all_text,
     demo_db,
@@ -31,11 +40,6 @@ from tests.integration.dashboard.conftest import (  # noqa: F401  (fixtures)
     no_exception,
     open_page,
     sign_in,
-)
-from tests.reliability._recovery_fixtures import (  # noqa: F401  (fixtures)
-    calls,
-    cheap_password_hashing,
-    registry,
 )
 
 # -- backoff -------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -28,7 +27,6 @@ from core.approvals import ApprovalEngine
 from core.db import Database
 from core.errors import NotAuthorized
 from core.links import make_link_token
-from gateway.app import create_app
 from gateway.approver_ui import answer as gradio_answer
 from gateway.slack import handle_interaction
 from tests.integration.gateway.conftest import BOSS, OTHER, REQUESTER, token_for, waiting_workflow
@@ -56,19 +54,6 @@ def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", LINK_SECRET)
     monkeypatch.setenv("COUNTERSIGN_WEBHOOK_IN_SECRET", WEBHOOK_SECRET)
     monkeypatch.setenv("COUNTERSIGN_SECRETS_FILE", "/nonexistent/secrets.toml")
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.users
-
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db, approver_ui=False)) as test_client:
-        yield test_client
 
 
 def votes(db: Database, approval_id: str) -> int:

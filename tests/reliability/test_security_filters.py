@@ -7,7 +7,7 @@ wildcards), nothing for the rest, or a 422 with a message; never an error."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +20,6 @@ from core.db import Database
 from core.errors import ApprovalNotFound, NulCharacter
 from core.execution_logs import LogFilters
 from core.reports import InboxFilter, inbox
-from gateway.app import create_app
 from gateway.approver_ui import inbox as gradio_inbox
 from gateway.slack import handle_command
 from tests.acceptance.core.conftest import cli_json
@@ -33,19 +32,6 @@ NEEDLES = [
     "%", "_", "\\", "%_%", "\\%", "a%", "'", '"', "*", "[a-z]", "--", "/*", "O'Brien", "100%",
     "snake_case", "back\\slash",
 ]
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.users
-
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db, approver_ui=False)) as test_client:
-        yield test_client
 
 
 def expected_ids(workflows: dict[str, str], needle: str) -> set[str]:

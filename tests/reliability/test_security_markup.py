@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import markupsafe
@@ -20,7 +19,6 @@ from streamlit.testing.v1 import AppTest
 from core.db import Database
 from core.links import make_link_token
 from core.users import add_user
-from gateway.app import create_app
 from gateway.approver_ui import details
 from gateway.slack import handle_command, handle_interaction
 from tests.integration.dashboard.conftest import _app_over, new_app, no_exception, open_page, sign_in
@@ -82,12 +80,6 @@ def mrkdwn_texts(blocks: Any) -> list[str]:
 def inert_mrkdwn(texts: list[str]) -> bool:
     """Slack parses <...> in mrkdwn as links and mentions: none may come from the agent."""
     return bool(texts) and not any("<" in t or ">" in t for t in texts)
-
-
-@pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(db, approver_ui=False)) as test_client:
-        yield test_client
 
 
 def test_agent_markup_is_inert_in_emails_slack_and_gateway_pages(

@@ -1,13 +1,5 @@
-"""Execution log tests reuse the agent tests' recording tools."""
+"""Execution log tests reuse the agent tests' recording tools (``calls`` is tests/conftest.py's)."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.integration.agents.conftest import registry  # noqa: F401
-from tests.integration.core.conftest import Calls
-
-
-@pytest.fixture
-def calls() -> Calls:
-    return Calls()

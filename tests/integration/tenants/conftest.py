@@ -66,14 +66,6 @@ def build(db: Database) -> TwoTenants:
     return TwoTenants(make_side(db, "alpha"), make_side(db, "beta"), admin)
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """scrypt at full cost would dominate these tests' time."""
-    import core.users
-
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
-
-
 @pytest.fixture
 def secrets_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     key = Fernet.generate_key().decode()
