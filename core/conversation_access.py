@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core import tenancy
 from core.models import ChatSession, User
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def can_see(who: Person, chat: ChatSession) -> bool:
 
 
 def can_supervise(who: Person, chat: ChatSession) -> bool:
-    return who.is_supervisor and (who.tenant is None or who.tenant == chat.tenant)
+    return who.is_supervisor and tenancy.can_see(who.tenant, chat.tenant)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from core.errors import (
     SessionNotFound,
 )
 from core.models import ChatMessage, ChatSession, ExecutionLog, Tenant, WorkflowEvent, utcnow
+from core.tenancy import tenant_scope
 
 if TYPE_CHECKING:
     from smolagents import Model
@@ -91,8 +92,8 @@ def list_sessions(db: Database, viewer: str, *, status: str | None = None,
     query = select(ChatSession).order_by(ChatSession.updated_at.desc(), ChatSession.id).limit(limit)
     if not who.is_supervisor:
         query = query.where(ChatSession.user_email == who.email)
-    elif who.tenant is not None:
-        query = query.where(ChatSession.tenant == who.tenant)
+    else:
+        query = tenant_scope(who.tenant).apply(query, ChatSession.tenant)
     if status:
         query = query.where(ChatSession.status == status)
     with db.read() as session:
