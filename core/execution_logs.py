@@ -22,6 +22,7 @@ from sqlalchemy import Select, false, func, select
 from core.errors import InvalidLogFilter
 from core.models import ExecutionLog, Workflow, utcnow
 from core.storable import holds_nul
+from core.tenancy import tenant_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -211,14 +212,13 @@ class LogPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def _filtered(statement: Select[Any], filters: LogFilters, tenant_scope: str | None) -> Select[Any]:
+def _filtered(statement: Select[Any], filters: LogFilters, viewer_tenant: str | None) -> Select[Any]:
     filters.check()
     if holds_nul(filters.tenant, filters.workflow_id, filters.session_id, filters.agent,
                  filters.tool_name, filters.text):
         return statement.where(false())
-    if tenant_scope is not None:
-        statement = statement.where(ExecutionLog.tenant == tenant_scope)
-    elif filters.tenant:
+    statement = tenant_scope(viewer_tenant).apply(statement, ExecutionLog.tenant)
+    if viewer_tenant is None and filters.tenant:  # the platform narrowing its view to one tenant
         statement = statement.where(ExecutionLog.tenant == filters.tenant)
     if filters.since:
         statement = statement.where(ExecutionLog.created_at >= filters.since)
@@ -246,26 +246,26 @@ def _row(log: ExecutionLog) -> LogRow:
     return LogRow(**{f.name: getattr(log, f.name) for f in fields(LogRow)})
 
 
-def query(db: Database, filters: LogFilters, tenant_scope: str | None, page: int = 1,
+def query(db: Database, filters: LogFilters, viewer_tenant: str | None, page: int = 1,
           page_size: int = 50) -> LogPage:
     """One page of matching rows, newest first, and how many match in all."""
     page_size = max(1, min(page_size, 1000))
     with db.read() as session:
         total = int(session.scalar(_filtered(select(func.count(ExecutionLog.id)), filters,
-                                             tenant_scope)) or 0)
+                                             viewer_tenant)) or 0)
         last_page = max(1, -(-total // page_size))
         page = max(1, min(page, last_page))
-        logs = session.scalars(_filtered(select(ExecutionLog), filters, tenant_scope)
+        logs = session.scalars(_filtered(select(ExecutionLog), filters, viewer_tenant)
                                .order_by(ExecutionLog.created_at.desc(), ExecutionLog.id.desc())
                                .offset((page - 1) * page_size).limit(page_size)).all()
         return LogPage([_row(log) for log in logs], total, page, page_size)
 
 
-def export_rows(db: Database, filters: LogFilters, tenant_scope: str | None,
+def export_rows(db: Database, filters: LogFilters, viewer_tenant: str | None,
                 limit: int = EXPORT_LIMIT) -> list[LogRow]:
     """Every matching row (at most ``limit``), oldest first, for a CSV export."""
     with db.read() as session:
-        logs = session.scalars(_filtered(select(ExecutionLog), filters, tenant_scope)
+        logs = session.scalars(_filtered(select(ExecutionLog), filters, viewer_tenant)
                                .order_by(ExecutionLog.created_at, ExecutionLog.id).limit(limit)).all()
         return [_row(log) for log in logs]
 

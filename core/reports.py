@@ -182,12 +182,12 @@ def inbox_summary(db: Database, user: str, *, soon: timedelta = timedelta(hours=
                                    ).where(ApprovalRequest.tenant == tenant)
         total = session.scalar(counted) or 0
         expiring = session.scalar(counted.where(ApprovalAssignee.expires_at <= utcnow() + soon)) or 0
-        by_type = {kind: int(n) for kind, n in session.execute(
+        per_type = tenant_scope(tenant).apply(
             select(ApprovalRequest.approval_type, func.count(func.distinct(ApprovalRequest.id)))
             .join(ApprovalAssignee, ApprovalAssignee.approval_id == ApprovalRequest.id)
-            .where(ApprovalAssignee.principal.in_(principals),
-                   *([ApprovalRequest.tenant == tenant] if tenant is not None else []))
-            .group_by(ApprovalRequest.approval_type))}
+            .where(ApprovalAssignee.principal.in_(principals)), ApprovalRequest.tenant)
+        by_type = {kind: int(n) for kind, n in
+                   session.execute(per_type.group_by(ApprovalRequest.approval_type))}
         urgent = _urgent_ids(session, principals, InboxFilter(), limit=WORKFLOW_FACETS * 4,
                              offset=0, tenant=tenant)
         counts: dict[str, int] = {}
