@@ -8,6 +8,7 @@ runnable in the same transaction, which wakes a runner at commit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from core import store
 from core import tracing as _tracing  # noqa: F401  (records approval-wait spans when tracing is on)
 from core.approval_schema import budget_schema, response_schema, schema_problems
+from core.calls import call_diff, edit_problems, released_call
 from core.channels import outbox as _outbox  # noqa: F401  (queues Slack updates and webhooks from events)
 from core.config import get_settings
 from core.definitions import ADMINS_GROUP, ApprovalConfig
@@ -80,9 +82,19 @@ def levels_for(config: ApprovalConfig, amount: float | None) -> list[Level]:
     return [Level([normalise_principal(a) for a in config.approvers], config.approval_threshold)]
 
 
-def _amount_of(config: ApprovalConfig, context: dict[str, Any]) -> tuple[float | None, str]:
-    """A budget request's amount: from its context data, else the workflow's."""
+def _amount_of(config: ApprovalConfig, context: dict[str, Any],
+               call: dict[str, Any] | None = None) -> tuple[float | None, str]:
+    """A budget request's amount: the guarded call's amount argument, else its context data,
+    else the workflow's."""
     data = {**context, **config.context_data}
+    if call is not None:
+        data = {**data, **call["arguments"]}
+        raw = call["arguments"].get(config.amount_argument)
+        if raw is None or isinstance(raw, bool) or not isinstance(raw, int | float) \
+                or not math.isfinite(float(raw)) or float(raw) <= 0:
+            raise DefinitionError([f"args.{config.amount_argument}: a budget approval needs a "
+                                   f"positive number here, not {raw!r}"])
+        return float(raw), str(data.get("currency") or "USD")
     raw = data.get("amount")
     currency = str(data.get("currency") or "USD")
     if raw is None:
@@ -104,11 +116,16 @@ def open_approval(
     step_run_id: int | None = None,
     proposed_action: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
+    call: dict[str, Any] | None = None,
 ) -> ApprovalRequest:
-    """Create a request, its assignees and its notifications in ``session``."""
+    """Create a request, its assignees and its notifications in ``session``.
+
+    ``call`` is the call the request guards (``core.calls.make_call``): the
+    one approvers are shown and a decision releases.
+    """
     amount, currency = (None, "USD")
     if config.type == "budget":
-        amount, currency = _amount_of(config, context or {})
+        amount, currency = _amount_of(config, context or {}, call)
     schema, ui = response_schema(config, amount, currency)
     levels = levels_for(config, amount)
     context_data = dict(config.context_data)
@@ -132,6 +149,7 @@ def open_approval(
         response_schema=schema,
         ui_schema=ui,
         proposed_action=proposed_action or {},
+        proposed_call=call,
         level=0,
         expires_at=now + timedelta(seconds=config.timeout) if config.timeout else None,
         tenant=workflow.tenant if workflow else None,
@@ -140,8 +158,19 @@ def open_approval(
     )
     session.add(approval)
     session.flush()
-    _assign(session, approval, levels[0].approvers)
-    _notify(session, approval, levels[0].approvers, kind="approval.requested")
+    if not _answerable(session, approval, config) and approval.approvers != [ADMINS_GROUP]:
+        # Nobody but the requester could ever answer: ask the admins at once
+        # instead of letting it expire unanswered.
+        asked = approval.approvers
+        approval.approvers = [ADMINS_GROUP]
+        approval.threshold = 1
+        store.append_event(session, "approval.escalated", "system", workflow_id=approval.workflow_id,
+                           approval_id=approval.id, step_name=step_name,
+                           data={"escalated_to": [ADMINS_GROUP], "forced": False, "asked": asked,
+                                 "reason": f"no one but the requester ({approval.requested_by}) "
+                                           f"could answer; asked: {', '.join(asked)}"})
+    _assign(session, approval, approval.approvers)
+    _notify(session, approval, approval.approvers, kind="approval.requested")
     store.append_event(
         session,
         "approval.requested",
@@ -156,9 +185,23 @@ def open_approval(
             "approvers": approval.approvers,
             "threshold": approval.threshold,
             "expires_at": approval.expires_at.isoformat() if approval.expires_at else None,
+            "call": _call_record(call),
         },
     )
     return approval
+
+
+def _call_record(call: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A call as the audit trail keeps it (without its input schema)."""
+    if call is None:
+        return None
+    return {k: call[k] for k in ("tool", "arguments", "digest") if k in call}
+
+
+def current_call(approval: ApprovalRequest) -> dict[str, Any] | None:
+    """The call the request's current approvers are asked about: what earlier levels
+    released, else the proposed call; None when it guards no call."""
+    return approval.released_call or approval.proposed_call
 
 
 def _assign(session: Session, approval: ApprovalRequest, approvers: list[str]) -> None:
@@ -278,25 +321,53 @@ def record_response(
     return approval
 
 
+_EDIT_KEYS = ("tool", "arguments")
+
+
 def _validated_decision(
     approval: ApprovalRequest, config: ApprovalConfig, decision: str, data: dict[str, Any]
 ) -> str:
+    """Check an approving answer; ``data`` gains the budget's amount. Returns the decision.
+
+    A request that guards a call may be answered with ``{"arguments": {...}}``
+    whatever its type: the edit is checked against the tool's input schema
+    (another tool, an unknown argument or a budget raised are refused); the
+    rest of the answer against the request's response schema.
+    """
     if decision == "reject":
         return decision
-    if decision == "modify" and not config.modify_allowed:
+    call = current_call(approval)
+    if decision == "modify" and not config.modify_allowed and call is None:
         raise InvalidResponse(
             [f"decision: {approval.approval_type} approvals cannot be approved with changes"]
         )
-    cap = _budget_cap(approval) if approval.approval_type == "budget" else None
-    if cap is not None and "approved_amount" not in data:
-        data["approved_amount"] = cap
-    problems = schema_problems(approval.response_schema, data)
-    if cap is not None and not problems and float(data["approved_amount"]) > cap:
-        problems = [f"approved_amount: {data['approved_amount']} is more than the {cap:g} "
+    budget = approval.approval_type == "budget"
+    cap = _budget_cap(approval) if budget else None
+    edit = {k: data[k] for k in _EDIT_KEYS if k in data} if call is not None else {}
+    answer = {k: v for k, v in data.items() if k not in edit}
+    amount_argument = config.amount_argument if budget else None
+    problems = edit_problems(call, edit, amount_argument=amount_argument, cap=cap) \
+        if call is not None else []
+    edited_amount = (edit.get("arguments") or {}).get(amount_argument) \
+        if amount_argument and isinstance(edit.get("arguments"), dict) else None
+    if cap is not None and "approved_amount" not in answer:
+        answer["approved_amount"] = edited_amount if edited_amount is not None and not problems \
+            else cap
+        data["approved_amount"] = answer["approved_amount"]
+    problems += schema_problems(approval.response_schema, answer)
+    if cap is not None and not problems and float(answer["approved_amount"]) > cap:
+        problems = [f"approved_amount: {answer['approved_amount']} is more than the {cap:g} "
                     "allowed so far"]
+    if not problems and edited_amount is not None \
+            and float(edited_amount) != float(answer["approved_amount"]):
+        problems = [f"arguments.{amount_argument}: {edited_amount} disagrees with "
+                    f"approved_amount {answer['approved_amount']}; give one amount"]
     if problems:
         raise InvalidResponse(problems)
-    if cap is not None and float(data["approved_amount"]) < cap:
+    if cap is not None and float(answer["approved_amount"]) < cap:
+        return "modify"
+    if call is not None and edit and released_call(call, edit.get("arguments"))["digest"] \
+            != call["digest"]:
         return "modify"
     return decision
 
@@ -341,6 +412,15 @@ def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, 
                     {"comment": rejecting[-1].comment, "reason": "threshold unreachable"})
 
 
+def _answerable(session: Session, approval: ApprovalRequest, config: ApprovalConfig) -> bool:
+    """Whether someone besides the requester (unless they may approve) could answer."""
+    if config.allow_self_approval:
+        return True
+    if any("@" in a and a != approval.requested_by for a in approval.approvers):
+        return True  # a named person: no need to read the users
+    return bool(_potential_voters(session, approval) - {approval.requested_by})
+
+
 def _potential_voters(session: Session, approval: ApprovalRequest) -> set[str]:
     """Everyone who could still vote: listed emails plus members of listed groups."""
     users = session.scalars(select(User)).all()
@@ -360,29 +440,46 @@ def _pass_level(
     approving: list[ApprovalResponse],
     actor: str,
 ) -> None:
-    merged: dict[str, Any] = {**(approval.decision_data or {})}
-    earlier_amount = merged.get("approved_amount")
-    for vote in approving:
-        merged.update(vote.data)
-    if approval.approval_type == "budget" and approving:
+    """The level's threshold is met: go to the next level, or decide.
+
+    No answer is invented from several: the decision's data is the answer of
+    the vote that decided (the last one reaching the threshold), except that a
+    budget releases the lowest amount approved so far. A guarded call is
+    released as that vote edited it, with the budget's amount applied.
+    """
+    earlier = dict(approval.decision_data or {})
+    deciding = approving[-1]
+    data: dict[str, Any] = dict(deciding.data)
+    budget = approval.approval_type == "budget"
+    amount = None
+    if budget:
         # A lower amount allowed at one level carries on: later levels only cut further.
         amounts = [float(v.data["approved_amount"]) for v in approving if "approved_amount" in v.data]
-        if earlier_amount is not None:
-            amounts.append(float(earlier_amount))
+        if earlier.get("approved_amount") is not None:
+            amounts.append(float(earlier["approved_amount"]))
         if amounts:
-            merged["approved_amount"] = min(amounts)
-    modified = any(v.decision == "modify" for v in approving) or (
-        (approval.decision_data or {}).get("modified", False)
-    )
-    amount = merged.get("approved_amount") if approval.approval_type == "budget" else None
+            amount = min(amounts)
+            data["approved_amount"] = amount
+    call = current_call(approval)
+    released = None
+    if call is not None:
+        released = released_call(call, deciding.data.get("arguments"),
+                                 amount_argument=config.amount_argument if budget else None,
+                                 approved_amount=amount)
+    modified = deciding.decision == "modify" or bool(earlier.get("modified", False)) or (
+        released is not None and approval.proposed_call is not None
+        and released["digest"] != approval.proposed_call["digest"]) or (
+        amount is not None and approval.context_data.get("amount") is not None
+        and amount < float(approval.context_data["amount"]))
     levels = levels_for(config, amount if amount is not None else approval.context_data.get("amount"))
     next_level = approval.level + 1
     if config.levels and next_level < len(levels):
-        approval.decision_data = {**merged, "modified": modified}
+        approval.decision_data = {**data, "modified": modified}
+        approval.released_call = released
         approval.level = next_level
         approval.approvers = levels[next_level].approvers
         approval.threshold = levels[next_level].threshold
-        if approval.approval_type == "budget" and amount is not None and config.json_schema is None:
+        if budget and amount is not None and config.json_schema is None:
             # The next level is asked about what the earlier ones allowed.
             approval.response_schema = budget_schema(
                 float(amount), str(approval.context_data.get("currency") or "USD"))
@@ -395,16 +492,20 @@ def _pass_level(
             session, "approval.level_passed", actor, workflow_id=approval.workflow_id,
             approval_id=approval.id, step_name=approval.step_name,
             data={"level": next_level - 1, "next_level": next_level,
-                  "next_approvers": approval.approvers},
+                  "next_approvers": approval.approvers, "released_call": _call_record(released)},
         )
         return
-    merged.pop("modified", None)
-    _decide(session, approval, "modified" if modified else "approved", actor, merged)
+    data.pop("modified", None)
+    _decide(session, approval, "modified" if modified else "approved", actor, data,
+            released=released)
 
 
 def _decide(
-    session: Session, approval: ApprovalRequest, outcome: str, actor: str, data: dict[str, Any]
+    session: Session, approval: ApprovalRequest, outcome: str, actor: str, data: dict[str, Any],
+    *, released: dict[str, Any] | None = None,
 ) -> None:
+    """Close the request. An approving outcome releases a guarded call: ``released``,
+    else the call its approvers were asked about; a refusal releases none."""
     check_approval_transition(approval.status, outcome)
     before = approval.status
     now = utcnow()
@@ -413,13 +514,26 @@ def _decide(
     approval.decided_by = actor
     approval.decision_data = data
     approval.updated_at = now
+    event_data: dict[str, Any] = {"data": data}
+    if approval.proposed_call is not None:
+        if outcome in APPROVING_OUTCOMES:
+            released = released if released is not None else current_call(approval)
+            approval.released_call = released
+            assert released is not None
+            event_data.update(
+                proposed_call=_call_record(approval.proposed_call),
+                released_call=_call_record(released),
+                diff=call_diff(approval.proposed_call["arguments"], released["arguments"]))
+        else:
+            approval.released_call = None
+            event_data["proposed_call"] = _call_record(approval.proposed_call)
     session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
     log.info("approval decided", approval_id=approval.id, workflow_id=approval.workflow_id,
              step=approval.step_name, actor=actor, outcome=outcome)
     store.append_event(
         session, "approval.decided", actor, workflow_id=approval.workflow_id,
         approval_id=approval.id, step_name=approval.step_name,
-        before={"status": before}, after={"status": outcome}, data={"data": data},
+        before={"status": before}, after={"status": outcome}, data=event_data,
     )
     if approval.workflow_id and approval.step_run_id is not None:
         workflow = store.get_workflow(session, approval.workflow_id)
@@ -643,4 +757,4 @@ def is_approving(status: str) -> bool:
 
 
 __all__ = ["ApprovalEngine", "open_approval", "record_response", "expire",
-           "cancel_open_approvals", "is_approving"]
+           "cancel_open_approvals", "current_call", "is_approving"]

@@ -114,6 +114,11 @@ class ApprovalConfig(_Strict):
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     ui_schema: dict[str, Any] | None = None
     levels: list[BudgetLevel] | None = None
+    # The argument of the guarded call a budget approval sets to the approved amount.
+    amount_argument: str = Field(default="amount", min_length=1)
+    # Template paths (``input.order_id``, ``context.customer``) whose values an
+    # approver is shown beside a request that guards no call.
+    show: list[str] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -151,6 +156,16 @@ class ApprovalConfig(_Strict):
             raise ValueError("levels|only budget approvals have levels")
         if self.form_fields is not None and self.json_schema is not None:
             raise ValueError("schema|give either form_fields or schema, not both")
+        named = list(dict.fromkeys(self.requested_from + self.required_approvers))
+        if not self.levels and named and all("@" in a for a in named) \
+                and self.approval_threshold > len(named):
+            raise ValueError(f"approval_threshold|{self.approval_threshold} approvals are needed "
+                             f"but only {len(named)} approver(s) are named, so the request "
+                             "could never be approved")
+        for index, level in enumerate(self.levels or []):
+            if all("@" in a for a in level.approvers) and level.threshold > len(level.approvers):
+                raise ValueError(f"levels[{index}].threshold|{level.threshold} approvals are "
+                                 f"needed but only {len(level.approvers)} approver(s) are named")
         return self
 
     @property
@@ -325,6 +340,13 @@ class Step(_Strict):
             raise ValueError("approval_config|required for an approval step")
         if self.requires_approval and self.approval_config is None:
             raise ValueError("approval_config|required when requires_approval is true")
+        config = self.approval_config
+        if self.type == "tool" and self.requires_approval and config is not None \
+                and config.type == "budget" and config.amount_argument not in self.args:
+            raise ValueError(
+                f"args.{config.amount_argument}|a budget approval of a call sets its "
+                f"{config.amount_argument!r} argument to the approved amount, and this call has "
+                "none; add it to args or name another in approval_config.amount_argument")
         if self.agent is not None or self.plan is not None:
             from core.agents.spec import check_agent_settings
 
@@ -393,6 +415,30 @@ def _semantic_problems(data: Any) -> list[str]:
             target = on_reject.get("goto", on_reject.get("target"))
         if isinstance(target, str) and target not in names:
             problems.append(f"steps[{index}].on_reject: no step named {target!r} to go to")
+    return problems
+
+
+def unanswerable_approvals(definition: WorkflowDefinition, requester: str) -> list[str]:
+    """Approvals of ``definition`` that nobody but ``requester`` could answer, by path.
+
+    Only named people count here: a group is resolved when the request is
+    opened (and escalated to admins then if it holds nobody else).
+    """
+    who = requester.strip().lower()
+    problems = []
+    for index, step in enumerate(definition.steps):
+        config = step.approval_config
+        if config is None or not step.needs_approval or config.allow_self_approval:
+            continue
+        rounds = [lv.approvers for lv in config.levels] if config.levels else [config.approvers]
+        for number, approvers in enumerate(rounds):
+            named = [a.strip().lower() for a in approvers]
+            if named and all("@" in a for a in named) and not set(named) - {who}:
+                where = (f"steps[{index}].approval_config.levels[{number}].approvers"
+                         if config.levels else f"steps[{index}].approval_config.requested_from")
+                problems.append(f"{where}: the only approver is {who}, who starts this "
+                                "workflow and cannot approve their own request; name another "
+                                "approver or set allow_self_approval")
     return problems
 
 

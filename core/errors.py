@@ -99,6 +99,10 @@ class ToolNotFound(CountersignError):
     """No tool is registered under that name."""
 
 
+class CallNotReleased(CountersignError):
+    """The call about to run is not the call a person released; it does not run."""
+
+
 class DatabaseError(CountersignError):
     """The database refused or failed the operation."""
 

@@ -24,11 +24,19 @@ from sqlalchemy.orm import Session
 
 from core import store, tracing
 from core.approvals import is_approving, open_approval
+from core.calls import make_call, verify_call
 from core.checkpoints import take_checkpoint
 from core.definitions import ApprovalConfig, Step, WorkflowDefinition
-from core.errors import WorkflowNotFound
+from core.errors import CallNotReleased, ToolNotFound, WorkflowNotFound
 from core.metrics import runner_metrics
-from core.models import ApprovalRequest, ApprovalResponse, StepRun, Workflow, utcnow
+from core.models import (
+    ApprovalRequest,
+    ApprovalResponse,
+    StepRun,
+    Workflow,
+    WorkflowEvent,
+    utcnow,
+)
 from core.retry import is_database_unavailable, is_transient
 from core.tools import ToolContext, ToolRegistry, render_args
 from core.tracing import span
@@ -86,11 +94,14 @@ class AwaitApproval(Exception):
     """
 
     def __init__(self, config: ApprovalConfig, *, title: str,
-                 proposed_action: dict[str, Any] | None = None) -> None:
+                 proposed_action: dict[str, Any] | None = None,
+                 call: dict[str, Any] | None = None) -> None:
         super().__init__(title)
         self.config = config
         self.title = title
         self.proposed_action = proposed_action or {}
+        # The call the request guards (core.calls.make_call), None for a question.
+        self.call = call
 
 
 TaskHandler = Callable[[TaskRequest], dict[str, Any]]
@@ -375,21 +386,55 @@ class StepExecutor:
     ) -> None:
         assert step.approval_config is not None
         config = step.approval_config
+        scope = scope_of(workflow)
+        call = None
+        if step.type == "tool":
+            # The call is rendered once, here: what the approver sees is what
+            # a decision releases and what runs, never re-rendered later.
+            assert step.tool is not None
+            try:
+                arguments = render_args(step.args, scope)
+                schema = self.registry.get(step.tool).input_schema
+            except (KeyError, ToolNotFound) as exc:
+                missing = f"${{{exc.args[0]}}} has no value" if isinstance(exc, KeyError) \
+                    else str(exc)
+                self._fail_in_place(session, workflow, step, run,
+                                    f"Step {step.name!r}: cannot ask for approval of its call: "
+                                    f"{missing}.")
+                return
+            call = make_call(step.tool, arguments, schema)
         self._wait_for_person(
             session, workflow, step, run, config,
             title=config.title or step.name.replace("_", " ").capitalize(),
-            proposed_action=_proposed_action(step, scope_of(workflow)),
+            proposed_action=_proposed_action(step, scope, config.show), call=call,
         )
+
+    def _fail_in_place(self, session: Session, workflow: Workflow, step: Step, run: StepRun,
+                       error: str) -> None:
+        """Fail a step before its action could run (the caller holds the workflow's lock)."""
+        run.status = "failed"
+        run.error = error
+        run.finished_at = utcnow()
+        workflow.error = error
+        runner_metrics.step(step.type, "failed")
+        log.error("step failed", step=step.name, error=error, attempt=run.attempt)
+        store.append_event(session, "step.failed", self.runner_id, workflow_id=workflow.id,
+                           step_name=step.name,
+                           data={"error": error, "attempt": run.attempt, "transient": False})
+        if workflow.status == "running":
+            store.transition_workflow(session, workflow, "failed", self.runner_id, reason=error)
 
     def _wait_for_person(
         self, session: Session, workflow: Workflow, step: Step, run: StepRun,
         config: ApprovalConfig, *, title: str, proposed_action: dict[str, Any],
+        call: dict[str, Any] | None = None,
     ) -> None:
         """Open the request, park the step run and the workflow (same transaction)."""
         approval = open_approval(
             session, config=config, title=title, requested_by=workflow.created_by,
             workflow=workflow, step_name=step.name, step_run_id=run.id,
             proposed_action=proposed_action, context={**workflow.context, **step.context},
+            call=call,
         )
         run.status = "waiting_approval"
         run.approval_id = approval.id
@@ -411,8 +456,7 @@ class StepExecutor:
         if approval.status == "pending":
             store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
             return False
-        decision = {"status": approval.status, "decided_by": approval.decided_by,
-                    "data": approval.decision_data or {}, "approval_id": approval.id}
+        decision = _decision_of(session, approval)
         runner_metrics.resumed(approval.decided_at)
         log.info("resuming after decision", approval_id=approval.id, outcome=approval.status,
                  decided_by=approval.decided_by)
@@ -449,8 +493,7 @@ class StepExecutor:
             return None
         approval = session.get(ApprovalRequest, run.approval_id)
         assert approval is not None
-        return {"status": approval.status, "decided_by": approval.decided_by,
-                "data": approval.decision_data or {}, "approval_id": approval.id,
+        return {**_decision_of(session, approval),
                 "origin": approval.proposed_action.get("origin", "step"),
                 "comment": _last_comment(session, approval.id)}
 
@@ -463,7 +506,8 @@ class StepExecutor:
             if run.status != "running" or workflow.current_step_run_id != run_id:
                 return False
             self._wait_for_person(session, workflow, step, run, ask.config, title=ask.title,
-                                  proposed_action={**ask.proposed_action, "origin": "task"})
+                                  proposed_action={**ask.proposed_action, "origin": "task"},
+                                  call=ask.call)
             return False
 
     def _perform(
@@ -477,9 +521,17 @@ class StepExecutor:
         if step.type == "tool":
             assert step.tool is not None
             tool_name = step.tool
+            guarded = approval is not None and "call" in approval
 
             def action() -> dict[str, Any]:
-                args = render_args(step.args, scope)
+                if guarded:
+                    # The call the decision released, verbatim: never rendered again.
+                    assert approval is not None
+                    if approval.get("call_refused"):
+                        raise CallNotReleased(approval["call_refused"])
+                    _, args = verify_call(approval["call"], tool=tool_name)
+                else:
+                    args = render_args(step.args, scope)
                 return self.registry.call(tool_name, args, ToolContext(workflow_id, step.name, key))
         else:
             asked_by_task = approval is not None and approval.get("origin") == "task"
@@ -605,7 +657,12 @@ class StepExecutor:
             run.error = error
             run.finished_at = utcnow()
             policy = step.retry
-            if policy.retries(exc, run.attempt):
+            if isinstance(exc, CallNotReleased):
+                store.append_event(session, "call.refused", self.runner_id,
+                                   workflow_id=workflow_id, step_name=step.name,
+                                   approval_id=run.approval_id,
+                                   data={"step_run_id": run_id, "reason": str(exc)})
+            elif policy.retries(exc, run.attempt):
                 delay = policy.delay(run.attempt)
                 store.append_event(session, "step.retry_scheduled", self.runner_id,
                                    workflow_id=workflow_id, step_name=step.name,
@@ -661,13 +718,54 @@ def _last_comment(session: Session, approval_id: str) -> str:
     return comment or ""
 
 
+def _decision_of(session: Session, approval: ApprovalRequest) -> dict[str, Any]:
+    """What a step (and its agent) is told of a decision: outcome, data, every vote,
+    and the released call, checked against the audit trail.
+
+    ``call`` is present when the request guarded a call: the call the decision
+    released, or None when it released none (a refusal). ``call_refused``
+    says why a released call may not run: its row no longer matches the
+    digest recorded, append-only, when the decision was made.
+    """
+    votes = session.scalars(select(ApprovalResponse).where(
+        ApprovalResponse.approval_id == approval.id).order_by(ApprovalResponse.id)).all()
+    decision: dict[str, Any] = {
+        "status": approval.status, "decided_by": approval.decided_by,
+        "data": approval.decision_data or {}, "approval_id": approval.id,
+        "votes": [{"approver": v.approver, "decision": v.decision, "data": v.data,
+                   "comment": v.comment, "channel": v.channel, "level": v.level,
+                   "at": v.created_at.isoformat()} for v in votes],
+    }
+    if approval.proposed_call is None:
+        return decision
+    released = approval.released_call if is_approving(approval.status) else None
+    decision["call"] = None if released is None else {
+        k: released.get(k) for k in ("tool", "arguments", "digest")}
+    if released is not None:
+        recorded = session.scalars(select(WorkflowEvent.data).where(
+            WorkflowEvent.approval_id == approval.id,
+            WorkflowEvent.event_type == "approval.decided",
+        ).order_by(WorkflowEvent.id.desc()).limit(1)).first() or {}
+        digest = (recorded.get("released_call") or {}).get("digest")
+        try:
+            verify_call(released)
+            if digest != released.get("digest"):
+                raise CallNotReleased(
+                    f"The stored call to {released.get('tool')!r} is not the call the decision "
+                    "released (its digest differs from the audit trail's); it does not run.")
+        except CallNotReleased as exc:
+            decision["call_refused"] = str(exc)
+    return decision
+
+
 def _asked_by_task(session: Session, run: StepRun) -> bool:
     """True when the run's open approval was asked by its task, not its gate."""
     approval = session.get(ApprovalRequest, run.approval_id) if run.approval_id else None
     return approval is not None and approval.proposed_action.get("origin") == "task"
 
 
-def _proposed_action(step: Step, scope: dict[str, Any]) -> dict[str, Any]:
+def _proposed_action(step: Step, scope: dict[str, Any],
+                     show: list[str] | None = None) -> dict[str, Any]:
     action: dict[str, Any] = {"step": step.name, "type": step.type}
     if step.task:
         action["task"] = step.task
@@ -683,4 +781,14 @@ def _proposed_action(step: Step, scope: dict[str, Any]) -> dict[str, Any]:
             action["context"] = render_args(step.context, scope)
         except KeyError:
             action["context"] = step.context
+    if show:
+        # What the definition asks approvers to see, rendered now (approval_config.show).
+        action["show"] = [{"path": path, "value": _value_at(scope, path)} for path in show]
     return action
+
+
+def _value_at(scope: dict[str, Any], path: str) -> Any:
+    try:
+        return render_args("${" + path + "}", scope)
+    except KeyError:
+        return None

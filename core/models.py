@@ -168,6 +168,12 @@ class ApprovalRequest(TimestampMixin, Base):
     ui_schema: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # The agent's or step's proposed action, shown to the approver.
     proposed_action: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The call this request guards, as proposed (tool, rendered arguments,
+    # digest, input schema; core.calls), and the call the decision released
+    # so far (set at each level passed and at the decision). NULL when the
+    # request guards no call.
+    proposed_call: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    released_call: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     level: Mapped[int] = mapped_column(Integer, default=0)
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)

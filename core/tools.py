@@ -1,9 +1,21 @@
-"""Registered Python tools that ``tool`` steps and compensations call.
+"""Registered Python tools that ``tool`` steps, agents and compensations call.
 
-A tool is a plain function of keyword arguments. If it declares an
-``idempotency_key`` parameter it receives one that is stable across re-runs
-of the same step (after a crash, a runner takes over and runs the step again
-with the same key), so it can drop duplicates on its side.
+A tool is a plain function of keyword arguments, registered with the public
+decorator ``core.tools.tool``::
+
+    from core.tools import tool
+
+    @tool(compensate="refund_card")
+    def charge_card(amount: float, currency: str, idempotency_key: str) -> dict:
+        "Charge the customer's card."
+        ...
+
+Its input schema (what an approver's edit is checked against) is derived
+from the signature and type hints. If it declares an ``idempotency_key``
+parameter it receives one that is stable across re-runs of the same step
+(after a crash, a runner takes over and runs the step again with the same
+key), so it can drop duplicates on its side. ``compensate`` names the tool
+that undoes it on rollback, for steps that name none themselves.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.calls import function_input_schema
 from core.errors import ToolNotFound
 
 ToolFunction = Callable[..., Any]
@@ -30,6 +43,10 @@ class RegisteredTool:
     wants_key: bool = False
     wants_context: bool = False
     parameters: list[str] = field(default_factory=list)
+    # JSON Schema of the arguments (pydantic, from the signature and type hints).
+    input_schema: dict[str, Any] = field(default_factory=dict)
+    # The tool that undoes this one on rollback, when a step names none.
+    compensate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,17 +61,27 @@ class ToolRegistry:
         self._tools: dict[str, RegisteredTool] = {}
 
     def register(
-        self, name: str | None = None, *, description: str = ""
+        self, name: str | None = None, *, description: str = "",
+        compensate: str | ToolFunction | None = None,
     ) -> Callable[[ToolFunction], ToolFunction]:
         """Decorator: ``@registry.register("charge_card")``."""
 
         def decorate(function: ToolFunction) -> ToolFunction:
-            self.add(name or function.__name__, function, description=description)
+            self.add(name or function.__name__, function, description=description,
+                     compensate=compensate)
             return function
 
         return decorate
 
-    def add(self, name: str, function: ToolFunction, *, description: str = "") -> None:
+    def add(self, name: str, function: ToolFunction, *, description: str = "",
+            compensate: str | ToolFunction | None = None) -> None:
+        if not name or not isinstance(name, str):
+            raise ValueError("a tool needs a non-empty name")
+        if callable(compensate):
+            # A compensation given as a function is registered beside the tool.
+            compensation_name = getattr(compensate, "__name__", f"{name}_compensate")
+            self.add(compensation_name, compensate)
+            compensate = compensation_name
         params = inspect.signature(function).parameters
         self._tools[name] = RegisteredTool(
             name=name,
@@ -63,6 +90,8 @@ class ToolRegistry:
             wants_key="idempotency_key" in params,
             wants_context="tool_context" in params,
             parameters=[p for p in params if p not in ("idempotency_key", "tool_context")],
+            input_schema=function_input_schema(function),
+            compensate=compensate,
         )
 
     def get(self, name: str) -> RegisteredTool:
@@ -128,3 +157,23 @@ def render_args(value: Any, scope: dict[str, Any]) -> Any:
 
 
 default_registry = ToolRegistry()
+
+
+def tool(
+    name: str | ToolFunction | None = None, *, description: str = "",
+    compensate: str | ToolFunction | None = None, registry: ToolRegistry | None = None,
+) -> Any:
+    """Register a function as a tool that workflows and agents can call.
+
+    ``@tool`` or ``@tool("name", description=..., compensate=...)``. The
+    tool's name defaults to the function's, its description to the first
+    line of its docstring; its input schema comes from the signature.
+    ``compensate`` (a tool name, or a function registered beside it) undoes
+    it on rollback. ``registry`` defaults to the one every runner uses.
+    """
+    target = registry if registry is not None else default_registry
+    if callable(name):  # bare @tool
+        function = name
+        target.add(function.__name__, function, description=description, compensate=compensate)
+        return function
+    return target.register(name, description=description, compensate=compensate)

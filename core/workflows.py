@@ -11,8 +11,13 @@ from sqlalchemy import ColumnElement, func, or_, select
 from core import store, tracing
 from core.approvals import cancel_open_approvals
 from core.checkpoints import take_checkpoint
-from core.definitions import WorkflowDefinition, definition_dict, parse_definition
-from core.errors import InvalidInput, InvalidTransition, NotAuthorized
+from core.definitions import (
+    WorkflowDefinition,
+    definition_dict,
+    parse_definition,
+    unanswerable_approvals,
+)
+from core.errors import DefinitionError, InvalidInput, InvalidTransition, NotAuthorized
 from core.models import (
     ApprovalRequest,
     StepRun,
@@ -47,6 +52,8 @@ def create_workflow(
     """
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
+    if problems := unanswerable_approvals(definition, created_by):
+        raise DefinitionError(problems)
     input_data = dict(input_data or {})
     if problems := unstorable({"input": input_data, "name": name, "description": description}):
         raise InvalidInput(problems)

@@ -52,6 +52,7 @@ _STATUS_BY_ERROR: list[tuple[type[CountersignError], int]] = [
     (errors.InvalidResponse, 422),
     (errors.InvalidInput, 422),
     (errors.ToolNotFound, 422),
+    (errors.CallNotReleased, 409),
     (errors.DatabaseError, 503),
     (errors.ConfigurationError, 503),
 ]

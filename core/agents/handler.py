@@ -32,7 +32,7 @@ from core.agents.policy import (
     CountersignToolCallingAgent,
     approval_request,
     decision_observation,
-    refused_edit,
+    held_call,
 )
 from core.agents.rehearsal import RehearsalModel
 from core.agents.spec import AgentSpec, resolve_spec
@@ -44,6 +44,8 @@ from core.agents.tools import (
     build_tools,
 )
 from core.agents.tracing import span
+from core.calls import verify_call
+from core.errors import CallNotReleased
 from core.execution_logs import LogContext, LogEntry
 from core.executor import AwaitApproval, TaskRequest
 from core.models import AgentRun, utcnow
@@ -326,9 +328,10 @@ class _Run:
         return self._ask(pending)
 
     def _ask(self, pending: dict[str, Any]) -> AwaitApproval:
-        config, title, action = approval_request(self.request, self.spec, pending,
-                                                 self._tool(pending.get("tool", "")))
-        return AwaitApproval(config, title=title, proposed_action=action)
+        tool = self._tool(pending.get("tool", ""))
+        config, title, action = approval_request(self.request, self.spec, pending, tool)
+        return AwaitApproval(config, title=title, proposed_action=action,
+                             call=held_call(self.request, pending, tool))
 
     def _apply_decision(self, pending: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any] | None:
         """Turn the decision into the held call's result; None to go on with the loop."""
@@ -342,9 +345,7 @@ class _Run:
         if pending.get("kind") == "request" or status not in APPROVING_OUTCOMES or tool is None:
             observation = decision_observation(pending, decision)
         else:
-            data = decision.get("data") or {}
-            arguments = {**pending.get("arguments", {}), **(data.get("arguments") or {})}
-            problem = refused_edit(tool, pending, data, arguments)
+            arguments, problem = _released_arguments(pending, decision)
             if problem is None:
                 try:
                     validate_tool_arguments(tool, arguments)
@@ -425,6 +426,21 @@ class _Run:
         rollback(self.db, self.request.registry, self.request.workflow_id,
                  checkpoint_name=request.checkpoint, reason=request.reason, actor=self.actor)
         return self.output, ""
+
+
+def _released_arguments(pending: dict[str, Any],
+                        decision: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The arguments the decision released for the held call, or why none may run."""
+    if "call" not in decision:
+        # A request opened before requests kept their call: the proposed arguments only.
+        return dict(pending.get("arguments") or {}), None
+    try:
+        if decision.get("call_refused"):
+            raise CallNotReleased(decision["call_refused"])
+        _, arguments = verify_call(decision.get("call"), tool=str(pending.get("tool", "")))
+    except CallNotReleased as exc:
+        return dict(pending.get("arguments") or {}), str(exc)
+    return arguments, None
 
 
 def agent_task_handler(db: Database) -> AgentTaskHandler:

@@ -6,10 +6,11 @@
   batch that mixes it with other calls is refused whole (nothing runs) and
   the model is told to call it alone, so no neighbour's result is lost.
 - A rejected (or expired, cancelled) call never runs.
-- An approver may change the arguments (``modify`` with
-  ``{"arguments": {...}}``); the answer is checked against a JSON Schema made
-  from the tool's inputs when it is given, and again against the tool's
-  inputs before the call runs. An edit cannot switch to another tool.
+- An approver may change the arguments (``{"arguments": {...}}``); the
+  request guards the held call (``core.calls``), so the edit is checked
+  against the tool's input schema when it is given (another tool, unknown
+  arguments refused), and the call that runs is the one the decision
+  released, its digest checked before it runs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from smolagents.models import ChatMessage
 from smolagents.utils import AgentToolCallError
 
 from core.agents.tools import GuardedTool, RunContext
+from core.calls import make_call, smolagents_input_schema
 from core.definitions import ApprovalConfig, parse_approval_config
 from core.states import APPROVING_OUTCOMES
 
@@ -91,33 +93,18 @@ class CountersignToolCallingAgent(ToolCallingAgent):
         yield from super().process_tool_calls(chat_message, memory_step)
 
 
-def _json_type(spec: dict[str, Any]) -> dict[str, Any]:
-    kind = spec.get("type", "any")
-    kinds = kind if isinstance(kind, list) else [kind]
-    kinds = [k for k in kinds if k not in ("any", "image", "audio")]
-    if not kinds or len(kinds) < (len(kind) if isinstance(kind, list) else 1):
-        return {"description": spec.get("description", "")}
-    if spec.get("nullable"):
-        kinds.append("null")
-    return {"type": kinds[0] if len(kinds) == 1 else kinds,
-            "description": spec.get("description", "")}
-
-
-def held_call_schema(tool: GuardedTool) -> dict[str, Any]:
-    """What an approver may answer for a held call: the same tool, its inputs only."""
-    return {
-        "type": "object",
-        "properties": {
-            "tool": {"const": tool.name,
-                     "description": "The tool that runs; an edit cannot name another."},
-            "arguments": {
-                "type": "object",
-                "title": f"Arguments of {tool.name} (leave out to keep the agent's)",
-                "properties": {name: _json_type(spec) for name, spec in tool.inputs.items()},
-                "additionalProperties": False,
-            },
-        },
-    }
+def held_call(request: TaskRequest, pending: dict[str, Any],
+              tool: GuardedTool | None) -> dict[str, Any] | None:
+    """The held call as a request guards it: tool, arguments, digest and input schema
+    (a registered tool's from its signature, a built-in's from its smolagents inputs)."""
+    if pending.get("kind") == "request":
+        return None  # a question to a person, not a call that runs
+    name = str(pending.get("tool", ""))
+    if name in request.registry:
+        schema = request.registry.get(name).input_schema
+    else:
+        schema = smolagents_input_schema(tool.inputs) if tool is not None else None
+    return make_call(name, dict(pending.get("arguments") or {}), schema)
 
 
 def approval_request(request: TaskRequest, spec: AgentSpec, pending: dict[str, Any],
@@ -147,25 +134,7 @@ def approval_request(request: TaskRequest, spec: AgentSpec, pending: dict[str, A
               f"{json.dumps(args, default=str)}. Approve, reject, or approve with changed "
               "arguments.",
            "context_data": {"tool": name, "arguments": args}}
-    if tool is not None:
-        raw["schema"] = held_call_schema(tool)
     return parse_approval_config(raw), title, action
-
-
-def refused_edit(tool: GuardedTool, pending: dict[str, Any], data: dict[str, Any],
-                 arguments: dict[str, Any]) -> str | None:
-    """Why an approver's changes cannot be used, or None."""
-    other = data.get("tool")
-    if other is not None and other != pending.get("tool"):
-        return (f"an approver's edit cannot switch to another tool ({other!r}); "
-                f"only {pending.get('tool')!r} was approved")
-    changes = data.get("arguments")
-    if changes is not None and not isinstance(changes, dict):
-        return "the changed arguments must be a mapping of argument names to values"
-    unknown = sorted(set(changes or {}) - set(tool.inputs))
-    if unknown:
-        return f"{tool.name} has no argument named {', '.join(unknown)}"
-    return None
 
 
 def decision_observation(pending: dict[str, Any], decision: dict[str, Any], *,

@@ -215,13 +215,34 @@ def test_admin_role_belongs_to_admins_group(db: Database) -> None:
 
 def test_requester_cannot_approve_own_request_unless_allowed(db: Database) -> None:
     engine = ApprovalEngine(db)
-    own = ask(db, requested_by=BOSS)
+    own = ask(db, requested_by=BOSS, requested_from=[BOSS, "other@example.com"])
     with pytest.raises(NotAuthorized, match="requested this approval and cannot approve it"):
         engine.respond_to_approval(own.id, BOSS, "approve")
     # Turning down one's own request is always allowed.
     assert engine.respond_to_approval(own.id, BOSS, "reject").status == "rejected"
     allowed = ask(db, requested_by=BOSS, allow_self_approval=True)
     assert engine.respond_to_approval(allowed.id, BOSS, "approve").status == "approved"
+
+
+def test_a_request_only_its_requester_could_answer_goes_to_the_admins_at_once(
+        db: Database) -> None:
+    add_user(db, "root@example.com", role="admin")
+    engine = ApprovalEngine(db)
+    own = ask(db, requested_by=BOSS)  # asked of BOSS alone
+    assert own.approvers == ["admins"]
+    with pytest.raises(NotAuthorized, match="not an approver"):
+        engine.respond_to_approval(own.id, BOSS, "approve")
+    with db.read() as session:
+        [event] = session.scalars(select(WorkflowEvent).where(
+            WorkflowEvent.approval_id == own.id,
+            WorkflowEvent.event_type == "approval.escalated")).all()
+        assert event.data["asked"] == [BOSS]
+        assert "no one but the requester" in event.data["reason"]
+    assert engine.respond_to_approval(own.id, "root@example.com", "approve").status == "approved"
+    # A group with nobody else in it is escalated the same way.
+    add_user(db, "lonely@example.com", groups=["solo"])
+    grouped = ask(db, requested_by="lonely@example.com", requested_from="solo")
+    assert grouped.approvers == ["admins"]
 
 
 def test_each_response_records_who_when_channel_comment_data(db: Database) -> None:

@@ -15,10 +15,9 @@ from smolagents.utils import AgentToolCallError
 from core.agents.memory import _QUIET as QUIET_LOGGER
 from core.agents.memory import dump_memory, load_memory
 from core.agents.models import build_model, effective_model_spec, model_label
-from core.agents.policy import held_call_schema, refused_edit
 from core.agents.spec import AgentSpec, ModelSpec, register_profile, resolve_spec
 from core.agents.tools import HoldForApproval, RunContext, build_tools, registry_inputs
-from core.approval_schema import schema_problems
+from core.calls import edit_problems, make_call, smolagents_input_schema
 from core.definitions import load_definition_file, parse_definition
 from core.errors import ConfigurationError, DefinitionError
 from core.tools import ToolRegistry
@@ -137,19 +136,14 @@ def test_request_approval_refuses_an_unknown_approval_type_to_the_model() -> Non
         tool(title="t", description="d", approval_type="form")
 
 
-def test_an_approvers_answer_is_checked_against_the_held_tools_inputs() -> None:
+def test_an_approvers_edit_is_checked_against_the_held_tools_inputs() -> None:
     charge = tools_for({"charge"})["tools"]["charge"]
-    schema = held_call_schema(charge)
-    assert schema_problems(schema, {}) == []
-    assert schema_problems(schema, {"arguments": {"amount": 3}}) == []
-    assert schema_problems(schema, {"arguments": {"amount": "x"}})[0].startswith("arguments.amount")
-    assert schema_problems(schema, {"tool": "refund"})[0].startswith("tool:")
-    pending = {"tool": "charge", "arguments": {"amount": 5.0}}
-    assert "cannot switch to another tool" in str(refused_edit(charge, pending, {"tool": "refund"},
-                                                               {}))
-    assert "no argument named note" in str(refused_edit(charge, pending,
-                                                        {"arguments": {"note": 1}}, {}))
-    assert refused_edit(charge, pending, {"arguments": {"amount": 4}}, {"amount": 4}) is None
+    call = make_call("charge", {"amount": 5.0}, smolagents_input_schema(charge.inputs))
+    assert edit_problems(call, {}) == []
+    assert edit_problems(call, {"arguments": {"amount": 3}}) == []
+    assert edit_problems(call, {"arguments": {"amount": "x"}})[0].startswith("arguments.amount")
+    assert "cannot name another tool" in edit_problems(call, {"tool": "refund"})[0]
+    assert "no argument named 'note'" in edit_problems(call, {"arguments": {"note": 1}})[0]
 
 
 def test_memory_survives_a_json_round_trip() -> None:
