@@ -1,0 +1,76 @@
+"""The approved-call scenario every channel's test runs: a guarded ``pay`` call.
+
+``pay_registry(calls)`` is a fresh registry whose ``pay`` tool records what it
+*received*; ``waiting(db, registry, ...)`` starts a workflow whose ``pay``
+step needs ``finance@example.com``'s approval and runs it until it waits.
+A channel's test answers the request through its channel, runs the runner
+again and asserts ``calls.of("pay")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import workflows as ops
+from core.approvals import ApprovalEngine
+from core.db import Database
+from core.models import ApprovalRequest
+from core.runner import Runner
+from core.tools import ToolRegistry
+from tests.integration.core.conftest import Calls
+
+FINANCE = "finance@example.com"
+REQUESTER = "requester@example.com"
+PROPOSED = {"amount": 12500, "currency": "USD", "note": "invoice 7"}
+
+
+def pay_registry(calls: Calls) -> ToolRegistry:
+    reg = ToolRegistry()
+
+    @reg.register("pay")
+    def pay(amount: float, currency: str, idempotency_key: str, note: str = "") -> dict[str, Any]:
+        """Pay someone (records what it received)."""
+        calls.add("pay", amount=amount, currency=currency, note=note)
+        return {"paid": amount, "currency": currency}
+
+    @reg.register("refund")
+    def refund(amount: float) -> dict[str, Any]:
+        """Refund someone (records what it received)."""
+        calls.add("refund", amount=amount)
+        return {}
+
+    return reg
+
+
+def pay_step(approval_type: str = "binary", **config: Any) -> dict[str, Any]:
+    return {"name": "pay", "type": "tool", "tool": "pay", "requires_approval": True,
+            "args": {"amount": "${input.amount}", "currency": "USD", "note": "${input.note}"},
+            "approval_config": {"type": approval_type, "requested_from": FINANCE, **config}}
+
+
+def run(db: Database, registry: ToolRegistry) -> int:
+    return Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+
+
+def waiting(db: Database, registry: ToolRegistry, approval_type: str = "binary",
+            amount: float = 12500, **config: Any) -> tuple[str, ApprovalRequest]:
+    """A workflow whose guarded ``pay`` call waits for finance; (workflow id, request)."""
+    workflow_id = ops.create_workflow(
+        db, {"name": "pay an invoice", "steps": [pay_step(approval_type, **config)]},
+        input_data={"amount": amount, "note": PROPOSED["note"]}, created_by=REQUESTER).id
+    run(db, registry)
+    [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
+    return workflow_id, approval
+
+
+# What each channel's test asks for, and what the tool must then have received
+# (None: the answer is refused and the tool never runs).
+CASES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any] | None]] = {
+    # name: (approval type, decision, data, received)
+    "approve": ("binary", "approve", {}, PROPOSED),
+    "edited": ("binary", "modify", {"arguments": {"note": "invoice 7, net 30"}},
+               {**PROPOSED, "note": "invoice 7, net 30"}),
+    "budget_lower": ("budget", "approve", {"approved_amount": 9000}, {**PROPOSED, "amount": 9000}),
+    "schema_broken": ("binary", "modify", {"arguments": {"amount": "a lot"}}, None),
+    "other_tool": ("binary", "modify", {"tool": "refund", "arguments": {"amount": 1}}, None),
+}
