@@ -204,16 +204,22 @@ def approvals_list(
 @approvals_app.command("show")
 def approvals_show(approval_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR) -> None:
     """Show an approval request with its votes."""
+    from core.approval_view import request_view
+
     engine = ApprovalEngine(open_database())
-    approval = ops.approval_dict(engine.get(approval_id, tenant=user_tenant(engine.db, actor)))
+    row = engine.get(approval_id, tenant=user_tenant(engine.db, actor))
+    responses = engine.responses(approval_id)
+    approval = ops.approval_dict(row)
     votes: list[dict[str, Any]] = [{"approver": v.approver, "decision": v.decision, "channel": v.channel,
               "comment": v.comment, "data": v.data, "at": v.created_at.isoformat()}
-             for v in engine.responses(approval_id)]
+             for v in responses]
     if as_json:
         print_json({**approval, "responses": votes})
         return
     typer.echo(f"{approval['title']} [{approval['type']}] {approval['status']}")
     typer.echo(f"approvers: {', '.join(approval['approvers'])} (need {approval['threshold']})")
+    for line in request_view(row, responses).summary_lines():
+        typer.echo(line)
     for vote in votes:
         typer.echo(f"  {vote['at'][:19]} {vote['approver']}: {vote['decision']} via "
                    f"{vote['channel']} {vote['comment']}")
@@ -224,7 +230,9 @@ def approvals_respond(
     approval_id: str,
     decision: Annotated[str, typer.Option(help="approve, reject or modify")],
     actor: RequiredActor,
-    data: Annotated[str | None, typer.Option(help="Answer data as a JSON object.")] = None,
+    data: Annotated[str | None, typer.Option(
+        help="Answer data as a JSON object; edit a guarded call with {\"arguments\": {...}}, "
+             "lower a budget with {\"approved_amount\": N}.")] = None,
     comment: str = "",
 ) -> None:
     """Answer an approval request."""

@@ -338,7 +338,8 @@ def approval_dict(a: ApprovalRequest) -> dict[str, Any]:
             "description": a.description, "type": a.approval_type, "status": a.status,
             "approvers": a.approvers, "threshold": a.threshold, "level": a.level,
             "requested_by": a.requested_by, "context_data": a.context_data,
-            "proposed_action": a.proposed_action, "response_schema": a.response_schema,
+            "proposed_action": a.proposed_action, "proposed_call": a.proposed_call,
+            "released_call": a.released_call, "response_schema": a.response_schema,
             "ui_schema": a.ui_schema, "created_at": _iso(a.created_at),
             "expires_at": _iso(a.expires_at), "decided_at": _iso(a.decided_at),
             "decided_by": a.decided_by, "decision_data": a.decision_data}

@@ -165,6 +165,11 @@ class ApprovalOut(BaseModel):
     requested_by: str
     context_data: dict[str, Any]
     proposed_action: dict[str, Any]
+    proposed_call: dict[str, Any] | None = Field(
+        default=None, description="The call this request guards: tool, arguments, digest and "
+        "the tool's input schema. Answer with {\"arguments\": {...}} to edit it.")
+    released_call: dict[str, Any] | None = Field(
+        default=None, description="The call the decision released (what runs), once decided.")
     response_schema: dict[str, Any]
     ui_schema: dict[str, Any]
     created_at: datetime
@@ -179,7 +184,8 @@ class ApprovalOut(BaseModel):
                    description=a.description, type=a.approval_type, status=a.status,  # type: ignore[arg-type]
                    approvers=a.approvers, threshold=a.threshold, level=a.level,
                    requested_by=a.requested_by, context_data=a.context_data,
-                   proposed_action=a.proposed_action, response_schema=a.response_schema,
+                   proposed_action=a.proposed_action, proposed_call=a.proposed_call,
+                   released_call=a.released_call, response_schema=a.response_schema,
                    ui_schema=a.ui_schema, created_at=a.created_at, expires_at=a.expires_at,
                    decided_at=a.decided_at, decided_by=a.decided_by, decision_data=a.decision_data)
 
