@@ -431,15 +431,21 @@ class _Run:
 def _released_arguments(pending: dict[str, Any],
                         decision: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The arguments the decision released for the held call, or why none may run."""
+    proposed = dict(pending.get("arguments") or {})
     if "call" not in decision:
-        # A request opened before requests kept their call: the proposed arguments only.
-        return dict(pending.get("arguments") or {}), None
+        # A request opened before requests kept their call: only the call as proposed
+        # may run; an edit given then cannot be released.
+        data = decision.get("data") or {}
+        if "arguments" in data or "tool" in data:
+            return proposed, ("this request was opened before edits were released with the "
+                              "call; the edited call cannot run, ask again")
+        return proposed, None
     try:
         if decision.get("call_refused"):
             raise CallNotReleased(decision["call_refused"])
         _, arguments = verify_call(decision.get("call"), tool=str(pending.get("tool", "")))
     except CallNotReleased as exc:
-        return dict(pending.get("arguments") or {}), str(exc)
+        return proposed, str(exc)
     return arguments, None
 
 

@@ -1,7 +1,7 @@
 """The handler's recovery paths and second checks, called directly and through
 the runner (SQLite and PostgreSQL): a parked run asks again if its request was
-never opened, a finished run returns its saved output, a decision whose edit
-slipped past the answer schema is still refused, and an approved rollback."""
+never opened, a finished run returns its saved output, a released call that is
+not what the decision released is refused, and an approved rollback."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from core import workflows as ops
 from core.agents.handler import AgentTaskHandler
 from core.approvals import ApprovalEngine
+from core.calls import call_digest, make_call
 from core.db import Database
 from core.definitions import WorkflowDefinition
 from core.executor import AwaitApproval, TaskRequest, scope_of
@@ -63,13 +64,21 @@ def test_a_parked_run_asks_again_and_a_finished_run_returns_its_output(
     assert len(calls.of("charge")) == 1
 
 
-@pytest.mark.parametrize("data, problem", [
-    ({"arguments": {"amount": "ten"}}, "do not fit charge's inputs"),
-    ({"tool": "refund"}, "cannot switch to another tool"),
-    ({"arguments": {"amount": 1.0, "tip": 2}}, "no argument named tip"),
+_FORGED = {"tool": "charge", "arguments": {"amount": 1000.0}, "digest": "0" * 64}
+_OTHER = {"tool": "refund", "arguments": {"amount": 1.0},
+          "digest": call_digest("refund", {"amount": 1.0})}
+
+
+@pytest.mark.parametrize("released, problem", [
+    ({"call": _FORGED}, "does not match the digest"),
+    ({"call": _OTHER}, "is to 'refund', not 'charge'"),
+    ({"call": None}, "No released call"),
+    ({"call": make_call("charge", {"amount": 1.0}), "call_refused": "changed after the decision"},
+     "changed after the decision"),
+    ({"data": {"arguments": {"amount": 1.0}}}, "opened before edits were released"),
 ])
-def test_an_edit_is_checked_again_before_the_call_runs(
-    db: Database, registry: ToolRegistry, calls: Calls, data: dict[str, Any], problem: str,
+def test_a_released_call_is_checked_again_before_it_runs(
+    db: Database, registry: ToolRegistry, calls: Calls, released: dict[str, Any], problem: str,
 ) -> None:
     workflow_id = start(db, [STEP])
     handler = AgentTaskHandler(db)
@@ -77,8 +86,8 @@ def test_an_edit_is_checked_again_before_the_call_runs(
         handler(request_for(db, registry, workflow_id))
     SEEN.clear()
     output = handler(request_for(db, registry, workflow_id, {
-        "status": "modified", "decided_by": BOSS, "data": data, "approval_id": "a-2",
-        "origin": "task", "comment": ""}))
+        "status": "modified", "decided_by": BOSS, "data": {}, "approval_id": "a-2",
+        "origin": "task", "comment": "", **released}))
     assert calls.of("charge") == calls.of("refund") == []
     assert output["decisions"][0]["ran"] is False and problem in output["decisions"][0]["refused"]
     assert problem in SEEN[0] and "did NOT run" in SEEN[0]

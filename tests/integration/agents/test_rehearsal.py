@@ -38,8 +38,9 @@ def test_the_example_agent_workflow_runs_with_the_rehearsal_model(db: Database) 
     request = open_approval_of(db, workflow_id)
     assert request.approvers == [FINANCE]
     assert request.proposed_action["args"] == {"amount": 180, "currency": "USD"}
-    assert request.response_schema["properties"]["arguments"]["properties"]["amount"]["type"] \
-        == "number"
+    assert request.proposed_call is not None
+    assert request.proposed_call["arguments"] == {"amount": 180, "currency": "USD"}
+    assert request.proposed_call["input_schema"]["properties"]["amount"]["type"] == "number"
     task = events(db, workflow_id, "agent.started")[0]
     assert task.data["model"] == "rehearsal (no LLM)" and task.data["rehearsal"] is True
     ApprovalEngine(db).respond_to_approval(request.id, FINANCE, "modify",

@@ -20,7 +20,7 @@ name: Tiny {n}
 steps:
   - name: ask
     type: approval
-    approval_config: {title: "Go ahead", requested_from: manager@example.com}
+    approval_config: {title: "Go ahead", requested_from: director@example.com}
 """
 
 

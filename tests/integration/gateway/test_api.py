@@ -44,8 +44,12 @@ def test_token_use_is_recorded(client: TestClient, db: Database, boss: dict[str,
 
 
 def test_create_list_get_workflow(client: TestClient, db: Database, boss: dict[str, str]) -> None:
+    # Asking only the person who starts it is refused: nobody could ever answer.
+    refused = client.post("/api/workflows", headers=boss, json={"definition": definition()})
+    assert refused.status_code == 422 and "the only approver is boss@example.com" in refused.text
+    two = definition({"requested_from": [BOSS, "deputy@example.com"]})
     response = client.post("/api/workflows", headers=boss,
-                           json={"definition": definition(), "input": {"version": "1.2"}})
+                           json={"definition": two, "input": {"version": "1.2"}})
     assert response.status_code == 201, response.text
     created = response.json()
     assert (created["status"], created["created_by"]) == ("running", BOSS)
