@@ -122,7 +122,8 @@ class RequestView:
     approvals_so_far: int
     votes: list[dict[str, Any]]
     time_left: str
-    # For a request that guards no call: (label, value) facts to show.
+    # What the definition asked approvers to see (approval_config.show) and, for a
+    # request that guards no call, its context: (label, value).
     facts: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
@@ -205,11 +206,10 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
         earlier = (approval.decision_data or {}).get("approved_amount")
         raw = earlier if earlier is not None else approval.context_data.get("amount")
         amount = float(raw) if isinstance(raw, int | float) else None
-    facts: list[tuple[str, Any]] = []
+    action = approval.proposed_action or {}
+    facts: list[tuple[str, Any]] = [(_label(str(item.get("path"))), item.get("value"))
+                                    for item in action.get("show") or []]
     if proposed is None:
-        action = approval.proposed_action or {}
-        for item in action.get("show") or []:
-            facts.append((str(item.get("path")), item.get("value")))
         for key, value in (action.get("context") or {}).items():
             facts.append((str(key), value))
         for key, value in (approval.context_data or {}).items():
@@ -235,6 +235,19 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
         time_left=_time_left(approval, now),
         facts=facts,
     )
+
+
+def _label(path: str) -> str:
+    """``input.order_id`` -> "Order id"; ``steps.validate_order.total`` -> "Validate order: total"."""
+    parts = path.split(".")
+    if parts[0] in ("input", "context") and len(parts) > 1:
+        text = " ".join(parts[1:])
+    elif parts[0] == "steps" and len(parts) > 2:
+        text = f"{parts[1]}: {' '.join(parts[2:])}"
+    else:
+        text = path
+    text = text.replace("_", " ")
+    return text[:1].upper() + text[1:]
 
 
 def _time_left(approval: ApprovalRequest, now: datetime | None) -> str:

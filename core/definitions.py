@@ -289,7 +289,7 @@ def _parse_compensate(value: Any) -> Any:
 
 StepType = Literal["task", "approval", "checkpoint", "tool"]
 _APPROVAL_SHORTHAND = ("title", "approval_type", "requested_from", "required_approvers",
-                       "approval_threshold", "context_data", "form_fields", "timeout_approval")
+                       "approval_threshold", "context_data", "form_fields", "timeout_approval", "show")
 
 
 class Step(_Strict):
