@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core import store
 from core.approvals import cancel_open_approvals
-from core.definitions import WorkflowDefinition
+from core.definitions import CompensateSpec, Step, WorkflowDefinition
 from core.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
 from core.models import StepRun, Workflow, WorkflowCheckpoint, utcnow
 from core.tenancy import tenant_of
@@ -133,14 +133,15 @@ def rollback(
     for run_id, step_name, step_index, output in pending:
         step = definition.steps[step_index] if step_index < len(definition.steps) else None
         entry: dict[str, Any] = {"step": step_name, "step_run_id": run_id}
-        if step is not None and step.compensate is not None:
+        compensate = _compensation_of(step, registry)
+        if step is not None and compensate is not None:
             scope = {"input": workflow.input_data, "context": workflow.context,
                      "steps": workflow.step_outputs, "output": output or {}}
             try:
-                args = render_args(step.compensate.args, scope)
+                args = render_args(compensate.args, scope)
                 args.setdefault("output", output or {})
                 compensation = registry.call(
-                    step.compensate.tool, args,
+                    compensate.tool, args,
                     ToolContext(workflow_id, step_name, f"{workflow_id}/compensate/{run_id}"),
                 )
             except Exception as exc:
@@ -152,11 +153,11 @@ def rollback(
                               "compensations": result.compensations},
                     )
                 raise CompensationFailed(
-                    f"Compensating step {step_name!r} with tool {step.compensate.tool!r} failed: "
+                    f"Compensating step {step_name!r} with tool {compensate.tool!r} failed: "
                     f"{exc}. Steps compensated so far stay compensated; run the rollback again "
                     "to continue."
                 ) from exc
-            entry.update(tool=step.compensate.tool, result=compensation)
+            entry.update(tool=compensate.tool, result=compensation)
             status = "compensated"
         else:
             entry["tool"] = None
@@ -207,3 +208,16 @@ def rollback(
         ):
             later.superseded_by_event_id = event.id
     return result
+
+
+def _compensation_of(step: Step | None, registry: ToolRegistry) -> CompensateSpec | None:
+    """What undoes a step: its own ``compensate``, else its tool's registered one."""
+    if step is None:
+        return None
+    if step.compensate is not None:
+        return step.compensate
+    if step.type == "tool" and step.tool in registry:
+        default = registry.get(step.tool).compensate
+        if default is not None:
+            return CompensateSpec(tool=default)
+    return None
