@@ -10,6 +10,10 @@ markers (`` *``), defaults, titles, descriptions as help, ``readOnly``
 field. Submitted data is validated with ``jsonschema`` against the original
 schema (formats included); each error is shown under the field it concerns.
 
+``schema_fields`` draws the same fields inside a form the caller owns (so
+one form can hold several schemas' fields and its own submit buttons) and
+checks them on request.
+
 Widget keys are ``f"{key}.{path}"`` (``key.address.city``, ``key.items.0.sku``
 where ``0`` is a row's stable id); the submit button is ``f"{key}.submit"``.
 """
@@ -31,7 +35,7 @@ from jsonschema.validators import validator_for
 from components._schema_field import MISSING, Context, Field
 from components._schema_widgets import draw
 
-__all__ = ["form_problems", "schema_defect", "schema_form"]
+__all__ = ["Fields", "form_problems", "schema_defect", "schema_fields", "schema_form"]
 
 
 def _browser_tz() -> tzinfo:
@@ -153,6 +157,50 @@ def _forget_other_forms(key: str, schema: Any, ui_schema: Any, value: Any) -> No
     st.session_state[name] = digest
 
 
+class Fields:
+    """The fields ``schema_fields`` drew: their values now, and a check that places errors."""
+
+    def __init__(self, schema: Any, data: Any, ctx: Context) -> None:
+        self.schema = schema
+        self.raw = {} if data is MISSING else data
+        self._ctx = ctx
+
+    def checked(self) -> Any:
+        """The values once they satisfy the schema; else ``None``, with each error written
+        under the field it concerns."""
+        problems = list(self._ctx.problems)
+        failed = {path for path, _ in problems}
+        problems += [(p, m) for p, m in form_problems(self.schema, self.raw) if p not in failed]
+        if problems:
+            _place(self._ctx, problems)
+            return None
+        return self.raw
+
+
+def schema_fields(
+    schema: dict[str, Any],
+    *,
+    key: str,
+    ui_schema: dict[str, Any] | None = None,
+    value: dict[str, Any] | None = None,
+) -> Fields:
+    """Draw ``schema``'s fields inside the caller's ``st.form``; what they hold (``Fields``).
+
+    The caller owns the form and its submit buttons, so one form can hold
+    several schemas' fields; ``Fields.checked()`` validates once submitted.
+    Keys, pre-filling and hints as for ``schema_form``.
+    """
+    _forget_other_forms(key, schema, ui_schema, value)
+    root = schema if isinstance(schema, dict) else {}
+    ctx = Context(key=key, root=root, tz=_browser_tz())
+    top = Field(schema, ui_schema if isinstance(ui_schema, dict) else {}, (), (), "Answer",
+                required=True, marker=False, initial=value if value is not None else MISSING)
+    defect = schema_defect(schema)
+    if defect is not None:
+        st.warning(f"{defect[:1].upper()}{defect[1:]}. Answers cannot be checked until it is fixed.")
+    return Fields(schema, draw(top, ctx), ctx)
+
+
 def schema_form(
     schema: dict[str, Any],
     *,
@@ -170,25 +218,10 @@ def schema_form(
     are left out of the answer. Never raises: what cannot be drawn becomes a
     JSON text area, and what cannot be checked is reported as an error.
     """
-    _forget_other_forms(key, schema, ui_schema, value)
-    root = schema if isinstance(schema, dict) else {}
-    ctx = Context(key=key, root=root, tz=_browser_tz())
-    top = Field(schema, ui_schema if isinstance(ui_schema, dict) else {}, (), (), "Answer",
-                required=True, marker=False, initial=value if value is not None else MISSING)
     with st.form(key=f"{key}.form", border=False, enter_to_submit=False):
-        defect = schema_defect(schema)
-        if defect is not None:
-            st.warning(f"{defect[:1].upper()}{defect[1:]}. Answers cannot be checked until it is fixed.")
-        data = draw(top, ctx)
+        fields = schema_fields(schema, key=key, ui_schema=ui_schema, value=value)
         submitted = st.form_submit_button(submit_label, key=f"{key}.submit", type="primary")
     if not submitted:
         return None
-    if data is MISSING:
-        data = {}
-    problems = list(ctx.problems)
-    failed = {path for path, _ in problems}
-    problems += [(p, m) for p, m in form_problems(schema, data) if p not in failed]
-    if problems:
-        _place(ctx, problems)
-        return None
-    return data
+    answer: dict[str, Any] | None = fields.checked()
+    return answer
