@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.validators import validator_for
-
 from core.definitions import ApprovalConfig
+from core.safe_schema import safe_validator
 
 # Formats the seed uses that are UI hints, not JSON Schema formats.
 UI_ONLY_FORMATS = {"textarea": "textarea", "password": "password"}
@@ -75,9 +73,8 @@ def response_schema(
 
 
 def schema_problems(schema: dict[str, Any], data: Any) -> list[str]:
-    """Every way ``data`` breaks ``schema``, formats included, by path."""
-    cls = validator_for(schema, default=Draft202012Validator)
-    validator = cls(schema, format_checker=FormatChecker())
+    """Every way ``data`` breaks ``schema``, formats included, by path (patterns under RE2)."""
+    validator = safe_validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in error.absolute_path) or "(answer)"

@@ -274,10 +274,44 @@ def record_response(
     tenant's request answers like an unknown id, whatever the channel, so a
     tenant's user never votes on (or learns the state of) another tenant's.
     """
+    approver = normalise_principal(approver)
+    decision, data = check_vote(session, approval, approver=approver, decision=decision,
+                                data=data, comment=comment)
+    now = utcnow()
+    vote = ApprovalResponse(
+        approval_id=approval.id, approver=approver, level=approval.level, decision=decision,
+        channel=channel, comment=comment or "", data=data, created_at=now,
+    )
+    session.add(vote)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.") from exc
+    store.append_event(
+        session, "approval.responded", approver, workflow_id=approval.workflow_id,
+        approval_id=approval.id, step_name=approval.step_name,
+        data={"decision": decision, "channel": channel, "comment": comment or "", "data": data,
+              "level": approval.level},
+    )
+    _tally(session, approval, ApprovalConfig.model_validate(approval.config), actor=approver)
+    return approval
+
+
+_EDIT_KEYS = ("tool", "arguments")
+
+
+def check_vote(
+    session: Session, approval: ApprovalRequest, *, approver: str, decision: str,
+    data: dict[str, Any] | None, comment: str,
+) -> tuple[str, dict[str, Any]]:
+    """Every check of one vote, writing nothing: (the decision as recorded, its data).
+
+    Run once before the locks are taken (so a slow or refused answer never
+    holds them) and again under them, where the request may have moved on.
+    """
     if not can_see(tenant_of(session, approver), approval.tenant):
         raise ApprovalNotFound(f"No approval request has the id {approval.id!r}.")
-    now = utcnow()
-    _check_open(approval, now)
+    _check_open(approval, utcnow())
     if decision not in DECISIONS:
         raise InvalidResponse([f"decision: must be one of {', '.join(DECISIONS)}"])
     approver = normalise_principal(approver)
@@ -301,27 +335,7 @@ def record_response(
     data = dict(data or {})
     if problems := unstorable({"data": data, "comment": comment}):
         raise InvalidResponse(problems)
-    decision = _validated_decision(approval, config, decision, data)
-    vote = ApprovalResponse(
-        approval_id=approval.id, approver=approver, level=approval.level, decision=decision,
-        channel=channel, comment=comment or "", data=data, created_at=now,
-    )
-    session.add(vote)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.") from exc
-    store.append_event(
-        session, "approval.responded", approver, workflow_id=approval.workflow_id,
-        approval_id=approval.id, step_name=approval.step_name,
-        data={"decision": decision, "channel": channel, "comment": comment or "", "data": data,
-              "level": approval.level},
-    )
-    _tally(session, approval, config, actor=approver)
-    return approval
-
-
-_EDIT_KEYS = ("tool", "arguments")
+    return _validated_decision(approval, config, decision, data), data
 
 
 def _validated_decision(
@@ -654,6 +668,9 @@ class ApprovalEngine:
         comment: str = "",
         channel: str = "api",
     ) -> ApprovalRequest:
+        with self.db.read() as session:  # validated before any lock is taken
+            check_vote(session, store.get_approval(session, approval_id), approver=approver_id,
+                       decision=decision, data=data, comment=comment)
         with structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver_id), \
                 self.db.session() as session:
             approval = lock_approval(session, approval_id)

@@ -29,6 +29,7 @@ from pydantic import (
 
 from core.errors import DefinitionError
 from core.retry import backoff_delay, is_transient
+from core.safe_schema import schema_problems_at_load
 from core.storable import unstorable
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -146,6 +147,8 @@ class ApprovalConfig(_Strict):
                 validator_for(schema).check_schema(schema)
             except SchemaError as exc:
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+            if problems := schema_problems_at_load(schema, ""):
+                raise ValueError("; ".join(problems))
         return schema
 
     @model_validator(mode="after")
@@ -156,6 +159,11 @@ class ApprovalConfig(_Strict):
             raise ValueError("levels|only budget approvals have levels")
         if self.form_fields is not None and self.json_schema is not None:
             raise ValueError("schema|give either form_fields or schema, not both")
+        for index, form_field in enumerate(self.form_fields or []):
+            problems = schema_problems_at_load(form_field.model_dump(exclude_none=True),
+                                               f"form_fields[{index}]")
+            if problems:
+                raise ValueError("; ".join(problems))
         named = list(dict.fromkeys(self.requested_from + self.required_approvers))
         if not self.levels and named and all("@" in a for a in named) \
                 and self.approval_threshold > len(named):
