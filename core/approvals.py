@@ -8,7 +8,6 @@ runnable in the same transaction, which wakes a runner at commit.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from core.approval_schema import budget_schema, response_schema, schema_problems
 from core.calls import call_diff, edit_problems, released_call
 from core.channels import outbox as _outbox  # noqa: F401  (queues Slack updates and webhooks from events)
 from core.config import get_settings
-from core.definitions import ADMINS_GROUP, ApprovalConfig
+from core.definitions import ADMINS_GROUP, ApprovalConfig, check_amount
 from core.errors import (
     AlreadyVoted,
     ApprovalClosed,
@@ -90,19 +89,20 @@ def _amount_of(config: ApprovalConfig, context: dict[str, Any],
     if call is not None:
         data = {**data, **call["arguments"]}
         raw = call["arguments"].get(config.amount_argument)
-        if raw is None or isinstance(raw, bool) or not isinstance(raw, int | float) \
-                or not math.isfinite(float(raw)) or float(raw) <= 0:
-            raise DefinitionError([f"args.{config.amount_argument}: a budget approval needs a "
-                                   f"positive number here, not {raw!r}"])
-        return float(raw), str(data.get("currency") or "USD")
+        try:
+            if raw is None or isinstance(raw, str):
+                raise ValueError(f"must be a number, not {raw!r}")
+            return check_amount(raw), str(data.get("currency") or "USD")
+        except ValueError as exc:
+            raise DefinitionError([f"args.{config.amount_argument}: {exc}"]) from None
     raw = data.get("amount")
     currency = str(data.get("currency") or "USD")
     if raw is None:
         return None, currency
     try:
-        return float(raw), currency
-    except (TypeError, ValueError):
-        raise DefinitionError([f"approval_config.context_data.amount: not a number: {raw!r}"]) from None
+        return check_amount(raw), currency
+    except ValueError as exc:
+        raise DefinitionError([f"approval_config.context_data.amount: {exc}"]) from None
 
 
 def open_approval(

@@ -10,6 +10,8 @@ into ``approval_config`` before validation.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,7 +32,51 @@ from pydantic import (
 from core.errors import DefinitionError
 from core.retry import backoff_delay, is_transient
 from core.safe_schema import schema_problems_at_load
-from core.storable import unstorable
+from core.storable import too_deep, unstorable
+
+# Bounds every definition is checked against when it is loaded (each refusal
+# names the path and the limit).
+MAX_DURATION_SECONDS = 366 * 86400
+MAX_DEFINITION_BYTES = 1_000_000
+DEFAULT_MAX_STEPS = 1000
+MAX_STEPS_ENV = "COUNTERSIGN_MAX_STEPS"
+DEFAULT_MAX_AMOUNT = 1e12
+MAX_AMOUNT_ENV = "COUNTERSIGN_MAX_AMOUNT"
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
+
+
+def max_steps() -> int:
+    """Steps one workflow may have (``COUNTERSIGN_MAX_STEPS``, default 1,000)."""
+    return int(_env_number(MAX_STEPS_ENV, DEFAULT_MAX_STEPS))
+
+
+def max_amount() -> float:
+    """The largest amount a budget may ask for (``COUNTERSIGN_MAX_AMOUNT``, default 10^12)."""
+    return _env_number(MAX_AMOUNT_ENV, DEFAULT_MAX_AMOUNT)
+
+
+def check_amount(value: Any) -> float:
+    """A budget amount: a finite number from 0 to ``max_amount()`` (ValueError otherwise)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {value!r}")
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number, not {value!r}") from None
+    if not math.isfinite(amount):
+        raise ValueError(f"must be a finite number, not {value!r}")
+    if amount < 0 or amount > max_amount():
+        raise ValueError(f"must be between 0 and {max_amount():,.0f} ({MAX_AMOUNT_ENV})")
+    return amount
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -55,8 +101,10 @@ def parse_duration(value: Any) -> float:
         )
     else:
         raise ValueError("must be a duration such as 300, '15m', '24h' or 'PT1H'")
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError("must be a positive duration")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError("must be at most 366 days")
     return seconds
 
 
@@ -88,7 +136,7 @@ class BudgetLevel(_Strict):
     """Approvers needed once the amount reaches ``min_amount``; levels decide in order."""
 
     name: str | None = None
-    min_amount: float = Field(default=0, ge=0)
+    min_amount: Annotated[float, BeforeValidator(check_amount)] = 0
     approvers: ApproverList = Field(min_length=1)
     threshold: int = Field(default=1, ge=1)
 
@@ -164,6 +212,11 @@ class ApprovalConfig(_Strict):
                                                f"form_fields[{index}]")
             if problems:
                 raise ValueError("; ".join(problems))
+        if self.type == "budget" and "amount" in self.context_data:
+            try:
+                check_amount(self.context_data["amount"])
+            except ValueError as exc:
+                raise ValueError(f"context_data.amount|{exc}") from None
         named = list(dict.fromkeys(self.requested_from + self.required_approvers))
         if not self.levels and named and all("@" in a for a in named) \
                 and self.approval_threshold > len(named):
@@ -489,6 +542,16 @@ def parse_definition(data: Any) -> WorkflowDefinition:
     """Validate a definition already parsed from JSON/YAML."""
     if not isinstance(data, dict):
         raise DefinitionError(["(definition): must be a mapping with a steps list"])
+    if deep := too_deep(data, "(definition)"):
+        raise DefinitionError([deep])
+    size = len(json.dumps(data, default=str))
+    if size > MAX_DEFINITION_BYTES:
+        raise DefinitionError([f"(definition): {size:,} bytes, more than the "
+                               f"{MAX_DEFINITION_BYTES:,} allowed"])
+    steps = data.get("steps")
+    if isinstance(steps, list) and len(steps) > max_steps():
+        raise DefinitionError([f"steps: {len(steps):,} steps, more than the {max_steps():,} "
+                               f"allowed ({MAX_STEPS_ENV})"])
     problems: list[str] = []
     definition: WorkflowDefinition | None = None
     try:
@@ -514,15 +577,54 @@ def parse_approval_config(data: Any) -> ApprovalConfig:
     return config
 
 
+# Brackets nested deeper than this are refused before a parser recurses into
+# them (a few over the 64 levels stored JSON may have, for brackets in text).
+MAX_TEXT_NESTING = 200
+
+
+def _flow_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in ``text``, counted without parsing."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors' aliases: nine levels of nine aliases expand to 9^9 nodes
+    (a "billion laughs" bomb); definitions never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed "
+                                 f"(line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
 def load_definition_text(text: str) -> WorkflowDefinition:
     """Parse JSON or YAML text (JSON is YAML, but JSON errors read better)."""
+    if len(text) > MAX_DEFINITION_BYTES:
+        raise DefinitionError([f"(definition): {len(text):,} characters, more than the "
+                               f"{MAX_DEFINITION_BYTES:,} allowed"])
+    if _flow_depth(text) > MAX_TEXT_NESTING:
+        raise DefinitionError(["(definition): nested too deeply to read (the limit is "
+                               "64 levels)"])
     stripped = text.lstrip()
     try:
-        data = json.loads(text) if stripped.startswith(("{", "[")) else yaml.safe_load(text)
+        data = json.loads(text) if stripped.startswith(("{", "[")) \
+            else yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
     except json.JSONDecodeError as exc:
         raise DefinitionError([f"(definition): not valid JSON: {exc}"]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([f"(definition): not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise DefinitionError(["(definition): nested too deeply to read (the limit is "
+                               "64 levels)"]) from None
     return parse_definition(data)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +39,7 @@ from core.models import (
     WorkflowEvent,
     utcnow,
 )
-from core.retry import is_database_unavailable, is_transient
+from core.retry import first_line, is_database_unavailable, is_transient
 from core.tools import ToolContext, ToolRegistry, render_args
 from core.tracing import span
 
@@ -46,9 +48,16 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Steps one claim may run before the workflow goes back in the queue, so one
-# long workflow cannot starve the others.
+# Steps (COUNTERSIGN_STEPS_PER_CLAIM) and seconds one claim may run before the
+# workflow goes back in the queue, so one long workflow cannot starve the others.
 MAX_STEPS_PER_CLAIM = 50
+STEPS_PER_CLAIM_ENV = "COUNTERSIGN_STEPS_PER_CLAIM"
+CLAIM_TIME_SLICE = 2.0
+# An error Countersign's own code raises while advancing a step (not the
+# tool's failure) is tried this many times in all, ENGINE_ERROR_BACKOFF
+# seconds apart (doubling); then the step and the workflow fail with it.
+ENGINE_ERROR_ATTEMPTS = 3
+ENGINE_ERROR_BACKOFF = 1.0
 # Parsed definitions kept per executor, by workflow id. A stored definition
 # never changes, and validating it with pydantic on every step cost more than
 # the step's own SQL.
@@ -203,19 +212,69 @@ class StepExecutor:
             # step costs one commit; the last one of a claim starts none, so
             # the hand-back below leaves no started step behind.
             ready: _Ready | None = None
-            for count in range(1, MAX_STEPS_PER_CLAIM + 1):
-                go_on, ready = self._advance(workflow_id, ready,
-                                             start_next=count < MAX_STEPS_PER_CLAIM)
+            steps = steps_per_claim()
+            deadline = time.monotonic() + CLAIM_TIME_SLICE
+            for count in range(1, steps + 1):
+                last = count >= steps or time.monotonic() >= deadline
+                go_on, ready = self._advance(workflow_id, ready, start_next=not last)
                 if not go_on:
                     return
+                if last:
+                    break
             with self.db.session() as session:  # hand back for fairness
                 workflow = self._locked(session, workflow_id)
                 if workflow.status == "running":
                     store.schedule(session, workflow)
         except LeaseLost:
             log_.warning("lease lost; another runner has this workflow")
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                raise
+            self._engine_error(workflow_id, exc)
         finally:
             self._release(workflow_id)
+
+    def _engine_error(self, workflow_id: str, exc: Exception) -> None:
+        """Our own code raised while advancing the workflow: retry a few times, then fail.
+
+        A poison workflow (a definition or state the engine cannot handle)
+        must not be claimed again in a tight loop: each attempt is logged
+        once and recorded as an ``engine.error`` event, the next comes after a
+        backoff, and after ``ENGINE_ERROR_ATTEMPTS`` the current step and the
+        workflow fail with the error (which raises the workflow_failed alert).
+        """
+        error = f"{type(exc).__name__}: {exc}"
+        with self.db.session() as session:
+            workflow = self._locked(session, workflow_id)
+            workflow.engine_errors = attempt = (workflow.engine_errors or 0) + 1
+            step_name = None
+            definition = self._definition(workflow)
+            if workflow.current_step < len(definition.steps):
+                step_name = definition.steps[workflow.current_step].name
+            store.append_event(session, "engine.error", self.runner_id, workflow_id=workflow_id,
+                               step_name=step_name,
+                               data={"error": error[:2000], "attempt": attempt,
+                                     "max_attempts": ENGINE_ERROR_ATTEMPTS})
+            if attempt < ENGINE_ERROR_ATTEMPTS:
+                delay = ENGINE_ERROR_BACKOFF * 2 ** (attempt - 1)
+                log.error("engine error; will try again", error=first_line(exc),
+                          attempt=attempt, delay=delay)
+                if workflow.status == "running":
+                    store.schedule(session, workflow, delay=delay)
+                return
+            log.error("engine error; the step fails", error=first_line(exc), attempt=attempt)
+            reason = (f"Step {step_name!r} could not be advanced: {error}" if step_name
+                      else f"The workflow could not be advanced: {error}")
+            workflow.error = reason[:4000]
+            run = session.get(StepRun, workflow.current_step_run_id) \
+                if workflow.current_step_run_id else None
+            if run is not None and run.status in ("running", "waiting_approval"):
+                run.status = "failed"
+                run.error = workflow.error
+                run.finished_at = utcnow()
+            if workflow.status in ("running", "waiting_approval"):
+                store.transition_workflow(session, workflow, "failed", self.runner_id,
+                                          reason=workflow.error)
 
     def _locked_with_run(
         self, session: Session, workflow_id: str, run_id: int
@@ -591,6 +650,8 @@ class StepExecutor:
         run.output = output
         run.finished_at = now
         workflow.step_outputs = {**workflow.step_outputs, step.name: output}
+        if workflow.engine_errors:
+            workflow.engine_errors = 0
         workflow.current_step += 1
         workflow.current_step_run_id = None
         workflow.updated_at = now
@@ -687,6 +748,15 @@ class StepExecutor:
             if workflow.status == "running":
                 store.transition_workflow(session, workflow, "failed", self.runner_id,
                                           reason=workflow.error)
+
+
+def steps_per_claim() -> int:
+    """``COUNTERSIGN_STEPS_PER_CLAIM`` (default ``MAX_STEPS_PER_CLAIM``), at least 1."""
+    raw = os.environ.get(STEPS_PER_CLAIM_ENV, "").strip()
+    try:
+        return max(1, int(raw)) if raw else MAX_STEPS_PER_CLAIM
+    except ValueError:
+        return MAX_STEPS_PER_CLAIM
 
 
 def _until_database_answers(write: Callable[[], _T]) -> _T:

@@ -103,6 +103,9 @@ class Workflow(TimestampMixin, Base):
     current_step: Mapped[int] = mapped_column(Integer, default=0)
     current_step_run_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Errors Countersign's own code raised while advancing the current step in
+    # a row (not the tool's failures): bounded retries, then the step fails.
+    engine_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[str] = mapped_column(String(320), default="system")
     tenant: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -22,6 +22,9 @@ import pytest
 TABLE_PROPERTY = "reliability_table"
 ATTACK_PROPERTY = "security_attack"
 ATTACK_COLUMNS = ("attack", "attempts", "refused or inert")
+AVAILABILITY_PROPERTY = "availability_row"
+AVAILABILITY_COLUMNS = ("attack", "attempts", "refused", "time to answer (ms)",
+                        "probe latency (ms)")
 
 FAULT_COLUMNS = ("scenario", "workflows lost", "stuck", "steps run twice without their idempotency key",
                  "notifications lost")
@@ -86,3 +89,12 @@ class AttackTally:
 def record_attacks(request: pytest.FixtureRequest, tally: AttackTally) -> None:
     """One row of the security table, printed at the end of the run."""
     request.node.user_properties.append((ATTACK_PROPERTY, (tally.attack, tally.attempts, tally.refused)))
+
+
+def record_availability(request: pytest.FixtureRequest, attack: str, attempts: int,
+                        refused: int | str, answer_ms: float | None,
+                        probe_ms: float | None) -> None:
+    """One row of the availability table (hostile input), printed at the end of the run."""
+    row = (attack, attempts, refused, "-" if answer_ms is None else f"{answer_ms:.0f}",
+           "-" if probe_ms is None else f"{probe_ms:.0f}")
+    request.node.user_properties.append((AVAILABILITY_PROPERTY, row))

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.report import ATTACK_COLUMNS, ATTACK_PROPERTY, TABLE_PROPERTY, render
+from tests.reliability.report import (
+    ATTACK_COLUMNS,
+    ATTACK_PROPERTY,
+    AVAILABILITY_COLUMNS,
+    AVAILABILITY_PROPERTY,
+    TABLE_PROPERTY,
+    render,
+)
 
 _tables: list[str] = []
 _attacks: list[tuple[str, int, int]] = []
+_availability: list[tuple[str, ...]] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -20,6 +28,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _tables.extend(str(value) for name, value in report.user_properties if name == TABLE_PROPERTY)
         _attacks.extend(tuple(value) for name, value in report.user_properties
                         if name == ATTACK_PROPERTY)
+        _availability.extend(tuple(value) for name, value in report.user_properties
+                             if name == AVAILABILITY_PROPERTY)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -33,6 +43,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             row[1] += refused
         rows = [(attack, *counts) for attack, counts in sorted(totals.items())]
         tables.append(render("Security: every attempt refused or inert", ATTACK_COLUMNS, rows))
+    if _availability:
+        tables.append(render("Availability under hostile input (the service kept answering)",
+                             AVAILABILITY_COLUMNS, sorted(_availability)))
     if tables:
         terminalreporter.section("reliability and security results")
         for table in tables:

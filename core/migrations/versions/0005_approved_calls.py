@@ -1,4 +1,5 @@
-"""Approval requests keep the call they guard and the call their decision released.
+"""Approval requests keep the call they guard and the call their decision released;
+workflows count the engine errors of their current step.
 
 Revision ID: 0005
 Revises: 0004
@@ -23,9 +24,14 @@ def upgrade() -> None:
     with op.batch_alter_table("approval_requests", schema=None) as batch_op:
         batch_op.add_column(sa.Column("proposed_call", JSON, nullable=True))
         batch_op.add_column(sa.Column("released_call", JSON, nullable=True))
+    with op.batch_alter_table("workflows", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("engine_errors", sa.Integer(), nullable=False,
+                                      server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("workflows", schema=None) as batch_op:
+        batch_op.drop_column("engine_errors")
     with op.batch_alter_table("approval_requests", schema=None) as batch_op:
         batch_op.drop_column("released_call")
         batch_op.drop_column("proposed_call")
