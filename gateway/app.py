@@ -13,6 +13,7 @@ from core.db import Database, get_database
 from core.logging import configure_logging
 from core.metrics import make_registry
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
+from gateway.hardening import SecurityHeaders
 
 DESCRIPTION = """Countersign's HTTP gateway: the REST API (workflows, approvals,
 checkpoints, rollback) authenticated by API tokens (`Authorization: Bearer`),
@@ -36,6 +37,7 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
         app.include_router(router)
     if approver_ui:
         _mount_approver_ui(app, db)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
