@@ -15,6 +15,7 @@ from core.metrics import make_registry
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import SecurityHeaders
 
+SWAGGER_ASSETS = "/static/swagger-ui"
 DESCRIPTION = """Countersign's HTTP gateway: the REST API (workflows, approvals,
 checkpoints, rollback) authenticated by API tokens (`Authorization: Bearer`),
 the Slack interactivity and command endpoints, email confirmation pages,
@@ -28,7 +29,11 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
         db = get_database()
         db.upgrade()
         _load_tools()
-    app = FastAPI(title="Countersign", version="1.0.0", description=DESCRIPTION)
+    # /docs is drawn from Swagger UI's files shipped in a Python package
+    # (swagger-ui-bundle), never from a CDN, so it works offline.
+    app = FastAPI(title="Countersign", version="1.0.0", description=DESCRIPTION,
+                  docs_url=None, redoc_url=None)
+    _mount_docs(app)
     app.state.db = db
     app.state.metrics = make_registry(db)
     errors.install(app)
@@ -39,6 +44,22 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
         _mount_approver_ui(app, db)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(SWAGGER_ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Countersign API",
+                                   swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_ASSETS}/favicon-32x32.png")
 
 
 def _load_tools() -> None:
