@@ -1,8 +1,16 @@
-"""Approval widgets: inbox rows, the request's summary, votes, and the decision panel."""
+"""Approval widgets: inbox rows, what a request shows and what approving does, votes,
+and the one answer form.
+
+Everything a request shows comes from ``core.approval_view.request_view``;
+the page never reads the request's JSON itself. Every value in a view may
+have been written by an agent, so it is shown as text: in dataframes, with
+``st.text``, or escaped (``md``) where it sits inside our own Markdown.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,17 +18,37 @@ import pandas as pd
 import streamlit as st
 
 from components.badges import badge_markdown
-from components.feedback import show_error
 from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
-from components.schema_form import schema_form
+from components.schema_form import Fields, schema_fields
 from core import reports
+from core.approval_view import RequestView, plain
 from core.approvals import ApprovalEngine
 from core.db import Database
 from core.definitions import ApprovalConfig
 from core.errors import CountersignError
-from core.models import ApprovalRequest, ApprovalResponse, utcnow
+from core.models import ApprovalRequest, utcnow
 
 FLASH = "approval.flash"
+ANSWER_FORM = "approval.answer"
+EDIT_KEY = "approval.edit"
+# A string argument longer than this (or with a line break) is edited in a text area.
+LONG_TEXT = 40
+# Characters Markdown (CommonMark, GFM and Streamlit's directives, emoji and maths) reads as syntax.
+_MARKDOWN_SYNTAX = set("\\`*_{}[]<>()#+-!|~$:&=")
+
+
+# What GFM turns into links on its own (emails, www., scheme://): a word joiner (U+2060,
+# invisible) after the trigger keeps it text.
+_AUTOLINK = re.compile(r"@|:(?=//)|(?<![^\W_])www(?=\.)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
+
+
+def md(text: Any) -> str:
+    """``text`` for use inside our own Markdown: shown as written (no syntax, no automatic
+    links), on one line."""
+    unlinked = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
+    escaped = "".join(f"\\{c}" if c in _MARKDOWN_SYNTAX else c for c in unlinked)
+    return " ".join(escaped.split())
 
 
 def _ago(value: Any) -> str:
@@ -58,40 +86,76 @@ def inbox_rows(approvals: Sequence[ApprovalRequest], names: dict[str, str],
                 st.markdown(f":red[**{left_text}**]" if urgent else f"**{left_text}**")
 
 
-def request_summary(approval: ApprovalRequest, workflow_name: str | None) -> None:
-    st.title(approval.title)
-    st.markdown(" ".join([badge_markdown(approval.status), badge_markdown(approval.approval_type),
-                          f"level {approval.level + 1}" if approval.config.get("levels") else ""]))
-    if approval.description:
-        st.write(approval.description)
-    facts = [f"Asked by **{approval.requested_by}**", f"approvers: {', '.join(approval.approvers)}",
-             f"{approval.threshold} needed",
-             reports.time_left(approval.expires_at) if approval.status == "pending" else ""]
-    st.caption(" · ".join(f for f in facts if f))
-    if approval.workflow_id:
-        st.page_link(WORKFLOW_PAGE, label=f"Workflow: {workflow_name or approval.workflow_id}",
-                     icon=":material/timeline:", query_params={"workflow": approval.workflow_id})
-    proposed, context = st.columns(2)
-    with proposed:
-        st.subheader("Proposed action")
-        if approval.proposed_action:
-            st.json(approval.proposed_action, expanded=2)
-        else:
-            st.caption("No action was proposed; the step itself is what needs approval.")
-    with context:
-        st.subheader("Context")
-        st.json(approval.context_data or {}, expanded=2)
+def _text_table(rows: list[dict[str, Any]], key: str) -> None:
+    """Rows of agent-written values as a read-only table of plain text cells."""
+    frame = pd.DataFrame([{k: plain(v) if v is not None else "" for k, v in row.items()}
+                          for row in rows])
+    st.dataframe(frame, hide_index=True, width="stretch", key=key)
 
 
-def votes_table(responses: Sequence[ApprovalResponse]) -> None:
+def argument_order(view: RequestView) -> list[str]:
+    """The call's argument names in one order on every database: the tool's required
+    arguments as its signature lists them, then the others by name.
+
+    (PostgreSQL's JSONB keeps no key order, so neither the arguments nor the
+    schema's properties come back in the order they were written.)
+    """
+    schema = view.edit_schema if isinstance(view.edit_schema, dict) else {}
+    listed = schema.get("properties")
+    names = {row.name for row in view.arguments} | set(listed if isinstance(listed, dict) else {})
+    required = [n for n in schema.get("required") or [] if n in names]
+    return list(dict.fromkeys(required)) + sorted(names - set(required))
+
+
+def request_summary(view: RequestView, workflow_id: str | None,
+                    workflow_name: str | None) -> None:
+    """Title, who asked, and what approving does: the call, its amount and what changes."""
+    st.title(md(view.title))
+    st.markdown(" ".join([badge_markdown(view.status), badge_markdown(view.approval_type)]))
+    if view.description:
+        st.text(view.description)
+    st.caption(f"Asked by {md(view.requested_by)}")
+    if workflow_id:
+        st.page_link(WORKFLOW_PAGE, label=f"Workflow: {md(workflow_name or workflow_id)}",
+                     icon=":material/timeline:", query_params={"workflow": workflow_id})
+    st.subheader("What approving does")
+    if view.tool is not None:
+        st.markdown(f"Approving runs the tool **{md(view.tool)}** with these arguments:")
+        changed = any(row.changed for row in view.arguments)
+        order = {name: index for index, name in enumerate(argument_order(view))}
+        rows: list[dict[str, Any]] = []
+        for row in sorted(view.arguments, key=lambda r: order.get(r.name, len(order))):
+            cells = {"argument": row.name, "proposed": row.proposed}
+            if changed:
+                cells["now"] = row.now if row.changed else ""
+            rows.append(cells)
+        _text_table(rows, "approval.call")
+    else:
+        st.markdown("Approving lets the workflow go on; this request runs no tool itself.")
+    if view.amount_text:
+        st.markdown(f"**Amount:** {md(view.amount_text)}")
+    if view.changes:
+        st.markdown("**What approving changes** (the call that runs, against the proposal):")
+        _text_table(view.changes, "approval.changes")
+    if view.facts:
+        st.markdown("**Facts**")
+        _text_table([{"what": label, "value": value} for label, value in view.facts],
+                    "approval.facts")
+    st.markdown(f"**Approvers:** {md(view.chain)}  \n"
+                f"**Votes:** {view.approvals_so_far} of {view.threshold} needed  \n"
+                f"**Time left:** {md(view.time_left)}")
+
+
+def votes_table(view: RequestView) -> None:
     st.subheader("Votes so far")
-    if not responses:
+    if not view.votes:
         st.caption("No one has answered yet.")
         return
     st.dataframe(pd.DataFrame([{
-        "when": r.created_at, "approver": r.approver, "level": r.level + 1, "decision": r.decision,
-        "channel": r.channel, "comment": r.comment, "data": json.dumps(r.data) if r.data else "",
-    } for r in responses]), hide_index=True, width="stretch", key="approval.votes")
+        "when": v["at"], "approver": v["approver"], "level": v["level"], "decision": v["decision"],
+        "channel": v["channel"], "comment": v["comment"],
+        "data": json.dumps(v["data"], ensure_ascii=False, default=str) if v["data"] else "",
+    } for v in view.votes]), hide_index=True, width="stretch", key="approval.votes")
 
 
 def outcome(approval: ApprovalRequest) -> None:
@@ -109,23 +173,184 @@ def outcome(approval: ApprovalRequest) -> None:
         st.json(approval.decision_data, expanded=True)
 
 
-def _respond(engine: ApprovalEngine, approval: ApprovalRequest, user: str, decision: str,
-             data: dict[str, Any] | None, comment: str) -> None:
+# -- the answer --------------------------------------------------------------------------
+
+
+def _scalar_schema(schema: Any, value: Any) -> bool:
+    """Whether ``schema`` draws ``value`` as a widget that gives it back unchanged."""
+    if isinstance(schema, dict):
+        for keyword in ("anyOf", "oneOf"):  # "X or null": drawn as X (empty: left out)
+            alternatives = schema.get(keyword)
+            if isinstance(alternatives, list) and len(alternatives) == 2 \
+                    and {"type": "null"} in alternatives:
+                [other] = [a for a in alternatives if a != {"type": "null"}]
+                schema = {**{k: v for k, v in schema.items() if k != keyword},
+                          **(other if isinstance(other, dict) else {})}
+                break
+    if not isinstance(schema, dict) or "$ref" in schema or "anyOf" in schema \
+            or "oneOf" in schema or "allOf" in schema:
+        return False
+    if isinstance(schema.get("enum"), list):
+        return value is None or value in schema["enum"]
+    kind = schema.get("type")
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if isinstance(value, int | float):
+        return kind in ("number", "integer") and (kind == "number" or isinstance(value, int))
+    if isinstance(value, str):
+        return kind == "string" and "format" not in schema
+    return value is None and kind in ("string", "number", "integer", "boolean")
+
+
+def edit_form_schema(view: RequestView) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Edit section's schema and hints: one field per argument of the call about to run.
+
+    Drawn from the tool's input schema (``view.edit_schema``). Text, numbers,
+    booleans and choices get their own widgets; anything else (objects,
+    lists, dates, alternatives) is a JSON text area, so every field gives its
+    value back exactly as it was unless the approver changes it. A budget's
+    amount argument is left out: the approved amount above sets it. The
+    engine checks the edit against the tool's full input schema.
+    """
+    assert view.call_now is not None
+    arguments: dict[str, Any] = view.call_now["arguments"]
+    schema = view.edit_schema if isinstance(view.edit_schema, dict) else {}
+    listed = schema.get("properties")
+    known: dict[str, Any] = listed if isinstance(listed, dict) else {}
+    names = [n for n in argument_order(view)
+             if n in known or schema.get("additionalProperties") is not False or not known]
+    required = set(schema.get("required") or [])
+    properties: dict[str, Any] = {}
+    ui: dict[str, Any] = {}
+    for name in names:
+        if name == view.amount_argument:
+            continue
+        found = known.get(name)
+        prop: dict[str, Any] = found if isinstance(found, dict) else {}
+        value = arguments.get(name)
+        words = {k: prop[k] for k in ("title", "description") if isinstance(prop.get(k), str)}
+        if name in arguments and _scalar_schema(prop, value):
+            drawn = {k: v for k, v in prop.items() if k != "default"}
+        elif name not in arguments and _scalar_schema(prop, None):
+            drawn = {k: v for k, v in prop.items() if k != "default"}  # starts empty
+            if prop.get("type") == "boolean":
+                ui[name] = {"ui:widget": "select"}  # unset stays unset, unlike a checkbox
+        else:
+            drawn = words  # no type: a JSON text area holding the value as it is
+        properties[name] = drawn
+        if isinstance(value, str) and (len(value) > LONG_TEXT or "\n" in value):
+            ui[name] = {"ui:widget": "textarea"}
+    edit: dict[str, Any] = {"type": "object", "properties": properties}
+    needed = [n for n in names if n in required and n in properties and n in arguments]
+    if needed:
+        edit["required"] = needed
+    return edit, ui
+
+
+def _same(before: Any, after: Any) -> bool:
+    return before == after and isinstance(before, bool) == isinstance(after, bool)
+
+
+def call_edit(call: dict[str, Any], drawn: dict[str, Any]) -> dict[str, Any]:
+    """What an answer sends about the call: ``{"arguments": {only the changed ones}}``."""
+    arguments = call["arguments"]
+    return {"arguments": {name: value for name, value in drawn.items()
+                          if name not in arguments or not _same(arguments[name], value)}}
+
+
+def send_answer(engine: ApprovalEngine, approval_id: str, user: str, decision: str,
+                data: dict[str, Any] | None, comment: str) -> list[str]:
+    """Record one dashboard answer; why it was refused (each problem on its own), or []."""
     try:
-        engine.respond_to_approval(approval.id, user, decision, data=data, comment=comment,
+        engine.respond_to_approval(approval_id, user, decision, data=data, comment=comment,
                                    channel="dashboard")
     except CountersignError as exc:
-        show_error(exc)
-        return
-    st.session_state[FLASH] = {"reject": "You rejected the request.",
-                               "modify": "You approved the request with changes."}.get(
-        decision, "You approved the request.")
-    st.rerun()
+        problems = getattr(exc, "problems", None)
+        return [str(p) for p in problems] if problems else [str(exc)]
+    return []
+
+
+def _refused(problems: list[str]) -> None:
+    lines = "\n".join(f"- {md(p)}" for p in problems)
+    st.error(f"Nothing was recorded. The answer was refused:\n{lines}", icon=":material/block:")
+
+
+def _can_change(view: RequestView, config: ApprovalConfig) -> bool:
+    """Approve with changes: for a guarded call always; for a gate, when its form may differ."""
+    if view.call_now is not None:
+        return True
+    return config.modify_allowed and view.approval_type in ("form", "budget")
+
+
+def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str, Any] | None,
+         config: ApprovalConfig) -> tuple[str | None, Fields, Fields | None, str]:
+    """The one answer form; (the button clicked, the answer fields, the Edit fields, comment)."""
+    with st.form(ANSWER_FORM, enter_to_submit=False):
+        st.subheader("Your answer")
+        answer = schema_fields(response_schema, key="approval.form", ui_schema=ui_schema)
+        edit: Fields | None = None
+        if view.call_now is not None:
+            st.markdown(f"**Edit the call to {md(view.call_now['tool'])}**")
+            st.caption("Change what the tool receives, then click Approve with changes: only the "
+                       "arguments you change are sent, and the tool's own input schema checks them."
+                       + (" The amount is the approved amount above." if view.amount_argument
+                          else ""))
+            schema, hints = edit_form_schema(view)
+            edit = schema_fields(schema, key=EDIT_KEY, ui_schema=hints,
+                                 value=dict(view.call_now["arguments"]))
+        comment = st.text_area("Comment", key="approval.comment",
+                               placeholder="Why you decide as you do (kept in the audit trail)")
+        buttons = st.container(horizontal=True)
+        with buttons:
+            approve = st.form_submit_button("Approve", key="approval.approve", type="primary",
+                                            icon=":material/check:")
+            modify = _can_change(view, config) and st.form_submit_button(
+                "Approve with changes", key="approval.modify", icon=":material/edit:")
+            reject = st.form_submit_button("Reject", key="approval.reject",
+                                           icon=":material/close:")
+    clicked = "reject" if reject else "modify" if modify else "approve" if approve else None
+    return clicked, answer, edit, comment or ""
+
+
+def _lowered(view: RequestView, answer: dict[str, Any]) -> bool:
+    asked = answer.get("approved_amount")
+    return view.amount is not None and isinstance(asked, int | float) and asked < view.amount
+
+
+def _answer_data(view: RequestView, decision: str, answer: Fields,
+                 edit: Fields | None) -> dict[str, Any] | None:
+    """The data an Approve or Approve with changes sends; None (with the reason shown) if none."""
+    data = answer.checked()
+    if decision == "approve":
+        if view.call_now is not None and edit is not None:
+            changed = call_edit(view.call_now, edit.raw)["arguments"]
+            if changed:
+                st.error(f"You changed {', '.join(md(n) for n in changed)} in the Edit section. "
+                         "Click **Approve with changes** to send your changes, or put them back to "
+                         "approve the call as proposed. Nothing was recorded.",
+                         icon=":material/edit:")
+                return None
+        return data
+    if data is None:
+        return None
+    if view.call_now is None or edit is None:
+        return data
+    drawn = edit.checked()
+    if drawn is None:
+        return None
+    changes = call_edit(view.call_now, drawn)
+    if not changes.get("arguments"):
+        changes.pop("arguments", None)
+        if not changes and not _lowered(view, data):
+            st.error("Nothing was changed: edit an argument (or lower the amount), or click "
+                     "**Approve**. Nothing was recorded.", icon=":material/edit:")
+            return None
+    return {**data, **changes}
 
 
 def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalRequest,
-                   user: Any, responses: Sequence[ApprovalResponse]) -> None:
-    """Form, comment and Approve / Reject (/ Approve with changes), or why not."""
+                   view: RequestView, user: Any) -> None:
+    """The answer form (Approve / Approve with changes / Reject), or why there is none."""
     flash = st.session_state.pop(FLASH, None)
     if flash:
         st.success(flash)
@@ -136,51 +361,31 @@ def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalReque
         st.error(f"This request expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC; it can no "
                  "longer be answered.", icon=":material/timer_off:")
         return
-    mine = [r for r in responses if r.approver == user.email and r.level == approval.level]
+    level = approval.level + 1
+    mine = [v for v in view.votes if v["approver"] == user.email and v["level"] == level]
     if mine:
-        st.info(f"You answered **{mine[0].decision}** {_ago(mine[0].created_at)}; waiting for "
-                f"the other approvers ({approval.threshold} needed).")
+        st.info(f"You answered **{mine[0]['decision']}** {_ago(mine[0]['at'])}; waiting for "
+                f"the other approvers ({view.threshold} needed).")
         return
     if not user.can_answer:
         st.info("You are signed in as a viewer: you can read this request but not answer it.")
         return
     if not reports.is_asked(db, approval, user.email):
-        st.info(f"You are not among this request's approvers ({', '.join(approval.approvers)}).")
+        st.info(f"You are not among this request's approvers ({md(', '.join(approval.approvers))}).")
         return
-
-    modify_allowed = ApprovalConfig.model_validate(approval.config).modify_allowed
-    mode_key = f"approval.{approval.id}.changes"
-    changing = bool(st.session_state.get(mode_key)) and modify_allowed
-    st.subheader("Your answer")
-    comment = st.text_area("Comment", key="approval.comment",
-                           placeholder="Why you decide as you do (kept in the audit trail)")
-    changes: dict[str, Any] | None = None
-    if changing and approval.approval_type == "binary":
-        raw = st.text_area("Changes to the proposed action (JSON)", key="approval.changes",
-                           value=json.dumps(approval.proposed_action or {}, indent=2))
-        try:
-            parsed = json.loads(raw or "{}")
-            changes = parsed if isinstance(parsed, dict) else None
-        except ValueError:
-            changes = None
-    data = schema_form(approval.response_schema or {"type": "object"}, key="approval.form",
-                       ui_schema=approval.ui_schema or None,
-                       submit_label="Approve with changes" if changing else "Approve")
-    if data is not None:
-        if changing and approval.approval_type == "binary":
-            if changes is None:
-                st.error("Changes to the proposed action: not a JSON object.")
-                return
-            data = {**data, "changes": changes}
-        _respond(engine, approval, user.email, "modify" if changing else "approve", data, comment)
-    buttons = st.container(horizontal=True)
-    if buttons.button("Reject", key="approval.reject", type="secondary", icon=":material/close:"):
-        _respond(engine, approval, user.email, "reject", None, comment)
-    if modify_allowed:
-        if changing:
-            if buttons.button("Back to plain approval", key="approval.plain"):
-                st.session_state[mode_key] = False
-                st.rerun()
-        elif buttons.button("Approve with changes", key="approval.modify", icon=":material/edit:"):
-            st.session_state[mode_key] = True
-            st.rerun()
+    config = ApprovalConfig.model_validate(approval.config)
+    clicked, answer, edit, comment = _ask(view, approval.response_schema or {"type": "object"},
+                                          approval.ui_schema or None, config)
+    if clicked is None:
+        return
+    data = None if clicked == "reject" else _answer_data(view, clicked, answer, edit)
+    if clicked != "reject" and data is None:
+        return
+    problems = send_answer(engine, approval.id, user.email, clicked, data, comment)
+    if problems:
+        _refused(problems)
+        return
+    st.session_state[FLASH] = {"reject": "You rejected the request.",
+                               "modify": "You approved the request with changes."}.get(
+        clicked, "You approved the request.")
+    st.rerun()

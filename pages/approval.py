@@ -1,4 +1,7 @@
-"""Approval: one request, deep-linked as ?approval=<id>; answer it or see its outcome."""
+"""Approval: one request, deep-linked as ?approval=<id>; what approving does, and the answer.
+
+What the request shows comes from ``core.approval_view.request_view`` only.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from components.nav import INBOX_PAGE
 from components.services import get_services
 from core import reports
 from core import workflows as ops
+from core.approval_view import request_view
 from core.channels.notifications import notifications_for
 from core.errors import CountersignError
 
@@ -34,11 +38,11 @@ except CountersignError as exc:
     show_error(exc)
     st.stop()
 
+view = request_view(approval, services.approvals.responses(approval.id))
 names = reports.workflow_names(services.db, [approval.workflow_id or ""])
-request_summary(approval, names.get(approval.workflow_id or ""))
-decision_panel(services.db, services.approvals, approval, user,
-               services.approvals.responses(approval.id))
-votes_table(services.approvals.responses(approval.id))
+request_summary(view, approval.workflow_id, names.get(approval.workflow_id or ""))
+decision_panel(services.db, services.approvals, approval, view, user)
+votes_table(view)
 with st.expander("Deliveries", expanded=False):
     deliveries_panel(services.db, notifications_for(services.db, approval.id),
                      actor=user.email, can_retry=user.is_admin)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import markupsafe
@@ -126,6 +127,12 @@ def check_one_payload(db: Database, client: TestClient, payload: str, tally: Att
     tally.check(not reply.ok and not live_markup(reply.text), f"{name} Slack reply")
 
 
+def unescape_markdown(text: str) -> str:
+    """Markdown's backslash escapes of ASCII punctuation (and the invisible word joiners
+    that keep links text) taken out: the text a reader sees."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("\u2060", "")
+
+
 def markdown_carrying(at: AppTest, marker: str) -> list[Any]:
     return [e for e in at.markdown if marker in str(e.value)]
 
@@ -145,10 +152,14 @@ def test_agent_markup_is_inert_in_the_dashboard(
         for approval, payload in zip(waiting, PAYLOADS, strict=False):
             open_page(at, "approval", approval=approval.id)
             no_exception(at)
-            shown = [e for e in at.title if payload in str(e.value)]
+            folded = " ".join(payload.split())  # a title is one line
+            shown = [e for e in at.title if folded in unescape_markdown(str(e.value))]
+            described = [e for e in at.text if payload in str(e.value)]
             carrying = markdown_carrying(at, payload)
-            # The title is a heading (text), the description markdown without HTML.
-            tally.check(bool(shown) and bool(carrying) and not any(e.proto.allow_html for e in carrying),
+            # The title is a heading with the payload's Markdown escaped, the description
+            # plain text (st.text); no markdown element allows HTML.
+            tally.check(bool(shown) and bool(described)
+                        and not any(e.proto.allow_html for e in carrying),
                         f"approval page: {payload}")
         open_page(at, "inbox")
         no_exception(at)

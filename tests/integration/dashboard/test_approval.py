@@ -1,4 +1,4 @@
-"""Approval page: answer through the form and buttons, then the outcome in their place."""
+"""Approval page: answer through the one form and its buttons, then the outcome in their place."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.integration.dashboard.conftest import (
     pending_for,
     run_runner,
     sign_in,
+    table_with,
 )
 
 ANSWER_BUTTONS = {"Approve", "Reject", "Approve with changes"}
@@ -39,11 +40,12 @@ def test_approve_a_form_then_the_workflow_moves_on(demo_db: Database) -> None:
     approval = pending_for(demo_db, "devops@example.com")[0]
     at = open_approval("devops@example.com", approval.id)
     assert {"Approve", "Reject", "Approve with changes"} <= buttons(at)
-    assert "Proposed action" in all_text(at) and "Votes so far" in all_text(at)
+    assert "What approving does" in all_text(at) and "Votes so far" in all_text(at)
+    assert "Approving lets the workflow go on; this request runs no tool itself." in all_text(at)
     at.text_input(key="approval.form.change_ticket").input("CHG-1234")
     at.selectbox(key="approval.form.window").set_value("tonight")
     at.text_area(key="approval.comment").input("Window agreed with on-call.")
-    at.button(key="approval.form.submit").click().run()
+    at.button(key="approval.approve").click().run()
     no_exception(at)
     assert [s.value for s in at.success][0] == "You approved the request."
     assert "This request was **approved** by devops@example.com" in all_text(at)
@@ -66,7 +68,7 @@ def test_an_invalid_answer_is_shown_beside_the_field_and_not_recorded(demo_db: D
     approval = pending_for(demo_db, "devops@example.com")[0]
     at = open_approval("devops@example.com", approval.id)
     at.text_input(key="approval.form.change_ticket").input("ticket 12")
-    at.button(key="approval.form.submit").click().run()
+    at.button(key="approval.approve").click().run()
     no_exception(at)
     assert any("Change ticket" in e.value for e in at.error), [e.value for e in at.error]
     assert ApprovalEngine(demo_db).responses(approval.id) == []
@@ -90,31 +92,31 @@ def test_approve_a_budget_with_changes(demo_db: Database) -> None:
     approval = pending_for(demo_db, "finance@example.com")[0]
     at = open_approval("finance@example.com", approval.id)
     assert at.number_input(key="approval.form.approved_amount").value == 12500
-    at.button(key="approval.modify").click().run()
-    assert at.button(key="approval.form.submit").label == "Approve with changes"
     at.number_input(key="approval.form.approved_amount").set_value(10000)
-    at.button(key="approval.form.submit").click().run()
+    at.button(key="approval.modify").click().run()
     no_exception(at)
     decided = ApprovalEngine(demo_db).get(approval.id)
     assert decided.status == "modified"
     assert decided.decision_data == {"approved_amount": 10000}
+    assert decided.released_call is not None and decided.released_call["arguments"]["amount"] == 10000
     assert "This request was **modified**" in all_text(at)
 
 
-def test_approve_a_binary_request_with_changes_to_its_action(demo_db: Database) -> None:
+def test_a_gate_shows_its_facts_as_text_and_offers_no_edit(demo_db: Database) -> None:
     engine = ApprovalEngine(demo_db)
     approval = engine.request_approval(
-        None, "Send the refund", requested_from="manager@example.com",
-        config={"allow_modify": True}, proposed_action={"tool": "refund", "amount": 40},
+        None, "Restart *the* cache", requested_from="manager@example.com",
+        config={"allow_modify": True}, context_data={"service": "cache", "note": "**now**"},
         requested_by="agent@example.com")
     at = open_approval("manager@example.com", approval.id)
-    at.button(key="approval.modify").click().run()
-    at.text_area(key="approval.changes").input('{"tool": "refund", "amount": 25}')
-    at.button(key="approval.form.submit").click().run()
-    no_exception(at)
-    decided = engine.get(approval.id)
-    assert decided.status == "modified"
-    assert decided.decision_data == {"changes": {"tool": "refund", "amount": 25}}
+    assert [t.value for t in at.title] == [r"Restart \*the\* cache"]
+    facts = table_with(at, "what", "value")
+    assert dict(zip(facts["what"], facts["value"], strict=True)) == {
+        "service": "cache", "note": "**now**"}
+    assert "Approve with changes" not in buttons(at)
+    assert not [w for w in at.text_input if str(w.key).startswith("approval.edit.")]
+    at.button(key="approval.approve").click().run()
+    assert engine.get(approval.id).status == "approved"
 
 
 def test_a_plain_binary_request_offers_no_changes(demo_db: Database) -> None:
@@ -124,7 +126,7 @@ def test_a_plain_binary_request_offers_no_changes(demo_db: Database) -> None:
     at = open_approval("manager@example.com", approval.id)
     assert {"Approve", "Reject"} <= buttons(at)
     assert "Approve with changes" not in buttons(at)
-    at.button(key="approval.form.submit").click().run()
+    at.button(key="approval.approve").click().run()
     assert ApprovalEngine(demo_db).get(approval.id).status == "approved"
 
 
@@ -144,18 +146,18 @@ def test_several_approvers_see_each_others_votes(demo_db: Database) -> None:
     approval = pending_for(demo_db, "legal@example.com")[0]
     legal = open_approval("legal@example.com", approval.id)
     legal.selectbox(key="approval.form.verdict").set_value("publish")
-    legal.button(key="approval.form.submit").click().run()
+    legal.button(key="approval.approve").click().run()
     no_exception(legal)
     assert "You answered **approve**" in all_text(legal)
     assert not ANSWER_BUTTONS & buttons(legal)
     assert ApprovalEngine(demo_db).get(approval.id).status == "pending"
 
     compliance = open_approval("compliance@example.com", approval.id)
-    votes = compliance.dataframe[0].value
+    votes = table_with(compliance, "approver", "decision")
     assert list(votes["approver"]) == ["legal@example.com"]
     assert list(votes["decision"]) == ["approve"]
     compliance.selectbox(key="approval.form.verdict").set_value("publish_with_edits")
-    compliance.button(key="approval.form.submit").click().run()
+    compliance.button(key="approval.approve").click().run()
     assert ApprovalEngine(demo_db).get(approval.id).status == "approved"
     assert "This request was **approved**" in all_text(compliance)
 

@@ -136,7 +136,7 @@ def test_dashboard_pages_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPa
                 no_exception(at)
             approval = pending_for(db, "finance@example.com")[0]
             open_page(at, "approval", approval=approval.id)
-            at.button(key="approval.form.submit").click().run()
+            at.button(key="approval.approve").click().run()
             no_exception(at)
             assert ApprovalEngine(db).get(approval.id).status == "approved"
     finally:

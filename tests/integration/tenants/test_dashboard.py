@@ -69,7 +69,7 @@ def test_tenant_a_cannot_see_or_answer_b_in_the_dashboard(db: Database, scene: T
     assert not at.error and "Payout for alpha" in [t.value for t in at.title]
     open_page(at, "approval", approval=a.approval_id)
     assert "Pay the alpha invoice" in all_text(at)
-    at.button(key="approval.form.submit").click().run()
+    at.button(key="approval.approve").click().run()
     no_exception(at)
     assert ApprovalEngine(db).get(a.approval_id).status == "approved"
 
