@@ -18,6 +18,7 @@ from core.config import get_settings
 from core.db import Database, get_database, normalise_url
 from core.demo import load_demo_if_empty
 from core.runner import Runner
+from core.tools import load_tool_modules
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,8 @@ def runner_mode() -> str:
 
 @st.cache_resource(show_spinner="Starting Countersign…")
 def _services(url: str, mode: str, demo: bool) -> Services:
+    # The tools of COUNTERSIGN_TOOL_MODULES, so this process's runner can run them.
+    load_tool_modules()
     db = get_database(url)
     db.upgrade()
     demo_loaded = load_demo_if_empty(db) if demo else False
