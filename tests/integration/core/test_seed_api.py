@@ -727,12 +727,40 @@ def test_execute_workflow_takes_the_seeds_task_and_context(db: Database, async_u
     assert status["context"] == {"quarter": "Q3", "task": "Summarise the Q3 numbers"}
     assert report["step_outputs"]["write"]["result"] == "Rehearsed: Summarise the Q3 numbers"
     assert "workflow.state_updated" in [e["type"] for e in status["recent_events"]]
-    # The signature the seed's API reference gives.
-    names = list(inspect.signature(SmolAgentOrchestrator.execute_workflow).parameters)
-    assert names[:4] == ["self", "workflow_id", "task", "context"]
-    names = list(inspect.signature(SmolAgentOrchestrator.create_workflow).parameters)
-    assert names[:6] == ["self", "name", "description", "workflow_definition", "input_data",
-                         "created_by"]
+
+
+def test_the_api_reference_signatures() -> None:
+    """Seed 002's API reference: each method, its parameters in the seed's order, awaitable."""
+    reference = {
+        "create_workflow": ["name", "description", "workflow_definition", "input_data",
+                            "created_by"],
+        "execute_workflow": ["workflow_id", "task", "context"],
+        "request_human_approval": ["title", "description", "approval_type"],
+        "create_checkpoint": ["checkpoint_name", "step_name", "description"],
+        "rollback_workflow": ["checkpoint_name", "reason"],
+        "get_workflow_status": ["workflow_id"],
+    }
+    for method, names in reference.items():
+        function = getattr(SmolAgentOrchestrator, method)
+        assert inspect.iscoroutinefunction(function), method
+        assert list(inspect.signature(function).parameters)[1:len(names) + 1] == names, method
+    from core.orchestrator_async import ApprovalEngine, StateManager
+
+    for cls, reference in [
+        (ApprovalEngine, {"request_approval": ["workflow_id", "title", "description"],
+                          "respond_to_approval": ["approval_id", "approver_id", "decision"],
+                          "expire_approval": ["approval_id"],
+                          "list_pending_approvals": ["requested_from", "workflow_id"]}),
+        (StateManager, {"create_workflow": ["name", "definition", "input_data"],
+                        "update_workflow_state": ["workflow_id", "new_state", "step_name"],
+                        "transition_workflow_status": ["workflow_id", "new_status"],
+                        "create_checkpoint": ["workflow_id", "checkpoint_name"],
+                        "rollback_workflow": ["workflow_id", "checkpoint_name"]}),
+    ]:
+        for method, names in reference.items():
+            function = getattr(cls, method)
+            assert inspect.iscoroutinefunction(function), method
+            assert list(inspect.signature(function).parameters)[1:len(names) + 1] == names
 
 
 def test_waiting_is_bounded_and_optional(db: Database, async_url: str, services: Services) -> None:
@@ -817,6 +845,25 @@ def test_demo_application_runs_as_the_seed_says(tmp_path: Path) -> None:
     assert "agents use the rehearsal model (no LLM)" in done.stdout
     assert done.stdout.count(": completed") == 3
     assert "deployment_pipeline: rolled back (paused)" in done.stdout
+
+
+def test_demo_application_asks_at_the_prompt(tmp_path: Path) -> None:
+    """``--ask``: the person at the terminal answers; a rejected payment fails the order."""
+    env = {k: v for k, v in os.environ.items() if k not in CHANNEL_ENV}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'countersign.db'}",
+               COUNTERSIGN_SECRETS_FILE="/nonexistent/secrets.toml")
+    # The order's payment is rejected; the budget's three levels, the deploy and two
+    # reviewers approve.
+    answers = "r\n" + "a\n" * 6
+    done = subprocess.run([sys.executable, "examples/demo_application.py", "--ask"], cwd=ROOT,
+                          env=env, input=answers, capture_output=True, text=True, timeout=240,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("approve or reject? [A/r]") == 7
+    assert "finance@example.com: reject -> request rejected" in done.stdout
+    assert "order_processing: failed" in done.stdout
+    assert "budget_multilevel: completed" in done.stdout
+    assert "document_review: completed" in done.stdout
 
 
 # -- what does not need a database ---------------------------------------------------------------
