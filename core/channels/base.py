@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from core.approval_view import RequestView
 
 # Approval types whose answer needs more than a button: they link to the dashboard.
 FORM_TYPES = ("form", "budget")
@@ -54,6 +57,9 @@ class ApprovalFacts:
     decided_at: datetime | None
     proposed_action: dict[str, Any] = field(default_factory=dict)
     context_data: dict[str, Any] = field(default_factory=dict)
+    # What the request shows (core.approval_view): the guarded call, the amount in
+    # words, the changes, the chain of levels, votes and time left.
+    view: RequestView | None = None
 
     @property
     def needs_form(self) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,16 +13,21 @@ from core import store
 from core.channels.base import ApprovalFacts
 from core.channels.outbox import _NEW_ROWS
 from core.errors import InvalidTransition, NotificationNotFound
-from core.models import ApprovalRequest, Notification, User, Workflow, utcnow
+from core.models import ApprovalRequest, ApprovalResponse, Notification, User, Workflow, utcnow
 
 if TYPE_CHECKING:
+    from core.approval_view import RequestView
     from core.db import Database
+
+log = structlog.get_logger(__name__)
 
 
 def approval_facts(session: Session, approval_id: str) -> ApprovalFacts | None:
     approval = session.get(ApprovalRequest, approval_id)
     if approval is None:
         return None
+    responses = session.scalars(select(ApprovalResponse).where(
+        ApprovalResponse.approval_id == approval_id).order_by(ApprovalResponse.id)).all()
     workflow_name = None
     if approval.workflow_id:
         workflow_name = session.scalar(select(Workflow.name).where(Workflow.id == approval.workflow_id))
@@ -32,7 +39,19 @@ def approval_facts(session: Session, approval_id: str) -> ApprovalFacts | None:
         level=approval.level, expires_at=approval.expires_at, decided_by=approval.decided_by,
         decided_at=approval.decided_at, proposed_action=dict(approval.proposed_action or {}),
         context_data=dict(approval.context_data or {}),
+        view=_view(approval, responses),
     )
+
+
+def _view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse]) -> RequestView | None:
+    """The request as every channel shows it; a message without it still goes out."""
+    from core.approval_view import request_view  # imports the engine, which imports the outbox
+
+    try:
+        return request_view(approval, responses)
+    except Exception as exc:  # noqa: BLE001 - a message without the call table beats none
+        log.warning("notifications.view_failed", approval_id=approval.id, error=str(exc))
+        return None
 
 
 def addresses_of(session: Session, recipient: str, *, tenant: str | None = None) -> list[str]:
