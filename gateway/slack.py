@@ -6,6 +6,13 @@ mapped to an approver email — SLACK_USER_MAP (JSON, either
 ``{"U123": "a@x.com"}`` or ``{"a@x.com": "U123"}``), else Slack's
 ``users.info`` — and the engine's own authorization decides whether that
 person may answer. The same handler functions serve HTTP and Socket Mode.
+
+The Edit button opens a modal (``views.open`` with the click's trigger_id)
+drawn from the guarded call's input schema and, for a budget, an approved
+amount; its ``view_submission`` records an approving answer with
+``{"arguments": {...}}`` (what changed) and ``{"approved_amount": N}``, and
+refusals go back as ``response_action: errors`` under the input they name.
+Without a bot token or a trigger the reply links to the dashboard.
 """
 
 from __future__ import annotations
@@ -19,15 +26,26 @@ from urllib.parse import parse_qs
 
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from core.approvals import ApprovalEngine
+from core.approval_view import RequestView, request_view
+from core.approvals import ApprovalEngine, principals_of
+from core.channels.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
 from core.channels.secrets import secret as _secret
 from core.channels.settings import channel_settings
+from core.channels.slack import (
+    EDIT_ACTION,
+    edit_modal,
+    inert,
+    read_edit_submission,
+    submission_errors,
+)
 from core.db import Database
-from core.errors import CountersignError, InvalidResponse, NotAuthorized
+from core.errors import ApprovalClosed, CountersignError, InvalidResponse, NotAuthorized
 from core.links import approval_link
+from core.models import ApprovalRequest
+from core.tenancy import user_tenant
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
 
@@ -113,6 +131,9 @@ class SlackReply:
     ok: bool
     response_url: str | None = None
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    # The body of the HTTP answer itself when Slack reads it (a modal's
+    # view_submission: ``response_action``); None: the ephemeral message.
+    ack: dict[str, Any] | None = None
 
     def message(self) -> dict[str, Any]:
         body: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False,
@@ -128,19 +149,23 @@ def _escape(text: str) -> str:
 
 
 def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
-    """A block_actions payload: record the clicked decision as the mapped approver."""
+    """A block_actions payload (a button) or the edit modal's view_submission."""
     response_url = payload.get("response_url") if isinstance(payload.get("response_url"), str) else None
+    if payload.get("type") == "view_submission":
+        return handle_submission(db, payload)
     if payload.get("type") != "block_actions":
         return SlackReply("Nothing to do for this interaction.", True, None)
     actions = [a for a in payload.get("actions") or [] if isinstance(a, dict)
-               and a.get("action_id") in ACTION_DECISIONS]
+               and (a.get("action_id") in ACTION_DECISIONS or a.get("action_id") == EDIT_ACTION)]
     if not actions:
         # e.g. the "Open in dashboard" link button: Slack opens the URL itself.
         return SlackReply("Nothing to do for this button.", True, None)
     action = actions[0]
-    decision = ACTION_DECISIONS[action["action_id"]]
     approval_id = str(action.get("value") or "")
     user_id = str((payload.get("user") or {}).get("id") or "")
+    if action["action_id"] == EDIT_ACTION:
+        return open_editor(db, approval_id, user_id, payload.get("trigger_id"), response_url)
+    decision = ACTION_DECISIONS[action["action_id"]]
     try:
         email = email_of(db, user_id)
         approval = ApprovalEngine(db).respond_to_approval(
@@ -156,6 +181,105 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
         text += " The request is waiting for other approvers."
     log.info("slack.decided", approval_id=approval_id, approver=email, decision=decision)
     return SlackReply(text, True, response_url)
+
+
+def _asked(db: Database, approval_id: str, email: str) -> tuple[ApprovalRequest, RequestView]:
+    """The request as ``email`` sees it, if it is still theirs to answer, and its view."""
+    engine = ApprovalEngine(db)
+    approval = engine.get(approval_id, tenant=user_tenant(db, email))  # another tenant's: unknown
+    if approval.status != "pending":
+        raise ApprovalClosed(f"This request is already {approval.status}"
+                             + (f" by {approval.decided_by}." if approval.decided_by else "."))
+    with db.read() as session:
+        principals = principals_of(session, email)
+    if not set(principals) & set(approval.approvers):
+        raise NotAuthorized(f"{email} is not an approver of this request "
+                            f"(asked: {', '.join(approval.approvers)}).")
+    return approval, request_view(approval, engine.responses(approval_id))
+
+
+def open_editor(db: Database, approval_id: str, user_id: str, trigger_id: Any,
+                response_url: str | None) -> SlackReply:
+    """The Edit button: the edit modal, or a link to the dashboard when none can open."""
+    link = approval_link(approval_id)
+    try:
+        email = email_of(db, user_id)
+        approval, view = _asked(db, approval_id, email)
+    except CountersignError as exc:
+        return SlackReply(str(exc), False, response_url)
+    if not editable(view):
+        return SlackReply(f"This request has nothing to edit; answer it with the buttons or in "
+                          f"the dashboard: {link}", False, response_url)
+    token = _secret("SLACK_BOT_TOKEN")
+    if not token or not isinstance(trigger_id, str) or not trigger_id:
+        return SlackReply(f"Edit this request in the dashboard: {link}", True, response_url)
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        modal = edit_modal(approval.id, view, approval.title)
+        WebClient(token=token, base_url=_api_url(), timeout=5).views_open(
+            trigger_id=trigger_id, view=modal)
+    except (SlackApiError, OSError, CountersignError) as exc:
+        log.warning("slack.views_open_failed", approval_id=approval_id, error=str(exc))
+        return SlackReply(f"The edit form could not open in Slack; edit this request in the "
+                          f"dashboard: {link}", False, response_url)
+    log.info("slack.editor_opened", approval_id=approval_id, approver=email)
+    return SlackReply("", True, None, ack={})
+
+
+def _done_view(text: str) -> dict[str, Any]:
+    return {"type": "modal", "title": {"type": "plain_text", "text": "Countersign"},
+            "close": {"type": "plain_text", "text": "Done"},
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text,
+                                                    "verbatim": True}}]}
+
+
+def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
+    """The edit modal submitted: record the approving answer it describes.
+
+    Refusals go back to the modal (``response_action: errors``) under the
+    input they name; an answer recorded replaces the modal with what was done.
+    """
+    view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
+    try:
+        submitted = read_edit_submission(view or {})
+    except ValueError:
+        return SlackReply("", True, None, ack={})  # not ours to answer
+
+    def refused(problems: dict[str, list[str]]) -> SlackReply:
+        return SlackReply("", False, None, ack={
+            "response_action": "errors",
+            "errors": submission_errors(problems, submitted.block_ids)})
+
+    user_id = str((payload.get("user") or {}).get("id") or "")
+    try:
+        email = email_of(db, user_id)
+        approval, current = _asked(db, submitted.approval_id, email)
+    except CountersignError as exc:
+        return refused({"": [str(exc)]})
+    if (current.call_now or {}).get("digest") != submitted.digest:
+        return refused({"": ["The call changed since this form opened (an earlier level released "
+                             "another one); close it and press Edit again."]})
+    changes, problems = read_inputs(current, submitted.inputs)
+    if problems:
+        return refused({name: [problem] for name, problem in problems.items()})
+    decision, data = answer_for(current, changes=changes, approved_amount=read_amount(
+        submitted.amount), tool=submitted.tool)
+    try:
+        decided = ApprovalEngine(db).respond_to_approval(
+            approval.id, email, decision, data, submitted.comment.strip(), channel="slack")
+    except InvalidResponse as exc:
+        return refused(problems_by_field(exc.problems, current))
+    except CountersignError as exc:
+        return refused({"": [str(exc)]})
+    log.info("slack.decided", approval_id=approval.id, approver=email, decision=decision,
+             edited=sorted(data))
+    text = f"You approved “{inert(decided.title)}”" + (" with changes." if decision == "modify"
+                                                       else ".")
+    if decided.status == "pending":
+        text += " The request is waiting for other approvers."
+    return SlackReply(text, True, None, ack={"response_action": "update", "view": _done_view(text)})
 
 
 def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
@@ -184,9 +308,12 @@ def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
 
 
 def handle_socket_request(db: Database, request_type: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-    """One Socket Mode envelope; returns the ack payload (or None)."""
+    """One Socket Mode envelope; returns the ack payload (or None). A modal's
+    view_submission is answered in its ack (``response_action``)."""
     if request_type == "interactive":
         reply = handle_interaction(db, payload)
+        if reply.ack is not None:
+            return reply.ack or None
         post_reply(reply)
         return None
     if request_type == "slash_commands":
@@ -233,7 +360,7 @@ def _form(raw: bytes) -> dict[str, str]:
 
 
 @router.post("/slack/interactivity")
-async def interactivity(request: Request, background: BackgroundTasks) -> JSONResponse:
+async def interactivity(request: Request, background: BackgroundTasks) -> Response:
     raw = await request.body()
     try:
         verify(raw, request.headers)
@@ -246,6 +373,9 @@ async def interactivity(request: Request, background: BackgroundTasks) -> JSONRe
     except CountersignError as exc:
         return error_response(exc)
     reply = await run_in_threadpool(handle_interaction, database(request), payload)
+    if reply.ack is not None:
+        # Slack reads this answer (a modal's response_action); an empty one closes it.
+        return JSONResponse(reply.ack) if reply.ack else Response(status_code=200)
     # Slack wants an answer within three seconds; the reply goes out afterwards.
     background.add_task(post_reply, reply)
     return JSONResponse(reply.message())
@@ -284,7 +414,7 @@ def run_socket_mode(db: Database, stop: threading.Event | None = None) -> None:
     client = SocketModeClient(app_token=app_token, web_client=web)
 
     def listener(sm_client: SocketModeClient, req: SocketModeRequest) -> None:
-        if req.type == "interactive":
+        if req.type == "interactive" and (req.payload or {}).get("type") != "view_submission":
             # Slack wants the ack within three seconds; the reply follows by response_url.
             sm_client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             handle_socket_request(db, req.type, req.payload)
