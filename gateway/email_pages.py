@@ -2,20 +2,43 @@
 
 Mail scanners and link previews open every link in a message, so opening a
 link must never decide anything. The GET checks the signed token (refusing a
-tampered, expired or spent one) and shows the request with buttons; the
-button POSTs the token back, and the token is spent and the answer recorded
-in one transaction (channel ``email``): either both happen or neither.
+tampered, expired or spent one) and shows the request as
+``core.approval_view`` defines it (the guarded call's tool and arguments,
+the amount in words, what approving changes, the chain of levels, votes and
+time left, or a gate's facts) with the buttons; the button POSTs the token
+back, and the token is spent and the answer recorded in one transaction
+(channel ``email``): either both happen or neither.
+
+An approving answer may change what is released, on the page itself: a
+budget's approved amount (at most the amount asked), and the call's
+arguments, one field per argument of the tool's input schema, pre-filled
+with the arguments now (``core.channels.edits``). Only what changed is sent
+(``{"arguments": {...}}``, ``{"approved_amount": N}``); the engine checks it
+against the schema. A refused answer shows the page again with each problem
+under its field, the link still unspent. Form requests go to the dashboard.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from core import store
+from core.approval_view import RequestView, plain, request_view
+from core.approvals import ApprovalEngine
+from core.channels.edits import (
+    AMOUNT,
+    GENERAL,
+    answer_for,
+    argument_fields,
+    editable,
+    problems_by_field,
+    read_amount,
+    read_inputs,
+)
 from core.errors import CountersignError, InvalidResponse, LinkUsed
 from core.links import approval_link, is_link_token_used, read_link_token, respond_with_link
 from core.models import ApprovalRequest
@@ -26,18 +49,16 @@ from gateway.templating import page
 router = APIRouter(include_in_schema=False)
 
 BUTTON_DECISIONS = ("approve", "reject")
+# Form field names: each argument of the call is "arg.<name>".
+ARGUMENT_FIELD = "arg."
+MAX_LENGTHS = {"token": 4000, "decision": 20, "comment": 10_000}
+MAX_VALUE = 100_000
 
 
 def needs_form(approval: ApprovalRequest) -> bool:
     """A request whose answer needs fields, which a button cannot give."""
-    return approval.approval_type == "form" or bool(approval.response_schema.get("required"))
-
-
-def _facts(approval: ApprovalRequest) -> list[tuple[str, str]]:
-    facts = [("Type", approval.approval_type)]
-    for key, value in list(approval.context_data.items())[:12]:
-        facts.append((str(key), value if isinstance(value, str) else json.dumps(value, default=str)))
-    return facts
+    return approval.approval_type == "form" or bool(
+        set(approval.response_schema.get("required") or []) - {AMOUNT})
 
 
 def _refusal(error: CountersignError, approval_id: str | None = None) -> Response:
@@ -52,6 +73,45 @@ def _refusal(error: CountersignError, approval_id: str | None = None) -> Respons
 def _approval(request: Request, approval_id: str) -> ApprovalRequest:
     with database(request).read() as session:
         return store.get_approval(session, approval_id)
+
+
+def _view(request: Request, approval: ApprovalRequest) -> RequestView:
+    return request_view(approval, ApprovalEngine(database(request)).responses(approval.id))
+
+
+def _amount_text(view: RequestView) -> str:
+    if view.amount is None:
+        return ""
+    return str(int(view.amount)) if float(view.amount).is_integer() else str(view.amount)
+
+
+def _confirm_page(approval: ApprovalRequest, view: RequestView, *, approver: str, token: str,
+                  decision: str | None, status_code: int = 200,
+                  submitted: dict[str, str] | None = None,
+                  problems: dict[str, list[str]] | None = None) -> Response:
+    """The request and the form; after a refusal, what was typed and each problem."""
+    can_approve = decision in (None, "approve")
+    fields = argument_fields(view) if can_approve and editable(view) else []
+    budget = can_approve and view.approval_type == "budget" and view.amount is not None
+    submitted = submitted or {}
+    values = {f.name: submitted.get(ARGUMENT_FIELD + f.name, f.text or "") for f in fields}
+    problems = problems or {}
+    shown = {f.name for f in fields} | {AMOUNT}
+    general = [*problems.get(GENERAL, []),
+               *(f"{name}: {m}" for name, ms in problems.items() if name not in shown | {GENERAL}
+                 for m in ms)]
+    return page("confirm.html", status_code=status_code, approval=approval, approver=approver,
+                token=token, decision=decision, view=view,
+                facts=[(label, plain(value)) for label, value in view.facts],
+                rows=[(row.name, plain(row.now), plain(row.proposed) if row.changed else None)
+                      for row in view.arguments],
+                changes=[(c["argument"], plain(c["before"]), plain(c["after"]))
+                         for c in view.changes],
+                fields=fields, values=values, budget=budget,
+                amount=submitted.get(AMOUNT, _amount_text(view)), problems=problems,
+                general=general, comment=submitted.get("comment", ""),
+                edited=bool(problems) and any(name in problems for name in values),
+                argument_field=ARGUMENT_FIELD, dashboard=approval_link(approval.id))
 
 
 @router.get("/email/confirm")
@@ -74,34 +134,74 @@ def confirm_page(request: Request, token: str = "") -> Response:
                     message=f"This request is already {approval.status}"
                             + (f" by {approval.decided_by}." if approval.decided_by else "."),
                     link=approval_link(approval.id))
-    proposed = json.dumps(approval.proposed_action, default=str) if approval.proposed_action else ""
-    return page("confirm.html", approval=approval, approver=claims.approver, token=token,
-                decision=claims.decision, facts=_facts(approval), proposed=proposed)
+    return _confirm_page(approval, _view(request, approval), approver=claims.approver,
+                         token=token, decision=claims.decision)
 
 
 @router.post("/email/confirm")
-def confirm_decision(
-    request: Request,
-    token: Annotated[str, Form(max_length=4000)] = "",
-    decision: Annotated[str | None, Form(max_length=20)] = None,
-    comment: Annotated[str, Form(max_length=10_000)] = "",
-) -> Response:
+async def confirm_decision(request: Request) -> Response:
     """Spend the token and record the answer in one transaction (core.links)."""
+    form = await request.form()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    return await run_in_threadpool(_decide, request, fields)
+
+
+def _decide(request: Request, form: dict[str, str]) -> Response:
+    token, comment = form.get("token", ""), form.get("comment", "")
+    decision = form.get("decision") or None
     approval_id: str | None = None
+    approval: ApprovalRequest | None = None
+    view: RequestView | None = None
     try:
+        too_long = [f"{name}: at most {limit} characters" for name, limit in MAX_LENGTHS.items()
+                    if len(form.get(name, "")) > limit]
+        too_long += [f"{name}: at most {MAX_VALUE} characters" for name, value in form.items()
+                     if name not in MAX_LENGTHS and len(value) > MAX_VALUE]
+        if too_long:
+            raise InvalidResponse(too_long)
         claims = read_link_token(token)
         approval_id = claims.approval_id
-        if needs_form(_approval(request, claims.approval_id)):
+        approval = _approval(request, claims.approval_id)
+        if needs_form(approval):
             return RedirectResponse(approval_link(claims.approval_id), status_code=303)
         if claims.decision is None and decision not in BUTTON_DECISIONS:
             raise InvalidResponse(["decision: choose approve or reject"])
-        approval = respond_with_link(database(request), token, decision or None,
-                                     comment=comment.strip(), channel="email")
+        chosen = decision or claims.decision
+        data: dict[str, Any] = {}
+        if chosen == "approve" and approval.status == "pending":
+            view = _view(request, approval)
+            inputs = {name[len(ARGUMENT_FIELD):]: value for name, value in form.items()
+                      if name.startswith(ARGUMENT_FIELD)}
+            changes, problems = read_inputs(view, inputs)
+            if problems:
+                raise InvalidResponse([f"arguments.{name}: {p}" for name, p in problems.items()])
+            _, data = answer_for(view, changes=changes, approved_amount=read_amount(
+                form.get(AMOUNT)), tool=form.get("tool"))
+        # The link's decision: an approval with changes is recorded as "modify" by the engine.
+        decided = respond_with_link(database(request), token, decision or None,
+                                    comment=comment.strip(), data=data, channel="email")
+    except InvalidResponse as exc:
+        if approval is not None and approval.status == "pending" and approval_id is not None:
+            claims = read_link_token(token)
+            view = view or _view(request, approval)
+            return _confirm_page(approval, view, approver=claims.approver, token=token,
+                                 decision=claims.decision, status_code=422, submitted=form,
+                                 problems=problems_by_field(exc.problems, view))
+        return _refusal(exc, approval_id)
     except CountersignError as exc:
         return _refusal(exc, approval_id)
     verb = "approved" if (decision or claims.decision) == "approve" else "rejected"
-    message = f"You {verb} “{approval.title}”."
-    if approval.status == "pending":
+    message = f"You {verb} “{decided.title}”"
+    if decided.status == "modified" or (decided.status == "pending" and data):
+        done = _view(request, decided)
+        what = [f"{c['argument']}: {plain(c['before'])} → {plain(c['after'])}"
+                for c in done.changes]
+        message += " with changes" + (f" ({'; '.join(what)})" if what else "")
+    message += "."
+    if decided.approval_type == "budget" and decided.status in ("approved", "modified"):
+        amount = _view(request, decided).amount_text
+        message += f" Approved amount: {amount}." if amount else ""
+    if decided.status == "pending":
         message += " The request is waiting for other approvers."
     return page("result.html", heading="Thank you", message=message, error=False,
-                link=approval_link(approval.id))
+                link=approval_link(decided.id))

@@ -1,10 +1,14 @@
 """Email: approval requests by SMTP (STARTTLS or SSL) or SendGrid.
 
-Bodies come from Jinja2 templates (HTML autoescaped, plain text alongside).
-Binary requests carry Approve and Reject links to the gateway's confirmation
-page, each with a signed, single-use token bound to the approval, the
-recipient and the decision; form and budget requests link to the dashboard.
-Opening a link never decides anything.
+Bodies come from Jinja2 templates (HTML autoescaped, plain text alongside)
+and show the request as ``core.approval_view`` defines it: the guarded
+call's tool and arguments, the amount in figures and words, what approving
+changes, the chain of levels, votes so far and time left (for a gate without
+a call, its facts). Binary and budget requests carry Approve and Reject
+links to the gateway's confirmation page, each with a signed, single-use
+token bound to the approval, the recipient and the decision; there the
+approver may also lower a budget's amount or change the call's arguments.
+Form requests link to the dashboard. Opening a link never decides anything.
 
 Every message has a stable ``Message-ID`` derived from the notification id,
 so a message sent again after a crash can be recognised as a duplicate.
@@ -29,7 +33,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core.approval_view import plain
 from core.channels.base import ApprovalFacts, Delivery, PermanentFailure, TemporaryFailure
+from core.channels.edits import editable
 from core.channels.secrets import mask, secret
 from core.links import approval_link, confirm_link, make_link_token
 
@@ -61,18 +67,51 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _needs_dashboard(approval: ApprovalFacts) -> bool:
+    """A form's answer needs the dashboard; with a view, a budget's amount is asked on the
+    confirmation page."""
+    return approval.approval_type == "form" if approval.view is not None else approval.needs_form
+
+
+def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
+    """The view as the templates show it (all text; the HTML template escapes it)."""
+    view = approval.view
+    if view is None:
+        return None
+    return {
+        "tool": view.tool,
+        "rows": [{"name": row.name, "value": plain(row.now),
+                  "was": plain(row.proposed) if row.changed else None} for row in view.arguments],
+        "amount": view.amount_text,
+        "changes": [{"argument": c["argument"], "before": plain(c["before"]),
+                     "after": plain(c["after"])} for c in view.changes],
+        "facts": [(label, plain(value)) for label, value in view.facts],
+        "chain": view.chain,
+        "votes": f"{view.approvals_so_far} of {view.threshold} needed",
+        "time_left": view.time_left,
+        "editable": editable(view) and view.tool is not None,
+        "budget": view.approval_type == "budget" and view.amount is not None,
+    }
+
+
 def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> dict[str, str]:
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
-    if not approval.needs_form:
+    if not _needs_dashboard(approval):
         approve_url = confirm_link(make_link_token(approval.id, address, "approve"))
         reject_url = confirm_link(make_link_token(approval.id, address, "reject"))
     intro = INTROS.get(kind, "An AI agent is waiting for your approval")
     subject = _one_line(f"{'Escalated: ' if kind == 'approval.escalated' else 'Approval needed: '}"
                         f"{approval.title}")[:200]
+    call = _call(approval)
+    facts = approval.key_facts()
+    if call is not None:  # the context's facts are the view's (a budget's amount in words)
+        facts = [(label, value) for label, value in facts
+                 if label in ("Workflow", "Step", "Type", "Requested by", "Answer by")]
     context = {
-        "subject": subject, "intro": intro, "approval": approval, "facts": approval.key_facts(),
-        "action": approval.action_summary(), "approve_url": approve_url, "reject_url": reject_url,
+        "subject": subject, "intro": intro, "approval": approval, "facts": facts,
+        "action": approval.action_summary() if call is None or call["tool"] is None else "",
+        "call": call, "approve_url": approve_url, "reject_url": reject_url,
         "dashboard_url": approval_link(approval.id),
     }
     env = _templates()
