@@ -23,6 +23,7 @@ from components.schema_form import Fields, schema_fields
 from core import reports
 from core.approval_view import RequestView, plain
 from core.approvals import ApprovalEngine
+from core.channels.edits import changed_arguments
 from core.db import Database
 from core.definitions import ApprovalConfig
 from core.errors import CountersignError
@@ -247,15 +248,10 @@ def edit_form_schema(view: RequestView) -> tuple[dict[str, Any], dict[str, Any]]
     return edit, ui
 
 
-def _same(before: Any, after: Any) -> bool:
-    return before == after and isinstance(before, bool) == isinstance(after, bool)
-
-
-def call_edit(call: dict[str, Any], drawn: dict[str, Any]) -> dict[str, Any]:
-    """What an answer sends about the call: ``{"arguments": {only the changed ones}}``."""
-    arguments = call["arguments"]
-    return {"arguments": {name: value for name, value in drawn.items()
-                          if name not in arguments or not _same(arguments[name], value)}}
+def call_edit(view: RequestView, drawn: dict[str, Any]) -> dict[str, Any]:
+    """What an answer sends about the call: ``{"arguments": {only the changed ones}}``
+    (``core.channels.edits.changed_arguments``, as every channel decides it)."""
+    return {"arguments": changed_arguments(view, drawn)}
 
 
 def send_answer(engine: ApprovalEngine, approval_id: str, user: str, decision: str,
@@ -323,7 +319,7 @@ def _answer_data(view: RequestView, decision: str, answer: Fields,
     data = answer.checked()
     if decision == "approve":
         if view.call_now is not None and edit is not None:
-            changed = call_edit(view.call_now, edit.raw)["arguments"]
+            changed = call_edit(view, edit.raw)["arguments"]
             if changed:
                 st.error(f"You changed {', '.join(md(n) for n in changed)} in the Edit section. "
                          "Click **Approve with changes** to send your changes, or put them back to "
@@ -338,7 +334,7 @@ def _answer_data(view: RequestView, decision: str, answer: Fields,
     drawn = edit.checked()
     if drawn is None:
         return None
-    changes = call_edit(view.call_now, drawn)
+    changes = call_edit(view, drawn)
     if not changes.get("arguments"):
         changes.pop("arguments", None)
         if not changes and not _lowered(view, data):

@@ -111,7 +111,7 @@ def test_what_the_tool_receives_is_what_the_page_approved(
         assert at.number_input(key="approval.edit.amount").value == 12500
         assert not [w for w in at.selectbox if "tool" in str(w.key)]
         crafted = {k: v for k, v in data.items()}
-        monkeypatch.setattr(components.approvals, "call_edit", lambda call, drawn: crafted)
+        monkeypatch.setattr(components.approvals, "call_edit", lambda view, drawn: crafted)
         at.text_input(key="approval.edit.note").input("changed, so the edit is sent")
         at.button(key="approval.modify").click().run()
     no_exception(at)
