@@ -1,6 +1,16 @@
 """The Gradio approver UI at ``/approve``: the signed-in user's pending
 approvals and the request's JSON-schema answer, validated by the engine.
 
+A request shows as ``core.approval_view`` defines it: the guarded call as a
+table (tool, each argument, as proposed and as approving releases it now),
+the amount in words, what approving changes, the chain of levels, votes and
+time left, or a gate's facts. Agent text is HTML-escaped inside HTML blocks,
+where Markdown is not parsed: it can neither mark up nor link nor embed an
+image. The call's arguments come pre-filled in a JSON editor and a budget's
+amount in a number field; approving sends what was changed in them
+(``{"arguments": {...}}``, ``{"approved_amount": N}``) to the engine, which
+checks the arguments against the tool's input schema.
+
 Sign-in is the gateway's (a session cookie from ``/login``), handed to Gradio
 through ``auth_dependency``; without it Gradio answers 401 and the gateway
 sends browsers to ``/login``. The handler functions below take the user
@@ -18,7 +28,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.approval_view import RequestView, plain, request_view
 from core.approvals import ApprovalEngine
+from core.channels.edits import changed_arguments
 from core.db import Database
 from core.errors import CountersignError, InvalidResponse
 from core.tenancy import user_tenant
@@ -47,31 +59,85 @@ def inbox(db: Database, user: str) -> list[tuple[str, str]]:
     return [(f"{a.title[:120]} · {a.approval_type} · {a.id[:8]}", a.id) for a in rows]
 
 
+def _text(value: Any) -> str:
+    """Agent text for an HTML block: escaped, its line breaks as <br>, never a blank line
+    (which would end the block and let Markdown parse what follows)."""
+    escaped = html.escape(value if isinstance(value, str) else plain(value))
+    return "<br>".join(escaped.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def _view(db: Database, user: str, approval_id: str) -> RequestView:
+    engine = ApprovalEngine(db)
+    approval = engine.get(approval_id, tenant=user_tenant(db, user))
+    return request_view(approval, engine.responses(approval_id))
+
+
+def view_html(view: RequestView, expires: str = "", proposed_action: Any = None) -> str:
+    """The request as the approver reads it: HTML blocks, one per line, separated by blank
+    lines, every value escaped (Markdown is not parsed inside an HTML block)."""
+    blocks = [f"<h3>{html.escape(' '.join(view.title.split()))}</h3>"]
+    if view.description:
+        blocks.append(f"<p>{_text(view.description)}</p>")
+    blocks.append(f"<p><strong>Type:</strong> {_text(view.approval_type)} · <strong>Status:</strong> "
+                  f"{_text(view.status)} · <strong>Requested by:</strong> {_text(view.requested_by)}"
+                  + (f" · <strong>Expires:</strong> {_text(expires)}" if expires else "") + "</p>")
+    if view.tool is not None:
+        rows = "".join(
+            f"<tr><td><code>{_text(row.name)}</code></td><td>{_text(row.now)}</td>"
+            f"<td>{_text(row.proposed) if row.changed else '(as proposed)'}</td></tr>"
+            for row in view.arguments)
+        blocks.append(f"<p><strong>Call:</strong> <code>{_text(view.tool)}</code></p>")
+        blocks.append("<table><thead><tr><th>Argument</th><th>Value</th><th>Proposed</th></tr>"
+                      f"</thead><tbody>{rows}</tbody></table>")
+    elif proposed_action:
+        action = _text(json.dumps(proposed_action, default=str))
+        blocks.append(f"<p><strong>Proposed action:</strong> <code>{action}</code></p>")
+    if view.amount_text:
+        blocks.append(f"<p><strong>Amount:</strong> {_text(view.amount_text)}</p>")
+    if view.changes:
+        lines = "<br>".join(f"<code>{_text(c['argument'])}</code>: {_text(c['before'])} → "
+                            f"{_text(c['after'])}" for c in view.changes)
+        blocks.append(f"<p><strong>Approving releases these changes:</strong><br>{lines}</p>")
+    if view.facts:
+        rows = "".join(f"<tr><td>{_text(label)}</td><td>{_text(value)}</td></tr>"
+                       for label, value in view.facts)
+        blocks.append(f"<table><tbody>{rows}</tbody></table>")
+    blocks.append(f"<p><strong>Approvers:</strong> {_text(view.chain)} · <strong>Votes:</strong> "
+                  f"{view.approvals_so_far} of {view.threshold} needed · <strong>Time left:</strong> "
+                  f"{_text(view.time_left)}</p>")
+    return "\n\n".join(blocks)
+
+
 def details(db: Database, user: str, approval_id: str | None) -> tuple[str, str, dict[str, Any]]:
-    """Markdown about one request, the prefilled answer (JSON text) and its schema."""
+    """The request (HTML blocks in Markdown), the prefilled answer (JSON text) and its schema."""
     if not approval_id:
         return "Choose a request.", "{}", {}
     approval = ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, user))
-    lines = [f"### {html.escape(approval.title)}"]
-    if approval.description:
-        lines.append(html.escape(approval.description))
-    lines.append(f"**Type:** {approval.approval_type} · **Status:** {approval.status} · "
-                 f"**Approvers:** {html.escape(', '.join(approval.approvers))} "
-                 f"(need {approval.threshold})")
-    if approval.expires_at:
-        lines.append(f"**Expires:** {approval.expires_at:%Y-%m-%d %H:%M} UTC")
-    for key, value in approval.context_data.items():
-        lines.append(f"- **{html.escape(str(key))}:** {html.escape(json.dumps(value, default=str))}")
-    if approval.proposed_action:
-        lines.append("**Proposed action:** `" + html.escape(json.dumps(approval.proposed_action,
-                                                                       default=str)) + "`")
+    view = request_view(approval, ApprovalEngine(db).responses(approval_id))
+    expires = f"{approval.expires_at:%Y-%m-%d %H:%M} UTC" if approval.expires_at else ""
     prefilled = json.dumps(schema_defaults(approval.response_schema), indent=2)
-    return "\n\n".join(lines), prefilled, approval.response_schema
+    return view_html(view, expires, approval.proposed_action), prefilled, approval.response_schema
+
+
+def call_editor(db: Database, user: str, approval_id: str | None) -> tuple[str, float | None]:
+    """The call's arguments now (JSON text; empty without a call) and a budget's amount now."""
+    if not approval_id:
+        return "", None
+    view = _view(db, user, approval_id)
+    arguments = json.dumps(view.call_now["arguments"], indent=2, ensure_ascii=False) \
+        if view.call_now is not None else ""
+    return arguments, view.amount if view.approval_type == "budget" else None
 
 
 def answer(db: Database, user: str | None, approval_id: str | None, button: str,
-           answer_json: str, comment: str) -> str:
-    """Record the user's answer (channel ``gradio``); a plain message either way."""
+           answer_json: str, comment: str, arguments_json: str = "",
+           approved_amount: float | None = None) -> str:
+    """Record the user's answer (channel ``gradio``); a plain message either way.
+
+    ``arguments_json`` is the call's argument editor: the arguments whose
+    value differs from the call's now are the edit. ``approved_amount`` is a
+    budget's amount field: sent when it differs from the amount asked now.
+    """
     if not user:
         return "**Refused:** sign in first."
     if not approval_id:
@@ -81,9 +147,22 @@ def answer(db: Database, user: str | None, approval_id: str | None, button: str,
         data = json.loads(answer_json or "{}") if decision != "reject" else {}
         if not isinstance(data, dict):
             raise InvalidResponse(["(answer): must be a JSON object"])
+        edited = json.loads(arguments_json) if decision != "reject" and arguments_json.strip() \
+            else None
     except ValueError as exc:
         return f"**Refused:** the answer is not valid JSON: {html.escape(str(exc))}"
     try:
+        if edited is not None or approved_amount is not None:
+            view = _view(db, user, approval_id)
+            if edited is not None and not isinstance(edited, dict):
+                raise InvalidResponse(["arguments: the call's arguments must be a JSON object"])
+            changes = changed_arguments(view, edited) if edited and view.call_now else {}
+            if changes:
+                given = data.get("arguments")
+                data["arguments"] = {**(given if isinstance(given, dict) else {}), **changes}
+            if approved_amount is not None and view.approval_type == "budget" \
+                    and view.amount is not None and float(approved_amount) != view.amount:
+                data["approved_amount"] = approved_amount
         approval = ApprovalEngine(db).respond_to_approval(
             approval_id, user, decision, data, comment or "", channel="gradio")
     except CountersignError as exc:
@@ -104,19 +183,21 @@ def build(db: Database) -> gr.Blocks:
         return (f"Signed in as **{html.escape(user)}** · [sign out](/logout) · "
                 f"{len(choices)} waiting", gr.update(choices=choices, value=None))
 
-    def show(approval_id: str | None, request: gr.Request) -> tuple[str, str, dict[str, Any]]:
+    def show(approval_id: str | None, request: gr.Request
+             ) -> tuple[str, str, dict[str, Any], str, float | None]:
         user = _user(request)
         if not user:
-            return "Not signed in.", "{}", {}
+            return "Not signed in.", "{}", {}, "", None
         try:
-            return details(db, user, approval_id)
+            return (*details(db, user, approval_id), *call_editor(db, user, approval_id))
         except CountersignError as exc:
-            return html.escape(str(exc)), "{}", {}
+            return html.escape(str(exc)), "{}", {}, "", None
 
     def make_handler(button: str) -> Any:
-        def handle(approval_id: str | None, answer_json: str, comment: str,
-                   request: gr.Request) -> tuple[str, Any]:
-            message = answer(db, _user(request), approval_id, button, answer_json, comment)
+        def handle(approval_id: str | None, answer_json: str, comment: str, arguments_json: str,
+                   amount: float | None, request: gr.Request) -> tuple[str, Any]:
+            message = answer(db, _user(request), approval_id, button, answer_json, comment,
+                             arguments_json or "", amount)
             user = _user(request)
             choices = inbox(db, user) if user else []
             keep = approval_id if any(value == approval_id for _, value in choices) else None
@@ -133,6 +214,12 @@ def build(db: Database) -> gr.Blocks:
             refresh = gr.Button("Refresh", elem_id="cs-refresh", scale=1)
         info = gr.Markdown(elem_id="cs-details")
         with gr.Row():
+            # The guarded call's arguments, pre-filled: what approving releases.
+            arguments = gr.Code(value="", language="json", elem_id="cs-arguments",
+                                label="Call arguments (JSON): edit to approve with changes")
+            amount = gr.Number(label="Approved amount (a budget; lower it to approve less)",
+                               elem_id="cs-amount", value=None)
+        with gr.Row():
             editor = gr.Code(value="{}", language="json", label="Answer (JSON)", elem_id="cs-answer")
             schema = gr.JSON(label="Answer schema", elem_id="cs-schema")
         comment = gr.Textbox(label="Comment", elem_id="cs-comment")
@@ -143,9 +230,10 @@ def build(db: Database) -> gr.Blocks:
         result = gr.Markdown(elem_id="cs-result")
         blocks.load(load, inputs=None, outputs=[who, choice], api_name="inbox")
         refresh.click(load, inputs=None, outputs=[who, choice], api_name="refresh")
-        choice.change(show, inputs=[choice], outputs=[info, editor, schema], api_name="details")
+        choice.change(show, inputs=[choice], outputs=[info, editor, schema, arguments, amount],
+                      api_name="details")
         for label, button in zip(UI_DECISIONS, buttons, strict=True):
-            button.click(make_handler(label), inputs=[choice, editor, comment],
+            button.click(make_handler(label), inputs=[choice, editor, comment, arguments, amount],
                          outputs=[result, choice], api_name=UI_DECISIONS[label])
     return blocks
 

@@ -91,11 +91,14 @@ def test_the_gradio_events_act_as_the_signed_in_user(ui: TestClient, db: Databas
     ui.post("/login", data={"email": BOSS, "password": PASSWORD})
     greeting, choices = ui.post(f"{run}/inbox", json={"data": []}).json()["data"]
     assert BOSS in greeting and [c[1] for c in choices["choices"]] == [approval.id]
-    markdown, prefilled, _ = ui.post(f"{run}/details", json={"data": [approval.id]}).json()["data"]
+    markdown, prefilled, _, arguments, amount = ui.post(
+        f"{run}/details", json={"data": [approval.id]}).json()["data"]
     assert "Ship release" in markdown and prefilled == "{}"
-    refused = ui.post(f"{run}/modify", json={"data": [approval.id, '{"x": 1}', ""]}).json()["data"]
+    assert (arguments, amount) == ("", None)  # a gate guarding no call: nothing to edit
+    refused = ui.post(f"{run}/modify", json={"data": [approval.id, '{"x": 1}', "", "", None]}).json()["data"]
     assert "cannot be approved with changes" in refused[0]
-    result = ui.post(f"{run}/approve", json={"data": [approval.id, prefilled, "via gradio"]}).json()["data"]
+    result = ui.post(f"{run}/approve",
+                     json={"data": [approval.id, prefilled, "via gradio", "", None]}).json()["data"]
     assert result[0] == "**Recorded.** The request is now approved."
     [vote] = ApprovalEngine(db).responses(approval.id)
     assert (vote.approver, vote.channel, vote.comment) == (BOSS, "gradio", "via gradio")
