@@ -28,7 +28,7 @@ from core import workflows as ops  # noqa: E402
 from core.approvals import ApprovalEngine  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.definitions import load_definition_file  # noqa: E402
-from core.demo import template_path  # noqa: E402
+from core.demo import DEMO_INPUTS, DEMO_REQUESTER, template_path  # noqa: E402
 from core.models import ApprovalRequest, Workflow, utcnow  # noqa: E402
 from core.runner import Runner  # noqa: E402
 from tests.e2e.server import (  # noqa: E402
@@ -94,12 +94,26 @@ def build_history(db_url: str) -> dict[str, str]:
         conversations.post_user_message(db, chat.id, "amy@acme.example", "Thank you!")
         Runner(db).run_until_idle(max_seconds=60)
         evaluate_alerts(db, utcnow() + timedelta(hours=23, minutes=30))
+        # A second order whose payment is approved: its confirmation agent holds send_confirmation.
+        order = ops.create_workflow(db, load_definition_file(template_path("order_processing")),
+                                    input_data={**DEMO_INPUTS["order_processing"],
+                                                "order_id": "ORD-1043"},
+                                    created_by=DEMO_REQUESTER)
+        Runner(db).run_until_idle(max_seconds=60)
+        [charge] = engine.list_pending_approvals(workflow_id=order.id)
+        engine.respond_to_approval(charge.id, "finance@example.com", "approve",
+                                   data={"approved_amount": 12500}, channel="dashboard")
+        Runner(db).run_until_idle(max_seconds=60)
+        [held] = engine.list_pending_approvals(workflow_id=order.id)
+        assert held.proposed_call is not None and held.proposed_call["tool"] == "send_confirmation"
+        payment = _pending(db, "High-value payment")[0]
         waiting = _pending(db, "Production deploy approval")[0]
         assert finished.workflow_id is not None
         with db.read() as session:
             done = session.get(Workflow, finished.workflow_id)
             assert done is not None and done.status == "completed", done and done.status
-        return {"approval": waiting.id, "workflow": finished.workflow_id, "session": chat.id}
+        return {"approval": waiting.id, "workflow": finished.workflow_id, "session": chat.id,
+                "payment": payment.id, "agent_call": held.id}
     finally:
         db.dispose()
 
@@ -189,6 +203,37 @@ def capture(out: Path) -> list[Path]:
                     expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
                     expect(page.get_by_role("button", name="Save flow")).to_be_attached()
 
+                def down_to_the_answer(page: Any) -> None:
+                    """A viewport tall enough for the page down to the answer's buttons: what
+                    approving does and the one form (Streamlit scrolls inside its main section,
+                    so a full-page screenshot would show no more than the viewport)."""
+                    page.evaluate("""() => {
+                        const main = '[data-testid="stMain"], [data-testid="stAppViewContainer"]';
+                        for (const e of [document.scrollingElement,
+                                         ...document.querySelectorAll(main)])
+                            if (e) e.scrollTop = 0;
+                    }""")
+                    box = page.get_by_role("button", name="Reject", exact=True).bounding_box()
+                    page.set_viewport_size({"width": VIEWPORT["width"],
+                                            "height": int(box["y"] + box["height"] + 40)})
+
+                def payment(page: Any) -> None:
+                    field = page.get_by_role("spinbutton", name="Approved amount (USD)")
+                    expect(field).to_be_visible()
+                    field.fill("11000")
+                    page.get_by_label("Comment").fill("Agreed with the customer: 11,000 now.")
+                    down_to_the_answer(page)
+
+                def agent_call(page: Any) -> None:
+                    message = page.get_by_role("textbox", name="Message")
+                    expect(message).to_be_visible()
+                    message.fill("Your order ORD-1043 is confirmed and paid. It ships on Friday.")
+                    down_to_the_answer(page)
+
+                shot("approval-payment", f"/?approval={ids['payment']}", "finance@example.com",
+                     payment)
+                shot("approval-agent-call", f"/?approval={ids['agent_call']}",
+                     "manager@example.com", agent_call)
                 shot("agents-teams", "/agents", "admin@example.com", teams)
                 shot("sessions", f"/sessions?session={ids['session']}", "admin@example.com", sessions)
                 shot("execution-logs", "/logs", "admin@example.com", logs)
