@@ -242,6 +242,29 @@ class ApprovalConfig(_Strict):
         return self.type in ("form", "budget")
 
 
+class ApprovalGate(_Strict):
+    """``requires_approval: {when: "args.amount > 1000"}``: ask only when it is true."""
+
+    when: str = Field(min_length=1)
+
+
+def _parse_gate(value: Any) -> Any:
+    """``true``/``false``, or ``{when: "<expression>"}`` checked here (one clear message)."""
+    if not isinstance(value, dict):
+        return value
+    unknown = sorted(set(value) - {"when"})
+    if unknown:
+        raise ValueError(f"{unknown[0]}|unknown field (a gate is {{when: <expression>}})")
+    when = value.get("when")
+    if not isinstance(when, str) or not when.strip():
+        raise ValueError("when|required: an expression such as \"args.amount > 1000\"")
+    from core.gates import check_expression
+
+    if problem := check_expression(when):
+        raise ValueError(f"when|{problem}")
+    return ApprovalGate(when=when)
+
+
 class OnReject(_Strict):
     action: Literal["fail", "skip", "goto"] = "fail"
     target: str | None = None
@@ -361,7 +384,8 @@ class Step(_Strict):
     tool: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
     create_checkpoint: bool = False
-    requires_approval: bool = False
+    # true, or a conditional gate {when: "<expression>"} (core.gates).
+    requires_approval: Annotated[bool | ApprovalGate, BeforeValidator(_parse_gate)] = False
     approval_config: ApprovalConfig | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     on_reject: Annotated[OnReject, BeforeValidator(_parse_on_reject)] = Field(
@@ -418,7 +442,14 @@ class Step(_Strict):
 
     @property
     def needs_approval(self) -> bool:
-        return self.type == "approval" or self.requires_approval
+        """Whether the step may ask a person (a conditional gate decides at run time)."""
+        return self.type == "approval" or bool(self.requires_approval)
+
+    @property
+    def approval_gate(self) -> str | None:
+        """The gate's expression when approval is conditional, else None."""
+        gate = self.requires_approval
+        return gate.when if isinstance(gate, ApprovalGate) else None
 
 
 class WorkflowDefinition(_Strict):
