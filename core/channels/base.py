@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from core.approval_view import RequestView
 
-# Approval types whose answer needs more than a button: they link to the dashboard.
+# Approval types whose answer needs more than a button: they link to the dashboard
+# when a message has no view; with one only forms do (a budget's amount is asked in
+# Slack's edit modal and on the email confirmation page).
 FORM_TYPES = ("form", "budget")
 MAX_FACTS = 10
 MAX_FACT_CHARS = 200

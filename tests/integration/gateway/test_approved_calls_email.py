@@ -166,3 +166,21 @@ def test_a_raised_budget_is_refused_under_the_amount_field(
     assert 'class="field-error">13000 is greater than the maximum of 12500' in refused.text
     run(db, registry)
     assert calls.of("pay") == []
+
+
+def test_a_budget_gate_without_a_call_takes_a_lower_amount(client: TestClient, db: Database
+                                                           ) -> None:
+    from tests.integration.gateway.conftest import BOSS, waiting_workflow
+
+    _, approval = waiting_workflow(db, {"type": "budget",
+                                        "context_data": {"amount": 500, "currency": "EUR"}})
+    token = make_link_token(approval.id, BOSS, "approve")
+    html = client.get(CONFIRM, params={"token": token}).text
+    assert "500.00 EUR (five hundred euros)" in html
+    form = Form(html).fields
+    assert not any(k.startswith("arg.") for k in form)
+    form.update(approved_amount="300", decision="approve")
+    done = client.post(CONFIRM, data=form)
+    assert done.status_code == 200 and "300.00 EUR (three hundred euros)" in done.text
+    decided = ApprovalEngine(db).get(approval.id)
+    assert (decided.status, decided.decision_data["approved_amount"]) == ("modified", 300)

@@ -249,3 +249,19 @@ def test_socket_mode_answers_a_submission_in_its_ack(client: TestClient, db: Dat
     assert ack is not None and ack["response_action"] == "update"
     run(db, registry)
     assert calls.of("pay") == [{**PROPOSED, "note": "invoice 7, net 30"}]
+
+
+def test_a_budget_gate_without_a_call_asks_only_the_amount(
+        client: TestClient, db: Database, slack: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.gateway.conftest import BOSS, waiting_workflow
+
+    monkeypatch.setenv("SLACK_USER_MAP", json.dumps({BOSS: FINANCE_SLACK}))
+    _, approval = waiting_workflow(db, {"type": "budget",
+                                        "context_data": {"amount": 500, "currency": "EUR"}})
+    modal = open_modal(client, slack, approval.id)
+    assert list(inputs(modal)) == [AMOUNT_BLOCK, COMMENT_BLOCK]
+    assert "five hundred euros" in inputs(modal)[AMOUNT_BLOCK]["hint"]["text"]
+    done = post(client, submission(modal, {AMOUNT_BLOCK: "300"})).json()
+    assert done["response_action"] == "update", done
+    decided = ApprovalEngine(db).get(approval.id)
+    assert (decided.status, decided.decision_data["approved_amount"]) == ("modified", 300)
