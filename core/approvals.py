@@ -316,6 +316,9 @@ def check_vote(
         raise InvalidResponse([f"decision: must be one of {', '.join(DECISIONS)}"])
     approver = normalise_principal(approver)
     config = ApprovalConfig.model_validate(approval.config)
+    account = session.get(User, approver)
+    if account is not None and account.role == "viewer":
+        raise NotAuthorized(f"{approver} is a viewer: viewers read requests but never answer them.")
     principals = principals_of(session, approver)
     if not set(principals) & set(approval.approvers):
         raise NotAuthorized(
@@ -430,18 +433,21 @@ def _answerable(session: Session, approval: ApprovalRequest, config: ApprovalCon
     """Whether someone besides the requester (unless they may approve) could answer."""
     if config.allow_self_approval:
         return True
-    if any("@" in a and a != approval.requested_by for a in approval.approvers):
-        return True  # a named person: no need to read the users
+    named = [a for a in approval.approvers if "@" in a and a != approval.requested_by]
+    if named and not session.scalar(select(func.count()).select_from(User).where(
+            User.email.in_(named), User.role == "viewer")):
+        return True  # a named person who may answer: no need to read every user
     return bool(_potential_voters(session, approval) - {approval.requested_by})
 
 
 def _potential_voters(session: Session, approval: ApprovalRequest) -> set[str]:
     """Everyone who could still vote: listed emails plus members of listed groups."""
     users = session.scalars(select(User)).all()
-    voters = {a for a in approval.approvers if "@" in a}
+    viewers = {u.email for u in users if u.role == "viewer"}
+    voters = {a for a in approval.approvers if "@" in a and a not in viewers}
     for user in users:
-        if not can_see(user.tenant, approval.tenant):
-            continue  # a group's members in other tenants can never vote here
+        if not can_see(user.tenant, approval.tenant) or user.role == "viewer":
+            continue  # other tenants' members and viewers can never vote here
         if set(principals_of(session, user.email)) & set(approval.approvers):
             voters.add(user.email)
     return voters

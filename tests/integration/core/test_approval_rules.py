@@ -245,6 +245,21 @@ def test_a_request_only_its_requester_could_answer_goes_to_the_admins_at_once(
     assert grouped.approvers == ["admins"]
 
 
+def test_a_viewer_is_never_an_approver(db: Database) -> None:
+    add_user(db, "root@example.com", role="admin")
+    add_user(db, "reader@example.com", role="viewer", groups=["auditors"])
+    engine = ApprovalEngine(db)
+    # Named alone, the viewer could never answer: the admins are asked at once.
+    assert ask(db, requested_from="reader@example.com").approvers == ["admins"]
+    assert ask(db, requested_from="auditors").approvers == ["admins"]
+    # Named beside someone who may answer, the viewer is still refused at decision time.
+    both = ask(db, requested_from=["reader@example.com", BOSS])
+    with pytest.raises(NotAuthorized, match="reader@example.com is a viewer"):
+        engine.respond_to_approval(both.id, "reader@example.com", "approve")
+    assert votes(db, both.id) == []
+    assert engine.respond_to_approval(both.id, BOSS, "approve").status == "approved"
+
+
 def test_each_response_records_who_when_channel_comment_data(db: Database) -> None:
     request = ask(db, "form", form_fields=FORM_FIELDS)
     before = utcnow()
