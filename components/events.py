@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -45,8 +45,19 @@ def diff_table(before: Any, after: Any, *, key: str, labels: tuple[str, str] = (
                  hide_index=True, width="stretch", key=key)
 
 
-def event_log(events: Sequence[WorkflowEvent], *, key: str, height: int = 360) -> None:
-    """The table; pick a row to see its before/after diff and full data."""
+# The workflow's whole state just before and after an event (core.history.states_at).
+States = Callable[[int], tuple[dict[str, Any], dict[str, Any]]]
+
+
+def event_log(events: Sequence[WorkflowEvent | Any], *, key: str, height: int = 360,
+              states: States | None = None) -> None:
+    """The table; pick a row to see its before/after diff and full data.
+
+    Events record what changed (a step's output as a reference to its run):
+    pass them through ``core.history.readable`` to show outputs, and give
+    ``states`` to diff the whole state before and after the picked event,
+    folded from the events (core.history).
+    """
     if not events:
         st.caption("No events yet.")
         return
@@ -61,7 +72,12 @@ def event_log(events: Sequence[WorkflowEvent], *, key: str, height: int = 360) -
         return
     event = list(reversed(events))[rows[0]]
     st.markdown(f"**{event.event_type}** by {event.actor} at {event.created_at:%Y-%m-%d %H:%M:%S}")
-    if event.before or event.after:
+    if states is not None and (event.before or event.after):
+        before, after = states(event.id)
+        diff_table(before, after, key=f"{key}.diff")
+        with st.expander("Whole state after this event"):
+            st.json(after, expanded=1)
+    elif event.before or event.after:
         diff_table(event.before, event.after, key=f"{key}.diff")
     if event.data:
         st.code(json.dumps(event.data, indent=2, default=str), language="json")

@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import store
 from core.approvals import cancel_open_approvals
 from core.definitions import CompensateSpec, Step, WorkflowDefinition
 from core.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
-from core.models import StepRun, Workflow, WorkflowCheckpoint, utcnow
+from core.models import StepRun, Workflow, WorkflowCheckpoint, outputs_query, utcnow
 from core.tenancy import tenant_of
 from core.tools import ToolContext, ToolRegistry, render_args
 
@@ -35,11 +35,19 @@ def take_checkpoint(
     *,
     description: str = "",
     step_name: str | None = None,
+    watermark: int | None = None,
 ) -> WorkflowCheckpoint:
-    """Snapshot position, context and outputs in the caller's transaction."""
-    watermark = session.scalar(
-        select(func.max(StepRun.id)).where(StepRun.workflow_id == workflow.id)
-    ) or 0
+    """Record position, context and the step-run watermark in the caller's transaction.
+
+    Outputs are not copied: the checkpoint's are those of the workflow's runs
+    up to the watermark (``WorkflowCheckpoint.step_outputs``), so its size
+    does not grow with the steps before it. ``watermark``, when the caller
+    knows it (the newest step run of the workflow), saves a SELECT.
+    """
+    if watermark is None:
+        watermark = session.scalar(
+            select(func.max(StepRun.id)).where(StepRun.workflow_id == workflow.id)
+        ) or 0
     checkpoint = WorkflowCheckpoint(
         workflow_id=workflow.id,
         name=name,
@@ -47,7 +55,6 @@ def take_checkpoint(
         step_index=workflow.current_step,
         step_name=step_name,
         context=dict(workflow.context),
-        step_outputs=dict(workflow.step_outputs),
         step_run_watermark=watermark,
         created_by=actor,
         created_at=utcnow(),
@@ -175,30 +182,43 @@ def rollback(
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True)
         before = store.snapshot(workflow)
+        # The outputs restored are rebuilt from the step runs up to the
+        # watermark (the checkpoint holds no copy of them).
+        restored = {name: output for name, output in session.execute(
+            outputs_query(workflow_id, watermark=checkpoint.step_run_watermark,
+                          taken_at=checkpoint.created_at))}
         event = store.append_event(
             session, "workflow.rolled_back", actor, workflow_id=workflow_id,
             before=before,
             after={"status": workflow.status, "current_step": checkpoint.step_index,
-                   "context": checkpoint.context, "step_outputs": checkpoint.step_outputs},
+                   "context": checkpoint.context, "step_outputs": restored},
             data={"checkpoint": checkpoint.name, "checkpoint_id": checkpoint.id, "reason": reason,
                   "cancelled_approvals": result.cancelled_approvals,
                   "compensations": result.compensations},
         )
         session.flush()
+        now = utcnow()
         workflow.context = dict(checkpoint.context)
-        workflow.step_outputs = dict(checkpoint.step_outputs)
         workflow.current_step = checkpoint.step_index
         workflow.current_step_run_id = None
         workflow.error = None
-        workflow.updated_at = utcnow()
-        for run in session.scalars(
-            select(StepRun).where(
-                StepRun.workflow_id == workflow_id,
-                StepRun.id > checkpoint.step_run_watermark,
-                StepRun.status.in_(("running", "waiting_approval", "failed")),
-            )
-        ):
-            run.status = "rolled_back"
+        workflow.updated_at = now
+        newer = (StepRun.workflow_id == workflow_id) & (StepRun.id > checkpoint.step_run_watermark)
+        session.execute(
+            update(StepRun)
+            .where(newer, StepRun.status.in_(("running", "waiting_approval", "failed")))
+            .values(status="rolled_back")
+            .execution_options(synchronize_session=False))
+        # Every later run's output leaves the workflow's outputs now, the
+        # compensated ones included (until here they were still its outputs),
+        # and so does that of a run the checkpoint saw started but not finished.
+        session.execute(
+            update(StepRun)
+            .where(StepRun.workflow_id == workflow_id, StepRun.undone_at.is_(None),
+                   or_(StepRun.id > checkpoint.step_run_watermark,
+                       StepRun.finished_at > checkpoint.created_at))
+            .values(undone_at=now)
+            .execution_options(synchronize_session=False))
         for later in session.scalars(
             select(WorkflowCheckpoint).where(
                 WorkflowCheckpoint.workflow_id == workflow_id,

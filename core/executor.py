@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 import tenacity
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, lazyload
 
-from core import store, tracing
+from core import history, store, tracing
 from core.approvals import is_approving, open_approval
 from core.calls import make_call, verify_call
 from core.checkpoints import take_checkpoint
@@ -37,6 +37,8 @@ from core.models import (
     StepRun,
     Workflow,
     WorkflowEvent,
+    output_visible_now,
+    outputs_query,
     utcnow,
 )
 from core.retry import first_line, is_database_unavailable, is_transient
@@ -73,6 +75,11 @@ OUTCOME_RETRY_MAX = 5.0
 OUTCOME_RETRY_SECONDS = 60.0
 
 _T = TypeVar("_T")
+
+# The runner's locking SELECT reads neither the definition (parsed once per
+# workflow and cached; it may be large) nor the outputs of earlier steps
+# (read per name when a template needs one: StepOutputs).
+LOCK_OPTIONS = (defer(Workflow.definition), lazyload(Workflow.output_runs))
 
 
 @dataclass(frozen=True)
@@ -153,11 +160,72 @@ class _Ready:
     approval: dict[str, Any] | None = None
 
 
-def scope_of(workflow: Workflow) -> dict[str, Any]:
+class StepOutputs(dict[str, Any]):
+    """The outputs of a workflow's earlier steps, as templates read them.
+
+    ``${steps.x.key}`` looks ``x`` up here: its output is read from the step
+    run holding it on first use (one small SELECT), then kept for the rest
+    of the claim, and each step completed in the claim is recorded as it
+    completes. Nothing here grows with the number of earlier steps that no
+    template names. ``everything()`` is the whole mapping (a task's agent is
+    shown every earlier output).
+    """
+
+    def __init__(self, db: Database, workflow_id: str) -> None:
+        super().__init__()
+        self._db = db
+        self._workflow_id = workflow_id
+        self._absent: set[str] = set()
+
+    def _has(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        if dict.__contains__(self, name):
+            return True
+        if name in self._absent:
+            return False
+        with self._db.read() as session:
+            row = session.execute(
+                select(StepRun.output)
+                .where(StepRun.workflow_id == self._workflow_id, StepRun.step_name == name,
+                       output_visible_now())
+                .order_by(StepRun.id.desc()).limit(1)).first()
+        if row is None:
+            self._absent.add(name)
+            return False
+        dict.__setitem__(self, name, row[0])
+        return True
+
+    def __contains__(self, name: object) -> bool:
+        return self._has(name)
+
+    def __getitem__(self, name: str) -> Any:
+        if not self._has(name):
+            raise KeyError(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict.__getitem__(self, name) if self._has(name) else default
+
+    def record(self, name: str, output: Any) -> None:
+        """A step of this claim completed with ``output``."""
+        dict.__setitem__(self, name, output)
+        self._absent.discard(name)
+
+    def everything(self) -> dict[str, Any]:
+        with self._db.read() as session:
+            outputs: dict[str, Any] = dict(
+                session.execute(outputs_query(self._workflow_id)).all())
+        # Whatever this claim recorded is newest (and may not be committed yet).
+        return {**outputs, **dict(self.items())}
+
+
+def scope_of(workflow: Workflow, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What templates and agents may read: input, context, earlier outputs, workflow."""
     return {
         "input": workflow.input_data,
         "context": workflow.context,
-        "steps": workflow.step_outputs,
+        "steps": workflow.step_outputs if outputs is None else outputs,
         "workflow": {"id": workflow.id, "name": workflow.name},
     }
 
@@ -181,6 +249,17 @@ class StepExecutor:
         )
         self.steps_executed = 0
         self._definitions: dict[str, WorkflowDefinition] = {}
+        # Per claimed workflow: the earlier outputs its templates have read.
+        self._outputs: dict[str, StepOutputs] = {}
+
+    def _outputs_of(self, workflow_id: str) -> StepOutputs:
+        outputs = self._outputs.get(workflow_id)
+        if outputs is None:
+            outputs = self._outputs[workflow_id] = StepOutputs(self.db, workflow_id)
+        return outputs
+
+    def _scope(self, workflow: Workflow) -> dict[str, Any]:
+        return scope_of(workflow, self._outputs_of(workflow.id))
 
     def _definition(self, workflow: Workflow) -> WorkflowDefinition:
         definition = self._definitions.get(workflow.id)
@@ -203,6 +282,7 @@ class StepExecutor:
             try:
                 self._run_claimed(workflow_id)
             finally:
+                self._outputs.pop(workflow_id, None)
                 structlog.contextvars.unbind_contextvars("step", "approval_id")
 
     def _run_claimed(self, workflow_id: str) -> None:
@@ -284,6 +364,7 @@ class StepExecutor:
             select(Workflow, StepRun)
             .outerjoin(StepRun, StepRun.id == run_id)
             .where(Workflow.id == str(workflow_id))
+            .options(*LOCK_OPTIONS)
             .with_for_update(of=Workflow)
         ).one_or_none()
         if row is None:
@@ -294,7 +375,11 @@ class StepExecutor:
         return workflow, run
 
     def _locked(self, session: Session, workflow_id: str) -> Workflow:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
+        workflow = session.scalars(
+            select(Workflow).where(Workflow.id == str(workflow_id)).options(*LOCK_OPTIONS)
+            .with_for_update()).one_or_none()
+        if workflow is None:
+            raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
         if workflow.lease_owner != self.runner_id:
             raise LeaseLost(workflow_id)
         return workflow
@@ -364,7 +449,7 @@ class StepExecutor:
                                        workflow_id=workflow.id, step_name=step.name,
                                        data={"step_run_id": run.id, "attempt": run.attempt,
                                              "idempotency_key": run.idempotency_key})
-                ready = _Ready(step, run.id, run.idempotency_key, scope_of(workflow),
+                ready = _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
                                self._approval_summary(session, run))
                 if step.type in PURE_STEP_TYPES:
                     # No action to run outside a transaction: the outcome (and
@@ -445,7 +530,7 @@ class StepExecutor:
     ) -> None:
         assert step.approval_config is not None
         config = step.approval_config
-        scope = scope_of(workflow)
+        scope = self._scope(workflow)
         call = None
         if step.type == "tool":
             # The call is rendered once, here: what the approver sees is what
@@ -519,7 +604,8 @@ class StepExecutor:
         runner_metrics.resumed(approval.decided_at)
         log.info("resuming after decision", approval_id=approval.id, outcome=approval.status,
                  decided_by=approval.decided_by)
-        approvals = dict(workflow.context.get("approvals", {}))
+        prior = workflow.context.get("approvals")
+        approvals = dict(prior or {})
         approvals[step.name] = decision
         workflow.context = {**workflow.context, "approvals": approvals}
         if is_approving(approval.status):
@@ -531,8 +617,19 @@ class StepExecutor:
         run.output = {"approval": decision}
         runner_metrics.step(step.type, run.status)
         log.info(f"step {run.status}", reason=f"approval {approval.status}", on_reject=action)
+        position = workflow.current_step
+        if action == "goto":
+            assert step.on_reject.target is not None
+            position = definition.step_index(step.on_reject.target)
+        elif action != "fail":
+            position += 1
+        # What changed: the decision in the context, and the position.
+        before: dict[str, Any] = {"context": {"approvals": prior} if prior else {}}
+        after: dict[str, Any] = {"context": {"approvals": approvals}}
+        if position != workflow.current_step:
+            before["current_step"], after["current_step"] = workflow.current_step, position
         store.append_event(session, f"step.{run.status}", self.runner_id, workflow_id=workflow.id,
-                           step_name=step.name,
+                           step_name=step.name, before=before, after=after,
                            data={"reason": f"approval {approval.status}", "on_reject": action})
         if action == "fail":
             workflow.error = f"Step {step.name!r}: approval {approval.status}."
@@ -540,11 +637,7 @@ class StepExecutor:
                                       reason=workflow.error)
             return False
         workflow.current_step_run_id = None
-        if action == "goto":
-            assert step.on_reject.target is not None
-            workflow.current_step = definition.step_index(step.on_reject.target)
-        else:
-            workflow.current_step += 1
+        workflow.current_step = position
         return True
 
     def _approval_summary(self, session: Session, run: StepRun) -> dict[str, Any] | None:
@@ -594,6 +687,9 @@ class StepExecutor:
                 return self.registry.call(tool_name, args, ToolContext(workflow_id, step.name, key))
         else:
             asked_by_task = approval is not None and approval.get("origin") == "task"
+            steps = scope.get("steps")
+            if isinstance(steps, StepOutputs):  # an agent is shown every earlier output
+                scope = {**scope, "steps": steps.everything()}
             request = TaskRequest(workflow_id, step, {**scope, "step": step.context}, key,
                                   self.registry, step_run_id=run_id,
                                   decision=approval if asked_by_task else None)
@@ -645,23 +741,35 @@ class StepExecutor:
                 # takes a checkpoint: its watermark must not include it.)
                 next_run = self._new_run(session, workflow, workflow.current_step + 1,
                                          next_step, now)
-        before = store.snapshot(workflow)
+        # The event records what changed: the position, and this step's
+        # output as a reference to the run holding it (core.history folds
+        # events back into whole states); a decision's entry in the context
+        # is recorded with the step it released.
+        before: dict[str, Any] = {"current_step": workflow.current_step, "step_outputs": {}}
+        after: dict[str, Any] = {"current_step": workflow.current_step + 1,
+                                 "step_outputs": {step.name: history.output_ref(run_id)}}
+        decided = (workflow.context.get("approvals") or {}) if run.approval_id else {}
+        if step.name in decided:
+            after["context"] = {"approvals": decided}
         run.status = "completed"
         run.output = output
         run.finished_at = now
-        workflow.step_outputs = {**workflow.step_outputs, step.name: output}
+        self._outputs_of(workflow_id).record(step.name, output)
         if workflow.engine_errors:
             workflow.engine_errors = 0
         workflow.current_step += 1
         workflow.current_step_run_id = None
         workflow.updated_at = now
         if takes_checkpoint:
+            # No run of this workflow is newer than this one (the next step's
+            # run is not inserted when a checkpoint is taken).
             take_checkpoint(session, workflow, step.name if step.type == "checkpoint"
                             else f"after:{step.name}", self.runner_id,
-                            description=step.description, step_name=step.name)
+                            description=step.description, step_name=step.name,
+                            watermark=run_id)
         store.append_event(session, "step.completed", self.runner_id,
                            workflow_id=workflow_id, step_name=step.name,
-                           before=before, after=store.snapshot(workflow),
+                           before=before, after=after,
                            data={"step_run_id": run_id, "attempt": run.attempt})
         self.steps_executed += 1
         runner_metrics.step(step.type, "completed")
@@ -674,7 +782,7 @@ class StepExecutor:
         if next_step is not None and next_run is not None:
             self._record_start(session, workflow, next_step, next_run)
             return True, _Ready(next_step, next_run.id, next_run.idempotency_key,
-                                scope_of(workflow))
+                                self._scope(workflow))
         return self._start_next(session, workflow)
 
     def _start_next(self, session: Session, workflow: Workflow) -> tuple[bool, _Ready | None]:
@@ -696,7 +804,7 @@ class StepExecutor:
             self._request_step_approval(session, workflow, step, run)
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None
-        return True, _Ready(step, run.id, run.idempotency_key, scope_of(workflow))
+        return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow))
 
     def _record_failure(self, workflow_id: str, step: Step, run_id: int, exc: BaseException) -> None:
         """The attempt failed: schedule the next one (transient, attempts left) or fail.

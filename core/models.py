@@ -14,19 +14,24 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    or_,
+    select,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -98,7 +103,8 @@ class Workflow(TimestampMixin, Base):
     input_data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # The workflow's context: input data plus what approvals and steps added.
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    step_outputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Step outputs live once, on their step runs: ``step_outputs`` is derived
+    # from them (``output_runs``, loaded with the row) and never written here.
     status: Mapped[str] = mapped_column(String(32), default="pending")
     current_step: Mapped[int] = mapped_column(Integer, default=0)
     current_step_run_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
@@ -123,6 +129,21 @@ class Workflow(TimestampMixin, Base):
         Index("ix_workflows_status_created", "status", "created_at"),
     )
 
+    # The runs whose outputs are the workflow's (see ``OUTPUT_STATUSES``),
+    # oldest first: a later run of a step name replaces an earlier one's.
+    # Loaded with the row (one SELECT ... IN per query), so a detached
+    # workflow still answers ``step_outputs``; the runner's locking SELECT
+    # opts out (``lazyload``) and reads outputs per name (core.executor).
+    output_runs: Mapped[list[StepRun]] = relationship(
+        primaryjoin=lambda: and_(foreign(StepRun.workflow_id) == Workflow.id,
+                                 output_visible_now()),
+        order_by=lambda: StepRun.id, viewonly=True, lazy="selectin")
+
+    @property
+    def step_outputs(self) -> dict[str, Any]:
+        """Each step's output by name, as the next step's templates see it."""
+        return {run.step_name: run.output for run in self.output_runs}
+
 
 class StepRun(Base):
     """One execution of one step. Recorded before its action runs."""
@@ -144,6 +165,34 @@ class StepRun(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     executed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    # Set when a finished rollback took this run's output out of the
+    # workflow's outputs (its status says whether it was compensated).
+    undone_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# A run's output is one of its workflow's step outputs while the run is
+# completed, or compensated/rolled back by a rollback that has not finished
+# (``undone_at`` unset): until then the workflow keeps its outputs.
+OUTPUT_STATUSES = ("completed", "compensated", "rolled_back")
+
+
+def output_visible_now() -> ColumnElement[bool]:
+    return and_(StepRun.status.in_(OUTPUT_STATUSES), StepRun.output.is_not(None),
+                StepRun.undone_at.is_(None))
+
+
+def outputs_query(workflow_id: str, *, watermark: int | None = None,
+                  taken_at: datetime | None = None) -> Select[Any]:
+    """(step_name, output) of the runs whose outputs are the workflow's, oldest first;
+    with a checkpoint's ``watermark`` and ``taken_at``, only those it holds (what a
+    rollback to it restores): runs up to the watermark finished by then."""
+    query = select(StepRun.step_name, StepRun.output).where(
+        StepRun.workflow_id == workflow_id, output_visible_now())
+    if watermark is not None:
+        query = query.where(StepRun.id <= watermark)
+    if taken_at is not None:
+        query = query.where(StepRun.finished_at <= taken_at)
+    return query.order_by(StepRun.id)
 
 
 class ApprovalRequest(TimestampMixin, Base):
@@ -257,13 +306,31 @@ class WorkflowCheckpoint(Base):
     step_index: Mapped[int] = mapped_column(Integer)
     step_name: Mapped[str | None] = mapped_column(String(200), default=None)
     context: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    step_outputs: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    # Highest step run id when taken: later completed runs are compensated.
+    # Highest step run id when taken: later completed runs are compensated,
+    # and the outputs of the runs up to it are the checkpoint's (not copied).
     step_run_watermark: Mapped[int] = mapped_column(BigInteger, default=0)
     # Set when a rollback to an earlier checkpoint abandoned this one.
     superseded_by_event_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_by: Mapped[str] = mapped_column(String(320), default="system")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # The runs whose outputs the workflow had when this was taken: up to the
+    # watermark, finished by then (a run waiting for a person when the
+    # checkpoint was taken is under the watermark but not among its outputs),
+    # and not undone by a rollback finished before it.
+    output_runs: Mapped[list[StepRun]] = relationship(
+        primaryjoin=lambda: and_(
+            foreign(StepRun.workflow_id) == WorkflowCheckpoint.workflow_id,
+            StepRun.id <= WorkflowCheckpoint.step_run_watermark,
+            StepRun.finished_at <= WorkflowCheckpoint.created_at,
+            StepRun.status.in_(OUTPUT_STATUSES), StepRun.output.is_not(None),
+            or_(StepRun.undone_at.is_(None), StepRun.undone_at > WorkflowCheckpoint.created_at)),
+        order_by=lambda: StepRun.id, viewonly=True, lazy="selectin")
+
+    @property
+    def step_outputs(self) -> dict[str, Any]:
+        """The step outputs as they were when the checkpoint was taken."""
+        return {run.step_name: run.output for run in self.output_runs}
 
 
 class Notification(TimestampMixin, Base):

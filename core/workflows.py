@@ -69,7 +69,6 @@ def create_workflow(
             definition=definition_dict(definition),
             input_data=input_data,
             context={**definition.context, **input_data},
-            step_outputs={},
             status="pending",
             created_by=created_by,
             tenant=tenant,

@@ -14,7 +14,7 @@ from components.events import event_log
 from components.feedback import show_error
 from components.nav import INBOX_PAGE
 from components.services import get_services
-from core import reports
+from core import history, reports
 from core import workflows as ops
 from core.approval_view import request_view
 from core.channels.notifications import notifications_for
@@ -48,5 +48,6 @@ with st.expander("Deliveries", expanded=False):
                      actor=user.email, can_retry=user.is_admin)
 if approval.workflow_id:
     st.subheader("Recent events of the workflow")
-    event_log(ops.events_of(services.db, approval.workflow_id, limit=RECENT_EVENTS, tenant=user.tenant),
+    event_log(history.readable_events(services.db, ops.events_of(
+        services.db, approval.workflow_id, limit=RECENT_EVENTS, tenant=user.tenant)),
               key="approval.events", height=260)

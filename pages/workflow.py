@@ -12,6 +12,7 @@ from components.events import event_log
 from components.feedback import show_error
 from components.services import get_services
 from components.timeline import timeline_figure
+from core import history
 from core import workflows as ops
 from core.errors import CountersignError
 
@@ -61,7 +62,10 @@ with timeline_tab:
     else:
         st.caption("No step has run yet.")
 with events_tab:
-    event_log(ops.events_of(db, workflow.id, limit=EVENT_ROWS), key="workflow.events")
+    event_log(history.readable_events(db, ops.events_of(db, workflow.id, limit=EVENT_ROWS)),
+              key="workflow.events",
+              states=lambda event_id: history.states_at(db, workflow.id, event_id,
+                                                        tenant=user.tenant))
 with state_tab:
     st.json({"status": workflow.status, "current_step": workflow.current_step,
              "context": workflow.context, "step_outputs": workflow.step_outputs,
