@@ -99,11 +99,27 @@ def workflow_list(
 
 
 @workflow_app.command("show")
-def workflow_show(workflow_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR) -> None:
-    """Show a workflow with its events."""
+def workflow_show(
+    workflow_id: str, as_json: AsJson = False, actor: Actor = DEFAULT_ACTOR,
+    at: Annotated[int | None, typer.Option(
+        "--at", help="Print the whole state just before and after this event (its #).")] = None,
+) -> None:
+    """Show a workflow with its events (or its state at one event, with --at)."""
+    from core import history
+
     db = open_database()
-    status = ops.workflow_status(db, workflow_id, tenant=user_tenant(db, actor))
-    events = [ops.event_dict(e) for e in ops.events_of(db, workflow_id)]
+    tenant = user_tenant(db, actor)
+    if at is not None:
+        try:
+            before, after = history.states_at(db, workflow_id, at, tenant=tenant)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0]), param_hint="--at") from None
+        print_json({"event": at, "before": before, "after": after})
+        return
+    status = ops.workflow_status(db, workflow_id, tenant=tenant)
+    trail = ops.events_of(db, workflow_id)  # with the outputs the step events refer to
+    events = [{**ops.event_dict(e), "before": r.before, "after": r.after}
+              for e, r in zip(trail, history.readable_events(db, trail), strict=True)]
     if as_json:
         print_json({**status, "events": events})
         return
