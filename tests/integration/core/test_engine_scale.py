@@ -1,0 +1,140 @@
+"""A step costs the same in step 1,000 as in step 1: statements, commits and bytes
+per step are fixed, whatever the workflow's length (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from core import workflows as ops
+from core.db import Database
+from core.models import StepRun, Workflow, WorkflowCheckpoint, WorkflowEvent
+from core.runner import Runner
+from core.tools import ToolRegistry
+from tests.integration.core.conftest import start
+
+# Statements a step of a plain tool workflow costs in steady state: the locking
+# SELECT, the outcome and the next start (UPDATE/INSERT step_runs, the events,
+# UPDATE workflows); SQLite adds its BEGIN IMMEDIATE. One commit per step.
+# A change that adds one fails here: count it and say why it is worth it.
+STATEMENTS_PER_STEP = {"sqlite": 8, "postgresql": 6}
+COMMITS_PER_STEP = 1
+
+
+@pytest.fixture
+def noop_registry() -> ToolRegistry:
+    registry = ToolRegistry()
+
+    @registry.register("noop")
+    def noop() -> dict[str, Any]:
+        return {}
+
+    @registry.register("agentish")
+    def agentish(n: int) -> dict[str, Any]:
+        return {"result": f"answer {n} " + "x" * 2000}
+
+    return registry
+
+
+@pytest.fixture
+def one_claim(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every step of the workflow in one claim (no hand-back every 50 steps)."""
+    monkeypatch.setenv("COUNTERSIGN_STEPS_PER_CLAIM", "100000")
+    monkeypatch.setattr("core.executor.CLAIM_TIME_SLICE", 3600.0)
+    yield
+
+
+def steps(count: int, tool: str = "noop") -> list[dict[str, Any]]:
+    return [{"name": f"s{i}", "type": "tool", "tool": tool,
+             **({"args": {"n": i}} if tool == "agentish" else {})} for i in range(count)]
+
+
+def counted_run(db: Database, registry: ToolRegistry, workflow_id: str) -> Counter[str]:
+    """Statements and commits the runner sent while running the workflow to its end."""
+    counts: Counter[str] = Counter()
+
+    def statement(*_: Any) -> None:
+        counts["statements"] += 1
+
+    def commit(*_: Any) -> None:
+        counts["commits"] += 1
+
+    event.listen(db.engine, "before_cursor_execute", statement)
+    event.listen(db.engine, "commit", commit)
+    try:
+        Runner(db, registry=registry, lease_seconds=30).run_until_idle(max_seconds=120)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", statement)
+        event.remove(db.engine, "commit", commit)
+    assert ops.get_workflow(db, workflow_id).status == "completed"
+    return counts
+
+
+def test_statements_and_commits_per_step_are_fixed(
+    db: Database, noop_registry: ToolRegistry, one_claim: None
+) -> None:
+    totals = {}
+    for length in (10, 20, 40):
+        workflow_id = start(db, steps(length))
+        totals[length] = counted_run(db, noop_registry, workflow_id)
+    per_step = {kind: (totals[40][kind] - totals[20][kind]) / 20 for kind in ("statements", "commits")}
+    assert per_step == {"statements": STATEMENTS_PER_STEP[db.dialect],
+                        "commits": COMMITS_PER_STEP}, totals
+    # The same at step 10 as at step 30: nothing per step grows with the steps before it.
+    assert totals[20]["statements"] - totals[10]["statements"] == \
+        per_step["statements"] * 10, totals
+
+
+def stored_bytes(db: Database, workflow_id: str) -> int:
+    """Bytes of what the workflow's rows hold: JSON documents as stored text, and text."""
+    def size(value: Any) -> int:
+        if value is None:
+            return 0
+        if isinstance(value, str):
+            return len(value.encode())
+        if isinstance(value, dict | list):
+            return len(json.dumps(value, separators=(",", ":")).encode())
+        return 8
+
+    total = 0
+    with db.read() as session:
+        for model, column in ((Workflow, Workflow.id), (StepRun, StepRun.workflow_id),
+                              (WorkflowEvent, WorkflowEvent.workflow_id),
+                              (WorkflowCheckpoint, WorkflowCheckpoint.workflow_id)):
+            table = model.__table__  # type: ignore[attr-defined]
+            for row in session.execute(select(table).where(column == workflow_id)):
+                total += sum(size(value) for value in row)
+    return total
+
+
+@pytest.mark.parametrize("tool", ["noop", "agentish"])
+def test_a_long_workflow_grows_the_database_like_many_short_ones(
+    db: Database, noop_registry: ToolRegistry, tool: str
+) -> None:
+    short = start(db, steps(10, tool))
+    long = start(db, steps(1000, tool))
+    Runner(db, registry=noop_registry, lease_seconds=30).run_until_idle(max_seconds=600)
+    assert {ops.get_workflow(db, w).status for w in (short, long)} == {"completed"}
+    short_bytes, long_bytes = stored_bytes(db, short), stored_bytes(db, long)
+    assert long_bytes <= 1.3 * 100 * short_bytes, (short_bytes, long_bytes)
+
+
+def test_checkpoints_do_not_grow_with_the_steps_before_them(
+    db: Database, noop_registry: ToolRegistry
+) -> None:
+    workflow_id = start(db, [{**step, "create_checkpoint": True} for step in steps(60)])
+    Runner(db, registry=noop_registry, lease_seconds=30).run_until_idle(max_seconds=120)
+    checkpoints = ops.checkpoints_of(db, workflow_id)
+    assert len(checkpoints) == 60
+    with db.read() as session:
+        sizes = [len(json.dumps(row.context)) + len(row.name) for row in session.execute(
+            select(WorkflowCheckpoint.__table__).where(
+                WorkflowCheckpoint.workflow_id == workflow_id))]
+    assert max(sizes) <= min(sizes) + 4  # the name's digits, nothing else grows
+    # Each still holds the outputs of its time, read from the step runs.
+    assert [len(c.step_outputs) for c in checkpoints] == list(range(1, 61))
