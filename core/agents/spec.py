@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +26,15 @@ BUILTIN_TOOLS = ("request_approval", "create_checkpoint", "rollback")
 # Imports a code agent may use unless its spec widens the list. smolagents adds
 # its own harmless base modules (math, re, datetime, ...).
 DEFAULT_AUTHORIZED_IMPORTS: tuple[str, ...] = ()
+# Countersign's own packages: a code agent's code never imports the code that guards it.
+PROTECTED_PACKAGES = ("app", "components", "core", "gateway", "pages")
+# Modules that hand code run in the runner's process the runner's own objects (frames,
+# threads, every live object, raw memory, the import machinery) or its shell and files
+# (smolagents' own list of dangerous modules): never importable by a code agent.
+REFUSED_IMPORTS = ("_thread", "builtins", "ctypes", "gc", "importlib", "inspect", "io",
+                   "multiprocessing", "os", "pathlib", "posix", "pty", "shutil", "socket",
+                   "subprocess", "sys", "threading", "traceback")
+_MODULE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(\.\*)?")
 
 
 class ModelSpec(BaseModel):
@@ -80,9 +90,9 @@ class AgentSpec(BaseModel):
 
     @field_validator("authorized_imports")
     @classmethod
-    def _no_wildcard(cls, names: list[str]) -> list[str]:
-        if "*" in names:
-            raise ValueError("'*' would allow every import; list the modules the agent needs")
+    def _imports_are_safe(cls, names: list[str]) -> list[str]:
+        for name in names:
+            _check_import(name)
         return names
 
     @field_validator("approval")
@@ -97,6 +107,22 @@ class AgentSpec(BaseModel):
             where = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"{where}: {first['msg']}") from None
         return value
+
+
+def _check_import(name: str) -> None:
+    """Refuse an import a code agent may not be authorised (ValueError)."""
+    if name == "*":
+        raise ValueError("'*' would allow every import; list the modules the agent needs")
+    if not _MODULE_PATTERN.fullmatch(name):
+        raise ValueError(f"{name!r} is not a module name (a dotted path, optionally ending "
+                         "in .* for its submodules)")
+    top = name.split(".", 1)[0]
+    if top in PROTECTED_PACKAGES:
+        raise ValueError(f"{name!r}: a code agent may not import Countersign's own packages "
+                         f"({', '.join(PROTECTED_PACKAGES)})")
+    if top in REFUSED_IMPORTS:
+        raise ValueError(f"{name!r} would give the agent's code the runner's own process "
+                         "(its objects, threads, files or shell); it cannot be authorised")
 
 
 _profiles: dict[str, dict[str, Any]] = {}
