@@ -21,7 +21,6 @@ from smolagents import CodeAgent
 from smolagents.agents import ActionStep, FinalAnswerStep
 from smolagents.memory import TaskStep
 from smolagents.monitoring import LogLevel
-from smolagents.tools import validate_tool_arguments
 from sqlalchemy import select
 
 from core import execution_logs, store
@@ -41,7 +40,10 @@ from core.agents.tools import (
     HoldForApproval,
     RollbackRequested,
     RunContext,
+    ToolTampering,
     build_tools,
+    check_arguments,
+    run_released,
 )
 from core.agents.tracing import span
 from core.calls import verify_call
@@ -164,10 +166,12 @@ class _Run:
         for call in plan:
             call["args"] = render_args(call.get("args", {}), request.scope)
         names = list(dict.fromkeys([*spec.tools, *spec.held_tools, *[c["tool"] for c in plan]]))
+        # Held tools are fixed here, for the whole run; the tools' guard keeps them.
         self.ctx = RunContext(self.db, request.registry, request.workflow_id, request.step.name,
-                              request.idempotency_key, held=set(spec.held_tools),
+                              request.idempotency_key, held=frozenset(spec.held_tools),
                               calls_made=int(state.get("calls_made", 0)),
-                              records=list(state.get("records", [])))
+                              records=list(state.get("records", [])),
+                              run_id=str(request.step_run_id))
         self.logged_records = len(self.ctx.records)  # tool calls already in execution_logs
         self.tools = build_tools(self.ctx, names)
         task_text = _rendered(request.step.task or request.step.description or request.step.name,
@@ -184,10 +188,10 @@ class _Run:
             self.agent: Any = CodeAgent(additional_authorized_imports=spec.authorized_imports,
                                         executor_type=spec.executor, **common)
         else:
-            self.agent = CountersignToolCallingAgent(context=self.ctx, **common)
+            self.agent = CountersignToolCallingAgent(**common)
         if isinstance(model, RehearsalModel):
             model.memory_steps = lambda: self.agent.memory.steps
-        held = self.ctx.held
+        held = set(self.ctx.held)
         self.task = state.get("task") or enhance_task(task_text, request.scope, self.tools, held)
         self.applied: list[str] = list(state.get("applied", []))
         self.decisions: list[dict[str, Any]] = list(state.get("decisions", []))
@@ -247,11 +251,16 @@ class _Run:
             for event in stream:
                 if isinstance(event, ActionStep):
                     self._record_step(event, offset)
+                    if self.ctx.tampered is not None:  # even if the code went on (finally:)
+                        stream.close()
+                        raise self.ctx.tampered
                     if self.ctx.hold is not None:
                         stream.close()
                         raise self._pause(self.ctx.hold)
                 elif isinstance(event, FinalAnswerStep):
                     final = event.output
+        except ToolTampering as tampering:
+            raise self._refuse(self.ctx.tampered or tampering) from None
         except HoldForApproval as hold:
             raise self._pause(hold) from None
         except AwaitApproval:
@@ -327,6 +336,14 @@ class _Run:
                          execution_logs.held_entry(hold.tool, hold.arguments, hold.kind)])
         return self._ask(pending)
 
+    def _refuse(self, tampering: ToolTampering) -> CallNotReleased:
+        """The agent's code tampered with a tool: nothing more runs and the step fails
+        (``CallNotReleased``: the executor records ``call.refused`` and does not retry)."""
+        error = f"ToolTampering: {tampering}"
+        self._save(status="failed", event="agent.failed", data={"error": error[:MAX_EVENT_TEXT]},
+                   logs=[*self._tool_logs(), execution_logs.error_entry(tampering)])
+        return CallNotReleased(error)
+
     def _ask(self, pending: dict[str, Any]) -> AwaitApproval:
         tool = self._tool(pending.get("tool", ""))
         config, title, action = approval_request(self.request, self.spec, pending, tool)
@@ -348,7 +365,7 @@ class _Run:
             arguments, problem = _released_arguments(pending, decision)
             if problem is None:
                 try:
-                    validate_tool_arguments(tool, arguments)
+                    check_arguments(tool, arguments)
                 except (TypeError, ValueError) as exc:
                     problem = f"the changed arguments do not fit {tool_name}'s inputs: {exc}"
             if problem is not None:
@@ -362,9 +379,10 @@ class _Run:
                                        data={"tool": tool_name, "arguments": arguments,
                                              "problem": problem})
             else:
-                self.ctx.released = (tool_name, arguments)
                 try:
-                    outcome = tool.forward(**arguments)
+                    # The released digest goes to the run's private release store; the
+                    # tool's guard runs this call only if it is the released one.
+                    outcome = run_released(tool, arguments)
                     ran = True
                     observation = decision_observation(pending, decision, arguments=arguments,
                                                        result=outcome)

@@ -28,7 +28,7 @@ from smolagents.memory import ActionStep, ToolCall
 from smolagents.models import ChatMessage
 from smolagents.utils import AgentToolCallError
 
-from core.agents.tools import GuardedTool, RunContext
+from core.agents.tools import GuardedTool, RunContext, needs_person, tool_inputs
 from core.calls import make_call, smolagents_input_schema
 from core.definitions import ApprovalConfig, parse_approval_config
 from core.states import APPROVING_OUTCOMES
@@ -63,8 +63,9 @@ class CountersignToolCallingAgent(ToolCallingAgent):
     more than the rest of a rehearsal step.
     """
 
-    def __init__(self, *args: Any, context: RunContext, **kwargs: Any) -> None:
-        self.countersign_context = context
+    def __init__(self, *args: Any, context: RunContext | None = None, **kwargs: Any) -> None:
+        # ``context`` is accepted for callers that pass it; whether a call waits for a
+        # person is fixed in each tool's binding when the tools are built.
         kwargs.setdefault("prompt_templates", _prompt_templates())
         super().__init__(*args, **kwargs)
 
@@ -75,8 +76,7 @@ class CountersignToolCallingAgent(ToolCallingAgent):
             custom_instructions=self.instructions)
 
     def _needs_person(self, name: str) -> bool:
-        tool = self.tools.get(name)
-        return name in self.countersign_context.held or bool(getattr(tool, "always_held", False))
+        return needs_person(self.tools.get(name))
 
     def process_tool_calls(self, chat_message: ChatMessage,
                            memory_step: ActionStep) -> Generator[Any]:
@@ -100,10 +100,11 @@ def held_call(request: TaskRequest, pending: dict[str, Any],
     if pending.get("kind") == "request":
         return None  # a question to a person, not a call that runs
     name = str(pending.get("tool", ""))
+    schema: dict[str, Any] | None
     if name in request.registry:
         schema = request.registry.get(name).input_schema
     else:
-        schema = smolagents_input_schema(tool.inputs) if tool is not None else None
+        schema = smolagents_input_schema(tool_inputs(tool)) if tool is not None else None
     return make_call(name, dict(pending.get("arguments") or {}), schema)
 
 

@@ -8,20 +8,53 @@ A call that needs a person (``request_approval``, a held tool, ``rollback``)
 raises ``HoldForApproval``, a ``BaseException``: smolagents turns ordinary
 exceptions from tools into observations for the model and would carry on,
 whereas this one stops the run before the action happens.
+
+The guard: whether a call may run is decided from state that nothing the
+agent is handed leads to.
+
+- A tool object carries only what smolagents shows the model (name,
+  description, inputs, output type). What it does (the registered function,
+  a checkpoint, a rollback), its run and whether it is held are an entry of
+  the module-private ``_BINDINGS``, keyed by the object's identity and made
+  when the agent is built (``build_tools``, ``registry_tool``). Setting,
+  deleting or copying anything on the object or its classes cannot change
+  that entry; a tool object made any other way (from its class, copied,
+  unpickled) has no entry and runs nothing (``ToolTampering``).
+- Held-tool membership is fixed in that entry when the agent is built.
+- A person's decision releases one call: the handler puts its digest
+  (``core.calls.call_digest``) in the module-private ``_RELEASED`` under the
+  run's key (its step run's id and a nonce of this build), calls the tool
+  (``run_released``) and removes the release afterwards. The held tool runs
+  its action only when ``call_digest(name, kwargs)`` equals the released
+  digest, which that call consumes.
+
+Model-written code in smolagents' ``LocalPythonExecutor`` reaches a tool as
+a ``functools.wraps`` wrapper whose attributes are a copy of the tool's own
+(``__wrapped__`` and other dunders are refused by the interpreter), so it sees
+the name, description and inputs and nothing else. The interpreter is not a
+security sandbox (docs/agents.md).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
+import json
 import threading
 import types
 import typing
+import uuid
+import weakref
+from abc import ABCMeta
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from smolagents import Tool
+from smolagents.agent_types import handle_agent_input_types, handle_agent_output_types
 from smolagents.tools import validate_tool_arguments
 
+from core.calls import call_digest, canonical_json
 from core.tools import ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
@@ -47,24 +80,43 @@ class RollbackRequested(BaseException):  # noqa: N818 - a control-flow signal
         self.reason = reason
 
 
-@dataclass
+class ToolTampering(BaseException):  # noqa: N818 - a control-flow signal
+    """The agent's code changed, copied or re-created a tool: nothing ran, the step fails.
+
+    A ``BaseException`` so that neither smolagents nor the agent's code (whose
+    ``except`` clauses catch ``Exception`` only) can swallow it; once raised in
+    a run, every later call of that run's tools raises it again.
+    """
+
+
+@dataclass(eq=False)
 class RunContext:
-    """What the tools of one agent run share."""
+    """What the tools of one agent run share (never handed to the agent)."""
 
     db: Database | None
     registry: ToolRegistry
     workflow_id: str
     step_name: str
     idempotency_key: str
-    held: set[str] = field(default_factory=set)
+    # Tools whose calls wait for a person; fixed when the agent is built.
+    held: Set[str] = frozenset()
     # Tool calls made so far in this step (across pauses): their ordinal keys them.
     calls_made: int = 0
     records: list[dict[str, Any]] = field(default_factory=list)
     # Set once a call is held: no other tool may run after it in this run.
     hold: HoldForApproval | None = None
-    # The held call a person approved, which may now run once.
-    released: tuple[str, dict[str, Any]] | None = None
+    # Set once the agent's code tampered with a tool: nothing runs after it, the step fails.
+    tampered: ToolTampering | None = None
+    # The step run this agent run executes ("" outside a workflow: the idempotency key).
+    run_id: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The key of this build's releases: the step run's id and a nonce, so a release
+    # reaches the tools of this build only.
+    key: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.held = frozenset(self.held)
+        self.key = f"{self.run_id or self.idempotency_key}#{uuid.uuid4().hex}"
 
     def next_key(self) -> str:
         with self.lock:
@@ -83,43 +135,294 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-class GuardedTool(Tool):
-    """Base of every Countersign agent tool: holds calls that need a person."""
+# -- the guard's private state --------------------------------------------------------------
+
+Action = Callable[[RunContext, str, dict[str, Any]], Any]
+Check = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, eq=False)
+class _Binding:
+    """What one tool object is, for the run it was built for."""
+
+    tool: weakref.ReferenceType[GuardedTool]
+    context: RunContext
+    name: str
+    held: bool
+    kind: str  # what a hold asks: "request" (request_approval) or "held"
+    inputs: dict[str, dict[str, Any]]  # a private copy: the model's edits of tool.inputs do not count
+    output_type: str
+    check: Check
+    action: Action
+
+
+_STATE_LOCK = threading.Lock()
+# id(tool object) -> its binding; an entry goes when its tool object is collected.
+_BINDINGS: dict[int, _Binding] = {}
+# run key -> (tool, digest) of the one call a person released in that run, until it runs.
+_RELEASED: dict[str, tuple[str, str]] = {}
+
+
+def _binding_of(tool: Any) -> _Binding | None:
+    binding = _BINDINGS.get(id(tool))
+    return binding if binding is not None and binding.tool() is tool else None
+
+
+def _bound(tool: Any) -> _Binding:
+    binding = _binding_of(tool)
+    if binding is None:
+        _tampering(f"call a {type(tool).__name__} that was not built for the run (re-created "
+                   "from its class, copied or unpickled)")
+    return binding
+
+
+def _unbind(key: int, ref: weakref.ReferenceType[GuardedTool]) -> None:
+    with _STATE_LOCK:
+        binding = _BINDINGS.get(key)
+        if binding is not None and binding.tool is ref:
+            del _BINDINGS[key]
+
+
+def _running_context() -> RunContext | None:
+    """The run whose agent's code is executing on this thread, found by the run's tools
+    in smolagents' interpreter frames (``static_tools``); None outside one."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_filename.endswith("local_python_executor.py"):
+            tools = frame.f_locals.get("static_tools")
+            for value in tools.values() if isinstance(tools, dict) else ():
+                binding = _binding_of(value)
+                if binding is not None:
+                    return binding.context
+        frame = frame.f_back
+    return None
+
+
+def _tampering(what: str, binding: _Binding | None = None) -> NoReturn:
+    """Refuse a change of a tool or tool class; the run it happens in stops and fails."""
+    exc = ToolTampering(f"the agent's code tried to {what}; Countersign's tools cannot be "
+                        "changed, copied or re-created inside a run, and nothing ran")
+    ctx = binding.context if binding is not None else _running_context()
+    if ctx is not None:  # latched: a finally: block cannot carry the run on
+        with ctx.lock:
+            if ctx.tampered is None:
+                ctx.tampered = exc
+    raise exc
+
+
+def _tampered(tool: Any, what: str) -> NoReturn:
+    binding = _binding_of(tool)
+    name = binding.name if binding is not None else "?"
+    _tampering(f"{what} the tool {name!r}", binding)
+
+
+def _take_release(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> bool:
+    """Whether this very call (tool and digest) was released in this run; consumes it."""
+    with _STATE_LOCK:
+        released = _RELEASED.get(ctx.key)
+    if released is None or released[0] != name:
+        return False
+    try:
+        digest = call_digest(name, kwargs)
+    except ValueError:  # not JSON (NaN): not the released call
+        return False
+    with _STATE_LOCK:
+        if _RELEASED.get(ctx.key) != (name, digest):
+            return False
+        del _RELEASED[ctx.key]
+    return True
+
+
+def _dispatch(tool: GuardedTool, kwargs: dict[str, Any]) -> Any:
+    """Every call of a Countersign tool, by the model or by the handler, comes here."""
+    binding = _bound(tool)
+    ctx = binding.context
+    with ctx.lock:
+        stop: BaseException | None = ctx.tampered or ctx.hold
+    if stop is not None:
+        raise stop  # nothing runs after tampering or a held call
+    if binding.held and not _take_release(ctx, binding.name, kwargs):
+        try:
+            validate_tool_arguments(cast(Tool, types.SimpleNamespace(inputs=binding.inputs)), kwargs)
+            binding.check(kwargs)
+            arguments = json.loads(canonical_json(kwargs))  # what the person is asked about
+        except (TypeError, ValueError) as exc:
+            # The model's own mistake: it sees this and can fix the call.
+            raise ValueError(f"{binding.name} was not called: {exc}") from None
+        with ctx.lock:
+            if ctx.hold is None:
+                ctx.hold = HoldForApproval(binding.name, arguments, binding.kind)
+            raise ctx.hold
+    result = binding.action(ctx, binding.name, dict(kwargs))
+    ctx.record(binding.name, dict(kwargs), result)
+    return result
+
+
+# -- what the handler and the policy ask -------------------------------------------------------
+
+
+def run_released(tool: GuardedTool, arguments: dict[str, Any]) -> Any:
+    """Run the call a person released (already verified against its digest).
+
+    Its digest is released for this tool's run, the tool is called with
+    exactly these arguments, and the release is removed afterwards whether the
+    call used it or not: it never outlives this call.
+    """
+    binding = _bound(tool)
+    key = binding.context.key
+    with _STATE_LOCK:
+        _RELEASED[key] = (binding.name, call_digest(binding.name, arguments))
+    try:
+        return _dispatch(tool, dict(arguments))
+    finally:
+        with _STATE_LOCK:
+            _RELEASED.pop(key, None)
+
+
+def needs_person(tool: Any) -> bool:
+    """Whether a call of ``tool`` waits for a person (fixed when the agent was built)."""
+    binding = _binding_of(tool)
+    return binding is not None and binding.held
+
+
+def tool_inputs(tool: GuardedTool) -> dict[str, dict[str, Any]]:
+    """The tool's inputs as built (not as the agent's code may have changed ``tool.inputs``)."""
+    return copy.deepcopy(_bound(tool).inputs)
+
+
+def check_arguments(tool: GuardedTool, arguments: dict[str, Any]) -> None:
+    """Raise TypeError or ValueError when ``arguments`` do not fit the tool's inputs as built."""
+    validate_tool_arguments(cast(Tool, types.SimpleNamespace(inputs=tool_inputs(tool))), arguments)
+
+
+# -- the tool classes ------------------------------------------------------------------------------
+
+
+_VALIDATE_TOOL = Tool.validate_arguments
+# Ids of the tool classes, sealed once this module is loaded; no subclass after that.
+_SEALED: set[int] = set()
+_CLOSED = False
+
+
+class _SealedToolType(ABCMeta):
+    """The metaclass of Countersign's tool classes: no attribute set or deleted once sealed."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        if id(cls) in _SEALED:
+            _tampering(f"set {name!r} on the tool class {type.__getattribute__(cls, '__name__')}")
+        type.__setattr__(cls, name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        if id(cls) in _SEALED:
+            _tampering(f"delete {name!r} from the tool class "
+                       f"{type.__getattribute__(cls, '__name__')}")
+        type.__delattr__(cls, name)
+
+
+class GuardedTool(Tool, metaclass=_SealedToolType):
+    """Base of every Countersign agent tool: holds calls that need a person.
+
+    Instances are built by ``build_tools`` and ``registry_tool`` only and
+    cannot be changed, copied or re-created; ``forward`` and ``__call__`` go to
+    the guard. The special methods and the ``Tool`` methods smolagents calls
+    are defined here, so a change of smolagents' ``Tool`` class does not reach
+    these objects. None of this decides whether a call runs (the binding
+    does); it makes tampering fail with ``ToolTampering`` instead of going
+    unnoticed.
+    """
 
     skip_forward_signature_validation = True
     output_type = "any"
+    output_schema = None
+    is_initialized = True
+    # Shown to the model and in the task; whether a call waits is the binding's ``held``.
     always_held = False
 
-    def __init__(self, context: RunContext) -> None:
-        self.context = context
-        super().__init__()
+    to_code_prompt = Tool.to_code_prompt
+    to_tool_calling_prompt = Tool.to_tool_calling_prompt
+    validate_arguments = Tool.validate_arguments
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if _CLOSED:
+            _tampering(f"subclass a tool class (as {type.__getattribute__(cls, '__name__')})")
+        super().__init_subclass__(**kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _tampering(f"create a {type(self).__name__} (tools are built for a run by Countersign)")
+
+    def __getattribute__(self, name: str) -> Any:
+        return object.__getattribute__(self, name)
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"a Countersign tool has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _tampered(self, f"set {name!r} on")
+
+    def __delattr__(self, name: str) -> None:
+        _tampered(self, f"delete {name!r} from")
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        _tampered(self, "copy")
+
+    def __reduce__(self) -> NoReturn:
+        _tampered(self, "copy")
+
+    def __copy__(self) -> NoReturn:
+        _tampered(self, "copy")
+
+    def __deepcopy__(self, memo: Any) -> NoReturn:
+        _tampered(self, "copy")
+
+    def __getstate__(self) -> NoReturn:
+        _tampered(self, "copy")
+
+    def __repr__(self) -> str:
+        binding = _binding_of(self)
+        return f"<Countersign tool {binding.name if binding is not None else '(unbound)'}>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return format(repr(self), spec)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __dir__(self) -> list[str]:
+        return sorted(object.__dir__(self))
+
+    def setup(self) -> None:
+        """Nothing to set up (smolagents' Tool.setup would set an attribute)."""
+
+    def __call__(self, *args: Any, sanitize_inputs_outputs: bool = False, **kwargs: Any) -> Any:
+        binding = _bound(self)
+        # As smolagents' Tool.__call__: one dict of the tool's inputs is its keyword arguments.
+        positional = list(args)
+        if (len(positional) == 1 and not kwargs and isinstance(positional[0], dict)
+                and all(key in binding.inputs for key in positional[0])):
+            kwargs = dict(positional.pop())
+        if positional:
+            raise TypeError(f"{binding.name} takes keyword arguments: "
+                            f"{', '.join(binding.inputs) or 'none'}")
+        if sanitize_inputs_outputs:
+            _, kwargs = handle_agent_input_types(**kwargs)
+        outputs = _dispatch(self, kwargs)
+        if sanitize_inputs_outputs:
+            outputs = handle_agent_output_types(outputs, binding.output_type)
+        return outputs
 
     def forward(self, **kwargs: Any) -> Any:
-        ctx = self.context
-        if ctx.hold is not None:
-            raise ctx.hold  # nothing runs after a held call
-        if self.always_held or self.name in ctx.held:
-            released = ctx.released
-            if released is None or released[0] != self.name or released[1] != kwargs:
-                try:
-                    validate_tool_arguments(self, kwargs)
-                    self.check(kwargs)
-                except (TypeError, ValueError) as exc:
-                    # The model's own mistake: it sees this and can fix the call.
-                    raise ValueError(f"{self.name} was not called: {exc}") from None
-                kind = "request" if self.name == "request_approval" else "held"
-                ctx.hold = HoldForApproval(self.name, dict(kwargs), kind)
-                raise ctx.hold
-            ctx.released = None
-        result = self.run(**kwargs)
-        ctx.record(self.name, dict(kwargs), result)
-        return result
-
-    def check(self, kwargs: dict[str, Any]) -> None:
-        """Refuse a call a person should not even be asked about (ValueError)."""
-
-    def run(self, **kwargs: Any) -> Any:
-        raise NotImplementedError
+        return _dispatch(self, kwargs)
 
 
 class RequestApprovalTool(GuardedTool):
@@ -141,18 +444,6 @@ class RequestApprovalTool(GuardedTool):
     }
     always_held = True
 
-    def check(self, kwargs: dict[str, Any]) -> None:
-        from core.definitions import parse_approval_config
-        from core.errors import DefinitionError
-
-        raw: dict[str, Any] = {"type": kwargs.get("approval_type") or "binary"}
-        if kwargs.get("approver"):
-            raw["requested_from"] = kwargs["approver"]
-        try:
-            parse_approval_config(raw)
-        except DefinitionError as exc:
-            raise ValueError(str(exc)) from None
-
 
 class CreateCheckpointTool(GuardedTool):
     name = "create_checkpoint"
@@ -162,20 +453,6 @@ class CreateCheckpointTool(GuardedTool):
         "description": {"type": "string", "nullable": True, "description": "Why."},
     }
 
-    def run(self, **kwargs: Any) -> Any:
-        from core import store
-        from core.checkpoints import take_checkpoint
-
-        ctx = self.context
-        if ctx.db is None:
-            return {"checkpoint": kwargs["name"], "saved": False, "reason": "no database"}
-        with ctx.db.session() as session:
-            workflow = store.get_workflow(session, ctx.workflow_id, for_update=True)
-            checkpoint = take_checkpoint(session, workflow, kwargs["name"],
-                                         f"agent:{ctx.step_name}",
-                                         description=kwargs.get("description") or "",
-                                         step_name=ctx.step_name)
-            return {"checkpoint": checkpoint.name, "checkpoint_id": checkpoint.id, "saved": True}
 
 
 class RollbackTool(GuardedTool):
@@ -192,8 +469,66 @@ class RollbackTool(GuardedTool):
     }
     always_held = True
 
-    def run(self, **kwargs: Any) -> Any:
-        raise RollbackRequested(kwargs.get("checkpoint"), kwargs["reason"])
+
+class RegistryTool(GuardedTool):
+    """A registered Python tool; its name, description and inputs are the instance's."""
+
+    output_type = "object"
+
+
+# -- what the tools do (reached through a binding only) ---------------------------------------
+
+
+def _no_check(kwargs: dict[str, Any]) -> None:
+    """Nothing to refuse before a person is asked."""
+
+
+def _check_approval_request(kwargs: dict[str, Any]) -> None:
+    """Refuse a request a person should not even be asked about (ValueError)."""
+    from core.definitions import parse_approval_config
+    from core.errors import DefinitionError
+
+    raw: dict[str, Any] = {"type": kwargs.get("approval_type") or "binary"}
+    if kwargs.get("approver"):
+        raw["requested_from"] = kwargs["approver"]
+    try:
+        parse_approval_config(raw)
+    except DefinitionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _ask_only(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
+    raise NotImplementedError(f"{name} asks a person; the decision is its result")
+
+
+def _take_checkpoint(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
+    from core import store
+    from core.checkpoints import take_checkpoint
+
+    if ctx.db is None:
+        return {"checkpoint": kwargs["name"], "saved": False, "reason": "no database"}
+    with ctx.db.session() as session:
+        workflow = store.get_workflow(session, ctx.workflow_id, for_update=True)
+        checkpoint = take_checkpoint(session, workflow, kwargs["name"], f"agent:{ctx.step_name}",
+                                     description=kwargs.get("description") or "",
+                                     step_name=ctx.step_name)
+        return {"checkpoint": checkpoint.name, "checkpoint_id": checkpoint.id, "saved": True}
+
+
+def _roll_back(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
+    raise RollbackRequested(kwargs.get("checkpoint"), kwargs["reason"])
+
+
+def _call_registered(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
+    return ctx.registry.call(name, dict(kwargs),
+                             ToolContext(ctx.workflow_id, ctx.step_name, ctx.next_key()))
+
+
+_BUILTIN_ACTIONS: dict[str, tuple[Check, Action]] = {
+    "request_approval": (_check_approval_request, _ask_only),
+    "create_checkpoint": (_no_check, _take_checkpoint),
+    "rollback": (_no_check, _roll_back),
+}
 
 
 _JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean",
@@ -231,21 +566,35 @@ def registry_inputs(function: Any) -> dict[str, dict[str, Any]]:
     return inputs
 
 
+def _bind(cls: type[GuardedTool], context: RunContext, *, name: str, description: str,
+          inputs: dict[str, dict[str, Any]], output_type: str, check: Check,
+          action: Action) -> GuardedTool:
+    """A tool object for ``context``'s run, with its binding; the only way one is made."""
+    tool = object.__new__(cls)
+    shown = {"name": name, "description": description, "inputs": copy.deepcopy(dict(inputs)),
+             "output_type": output_type, "is_initialized": True}
+    for attribute, value in shown.items():
+        object.__setattr__(tool, attribute, value)
+    _VALIDATE_TOOL(tool)  # smolagents' checks: a valid name, well-formed inputs and output type
+    ref = weakref.ref(tool)
+    binding = _Binding(tool=ref, context=context, name=name,
+                       held=cls.always_held or name in context.held,
+                       kind="request" if name == "request_approval" else "held",
+                       inputs=copy.deepcopy(dict(inputs)), output_type=output_type,
+                       check=check, action=action)
+    with _STATE_LOCK:
+        _BINDINGS[id(tool)] = binding
+    weakref.finalize(tool, _unbind, id(tool), ref)
+    return tool
+
+
 def registry_tool(context: RunContext, name: str) -> GuardedTool:
-    """A registered Python tool as an agent tool."""
+    """A registered Python tool as an agent tool of ``context``'s run."""
     registered = context.registry.get(name)
-
-    class RegistryTool(GuardedTool):
-        def run(self, **kwargs: Any) -> Any:
-            ctx = self.context
-            return ctx.registry.call(name, dict(kwargs),
-                                     ToolContext(ctx.workflow_id, ctx.step_name, ctx.next_key()))
-
-    RegistryTool.name = name
-    RegistryTool.description = registered.description or f"The {name} tool."
-    RegistryTool.inputs = registry_inputs(registered.function)
-    RegistryTool.output_type = "object"
-    return RegistryTool(context)
+    return _bind(RegistryTool, context, name=name,
+                 description=registered.description or f"The {name} tool.",
+                 inputs=registry_inputs(registered.function), output_type="object",
+                 check=_no_check, action=_call_registered)
 
 
 BUILTIN_TOOL_CLASSES: dict[str, type[GuardedTool]] = {
@@ -254,9 +603,18 @@ BUILTIN_TOOL_CLASSES: dict[str, type[GuardedTool]] = {
     "rollback": RollbackTool,
 }
 
+_SEALED.update(id(cls) for cls in (GuardedTool, RegistryTool, *BUILTIN_TOOL_CLASSES.values()))
+_CLOSED = True
+
 
 def build_tools(context: RunContext, names: list[str]) -> list[GuardedTool]:
-    tools: list[GuardedTool] = [cls(context) for cls in BUILTIN_TOOL_CLASSES.values()]
+    """The built-in tools and the registered tools ``names`` for ``context``'s run."""
+    tools: list[GuardedTool] = []
+    for name, cls in BUILTIN_TOOL_CLASSES.items():
+        check, action = _BUILTIN_ACTIONS[name]
+        tools.append(_bind(cls, context, name=name, description=cls.description,
+                           inputs=cls.inputs, output_type=cls.output_type, check=check,
+                           action=action))
     for name in names:
         if name not in BUILTIN_TOOL_CLASSES:
             tools.append(registry_tool(context, name))
