@@ -427,6 +427,11 @@ class ApiToken(TimestampMixin, Base):
     user_email: Mapped[str] = mapped_column(String(320))
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The actions the token may do (core.permissions.Action values), never
+    # more than its user's role at the time of use; NULL (tokens made before
+    # scopes existed): whatever its user's role allows.
+    scopes: Mapped[list[str] | None] = mapped_column(JSONType, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class UsedToken(Base):
