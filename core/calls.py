@@ -97,7 +97,7 @@ def function_input_schema(function: Callable[..., Any]) -> dict[str, Any]:
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (hints.get(name, Any), default)
     try:
-        model = pydantic.create_model(  # type: ignore[call-overload]
+        model = pydantic.create_model(
             f"{getattr(function, '__name__', 'tool')}_arguments",
             __config__=pydantic.ConfigDict(extra="allow" if open_ended else "forbid",
                                            arbitrary_types_allowed=True),

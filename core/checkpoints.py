@@ -236,7 +236,7 @@ def _compensation_of(step: Step | None, registry: ToolRegistry) -> CompensateSpe
         return None
     if step.compensate is not None:
         return step.compensate
-    if step.type == "tool" and step.tool in registry:
+    if step.type == "tool" and step.tool is not None and step.tool in registry:
         default = registry.get(step.tool).compensate
         if default is not None:
             return CompensateSpec(tool=default)
