@@ -28,7 +28,7 @@ from smolagents.memory import ActionStep, ToolCall
 from smolagents.models import ChatMessage
 from smolagents.utils import AgentToolCallError
 
-from core.agents.tools import GuardedTool, RunContext, needs_person, tool_inputs
+from core.agents.tools import GuardedTool, RunContext, needs_person, requested_approver, tool_inputs
 from core.calls import make_call, smolagents_input_schema
 from core.definitions import ApprovalConfig, parse_approval_config
 from core.states import APPROVING_OUTCOMES
@@ -124,8 +124,8 @@ def approval_request(request: TaskRequest, spec: AgentSpec, pending: dict[str, A
                "description": args.get("description") or "",
                "type": args.get("approval_type") or "binary",
                "context_data": dict(args.get("context") or {})}
-        if args.get("approver"):
-            raw["requested_from"] = args["approver"]
+        if requested_approver(args):
+            raw["requested_from"] = requested_approver(args)
         config = parse_approval_config(raw)
         return config, str(raw["title"]), action
     title = spec.approval.get("title") or f"Allow the agent to call {name}?"

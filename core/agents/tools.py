@@ -439,6 +439,8 @@ class RequestApprovalTool(GuardedTool):
                           "description": "binary (default), form or budget."},
         "approver": {"type": "string", "nullable": True,
                      "description": "Email or group to ask; the step's approvers if omitted."},
+        "required_approver": {"type": "string", "nullable": True,
+                              "description": "The seed's name for approver (either may be given)."},
         "context": {"type": "object", "nullable": True,
                     "description": "Facts the approver needs, e.g. {\"amount\": 1200}."},
     }
@@ -489,12 +491,18 @@ def _check_approval_request(kwargs: dict[str, Any]) -> None:
     from core.errors import DefinitionError
 
     raw: dict[str, Any] = {"type": kwargs.get("approval_type") or "binary"}
-    if kwargs.get("approver"):
-        raw["requested_from"] = kwargs["approver"]
+    approver = requested_approver(kwargs)
+    if approver:
+        raw["requested_from"] = approver
     try:
         parse_approval_config(raw)
     except DefinitionError as exc:
         raise ValueError(str(exc)) from None
+
+
+def requested_approver(arguments: dict[str, Any]) -> str | None:
+    """Who a ``request_approval`` call asks: ``approver``, or the seed's ``required_approver``."""
+    return arguments.get("approver") or arguments.get("required_approver") or None
 
 
 def _ask_only(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:

@@ -185,3 +185,16 @@ def test_console_tracing_prints_spans_and_closes_them_when_the_body_raises(
     out = capsys.readouterr().err  # spans go to stderr: stdout is the CLI's output
     assert '"name": "countersign.agent.run"' in out
     assert '"countersign.outcome": "HoldForApproval"' in out and '"step": "pay"' in out
+
+
+def test_request_approval_takes_the_seeds_required_approver() -> None:
+    from core.agents.tools import requested_approver
+
+    assert requested_approver({"required_approver": "admin@company.com"}) == "admin@company.com"
+    assert requested_approver({"approver": "ops", "required_approver": "x@y.z"}) == "ops"
+    assert requested_approver({}) is None
+    tool = tools_for(set())["tools"]["request_approval"]
+    with pytest.raises(HoldForApproval) as held:
+        tool(title="File Deletion Approval", description="Delete 100GB of old backups",
+             approval_type="binary", required_approver="admin@company.com")
+    assert held.value.arguments["required_approver"] == "admin@company.com"
