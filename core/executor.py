@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 import tenacity
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session, defer, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import history, store, tracing
 from core.approvals import is_approving, open_approval
@@ -730,17 +731,6 @@ class StepExecutor:
         now = utcnow()
         takes_checkpoint = step.type == "checkpoint" or step.create_checkpoint
         next_step, next_run = None, None
-        if start_next and workflow.status == "running" and not takes_checkpoint:
-            definition = self._definition(workflow)
-            if workflow.current_step + 1 < len(definition.steps):
-                next_step = definition.steps[workflow.current_step + 1]
-            if next_step is not None and not next_step.needs_approval:
-                # Inserted while nothing else is dirty, so the flush that
-                # gives it an id writes this row alone and every other
-                # change goes out once, at commit. (Not when this step
-                # takes a checkpoint: its watermark must not include it.)
-                next_run = self._new_run(session, workflow, workflow.current_step + 1,
-                                         next_step, now)
         # The event records what changed: the position, and this step's
         # output as a reference to the run holding it (core.history folds
         # events back into whole states); a decision's entry in the context
@@ -751,6 +741,19 @@ class StepExecutor:
         decided = (workflow.context.get("approvals") or {}) if run.approval_id else {}
         if step.name in decided:
             after["context"] = {"approvals": decided}
+        if start_next and workflow.status == "running":
+            definition = self._definition(workflow)
+            if workflow.current_step + 1 < len(definition.steps):
+                next_step = definition.steps[workflow.current_step + 1]
+            if next_step is not None and not next_step.needs_approval:
+                if not takes_checkpoint:
+                    return self._complete_and_start(session, workflow, run, step, output,
+                                                    next_step, before, after, now)
+                # Inserted while nothing else is dirty, so the flush that
+                # gives it an id writes this row alone; the checkpoint's
+                # watermark is this step's run, given below.
+                next_run = self._new_run(session, workflow, workflow.current_step + 1,
+                                         next_step, now)
         run.status = "completed"
         run.output = output
         run.finished_at = now
@@ -758,11 +761,11 @@ class StepExecutor:
         if workflow.engine_errors:
             workflow.engine_errors = 0
         workflow.current_step += 1
-        workflow.current_step_run_id = None
+        workflow.current_step_run_id = next_run.id if next_run is not None else None
         workflow.updated_at = now
         if takes_checkpoint:
-            # No run of this workflow is newer than this one (the next step's
-            # run is not inserted when a checkpoint is taken).
+            # Its outputs are this run's and those before it (the next
+            # step's run, already inserted, is not under the watermark).
             take_checkpoint(session, workflow, step.name if step.type == "checkpoint"
                             else f"after:{step.name}", self.runner_id,
                             description=step.description, step_name=step.name,
@@ -784,6 +787,99 @@ class StepExecutor:
             return True, _Ready(next_step, next_run.id, next_run.idempotency_key,
                                 self._scope(workflow))
         return self._start_next(session, workflow)
+
+    def _complete_and_start(
+        self, session: Session, workflow: Workflow, run: StepRun, step: Step,
+        output: dict[str, Any], next_step: Step, before: dict[str, Any],
+        after: dict[str, Any], now: datetime,
+    ) -> tuple[bool, _Ready | None]:
+        """The hot path: a step's outcome and the next step's start, in four statements.
+
+        INSERT the next run (its idempotency key computed in the same
+        statement), UPDATE this run, UPDATE the workflow, INSERT both events;
+        SQLAlchemy Core, no unit of work. The ORM objects are updated as
+        committed so the session has nothing left to flush.
+        """
+        workflow_id, run_id, index = workflow.id, run.id, workflow.current_step + 1
+        next_id, next_key = self._insert_run(session, workflow_id, index, next_step, now)
+        session.execute(
+            update(StepRun).where(StepRun.id == run_id)
+            .values(status="completed", output=output, finished_at=now)
+            .execution_options(synchronize_session=False))
+        changes: dict[str, Any] = {"current_step": index, "current_step_run_id": next_id,
+                                   "updated_at": now}
+        if workflow.engine_errors:
+            changes["engine_errors"] = 0
+        session.execute(update(Workflow).where(Workflow.id == workflow_id).values(**changes)
+                        .execution_options(synchronize_session=False))
+        store.insert_runner_events(session, [
+            store.event_values("step.completed", self.runner_id, workflow_id=workflow_id,
+                               step_name=step.name, before=before, after=after,
+                               data={"step_run_id": run_id, "attempt": run.attempt},
+                               created_at=now),
+            store.event_values("step.started", self.runner_id, workflow_id=workflow_id,
+                               step_name=next_step.name,
+                               data={"step_run_id": next_id, "index": index,
+                                     "type": next_step.type, "idempotency_key": next_key,
+                                     "attempt": 1},
+                               created_at=now),
+        ])
+        for target, values in ((run, {"status": "completed", "output": output,
+                                      "finished_at": now}), (workflow, changes)):
+            for key, value in values.items():
+                set_committed_value(target, key, value)
+        self._outputs_of(workflow_id).record(step.name, output)
+        self.steps_executed += 1
+        runner_metrics.step(step.type, "completed")
+        log.info("step completed", step=step.name, step_type=step.type, step_run_id=run_id,
+                 attempt=run.attempt)
+        structlog.contextvars.bind_contextvars(step=next_step.name)
+        log.info("step started", step_type=next_step.type, step_run_id=next_id, attempt=1)
+        return True, _Ready(next_step, next_id, next_key, self._scope(workflow))
+
+    def _insert_run(self, session: Session, workflow_id: str, index: int, step: Step,
+                    now: datetime) -> tuple[int, str]:
+        """INSERT a first attempt's step run with its idempotency key (``<workflow>/<run id>``)
+        in one statement: (id, key).
+
+        PostgreSQL draws the id from the table's sequence inside the INSERT;
+        SQLite, whose writers are serialised (BEGIN IMMEDIATE), gives a new
+        row the highest id plus one, which the INSERT computes and then checks.
+        """
+        prefix = f"{workflow_id}/"
+        columns = {
+            "workflow_id": literal(workflow_id, StepRun.workflow_id.type),
+            "step_index": literal(index, StepRun.step_index.type),
+            "step_name": literal(step.name, StepRun.step_name.type),
+            "step_type": literal(step.type, StepRun.step_type.type),
+            "status": literal("running", StepRun.status.type),
+            "attempt": literal(1, StepRun.attempt.type),
+            "started_at": literal(now, StepRun.started_at.type),
+            "executed_by": literal(self.runner_id, StepRun.executed_by.type),
+        }
+        if self.db.is_postgres:
+            drawn = select(func.nextval(func.pg_get_serial_sequence("step_runs", "id"))
+                           .label("id")).subquery()
+            row = session.execute(
+                insert(StepRun).from_select(
+                    [StepRun.id, *(getattr(StepRun, name) for name in columns),
+                     StepRun.idempotency_key],
+                    select(drawn.c.id, *columns.values(),
+                           literal(prefix) + cast(drawn.c.id, String)))
+                .returning(StepRun.id, StepRun.idempotency_key)).one()
+        else:
+            next_id = select(func.coalesce(func.max(StepRun.id), 0) + 1).scalar_subquery()
+            row = session.execute(
+                insert(StepRun).values(**columns,
+                                       idempotency_key=literal(prefix) + cast(next_id, String))
+                .returning(StepRun.id, StepRun.idempotency_key)).one()
+        run_id, key = int(row[0]), str(row[1])
+        if key != f"{prefix}{run_id}":  # never expected; kept right if it happens
+            key = f"{prefix}{run_id}"
+            session.execute(update(StepRun).where(StepRun.id == run_id)
+                            .values(idempotency_key=key)
+                            .execution_options(synchronize_session=False))
+        return run_id, key
 
     def _start_next(self, session: Session, workflow: Workflow) -> tuple[bool, _Ready | None]:
         """In the outcome's transaction: finish the workflow, or start its next step.

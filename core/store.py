@@ -7,10 +7,10 @@ together or not at all.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, null, select
 from sqlalchemy.orm import Session
 
 from core.errors import ApprovalNotFound, WorkflowNotFound
@@ -133,3 +133,31 @@ def snapshot(workflow: Workflow) -> dict[str, Any]:
     }
 
 
+
+
+# The runner's own step events: no person's permission is involved in them,
+# so the hot path may append them in one INSERT (``insert_runner_events``).
+RUNNER_EVENTS = frozenset({"step.completed", "step.started"})
+
+
+def event_values(event_type: str, actor: str, *, workflow_id: str, step_name: str | None = None,
+                 before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+                 data: dict[str, Any] | None = None,
+                 created_at: datetime | None = None) -> dict[str, Any]:
+    """One ``workflow_events`` row, as ``insert_runner_events`` takes it."""
+    return {"workflow_id": workflow_id, "approval_id": None, "session_id": None,
+            "event_type": event_type, "actor": actor, "step_name": step_name,
+            # SQL NULL, as append_event leaves them (not JSON null).
+            "before": null() if before is None else before,
+            "after": null() if after is None else after, "data": data or {},
+            "created_at": created_at or utcnow()}
+
+
+def insert_runner_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Append the runner's step events in one multi-row INSERT (SQLAlchemy Core)."""
+    if not rows:
+        return
+    refused = {row["event_type"] for row in rows} - RUNNER_EVENTS
+    if refused:
+        raise ValueError(f"not a runner step event: {sorted(refused)} (use append_event)")
+    session.execute(insert(WorkflowEvent).values(rows))
