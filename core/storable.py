@@ -7,7 +7,9 @@ the same way on both, by path, with a named error instead of a driver error.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any
 
 NUL = "\x00"
@@ -38,6 +40,47 @@ def too_deep(value: Any, path: str = "", limit: int = MAX_NESTING) -> str | None
             children = node.values() if isinstance(node, dict) else node
             stack.extend((child, depth + 1) for child in children)
     return None
+
+
+# A JSON string (its escapes included), skipped when brackets are counted.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_OPENING = frozenset(b"[{")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_too_deep(raw: bytes | str, path: str = "(body)", limit: int = MAX_NESTING) -> str | None:
+    """``path: reason`` when JSON text nests deeper than ``limit`` levels, else None.
+
+    Measured on the text itself, before anything parses it (``json.loads`` recurses
+    and gives up around 1,000 levels): brackets are counted outside strings, in one
+    pass that stops at the first level too many. Text that is not JSON at all is
+    measured the same way; parsing refuses it afterwards.
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in _OPENING:
+            depth += 1
+            if depth > limit:
+                return (f"{path}: nested deeper than {limit} levels "
+                        "(mappings and lists inside each other)")
+        else:
+            depth -= 1
+    return None
+
+
+def load_json(raw: bytes | str, path: str = "(body)", limit: int = MAX_NESTING) -> Any:
+    """JSON text parsed, once it is known to nest at most ``limit`` levels.
+
+    Raises ``ValueError`` naming the limit, or saying why the text is not JSON.
+    """
+    if deep := json_too_deep(raw, path, limit):
+        raise ValueError(deep)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 
 def unstorable(value: Any, path: str = "") -> list[str]:

@@ -13,7 +13,7 @@ from core.db import Database, get_database
 from core.logging import configure_logging
 from core.metrics import make_registry
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
-from gateway.hardening import SecurityHeaders
+from gateway.hardening import BodyLimits, SecurityHeaders
 
 SWAGGER_ASSETS = "/static/swagger-ui"
 DESCRIPTION = """Countersign's HTTP gateway: the REST API (workflows, approvals,
@@ -42,6 +42,9 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
         app.include_router(router)
     if approver_ui:
         _mount_approver_ui(app, db)
+    # Bodies are bounded (COUNTERSIGN_MAX_BODY, 64 levels of JSON) before any route
+    # reads them; the security headers, outermost, go on every answer, refusals too.
+    app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
     return app
 

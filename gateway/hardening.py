@@ -1,20 +1,36 @@
-"""Browser hardening for every gateway response.
+"""Hardening for every gateway request and response.
 
 No gateway page may be framed (clickjacking an approver's click on
 ``/approve`` or an email confirmation page): ``X-Frame-Options: DENY`` and a
 CSP with ``frame-ancestors 'none'``. Browsers are also told not to sniff
-types and not to send our URLs (which may hold link tokens) as referrers.
+types and to send our URLs (which may hold link tokens) as referrers to this
+origin only (``same-origin``: our own forms then carry a real ``Origin``,
+which the same-origin check of gateway.browser reads).
+
+Every request body is bounded (``BodyLimits``): ``COUNTERSIGN_MAX_BODY``
+bytes (1 MB by default), and a JSON body at most ``MAX_NESTING`` (64) levels
+deep, measured on its bytes before anything parses it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+
+import structlog
+from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.storable import MAX_NESTING, json_too_deep
+
+log = structlog.get_logger(__name__)
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
 )
 
 
@@ -37,3 +53,136 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# -- bounded request bodies -----------------------------------------------------------
+
+MAX_BODY_ENV = "COUNTERSIGN_MAX_BODY"
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+def max_body() -> int:
+    """The largest request body accepted, in bytes (``COUNTERSIGN_MAX_BODY``, default 1 MB)."""
+    raw = os.environ.get(MAX_BODY_ENV, "").strip().replace("_", "")
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_BODY
+    except ValueError:
+        log.warning("gateway.max_body_invalid", value=raw[:50], used=DEFAULT_MAX_BODY)
+        return DEFAULT_MAX_BODY
+    return value if value > 0 else DEFAULT_MAX_BODY
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _refusal(status: int, error: str, message: str, problems: list[str]) -> Response:
+    body = json.dumps({"error": error, "message": message, "problems": problems})
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def too_large(limit: int) -> Response:
+    return _refusal(413, "BodyTooLarge",
+                    f"The request body is larger than {limit} bytes, the limit "
+                    f"({MAX_BODY_ENV}).", [f"(body): larger than {limit} bytes ({MAX_BODY_ENV})"])
+
+
+def too_deep(problem: str) -> Response:
+    return _refusal(400, "BodyTooDeep",
+                    f"The JSON body nests deeper than {MAX_NESTING} levels, the limit (mappings "
+                    "and lists inside each other).", [problem])
+
+
+class BodyLimits:
+    """ASGI middleware bounding every request body before anything reads it.
+
+    A body larger than ``max_body()`` is refused with 413 (at once when its
+    Content-Length says so, else as soon as the bytes received pass the
+    limit); a JSON body (``Content-Type`` ``application/json`` or ``+json``,
+    or none, which FastAPI reads as JSON) is read whole and refused with 400
+    when it nests deeper than ``MAX_NESTING`` levels, measured on its bytes
+    (core.storable.json_too_deep) before FastAPI, pydantic, jsonschema or
+    ``json.loads`` parse it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = max_body()
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await _refusal(400, "BadRequest", "Content-Length is not a number.",
+                               ["(headers): Content-Length is not a number"])(scope, receive, send)
+                return
+            if length > limit:
+                await too_large(limit)(scope, receive, send)
+                return
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        # FastAPI parses a body without a Content-Type as JSON too.
+        if content_type in ("", "application/json") or content_type.endswith("+json"):
+            await self._json(scope, receive, send, limit)
+            return
+        await self._counted(scope, receive, send, limit)
+
+    async def _json(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await too_large(limit)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if problem := json_too_deep(body):
+            await too_deep(problem)(scope, receive, send)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        size = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise _TooLarge()
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await too_large(limit)(scope, receive, send)
