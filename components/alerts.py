@@ -3,7 +3,6 @@ an Acknowledge button; recently resolved ones below."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import streamlit as st
@@ -11,18 +10,14 @@ import streamlit as st
 from components.auth import SignedIn
 from components.feedback import core_errors
 from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
+from components.text import md, md_lines
 from core import alerts
 from core.channels.alerts import RULE_TITLES
 from core.db import Database
 from core.models import Alert, utcnow
+from core.permissions import Action, allowed
 
 SEVERITY_COLOURS = {"critical": "red", "warning": "orange"}
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
-
-
-def plain(text: str) -> str:
-    """Alert text (workflow names, errors) shown literally, never as markdown."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def age(raised_at: datetime) -> str:
@@ -50,12 +45,14 @@ def _open_alert(db: Database, alert: Alert, user: SignedIn) -> None:
     with st.container(border=True, key=f"alerts.open.{alert.id}"):
         colour = SEVERITY_COLOURS.get(alert.severity, "gray")
         title = RULE_TITLES.get(alert.rule, alert.rule)
-        st.markdown(f":{colour}-badge[{alert.severity}] **{title}** · {age(alert.raised_at)}")
-        st.markdown(plain(alert.message))
+        st.markdown(f":{colour}-badge[{md(alert.severity)}] **{md(title)}** · {age(alert.raised_at)}")
+        # Alert text quotes workflow names and errors: literal, never Markdown.
+        st.markdown(md_lines(alert.message))
         _subject_link(alert)
         if alert.acknowledged_at is not None:
-            st.caption(f"Acknowledged by {plain(alert.acknowledged_by or '')} {age(alert.acknowledged_at)}")
-        elif user.can_answer and st.button("Acknowledge", key=f"alerts.ack.{alert.id}"):
+            st.caption(f"Acknowledged by {md(alert.acknowledged_by or '')} {age(alert.acknowledged_at)}")
+        elif allowed(db, user.email, Action.ALERTS_ACKNOWLEDGE) and \
+                st.button("Acknowledge", key=f"alerts.ack.{alert.id}"):
             with core_errors():
                 alerts.acknowledge_alert(db, alert.id, user.email)
                 st.rerun()

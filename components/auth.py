@@ -21,6 +21,7 @@ from typing import Any
 import streamlit as st
 
 from components.badges import badge_markdown
+from components.text import md
 from core.db import Database
 from core.errors import CountersignError, NotFound
 from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE, make_session_token, read_session_token
@@ -154,16 +155,18 @@ def write_session_cookie() -> None:
     """Set (after sign-in) or clear (after sign-out) the session cookie in the browser.
 
     Streamlit cannot set cookies from the server, so a one-line script does,
-    on the run after the change; the value is our own signed token.
+    on the run after the change; the value is our own signed token. Over
+    HTTPS (the page's own scheme, whatever proxy is in front) it is ``Secure``.
     """
     pending = st.session_state.pop(COOKIE_PENDING, None)
     if pending is None:
         return
+    secure = "(location.protocol === 'https:' ? '; Secure' : '')"
     if pending:
         script = (f"document.cookie = '{SESSION_COOKIE}={pending}; path=/; "
-                  f"max-age={SESSION_MAX_AGE}; SameSite=Lax';")
+                  f"max-age={SESSION_MAX_AGE}; SameSite=Lax' + {secure};")
     else:
-        script = f"document.cookie = '{SESSION_COOKIE}=; path=/; max-age=0; SameSite=Lax';"
+        script = f"document.cookie = '{SESSION_COOKIE}=; path=/; max-age=0; SameSite=Lax' + {secure};"
     st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
 
@@ -195,11 +198,11 @@ def signed_in() -> SignedIn:
 
 
 def _deep_link_note() -> None:
-    params = st.query_params
+    params = st.query_params  # whoever wrote the link wrote these: text only
     if params.get("approval") or params.get("id"):
-        st.info(f"Sign in to open approval request {params.get('approval') or params.get('id')}.")
+        st.info(f"Sign in to open approval request {md(params.get('approval') or params.get('id'))}.")
     elif params.get("workflow"):
-        st.info(f"Sign in to open workflow {params['workflow']}.")
+        st.info(f"Sign in to open workflow {md(params['workflow'])}.")
 
 
 def sign_in_page(db: Database) -> None:
@@ -214,7 +217,7 @@ def sign_in_page(db: Database) -> None:
         st.warning(f"{AUTH_ENV}=none is ignored: sign-in can only be switched off when the server "
                    "is bound to localhost (--server.address 127.0.0.1).")
     if oidc_configured() and st.session_state.get(NO_ACCOUNT):
-        st.error(f"{st.session_state[NO_ACCOUNT]} has no account in this Countersign. It serves "
+        st.error(f"{md(st.session_state[NO_ACCOUNT])} has no account in this Countersign. It serves "
                  "several tenants, so an admin must add you before you can see anything "
                  "(python -m core users add EMAIL --tenant SLUG).")
         st.button("Sign out", key="signin.oidc_signout", on_click=_oidc_sign_out)
@@ -264,7 +267,8 @@ def sign_out() -> None:
 
 def sidebar_identity(user: SignedIn) -> None:
     with st.sidebar:
-        st.markdown(f"**{user.name or user.email}**  \n{user.email} {badge_markdown(user.role)}")
+        st.markdown(f"**{md(user.name or user.email)}**  \n{md(user.email)} "
+                    f"{badge_markdown(user.role)}")
         if user.method != "none":
             st.button("Sign out", key="auth.signout", on_click=sign_out)
 

@@ -1,5 +1,9 @@
 """Drawing supervised conversations: the session list, the messages, the
-supervisor's controls. Everything it knows comes from core.conversations."""
+supervisor's controls. Everything it knows comes from core.conversations.
+
+Messages (the agent's and people's), titles and names are text: messages are
+drawn with ``st.text`` (no Markdown at all), the rest escaped
+(``components.text.md``) where it sits in our own Markdown."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import cast
 import streamlit as st
 
 from components.feedback import show_error
+from components.text import md
 from core import conversation_access as access
 from core import conversations as conv
 from core.db import Database
@@ -37,9 +42,9 @@ def session_label(chat: ChatSession) -> str:
 def session_table(sessions: Sequence[ChatSession]) -> None:
     """One line per session: status badge, title, who, flow, last change."""
     for chat in sessions:
-        supervisor = f" · held by {chat.supervisor}" if chat.supervisor else ""
-        st.markdown(f"{status_markdown(chat.status)} **{chat.title}** · {chat.user_email} · "
-                    f"flow `{chat.flow}` · {chat.updated_at:%Y-%m-%d %H:%M} UTC{supervisor}")
+        supervisor = f" · held by {md(chat.supervisor)}" if chat.supervisor else ""
+        st.markdown(f"{status_markdown(chat.status)} **{md(chat.title)}** · {md(chat.user_email)} · "
+                    f"flow {md(chat.flow)} · {chat.updated_at:%Y-%m-%d %H:%M} UTC{supervisor}")
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,8 @@ def draw_messages(messages: Sequence[ChatMessage]) -> None:
     for message in messages:
         with st.chat_message(message.role, avatar=AVATARS.get(message.role)):
             if message.role == "supervisor":
-                st.caption(f"Supervisor {message.author} (not seen by the agent)")
-            st.markdown(message.content)
+                st.caption(f"Supervisor {md(message.author)} (not seen by the agent)")
+            st.text(message.content)
 
 
 def run_action(action: Callable[[], object], notice: str) -> None:
@@ -104,4 +109,4 @@ def supervisor_controls(db: Database, chat: ChatSession, email: str,
             if st.form_submit_button("Inject", key="sessions.inject"):
                 run_action(lambda: conv.inject(db, chat.id, email, text), "Message sent to the user.")
     elif chat.status == "supervised" and chat.supervisor != email:
-        st.caption(f"{chat.supervisor} holds this conversation.")
+        st.caption(f"{md(chat.supervisor)} holds this conversation.")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from components.events import diff_table
 from components.feedback import show_error
+from components.text import md
 from core import workflows as ops
 from core.checkpoints import rollback
 from core.db import Database
@@ -33,7 +34,7 @@ def _close() -> None:
 
 @st.dialog("Roll back", on_dismiss=_close)
 def rollback_dialog(db: Database, workflow_id: str, checkpoint_name: str, actor: str) -> None:
-    st.markdown(f"Roll the workflow back to checkpoint **{checkpoint_name}**?")
+    st.markdown(f"Roll the workflow back to checkpoint **{md(checkpoint_name)}**?")
     st.caption("Open approvals are cancelled, every step completed after the checkpoint is "
                "compensated (newest first), and the workflow stays paused until resumed.")
     with st.form("rollback.form", border=False):
@@ -65,10 +66,10 @@ def rollback_dialog(db: Database, workflow_id: str, checkpoint_name: str, actor:
 
 
 def rollback_result(result: dict[str, Any]) -> None:
-    st.success(f"Rolled back to **{result['checkpoint']}**. The workflow is paused there; "
+    st.success(f"Rolled back to **{md(result['checkpoint'])}**. The workflow is paused there; "
                "resume it when ready.", icon=":material/history:")
     cancelled = result.get("cancelled_approvals") or []
-    st.markdown("**Cancelled approvals:** " + (", ".join(cancelled) if cancelled else "none"))
+    st.markdown("**Cancelled approvals:** " + (md(", ".join(cancelled)) if cancelled else "none"))
     compensations = result.get("compensations") or []
     if compensations:
         st.markdown("**Compensations that ran** (newest step first):")
@@ -102,7 +103,7 @@ def checkpoint_browser(db: Database, workflow: Workflow, user: Any) -> None:
     name = st.selectbox("Checkpoint", list(by_name), key="checkpoints.pick",
                         format_func=lambda n: f"{n} ({by_name[n].created_at:%Y-%m-%d %H:%M:%S})")
     chosen = by_name[name] if name in by_name else active[0]
-    st.markdown(f"Differences between **{chosen.name}** and the current state:")
+    st.markdown(f"Differences between **{md(chosen.name)}** and the current state:")
     diff_table(state_of(chosen), state_of(workflow), key="checkpoints.diff",
                labels=("checkpoint", "now"))
     if not user.is_admin:

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from components.feedback import show_error
+from components.text import md
 from core import workflows as ops
 from core.db import Database
 from core.errors import CountersignError
@@ -50,7 +51,7 @@ def workflow_controls(db: Database, workflow: Workflow, user: Any) -> None:
                                                          icon=":material/play_arrow:"):
         _act("resume", db, workflow.id, user.email)
     if workflow.status == "failed" and columns[1].button(
-            f"Retry from {ops.failed_step_name(workflow) or 'the failed step'}",
+            f"Retry from {md(ops.failed_step_name(workflow) or 'the failed step')}",
             key="workflow.retry", icon=":material/replay:",
             help="Runs the failed step again; the steps before it keep their results."):
         _act("retry", db, workflow.id, user.email)

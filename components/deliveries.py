@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from components.feedback import core_errors
+from components.text import md
 from core.channels.notifications import retry_notification
 from core.models import Notification
 
@@ -40,8 +41,8 @@ def deliveries_panel(db: Database, rows: Sequence[Notification], *, actor: str,
     for row in rows:
         if row.status != "dead" or not can_retry:
             continue
-        label = f"Retry {row.channel} to {row.recipient}"
+        label = f"Retry {md(row.channel)} to {md(row.recipient)}"
         if st.button(label, key=f"deliveries.retry.{row.id}"):
             with core_errors():
                 retry_notification(db, row.id, actor)
-                st.success(f"Queued again: {row.channel} to {row.recipient}.")
+                st.success(f"Queued again: {md(row.channel)} to {md(row.recipient)}.")

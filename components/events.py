@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from components.diff import diff_summary, json_diff, short
+from components.text import md
 from core.models import WorkflowEvent
 
 
@@ -71,7 +72,8 @@ def event_log(events: Sequence[WorkflowEvent | Any], *, key: str, height: int = 
         st.caption("Select an event to see its before/after diff.")
         return
     event = list(reversed(events))[rows[0]]
-    st.markdown(f"**{event.event_type}** by {event.actor} at {event.created_at:%Y-%m-%d %H:%M:%S}")
+    st.markdown(f"**{md(event.event_type)}** by {md(event.actor)} at "
+                f"{event.created_at:%Y-%m-%d %H:%M:%S}")
     if states is not None and (event.before or event.after):
         before, after = states(event.id)
         diff_table(before, after, key=f"{key}.diff")

@@ -1,4 +1,8 @@
-"""Core errors shown as plain messages."""
+"""Core errors shown as plain messages.
+
+A message may quote what an agent or a URL wrote (a step's name, an id from
+the address bar, an approver list): it is shown as text (components.text),
+never as Markdown."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterator
 
 import streamlit as st
 
+from components.text import md, md_lines
 from core.errors import CountersignError, DefinitionError, InvalidResponse
 
 
@@ -16,9 +21,9 @@ def show_error(exc: CountersignError) -> None:
     if isinstance(exc, DefinitionError | InvalidResponse) and problems:
         heading = ("The workflow definition is invalid:" if isinstance(exc, DefinitionError)
                    else "The answer is invalid:")
-        st.error(heading + "\n" + "\n".join(f"- {p}" for p in problems))
+        st.error(heading + "\n" + "\n".join(f"- {md(p)}" for p in problems))
         return
-    st.error(str(exc))
+    st.error(md_lines(exc))
 
 
 @contextlib.contextmanager

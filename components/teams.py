@@ -13,6 +13,7 @@ import streamlit as st
 from components.auth import SignedIn
 from components.feedback import show_error
 from components.nav import WORKFLOW_PAGE
+from components.text import md
 from core.agents import profiles_store as profiles
 from core.agents import teams
 from core.db import Database
@@ -38,7 +39,7 @@ def teams_section(db: Database, user: SignedIn) -> None:
                "next one on the previous one's answer. [approval] marks a member a person "
                "approves before. A started team is an ordinary workflow on the Workflows page.")
     if NOTICE in st.session_state:
-        st.success(st.session_state.pop(NOTICE))
+        st.success(md(st.session_state.pop(NOTICE)))  # it names the team
     rows = [teams.team_dict(t) for t in teams.list_teams(db)]
     if rows:
         st.dataframe({"name": [r["name"] for r in rows],
@@ -59,7 +60,7 @@ def _start_form(db: Database, user: SignedIn, names: list[str]) -> None:
     st.header("Start a team")
     started = st.session_state.pop(STARTED, None)
     if started:
-        st.success(f"Started **{started['name']}**.", icon=":material/play_circle:")
+        st.success(f"Started **{md(started['name'])}**.", icon=":material/play_circle:")
         st.page_link(WORKFLOW_PAGE, label="Open its workflow", icon=":material/timeline:",
                      query_params={"workflow": started["id"]})
     with st.form("teams.start"):
@@ -85,7 +86,7 @@ def _editor(db: Database, user: SignedIn, rows: list[dict[str, Any]]) -> None:
     current: dict[str, Any] = next((r for r in rows if r["name"] == choice), {})
     prefix = "teams.new" if choice == NEW else f"teams.edit.{choice}"
     available = [p.name for p in profiles.list_profiles(db)]
-    st.header("New agent team" if choice == NEW else f"Edit {choice}")
+    st.header("New agent team" if choice == NEW else f"Edit {md(choice)}")
     name = st.text_input("Name", key=f"{prefix}.name") if choice == NEW else choice
     description = st.text_input("Description", value=current.get("description", ""),
                                 key=f"{prefix}.description")

@@ -5,10 +5,15 @@ one ``go.Bar`` trace with ``base`` (start) and a length (duration): plotly
 slows down past a few thousand traces or bars, so a long history is
 aggregated into at most ``max_bars`` bars, one per step, outcome and time
 bucket, each saying how many runs it stands for.
+
+Plotly reads a little HTML in its labels and hover text (``<a href>`` makes a
+link): step names, actors and details, which an agent may have written, go in
+HTML-escaped, so they show as written.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,8 +75,13 @@ class _Bar:
     detail: str
 
 
+def _text(value: Any) -> str:
+    """Text for plotly's labels and hover: its pseudo-HTML escaped."""
+    return html.escape(str(value), quote=False)
+
+
 def _row(step_index: int, step_name: str) -> str:
-    return f"{step_index + 1}. {step_name}"
+    return f"{step_index + 1}. {_text(step_name)}"
 
 
 def _bars(runs: Sequence[StepRunLike], now: datetime) -> list[_Bar]:
@@ -149,10 +159,10 @@ def timeline_figure(
             name=label,
             mode="markers",
             x=[e.created_at.isoformat() for e in these],
-            y=[by_name.get(e.step_name or "", WORKFLOW_ROW) for e in these],
+            y=[by_name.get(_text(e.step_name or ""), WORKFLOW_ROW) for e in these],
             marker={"symbol": symbol, "size": 12, "color": colour,
                     "line": {"width": 2, "color": colour}},
-            customdata=[[e.actor, _marker_detail(e)] for e in these],
+            customdata=[[_text(e.actor), _text(_marker_detail(e))] for e in these],
             hovertemplate=f"{label}<br>%{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>",
         ))
     figure.update_layout(

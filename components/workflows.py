@@ -11,6 +11,7 @@ import streamlit as st
 
 from components.feedback import show_error
 from components.nav import WORKFLOW_PAGE
+from components.text import md
 from core import workflows as ops
 from core.db import Database
 from core.definitions import WorkflowDefinition, load_definition_file, load_definition_text
@@ -60,7 +61,7 @@ def _start(db: Database, definition: WorkflowDefinition, input_data: dict[str, A
 def started_notice() -> None:
     started = st.session_state.pop(STARTED, None)
     if started:
-        st.success(f"Started **{started['name']}**.", icon=":material/play_circle:")
+        st.success(f"Started **{md(started['name'])}**.", icon=":material/play_circle:")
         st.page_link(WORKFLOW_PAGE, label="Open it", icon=":material/timeline:",
                      query_params={"workflow": started["id"]})
 

@@ -14,6 +14,7 @@ import streamlit as st
 from components.auth import signed_in
 from components.services import get_services
 from components.teams import teams_section
+from components.text import md, md_lines
 from core.agents import profiles_store as profiles
 from core.errors import CountersignError
 
@@ -33,7 +34,7 @@ if st.radio("Show", ["Profiles", "Teams"], horizontal=True, key="agents.section"
 st.caption("Agent profiles: a task step names one with `agent: <name>`. A profile in use by a "
            "workflow that is not completed, cancelled or failed cannot be deleted.")
 if NOTICE in st.session_state:
-    st.success(st.session_state.pop(NOTICE))
+    st.success(md(st.session_state.pop(NOTICE)))  # it names the profile
 
 rows = [profiles.profile_dict(p) for p in profiles.list_profiles(db)]
 if rows:
@@ -65,7 +66,7 @@ def names_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-st.header("New agent profile" if choice == NEW else f"Edit {choice}")
+st.header("New agent profile" if choice == NEW else f"Edit {md(choice)}")
 name = st.text_input("Name", key=f"{prefix}.name") if choice == NEW else choice
 role = st.text_input("Role", value=current.get("role", ""), key=f"{prefix}.role")
 instructions = st.text_area("Instructions", value=current.get("instructions", ""),
@@ -113,16 +114,16 @@ if save.button("Create" if choice == NEW else "Save", type="primary", key=f"{pre
                 profiles.update_profile(db, choice, fields, user.email)
                 st.session_state[NOTICE] = f"Agent profile {choice} saved."
         except CountersignError as exc:
-            st.error(str(exc))
+            st.error(md_lines(exc))
         else:
             st.session_state[SELECT_NEXT] = name.strip()
             st.rerun()
 
-if choice != NEW and delete.button(f"Delete {choice}", key=f"{prefix}.delete"):
+if choice != NEW and delete.button(f"Delete {md(choice)}", key=f"{prefix}.delete"):
     try:
         profiles.delete_profile(db, choice, user.email)
     except CountersignError as exc:
-        st.error(str(exc))
+        st.error(md_lines(exc))
     else:
         st.session_state[NOTICE] = f"Agent profile {choice} deleted."
         st.session_state[SELECT_NEXT] = NEW

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.approvals import inbox_rows
 from components.auth import signed_in
+from components.inbox import inbox_rows
 from components.outage import database_outage_notice
 from components.services import get_services
+from components.text import md
 from core import reports
 
 REFRESH_SECONDS = 10
@@ -22,7 +23,7 @@ with st.sidebar:
     st.metric("Waiting for you", summary.total, border=True)
     st.metric("Expiring within 24 h", summary.expiring_soon, border=True)
     if summary.by_type:
-        st.caption(" · ".join(f"{kind} **{count}**" for kind, count in summary.by_type.items()))
+        st.caption(" · ".join(f"{md(kind)} **{count}**" for kind, count in summary.by_type.items()))
 
 workflow_col, type_col, channel_col = st.columns(3)
 workflow_id = workflow_col.selectbox(

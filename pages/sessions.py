@@ -14,6 +14,7 @@ from components import nav
 from components.auth import signed_in
 from components.feedback import show_error
 from components.services import get_services
+from components.text import md
 from core import conversation_access as access
 from core import conversations as conv
 from core.errors import CountersignError
@@ -33,7 +34,8 @@ if ui.NOTICE in st.session_state:
 with st.expander("New session", expanded=False):
     flows = conv.flows_for(db, user.email)
     flow = st.selectbox("Flow", [f.name for f in flows], key="sessions.new.flow",
-                        help="; ".join(f"{f.name}: {f.description}" for f in flows if f.description))
+                        help="; ".join(f"{md(f.name)}: {md(f.description)}" for f in flows
+                                       if f.description))
     title = st.text_input("Title", key="sessions.new.title", placeholder="What is it about?")
     if st.button("Start session", type="primary", key="sessions.new.start"):
         try:
@@ -84,9 +86,9 @@ if can.supervise:
 def conversation() -> None:
     now = ui.snapshot(db, chat.id, user.email, model_only=not full)
     current = now.chat
-    held = f" · held by {current.supervisor}" if current.supervisor else ""
-    st.markdown(f"{ui.status_markdown(current.status)} **{current.title}** · "
-                f"{current.user_email} · flow `{current.flow}`{held}")
+    held = f" · held by {md(current.supervisor)}" if current.supervisor else ""
+    st.markdown(f"{ui.status_markdown(current.status)} **{md(current.title)}** · "
+                f"{md(current.user_email)} · flow {md(current.flow)}{held}")
     if current.status == "supervised" and current.user_email == user.email:
         st.caption("A person from the team is handling this conversation.")
     ui.draw_messages(now.messages)

@@ -7,6 +7,7 @@ import streamlit as st
 from components import tenants as widgets
 from components.auth import signed_in
 from components.services import get_services
+from components.text import md
 from core import tenants
 
 user = signed_in()
@@ -29,7 +30,7 @@ if rows:
         st.session_state.pop("tenants.choice", None)
     slug = st.selectbox("Tenant", slugs, key="tenants.choice")
     if slug:
-        st.header(next(t.name for t in rows if t.slug == slug) or slug)
+        st.header(md(next(t.name for t in rows if t.slug == slug) or slug))
         flows_tab, secrets_tab, model_tab, delete_tab = st.tabs(
             ["Flows", "Secrets", "Model settings", "Delete"])
         with flows_tab:

@@ -11,6 +11,7 @@ from components.controls import workflow_controls
 from components.events import event_log
 from components.feedback import show_error
 from components.services import get_services
+from components.text import md, md_lines
 from components.timeline import timeline_figure
 from core import history
 from core import workflows as ops
@@ -41,15 +42,17 @@ except CountersignError as exc:
     show_error(exc)
     st.stop()
 
-st.title(workflow.name)
+# The name, step names, description and error may all be an agent's words: text only.
+st.title(md(workflow.name))
 steps = workflow.definition.get("steps", [])
 position = steps[workflow.current_step]["name"] if workflow.current_step < len(steps) else "end"
 st.markdown(f"{badge_markdown(workflow.status)} step {min(workflow.current_step + 1, len(steps))} "
-            f"of {len(steps)} (**{position}**) · started by {workflow.created_by} · `{workflow.id}`")
+            f"of {len(steps)} (**{md(position)}**) · started by {md(workflow.created_by)} · "
+            f"`{workflow.id}`")
 if workflow.description:
-    st.caption(workflow.description)
+    st.caption(md_lines(workflow.description))
 if workflow.error:
-    st.error(workflow.error)
+    st.error(md_lines(workflow.error))
 workflow_controls(db, workflow, user)
 
 timeline_tab, events_tab, state_tab, checkpoints_tab = st.tabs(

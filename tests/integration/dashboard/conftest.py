@@ -14,6 +14,7 @@ folder. app.py registers its pages by absolute path, so nothing else changes.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,17 @@ def all_text(at: AppTest) -> str:
                  "warning", "error"):
         parts += texts(at, kind)
     return "\n".join(parts)
+
+
+def visible(text: str) -> str:
+    """Markdown source as a reader sees it: backslash escapes and the invisible word
+    joiners that keep agent text from linking (components.text) taken out."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("\u2060", "")
+
+
+def shown_text(at: AppTest) -> str:
+    """``all_text`` as a reader sees it (``visible``)."""
+    return visible(all_text(at))
 
 
 def no_exception(at: AppTest) -> None:

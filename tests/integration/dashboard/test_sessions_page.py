@@ -35,7 +35,8 @@ def chat(at: AppTest) -> list[tuple[str, str]]:
     """(name, text) of every chat message on the page."""
     out = []
     for message in at.get("chat_message"):
-        text = " ".join(str(m.value) for m in message.markdown)
+        # Messages are plain text (st.text), never Markdown.
+        text = " ".join(str(m.value) for m in message.text)
         out.append((message.name, text))
     return out
 

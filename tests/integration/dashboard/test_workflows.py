@@ -13,6 +13,7 @@ from tests.integration.dashboard.conftest import (
     no_exception,
     open_page,
     sign_in,
+    visible,
 )
 
 TINY = """
@@ -93,7 +94,7 @@ def test_pasted_definition_errors_are_named_by_path_and_nothing_starts(demo_db: 
         "  - name: b\n    type: approval\n    approval_config: {type: vote}\n")
     at.button(key="start.paste.submit").click().run()
     no_exception(at)
-    errors = " ".join(e.value for e in at.error)
+    errors = visible(" ".join(e.value for e in at.error))
     assert "steps[0].type" in errors and "steps[1].approval_config.type" in errors, errors
     assert ops.list_workflows(demo_db, limit=1).total == before
 

@@ -1,0 +1,57 @@
+"""Inbox rows: one bordered row per request waiting for the signed-in person.
+
+Every value in a row but the time left may have been written by an agent
+(the title, the workflow and step names, who asked), so each is shown as
+text (``components.text.md``): the row's only link is the one we draw to the
+request's Approval page, from its id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import streamlit as st
+
+from components.badges import badge_markdown
+from components.nav import APPROVAL_PAGE
+from components.text import md
+from core import reports
+from core.models import ApprovalRequest, utcnow
+
+URGENT_SECONDS = 3600
+
+
+def ago(value: datetime) -> str:
+    seconds = (utcnow() - value).total_seconds()
+    if seconds < 90:
+        return "just now"
+    if seconds < 5400:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 172800:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
+
+
+def inbox_rows(approvals: Sequence[ApprovalRequest], names: dict[str, str],
+               channels: dict[str, list[str]]) -> None:
+    """One bordered row per request, its title (as text) linking to the Approval page."""
+    if not approvals:
+        st.info("Nothing is waiting for you.", icon=":material/done_all:")
+        return
+    for approval in approvals:
+        with st.container(border=True, key=f"inbox.row.{approval.id}"):
+            left, right = st.columns([4, 1])
+            with left:
+                st.page_link(APPROVAL_PAGE, label=md(approval.title) or "(untitled)",
+                             icon=":material/approval:", query_params={"approval": approval.id})
+                workflow = names.get(approval.workflow_id or "", "no workflow")
+                via = ", ".join(channels.get(approval.id, [])) or "dashboard"
+                st.caption(f"{md(workflow)} · step {md(approval.step_name or '-')} · "
+                           f"{badge_markdown(approval.approval_type)} · via {md(via)} · "
+                           f"asked by {md(approval.requested_by)} · {ago(approval.created_at)}")
+            with right:
+                left_text = reports.time_left(approval.expires_at)
+                urgent = approval.expires_at is not None and \
+                    (approval.expires_at - utcnow()).total_seconds() < URGENT_SECONDS
+                st.markdown(f":red[**{md(left_text)}**]" if urgent else f"**{md(left_text)}**")
