@@ -252,3 +252,11 @@ class SecretsKeyError(ConfigurationError):
 
 class SecretUndecryptable(ConfigurationError):
     """A stored tenant secret cannot be decrypted with COUNTERSIGN_SECRETS_KEY; was its old key dropped?"""
+
+
+class AnswerReplayed(AlreadyVoted):
+    """This answer (a Slack click, a webhook delivery, an emailed link) was already used once."""
+
+
+class AnswerOutdated(ApprovalClosed):
+    """This answer was issued for an earlier level (or another call) of the request."""

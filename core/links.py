@@ -1,16 +1,17 @@
 """Signed, expiring, single-use approval links, and the URLs that carry them.
 
 A link token (itsdangerous ``URLSafeTimedSerializer``, HMAC-SHA-256) names
-one approval, one approver and optionally one decision, plus a random token
-id. Secrets come from ``COUNTERSIGN_LINK_SECRETS`` (comma-separated, newest
-first): tokens are signed with the newest key and accepted with any, so keys
-rotate by prepending a new one and dropping the oldest once its links have
-expired.
+one approval, one approver, optionally one decision and the level of the
+request it was sent for, plus a random token id. Secrets come from
+``COUNTERSIGN_LINK_SECRETS`` (comma-separated, newest first): tokens are
+signed with the newest key and accepted with any, so keys rotate by
+prepending a new one and dropping the oldest once its links have expired.
 
 Reading a token proves it is genuine and fresh; spending it
 (``consume_link_token``) inserts its id into ``used_tokens`` inside the same
 transaction as the decision, so a link decides at most once and a failed
-decision leaves the link unspent.
+decision leaves the link unspent. A link sent for one level of a request
+decides nothing once the request has moved on to another (core.once).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class LinkClaims:
     decision: str | None
     token_id: str
     issued_at: datetime | None = None
+    # The level of the request the link was sent for (None: a link from before levels
+    # were named, or made without one).
+    level: int | None = None
 
 
 def link_secrets() -> list[str]:
@@ -97,11 +101,13 @@ def make_link_token(
     decision: str | None = None,
     *,
     max_age: int | None = None,
+    level: int | None = None,
 ) -> str:
     """A signed token for one approval, one approver and optionally one decision.
 
     ``max_age`` (seconds) bakes a shorter or longer life into the token than
-    the reader's default.
+    the reader's default; ``level`` is the level of the request it is sent for
+    (the link decides nothing at any other).
     """
     if decision is not None and decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS} or None, not {decision!r}")
@@ -114,6 +120,8 @@ def make_link_token(
         payload["d"] = decision
     if max_age is not None:
         payload["m"] = int(max_age)
+    if level is not None:
+        payload["l"] = int(level)
     token = _serializer().dumps(payload)
     return token if isinstance(token, str) else token.decode()
 
@@ -141,6 +149,9 @@ def read_link_token(
     decision = payload.get("d")
     if decision is not None and decision not in DECISIONS:
         raise LinkInvalid()
+    level = payload.get("l")
+    if level is not None and (not isinstance(level, int) or isinstance(level, bool) or level < 0):
+        raise LinkInvalid()
     baked = payload.get("m")
     lives = [v for v in (baked if isinstance(baked, int) else None, max_age) if v is not None]
     life = min(lives) if lives else get_settings().link_max_age
@@ -155,7 +166,7 @@ def read_link_token(
         )
     return LinkClaims(
         approval_id=payload["a"], approver=payload["u"], decision=decision,
-        token_id=payload["j"], issued_at=issued,
+        token_id=payload["j"], issued_at=issued, level=level,
     )
 
 
@@ -201,11 +212,13 @@ def respond_with_link(
     """Decide an approval from a link: verify, spend and vote in one transaction.
 
     ``decision`` is required when the token carries none, and must match it
-    when it does. The engine's rules (who may answer, thresholds, closed
-    requests) apply as for any other channel; on any refusal the token stays
-    unspent.
+    when it does. A link sent for one level of the request decides nothing at
+    another (``AnswerOutdated``). The engine's rules (who may answer,
+    thresholds, closed requests) apply as for any other channel; on any
+    refusal the token stays unspent.
     """
     from core.approvals import lock_approval, record_response
+    from core.once import check_issued_for
 
     claims = read_link_token(token)
     chosen = decision or claims.decision
@@ -216,6 +229,7 @@ def respond_with_link(
     with db.session() as session:
         approval = lock_approval(session, claims.approval_id)
         consume_link_token(session, claims)
+        check_issued_for(approval, what="This link", level=claims.level)
         return record_response(
             session, approval, approver=claims.approver, decision=chosen,
             data=data, comment=comment, channel=channel,

@@ -64,6 +64,9 @@ class InboundAnswer(_Strict):
                                  description="Who answers; with an API token, the token's user.")
     data: dict[str, Any] = Field(default_factory=dict)
     comment: str = Text
+    level: int | None = Field(default=None, ge=0, le=1000, description=(
+        "The level of the request this answer is for (0: the first); refused once the request "
+        "is at another. A signed delivery decides once, by its webhook-id, whatever it says."))
 
 
 # -- responses -----------------------------------------------------------------------

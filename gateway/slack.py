@@ -13,6 +13,16 @@ amount; its ``view_submission`` records an approving answer with
 ``{"arguments": {...}}`` (what changed) and ``{"approved_amount": N}``, and
 refusals go back as ``response_action: errors`` under the input they name.
 Without a bot token or a trigger the reply links to the dashboard.
+
+A click decides at most once and only for what its button was sent for
+(core.once): the button's value names the request's level and the call's
+digest, the click is spent in ``used_tokens`` (key: the action's
+``action_ts``, the clicking user, the request and level) with its vote, and a
+modal by its view id. A replayed click or submission, or one for a level the
+request has left, is refused and writes nothing. A payload that is not the
+shape Slack sends (``user`` not an object, fields missing, JSON nested
+deeper than 64 levels) is refused with 400 before anything acts on it.
+Agent text in replies is inert mrkdwn (core.channels.slack.inert).
 """
 
 from __future__ import annotations
@@ -36,8 +46,10 @@ from core.channels.secrets import secret as _secret
 from core.channels.settings import channel_settings
 from core.channels.slack import (
     EDIT_ACTION,
+    EDIT_CALLBACK,
     edit_modal,
     inert,
+    read_button_value,
     read_edit_submission,
     submission_errors,
 )
@@ -45,6 +57,8 @@ from core.db import Database
 from core.errors import ApprovalClosed, CountersignError, InvalidResponse, NotAuthorized
 from core.links import approval_link
 from core.models import ApprovalRequest
+from core.once import check_issued_for, once_key, respond_once
+from core.storable import load_json
 from core.tenancy import user_tenant
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
@@ -54,6 +68,7 @@ router = APIRouter(include_in_schema=False)
 
 ACTION_DECISIONS = {"countersign_approve": "approve", "countersign_reject": "reject"}
 MAX_LISTED = 10
+MAX_FIELD = 3000  # the longest id, value or URL a payload field may hold
 
 
 # -- who clicked ---------------------------------------------------------------------
@@ -143,40 +158,101 @@ class SlackReply:
         return body
 
 
-def _escape(text: str) -> str:
-    """Slack mrkdwn needs &, < and > escaped."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _text(value: Any, limit: int = MAX_FIELD) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit
+
+
+def payload_problems(payload: Any) -> list[str]:
+    """What makes an interaction payload not the shape Slack sends, by field; [] when fine.
+
+    Only what the handlers read is checked; an interaction of another type is fine
+    (answered "nothing to do").
+    """
+    if not isinstance(payload, dict):
+        return ["payload: not a JSON object"]
+    kind = payload.get("type")
+    if not _text(kind, 100):
+        return ["payload.type: missing or not text"]
+    if kind not in ("block_actions", "view_submission"):
+        return []
+    problems: list[str] = []
+    user = payload.get("user")
+    if not isinstance(user, dict):
+        problems.append("payload.user: missing or not an object")
+    elif not _text(user.get("id"), 100):
+        problems.append("payload.user.id: missing or not text")
+    for name in ("response_url", "trigger_id"):
+        if payload.get(name) is not None and not _text(payload.get(name)):
+            problems.append(f"payload.{name}: not text")
+    if kind == "block_actions":
+        actions = payload.get("actions")
+        if not isinstance(actions, list) or not actions:
+            problems.append("payload.actions: missing or not a list")
+            return problems
+        for index, action in enumerate(actions):
+            if not isinstance(action, dict) or not _text(action.get("action_id"), 255):
+                problems.append(f"payload.actions[{index}].action_id: missing or not text")
+            elif action["action_id"] in ACTION_DECISIONS or action["action_id"] == EDIT_ACTION:
+                for name in ("value", "action_ts"):
+                    if not _text(action.get(name)):
+                        problems.append(f"payload.actions[{index}].{name}: missing or not text")
+    else:
+        view = payload.get("view")
+        if not isinstance(view, dict):
+            problems.append("payload.view: missing or not an object")
+        elif view.get("callback_id") == EDIT_CALLBACK and not _text(view.get("id"), 255):
+            problems.append("payload.view.id: missing or not text")
+    return problems
+
+
+def _user_id(payload: dict[str, Any]) -> str:
+    user = payload.get("user")
+    return str(user.get("id") or "") if isinstance(user, dict) else ""
 
 
 def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
     """A block_actions payload (a button) or the edit modal's view_submission."""
+    if problems := payload_problems(payload):
+        return SlackReply("This interaction is not one Countersign can read: "
+                          + inert("; ".join(problems)), False, None)
     response_url = payload.get("response_url") if isinstance(payload.get("response_url"), str) else None
     if payload.get("type") == "view_submission":
         return handle_submission(db, payload)
     if payload.get("type") != "block_actions":
         return SlackReply("Nothing to do for this interaction.", True, None)
-    actions = [a for a in payload.get("actions") or [] if isinstance(a, dict)
+    actions = [a for a in payload["actions"] if isinstance(a, dict)
                and (a.get("action_id") in ACTION_DECISIONS or a.get("action_id") == EDIT_ACTION)]
     if not actions:
         # e.g. the "Open in dashboard" link button: Slack opens the URL itself.
         return SlackReply("Nothing to do for this button.", True, None)
     action = actions[0]
-    approval_id = str(action.get("value") or "")
-    user_id = str((payload.get("user") or {}).get("id") or "")
+    user_id = _user_id(payload)
+    try:
+        button = read_button_value(action["value"])
+    except ValueError:
+        return SlackReply("This button is from a message Countersign no longer answers (it does "
+                          "not say which level of the request it was sent for); answer the "
+                          "request from its latest message or in the dashboard.", False,
+                          response_url)
+    approval_id = button.approval_id
     if action["action_id"] == EDIT_ACTION:
-        return open_editor(db, approval_id, user_id, payload.get("trigger_id"), response_url)
+        return open_editor(db, approval_id, user_id, payload.get("trigger_id"), response_url,
+                           level=button.level)
     decision = ACTION_DECISIONS[action["action_id"]]
     try:
         email = email_of(db, user_id)
-        approval = ApprovalEngine(db).respond_to_approval(
-            approval_id, email, decision, {}, "", channel="slack")
+        approval = respond_once(
+            db, key=once_key("slack-action", approval_id, str(button.level), user_id.upper(),
+                             action["action_ts"], action["action_id"]),
+            what="This Slack click", approval_id=approval_id, approver=email, decision=decision,
+            data={}, comment="", channel="slack", level=button.level, digest=button.digest)
     except InvalidResponse as exc:
-        return SlackReply(f"{exc} Answer in the dashboard: {approval_link(approval_id)}",
-                          False, response_url)
+        return SlackReply(f"{inert(str(exc))} Answer in the dashboard: "
+                          f"{approval_link(approval_id)}", False, response_url)
     except CountersignError as exc:
-        return SlackReply(str(exc), False, response_url)
+        return SlackReply(inert(str(exc)), False, response_url)
     verb = "approved" if decision == "approve" else "rejected"
-    text = f"You {verb} “{_escape(approval.title)}”."
+    text = f"You {verb} “{inert(approval.title)}”."
     if approval.status == "pending":
         text += " The request is waiting for other approvers."
     log.info("slack.decided", approval_id=approval_id, approver=email, decision=decision)
@@ -199,14 +275,16 @@ def _asked(db: Database, approval_id: str, email: str) -> tuple[ApprovalRequest,
 
 
 def open_editor(db: Database, approval_id: str, user_id: str, trigger_id: Any,
-                response_url: str | None) -> SlackReply:
-    """The Edit button: the edit modal, or a link to the dashboard when none can open."""
+                response_url: str | None, *, level: int | None = None) -> SlackReply:
+    """The Edit button: the edit modal, or a link to the dashboard when none can open.
+    A button sent for another ``level`` of the request opens nothing."""
     link = approval_link(approval_id)
     try:
         email = email_of(db, user_id)
         approval, view = _asked(db, approval_id, email)
+        check_issued_for(approval, what="This Edit button", level=level)
     except CountersignError as exc:
-        return SlackReply(str(exc), False, response_url)
+        return SlackReply(inert(str(exc)), False, response_url)
     if not editable(view):
         return SlackReply(f"This request has nothing to edit; answer it with the buttons or in "
                           f"the dashboard: {link}", False, response_url)
@@ -217,7 +295,7 @@ def open_editor(db: Database, approval_id: str, user_id: str, trigger_id: Any,
     from slack_sdk.errors import SlackApiError
 
     try:
-        modal = edit_modal(approval.id, view, approval.title)
+        modal = edit_modal(approval.id, view, approval.title, level=approval.level)
         WebClient(token=token, base_url=_api_url(), timeout=5).views_open(
             trigger_id=trigger_id, view=modal)
     except (SlackApiError, OSError, CountersignError) as exc:
@@ -252,12 +330,15 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
             "response_action": "errors",
             "errors": submission_errors(problems, submitted.block_ids)})
 
-    user_id = str((payload.get("user") or {}).get("id") or "")
+    user_id = _user_id(payload)
     try:
         email = email_of(db, user_id)
         approval, current = _asked(db, submitted.approval_id, email)
     except CountersignError as exc:
         return refused({"": [str(exc)]})
+    if submitted.level is None:
+        return refused({"": ["This form does not say which level of the request it was opened "
+                             "for; close it and press Edit again."]})
     if (current.call_now or {}).get("digest") != submitted.digest:
         return refused({"": ["The call changed since this form opened (an earlier level released "
                              "another one); close it and press Edit again."]})
@@ -266,9 +347,13 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
         return refused({name: [problem] for name, problem in problems.items()})
     decision, data = answer_for(current, changes=changes, approved_amount=read_amount(
         submitted.amount), tool=submitted.tool)
+    view_id = str(view.get("id") or "") if isinstance(view, dict) else ""
     try:
-        decided = ApprovalEngine(db).respond_to_approval(
-            approval.id, email, decision, data, submitted.comment.strip(), channel="slack")
+        decided = respond_once(
+            db, key=once_key("slack-view", view_id, approval.id), what="This Slack form",
+            approval_id=approval.id, approver=email, decision=decision, data=data,
+            comment=submitted.comment.strip(), channel="slack", level=submitted.level,
+            digest=submitted.digest)
     except InvalidResponse as exc:
         return refused(problems_by_field(exc.problems, current))
     except CountersignError as exc:
@@ -296,7 +381,7 @@ def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
     blocks = []
     for approval in pending[:MAX_LISTED]:
         due = f" · due {approval.expires_at:%Y-%m-%d %H:%M} UTC" if approval.expires_at else ""
-        text = f"*{_escape(approval.title[:200])}*\n{approval.approval_type}{due}"
+        text = f"*{inert(approval.title[:200])}*\n{approval.approval_type}{due}"
         blocks.append(SectionBlock(
             text=text,
             accessory=ButtonElement(text="Open", url=approval_link(approval.id),
@@ -359,19 +444,28 @@ def _form(raw: bytes) -> dict[str, str]:
     return {k: v[0] for k, v in parsed.items()}
 
 
+def _malformed(problems: list[str]) -> JSONResponse:
+    """400: the payload is not what Slack sends (nothing was done)."""
+    return JSONResponse({"error": "InvalidPayload", "message": "The Slack payload is malformed: "
+                         + "; ".join(problems), "problems": problems}, status_code=400)
+
+
 @router.post("/slack/interactivity")
 async def interactivity(request: Request, background: BackgroundTasks) -> Response:
     raw = await request.body()
     try:
         verify(raw, request.headers)
-        try:
-            payload = json.loads(_form(raw).get("payload", ""))
-        except ValueError:
-            raise InvalidResponse(["payload: not JSON"]) from None
-        if not isinstance(payload, dict):
-            raise InvalidResponse(["payload: not a JSON object"])
+        form = _form(raw)
+    except InvalidResponse as exc:
+        return _malformed(exc.problems)
     except CountersignError as exc:
         return error_response(exc)
+    try:  # measured before it is parsed: json.loads recurses
+        payload = load_json(form.get("payload", ""), "payload")
+    except ValueError as exc:
+        return _malformed([str(exc)])
+    if problems := payload_problems(payload):
+        return _malformed(problems)
     reply = await run_in_threadpool(handle_interaction, database(request), payload)
     if reply.ack is not None:
         # Slack reads this answer (a modal's response_action); an empty one closes it.
@@ -387,6 +481,8 @@ async def commands(request: Request) -> JSONResponse:
     try:
         verify(raw, request.headers)
         form = _form(raw)
+    except InvalidResponse as exc:
+        return _malformed(exc.problems)
     except CountersignError as exc:
         return error_response(exc)
     if form.get("ssl_check"):
@@ -414,12 +510,13 @@ def run_socket_mode(db: Database, stop: threading.Event | None = None) -> None:
     client = SocketModeClient(app_token=app_token, web_client=web)
 
     def listener(sm_client: SocketModeClient, req: SocketModeRequest) -> None:
-        if req.type == "interactive" and (req.payload or {}).get("type") != "view_submission":
+        payload = req.payload if isinstance(req.payload, dict) else {}
+        if req.type == "interactive" and payload.get("type") != "view_submission":
             # Slack wants the ack within three seconds; the reply follows by response_url.
             sm_client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-            handle_socket_request(db, req.type, req.payload)
+            handle_socket_request(db, req.type, payload)
             return
-        ack = handle_socket_request(db, req.type, req.payload)
+        ack = handle_socket_request(db, req.type, payload)
         sm_client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id, payload=ack))
 
     client.socket_mode_request_listeners.append(listener)  # type: ignore[arg-type]

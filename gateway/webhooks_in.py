@@ -5,11 +5,17 @@ Authenticated either by a Standard Webhooks signature (``webhook-id``,
 COUNTERSIGN_WEBHOOK_IN_SECRET; the timestamp must be within five minutes) —
 then the body names the approver — or by an API token, whose user is the
 approver. Either way the engine decides whether that approver may answer.
+
+A signed delivery decides at most once: its ``webhook-id`` is spent in
+``used_tokens`` with its vote, so a replay (within the five minutes the
+signature stays fresh) is refused with 409 and writes nothing. An answer
+naming a ``level`` counts only while the request is at that level
+(core.once). The body is at most 256 KB and 64 levels of JSON, measured
+before it is parsed.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,9 +23,10 @@ from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 
 from core.api_tokens import authenticate_token
-from core.approvals import ApprovalEngine
 from core.channels.secrets import secret
-from core.errors import InvalidResponse, NotAuthorized
+from core.errors import InvalidInput, InvalidResponse, NotAuthorized
+from core.once import once_key, respond_once
+from core.storable import json_too_deep, load_json
 from gateway.auth import database
 from gateway.errors import COMMON_RESPONSES, Unauthenticated
 from gateway.schemas import ApprovalOut, InboundAnswer
@@ -76,6 +83,8 @@ async def inbound(request: Request) -> ApprovalOut:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise InvalidResponse([f"(body): larger than {MAX_BODY} bytes"])
+    if deep := json_too_deep(raw):  # before json.loads, which recurses
+        raise InvalidInput([deep])
     headers = {k.lower(): v for k, v in request.headers.items()}
     signed = any(h in headers for h in SIGNATURE_HEADERS)
     if signed:
@@ -84,8 +93,8 @@ async def inbound(request: Request) -> ApprovalOut:
     else:
         token_user = _token_user(request)
         try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            payload = load_json(raw)
+        except ValueError:
             raise InvalidResponse(["(body): not valid JSON"]) from None
     try:
         answer = InboundAnswer.model_validate(payload)
@@ -100,6 +109,10 @@ async def inbound(request: Request) -> ApprovalOut:
         if not answer.approver:
             raise InvalidResponse(["approver: a signed webhook must name the approver"])
         approver = answer.approver
-    approval = ApprovalEngine(database(request)).respond_to_approval(
-        answer.approval_id, approver, answer.decision, answer.data, answer.comment, channel="webhook")
+    # A signed delivery decides once (its webhook-id); any answer only at the level it names.
+    key = once_key("webhook", headers["webhook-id"]) if signed else None
+    approval = respond_once(
+        database(request), key=key, what="This webhook delivery (webhook-id)",
+        approval_id=answer.approval_id, approver=approver, decision=answer.decision,
+        data=answer.data, comment=answer.comment, channel="webhook", level=answer.level)
     return ApprovalOut.of(approval)

@@ -98,8 +98,11 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
     if not _needs_dashboard(approval):
-        approve_url = confirm_link(make_link_token(approval.id, address, "approve"))
-        reject_url = confirm_link(make_link_token(approval.id, address, "reject"))
+        # Each link decides once, and only at the level it was sent for (core.once).
+        approve_url = confirm_link(make_link_token(approval.id, address, "approve",
+                                                   level=approval.level))
+        reject_url = confirm_link(make_link_token(approval.id, address, "reject",
+                                                  level=approval.level))
     intro = INTROS.get(kind, "An AI agent is waiting for your approval")
     subject = _one_line(f"{'Escalated: ' if kind == 'approval.escalated' else 'Approval needed: '}"
                         f"{approval.title}")[:200]

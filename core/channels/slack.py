@@ -11,8 +11,10 @@ approving changes, the chain of levels, votes so far and time left (for a
 gate without a call, its facts).
 
 Buttons carry ``action_id`` ``countersign_approve`` / ``countersign_reject`` /
-``countersign_edit`` with the approval id as value; the gateway's
-interactivity endpoint handles the clicks. Edit opens a modal
+``countersign_edit``; their value names the approval, the level of the
+request the message was sent for and the digest of the call it shows
+(``button_value``), so a click decides only at that level and about that
+call (core.once). The gateway's interactivity endpoint handles the clicks. Edit opens a modal
 (``edit_modal``) whose inputs are drawn from the call's input schema,
 pre-filled with the arguments now, plus an approved-amount input for a
 budget; its ``view_submission`` is read back by ``read_edit_submission``.
@@ -66,6 +68,8 @@ from core.channels.edits import (
 )
 from core.channels.secrets import mask, secret
 from core.links import approval_link
+from core.once import ANY
+from core.storable import load_json
 
 TOKEN_ENV = "SLACK_BOT_TOKEN"
 API_URL_ENV = "SLACK_API_URL"
@@ -146,6 +150,48 @@ def _inert_cut(text: str, limit: int) -> str:
         else:
             high = middle - 1
     return inert(text[:low]) + "…"
+
+
+@dataclass(frozen=True)
+class ButtonValue:
+    """What an Approve, Reject or Edit button was sent for."""
+
+    approval_id: str
+    level: int
+    # The digest of the call the message showed; ``core.once.ANY`` when it showed none
+    # it could name.
+    digest: Any = ANY
+
+
+BUTTON_VALUE_MAX = 2000
+
+
+def button_value(approval: ApprovalFacts) -> str:
+    """A button's value: the approval, its level now and the call's digest (JSON)."""
+    value: dict[str, Any] = {"approval_id": approval.id, "level": approval.level}
+    if approval.view is not None:
+        value["digest"] = (approval.view.call_now or {}).get("digest")
+    return json.dumps(value, separators=(",", ":"))
+
+
+def read_button_value(value: Any) -> ButtonValue:
+    """A button's value read back; ``ValueError`` for one that names no level (a message
+    sent before buttons carried one) or is not ours."""
+    if not isinstance(value, str) or not value or len(value) > BUTTON_VALUE_MAX:
+        raise ValueError("the button names no request")
+    try:
+        loaded = load_json(value, "value")
+    except ValueError:
+        raise ValueError("the button names no level of the request") from None
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("approval_id"), str):
+        raise ValueError("the button names no request")
+    level = loaded.get("level")
+    if not isinstance(level, int) or isinstance(level, bool) or level < 0:
+        raise ValueError("the button names no level of the request")
+    digest = loaded.get("digest", ANY)
+    if digest is not ANY and digest is not None and not isinstance(digest, str):
+        raise ValueError("the button's call digest is not text")
+    return ButtonValue(loaded["approval_id"], level, digest)
 
 
 def _md(text: str) -> MarkdownTextObject:
@@ -260,17 +306,18 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
                              emoji=False),
         confirm="Reject", deny="Cancel", style="danger",
     )
+    value = button_value(approval)
     buttons = [
         ButtonElement(text=PlainTextObject(text="Approve"), action_id=APPROVE_ACTION,
-                      value=approval.id, style="primary"),
+                      value=value, style="primary"),
         ButtonElement(text=PlainTextObject(text="Reject"), action_id=REJECT_ACTION,
-                      value=approval.id, style="danger", confirm=reject_confirm),
+                      value=value, style="danger", confirm=reject_confirm),
     ]
     if approval.view is not None and editable(approval.view):
         label = ("Edit or lower the amount" if approval.view.amount_argument or
                  approval.view.tool is None else "Edit")
         buttons.append(ButtonElement(text=PlainTextObject(text=label), action_id=EDIT_ACTION,
-                                     value=approval.id))
+                                     value=value))
     blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[*buttons, open_button]))
     return blocks
 
@@ -304,10 +351,11 @@ def _input_element(entry: ArgumentField) -> dict[str, Any] | None:
     return element
 
 
-def edit_modal(approval_id: str, view: RequestView, title: str = "") -> dict[str, Any]:
+def edit_modal(approval_id: str, view: RequestView, title: str = "", *,
+               level: int | None = None) -> dict[str, Any]:
     """The modal an approver edits the call (and a budget's amount) in, as ``views.open``
-    takes it. ``private_metadata`` names the request and the digest of the call shown,
-    so a submission about a call that has moved on since is refused."""
+    takes it. ``private_metadata`` names the request, its level and the digest of the
+    call shown, so a submission about a call or level that has moved on since is refused."""
     blocks: list[dict[str, Any]] = []
     about = title or view.title
     blocks.append({"type": "section", "text": _md(_inert_cut(about, 500)).to_dict()})
@@ -355,7 +403,7 @@ def edit_modal(approval_id: str, view: RequestView, title: str = "") -> dict[str
                    "label": {"type": "plain_text", "text": "Comment", "emoji": False},
                    "element": {"type": "plain_text_input", "action_id": INPUT_ACTION,
                                "multiline": True}})
-    metadata = json.dumps({"approval_id": approval_id,
+    metadata = json.dumps({"approval_id": approval_id, "level": level,
                            "digest": (view.call_now or {}).get("digest"), "tool": view.tool})
     if len(metadata) > METADATA_MAX:  # a tool name that long is not a real one
         raise PermanentFailure("The request cannot be edited in Slack; use the dashboard.")
@@ -379,6 +427,8 @@ class EditSubmission:
     comment: str
     # Input block ids in the order shown (where refusals are reported).
     block_ids: list[str]
+    # The level of the request the modal was opened at (None: not named).
+    level: int | None = None
 
 
 def _state_text(state: Any) -> str | None:
@@ -396,18 +446,21 @@ def read_edit_submission(view: dict[str, Any]) -> EditSubmission:
     modal. Raises ``ValueError`` for a view that is not the edit modal."""
     if view.get("callback_id") != EDIT_CALLBACK:
         raise ValueError("not the Countersign edit modal")
+    raw = view.get("private_metadata")
     try:
-        metadata = json.loads(view.get("private_metadata") or "")
+        metadata = load_json(raw if isinstance(raw, str) else "", "private_metadata")
     except ValueError:
         raise ValueError("the modal's metadata is not JSON") from None
     if not isinstance(metadata, dict) or not isinstance(metadata.get("approval_id"), str):
         raise ValueError("the modal does not name a request")
-    values = ((view.get("state") or {}).get("values") or {})
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
     values = values if isinstance(values, dict) else {}
     inputs: dict[str, str | None] = {}
     amount: str | None = None
     comment = ""
     for block_id, actions in values.items():
+        block_id = str(block_id)
         text = _state_text((actions or {}).get(INPUT_ACTION) if isinstance(actions, dict) else None)
         if block_id.startswith(ARGUMENT_BLOCK):
             inputs[block_id[len(ARGUMENT_BLOCK):]] = text
@@ -415,14 +468,17 @@ def read_edit_submission(view: dict[str, Any]) -> EditSubmission:
             amount = text
         elif block_id == COMMENT_BLOCK:
             comment = text or ""
-    shown = [b.get("block_id") for b in view.get("blocks") or []
+    listed = view.get("blocks")
+    shown = [b.get("block_id") for b in (listed if isinstance(listed, list) else [])
              if isinstance(b, dict) and b.get("type") == "input"]
     block_ids = [str(b) for b in shown if b] or [str(b) for b in values]
-    tool, digest = metadata.get("tool"), metadata.get("digest")
+    tool, digest, level = metadata.get("tool"), metadata.get("digest"), metadata.get("level")
     return EditSubmission(approval_id=metadata["approval_id"],
                           digest=digest if isinstance(digest, str) else None,
                           tool=tool if isinstance(tool, str) else None,
-                          inputs=inputs, amount=amount, comment=comment, block_ids=block_ids)
+                          inputs=inputs, amount=amount, comment=comment, block_ids=block_ids,
+                          level=level if isinstance(level, int) and not isinstance(level, bool)
+                          and level >= 0 else None)
 
 
 def submission_errors(problems: dict[str, list[str]], block_ids: list[str]) -> dict[str, str]:
@@ -604,5 +660,6 @@ def _failure(exc: SlackApiError, doing: str) -> Exception:
 
 
 __all__ = ["SlackChannel", "approval_blocks", "escape", "inert", "edit_modal", "read_edit_submission",
+           "button_value", "read_button_value", "ButtonValue",
            "submission_errors", "EditSubmission", "APPROVE_ACTION", "REJECT_ACTION", "EDIT_ACTION",
            "EDIT_CALLBACK", "Deferred"]

@@ -25,7 +25,7 @@ from gateway.slack import handle_socket_request
 from tests.helpers.approved_calls import CASES, FINANCE, PROPOSED, pay_registry, run, waiting
 from tests.integration.core.conftest import Calls
 from tests.integration.gateway.loopback import Recorder, loopback_server
-from tests.integration.gateway.test_slack import SECRET, signed
+from tests.integration.gateway.test_slack import SECRET, click, signed
 
 FINANCE_SLACK = "U0FINANCE"
 TRIGGER = "12345.98765.abcd2358fdea"
@@ -53,8 +53,9 @@ def post(client: TestClient, payload: dict[str, Any]) -> Any:
 
 
 def press(approval_id: str, action: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "block_actions", "user": {"id": FINANCE_SLACK, "username": "finance"},
-            "actions": [{"action_id": action, "value": approval_id, "type": "button"}], **extra}
+    """A new press of a button sent for the request's first level."""
+    pressed = click(approval_id, action, FINANCE_SLACK)
+    return {**pressed, "user": {"id": FINANCE_SLACK, "username": "finance"}, **extra}
 
 
 def open_modal(client: TestClient, slack: Recorder, approval_id: str) -> dict[str, Any]:
@@ -153,8 +154,8 @@ def test_the_modal_is_drawn_from_the_input_schema_and_prefilled(
     assert fields[ARGUMENT_BLOCK + "note"]["element"]["initial_value"] == "invoice 7"
     assert fields[ARGUMENT_BLOCK + "currency"]["element"]["initial_value"] == "USD"
     metadata = json.loads(modal["private_metadata"])
-    assert metadata == {"approval_id": approval.id, "digest": approval.proposed_call["digest"],
-                        "tool": "pay"}
+    assert metadata == {"approval_id": approval.id, "level": 0,
+                        "digest": approval.proposed_call["digest"], "tool": "pay"}
     # Left as it opened, the modal approves the call as proposed.
     assert post(client, submission(modal)).json()["response_action"] == "update"
     [vote] = ApprovalEngine(db).responses(approval.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from typing import Any
@@ -39,11 +40,22 @@ def signed(body: str, *, secret: str = SECRET, timestamp: int | None = None) -> 
             "Content-Type": "application/x-www-form-urlencoded"}
 
 
+_CLICKS = itertools.count()
+
+
+def button(approval_id: str, level: int = 0, **digest: str | None) -> str:
+    """A button's value as Countersign draws it: the request, its level (and the call's
+    digest, when given)."""
+    return json.dumps({"approval_id": approval_id, "level": level, **digest})
+
+
 def click(approval_id: str, action: str = "countersign_approve", user: str = BOSS_SLACK,
-          response_url: str | None = None) -> dict[str, Any]:
+          response_url: str | None = None, *, level: int = 0) -> dict[str, Any]:
+    """A new click (its own action_ts) on a button sent for ``level`` of the request."""
     payload: dict[str, Any] = {
         "type": "block_actions", "user": {"id": user, "username": "boss"},
-        "actions": [{"action_id": action, "value": approval_id, "type": "button"}],
+        "actions": [{"action_id": action, "value": button(approval_id, level), "type": "button",
+                     "action_ts": f"{time.time():.6f}.{next(_CLICKS)}"}],
     }
     if response_url:
         payload["response_url"] = response_url

@@ -50,7 +50,10 @@ def test_a_signed_answer_decides(client: TestClient, db: Database) -> None:
     Runner(db).run_until_idle()
     assert ops.get_workflow(db, workflow_id).status == "completed"
     replay = client.post(URL, content=body, headers=signed(body))
-    assert replay.status_code == 409 and replay.json()["error"] == "ApprovalClosed"
+    # The same delivery (its webhook-id) decides once; a replay writes nothing.
+    assert replay.status_code == 409 and replay.json()["error"] == "AnswerReplayed"
+    assert "already used" in replay.json()["message"]
+    assert len(ApprovalEngine(db).responses(approval.id)) == 1
 
 
 def test_wrong_stale_and_malformed_signatures_are_refused(client: TestClient, db: Database) -> None:
