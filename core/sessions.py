@@ -21,9 +21,14 @@ SECRET_ENVS = ("COUNTERSIGN_SESSION_SECRET", "COUNTERSIGN_SECRET_KEY")
 _PROCESS_SECRET = secrets.token_urlsafe(32)
 
 
-def _serializer() -> URLSafeTimedSerializer:
+def signing_secret() -> str:
+    """The key sessions (and the gateway's CSRF tokens, under their own salt) are signed with."""
     configured = next((os.environ[name] for name in SECRET_ENVS if os.environ.get(name)), None)
-    return URLSafeTimedSerializer(configured or _PROCESS_SECRET, salt="countersign.session",
+    return configured or _PROCESS_SECRET
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(signing_secret(), salt="countersign.session",
                                   signer_kwargs={"digest_method": hashlib.sha256})
 
 

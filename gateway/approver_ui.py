@@ -13,8 +13,13 @@ checks the arguments against the tool's input schema.
 
 Sign-in is the gateway's (a session cookie from ``/login``), handed to Gradio
 through ``auth_dependency``; without it Gradio answers 401 and the gateway
-sends browsers to ``/login``. The handler functions below take the user
-explicitly so they can be tested without a browser.
+sends browsers to ``/login``. Every event that changes something must come
+from this page (gateway.browser.ApproverUiGuard: same origin, and the CSRF
+token the page's script sends from the ``countersign_csrf`` cookie), and no
+other origin may read Gradio's API (its permissive localhost CORS is
+removed). Messages quoting anything stored (refusals name approvers, fields,
+values) are escaped Markdown (components.text.md). The handler functions
+below take the user explicitly so they can be tested without a browser.
 """
 
 from __future__ import annotations
@@ -28,13 +33,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from components.text import md
 from core.approval_view import RequestView, plain, request_view
 from core.approvals import ApprovalEngine
 from core.channels.edits import changed_arguments
 from core.db import Database
 from core.errors import CountersignError, InvalidResponse
+from core.storable import load_json
 from core.tenancy import user_tenant
 from gateway.auth import session_user
+from gateway.browser import GRADIO_HEAD, ApproverUiGuard
 
 MOUNT_PATH = "/approve"
 UI_DECISIONS = {"Approve": "approve", "Approve with changes": "modify", "Reject": "reject"}
@@ -144,13 +152,13 @@ def answer(db: Database, user: str | None, approval_id: str | None, button: str,
         return "**Refused:** choose a request first."
     decision = UI_DECISIONS.get(button, "approve")
     try:
-        data = json.loads(answer_json or "{}") if decision != "reject" else {}
+        data = load_json(answer_json or "{}", "(answer)") if decision != "reject" else {}
         if not isinstance(data, dict):
             raise InvalidResponse(["(answer): must be a JSON object"])
-        edited = json.loads(arguments_json) if decision != "reject" and arguments_json.strip() \
-            else None
+        edited = load_json(arguments_json, "arguments") \
+            if decision != "reject" and arguments_json.strip() else None
     except ValueError as exc:
-        return f"**Refused:** the answer is not valid JSON: {html.escape(str(exc))}"
+        return f"**Refused:** the answer is not valid JSON: {md(exc)}"
     try:
         if edited is not None or approved_amount is not None:
             view = _view(db, user, approval_id)
@@ -166,8 +174,8 @@ def answer(db: Database, user: str | None, approval_id: str | None, button: str,
         approval = ApprovalEngine(db).respond_to_approval(
             approval_id, user, decision, data, comment or "", channel="gradio")
     except CountersignError as exc:
-        problems = "".join(f"\n- {html.escape(p)}" for p in getattr(exc, "problems", []))
-        return f"**Refused:** {html.escape(str(exc))}{problems}"
+        problems = "".join(f"\n- {md(p)}" for p in getattr(exc, "problems", []))
+        return f"**Refused:** {md(exc)}{problems}"
     return f"**Recorded.** The request is now {approval.status}."
 
 
@@ -180,7 +188,7 @@ def build(db: Database) -> gr.Blocks:
         if not user:
             return "Not signed in.", gr.update(choices=[], value=None)
         choices = inbox(db, user)
-        return (f"Signed in as **{html.escape(user)}** · [sign out](/logout) · "
+        return (f"Signed in as **{md(user)}** · [sign out](/logout) · "
                 f"{len(choices)} waiting", gr.update(choices=choices, value=None))
 
     def show(approval_id: str | None, request: gr.Request
@@ -191,7 +199,7 @@ def build(db: Database) -> gr.Blocks:
         try:
             return (*details(db, user, approval_id), *call_editor(db, user, approval_id))
         except CountersignError as exc:
-            return html.escape(str(exc)), "{}", {}, "", None
+            return md(exc), "{}", {}, "", None
 
     def make_handler(button: str) -> Any:
         def handle(approval_id: str | None, answer_json: str, comment: str, arguments_json: str,
@@ -255,6 +263,8 @@ class _SignInRedirect:
 
 
 def mount(app: FastAPI, db: Database) -> None:
+    # GRADIO_HEAD: the page's script sends the CSRF token with each event it posts.
     gr.mount_gradio_app(app, build(db), path=MOUNT_PATH, auth_dependency=session_user,
-                        footer_links=[], ssr_mode=False)
+                        footer_links=[], ssr_mode=False, head=GRADIO_HEAD)
     app.add_middleware(_SignInRedirect)
+    app.add_middleware(ApproverUiGuard, prefix=MOUNT_PATH)

@@ -7,7 +7,11 @@ tampered, expired or spent one) and shows the request as
 the amount in words, what approving changes, the chain of levels, votes and
 time left, or a gate's facts) with the buttons; the button POSTs the token
 back, and the token is spent and the answer recorded in one transaction
-(channel ``email``): either both happen or neither.
+(channel ``email``): either both happen or neither. A link decides only at
+the level of the request it was sent for (core.once).
+
+The POST must come from the page itself: from this origin, with the page's
+CSRF token (bound to the link token) in a hidden field (gateway.browser).
 
 An approving answer may change what is released, on the page itself: a
 budget's approved amount (at most the amount asked), and the call's
@@ -42,7 +46,9 @@ from core.channels.edits import (
 from core.errors import CountersignError, InvalidResponse, LinkUsed
 from core.links import approval_link, is_link_token_used, read_link_token, respond_with_link
 from core.models import ApprovalRequest
+from core.once import check_issued_for
 from gateway.auth import database
+from gateway.browser import CSRF_FIELD, link_csrf_token, link_csrf_valid, request_refusal
 from gateway.errors import status_for
 from gateway.templating import page
 
@@ -51,7 +57,7 @@ router = APIRouter(include_in_schema=False)
 BUTTON_DECISIONS = ("approve", "reject")
 # Form field names: each argument of the call is "arg.<name>".
 ARGUMENT_FIELD = "arg."
-MAX_LENGTHS = {"token": 4000, "decision": 20, "comment": 10_000}
+MAX_LENGTHS = {"token": 4000, "decision": 20, "comment": 10_000, CSRF_FIELD: 500}
 MAX_VALUE = 100_000
 
 
@@ -63,7 +69,8 @@ def needs_form(approval: ApprovalRequest) -> bool:
 
 def _refusal(error: CountersignError, approval_id: str | None = None) -> Response:
     headings = {"LinkUsed": "This link was already used", "LinkExpired": "This link has expired",
-                "LinkInvalid": "This link is not valid"}
+                "LinkInvalid": "This link is not valid",
+                "AnswerOutdated": "This link is out of date"}
     return page("result.html", status_code=status_for(error),
                 heading=headings.get(type(error).__name__, "Your answer was not recorded"),
                 message=str(error), error=True,
@@ -111,7 +118,8 @@ def _confirm_page(approval: ApprovalRequest, view: RequestView, *, approver: str
                 amount=submitted.get(AMOUNT, _amount_text(view)), problems=problems,
                 general=general, comment=submitted.get("comment", ""),
                 edited=bool(problems) and any(name in problems for name in values),
-                argument_field=ARGUMENT_FIELD, dashboard=approval_link(approval.id))
+                argument_field=ARGUMENT_FIELD, dashboard=approval_link(approval.id),
+                csrf_field=CSRF_FIELD, csrf_token=link_csrf_token(token))
 
 
 @router.get("/email/confirm")
@@ -125,6 +133,7 @@ def confirm_page(request: Request, token: str = "") -> Response:
         with database(request).read() as session:
             if is_link_token_used(session, claims.token_id):
                 raise LinkUsed()
+        check_issued_for(approval, what="This link", level=claims.level)
     except CountersignError as exc:
         return _refusal(exc, approval_id)
     if needs_form(approval):
@@ -140,7 +149,11 @@ def confirm_page(request: Request, token: str = "") -> Response:
 
 @router.post("/email/confirm")
 async def confirm_decision(request: Request) -> Response:
-    """Spend the token and record the answer in one transaction (core.links)."""
+    """Spend the token and record the answer in one transaction (core.links), when the
+    answer came from the confirmation page itself (same origin, its CSRF token)."""
+    if (refusal := request_refusal(request)) is not None:
+        return page("result.html", status_code=403, heading="Your answer was not recorded",
+                    message=refusal, error=True, link=None)
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     return await run_in_threadpool(_decide, request, fields)
@@ -160,6 +173,11 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
         if too_long:
             raise InvalidResponse(too_long)
         claims = read_link_token(token)
+        if not link_csrf_valid(token, form.get(CSRF_FIELD)):
+            return page("result.html", status_code=403, heading="Your answer was not recorded",
+                        message="This answer was not sent from the link's confirmation page (or "
+                                "the page is more than 12 hours old); open the link from your "
+                                "email again.", error=True, link=None)
         approval_id = claims.approval_id
         approval = _approval(request, claims.approval_id)
         if needs_form(approval):

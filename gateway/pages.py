@@ -1,4 +1,10 @@
-"""The gateway's sign-in for browser pages (the Gradio approver UI)."""
+"""The gateway's sign-in for browser pages (the Gradio approver UI).
+
+The form is protected against login CSRF (another site signing a victim's
+browser in as the attacker): a POST must come from this origin
+(gateway.browser) and carry the token the form was drawn with, bound to a
+random nonce in a ``SameSite=Strict`` cookie set with the form.
+"""
 
 from __future__ import annotations
 
@@ -11,35 +17,71 @@ from core.errors import NotAuthorized
 from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE
 from core.users import authenticate
 from gateway.auth import database, make_session_cookie, safe_next
+from gateway.browser import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    LOGIN_NONCE_COOKIE,
+    LOGIN_TOKEN_AGE,
+    login_csrf_token,
+    login_csrf_valid,
+    new_login_nonce,
+    request_refusal,
+    session_csrf_token,
+    set_cookie,
+)
 from gateway.templating import page
 
 router = APIRouter(include_in_schema=False)
+LOGIN_PATH = "/login"
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_form(next: str = "/approve/") -> Response:
-    return page("login.html", next=safe_next(next), email="", error=None)
+def _form(request: Request, *, next: str, email: str = "", error: str | None = None,
+          status_code: int = 200) -> Response:
+    """The sign-in form with a fresh nonce cookie and the token bound to it."""
+    nonce = new_login_nonce()
+    response = page("login.html", status_code=status_code, next=safe_next(next), email=email,
+                    error=error, csrf_field=CSRF_FIELD, csrf_token=login_csrf_token(nonce))
+    set_cookie(response, request, LOGIN_NONCE_COOKIE, nonce, max_age=LOGIN_TOKEN_AGE,
+               samesite="strict", path=LOGIN_PATH)
+    return response
 
 
-@router.post("/login")
+@router.get(LOGIN_PATH, response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/approve/") -> Response:
+    return _form(request, next=next)
+
+
+@router.post(LOGIN_PATH)
 def login(
     request: Request,
     email: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str, Form(max_length=2000)] = "/approve/",
+    csrf_token: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
+    refusal = request_refusal(request)
+    if refusal is None and not login_csrf_valid(request.cookies.get(LOGIN_NONCE_COOKIE), csrf_token):
+        refusal = "This sign-in was not sent from this site's sign-in form (or the form is " \
+                  "more than an hour old); sign in again."
+    if refusal is not None:
+        return _form(request, next=next, email="", error=refusal, status_code=403)
     try:
         user = authenticate(database(request), email, password)
     except NotAuthorized as exc:
-        return page("login.html", status_code=401, next=safe_next(next), email=email, error=str(exc))
+        return _form(request, next=next, email=email, error=str(exc), status_code=401)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, make_session_cookie(user.email), max_age=SESSION_MAX_AGE,
-                        httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    session = make_session_cookie(user.email)
+    set_cookie(response, request, SESSION_COOKIE, session, max_age=SESSION_MAX_AGE)
+    # The approver page's script sends this token with each of its requests (gateway.browser).
+    set_cookie(response, request, CSRF_COOKIE, session_csrf_token(session), max_age=SESSION_MAX_AGE,
+               httponly=False, samesite="strict")
+    response.delete_cookie(LOGIN_NONCE_COOKIE, path=LOGIN_PATH)
     return response
 
 
 @router.get("/logout")
 def logout() -> Response:
-    response = RedirectResponse("/login", status_code=303)
+    response = RedirectResponse(LOGIN_PATH, status_code=303)
     response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
     return response

@@ -29,6 +29,7 @@ from core.errors import NotAuthorized
 from core.links import make_link_token
 from gateway.approver_ui import answer as gradio_answer
 from gateway.slack import handle_interaction
+from tests.helpers.browser import answer_form
 from tests.integration.gateway.conftest import BOSS, OTHER, REQUESTER, token_for, waiting_workflow
 from tests.integration.gateway.test_slack import BOSS_SLACK, click, signed
 from tests.integration.gateway.test_webhooks_in import SECRET as WEBHOOK_SECRET
@@ -107,7 +108,7 @@ def test_slack_forged_stale_tampered_and_replayed_requests(
     assert first.status_code == 200 and first.json()["text"].startswith("You approved"), first.text
     for copy in range(3):
         again = client.post("/slack/interactivity", content=body, headers=headers)
-        tally.check(again.status_code == 200 and "already approved" in again.json()["text"]
+        tally.check(again.status_code == 200 and "already used" in again.json()["text"]
                     and votes(db, approval.id) == 1, f"replayed click {copy + 1}")
     finish(request, tally)
 
@@ -137,14 +138,14 @@ def test_email_links_tampered_expired_forged_reused_and_misdirected(
     genuine = {good, attempts["link of someone not asked"]["token"]}
     for what, form in attempts.items():
         shown = client.get(CONFIRM, params={"token": form["token"]})
-        answered = client.post(CONFIRM, data=form)
+        answered = client.post(CONFIRM, data={**answer_form(form["token"]), **form})
         ok = refused(answered, 400, 403, 410, 422) and votes(db, approval.id) == 0
         tally.check(ok and (form["token"] in genuine or shown.status_code >= 400), what)
 
-    first = client.post(CONFIRM, data={"token": good})
+    first = client.post(CONFIRM, data=answer_form(good))
     assert first.status_code == 200 and "You approved" in first.text, first.text
     for copy in range(3):
-        reused = client.post(CONFIRM, data={"token": good})
+        reused = client.post(CONFIRM, data=answer_form(good))
         tally.check(refused(reused, 410) and "already been used" in reused.text
                     and votes(db, approval.id) == 1, f"reused link {copy + 1}")
     finish(request, tally)
@@ -198,7 +199,7 @@ def every_channel_as(db: Database, client: TestClient, approval_id: str, who: st
         results["core API"] = False
     except NotAuthorized as exc:
         results["core API"] = bool(str(exc))
-    link = client.post(CONFIRM, data={"token": make_link_token(approval_id, who, "approve")})
+    link = client.post(CONFIRM, data=answer_form(make_link_token(approval_id, who, "approve")))
     results["email link"] = refused(link, 403)
     reply = handle_interaction(db, click(approval_id, user=slack_id))
     results["Slack button"] = not reply.ok and "not" in reply.text

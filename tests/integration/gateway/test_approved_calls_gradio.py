@@ -35,6 +35,7 @@ from tests.helpers.approved_calls import (
     run,
     waiting,
 )
+from tests.helpers.browser import sign_in
 from tests.integration.core.conftest import Calls
 
 PASSWORD = "correct horse battery"
@@ -58,7 +59,7 @@ def check(db: Database, calls: Calls, registry: Any, approval_id: str, case: str
           message: str, received: dict[str, Any] | None) -> None:
     if received is None:
         assert message.startswith("**Refused:**"), message
-        assert ("arguments.amount: &#x27;a lot&#x27; is not of type" in message
+        assert ("arguments.amount: 'a lot' is not of type" in message
                 if case == "schema_broken" else "cannot name another tool" in message), message
         assert ApprovalEngine(db).get(approval_id).status == "pending"
         assert ApprovalEngine(db).responses(approval_id) == []
@@ -94,7 +95,7 @@ def test_gradio(db: Database, calls: Calls, case: str) -> None:
 def ui(db: Database) -> Iterator[TestClient]:
     add_user(db, FINANCE, password=PASSWORD)
     with TestClient(create_app(db)) as test_client:
-        test_client.post("/login", data={"email": FINANCE, "password": PASSWORD})
+        sign_in(test_client, FINANCE, PASSWORD)
         yield test_client
 
 

@@ -14,6 +14,7 @@ from core.db import Database
 from core.users import add_user
 from gateway.app import create_app
 from gateway.approver_ui import answer, details, inbox, schema_defaults
+from tests.helpers.browser import sign_in
 from tests.integration.gateway.conftest import BOSS, OTHER, waiting_workflow
 
 PASSWORD = "correct horse battery"
@@ -31,10 +32,9 @@ def test_approve_needs_the_gateway_sign_in(ui: TestClient) -> None:
     first = ui.get("/approve", follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/login?next=/approve/"
     assert ui.get("/approve/config").status_code == 401  # Gradio's own API refuses too
-    wrong = ui.post("/login", data={"email": BOSS, "password": "nope", "next": "/approve/"})
+    wrong = sign_in(ui, BOSS, "nope", "/approve/")
     assert wrong.status_code == 401 and "Wrong email or password" in wrong.text
-    off_site = ui.post("/login", data={"email": BOSS, "password": PASSWORD, "next": "//evil.example"},
-                       follow_redirects=False)
+    off_site = sign_in(ui, BOSS, PASSWORD, "//evil.example", follow_redirects=False)
     assert off_site.status_code == 303 and off_site.headers["location"] == "/approve/"
     page = ui.get("/approve/")
     assert page.status_code == 200 and "gradio" in page.text.lower()
@@ -61,7 +61,7 @@ def test_inbox_details_and_a_budget_answer(db: Database) -> None:
     assert schema["properties"]["approved_amount"]["maximum"] == 500
 
     too_much = answer(db, BOSS, approval.id, "Approve with changes", '{"approved_amount": 900}', "")
-    assert too_much.startswith("**Refused:**") and "approved_amount" in too_much
+    assert too_much.startswith("**Refused:**") and "approved_amount" in too_much.replace("\\", "")
     not_json = answer(db, BOSS, approval.id, "Approve", "{oops", "")
     assert "not valid JSON" in not_json
     assert answer(db, OTHER, approval.id, "Approve", prefilled, "").startswith("**Refused:**")
@@ -88,9 +88,9 @@ def test_the_gradio_events_act_as_the_signed_in_user(ui: TestClient, db: Databas
     _, approval = waiting_workflow(db)
     run = "/approve/gradio_api/run"
     assert ui.post(f"{run}/inbox", json={"data": []}).status_code == 401
-    ui.post("/login", data={"email": BOSS, "password": PASSWORD})
+    sign_in(ui, BOSS, PASSWORD)
     greeting, choices = ui.post(f"{run}/inbox", json={"data": []}).json()["data"]
-    assert BOSS in greeting and [c[1] for c in choices["choices"]] == [approval.id]
+    assert BOSS in greeting.replace("\u2060", "") and [c[1] for c in choices["choices"]] == [approval.id]
     markdown, prefilled, _, arguments, amount = ui.post(
         f"{run}/details", json={"data": [approval.id]}).json()["data"]
     assert "Ship release" in markdown and prefilled == "{}"

@@ -13,6 +13,7 @@ from core.approvals import ApprovalEngine
 from core.db import Database
 from core.links import make_link_token
 from core.runner import Runner
+from tests.helpers.browser import answer_form
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
 CONFIRM = "/email/confirm"
@@ -44,7 +45,7 @@ def test_get_shows_the_page_and_decides_nothing_post_decides(client: TestClient,
     assert 'value="approve"' in html and 'value="reject"' not in html
     assert page.headers["cache-control"] == "no-store"
 
-    done = client.post(CONFIRM, data={"token": form_token(html), "decision": "approve",
+    done = client.post(CONFIRM, data={**answer_form(form_token(html)), "decision": "approve",
                                       "comment": "looks fine"})
     assert done.status_code == 200, done.text
     assert "You approved" in done.text
@@ -55,7 +56,7 @@ def test_get_shows_the_page_and_decides_nothing_post_decides(client: TestClient,
     Runner(db).run_until_idle()
     assert ops.get_workflow(db, workflow_id).status == "completed"
 
-    again = client.post(CONFIRM, data={"token": token, "decision": "approve"})
+    again = client.post(CONFIRM, data={**answer_form(token), "decision": "approve"})
     assert again.status_code == 410 and "already been used" in again.text
     assert client.get(CONFIRM, params={"token": token}).status_code == 410
 
@@ -65,9 +66,9 @@ def test_a_link_without_a_decision_offers_both_and_rejects(client: TestClient, d
     token = make_link_token(approval.id, BOSS)
     html = client.get(CONFIRM, params={"token": token}).text
     assert 'value="approve"' in html and 'value="reject"' in html
-    missing = client.post(CONFIRM, data={"token": token})
+    missing = client.post(CONFIRM, data={**answer_form(token)})
     assert missing.status_code == 422 and "choose approve or reject" in missing.text
-    done = client.post(CONFIRM, data={"token": token, "decision": "reject", "comment": "no"})
+    done = client.post(CONFIRM, data={**answer_form(token), "decision": "reject", "comment": "no"})
     assert done.status_code == 200 and "You rejected" in done.text
     assert ApprovalEngine(db).get(approval.id).status == "rejected"
 
@@ -77,13 +78,13 @@ def test_tampered_and_expired_tokens_are_refused(client: TestClient, db: Databas
     token = make_link_token(approval.id, BOSS, "approve")
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     for response in (client.get(CONFIRM, params={"token": tampered}),
-                     client.post(CONFIRM, data={"token": tampered, "decision": "approve"}),
+                     client.post(CONFIRM, data={**answer_form(tampered), "decision": "approve"}),
                      client.get(CONFIRM, params={"token": ""})):
         assert response.status_code == 400 and "not valid" in response.text
     expired = make_link_token(approval.id, BOSS, "approve", max_age=1)
     time.sleep(2.1)
     for response in (client.get(CONFIRM, params={"token": expired}),
-                     client.post(CONFIRM, data={"token": expired, "decision": "approve"})):
+                     client.post(CONFIRM, data={**answer_form(expired), "decision": "approve"})):
         assert response.status_code == 410 and "expired" in response.text
     assert ApprovalEngine(db).get(approval.id).status == "pending"
 
@@ -91,13 +92,13 @@ def test_tampered_and_expired_tokens_are_refused(client: TestClient, db: Databas
 def test_a_link_for_someone_not_asked_is_refused_and_stays_unspent(client: TestClient, db: Database) -> None:
     _, approval = waiting_workflow(db)
     token = make_link_token(approval.id, "intruder@example.com", "approve")
-    refused = client.post(CONFIRM, data={"token": token, "decision": "approve"})
+    refused = client.post(CONFIRM, data={**answer_form(token), "decision": "approve"})
     assert refused.status_code == 403 and "not an approver" in refused.text
     assert ApprovalEngine(db).get(approval.id).status == "pending"
     # A decision link cannot be turned into the other decision.
     boss_token = make_link_token(approval.id, BOSS, "approve")
-    assert client.post(CONFIRM, data={"token": boss_token, "decision": "reject"}).status_code == 400
-    assert client.post(CONFIRM, data={"token": boss_token}).status_code == 200
+    assert client.post(CONFIRM, data={**answer_form(boss_token), "decision": "reject"}).status_code == 400
+    assert client.post(CONFIRM, data={**answer_form(boss_token)}).status_code == 200
 
 
 def test_form_approvals_go_to_the_dashboard(client: TestClient, db: Database) -> None:
@@ -105,7 +106,7 @@ def test_form_approvals_go_to_the_dashboard(client: TestClient, db: Database) ->
         {"name": "verdict", "type": "string", "required": True}]})
     token = make_link_token(approval.id, BOSS)
     for response in (client.get(CONFIRM, params={"token": token}, follow_redirects=False),
-                     client.post(CONFIRM, data={"token": token, "decision": "approve"},
+                     client.post(CONFIRM, data={**answer_form(token), "decision": "approve"},
                                  follow_redirects=False)):
         assert response.status_code == 303
         assert approval.id in response.headers["location"]
