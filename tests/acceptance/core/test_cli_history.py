@@ -16,7 +16,7 @@ DEPLOY = str(ROOT / "core" / "templates" / "deployment_pipeline.yaml")
 def test_show_folds_the_state_at_an_event(db_url: str) -> None:
     cli(db_url, "db", "upgrade")
     db = Database(db_url)
-    add_user(db, "release-bot@example.com", role="service")  # starting needs an account
+    add_user(db, "release-bot@example.com", role="admin")  # starting needs an account
     db.dispose()
     workflow_id = cli(db_url, "workflow", "start", DEPLOY, "--input",
                       '{"service": "checkout-api", "version": "2.14.0"}',

@@ -22,9 +22,9 @@ from core.db import Database
 from core.migrate import upgrade
 from core.orchestrator import StateManager
 from core.tools import ToolRegistry
+from core.users import add_user
 from tests.conftest import _pg_admin, _url_for
 from tests.integration.core.conftest import (
-    accounts,
     approval,
     events,
     open_approval_of,
@@ -50,9 +50,10 @@ def folded(db: Database, workflow_id: str) -> dict[str, Any]:
 def test_a_step_event_holds_what_changed_and_the_fold_gives_the_state(
     db: Database, registry: ToolRegistry
 ) -> None:
-    accounts(db, "admin", ACTOR)
-    workflow_id = start(db, [tool("a", create_checkpoint=True), {**tool("b"), "args": {"label": "b", "value": "${steps.a.done}"}},
-                             approval("gate"), tool("c")], input_data={"order": 7})
+    add_user(db, ACTOR, role="admin")  # rolling back is an admin's
+    b_reads_a = {**tool("b"), "args": {"label": "b", "value": "${steps.a.done}"}}
+    workflow_id = start(db, [tool("a", create_checkpoint=True), b_reads_a, approval("gate"),
+                             tool("c")], input_data={"order": 7})
     run(db, registry)
     assert folded(db, workflow_id) == whole_state(db, workflow_id)
     completed = events(db, workflow_id, "step.completed")
