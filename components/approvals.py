@@ -135,6 +135,8 @@ def request_summary(view: RequestView, workflow_id: str | None,
         st.markdown("Approving lets the workflow go on; this request runs no tool itself.")
     if view.amount_text:
         st.markdown(f"**Amount:** {md(view.amount_text)}")
+        if view.amount_note:
+            st.caption(md(view.amount_note.capitalize()))
     if view.changes:
         st.markdown("**What approving changes** (the call that runs, against the proposal):")
         _text_table(view.changes, "approval.changes")

@@ -126,6 +126,9 @@ class RequestView:
     # request that guards no call, its context: (label, value).
     facts: list[tuple[str, Any]] = field(default_factory=list)
 
+    # Why the amount is below the one asked for: "lowered from 75,000.00 USD by manager".
+    amount_note: str | None = None
+
     @property
     def amount_text(self) -> str | None:
         return amount_text(self.amount, self.currency) if self.amount is not None else None
@@ -142,6 +145,8 @@ class RequestView:
                 lines.append(f"  {row.name}: {shown}")
         if self.amount_text:
             lines.append(f"Amount: {self.amount_text}")
+        if self.amount_note:
+            lines.append(f"  ({self.amount_note})")
         for change in self.changes:
             lines.append(f"Changed: {change['argument']}: {plain(change['before'])} -> "
                          f"{plain(change['after'])}")
@@ -202,10 +207,17 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
     budget = approval.approval_type == "budget"
     currency = str(approval.context_data.get("currency") or "USD")
     amount: float | None = None
+    amount_note = None
     if budget:
         earlier = (approval.decision_data or {}).get("approved_amount")
-        raw = earlier if earlier is not None else approval.context_data.get("amount")
+        requested = approval.context_data.get("amount")
+        raw = earlier if earlier is not None else requested
         amount = float(raw) if isinstance(raw, int | float) else None
+        if amount is not None and isinstance(requested, int | float) and amount < requested:
+            who = ", ".join(dict.fromkeys(v.approver for v in responses
+                                          if v.data.get("approved_amount") == amount))
+            amount_note = (f"lowered from {float(requested):,.2f} {currency}"
+                           + (f" by {who}" if who else ""))
     action = approval.proposed_action or {}
     facts: list[tuple[str, Any]] = [(_label(str(item.get("path"))), item.get("value"))
                                     for item in action.get("show") or []]
@@ -234,6 +246,7 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
                 "at": v.created_at} for v in responses],
         time_left=_time_left(approval, now),
         facts=facts,
+        amount_note=amount_note,
     )
 
 

@@ -196,6 +196,7 @@ def test_later_levels_are_asked_about_what_earlier_ones_released(
     assert view.chain == ("level 2 of 2: manager approved (manager@example.com), "
                           "director waiting")
     assert view.amount_text == "40,000.00 USD (forty thousand US dollars)"
+    assert view.amount_note == "lowered from 75,000.00 USD by manager@example.com"
     assert [(r.name, r.proposed, r.now) for r in view.arguments if r.changed] == [
         ("amount", 75000, 40000)]
     assert view.changes == [{"argument": "amount", "before": 75000, "after": 40000}]
