@@ -26,6 +26,18 @@ dropped on the server of ``COUNTERSIGN_TEST_PG``, default
   process, woken by LISTEN/NOTIFY; on SQLite it is a thread of this process,
   woken by the in-process signal.
 
+* **scale** (``--sections scale``): the same 1,000 steps run as 100 workflows
+  of 10 steps, 10 of 100 and one of 1,000, by one in-process runner, for three
+  workloads: plain no-op steps, checkpoint-heavy (every step takes a
+  checkpoint) and agent-like (each step reads the previous step's output
+  through a template and returns 2 KB). For each: ms per step, bytes per step
+  (database growth after VACUUM: the SQLite file, or ``pg_database_size``
+  after ``VACUUM FULL``), and the ratio of each at 100 and 1,000 steps to its
+  value at 10 (goal: <= 1.3 at 1,000).
+* **waiting** (``--sections waiting``): claim latency (``claim_next_workflow``
+  of one runnable workflow) with 100 and with 100,000 waiting workflows beside
+  it (created with one bulk INSERT); the ratio should stay near 1.
+
 The machine is shared and noisy: the ratios measured side by side are what
 matter, not the absolute numbers.
 """
@@ -79,6 +91,12 @@ def noop() -> dict[str, Any]:
     return {}
 
 
+@REGISTRY.register("agentish")
+def agentish(previous: Any = None) -> dict[str, Any]:
+    """An agent-like step: reads the previous answer, returns about 2 KB."""
+    return {"result": f"answer after {previous}: " + "lorem ipsum " * 170, "n": 1}
+
+
 @REGISTRY.register("stamp")
 def stamp() -> dict[str, Any]:
     """Records when a runner reached this step (same machine, same clock)."""
@@ -125,8 +143,19 @@ class Plan:
 
 
 @dataclass
+class ScalePoint:
+    workload: str
+    length: int
+    workflows: int
+    ms_per_step: float
+    bytes_per_step: float
+
+
+@dataclass
 class BackendResult:
     backend: str
+    scale: list[ScalePoint] = field(default_factory=list)
+    claim_ms: dict[int, float] = field(default_factory=dict)   # waiting workflows -> p50
     steps_per_second: dict[int, float] = field(default_factory=dict)
     reference_tps: dict[int, float] = field(default_factory=dict)   # pgbench -N
     sqlite_raw_tps: dict[int, float] = field(default_factory=dict)  # SQLite only
@@ -174,6 +203,16 @@ def scratch_pg(name: str) -> Iterator[str]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _requester_account(db: Database) -> None:
+    """The bench's requester may start workflows (a service account, where roles say so)."""
+    from core.users import add_user
+
+    try:
+        add_user(db, REQUESTER, role="service")
+    except Exception:  # noqa: BLE001 - a version without that role lets anyone start
+        pass
+
+
 @contextlib.contextmanager
 def scratch_database(backend: str) -> Iterator[Database]:
     if backend == "sqlite":
@@ -181,6 +220,7 @@ def scratch_database(backend: str) -> Iterator[Database]:
         db = Database(f"sqlite:///{directory}/bench.db")
         try:
             db.upgrade()
+            _requester_account(db)
             yield db
         finally:
             db.dispose()
@@ -190,6 +230,7 @@ def scratch_database(backend: str) -> Iterator[Database]:
             db = Database(_pg_url(name))
             try:
                 db.upgrade()
+                _requester_account(db)
                 yield db
             finally:
                 db.dispose()
@@ -362,6 +403,165 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[index]
 
 
+# -- scale: a step's cost at step 1,000 against step 1 ------------------------------------
+
+SCALE_LENGTHS = (10, 100, 1000)
+SCALE_TOTAL_STEPS = 1000
+WORKLOADS = ("plain", "checkpoints", "agent-like")
+WAITING_COUNTS = (100, 100_000)
+
+
+def scale_definition(workload: str, length: int) -> WorkflowDefinition:
+    steps: list[dict[str, Any]] = []
+    for i in range(length):
+        if workload == "agent-like":
+            step: dict[str, Any] = {"name": f"s{i}", "type": "tool", "tool": "agentish"}
+            if i:
+                step["args"] = {"previous": f"${{steps.s{i - 1}.n}}"}
+        else:
+            step = {"name": f"s{i}", "type": "tool", "tool": "noop"}
+            if workload == "checkpoints":
+                step["create_checkpoint"] = True
+        steps.append(step)
+    return parse_definition({"name": f"bench {workload} {length}", "steps": steps})
+
+
+def database_bytes(db: Database) -> int:
+    """The database's size on disk once dead rows are reclaimed."""
+    if db.is_postgres:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM FULL")
+            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
+                       .scalar() or 0)
+    db.engine.dispose()  # VACUUM needs no other connection in a transaction
+    import sqlite3
+
+    path = make_url(db.url).database or ""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("VACUUM")
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return os.path.getsize(path)
+
+
+def measure_scale(db: Database, workload: str, length: int) -> ScalePoint:
+    """1,000 steps as workflows of ``length`` steps: ms and bytes per step."""
+    from core.runner import Runner
+
+    count = max(1, SCALE_TOTAL_STEPS // length)
+    size_before = database_bytes(db)
+    ids = create_workflows(db, scale_definition(workload, length), count)
+    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60,
+                    dispatch_notifications=False)
+    started = time.perf_counter()
+    runner.run_until_idle(max_seconds=1800)
+    elapsed = time.perf_counter() - started
+    with db.read() as session:
+        done = session.scalar(select(func.count()).select_from(Workflow).where(
+            Workflow.id.in_(ids), Workflow.status == "completed"))
+    if done != count:
+        raise RuntimeError(f"{workload}/{length}: {done} of {count} workflows completed")
+    steps = count * length
+    grown = database_bytes(db) - size_before
+    return ScalePoint(workload, length, count, elapsed * 1000 / steps, grown / steps)
+
+
+def bench_scale(backend: str, log: Any) -> list[ScalePoint]:
+    points = []
+    for workload in WORKLOADS:
+        with scratch_database(backend) as db:
+            for length in SCALE_LENGTHS:
+                log(f"{backend}: {workload}, {SCALE_TOTAL_STEPS} steps as workflows of "
+                    f"{length}...")
+                points.append(measure_scale(db, workload, length))
+    return points
+
+
+def bench_waiting(backend: str, samples: int, log: Any) -> dict[int, float]:
+    """Claim latency p50 (ms) beside 100 and 100,000 waiting workflows."""
+    from sqlalchemy import insert
+
+    from core.models import new_id, utcnow
+    from core.runner import claim_next_workflow
+
+    result: dict[int, float] = {}
+    definition = {"name": "waiting", "steps": [{"name": "gate", "type": "approval"}]}
+    with scratch_database(backend) as db:
+        present = 0
+        for target in WAITING_COUNTS:
+            log(f"{backend}: claim latency beside {target:,} waiting workflows...")
+            now = utcnow()
+            rows = [{"id": new_id(), "name": "waiting", "description": "",
+                     "definition": definition, "input_data": {}, "context": {},
+                     "status": "waiting_approval", "current_step": 0, "created_by": REQUESTER,
+                     "trace_context": {}, "engine_errors": 0, "created_at": now,
+                     "updated_at": now, "started_at": now}
+                    for _ in range(target - present)]
+            with db.session() as session:
+                for start in range(0, len(rows), 5000):
+                    session.execute(insert(Workflow), rows[start:start + 5000])
+            present = target
+            if db.is_postgres:
+                with db.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql("VACUUM ANALYZE workflows")
+            latencies = []
+            for _ in range(samples):
+                workflow_id = new_id()
+                with db.session() as session:
+                    session.execute(insert(Workflow), [{
+                        **rows[0], "id": workflow_id, "status": "running",
+                        "runnable_at": utcnow()}] if rows else [{
+                        "id": workflow_id, "name": "one", "description": "",
+                        "definition": definition, "input_data": {}, "context": {},
+                        "status": "running", "runnable_at": utcnow(), "current_step": 0,
+                        "created_by": REQUESTER, "trace_context": {}, "engine_errors": 0,
+                        "created_at": utcnow(), "updated_at": utcnow()}])
+                started = time.perf_counter()
+                claimed = claim_next_workflow(db, "bench-runner", 30.0)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if claimed != workflow_id:
+                    raise RuntimeError(f"claimed {claimed!r}, expected {workflow_id!r}")
+                with db.session() as session:
+                    session.execute(update(Workflow).where(Workflow.id == workflow_id)
+                                    .values(status="completed", runnable_at=None,
+                                            lease_owner=None))
+            result[target] = statistics.median(latencies)
+    return result
+
+
+def render_scale(results: list[BackendResult]) -> str:
+    lines = [f"{'backend':<11} {'workload':<12} {'steps':>6} {'ms/step':>8} {'x10':>5} "
+             f"{'B/step':>8} {'x10':>5}  goal (x10 <= 1.3 at 1,000)"]
+    for r in results:
+        base = {(p.workload): p for p in r.scale if p.length == SCALE_LENGTHS[0]}
+        for p in r.scale:
+            b = base[p.workload]
+            ms_ratio = p.ms_per_step / b.ms_per_step if b.ms_per_step else 0.0
+            bytes_ratio = p.bytes_per_step / b.bytes_per_step if b.bytes_per_step else 0.0
+            goal = ""
+            if p.length == SCALE_LENGTHS[-1]:
+                goal = ("ok" if max(ms_ratio, bytes_ratio) <= 1.3 else
+                        f"HIGH ({'ms' if ms_ratio > 1.3 else ''}"
+                        f"{' ' if ms_ratio > 1.3 and bytes_ratio > 1.3 else ''}"
+                        f"{'bytes' if bytes_ratio > 1.3 else ''})")
+            lines.append(f"{r.backend:<11} {p.workload:<12} {p.length:>6} {p.ms_per_step:>8.2f} "
+                         f"{ms_ratio:>5.2f} {p.bytes_per_step:>8.0f} {bytes_ratio:>5.2f}  {goal}")
+    return "\n".join(lines)
+
+
+def render_waiting(results: list[BackendResult]) -> str:
+    lines = [f"{'backend':<11} " + " ".join(f"{f'claim p50 @{n:,}':>18}" for n in WAITING_COUNTS)
+             + f" {'ratio':>6}"]
+    for r in results:
+        if not r.claim_ms:
+            continue
+        low, high = (r.claim_ms.get(n, 0.0) for n in WAITING_COUNTS)
+        lines.append(f"{r.backend:<11} " + " ".join(f"{r.claim_ms.get(n, 0.0):>16.2f}ms"
+                                                   for n in WAITING_COUNTS)
+                     + f" {high / low if low else 0.0:>6.2f}")
+    return "\n".join(lines)
+
+
 # -- references: pgbench and raw sqlite3 ---------------------------------------------
 
 
@@ -410,8 +610,18 @@ def sqlite_raw_tps(clients: int, seconds: float) -> float:
 RUNNER_COUNTS = (1, 4)
 
 
-def bench_backend(backend: str, plan: Plan, log: Any, pgbench: dict[int, float]) -> BackendResult:
+SECTIONS = ("throughput", "scale", "waiting")
+
+
+def bench_backend(backend: str, plan: Plan, log: Any, pgbench: dict[int, float],
+                  sections: tuple[str, ...] = SECTIONS) -> BackendResult:
     result = BackendResult(backend, reference_tps=pgbench)
+    if "scale" in sections:
+        result.scale = bench_scale(backend, log)
+    if "waiting" in sections:
+        result.claim_ms = bench_waiting(backend, plan.latency_samples, log)
+    if "throughput" not in sections:
+        return result
     with scratch_database(backend) as db:
         for runners in RUNNER_COUNTS:
             log(f"{backend}: steps/s with {runners} runner process(es)...")
@@ -462,6 +672,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--backends", default="sqlite,postgresql",
                         help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help="comma-separated: throughput (with resume latency), scale, waiting")
     args = parser.parse_args(argv)
     from core.logging import configure_logging
 
@@ -472,13 +684,20 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
+    sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
     pgbench: dict[int, float] = {}
-    for clients in RUNNER_COUNTS:
-        log(f"pgbench -N with {clients} client(s)...")
-        pgbench[clients] = pgbench_tps(clients, plan.pgbench_seconds)
-    results = [bench_backend(b.strip(), plan, log, pgbench)
+    if "throughput" in sections:
+        for clients in RUNNER_COUNTS:
+            log(f"pgbench -N with {clients} client(s)...")
+            pgbench[clients] = pgbench_tps(clients, plan.pgbench_seconds)
+    results = [bench_backend(b.strip(), plan, log, pgbench, sections)
                for b in args.backends.split(",") if b.strip()]
-    print(render(results))
+    if "throughput" in sections:
+        print(render(results))
+    if "scale" in sections:
+        print("\n" + render_scale(results))
+    if "waiting" in sections:
+        print("\n" + render_waiting(results))
     print(f"\n(total {time.perf_counter() - started:.0f}s; steps/s from completed step_runs "
           f"rows over a {plan.window:g}s window; {STEPS_PER_WORKFLOW} no-op tool steps per "
           f"workflow; aims: ratio >= 0.5, resume p99 < 100 ms)")
