@@ -48,6 +48,7 @@ from core.channels.slack import (
     EDIT_ACTION,
     EDIT_CALLBACK,
     edit_modal,
+    escape,
     inert,
     read_button_value,
     read_edit_submission,
@@ -151,11 +152,19 @@ class SlackReply:
     ack: dict[str, Any] | None = None
 
     def message(self) -> dict[str, Any]:
+        """The ephemeral message; its text in a ``verbatim`` section, so Slack links nothing
+        in it by itself (a URL an agent wrote into a title stays text); our own links are
+        drawn explicitly (``<url|words>``)."""
         body: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False,
                                 "text": self.text}
-        if self.blocks:
-            body["blocks"] = self.blocks
+        body["blocks"] = self.blocks or [{"type": "section", "text": {
+            "type": "mrkdwn", "text": self.text[:3000] or " ", "verbatim": True}}]
         return body
+
+
+def _dashboard(approval_id: str) -> str:
+    """Our link to the request in the dashboard, drawn explicitly (replies are verbatim)."""
+    return f"<{escape(approval_link(approval_id))}|open the request>"
 
 
 def _text(value: Any, limit: int = MAX_FIELD) -> bool:
@@ -248,7 +257,7 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
             data={}, comment="", channel="slack", level=button.level, digest=button.digest)
     except InvalidResponse as exc:
         return SlackReply(f"{inert(str(exc))} Answer in the dashboard: "
-                          f"{approval_link(approval_id)}", False, response_url)
+                          f"{_dashboard(approval_id)}", False, response_url)
     except CountersignError as exc:
         return SlackReply(inert(str(exc)), False, response_url)
     verb = "approved" if decision == "approve" else "rejected"
@@ -278,7 +287,7 @@ def open_editor(db: Database, approval_id: str, user_id: str, trigger_id: Any,
                 response_url: str | None, *, level: int | None = None) -> SlackReply:
     """The Edit button: the edit modal, or a link to the dashboard when none can open.
     A button sent for another ``level`` of the request opens nothing."""
-    link = approval_link(approval_id)
+    link = _dashboard(approval_id)
     try:
         email = email_of(db, user_id)
         approval, view = _asked(db, approval_id, email)
@@ -369,7 +378,7 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
 
 def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
     """``/approvals``: the caller's open approval requests (ephemeral)."""
-    from slack_sdk.models.blocks import ButtonElement, SectionBlock
+    from slack_sdk.models.blocks import ButtonElement, MarkdownTextObject, SectionBlock
 
     try:
         email = email_of(db, form.get("user_id", ""))
@@ -383,7 +392,7 @@ def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
         due = f" · due {approval.expires_at:%Y-%m-%d %H:%M} UTC" if approval.expires_at else ""
         text = f"*{inert(approval.title[:200])}*\n{approval.approval_type}{due}"
         blocks.append(SectionBlock(
-            text=text,
+            text=MarkdownTextObject(text=text, verbatim=True),  # nothing auto-linked
             accessory=ButtonElement(text="Open", url=approval_link(approval.id),
                                     action_id=f"countersign_open_{approval.id}"[:255]),
         ).to_dict())
