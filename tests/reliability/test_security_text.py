@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
@@ -58,15 +58,17 @@ from tests.integration.dashboard.conftest import sign_in as dashboard_sign_in
 from tests.integration.gateway.conftest import BOSS
 from tests.integration.gateway.test_slack import BOSS_SLACK, click
 from tests.reliability.report import AttackTally, record_attacks
-from tests.reliability.security_setup import ADMIN, PASSWORD, phishing_scene
+from tests.reliability.security_setup import ADMIN, PASSWORD, PHISHING, phishing_scene
 
 EVIL_HOSTS = ("evil.example", "attacker.example")
 # What a reader must still see of the phishing text: it is shown, as text.
 SHOWN = "Approve here"
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-# GFM's automatic links (www., scheme://, an email address) in rendered text.
-_AUTOLINK = re.compile(r"(?:https?|ftp)://\S+|www\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.I)
+# GFM's automatic links in rendered text: scheme://, www. where GFM looks for it (at the
+# start, after white space or one of *_~([]), an email address.
+_AUTOLINK = re.compile(r"(?:https?|ftp)://\S+|(?:^|(?<=[\s*_~(\[\]]))www\.\S+"
+                       r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.I | re.M)
 
 
 class _Tags(HTMLParser):
@@ -252,6 +254,8 @@ def transient_request(text: str) -> tuple[ApprovalRequest, ApprovalFacts]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=agent_text)
+@example(text=PHISHING)
+@example(text="see https://evil.example/x, www.evil.example and <mallory@evil.example>\n1. [a]: x")
 def test_random_markdown_and_html_in_agent_fields_never_link_or_embed(text: str) -> None:
     # The dashboard: whatever is put through the helper, inline or by lines.
     for shown in (md(text), md_lines(text), f"**{md(text)}** · step {md(text)}"):
