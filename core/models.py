@@ -26,12 +26,14 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     and_,
+    event,
     or_,
     select,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -143,6 +145,13 @@ class Workflow(TimestampMixin, Base):
     def step_outputs(self) -> dict[str, Any]:
         """Each step's output by name, as the next step's templates see it."""
         return {run.step_name: run.output for run in self.output_runs}
+
+
+@event.listens_for(Workflow, "init")
+def _new_workflow_has_no_outputs(target: Workflow, _args: Any, _kwargs: Any) -> None:
+    """A workflow made here (not loaded) has run nothing yet: its outputs are known
+    without a query, and still readable once its session is closed."""
+    set_committed_value(target, "output_runs", [])
 
 
 class StepRun(Base):
