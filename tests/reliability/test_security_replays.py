@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlencode
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from core.approvals import ApprovalEngine
 from core.channels.base import ApprovalFacts
@@ -89,7 +88,7 @@ def state(db: Database, approval_id: str) -> tuple[int, str, int]:
     return approval.level, approval.status, len(engine.responses(approval_id))
 
 
-def refused(response: Response, status: int, *words: str) -> bool:
+def refused(response: Any, status: int, *words: str) -> bool:
     text = response.text
     return response.status_code == status and all(w in text for w in words)
 
@@ -143,7 +142,7 @@ def test_a_slack_modal_submitted_again_never_counts_at_level_1(
     assert view is not None
     modal = edit_modal(approval.id, view, approval.title, level=0)
     values = {AMOUNT_BLOCK: {"value": {"type": "number_input", "value": "400"}}}
-    payload = {"type": "view_submission", "user": {"id": BOSS_SLACK},
+    payload: dict[str, Any] = {"type": "view_submission", "user": {"id": BOSS_SLACK},
                "view": {**modal, "id": "V0REPLAY", "state": {"values": values}}}
     body = urlencode({"payload": json.dumps(payload)})
     headers = signed(body)
