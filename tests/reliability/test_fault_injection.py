@@ -186,8 +186,12 @@ class Approver:
             approval_id = post["metadata"]["event_payload"]["approval_id"]
             if approval_id in self.answered:
                 continue
+            # The Approve button as posted: its value names the request's level (core.once).
+            [value] = [e["value"] for b in post["blocks"] if b.get("type") == "actions"
+                       for e in b["elements"] if e.get("action_id") == "countersign_approve"]
             payload = {"type": "block_actions", "user": {"id": APPROVER_SLACK},
-                       "actions": [{"action_id": "countersign_approve", "value": approval_id}]}
+                       "actions": [{"action_id": "countersign_approve", "value": value,
+                                    "action_ts": f"{time.time():.6f}"}]}
             reply = handle_interaction(self.db, payload)
             if reply.ok:
                 self.answered[approval_id] = "slack"

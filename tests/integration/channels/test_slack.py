@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.approvals import ApprovalEngine
+from core.channels.slack import read_button_value
 from core.db import Database
 from core.models import Notification, WorkflowEvent
 from tests.integration.channels.conftest import SlackAPI, ask, dispatcher
@@ -54,8 +55,9 @@ def test_request_posts_block_kit_within_limits_and_is_updated_after_a_dashboard_
     fields = [b for b in post["blocks"] if b.get("fields")][0]["fields"]
     assert len(fields) == 10
     actions = buttons(post)
-    assert actions["countersign_approve"]["value"] == approval_id
-    assert actions["countersign_reject"]["value"] == approval_id
+    # A button names the request and the level it was sent for (core.once).
+    assert read_button_value(actions["countersign_approve"]["value"]).approval_id == approval_id
+    assert read_button_value(actions["countersign_reject"]["value"]).level == 0
     assert actions["countersign_reject"]["confirm"]["confirm"]["text"] == "Reject"
     assert "confirm" not in actions["countersign_approve"]
     assert actions["countersign_open"]["url"] == f"http://dash.test:8501/approval?approval={approval_id}"
