@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.approval_view import RequestView, plain
+from core.storable import MAX_NESTING, json_too_deep
 
 # Kinds of input: a line or text area, a number, a choice, or JSON for the rest.
 STRING, NUMBER, INTEGER, BOOLEAN, CHOICE, JSON_TEXT = (
@@ -148,7 +149,11 @@ def _value(kind: str, text: str) -> Any:
     if kind == BOOLEAN:
         lowered = text.strip().lower()
         return {"true": True, "false": False}.get(lowered, text)
-    return json.loads(text)  # CHOICE (a JSON value per option) and JSON_TEXT; ValueError: caller
+    # CHOICE (a JSON value per option) and JSON_TEXT; ValueError: caller. Measured before it
+    # is parsed: json.loads recurses, and a typed value may nest thousands deep.
+    if json_too_deep(text):
+        raise ValueError(f"nested deeper than {MAX_NESTING} levels (the limit)")
+    return json.loads(text)
 
 
 def read_inputs(view: RequestView, inputs: Mapping[str, str | None]

@@ -21,6 +21,8 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
+from core import workflows as ops
+from core.approval_view import request_view
 from core.approvals import ApprovalEngine
 from core.db import Database
 from gateway.app import create_app
@@ -209,4 +211,44 @@ def test_deep_and_large_gradio_bodies_are_refused(
     tally.check(direct.startswith("**Refused:**") and LEVELS in direct,
                 "call arguments nested 5,000 deep")
     tally.check(not ApprovalEngine(db).responses(approval.id), "no vote written by any of them")
+    finish(request, tally)
+
+
+def test_a_typed_argument_nested_deep_is_refused_under_its_field(
+        request: pytest.FixtureRequest, db: Database, client: TestClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON argument typed on the email page (or in Slack's modal) is measured before
+    it is parsed (core.channels.edits), and refused under its field."""
+    from core.channels.edits import read_inputs
+    from core.links import make_link_token
+    from core.runner import Runner
+    from core.tools import ToolRegistry
+    from tests.helpers.browser import answer_form
+    from tests.reliability.security_setup import account
+
+    monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", "reliability-link-secret-0123456789")
+    tally = AttackTally("Bounded input: typed JSON arguments nested deep")
+    registry = ToolRegistry()
+
+    @registry.register("ship")
+    def ship(items: list[Any], idempotency_key: str) -> dict[str, Any]:
+        """Ship the items."""
+        return {"shipped": len(items)}
+
+    account(db, STARTER, "admin")
+    account(db, BOSS)
+    workflow = ops.create_workflow(db, {"name": "Ship", "steps": [{
+        "name": "ship", "type": "tool", "tool": "ship", "requires_approval": True,
+        "args": {"items": [1, 2]}, "approval_config": {"requested_from": BOSS, "channels": []}}]},
+        created_by=STARTER)
+    Runner(db, registry=registry).run_until_idle(max_seconds=60)
+    [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
+    deep = nested(5000)
+    token = make_link_token(approval.id, BOSS, "approve")
+    page = client.post("/email/confirm", data=answer_form(token, **{"arg.items": deep}))
+    tally.check(page.status_code == 422 and LEVELS in page.text
+                and not ApprovalEngine(db).responses(approval.id), "email page argument field")
+    view = request_view(approval, [])
+    _, problems = read_inputs(view, {"items": deep})
+    tally.check(LEVELS in problems.get("items", ""), "Slack modal / any channel's input")
     finish(request, tally)
