@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from core.definitions import WorkflowDefinition, load_definition_file, load_defi
 from core.demo import DEMO_INPUTS, template_names, template_path
 from core.errors import CountersignError, DefinitionError
 from core.models import Workflow
+from core.storable import load_json
 
 STARTED = "workflows.started"
 
@@ -36,10 +36,10 @@ def workflow_table(rows: Sequence[Workflow], *, key: str) -> str | None:
 
 
 def _input_json(raw: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(raw or "{}")
+    try:  # measured before it is parsed (64 levels): json.loads recurses
+        value = load_json(raw or "{}", "Input")
     except ValueError as exc:
-        st.error(f"Input: not valid JSON ({exc}).")
+        st.error(md(exc))
         return None
     if not isinstance(value, dict):
         st.error("Input: must be a JSON object.")
