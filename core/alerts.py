@@ -44,6 +44,7 @@ from core.models import (
     Workflow,
     utcnow,
 )
+from core.permissions import Action, check
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -303,6 +304,7 @@ def open_counts(db: Database) -> dict[str, int]:
 def acknowledge_alert(db: Database, alert_id: int, actor: str) -> Alert:
     """Someone has seen it: recorded on the alert and in the audit trail."""
     with db.session() as session:
+        check(session, actor, Action.ALERTS_ACKNOWLEDGE)
         alert = session.get(Alert, alert_id, with_for_update=True)
         if alert is None:
             raise AlertNotFound(f"No alert has the id {alert_id}.")

@@ -82,11 +82,15 @@ class ExportResult:
         return sum(self.rows.values())
 
 
-def export_database(db: Database, out: IO[str]) -> ExportResult:
-    """Write every backed-up row of ``db`` to ``out`` as JSON Lines."""
+def export_database(db: Database, out: IO[str], *, actor: str = "system") -> ExportResult:
+    """Write every backed-up row of ``db`` to ``out`` as JSON Lines (``data:export``)."""
+    from core.permissions import Action, check
+
     revision = current_revision(db)
     if revision is None:
         raise BackupError("The database has no schema yet (run: python -m core db upgrade).")
+    with db.read() as session:
+        check(session, actor, Action.DATA_EXPORT)
     tables = backup_tables()
     result = ExportResult(revision=revision)
     header = {"format": FORMAT, "version": FORMAT_VERSION, "revision": revision,
@@ -224,8 +228,13 @@ def _reset_sequences(conn: Connection) -> None:
                      {"s": sequence})
 
 
-def import_database(db: Database, source: IO[str], *, merge: bool = False) -> ImportResult:
-    """Load a backup into ``db`` in one transaction (all of it or nothing)."""
+def import_database(db: Database, source: IO[str], *, merge: bool = False,
+                    actor: str = "system") -> ImportResult:
+    """Load a backup into ``db`` in one transaction (all of it or nothing; ``data:import``)."""
+    from core.permissions import Action, check
+
+    with db.read() as session:
+        check(session, actor, Action.DATA_IMPORT)
     tables = _tables_by_name()
     target_revision = current_revision(db)
     lines = _read_lines(source)

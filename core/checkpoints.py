@@ -18,6 +18,7 @@ from core.approvals import cancel_open_approvals
 from core.definitions import CompensateSpec, Step, WorkflowDefinition
 from core.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
 from core.models import StepRun, Workflow, WorkflowCheckpoint, outputs_query, utcnow
+from core.permissions import Action, check
 from core.tenancy import tenant_of
 from core.tools import ToolContext, ToolRegistry, render_args
 
@@ -105,6 +106,7 @@ def rollback(
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True,
                                       tenant=tenant_of(session, actor))
+        check(session, actor, Action.WORKFLOWS_ROLLBACK, workflow=workflow)
         if workflow.status not in ROLLBACK_FROM:
             raise InvalidTransition(f"A {workflow.status} workflow cannot be rolled back.")
         # Any live lease means a runner is mid-step (a pause lets the step

@@ -296,12 +296,15 @@ def checkpoints_create(workflow_id: str, name: str, description: str = "",
 @users_app.command("add")
 def users_add(
     email: str,
-    role: Annotated[str, typer.Option(help="approver, admin or viewer")] = "approver",
+    role: Annotated[str, typer.Option(
+        help="admin, approver, viewer or service (agents and systems that start workflows)")
+    ] = "approver",
     password: Annotated[str | None, typer.Option(help="Password (prompted if omitted).")] = None,
     group: Annotated[list[str] | None, typer.Option(help="Group membership (repeatable).")] = None,
     tenant: Annotated[str | None, typer.Option(help="The tenant the account belongs to.")] = None,
+    actor: Actor = DEFAULT_ACTOR,
 ) -> None:
-    """Create or update a local dashboard account."""
+    """Create or update a local account (users:manage)."""
     from core.users import add_user
 
     db = open_database()
@@ -310,11 +313,12 @@ def users_add(
 
         get_tenant(db, tenant)  # an unknown tenant is refused before anything is written
 
-    if password is None:
+    if password is None and role != "service":
         if not sys.stdin.isatty():
             raise CountersignError("Give --password, or run in a terminal to be asked.")
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = add_user(db, email, role=role, password=password, groups=group, tenant=tenant)
+    user = add_user(db, email, role=role, password=password, groups=group, tenant=tenant,
+                    actor=actor)
     typer.echo(f"{user.email} {user.role}" + (f" tenant {user.tenant}" if user.tenant else ""))
 
 
@@ -405,46 +409,56 @@ def serve(
 
 @tokens_app.command("create")
 def tokens_create(
-    for_user: Annotated[str, typer.Option("--for", help="The user the token acts as.")],
-    name: Annotated[str, typer.Option(help="What or who uses the token.")],
+    for_user: Annotated[str, typer.Option("--user", "--for", help="The account the token acts as.")],
+    name: Annotated[str, typer.Option(help="What or who uses the token.")] = "api",
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="An action the token may do, e.g. workflows:start (repeatable; default: "
+        "everything the user's role allows, never more).")] = None,
+    expires: Annotated[str | None, typer.Option(
+        "--expires", help="Lifetime: 30d, 12h, 90m, 2w (default: until revoked).")] = None,
+    actor: Actor = DEFAULT_ACTOR,
 ) -> None:
     """Make an API token; it is printed once and only its hash is stored."""
-    from core.api_tokens import create_token
+    from core.api_tokens import create_token, parse_lifetime
 
-    row, token = create_token(open_database(), for_user, name)
+    lifetime = parse_lifetime(expires) if expires else None
+    row, token = create_token(open_database(), for_user, name, scopes=scope, expires_in=lifetime,
+                              actor=actor)
     typer.echo(token)
-    typer.echo(f"token {row.id} {row.name!r} for {row.user_email}; store it now, it is not shown again",
+    until = f", expires {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else ""
+    typer.echo(f"token {row.id} {row.name!r} for {row.user_email}, scopes "
+               f"{' '.join(row.scopes or [])}{until}; store it now, it is not shown again",
                err=True)
 
 
 @tokens_app.command("list")
 def tokens_list(
-    for_user: Annotated[str | None, typer.Option("--for", help="Only this user's.")] = None,
+    for_user: Annotated[str | None, typer.Option("--user", "--for", help="Only this user's.")] = None,
     as_json: AsJson = False,
+    actor: Actor = DEFAULT_ACTOR,
 ) -> None:
-    """List API tokens (never the tokens themselves)."""
-    from core.api_tokens import list_tokens
+    """List API tokens with their scopes and expiry (never the tokens themselves)."""
+    from core.api_tokens import list_tokens, token_dict
 
-    rows: list[dict[str, Any]] = [
-        {"id": t.id, "name": t.name, "user": t.user_email, "created_at": t.created_at.isoformat(),
-         "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
-         "revoked": t.revoked_at is not None}
-        for t in list_tokens(open_database(), for_user)
-    ]
+    db = open_database()
+    rows = [token_dict(t) for t in list_tokens(db, for_user, tenant=user_tenant(db, actor))]
     if as_json:
         print_json(rows)
         return
-    table([[r["id"], r["name"], r["user"], (r["last_used_at"] or "-")[:19],
-             "revoked" if r["revoked"] else ""] for r in rows],
-           ["ID", "NAME", "USER", "LAST USED", ""])
+    table([[r["id"], r["name"], r["user"], " ".join(r["scopes"]), (r["expires_at"] or "-")[:16],
+             (r["last_used_at"] or "-")[:19], r["state"]] for r in rows],
+           ["ID", "NAME", "USER", "SCOPES", "EXPIRES", "LAST USED", "STATE"])
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (tokens list).")]) -> None:
+def tokens_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (tokens list).")],
+    actor: Actor = DEFAULT_ACTOR,
+) -> None:
     """Revoke an API token at once."""
     from core.api_tokens import revoke_token
 
-    row = revoke_token(open_database(), token_id)
+    row = revoke_token(open_database(), token_id, actor)
     typer.echo(f"token {row.id} {row.name!r} revoked")
 
 
@@ -480,7 +494,8 @@ def doctor(as_json: AsJson = False) -> None:
 
 
 @app.command("export")
-def export(file: Annotated[Path, typer.Argument(help="Backup file to write (JSON Lines).")]) -> None:
+def export(file: Annotated[Path, typer.Argument(help="Backup file to write (JSON Lines).")],
+           actor: Actor = DEFAULT_ACTOR) -> None:
     """Write every workflow, approval, event, checkpoint, user... to a backup file."""
     from core.backup import export_database
 
@@ -488,7 +503,7 @@ def export(file: Annotated[Path, typer.Argument(help="Backup file to write (JSON
     partial = file.with_name(file.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8") as out:
-            result = export_database(get_database(), out)
+            result = export_database(get_database(), out, actor=actor)
         partial.replace(file)
     finally:
         partial.unlink(missing_ok=True)
@@ -500,6 +515,7 @@ def import_(
     file: Annotated[Path, typer.Argument(help="Backup file made by export.")],
     merge: Annotated[bool, typer.Option("--merge", help="Into a non-empty database: skip rows "
                                         "whose id exists.")] = False,
+    actor: Actor = DEFAULT_ACTOR,
 ) -> None:
     """Load a backup file into this database, all of it or nothing."""
     from core.backup import import_database
@@ -507,7 +523,7 @@ def import_(
     db = get_database()
     db.upgrade()
     with file.open(encoding="utf-8") as source:
-        result = import_database(db, source, merge=merge)
+        result = import_database(db, source, merge=merge, actor=actor)
     skipped = sum(result.skipped.values())
     typer.echo(f"imported {sum(result.inserted.values())} rows"
                + (f", skipped {skipped} already present" if skipped else ""))

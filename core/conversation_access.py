@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from core import tenancy
 from core.models import ChatSession, User
+from core.permissions import ROLE_ACTIONS, Action, is_system_actor
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Person:
     """Who acts: email, role and tenant, read from ``users`` (an unknown
-    email, e.g. an OIDC user without a local account, is a platform viewer)."""
+    email, e.g. an OIDC user without a local account, is a platform viewer;
+    a system actor, ``cli:...``, a platform admin)."""
 
     email: str
     role: str
@@ -29,10 +31,13 @@ class Person:
 
     @property
     def is_supervisor(self) -> bool:
-        return self.role == "admin"
+        """Whether the role may supervise (sessions:supervise, core.permissions)."""
+        return Action.SESSIONS_SUPERVISE in ROLE_ACTIONS.get(self.role, frozenset())
 
 
 def person(db: Database, email: str) -> Person:
+    if is_system_actor(email):  # the CLI and in-process code: a platform admin (core.permissions)
+        return Person(email.strip().lower(), "admin", None)
     with db.read() as session:
         row = session.get(User, email.strip().lower())
     if row is None:

@@ -57,6 +57,7 @@ from core.errors import (
     SessionNotFound,
 )
 from core.models import ChatMessage, ChatSession, ExecutionLog, Tenant, WorkflowEvent, utcnow
+from core.permissions import Action, decide, refuse
 from core.tenancy import tenant_scope
 
 if TYPE_CHECKING:
@@ -332,8 +333,13 @@ def _locked(session: Session, session_id: str, who: Person, *, supervise: bool =
     if chat is None or not can_see(who, chat):
         raise SessionNotFound(f"No conversation session has the id {session_id!r}.")
     if supervise and not can_supervise(who, chat):
-        raise NotAuthorized("Only a supervisor (an admin of this organisation or of the platform) "
-                            "can take over, inject into or release a conversation.")
+        # sessions:supervise (core.permissions), refused and recorded like every action.
+        _, why = decide(session, who.email, Action.SESSIONS_SUPERVISE, tenant=chat.tenant)
+        why = why or f"role {who.role}"
+        refuse(session, who.email, Action.SESSIONS_SUPERVISE, why, role=who.role,
+               message=f"{who.email} may not {Action.SESSIONS_SUPERVISE} ({why}). Only a supervisor "
+                       "(an admin of this organisation or of the platform) can take over, inject "
+                       "into or release a conversation.")
     return chat
 
 

@@ -35,6 +35,8 @@ DEMO_USERS: list[tuple[str, str, list[str]]] = [
     ("editor@example.com", "approver", ["reviewers"]),
     ("viewer@example.com", "viewer", []),
 ]
+# The seed's agent: a service account that starts workflows and reads their
+# status, and can answer nothing (core.permissions).
 DEMO_REQUESTER = "agent@example.com"
 
 DEMO_INPUTS: dict[str, dict[str, Any]] = {
@@ -60,6 +62,7 @@ def template_path(name: str) -> Path:
 def add_demo_users(db: Database) -> None:
     for email, role, groups in DEMO_USERS:
         add_user(db, email, role=role, password=DEMO_PASSWORD, groups=groups)
+    add_user(db, DEMO_REQUESTER, role="service", name="Demo agent")  # no password: no sign-in
 
 
 # Agents and a tenant to try the Agents, Sessions and Tenants pages with; the

@@ -58,6 +58,11 @@ class ApprovalClosed(CountersignError):
 class NotAuthorized(CountersignError):
     """You are not allowed to do that."""
 
+    def __init__(self, message: str | None = None, *, action: str | None = None) -> None:
+        # The named action refused (core.permissions), when there is one.
+        self.action = action
+        super().__init__(message)
+
 
 class AlreadyVoted(CountersignError):
     """You have already answered this approval request."""

@@ -21,6 +21,7 @@ from sqlalchemy import Select, false, func, select
 
 from core.errors import InvalidLogFilter
 from core.models import ExecutionLog, Workflow, utcnow
+from core.permissions import Action, check
 from core.storable import holds_nul
 from core.tenancy import tenant_scope
 
@@ -247,10 +248,14 @@ def _row(log: ExecutionLog) -> LogRow:
 
 
 def query(db: Database, filters: LogFilters, viewer_tenant: str | None, page: int = 1,
-          page_size: int = 50) -> LogPage:
-    """One page of matching rows, newest first, and how many match in all."""
+          page_size: int = 50, *, actor: str | None = None) -> LogPage:
+    """One page of matching rows, newest first, and how many match in all.
+
+    With ``actor``, reading needs ``audit:read`` (core.permissions)."""
     page_size = max(1, min(page_size, 1000))
     with db.read() as session:
+        if actor is not None:
+            check(session, actor, Action.AUDIT_READ)
         total = int(session.scalar(_filtered(select(func.count(ExecutionLog.id)), filters,
                                              viewer_tenant)) or 0)
         last_page = max(1, -(-total // page_size))
@@ -262,9 +267,12 @@ def query(db: Database, filters: LogFilters, viewer_tenant: str | None, page: in
 
 
 def export_rows(db: Database, filters: LogFilters, viewer_tenant: str | None,
-                limit: int = EXPORT_LIMIT) -> list[LogRow]:
-    """Every matching row (at most ``limit``), oldest first, for a CSV export."""
+                limit: int = EXPORT_LIMIT, *, actor: str | None = None) -> list[LogRow]:
+    """Every matching row (at most ``limit``), oldest first, for a CSV export
+    (with ``actor``: ``audit:read``)."""
     with db.read() as session:
+        if actor is not None:
+            check(session, actor, Action.AUDIT_READ)
         logs = session.scalars(_filtered(select(ExecutionLog), filters, viewer_tenant)
                                .order_by(ExecutionLog.created_at, ExecutionLog.id).limit(limit)).all()
         return [_row(log) for log in logs]

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from core import execution_logs
-from core.cli_support import open_database, table
+from core.cli_support import OptionalActor, acting, open_database, table
 from core.definitions import parse_duration
 from core.errors import InvalidLogFilter
 
@@ -58,8 +58,9 @@ def logs_command(
     csv: Annotated[Path | None, typer.Option(
         "--csv", help="Write every matching row (oldest first) to this CSV file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print only JSON.")] = False,
+    actor: OptionalActor = None,
 ) -> None:
-    """Execution logs: agent steps, tool calls and model errors, newest first."""
+    """Execution logs: agent steps, tool calls and model errors, newest first (audit:read)."""
     filters = execution_logs.LogFilters(
         since=_when(since, "--since"), until=_when(until, "--until"), kinds=tuple(kind or ()),
         levels=tuple(level or ()), workflow_id=workflow, session_id=session, agent=agent,
@@ -67,11 +68,12 @@ def logs_command(
     filters.check()
     db = open_database()
     if csv is not None:
-        rows = execution_logs.export_rows(db, filters, None)
+        rows = execution_logs.export_rows(db, filters, None, actor=acting(actor))
         csv.write_text(execution_logs.to_csv(rows), encoding="utf-8")
         typer.echo(f"wrote {len(rows)} rows to {csv}")
         return
-    result = execution_logs.query(db, filters, None, page=page, page_size=limit)
+    result = execution_logs.query(db, filters, None, page=page, page_size=limit,
+                                  actor=acting(actor))
     if as_json:
         typer.echo(json.dumps({"total": result.total, "page": result.page,
                                "rows": [asdict(r) for r in result.rows]}, indent=2, default=str))

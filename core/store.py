@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import insert, null, select
 from sqlalchemy.orm import Session
 
+from core import permissions
 from core.errors import ApprovalNotFound, WorkflowNotFound
 from core.models import ApprovalRequest, Workflow, WorkflowEvent, utcnow
 from core.states import check_workflow_transition
@@ -31,6 +32,10 @@ def append_event(
     after: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
 ) -> WorkflowEvent:
+    # An audited change names its action: the actor must be allowed it
+    # (core.permissions; e.g. answering needs approvals:answer).
+    permissions.check_event(session, event_type, actor, workflow_id=workflow_id,
+                            approval_id=approval_id)
     event = WorkflowEvent(
         workflow_id=workflow_id,
         approval_id=approval_id,

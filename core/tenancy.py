@@ -6,6 +6,8 @@
   with a NULL tenant are platform rows and are invisible to tenant users.
 - A row a user may not see answers exactly like an unknown id (the same
   ``NotFound`` message), so ids of other tenants' rows leak nothing.
+- What a user may *do* with the rows they see is core.permissions' rule
+  (roles and named actions); platform-wide actions need a platform user.
 
 Every query that lists or fetches workflows, approval requests or chat
 sessions goes through ``tenant_scope(user_tenant)`` (or the two shortcuts
@@ -96,25 +98,20 @@ def tenant_row(session: Session, slug: str) -> Tenant:
 
 def check_can_manage_tenants(session: Session, actor: str) -> None:
     """Tenants, their flows, secrets and settings are managed by platform admins
-    (admins without a tenant) and by actors without an account (the CLI's
-    ``cli:<login>``, ``system``); anyone else is refused."""
-    from core.errors import NotAuthorized
+    (admins without a tenant) and by system actors (the CLI's ``cli:<login>``,
+    ``system``): ``tenants:manage`` in core.permissions; anyone else is refused."""
+    from core.permissions import Action, check
 
-    user = session.get(User, actor.strip().lower())
-    if user is not None and (user.role != "admin" or user.tenant):
-        raise NotAuthorized(f"{user.email} cannot manage tenants: only platform admins (admins "
-                            "without a tenant) can.")
+    check(session, actor, Action.TENANTS_MANAGE)
 
 
 def check_platform_editor(session: Session, actor: str, what: str) -> None:
-    """Agent profiles and teams are shared by every tenant: a tenant's user
-    (whatever their role) cannot change them; the role check is the interface's."""
-    from core.errors import NotAuthorized
+    """Agent profiles and teams (``what``) are shared by every tenant: changing
+    them is ``agents:manage`` (core.permissions), for platform admins and
+    system actors only."""
+    from core.permissions import Action, check
 
-    tenant = tenant_of(session, actor)
-    if tenant is not None:
-        raise NotAuthorized(f"{actor} belongs to tenant {tenant!r} and cannot change {what}: they are "
-                            "shared by every tenant, so only platform users can.")
+    check(session, actor, Action.AGENTS_MANAGE)
 
 
 def unknown_people_may_view(db: Database) -> bool:

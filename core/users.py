@@ -16,7 +16,8 @@ from core.models import User, utcnow
 if TYPE_CHECKING:
     from core.db import Database
 
-ROLES = ("viewer", "approver", "admin")
+# admin, approver, viewer and service: what each may do is core.permissions.ROLE_ACTIONS.
+ROLES = ("viewer", "approver", "admin", "service")
 # scrypt cost: ~50 ms per check on one core; fine for sign-in, slow for guessing.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
@@ -41,15 +42,27 @@ def check_password(password: str, stored: str | None) -> bool:
 def add_user(
     db: Database, email: str, *, role: str = "approver", password: str | None = None,
     name: str = "", groups: list[str] | None = None, tenant: str | None = None,
+    actor: str = "system",
 ) -> User:
-    """Create or update a local account."""
+    """Create or update a local account (``users:manage``; a tenant's admin
+    manages only that tenant's accounts). Creating an account or changing its
+    role or tenant is written to the audit trail."""
+    from core import store
+    from core.permissions import Action, check
+
     if role not in ROLES:
         raise CountersignError(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
     email = email.strip().lower()
     if "@" not in email:
         raise CountersignError(f"{email!r} is not an email address.")
     with db.session() as session:
-        user = session.get(User, email) or User(email=email, created_at=utcnow())
+        existing = session.get(User, email)
+        before = {"role": existing.role, "tenant": existing.tenant} if existing else None
+        target_tenant = tenant if tenant is not None else (existing.tenant if existing else None)
+        check(session, actor, Action.USERS_MANAGE, tenant=target_tenant)
+        if before is not None and before["tenant"] != target_tenant:
+            check(session, actor, Action.USERS_MANAGE, tenant=before["tenant"])
+        user = existing or User(email=email, created_at=utcnow())
         user.role = role
         user.name = name or user.name or email.split("@")[0]
         if groups is not None:
@@ -60,6 +73,12 @@ def add_user(
             user.tenant = tenant
         user.updated_at = utcnow()
         session.add(user)
+        after = {"role": user.role, "tenant": user.tenant}
+        if before is None:
+            store.append_event(session, "user.created", actor, after=after, data={"user": email})
+        elif before != after:
+            store.append_event(session, "user.role_changed", actor, before=before, after=after,
+                               data={"user": email})
     return user
 
 

@@ -26,6 +26,7 @@ from core.models import (
     WorkflowEvent,
     utcnow,
 )
+from core.permissions import Action, check
 from core.states import WORKFLOW_STATUSES
 from core.storable import holds_nul, unstorable
 from core.tenancy import tenant_of, tenant_scope
@@ -50,6 +51,8 @@ def create_workflow(
     A workflow started by a tenant's user belongs to that tenant; such a
     user cannot start one for another tenant.
     """
+    with db.read() as session:
+        check(session, created_by, Action.WORKFLOWS_START)
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
     if problems := unanswerable_approvals(definition, created_by):
@@ -85,6 +88,7 @@ def create_workflow(
         if start:
             store.transition_workflow(session, workflow, "running", created_by)
             store.schedule(session, workflow)
+        _outputs_loaded(workflow)
     return workflow
 
 
@@ -92,6 +96,7 @@ def start_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True,
                                       tenant=tenant_of(session, actor))
+        check(session, actor, Action.WORKFLOWS_START, workflow=workflow)
         store.transition_workflow(session, workflow, "running", actor)
         store.schedule(session, workflow)
         return workflow
@@ -101,6 +106,7 @@ def pause_workflow(db: Database, workflow_id: str, actor: str, reason: str = "")
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True,
                                       tenant=tenant_of(session, actor))
+        check(session, actor, Action.WORKFLOWS_PAUSE, workflow=workflow)
         store.transition_workflow(session, workflow, "paused", actor, reason=reason or None)
         return workflow
 
@@ -110,6 +116,7 @@ def resume_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True,
                                       tenant=tenant_of(session, actor))
+        check(session, actor, Action.WORKFLOWS_RESUME, workflow=workflow)
         if workflow.status != "paused":
             raise InvalidTransition(f"Only a paused workflow can be resumed; this one is {workflow.status}.")
         run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
@@ -128,6 +135,7 @@ def retry_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True,
                                       tenant=tenant_of(session, actor))
+        check(session, actor, Action.WORKFLOWS_RETRY, workflow=workflow)
         if workflow.status != "failed":
             raise InvalidTransition(f"Only a failed workflow can be retried; this one is {workflow.status}.")
         # The failed step starts afresh (attempt 1, its own idempotency key);
@@ -140,7 +148,14 @@ def retry_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
         workflow.error = None
         store.transition_workflow(session, workflow, "running", actor, reason="retry")
         store.schedule(session, workflow)
+        _outputs_loaded(workflow)
         return workflow
+
+
+def _outputs_loaded(workflow: Workflow) -> None:
+    """Load the workflow's outputs (its output runs) while its session is open, so
+    the caller can read ``step_outputs`` from the detached row (the REST API does)."""
+    workflow.step_outputs  # noqa: B018  (the read loads them)
 
 
 def failed_step_name(workflow: Workflow) -> str | None:
@@ -156,6 +171,7 @@ def cancel_workflow(db: Database, workflow_id: str, actor: str, reason: str = ""
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True,
                                       tenant=tenant_of(session, actor))
+        check(session, actor, Action.WORKFLOWS_CANCEL, workflow=workflow)
         store.transition_workflow(session, workflow, "cancelled", actor, reason=reason or None)
         cancel_open_approvals(session, workflow_id, actor, reason or "workflow cancelled")
         return workflow
@@ -168,6 +184,7 @@ def create_checkpoint(
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True,
                                       tenant=tenant_of(session, actor))
+        check(session, actor, Action.WORKFLOWS_CHECKPOINT, workflow=workflow)
         return take_checkpoint(session, workflow, name, actor, description=description,
                                step_name=step_name)
 

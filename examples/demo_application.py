@@ -183,6 +183,8 @@ async def add_demo_users(orchestrator: SmolAgentOrchestrator) -> None:
         for email, role, groups in DEMO_USERS:
             if email not in known:
                 add_user(orchestrator.db, email, role=role, password=DEMO_PASSWORD, groups=groups)
+        if REQUESTER not in known:  # the agent: a service account, starts workflows, answers nothing
+            add_user(orchestrator.db, REQUESTER, role="service")
 
     await orchestrator._call(add_missing)
 

@@ -1,7 +1,9 @@
 """The REST API over workflows, approvals, checkpoints and rollback.
 
 Every operation is one call into core; the token's user is the actor and,
-for answers, the approver, so the engine's own authorization applies.
+for answers, the approver, so the engine's own authorization applies: core
+checks each action against the user's role and the token's scopes
+(core.permissions) and a refusal is a 403 naming the action.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from core.approvals import ApprovalEngine
 from core.checkpoints import rollback
 from core.db import Database
 from core.tools import default_registry
-from gateway.auth import CallerDep, WriterDep, database
+from gateway.auth import CallerDep, database
 from gateway.errors import COMMON_RESPONSES
 from gateway.schemas import (
     ID_PATTERN,
@@ -50,7 +52,8 @@ def _db(request: Request) -> Database:
 @router.get("/me", response_model=Me, tags=["auth"])
 def me(caller: CallerDep) -> Me:
     """Who the API token belongs to."""
-    return Me(email=caller.email, token_name=caller.token_name)
+    return Me(email=caller.email, token_name=caller.token_name,
+              scopes=list(caller.scopes) if caller.scopes is not None else None)
 
 
 # -- workflows ---------------------------------------------------------------------
@@ -58,7 +61,7 @@ def me(caller: CallerDep) -> Me:
 
 @router.post("/workflows", response_model=WorkflowOut, status_code=status.HTTP_201_CREATED,
              tags=["workflows"])
-def create_workflow(body: WorkflowCreate, request: Request, caller: WriterDep) -> WorkflowOut:
+def create_workflow(body: WorkflowCreate, request: Request, caller: CallerDep) -> WorkflowOut:
     """Create a workflow from a definition; with ``start`` it is runnable at once."""
     workflow = ops.create_workflow(_db(request), body.definition, name=body.name,
                                    input_data=body.input, created_by=caller.email, start=body.start)
@@ -96,23 +99,23 @@ def get_workflow(workflow_id: WorkflowId, request: Request, caller: CallerDep) -
 
 
 @router.post("/workflows/{workflow_id}/pause", response_model=WorkflowOut, tags=["workflows"])
-def pause(workflow_id: WorkflowId, body: Reason, request: Request, caller: WriterDep) -> WorkflowOut:
+def pause(workflow_id: WorkflowId, body: Reason, request: Request, caller: CallerDep) -> WorkflowOut:
     return WorkflowOut.of(ops.pause_workflow(_db(request), workflow_id, caller.email, body.reason))
 
 
 @router.post("/workflows/{workflow_id}/resume", response_model=WorkflowOut, tags=["workflows"])
-def resume(workflow_id: WorkflowId, request: Request, caller: WriterDep) -> WorkflowOut:
+def resume(workflow_id: WorkflowId, request: Request, caller: CallerDep) -> WorkflowOut:
     return WorkflowOut.of(ops.resume_workflow(_db(request), workflow_id, caller.email))
 
 
 @router.post("/workflows/{workflow_id}/cancel", response_model=WorkflowOut, tags=["workflows"])
-def cancel(workflow_id: WorkflowId, body: Reason, request: Request, caller: WriterDep) -> WorkflowOut:
+def cancel(workflow_id: WorkflowId, body: Reason, request: Request, caller: CallerDep) -> WorkflowOut:
     """Cancel a workflow and its open approvals."""
     return WorkflowOut.of(ops.cancel_workflow(_db(request), workflow_id, caller.email, body.reason))
 
 
 @router.post("/workflows/{workflow_id}/retry", response_model=WorkflowOut, tags=["workflows"])
-def retry(workflow_id: WorkflowId, request: Request, caller: WriterDep) -> WorkflowOut:
+def retry(workflow_id: WorkflowId, request: Request, caller: CallerDep) -> WorkflowOut:
     """Run a failed workflow again from its failed step."""
     return WorkflowOut.of(ops.retry_workflow(_db(request), workflow_id, caller.email))
 
@@ -129,7 +132,7 @@ def list_checkpoints(workflow_id: WorkflowId, request: Request, caller: CallerDe
 @router.post("/workflows/{workflow_id}/checkpoints", response_model=CheckpointOut,
              status_code=status.HTTP_201_CREATED, tags=["checkpoints"])
 def create_checkpoint(workflow_id: WorkflowId, body: CheckpointCreate, request: Request,
-                      caller: WriterDep) -> CheckpointOut:
+                      caller: CallerDep) -> CheckpointOut:
     """Take a checkpoint of the workflow's state now."""
     checkpoint = ops.create_checkpoint(_db(request), workflow_id, body.name, caller.email,
                                        description=body.description)
@@ -138,7 +141,7 @@ def create_checkpoint(workflow_id: WorkflowId, body: CheckpointCreate, request: 
 
 @router.post("/workflows/{workflow_id}/rollback", response_model=RollbackOut, tags=["checkpoints"])
 def rollback_workflow(workflow_id: WorkflowId, body: RollbackRequest, request: Request,
-                      caller: WriterDep) -> RollbackOut:
+                      caller: CallerDep) -> RollbackOut:
     """Roll back to a checkpoint (compensating later steps); the workflow is left paused."""
     result = rollback(_db(request), default_registry, workflow_id, checkpoint_name=body.checkpoint,
                       reason=body.reason, actor=caller.email)

@@ -1,9 +1,10 @@
 """Who is calling: API tokens for the REST API, a session cookie for pages.
 
 The REST API takes ``Authorization: Bearer <token>``; the token's user is the
-actor and the approver identity. Browser pages (the Gradio approver UI) use a
-signed, expiring session cookie set by the gateway's ``/login`` form after a
-local-account sign-in (core.users.authenticate).
+actor and the approver identity, limited to the token's scopes. What the
+actor may do is checked by core (core.permissions), not here. Browser pages
+(the Gradio approver UI) use a signed, expiring session cookie set by the
+gateway's ``/login`` form after a local-account sign-in (core.users.authenticate).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from core.api_tokens import authenticate_token
+from core.api_tokens import authenticate_token, credential_of
 from core.db import Database
 from core.errors import NotAuthorized
-from core.models import User
+from core.permissions import use_credential
 from core.sessions import SESSION_COOKIE, make_session_token, read_session_token
 from core.tenancy import user_tenant
 from gateway.errors import Unauthenticated
@@ -31,6 +33,8 @@ class Caller:
     token_name: str | None = None
     # The token's user's tenant; None for platform users (core.tenancy).
     tenant: str | None = None
+    # The token's scopes (core.permissions actions); None: the user's whole role.
+    scopes: tuple[str, ...] | None = None
 
 
 def database(request: Request) -> Database:
@@ -38,31 +42,33 @@ def database(request: Request) -> Database:
     return db
 
 
-def api_caller(
+async def api_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    """The API token's user, or 401."""
+    """The API token's user, or 401.
+
+    For the rest of the request the token's scopes limit what its user may
+    do (core.permissions.use_credential): core checks every action itself, so
+    endpoints pass the caller's email and core refuses what the role or the
+    token does not allow. Async so that the credential is set in the
+    request's own context, which the endpoint (run in a worker thread) copies.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("Send an API token: Authorization: Bearer <token>.")
+    db = database(request)
     try:
-        row = authenticate_token(database(request), credentials.credentials)
+        row = await run_in_threadpool(authenticate_token, db, credentials.credentials)
     except NotAuthorized as exc:
         raise Unauthenticated(str(exc)) from None
-    return Caller(row.user_email, row.name, user_tenant(database(request), row.user_email))
-
-
-def writer(request: Request, caller: Annotated[Caller, Depends(api_caller)]) -> Caller:
-    """A caller allowed to change things: anyone but a viewer account."""
-    with database(request).read() as session:
-        user = session.get(User, caller.email)
-    if user is not None and user.role == "viewer":
-        raise NotAuthorized(f"{caller.email} is a viewer and cannot change anything.")
-    return caller
+    credential = credential_of(row)
+    use_credential(credential)
+    tenant = await run_in_threadpool(user_tenant, db, row.user_email)
+    scopes = tuple(sorted(credential.scopes)) if credential.scopes is not None else None
+    return Caller(row.user_email, row.name, tenant, scopes)
 
 
 CallerDep = Annotated[Caller, Depends(api_caller)]
-WriterDep = Annotated[Caller, Depends(writer)]
 
 
 # -- browser sessions ---------------------------------------------------------------

@@ -33,6 +33,8 @@ class ErrorBody(BaseModel):
     message: str = Field(description="A plain one-line reason.")
     problems: list[str] = Field(default_factory=list,
                                 description="Each problem found, by path, when there are several.")
+    action: str | None = Field(default=None, description="For a refusal (403): the action refused, "
+                               "e.g. workflows:cancel.")
 
 
 # Most specific first: the first matching class decides the status.
@@ -67,7 +69,11 @@ def status_for(error: CountersignError) -> int:
 
 def error_body(error: CountersignError) -> dict[str, Any]:
     problems = list(getattr(error, "problems", []) or [])
-    return {"error": type(error).__name__, "message": str(error), "problems": problems}
+    body = {"error": type(error).__name__, "message": str(error), "problems": problems}
+    action = getattr(error, "action", None)
+    if action:  # a refused core.permissions action
+        body["action"] = action
+    return body
 
 
 def error_response(error: CountersignError) -> JSONResponse:

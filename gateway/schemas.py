@@ -221,6 +221,8 @@ class RollbackOut(BaseModel):
 class Me(BaseModel):
     email: str
     token_name: str | None
+    scopes: list[str] | None = Field(default=None, description="What the token may do "
+                                     "(core.permissions actions); null: whatever the user's role allows.")
 
 
 class Health(BaseModel):

@@ -22,10 +22,11 @@ from fastapi import APIRouter, Request
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 
-from core.api_tokens import authenticate_token
+from core.api_tokens import authenticate_token, credential_of
 from core.channels.secrets import secret
 from core.errors import InvalidInput, InvalidResponse, NotAuthorized
 from core.once import once_key, respond_once
+from core.permissions import Credential, acting_with
 from core.storable import json_too_deep, load_json
 from gateway.auth import database
 from gateway.errors import COMMON_RESPONSES, Unauthenticated
@@ -55,12 +56,12 @@ def _verified_body(raw: bytes, headers: dict[str, str]) -> Any:
         raise Unauthenticated(f"The webhook signature is not valid: {exc}.") from None
 
 
-def _token_user(request: Request) -> str:
+def _token_user(request: Request) -> Credential:
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("Sign the webhook (Standard Webhooks) or send an API token.")
     try:
-        return authenticate_token(database(request), token).user_email
+        return credential_of(authenticate_token(database(request), token))
     except NotAuthorized as exc:
         raise Unauthenticated(str(exc)) from None
 
@@ -87,11 +88,11 @@ async def inbound(request: Request) -> ApprovalOut:
         raise InvalidInput([deep])
     headers = {k.lower(): v for k, v in request.headers.items()}
     signed = any(h in headers for h in SIGNATURE_HEADERS)
+    credential = None
     if signed:
         payload = _verified_body(raw, headers)
-        token_user = None
     else:
-        token_user = _token_user(request)
+        credential = _token_user(request)
         try:
             payload = load_json(raw)
         except ValueError:
@@ -101,18 +102,19 @@ async def inbound(request: Request) -> ApprovalOut:
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()]
         raise InvalidResponse(problems) from None
-    if token_user is not None:
-        if answer.approver and answer.approver.strip().lower() != token_user:
-            raise NotAuthorized(f"This API token answers as {token_user}, not {answer.approver}.")
-        approver = token_user
+    if credential is not None:
+        if answer.approver and answer.approver.strip().lower() != credential.user:
+            raise NotAuthorized(f"This API token answers as {credential.user}, not {answer.approver}.")
+        approver = credential.user
     else:
         if not answer.approver:
             raise InvalidResponse(["approver: a signed webhook must name the approver"])
         approver = answer.approver
     # A signed delivery decides once (its webhook-id); any answer only at the level it names.
     key = once_key("webhook", headers["webhook-id"]) if signed else None
-    approval = respond_once(
-        database(request), key=key, what="This webhook delivery (webhook-id)",
-        approval_id=answer.approval_id, approver=approver, decision=answer.decision,
-        data=answer.data, comment=answer.comment, channel="webhook", level=answer.level)
+    with acting_with(credential):  # a token answers within its scopes (approvals:answer)
+        approval = respond_once(
+            database(request), key=key, what="This webhook delivery (webhook-id)",
+            approval_id=answer.approval_id, approver=approver, decision=answer.decision,
+            data=answer.data, comment=answer.comment, channel="webhook", level=answer.level)
     return ApprovalOut.of(approval)

@@ -17,6 +17,7 @@ from core.db import Database
 from core.models import ApprovalRequest
 from core.runner import Runner
 from core.tools import ToolRegistry
+from core.users import add_user
 from tests.integration.core.conftest import Calls
 
 FINANCE = "finance@example.com"
@@ -54,7 +55,10 @@ def run(db: Database, registry: ToolRegistry) -> int:
 
 def waiting(db: Database, registry: ToolRegistry, approval_type: str = "binary",
             amount: float = 12500, **config: Any) -> tuple[str, ApprovalRequest]:
-    """A workflow whose guarded ``pay`` call waits for finance; (workflow id, request)."""
+    """A workflow whose guarded ``pay`` call waits for finance; (workflow id, request).
+
+    REQUESTER, who starts it, is a service account (core.permissions)."""
+    add_user(db, REQUESTER, role="service")
     workflow_id = ops.create_workflow(
         db, {"name": "pay an invoice", "steps": [pay_step(approval_type, **config)]},
         input_data={"amount": amount, "note": PROPOSED["note"]}, created_by=REQUESTER).id

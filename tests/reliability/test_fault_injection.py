@@ -39,6 +39,7 @@ from core.db import Database
 from core.errors import CountersignError
 from core.links import respond_with_link
 from core.models import ApprovalRequest, Notification, StepRun, Workflow, utcnow
+from core.users import add_user
 from gateway.slack import handle_interaction
 from tests.integration.channels.conftest import LINK_SECRET, Mailbox, SlackAPI
 from tests.reliability.fault_tools import journal_lines
@@ -344,6 +345,7 @@ def test_sigkilled_runners_and_channel_outages_lose_nothing(
     definitions: dict[str, dict[str, Any]] = {}
     kills_mid_step = 0
     try:
+        add_user(db, "agent@example.com", role="service")  # who starts workflows has an account
         for index in range(WORKFLOWS):
             spec = definition(index, journal, rng)
             definitions[ops.create_workflow(db, spec, created_by="agent@example.com").id] = spec

@@ -34,6 +34,7 @@ from core.db import Database
 from core.definitions import definition_dict, load_definition_text, parse_definition
 from core.errors import CountersignError, DefinitionError, InvalidInput, InvalidResponse
 from core.models import ApprovalResponse, Workflow
+from core.users import add_user
 from gateway.app import create_app
 from tests.integration.gateway.conftest import BOSS, token_for, waiting_workflow
 
@@ -126,6 +127,7 @@ def workflow_count(db: Database) -> int:
 def test_a_refused_workflow_leaves_nothing_behind(
     db: Database, data: Any, input_data: dict[str, Any]
 ) -> None:
+    add_user(db, "agent@example.com", role="service")  # may start: only the data decides
     before = workflow_count(db)
     try:
         ops.create_workflow(db, data, input_data=input_data, created_by="agent@example.com")

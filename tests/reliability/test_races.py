@@ -29,7 +29,7 @@ from core.definitions import parse_approval_config
 from core.errors import AlreadyVoted, ApprovalClosed
 from core.models import ApprovalRequest, ApprovalResponse, WorkflowEvent
 from core.tools import ToolRegistry
-from tests.integration.core.conftest import open_approval_of, run, start
+from tests.integration.core.conftest import accounts, open_approval_of, run, start
 from tests.reliability.report import render, show
 
 pytestmark = pytest.mark.timeout(600)
@@ -154,6 +154,7 @@ def test_rollbacks_racing_answers_have_one_consistent_outcome(
              {"name": "gate", "type": "approval",
               "approval_config": {"requested_from": "boss@example.com", "channels": []}},
              {"name": "act", "type": "tool", "tool": "prepare"}]
+    accounts(db, "admin", "ops@example.com")  # rolling back is an admin's
     workflow_ids = [start(db, steps, name=f"rollback race {i}") for i in range(ROLLBACK_RACES)]
     run(db, registry)
     gates = {w: open_approval_of(db, w).id for w in workflow_ids}

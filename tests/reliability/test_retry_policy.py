@@ -24,6 +24,7 @@ from core.tools import ToolRegistry
 from tests.acceptance.core.conftest import cli
 from tests.integration.core.conftest import (
     Calls,
+    accounts,
     events,
     registry,  # noqa: F401  (a fixture)
     run,
@@ -311,6 +312,7 @@ def test_cli_retry_resumes_from_the_failed_step_and_refuses_otherwise(
     db = sqlite_db
     workflow_id = failed_at_charge(db, registry, flaky)
     url = db.url
+    accounts(db, "approver", "ops@example.com")  # retrying needs workflows:retry
     done = cli(url, "workflow", "retry", workflow_id, "--as", "ops@example.com")
     assert done.stdout.split() == [workflow_id, "running"]
     [retried] = events(db, workflow_id, "workflow.retried")

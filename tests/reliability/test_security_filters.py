@@ -20,6 +20,7 @@ from core.db import Database
 from core.errors import ApprovalNotFound, NulCharacter
 from core.execution_logs import LogFilters
 from core.reports import InboxFilter, inbox
+from core.users import add_user
 from gateway.approver_ui import inbox as gradio_inbox
 from gateway.slack import handle_command
 from tests.acceptance.core.conftest import cli_json
@@ -76,6 +77,7 @@ def test_sql_metacharacters_in_every_filter(
     request: pytest.FixtureRequest, db: Database, db_url: str, client: TestClient
 ) -> None:
     tally = AttackTally("SQL metacharacters in every filter")
+    add_user(db, "agent@example.com", role="service")  # who starts workflows has an account
     workflows = {ops.create_workflow(db, {"name": name, "steps": [{"name": "s", "type": "checkpoint"}]},
                                      created_by="agent@example.com").id: name for name in NAMES}
     for _ in range(2):  # something real in the lists, so "nothing" is a real answer

@@ -19,6 +19,7 @@ from core import workflows as ops
 from core.approvals import ApprovalEngine
 from core.db import Database
 from core.models import utcnow
+from core.users import add_user
 from tests.acceptance.core.conftest import ROOT, cli_env
 from tests.integration.agents.scripted import scripted
 from tests.integration.core.conftest import event_types, open_approval_of, wait_until
@@ -79,6 +80,7 @@ def kill(process: subprocess.Popen[str]) -> None:
 def test_killed_while_parked_a_new_process_resumes_with_the_decision(
     db: Database, db_url: str, files: dict[str, Path], processes: list[subprocess.Popen[str]],
 ) -> None:
+    add_user(db, "agent@example.com", role="service")  # it starts the workflow
     workflow = ops.create_workflow(db, {"name": "refund", "steps": [{
         "name": "agent", "type": "task", "task": "Charge order A-1.",
         "agent": scripted([{"call": "lookup", "args": {"order": "A-1"}},
@@ -110,6 +112,7 @@ def test_killed_while_parked_a_new_process_resumes_with_the_decision(
 def test_killed_mid_run_a_new_process_continues_after_the_last_finished_step(
     db: Database, db_url: str, files: dict[str, Path], processes: list[subprocess.Popen[str]],
 ) -> None:
+    add_user(db, "agent@example.com", role="service")  # it starts the workflow
     workflow = ops.create_workflow(db, {"name": "export", "steps": [{
         "name": "agent", "type": "task", "task": "Export order A-2.",
         "agent": scripted([{"call": "lookup", "args": {"order": "A-2"}},

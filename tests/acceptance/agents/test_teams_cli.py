@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.acceptance.core.conftest import cli, cli_json
+from tests.acceptance.core.conftest import accounts, cli, cli_json
 
 pytestmark = pytest.mark.timeout(600)
 ADMIN = "admin@example.com"
@@ -18,6 +18,7 @@ def teams(db_url: str, *args: str, ok: bool = True) -> str:
 
 
 def test_every_teams_command_and_its_refusals(sqlite_url: str) -> None:
+    accounts(sqlite_url, "admin", ADMIN, "ops@example.com")  # teams are a platform admin's
     for name in ("researcher", "writer", "editor"):
         cli(sqlite_url, "agents", "create", name, "--provider", "rehearsal", "--as", ADMIN)
 

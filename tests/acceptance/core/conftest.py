@@ -33,6 +33,20 @@ def cli(db_url: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess
     return done
 
 
+def accounts(db_url: str, role: str, *emails: str) -> None:
+    """Give each of ``emails`` an account with ``role``: whoever a command acts as
+    (``--as``) needs one for what their role allows (core.permissions)."""
+    from core.db import Database
+    from core.users import add_user
+
+    db = Database(db_url)
+    try:
+        for email in emails:
+            add_user(db, email, role=role)
+    finally:
+        db.dispose()
+
+
 def cli_json(db_url: str, *args: str) -> Any:
     """Run a ``--json`` command: its standard output must be JSON and nothing else."""
     return json.loads(cli(db_url, *args, "--json").stdout)

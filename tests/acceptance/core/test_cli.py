@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.core.conftest import ROOT, cli, cli_json
+from tests.acceptance.core.conftest import ROOT, accounts, cli, cli_json
 
 # Each command is a fresh interpreter (~3 s of imports); on a busy machine that adds up.
 pytestmark = pytest.mark.timeout(900)
@@ -17,6 +17,7 @@ DEVOPS = "devops@example.com"
 
 def test_start_run_answer_and_show(db_url: str) -> None:
     assert cli(db_url, "db", "upgrade").stdout.startswith("database at revision ")
+    accounts(db_url, "service", "release-bot@example.com")  # it starts workflows
     workflow_id = cli(db_url, "workflow", "start", DEPLOY, "--input",
                       '{"service": "checkout-api", "version": "2.14.0"}',
                       "--as", "release-bot@example.com").stdout.strip()
@@ -60,9 +61,11 @@ def completed_deployment(db_url: str) -> str:
     from core.db import Database
     from core.definitions import load_definition_file
     from core.runner import Runner
+    from core.users import add_user
 
     db = Database(db_url)
     try:
+        add_user(db, "bot@x.io", role="service")
         workflow_id = ops.create_workflow(db, load_definition_file(DEPLOY), created_by="bot@x.io",
                                           input_data={"service": "api", "version": "1"}).id
         Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
@@ -78,6 +81,7 @@ def completed_deployment(db_url: str) -> str:
 
 def test_rollback_and_steering(db_url: str) -> None:
     workflow_id = completed_deployment(db_url)
+    accounts(db_url, "admin", "sre@example.com")  # rolling back and cancelling are an admin's
     rolled = cli_json(db_url, "workflow", "rollback", workflow_id, "--checkpoint",
                       "before:deployment_approval", "--reason", "errors after deploy",
                       "--as", "sre@example.com")

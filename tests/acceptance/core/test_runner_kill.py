@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from core import workflows as ops
 from core.db import Database
 from core.models import RunnerHeartbeat
+from core.users import add_user
 from tests.acceptance.core.conftest import ROOT, cli_env
 
 # Each command is a fresh interpreter (~3 s of imports); on a busy machine that adds up.
@@ -73,6 +74,7 @@ def test_sigkill_mid_step_and_another_runner_finishes(
         return {"name": label, "type": "tool", "tool": "log_and_sleep",
                 "args": {"path": str(log), "label": label, "seconds": seconds}}
 
+    add_user(pg_db, "ops@example.com", role="service")  # it starts the workflow
     workflow_id = ops.create_workflow(pg_db, {"name": "kill me", "steps": [
         step("a", 0), step("slow", 60), step("c", 0)]}, created_by="ops@example.com").id
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.acceptance.core.conftest import accounts
+
 ROOT = Path(__file__).resolve().parents[3]
 STARTUP_LIMIT = 90.0
 
@@ -63,13 +65,15 @@ def test_serve_answers_health_api_and_sign_in(served: tuple[str, dict[str, str]]
     base, env = served
     health = httpx.get(f"{base}/healthz", timeout=5)
     assert health.json() == {"status": "ok", "database": "sqlite"}
+    accounts(env["DATABASE_URL"], "approver", "ops@example.com")  # a token acts as an account
     made = subprocess.run([sys.executable, "-m", "core", "tokens", "create", "--for", "ops@example.com",
                            "--name", "acceptance"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, check=True)
     token = made.stdout.strip()
     assert "not shown again" in made.stderr and token not in made.stderr
     me = httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
-    assert me.json() == {"email": "ops@example.com", "token_name": "acceptance"}
+    assert (me.json()["email"], me.json()["token_name"]) == ("ops@example.com", "acceptance")
+    assert "approvals:answer" in me.json()["scopes"]  # by default, the approver role's actions
     assert httpx.get(f"{base}/api/me", timeout=5).status_code == 401
     assert "countersign_approvals_pending 0.0" in httpx.get(f"{base}/metrics", timeout=5).text
     approve = httpx.get(f"{base}/approve", timeout=10)

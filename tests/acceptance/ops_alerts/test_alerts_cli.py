@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.acceptance.core.conftest import cli, cli_json
+from tests.acceptance.core.conftest import accounts, cli, cli_json
 
 FAILING = {"name": "Release api", "steps": [
     {"name": "deploy", "type": "tool", "tool": "deploy_release", "args": {"service": "api"}}]}
@@ -16,6 +16,7 @@ def test_alerts_are_evaluated_listed_acknowledged_and_resolved_from_the_command_
 ) -> None:
     definition = tmp_path / "failing.json"
     definition.write_text(json.dumps(FAILING))
+    accounts(db_url, "approver", "ops@example.com", "oncall@example.com", "other@example.com")
     workflow_id = cli(db_url, "workflow", "start", str(definition), "--as", "ops@example.com").stdout.strip()
     cli(db_url, "runner", "--until-idle")
 

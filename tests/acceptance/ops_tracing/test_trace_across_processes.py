@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from core import workflows as ops
 from core.db import Database
-from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli_env
+from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, accounts, cli_env
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ def traced(db_url: str, receiver: OtlpReceiver, process: str, *args: str) -> str
 def test_a_workflow_resumed_by_another_runner_process_continues_its_trace(
     db_url: str, receiver: OtlpReceiver,
 ) -> None:
+    accounts(db_url, "service", "agent@example.com")  # it starts the workflow
     workflow_id = traced(db_url, receiver, "start", "workflow", "start",
                          str(ROOT / "examples" / "agent_workflow.yaml"),
                          "--input", '{"order_id": "ORD-7", "amount": 180, "note": "rush"}',
@@ -149,6 +150,7 @@ def test_a_workflow_resumed_by_another_runner_process_continues_its_trace(
 
 def test_console_tracing_writes_spans_to_stderr_and_leaves_stdout_to_the_command(db_url: str) -> None:
     env = cli_env(db_url, COUNTERSIGN_OTEL="console", COUNTERSIGN_LOG_FORMAT="json")
+    accounts(db_url, "service", "agent@example.com")
     done = subprocess.run([sys.executable, "-m", "core", "workflow", "start",
                            str(ROOT / "examples" / "agent_workflow.yaml"), "--as", "agent@example.com"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)

@@ -13,7 +13,14 @@ from core.approvals import ApprovalEngine
 from core.db import Database
 from core.definitions import load_definition_file
 from core.runner import Runner
+from core.users import add_user
 from tests.integration.core.conftest import events, open_approval_of, status
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """The agent that starts the workflows is a service account (core.permissions)."""
+    add_user(db, "agent@example.com", role="service")
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "agent_workflow.yaml"
 FINANCE = "finance@example.com"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core import workflows as ops
 from core.db import Database
+from core.users import add_user
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -31,7 +32,18 @@ def ok(url: str, *args: str) -> str:
     return done.stdout
 
 
+def admins(url: str, *emails: str) -> None:
+    """Profiles are changed by platform admins (agents:manage): give the --as names accounts."""
+    db = Database(url)
+    try:
+        for email in emails:
+            add_user(db, email, role="admin")
+    finally:
+        db.dispose()
+
+
 def test_each_agents_command_and_a_refusal(sqlite_url: str) -> None:
+    admins(sqlite_url, "admin@example.com", "ops@example.com")
     assert ok(sqlite_url, "create", "checker", "--role", "Order checker", "--instructions",
               "Check first.", "--provider", "rehearsal", "--tool", "validate_order",
               "--held-tool", "charge_payment", "--max-steps", "6", "--settings",
@@ -76,6 +88,7 @@ def test_each_agents_command_and_a_refusal(sqlite_url: str) -> None:
 
 
 def test_delete_of_an_unused_profile(pg_url: str) -> None:
+    admins(pg_url, "admin@example.com")
     ok(pg_url, "create", "writer", "--model", "gpt-4o-mini", "--provider", "openai")
     assert ok(pg_url, "delete", "writer", "--as", "admin@example.com") == \
         "agent profile writer deleted\n"

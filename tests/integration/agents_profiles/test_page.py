@@ -77,6 +77,7 @@ def test_a_viewer_reads_profiles_but_cannot_change_them(app_env: str) -> None:
     db = Database(app_env)
     try:
         add_user(db, "viewer@example.com", role="viewer", password=PASSWORD)
+        add_user(db, ADMIN, role="admin")
         profiles.create_profile(db, {"name": "writer", "model_id": "llama3.1"}, ADMIN)
         at = sign_in(new_app(), "viewer@example.com", PASSWORD)
         open_page(at, "agents")

@@ -26,7 +26,15 @@ from core.errors import (
 )
 from core.models import AgentProfile, Base, WorkflowEvent
 from core.runner import Runner
+from core.users import add_user
 from tests.integration.core.conftest import events, open_approval_of, status
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """Who acts in these tests has an account (core.permissions): profiles are a platform admin's."""
+    add_user(db, ADMIN, role="admin")
+    add_user(db, "ops@example.com", role="admin")
 
 ADMIN = "admin@example.com"
 FINANCE = "finance@example.com"

@@ -114,6 +114,7 @@ def test_an_approver_starts_a_team_and_a_viewer_only_reads(app_env: str) -> None
     try:
         add_user(db, "approver@example.com", role="approver", password=PASSWORD)
         add_user(db, "viewer@example.com", role="viewer", password=PASSWORD)
+        add_user(db, ADMIN, role="admin")
         profiles.create_profile(db, {"name": "solo", "model_provider": "rehearsal"}, ADMIN)
         teams.create_team(db, {"name": "one", "members": ["solo"]}, ADMIN)
 

@@ -14,9 +14,17 @@ from core.agents import teams
 from core.approvals import ApprovalEngine
 from core.db import Database
 from core.tools import ToolRegistry
+from core.users import add_user
 from tests.integration.agents.scripted import scripted
 from tests.integration.agents_teams import echo
 from tests.integration.core.conftest import Calls, events, open_approval_of, run, status
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """The admin edits teams, the requester (a service) starts them (core.permissions)."""
+    add_user(db, ADMIN, role="admin")
+    add_user(db, "requester@example.com", role="service")
 
 ADMIN = "admin@example.com"
 EDITOR = "editor@example.com"

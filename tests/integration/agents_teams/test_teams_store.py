@@ -19,6 +19,7 @@ from core.errors import (
     TeamTaskMissing,
 )
 from core.models import Workflow, WorkflowEvent
+from core.users import add_user
 from tests.integration.core.conftest import wait_until
 
 ADMIN = "admin@example.com"
@@ -26,6 +27,10 @@ ADMIN = "admin@example.com"
 
 @pytest.fixture
 def three_profiles(db: Database) -> Database:
+    # Profiles and teams are a platform admin's (agents:manage); a service starts team runs.
+    for email, role in ((ADMIN, "admin"), ("ops@example.com", "admin"),
+                        ("requester@example.com", "service")):
+        add_user(db, email, role=role)
     for name in ("researcher", "writer", "editor"):
         profiles.create_profile(db, {"name": name, "model_provider": "rehearsal"}, ADMIN)
     return db
@@ -132,6 +137,7 @@ def test_start_makes_an_ordinary_workflow(three_profiles: Database) -> None:
 def test_a_profile_deleted_while_a_team_is_saved_is_not_left_in_it(pg_db: Database) -> None:
     """PostgreSQL: a team's write waits for a profile's lock; the profile is gone when it gets it."""
     db = pg_db
+    add_user(db, ADMIN, role="admin")
     for name in ("researcher", "writer"):
         profiles.create_profile(db, {"name": name, "model_provider": "rehearsal"}, ADMIN)
     refused: list[BaseException] = []
@@ -180,7 +186,7 @@ def test_a_tenants_user_cannot_change_the_shared_profiles_and_teams(three_profil
         lambda: teams.delete_team(db, "desk", "ann@acme.test"),
     ]
     for attempt in refusals:
-        with pytest.raises(NotAuthorized, match="shared by every tenant"):
+        with pytest.raises(NotAuthorized, match="may not agents:manage .*platform users only"):
             attempt()
     assert [p.name for p in profiles.list_profiles(db)] == ["editor", "researcher", "writer"]
     assert profiles.get_profile(db, "writer").role == ""

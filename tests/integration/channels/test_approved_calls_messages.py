@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from core import workflows as ops
 from core.approvals import ApprovalEngine
 from core.db import Database
+from core.users import add_user
 from gateway.app import create_app
 from tests.helpers.approved_calls import (
     FINANCE,
@@ -97,6 +98,7 @@ def test_the_slack_message_shows_the_call_and_its_update_what_was_released(
 def test_agent_text_in_the_call_is_inert_in_slack(db: Database, calls: Calls,
                                                    slack: SlackAPI) -> None:
     note = "<!channel> *urgent* _now_ ~x~ `y` <https://evil.example|verify>\n> quoted"
+    add_user(db, REQUESTER, role="service")  # who starts a workflow has an account
     workflow = ops.create_workflow(
         db, {"name": "pay", "steps": [pay_step(channels=["slack"])]},
         input_data={"amount": 5, "note": "fine"}, created_by=REQUESTER)

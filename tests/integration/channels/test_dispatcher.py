@@ -15,6 +15,7 @@ from core.db import Database
 from core.errors import InvalidTransition, NotificationNotFound
 from core.models import Notification, WorkflowEvent
 from core.runner import Runner
+from core.users import add_user
 from tests.integration.channels.conftest import (
     Mailbox,
     SlackAPI,
@@ -23,6 +24,12 @@ from tests.integration.channels.conftest import (
     dispatcher,
     wait_until,
 )
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """Who acts in these tests has an account (core.permissions): the admin retries deliveries."""
+    add_user(db, "admin@example.com", role="admin")
 
 
 def by_channel(db: Database, channel: str) -> list[Notification]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from core import workflows as ops
@@ -13,7 +14,15 @@ from core.db import Database
 from core.models import Notification
 from core.runner import Runner
 from core.tools import ToolRegistry
+from core.users import add_user
 from tests.integration.channels.conftest import WebhookReceiver, ask, dispatcher
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """Who acts in these tests has an account (core.permissions)."""
+    add_user(db, "agent@example.com", role="service")
+    add_user(db, "ops@example.com", role="admin")  # rolls back
 
 
 def webhook_rows(db: Database) -> list[Notification]:

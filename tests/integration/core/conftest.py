@@ -14,9 +14,10 @@ from sqlalchemy import select
 from core import workflows as ops
 from core.approvals import ApprovalEngine
 from core.db import Database
-from core.models import ApprovalRequest, Notification, StepRun, WorkflowEvent
+from core.models import ApprovalRequest, Notification, StepRun, User, WorkflowEvent
 from core.runner import Runner
 from core.tools import ToolRegistry
+from core.users import add_user
 
 REQUESTER = "requester@example.com"
 
@@ -63,8 +64,23 @@ def start(
     db: Database, steps: list[dict[str, Any]], *, input_data: dict[str, Any] | None = None,
     created_by: str = REQUESTER, name: str = "test workflow",
 ) -> str:
+    """Start a workflow as ``created_by``, a service account unless it has one already
+    (starting needs workflows:start, core.permissions)."""
+    if "@" in created_by and not account_exists(db, created_by):
+        add_user(db, created_by, role="service")
     return ops.create_workflow(db, {"name": name, "steps": steps}, input_data=input_data,
                                created_by=created_by).id
+
+
+def account_exists(db: Database, email: str) -> bool:
+    with db.read() as session:
+        return session.get(User, email.strip().lower()) is not None
+
+
+def accounts(db: Database, role: str, *emails: str) -> None:
+    """Give each of ``emails`` an account with ``role`` (who acts in a test needs one)."""
+    for email in emails:
+        add_user(db, email, role=role)
 
 
 def run(db: Database, registry: ToolRegistry, **kwargs: Any) -> int:

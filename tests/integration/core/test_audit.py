@@ -17,7 +17,7 @@ from core.errors import InvalidTransition, WorkflowNotFound
 from core.models import ApprovalResponse, WorkflowEvent
 from core.orchestrator import StateManager
 from core.tools import ToolRegistry
-from tests.integration.core.conftest import approval, events, run, start, status, tool
+from tests.integration.core.conftest import accounts, approval, events, run, start, status, tool
 
 
 def count_events(db: Database) -> int:
@@ -42,6 +42,7 @@ def test_invalid_transitions_are_refused_without_a_write(
     db: Database, registry: ToolRegistry, refusal: str
 ) -> None:
     workflow_id = start(db, [tool("only")])
+    accounts(db, "admin", "x@example.com")  # allowed all of these: only the state machine refuses
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     before = (count_events(db), ops.workflow_dict(ops.get_workflow(db, workflow_id)))
@@ -52,6 +53,7 @@ def test_invalid_transitions_are_refused_without_a_write(
 
 def test_cancelled_is_final(db: Database) -> None:
     workflow_id = start(db, [approval("gate")])
+    accounts(db, "admin", "ops@example.com")
     ops.cancel_workflow(db, workflow_id, "ops@example.com", "not needed")
     for action in (ops.pause_workflow, ops.resume_workflow, ops.cancel_workflow):
         with pytest.raises(InvalidTransition):
@@ -69,6 +71,7 @@ def test_every_change_is_an_event_with_actor_and_before_after(
 ) -> None:
     workflow_id = start(db, [tool("one"), approval("gate"), tool("two")],
                         created_by="alice@example.com")
+    accounts(db, "approver", "bob@example.com")
     run(db, registry)
     request_id = ops.approvals_of(db, workflow_id)[0].id
     ops.pause_workflow(db, workflow_id, "bob@example.com", "lunch")

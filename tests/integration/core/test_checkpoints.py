@@ -17,6 +17,7 @@ from core.orchestrator import SmolAgentOrchestrator, StateManager
 from core.tools import ToolRegistry
 from tests.integration.core.conftest import (
     Calls,
+    accounts,
     approval,
     event_types,
     events,
@@ -29,6 +30,12 @@ from tests.integration.core.conftest import (
 )
 
 ACTOR = "ops@example.com"
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """Who acts in these tests has an account (core.permissions): checkpoints and rollbacks are an admin's."""
+    accounts(db, "admin", ACTOR, "eve@example.com")
 
 
 def saga(db: Database, registry: ToolRegistry) -> str:

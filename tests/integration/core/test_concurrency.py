@@ -17,6 +17,7 @@ from core.errors import ApprovalClosed, CountersignError
 from core.tools import ToolRegistry
 from tests.integration.core.conftest import (
     Calls,
+    accounts,
     approval,
     events,
     open_approval_of,
@@ -25,6 +26,12 @@ from tests.integration.core.conftest import (
     status,
     tool,
 )
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """Who acts in these tests has an account (core.permissions): ops rolls back and resumes as an admin."""
+    accounts(db, "admin", "ops@example.com")
 
 ROUNDS = 3
 PAIR = ["a@example.com", "b@example.com"]

@@ -12,11 +12,12 @@ from core.errors import DefinitionError, WorkflowNotFound
 from core.models import Workflow, WorkflowEvent
 from core.orchestrator import SmolAgentOrchestrator, StateManager
 from core.tools import ToolRegistry
-from tests.integration.core.conftest import Calls, approval, notifications, tool
+from tests.integration.core.conftest import Calls, accounts, approval, notifications, tool
 
 
 def test_orchestrator_runs_until_a_person_is_needed(db: Database, registry: ToolRegistry,
                                                     calls: Calls) -> None:
+    accounts(db, "service", "agent@example.com")
     orchestrator = SmolAgentOrchestrator(db, registry=registry, actor="agent@example.com")
     workflow = orchestrator.create_workflow(
         "Refund", "refund a customer",
@@ -37,6 +38,7 @@ def test_orchestrator_runs_until_a_person_is_needed(db: Database, registry: Tool
 
 
 def test_request_human_approval_inside_a_workflow(db: Database) -> None:
+    accounts(db, "service", "agent@example.com")
     orchestrator = SmolAgentOrchestrator(db, actor="agent@example.com")
     workflow = orchestrator.create_workflow("w", workflow_definition={"steps": [tool("x")]})
     request = orchestrator.request_human_approval(
@@ -50,6 +52,7 @@ def test_request_human_approval_inside_a_workflow(db: Database) -> None:
 
 
 def test_state_manager(db: Database, registry: ToolRegistry) -> None:
+    accounts(db, "admin", "maker@example.com")  # pauses and rolls back too
     manager = StateManager(db, registry)
     workflow = manager.create_workflow("s", {"steps": [tool("x")]}, {"a": 1}, "maker@example.com")
     assert workflow.status == "pending"

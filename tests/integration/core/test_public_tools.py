@@ -18,6 +18,7 @@ from core.checkpoints import rollback
 from core.db import Database
 from core.errors import InvalidResponse
 from core.tools import default_registry
+from core.users import add_user
 from tests.helpers.approved_calls import run
 from tests.integration.core.conftest import open_approval_of, status
 
@@ -55,6 +56,8 @@ def test_the_readme_workflow_charges_what_was_approved_and_rolls_back(
         db: Database, payments_module: object) -> None:
     definition = yaml.safe_load(readme_block("yaml", "name: Charge with approval"))
     definition["steps"].insert(0, {"name": "start", "type": "checkpoint"})
+    add_user(db, "agent@example.com", role="service")
+    add_user(db, "admin@example.com", role="admin")
     workflow_id = ops.create_workflow(db, definition, input_data={"amount": 300, "customer": "c-9"},
                                       created_by="agent@example.com").id
     run(db, default_registry)

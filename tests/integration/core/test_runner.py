@@ -20,6 +20,7 @@ from core.runner import Runner, claim_next_workflow
 from core.tools import ToolRegistry
 from tests.integration.core.conftest import (
     Calls,
+    accounts,
     approval,
     event_types,
     events,
@@ -31,6 +32,12 @@ from tests.integration.core.conftest import (
     tool,
     wait_until,
 )
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """Who acts in these tests has an account (core.permissions): ops steers workflows as an admin."""
+    accounts(db, "admin", "ops@example.com")
 
 BOSS = "boss@example.com"
 

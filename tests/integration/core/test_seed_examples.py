@@ -13,7 +13,7 @@ from core.checkpoints import rollback
 from core.db import Database
 from core.definitions import load_definition_file
 from core.demo import load_demo
-from core.errors import InvalidTransition
+from core.errors import InvalidTransition, NotAuthorized
 from core.runner import Runner
 from core.tools import ToolRegistry, default_registry
 from core.users import add_user
@@ -23,6 +23,8 @@ SEED = Path(__file__).resolve().parents[3] / "examples" / "seed"
 
 
 def start_seed(db: Database, name: str, input_data: dict[str, object] | None = None) -> str:
+    """Start a seed example as its agent, agent@company.com (a service account)."""
+    add_user(db, "agent@company.com", role="service")
     definition = load_definition_file(SEED / name)
     return ops.create_workflow(db, definition, input_data=input_data,
                                created_by="agent@company.com").id
@@ -206,9 +208,13 @@ def test_demo_deployment_rolled_back_after_deploy(db: Database, demo: dict[str, 
     assert workflow.status == "completed"
     deployment = workflow.step_outputs["deploy"]["deployment"]
 
+    # Rolling back is an admin's: devops, an approver, is refused (and nothing is undone).
+    with pytest.raises(NotAuthorized, match="devops@example.com may not workflows:rollback"):
+        rollback(db, default_registry, workflow_id, checkpoint_name="before:deployment_approval",
+                 reason="error rate up after deploy", actor="devops@example.com")
     result = rollback(db, default_registry, workflow_id,
                       checkpoint_name="before:deployment_approval",
-                      reason="error rate up after deploy", actor="devops@example.com")
+                      reason="error rate up after deploy", actor="admin@example.com")
     assert [(c["step"], c["tool"]) for c in result.compensations] == [
         ("smoke_tests", None), ("deploy", "rollback_release"), ("deployment_approval", None)]
     deploy_comp = next(c for c in result.compensations if c["step"] == "deploy")

@@ -19,7 +19,8 @@ from gateway.app import create_app
 
 BOSS = "boss@example.com"
 OTHER = "other@example.com"
-REQUESTER = "agent@example.com"
+REQUESTER = "agent@example.com"  # a service account: starts workflows, answers nothing
+ADMIN = "admin@example.com"
 
 
 @pytest.fixture
@@ -42,6 +43,12 @@ def boss(db: Database) -> dict[str, str]:
 
 
 @pytest.fixture
+def admin(db: Database) -> dict[str, str]:
+    """Authorization headers of the platform admin ADMIN."""
+    return token_for(db, ADMIN, role="admin")
+
+
+@pytest.fixture
 def other(db: Database) -> dict[str, str]:
     """Authorization headers of a user who is not an approver."""
     return token_for(db, OTHER)
@@ -59,7 +66,9 @@ def definition(approval: dict[str, Any] | None = None, *, checkpoint: bool = Tru
 
 
 def waiting_workflow(db: Database, approval: dict[str, Any] | None = None) -> tuple[str, ApprovalRequest]:
-    """A workflow run until it waits at its approval step; (workflow id, request)."""
+    """A workflow started by the service account REQUESTER, run until it waits at
+    its approval step; (workflow id, request)."""
+    add_user(db, REQUESTER, role="service")
     workflow = ops.create_workflow(db, definition(approval), created_by=REQUESTER)
     Runner(db).run_until_idle()
     pending = [a for a in ops.approvals_of(db, workflow.id) if a.status == "pending"]

@@ -8,8 +8,9 @@ from core import workflows as ops
 from core.api_tokens import list_tokens, revoke_token
 from core.approvals import ApprovalEngine
 from core.db import Database
+from core.permissions import token_actions
 from core.runner import Runner
-from tests.integration.gateway.conftest import BOSS, definition, token_for, waiting_workflow
+from tests.integration.gateway.conftest import ADMIN, BOSS, definition, token_for, waiting_workflow
 
 FORM = {"type": "form", "form_fields": [
     {"name": "verdict", "type": "string", "enum": ["publish", "hold"], "required": True},
@@ -31,7 +32,9 @@ def test_no_token_bad_token_and_revoked_token_are_401(client: TestClient, db: Da
     assert client.get("/api/workflows").headers["www-authenticate"] == "Bearer"
     assert_error(client.get("/api/workflows", headers={"Authorization": "Bearer cs_nope"}),
                  401, "Unauthenticated")
-    assert client.get("/api/me", headers=boss).json() == {"email": BOSS, "token_name": "tests"}
+    me = client.get("/api/me", headers=boss).json()
+    assert (me["email"], me["token_name"]) == (BOSS, "tests")
+    assert me["scopes"] == sorted(token_actions("approver"))  # by default, the user's whole role
     revoke_token(db, list_tokens(db, BOSS)[0].id)
     body = assert_error(client.get("/api/me", headers=boss), 401, "Unauthenticated")
     assert "revoked" in body["message"]
@@ -92,7 +95,8 @@ def test_unknown_ids_are_404(client: TestClient, boss: dict[str, str]) -> None:
     assert_error(client.get("/api/nothing-here", headers=boss), 404, "NotFound")
 
 
-def test_pause_resume_cancel(client: TestClient, db: Database, boss: dict[str, str]) -> None:
+def test_pause_resume_cancel(client: TestClient, db: Database, boss: dict[str, str],
+                             admin: dict[str, str]) -> None:
     workflow_id, approval = waiting_workflow(db)
     paused = client.post(f"/api/workflows/{workflow_id}/pause", headers=boss, json={"reason": "lunch"})
     assert paused.json()["status"] == "paused"
@@ -100,13 +104,21 @@ def test_pause_resume_cancel(client: TestClient, db: Database, boss: dict[str, s
                  409, "InvalidTransition")
     resumed = client.post(f"/api/workflows/{workflow_id}/resume", headers=boss)
     assert resumed.json()["status"] == "waiting_approval"  # its approval is still open
-    cancelled = client.post(f"/api/workflows/{workflow_id}/cancel", headers=boss, json={"reason": "no"})
+    # Only admins (and the workflow's starter) cancel, as in the dashboard.
+    body = assert_error(client.post(f"/api/workflows/{workflow_id}/cancel", headers=boss,
+                                    json={"reason": "no"}), 403, "NotAuthorized")
+    assert body["action"] == "workflows:cancel"
+    assert body["message"] == f"{BOSS} may not workflows:cancel (role approver)"
+    cancelled = client.post(f"/api/workflows/{workflow_id}/cancel", headers=admin, json={"reason": "no"})
     assert cancelled.json()["status"] == "cancelled"
     assert ApprovalEngine(db).get(approval.id).status == "cancelled"
     assert_error(client.post(f"/api/workflows/{workflow_id}/retry", headers=boss),
                  409, "InvalidTransition")
     events = ops.events_of(db, workflow_id)
-    assert {e.actor for e in events if e.event_type == "workflow.status_changed"} >= {BOSS}
+    assert {e.actor for e in events if e.event_type == "workflow.status_changed"} >= {BOSS, ADMIN}
+    [refused] = [e for e in events if e.event_type == "permission.refused"]
+    assert (refused.actor, refused.data["action"], refused.data["token"]) == \
+        (BOSS, "workflows:cancel", "tests")
 
 
 def test_retry_a_failed_workflow(client: TestClient, db: Database, boss: dict[str, str]) -> None:
@@ -185,25 +197,30 @@ def test_viewer_cannot_change_anything(client: TestClient, db: Database) -> None
                  403, "NotAuthorized")
 
 
-def test_checkpoints_and_rollback(client: TestClient, db: Database, boss: dict[str, str]) -> None:
+def test_checkpoints_and_rollback(client: TestClient, db: Database, boss: dict[str, str],
+                                 admin: dict[str, str]) -> None:
     workflow_id, approval = waiting_workflow(db)
     created = client.post(f"/api/workflows/{workflow_id}/checkpoints", headers=boss,
                           json={"name": "manual", "description": "before lunch"})
     assert created.status_code == 201, created.text
     names = [c["name"] for c in client.get(f"/api/workflows/{workflow_id}/checkpoints", headers=boss).json()]
     assert names[0] == "prepare" and names[-1] == "manual"
-    assert_error(client.post(f"/api/workflows/{workflow_id}/rollback", headers=boss,
+    # Rolling back is for admins: an approver's token is refused, naming the action.
+    body = assert_error(client.post(f"/api/workflows/{workflow_id}/rollback", headers=boss,
+                                    json={"checkpoint": "prepare", "reason": "x"}), 403, "NotAuthorized")
+    assert body["action"] == "workflows:rollback"
+    assert_error(client.post(f"/api/workflows/{workflow_id}/rollback", headers=admin,
                              json={"checkpoint": "nope", "reason": "x"}), 404, "CheckpointNotFound")
-    assert_error(client.post(f"/api/workflows/{workflow_id}/rollback", headers=boss,
+    assert_error(client.post(f"/api/workflows/{workflow_id}/rollback", headers=admin,
                              json={"checkpoint": "prepare"}), 422, "InvalidRequest")  # reason required
-    rolled = client.post(f"/api/workflows/{workflow_id}/rollback", headers=boss,
+    rolled = client.post(f"/api/workflows/{workflow_id}/rollback", headers=admin,
                          json={"checkpoint": "prepare", "reason": "wrong version"})
     assert rolled.status_code == 200, rolled.text
     result = rolled.json()
     assert result["checkpoint"] == "prepare" and result["cancelled_approvals"] == [approval.id]
     assert ops.get_workflow(db, workflow_id).status == "paused"
     rolled_back = [e for e in ops.events_of(db, workflow_id) if e.event_type == "workflow.rolled_back"]
-    assert rolled_back[0].actor == BOSS and rolled_back[0].data["reason"] == "wrong version"
+    assert rolled_back[0].actor == ADMIN and rolled_back[0].data["reason"] == "wrong version"
 
 
 def test_openapi_document_describes_the_api(client: TestClient) -> None:

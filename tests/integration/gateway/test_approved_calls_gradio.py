@@ -119,6 +119,7 @@ def test_gradio_over_its_http_api(ui: TestClient, db: Database, calls: Calls, ca
 def test_agent_text_cannot_link_or_embed_in_the_view(db: Database, calls: Calls) -> None:
     registry = pay_registry(calls)
     note = "[verify](https://evil.example) ![x](https://evil.example/t.png) <b>bold</b>\n\n# big"
+    add_user(db, REQUESTER, role="service")  # who starts a workflow has an account
     workflow = ops.create_workflow(db, {"name": "pay", "steps": [pay_step()]},
                                    input_data={"amount": 5, "note": note}, created_by=REQUESTER)
     run(db, registry)

@@ -17,6 +17,7 @@ from core.cli import main
 from core.db import Database
 from core.errors import NotAuthorized
 from core.models import ApiToken, ApprovalRequest, Notification, Workflow, utcnow
+from core.users import add_user
 from gateway.app import create_app
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
@@ -81,6 +82,11 @@ def test_tokens_cli_prints_once_stores_a_hash_and_revokes(
         db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
+    # A token acts as an account: none for ci@example.com yet, so none is made.
+    with pytest.raises(SystemExit):
+        main(["tokens", "create", "--for", "CI@Example.com", "--name", "deploy bot"])
+    assert "No user 'ci@example.com'" in capsys.readouterr().err and list_tokens(db) == []
+    add_user(db, "ci@example.com", role="service")
     main(["tokens", "create", "--for", "CI@Example.com", "--name", "deploy bot"])
     token = capsys.readouterr().out.strip()
     assert re.fullmatch(r"cs_[A-Za-z0-9_-]{40,}", token)

@@ -25,8 +25,15 @@ from core.channels.dispatcher import retry_notification
 from core.db import Database
 from core.models import Alert, Notification, RunnerHeartbeat, utcnow
 from core.runner import Runner
+from core.users import add_user
 from tests.integration.channels.conftest import ask, dispatcher
 from tests.integration.ops_alerts.conftest import failed_workflow
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """The admin who retries workflows and deliveries has an account (core.permissions)."""
+    add_user(db, "admin@example.com", role="admin")
 
 
 def alerts_of(db: Database, rule: str) -> list[Alert]:

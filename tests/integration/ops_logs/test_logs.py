@@ -28,7 +28,14 @@ from core.links import respond_with_link
 from core.logging import SECRET_ENV_VARS, configure_logging
 from core.runner import Runner
 from core.tools import ToolRegistry
+from core.users import add_user
 from tests.integration.channels.conftest import FAST, Mailbox, SlackAPI
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """Who acts in these tests has an account (core.permissions)."""
+    add_user(db, "agent@example.com", role="service")
 
 APPROVER = "bob@example.com"
 SECRETS = {name: f"S3CRET-{name.lower().replace('_', '-')}-9f3c1e7d" for name in SECRET_ENV_VARS}

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from core import workflows as ops
 from core.approvals import ApprovalEngine
 from core.db import Database
+from core.users import add_user
 from tests.acceptance.core.conftest import cli_env
 from tests.integration.channels.conftest import free_port
 
@@ -92,6 +93,7 @@ def test_runner_serves_its_step_counters_and_resume_latency(
     db = Database(db_url)
     try:
         release = {"service": "api", "version": "1.2"}
+        add_user(db, "agent@example.com", role="service")  # who starts a workflow has an account
         workflow = ops.create_workflow(db, {"name": "release", "steps": [
             {"name": "checks", "type": "tool", "tool": "run_checks",
              "args": {"service": "${input.service}", "version": "${input.version}"}},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -19,7 +20,14 @@ from core.approvals import ApprovalEngine
 from core.db import Database
 from core.definitions import load_definition_file
 from core.runner import Runner
+from core.users import add_user
 from tests.integration.channels.conftest import Mailbox, dispatcher
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    """Who acts in these tests has an account (core.permissions)."""
+    add_user(db, "agent@example.com", role="service")
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "agent_workflow.yaml"
 

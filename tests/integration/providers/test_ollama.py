@@ -16,6 +16,7 @@ from core.agents.providers import configured_providers
 from core.agents.spec import ModelSpec
 from core.db import Database
 from core.errors import ProviderUnreachable
+from core.users import add_user
 from tests.integration.channels.conftest import free_port
 from tests.integration.providers.loopback_ollama import FakeOllama
 
@@ -115,6 +116,7 @@ def test_configured_providers_are_the_environment_ollama_and_profiles(
     monkeypatch.setenv("COUNTERSIGN_MODEL_ID", "gpt-4o-mini")
     monkeypatch.setenv("COUNTERSIGN_OLLAMA_URL", "http://127.0.0.1:11434")
     monkeypatch.setenv("COUNTERSIGN_OLLAMA_MODEL", "llama3.1")
+    add_user(sqlite_db, "admin@example.com", role="admin")  # profiles are a platform admin's
     create_profile(sqlite_db, {"name": "refunds", "model_provider": "ollama", "model_id": "qwen2.5"},
                    actor="admin@example.com")
     create_profile(sqlite_db, {"name": "same", "model_provider": "openai", "model_id": "gpt-4o-mini"},
