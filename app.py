@@ -19,7 +19,7 @@ from core.logging import configure_logging
 
 # Absolute, so the app also runs when started from another script (tests).
 HERE = Path(__file__).resolve().parent
-ALL_ROLES = frozenset({"viewer", "approver", "admin"})
+ALL_ROLES = frozenset({"viewer", "approver", "admin", "service"})
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from core import alerts
 from core.channels.alerts import RULE_TITLES
 from core.db import Database
 from core.models import Alert, utcnow
+from core.permissions import Action, allowed
 
 SEVERITY_COLOURS = {"critical": "red", "warning": "orange"}
 
@@ -50,7 +51,8 @@ def _open_alert(db: Database, alert: Alert, user: SignedIn) -> None:
         _subject_link(alert)
         if alert.acknowledged_at is not None:
             st.caption(f"Acknowledged by {md(alert.acknowledged_by or '')} {age(alert.acknowledged_at)}")
-        elif user.can_answer and st.button("Acknowledge", key=f"alerts.ack.{alert.id}"):
+        elif allowed(db, user.email, Action.ALERTS_ACKNOWLEDGE) and \
+                st.button("Acknowledge", key=f"alerts.ack.{alert.id}"):
             with core_errors():
                 alerts.acknowledge_alert(db, alert.id, user.email)
                 st.rerun()

@@ -16,6 +16,7 @@ from core.checkpoints import rollback
 from core.db import Database
 from core.errors import CountersignError
 from core.models import Workflow, WorkflowCheckpoint
+from core.permissions import Action, allowed
 from core.tools import default_registry
 
 OPEN = "rollback.open"  # the checkpoint name whose dialog is open
@@ -82,7 +83,8 @@ def rollback_result(result: dict[str, Any]) -> None:
 
 
 def checkpoint_browser(db: Database, workflow: Workflow, user: Any) -> None:
-    """Checkpoints (time, step, who), a diff against now, and Rollback for admins."""
+    """Checkpoints (time, step, who), a diff against now, and Rollback for whoever may
+    (workflows:rollback: admins)."""
     result = st.session_state.get(RESULT)
     if result and result.get("workflow_id") == workflow.id:
         rollback_result(result)
@@ -106,7 +108,7 @@ def checkpoint_browser(db: Database, workflow: Workflow, user: Any) -> None:
     st.markdown(f"Differences between **{md(chosen.name)}** and the current state:")
     diff_table(state_of(chosen), state_of(workflow), key="checkpoints.diff",
                labels=("checkpoint", "now"))
-    if not user.is_admin:
+    if not allowed(db, user.email, Action.WORKFLOWS_ROLLBACK, workflow=workflow):
         st.caption("Only admins can roll back.")
         return
     if st.button("Rollback", key="checkpoints.rollback", type="primary",

@@ -1,4 +1,6 @@
-"""Pause, resume and cancel buttons for one workflow."""
+"""Pause, resume, retry and cancel buttons for one workflow, each shown only to
+whoever core.permissions allows it (admins; approvers all but cancel; the
+workflow's starter pause, resume and cancel)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from core import workflows as ops
 from core.db import Database
 from core.errors import CountersignError
 from core.models import Workflow
+from core.permissions import Action, actions_for
 
 FLASH = "workflow.flash"
 PAUSABLE = frozenset({"pending", "running", "waiting_approval"})
 CANCELLABLE = frozenset({"pending", "running", "waiting_approval", "paused", "failed"})
+STEERING = frozenset({Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME, Action.WORKFLOWS_RETRY,
+                      Action.WORKFLOWS_CANCEL})
 
 
 def _act(action: str, db: Database, workflow_id: str, actor: str) -> None:
@@ -37,25 +42,28 @@ def _act(action: str, db: Database, workflow_id: str, actor: str) -> None:
 
 
 def workflow_controls(db: Database, workflow: Workflow, user: Any) -> None:
+    """The buttons ``user`` may use on ``workflow`` now (core.permissions decides)."""
     flash = st.session_state.pop(FLASH, None)
     if flash:
         st.success(flash)
-    if not user.can_answer:
-        st.caption("Viewers cannot steer workflows.")
+    can = actions_for(db, user.email, workflow=workflow)
+    if not can & STEERING:
+        st.caption("Viewers cannot steer workflows." if user.role == "viewer"
+                   else "You cannot steer this workflow.")
         return
     columns = st.columns(4)
-    if workflow.status in PAUSABLE and columns[0].button("Pause", key="workflow.pause",
-                                                         icon=":material/pause:"):
+    if Action.WORKFLOWS_PAUSE in can and workflow.status in PAUSABLE and columns[0].button(
+            "Pause", key="workflow.pause", icon=":material/pause:"):
         _act("pause", db, workflow.id, user.email)
-    if workflow.status == "paused" and columns[0].button("Resume", key="workflow.resume",
-                                                         icon=":material/play_arrow:"):
+    if Action.WORKFLOWS_RESUME in can and workflow.status == "paused" and columns[0].button(
+            "Resume", key="workflow.resume", icon=":material/play_arrow:"):
         _act("resume", db, workflow.id, user.email)
-    if workflow.status == "failed" and columns[1].button(
+    if Action.WORKFLOWS_RETRY in can and workflow.status == "failed" and columns[1].button(
             f"Retry from {md(ops.failed_step_name(workflow) or 'the failed step')}",
             key="workflow.retry", icon=":material/replay:",
             help="Runs the failed step again; the steps before it keep their results."):
         _act("retry", db, workflow.id, user.email)
-    if not user.is_admin or workflow.status not in CANCELLABLE:
+    if Action.WORKFLOWS_CANCEL not in can or workflow.status not in CANCELLABLE:
         return
     with columns[2].popover("Cancel workflow", icon=":material/cancel:"):
         st.caption("Cancelling stops the workflow for good and cancels its open approvals.")

@@ -11,6 +11,7 @@ from components.feedback import core_errors
 from components.text import md
 from core.channels.notifications import retry_notification
 from core.models import Notification
+from core.permissions import Action, allowed
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -33,13 +34,15 @@ def delivery_table(rows: Sequence[Notification]) -> None:
 
 def deliveries_panel(db: Database, rows: Sequence[Notification], *, actor: str,
                      can_retry: bool) -> None:
-    """The delivery list; a dead notification gets a Retry button (admins)."""
+    """The delivery list; a dead notification gets a Retry button for whoever may
+    (``can_retry`` and core.permissions' deliveries:retry: admins)."""
     if not rows:
         st.caption("No notifications were queued for this request (no channel configured).")
         return
     delivery_table(rows)
     for row in rows:
-        if row.status != "dead" or not can_retry:
+        if row.status != "dead" or not can_retry or \
+                not allowed(db, actor, Action.DELIVERIES_RETRY, workflow=row.workflow_id):
             continue
         label = f"Retry {md(row.channel)} to {md(row.recipient)}"
         if st.button(label, key=f"deliveries.retry.{row.id}"):

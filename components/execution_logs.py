@@ -92,19 +92,20 @@ def execution_logs_view(db: Database, user: SignedIn) -> None:
     filters = filters_form()
     with core_errors():
         filters.check()
-        total = execution_logs.query(db, filters, scope, page=1, page_size=PAGE_SIZE)
+        total = execution_logs.query(db, filters, scope, page=1, page_size=PAGE_SIZE,
+                                     actor=user.email)
         pages = total.pages
         number = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
                                  key="logs.page") if pages > 1 else 1
         page = total if number == 1 else execution_logs.query(db, filters, scope, page=int(number),
-                                                               page_size=PAGE_SIZE)
+                                                               page_size=PAGE_SIZE, actor=user.email)
         st.markdown(f"**{page.total}** matching rows · page {page.page} of {page.pages}")
         logs_table(page)
         # The export runs when the button is clicked, not on every rerun of the page.
-        st.download_button("Download CSV", data=lambda: csv_export(db, filters, scope),
+        st.download_button("Download CSV", data=lambda: csv_export(db, filters, scope, user.email),
                            file_name="execution-logs.csv", mime="text/csv", key="logs.download",
                            disabled=page.total == 0)
 
 
-def csv_export(db: Database, filters: LogFilters, scope: str | None) -> str:
-    return execution_logs.to_csv(execution_logs.export_rows(db, filters, scope))
+def csv_export(db: Database, filters: LogFilters, scope: str | None, actor: str | None = None) -> str:
+    return execution_logs.to_csv(execution_logs.export_rows(db, filters, scope, actor=actor))

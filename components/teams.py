@@ -18,6 +18,7 @@ from core.agents import profiles_store as profiles
 from core.agents import teams
 from core.db import Database
 from core.errors import CountersignError
+from core.permissions import Action, actions_for
 
 NEW = "➕ New team"
 NOTICE = "teams.notice"
@@ -48,9 +49,10 @@ def teams_section(db: Database, user: SignedIn) -> None:
                      hide_index=True, key="teams.table")
     else:
         st.info("No agent teams yet.")
-    if user.can_answer and rows:
+    can = actions_for(db, user.email)
+    if Action.WORKFLOWS_START in can and rows:
         _start_form(db, user, [r["name"] for r in rows])
-    if user.is_platform_admin:
+    if Action.AGENTS_MANAGE in can:
         _editor(db, user, rows)
     else:
         st.caption("Only platform admins can create, edit or delete agent teams.")

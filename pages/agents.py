@@ -17,6 +17,7 @@ from components.teams import teams_section
 from components.text import md, md_lines
 from core.agents import profiles_store as profiles
 from core.errors import CountersignError
+from core.permissions import Action, allowed
 
 NEW = "➕ New profile"
 ENVIRONMENT = "(from the environment)"
@@ -49,8 +50,8 @@ if rows:
 else:
     st.info("No agent profiles yet.")
 
-if not user.is_platform_admin:
-    # Profiles are shared by every tenant (core refuses a tenant's user too).
+if not allowed(db, user.email, Action.AGENTS_MANAGE):
+    # Profiles are shared by every tenant: agents:manage is a platform admin's (core.permissions).
     st.caption("Only platform admins can create, edit or delete agent profiles.")
     st.stop()
 

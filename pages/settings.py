@@ -1,4 +1,5 @@
-"""Settings: what is configured (secrets masked), each with a test."""
+"""Settings: what is configured (secrets masked), each with a test; roles and
+permissions; API tokens; channel settings."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from components.auth import signed_in
 from components.feedback import core_errors
 from components.model_providers import model_providers_section
 from components.services import get_services
+from components.tokens import roles_table, tokens_section
 from core import settings_report
 from core.channels.registry import read_channel_settings, store_channel_settings
 from core.channels.settings import CHANNELS
 from core.errors import CountersignError
+from core.permissions import Action, actions_for
 from core.settings_report import Integration
 
 
@@ -28,7 +31,8 @@ def parse_json_object(text: str, what: str) -> dict[str, object]:
 
 user = signed_in()
 services = get_services()
-if not user.is_admin:
+can = actions_for(services.db, user.email)
+if not can & {Action.CHANNELS_CONFIGURE, Action.USERS_MANAGE}:
     st.error("Only admins can see the settings.")
     st.stop()
 
@@ -71,6 +75,20 @@ for index, item in enumerate(settings_report.integrations("model")):
 model_providers_section(services.db)  # Ollama's models, a test per configured provider
 
 
+st.header("Roles and permissions")
+st.caption("What each role may do; core checks it for every interface (dashboard, REST API, CLI). "
+           "The person who started a workflow may also pause, resume and cancel it.")
+roles_table()
+
+if Action.USERS_MANAGE in can:
+    st.header("API tokens")
+    st.caption("Tokens for the REST API act as an account, within their scopes (never more than "
+               "the account's role) and until they expire or are revoked. An agent that starts "
+               "workflows gets a service account and a token scoped to workflows:start.")
+    tokens_section(services.db, user)
+
+if Action.CHANNELS_CONFIGURE not in can:
+    st.stop()
 st.header("Channel settings")
 st.caption("Non-secret settings only (hosts, senders, user maps, webhook URLs). Secrets stay in "
            "the environment or .streamlit/secrets.toml.")

@@ -9,12 +9,13 @@ from components.auth import signed_in
 from components.services import get_services
 from components.text import md
 from core import tenants
+from core.permissions import Action, allowed
 
 user = signed_in()
 db = get_services().db
 
 st.title("Tenants")
-if user.tenant is not None or not user.is_admin:
+if not allowed(db, user.email, Action.TENANTS_MANAGE):  # platform admins (core.permissions)
     st.info("Only platform admins (admins without a tenant) manage tenants.")
     st.stop()
 widgets.notice()

@@ -14,6 +14,7 @@ from components.workflows import (
     workflow_table,
 )
 from core import workflows as ops
+from core.permissions import Action, allowed
 from core.states import WORKFLOW_STATUSES
 
 PAGE_SIZES = (25, 50, 100)
@@ -44,7 +45,7 @@ if chosen:
     st.page_link(WORKFLOW_PAGE, label="Open the selected workflow", icon=":material/timeline:",
                  query_params={"workflow": chosen})
 
-if user.can_answer:
+if allowed(db, user.email, Action.WORKFLOWS_START):
     st.header("Start a workflow")
     template_tab, paste_tab = st.tabs(["From a template", "From JSON or YAML"])
     with template_tab:
