@@ -8,8 +8,8 @@ origin only (``same-origin``: our own forms then carry a real ``Origin``,
 which the same-origin check of gateway.browser reads).
 
 Every request body is bounded (``BodyLimits``): ``COUNTERSIGN_MAX_BODY``
-bytes (1 MB by default), and a JSON body at most ``MAX_NESTING`` (64) levels
-deep, measured on its bytes before anything parses it.
+bytes (1 MB by default, else 413), and a JSON body at most ``MAX_NESTING``
+(64) levels deep (else 422), measured on its bytes before anything parses it.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def too_large(limit: int) -> Response:
 
 
 def too_deep(problem: str) -> Response:
-    return _refusal(400, "BodyTooDeep",
+    # 422, as core refuses nesting it finds deeper in (core.storable.too_deep).
+    return _refusal(422, "BodyTooDeep",
                     f"The JSON body nests deeper than {MAX_NESTING} levels, the limit (mappings "
                     "and lists inside each other).", [problem])
 
@@ -99,7 +100,7 @@ class BodyLimits:
     A body larger than ``max_body()`` is refused with 413 (at once when its
     Content-Length says so, else as soon as the bytes received pass the
     limit); a JSON body (``Content-Type`` ``application/json`` or ``+json``,
-    or none, which FastAPI reads as JSON) is read whole and refused with 400
+    or none, which FastAPI reads as JSON) is read whole and refused with 422
     when it nests deeper than ``MAX_NESTING`` levels, measured on its bytes
     (core.storable.json_too_deep) before FastAPI, pydantic, jsonschema or
     ``json.loads`` parse it.
