@@ -15,10 +15,9 @@ from core.db import Database
 from core.errors import CountersignError
 from core.models import Workflow
 from core.permissions import Action, actions_for
+from core.states import CANCELLABLE, PAUSABLE
 
 FLASH = "workflow.flash"
-PAUSABLE = frozenset({"pending", "running", "waiting_approval"})
-CANCELLABLE = frozenset({"pending", "running", "waiting_approval", "paused", "failed"})
 STEERING = frozenset({Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME, Action.WORKFLOWS_RETRY,
                       Action.WORKFLOWS_CANCEL})
 
