@@ -64,8 +64,24 @@ class Database:
                 connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
             )
             _refuse_nul_parameters(self.engine)
+            # The runner's per-step transactions (claim, step, outcome, release)
+            # skip the pre-ping, a round trip per step: after a server restart
+            # the first statement on a dropped connection fails as a database
+            # outage, which the runner already waits out (the outcome's commit
+            # is retried, a claim or a start is tried again), and the pool is
+            # refreshed. Its connections are opened only when used.
+            self.runner_engine: Engine = create_engine(
+                self.url, pool_size=PG_POOL_SIZE, max_overflow=20, pool_pre_ping=False,
+                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
+            )
+            _refuse_nul_parameters(self.runner_engine)
+        if self.dialect == "sqlite":
+            self.runner_engine = self.engine
         self._sessions = sessionmaker(
             self.engine, expire_on_commit=False, info={"countersign_db": self}
+        )
+        self._runner_sessions = sessionmaker(
+            self.runner_engine, expire_on_commit=False, info={"countersign_db": self}
         )
         self._read_sessions = sessionmaker(
             self.engine.execution_options(countersign_readonly=True),
@@ -92,6 +108,23 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextlib.contextmanager
+    def runner_session(self) -> Iterator[Session]:
+        """``session()`` for the runner's per-step transactions (no pre-ping; see above)."""
+        with self._runner_sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @property
+    def engines(self) -> list[Engine]:
+        """Every engine this database uses (one on SQLite; the runner's own on PostgreSQL)."""
+        return [self.engine] if self.runner_engine is self.engine else [self.engine,
+                                                                          self.runner_engine]
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -133,6 +166,8 @@ class Database:
     def dispose(self) -> None:
         self.wakeup.close()
         self.engine.dispose()
+        if self.runner_engine is not self.engine:
+            self.runner_engine.dispose()
 
 
 def _configure_sqlite(engine: Engine) -> None:

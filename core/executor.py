@@ -302,7 +302,7 @@ class StepExecutor:
                     return
                 if last:
                     break
-            with self.db.session() as session:  # hand back for fairness
+            with self.db.runner_session() as session:  # hand back for fairness
                 workflow = self._locked(session, workflow_id)
                 if workflow.status == "running":
                     store.schedule(session, workflow)
@@ -388,7 +388,7 @@ class StepExecutor:
     def _release(self, workflow_id: str) -> None:
         # One conditional UPDATE: when the last transaction already let go,
         # it matches nothing and (on PostgreSQL) commits without a WAL flush.
-        with self.db.session() as session:
+        with self.db.runner_session() as session:
             self.db.commit_without_flush(session)
             session.execute(
                 update(Workflow)
@@ -407,7 +407,7 @@ class StepExecutor:
         resumed or continued after a decision) in a transaction of its own.
         """
         if ready is None:
-            with self.db.session() as session:
+            with self.db.runner_session() as session:
                 workflow = self._locked(session, workflow_id)
                 if workflow.status != "running":
                     return False, None
@@ -715,7 +715,7 @@ class StepExecutor:
         self, workflow_id: str, step: Step, run_id: int, output: dict[str, Any],
         *, start_next: bool = True,
     ) -> tuple[bool, _Ready | None]:
-        with self.db.session() as session:
+        with self.db.runner_session() as session:
             workflow, run = self._locked_with_run(session, workflow_id, run_id)
             assert run is not None
             return self._complete(session, workflow, run, step, output, start_next=start_next)

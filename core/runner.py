@@ -73,7 +73,7 @@ def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> s
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    with db.session() as session:
+    with db.runner_session() as session:
         db.commit_without_flush(session)
         claimed = session.execute(
             update(Workflow)

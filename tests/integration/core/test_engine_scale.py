@@ -65,13 +65,16 @@ def counted_run(db: Database, registry: ToolRegistry, workflow_id: str) -> Count
     def commit(*_: Any) -> None:
         counts["commits"] += 1
 
-    event.listen(db.engine, "before_cursor_execute", statement)
-    event.listen(db.engine, "commit", commit)
+    engines = db.engines  # the runner's own engine too (PostgreSQL)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", statement)
+        event.listen(engine, "commit", commit)
     try:
         Runner(db, registry=registry, lease_seconds=30).run_until_idle(max_seconds=120)
     finally:
-        event.remove(db.engine, "before_cursor_execute", statement)
-        event.remove(db.engine, "commit", commit)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", statement)
+            event.remove(engine, "commit", commit)
     assert ops.get_workflow(db, workflow_id).status == "completed"
     return counts
 
