@@ -18,6 +18,7 @@ from core.demo import DEMO_INPUTS, template_names, template_path
 from core.errors import CountersignError, DefinitionError
 from core.models import Workflow
 from core.storable import load_json
+from core.tools import default_registry
 
 STARTED = "workflows.started"
 
@@ -50,7 +51,9 @@ def _input_json(raw: str) -> dict[str, Any] | None:
 def _start(db: Database, definition: WorkflowDefinition, input_data: dict[str, Any],
            actor: str) -> None:
     try:
-        workflow = ops.create_workflow(db, definition, input_data=input_data, created_by=actor)
+        # The dashboard's process loads the runners' tool modules: an unknown tool is refused now.
+        workflow = ops.create_workflow(db, definition, input_data=input_data, created_by=actor,
+                                       tools=default_registry)
     except CountersignError as exc:
         show_error(exc)
         return

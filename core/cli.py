@@ -23,13 +23,13 @@ from core.approvals import ApprovalEngine
 from core.checkpoints import rollback
 from core.cli_support import DEFAULT_ACTOR, AsJson, open_database, parse_json, print_json, table
 from core.db import get_database, translate
-from core.definitions import load_definition_file
-from core.errors import CountersignError
+from core.definitions import load_definition_file, unanswerable_approvals, unregistered_tools
+from core.errors import CountersignError, DefinitionError
 from core.execution_logs_cli import logs_command
 from core.sessions_cli import sessions_app
 from core.tenancy import user_tenant
 from core.tenants_cli import tenants_app
-from core.tools import default_registry
+from core.tools import default_registry, load_tool_modules
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Countersign: human approvals for AI agent workflows.")
@@ -72,9 +72,28 @@ def workflow_start(
     """Start a workflow; prints its id."""
     definition = load_definition_file(file)
     input_data = parse_json(input, "--input")
-    workflow = ops.create_workflow(open_database(), definition, name=name, input_data=input_data,
-                                   created_by=actor)
+    db = open_database()  # loads the tool modules, as a runner does
+    workflow = ops.create_workflow(db, definition, name=name, input_data=input_data,
+                                   created_by=actor, tools=default_registry)
     typer.echo(workflow.id)
+
+
+@workflow_app.command("validate")
+def workflow_validate(
+    file: Annotated[Path, typer.Argument(help="Workflow definition, JSON or YAML.")],
+    actor: Annotated[str | None, typer.Option("--as", help="Who would start it (checks that "
+                                              "someone else can approve).")] = None,
+) -> None:
+    """Check a definition without starting it; unknown tools are warnings here."""
+    definition = load_definition_file(file)
+    if actor and (problems := unanswerable_approvals(definition, actor)):
+        raise DefinitionError(problems)
+    load_tool_modules()
+    import core.demo_tools  # noqa: F401  (the demo templates' tools)
+
+    for warning in unregistered_tools(definition, default_registry):
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"valid: {len(definition.steps)} steps")
 
 
 @workflow_app.command("list")

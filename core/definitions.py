@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Container
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -532,6 +533,31 @@ def unanswerable_approvals(definition: WorkflowDefinition, requester: str) -> li
                                 "workflow and cannot approve their own request; name another "
                                 "approver or set allow_self_approval")
     return problems
+
+
+def unregistered_tools(definition: WorkflowDefinition, registered: Container[str]) -> list[str]:
+    """Tools a definition names (``tool``, ``compensate``, a ``plan``'s calls, an inline
+    agent's ``tools`` and ``held_tools``) that ``registered`` does not hold, by path."""
+    problems = []
+    for index, step in enumerate(definition.steps):
+        named: list[tuple[str, Any]] = [("tool", step.tool)]
+        if step.compensate is not None:
+            named.append(("compensate.tool", step.compensate.tool))
+        named += [(f"plan[{n}].tool", call.get("tool")) for n, call in enumerate(step.plan or [])]
+        if isinstance(step.agent, dict):
+            for key in ("tools", "held_tools"):
+                for n, item in enumerate(step.agent.get(key) or []):
+                    name = item.get("name") if isinstance(item, dict) else item
+                    named.append((f"agent.{key}[{n}]", name))
+        for where, name in named:
+            if isinstance(name, str) and name not in registered and name not in _BUILTIN_TOOLS:
+                problems.append(f"steps[{index}].{where}: no tool is registered as {name!r} in "
+                                "this process (COUNTERSIGN_TOOL_MODULES)")
+    return problems
+
+
+# Agent tools every agent has without registering them (core.agents.tools).
+_BUILTIN_TOOLS = frozenset({"request_approval", "create_checkpoint", "rollback", "final_answer"})
 
 
 def error_path(loc: tuple[Any, ...], empty: str = "(definition)") -> str:

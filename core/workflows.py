@@ -3,6 +3,7 @@ cancel, retry, list, inspect. Each is one transaction with its events."""
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from core.definitions import (
     definition_dict,
     parse_definition,
     unanswerable_approvals,
+    unregistered_tools,
 )
 from core.errors import DefinitionError, InvalidInput, InvalidTransition, NotAuthorized
 from core.models import (
@@ -45,17 +47,22 @@ def create_workflow(
     created_by: str = "system",
     start: bool = True,
     tenant: str | None = None,
+    tools: Container[str] | None = None,
 ) -> Workflow:
     """Store a validated workflow; with ``start`` it is runnable at once.
 
     A workflow started by a tenant's user belongs to that tenant; such a
-    user cannot start one for another tenant.
+    user cannot start one for another tenant. ``tools``, the tool names the
+    runners know (the caller's registry, loaded as the runners load theirs),
+    refuses a definition naming any other tool now rather than at run time.
     """
     with db.read() as session:
         check(session, created_by, Action.WORKFLOWS_START)
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
     if problems := unanswerable_approvals(definition, created_by):
+        raise DefinitionError(problems)
+    if tools is not None and (problems := unregistered_tools(definition, tools)):
         raise DefinitionError(problems)
     input_data = dict(input_data or {})
     if problems := unstorable({"input": input_data, "name": name, "description": description}):

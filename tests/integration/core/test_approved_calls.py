@@ -20,6 +20,7 @@ from core.definitions import parse_definition
 from core.errors import DefinitionError, InvalidResponse
 from core.models import ApprovalRequest
 from core.tools import ToolRegistry
+from core.users import add_user
 from tests.helpers.approved_calls import FINANCE, pay_step, waiting
 from tests.helpers.approved_calls import pay_registry as _pay_registry
 from tests.integration.core.conftest import (
@@ -255,3 +256,17 @@ def test_a_call_that_cannot_be_rendered_fails_before_anyone_is_asked(
     assert workflow.status == "failed"
     assert "${input.amount} has no value" in (workflow.error or "")
     assert ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id) == []
+
+
+def test_a_definition_naming_an_unregistered_tool_is_refused_at_start(
+        db: Database, pay_registry: ToolRegistry) -> None:
+    add_user(db, REQUESTER, role="service")
+    step = {**pay_step(), "compensate": "undo_pay"}
+    with pytest.raises(DefinitionError, match=r"steps\[0\]\.compensate\.tool: no tool is "
+                                              r"registered as 'undo_pay'"):
+        ops.create_workflow(db, {"steps": [step]}, input_data={"amount": 1, "note": "x"},
+                            created_by=REQUESTER, tools=pay_registry)
+    assert ops.list_workflows(db).total == 0
+    step["compensate"] = "refund"
+    ops.create_workflow(db, {"steps": [step]}, input_data={"amount": 1, "note": "x"},
+                        created_by=REQUESTER, tools=pay_registry)
