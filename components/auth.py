@@ -24,9 +24,9 @@ from components.badges import badge_markdown
 from components.text import md
 from core.db import Database
 from core.errors import CountersignError, NotFound
-from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE, make_session_token, read_session_token
+from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE
 from core.tenancy import unknown_people_may_view
-from core.users import add_user, authenticate, get_user
+from core.users import add_user, get_user, session_token, session_user, sign_in
 
 AUTH_ENV = "COUNTERSIGN_AUTH"
 LOCAL_ADMIN_ENV = "COUNTERSIGN_LOCAL_ADMIN"
@@ -124,19 +124,23 @@ def resolve_user(db: Database) -> SignedIn | None:
             else:
                 st.session_state.pop(NO_ACCOUNT, None)
                 user = SignedIn(email, found[0], found[1], "oidc", found[2])
-    elif st.session_state.get(SESSION_EMAIL) or _email_from_cookie():
-        email = str(st.session_state.get(SESSION_EMAIL) or _email_from_cookie())
-        st.session_state[SESSION_EMAIL] = email
-        found = _role_of(db, email)
-        if found is None:  # the account was removed
-            del st.session_state[SESSION_EMAIL]
+    elif st.session_state.get(SESSION_EMAIL) or _cookie_token():
+        # The session token (this browser session's, or the cookie's) is checked on
+        # every run: a removed account or ended sessions (stale version) sign out.
+        token = st.session_state.get(SESSION_EMAIL) or _cookie_token()
+        account = session_user(db, str(token))
+        found = _role_of(db, account.email) if account is not None else None
+        if account is None or found is None:
+            st.session_state.pop(SESSION_EMAIL, None)
+            st.session_state[COOKIE_PENDING] = ""
         else:
-            user = SignedIn(email, found[0], found[1], "local", found[2])
+            st.session_state[SESSION_EMAIL] = token
+            user = SignedIn(account.email, found[0], found[1], "local", found[2])
     st.session_state[CURRENT] = user
     return user
 
 
-def _email_from_cookie() -> str | None:
+def _cookie_token() -> str | None:
     """A local sign-in kept across reloads and tabs by the signed session cookie.
 
     Ignored after signing out in this browser session, even if the browser
@@ -148,7 +152,7 @@ def _email_from_cookie() -> str | None:
         value = st.context.cookies.get(SESSION_COOKIE)
     except Exception:  # noqa: BLE001  (no browser request behind this run, e.g. AppTest)
         return None
-    return read_session_token(value)
+    return value or None
 
 
 def write_session_cookie() -> None:
@@ -241,14 +245,24 @@ def sign_in_page(db: Database) -> None:
         submitted = st.form_submit_button("Sign in", key="signin.submit", type="primary")
     if submitted:
         try:
-            user = authenticate(db, email, password)
+            user = sign_in(db, email, password, address=_client_address())
         except CountersignError as exc:
             st.error(str(exc))
             return
-        st.session_state[SESSION_EMAIL] = user.email
-        st.session_state[COOKIE_PENDING] = make_session_token(user.email)
+        token = session_token(user)
+        st.session_state[SESSION_EMAIL] = token
+        st.session_state[COOKIE_PENDING] = token
         st.session_state.pop(SIGNED_OUT, None)
         st.rerun()
+
+
+def _client_address() -> str | None:
+    """The browser's address as Streamlit sees it (for the per-address sign-in limit)."""
+    try:
+        address = getattr(st.context, "ip_address", None)
+    except Exception:  # noqa: BLE001  (no browser request behind this run)
+        return None
+    return address if isinstance(address, str) else None
 
 
 def _oidc_sign_out() -> None:

@@ -341,6 +341,24 @@ def users_add(
     typer.echo(f"{user.email} {user.role}" + (f" tenant {user.tenant}" if user.tenant else ""))
 
 
+@users_app.command("remove")
+def users_remove(email: str, actor: Actor = DEFAULT_ACTOR) -> None:
+    """Remove a local account (users:manage): its sessions and API tokens stop working."""
+    from core.users import remove_user
+
+    remove_user(open_database(), email, actor=actor)
+    typer.echo(f"removed {email.strip().lower()}")
+
+
+@users_app.command("logout-everywhere")
+def users_logout_everywhere(email: str, actor: Actor = DEFAULT_ACTOR) -> None:
+    """End every dashboard and gateway session of an account (sign out everywhere)."""
+    from core.users import end_sessions
+
+    end_sessions(open_database(), email, actor=actor)
+    typer.echo(f"ended every session of {email.strip().lower()}")
+
+
 @users_app.command("list")
 def users_list(as_json: AsJson = False) -> None:
     """List local accounts."""

@@ -388,6 +388,20 @@ class User(TimestampMixin, Base):
     tenant: Mapped[str | None] = mapped_column(String(100), default=None)
     # The user's own model settings: the last layer after platform and tenant.
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Browser sessions carry this; bumping it (password or role change, removal,
+    # "sign out everywhere") ends every session made before (core.users.session_user).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SignInFailure(Base):
+    """A refused sign-in, kept for the per-account and per-address limits (core.users)."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(320), index=True)
+    address: Mapped[str] = mapped_column(String(100), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class RunnerHeartbeat(Base):

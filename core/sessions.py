@@ -32,17 +32,36 @@ def _serializer() -> URLSafeTimedSerializer:
                                   signer_kwargs={"digest_method": hashlib.sha256})
 
 
-def make_session_token(email: str) -> str:
-    return _serializer().dumps({"email": email})
+def make_session_token(email: str, version: int = 0) -> str:
+    """A session for ``email`` at the account's session version (core.users.session_token)."""
+    return _serializer().dumps({"email": email, "v": int(version)})
 
 
-def read_session_token(value: str | None, *, max_age: int = SESSION_MAX_AGE) -> str | None:
-    """The email a session token was made for, or None if it is missing, forged or old."""
+def read_session_claims(value: str | None, *, max_age: int = SESSION_MAX_AGE) -> tuple[str, int] | None:
+    """(email, session version) of a genuine, unexpired token, or None.
+
+    Only the signature and age are checked here; whether the account still
+    exists and the version is current is core.users.session_user's check.
+    """
     if not value:
         return None
     try:
         data = _serializer().loads(value, max_age=max_age)
     except (BadSignature, SignatureExpired):
         return None
-    email = data.get("email") if isinstance(data, dict) else None
-    return email if isinstance(email, str) else None
+    if not isinstance(data, dict):
+        return None
+    email, version = data.get("email"), data.get("v", 0)
+    if not isinstance(email, str) or not isinstance(version, int):
+        return None
+    return email, version
+
+
+def read_session_token(value: str | None, *, max_age: int = SESSION_MAX_AGE) -> str | None:
+    """The email a session token was made for, or None if it is missing, forged or old.
+
+    Signature only: to accept a session use core.users.session_user, which
+    also refuses the tokens of removed accounts and ended sessions.
+    """
+    claims = read_session_claims(value, max_age=max_age)
+    return claims[0] if claims else None

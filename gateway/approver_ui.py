@@ -264,7 +264,10 @@ class _SignInRedirect:
 
 def mount(app: FastAPI, db: Database) -> None:
     # GRADIO_HEAD: the page's script sends the CSRF token with each event it posts.
-    gr.mount_gradio_app(app, build(db), path=MOUNT_PATH, auth_dependency=session_user,
+    def signed_in(request: Request) -> str | None:
+        return session_user(request, db)
+
+    gr.mount_gradio_app(app, build(db), path=MOUNT_PATH, auth_dependency=signed_in,
                         footer_links=[], ssr_mode=False, head=GRADIO_HEAD)
     app.add_middleware(_SignInRedirect)
     app.add_middleware(ApproverUiGuard, prefix=MOUNT_PATH)

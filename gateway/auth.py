@@ -20,8 +20,10 @@ from core.api_tokens import authenticate_token, credential_of
 from core.db import Database
 from core.errors import NotAuthorized
 from core.permissions import use_credential
-from core.sessions import SESSION_COOKIE, make_session_token, read_session_token
+from core.sessions import SESSION_COOKIE
 from core.tenancy import user_tenant
+from core.users import User, session_token
+from core.users import session_user as account_of_session
 from gateway.errors import Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, description="An API token: python -m core tokens create")
@@ -74,13 +76,16 @@ CallerDep = Annotated[Caller, Depends(api_caller)]
 # -- browser sessions ---------------------------------------------------------------
 
 
-def make_session_cookie(email: str) -> str:
-    return make_session_token(email)
+def make_session_cookie(user: User) -> str:
+    return session_token(user)
 
 
-def session_user(request: Request) -> str | None:
-    """The signed-in user's email from the session cookie, or None."""
-    return read_session_token(request.cookies.get(SESSION_COOKIE))
+def session_user(request: Request, db: Database | None = None) -> str | None:
+    """The signed-in user's email from the session cookie, or None (also when the
+    account was removed or its sessions were ended since: core.users.session_user).
+    ``db``: for a mounted app (Gradio) whose requests do not carry the gateway's state."""
+    user = account_of_session(db or database(request), request.cookies.get(SESSION_COOKIE))
+    return user.email if user is not None else None
 
 
 def safe_next(target: str | None, default: str = "/approve/") -> str:

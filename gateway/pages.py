@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.errors import NotAuthorized
 from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE
-from core.users import authenticate
-from gateway.auth import database, make_session_cookie, safe_next
+from core.users import end_sessions, sign_in
+from gateway.auth import database, make_session_cookie, safe_next, session_user
 from gateway.browser import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -66,11 +66,12 @@ def login(
     if refusal is not None:
         return _form(request, next=next, email="", error=refusal, status_code=403)
     try:
-        user = authenticate(database(request), email, password)
+        user = sign_in(database(request), email, password,
+                       address=request.client.host if request.client else None)
     except NotAuthorized as exc:
         return _form(request, next=next, email=email, error=str(exc), status_code=401)
     response = RedirectResponse(safe_next(next), status_code=303)
-    session = make_session_cookie(user.email)
+    session = make_session_cookie(user)
     set_cookie(response, request, SESSION_COOKIE, session, max_age=SESSION_MAX_AGE)
     # The approver page's script sends this token with each of its requests (gateway.browser).
     set_cookie(response, request, CSRF_COOKIE, session_csrf_token(session), max_age=SESSION_MAX_AGE,
@@ -80,7 +81,11 @@ def login(
 
 
 @router.get("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    """Sign out here and end the account's other sessions too (server side)."""
+    email = session_user(request)
+    if email is not None:
+        end_sessions(database(request), email, actor=email)
     response = RedirectResponse(LOGIN_PATH, status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(CSRF_COOKIE)

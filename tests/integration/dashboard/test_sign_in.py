@@ -79,10 +79,13 @@ def test_settings_page_is_only_registered_for_admins(at: AppTest, demo_db: Datab
     assert [t.value for t in admin.title] == ["Settings"]
 
 
-def test_a_changed_role_applies_on_the_next_run(at: AppTest, demo_db: Database) -> None:
+def test_a_changed_role_ends_the_session_and_applies_at_the_next_sign_in(
+        at: AppTest, demo_db: Database) -> None:
     sign_in(at, "viewer@example.com")
     add_user(demo_db, "viewer@example.com", role="admin")
     at.run()
+    assert "Sign in" in [s.value for s in at.subheader]  # the session ended with the change
+    sign_in(at, "viewer@example.com")
     open_page(at, "settings")
     assert [t.value for t in at.title] == ["Settings"]
 
