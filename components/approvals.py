@@ -10,16 +10,15 @@ have been written by an agent, so it is shown as text: in dataframes, with
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from components.badges import badge_markdown
-from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
+from components.nav import WORKFLOW_PAGE
 from components.schema_form import Fields, schema_fields
+from components.text import md
 from core import reports
 from core.approval_view import RequestView, plain
 from core.approvals import ApprovalEngine
@@ -34,24 +33,6 @@ ANSWER_FORM = "approval.answer"
 EDIT_KEY = "approval.edit"
 # A string argument longer than this (or with a line break) is edited in a text area.
 LONG_TEXT = 40
-# Characters Markdown (CommonMark, GFM and Streamlit's directives, emoji and maths) reads as syntax.
-_MARKDOWN_SYNTAX = set("\\`*_{}[]<>()#+-!|~$:&=")
-
-
-# What GFM turns into links on its own (emails, www., scheme://): a word joiner (U+2060,
-# invisible) after the trigger keeps it text.
-_AUTOLINK = re.compile(r"@|:(?=//)|(?<![^\W_])www(?=\.)", re.IGNORECASE)
-WORD_JOINER = "\u2060"
-
-
-def md(text: Any) -> str:
-    """``text`` for use inside our own Markdown: shown as written (no syntax, no automatic
-    links), on one line."""
-    unlinked = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
-    escaped = "".join(f"\\{c}" if c in _MARKDOWN_SYNTAX else c for c in unlinked)
-    return " ".join(escaped.split())
-
-
 def _ago(value: Any) -> str:
     seconds = (utcnow() - value).total_seconds()
     if seconds < 90:
@@ -61,30 +42,6 @@ def _ago(value: Any) -> str:
     if seconds < 172800:
         return f"{int(seconds // 3600)} h ago"
     return f"{int(seconds // 86400)} days ago"
-
-
-def inbox_rows(approvals: Sequence[ApprovalRequest], names: dict[str, str],
-               channels: dict[str, list[str]]) -> None:
-    """One bordered row per request, its title linking to the Approval page."""
-    if not approvals:
-        st.info("Nothing is waiting for you.", icon=":material/done_all:")
-        return
-    for approval in approvals:
-        with st.container(border=True, key=f"inbox.row.{approval.id}"):
-            left, right = st.columns([4, 1])
-            with left:
-                st.page_link(APPROVAL_PAGE, label=approval.title, icon=":material/approval:",
-                             query_params={"approval": approval.id})
-                workflow = names.get(approval.workflow_id or "", "no workflow")
-                via = ", ".join(channels.get(approval.id, [])) or "dashboard"
-                st.caption(f"{workflow} · step {approval.step_name or '-'} · "
-                           f"{badge_markdown(approval.approval_type)} · via {via} · "
-                           f"asked by {approval.requested_by} · {_ago(approval.created_at)}")
-            with right:
-                left_text = reports.time_left(approval.expires_at)
-                urgent = approval.expires_at is not None and \
-                    (approval.expires_at - utcnow()).total_seconds() < 3600
-                st.markdown(f":red[**{left_text}**]" if urgent else f"**{left_text}**")
 
 
 def _text_table(rows: list[dict[str, Any]], key: str) -> None:

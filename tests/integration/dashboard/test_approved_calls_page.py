@@ -95,7 +95,7 @@ def test_what_the_tool_receives_is_what_the_page_approved(
         ({"approval.edit.amount"} if approval_type != "budget" else set())
     assert edit_keys(at) == expected_edit
     if approval_type == "budget":
-        assert r"**Amount:** 12,500.00 USD \(twelve thousand five hundred US dollars\)" in shown
+        assert "**Amount:** 12,500.00 USD (twelve thousand five hundred US dollars)" in shown
 
     if case == "approve":
         at.button(key="approval.approve").click().run()
