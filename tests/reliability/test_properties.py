@@ -75,7 +75,8 @@ def near_valid_definitions(draw: st.DrawFn) -> dict[str, Any]:
     ]
     for _ in range(draw(st.integers(0, 4))):
         step = draw(st.sampled_from(steps))
-        target = step.get("approval_config", step) if isinstance(step, dict) else {}
+        config = step.get("approval_config") if isinstance(step, dict) else None
+        target = config if isinstance(config, dict) else step  # an earlier draw may replace it
         target[draw(KEYS)] = draw(JSONISH)
     if draw(st.booleans()):
         steps.append(draw(JSONISH))
