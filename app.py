@@ -15,7 +15,9 @@ import streamlit as st
 from components import auth
 from components.outage import database_outage_notice
 from components.services import get_services
+from core.errors import ConfigurationError
 from core.logging import configure_logging
+from core.production import require_production_secrets
 
 # Absolute, so the app also runs when started from another script (tests).
 HERE = Path(__file__).resolve().parent
@@ -63,6 +65,11 @@ def deep_link_url_path() -> str | None:
 
 st.set_page_config(page_title="Countersign", page_icon=":material/verified:", layout="wide")
 configure_logging()  # idempotent across reruns
+try:
+    require_production_secrets("The dashboard")
+except ConfigurationError as refusal:
+    st.error(str(refusal))
+    st.stop()
 with database_outage_notice():  # a plain notice, not a traceback, while the database is down
     services = get_services()
     user = auth.resolve_user(services.db)

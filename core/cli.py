@@ -388,8 +388,10 @@ def runner(
         "--metrics-host", help="Address for --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Run workflows (forever, or until nothing is runnable)."""
+    from core.production import require_production_secrets
     from core.runner import Runner, wait_for_database
 
+    require_production_secrets("The runner")
     # A long-running runner waits for a database that does not answer yet; a
     # batch run (--until-idle) fails at once instead.
     db = open_database() if until_idle else wait_for_database(open_database)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from core.db import Database, get_database
 from core.logging import configure_logging
 from core.metrics import make_registry
+from core.production import require_production_secrets
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import BodyLimits, SecurityHeaders
 
@@ -26,6 +27,7 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
     """A gateway over ``db`` (default: the configured database, migrated)."""
     configure_logging()
     if db is None:
+        require_production_secrets("The gateway")
         db = get_database()
         db.upgrade()
         _load_tools()
