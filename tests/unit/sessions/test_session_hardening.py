@@ -103,3 +103,16 @@ def test_fewer_failures_than_the_limit_do_not_lock(db: Database, alice: str) -> 
         with pytest.raises(NotAuthorized):
             users.sign_in(db, alice, "wrong", address="203.0.113.9")
     assert users.sign_in(db, alice, "right-password", address="203.0.113.9").email == alice
+
+
+def test_the_cli_signs_an_account_out_everywhere(
+        db: Database, alice: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from core.cli import app
+
+    token = _token(db, alice)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    result = CliRunner().invoke(app, ["users", "logout-everywhere", alice, "--as", "system"])
+    assert result.exit_code == 0, result.output
+    assert users.session_user(db, token) is None
