@@ -42,6 +42,7 @@ from core.models import (
     WorkflowEvent,
     utcnow,
 )
+from core.permissions import ROLE_ACTIONS, Action, check
 from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.storable import unstorable
 from core.tenancy import can_see, tenant_of, tenant_scope
@@ -316,9 +317,8 @@ def check_vote(
         raise InvalidResponse([f"decision: must be one of {', '.join(DECISIONS)}"])
     approver = normalise_principal(approver)
     config = ApprovalConfig.model_validate(approval.config)
-    account = session.get(User, approver)
-    if account is not None and account.role == "viewer":
-        raise NotAuthorized(f"{approver} is a viewer: viewers read requests but never answer them.")
+    # Viewers and service accounts never answer (core.permissions; the refusal is audited).
+    check(session, approver, Action.APPROVALS_ANSWER, approval_id=approval.id)
     principals = principals_of(session, approver)
     if not set(principals) & set(approval.approvers):
         raise NotAuthorized(
@@ -429,13 +429,18 @@ def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, 
                     {"comment": rejecting[-1].comment, "reason": "threshold unreachable"})
 
 
+# Roles whose accounts may answer requests (viewers and services never do).
+ANSWERING_ROLES = frozenset(role for role, actions in ROLE_ACTIONS.items()
+                            if Action.APPROVALS_ANSWER in actions)
+
+
 def _answerable(session: Session, approval: ApprovalRequest, config: ApprovalConfig) -> bool:
     """Whether someone besides the requester (unless they may approve) could answer."""
     if config.allow_self_approval:
         return True
     named = [a for a in approval.approvers if "@" in a and a != approval.requested_by]
     if named and not session.scalar(select(func.count()).select_from(User).where(
-            User.email.in_(named), User.role == "viewer")):
+            User.email.in_(named), User.role.not_in(ANSWERING_ROLES))):
         return True  # a named person who may answer: no need to read every user
     return bool(_potential_voters(session, approval) - {approval.requested_by})
 
@@ -443,11 +448,11 @@ def _answerable(session: Session, approval: ApprovalRequest, config: ApprovalCon
 def _potential_voters(session: Session, approval: ApprovalRequest) -> set[str]:
     """Everyone who could still vote: listed emails plus members of listed groups."""
     users = session.scalars(select(User)).all()
-    viewers = {u.email for u in users if u.role == "viewer"}
-    voters = {a for a in approval.approvers if "@" in a and a not in viewers}
+    cannot = {u.email for u in users if u.role not in ANSWERING_ROLES}
+    voters = {a for a in approval.approvers if "@" in a and a not in cannot}
     for user in users:
-        if not can_see(user.tenant, approval.tenant) or user.role == "viewer":
-            continue  # other tenants' members and viewers can never vote here
+        if not can_see(user.tenant, approval.tenant) or user.role not in ANSWERING_ROLES:
+            continue  # other tenants' members, viewers and services can never vote here
         if set(principals_of(session, user.email)) & set(approval.approvers):
             voters.add(user.email)
     return voters

@@ -254,7 +254,7 @@ def test_a_viewer_is_never_an_approver(db: Database) -> None:
     assert ask(db, requested_from="auditors").approvers == ["admins"]
     # Named beside someone who may answer, the viewer is still refused at decision time.
     both = ask(db, requested_from=["reader@example.com", BOSS])
-    with pytest.raises(NotAuthorized, match="reader@example.com is a viewer"):
+    with pytest.raises(NotAuthorized, match=r"reader@example.com may not approvals:answer"):
         engine.respond_to_approval(both.id, "reader@example.com", "approve")
     assert votes(db, both.id) == []
     assert engine.respond_to_approval(both.id, BOSS, "approve").status == "approved"

@@ -77,9 +77,6 @@ def refusal(role: str, action: Action) -> str:
     email = EMAILS[role]
     if role == "unknown":
         return f"{email} may not {action} (no account)"
-    if action is Action.APPROVALS_ANSWER and role == "viewer":
-        # The approval engine refuses viewers itself, before the role check (core/approvals.py).
-        return f"{email} is a viewer"
     return f"{email} may not {action} (role {ACCOUNT_ROLE[role]})"
 
 
