@@ -31,6 +31,7 @@ from core.calls import make_call, verify_call
 from core.checkpoints import take_checkpoint
 from core.definitions import ApprovalConfig, Step, WorkflowDefinition
 from core.errors import CallNotReleased, ToolNotFound, WorkflowNotFound
+from core.gates import needs_person
 from core.metrics import runner_metrics
 from core.models import (
     ApprovalRequest,
@@ -420,8 +421,8 @@ class StepExecutor:
                 run_id = workflow.current_step_run_id
                 run = session.get(StepRun, run_id) if run_id else None
                 if run is None:
-                    run = self._start_step(session, workflow, step)
-                    if step.needs_approval:
+                    run, asks = self._start_step(session, workflow, step)
+                    if asks:
                         self._request_step_approval(session, workflow, step, run)
                         return False, None
                 elif run.status == "waiting_approval" and _asked_by_task(session, run):
@@ -479,13 +480,40 @@ class StepExecutor:
 
     # -- phases ---------------------------------------------------------------
 
-    def _start_step(self, session: Session, workflow: Workflow, step: Step) -> StepRun:
-        if step.needs_approval:
+    def _start_step(self, session: Session, workflow: Workflow,
+                    step: Step) -> tuple[StepRun, bool]:
+        """Record the step's start: (its run, whether a person is asked before it acts)."""
+        asks = self._asks(session, workflow, step)
+        if asks:
             take_checkpoint(session, workflow, f"before:{step.name}", self.runner_id,
                             description="automatic, before approval", step_name=step.name)
         run = self._new_run(session, workflow, workflow.current_step, step)
         self._record_start(session, workflow, step, run)
-        return run
+        return run, asks
+
+    def _asks(self, session: Session, workflow: Workflow, step: Step) -> bool:
+        """Whether the step needs a person: always, never, or as its gate says for this call.
+
+        A conditional gate (``requires_approval: {when: ...}``) is evaluated on
+        the call as it would run; when it is false the step acts at once and
+        the audit trail says why (``approval.not_required``). A gate that
+        cannot be evaluated asks (core.gates fails closed).
+        """
+        gate = step.approval_gate
+        if gate is None:
+            return step.needs_approval
+        scope = self._scope(workflow)
+        try:
+            arguments = render_args(step.args, scope)
+        except KeyError:
+            return True  # the request itself will say which value is missing
+        asks, why = needs_person(gate, {**scope, "args": arguments, "tool": step.tool})
+        if not asks:
+            store.append_event(session, "approval.not_required", self.runner_id,
+                               workflow_id=workflow.id, step_name=step.name,
+                               data={"reason": why, "tool": step.tool, "arguments": arguments})
+            log.info("approval not required", step=step.name, reason=why)
+        return asks
 
     def _new_run(self, session: Session, workflow: Workflow, index: int, step: Step,
                  now: datetime | None = None, *, retry_of: StepRun | None = None) -> StepRun:
@@ -895,8 +923,8 @@ class StepExecutor:
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None
         step = definition.steps[workflow.current_step]
-        run = self._start_step(session, workflow, step)
-        if step.needs_approval:
+        run, asks = self._start_step(session, workflow, step)
+        if asks:
             self._request_step_approval(session, workflow, step, run)
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None

@@ -270,3 +270,37 @@ def test_a_definition_naming_an_unregistered_tool_is_refused_at_start(
     step["compensate"] = "refund"
     ops.create_workflow(db, {"steps": [step]}, input_data={"amount": 1, "note": "x"},
                         created_by=REQUESTER, tools=pay_registry)
+
+
+@pytest.mark.parametrize(("amount", "asked"), [(500, False), (5000, True)])
+def test_a_conditional_gate_asks_only_when_its_expression_is_true(
+        db: Database, pay_registry: ToolRegistry, calls: Calls, amount: int, asked: bool) -> None:
+    add_user(db, REQUESTER, role="service")
+    step = {**pay_step(), "requires_approval": {"when": "args.amount > 1000 or input.note == 'x'"}}
+    workflow_id = ops.create_workflow(db, {"steps": [step]},
+                                      input_data={"amount": amount, "note": "invoice 7"},
+                                      created_by=REQUESTER).id
+    run(db, pay_registry)
+    pending = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
+    if asked:
+        assert status(db, workflow_id) == "waiting_approval" and len(pending) == 1
+        assert calls.of("pay") == []
+        assert events(db, workflow_id, "approval.not_required") == []
+    else:
+        assert status(db, workflow_id) == "completed" and pending == []
+        assert calls.of("pay") == [{"amount": amount, "currency": "USD", "note": "invoice 7"}]
+        [skipped] = events(db, workflow_id, "approval.not_required")
+        assert skipped.data["reason"] == ("not required: args.amount > 1000 or input.note == 'x' "
+                                          "was false")
+
+
+def test_a_gate_that_cannot_be_evaluated_asks(db: Database, pay_registry: ToolRegistry,
+                                              calls: Calls) -> None:
+    add_user(db, REQUESTER, role="service")
+    step = {**pay_step(), "requires_approval": {"when": "args.amount > input.limit"}}
+    workflow_id = ops.create_workflow(db, {"steps": [step]},
+                                      input_data={"amount": 1, "note": "n"},
+                                      created_by=REQUESTER).id
+    run(db, pay_registry)
+    assert status(db, workflow_id) == "waiting_approval"
+    assert calls.of("pay") == []
