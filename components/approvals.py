@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from components.badges import badge_markdown
+from components.inbox import ago
 from components.nav import WORKFLOW_PAGE
 from components.schema_form import Fields, schema_fields
 from components.text import md
@@ -33,15 +34,6 @@ ANSWER_FORM = "approval.answer"
 EDIT_KEY = "approval.edit"
 # A string argument longer than this (or with a line break) is edited in a text area.
 LONG_TEXT = 40
-def _ago(value: Any) -> str:
-    seconds = (utcnow() - value).total_seconds()
-    if seconds < 90:
-        return "just now"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 172800:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} days ago"
 
 
 def _text_table(rows: list[dict[str, Any]], key: str) -> None:
@@ -319,7 +311,7 @@ def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalReque
     level = approval.level + 1
     mine = [v for v in view.votes if v["approver"] == user.email and v["level"] == level]
     if mine:
-        st.info(f"You answered **{mine[0]['decision']}** {_ago(mine[0]['at'])}; waiting for "
+        st.info(f"You answered **{mine[0]['decision']}** {ago(mine[0]['at'])}; waiting for "
                 f"the other approvers ({view.threshold} needed).")
         return
     if not user.can_answer:
