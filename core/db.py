@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,24 +101,14 @@ class Database:
         Database failures leave as ``DatabaseError`` (integrity errors are left
         to the caller, which knows what they mean, via ``translate``).
         """
-        with self._sessions() as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with _transaction(self._sessions) as session:
+            yield session
 
     @contextlib.contextmanager
     def runner_session(self) -> Iterator[Session]:
         """``session()`` for the runner's per-step transactions (no pre-ping; see above)."""
-        with self._runner_sessions() as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with _transaction(self._runner_sessions) as session:
+            yield session
 
     @property
     def engines(self) -> list[Engine]:
@@ -234,3 +224,15 @@ def get_database(url: str | None = None) -> Database:
         if db is None:
             db = _default[url] = Database(url)
         return db
+
+
+@contextlib.contextmanager
+def _transaction(factory: Callable[[], Session]) -> Iterator[Session]:
+    """A session from ``factory``: committed on success, rolled back on any error."""
+    with factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
