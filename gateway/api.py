@@ -81,7 +81,7 @@ def list_workflows(
     page = ops.list_workflows(_db(request), status=status_, search=search, limit=limit, offset=offset,
                               tenant=caller.tenant)
     return WorkflowPageOut(total=page.total, limit=limit, offset=offset,
-                           items=[WorkflowOut.of(w) for w in page.rows])
+                           items=[WorkflowOut.listed(w) for w in page.rows])
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowDetailOut, tags=["workflows"])

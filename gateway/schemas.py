@@ -87,6 +87,8 @@ class WorkflowOut(BaseModel):
     input_data: dict[str, Any]
     context: dict[str, Any]
     step_outputs: dict[str, Any]
+    unreadable: bool = Field(default=False, description="True when the row's data cannot be "
+                             "shown (stored before today's limits); only its id and status are.")
 
     @classmethod
     def of(cls, w: Workflow) -> WorkflowOut:
@@ -95,6 +97,23 @@ class WorkflowOut(BaseModel):
                    created_at=w.created_at, updated_at=w.updated_at, started_at=w.started_at,
                    finished_at=w.finished_at, input_data=w.input_data, context=w.context,
                    step_outputs=w.step_outputs)
+
+    @classmethod
+    def listed(cls, w: Workflow) -> WorkflowOut:
+        """``of(w)``, or, for a row that cannot be shown, its id and status marked unreadable:
+        one bad row never breaks a listing for everyone."""
+        try:
+            out = cls.of(w)
+            out.model_dump_json()  # the listing's own serialisation, tried here
+            return out
+        except Exception as exc:  # noqa: BLE001 - any row must render
+            return cls(id=w.id, name="unreadable", description="", status=w.status,  # type: ignore[arg-type]
+                       current_step=w.current_step,
+                       error=f"This workflow's stored data cannot be shown ({type(exc).__name__}).",
+                       created_by=w.created_by, created_at=w.created_at,
+                       updated_at=w.updated_at, started_at=w.started_at,
+                       finished_at=w.finished_at, input_data={}, context={}, step_outputs={},
+                       unreadable=True)
 
 
 class WorkflowPageOut(BaseModel):

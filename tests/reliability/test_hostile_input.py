@@ -238,3 +238,25 @@ def test_a_probe_completes_beside_a_10000_step_workflow(
     add_user(sqlite_db, "admin@example.com", role="admin")
     ops.cancel_workflow(sqlite_db, long, "admin@example.com")
     record_availability(request, "probe beside a 10,000-step workflow", 1, "-", None, probe_ms)
+
+
+def test_a_row_stored_before_the_limits_is_listed_as_unreadable(
+        client: TestClient, sqlite_db: Database) -> None:
+    from sqlalchemy import update
+
+    from core.models import Workflow
+
+    headers = token_for(sqlite_db, "agent@example.com")
+    made = client.post("/api/workflows", headers=headers, json={
+        "definition": {"name": "ok", "steps": [{"name": "c", "type": "checkpoint"}]}})
+    assert made.status_code == 201, made.text
+    nested: Any = "x"
+    for _ in range(300):
+        nested = {"a": nested}
+    with sqlite_db.session() as session:  # as an older version could have stored it
+        session.execute(update(Workflow).where(Workflow.id == made.json()["id"])
+                        .values(input_data={"deep": nested}))
+    listing = client.get("/api/workflows", headers=headers)
+    assert listing.status_code == 200, listing.text
+    [row] = listing.json()["items"]
+    assert (row["id"], row["unreadable"], row["name"]) == (made.json()["id"], True, "unreadable")
