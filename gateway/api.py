@@ -63,8 +63,11 @@ def me(caller: CallerDep) -> Me:
              tags=["workflows"])
 def create_workflow(body: WorkflowCreate, request: Request, caller: CallerDep) -> WorkflowOut:
     """Create a workflow from a definition; with ``start`` it is runnable at once."""
+    # A gateway started on its own database has loaded the runners' tool modules: a
+    # definition naming another tool is refused now (422, by path), not at run time.
     workflow = ops.create_workflow(_db(request), body.definition, name=body.name,
-                                   input_data=body.input, created_by=caller.email, start=body.start)
+                                   input_data=body.input, created_by=caller.email, start=body.start,
+                                   tools=getattr(request.app.state, "tools", None))
     return WorkflowOut.of(workflow)
 
 

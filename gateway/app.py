@@ -13,6 +13,7 @@ from core.db import Database, get_database
 from core.logging import configure_logging
 from core.metrics import make_registry
 from core.production import require_production_secrets
+from core.tools import ToolRegistry
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import BodyLimits, SecurityHeaders
 
@@ -26,17 +27,19 @@ inbound webhooks, `/healthz`, `/metrics` and the Gradio approver UI at `/approve
 def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastAPI:
     """A gateway over ``db`` (default: the configured database, migrated)."""
     configure_logging()
+    tools = None  # the tool names workflows are checked against, once the runners' are loaded
     if db is None:
         require_production_secrets("The gateway")
         db = get_database()
         db.upgrade()
-        _load_tools()
+        tools = _load_tools()
     # /docs is drawn from Swagger UI's files shipped in a Python package
     # (swagger-ui-bundle), never from a CDN, so it works offline.
     app = FastAPI(title="Countersign", version="1.0.0", description=DESCRIPTION,
                   docs_url=None, redoc_url=None)
     _mount_docs(app)
     app.state.db = db
+    app.state.tools = tools
     app.state.metrics = make_registry(db)
     errors.install(app)
     for router in (api.router, webhooks_in.router, metrics.router, slack.router,
@@ -67,11 +70,14 @@ def _mount_docs(app: FastAPI) -> None:
                                    swagger_favicon_url=f"{SWAGGER_ASSETS}/favicon-32x32.png")
 
 
-def _load_tools() -> None:
-    from core.tools import load_tool_modules
+def _load_tools() -> ToolRegistry:
+    """The runners' tools (COUNTERSIGN_TOOL_MODULES and the demo's), as a runner loads them."""
+    from core.tools import default_registry, load_tool_modules
 
     load_tool_modules()
     import core.demo_tools  # noqa: F401  (the demo templates' tools)
+
+    return default_registry
 
 
 def _mount_approver_ui(app: FastAPI, db: Database) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,3 +28,23 @@ def test_the_api_docs_work_offline(sqlite_db: Database) -> None:
         assert "cdn" not in page.text.lower() and "https://" not in page.text
         assert client.get("/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
         assert client.get("/static/swagger-ui/swagger-ui.css").status_code == 200
+
+
+def test_rest_refuses_a_tool_the_runners_do_not_have(sqlite_db: Database) -> None:
+    from core.tools import ToolRegistry
+    from tests.integration.gateway.conftest import token_for
+
+    registry = ToolRegistry()
+    registry.add("known", lambda: {})
+    app = create_app(sqlite_db, approver_ui=False)
+    app.state.tools = registry  # what create_app() sets after loading the runners' modules
+    headers = token_for(sqlite_db, "agent@example.com")
+    with TestClient(app) as client:
+        def start(tool: str) -> Any:
+            return client.post("/api/workflows", headers=headers, json={"definition": {
+                "name": "t", "steps": [{"name": "s", "type": "tool", "tool": tool}]}})
+
+        refused = start("unknown_tool")
+        assert refused.status_code == 422
+        assert "steps[0].tool: no tool is registered as 'unknown_tool'" in refused.text
+        assert start("known").status_code == 201
