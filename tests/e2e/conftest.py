@@ -8,6 +8,7 @@ CI (``CI`` set), where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,8 +72,9 @@ def dashboard(sqlite_url: str, tmp_path: Path, request: pytest.FixtureRequest) -
             print(f"--- streamlit log ({app.log_path}) ---\n{app.log()}")
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
+@contextlib.contextmanager
+def open_chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, closed on the way out (skipped if absent)."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -82,6 +84,12 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    with open_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -38,11 +38,10 @@ from core.db import Database
 from core.links import make_link_token
 from core.sessions import SESSION_COOKIE, read_session_token
 from gateway.browser import link_csrf_token
-from tests.e2e.conftest import require_chromium
+from tests.e2e.conftest import open_chromium
 from tests.e2e.server import (
     UI_TIMEOUT_MS,
     VIEWPORT,
-    launch_chromium,
     start_dashboard,
     stop,
     wait_for_app,
@@ -58,15 +57,8 @@ ORIGINS = {"same site, another port": "127.0.0.1", "another site (localhost)": "
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with open_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(autouse=True)
