@@ -24,13 +24,13 @@ sys.path.insert(0, str(REPO_ROOT))
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from core import workflows as ops  # noqa: E402
-from core.approvals import ApprovalEngine  # noqa: E402
-from core.db import Database  # noqa: E402
-from core.definitions import load_definition_file  # noqa: E402
-from core.demo import DEMO_INPUTS, DEMO_REQUESTER, template_path  # noqa: E402
-from core.models import ApprovalRequest, Workflow, utcnow  # noqa: E402
-from core.runner import Runner  # noqa: E402
+from core.approvals.engine import ApprovalEngine  # noqa: E402
+from core.definitions.workflow import load_definition_file  # noqa: E402
+from core.demo.scenarios import DEMO_INPUTS, DEMO_REQUESTER, template_path  # noqa: E402
+from core.engine import workflows as ops  # noqa: E402
+from core.engine.runner import Runner  # noqa: E402
+from core.store.db import Database  # noqa: E402
+from core.store.tables import ApprovalRequest, Workflow, utcnow  # noqa: E402
 from tests.e2e.server import (  # noqa: E402
     UI_TIMEOUT_MS,
     VIEWPORT,
@@ -80,9 +80,9 @@ def build_history(db_url: str) -> dict[str, str]:
                                    data={"approved_amount": 75000}, channel="dashboard")
         Runner(db).run_until_idle(max_seconds=60)
         # Agents, a supervised session and alerts for the newer pages.
-        from core import conversations
         from core.agents.teams import start_team
-        from core.alerts import evaluate_alerts
+        from core.conversations import sessions as conversations
+        from core.ops.alerts import evaluate_alerts
 
         start_team(db, "research_brief", "Why do tides happen?", "manager@example.com")
         chat = conversations.start_session(db, "amy@acme.example", "support",

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import streamlit as st
 import structlog
 
-from core.approvals import ApprovalEngine
-from core.config import get_settings
-from core.db import Database, get_database, normalise_url
-from core.demo import load_demo_if_empty
-from core.runner import Runner
-from core.tools import load_tool_modules
+from core.approvals.engine import ApprovalEngine
+from core.base.config import get_settings
+from core.demo.scenarios import load_demo_if_empty
+from core.engine.runner import Runner
+from core.engine.tools import load_tool_modules
+from core.store.db import Database, get_database, normalise_url
 
 log = structlog.get_logger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from core.db import Database
+from core.store.db import Database
 from tests.integration.core.conftest import Calls
 
 # Tests expect an approval without channels to queue an email row, as a
@@ -117,9 +117,9 @@ def db(db_url: str) -> Iterator[Database]:
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Demo and test users get passwords; scrypt at full cost would dominate these tests' time."""
-    import core.users
+    import core.identity.users
 
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
+    monkeypatch.setattr(core.identity.users, "SCRYPT_N", 2**4)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Email: approval requests by SMTP (STARTTLS or SSL) or SendGrid.
 
 Bodies come from Jinja2 templates (HTML autoescaped, plain text alongside)
-and show the request as ``core.approval_view`` defines it: the guarded
+and show the request as ``core.approvals.presentation`` defines it: the guarded
 call's tool and arguments, the amount in figures and words, what approving
 changes, the chain of levels, votes so far and time left (for a gate without
 a call, its facts). Binary and budget requests carry Approve and Reject
@@ -33,11 +33,11 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from core.approval_view import plain
+from core.approvals.edits import editable
+from core.approvals.links import approval_link, confirm_link, make_link_token
+from core.approvals.presentation import plain
+from core.base.secrets import mask, secret
 from core.channels.base import ApprovalFacts, Delivery, PermanentFailure, TemporaryFailure
-from core.channels.edits import editable
-from core.channels.secrets import mask, secret
-from core.links import approval_link, confirm_link, make_link_token
 
 SMTP_PREFIX = "COUNTERSIGN_SMTP_"
 SENDGRID_KEY_ENV = "SENDGRID_API_KEY"
@@ -98,7 +98,7 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
     if not _needs_dashboard(approval):
-        # Each link decides once, and only at the level it was sent for (core.once).
+        # Each link decides once, and only at the level it was sent for (core.approvals.once).
         approve_url = confirm_link(make_link_token(approval.id, address, "approve",
                                                    level=approval.level))
         reject_url = confirm_link(make_link_token(approval.id, address, "reject",

@@ -22,9 +22,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from core.db import Database
-from core.demo import DEMO_PASSWORD, load_demo
-from core.runner import Runner
+from core.demo.scenarios import DEMO_PASSWORD, load_demo
+from core.engine.runner import Runner
+from core.store.db import Database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

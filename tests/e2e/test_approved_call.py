@@ -15,10 +15,10 @@ import pytest
 from playwright.sync_api import expect
 
 import tests.e2e.recording_tools  # noqa: F401  (registers record_payment in this process too)
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.store.db import Database
 from tests.e2e.conftest import FAILED, require_chromium
 from tests.e2e.recording_tools import RECEIVED_ENV
 from tests.e2e.server import Dashboard, prepare_demo, sign_in, start_dashboard, stop, wait_for_app

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import conversations as conv
-from core import workflows as ops
-from core.alerts import evaluate_alerts
-from core.db import Database
-from core.models import ApprovalRequest
-from core.runner import Runner
-from core.users import add_user
+from core.conversations import sessions as conv
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.identity.users import add_user
+from core.ops.alerts import evaluate_alerts
+from core.store.db import Database
+from core.store.tables import ApprovalRequest
 from tests.integration.gateway.conftest import BOSS, definition
 from tests.integration.ops_alerts.conftest import failed_workflow
 

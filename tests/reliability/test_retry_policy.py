@@ -14,13 +14,13 @@ import openai
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from core import workflows as ops
-from core.db import Database
-from core.definitions import RetryPolicy, WorkflowDefinition, definition_dict, parse_definition
-from core.errors import DatabaseError, DefinitionError, TransientError
-from core.retry import backoff_delay, is_database_unavailable, is_transient
-from core.runner import Runner
-from core.tools import ToolRegistry
+from core.base.errors import DatabaseError, DefinitionError, TransientError
+from core.base.retry import backoff_delay, is_database_unavailable, is_transient
+from core.definitions.workflow import RetryPolicy, WorkflowDefinition, definition_dict, parse_definition
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
 from tests.acceptance.core.conftest import cli
 from tests.integration.core.conftest import (
     Calls,

@@ -21,10 +21,10 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.approval_view import request_view
-from core.approvals import ApprovalEngine
-from core.db import Database
+from core.approvals.engine import ApprovalEngine
+from core.approvals.presentation import request_view
+from core.engine import workflows as ops
+from core.store.db import Database
 from gateway.app import create_app
 from gateway.approver_ui import answer
 from gateway.hardening import DEFAULT_MAX_BODY, MAX_BODY_ENV
@@ -218,11 +218,11 @@ def test_a_typed_argument_nested_deep_is_refused_under_its_field(
         request: pytest.FixtureRequest, db: Database, client: TestClient,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A JSON argument typed on the email page (or in Slack's modal) is measured before
-    it is parsed (core.channels.edits), and refused under its field."""
-    from core.channels.edits import read_inputs
-    from core.links import make_link_token
-    from core.runner import Runner
-    from core.tools import ToolRegistry
+    it is parsed (core.approvals.edits), and refused under its field."""
+    from core.approvals.edits import read_inputs
+    from core.approvals.links import make_link_token
+    from core.engine.runner import Runner
+    from core.engine.tools import ToolRegistry
     from tests.helpers.browser import answer_form
     from tests.reliability.security_setup import account
 

@@ -11,7 +11,7 @@ from tests.acceptance.core.conftest import ROOT, accounts, cli, cli_json
 # Each command is a fresh interpreter (~3 s of imports); on a busy machine that adds up.
 pytestmark = pytest.mark.timeout(900)
 
-DEPLOY = str(ROOT / "core" / "templates" / "deployment_pipeline.yaml")
+DEPLOY = str(ROOT / "core" / "demo" / "templates" / "deployment_pipeline.yaml")
 DEVOPS = "devops@example.com"
 
 
@@ -55,13 +55,13 @@ def test_start_run_answer_and_show(db_url: str) -> None:
 
 def completed_deployment(db_url: str) -> str:
     """A finished deployment workflow, set up through the Python API."""
-    import core.demo_tools  # noqa: F401  (the template's tools, as the CLI loads them)
-    from core import workflows as ops
-    from core.approvals import ApprovalEngine
-    from core.db import Database
-    from core.definitions import load_definition_file
-    from core.runner import Runner
-    from core.users import add_user
+    import core.demo.tools  # noqa: F401  (the template's tools, as the CLI loads them)
+    from core.approvals.engine import ApprovalEngine
+    from core.definitions.workflow import load_definition_file
+    from core.engine import workflows as ops
+    from core.engine.runner import Runner
+    from core.identity.users import add_user
+    from core.store.db import Database
 
     db = Database(db_url)
     try:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.approvals import ApprovalEngine
-from core.backup import backup_tables
-from core.db import Database
-from core.models import Workflow
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine.runner import Runner
+from core.ops.backup import backup_tables
+from core.store.db import Database
+from core.store.tables import Workflow
 from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli, cli_env
 from tests.integration.ops.test_backup import run_demo
 

@@ -11,28 +11,28 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
-import core.demo_tools  # noqa: F401  (validate_order, in the default registry)
-from core import workflows as ops
-from core.agents import profiles_store as profiles
-from core.agents.spec import resolve_spec
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import (
+import core.demo.tools  # noqa: F401  (validate_order, in the default registry)
+from core.agents import profiles
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import (
     AgentProfileExists,
     AgentProfileInUse,
     AgentProfileNotFound,
     ConfigurationError,
     InvalidAgentProfile,
 )
-from core.models import AgentProfile, Base, WorkflowEvent
-from core.runner import Runner
-from core.users import add_user
+from core.definitions.agents import resolve_spec
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import AgentProfile, Base, WorkflowEvent
 from tests.integration.core.conftest import events, open_approval_of, status
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions): profiles are a platform admin's."""
+    """Who acts in these tests has an account (core.identity.permissions): profiles are a platform admin's."""
     add_user(db, ADMIN, role="admin")
     add_user(db, "ops@example.com", role="admin")
 

@@ -7,20 +7,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import rollback
-from core.db import Database
-from core.models import Notification
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import Notification
 from tests.integration.channels.conftest import WebhookReceiver, ask, dispatcher
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions)."""
+    """Who acts in these tests has an account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
     add_user(db, "ops@example.com", role="admin")  # rolls back
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from core import workflows as ops
-from core.db import Database
-from core.models import StepRun, Workflow, WorkflowCheckpoint, WorkflowEvent
-from core.runner import Runner
-from core.tools import ToolRegistry
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import StepRun, Workflow, WorkflowCheckpoint, WorkflowEvent
 from tests.integration.core.conftest import start
 
 # Statements a step of a plain tool workflow costs in steady state: the locking
@@ -46,7 +46,7 @@ def noop_registry() -> ToolRegistry:
 def one_claim(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every step of the workflow in one claim (no hand-back every 50 steps)."""
     monkeypatch.setenv("COUNTERSIGN_STEPS_PER_CLAIM", "100000")
-    monkeypatch.setattr("core.executor.CLAIM_TIME_SLICE", 3600.0)
+    monkeypatch.setattr("core.engine.executor.CLAIM_TIME_SLICE", 3600.0)
     yield
 
 

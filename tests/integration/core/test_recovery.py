@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from core import workflows as ops
-from core.db import Database
-from core.models import Workflow, utcnow
-from core.runner import Runner, claim_next_workflow
-from core.tools import ToolRegistry
+from core.engine import workflows as ops
+from core.engine.runner import Runner, claim_next_workflow
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import Workflow, utcnow
 from tests.integration.core.conftest import Calls, event_types, events, run, start, status, step_runs
 
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.definitions import ApprovalConfig
-from core.errors import ApprovalClosed
-from core.executor import AwaitApproval, TaskRequest
-from core.runner import Runner, claim_next_workflow
-from core.tools import ToolRegistry
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import ApprovalClosed
+from core.definitions.workflow import ApprovalConfig
+from core.engine import workflows as ops
+from core.engine.executor import AwaitApproval, TaskRequest
+from core.engine.runner import Runner, claim_next_workflow
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
 from tests.integration.core.conftest import (
     Calls,
     accounts,
@@ -36,7 +36,7 @@ from tests.integration.core.conftest import (
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions): ops steers workflows as an admin."""
+    """Who acts in these tests has an account (core.identity): ops steers workflows as an admin."""
     accounts(db, "admin", "ops@example.com")
 
 BOSS = "boss@example.com"

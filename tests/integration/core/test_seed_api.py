@@ -39,16 +39,16 @@ import pytest
 import structlog
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.async_db import sync_url
-from core.config import get_settings
-from core.db import Database, normalise_url
-from core.errors import ConfigurationError, WorkflowNotFound
-from core.models import ApprovalRequest, ChannelConfiguration, WorkflowEvent
+from core.approvals.engine import ApprovalEngine
+from core.base.config import get_settings
+from core.base.errors import ConfigurationError, WorkflowNotFound
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry
 from core.orchestrator_async import SmolAgentOrchestrator, WorkflowRecoveryService
-from core.runner import Runner
-from core.tools import ToolRegistry
+from core.store.async_db import sync_url
+from core.store.db import Database, normalise_url
+from core.store.tables import ApprovalRequest, ChannelConfiguration, WorkflowEvent
 from tests.integration.channels.conftest import (
     LINK_SECRET,
     WEBHOOK_SECRET,
@@ -159,8 +159,8 @@ def async_url(db_url: str) -> Iterator[str]:
         yield url.replace("sqlite:", "sqlite+aiosqlite:", 1)
     else:
         yield url.replace("postgresql+psycopg:", "postgresql+asyncpg:", 1)
-    from core import async_db
-    from core import db as core_db
+    from core.store import async_db
+    from core.store import db as core_db
 
     cached = core_db._default.pop(url, None)
     if cached is not None:
@@ -357,7 +357,7 @@ def test_basic_usage_with_a_psycopg_async_session(
         printed = run_basic_usage(db, pg_url, services, capsys)
         assert "Workflow completed: " in printed and "'status': 'completed'" in printed
     finally:
-        from core import db as core_db
+        from core.store import db as core_db
 
         cached = core_db._default.pop(pg_url, None)
         if cached is not None:
@@ -383,7 +383,7 @@ def test_agent_tools_usage(db: Database, async_url: str, services: Services) -> 
         db_session=async_url, model_config={"provider": "rehearsal", "plan": READS_THE_TASK},
         agent_type="code")
     agent = orchestrator.agent
-    from core.seed_tools import ApprovalRequiredTool, CheckpointTool, RollbackTool
+    from core.agents.seed_tools import ApprovalRequiredTool, CheckpointTool, RollbackTool
 
     assert agent.tool_classes == {"request_approval": ApprovalRequiredTool,
                                   "create_checkpoint": CheckpointTool, "rollback": RollbackTool}

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import rollback
-from core.db import Database
-from core.definitions import load_definition_file
-from core.demo import load_demo
-from core.errors import InvalidTransition, NotAuthorized
-from core.runner import Runner
-from core.tools import ToolRegistry, default_registry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidTransition, NotAuthorized
+from core.definitions.workflow import load_definition_file
+from core.demo.scenarios import load_demo
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry, default_registry
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.integration.core.conftest import event_types, open_approval_of, status, step_runs
 
 SEED = Path(__file__).resolve().parents[3] / "examples" / "seed"
@@ -292,7 +292,7 @@ def test_demo_team_runs_through_its_gate(db: Database, demo: dict[str, str]) -> 
 
 
 def test_demo_tenant_user_talks_to_the_support_flow(db: Database, demo: dict[str, str]) -> None:
-    from core import conversations
+    from core.conversations import sessions as conversations
 
     chat = conversations.start_session(db, "amy@acme.example", "support")
     conversations.post_user_message(db, chat.id, "amy@acme.example", "Where is my order?")

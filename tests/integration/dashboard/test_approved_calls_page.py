@@ -18,13 +18,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import components.approvals
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.demo import DEMO_PASSWORD, load_demo
-from core.runner import Runner
-from core.tools import ToolRegistry, default_registry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import DEMO_PASSWORD, load_demo
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry, default_registry
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.helpers.approved_calls import CASES, FINANCE, REQUESTER, pay_registry, run, waiting
 from tests.integration.core.conftest import Calls
 from tests.integration.dashboard.conftest import _app_over, new_app, no_exception, sign_in

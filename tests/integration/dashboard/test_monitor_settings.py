@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import reports
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.demo import load_demo
-from core.runner import Runner
-from core.settings_report import check_database, masked_url
+from core.approvals import inbox as reports
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import load_demo
+from core.engine.runner import Runner
+from core.ops.settings_report import check_database, masked_url
+from core.store.db import Database
 from tests.integration.channels.conftest import free_port
 from tests.integration.dashboard.conftest import (
     _app_over,
@@ -145,7 +145,7 @@ def test_dashboard_pages_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_inbox_pages_follow_the_engine_order_on_both_databases(db: Database) -> None:
-    from core.users import add_user
+    from core.identity.users import add_user
 
     add_user(db, "ops@example.com", role="approver", groups=["ops"])
     engine = ApprovalEngine(db)

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.api_tokens import create_token
-from core.db import Database
-from core.models import ApprovalRequest
-from core.runner import Runner
-from core.users import add_user
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.identity.api_tokens import create_token
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalRequest
 from gateway.app import create_app
 
 BOSS = "boss@example.com"

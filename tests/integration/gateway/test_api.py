@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.api_tokens import list_tokens, revoke_token
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.permissions import token_actions
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.identity.api_tokens import list_tokens, revoke_token
+from core.identity.permissions import token_actions
+from core.store.db import Database
 from tests.integration.gateway.conftest import ADMIN, BOSS, definition, token_for, waiting_workflow
 
 FORM = {"type": "form", "form_fields": [

@@ -8,11 +8,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.links import make_link_token
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.store.db import Database
 from tests.helpers.browser import answer_form
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 

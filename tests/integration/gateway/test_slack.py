@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.store.db import Database
 from gateway.slack import handle_socket_request
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 from tests.integration.gateway.loopback import loopback_server

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.store.db import Database
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
 SECRET = "whsec_" + base64.b64encode(b"inbound-webhook-secret-for-tests!").decode()

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.approvals import ApprovalEngine
-from core.backup import (
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import DEMO_INPUTS, load_demo
+from core.engine.runner import Runner
+from core.ops.backup import (
     BackupFileInvalid,
     BackupSchemaMismatch,
     TargetNotEmpty,
@@ -19,18 +21,16 @@ from core.backup import (
     export_database,
     import_database,
 )
-from core.channels.settings import save_channel_settings
-from core.db import Database
-from core.demo import DEMO_INPUTS, load_demo
-from core.models import ApprovalRequest, StepRun, Workflow
-from core.runner import Runner
+from core.outbox.settings import save_channel_settings
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, StepRun, Workflow
 
 DEVOPS = "devops@example.com"
 
 
 def run_demo(db: Database) -> dict[str, str]:
     """The demo run up to its approvals, one answered to the end, one half answered."""
-    from core.api_tokens import create_token
+    from core.identity.api_tokens import create_token
 
     workflows = dict(zip(DEMO_INPUTS, (w.id for w in load_demo(db)), strict=True))
     Runner(db).run_until_idle()

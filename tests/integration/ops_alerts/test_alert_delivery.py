@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from core.alerts import ALERT_KIND, WORKFLOW_FAILED, evaluate_alerts
-from core.config import get_settings
-from core.db import Database
-from core.models import Alert, Notification, RunnerHeartbeat, utcnow
-from core.runner import Runner
-from core.users import add_user
+from core.base.config import get_settings
+from core.engine.runner import Runner
+from core.identity.users import add_user
+from core.ops.alerts import ALERT_KIND, WORKFLOW_FAILED, evaluate_alerts
+from core.store.db import Database
+from core.store.tables import Alert, Notification, RunnerHeartbeat, utcnow
 from tests.integration.channels.conftest import Mailbox, SlackAPI, WebhookReceiver, dispatcher, wait_until
 from tests.integration.ops_alerts.conftest import failed_workflow
 

@@ -10,8 +10,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
-from core import workflows as ops
-from core.alerts import (
+from core.approvals.engine import ApprovalEngine
+from core.channels.dispatcher import retry_notification
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.identity.users import add_user
+from core.ops.alerts import (
     ALERT_KIND,
     APPROVAL_EXPIRING,
     DELIVERY_DEAD,
@@ -20,19 +24,15 @@ from core.alerts import (
     evaluate_alerts,
     open_counts,
 )
-from core.approvals import ApprovalEngine
-from core.channels.dispatcher import retry_notification
-from core.db import Database
-from core.models import Alert, Notification, RunnerHeartbeat, utcnow
-from core.runner import Runner
-from core.users import add_user
+from core.store.db import Database
+from core.store.tables import Alert, Notification, RunnerHeartbeat, utcnow
 from tests.integration.channels.conftest import ask, dispatcher
 from tests.integration.ops_alerts.conftest import failed_workflow
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """The admin who retries workflows and deliveries has an account (core.permissions)."""
+    """The admin who retries workflows and deliveries has an account (core.identity.permissions)."""
     add_user(db, "admin@example.com", role="admin")
 
 
@@ -118,7 +118,7 @@ def test_a_silent_runner_raises_and_resolves_when_it_beats_again(db: Database) -
 
 
 def test_the_thresholds_come_from_the_environment(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.config import get_settings
+    from core.base.config import get_settings
 
     ask(db, "Pay invoice 42", channels=[], config={"timeout": "3h"})
     assert evaluate_alerts(db).raised == []
@@ -141,7 +141,7 @@ def test_runners_evaluating_at_once_raise_and_notify_once(db: Database) -> None:
 def test_open_alerts_are_counted_by_rule_in_metrics(db: Database) -> None:
     from prometheus_client import generate_latest
 
-    from core.metrics import make_registry
+    from core.telemetry.metrics import make_registry
 
     failed_workflow(db)
     evaluate_alerts(db)

@@ -20,21 +20,21 @@ from typing import Any
 import pytest
 import structlog
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.config import get_settings
-from core.db import Database
-from core.links import respond_with_link
-from core.logging import SECRET_ENV_VARS, configure_logging
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import respond_with_link
+from core.base.config import get_settings
+from core.base.logging import SECRET_ENV_VARS, configure_logging
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.integration.channels.conftest import FAST, Mailbox, SlackAPI
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions)."""
+    """Who acts in these tests has an account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
 
 APPROVER = "bob@example.com"
@@ -187,7 +187,7 @@ def test_full_run_logs_no_secret_and_binds_ids(
 
 
 def respond_ok(db: Database, token: str) -> bool:
-    from core.links import read_link_token
+    from core.approvals.links import read_link_token
 
     if read_link_token(token).decision != "approve":
         return False

@@ -13,20 +13,20 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import core.demo_tools  # noqa: F401  (the example's tools)
-from core import tracing
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.definitions import load_definition_file
-from core.runner import Runner
-from core.users import add_user
+import core.demo.tools  # noqa: F401  (the example's tools)
+from core.approvals.engine import ApprovalEngine
+from core.definitions.workflow import load_definition_file
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.identity.users import add_user
+from core.store.db import Database
+from core.telemetry import tracing
 from tests.integration.channels.conftest import Mailbox, dispatcher
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions)."""
+    """Who acts in these tests has an account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "agent_workflow.yaml"

@@ -2,7 +2,7 @@
 that both tenants name the same ("finance"), plus a platform admin.
 
 The shared group name is the hard case: assignee rows hold group names, so
-only the tenancy rule (core.tenancy) keeps tenant A's finance member away
+only the tenancy rule (core.store.tenancy) keeps tenant A's finance member away
 from tenant B's request.
 """
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import pytest
 from cryptography.fernet import Fernet
 
-from core import workflows as ops
-from core.db import Database
-from core.runner import Runner
-from core.tenants import create_tenant
-from core.users import add_user
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.identity.users import add_user
+from core.store.db import Database
+from core.tenants.registry import create_tenant
 
 PASSWORD = "tenant-test-password"
 GROUP = "finance"
