@@ -37,7 +37,7 @@ from sqlalchemy import Table, insert, select  # noqa: E402
 from core.definitions.workflow import load_definition_file  # noqa: E402
 from core.demo.scenarios import add_demo_users, template_path  # noqa: E402
 from core.engine import workflows as ops  # noqa: E402
-from core.engine.runner import Runner  # noqa: E402
+from core.runtime import build_runner  # noqa: E402
 from core.store.db import Database  # noqa: E402
 from core.store.tables import (  # noqa: E402
     ApprovalRequest,
@@ -68,7 +68,7 @@ def _prototype(db: Database) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
     workflow = ops.create_workflow(db, load_definition_file(template_path("deployment_pipeline")),
                                    input_data={"service": "checkout-api", "version": "2.14.0"},
                                    created_by="agent@example.com")
-    Runner(db, runner_id="bench-setup").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id="bench-setup").run_until_idle(max_seconds=60)
     with db.read() as session:
         wf = session.get(Workflow, workflow.id)
         approval = session.scalars(

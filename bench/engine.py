@@ -247,11 +247,11 @@ def _runner_process(url: str, ready: Any, stop: Any) -> None:
     from core.base.logging import configure_logging
 
     configure_logging(level="WARNING")  # per-step INFO lines would be measured too
-    from core.engine.runner import Runner
+    from core.runtime import build_runner
 
     db = Database(url)
     # Notification delivery is another issue's thread; the engine is measured alone.
-    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task,
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task,
                     dispatch_notifications=False)
     runner.start()
     ready.release()
@@ -356,9 +356,9 @@ def _runner_for_latency(db: Database, in_process: bool) -> Iterator[None]:
         with runner_processes(db.url, 1):
             yield
         return
-    from core.engine.runner import Runner
+    from core.runtime import build_runner
 
-    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task,
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task,
                     dispatch_notifications=False)
     runner.start()
     try:
@@ -445,12 +445,12 @@ def database_bytes(db: Database) -> int:
 
 def measure_scale(db: Database, workload: str, length: int) -> ScalePoint:
     """1,000 steps as workflows of ``length`` steps: ms and bytes per step."""
-    from core.engine.runner import Runner
+    from core.runtime import build_runner
 
     count = max(1, SCALE_TOTAL_STEPS // length)
     size_before = database_bytes(db)
     ids = create_workflows(db, scale_definition(workload, length), count)
-    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60,
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60,
                     dispatch_notifications=False)
     started = time.perf_counter()
     runner.run_until_idle(max_seconds=1800)

@@ -16,8 +16,8 @@ import typer
 
 from cli.support import OptionalActor, acting, open_database, table
 from core.agents import execution_logs
+from core.base.durations import parse_duration
 from core.base.errors import InvalidLogFilter
-from core.definitions.workflow import parse_duration
 
 Since = Annotated[str | None, typer.Option(
     help="Only rows newer than this: a duration back from now (90s, 15m, 24h, 7d) or an ISO time.")]

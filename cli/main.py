@@ -27,7 +27,7 @@ from core.base.errors import CountersignError, DefinitionError
 from core.definitions.workflow import load_definition_file, unanswerable_approvals, unregistered_tools
 from core.engine import workflows as ops
 from core.engine.checkpoints import rollback
-from core.engine.tools import default_registry, load_tool_modules
+from core.engine.tools import default_registry
 from core.store.db import get_database, translate
 from core.store.tenancy import user_tenant
 
@@ -88,10 +88,9 @@ def workflow_validate(
     definition = load_definition_file(file)
     if actor and (problems := unanswerable_approvals(definition, actor)):
         raise DefinitionError(problems)
-    load_tool_modules()
-    import core.demo.tools  # noqa: F401  (the demo templates' tools)
+    from core.runtime import load_tools
 
-    for warning in unregistered_tools(definition, default_registry):
+    for warning in unregistered_tools(definition, load_tools()):
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"valid: {len(definition.steps)} steps")
 
@@ -388,16 +387,17 @@ def runner(
         "--metrics-host", help="Address for --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Run workflows (forever, or until nothing is runnable)."""
-    from core.engine.runner import Runner, wait_for_database
+    from core.engine.runner import wait_for_database
     from core.ops.production import require_production_secrets
+    from core.runtime import build_runner
 
     require_production_secrets("The runner")
     # A long-running runner waits for a database that does not answer yet; a
     # batch run (--until-idle) fails at once instead.
     db = open_database() if until_idle else wait_for_database(open_database)
-    worker = Runner(db, concurrency=concurrency)
+    worker = build_runner(db, concurrency=concurrency)
     if metrics_port is not None:
-        from core.telemetry.metrics import serve_runner_metrics
+        from core.ops.metrics import serve_runner_metrics
 
         serve_runner_metrics(db, metrics_port, metrics_host)
         typer.echo(f"metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)

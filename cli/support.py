@@ -15,8 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from core.base.errors import CountersignError
-from core.engine.tools import load_tool_modules
-from core.store.db import Database, get_database
+from core.store.db import Database
 
 DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USER', 'unknown')}"
 AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
@@ -31,12 +30,9 @@ def acting(actor: str | None) -> str:
 
 def open_database() -> Database:
     """The configured database, migrated, with the tool modules loaded."""
-    db = get_database()
-    db.upgrade()
-    load_tool_modules()
-    import core.demo.tools  # noqa: F401  (the demo templates' tools)
+    from core.runtime import open_database as open_process_database
 
-    return db
+    return open_process_database()
 
 
 def print_json(value: Any) -> None:

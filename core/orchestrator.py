@@ -22,6 +22,7 @@ from core.engine import workflows as ops
 from core.engine.checkpoints import RollbackResult, rollback
 from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry, default_registry
+from core.runtime import build_runner
 from core.store.db import Database, get_database
 from core.store.tables import ApprovalRequest, Workflow, WorkflowCheckpoint
 
@@ -309,7 +310,7 @@ class SmolAgentOrchestrator:
     def _round(self) -> None:
         with self._round_lock:
             if self._runner is None:
-                self._runner = Runner(self.db, registry=self.registry)
+                self._runner = build_runner(self.db, registry=self.registry)
             self._runner.run_until_idle()
             if self.dispatch_notifications:
                 if self._dispatcher is None:

@@ -101,9 +101,10 @@ def sqlite_db(sqlite_url: str) -> Iterator[Database]:
     db.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
-    """Each test using this runs once on SQLite and once on PostgreSQL."""
+    """Each test using this runs once on SQLite and once on PostgreSQL (marked ``postgres``,
+    so ``-m "not postgres"`` is the fast lane)."""
     return str(request.getfixturevalue(f"{request.param}_url" if request.param == "sqlite" else "pg_url"))
 
 
@@ -112,6 +113,15 @@ def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def process_tools() -> None:
+    """The tools every Countersign process loads when it opens its database
+    (``core.runtime.load_tools``: COUNTERSIGN_TOOL_MODULES and the demo's)."""
+    from core.runtime import load_tools
+
+    load_tools()
 
 
 @pytest.fixture(autouse=True)

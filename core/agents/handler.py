@@ -34,6 +34,7 @@ from core.agents.policy import (
     decision_observation,
     held_call,
 )
+from core.agents.profiles import stored_profiles
 from core.agents.rehearsal import RehearsalModel
 from core.agents.tools import (
     GuardedTool,
@@ -86,7 +87,8 @@ class AgentTaskHandler:
         self.db = db
 
     def __call__(self, request: TaskRequest) -> dict[str, Any]:
-        spec = resolve_spec(request.step.agent, db=self.db)
+        agent = request.step.agent
+        spec = resolve_spec(agent, stored_profiles(self.db) if isinstance(agent, str) else None)
         model_spec = model_spec_for_workflow(self.db, request.workflow_id, spec.model)
         with span("countersign.agent.run", workflow_id=request.workflow_id,
                   step=request.step.name, agent_type=spec.type, model=model_label(model_spec)):

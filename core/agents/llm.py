@@ -25,35 +25,21 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.base.errors import ConfigurationError
-from core.definitions.agents import ModelSpec
+from core.definitions.agents import (  # re-exported: the model settings read from the environment
+    MODEL_ID_ENV,
+    ModelSpec,
+    effective_model_spec,
+)
 
 if TYPE_CHECKING:
     from smolagents import Model
 
-PROVIDER_ENV = "COUNTERSIGN_MODEL_PROVIDER"
-MODEL_ID_ENV = "COUNTERSIGN_MODEL_ID"
-API_BASE_ENV = "COUNTERSIGN_MODEL_API_BASE"
-API_KEY_ENV_ENV = "COUNTERSIGN_MODEL_API_KEY_ENV"
 REHEARSAL_LABEL = "rehearsal (no LLM)"
 
 _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "inference_client": "HF_TOKEN"}
 _PACKAGE_OF = {"openai": "openai", "litellm": "litellm", "transformers": "transformers",
                "inference_client": "huggingface_hub"}
 
-
-def effective_model_spec(spec: ModelSpec | None = None) -> ModelSpec:
-    """The step's model settings, completed from the environment."""
-    spec = spec or ModelSpec()
-    provider = spec.provider or os.environ.get(PROVIDER_ENV) or None
-    if provider is None and spec.model_id:
-        provider = "openai"
-    return ModelSpec(
-        provider=provider or "rehearsal",  # type: ignore[arg-type]
-        model_id=spec.model_id or os.environ.get(MODEL_ID_ENV) or None,
-        api_base=spec.api_base or os.environ.get(API_BASE_ENV) or None,
-        api_key_env=spec.api_key_env or os.environ.get(API_KEY_ENV_ENV) or None,
-        options=dict(spec.options),
-    )
 
 
 def model_label(spec: ModelSpec) -> str:

@@ -29,9 +29,9 @@ from core.base.errors import (
 )
 from core.definitions.agents import AgentSpec
 from core.definitions.workflow import error_path
+from core.identity.permissions import check_platform_editor
 from core.records import rows as store
 from core.store.tables import AgentProfile, Workflow, utcnow
-from core.store.tenancy import check_platform_editor
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -164,6 +164,11 @@ def find_spec_data(db: Database, name: str) -> dict[str, Any] | None:
     with db.read() as session:
         row = session.get(AgentProfile, name)
         return None if row is None else spec_data(_fields(row))
+
+
+def stored_profiles(db: Database) -> dict[str, dict[str, Any]]:
+    """Every stored profile's AgentSpec settings by name (for ``resolve_spec``)."""
+    return {row.name: spec_data(_fields(row)) for row in list_profiles(db)}
 
 
 def create_profile(db: Database, data: dict[str, Any], actor: str) -> AgentProfile:

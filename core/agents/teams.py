@@ -35,9 +35,9 @@ from core.base.errors import (
     TeamTaskMissing,
 )
 from core.definitions.workflow import error_path, parse_approval_config, parse_definition
+from core.identity.permissions import check_platform_editor
 from core.records import rows as store
 from core.store.tables import AgentProfile, AgentTeam, utcnow
-from core.store.tenancy import check_platform_editor
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -33,6 +33,7 @@ from core.definitions.calls import call_diff, edit_problems, released_call
 from core.definitions.workflow import ADMINS_GROUP, ApprovalConfig, check_amount
 from core.identity.permissions import ROLE_ACTIONS, Action, check
 from core.outbox import writer as _outbox  # noqa: F401  (queues Slack updates and webhooks from events)
+from core.outbox.settings import configured_person_channels
 from core.records import rows as store
 from core.store.tables import (
     ApprovalAssignee,
@@ -218,8 +219,6 @@ def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], 
     config = ApprovalConfig.model_validate(approval.config)
     channels = config.channels if config.channels is not None else get_settings().default_channels
     if channels is None:
-        from core.channels.registry import configured_person_channels
-
         channels = configured_person_channels(session)
     for channel in dict.fromkeys(channels):
         for recipient in dict.fromkeys(recipients):

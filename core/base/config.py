@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     @field_validator("alert_expiry_window", "alert_heartbeat_missing", "alert_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
-        from core.definitions.workflow import parse_duration
+        from core.base.durations import parse_duration
 
         return parse_duration(value)
 

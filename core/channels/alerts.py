@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 )
 
 from core.channels.base import Delivery, PermanentFailure
-from core.ops.alerts import ALERT_KIND
+from core.outbox.writer import ALERT_KIND
 
 RULE_TITLES = {
     "approval_expiring": "Approval close to expiry",

@@ -38,9 +38,14 @@ from core.approvals.links import approval_link, confirm_link, make_link_token
 from core.approvals.presentation import plain
 from core.base.secrets import mask, secret
 from core.channels.base import ApprovalFacts, Delivery, PermanentFailure, TemporaryFailure
+from core.outbox.settings import (
+    SENDGRID_KEY_ENV,
+    SMTP_PREFIX,
+    email_configured,
+    email_provider,
+    email_setting,
+)
 
-SMTP_PREFIX = "COUNTERSIGN_SMTP_"
-SENDGRID_KEY_ENV = "SENDGRID_API_KEY"
 SENDGRID_HOST_ENV = "SENDGRID_API_HOST"
 DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
 DEFAULT_FROM = "countersign@localhost"
@@ -139,26 +144,18 @@ class EmailChannel:
         self.settings = dict(settings or {})
 
     def _setting(self, key: str, default: str = "") -> str:
-        value = self.settings.get(key.lower())
-        if value not in (None, ""):
-            return str(value)
-        return os.environ.get(SMTP_PREFIX + key.upper()) or default
+        return email_setting(self.settings, key, default)
 
     @property
     def provider(self) -> str:
-        chosen = str(self.settings.get("provider") or os.environ.get("COUNTERSIGN_EMAIL_PROVIDER") or "")
-        if chosen:
-            return chosen.lower()
-        return "sendgrid" if secret(SENDGRID_KEY_ENV) else "smtp"
+        return email_provider(self.settings)
 
     @property
     def sender(self) -> str:
         return self._setting("from", DEFAULT_FROM)
 
     def configured(self) -> bool:
-        if self.provider == "sendgrid":
-            return bool(secret(SENDGRID_KEY_ENV))
-        return bool(self._setting("host"))
+        return email_configured(self.settings)
 
     def status(self) -> dict[str, Any]:
         return {

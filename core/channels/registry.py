@@ -6,7 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from core.base.errors import ChannelError, ConfigurationError
 from core.channels.base import Channel, DeliveryFailure
-from core.outbox.settings import CHANNELS, channel_settings, webhook_endpoints
+from core.outbox.settings import (  # configured_person_channels: re-exported
+    CHANNELS,
+    channel_settings,
+    configured_person_channels,
+    webhook_endpoints,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -26,13 +31,6 @@ def build_channels(session: Session) -> dict[str, Channel]:
         "webhook": WebhookChannel(channel_settings(session, "webhook")[1],
                                   endpoints=webhook_endpoints(session)),
     }
-
-
-def configured_person_channels(session: Session) -> list[str]:
-    """Email and Slack where configured and enabled: the "auto" default channels."""
-    channels = build_channels(session)
-    return [name for name in ("email", "slack")
-            if channels[name].configured() and channel_settings(session, name)[0]]
 
 
 def read_channel_settings(db: Database, name: str) -> tuple[bool, dict[str, Any]]:

@@ -70,8 +70,9 @@ from core.channels.base import (
     PermanentFailure,
     TemporaryFailure,
 )
+from core.outbox.settings import SLACK_TOKEN_ENV, slack_configured
 
-TOKEN_ENV = "SLACK_BOT_TOKEN"
+TOKEN_ENV = SLACK_TOKEN_ENV
 API_URL_ENV = "SLACK_API_URL"
 USER_MAP_ENV = "SLACK_USER_MAP"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -537,7 +538,7 @@ class SlackChannel:
         return WebClient(token=token, base_url=base_url, timeout=15)
 
     def configured(self) -> bool:
-        return bool(secret(TOKEN_ENV))
+        return slack_configured()
 
     def status(self) -> dict[str, Any]:
         return {

@@ -66,11 +66,12 @@ def session_agent_spec(db: Database, flow: Flow) -> AgentSpec | None:
         return None
     from pydantic import ValidationError
 
+    from core.agents.profiles import stored_profiles
     from core.base.errors import InvalidTenantSettings
     from core.tenants.flows import flow_agent_spec, validation_problems
 
     try:
-        spec = flow_agent_spec(db, flow.tenant, flow.name)
+        spec = flow_agent_spec(db, flow.tenant, flow.name, stored_profiles(db))
     except ValidationError as exc:  # a row written without save_flow's checks
         raise InvalidTenantSettings(validation_problems(exc), what=f"flow {flow.name!r}") from None
     if not spec.tools:
@@ -123,13 +124,12 @@ class _AgentRun:
         from smolagents import CodeAgent
         from smolagents.monitoring import LogLevel
 
-        import core.demo.tools  # noqa: F401  (registers the demo tools a flow may name)
         from core.agents.policy import CountersignToolCallingAgent
         from core.agents.tools import RunContext, registry_tool
-        from core.engine.tools import default_registry, load_tool_modules
 
-        # The dashboard's process may not have imported COUNTERSIGN_TOOL_MODULES yet (imports are cached).
-        load_tool_modules()
+        # The process's tools (COUNTERSIGN_TOOL_MODULES, the demo's) were loaded when it
+        # opened its database (core.runtime.open_database).
+        from core.engine.tools import default_registry
         self.db, self.spec, self.label = db, spec, label
         # No workflow: tools get the session id in the key, so a tool can drop a
         # duplicate call of the same answer.

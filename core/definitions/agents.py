@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 if TYPE_CHECKING:
-    from core.store.db import Database
+    pass
 
 PROFILES_ENV = "COUNTERSIGN_AGENT_PROFILES"
 # Tools every agent gets; the names are reserved.
@@ -150,28 +151,24 @@ def profile_names() -> list[str]:
     return sorted({*_profiles, *_file_profiles()})
 
 
-def resolve_spec(agent: str | dict[str, Any] | None, db: Database | None = None) -> AgentSpec:
+def resolve_spec(agent: str | dict[str, Any] | None,
+                 stored: Mapping[str, dict[str, Any]] | None = None) -> AgentSpec:
     """The agent settings of a step: inline, a named profile, or the defaults.
 
-    A name is looked up in the database's ``agent_profiles`` first (when
-    ``db`` is given), then in registered profiles, then in the profiles file.
+    A name is looked up in ``stored`` first (the database's ``agent_profiles``,
+    ``core.agents.profiles.stored_profiles``), then in registered profiles,
+    then in the profiles file.
     """
     from core.base.errors import ConfigurationError
 
     if agent is None:
         return AgentSpec()
     if isinstance(agent, str):
-        if db is not None:
-            from core.agents.profiles import find_spec_data, list_profiles
-
-            stored = find_spec_data(db, agent)
-            if stored is not None:
-                return AgentSpec.model_validate(stored)
+        if stored is not None and agent in stored:
+            return AgentSpec.model_validate(stored[agent])
         profiles = {**_file_profiles(), **_profiles}
-        if db is not None and agent not in profiles:
-            profiles.update({row.name: {} for row in list_profiles(db)})
         if agent not in profiles:
-            known = ", ".join(sorted(profiles)) or "none"
+            known = ", ".join(sorted({*profiles, *(stored or {})})) or "none"
             raise ConfigurationError(f"No agent profile is named {agent!r} (known: {known}).")
         return AgentSpec.model_validate(profiles[agent])
     return AgentSpec.model_validate(agent)
@@ -206,3 +203,25 @@ def check_agent_settings(agent: Any, plan: list[dict[str, Any]] | None) -> str |
         if unknown:
             return f"plan[{index}].{sorted(unknown)[0]}|unknown field"
     return None
+
+
+# The platform model, when a step names none, comes from the environment.
+PROVIDER_ENV = "COUNTERSIGN_MODEL_PROVIDER"
+MODEL_ID_ENV = "COUNTERSIGN_MODEL_ID"
+API_BASE_ENV = "COUNTERSIGN_MODEL_API_BASE"
+API_KEY_ENV_ENV = "COUNTERSIGN_MODEL_API_KEY_ENV"
+
+
+def effective_model_spec(spec: ModelSpec | None = None) -> ModelSpec:
+    """The step's model settings, completed from the environment."""
+    spec = spec or ModelSpec()
+    provider = spec.provider or os.environ.get(PROVIDER_ENV) or None
+    if provider is None and spec.model_id:
+        provider = "openai"
+    return ModelSpec(
+        provider=provider or "rehearsal",  # type: ignore[arg-type]
+        model_id=spec.model_id or os.environ.get(MODEL_ID_ENV) or None,
+        api_base=spec.api_base or os.environ.get(API_BASE_ENV) or None,
+        api_key_env=spec.api_key_env or os.environ.get(API_KEY_ENV_ENV) or None,
+        options=dict(spec.options),
+    )

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.base.durations import parse_duration
 from core.base.errors import DefinitionError
 from core.base.retry import backoff_delay, is_transient
 from core.base.storable import too_deep, unstorable
@@ -37,7 +38,6 @@ from core.definitions.safe_schema import schema_problems_at_load
 
 # Bounds every definition is checked against when it is loaded (each refusal
 # names the path and the limit).
-MAX_DURATION_SECONDS = 366 * 86400
 MAX_DEFINITION_BYTES = 1_000_000
 DEFAULT_MAX_STEPS = 1000
 MAX_STEPS_ENV = "COUNTERSIGN_MAX_STEPS"
@@ -77,36 +77,6 @@ def check_amount(value: Any) -> float:
     if amount < 0 or amount > max_amount():
         raise ValueError(f"must be between 0 and {max_amount():,.0f} ({MAX_AMOUNT_ENV})")
     return amount
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-_ISO_DURATION = re.compile(
-    r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
-)
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number, ``"90s"``, ``"15m"``, ``"24h"``, ``"2d"`` or ISO ``"PT1H"``."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration such as 300, '15m', '24h' or 'PT1H'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    elif isinstance(value, str) and (m := _ISO_DURATION.match(value.strip())) and value.strip() != "P":
-        parts = {k: float(v) for k, v in m.groupdict().items() if v}
-        seconds = (
-            parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600
-            + parts.get("m", 0) * 60 + parts.get("s", 0)
-        )
-    else:
-        raise ValueError("must be a duration such as 300, '15m', '24h' or 'PT1H'")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError("must be a positive duration")
-    if seconds > MAX_DURATION_SECONDS:
-        raise ValueError("must be at most 366 days")
-    return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

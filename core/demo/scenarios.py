@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-import core.demo.tools  # noqa: F401  (registers the demo tools)
 from core.definitions.workflow import load_definition_file
 from core.engine import workflows as ops
 from core.identity.users import add_user

@@ -2,22 +2,23 @@
 
 They do nothing outside Countersign; each derives its result from its
 idempotency key, so a step that runs twice reports the same charge or
-release id, as a real idempotent API would.
+release id, as a real idempotent API would. ``core.runtime.load_tools`` registers
+them (``register_demo_tools``); importing this module registers nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
-from core.engine.tools import default_registry as registry
+from core.engine.tools import ToolRegistry
 
 
 def _ref(prefix: str, key: str) -> str:
     return f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-@registry.register("validate_order")
 def validate_order(order_id: str, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Check an order's items and totals."""
     items = items or []
@@ -26,67 +27,78 @@ def validate_order(order_id: str, items: list[dict[str, Any]] | None = None) -> 
             "items": len(items)}
 
 
-@registry.register("reserve_inventory")
 def reserve_inventory(order_id: str, idempotency_key: str) -> dict[str, Any]:
     """Hold stock for an order."""
     return {"reservation": _ref("res", idempotency_key), "order_id": order_id}
 
 
-@registry.register("release_inventory")
 def release_inventory(output: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
     """Compensation: release a stock reservation."""
     return {"released": output.get("reservation")}
 
 
-@registry.register("charge_payment")
 def charge_payment(amount: float, currency: str, idempotency_key: str) -> dict[str, Any]:
     """Charge the customer (idempotent by key)."""
     return {"charge_id": _ref("ch", idempotency_key), "amount": amount, "currency": currency}
 
 
-@registry.register("refund_payment")
 def refund_payment(output: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
     """Compensation: refund a charge."""
     return {"refund_id": _ref("re", idempotency_key), "charge_id": output.get("charge_id")}
 
 
-@registry.register("send_confirmation")
 def send_confirmation(order_id: str, message: str, idempotency_key: str) -> dict[str, Any]:
     """Email the order confirmation to the customer (a person approves it first)."""
     return {"sent": True, "order_id": order_id, "message_id": _ref("msg", idempotency_key)}
 
 
-@registry.register("run_checks")
 def run_checks(service: str, version: str) -> dict[str, Any]:
     """Run tests and security scans for a release."""
     return {"service": service, "version": version, "tests": "passed", "vulnerabilities": 0}
 
 
-@registry.register("deploy_release")
 def deploy_release(service: str, version: str, idempotency_key: str) -> dict[str, Any]:
     """Deploy a release to production."""
     return {"deployment": _ref("dep", idempotency_key), "service": service, "version": version}
 
 
-@registry.register("rollback_release")
 def rollback_release(output: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
     """Compensation: put the previous release back."""
     return {"rolled_back": output.get("deployment")}
 
 
-@registry.register("publish_document")
 def publish_document(document: str, idempotency_key: str) -> dict[str, Any]:
     """Publish a reviewed document."""
     return {"published": document, "url": f"https://docs.example.com/{_ref('doc', idempotency_key)}"}
 
 
-@registry.register("unpublish_document")
 def unpublish_document(output: dict[str, Any]) -> dict[str, Any]:
     """Compensation: take a published document down."""
     return {"unpublished": output.get("url")}
 
 
-@registry.register("echo")
 def echo(**kwargs: Any) -> dict[str, Any]:
     """Return the arguments it was given."""
     return dict(kwargs)
+
+
+DEMO_TOOLS: dict[str, Callable[..., Any]] = {
+    "validate_order": validate_order,
+    "reserve_inventory": reserve_inventory,
+    "release_inventory": release_inventory,
+    "charge_payment": charge_payment,
+    "refund_payment": refund_payment,
+    "send_confirmation": send_confirmation,
+    "run_checks": run_checks,
+    "deploy_release": deploy_release,
+    "rollback_release": rollback_release,
+    "publish_document": publish_document,
+    "unpublish_document": unpublish_document,
+    "echo": echo,
+}
+
+
+def register_demo_tools(registry: ToolRegistry) -> None:
+    """Add the demo templates' tools to ``registry`` (again is harmless)."""
+    for name, function in DEMO_TOOLS.items():
+        registry.add(name, function)

@@ -20,20 +20,19 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import structlog
 from sqlalchemy import delete, func, or_, select, update
 
 from core.approvals.engine import ApprovalEngine
 from core.base.retry import backoff_delay, first_line, is_database_unavailable
-from core.engine.executor import StepExecutor, TaskHandler
+from core.engine.executor import StepExecutor, TaskHandler, rehearsal_task
 from core.engine.tools import ToolRegistry, default_registry
 from core.store.tables import RunnerHeartbeat, Workflow, utcnow
 from core.telemetry.metrics import runner_metrics
 
 if TYPE_CHECKING:
-    from core.channels.dispatcher import Dispatcher
     from core.store.db import Database
 
 log = structlog.get_logger(__name__)
@@ -56,6 +55,14 @@ DATABASE_RETRY_MULTIPLIER = 2.0
 DATABASE_RETRY_MAX = 5.0
 # Wait after any other error in the loop (a bug): keep going, slowly.
 LOOP_ERROR_WAIT = 1.0
+
+
+class Background(Protocol):
+    """A job that runs beside the workers (the outbox dispatcher)."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
 
 
 def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> str | None:
@@ -105,8 +112,14 @@ class Runner:
         task_handler: TaskHandler | None = None,
         lease_seconds: float | None = None,
         runner_id: str | None = None,
-        dispatch_notifications: bool = True,
+        dispatcher: Background | None = None,
+        alert_job: Callable[[Database], object] | None = None,
     ) -> None:
+        """A runner over ``db``. What it runs beside the engine comes from the
+        composition root (``core.runtime.build_runner``): the task handler for
+        agent steps (default: the labelled rehearsal stand-in), the outbox
+        ``dispatcher`` started and stopped with the workers, and the ``alert_job``
+        its heartbeat thread evaluates every COUNTERSIGN_ALERT_INTERVAL."""
         from core.base.config import get_settings
 
         self.db = db
@@ -114,13 +127,8 @@ class Runner:
         self.registry = registry or default_registry
         self.lease_seconds = lease_seconds or get_settings().lease_seconds
         self.runner_id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        if task_handler is None:
-            # Task steps run smolagents agents (the labelled rehearsal model
-            # when no LLM is configured); see core/agents.
-            from core.agents import agent_task_handler
-
-            task_handler = agent_task_handler(db)
-        self.executor = StepExecutor(db, self.registry, self.runner_id, task_handler=task_handler)
+        self.executor = StepExecutor(db, self.registry, self.runner_id,
+                                     task_handler=task_handler or rehearsal_task)
         self.approvals = ApprovalEngine(db)
         self.idle_wait = IDLE_WAIT_POSTGRES if db.is_postgres else IDLE_WAIT_SQLITE
         self._stop = threading.Event()
@@ -129,8 +137,8 @@ class Runner:
         self._active_lock = threading.Lock()
         self.log = log.bind(runner=self.runner_id)
         # The outbox dispatcher runs beside the workers in start()/stop().
-        self.dispatch_notifications = dispatch_notifications
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher = dispatcher
+        self.alert_job = alert_job
         self._alerts_due = 0.0
         self._alerts_lock = threading.Lock()
         # Workflows whose execution a database outage interrupted: their
@@ -213,10 +221,7 @@ class Runner:
                                      name="countersign-heartbeat", daemon=True)
         heartbeat.start()
         self._threads.append(heartbeat)
-        if self.dispatch_notifications:
-            from core.channels.dispatcher import Dispatcher
-
-            self.dispatcher = self.dispatcher or Dispatcher(self.db)
+        if self.dispatcher is not None:
             self.dispatcher.start()
         self.log.info("runner started", concurrency=self.concurrency, database=self.db.dialect)
 
@@ -322,11 +327,12 @@ class Runner:
                 self.evaluate_alerts_if_due()
 
     def evaluate_alerts_if_due(self) -> None:
-        """Evaluate the alert rules (core/ops/alerts.py) when the interval has passed."""
+        """Run the alert job (``core.ops.alerts.evaluate_alerts``, wired by
+        ``core.runtime``) when the interval has passed."""
         from core.base.config import get_settings
-        from core.ops.alerts import evaluate_alerts
 
-        if not self._alerts_lock.acquire(blocking=False):
+        job = self.alert_job
+        if job is None or not self._alerts_lock.acquire(blocking=False):
             return
         try:
             if time.monotonic() < self._alerts_due:
@@ -334,7 +340,7 @@ class Runner:
             # Every COUNTERSIGN_ALERT_INTERVAL (config.ALERT_INTERVAL_SECONDS, 30 s), from the
             # long-running runner's heartbeat thread (run_until_idle leaves it to `alerts evaluate`).
             self._alerts_due = time.monotonic() + get_settings().alert_interval
-            evaluate_alerts(self.db)
+            job(self.db)
         except Exception as exc:
             runner_metrics.error("alerts", exc)
             if is_database_unavailable(exc):

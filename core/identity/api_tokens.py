@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from core.base.errors import CountersignError, NotAuthorized, NotFound
 from core.identity.permissions import Action, Credential, check, parse_scopes, refuse, token_actions
-from core.records import rows as store
+from core.store.events import add_event
 from core.store.tables import ApiToken, User, utcnow
 from core.store.tenancy import tenant_scope
 
@@ -96,7 +96,7 @@ def create_token(
                        created_at=now, updated_at=now)
         session.add(row)
         session.flush()
-        store.append_event(session, "token.created", actor, data={
+        add_event(session, "token.created", actor, data={
             "token_id": row.id, "name": name, "user": email, "scopes": row.scopes,
             "expires_at": row.expires_at.isoformat() if row.expires_at else None})
     return row, token
@@ -163,7 +163,7 @@ def revoke_token(db: Database, token_id: int, actor: str = "system") -> ApiToken
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             row.updated_at = row.revoked_at
-            store.append_event(session, "token.revoked", actor, data={
+            add_event(session, "token.revoked", actor, data={
                 "token_id": row.id, "name": row.name, "user": row.user_email})
         return row
 

@@ -324,12 +324,12 @@ def refuse(session: Session | None, actor: str, action: Action | str, why: str, 
 
 
 def _write(db: Database, refusals: list[dict[str, Any]]) -> None:
-    from core.records import rows as store
+    from core.store.events import add_event
 
     try:
         with db.session() as session:
             for refusal in refusals:
-                store.append_event(session, REFUSED_EVENT, refusal["actor"],
+                add_event(session, REFUSED_EVENT, refusal["actor"],
                                    workflow_id=refusal["workflow_id"],
                                    approval_id=refusal["approval_id"], data=refusal["data"])
     except Exception as exc:  # noqa: BLE001  (the refusal itself stands; only its record is lost)
@@ -391,7 +391,25 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Action]:
                      if part.strip())
 
 
+
+
+
+def check_can_manage_tenants(session: Session, actor: str) -> None:
+    """Tenants, their flows, secrets and settings are managed by platform admins
+    (admins without a tenant) and by system actors (the CLI's ``cli:<login>``,
+    ``system``): ``tenants:manage`` in core.identity.permissions; anyone else is refused."""
+    check(session, actor, Action.TENANTS_MANAGE)
+
+
+def check_platform_editor(session: Session, actor: str, what: str) -> None:
+    """Agent profiles and teams (``what``) are shared by every tenant: changing
+    them is ``agents:manage`` (core.identity.permissions), for platform admins and
+    system actors only."""
+    check(session, actor, Action.AGENTS_MANAGE)
+
+
 __all__ = ["Action", "ROLES", "ROLE_ACTIONS", "STARTER_ACTIONS", "PLATFORM_ACTIONS",
            "Credential", "acting_with", "use_credential", "current_credential", "check",
            "allowed", "actions_for", "decide", "refuse", "token_actions", "is_system_actor",
-           "action_of", "parse_scopes", "role_table", "REFUSED_EVENT"]
+           "action_of", "parse_scopes", "role_table", "REFUSED_EVENT",
+           "check_can_manage_tenants", "check_platform_editor"]

@@ -62,7 +62,7 @@ def add_user(
     manages only that tenant's accounts). Creating an account or changing its
     role or tenant is written to the audit trail."""
     from core.identity.permissions import Action, check
-    from core.records import rows as store
+    from core.store.events import add_event
 
     if role not in ROLES:
         raise CountersignError(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
@@ -94,9 +94,9 @@ def add_user(
             user.session_version = 0
         session.add(user)
         if before is None:
-            store.append_event(session, "user.created", actor, after=after, data={"user": email})
+            add_event(session, "user.created", actor, after=after, data={"user": email})
         elif before != after:
-            store.append_event(session, "user.role_changed", actor, before=before, after=after,
+            add_event(session, "user.role_changed", actor, before=before, after=after,
                                data={"user": email})
     return user
 
@@ -104,7 +104,7 @@ def add_user(
 def remove_user(db: Database, email: str, *, actor: str = "system") -> None:
     """Remove a local account (``users:manage``): its sessions and API tokens stop working."""
     from core.identity.permissions import Action, check
-    from core.records import rows as store
+    from core.store.events import add_event
 
     email = email.strip().lower()
     with db.session() as session:
@@ -114,7 +114,7 @@ def remove_user(db: Database, email: str, *, actor: str = "system") -> None:
         check(session, actor, Action.USERS_MANAGE, tenant=user.tenant)
         before = {"role": user.role, "tenant": user.tenant}
         session.delete(user)
-        store.append_event(session, "user.removed", actor, before=before, data={"user": email})
+        add_event(session, "user.removed", actor, before=before, data={"user": email})
 
 
 def end_sessions(db: Database, email: str, *, actor: str = "system") -> int:
@@ -124,7 +124,7 @@ def end_sessions(db: Database, email: str, *, actor: str = "system") -> int:
     Returns the new session version.
     """
     from core.identity.permissions import Action, check
-    from core.records import rows as store
+    from core.store.events import add_event
 
     email = email.strip().lower()
     with db.session() as session:
@@ -134,7 +134,7 @@ def end_sessions(db: Database, email: str, *, actor: str = "system") -> int:
         if actor.strip().lower() != email:
             check(session, actor, Action.USERS_MANAGE, tenant=user.tenant)
         user.session_version = (user.session_version or 0) + 1
-        store.append_event(session, "user.sessions_ended", actor, data={"user": email})
+        add_event(session, "user.sessions_ended", actor, data={"user": email})
         return user.session_version
 
 
@@ -171,15 +171,15 @@ def _record_failure(session: Session, account: str, address: str, now: datetime,
                     by_account: int, by_address: int, reason: str) -> None:
     """A refused sign-in: its row for the limits, its audit event, and a lock event
     when it is the one that reaches a limit."""
-    from core.records import rows as store
+    from core.store.events import add_event
 
     session.add(SignInFailure(account=account, address=address, at=now))
-    store.append_event(session, "auth.sign_in_refused", SIGN_IN_ACTOR,
+    add_event(session, "auth.sign_in_refused", SIGN_IN_ACTOR,
                        data={"user": account, "address": address, "reason": reason})
     for limit, count, most in (("account", by_account, MAX_FAILURES_PER_ACCOUNT),
                                ("address", by_address, MAX_FAILURES_PER_ADDRESS)):
         if count + 1 == most:
-            store.append_event(session, "auth.sign_in_locked", SIGN_IN_ACTOR,
+            add_event(session, "auth.sign_in_locked", SIGN_IN_ACTOR,
                                data={"user": account, "address": address, "limit": limit,
                                      "until": (now + FAILURE_WINDOW).isoformat()})
 

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from core.base.config import Settings, get_settings
 from core.base.errors import AlertNotFound, InvalidTransition
 from core.identity.permissions import Action, check
+from core.outbox.writer import ALERT_KIND
 from core.records import rows as store
 from core.store.tables import (
     Alert,
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-ALERT_KIND = "alert.raised"
 EVALUATOR = "system:alerts"
 APPROVAL_EXPIRING = "approval_expiring"
 WORKFLOW_FAILED = "workflow_failed"
@@ -257,9 +257,8 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
 
 
 def _queue_notifications(session: Session, alert: Alert) -> None:
-    from core.channels.registry import configured_person_channels
     from core.definitions.workflow import ADMINS_GROUP
-    from core.outbox.settings import webhook_endpoints
+    from core.outbox.settings import configured_person_channels, webhook_endpoints
 
     channels = get_settings().default_channels
     if channels is None:

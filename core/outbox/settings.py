@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.base.errors import ConfigurationError
+from core.base.secrets import secret
 from core.store.tables import ChannelConfiguration, utcnow
 
 CHANNELS = ("email", "slack", "webhook")
@@ -70,3 +71,44 @@ def webhook_endpoints(session: Session, approval_config: dict[str, Any] | None =
             urls.append(str(own["url"]).strip())
     return [u for u in dict.fromkeys(urls) if u.startswith(("http://", "https://"))
             and len(u) <= MAX_RECIPIENT_CHARS]
+
+
+# Whether a person channel is configured is decided here, without its SDK, so the
+# approval engine can pick the default channels; the channels' ``configured()`` ask this.
+SMTP_PREFIX = "COUNTERSIGN_SMTP_"
+SENDGRID_KEY_ENV = "SENDGRID_API_KEY"
+SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
+
+
+def email_setting(settings: dict[str, Any], key: str, default: str = "") -> str:
+    """An email setting: the stored one, else ``COUNTERSIGN_SMTP_<KEY>``, else ``default``."""
+    value = settings.get(key.lower())
+    if value not in (None, ""):
+        return str(value)
+    return os.environ.get(SMTP_PREFIX + key.upper()) or default
+
+
+def email_provider(settings: dict[str, Any]) -> str:
+    """``smtp`` or ``sendgrid``: as set, else SendGrid when its key is present."""
+    chosen = str(settings.get("provider") or os.environ.get("COUNTERSIGN_EMAIL_PROVIDER") or "")
+    if chosen:
+        return chosen.lower()
+    return "sendgrid" if secret(SENDGRID_KEY_ENV) else "smtp"
+
+
+def email_configured(settings: dict[str, Any]) -> bool:
+    if email_provider(settings) == "sendgrid":
+        return bool(secret(SENDGRID_KEY_ENV))
+    return bool(email_setting(settings, "host"))
+
+
+def slack_configured() -> bool:
+    return bool(secret(SLACK_TOKEN_ENV))
+
+
+def configured_person_channels(session: Session) -> list[str]:
+    """Email and Slack where configured and enabled: the "auto" default channels."""
+    email_on, email = channel_settings(session, "email")
+    slack_on, _ = channel_settings(session, "slack")
+    return [name for name, on, ready in (("email", email_on, email_configured(email)),
+                                         ("slack", slack_on, slack_configured())) if on and ready]

@@ -26,6 +26,7 @@ from core.store.tables import ApprovalRequest, Notification, WorkflowEvent
 from core.store.wakeup import Signal
 
 DECIDED_KIND = "approval.decided"
+ALERT_KIND = "alert.raised"  # its payload carries the alert (core.ops.alerts.alert_payload)
 WEBHOOK_PREFIX = "webhook."
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core.base.errors import ApprovalNotFound, WorkflowNotFound
 from core.base.states import check_workflow_transition
 from core.identity import permissions
+from core.store.events import add_event
 from core.store.tables import ApprovalRequest, Workflow, WorkflowEvent, utcnow
 from core.store.tenancy import tenant_scope
 
@@ -32,23 +33,14 @@ def append_event(
     after: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
 ) -> WorkflowEvent:
+    """Append an audit event; an event that stands for an action (answering,
+    configuring a channel, retrying a delivery) first checks the actor may do it."""
     # An audited change names its action: the actor must be allowed it
     # (core.identity.permissions; e.g. answering needs approvals:answer).
     permissions.check_event(session, event_type, actor, workflow_id=workflow_id,
                             approval_id=approval_id)
-    event = WorkflowEvent(
-        workflow_id=workflow_id,
-        approval_id=approval_id,
-        event_type=event_type,
-        actor=actor,
-        step_name=step_name,
-        before=before,
-        after=after,
-        data=data or {},
-        created_at=utcnow(),
-    )
-    session.add(event)
-    return event
+    return add_event(session, event_type, actor, workflow_id=workflow_id, approval_id=approval_id,
+                     step_name=step_name, before=before, after=after, data=data)
 
 
 def get_workflow(session: Session, workflow_id: str, *, for_update: bool = False,

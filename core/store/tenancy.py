@@ -96,24 +96,6 @@ def tenant_row(session: Session, slug: str) -> Tenant:
     return tenant
 
 
-def check_can_manage_tenants(session: Session, actor: str) -> None:
-    """Tenants, their flows, secrets and settings are managed by platform admins
-    (admins without a tenant) and by system actors (the CLI's ``cli:<login>``,
-    ``system``): ``tenants:manage`` in core.identity.permissions; anyone else is refused."""
-    from core.identity.permissions import Action, check
-
-    check(session, actor, Action.TENANTS_MANAGE)
-
-
-def check_platform_editor(session: Session, actor: str, what: str) -> None:
-    """Agent profiles and teams (``what``) are shared by every tenant: changing
-    them is ``agents:manage`` (core.identity.permissions), for platform admins and
-    system actors only."""
-    from core.identity.permissions import Action, check
-
-    check(session, actor, Action.AGENTS_MANAGE)
-
-
 def unknown_people_may_view(db: Database) -> bool:
     """Whether someone signed in by the identity provider but without an
     account may look around as a platform viewer: only while no tenant
@@ -131,5 +113,4 @@ def user_tenant(db: Database, email: str | None) -> str | None:
 
 
 __all__ = ["PLATFORM", "TenantScope", "tenant_scope", "visible_tenant_filter", "can_see",
-           "tenant_of", "user_tenant", "check_can_manage_tenants",
-           "tenant_row"]
+           "tenant_of", "user_tenant", "tenant_row"]

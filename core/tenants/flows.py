@@ -10,6 +10,7 @@ each problem names its field (``agent_type: must be one of ...``,
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -17,9 +18,10 @@ from sqlalchemy import select
 
 from core.base.errors import InvalidTenantSettings, TenantFlowNotFound
 from core.definitions.agents import BUILTIN_TOOLS, AgentSpec
+from core.identity.permissions import check_can_manage_tenants
 from core.records import rows as store
 from core.store.tables import TenantFlow, utcnow
-from core.store.tenancy import check_can_manage_tenants, tenant_row
+from core.store.tenancy import tenant_row
 
 if TYPE_CHECKING:
     from core.engine.tools import ToolRegistry
@@ -94,14 +96,16 @@ def _check_parameters(flow: FlowFields) -> list[str]:
     return []
 
 
-def flow_agent_spec(db: Database, tenant: str, name: str) -> AgentSpec:
+def flow_agent_spec(db: Database, tenant: str, name: str,
+                    profiles: Mapping[str, dict[str, Any]] | None = None) -> AgentSpec:
     """The ``AgentSpec`` a session of this flow runs: the flow's profile (if it
-    names one), overridden by its agent type, tools and parameters. Its model
+    names one, looked up in ``profiles``, the stored agent profiles, then the
+    registered ones), overridden by its agent type, tools and parameters. Its model
     is then resolved with ``resolve_model_spec(db, tenant, user, spec.model)``."""
     from core.definitions.agents import resolve_spec
 
     flow = get_flow(db, tenant, name)
-    return _flow_spec(flow, resolve_spec(flow.profile, db=db) if flow.profile else None)
+    return _flow_spec(flow, resolve_spec(flow.profile, profiles) if flow.profile else None)
 
 
 def _check_tools(tools: list[str], registry: ToolRegistry | None) -> list[str]:

@@ -30,13 +30,13 @@ from core.base.errors import (
     TenantInUse,
 )
 from core.definitions.agents import ModelSpec
+from core.identity.permissions import check_can_manage_tenants
 from core.records import rows as store
 from core.store.tables import ChatSession, Tenant, TenantFlow, TenantSecret, User, Workflow, utcnow
 from core.store.tenancy import (
     PLATFORM,
     TenantScope,
     can_see,
-    check_can_manage_tenants,
     tenant_of,
     tenant_row,
     tenant_scope,
@@ -234,7 +234,7 @@ def resolve_model_spec(db: Database, tenant: str | None, user_email: str | None,
     provider or server than the platform's, the platform's key is never sent
     there: the tenant's key is used, or none.
     """
-    from core.agents.llm import effective_model_spec
+    from core.definitions.agents import effective_model_spec
 
     platform = effective_model_spec(step)
     layered = platform.model_dump()
@@ -265,7 +265,7 @@ def resolve_model_spec(db: Database, tenant: str | None, user_email: str | None,
 def model_spec_for_workflow(db: Database, workflow_id: str, step: ModelSpec | None) -> ModelSpec:
     """A task step's model: ``resolve_model_spec`` for a tenant's workflow (its
     starter being the user), the platform's otherwise."""
-    from core.agents.llm import effective_model_spec
+    from core.definitions.agents import effective_model_spec
 
     with db.read() as session:
         workflow = session.get(Workflow, workflow_id)

@@ -26,9 +26,10 @@ from core.base.errors import (
     SecretUndecryptable,
     TenantSecretNotFound,
 )
+from core.identity.permissions import check_can_manage_tenants
 from core.records import rows as store
 from core.store.tables import TenantSecret, utcnow
-from core.store.tenancy import check_can_manage_tenants, tenant_row
+from core.store.tenancy import tenant_row
 
 if TYPE_CHECKING:
 

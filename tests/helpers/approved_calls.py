@@ -13,9 +13,9 @@ from typing import Any
 
 from core.approvals.engine import ApprovalEngine
 from core.engine import workflows as ops
-from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import ApprovalRequest
 from tests.integration.core.conftest import Calls
@@ -50,7 +50,7 @@ def pay_step(approval_type: str = "binary", **config: Any) -> dict[str, Any]:
 
 
 def run(db: Database, registry: ToolRegistry) -> int:
-    return Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    return build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
 
 
 def waiting(db: Database, registry: ToolRegistry, approval_type: str = "binary",

@@ -25,9 +25,9 @@ from sqlalchemy.exc import OperationalError
 
 from core.base.retry import database_answers, is_database_unavailable
 from core.engine import workflows as ops
-from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import StepRun, Workflow
 from core.store.wakeup import CHANNEL
@@ -266,7 +266,7 @@ def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
         return {"calls": len(keys)}
 
     db = Database(private_pg_url)
-    runner = Runner(db, registry=registry, lease_seconds=600, dispatch_notifications=False)
+    runner = build_runner(db, registry=registry, lease_seconds=600, dispatch_notifications=False)
     try:
         workflow_id = ops.create_workflow(db, {"steps": [{"name": "pay", "type": "tool",
                                                           "tool": "unplug"}]}).id

@@ -221,8 +221,8 @@ def test_a_typed_argument_nested_deep_is_refused_under_its_field(
     it is parsed (core.approvals.edits), and refused under its field."""
     from core.approvals.edits import read_inputs
     from core.approvals.links import make_link_token
-    from core.engine.runner import Runner
     from core.engine.tools import ToolRegistry
+    from core.runtime import build_runner
     from tests.helpers.browser import answer_form
     from tests.reliability.security_setup import account
 
@@ -241,7 +241,7 @@ def test_a_typed_argument_nested_deep_is_refused_under_its_field(
         "name": "ship", "type": "tool", "tool": "ship", "requires_approval": True,
         "args": {"items": [1, 2]}, "approval_config": {"requested_from": BOSS, "channels": []}}]},
         created_by=STARTER)
-    Runner(db, registry=registry).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry).run_until_idle(max_seconds=60)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
     deep = nested(5000)
     token = make_link_token(approval.id, BOSS, "approve")

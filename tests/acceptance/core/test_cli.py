@@ -55,12 +55,11 @@ def test_start_run_answer_and_show(db_url: str) -> None:
 
 def completed_deployment(db_url: str) -> str:
     """A finished deployment workflow, set up through the Python API."""
-    import core.demo.tools  # noqa: F401  (the template's tools, as the CLI loads them)
     from core.approvals.engine import ApprovalEngine
     from core.definitions.workflow import load_definition_file
     from core.engine import workflows as ops
-    from core.engine.runner import Runner
     from core.identity.users import add_user
+    from core.runtime import build_runner
     from core.store.db import Database
 
     db = Database(db_url)
@@ -68,11 +67,11 @@ def completed_deployment(db_url: str) -> str:
         add_user(db, "bot@x.io", role="service")
         workflow_id = ops.create_workflow(db, load_definition_file(DEPLOY), created_by="bot@x.io",
                                           input_data={"service": "api", "version": "1"}).id
-        Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
         [request] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
         ApprovalEngine(db).respond_to_approval(request.id, DEVOPS, "approve",
                                                {"change_ticket": "CHG-1", "window": "now"})
-        Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
         assert ops.get_workflow(db, workflow_id).status == "completed"
         return workflow_id
     finally:

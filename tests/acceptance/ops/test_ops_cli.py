@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from core.approvals.engine import ApprovalEngine
-from core.engine.runner import Runner
 from core.ops.backup import backup_tables
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import Workflow
 from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli, cli_env
@@ -94,7 +94,7 @@ def test_export_from_sqlite_and_import_into_postgresql(sqlite_url: str, pg_url: 
     try:
         ApprovalEngine(target).respond_to_approval(ids["review"], "editor@example.com", "approve",
                                                    {"verdict": "publish"})
-        Runner(target).run_until_idle()
+        build_runner(target).run_until_idle()
         with target.read() as session:
             workflow = session.get(Workflow, ids["review_workflow"])
             assert workflow is not None and workflow.status == "completed"

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import core.demo.tools  # noqa: F401  (registers the demo tools in the default registry)
 from core.approvals.engine import ApprovalEngine
 from core.definitions.workflow import load_definition_file
 from core.engine import workflows as ops
-from core.engine.runner import Runner
 from core.identity.users import add_user
+from core.runtime import build_runner
 from core.store.db import Database
 from tests.integration.core.conftest import events, open_approval_of, status
 
@@ -33,7 +32,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(db: Database) -> None:
-    Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
 
 
 def test_the_example_agent_workflow_runs_with_the_rehearsal_model(db: Database) -> None:

@@ -12,8 +12,8 @@ from core.base.errors import InvalidTransition, NotificationNotFound
 from core.channels.base import Delivery
 from core.channels.dispatcher import retry_notification
 from core.channels.webhook import WebhookChannel
-from core.engine.runner import Runner
 from core.identity.users import add_user
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import Notification, WorkflowEvent
 from tests.integration.channels.conftest import (
@@ -151,7 +151,7 @@ def test_the_runner_starts_a_dispatcher_that_wakes_on_new_rows(
 
     get_settings.cache_clear()
     smtp.start()
-    runner = Runner(db, lease_seconds=10)
+    runner = build_runner(db, lease_seconds=10)
     runner.start()
     try:
         assert runner.dispatcher is not None and runner.dispatcher.policy.poll_seconds == 30

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from core.approvals.engine import ApprovalEngine
 from core.engine import workflows as ops
 from core.engine.checkpoints import rollback
-from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import Notification
 from tests.integration.channels.conftest import WebhookReceiver, ask, dispatcher
@@ -81,10 +81,10 @@ def test_requested_decided_finished_and_rolled_back_events_are_delivered_signed(
          "approval_config": {"requested_from": "boss@example.com", "channels": []}},
         {"name": "pay", "type": "tool", "tool": "do", "args": {"label": "pay"}},
     ]}, created_by="agent@example.com")
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
     ApprovalEngine(db).respond_to_approval(approval.id, "boss@example.com", "approve")
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
     assert ops.get_workflow(db, workflow.id).status == "completed"
     rollback(db, registry, workflow.id, checkpoint_name="before:gate", reason="undo",
              actor="ops@example.com")

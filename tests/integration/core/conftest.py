@@ -16,6 +16,7 @@ from core.engine import workflows as ops
 from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import ApprovalRequest, Notification, StepRun, User, WorkflowEvent
 
@@ -84,7 +85,7 @@ def accounts(db: Database, role: str, *emails: str) -> None:
 
 
 def run(db: Database, registry: ToolRegistry, **kwargs: Any) -> int:
-    return Runner(db, registry=registry, lease_seconds=10, **kwargs).run_until_idle(max_seconds=60)
+    return build_runner(db, registry=registry, lease_seconds=10, **kwargs).run_until_idle(max_seconds=60)
 
 
 def status(db: Database, workflow_id: str) -> str:
@@ -142,7 +143,7 @@ def background_runner() -> Iterator[Callable[..., Runner]]:
 
     def make(db: Database, registry: ToolRegistry, *, idle_wait: float | None = None,
              **kwargs: Any) -> Runner:
-        runner = Runner(db, registry=registry, **kwargs)
+        runner = build_runner(db, registry=registry, **kwargs)
         if idle_wait is not None:
             runner.idle_wait = idle_wait
         runner.start()

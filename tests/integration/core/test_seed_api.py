@@ -43,9 +43,9 @@ from core.approvals.engine import ApprovalEngine
 from core.base.config import get_settings
 from core.base.errors import ConfigurationError, WorkflowNotFound
 from core.engine import workflows as ops
-from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry
 from core.orchestrator_async import SmolAgentOrchestrator, WorkflowRecoveryService
+from core.runtime import build_runner
 from core.store.async_db import sync_url
 from core.store.db import Database, normalise_url
 from core.store.tables import ApprovalRequest, ChannelConfiguration, WorkflowEvent
@@ -605,11 +605,11 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
     refused_id = ops.create_workflow(db, {"name": "refused", "steps": [
         {"name": "ok", "type": "approval", "approval_config": {
             "requested_from": "boss@company.com"}}]}).id
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     ApprovalEngine(db).respond_to_approval(
         ApprovalEngine(db).list_pending_approvals(workflow_id=refused_id)[0].id,
         "boss@company.com", "reject")
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert {ops.get_workflow(db, w).status for w in (outage_id, bug_id, refused_id)} == {"failed"}
 
     service = WorkflowRecoveryService(db_session=async_url, max_recoveries=2)
@@ -621,13 +621,13 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
     assert outcomes[refused_id].action == "skipped"
     assert "person's decision" in outcomes[refused_id].reason
     # The outage outlasts the second round too: retried again, then no more.
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert ops.get_workflow(db, outage_id).status == "failed"
     outage["left"] = 2
     time.sleep(0.05)
     again = {o.workflow_id: o for o in asyncio.run(service.recover_failed_workflows())}
     assert again[outage_id].action == "retried"
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert ops.get_workflow(db, outage_id).status == "failed"
     time.sleep(0.05)
     third = {o.workflow_id: o for o in asyncio.run(service.recover_failed_workflows())}
@@ -637,7 +637,7 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
     more = WorkflowRecoveryService(db_session=async_url, max_recoveries=3)
     assert [o.action for o in asyncio.run(more.recover_failed_workflows())
             if o.workflow_id == outage_id] == ["retried"]
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     workflow = ops.get_workflow(db, outage_id)
     assert workflow.status == "completed" and workflow.step_outputs["sync"] == {"synced": True}
     assert event_types(db, outage_id).count("workflow.retried") == 3

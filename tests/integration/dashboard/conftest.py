@@ -27,7 +27,7 @@ from streamlit.testing.v1 import AppTest
 import core.store.db
 from core.approvals.engine import ApprovalEngine
 from core.demo.scenarios import DEMO_PASSWORD, load_demo
-from core.engine.runner import Runner
+from core.runtime import build_runner
 from core.store.db import Database, normalise_url
 from core.store.tables import ApprovalRequest
 
@@ -118,7 +118,7 @@ def demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactor
     shutil.copyfile(sqlite_template, path)
     db = Database(f"sqlite:///{path}")
     load_demo(db)
-    Runner(db, runner_id="test-setup").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id="test-setup").run_until_idle(max_seconds=60)
     db.dispose()  # folds the WAL into the file
     return path
 
@@ -142,7 +142,7 @@ def at() -> AppTest:
 
 
 def run_runner(db: Database) -> None:
-    Runner(db, runner_id="test-runner").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id="test-runner").run_until_idle(max_seconds=60)
 
 
 def table_with(at: AppTest, *columns: str) -> Any:

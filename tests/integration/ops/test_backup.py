@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from core.approvals.engine import ApprovalEngine
 from core.demo.scenarios import DEMO_INPUTS, load_demo
-from core.engine.runner import Runner
 from core.ops.backup import (
     BackupFileInvalid,
     BackupSchemaMismatch,
@@ -22,6 +21,7 @@ from core.ops.backup import (
     import_database,
 )
 from core.outbox.settings import save_channel_settings
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import ApprovalRequest, StepRun, Workflow
 
@@ -33,14 +33,14 @@ def run_demo(db: Database) -> dict[str, str]:
     from core.identity.api_tokens import create_token
 
     workflows = dict(zip(DEMO_INPUTS, (w.id for w in load_demo(db)), strict=True))
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     engine = ApprovalEngine(db)
     deploy = engine.list_pending_approvals(None, workflows["deployment_pipeline"])[0]
     engine.respond_to_approval(deploy.id, DEVOPS, "approve",
                                {"change_ticket": "CHG-7", "window": "now"}, "window agreed")
     review = engine.list_pending_approvals(None, workflows["document_review"])[0]
     engine.respond_to_approval(review.id, "legal@example.com", "approve", {"verdict": "publish"})
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     create_token(db, "admin@example.com", "ci")
     with db.session() as session:
         save_channel_settings(session, "webhook", enabled=False,
@@ -92,7 +92,7 @@ def test_sqlite_to_postgresql_is_lossless_and_the_workflow_goes_on(
     approval = ApprovalEngine(pg_db).respond_to_approval(
         ids["review"], "compliance@example.com", "approve", {"verdict": "publish"})
     assert approval.status == "approved"
-    Runner(pg_db).run_until_idle()
+    build_runner(pg_db).run_until_idle()
     with pg_db.read() as session:
         workflow = session.get(Workflow, ids["review_workflow"])
         assert workflow is not None and workflow.status == "completed"

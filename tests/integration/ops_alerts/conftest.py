@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.engine import workflows as ops
-from core.engine.runner import Runner
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import Workflow
 from tests.integration.channels.conftest import (  # noqa: F401  (fixtures)
@@ -22,10 +22,9 @@ FAILING_STEPS: list[dict[str, Any]] = [{"name": "deploy", "type": "tool", "tool"
 
 
 def failed_workflow(db: Database, name: str = "Release api") -> Workflow:
-    import core.demo.tools  # noqa: F401  (deploy_release)
 
     workflow = ops.create_workflow(db, {"name": name, "steps": FAILING_STEPS})
-    Runner(db, dispatch_notifications=False).run_until_idle()
+    build_runner(db, dispatch_notifications=False).run_until_idle()
     workflow = ops.get_workflow(db, workflow.id)
     assert workflow.status == "failed", workflow.error
     return workflow

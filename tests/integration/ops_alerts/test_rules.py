@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 from core.approvals.engine import ApprovalEngine
 from core.channels.dispatcher import retry_notification
 from core.engine import workflows as ops
-from core.engine.runner import Runner
 from core.identity.users import add_user
 from core.ops.alerts import (
     ALERT_KIND,
@@ -24,6 +23,7 @@ from core.ops.alerts import (
     evaluate_alerts,
     open_counts,
 )
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import Alert, Notification, RunnerHeartbeat, utcnow
 from tests.integration.channels.conftest import ask, dispatcher
@@ -78,7 +78,7 @@ def test_a_failed_workflow_raises_once_and_resolves_when_retried(db: Database) -
         session.execute(update(Alert).where(Alert.id == alert.id)
                         .values(acknowledged_by="ops@example.com", acknowledged_at=utcnow()))
     notified = len(alert_notifications(db))
-    Runner(db, dispatch_notifications=False).run_until_idle()
+    build_runner(db, dispatch_notifications=False).run_until_idle()
     assert ops.get_workflow(db, workflow.id).status == "failed"
     [again] = evaluate_alerts(db).raised
     assert (again.id, again.resolved_at, again.acknowledged_by) == (alert.id, None, None)
@@ -141,7 +141,7 @@ def test_runners_evaluating_at_once_raise_and_notify_once(db: Database) -> None:
 def test_open_alerts_are_counted_by_rule_in_metrics(db: Database) -> None:
     from prometheus_client import generate_latest
 
-    from core.telemetry.metrics import make_registry
+    from core.ops.metrics import make_registry
 
     failed_workflow(db)
     evaluate_alerts(db)

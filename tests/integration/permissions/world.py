@@ -14,9 +14,9 @@ from typing import Any
 
 from core.approvals.engine import ApprovalEngine
 from core.engine import workflows as ops
-from core.engine.runner import Runner
 from core.identity.permissions import Action
 from core.identity.users import add_user
+from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import Alert, ChatSession, Notification, utcnow
 
@@ -110,7 +110,7 @@ class World:
         self.db = db
 
     def run(self) -> None:
-        Runner(self.db, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(self.db, lease_seconds=10).run_until_idle(max_seconds=60)
 
     def starter_of(self, role: str) -> str:
         return EMAILS["starter"] if role == "starter" else REQUESTER

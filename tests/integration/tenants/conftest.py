@@ -15,8 +15,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from core.engine import workflows as ops
-from core.engine.runner import Runner
 from core.identity.users import add_user
+from core.runtime import build_runner
 from core.store.db import Database
 from core.tenants.registry import create_tenant
 
@@ -55,7 +55,7 @@ def make_side(db: Database, tenant: str) -> Side:
     add_user(db, approver, role="approver", password=PASSWORD, groups=[GROUP], tenant=tenant)
     add_user(db, requester, role="approver", password=PASSWORD, tenant=tenant)
     workflow = ops.create_workflow(db, definition(tenant), created_by=requester)
-    Runner(db, runner_id=f"setup-{tenant}").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id=f"setup-{tenant}").run_until_idle(max_seconds=60)
     [approval] = [a for a in ops.approvals_of(db, workflow.id) if a.status == "pending"]
     return Side(tenant, approver, requester, workflow.id, approval.id)
 

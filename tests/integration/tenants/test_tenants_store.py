@@ -9,7 +9,6 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-import core.demo.tools  # noqa: F401  (registers the demo tools that flows name)
 from core.base.errors import (
     InvalidTenantSettings,
     NotAuthorized,
