@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -16,8 +16,10 @@ from core.engine import workflows as ops
 from core.engine.checkpoints import rollback
 from core.engine.tools import default_registry
 from core.identity.permissions import Action, allowed
-from core.store.db import Database
 from core.store.tables import Workflow, WorkflowCheckpoint
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 OPEN = "rollback.open"  # the checkpoint name whose dialog is open
 RESULT = "rollback.result"

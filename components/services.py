@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 import structlog
@@ -16,10 +17,12 @@ import structlog
 from core.approvals.engine import ApprovalEngine
 from core.base.config import get_settings
 from core.demo.scenarios import load_demo_if_empty
-from core.engine.runner import Runner
 from core.engine.tools import load_tool_modules
 from core.runtime import build_runner
 from core.store.db import Database, get_database, normalise_url
+
+if TYPE_CHECKING:
+    from core.engine.runner import Runner
 
 log = structlog.get_logger(__name__)
 

@@ -5,17 +5,19 @@ Start it with ``python -m core serve`` or ``uvicorn gateway.app:app``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from core.base.logging import configure_logging
-from core.engine.tools import ToolRegistry
 from core.ops.metrics import make_registry
 from core.ops.production import require_production_secrets
 from core.store.db import Database, get_database
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import BodyLimits, SecurityHeaders
+
+if TYPE_CHECKING:
+    from core.engine.tools import ToolRegistry
 
 SWAGGER_ASSETS = "/static/swagger-ui"
 DESCRIPTION = """Countersign's HTTP gateway: the REST API (workflows, approvals,
