@@ -19,7 +19,7 @@ from core.engine.runner import Runner, claim_next_workflow
 from core.engine.tools import ToolRegistry
 from core.runtime import build_runner
 from core.store.db import Database
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     Calls,
     accounts,
     approval,
