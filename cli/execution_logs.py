@@ -15,8 +15,6 @@ from typing import Annotated
 import typer
 
 from cli.support import OptionalActor, acting, open_database, table
-from core.agents import execution_logs
-from core.base.durations import parse_duration
 from core.base.errors import InvalidLogFilter
 
 Since = Annotated[str | None, typer.Option(
@@ -29,6 +27,8 @@ Levels = Annotated[list[str] | None, typer.Option(
 
 
 def _when(value: str | None, what: str) -> datetime | None:
+    from core.base.durations import parse_duration
+
     if not value:
         return None
     try:
@@ -61,6 +61,8 @@ def logs_command(
     actor: OptionalActor = None,
 ) -> None:
     """Execution logs: agent steps, tool calls and model errors, newest first (audit:read)."""
+    from core.agents import execution_logs
+
     filters = execution_logs.LogFilters(
         since=_when(since, "--since"), until=_when(until, "--until"), kinds=tuple(kind or ()),
         levels=tuple(level or ()), workflow_id=workflow, session_id=session, agent=agent,

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 
 from cli.support import AsJson, OptionalActor, acting, open_database, parse_json, print_json, table
-from core.agents import profiles
 
 agents_app = typer.Typer(no_args_is_help=True, help="Agent profiles that task steps use by name.")
 
@@ -49,6 +48,8 @@ def agents_create(name: str, role: Role = None, instructions: Instructions = Non
                   tool: Tools = None, held_tool: HeldTools = None, max_steps: MaxSteps = None,
                   settings: Settings = None, actor: OptionalActor = None) -> None:
     """Create an agent profile."""
+    from core.agents import profiles
+
     fields = _fields(role, instructions, agent_type, provider, model, tool, held_tool, max_steps,
                      settings)
     row = profiles.create_profile(open_database(), {"name": name, **fields}, acting(actor))
@@ -58,6 +59,8 @@ def agents_create(name: str, role: Role = None, instructions: Instructions = Non
 @agents_app.command("list")
 def agents_list(as_json: AsJson = False) -> None:
     """List agent profiles."""
+    from core.agents import profiles
+
     rows = [profiles.profile_dict(p) for p in profiles.list_profiles(open_database())]
     if as_json:
         print_json(rows)
@@ -70,6 +73,8 @@ def agents_list(as_json: AsJson = False) -> None:
 @agents_app.command("show")
 def agents_show(name: str, as_json: AsJson = False) -> None:
     """Show one agent profile."""
+    from core.agents import profiles
+
     profile = profiles.profile_dict(profiles.get_profile(open_database(), name))
     if as_json:
         print_json(profile)
@@ -84,6 +89,8 @@ def agents_edit(name: str, role: Role = None, instructions: Instructions = None,
                 tool: Tools = None, held_tool: HeldTools = None, max_steps: MaxSteps = None,
                 settings: Settings = None, actor: OptionalActor = None) -> None:
     """Change an agent profile: the options given replace the stored values."""
+    from core.agents import profiles
+
     changes = _fields(role, instructions, agent_type, provider, model, tool, held_tool, max_steps,
                       settings)
     row = profiles.update_profile(open_database(), name, changes, acting(actor))
@@ -93,5 +100,7 @@ def agents_edit(name: str, role: Role = None, instructions: Instructions = None,
 @agents_app.command("delete")
 def agents_delete(name: str, actor: OptionalActor = None) -> None:
     """Delete an agent profile (refused while an unfinished workflow uses it)."""
+    from core.agents import profiles
+
     profiles.delete_profile(open_database(), name, acting(actor))
     typer.echo(f"agent profile {name} deleted")

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 
 from cli.support import AsJson, acting, open_database, print_json, table
-from core.conversations import sessions as conv
 
 sessions_app = typer.Typer(no_args_is_help=True,
                            help="Supervised conversations: list, read, take over, inject, release, close.")
@@ -44,6 +43,7 @@ def sessions_list(
 ) -> None:
     """The sessions this person may see (a supervisor: their tenant's, or all for the platform)."""
     from core.base.errors import Invalid
+    from core.conversations import sessions as conv
 
     if status is not None and status not in conv.STATUSES:
         raise Invalid(f"Unknown status {status!r}; one of {', '.join(conv.STATUSES)}.")
@@ -65,6 +65,8 @@ def sessions_show(
     as_json: AsJson = False,
 ) -> None:
     """A session and its messages: the full history, or the model's."""
+    from core.conversations import sessions as conv
+
     db = open_database()
     who = acting(viewer)
     chat = conv.get_session(db, session_id, who)
@@ -84,6 +86,8 @@ def sessions_show(
 @sessions_app.command("take-over")
 def sessions_take_over(session_id: str, supervisor: Supervisor) -> None:
     """Stop the agent: you now hold the session and may inject messages."""
+    from core.conversations import sessions as conv
+
     chat = conv.take_over(open_database(), session_id, supervisor)
     typer.echo(f"{chat.id} supervised by {chat.supervisor}")
 
@@ -95,6 +99,8 @@ def sessions_inject(
     message: Annotated[str, typer.Option("--message", help="What the user reads (the model never does).")],
 ) -> None:
     """Write to the user as the supervisor holding the session."""
+    from core.conversations import sessions as conv
+
     written = conv.inject(open_database(), session_id, supervisor, message)
     typer.echo(f"{session_id} message {written.id} injected")
 
@@ -102,6 +108,8 @@ def sessions_inject(
 @sessions_app.command("release")
 def sessions_release(session_id: str, supervisor: Supervisor) -> None:
     """Give the session back to the agent."""
+    from core.conversations import sessions as conv
+
     chat = conv.release(open_database(), session_id, supervisor)
     typer.echo(f"{chat.id} released to the agent")
 
@@ -109,6 +117,8 @@ def sessions_release(session_id: str, supervisor: Supervisor) -> None:
 @sessions_app.command("close")
 def sessions_close(session_id: str, actor: Supervisor) -> None:
     """Close the session for good (its user or a supervisor)."""
+    from core.conversations import sessions as conv
+
     chat = conv.close(open_database(), session_id, actor)
     typer.echo(f"{chat.id} closed")
 

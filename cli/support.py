@@ -1,24 +1,33 @@
 """What every ``python -m core`` command module shares: the acting person,
 the opened database, JSON and table output, JSON options.
 
-``cli.main`` and the command groups it registers (agents, teams, tenants,
-sessions, alerts, logs) all import these, so none of them imports another to
-reach them.
+``cli.main`` and the command groups it registers all import these, so none of
+them imports another to reach them.
+
+Fast start: this module and every command module import only typer and the
+standard library at module level (and ``core.base.errors``, which is standard
+library only). Core, SQLAlchemy, settings and logging are imported inside the
+command functions, so ``--help`` and a mistyped option never pay for them
+(tests/acceptance/core/test_cli_startup.py holds this).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from core.base.errors import Invalid
-from core.store.db import Database
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USER', 'unknown')}"
 AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
+# ``--as``: required where a command has no default for it.
+Actor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
 OptionalActor = Annotated[str | None, typer.Option(
     "--as", help="Who is acting (recorded in the audit trail).")]
 

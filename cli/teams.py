@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from cli.support import AsJson, OptionalActor, acting, open_database, parse_json, print_json, table
-from core.agents import teams
 
 teams_app = typer.Typer(no_args_is_help=True,
                         help="Agent teams: profiles run in order, each answer the next one's input.")
@@ -57,6 +56,8 @@ def teams_create(name: str, member: Members = None, description: Description = N
                  approve_before: ApproveBefore = None, approver: Approvers = None,
                  settings: Settings = None, actor: OptionalActor = None) -> None:
     """Create an agent team."""
+    from core.agents import teams
+
     fields = {"members": [], **_changes({}, description, member, approve_before, approver, settings)}
     row = teams.create_team(open_database(), {"name": name, **fields}, acting(actor))
     typer.echo(f"agent team {row.name} created")
@@ -65,6 +66,8 @@ def teams_create(name: str, member: Members = None, description: Description = N
 @teams_app.command("list")
 def teams_list(as_json: AsJson = False) -> None:
     """List agent teams."""
+    from core.agents import teams
+
     rows = [teams.team_dict(t) for t in teams.list_teams(open_database())]
     if as_json:
         print_json(rows)
@@ -76,6 +79,8 @@ def teams_list(as_json: AsJson = False) -> None:
 @teams_app.command("show")
 def teams_show(name: str, as_json: AsJson = False) -> None:
     """Show one agent team and the steps its workflow runs."""
+    from core.agents import teams
+
     team = teams.team_dict(teams.get_team(open_database(), name))
     steps = [step["name"] for step in teams.team_definition(team)["steps"]]
     if as_json:
@@ -92,6 +97,8 @@ def teams_edit(name: str, member: Members = None, description: Description = Non
                approve_before: ApproveBefore = None, approver: Approvers = None,
                settings: Settings = None, actor: OptionalActor = None) -> None:
     """Change an agent team: the options given replace the stored values."""
+    from core.agents import teams
+
     db = open_database()
     current = teams.team_dict(teams.get_team(db, name))
     changes = _changes(current, description, member, approve_before, approver, settings)
@@ -102,6 +109,8 @@ def teams_edit(name: str, member: Members = None, description: Description = Non
 @teams_app.command("delete")
 def teams_delete(name: str, actor: OptionalActor = None) -> None:
     """Delete an agent team (workflows it started run on)."""
+    from core.agents import teams
+
     teams.delete_team(open_database(), name, acting(actor))
     typer.echo(f"agent team {name} deleted")
 
@@ -112,5 +121,7 @@ def teams_start(name: str,
                 tenant: Annotated[str | None, typer.Option(help="The tenant it runs for.")] = None,
                 actor: OptionalActor = None) -> None:
     """Start the team's workflow; a runner runs it like any other."""
+    from core.agents import teams
+
     workflow = teams.start_team(open_database(), name, task, acting(actor), tenant=tenant)
     typer.echo(f"agent team {name} started: workflow {workflow.id}")

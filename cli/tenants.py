@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 
 from cli.support import AsJson, OptionalActor, acting, open_database, parse_json, print_json, table
-from core.tenants import registry as tenants
 
 tenants_app = typer.Typer(no_args_is_help=True, help="Tenants: organisations, their flows and keys.")
 flows_app = typer.Typer(no_args_is_help=True, help="A tenant's named conversation flows.")
@@ -27,6 +26,8 @@ tenants_app.add_typer(secrets_app, name="secrets")
 def tenants_create(slug: str, name: Annotated[str, typer.Option(help="Display name.")] = "",
                    actor: OptionalActor = None) -> None:
     """Create a tenant."""
+    from core.tenants import registry as tenants
+
     row = tenants.create_tenant(open_database(), slug, name=name, actor=acting(actor))
     typer.echo(f"tenant {row.slug} created")
 
@@ -34,6 +35,8 @@ def tenants_create(slug: str, name: Annotated[str, typer.Option(help="Display na
 @tenants_app.command("list")
 def tenants_list(as_json: AsJson = False) -> None:
     """List tenants."""
+    from core.tenants import registry as tenants
+
     rows = tenants.list_tenants(open_database())
     if as_json:
         print_json([tenants.tenant_dict(t) for t in rows])
@@ -45,6 +48,8 @@ def tenants_list(as_json: AsJson = False) -> None:
 @tenants_app.command("show")
 def tenants_show(slug: str, as_json: AsJson = False) -> None:
     """Show a tenant: model settings, flows, secrets (names only) and what belongs to it."""
+    from core.tenants import registry as tenants
+
     db = open_database()
     found = {**tenants.tenant_dict(tenants.get_tenant(db, slug)),
              "flows": [tenants.flow_dict(f) for f in tenants.list_flows(db, slug)],
@@ -66,6 +71,8 @@ def tenants_show(slug: str, as_json: AsJson = False) -> None:
 @tenants_app.command("delete")
 def tenants_delete(slug: str, actor: OptionalActor = None) -> None:
     """Delete a tenant with its flows and secrets (refused while users or workflows belong to it)."""
+    from core.tenants import registry as tenants
+
     tenants.delete_tenant(open_database(), slug, actor=acting(actor))
     typer.echo(f"tenant {slug} deleted")
 
@@ -78,6 +85,8 @@ def tenants_model(
     actor: OptionalActor = None,
 ) -> None:
     """Set a tenant's model settings (its key: `tenants secrets set SLUG model_api_key`)."""
+    from core.tenants import registry as tenants
+
     row = tenants.set_tenant_model_settings(open_database(), slug, parse_json(settings, "--settings"),
                                             actor=acting(actor))
     typer.echo(f"tenant {row.slug} model settings: {row.settings.get('model')}")
@@ -90,6 +99,8 @@ def tenants_user_model(
     actor: OptionalActor = None,
 ) -> None:
     """Set a user's own model settings (the last layer, after platform and tenant)."""
+    from core.tenants import registry as tenants
+
     user = tenants.set_user_model_settings(open_database(), email, parse_json(settings, "--settings"),
                                            actor=acting(actor))
     typer.echo(f"{user.email} model settings: {user.settings.get('model')}")
@@ -110,6 +121,8 @@ def flows_add(
     actor: OptionalActor = None,
 ) -> None:
     """Add (or replace) a tenant's flow."""
+    from core.tenants import registry as tenants
+
     fields: dict[str, Any] = {"name": name, "agent_type": agent_type, "tools": tool or [],
                               "parameters": parse_json(parameters, "--parameters"),
                               "description": description, "profile": profile}
@@ -120,6 +133,8 @@ def flows_add(
 @flows_app.command("list")
 def flows_list(tenant: str, as_json: AsJson = False) -> None:
     """List a tenant's flows."""
+    from core.tenants import registry as tenants
+
     rows = [tenants.flow_dict(f) for f in tenants.list_flows(open_database(), tenant)]
     if as_json:
         print_json(rows)
@@ -131,6 +146,8 @@ def flows_list(tenant: str, as_json: AsJson = False) -> None:
 @flows_app.command("remove")
 def flows_remove(tenant: str, name: str, actor: OptionalActor = None) -> None:
     """Remove a tenant's flow."""
+    from core.tenants import registry as tenants
+
     tenants.remove_flow(open_database(), tenant, name, actor=acting(actor))
     typer.echo(f"flow {name} removed from {tenant}")
 
@@ -154,6 +171,8 @@ def _secret_value() -> str:
 @secrets_app.command("set")
 def secrets_set(tenant: str, name: str, actor: OptionalActor = None) -> None:
     """Store a secret (value from stdin or a hidden prompt; never an argument)."""
+    from core.tenants import registry as tenants
+
     db = open_database()
     tenants.get_tenant(db, tenant)  # an unknown tenant fails before asking for the value
     info = tenants.set_tenant_secret(db, tenant, name, _secret_value(), actor=acting(actor))
@@ -163,6 +182,8 @@ def secrets_set(tenant: str, name: str, actor: OptionalActor = None) -> None:
 @secrets_app.command("list")
 def secrets_list(tenant: str, as_json: AsJson = False) -> None:
     """List a tenant's secrets: names and a mask, never the values."""
+    from core.tenants import registry as tenants
+
     rows = [{"name": s.name, "value": s.masked, "updated_at": s.updated_at.isoformat()}
             for s in tenants.list_tenant_secrets(open_database(), tenant)]
     if as_json:
@@ -174,6 +195,8 @@ def secrets_list(tenant: str, as_json: AsJson = False) -> None:
 @secrets_app.command("delete")
 def secrets_delete(tenant: str, name: str, actor: OptionalActor = None) -> None:
     """Delete a tenant's secret."""
+    from core.tenants import registry as tenants
+
     tenants.delete_tenant_secret(open_database(), tenant, name, actor=acting(actor))
     typer.echo(f"secret {name} deleted from {tenant}")
 
@@ -181,5 +204,7 @@ def secrets_delete(tenant: str, name: str, actor: OptionalActor = None) -> None:
 @secrets_app.command("rotate")
 def secrets_rotate(actor: OptionalActor = None) -> None:
     """Re-encrypt every tenant secret with the first key of COUNTERSIGN_SECRETS_KEY."""
+    from core.tenants import registry as tenants
+
     count = tenants.rotate_tenant_secrets(open_database(), actor=acting(actor))
     typer.echo(f"{count} secrets re-encrypted with the first key")
