@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 import typer
@@ -83,23 +84,23 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
-def _configure_logging() -> None:
-    from core.base.logging import configure_logging
-
-    configure_logging()  # on stderr: stdout stays the command's output only
+# Set while main() runs: a command run through main() (python -m core) sets up
+# logging; one invoked on ``app`` directly (typer's CliRunner in tests) leaves
+# the caller's logging alone (only main() ever configured it).
+_RUN_BY_MAIN: ContextVar[bool] = ContextVar("cli_run_by_main", default=False)
 
 
 def _configure_logging_first(command: Callable[..., Any]) -> Callable[..., Any]:
     """The command, configuring logging just before it runs (not for --help or usage errors)."""
-    if getattr(command, "configures_logging", False):
-        return command
 
     @functools.wraps(command)  # typer reads the options from the wrapped signature
     def run(*args: Any, **kwargs: Any) -> Any:
-        _configure_logging()
+        if _RUN_BY_MAIN.get():
+            from core.base.logging import configure_logging
+
+            configure_logging()  # on stderr: stdout stays the command's output only
         return command(*args, **kwargs)
 
-    run.configures_logging = True  # type: ignore[attr-defined]
     return run
 
 
@@ -110,6 +111,9 @@ def _configure_logging_in(group: typer.Typer) -> None:
     for sub in group.registered_groups:
         if sub.typer_instance is not None:
             _configure_logging_in(sub.typer_instance)
+
+
+_configure_logging_in(app)
 
 
 def _help_flags_off(group: typer.Typer) -> dict[str, Any]:
@@ -159,9 +163,11 @@ def _exit_for(exc: Exception) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    _configure_logging_in(app)
+    run_by_main = _RUN_BY_MAIN.set(True)
     try:
         app(args=argv, standalone_mode=False, default_map=_help_flags_off(app))
     except Exception as exc:
         _exit_for(exc)
         raise
+    finally:
+        _RUN_BY_MAIN.reset(run_by_main)

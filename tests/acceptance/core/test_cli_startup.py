@@ -1,0 +1,95 @@
+"""The command line starts without the heavy half of the product.
+
+``--help`` and usage errors import typer and the ``cli`` modules only: the
+database layer, settings, logging and the agent libraries are imported when a
+command runs. Checked on the modules ``python -X importtime`` reports for a
+real ``python -m core`` process, not on a clock (bench/cli.py measures time).
+Also: whatever a command logs goes to stderr; stdout is its output alone.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli, cli_env
+
+# Loaded by a command that runs, never by --help: the database layer, our store,
+# the agent library, logging and settings, and pydantic (typer uses it to check
+# options, which --help must not trigger).
+HEAVY = ("sqlalchemy", "core.store", "smolagents", "structlog", "pydantic_settings", "pydantic")
+
+
+def imported_modules(*args: str, db_url: str = "sqlite:///nowhere/never-opened.db") -> set[str]:
+    """Every module ``python -m core ARGS`` imports (from ``-X importtime``)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "core", *args],
+        cwd=ROOT,
+        env=cli_env(db_url),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+    assert done.returncode in (0, 2), done.stderr
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def heavy_among(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("workflow", "list", "--help"),
+        ("agents", "teams", "start", "--help"),
+        ("workflow", "list", "--no-such-option"),  # a usage error (exit 2)
+    ],
+)
+def test_help_and_usage_errors_do_not_import_the_heavy_modules(args: tuple[str, ...]) -> None:
+    modules = imported_modules(*args)
+    assert "cli.main" in modules and "cli.workflows" in modules  # the probe sees our imports
+    assert heavy_among(modules) == []
+
+
+def test_a_command_that_runs_does_import_them(db_url: str) -> None:
+    # The counter-check: the probe above would see these if they were loaded.
+    modules = imported_modules("approvals", "list", "--json", db_url=db_url)
+    assert {"sqlalchemy", "core.store", "structlog"} <= modules
+
+
+def test_logs_go_to_stderr_and_stdout_is_the_output_alone(db_url: str) -> None:
+    cli(db_url, "demo")
+    env = cli_env(db_url, COUNTERSIGN_LOG_LEVEL="DEBUG", COUNTERSIGN_LOG_FORMAT="json")
+    ran = subprocess.run(
+        [sys.executable, "-m", "core", "runner", "--until-idle"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == [ran.stdout.strip()]
+    assert ran.stdout.startswith("idle after ")
+    logged = [json.loads(line) for line in ran.stderr.splitlines() if line.startswith("{")]
+    assert any(entry["event"] == "step started" for entry in logged)
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "core", "approvals", "list", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) >= 3  # stdout parses whole: no log line in it
