@@ -26,6 +26,7 @@ from core.calls import DEFAULT_AMOUNT_ARGUMENT, call_diff
 from core.definitions import ApprovalConfig
 from core.models import ApprovalRequest, ApprovalResponse
 from core.reports import time_left
+from core.veto import veto_notice
 
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -128,6 +129,8 @@ class RequestView:
 
     # Why the amount is below the one asked for: "lowered from 75,000.00 USD by manager".
     amount_note: str | None = None
+    # A veto window's announcement: "Runs at ... (14m left) unless someone vetoes it".
+    notice: str | None = None
 
     @property
     def amount_text(self) -> str | None:
@@ -135,7 +138,7 @@ class RequestView:
 
     def summary_lines(self) -> list[str]:
         """The view as plain text lines (email, Slack, Gradio, CLI)."""
-        lines: list[str] = []
+        lines: list[str] = [self.notice] if self.notice else []
         if self.tool is not None:
             lines.append(f"Call: {self.tool}")
             for row in self.arguments:
@@ -247,6 +250,7 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
         time_left=_time_left(approval, now),
         facts=facts,
         amount_note=amount_note,
+        notice=veto_notice(approval, now),
     )
 
 

@@ -43,6 +43,7 @@ from core.models import (
     utcnow,
 )
 from core.permissions import ROLE_ACTIONS, Action, check
+from core.reminders import schedule_reminders
 from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.storable import unstorable
 from core.tenancy import can_see, tenant_of, tenant_scope
@@ -152,7 +153,9 @@ def open_approval(
         proposed_action=proposed_action or {},
         proposed_call=call,
         level=0,
-        expires_at=now + timedelta(seconds=config.timeout) if config.timeout else None,
+        # A veto window's end is its deadline (core.veto).
+        expires_at=now + timedelta(seconds=config.deadline_seconds) if config.deadline_seconds
+        else None,
         tenant=workflow.tenant if workflow else None,
         created_at=now,
         updated_at=now,
@@ -172,6 +175,7 @@ def open_approval(
                                            f"could answer; asked: {', '.join(asked)}"})
     _assign(session, approval, approval.approvers)
     _notify(session, approval, approval.approvers, kind="approval.requested")
+    schedule_reminders(session, approval, config, now)
     store.append_event(
         session,
         "approval.requested",
@@ -510,7 +514,8 @@ def _pass_level(
                 float(amount), str(approval.context_data.get("currency") or "USD"))
         approval.updated_at = utcnow()
         if config.timeout:
-            approval.expires_at = utcnow() + timedelta(seconds=config.timeout)
+            approval.expires_at = approval.updated_at + timedelta(seconds=config.timeout)
+            schedule_reminders(session, approval, config, approval.updated_at)
         _assign(session, approval, approval.approvers)
         _notify(session, approval, approval.approvers, kind=f"approval.requested.level{next_level}")
         store.append_event(
@@ -590,35 +595,11 @@ def cancel_open_approvals(session: Session, workflow_id: str, actor: str, reason
 
 
 def expire(session: Session, approval: ApprovalRequest, actor: str, *, forced: bool = False) -> str:
-    """Apply the request's ``on_timeout`` rule; returns what happened."""
-    if approval.status != APPROVAL_OPEN:
-        raise ApprovalClosed(f"Approval request {approval.id} is already {approval.status}.")
-    config = ApprovalConfig.model_validate(approval.config)
-    rule = config.on_timeout
-    if rule == "escalate" and approval.escalations == 0:
-        approval.escalations += 1
-        approval.approvers = [normalise_principal(a) for a in config.escalate_to]
-        approval.threshold = 1
-        approval.expires_at = utcnow() + timedelta(seconds=config.timeout or 86400)
-        approval.updated_at = utcnow()
-        _assign(session, approval, approval.approvers)
-        _notify(session, approval, approval.approvers, kind="approval.escalated")
-        store.append_event(
-            session, "approval.escalated", actor, workflow_id=approval.workflow_id,
-            approval_id=approval.id, step_name=approval.step_name,
-            data={"escalated_to": approval.approvers, "forced": forced},
-        )
-        return "escalated"
-    store.append_event(
-        session, "approval.expired", actor, workflow_id=approval.workflow_id,
-        approval_id=approval.id, step_name=approval.step_name,
-        data={"on_timeout": rule, "forced": forced},
-    )
-    if rule == "approve":
-        _decide(session, approval, "approved", TIMEOUT_ACTOR, {"reason": "approved on timeout"})
-        return "approved"
-    _decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired"})
-    return "expired"
+    """Apply the request's deadline rule (escalation chain, ``on_expiry``, veto window:
+    core.expiry); returns what happened."""
+    from core.expiry import apply_expiry  # it uses this module's helpers
+
+    return apply_expiry(session, approval, actor, forced=forced)
 
 
 def lock_approval(session: Session, approval_id: str) -> ApprovalRequest:
@@ -702,21 +683,10 @@ class ApprovalEngine:
             return approval
 
     def expire_due(self, limit: int = 100) -> int:
-        """Apply ``on_timeout`` to requests past their deadline; returns how many."""
-        done = 0
-        with self.db.read() as session:
-            due = session.scalars(
-                select(ApprovalRequest.id).where(
-                    ApprovalRequest.status == APPROVAL_OPEN, ApprovalRequest.expires_at <= utcnow()
-                ).order_by(ApprovalRequest.expires_at).limit(limit)
-            ).all()
-        for approval_id in due:
-            try:
-                self.expire_approval(approval_id, actor=TIMEOUT_ACTOR)
-                done += 1
-            except ApprovalClosed:
-                continue  # another runner got there first
-        return done
+        """Apply the deadline rule to requests past their deadline; returns how many."""
+        from core.expiry import expire_due
+
+        return expire_due(self.db, TIMEOUT_ACTOR, limit)
 
     def next_expiry(self) -> datetime | None:
         with self.db.read() as session:

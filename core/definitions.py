@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
@@ -113,6 +114,40 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 ApproverList = Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
 
 
+# -- reminders, escalation chains and veto windows (docs/policy.md) -------------------
+
+
+def parse_share(value: Any) -> float:
+    """A reminder's share of the time to answer: ``"50%"`` -> 50.0 (strictly between 0 and 100)."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not text.endswith("%"):
+        raise ValueError(f"must be a share of the time to answer such as '50%', not {value!r}")
+    try:
+        share = float(text[:-1])
+    except ValueError:
+        raise ValueError(f"must be a share of the time to answer such as '50%', not {value!r}") \
+            from None
+    if not math.isfinite(share) or not 0 < share < 100:
+        raise ValueError("must be more than 0% and less than 100%")
+    return share
+
+
+def _escalation_levels(value: Any) -> Any:
+    """``escalate_to``: one approver, or a chain of levels, each an approver or a list."""
+    if isinstance(value, str):
+        return [[value]]
+    if isinstance(value, list):
+        return [[item] if isinstance(item, str) else item for item in value]
+    return value
+
+
+EscalationChain = Annotated[list[Annotated[list[str], Field(min_length=1)]],
+                            BeforeValidator(_escalation_levels)]
+# Stored as written ("50%"), so a stored config reads back the same.
+ReminderShare = Annotated[float, BeforeValidator(parse_share),
+                          PlainSerializer(lambda share: f"{share:g}%", when_used="json")]
+
+
 # Every user with the admin role belongs to this group.
 ADMINS_GROUP = "admins"
 
@@ -156,7 +191,15 @@ class ApprovalConfig(_Strict):
     allow_modify: bool | None = None
     timeout: Duration | None = None
     on_timeout: Literal["reject", "approve", "escalate"] = "reject"
-    escalate_to: ApproverList = Field(default_factory=list)
+    # Levels asked in turn, each when the previous one's timeout passes (core.expiry).
+    escalate_to: EscalationChain = Field(default_factory=list)
+    # What the final expiry does; fails closed (reject) unless stated.
+    on_expiry: Literal["reject", "approve"] | None = None
+    # Re-notify before the deadline, at these shares of the time to answer (core.reminders).
+    remind: list[ReminderShare] | None = None
+    # ``veto``: the call runs when ``window`` ends unless someone vetoes (core.veto).
+    mode: Literal["approval", "veto"] = "approval"
+    window: Duration | None = None
     channels: list[str] | None = None
     channel_configs: dict[str, Any] = Field(default_factory=dict)
     context_data: dict[str, Any] = Field(default_factory=dict)
@@ -202,6 +245,7 @@ class ApprovalConfig(_Strict):
 
     @model_validator(mode="after")
     def _rules(self) -> ApprovalConfig:
+        self._timer_rules()
         if self.on_timeout == "escalate" and not self.escalate_to:
             raise ValueError("escalate_to|required when on_timeout is escalate")
         if self.levels and self.type != "budget":
@@ -229,6 +273,54 @@ class ApprovalConfig(_Strict):
                 raise ValueError(f"levels[{index}].threshold|{level.threshold} approvals are "
                                  f"needed but only {len(level.approvers)} approver(s) are named")
         return self
+
+    def _timer_rules(self) -> None:
+        """Reminders, escalation chains, the final expiry and veto windows (docs/policy.md)."""
+        given = self.model_fields_set
+        if self.escalate_to and "on_timeout" not in given:
+            self.on_timeout = "escalate"  # a chain escalates without saying so twice
+        if self.escalate_to and self.on_timeout != "escalate":
+            raise ValueError(f"escalate_to|is only used when on_timeout is escalate, and "
+                             f"on_timeout is {self.on_timeout}")
+        if self.on_expiry is not None and self.on_timeout in ("reject", "approve"):
+            if "on_timeout" not in given:
+                self.on_timeout = self.on_expiry  # one meaning, stored once
+            elif self.on_timeout != self.on_expiry:
+                raise ValueError(f"on_expiry|{self.on_expiry} disagrees with on_timeout "
+                                 f"{self.on_timeout}; give one")
+        if self.mode == "veto":
+            if self.window is None:
+                raise ValueError("window|required when mode is veto (how long approvers "
+                                 "have to veto, e.g. 15m)")
+            stated = {"timeout": self.timeout is not None, "on_timeout": self.on_timeout != "reject",
+                      "escalate_to": bool(self.escalate_to), "on_expiry": self.on_expiry is not None,
+                      "levels": self.levels is not None}
+            for key in (k for k, present in stated.items() if present):
+                raise ValueError(f"{key}|a veto window has no {key}: the call runs when "
+                                 "the window ends unless someone vetoes")
+        elif self.window is not None:
+            raise ValueError("window|only a veto (mode: veto) has a window; use timeout")
+        if self.remind is not None:
+            if self.deadline_seconds is None:
+                raise ValueError("remind|needs a deadline to count from: set timeout "
+                                 "(or a veto window)")
+            seen: set[float] = set()
+            for index, share in enumerate(self.remind):
+                if share in seen:
+                    raise ValueError(f"remind[{index}]|{share:g}% is listed twice")
+                seen.add(share)
+
+    @property
+    def deadline_seconds(self) -> float | None:
+        """Seconds a request (or each escalation level) has: the veto window or the timeout."""
+        return self.window if self.mode == "veto" else self.timeout
+
+    @property
+    def expiry_action(self) -> Literal["reject", "approve"]:
+        """What the final expiry does: ``on_expiry``, else ``on_timeout``'s, else reject."""
+        if self.on_expiry is not None:
+            return self.on_expiry
+        return "approve" if self.on_timeout == "approve" else "reject"
 
     @property
     def approvers(self) -> list[str]:

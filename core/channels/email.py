@@ -37,6 +37,7 @@ from core.approval_view import plain
 from core.channels.base import ApprovalFacts, Delivery, PermanentFailure, TemporaryFailure
 from core.channels.edits import editable
 from core.channels.secrets import mask, secret
+from core.channels.timers import email_wording
 from core.links import approval_link, confirm_link, make_link_token
 
 SMTP_PREFIX = "COUNTERSIGN_SMTP_"
@@ -46,9 +47,6 @@ DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
 DEFAULT_FROM = "countersign@localhost"
 TEMPLATES = Path(__file__).parent / "templates"
 SMTP_TIMEOUT = 15
-INTROS = {
-    "approval.escalated": "Escalated to you: an approval is waiting for your answer",
-}
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +92,8 @@ def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
     }
 
 
-def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> dict[str, str]:
+def render_approval_email(approval: ApprovalFacts, address: str, kind: str,
+                          payload: dict[str, Any] | None = None) -> dict[str, str]:
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
     if not _needs_dashboard(approval):
@@ -103,9 +102,8 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
                                                    level=approval.level))
         reject_url = confirm_link(make_link_token(approval.id, address, "reject",
                                                   level=approval.level))
-    intro = INTROS.get(kind, "An AI agent is waiting for your approval")
-    subject = _one_line(f"{'Escalated: ' if kind == 'approval.escalated' else 'Approval needed: '}"
-                        f"{approval.title}")[:200]
+    prefix, intro = email_wording(kind, approval, payload or {})  # reminders, escalations, vetoes
+    subject = _one_line(f"{prefix}{approval.title}")[:200]
     call = _call(approval)
     facts = approval.key_facts()
     if call is not None:  # the context's facts are the view's (a budget's amount in words)
@@ -115,6 +113,8 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
         "subject": subject, "intro": intro, "approval": approval, "facts": facts,
         "action": approval.action_summary() if call is None or call["tool"] is None else "",
         "call": call, "approve_url": approve_url, "reject_url": reject_url,
+        # A veto window's reject is its veto (core.veto).
+        "reject_label": "Veto" if approval.view is not None and approval.view.notice else "Reject",
         "dashboard_url": approval_link(approval.id),
     }
     env = _templates()
@@ -187,7 +187,8 @@ class EmailChannel:
         sent = []
         for address in addresses:
             rendered = (render_alert_email(alert) if alert is not None
-                        else render_approval_email(approval, address, delivery.kind))  # type: ignore[arg-type]
+                        else render_approval_email(approval, address, delivery.kind,  # type: ignore[arg-type]
+                                                   delivery.payload))
             mid = message_id(delivery.notification_id, address, self.sender)
             if self.provider == "sendgrid":
                 self._send_sendgrid(address, rendered, mid)
