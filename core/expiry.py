@@ -43,12 +43,10 @@ def escalated_kind(number: int) -> str:
     return "approval.escalated" if number <= 1 else f"approval.escalated.{number}"
 
 
-def apply_expiry(session: Session, approval: ApprovalRequest, actor: str, *,
-                 forced: bool = False) -> str:
+def apply_expiry(session: Session, approval: ApprovalRequest, actor: str, *, forced: bool = False) -> str:
     """Apply the request's deadline rule; returns what happened
     (``escalated``, ``approved`` or ``expired``). The caller holds the locks."""
-    from core.approvals import TIMEOUT_ACTOR, _assign, _decide, _notify, current_call, \
-        normalise_principal
+    from core.approvals import TIMEOUT_ACTOR, _assign, _decide, _notify, current_call, normalise_principal
 
     if approval.status != APPROVAL_OPEN:
         raise ApprovalClosed(f"Approval request {approval.id} is already {approval.status}.")
@@ -68,30 +66,52 @@ def apply_expiry(session: Session, approval: ApprovalRequest, actor: str, *,
         _notify(session, approval, approval.approvers, kind=escalated_kind(approval.escalations))
         schedule_reminders(session, approval, config, now)
         store.append_event(
-            session, "approval.escalated", actor, workflow_id=approval.workflow_id,
-            approval_id=approval.id, step_name=approval.step_name,
-            data={"escalated_to": approval.approvers, "forced": forced,
-                  "escalation": approval.escalations, "of": len(chain),
-                  "expires_at": approval.expires_at.isoformat()},
+            session,
+            "approval.escalated",
+            actor,
+            workflow_id=approval.workflow_id,
+            approval_id=approval.id,
+            step_name=approval.step_name,
+            data={
+                "escalated_to": approval.approvers,
+                "forced": forced,
+                "escalation": approval.escalations,
+                "of": len(chain),
+                "expires_at": approval.expires_at.isoformat(),
+            },
         )
         return "escalated"
     action = config.expiry_action
     call = current_call(approval)
     released = released_call(call, None) if call is not None and action == "approve" else None
     store.append_event(
-        session, "approval.expired", actor, workflow_id=approval.workflow_id,
-        approval_id=approval.id, step_name=approval.step_name,
-        data={"on_timeout": config.on_timeout, "on_expiry": action, "forced": forced,
-              "escalations": approval.escalations,
-              "released_call": {k: released[k] for k in ("tool", "arguments", "digest")}
-              if released is not None else None},
+        session,
+        "approval.expired",
+        actor,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "on_timeout": config.on_timeout,
+            "on_expiry": action,
+            "forced": forced,
+            "escalations": approval.escalations,
+            "released_call": {k: released[k] for k in ("tool", "arguments", "digest")}
+            if released is not None
+            else None,
+        },
     )
     if action == "approve":
-        _decide(session, approval, "approved", TIMEOUT_ACTOR,
-                {"reason": "approved on expiry", "on_expiry": "approve"}, released=released)
+        _decide(
+            session,
+            approval,
+            "approved",
+            TIMEOUT_ACTOR,
+            {"reason": "approved on expiry", "on_expiry": "approve"},
+            released=released,
+        )
         return "approved"
-    _decide(session, approval, "expired", TIMEOUT_ACTOR,
-            {"reason": "expired", "on_expiry": "reject"})
+    _decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired", "on_expiry": "reject"})
     return "expired"
 
 
@@ -101,16 +121,20 @@ def expire_due(db: Database, actor: str, limit: int = 100) -> int:
 
     with db.read() as session:
         due = session.scalars(
-            select(ApprovalRequest.id).where(
-                ApprovalRequest.status == APPROVAL_OPEN, ApprovalRequest.expires_at <= utcnow()
-            ).order_by(ApprovalRequest.expires_at).limit(limit)
+            select(ApprovalRequest.id)
+            .where(ApprovalRequest.status == APPROVAL_OPEN, ApprovalRequest.expires_at <= utcnow())
+            .order_by(ApprovalRequest.expires_at)
+            .limit(limit)
         ).all()
     done = 0
     for approval_id in due:
         with db.session() as session:
             approval = lock_approval(session, approval_id)
-            if approval.status != APPROVAL_OPEN or approval.expires_at is None \
-                    or approval.expires_at > utcnow():
+            if (
+                approval.status != APPROVAL_OPEN
+                or approval.expires_at is None
+                or approval.expires_at > utcnow()
+            ):
                 continue  # another runner got there first (decided, or escalated on)
             apply_expiry(session, approval, actor)
             done += 1

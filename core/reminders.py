@@ -64,29 +64,39 @@ def is_reminder_kind(kind: str) -> bool:
     return kind.startswith(REMINDER_KIND_PREFIX)
 
 
-def schedule_reminders(session: Session, approval: ApprovalRequest, config: ApprovalConfig,
-                       start: datetime) -> None:
+def schedule_reminders(
+    session: Session, approval: ApprovalRequest, config: ApprovalConfig, start: datetime
+) -> None:
     """Schedule the request's reminders for the deadline it got at ``start``."""
     if not config.remind or approval.expires_at is None or approval.status != APPROVAL_OPEN:
         return
     span = approval.expires_at - start
     for share in config.remind:
-        session.add(ApprovalReminder(
-            approval_id=approval.id, level=approval.level, escalation=approval.escalations,
-            share=share, deadline=approval.expires_at, due_at=start + span * (share / 100),
-            status="due", created_at=start,
-        ))
+        session.add(
+            ApprovalReminder(
+                approval_id=approval.id,
+                level=approval.level,
+                escalation=approval.escalations,
+                share=share,
+                deadline=approval.expires_at,
+                due_at=start + span * (share / 100),
+                status="due",
+                created_at=start,
+            )
+        )
 
 
 def next_reminder(db: Database) -> datetime | None:
     """When the soonest unsent reminder is due (the runner sleeps until then at most)."""
     with db.read() as session:
-        return session.scalar(select(func.min(ApprovalReminder.due_at))
-                              .where(ApprovalReminder.status == "due"))
+        return session.scalar(
+            select(func.min(ApprovalReminder.due_at)).where(ApprovalReminder.status == "due")
+        )
 
 
-def send_due_reminders(db: Database, *, runner_id: str = REMINDERS_ACTOR,
-                       now: datetime | None = None, limit: int = 100) -> int:
+def send_due_reminders(
+    db: Database, *, runner_id: str = REMINDERS_ACTOR, now: datetime | None = None, limit: int = 100
+) -> int:
     """Queue every reminder due by ``now``; returns how many were sent (skipped ones not)."""
     sent = 0
     for _ in range(limit):
@@ -107,16 +117,21 @@ def _send_one(db: Database, runner_id: str, now: datetime) -> bool | None:
             select(ApprovalReminder)
             .where(ApprovalReminder.status == "due", ApprovalReminder.due_at <= now)
             .order_by(ApprovalReminder.due_at, ApprovalReminder.id)
-            .limit(1).with_for_update(skip_locked=True)
+            .limit(1)
+            .with_for_update(skip_locked=True)
         ).first()
         if row is None:
             return None
         approval = lock_approval(session, row.approval_id)
         row.sent_at = now
         row.sent_by = runner_id
-        current = (approval.status == APPROVAL_OPEN and approval.level == row.level
-                   and approval.escalations == row.escalation and approval.expires_at is not None
-                   and approval.expires_at > now)
+        current = (
+            approval.status == APPROVAL_OPEN
+            and approval.level == row.level
+            and approval.escalations == row.escalation
+            and approval.expires_at is not None
+            and approval.expires_at > now
+        )
         if not current:
             row.status = "skipped"
             return False
@@ -124,30 +139,58 @@ def _send_one(db: Database, runner_id: str, now: datetime) -> bool | None:
         config = ApprovalConfig.model_validate(approval.config)
         recipients = _still_to_answer(session, approval)
         left = time_left(approval.expires_at, now)
-        reminder: dict[str, Any] = {"share": f"{row.share:g}%", "deadline": row.deadline.isoformat(),
-                                    "time_left": left, "level": row.level,
-                                    "escalation": row.escalation,
-                                    "round": reminder_round(row.level, row.escalation, row.share)}
-        _queue(session, approval, config, recipients,
-               kind=reminder_kind(row.level, row.escalation, row.share), reminder=reminder)
-        store.append_event(session, REMINDER_EVENT, REMINDERS_ACTOR,
-                           workflow_id=approval.workflow_id, approval_id=approval.id,
-                           step_name=approval.step_name,
-                           data={**reminder, "recipients": recipients, "runner": runner_id})
-        log.info("approval reminder queued", approval_id=approval.id, share=row.share,
-                 recipients=len(recipients))
+        reminder: dict[str, Any] = {
+            "share": f"{row.share:g}%",
+            "deadline": row.deadline.isoformat(),
+            "time_left": left,
+            "level": row.level,
+            "escalation": row.escalation,
+            "round": reminder_round(row.level, row.escalation, row.share),
+        }
+        _queue(
+            session,
+            approval,
+            config,
+            recipients,
+            kind=reminder_kind(row.level, row.escalation, row.share),
+            reminder=reminder,
+        )
+        store.append_event(
+            session,
+            REMINDER_EVENT,
+            REMINDERS_ACTOR,
+            workflow_id=approval.workflow_id,
+            approval_id=approval.id,
+            step_name=approval.step_name,
+            data={**reminder, "recipients": recipients, "runner": runner_id},
+        )
+        log.info(
+            "approval reminder queued", approval_id=approval.id, share=row.share, recipients=len(recipients)
+        )
         return True
 
 
 def _still_to_answer(session: Session, approval: ApprovalRequest) -> list[str]:
     """The request's approvers now, without those who already answered this level."""
-    answered = set(session.scalars(select(ApprovalResponse.approver).where(
-        ApprovalResponse.approval_id == approval.id, ApprovalResponse.level == approval.level)))
+    answered = set(
+        session.scalars(
+            select(ApprovalResponse.approver).where(
+                ApprovalResponse.approval_id == approval.id, ApprovalResponse.level == approval.level
+            )
+        )
+    )
     return [a for a in dict.fromkeys(approval.approvers) if a not in answered]
 
 
-def _queue(session: Session, approval: ApprovalRequest, config: ApprovalConfig,
-           recipients: list[str], *, kind: str, reminder: dict[str, Any]) -> None:
+def _queue(
+    session: Session,
+    approval: ApprovalRequest,
+    config: ApprovalConfig,
+    recipients: list[str],
+    *,
+    kind: str,
+    reminder: dict[str, Any],
+) -> None:
     """One outbox row per person channel and recipient, as the request was sent."""
     channels = config.channels if config.channels is not None else get_settings().default_channels
     if channels is None:
@@ -158,13 +201,28 @@ def _queue(session: Session, approval: ApprovalRequest, config: ApprovalConfig,
         if channel in PERSON_CHANNELS_SKIPPED:
             continue
         for recipient in recipients:
-            session.add(Notification(
-                approval_id=approval.id, workflow_id=approval.workflow_id, kind=kind,
-                channel=channel, recipient=recipient,
-                payload={"title": approval.title, "level": approval.level, "reminder": reminder,
-                         "channel_config": config.channel_configs.get(channel, {})},
-            ))
+            session.add(
+                Notification(
+                    approval_id=approval.id,
+                    workflow_id=approval.workflow_id,
+                    kind=kind,
+                    channel=channel,
+                    recipient=recipient,
+                    payload={
+                        "title": approval.title,
+                        "level": approval.level,
+                        "reminder": reminder,
+                        "channel_config": config.channel_configs.get(channel, {}),
+                    },
+                )
+            )
 
 
-__all__ = ["REMINDER_EVENT", "is_reminder_kind", "next_reminder", "reminder_kind",
-           "schedule_reminders", "send_due_reminders"]
+__all__ = [
+    "REMINDER_EVENT",
+    "is_reminder_kind",
+    "next_reminder",
+    "reminder_kind",
+    "schedule_reminders",
+    "send_due_reminders",
+]

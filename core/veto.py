@@ -33,7 +33,7 @@ def is_veto(config: dict[str, Any] | ApprovalConfig) -> bool:
 
 
 def veto_notice(approval: ApprovalRequest, now: datetime | None = None) -> str | None:
-    """"Runs at 16:05 UTC (14m left) unless someone vetoes it" for an open veto request."""
+    """ "Runs at 16:05 UTC (14m left) unless someone vetoes it" for an open veto request."""
     if not is_veto(approval.config) or approval.expires_at is None:
         return None
     if approval.status != APPROVAL_OPEN:
@@ -41,8 +41,7 @@ def veto_notice(approval: ApprovalRequest, now: datetime | None = None) -> str |
     from core.reports import time_left  # imports the engine
 
     left = time_left(approval.expires_at, now or utcnow())
-    return (f"Runs at {approval.expires_at.strftime('%Y-%m-%d %H:%M UTC')} ({left}) "
-            "unless someone vetoes it")
+    return f"Runs at {approval.expires_at.strftime('%Y-%m-%d %H:%M UTC')} ({left}) unless someone vetoes it"
 
 
 def release_after_window(session: Session, approval: ApprovalRequest, actor: str) -> str:
@@ -53,14 +52,28 @@ def release_after_window(session: Session, approval: ApprovalRequest, actor: str
     call = current_call(approval)
     released = released_call(call, None) if call is not None else None
     store.append_event(
-        session, WINDOW_PASSED_EVENT, actor, workflow_id=approval.workflow_id,
-        approval_id=approval.id, step_name=approval.step_name,
-        data={"window": config.window, "ended_at": (approval.expires_at or utcnow()).isoformat(),
-              "released_call": {k: released[k] for k in ("tool", "arguments", "digest")}
-              if released is not None else None},
+        session,
+        WINDOW_PASSED_EVENT,
+        actor,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "window": config.window,
+            "ended_at": (approval.expires_at or utcnow()).isoformat(),
+            "released_call": {k: released[k] for k in ("tool", "arguments", "digest")}
+            if released is not None
+            else None,
+        },
     )
-    _decide(session, approval, "approved", VETO_ACTOR,
-            {"reason": "no veto within the window", "mode": "veto"}, released=released)
+    _decide(
+        session,
+        approval,
+        "approved",
+        VETO_ACTOR,
+        {"reason": "no veto within the window", "mode": "veto"},
+        released=released,
+    )
     return "approved"
 
 

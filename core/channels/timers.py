@@ -30,15 +30,16 @@ def updates_a_message(kind: str) -> bool:
 
 def is_original() -> ColumnElement[bool]:
     """SQL: the row is an original message (not a decision's or a reminder's update)."""
-    return and_(Notification.kind != DECIDED_KIND,
-                Notification.kind.not_like(REMINDER_KIND_PREFIX + "%"))
+    return and_(Notification.kind != DECIDED_KIND, Notification.kind.not_like(REMINDER_KIND_PREFIX + "%"))
 
 
 def reminder_notice(payload: dict[str, Any]) -> str:
-    """"Reminder: 2h 10m left to answer" from a reminder row's payload."""
+    """ "Reminder: 2h 10m left to answer" from a reminder row's payload."""
     reminder = payload.get("reminder") or {}
     left = str(reminder.get("time_left") or "").strip()
-    return f"Reminder: {left} to answer" if left.endswith("left") else "Reminder: still waiting for your answer"
+    return (
+        f"Reminder: {left} to answer" if left.endswith("left") else "Reminder: still waiting for your answer"
+    )
 
 
 def email_wording(kind: str, approval: ApprovalFacts, payload: dict[str, Any]) -> tuple[str, str]:

@@ -25,8 +25,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "approval_reminders",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
         sa.Column("approval_id", sa.String(length=36), nullable=False),
         sa.Column("level", sa.Integer(), nullable=False),
         sa.Column("escalation", sa.Integer(), nullable=False),
@@ -37,11 +38,19 @@ def upgrade() -> None:
         sa.Column("sent_at", core.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sent_by", sa.String(length=200), nullable=True),
         sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["approval_id"], ["approval_requests.id"],
-                                name="fk_approval_reminders_approval_id_approval_requests"),
+        sa.ForeignKeyConstraint(
+            ["approval_id"],
+            ["approval_requests.id"],
+            name="fk_approval_reminders_approval_id_approval_requests",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_approval_reminders"),
-        sa.UniqueConstraint("approval_id", "level", "escalation", "share",
-                            name="uq_approval_reminders_approval_id_level_escalation_share"),
+        sa.UniqueConstraint(
+            "approval_id",
+            "level",
+            "escalation",
+            "share",
+            name="uq_approval_reminders_approval_id_level_escalation_share",
+        ),
     )
     op.create_index("ix_approval_reminders_approval_id", "approval_reminders", ["approval_id"])
     op.create_index("ix_approval_reminders_due", "approval_reminders", ["status", "due_at"])

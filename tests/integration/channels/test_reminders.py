@@ -36,16 +36,27 @@ def deadline_of(db: Database, approval_id: str) -> datetime:
 
 def reminders(db: Database, approval_id: str) -> list[tuple[float, str]]:
     with db.read() as session:
-        return [(r.share, r.status) for r in session.scalars(
-            select(ApprovalReminder).where(ApprovalReminder.approval_id == approval_id)
-            .order_by(ApprovalReminder.escalation, ApprovalReminder.share))]
+        return [
+            (r.share, r.status)
+            for r in session.scalars(
+                select(ApprovalReminder)
+                .where(ApprovalReminder.approval_id == approval_id)
+                .order_by(ApprovalReminder.escalation, ApprovalReminder.share)
+            )
+        ]
 
 
 def reminder_events(db: Database, approval_id: str) -> list[WorkflowEvent]:
     with db.read() as session:
-        return list(session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.approval_id == approval_id,
-            WorkflowEvent.event_type == "approval.reminder").order_by(WorkflowEvent.id)))
+        return list(
+            session.scalars(
+                select(WorkflowEvent)
+                .where(
+                    WorkflowEvent.approval_id == approval_id, WorkflowEvent.event_type == "approval.reminder"
+                )
+                .order_by(WorkflowEvent.id)
+            )
+        )
 
 
 def subjects(smtp: Mailbox) -> list[str]:
@@ -56,8 +67,9 @@ def test_each_reminder_goes_out_once_by_email_slack_update_and_webhook(
     db: Database, smtp: Mailbox, slack_api: SlackAPI, webhook_receiver: WebhookReceiver
 ) -> None:
     smtp.start()
-    approval_id = ask(db, channels=["email", "slack"], to=BOB,
-                      config={"timeout": "1h", "remind": ["50%", "90%"]})
+    approval_id = ask(
+        db, channels=["email", "slack"], to=BOB, config={"timeout": "1h", "remind": ["50%", "90%"]}
+    )
     dispatcher(db).dispatch_until_idle(max_seconds=20)
     assert subjects(smtp) == ["Approval needed: Pay invoice 42"]
     [post] = slack_api.payloads("chat.postMessage")
@@ -92,17 +104,20 @@ def test_each_reminder_goes_out_once_by_email_slack_update_and_webhook(
     assert subjects(smtp).count("Reminder: Pay invoice 42") == 2
     assert len(slack_api.payloads("chat.postMessage")) == 1
     assert len(slack_api.payloads("chat.update")) == 2
-    assert [h["data"]["reminder"]["share"] for h in
-            (v["payload"] for v in webhook_receiver.accepted())
-            if h["type"] == "approval.reminder"] == ["50%", "90%"]
+    assert [
+        h["data"]["reminder"]["share"]
+        for h in (v["payload"] for v in webhook_receiver.accepted())
+        if h["type"] == "approval.reminder"
+    ] == ["50%", "90%"]
     assert [e.data["share"] for e in reminder_events(db, approval_id)] == ["50%", "90%"]
     assert post["channel"] == "U0BOB"
 
 
 def test_runners_racing_send_each_reminder_exactly_once(db: Database, smtp: Mailbox) -> None:
     smtp.start()
-    approval_id = ask(db, channels=["email"], to=BOB,
-                      config={"timeout": "1h", "remind": ["25%", "50%", "75%"]})
+    approval_id = ask(
+        db, channels=["email"], to=BOB, config={"timeout": "1h", "remind": ["25%", "50%", "75%"]}
+    )
     dispatcher(db).dispatch_until_idle(max_seconds=20)
     late = deadline_of(db, approval_id) - timedelta(minutes=1)  # all three are due
     # Six runner processes' worth of database connections, started together.
@@ -140,8 +155,12 @@ def test_a_decided_request_gets_no_reminder_and_those_who_answered_get_none(
     smtp.start()
     add_user(db, "carol@example.com", role="approver")
     engine = ApprovalEngine(db)
-    approval_id = ask(db, channels=["email"], to=[BOB, "carol@example.com"],
-                      config={"timeout": "1h", "remind": ["50%", "90%"], "approval_threshold": 2})
+    approval_id = ask(
+        db,
+        channels=["email"],
+        to=[BOB, "carol@example.com"],
+        config={"timeout": "1h", "remind": ["50%", "90%"], "approval_threshold": 2},
+    )
     engine.respond_to_approval(approval_id, BOB, "approve")
     deadline = deadline_of(db, approval_id)
     assert send_due_reminders(db, now=deadline - timedelta(minutes=20)) == 1

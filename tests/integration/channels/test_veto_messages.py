@@ -21,7 +21,8 @@ def _accounts(db: Database) -> None:
 
 
 def test_the_announcement_shows_the_time_left_and_offers_a_veto(
-        db: Database, smtp: Mailbox, slack_api: SlackAPI) -> None:
+    db: Database, smtp: Mailbox, slack_api: SlackAPI
+) -> None:
     smtp.start()
     ask(db, channels=["email", "slack"], to=BOB, config={"mode": "veto", "window": "15m"})
     dispatcher(db).dispatch_until_idle(max_seconds=20)
@@ -38,7 +39,6 @@ def test_the_announcement_shows_the_time_left_and_offers_a_veto(
     [post] = slack_api.payloads("chat.postMessage")
     blocks = json.dumps(post["blocks"])
     assert "(14m left) unless someone vetoes it" in blocks
-    labels = [e["text"]["text"] for b in post["blocks"] if b["type"] == "actions"
-              for e in b["elements"]]
+    labels = [e["text"]["text"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert labels[:2] == ["Run now", "Veto"]
     assert slack_api.problems == []

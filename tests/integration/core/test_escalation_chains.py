@@ -47,8 +47,9 @@ def _accounts(db: Database) -> None:
 def ask(db: Database, **config: Any) -> ApprovalRequest:
     config.setdefault("requested_from", BOSS)
     config.setdefault("channels", ["email"])
-    return ApprovalEngine(db).request_approval(None, "Do the thing", "why", "binary",
-                                               requested_by="agent@example.com", config=config)
+    return ApprovalEngine(db).request_approval(
+        None, "Do the thing", "why", "binary", requested_by="agent@example.com", config=config
+    )
 
 
 def pass_deadline(db: Database, approval_id: str) -> None:
@@ -58,13 +59,16 @@ def pass_deadline(db: Database, approval_id: str) -> None:
 
 def approval_events(db: Database, approval_id: str, kind: str) -> list[WorkflowEvent]:
     with db.read() as session:
-        return list(session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.approval_id == approval_id, WorkflowEvent.event_type == kind)
-            .order_by(WorkflowEvent.id)))
+        return list(
+            session.scalars(
+                select(WorkflowEvent)
+                .where(WorkflowEvent.approval_id == approval_id, WorkflowEvent.event_type == kind)
+                .order_by(WorkflowEvent.id)
+            )
+        )
 
 
-def test_each_level_takes_over_when_the_previous_times_out_then_it_fails_closed(
-        db: Database) -> None:
+def test_each_level_takes_over_when_the_previous_times_out_then_it_fails_closed(db: Database) -> None:
     engine = ApprovalEngine(db)
     request = ask(db, timeout="2h", escalate_to=CHAIN)
     asked = []
@@ -79,8 +83,7 @@ def test_each_level_takes_over_when_the_previous_times_out_then_it_fails_closed(
     for former in (BOSS, MANAGER):
         with pytest.raises(NotAuthorized):
             engine.respond_to_approval(request.id, former, "approve")
-    assert [e.data["escalation"] for e in approval_events(db, request.id, "approval.escalated")] \
-        == [1, 2, 3]
+    assert [e.data["escalation"] for e in approval_events(db, request.id, "approval.escalated")] == [1, 2, 3]
     kinds = [k for k, _, _ in notifications(db, request.id)]
     assert {"approval.escalated", "approval.escalated.2", "approval.escalated.3"} <= set(kinds)
     pass_deadline(db, request.id)
@@ -133,17 +136,22 @@ def test_each_level_gets_its_own_reminders(db: Database) -> None:
     pass_deadline(db, request.id)
     ApprovalEngine(db).expire_due()
     with db.read() as session:
-        rows = session.scalars(select(ApprovalReminder).where(
-            ApprovalReminder.approval_id == request.id).order_by(ApprovalReminder.escalation)).all()
+        rows = session.scalars(
+            select(ApprovalReminder)
+            .where(ApprovalReminder.approval_id == request.id)
+            .order_by(ApprovalReminder.escalation)
+        ).all()
         assert [(r.escalation, r.status) for r in rows] == [(0, "due"), (1, "due")]
         fresh = rows[1]
         assert fresh.due_at - (fresh.deadline - timedelta(hours=2)) == timedelta(hours=1)
 
 
 def test_approve_on_final_expiry_runs_exactly_the_proposed_call(
-        db: Database, pay_registry: ToolRegistry, calls: Calls) -> None:
-    workflow_id, approval = waiting(db, pay_registry, timeout="1h", escalate_to=[MANAGER],
-                                    on_expiry="approve")
+    db: Database, pay_registry: ToolRegistry, calls: Calls
+) -> None:
+    workflow_id, approval = waiting(
+        db, pay_registry, timeout="1h", escalate_to=[MANAGER], on_expiry="approve"
+    )
     engine = ApprovalEngine(db)
     pass_deadline(db, approval.id)
     assert engine.expire_due() == 1  # the manager's turn
@@ -167,7 +175,8 @@ def test_approve_on_final_expiry_runs_exactly_the_proposed_call(
 
 
 def test_expiry_without_on_expiry_rejects_and_nothing_runs(
-        db: Database, pay_registry: ToolRegistry, calls: Calls) -> None:
+    db: Database, pay_registry: ToolRegistry, calls: Calls
+) -> None:
     workflow_id, approval = waiting(db, pay_registry, timeout="1h", escalate_to=[MANAGER])
     engine = ApprovalEngine(db)
     for _ in range(2):

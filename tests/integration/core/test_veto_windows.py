@@ -47,11 +47,11 @@ def test_the_call_is_announced_with_the_time_left(db: Database, pay_registry: To
     assert view.summary_lines()[0] == view.notice
 
 
-def test_a_veto_within_the_window_is_a_rejection(db: Database, pay_registry: ToolRegistry,
-                                                 calls: Calls) -> None:
+def test_a_veto_within_the_window_is_a_rejection(
+    db: Database, pay_registry: ToolRegistry, calls: Calls
+) -> None:
     workflow_id, approval = waiting(db, pay_registry, **WINDOW)
-    vetoed = ApprovalEngine(db).respond_to_approval(approval.id, FINANCE, "reject",
-                                                    comment="wrong invoice")
+    vetoed = ApprovalEngine(db).respond_to_approval(approval.id, FINANCE, "reject", comment="wrong invoice")
     assert vetoed.status == "rejected"
     assert ApprovalEngine(db).expire_due() == 0  # nothing left to run at the window's end
     run(db, pay_registry)
@@ -59,8 +59,9 @@ def test_a_veto_within_the_window_is_a_rejection(db: Database, pay_registry: Too
     assert calls.of("pay") == []
 
 
-def test_the_call_runs_when_the_window_ends_unvetoed(db: Database, pay_registry: ToolRegistry,
-                                                     calls: Calls) -> None:
+def test_the_call_runs_when_the_window_ends_unvetoed(
+    db: Database, pay_registry: ToolRegistry, calls: Calls
+) -> None:
     workflow_id, approval = waiting(db, pay_registry, **WINDOW)
     run(db, pay_registry)
     assert calls.of("pay") == []  # not before the window ends
@@ -79,16 +80,18 @@ def test_the_call_runs_when_the_window_ends_unvetoed(db: Database, pay_registry:
     assert calls.of("pay") == [PROPOSED]
 
 
-def test_a_call_changed_after_the_window_does_not_run(db: Database, pay_registry: ToolRegistry,
-                                                      calls: Calls) -> None:
+def test_a_call_changed_after_the_window_does_not_run(
+    db: Database, pay_registry: ToolRegistry, calls: Calls
+) -> None:
     workflow_id, approval = waiting(db, pay_registry, **WINDOW)
     end_window(db, approval.id)
     assert ApprovalEngine(db).expire_due() == 1
     arguments = {**PROPOSED, "amount": 99999}
     forged = {"tool": "pay", "arguments": arguments, "digest": call_digest("pay", arguments)}
     with db.session() as session:
-        session.execute(update(ApprovalRequest).where(ApprovalRequest.id == approval.id)
-                        .values(released_call=forged))
+        session.execute(
+            update(ApprovalRequest).where(ApprovalRequest.id == approval.id).values(released_call=forged)
+        )
     run(db, pay_registry)
     assert status(db, workflow_id) == "failed"
     assert calls.of("pay") == []
