@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from core import store
 from core.calls import released_call
 from core.definitions import ApprovalConfig
-from core.errors import ApprovalClosed
+from core.errors import ApprovalClosed, InvalidTransition
 from core.models import ApprovalRequest, utcnow
 from core.reminders import schedule_reminders
 from core.states import APPROVAL_OPEN
@@ -52,6 +52,12 @@ def apply_expiry(session: Session, approval: ApprovalRequest, actor: str, *, for
         raise ApprovalClosed(f"Approval request {approval.id} is already {approval.status}.")
     config = ApprovalConfig.model_validate(approval.config)
     if is_veto(config):
+        if forced:  # ending a window early would run the call without anyone approving it
+            raise InvalidTransition(
+                f"Approval request {approval.id} is a veto window; it ends by itself at "
+                f"{approval.expires_at.isoformat() if approval.expires_at else 'its deadline'}. "
+                "Approve it to run the call now, or reject it to veto."
+            )
         return release_after_window(session, approval, actor)
     chain = config.escalate_to
     if config.on_timeout == "escalate" and approval.escalations < len(chain):

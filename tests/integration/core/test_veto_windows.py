@@ -16,7 +16,7 @@ from core.approval_view import request_view
 from core.approvals import ApprovalEngine
 from core.calls import call_digest
 from core.db import Database
-from core.errors import ApprovalClosed
+from core.errors import ApprovalClosed, InvalidTransition
 from core.models import ApprovalRequest, utcnow
 from core.tools import ToolRegistry
 from tests.helpers.approved_calls import FINANCE, PROPOSED, waiting
@@ -98,3 +98,14 @@ def test_a_call_changed_after_the_window_does_not_run(
     [refused] = events(db, workflow_id, "call.refused")
     assert "audit trail" in refused.data["reason"]
     assert "step.retry_scheduled" not in event_types(db, workflow_id)
+
+
+def test_a_window_cannot_be_ended_early_by_forcing_its_expiry(
+    db: Database, pay_registry: ToolRegistry, calls: Calls
+) -> None:
+    workflow_id, approval = waiting(db, pay_registry, **WINDOW)
+    with pytest.raises(InvalidTransition, match="is a veto window"):
+        ApprovalEngine(db).expire_approval(approval.id, "ops@example.com")
+    assert ApprovalEngine(db).get(approval.id).status == "pending"
+    run(db, pay_registry)
+    assert calls.of("pay") == []
