@@ -34,7 +34,8 @@ import structlog
 from sqlalchemy import func, select, update
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
-from core import store, tracing
+from core.base.errors import NotificationNotFound
+from core.base.retry import first_line, is_database_unavailable
 from core.channels.base import (
     Channel,
     Deferred,
@@ -49,16 +50,16 @@ from core.channels.notifications import (
     notifications_for,
     retry_notification,
 )
-from core.channels.outbox import outbox_signal
 from core.channels.timers import is_original, updates_a_message
-from core.errors import NotificationNotFound
-from core.models import ApprovalRequest, Notification, utcnow
-from core.retry import first_line, is_database_unavailable
+from core.outbox.writer import outbox_signal
+from core.records import rows as store
+from core.store.tables import ApprovalRequest, Notification, utcnow
+from core.telemetry import tracing
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.db import Database
+    from core.store.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +87,7 @@ class DeliveryPolicy:
 
     @classmethod
     def from_settings(cls) -> DeliveryPolicy:
-        from core.config import get_settings
+        from core.base.config import get_settings
 
         s = get_settings()
         return cls(max_attempts=max(1, s.notify_max_attempts),
@@ -279,7 +280,7 @@ class Dispatcher:
         return "sent"
 
     def _prepare(self, notification_id: str) -> tuple[Delivery, bool]:
-        from core.channels.settings import channel_settings
+        from core.outbox.settings import channel_settings
 
         with self.db.read() as session:
             row = session.get(Notification, notification_id)
@@ -297,7 +298,7 @@ class Dispatcher:
                         is_original(),
                         Notification.status == "sent",
                     )).all() if ref]
-            # A group's members in other tenants are not mailed (core.tenancy).
+            # A group's members in other tenants are not mailed (core.store.tenancy).
             tenant = session.scalar(select(ApprovalRequest.tenant).where(
                 ApprovalRequest.id == row.approval_id)) if row.approval_id else None
             addresses = addresses_of(session, row.recipient, tenant=tenant) if row.channel == "email" else []

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_
 
-from core.channels.outbox import DECIDED_KIND
-from core.models import Notification
-from core.reminders import REMINDER_KIND_PREFIX, is_reminder_kind
+from core.approvals.reminders import REMINDER_KIND_PREFIX, is_reminder_kind
+from core.outbox.writer import DECIDED_KIND
+from core.store.tables import Notification
 
 if TYPE_CHECKING:
     from core.channels.base import ApprovalFacts

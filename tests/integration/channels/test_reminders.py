@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import ApprovalReminder, ApprovalRequest, WorkflowEvent
-from core.reminders import send_due_reminders
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.approvals.reminders import send_due_reminders
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalReminder, ApprovalRequest, WorkflowEvent
 from tests.integration.channels.conftest import Mailbox, SlackAPI, WebhookReceiver, ask, dispatcher
 
 BOB = "bob@example.com"

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from core.db import Database
-from core.users import add_user
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.integration.channels.conftest import Mailbox, SlackAPI, ask, dispatcher
 
 BOB = "bob@example.com"

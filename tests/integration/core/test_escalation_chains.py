@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import NotAuthorized
-from core.models import ApprovalReminder, ApprovalRequest, WorkflowEvent, utcnow
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import NotAuthorized
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalReminder, ApprovalRequest, WorkflowEvent, utcnow
 from tests.helpers.approved_calls import PROPOSED, waiting
 from tests.helpers.approved_calls import pay_registry as _pay_registry
 from tests.integration.core.conftest import Calls, events, notifications, run, status

@@ -12,13 +12,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from core.approval_view import request_view
-from core.approvals import ApprovalEngine
-from core.calls import call_digest
-from core.db import Database
-from core.errors import ApprovalClosed, InvalidTransition
-from core.models import ApprovalRequest, utcnow
-from core.tools import ToolRegistry
+from core.approvals.engine import ApprovalEngine
+from core.approvals.presentation import request_view
+from core.base.errors import ApprovalClosed, InvalidTransition
+from core.definitions.calls import call_digest
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, utcnow
 from tests.helpers.approved_calls import FINANCE, PROPOSED, waiting
 from tests.helpers.approved_calls import pay_registry as _pay_registry
 from tests.integration.core.conftest import Calls, event_types, events, notifications, run, status

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.demo import DEMO_PASSWORD
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import DEMO_PASSWORD
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.helpers.approved_calls import FINANCE, pay_registry, run, waiting
 from tests.integration.core.conftest import Calls
 from tests.integration.dashboard.conftest import (

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from core.definitions import ApprovalConfig, parse_approval_config, parse_definition
-from core.errors import DefinitionError
+from core.base.errors import DefinitionError
+from core.definitions.workflow import ApprovalConfig, parse_approval_config, parse_definition
 
 
 def definition(**config: Any) -> dict[str, Any]:
