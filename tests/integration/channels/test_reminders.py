@@ -9,13 +9,14 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.approvals.engine import ApprovalEngine
 from core.approvals.reminders import send_due_reminders
+from core.engine.runner import Runner
 from core.identity.users import add_user
 from core.store.db import Database
-from core.store.tables import ApprovalReminder, ApprovalRequest, WorkflowEvent
+from core.store.tables import ApprovalReminder, ApprovalRequest, WorkflowEvent, utcnow
 from tests.integration.channels.conftest import Mailbox, SlackAPI, WebhookReceiver, ask, dispatcher
 
 BOB = "bob@example.com"
@@ -173,3 +174,21 @@ def test_a_decided_request_gets_no_reminder_and_those_who_answered_get_none(
     assert send_due_reminders(db, now=deadline - timedelta(minutes=1)) == 0
     assert reminders(db, approval_id) == [(50.0, "sent"), (90.0, "skipped")]
     assert len(reminder_events(db, approval_id)) == 1
+
+
+def test_the_runner_loop_sends_a_due_reminder_once(db: Database, smtp: Mailbox) -> None:
+    smtp.start()
+    approval_id = ask(db, channels=["email"], to=BOB, config={"timeout": "1h", "remind": ["50%"]})
+    with db.session() as session:  # half the hour has passed
+        session.execute(
+            update(ApprovalReminder)
+            .where(ApprovalReminder.approval_id == approval_id)
+            .values(due_at=utcnow() - timedelta(seconds=1))
+        )
+    for number in range(2):
+        Runner(db, runner_id=f"runner-{number}").run_until_idle(max_seconds=30)
+    assert reminders(db, approval_id) == [(50.0, "sent")]
+    [event] = reminder_events(db, approval_id)
+    assert event.data["runner"] == "runner-0"
+    dispatcher(db).dispatch_until_idle(max_seconds=20)
+    assert subjects(smtp) == ["Approval needed: Pay invoice 42", "Reminder: Pay invoice 42"]
