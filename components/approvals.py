@@ -23,13 +23,14 @@ from components.text import md
 from core.approvals import inbox as reports
 from core.approvals.edits import changed_arguments
 from core.approvals.presentation import RequestView, plain
+from core.base.clock import utcnow
 from core.base.errors import CountersignError
-from core.definitions.workflow import ApprovalConfig
-from core.store.tables import ApprovalRequest, utcnow
+from core.definitions.approval import ApprovalConfig
 
 if TYPE_CHECKING:
     from core.approvals.engine import ApprovalEngine
     from core.store.db import Database
+    from core.store.tables import ApprovalRequest
 
 FLASH = "approval.flash"
 ANSWER_FORM = "approval.answer"

@@ -23,9 +23,9 @@ import streamlit as st
 from components.badges import badge_markdown
 from components.text import md
 from core.base.errors import CountersignError, NotFound
+from core.identity import unknown_people_may_view
 from core.identity.browser_sessions import SESSION_COOKIE, SESSION_MAX_AGE
 from core.identity.users import add_user, get_user, session_token, session_user, sign_in
-from core.store.tenancy import unknown_people_may_view
 
 if TYPE_CHECKING:
     from core.store.db import Database

@@ -13,10 +13,24 @@ from typing import TYPE_CHECKING, Any
 
 from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry, default_registry, load_tool_modules
-from core.store.db import Database, get_database
+from core.store.db import Database, get_database, normalise_url
 
 if TYPE_CHECKING:
     from core.engine.executor import TaskHandler
+
+
+def install_session_hooks() -> None:
+    """What every process's database sessions do beside their work, installed once:
+    outbox follow-ups and the dispatcher's wake-up (``core.outbox.writer``), approval-wait
+    spans (``core.telemetry.tracing``) and recorded permission refusals
+    (``core.identity.permissions``). Installing again is harmless."""
+    from core.identity.permissions import register_session_hooks as refusals
+    from core.outbox.writer import register_session_hooks as outbox
+    from core.telemetry.tracing import register_session_hooks as tracing
+
+    outbox()
+    tracing()
+    refusals()
 
 
 def load_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
@@ -29,8 +43,24 @@ def load_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
     return registry or default_registry
 
 
+def configured_database_url() -> str:
+    """The database this process uses: DATABASE_URL, else the settings' (the embedded SQLite file)."""
+    import os
+
+    from core.base.config import get_settings
+
+    return normalise_url(os.environ.get("DATABASE_URL") or get_settings().database_url)
+
+
+def database(url: str | None = None) -> Database:
+    """The process-wide handle for ``url`` (default: the configured one), as it is:
+    no migration, no tools (for a liveness check)."""
+    return get_database(url or configured_database_url())
+
+
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     """The process's database for ``url`` (default: settings), migrated, with its tools loaded."""
+    install_session_hooks()
     db = get_database(url)
     if migrate:
         db.upgrade()
@@ -61,6 +91,7 @@ def build_runner(
     from core.channels.dispatcher import Dispatcher
     from core.ops.alerts import evaluate_alerts as alert_job
 
+    install_session_hooks()
     if options.get("registry") is None:
         options["registry"] = load_tools()
     return Runner(
@@ -72,4 +103,5 @@ def build_runner(
     )
 
 
-__all__ = ["agent_task_handler", "build_runner", "load_tools", "open_database"]
+__all__ = ["Database", "agent_task_handler", "build_runner", "configured_database_url", "database",
+           "install_session_hooks", "load_tools", "open_database"]

@@ -39,7 +39,7 @@ from core.approvals.engine import ApprovalEngine
 from core.approvals.presentation import RequestView, plain, request_view
 from core.base.errors import CountersignError, InvalidResponse
 from core.base.storable import load_json
-from core.store.tenancy import user_tenant
+from core.identity import user_tenant
 from gateway.auth import session_user
 from gateway.browser import GRADIO_HEAD, ApproverUiGuard
 

@@ -17,12 +17,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.base.errors import NotAuthorized
+from core.identity import user_tenant
 from core.identity.api_tokens import authenticate_token, credential_of
 from core.identity.browser_sessions import SESSION_COOKIE
 from core.identity.permissions import use_credential
 from core.identity.users import User, session_token
 from core.identity.users import session_user as account_of_session
-from core.store.tenancy import user_tenant
 from gateway.errors import Unauthenticated
 
 if TYPE_CHECKING:

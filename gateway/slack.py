@@ -63,8 +63,8 @@ from core.channels.slack import (
     read_edit_submission,
     submission_errors,
 )
+from core.identity import user_tenant
 from core.outbox.settings import channel_settings
-from core.store.tenancy import user_tenant
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
 

@@ -26,8 +26,8 @@ from core.approvals.reminders import schedule_reminders
 from core.approvals.veto import is_veto, release_after_window
 from core.base.errors import ApprovalClosed, InvalidTransition
 from core.base.states import APPROVAL_OPEN
+from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import released_call
-from core.definitions.workflow import ApprovalConfig
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, utcnow
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from core.base.config import get_settings
 from core.base.states import APPROVAL_OPEN
-from core.definitions.workflow import ApprovalConfig
+from core.definitions.approval import ApprovalConfig
 from core.outbox.settings import configured_person_channels
 from core.outbox.writer import REMINDER_EVENT
 from core.records import rows as store

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.base.states import APPROVAL_OPEN
+from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import released_call
-from core.definitions.workflow import ApprovalConfig
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, utcnow
 

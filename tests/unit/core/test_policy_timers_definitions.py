@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from core.base.errors import DefinitionError
-from core.definitions.workflow import ApprovalConfig, parse_approval_config, parse_definition
+from core.definitions.approval import ApprovalConfig
+from core.definitions.workflow import parse_approval_config, parse_definition
 
 
 def definition(**config: Any) -> dict[str, Any]:
