@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.approvals.expiry import TIMEOUT_ACTOR, EngineSteps, apply_expiry, expire_due
 from core.approvals.reminders import schedule_reminders
 from core.base.config import get_settings
 from core.base.errors import (
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 DECISIONS = ("approve", "reject", "modify")
-TIMEOUT_ACTOR = "system:timeout"
 
 
 def normalise_principal(value: str) -> str:
@@ -595,9 +595,13 @@ def cancel_open_approvals(session: Session, workflow_id: str, actor: str, reason
 def expire(session: Session, approval: ApprovalRequest, actor: str, *, forced: bool = False) -> str:
     """Apply the request's deadline rule (escalation chain, ``on_expiry``, veto window:
     core.approvals.expiry); returns what happened."""
-    from core.approvals.expiry import apply_expiry  # it uses this module's helpers
+    return apply_expiry(session, approval, actor, _expiry_steps(), forced=forced)
 
-    return apply_expiry(session, approval, actor, forced=forced)
+
+def _expiry_steps() -> EngineSteps:
+    """This module's steps a deadline takes (core.approvals.expiry cannot import them)."""
+    return EngineSteps(assign=_assign, notify=_notify, decide=_decide, current_call=current_call,
+                       lock=lock_approval)
 
 
 def lock_approval(session: Session, approval_id: str) -> ApprovalRequest:
@@ -682,9 +686,7 @@ class ApprovalEngine:
 
     def expire_due(self, limit: int = 100) -> int:
         """Apply the deadline rule to requests past their deadline; returns how many."""
-        from core.approvals.expiry import expire_due
-
-        return expire_due(self.db, TIMEOUT_ACTOR, limit)
+        return expire_due(self.db, TIMEOUT_ACTOR, _expiry_steps(), limit)
 
     def next_expiry(self) -> datetime | None:
         with self.db.read() as session:

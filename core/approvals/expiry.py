@@ -12,12 +12,17 @@ A veto window's end releases its call (core.approvals.veto).
 ``expire_due`` is the runners' sweep. It re-reads each request under its
 locks (workflow, then request) and acts only when the deadline has really
 passed, so two runners racing on one request escalate it once, not twice.
+
+The engine imports this module, so what it needs of the engine (assigning,
+notifying, deciding, locking) is passed in as ``EngineSteps``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +41,24 @@ if TYPE_CHECKING:
 
 # How long an escalated level has when the request set no timeout (a forced expiry).
 DEFAULT_LEVEL_SECONDS = 86400
+# Who decides a request its deadline decided.
+TIMEOUT_ACTOR = "system:timeout"
+
+
+@dataclass(frozen=True)
+class EngineSteps:
+    """The engine's own steps a deadline takes (core.approvals.engine passes them)."""
+
+    # (session, approval, approvers): who may answer now
+    assign: Callable[[Session, ApprovalRequest, list[str]], None]
+    # (session, approval, recipients, *, kind): queue the messages
+    notify: Callable[..., None]
+    # (session, approval, outcome, actor, data, *, released=...): close the request
+    decide: Callable[..., None]
+    # (approval): the call the current approvers are asked about
+    current_call: Callable[[ApprovalRequest], dict[str, Any] | None]
+    # (session, approval_id): the request, locked workflow first
+    lock: Callable[[Session, str], ApprovalRequest]
 
 
 def escalated_kind(number: int) -> str:
@@ -43,18 +66,11 @@ def escalated_kind(number: int) -> str:
     return "approval.escalated" if number <= 1 else f"approval.escalated.{number}"
 
 
-def apply_expiry(session: Session, approval: ApprovalRequest, actor: str, *, forced: bool = False) -> str:
+def apply_expiry(
+    session: Session, approval: ApprovalRequest, actor: str, steps: EngineSteps, *, forced: bool = False
+) -> str:
     """Apply the request's deadline rule; returns what happened
     (``escalated``, ``approved`` or ``expired``). The caller holds the locks."""
-    from core.approvals.engine import (
-        TIMEOUT_ACTOR,
-        _assign,
-        _decide,
-        _notify,
-        current_call,
-        normalise_principal,
-    )
-
     if approval.status != APPROVAL_OPEN:
         raise ApprovalClosed(f"Approval request {approval.id} is already {approval.status}.")
     config = ApprovalConfig.model_validate(approval.config)
@@ -65,37 +81,12 @@ def apply_expiry(session: Session, approval: ApprovalRequest, actor: str, *, for
                 f"{approval.expires_at.isoformat() if approval.expires_at else 'its deadline'}. "
                 "Approve it to run the call now, or reject it to veto."
             )
-        return release_after_window(session, approval, actor)
+        return release_after_window(session, approval, actor, steps.current_call(approval), steps.decide)
     chain = config.escalate_to
     if config.on_timeout == "escalate" and approval.escalations < len(chain):
-        level = chain[approval.escalations]
-        approval.escalations += 1
-        approval.approvers = list(dict.fromkeys(normalise_principal(a) for a in level))
-        approval.threshold = 1
-        now = utcnow()
-        approval.expires_at = now + timedelta(seconds=config.timeout or DEFAULT_LEVEL_SECONDS)
-        approval.updated_at = now
-        _assign(session, approval, approval.approvers)
-        _notify(session, approval, approval.approvers, kind=escalated_kind(approval.escalations))
-        schedule_reminders(session, approval, config, now)
-        store.append_event(
-            session,
-            "approval.escalated",
-            actor,
-            workflow_id=approval.workflow_id,
-            approval_id=approval.id,
-            step_name=approval.step_name,
-            data={
-                "escalated_to": approval.approvers,
-                "forced": forced,
-                "escalation": approval.escalations,
-                "of": len(chain),
-                "expires_at": approval.expires_at.isoformat(),
-            },
-        )
-        return "escalated"
+        return _escalate(session, approval, actor, steps, config, forced=forced)
     action = config.expiry_action
-    call = current_call(approval)
+    call = steps.current_call(approval)
     released = released_call(call, None) if call is not None and action == "approve" else None
     store.append_event(
         session,
@@ -115,7 +106,7 @@ def apply_expiry(session: Session, approval: ApprovalRequest, actor: str, *, for
         },
     )
     if action == "approve":
-        _decide(
+        steps.decide(
             session,
             approval,
             "approved",
@@ -124,14 +115,51 @@ def apply_expiry(session: Session, approval: ApprovalRequest, actor: str, *, for
             released=released,
         )
         return "approved"
-    _decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired", "on_expiry": "reject"})
+    steps.decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired", "on_expiry": "reject"})
     return "expired"
 
 
-def expire_due(db: Database, actor: str, limit: int = 100) -> int:
-    """Apply the deadline rule to open requests whose deadline has passed; how many."""
-    from core.approvals.engine import lock_approval
+def _escalate(
+    session: Session,
+    approval: ApprovalRequest,
+    actor: str,
+    steps: EngineSteps,
+    config: ApprovalConfig,
+    *,
+    forced: bool,
+) -> str:
+    """The next level of the chain takes over: its approvers, a fresh timeout, its reminders."""
+    chain = config.escalate_to
+    level = chain[approval.escalations]
+    approval.escalations += 1
+    approval.approvers = list(dict.fromkeys(a.strip().lower() for a in level))
+    approval.threshold = 1
+    now = utcnow()
+    approval.expires_at = now + timedelta(seconds=config.timeout or DEFAULT_LEVEL_SECONDS)
+    approval.updated_at = now
+    steps.assign(session, approval, approval.approvers)
+    steps.notify(session, approval, approval.approvers, kind=escalated_kind(approval.escalations))
+    schedule_reminders(session, approval, config, now)
+    store.append_event(
+        session,
+        "approval.escalated",
+        actor,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "escalated_to": approval.approvers,
+            "forced": forced,
+            "escalation": approval.escalations,
+            "of": len(chain),
+            "expires_at": approval.expires_at.isoformat(),
+        },
+    )
+    return "escalated"
 
+
+def expire_due(db: Database, actor: str, steps: EngineSteps, limit: int = 100) -> int:
+    """Apply the deadline rule to open requests whose deadline has passed; how many."""
     with db.read() as session:
         due = session.scalars(
             select(ApprovalRequest.id)
@@ -142,16 +170,16 @@ def expire_due(db: Database, actor: str, limit: int = 100) -> int:
     done = 0
     for approval_id in due:
         with db.session() as session:
-            approval = lock_approval(session, approval_id)
+            approval = steps.lock(session, approval_id)
             if (
                 approval.status != APPROVAL_OPEN
                 or approval.expires_at is None
                 or approval.expires_at > utcnow()
             ):
                 continue  # another runner got there first (decided, or escalated on)
-            apply_expiry(session, approval, actor)
+            apply_expiry(session, approval, actor, steps)
             done += 1
     return done
 
 
-__all__ = ["apply_expiry", "escalated_kind", "expire_due"]
+__all__ = ["TIMEOUT_ACTOR", "EngineSteps", "apply_expiry", "escalated_kind", "expire_due"]

@@ -250,7 +250,7 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
         time_left=_time_left(approval, now),
         facts=facts,
         amount_note=amount_note,
-        notice=veto_notice(approval, now),
+        notice=veto_notice(approval, time_left(approval.expires_at, now)),
     )
 
 

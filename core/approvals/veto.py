@@ -4,15 +4,18 @@ The request is announced to its approvers like any other (dashboard, Slack,
 email, webhooks) and its deadline is the window's end. Within the window a
 veto is a rejection (any channel's Reject; the step then follows
 ``on_reject``), and an approval runs the call at once. When the window ends
-with no veto, the runner's expiry sweep (core.approvals.expiry) releases exactly the
-call that was announced, through the same path an approval takes
-(``core.definitions.calls.released_call`` recorded in the ``approval.decided`` event), so
-the executor's released-call check applies to it as to any decision.
+with no veto, the runner's deadline sweep (core.approvals.expiry) releases
+exactly the call that was announced, through the same path an approval takes
+(``core.definitions.calls.released_call``, recorded in the ``approval.decided``
+event), so the executor's released-call check applies to it as to any decision.
+
+The engine's decision step is passed in (``decide``): the engine imports this
+module through core.approvals.expiry.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,30 +29,28 @@ from core.store.tables import ApprovalRequest, utcnow
 VETO_ACTOR = "system:veto-window"
 WINDOW_PASSED_EVENT = "approval.veto_window_passed"
 
+# The engine's ``_decide(session, approval, outcome, actor, data, *, released=...)``.
+Decide = Callable[..., None]
+
 
 def is_veto(config: dict[str, Any] | ApprovalConfig) -> bool:
     mode = config.mode if isinstance(config, ApprovalConfig) else (config or {}).get("mode")
     return mode == "veto"
 
 
-def veto_notice(approval: ApprovalRequest, now: datetime | None = None) -> str | None:
-    """ "Runs at 16:05 UTC (14m left) unless someone vetoes it" for an open veto request."""
-    if not is_veto(approval.config) or approval.expires_at is None:
+def veto_notice(approval: ApprovalRequest, left: str) -> str | None:
+    """ "Runs at 2026-12-04 16:05 UTC (14m left) unless someone vetoes it" for an open
+    veto request; ``left`` is the time left as every channel words it."""
+    if not is_veto(approval.config) or approval.expires_at is None or approval.status != APPROVAL_OPEN:
         return None
-    if approval.status != APPROVAL_OPEN:
-        return None
-    from core.approvals.inbox import time_left  # imports the engine
-
-    left = time_left(approval.expires_at, now or utcnow())
     return f"Runs at {approval.expires_at.strftime('%Y-%m-%d %H:%M UTC')} ({left}) unless someone vetoes it"
 
 
-def release_after_window(session: Session, approval: ApprovalRequest, actor: str) -> str:
-    """The window ended without a veto: release the announced call, as an approval does."""
-    from core.approvals.engine import _decide, current_call  # the engine imports core.approvals.expiry
-
+def release_after_window(
+    session: Session, approval: ApprovalRequest, actor: str, call: dict[str, Any] | None, decide: Decide
+) -> str:
+    """The window ended without a veto: release ``call`` (the one announced), as an approval does."""
     config = ApprovalConfig.model_validate(approval.config)
-    call = current_call(approval)
     released = released_call(call, None) if call is not None else None
     store.append_event(
         session,
@@ -66,7 +67,7 @@ def release_after_window(session: Session, approval: ApprovalRequest, actor: str
             else None,
         },
     )
-    _decide(
+    decide(
         session,
         approval,
         "approved",

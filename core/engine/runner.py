@@ -26,7 +26,8 @@ import structlog
 from sqlalchemy import delete, func, or_, select, update
 
 from core.approvals.engine import ApprovalEngine
-from core.approvals.reminders import next_reminder, send_due_reminders
+from core.approvals.reminder_sender import send_due_reminders
+from core.approvals.reminders import next_reminder
 from core.base.retry import backoff_delay, first_line, is_database_unavailable
 from core.engine.executor import StepExecutor, TaskHandler, rehearsal_task
 from core.engine.tools import ToolRegistry, default_registry

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core.approvals.engine import ApprovalEngine
-from core.approvals.reminders import send_due_reminders
+from core.approvals.reminder_sender import send_due_reminders
 from core.engine.runner import Runner
 from core.identity.users import add_user
 from core.store.db import Database

@@ -23,7 +23,7 @@ from core.store.db import Database
 from core.store.tables import ApprovalReminder, ApprovalRequest, WorkflowEvent, utcnow
 from tests.helpers.approved_calls import PROPOSED, waiting
 from tests.helpers.approved_calls import pay_registry as _pay_registry
-from tests.integration.core.conftest import Calls, events, notifications, run, status
+from tests.helpers.engine import Calls, events, notifications, run, status
 
 BOSS = "boss@example.com"
 MANAGER = "manager@example.com"

@@ -21,7 +21,7 @@ from core.store.db import Database
 from core.store.tables import ApprovalRequest, utcnow
 from tests.helpers.approved_calls import FINANCE, PROPOSED, waiting
 from tests.helpers.approved_calls import pay_registry as _pay_registry
-from tests.integration.core.conftest import Calls, event_types, events, notifications, run, status
+from tests.helpers.engine import Calls, event_types, events, notifications, run, status
 
 WINDOW = {"mode": "veto", "window": "15m"}
 

@@ -14,7 +14,7 @@ from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
 from core.store.db import Database
 from tests.helpers.approved_calls import FINANCE, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 from tests.integration.dashboard.conftest import (
     _app_over,
     new_app,
