@@ -11,6 +11,8 @@ the end of the run (tests/reliability/report.py).
   subset); refused with one ``error: ...`` line.
 - **dashboard**: the controls the pages draw for each role (Streamlit
   AppTest): shown exactly where the action is allowed.
+- **Slack, email link, Gradio**: answering an approval through each channel,
+  every role (test_matrix_channels.py).
 """
 
 from __future__ import annotations
