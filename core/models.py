@@ -391,6 +391,9 @@ class User(TimestampMixin, Base):
     # Browser sessions carry this; bumping it (password or role change, removal,
     # "sign out everywhere") ends every session made before (core.users.session_user).
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set while an admin has disabled the account (core.account_state): it signs in,
+    # answers and authenticates nowhere until enabled again (migration 0009).
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SignInFailure(Base):

@@ -1,0 +1,33 @@
+"""``python -m core users disable EMAIL`` and ``users enable EMAIL`` (core.account_state)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from core.cli_support import DEFAULT_ACTOR, open_database
+
+Actor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
+
+
+def users_disable(email: str, actor: Actor = DEFAULT_ACTOR) -> None:
+    """Disable an account (users:manage): its sessions end; its sign-in, API tokens, email
+    links and Slack clicks are refused until it is enabled again."""
+    from core.account_state import disable_user
+
+    user = disable_user(open_database(), email, actor=actor)
+    typer.echo(f"disabled {user.email}")
+
+
+def users_enable(email: str, actor: Actor = DEFAULT_ACTOR) -> None:
+    """Enable a disabled account again (users:manage); it signs in anew."""
+    from core.account_state import enable_user
+
+    user = enable_user(open_database(), email, actor=actor)
+    typer.echo(f"enabled {user.email}")
+
+
+def register(users_app: typer.Typer) -> None:
+    users_app.command("disable")(users_disable)
+    users_app.command("enable")(users_enable)
