@@ -2,14 +2,16 @@
 signed Slack click, an email link's confirmation page and the Gradio approver
 UI, for each role, on SQLite.
 
-Every request is a held ``pay`` call naming all five people (admin,
-approver, viewer, service account, an email without an account). An allowed
+Every request is a held ``pay`` call naming all six people (admin,
+approver, viewer, service account, a disabled approver, an email without an
+account). An allowed
 answer records a vote on that channel and, once the runner runs, the tool
 receives the call as proposed; a refused one gives the message REST and the
 dashboard give (``<email> may not approvals:answer (role <role>)``), is
 written to the audit trail, and leaves the request pending and the tool
 never called. Gradio signs people in with a password, so a person without
-an account cannot reach it at all (its API answers 401).
+an account, or whose account is disabled, cannot reach it at all (its API
+answers 401).
 """
 
 from __future__ import annotations
@@ -52,11 +54,12 @@ from tests.reliability.report import render, show
 pytestmark = pytest.mark.timeout(600)
 
 ANSWER = Action.APPROVALS_ANSWER
-CHANNEL_ROLES = ("admin", "approver", "viewer", "service", "unknown")
+CHANNEL_ROLES = ("admin", "approver", "viewer", "service", "disabled", "unknown")
 SIGNING_SECRET = "matrix-slack-signing-secret"
 SLACK_IDS = {role: f"U0{role.upper()}" for role in CHANNEL_ROLES}
 PASSWORD = "matrix-pass"  # world.add_accounts' password
 NO_SIGN_IN = "no sign-in"
+NO_GRADIO = ("disabled", "unknown")  # cannot sign in: disabled, or no account at all
 PROPOSED = {"amount": 5, "currency": "USD"}
 
 
@@ -81,7 +84,7 @@ class HeldCalls:
         Runner(self.db, registry=self.registry, lease_seconds=10).run_until_idle(max_seconds=60)
 
     def waiting(self, requested_from: list[str] | None = None) -> tuple[str, str, str]:
-        """(workflow id, approval id, the call's note); all five people asked by default."""
+        """(workflow id, approval id, the call's note); everyone asked by default."""
         self.count += 1
         note = f"matrix call {self.count}"
         step = {
@@ -187,7 +190,7 @@ def test_answering_through_slack_email_links_and_gradio(
     for role in CHANNEL_ROLES:
         client = TestClient(gateway.app)
         signed = sign_in(client, EMAILS[role], PASSWORD, "/approve/")
-        assert (signed.status_code == 401) == (role == "unknown"), signed.text
+        assert (signed.status_code == 401) == (role in NO_GRADIO), signed.text
         clients[role] = client
     interfaces: dict[str, Callable[[str, str], tuple[bool, str]]] = {
         "Slack click (signed)": lambda role, a: slack_answer(gateway, role, a),
@@ -203,8 +206,8 @@ def test_answering_through_slack_email_links_and_gradio(
             before = refusals_of(db, EMAILS[role], ANSWER)
             ok, message = answer(role, approval_id)
             expected = EXPECTED[ANSWER][role]
-            if interface.startswith("Gradio") and role == "unknown":
-                expected = NO_SIGN_IN  # Gradio needs an account to sign in with
+            if interface.startswith("Gradio") and role in NO_GRADIO:
+                expected = NO_SIGN_IN  # Gradio needs an account that may sign in
             got = Y if ok else (NO_SIGN_IN if message == NO_SIGN_IN else N)
             results[interface, role] = got
             cell = f"{interface} as {role}"
