@@ -461,12 +461,14 @@ class ApiToken(TimestampMixin, Base):
 
 
 class UsedToken(Base):
-    """Single-use link tokens already spent (email approval links)."""
+    """Single-use link tokens already spent (email approval links) and the once keys of
+    Slack clicks and webhook deliveries (core.once); pruned once no token they stand for
+    could still be valid (core.token_pruning; the index from migration 0009)."""
 
     __tablename__ = "used_tokens"
 
     token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AgentProfile(TimestampMixin, Base):

@@ -335,6 +335,10 @@ class Runner:
             # long-running runner's heartbeat thread (run_until_idle leaves it to `alerts evaluate`).
             self._alerts_due = time.monotonic() + get_settings().alert_interval
             evaluate_alerts(self.db)
+            # Maintenance on the same beat: spent one-time tokens that can no longer matter.
+            from core.token_pruning import prune_used_tokens
+
+            prune_used_tokens(self.db)
         except Exception as exc:
             runner_metrics.error("alerts", exc)
             if is_database_unavailable(exc):

@@ -1,7 +1,10 @@
-"""Disabled accounts: ``users.disabled_at``.
+"""Disabled accounts: ``users.disabled_at``; an index on ``used_tokens.used_at``.
 
-Set while an admin has disabled the account (core.account_state); NULL for
-every existing account, so nothing changes for them.
+* ``users.disabled_at``: set while an admin has disabled the account
+  (core.account_state); NULL for every existing account, so nothing changes
+  for them.
+* ``ix_used_tokens_used_at``: spent one-time tokens are pruned by age
+  (core.token_pruning) without reading the whole table.
 
 Revision ID: 0009
 Revises: 0008
@@ -24,8 +27,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("disabled_at", core.models.UTCDateTime(timezone=True), nullable=True))
+    op.create_index("ix_used_tokens_used_at", "used_tokens", ["used_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_used_tokens_used_at", table_name="used_tokens")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("disabled_at")
