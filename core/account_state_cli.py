@@ -12,8 +12,10 @@ Actor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the
 
 
 def users_disable(email: str, actor: Actor = DEFAULT_ACTOR) -> None:
-    """Disable an account (users:manage): its sessions end; its sign-in, API tokens, email
-    links and Slack clicks are refused until it is enabled again."""
+    """Disable an account until it is enabled again (users:manage).
+
+    Its sessions end; its sign-in, API tokens, email links and Slack clicks are refused.
+    """
     from core.account_state import disable_user
 
     user = disable_user(open_database(), email, actor=actor)
