@@ -1,6 +1,6 @@
 """Settings: accounts and their state; an admin disables or enables one here.
 
-Only drawn for ``users:manage`` (pages/settings.py); core.account_state checks
+Only drawn for ``users:manage`` (pages/settings.py); core.identity.account_state checks
 it again, with the tenant: a tenant's admin lists and changes only that
 tenant's accounts.
 """
@@ -11,9 +11,9 @@ import streamlit as st
 
 from components.auth import SignedIn
 from components.feedback import core_errors
-from core.account_state import disable_user, enable_user
-from core.db import Database
-from core.users import list_users
+from core.identity.account_state import disable_user, enable_user
+from core.identity.users import list_users
+from core.store.db import Database
 
 DONE = "accounts.done"  # what the last change did: shown once after the rerun
 

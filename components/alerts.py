@@ -11,11 +11,11 @@ from components.auth import SignedIn
 from components.feedback import core_errors
 from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
 from components.text import md, md_lines
-from core import alerts
 from core.channels.alerts import RULE_TITLES
-from core.db import Database
-from core.models import Alert, utcnow
-from core.permissions import Action, allowed
+from core.identity.permissions import Action, allowed
+from core.ops import alerts
+from core.store.db import Database
+from core.store.tables import Alert, utcnow
 
 SEVERITY_COLOURS = {"critical": "red", "warning": "orange"}
 

@@ -11,13 +11,13 @@ import streamlit as st
 from components.events import diff_table
 from components.feedback import show_error
 from components.text import md
-from core import workflows as ops
-from core.checkpoints import rollback
-from core.db import Database
-from core.errors import CountersignError
-from core.models import Workflow, WorkflowCheckpoint
-from core.permissions import Action, allowed
-from core.tools import default_registry
+from core.base.errors import CountersignError
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.tools import default_registry
+from core.identity.permissions import Action, allowed
+from core.store.db import Database
+from core.store.tables import Workflow, WorkflowCheckpoint
 
 OPEN = "rollback.open"  # the checkpoint name whose dialog is open
 RESULT = "rollback.result"

@@ -10,9 +10,9 @@ import streamlit as st
 
 from components.auth import SignedIn
 from components.feedback import core_errors
-from core import execution_logs
-from core.db import Database
-from core.execution_logs import KINDS, LEVELS, LogFilters, LogPage
+from core.agents import execution_logs
+from core.agents.execution_logs import KINDS, LEVELS, LogFilters, LogPage
+from core.store.db import Database
 
 PAGE_SIZE = 50
 TIME_RANGES: dict[str, timedelta | None] = {

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import streamlit as st
 
 from components.text import md, md_lines
-from core.errors import CountersignError, DefinitionError, InvalidResponse
+from core.base.errors import CountersignError, DefinitionError, InvalidResponse
 
 
 def show_error(exc: CountersignError) -> None:

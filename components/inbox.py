@@ -16,8 +16,8 @@ import streamlit as st
 from components.badges import badge_markdown
 from components.nav import APPROVAL_PAGE
 from components.text import md
-from core import reports
-from core.models import ApprovalRequest, utcnow
+from core.approvals import inbox as reports
+from core.store.tables import ApprovalRequest, utcnow
 
 URGENT_SECONDS = 3600
 

@@ -15,9 +15,9 @@ from core.agents.ollama import (
     ollama_configured,
 )
 from core.agents.providers import ConfiguredProvider, configured_providers
-from core.agents.spec import ModelSpec
-from core.db import Database
-from core.errors import ProviderUnreachable
+from core.base.errors import ProviderUnreachable
+from core.definitions.agents import ModelSpec
+from core.store.db import Database
 
 CHOSEN = "settings.ollama.chosen"
 LISTED = "settings.ollama.listed"

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import streamlit as st
 import structlog
 
-from core.approvals import ApprovalEngine
-from core.config import get_settings
-from core.db import Database, get_database, normalise_url
-from core.demo import load_demo_if_empty
-from core.runner import Runner
-from core.tools import load_tool_modules
+from core.approvals.engine import ApprovalEngine
+from core.base.config import get_settings
+from core.demo.scenarios import load_demo_if_empty
+from core.engine.runner import Runner
+from core.engine.tools import load_tool_modules
+from core.runtime import build_runner
+from core.store.db import Database, get_database, normalise_url
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +53,7 @@ def _services(url: str, mode: str, demo: bool) -> Services:
     runner = None
     if mode == "internal":
         # One background runner per server process (and database).
-        runner = Runner(db)
+        runner = build_runner(db)
         runner.start()
     log.info("dashboard services ready", database=db.dialect, runner=mode, demo_loaded=demo_loaded)
     return Services(db, ApprovalEngine(db), runner, demo_loaded)

@@ -1,5 +1,5 @@
 """Tenants page widgets: the list, a new tenant, and one tenant's flows,
-secrets and model settings. Every change goes through ``core.tenants``,
+secrets and model settings. Every change goes through ``core.tenants.registry``,
 which validates it and refuses anyone but a platform admin.
 
 A secret is typed into a password input and is never drawn back: the
@@ -16,10 +16,10 @@ import pandas as pd
 import streamlit as st
 
 from components.feedback import show_error
-from core import tenants
-from core.db import Database
-from core.errors import CountersignError, InvalidTenantSettings
-from core.tools import default_registry
+from core.base.errors import CountersignError, InvalidTenantSettings
+from core.engine.tools import default_registry
+from core.store.db import Database
+from core.tenants import registry as tenants
 
 NOTICE = "tenants.notice"
 SELECT_NEXT = "tenants.select_next"

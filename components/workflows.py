@@ -11,14 +11,14 @@ import streamlit as st
 from components.feedback import show_error
 from components.nav import WORKFLOW_PAGE
 from components.text import md
-from core import workflows as ops
-from core.db import Database
-from core.definitions import WorkflowDefinition, load_definition_file, load_definition_text
-from core.demo import DEMO_INPUTS, template_names, template_path
-from core.errors import CountersignError, DefinitionError
-from core.models import Workflow
-from core.storable import load_json
-from core.tools import default_registry
+from core.base.errors import CountersignError, DefinitionError
+from core.base.storable import load_json
+from core.definitions.workflow import WorkflowDefinition, load_definition_file, load_definition_text
+from core.demo.scenarios import DEMO_INPUTS, template_names, template_path
+from core.engine import workflows as ops
+from core.engine.tools import default_registry
+from core.store.db import Database
+from core.store.tables import Workflow
 
 STARTED = "workflows.started"
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from core.db import Database, get_database
-from core.logging import configure_logging
-from core.metrics import make_registry
-from core.production import require_production_secrets
-from core.tools import ToolRegistry
+from core.base.logging import configure_logging
+from core.engine.tools import ToolRegistry
+from core.ops.metrics import make_registry
+from core.ops.production import require_production_secrets
+from core.store.db import Database, get_database
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import BodyLimits, SecurityHeaders
 
@@ -72,12 +72,9 @@ def _mount_docs(app: FastAPI) -> None:
 
 def _load_tools() -> ToolRegistry:
     """The runners' tools (COUNTERSIGN_TOOL_MODULES and the demo's), as a runner loads them."""
-    from core.tools import default_registry, load_tool_modules
+    from core.runtime import load_tools
 
-    load_tool_modules()
-    import core.demo_tools  # noqa: F401  (the demo templates' tools)
-
-    return default_registry
+    return load_tools()
 
 
 def _mount_approver_ui(app: FastAPI, db: Database) -> None:

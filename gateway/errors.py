@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core import errors
-from core.errors import CountersignError
+from core.base import errors
+from core.base.errors import CountersignError
 
 
 class Unauthenticated(CountersignError):
@@ -71,7 +71,7 @@ def error_body(error: CountersignError) -> dict[str, Any]:
     problems = list(getattr(error, "problems", []) or [])
     body = {"error": type(error).__name__, "message": str(error), "problems": problems}
     action = getattr(error, "action", None)
-    if action:  # a refused core.permissions action
+    if action:  # a refused core.identity.permissions action
         body["action"] = action
     return body
 

@@ -15,7 +15,7 @@ refusals go back as ``response_action: errors`` under the input they name.
 Without a bot token or a trigger the reply links to the dashboard.
 
 A click decides at most once and only for what its button was sent for
-(core.once): the button's value names the request's level and the call's
+(core.approvals.once): the button's value names the request's level and the call's
 digest, the click is spent in ``used_tokens`` (key: the action's
 ``action_ts``, the clicking user, the request and level) with its vote, and a
 modal by its view id. A replayed click or submission, or one for a level the
@@ -39,11 +39,14 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from core.approval_view import RequestView, request_view
-from core.approvals import ApprovalEngine, principals_of
-from core.channels.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
-from core.channels.secrets import secret as _secret
-from core.channels.settings import channel_settings
+from core.approvals.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
+from core.approvals.engine import ApprovalEngine, principals_of
+from core.approvals.links import approval_link
+from core.approvals.once import check_issued_for, once_key, respond_once
+from core.approvals.presentation import RequestView, request_view
+from core.base.errors import ApprovalClosed, CountersignError, InvalidResponse, NotAuthorized
+from core.base.secrets import secret as _secret
+from core.base.storable import load_json
 from core.channels.slack import (
     EDIT_ACTION,
     EDIT_CALLBACK,
@@ -54,13 +57,10 @@ from core.channels.slack import (
     read_edit_submission,
     submission_errors,
 )
-from core.db import Database
-from core.errors import ApprovalClosed, CountersignError, InvalidResponse, NotAuthorized
-from core.links import approval_link
-from core.models import ApprovalRequest
-from core.once import check_issued_for, once_key, respond_once
-from core.storable import load_json
-from core.tenancy import user_tenant
+from core.outbox.settings import channel_settings
+from core.store.db import Database
+from core.store.tables import ApprovalRequest
+from core.store.tenancy import user_tenant
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
 

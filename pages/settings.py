@@ -13,12 +13,12 @@ from components.feedback import core_errors
 from components.model_providers import model_providers_section
 from components.services import get_services
 from components.tokens import roles_table, tokens_section
-from core import settings_report
+from core.base.errors import CountersignError
 from core.channels.registry import read_channel_settings, store_channel_settings
-from core.channels.settings import CHANNELS
-from core.errors import CountersignError
-from core.permissions import Action, actions_for
-from core.settings_report import Integration
+from core.identity.permissions import Action, actions_for
+from core.ops import settings_report
+from core.ops.settings_report import Integration
+from core.outbox.settings import CHANNELS
 
 
 def parse_json_object(text: str, what: str) -> dict[str, object]:

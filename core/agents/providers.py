@@ -7,12 +7,12 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.agents.models import effective_model_spec, model_label
+from core.agents.llm import effective_model_spec, model_label
 from core.agents.ollama import ollama_base_url, ollama_configured
-from core.agents.spec import ModelSpec
+from core.definitions.agents import ModelSpec
 
 if TYPE_CHECKING:
-    from core.db import Database
+    from core.store.db import Database
 
 _PROVIDER_NAMES = {"openai": "OpenAI-compatible server", "ollama": "Ollama",
                    "inference_client": "Hugging Face", "litellm": "LiteLLM",
@@ -84,7 +84,7 @@ def configured_providers(db: Database | None = None) -> list[ConfiguredProvider]
         found.append(ConfiguredProvider("Ollama server", ModelSpec(
             provider="ollama", model_id=model_id, api_base=ollama_base_url())))
     if db is not None:
-        from core.agents.profiles_store import find_spec_data, list_profiles
+        from core.agents.profiles import find_spec_data, list_profiles
 
         for profile in list_profiles(db):
             data = find_spec_data(db, profile.name) or {}

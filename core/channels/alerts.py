@@ -1,7 +1,7 @@
 """Alert messages for every channel: email (Jinja2), Slack (Block Kit), webhook (JSON).
 
 An ``alert.raised`` outbox row carries its alert in ``payload["alert"]``
-(``core.alerts.alert_payload``); the channels call these renderers instead of
+(``core.ops.alerts.alert_payload``); the channels call these renderers instead of
 their approval ones. Alert text comes from the data (workflow names,
 approval titles, errors), so it is escaped for HTML and Slack mrkdwn.
 """
@@ -23,8 +23,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from core.alerts import ALERT_KIND
 from core.channels.base import Delivery, PermanentFailure
+from core.outbox.writer import ALERT_KIND
 
 RULE_TITLES = {
     "approval_expiring": "Approval close to expiry",

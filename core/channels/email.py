@@ -1,7 +1,7 @@
 """Email: approval requests by SMTP (STARTTLS or SSL) or SendGrid.
 
 Bodies come from Jinja2 templates (HTML autoescaped, plain text alongside)
-and show the request as ``core.approval_view`` defines it: the guarded
+and show the request as ``core.approvals.presentation`` defines it: the guarded
 call's tool and arguments, the amount in figures and words, what approving
 changes, the chain of levels, votes so far and time left (for a gate without
 a call, its facts). Binary and budget requests carry Approve and Reject
@@ -33,14 +33,19 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from core.approval_view import plain
+from core.approvals.edits import editable
+from core.approvals.links import approval_link, confirm_link, make_link_token
+from core.approvals.presentation import plain
+from core.base.secrets import mask, secret
 from core.channels.base import ApprovalFacts, Delivery, PermanentFailure, TemporaryFailure
-from core.channels.edits import editable
-from core.channels.secrets import mask, secret
-from core.links import approval_link, confirm_link, make_link_token
+from core.outbox.settings import (
+    SENDGRID_KEY_ENV,
+    SMTP_PREFIX,
+    email_configured,
+    email_provider,
+    email_setting,
+)
 
-SMTP_PREFIX = "COUNTERSIGN_SMTP_"
-SENDGRID_KEY_ENV = "SENDGRID_API_KEY"
 SENDGRID_HOST_ENV = "SENDGRID_API_HOST"
 DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
 DEFAULT_FROM = "countersign@localhost"
@@ -98,7 +103,7 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
     if not _needs_dashboard(approval):
-        # Each link decides once, and only at the level it was sent for (core.once).
+        # Each link decides once, and only at the level it was sent for (core.approvals.once).
         approve_url = confirm_link(make_link_token(approval.id, address, "approve",
                                                    level=approval.level))
         reject_url = confirm_link(make_link_token(approval.id, address, "reject",
@@ -139,26 +144,18 @@ class EmailChannel:
         self.settings = dict(settings or {})
 
     def _setting(self, key: str, default: str = "") -> str:
-        value = self.settings.get(key.lower())
-        if value not in (None, ""):
-            return str(value)
-        return os.environ.get(SMTP_PREFIX + key.upper()) or default
+        return email_setting(self.settings, key, default)
 
     @property
     def provider(self) -> str:
-        chosen = str(self.settings.get("provider") or os.environ.get("COUNTERSIGN_EMAIL_PROVIDER") or "")
-        if chosen:
-            return chosen.lower()
-        return "sendgrid" if secret(SENDGRID_KEY_ENV) else "smtp"
+        return email_provider(self.settings)
 
     @property
     def sender(self) -> str:
         return self._setting("from", DEFAULT_FROM)
 
     def configured(self) -> bool:
-        if self.provider == "sendgrid":
-            return bool(secret(SENDGRID_KEY_ENV))
-        return bool(self._setting("host"))
+        return email_configured(self.settings)
 
     def status(self) -> dict[str, Any]:
         return {

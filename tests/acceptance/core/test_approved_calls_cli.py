@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from core.db import Database
+from core.store.db import Database
 from tests.acceptance.core.conftest import cli
 from tests.helpers.approved_calls import CASES, FINANCE, pay_registry, run, waiting
 from tests.integration.core.conftest import Calls

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.tools import ToolRegistry
+from core.engine.tools import ToolRegistry
 from tests.integration.core.conftest import Calls
 
 BOSS = "boss@example.com"

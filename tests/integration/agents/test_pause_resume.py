@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import InvalidResponse
-from core.models import AgentRun, ApprovalResponse
-from core.tools import ToolRegistry
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidResponse
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import AgentRun, ApprovalResponse
 from tests.integration.agents.conftest import BOSS
 from tests.integration.agents.scripted import SEEN, scripted
 from tests.integration.core.conftest import (

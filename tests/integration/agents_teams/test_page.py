@@ -4,11 +4,10 @@ approvers start teams; viewers only read."""
 
 from __future__ import annotations
 
-from core import workflows as ops
-from core.agents import profiles_store as profiles
-from core.agents import teams
-from core.db import Database
-from core.users import add_user
+from core.agents import profiles, teams
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.integration.dashboard.conftest import (
     all_text,
     new_app,

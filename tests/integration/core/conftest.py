@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import ApprovalRequest, Notification, StepRun, User, WorkflowEvent
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, Notification, StepRun, User, WorkflowEvent
 
 REQUESTER = "requester@example.com"
 
@@ -65,7 +66,7 @@ def start(
     created_by: str = REQUESTER, name: str = "test workflow",
 ) -> str:
     """Start a workflow as ``created_by``, a service account unless it has one already
-    (starting needs workflows:start, core.permissions)."""
+    (starting needs workflows:start, core.identity.permissions)."""
     if "@" in created_by and not account_exists(db, created_by):
         add_user(db, created_by, role="service")
     return ops.create_workflow(db, {"name": name, "steps": steps}, input_data=input_data,
@@ -84,7 +85,7 @@ def accounts(db: Database, role: str, *emails: str) -> None:
 
 
 def run(db: Database, registry: ToolRegistry, **kwargs: Any) -> int:
-    return Runner(db, registry=registry, lease_seconds=10, **kwargs).run_until_idle(max_seconds=60)
+    return build_runner(db, registry=registry, lease_seconds=10, **kwargs).run_until_idle(max_seconds=60)
 
 
 def status(db: Database, workflow_id: str) -> str:
@@ -142,7 +143,7 @@ def background_runner() -> Iterator[Callable[..., Runner]]:
 
     def make(db: Database, registry: ToolRegistry, *, idle_wait: float | None = None,
              **kwargs: Any) -> Runner:
-        runner = Runner(db, registry=registry, **kwargs)
+        runner = build_runner(db, registry=registry, **kwargs)
         if idle_wait is not None:
             runner.idle_wait = idle_wait
         runner.start()

@@ -1,5 +1,5 @@
 """Spent one-time tokens are pruned once they could no longer be presented
-(core.token_pruning), by the runner's maintenance beat, on SQLite and PostgreSQL."""
+(core.ops.token_pruning), by the runner's maintenance beat, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
-from core.config import get_settings
-from core.db import Database
-from core.errors import LinkUsed
-from core.links import make_link_token, respond_with_link
-from core.models import UsedToken, utcnow
-from core.once import once_key
-from core.runner import Runner
-from core.token_pruning import longest_token_life, prune_used_tokens
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token, respond_with_link
+from core.approvals.once import once_key
+from core.base.config import get_settings
+from core.base.errors import LinkUsed
+from core.ops.token_pruning import longest_token_life, prune_used_tokens
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import UsedToken, utcnow
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
 DAY = timedelta(days=1)
@@ -50,7 +50,8 @@ def test_the_runner_prunes_only_tokens_that_can_no_longer_be_used(db: Database) 
     before = spent(db)
     assert len(before) == 5
 
-    Runner(db).evaluate_alerts_if_due()  # the maintenance beat
+    # The maintenance beat of a runner wired as every process's (core.runtime).
+    build_runner(db, dispatch_notifications=False).evaluate_alerts_if_due()
 
     assert spent(db) == before - {"a" * 32, once_key("slack-action", "x")}
     # The link spent just now still decides nothing more.

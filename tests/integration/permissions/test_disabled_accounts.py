@@ -1,4 +1,4 @@
-"""Disabled accounts (core.account_state), on SQLite and PostgreSQL: disabling ends
+"""Disabled accounts (core.identity.account_state), on SQLite and PostgreSQL: disabling ends
 the account's dashboard and gateway sessions and refuses its sign-in, API
 tokens, email links and Slack clicks, each with an audit event; only an admin
 of the account's tenant disables or enables; the CLI and Settings do both."""
@@ -16,15 +16,15 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from core.account_state import disable_user, enable_user
-from core.api_tokens import create_token
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import CountersignError, NotAuthorized, NotFound
-from core.links import make_link_token
-from core.models import WorkflowEvent
-from core.permissions import REFUSED_EVENT
-from core.users import add_user, get_user, session_token, session_user
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.base.errors import CountersignError, NotAuthorized, NotFound
+from core.identity.account_state import disable_user, enable_user
+from core.identity.api_tokens import create_token
+from core.identity.permissions import REFUSED_EVENT
+from core.identity.users import add_user, get_user, session_token, session_user
+from core.store.db import Database
+from core.store.tables import WorkflowEvent
 from gateway.app import create_app
 from gateway.browser import CSRF_FIELD
 from tests.helpers.browser import form_csrf, sign_in
@@ -181,7 +181,7 @@ def test_only_an_admin_of_the_accounts_tenant_disables(accounts: Database) -> No
         match=r"staff@acme\.test may not workflows:start "
         r"\(account disabled\)",
     ):
-        from core import workflows as ops
+        from core.engine import workflows as ops
 
         ops.create_workflow(
             db, {"name": "x", "steps": [{"name": "c", "type": "checkpoint"}]}, created_by="staff@acme.test"
@@ -193,7 +193,7 @@ def test_only_an_admin_of_the_accounts_tenant_disables(accounts: Database) -> No
 def test_the_cli_disables_and_enables(
     accounts: Database, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.cli import app
+    from cli.main import app
 
     db = accounts
     monkeypatch.setenv("DATABASE_URL", db_url)

@@ -26,14 +26,14 @@ import pytest
 from fastapi.testclient import TestClient
 from slack_sdk.signature import SignatureVerifier
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.links import make_link_token
-from core.permissions import Action
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.engine import workflows as ops
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry
+from core.identity.permissions import Action
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.app import create_app
 from tests.helpers.approved_calls import pay_registry
 from tests.helpers.browser import form_csrf, sign_in

@@ -1,0 +1,85 @@
+"""The composition root: how every Countersign process is put together.
+
+The dashboard, the runner command, the gateway, the CLI and the seed's
+``core.orchestrator`` facade open their database and build their runner here,
+so each process runs the same tools, the same agent handler, the same outbox
+dispatcher and the same alert job. Nothing below this module picks its
+collaborators itself: the engine takes them as parameters.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry, default_registry, load_tool_modules
+from core.store.db import Database, get_database
+
+if TYPE_CHECKING:
+    from core.engine.executor import TaskHandler
+
+
+def load_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
+    """The tools a runner of this process can run: the modules named in
+    COUNTERSIGN_TOOL_MODULES and the demo templates' stand-ins."""
+    load_tool_modules()
+    from core.demo.tools import register_demo_tools
+
+    register_demo_tools(default_registry)
+    return registry or default_registry
+
+
+def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
+    """The process's database for ``url`` (default: settings), migrated, with its tools loaded."""
+    db = get_database(url)
+    if migrate:
+        db.upgrade()
+    load_tools()
+    return db
+
+
+def agent_task_handler(db: Database) -> TaskHandler:
+    """Task steps run a smolagents agent (the labelled rehearsal model when no LLM
+    is configured); smolagents is imported on the first task step."""
+    from core.agents import LazyAgentTaskHandler
+
+    return LazyAgentTaskHandler(db)
+
+
+def beat_job(db: Database) -> None:
+    """What a runner does on its alert beat: the alert rules, then the maintenance
+    (spent one-time tokens that can no longer matter, ``core.ops.token_pruning``)."""
+    from core.ops.alerts import evaluate_alerts
+    from core.ops.token_pruning import prune_used_tokens
+
+    evaluate_alerts(db)
+    prune_used_tokens(db)
+
+
+def build_runner(
+    db: Database,
+    *,
+    dispatch_notifications: bool = True,
+    evaluate_alerts: bool = True,
+    task_handler: TaskHandler | None = None,
+    **options: Any,
+) -> Runner:
+    """A runner wired like every process's: agent steps, the outbox dispatcher
+    (``dispatch_notifications``) and the alert rules with the maintenance
+    (``evaluate_alerts``: ``beat_job``).
+    ``options`` are ``Runner``'s (concurrency, registry, lease_seconds, runner_id);
+    without a ``registry`` it runs the process's tools (``load_tools``)."""
+    from core.channels.dispatcher import Dispatcher
+
+    if options.get("registry") is None:
+        options["registry"] = load_tools()
+    return Runner(
+        db,
+        task_handler=task_handler or agent_task_handler(db),
+        dispatcher=Dispatcher(db) if dispatch_notifications else None,
+        alert_job=beat_job if evaluate_alerts else None,
+        **options,
+    )
+
+
+__all__ = ["agent_task_handler", "beat_job", "build_runner", "load_tools", "open_database"]
