@@ -24,7 +24,8 @@ from cli.support import DEFAULT_ACTOR, AsJson, open_database, parse_json, print_
 from cli.teams import teams_app
 from cli.tenants import tenants_app
 from core.approvals.engine import ApprovalEngine
-from core.base.errors import CountersignError, DefinitionError
+from core.base import errors
+from core.base.errors import CountersignError, DefinitionError, Invalid
 from core.definitions.workflow import load_definition_file, unanswerable_approvals, unregistered_tools
 from core.engine import workflows as ops
 from core.engine.checkpoints import rollback
@@ -334,7 +335,7 @@ def users_add(
 
     if password is None and role != "service":
         if not sys.stdin.isatty():
-            raise CountersignError("Give --password, or run in a terminal to be asked.")
+            raise Invalid("Give --password, or run in a terminal to be asked.")
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     user = add_user(db, email, role=role, password=password, groups=group, tenant=tenant,
                     actor=actor)
@@ -583,6 +584,23 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(sessions_app, name="sessions")
 
 
+# Each kind of core error (core.base.errors.KINDS) exits with its own code, so a
+# script can tell "no such workflow" from "not allowed" from "database down".
+EXIT_CODE_BY_KIND: dict[type[CountersignError], int] = {
+    errors.Invalid: 2,
+    errors.NotFound: 3,
+    errors.Conflict: 4,
+    errors.Forbidden: 5,
+    errors.Unauthenticated: 5,
+    errors.Unavailable: 6,
+}
+
+
+def exit_code_for(error: CountersignError) -> int:
+    kind = errors.kind_of(error)
+    return EXIT_CODE_BY_KIND[kind] if kind is not None else 1
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise SystemExit(code)
@@ -595,7 +613,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except CountersignError as exc:
-        _fail(str(exc).replace("\n", " "))
+        _fail(str(exc).replace("\n", " "), exit_code_for(exc))
     except SQLAlchemyError as exc:
         _fail(str(translate(exc)).splitlines()[0])
     except (click.exceptions.Abort, typer.Abort):

@@ -43,10 +43,10 @@ def sessions_list(
     as_json: AsJson = False,
 ) -> None:
     """The sessions this person may see (a supervisor: their tenant's, or all for the platform)."""
-    from core.base.errors import CountersignError
+    from core.base.errors import Invalid
 
     if status is not None and status not in conv.STATUSES:
-        raise CountersignError(f"Unknown status {status!r}; one of {', '.join(conv.STATUSES)}.")
+        raise Invalid(f"Unknown status {status!r}; one of {', '.join(conv.STATUSES)}.")
     rows = conv.list_sessions(open_database(), acting(viewer), status=status)
     if as_json:
         print_json([session_dict(c) for c in rows])

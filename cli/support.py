@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from core.base.errors import CountersignError
+from core.base.errors import Invalid
 from core.store.db import Database
 
 DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USER', 'unknown')}"
@@ -46,9 +46,9 @@ def parse_json(value: str | None, what: str) -> dict[str, Any]:
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
-        raise CountersignError(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}.") from None
+        raise Invalid(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}.") from None
     if not isinstance(parsed, dict):
-        raise CountersignError(f"{what} must be a JSON object.")
+        raise Invalid(f"{what} must be a JSON object.")
     return parsed
 
 

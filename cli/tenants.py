@@ -140,14 +140,14 @@ def flows_remove(tenant: str, name: str, actor: OptionalActor = None) -> None:
 
 def _secret_value() -> str:
     """The value from a pipe (one line, newline stripped) or a hidden prompt."""
-    from core.base.errors import CountersignError
+    from core.base.errors import Invalid
 
     if sys.stdin.isatty():
         value = str(typer.prompt("Value", hide_input=True, confirmation_prompt=True))
     else:
         value = sys.stdin.read().rstrip("\r\n")
     if not value:
-        raise CountersignError("No value given: pipe it on stdin or type it at the prompt.")
+        raise Invalid("No value given: pipe it on stdin or type it at the prompt.")
     return value
 
 

@@ -7,13 +7,17 @@ tenant's accounts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-from components.auth import SignedIn
 from components.feedback import core_errors
 from core.identity.account_state import disable_user, enable_user
 from core.identity.users import list_users
-from core.store.db import Database
+
+if TYPE_CHECKING:
+    from components.auth import SignedIn
+    from core.store.db import Database
 
 DONE = "accounts.done"  # what the last change did: shown once after the rerun
 

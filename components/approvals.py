@@ -10,7 +10,7 @@ have been written by an agent, so it is shown as text: in dataframes, with
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -22,12 +22,15 @@ from components.schema_form import Fields, schema_fields
 from components.text import md
 from core.approvals import inbox as reports
 from core.approvals.edits import changed_arguments
-from core.approvals.engine import ApprovalEngine
 from core.approvals.presentation import RequestView, plain
+from core.base.clock import utcnow
 from core.base.errors import CountersignError
-from core.definitions.workflow import ApprovalConfig
-from core.store.db import Database
-from core.store.tables import ApprovalRequest, utcnow
+from core.definitions.approval import ApprovalConfig
+
+if TYPE_CHECKING:
+    from core.approvals.engine import ApprovalEngine
+    from core.store.db import Database
+    from core.store.tables import ApprovalRequest
 
 FLASH = "approval.flash"
 ANSWER_FORM = "approval.answer"

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from components.badges import badge_markdown
 from components.text import md
 from core.base.errors import CountersignError, NotFound
+from core.identity import unknown_people_may_view
 from core.identity.browser_sessions import SESSION_COOKIE, SESSION_MAX_AGE
 from core.identity.users import add_user, get_user, session_token, session_user, sign_in
-from core.store.db import Database
-from core.store.tenancy import unknown_people_may_view
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 AUTH_ENV = "COUNTERSIGN_AUTH"
 LOCAL_ADMIN_ENV = "COUNTERSIGN_LOCAL_ADMIN"

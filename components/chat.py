@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import streamlit as st
 
@@ -18,8 +18,10 @@ from components.text import md
 from core.base.errors import CountersignError
 from core.conversations import access
 from core.conversations import sessions as conv
-from core.store.db import Database
-from core.store.tables import ChatMessage, ChatSession
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import ChatMessage, ChatSession
 
 POLL_SECONDS = 2.0
 AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:",

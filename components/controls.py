@@ -4,7 +4,7 @@ workflow's starter pause, resume and cancel)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -14,8 +14,10 @@ from core.base.errors import CountersignError
 from core.base.states import CANCELLABLE, PAUSABLE
 from core.engine import workflows as ops
 from core.identity.permissions import Action, actions_for
-from core.store.db import Database
-from core.store.tables import Workflow
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import Workflow
 
 FLASH = "workflow.flash"
 STEERING = frozenset({Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME, Action.WORKFLOWS_RETRY,

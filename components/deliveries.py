@@ -11,10 +11,10 @@ from components.feedback import core_errors
 from components.text import md
 from core.channels.notifications import retry_notification
 from core.identity.permissions import Action, allowed
-from core.store.tables import Notification
 
 if TYPE_CHECKING:
     from core.store.db import Database
+    from core.store.tables import Notification
 
 
 def delivery_table(rows: Sequence[Notification]) -> None:

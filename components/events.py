@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from components.diff import diff_summary, json_diff, short
 from components.text import md
-from core.store.tables import WorkflowEvent
+
+if TYPE_CHECKING:
+    from core.store.tables import WorkflowEvent
 
 
 def _data_summary(event: WorkflowEvent) -> str:

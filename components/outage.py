@@ -18,7 +18,7 @@ import structlog
 
 from components.services import database_url
 from core.base.retry import database_answers, is_database_unavailable
-from core.store.db import get_database
+from core.runtime import database
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +29,7 @@ NOTICE = ("The database is unavailable; retrying every {seconds} seconds. "
 
 @st.fragment(run_every=RETRY_SECONDS)
 def _retry_when_back() -> None:
-    if database_answers(get_database(database_url())):
+    if database_answers(database(database_url())):
         st.rerun(scope="app")
     st.caption(f"Last tried at {datetime.now().strftime('%H:%M:%S')}.")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -18,8 +18,10 @@ import streamlit as st
 from components.feedback import show_error
 from core.base.errors import CountersignError, InvalidTenantSettings
 from core.engine.tools import default_registry
-from core.store.db import Database
 from core.tenants import registry as tenants
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 NOTICE = "tenants.notice"
 SELECT_NEXT = "tenants.select_next"

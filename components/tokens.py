@@ -7,14 +7,18 @@ checks it again and refuses a token with more than its user's role.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-from components.auth import SignedIn
 from components.feedback import core_errors
 from core.identity.api_tokens import create_token, list_tokens, parse_lifetime, revoke_token, token_dict
 from core.identity.permissions import ROLES, role_table, token_actions
 from core.identity.users import list_users
-from core.store.db import Database
+
+if TYPE_CHECKING:
+    from components.auth import SignedIn
+    from core.store.db import Database
 
 MADE = "tokens.made"  # the token just made: shown once, then dropped
 LIFETIMES = {"30 days": "30d", "90 days": "90d", "1 year": "365d", "never": None}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -17,8 +17,10 @@ from core.definitions.workflow import WorkflowDefinition, load_definition_file, 
 from core.demo.scenarios import DEMO_INPUTS, template_names, template_path
 from core.engine import workflows as ops
 from core.engine.tools import default_registry
-from core.store.db import Database
-from core.store.tables import Workflow
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import Workflow
 
 STARTED = "workflows.started"
 

@@ -21,8 +21,8 @@ from core.definitions.workflow import WorkflowDefinition
 from core.engine import workflows as ops
 from core.engine.checkpoints import RollbackResult, rollback
 from core.engine.runner import Runner
-from core.engine.tools import ToolRegistry, default_registry
-from core.runtime import build_runner
+from core.engine.tools import ToolRegistry
+from core.runtime import build_runner, load_tools
 from core.store.db import Database, get_database
 from core.store.tables import ApprovalRequest, Workflow, WorkflowCheckpoint
 
@@ -105,7 +105,7 @@ class StateManager:
 
     def __init__(self, db: Database | None = None, registry: ToolRegistry | None = None) -> None:
         self.db = db or get_database()
-        self.registry = registry or default_registry
+        self.registry = registry or load_tools()
 
     def create_workflow(
         self, name: str, definition: WorkflowDefinition | dict[str, Any],
@@ -180,7 +180,7 @@ class SmolAgentOrchestrator:
         agent_type: str | None = None, dispatch_notifications: bool = True,
     ) -> None:
         self.db = db or get_database()
-        self.registry = registry or default_registry
+        self.registry = registry or load_tools()
         self.actor = actor
         self.model_config = dict(model_config or {})
         self.agent_type = agent_type
@@ -388,7 +388,7 @@ class SeedAgent:
 
     def run(self, task: str, *, plan: list[dict[str, Any]] | None = None,
             wait_timeout: float | None = None, name: str = "Agent task") -> Any:
-        from core.base.errors import CountersignError
+        from core.base.errors import Conflict
 
         step: dict[str, Any] = {"name": "agent_task", "type": "task", "task": task}
         if plan or self.plan:
@@ -403,7 +403,7 @@ class SeedAgent:
         if report["status"] in STILL_GOING:
             raise TimeoutError(f"The agent's workflow {workflow.id} is still {report['status']} "
                                f"after {wait_timeout} s.")
-        raise CountersignError(f"The agent's workflow {workflow.id} ended {report['status']}"
+        raise Conflict(f"The agent's workflow {workflow.id} ended {report['status']}"
                                + (f": {report['error']}" if report.get("error") else "."))
 
     async def arun(self, task: str, **kwargs: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry, default_registry, load_tool_modules
-from core.store.db import Database, get_database
+from core.store.db import Database, get_database, normalise_url
 
 if TYPE_CHECKING:
     from core.engine.executor import TaskHandler
@@ -27,6 +27,21 @@ def load_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
 
     register_demo_tools(default_registry)
     return registry or default_registry
+
+
+def configured_database_url() -> str:
+    """The database this process uses: DATABASE_URL, else the settings' (the embedded SQLite file)."""
+    import os
+
+    from core.base.config import get_settings
+
+    return normalise_url(os.environ.get("DATABASE_URL") or get_settings().database_url)
+
+
+def database(url: str | None = None) -> Database:
+    """The process-wide handle for ``url`` (default: the configured one), as it is:
+    no migration, no tools (for a liveness check)."""
+    return get_database(url or configured_database_url())
 
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
@@ -82,4 +97,5 @@ def build_runner(
     )
 
 
-__all__ = ["agent_task_handler", "beat_job", "build_runner", "load_tools", "open_database"]
+__all__ = ["Database", "agent_task_handler", "beat_job", "build_runner", "configured_database_url",
+           "database", "load_tools", "open_database"]

@@ -8,7 +8,7 @@ checks each action against the user's role and the token's scopes
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
@@ -16,7 +16,6 @@ from core.approvals.engine import ApprovalEngine
 from core.engine import workflows as ops
 from core.engine.checkpoints import rollback
 from core.engine.tools import default_registry
-from core.store.db import Database
 from gateway.auth import CallerDep, database
 from gateway.errors import COMMON_RESPONSES
 from gateway.schemas import (
@@ -38,6 +37,9 @@ from gateway.schemas import (
     WorkflowPageOut,
     WorkflowStatus,
 )
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 router = APIRouter(prefix="/api", responses=COMMON_RESPONSES)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from fastapi import FastAPI, Request
@@ -39,10 +39,12 @@ from core.approvals.engine import ApprovalEngine
 from core.approvals.presentation import RequestView, plain, request_view
 from core.base.errors import CountersignError, InvalidResponse
 from core.base.storable import load_json
-from core.store.db import Database
-from core.store.tenancy import user_tenant
+from core.identity import user_tenant
 from gateway.auth import session_user
 from gateway.browser import GRADIO_HEAD, ApproverUiGuard
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 MOUNT_PATH = "/approve"
 UI_DECISIONS = {"Approve": "approve", "Approve with changes": "modify", "Reject": "reject"}

@@ -10,21 +10,23 @@ gateway's ``/login`` form after a local-account sign-in (core.identity.users.aut
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.base.errors import NotAuthorized
+from core.identity import user_tenant
 from core.identity.api_tokens import authenticate_token, credential_of
 from core.identity.browser_sessions import SESSION_COOKIE
 from core.identity.permissions import use_credential
 from core.identity.users import User, session_token
 from core.identity.users import session_user as account_of_session
-from core.store.db import Database
-from core.store.tenancy import user_tenant
 from gateway.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 bearer = HTTPBearer(auto_error=False, description="An API token: python -m core tokens create")
 

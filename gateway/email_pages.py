@@ -24,7 +24,7 @@ under its field, the link still unspent. Form requests go to the dashboard.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -46,11 +46,13 @@ from core.approvals.once import check_issued_for
 from core.approvals.presentation import RequestView, plain, request_view
 from core.base.errors import CountersignError, InvalidResponse, LinkUsed
 from core.records import rows as store
-from core.store.tables import ApprovalRequest
 from gateway.auth import database
 from gateway.browser import CSRF_FIELD, link_csrf_token, link_csrf_valid, request_refusal
 from gateway.errors import status_for
 from gateway.templating import page
+
+if TYPE_CHECKING:
+    from core.store.tables import ApprovalRequest
 
 router = APIRouter(include_in_schema=False)
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.store.tables import ApprovalRequest, ApprovalResponse, Workflow, WorkflowCheckpoint, WorkflowEvent
+if TYPE_CHECKING:
+    from core.store.tables import (
+        ApprovalRequest,
+        ApprovalResponse,
+        Workflow,
+        WorkflowCheckpoint,
+        WorkflowEvent,
+    )
 
 WorkflowStatus = Literal["pending", "running", "waiting_approval", "paused", "completed",
                          "failed", "cancelled"]

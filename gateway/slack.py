@@ -31,7 +31,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import structlog
@@ -44,7 +44,13 @@ from core.approvals.engine import ApprovalEngine, principals_of
 from core.approvals.links import approval_link
 from core.approvals.once import check_issued_for, once_key, respond_once
 from core.approvals.presentation import RequestView, request_view
-from core.base.errors import ApprovalClosed, CountersignError, InvalidResponse, NotAuthorized
+from core.base.errors import (
+    ApprovalClosed,
+    ConfigurationError,
+    CountersignError,
+    InvalidResponse,
+    NotAuthorized,
+)
 from core.base.secrets import secret as _secret
 from core.base.storable import load_json
 from core.channels.slack import (
@@ -57,12 +63,14 @@ from core.channels.slack import (
     read_edit_submission,
     submission_errors,
 )
+from core.identity import user_tenant
 from core.outbox.settings import channel_settings
-from core.store.db import Database
-from core.store.tables import ApprovalRequest
-from core.store.tenancy import user_tenant
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import ApprovalRequest
 
 log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -514,7 +522,7 @@ def run_socket_mode(db: Database, stop: threading.Event | None = None) -> None:
 
     app_token, bot_token = _secret("SLACK_APP_TOKEN"), _secret("SLACK_BOT_TOKEN")
     if not app_token or not bot_token:
-        raise CountersignError("Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN.")
+        raise ConfigurationError("Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN.")
     web = WebClient(token=bot_token, base_url=_api_url())
     client = SocketModeClient(app_token=app_token, web_client=web)
 

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from core.store.db import Database
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 # Tests expect an approval without channels to queue an email row, as a
 # deployment that sets COUNTERSIGN_DEFAULT_CHANNELS=email would; the "auto"

@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.agents.ollama import ollama_base_url
 from core.base.errors import ConfigurationError
 from core.definitions.agents import (  # re-exported: the model settings read from the environment
     MODEL_ID_ENV,
@@ -37,9 +38,12 @@ if TYPE_CHECKING:
 REHEARSAL_LABEL = "rehearsal (no LLM)"
 
 _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "inference_client": "HF_TOKEN"}
-_PACKAGE_OF = {"openai": "openai", "litellm": "litellm", "transformers": "transformers",
-               "inference_client": "huggingface_hub"}
-
+_PACKAGE_OF = {
+    "openai": "openai",
+    "litellm": "litellm",
+    "transformers": "transformers",
+    "inference_client": "huggingface_hub",
+}
 
 
 def model_label(spec: ModelSpec) -> str:
@@ -67,28 +71,35 @@ def build_model(spec: ModelSpec) -> Model:
             if not spec.model_id:
                 raise ConfigurationError(
                     f"Set {MODEL_ID_ENV} (or the step's agent.model) to the model to ask, "
-                    "e.g. llama3.1 on Ollama or gpt-4o-mini on OpenAI.")
+                    "e.g. llama3.1 on Ollama or gpt-4o-mini on OpenAI."
+                )
             # Local servers (Ollama, vLLM, LM Studio) want some key; they ignore it.
             key = _api_key(spec) or ("not-needed" if spec.api_base else None)
-            return smolagents.OpenAIServerModel(model_id=spec.model_id, api_base=spec.api_base,
-                                                api_key=key, **options)
+            return smolagents.OpenAIServerModel(
+                model_id=spec.model_id, api_base=spec.api_base, api_key=key, **options
+            )
         if provider == "ollama":
             from core.agents.ollama import openai_base_url
 
             if not spec.model_id:
                 raise ConfigurationError(
-                    f"Set {MODEL_ID_ENV} (or the step's agent.model) to an Ollama model, e.g. llama3.1.")
-            return smolagents.OpenAIServerModel(model_id=spec.model_id,
-                                                api_base=openai_base_url(spec.api_base),
-                                                api_key=_api_key(spec) or "ollama", **options)
+                    f"Set {MODEL_ID_ENV} (or the step's agent.model) to an Ollama model, e.g. llama3.1."
+                )
+            return smolagents.OpenAIServerModel(
+                model_id=spec.model_id,
+                api_base=openai_base_url(spec.api_base),
+                api_key=_api_key(spec) or "ollama",
+                **options,
+            )
         if provider == "inference_client":
             kwargs: dict[str, Any] = {"token": _api_key(spec), "base_url": spec.api_base, **options}
             if spec.model_id:
                 kwargs["model_id"] = spec.model_id
             return smolagents.InferenceClientModel(**kwargs)
         if provider == "litellm":
-            return smolagents.LiteLLMModel(model_id=spec.model_id, api_base=spec.api_base,
-                                           api_key=_api_key(spec), **options)
+            return smolagents.LiteLLMModel(
+                model_id=spec.model_id, api_base=spec.api_base, api_key=_api_key(spec), **options
+            )
         if provider == "transformers":
             return smolagents.TransformersModel(model_id=spec.model_id, **options)
         if provider == "python":
@@ -97,9 +108,12 @@ def build_model(spec: ModelSpec) -> Model:
         package = _PACKAGE_OF.get(str(provider), str(provider))
         raise ConfigurationError(
             f"The {provider} model provider needs the {package!r} package, which is not "
-            f"installed: pip install {package} (smolagents says: {exc})") from exc
-    raise ConfigurationError(f"Unknown model provider {provider!r}; use openai, ollama, "
-                             "inference_client, litellm, transformers, python or rehearsal.")
+            f"installed: pip install {package} (smolagents says: {exc})"
+        ) from exc
+    raise ConfigurationError(
+        f"Unknown model provider {provider!r}; use openai, ollama, "
+        "inference_client, litellm, transformers, python or rehearsal."
+    )
 
 
 def _python_model(target: str | None, options: dict[str, Any]) -> Model:
@@ -109,8 +123,7 @@ def _python_model(target: str | None, options: dict[str, Any]) -> Model:
 
     module_name, _, attr = (target or "").partition(":")
     if not module_name or not attr:
-        raise ConfigurationError("The python model provider needs a model id like "
-                                 "'package.module:factory'.")
+        raise ConfigurationError("The python model provider needs a model id like 'package.module:factory'.")
     factory = getattr(importlib.import_module(module_name), attr)
     model = factory(**options)
     if not isinstance(model, Model):
@@ -144,26 +157,80 @@ def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> Connectio
         return ConnectionResult(False, "?", "?", f"Invalid model settings: {exc}", 0.0)
     label = model_label(effective)
     if effective.provider == "rehearsal":
-        return ConnectionResult(True, "rehearsal", label,
-                                "No model is configured: task steps use the rehearsal model, "
-                                "which follows each step's plan and never calls an LLM.", 0.0)
+        return ConnectionResult(
+            True,
+            "rehearsal",
+            label,
+            "No model is configured: task steps use the rehearsal model, "
+            "which follows each step's plan and never calls an LLM.",
+            0.0,
+        )
     try:
         model = build_model(_quick(effective))
-        reply = model.generate([ChatMessage(role=MessageRole.USER,
-                                            content=[{"type": "text", "text": "Reply with: ok"}])])
+        reply = model.generate(
+            [ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": "Reply with: ok"}])]
+        )
         text = str(reply.content or "").strip()
         message = f"The model answered: {text[:80]!r}"
         ok = True
     except Exception as exc:  # noqa: BLE001 - reported to the user as text
-        from core.agents.providers import plain_model_error
-
         message = plain_model_error(exc, effective)[:500]
         ok = False
-    return ConnectionResult(ok, str(effective.provider), label, message,
-                            round(time.monotonic() - started, 3))
+    return ConnectionResult(ok, str(effective.provider), label, message, round(time.monotonic() - started, 3))
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+_PROVIDER_NAMES = {
+    "openai": "OpenAI-compatible server",
+    "ollama": "Ollama",
+    "inference_client": "Hugging Face",
+    "litellm": "LiteLLM",
+    "transformers": "Transformers",
+    "python": "Python model",
+}
+
+
+def _where(spec: ModelSpec) -> str:
+    name = _PROVIDER_NAMES.get(str(spec.provider), str(spec.provider))
+    if spec.provider == "ollama":
+        return f"Ollama at {ollama_base_url(spec.api_base)}"
+    return f"{name} at {spec.api_base}" if spec.api_base else name
+
+
+def plain_model_error(exc: BaseException, spec: ModelSpec) -> str:
+    """One line a person can act on: where, what went wrong, and the original error."""
+    # smolagents wraps the client's error (AgentGenerationError); the cause is the useful part.
+    inner: BaseException = exc
+    while inner.__cause__ is not None and type(inner).__module__.startswith("smolagents"):
+        inner = inner.__cause__
+    original = f"{type(inner).__name__}: {inner}".replace("\n", " ")
+    chain = " ".join(f"{type(e).__name__} {e}" for e in _chain(inner)).lower()
+    status = getattr(inner, "status_code", None)
+    if "timeout" in chain or "timed out" in chain:
+        why = "no answer in time"
+    elif "refused" in chain:
+        why = "connection refused"
+    elif "connect" in chain:
+        why = "cannot connect"
+    elif status is not None:
+        why = f"answered HTTP {status}"
+    elif "json" in chain or "decode" in chain or "choices" in chain:
+        # The openai client hands back the raw text of a non-JSON reply; reading it fails later.
+        why = "answered with something that is not an OpenAI-style reply"
+    else:
+        return f"{_where(spec)}: {original}"
+    return f"{_where(spec)}: {why} ({original})"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _quick(spec: ModelSpec) -> ModelSpec:
@@ -171,6 +238,5 @@ def _quick(spec: ModelSpec) -> ModelSpec:
     if spec.provider not in ("openai", "ollama"):
         return spec
     options = dict(spec.options)
-    options["client_kwargs"] = {"timeout": 15.0, "max_retries": 0,
-                                **dict(options.get("client_kwargs") or {})}
+    options["client_kwargs"] = {"timeout": 15.0, "max_retries": 0, **dict(options.get("client_kwargs") or {})}
     return spec.model_copy(update={"options": options})

@@ -15,7 +15,6 @@ profile is named ...".
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,7 +26,7 @@ from core.base.errors import (
     AgentProfileNotFound,
     InvalidAgentProfile,
 )
-from core.definitions.agents import AgentSpec
+from core.definitions.agents import NAME_PATTERN, AgentSpec
 from core.definitions.workflow import error_path
 from core.identity.permissions import check_platform_editor
 from core.records import rows as store
@@ -44,7 +43,6 @@ FIELDS = ("name", "role", "instructions", "agent_type", "model_provider", "model
           "held_tools", "max_steps", "settings")
 AGENT_TYPES = ("tool_calling", "code")
 PROVIDERS = ("rehearsal", "openai", "ollama", "inference_client", "litellm", "transformers", "python")
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]*")
 # What ``settings`` may hold: the AgentSpec fields without a column of their own.
 SETTINGS_KEYS = frozenset({"model", "approval", "authorized_imports", "executor"})
 SETTINGS_MODEL_KEYS = frozenset({"api_base", "api_key_env", "options"})
@@ -235,7 +233,7 @@ def delete_profile(db: Database, name: str, actor: str) -> None:
             raise AgentProfileInUse(
                 f"Agent profile {name!r} is used by workflows that are not completed, cancelled "
                 f"or failed: {shown}{more}. Finish or cancel them first.")
-        from core.agents.teams import teams_with_member  # it imports this module
+        from core.agents.teams import teams_with_member
 
         teams = teams_with_member(session, name)
         if teams:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
-from core.agents.profiles import NAME_PATTERN
 from core.base.errors import (
     AgentTeamExists,
     AgentTeamNotFound,
@@ -34,6 +33,7 @@ from core.base.errors import (
     InvalidAgentTeam,
     TeamTaskMissing,
 )
+from core.definitions.agents import NAME_PATTERN
 from core.definitions.workflow import error_path, parse_approval_config, parse_definition
 from core.identity.permissions import check_platform_editor
 from core.records import rows as store

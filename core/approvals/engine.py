@@ -28,9 +28,10 @@ from core.base.errors import (
 )
 from core.base.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.base.storable import unstorable
+from core.definitions.approval import ADMINS_GROUP, ApprovalConfig
 from core.definitions.approval_schema import budget_schema, response_schema, schema_problems
 from core.definitions.calls import call_diff, edit_problems, released_call
-from core.definitions.workflow import ADMINS_GROUP, ApprovalConfig, check_amount
+from core.definitions.limits import check_amount
 from core.identity.permissions import ROLE_ACTIONS, Action, check
 from core.outbox import writer as _outbox  # noqa: F401  (queues Slack updates and webhooks from events)
 from core.outbox.settings import configured_person_channels

@@ -19,7 +19,44 @@ class CountersignError(Exception):
         return str(self)
 
 
-class DefinitionError(CountersignError):
+# -- the kinds: every interface maps these six (REST status, CLI exit code, dashboard level) --
+
+
+class NotFound(CountersignError):
+    """No such object."""
+
+
+class Conflict(CountersignError):
+    """That is refused in the object's current state."""
+
+
+class Invalid(CountersignError):
+    """The request or answer is invalid."""
+
+
+class Forbidden(CountersignError):
+    """You are not allowed to do that."""
+
+
+class Unauthenticated(CountersignError):
+    """Sign in or send an API token (Authorization: Bearer <token>)."""
+
+
+class Unavailable(CountersignError):
+    """A service Countersign needs is unavailable."""
+
+
+KINDS: tuple[type[CountersignError], ...] = (NotFound, Conflict, Invalid, Forbidden, Unauthenticated,
+                                             Unavailable)
+
+
+def kind_of(error: CountersignError) -> type[CountersignError] | None:
+    """The kind an error belongs to (None only for a bare ``CountersignError``)."""
+    return next((kind for kind in KINDS if isinstance(error, kind)), None)
+
+
+
+class DefinitionError(Invalid):
     """The workflow definition is invalid."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -27,8 +64,6 @@ class DefinitionError(CountersignError):
         super().__init__("The workflow definition is invalid: " + "; ".join(self.problems))
 
 
-class NotFound(CountersignError):
-    """No such object."""
 
 
 class WorkflowNotFound(NotFound):
@@ -47,15 +82,15 @@ class AlertNotFound(NotFound):
     """No alert has that id."""
 
 
-class InvalidTransition(CountersignError):
+class InvalidTransition(Conflict):
     """That status change is not allowed."""
 
 
-class ApprovalClosed(CountersignError):
+class ApprovalClosed(Conflict):
     """This approval request is already decided, expired or cancelled."""
 
 
-class NotAuthorized(CountersignError):
+class NotAuthorized(Forbidden):
     """You are not allowed to do that."""
 
     def __init__(self, message: str | None = None, *, action: str | None = None) -> None:
@@ -64,11 +99,11 @@ class NotAuthorized(CountersignError):
         super().__init__(message)
 
 
-class AlreadyVoted(CountersignError):
+class AlreadyVoted(Conflict):
     """You have already answered this approval request."""
 
 
-class InvalidResponse(CountersignError):
+class InvalidResponse(Invalid):
     """The answer does not match the approval's form."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -76,7 +111,7 @@ class InvalidResponse(CountersignError):
         super().__init__("The answer is invalid: " + "; ".join(self.problems))
 
 
-class InvalidInput(CountersignError):
+class InvalidInput(Invalid):
     """The workflow input is invalid."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -92,31 +127,31 @@ class NulCharacter(InvalidInput):
         CountersignError.__init__(self, self.__doc__ or "")
 
 
-class WorkflowBusy(CountersignError):
+class WorkflowBusy(Conflict):
     """A runner is executing a step of this workflow right now; try again in a moment."""
 
 
-class CompensationFailed(CountersignError):
+class CompensationFailed(Conflict):
     """A compensation step failed during rollback."""
 
 
-class ToolNotFound(CountersignError):
+class ToolNotFound(Invalid):
     """No tool is registered under that name."""
 
 
-class CallNotReleased(CountersignError):
+class CallNotReleased(Conflict):
     """The call about to run is not the call a person released; it does not run."""
 
 
-class DatabaseError(CountersignError):
+class DatabaseError(Unavailable):
     """The database refused or failed the operation."""
 
 
-class TransientError(CountersignError):
+class TransientError(Unavailable):
     """A temporary failure (a service down, a timeout); trying again later may succeed."""
 
 
-class LinkError(CountersignError):
+class LinkError(Invalid):
     """This approval link cannot be used."""
 
 
@@ -132,19 +167,19 @@ class LinkUsed(LinkError):
     """This approval link has already been used."""
 
 
-class ConfigurationError(CountersignError):
+class ConfigurationError(Unavailable):
     """Countersign is not configured for that."""
 
 
-class ProviderUnreachable(CountersignError):
+class ProviderUnreachable(Unavailable):
     """The model provider did not answer."""
 
 
-class InvalidLogFilter(CountersignError):
+class InvalidLogFilter(Invalid):
     """The execution log filter is invalid."""
 
 
-class ChannelError(CountersignError):
+class ChannelError(Unavailable):
     """The notification channel could not deliver the message."""
 
 
@@ -156,11 +191,11 @@ class AgentProfileNotFound(NotFound):
     """No agent profile has that name."""
 
 
-class AgentProfileExists(CountersignError):
+class AgentProfileExists(Conflict):
     """An agent profile with that name already exists."""
 
 
-class InvalidAgentProfile(CountersignError):
+class InvalidAgentProfile(Invalid):
     """The agent profile is invalid."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -168,7 +203,7 @@ class InvalidAgentProfile(CountersignError):
         super().__init__("The agent profile is invalid: " + "; ".join(self.problems))
 
 
-class AgentProfileInUse(CountersignError):
+class AgentProfileInUse(Conflict):
     """Workflows that are not finished use this agent profile."""
 
 
@@ -180,27 +215,27 @@ class FlowNotFound(NotFound):
     """No conversation flow has that name."""
 
 
-class SessionClosed(CountersignError):
+class SessionClosed(Conflict):
     """This conversation is closed; nothing more can be written to it."""
 
 
-class NotSupervising(CountersignError):
+class NotSupervising(Conflict):
     """Only the supervisor who took this conversation over can do that, while it is supervised."""
 
 
-class AlreadySupervised(CountersignError):
+class AlreadySupervised(Conflict):
     """Another supervisor has already taken this conversation over."""
 
 
-class AgentUnavailable(CountersignError):
+class AgentUnavailable(Unavailable):
     """The agent could not answer; your message is saved."""
 
 
-class FlowNotSupported(CountersignError):
+class FlowNotSupported(Invalid):
     """This flow uses tools that wait for a person's approval; conversations cannot run it."""
 
 
-class InvalidMessage(CountersignError):
+class InvalidMessage(Invalid):
     """That message cannot be sent."""
 
 
@@ -208,11 +243,11 @@ class AgentTeamNotFound(NotFound):
     """No agent team has that name."""
 
 
-class AgentTeamExists(CountersignError):
+class AgentTeamExists(Conflict):
     """An agent team with that name already exists."""
 
 
-class InvalidAgentTeam(CountersignError):
+class InvalidAgentTeam(Invalid):
     """The agent team is invalid."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -220,22 +255,22 @@ class InvalidAgentTeam(CountersignError):
         super().__init__("The agent team is invalid: " + "; ".join(self.problems))
 
 
-class TeamTaskMissing(CountersignError):
+class TeamTaskMissing(Invalid):
     """Give the team a task: the text its first member works on."""
 
 class TenantNotFound(NotFound):
     """No tenant has that slug."""
 
 
-class TenantExists(CountersignError):
+class TenantExists(Conflict):
     """A tenant with that slug already exists."""
 
 
-class TenantInUse(CountersignError):
+class TenantInUse(Conflict):
     """Users, workflows or sessions still belong to this tenant."""
 
 
-class InvalidTenantSettings(CountersignError):
+class InvalidTenantSettings(Invalid):
     """The tenant settings are invalid."""
 
     def __init__(self, problems: list[str], what: str = "tenant settings") -> None:

@@ -27,17 +27,15 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from core.approvals.edits import editable
 from core.approvals.links import approval_link, confirm_link, make_link_token
 from core.approvals.presentation import plain
 from core.base.secrets import mask, secret
+from core.channels.alerts import ALERT_KIND, alert_facts, render_alert_email
 from core.channels.base import ApprovalFacts, Delivery, PermanentFailure, TemporaryFailure
+from core.channels.text import email_templates, one_line
 from core.outbox.settings import (
     SENDGRID_KEY_ENV,
     SMTP_PREFIX,
@@ -49,27 +47,12 @@ from core.outbox.settings import (
 SENDGRID_HOST_ENV = "SENDGRID_API_HOST"
 DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
 DEFAULT_FROM = "countersign@localhost"
-TEMPLATES = Path(__file__).parent / "templates"
 SMTP_TIMEOUT = 15
 INTROS = {
     "approval.escalated": "Escalated to you: an approval is waiting for your answer",
 }
 
 
-@lru_cache(maxsize=1)
-def _templates() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",),
-                                     disabled_extensions=("txt.j2",), default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _needs_dashboard(approval: ApprovalFacts) -> bool:
@@ -109,7 +92,7 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
         reject_url = confirm_link(make_link_token(approval.id, address, "reject",
                                                   level=approval.level))
     intro = INTROS.get(kind, "An AI agent is waiting for your approval")
-    subject = _one_line(f"{'Escalated: ' if kind == 'approval.escalated' else 'Approval needed: '}"
+    subject = one_line(f"{'Escalated: ' if kind == 'approval.escalated' else 'Approval needed: '}"
                         f"{approval.title}")[:200]
     call = _call(approval)
     facts = approval.key_facts()
@@ -122,7 +105,7 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
         "call": call, "approve_url": approve_url, "reject_url": reject_url,
         "dashboard_url": approval_link(approval.id),
     }
-    env = _templates()
+    env = email_templates()
     return {
         "subject": subject,
         "text": env.get_template("approval_email.txt.j2").render(context),
@@ -170,7 +153,6 @@ class EmailChannel:
         }
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
-        from core.channels.alerts import ALERT_KIND, alert_facts, render_alert_email
 
         approval = delivery.approval
         alert = alert_facts(delivery) if delivery.kind == ALERT_KIND else None

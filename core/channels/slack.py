@@ -63,6 +63,7 @@ from core.approvals.once import ANY
 from core.approvals.presentation import RequestView, plain
 from core.base.secrets import mask, secret
 from core.base.storable import load_json
+from core.channels.alerts import ALERT_KIND, alert_blocks, alert_facts, alert_text
 from core.channels.base import (
     ApprovalFacts,
     Deferred,
@@ -70,6 +71,7 @@ from core.channels.base import (
     PermanentFailure,
     TemporaryFailure,
 )
+from core.channels.text import SLACK_OPEN_ACTION, mrkdwn_escape
 from core.outbox.settings import SLACK_TOKEN_ENV, slack_configured
 
 TOKEN_ENV = SLACK_TOKEN_ENV
@@ -78,7 +80,7 @@ USER_MAP_ENV = "SLACK_USER_MAP"
 DEFAULT_API_URL = "https://slack.com/api/"
 APPROVE_ACTION = "countersign_approve"
 REJECT_ACTION = "countersign_reject"
-OPEN_ACTION = "countersign_open"
+OPEN_ACTION = SLACK_OPEN_ACTION
 EDIT_ACTION = "countersign_edit"
 # The edit modal: its callback id, input blocks and the action id of every input.
 EDIT_CALLBACK = "countersign_edit"
@@ -118,9 +120,7 @@ OUTCOME_LABELS = {
 }
 
 
-def escape(text: str) -> str:
-    """Make agent-written text inert in Slack mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+escape = mrkdwn_escape
 
 
 _MARKERS = "*_~`"
@@ -574,7 +574,6 @@ class SlackChannel:
         return user_id
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
-        from core.channels.alerts import ALERT_KIND
 
         if delivery.kind == ALERT_KIND:
             return self._post_alert(delivery)
@@ -602,7 +601,6 @@ class SlackChannel:
         return {"channel": str(response.get("channel") or destination), "ts": str(response.get("ts") or "")}
 
     def _post_alert(self, delivery: Delivery) -> dict[str, Any]:
-        from core.channels.alerts import alert_blocks, alert_facts, alert_text
 
         facts = alert_facts(delivery)
         client = self._client()

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from core.agents.llm import REHEARSAL_LABEL, build_model, model_label
 from core.base.errors import FlowNotFound
+from core.conversations.messages import message_text
 from core.definitions.agents import AgentSpec, ModelSpec
 
 if TYPE_CHECKING:
@@ -118,18 +119,6 @@ def chat_model(db: Database, chat: ChatSession, flow: Flow) -> tuple[Model, str]
 
         return RehearsalChatModel(), REHEARSAL_LABEL
     return build_model(spec), model_label(spec)
-
-
-def message_role(message: Any) -> str:
-    role = message.get("role") if isinstance(message, dict) else message.role
-    return str(getattr(role, "value", role))
-
-
-def message_text(message: Any) -> str:
-    content = message.get("content") if isinstance(message, dict) else message.content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return str(content or "")
 
 
 @dataclass(frozen=True)

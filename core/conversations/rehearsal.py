@@ -10,7 +10,7 @@ from typing import Any
 from smolagents import ChatMessage, MessageRole, Model
 
 from core.agents.llm import REHEARSAL_LABEL
-from core.conversations.agent import message_role, message_text
+from core.conversations.messages import message_role, message_text
 
 REHEARSAL_MARK = "[rehearsal, no LLM]"
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 PROFILES_ENV = "COUNTERSIGN_AGENT_PROFILES"
 # Tools every agent gets; the names are reserved.
+# The names agent profiles and teams may have.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]*")
 BUILTIN_TOOLS = ("request_approval", "create_checkpoint", "rollback")
 # Imports a code agent may use unless its spec widens the list. smolagents adds
 # its own harmless base modules (math, re, datetime, ...).
@@ -99,7 +101,7 @@ class AgentSpec(BaseModel):
     @field_validator("approval")
     @classmethod
     def _approval_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from core.definitions.workflow import ApprovalConfig
+        from core.definitions.approval import ApprovalConfig
 
         try:
             ApprovalConfig.model_validate(value)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.base.errors import CountersignError, NotFound
+from core.base.errors import Conflict, Forbidden, NotFound
 from core.store.tables import User, utcnow
 
 if TYPE_CHECKING:
@@ -50,9 +50,9 @@ def _change(db: Database, email: str, actor: str, *, disable: bool) -> User:
             raise NotFound(f"No user {email!r}.")
         check(session, actor, Action.USERS_MANAGE, tenant=user.tenant)
         if disable and actor.strip().lower() == email:
-            raise CountersignError(f"{email} cannot disable their own account; ask another admin.")
+            raise Forbidden(f"{email} cannot disable their own account; ask another admin.")
         if is_disabled(user) == disable:
-            raise CountersignError(f"{email} is already {'disabled' if disable else 'enabled'}.")
+            raise Conflict(f"{email} is already {'disabled' if disable else 'enabled'}.")
         if disable:
             user.disabled_at = utcnow()
             # Every dashboard and gateway session made before ends (core.identity.users.session_user).

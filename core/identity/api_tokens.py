@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from core.base.errors import CountersignError, NotAuthorized, NotFound
+from core.base.errors import Invalid, NotAuthorized, NotFound
 from core.identity.permissions import Action, Credential, check, parse_scopes, refuse, token_actions
 from core.store.events import add_event
 from core.store.tables import ApiToken, User, utcnow
@@ -49,10 +49,10 @@ def parse_lifetime(text: str) -> timedelta:
     """``30d``, ``12h``, ``90m``, ``2w``, ``3600s``: how long a token lives."""
     match = _DURATION.match(text or "")
     if not match or int(match.group(1)) <= 0:
-        raise CountersignError(f"{text!r} is not a lifetime; write e.g. 30d, 12h, 90m or 2w.")
+        raise Invalid(f"{text!r} is not a lifetime; write e.g. 30d, 12h, 90m or 2w.")
     lifetime = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2).lower()])
     if lifetime > MAX_LIFETIME:
-        raise CountersignError(f"{text!r} is longer than ten years; give a shorter lifetime.")
+        raise Invalid(f"{text!r} is longer than ten years; give a shorter lifetime.")
     return lifetime
 
 
@@ -67,13 +67,13 @@ def create_token(
     """
     email = user_email.strip().lower()
     if "@" not in email:
-        raise CountersignError(f"{user_email!r} is not an email address.")
+        raise Invalid(f"{user_email!r} is not an email address.")
     name = name.strip()
     if not name:
-        raise CountersignError("Give the token a name (what or who uses it).")
+        raise Invalid("Give the token a name (what or who uses it).")
     wanted = parse_scopes(scopes) if scopes is not None else None
     if wanted is not None and not wanted:
-        raise CountersignError("Give the token at least one scope (e.g. workflows:start).")
+        raise Invalid("Give the token at least one scope (e.g. workflows:start).")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     with db.session() as session:

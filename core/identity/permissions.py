@@ -44,7 +44,7 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from core.base.errors import CountersignError, NotAuthorized
+from core.base.errors import Invalid, NotAuthorized
 from core.store.tables import User, Workflow
 from core.store.tenancy import can_see
 
@@ -116,7 +116,7 @@ def action_of(value: str | Action) -> Action:
     try:
         return Action(str(value).strip().lower())
     except ValueError:
-        raise CountersignError(f"Unknown action {value!r}; one of {', '.join(a.value for a in Action)}."
+        raise Invalid(f"Unknown action {value!r}; one of {', '.join(a.value for a in Action)}."
                                ) from None
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 
-from core.base.errors import CountersignError, NotAuthorized, NotFound
+from core.base.errors import Invalid, NotAuthorized, NotFound
 from core.store.tables import SignInFailure, User, utcnow
 
 if TYPE_CHECKING:
@@ -65,10 +65,10 @@ def add_user(
     from core.store.events import add_event
 
     if role not in ROLES:
-        raise CountersignError(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
+        raise Invalid(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
     email = email.strip().lower()
     if "@" not in email:
-        raise CountersignError(f"{email!r} is not an email address.")
+        raise Invalid(f"{email!r} is not an email address.")
     with db.session() as session:
         existing = session.get(User, email)
         before = {"role": existing.role, "tenant": existing.tenant} if existing else None

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy import Integer, Table, func, insert, select, text, tuple_
 from sqlalchemy.engine import Connection
 
-from core.base.errors import CountersignError
+from core.base.errors import Invalid
 from core.store.migrate import current_revision
 from core.store.tables import Base, UTCDateTime
 
@@ -37,7 +37,7 @@ BATCH_SIZE = 500
 SKIPPED_TABLES = frozenset({"runner_heartbeats"})
 
 
-class BackupError(CountersignError):
+class BackupError(Invalid):
     """The backup could not be made or imported."""
 
 

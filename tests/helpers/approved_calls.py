@@ -18,7 +18,7 @@ from core.identity.users import add_user
 from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import ApprovalRequest
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 FINANCE = "finance@example.com"
 REQUESTER = "requester@example.com"

@@ -20,7 +20,7 @@ from core.approvals.engine import ApprovalEngine
 from core.base.errors import InvalidInput, InvalidResponse
 from core.store.db import Database
 from tests.helpers.approved_calls import FINANCE, PROPOSED, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 EXAMPLES = 120  # each example runs a workflow to its decision and on
 

@@ -28,7 +28,7 @@ from core.ops.alerts import evaluate_alerts
 from core.runtime import build_runner
 from core.store.db import Database
 from gateway.app import create_app
-from tests.integration.core.conftest import Calls, events, wait_until
+from tests.helpers.engine import Calls, events, wait_until
 from tests.integration.gateway.conftest import token_for
 from tests.reliability.report import record_availability
 

@@ -29,7 +29,7 @@ from core.engine.checkpoints import RollbackResult, rollback
 from core.engine.tools import ToolRegistry
 from core.store.db import Database
 from core.store.tables import ApprovalRequest, ApprovalResponse, WorkflowEvent
-from tests.integration.core.conftest import accounts, open_approval_of, run, start
+from tests.helpers.engine import accounts, open_approval_of, run, start
 from tests.reliability.report import render, show
 
 pytestmark = pytest.mark.timeout(600)

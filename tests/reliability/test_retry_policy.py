@@ -22,17 +22,17 @@ from core.engine.tools import ToolRegistry
 from core.runtime import build_runner
 from core.store.db import Database
 from tests.acceptance.core.conftest import cli
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     Calls,
     accounts,
     events,
-    registry,  # noqa: F401  (a fixture)
     run,
     start,
     status,
     step_runs,
     tool,
 )
+from tests.integration.core.conftest import registry  # noqa: F401  (a fixture)
 from tests.integration.dashboard.conftest import (  # noqa: F401  (fixtures)
     all_text,
     demo_db,

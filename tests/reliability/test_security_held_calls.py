@@ -40,9 +40,9 @@ from core.approvals.engine import ApprovalEngine
 from core.engine.tools import ToolRegistry
 from core.store.db import Database
 from core.store.tables import AgentRun
+from tests.helpers.engine import events, open_approval_of, run, start, status, step_runs
 from tests.integration.agents.conftest import BOSS
 from tests.integration.agents.scripted import scripted
-from tests.integration.core.conftest import events, open_approval_of, run, start, status, step_runs
 from tests.reliability.report import AttackTally, record_attacks
 
 ARGS = {"amount": 1.0, "currency": "USD"}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from core.engine.tools import ToolRegistry
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 BOSS = "boss@example.com"
 

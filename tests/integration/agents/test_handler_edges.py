@@ -17,9 +17,7 @@ from core.engine import workflows as ops
 from core.engine.executor import AwaitApproval, TaskRequest, scope_of
 from core.engine.tools import ToolRegistry
 from core.store.db import Database
-from tests.integration.agents.conftest import BOSS
-from tests.integration.agents.scripted import SEEN, scripted
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     Calls,
     event_types,
     events,
@@ -28,6 +26,8 @@ from tests.integration.core.conftest import (
     start,
     status,
 )
+from tests.integration.agents.conftest import BOSS
+from tests.integration.agents.scripted import SEEN, scripted
 
 STEP = {"name": "agent", "type": "task", "task": "Charge.",
         "agent": scripted([{"call": "charge", "args": {"amount": 10.0}}, {"final": "done"}],

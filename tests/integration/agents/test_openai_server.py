@@ -17,8 +17,8 @@ from core.approvals.engine import ApprovalEngine
 from core.engine import workflows as ops
 from core.engine.tools import ToolRegistry
 from core.store.db import Database
+from tests.helpers.engine import Calls, open_approval_of, run, start, status
 from tests.integration.agents.conftest import BOSS
-from tests.integration.core.conftest import Calls, open_approval_of, run, start, status
 
 
 class FakeOpenAI:

@@ -17,9 +17,7 @@ from core.engine import workflows as ops
 from core.engine.tools import ToolRegistry
 from core.store.db import Database
 from core.store.tables import AgentRun, ApprovalResponse
-from tests.integration.agents.conftest import BOSS
-from tests.integration.agents.scripted import SEEN, scripted
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     Calls,
     event_types,
     events,
@@ -29,6 +27,8 @@ from tests.integration.core.conftest import (
     status,
     step_runs,
 )
+from tests.integration.agents.conftest import BOSS
+from tests.integration.agents.scripted import SEEN, scripted
 
 
 def agent_step(script: list[dict[str, Any]], **agent: Any) -> dict[str, Any]:

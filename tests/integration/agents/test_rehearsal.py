@@ -13,7 +13,7 @@ from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.runtime import build_runner
 from core.store.db import Database
-from tests.integration.core.conftest import events, open_approval_of, status
+from tests.helpers.engine import events, open_approval_of, status
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from core.identity.users import add_user
 from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import AgentProfile, Base, WorkflowEvent
-from tests.integration.core.conftest import events, open_approval_of, status
+from tests.helpers.engine import events, open_approval_of, status
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ from core.engine import workflows as ops
 from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
 from core.store.db import Database
+from tests.helpers.engine import Calls, events, open_approval_of, run, status
 from tests.integration.agents.scripted import scripted
 from tests.integration.agents_teams import echo
-from tests.integration.core.conftest import Calls, events, open_approval_of, run, status
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from core.base.errors import (
 from core.identity.users import add_user
 from core.store.db import Database
 from core.store.tables import Workflow, WorkflowEvent
-from tests.integration.core.conftest import wait_until
+from tests.helpers.engine import wait_until
 
 ADMIN = "admin@example.com"
 

@@ -30,8 +30,8 @@ from tests.helpers.approved_calls import (
     run,
     waiting,
 )
+from tests.helpers.engine import Calls
 from tests.integration.channels.conftest import Mailbox, SlackAPI, dispatcher
-from tests.integration.core.conftest import Calls
 from tests.integration.gateway.test_approved_calls_email import Form
 
 WORDS = "12,500.00 USD (twelve thousand five hundred US dollars)"

@@ -22,7 +22,7 @@ from core.base.errors import (
 from core.identity.users import add_user
 from core.store.db import Database
 from core.store.tables import ApprovalRequest, ApprovalResponse, Notification, WorkflowEvent, utcnow
-from tests.integration.core.conftest import notifications
+from tests.helpers.engine import notifications
 
 BOSS = "boss@example.com"
 
@@ -369,7 +369,7 @@ def test_forced_expiry_records_event(db: Database) -> None:
 
 
 def test_runner_sweep_expires_a_waiting_step(db: Database, registry: Any) -> None:
-    from tests.integration.core.conftest import approval, run, start, status, tool
+    from tests.helpers.engine import approval, run, start, status, tool
 
     workflow_id = start(db, [approval("gate", timeout="1h", on_timeout="reject", channels=[]),
                              tool("after")])

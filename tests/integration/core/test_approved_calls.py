@@ -23,7 +23,7 @@ from core.store.db import Database
 from core.store.tables import ApprovalRequest
 from tests.helpers.approved_calls import FINANCE, pay_step, waiting
 from tests.helpers.approved_calls import pay_registry as _pay_registry
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     REQUESTER,
     Calls,
     event_types,

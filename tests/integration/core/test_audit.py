@@ -17,7 +17,7 @@ from core.engine.tools import ToolRegistry
 from core.orchestrator import StateManager
 from core.store.db import Database
 from core.store.tables import ApprovalResponse, WorkflowEvent
-from tests.integration.core.conftest import accounts, approval, events, run, start, status, tool
+from tests.helpers.engine import accounts, approval, events, run, start, status, tool
 
 
 def count_events(db: Database) -> int:

@@ -15,7 +15,7 @@ from core.engine.tools import ToolRegistry
 from core.orchestrator import SmolAgentOrchestrator, StateManager
 from core.store.db import Database
 from core.store.tables import Workflow, utcnow
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     Calls,
     accounts,
     approval,

@@ -15,7 +15,7 @@ from core.engine import workflows as ops
 from core.engine.checkpoints import RollbackResult, rollback
 from core.engine.tools import ToolRegistry
 from core.store.db import Database
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     Calls,
     accounts,
     approval,

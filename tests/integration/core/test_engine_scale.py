@@ -16,7 +16,7 @@ from core.engine.tools import ToolRegistry
 from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import StepRun, Workflow, WorkflowCheckpoint, WorkflowEvent
-from tests.integration.core.conftest import start
+from tests.helpers.engine import start
 
 # Statements a step of a plain tool workflow costs in steady state: the locking
 # SELECT, then the outcome and the next start (INSERT the next step run with its

@@ -12,7 +12,7 @@ from core.engine.tools import ToolRegistry
 from core.orchestrator import SmolAgentOrchestrator, StateManager
 from core.store.db import Database
 from core.store.tables import Workflow, WorkflowEvent
-from tests.integration.core.conftest import Calls, accounts, approval, notifications, tool
+from tests.helpers.engine import Calls, accounts, approval, notifications, tool
 
 
 def test_orchestrator_runs_until_a_person_is_needed(db: Database, registry: ToolRegistry,

@@ -24,7 +24,7 @@ from core.records import history
 from core.store.db import Database
 from core.store.migrate import upgrade
 from tests.conftest import _pg_admin, _url_for
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     approval,
     events,
     open_approval_of,

@@ -20,7 +20,7 @@ from core.engine.tools import default_registry
 from core.identity.users import add_user
 from core.store.db import Database
 from tests.helpers.approved_calls import run
-from tests.integration.core.conftest import open_approval_of, status
+from tests.helpers.engine import open_approval_of, status
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

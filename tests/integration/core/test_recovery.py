@@ -15,7 +15,7 @@ from core.engine.tools import ToolRegistry
 from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import Workflow, utcnow
-from tests.integration.core.conftest import Calls, event_types, events, run, start, status, step_runs
+from tests.helpers.engine import Calls, event_types, events, run, start, status, step_runs
 
 
 class ProcessDied(BaseException):

@@ -12,14 +12,14 @@ import pytest
 
 from core.approvals.engine import ApprovalEngine
 from core.base.errors import ApprovalClosed
-from core.definitions.workflow import ApprovalConfig
+from core.definitions.approval import ApprovalConfig
 from core.engine import workflows as ops
 from core.engine.executor import AwaitApproval, TaskRequest
 from core.engine.runner import Runner, claim_next_workflow
 from core.engine.tools import ToolRegistry
 from core.runtime import build_runner
 from core.store.db import Database
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     Calls,
     accounts,
     approval,

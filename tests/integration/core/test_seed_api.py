@@ -49,6 +49,7 @@ from core.runtime import build_runner
 from core.store.async_db import sync_url
 from core.store.db import Database, normalise_url
 from core.store.tables import ApprovalRequest, ChannelConfiguration, WorkflowEvent
+from tests.helpers.engine import event_types
 from tests.integration.channels.conftest import (
     LINK_SECRET,
     WEBHOOK_SECRET,
@@ -56,7 +57,6 @@ from tests.integration.channels.conftest import (
     Recorder,
     WebhookReceiver,
 )
-from tests.integration.core.conftest import event_types
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = Path(__file__).with_name("seed_python_examples.md")

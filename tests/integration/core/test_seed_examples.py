@@ -17,7 +17,7 @@ from core.engine.tools import ToolRegistry, default_registry
 from core.identity.users import add_user
 from core.runtime import build_runner
 from core.store.db import Database
-from tests.integration.core.conftest import event_types, open_approval_of, status, step_runs
+from tests.helpers.engine import event_types, open_approval_of, status, step_runs
 
 SEED = Path(__file__).resolve().parents[3] / "examples" / "seed"
 

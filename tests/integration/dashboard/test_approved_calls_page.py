@@ -26,7 +26,7 @@ from core.identity.users import add_user
 from core.runtime import build_runner
 from core.store.db import Database
 from tests.helpers.approved_calls import CASES, FINANCE, REQUESTER, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 from tests.integration.dashboard.conftest import _app_over, new_app, no_exception, sign_in
 
 # A UI cannot type these (a number field takes numbers; the form names no other tool):

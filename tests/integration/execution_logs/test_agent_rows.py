@@ -14,8 +14,8 @@ from core.approvals.engine import ApprovalEngine
 from core.engine.tools import ToolRegistry
 from core.store.db import Database
 from core.store.tables import Workflow
+from tests.helpers.engine import Calls, open_approval_of, run, start, status
 from tests.integration.agents.conftest import BOSS
-from tests.integration.core.conftest import Calls, open_approval_of, run, start, status
 from tests.integration.execution_logs.flaky import flaky
 
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from core.approvals.engine import ApprovalEngine
 from core.store.db import Database
 from tests.helpers.approved_calls import CASES, FINANCE, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 from tests.integration.gateway.conftest import token_for
 from tests.integration.gateway.test_webhooks_in import URL, signed
 

@@ -20,7 +20,7 @@ from core.approvals.engine import ApprovalEngine
 from core.approvals.links import make_link_token
 from core.store.db import Database
 from tests.helpers.approved_calls import CASES, FINANCE, PROPOSED, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 CONFIRM = "/email/confirm"
 WORDS = "twelve thousand five hundred US dollars"

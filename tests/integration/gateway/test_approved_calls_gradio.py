@@ -36,7 +36,7 @@ from tests.helpers.approved_calls import (
     waiting,
 )
 from tests.helpers.browser import sign_in
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 PASSWORD = "correct horse battery"
 WORDS = "12,500.00 USD (twelve thousand five hundred US dollars)"

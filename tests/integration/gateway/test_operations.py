@@ -103,4 +103,4 @@ def test_tokens_cli_prints_once_stores_a_hash_and_revokes(
         authenticate_token(db, token)
     with pytest.raises(SystemExit) as exit_info:
         main(["tokens", "revoke", "9999"])
-    assert exit_info.value.code == 1 and "No API token has the id 9999" in capsys.readouterr().err
+    assert exit_info.value.code == 3 and "No API token has the id 9999" in capsys.readouterr().err

@@ -37,7 +37,7 @@ from core.store.db import Database
 from gateway.app import create_app
 from tests.helpers.approved_calls import pay_registry
 from tests.helpers.browser import form_csrf, sign_in
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 from tests.integration.permissions.test_matrix import refusals_of
 from tests.integration.permissions.world import (
     EMAILS,

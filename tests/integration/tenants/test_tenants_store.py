@@ -24,8 +24,8 @@ from core.identity.users import add_user
 from core.store.db import Database
 from core.store.tables import TenantSecret, WorkflowEvent
 from core.tenants import registry as tenants
+from tests.helpers.engine import run, start, status
 from tests.integration.agents.test_openai_server import FakeOpenAI
-from tests.integration.core.conftest import run, start, status
 
 
 @pytest.fixture(autouse=True)

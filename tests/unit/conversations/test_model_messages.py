@@ -4,7 +4,8 @@ them; the rehearsal chat model is labelled and counts what it was given."""
 
 from __future__ import annotations
 
-from core.conversations.agent import DEFAULT_INSTRUCTIONS, Flow, message_role, message_text, model_messages
+from core.conversations.agent import DEFAULT_INSTRUCTIONS, Flow, model_messages
+from core.conversations.messages import message_role, message_text
 from core.conversations.rehearsal import REHEARSAL_MARK, RehearsalChatModel
 from core.store.tables import ChatMessage
 
