@@ -19,6 +19,20 @@ if TYPE_CHECKING:
     from core.engine.executor import TaskHandler
 
 
+def install_session_hooks() -> None:
+    """What every process's database sessions do beside their work, installed once:
+    outbox follow-ups and the dispatcher's wake-up (``core.outbox.writer``), approval-wait
+    spans (``core.telemetry.tracing``) and recorded permission refusals
+    (``core.identity.permissions``). Installing again is harmless."""
+    from core.identity.permissions import register_session_hooks as refusals
+    from core.outbox.writer import register_session_hooks as outbox
+    from core.telemetry.tracing import register_session_hooks as tracing
+
+    outbox()
+    tracing()
+    refusals()
+
+
 def load_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
     """The tools a runner of this process can run: the modules named in
     COUNTERSIGN_TOOL_MODULES and the demo templates' stand-ins."""
@@ -46,6 +60,7 @@ def database(url: str | None = None) -> Database:
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     """The process's database for ``url`` (default: settings), migrated, with its tools loaded."""
+    install_session_hooks()
     db = get_database(url)
     if migrate:
         db.upgrade()
@@ -86,6 +101,7 @@ def build_runner(
     without a ``registry`` it runs the process's tools (``load_tools``)."""
     from core.channels.dispatcher import Dispatcher
 
+    install_session_hooks()
     if options.get("registry") is None:
         options["registry"] = load_tools()
     return Runner(
@@ -98,4 +114,4 @@ def build_runner(
 
 
 __all__ = ["Database", "agent_task_handler", "beat_job", "build_runner", "configured_database_url",
-           "database", "load_tools", "open_database"]
+           "database", "install_session_hooks", "load_tools", "open_database"]
