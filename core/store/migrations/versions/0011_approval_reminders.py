@@ -5,7 +5,7 @@
   ``FOR UPDATE SKIP LOCKED`` and mark them sent with the reminder they queue.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-04 16:00:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import core.store.tables
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
