@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import typer
 
+from cli.accounts import register as register_account_state
 from cli.alerts import alerts_app
 from cli.approvals import approvals_app
 from cli.checkpoints import checkpoints_app
@@ -46,6 +47,7 @@ app.add_typer(workflow_app, name="workflow")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(checkpoints_app, name="checkpoints")
 app.add_typer(users_app, name="users")
+register_account_state(users_app)  # users disable / enable (cli/accounts.py)
 app.command("runner")(runner_command)
 app.command("demo")(demo_command)
 app.add_typer(tokens_app, name="tokens")

@@ -70,9 +70,23 @@ def users_list(as_json: AsJson = False) -> None:
 
     rows = list_users(open_database())
     if as_json:
-        print_json([{"email": u.email, "role": u.role, "groups": u.groups, "tenant": u.tenant} for u in rows])
+        print_json(
+            [
+                {
+                    "email": u.email,
+                    "role": u.role,
+                    "groups": u.groups,
+                    "tenant": u.tenant,
+                    "disabled_at": u.disabled_at,
+                }
+                for u in rows
+            ]
+        )
         return
     table(
-        [[u.email, u.role, ",".join(u.groups), u.tenant or "-"] for u in rows],
-        ["EMAIL", "ROLE", "GROUPS", "TENANT"],
+        [
+            [u.email, u.role, ",".join(u.groups), u.tenant or "-", "disabled" if u.disabled_at else "active"]
+            for u in rows
+        ],
+        ["EMAIL", "ROLE", "GROUPS", "TENANT", "STATE"],
     )

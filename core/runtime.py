@@ -19,6 +19,20 @@ if TYPE_CHECKING:
     from core.engine.executor import TaskHandler
 
 
+def install_session_hooks() -> None:
+    """What every process's database sessions do beside their work, installed once:
+    outbox follow-ups and the dispatcher's wake-up (``core.outbox.writer``), approval-wait
+    spans (``core.telemetry.tracing``) and recorded permission refusals
+    (``core.identity.permissions``). Installing again is harmless."""
+    from core.identity.permissions import register_session_hooks as refusals
+    from core.outbox.writer import register_session_hooks as outbox
+    from core.telemetry.tracing import register_session_hooks as tracing
+
+    outbox()
+    tracing()
+    refusals()
+
+
 def load_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
     """The tools a runner of this process can run: the modules named in
     COUNTERSIGN_TOOL_MODULES and the demo templates' stand-ins."""
@@ -46,6 +60,7 @@ def database(url: str | None = None) -> Database:
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     """The process's database for ``url`` (default: settings), migrated, with its tools loaded."""
+    install_session_hooks()
     db = get_database(url)
     if migrate:
         db.upgrade()
@@ -61,6 +76,16 @@ def agent_task_handler(db: Database) -> TaskHandler:
     return LazyAgentTaskHandler(db)
 
 
+def beat_job(db: Database) -> None:
+    """What a runner does on its alert beat: the alert rules, then the maintenance
+    (spent one-time tokens that can no longer matter, ``core.ops.token_pruning``)."""
+    from core.ops.alerts import evaluate_alerts
+    from core.ops.token_pruning import prune_used_tokens
+
+    evaluate_alerts(db)
+    prune_used_tokens(db)
+
+
 def build_runner(
     db: Database,
     *,
@@ -70,22 +95,23 @@ def build_runner(
     **options: Any,
 ) -> Runner:
     """A runner wired like every process's: agent steps, the outbox dispatcher
-    (``dispatch_notifications``) and the alert rules (``evaluate_alerts``).
+    (``dispatch_notifications``) and the alert rules with the maintenance
+    (``evaluate_alerts``: ``beat_job``).
     ``options`` are ``Runner``'s (concurrency, registry, lease_seconds, runner_id);
     without a ``registry`` it runs the process's tools (``load_tools``)."""
     from core.channels.dispatcher import Dispatcher
-    from core.ops.alerts import evaluate_alerts as alert_job
 
+    install_session_hooks()
     if options.get("registry") is None:
         options["registry"] = load_tools()
     return Runner(
         db,
         task_handler=task_handler or agent_task_handler(db),
         dispatcher=Dispatcher(db) if dispatch_notifications else None,
-        alert_job=alert_job if evaluate_alerts else None,
+        alert_job=beat_job if evaluate_alerts else None,
         **options,
     )
 
 
-__all__ = ["Database", "agent_task_handler", "build_runner", "configured_database_url", "database",
-           "load_tools", "open_database"]
+__all__ = ["Database", "agent_task_handler", "beat_job", "build_runner", "configured_database_url",
+           "database", "install_session_hooks", "load_tools", "open_database"]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -389,6 +390,9 @@ class User(TimestampMixin, Base):
     # Browser sessions carry this; bumping it (password or role change, removal,
     # "sign out everywhere") ends every session made before (core.identity.users.session_user).
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set while an admin has disabled the account (core.identity.account_state): it signs in,
+    # answers and authenticates nowhere until enabled again (migration 0009).
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SignInFailure(Base):
@@ -456,12 +460,14 @@ class ApiToken(TimestampMixin, Base):
 
 
 class UsedToken(Base):
-    """Single-use link tokens already spent (email approval links)."""
+    """Single-use link tokens already spent (email approval links) and the once keys of
+    Slack clicks and webhook deliveries (core.approvals.once); pruned once no token they stand for
+    could still be valid (core.ops.token_pruning; the index from migration 0009)."""
 
     __tablename__ = "used_tokens"
 
     token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AgentProfile(TimestampMixin, Base):
@@ -613,3 +619,32 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (UniqueConstraint("rule", "subject"),)
+
+
+class ApprovalReminder(Base):
+    """A reminder due before a request's deadline, and whether it went out (core.approvals.reminders).
+
+    One row per request, deadline round (its level and escalation) and share of
+    the time to answer; a runner claims a due row (``FOR UPDATE SKIP LOCKED``) and
+    marks it sent in the transaction that queues the reminder, so each goes out once.
+    """
+
+    __tablename__ = "approval_reminders"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approval_requests.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    escalation: Mapped[int] = mapped_column(Integer, default=0)
+    share: Mapped[float] = mapped_column(Float)
+    deadline: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column()
+    # due, sent, skipped (the request was decided or moved on before it came due)
+    status: Mapped[str] = mapped_column(String(16), default="due")
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    sent_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("approval_id", "level", "escalation", "share"),
+        Index("ix_approval_reminders_due", "status", "due_at"),
+    )
