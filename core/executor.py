@@ -25,7 +25,7 @@ from sqlalchemy import String, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session, defer, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import history, store, tracing
+from core import history, step_path, store, tracing
 from core.approvals import is_approving, open_approval
 from core.calls import make_call, verify_call
 from core.checkpoints import take_checkpoint
@@ -160,6 +160,10 @@ class _Ready:
     key: str
     scope: dict[str, Any]
     approval: dict[str, Any] | None = None
+    # The step's position and the run's attempt, for the hot path (core.step_path);
+    # -1: unknown, take the general path.
+    index: int = -1
+    attempt: int = 1
 
 
 class StepOutputs(dict[str, Any]):
@@ -452,7 +456,8 @@ class StepExecutor:
                                        data={"step_run_id": run.id, "attempt": run.attempt,
                                              "idempotency_key": run.idempotency_key})
                 ready = _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
-                               self._approval_summary(session, run))
+                               self._approval_summary(session, run),
+                               index=workflow.current_step, attempt=run.attempt)
                 if step.type in PURE_STEP_TYPES:
                     # No action to run outside a transaction: the outcome (and
                     # the next step's start) commits with the decision or the
@@ -476,7 +481,7 @@ class StepExecutor:
             _until_database_answers(partial(self._record_failure, workflow_id, step, run_id, exc))
             return False, None
         return _until_database_answers(partial(self._record_success, workflow_id, step, run_id,
-                                               output, start_next=start_next))
+                                               output, start_next=start_next, ready=ready))
 
     # -- phases ---------------------------------------------------------------
 
@@ -741,8 +746,12 @@ class StepExecutor:
 
     def _record_success(
         self, workflow_id: str, step: Step, run_id: int, output: dict[str, Any],
-        *, start_next: bool = True,
+        *, start_next: bool = True, ready: _Ready | None = None,
     ) -> tuple[bool, _Ready | None]:
+        if ready is not None and start_next:
+            started = self._hot_path(workflow_id, ready, output)
+            if started is not None:
+                return True, started
         with self.db.runner_session() as session:
             workflow, run = self._locked_with_run(session, workflow_id, run_id)
             assert run is not None
@@ -813,7 +822,7 @@ class StepExecutor:
         if next_step is not None and next_run is not None:
             self._record_start(session, workflow, next_step, next_run)
             return True, _Ready(next_step, next_run.id, next_run.idempotency_key,
-                                self._scope(workflow))
+                                self._scope(workflow), index=workflow.current_step)
         return self._start_next(session, workflow)
 
     def _complete_and_start(
@@ -863,7 +872,7 @@ class StepExecutor:
                  attempt=run.attempt)
         structlog.contextvars.bind_contextvars(step=next_step.name)
         log.info("step started", step_type=next_step.type, step_run_id=next_id, attempt=1)
-        return True, _Ready(next_step, next_id, next_key, self._scope(workflow))
+        return True, _Ready(next_step, next_id, next_key, self._scope(workflow), index=index)
 
     def _insert_run(self, session: Session, workflow_id: str, index: int, step: Step,
                     now: datetime) -> tuple[int, str]:
@@ -928,7 +937,49 @@ class StepExecutor:
             self._request_step_approval(session, workflow, step, run)
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None
-        return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow))
+        return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
+                            index=workflow.current_step)
+
+    # -- the hot path (core.step_path) -----------------------------------------
+
+    def _hot_path(self, workflow_id: str, ready: _Ready,
+                  output: dict[str, Any]) -> _Ready | None:
+        """A plain step's outcome and the next step's start, in four Core statements
+        and one commit; None when the step is not plain or the rows changed under us
+        (nothing written: the caller takes the general path, ``_complete``)."""
+        step, definition = ready.step, self._definitions.get(workflow_id)
+        if (definition is None or ready.index < 0 or ready.approval is not None
+                or step.type == "checkpoint" or step.create_checkpoint
+                or ready.index + 1 >= len(definition.steps)
+                or definition.steps[ready.index].name != step.name):
+            return None
+        next_step = definition.steps[ready.index + 1]
+        if next_step.needs_approval:
+            return None
+        now = utcnow()
+        # What changed, as _complete records it (core.history folds these).
+        before: dict[str, Any] = {"current_step": ready.index, "step_outputs": {}}
+        after: dict[str, Any] = {"current_step": ready.index + 1,
+                                 "step_outputs": {step.name: history.output_ref(ready.run_id)}}
+        done = step_path.Finished(workflow_id, ready.index, step.name, ready.run_id,
+                                  ready.attempt, output)
+        with self.db.runner_engine.connect() as conn, conn.begin() as transaction:
+            started = step_path.complete_and_start(
+                conn, step_path.queries(self.db.is_postgres), self.runner_id, done,
+                next_step.name, next_step.type, now, before, after)
+            if started is None:
+                transaction.rollback()
+                return None
+        self._outputs_of(workflow_id).record(step.name, output)
+        self.steps_executed += 1
+        runner_metrics.step(step.type, "completed")
+        log.info("step completed", step=step.name, step_type=step.type,
+                 step_run_id=ready.run_id, attempt=ready.attempt)
+        structlog.contextvars.bind_contextvars(step=next_step.name)
+        log.info("step started", step_type=next_step.type, step_run_id=started.run_id, attempt=1)
+        return _Ready(next_step, started.run_id, started.key, ready.scope, index=ready.index + 1)
+
+    # -- the hot path ends ------------------------------------------------------
 
     def _record_failure(self, workflow_id: str, step: Step, run_id: int, exc: BaseException) -> None:
         """The attempt failed: schedule the next one (transient, attempts left) or fail.

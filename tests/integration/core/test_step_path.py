@@ -1,0 +1,135 @@
+"""The hot path (core.step_path) on SQLite and PostgreSQL: a plain step's outcome and
+the next step's start commit together only while the workflow is as the runner left
+it; otherwise nothing of it is kept and the general path decides."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from core import workflows as ops
+from core.db import Database
+from core.models import Workflow, utcnow
+from core.tools import ToolRegistry
+from tests.integration.core.conftest import (
+    Calls,
+    accounts,
+    events,
+    run,
+    start,
+    status,
+    step_runs,
+    tool,
+)
+
+OPS = "ops@example.com"
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    accounts(db, "admin", OPS)
+
+
+def chain(middle: str) -> list[dict[str, Any]]:
+    """a, then the tool under test (started by the hot path), then c and d."""
+    return [tool("a"), {"name": "b", "type": "tool", "tool": middle}, tool("c"), tool("d")]
+
+
+def test_a_chain_records_each_step_once_with_its_own_key(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    workflow_id = start(db, [tool(f"s{i}") for i in range(6)])
+    run(db, registry)
+    assert status(db, workflow_id) == "completed"
+    runs = step_runs(db, workflow_id)
+    assert [(r.step_index, r.status, r.attempt) for r in runs] == [(i, "completed", 1) for i in range(6)]
+    assert [r.idempotency_key for r in runs] == [f"{workflow_id}/{r.id}" for r in runs]
+    assert [c["key"] for c in calls.of("do")] == [r.idempotency_key for r in runs]
+    started = events(db, workflow_id, "step.started")
+    assert [
+        (e.step_name, e.data["step_run_id"], e.data["idempotency_key"], e.data["index"]) for e in started
+    ] == [(f"s{i}", r.id, r.idempotency_key, i) for i, r in enumerate(runs)]
+    completed = events(db, workflow_id, "step.completed")
+    assert [e.data["step_run_id"] for e in completed] == [r.id for r in runs]
+    assert completed[2].before == {"current_step": 2, "step_outputs": {}}
+    assert completed[2].after["current_step"] == 3
+    assert started[1].before is None and started[1].after is None  # SQL NULL, not JSON null
+
+
+def test_a_pause_during_a_step_keeps_its_outcome_and_starts_nothing(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    @registry.register("pauses")
+    def pauses(idempotency_key: str) -> dict[str, Any]:
+        calls.add("pauses", key=idempotency_key)
+        ops.pause_workflow(db, workflow_id, OPS, "hold on")
+        return {"paused": True}
+
+    workflow_id = start(db, chain("pauses"))
+    run(db, registry)
+    assert status(db, workflow_id) == "paused"
+    assert [(r.step_name, r.status) for r in step_runs(db, workflow_id)] == [
+        ("a", "completed"),
+        ("b", "completed"),
+    ]
+    assert [e.step_name for e in events(db, workflow_id, "step.started")] == ["a", "b"]
+    ops.resume_workflow(db, workflow_id, OPS)
+    run(db, registry)
+    assert status(db, workflow_id) == "completed"
+    assert [c["label"] for c in calls.of("do")] == ["a", "c", "d"]
+    assert len(calls.of("pauses")) == 1
+    assert [e.step_name for e in events(db, workflow_id, "step.completed")] == ["a", "b", "c", "d"]
+
+
+def test_a_cancel_during_a_step_starts_nothing_after_it(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    @registry.register("cancels")
+    def cancels(idempotency_key: str) -> dict[str, Any]:
+        calls.add("cancels", key=idempotency_key)
+        ops.cancel_workflow(db, workflow_id, OPS, "stop")
+        return {"late": True}
+
+    workflow_id = start(db, chain("cancels"))
+    run(db, registry)
+    assert status(db, workflow_id) == "cancelled"
+    assert [r.step_name for r in step_runs(db, workflow_id)] == ["a", "b"]
+    # What b did is on record (as the general path records it); c never starts.
+    assert [e.step_name for e in events(db, workflow_id, "step.completed")] == ["a", "b"]
+    assert "c" not in [e.step_name for e in events(db, workflow_id, "step.started")]
+    assert [c["label"] for c in calls.of("do")] == ["a"]
+
+
+def test_a_lease_lost_mid_chain_keeps_nothing_of_the_hot_path(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    stolen = {"done": False}
+
+    @registry.register("stalls")
+    def stalls(idempotency_key: str) -> dict[str, Any]:
+        calls.add("stalls", key=idempotency_key)
+        if not stolen["done"]:
+            # While this runner stalls its lease lapses and another runner claims it.
+            stolen["done"] = True
+            with db.session() as session:
+                session.execute(
+                    update(Workflow)
+                    .where(Workflow.id == workflow_id)
+                    .values(lease_owner="thief", lease_expires_at=utcnow() - timedelta(seconds=1))
+                )
+        return {"ok": True}
+
+    workflow_id = start(db, chain("stalls"))
+    run(db, registry)
+    assert status(db, workflow_id) == "completed"
+    # b ran twice under one key (the interrupted step runs again, as after a
+    # crash); its first outcome and the start of c that would have come with it
+    # were not written: every step has one run and one completion.
+    keys = [c["key"] for c in calls.of("stalls")]
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert [r.step_name for r in step_runs(db, workflow_id)] == ["a", "b", "c", "d"]
+    assert [e.step_name for e in events(db, workflow_id, "step.completed")] == ["a", "b", "c", "d"]
+    assert [c["label"] for c in calls.of("do")] == ["a", "c", "d"]
