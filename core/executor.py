@@ -257,6 +257,8 @@ class StepExecutor:
         self._definitions: dict[str, WorkflowDefinition] = {}
         # Per claimed workflow: the earlier outputs its templates have read.
         self._outputs: dict[str, StepOutputs] = {}
+        # Claimed workflows whose lease a committed transaction already let go.
+        self._let_go: set[str] = set()
 
     def _outputs_of(self, workflow_id: str) -> StepOutputs:
         outputs = self._outputs.get(workflow_id)
@@ -298,10 +300,15 @@ class StepExecutor:
             # step costs one commit; the last one of a claim starts none, so
             # the hand-back below leaves no started step behind.
             ready: _Ready | None = None
-            steps = steps_per_claim()
+            steps, taken = steps_per_claim(), 0
             deadline = time.monotonic() + CLAIM_TIME_SLICE
-            for count in range(1, steps + 1):
-                last = count >= steps or time.monotonic() >= deadline
+            while True:
+                taken += 1
+                last = taken >= steps or time.monotonic() >= deadline
+                if last and not step_path.another_is_waiting(self.db, workflow_id):
+                    # Nobody else is waiting: a hand-back would only cost this
+                    # workflow a re-claim. The slice starts over.
+                    taken, deadline, last = 0, time.monotonic() + CLAIM_TIME_SLICE, False
                 go_on, ready = self._advance(workflow_id, ready, start_next=not last)
                 if not go_on:
                     return
@@ -311,6 +318,7 @@ class StepExecutor:
                 workflow = self._locked(session, workflow_id)
                 if workflow.status == "running":
                     store.schedule(session, workflow)
+            self._let_go.add(workflow_id)
         except LeaseLost:
             log_.warning("lease lost; another runner has this workflow")
         except Exception as exc:
@@ -391,6 +399,9 @@ class StepExecutor:
         return workflow
 
     def _release(self, workflow_id: str) -> None:
+        if workflow_id in self._let_go:  # the last commit let go of the lease
+            self._let_go.discard(workflow_id)
+            return
         # One conditional UPDATE: when the last transaction already let go,
         # it matches nothing and (on PostgreSQL) commits without a WAL flush.
         with self.db.runner_session() as session:
@@ -755,7 +766,11 @@ class StepExecutor:
         with self.db.runner_session() as session:
             workflow, run = self._locked_with_run(session, workflow_id, run_id)
             assert run is not None
-            return self._complete(session, workflow, run, step, output, start_next=start_next)
+            result = self._complete(session, workflow, run, step, output, start_next=start_next)
+            let_go = workflow.lease_owner is None  # _start_next let go of the lease
+        if let_go:  # committed: _release has nothing left to do
+            self._let_go.add(workflow_id)
+        return result
 
     def _complete(
         self, session: Session, workflow: Workflow, run: StepRun, step: Step,

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -43,6 +43,7 @@ from sqlalchemy import (
     cast,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -51,7 +52,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
-from core.models import StepRun, UTCDateTime, Workflow, WorkflowEvent
+from core.models import StepRun, UTCDateTime, Workflow, WorkflowEvent, utcnow
+
+if TYPE_CHECKING:
+    from core.db import Database
 
 # SQL NULL for an absent before/after (as ORM-appended events leave them), not JSON null.
 _NULLABLE_JSON = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
@@ -339,3 +343,24 @@ def complete_and_start(
         ],
     )
     return started
+
+
+_NOW = bindparam("now", type_=UTCDateTime())
+_ANOTHER_WAITING = (
+    select(Workflow.id)
+    .where(
+        Workflow.status == "running",
+        Workflow.runnable_at <= _NOW,
+        or_(Workflow.lease_owner.is_(None), Workflow.lease_expires_at < _NOW),
+        Workflow.id != bindparam("workflow_id", type_=String()),
+    )
+    .limit(1)
+)
+
+
+def another_is_waiting(db: Database, workflow_id: str) -> bool:
+    """Whether another workflow is claimable now (one read on the claim index): a
+    claim that used up its slice hands its workflow back only then."""
+    with db.read() as session:
+        found = session.execute(_ANOTHER_WAITING, {"now": utcnow(), "workflow_id": workflow_id}).first()
+    return found is not None

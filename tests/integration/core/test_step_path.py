@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from core import workflows as ops
 from core.db import Database
@@ -133,3 +133,41 @@ def test_a_lease_lost_mid_chain_keeps_nothing_of_the_hot_path(
     assert [r.step_name for r in step_runs(db, workflow_id)] == ["a", "b", "c", "d"]
     assert [e.step_name for e in events(db, workflow_id, "step.completed")] == ["a", "b", "c", "d"]
     assert [c["label"] for c in calls.of("do")] == ["a", "c", "d"]
+
+
+# -- the claim's slice: handed back only when another workflow waits ------------------
+
+
+def test_a_claim_hands_its_workflow_back_when_another_waits(
+    db: Database, registry: ToolRegistry, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_STEPS_PER_CLAIM", "3")
+    first = start(db, [tool(f"a{i}") for i in range(6)])
+    second = start(db, [tool(f"b{i}") for i in range(6)])
+    run(db, registry)
+    assert {status(db, first), status(db, second)} == {"completed"}
+    # Three steps of one, then three of the other: neither waits for the other's end.
+    assert [c["label"][0] for c in calls.of("do")] == list("aaabbbaaabbb")
+
+
+def test_a_claim_alone_keeps_its_workflow_past_the_slice(
+    db: Database, registry: ToolRegistry, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_STEPS_PER_CLAIM", "3")
+    workflow_id = start(db, [tool(f"s{i}") for i in range(10)])
+    hand_backs: list[str] = []
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE workflows SET runnable_at"):
+            hand_backs.append(statement)
+
+    for engine in db.engines:
+        event.listen(engine, "before_cursor_execute", watch)
+    try:
+        run(db, registry)
+    finally:
+        for engine in db.engines:
+            event.remove(engine, "before_cursor_execute", watch)
+    assert status(db, workflow_id) == "completed"
+    assert len(calls.of("do")) == 10
+    assert hand_backs == []  # one claim ran all ten steps
