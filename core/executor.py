@@ -259,6 +259,8 @@ class StepExecutor:
         self._outputs: dict[str, StepOutputs] = {}
         # Claimed workflows whose lease a committed transaction already let go.
         self._let_go: set[str] = set()
+        # How many workflows this runner has claimed and not started (core.claim_queue).
+        self.queued: Callable[[], int] = lambda: 0
 
     def _outputs_of(self, workflow_id: str) -> StepOutputs:
         outputs = self._outputs.get(workflow_id)
@@ -305,7 +307,8 @@ class StepExecutor:
             while True:
                 taken += 1
                 last = taken >= steps or time.monotonic() >= deadline
-                if last and not step_path.another_is_waiting(self.db, workflow_id):
+                if last and not self.queued() and not step_path.another_is_waiting(
+                        self.db, workflow_id):
                     # Nobody else is waiting: a hand-back would only cost this
                     # workflow a re-claim. The slice starts over.
                     taken, deadline, last = 0, time.monotonic() + CLAIM_TIME_SLICE, False

@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import event, update
 
 from core import workflows as ops
+from core.claim_queue import claim_workflows
 from core.db import Database
 from core.models import Workflow, utcnow
+from core.runner import Runner, claim_next_workflow
 from core.tools import ToolRegistry
 from tests.integration.core.conftest import (
     Calls,
@@ -171,3 +173,46 @@ def test_a_claim_alone_keeps_its_workflow_past_the_slice(
     assert status(db, workflow_id) == "completed"
     assert len(calls.of("do")) == 10
     assert hand_backs == []  # one claim ran all ten steps
+
+
+# -- batch claims (core.claim_queue) -----------------------------------------------------
+
+
+def test_one_claim_leases_a_batch_oldest_first_and_others_take_the_rest(db: Database) -> None:
+    ids = [start(db, [tool("a")]) for _ in range(5)]
+    assert claim_workflows(db, "one", 30, 3) == ids[:3]
+    assert claim_workflows(db, "two", 30, 3) == ids[3:]
+    assert claim_workflows(db, "three", 30, 3) == []
+    owners = {w: ops.get_workflow(db, w).lease_owner for w in ids}
+    assert owners == {**dict.fromkeys(ids[:3], "one"), **dict.fromkeys(ids[3:], "two")}
+
+
+def test_a_runner_renews_and_hands_back_what_it_queued(
+    db: Database, registry: ToolRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_CLAIM_BATCH", "3")
+    ids = [start(db, [tool("a")]) for _ in range(3)]
+    runner = Runner(db, registry=registry, runner_id="batcher", lease_seconds=30)
+    assert runner.claims.take(db, runner.runner_id, 30) == ids[0]
+    assert runner.claims.held() == ids[1:]
+    with db.session() as session:  # the leases would run out soon
+        session.execute(update(Workflow).values(lease_expires_at=utcnow() + timedelta(seconds=1)))
+    runner.beat()
+    for workflow_id in ids[1:]:
+        expires = ops.get_workflow(db, workflow_id).lease_expires_at
+        assert expires is not None and expires > utcnow() + timedelta(seconds=20)
+    assert claim_next_workflow(db, "other", 30) is None  # all three are this runner's
+    runner.stop()  # never started: what it queued goes back, what it runs stays
+    assert [ops.get_workflow(db, w).lease_owner for w in ids] == ["batcher", None, None]
+    assert claim_workflows(db, "other", 30, 5) == ids[1:]
+
+
+def test_batched_runners_run_every_workflow_once(
+    db: Database, registry: ToolRegistry, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_CLAIM_BATCH", "4")
+    ids = [start(db, [tool(f"w{n}-a"), tool(f"w{n}-b")]) for n in range(9)]
+    run(db, registry)
+    assert {status(db, w) for w in ids} == {"completed"}
+    labels = [c["label"] for c in calls.of("do")]
+    assert sorted(labels) == sorted(f"w{n}-{s}" for n in range(9) for s in "ab")
