@@ -392,8 +392,11 @@ class StepExecutor:
         return workflow, run
 
     def _locked(self, session: Session, workflow_id: str) -> Workflow:
+        # The definition comes with the row when it is not cached yet (a
+        # workflow's first claim here): one round trip instead of a lazy load.
+        options = LOCK_OPTIONS if workflow_id in self._definitions else LOCK_OPTIONS[1:]
         workflow = session.scalars(
-            select(Workflow).where(Workflow.id == str(workflow_id)).options(*LOCK_OPTIONS)
+            select(Workflow).where(Workflow.id == str(workflow_id)).options(*options)
             .with_for_update()).one_or_none()
         if workflow is None:
             raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
