@@ -1071,6 +1071,20 @@ def _until_database_answers(write: Callable[[], _T]) -> _T:
     lock and checks the lease and the step run, so an outcome that did
     commit before the connection dropped is not applied twice.
     """
+    # The usual case costs one call; the retry policy is built on a failure,
+    # which it is handed as its first attempt (same waits and logs as before).
+    try:
+        return write()
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        failed: list[Exception] = [exc]
+
+    def attempt() -> _T:
+        if failed:
+            raise failed.pop()
+        return write()
+
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_database_unavailable),
         wait=tenacity.wait_exponential(multiplier=OUTCOME_RETRY_INITIAL, max=OUTCOME_RETRY_MAX),
@@ -1081,7 +1095,7 @@ def _until_database_answers(write: Callable[[], _T]) -> _T:
             tries=state.attempt_number),
         reraise=True,
     )
-    return retrying(write)
+    return retrying(attempt)
 
 
 def _last_comment(session: Session, approval_id: str) -> str:
