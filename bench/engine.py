@@ -275,7 +275,7 @@ def runnable_left(db: Database) -> int:
 
 
 # Steps per second one runner is assumed to reach at most, to create enough work.
-RATE_CEILING = 800
+RATE_CEILING = 500
 
 
 def measure_steps(db: Database, runners: int, plan: Plan, length: int = STEPS_PER_WORKFLOW,
