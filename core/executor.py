@@ -998,7 +998,8 @@ class StepExecutor:
                  step_run_id=ready.run_id, attempt=ready.attempt)
         structlog.contextvars.bind_contextvars(step=next_step.name)
         log.info("step started", step_type=next_step.type, step_run_id=started.run_id, attempt=1)
-        return _Ready(next_step, started.run_id, started.key, ready.scope, index=ready.index + 1)
+        scope = {**ready.scope, "context": started.context}
+        return _Ready(next_step, started.run_id, started.key, scope, index=ready.index + 1)
 
     # -- the hot path ends ------------------------------------------------------
 

@@ -63,10 +63,13 @@ _NULLABLE_JSON = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_n
 
 @dataclass(frozen=True)
 class NextStart:
-    """The step run the hot path inserted: its id and idempotency key."""
+    """The step run the hot path inserted: its id and idempotency key, and the
+    workflow's context as the same statement left it (another actor may have
+    merged into it between steps; the next step's templates read it)."""
 
     run_id: int
     key: str
+    context: dict[str, Any]
 
 
 class StepQueries:
@@ -95,6 +98,7 @@ class StepQueries:
                 updated_at=bindparam("now"),
                 engine_errors=0,
             )
+            .returning(Workflow.context)
         )
         self.complete_run: Update = (
             update(StepRun)
@@ -140,7 +144,8 @@ def _insert_run() -> Insert:
 # before it matched: no row comes back when the lease, the workflow's position
 # or the run's status is not as the caller left it (the caller rolls back).
 # The next run's id is drawn from the sequence by the workflow's UPDATE.
-_PG_STEP = text("""
+_PG_STEP = (
+    text("""
 WITH moved AS (
     UPDATE workflows
        SET current_step = :next_index,
@@ -148,7 +153,7 @@ WITH moved AS (
            updated_at = :now, engine_errors = 0
      WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
        AND current_step = :index AND current_step_run_id = :run_id
-    RETURNING current_step_run_id AS next_id
+    RETURNING current_step_run_id AS next_id, context
 ), done AS (
     UPDATE step_runs SET status = 'completed', output = :output, finished_at = :now
      WHERE id = :run_id AND status = 'running' AND EXISTS (SELECT 1 FROM moved)
@@ -172,22 +177,25 @@ WITH moved AS (
                               'idempotency_key', started.idempotency_key, 'attempt', 1),
            :now FROM started
 )
-SELECT id, idempotency_key FROM started
-""").bindparams(
-    bindparam("workflow_id", type_=String()),
-    bindparam("runner_id", type_=String()),
-    bindparam("index", type_=Integer()),
-    bindparam("run_id", type_=BigInteger()),
-    bindparam("next_index", type_=Integer()),
-    bindparam("now", type_=UTCDateTime()),
-    bindparam("output", type_=postgresql.JSONB()),
-    bindparam("next_name", type_=String()),
-    bindparam("next_type", type_=String()),
-    bindparam("prefix", type_=String()),
-    bindparam("name", type_=String()),
-    bindparam("before", type_=postgresql.JSONB()),
-    bindparam("after", type_=postgresql.JSONB()),
-    bindparam("completed_data", type_=postgresql.JSONB()),
+SELECT started.id, started.idempotency_key, moved.context FROM started, moved
+""")
+    .columns(id=BigInteger(), idempotency_key=String(), context=postgresql.JSONB())
+    .bindparams(
+        bindparam("workflow_id", type_=String()),
+        bindparam("runner_id", type_=String()),
+        bindparam("index", type_=Integer()),
+        bindparam("run_id", type_=BigInteger()),
+        bindparam("next_index", type_=Integer()),
+        bindparam("now", type_=UTCDateTime()),
+        bindparam("output", type_=postgresql.JSONB()),
+        bindparam("next_name", type_=String()),
+        bindparam("next_type", type_=String()),
+        bindparam("prefix", type_=String()),
+        bindparam("name", type_=String()),
+        bindparam("before", type_=postgresql.JSONB()),
+        bindparam("after", type_=postgresql.JSONB()),
+        bindparam("completed_data", type_=postgresql.JSONB()),
+    )
 )
 
 _QUERIES: dict[bool, StepQueries] = {}
@@ -231,7 +239,7 @@ def insert_first_run(
     if key != f"{prefix}{run_id}":  # never expected; kept right if it happens
         key = f"{prefix}{run_id}"
         conn.execute(q.fix_key, {"run_id": run_id, "key": key})
-    return NextStart(run_id, key)
+    return NextStart(run_id, key, {})
 
 
 @dataclass(frozen=True)
@@ -284,7 +292,7 @@ def complete_and_start(
                 "completed_data": completed_data,
             },
         ).first()
-        return None if row is None else NextStart(int(row[0]), str(row[1]))
+        return None if row is None else NextStart(int(row[0]), str(row[1]), dict(row[2] or {}))
     started = insert_first_run(
         conn,
         q,
@@ -306,8 +314,8 @@ def complete_and_start(
             "next_run_id": started.run_id,
             "now": now,
         },
-    ).rowcount
-    if moved != 1:
+    ).first()
+    if moved is None:
         return None
     if conn.execute(q.complete_run, {"run_id": done.run_id, "output": done.output, "now": now}).rowcount != 1:
         return None
@@ -342,7 +350,7 @@ def complete_and_start(
             },
         ],
     )
-    return started
+    return NextStart(started.run_id, started.key, dict(moved[0] or {}))
 
 
 _NOW = bindparam("now", type_=UTCDateTime())

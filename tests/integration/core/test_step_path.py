@@ -137,6 +137,31 @@ def test_a_lease_lost_mid_chain_keeps_nothing_of_the_hot_path(
     assert [c["label"] for c in calls.of("do")] == ["a", "c", "d"]
 
 
+def test_the_next_step_reads_the_context_as_merged_between_steps(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    from core.orchestrator import StateManager
+
+    @registry.register("merges")
+    def merges(idempotency_key: str) -> dict[str, Any]:
+        calls.add("merges", key=idempotency_key)
+        StateManager(db).update_workflow_state(workflow_id, {"region": "eu-west"}, actor=OPS)
+        return {}
+
+    workflow_id = start(
+        db,
+        [
+            tool("a"),
+            {"name": "b", "type": "tool", "tool": "merges"},
+            {"name": "c", "type": "tool", "tool": "do", "args": {"label": "c", "value": "${context.region}"}},
+        ],
+        input_data={"region": "us-east"},
+    )
+    run(db, registry)
+    assert status(db, workflow_id) == "completed"
+    assert [(c["label"], c["value"]) for c in calls.of("do")] == [("a", None), ("c", "eu-west")]
+
+
 # -- the claim's slice: handed back only when another workflow waits ------------------
 
 
