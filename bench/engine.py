@@ -169,6 +169,7 @@ class BackendResult:
     reference_tps: dict[int, float] = field(default_factory=dict)   # pgbench -N
     sqlite_raw_tps: dict[int, float] = field(default_factory=dict)  # SQLite only
     resume_ms: dict[str, float] = field(default_factory=dict)
+    resume_before_ms: dict[str, float] = field(default_factory=dict)  # --baseline, PostgreSQL
     notes: list[str] = field(default_factory=list)
 
 
@@ -305,12 +306,13 @@ def measure_steps(db: Database, runners: int, plan: Plan, length: int = STEPS_PE
     return (end_count - start_count) / max(end - start, 1e-9), note
 
 
-def measure_resume(db: Database, samples: int, *, in_process: bool) -> dict[str, float]:
+def measure_resume(db: Database, samples: int, *, in_process: bool,
+                   tree: str | None = None) -> dict[str, float]:
     """Decision-to-resume latency in milliseconds (p50, p99, max)."""
     create_workflows(db, latency_definition(), samples)
     engine = ApprovalEngine(db)
     latencies: list[float] = []
-    with _runner_for_latency(db, in_process):
+    with _runner_for_latency(db, in_process, tree):
         approvals = _wait_for_approvals(db, samples)
         for approval_id, workflow_id in approvals:
             time.sleep(0.05)  # the runner has let go and is idle, waiting again
@@ -324,9 +326,10 @@ def measure_resume(db: Database, samples: int, *, in_process: bool) -> dict[str,
 
 
 @contextlib.contextmanager
-def _runner_for_latency(db: Database, in_process: bool) -> Iterator[None]:
+def _runner_for_latency(db: Database, in_process: bool,
+                        tree: str | None = None) -> Iterator[None]:
     if not in_process:
-        with runner_processes(db.url, 1):
+        with runner_processes(db.url, 1, *([tree] if tree else [])):
             yield
         return
     from core.runner import Runner
@@ -614,6 +617,10 @@ def bench_backend(backend: str, plan: Plan, log: Any, pgbench: dict[int, float],
         log(f"{backend}: decision-to-resume latency...")
         result.resume_ms = measure_resume(db, plan.latency_samples,
                                           in_process=backend == "sqlite")
+        if baseline and backend == "postgresql":  # a runner process either way
+            log(f"{backend}: decision-to-resume latency, before...")
+            result.resume_before_ms = measure_resume(db, plan.latency_samples,
+                                                     in_process=False, tree=baseline)
     if backend == "sqlite":
         for clients in RUNNER_COUNTS:
             log(f"sqlite: raw sqlite3 -N loop with {clients} process(es)...")
@@ -646,9 +653,11 @@ def render(results: list[BackendResult]) -> str:
                  f"{'aim':>4}")
     for r in results:
         woken = "in-process signal" if r.backend == "sqlite" else "LISTEN/NOTIFY (other proc)"
-        ms = r.resume_ms
-        lines.append(f"{r.backend:<11} {woken:<22} {ms['p50']:>8.1f}ms {ms['p99']:>6.1f}ms "
-                     f"{ms['max']:>6.1f}ms {'ok' if ms['p99'] < 100 else 'SLOW':>4}")
+        for label, ms in ((r.backend, r.resume_ms), (f"{r.backend} (before)", r.resume_before_ms)):
+            if not ms:
+                continue
+            lines.append(f"{label:<11} {woken:<22} {ms['p50']:>8.1f}ms {ms['p99']:>6.1f}ms "
+                         f"{ms['max']:>6.1f}ms {'ok' if ms['p99'] < 100 else 'SLOW':>4}")
     for r in results:
         for note in r.notes:
             lines.append(f"note ({r.backend}): {note}")

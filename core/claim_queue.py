@@ -56,7 +56,6 @@ def claim_workflows(db: Database, runner_id: str, lease_seconds: float, limit: i
         .with_for_update(skip_locked=True)
     )
     with db.runner_session() as session:
-        db.commit_without_flush(session)  # a lost lease lapses or is taken again
         rows = session.execute(
             update(Workflow)
             .where(Workflow.id.in_(candidates.scalar_subquery()))
@@ -64,6 +63,8 @@ def claim_workflows(db: Database, runner_id: str, lease_seconds: float, limit: i
             .returning(Workflow.id, Workflow.runnable_at)
             .execution_options(synchronize_session=False)
         ).all()
+        if rows:  # the setting in force at COMMIT counts; a claim of nothing writes nothing
+            db.commit_without_flush(session)  # a lost lease lapses or is taken again
     return [str(row[0]) for row in sorted(rows, key=lambda row: row[1] or now)]
 
 
