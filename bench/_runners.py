@@ -25,12 +25,19 @@ _RUNNER = """
 import logging, sys, time
 sys.path.insert(0, sys.argv[1])
 logging.disable(logging.WARNING)
-from core.logging import configure_logging
+try:  # the layout with one folder per concern
+    from core.base.logging import configure_logging
+    from core.engine.executor import rehearsal_task
+    from core.engine.tools import ToolRegistry
+    from core.runtime import build_runner
+    from core.store.db import Database
+except ImportError:  # a revision from before it (--baseline)
+    from core.db import Database
+    from core.executor import rehearsal_task
+    from core.logging import configure_logging
+    from core.runner import Runner as build_runner
+    from core.tools import ToolRegistry
 configure_logging(level="WARNING")  # per-step INFO lines would be measured too
-from core.db import Database
-from core.executor import rehearsal_task
-from core.runner import Runner
-from core.tools import ToolRegistry
 
 registry = ToolRegistry()
 
@@ -44,7 +51,8 @@ def stamp():
 
 db = Database(sys.argv[2])
 # Notification delivery is another thread's work: the engine is measured alone.
-runner = Runner(db, registry=registry, task_handler=rehearsal_task, dispatch_notifications=False)
+runner = build_runner(db, registry=registry, task_handler=rehearsal_task,
+                      dispatch_notifications=False)
 runner.start()
 print("ready", flush=True)
 sys.stdin.readline()

@@ -69,13 +69,13 @@ from sqlalchemy import func, select, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench._runners import baseline_tree, runner_processes  # noqa: E402
-from core import workflows as ops  # noqa: E402
-from core.approvals import ApprovalEngine  # noqa: E402
-from core.db import Database  # noqa: E402
-from core.definitions import WorkflowDefinition, parse_definition  # noqa: E402
-from core.executor import rehearsal_task  # noqa: E402
-from core.models import ApprovalRequest, StepRun, Workflow  # noqa: E402
-from core.tools import ToolRegistry  # noqa: E402
+from core.approvals.engine import ApprovalEngine  # noqa: E402
+from core.definitions.workflow import WorkflowDefinition, parse_definition  # noqa: E402
+from core.engine import workflows as ops  # noqa: E402
+from core.engine.executor import rehearsal_task  # noqa: E402
+from core.engine.tools import ToolRegistry  # noqa: E402
+from core.store.db import Database  # noqa: E402
+from core.store.tables import ApprovalRequest, StepRun, Workflow  # noqa: E402
 
 PGBENCH = os.environ.get("PGBENCH", "/usr/lib/postgresql/15/bin/pgbench")
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -215,7 +215,7 @@ def scratch_pg(name: str) -> Iterator[str]:
 
 def _requester_account(db: Database) -> None:
     """The bench's requester may start workflows (a service account, where roles say so)."""
-    from core.users import add_user
+    from core.identity.users import add_user
 
     try:
         add_user(db, REQUESTER, role="service")
@@ -332,9 +332,9 @@ def _runner_for_latency(db: Database, in_process: bool,
         with runner_processes(db.url, 1, *([tree] if tree else [])):
             yield
         return
-    from core.runner import Runner
+    from core.runtime import build_runner
 
-    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task,
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task,
                     dispatch_notifications=False)
     runner.start()
     try:
@@ -421,12 +421,12 @@ def database_bytes(db: Database) -> int:
 
 def measure_scale(db: Database, workload: str, length: int) -> ScalePoint:
     """1,000 steps as workflows of ``length`` steps: ms and bytes per step."""
-    from core.runner import Runner
+    from core.runtime import build_runner
 
     count = max(1, SCALE_TOTAL_STEPS // length)
     size_before = database_bytes(db)
     ids = create_workflows(db, scale_definition(workload, length), count)
-    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60,
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60,
                     dispatch_notifications=False)
     started = time.perf_counter()
     runner.run_until_idle(max_seconds=1800)
@@ -456,8 +456,8 @@ def bench_waiting(backend: str, samples: int, log: Any) -> dict[int, float]:
     """Claim latency p50 (ms) beside 100 and 100,000 waiting workflows."""
     from sqlalchemy import insert
 
-    from core.models import new_id, utcnow
-    from core.runner import claim_next_workflow
+    from core.engine.runner import claim_next_workflow
+    from core.store.tables import new_id, utcnow
 
     result: dict[int, float] = {}
     definition = {"name": "waiting", "steps": [{"name": "gate", "type": "approval"}]}
@@ -678,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help="comma-separated: throughput (with resume latency), scale, waiting")
     args = parser.parse_args(argv)
-    from core.logging import configure_logging
+    from core.base.logging import configure_logging
 
     configure_logging(level="WARNING")  # per-step INFO lines would be measured too
     plan = Plan.of(args.quick)

@@ -7,7 +7,7 @@
 Each engine runs chains of no-op steps, one chain after another, durably:
 
 * **Countersign**: a workflow of N ``tool`` steps (a registered no-op tool),
-  created through ``core.workflows.create_workflow`` and run to its end by an
+  created through ``core.engine.workflows.create_workflow`` and run to its end by an
   in-process ``Runner`` (``run_until_idle``); every step's outcome is
   committed before the next step starts.
 * **DBOS Transact** (``dbos``): a ``@DBOS.workflow`` calling a no-op
@@ -56,13 +56,13 @@ def countersign_worker(url: str) -> Callable[[int, int], None]:
     import logging
 
     logging.disable(logging.WARNING)
-    from core import workflows as ops
-    from core.db import Database
-    from core.definitions import parse_definition
-    from core.executor import rehearsal_task
-    from core.logging import configure_logging
-    from core.runner import Runner
-    from core.tools import ToolRegistry
+    from core.base.logging import configure_logging
+    from core.definitions.workflow import parse_definition
+    from core.engine import workflows as ops
+    from core.engine.executor import rehearsal_task
+    from core.engine.tools import ToolRegistry
+    from core.runtime import build_runner
+    from core.store.db import Database
 
     configure_logging(level="WARNING")  # per-step INFO lines would be measured too
     registry = ToolRegistry()
@@ -72,8 +72,8 @@ def countersign_worker(url: str) -> Callable[[int, int], None]:
         return {}
 
     db = Database(url)
-    runner = Runner(db, registry=registry, task_handler=rehearsal_task,
-                    dispatch_notifications=False)
+    runner = build_runner(db, registry=registry, task_handler=rehearsal_task,
+                          dispatch_notifications=False)
     definitions: dict[int, Any] = {}
 
     def run(length: int, count: int) -> None:
@@ -222,7 +222,7 @@ class Worker:
 def scratch_databases(engines: tuple[str, ...]) -> Iterator[dict[str, str]]:
     sys.path.insert(0, REPO_ROOT)
     from bench.engine import _pg_admin, _pg_url, _requester_account
-    from core.db import Database
+    from core.store.db import Database
 
     names = {e: f"cs_peers_{e}_{os.getpid()}" for e in engines}
     for name in names.values():

@@ -1,4 +1,4 @@
-"""The hot path (core.step_path) on SQLite and PostgreSQL: a plain step's outcome and
+"""The hot path (core.engine.step_path) on SQLite and PostgreSQL: a plain step's outcome and
 the next step's start commit together only while the workflow is as the runner left
 it; otherwise nothing of it is kept and the general path decides."""
 
@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, update
 
-from core import workflows as ops
-from core.claim_queue import claim_workflows
-from core.db import Database
-from core.models import Workflow, utcnow
-from core.runner import Runner, claim_next_workflow
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import (
+from core.engine import workflows as ops
+from core.engine.claim_queue import claim_workflows
+from core.engine.runner import Runner, claim_next_workflow
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import Workflow, utcnow
+from tests.helpers.engine import (
     Calls,
     accounts,
     events,
@@ -200,7 +200,7 @@ def test_a_claim_alone_keeps_its_workflow_past_the_slice(
     assert hand_backs == []  # one claim ran all ten steps
 
 
-# -- batch claims (core.claim_queue) -----------------------------------------------------
+# -- batch claims (core.engine.claim_queue) ----------------------------------------------
 
 
 def test_one_claim_leases_a_batch_oldest_first_and_others_take_the_rest(db: Database) -> None:
