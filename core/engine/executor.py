@@ -164,7 +164,7 @@ class _Ready:
     key: str
     scope: dict[str, Any]
     approval: dict[str, Any] | None = None
-    # The step's position and the run's attempt, for the hot path (core.step_path);
+    # The step's position and the run's attempt, for the hot path (core.engine.step_path);
     # -1: unknown, take the general path.
     index: int = -1
     attempt: int = 1
@@ -263,7 +263,7 @@ class StepExecutor:
         self._outputs: dict[str, StepOutputs] = {}
         # Claimed workflows whose lease a committed transaction already let go.
         self._let_go: set[str] = set()
-        # How many workflows this runner has claimed and not started (core.claim_queue).
+        # How many workflows this runner has claimed and not started (core.engine.claim_queue).
         self.queued: Callable[[], int] = lambda: 0
 
     def _outputs_of(self, workflow_id: str) -> StepOutputs:
@@ -965,7 +965,7 @@ class StepExecutor:
         return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
                             index=workflow.current_step)
 
-    # -- the hot path (core.step_path) -----------------------------------------
+    # -- the hot path (core.engine.step_path) -----------------------------------------
 
     def _hot_path(self, workflow_id: str, ready: _Ready,
                   output: dict[str, Any]) -> _Ready | None:
