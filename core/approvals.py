@@ -46,6 +46,7 @@ from core.permissions import ROLE_ACTIONS, Action, check
 from core.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.storable import unstorable
 from core.tenancy import can_see, tenant_of, tenant_scope
+from core.verified_identity import identity_of
 
 if TYPE_CHECKING:
     from core.db import Database
@@ -292,7 +293,7 @@ def record_response(
         session, "approval.responded", approver, workflow_id=approval.workflow_id,
         approval_id=approval.id, step_name=approval.step_name,
         data={"decision": decision, "channel": channel, "comment": comment or "", "data": data,
-              "level": approval.level},
+              "level": approval.level, "identity": identity_of(approver, channel)},
     )
     _tally(session, approval, ApprovalConfig.model_validate(approval.config), actor=approver)
     return approval

@@ -20,6 +20,7 @@ from core.agents.profiles_cli import agents_app
 from core.agents.teams_cli import teams_app
 from core.alerts_cli import alerts_app
 from core.approvals import ApprovalEngine
+from core.audit_cli import audit_app
 from core.checkpoints import rollback
 from core.cli_support import DEFAULT_ACTOR, AsJson, open_database, parse_json, print_json, table
 from core.db import get_database, translate
@@ -576,6 +577,7 @@ app.add_typer(alerts_app, name="alerts")
 app.command("logs")(logs_command)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(audit_app, name="audit")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

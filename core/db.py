@@ -42,6 +42,8 @@ class Database:
     """One database: its engine, session factory and wake-up channel."""
 
     def __init__(self, url: str, *, create_dirs: bool = True) -> None:
+        import core.trail  # noqa: F401  (its flush hook seals every event and vote written)
+
         self.url = normalise_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, null, select
 from sqlalchemy.orm import Session
 
-from core import permissions
+from core import permissions, trail
 from core.errors import ApprovalNotFound, WorkflowNotFound
 from core.models import ApprovalRequest, Workflow, WorkflowEvent, utcnow
 from core.states import check_workflow_transition
@@ -165,4 +165,5 @@ def insert_runner_events(session: Session, rows: list[dict[str, Any]]) -> None:
     refused = {row["event_type"] for row in rows} - RUNNER_EVENTS
     if refused:
         raise ValueError(f"not a runner step event: {sorted(refused)} (use append_event)")
+    trail.seal_rows(session, rows)  # the ORM's entries are sealed by core.trail's flush hook
     session.execute(insert(WorkflowEvent).values(rows))
