@@ -1,14 +1,18 @@
-"""The Monitor's approval analytics section: figures from core.analytics, drawn
+"""The Monitor's approval analytics section: figures from core.ops.analytics, drawn
 with plotly, downloadable as CSV (no queries here)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from components.analytics_charts import decision_time_figure, rubber_stamp_figure
-from core.analytics import WINDOW_DAYS, analytics_csv, approval_analytics
-from core.db import Database
-from core.errors import NotAuthorized
+from core.base.errors import NotAuthorized
+from core.ops.analytics import WINDOW_DAYS, analytics_csv, approval_analytics
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 
 def analytics_section(db: Database, viewer: str) -> None:

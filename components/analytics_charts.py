@@ -1,4 +1,4 @@
-"""Approval analytics figures (plotly) from core.analytics (pure, no Streamlit)."""
+"""Approval analytics figures (plotly) from core.ops.analytics (pure, no Streamlit)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from core.analytics import RUBBER_STAMP_SECONDS, DecisionTime, RubberStamps
+from core.ops.analytics import RUBBER_STAMP_SECONDS, DecisionTime, RubberStamps
 
 BY_TITLES = {"type": "approval type", "approver": "approver", "channel": "channel"}
 

@@ -9,15 +9,15 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import store
+from core.base.errors import InvalidTransition, NotificationNotFound
 from core.channels.base import ApprovalFacts
-from core.channels.outbox import _NEW_ROWS
-from core.errors import InvalidTransition, NotificationNotFound
-from core.models import ApprovalRequest, ApprovalResponse, Notification, User, Workflow, utcnow
+from core.outbox.writer import _NEW_ROWS
+from core.records import rows as store
+from core.store.tables import ApprovalRequest, ApprovalResponse, Notification, User, Workflow, utcnow
 
 if TYPE_CHECKING:
-    from core.approval_view import RequestView
-    from core.db import Database
+    from core.approvals.presentation import RequestView
+    from core.store.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ def approval_facts(session: Session, approval_id: str) -> ApprovalFacts | None:
 
 def _view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse]) -> RequestView | None:
     """The request as every channel shows it; a message without it still goes out."""
-    from core.approval_view import request_view  # imports the engine, which imports the outbox
+    from core.approvals.presentation import request_view  # imports the engine, which imports the outbox
 
     try:
         return request_view(approval, responses)
@@ -58,10 +58,10 @@ def addresses_of(session: Session, recipient: str, *, tenant: str | None = None)
     """Email addresses behind a recipient: itself, or a group's members.
 
     ``tenant`` is the request's: a group's members who cannot see it (users
-    of other tenants, see core.tenancy) are left out.
+    of other tenants, see core.store.tenancy) are left out.
     """
-    from core.definitions import ADMINS_GROUP
-    from core.tenancy import can_see
+    from core.definitions.workflow import ADMINS_GROUP
+    from core.store.tenancy import can_see
 
     if "@" in recipient:
         return [recipient]

@@ -1,7 +1,7 @@
 """The Monitor's approval analytics in Chromium against `streamlit run app.py`:
 over a generated history, the plotly charts are drawn (time to decision by
 type, channel and approver; rubber-stamping), and the CSV download holds the
-figures core.analytics computes. Saves docs/screenshots/monitor-analytics.png."""
+figures core.ops.analytics computes. Saves docs/screenshots/monitor-analytics.png."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 from playwright.sync_api import expect
 
-from core.analytics import CSV_COLUMNS, approval_analytics
-from core.models import utcnow
+from core.ops.analytics import CSV_COLUMNS, approval_analytics
+from core.store.tables import utcnow
 from tests.e2e.server import Dashboard, sign_in, wait_for_app
 from tests.helpers.approval_history import generate
 

@@ -4,7 +4,7 @@ Rows are written through the ORM as the engine writes them (so the trail
 seals them), with chosen timestamps: each request's type, outcome,
 escalation, and each vote's approver, channel, decision and answer time are
 drawn from a seeded random generator and returned, so a test computes the
-expected figures from this plan, independently of core.analytics.
+expected figures from this plan, independently of core.ops.analytics.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.db import Database
-from core.models import ApprovalRequest, ApprovalResponse, WorkflowEvent, new_id
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, ApprovalResponse, WorkflowEvent, new_id
 
 APPROVERS = ("alice@example.com", "bob@example.com", "carol@example.com")
 CHANNELS = ("dashboard", "slack", "email", "api")

@@ -14,13 +14,13 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.analytics import RUBBER_STAMP_SECONDS, analytics_csv, approval_analytics, quantile
-from core.db import Database
-from core.errors import NotAuthorized
-from core.metrics import make_registry
-from core.models import utcnow
-from core.tenants import create_tenant
-from core.users import add_user
+from core.base.errors import NotAuthorized
+from core.identity.users import add_user
+from core.ops.analytics import RUBBER_STAMP_SECONDS, analytics_csv, approval_analytics, quantile
+from core.ops.metrics import make_registry
+from core.store.db import Database
+from core.store.tables import utcnow
+from core.tenants.registry import create_tenant
 from tests.helpers.approval_history import PlannedRequest, generate
 
 VIEWER = "viewer@example.com"

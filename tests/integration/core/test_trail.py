@@ -15,20 +15,21 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select, text
 
-from core import store
-from core.approvals import ApprovalEngine
-from core.audit_export import audit_record, export
-from core.cli import main
-from core.db import Database
-from core.errors import NotAuthorized, TrailBroken
-from core.models import ApprovalResponse, WorkflowEvent
-from core.permissions import Credential, acting_with
-from core.trail import GENESIS
-from core.trail_verify import require_intact, verify
-from core.users import add_user
-from core.verified_identity import vouched
+from cli.main import main
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import NotAuthorized, TrailBroken
+from core.identity.permissions import Credential, acting_with
+from core.identity.users import add_user
+from core.identity.verified import vouched
+from core.ops.audit_export import audit_record
+from core.ops.audit_files import export
+from core.records import rows as store
+from core.records.trail import GENESIS
+from core.records.trail_verify import require_intact, verify
+from core.store.db import Database
+from core.store.tables import ApprovalResponse, WorkflowEvent
 from tests.helpers.approved_calls import FINANCE, PROPOSED, pay_registry, pay_step, run
-from tests.integration.core.conftest import REQUESTER, Calls
+from tests.helpers.engine import REQUESTER, Calls
 
 AUDITOR = "auditor@example.com"
 SECOND = "controller@example.com"
@@ -41,7 +42,7 @@ def _answered_payment(db: Database, calls: Calls) -> tuple[str, str]:
     add_user(db, FINANCE, role="approver")
     add_user(db, SECOND, role="approver")
     add_user(db, AUDITOR, role="viewer")
-    from core import workflows as ops
+    from core.engine import workflows as ops
 
     step = pay_step(requested_from=[FINANCE, SECOND], approval_threshold=2)
     workflow_id = ops.create_workflow(
@@ -139,7 +140,7 @@ def test_verify_names_the_row_a_raw_update_changed(
     for argv in (["audit", "verify", workflow_id], ["audit", "verify"]):
         with pytest.raises(SystemExit) as exited:
             main([*argv, "--as", AUDITOR])
-        assert exited.value.code == 1
+        assert exited.value.code == 4  # a Conflict (core.base.errors): the trail does not hold
         assert f"{table} row {row_id} (chain {workflow_id}" in capsys.readouterr().err
 
 
@@ -160,7 +161,7 @@ def test_a_deleted_entry_breaks_the_link_of_the_next(db: Database, calls: Calls)
 
 def test_concurrent_writers_keep_one_unbroken_chain(db: Database) -> None:
     """Writers appending to one workflow at once queue on its lock: no fork, no gap."""
-    from core import workflows as ops
+    from core.engine import workflows as ops
 
     add_user(db, REQUESTER, role="service")
     workflow_id = ops.create_workflow(

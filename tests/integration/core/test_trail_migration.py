@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from core.db import Database
-from core.migrate import upgrade
-from core.trail_verify import verify
+from core.records.trail_verify import verify
+from core.store.db import Database
+from core.store.migrate import upgrade
 from tests.conftest import _pg_admin, _url_for
 
 
@@ -139,7 +139,7 @@ def test_rows_written_before_the_trail_are_chained_by_the_migration(empty_db: Da
         with pytest.raises(DBAPIError, match="append-only"), db.session() as session:
             session.execute(sa.text(f"UPDATE {table} SET trail_hash = 'x'"))
     # New entries continue the chain the migration started.
-    from core import store
+    from core.records import rows as store
 
     with db.session() as session:
         store.append_event(session, "note.added", "system", workflow_id=workflow_id)

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from core.definitions import (
+from core.base.errors import DefinitionError
+from core.definitions.workflow import (
     ApprovalConfig,
     WorkflowDefinition,
     definition_dict,
@@ -19,11 +20,10 @@ from core.definitions import (
     parse_definition,
     parse_duration,
 )
-from core.errors import DefinitionError
 
 ROOT = Path(__file__).resolve().parents[3]
 SEED = ROOT / "examples" / "seed"
-TEMPLATES = ROOT / "core" / "templates"
+TEMPLATES = ROOT / "core" / "demo" / "templates"
 WHOLE_SEEDS = ["basic_usage.json", "order_processing.json", "deployment_pipeline.json"]
 SNIPPETS = ["binary_approval_snippet.json", "form_approval_snippet.json", "budget_approval_snippet.json"]
 
