@@ -25,7 +25,7 @@ from core.approvals.edits import changed_arguments
 from core.approvals.presentation import RequestView, plain
 from core.base.clock import utcnow
 from core.base.errors import CountersignError
-from core.definitions.workflow import ApprovalConfig
+from core.definitions.approval import ApprovalConfig
 
 if TYPE_CHECKING:
     from core.approvals.engine import ApprovalEngine

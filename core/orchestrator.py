@@ -22,7 +22,7 @@ from core.engine import workflows as ops
 from core.engine.checkpoints import RollbackResult, rollback
 from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry
-from core.runtime import build_runner, load_tools
+from core.runtime import build_runner, install_session_hooks, load_tools
 from core.store.db import Database, get_database
 from core.store.tables import ApprovalRequest, Workflow, WorkflowCheckpoint
 
@@ -105,6 +105,7 @@ class StateManager:
 
     def __init__(self, db: Database | None = None, registry: ToolRegistry | None = None) -> None:
         self.db = db or get_database()
+        install_session_hooks()
         self.registry = registry or load_tools()
 
     def create_workflow(
@@ -180,6 +181,7 @@ class SmolAgentOrchestrator:
         agent_type: str | None = None, dispatch_notifications: bool = True,
     ) -> None:
         self.db = db or get_database()
+        install_session_hooks()
         self.registry = registry or load_tools()
         self.actor = actor
         self.model_config = dict(model_config or {})

@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from core.engine.executor import TaskHandler
 
 
+def install_session_hooks() -> None:
+    """What every process's database sessions do beside their work, installed once:
+    outbox follow-ups and the dispatcher's wake-up (``core.outbox.writer``), approval-wait
+    spans (``core.telemetry.tracing``) and recorded permission refusals
+    (``core.identity.permissions``). Installing again is harmless."""
+    from core.identity.permissions import register_session_hooks as refusals
+    from core.outbox.writer import register_session_hooks as outbox
+    from core.telemetry.tracing import register_session_hooks as tracing
+
+    outbox()
+    tracing()
+    refusals()
+
+
 def load_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
     """The tools a runner of this process can run: the modules named in
     COUNTERSIGN_TOOL_MODULES and the demo templates' stand-ins."""
@@ -47,6 +61,7 @@ def database(url: str | None = None) -> Database:
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     """The process's database for ``url`` (default: settings), migrated, with its tools loaded."""
+    install_session_hooks()
     db = get_database(url)
     if migrate:
         db.upgrade()
@@ -77,6 +92,7 @@ def build_runner(
     from core.channels.dispatcher import Dispatcher
     from core.ops.alerts import evaluate_alerts as alert_job
 
+    install_session_hooks()
     if options.get("registry") is None:
         options["registry"] = load_tools()
     return Runner(
@@ -89,4 +105,4 @@ def build_runner(
 
 
 __all__ = ["Database", "agent_task_handler", "build_runner", "configured_database_url", "database",
-           "load_tools", "open_database"]
+           "install_session_hooks", "load_tools", "open_database"]

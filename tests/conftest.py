@@ -116,11 +116,12 @@ def db(db_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def process_tools() -> None:
-    """The tools every Countersign process loads when it opens its database
-    (``core.runtime.load_tools``: COUNTERSIGN_TOOL_MODULES and the demo's)."""
-    from core.runtime import load_tools
+def process_wiring() -> None:
+    """What every Countersign process sets up when it opens its database (core.runtime):
+    its session hooks and its tools (COUNTERSIGN_TOOL_MODULES and the demo's)."""
+    from core.runtime import install_session_hooks, load_tools
 
+    install_session_hooks()
     load_tools()
 
 

@@ -30,8 +30,9 @@ from smolagents.utils import AgentToolCallError
 
 from core.agents.tools import GuardedTool, RunContext, needs_person, requested_approver, tool_inputs
 from core.base.states import APPROVING_OUTCOMES
+from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import make_call, smolagents_input_schema
-from core.definitions.workflow import ApprovalConfig, parse_approval_config
+from core.definitions.workflow import parse_approval_config
 
 if TYPE_CHECKING:
     from core.definitions.agents import AgentSpec

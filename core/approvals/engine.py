@@ -28,12 +28,12 @@ from core.base.errors import (
 )
 from core.base.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.base.storable import unstorable
+from core.definitions.approval import ADMINS_GROUP, ApprovalConfig
 from core.definitions.approval_schema import budget_schema, response_schema, schema_problems
 from core.definitions.calls import call_diff, edit_problems, released_call
-from core.definitions.workflow import ADMINS_GROUP, ApprovalConfig, check_amount
+from core.definitions.limits import check_amount
 from core.identity.permissions import ROLE_ACTIONS, Action, check
 from core.identity.verified import identity_of
-from core.outbox import writer as _outbox  # noqa: F401  (queues Slack updates and webhooks from events)
 from core.outbox.settings import configured_person_channels
 from core.records import rows as store
 from core.store.tables import (
@@ -47,7 +47,6 @@ from core.store.tables import (
     utcnow,
 )
 from core.store.tenancy import can_see, tenant_of, tenant_scope
-from core.telemetry import tracing as _tracing  # noqa: F401  (records approval-wait spans when tracing is on)
 
 if TYPE_CHECKING:
     from core.store.db import Database

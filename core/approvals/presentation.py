@@ -23,8 +23,8 @@ from typing import Any
 
 from core.approvals.engine import current_call, levels_for
 from core.approvals.inbox import time_left
+from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import DEFAULT_AMOUNT_ARGUMENT, call_diff
-from core.definitions.workflow import ApprovalConfig
 from core.store.tables import ApprovalRequest, ApprovalResponse
 
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",

@@ -60,7 +60,7 @@ def addresses_of(session: Session, recipient: str, *, tenant: str | None = None)
     ``tenant`` is the request's: a group's members who cannot see it (users
     of other tenants, see core.store.tenancy) are left out.
     """
-    from core.definitions.workflow import ADMINS_GROUP
+    from core.definitions.approval import ADMINS_GROUP
     from core.store.tenancy import can_see
 
     if "@" in recipient:

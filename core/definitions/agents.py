@@ -101,7 +101,7 @@ class AgentSpec(BaseModel):
     @field_validator("approval")
     @classmethod
     def _approval_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from core.definitions.workflow import ApprovalConfig
+        from core.definitions.approval import ApprovalConfig
 
         try:
             ApprovalConfig.model_validate(value)

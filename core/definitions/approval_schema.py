@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.definitions.approval import ApprovalConfig
 from core.definitions.safe_schema import safe_validator
-from core.definitions.workflow import ApprovalConfig
 
 # Formats the seed uses that are UI hints, not JSON Schema formats.
 UI_ONLY_FORMATS = {"textarea": "textarea", "password": "password"}

@@ -28,9 +28,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.approvals.engine import is_approving, open_approval
 from core.base.errors import CallNotReleased, ToolNotFound, WorkflowNotFound
 from core.base.retry import first_line, is_database_unavailable, is_transient
+from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import make_call, verify_call
 from core.definitions.gates import needs_person
-from core.definitions.workflow import ApprovalConfig, Step, WorkflowDefinition
+from core.definitions.workflow import Step, WorkflowDefinition
 from core.engine.checkpoints import take_checkpoint
 from core.engine.tools import ToolContext, ToolRegistry, render_args
 from core.records import history

@@ -336,7 +336,6 @@ def _write(db: Database, refusals: list[dict[str, Any]]) -> None:
         log.warning("permission refusal not recorded", error=str(exc), refusals=len(refusals))
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _record_refusals(session: Session, transaction: SessionTransaction) -> None:
     # The refused transaction has ended (its locks are gone): record in a new one.
     if transaction.parent is not None or not session.info.get(_PENDING):
@@ -345,6 +344,13 @@ def _record_refusals(session: Session, transaction: SessionTransaction) -> None:
     db = session.info.get("countersign_db")
     if db is not None:
         _write(db, refusals)
+
+
+def register_session_hooks() -> None:
+    """Record refusals once the refused transaction has ended. Installed once per
+    process by ``core.runtime``."""
+    if not event.contains(Session, "after_transaction_end", _record_refusals):
+        event.listen(Session, "after_transaction_end", _record_refusals)
 
 
 # -- audited changes whose use case lives in a module that does not call check() yet ----
@@ -412,4 +418,4 @@ __all__ = ["Action", "ROLES", "ROLE_ACTIONS", "STARTER_ACTIONS", "PLATFORM_ACTIO
            "Credential", "acting_with", "use_credential", "current_credential", "check",
            "allowed", "actions_for", "decide", "refuse", "token_actions", "is_system_actor",
            "action_of", "parse_scopes", "role_table", "REFUSED_EVENT",
-           "check_can_manage_tenants", "check_platform_editor"]
+           "check_can_manage_tenants", "check_platform_editor", "register_session_hooks"]

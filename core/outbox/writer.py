@@ -129,11 +129,11 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_NEW_ROWS, None)
 
 
-def _register() -> None:
+def register_session_hooks() -> None:
+    """Queue follow-up rows (Slack updates, webhooks) from events at flush, and wake the
+    dispatcher at commit. Installed once per process by ``core.runtime``."""
     if not event.contains(Session, "before_flush", _queue_followups):
         event.listen(Session, "before_flush", _queue_followups)
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_soft_rollback", lambda s, _t: _after_rollback(s))
 
-
-_register()

@@ -260,14 +260,14 @@ def _drop_approval_waits(session: Session, _transaction: Any) -> None:
     session.info.pop(_PENDING_WAITS, None)
 
 
-def _register() -> None:
+def register_session_hooks() -> None:
+    """Record approval-wait spans from the rows a commit wrote (when tracing is on).
+    Installed once per process by ``core.runtime``."""
     if not event.contains(Session, "before_flush", _collect_approval_waits):
         event.listen(Session, "before_flush", _collect_approval_waits)
         event.listen(Session, "after_commit", _emit_approval_waits)
         event.listen(Session, "after_soft_rollback", _drop_approval_waits)
 
 
-_register()
-
 __all__ = ["configure", "use_exporter", "enabled", "tracer", "span", "root_context", "context_of",
-           "workflow_context", "delivery_span", "mode", "OTEL_ENV"]
+           "workflow_context", "delivery_span", "mode", "OTEL_ENV", "register_session_hooks"]

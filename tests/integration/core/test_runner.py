@@ -12,7 +12,7 @@ import pytest
 
 from core.approvals.engine import ApprovalEngine
 from core.base.errors import ApprovalClosed
-from core.definitions.workflow import ApprovalConfig
+from core.definitions.approval import ApprovalConfig
 from core.engine import workflows as ops
 from core.engine.executor import AwaitApproval, TaskRequest
 from core.engine.runner import Runner, claim_next_workflow

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
+from core.base.durations import parse_duration
 from core.base.errors import DefinitionError
+from core.definitions.approval import ApprovalConfig
 from core.definitions.workflow import (
-    ApprovalConfig,
     WorkflowDefinition,
     definition_dict,
     load_definition_file,
     load_definition_text,
     parse_approval_config,
     parse_definition,
-    parse_duration,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
