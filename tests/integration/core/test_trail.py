@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from cli.main import main
 from core.approvals.engine import ApprovalEngine
 from core.base.errors import NotAuthorized, TrailBroken
+from core.engine import workflows as ops
 from core.identity.permissions import Credential, acting_with
 from core.identity.users import add_user
 from core.identity.verified import vouched
@@ -42,8 +43,6 @@ def _answered_payment(db: Database, calls: Calls) -> tuple[str, str]:
     add_user(db, FINANCE, role="approver")
     add_user(db, SECOND, role="approver")
     add_user(db, AUDITOR, role="viewer")
-    from core.engine import workflows as ops
-
     step = pay_step(requested_from=[FINANCE, SECOND], approval_threshold=2)
     workflow_id = ops.create_workflow(
         db,
@@ -161,8 +160,6 @@ def test_a_deleted_entry_breaks_the_link_of_the_next(db: Database, calls: Calls)
 
 def test_concurrent_writers_keep_one_unbroken_chain(db: Database) -> None:
     """Writers appending to one workflow at once queue on its lock: no fork, no gap."""
-    from core.engine import workflows as ops
-
     add_user(db, REQUESTER, role="service")
     workflow_id = ops.create_workflow(
         db,
@@ -266,3 +263,39 @@ def test_values_each_database_stores_its_own_way_still_verify(db: Database) -> N
         )
     [report] = verify(db, "system")
     assert report.chain == "platform" and report.intact and report.entries == 1
+
+
+def test_an_email_link_answer_names_its_recipient_and_a_backup_keeps_the_chain(
+    db: Database, calls: Calls, tmp_path: Any
+) -> None:
+    from core.approvals.links import make_link_token, respond_with_link
+    from core.ops.backup import export_database, import_database
+
+    registry = pay_registry(calls)
+    add_user(db, REQUESTER, role="service")
+    add_user(db, FINANCE, role="approver")
+    workflow_id = ops.create_workflow(
+        db, {"name": "pay", "steps": [pay_step()]},
+        input_data={"amount": PROPOSED["amount"], "note": PROPOSED["note"]}, created_by=REQUESTER).id
+    run(db, registry)
+    [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
+    respond_with_link(db, make_link_token(approval.id, FINANCE, "approve", level=0))
+    run(db, registry)
+    [vote] = audit_record(db, "system", workflow_id).requests[0].votes
+    assert vote.channel == "email" and vote.identity_details is not None
+    assert vote.identity_details["link_recipient"] == FINANCE
+    assert "sent to finance@example.com" in vote.identity
+
+    # A backup moved to another database keeps the rows and their hashes: still intact.
+    backup = io.StringIO()
+    export_database(db, backup)
+    copy = Database(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        copy.upgrade()
+        backup.seek(0)
+        import_database(copy, backup)
+        [report] = verify(copy, "system", workflow_id)
+        [original] = verify(db, "system", workflow_id)
+        assert report.intact and report.head == original.head
+    finally:
+        copy.dispose()
