@@ -158,5 +158,7 @@ def insert_runner_events(session: Session, rows: list[dict[str, Any]]) -> None:
     refused = {row["event_type"] for row in rows} - RUNNER_EVENTS
     if refused:
         raise ValueError(f"not a runner step event: {sorted(refused)} (use append_event)")
-    trail.seal_rows(session, rows)  # the ORM's entries are sealed by core.records.trail's flush hook
+    # Sealed here; the ORM's entries are sealed by core.records.trail's flush hook. The
+    # runner writes these under its workflow's row lock, so the chain needs no other.
+    trail.seal_rows(session, rows, locked=True)
     session.execute(insert(WorkflowEvent).values(rows))

@@ -16,9 +16,9 @@ Every entry carries, in the same row and the same transaction that writes it:
 Changing, deleting or moving an entry breaks its own hash or the next one's
 link; ``core.records.trail_verify`` recomputes the chains and names the first broken
 link. Sealing happens in one place: a ``before_flush`` hook for every event
-and vote added through the ORM (``store.append_event``, votes, conversation
+and vote added through the ORM (``core.records.rows.append_event``, votes, conversation
 events, refusals) and ``seal_rows`` for the runner's multi-row INSERT of step
-events (``store.insert_runner_events``).
+events (``core.records.rows.insert_runner_events``).
 
 Concurrent writers: before reading a chain's head, a transaction locks its
 chain: a workflow's row (``SELECT ... FOR UPDATE``; the engine's existing
@@ -34,7 +34,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select, text, union_all
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from core.base.trail_hash import (
@@ -72,25 +72,23 @@ def lock_chain(session: Session, chain: str) -> None:
 
 
 def stored_head(session: Session, chain: str) -> tuple[int, str]:
-    """The chain's last (position, hash) in the database; (0, GENESIS) when empty."""
-    best = (0, GENESIS)
-    for table in (WorkflowEvent, ApprovalResponse):
-        last = session.execute(
-            select(table.trail_seq, table.trail_hash)
-            .where(table.trail_chain == chain)
-            .order_by(table.trail_seq.desc())
-            .limit(1)
-        ).first()
-        seq = last[0] if last is not None else None
-        if seq is not None and seq > best[0]:
-            best = (seq, str(last[1]) if last is not None else GENESIS)
-    return best
+    """The chain's last (position, hash) in the database; (0, GENESIS) when empty.
+    One statement over both tables (it is on the runner's path: one per step)."""
+    heads = union_all(*(
+        select(table.trail_seq.label("seq"), table.trail_hash.label("digest"))
+        .where(table.trail_chain == chain).order_by(table.trail_seq.desc()).limit(1)
+        .subquery().select()
+        for table in (WorkflowEvent, ApprovalResponse))).subquery()
+    last = session.execute(select(heads.c.seq, heads.c.digest)
+                           .order_by(heads.c.seq.desc()).limit(1)).first()
+    return (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
 
 
-def _next(session: Session, chain: str) -> tuple[int, str]:
+def _next(session: Session, chain: str, *, locked: bool) -> tuple[int, str]:
     heads: dict[str, tuple[int, str]] = session.info.setdefault(_HEADS, {})
     if chain not in heads:
-        lock_chain(session, chain)
+        if not locked:
+            lock_chain(session, chain)
         heads[chain] = stored_head(session, chain)
     seq, prev = heads[chain]
     return seq + 1, prev
@@ -100,16 +98,19 @@ def _advance(session: Session, chain: str, seq: int, digest: str) -> None:
     session.info[_HEADS][chain] = (seq, digest)
 
 
-def seal(session: Session, kind: str, chain: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The four trail columns for a new entry of ``chain`` whose columns are ``row``."""
-    seq, prev = _next(session, chain)
+def seal(session: Session, kind: str, chain: str, row: Mapping[str, Any], *,
+         locked: bool = False) -> dict[str, Any]:
+    """The four trail columns for a new entry of ``chain`` whose columns are ``row``
+    (``locked``: the caller already holds the chain's lock, e.g. its workflow's row)."""
+    seq, prev = _next(session, chain, locked=locked)
     digest = entry_hash(kind, content_of(kind, row), chain=chain, seq=seq, prev=prev)
     _advance(session, chain, seq, digest)
     return {"trail_chain": chain, "trail_seq": seq, "trail_prev": prev, "trail_hash": digest}
 
 
-def seal_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Seal event rows about to be inserted with SQLAlchemy Core (in place, in order)."""
+def seal_rows(session: Session, rows: list[dict[str, Any]], *, locked: bool = False) -> None:
+    """Seal event rows about to be inserted with SQLAlchemy Core (in place, in order);
+    ``locked``: the caller holds their workflows' row locks (the runner does)."""
     session.flush()  # entries added through the ORM first: they come first in the chain
     for row in rows:
         row.setdefault("created_at", utcnow())
@@ -119,6 +120,7 @@ def seal_rows(session: Session, rows: list[dict[str, Any]]) -> None:
                 "event",
                 event_chain(row.get("workflow_id"), row.get("session_id"), row.get("approval_id")),
                 row,
+                locked=locked and bool(row.get("workflow_id")),
             )
         )
 

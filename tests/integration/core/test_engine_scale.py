@@ -23,7 +23,10 @@ from tests.helpers.engine import start
 # idempotency key, UPDATE this one, UPDATE workflows, INSERT both events); SQLite
 # adds its BEGIN IMMEDIATE. One commit per step. (Before issue 14: 8 and 6.)
 # A change that adds one fails here: count it and say why it is worth it.
-STATEMENTS_PER_STEP = {"sqlite": 6, "postgresql": 5}
+# Issue 16 adds one: reading the workflow's hash-chain head (one SELECT over
+# events and votes) to seal the two events, so the audit trail is
+# tamper-evident; the row lock the runner already holds serialises the chain.
+STATEMENTS_PER_STEP = {"sqlite": 7, "postgresql": 6}
 COMMITS_PER_STEP = 1
 
 
