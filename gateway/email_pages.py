@@ -43,7 +43,7 @@ from core.approvals.edits import (
 from core.approvals.engine import ApprovalEngine
 from core.approvals.links import approval_link, is_link_token_used, read_link_token, respond_with_link
 from core.approvals.once import check_issued_for
-from core.approvals.presentation import RequestView, plain, request_view
+from core.approvals.presentation import RequestView, needs_fields, plain, request_view
 from core.base.errors import CountersignError, InvalidResponse, LinkUsed
 from core.records import rows as store
 from gateway.auth import database
@@ -65,8 +65,7 @@ MAX_VALUE = 100_000
 
 def needs_form(approval: ApprovalRequest) -> bool:
     """A request whose answer needs fields, which a button cannot give."""
-    return approval.approval_type == "form" or bool(
-        set(approval.response_schema.get("required") or []) - {AMOUNT})
+    return needs_fields(approval.approval_type, approval.response_schema)
 
 
 def _refusal(error: CountersignError, approval_id: str | None = None) -> Response:

@@ -40,7 +40,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from core.approvals.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
-from core.approvals.engine import ApprovalEngine, principals_of
+from core.approvals.engine import ApprovalEngine
 from core.approvals.links import approval_link
 from core.approvals.once import check_issued_for, once_key, respond_once
 from core.approvals.presentation import RequestView, request_view
@@ -64,6 +64,7 @@ from core.channels.slack import (
     submission_errors,
 )
 from core.identity import user_tenant
+from core.identity.groups import principals_of
 from core.identity.verified import vouched
 from core.outbox.settings import channel_settings
 from gateway.auth import database

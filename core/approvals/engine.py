@@ -28,10 +28,11 @@ from core.base.errors import (
 )
 from core.base.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.base.storable import unstorable
-from core.definitions.approval import ADMINS_GROUP, ApprovalConfig
+from core.definitions.approval import ApprovalConfig
 from core.definitions.approval_schema import budget_schema, response_schema, schema_problems
 from core.definitions.calls import call_diff, edit_problems, released_call
 from core.definitions.limits import check_amount
+from core.identity.groups import ADMINS_GROUP, normalise_principal, principals_of
 from core.identity.permissions import ROLE_ACTIONS, Action, check
 from core.identity.verified import identity_of
 from core.outbox.settings import configured_person_channels
@@ -55,10 +56,6 @@ log = structlog.get_logger(__name__)
 
 DECISIONS = ("approve", "reject", "modify")
 TIMEOUT_ACTOR = "system:timeout"
-
-
-def normalise_principal(value: str) -> str:
-    return value.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -233,16 +230,6 @@ def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], 
                              "channel_config": config.channel_configs.get(channel, {})},
                 )
             )
-
-
-def principals_of(session: Session, user: str) -> list[str]:
-    """A user's email and the groups they belong to."""
-    email = normalise_principal(user)
-    row = session.get(User, email)
-    groups = [normalise_principal(g) for g in (row.groups if row else [])]
-    if row is not None and row.role == "admin":
-        groups.append(ADMINS_GROUP)
-    return [email, *groups]
 
 
 def _check_open(approval: ApprovalRequest, now: datetime) -> None:

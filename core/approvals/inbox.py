@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import ColumnElement, Select, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from core.approvals.engine import principals_of
 from core.base.states import APPROVAL_OPEN
 from core.base.storable import holds_nul
+from core.identity.groups import principals_of
 from core.outbox.settings import CHANNELS
 from core.store.tables import (
     ApprovalAssignee,

@@ -39,6 +39,14 @@ _CURRENCY_WORDS = {"USD": ("US dollar", "US dollars", "cent", "cents"),
                                                           "centime", "centimes")}
 
 
+def needs_fields(approval_type: str, response_schema: dict[str, Any] | None) -> bool:
+    """Whether answering needs fields a button cannot give: a form, or an answer schema
+    requiring more than the amount (which confirmation pages and Slack's modal ask for).
+    The one definition: the channels' messages and the email pages ask it."""
+    required = set((response_schema or {}).get("required") or [])
+    return approval_type == "form" or bool(required - {"amount"})
+
+
 def _words(number: int) -> str:
     if number < 20:
         return _ONES[number]

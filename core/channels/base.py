@@ -62,10 +62,18 @@ class ApprovalFacts:
     # What the request shows (core.approvals.presentation): the guarded call, the amount in
     # words, the changes, the chain of levels, votes and time left.
     view: RequestView | None = None
+    # core.approvals.presentation.needs_fields of the request: a button cannot answer it.
+    needs_fields: bool = False
 
     @property
     def needs_form(self) -> bool:
         return self.approval_type in FORM_TYPES
+
+    @property
+    def needs_dashboard(self) -> bool:
+        """A message links to the dashboard instead of offering buttons: with a view, when
+        the answer needs fields; without one (an old row), for forms and budgets."""
+        return self.needs_fields if self.view is not None else self.needs_form
 
     @property
     def is_open(self) -> bool:

@@ -55,12 +55,6 @@ INTROS = {
 
 
 
-def _needs_dashboard(approval: ApprovalFacts) -> bool:
-    """A form's answer needs the dashboard; with a view, a budget's amount is asked on the
-    confirmation page."""
-    return approval.approval_type == "form" if approval.view is not None else approval.needs_form
-
-
 def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
     """The view as the templates show it (all text; the HTML template escapes it)."""
     view = approval.view
@@ -85,7 +79,7 @@ def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
 def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> dict[str, str]:
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
-    if not _needs_dashboard(approval):
+    if not approval.needs_dashboard:
         # Each link decides once, and only at the level it was sent for (core.approvals.once).
         approve_url = confirm_link(make_link_token(approval.id, address, "approve",
                                                    level=approval.level))

@@ -9,11 +9,13 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.approvals.presentation import needs_fields
 from core.base.errors import InvalidTransition, NotificationNotFound
 from core.channels.base import ApprovalFacts
+from core.identity.groups import members_of
 from core.outbox.writer import _NEW_ROWS
 from core.records import rows as store
-from core.store.tables import ApprovalRequest, ApprovalResponse, Notification, User, Workflow, utcnow
+from core.store.tables import ApprovalRequest, ApprovalResponse, Notification, Workflow, utcnow
 
 if TYPE_CHECKING:
     from core.approvals.presentation import RequestView
@@ -40,6 +42,7 @@ def approval_facts(session: Session, approval_id: str) -> ApprovalFacts | None:
         decided_at=approval.decided_at, proposed_action=dict(approval.proposed_action or {}),
         context_data=dict(approval.context_data or {}),
         view=_view(approval, responses),
+        needs_fields=needs_fields(approval.approval_type, approval.response_schema),
     )
 
 
@@ -60,17 +63,7 @@ def addresses_of(session: Session, recipient: str, *, tenant: str | None = None)
     ``tenant`` is the request's: a group's members who cannot see it (users
     of other tenants, see core.store.tenancy) are left out.
     """
-    from core.definitions.approval import ADMINS_GROUP
-    from core.store.tenancy import can_see
-
-    if "@" in recipient:
-        return [recipient]
-    users = session.scalars(select(User)).all()
-    members = [u.email for u in users
-               if can_see(u.tenant, tenant)
-               and (recipient in [g.strip().lower() for g in (u.groups or [])]
-                    or (recipient == ADMINS_GROUP and u.role == "admin"))]
-    return sorted(members)
+    return members_of(session, recipient, tenant=tenant)
 
 
 def retry_notification(db: Database, notification_id: str, actor: str) -> Notification:

@@ -261,11 +261,6 @@ def call_blocks(view: RequestView, *, facts: bool = True) -> list[Block]:
     return blocks
 
 
-def _needs_dashboard(approval: ApprovalFacts) -> bool:
-    """A request a message cannot answer: a form, or (without a view) a budget."""
-    return approval.approval_type == "form" if approval.view is not None else approval.needs_form
-
-
 def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
                     decided_by: str | None = None) -> list[Block]:
     """The Block Kit message for an approval; without buttons once it is closed."""
@@ -294,7 +289,7 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
         blocks.append(ContextBlock(elements=[_md(_cut(f"{label}{who}", SECTION_TEXT_MAX))]))
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))
         return blocks
-    if _needs_dashboard(approval):
+    if approval.needs_dashboard:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text="This request needs a form answer; open it in the dashboard.")]))
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))

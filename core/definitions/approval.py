@@ -18,9 +18,7 @@ from pydantic import (
 
 from core.definitions.limits import ApproverList, Duration, check_amount
 from core.definitions.safe_schema import schema_problems_at_load
-
-# Every user with the admin role belongs to this group.
-ADMINS_GROUP = "admins"
+from core.identity.groups import ADMINS_GROUP
 
 
 class _Strict(BaseModel):

@@ -257,7 +257,7 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
 
 
 def _queue_notifications(session: Session, alert: Alert) -> None:
-    from core.definitions.approval import ADMINS_GROUP
+    from core.identity.groups import ADMINS_GROUP
     from core.outbox.settings import configured_person_channels, webhook_endpoints
 
     channels = get_settings().default_channels
