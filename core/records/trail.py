@@ -49,7 +49,6 @@ from core.base.trail_hash import (
 )
 from core.store.tables import ApprovalRequest, ApprovalResponse, Workflow, WorkflowEvent, utcnow
 
-TABLE_KINDS = {"workflow_events": "event", "approval_responses": "vote"}
 _HEADS = "countersign_trail_heads"  # session.info: chain -> (seq, hash) within this transaction
 
 
@@ -183,7 +182,6 @@ __all__ = [
     "PLATFORM_CHAIN",
     "EVENT_FIELDS",
     "VOTE_FIELDS",
-    "TABLE_KINDS",
     "canonical",
     "content_of",
     "entry_hash",
