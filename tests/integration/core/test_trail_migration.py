@@ -38,7 +38,7 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Datab
 
 def test_rows_written_before_the_trail_are_chained_by_the_migration(empty_db: Database) -> None:
     db = empty_db
-    upgrade(db, "0009")  # the revision before the trail
+    upgrade(db, "0011")  # the revision before the trail
     meta = sa.MetaData()
     tables = {
         name: sa.Table(name, meta, autoload_with=db.engine)

@@ -10,7 +10,7 @@
   this one rewrite and restored.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-04 16:00:00.000000
 """
 
@@ -26,7 +26,7 @@ from core.base.trail_hash import EVENT_FIELDS, GENESIS, VOTE_FIELDS, entry_hash,
 from core.store.tables import ApprovalRequest, ApprovalResponse, WorkflowEvent
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
