@@ -22,6 +22,7 @@ import typer
 
 from cli.accounts import register as register_account_state
 from cli.alerts import alerts_app
+from cli.audit import audit_app
 from cli.approvals import approvals_app
 from cli.checkpoints import checkpoints_app
 from cli.database import db_app, export_command, import_command
@@ -62,6 +63,7 @@ app.add_typer(alerts_app, name="alerts")
 app.command("logs")(logs_command)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(audit_app, name="audit")
 
 
 # Each kind of core error (core.base.errors.KINDS) exits with its own code, so a
