@@ -22,8 +22,8 @@ import typer
 
 from cli.accounts import register as register_account_state
 from cli.alerts import alerts_app
-from cli.audit import audit_app
 from cli.approvals import approvals_app
+from cli.audit import audit_app
 from cli.checkpoints import checkpoints_app
 from cli.database import db_app, export_command, import_command
 from cli.execution_logs import logs_command
