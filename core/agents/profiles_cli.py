@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from core.agents import profiles_store as profiles
+from core.agents.spec import held_label
 from core.cli_support import AsJson, OptionalActor, acting, open_database, parse_json, print_json, table
 
 agents_app = typer.Typer(no_args_is_help=True, help="Agent profiles that task steps use by name.")
@@ -63,7 +64,7 @@ def agents_list(as_json: AsJson = False) -> None:
         print_json(rows)
         return
     table([[r["name"], r["role"], r["agent_type"], r["model_provider"] or "-",
-             r["model_id"] or "-", ",".join(r["tools"]), ",".join(r["held_tools"])] for r in rows],
+             r["model_id"] or "-", ",".join(r["tools"]), ",".join(held_label(h) for h in r["held_tools"])] for r in rows],
            ["NAME", "ROLE", "TYPE", "PROVIDER", "MODEL", "TOOLS", "HELD"])
 
 
