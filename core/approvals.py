@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import store
+from core import delegation, standing_rules, store
 from core import tracing as _tracing  # noqa: F401  (records approval-wait spans when tracing is on)
 from core.approval_schema import budget_schema, response_schema, schema_problems
 from core.calls import call_diff, edit_problems, released_call
@@ -30,6 +30,7 @@ from core.errors import (
     ApprovalNotFound,
     DefinitionError,
     InvalidResponse,
+    InvalidRule,
     NotAuthorized,
 )
 from core.models import (
@@ -159,7 +160,14 @@ def open_approval(
     )
     session.add(approval)
     session.flush()
-    if not _answerable(session, approval, config) and approval.approvers != [ADMINS_GROUP]:
+    # Approval policy: a standing rule may release the call at once; people away hand
+    # their requests to their delegates; a backup is asked later (core.delegation).
+    rule = standing_rules.matching_rule(session, approval, workflow)
+    if rule is None:
+        approval.approvers = delegation.delegate_approvers(session, approval, approval.approvers)
+        delegation.plan_backup(session, approval, config)
+    if rule is None and not _answerable(session, approval, config) \
+            and approval.approvers != [ADMINS_GROUP]:
         # Nobody but the requester could ever answer: ask the admins at once
         # instead of letting it expire unanswered.
         asked = approval.approvers
@@ -170,8 +178,9 @@ def open_approval(
                            data={"escalated_to": [ADMINS_GROUP], "forced": False, "asked": asked,
                                  "reason": f"no one but the requester ({approval.requested_by}) "
                                            f"could answer; asked: {', '.join(asked)}"})
-    _assign(session, approval, approval.approvers)
-    _notify(session, approval, approval.approvers, kind="approval.requested")
+    if rule is None:
+        _assign(session, approval, approval.approvers)
+        _notify(session, approval, approval.approvers, kind="approval.requested")
     store.append_event(
         session,
         "approval.requested",
@@ -189,7 +198,27 @@ def open_approval(
             "call": _call_record(call),
         },
     )
+    if rule is not None:
+        released = standing_rules.used(rule)
+        if config.type == "budget":
+            released["approved_amount"] = amount
+        _decide(session, approval, "approved", standing_rules.rule_actor(rule.id), released,
+                released=call)
     return approval
+
+
+def add_approvers(session: Session, approval: ApprovalRequest, principals: list[str], *,
+                  kind: str) -> list[str]:
+    """Also ask ``principals`` (after delegation) at the request's current level; returns
+    those newly asked. The caller holds the request's lock and records why."""
+    added = [p for p in delegation.delegate_approvers(session, approval, principals)
+             if p not in approval.approvers]
+    if added:
+        approval.approvers = [*approval.approvers, *added]
+        approval.updated_at = utcnow()
+        _assign(session, approval, approval.approvers)
+        _notify(session, approval, added, kind=kind)
+    return added
 
 
 def _call_record(call: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -502,7 +531,8 @@ def _pass_level(
         approval.decision_data = {**data, "modified": modified}
         approval.released_call = released
         approval.level = next_level
-        approval.approvers = levels[next_level].approvers
+        approval.approvers = delegation.delegate_approvers(session, approval,
+                                                           levels[next_level].approvers)
         approval.threshold = levels[next_level].threshold
         if budget and amount is not None and config.json_schema is None:
             # The next level is asked about what the earlier ones allowed.
@@ -678,10 +708,19 @@ class ApprovalEngine:
         data: dict[str, Any] | None = None,
         comment: str = "",
         channel: str = "api",
+        *,
+        allow_for_days: float | None = None,
+        allow_when: str | None = None,
     ) -> ApprovalRequest:
+        """Record one vote. ``allow_for_days``: "approve, and allow calls like this for N
+        days": the same transaction creates a standing rule (core.standing_rules) for the
+        call as released, or for ``allow_when`` (needs ``policies:manage``)."""
         with self.db.read() as session:  # validated before any lock is taken
             check_vote(session, store.get_approval(session, approval_id), approver=approver_id,
                        decision=decision, data=data, comment=comment)
+            if allow_for_days is not None:
+                _check_allow(session, store.get_approval(session, approval_id), approver_id,
+                             decision, allow_for_days, allow_when)
         with structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver_id), \
                 self.db.session() as session:
             approval = lock_approval(session, approval_id)
@@ -692,6 +731,9 @@ class ApprovalEngine:
                                            channel=channel)
                 log.info("approval response recorded", decision=decision, channel=channel,
                          status=answered.status)
+                if allow_for_days is not None:
+                    standing_rules.rule_from_answer(session, answered, approver_id,
+                                                    allow_for_days, allow_when)
                 return answered
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
@@ -716,15 +758,18 @@ class ApprovalEngine:
                 done += 1
             except ApprovalClosed:
                 continue  # another runner got there first
-        return done
+        # A share of the timeout passed unanswered: ask the backup (core.delegation).
+        return done + delegation.ask_due_backups(self.db, limit)
 
     def next_expiry(self) -> datetime | None:
         with self.db.read() as session:
-            return session.scalar(
+            expiry = session.scalar(
                 select(func.min(ApprovalRequest.expires_at)).where(
                     ApprovalRequest.status == APPROVAL_OPEN
                 )
             )
+        backup = delegation.next_backup(self.db)
+        return min(d for d in (expiry, backup) if d is not None) if expiry or backup else None
 
     def get(self, approval_id: str, *, tenant: str | None = None) -> ApprovalRequest:
         """The request as a viewer of ``tenant`` sees it (another tenant's is unknown)."""
@@ -778,6 +823,13 @@ class ApprovalEngine:
                 ApprovalRequest.created_at.desc(),
             ).limit(limit).offset(offset)
             return list(session.scalars(query).all())
+
+
+def _check_allow(session: Session, approval: ApprovalRequest, approver: str, decision: str,
+                 days: float, condition: str | None) -> None:
+    if decision == "reject":
+        raise InvalidRule(["allow_for_days: only an approving answer can allow calls like this"])
+    standing_rules.check_answer_rule(session, approval, approver, days, condition)
 
 
 def is_approving(status: str) -> bool:

@@ -265,3 +265,26 @@ class AnswerReplayed(AlreadyVoted):
 
 class AnswerOutdated(ApprovalClosed):
     """This answer was issued for an earlier level (or another call) of the request."""
+
+
+# -- approval policy (core/standing_rules.py, core/delegation.py) ------------------------------
+
+
+class RuleNotFound(NotFound):
+    """No standing rule has that id."""
+
+
+class InvalidRule(CountersignError):
+    """The standing rule is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The standing rule is invalid: " + "; ".join(self.problems))
+
+
+class InvalidDelegation(CountersignError):
+    """The out-of-office setting is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The out-of-office setting is invalid: " + "; ".join(self.problems))

@@ -74,6 +74,7 @@ class Action(StrEnum):
     AUDIT_READ = "audit:read"  # the audit trail and execution logs
     DATA_EXPORT = "data:export"
     DATA_IMPORT = "data:import"
+    POLICIES_MANAGE = "policies:manage"  # standing rules (core/standing_rules.py)
 
 
 ROLES = ("admin", "approver", "viewer", "service")

@@ -53,6 +53,8 @@ _STATUS_BY_ERROR: list[tuple[type[CountersignError], int]] = [
     (errors.DefinitionError, 422),
     (errors.InvalidResponse, 422),
     (errors.InvalidInput, 422),
+    (errors.InvalidRule, 422),
+    (errors.InvalidDelegation, 422),
     (errors.ToolNotFound, 422),
     (errors.CallNotReleased, 409),
     (errors.DatabaseError, 503),

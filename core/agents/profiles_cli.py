@@ -64,7 +64,8 @@ def agents_list(as_json: AsJson = False) -> None:
         print_json(rows)
         return
     table([[r["name"], r["role"], r["agent_type"], r["model_provider"] or "-",
-             r["model_id"] or "-", ",".join(r["tools"]), ",".join(held_label(h) for h in r["held_tools"])] for r in rows],
+             r["model_id"] or "-", ",".join(r["tools"]),
+             ",".join(held_label(h) for h in r["held_tools"])] for r in rows],
            ["NAME", "ROLE", "TYPE", "PROVIDER", "MODEL", "TOOLS", "HELD"])
 
 

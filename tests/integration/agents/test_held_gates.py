@@ -22,14 +22,23 @@ GATED = [{"name": "charge", "when": "args.amount > 100"}]
 
 
 def charge_step(amount: float, held: list[Any]) -> dict[str, Any]:
-    return {"name": "agent", "type": "task", "task": "Charge the order.",
-            "agent": scripted([{"call": "charge", "args": {"amount": amount}}, {"final": "done"}],
-                              tools=["charge"], held_tools=held,
-                              approval={"requested_from": BOSS})}
+    return {
+        "name": "agent",
+        "type": "task",
+        "task": "Charge the order.",
+        "agent": scripted(
+            [{"call": "charge", "args": {"amount": amount}}, {"final": "done"}],
+            tools=["charge"],
+            held_tools=held,
+            approval={"requested_from": BOSS},
+        ),
+    }
 
 
 def test_a_false_gate_runs_the_held_call_at_once_and_records_why(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
 ) -> None:
     workflow_id = start(db, [charge_step(80.0, GATED)])
     run(db, registry)
@@ -38,7 +47,10 @@ def test_a_false_gate_runs_the_held_call_at_once_and_records_why(
     [skipped] = events(db, workflow_id, "approval.not_required")
     assert skipped.data["reason"] == "not required: args.amount > 100 was false"
     assert (skipped.data["tool"], skipped.data["arguments"], skipped.data["origin"]) == (
-        "charge", {"amount": 80.0}, "agent")
+        "charge",
+        {"amount": 80.0},
+        "agent",
+    )
     assert events(db, workflow_id, "approval.requested") == []
 
 
@@ -57,16 +69,14 @@ def test_a_true_gate_waits_for_a_person(db: Database, registry: ToolRegistry, ca
     assert [c["amount"] for c in calls.of("charge")] == [150.0]
 
 
-def test_a_gate_that_cannot_be_evaluated_waits(db: Database, registry: ToolRegistry,
-                                               calls: Calls) -> None:
+def test_a_gate_that_cannot_be_evaluated_waits(db: Database, registry: ToolRegistry, calls: Calls) -> None:
     workflow_id = start(db, [charge_step(50.0, [{"name": "charge", "when": "args.limit > 1"}])])
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     assert calls.of("charge") == []
 
 
-def test_a_gate_reads_the_workflow_input(db: Database, registry: ToolRegistry,
-                                         calls: Calls) -> None:
+def test_a_gate_reads_the_workflow_input(db: Database, registry: ToolRegistry, calls: Calls) -> None:
     held = [{"name": "charge", "when": "args.amount > input.limit"}]
     workflow_id = start(db, [charge_step(150.0, held)], input_data={"limit": 200})
     run(db, registry)
@@ -74,19 +84,21 @@ def test_a_gate_reads_the_workflow_input(db: Database, registry: ToolRegistry,
     assert [c["amount"] for c in calls.of("charge")] == [150.0]
 
 
-def test_a_plain_held_tool_still_always_waits(db: Database, registry: ToolRegistry,
-                                              calls: Calls) -> None:
+def test_a_plain_held_tool_still_always_waits(db: Database, registry: ToolRegistry, calls: Calls) -> None:
     workflow_id = start(db, [charge_step(1.0, ["charge"])])
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     assert calls.of("charge") == []
 
 
-@pytest.mark.parametrize("held, problem", [
-    ([{"name": "charge", "when": "args.amount >"}], "held_tools[0].when: not a valid expression"),
-    ([{"name": "charge", "when": "secret > 1"}], "held_tools[0].when: unknown name 'secret'"),
-    ([{"name": "charge", "if": "args.amount > 1"}], "unknown field 'if'"),
-])
+@pytest.mark.parametrize(
+    "held, problem",
+    [
+        ([{"name": "charge", "when": "args.amount >"}], "held_tools[0].when: not a valid expression"),
+        ([{"name": "charge", "when": "secret > 1"}], "held_tools[0].when: unknown name 'secret'"),
+        ([{"name": "charge", "if": "args.amount > 1"}], "unknown field 'if'"),
+    ],
+)
 def test_a_bad_gate_is_refused_when_the_definition_loads(held: list[Any], problem: str) -> None:
     with pytest.raises(DefinitionError) as refused:
         parse_definition({"name": "x", "steps": [charge_step(1.0, held)]})
