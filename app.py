@@ -45,6 +45,8 @@ PAGES = (
     PageSpec("pages/logs.py", "Execution logs", ":material/receipt_long:", "logs"),
     PageSpec("pages/agents.py", "Agents", ":material/smart_toy:", "agents"),
     PageSpec("pages/sessions.py", "Sessions", ":material/forum:", "sessions"),
+    PageSpec("pages/policies.py", "Policies", ":material/policy:", "policies",
+             roles=frozenset({"admin", "approver", "viewer"})),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings",
              roles=frozenset({"admin"}), platform_only=True),
     PageSpec("pages/tenants.py", "Tenants", ":material/domain:", "tenants",

@@ -26,6 +26,7 @@ from core.db import get_database, translate
 from core.definitions import load_definition_file, unanswerable_approvals, unregistered_tools
 from core.errors import CountersignError, DefinitionError
 from core.execution_logs_cli import logs_command
+from core.policy_cli import ooo_app, rules_app
 from core.sessions_cli import sessions_app
 from core.tenancy import user_tenant
 from core.tenants_cli import tenants_app
@@ -269,10 +270,17 @@ def approvals_respond(
         help="Answer data as a JSON object; edit a guarded call with {\"arguments\": {...}}, "
              "lower a budget with {\"approved_amount\": N}.")] = None,
     comment: str = "",
+    allow_for_days: Annotated[float | None, typer.Option(
+        help="Approve, and allow calls like this for N days (a standing rule; policies:manage)."
+    )] = None,
+    allow_when: Annotated[str | None, typer.Option(
+        help="The rule's condition, e.g. \"args.amount <= 200\" (default: calls like this one)."
+    )] = None,
 ) -> None:
     """Answer an approval request."""
     approval = ApprovalEngine(open_database()).respond_to_approval(
-        approval_id, actor, decision, parse_json(data, "--data"), comment, channel="cli"
+        approval_id, actor, decision, parse_json(data, "--data"), comment, channel="cli",
+        allow_for_days=allow_for_days, allow_when=allow_when,
     )
     typer.echo(f"{approval.id} {approval.status}")
 
@@ -575,6 +583,8 @@ agents_app.add_typer(teams_app, name="teams")
 app.add_typer(alerts_app, name="alerts")
 app.command("logs")(logs_command)
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(rules_app, name="rules")
+app.add_typer(ooo_app, name="ooo")
 app.add_typer(sessions_app, name="sessions")
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 from components.auth import signed_in
 from components.feedback import core_errors
 from components.model_providers import model_providers_section
+from components.policies import out_of_office_form
 from components.services import get_services
 from components.tokens import roles_table, tokens_section
 from core import settings_report
@@ -86,6 +87,10 @@ if Action.USERS_MANAGE in can:
                "the account's role) and until they expire or are revoked. An agent that starts "
                "workflows gets a service account and a token scoped to workflows:start.")
     tokens_section(services.db, user)
+    st.header("Out of office")
+    st.caption("Requests addressed to a person away go to their delegate until the date "
+               "(core/delegation.py). Each person sets their own on the Policies page.")
+    out_of_office_form(services.db, user.email, any_person=True, key="settings.ooo")
 
 if Action.CHANNELS_CONFIGURE not in can:
     st.stop()

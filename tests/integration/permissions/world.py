@@ -69,6 +69,7 @@ EXPECTED: dict[Action, dict[str, str]] = {
                         "unknown": N, "system": Y},
     Action.DATA_EXPORT: _ADMIN_ONLY,
     Action.DATA_IMPORT: _ADMIN_ONLY,
+    Action.POLICIES_MANAGE: _ADMIN_ONLY,
 }
 
 
@@ -173,6 +174,7 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
     from core.checkpoints import rollback
     from core.conversations import take_over
     from core.execution_logs import LogFilters, query
+    from core.standing_rules import create_rule
     from core.tenants import create_tenant
     from core.tools import default_registry
 
@@ -210,6 +212,8 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
         # Allowed, an import into this non-empty database is then refused for that reason.
         Action.DATA_IMPORT: lambda w, role, email: import_database(
             w.db, io.StringIO(""), actor=email),
+        Action.POLICIES_MANAGE: lambda w, role, email: create_rule(
+            w.db, email, tool="pay", condition="args.amount <= 1", days=1),
     }
     return performers.get(action)
 
