@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from components.feedback import show_error
+from components.text import md
 from core import delegation, standing_rules
 from core.approval_view import RequestView
 from core.db import Database
@@ -70,7 +71,7 @@ def rules_table(rows: list[dict[str, Any]]) -> None:
 
 
 def create_rule_form(db: Database, actor: str) -> None:
-    with st.form("policies.create", enter_to_submit=False, border=True):
+    with st.form("policies.create", enter_to_submit=False, border=True, clear_on_submit=True):
         st.subheader("New rule")
         tool = st.text_input("Tool", key="policies.create.tool", placeholder="pay")
         condition = st.text_input("Condition", key="policies.create.condition",
@@ -90,7 +91,7 @@ def create_rule_form(db: Database, actor: str) -> None:
         except CountersignError as exc:
             show_error(exc)
             return
-        _done(f"Rule {rule['id']} created: {rule['tool']} when {rule['condition']}.")
+        _done(f"Rule {rule['id']} created: {md(rule['tool'])} when {md(rule['condition'])}.")
 
 
 def edit_rule_form(db: Database, actor: str, rows: list[dict[str, Any]]) -> None:
@@ -136,7 +137,7 @@ def out_of_office_form(db: Database, actor: str, *, any_person: bool = False,
     current = delegation.out_of_office_of(db, actor)
     if current:
         st.info(f"Out of office until {current['until'][:16].replace('T', ' ')} UTC; requests "
-                f"go to {current['delegate']}.", icon=":material/flight_takeoff:")
+                f"go to {md(current['delegate'])}.", icon=":material/flight_takeoff:")
     with st.form(f"{key}.form", enter_to_submit=False, border=True):
         target = st.text_input("Person", value=actor, key=f"{key}.person",
                                disabled=not any_person)
@@ -155,7 +156,7 @@ def out_of_office_form(db: Database, actor: str, *, any_person: bool = False,
     try:
         if clear:
             delegation.clear_out_of_office(db, actor, person_email)
-            message = f"{person_email} is back: requests reach them again."
+            message = f"{md(person_email)} is back: requests reach them again."
         else:
             end = datetime.combine(until, time(23, 59), tzinfo=UTC) \
                 if not isinstance(until, tuple) else None
@@ -164,8 +165,8 @@ def out_of_office_form(db: Database, actor: str, *, any_person: bool = False,
                 return
             delegation.set_out_of_office(db, actor, person=person_email, until=end,
                                          delegate=delegate)
-            message = f"{person_email} is out of office until {end:%Y-%m-%d}; requests go to " \
-                      f"{delegate.strip().lower()}."
+            message = f"{md(person_email)} is out of office until {end:%Y-%m-%d}; requests go " \
+                      f"to {md(delegate.strip().lower())}."
     except CountersignError as exc:
         show_error(exc)
         return
