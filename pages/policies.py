@@ -28,10 +28,12 @@ st.title("Policies")
 notice()
 
 st.header("Standing rules")
-st.caption("A rule releases later calls of its tool that satisfy its condition, in its tenant "
-           "(and workflow), without asking, until it expires. Every call it releases names it "
-           "in the audit trail. Approvers with policies:manage create one with **Approve, and "
-           "allow calls like this** on a request, or here.")
+st.caption(
+    "A rule releases later calls of its tool that satisfy its condition, in its tenant "
+    "(and workflow), without asking, until it expires. Every call it releases names it "
+    "in the audit trail. Approvers with policies:manage create one with **Approve, and "
+    "allow calls like this** on a request, or here."
+)
 show_ended = st.toggle("Show revoked and expired rules", key="policies.show_ended")
 if Action.AUDIT_READ in can:
     rows = standing_rules.list_rules(db, user.email, include_ended=show_ended)

@@ -30,10 +30,19 @@ ADMIN = "admin@example.com"
 FINANCE = "finance@example.com"
 TITLE = "Pay a small invoice"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "policies.png"
-PAY = {"name": "small invoices", "steps": [{
-    "name": "pay", "type": "tool", "tool": "record_payment", "requires_approval": True,
-    "args": {"amount": "${input.amount}", "currency": "USD", "note": "invoice"},
-    "approval_config": {"title": TITLE, "requested_from": ADMIN, "channels": []}}]}
+PAY = {
+    "name": "small invoices",
+    "steps": [
+        {
+            "name": "pay",
+            "type": "tool",
+            "tool": "record_payment",
+            "requires_approval": True,
+            "args": {"amount": "${input.amount}", "currency": "USD", "note": "invoice"},
+            "approval_config": {"title": TITLE, "requested_from": ADMIN, "channels": []},
+        }
+    ],
+}
 
 
 @pytest.fixture
@@ -42,12 +51,16 @@ def received(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(sqlite_url: str, tmp_path: Path, received: Path,
-        request: pytest.FixtureRequest) -> Iterator[Dashboard]:
+def app(
+    sqlite_url: str, tmp_path: Path, received: Path, request: pytest.FixtureRequest
+) -> Iterator[Dashboard]:
     require_chromium()
     prepare_demo(sqlite_url)
-    dashboard = start_dashboard(sqlite_url, tmp_path, extra_env={
-        "COUNTERSIGN_TOOL_MODULES": "tests.e2e.recording_tools", RECEIVED_ENV: str(received)})
+    dashboard = start_dashboard(
+        sqlite_url,
+        tmp_path,
+        extra_env={"COUNTERSIGN_TOOL_MODULES": "tests.e2e.recording_tools", RECEIVED_ENV: str(received)},
+    )
     try:
         yield dashboard
     finally:
@@ -57,8 +70,7 @@ def app(sqlite_url: str, tmp_path: Path, received: Path,
 
 
 def start_payment(db: Database, amount: float) -> str:
-    return ops.create_workflow(db, PAY, input_data={"amount": amount},
-                               created_by=FINANCE).id
+    return ops.create_workflow(db, PAY, input_data={"amount": amount}, created_by=FINANCE).id
 
 
 def wait_status(db: Database, workflow_id: str, status: str, app: Dashboard) -> None:
@@ -74,12 +86,12 @@ def wait_status(db: Database, workflow_id: str, status: str, app: Dashboard) -> 
 def amounts(path: Path) -> list[float]:
     import json
 
-    return [json.loads(line)["amount"] for line in path.read_text().splitlines()] \
-        if path.exists() else []
+    return [json.loads(line)["amount"] for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_create_use_and_revoke_a_standing_rule(app: Dashboard, page: Any, received: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_use_and_revoke_a_standing_rule(
+    app: Dashboard, page: Any, received: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(RECEIVED_ENV, str(received))  # this process's runner runs the tool too
     db = Database(app.db_url)
     try:
@@ -94,14 +106,18 @@ def test_create_use_and_revoke_a_standing_rule(app: Dashboard, page: Any, receiv
         expect(page.get_by_role("heading", name=TITLE)).to_be_visible()
         page.get_by_text("Approve, and allow calls like this for the days below").click()
         page.get_by_role("textbox", name="Calls like this: a condition on the arguments").fill(
-            "args.amount <= 150")
+            "args.amount <= 150"
+        )
         page.get_by_role("button", name="Approve", exact=True).click()
         wait_for_app(page)
         expect(page.get_by_text("Calls like this are allowed for 7 days")).to_be_visible()
         wait_status(db, first, "completed", app)
         [rule] = standing_rules.list_rules(db, ADMIN)
         assert (rule["tool"], rule["condition"], rule["workflow_name"]) == (
-            "record_payment", "args.amount <= 150", "small invoices")
+            "record_payment",
+            "args.amount <= 150",
+            "small invoices",
+        )
 
         # Use: a later call within the rule runs at once; one above it is asked about.
         second, third = start_payment(db, 90), start_payment(db, 400)
@@ -119,8 +135,9 @@ def test_create_use_and_revoke_a_standing_rule(app: Dashboard, page: Any, receiv
         page.get_by_role("textbox", name="Condition", exact=True).fill("args.amount <= 20")
         page.get_by_role("button", name="Create rule").click()
         wait_for_app(page)
-        expect(page.get_by_text(re.compile(r"Rule \d+ created: record_refund when args\.amount"))
-               ).to_be_visible()
+        expect(
+            page.get_by_text(re.compile(r"Rule \d+ created: record_refund when args\.amount"))
+        ).to_be_visible()
         table = page.locator('[data-testid="stDataFrame"]').first
         expect(table).to_be_visible()
         page.get_by_role("heading", name="Policies", exact=True).scroll_into_view_if_needed()

@@ -111,3 +111,29 @@ def test_gates_survive_a_round_trip_through_the_spec() -> None:
     again = AgentSpec.model_validate(spec.model_dump())
     assert again.held_when == {"charge": "args.amount > 100"}
     assert again.held_entries() == ["refund", {"name": "charge", "when": "args.amount > 100"}]
+
+
+def test_a_standing_rule_releases_an_agents_held_call_without_asking(
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
+) -> None:
+    from core import standing_rules
+    from core.users import add_user
+
+    add_user(db, "rules@example.com", role="admin")
+    rule = standing_rules.create_rule(
+        db, "rules@example.com", tool="charge", condition="args.amount <= 200", days=1
+    )
+    workflow_id = start(db, [charge_step(150.0, ["charge"])])
+    run(db, registry)
+    assert status(db, workflow_id) == "completed"
+    assert [c["amount"] for c in calls.of("charge")] == [150.0]
+    [decided] = events(db, workflow_id, "approval.decided")
+    assert decided.actor == f"system:rule:{rule['id']}"
+    assert decided.data["released_call"]["arguments"] == {"amount": 150.0}
+    # Above the rule, the agent's call waits as before.
+    waiting = start(db, [charge_step(250.0, ["charge"])])
+    run(db, registry)
+    assert status(db, waiting) == "waiting_approval"
+    assert [c["amount"] for c in calls.of("charge")] == [150.0]

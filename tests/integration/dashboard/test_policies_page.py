@@ -22,8 +22,7 @@ def test_an_approver_sets_and_clears_their_own_out_of_office(demo_db: Database) 
     assert [t.value for t in at.title] == ["Policies"]
     assert not [b for b in at.button if b.key == "policies.create.submit"]  # policies:manage
     assert at.text_input(key="policies.ooo.person").disabled
-    at.date_input(key="policies.ooo.until").set_value(
-        (datetime.now(UTC) + timedelta(days=3)).date())
+    at.date_input(key="policies.ooo.until").set_value((datetime.now(UTC) + timedelta(days=3)).date())
     at.text_input(key="policies.ooo.delegate").input("manager@example.com")
     at.button(key="policies.ooo.save").click().run()
     no_exception(at)
@@ -46,11 +45,13 @@ def test_an_admin_sets_someone_elses_in_settings(demo_db: Database) -> None:
     open_page(at, "settings")
     no_exception(at)
     at.text_input(key="settings.ooo.person").input("devops@example.com")
-    at.date_input(key="settings.ooo.until").set_value(
-        (datetime.now(UTC) + timedelta(days=2)).date())
+    at.date_input(key="settings.ooo.until").set_value((datetime.now(UTC) + timedelta(days=2)).date())
     at.text_input(key="settings.ooo.delegate").input("director@example.com")
     at.button(key="settings.ooo.save").click().run()
     no_exception(at)
     [row] = delegation.list_out_of_office(demo_db, "admin@example.com")
     assert (row["person"], row["delegate"], row["set_by"]) == (
-        "devops@example.com", "director@example.com", "admin@example.com")
+        "devops@example.com",
+        "director@example.com",
+        "admin@example.com",
+    )

@@ -39,18 +39,28 @@ def people(db: Database) -> None:
 
 def pay(db: Database, **config: object) -> str:
     config.setdefault("channels", ["email"])  # one notification row per person asked
-    return ops.create_workflow(db, {"name": "pay", "steps": [pay_step(**config)]},
-                               input_data={"amount": 10, "note": "n"}, created_by=REQUESTER).id
+    return ops.create_workflow(
+        db,
+        {"name": "pay", "steps": [pay_step(**config)]},
+        input_data={"amount": 10, "note": "n"},
+        created_by=REQUESTER,
+    ).id
 
 
 def recipients(db: Database, approval_id: str) -> list[str]:
     with db.read() as session:
-        return sorted(session.scalars(select(Notification.recipient).where(
-            Notification.approval_id == approval_id)).all())
+        return sorted(
+            session.scalars(
+                select(Notification.recipient).where(Notification.approval_id == approval_id)
+            ).all()
+        )
 
 
 def test_a_request_to_someone_away_goes_to_their_delegate_and_is_audited(
-    db: Database, pay_registry: ToolRegistry, calls: Calls, people: None,
+    db: Database,
+    pay_registry: ToolRegistry,
+    calls: Calls,
+    people: None,
 ) -> None:
     until = utcnow() + timedelta(days=3)
     setting = delegation.set_out_of_office(db, FINANCE, until=until, delegate=DEPUTY)
@@ -71,10 +81,11 @@ def test_a_request_to_someone_away_goes_to_their_delegate_and_is_audited(
 
 
 def test_back_in_the_office_requests_reach_the_person_again(
-    db: Database, pay_registry: ToolRegistry, people: None,
+    db: Database,
+    pay_registry: ToolRegistry,
+    people: None,
 ) -> None:
-    delegation.set_out_of_office(db, FINANCE, until=utcnow() + timedelta(days=1),
-                                 delegate=DEPUTY)
+    delegation.set_out_of_office(db, FINANCE, until=utcnow() + timedelta(days=1), delegate=DEPUTY)
     assert delegation.clear_out_of_office(db, FINANCE) is True
     assert delegation.clear_out_of_office(db, FINANCE) is False
     workflow_id = pay(db)
@@ -82,10 +93,8 @@ def test_back_in_the_office_requests_reach_the_person_again(
     assert open_approval_of(db, workflow_id).approvers == [FINANCE]
 
 
-def test_a_past_absence_no_longer_redirects(db: Database, pay_registry: ToolRegistry,
-                                            people: None) -> None:
-    delegation.set_out_of_office(db, FINANCE, until=utcnow() + timedelta(days=1),
-                                 delegate=DEPUTY)
+def test_a_past_absence_no_longer_redirects(db: Database, pay_registry: ToolRegistry, people: None) -> None:
+    delegation.set_out_of_office(db, FINANCE, until=utcnow() + timedelta(days=1), delegate=DEPUTY)
     with db.session() as session:
         session.execute(update(OutOfOffice).values(until=utcnow() - timedelta(minutes=1)))
     workflow_id = pay(db)
@@ -95,7 +104,9 @@ def test_a_past_absence_no_longer_redirects(db: Database, pay_registry: ToolRegi
 
 
 def test_delegates_away_in_turn_are_followed_but_never_round_a_loop(
-    db: Database, pay_registry: ToolRegistry, people: None,
+    db: Database,
+    pay_registry: ToolRegistry,
+    people: None,
 ) -> None:
     until = utcnow() + timedelta(days=1)
     delegation.set_out_of_office(db, FINANCE, until=until, delegate=DEPUTY)
@@ -106,24 +117,31 @@ def test_delegates_away_in_turn_are_followed_but_never_round_a_loop(
     assert open_approval_of(db, workflow_id).approvers == [BACKUP]
 
 
-@pytest.mark.parametrize("delegate, until_days, problem", [
-    (FINANCE, 1, "delegate: must be someone else"),
-    ("nobody@example.com", 1, "has no account"),
-    (REQUESTER, 1, "may not answer requests"),
-    (DEPUTY, -1, "until: must be in the future"),
-    (DEPUTY, 400, "until: at most 366 days"),
-])
+@pytest.mark.parametrize(
+    "delegate, until_days, problem",
+    [
+        (FINANCE, 1, "delegate: must be someone else"),
+        ("nobody@example.com", 1, "has no account"),
+        (REQUESTER, 1, "may not answer requests"),
+        (DEPUTY, -1, "until: must be in the future"),
+        (DEPUTY, 400, "until: at most 366 days"),
+    ],
+)
 def test_a_bad_setting_is_refused_and_nothing_is_stored(
-    db: Database, people: None, delegate: str, until_days: int, problem: str,
+    db: Database,
+    people: None,
+    delegate: str,
+    until_days: int,
+    problem: str,
 ) -> None:
     with pytest.raises(InvalidDelegation, match=problem):
-        delegation.set_out_of_office(db, FINANCE, delegate=delegate,
-                                     until=utcnow() + timedelta(days=until_days))
+        delegation.set_out_of_office(
+            db, FINANCE, delegate=delegate, until=utcnow() + timedelta(days=until_days)
+        )
     assert delegation.out_of_office_of(db, FINANCE) is None
 
 
-def test_only_an_admin_sets_someone_elses_and_never_across_tenants(db: Database,
-                                                                    people: None) -> None:
+def test_only_an_admin_sets_someone_elses_and_never_across_tenants(db: Database, people: None) -> None:
     from core.tenants import create_tenant
 
     until = utcnow() + timedelta(days=1)
@@ -138,7 +156,10 @@ def test_only_an_admin_sets_someone_elses_and_never_across_tenants(db: Database,
 
 
 def test_the_backup_is_asked_when_nobody_answered_within_the_share(
-    db: Database, pay_registry: ToolRegistry, calls: Calls, people: None,
+    db: Database,
+    pay_registry: ToolRegistry,
+    calls: Calls,
+    people: None,
 ) -> None:
     workflow_id = pay(db, timeout="1h", backup={"to": BACKUP, "after": "50%"})
     run(db, pay_registry)
@@ -165,10 +186,17 @@ def test_the_backup_is_asked_when_nobody_answered_within_the_share(
 
 
 def test_no_backup_once_someone_answered(
-    db: Database, pay_registry: ToolRegistry, people: None,
+    db: Database,
+    pay_registry: ToolRegistry,
+    people: None,
 ) -> None:
-    workflow_id = pay(db, timeout="1h", backup={"to": BACKUP, "after": "10%"},
-                      required_approvers=[DEPUTY], approval_threshold=2)
+    workflow_id = pay(
+        db,
+        timeout="1h",
+        backup={"to": BACKUP, "after": "10%"},
+        required_approvers=[DEPUTY],
+        approval_threshold=2,
+    )
     run(db, pay_registry)
     request = open_approval_of(db, workflow_id)
     ApprovalEngine(db).respond_to_approval(request.id, FINANCE, "approve")
@@ -177,3 +205,28 @@ def test_no_backup_once_someone_answered(
     assert ApprovalEngine(db).expire_due() == 0
     assert BACKUP not in open_approval_of(db, workflow_id).approvers
     assert events(db, workflow_id, "approval.backup_asked") == []
+
+
+def test_a_later_budget_level_addressed_to_someone_away_goes_to_their_delegate(
+    db: Database,
+    pay_registry: ToolRegistry,
+    calls: Calls,
+    people: None,
+) -> None:
+    delegation.set_out_of_office(db, BACKUP, until=utcnow() + timedelta(days=1), delegate=DEPUTY)
+    workflow_id = pay(
+        db,
+        approval_type="budget",
+        levels=[{"min_amount": 0, "approvers": [FINANCE]}, {"min_amount": 5, "approvers": [BACKUP]}],
+    )
+    run(db, pay_registry)
+    request = open_approval_of(db, workflow_id)
+    assert request.approvers == [FINANCE]
+    ApprovalEngine(db).respond_to_approval(request.id, FINANCE, "approve")
+    moved = open_approval_of(db, workflow_id)
+    assert (moved.level, moved.approvers) == (1, [DEPUTY])
+    [event] = events(db, workflow_id, "approval.delegated")
+    assert (event.data["from"], event.data["to"], event.data["level"]) == (BACKUP, DEPUTY, 1)
+    ApprovalEngine(db).respond_to_approval(request.id, DEPUTY, "approve")
+    run(db, pay_registry)
+    assert status(db, workflow_id) == "completed"

@@ -29,28 +29,36 @@ def test_rest_answer_with_allow_creates_the_rule(db: Database, calls: Calls) -> 
     _, approval = waiting(db, registry)
     headers = token_for(db, FINANCE, role="admin")
     with TestClient(create_app(db, approver_ui=False)) as client:
-        refused = client.post(f"/api/approvals/{approval.id}/respond", headers=headers,
-                              json={"decision": "approve", "allow_for_days": 7,
-                                    "allow_when": "args.amount <"})
+        refused = client.post(
+            f"/api/approvals/{approval.id}/respond",
+            headers=headers,
+            json={"decision": "approve", "allow_for_days": 7, "allow_when": "args.amount <"},
+        )
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"] == "InvalidRule"
         assert refused.json()["problems"][0].startswith("allow_when: not a valid expression")
         assert ApprovalEngine(db).get(approval.id).status == "pending"
-        answered = client.post(f"/api/approvals/{approval.id}/respond", headers=headers,
-                               json={"decision": "approve", "allow_for_days": 3,
-                                     "allow_when": "args.amount <= 20000"})
+        answered = client.post(
+            f"/api/approvals/{approval.id}/respond",
+            headers=headers,
+            json={"decision": "approve", "allow_for_days": 3, "allow_when": "args.amount <= 20000"},
+        )
         assert answered.status_code == 200, answered.text
     [rule] = standing_rules.list_rules(db, FINANCE)
     assert (rule["tool"], rule["condition"], rule["source_approval_id"]) == (
-        "pay", "args.amount <= 20000", approval.id)
+        "pay",
+        "args.amount <= 20000",
+        approval.id,
+    )
     run(db, registry)
     assert len(calls.of("pay")) == 1
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url, "COUNTERSIGN_DEMO": "off"}
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_rules_and_out_of_office(sqlite_db: Database, sqlite_url: str) -> None:
@@ -58,13 +66,24 @@ def test_cli_rules_and_out_of_office(sqlite_db: Database, sqlite_url: str) -> No
     add_user(db, ADMIN, role="admin")
     add_user(db, FINANCE, role="approver")
     add_user(db, "deputy@example.com", role="approver")
-    created = _cli(sqlite_url, "rules", "create", "--tool", "pay", "--when",
-                   "args.amount <= 200", "--days", "5", "--as", ADMIN, "--json")
+    created = _cli(
+        sqlite_url,
+        "rules",
+        "create",
+        "--tool",
+        "pay",
+        "--when",
+        "args.amount <= 200",
+        "--days",
+        "5",
+        "--as",
+        ADMIN,
+        "--json",
+    )
     assert created.returncode == 0, created.stderr
     rule = json.loads(created.stdout)
     assert (rule["tool"], rule["state"], rule["created_by"]) == ("pay", "active", ADMIN)
-    refused = _cli(sqlite_url, "rules", "create", "--tool", "pay", "--when", "amount < 1",
-                   "--as", ADMIN)
+    refused = _cli(sqlite_url, "rules", "create", "--tool", "pay", "--when", "amount < 1", "--as", ADMIN)
     assert refused.returncode != 0
     assert "condition: unknown name 'amount'" in refused.stderr + refused.stdout
     not_allowed = _cli(sqlite_url, "rules", "revoke", str(rule["id"]), "--as", FINANCE)
@@ -76,16 +95,18 @@ def test_cli_rules_and_out_of_office(sqlite_db: Database, sqlite_url: str) -> No
     assert revoked.returncode == 0 and "revoked" in revoked.stdout
     assert standing_rules.list_rules(db, ADMIN) == []
 
-    away = _cli(sqlite_url, "ooo", "set", "--until", "2099-01-01", "--delegate",
-                "deputy@example.com", "--as", FINANCE)
+    away = _cli(
+        sqlite_url, "ooo", "set", "--until", "2099-01-01", "--delegate", "deputy@example.com", "--as", FINANCE
+    )
     assert away.returncode != 0 and "until: at most 366 days" in away.stderr + away.stdout
     from datetime import timedelta
 
     from core.models import utcnow
 
     until = (utcnow() + timedelta(days=3)).date().isoformat()
-    away = _cli(sqlite_url, "ooo", "set", "--until", until, "--delegate", "deputy@example.com",
-                "--as", FINANCE)
+    away = _cli(
+        sqlite_url, "ooo", "set", "--until", until, "--delegate", "deputy@example.com", "--as", FINANCE
+    )
     assert away.returncode == 0, away.stderr
     listed = _cli(sqlite_url, "ooo", "list", "--as", ADMIN, "--json")
     [row] = json.loads(listed.stdout)

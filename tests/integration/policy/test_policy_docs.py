@@ -33,8 +33,7 @@ def test_each_yaml_example_loads(example: dict[str, Any]) -> None:
 
 def test_the_examples_mean_what_the_page_says() -> None:
     refunds, orders, _, deploy = (parse_definition(e) for e in yaml_examples())
-    assert refunds.steps[0].approval_gate == \
-        "args.amount > 1000 or input.country not in ['DE', 'FR']"
+    assert refunds.steps[0].approval_gate == "args.amount > 1000 or input.country not in ['DE', 'FR']"
     from core.agents.spec import resolve_spec
 
     spec = resolve_spec(orders.steps[0].agent)

@@ -280,3 +280,26 @@ def test_the_executor_still_checks_a_call_a_rule_released(
     assert calls.of("pay") == []
     [refused] = events(db, workflow_id, "call.refused")
     assert "does not match the digest" in refused.data["reason"]
+
+
+def test_a_rule_releases_a_budget_request_at_the_amount_asked(
+    db: Database,
+    pay_registry: ToolRegistry,
+    calls: Calls,
+    people: None,
+) -> None:
+    rules.create_rule(db, ADMIN, tool="pay", condition="args.amount <= 500", days=1)
+    step = pay_step("budget")
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": NAME, "steps": [step]},
+        input_data={"amount": 400, "note": "invoice 7"},
+        created_by=REQUESTER,
+    ).id
+    run(db, pay_registry)
+    assert status(db, workflow_id) == "completed"
+    assert [c["amount"] for c in calls.of("pay")] == [400]
+    with db.read() as session:
+        approval = session.scalars(select(ApprovalRequest)).one()
+        assert approval.decision_data is not None
+        assert approval.decision_data["approved_amount"] == 400
