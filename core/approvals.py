@@ -199,11 +199,12 @@ def open_approval(
         },
     )
     if rule is not None:
-        released = standing_rules.used(rule)
+        decision = standing_rules.used(rule)
         if config.type == "budget":
-            released["approved_amount"] = amount
-        _decide(session, approval, "approved", standing_rules.rule_actor(rule.id), released,
-                released=call)
+            decision["approved_amount"] = amount
+        # The released call names the rule that released it (its digest is the call's own).
+        _decide(session, approval, "approved", standing_rules.rule_actor(rule.id), decision,
+                released={**call, "rule_id": rule.id} if call is not None else None)
     return approval
 
 
@@ -225,7 +226,7 @@ def _call_record(call: dict[str, Any] | None) -> dict[str, Any] | None:
     """A call as the audit trail keeps it (without its input schema)."""
     if call is None:
         return None
-    return {k: call[k] for k in ("tool", "arguments", "digest") if k in call}
+    return {k: call[k] for k in ("tool", "arguments", "digest", "rule_id") if k in call}
 
 
 def current_call(approval: ApprovalRequest) -> dict[str, Any] | None:

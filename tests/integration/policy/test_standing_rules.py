@@ -71,11 +71,14 @@ def test_a_rule_releases_a_matching_call_without_asking(
     assert decided.actor == f"system:rule:{created['id']}"
     assert decided.data["data"]["rule_id"] == created["id"]
     assert decided.data["released_call"]["arguments"]["amount"] == 150
+    assert decided.data["released_call"]["rule_id"] == created["id"]
     with db.read() as session:
         approval = session.scalars(select(ApprovalRequest)).one()
         assert (approval.status, approval.decided_by) == ("approved", decided.actor)
         assert approval.decision_data is not None
         assert approval.decision_data["rule_id"] == created["id"]
+        assert approval.released_call is not None
+        assert approval.released_call["rule_id"] == created["id"]
         # Nobody was asked: no notification, no assignee.
         assert session.scalars(select(Notification)).all() == []
         rule = session.get(StandingRule, created["id"])
