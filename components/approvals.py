@@ -1,7 +1,7 @@
 """Approval widgets: inbox rows, what a request shows and what approving does, votes,
 and the one answer form.
 
-Everything a request shows comes from ``core.approval_view.request_view``;
+Everything a request shows comes from ``core.approvals.presentation.request_view``;
 the page never reads the request's JSON itself. Every value in a view may
 have been written by an agent, so it is shown as text: in dataframes, with
 ``st.text``, or escaped (``md``) where it sits inside our own Markdown.
@@ -10,7 +10,7 @@ have been written by an agent, so it is shown as text: in dataframes, with
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -21,15 +21,18 @@ from components.nav import WORKFLOW_PAGE
 from components.policies import Allow, allow_fields
 from components.schema_form import Fields, schema_fields
 from components.text import md
-from core import reports
-from core.approval_view import RequestView, plain
-from core.approvals import ApprovalEngine
-from core.channels.edits import changed_arguments
-from core.db import Database
-from core.definitions import ApprovalConfig
-from core.errors import CountersignError
-from core.models import ApprovalRequest, utcnow
-from core.permissions import Action, allowed
+from core.approvals import inbox as reports
+from core.approvals.edits import changed_arguments
+from core.approvals.presentation import RequestView, plain
+from core.base.clock import utcnow
+from core.base.errors import CountersignError
+from core.definitions.approval import ApprovalConfig
+from core.identity.permissions import Action, allowed
+
+if TYPE_CHECKING:
+    from core.approvals.engine import ApprovalEngine
+    from core.store.db import Database
+    from core.store.tables import ApprovalRequest
 
 FLASH = "approval.flash"
 ANSWER_FORM = "approval.answer"
@@ -203,7 +206,7 @@ def edit_form_schema(view: RequestView) -> tuple[dict[str, Any], dict[str, Any]]
 
 def call_edit(view: RequestView, drawn: dict[str, Any]) -> dict[str, Any]:
     """What an answer sends about the call: ``{"arguments": {only the changed ones}}``
-    (``core.channels.edits.changed_arguments``, as every channel decides it)."""
+    (``core.approvals.edits.changed_arguments``, as every channel decides it)."""
     return {"arguments": changed_arguments(view, drawn)}
 
 
@@ -253,7 +256,7 @@ def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str
                                  value=dict(view.call_now["arguments"]))
         comment = st.text_area("Comment", key="approval.comment",
                                placeholder="Why you decide as you do (kept in the audit trail)")
-        # policies:manage: "Approve, and allow calls like this for N days" (core.standing_rules).
+        # policies:manage: "Approve, and allow calls like this for N days" (core.approvals.standing_rules).
         allow = allow_fields(view) if can_allow else None
         buttons = st.container(horizontal=True)
         with buttons:

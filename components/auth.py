@@ -5,7 +5,7 @@
   same email (viewer when there is none).
 - Local accounts otherwise (``python -m core users add``): a sign-in form;
   the signed-in email lives in session state and in a signed session cookie
-  (core.sessions, shared with the gateway) that keeps it across reloads and
+  (core.identity.browser_sessions, shared with the gateway) that keeps it across reloads and
   tabs; its role is read from the database on every run, so a changed role
   applies at once.
 - No sign-in only when ``COUNTERSIGN_AUTH=none`` AND the server is bound to
@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from components.badges import badge_markdown
 from components.text import md
-from core.db import Database
-from core.errors import CountersignError, NotFound
-from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE
-from core.tenancy import unknown_people_may_view
-from core.users import add_user, get_user, session_token, session_user, sign_in
+from core.base.errors import CountersignError, NotFound
+from core.identity import unknown_people_may_view
+from core.identity.browser_sessions import SESSION_COOKIE, SESSION_MAX_AGE
+from core.identity.users import add_user, get_user, session_token, session_user, sign_in
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 AUTH_ENV = "COUNTERSIGN_AUTH"
 LOCAL_ADMIN_ENV = "COUNTERSIGN_LOCAL_ADMIN"
@@ -46,7 +48,7 @@ class SignedIn:
     role: str
     name: str
     method: str  # "local", "oidc" or "none"
-    # The account's tenant; None for platform users, who see every tenant (core.tenancy).
+    # The account's tenant; None for platform users, who see every tenant (core.store.tenancy).
     tenant: str | None = None
 
     @property

@@ -1,7 +1,7 @@
 """Approval-policy widgets: "allow calls like this" in the answer form, the standing
 rules table and its forms, and the out-of-office form.
 
-Every change goes through ``core.standing_rules`` or ``core.delegation``, which
+Every change goes through ``core.approvals.standing_rules`` or ``core.approvals.delegation``, which
 check permissions and validate; these widgets only draw and report. Values an
 agent wrote (a rule's condition comes from a call's arguments) are shown as text.
 """
@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from components.feedback import show_error
 from components.text import md
-from core import delegation, standing_rules
-from core.approval_view import RequestView
-from core.db import Database
-from core.errors import CountersignError
+from core.approvals import delegation, standing_rules
+from core.approvals.presentation import RequestView
+from core.base.errors import CountersignError
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 NOTICE = "policies.notice"
 DEFAULT_DAYS = 7

@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from core.errors import NotAuthorized
-from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE
-from core.users import end_sessions, sign_in
+from core.base.errors import NotAuthorized
+from core.identity.browser_sessions import SESSION_COOKIE, SESSION_MAX_AGE
+from core.identity.users import end_sessions, sign_in
 from gateway.auth import database, make_session_cookie, safe_next, session_user
 from gateway.browser import (
     CSRF_COOKIE,

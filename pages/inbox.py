@@ -9,7 +9,7 @@ from components.inbox import inbox_rows
 from components.outage import database_outage_notice
 from components.services import get_services
 from components.text import md
-from core import reports
+from core.approvals import inbox as reports
 
 REFRESH_SECONDS = 10
 PAGE_SIZE = 25

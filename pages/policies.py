@@ -1,7 +1,7 @@
 """Policies: standing rules (list, create, edit, revoke) and out of office.
 
 Rules are listed to everyone who may read the audit trail; creating, editing
-and revoking needs ``policies:manage`` (core.standing_rules checks it again).
+and revoking needs ``policies:manage`` (core.approvals.standing_rules checks it again).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from components.policies import (
     rules_table,
 )
 from components.services import get_services
-from core import standing_rules
-from core.permissions import Action, actions_for
+from core.approvals import standing_rules
+from core.identity.permissions import Action, actions_for
 
 user = signed_in()
 db = get_services().db

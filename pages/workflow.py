@@ -13,9 +13,9 @@ from components.feedback import show_error
 from components.services import get_services
 from components.text import md, md_lines
 from components.timeline import timeline_figure
-from core import history
-from core import workflows as ops
-from core.errors import CountersignError
+from core.base.errors import CountersignError
+from core.engine import workflows as ops
+from core.records import history
 
 EVENT_ROWS = 500
 TIMELINE_EVENTS = 5000

@@ -34,7 +34,8 @@ import structlog
 from sqlalchemy import func, select, update
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
-from core import store, tracing
+from core.base.errors import NotificationNotFound
+from core.base.retry import first_line, is_database_unavailable
 from core.channels.base import (
     Channel,
     Deferred,
@@ -49,15 +50,15 @@ from core.channels.notifications import (
     notifications_for,
     retry_notification,
 )
-from core.channels.outbox import DECIDED_KIND, outbox_signal
-from core.errors import NotificationNotFound
-from core.models import ApprovalRequest, Notification, utcnow
-from core.retry import first_line, is_database_unavailable
+from core.outbox.writer import DECIDED_KIND, outbox_signal
+from core.records import rows as store
+from core.store.tables import ApprovalRequest, Notification, utcnow
+from core.telemetry import tracing
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.db import Database
+    from core.store.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,7 @@ class DeliveryPolicy:
 
     @classmethod
     def from_settings(cls) -> DeliveryPolicy:
-        from core.config import get_settings
+        from core.base.config import get_settings
 
         s = get_settings()
         return cls(max_attempts=max(1, s.notify_max_attempts),
@@ -278,7 +279,7 @@ class Dispatcher:
         return "sent"
 
     def _prepare(self, notification_id: str) -> tuple[Delivery, bool]:
-        from core.channels.settings import channel_settings
+        from core.outbox.settings import channel_settings
 
         with self.db.read() as session:
             row = session.get(Notification, notification_id)
@@ -296,7 +297,7 @@ class Dispatcher:
                         Notification.kind != DECIDED_KIND,
                         Notification.status == "sent",
                     )).all() if ref]
-            # A group's members in other tenants are not mailed (core.tenancy).
+            # A group's members in other tenants are not mailed (core.store.tenancy).
             tenant = session.scalar(select(ApprovalRequest.tenant).where(
                 ApprovalRequest.id == row.approval_id)) if row.approval_id else None
             addresses = addresses_of(session, row.recipient, tenant=tenant) if row.channel == "email" else []

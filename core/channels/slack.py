@@ -5,7 +5,7 @@ client elsewhere (tests use a loopback server). Recipients (emails or group
 names) map to Slack user or channel ids through ``SLACK_USER_MAP`` (JSON),
 the Settings page's ``user_map``, or ``users.lookupByEmail``.
 
-The message shows the request as ``core.approval_view`` defines it: the
+The message shows the request as ``core.approvals.presentation`` defines it: the
 guarded call's tool and each argument, the amount in figures and words, what
 approving changes, the chain of levels, votes so far and time left (for a
 gate without a call, its facts).
@@ -14,7 +14,7 @@ Buttons carry ``action_id`` ``countersign_approve`` / ``countersign_reject`` /
 ``countersign_edit``; their value names the approval, the level of the
 request the message was sent for and the digest of the call it shows
 (``button_value``), so a click decides only at that level and about that
-call (core.once). The gateway's interactivity endpoint handles the clicks. Edit opens a modal
+call (core.approvals.once). The gateway's interactivity endpoint handles the clicks. Edit opens a modal
 (``edit_modal``) whose inputs are drawn from the call's input schema,
 pre-filled with the arguments now, plus an approved-amount input for a
 budget; its ``view_submission`` is read back by ``read_edit_submission``.
@@ -47,15 +47,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from core.approval_view import RequestView, plain
-from core.channels.base import (
-    ApprovalFacts,
-    Deferred,
-    Delivery,
-    PermanentFailure,
-    TemporaryFailure,
-)
-from core.channels.edits import (
+from core.approvals.edits import (
     AMOUNT,
     BOOLEAN,
     CHOICE,
@@ -66,18 +58,29 @@ from core.channels.edits import (
     argument_fields,
     editable,
 )
-from core.channels.secrets import mask, secret
-from core.links import approval_link
-from core.once import ANY
-from core.storable import load_json
+from core.approvals.links import approval_link
+from core.approvals.once import ANY
+from core.approvals.presentation import RequestView, plain
+from core.base.secrets import mask, secret
+from core.base.storable import load_json
+from core.channels.alerts import ALERT_KIND, alert_blocks, alert_facts, alert_text
+from core.channels.base import (
+    ApprovalFacts,
+    Deferred,
+    Delivery,
+    PermanentFailure,
+    TemporaryFailure,
+)
+from core.channels.text import SLACK_OPEN_ACTION, mrkdwn_escape
+from core.outbox.settings import SLACK_TOKEN_ENV, slack_configured
 
-TOKEN_ENV = "SLACK_BOT_TOKEN"
+TOKEN_ENV = SLACK_TOKEN_ENV
 API_URL_ENV = "SLACK_API_URL"
 USER_MAP_ENV = "SLACK_USER_MAP"
 DEFAULT_API_URL = "https://slack.com/api/"
 APPROVE_ACTION = "countersign_approve"
 REJECT_ACTION = "countersign_reject"
-OPEN_ACTION = "countersign_open"
+OPEN_ACTION = SLACK_OPEN_ACTION
 EDIT_ACTION = "countersign_edit"
 # The edit modal: its callback id, input blocks and the action id of every input.
 EDIT_CALLBACK = "countersign_edit"
@@ -117,9 +120,7 @@ OUTCOME_LABELS = {
 }
 
 
-def escape(text: str) -> str:
-    """Make agent-written text inert in Slack mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+escape = mrkdwn_escape
 
 
 _MARKERS = "*_~`"
@@ -158,7 +159,7 @@ class ButtonValue:
 
     approval_id: str
     level: int
-    # The digest of the call the message showed; ``core.once.ANY`` when it showed none
+    # The digest of the call the message showed; ``core.approvals.once.ANY`` when it showed none
     # it could name.
     digest: Any = ANY
 
@@ -260,11 +261,6 @@ def call_blocks(view: RequestView, *, facts: bool = True) -> list[Block]:
     return blocks
 
 
-def _needs_dashboard(approval: ApprovalFacts) -> bool:
-    """A request a message cannot answer: a form, or (without a view) a budget."""
-    return approval.approval_type == "form" if approval.view is not None else approval.needs_form
-
-
 def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
                     decided_by: str | None = None) -> list[Block]:
     """The Block Kit message for an approval; without buttons once it is closed."""
@@ -293,7 +289,7 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
         blocks.append(ContextBlock(elements=[_md(_cut(f"{label}{who}", SECTION_TEXT_MAX))]))
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))
         return blocks
-    if _needs_dashboard(approval):
+    if approval.needs_dashboard:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text="This request needs a form answer; open it in the dashboard.")]))
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))
@@ -537,7 +533,7 @@ class SlackChannel:
         return WebClient(token=token, base_url=base_url, timeout=15)
 
     def configured(self) -> bool:
-        return bool(secret(TOKEN_ENV))
+        return slack_configured()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -573,7 +569,6 @@ class SlackChannel:
         return user_id
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
-        from core.channels.alerts import ALERT_KIND
 
         if delivery.kind == ALERT_KIND:
             return self._post_alert(delivery)
@@ -601,7 +596,6 @@ class SlackChannel:
         return {"channel": str(response.get("channel") or destination), "ts": str(response.get("ts") or "")}
 
     def _post_alert(self, delivery: Delivery) -> dict[str, Any]:
-        from core.channels.alerts import alert_blocks, alert_facts, alert_text
 
         facts = alert_facts(delivery)
         client = self._client()

@@ -15,11 +15,11 @@ import pytest
 from playwright.sync_api import expect
 
 import tests.e2e.recording_tools  # noqa: F401  (registers record_payment in this process too)
-from core import standing_rules
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.runner import Runner
+from core.approvals import standing_rules
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.e2e.conftest import FAILED, require_chromium
 from tests.e2e.recording_tools import RECEIVED_ENV
 from tests.e2e.server import Dashboard, prepare_demo, sign_in, start_dashboard, stop, wait_for_app
@@ -76,7 +76,7 @@ def start_payment(db: Database, amount: float) -> str:
 def wait_status(db: Database, workflow_id: str, status: str, app: Dashboard) -> None:
     """Run what is runnable here too (the dashboard's runner starts with its first page),
     then wait for ``status``."""
-    Runner(db).run_until_idle(max_seconds=30)
+    build_runner(db).run_until_idle(max_seconds=30)
     deadline = time.monotonic() + 30
     while ops.get_workflow(db, workflow_id).status != status and time.monotonic() < deadline:
         time.sleep(0.2)

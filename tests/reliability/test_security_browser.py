@@ -33,10 +33,10 @@ from typing import Any
 
 import pytest
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.links import make_link_token
-from core.sessions import SESSION_COOKIE, read_session_token
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.identity.browser_sessions import SESSION_COOKIE, read_session_token
+from core.store.db import Database
 from gateway.browser import link_csrf_token
 from tests.e2e.conftest import open_chromium
 from tests.e2e.server import (

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from core.approvals import ApprovalEngine
-from core.config import get_settings
-from core.db import Database
-from core.links import make_link_token
-from core.sessions import SESSION_COOKIE, read_session_token
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.base.config import get_settings
+from core.identity.browser_sessions import SESSION_COOKIE, read_session_token
+from core.store.db import Database
 from gateway.app import create_app
 from gateway.browser import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, link_csrf_token
 from tests.helpers.browser import form_csrf, sign_in

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.approvals import ApprovalEngine
-from core.backup import backup_tables
-from core.db import Database
-from core.models import Workflow
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.ops.backup import backup_tables
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Workflow
 from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli, cli_env
 from tests.integration.ops.test_backup import run_demo
 
@@ -94,7 +94,7 @@ def test_export_from_sqlite_and_import_into_postgresql(sqlite_url: str, pg_url: 
     try:
         ApprovalEngine(target).respond_to_approval(ids["review"], "editor@example.com", "approve",
                                                    {"verdict": "publish"})
-        Runner(target).run_until_idle()
+        build_runner(target).run_until_idle()
         with target.read() as session:
             workflow = session.get(Workflow, ids["review_workflow"])
             assert workflow is not None and workflow.status == "completed"

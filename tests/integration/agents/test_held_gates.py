@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from core.agents.spec import AgentSpec
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.definitions import parse_definition
-from core.errors import DefinitionError
-from core.tools import ToolRegistry
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import DefinitionError
+from core.definitions.agents import AgentSpec
+from core.definitions.workflow import parse_definition
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from tests.helpers.engine import Calls, events, open_approval_of, run, start, status
 from tests.integration.agents.conftest import BOSS
 from tests.integration.agents.scripted import scripted
-from tests.integration.core.conftest import Calls, events, open_approval_of, run, start, status
 
 GATED = [{"name": "charge", "when": "args.amount > 100"}]
 
@@ -118,8 +118,8 @@ def test_a_standing_rule_releases_an_agents_held_call_without_asking(
     registry: ToolRegistry,
     calls: Calls,
 ) -> None:
-    from core import standing_rules
-    from core.users import add_user
+    from core.approvals import standing_rules
+    from core.identity.users import add_user
 
     add_user(db, "rules@example.com", role="admin")
     rule = standing_rules.create_rule(

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import workflows as ops
-from core.db import Database
-from core.users import add_user
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
 
 REPO = Path(__file__).resolve().parents[3]
 

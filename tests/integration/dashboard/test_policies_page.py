@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core import delegation
-from core.db import Database
+from core.approvals import delegation
+from core.store.db import Database
 from tests.integration.dashboard.conftest import (
     new_app,
     no_exception,

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.app import create_app
 from gateway.approver_ui import answer, details, inbox, schema_defaults
 from tests.helpers.browser import sign_in

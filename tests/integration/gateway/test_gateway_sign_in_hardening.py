@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-import core.users as users
-from core.db import Database
-from core.models import WorkflowEvent
-from core.sessions import SESSION_COOKIE
+import core.identity.users as users
+from core.identity.browser_sessions import SESSION_COOKIE
+from core.store.db import Database
+from core.store.tables import WorkflowEvent
 from gateway.app import create_app
 from tests.helpers.browser import sign_in
 from tests.integration.gateway.conftest import BOSS

@@ -27,11 +27,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from core.api_tokens import create_token
-from core.db import Database
-from core.errors import CountersignError, NotAuthorized
-from core.models import WorkflowEvent
-from core.permissions import REFUSED_EVENT, Action, allowed
+from core.base.errors import CountersignError, NotAuthorized
+from core.identity.api_tokens import create_token
+from core.identity.permissions import REFUSED_EVENT, Action, allowed
+from core.store.db import Database
+from core.store.tables import WorkflowEvent
 from gateway.app import create_app
 from tests.acceptance.core.conftest import ROOT, cli_env
 from tests.integration.permissions.world import (
@@ -324,9 +324,9 @@ def test_expectations_name_every_action() -> None:
 
 
 def test_the_readme_table_is_the_rule() -> None:
-    """README's role table is core.permissions' own (role_table), row for row."""
-    from core.permissions import ROLES as ACCOUNT_ROLES
-    from core.permissions import role_table
+    """README's role table is core.identity.permissions' own (role_table), row for row."""
+    from core.identity.permissions import ROLES as ACCOUNT_ROLES
+    from core.identity.permissions import role_table
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = ["| action | " + " | ".join(ACCOUNT_ROLES) + " |"] + [

@@ -2,7 +2,7 @@
 state each action needs, and what every cell must answer.
 
 The expectations below are written out by hand, not read from
-core.permissions, so the matrix checks the rule instead of restating it.
+core.identity.permissions, so the matrix checks the rule instead of restating it.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import Alert, ChatSession, Notification, utcnow
-from core.permissions import Action
-from core.runner import Runner
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.identity.permissions import Action
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Alert, ChatSession, Notification, utcnow
 
 ROLES = ("admin", "approver", "viewer", "service", "starter", "unknown", "system")
 EMAILS = {
@@ -111,7 +111,7 @@ class World:
         self.db = db
 
     def run(self) -> None:
-        Runner(self.db, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(self.db, lease_seconds=10).run_until_idle(max_seconds=60)
 
     def starter_of(self, role: str) -> str:
         return EMAILS["starter"] if role == "starter" else REQUESTER
@@ -166,17 +166,17 @@ class World:
 
 def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
     """How core does ``action`` as ``email`` (playing ``role``), on fresh state; None: no use case."""
-    from core.alerts import acknowledge_alert
-    from core.api_tokens import create_token
-    from core.backup import export_database, import_database
+    from core.agents.execution_logs import LogFilters, query
+    from core.approvals.standing_rules import create_rule
     from core.channels.notifications import retry_notification
     from core.channels.registry import store_channel_settings
-    from core.checkpoints import rollback
-    from core.conversations import take_over
-    from core.execution_logs import LogFilters, query
-    from core.standing_rules import create_rule
-    from core.tenants import create_tenant
-    from core.tools import default_registry
+    from core.conversations.sessions import take_over
+    from core.engine.checkpoints import rollback
+    from core.engine.tools import default_registry
+    from core.identity.api_tokens import create_token
+    from core.ops.alerts import acknowledge_alert
+    from core.ops.backup import export_database, import_database
+    from core.tenants.registry import create_tenant
 
     performers: dict[Action, Callable[[World, str, str], Any]] = {
         Action.WORKFLOWS_START: lambda w, role, email: ops.create_workflow(
@@ -219,7 +219,7 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
 
 
 def _create_profile(db: Database, actor: str) -> Any:
-    from core.agents.profiles_store import create_profile
+    from core.agents.profiles import create_profile
 
     return create_profile(db, {"name": unique("matrix_"), "role": "r", "instructions": "i",
                                "model_provider": "rehearsal"}, actor)

@@ -7,17 +7,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core import delegation
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import InvalidDelegation, NotAuthorized
-from core.models import ApprovalBackup, Notification, OutOfOffice, utcnow
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals import delegation
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidDelegation, NotAuthorized
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalBackup, Notification, OutOfOffice, utcnow
 from tests.helpers.approved_calls import FINANCE, REQUESTER, pay_step
 from tests.helpers.approved_calls import pay_registry as _pay_registry
-from tests.integration.core.conftest import Calls, events, open_approval_of, run, status
+from tests.helpers.engine import Calls, events, open_approval_of, run, status
 
 DEPUTY = "deputy@example.com"
 BACKUP = "backup@example.com"
@@ -142,7 +142,7 @@ def test_a_bad_setting_is_refused_and_nothing_is_stored(
 
 
 def test_only_an_admin_sets_someone_elses_and_never_across_tenants(db: Database, people: None) -> None:
-    from core.tenants import create_tenant
+    from core.tenants.registry import create_tenant
 
     until = utcnow() + timedelta(days=1)
     with pytest.raises(NotAuthorized, match="users:manage"):

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from core import standing_rules
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.users import add_user
+from core.approvals import standing_rules
+from core.approvals.engine import ApprovalEngine
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.app import create_app
 from tests.helpers.approved_calls import FINANCE, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 from tests.integration.gateway.conftest import token_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -101,7 +101,7 @@ def test_cli_rules_and_out_of_office(sqlite_db: Database, sqlite_url: str) -> No
     assert away.returncode != 0 and "until: at most 366 days" in away.stderr + away.stdout
     from datetime import timedelta
 
-    from core.models import utcnow
+    from core.store.tables import utcnow
 
     until = (utcnow() + timedelta(days=3)).date().isoformat()
     away = _cli(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.definitions import parse_definition
+from core.definitions.workflow import parse_definition
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "policy.md"
 
@@ -34,7 +34,7 @@ def test_each_yaml_example_loads(example: dict[str, Any]) -> None:
 def test_the_examples_mean_what_the_page_says() -> None:
     refunds, orders, _, deploy = (parse_definition(e) for e in yaml_examples())
     assert refunds.steps[0].approval_gate == "args.amount > 1000 or input.country not in ['DE', 'FR']"
-    from core.agents.spec import resolve_spec
+    from core.definitions.agents import resolve_spec
 
     spec = resolve_spec(orders.steps[0].agent)
     assert spec.held_tools == ["refund_order", "charge_card"]

@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from core import standing_rules as rules
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import InvalidRule, NotAuthorized, RuleNotFound
-from core.models import ApprovalRequest, Notification, StandingRule, WorkflowEvent, utcnow
-from core.runner import Runner
-from core.tenants import create_tenant
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals import standing_rules as rules
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidRule, NotAuthorized, RuleNotFound
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, Notification, StandingRule, WorkflowEvent, utcnow
+from core.tenants.registry import create_tenant
 from tests.helpers.approved_calls import FINANCE, REQUESTER, pay_step
 from tests.helpers.approved_calls import pay_registry as _pay_registry
-from tests.integration.core.conftest import Calls, events, open_approval_of, run, status
+from tests.helpers.engine import Calls, events, open_approval_of, run, status
 
 ADMIN = "policy-admin@example.com"
 NAME = "pay an invoice"
@@ -269,7 +269,7 @@ def test_the_executor_still_checks_a_call_a_rule_released(
     rules.create_rule(db, ADMIN, tool="pay", condition="True", days=7)
     workflow_id = pay(db, 10)
     monkeypatch.setenv("COUNTERSIGN_STEPS_PER_CLAIM", "1")  # stop right after the decision
-    assert Runner(db, registry=pay_registry, lease_seconds=10).run_once()
+    assert build_runner(db, registry=pay_registry, lease_seconds=10).run_once()
     with db.session() as session:
         row = session.scalars(select(ApprovalRequest)).one()
         assert row.status == "approved" and row.released_call is not None

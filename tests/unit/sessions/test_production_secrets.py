@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import core.channels.secrets
-from core.errors import ConfigurationError
-from core.links import DEV_SECRET
-from core.production import require_production_secrets
+import core.base.secrets
+from core.approvals.links import DEV_SECRET
+from core.base.errors import ConfigurationError
+from core.ops.production import require_production_secrets
 
 NAMES = ("COUNTERSIGN_SESSION_SECRET", "COUNTERSIGN_SECRET_KEY", "COUNTERSIGN_LINK_SECRETS",
          "COUNTERSIGN_SECRETS_KEY", "COUNTERSIGN_WEBHOOK_SECRET", "COUNTERSIGN_WEBHOOK_URL")
@@ -17,7 +17,7 @@ NAMES = ("COUNTERSIGN_SESSION_SECRET", "COUNTERSIGN_SECRET_KEY", "COUNTERSIGN_LI
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in NAMES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(core.channels.secrets, "_file_secrets", dict)
+    monkeypatch.setattr(core.base.secrets, "_file_secrets", dict)
     monkeypatch.setenv("COUNTERSIGN_ENV", "production")
 
 
@@ -48,7 +48,7 @@ def test_development_starts_without_secrets(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_runner_and_gateway_refuse() -> None:
     from typer.testing import CliRunner
 
-    from core.cli import app
+    from cli.main import app
     from gateway.app import create_app
 
     result = CliRunner().invoke(app, ["runner", "--until-idle"])
