@@ -15,6 +15,7 @@ import click
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.accounts import register as register_account_state
 from cli.alerts import alerts_app
 from cli.execution_logs import logs_command
 from cli.policies import ooo_app, rules_app
@@ -374,11 +375,15 @@ def users_list(as_json: AsJson = False) -> None:
 
     rows = list_users(open_database())
     if as_json:
-        print_json([{"email": u.email, "role": u.role, "groups": u.groups, "tenant": u.tenant}
-                     for u in rows])
+        print_json([{"email": u.email, "role": u.role, "groups": u.groups, "tenant": u.tenant,
+                     "disabled_at": u.disabled_at} for u in rows])
         return
-    table([[u.email, u.role, ",".join(u.groups), u.tenant or "-"] for u in rows],
-           ["EMAIL", "ROLE", "GROUPS", "TENANT"])
+    table([[u.email, u.role, ",".join(u.groups), u.tenant or "-",
+            "disabled" if u.disabled_at else "active"] for u in rows],
+          ["EMAIL", "ROLE", "GROUPS", "TENANT", "STATE"])
+
+
+register_account_state(users_app)  # users disable / enable (cli/accounts.py)
 
 
 # -- runner and demo ------------------------------------------------------------------

@@ -105,6 +105,13 @@ def _role_of(db: Database, email: str) -> tuple[str, str, str | None] | None:
     return user.role, user.name, user.tenant or None
 
 
+def _disabled(db: Database, email: str) -> bool:
+    try:
+        return get_user(db, email).disabled_at is not None
+    except NotFound:
+        return False
+
+
 def resolve_user(db: Database) -> SignedIn | None:
     """The signed-in person for this run, or None (kept in session state for pages)."""
     user: SignedIn | None = None
@@ -117,8 +124,9 @@ def resolve_user(db: Database) -> SignedIn | None:
     elif oidc_configured():
         if st.user.is_logged_in and st.user.get("email"):
             email = str(st.user.get("email")).strip().lower()
-            found = _role_of(db, email)
-            if found is None and unknown_people_may_view(db):
+            # A disabled account is refused, never let in as a person without one.
+            found = None if _disabled(db, email) else _role_of(db, email)
+            if found is None and not _disabled(db, email) and unknown_people_may_view(db):
                 found = ("viewer", str(st.user.get("name") or email), None)
             if found is None:
                 # With tenants, a platform viewer would see every tenant's rows.
@@ -223,9 +231,13 @@ def sign_in_page(db: Database) -> None:
         st.warning(f"{AUTH_ENV}=none is ignored: sign-in can only be switched off when the server "
                    "is bound to localhost (--server.address 127.0.0.1).")
     if oidc_configured() and st.session_state.get(NO_ACCOUNT):
-        st.error(f"{md(st.session_state[NO_ACCOUNT])} has no account in this Countersign. It serves "
-                 "several tenants, so an admin must add you before you can see anything "
-                 "(python -m core users add EMAIL --tenant SLUG).")
+        email = st.session_state[NO_ACCOUNT]
+        if _disabled(db, email):
+            st.error(f"{md(email)}: this account is disabled; ask an admin to enable it.")
+        else:
+            st.error(f"{md(email)} has no account in this Countersign. It serves "
+                     "several tenants, so an admin must add you before you can see anything "
+                     "(python -m core users add EMAIL --tenant SLUG).")
         st.button("Sign out", key="signin.oidc_signout", on_click=_oidc_sign_out)
         return
     _deep_link_note()

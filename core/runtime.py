@@ -76,6 +76,16 @@ def agent_task_handler(db: Database) -> TaskHandler:
     return LazyAgentTaskHandler(db)
 
 
+def beat_job(db: Database) -> None:
+    """What a runner does on its alert beat: the alert rules, then the maintenance
+    (spent one-time tokens that can no longer matter, ``core.ops.token_pruning``)."""
+    from core.ops.alerts import evaluate_alerts
+    from core.ops.token_pruning import prune_used_tokens
+
+    evaluate_alerts(db)
+    prune_used_tokens(db)
+
+
 def build_runner(
     db: Database,
     *,
@@ -85,11 +95,11 @@ def build_runner(
     **options: Any,
 ) -> Runner:
     """A runner wired like every process's: agent steps, the outbox dispatcher
-    (``dispatch_notifications``) and the alert rules (``evaluate_alerts``).
+    (``dispatch_notifications``) and the alert rules with the maintenance
+    (``evaluate_alerts``: ``beat_job``).
     ``options`` are ``Runner``'s (concurrency, registry, lease_seconds, runner_id);
     without a ``registry`` it runs the process's tools (``load_tools``)."""
     from core.channels.dispatcher import Dispatcher
-    from core.ops.alerts import evaluate_alerts as alert_job
 
     install_session_hooks()
     if options.get("registry") is None:
@@ -98,10 +108,10 @@ def build_runner(
         db,
         task_handler=task_handler or agent_task_handler(db),
         dispatcher=Dispatcher(db) if dispatch_notifications else None,
-        alert_job=alert_job if evaluate_alerts else None,
+        alert_job=beat_job if evaluate_alerts else None,
         **options,
     )
 
 
-__all__ = ["Database", "agent_task_handler", "build_runner", "configured_database_url", "database",
-           "install_session_hooks", "load_tools", "open_database"]
+__all__ = ["Database", "agent_task_handler", "beat_job", "build_runner", "configured_database_url",
+           "database", "install_session_hooks", "load_tools", "open_database"]

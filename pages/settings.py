@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from components.accounts import accounts_section
 from components.auth import signed_in
 from components.feedback import core_errors
 from components.model_providers import model_providers_section
@@ -90,9 +91,14 @@ if Action.USERS_MANAGE in can:
                "the account's role) and until they expire or are revoked. An agent that starts "
                "workflows gets a service account and a token scoped to workflows:start.")
     tokens_section(services.db, user)
+    st.header("Accounts")
+    st.caption("A disabled account keeps its history and tokens but acts nowhere: its sessions "
+               "end, and its sign-in, API tokens, email links and Slack clicks are refused until "
+               "it is enabled again.")
+    accounts_section(services.db, user)
     st.header("Out of office")
     st.caption("Requests addressed to a person away go to their delegate until the date "
-               "(core/delegation.py). Each person sets their own on the Policies page.")
+               "(core/approvals/delegation.py). Each person sets their own on the Policies page.")
     out_of_office_form(services.db, user.email, any_person=True, key="settings.ooo")
 
 if Action.CHANNELS_CONFIGURE not in can:

@@ -88,6 +88,8 @@ def set_out_of_office(
             problems.append("delegate: must be someone else")
         elif stand_in is None:
             problems.append(f"delegate: {delegate!r} has no account")
+        elif stand_in.disabled_at is not None:
+            problems.append(f"delegate: {delegate}'s account is disabled")
         elif Action.APPROVALS_ANSWER not in ROLE_ACTIONS.get(stand_in.role, frozenset()):
             problems.append(f"delegate: {delegate} (role {stand_in.role}) may not answer requests")
         elif away is not None and (away.tenant or None) != (stand_in.tenant or None):
@@ -149,8 +151,12 @@ def delegate_approvers(session: Session, approval: ApprovalRequest, approvers: l
             if row is None or row.until <= now or row.delegate in seen:
                 break
             stand_in = session.get(User, row.delegate)
-            if stand_in is None or not can_see(stand_in.tenant or None, approval.tenant):
-                break  # never hand a request to someone who cannot see it
+            if (
+                stand_in is None
+                or stand_in.disabled_at is not None
+                or not can_see(stand_in.tenant or None, approval.tenant)
+            ):
+                break  # never hand a request to someone who cannot see or answer it
             current, until = row.delegate, row.until
             seen.add(current)
         if current != principal:

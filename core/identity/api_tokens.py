@@ -104,13 +104,13 @@ def create_token(
 
 def authenticate_token(db: Database, token: str) -> ApiToken:
     """The live token row for ``token``, or NotAuthorized (unknown, revoked,
-    expired, or its account removed)."""
+    expired, its account removed, or disabled: an ``auth.token_refused`` event)."""
     if not token or len(token) > 200:
         raise NotAuthorized("That API token is not valid.")
     digest = hash_token(token)
     with db.read() as session:
         row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
-        has_account = row is not None and session.get(User, row.user_email) is not None
+        account = session.get(User, row.user_email) if row is not None else None
     if row is None:
         raise NotAuthorized("That API token is not valid.")
     if row.revoked_at is not None:
@@ -118,9 +118,15 @@ def authenticate_token(db: Database, token: str) -> ApiToken:
     now = utcnow()
     if row.expires_at is not None and row.expires_at <= now:
         raise NotAuthorized(f"The API token {row.name!r} expired at {row.expires_at:%Y-%m-%d %H:%M} UTC.")
-    if not has_account:
+    if account is None:
         raise NotAuthorized(f"The API token {row.name!r} acts as {row.user_email}, who has no "
                             "account any more.")
+    if account.disabled_at is not None:
+        from core.identity.account_state import record_refusal
+
+        record_refusal(db, "auth.token_refused", row.user_email, row.user_email, token=row.name)
+        raise NotAuthorized(f"The API token {row.name!r} acts as {row.user_email}, whose account "
+                            "is disabled.")
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
         with db.session() as session:
             live = session.get(ApiToken, row.id)

@@ -17,6 +17,8 @@ The rule, for an ``actor``:
   about the whole platform (``PLATFORM_ACTIONS``) also need a platform user
   (no tenant). The person who started a workflow may also pause, resume and
   cancel it (``STARTER_ACTIONS``) if their role may start workflows.
+- **Disabled accounts** (core.identity.account_state): nothing at all, answering
+  included (never treated as a person without an account).
 - **Anyone else** (an email without an account): a person who is not a
   platform user and has no role. They may only answer approval requests
   that name them (email approvers); the request's approver list decides.
@@ -180,6 +182,7 @@ class Principal:
     kind: str  # "system", "account" or "unknown"
     role: str | None = None
     tenant: str | None = None
+    disabled: bool = False  # an account an admin disabled (core.identity.account_state): refused all
 
     @property
     def description(self) -> str:
@@ -187,6 +190,8 @@ class Principal:
             return "system actor"
         if self.kind == "unknown":
             return "no account"
+        if self.disabled:
+            return "account disabled"
         if self.tenant:
             return f"role {self.role} of tenant {self.tenant}"
         return f"role {self.role}"
@@ -199,7 +204,8 @@ def principal(session: Session, actor: str) -> Principal:
     user = session.get(User, name) if name else None
     if user is None:
         return Principal(name, "unknown")
-    return Principal(user.email, "account", user.role, user.tenant or None)
+    return Principal(user.email, "account", user.role, user.tenant or None,
+                     disabled=user.disabled_at is not None)
 
 
 def _workflow(session: Session, workflow: Workflow | str | None) -> Workflow | None:
@@ -215,6 +221,8 @@ def _reason(who: Principal, action: Action, workflow: Workflow | None,
         return None
     if who.kind == "unknown":
         return None if action in UNKNOWN_PERSON_ACTIONS else "no account"
+    if who.disabled:
+        return who.description
     assert who.role is not None
     role_actions = ROLE_ACTIONS.get(who.role, frozenset())
     granted = action in role_actions

@@ -147,7 +147,7 @@ def session_token(user: User) -> str:
 
 def session_user(db: Database, token: str | None) -> User | None:
     """The account a session token signs in, or None: forged, old, its account
-    removed, or its sessions ended since (a stale session version)."""
+    removed or disabled, or its sessions ended since (a stale session version)."""
     from core.identity.browser_sessions import read_session_claims
 
     claims = read_session_claims(token)
@@ -156,7 +156,7 @@ def session_user(db: Database, token: str | None) -> User | None:
     email, version = claims
     with db.read() as session:
         user = session.get(User, email.strip().lower())
-    if user is None or (user.session_version or 0) != version:
+    if user is None or (user.session_version or 0) != version or user.disabled_at is not None:
         return None
     return user
 
@@ -190,7 +190,8 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
     After ``MAX_FAILURES_PER_ACCOUNT`` refused sign-ins to one account, or
     ``MAX_FAILURES_PER_ADDRESS`` from one address, within ``FAILURE_WINDOW``,
     every attempt is refused (even with the right password) until the window
-    has passed. Each refusal and each lock is an audit event.
+    has passed. A disabled account is refused after its right password
+    (core.identity.account_state). Each refusal and each lock is an audit event.
     """
     account = email.strip().lower()[:320]
     address = (address or "unknown")[:100]
@@ -214,6 +215,11 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
         raise
     with db.session() as session:  # rows older than the window are of no further use
         session.execute(delete(SignInFailure).where(SignInFailure.at <= since))
+    if user.disabled_at is not None:  # told only after the right password
+        from core.identity.account_state import DISABLED_SIGN_IN, record_refusal
+
+        record_refusal(db, "auth.sign_in_refused", SIGN_IN_ACTOR, account, address=address)
+        raise NotAuthorized(DISABLED_SIGN_IN)
     return user
 
 

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy import Integer, Table, func, insert, select, text, tuple_
 from sqlalchemy.engine import Connection
 
-from core.base.errors import Invalid
+from core.base.errors import Conflict, Invalid
 from core.store.migrate import current_revision
 from core.store.tables import Base, UTCDateTime
 
@@ -49,7 +49,7 @@ class BackupSchemaMismatch(BackupError):
     """The backup was made from a different database schema revision."""
 
 
-class TargetNotEmpty(BackupError):
+class TargetNotEmpty(Conflict):
     """The target database already holds data; import into an empty one or pass --merge."""
 
 

@@ -2,7 +2,9 @@
 
 The dashboard, the gateway and the runner call ``require_production_secrets``
 at start: each secret that is missing (so a development default would be
-used) or set to a known development value is named, all in one message.
+used) or set to a known development value is named, all in one message;
+with Slack configured (``SLACK_BOT_TOKEN`` or ``SLACK_APP_TOKEN``), so is
+``SLACK_SIGNING_SECRET``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ REQUIRED_SECRETS = (
 )
 # Needed only when outgoing webhooks are configured (COUNTERSIGN_WEBHOOK_URL).
 WEBHOOK_SECRET = "COUNTERSIGN_WEBHOOK_SECRET"
+# Needed only when Slack is configured (a bot or app token): it proves a button click
+# came from Slack (gateway.slack.verify); without it every click is refused.
+SLACK_SIGNING_SECRET = "SLACK_SIGNING_SECRET"
+SLACK_TOKENS = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
 DEVELOPMENT_MARKERS = ("development", "change-me", "changeme", "do-not-use")
 
 
@@ -41,10 +47,15 @@ def problems() -> list[str]:
     required = list(REQUIRED_SECRETS)
     if secret("COUNTERSIGN_WEBHOOK_URL"):
         required.append(((WEBHOOK_SECRET,), "outgoing webhooks"))
+    if any(secret(name) for name in SLACK_TOKENS):
+        required.append(((SLACK_SIGNING_SECRET,), "Slack button clicks"))
     for names, purpose in required:
         value = next((v for v in (secret(name) for name in names) if v), None)
         label = " or ".join(names)
-        if value is None:
+        if value is None and SLACK_SIGNING_SECRET in names:
+            found.append(f"{label} is not set while Slack is configured ({purpose} cannot be "
+                         "verified as coming from Slack)")
+        elif value is None:
             found.append(f"{label} is not set ({purpose} would use a development default)")
         elif any(_is_default(part) for part in value.split(",")):
             found.append(f"{label} is a development default value ({purpose})")

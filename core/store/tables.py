@@ -389,6 +389,9 @@ class User(TimestampMixin, Base):
     # Browser sessions carry this; bumping it (password or role change, removal,
     # "sign out everywhere") ends every session made before (core.identity.users.session_user).
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set while an admin has disabled the account (core.identity.account_state): it signs in,
+    # answers and authenticates nowhere until enabled again (migration 0009).
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SignInFailure(Base):
@@ -456,12 +459,14 @@ class ApiToken(TimestampMixin, Base):
 
 
 class UsedToken(Base):
-    """Single-use link tokens already spent (email approval links)."""
+    """Single-use link tokens already spent (email approval links) and the once keys of
+    Slack clicks and webhook deliveries (core.approvals.once); pruned once no token they stand for
+    could still be valid (core.ops.token_pruning; the index from migration 0009)."""
 
     __tablename__ = "used_tokens"
 
     token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AgentProfile(TimestampMixin, Base):

@@ -11,6 +11,8 @@ the end of the run (tests/reliability/report.py).
   subset); refused with one ``error: ...`` line.
 - **dashboard**: the controls the pages draw for each role (Streamlit
   AppTest): shown exactly where the action is allowed.
+- **Slack, email link, Gradio**: answering an approval through each channel,
+  every role (test_matrix_channels.py).
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ CLI_ACTIONS = (Action.WORKFLOWS_START, Action.WORKFLOWS_CANCEL, Action.WORKFLOWS
                Action.APPROVALS_ANSWER, Action.USERS_MANAGE, Action.ALERTS_ACKNOWLEDGE)
 CLI_ROLES = ("admin", "approver", "viewer", "service", "unknown")
 CLI_EXTRA = ((Action.WORKFLOWS_CANCEL, "starter"), (Action.WORKFLOWS_CANCEL, "system"),
-             (Action.WORKFLOWS_ROLLBACK, "system"))
+             (Action.WORKFLOWS_ROLLBACK, "system"), (Action.APPROVALS_ANSWER, "disabled"))
 
 
 def cli_args(world: World, action: Action, role: str, definition: Path) -> list[str]:

@@ -14,26 +14,29 @@ from typing import Any
 
 from core.approvals.engine import ApprovalEngine
 from core.engine import workflows as ops
+from core.identity.account_state import disable_user
 from core.identity.permissions import Action
 from core.identity.users import add_user
 from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import Alert, ChatSession, Notification, utcnow
 
-ROLES = ("admin", "approver", "viewer", "service", "starter", "unknown", "system")
+ROLES = ("admin", "approver", "viewer", "service", "starter", "disabled", "unknown", "system")
 EMAILS = {
     "admin": "admin@perm.test", "approver": "approver@perm.test", "viewer": "viewer@perm.test",
     "service": "service@perm.test", "starter": "starter@perm.test",
+    "disabled": "disabled@perm.test",  # an approver's account an admin disabled
     "unknown": "nobody@perm.test",  # an email without an account
     "system": "cli:ops",  # the CLI without --as, runners, timeouts
 }
 # "starter" is a service account acting on a workflow it started itself.
 ACCOUNT_ROLE = {"admin": "admin", "approver": "approver", "viewer": "viewer", "service": "service",
-                "starter": "service"}
+                "starter": "service", "disabled": "approver"}
 REQUESTER = "requester@perm.test"  # a service account that starts the other workflows
 ROLE_DESCRIPTIONS = {
     "admin": "admin", "approver": "approver", "viewer": "viewer", "service": "service account",
-    "starter": "service, own workflow", "unknown": "no account", "system": "system (cli:)",
+    "starter": "service, own workflow", "disabled": "disabled approver", "unknown": "no account",
+    "system": "system (cli:)",
 }
 
 Y, N, NA = "allowed", "refused", "-"
@@ -73,11 +76,18 @@ EXPECTED: dict[Action, dict[str, str]] = {
 }
 
 
+# A disabled account may do nothing at all, whatever its role (core.identity.account_state).
+for _cells in EXPECTED.values():
+    _cells["disabled"] = NA if set(_cells.values()) == {NA} else N
+
+
 def refusal(role: str, action: Action) -> str:
     """The start of the message a refused cell must give."""
     email = EMAILS[role]
     if role == "unknown":
         return f"{email} may not {action} (no account)"
+    if role == "disabled":
+        return f"{email} may not {action} (account disabled)"
     return f"{email} may not {action} (role {ACCOUNT_ROLE[role]})"
 
 
@@ -86,7 +96,7 @@ GATE = {"name": "Matrix gate", "steps": [
     {"name": "gate", "type": "approval", "approval_config": {
         "title": "Matrix", "channels": [],
         "requested_from": [EMAILS[r] for r in ("admin", "approver", "viewer", "service", "starter",
-                                               "unknown")]}},
+                                               "disabled", "unknown")]}},
 ]}
 FAILING = {"name": "Matrix failing", "steps": [{"name": "x", "type": "tool", "tool": "no_such_tool"}]}
 
@@ -95,6 +105,7 @@ def add_accounts(db: Database) -> None:
     for role, account_role in ACCOUNT_ROLE.items():
         add_user(db, EMAILS[role], role=account_role, password="matrix-pass")
     add_user(db, REQUESTER, role="service")
+    disable_user(db, EMAILS["disabled"], actor="system")
 
 
 _counter = itertools.count(1)

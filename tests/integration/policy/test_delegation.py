@@ -230,3 +230,20 @@ def test_a_later_budget_level_addressed_to_someone_away_goes_to_their_delegate(
     ApprovalEngine(db).respond_to_approval(request.id, DEPUTY, "approve")
     run(db, pay_registry)
     assert status(db, workflow_id) == "completed"
+
+
+def test_a_disabled_delegate_is_refused_and_never_handed_a_request(
+    db: Database,
+    pay_registry: ToolRegistry,
+    people: None,
+) -> None:
+    from core.identity.account_state import disable_user
+
+    delegation.set_out_of_office(db, FINANCE, until=utcnow() + timedelta(days=1), delegate=DEPUTY)
+    disable_user(db, DEPUTY, actor=ADMIN)
+    with pytest.raises(InvalidDelegation, match="account is disabled"):
+        delegation.set_out_of_office(db, BACKUP, until=utcnow() + timedelta(days=1), delegate=DEPUTY)
+    workflow_id = pay(db)
+    run(db, pay_registry)
+    assert open_approval_of(db, workflow_id).approvers == [FINANCE]
+    assert events(db, workflow_id, "approval.delegated") == []

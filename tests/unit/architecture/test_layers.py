@@ -120,3 +120,21 @@ def test_every_core_package_names_its_public_face() -> None:
         if "__all__" not in names or not ast.get_docstring(tree):
             missing.append(init.parent.name)
     assert missing == []
+
+
+def test_the_old_documented_paths_still_work_and_say_where_to_go() -> None:
+    """core.tools and core.db were in the README before the layout: they still import,
+    with a DeprecationWarning naming the new path, until they are removed in 0.3."""
+    import importlib
+
+    import pytest
+
+    for name, new in (("core.tools", "core.engine"), ("core.db", "core.runtime")):
+        sys.modules.pop(name, None)
+        with pytest.warns(DeprecationWarning, match=new):
+            module = importlib.import_module(name)
+        assert module.__all__
+    from core.engine import tool
+    from core.tools import tool as old_tool
+
+    assert old_tool is tool
