@@ -29,7 +29,7 @@ from core.base.errors import InvalidRule, RuleNotFound
 from core.definitions.gates import GateError, check_expression, evaluate
 from core.identity.permissions import Action, check
 from core.records import rows as store
-from core.store.tables import ApprovalRequest, StandingRule, Workflow, utcnow
+from core.store.tables import ApprovalRequest, StandingRule, User, Workflow, utcnow
 from core.store.tenancy import tenant_of, tenant_scope
 
 if TYPE_CHECKING:
@@ -322,12 +322,15 @@ def matching_rule(
     )
     candidates = session.scalars(
         select(StandingRule)
+        # A rule acts for its creator: none while their account is disabled.
+        .outerjoin(User, User.email == StandingRule.created_by)
         .where(
             StandingRule.tool == call["tool"],
             tenant_match,
             StandingRule.revoked_at.is_(None),
             StandingRule.expires_at > now,
             (StandingRule.workflow_name.is_(None)) | (StandingRule.workflow_name == workflow.name),
+            User.disabled_at.is_(None),
         )
         .order_by(StandingRule.id)
     ).all()

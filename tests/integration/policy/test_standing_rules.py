@@ -306,3 +306,20 @@ def test_a_rule_releases_a_budget_request_at_the_amount_asked(
         approval = session.scalars(select(ApprovalRequest)).one()
         assert approval.decision_data is not None
         assert approval.decision_data["approved_amount"] == 400
+
+
+def test_a_rule_of_a_disabled_account_releases_nothing(
+    db: Database, pay_registry: ToolRegistry, calls: Calls, people: None
+) -> None:
+    from core.identity.account_state import disable_user, enable_user
+
+    add_user(db, "other-admin@example.com", role="admin")
+    rules.create_rule(db, "other-admin@example.com", tool="pay", condition="True", days=1)
+    disable_user(db, "other-admin@example.com", actor=ADMIN)
+    waiting_id = pay(db, 10)
+    run(db, pay_registry)
+    assert status(db, waiting_id) == "waiting_approval"
+    enable_user(db, "other-admin@example.com", actor=ADMIN)
+    released_id = pay(db, 10)
+    run(db, pay_registry)
+    assert status(db, released_id) == "completed"
