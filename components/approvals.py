@@ -126,6 +126,9 @@ def outcome(approval: ApprovalRequest) -> None:
         st.warning(text, icon=":material/block:")
     else:
         st.error(text, icon=":material/cancel:")
+    rule_id = (approval.decision_data or {}).get("rule_id")
+    if rule_id is not None:
+        st.caption(f"Released without asking by standing rule {md(rule_id)} (see Policies).")
     if approval.decision_data:
         st.json(approval.decision_data, expanded=True)
 
