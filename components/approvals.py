@@ -67,6 +67,9 @@ def request_summary(view: RequestView, workflow_id: str | None,
     """Title, who asked, and what approving does: the call, its amount and what changes."""
     st.title(md(view.title))
     st.markdown(" ".join([badge_markdown(view.status), badge_markdown(view.approval_type)]))
+    if view.notice:  # a veto window: when the call runs unless someone vetoes it
+        st.warning(md(view.notice) + ". **Veto** stops it; **Run now** releases it at once.",
+                   icon=":material/timer:")
     if view.description:
         st.text(view.description)
     st.caption(f"Asked by {md(view.requested_by)}")
@@ -263,12 +266,13 @@ def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str
         allow = allow_fields(view) if can_allow else None
         buttons = st.container(horizontal=True)
         with buttons:
-            approve = st.form_submit_button("Approve", key="approval.approve", type="primary",
+            approve = st.form_submit_button("Run now" if view.notice else "Approve",
+                                            key="approval.approve", type="primary",
                                             icon=":material/check:")
             modify = _can_change(view, config) and st.form_submit_button(
                 "Approve with changes", key="approval.modify", icon=":material/edit:")
-            reject = st.form_submit_button("Reject", key="approval.reject",
-                                           icon=":material/close:")
+            reject = st.form_submit_button("Veto" if view.notice else "Reject",
+                                           key="approval.reject", icon=":material/close:")
     clicked = "reject" if reject else "modify" if modify else "approve" if approve else None
     return clicked, answer, edit, comment or "", allow
 

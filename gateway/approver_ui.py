@@ -86,6 +86,8 @@ def view_html(view: RequestView, expires: str = "", proposed_action: Any = None)
     """The request as the approver reads it: HTML blocks, one per line, separated by blank
     lines, every value escaped (Markdown is not parsed inside an HTML block)."""
     blocks = [f"<h3>{html.escape(' '.join(view.title.split()))}</h3>"]
+    if view.notice:  # a veto window: when the call runs unless someone vetoes it
+        blocks.append(f"<p><strong>{_text(view.notice)}</strong></p>")
     if view.description:
         blocks.append(f"<p>{_text(view.description)}</p>")
     blocks.append(f"<p><strong>Type:</strong> {_text(view.approval_type)} · <strong>Status:</strong> "

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.approvals import delegation, standing_rules
+from core.approvals.expiry import TIMEOUT_ACTOR, EngineSteps, apply_expiry, expire_due
+from core.approvals.reminders import schedule_reminders
 from core.base.config import get_settings
 from core.base.errors import (
     AlreadyVoted,
@@ -56,7 +58,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 DECISIONS = ("approve", "reject", "modify")
-TIMEOUT_ACTOR = "system:timeout"
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,9 @@ def open_approval(
         proposed_action=proposed_action or {},
         proposed_call=call,
         level=0,
-        expires_at=now + timedelta(seconds=config.timeout) if config.timeout else None,
+        # A veto window's end is its deadline (core.approvals.veto).
+        expires_at=now + timedelta(seconds=config.deadline_seconds) if config.deadline_seconds
+        else None,
         tenant=workflow.tenant if workflow else None,
         created_at=now,
         updated_at=now,
@@ -179,6 +182,7 @@ def open_approval(
     if rule is None:
         _assign(session, approval, approval.approvers)
         _notify(session, approval, approval.approvers, kind="approval.requested")
+        schedule_reminders(session, approval, config, now)
     store.append_event(
         session,
         "approval.requested",
@@ -527,7 +531,8 @@ def _pass_level(
                 float(amount), str(approval.context_data.get("currency") or "USD"))
         approval.updated_at = utcnow()
         if config.timeout:
-            approval.expires_at = utcnow() + timedelta(seconds=config.timeout)
+            approval.expires_at = approval.updated_at + timedelta(seconds=config.timeout)
+            schedule_reminders(session, approval, config, approval.updated_at)
         _assign(session, approval, approval.approvers)
         _notify(session, approval, approval.approvers, kind=f"approval.requested.level{next_level}")
         store.append_event(
@@ -607,35 +612,15 @@ def cancel_open_approvals(session: Session, workflow_id: str, actor: str, reason
 
 
 def expire(session: Session, approval: ApprovalRequest, actor: str, *, forced: bool = False) -> str:
-    """Apply the request's ``on_timeout`` rule; returns what happened."""
-    if approval.status != APPROVAL_OPEN:
-        raise ApprovalClosed(f"Approval request {approval.id} is already {approval.status}.")
-    config = ApprovalConfig.model_validate(approval.config)
-    rule = config.on_timeout
-    if rule == "escalate" and approval.escalations == 0:
-        approval.escalations += 1
-        approval.approvers = [normalise_principal(a) for a in config.escalate_to]
-        approval.threshold = 1
-        approval.expires_at = utcnow() + timedelta(seconds=config.timeout or 86400)
-        approval.updated_at = utcnow()
-        _assign(session, approval, approval.approvers)
-        _notify(session, approval, approval.approvers, kind="approval.escalated")
-        store.append_event(
-            session, "approval.escalated", actor, workflow_id=approval.workflow_id,
-            approval_id=approval.id, step_name=approval.step_name,
-            data={"escalated_to": approval.approvers, "forced": forced},
-        )
-        return "escalated"
-    store.append_event(
-        session, "approval.expired", actor, workflow_id=approval.workflow_id,
-        approval_id=approval.id, step_name=approval.step_name,
-        data={"on_timeout": rule, "forced": forced},
-    )
-    if rule == "approve":
-        _decide(session, approval, "approved", TIMEOUT_ACTOR, {"reason": "approved on timeout"})
-        return "approved"
-    _decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired"})
-    return "expired"
+    """Apply the request's deadline rule (escalation chain, ``on_expiry``, veto window:
+    core.approvals.expiry); returns what happened."""
+    return apply_expiry(session, approval, actor, _expiry_steps(), forced=forced)
+
+
+def _expiry_steps() -> EngineSteps:
+    """This module's steps a deadline takes (core.approvals.expiry cannot import them)."""
+    return EngineSteps(assign=_assign, notify=_notify, decide=_decide, current_call=current_call,
+                       lock=lock_approval)
 
 
 def lock_approval(session: Session, approval_id: str) -> ApprovalRequest:
@@ -731,21 +716,9 @@ class ApprovalEngine:
             return approval
 
     def expire_due(self, limit: int = 100) -> int:
-        """Apply ``on_timeout`` to requests past their deadline; returns how many."""
-        done = 0
-        with self.db.read() as session:
-            due = session.scalars(
-                select(ApprovalRequest.id).where(
-                    ApprovalRequest.status == APPROVAL_OPEN, ApprovalRequest.expires_at <= utcnow()
-                ).order_by(ApprovalRequest.expires_at).limit(limit)
-            ).all()
-        for approval_id in due:
-            try:
-                self.expire_approval(approval_id, actor=TIMEOUT_ACTOR)
-                done += 1
-            except ApprovalClosed:
-                continue  # another runner got there first
-        # A share of the timeout passed unanswered: ask the backup (core.approvals.delegation).
+        """Apply the deadline rule to requests past their deadline, and ask the backups whose
+        share of the timeout has passed unanswered (core.approvals.delegation); how many."""
+        done = expire_due(self.db, TIMEOUT_ACTOR, _expiry_steps(), limit)
         return done + delegation.ask_due_backups(self.db, limit, lock=lock_approval,
                                                  add_approvers=add_approvers)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from core.approvals.engine import current_call, levels_for
 from core.approvals.inbox import time_left
+from core.approvals.veto import veto_notice
 from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import DEFAULT_AMOUNT_ARGUMENT, call_diff
 from core.store.tables import ApprovalRequest, ApprovalResponse
@@ -136,6 +137,8 @@ class RequestView:
 
     # Why the amount is below the one asked for: "lowered from 75,000.00 USD by manager".
     amount_note: str | None = None
+    # A veto window's announcement: "Runs at ... (14m left) unless someone vetoes it".
+    notice: str | None = None
 
     @property
     def amount_text(self) -> str | None:
@@ -143,7 +146,7 @@ class RequestView:
 
     def summary_lines(self) -> list[str]:
         """The view as plain text lines (email, Slack, Gradio, CLI)."""
-        lines: list[str] = []
+        lines: list[str] = [self.notice] if self.notice else []
         if self.tool is not None:
             lines.append(f"Call: {self.tool}")
             for row in self.arguments:
@@ -255,6 +258,7 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
         time_left=_time_left(approval, now),
         facts=facts,
         amount_note=amount_note,
+        notice=veto_notice(approval, time_left(approval.expires_at, now)),
     )
 
 

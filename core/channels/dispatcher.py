@@ -50,7 +50,8 @@ from core.channels.notifications import (
     notifications_for,
     retry_notification,
 )
-from core.outbox.writer import DECIDED_KIND, outbox_signal
+from core.channels.timers import is_original, updates_a_message
+from core.outbox.writer import outbox_signal
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, Notification, utcnow
 from core.telemetry import tracing
@@ -259,7 +260,7 @@ class Dispatcher:
                 raise PermanentFailure(f"There is no {delivery.channel!r} channel.")
             if not enabled:
                 raise PermanentFailure(f"The {delivery.channel} channel is disabled in Settings.")
-            if delivery.kind == DECIDED_KIND:
+            if updates_a_message(delivery.kind):  # a decision's or a reminder's update
                 self._check_originals_final(delivery)
             ref = channel.send(delivery)
         except Deferred as exc:
@@ -288,13 +289,13 @@ class Dispatcher:
             enabled, _settings = channel_settings(session, row.channel)
             approval = approval_facts(session, row.approval_id) if row.approval_id else None
             prior: list[dict[str, Any]] = []
-            if row.kind == DECIDED_KIND:
+            if updates_a_message(row.kind):
                 prior = [dict(ref) for ref in session.scalars(
                     select(Notification.external_ref).where(
                         Notification.approval_id == row.approval_id,
                         Notification.channel == row.channel,
                         Notification.recipient == row.recipient,
-                        Notification.kind != DECIDED_KIND,
+                        is_original(),
                         Notification.status == "sent",
                     )).all() if ref]
             # A group's members in other tenants are not mailed (core.store.tenancy).
@@ -316,7 +317,7 @@ class Dispatcher:
                     Notification.approval_id == (delivery.approval.id if delivery.approval else None),
                     Notification.channel == delivery.channel,
                     Notification.recipient == delivery.recipient,
-                    Notification.kind != DECIDED_KIND,
+                    is_original(),
                     Notification.status.in_(DUE_STATUSES),
                 )
             )

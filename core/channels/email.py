@@ -36,6 +36,7 @@ from core.base.secrets import mask, secret
 from core.channels.alerts import ALERT_KIND, alert_facts, render_alert_email
 from core.channels.base import ApprovalFacts, Delivery, PermanentFailure, TemporaryFailure
 from core.channels.text import email_templates, one_line
+from core.channels.timers import email_wording
 from core.outbox.settings import (
     SENDGRID_KEY_ENV,
     SMTP_PREFIX,
@@ -48,9 +49,6 @@ SENDGRID_HOST_ENV = "SENDGRID_API_HOST"
 DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
 DEFAULT_FROM = "countersign@localhost"
 SMTP_TIMEOUT = 15
-INTROS = {
-    "approval.escalated": "Escalated to you: an approval is waiting for your answer",
-}
 
 
 
@@ -76,7 +74,8 @@ def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
     }
 
 
-def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> dict[str, str]:
+def render_approval_email(approval: ApprovalFacts, address: str, kind: str,
+                          payload: dict[str, Any] | None = None) -> dict[str, str]:
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
     if not approval.needs_dashboard:
@@ -85,9 +84,8 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
                                                    level=approval.level))
         reject_url = confirm_link(make_link_token(approval.id, address, "reject",
                                                   level=approval.level))
-    intro = INTROS.get(kind, "An AI agent is waiting for your approval")
-    subject = one_line(f"{'Escalated: ' if kind == 'approval.escalated' else 'Approval needed: '}"
-                        f"{approval.title}")[:200]
+    prefix, intro = email_wording(kind, approval, payload or {})  # reminders, escalations, vetoes
+    subject = one_line(f"{prefix}{approval.title}")[:200]
     call = _call(approval)
     facts = approval.key_facts()
     if call is not None:  # the context's facts are the view's (a budget's amount in words)
@@ -97,6 +95,8 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
         "subject": subject, "intro": intro, "approval": approval, "facts": facts,
         "action": approval.action_summary() if call is None or call["tool"] is None else "",
         "call": call, "approve_url": approve_url, "reject_url": reject_url,
+        # A veto window's reject is its veto (core.approvals.veto).
+        "reject_label": "Veto" if approval.view is not None and approval.view.notice else "Reject",
         "dashboard_url": approval_link(approval.id),
     }
     env = email_templates()
@@ -160,7 +160,8 @@ class EmailChannel:
         sent = []
         for address in addresses:
             rendered = (render_alert_email(alert) if alert is not None
-                        else render_approval_email(approval, address, delivery.kind))  # type: ignore[arg-type]
+                        else render_approval_email(approval, address, delivery.kind,  # type: ignore[arg-type]
+                                                   delivery.payload))
             mid = message_id(delivery.notification_id, address, self.sender)
             if self.provider == "sendgrid":
                 self._send_sendgrid(address, rendered, mid)

@@ -61,6 +61,7 @@ from core.approvals.edits import (
 from core.approvals.links import approval_link
 from core.approvals.once import ANY
 from core.approvals.presentation import RequestView, plain
+from core.approvals.reminders import is_reminder_kind
 from core.base.secrets import mask, secret
 from core.base.storable import load_json
 from core.channels.alerts import ALERT_KIND, alert_blocks, alert_facts, alert_text
@@ -72,6 +73,7 @@ from core.channels.base import (
     TemporaryFailure,
 )
 from core.channels.text import SLACK_OPEN_ACTION, mrkdwn_escape
+from core.channels.timers import reminder_notice
 from core.outbox.settings import SLACK_TOKEN_ENV, slack_configured
 
 TOKEN_ENV = SLACK_TOKEN_ENV
@@ -262,13 +264,20 @@ def call_blocks(view: RequestView, *, facts: bool = True) -> list[Block]:
 
 
 def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
-                    decided_by: str | None = None) -> list[Block]:
-    """The Block Kit message for an approval; without buttons once it is closed."""
+                    decided_by: str | None = None, reminder: str | None = None) -> list[Block]:
+    """The Block Kit message for an approval; without buttons once it is closed.
+
+    ``reminder`` ("Reminder: 2h 10m left to answer") heads the message a reminder
+    updates in place; a veto window's announcement says when the call runs."""
     link = approval_link(approval.id)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_cut(approval.title or "Approval needed", HEADER_MAX),
                                          emoji=False)),
     ]
+    veto = approval.view.notice if approval.view is not None and outcome is None else None
+    for notice in (reminder, veto):
+        if notice:
+            blocks.append(SectionBlock(text=_md(f":alarm_clock: *{_inert_cut(notice, 500)}*")))
     if approval.description:
         blocks.append(SectionBlock(text=_md(_inert_cut(approval.description, SECTION_TEXT_MAX))))
     blocks += _fields_section(_key_facts(approval)[:MAX_FIELDS])
@@ -294,19 +303,20 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
             text="This request needs a form answer; open it in the dashboard.")]))
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))
         return blocks
+    reject_label = "Veto" if veto else "Reject"
     reject_confirm = ConfirmObject(
-        title="Reject this request?",
+        title=f"{reject_label} this request?",
         # Plain text: a confirm dialog's text is mrkdwn by default, where an agent's
         # title could carry links (<https://...|text>) or mentions (<!channel>).
         text=PlainTextObject(text=_cut(f"The workflow will not perform: {approval.title}", 300),
                              emoji=False),
-        confirm="Reject", deny="Cancel", style="danger",
+        confirm=reject_label, deny="Cancel", style="danger",
     )
     value = button_value(approval)
     buttons = [
-        ButtonElement(text=PlainTextObject(text="Approve"), action_id=APPROVE_ACTION,
-                      value=value, style="primary"),
-        ButtonElement(text=PlainTextObject(text="Reject"), action_id=REJECT_ACTION,
+        ButtonElement(text=PlainTextObject(text="Run now" if veto else "Approve"),
+                      action_id=APPROVE_ACTION, value=value, style="primary"),
+        ButtonElement(text=PlainTextObject(text=reject_label), action_id=REJECT_ACTION,
                       value=value, style="danger", confirm=reject_confirm),
     ]
     if approval.view is not None and editable(approval.view):
@@ -578,6 +588,12 @@ class SlackChannel:
         client = self._client()
         if delivery.kind == "approval.decided":
             return self._update(client, delivery, approval)
+        if is_reminder_kind(delivery.kind):  # the message sent earlier, updated in place
+            if not approval.is_open:
+                return {"skipped": f"approval already {approval.status}"}
+            blocks = approval_blocks(approval, reminder=reminder_notice(delivery.payload))
+            return {"updated": self._update_refs(client, delivery.prior_refs, blocks,
+                                                 fallback_text(approval))}
         if not approval.is_open:
             return {"skipped": f"approval already {approval.status}"}
         destination = self.destination(client, delivery.recipient)
@@ -614,13 +630,18 @@ class SlackChannel:
         outcome = str(delivery.payload.get("outcome") or approval.status)
         decided_by = delivery.payload.get("decided_by") or approval.decided_by
         blocks = approval_blocks(approval, outcome=outcome, decided_by=decided_by)
+        return {"updated": self._update_refs(client, delivery.prior_refs, blocks,
+                                             fallback_text(approval, outcome))}
+
+    def _update_refs(self, client: WebClient, refs: list[dict[str, Any]], blocks: list[Block],
+                     text: str) -> list[dict[str, str]]:
+        """``chat.update`` every message in ``refs``; those updated."""
         updated = []
-        for ref in delivery.prior_refs:
+        for ref in refs:
             if not ref.get("channel") or not ref.get("ts"):
                 continue
             try:
-                client.chat_update(channel=ref["channel"], ts=ref["ts"], blocks=blocks,
-                                   text=fallback_text(approval, outcome))
+                client.chat_update(channel=ref["channel"], ts=ref["ts"], blocks=blocks, text=text)
             except SlackApiError as exc:
                 if exc.response.get("error") in ("message_not_found", "cant_update_message"):
                     continue  # deleted by someone in Slack; nothing to update
@@ -628,7 +649,7 @@ class SlackChannel:
             except (SlackClientError, OSError) as exc:
                 raise TemporaryFailure(f"Slack is unreachable: {exc}") from exc
             updated.append({"channel": ref["channel"], "ts": ref["ts"]})
-        return {"updated": updated}
+        return updated
 
     def test(self, recipient: str) -> dict[str, Any]:
         client = self._client()

@@ -18,6 +18,7 @@ from pydantic import (
 
 from core.definitions.limits import ApproverList, Duration, check_amount
 from core.definitions.safe_schema import schema_problems_at_load
+from core.definitions.timers import EscalationChain, ReminderShare, apply_timer_rules
 from core.identity.groups import ADMINS_GROUP
 
 
@@ -80,7 +81,15 @@ class ApprovalConfig(_Strict):
     allow_modify: bool | None = None
     timeout: Duration | None = None
     on_timeout: Literal["reject", "approve", "escalate"] = "reject"
-    escalate_to: ApproverList = Field(default_factory=list)
+    # Levels asked in turn, each when the previous one's timeout passes (core.approvals.expiry).
+    escalate_to: EscalationChain = Field(default_factory=list)
+    # What the final expiry does; fails closed (reject) unless stated.
+    on_expiry: Literal["reject", "approve"] | None = None
+    # Re-notify before the deadline, at these shares of the time to answer (core.approvals.reminders).
+    remind: list[ReminderShare] | None = None
+    # ``veto``: the call runs when ``window`` ends unless someone vetoes (core.approvals.veto).
+    mode: Literal["approval", "veto"] = "approval"
+    window: Duration | None = None
     channels: list[str] | None = None
     channel_configs: dict[str, Any] = Field(default_factory=dict)
     context_data: dict[str, Any] = Field(default_factory=dict)
@@ -128,6 +137,7 @@ class ApprovalConfig(_Strict):
 
     @model_validator(mode="after")
     def _rules(self) -> ApprovalConfig:
+        apply_timer_rules(self)  # reminders, escalation chains, on_expiry, veto windows
         if self.on_timeout == "escalate" and not self.escalate_to:
             raise ValueError("escalate_to|required when on_timeout is escalate")
         if self.levels and self.type != "budget":
@@ -157,6 +167,18 @@ class ApprovalConfig(_Strict):
                 raise ValueError(f"levels[{index}].threshold|{level.threshold} approvals are "
                                  f"needed but only {len(level.approvers)} approver(s) are named")
         return self
+
+    @property
+    def deadline_seconds(self) -> float | None:
+        """Seconds a request (or each escalation level) has: the veto window or the timeout."""
+        return self.window if self.mode == "veto" else self.timeout
+
+    @property
+    def expiry_action(self) -> Literal["reject", "approve"]:
+        """What the final expiry does: ``on_expiry``, else ``on_timeout``'s, else reject."""
+        if self.on_expiry is not None:
+            return self.on_expiry
+        return "approve" if self.on_timeout == "approve" else "reject"
 
     @property
     def approvers(self) -> list[str]:

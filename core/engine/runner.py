@@ -26,6 +26,8 @@ import structlog
 from sqlalchemy import delete, func, or_, select, update
 
 from core.approvals.engine import ApprovalEngine
+from core.approvals.reminder_sender import send_due_reminders
+from core.approvals.reminders import next_reminder
 from core.base.retry import backoff_delay, first_line, is_database_unavailable
 from core.engine.executor import StepExecutor, TaskHandler, rehearsal_task
 from core.engine.tools import ToolRegistry, default_registry
@@ -191,7 +193,7 @@ class Runner:
             while utcnow() < deadline:
                 if self.run_once():
                     continue
-                if self.approvals.expire_due():
+                if self.approvals.expire_due() or self.send_reminders():
                     continue
                 due = next_timer(self.db) if wait_for_retries else None
                 if due is None:
@@ -252,7 +254,7 @@ class Runner:
                 self._hand_back_interrupted()
                 if self.run_once():
                     continue
-                if self.approvals.expire_due():
+                if self.approvals.expire_due() or self.send_reminders():
                     continue
                 wait = self._idle_wait()
                 if outage_tries:
@@ -270,6 +272,10 @@ class Runner:
                     self.log.exception("runner loop error; retrying")
                     wait = LOOP_ERROR_WAIT
             signal.wait_for_change(seen, wait)
+
+    def send_reminders(self) -> int:
+        """Queue the reminders that are due (core.approvals.reminders); how many went out."""
+        return send_due_reminders(self.db, runner_id=self.runner_id)
 
     def _hand_back_interrupted(self) -> None:
         """Let go of the leases a database outage left behind (see ``run_once``)."""
@@ -290,7 +296,7 @@ class Runner:
 
     def _idle_wait(self) -> float:
         wait = self.idle_wait
-        for due in (next_timer(self.db), self.approvals.next_expiry()):
+        for due in (next_timer(self.db), self.approvals.next_expiry(), next_reminder(self.db)):
             if due is not None:
                 wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
         return wait

@@ -26,6 +26,8 @@ from core.store.tables import ApprovalRequest, Notification, WorkflowEvent
 from core.store.wakeup import Signal
 
 DECIDED_KIND = "approval.decided"
+# A reminder before a request's deadline (core.approvals.reminders); webhooks get it too.
+REMINDER_EVENT = "approval.reminder"
 ALERT_KIND = "alert.raised"  # its payload carries the alert (core.ops.alerts.alert_payload)
 WEBHOOK_PREFIX = "webhook."
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
@@ -37,7 +39,7 @@ _NEW_ROWS = "countersign_outbox_new"
 def webhook_event_of(event_row: WorkflowEvent) -> str | None:
     """The outbound webhook event type an audit event maps to, if any."""
     kind = event_row.event_type
-    if kind in ("approval.requested", "approval.decided", "workflow.rolled_back"):
+    if kind in ("approval.requested", "approval.decided", "workflow.rolled_back", REMINDER_EVENT):
         return kind
     if kind == "workflow.status_changed" and (event_row.after or {}).get("status") in FINISHED_STATUSES:
         return "workflow.finished"
@@ -60,6 +62,8 @@ def _event_body(session: Session, event_row: WorkflowEvent, event_type: str) -> 
                         decision_data=approval.decision_data)
     if event_type == "workflow.finished":
         data["status"] = (event_row.after or {}).get("status")
+    if event_type == REMINDER_EVENT:  # which reminder: share, deadline, time left
+        data["reminder"] = {k: v for k, v in (event_row.data or {}).items() if k != "runner"}
     if event_type == "workflow.rolled_back":
         data["checkpoint"] = (event_row.data or {}).get("checkpoint")
         data["reason"] = (event_row.data or {}).get("reason")
@@ -111,10 +115,13 @@ def _queue_followups(session: Session, _flush_context: Any, _instances: Any) -> 
             if not urls:
                 continue
             body = _event_body(session, event_row, event_type)
+            kind = WEBHOOK_PREFIX + event_type
+            if event_type == REMINDER_EVENT:  # one row per reminder, not one per request
+                kind += "." + str((event_row.data or {}).get("round"))
             for url in urls:
                 session.add(Notification(
                     approval_id=event_row.approval_id, workflow_id=event_row.workflow_id,
-                    kind=WEBHOOK_PREFIX + event_type, channel="webhook", recipient=url,
+                    kind=kind, channel="webhook", recipient=url,
                     payload={"event": body},
                 ))
                 session.info[_NEW_ROWS] = True

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -618,6 +619,35 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (UniqueConstraint("rule", "subject"),)
+
+
+class ApprovalReminder(Base):
+    """A reminder due before a request's deadline, and whether it went out (core.approvals.reminders).
+
+    One row per request, deadline round (its level and escalation) and share of
+    the time to answer; a runner claims a due row (``FOR UPDATE SKIP LOCKED``) and
+    marks it sent in the transaction that queues the reminder, so each goes out once.
+    """
+
+    __tablename__ = "approval_reminders"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approval_requests.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    escalation: Mapped[int] = mapped_column(Integer, default=0)
+    share: Mapped[float] = mapped_column(Float)
+    deadline: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column()
+    # due, sent, skipped (the request was decided or moved on before it came due)
+    status: Mapped[str] = mapped_column(String(16), default="due")
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    sent_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("approval_id", "level", "escalation", "share"),
+        Index("ix_approval_reminders_due", "status", "due_at"),
+    )
 
 
 # -- approval policy: standing rules, out of office, backup approvers (migration 0010) ---------
