@@ -128,9 +128,7 @@ def test_create_use_and_revoke_a_standing_rule(
         assert released.decided_by == f"system:rule:{rule['id']}"
         page.goto(f"{app.url}/?approval={released.id}")
         wait_for_app(page)
-        expect(
-            page.get_by_text(f"Released without asking by standing rule {rule['id']}")
-        ).to_be_visible()
+        expect(page.get_by_text(f"Released without asking by standing rule {rule['id']}")).to_be_visible()
 
         # The page lists it, used once; another rule is made with the form.
         page.goto(f"{app.url}/policies")

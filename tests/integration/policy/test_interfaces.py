@@ -84,13 +84,18 @@ def test_cli_rules_and_out_of_office(sqlite_db: Database, sqlite_url: str) -> No
     rule = json.loads(created.stdout)
     assert (rule["tool"], rule["state"], rule["created_by"]) == ("pay", "active", ADMIN)
     refused = _cli(sqlite_url, "rules", "create", "--tool", "pay", "--when", "amount < 1", "--as", ADMIN)
-    assert refused.returncode != 0
+    assert refused.returncode == 2  # an Invalid error's exit code
     assert "condition: unknown name 'amount'" in refused.stderr + refused.stdout
     not_allowed = _cli(sqlite_url, "rules", "revoke", str(rule["id"]), "--as", FINANCE)
-    assert not_allowed.returncode != 0
+    assert not_allowed.returncode == 5  # Forbidden
     assert "policies:manage" in not_allowed.stderr + not_allowed.stdout
+    edited = _cli(
+        sqlite_url, "rules", "edit", str(rule["id"]), "--when", "args.amount <= 300", "--as", ADMIN, "--json"
+    )
+    assert edited.returncode == 0, edited.stderr
+    assert json.loads(edited.stdout)["condition"] == "args.amount <= 300"
     listed = _cli(sqlite_url, "rules", "list", "--as", FINANCE)
-    assert listed.returncode == 0 and "args.amount <= 200" in listed.stdout
+    assert listed.returncode == 0 and "args.amount <= 300" in listed.stdout
     revoked = _cli(sqlite_url, "rules", "revoke", str(rule["id"]), "--as", ADMIN)
     assert revoked.returncode == 0 and "revoked" in revoked.stdout
     assert standing_rules.list_rules(db, ADMIN) == []

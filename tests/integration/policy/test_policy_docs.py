@@ -22,8 +22,14 @@ def yaml_examples() -> list[dict[str, Any]]:
 
 def test_the_page_has_one_example_per_definition_feature() -> None:
     names = [example["name"] for example in yaml_examples()]
-    assert names == ["refunds", "orders", "pay an invoice", "deploy",
-                     "Vendor payment with escalation", "Nightly price update"]
+    assert names == [
+        "refunds",
+        "orders",
+        "pay an invoice",
+        "deploy",
+        "Vendor payment with escalation",
+        "Nightly price update",
+    ]
 
 
 @pytest.mark.parametrize("example", yaml_examples(), ids=lambda e: e["name"])
