@@ -709,8 +709,10 @@ class ApprovalEngine:
                 return answered
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
+        """Expire a request now (its deadline rule applies): ``approvals:reassign``."""
         with self.db.session() as session:
             store.get_approval(session, approval_id, tenant=tenant_of(session, actor))  # scoped
+            check(session, actor, Action.APPROVALS_REASSIGN, approval_id=approval_id)
             approval = lock_approval(session, approval_id)
             expire(session, approval, actor, forced=True)
             return approval

@@ -119,6 +119,7 @@ def test_a_busy_workflow_is_refused_with_core_s_message(demo_db: Database) -> No
     at.checkbox(key="rollback.confirm").check()
     at.button(key="rollback.submit").click().run()
     no_exception(at)
+    # A conflict with the workflow's state (core.base.errors.Conflict) is shown as a warning.
     assert "A runner is executing a step of this workflow right now; try again in a moment." in [
-        e.value for e in at.error]
+        e.value for e in at.warning]
     assert ops.get_workflow(demo_db, workflow_id).status == "running"
