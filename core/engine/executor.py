@@ -967,6 +967,9 @@ class StepExecutor:
         run, asks = self._start_step(session, workflow, step)
         if asks:
             self._request_step_approval(session, workflow, step, run)
+            if _released_at_once(workflow, run):
+                store.schedule(session, workflow)  # a standing rule released it: runnable now
+                return False, None
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None
         return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow),

@@ -268,8 +268,19 @@ def test_the_executor_still_checks_a_call_a_rule_released(
     call changed in its row after the decision does not run."""
     rules.create_rule(db, ADMIN, tool="pay", condition="True", days=7)
     workflow_id = pay(db, 10)
-    monkeypatch.setenv("COUNTERSIGN_STEPS_PER_CLAIM", "1")  # stop right after the decision
+    # Stop right after the decision: one step per claim, and another workflow waiting so
+    # the claim hands this one back instead of going on.
+    ops.create_workflow(
+        db,
+        {
+            "name": "other",
+            "steps": [{"name": "refund", "type": "tool", "tool": "refund", "args": {"amount": 1}}],
+        },
+        created_by=REQUESTER,
+    )
+    monkeypatch.setenv("COUNTERSIGN_STEPS_PER_CLAIM", "1")
     assert build_runner(db, registry=pay_registry, lease_seconds=10).run_once()
+    assert calls.of("pay") == []
     with db.session() as session:
         row = session.scalars(select(ApprovalRequest)).one()
         assert row.status == "approved" and row.released_call is not None
@@ -323,3 +334,23 @@ def test_a_rule_of_a_disabled_account_releases_nothing(
     released_id = pay(db, 10)
     run(db, pay_registry)
     assert status(db, released_id) == "completed"
+
+
+def test_a_rule_releases_a_call_that_follows_another_step(
+    db: Database, pay_registry: ToolRegistry, calls: Calls, people: None
+) -> None:
+    """The step after another starts in the previous outcome's transaction: a rule that
+    releases its call there lets the workflow go on at once, not wait for anyone."""
+    rules.create_rule(db, ADMIN, tool="pay", condition="args.amount <= 200", days=1)
+    first = {"name": "refund first", "type": "tool", "tool": "refund", "args": {"amount": 1}}
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": NAME, "steps": [first, pay_step(), {**pay_step(), "name": "pay again"}]},
+        input_data={"amount": 150, "note": "invoice 7"},
+        created_by=REQUESTER,
+    ).id
+    run(db, pay_registry)
+    assert status(db, workflow_id) == "completed"
+    assert calls.of("refund") == [{"amount": 1}]
+    assert [c["amount"] for c in calls.of("pay")] == [150, 150]
+    assert len(events(db, workflow_id, "approval.decided")) == 2
