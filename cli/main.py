@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cli.accounts import register as register_account_state
 from cli.alerts import alerts_app
+from cli.audit import audit_app
 from cli.execution_logs import logs_command
 from cli.policies import ooo_app, rules_app
 from cli.profiles import agents_app
@@ -592,6 +593,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(rules_app, name="rules")
 app.add_typer(ooo_app, name="ooo")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(audit_app, name="audit")
 
 
 # Each kind of core error (core.base.errors.KINDS) exits with its own code, so a

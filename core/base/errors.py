@@ -302,7 +302,11 @@ class AnswerOutdated(ApprovalClosed):
     """This answer was issued for an earlier level (or another call) of the request."""
 
 
-# -- approval policy (core/standing_rules.py, core/delegation.py) ------------------------------
+class TrailBroken(Conflict):
+    """The audit trail's hash chain does not hold: an entry was changed, moved or deleted."""
+
+
+# -- approval policy (core/approvals/standing_rules.py, delegation.py) ------------------------------
 
 
 class RuleNotFound(NotFound):

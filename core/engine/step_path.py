@@ -52,6 +52,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
+from core.base.trail_hash import content_of, entry_hash, event_chain
+from core.records.trail import stored_head
 from core.store.tables import StepRun, UTCDateTime, Workflow, WorkflowEvent, utcnow
 
 if TYPE_CHECKING:
@@ -114,6 +116,10 @@ class StepQueries:
             after=bindparam("after", type_=_NULLABLE_JSON),
             data=bindparam("data"),
             created_at=bindparam("created_at"),
+            trail_chain=bindparam("trail_chain"),
+            trail_seq=bindparam("trail_seq"),
+            trail_prev=bindparam("trail_prev"),
+            trail_hash=bindparam("trail_hash"),
         )
 
 
@@ -149,7 +155,7 @@ _PG_STEP = (
 WITH moved AS (
     UPDATE workflows
        SET current_step = :next_index,
-           current_step_run_id = nextval(pg_get_serial_sequence('step_runs', 'id')),
+           current_step_run_id = :next_id,
            updated_at = :now, engine_errors = 0
      WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
        AND current_step = :index AND current_step_run_id = :run_id
@@ -167,15 +173,12 @@ WITH moved AS (
     RETURNING id, idempotency_key
 ), logged AS (
     INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
-                                 data, created_at)
+                                 data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
     SELECT :workflow_id, 'step.completed', :runner_id, :name, :before, :after,
-           :completed_data, :now FROM started
+           :completed_data, :now, :chain, :seq_done, :prev_done, :hash_done FROM started
     UNION ALL
     SELECT :workflow_id, 'step.started', :runner_id, :next_name, NULL, NULL,
-           jsonb_build_object('step_run_id', started.id, 'index', CAST(:next_index AS integer),
-                              'type', CAST(:next_type AS text),
-                              'idempotency_key', started.idempotency_key, 'attempt', 1),
-           :now FROM started
+           :started_data, :now, :chain, :seq_started, :prev_started, :hash_started FROM started
 )
 SELECT started.id, started.idempotency_key, moved.context FROM started, moved
 """)
@@ -195,8 +198,28 @@ SELECT started.id, started.idempotency_key, moved.context FROM started, moved
         bindparam("before", type_=postgresql.JSONB()),
         bindparam("after", type_=postgresql.JSONB()),
         bindparam("completed_data", type_=postgresql.JSONB()),
+        bindparam("next_id", type_=BigInteger()),
+        bindparam("started_data", type_=postgresql.JSONB()),
+        bindparam("chain", type_=String()),
+        bindparam("seq_done", type_=BigInteger()),
+        bindparam("prev_done", type_=String()),
+        bindparam("hash_done", type_=String()),
+        bindparam("seq_started", type_=BigInteger()),
+        bindparam("prev_started", type_=String()),
+        bindparam("hash_started", type_=String()),
     )
 )
+
+# PostgreSQL, before the step statement: lock the workflow's row (the trail's chain
+# lock, core.records.trail) while it is still as the caller left it, and draw the
+# next run's id, so both events can be sealed before they are written.
+_PG_LOCK_AND_NEXT_ID = text("""
+SELECT nextval(pg_get_serial_sequence('step_runs', 'id'))
+  FROM workflows
+ WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
+   AND current_step = :index AND current_step_run_id = :run_id
+   FOR UPDATE
+""")
 
 _QUERIES: dict[bool, StepQueries] = {}
 
@@ -254,6 +277,37 @@ class Finished:
     output: dict[str, Any]
 
 
+def _started_data(run_id: int, index: int, step_type: str, key: str) -> dict[str, Any]:
+    return {"step_run_id": run_id, "index": index, "type": step_type, "idempotency_key": key,
+            "attempt": 1}
+
+
+def _step_events(done: Finished, runner_id: str, next_name: str, now: datetime,
+                 before: dict[str, Any], after: dict[str, Any], completed_data: dict[str, Any],
+                 started_data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The two events of a step's outcome and the next start, as rows."""
+    common = {"workflow_id": done.workflow_id, "actor": runner_id, "created_at": now}
+    return [
+        {**common, "event_type": "step.completed", "step_name": done.name, "before": before,
+         "after": after, "data": completed_data},
+        {**common, "event_type": "step.started", "step_name": next_name, "before": None,
+         "after": None, "data": started_data},
+    ]
+
+
+def _seal(conn: Connection, workflow_id: str, events: list[dict[str, Any]]) -> None:
+    """Seal the events into their workflow's trail (core.records.trail): one SELECT of the
+    chain's head; the caller holds the chain (the workflow's row lock on PostgreSQL,
+    BEGIN IMMEDIATE on SQLite)."""
+    chain = event_chain(workflow_id, None, None)
+    seq, prev = stored_head(conn, chain)
+    for row in events:
+        seq += 1
+        digest = entry_hash("event", content_of("event", row), chain=chain, seq=seq, prev=prev)
+        row.update(trail_chain=chain, trail_seq=seq, trail_prev=prev, trail_hash=digest)
+        prev = digest
+
+
 def complete_and_start(
     conn: Connection,
     q: StepQueries,
@@ -273,9 +327,28 @@ def complete_and_start(
     """
     completed_data = {"step_run_id": done.run_id, "attempt": done.attempt}
     if q.postgres:
+        locked = conn.execute(_PG_LOCK_AND_NEXT_ID, {
+            "workflow_id": done.workflow_id, "runner_id": runner_id, "index": done.index,
+            "run_id": done.run_id}).first()
+        if locked is None:
+            return None
+        next_id = int(locked[0])
+        prefix = f"{done.workflow_id}/"
+        events = _step_events(done, runner_id, next_name, now, before, after, completed_data,
+                              _started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"))
+        _seal(conn, done.workflow_id, events)
         row = conn.execute(
             q.pg_step,
             {
+                "next_id": next_id,
+                "started_data": events[1]["data"],
+                "chain": events[0]["trail_chain"],
+                "seq_done": events[0]["trail_seq"],
+                "prev_done": events[0]["trail_prev"],
+                "hash_done": events[0]["trail_hash"],
+                "seq_started": events[1]["trail_seq"],
+                "prev_started": events[1]["trail_prev"],
+                "hash_started": events[1]["trail_hash"],
                 "workflow_id": done.workflow_id,
                 "runner_id": runner_id,
                 "index": done.index,
@@ -319,37 +392,10 @@ def complete_and_start(
         return None
     if conn.execute(q.complete_run, {"run_id": done.run_id, "output": done.output, "now": now}).rowcount != 1:
         return None
-    conn.execute(
-        q.insert_events,
-        [
-            {
-                "workflow_id": done.workflow_id,
-                "event_type": "step.completed",
-                "actor": runner_id,
-                "step_name": done.name,
-                "before": before,
-                "after": after,
-                "data": completed_data,
-                "created_at": now,
-            },
-            {
-                "workflow_id": done.workflow_id,
-                "event_type": "step.started",
-                "actor": runner_id,
-                "step_name": next_name,
-                "before": None,
-                "after": None,
-                "data": {
-                    "step_run_id": started.run_id,
-                    "index": done.index + 1,
-                    "type": next_type,
-                    "idempotency_key": started.key,
-                    "attempt": 1,
-                },
-                "created_at": now,
-            },
-        ],
-    )
+    events = _step_events(done, runner_id, next_name, now, before, after, completed_data,
+                          _started_data(started.run_id, done.index + 1, next_type, started.key))
+    _seal(conn, done.workflow_id, events)
+    conn.execute(q.insert_events, events)
     return NextStart(started.run_id, started.key, dict(moved[0] or {}))
 
 

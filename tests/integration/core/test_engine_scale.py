@@ -25,7 +25,10 @@ from tests.helpers.engine import start
 # check), UPDATE this run, INSERT both events. One commit per step.
 # (Before issue 14: 8 and 6; after its first part: 6 and 5.)
 # A change that adds one fails here: count it and say why it is worth it.
-STATEMENTS_PER_STEP = {"sqlite": 5, "postgresql": 1}
+# Issue 16's tamper-evident trail adds, per step, one SELECT of the workflow's chain head
+# (to seal both events before they are written) and, on PostgreSQL, the lock of the
+# workflow's row with the next run's id drawn (the chain's lock; core.engine.step_path).
+STATEMENTS_PER_STEP = {"sqlite": 6, "postgresql": 3}
 COMMITS_PER_STEP = 1
 
 

@@ -6,7 +6,7 @@
 * ``approval_backups``: the backup approver of an open request and when to ask them.
 
 Revision ID: 0010
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-04 16:00:00.000000
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import core.store.tables
 
 revision = "0010"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
