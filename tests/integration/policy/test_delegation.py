@@ -247,3 +247,20 @@ def test_a_disabled_delegate_is_refused_and_never_handed_a_request(
     run(db, pay_registry)
     assert open_approval_of(db, workflow_id).approvers == [FINANCE]
     assert events(db, workflow_id, "approval.delegated") == []
+
+
+def test_the_audit_trail_holds_with_delegation_and_backups(
+    db: Database, pay_registry: ToolRegistry, people: None
+) -> None:
+    from core.records.trail_verify import first_break, verify
+
+    delegation.set_out_of_office(db, FINANCE, until=utcnow() + timedelta(days=1), delegate=DEPUTY)
+    workflow_id = pay(db, timeout="1h", backup={"to": BACKUP, "after": "50%"})
+    run(db, pay_registry)
+    with db.session() as session:
+        session.execute(update(ApprovalBackup).values(due_at=utcnow() - timedelta(seconds=1)))
+    assert ApprovalEngine(db).expire_due() == 1
+    delegation.clear_out_of_office(db, FINANCE)
+    assert [e.event_type for e in events(db, workflow_id, "approval.delegated")] == ["approval.delegated"]
+    assert first_break(verify(db, ADMIN)) is None
+    assert first_break(verify(db, ADMIN, workflow_id)) is None

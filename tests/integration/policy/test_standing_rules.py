@@ -354,3 +354,20 @@ def test_a_rule_releases_a_call_that_follows_another_step(
     assert calls.of("refund") == [{"amount": 1}]
     assert [c["amount"] for c in calls.of("pay")] == [150, 150]
     assert len(events(db, workflow_id, "approval.decided")) == 2
+
+
+def test_the_audit_trail_holds_with_rules_and_their_releases(
+    db: Database, pay_registry: ToolRegistry, calls: Calls, people: None
+) -> None:
+    """Rule events (outside any workflow) and a rule's release are sealed like any other."""
+    from core.records.trail_verify import first_break, verify
+
+    created = rules.create_rule(db, ADMIN, tool="pay", condition="True", days=1)
+    workflow_id = pay(db, 10)
+    run(db, pay_registry)
+    assert status(db, workflow_id) == "completed"
+    rules.update_rule(db, ADMIN, created["id"], condition="args.amount <= 5")
+    rules.revoke_rule(db, ADMIN, created["id"])
+    reports = verify(db, ADMIN)
+    assert first_break(reports) is None
+    assert workflow_id in {r.chain for r in reports}
