@@ -5,7 +5,7 @@
 * ``out_of_office``: a person away until a date and their delegate (core/delegation.py).
 * ``approval_backups``: the backup approver of an open request and when to ask them.
 
-Revision ID: 0010
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-04 16:00:00.000000
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 import core.store.tables
 
-revision = "0010"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
