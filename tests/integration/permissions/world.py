@@ -56,7 +56,10 @@ EXPECTED: dict[Action, dict[str, str]] = {
     # Named on the request, a person without an account answers (email approvers).
     Action.APPROVALS_ANSWER: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
                               "unknown": Y, "system": NA},
-    Action.APPROVALS_REASSIGN: {role: NA for role in ROLES},  # no reassignment feature yet
+    # An approver may hand on a request they are asked (the matrix's request asks them).
+    Action.APPROVALS_REASSIGN: {"admin": Y, "approver": Y, "viewer": N, "service": N,
+                                "starter": N, "unknown": N, "system": Y},
+    Action.APPROVALS_OVERSEE: _ADMIN_ONLY,
     Action.CHANNELS_CONFIGURE: _ADMIN_ONLY,
     Action.DELIVERIES_RETRY: _ADMIN_ONLY,
     Action.ALERTS_ACKNOWLEDGE: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
@@ -173,6 +176,8 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
     from core.checkpoints import rollback
     from core.conversations import take_over
     from core.execution_logs import LogFilters, query
+    from core.inbox_views import InboxQuery, inbox_page
+    from core.reassign import reassign
     from core.tenants import create_tenant
     from core.tools import default_registry
 
@@ -194,6 +199,10 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
             w.db, w.waiting(role), "matrix", email),
         Action.APPROVALS_ANSWER: lambda w, role, email: ApprovalEngine(w.db).respond_to_approval(
             w.approval(), email, "approve"),
+        Action.APPROVALS_REASSIGN: lambda w, role, email: reassign(
+            w.db, w.approval(), email, [EMAILS["admin"]], reason="matrix"),
+        Action.APPROVALS_OVERSEE: lambda w, role, email: inbox_page(
+            w.db, email, InboxQuery(view="all")),
         Action.CHANNELS_CONFIGURE: lambda w, role, email: store_channel_settings(
             w.db, "webhook", enabled=True, settings={}, actor=email),
         Action.DELIVERIES_RETRY: lambda w, role, email: retry_notification(
