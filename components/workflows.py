@@ -19,17 +19,23 @@ from core.errors import CountersignError, DefinitionError
 from core.models import Workflow
 from core.storable import load_json
 from core.tools import default_registry
+from core.waits import Waiting
 
 STARTED = "workflows.started"
 
 
-def workflow_table(rows: Sequence[Workflow], *, key: str) -> str | None:
-    """The page of workflows; returns the id of a selected row."""
+def workflow_table(rows: Sequence[Workflow], *, key: str,
+                   waits: dict[str, list[Waiting]] | None = None) -> str | None:
+    """The page of workflows (with who each waiting one waits for); the id of a selected row."""
+    waits = waits or {}
     frame = pd.DataFrame([{
-        "name": w.name, "status": w.status, "step": w.current_step + 1,
-        "steps": len(w.definition.get("steps", [])), "created": w.created_at,
-        "updated": w.updated_at, "by": w.created_by, "id": w.id,
-    } for w in rows], columns=["name", "status", "step", "steps", "created", "updated", "by", "id"])
+        "name": w.name, "status": w.status,
+        "step": w.current_step + 1 if w.status != "completed" else None,
+        "steps": len(w.definition.get("steps", [])),
+        "waits for": "; ".join(f"{', '.join(x.approvers)}: {x.title}" for x in waits.get(w.id, [])),
+        "created": w.created_at, "updated": w.updated_at, "by": w.created_by, "id": w.id,
+    } for w in rows], columns=["name", "status", "step", "steps", "waits for", "created", "updated",
+                               "by", "id"])
     picked = st.dataframe(frame, hide_index=True, width="stretch", key=key,
                           on_select="rerun", selection_mode="single-row")
     selected = picked.selection.rows if picked is not None else []

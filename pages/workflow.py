@@ -13,9 +13,11 @@ from components.feedback import show_error
 from components.services import get_services
 from components.text import md, md_lines
 from components.timeline import timeline_figure
+from components.waiting import position_text, waiting_notice
 from core import history
 from core import workflows as ops
 from core.errors import CountersignError
+from core.waits import waiting_on
 
 EVENT_ROWS = 500
 TIMELINE_EVENTS = 5000
@@ -44,11 +46,12 @@ except CountersignError as exc:
 
 # The name, step names, description and error may all be an agent's words: text only.
 st.title(md(workflow.name))
-steps = workflow.definition.get("steps", [])
-position = steps[workflow.current_step]["name"] if workflow.current_step < len(steps) else "end"
-st.markdown(f"{badge_markdown(workflow.status)} step {min(workflow.current_step + 1, len(steps))} "
-            f"of {len(steps)} (**{md(position)}**) · started by {md(workflow.created_by)} · "
-            f"`{workflow.id}`")
+step_names = [str(step.get("name", "")) for step in workflow.definition.get("steps", [])]
+st.markdown(f"{badge_markdown(workflow.status)} "
+            f"{position_text(workflow.status, workflow.current_step, step_names)} · "
+            f"started by {md(workflow.created_by)} · `{workflow.id}`")
+waiting_notice(waiting_on(db, [workflow.id], viewer=user.email).get(workflow.id, []),
+               key="workflow.waits")
 if workflow.description:
     st.caption(md_lines(workflow.description))
 if workflow.error:
