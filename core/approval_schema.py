@@ -6,6 +6,7 @@ from typing import Any
 
 from core.definitions import ApprovalConfig
 from core.safe_schema import safe_validator
+from core.schema_words import in_words
 
 # Formats the seed uses that are UI hints, not JSON Schema formats.
 UI_ONLY_FORMATS = {"textarea": "textarea", "password": "password"}
@@ -78,5 +79,5 @@ def schema_problems(schema: dict[str, Any], data: Any) -> list[str]:
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in error.absolute_path) or "(answer)"
-        problems.append(f"{path}: {error.message}")
+        problems.append(f"{path}: {in_words(error)}")
     return problems
