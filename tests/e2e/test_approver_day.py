@@ -216,3 +216,18 @@ def test_keyboard_moves_opens_approves_and_lists_keys(dashboard: Dashboard, page
     while row_of(dashboard, approval_id).status != "approved" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert row_of(dashboard, approval_id).status == "approved"
+
+
+def test_the_inbox_has_its_own_path(dashboard: Dashboard, page: Any) -> None:
+    page.goto(f"{dashboard.url}/inbox")  # signed out: the sign-in form, then the Inbox
+    wait_for_app(page)
+    sign_in(page, FINANCE)
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    page.goto(f"{dashboard.url}/inbox")  # signed in (the session cookie), typed by hand
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    assert page.url.endswith("/inbox")
+    page.goto(dashboard.url)  # the root opens the Inbox
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
