@@ -74,6 +74,7 @@ except ConfigurationError as refusal:
 with database_outage_notice():  # a plain notice, not a traceback, while the database is down
     services = get_services()
     user = auth.resolve_user(services.db)
+cookie_change = st.session_state.get(auth.COOKIE_PENDING)
 auth.write_session_cookie()
 
 if user is None:
@@ -101,6 +102,10 @@ pages = {
 def open_first_page() -> None:
     """The app's root opens the Inbox, or the page a deep link (``/?approval=<id>``) is for."""
     target = deep_link_url_path()
+    if cookie_change is not None:
+        # The switch ends this run before the browser runs the cookie's script: the
+        # page switched to writes it instead.
+        st.session_state[auth.COOKIE_PENDING] = cookie_change
     st.switch_page(pages[target if target in pages else PAGES[0].url_path],
                    query_params=st.query_params.to_dict())
 

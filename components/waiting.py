@@ -27,11 +27,16 @@ def position_text(status: str, current_step: int, steps: list[str]) -> str:
 
 
 def waiting_notice(waits: Sequence[Waiting], *, key: str) -> None:
-    """One line per open request: who is asked, to answer what, by when, and a link to it."""
+    """One line per open request: who is asked, to answer what, by when, and a link to it.
+
+    Always one container (empty when nothing waits), so what follows keeps its
+    place when the last request is answered (Streamlit would reset tabs after it).
+    """
+    outer = st.container(key=key)
     for index, wait in enumerate(waits):
         level = f" (level {wait.level} of {wait.levels})" if wait.levels > 1 else ""
         left = reports.time_left(wait.expires_at)
-        with st.container(border=True, key=f"{key}.{index}"):
+        with outer, st.container(border=True, key=f"{key}.{index}"):
             st.markdown(f":material/hourglass_top: Waits for **{md(', '.join(wait.approvers))}** "
                         f"to answer **{md(wait.title)}**{level} · {md(left)}")
             st.page_link(APPROVAL_PAGE, label="Open the request", icon=":material/approval:",

@@ -58,8 +58,9 @@ if workflow.error:
     st.error(md_lines(workflow.error))
 workflow_controls(db, workflow, user)
 
+# Keyed: the open tab stays open when the page above it changes (a request answered).
 timeline_tab, events_tab, state_tab, checkpoints_tab = st.tabs(
-    ["Timeline", "Events", "State", "Checkpoints"])
+    ["Timeline", "Events", "State", "Checkpoints"], key="workflow.tabs")
 with timeline_tab:
     runs = ops.step_runs_of(db, workflow.id)
     if runs:
