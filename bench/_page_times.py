@@ -44,8 +44,7 @@ def _renderer(db_url: str, page: str, params: dict[str, str]) -> Callable[[], No
         if app.exception:
             raise RuntimeError(f"pages/{page}.py failed: {app.exception[0].message}")
         if not app.title or any(t.value == "Countersign" for t in app.title):
-            raise RuntimeError(f"pages/{page}.py was not drawn (signed out?): "
-                               f"{[t.value for t in app.title]}")
+            raise RuntimeError(f"pages/{page}.py was not drawn (signed out?): {[t.value for t in app.title]}")
 
     return render
 
@@ -97,9 +96,18 @@ def demo_pages(db_url: str) -> list[tuple[str, dict[str, str]]]:
         [approval, *_] = ApprovalEngine(db).list_pending_approvals(limit=1)
     finally:
         db.dispose()
-    return [("inbox", {}), ("approval", {"approval": approval.id}), ("workflows", {}),
-            ("workflow", {"workflow": approval.workflow_id or ""}), ("monitor", {}),
-            ("logs", {}), ("agents", {}), ("sessions", {}), ("settings", {}), ("tenants", {})]
+    return [
+        ("inbox", {}),
+        ("approval", {"approval": approval.id}),
+        ("workflows", {}),
+        ("workflow", {"workflow": approval.workflow_id or ""}),
+        ("monitor", {}),
+        ("logs", {}),
+        ("agents", {}),
+        ("sessions", {}),
+        ("settings", {}),
+        ("tenants", {}),
+    ]
 
 
 def measure(db_url: str, repeats: int) -> bool:

@@ -37,7 +37,13 @@ def waiting_notice(waits: Sequence[Waiting], *, key: str) -> None:
         level = f" (level {wait.level} of {wait.levels})" if wait.levels > 1 else ""
         left = reports.time_left(wait.expires_at)
         with outer, st.container(border=True, key=f"{key}.{index}"):
-            st.markdown(f":material/hourglass_top: Waits for **{md(', '.join(wait.approvers))}** "
-                        f"to answer **{md(wait.title)}**{level} · {md(left)}")
-            st.page_link(APPROVAL_PAGE, label="Open the request", icon=":material/approval:",
-                         query_params={"approval": wait.approval_id})
+            st.markdown(
+                f":material/hourglass_top: Waits for **{md(', '.join(wait.approvers))}** "
+                f"to answer **{md(wait.title)}**{level} · {md(left)}"
+            )
+            st.page_link(
+                APPROVAL_PAGE,
+                label="Open the request",
+                icon=":material/approval:",
+                query_params={"approval": wait.approval_id},
+            )

@@ -17,7 +17,7 @@ _SHORT = 60
 
 def _shown(value: Any) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= _SHORT else text[:_SHORT - 1] + "…"
+    return text if len(text) <= _SHORT else text[: _SHORT - 1] + "…"
 
 
 def _expected_form(schema: dict[str, Any]) -> str | None:

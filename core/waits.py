@@ -50,14 +50,16 @@ def _levels(approval: ApprovalRequest) -> int:
     try:
         config = ApprovalConfig.model_validate(approval.config)
         amount = approval.context_data.get("amount") if approval.approval_type == "budget" else None
-        return max(len(levels_for(config, amount if isinstance(amount, int | float) else None)),
-                   approval.level + 1)
+        return max(
+            len(levels_for(config, amount if isinstance(amount, int | float) else None)), approval.level + 1
+        )
     except ValueError:  # a config stored before a change of format: say only the level
         return approval.level + 1
 
 
-def waiting_on(db: Database, workflow_ids: list[str], *, viewer: str | None = None
-               ) -> dict[str, list[Waiting]]:
+def waiting_on(
+    db: Database, workflow_ids: list[str], *, viewer: str | None = None
+) -> dict[str, list[Waiting]]:
     """Each workflow's open requests (those a ``viewer`` sees), oldest first."""
     ids = [i for i in dict.fromkeys(workflow_ids) if i]
     if not ids:
@@ -65,12 +67,15 @@ def waiting_on(db: Database, workflow_ids: list[str], *, viewer: str | None = No
     found: dict[str, list[Waiting]] = {}
     with db.read() as session:
         tenant = tenant_of(session, viewer) if viewer else None
-        query = tenant_scope(tenant).apply(select(ApprovalRequest), ApprovalRequest.tenant).where(
-            ApprovalRequest.workflow_id.in_(ids), ApprovalRequest.status == APPROVAL_OPEN)
+        query = (
+            tenant_scope(tenant)
+            .apply(select(ApprovalRequest), ApprovalRequest.tenant)
+            .where(ApprovalRequest.workflow_id.in_(ids), ApprovalRequest.status == APPROVAL_OPEN)
+        )
         for row in session.scalars(query.order_by(ApprovalRequest.created_at)):
-            found.setdefault(row.workflow_id or "", []).append(Waiting(
-                row.id, row.title, list(row.approvers), row.level + 1, _levels(row),
-                row.expires_at))
+            found.setdefault(row.workflow_id or "", []).append(
+                Waiting(row.id, row.title, list(row.approvers), row.level + 1, _levels(row), row.expires_at)
+            )
     return found
 
 
@@ -87,24 +92,34 @@ class RollbackPlan:
     cancelled_requests: list[str]  # titles
 
 
-def rollback_plan(db: Database, registry: ToolRegistry, workflow_id: str, checkpoint_name: str,
-                  actor: str) -> RollbackPlan:
+def rollback_plan(
+    db: Database, registry: ToolRegistry, workflow_id: str, checkpoint_name: str, actor: str
+) -> RollbackPlan:
     """What ``rollback`` to ``checkpoint_name`` would do now, writing nothing."""
     with db.read() as session:
         workflow = store.get_workflow(session, workflow_id, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_ROLLBACK, workflow=workflow)
         checkpoint = find_checkpoint(session, workflow_id, checkpoint_name)
         definition = WorkflowDefinition.model_validate(workflow.definition)
-        runs = session.scalars(select(StepRun).where(
-            StepRun.workflow_id == workflow_id, StepRun.id > checkpoint.step_run_watermark,
-            StepRun.status == "completed").order_by(StepRun.id.desc())).all()
+        runs = session.scalars(
+            select(StepRun)
+            .where(
+                StepRun.workflow_id == workflow_id,
+                StepRun.id > checkpoint.step_run_watermark,
+                StepRun.status == "completed",
+            )
+            .order_by(StepRun.id.desc())
+        ).all()
         planned = []
         for run in runs:
-            step = definition.steps[run.step_index] if run.step_index < len(definition.steps) \
-                else None
+            step = definition.steps[run.step_index] if run.step_index < len(definition.steps) else None
             compensate = _compensation_of(step, registry)
-            planned.append(PlannedCompensation(run.step_name,
-                                               compensate.tool if compensate else None))
-        open_titles = list(session.scalars(select(ApprovalRequest.title).where(
-            ApprovalRequest.workflow_id == workflow_id, ApprovalRequest.status == APPROVAL_OPEN)))
+            planned.append(PlannedCompensation(run.step_name, compensate.tool if compensate else None))
+        open_titles = list(
+            session.scalars(
+                select(ApprovalRequest.title).where(
+                    ApprovalRequest.workflow_id == workflow_id, ApprovalRequest.status == APPROVAL_OPEN
+                )
+            )
+        )
     return RollbackPlan(checkpoint.name, planned, open_titles)

@@ -50,9 +50,18 @@ def assert_not_reloaded(page: Any) -> None:
 def ask(app: Dashboard, title: str, who: str = FINANCE, kind: str = "binary") -> str:
     db = app.database()
     try:
-        return ApprovalEngine(db).request_approval(
-            None, title, approval_type=kind, requested_from=who,
-            requested_by="agent@example.com", config={"channels": []}).id
+        return (
+            ApprovalEngine(db)
+            .request_approval(
+                None,
+                title,
+                approval_type=kind,
+                requested_from=who,
+                requested_by="agent@example.com",
+                config={"channels": []},
+            )
+            .id
+        )
     finally:
         db.dispose()
 
@@ -76,21 +85,40 @@ def open_inbox(app: Dashboard, page: Any, email: str) -> None:
 
 
 def test_a_request_started_by_the_cli_appears_without_reload(
-        dashboard: Dashboard, page: Any, tmp_path: Path) -> None:
+    dashboard: Dashboard, page: Any, tmp_path: Path
+) -> None:
     open_inbox(dashboard, page, FINANCE)
     before = page.locator(ROW).count()
     expect(page).to_have_title(re.compile(rf"^\({before}\) Inbox"))
     mark_document(page)
     definition = tmp_path / "refund.json"
-    definition.write_text(json.dumps({"name": "Refund", "steps": [{
-        "name": "ask", "type": "approval", "approval_config": {
-            "title": "Refund order ORD-88", "type": "binary",
-            "requested_from": FINANCE, "channels": []}}]}))
+    definition.write_text(
+        json.dumps(
+            {
+                "name": "Refund",
+                "steps": [
+                    {
+                        "name": "ask",
+                        "type": "approval",
+                        "approval_config": {
+                            "title": "Refund order ORD-88",
+                            "type": "binary",
+                            "requested_from": FINANCE,
+                            "channels": [],
+                        },
+                    }
+                ],
+            }
+        )
+    )
     started = subprocess.run(
-        [sys.executable, "-m", "core", "workflow", "start", str(definition),
-         "--as", "admin@example.com"],
-        cwd=REPO_ROOT, env={**os.environ, "DATABASE_URL": dashboard.db_url},
-        capture_output=True, text=True, timeout=120)
+        [sys.executable, "-m", "core", "workflow", "start", str(definition), "--as", "admin@example.com"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": dashboard.db_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert started.returncode == 0, started.stderr
     # The dashboard's runner opens the request; the inbox redraws by itself.
     expect(page.locator(ROW).filter(has_text="Refund order ORD-88")).to_be_visible()
@@ -100,8 +128,7 @@ def test_a_request_started_by_the_cli_appears_without_reload(
     shot(page, "inbox-live.png")
 
 
-def test_an_open_approval_page_shows_a_decision_made_elsewhere(
-        dashboard: Dashboard, page: Any) -> None:
+def test_an_open_approval_page_shows_a_decision_made_elsewhere(dashboard: Dashboard, page: Any) -> None:
     approval_id = ask(dashboard, "Pay the printer")
     open_inbox(dashboard, page, FINANCE)
     page.goto(f"{dashboard.url}/approval?approval={approval_id}")
@@ -110,8 +137,9 @@ def test_an_open_approval_page_shows_a_decision_made_elsewhere(
     mark_document(page)
     db = dashboard.database()
     try:  # finance answers elsewhere (another tab, the API) while this page stays open
-        ApprovalEngine(db).respond_to_approval(approval_id, FINANCE, "reject",
-                                               comment="not this month", channel="api")
+        ApprovalEngine(db).respond_to_approval(
+            approval_id, FINANCE, "reject", comment="not this month", channel="api"
+        )
     finally:
         db.dispose()
     expect(page.get_by_text(re.compile("This request was rejected"))).to_be_visible(timeout=15_000)
@@ -147,8 +175,9 @@ def test_admin_views_search_sort_and_reassign(dashboard: Dashboard, page: Any) -
     db = dashboard.database()
     try:
         with db.read() as session:
-            event = session.scalars(select(WorkflowEvent).where(
-                WorkflowEvent.event_type == "approval.reassigned")).one()
+            event = session.scalars(
+                select(WorkflowEvent).where(WorkflowEvent.event_type == "approval.reassigned")
+            ).one()
             assert event.actor == "admin@example.com"
             assert event.after == {"approvers": ["legal@example.com"]}
             assert event.data["reason"] == "devops is on leave"
@@ -174,7 +203,8 @@ def test_bulk_approve_with_one_comment(dashboard: Dashboard, page: Any) -> None:
     try:
         votes = ApprovalEngine(db).responses(first)
         assert [(v.decision, v.comment, v.channel) for v in votes] == [
-            ("approve", "month-end batch", "dashboard")]
+            ("approve", "month-end batch", "dashboard")
+        ]
     finally:
         db.dispose()
     expect(page.locator(ROW).filter(has_text="Bulk one")).to_have_count(0)

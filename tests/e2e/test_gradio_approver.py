@@ -45,16 +45,23 @@ def approver_page(sqlite_db: Database) -> Iterator[tuple[Any, str]]:
 
 
 def ask(db: Database, title: str, action: dict[str, Any] | None = None) -> str:
-    return ApprovalEngine(db).request_approval(
-        None, title, requested_from=ANN, requested_by="agent@example.com",
-        config={"channels": []}, proposed_action=action).id
+    return (
+        ApprovalEngine(db)
+        .request_approval(
+            None,
+            title,
+            requested_from=ANN,
+            requested_by="agent@example.com",
+            config={"channels": []},
+            proposed_action=action,
+        )
+        .id
+    )
 
 
-def test_the_gradio_approver_reads_and_counts(sqlite_db: Database,
-                                              approver_page: tuple[Any, str]) -> None:
+def test_the_gradio_approver_reads_and_counts(sqlite_db: Database, approver_page: tuple[Any, str]) -> None:
     page, _ = approver_page
-    first = ask(sqlite_db, "Send the newsletter",
-                {"step": "send", "tool": "send_email", "recipients": 1200})
+    first = ask(sqlite_db, "Send the newsletter", {"step": "send", "tool": "send_email", "recipients": 1200})
     who = page.locator("#cs-who")
     # Made after the page loaded: the count follows within a few seconds, no reload.
     expect(who).to_contain_text("1 waiting", timeout=(REFRESH_SECONDS + 10) * 1000)
@@ -67,8 +74,9 @@ def test_the_gradio_approver_reads_and_counts(sqlite_db: Database,
     assert "&quot;" not in (details.text_content() or "")
     assert "{" not in (details.text_content() or "")
     # Three buttons that look different: primary, secondary, stop.
-    classes = [page.locator(f"#cs-{name}").get_attribute("class") or ""
-               for name in ("approve", "modify", "reject")]
+    classes = [
+        page.locator(f"#cs-{name}").get_attribute("class") or "" for name in ("approve", "modify", "reject")
+    ]
     assert "primary" in classes[0] and "secondary" in classes[1] and "stop" in classes[2], classes
     if os.environ.get("COUNTERSIGN_SCREENSHOTS"):
         page.screenshot(path=str(REPO_ROOT / "docs" / "screenshots" / "gradio-approver.png"))

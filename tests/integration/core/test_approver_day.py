@@ -31,16 +31,34 @@ def people(db: Database) -> Database:
     return db
 
 
-def ask(db: Database, title: str, who: str | list[str], *, kind: str = "binary",
-        amount: float | None = None, timeout: str | None = None,
-        requested_by: str = "agent@day.test") -> str:
+def ask(
+    db: Database,
+    title: str,
+    who: str | list[str],
+    *,
+    kind: str = "binary",
+    amount: float | None = None,
+    timeout: str | None = None,
+    requested_by: str = "agent@day.test",
+) -> str:
     config: dict[str, object] = {"channels": []}
     context = None
     if kind == "budget":
         context = {"amount": amount, "currency": "USD"}
-    return ApprovalEngine(db).request_approval(
-        None, title, approval_type=kind, requested_from=who, requested_by=requested_by,
-        config=config, context_data=context, timeout=timeout).id
+    return (
+        ApprovalEngine(db)
+        .request_approval(
+            None,
+            title,
+            approval_type=kind,
+            requested_from=who,
+            requested_by=requested_by,
+            config=config,
+            context_data=context,
+            timeout=timeout,
+        )
+        .id
+    )
 
 
 def titles(db: Database, user: str, **query: object) -> list[str]:
@@ -73,8 +91,9 @@ def test_all_pending_is_for_admins_and_bad_queries_are_named(people: Database) -
     with pytest.raises(NotAuthorized, match="approvals:oversee"):
         inbox_page(people, ANN, InboxQuery(view="all"))
     with people.read() as session:
-        refusals = session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.event_type == REFUSED_EVENT, WorkflowEvent.actor == ANN)).all()
+        refusals = session.scalars(
+            select(WorkflowEvent).where(WorkflowEvent.event_type == REFUSED_EVENT, WorkflowEvent.actor == ANN)
+        ).all()
     assert [e.data["action"] for e in refusals] == ["approvals:oversee"]
     with pytest.raises(CountersignError, match="sort: must be one of deadline, age, amount"):
         inbox_page(people, ANN, InboxQuery(sort="price"))  # type: ignore[arg-type]
@@ -91,12 +110,18 @@ def test_reassign_moves_the_request_and_is_audited(people: Database) -> None:
     assert titles(db, ANN) == []
     assert titles(db, BOB) == ["Pay"]
     with db.read() as session:
-        assert session.scalars(select(ApprovalAssignee.principal).where(
-            ApprovalAssignee.approval_id == approval_id)).all() == [BOB]
-        [event] = session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.event_type == "approval.reassigned")).all()
+        assert session.scalars(
+            select(ApprovalAssignee.principal).where(ApprovalAssignee.approval_id == approval_id)
+        ).all() == [BOB]
+        [event] = session.scalars(
+            select(WorkflowEvent).where(WorkflowEvent.event_type == "approval.reassigned")
+        ).all()
         assert (event.actor, event.before, event.after, event.data["reason"]) == (
-            ANN, {"approvers": [ANN]}, {"approvers": [BOB]}, "on leave")
+            ANN,
+            {"approvers": [ANN]},
+            {"approvers": [BOB]},
+            "on leave",
+        )
     # Status polling sees no vote or level change (reassignment is not a decision).
     assert status_of(db, approval_id) == shown
     # Bob can now decide; Ann no longer can.
@@ -120,14 +145,16 @@ def test_reassign_refusals_write_nothing(people: Database) -> None:
     assert refused.value.problems == [
         "to: nobody@day.test has no account that may answer this request",
         "to: no one who may answer this request is in the group 'no-such-group'",
-        "to: viewer@day.test has no account that may answer this request"]
+        "to: viewer@day.test has no account that may answer this request",
+    ]
     with pytest.raises(InvalidReassignment, match="name at least one approver"):
         reassign(db, approval_id, ADMIN, [" "])
     with db.read() as session:
         row = session.get(ApprovalRequest, approval_id)
         assert row is not None and row.approvers == [BOB]
-        assert not session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.event_type == "approval.reassigned")).all()
+        assert not session.scalars(
+            select(WorkflowEvent).where(WorkflowEvent.event_type == "approval.reassigned")
+        ).all()
     # An admin may reassign any, to a group; the group's members are notified.
     reassign(db, approval_id, ADMIN, ["finance"])
     assert titles(db, ANN, view="groups") == ["Deploy"]
@@ -135,13 +162,20 @@ def test_reassign_refusals_write_nothing(people: Database) -> None:
 
 def test_reassign_notifies_only_the_new_approvers(people: Database) -> None:
     db = people
-    approval_id = ApprovalEngine(db).request_approval(
-        None, "Notify", requested_from=ANN, requested_by="agent@day.test",
-        config={"channels": ["email"]}).id
+    approval_id = (
+        ApprovalEngine(db)
+        .request_approval(
+            None, "Notify", requested_from=ANN, requested_by="agent@day.test", config={"channels": ["email"]}
+        )
+        .id
+    )
     reassign(db, approval_id, ADMIN, [ANN, BOB])
     with db.read() as session:
-        recipients = sorted(session.scalars(select(Notification.recipient).where(
-            Notification.approval_id == approval_id)).all())
+        recipients = sorted(
+            session.scalars(
+                select(Notification.recipient).where(Notification.approval_id == approval_id)
+            ).all()
+        )
     assert recipients == [ANN, BOB]
 
 
@@ -150,11 +184,17 @@ def test_bulk_decides_each_through_the_normal_vote(people: Database) -> None:
     first, second = ask(db, "One", ANN), ask(db, "Two", "finance")
     outcomes = decide_many(db, [first, second, first], ANN, "approve", comment="batch")
     assert [(o.title, o.status, o.message) for o in outcomes] == [
-        ("One", "approved", ""), ("Two", "approved", "")]
+        ("One", "approved", ""),
+        ("Two", "approved", ""),
+    ]
     for approval_id in (first, second):
         [vote] = ApprovalEngine(db).responses(approval_id)
         assert (vote.approver, vote.decision, vote.comment, vote.channel) == (
-            ANN, "approve", "batch", "dashboard")
+            ANN,
+            "approve",
+            "batch",
+            "dashboard",
+        )
 
 
 def test_a_bad_bulk_selection_writes_nothing(people: Database) -> None:
