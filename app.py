@@ -15,9 +15,9 @@ import streamlit as st
 from components import auth
 from components.outage import database_outage_notice
 from components.services import get_services
-from core.errors import ConfigurationError
-from core.logging import configure_logging
-from core.production import require_production_secrets
+from core.base.errors import ConfigurationError
+from core.base.logging import configure_logging
+from core.ops.production import require_production_secrets
 
 # Absolute, so the app also runs when started from another script (tests).
 HERE = Path(__file__).resolve().parent
@@ -33,7 +33,7 @@ class PageSpec:
     url_path: str
     roles: frozenset[str] = ALL_ROLES
     visible: bool = True
-    # Platform-wide pages: not for users of a tenant, whatever their role (core.tenancy).
+    # Platform-wide pages: not for users of a tenant, whatever their role (core.store.tenancy).
     platform_only: bool = False
 
 

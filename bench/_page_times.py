@@ -51,8 +51,8 @@ def _renderer(db_url: str, page: str, params: dict[str, str]) -> Callable[[], No
 
 def signed_token(db_url: str, email: str) -> str:
     """The session token the sign-in form would give ``email`` (a real signed one)."""
-    from core.db import Database
-    from core.users import get_user, session_token
+    from core.identity.users import get_user, session_token
+    from core.store.db import Database
 
     db = Database(db_url)
     try:
@@ -88,8 +88,8 @@ def _median(call: Callable[[], Any], repeats: int, bare: Callable[[], Any]) -> t
 
 def demo_pages(db_url: str) -> list[tuple[str, dict[str, str]]]:
     """Every page, with the query a deep link gives it (a waiting request, its workflow)."""
-    from core.approvals import ApprovalEngine
-    from core.db import Database
+    from core.approvals.engine import ApprovalEngine
+    from core.store.db import Database
 
     db = Database(db_url)
     try:

@@ -38,18 +38,18 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from sqlalchemy import Table, insert, select  # noqa: E402
 
-from core import workflows as ops  # noqa: E402
-from core.db import Database  # noqa: E402
-from core.definitions import load_definition_file  # noqa: E402
-from core.demo import add_demo_users, template_path  # noqa: E402
-from core.models import (  # noqa: E402
+from core.definitions.workflow import load_definition_file  # noqa: E402
+from core.demo.scenarios import add_demo_users, template_path  # noqa: E402
+from core.engine import workflows as ops  # noqa: E402
+from core.runtime import build_runner  # noqa: E402
+from core.store.db import Database  # noqa: E402
+from core.store.tables import (  # noqa: E402
     ApprovalRequest,
     Base,
     StepRun,
     Workflow,
     utcnow,
 )
-from core.runner import Runner  # noqa: E402
 
 TABLES = Base.metadata.tables
 
@@ -72,7 +72,7 @@ def _prototype(db: Database) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
     workflow = ops.create_workflow(db, load_definition_file(template_path("deployment_pipeline")),
                                    input_data={"service": "checkout-api", "version": "2.14.0"},
                                    created_by="agent@example.com")
-    Runner(db, runner_id="bench-setup").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id="bench-setup").run_until_idle(max_seconds=60)
     with db.read() as session:
         wf = session.get(Workflow, workflow.id)
         approval = session.scalars(
@@ -235,7 +235,7 @@ def side_by_side(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str,
 
 def data_calls(db: Database) -> dict[str, Callable[[], Any]]:
     """The queries behind the two pages, to show where a slow render spends its time."""
-    from core import reports
+    from core.approvals import inbox as reports
 
     return {
         "reports.inbox_summary": lambda: reports.inbox_summary(db, INBOX_USER),
@@ -246,14 +246,14 @@ def data_calls(db: Database) -> dict[str, Callable[[], Any]]:
 
 def demo_page_times(repeats: int) -> bool:
     from bench._page_times import measure
-    from core.demo import load_demo
+    from core.demo.scenarios import load_demo
 
     print(f"Every page on the demo (SQLite), median of {repeats} renders, against a bare page")
     with tempfile.TemporaryDirectory(prefix="countersign-pages-") as tmp:
         db = Database(f"sqlite:///{Path(tmp) / 'demo.db'}")
         db.upgrade()
         load_demo(db)
-        Runner(db, runner_id="bench-demo").run_until_idle(max_seconds=60)
+        build_runner(db, runner_id="bench-demo").run_until_idle(max_seconds=60)
         try:
             return measure(db.url, repeats)
         finally:

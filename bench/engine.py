@@ -68,13 +68,13 @@ if REPO_ROOT not in sys.path:
 from sqlalchemy import func, select, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from core import workflows as ops  # noqa: E402
-from core.approvals import ApprovalEngine  # noqa: E402
-from core.db import Database  # noqa: E402
-from core.definitions import WorkflowDefinition, parse_definition  # noqa: E402
-from core.executor import rehearsal_task  # noqa: E402
-from core.models import ApprovalRequest, StepRun, Workflow  # noqa: E402
-from core.tools import ToolRegistry  # noqa: E402
+from core.approvals.engine import ApprovalEngine  # noqa: E402
+from core.definitions.workflow import WorkflowDefinition, parse_definition  # noqa: E402
+from core.engine import workflows as ops  # noqa: E402
+from core.engine.executor import rehearsal_task  # noqa: E402
+from core.engine.tools import ToolRegistry  # noqa: E402
+from core.store.db import Database  # noqa: E402
+from core.store.tables import ApprovalRequest, StepRun, Workflow  # noqa: E402
 
 PGBENCH = os.environ.get("PGBENCH", "/usr/lib/postgresql/15/bin/pgbench")
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -205,7 +205,7 @@ def scratch_pg(name: str) -> Iterator[str]:
 
 def _requester_account(db: Database) -> None:
     """The bench's requester may start workflows (a service account, where roles say so)."""
-    from core.users import add_user
+    from core.identity.users import add_user
 
     try:
         add_user(db, REQUESTER, role="service")
@@ -244,14 +244,14 @@ def _runner_process(url: str, ready: Any, stop: Any) -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    from core.logging import configure_logging
+    from core.base.logging import configure_logging
 
     configure_logging(level="WARNING")  # per-step INFO lines would be measured too
-    from core.runner import Runner
+    from core.runtime import build_runner
 
     db = Database(url)
     # Notification delivery is another issue's thread; the engine is measured alone.
-    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task,
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task,
                     dispatch_notifications=False)
     runner.start()
     ready.release()
@@ -356,9 +356,9 @@ def _runner_for_latency(db: Database, in_process: bool) -> Iterator[None]:
         with runner_processes(db.url, 1):
             yield
         return
-    from core.runner import Runner
+    from core.runtime import build_runner
 
-    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task,
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task,
                     dispatch_notifications=False)
     runner.start()
     try:
@@ -445,12 +445,12 @@ def database_bytes(db: Database) -> int:
 
 def measure_scale(db: Database, workload: str, length: int) -> ScalePoint:
     """1,000 steps as workflows of ``length`` steps: ms and bytes per step."""
-    from core.runner import Runner
+    from core.runtime import build_runner
 
     count = max(1, SCALE_TOTAL_STEPS // length)
     size_before = database_bytes(db)
     ids = create_workflows(db, scale_definition(workload, length), count)
-    runner = Runner(db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60,
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60,
                     dispatch_notifications=False)
     started = time.perf_counter()
     runner.run_until_idle(max_seconds=1800)
@@ -480,8 +480,8 @@ def bench_waiting(backend: str, samples: int, log: Any) -> dict[int, float]:
     """Claim latency p50 (ms) beside 100 and 100,000 waiting workflows."""
     from sqlalchemy import insert
 
-    from core.models import new_id, utcnow
-    from core.runner import claim_next_workflow
+    from core.engine.runner import claim_next_workflow
+    from core.store.tables import new_id, utcnow
 
     result: dict[int, float] = {}
     definition = {"name": "waiting", "steps": [{"name": "gate", "type": "approval"}]}
@@ -675,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help="comma-separated: throughput (with resume latency), scale, waiting")
     args = parser.parse_args(argv)
-    from core.logging import configure_logging
+    from core.base.logging import configure_logging
 
     configure_logging(level="WARNING")  # per-step INFO lines would be measured too
     plan = Plan.of(args.quick)

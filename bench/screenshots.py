@@ -25,13 +25,13 @@ sys.path.insert(0, str(REPO_ROOT))
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from core import workflows as ops  # noqa: E402
-from core.approvals import ApprovalEngine  # noqa: E402
-from core.db import Database  # noqa: E402
-from core.definitions import load_definition_file  # noqa: E402
-from core.demo import DEMO_INPUTS, DEMO_REQUESTER, template_path  # noqa: E402
-from core.models import ApprovalRequest, Workflow, utcnow  # noqa: E402
-from core.runner import Runner  # noqa: E402
+from core.approvals.engine import ApprovalEngine  # noqa: E402
+from core.definitions.workflow import load_definition_file  # noqa: E402
+from core.demo.scenarios import DEMO_INPUTS, DEMO_REQUESTER, template_path  # noqa: E402
+from core.engine import workflows as ops  # noqa: E402
+from core.runtime import build_runner  # noqa: E402
+from core.store.db import Database  # noqa: E402
+from core.store.tables import ApprovalRequest, Workflow, utcnow  # noqa: E402
 from tests.e2e.server import (  # noqa: E402
     UI_TIMEOUT_MS,
     VIEWPORT,
@@ -66,7 +66,7 @@ def build_history(db_url: str) -> dict[str, str]:
         for service, version in (("billing-api", "4.2.1"), ("search", "1.9.0")):
             ops.create_workflow(db, definition, input_data={"service": service, "version": version},
                                 created_by="agent@example.com")
-        Runner(db).run_until_idle(max_seconds=60)
+        build_runner(db).run_until_idle(max_seconds=60)
         finished = _pending(db, "Production deploy approval")[0]
         engine.respond_to_approval(finished.id, "devops@example.com", "approve", data=DEPLOY_FORM,
                                    comment="Tested in staging.", channel="dashboard")
@@ -79,11 +79,11 @@ def build_history(db_url: str) -> dict[str, str]:
         budget = _pending(db, "Marketing campaign budget")[0]
         engine.respond_to_approval(budget.id, "manager@example.com", "approve",
                                    data={"approved_amount": 75000}, channel="dashboard")
-        Runner(db).run_until_idle(max_seconds=60)
+        build_runner(db).run_until_idle(max_seconds=60)
         # Agents, a supervised session and alerts for the newer pages.
-        from core import conversations
         from core.agents.teams import start_team
-        from core.alerts import evaluate_alerts
+        from core.conversations import sessions as conversations
+        from core.ops.alerts import evaluate_alerts
 
         start_team(db, "research_brief", "Why do tides happen?", "manager@example.com")
         chat = conversations.start_session(db, "amy@acme.example", "support",
@@ -93,18 +93,18 @@ def build_history(db_url: str) -> dict[str, str]:
         conversations.inject(db, chat.id, "admin@example.com",
                              "Hi Amy, I'm checking with the warehouse now.")
         conversations.post_user_message(db, chat.id, "amy@acme.example", "Thank you!")
-        Runner(db).run_until_idle(max_seconds=60)
+        build_runner(db).run_until_idle(max_seconds=60)
         evaluate_alerts(db, utcnow() + timedelta(hours=23, minutes=30))
         # A second order whose payment is approved: its confirmation agent holds send_confirmation.
         order = ops.create_workflow(db, load_definition_file(template_path("order_processing")),
                                     input_data={**DEMO_INPUTS["order_processing"],
                                                 "order_id": "ORD-1043"},
                                     created_by=DEMO_REQUESTER)
-        Runner(db).run_until_idle(max_seconds=60)
+        build_runner(db).run_until_idle(max_seconds=60)
         [charge] = engine.list_pending_approvals(workflow_id=order.id)
         engine.respond_to_approval(charge.id, "finance@example.com", "approve",
                                    data={"approved_amount": 12500}, channel="dashboard")
-        Runner(db).run_until_idle(max_seconds=60)
+        build_runner(db).run_until_idle(max_seconds=60)
         [held] = engine.list_pending_approvals(workflow_id=order.id)
         assert held.proposed_call is not None and held.proposed_call["tool"] == "send_confirmation"
         payment = _pending(db, "High-value payment")[0]

@@ -301,7 +301,7 @@ def draw_time(f: Field, ctx: Context) -> Any:
                         help=f.help(), disabled=f.disabled(), step=60)
     add_slot(ctx, f)
     # HH:MM:SS without an offset: jsonschema's FormatChecker() (used here and by
-    # core.approval_schema) checks "time" with its draft-3 rule, which refuses one.
+    # core.definitions.approval_schema) checks "time" with its draft-3 rule, which refuses one.
     return got.isoformat(timespec="seconds") if isinstance(got, time) else MISSING
 
 

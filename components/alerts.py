@@ -4,18 +4,22 @@ an Acknowledge button; recently resolved ones below."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from components.auth import SignedIn
 from components.feedback import core_errors
 from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
 from components.text import md, md_lines
-from core import alerts
+from core.base.clock import utcnow
 from core.channels.alerts import RULE_TITLES
-from core.db import Database
-from core.models import Alert, utcnow
-from core.permissions import Action, allowed
+from core.identity.permissions import Action, allowed
+from core.ops import alerts
+
+if TYPE_CHECKING:
+    from components.auth import SignedIn
+    from core.store.db import Database
+    from core.store.tables import Alert
 
 SEVERITY_COLOURS = {"critical": "red", "warning": "orange"}
 

@@ -1,7 +1,7 @@
 """Approval widgets: inbox rows, what a request shows and what approving does, votes,
 and the one answer form.
 
-Everything a request shows comes from ``core.approval_view.request_view``;
+Everything a request shows comes from ``core.approvals.presentation.request_view``;
 the page never reads the request's JSON itself. Every value in a view may
 have been written by an agent, so it is shown as text: in dataframes, with
 ``st.text``, or escaped (``md``) where it sits inside our own Markdown.
@@ -10,7 +10,7 @@ have been written by an agent, so it is shown as text: in dataframes, with
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -20,14 +20,17 @@ from components.inbox import ago
 from components.nav import WORKFLOW_PAGE
 from components.schema_form import Fields, schema_fields
 from components.text import md
-from core import reports
-from core.approval_view import RequestView, plain
-from core.approvals import ApprovalEngine
-from core.channels.edits import changed_arguments
-from core.db import Database
-from core.definitions import ApprovalConfig
-from core.errors import CountersignError
-from core.models import ApprovalRequest, utcnow
+from core.approvals import inbox as reports
+from core.approvals.edits import changed_arguments
+from core.approvals.presentation import RequestView, plain
+from core.base.clock import utcnow
+from core.base.errors import CountersignError
+from core.definitions.approval import ApprovalConfig
+
+if TYPE_CHECKING:
+    from core.approvals.engine import ApprovalEngine
+    from core.store.db import Database
+    from core.store.tables import ApprovalRequest
 
 FLASH = "approval.flash"
 ANSWER_FORM = "approval.answer"
@@ -62,6 +65,9 @@ def request_summary(view: RequestView, workflow_id: str | None,
     """Title, who asked, and what approving does: the call, its amount and what changes."""
     st.title(md(view.title))
     st.markdown(" ".join([badge_markdown(view.status), badge_markdown(view.approval_type)]))
+    if view.notice:  # a veto window: when the call runs unless someone vetoes it
+        st.warning(md(view.notice) + ". **Veto** stops it; **Run now** releases it at once.",
+                   icon=":material/timer:")
     if view.description:
         st.text(view.description)
     st.caption(f"Asked by {md(view.requested_by)}")
@@ -201,7 +207,7 @@ def edit_form_schema(view: RequestView) -> tuple[dict[str, Any], dict[str, Any]]
 
 def call_edit(view: RequestView, drawn: dict[str, Any]) -> dict[str, Any]:
     """What an answer sends about the call: ``{"arguments": {only the changed ones}}``
-    (``core.channels.edits.changed_arguments``, as every channel decides it)."""
+    (``core.approvals.edits.changed_arguments``, as every channel decides it)."""
     return {"arguments": changed_arguments(view, drawn)}
 
 
@@ -249,12 +255,13 @@ def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str
                                placeholder="Why you decide as you do (kept in the audit trail)")
         buttons = st.container(horizontal=True)
         with buttons:
-            approve = st.form_submit_button("Approve", key="approval.approve", type="primary",
+            approve = st.form_submit_button("Run now" if view.notice else "Approve",
+                                            key="approval.approve", type="primary",
                                             icon=":material/check:")
             modify = _can_change(view, config) and st.form_submit_button(
                 "Approve with changes", key="approval.modify", icon=":material/edit:")
-            reject = st.form_submit_button("Reject", key="approval.reject",
-                                           icon=":material/close:")
+            reject = st.form_submit_button("Veto" if view.notice else "Reject",
+                                           key="approval.reject", icon=":material/close:")
     clicked = "reject" if reject else "modify" if modify else "approve" if approve else None
     return clicked, answer, edit, comment or ""
 

@@ -5,7 +5,7 @@
   same email (viewer when there is none).
 - Local accounts otherwise (``python -m core users add``): a sign-in form;
   the signed-in email lives in session state and in a signed session cookie
-  (core.sessions, shared with the gateway) that keeps it across reloads and
+  (core.identity.browser_sessions, shared with the gateway) that keeps it across reloads and
   tabs; its role is read from the database on every run, so a changed role
   applies at once.
 - No sign-in only when ``COUNTERSIGN_AUTH=none`` AND the server is bound to
@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from components.badges import badge_markdown
 from components.text import md
-from core.db import Database
-from core.errors import CountersignError, NotFound
-from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE
-from core.tenancy import unknown_people_may_view
-from core.users import add_user, get_user, session_token, session_user, sign_in
+from core.base.errors import CountersignError, NotFound
+from core.identity import unknown_people_may_view
+from core.identity.browser_sessions import SESSION_COOKIE, SESSION_MAX_AGE
+from core.identity.users import add_user, get_user, session_token, session_user, sign_in
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 AUTH_ENV = "COUNTERSIGN_AUTH"
 LOCAL_ADMIN_ENV = "COUNTERSIGN_LOCAL_ADMIN"
@@ -46,7 +48,7 @@ class SignedIn:
     role: str
     name: str
     method: str  # "local", "oidc" or "none"
-    # The account's tenant; None for platform users, who see every tenant (core.tenancy).
+    # The account's tenant; None for platform users, who see every tenant (core.store.tenancy).
     tenant: str | None = None
 
     @property
@@ -103,6 +105,13 @@ def _role_of(db: Database, email: str) -> tuple[str, str, str | None] | None:
     return user.role, user.name, user.tenant or None
 
 
+def _disabled(db: Database, email: str) -> bool:
+    try:
+        return get_user(db, email).disabled_at is not None
+    except NotFound:
+        return False
+
+
 def resolve_user(db: Database) -> SignedIn | None:
     """The signed-in person for this run, or None (kept in session state for pages)."""
     user: SignedIn | None = None
@@ -115,8 +124,9 @@ def resolve_user(db: Database) -> SignedIn | None:
     elif oidc_configured():
         if st.user.is_logged_in and st.user.get("email"):
             email = str(st.user.get("email")).strip().lower()
-            found = _role_of(db, email)
-            if found is None and unknown_people_may_view(db):
+            # A disabled account is refused, never let in as a person without one.
+            found = None if _disabled(db, email) else _role_of(db, email)
+            if found is None and not _disabled(db, email) and unknown_people_may_view(db):
                 found = ("viewer", str(st.user.get("name") or email), None)
             if found is None:
                 # With tenants, a platform viewer would see every tenant's rows.
@@ -221,9 +231,13 @@ def sign_in_page(db: Database) -> None:
         st.warning(f"{AUTH_ENV}=none is ignored: sign-in can only be switched off when the server "
                    "is bound to localhost (--server.address 127.0.0.1).")
     if oidc_configured() and st.session_state.get(NO_ACCOUNT):
-        st.error(f"{md(st.session_state[NO_ACCOUNT])} has no account in this Countersign. It serves "
-                 "several tenants, so an admin must add you before you can see anything "
-                 "(python -m core users add EMAIL --tenant SLUG).")
+        email = st.session_state[NO_ACCOUNT]
+        if _disabled(db, email):
+            st.error(f"{md(email)}: this account is disabled; ask an admin to enable it.")
+        else:
+            st.error(f"{md(email)} has no account in this Countersign. It serves "
+                     "several tenants, so an admin must add you before you can see anything "
+                     "(python -m core users add EMAIL --tenant SLUG).")
         st.button("Sign out", key="signin.oidc_signout", on_click=_oidc_sign_out)
         return
     _deep_link_note()

@@ -1,14 +1,16 @@
-"""Monitor charts: plotly figures from core.reports aggregates (pure, no Streamlit)."""
+"""Monitor charts: plotly figures from core.approvals.inbox aggregates (pure, no Streamlit)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.reports import RunnerState
+if TYPE_CHECKING:
+    from core.approvals.inbox import RunnerState
 
 OUTCOME_COLOURS = {
     "approved": "#2e7d32", "modified": "#66bb6a", "rejected": "#c62828", "expired": "#ef6c00",

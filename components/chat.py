@@ -1,5 +1,5 @@
 """Drawing supervised conversations: the session list, the messages, the
-supervisor's controls. Everything it knows comes from core.conversations.
+supervisor's controls. Everything it knows comes from core.conversations.sessions.
 
 Messages (the agent's and people's), titles and names are text: messages are
 drawn with ``st.text`` (no Markdown at all), the rest escaped
@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import streamlit as st
 
 from components.feedback import show_error
 from components.text import md
-from core import conversation_access as access
-from core import conversations as conv
-from core.db import Database
-from core.errors import CountersignError
-from core.models import ChatMessage, ChatSession
+from core.base.errors import CountersignError
+from core.conversations import access
+from core.conversations import sessions as conv
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import ChatMessage, ChatSession
 
 POLL_SECONDS = 2.0
 AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:",

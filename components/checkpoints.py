@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -12,14 +12,16 @@ from components.diff import json_diff
 from components.events import diff_table
 from components.feedback import show_error
 from components.text import md
-from core import workflows as ops
-from core.checkpoints import rollback
-from core.db import Database
-from core.errors import CountersignError
-from core.models import Workflow, WorkflowCheckpoint
-from core.permissions import Action, allowed
-from core.tools import default_registry
-from core.waits import RollbackPlan, rollback_plan
+from core.base.errors import CountersignError
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.tools import default_registry
+from core.engine.waits import RollbackPlan, rollback_plan
+from core.identity.permissions import Action, allowed
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import Workflow, WorkflowCheckpoint
 
 OPEN = "rollback.open"  # the checkpoint name whose dialog is open
 RESULT = "rollback.result"
@@ -27,7 +29,8 @@ RESULT = "rollback.result"
 
 def state_of(item: Workflow | WorkflowCheckpoint) -> dict[str, Any]:
     """What a rollback restores: position, context and step outputs."""
-    position = item.current_step if isinstance(item, Workflow) else item.step_index
+    # A workflow row has current_step; a checkpoint row has step_index.
+    position = item.current_step if hasattr(item, "current_step") else item.step_index
     return {"current_step": position, "context": item.context, "step_outputs": item.step_outputs}
 
 

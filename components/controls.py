@@ -1,21 +1,23 @@
 """Pause, resume, retry and cancel buttons for one workflow, each shown only to
-whoever core.permissions allows it (admins; approvers all but cancel; the
+whoever core.identity.permissions allows it (admins; approvers all but cancel; the
 workflow's starter pause, resume and cancel)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from components.feedback import show_error
 from components.text import md
-from core import workflows as ops
-from core.db import Database
-from core.errors import CountersignError
-from core.models import Workflow
-from core.permissions import Action, actions_for
-from core.states import CANCELLABLE, PAUSABLE
+from core.base.errors import CountersignError
+from core.base.states import CANCELLABLE, PAUSABLE
+from core.engine import workflows as ops
+from core.identity.permissions import Action, actions_for
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import Workflow
 
 FLASH = "workflow.flash"
 STEERING = frozenset({Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME, Action.WORKFLOWS_RETRY,
@@ -41,7 +43,7 @@ def _act(action: str, db: Database, workflow_id: str, actor: str) -> None:
 
 
 def workflow_controls(db: Database, workflow: Workflow, user: Any) -> None:
-    """The buttons ``user`` may use on ``workflow`` now (core.permissions decides)."""
+    """The buttons ``user`` may use on ``workflow`` now (core.identity.permissions decides)."""
     flash = st.session_state.pop(FLASH, None)
     if flash:
         st.success(flash)

@@ -10,11 +10,11 @@ import streamlit as st
 from components.feedback import core_errors
 from components.text import md
 from core.channels.notifications import retry_notification
-from core.models import Notification
-from core.permissions import Action, allowed
+from core.identity.permissions import Action, allowed
 
 if TYPE_CHECKING:
-    from core.db import Database
+    from core.store.db import Database
+    from core.store.tables import Notification
 
 
 def delivery_table(rows: Sequence[Notification]) -> None:
@@ -35,7 +35,7 @@ def delivery_table(rows: Sequence[Notification]) -> None:
 def deliveries_panel(db: Database, rows: Sequence[Notification], *, actor: str,
                      can_retry: bool) -> None:
     """The delivery list; a dead notification gets a Retry button for whoever may
-    (``can_retry`` and core.permissions' deliveries:retry: admins)."""
+    (``can_retry`` and core.identity.permissions' deliveries:retry: admins)."""
     if not rows:
         st.caption("No notifications were queued for this request (no channel configured).")
         return

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from components.diff import diff_summary, json_diff, short
 from components.text import md
-from core.models import WorkflowEvent
+
+if TYPE_CHECKING:
+    from core.store.tables import WorkflowEvent
 
 
 def _data_summary(event: WorkflowEvent) -> str:
@@ -46,7 +48,7 @@ def diff_table(before: Any, after: Any, *, key: str, labels: tuple[str, str] = (
                  hide_index=True, width="stretch", key=key)
 
 
-# The workflow's whole state just before and after an event (core.history.states_at).
+# The workflow's whole state just before and after an event (core.records.history.states_at).
 States = Callable[[int], tuple[dict[str, Any], dict[str, Any]]]
 
 
@@ -55,9 +57,9 @@ def event_log(events: Sequence[WorkflowEvent | Any], *, key: str, height: int = 
     """The table; pick a row to see its before/after diff and full data.
 
     Events record what changed (a step's output as a reference to its run):
-    pass them through ``core.history.readable`` to show outputs, and give
+    pass them through ``core.records.history.readable`` to show outputs, and give
     ``states`` to diff the whole state before and after the picked event,
-    folded from the events (core.history).
+    folded from the events (core.records.history).
     """
     if not events:
         st.caption("No events yet.")

@@ -4,15 +4,18 @@ everything the filters match (within the signed-in person's tenant)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
-from components.auth import SignedIn
 from components.feedback import core_errors
-from core import execution_logs
-from core.db import Database
-from core.execution_logs import KINDS, LEVELS, LogFilters, LogPage
+from core.agents import execution_logs
+from core.agents.execution_logs import KINDS, LEVELS, LogFilters, LogPage
+
+if TYPE_CHECKING:
+    from components.auth import SignedIn
+    from core.store.db import Database
 
 PAGE_SIZE = 50
 TIME_RANGES: dict[str, timedelta | None] = {

@@ -12,7 +12,24 @@ from collections.abc import Iterator
 import streamlit as st
 
 from components.text import md, md_lines
-from core.errors import CountersignError, DefinitionError, InvalidResponse
+from core.base import errors
+from core.base.errors import CountersignError, DefinitionError, InvalidResponse
+
+# Each kind of core error (core.base.errors.KINDS) is shown at its own level: a
+# conflict with the current state (already decided, in use) is a warning, the rest errors.
+LEVEL_BY_KIND: dict[type[CountersignError], str] = {
+    errors.NotFound: "error",
+    errors.Conflict: "warning",
+    errors.Invalid: "error",
+    errors.Forbidden: "error",
+    errors.Unauthenticated: "error",
+    errors.Unavailable: "error",
+}
+
+
+def level_for(exc: CountersignError) -> str:
+    kind = errors.kind_of(exc)
+    return LEVEL_BY_KIND[kind] if kind is not None else "error"
 
 
 def show_error(exc: CountersignError) -> None:
@@ -23,7 +40,7 @@ def show_error(exc: CountersignError) -> None:
                    else "The answer is invalid:")
         st.error(heading + "\n" + "\n".join(f"- {md(p)}" for p in problems))
         return
-    st.error(md_lines(exc))
+    (st.warning if level_for(exc) == "warning" else st.error)(md_lines(exc))
 
 
 @contextlib.contextmanager

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from components.badges import badge_markdown
 from components.nav import APPROVAL_PAGE
 from components.text import md
-from core import reports
-from core.models import ApprovalRequest, utcnow
+from core.approvals import inbox as reports
+from core.base.clock import utcnow
+
+if TYPE_CHECKING:
+    from core.store.tables import ApprovalRequest
 
 URGENT_SECONDS = 3600
 

@@ -1,24 +1,27 @@
 """The live inbox: views, counts, filters, the list and bulk decisions, redrawn every few
 seconds by one fragment, with a toast for each new request and the count in the tab title.
 
-Everything it reads comes from ``core.inbox_views`` and ``core.reports``;
-bulk decisions go through ``core.bulk_decisions`` (one normal vote each).
+Everything it reads comes from ``core.approvals.inbox_views`` and ``core.approvals.inbox``;
+bulk decisions go through ``core.approvals.bulk`` (one normal vote each).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from components.inbox import inbox_rows
 from components.outage import database_outage_notice
 from components.text import md
-from core import inbox_views, reports
-from core.bulk_decisions import decide_many
-from core.db import Database
-from core.errors import CountersignError
+from core.approvals import inbox as reports
+from core.approvals import inbox_views
+from core.approvals.bulk import decide_many
+from core.base.errors import CountersignError
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 REFRESH_SECONDS = 3
 SEEN = "inbox.seen"  # ids of the requests already shown (to toast only new ones)

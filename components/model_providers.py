@@ -3,6 +3,8 @@ configured model provider (one-line prompt; the reply or the plain error)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
@@ -15,9 +17,11 @@ from core.agents.ollama import (
     ollama_configured,
 )
 from core.agents.providers import ConfiguredProvider, configured_providers
-from core.agents.spec import ModelSpec
-from core.db import Database
-from core.errors import ProviderUnreachable
+from core.base.errors import ProviderUnreachable
+from core.definitions.agents import ModelSpec
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 CHOSEN = "settings.ollama.chosen"
 LISTED = "settings.ollama.listed"

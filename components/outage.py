@@ -1,7 +1,7 @@
 """A plain notice instead of a traceback while the database cannot be reached.
 
 Wrap what reads the database (app.py wraps the services, the sign-in and the
-page): a database outage (core.retry.is_database_unavailable) shows one
+page): a database outage (core.base.retry.is_database_unavailable) shows one
 warning and stops the run; a small fragment pings the database every few
 seconds and reruns the whole app once it answers, so the page comes back by
 itself in the same server process. Any other error passes through.
@@ -17,8 +17,8 @@ import streamlit as st
 import structlog
 
 from components.services import database_url
-from core.db import get_database
-from core.retry import database_answers, is_database_unavailable
+from core.base.retry import database_answers, is_database_unavailable
+from core.runtime import database
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +29,7 @@ NOTICE = ("The database is unavailable; retrying every {seconds} seconds. "
 
 @st.fragment(run_every=RETRY_SECONDS)
 def _retry_when_back() -> None:
-    if database_answers(get_database(database_url())):
+    if database_answers(database(database_url())):
         st.rerun(scope="app")
     st.caption(f"Last tried at {datetime.now().strftime('%H:%M:%S')}.")
 

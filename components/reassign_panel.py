@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from components.text import md
-from core.db import Database
-from core.errors import CountersignError
-from core.models import ApprovalRequest
-from core.permissions import Action, allowed
-from core.reassign import reassign
+from core.approvals.reassign import reassign
+from core.base.errors import CountersignError
+from core.identity.permissions import Action, allowed
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import ApprovalRequest
 
 DONE = "approval.reassigned"
 

@@ -34,7 +34,7 @@ from jsonschema.validators import validator_for
 
 from components._schema_field import MISSING, Context, Field
 from components._schema_widgets import draw
-from core.schema_words import in_words
+from core.base.schema_words import in_words
 
 __all__ = ["Fields", "form_problems", "schema_defect", "schema_fields", "schema_form"]
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 import structlog
 
-from core.approvals import ApprovalEngine
-from core.config import get_settings
-from core.db import Database, get_database, normalise_url
-from core.demo import load_demo_if_empty
-from core.runner import Runner
-from core.tools import load_tool_modules
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import load_demo_if_empty
+from core.runtime import Database, build_runner, configured_database_url, open_database
+
+if TYPE_CHECKING:
+    from core.engine.runner import Runner
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +36,7 @@ class Services:
 
 
 def database_url() -> str:
-    return normalise_url(os.environ.get("DATABASE_URL") or get_settings().database_url)
+    return configured_database_url()
 
 
 def runner_mode() -> str:
@@ -44,15 +45,14 @@ def runner_mode() -> str:
 
 @st.cache_resource(show_spinner="Starting Countersign…")
 def _services(url: str, mode: str, demo: bool) -> Services:
-    # The tools of COUNTERSIGN_TOOL_MODULES, so this process's runner can run them.
-    load_tool_modules()
-    db = get_database(url)
-    db.upgrade()
+    # Migrated, with the tools of COUNTERSIGN_TOOL_MODULES and the demo's loaded, so
+    # this process's runner runs what a separate runner would (core.runtime).
+    db = open_database(url)
     demo_loaded = load_demo_if_empty(db) if demo else False
     runner = None
     if mode == "internal":
         # One background runner per server process (and database).
-        runner = Runner(db)
+        runner = build_runner(db)
         runner.start()
     log.info("dashboard services ready", database=db.dialect, runner=mode, demo_loaded=demo_loaded)
     return Services(db, ApprovalEngine(db), runner, demo_loaded)

@@ -6,19 +6,20 @@ workflow, opened on the Workflow page); admins create, edit and delete.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from components.auth import SignedIn
 from components.feedback import show_error
 from components.nav import WORKFLOW_PAGE
 from components.text import md
-from core.agents import profiles_store as profiles
-from core.agents import teams
-from core.db import Database
-from core.errors import CountersignError
-from core.permissions import Action, actions_for
+from core.agents import profiles, teams
+from core.base.errors import CountersignError
+from core.identity.permissions import Action, actions_for
+
+if TYPE_CHECKING:
+    from components.auth import SignedIn
+    from core.store.db import Database
 
 NEW = "➕ New team"
 NOTICE = "teams.notice"

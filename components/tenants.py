@@ -1,5 +1,5 @@
 """Tenants page widgets: the list, a new tenant, and one tenant's flows,
-secrets and model settings. Every change goes through ``core.tenants``,
+secrets and model settings. Every change goes through ``core.tenants.registry``,
 which validates it and refuses anyone but a platform admin.
 
 A secret is typed into a password input and is never drawn back: the
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from components.feedback import show_error
-from core import tenants
-from core.db import Database
-from core.errors import CountersignError, InvalidTenantSettings
-from core.tools import default_registry
+from core.base.errors import CountersignError, InvalidTenantSettings
+from core.engine.tools import default_registry
+from core.tenants import registry as tenants
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 NOTICE = "tenants.notice"
 SELECT_NEXT = "tenants.select_next"

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import plotly.graph_objects as go
 
-from core.models import utcnow
+from core.base.clock import utcnow
 
 MAX_BARS = 2000
 MAX_MARKERS = 2000

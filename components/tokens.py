@@ -1,27 +1,31 @@
 """Settings: who may do what (roles and actions), and API tokens: listed with
 their scopes and expiry, made (shown once) and revoked.
 
-Making and revoking tokens is ``users:manage`` (core.permissions); core
+Making and revoking tokens is ``users:manage`` (core.identity.permissions); core
 checks it again and refuses a token with more than its user's role.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-from components.auth import SignedIn
 from components.feedback import core_errors
-from core.api_tokens import create_token, list_tokens, parse_lifetime, revoke_token, token_dict
-from core.db import Database
-from core.permissions import ROLES, role_table, token_actions
-from core.users import list_users
+from core.identity.api_tokens import create_token, list_tokens, parse_lifetime, revoke_token, token_dict
+from core.identity.permissions import ROLES, role_table, token_actions
+from core.identity.users import list_users
+
+if TYPE_CHECKING:
+    from components.auth import SignedIn
+    from core.store.db import Database
 
 MADE = "tokens.made"  # the token just made: shown once, then dropped
 LIFETIMES = {"30 days": "30d", "90 days": "90d", "1 year": "365d", "never": None}
 
 
 def roles_table() -> None:
-    """The role × action table core.permissions enforces."""
+    """The role × action table core.identity.permissions enforces."""
     rows = role_table()
     st.dataframe({"action": [r[0] for r in rows],
                   **{role: [r[i + 1] for r in rows] for i, role in enumerate(ROLES)}},

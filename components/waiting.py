@@ -8,8 +8,8 @@ import streamlit as st
 
 from components.nav import APPROVAL_PAGE
 from components.text import md
-from core import reports
-from core.waits import Waiting
+from core.approvals import inbox as reports
+from core.engine.waits import Waiting
 
 
 def position_text(status: str, current_step: int, steps: list[str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -11,15 +11,17 @@ import streamlit as st
 from components.feedback import show_error
 from components.nav import WORKFLOW_PAGE
 from components.text import md
-from core import workflows as ops
-from core.db import Database
-from core.definitions import WorkflowDefinition, load_definition_file, load_definition_text
-from core.demo import DEMO_INPUTS, template_names, template_path
-from core.errors import CountersignError, DefinitionError
-from core.models import Workflow
-from core.storable import load_json
-from core.tools import default_registry
-from core.waits import Waiting
+from core.base.errors import CountersignError, DefinitionError
+from core.base.storable import load_json
+from core.definitions.workflow import WorkflowDefinition, load_definition_file, load_definition_text
+from core.demo.scenarios import DEMO_INPUTS, template_names, template_path
+from core.engine import workflows as ops
+from core.engine.tools import default_registry
+from core.engine.waits import Waiting
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import Workflow
 
 STARTED = "workflows.started"
 

@@ -1,5 +1,5 @@
 """The seed's Python API, synchronous: ``SmolAgentOrchestrator`` and
-``StateManager`` (``ApprovalEngine`` lives in core.approvals). The seed's own,
+``StateManager`` (``ApprovalEngine`` lives in core.approvals.engine). The seed's own,
 awaitable API is ``core.orchestrator_async``, which runs this one in worker
 threads.
 
@@ -16,14 +16,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import RollbackResult, rollback
-from core.db import Database, get_database
-from core.definitions import WorkflowDefinition
-from core.models import ApprovalRequest, Workflow, WorkflowCheckpoint
-from core.runner import Runner
-from core.tools import ToolRegistry, default_registry
+from core.approvals.engine import ApprovalEngine
+from core.definitions.workflow import WorkflowDefinition
+from core.engine import workflows as ops
+from core.engine.checkpoints import RollbackResult, rollback
+from core.engine.runner import Runner
+from core.engine.tools import ToolRegistry
+from core.runtime import build_runner, install_session_hooks, load_tools
+from core.store.db import Database, get_database
+from core.store.tables import ApprovalRequest, Workflow, WorkflowCheckpoint
 
 if TYPE_CHECKING:
     from core.channels.dispatcher import Dispatcher
@@ -48,8 +49,8 @@ def agent_defaults(model_config: dict[str, Any] | None, agent_type: str | None) 
     (``api_key_env``) instead. ``plan`` (the rehearsal model's script) is the
     agent facade's and not part of a step's model.
     """
-    from core.agents.spec import ModelSpec
-    from core.errors import ConfigurationError
+    from core.base.errors import ConfigurationError
+    from core.definitions.agents import ModelSpec
 
     defaults: dict[str, Any] = {}
     if agent_type is not None:
@@ -79,7 +80,7 @@ def with_agent_defaults(definition: WorkflowDefinition | dict[str, Any],
     """``definition`` with ``defaults`` under every task step's own agent settings."""
     if not defaults:
         return definition
-    from core.definitions import definition_dict
+    from core.definitions.workflow import definition_dict
 
     data = definition_dict(definition) if isinstance(definition, WorkflowDefinition) \
         else dict(definition)
@@ -104,7 +105,8 @@ class StateManager:
 
     def __init__(self, db: Database | None = None, registry: ToolRegistry | None = None) -> None:
         self.db = db or get_database()
-        self.registry = registry or default_registry
+        install_session_hooks()
+        self.registry = registry or load_tools()
 
     def create_workflow(
         self, name: str, definition: WorkflowDefinition | dict[str, Any],
@@ -119,7 +121,7 @@ class StateManager:
         actor: str = "system",
     ) -> Workflow:
         """Merge ``new_state`` into the workflow's context, with an event."""
-        from core import store
+        from core.records import rows as store
 
         with self.db.session() as session:
             workflow = store.get_workflow(session, workflow_id, for_update=True)
@@ -141,7 +143,7 @@ class StateManager:
             return ops.pause_workflow(self.db, workflow_id, actor, reason)
         if new_status == "cancelled":
             return ops.cancel_workflow(self.db, workflow_id, actor, reason)
-        from core import store
+        from core.records import rows as store
 
         with self.db.session() as session:
             workflow = store.get_workflow(session, workflow_id, for_update=True)
@@ -179,7 +181,8 @@ class SmolAgentOrchestrator:
         agent_type: str | None = None, dispatch_notifications: bool = True,
     ) -> None:
         self.db = db or get_database()
-        self.registry = registry or default_registry
+        install_session_hooks()
+        self.registry = registry or load_tools()
         self.actor = actor
         self.model_config = dict(model_config or {})
         self.agent_type = agent_type
@@ -196,7 +199,7 @@ class SmolAgentOrchestrator:
     def _id(self, workflow_id: str | None) -> str:
         workflow_id = workflow_id or self.workflow_id
         if workflow_id is None:
-            from core.errors import WorkflowNotFound
+            from core.base.errors import WorkflowNotFound
 
             raise WorkflowNotFound("No workflow given and none created by this orchestrator yet.")
         return workflow_id
@@ -309,7 +312,7 @@ class SmolAgentOrchestrator:
     def _round(self) -> None:
         with self._round_lock:
             if self._runner is None:
-                self._runner = Runner(self.db, registry=self.registry)
+                self._runner = build_runner(self.db, registry=self.registry)
             self._runner.run_until_idle()
             if self.dispatch_notifications:
                 if self._dispatcher is None:
@@ -381,13 +384,13 @@ class SeedAgent:
     @property
     def tool_classes(self) -> dict[str, type]:
         """The tools the agent gets, by name (smolagents ``Tool`` classes)."""
-        from core.seed_tools import SEED_TOOLS
+        from core.agents.seed_tools import SEED_TOOLS
 
         return dict(SEED_TOOLS)
 
     def run(self, task: str, *, plan: list[dict[str, Any]] | None = None,
             wait_timeout: float | None = None, name: str = "Agent task") -> Any:
-        from core.errors import CountersignError
+        from core.base.errors import Conflict
 
         step: dict[str, Any] = {"name": "agent_task", "type": "task", "task": task}
         if plan or self.plan:
@@ -402,7 +405,7 @@ class SeedAgent:
         if report["status"] in STILL_GOING:
             raise TimeoutError(f"The agent's workflow {workflow.id} is still {report['status']} "
                                f"after {wait_timeout} s.")
-        raise CountersignError(f"The agent's workflow {workflow.id} ended {report['status']}"
+        raise Conflict(f"The agent's workflow {workflow.id} ended {report['status']}"
                                + (f": {report['error']}" if report.get("error") else "."))
 
     async def arun(self, task: str, **kwargs: Any) -> Any:

@@ -13,7 +13,7 @@ Switch by changing the import::
 ``db_session`` is an SQLAlchemy ``AsyncSession`` (or ``AsyncEngine``, or an
 async URL: ``postgresql+asyncpg``, ``postgresql+psycopg``, ``sqlite+aiosqlite``).
 Countersign does not use that session's connection: it opens its own
-synchronous engine on the same database (``core.async_db``) and every
+synchronous engine on the same database (``core.store.async_db``) and every
 awaitable method runs the synchronous facade (``core.orchestrator``) in a
 worker thread (``asyncio.to_thread``). One engine, one set of rules.
 
@@ -29,16 +29,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import orchestrator as sync
-from core.async_db import database_for, ensure_schema
-from core.checkpoints import RollbackResult
-from core.recovery import RecoveryOutcome, WorkflowRecoveryService
+from core.engine.checkpoints import RollbackResult
+from core.engine.recovery import RecoveryOutcome, WorkflowRecoveryService
+from core.store.async_db import database_for, ensure_schema
 
 if TYPE_CHECKING:
-    from core.approvals import ApprovalEngine as SyncApprovalEngine
-    from core.db import Database
-    from core.definitions import WorkflowDefinition
-    from core.models import ApprovalRequest, ApprovalResponse, Workflow, WorkflowCheckpoint
-    from core.tools import ToolRegistry
+    from core.approvals.engine import ApprovalEngine as SyncApprovalEngine
+    from core.definitions.workflow import WorkflowDefinition
+    from core.engine.tools import ToolRegistry
+    from core.store.db import Database
+    from core.store.tables import ApprovalRequest, ApprovalResponse, Workflow, WorkflowCheckpoint
 
 T = TypeVar("T")
 # The seed's tool classes, imported on first use (they import smolagents).
@@ -48,9 +48,9 @@ _TOOL_NAMES = ("ApprovalRequiredTool", "ApprovalTool", "ApprovalRequestTool", "C
 
 def __getattr__(name: str) -> Any:
     if name in _TOOL_NAMES:
-        import core.seed_tools
+        import core.agents.seed_tools
 
-        return getattr(core.seed_tools, name)
+        return getattr(core.agents.seed_tools, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -63,7 +63,7 @@ async def _in_thread(db: Database, function: Callable[..., T], *args: Any, **kwa
 
 
 class ApprovalEngine:
-    """The seed's ApprovalEngine, awaitable (``core.approvals.ApprovalEngine`` underneath)."""
+    """The seed's ApprovalEngine, awaitable (``core.approvals.engine.ApprovalEngine`` underneath)."""
 
     def __init__(self, engine: SyncApprovalEngine) -> None:
         self.sync = engine
@@ -251,7 +251,7 @@ class SmolAgentOrchestrator:
                                 workflow_id: str | None = None) -> Workflow:
         """Roll back to the checkpoint (the latest if none is named); returns the restored
         workflow, paused at the checkpoint (the rollback's details: ``last_rollback``)."""
-        from core import workflows as ops
+        from core.engine import workflows as ops
 
         result = await self._call(self.core.rollback_workflow, checkpoint_name, reason,
                                   workflow_id)
@@ -260,7 +260,7 @@ class SmolAgentOrchestrator:
 
     async def resume_workflow(self, workflow_id: str | None = None) -> Workflow:
         """Resume a paused workflow (after a rollback, say); ``execute_workflow`` runs it."""
-        from core import workflows as ops
+        from core.engine import workflows as ops
 
         return await self._call(ops.resume_workflow, self.db, self.core._id(workflow_id),
                                 self.actor)

@@ -4,7 +4,7 @@
     python examples/demo_application.py --ask      # you answer each request at the prompt
     DATABASE_URL=postgresql://... python examples/demo_application.py
 
-Four scenarios, each a workflow from core/templates/ run through the awaitable
+Four scenarios, each a workflow from core/demo/templates/ run through the awaitable
 seed API (``core.orchestrator_async.SmolAgentOrchestrator``), with agents on the
 labelled rehearsal model (no LLM is called):
 
@@ -34,13 +34,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import get_settings  # noqa: E402
-from core.definitions import load_definition_file  # noqa: E402
-from core.demo import DEMO_INPUTS, DEMO_PASSWORD, DEMO_USERS, template_path  # noqa: E402
-from core.logging import configure_logging  # noqa: E402
-from core.models import ApprovalRequest  # noqa: E402
+from core.base.config import get_settings  # noqa: E402
+from core.base.logging import configure_logging  # noqa: E402
+from core.definitions.workflow import load_definition_file  # noqa: E402
+from core.demo.scenarios import DEMO_INPUTS, DEMO_PASSWORD, DEMO_USERS, template_path  # noqa: E402
+from core.ops.settings_report import masked_url  # noqa: E402
 from core.orchestrator_async import SmolAgentOrchestrator  # noqa: E402
-from core.settings_report import masked_url  # noqa: E402
+from core.store.tables import ApprovalRequest  # noqa: E402
 
 REQUESTER = "agent@example.com"
 # What each person answers in the demo (decision, form data).
@@ -174,8 +174,8 @@ async def add_demo_users(orchestrator: SmolAgentOrchestrator) -> None:
     """The demo's accounts, where missing, so the dashboard can show who decided."""
     from sqlalchemy import select
 
-    from core.models import User
-    from core.users import add_user
+    from core.identity.users import add_user
+    from core.store.tables import User
 
     def add_missing() -> None:
         with orchestrator.db.read() as session:

@@ -3,20 +3,19 @@
 Every operation is one call into core; the token's user is the actor and,
 for answers, the approver, so the engine's own authorization applies: core
 checks each action against the user's role and the token's scopes
-(core.permissions) and a refusal is a 403 naming the action.
+(core.identity.permissions) and a refusal is a 403 naming the action.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import rollback
-from core.db import Database
-from core.tools import default_registry
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.tools import default_registry
 from gateway.auth import CallerDep, database
 from gateway.errors import COMMON_RESPONSES
 from gateway.schemas import (
@@ -38,6 +37,9 @@ from gateway.schemas import (
     WorkflowPageOut,
     WorkflowStatus,
 )
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 router = APIRouter(prefix="/api", responses=COMMON_RESPONSES)
 

@@ -5,17 +5,19 @@ Start it with ``python -m core serve`` or ``uvicorn gateway.app:app``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from core.db import Database, get_database
-from core.logging import configure_logging
-from core.metrics import make_registry
-from core.production import require_production_secrets
-from core.tools import ToolRegistry
+from core.base.logging import configure_logging
+from core.ops.metrics import make_registry
+from core.ops.production import require_production_secrets
+from core.runtime import Database, load_tools, open_database
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import BodyLimits, SecurityHeaders
+
+if TYPE_CHECKING:
+    pass
 
 SWAGGER_ASSETS = "/static/swagger-ui"
 DESCRIPTION = """Countersign's HTTP gateway: the REST API (workflows, approvals,
@@ -30,9 +32,8 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
     tools = None  # the tool names workflows are checked against, once the runners' are loaded
     if db is None:
         require_production_secrets("The gateway")
-        db = get_database()
-        db.upgrade()
-        tools = _load_tools()
+        db = open_database()
+        tools = load_tools()  # already loaded by open_database: the registry they are in
     # /docs is drawn from Swagger UI's files shipped in a Python package
     # (swagger-ui-bundle), never from a CDN, so it works offline.
     app = FastAPI(title="Countersign", version="1.0.0", description=DESCRIPTION,
@@ -68,16 +69,6 @@ def _mount_docs(app: FastAPI) -> None:
                                    swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
                                    swagger_favicon_url=f"{SWAGGER_ASSETS}/favicon-32x32.png")
-
-
-def _load_tools() -> ToolRegistry:
-    """The runners' tools (COUNTERSIGN_TOOL_MODULES and the demo's), as a runner loads them."""
-    from core.tools import default_registry, load_tool_modules
-
-    load_tool_modules()
-    import core.demo_tools  # noqa: F401  (the demo templates' tools)
-
-    return default_registry
 
 
 def _mount_approver_ui(app: FastAPI, db: Database) -> None:

@@ -1,7 +1,7 @@
 """The Gradio approver UI at ``/approve``: the signed-in user's pending
 approvals and the request's JSON-schema answer, validated by the engine.
 
-A request shows as ``core.approval_view`` defines it: the guarded call as a
+A request shows as ``core.approvals.presentation`` defines it: the guarded call as a
 table (tool, each argument, as proposed and as approving releases it now),
 the amount in words, what approving changes, the chain of levels, votes and
 time left, or a gate's facts. Agent text is HTML-escaped inside HTML blocks,
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from fastapi import FastAPI, Request
@@ -34,15 +34,17 @@ from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from components.text import md
-from core.approval_view import RequestView, plain, request_view
-from core.approvals import ApprovalEngine
-from core.channels.edits import changed_arguments
-from core.db import Database
-from core.errors import CountersignError, InvalidResponse
-from core.storable import load_json
-from core.tenancy import user_tenant
+from core.approvals.edits import changed_arguments
+from core.approvals.engine import ApprovalEngine
+from core.approvals.presentation import RequestView, plain, request_view
+from core.base.errors import CountersignError, InvalidResponse
+from core.base.storable import load_json
+from core.identity import user_tenant
 from gateway.auth import session_user
 from gateway.browser import GRADIO_HEAD, ApproverUiGuard
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 MOUNT_PATH = "/approve"
 UI_DECISIONS = {"Approve": "approve", "Approve with changes": "modify", "Reject": "reject"}
@@ -87,6 +89,8 @@ def view_html(view: RequestView, expires: str = "", proposed_action: Any = None)
     """The request as the approver reads it: HTML blocks, one per line, separated by blank
     lines, every value escaped (Markdown is not parsed inside an HTML block)."""
     blocks = [f"<h3>{html.escape(' '.join(view.title.split()))}</h3>"]
+    if view.notice:  # a veto window: when the call runs unless someone vetoes it
+        blocks.append(f"<p><strong>{_text(view.notice)}</strong></p>")
     if view.description:
         blocks.append(f"<p>{_text(view.description)}</p>")
     blocks.append(f"<p><strong>Type:</strong> {_text(view.approval_type)} · <strong>Status:</strong> "

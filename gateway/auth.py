@@ -2,29 +2,31 @@
 
 The REST API takes ``Authorization: Bearer <token>``; the token's user is the
 actor and the approver identity, limited to the token's scopes. What the
-actor may do is checked by core (core.permissions), not here. Browser pages
+actor may do is checked by core (core.identity.permissions), not here. Browser pages
 (the Gradio approver UI) use a signed, expiring session cookie set by the
-gateway's ``/login`` form after a local-account sign-in (core.users.authenticate).
+gateway's ``/login`` form after a local-account sign-in (core.identity.users.authenticate).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from core.api_tokens import authenticate_token, credential_of
-from core.db import Database
-from core.errors import NotAuthorized
-from core.permissions import use_credential
-from core.sessions import SESSION_COOKIE
-from core.tenancy import user_tenant
-from core.users import User, session_token
-from core.users import session_user as account_of_session
+from core.base.errors import NotAuthorized
+from core.identity import user_tenant
+from core.identity.api_tokens import authenticate_token, credential_of
+from core.identity.browser_sessions import SESSION_COOKIE
+from core.identity.permissions import use_credential
+from core.identity.users import User, session_token
+from core.identity.users import session_user as account_of_session
 from gateway.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 bearer = HTTPBearer(auto_error=False, description="An API token: python -m core tokens create")
 
@@ -33,9 +35,9 @@ bearer = HTTPBearer(auto_error=False, description="An API token: python -m core 
 class Caller:
     email: str
     token_name: str | None = None
-    # The token's user's tenant; None for platform users (core.tenancy).
+    # The token's user's tenant; None for platform users (core.store.tenancy).
     tenant: str | None = None
-    # The token's scopes (core.permissions actions); None: the user's whole role.
+    # The token's scopes (core.identity.permissions actions); None: the user's whole role.
     scopes: tuple[str, ...] | None = None
 
 
@@ -51,7 +53,7 @@ async def api_caller(
     """The API token's user, or 401.
 
     For the rest of the request the token's scopes limit what its user may
-    do (core.permissions.use_credential): core checks every action itself, so
+    do (core.identity.permissions.use_credential): core checks every action itself, so
     endpoints pass the caller's email and core refuses what the role or the
     token does not allow. Async so that the credential is set in the
     request's own context, which the endpoint (run in a worker thread) copies.
@@ -82,7 +84,7 @@ def make_session_cookie(user: User) -> str:
 
 def session_user(request: Request, db: Database | None = None) -> str | None:
     """The signed-in user's email from the session cookie, or None (also when the
-    account was removed or its sessions were ended since: core.users.session_user).
+    account was removed or its sessions were ended since: core.identity.users.session_user).
     ``db``: for a mounted app (Gradio) whose requests do not carry the gateway's state."""
     user = account_of_session(db or database(request), request.cookies.get(SESSION_COOKIE))
     return user.email if user is not None else None

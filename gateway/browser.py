@@ -45,8 +45,8 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.config import get_settings
-from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE, read_session_token, signing_secret
+from core.base.config import get_settings
+from core.identity.browser_sessions import SESSION_COOKIE, SESSION_MAX_AGE, read_session_token, signing_secret
 
 CSRF_COOKIE = "countersign_csrf"
 CSRF_HEADER = "X-CSRF-Token"

@@ -3,12 +3,12 @@
 Mail scanners and link previews open every link in a message, so opening a
 link must never decide anything. The GET checks the signed token (refusing a
 tampered, expired or spent one) and shows the request as
-``core.approval_view`` defines it (the guarded call's tool and arguments,
+``core.approvals.presentation`` defines it (the guarded call's tool and arguments,
 the amount in words, what approving changes, the chain of levels, votes and
 time left, or a gate's facts) with the buttons; the button POSTs the token
 back, and the token is spent and the answer recorded in one transaction
 (channel ``email``): either both happen or neither. A link decides only at
-the level of the request it was sent for (core.once).
+the level of the request it was sent for (core.approvals.once).
 
 The POST must come from the page itself: from this origin, with the page's
 CSRF token (bound to the link token) in a hidden field (gateway.browser).
@@ -16,7 +16,7 @@ CSRF token (bound to the link token) in a hidden field (gateway.browser).
 An approving answer may change what is released, on the page itself: a
 budget's approved amount (at most the amount asked), and the call's
 arguments, one field per argument of the tool's input schema, pre-filled
-with the arguments now (``core.channels.edits``). Only what changed is sent
+with the arguments now (``core.approvals.edits``). Only what changed is sent
 (``{"arguments": {...}}``, ``{"approved_amount": N}``); the engine checks it
 against the schema. A refused answer shows the page again with each problem
 under its field, the link still unspent. Form requests go to the dashboard.
@@ -24,16 +24,13 @@ under its field, the link still unspent. Form requests go to the dashboard.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from core import store
-from core.approval_view import RequestView, plain, request_view
-from core.approvals import ApprovalEngine
-from core.channels.edits import (
+from core.approvals.edits import (
     AMOUNT,
     GENERAL,
     answer_for,
@@ -43,14 +40,19 @@ from core.channels.edits import (
     read_amount,
     read_inputs,
 )
-from core.errors import CountersignError, InvalidResponse, LinkUsed
-from core.links import approval_link, is_link_token_used, read_link_token, respond_with_link
-from core.models import ApprovalRequest
-from core.once import check_issued_for
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import approval_link, is_link_token_used, read_link_token, respond_with_link
+from core.approvals.once import check_issued_for
+from core.approvals.presentation import RequestView, needs_fields, plain, request_view
+from core.base.errors import CountersignError, InvalidResponse, LinkUsed
+from core.records import rows as store
 from gateway.auth import database
 from gateway.browser import CSRF_FIELD, link_csrf_token, link_csrf_valid, request_refusal
 from gateway.errors import status_for
 from gateway.templating import page
+
+if TYPE_CHECKING:
+    from core.store.tables import ApprovalRequest
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,8 +65,7 @@ MAX_VALUE = 100_000
 
 def needs_form(approval: ApprovalRequest) -> bool:
     """A request whose answer needs fields, which a button cannot give."""
-    return approval.approval_type == "form" or bool(
-        set(approval.response_schema.get("required") or []) - {AMOUNT})
+    return needs_fields(approval.approval_type, approval.response_schema)
 
 
 def _refusal(error: CountersignError, approval_id: str | None = None) -> Response:
@@ -149,7 +150,7 @@ def confirm_page(request: Request, token: str = "") -> Response:
 
 @router.post("/email/confirm")
 async def confirm_decision(request: Request) -> Response:
-    """Spend the token and record the answer in one transaction (core.links), when the
+    """Spend the token and record the answer in one transaction (core.approvals.links), when the
     answer came from the confirmation page itself (same origin, its CSRF token)."""
     if (refusal := request_refusal(request)) is not None:
         return page("result.html", status_code=403, heading="Your answer was not recorded",

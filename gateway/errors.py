@@ -18,12 +18,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core import errors
-from core.errors import CountersignError
-
-
-class Unauthenticated(CountersignError):
-    """Sign in or send an API token (Authorization: Bearer <token>)."""
+from core.base import errors
+from core.base.errors import CountersignError, Unauthenticated
 
 
 class ErrorBody(BaseModel):
@@ -37,41 +33,36 @@ class ErrorBody(BaseModel):
                                "e.g. workflows:cancel.")
 
 
-# Most specific first: the first matching class decides the status.
-_STATUS_BY_ERROR: list[tuple[type[CountersignError], int]] = [
-    (Unauthenticated, 401),
-    (errors.NotFound, 404),
-    (errors.NotAuthorized, 403),
+# Each kind of core error (core.base.errors.KINDS) has one status; a few leaves
+# say more (a used or expired link is gone, not merely invalid).
+STATUS_BY_KIND: dict[type[CountersignError], int] = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Invalid: 422,
+    errors.Forbidden: 403,
+    errors.Unauthenticated: 401,
+    errors.Unavailable: 503,
+}
+_STATUS_BY_LEAF: list[tuple[type[CountersignError], int]] = [
     (errors.LinkUsed, 410),
     (errors.LinkExpired, 410),
     (errors.LinkError, 400),
-    (errors.ApprovalClosed, 409),
-    (errors.AlreadyVoted, 409),
-    (errors.InvalidTransition, 409),
-    (errors.WorkflowBusy, 409),
-    (errors.CompensationFailed, 409),
-    (errors.DefinitionError, 422),
-    (errors.InvalidResponse, 422),
-    (errors.InvalidInput, 422),
-    (errors.ToolNotFound, 422),
-    (errors.CallNotReleased, 409),
-    (errors.DatabaseError, 503),
-    (errors.ConfigurationError, 503),
 ]
 
 
 def status_for(error: CountersignError) -> int:
-    for cls, status in _STATUS_BY_ERROR:
+    for cls, status in _STATUS_BY_LEAF:
         if isinstance(error, cls):
             return status
-    return 400
+    kind = errors.kind_of(error)
+    return STATUS_BY_KIND[kind] if kind is not None else 400
 
 
 def error_body(error: CountersignError) -> dict[str, Any]:
     problems = list(getattr(error, "problems", []) or [])
     body = {"error": type(error).__name__, "message": str(error), "problems": problems}
     action = getattr(error, "action", None)
-    if action:  # a refused core.permissions action
+    if action:  # a refused core.identity.permissions action
         body["action"] = action
     return body
 

@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.storable import MAX_NESTING, json_too_deep
+from core.base.storable import MAX_NESTING, json_too_deep
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +88,7 @@ def too_large(limit: int) -> Response:
 
 
 def too_deep(problem: str) -> Response:
-    # 422, as core refuses nesting it finds deeper in (core.storable.too_deep).
+    # 422, as core refuses nesting it finds deeper in (core.base.storable.too_deep).
     return _refusal(422, "BodyTooDeep",
                     f"The JSON body nests deeper than {MAX_NESTING} levels, the limit (mappings "
                     "and lists inside each other).", [problem])
@@ -102,7 +102,7 @@ class BodyLimits:
     limit); a JSON body (``Content-Type`` ``application/json`` or ``+json``,
     or none, which FastAPI reads as JSON) is read whole and refused with 422
     when it nests deeper than ``MAX_NESTING`` levels, measured on its bytes
-    (core.storable.json_too_deep) before FastAPI, pydantic, jsonschema or
+    (core.base.storable.json_too_deep) before FastAPI, pydantic, jsonschema or
     ``json.loads`` parse it.
     """
 

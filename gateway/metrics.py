@@ -29,5 +29,5 @@ def healthz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
-    """Prometheus text format, computed from the database (core.metrics)."""
+    """Prometheus text format, computed from the database (core.ops.metrics)."""
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

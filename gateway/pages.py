@@ -3,7 +3,9 @@
 The form is protected against login CSRF (another site signing a victim's
 browser in as the attacker): a POST must come from this origin
 (gateway.browser) and carry the token the form was drawn with, bound to a
-random nonce in a ``SameSite=Strict`` cookie set with the form.
+random nonce in a ``SameSite=Strict`` cookie set with the form. Signing out
+is a POST too (``GET /logout`` only shows the form), from this origin with
+the session's CSRF token, so no other page can sign a person out.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from core.errors import NotAuthorized
-from core.sessions import SESSION_COOKIE, SESSION_MAX_AGE
-from core.users import end_sessions, sign_in
+from core.base.errors import NotAuthorized
+from core.identity.browser_sessions import SESSION_COOKIE, SESSION_MAX_AGE
+from core.identity.users import end_sessions, sign_in
 from gateway.auth import database, make_session_cookie, safe_next, session_user
 from gateway.browser import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    CSRF_HEADER,
     LOGIN_NONCE_COOKIE,
     LOGIN_TOKEN_AGE,
     login_csrf_token,
@@ -27,6 +31,7 @@ from gateway.browser import (
     new_login_nonce,
     request_refusal,
     session_csrf_token,
+    session_csrf_valid,
     set_cookie,
 )
 from gateway.templating import page
@@ -80,12 +85,46 @@ def login(
     return response
 
 
-@router.get("/logout")
-def logout(request: Request) -> Response:
-    """Sign out here and end the account's other sessions too (server side)."""
+LOGOUT_PATH = "/logout"
+
+
+def _logout_page(request: Request, email: str, *, error: str | None = None,
+                 status_code: int = 200) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE) or ""
+    return page("logout.html", status_code=status_code, email=email, error=error,
+                csrf_field=CSRF_FIELD, csrf_token=session_csrf_token(cookie))
+
+
+@router.get(LOGOUT_PATH, response_class=HTMLResponse)
+def logout_form(request: Request) -> Response:
+    """Asks; signs nothing out (a link, an image or a prefetch must not sign anyone out)."""
     email = session_user(request)
+    if email is None:
+        return RedirectResponse(LOGIN_PATH, status_code=303)
+    return _logout_page(request, email)
+
+
+@router.post(LOGOUT_PATH)
+async def logout(request: Request) -> Response:
+    """Sign out here and end the account's other sessions too (server side), when
+    asked from this gateway's own page: same origin, and the session's CSRF token
+    (the sign-out form's field, or the approver page's ``X-CSRF-Token`` header)."""
+    email = await run_in_threadpool(session_user, request)
+    refusal = request_refusal(request)  # also without a session: its cookie is not deleted
+    if refusal is None and email is not None:
+        form = await request.form()
+        field = form.get(CSRF_FIELD)
+        token = field if isinstance(field, str) else request.headers.get(CSRF_HEADER)
+        if not session_csrf_valid(request.cookies.get(SESSION_COOKIE), token):
+            refusal = "This sign-out was not sent from this site's sign-out page (or the page " \
+                      "is more than 12 hours old); open it again."
+    if refusal is not None:
+        if email is None:
+            return page("result.html", status_code=403, heading="Not signed out",
+                        message=refusal, error=True, link=None)
+        return _logout_page(request, email, error=refusal, status_code=403)
     if email is not None:
-        end_sessions(database(request), email, actor=email)
+        await run_in_threadpool(end_sessions, database(request), email, actor=email)
     response = RedirectResponse(LOGIN_PATH, status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(CSRF_COOKIE)

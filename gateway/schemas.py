@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import ApprovalRequest, ApprovalResponse, Workflow, WorkflowCheckpoint, WorkflowEvent
+if TYPE_CHECKING:
+    from core.store.tables import (
+        ApprovalRequest,
+        ApprovalResponse,
+        Workflow,
+        WorkflowCheckpoint,
+        WorkflowEvent,
+    )
 
 WorkflowStatus = Literal["pending", "running", "waiting_approval", "paused", "completed",
                          "failed", "cancelled"]
@@ -241,7 +248,7 @@ class Me(BaseModel):
     email: str
     token_name: str | None
     scopes: list[str] | None = Field(default=None, description="What the token may do "
-                                     "(core.permissions actions); null: whatever the user's role allows.")
+                                     "(core.identity actions); null: whatever the user's role allows.")
 
 
 class Health(BaseModel):

@@ -15,7 +15,7 @@ refusals go back as ``response_action: errors`` under the input they name.
 Without a bot token or a trigger the reply links to the dashboard.
 
 A click decides at most once and only for what its button was sent for
-(core.once): the button's value names the request's level and the call's
+(core.approvals.once): the button's value names the request's level and the call's
 digest, the click is spent in ``used_tokens`` (key: the action's
 ``action_ts``, the clicking user, the request and level) with its vote, and a
 modal by its view id. A replayed click or submission, or one for a level the
@@ -31,7 +31,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import structlog
@@ -39,11 +39,20 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from core.approval_view import RequestView, request_view
-from core.approvals import ApprovalEngine, principals_of
-from core.channels.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
-from core.channels.secrets import secret as _secret
-from core.channels.settings import channel_settings
+from core.approvals.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import approval_link
+from core.approvals.once import check_issued_for, once_key, respond_once
+from core.approvals.presentation import RequestView, request_view
+from core.base.errors import (
+    ApprovalClosed,
+    ConfigurationError,
+    CountersignError,
+    InvalidResponse,
+    NotAuthorized,
+)
+from core.base.secrets import secret as _secret
+from core.base.storable import load_json
 from core.channels.slack import (
     EDIT_ACTION,
     EDIT_CALLBACK,
@@ -54,15 +63,15 @@ from core.channels.slack import (
     read_edit_submission,
     submission_errors,
 )
-from core.db import Database
-from core.errors import ApprovalClosed, CountersignError, InvalidResponse, NotAuthorized
-from core.links import approval_link
-from core.models import ApprovalRequest
-from core.once import check_issued_for, once_key, respond_once
-from core.storable import load_json
-from core.tenancy import user_tenant
+from core.identity import user_tenant
+from core.identity.groups import principals_of
+from core.outbox.settings import channel_settings
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import ApprovalRequest
 
 log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -514,7 +523,7 @@ def run_socket_mode(db: Database, stop: threading.Event | None = None) -> None:
 
     app_token, bot_token = _secret("SLACK_APP_TOKEN"), _secret("SLACK_BOT_TOKEN")
     if not app_token or not bot_token:
-        raise CountersignError("Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN.")
+        raise ConfigurationError("Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN.")
     web = WebClient(token=bot_token, base_url=_api_url())
     client = SocketModeClient(app_token=app_token, web_client=web)
 

@@ -10,7 +10,7 @@ A signed delivery decides at most once: its ``webhook-id`` is spent in
 ``used_tokens`` with its vote, so a replay (within the five minutes the
 signature stays fresh) is refused with 409 and writes nothing. An answer
 naming a ``level`` counts only while the request is at that level
-(core.once). The body is at most 256 KB and 64 levels of JSON, measured
+(core.approvals.once). The body is at most 256 KB and 64 levels of JSON, measured
 before it is parsed.
 """
 
@@ -22,12 +22,12 @@ from fastapi import APIRouter, Request
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 
-from core.api_tokens import authenticate_token, credential_of
-from core.channels.secrets import secret
-from core.errors import InvalidInput, InvalidResponse, NotAuthorized
-from core.once import once_key, respond_once
-from core.permissions import Credential, acting_with
-from core.storable import json_too_deep, load_json
+from core.approvals.once import once_key, respond_once
+from core.base.errors import InvalidInput, InvalidResponse, NotAuthorized
+from core.base.secrets import secret
+from core.base.storable import json_too_deep, load_json
+from core.identity.api_tokens import authenticate_token, credential_of
+from core.identity.permissions import Credential, acting_with
 from gateway.auth import database
 from gateway.errors import COMMON_RESPONSES, Unauthenticated
 from gateway.schemas import ApprovalOut, InboundAnswer

@@ -15,9 +15,9 @@ from components.auth import signed_in
 from components.services import get_services
 from components.teams import teams_section
 from components.text import md, md_lines
-from core.agents import profiles_store as profiles
-from core.errors import CountersignError
-from core.permissions import Action, allowed
+from core.agents import profiles
+from core.base.errors import CountersignError
+from core.identity.permissions import Action, allowed
 
 NEW = "➕ New profile"
 ENVIRONMENT = "(from the environment)"
@@ -51,7 +51,7 @@ else:
     st.info("No agent profiles yet.")
 
 if not allowed(db, user.email, Action.AGENTS_MANAGE):
-    # Profiles are shared by every tenant: agents:manage is a platform admin's (core.permissions).
+    # Profiles are shared by every tenant: agents:manage is a platform admin's (core.identity.permissions).
     st.caption("Only platform admins can create, edit or delete agent profiles.")
     st.stop()
 

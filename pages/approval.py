@@ -1,6 +1,6 @@
 """Approval: one request, deep-linked as ?approval=<id>; what approving does, and the answer.
 
-What the request shows comes from ``core.approval_view.request_view`` only.
+What the request shows comes from ``core.approvals.presentation.request_view`` only.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from components.nav import INBOX_PAGE
 from components.outage import database_outage_notice
 from components.reassign_panel import reassign_panel
 from components.services import get_services
-from core import history, inbox_views, reports
-from core import workflows as ops
-from core.approval_view import request_view
+from core.approvals import inbox as reports
+from core.approvals import inbox_views
+from core.approvals.presentation import request_view
+from core.base.errors import CountersignError
 from core.channels.notifications import notifications_for
-from core.errors import CountersignError
+from core.engine import workflows as ops
+from core.records import history
 
 RECENT_EVENTS = 15
 LIVE_SECONDS = 3

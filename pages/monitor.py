@@ -8,8 +8,8 @@ from components import charts
 from components.alerts import alerts_section
 from components.auth import signed_in
 from components.services import get_services
-from core import reports
-from core.config import get_settings
+from core.approvals import inbox as reports
+from core.base.config import get_settings
 
 DAYS = 30
 

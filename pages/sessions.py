@@ -15,9 +15,9 @@ from components.auth import signed_in
 from components.feedback import show_error
 from components.services import get_services
 from components.text import md
-from core import conversation_access as access
-from core import conversations as conv
-from core.errors import CountersignError
+from core.base.errors import CountersignError
+from core.conversations import access
+from core.conversations import sessions as conv
 
 CHOICE = "sessions.choice"
 SELECT_NEXT = "sessions.select_next"

@@ -4,29 +4,33 @@ permissions; API tokens; channel settings."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from components.accounts import accounts_section
 from components.auth import signed_in
 from components.feedback import core_errors
 from components.model_providers import model_providers_section
 from components.services import get_services
 from components.tokens import roles_table, tokens_section
-from core import settings_report
+from core.base.errors import Invalid
 from core.channels.registry import read_channel_settings, store_channel_settings
-from core.channels.settings import CHANNELS
-from core.errors import CountersignError
-from core.permissions import Action, actions_for
-from core.settings_report import Integration
+from core.identity.permissions import Action, actions_for
+from core.ops import settings_report
+from core.outbox.settings import CHANNELS
+
+if TYPE_CHECKING:
+    from core.ops.settings_report import Integration
 
 
 def parse_json_object(text: str, what: str) -> dict[str, object]:
     try:
         value = json.loads(text or "{}")
     except json.JSONDecodeError as exc:
-        raise CountersignError(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+        raise Invalid(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
     if not isinstance(value, dict):
-        raise CountersignError(f"{what}: must be a JSON object.")
+        raise Invalid(f"{what}: must be a JSON object.")
     return value
 
 user = signed_in()
@@ -86,6 +90,11 @@ if Action.USERS_MANAGE in can:
                "the account's role) and until they expire or are revoked. An agent that starts "
                "workflows gets a service account and a token scoped to workflows:start.")
     tokens_section(services.db, user)
+    st.header("Accounts")
+    st.caption("A disabled account keeps its history and tokens but acts nowhere: its sessions "
+               "end, and its sign-in, API tokens, email links and Slack clicks are refused until "
+               "it is enabled again.")
+    accounts_section(services.db, user)
 
 if Action.CHANNELS_CONFIGURE not in can:
     st.stop()

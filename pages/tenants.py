@@ -8,14 +8,14 @@ from components import tenants as widgets
 from components.auth import signed_in
 from components.services import get_services
 from components.text import md
-from core import tenants
-from core.permissions import Action, allowed
+from core.identity.permissions import Action, allowed
+from core.tenants import registry as tenants
 
 user = signed_in()
 db = get_services().db
 
 st.title("Tenants")
-if not allowed(db, user.email, Action.TENANTS_MANAGE):  # platform admins (core.permissions)
+if not allowed(db, user.email, Action.TENANTS_MANAGE):  # platform admins (core.identity.permissions)
     st.info("Only platform admins (admins without a tenant) manage tenants.")
     st.stop()
 widgets.notice()

@@ -14,10 +14,10 @@ from components.services import get_services
 from components.text import md, md_lines
 from components.timeline import timeline_figure
 from components.waiting import position_text, waiting_notice
-from core import history
-from core import workflows as ops
-from core.errors import CountersignError
-from core.waits import waiting_on
+from core.base.errors import CountersignError
+from core.engine import workflows as ops
+from core.engine.waits import waiting_on
+from core.records import history
 
 EVENT_ROWS = 500
 TIMELINE_EVENTS = 5000

@@ -14,10 +14,10 @@ from components.workflows import (
     started_notice,
     workflow_table,
 )
-from core import workflows as ops
-from core.permissions import Action, allowed
-from core.states import WORKFLOW_STATUSES
-from core.waits import waiting_on
+from core.base.states import WORKFLOW_STATUSES
+from core.engine import workflows as ops
+from core.engine.waits import waiting_on
+from core.identity.permissions import Action, allowed
 
 PAGE_SIZES = (25, 50, 100)
 

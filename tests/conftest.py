@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from core.db import Database
-from tests.integration.core.conftest import Calls
+from core.store.db import Database
+from tests.helpers.engine import Calls
 
 # Tests expect an approval without channels to queue an email row, as a
 # deployment that sets COUNTERSIGN_DEFAULT_CHANNELS=email would; the "auto"
@@ -101,9 +101,10 @@ def sqlite_db(sqlite_url: str) -> Iterator[Database]:
     db.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
-    """Each test using this runs once on SQLite and once on PostgreSQL."""
+    """Each test using this runs once on SQLite and once on PostgreSQL (marked ``postgres``,
+    so ``-m "not postgres"`` is the fast lane)."""
     return str(request.getfixturevalue(f"{request.param}_url" if request.param == "sqlite" else "pg_url"))
 
 
@@ -114,12 +115,22 @@ def db(db_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def process_wiring() -> None:
+    """What every Countersign process sets up when it opens its database (core.runtime):
+    its session hooks and its tools (COUNTERSIGN_TOOL_MODULES and the demo's)."""
+    from core.runtime import install_session_hooks, load_tools
+
+    install_session_hooks()
+    load_tools()
+
+
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Demo and test users get passwords; scrypt at full cost would dominate these tests' time."""
-    import core.users
+    import core.identity.users
 
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
+    monkeypatch.setattr(core.identity.users, "SCRYPT_N", 2**4)
 
 
 @pytest.fixture

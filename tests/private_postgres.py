@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psycopg
 
-from core.db import Database
+from core.store.db import Database
 
 POSTGRES_USER = "postgres"
 # Seconds pg_ctl waits for the server to start or stop.

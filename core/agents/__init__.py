@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.agents.spec import AgentSpec, ModelSpec, register_profile, resolve_spec
+from core.definitions.agents import AgentSpec, ModelSpec, register_profile, resolve_spec
 
 if TYPE_CHECKING:
     from core.agents.handler import AgentTaskHandler
-    from core.agents.models import ConnectionResult
-    from core.db import Database
-    from core.executor import TaskRequest
+    from core.agents.llm import ConnectionResult
+    from core.engine.executor import TaskRequest
+    from core.store.db import Database
 
 
 class LazyAgentTaskHandler:
@@ -39,7 +39,7 @@ def agent_task_handler(db: Database) -> LazyAgentTaskHandler:
 
 def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> ConnectionResult:
     """Ask the configured model a tiny question; a plain result for the Settings page."""
-    from core.agents.models import test_connection as _test
+    from core.agents.llm import test_connection as _test
 
     return _test(spec)
 

@@ -23,18 +23,19 @@ from smolagents.memory import TaskStep
 from smolagents.monitoring import LogLevel
 from sqlalchemy import select
 
-from core import execution_logs, store
+from core.agents import execution_logs
 from core.agents.context import enhance_task
+from core.agents.execution_logs import LogContext, LogEntry
+from core.agents.llm import build_model, model_label
 from core.agents.memory import dump_memory, load_memory
-from core.agents.models import build_model, model_label
 from core.agents.policy import (
     CountersignToolCallingAgent,
     approval_request,
     decision_observation,
     held_call,
 )
+from core.agents.profiles import stored_profiles
 from core.agents.rehearsal import RehearsalModel
-from core.agents.spec import AgentSpec, resolve_spec
 from core.agents.tools import (
     GuardedTool,
     HoldForApproval,
@@ -46,16 +47,17 @@ from core.agents.tools import (
     run_released,
 )
 from core.agents.tracing import span
-from core.calls import verify_call
-from core.errors import CallNotReleased
-from core.execution_logs import LogContext, LogEntry
-from core.executor import AwaitApproval, TaskRequest
-from core.models import AgentRun, utcnow
-from core.states import APPROVING_OUTCOMES
-from core.tenants import model_spec_for_workflow
+from core.base.errors import CallNotReleased
+from core.base.states import APPROVING_OUTCOMES
+from core.definitions.agents import AgentSpec, resolve_spec
+from core.definitions.calls import verify_call
+from core.engine.executor import AwaitApproval, TaskRequest
+from core.records import rows as store
+from core.store.tables import AgentRun, utcnow
+from core.tenants.registry import model_spec_for_workflow
 
 if TYPE_CHECKING:
-    from core.db import Database
+    from core.store.db import Database
 
 log = structlog.get_logger(__name__)
 MAX_EVENT_TEXT = 2000
@@ -70,7 +72,7 @@ def _clip(value: Any) -> Any:
 
 def _rendered(text: str, scope: dict[str, Any]) -> str:
     """The task with its ``${input.x}`` references filled in (left as is if unknown)."""
-    from core.tools import render_args
+    from core.engine.tools import render_args
 
     try:
         return str(render_args(text, scope))
@@ -85,7 +87,8 @@ class AgentTaskHandler:
         self.db = db
 
     def __call__(self, request: TaskRequest) -> dict[str, Any]:
-        spec = resolve_spec(request.step.agent, db=self.db)
+        agent = request.step.agent
+        spec = resolve_spec(agent, stored_profiles(self.db) if isinstance(agent, str) else None)
         model_spec = model_spec_for_workflow(self.db, request.workflow_id, spec.model)
         with span("countersign.agent.run", workflow_id=request.workflow_id,
                   step=request.step.name, agent_type=spec.type, model=model_label(model_spec)):
@@ -99,7 +102,7 @@ class _Run:
         self.db = db
         self.request = request
         self.spec = spec
-        # A tenant's workflow: platform, then tenant, then user settings (core.tenants).
+        # A tenant's workflow: platform, then tenant, then user settings (core.tenants.registry).
         self.model_spec = model_spec_for_workflow(db, request.workflow_id, spec.model)
         self.label = model_label(self.model_spec)
         self.rehearsal = self.model_spec.provider == "rehearsal"
@@ -161,7 +164,7 @@ class _Run:
     def _build(self, state: dict[str, Any]) -> None:
         request, spec = self.request, self.spec
         plan = [dict(c) for c in request.step.plan or []]
-        from core.tools import render_args
+        from core.engine.tools import render_args
 
         for call in plan:
             call["args"] = render_args(call.get("args", {}), request.scope)
@@ -420,8 +423,8 @@ class _Run:
     def _rollback(self, request: RollbackRequested,
                   summary: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """An approved rollback: pause the workflow, let go of it, roll it back."""
-        from core.checkpoints import find_checkpoint, rollback
-        from core.errors import CheckpointNotFound
+        from core.base.errors import CheckpointNotFound
+        from core.engine.checkpoints import find_checkpoint, rollback
 
         with self.db.session() as session:
             try:

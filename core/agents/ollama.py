@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from core.errors import ProviderUnreachable
+from core.base.errors import ProviderUnreachable
 
 OLLAMA_URL_ENV = "COUNTERSIGN_OLLAMA_URL"
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
@@ -48,14 +48,14 @@ class ModelInfo:
 
 def ollama_configured() -> bool:
     """Whether an Ollama server is named in the environment."""
-    from core.agents.models import PROVIDER_ENV
+    from core.definitions.agents import PROVIDER_ENV
 
     return bool(os.environ.get(OLLAMA_URL_ENV)) or os.environ.get(PROVIDER_ENV) == "ollama"
 
 
 def ollama_base_url(api_base: str | None = None) -> str:
     """The server's root URL (no ``/v1``), from the argument or the environment."""
-    from core.agents.models import API_BASE_ENV, PROVIDER_ENV
+    from core.definitions.agents import API_BASE_ENV, PROVIDER_ENV
 
     env_base = os.environ.get(API_BASE_ENV) if os.environ.get(PROVIDER_ENV) == "ollama" else None
     base = (api_base or os.environ.get(OLLAMA_URL_ENV) or env_base or DEFAULT_OLLAMA_URL).strip()

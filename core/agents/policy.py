@@ -7,7 +7,7 @@
   the model is told to call it alone, so no neighbour's result is lost.
 - A rejected (or expired, cancelled) call never runs.
 - An approver may change the arguments (``{"arguments": {...}}``); the
-  request guards the held call (``core.calls``), so the edit is checked
+  request guards the held call (``core.definitions.calls``), so the edit is checked
   against the tool's input schema when it is given (another tool, unknown
   arguments refused), and the call that runs is the one the decision
   released, its digest checked before it runs.
@@ -29,13 +29,14 @@ from smolagents.models import ChatMessage
 from smolagents.utils import AgentToolCallError
 
 from core.agents.tools import GuardedTool, RunContext, needs_person, requested_approver, tool_inputs
-from core.calls import make_call, smolagents_input_schema
-from core.definitions import ApprovalConfig, parse_approval_config
-from core.states import APPROVING_OUTCOMES
+from core.base.states import APPROVING_OUTCOMES
+from core.definitions.approval import ApprovalConfig
+from core.definitions.calls import make_call, smolagents_input_schema
+from core.definitions.workflow import parse_approval_config
 
 if TYPE_CHECKING:
-    from core.agents.spec import AgentSpec
-    from core.executor import TaskRequest
+    from core.definitions.agents import AgentSpec
+    from core.engine.executor import TaskRequest
 
 # Approval settings a held call takes from the step's agent.approval.
 _ROUTING_KEYS = ("requested_from", "required_approvers", "approval_threshold", "reject_decides",

@@ -18,7 +18,7 @@ from smolagents.memory import ActionStep, MemoryStep
 from smolagents.models import ChatMessageToolCall, ChatMessageToolCallFunction
 from smolagents.monitoring import TokenUsage
 
-from core.agents.models import REHEARSAL_LABEL
+from core.agents.llm import REHEARSAL_LABEL
 
 MARK = "[rehearsal, no LLM]"
 

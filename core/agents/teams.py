@@ -26,24 +26,24 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
-from core import store
-from core.agents.profiles_store import NAME_PATTERN
-from core.definitions import error_path, parse_approval_config, parse_definition
-from core.errors import (
+from core.base.errors import (
     AgentTeamExists,
     AgentTeamNotFound,
     DefinitionError,
     InvalidAgentTeam,
     TeamTaskMissing,
 )
-from core.models import AgentProfile, AgentTeam, utcnow
-from core.tenancy import check_platform_editor
+from core.definitions.agents import NAME_PATTERN
+from core.definitions.workflow import error_path, parse_approval_config, parse_definition
+from core.identity.permissions import check_platform_editor
+from core.records import rows as store
+from core.store.tables import AgentProfile, AgentTeam, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.db import Database
-    from core.models import Workflow
+    from core.store.db import Database
+    from core.store.tables import Workflow
 
 FIELDS = ("name", "description", "members", "settings")
 # The workflow's name and definition metadata say which team it runs.
@@ -280,7 +280,7 @@ def teams_with_member(session: Session, profile: str) -> list[str]:
 def start_team(db: Database, team_name: str, task: str, started_by: str,
                tenant: str | None = None) -> Workflow:
     """Start the team's workflow on ``task``; runners pick it up like any other."""
-    from core.workflows import create_workflow
+    from core.engine.workflows import create_workflow
 
     if not task or not task.strip():
         raise TeamTaskMissing()

@@ -1,7 +1,7 @@
 """The tools an agent gets, as real ``smolagents.Tool`` subclasses.
 
 Built-ins: ``request_approval`` (ask a person), ``create_checkpoint`` and
-``rollback``. Registered Python tools (``core.tools.ToolRegistry``) are
+``rollback``. Registered Python tools (``core.engine.tools.ToolRegistry``) are
 wrapped with inputs declared from their signatures.
 
 A call that needs a person (``request_approval``, a held tool, ``rollback``)
@@ -22,7 +22,7 @@ agent is handed leads to.
   unpickled) has no entry and runs nothing (``ToolTampering``).
 - Held-tool membership is fixed in that entry when the agent is built.
 - A person's decision releases one call: the handler puts its digest
-  (``core.calls.call_digest``) in the module-private ``_RELEASED`` under the
+  (``core.definitions.calls.call_digest``) in the module-private ``_RELEASED`` under the
   run's key (its step run's id and a nonce of this build), calls the tool
   (``run_released``) and removes the release afterwards. The held tool runs
   its action only when ``call_digest(name, kwargs)`` equals the released
@@ -54,11 +54,11 @@ from smolagents import Tool
 from smolagents.agent_types import handle_agent_input_types, handle_agent_output_types
 from smolagents.tools import validate_tool_arguments
 
-from core.calls import call_digest, canonical_json
-from core.tools import ToolContext, ToolRegistry
+from core.definitions.calls import call_digest, canonical_json
+from core.engine.tools import ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
-    from core.db import Database
+    from core.store.db import Database
 
 
 class HoldForApproval(BaseException):  # noqa: N818 - a control-flow signal, not an error
@@ -487,8 +487,8 @@ def _no_check(kwargs: dict[str, Any]) -> None:
 
 def _check_approval_request(kwargs: dict[str, Any]) -> None:
     """Refuse a request a person should not even be asked about (ValueError)."""
-    from core.definitions import parse_approval_config
-    from core.errors import DefinitionError
+    from core.base.errors import DefinitionError
+    from core.definitions.workflow import parse_approval_config
 
     raw: dict[str, Any] = {"type": kwargs.get("approval_type") or "binary"}
     approver = requested_approver(kwargs)
@@ -510,8 +510,8 @@ def _ask_only(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
 
 
 def _take_checkpoint(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
-    from core import store
-    from core.checkpoints import take_checkpoint
+    from core.engine.checkpoints import take_checkpoint
+    from core.records import rows as store
 
     if ctx.db is None:
         return {"checkpoint": kwargs["name"], "saved": False, "reason": "no database"}

@@ -1,7 +1,7 @@
 """Alert messages for every channel: email (Jinja2), Slack (Block Kit), webhook (JSON).
 
 An ``alert.raised`` outbox row carries its alert in ``payload["alert"]``
-(``core.alerts.alert_payload``); the channels call these renderers instead of
+(``core.ops.alerts.alert_payload``); the channels call these renderers instead of
 their approval ones. Alert text comes from the data (workflow names,
 approval titles, errors), so it is escaped for HTML and Slack mrkdwn.
 """
@@ -23,8 +23,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from core.alerts import ALERT_KIND
 from core.channels.base import Delivery, PermanentFailure
+from core.channels.text import SLACK_OPEN_ACTION, email_templates, one_line
+from core.channels.text import mrkdwn_escape as esc
+from core.outbox.writer import ALERT_KIND
 
 RULE_TITLES = {
     "approval_expiring": "Approval close to expiry",
@@ -72,11 +74,10 @@ def alert_facts(delivery: Delivery) -> AlertFacts:
 
 def render_alert_email(facts: AlertFacts) -> dict[str, str]:
     """Subject, text and HTML of an alert email (HTML autoescaped)."""
-    from core.channels.email import _one_line, _templates
 
-    subject = _one_line(f"[{facts.severity}] {facts.title}: {facts.message}")[:SUBJECT_MAX]
+    subject = one_line(f"[{facts.severity}] {facts.title}: {facts.message}")[:SUBJECT_MAX]
     context = {"subject": subject, "alert": facts}
-    env = _templates()
+    env = email_templates()
     return {"subject": subject, "text": env.get_template("alert_email.txt.j2").render(context),
             "html": env.get_template("alert_email.html.j2").render(context)}
 
@@ -87,27 +88,25 @@ def _cut(text: str, limit: int) -> str:
 
 def alert_blocks(facts: AlertFacts) -> list[Block]:
     """The Block Kit message of an alert; its text escaped."""
-    from core.channels.slack import OPEN_ACTION, escape
 
     icon = ":rotating_light:" if facts.severity == "critical" else ":warning:"
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_cut(f"Alert: {facts.title}", SLACK_HEADER_MAX), emoji=False)),
-        SectionBlock(text=MarkdownTextObject(text=_cut(f"{icon} {escape(facts.message)}", SLACK_TEXT_MAX))),
+        SectionBlock(text=MarkdownTextObject(text=_cut(f"{icon} {esc(facts.message)}", SLACK_TEXT_MAX))),
         ContextBlock(elements=[MarkdownTextObject(text=_cut(
-            f"*{escape(facts.severity)}* · raised {escape(facts.raised)} · {escape(facts.subject)}",
+            f"*{esc(facts.severity)}* · raised {esc(facts.raised)} · {esc(facts.subject)}",
             SLACK_TEXT_MAX))]),
     ]
     if facts.url:
         blocks.append(ActionsBlock(elements=[ButtonElement(
-            text=PlainTextObject(text="Open in dashboard"), action_id=OPEN_ACTION, url=facts.url,
+            text=PlainTextObject(text="Open in dashboard"), action_id=SLACK_OPEN_ACTION, url=facts.url,
             value=str(facts.id))]))
     return blocks
 
 
 def alert_text(facts: AlertFacts) -> str:
-    from core.channels.slack import escape
 
-    return escape(f"Alert ({facts.severity}): {facts.message}")
+    return esc(f"Alert ({facts.severity}): {facts.message}")
 
 
 def alert_event(facts: AlertFacts) -> dict[str, Any]:

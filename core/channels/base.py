@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from core.approval_view import RequestView
+    from core.approvals.presentation import RequestView
 
 # Approval types whose answer needs more than a button: they link to the dashboard
 # when a message has no view; with one only forms do (a budget's amount is asked in
@@ -59,13 +59,21 @@ class ApprovalFacts:
     decided_at: datetime | None
     proposed_action: dict[str, Any] = field(default_factory=dict)
     context_data: dict[str, Any] = field(default_factory=dict)
-    # What the request shows (core.approval_view): the guarded call, the amount in
+    # What the request shows (core.approvals.presentation): the guarded call, the amount in
     # words, the changes, the chain of levels, votes and time left.
     view: RequestView | None = None
+    # core.approvals.presentation.needs_fields of the request: a button cannot answer it.
+    needs_fields: bool = False
 
     @property
     def needs_form(self) -> bool:
         return self.approval_type in FORM_TYPES
+
+    @property
+    def needs_dashboard(self) -> bool:
+        """A message links to the dashboard instead of offering buttons: with a view, when
+        the answer needs fields; without one (an old row), for forms and budgets."""
+        return self.needs_fields if self.view is not None else self.needs_form
 
     @property
     def is_open(self) -> bool:

@@ -26,12 +26,12 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from core.base.errors import ConfigurationError
 from core.channels.base import PermanentFailure
 from core.channels.registry import read_channel_settings, store_channel_settings
-from core.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from core.db import Database
+    from core.store.db import Database
 
 SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
 SLACK_SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"

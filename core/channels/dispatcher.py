@@ -34,7 +34,8 @@ import structlog
 from sqlalchemy import func, select, update
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
-from core import store, tracing
+from core.base.errors import NotificationNotFound
+from core.base.retry import first_line, is_database_unavailable
 from core.channels.base import (
     Channel,
     Deferred,
@@ -49,15 +50,16 @@ from core.channels.notifications import (
     notifications_for,
     retry_notification,
 )
-from core.channels.outbox import DECIDED_KIND, outbox_signal
-from core.errors import NotificationNotFound
-from core.models import ApprovalRequest, Notification, utcnow
-from core.retry import first_line, is_database_unavailable
+from core.channels.timers import is_original, updates_a_message
+from core.outbox.writer import outbox_signal
+from core.records import rows as store
+from core.store.tables import ApprovalRequest, Notification, utcnow
+from core.telemetry import tracing
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.db import Database
+    from core.store.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +87,7 @@ class DeliveryPolicy:
 
     @classmethod
     def from_settings(cls) -> DeliveryPolicy:
-        from core.config import get_settings
+        from core.base.config import get_settings
 
         s = get_settings()
         return cls(max_attempts=max(1, s.notify_max_attempts),
@@ -258,7 +260,7 @@ class Dispatcher:
                 raise PermanentFailure(f"There is no {delivery.channel!r} channel.")
             if not enabled:
                 raise PermanentFailure(f"The {delivery.channel} channel is disabled in Settings.")
-            if delivery.kind == DECIDED_KIND:
+            if updates_a_message(delivery.kind):  # a decision's or a reminder's update
                 self._check_originals_final(delivery)
             ref = channel.send(delivery)
         except Deferred as exc:
@@ -278,7 +280,7 @@ class Dispatcher:
         return "sent"
 
     def _prepare(self, notification_id: str) -> tuple[Delivery, bool]:
-        from core.channels.settings import channel_settings
+        from core.outbox.settings import channel_settings
 
         with self.db.read() as session:
             row = session.get(Notification, notification_id)
@@ -287,16 +289,16 @@ class Dispatcher:
             enabled, _settings = channel_settings(session, row.channel)
             approval = approval_facts(session, row.approval_id) if row.approval_id else None
             prior: list[dict[str, Any]] = []
-            if row.kind == DECIDED_KIND:
+            if updates_a_message(row.kind):
                 prior = [dict(ref) for ref in session.scalars(
                     select(Notification.external_ref).where(
                         Notification.approval_id == row.approval_id,
                         Notification.channel == row.channel,
                         Notification.recipient == row.recipient,
-                        Notification.kind != DECIDED_KIND,
+                        is_original(),
                         Notification.status == "sent",
                     )).all() if ref]
-            # A group's members in other tenants are not mailed (core.tenancy).
+            # A group's members in other tenants are not mailed (core.store.tenancy).
             tenant = session.scalar(select(ApprovalRequest.tenant).where(
                 ApprovalRequest.id == row.approval_id)) if row.approval_id else None
             addresses = addresses_of(session, row.recipient, tenant=tenant) if row.channel == "email" else []
@@ -315,7 +317,7 @@ class Dispatcher:
                     Notification.approval_id == (delivery.approval.id if delivery.approval else None),
                     Notification.channel == delivery.channel,
                     Notification.recipient == delivery.recipient,
-                    Notification.kind != DECIDED_KIND,
+                    is_original(),
                     Notification.status.in_(DUE_STATUSES),
                 )
             )

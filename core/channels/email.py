@@ -1,7 +1,7 @@
 """Email: approval requests by SMTP (STARTTLS or SSL) or SendGrid.
 
 Bodies come from Jinja2 templates (HTML autoescaped, plain text alongside)
-and show the request as ``core.approval_view`` defines it: the guarded
+and show the request as ``core.approvals.presentation`` defines it: the guarded
 call's tool and arguments, the amount in figures and words, what approving
 changes, the chain of levels, votes so far and time left (for a gate without
 a call, its facts). Binary and budget requests carry Approve and Reject
@@ -27,50 +27,30 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-from core.approval_view import plain
+from core.approvals.edits import editable
+from core.approvals.links import approval_link, confirm_link, make_link_token
+from core.approvals.presentation import plain
+from core.base.secrets import mask, secret
+from core.channels.alerts import ALERT_KIND, alert_facts, render_alert_email
 from core.channels.base import ApprovalFacts, Delivery, PermanentFailure, TemporaryFailure
-from core.channels.edits import editable
-from core.channels.secrets import mask, secret
-from core.links import approval_link, confirm_link, make_link_token
+from core.channels.text import email_templates, one_line
+from core.channels.timers import email_wording
+from core.outbox.settings import (
+    SENDGRID_KEY_ENV,
+    SMTP_PREFIX,
+    email_configured,
+    email_provider,
+    email_setting,
+)
 
-SMTP_PREFIX = "COUNTERSIGN_SMTP_"
-SENDGRID_KEY_ENV = "SENDGRID_API_KEY"
 SENDGRID_HOST_ENV = "SENDGRID_API_HOST"
 DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
 DEFAULT_FROM = "countersign@localhost"
-TEMPLATES = Path(__file__).parent / "templates"
 SMTP_TIMEOUT = 15
-INTROS = {
-    "approval.escalated": "Escalated to you: an approval is waiting for your answer",
-}
 
 
-@lru_cache(maxsize=1)
-def _templates() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",),
-                                     disabled_extensions=("txt.j2",), default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _needs_dashboard(approval: ApprovalFacts) -> bool:
-    """A form's answer needs the dashboard; with a view, a budget's amount is asked on the
-    confirmation page."""
-    return approval.approval_type == "form" if approval.view is not None else approval.needs_form
 
 
 def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
@@ -94,18 +74,18 @@ def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
     }
 
 
-def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> dict[str, str]:
+def render_approval_email(approval: ApprovalFacts, address: str, kind: str,
+                          payload: dict[str, Any] | None = None) -> dict[str, str]:
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
-    if not _needs_dashboard(approval):
-        # Each link decides once, and only at the level it was sent for (core.once).
+    if not approval.needs_dashboard:
+        # Each link decides once, and only at the level it was sent for (core.approvals.once).
         approve_url = confirm_link(make_link_token(approval.id, address, "approve",
                                                    level=approval.level))
         reject_url = confirm_link(make_link_token(approval.id, address, "reject",
                                                   level=approval.level))
-    intro = INTROS.get(kind, "An AI agent is waiting for your approval")
-    subject = _one_line(f"{'Escalated: ' if kind == 'approval.escalated' else 'Approval needed: '}"
-                        f"{approval.title}")[:200]
+    prefix, intro = email_wording(kind, approval, payload or {})  # reminders, escalations, vetoes
+    subject = one_line(f"{prefix}{approval.title}")[:200]
     call = _call(approval)
     facts = approval.key_facts()
     if call is not None:  # the context's facts are the view's (a budget's amount in words)
@@ -115,9 +95,11 @@ def render_approval_email(approval: ApprovalFacts, address: str, kind: str) -> d
         "subject": subject, "intro": intro, "approval": approval, "facts": facts,
         "action": approval.action_summary() if call is None or call["tool"] is None else "",
         "call": call, "approve_url": approve_url, "reject_url": reject_url,
+        # A veto window's reject is its veto (core.approvals.veto).
+        "reject_label": "Veto" if approval.view is not None and approval.view.notice else "Reject",
         "dashboard_url": approval_link(approval.id),
     }
-    env = _templates()
+    env = email_templates()
     return {
         "subject": subject,
         "text": env.get_template("approval_email.txt.j2").render(context),
@@ -139,26 +121,18 @@ class EmailChannel:
         self.settings = dict(settings or {})
 
     def _setting(self, key: str, default: str = "") -> str:
-        value = self.settings.get(key.lower())
-        if value not in (None, ""):
-            return str(value)
-        return os.environ.get(SMTP_PREFIX + key.upper()) or default
+        return email_setting(self.settings, key, default)
 
     @property
     def provider(self) -> str:
-        chosen = str(self.settings.get("provider") or os.environ.get("COUNTERSIGN_EMAIL_PROVIDER") or "")
-        if chosen:
-            return chosen.lower()
-        return "sendgrid" if secret(SENDGRID_KEY_ENV) else "smtp"
+        return email_provider(self.settings)
 
     @property
     def sender(self) -> str:
         return self._setting("from", DEFAULT_FROM)
 
     def configured(self) -> bool:
-        if self.provider == "sendgrid":
-            return bool(secret(SENDGRID_KEY_ENV))
-        return bool(self._setting("host"))
+        return email_configured(self.settings)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -173,7 +147,6 @@ class EmailChannel:
         }
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
-        from core.channels.alerts import ALERT_KIND, alert_facts, render_alert_email
 
         approval = delivery.approval
         alert = alert_facts(delivery) if delivery.kind == ALERT_KIND else None
@@ -187,7 +160,8 @@ class EmailChannel:
         sent = []
         for address in addresses:
             rendered = (render_alert_email(alert) if alert is not None
-                        else render_approval_email(approval, address, delivery.kind))  # type: ignore[arg-type]
+                        else render_approval_email(approval, address, delivery.kind,  # type: ignore[arg-type]
+                                                   delivery.payload))
             mid = message_id(delivery.notification_id, address, self.sender)
             if self.provider == "sendgrid":
                 self._send_sendgrid(address, rendered, mid)

@@ -9,15 +9,17 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import store
+from core.approvals.presentation import needs_fields
+from core.base.errors import InvalidTransition, NotificationNotFound
 from core.channels.base import ApprovalFacts
-from core.channels.outbox import _NEW_ROWS
-from core.errors import InvalidTransition, NotificationNotFound
-from core.models import ApprovalRequest, ApprovalResponse, Notification, User, Workflow, utcnow
+from core.identity.groups import members_of
+from core.outbox.writer import _NEW_ROWS
+from core.records import rows as store
+from core.store.tables import ApprovalRequest, ApprovalResponse, Notification, Workflow, utcnow
 
 if TYPE_CHECKING:
-    from core.approval_view import RequestView
-    from core.db import Database
+    from core.approvals.presentation import RequestView
+    from core.store.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -40,12 +42,13 @@ def approval_facts(session: Session, approval_id: str) -> ApprovalFacts | None:
         decided_at=approval.decided_at, proposed_action=dict(approval.proposed_action or {}),
         context_data=dict(approval.context_data or {}),
         view=_view(approval, responses),
+        needs_fields=needs_fields(approval.approval_type, approval.response_schema),
     )
 
 
 def _view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse]) -> RequestView | None:
     """The request as every channel shows it; a message without it still goes out."""
-    from core.approval_view import request_view  # imports the engine, which imports the outbox
+    from core.approvals.presentation import request_view  # imports the engine, which imports the outbox
 
     try:
         return request_view(approval, responses)
@@ -58,19 +61,9 @@ def addresses_of(session: Session, recipient: str, *, tenant: str | None = None)
     """Email addresses behind a recipient: itself, or a group's members.
 
     ``tenant`` is the request's: a group's members who cannot see it (users
-    of other tenants, see core.tenancy) are left out.
+    of other tenants, see core.store.tenancy) are left out.
     """
-    from core.definitions import ADMINS_GROUP
-    from core.tenancy import can_see
-
-    if "@" in recipient:
-        return [recipient]
-    users = session.scalars(select(User)).all()
-    members = [u.email for u in users
-               if can_see(u.tenant, tenant)
-               and (recipient in [g.strip().lower() for g in (u.groups or [])]
-                    or (recipient == ADMINS_GROUP and u.role == "admin"))]
-    return sorted(members)
+    return members_of(session, recipient, tenant=tenant)
 
 
 def retry_notification(db: Database, notification_id: str, actor: str) -> Notification:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from core.base.errors import ChannelError, ConfigurationError
 from core.channels.base import Channel, DeliveryFailure
-from core.channels.settings import CHANNELS, channel_settings, webhook_endpoints
-from core.errors import ChannelError, ConfigurationError
+from core.outbox.settings import (  # configured_person_channels: re-exported
+    CHANNELS,
+    channel_settings,
+    configured_person_channels,
+    webhook_endpoints,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.db import Database
+    from core.store.db import Database
 
 
 def build_channels(session: Session) -> dict[str, Channel]:
@@ -28,13 +33,6 @@ def build_channels(session: Session) -> dict[str, Channel]:
     }
 
 
-def configured_person_channels(session: Session) -> list[str]:
-    """Email and Slack where configured and enabled: the "auto" default channels."""
-    channels = build_channels(session)
-    return [name for name in ("email", "slack")
-            if channels[name].configured() and channel_settings(session, name)[0]]
-
-
 def read_channel_settings(db: Database, name: str) -> tuple[bool, dict[str, Any]]:
     """(enabled, non-secret settings) of one channel, for the Settings page."""
     with db.read() as session:
@@ -44,8 +42,8 @@ def read_channel_settings(db: Database, name: str) -> tuple[bool, dict[str, Any]
 def store_channel_settings(db: Database, name: str, *, enabled: bool, settings: dict[str, Any],
                            actor: str) -> None:
     """Save a channel's non-secret settings (secret-looking keys are refused), with an event."""
-    from core import store
-    from core.channels.settings import save_channel_settings
+    from core.outbox.settings import save_channel_settings
+    from core.records import rows as store
 
     with db.session() as session:
         before = channel_settings(session, name)

@@ -5,7 +5,7 @@ client elsewhere (tests use a loopback server). Recipients (emails or group
 names) map to Slack user or channel ids through ``SLACK_USER_MAP`` (JSON),
 the Settings page's ``user_map``, or ``users.lookupByEmail``.
 
-The message shows the request as ``core.approval_view`` defines it: the
+The message shows the request as ``core.approvals.presentation`` defines it: the
 guarded call's tool and each argument, the amount in figures and words, what
 approving changes, the chain of levels, votes so far and time left (for a
 gate without a call, its facts).
@@ -14,7 +14,7 @@ Buttons carry ``action_id`` ``countersign_approve`` / ``countersign_reject`` /
 ``countersign_edit``; their value names the approval, the level of the
 request the message was sent for and the digest of the call it shows
 (``button_value``), so a click decides only at that level and about that
-call (core.once). The gateway's interactivity endpoint handles the clicks. Edit opens a modal
+call (core.approvals.once). The gateway's interactivity endpoint handles the clicks. Edit opens a modal
 (``edit_modal``) whose inputs are drawn from the call's input schema,
 pre-filled with the arguments now, plus an approved-amount input for a
 budget; its ``view_submission`` is read back by ``read_edit_submission``.
@@ -47,15 +47,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from core.approval_view import RequestView, plain
-from core.channels.base import (
-    ApprovalFacts,
-    Deferred,
-    Delivery,
-    PermanentFailure,
-    TemporaryFailure,
-)
-from core.channels.edits import (
+from core.approvals.edits import (
     AMOUNT,
     BOOLEAN,
     CHOICE,
@@ -66,18 +58,31 @@ from core.channels.edits import (
     argument_fields,
     editable,
 )
-from core.channels.secrets import mask, secret
-from core.links import approval_link
-from core.once import ANY
-from core.storable import load_json
+from core.approvals.links import approval_link
+from core.approvals.once import ANY
+from core.approvals.presentation import RequestView, plain
+from core.approvals.reminders import is_reminder_kind
+from core.base.secrets import mask, secret
+from core.base.storable import load_json
+from core.channels.alerts import ALERT_KIND, alert_blocks, alert_facts, alert_text
+from core.channels.base import (
+    ApprovalFacts,
+    Deferred,
+    Delivery,
+    PermanentFailure,
+    TemporaryFailure,
+)
+from core.channels.text import SLACK_OPEN_ACTION, mrkdwn_escape
+from core.channels.timers import reminder_notice
+from core.outbox.settings import SLACK_TOKEN_ENV, slack_configured
 
-TOKEN_ENV = "SLACK_BOT_TOKEN"
+TOKEN_ENV = SLACK_TOKEN_ENV
 API_URL_ENV = "SLACK_API_URL"
 USER_MAP_ENV = "SLACK_USER_MAP"
 DEFAULT_API_URL = "https://slack.com/api/"
 APPROVE_ACTION = "countersign_approve"
 REJECT_ACTION = "countersign_reject"
-OPEN_ACTION = "countersign_open"
+OPEN_ACTION = SLACK_OPEN_ACTION
 EDIT_ACTION = "countersign_edit"
 # The edit modal: its callback id, input blocks and the action id of every input.
 EDIT_CALLBACK = "countersign_edit"
@@ -117,9 +122,7 @@ OUTCOME_LABELS = {
 }
 
 
-def escape(text: str) -> str:
-    """Make agent-written text inert in Slack mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+escape = mrkdwn_escape
 
 
 _MARKERS = "*_~`"
@@ -158,7 +161,7 @@ class ButtonValue:
 
     approval_id: str
     level: int
-    # The digest of the call the message showed; ``core.once.ANY`` when it showed none
+    # The digest of the call the message showed; ``core.approvals.once.ANY`` when it showed none
     # it could name.
     digest: Any = ANY
 
@@ -260,19 +263,21 @@ def call_blocks(view: RequestView, *, facts: bool = True) -> list[Block]:
     return blocks
 
 
-def _needs_dashboard(approval: ApprovalFacts) -> bool:
-    """A request a message cannot answer: a form, or (without a view) a budget."""
-    return approval.approval_type == "form" if approval.view is not None else approval.needs_form
-
-
 def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
-                    decided_by: str | None = None) -> list[Block]:
-    """The Block Kit message for an approval; without buttons once it is closed."""
+                    decided_by: str | None = None, reminder: str | None = None) -> list[Block]:
+    """The Block Kit message for an approval; without buttons once it is closed.
+
+    ``reminder`` ("Reminder: 2h 10m left to answer") heads the message a reminder
+    updates in place; a veto window's announcement says when the call runs."""
     link = approval_link(approval.id)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_cut(approval.title or "Approval needed", HEADER_MAX),
                                          emoji=False)),
     ]
+    veto = approval.view.notice if approval.view is not None and outcome is None else None
+    for notice in (reminder, veto):
+        if notice:
+            blocks.append(SectionBlock(text=_md(f":alarm_clock: *{_inert_cut(notice, 500)}*")))
     if approval.description:
         blocks.append(SectionBlock(text=_md(_inert_cut(approval.description, SECTION_TEXT_MAX))))
     blocks += _fields_section(_key_facts(approval)[:MAX_FIELDS])
@@ -293,24 +298,25 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
         blocks.append(ContextBlock(elements=[_md(_cut(f"{label}{who}", SECTION_TEXT_MAX))]))
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))
         return blocks
-    if _needs_dashboard(approval):
+    if approval.needs_dashboard:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text="This request needs a form answer; open it in the dashboard.")]))
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))
         return blocks
+    reject_label = "Veto" if veto else "Reject"
     reject_confirm = ConfirmObject(
-        title="Reject this request?",
+        title=f"{reject_label} this request?",
         # Plain text: a confirm dialog's text is mrkdwn by default, where an agent's
         # title could carry links (<https://...|text>) or mentions (<!channel>).
         text=PlainTextObject(text=_cut(f"The workflow will not perform: {approval.title}", 300),
                              emoji=False),
-        confirm="Reject", deny="Cancel", style="danger",
+        confirm=reject_label, deny="Cancel", style="danger",
     )
     value = button_value(approval)
     buttons = [
-        ButtonElement(text=PlainTextObject(text="Approve"), action_id=APPROVE_ACTION,
-                      value=value, style="primary"),
-        ButtonElement(text=PlainTextObject(text="Reject"), action_id=REJECT_ACTION,
+        ButtonElement(text=PlainTextObject(text="Run now" if veto else "Approve"),
+                      action_id=APPROVE_ACTION, value=value, style="primary"),
+        ButtonElement(text=PlainTextObject(text=reject_label), action_id=REJECT_ACTION,
                       value=value, style="danger", confirm=reject_confirm),
     ]
     if approval.view is not None and editable(approval.view):
@@ -537,7 +543,7 @@ class SlackChannel:
         return WebClient(token=token, base_url=base_url, timeout=15)
 
     def configured(self) -> bool:
-        return bool(secret(TOKEN_ENV))
+        return slack_configured()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -573,7 +579,6 @@ class SlackChannel:
         return user_id
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
-        from core.channels.alerts import ALERT_KIND
 
         if delivery.kind == ALERT_KIND:
             return self._post_alert(delivery)
@@ -583,6 +588,12 @@ class SlackChannel:
         client = self._client()
         if delivery.kind == "approval.decided":
             return self._update(client, delivery, approval)
+        if is_reminder_kind(delivery.kind):  # the message sent earlier, updated in place
+            if not approval.is_open:
+                return {"skipped": f"approval already {approval.status}"}
+            blocks = approval_blocks(approval, reminder=reminder_notice(delivery.payload))
+            return {"updated": self._update_refs(client, delivery.prior_refs, blocks,
+                                                 fallback_text(approval))}
         if not approval.is_open:
             return {"skipped": f"approval already {approval.status}"}
         destination = self.destination(client, delivery.recipient)
@@ -601,7 +612,6 @@ class SlackChannel:
         return {"channel": str(response.get("channel") or destination), "ts": str(response.get("ts") or "")}
 
     def _post_alert(self, delivery: Delivery) -> dict[str, Any]:
-        from core.channels.alerts import alert_blocks, alert_facts, alert_text
 
         facts = alert_facts(delivery)
         client = self._client()
@@ -620,13 +630,18 @@ class SlackChannel:
         outcome = str(delivery.payload.get("outcome") or approval.status)
         decided_by = delivery.payload.get("decided_by") or approval.decided_by
         blocks = approval_blocks(approval, outcome=outcome, decided_by=decided_by)
+        return {"updated": self._update_refs(client, delivery.prior_refs, blocks,
+                                             fallback_text(approval, outcome))}
+
+    def _update_refs(self, client: WebClient, refs: list[dict[str, Any]], blocks: list[Block],
+                     text: str) -> list[dict[str, str]]:
+        """``chat.update`` every message in ``refs``; those updated."""
         updated = []
-        for ref in delivery.prior_refs:
+        for ref in refs:
             if not ref.get("channel") or not ref.get("ts"):
                 continue
             try:
-                client.chat_update(channel=ref["channel"], ts=ref["ts"], blocks=blocks,
-                                   text=fallback_text(approval, outcome))
+                client.chat_update(channel=ref["channel"], ts=ref["ts"], blocks=blocks, text=text)
             except SlackApiError as exc:
                 if exc.response.get("error") in ("message_not_found", "cant_update_message"):
                     continue  # deleted by someone in Slack; nothing to update
@@ -634,7 +649,7 @@ class SlackChannel:
             except (SlackClientError, OSError) as exc:
                 raise TemporaryFailure(f"Slack is unreachable: {exc}") from exc
             updated.append({"channel": ref["channel"], "ts": ref["ts"]})
-        return {"updated": updated}
+        return updated
 
     def test(self, recipient: str) -> dict[str, Any]:
         client = self._client()

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
+from core.approvals.links import approval_link
+from core.base.secrets import mask, secret
 from core.channels.base import Delivery, PermanentFailure, TemporaryFailure
-from core.channels.secrets import mask, secret
-from core.links import approval_link
 
 SECRET_ENV = "COUNTERSIGN_WEBHOOK_SECRET"
 URL_ENV = "COUNTERSIGN_WEBHOOK_URL"

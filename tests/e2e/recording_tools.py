@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from core.tools import tool
+from core.engine.tools import tool
 
 RECEIVED_ENV = "COUNTERSIGN_E2E_RECEIVED"
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from core.db import Database
-from core.demo import DEMO_PASSWORD, load_demo
-from core.runner import Runner
+from core.demo.scenarios import DEMO_PASSWORD, load_demo
+from core.runtime import build_runner
+from core.store.db import Database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -105,7 +105,7 @@ def prepare_demo(db_url: str) -> None:
     db = Database(db_url)
     try:
         load_demo(db)
-        Runner(db).run_until_idle(max_seconds=60)
+        build_runner(db).run_until_idle(max_seconds=60)
     finally:
         db.dispose()
 

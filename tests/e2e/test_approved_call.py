@@ -15,10 +15,10 @@ import pytest
 from playwright.sync_api import expect
 
 import tests.e2e.recording_tools  # noqa: F401  (registers record_payment in this process too)
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.e2e.conftest import FAILED, require_chromium
 from tests.e2e.recording_tools import RECEIVED_ENV
 from tests.e2e.server import Dashboard, prepare_demo, sign_in, start_dashboard, stop, wait_for_app
@@ -60,7 +60,7 @@ def waiting_payment(db_url: str) -> tuple[str, str]:
     try:
         workflow = ops.create_workflow(db, PAY, input_data={"amount": 12500, "note": "invoice 7"},
                                        created_by="admin@example.com")
-        Runner(db).run_until_idle(max_seconds=60)
+        build_runner(db).run_until_idle(max_seconds=60)
         [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
         return workflow.id, approval.id
     finally:

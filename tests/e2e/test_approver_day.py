@@ -22,8 +22,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
-from core.models import ApprovalRequest, WorkflowEvent
+from core.approvals.engine import ApprovalEngine
+from core.store.tables import ApprovalRequest, WorkflowEvent
 from tests.e2e.server import REPO_ROOT, Dashboard, sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from core.models import ApprovalRequest, StepRun, Workflow, WorkflowCheckpoint
+from core.store.tables import ApprovalRequest, StepRun, Workflow, WorkflowCheckpoint
 from tests.e2e.server import Dashboard, sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from playwright.sync_api import expect
 
-from core.execution_logs import CSV_COLUMNS, record
+from core.agents.execution_logs import CSV_COLUMNS, record
 from tests.e2e.server import Dashboard, sign_in, wait_for_app
 
 SESSION = "5e55e55e-0000-4000-8000-000000000003"

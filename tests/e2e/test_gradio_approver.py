@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.approver_ui import REFRESH_SECONDS
 from tests.e2e.conftest import open_chromium
 from tests.e2e.server import REPO_ROOT, UI_TIMEOUT_MS, VIEWPORT

@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from core import conversations as conv
-from core.models import ChatSession
+from core.conversations import sessions as conv
+from core.store.tables import ChatSession
 from tests.e2e.server import UI_TIMEOUT_MS, VIEWPORT, Dashboard, sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser

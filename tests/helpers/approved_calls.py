@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import ApprovalRequest
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
-from tests.integration.core.conftest import Calls
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import ApprovalRequest
+from tests.helpers.engine import Calls
 
 FINANCE = "finance@example.com"
 REQUESTER = "requester@example.com"
@@ -50,14 +50,14 @@ def pay_step(approval_type: str = "binary", **config: Any) -> dict[str, Any]:
 
 
 def run(db: Database, registry: ToolRegistry) -> int:
-    return Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    return build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
 
 
 def waiting(db: Database, registry: ToolRegistry, approval_type: str = "binary",
             amount: float = 12500, **config: Any) -> tuple[str, ApprovalRequest]:
     """A workflow whose guarded ``pay`` call waits for finance; (workflow id, request).
 
-    REQUESTER, who starts it, is a service account (core.permissions)."""
+    REQUESTER, who starts it, is a service account (core.identity.permissions)."""
     add_user(db, REQUESTER, role="service")
     workflow_id = ops.create_workflow(
         db, {"name": "pay an invoice", "steps": [pay_step(approval_type, **config)]},

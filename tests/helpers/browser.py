@@ -4,7 +4,7 @@
 (the link token and its CSRF token); ``sign_in`` fills in the ``/login`` form
 the way a browser does (GET the form, POST it with its token and nonce
 cookie) and, for the Gradio API, sends the page's ``X-CSRF-Token`` header
-from then on.
+from then on; ``sign_out`` posts the ``/logout`` page's form.
 """
 
 from __future__ import annotations
@@ -40,4 +40,12 @@ def sign_in(client: Any, email: str, password: str, next: str | None = None,
     token = client.cookies.get(CSRF_COOKIE)
     if token:
         client.headers[CSRF_HEADER] = token
+    return response
+
+
+def sign_out(client: Any, **post: Any) -> Response:
+    """Sign out through the gateway's /logout page, as a browser would (GET the form, POST it)."""
+    form = client.get("/logout")
+    assert form.status_code == 200, form.text
+    response: Response = client.post("/logout", data={CSRF_FIELD: form_csrf(form.text)}, **post)
     return response

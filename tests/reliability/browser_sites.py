@@ -19,7 +19,7 @@ from typing import Any
 
 import uvicorn
 
-from core.db import Database
+from core.store.db import Database
 from gateway.app import create_app
 from tests.e2e.server import free_port
 

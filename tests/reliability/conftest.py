@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from core.db import Database
+from core.store.db import Database
 from gateway.app import create_app
 
 

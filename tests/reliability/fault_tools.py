@@ -15,7 +15,7 @@ import os
 import time
 from typing import Any
 
-from core.tools import default_registry
+from core.engine.tools import default_registry
 
 
 def journal_lines(path: str) -> list[tuple[str, str, int]]:

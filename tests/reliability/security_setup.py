@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import conversations as conv
-from core import workflows as ops
-from core.alerts import evaluate_alerts
-from core.db import Database
-from core.models import ApprovalRequest
-from core.runner import Runner
-from core.users import add_user
+from core.conversations import sessions as conv
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.ops.alerts import evaluate_alerts
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import ApprovalRequest
 from tests.integration.gateway.conftest import BOSS, definition
 from tests.integration.ops_alerts.conftest import failed_workflow
 
@@ -34,7 +34,7 @@ def parked(db: Database, approval: dict[str, Any] | None = None) -> tuple[str, A
     account(db, BOSS)
     account(db, MALLORY)
     workflow = ops.create_workflow(db, definition(approval), created_by=STARTER)
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     pending = [a for a in ops.approvals_of(db, workflow.id) if a.status == "pending"]
     assert len(pending) == 1, pending
     return workflow.id, pending[0]
@@ -59,7 +59,7 @@ def phishing_scene(db: Database) -> tuple[ApprovalRequest, str, str]:
             "title": PHISHING, "description": f"{PHISHING}\n# big\n<img src=http://attacker.example/x>",
             "requested_from": [BOSS], "channels": [], "context_data": {PHISHING: PHISHING}}}]}
     workflow = ops.create_workflow(db, spec, created_by=STARTER)
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     ops.create_checkpoint(db, workflow.id, PHISHING[:150], ADMIN)
     [approval] = [a for a in ops.approvals_of(db, workflow.id) if a.status == "pending"]
     failed_workflow(db, PHISHING)

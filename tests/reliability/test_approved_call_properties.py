@@ -16,11 +16,11 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import InvalidInput, InvalidResponse
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidInput, InvalidResponse
+from core.store.db import Database
 from tests.helpers.approved_calls import FINANCE, PROPOSED, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 EXAMPLES = 120  # each example runs a workflow to its decision and on
 

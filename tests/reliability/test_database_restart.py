@@ -23,14 +23,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from core import workflows as ops
-from core.db import Database
-from core.models import StepRun, Workflow
-from core.retry import database_answers, is_database_unavailable
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
-from core.wakeup import CHANNEL
+from core.base.retry import database_answers, is_database_unavailable
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import StepRun, Workflow
+from core.store.wakeup import CHANNEL
 from tests.acceptance.core.conftest import ROOT, cli_env
 from tests.integration.dashboard.conftest import _app_over, all_text, new_app, no_exception, open_page
 from tests.private_postgres import PrivateCluster
@@ -252,9 +252,9 @@ def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
         private_cluster: PrivateCluster, private_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The outcome could not be recorded at all: once the database answers, the runner
     lets go of the lease at once (not after it runs out) and the step runs again, with its key."""
-    import core.executor
+    import core.engine.executor
 
-    monkeypatch.setattr(core.executor, "OUTCOME_RETRY_SECONDS", 1.0)
+    monkeypatch.setattr(core.engine.executor, "OUTCOME_RETRY_SECONDS", 1.0)
     keys: list[str] = []
     registry = ToolRegistry()
 
@@ -266,7 +266,7 @@ def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
         return {"calls": len(keys)}
 
     db = Database(private_pg_url)
-    runner = Runner(db, registry=registry, lease_seconds=600, dispatch_notifications=False)
+    runner = build_runner(db, registry=registry, lease_seconds=600, dispatch_notifications=False)
     try:
         workflow_id = ops.create_workflow(db, {"steps": [{"name": "pay", "type": "tool",
                                                           "tool": "unplug"}]}).id

@@ -34,12 +34,12 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import func, select
 
-from core import workflows as ops
-from core.db import Database
-from core.errors import CountersignError
-from core.links import respond_with_link
-from core.models import ApprovalRequest, Notification, StepRun, Workflow, utcnow
-from core.users import add_user
+from core.approvals.links import respond_with_link
+from core.base.errors import CountersignError
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, Notification, StepRun, Workflow, utcnow
 from gateway.slack import handle_interaction
 from tests.integration.channels.conftest import LINK_SECRET, Mailbox, SlackAPI
 from tests.reliability.fault_tools import journal_lines
@@ -187,7 +187,7 @@ class Approver:
             approval_id = post["metadata"]["event_payload"]["approval_id"]
             if approval_id in self.answered:
                 continue
-            # The Approve button as posted: its value names the request's level (core.once).
+            # The Approve button as posted: its value names the request's level (core.approvals.once).
             [value] = [e["value"] for b in post["blocks"] if b.get("type") == "actions"
                        for e in b["elements"] if e.get("action_id") == "countersign_approve"]
             payload = {"type": "block_actions", "user": {"id": APPROVER_SLACK},

@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.alerts import evaluate_alerts
-from core.approval_schema import schema_problems
-from core.db import Database
-from core.definitions import load_definition_text
-from core.errors import DefinitionError
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.base.errors import DefinitionError
+from core.definitions.approval_schema import schema_problems
+from core.definitions.workflow import load_definition_text
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.ops.alerts import evaluate_alerts
+from core.runtime import build_runner
+from core.store.db import Database
 from gateway.app import create_app
-from tests.integration.core.conftest import Calls, events, wait_until
+from tests.helpers.engine import Calls, events, wait_until
 from tests.integration.gateway.conftest import token_for
 from tests.reliability.report import record_availability
 
@@ -77,7 +77,7 @@ def test_a_catastrophic_pattern_is_answered_at_once_and_the_gateway_keeps_servin
     created = client.post("/api/workflows", json={"definition": definition},
                           headers=token_for(sqlite_db, "agent@example.com"))
     assert created.status_code == 201, created.text
-    Runner(sqlite_db, lease_seconds=10).run_until_idle(max_seconds=30)
+    build_runner(sqlite_db, lease_seconds=10).run_until_idle(max_seconds=30)
     [approval] = client.get("/api/approvals", headers=headers).json()
     answers: dict[str, Any] = {}
 
@@ -123,7 +123,7 @@ def test_a_poison_workflow_fails_once_with_an_alert_while_a_probe_completes(
     probe = ops.create_workflow(sqlite_db, {"name": "probe", "steps": [
         {"name": "one", "type": "tool", "tool": "noop"}]}, created_by="agent@example.com").id
     begun = time.perf_counter()
-    Runner(sqlite_db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(sqlite_db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     probe_ms = (time.perf_counter() - begun) * 1000
     assert ops.get_workflow(sqlite_db, probe).status == "completed"
     failed = ops.get_workflow(sqlite_db, poison)
@@ -135,7 +135,7 @@ def test_a_poison_workflow_fails_once_with_an_alert_while_a_probe_completes(
     with sqlite_db.read() as session:
         from sqlalchemy import select
 
-        from core.models import Alert
+        from core.store.tables import Alert
 
         rules = session.scalars(select(Alert.rule).where(Alert.subject == poison)).all()
     assert "workflow_failed" in rules
@@ -201,7 +201,7 @@ def test_limits_are_refused_with_their_path(request: pytest.FixtureRequest) -> N
                                        "$ref": "#/$defs/n"}}}]},
          "refers back to itself"),
     ]
-    from core.definitions import parse_definition
+    from core.definitions.workflow import parse_definition
 
     for definition, message in cases:
         with pytest.raises(DefinitionError) as refused:
@@ -219,7 +219,7 @@ def test_a_probe_completes_beside_a_10000_step_workflow(
     long = ops.create_workflow(sqlite_db, {"name": "long", "steps": [
         {"name": f"s{i}", "type": "tool", "tool": "noop", "args": {"n": i}}
         for i in range(10000)]}, created_by="agent@example.com").id
-    runner = Runner(sqlite_db, registry=registry, lease_seconds=10,
+    runner = build_runner(sqlite_db, registry=registry, lease_seconds=10,
                     dispatch_notifications=False)
     runner.start()
     try:
@@ -244,7 +244,7 @@ def test_a_row_stored_before_the_limits_is_listed_as_unreadable(
         client: TestClient, sqlite_db: Database) -> None:
     from sqlalchemy import update
 
-    from core.models import Workflow
+    from core.store.tables import Workflow
 
     headers = token_for(sqlite_db, "agent@example.com")
     made = client.post("/api/workflows", headers=headers, json={

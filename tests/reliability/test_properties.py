@@ -28,13 +28,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.definitions import definition_dict, load_definition_text, parse_definition
-from core.errors import CountersignError, DefinitionError, InvalidInput, InvalidResponse
-from core.models import ApprovalResponse, Workflow
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import CountersignError, DefinitionError, InvalidInput, InvalidResponse
+from core.definitions.workflow import definition_dict, load_definition_text, parse_definition
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalResponse, Workflow
 from gateway.app import create_app
 from tests.integration.gateway.conftest import BOSS, token_for, waiting_workflow
 

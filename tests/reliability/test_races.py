@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine, open_approval
-from core.checkpoints import RollbackResult, rollback
-from core.db import Database
-from core.definitions import parse_approval_config
-from core.errors import AlreadyVoted, ApprovalClosed
-from core.models import ApprovalRequest, ApprovalResponse, WorkflowEvent
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import accounts, open_approval_of, run, start
+from core.approvals.engine import ApprovalEngine, open_approval
+from core.base.errors import AlreadyVoted, ApprovalClosed
+from core.definitions.workflow import parse_approval_config
+from core.engine import workflows as ops
+from core.engine.checkpoints import RollbackResult, rollback
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, ApprovalResponse, WorkflowEvent
+from tests.helpers.engine import accounts, open_approval_of, run, start
 from tests.reliability.report import render, show
 
 pytestmark = pytest.mark.timeout(600)

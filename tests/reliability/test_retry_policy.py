@@ -14,25 +14,25 @@ import openai
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from core import workflows as ops
-from core.db import Database
-from core.definitions import RetryPolicy, WorkflowDefinition, definition_dict, parse_definition
-from core.errors import DatabaseError, DefinitionError, TransientError
-from core.retry import backoff_delay, is_database_unavailable, is_transient
-from core.runner import Runner
-from core.tools import ToolRegistry
+from core.base.errors import DatabaseError, DefinitionError, TransientError
+from core.base.retry import backoff_delay, is_database_unavailable, is_transient
+from core.definitions.workflow import RetryPolicy, WorkflowDefinition, definition_dict, parse_definition
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.acceptance.core.conftest import cli
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     Calls,
     accounts,
     events,
-    registry,  # noqa: F401  (a fixture)
     run,
     start,
     status,
     step_runs,
     tool,
 )
+from tests.integration.core.conftest import registry  # noqa: F401  (a fixture)
 from tests.integration.dashboard.conftest import (  # noqa: F401  (fixtures)
     all_text,
     demo_db,
@@ -278,14 +278,14 @@ def test_a_restart_during_the_backoff_counts_on(
     workflow_id = start(first, [charge_step(retry={"max_attempts": 3,
                                                    "backoff": {"initial": "300ms"}})])
     # The first runner stops while the retry waits (it does not wait for it): a shutdown.
-    Runner(first, registry=registry, lease_seconds=10).run_until_idle(wait_for_retries=False)
+    build_runner(first, registry=registry, lease_seconds=10).run_until_idle(wait_for_retries=False)
     assert [(r.status, r.attempt) for r in step_runs(first, workflow_id)] == [("failed", 1)]
     assert status(first, workflow_id) == "running"
     first.dispose()
     # A new process: its own engine and runner, nothing carried over but the database.
     second = Database(db_url)
     try:
-        Runner(second, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(second, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
         workflow = ops.get_workflow(second, workflow_id)
         assert workflow.status == "failed"  # after three attempts in all, not three more
         assert [(r.status, r.attempt) for r in step_runs(second, workflow_id)] == [

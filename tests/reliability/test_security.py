@@ -23,10 +23,10 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import NotAuthorized
-from core.links import make_link_token
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.base.errors import NotAuthorized
+from core.store.db import Database
 from gateway.approver_ui import answer as gradio_answer
 from gateway.slack import handle_interaction
 from tests.helpers.browser import answer_form

@@ -11,11 +11,15 @@ attacker's pages then:
   to read the victim's inbox through Gradio's API (CORS);
 * auto-submit a form to an email confirmation page, with a link token and
   even a valid CSRF token for it;
-* auto-submit the ``/login`` form with the attacker's own credentials (login CSRF).
+* auto-submit the ``/login`` form with the attacker's own credentials (login CSRF);
+* sign the victim out: a form posted to ``/logout``, a credentialed fetch and
+  an image pointing at it (logout CSRF).
 
-None may record a vote, read the inbox or change who is signed in. Then the
-victim approves through the real ``/approve`` page (its script sends the
-CSRF token) and the vote is recorded, as the victim, channel ``gradio``.
+None may record a vote, read the inbox or change who is signed in (the
+session stays valid server side). Then the victim approves through the real
+``/approve`` page (its script sends the CSRF token) and the vote is recorded,
+as the victim, channel ``gradio``; and signs out through the real sign-out
+page, which ends the session.
 
 Agent-written Markdown (``[Approve here](https://evil.example/phish)``, an
 image) is text in the browser too: on the Gradio page and on the real
@@ -33,10 +37,11 @@ from typing import Any
 
 import pytest
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.links import make_link_token
-from core.sessions import SESSION_COOKIE, read_session_token
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.identity.browser_sessions import SESSION_COOKIE, read_session_token
+from core.identity.users import session_user
+from core.store.db import Database
 from gateway.browser import link_csrf_token
 from tests.e2e.conftest import open_chromium
 from tests.e2e.server import (
@@ -96,6 +101,24 @@ def signed_in_as(context: Any) -> str | None:
     return read_session_token(cookies.get(SESSION_COOKIE))
 
 
+def session_alive(context: Any, db: Database) -> bool:
+    """The victim's session cookie is still there and still accepted server side."""
+    cookies = {c["name"]: c["value"] for c in context.cookies() if c["domain"] == "127.0.0.1"}
+    return session_user(db, cookies.get(SESSION_COOKIE)) is not None
+
+
+def logout_page(gateway: str) -> str:
+    """Every way another page can reach ``/logout``: an image, a fetch, a posted form."""
+    return f"""<!doctype html><title>news</title><img src="{gateway}/logout" alt="">
+    <form id="f" method="post" action="{gateway}/logout"></form><pre id="out">running</pre>
+    <script>
+    fetch("{gateway}/logout", {{method: "POST", credentials: "include", mode: "no-cors"}})
+      .catch(() => null)
+      .then(() => {{ document.getElementById("out").textContent = "sent";
+                     document.getElementById("f").submit(); }});
+    </script>"""
+
+
 def votes(db: Database, approval_id: str) -> int:
     return len(ApprovalEngine(db).responses(approval_id))
 
@@ -129,7 +152,7 @@ def form_page(action: str, fields: dict[str, str]) -> str:
 def test_cross_site_requests_from_another_origin_are_refused(
         request: pytest.FixtureRequest, sqlite_db: Database, sites: tuple[str, AttackerSite],
         victim: Any) -> None:
-    tally = AttackTally("Cross-site: Gradio, email page, login CSRF from another origin")
+    tally = AttackTally("Cross-site: Gradio, email page, login and logout CSRF from another origin")
     gateway, attacker = sites
     _, approval = parked(sqlite_db, {"title": PHISHING})
     _, mailed = parked(sqlite_db)
@@ -143,6 +166,7 @@ def test_cross_site_requests_from_another_origin_are_refused(
                                          {"token": link, "csrf_token": link_csrf_token(link)})
     attacker.pages["/login"] = form_page(f"{gateway}/login", {
         "email": MALLORY, "password": PASSWORD, "next": "/approve/"})
+    attacker.pages["/logout"] = logout_page(gateway)
 
     for label, host in ORIGINS.items():
         attack = victim.new_page()
@@ -168,6 +192,12 @@ def test_cross_site_requests_from_another_origin_are_refused(
         tally.check(signed_in_as(victim) == BOSS, f"login CSRF as the attacker, {label}")
         attack.close()
 
+        attack = victim.new_page()
+        attack.goto(attacker.url("/logout", host))
+        attack.wait_for_url(lambda url: url.startswith(gateway))  # the form went to the gateway
+        tally.check(session_alive(victim, sqlite_db), f"logout CSRF (image, fetch, form), {label}")
+        attack.close()
+
     record_attacks(request, tally)
     assert tally.refused == tally.attempts, tally.failures
 
@@ -188,6 +218,11 @@ def test_cross_site_requests_from_another_origin_are_refused(
     assert (vote.approver, vote.channel) == (BOSS, "gradio")
     record_attacks(request, shown)
     assert shown.refused == shown.attempts, shown.failures
+    # Signing out from the gateway's own page ends the session (server side too).
+    page.goto(f"{gateway}/logout")
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/login.*"))
+    assert not session_alive(victim, sqlite_db)
 
 
 ATTACKER_ELEMENTS = ", ".join(f'a[href*="{host}"], img[src*="{host}"], [srcset*="{host}"]'

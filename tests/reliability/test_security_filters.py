@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core import execution_logs
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import ApprovalNotFound, NulCharacter
-from core.execution_logs import LogFilters
-from core.reports import InboxFilter, inbox
-from core.users import add_user
+from core.agents import execution_logs
+from core.agents.execution_logs import LogFilters
+from core.approvals.engine import ApprovalEngine
+from core.approvals.inbox import InboxFilter, inbox
+from core.base.errors import ApprovalNotFound, NulCharacter
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.approver_ui import inbox as gradio_inbox
 from gateway.slack import handle_command
 from tests.acceptance.core.conftest import cli_json

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from core.approvals import ApprovalEngine
-from core.config import get_settings
-from core.db import Database
-from core.links import make_link_token
-from core.sessions import SESSION_COOKIE, read_session_token
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.base.config import get_settings
+from core.identity.browser_sessions import SESSION_COOKIE, read_session_token
+from core.store.db import Database
 from gateway.app import create_app
 from gateway.browser import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, link_csrf_token
 from tests.helpers.browser import form_csrf, sign_in
@@ -183,3 +183,44 @@ def test_cookies_are_secure_over_https_only(db: Database, monkeypatch: pytest.Mo
                 assert "secure" in line.lower() and "samesite" in line.lower(), line
     finally:
         get_settings.cache_clear()
+
+
+def test_logout_is_refused_from_other_sites_and_without_its_token(
+        request: pytest.FixtureRequest, db: Database, client: TestClient) -> None:
+    """Signing someone out from another site's page (or with a GET, as an <img> or a
+    link preview would) leaves their session as it was."""
+    tally = AttackTally("Logout CSRF: /logout from elsewhere, by GET or without its token")
+    parked(db)
+    sign_in(client, BOSS, PASSWORD)
+    cookie = client.cookies.get(SESSION_COOKIE)
+    own = client.headers.pop(CSRF_HEADER)
+    form_token = form_csrf(client.get("/logout").text)
+
+    def still_signed_in() -> bool:
+        client.cookies.set(SESSION_COOKIE, cookie)  # what a refused answer deleted stays
+        return client.get("/approve/config").status_code == 200
+
+    fetched = client.get("/logout", follow_redirects=False)
+    tally.check(fetched.status_code == 200 and "set-cookie" not in fetched.headers
+                and still_signed_in(), "GET /logout")
+    for what, headers in FOREIGN.items():
+        response = client.post("/logout", data={CSRF_FIELD: form_token}, headers=headers,
+                               follow_redirects=False)
+        tally.check(response.status_code == 403 and "set-cookie" not in response.headers
+                    and still_signed_in(), what)
+    for what, form in {"no CSRF token": {}, "a forged CSRF token": {CSRF_FIELD: "eyJmb28iOjF9.x.y"},
+                       "another session's token": {CSRF_FIELD: own[:-4] + "AAAA"}}.items():
+        response = client.post("/logout", data=form, follow_redirects=False)
+        tally.check(response.status_code == 403 and still_signed_in(), what)
+    # Without a session cookie (SameSite=Lax keeps it off a cross-site POST) nothing is deleted.
+    client.cookies.delete(SESSION_COOKIE)
+    bare = client.post("/logout", headers=FOREIGN["Sec-Fetch-Site: cross-site"],
+                       follow_redirects=False)
+    tally.check(bare.status_code == 403 and "set-cookie" not in bare.headers, "no session cookie")
+    client.cookies.set(SESSION_COOKIE, cookie)
+    done = client.post("/logout", data={CSRF_FIELD: form_token}, follow_redirects=False,
+                       headers={"Origin": GATEWAY, "Sec-Fetch-Site": "same-origin"})
+    assert done.status_code == 303 and done.headers["location"] == "/login", done.text
+    client.headers[CSRF_HEADER] = own
+    assert not still_signed_in()  # ended server side: a copy of the cookie is refused too
+    finish(request, tally)

@@ -36,13 +36,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import AgentRun
-from core.tools import ToolRegistry
+from core.approvals.engine import ApprovalEngine
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import AgentRun
+from tests.helpers.engine import events, open_approval_of, run, start, status, step_runs
 from tests.integration.agents.conftest import BOSS
 from tests.integration.agents.scripted import scripted
-from tests.integration.core.conftest import events, open_approval_of, run, start, status, step_runs
 from tests.reliability.report import AttackTally, record_attacks
 
 ARGS = {"amount": 1.0, "currency": "USD"}

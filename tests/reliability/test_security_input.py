@@ -21,10 +21,10 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.approval_view import request_view
-from core.approvals import ApprovalEngine
-from core.db import Database
+from core.approvals.engine import ApprovalEngine
+from core.approvals.presentation import request_view
+from core.engine import workflows as ops
+from core.store.db import Database
 from gateway.app import create_app
 from gateway.approver_ui import answer
 from gateway.hardening import DEFAULT_MAX_BODY, MAX_BODY_ENV
@@ -218,11 +218,11 @@ def test_a_typed_argument_nested_deep_is_refused_under_its_field(
         request: pytest.FixtureRequest, db: Database, client: TestClient,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A JSON argument typed on the email page (or in Slack's modal) is measured before
-    it is parsed (core.channels.edits), and refused under its field."""
-    from core.channels.edits import read_inputs
-    from core.links import make_link_token
-    from core.runner import Runner
-    from core.tools import ToolRegistry
+    it is parsed (core.approvals.edits), and refused under its field."""
+    from core.approvals.edits import read_inputs
+    from core.approvals.links import make_link_token
+    from core.engine.tools import ToolRegistry
+    from core.runtime import build_runner
     from tests.helpers.browser import answer_form
     from tests.reliability.security_setup import account
 
@@ -241,7 +241,7 @@ def test_a_typed_argument_nested_deep_is_refused_under_its_field(
         "name": "ship", "type": "tool", "tool": "ship", "requires_approval": True,
         "args": {"items": [1, 2]}, "approval_config": {"requested_from": BOSS, "channels": []}}]},
         created_by=STARTER)
-    Runner(db, registry=registry).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry).run_until_idle(max_seconds=60)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
     deep = nested(5000)
     token = make_link_token(approval.id, BOSS, "approve")

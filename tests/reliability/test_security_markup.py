@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
-from core.db import Database
-from core.links import make_link_token
-from core.users import add_user
+from core.approvals.links import make_link_token
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.approver_ui import details
 from gateway.slack import handle_command, handle_interaction
 from tests.helpers.browser import answer_form
@@ -47,9 +47,9 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", "reliability-link-secret-0123456789")
     monkeypatch.setenv("COUNTERSIGN_SECRETS_FILE", "/nonexistent/secrets.toml")
-    import core.users
+    import core.identity.users
 
-    monkeypatch.setattr(core.users, "SCRYPT_N", 2**4)
+    monkeypatch.setattr(core.identity.users, "SCRYPT_N", 2**4)
 
 
 def live_markup(text: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Replays: a captured answer sent again counts as nothing (core.once).
+"""Replays: a captured answer sent again counts as nothing (core.approvals.once).
 
 The request is a budget gate whose two levels both ask BOSS, so a vote from
 level 0 that came back at level 1 would be counted as BOSS's second vote and
@@ -21,13 +21,13 @@ from urllib.parse import unquote, urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from core.approvals import ApprovalEngine
+from core.approvals.engine import ApprovalEngine
 from core.channels.base import ApprovalFacts
 from core.channels.email import render_approval_email
 from core.channels.notifications import approval_facts
 from core.channels.slack import AMOUNT_BLOCK, APPROVE_ACTION, approval_blocks, edit_modal
-from core.db import Database
-from core.models import ApprovalRequest
+from core.store.db import Database
+from core.store.tables import ApprovalRequest
 from gateway.app import create_app
 from tests.helpers.browser import answer_form
 from tests.integration.gateway.conftest import BOSS

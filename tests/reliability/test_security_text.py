@@ -41,14 +41,14 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from components.text import md, md_lines
-from core.approval_view import request_view
+from core.approvals.links import make_link_token
+from core.approvals.presentation import request_view
 from core.channels.base import ApprovalFacts
 from core.channels.email import render_approval_email
 from core.channels.notifications import approval_facts
 from core.channels.slack import approval_blocks, fallback_text, inert
-from core.db import Database
-from core.links import make_link_token
-from core.models import ApprovalRequest, utcnow
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, utcnow
 from gateway.app import create_app
 from gateway.approver_ui import details, view_html
 from gateway.slack import SlackReply, handle_command, handle_interaction

@@ -9,7 +9,7 @@ import os
 import time
 from typing import Any
 
-from core.tools import default_registry
+from core.engine.tools import default_registry
 
 
 def _record(tool: str, **kwargs: Any) -> None:

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import utcnow
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import utcnow
 from tests.acceptance.core.conftest import ROOT, cli_env
+from tests.helpers.engine import event_types, open_approval_of, wait_until
 from tests.integration.agents.scripted import scripted
-from tests.integration.core.conftest import event_types, open_approval_of, wait_until
 
 BOSS = "boss@example.com"
 TIMEOUT = 120  # bounds for a loaded machine, not measurements

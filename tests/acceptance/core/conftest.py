@@ -35,9 +35,9 @@ def cli(db_url: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess
 
 def accounts(db_url: str, role: str, *emails: str) -> None:
     """Give each of ``emails`` an account with ``role``: whoever a command acts as
-    (``--as``) needs one for what their role allows (core.permissions)."""
-    from core.db import Database
-    from core.users import add_user
+    (``--as``) needs one for what their role allows (core.identity.permissions)."""
+    from core.identity.users import add_user
+    from core.store.db import Database
 
     db = Database(db_url)
     try:

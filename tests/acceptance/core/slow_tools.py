@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.tools import default_registry
+from core.engine.tools import default_registry
 
 
 @default_registry.register("log_and_sleep")

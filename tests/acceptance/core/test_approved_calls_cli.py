@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from core.db import Database
+from core.store.db import Database
 from tests.acceptance.core.conftest import cli
 from tests.helpers.approved_calls import CASES, FINANCE, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 pytestmark = pytest.mark.timeout(300)
 

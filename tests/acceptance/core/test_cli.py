@@ -11,7 +11,7 @@ from tests.acceptance.core.conftest import ROOT, accounts, cli, cli_json
 # Each command is a fresh interpreter (~3 s of imports); on a busy machine that adds up.
 pytestmark = pytest.mark.timeout(900)
 
-DEPLOY = str(ROOT / "core" / "templates" / "deployment_pipeline.yaml")
+DEPLOY = str(ROOT / "core" / "demo" / "templates" / "deployment_pipeline.yaml")
 DEVOPS = "devops@example.com"
 
 
@@ -57,24 +57,23 @@ def test_start_run_answer_and_show(db_url: str) -> None:
 
 def completed_deployment(db_url: str) -> str:
     """A finished deployment workflow, set up through the Python API."""
-    import core.demo_tools  # noqa: F401  (the template's tools, as the CLI loads them)
-    from core import workflows as ops
-    from core.approvals import ApprovalEngine
-    from core.db import Database
-    from core.definitions import load_definition_file
-    from core.runner import Runner
-    from core.users import add_user
+    from core.approvals.engine import ApprovalEngine
+    from core.definitions.workflow import load_definition_file
+    from core.engine import workflows as ops
+    from core.identity.users import add_user
+    from core.runtime import build_runner
+    from core.store.db import Database
 
     db = Database(db_url)
     try:
         add_user(db, "bot@x.io", role="service")
         workflow_id = ops.create_workflow(db, load_definition_file(DEPLOY), created_by="bot@x.io",
                                           input_data={"service": "api", "version": "1"}).id
-        Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
         [request] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
         ApprovalEngine(db).respond_to_approval(request.id, DEVOPS, "approve",
                                                {"change_ticket": "CHG-1", "window": "now"})
-        Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
         assert ops.get_workflow(db, workflow_id).status == "completed"
         return workflow_id
     finally:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.db import Database
-from core.users import add_user
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.acceptance.core.conftest import ROOT, cli, cli_json
 
 pytestmark = pytest.mark.timeout(600)
 
-DEPLOY = str(ROOT / "core" / "templates" / "deployment_pipeline.yaml")
+DEPLOY = str(ROOT / "core" / "demo" / "templates" / "deployment_pipeline.yaml")
 
 
 def test_show_folds_the_state_at_an_event(db_url: str) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.db import Database
-from core.execution_logs import CSV_COLUMNS, record
+from core.agents.execution_logs import CSV_COLUMNS, record
+from core.store.db import Database
 from tests.acceptance.core.conftest import cli, cli_json
 
 pytestmark = pytest.mark.timeout(600)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import workflows as ops
-from core.db import Database
-from core.models import RunnerHeartbeat
-from core.users import add_user
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import RunnerHeartbeat
 from tests.acceptance.core.conftest import ROOT, cli_env
 
 # Each command is a fresh interpreter (~3 s of imports); on a busy machine that adds up.

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.approvals import ApprovalEngine
-from core.backup import backup_tables
-from core.db import Database
-from core.models import Workflow
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.ops.backup import backup_tables
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Workflow
 from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli, cli_env
 from tests.integration.ops.test_backup import run_demo
 
@@ -26,14 +26,15 @@ def doctor(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
                           env=cli_env(db_url), capture_output=True, text=True, timeout=CLI_TIMEOUT)
 
 
-def refused(db_url: str, *args: str) -> str:
-    """A refused command: exit 1, one ``error:`` line, no traceback; returns that line.
+def refused(db_url: str, *args: str, code: int = 2) -> str:
+    """A refused command: the kind's exit code (invalid 2, conflict 4), one ``error:``
+    line, no traceback; returns that line.
 
     Other stderr lines (log records) are allowed; the reason must be one line.
     """
     done = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=cli_env(db_url),
                           capture_output=True, text=True, timeout=CLI_TIMEOUT)
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == code, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     [reason] = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     return reason
@@ -85,7 +86,7 @@ def test_export_from_sqlite_and_import_into_postgresql(sqlite_url: str, pg_url: 
     assert imported.startswith("imported ")
     assert dump(pg_url) == dump(sqlite_url)
 
-    not_empty = refused(pg_url, "import", str(backup))
+    not_empty = refused(pg_url, "import", str(backup), code=4)
     assert "already holds data" in not_empty and "--merge" in not_empty
     assert "skipped" in cli(pg_url, "import", str(backup), "--merge").stdout
 
@@ -94,7 +95,7 @@ def test_export_from_sqlite_and_import_into_postgresql(sqlite_url: str, pg_url: 
     try:
         ApprovalEngine(target).respond_to_approval(ids["review"], "editor@example.com", "approve",
                                                    {"verdict": "publish"})
-        Runner(target).run_until_idle()
+        build_runner(target).run_until_idle()
         with target.read() as session:
             workflow = session.get(Workflow, ids["review_workflow"])
             assert workflow is not None and workflow.status == "completed"

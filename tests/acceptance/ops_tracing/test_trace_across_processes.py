@@ -24,8 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from core import workflows as ops
-from core.db import Database
+from core.engine import workflows as ops
+from core.store.db import Database
 from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, accounts, cli_env
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import conversations as conv
-from core.db import Database
+from core.conversations import sessions as conv
+from core.store.db import Database
 from tests.acceptance.core.conftest import cli, cli_json
 from tests.integration.conversations.conftest import (
     ACME_ADMIN,

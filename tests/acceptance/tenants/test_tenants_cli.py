@@ -12,9 +12,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import TenantSecret
+from core.approvals.engine import ApprovalEngine
+from core.store.db import Database
+from core.store.tables import TenantSecret
 from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli, cli_env, cli_json
 from tests.integration.tenants.conftest import build
 from tests.integration.tenants.test_isolation import votes_on

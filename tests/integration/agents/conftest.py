@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import Calls
+from core.engine.tools import ToolRegistry
+from tests.helpers.engine import Calls
 
 BOSS = "boss@example.com"
 

@@ -9,17 +9,15 @@ from typing import Any
 
 import pytest
 
-from core import workflows as ops
 from core.agents.handler import AgentTaskHandler
-from core.approvals import ApprovalEngine
-from core.calls import call_digest, make_call
-from core.db import Database
-from core.definitions import WorkflowDefinition
-from core.executor import AwaitApproval, TaskRequest, scope_of
-from core.tools import ToolRegistry
-from tests.integration.agents.conftest import BOSS
-from tests.integration.agents.scripted import SEEN, scripted
-from tests.integration.core.conftest import (
+from core.approvals.engine import ApprovalEngine
+from core.definitions.calls import call_digest, make_call
+from core.definitions.workflow import WorkflowDefinition
+from core.engine import workflows as ops
+from core.engine.executor import AwaitApproval, TaskRequest, scope_of
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from tests.helpers.engine import (
     Calls,
     event_types,
     events,
@@ -28,6 +26,8 @@ from tests.integration.core.conftest import (
     start,
     status,
 )
+from tests.integration.agents.conftest import BOSS
+from tests.integration.agents.scripted import SEEN, scripted
 
 STEP = {"name": "agent", "type": "task", "task": "Charge.",
         "agent": scripted([{"call": "charge", "args": {"amount": 10.0}}, {"final": "done"}],

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from core import workflows as ops
 from core.agents import test_connection as check_connection
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.tools import ToolRegistry
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from tests.helpers.engine import Calls, open_approval_of, run, start, status
 from tests.integration.agents.conftest import BOSS
-from tests.integration.core.conftest import Calls, open_approval_of, run, start, status
 
 
 class FakeOpenAI:

@@ -11,15 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import InvalidResponse
-from core.models import AgentRun, ApprovalResponse
-from core.tools import ToolRegistry
-from tests.integration.agents.conftest import BOSS
-from tests.integration.agents.scripted import SEEN, scripted
-from tests.integration.core.conftest import (
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidResponse
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import AgentRun, ApprovalResponse
+from tests.helpers.engine import (
     Calls,
     event_types,
     events,
@@ -29,6 +27,8 @@ from tests.integration.core.conftest import (
     status,
     step_runs,
 )
+from tests.integration.agents.conftest import BOSS
+from tests.integration.agents.scripted import SEEN, scripted
 
 
 def agent_step(script: list[dict[str, Any]], **agent: Any) -> dict[str, Any]:

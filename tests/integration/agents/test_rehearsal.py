@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 
-import core.demo_tools  # noqa: F401  (registers the demo tools in the default registry)
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.definitions import load_definition_file
-from core.runner import Runner
-from core.users import add_user
-from tests.integration.core.conftest import events, open_approval_of, status
+from core.approvals.engine import ApprovalEngine
+from core.definitions.workflow import load_definition_file
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from tests.helpers.engine import events, open_approval_of, status
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """The agent that starts the workflows is a service account (core.permissions)."""
+    """The agent that starts the workflows is a service account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "agent_workflow.yaml"
@@ -33,7 +32,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(db: Database) -> None:
-    Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
 
 
 def test_the_example_agent_workflow_runs_with_the_rehearsal_model(db: Database) -> None:

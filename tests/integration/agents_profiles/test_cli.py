@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import workflows as ops
-from core.db import Database
-from core.users import add_user
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -63,9 +63,9 @@ def test_each_agents_command_and_a_refusal(sqlite_url: str) -> None:
         4, "llama3.1", "Order checker", {"approval": {"requested_from": "finance@example.com"}})
     assert "role: Order checker" in ok(sqlite_url, "show", "checker")
 
-    # Refusals: one line on stderr, exit 1, nothing changed.
+    # Refusals: one line on stderr, the kind's exit code (invalid 2, conflict 4), nothing changed.
     bad = cli(sqlite_url, "edit", "checker", "--max-steps", "0")
-    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.returncode == 2 and bad.stdout == ""
     assert said(bad.stderr) == [
         "error: The agent profile is invalid: max_steps: Input should be greater than or equal "
         "to 1"]
@@ -77,7 +77,7 @@ def test_each_agents_command_and_a_refusal(sqlite_url: str) -> None:
     finally:
         db.dispose()
     refused = cli(sqlite_url, "delete", "checker", "--as", "admin@example.com")
-    assert refused.returncode == 1 and len(said(refused.stderr)) == 1
+    assert refused.returncode == 4 and len(said(refused.stderr)) == 1
     assert said(refused.stderr)[0].startswith("error: Agent profile 'checker' is used by workflows")
     assert f"Refund run ({workflow.id})" in said(refused.stderr)[0]
     assert json.loads(ok(sqlite_url, "show", "checker", "--json"))["max_steps"] == 4

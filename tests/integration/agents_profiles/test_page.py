@@ -3,10 +3,10 @@ delete profiles, a refused delete is shown; viewers only read."""
 
 from __future__ import annotations
 
-from core import workflows as ops
-from core.agents import profiles_store as profiles
-from core.db import Database
-from core.users import add_user
+from core.agents import profiles
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.integration.dashboard.conftest import (
     all_text,
     new_app,

@@ -11,28 +11,27 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
-import core.demo_tools  # noqa: F401  (validate_order, in the default registry)
-from core import workflows as ops
-from core.agents import profiles_store as profiles
-from core.agents.spec import resolve_spec
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import (
+from core.agents import profiles
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import (
     AgentProfileExists,
     AgentProfileInUse,
     AgentProfileNotFound,
     ConfigurationError,
     InvalidAgentProfile,
 )
-from core.models import AgentProfile, Base, WorkflowEvent
-from core.runner import Runner
-from core.users import add_user
-from tests.integration.core.conftest import events, open_approval_of, status
+from core.definitions.agents import resolve_spec
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import AgentProfile, Base, WorkflowEvent
+from tests.helpers.engine import events, open_approval_of, status
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions): profiles are a platform admin's."""
+    """Who acts in these tests has an account (core.identity.permissions): profiles are a platform admin's."""
     add_user(db, ADMIN, role="admin")
     add_user(db, "ops@example.com", role="admin")
 
@@ -145,13 +144,13 @@ def test_deleting_a_profile_in_use_is_refused_naming_the_workflows(db: Database)
 
 def test_a_task_step_naming_a_stored_profile_runs_with_it(db: Database) -> None:
     profiles.create_profile(db, CHECKER, ADMIN)
-    spec = resolve_spec("checker", db=db)
+    spec = resolve_spec("checker", profiles.stored_profiles(db))
     assert spec.instructions == "Your role: Order checker.\nCheck before charging."
     with pytest.raises(ConfigurationError, match="No agent profile is named 'nobody'"):
-        resolve_spec("nobody", db=db)
+        resolve_spec("nobody", profiles.stored_profiles(db))
 
     workflow_id = ops.create_workflow(db, uses("checker"), created_by=ADMIN).id
-    Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
     # The profile holds validate_order and names its approver: the run waits for finance.
     assert status(db, workflow_id) == "waiting_approval"
     started = events(db, workflow_id, "agent.started")[0].data
@@ -160,7 +159,7 @@ def test_a_task_step_naming_a_stored_profile_runs_with_it(db: Database) -> None:
     request = open_approval_of(db, workflow_id)
     assert request.approvers == [FINANCE]
     ApprovalEngine(db).respond_to_approval(request.id, FINANCE, "approve")
-    Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
     assert status(db, workflow_id) == "completed"
     output = ops.get_workflow(db, workflow_id).step_outputs["check"]
     assert output["tool_calls"][0]["tool"] == "validate_order"

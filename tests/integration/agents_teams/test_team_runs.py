@@ -1,6 +1,6 @@
 """Teams run end to end as ordinary workflows with the runner (SQLite and PostgreSQL):
 each member is handed the previous member's answer, gates and held tools wait
-for a person decided through core.approvals."""
+for a person decided through core.approvals.engine."""
 
 from __future__ import annotations
 
@@ -8,21 +8,20 @@ from typing import Any
 
 import pytest
 
-from core import workflows as ops
-from core.agents import profiles_store as profiles
-from core.agents import teams
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.agents import profiles, teams
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.store.db import Database
+from tests.helpers.engine import Calls, events, open_approval_of, run, status
 from tests.integration.agents.scripted import scripted
 from tests.integration.agents_teams import echo
-from tests.integration.core.conftest import Calls, events, open_approval_of, run, status
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """The admin edits teams, the requester (a service) starts them (core.permissions)."""
+    """The admin edits teams, the requester (a service) starts them (core.identity.permissions)."""
     add_user(db, ADMIN, role="admin")
     add_user(db, "requester@example.com", role="service")
 

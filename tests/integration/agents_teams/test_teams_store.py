@@ -8,19 +8,18 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
-from core.agents import profiles_store as profiles
-from core.agents import teams
-from core.db import Database
-from core.errors import (
+from core.agents import profiles, teams
+from core.base.errors import (
     AgentProfileInUse,
     AgentTeamExists,
     AgentTeamNotFound,
     InvalidAgentTeam,
     TeamTaskMissing,
 )
-from core.models import Workflow, WorkflowEvent
-from core.users import add_user
-from tests.integration.core.conftest import wait_until
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import Workflow, WorkflowEvent
+from tests.helpers.engine import wait_until
 
 ADMIN = "admin@example.com"
 
@@ -169,9 +168,9 @@ def _waiting_for_a_lock(db: Database) -> bool:
 
 
 def test_a_tenants_user_cannot_change_the_shared_profiles_and_teams(three_profiles: Database) -> None:
-    from core import tenants
-    from core.errors import NotAuthorized
-    from core.users import add_user
+    from core.base.errors import NotAuthorized
+    from core.identity.users import add_user
+    from core.tenants import registry as tenants
 
     db = three_profiles
     tenants.create_tenant(db, "acme")

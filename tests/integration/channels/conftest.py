@@ -27,10 +27,10 @@ from aiosmtpd.controller import Controller
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from core.approvals import ApprovalEngine
+from core.approvals.engine import ApprovalEngine
+from core.base.config import get_settings
 from core.channels.dispatcher import DeliveryPolicy, Dispatcher
-from core.config import get_settings
-from core.db import Database
+from core.store.db import Database
 
 LINK_SECRET = "test-link-secret-0123456789abcdef"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.app import create_app
 from tests.helpers.approved_calls import (
     FINANCE,
@@ -30,8 +30,8 @@ from tests.helpers.approved_calls import (
     run,
     waiting,
 )
+from tests.helpers.engine import Calls
 from tests.integration.channels.conftest import Mailbox, SlackAPI, dispatcher
-from tests.integration.core.conftest import Calls
 from tests.integration.gateway.test_approved_calls_email import Form
 
 WORDS = "12,500.00 USD (twelve thousand five hundred US dollars)"

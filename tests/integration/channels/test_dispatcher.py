@@ -8,14 +8,14 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from core.base.errors import InvalidTransition, NotificationNotFound
 from core.channels.base import Delivery
 from core.channels.dispatcher import retry_notification
 from core.channels.webhook import WebhookChannel
-from core.db import Database
-from core.errors import InvalidTransition, NotificationNotFound
-from core.models import Notification, WorkflowEvent
-from core.runner import Runner
-from core.users import add_user
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Notification, WorkflowEvent
 from tests.integration.channels.conftest import (
     Mailbox,
     SlackAPI,
@@ -28,7 +28,7 @@ from tests.integration.channels.conftest import (
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions): the admin retries deliveries."""
+    """Who acts in these tests has an account (core.identity.permissions): the admin retries deliveries."""
     add_user(db, "admin@example.com", role="admin")
 
 
@@ -147,11 +147,11 @@ def test_the_runner_starts_a_dispatcher_that_wakes_on_new_rows(
     db: Database, smtp: Mailbox, channel_env: pytest.MonkeyPatch
 ) -> None:
     channel_env.setenv("COUNTERSIGN_DISPATCH_POLL_SECONDS", "30")  # only a wake-up can be quick
-    from core.config import get_settings
+    from core.base.config import get_settings
 
     get_settings.cache_clear()
     smtp.start()
-    runner = Runner(db, lease_seconds=10)
+    runner = build_runner(db, lease_seconds=10)
     runner.start()
     try:
         assert runner.dispatcher is not None and runner.dispatcher.policy.poll_seconds == 30

@@ -16,11 +16,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import ApprovalClosed, LinkExpired, LinkInvalid, LinkUsed
-from core.links import read_link_token, respond_with_link
-from core.models import ApprovalResponse, Notification, UsedToken
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import read_link_token, respond_with_link
+from core.base.errors import ApprovalClosed, LinkExpired, LinkInvalid, LinkUsed
+from core.store.db import Database
+from core.store.tables import ApprovalResponse, Notification, UsedToken
 from tests.integration.channels.conftest import Mailbox, Recorder, ask, dispatcher
 
 XSS_TITLE = "<script>alert('x')</script> Pay & ship"
@@ -104,8 +104,8 @@ def test_binary_request_email_has_both_bodies_escaped_title_and_working_links(
 
 def test_a_refused_vote_leaves_the_link_unspent(db: Database, smtp: Mailbox) -> None:
     """A link for someone who may not answer is refused and nothing is written."""
-    from core.errors import NotAuthorized
-    from core.links import make_link_token
+    from core.approvals.links import make_link_token
+    from core.base.errors import NotAuthorized
 
     approval_id = ask(db, to="bob@example.com", channels=[])
     stranger = make_link_token(approval_id, "mallory@example.com", "approve")
@@ -132,7 +132,7 @@ def test_form_request_email_links_to_the_dashboard_only(db: Database, smtp: Mail
 def test_group_recipient_gets_one_message_per_member_with_own_links(
     db: Database, smtp: Mailbox
 ) -> None:
-    from core.models import User
+    from core.store.tables import User
 
     with db.session() as session:
         session.add_all([User(email="ann@example.com", groups=["finance"]),

@@ -7,11 +7,11 @@ import json
 import pytest
 from sqlalchemy import select
 
+from core.base.errors import ChannelError, ConfigurationError
 from core.channels.registry import channel_status, test_channel
-from core.channels.settings import save_channel_settings
-from core.db import Database
-from core.errors import ChannelError, ConfigurationError
-from core.models import Notification
+from core.outbox.settings import save_channel_settings
+from core.store.db import Database
+from core.store.tables import Notification
 from tests.integration.channels.conftest import (
     WEBHOOK_SECRET,
     Mailbox,

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
+from core.approvals.engine import ApprovalEngine
 from core.channels.slack import read_button_value
-from core.db import Database
-from core.models import Notification, WorkflowEvent
+from core.store.db import Database
+from core.store.tables import Notification, WorkflowEvent
 from tests.integration.channels.conftest import SlackAPI, ask, dispatcher
 
 LONG_TITLE = "Transfer funds " * 20  # 300 characters: over the header limit
@@ -55,7 +55,7 @@ def test_request_posts_block_kit_within_limits_and_is_updated_after_a_dashboard_
     fields = [b for b in post["blocks"] if b.get("fields")][0]["fields"]
     assert len(fields) == 10
     actions = buttons(post)
-    # A button names the request and the level it was sent for (core.once).
+    # A button names the request and the level it was sent for (core.approvals.once).
     assert read_button_value(actions["countersign_approve"]["value"]).approval_id == approval_id
     assert read_button_value(actions["countersign_reject"]["value"]).level == 0
     assert actions["countersign_reject"]["confirm"]["confirm"]["text"] == "Reject"

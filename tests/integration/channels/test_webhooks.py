@@ -7,20 +7,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import rollback
-from core.db import Database
-from core.models import Notification
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Notification
 from tests.integration.channels.conftest import WebhookReceiver, ask, dispatcher
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions)."""
+    """Who acts in these tests has an account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
     add_user(db, "ops@example.com", role="admin")  # rolls back
 
@@ -81,10 +81,10 @@ def test_requested_decided_finished_and_rolled_back_events_are_delivered_signed(
          "approval_config": {"requested_from": "boss@example.com", "channels": []}},
         {"name": "pay", "type": "tool", "tool": "do", "args": {"label": "pay"}},
     ]}, created_by="agent@example.com")
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
     ApprovalEngine(db).respond_to_approval(approval.id, "boss@example.com", "approve")
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
     assert ops.get_workflow(db, workflow.id).status == "completed"
     rollback(db, registry, workflow.id, checkpoint_name="before:gate", reason="undo",
              actor="ops@example.com")

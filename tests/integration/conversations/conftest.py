@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from smolagents import ChatMessage, MessageRole, Model
 
-from core.db import Database
-from core.models import Tenant, TenantFlow, utcnow
-from core.users import add_user
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import Tenant, TenantFlow, utcnow
 
 PLATFORM_ADMIN = "root@example.com"
 ACME_ADMIN = "sup@acme.example"

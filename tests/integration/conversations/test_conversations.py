@@ -9,10 +9,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from core import conversations as conv
-from core.conversation_agent import BUILTIN_FLOW
-from core.db import Database
-from core.errors import (
+from core.base.errors import (
     AgentUnavailable,
     AlreadySupervised,
     FlowNotFound,
@@ -22,7 +19,10 @@ from core.errors import (
     SessionClosed,
     SessionNotFound,
 )
-from core.models import ExecutionLog, WorkflowEvent
+from core.conversations import sessions as conv
+from core.conversations.agent import BUILTIN_FLOW
+from core.store.db import Database
+from core.store.tables import ExecutionLog, WorkflowEvent
 from tests.integration.conversations.conftest import (
     ACME_ADMIN,
     ACME_OTHER,
@@ -296,8 +296,8 @@ def test_without_a_configured_model_the_labelled_rehearsal_answers(
 
 def test_a_flow_takes_instructions_from_its_agent_profile_and_its_own_model(
         people: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.agents.profiles_store import create_profile
-    from core.models import TenantFlow, utcnow
+    from core.agents.profiles import create_profile
+    from core.store.tables import TenantFlow, utcnow
 
     db = people
     create_profile(db, {"name": "support", "role": "Support lead",

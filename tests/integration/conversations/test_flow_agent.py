@@ -16,10 +16,10 @@ from smolagents.models import ChatMessageToolCall, ChatMessageToolCallFunction
 from smolagents.monitoring import TokenUsage
 from sqlalchemy import func, select
 
-from core import conversations as conv
-from core.db import Database
-from core.errors import AgentUnavailable, FlowNotSupported
-from core.models import ChatSession, ExecutionLog, TenantFlow, utcnow
+from core.base.errors import AgentUnavailable, FlowNotSupported
+from core.conversations import sessions as conv
+from core.store.db import Database
+from core.store.tables import ChatSession, ExecutionLog, TenantFlow, utcnow
 from tests.integration.conversations.conftest import ACME_ADMIN, ACME_USER
 
 SECRET = "Internal: the kitchen closes early today (note 4412)."

@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import (
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import (
     AlreadyVoted,
     ApprovalClosed,
     ApprovalNotFound,
@@ -20,9 +19,10 @@ from core.errors import (
     InvalidResponse,
     NotAuthorized,
 )
-from core.models import ApprovalRequest, ApprovalResponse, Notification, WorkflowEvent, utcnow
-from core.users import add_user
-from tests.integration.core.conftest import notifications
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, ApprovalResponse, Notification, WorkflowEvent, utcnow
+from tests.helpers.engine import notifications
 
 BOSS = "boss@example.com"
 
@@ -369,7 +369,7 @@ def test_forced_expiry_records_event(db: Database) -> None:
 
 
 def test_runner_sweep_expires_a_waiting_step(db: Database, registry: Any) -> None:
-    from tests.integration.core.conftest import approval, run, start, status, tool
+    from tests.helpers.engine import approval, run, start, status, tool
 
     workflow_id = start(db, [approval("gate", timeout="1h", on_timeout="reject", channels=[]),
                              tool("after")])
@@ -382,7 +382,7 @@ def test_runner_sweep_expires_a_waiting_step(db: Database, registry: Any) -> Non
 
 
 def ops_approval_id(db: Database, workflow_id: str) -> str:
-    from core import workflows as ops
+    from core.engine import workflows as ops
 
     [request] = ops.approvals_of(db, workflow_id)
     return request.id
@@ -410,7 +410,7 @@ def test_default_channels_come_from_settings(db: Database) -> None:
 def test_auto_default_channels_are_the_configured_ones(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.config import get_settings
+    from core.base.config import get_settings
 
     monkeypatch.setenv("COUNTERSIGN_DEFAULT_CHANNELS", "auto")
     for name in ("COUNTERSIGN_SMTP_HOST", "SENDGRID_API_KEY", "SLACK_BOT_TOKEN"):

@@ -11,19 +11,19 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from core import workflows as ops
-from core.approval_view import request_view
-from core.approvals import ApprovalEngine
-from core.calls import call_digest
-from core.db import Database
-from core.definitions import parse_definition
-from core.errors import DefinitionError, InvalidResponse
-from core.models import ApprovalRequest
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.approvals.presentation import request_view
+from core.base.errors import DefinitionError, InvalidResponse
+from core.definitions.calls import call_digest
+from core.definitions.workflow import parse_definition
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalRequest
 from tests.helpers.approved_calls import FINANCE, pay_step, waiting
 from tests.helpers.approved_calls import pay_registry as _pay_registry
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     REQUESTER,
     Calls,
     event_types,

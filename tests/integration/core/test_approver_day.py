@@ -9,15 +9,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core.approvals import ApprovalEngine
-from core.bulk_decisions import InvalidBulkDecision, decide_many
-from core.db import Database
-from core.errors import ApprovalClosed, CountersignError, NotAuthorized
-from core.inbox_views import InboxQuery, inbox_page, newest_waiting, status_of, view_counts
-from core.models import ApprovalAssignee, ApprovalRequest, Notification, WorkflowEvent, utcnow
-from core.permissions import REFUSED_EVENT
-from core.reassign import InvalidReassignment, reassign
-from core.users import add_user
+from core.approvals.bulk import InvalidBulkDecision, decide_many
+from core.approvals.engine import ApprovalEngine
+from core.approvals.inbox_views import InboxQuery, inbox_page, newest_waiting, status_of, view_counts
+from core.approvals.reassign import InvalidReassignment, reassign
+from core.base.errors import ApprovalClosed, CountersignError, NotAuthorized
+from core.identity.permissions import REFUSED_EVENT
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApprovalAssignee, ApprovalRequest, Notification, WorkflowEvent, utcnow
 
 ADMIN, ANN, BOB, VIEWER = "admin@day.test", "ann@day.test", "bob@day.test", "viewer@day.test"
 

@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.errors import InvalidTransition, WorkflowNotFound
-from core.models import ApprovalResponse, WorkflowEvent
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidTransition, WorkflowNotFound
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
 from core.orchestrator import StateManager
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import accounts, approval, events, run, start, status, tool
+from core.store.db import Database
+from core.store.tables import ApprovalResponse, WorkflowEvent
+from tests.helpers.engine import accounts, approval, events, run, start, status, tool
 
 
 def count_events(db: Database) -> int:

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import rollback
-from core.db import Database
-from core.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
-from core.models import Workflow, utcnow
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.tools import ToolRegistry
 from core.orchestrator import SmolAgentOrchestrator, StateManager
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import (
+from core.store.db import Database
+from core.store.tables import Workflow, utcnow
+from tests.helpers.engine import (
     Calls,
     accounts,
     approval,
@@ -34,7 +34,7 @@ ACTOR = "ops@example.com"
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions): checkpoints and rollbacks are an admin's."""
+    """Who acts in these tests has an account (core.identity): checkpoints and rollbacks are an admin's."""
     accounts(db, "admin", ACTOR, "eve@example.com")
 
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import RollbackResult, rollback
-from core.db import Database
-from core.errors import ApprovalClosed, CountersignError
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import (
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import ApprovalClosed, CountersignError
+from core.engine import workflows as ops
+from core.engine.checkpoints import RollbackResult, rollback
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from tests.helpers.engine import (
     Calls,
     accounts,
     approval,
@@ -30,7 +30,7 @@ from tests.integration.core.conftest import (
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions): ops rolls back and resumes as an admin."""
+    """Who acts in these tests has an account (core.identity): ops rolls back and resumes as an admin."""
     accounts(db, "admin", "ops@example.com")
 
 ROUNDS = 3

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from core import workflows as ops
-from core.db import Database
-from core.models import StepRun, Workflow, WorkflowCheckpoint, WorkflowEvent
-from core.runner import Runner
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import start
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import StepRun, Workflow, WorkflowCheckpoint, WorkflowEvent
+from tests.helpers.engine import start
 
 # Statements a step of a plain tool workflow costs in steady state: the locking
 # SELECT, then the outcome and the next start (INSERT the next step run with its
@@ -46,7 +46,7 @@ def noop_registry() -> ToolRegistry:
 def one_claim(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every step of the workflow in one claim (no hand-back every 50 steps)."""
     monkeypatch.setenv("COUNTERSIGN_STEPS_PER_CLAIM", "100000")
-    monkeypatch.setattr("core.executor.CLAIM_TIME_SLICE", 3600.0)
+    monkeypatch.setattr("core.engine.executor.CLAIM_TIME_SLICE", 3600.0)
     yield
 
 
@@ -70,7 +70,7 @@ def counted_run(db: Database, registry: ToolRegistry, workflow_id: str) -> Count
         event.listen(engine, "before_cursor_execute", statement)
         event.listen(engine, "commit", commit)
     try:
-        Runner(db, registry=registry, lease_seconds=30).run_until_idle(max_seconds=120)
+        build_runner(db, registry=registry, lease_seconds=30).run_until_idle(max_seconds=120)
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", statement)
@@ -122,7 +122,7 @@ def test_a_long_workflow_grows_the_database_like_many_short_ones(
 ) -> None:
     short = start(db, steps(10, tool))
     long = start(db, steps(1000, tool))
-    Runner(db, registry=noop_registry, lease_seconds=30).run_until_idle(max_seconds=600)
+    build_runner(db, registry=noop_registry, lease_seconds=30).run_until_idle(max_seconds=600)
     assert {ops.get_workflow(db, w).status for w in (short, long)} == {"completed"}
     short_bytes, long_bytes = stored_bytes(db, short), stored_bytes(db, long)
     assert long_bytes <= 1.3 * 100 * short_bytes, (short_bytes, long_bytes)
@@ -132,7 +132,7 @@ def test_checkpoints_do_not_grow_with_the_steps_before_them(
     db: Database, noop_registry: ToolRegistry
 ) -> None:
     workflow_id = start(db, [{**step, "create_checkpoint": True} for step in steps(60)])
-    Runner(db, registry=noop_registry, lease_seconds=30).run_until_idle(max_seconds=120)
+    build_runner(db, registry=noop_registry, lease_seconds=30).run_until_idle(max_seconds=120)
     checkpoints = ops.checkpoints_of(db, workflow_id)
     assert len(checkpoints) == 60
     with db.read() as session:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core import workflows as ops
-from core.db import Database
-from core.errors import DefinitionError, WorkflowNotFound
-from core.models import Workflow, WorkflowEvent
+from core.base.errors import DefinitionError, WorkflowNotFound
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
 from core.orchestrator import SmolAgentOrchestrator, StateManager
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import Calls, accounts, approval, notifications, tool
+from core.store.db import Database
+from core.store.tables import Workflow, WorkflowEvent
+from tests.helpers.engine import Calls, accounts, approval, notifications, tool
 
 
 def test_orchestrator_runs_until_a_person_is_needed(db: Database, registry: ToolRegistry,

@@ -1,4 +1,4 @@
-from core.db import Database
+from core.store.db import Database
 
 
 def test_migrated_database_has_the_audit_tables(db: Database) -> None:

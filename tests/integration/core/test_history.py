@@ -1,5 +1,5 @@
 """Events record what changed; the whole state at any event is folded from them
-(core.history), on SQLite and PostgreSQL, for new events and for events written
+(core.records.history), on SQLite and PostgreSQL, for new events and for events written
 before migration 0007 slimmed them."""
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from core import history
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import rollback
-from core.db import Database
-from core.migrate import upgrade
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
 from core.orchestrator import StateManager
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.records import history
+from core.store.db import Database
+from core.store.migrate import upgrade
 from tests.conftest import _pg_admin, _url_for
-from tests.integration.core.conftest import (
+from tests.helpers.engine import (
     approval,
     events,
     open_approval_of,

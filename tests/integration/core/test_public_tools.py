@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import rollback
-from core.db import Database
-from core.errors import InvalidResponse
-from core.tools import default_registry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidResponse
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.tools import default_registry
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.helpers.approved_calls import run
-from tests.integration.core.conftest import open_approval_of, status
+from tests.helpers.engine import open_approval_of, status
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from core import workflows as ops
-from core.db import Database
-from core.models import Workflow, utcnow
-from core.runner import Runner, claim_next_workflow
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import Calls, event_types, events, run, start, status, step_runs
+from core.engine import workflows as ops
+from core.engine.runner import claim_next_workflow
+from core.engine.tools import ToolRegistry
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Workflow, utcnow
+from tests.helpers.engine import Calls, event_types, events, run, start, status, step_runs
 
 
 class ProcessDied(BaseException):
@@ -49,7 +50,7 @@ def test_interrupted_step_runs_again_with_the_same_key(
         {"name": "c", "type": "tool", "tool": "do", "args": {"label": "c"}},
     ])
     with pytest.raises(ProcessDied):
-        Runner(db, registry=registry, runner_id="doomed").run_until_idle(max_seconds=30)
+        build_runner(db, registry=registry, runner_id="doomed").run_until_idle(max_seconds=30)
     # As the dead process left it: step b recorded as running, a lease nobody renews.
     [run_a, run_b] = step_runs(db, workflow_id)
     assert (run_a.status, run_b.status) == ("completed", "running")
@@ -61,7 +62,7 @@ def test_interrupted_step_runs_again_with_the_same_key(
     assert claim_next_workflow(db, "rescuer", 10) is None
     set_lease(db, workflow_id, "doomed", expires_in=-1)  # the lease lapses
 
-    Runner(db, registry=registry, runner_id="rescuer", lease_seconds=10).run_until_idle(
+    build_runner(db, registry=registry, runner_id="rescuer", lease_seconds=10).run_until_idle(
         max_seconds=30)
     assert status(db, workflow_id) == "completed"
     attempts = calls.of("fragile")

@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.definitions import ApprovalConfig
-from core.errors import ApprovalClosed
-from core.executor import AwaitApproval, TaskRequest
-from core.runner import Runner, claim_next_workflow
-from core.tools import ToolRegistry
-from tests.integration.core.conftest import (
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import ApprovalClosed
+from core.definitions.approval import ApprovalConfig
+from core.engine import workflows as ops
+from core.engine.executor import AwaitApproval, TaskRequest
+from core.engine.runner import Runner, claim_next_workflow
+from core.engine.tools import ToolRegistry
+from core.runtime import build_runner
+from core.store.db import Database
+from tests.helpers.engine import (
     Calls,
     accounts,
     approval,
@@ -36,7 +37,7 @@ from tests.integration.core.conftest import (
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions): ops steers workflows as an admin."""
+    """Who acts in these tests has an account (core.identity): ops steers workflows as an admin."""
     accounts(db, "admin", "ops@example.com")
 
 BOSS = "boss@example.com"
@@ -237,12 +238,12 @@ def test_task_handler_may_ask_a_person_mid_step(db: Database, registry: ToolRegi
         return {"sent": request.decision["status"] == "approved"}
 
     workflow_id = start(db, [{"name": "agent", "type": "task", "task": "write and send"}])
-    Runner(db, registry=registry, task_handler=handler).run_until_idle(max_seconds=30)
+    build_runner(db, registry=registry, task_handler=handler).run_until_idle(max_seconds=30)
     assert status(db, workflow_id) == "waiting_approval"
     request = open_approval_of(db, workflow_id)
     assert (request.title, request.proposed_action["origin"]) == ("Send the email?", "task")
     answer(db, workflow_id, "approve")
-    Runner(db, registry=registry, task_handler=handler).run_until_idle(max_seconds=30)
+    build_runner(db, registry=registry, task_handler=handler).run_until_idle(max_seconds=30)
     workflow = ops.get_workflow(db, workflow_id)
     assert workflow.status == "completed"
     assert workflow.step_outputs["agent"] == {"sent": True}
@@ -330,7 +331,7 @@ def test_run_until_idle_keeps_the_lease_of_a_step_longer_than_the_lease(
         return {"slow": True}
 
     workflow_id = start(db, [{"name": "slow", "type": "tool", "tool": "slow"}])
-    worker = Runner(db, registry=registry, lease_seconds=0.6, runner_id="patient")
+    worker = build_runner(db, registry=registry, lease_seconds=0.6, runner_id="patient")
     done = threading.Thread(target=worker.run_until_idle, daemon=True)
     done.start()
     try:

@@ -39,16 +39,17 @@ import pytest
 import structlog
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.async_db import sync_url
-from core.config import get_settings
-from core.db import Database, normalise_url
-from core.errors import ConfigurationError, WorkflowNotFound
-from core.models import ApprovalRequest, ChannelConfiguration, WorkflowEvent
+from core.approvals.engine import ApprovalEngine
+from core.base.config import get_settings
+from core.base.errors import ConfigurationError, WorkflowNotFound
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
 from core.orchestrator_async import SmolAgentOrchestrator, WorkflowRecoveryService
-from core.runner import Runner
-from core.tools import ToolRegistry
+from core.runtime import build_runner
+from core.store.async_db import sync_url
+from core.store.db import Database, normalise_url
+from core.store.tables import ApprovalRequest, ChannelConfiguration, WorkflowEvent
+from tests.helpers.engine import event_types
 from tests.integration.channels.conftest import (
     LINK_SECRET,
     WEBHOOK_SECRET,
@@ -56,7 +57,6 @@ from tests.integration.channels.conftest import (
     Recorder,
     WebhookReceiver,
 )
-from tests.integration.core.conftest import event_types
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = Path(__file__).with_name("seed_python_examples.md")
@@ -159,8 +159,8 @@ def async_url(db_url: str) -> Iterator[str]:
         yield url.replace("sqlite:", "sqlite+aiosqlite:", 1)
     else:
         yield url.replace("postgresql+psycopg:", "postgresql+asyncpg:", 1)
-    from core import async_db
-    from core import db as core_db
+    from core.store import async_db
+    from core.store import db as core_db
 
     cached = core_db._default.pop(url, None)
     if cached is not None:
@@ -357,7 +357,7 @@ def test_basic_usage_with_a_psycopg_async_session(
         printed = run_basic_usage(db, pg_url, services, capsys)
         assert "Workflow completed: " in printed and "'status': 'completed'" in printed
     finally:
-        from core import db as core_db
+        from core.store import db as core_db
 
         cached = core_db._default.pop(pg_url, None)
         if cached is not None:
@@ -383,7 +383,7 @@ def test_agent_tools_usage(db: Database, async_url: str, services: Services) -> 
         db_session=async_url, model_config={"provider": "rehearsal", "plan": READS_THE_TASK},
         agent_type="code")
     agent = orchestrator.agent
-    from core.seed_tools import ApprovalRequiredTool, CheckpointTool, RollbackTool
+    from core.agents.seed_tools import ApprovalRequiredTool, CheckpointTool, RollbackTool
 
     assert agent.tool_classes == {"request_approval": ApprovalRequiredTool,
                                   "create_checkpoint": CheckpointTool, "rollback": RollbackTool}
@@ -605,11 +605,11 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
     refused_id = ops.create_workflow(db, {"name": "refused", "steps": [
         {"name": "ok", "type": "approval", "approval_config": {
             "requested_from": "boss@company.com"}}]}).id
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     ApprovalEngine(db).respond_to_approval(
         ApprovalEngine(db).list_pending_approvals(workflow_id=refused_id)[0].id,
         "boss@company.com", "reject")
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert {ops.get_workflow(db, w).status for w in (outage_id, bug_id, refused_id)} == {"failed"}
 
     service = WorkflowRecoveryService(db_session=async_url, max_recoveries=2)
@@ -621,13 +621,13 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
     assert outcomes[refused_id].action == "skipped"
     assert "person's decision" in outcomes[refused_id].reason
     # The outage outlasts the second round too: retried again, then no more.
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert ops.get_workflow(db, outage_id).status == "failed"
     outage["left"] = 2
     time.sleep(0.05)
     again = {o.workflow_id: o for o in asyncio.run(service.recover_failed_workflows())}
     assert again[outage_id].action == "retried"
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert ops.get_workflow(db, outage_id).status == "failed"
     time.sleep(0.05)
     third = {o.workflow_id: o for o in asyncio.run(service.recover_failed_workflows())}
@@ -637,7 +637,7 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
     more = WorkflowRecoveryService(db_session=async_url, max_recoveries=3)
     assert [o.action for o in asyncio.run(more.recover_failed_workflows())
             if o.workflow_id == outage_id] == ["retried"]
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     workflow = ops.get_workflow(db, outage_id)
     assert workflow.status == "completed" and workflow.step_outputs["sync"] == {"synced": True}
     assert event_types(db, outage_id).count("workflow.retried") == 3

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.checkpoints import rollback
-from core.db import Database
-from core.definitions import load_definition_file
-from core.demo import load_demo
-from core.errors import InvalidTransition, NotAuthorized
-from core.runner import Runner
-from core.tools import ToolRegistry, default_registry
-from core.users import add_user
-from tests.integration.core.conftest import event_types, open_approval_of, status, step_runs
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import InvalidTransition, NotAuthorized
+from core.definitions.workflow import load_definition_file
+from core.demo.scenarios import load_demo
+from core.engine import workflows as ops
+from core.engine.checkpoints import rollback
+from core.engine.tools import ToolRegistry, default_registry
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from tests.helpers.engine import event_types, open_approval_of, status, step_runs
 
 SEED = Path(__file__).resolve().parents[3] / "examples" / "seed"
 
@@ -31,7 +31,7 @@ def start_seed(db: Database, name: str, input_data: dict[str, object] | None = N
 
 
 def run(db: Database) -> None:
-    Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
 
 
 def test_basic_usage(db: Database) -> None:
@@ -106,7 +106,7 @@ def test_deployment_pipeline(db: Database) -> None:
 def demo(db: Database) -> dict[str, str]:
     """The demo loaded and run until every scenario waits for a person."""
     started = load_demo(db)
-    Runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
     by_template = dict(zip(["order", "budget", "deploy", "review"], [w.id for w in started],
                            strict=True))
     return by_template
@@ -270,7 +270,7 @@ def test_demo_users_and_groups(db: Database) -> None:
     add_user(db, "another@example.com", groups=["reviewers"])
     engine = ApprovalEngine(db)
     assert len(engine.list_pending_approvals()) == 0  # nothing asked before the runner ran
-    Runner(db, registry=default_registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=default_registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert {a.title for a in engine.list_pending_approvals()} == {
         "High-value payment", "Marketing campaign budget", "Production deploy approval",
         "Review the pricing page update"}
@@ -292,7 +292,7 @@ def test_demo_team_runs_through_its_gate(db: Database, demo: dict[str, str]) -> 
 
 
 def test_demo_tenant_user_talks_to_the_support_flow(db: Database, demo: dict[str, str]) -> None:
-    from core import conversations
+    from core.conversations import sessions as conversations
 
     chat = conversations.start_session(db, "amy@acme.example", "support")
     conversations.post_user_message(db, chat.id, "amy@acme.example", "Where is my order?")

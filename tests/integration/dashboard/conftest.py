@@ -24,12 +24,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-import core.db
-from core.approvals import ApprovalEngine
-from core.db import Database, normalise_url
-from core.demo import DEMO_PASSWORD, load_demo
-from core.models import ApprovalRequest
-from core.runner import Runner
+import core.store.db
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import DEMO_PASSWORD, load_demo
+from core.runtime import build_runner
+from core.store.db import Database, normalise_url
+from core.store.tables import ApprovalRequest
 
 REPO = Path(__file__).resolve().parents[3]
 ENTRY = f"import runpy\nrunpy.run_path({str(REPO / 'app.py')!r}, run_name='__main__')\n"
@@ -99,7 +99,7 @@ def _app_over(monkeypatch: pytest.MonkeyPatch, url: str) -> Iterator[None]:
         yield
     finally:
         st.cache_resource.clear()
-        cached = core.db._default.pop(normalise_url(url), None)
+        cached = core.store.db._default.pop(normalise_url(url), None)
         if cached is not None:
             cached.dispose()
 
@@ -118,7 +118,7 @@ def demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactor
     shutil.copyfile(sqlite_template, path)
     db = Database(f"sqlite:///{path}")
     load_demo(db)
-    Runner(db, runner_id="test-setup").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id="test-setup").run_until_idle(max_seconds=60)
     db.dispose()  # folds the WAL into the file
     return path
 
@@ -142,7 +142,7 @@ def at() -> AppTest:
 
 
 def run_runner(db: Database) -> None:
-    Runner(db, runner_id="test-runner").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id="test-runner").run_until_idle(max_seconds=60)
 
 
 def table_with(at: AppTest, *columns: str) -> Any:

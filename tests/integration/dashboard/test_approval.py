@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from streamlit.testing.v1 import AppTest
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import ApprovalRequest, utcnow
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, utcnow
 from tests.integration.dashboard.conftest import (
     all_text,
     new_app,
@@ -191,7 +191,7 @@ def test_an_unknown_approval_is_a_plain_error(demo_db: Database) -> None:
 
 def test_a_dead_notification_is_shown_and_an_admin_queues_it_again(demo_db: Database) -> None:
     from core.channels.notifications import notifications_for
-    from core.models import Notification
+    from core.store.tables import Notification
 
     approval = pending_for(demo_db, "devops@example.com")[0]
     dead = notifications_for(demo_db, approval.id)[0]
@@ -211,7 +211,7 @@ def test_a_dead_notification_is_shown_and_an_admin_queues_it_again(demo_db: Data
 
 def test_only_admins_get_the_retry_button(demo_db: Database) -> None:
     from core.channels.notifications import notifications_for
-    from core.models import Notification
+    from core.store.tables import Notification
 
     approval = pending_for(demo_db, "devops@example.com")[0]
     [row_id] = [n.id for n in notifications_for(demo_db, approval.id)][:1]

@@ -18,15 +18,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import components.approvals
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.demo import DEMO_PASSWORD, load_demo
-from core.runner import Runner
-from core.tools import ToolRegistry, default_registry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import DEMO_PASSWORD, load_demo
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry, default_registry
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.helpers.approved_calls import CASES, FINANCE, REQUESTER, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 from tests.integration.dashboard.conftest import _app_over, new_app, no_exception, sign_in
 
 # A UI cannot type these (a number field takes numbers; the form names no other tool):
@@ -211,7 +211,7 @@ def test_the_agents_held_call_is_shown_and_sent_as_edited(
         db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch, calls: Calls) -> None:
     registry = confirmation_registry(calls)
     [order, *_] = load_demo(db)
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     engine = ApprovalEngine(db)
     [payment] = engine.list_pending_approvals(workflow_id=order.id)
     with _app_over(monkeypatch, db_url):
@@ -224,7 +224,7 @@ def test_the_agents_held_call_is_shown_and_sent_as_edited(
         assert facts["Order id"] == "ORD-1042"
         at.button(key="approval.approve").click().run()
         no_exception(at)
-        Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
 
         [held] = engine.list_pending_approvals(workflow_id=order.id)
         at = open_approval("manager@example.com", held.id)
@@ -242,7 +242,7 @@ def test_the_agents_held_call_is_shown_and_sent_as_edited(
         [vote] = engine.responses(held.id)
         assert (vote.decision, vote.data) == ("modify", {"arguments": {"message": edited}})
 
-    Runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert calls.of("send_confirmation") == [{"order_id": rows["order_id"], "message": edited}]
     assert ops.get_workflow(db, order.id).status == "completed"
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 from streamlit.testing.v1 import AppTest
 
 from components.text import md
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import Workflow, utcnow
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.store.db import Database
+from core.store.tables import Workflow, utcnow
 from tests.integration.dashboard.conftest import (
     all_text,
     new_app,

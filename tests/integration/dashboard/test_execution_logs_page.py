@@ -14,10 +14,10 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from core.db import Database
-from core.execution_logs import CSV_COLUMNS, record
-from core.models import utcnow
-from core.users import add_user
+from core.agents.execution_logs import CSV_COLUMNS, record
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import utcnow
 from tests.integration.dashboard.conftest import (
     all_text,
     new_app,

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from streamlit.testing.v1 import AppTest
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import ApprovalRequest, utcnow
+from core.approvals.engine import ApprovalEngine
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, utcnow
 from tests.integration.dashboard.conftest import new_app, no_exception, sign_in
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import streamlit as st
 
-from core.db import Database
+from core.store.db import Database
 from tests.integration.channels.conftest import free_port
 from tests.integration.dashboard.conftest import (
     all_text,

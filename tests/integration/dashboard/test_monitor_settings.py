@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import reports
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.demo import load_demo
-from core.runner import Runner
-from core.settings_report import check_database, masked_url
+from core.approvals import inbox as reports
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import load_demo
+from core.ops.settings_report import check_database, masked_url
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.integration.channels.conftest import free_port
 from tests.integration.dashboard.conftest import (
     _app_over,
@@ -29,7 +29,7 @@ from tests.integration.dashboard.conftest import (
 def test_monitor_draws_its_charts(demo_db: Database) -> None:
     approval = pending_for(demo_db, "devops@example.com")[0]
     ApprovalEngine(demo_db).respond_to_approval(approval.id, "devops@example.com", "reject")
-    runner = Runner(demo_db, runner_id="monitor-runner")
+    runner = build_runner(demo_db, runner_id="monitor-runner")
     runner._register()
     at = sign_in(new_app(), "viewer@example.com")
     open_page(at, "monitor")
@@ -90,7 +90,7 @@ def test_database_url_password_is_masked() -> None:
 @pytest.fixture
 def demo_on_both(db: Database) -> Iterator[Database]:
     load_demo(db)
-    Runner(db, runner_id="reports-setup").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id="reports-setup").run_until_idle(max_seconds=60)
     yield db
 
 
@@ -127,7 +127,7 @@ def test_dashboard_pages_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPa
     db = Database(pg_url)
     try:
         load_demo(db)
-        Runner(db, runner_id="pg-setup").run_until_idle(max_seconds=60)
+        build_runner(db, runner_id="pg-setup").run_until_idle(max_seconds=60)
         with _app_over(monkeypatch, pg_url):
             at: AppTest = sign_in(new_app(), "finance@example.com")
             no_exception(at)
@@ -145,7 +145,7 @@ def test_dashboard_pages_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_inbox_pages_follow_the_engine_order_on_both_databases(db: Database) -> None:
-    from core.users import add_user
+    from core.identity.users import add_user
 
     add_user(db, "ops@example.com", role="approver", groups=["ops"])
     engine = ApprovalEngine(db)

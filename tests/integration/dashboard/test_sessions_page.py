@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import conversations as conv
-from core.db import Database
-from core.demo import DEMO_PASSWORD
-from core.users import add_user
+from core.conversations import sessions as conv
+from core.demo.scenarios import DEMO_PASSWORD
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.e2e.server import free_port
 from tests.integration.dashboard.conftest import all_text, new_app, no_exception, open_page, sign_in
 

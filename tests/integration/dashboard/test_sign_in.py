@@ -8,8 +8,8 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from core.db import Database
-from core.users import add_user
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.integration.dashboard.conftest import (
     all_text,
     new_app,

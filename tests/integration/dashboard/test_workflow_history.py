@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core import workflows as ops
-from core.db import Database
+from core.engine import workflows as ops
+from core.store.db import Database
 from tests.integration.dashboard.conftest import new_app, no_exception, open_page, pending_for, sign_in
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from core import workflows as ops
-from core.db import Database
-from core.definitions import load_definition_text
+from core.definitions.workflow import load_definition_text
+from core.engine import workflows as ops
+from core.store.db import Database
 from tests.integration.dashboard.conftest import (
     all_text,
     new_app,

@@ -8,14 +8,14 @@ import uuid
 
 from sqlalchemy import update
 
-from core import execution_logs
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.execution_logs import LogFilters
-from core.models import Workflow
-from core.tools import ToolRegistry
+from core.agents import execution_logs
+from core.agents.execution_logs import LogFilters
+from core.approvals.engine import ApprovalEngine
+from core.engine.tools import ToolRegistry
+from core.store.db import Database
+from core.store.tables import Workflow
+from tests.helpers.engine import Calls, open_approval_of, run, start, status
 from tests.integration.agents.conftest import BOSS
-from tests.integration.core.conftest import Calls, open_approval_of, run, start, status
 from tests.integration.execution_logs.flaky import flaky
 
 

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select, update
 
-from core import execution_logs
-from core.db import Database
-from core.errors import InvalidLogFilter
-from core.execution_logs import CSV_COLUMNS, LogFilters, query, record
-from core.models import ExecutionLog, utcnow
+from core.agents import execution_logs
+from core.agents.execution_logs import CSV_COLUMNS, LogFilters, query, record
+from core.base.errors import InvalidLogFilter
+from core.store.db import Database
+from core.store.tables import ExecutionLog, utcnow
 
 WF_A = "aaaaaaaa-0000-4000-8000-000000000001"
 WF_B = "bbbbbbbb-0000-4000-8000-000000000002"

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.api_tokens import create_token
-from core.db import Database
-from core.models import ApprovalRequest
-from core.runner import Runner
-from core.users import add_user
+from core.engine import workflows as ops
+from core.identity.api_tokens import create_token
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import ApprovalRequest
 from gateway.app import create_app
 
 BOSS = "boss@example.com"
@@ -70,7 +70,7 @@ def waiting_workflow(db: Database, approval: dict[str, Any] | None = None) -> tu
     its approval step; (workflow id, request)."""
     add_user(db, REQUESTER, role="service")
     workflow = ops.create_workflow(db, definition(approval), created_by=REQUESTER)
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     pending = [a for a in ops.approvals_of(db, workflow.id) if a.status == "pending"]
     assert len(pending) == 1, pending
     return workflow.id, pending[0]

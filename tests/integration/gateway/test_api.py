@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.api_tokens import list_tokens, revoke_token
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.permissions import token_actions
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.identity.api_tokens import list_tokens, revoke_token
+from core.identity.permissions import token_actions
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.integration.gateway.conftest import ADMIN, BOSS, definition, token_for, waiting_workflow
 
 FORM = {"type": "form", "form_fields": [
@@ -57,7 +57,7 @@ def test_create_list_get_workflow(client: TestClient, db: Database, boss: dict[s
     created = response.json()
     assert (created["status"], created["created_by"]) == ("running", BOSS)
     assert created["input_data"] == {"version": "1.2"}
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
 
     page = client.get("/api/workflows", headers=boss, params={"status": "waiting_approval"}).json()
     assert page["total"] == 1 and [w["id"] for w in page["items"]] == [created["id"]]
@@ -124,7 +124,7 @@ def test_pause_resume_cancel(client: TestClient, db: Database, boss: dict[str, s
 def test_retry_a_failed_workflow(client: TestClient, db: Database, boss: dict[str, str]) -> None:
     failing = {"name": "Fails", "steps": [{"name": "x", "type": "tool", "tool": "no_such_tool"}]}
     workflow_id = client.post("/api/workflows", headers=boss, json={"definition": failing}).json()["id"]
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     assert ops.get_workflow(db, workflow_id).status == "failed"
     retried = client.post(f"/api/workflows/{workflow_id}/retry", headers=boss)
     assert retried.status_code == 200, retried.text
@@ -155,7 +155,7 @@ def test_approvals_list_get_and_respond(client: TestClient, db: Database, boss: 
                              json={"decision": "approve"}), 409, "ApprovalClosed")
     assert client.get(f"/api/approvals/{approval.id}", headers=other).json()["status"] == "approved"
 
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     assert ops.get_workflow(db, workflow_id).status == "completed"
 
 

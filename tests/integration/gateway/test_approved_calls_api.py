@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.approvals import ApprovalEngine
-from core.db import Database
+from core.approvals.engine import ApprovalEngine
+from core.store.db import Database
 from tests.helpers.approved_calls import CASES, FINANCE, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 from tests.integration.gateway.conftest import token_for
 from tests.integration.gateway.test_webhooks_in import URL, signed
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.links import make_link_token
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.store.db import Database
 from tests.helpers.approved_calls import CASES, FINANCE, PROPOSED, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 CONFIRM = "/email/confirm"
 WORDS = "twelve thousand five hundred US dollars"

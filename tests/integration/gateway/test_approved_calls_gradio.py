@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.app import create_app
 from gateway.approver_ui import answer, call_editor, details
 from tests.helpers.approved_calls import (
@@ -36,7 +36,7 @@ from tests.helpers.approved_calls import (
     waiting,
 )
 from tests.helpers.browser import sign_in
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 
 PASSWORD = "correct horse battery"
 WORDS = "12,500.00 USD (twelve thousand five hundred US dollars)"

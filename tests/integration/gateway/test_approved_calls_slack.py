@@ -18,12 +18,12 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from core.approvals import ApprovalEngine
+from core.approvals.engine import ApprovalEngine
 from core.channels.slack import AMOUNT_BLOCK, ARGUMENT_BLOCK, COMMENT_BLOCK, EDIT_ACTION
-from core.db import Database
+from core.store.db import Database
 from gateway.slack import handle_socket_request
 from tests.helpers.approved_calls import CASES, FINANCE, PROPOSED, pay_registry, run, waiting
-from tests.integration.core.conftest import Calls
+from tests.helpers.engine import Calls
 from tests.integration.gateway.loopback import Recorder, loopback_server
 from tests.integration.gateway.test_slack import SECRET, click, signed
 

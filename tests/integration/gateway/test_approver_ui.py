@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.identity.users import add_user
+from core.store.db import Database
 from gateway.app import create_app
 from gateway.approver_ui import answer, details, inbox, schema_defaults
-from tests.helpers.browser import sign_in
+from tests.helpers.browser import sign_in, sign_out
 from tests.integration.gateway.conftest import BOSS, OTHER, waiting_workflow
 
 PASSWORD = "correct horse battery"
@@ -40,7 +40,7 @@ def test_approve_needs_the_gateway_sign_in(ui: TestClient) -> None:
     assert page.status_code == 200 and "gradio" in page.text.lower()
     config = ui.get("/approve/config").json()
     assert config["username"] == BOSS
-    ui.get("/logout")
+    sign_out(ui)
     assert ui.get("/approve/config").status_code == 401
 
 

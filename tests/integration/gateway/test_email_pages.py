@@ -8,11 +8,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.links import make_link_token
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import make_link_token
+from core.engine import workflows as ops
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.helpers.browser import answer_form
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
@@ -53,7 +53,7 @@ def test_get_shows_the_page_and_decides_nothing_post_decides(client: TestClient,
     assert (decided.status, decided.decided_by) == ("approved", BOSS)
     [vote] = ApprovalEngine(db).responses(approval.id)
     assert (vote.channel, vote.comment) == ("email", "looks fine")
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     assert ops.get_workflow(db, workflow_id).status == "completed"
 
     again = client.post(CONFIRM, data={**answer_form(token), "decision": "approve"})

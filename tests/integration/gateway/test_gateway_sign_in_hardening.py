@@ -8,12 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-import core.users as users
-from core.db import Database
-from core.models import WorkflowEvent
-from core.sessions import SESSION_COOKIE
+import core.identity.users as users
+from core.identity.browser_sessions import SESSION_COOKIE
+from core.store.db import Database
+from core.store.tables import WorkflowEvent
 from gateway.app import create_app
-from tests.helpers.browser import sign_in
+from tests.helpers.browser import sign_in, sign_out
 from tests.integration.gateway.conftest import BOSS
 
 PASSWORD = "correct horse battery"
@@ -30,7 +30,7 @@ def test_logout_ends_the_session_server_side(client: TestClient, db: Database) -
     sign_in(client, BOSS, PASSWORD, "/approve/")
     cookie = client.cookies.get(SESSION_COOKIE)
     assert client.get("/approve/config").status_code == 200
-    client.get("/logout")
+    assert sign_out(client).status_code == 200  # followed to /login
     client.cookies.set(SESSION_COOKIE, cookie)  # a copy kept elsewhere
     assert client.get("/approve/config").status_code == 401
 

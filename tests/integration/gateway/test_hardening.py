@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.db import Database
+from core.store.db import Database
 from gateway.app import create_app
 
 
@@ -31,7 +31,7 @@ def test_the_api_docs_work_offline(sqlite_db: Database) -> None:
 
 
 def test_rest_refuses_a_tool_the_runners_do_not_have(sqlite_db: Database) -> None:
-    from core.tools import ToolRegistry
+    from core.engine.tools import ToolRegistry
     from tests.integration.gateway.conftest import token_for
 
     registry = ToolRegistry()

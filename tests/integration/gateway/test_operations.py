@@ -10,14 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from core import workflows as ops
-from core.api_tokens import authenticate_token, hash_token, list_tokens
-from core.approvals import ApprovalEngine
-from core.cli import main
-from core.db import Database
-from core.errors import NotAuthorized
-from core.models import ApiToken, ApprovalRequest, Notification, Workflow, utcnow
-from core.users import add_user
+from cli.main import main
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import NotAuthorized
+from core.engine import workflows as ops
+from core.identity.api_tokens import authenticate_token, hash_token, list_tokens
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApiToken, ApprovalRequest, Notification, Workflow, utcnow
 from gateway.app import create_app
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
@@ -103,4 +103,4 @@ def test_tokens_cli_prints_once_stores_a_hash_and_revokes(
         authenticate_token(db, token)
     with pytest.raises(SystemExit) as exit_info:
         main(["tokens", "revoke", "9999"])
-    assert exit_info.value.code == 1 and "No API token has the id 9999" in capsys.readouterr().err
+    assert exit_info.value.code == 3 and "No API token has the id 9999" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from core.db import Database
+from core.store.db import Database
 from gateway.app import create_app
 from tests.integration.gateway.conftest import token_for, waiting_workflow
 

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.runtime import build_runner
+from core.store.db import Database
 from gateway.slack import handle_socket_request
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 from tests.integration.gateway.loopback import loopback_server
@@ -80,7 +80,7 @@ def test_a_signed_click_approves_and_the_workflow_moves_on(client: TestClient, d
     decided = ApprovalEngine(db).get(approval.id)
     assert (decided.status, decided.decided_by) == ("approved", BOSS)
     assert [v.channel for v in ApprovalEngine(db).responses(approval.id)] == ["slack"]
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     assert ops.get_workflow(db, workflow_id).status == "completed"
 
 

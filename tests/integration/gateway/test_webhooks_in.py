@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.runner import Runner
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
 SECRET = "whsec_" + base64.b64encode(b"inbound-webhook-secret-for-tests!").decode()
@@ -47,7 +47,7 @@ def test_a_signed_answer_decides(client: TestClient, db: Database) -> None:
     assert (response.json()["status"], response.json()["decided_by"]) == ("approved", BOSS)
     [vote] = ApprovalEngine(db).responses(approval.id)
     assert (vote.channel, vote.comment) == ("webhook", "from CI")
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     assert ops.get_workflow(db, workflow_id).status == "completed"
     replay = client.post(URL, content=body, headers=signed(body))
     # The same delivery (its webhook-id) decides once; a replay writes nothing.

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.approvals import ApprovalEngine
-from core.backup import (
+from core.approvals.engine import ApprovalEngine
+from core.demo.scenarios import DEMO_INPUTS, load_demo
+from core.ops.backup import (
     BackupFileInvalid,
     BackupSchemaMismatch,
     TargetNotEmpty,
@@ -19,28 +20,27 @@ from core.backup import (
     export_database,
     import_database,
 )
-from core.channels.settings import save_channel_settings
-from core.db import Database
-from core.demo import DEMO_INPUTS, load_demo
-from core.models import ApprovalRequest, StepRun, Workflow
-from core.runner import Runner
+from core.outbox.settings import save_channel_settings
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import ApprovalRequest, StepRun, Workflow
 
 DEVOPS = "devops@example.com"
 
 
 def run_demo(db: Database) -> dict[str, str]:
     """The demo run up to its approvals, one answered to the end, one half answered."""
-    from core.api_tokens import create_token
+    from core.identity.api_tokens import create_token
 
     workflows = dict(zip(DEMO_INPUTS, (w.id for w in load_demo(db)), strict=True))
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     engine = ApprovalEngine(db)
     deploy = engine.list_pending_approvals(None, workflows["deployment_pipeline"])[0]
     engine.respond_to_approval(deploy.id, DEVOPS, "approve",
                                {"change_ticket": "CHG-7", "window": "now"}, "window agreed")
     review = engine.list_pending_approvals(None, workflows["document_review"])[0]
     engine.respond_to_approval(review.id, "legal@example.com", "approve", {"verdict": "publish"})
-    Runner(db).run_until_idle()
+    build_runner(db).run_until_idle()
     create_token(db, "admin@example.com", "ci")
     with db.session() as session:
         save_channel_settings(session, "webhook", enabled=False,
@@ -92,7 +92,7 @@ def test_sqlite_to_postgresql_is_lossless_and_the_workflow_goes_on(
     approval = ApprovalEngine(pg_db).respond_to_approval(
         ids["review"], "compliance@example.com", "approve", {"verdict": "publish"})
     assert approval.status == "approved"
-    Runner(pg_db).run_until_idle()
+    build_runner(pg_db).run_until_idle()
     with pg_db.read() as session:
         workflow = session.get(Workflow, ids["review_workflow"])
         assert workflow is not None and workflow.status == "completed"

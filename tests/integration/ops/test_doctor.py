@@ -1,4 +1,4 @@
-"""``core.doctor``: one finding per check, plain words, FAIL only when Countersign cannot work."""
+"""``core.ops.doctor``: one finding per check, plain words, FAIL only when Countersign cannot work."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from core.db import Database
-from core.doctor import FAIL, OK, WARN, Check, healthy, run_checks
-from core.models import Notification, RunnerHeartbeat, utcnow
+from core.ops.doctor import FAIL, OK, WARN, Check, healthy, run_checks
+from core.store.db import Database
+from core.store.tables import Notification, RunnerHeartbeat, utcnow
 
 
 def by_name(checks: list[Check]) -> dict[str, Check]:

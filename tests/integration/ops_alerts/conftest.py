@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import workflows as ops
-from core.db import Database
-from core.models import Workflow
-from core.runner import Runner
+from core.engine import workflows as ops
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Workflow
 from tests.integration.channels.conftest import (  # noqa: F401  (fixtures)
     channel_env,
     slack_api,
@@ -22,10 +22,9 @@ FAILING_STEPS: list[dict[str, Any]] = [{"name": "deploy", "type": "tool", "tool"
 
 
 def failed_workflow(db: Database, name: str = "Release api") -> Workflow:
-    import core.demo_tools  # noqa: F401  (deploy_release)
 
     workflow = ops.create_workflow(db, {"name": name, "steps": FAILING_STEPS})
-    Runner(db, dispatch_notifications=False).run_until_idle()
+    build_runner(db, dispatch_notifications=False).run_until_idle()
     workflow = ops.get_workflow(db, workflow.id)
     assert workflow.status == "failed", workflow.error
     return workflow

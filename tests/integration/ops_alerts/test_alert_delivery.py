@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from core.alerts import ALERT_KIND, WORKFLOW_FAILED, evaluate_alerts
-from core.config import get_settings
-from core.db import Database
-from core.models import Alert, Notification, RunnerHeartbeat, utcnow
-from core.runner import Runner
-from core.users import add_user
+from core.base.config import get_settings
+from core.identity.users import add_user
+from core.ops.alerts import ALERT_KIND, WORKFLOW_FAILED, evaluate_alerts
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Alert, Notification, RunnerHeartbeat, utcnow
 from tests.integration.channels.conftest import Mailbox, SlackAPI, WebhookReceiver, dispatcher, wait_until
 from tests.integration.ops_alerts.conftest import failed_workflow
 
@@ -74,7 +74,7 @@ def test_a_running_runner_evaluates_the_rules_and_leaves_no_heartbeat_when_stopp
     workflow = failed_workflow(db)
     with db.session() as session:
         session.add(RunnerHeartbeat(runner_id="vanished", last_seen_at=utcnow() - timedelta(hours=1)))
-    runner = Runner(db, runner_id="evaluator", lease_seconds=0.6, dispatch_notifications=False)
+    runner = build_runner(db, runner_id="evaluator", lease_seconds=0.6, dispatch_notifications=False)
     runner.start()
     try:
         def subjects() -> set[str]:

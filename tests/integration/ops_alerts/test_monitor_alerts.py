@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.alerts import evaluate_alerts
-from core.db import Database
-from core.models import Alert
+from core.engine import workflows as ops
+from core.ops.alerts import evaluate_alerts
+from core.store.db import Database
+from core.store.tables import Alert
 from tests.integration.dashboard.conftest import all_text, new_app, no_exception, open_page, sign_in
 from tests.integration.ops_alerts.conftest import failed_workflow
 

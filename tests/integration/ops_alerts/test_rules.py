@@ -10,8 +10,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
-from core import workflows as ops
-from core.alerts import (
+from core.approvals.engine import ApprovalEngine
+from core.channels.dispatcher import retry_notification
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.ops.alerts import (
     ALERT_KIND,
     APPROVAL_EXPIRING,
     DELIVERY_DEAD,
@@ -20,19 +23,16 @@ from core.alerts import (
     evaluate_alerts,
     open_counts,
 )
-from core.approvals import ApprovalEngine
-from core.channels.dispatcher import retry_notification
-from core.db import Database
-from core.models import Alert, Notification, RunnerHeartbeat, utcnow
-from core.runner import Runner
-from core.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Alert, Notification, RunnerHeartbeat, utcnow
 from tests.integration.channels.conftest import ask, dispatcher
 from tests.integration.ops_alerts.conftest import failed_workflow
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """The admin who retries workflows and deliveries has an account (core.permissions)."""
+    """The admin who retries workflows and deliveries has an account (core.identity.permissions)."""
     add_user(db, "admin@example.com", role="admin")
 
 
@@ -78,7 +78,7 @@ def test_a_failed_workflow_raises_once_and_resolves_when_retried(db: Database) -
         session.execute(update(Alert).where(Alert.id == alert.id)
                         .values(acknowledged_by="ops@example.com", acknowledged_at=utcnow()))
     notified = len(alert_notifications(db))
-    Runner(db, dispatch_notifications=False).run_until_idle()
+    build_runner(db, dispatch_notifications=False).run_until_idle()
     assert ops.get_workflow(db, workflow.id).status == "failed"
     [again] = evaluate_alerts(db).raised
     assert (again.id, again.resolved_at, again.acknowledged_by) == (alert.id, None, None)
@@ -118,7 +118,7 @@ def test_a_silent_runner_raises_and_resolves_when_it_beats_again(db: Database) -
 
 
 def test_the_thresholds_come_from_the_environment(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.config import get_settings
+    from core.base.config import get_settings
 
     ask(db, "Pay invoice 42", channels=[], config={"timeout": "3h"})
     assert evaluate_alerts(db).raised == []
@@ -141,7 +141,7 @@ def test_runners_evaluating_at_once_raise_and_notify_once(db: Database) -> None:
 def test_open_alerts_are_counted_by_rule_in_metrics(db: Database) -> None:
     from prometheus_client import generate_latest
 
-    from core.metrics import make_registry
+    from core.ops.metrics import make_registry
 
     failed_workflow(db)
     evaluate_alerts(db)
@@ -160,7 +160,7 @@ def test_an_ordinary_rejection_is_a_warning_not_a_critical_alert(db: Database) -
     definition = {"name": "Refund", "steps": [{"name": "ask", "type": "approval", "approval_config": {
         "title": "Refund 40", "requested_from": "ann@example.com", "channels": []}}]}
     workflow = ops.create_workflow(db, definition, created_by="cli:ops")
-    runner = Runner(db, dispatch_notifications=False)
+    runner = build_runner(db, dispatch_notifications=False)
     runner.run_until_idle()
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
     ApprovalEngine(db).respond_to_approval(approval.id, "ann@example.com", "reject", comment="no")

@@ -20,21 +20,21 @@ from typing import Any
 import pytest
 import structlog
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.config import get_settings
-from core.db import Database
-from core.links import respond_with_link
-from core.logging import SECRET_ENV_VARS, configure_logging
-from core.runner import Runner
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.approvals.links import respond_with_link
+from core.base.config import get_settings
+from core.base.logging import SECRET_ENV_VARS, configure_logging
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
 from tests.integration.channels.conftest import FAST, Mailbox, SlackAPI
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions)."""
+    """Who acts in these tests has an account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
 
 APPROVER = "bob@example.com"
@@ -120,7 +120,7 @@ def test_full_run_logs_no_secret_and_binds_ids(
             "requested_from": APPROVER, "channels": ["email", "slack"]}},
         {"name": "pay", "type": "tool", "tool": "do", "args": {"label": "pay"}},
     ]}, created_by="agent@example.com")
-    runner = Runner(db, registry=registry, lease_seconds=10, dispatch_notifications=False)
+    runner = build_runner(db, registry=registry, lease_seconds=10, dispatch_notifications=False)
     runner.run_until_idle(max_seconds=30)
     assert ops.get_workflow(db, workflow.id).status == "waiting_approval"
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
@@ -187,7 +187,7 @@ def test_full_run_logs_no_secret_and_binds_ids(
 
 
 def respond_ok(db: Database, token: str) -> bool:
-    from core.links import read_link_token
+    from core.approvals.links import read_link_token
 
     if read_link_token(token).decision != "approve":
         return False

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.acceptance.core.conftest import cli_env
 from tests.integration.channels.conftest import free_port
 

@@ -7,16 +7,16 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import core.tracing
+import core.telemetry.tracing
 
 
 @pytest.fixture
 def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     """Tracing on, spans kept in memory; the previous configuration comes back after."""
-    monkeypatch.setattr(core.tracing, "_configured", core.tracing._configured)
-    monkeypatch.setattr(core.tracing, "_provider", core.tracing._provider)
+    monkeypatch.setattr(core.telemetry.tracing, "_configured", core.telemetry.tracing._configured)
+    monkeypatch.setattr(core.telemetry.tracing, "_provider", core.telemetry.tracing._provider)
     exporter = InMemorySpanExporter()
-    core.tracing.use_exporter(exporter)
+    core.telemetry.tracing.use_exporter(exporter)
     yield exporter
 
 

@@ -13,20 +13,19 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import core.demo_tools  # noqa: F401  (the example's tools)
-from core import tracing
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.definitions import load_definition_file
-from core.runner import Runner
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.definitions.workflow import load_definition_file
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.telemetry import tracing
 from tests.integration.channels.conftest import Mailbox, dispatcher
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions)."""
+    """Who acts in these tests has an account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "agent_workflow.yaml"
@@ -45,13 +44,13 @@ def test_all_spans_of_a_workflow_share_its_stored_trace(
                                    created_by="agent@example.com")
     stored = ops.get_workflow(db, workflow.id).trace_context
     assert stored["traceparent"].startswith("00-")
-    Runner(db, runner_id="first", dispatch_notifications=False).run_until_idle()
+    build_runner(db, runner_id="first", dispatch_notifications=False).run_until_idle()
     assert dispatcher(db).dispatch_until_idle() == 1
     assert len(smtp.received()) == 1
     engine = ApprovalEngine(db)
     [approval] = engine.list_pending_approvals(workflow_id=workflow.id)
     engine.respond_to_approval(approval.id, "finance@example.com", "approve", channel="cli")
-    Runner(db, runner_id="second", dispatch_notifications=False).run_until_idle()
+    build_runner(db, runner_id="second", dispatch_notifications=False).run_until_idle()
     assert ops.get_workflow(db, workflow.id).status == "completed"
 
     finished = list(spans.get_finished_spans())
@@ -88,7 +87,7 @@ def test_tracing_off_stores_nothing_and_a_runner_with_tracing_gives_the_root_lat
          "args": {"service": "api", "version": "1"}}]})
     assert ops.get_workflow(db, workflow.id).trace_context == {}
     tracing.use_exporter(spans)
-    Runner(db, dispatch_notifications=False).run_until_idle()
+    build_runner(db, dispatch_notifications=False).run_until_idle()
     finished = list(spans.get_finished_spans())
     assert [s.name for s in finished] == ["workflow checks", "step checks"]
     assert finished[0].context.trace_id == finished[1].context.trace_id

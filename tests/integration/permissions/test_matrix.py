@@ -11,6 +11,8 @@ the end of the run (tests/reliability/report.py).
   subset); refused with one ``error: ...`` line.
 - **dashboard**: the controls the pages draw for each role (Streamlit
   AppTest): shown exactly where the action is allowed.
+- **Slack, email link, Gradio**: answering an approval through each channel,
+  every role (test_matrix_channels.py).
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from core.api_tokens import create_token
-from core.db import Database
-from core.errors import CountersignError, NotAuthorized
-from core.models import WorkflowEvent
-from core.permissions import REFUSED_EVENT, Action, allowed
+from core.base.errors import CountersignError, NotAuthorized
+from core.identity.api_tokens import create_token
+from core.identity.permissions import REFUSED_EVENT, Action, allowed
+from core.store.db import Database
+from core.store.tables import WorkflowEvent
 from gateway.app import create_app
 from tests.acceptance.core.conftest import ROOT, cli_env
 from tests.integration.permissions.world import (
@@ -178,7 +180,7 @@ CLI_ACTIONS = (Action.WORKFLOWS_START, Action.WORKFLOWS_CANCEL, Action.WORKFLOWS
                Action.APPROVALS_ANSWER, Action.USERS_MANAGE, Action.ALERTS_ACKNOWLEDGE)
 CLI_ROLES = ("admin", "approver", "viewer", "service", "unknown")
 CLI_EXTRA = ((Action.WORKFLOWS_CANCEL, "starter"), (Action.WORKFLOWS_CANCEL, "system"),
-             (Action.WORKFLOWS_ROLLBACK, "system"))
+             (Action.WORKFLOWS_ROLLBACK, "system"), (Action.APPROVALS_ANSWER, "disabled"))
 
 
 def cli_args(world: World, action: Action, role: str, definition: Path) -> list[str]:
@@ -323,9 +325,9 @@ def test_expectations_name_every_action() -> None:
 
 
 def test_the_readme_table_is_the_rule() -> None:
-    """README's role table is core.permissions' own (role_table), row for row."""
-    from core.permissions import ROLES as ACCOUNT_ROLES
-    from core.permissions import role_table
+    """README's role table is core.identity.permissions' own (role_table), row for row."""
+    from core.identity.permissions import ROLES as ACCOUNT_ROLES
+    from core.identity.permissions import role_table
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = ["| action | " + " | ".join(ACCOUNT_ROLES) + " |"] + [

@@ -11,21 +11,21 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from core import workflows as ops
-from core.api_tokens import (
+from cli.main import main
+from core.base.errors import CountersignError, NotAuthorized, NotFound
+from core.engine import workflows as ops
+from core.identity.api_tokens import (
     authenticate_token,
     create_token,
     list_tokens,
     parse_lifetime,
     revoke_token,
 )
-from core.cli import main
-from core.db import Database
-from core.errors import CountersignError, NotAuthorized, NotFound
-from core.models import ApiToken, User, WorkflowEvent, utcnow
-from core.permissions import REFUSED_EVENT, Action, allowed, check, token_actions
-from core.tenants import create_tenant
-from core.users import add_user
+from core.identity.permissions import REFUSED_EVENT, Action, allowed, check, token_actions
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import ApiToken, User, WorkflowEvent, utcnow
+from core.tenants.registry import create_tenant
 from gateway.app import create_app
 from tests.integration.permissions.world import EMAILS, GATE, World, add_accounts
 

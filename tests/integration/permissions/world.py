@@ -2,7 +2,7 @@
 state each action needs, and what every cell must answer.
 
 The expectations below are written out by hand, not read from
-core.permissions, so the matrix checks the rule instead of restating it.
+core.identity.permissions, so the matrix checks the rule instead of restating it.
 """
 
 from __future__ import annotations
@@ -12,28 +12,31 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from core import workflows as ops
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import Alert, ChatSession, Notification, utcnow
-from core.permissions import Action
-from core.runner import Runner
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.identity.account_state import disable_user
+from core.identity.permissions import Action
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.store.tables import Alert, ChatSession, Notification, utcnow
 
-ROLES = ("admin", "approver", "viewer", "service", "starter", "unknown", "system")
+ROLES = ("admin", "approver", "viewer", "service", "starter", "disabled", "unknown", "system")
 EMAILS = {
     "admin": "admin@perm.test", "approver": "approver@perm.test", "viewer": "viewer@perm.test",
     "service": "service@perm.test", "starter": "starter@perm.test",
+    "disabled": "disabled@perm.test",  # an approver's account an admin disabled
     "unknown": "nobody@perm.test",  # an email without an account
     "system": "cli:ops",  # the CLI without --as, runners, timeouts
 }
 # "starter" is a service account acting on a workflow it started itself.
 ACCOUNT_ROLE = {"admin": "admin", "approver": "approver", "viewer": "viewer", "service": "service",
-                "starter": "service"}
+                "starter": "service", "disabled": "approver"}
 REQUESTER = "requester@perm.test"  # a service account that starts the other workflows
 ROLE_DESCRIPTIONS = {
     "admin": "admin", "approver": "approver", "viewer": "viewer", "service": "service account",
-    "starter": "service, own workflow", "unknown": "no account", "system": "system (cli:)",
+    "starter": "service, own workflow", "disabled": "disabled approver", "unknown": "no account",
+    "system": "system (cli:)",
 }
 
 Y, N, NA = "allowed", "refused", "-"
@@ -75,11 +78,18 @@ EXPECTED: dict[Action, dict[str, str]] = {
 }
 
 
+# A disabled account may do nothing at all, whatever its role (core.identity.account_state).
+for _cells in EXPECTED.values():
+    _cells["disabled"] = NA if set(_cells.values()) == {NA} else N
+
+
 def refusal(role: str, action: Action) -> str:
     """The start of the message a refused cell must give."""
     email = EMAILS[role]
     if role == "unknown":
         return f"{email} may not {action} (no account)"
+    if role == "disabled":
+        return f"{email} may not {action} (account disabled)"
     return f"{email} may not {action} (role {ACCOUNT_ROLE[role]})"
 
 
@@ -88,7 +98,7 @@ GATE = {"name": "Matrix gate", "steps": [
     {"name": "gate", "type": "approval", "approval_config": {
         "title": "Matrix", "channels": [],
         "requested_from": [EMAILS[r] for r in ("admin", "approver", "viewer", "service", "starter",
-                                               "unknown")]}},
+                                               "disabled", "unknown")]}},
 ]}
 FAILING = {"name": "Matrix failing", "steps": [{"name": "x", "type": "tool", "tool": "no_such_tool"}]}
 
@@ -97,6 +107,7 @@ def add_accounts(db: Database) -> None:
     for role, account_role in ACCOUNT_ROLE.items():
         add_user(db, EMAILS[role], role=account_role, password="matrix-pass")
     add_user(db, REQUESTER, role="service")
+    disable_user(db, EMAILS["disabled"], actor="system")
 
 
 _counter = itertools.count(1)
@@ -113,7 +124,7 @@ class World:
         self.db = db
 
     def run(self) -> None:
-        Runner(self.db, lease_seconds=10).run_until_idle(max_seconds=60)
+        build_runner(self.db, lease_seconds=10).run_until_idle(max_seconds=60)
 
     def starter_of(self, role: str) -> str:
         return EMAILS["starter"] if role == "starter" else REQUESTER
@@ -168,18 +179,18 @@ class World:
 
 def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
     """How core does ``action`` as ``email`` (playing ``role``), on fresh state; None: no use case."""
-    from core.alerts import acknowledge_alert
-    from core.api_tokens import create_token
-    from core.backup import export_database, import_database
+    from core.agents.execution_logs import LogFilters, query
+    from core.approvals.inbox_views import InboxQuery, inbox_page
+    from core.approvals.reassign import reassign
     from core.channels.notifications import retry_notification
     from core.channels.registry import store_channel_settings
-    from core.checkpoints import rollback
-    from core.conversations import take_over
-    from core.execution_logs import LogFilters, query
-    from core.inbox_views import InboxQuery, inbox_page
-    from core.reassign import reassign
-    from core.tenants import create_tenant
-    from core.tools import default_registry
+    from core.conversations.sessions import take_over
+    from core.engine.checkpoints import rollback
+    from core.engine.tools import default_registry
+    from core.identity.api_tokens import create_token
+    from core.ops.alerts import acknowledge_alert
+    from core.ops.backup import export_database, import_database
+    from core.tenants.registry import create_tenant
 
     performers: dict[Action, Callable[[World, str, str], Any]] = {
         Action.WORKFLOWS_START: lambda w, role, email: ops.create_workflow(
@@ -224,7 +235,7 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
 
 
 def _create_profile(db: Database, actor: str) -> Any:
-    from core.agents.profiles_store import create_profile
+    from core.agents.profiles import create_profile
 
     return create_profile(db, {"name": unique("matrix_"), "role": "r", "instructions": "i",
                                "model_provider": "rehearsal"}, actor)

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 import pytest
 
 from core.agents import test_connection as check_connection
-from core.agents.models import build_model, effective_model_spec
+from core.agents.llm import build_model, effective_model_spec
 from core.agents.ollama import list_ollama_models, ollama_base_url
-from core.agents.profiles_store import create_profile
+from core.agents.profiles import create_profile
 from core.agents.providers import configured_providers
-from core.agents.spec import ModelSpec
-from core.db import Database
-from core.errors import ProviderUnreachable
-from core.users import add_user
+from core.base.errors import ProviderUnreachable
+from core.definitions.agents import ModelSpec
+from core.identity.users import add_user
+from core.store.db import Database
 from tests.integration.channels.conftest import free_port
 from tests.integration.providers.loopback_ollama import FakeOllama
 

@@ -2,7 +2,7 @@
 that both tenants name the same ("finance"), plus a platform admin.
 
 The shared group name is the hard case: assignee rows hold group names, so
-only the tenancy rule (core.tenancy) keeps tenant A's finance member away
+only the tenancy rule (core.store.tenancy) keeps tenant A's finance member away
 from tenant B's request.
 """
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import pytest
 from cryptography.fernet import Fernet
 
-from core import workflows as ops
-from core.db import Database
-from core.runner import Runner
-from core.tenants import create_tenant
-from core.users import add_user
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.runtime import build_runner
+from core.store.db import Database
+from core.tenants.registry import create_tenant
 
 PASSWORD = "tenant-test-password"
 GROUP = "finance"
@@ -55,7 +55,7 @@ def make_side(db: Database, tenant: str) -> Side:
     add_user(db, approver, role="approver", password=PASSWORD, groups=[GROUP], tenant=tenant)
     add_user(db, requester, role="approver", password=PASSWORD, tenant=tenant)
     workflow = ops.create_workflow(db, definition(tenant), created_by=requester)
-    Runner(db, runner_id=f"setup-{tenant}").run_until_idle(max_seconds=60)
+    build_runner(db, runner_id=f"setup-{tenant}").run_until_idle(max_seconds=60)
     [approval] = [a for a in ops.approvals_of(db, workflow.id) if a.status == "pending"]
     return Side(tenant, approver, requester, workflow.id, approval.id)
 

@@ -12,11 +12,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core import tenants
-from core.approvals import ApprovalEngine
-from core.db import Database
-from core.models import TenantSecret
-from core.users import add_user
+from core.approvals.engine import ApprovalEngine
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import TenantSecret
+from core.tenants import registry as tenants
 from tests.integration.dashboard.conftest import (
     _app_over,
     all_text,

@@ -13,14 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from core import reports
-from core import workflows as ops
-from core.api_tokens import create_token
-from core.approvals import ApprovalEngine
+from core.approvals import inbox as reports
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import ApprovalNotFound, NotAuthorized, WorkflowNotFound
 from core.channels.notifications import addresses_of
-from core.db import Database
-from core.errors import ApprovalNotFound, NotAuthorized, WorkflowNotFound
-from core.models import ApprovalResponse
+from core.engine import workflows as ops
+from core.identity.api_tokens import create_token
+from core.store.db import Database
+from core.store.tables import ApprovalResponse
 from gateway.app import create_app
 from tests.integration.tenants.conftest import GROUP, TwoTenants, definition
 

@@ -9,11 +9,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-import core.demo_tools  # noqa: F401  (registers the demo tools that flows name)
-from core import conversations, tenants
-from core.agents.spec import ModelSpec
-from core.db import Database
-from core.errors import (
+from core.base.errors import (
     InvalidTenantSettings,
     NotAuthorized,
     SecretsKeyError,
@@ -21,16 +17,20 @@ from core.errors import (
     TenantInUse,
     TenantNotFound,
 )
-from core.models import TenantSecret, WorkflowEvent
-from core.tools import ToolRegistry
-from core.users import add_user
+from core.conversations import sessions as conversations
+from core.definitions.agents import ModelSpec
+from core.engine.tools import ToolRegistry
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import TenantSecret, WorkflowEvent
+from core.tenants import registry as tenants
+from tests.helpers.engine import run, start, status
 from tests.integration.agents.test_openai_server import FakeOpenAI
-from tests.integration.core.conftest import run, start, status
 
 
 @pytest.fixture(autouse=True)
 def _accounts(db: Database) -> None:
-    """Who acts in these tests has an account (core.permissions): root is a platform admin."""
+    """Who acts in these tests has an account (core.identity.permissions): root is a platform admin."""
     add_user(db, "root@platform.test", role="admin")
 
 KEY_VALUE = "sk-tenant-alpha-0123456789"
@@ -167,7 +167,7 @@ def test_resolution_order_platform_then_tenant_then_user(db: Database, secrets_k
 
 
 def test_the_platform_key_never_goes_to_a_tenant_server(db: Database, platform_model: None) -> None:
-    from core.agents.models import build_model
+    from core.agents.llm import build_model
 
     tenants.create_tenant(db, "alpha")
     tenants.set_tenant_model_settings(db, "alpha", {"api_base": "http://127.0.0.1:8/v1"})

@@ -12,15 +12,15 @@ from smolagents.memory import ActionStep, TaskStep, ToolCall
 from smolagents.monitoring import Timing, TokenUsage
 from smolagents.utils import AgentToolCallError
 
+from core.agents.llm import build_model, effective_model_spec, model_label
 from core.agents.memory import _QUIET as QUIET_LOGGER
 from core.agents.memory import dump_memory, load_memory
-from core.agents.models import build_model, effective_model_spec, model_label
-from core.agents.spec import AgentSpec, ModelSpec, register_profile, resolve_spec
 from core.agents.tools import HoldForApproval, RunContext, build_tools, registry_inputs
-from core.calls import edit_problems, make_call, smolagents_input_schema
-from core.definitions import load_definition_file, parse_definition
-from core.errors import ConfigurationError, DefinitionError
-from core.tools import ToolRegistry
+from core.base.errors import ConfigurationError, DefinitionError
+from core.definitions.agents import AgentSpec, ModelSpec, register_profile, resolve_spec
+from core.definitions.calls import edit_problems, make_call, smolagents_input_schema
+from core.definitions.workflow import load_definition_file, parse_definition
+from core.engine.tools import ToolRegistry
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -171,11 +171,11 @@ def test_console_tracing_prints_spans_and_closes_them_when_the_body_raises(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     import core.agents.tracing as tracing
-    import core.tracing
+    import core.telemetry.tracing
 
     monkeypatch.setenv("COUNTERSIGN_OTEL", "console")
-    monkeypatch.setattr(core.tracing, "_configured", False)
-    monkeypatch.setattr(core.tracing, "_provider", None)
+    monkeypatch.setattr(core.telemetry.tracing, "_configured", False)
+    monkeypatch.setattr(core.telemetry.tracing, "_provider", None)
     from opentelemetry import trace
 
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)

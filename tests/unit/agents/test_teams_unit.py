@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.agents.teams import member_step_names, team_definition, validate_team
-from core.definitions import parse_definition
-from core.errors import InvalidAgentTeam
+from core.base.errors import InvalidAgentTeam
+from core.definitions.workflow import parse_definition
 
 
 def problems(data: dict[str, object]) -> list[str]:

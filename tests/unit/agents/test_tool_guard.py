@@ -28,7 +28,6 @@ from smolagents import Tool
 from smolagents.local_python_executor import safer_func
 
 from core.agents import tools as guard
-from core.agents.spec import AgentSpec
 from core.agents.tools import (
     GuardedTool,
     HoldForApproval,
@@ -38,10 +37,11 @@ from core.agents.tools import (
     build_tools,
     run_released,
 )
-from core.calls import call_digest
-from core.definitions import parse_definition
-from core.errors import DefinitionError
-from core.tools import ToolRegistry
+from core.base.errors import DefinitionError
+from core.definitions.agents import AgentSpec
+from core.definitions.calls import call_digest
+from core.definitions.workflow import parse_definition
+from core.engine.tools import ToolRegistry
 
 
 class World:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.config import get_settings
+from core.base.config import get_settings
 
 
 @pytest.fixture(autouse=True)

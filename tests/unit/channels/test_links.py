@@ -6,9 +6,7 @@ import time
 
 import pytest
 
-from core.config import get_settings
-from core.errors import ConfigurationError, LinkExpired, LinkInvalid
-from core.links import (
+from core.approvals.links import (
     DEV_SECRET,
     approval_link,
     confirm_link,
@@ -16,6 +14,8 @@ from core.links import (
     make_link_token,
     read_link_token,
 )
+from core.base.config import get_settings
+from core.base.errors import ConfigurationError, LinkExpired, LinkInvalid
 
 
 def test_a_token_carries_approval_approver_decision_and_a_fresh_id() -> None:

@@ -7,11 +7,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from core.approvals.links import read_link_token
 from core.channels.base import ApprovalFacts
 from core.channels.dispatcher import CircuitBreaker, DeliveryPolicy
 from core.channels.email import message_id, render_approval_email
 from core.channels.slack import approval_blocks, escape, read_button_value
-from core.links import read_link_token
 
 
 def facts(**overrides: Any) -> ApprovalFacts:
@@ -56,7 +56,7 @@ def test_binary_has_approve_reject_with_confirm_and_dashboard_link() -> None:
     by_id = {e["action_id"]: e for e in actions["elements"]}
     assert set(by_id) == {"countersign_approve", "countersign_reject", "countersign_open"}
     assert by_id["countersign_reject"]["confirm"]["deny"]["text"] == "Cancel"
-    # The value names the request and the level it was sent for (core.once).
+    # The value names the request and the level it was sent for (core.approvals.once).
     assert read_button_value(by_id["countersign_approve"]["value"]).approval_id == "ap-1"
     assert read_button_value(by_id["countersign_approve"]["value"]).level == 0
 

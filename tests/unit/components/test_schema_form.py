@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, Element, Node, Widget
 from streamlit.testing.v1.errors import AppTestError
 
-from core.approval_schema import budget_schema, form_fields_schema, response_schema
-from core.definitions import ApprovalConfig
+from core.definitions.approval import ApprovalConfig
+from core.definitions.approval_schema import budget_schema, form_fields_schema, response_schema
 
 D7 = "http://json-schema.org/draft-07/schema#"
 D2020 = "https://json-schema.org/draft/2020-12/schema"

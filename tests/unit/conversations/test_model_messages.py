@@ -4,9 +4,10 @@ them; the rehearsal chat model is labelled and counts what it was given."""
 
 from __future__ import annotations
 
-from core.conversation_agent import DEFAULT_INSTRUCTIONS, Flow, message_role, message_text, model_messages
-from core.conversation_rehearsal import REHEARSAL_MARK, RehearsalChatModel
-from core.models import ChatMessage
+from core.conversations.agent import DEFAULT_INSTRUCTIONS, Flow, model_messages
+from core.conversations.messages import message_role, message_text
+from core.conversations.rehearsal import REHEARSAL_MARK, RehearsalChatModel
+from core.store.tables import ChatMessage
 
 
 def _row(role: str, text: str, visible: bool = True) -> ChatMessage:

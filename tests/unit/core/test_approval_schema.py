@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core.approval_schema import form_fields_schema, response_schema, schema_problems
-from core.approvals import levels_for
-from core.definitions import ApprovalConfig, parse_approval_config
+from core.approvals.engine import levels_for
+from core.definitions.approval import ApprovalConfig
+from core.definitions.approval_schema import form_fields_schema, response_schema, schema_problems
+from core.definitions.workflow import parse_approval_config
 
 SEED = Path(__file__).resolve().parents[3] / "examples" / "seed"
 

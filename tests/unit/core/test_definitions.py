@@ -9,21 +9,21 @@ from typing import Any
 
 import pytest
 
-from core.definitions import (
-    ApprovalConfig,
+from core.base.durations import parse_duration
+from core.base.errors import DefinitionError
+from core.definitions.approval import ApprovalConfig
+from core.definitions.workflow import (
     WorkflowDefinition,
     definition_dict,
     load_definition_file,
     load_definition_text,
     parse_approval_config,
     parse_definition,
-    parse_duration,
 )
-from core.errors import DefinitionError
 
 ROOT = Path(__file__).resolve().parents[3]
 SEED = ROOT / "examples" / "seed"
-TEMPLATES = ROOT / "core" / "templates"
+TEMPLATES = ROOT / "core" / "demo" / "templates"
 WHOLE_SEEDS = ["basic_usage.json", "order_processing.json", "deployment_pipeline.json"]
 SNIPPETS = ["binary_approval_snippet.json", "form_approval_snippet.json", "budget_approval_snippet.json"]
 

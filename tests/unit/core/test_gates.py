@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.definitions import parse_definition
-from core.errors import DefinitionError
-from core.gates import check_expression, needs_person
+from core.base.errors import DefinitionError
+from core.definitions.gates import check_expression, needs_person
+from core.definitions.workflow import parse_definition
 
 NAMES = {"args": {"amount": 1200, "to": "ops@example.com"}, "tool": "pay",
          "input": {"country": "US"}, "context": {}, "steps": {"check": {"risk": 0.2}},

@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from core.errors import InvalidTransition, ToolNotFound
-from core.states import (
+from core.base.errors import InvalidTransition, ToolNotFound
+from core.base.states import (
     APPROVAL_STATUSES,
     WORKFLOW_STATUSES,
     WORKFLOW_TRANSITIONS,
     check_approval_transition,
     check_workflow_transition,
 )
-from core.tools import ToolContext, ToolRegistry, load_tool_modules, render_args
+from core.engine.tools import ToolContext, ToolRegistry, load_tool_modules, render_args
 
 ALLOWED = sorted((a, b) for a, targets in WORKFLOW_TRANSITIONS.items() for b in targets)
 REFUSED = sorted((a, b) for a in WORKFLOW_STATUSES for b in WORKFLOW_STATUSES
@@ -93,8 +93,8 @@ def test_registry_passes_key_and_context_only_to_tools_that_ask() -> None:
 def test_load_tool_modules_imports_named_modules() -> None:
     import sys
 
-    sys.modules.pop("core.demo_tools", None)
-    load_tool_modules(" core.demo_tools , ")
-    assert "core.demo_tools" in sys.modules
+    sys.modules.pop("core.demo.tools", None)
+    load_tool_modules(" core.demo.tools , ")
+    assert "core.demo.tools" in sys.modules
     with pytest.raises(ModuleNotFoundError):
         load_tool_modules("no_such_module_xyz")

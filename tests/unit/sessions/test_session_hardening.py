@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-import core.users as users
-from core.api_tokens import authenticate_token, create_token
-from core.db import Database
-from core.errors import NotAuthorized
-from core.models import WorkflowEvent, utcnow
-from core.sessions import read_session_token
+import core.identity.users as users
+from core.base.errors import NotAuthorized
+from core.identity.api_tokens import authenticate_token, create_token
+from core.identity.browser_sessions import read_session_token
+from core.store.db import Database
+from core.store.tables import WorkflowEvent, utcnow
 
 
 def _events(db: Database, event_type: str) -> list[WorkflowEvent]:
@@ -109,7 +109,7 @@ def test_the_cli_signs_an_account_out_everywhere(
         db: Database, alice: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from core.cli import app
+    from cli.main import app
 
     token = _token(db, alice)
     monkeypatch.setenv("DATABASE_URL", db_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import sessions
+from core.identity import browser_sessions as sessions
 
 
 def test_a_token_names_its_email() -> None:

@@ -7,11 +7,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from core.errors import SecretsKeyError, SecretUndecryptable
-from core.models import Workflow
-from core.tenancy import can_see, tenant_scope, visible_tenant_filter
-from core.tenant_secrets import SECRETS_KEY_ENV, decrypt_secret, encrypt_secret
-from core.tenants import AGENT_TYPES, FlowFields, TenantModelSettings
+from core.base.errors import SecretsKeyError, SecretUndecryptable
+from core.store.tables import Workflow
+from core.store.tenancy import can_see, tenant_scope, visible_tenant_filter
+from core.tenants.registry import AGENT_TYPES, FlowFields, TenantModelSettings
+from core.tenants.secrets import SECRETS_KEY_ENV, decrypt_secret, encrypt_secret
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,58 @@
+"""What every ``python -m core`` command module shares: the acting person,
+the opened database, JSON and table output, JSON options.
+
+``cli.main`` and the command groups it registers (agents, teams, tenants,
+sessions, alerts, logs) all import these, so none of them imports another to
+reach them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import typer
+
+from core.base.errors import Invalid
+from core.store.db import Database
+
+DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USER', 'unknown')}"
+AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
+OptionalActor = Annotated[str | None, typer.Option(
+    "--as", help="Who is acting (recorded in the audit trail).")]
+
+
+def acting(actor: str | None) -> str:
+    """Who a command acts as: ``--as``, else COUNTERSIGN_USER, else ``cli:$USER``."""
+    return actor or DEFAULT_ACTOR
+
+
+def open_database() -> Database:
+    """The configured database, migrated, with the tool modules loaded."""
+    from core.runtime import open_database as open_process_database
+
+    return open_process_database()
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def parse_json(value: str | None, what: str) -> dict[str, Any]:
+    """A JSON object given as an option (``{}`` when not given)."""
+    if value is None:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}.") from None
+    if not isinstance(parsed, dict):
+        raise Invalid(f"{what} must be a JSON object.")
+    return parsed
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    for row in [headers, *rows]:
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())

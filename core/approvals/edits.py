@@ -1,0 +1,259 @@
+"""An approver's edit, as Slack, email and Gradio collect it, turned into one answer.
+
+Each channel draws its inputs from the guarded call's input schema
+(``argument_fields``: one field per argument, pre-filled with the value the
+call has now) and, for a budget, an approved-amount input. What comes back is
+text; ``read_inputs`` turns it into the arguments that changed, and
+``answer_for`` into the decision and data ``record_response`` takes:
+``{"arguments": {...}}`` (only what changed) and ``{"approved_amount": N}``.
+
+Nothing is checked here that the engine checks: a value that does not parse
+as the schema's type is passed on as typed, so the engine refuses it and
+names the argument. Only text that cannot become any value (JSON that does
+not parse) is refused here, by field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.approvals.presentation import RequestView, plain
+from core.base.storable import MAX_NESTING, json_too_deep
+
+# Kinds of input: a line or text area, a number, a choice, or JSON for the rest.
+STRING, NUMBER, INTEGER, BOOLEAN, CHOICE, JSON_TEXT = (
+    "string", "number", "integer", "boolean", "choice", "json")
+MAX_CHOICES = 100
+# Longer values are shown multi-line.
+LINE_CHARS = 80
+# Where a refusal that names no argument is shown.
+GENERAL = ""
+AMOUNT = "approved_amount"
+
+
+@dataclass(frozen=True)
+class ArgumentField:
+    """One argument of the guarded call as an input."""
+
+    name: str
+    kind: str
+    label: str
+    description: str
+    # The value the call has now, as the input shows it (None: not set).
+    text: str | None
+    required: bool
+    # For choices: (shown, value as JSON text).
+    options: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def multiline(self) -> bool:
+        return self.kind == JSON_TEXT or (self.text is not None and
+                                          (len(self.text) > LINE_CHARS or "\n" in self.text))
+
+
+def editable(view: RequestView) -> bool:
+    """Whether an approver can change what approving releases (arguments or an amount)."""
+    return view.status == "pending" and (view.call_now is not None or _budget(view))
+
+
+def _budget(view: RequestView) -> bool:
+    return view.approval_type == "budget" and view.amount is not None
+
+
+def _kind(prop: dict[str, Any]) -> str:
+    enum = prop.get("enum")
+    if isinstance(enum, list) and 0 < len(enum) <= MAX_CHOICES and all(
+            isinstance(v, str | int | float | bool) for v in enum):
+        return CHOICE
+    kinds = prop.get("type")
+    if isinstance(kinds, list):
+        kinds = [k for k in kinds if k != "null"]
+        kinds = kinds[0] if len(kinds) == 1 else None
+    if kinds in (STRING, NUMBER, INTEGER, BOOLEAN):
+        return str(kinds)
+    for option in prop.get("anyOf") or []:  # pydantic's Optional[X]
+        if isinstance(option, dict) and option.get("type") not in (None, "null"):
+            return _kind(option)
+    return JSON_TEXT
+
+
+def _text(kind: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if kind == STRING and isinstance(value, str):
+        return value
+    if kind == CHOICE:
+        return json.dumps(value)
+    return plain(value) if kind != JSON_TEXT else json.dumps(value, ensure_ascii=False, indent=1)
+
+
+def argument_fields(view: RequestView) -> list[ArgumentField]:
+    """The inputs of an edit: each argument of the schema (then any other the call has),
+    required ones first, pre-filled with its value now; a budget's amount argument is the
+    approved amount's."""
+    if view.call_now is None:
+        return []
+    schema = view.edit_schema or {}
+    found = schema.get("properties")
+    properties: dict[str, Any] = found if isinstance(found, dict) else {}
+    listed = [str(n) for n in schema.get("required") or [] if isinstance(n, str)]
+    required = set(listed)
+    arguments = view.call_now["arguments"]
+    # One order whatever the database kept of the keys' (PostgreSQL's JSONB does not):
+    # the required arguments as the schema lists them (a signature's order), then the rest.
+    names = list(dict.fromkeys([*listed, *sorted(properties), *sorted(arguments)]))
+    fields = []
+    for name in names:
+        if _budget(view) and name == view.amount_argument:
+            continue
+        given = properties.get(name)
+        prop: dict[str, Any] = given if isinstance(given, dict) else {}
+        kind = _kind(prop)
+        if kind == JSON_TEXT and isinstance(arguments.get(name), str) and not prop:
+            kind = STRING  # no schema: a string stays a string
+        options = []
+        if kind == CHOICE:
+            options = [(plain(v), json.dumps(v)) for v in prop["enum"]]
+        elif kind == BOOLEAN:
+            options = [("true", "true"), ("false", "false")]
+        fields.append(ArgumentField(
+            name=name, kind=kind, label=str(prop.get("title") or name),
+            description=str(prop.get("description") or ""),
+            text=_text(kind, arguments.get(name)), required=name in required, options=options))
+    return fields
+
+
+def _number(text: str, kind: str) -> Any:
+    """A number as typed; text that is none stays text (the engine names the argument)."""
+    cleaned = text.strip().replace(",", "")
+    try:
+        number = float(cleaned)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text
+    if kind == INTEGER or (number.is_integer() and "." not in cleaned and "e" not in cleaned.lower()):
+        return int(number) if number.is_integer() else number
+    return number
+
+
+def _value(kind: str, text: str) -> Any:
+    if kind == STRING:
+        return text
+    if kind in (NUMBER, INTEGER):
+        return _number(text, kind)
+    if kind == BOOLEAN:
+        lowered = text.strip().lower()
+        return {"true": True, "false": False}.get(lowered, text)
+    # CHOICE (a JSON value per option) and JSON_TEXT; ValueError: caller. Measured before it
+    # is parsed: json.loads recurses, and a typed value may nest thousands deep.
+    if json_too_deep(text):
+        raise ValueError(f"nested deeper than {MAX_NESTING} levels (the limit)")
+    return json.loads(text)
+
+
+def read_inputs(view: RequestView, inputs: Mapping[str, str | None]
+                ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The arguments an edit changes, and problems by argument name.
+
+    ``inputs`` maps argument names to what the approver left in each input
+    (None: left empty). Arguments not among the inputs keep their value; an
+    input equal to the value now is no change. A name the call has no field
+    for (a crafted form) is passed on as typed for the engine to refuse.
+    """
+    fields = {f.name: f for f in argument_fields(view)}
+    current = view.call_now["arguments"] if view.call_now is not None else {}
+    changes: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for name, text in inputs.items():
+        entry = fields.get(name)
+        if entry is None:
+            changes[name] = text
+            continue
+        if text is None or text == "":
+            if entry.kind == STRING:
+                if current.get(name) not in (None, ""):
+                    changes[name] = ""  # emptied
+            elif current.get(name) is not None:
+                problems[name] = "give a value (an argument cannot be removed)"
+            continue
+        try:
+            value = _value(entry.kind, text)
+        except ValueError as exc:
+            problems[name] = f"not valid JSON: {exc}"
+            continue
+        if name in current and (_same_number(current[name], value) or (
+                current[name] == value and type(current[name]) is type(value))):
+            continue  # unchanged
+        changes[name] = value
+    return changes, problems
+
+
+def changed_arguments(view: RequestView, edited: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments an edit of the whole argument object changes (a JSON editor's):
+    those whose value differs from the call's now; a name left out keeps its value."""
+    current = view.call_now["arguments"] if view.call_now is not None else {}
+    return {name: value for name, value in edited.items()
+            if name not in current or not (_same_number(current[name], value) or (
+                current[name] == value and type(current[name]) is type(value)))}
+
+
+def _same_number(before: Any, after: Any) -> bool:
+    numbers = (int, float)
+    return (isinstance(before, numbers) and isinstance(after, numbers)
+            and not isinstance(before, bool) and not isinstance(after, bool)
+            and float(before) == float(after))
+
+
+def read_amount(text: str | None) -> Any:
+    """The approved amount as typed: a number, or the text for the engine to refuse."""
+    if text is None or not text.strip():
+        return None
+    return _number(text, NUMBER)
+
+
+def answer_for(view: RequestView, *, changes: Mapping[str, Any] | None = None,
+               approved_amount: Any = None, tool: str | None = None
+               ) -> tuple[str, dict[str, Any]]:
+    """The decision and data of an approving answer with these edits.
+
+    The approved amount is given only when it differs from the amount asked
+    now (the engine approves that amount by default); ``tool`` only when it
+    is not the call's own (a crafted answer: the engine refuses it).
+    """
+    data: dict[str, Any] = {}
+    if tool is not None and tool != view.tool:
+        data["tool"] = tool
+    if changes:
+        data["arguments"] = dict(changes)
+    if approved_amount is not None and _budget(view) and not _same_number(approved_amount,
+                                                                          view.amount):
+        data[AMOUNT] = approved_amount
+    return ("modify" if data else "approve"), data
+
+
+def problems_by_field(problems: list[str], view: RequestView | None = None) -> dict[str, list[str]]:
+    """The engine's refusals by what they name: an argument, the approved amount, or
+    ``GENERAL``. A budget's amount argument is the approved amount's input."""
+    found: dict[str, list[str]] = {}
+    for problem in problems:
+        head, _, rest = problem.partition(": ")
+        key = GENERAL
+        if head.startswith("arguments."):
+            key = head.split(".", 2)[1]
+            if view is not None and _budget(view) and key == view.amount_argument:
+                key = AMOUNT
+            problem = rest or problem
+        elif head == AMOUNT:
+            key, problem = AMOUNT, rest or problem
+        found.setdefault(key, []).append(problem)
+    return found
+
+
+__all__ = ["AMOUNT", "GENERAL", "ArgumentField", "answer_for", "argument_fields", "changed_arguments",
+           "editable",
+           "problems_by_field", "read_amount", "read_inputs"]

@@ -1,0 +1,185 @@
+"""What a request's deadline does: escalation chains, the final expiry, veto windows.
+
+``escalate_to`` is a chain of levels (``[manager, director, admins]``): when
+the request's timeout passes, the next level takes over (its approvers, a
+threshold of 1, a fresh timeout and its own reminders); when the last
+level's timeout passes, ``on_expiry`` decides: ``reject`` (the default: the
+request fails closed as ``expired``) or ``approve``, which releases exactly
+the call the approvers were asked about through ``core.definitions.calls.released_call``
+and records it in the ``approval.expired`` and ``approval.decided`` events.
+A veto window's end releases its call (core.approvals.veto).
+
+``expire_due`` is the runners' sweep. It re-reads each request under its
+locks (workflow, then request) and acts only when the deadline has really
+passed, so two runners racing on one request escalate it once, not twice.
+
+The engine imports this module, so what it needs of the engine (assigning,
+notifying, deciding, locking) is passed in as ``EngineSteps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.approvals.reminders import schedule_reminders
+from core.approvals.veto import is_veto, release_after_window
+from core.base.errors import ApprovalClosed, InvalidTransition
+from core.base.states import APPROVAL_OPEN
+from core.definitions.approval import ApprovalConfig
+from core.definitions.calls import released_call
+from core.records import rows as store
+from core.store.tables import ApprovalRequest, utcnow
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+
+# How long an escalated level has when the request set no timeout (a forced expiry).
+DEFAULT_LEVEL_SECONDS = 86400
+# Who decides a request its deadline decided.
+TIMEOUT_ACTOR = "system:timeout"
+
+
+@dataclass(frozen=True)
+class EngineSteps:
+    """The engine's own steps a deadline takes (core.approvals.engine passes them)."""
+
+    # (session, approval, approvers): who may answer now
+    assign: Callable[[Session, ApprovalRequest, list[str]], None]
+    # (session, approval, recipients, *, kind): queue the messages
+    notify: Callable[..., None]
+    # (session, approval, outcome, actor, data, *, released=...): close the request
+    decide: Callable[..., None]
+    # (approval): the call the current approvers are asked about
+    current_call: Callable[[ApprovalRequest], dict[str, Any] | None]
+    # (session, approval_id): the request, locked workflow first
+    lock: Callable[[Session, str], ApprovalRequest]
+
+
+def escalated_kind(number: int) -> str:
+    """Outbox kind of the n-th escalation's messages (each level's are its own rows)."""
+    return "approval.escalated" if number <= 1 else f"approval.escalated.{number}"
+
+
+def apply_expiry(
+    session: Session, approval: ApprovalRequest, actor: str, steps: EngineSteps, *, forced: bool = False
+) -> str:
+    """Apply the request's deadline rule; returns what happened
+    (``escalated``, ``approved`` or ``expired``). The caller holds the locks."""
+    if approval.status != APPROVAL_OPEN:
+        raise ApprovalClosed(f"Approval request {approval.id} is already {approval.status}.")
+    config = ApprovalConfig.model_validate(approval.config)
+    if is_veto(config):
+        if forced:  # ending a window early would run the call without anyone approving it
+            raise InvalidTransition(
+                f"Approval request {approval.id} is a veto window; it ends by itself at "
+                f"{approval.expires_at.isoformat() if approval.expires_at else 'its deadline'}. "
+                "Approve it to run the call now, or reject it to veto."
+            )
+        return release_after_window(session, approval, actor, steps.current_call(approval), steps.decide)
+    chain = config.escalate_to
+    if config.on_timeout == "escalate" and approval.escalations < len(chain):
+        return _escalate(session, approval, actor, steps, config, forced=forced)
+    action = config.expiry_action
+    call = steps.current_call(approval)
+    released = released_call(call, None) if call is not None and action == "approve" else None
+    store.append_event(
+        session,
+        "approval.expired",
+        actor,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "on_timeout": config.on_timeout,
+            "on_expiry": action,
+            "forced": forced,
+            "escalations": approval.escalations,
+            "released_call": {k: released[k] for k in ("tool", "arguments", "digest")}
+            if released is not None
+            else None,
+        },
+    )
+    if action == "approve":
+        steps.decide(
+            session,
+            approval,
+            "approved",
+            TIMEOUT_ACTOR,
+            {"reason": "approved on expiry", "on_expiry": "approve"},
+            released=released,
+        )
+        return "approved"
+    steps.decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired", "on_expiry": "reject"})
+    return "expired"
+
+
+def _escalate(
+    session: Session,
+    approval: ApprovalRequest,
+    actor: str,
+    steps: EngineSteps,
+    config: ApprovalConfig,
+    *,
+    forced: bool,
+) -> str:
+    """The next level of the chain takes over: its approvers, a fresh timeout, its reminders."""
+    chain = config.escalate_to
+    level = chain[approval.escalations]
+    approval.escalations += 1
+    approval.approvers = list(dict.fromkeys(a.strip().lower() for a in level))
+    approval.threshold = 1
+    now = utcnow()
+    approval.expires_at = now + timedelta(seconds=config.timeout or DEFAULT_LEVEL_SECONDS)
+    approval.updated_at = now
+    steps.assign(session, approval, approval.approvers)
+    steps.notify(session, approval, approval.approvers, kind=escalated_kind(approval.escalations))
+    schedule_reminders(session, approval, config, now)
+    store.append_event(
+        session,
+        "approval.escalated",
+        actor,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "escalated_to": approval.approvers,
+            "forced": forced,
+            "escalation": approval.escalations,
+            "of": len(chain),
+            "expires_at": approval.expires_at.isoformat(),
+        },
+    )
+    return "escalated"
+
+
+def expire_due(db: Database, actor: str, steps: EngineSteps, limit: int = 100) -> int:
+    """Apply the deadline rule to open requests whose deadline has passed; how many."""
+    with db.read() as session:
+        due = session.scalars(
+            select(ApprovalRequest.id)
+            .where(ApprovalRequest.status == APPROVAL_OPEN, ApprovalRequest.expires_at <= utcnow())
+            .order_by(ApprovalRequest.expires_at)
+            .limit(limit)
+        ).all()
+    done = 0
+    for approval_id in due:
+        with db.session() as session:
+            approval = steps.lock(session, approval_id)
+            if (
+                approval.status != APPROVAL_OPEN
+                or approval.expires_at is None
+                or approval.expires_at > utcnow()
+            ):
+                continue  # another runner got there first (decided, or escalated on)
+            apply_expiry(session, approval, actor, steps)
+            done += 1
+    return done
+
+
+__all__ = ["TIMEOUT_ACTOR", "EngineSteps", "apply_expiry", "escalated_kind", "expire_due"]

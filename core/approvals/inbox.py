@@ -1,0 +1,349 @@
+"""Read-only aggregates for the dashboard: the inbox and the Monitor page.
+
+Every function is one or a few GROUP BY queries over indexed columns, so it
+stays fast with 100,000 workflows: nothing here loads rows to count them in
+Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import ColumnElement, Select, case, exists, func, select
+from sqlalchemy.orm import Session
+
+from core.base.states import APPROVAL_OPEN
+from core.base.storable import holds_nul
+from core.identity.groups import principals_of
+from core.outbox.settings import CHANNELS
+from core.store.tables import (
+    ApprovalAssignee,
+    ApprovalRequest,
+    Notification,
+    RunnerHeartbeat,
+    Workflow,
+    utcnow,
+)
+from core.store.tenancy import tenant_of, tenant_scope
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+
+# Time-to-decision buckets (upper bound in seconds, label), shortest first.
+DECISION_BUCKETS: tuple[tuple[float, str], ...] = (
+    (60.0, "< 1 min"),
+    (300.0, "1-5 min"),
+    (3600.0, "5-60 min"),
+    (4 * 3600.0, "1-4 h"),
+    (86400.0, "4-24 h"),
+    (3 * 86400.0, "1-3 days"),
+)
+LONGEST_BUCKET = "> 3 days"
+
+
+def seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[float]:
+    if db.is_postgres:
+        return cast("ColumnElement[float]", func.extract("epoch", end - start))
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def day_of(db: Database, column: Any) -> ColumnElement[Any]:
+    """The calendar day (UTC) of a timestamp, as SQL."""
+    if db.is_postgres:
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column)
+
+
+# -- the inbox ----------------------------------------------------------------------------
+
+
+@dataclass
+class InboxFilter:
+    workflow_id: str | None = None
+    approval_type: str | None = None
+    channel: str | None = None
+
+
+APPROVAL_TYPES = ("binary", "form", "budget")
+
+
+@dataclass
+class InboxSummary:
+    total: int
+    expiring_soon: int
+    # The workflows of the most urgent requests: id -> (name, requests among them).
+    by_workflow: dict[str, tuple[str, int]] = field(default_factory=dict)
+    types: tuple[str, ...] = APPROVAL_TYPES
+    channels: tuple[str, ...] = CHANNELS
+    # How many of the waiting requests are of each type (types with none left out).
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+# Facets stay bounded however many requests wait: the workflow filter offers
+# the workflows of the most urgent requests, not all of them.
+WORKFLOW_FACETS = 50
+
+def _inbox_query(principals: list[str], flt: InboxFilter, *columns: Any,
+                 tenant: str | None = None) -> Select[Any]:
+    """The user's open requests, selecting only ``columns``."""
+    query = tenant_scope(tenant).apply(select(*columns), ApprovalRequest.tenant).where(
+        ApprovalRequest.status == APPROVAL_OPEN,
+        ApprovalRequest.id.in_(
+            select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
+        ),
+    )
+    if flt.workflow_id:
+        query = query.where(ApprovalRequest.workflow_id == flt.workflow_id)
+    if flt.approval_type:
+        query = query.where(ApprovalRequest.approval_type == flt.approval_type)
+    if flt.channel:
+        query = query.where(exists().where(Notification.approval_id == ApprovalRequest.id,
+                                           Notification.channel == flt.channel))
+    return query
+
+
+def _urgent_ids(session: Session, principals: list[str], flt: InboxFilter, *, limit: int,
+                offset: int, tenant: str | None = None) -> list[str]:
+    """Ids in inbox order: soonest deadline first, then those without one, newest first.
+
+    Two walks over the assignee indexes (which carry each request's deadline
+    and age), each stopping at the end of the page, so a page costs the same
+    with ten or ten thousand waiting requests.
+    """
+    want = limit + offset
+    assignee = ApprovalAssignee
+    dated: dict[str, tuple[Any, Any]] = {}
+    undated: dict[str, Any] = {}
+    for principal in principals:
+        base = select(assignee.approval_id, assignee.expires_at, assignee.created_at).where(
+            assignee.principal == principal)
+        if tenant is not None:
+            # A tenant's user: only that tenant's requests, even for a group
+            # name another tenant uses too (core.store.tenancy).
+            base = base.join(ApprovalRequest, ApprovalRequest.id == assignee.approval_id).where(
+                ApprovalRequest.tenant == tenant)
+        if flt.workflow_id or flt.approval_type or flt.channel:
+            base = base.where(assignee.approval_id.in_(
+                _inbox_query(principals, flt, ApprovalRequest.id, tenant=tenant)))
+        for approval_id, expires_at, created_at in session.execute(
+            base.where(assignee.expires_at.is_not(None))
+            .order_by(assignee.expires_at, assignee.created_at.desc()).limit(want)
+        ):
+            dated[approval_id] = (expires_at, created_at)
+        for approval_id, _, created_at in session.execute(
+            base.where(assignee.expires_at.is_(None))
+            .order_by(assignee.created_at.desc()).limit(want)
+        ):
+            undated[approval_id] = created_at
+    epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
+    ordered = sorted(dated, key=lambda i: (dated[i][0], -(dated[i][1] or epoch).timestamp(), i))
+    ordered += sorted(undated, key=lambda i: (-(undated[i] or epoch).timestamp(), i))
+    return ordered[offset:offset + limit]
+
+
+def inbox(
+    db: Database, user: str, flt: InboxFilter | None = None, *, limit: int = 50, offset: int = 0
+) -> list[ApprovalRequest]:
+    """The user's open requests, filtered; most urgent (soonest expiry) then newest first.
+
+    The same order as ``ApprovalEngine.list_pending_approvals``, with the
+    type and channel filters done in SQL too. The page is chosen on ids
+    alone, then only its rows are loaded whole. A tenant's user sees only
+    that tenant's requests (their tenant is read from their account).
+    """
+    flt = flt or InboxFilter()
+    if holds_nul(user, flt.workflow_id, flt.approval_type, flt.channel):
+        return []
+    with db.read() as session:
+        ids = _urgent_ids(session, principals_of(session, user), flt, limit=limit, offset=offset,
+                          tenant=tenant_of(session, user))
+        if not ids:
+            return []
+        rows = {a.id: a for a in session.scalars(
+            select(ApprovalRequest).where(ApprovalRequest.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
+
+
+def inbox_summary(db: Database, user: str, *, soon: timedelta = timedelta(hours=24)) -> InboxSummary:
+    """How many requests wait for the user, how many expire soon, and the
+    workflows of the most urgent ones."""
+    with db.read() as session:
+        principals = principals_of(session, user)
+        tenant = tenant_of(session, user)
+        # Assignee rows exist only while a request is open (they are deleted
+        # when it is decided, expired or cancelled): an index-only count
+        # (for a tenant's user, joined to the requests to keep their tenant's).
+        counted = select(func.count(func.distinct(ApprovalAssignee.approval_id))).where(
+            ApprovalAssignee.principal.in_(principals))
+        if tenant is not None:
+            counted = counted.join(ApprovalRequest, ApprovalRequest.id == ApprovalAssignee.approval_id
+                                   ).where(ApprovalRequest.tenant == tenant)
+        total = session.scalar(counted) or 0
+        expiring = session.scalar(counted.where(ApprovalAssignee.expires_at <= utcnow() + soon)) or 0
+        per_type = tenant_scope(tenant).apply(
+            select(ApprovalRequest.approval_type, func.count(func.distinct(ApprovalRequest.id)))
+            .join(ApprovalAssignee, ApprovalAssignee.approval_id == ApprovalRequest.id)
+            .where(ApprovalAssignee.principal.in_(principals)), ApprovalRequest.tenant)
+        by_type = {kind: int(n) for kind, n in
+                   session.execute(per_type.group_by(ApprovalRequest.approval_type))}
+        urgent = _urgent_ids(session, principals, InboxFilter(), limit=WORKFLOW_FACETS * 4,
+                             offset=0, tenant=tenant)
+        counts: dict[str, int] = {}
+        for workflow_id in session.scalars(
+            select(ApprovalRequest.workflow_id).where(ApprovalRequest.id.in_(urgent))
+        ):
+            if workflow_id:
+                counts[workflow_id] = counts.get(workflow_id, 0) + 1
+    top = sorted(counts, key=lambda w: -counts[w])[:WORKFLOW_FACETS]
+    names = workflow_names(db, top)
+    by_workflow = {w: (names.get(w, w), counts[w]) for w in top}
+    return InboxSummary(int(total), int(expiring), by_workflow,
+                        by_type={t: by_type[t] for t in APPROVAL_TYPES if by_type.get(t)})
+
+
+def channels_of(db: Database, approval_ids: list[str]) -> dict[str, list[str]]:
+    """The channels each approval was sent through (from the outbox)."""
+    if not approval_ids:
+        return {}
+    found: dict[str, list[str]] = {}
+    with db.read() as session:
+        for approval_id, channel in session.execute(
+            select(Notification.approval_id, Notification.channel)
+            .where(Notification.approval_id.in_(approval_ids))
+            .group_by(Notification.approval_id, Notification.channel)
+        ):
+            if approval_id is not None:
+                found.setdefault(approval_id, []).append(channel)
+    return found
+
+
+def workflow_names(db: Database, workflow_ids: list[str]) -> dict[str, str]:
+    ids = [i for i in dict.fromkeys(workflow_ids) if i]
+    if not ids:
+        return {}
+    with db.read() as session:
+        rows = session.execute(select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids)))
+        return {workflow_id: name for workflow_id, name in rows}
+
+
+def is_asked(db: Database, approval: ApprovalRequest, user: str) -> bool:
+    """Whether ``user`` (or one of their groups) is among the request's current approvers."""
+    with db.read() as session:
+        return bool(set(principals_of(session, user)) & set(approval.approvers))
+
+
+def time_left(expires_at: datetime | None, now: datetime | None = None) -> str:
+    """"3h 12m left", "expired", or "no deadline"."""
+    if expires_at is None:
+        return "no deadline"
+    seconds = (expires_at - (now or utcnow())).total_seconds()
+    if seconds <= 0:
+        return "expired"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h left"
+    if hours:
+        return f"{hours}h {minutes}m left"
+    return f"{max(minutes, 1)}m left"
+
+
+# -- the Monitor page -----------------------------------------------------------------------
+
+
+def approvals_per_day(db: Database, *, days: int = 30,
+                      tenant: str | None = None) -> list[tuple[str, str, int]]:
+    """(day, outcome, count) of requests opened in the last ``days`` days.
+
+    Monitor aggregates take the viewer's ``tenant`` (core.store.tenancy): a
+    tenant's user counts only that tenant's rows.
+    """
+    since = utcnow() - timedelta(days=days)
+    day = day_of(db, ApprovalRequest.created_at)
+    with db.read() as session:
+        return [(d, s, n) for d, s, n in session.execute(
+            tenant_scope(tenant).apply(select(day, ApprovalRequest.status, func.count()),
+                                       ApprovalRequest.tenant)
+            .where(ApprovalRequest.created_at >= since)
+            .group_by(day, ApprovalRequest.status)
+            .order_by(day)
+        )]
+
+
+def time_to_decision(db: Database, *, tenant: str | None = None) -> list[tuple[str, int]]:
+    """How long decided requests took, as (bucket label, count), shortest first."""
+    seconds = seconds_between(db, ApprovalRequest.created_at, ApprovalRequest.decided_at)
+    bucket = case(
+        *[(seconds < upper, label) for upper, label in DECISION_BUCKETS], else_=LONGEST_BUCKET
+    )
+    with db.read() as session:
+        counts = {label: n for label, n in session.execute(
+            tenant_scope(tenant).apply(select(bucket, func.count()), ApprovalRequest.tenant)
+            .where(ApprovalRequest.decided_at.is_not(None),
+                   ApprovalRequest.status.in_(("approved", "rejected", "modified")))
+            .group_by(bucket)
+        )}
+    labels = [label for _, label in DECISION_BUCKETS] + [LONGEST_BUCKET]
+    return [(label, int(counts.get(label, 0))) for label in labels]
+
+
+def approval_totals(db: Database, *, tenant: str | None = None) -> dict[str, int]:
+    """Requests by status, plus how many were escalated."""
+    scope = tenant_scope(tenant)
+    with db.read() as session:
+        totals = {s: int(n) for s, n in session.execute(
+            scope.apply(select(ApprovalRequest.status, func.count()), ApprovalRequest.tenant)
+            .group_by(ApprovalRequest.status))}
+        totals["escalated"] = int(session.scalar(
+            scope.apply(select(func.count()).select_from(ApprovalRequest), ApprovalRequest.tenant)
+            .where(ApprovalRequest.escalations > 0)) or 0)
+    return totals
+
+
+def workflows_by_status(db: Database, *, tenant: str | None = None) -> dict[str, int]:
+    with db.read() as session:
+        return {s: int(n) for s, n in session.execute(
+            tenant_scope(tenant).apply(select(Workflow.status, func.count()), Workflow.tenant)
+            .group_by(Workflow.status))}
+
+
+@dataclass
+class RunnerState:
+    runner_id: str
+    hostname: str
+    pid: int
+    started_at: datetime
+    last_seen_at: datetime
+    steps_executed: int
+    seconds_since_seen: float
+    alive: bool
+
+
+def runner_heartbeats(db: Database, *, lease_seconds: float | None = None,
+                      limit: int = 50) -> list[RunnerState]:
+    """Runners seen recently; alive when seen within one lease."""
+    from core.base.config import get_settings
+
+    lease = lease_seconds or get_settings().lease_seconds
+    now = utcnow()
+    with db.read() as session:
+        rows = session.scalars(
+            select(RunnerHeartbeat).order_by(RunnerHeartbeat.last_seen_at.desc()).limit(limit)
+        ).all()
+    states = []
+    for row in rows:
+        age = (now - row.last_seen_at).total_seconds()
+        states.append(RunnerState(row.runner_id, row.hostname, row.pid, row.started_at,
+                                  row.last_seen_at, row.steps_executed, age, age <= lease))
+    return states
+
+
+__all__ = [
+    "InboxFilter", "InboxSummary", "inbox", "inbox_summary", "channels_of", "time_left",
+    "workflow_names", "is_asked",
+    "approvals_per_day", "time_to_decision", "approval_totals", "workflows_by_status",
+    "RunnerState", "runner_heartbeats",
+]

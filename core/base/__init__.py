@@ -1,0 +1,6 @@
+"""The ground floor: errors (one base, six kinds), settings, durations, the clock,
+statuses and their transitions, what may be stored, retry rules, logging, secrets.
+Imports nothing of Countersign"s.
+"""
+
+__all__ = ["clock", "config", "durations", "errors", "logging", "retry", "secrets", "states", "storable"]

@@ -1,0 +1,397 @@
+"""The runner: claims runnable workflows and executes them.
+
+A workflow is claimable when its status is ``running``, its ``runnable_at``
+has passed and no unexpired lease is held. Claiming is one atomic UPDATE of a
+row picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises
+writers), so many runner processes on many machines share the work. A
+heartbeat extends the leases of workflows being executed; a runner killed
+mid-step stops extending, its lease runs out, and another runner takes the
+workflow over and runs the interrupted step again with the same idempotency
+key. Idle runners sleep until woken (LISTEN/NOTIFY or the in-process signal)
+or until the next timer (a retry backoff or an approval deadline) is due.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import structlog
+from sqlalchemy import delete, func, or_, select, update
+
+from core.approvals.engine import ApprovalEngine
+from core.approvals.reminder_sender import send_due_reminders
+from core.approvals.reminders import next_reminder
+from core.base.retry import backoff_delay, first_line, is_database_unavailable
+from core.engine.executor import StepExecutor, TaskHandler, rehearsal_task
+from core.engine.tools import ToolRegistry, default_registry
+from core.store.tables import RunnerHeartbeat, Workflow, utcnow
+from core.telemetry.metrics import runner_metrics
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# Longest sleep between checks when nothing wakes the runner. On PostgreSQL
+# NOTIFY wakes it at once, so this only bounds the cost of a lost wake-up;
+# on SQLite it is how runners in other processes notice work.
+IDLE_WAIT_POSTGRES = 5.0
+IDLE_WAIT_SQLITE = 0.25
+# How often leases and the heartbeat row are refreshed, as a share of the lease.
+HEARTBEAT_FRACTION = 1 / 3
+DEFAULT_LEASE_SECONDS = 30.0
+# While the database is unreachable (restarting, network down) the loop
+# waits 0.5 s, then twice as long after each further failure, at most 5 s,
+# and logs one plain line per try instead of a traceback. A LISTEN
+# reconnection wakes it at once.
+DATABASE_RETRY_INITIAL = 0.5
+DATABASE_RETRY_MULTIPLIER = 2.0
+DATABASE_RETRY_MAX = 5.0
+# Wait after any other error in the loop (a bug): keep going, slowly.
+LOOP_ERROR_WAIT = 1.0
+
+
+class Background(Protocol):
+    """A job that runs beside the workers (the outbox dispatcher)."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
+def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> str | None:
+    """Take the lease of the next runnable workflow; its id, or None."""
+    now = utcnow()
+    candidate = (
+        select(Workflow.id)
+        .where(
+            Workflow.status == "running",
+            Workflow.runnable_at <= now,
+            or_(Workflow.lease_owner.is_(None), Workflow.lease_expires_at < now),
+        )
+        .order_by(Workflow.runnable_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with db.runner_session() as session:
+        db.commit_without_flush(session)
+        claimed = session.execute(
+            update(Workflow)
+            .where(Workflow.id == candidate)
+            .values(lease_owner=runner_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            .returning(Workflow.id)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+    return claimed
+
+
+def next_timer(db: Database) -> datetime | None:
+    """When the soonest future retry becomes runnable."""
+    with db.read() as session:
+        return session.scalar(
+            select(func.min(Workflow.runnable_at)).where(
+                Workflow.status == "running", Workflow.runnable_at > utcnow()
+            )
+        )
+
+
+class Runner:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        concurrency: int = 1,
+        registry: ToolRegistry | None = None,
+        task_handler: TaskHandler | None = None,
+        lease_seconds: float | None = None,
+        runner_id: str | None = None,
+        dispatcher: Background | None = None,
+        alert_job: Callable[[Database], object] | None = None,
+    ) -> None:
+        """A runner over ``db``. What it runs beside the engine comes from the
+        composition root (``core.runtime.build_runner``): the task handler for
+        agent steps (default: the labelled rehearsal stand-in), the outbox
+        ``dispatcher`` started and stopped with the workers, and the ``alert_job``
+        its heartbeat thread evaluates every COUNTERSIGN_ALERT_INTERVAL."""
+        from core.base.config import get_settings
+
+        self.db = db
+        self.concurrency = concurrency
+        self.registry = registry or default_registry
+        self.lease_seconds = lease_seconds or get_settings().lease_seconds
+        self.runner_id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.executor = StepExecutor(db, self.registry, self.runner_id,
+                                     task_handler=task_handler or rehearsal_task)
+        self.approvals = ApprovalEngine(db)
+        self.idle_wait = IDLE_WAIT_POSTGRES if db.is_postgres else IDLE_WAIT_SQLITE
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._active: set[str] = set()
+        self._active_lock = threading.Lock()
+        self.log = log.bind(runner=self.runner_id)
+        # The outbox dispatcher runs beside the workers in start()/stop().
+        self.dispatcher = dispatcher
+        self.alert_job = alert_job
+        self._alerts_due = 0.0
+        self._alerts_lock = threading.Lock()
+        # Workflows whose execution a database outage interrupted: their
+        # leases are let go as soon as the database answers again, so they
+        # are taken up at once instead of after the lease runs out.
+        self._interrupted: set[str] = set()
+
+    # -- one unit of work -----------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Claim and run one workflow; False when nothing was runnable."""
+        workflow_id = claim_next_workflow(self.db, self.runner_id, self.lease_seconds)
+        if workflow_id is None:
+            return False
+        runner_metrics.claims.inc()
+        with self._active_lock:
+            self._active.add(workflow_id)
+        try:
+            self.executor.run_claimed(workflow_id)
+        except Exception as exc:
+            # A database outage or a bug: keep the runner alive; the lease
+            # runs out (or is handed back) and the workflow is retried.
+            runner_metrics.error("execute", exc)
+            if is_database_unavailable(exc):
+                self._interrupted.add(workflow_id)
+                self.log.warning("database unavailable; workflow handed back once it answers",
+                                 workflow_id=workflow_id, error=first_line(exc))
+            else:
+                self.log.exception("workflow execution failed", workflow_id=workflow_id)
+        finally:
+            with self._active_lock:
+                self._active.discard(workflow_id)
+        return True
+
+    def run_until_idle(self, *, wait_for_retries: bool = True, max_seconds: float = 300.0) -> int:
+        """Run until nothing is runnable; returns steps executed.
+
+        Retries scheduled a short while ahead are waited for; approval
+        deadlines are not (they may be hours away), but due ones are applied.
+        """
+        deadline = utcnow() + timedelta(seconds=max_seconds)
+        start = self.executor.steps_executed
+        # Leases of long steps are renewed here too, or another runner
+        # would take a workflow over while its step is still running.
+        done = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(done,),
+                                     name="countersign-heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            while utcnow() < deadline:
+                if self.run_once():
+                    continue
+                if self.approvals.expire_due() or self.send_reminders():
+                    continue
+                due = next_timer(self.db) if wait_for_retries else None
+                if due is None:
+                    # A retry may have come due between the claim and next_timer,
+                    # which only sees future timers: one more claim catches it.
+                    if wait_for_retries and self.run_once():
+                        continue
+                    break
+                self._stop.wait(max(0.0, min((due - utcnow()).total_seconds(), 5.0)) + 0.01)
+        finally:
+            done.set()
+            heartbeat.join(self.lease_seconds)
+        return self.executor.steps_executed - start
+
+    # -- the long-running loop --------------------------------------------------
+
+    def start(self) -> None:
+        """Start worker threads and the heartbeat in the background."""
+        self.db.wakeup.start_listening()
+        self._register()
+        for index in range(self.concurrency):
+            thread = threading.Thread(target=self._work, name=f"countersign-runner-{index}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        heartbeat = threading.Thread(target=self._heartbeat, args=(self._stop, True),
+                                     name="countersign-heartbeat", daemon=True)
+        heartbeat.start()
+        self._threads.append(heartbeat)
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        self.log.info("runner started", concurrency=self.concurrency, database=self.db.dialect)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.db.wakeup.signal.fire()
+        if self.dispatcher is not None:
+            self.dispatcher.stop(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        self._unregister()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    def _work(self) -> None:
+        signal = self.db.wakeup.signal
+        outage_tries = 0
+        while not self._stop.is_set():
+            seen = signal.generation
+            try:
+                self._hand_back_interrupted()
+                if self.run_once():
+                    continue
+                if self.approvals.expire_due() or self.send_reminders():
+                    continue
+                wait = self._idle_wait()
+                if outage_tries:
+                    self.log.info("database answers again", tries=outage_tries)
+                outage_tries = 0
+            except Exception as exc:
+                runner_metrics.error("loop", exc)
+                if is_database_unavailable(exc):
+                    outage_tries += 1
+                    wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER,
+                                         DATABASE_RETRY_MAX, outage_tries)
+                    self.log.warning("database unavailable; retrying", retry_in=wait,
+                                     tries=outage_tries, error=first_line(exc))
+                else:
+                    self.log.exception("runner loop error; retrying")
+                    wait = LOOP_ERROR_WAIT
+            signal.wait_for_change(seen, wait)
+
+    def send_reminders(self) -> int:
+        """Queue the reminders that are due (core.approvals.reminders); how many went out."""
+        return send_due_reminders(self.db, runner_id=self.runner_id)
+
+    def _hand_back_interrupted(self) -> None:
+        """Let go of the leases a database outage left behind (see ``run_once``)."""
+        if not self._interrupted:
+            return
+        interrupted = list(self._interrupted)
+        with self._active_lock:
+            interrupted = [w for w in interrupted if w not in self._active]
+        with self.db.session() as session:
+            session.execute(
+                update(Workflow)
+                .where(Workflow.id.in_(interrupted), Workflow.lease_owner == self.runner_id)
+                .values(lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        self._interrupted.difference_update(interrupted)
+        self.log.info("interrupted workflows handed back", workflows=len(interrupted))
+
+    def _idle_wait(self) -> float:
+        wait = self.idle_wait
+        for due in (next_timer(self.db), self.approvals.next_expiry(), next_reminder(self.db)):
+            if due is not None:
+                wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
+        return wait
+
+    def _register(self) -> None:
+        with self.db.session() as session:
+            session.merge(RunnerHeartbeat(runner_id=self.runner_id, hostname=socket.gethostname(),
+                                          pid=os.getpid(), started_at=utcnow(),
+                                          last_seen_at=utcnow()))
+
+    def _unregister(self) -> None:
+        # A runner that stops cleanly is not "missing": only vanished runners raise alerts.
+        try:
+            with self.db.session() as session:
+                session.execute(delete(RunnerHeartbeat).where(RunnerHeartbeat.runner_id == self.runner_id))
+        except Exception as exc:
+            runner_metrics.error("heartbeat", exc)
+            self.log.exception("could not remove the heartbeat row")
+
+    def _heartbeat(self, stop: threading.Event, alerts: bool = False) -> None:
+        interval = self.lease_seconds * HEARTBEAT_FRACTION
+        if alerts:
+            self.evaluate_alerts_if_due()
+        while not stop.wait(interval):
+            try:
+                self.beat()
+            except Exception as exc:
+                runner_metrics.error("heartbeat", exc)
+                if is_database_unavailable(exc):
+                    self.log.warning("heartbeat: database unavailable", error=first_line(exc))
+                else:
+                    self.log.exception("heartbeat failed")
+            if alerts:
+                self.evaluate_alerts_if_due()
+
+    def evaluate_alerts_if_due(self) -> None:
+        """Run the alert job (``core.ops.alerts.evaluate_alerts``, wired by
+        ``core.runtime``) when the interval has passed."""
+        from core.base.config import get_settings
+
+        job = self.alert_job
+        if job is None or not self._alerts_lock.acquire(blocking=False):
+            return
+        try:
+            if time.monotonic() < self._alerts_due:
+                return
+            # Every COUNTERSIGN_ALERT_INTERVAL (config.ALERT_INTERVAL_SECONDS, 30 s), from the
+            # long-running runner's heartbeat thread (run_until_idle leaves it to `alerts evaluate`).
+            self._alerts_due = time.monotonic() + get_settings().alert_interval
+            job(self.db)
+        except Exception as exc:
+            runner_metrics.error("alerts", exc)
+            if is_database_unavailable(exc):
+                self.log.warning("alert evaluation: database unavailable", error=first_line(exc))
+            else:
+                self.log.exception("alert evaluation failed")
+        finally:
+            self._alerts_lock.release()
+
+    def beat(self) -> None:
+        """Extend the leases this runner holds and mark it alive."""
+        now = utcnow()
+        with self._active_lock:
+            active = list(self._active)
+        with self.db.session() as session:
+            if active:
+                session.execute(
+                    update(Workflow)
+                    .where(Workflow.id.in_(active), Workflow.lease_owner == self.runner_id)
+                    .values(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
+                    .execution_options(synchronize_session=False)
+                )
+            session.execute(
+                update(RunnerHeartbeat)
+                .where(RunnerHeartbeat.runner_id == self.runner_id)
+                .values(last_seen_at=now, steps_executed=self.executor.steps_executed)
+            )
+
+
+def wait_for_database(prepare: Callable[[], T], stop: threading.Event | None = None) -> T:
+    """``prepare()`` (e.g. open and migrate the database), retried with backoff
+    while the database cannot be reached: a runner may start before it does
+    (a machine booting, a container scheduled first). Other errors raise."""
+    tries = 0
+    while True:
+        try:
+            return prepare()
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            tries += 1
+            wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER,
+                                 DATABASE_RETRY_MAX, tries)
+            log.warning("database unavailable at start; retrying", retry_in=wait, tries=tries,
+                        error=first_line(exc))
+            if (stop or threading.Event()).wait(wait):
+                raise
+
