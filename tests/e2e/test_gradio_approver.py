@@ -16,7 +16,6 @@ from core.approvals.engine import ApprovalEngine
 from core.identity.users import add_user
 from core.store.db import Database
 from gateway.approver_ui import REFRESH_SECONDS
-from tests.e2e.conftest import open_chromium
 from tests.e2e.server import REPO_ROOT, UI_TIMEOUT_MS, VIEWPORT
 from tests.reliability.browser_sites import gateway_site
 
@@ -27,10 +26,11 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def approver_page(sqlite_db: Database) -> Iterator[tuple[Any, str]]:
+def approver_page(sqlite_db: Database, chromium: Any) -> Iterator[tuple[Any, str]]:
+    # The session's browser (tests/e2e/conftest.py): one Playwright per process.
     add_user(sqlite_db, ANN, password=PASSWORD)
-    with gateway_site(sqlite_db) as gateway, open_chromium() as browser:
-        context = browser.new_context(viewport=VIEWPORT)
+    with gateway_site(sqlite_db) as gateway:
+        context = chromium.new_context(viewport=VIEWPORT)
         context.set_default_timeout(UI_TIMEOUT_MS)
         page = context.new_page()
         page.goto(f"{gateway}/login?next=/approve/")
