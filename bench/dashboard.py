@@ -247,7 +247,9 @@ def data_calls(db: Database) -> dict[str, Callable[[], Any]]:
 def demo_page_times(repeats: int) -> bool:
     from bench._page_times import measure
     from core.demo.scenarios import load_demo
+    from core.runtime import load_tools
 
+    load_tools()  # the demo's flows name the demo tools
     print(f"Every page on the demo (SQLite), median of {repeats} renders, against a bare page")
     with tempfile.TemporaryDirectory(prefix="countersign-pages-") as tmp:
         db = Database(f"sqlite:///{Path(tmp) / 'demo.db'}")
