@@ -68,6 +68,7 @@ if REPO_ROOT not in sys.path:
 from sqlalchemy import func, select, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench._runners import baseline_tree, runner_processes  # noqa: E402
 from core.approvals.engine import ApprovalEngine  # noqa: E402
 from core.definitions.workflow import WorkflowDefinition, parse_definition  # noqa: E402
 from core.engine import workflows as ops  # noqa: E402
@@ -103,11 +104,10 @@ def stamp() -> dict[str, Any]:
     return {"t": time.time()}
 
 
-def throughput_definition() -> WorkflowDefinition:
+def throughput_definition(length: int = STEPS_PER_WORKFLOW) -> WorkflowDefinition:
     return parse_definition({
         "name": "bench throughput",
-        "steps": [{"name": f"s{i}", "type": "tool", "tool": "noop"}
-                  for i in range(STEPS_PER_WORKFLOW)],
+        "steps": [{"name": f"s{i}", "type": "tool", "tool": "noop"} for i in range(length)],
     })
 
 
@@ -152,14 +152,24 @@ class ScalePoint:
 
 
 @dataclass
+class ThroughputPoint:
+    length: int
+    runners: int
+    code: str
+    steps_per_second: float
+
+
+@dataclass
 class BackendResult:
     backend: str
     scale: list[ScalePoint] = field(default_factory=list)
     claim_ms: dict[int, float] = field(default_factory=dict)   # waiting workflows -> p50
-    steps_per_second: dict[int, float] = field(default_factory=dict)
+    # (workflow length, runners, code: "after" = this checkout, "before" = --baseline)
+    throughput: list[ThroughputPoint] = field(default_factory=list)
     reference_tps: dict[int, float] = field(default_factory=dict)   # pgbench -N
     sqlite_raw_tps: dict[int, float] = field(default_factory=dict)  # SQLite only
     resume_ms: dict[str, float] = field(default_factory=dict)
+    resume_before_ms: dict[str, float] = field(default_factory=dict)  # --baseline, PostgreSQL
     notes: list[str] = field(default_factory=list)
 
 
@@ -239,52 +249,6 @@ def scratch_database(backend: str) -> Iterator[Database]:
 # -- runner processes -----------------------------------------------------------------
 
 
-def _runner_process(url: str, ready: Any, stop: Any) -> None:
-    """One Runner in its own process, until told to stop."""
-    import logging
-
-    logging.disable(logging.WARNING)
-    from core.base.logging import configure_logging
-
-    configure_logging(level="WARNING")  # per-step INFO lines would be measured too
-    from core.runtime import build_runner
-
-    db = Database(url)
-    # Notification delivery is another issue's thread; the engine is measured alone.
-    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task,
-                    dispatch_notifications=False)
-    runner.start()
-    ready.release()
-    stop.wait()
-    runner.stop()
-    db.dispose()
-
-
-@contextlib.contextmanager
-def runner_processes(url: str, count: int) -> Iterator[None]:
-    # Forked, so a runner starts at once (this process has imported everything);
-    # each child opens its own Database and never touches this one's pool.
-    ctx = multiprocessing.get_context("fork")
-    ready = ctx.Semaphore(0)
-    stop = ctx.Event()
-    procs = [ctx.Process(target=_runner_process, args=(url, ready, stop), daemon=True)
-             for _ in range(count)]
-    for proc in procs:
-        proc.start()
-    try:
-        for _ in procs:
-            if not ready.acquire(timeout=60):
-                raise RuntimeError("a runner process did not start within 60 s")
-        yield
-    finally:
-        stop.set()
-        for proc in procs:
-            proc.join(15)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5)
-
-
 # -- measurements ------------------------------------------------------------------
 
 
@@ -311,11 +275,20 @@ def runnable_left(db: Database) -> int:
         ) or 0)
 
 
-def measure_steps(db: Database, runners: int, plan: Plan) -> tuple[float, str | None]:
-    """Steps committed per second by ``runners`` runner processes."""
-    create_workflows(db, throughput_definition(), plan.workflows_per_runner * runners)
+# Steps per second one runner is assumed to reach at most, to create enough work.
+RATE_CEILING = 500
+
+
+def measure_steps(db: Database, runners: int, plan: Plan, length: int = STEPS_PER_WORKFLOW,
+                  tree: str | None = None) -> tuple[float, str | None]:
+    """Steps committed per second by ``runners`` runner processes (``tree``'s code)."""
+    needed = runners * (plan.window + plan.warmup + 1) * RATE_CEILING
+    count = max(runners * 6, -(-int(needed) // length))
+    if length == STEPS_PER_WORKFLOW:
+        count = max(count, plan.workflows_per_runner * runners)
+    create_workflows(db, throughput_definition(length), count)
     note = None
-    with runner_processes(db.url, runners):
+    with runner_processes(db.url, runners, *([tree] if tree else [])):
         time.sleep(plan.warmup)
         start_count, start = completed_steps(db), time.perf_counter()
         end_count, end = start_count, start
@@ -323,7 +296,8 @@ def measure_steps(db: Database, runners: int, plan: Plan) -> tuple[float, str | 
             time.sleep(0.1)
             end_count, end = completed_steps(db), time.perf_counter()
             if runnable_left(db) == 0:
-                note = f"{runners} runner(s) ran out of work after {end - start:.1f}s"
+                note = (f"{runners} runner(s), {length} steps: ran out of work after "
+                        f"{end - start:.1f}s")
                 break
     # Whatever the runners did not reach is left out of the next measurement.
     with db.session() as session:
@@ -332,12 +306,13 @@ def measure_steps(db: Database, runners: int, plan: Plan) -> tuple[float, str | 
     return (end_count - start_count) / max(end - start, 1e-9), note
 
 
-def measure_resume(db: Database, samples: int, *, in_process: bool) -> dict[str, float]:
+def measure_resume(db: Database, samples: int, *, in_process: bool,
+                   tree: str | None = None) -> dict[str, float]:
     """Decision-to-resume latency in milliseconds (p50, p99, max)."""
     create_workflows(db, latency_definition(), samples)
     engine = ApprovalEngine(db)
     latencies: list[float] = []
-    with _runner_for_latency(db, in_process):
+    with _runner_for_latency(db, in_process, tree):
         approvals = _wait_for_approvals(db, samples)
         for approval_id, workflow_id in approvals:
             time.sleep(0.05)  # the runner has let go and is idle, waiting again
@@ -351,9 +326,10 @@ def measure_resume(db: Database, samples: int, *, in_process: bool) -> dict[str,
 
 
 @contextlib.contextmanager
-def _runner_for_latency(db: Database, in_process: bool) -> Iterator[None]:
+def _runner_for_latency(db: Database, in_process: bool,
+                        tree: str | None = None) -> Iterator[None]:
     if not in_process:
-        with runner_processes(db.url, 1):
+        with runner_processes(db.url, 1, *([tree] if tree else [])):
             yield
         return
     from core.runtime import build_runner
@@ -608,13 +584,15 @@ def sqlite_raw_tps(clients: int, seconds: float) -> float:
 
 
 RUNNER_COUNTS = (1, 4)
+THROUGHPUT_LENGTHS = (10, 100, 1000)
 
 
 SECTIONS = ("throughput", "scale", "waiting")
 
 
 def bench_backend(backend: str, plan: Plan, log: Any, pgbench: dict[int, float],
-                  sections: tuple[str, ...] = SECTIONS) -> BackendResult:
+                  sections: tuple[str, ...] = SECTIONS, baseline: str | None = None,
+                  lengths: tuple[int, ...] = THROUGHPUT_LENGTHS) -> BackendResult:
     result = BackendResult(backend, reference_tps=pgbench)
     if "scale" in sections:
         result.scale = bench_scale(backend, log)
@@ -623,15 +601,32 @@ def bench_backend(backend: str, plan: Plan, log: Any, pgbench: dict[int, float],
     if "throughput" not in sections:
         return result
     with scratch_database(backend) as db:
-        for runners in RUNNER_COUNTS:
-            log(f"{backend}: steps/s with {runners} runner process(es)...")
-            rate, note = measure_steps(db, runners, plan)
-            result.steps_per_second[runners] = rate
-            if note:
-                result.notes.append(note)
+        codes: list[tuple[str, str | None]] = [("after", None)]
+        if baseline:
+            codes.append(("before", baseline))
+        for cell, (length, runners) in enumerate(
+                (length, runners) for length in lengths for runners in RUNNER_COUNTS):
+            # Before and after alternate which goes first, so drift favours neither.
+            for code, tree in (codes if cell % 2 == 0 else codes[::-1]):
+                log(f"{backend}: steps/s, workflows of {length}, {runners} runner "
+                    f"process(es), {code}...")
+                rate, note = measure_steps(db, runners, plan, length, tree)
+                result.throughput.append(ThroughputPoint(length, runners, code, rate))
+                if note:
+                    result.notes.append(f"{code}: {note}")
         log(f"{backend}: decision-to-resume latency...")
         result.resume_ms = measure_resume(db, plan.latency_samples,
                                           in_process=backend == "sqlite")
+        if baseline and backend == "postgresql":  # a runner process either way
+            log(f"{backend}: decision-to-resume latency, before...")
+            try:
+                result.resume_before_ms = measure_resume(db, plan.latency_samples,
+                                                         in_process=False, tree=baseline)
+            except RuntimeError as exc:  # e.g. a baseline that refuses today's definitions
+                result.notes.append(f"before: resume latency not measured ({exc})")
+                with db.session() as session:  # its workflows stay out of what follows
+                    session.execute(update(Workflow).where(Workflow.status == "running")
+                                    .values(status="cancelled", runnable_at=None))
     if backend == "sqlite":
         for clients in RUNNER_COUNTS:
             log(f"sqlite: raw sqlite3 -N loop with {clients} process(es)...")
@@ -641,25 +636,34 @@ def bench_backend(backend: str, plan: Plan, log: Any, pgbench: dict[int, float],
 
 def render(results: list[BackendResult]) -> str:
     lines = [
-        f"{'backend':<11} {'runners':>7} {'steps/s':>9} {'pgbench TPS':>12} "
-        f"{'ratio':>6} {'aim':>6}  {'raw sqlite3 TPS':>15} {'ratio':>6}",
+        f"{'backend':<11} {'steps':>5} {'runners':>7} {'before':>8} {'steps/s':>8} "
+        f"{'x before':>8} {'pgbench TPS':>11} {'ratio':>6} {'aim':>4}  "
+        f"{'raw sqlite3 TPS':>15} {'ratio':>6}",
     ]
     for r in results:
-        for n in RUNNER_COUNTS:
-            steps, tps = r.steps_per_second.get(n, 0.0), r.reference_tps.get(n, 0.0)
+        rates = {(p.length, p.runners, p.code): p.steps_per_second for p in r.throughput}
+        for length, runners, code in rates:
+            if code != "after":
+                continue
+            steps, tps = rates[(length, runners, code)], r.reference_tps.get(runners, 0.0)
+            before = rates.get((length, runners, "before"))
+            before_cols = (f"{before:>8.0f} {steps:>8.0f} {steps / before:>8.2f}" if before
+                           else f"{'':>8} {steps:>8.0f} {'':>8}")
             ratio = steps / tps if tps else 0.0
-            raw = r.sqlite_raw_tps.get(n)
+            raw = r.sqlite_raw_tps.get(runners)
             raw_cols = f"  {raw:>15.0f} {steps / raw:>6.2f}" if raw else ""
-            lines.append(f"{r.backend:<11} {n:>7} {steps:>9.0f} {tps:>12.0f} {ratio:>6.2f} "
-                         f"{'ok' if ratio >= 0.5 else 'LOW':>6}{raw_cols}")
+            lines.append(f"{r.backend:<11} {length:>5} {runners:>7} {before_cols} {tps:>11.0f} "
+                         f"{ratio:>6.2f} {'ok' if ratio >= 0.5 else 'LOW':>4}{raw_cols}")
     lines.append("")
     lines.append(f"{'backend':<11} {'woken by':<22} {'resume p50':>10} {'p99':>8} {'max':>8} "
                  f"{'aim':>4}")
     for r in results:
         woken = "in-process signal" if r.backend == "sqlite" else "LISTEN/NOTIFY (other proc)"
-        ms = r.resume_ms
-        lines.append(f"{r.backend:<11} {woken:<22} {ms['p50']:>8.1f}ms {ms['p99']:>6.1f}ms "
-                     f"{ms['max']:>6.1f}ms {'ok' if ms['p99'] < 100 else 'SLOW':>4}")
+        for label, ms in ((r.backend, r.resume_ms), (f"{r.backend} (before)", r.resume_before_ms)):
+            if not ms:
+                continue
+            lines.append(f"{label:<11} {woken:<22} {ms['p50']:>8.1f}ms {ms['p99']:>6.1f}ms "
+                         f"{ms['max']:>6.1f}ms {'ok' if ms['p99'] < 100 else 'SLOW':>4}")
     for r in results:
         for note in r.notes:
             lines.append(f"note ({r.backend}): {note}")
@@ -672,6 +676,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--backends", default="sqlite,postgresql",
                         help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also measure throughput with the runners of git revision REV "
+                             "('before'), interleaved with this checkout's ('after')")
+    parser.add_argument("--lengths", default=",".join(map(str, THROUGHPUT_LENGTHS)),
+                        help="workflow lengths for throughput (default 10,100,1000)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help="comma-separated: throughput (with resume latency), scale, waiting")
     args = parser.parse_args(argv)
@@ -690,8 +699,11 @@ def main(argv: list[str] | None = None) -> int:
         for clients in RUNNER_COUNTS:
             log(f"pgbench -N with {clients} client(s)...")
             pgbench[clients] = pgbench_tps(clients, plan.pgbench_seconds)
-    results = [bench_backend(b.strip(), plan, log, pgbench, sections)
-               for b in args.backends.split(",") if b.strip()]
+    lengths = tuple(int(n) for n in args.lengths.split(",") if n.strip())
+    with contextlib.ExitStack() as stack:
+        baseline = stack.enter_context(baseline_tree(args.baseline)) if args.baseline else None
+        results = [bench_backend(b.strip(), plan, log, pgbench, sections, baseline, lengths)
+                   for b in args.backends.split(",") if b.strip()]
     if "throughput" in sections:
         print(render(results))
     if "scale" in sections:
@@ -699,8 +711,8 @@ def main(argv: list[str] | None = None) -> int:
     if "waiting" in sections:
         print("\n" + render_waiting(results))
     print(f"\n(total {time.perf_counter() - started:.0f}s; steps/s from completed step_runs "
-          f"rows over a {plan.window:g}s window; {STEPS_PER_WORKFLOW} no-op tool steps per "
-          f"workflow; aims: ratio >= 0.5, resume p99 < 100 ms)")
+          f"rows over a {plan.window:g}s window; workflows of 'steps' no-op tool steps; "
+          f"'before' is {args.baseline or '-'}; aims: ratio >= 0.5, resume p99 < 100 ms)")
     if args.json:
         payload = {"plan": asdict(plan), "results": [asdict(r) for r in results],
                    "seconds": time.perf_counter() - started}

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cli.accounts import register as register_account_state
 from cli.alerts import alerts_app
+from cli.audit import audit_app
 from cli.execution_logs import logs_command
 from cli.profiles import agents_app
 from cli.sessions import sessions_app
@@ -582,6 +583,7 @@ app.add_typer(alerts_app, name="alerts")
 app.command("logs")(logs_command)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(audit_app, name="audit")
 
 
 # Each kind of core error (core.base.errors.KINDS) exits with its own code, so a

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import core.records.trail  # noqa: F401  (its flush hook seals every event and vote any process writes)
 from core.engine.runner import Runner
 from core.engine.tools import ToolRegistry, default_registry, load_tool_modules
 from core.store.db import Database, get_database, normalise_url

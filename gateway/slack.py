@@ -65,6 +65,7 @@ from core.channels.slack import (
 )
 from core.identity import user_tenant
 from core.identity.groups import principals_of
+from core.identity.verified import vouched
 from core.outbox.settings import channel_settings
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
@@ -259,11 +260,13 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
     decision = ACTION_DECISIONS[action["action_id"]]
     try:
         email = email_of(db, user_id)
-        approval = respond_once(
-            db, key=once_key("slack-action", approval_id, str(button.level), user_id.upper(),
-                             action["action_ts"], action["action_id"]),
-            what="This Slack click", approval_id=approval_id, approver=email, decision=decision,
-            data={}, comment="", channel="slack", level=button.level, digest=button.digest)
+        with vouched(slack_user_id=user_id.upper()):  # recorded with the vote (core.identity.verified)
+            approval = respond_once(
+                db, key=once_key("slack-action", approval_id, str(button.level), user_id.upper(),
+                                 action["action_ts"], action["action_id"]),
+                what="This Slack click", approval_id=approval_id, approver=email,
+                decision=decision, data={}, comment="", channel="slack", level=button.level,
+                digest=button.digest)
     except InvalidResponse as exc:
         return SlackReply(f"{inert(str(exc))} Answer in the dashboard: "
                           f"{_dashboard(approval_id)}", False, response_url)
@@ -367,11 +370,12 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
         submitted.amount), tool=submitted.tool)
     view_id = str(view.get("id") or "") if isinstance(view, dict) else ""
     try:
-        decided = respond_once(
-            db, key=once_key("slack-view", view_id, approval.id), what="This Slack form",
-            approval_id=approval.id, approver=email, decision=decision, data=data,
-            comment=submitted.comment.strip(), channel="slack", level=submitted.level,
-            digest=submitted.digest)
+        with vouched(slack_user_id=user_id.upper()):  # recorded with the vote
+            decided = respond_once(
+                db, key=once_key("slack-view", view_id, approval.id), what="This Slack form",
+                approval_id=approval.id, approver=email, decision=decision, data=data,
+                comment=submitted.comment.strip(), channel="slack", level=submitted.level,
+                digest=submitted.digest)
     except InvalidResponse as exc:
         return refused(problems_by_field(exc.problems, current))
     except CountersignError as exc:

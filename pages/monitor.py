@@ -6,6 +6,7 @@ import streamlit as st
 
 from components import charts
 from components.alerts import alerts_section
+from components.analytics import analytics_section
 from components.auth import signed_in
 from components.services import get_services
 from core.approvals import inbox as reports
@@ -55,3 +56,5 @@ with heartbeat:
     else:
         st.warning("No runner has ever reported. Start one: `python -m core runner`, or run the "
                    "dashboard without RUNNER=external.")
+
+analytics_section(db, user.email)

@@ -36,6 +36,7 @@ from core.definitions.calls import call_diff, edit_problems, released_call
 from core.definitions.limits import check_amount
 from core.identity.groups import ADMINS_GROUP, normalise_principal, principals_of
 from core.identity.permissions import ROLE_ACTIONS, Action, check
+from core.identity.verified import identity_of
 from core.outbox.settings import configured_person_channels
 from core.records import rows as store
 from core.store.tables import (
@@ -281,7 +282,7 @@ def record_response(
         session, "approval.responded", approver, workflow_id=approval.workflow_id,
         approval_id=approval.id, step_name=approval.step_name,
         data={"decision": decision, "channel": channel, "comment": comment or "", "data": data,
-              "level": approval.level},
+              "level": approval.level, "identity": identity_of(approver, channel)},
     )
     _tally(session, approval, ApprovalConfig.model_validate(approval.config), actor=approver)
     return approval
@@ -665,8 +666,10 @@ class ApprovalEngine:
                 return answered
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
+        """Expire a request now (its deadline rule applies): ``approvals:reassign``."""
         with self.db.session() as session:
             store.get_approval(session, approval_id, tenant=tenant_of(session, actor))  # scoped
+            check(session, actor, Action.APPROVALS_REASSIGN, approval_id=approval_id)
             approval = lock_approval(session, approval_id)
             expire(session, approval, actor, forced=True)
             return approval

@@ -300,3 +300,7 @@ class AnswerReplayed(AlreadyVoted):
 
 class AnswerOutdated(ApprovalClosed):
     """This answer was issued for an earlier level (or another call) of the request."""
+
+
+class TrailBroken(Conflict):
+    """The audit trail's hash chain does not hold: an entry was changed, moved or deleted."""

@@ -32,6 +32,7 @@ from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import make_call, verify_call
 from core.definitions.gates import needs_person
 from core.definitions.workflow import Step, WorkflowDefinition
+from core.engine import step_path
 from core.engine.checkpoints import take_checkpoint
 from core.engine.tools import ToolContext, ToolRegistry, render_args
 from core.records import history
@@ -163,6 +164,10 @@ class _Ready:
     key: str
     scope: dict[str, Any]
     approval: dict[str, Any] | None = None
+    # The step's position and the run's attempt, for the hot path (core.engine.step_path);
+    # -1: unknown, take the general path.
+    index: int = -1
+    attempt: int = 1
 
 
 class StepOutputs(dict[str, Any]):
@@ -256,6 +261,10 @@ class StepExecutor:
         self._definitions: dict[str, WorkflowDefinition] = {}
         # Per claimed workflow: the earlier outputs its templates have read.
         self._outputs: dict[str, StepOutputs] = {}
+        # Claimed workflows whose lease a committed transaction already let go.
+        self._let_go: set[str] = set()
+        # How many workflows this runner has claimed and not started (core.engine.claim_queue).
+        self.queued: Callable[[], int] = lambda: 0
 
     def _outputs_of(self, workflow_id: str) -> StepOutputs:
         outputs = self._outputs.get(workflow_id)
@@ -297,10 +306,16 @@ class StepExecutor:
             # step costs one commit; the last one of a claim starts none, so
             # the hand-back below leaves no started step behind.
             ready: _Ready | None = None
-            steps = steps_per_claim()
+            steps, taken = steps_per_claim(), 0
             deadline = time.monotonic() + CLAIM_TIME_SLICE
-            for count in range(1, steps + 1):
-                last = count >= steps or time.monotonic() >= deadline
+            while True:
+                taken += 1
+                last = taken >= steps or time.monotonic() >= deadline
+                if last and not self.queued() and not step_path.another_is_waiting(
+                        self.db, workflow_id):
+                    # Nobody else is waiting: a hand-back would only cost this
+                    # workflow a re-claim. The slice starts over.
+                    taken, deadline, last = 0, time.monotonic() + CLAIM_TIME_SLICE, False
                 go_on, ready = self._advance(workflow_id, ready, start_next=not last)
                 if not go_on:
                     return
@@ -310,6 +325,7 @@ class StepExecutor:
                 workflow = self._locked(session, workflow_id)
                 if workflow.status == "running":
                     store.schedule(session, workflow)
+            self._let_go.add(workflow_id)
         except LeaseLost:
             log_.warning("lease lost; another runner has this workflow")
         except Exception as exc:
@@ -380,8 +396,11 @@ class StepExecutor:
         return workflow, run
 
     def _locked(self, session: Session, workflow_id: str) -> Workflow:
+        # The definition comes with the row when it is not cached yet (a
+        # workflow's first claim here): one round trip instead of a lazy load.
+        options = LOCK_OPTIONS if workflow_id in self._definitions else LOCK_OPTIONS[1:]
         workflow = session.scalars(
-            select(Workflow).where(Workflow.id == str(workflow_id)).options(*LOCK_OPTIONS)
+            select(Workflow).where(Workflow.id == str(workflow_id)).options(*options)
             .with_for_update()).one_or_none()
         if workflow is None:
             raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
@@ -390,6 +409,9 @@ class StepExecutor:
         return workflow
 
     def _release(self, workflow_id: str) -> None:
+        if workflow_id in self._let_go:  # the last commit let go of the lease
+            self._let_go.discard(workflow_id)
+            return
         # One conditional UPDATE: when the last transaction already let go,
         # it matches nothing and (on PostgreSQL) commits without a WAL flush.
         with self.db.runner_session() as session:
@@ -455,7 +477,8 @@ class StepExecutor:
                                        data={"step_run_id": run.id, "attempt": run.attempt,
                                              "idempotency_key": run.idempotency_key})
                 ready = _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
-                               self._approval_summary(session, run))
+                               self._approval_summary(session, run),
+                               index=workflow.current_step, attempt=run.attempt)
                 if step.type in PURE_STEP_TYPES:
                     # No action to run outside a transaction: the outcome (and
                     # the next step's start) commits with the decision or the
@@ -479,7 +502,7 @@ class StepExecutor:
             _until_database_answers(partial(self._record_failure, workflow_id, step, run_id, exc))
             return False, None
         return _until_database_answers(partial(self._record_success, workflow_id, step, run_id,
-                                               output, start_next=start_next))
+                                               output, start_next=start_next, ready=ready))
 
     # -- phases ---------------------------------------------------------------
 
@@ -744,12 +767,20 @@ class StepExecutor:
 
     def _record_success(
         self, workflow_id: str, step: Step, run_id: int, output: dict[str, Any],
-        *, start_next: bool = True,
+        *, start_next: bool = True, ready: _Ready | None = None,
     ) -> tuple[bool, _Ready | None]:
+        if ready is not None and start_next:
+            started = self._hot_path(workflow_id, ready, output)
+            if started is not None:
+                return True, started
         with self.db.runner_session() as session:
             workflow, run = self._locked_with_run(session, workflow_id, run_id)
             assert run is not None
-            return self._complete(session, workflow, run, step, output, start_next=start_next)
+            result = self._complete(session, workflow, run, step, output, start_next=start_next)
+            let_go = workflow.lease_owner is None  # _start_next let go of the lease
+        if let_go:  # committed: _release has nothing left to do
+            self._let_go.add(workflow_id)
+        return result
 
     def _complete(
         self, session: Session, workflow: Workflow, run: StepRun, step: Step,
@@ -816,7 +847,7 @@ class StepExecutor:
         if next_step is not None and next_run is not None:
             self._record_start(session, workflow, next_step, next_run)
             return True, _Ready(next_step, next_run.id, next_run.idempotency_key,
-                                self._scope(workflow))
+                                self._scope(workflow), index=workflow.current_step)
         return self._start_next(session, workflow)
 
     def _complete_and_start(
@@ -866,7 +897,7 @@ class StepExecutor:
                  attempt=run.attempt)
         structlog.contextvars.bind_contextvars(step=next_step.name)
         log.info("step started", step_type=next_step.type, step_run_id=next_id, attempt=1)
-        return True, _Ready(next_step, next_id, next_key, self._scope(workflow))
+        return True, _Ready(next_step, next_id, next_key, self._scope(workflow), index=index)
 
     def _insert_run(self, session: Session, workflow_id: str, index: int, step: Step,
                     now: datetime) -> tuple[int, str]:
@@ -931,7 +962,50 @@ class StepExecutor:
             self._request_step_approval(session, workflow, step, run)
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None
-        return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow))
+        return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
+                            index=workflow.current_step)
+
+    # -- the hot path (core.engine.step_path) -----------------------------------------
+
+    def _hot_path(self, workflow_id: str, ready: _Ready,
+                  output: dict[str, Any]) -> _Ready | None:
+        """A plain step's outcome and the next step's start, in four Core statements
+        and one commit; None when the step is not plain or the rows changed under us
+        (nothing written: the caller takes the general path, ``_complete``)."""
+        step, definition = ready.step, self._definitions.get(workflow_id)
+        if (definition is None or ready.index < 0 or ready.approval is not None
+                or step.type == "checkpoint" or step.create_checkpoint
+                or ready.index + 1 >= len(definition.steps)
+                or definition.steps[ready.index].name != step.name):
+            return None
+        next_step = definition.steps[ready.index + 1]
+        if next_step.needs_approval:
+            return None
+        now = utcnow()
+        # What changed, as _complete records it (core.history folds these).
+        before: dict[str, Any] = {"current_step": ready.index, "step_outputs": {}}
+        after: dict[str, Any] = {"current_step": ready.index + 1,
+                                 "step_outputs": {step.name: history.output_ref(ready.run_id)}}
+        done = step_path.Finished(workflow_id, ready.index, step.name, ready.run_id,
+                                  ready.attempt, output)
+        with self.db.runner_engine.connect() as conn, conn.begin() as transaction:
+            started = step_path.complete_and_start(
+                conn, step_path.queries(self.db.is_postgres), self.runner_id, done,
+                next_step.name, next_step.type, now, before, after)
+            if started is None:
+                transaction.rollback()
+                return None
+        self._outputs_of(workflow_id).record(step.name, output)
+        self.steps_executed += 1
+        runner_metrics.step(step.type, "completed")
+        log.info("step completed", step=step.name, step_type=step.type,
+                 step_run_id=ready.run_id, attempt=ready.attempt)
+        structlog.contextvars.bind_contextvars(step=next_step.name)
+        log.info("step started", step_type=next_step.type, step_run_id=started.run_id, attempt=1)
+        scope = {**ready.scope, "context": started.context}
+        return _Ready(next_step, started.run_id, started.key, scope, index=ready.index + 1)
+
+    # -- the hot path ends ------------------------------------------------------
 
     def _record_failure(self, workflow_id: str, step: Step, run_id: int, exc: BaseException) -> None:
         """The attempt failed: schedule the next one (transient, attempts left) or fail.
@@ -1002,6 +1076,20 @@ def _until_database_answers(write: Callable[[], _T]) -> _T:
     lock and checks the lease and the step run, so an outcome that did
     commit before the connection dropped is not applied twice.
     """
+    # The usual case costs one call; the retry policy is built on a failure,
+    # which it is handed as its first attempt (same waits and logs as before).
+    try:
+        return write()
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        failed: list[Exception] = [exc]
+
+    def attempt() -> _T:
+        if failed:
+            raise failed.pop()
+        return write()
+
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_database_unavailable),
         wait=tenacity.wait_exponential(multiplier=OUTCOME_RETRY_INITIAL, max=OUTCOME_RETRY_MAX),
@@ -1012,7 +1100,7 @@ def _until_database_answers(write: Callable[[], _T]) -> _T:
             tries=state.attempt_number),
         reraise=True,
     )
-    return retrying(write)
+    return retrying(attempt)
 
 
 def _last_comment(session: Session, approval_id: str) -> str:

@@ -2,8 +2,9 @@
 
 A workflow is claimable when its status is ``running``, its ``runnable_at``
 has passed and no unexpired lease is held. Claiming is one atomic UPDATE of a
-row picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises
-writers), so many runner processes on many machines share the work. A
+few rows picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises
+writers; core.engine.claim_queue keeps those not started yet), so many runner
+processes on many machines share the work. A
 heartbeat extends the leases of workflows being executed; a runner killed
 mid-step stops extending, its lease runs out, and another runner takes the
 workflow over and runs the interrupted step again with the same idempotency
@@ -23,12 +24,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 
 from core.approvals.engine import ApprovalEngine
 from core.approvals.reminder_sender import send_due_reminders
 from core.approvals.reminders import next_reminder
 from core.base.retry import backoff_delay, first_line, is_database_unavailable
+from core.engine.claim_queue import ClaimQueue, claim_batch, claim_workflows
 from core.engine.executor import StepExecutor, TaskHandler, rehearsal_task
 from core.engine.tools import ToolRegistry, default_registry
 from core.store.tables import RunnerHeartbeat, Workflow, utcnow
@@ -69,29 +71,8 @@ class Background(Protocol):
 
 def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> str | None:
     """Take the lease of the next runnable workflow; its id, or None."""
-    now = utcnow()
-    candidate = (
-        select(Workflow.id)
-        .where(
-            Workflow.status == "running",
-            Workflow.runnable_at <= now,
-            or_(Workflow.lease_owner.is_(None), Workflow.lease_expires_at < now),
-        )
-        .order_by(Workflow.runnable_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    with db.runner_session() as session:
-        db.commit_without_flush(session)
-        claimed = session.execute(
-            update(Workflow)
-            .where(Workflow.id == candidate)
-            .values(lease_owner=runner_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
-            .returning(Workflow.id)
-            .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-    return claimed
+    claimed = claim_workflows(db, runner_id, lease_seconds, 1)
+    return claimed[0] if claimed else None
 
 
 def next_timer(db: Database) -> datetime | None:
@@ -147,12 +128,16 @@ class Runner:
         # leases are let go as soon as the database answers again, so they
         # are taken up at once instead of after the lease runs out.
         self._interrupted: set[str] = set()
+        # Batch claims (core.engine.claim_queue): leased, not started yet. A claim's
+        # slice hands its workflow back when these wait (fairness).
+        self.claims = ClaimQueue(claim_batch())
+        self.executor.queued = self.claims.__len__
 
     # -- one unit of work -----------------------------------------------------
 
     def run_once(self) -> bool:
         """Claim and run one workflow; False when nothing was runnable."""
-        workflow_id = claim_next_workflow(self.db, self.runner_id, self.lease_seconds)
+        workflow_id = self.claims.take(self.db, self.runner_id, self.lease_seconds)
         if workflow_id is None:
             return False
         runner_metrics.claims.inc()
@@ -206,6 +191,7 @@ class Runner:
         finally:
             done.set()
             heartbeat.join(self.lease_seconds)
+            self.claims.hand_back(self.db, self.runner_id)  # left by max_seconds
         return self.executor.steps_executed - start
 
     # -- the long-running loop --------------------------------------------------
@@ -235,6 +221,11 @@ class Runner:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        try:
+            self.claims.hand_back(self.db, self.runner_id)
+        except Exception as exc:  # noqa: BLE001 - their leases run out instead
+            runner_metrics.error("heartbeat", exc)
+            self.log.warning("could not hand back the queued workflows", error=first_line(exc))
         self._unregister()
 
     def run_forever(self) -> None:
@@ -361,6 +352,7 @@ class Runner:
         now = utcnow()
         with self._active_lock:
             active = list(self._active)
+        active += self.claims.held()  # one UPDATE renews every lease this runner holds
         with self.db.session() as session:
             if active:
                 session.execute(

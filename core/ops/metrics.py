@@ -144,6 +144,14 @@ class DatabaseCollector(Collector):
                 alerts.add_metric([rule], opened.get(rule, 0))
             yield alerts
 
+            # How people approve (the Monitor's analytics, core.ops.analytics), platform-wide.
+            from datetime import timedelta
+
+            from core.ops.analytics import WINDOW_DAYS, compute, metric_families
+
+            yield from metric_families(compute(session, tenant=None,
+                                               since=now - timedelta(days=WINDOW_DAYS)))
+
 
 def make_registry(db: Database) -> CollectorRegistry:
     """A registry of its own (not the process-global one) over ``db``."""

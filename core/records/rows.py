@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core.base.errors import ApprovalNotFound, WorkflowNotFound
 from core.base.states import check_workflow_transition
 from core.identity import permissions
+from core.records import trail
 from core.store.events import add_event
 from core.store.tables import ApprovalRequest, Workflow, WorkflowEvent, utcnow
 from core.store.tenancy import tenant_scope
@@ -157,4 +158,7 @@ def insert_runner_events(session: Session, rows: list[dict[str, Any]]) -> None:
     refused = {row["event_type"] for row in rows} - RUNNER_EVENTS
     if refused:
         raise ValueError(f"not a runner step event: {sorted(refused)} (use append_event)")
+    # Sealed here; the ORM's entries are sealed by core.records.trail's flush hook. The
+    # runner writes these under its workflow's row lock, so the chain needs no other.
+    trail.seal_rows(session, rows, locked=True)
     session.execute(insert(WorkflowEvent).values(rows))

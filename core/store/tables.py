@@ -281,8 +281,14 @@ class ApprovalResponse(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The tamper-evident trail (core.records.trail): chain, position, previous hash, own hash.
+    trail_chain: Mapped[str | None] = mapped_column(String(80), default=None)
+    trail_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    trail_prev: Mapped[str | None] = mapped_column(String(64), default=None)
+    trail_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
-    __table_args__ = (UniqueConstraint("approval_id", "approver", "level"),)
+    __table_args__ = (UniqueConstraint("approval_id", "approver", "level"),
+                      Index("ix_approval_responses_trail", "trail_chain", "trail_seq", unique=True))
 
 
 class WorkflowEvent(Base):
@@ -302,6 +308,13 @@ class WorkflowEvent(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The tamper-evident trail (core.records.trail): chain, position, previous hash, own hash.
+    trail_chain: Mapped[str | None] = mapped_column(String(80), default=None)
+    trail_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    trail_prev: Mapped[str | None] = mapped_column(String(64), default=None)
+    trail_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    __table_args__ = (Index("ix_workflow_events_trail", "trail_chain", "trail_seq", unique=True),)
 
 
 class WorkflowCheckpoint(Base):

@@ -83,8 +83,8 @@ def test_each_agents_command_and_a_refusal(sqlite_url: str) -> None:
     assert json.loads(ok(sqlite_url, "show", "checker", "--json"))["max_steps"] == 4
 
     missing = cli(sqlite_url, "show", "nobody")
-    assert (missing.returncode, said(missing.stderr)) == (
-        1, ["error: No agent profile is named 'nobody'."])
+    assert (missing.returncode, said(missing.stderr)) == (  # not found: exit 3
+        3, ["error: No agent profile is named 'nobody'."])
 
 
 def test_delete_of_an_unused_profile(pg_url: str) -> None:

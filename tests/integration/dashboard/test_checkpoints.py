@@ -128,9 +128,9 @@ def test_a_busy_workflow_is_refused_with_core_s_message(demo_db: Database) -> No
     at.checkbox(key="rollback.confirm").check()
     at.button(key="rollback.submit").click().run()
     no_exception(at)
-    # A Conflict (try again in a moment) is a warning (components.feedback.level_for).
+    # A conflict with the workflow's state (core.base.errors.Conflict) is shown as a warning.
     assert "A runner is executing a step of this workflow right now; try again in a moment." in [
-        w.value for w in at.warning]
+        e.value for e in at.warning]
     assert ops.get_workflow(demo_db, workflow_id).status == "running"
 
 

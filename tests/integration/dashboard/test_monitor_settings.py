@@ -39,7 +39,11 @@ def test_monitor_draws_its_charts(demo_db: Database) -> None:
     assert metrics["Decided"] == "1"
     titles = [spec["layout"]["title"]["text"] for spec in plotly_specs(at)]
     assert titles == ["Approval requests per day", "Time to decision", "Workflows by status",
-                      "Runner heartbeat (seconds since last seen)"]
+                      "Runner heartbeat (seconds since last seen)",
+                      # approval analytics (core.ops.analytics); no approving vote: no rubber stamps
+                      "Time to decision by approval type", "Time to decision by channel",
+                      "Time to decision by approver"]
+    assert metrics["Requests"] == "4"
     assert "**1** of 1 runners alive" in all_text(at)
 
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from core.approvals.engine import ApprovalEngine
 from core.engine import workflows as ops
+from core.ops.audit_export import audit_record
 from core.runtime import build_runner
 from core.store.db import Database
 from gateway.slack import handle_socket_request
@@ -82,6 +83,11 @@ def test_a_signed_click_approves_and_the_workflow_moves_on(client: TestClient, d
     assert [v.channel for v in ApprovalEngine(db).responses(approval.id)] == ["slack"]
     build_runner(db).run_until_idle()
     assert ops.get_workflow(db, workflow_id).status == "completed"
+    # The auditor's record names the Slack user who clicked (core.identity.verified).
+    [vote] = audit_record(db, "system", workflow_id).requests[0].votes
+    assert vote.identity_details is not None
+    assert vote.identity_details["slack_user_id"] == BOSS_SLACK
+    assert f"Slack user id {BOSS_SLACK}" in vote.identity
 
 
 def test_reject_button_and_a_second_click(client: TestClient, db: Database) -> None:

@@ -1,0 +1,420 @@
+"""The runner's hot path: one step's outcome and the next step's start, in one commit.
+
+A plain step (no checkpoint, no approval on it or on the next step) ends in
+one transaction of four writes, its statements built once per dialect and run
+on a SQLAlchemy Core connection (no ORM session, no unit of work, nothing
+re-read):
+
+1. INSERT the next step run, its idempotency key (``<workflow>/<run id>``)
+   computed in the same statement;
+2. UPDATE the workflow to the next step, only while this runner holds its
+   lease, it is running and the finished run is still its current one: this
+   takes the row's lock, as the general path's locking SELECT does, and
+   checks what it checks;
+3. UPDATE the finished run to ``completed`` with its output, only while it
+   is ``running``;
+4. INSERT both events (``step.completed``, ``step.started``).
+
+On PostgreSQL the four are one statement (data-modifying CTEs, ``_PG_STEP``),
+so a step is two round trips: it and the commit. On SQLite (in-process, no
+round trips) they are four statements after BEGIN IMMEDIATE.
+
+When 2 or 3 matches no row (the lease was lost, the workflow was paused,
+cancelled or rolled back under us) the transaction is rolled back and the
+caller takes the general path, which re-reads the rows under the lock and
+decides; nothing of this attempt is kept. A retry after an outage that hid
+a successful commit finds the workflow moved on and drops the outcome the
+same way, so an outcome is never applied twice. The commit is durable, as
+every step outcome's: the next step's action runs only after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert, Update
+
+from core.base.trail_hash import content_of, entry_hash, event_chain
+from core.records.trail import stored_head
+from core.store.tables import StepRun, UTCDateTime, Workflow, WorkflowEvent, utcnow
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+
+# SQL NULL for an absent before/after (as ORM-appended events leave them), not JSON null.
+_NULLABLE_JSON = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+
+
+@dataclass(frozen=True)
+class NextStart:
+    """The step run the hot path inserted: its id and idempotency key, and the
+    workflow's context as the same statement left it (another actor may have
+    merged into it between steps; the next step's templates read it)."""
+
+    run_id: int
+    key: str
+    context: dict[str, Any]
+
+
+class StepQueries:
+    """The hot path's statements for one dialect, built once (SQLAlchemy caches their
+    compiled form); every value is a bound parameter."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+        self.pg_step = _PG_STEP
+        self.insert_run = _insert_run()
+        self.fix_key: Update = (
+            update(StepRun).where(StepRun.id == bindparam("run_id")).values(idempotency_key=bindparam("key"))
+        )
+        self.advance_workflow: Update = (
+            update(Workflow)
+            .where(
+                Workflow.id == bindparam("workflow_id"),
+                Workflow.lease_owner == bindparam("runner_id"),
+                Workflow.status == "running",
+                Workflow.current_step == bindparam("index"),
+                Workflow.current_step_run_id == bindparam("run_id"),
+            )
+            .values(
+                current_step=bindparam("next_index"),
+                current_step_run_id=bindparam("next_run_id"),
+                updated_at=bindparam("now"),
+                engine_errors=0,
+            )
+            .returning(Workflow.context)
+        )
+        self.complete_run: Update = (
+            update(StepRun)
+            .where(StepRun.id == bindparam("run_id"), StepRun.status == "running")
+            .values(status="completed", output=bindparam("output"), finished_at=bindparam("now"))
+        )
+        self.insert_events: Insert = insert(WorkflowEvent).values(
+            workflow_id=bindparam("workflow_id"),
+            event_type=bindparam("event_type"),
+            actor=bindparam("actor"),
+            step_name=bindparam("step_name"),
+            before=bindparam("before", type_=_NULLABLE_JSON),
+            after=bindparam("after", type_=_NULLABLE_JSON),
+            data=bindparam("data"),
+            created_at=bindparam("created_at"),
+            trail_chain=bindparam("trail_chain"),
+            trail_seq=bindparam("trail_seq"),
+            trail_prev=bindparam("trail_prev"),
+            trail_hash=bindparam("trail_hash"),
+        )
+
+
+def _insert_run() -> Insert:
+    """SQLite: INSERT a first attempt's run with its key in one statement, RETURNING
+    (id, key). Writers are serialised (BEGIN IMMEDIATE), so a new row gets the highest
+    id plus one, which the INSERT computes (and the caller checks)."""
+    values = {
+        "workflow_id": bindparam("workflow_id", type_=String()),
+        "step_index": bindparam("step_index", type_=Integer()),
+        "step_name": bindparam("step_name", type_=String()),
+        "step_type": bindparam("step_type", type_=String()),
+        "status": bindparam("status", type_=String()),
+        "attempt": bindparam("attempt", type_=Integer()),
+        "started_at": bindparam("started_at", type_=UTCDateTime()),
+        "executed_by": bindparam("executed_by", type_=String()),
+    }
+    next_id = select(func.coalesce(func.max(StepRun.id), 0) + 1).scalar_subquery()
+    return (
+        insert(StepRun)
+        .values(**values, idempotency_key=bindparam("prefix", type_=String()) + cast(next_id, String))
+        .returning(StepRun.id, StepRun.idempotency_key)
+    )
+
+
+# PostgreSQL: the four writes as one statement (data-modifying CTEs), so a step
+# costs two round trips, this and the commit. Each CTE runs only when the one
+# before it matched: no row comes back when the lease, the workflow's position
+# or the run's status is not as the caller left it (the caller rolls back).
+# The next run's id is drawn from the sequence by the workflow's UPDATE.
+_PG_STEP = (
+    text("""
+WITH moved AS (
+    UPDATE workflows
+       SET current_step = :next_index,
+           current_step_run_id = :next_id,
+           updated_at = :now, engine_errors = 0
+     WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
+       AND current_step = :index AND current_step_run_id = :run_id
+    RETURNING current_step_run_id AS next_id, context
+), done AS (
+    UPDATE step_runs SET status = 'completed', output = :output, finished_at = :now
+     WHERE id = :run_id AND status = 'running' AND EXISTS (SELECT 1 FROM moved)
+    RETURNING id
+), started AS (
+    INSERT INTO step_runs (id, workflow_id, step_index, step_name, step_type, status,
+                           attempt, started_at, executed_by, idempotency_key)
+    SELECT moved.next_id, :workflow_id, :next_index, :next_name, :next_type, 'running', 1,
+           :now, :runner_id, :prefix || moved.next_id
+      FROM moved, done
+    RETURNING id, idempotency_key
+), logged AS (
+    INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
+                                 data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
+    SELECT :workflow_id, 'step.completed', :runner_id, :name, :before, :after,
+           :completed_data, :now, :chain, :seq_done, :prev_done, :hash_done FROM started
+    UNION ALL
+    SELECT :workflow_id, 'step.started', :runner_id, :next_name, NULL, NULL,
+           :started_data, :now, :chain, :seq_started, :prev_started, :hash_started FROM started
+)
+SELECT started.id, started.idempotency_key, moved.context FROM started, moved
+""")
+    .columns(id=BigInteger(), idempotency_key=String(), context=postgresql.JSONB())
+    .bindparams(
+        bindparam("workflow_id", type_=String()),
+        bindparam("runner_id", type_=String()),
+        bindparam("index", type_=Integer()),
+        bindparam("run_id", type_=BigInteger()),
+        bindparam("next_index", type_=Integer()),
+        bindparam("now", type_=UTCDateTime()),
+        bindparam("output", type_=postgresql.JSONB()),
+        bindparam("next_name", type_=String()),
+        bindparam("next_type", type_=String()),
+        bindparam("prefix", type_=String()),
+        bindparam("name", type_=String()),
+        bindparam("before", type_=postgresql.JSONB()),
+        bindparam("after", type_=postgresql.JSONB()),
+        bindparam("completed_data", type_=postgresql.JSONB()),
+        bindparam("next_id", type_=BigInteger()),
+        bindparam("started_data", type_=postgresql.JSONB()),
+        bindparam("chain", type_=String()),
+        bindparam("seq_done", type_=BigInteger()),
+        bindparam("prev_done", type_=String()),
+        bindparam("hash_done", type_=String()),
+        bindparam("seq_started", type_=BigInteger()),
+        bindparam("prev_started", type_=String()),
+        bindparam("hash_started", type_=String()),
+    )
+)
+
+# PostgreSQL, before the step statement: lock the workflow's row (the trail's chain
+# lock, core.records.trail) while it is still as the caller left it, and draw the
+# next run's id, so both events can be sealed before they are written.
+_PG_LOCK_AND_NEXT_ID = text("""
+SELECT nextval(pg_get_serial_sequence('step_runs', 'id'))
+  FROM workflows
+ WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
+   AND current_step = :index AND current_step_run_id = :run_id
+   FOR UPDATE
+""")
+
+_QUERIES: dict[bool, StepQueries] = {}
+
+
+def queries(postgres: bool) -> StepQueries:
+    found = _QUERIES.get(postgres)
+    if found is None:
+        found = _QUERIES[postgres] = StepQueries(postgres)
+    return found
+
+
+def insert_first_run(
+    conn: Connection,
+    q: StepQueries,
+    *,
+    workflow_id: str,
+    index: int,
+    step_name: str,
+    step_type: str,
+    runner_id: str,
+    now: datetime,
+) -> NextStart:
+    """INSERT a step's first run (status ``running``): its id and idempotency key."""
+    prefix = f"{workflow_id}/"
+    row = conn.execute(
+        q.insert_run,
+        {
+            "workflow_id": workflow_id,
+            "step_index": index,
+            "step_name": step_name,
+            "step_type": step_type,
+            "status": "running",
+            "attempt": 1,
+            "started_at": now,
+            "executed_by": runner_id,
+            "prefix": prefix,
+        },
+    ).one()
+    run_id, key = int(row[0]), str(row[1])
+    if key != f"{prefix}{run_id}":  # never expected; kept right if it happens
+        key = f"{prefix}{run_id}"
+        conn.execute(q.fix_key, {"run_id": run_id, "key": key})
+    return NextStart(run_id, key, {})
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The step that finished, as the hot path records it."""
+
+    workflow_id: str
+    index: int
+    name: str
+    run_id: int
+    attempt: int
+    output: dict[str, Any]
+
+
+def _started_data(run_id: int, index: int, step_type: str, key: str) -> dict[str, Any]:
+    return {"step_run_id": run_id, "index": index, "type": step_type, "idempotency_key": key,
+            "attempt": 1}
+
+
+def _step_events(done: Finished, runner_id: str, next_name: str, now: datetime,
+                 before: dict[str, Any], after: dict[str, Any], completed_data: dict[str, Any],
+                 started_data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The two events of a step's outcome and the next start, as rows."""
+    common = {"workflow_id": done.workflow_id, "actor": runner_id, "created_at": now}
+    return [
+        {**common, "event_type": "step.completed", "step_name": done.name, "before": before,
+         "after": after, "data": completed_data},
+        {**common, "event_type": "step.started", "step_name": next_name, "before": None,
+         "after": None, "data": started_data},
+    ]
+
+
+def _seal(conn: Connection, workflow_id: str, events: list[dict[str, Any]]) -> None:
+    """Seal the events into their workflow's trail (core.records.trail): one SELECT of the
+    chain's head; the caller holds the chain (the workflow's row lock on PostgreSQL,
+    BEGIN IMMEDIATE on SQLite)."""
+    chain = event_chain(workflow_id, None, None)
+    seq, prev = stored_head(conn, chain)
+    for row in events:
+        seq += 1
+        digest = entry_hash("event", content_of("event", row), chain=chain, seq=seq, prev=prev)
+        row.update(trail_chain=chain, trail_seq=seq, trail_prev=prev, trail_hash=digest)
+        prev = digest
+
+
+def complete_and_start(
+    conn: Connection,
+    q: StepQueries,
+    runner_id: str,
+    done: Finished,
+    next_name: str,
+    next_type: str,
+    now: datetime,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> NextStart | None:
+    """The step's outcome and the next start (see the module's docstring), in ``conn``'s
+    transaction.
+
+    None when the workflow or the run is no longer as the caller left it: the
+    caller must roll the transaction back and take the general path.
+    """
+    completed_data = {"step_run_id": done.run_id, "attempt": done.attempt}
+    if q.postgres:
+        locked = conn.execute(_PG_LOCK_AND_NEXT_ID, {
+            "workflow_id": done.workflow_id, "runner_id": runner_id, "index": done.index,
+            "run_id": done.run_id}).first()
+        if locked is None:
+            return None
+        next_id = int(locked[0])
+        prefix = f"{done.workflow_id}/"
+        events = _step_events(done, runner_id, next_name, now, before, after, completed_data,
+                              _started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"))
+        _seal(conn, done.workflow_id, events)
+        row = conn.execute(
+            q.pg_step,
+            {
+                "next_id": next_id,
+                "started_data": events[1]["data"],
+                "chain": events[0]["trail_chain"],
+                "seq_done": events[0]["trail_seq"],
+                "prev_done": events[0]["trail_prev"],
+                "hash_done": events[0]["trail_hash"],
+                "seq_started": events[1]["trail_seq"],
+                "prev_started": events[1]["trail_prev"],
+                "hash_started": events[1]["trail_hash"],
+                "workflow_id": done.workflow_id,
+                "runner_id": runner_id,
+                "index": done.index,
+                "run_id": done.run_id,
+                "next_index": done.index + 1,
+                "now": now,
+                "output": done.output,
+                "next_name": next_name,
+                "next_type": next_type,
+                "prefix": f"{done.workflow_id}/",
+                "name": done.name,
+                "before": before,
+                "after": after,
+                "completed_data": completed_data,
+            },
+        ).first()
+        return None if row is None else NextStart(int(row[0]), str(row[1]), dict(row[2] or {}))
+    started = insert_first_run(
+        conn,
+        q,
+        workflow_id=done.workflow_id,
+        index=done.index + 1,
+        step_name=next_name,
+        step_type=next_type,
+        runner_id=runner_id,
+        now=now,
+    )
+    moved = conn.execute(
+        q.advance_workflow,
+        {
+            "workflow_id": done.workflow_id,
+            "runner_id": runner_id,
+            "index": done.index,
+            "run_id": done.run_id,
+            "next_index": done.index + 1,
+            "next_run_id": started.run_id,
+            "now": now,
+        },
+    ).first()
+    if moved is None:
+        return None
+    if conn.execute(q.complete_run, {"run_id": done.run_id, "output": done.output, "now": now}).rowcount != 1:
+        return None
+    events = _step_events(done, runner_id, next_name, now, before, after, completed_data,
+                          _started_data(started.run_id, done.index + 1, next_type, started.key))
+    _seal(conn, done.workflow_id, events)
+    conn.execute(q.insert_events, events)
+    return NextStart(started.run_id, started.key, dict(moved[0] or {}))
+
+
+_NOW = bindparam("now", type_=UTCDateTime())
+_ANOTHER_WAITING = (
+    select(Workflow.id)
+    .where(
+        Workflow.status == "running",
+        Workflow.runnable_at <= _NOW,
+        or_(Workflow.lease_owner.is_(None), Workflow.lease_expires_at < _NOW),
+        Workflow.id != bindparam("workflow_id", type_=String()),
+    )
+    .limit(1)
+)
+
+
+def another_is_waiting(db: Database, workflow_id: str) -> bool:
+    """Whether another workflow is claimable now (one read on the claim index): a
+    claim that used up its slice hands its workflow back only then."""
+    with db.read() as session:
+        found = session.execute(_ANOTHER_WAITING, {"now": utcnow(), "workflow_id": workflow_id}).first()
+    return found is not None

@@ -1,0 +1,301 @@
+"""The tamper-evident trail on real databases: every event and vote is chained
+in its workflow's hash chain as it is written; ``audit verify`` passes, then
+names the row an UPDATE that bypasses the append-only trigger changed; the
+chain holds under concurrent writers; the auditor's export says who was asked,
+what they saw and decided, what ran, through which channel and identity."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select, text
+
+from cli.main import main
+from core.approvals.engine import ApprovalEngine
+from core.base.errors import NotAuthorized, TrailBroken
+from core.engine import workflows as ops
+from core.identity.permissions import Credential, acting_with
+from core.identity.users import add_user
+from core.identity.verified import vouched
+from core.ops.audit_export import audit_record
+from core.ops.audit_files import export
+from core.records import rows as store
+from core.records.trail import GENESIS
+from core.records.trail_verify import require_intact, verify
+from core.store.db import Database
+from core.store.tables import ApprovalResponse, WorkflowEvent
+from tests.helpers.approved_calls import FINANCE, PROPOSED, pay_registry, pay_step, run
+from tests.helpers.engine import REQUESTER, Calls
+
+AUDITOR = "auditor@example.com"
+SECOND = "controller@example.com"
+
+
+def _answered_payment(db: Database, calls: Calls) -> tuple[str, str]:
+    """A guarded payment two people approve (Slack, then an API token); it then runs."""
+    registry = pay_registry(calls)
+    add_user(db, REQUESTER, role="service")
+    add_user(db, FINANCE, role="approver")
+    add_user(db, SECOND, role="approver")
+    add_user(db, AUDITOR, role="viewer")
+    step = pay_step(requested_from=[FINANCE, SECOND], approval_threshold=2)
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": "pay an invoice", "steps": [step]},
+        input_data={"amount": PROPOSED["amount"], "note": PROPOSED["note"]},
+        created_by=REQUESTER,
+    ).id
+    run(db, registry)
+    engine = ApprovalEngine(db)
+    [approval] = engine.list_pending_approvals(workflow_id=workflow_id)
+    with vouched(slack_user_id="U0FINANCE"):
+        engine.respond_to_approval(approval.id, FINANCE, "approve", comment="ok", channel="slack")
+    with acting_with(Credential(SECOND, "erp-bot", None)):
+        engine.respond_to_approval(approval.id, SECOND, "approve", channel="api")
+    run(db, registry)
+    assert calls.of("pay") == [PROPOSED]
+    return workflow_id, approval.id
+
+
+def _entries(db: Database, workflow_id: str) -> list[tuple[int, str, str]]:
+    with db.read() as session:
+        rows = [
+            (e.trail_seq, e.trail_prev, e.trail_hash)
+            for e in session.scalars(select(WorkflowEvent).where(WorkflowEvent.trail_chain == workflow_id))
+        ]
+        rows += [
+            (v.trail_seq, v.trail_prev, v.trail_hash)
+            for v in session.scalars(
+                select(ApprovalResponse).where(ApprovalResponse.trail_chain == workflow_id)
+            )
+        ]
+    return sorted(rows)  # type: ignore[arg-type]
+
+
+def _tamper(db: Database, table: str, statement: str, **params: Any) -> None:
+    """Run an UPDATE or DELETE with the append-only trigger lifted (a test database only)."""
+    with db.engine.begin() as conn:
+        if db.is_postgres:
+            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"))
+        else:
+            conn.execute(text(f"DROP TRIGGER {table}_no_update"))
+            conn.execute(text(f"DROP TRIGGER {table}_no_delete"))
+        conn.execute(text(statement), params)
+
+
+def test_every_event_and_vote_is_chained_as_written(db: Database, calls: Calls) -> None:
+    workflow_id, _ = _answered_payment(db, calls)
+    entries = _entries(db, workflow_id)
+    # One chain across both tables: positions 1..n, each linked to the one before.
+    assert [seq for seq, _, _ in entries] == list(range(1, len(entries) + 1))
+    assert entries[0][1] == GENESIS
+    for (_, _, digest), (_, prev, _) in zip(entries, entries[1:], strict=False):
+        assert prev == digest
+    with db.read() as session:
+        votes = session.scalars(select(ApprovalResponse)).all()
+    assert len(votes) == 2 and all(v.trail_chain == workflow_id for v in votes)
+    [report] = verify(db, AUDITOR, workflow_id)
+    assert report.intact and report.entries == len(entries) and report.head == entries[-1][2]
+
+
+@pytest.mark.parametrize("table", ["approval_responses", "workflow_events"])
+def test_verify_names_the_row_a_raw_update_changed(
+    db: Database,
+    calls: Calls,
+    table: str,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    workflow_id, approval_id = _answered_payment(db, calls)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    main(["audit", "verify", workflow_id, "--as", AUDITOR])
+    assert "intact" in capsys.readouterr().out
+    with db.read() as session:
+        if table == "approval_responses":
+            row_id = session.scalar(select(ApprovalResponse.id).where(ApprovalResponse.approver == FINANCE))
+            statement = "UPDATE approval_responses SET decision = 'reject' WHERE id = :id"
+        else:
+            row_id = session.scalar(
+                select(WorkflowEvent.id).where(
+                    WorkflowEvent.approval_id == approval_id, WorkflowEvent.event_type == "approval.decided"
+                )
+            )
+            statement = "UPDATE workflow_events SET actor = 'mallory@example.com' WHERE id = :id"
+    _tamper(db, table, statement, id=row_id)
+
+    [report] = verify(db, AUDITOR, workflow_id)
+    assert report.broken is not None
+    assert (report.broken.table, report.broken.row_id) == (table, row_id)
+    assert "hash mismatch" in report.broken.reason
+    with pytest.raises(TrailBroken, match=f"{table} row {row_id} "):
+        require_intact([report])
+    # The command line says the same and exits non-zero (also without a workflow given).
+    for argv in (["audit", "verify", workflow_id], ["audit", "verify"]):
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, "--as", AUDITOR])
+        assert exited.value.code == 4  # a Conflict (core.base.errors): the trail does not hold
+        assert f"{table} row {row_id} (chain {workflow_id}" in capsys.readouterr().err
+
+
+def test_a_deleted_entry_breaks_the_link_of_the_next(db: Database, calls: Calls) -> None:
+    workflow_id, _ = _answered_payment(db, calls)
+    with db.read() as session:
+        events = session.scalars(
+            select(WorkflowEvent)
+            .where(WorkflowEvent.trail_chain == workflow_id)
+            .order_by(WorkflowEvent.trail_seq)
+        ).all()
+    victim = events[3]
+    _tamper(db, "workflow_events", "DELETE FROM workflow_events WHERE id = :id", id=victim.id)
+    [report] = verify(db, AUDITOR, workflow_id)
+    assert report.broken is not None and report.broken.seq == victim.trail_seq + 1
+    assert "missing or deleted" in report.broken.reason
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(db: Database) -> None:
+    """Writers appending to one workflow at once queue on its lock: no fork, no gap."""
+    add_user(db, REQUESTER, role="service")
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": "busy", "steps": [{"name": "a", "type": "tool", "tool": "do", "args": {}}]},
+        created_by=REQUESTER,
+    ).id
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(8):
+                with db.session() as session:
+                    store.append_event(
+                        session, "note.added", "system", workflow_id=workflow_id, data={"writer": n, "i": i}
+                    )
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    entries = _entries(db, workflow_id)
+    assert len(entries) >= 48 and [s for s, _, _ in entries] == list(range(1, len(entries) + 1))
+    [report] = verify(db, "system", workflow_id)
+    assert report.intact
+
+
+def test_the_export_tells_an_auditor_who_saw_decided_and_ran_what(
+    db: Database,
+    calls: Calls,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+) -> None:
+    workflow_id, approval_id = _answered_payment(db, calls)
+    record = audit_record(db, AUDITOR, workflow_id)
+    assert record.trail["intact"] is True
+    [request] = record.requests
+    assert request.asked[0]["round"] == "opened"
+    assert sorted(request.asked[0]["approvers"]) == sorted([FINANCE, SECOND])
+    assert request.shown["call"]["tool"] == "pay"
+    assert request.shown["call"]["arguments"] == PROPOSED
+    by = {v.approver: v for v in request.votes}
+    assert by[FINANCE].channel == "slack" and by[FINANCE].identity_details is not None
+    assert by[FINANCE].identity_details["slack_user_id"] == "U0FINANCE"
+    assert "Slack user id U0FINANCE" in by[FINANCE].identity
+    assert by[SECOND].channel == "api" and "token 'erp-bot'" in by[SECOND].identity
+    assert request.outcome == "approved" and request.released_call is not None
+    assert request.released_call["arguments"] == PROPOSED
+    assert request.ran is not None and request.ran["status"] == "completed"
+
+    lines = [json.loads(line) for line in export(db, AUDITOR, workflow_id, "jsonl").splitlines()]
+    assert [line["record"] for line in lines[:3]] == ["workflow", "trail", "request"]
+    entries = [line for line in lines if line["record"] == "entry"]
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert lines[1]["head"] == entries[-1]["hash"]
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    out = tmp_path / "record.pdf"
+    main(["audit", "export", workflow_id, "--format", "pdf", "--output", str(out), "--as", AUDITOR])
+    pdf = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(out.read_bytes())).pages)
+    for expected in (
+        "Trail verified",
+        FINANCE,
+        SECOND,
+        "U0FINANCE",
+        "erp-bot",
+        "invoice 7",
+        "released_call",
+        "completed",
+    ):
+        assert expected in pdf, expected
+
+
+def test_reading_the_trail_needs_audit_read(db: Database, calls: Calls) -> None:
+    workflow_id, _ = _answered_payment(db, calls)
+    with pytest.raises(NotAuthorized, match="audit:read"):
+        verify(db, REQUESTER, workflow_id)  # a service account
+    with pytest.raises(NotAuthorized, match="audit:read"):
+        export(db, REQUESTER, workflow_id, "jsonl")
+
+
+def test_values_each_database_stores_its_own_way_still_verify(db: Database) -> None:
+    """JSONB gives 1e20 back as an integer and reorders keys; the hash is of the canonical
+    form, so what was sealed is what is verified."""
+    with db.session() as session:
+        store.append_event(
+            session,
+            "note.added",
+            "system",
+            data={
+                "big": 1e20,
+                "whole": 2.0,
+                "small": 1.5e-7,
+                "text": "Zürich ✓",
+                "b": {"z": 1, "a": [1, None]},
+            },
+        )
+    [report] = verify(db, "system")
+    assert report.chain == "platform" and report.intact and report.entries == 1
+
+
+def test_an_email_link_answer_names_its_recipient_and_a_backup_keeps_the_chain(
+    db: Database, calls: Calls, tmp_path: Any
+) -> None:
+    from core.approvals.links import make_link_token, respond_with_link
+    from core.ops.backup import export_database, import_database
+
+    registry = pay_registry(calls)
+    add_user(db, REQUESTER, role="service")
+    add_user(db, FINANCE, role="approver")
+    workflow_id = ops.create_workflow(
+        db, {"name": "pay", "steps": [pay_step()]},
+        input_data={"amount": PROPOSED["amount"], "note": PROPOSED["note"]}, created_by=REQUESTER).id
+    run(db, registry)
+    [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
+    respond_with_link(db, make_link_token(approval.id, FINANCE, "approve", level=0))
+    run(db, registry)
+    [vote] = audit_record(db, "system", workflow_id).requests[0].votes
+    assert vote.channel == "email" and vote.identity_details is not None
+    assert vote.identity_details["link_recipient"] == FINANCE
+    assert "sent to finance@example.com" in vote.identity
+
+    # A backup moved to another database keeps the rows and their hashes: still intact.
+    backup = io.StringIO()
+    export_database(db, backup)
+    copy = Database(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        copy.upgrade()
+        backup.seek(0)
+        import_database(copy, backup)
+        [report] = verify(copy, "system", workflow_id)
+        [original] = verify(db, "system", workflow_id)
+        assert report.intact and report.head == original.head
+    finally:
+        copy.dispose()
