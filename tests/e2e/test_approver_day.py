@@ -239,10 +239,19 @@ def test_keyboard_moves_opens_approves_and_lists_keys(dashboard: Dashboard, page
     expect(selected).not_to_contain_text("Keyboard request")
     page.keyboard.press("j")
     expect(selected).to_contain_text("Keyboard request")
+    # x ticks the selected request for a bulk decision, and x again unticks it.
+    tick = selected.locator('input[type="checkbox"]')
+    page.keyboard.press("x")
+    expect(tick).to_be_checked()
+    page.keyboard.press("x")
+    expect(tick).not_to_be_checked()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"approval\?approval={approval_id}"))
     wait_for_app(page)
     expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible()
+    page.locator("h1").first.click()
+    page.keyboard.press("e")  # no answer or call fields on a yes/no request: the comment
+    expect(page.get_by_role("textbox", name="Comment")).to_be_focused()
     page.locator("h1").first.click()
     page.keyboard.press("a")
     expect(page.get_by_text("You approved the request.")).to_be_visible()
@@ -265,3 +274,15 @@ def test_the_inbox_has_its_own_path(dashboard: Dashboard, page: Any) -> None:
     page.goto(dashboard.url)  # the root opens the Inbox
     wait_for_app(page)
     expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+
+
+def test_r_rejects_the_open_request(dashboard: Dashboard, page: Any) -> None:
+    approval_id = ask(dashboard, "Reject me by key")
+    open_inbox(dashboard, page, FINANCE)
+    page.goto(f"{dashboard.url}/approval?approval={approval_id}")
+    wait_for_app(page)
+    expect(page.get_by_role("button", name="Reject", exact=True)).to_be_visible()
+    page.locator("h1").first.click()
+    page.keyboard.press("r")
+    expect(page.get_by_text("You rejected the request.")).to_be_visible()
+    assert row_of(dashboard, approval_id).status == "rejected"
