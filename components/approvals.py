@@ -336,6 +336,12 @@ def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalReque
         st.info("You are signed in as a viewer: you can read this request but not answer it.")
         return
     if not reports.is_asked(db, approval, user.email):
+        earlier = [v for v in view.votes if v["approver"] == user.email]
+        if earlier:  # a level they answered has passed: say so, and who decides now
+            st.info(f"You answered **{md(earlier[-1]['decision'])}** at level {earlier[-1]['level']}"
+                    f"; level {level} now waits for {md(', '.join(approval.approvers))} "
+                    f"({view.threshold} needed). Approvers: {md(view.chain)}.")
+            return
         st.info(f"You are not among this request's approvers ({md(', '.join(approval.approvers))}).")
         return
     config = ApprovalConfig.model_validate(approval.config)

@@ -59,7 +59,10 @@ EXPECTED: dict[Action, dict[str, str]] = {
     # Named on the request, a person without an account answers (email approvers).
     Action.APPROVALS_ANSWER: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
                               "unknown": Y, "system": NA},
-    Action.APPROVALS_REASSIGN: {role: NA for role in ROLES},  # no reassignment feature yet
+    # An approver may hand on a request they are asked (the matrix's request asks them).
+    Action.APPROVALS_REASSIGN: {"admin": Y, "approver": Y, "viewer": N, "service": N,
+                                "starter": N, "unknown": N, "system": Y},
+    Action.APPROVALS_OVERSEE: _ADMIN_ONLY,
     Action.CHANNELS_CONFIGURE: _ADMIN_ONLY,
     Action.DELIVERIES_RETRY: _ADMIN_ONLY,
     Action.ALERTS_ACKNOWLEDGE: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
@@ -178,6 +181,8 @@ class World:
 def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
     """How core does ``action`` as ``email`` (playing ``role``), on fresh state; None: no use case."""
     from core.agents.execution_logs import LogFilters, query
+    from core.approvals.inbox_views import InboxQuery, inbox_page
+    from core.approvals.reassign import reassign
     from core.approvals.standing_rules import create_rule
     from core.channels.notifications import retry_notification
     from core.channels.registry import store_channel_settings
@@ -207,6 +212,10 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
             w.db, w.waiting(role), "matrix", email),
         Action.APPROVALS_ANSWER: lambda w, role, email: ApprovalEngine(w.db).respond_to_approval(
             w.approval(), email, "approve"),
+        Action.APPROVALS_REASSIGN: lambda w, role, email: reassign(
+            w.db, w.approval(), email, [EMAILS["admin"]], reason="matrix"),
+        Action.APPROVALS_OVERSEE: lambda w, role, email: inbox_page(
+            w.db, email, InboxQuery(view="all")),
         Action.CHANNELS_CONFIGURE: lambda w, role, email: store_channel_settings(
             w.db, "webhook", enabled=True, settings={}, actor=email),
         Action.DELIVERIES_RETRY: lambda w, role, email: retry_notification(
