@@ -21,9 +21,8 @@ from core.approvals import inbox as reports
 from core.base.clock import utcnow
 
 if TYPE_CHECKING:
-    from core.store.tables import ApprovalRequest
+    from core.approvals.inbox import InboxItem
 
-URGENT_SECONDS = 3600
 
 
 def ago(value: datetime) -> str:
@@ -37,7 +36,7 @@ def ago(value: datetime) -> str:
     return f"{int(seconds // 86400)} days ago"
 
 
-def inbox_rows(approvals: Sequence[ApprovalRequest], names: dict[str, str],
+def inbox_rows(approvals: Sequence[InboxItem], names: dict[str, str],
                channels: dict[str, list[str]], *, pick_key: str | None = None,
                empty: str = "Nothing is waiting for you.") -> None:
     """One bordered row per request, its title (as text) linking to the Approval page.
@@ -68,6 +67,5 @@ def inbox_rows(approvals: Sequence[ApprovalRequest], names: dict[str, str],
                            f"waiting for {md(', '.join(approval.approvers))}")
             with right:
                 left_text = reports.time_left(approval.expires_at)
-                urgent = approval.expires_at is not None and \
-                    (approval.expires_at - utcnow()).total_seconds() < URGENT_SECONDS
+                urgent = reports.is_urgent(approval.expires_at)
                 st.markdown(f":red[**{md(left_text)}**]" if urgent else f"**{md(left_text)}**")

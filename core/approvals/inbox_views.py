@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from sqlalchemy import Float, Select, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.approvals.inbox import InboxItem
 from core.base.errors import Invalid
 from core.base.states import APPROVAL_OPEN
 from core.base.storable import holds_nul
@@ -58,7 +59,7 @@ class InboxQuery:
 
 @dataclass
 class InboxPage:
-    rows: list[ApprovalRequest]
+    rows: list[InboxItem]
     total: int  # in the view, after the search
     workflow_names: dict[str, str] = field(default_factory=dict)
 
@@ -172,7 +173,7 @@ def inbox_page(db: Database, user: str, query: InboxQuery | None = None) -> Inbo
             if ids
             else {}
         )
-    return InboxPage(rows, int(total), names)
+    return InboxPage([InboxItem.of(r) for r in rows], int(total), names)
 
 
 def views_for(db: Database, user: str) -> tuple[View, ...]:
