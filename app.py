@@ -22,6 +22,7 @@ from core.ops.production import require_production_secrets
 # Absolute, so the app also runs when started from another script (tests).
 HERE = Path(__file__).resolve().parent
 ALL_ROLES = frozenset({"viewer", "approver", "admin", "service"})
+HOME = "home"  # the root page's reserved path (it only opens the first page)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ PAGES = (
     PageSpec("pages/logs.py", "Execution logs", ":material/receipt_long:", "logs"),
     PageSpec("pages/agents.py", "Agents", ":material/smart_toy:", "agents"),
     PageSpec("pages/sessions.py", "Sessions", ":material/forum:", "sessions"),
+    PageSpec("pages/policies.py", "Policies", ":material/policy:", "policies",
+             roles=frozenset({"admin", "approver", "viewer"})),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings",
              roles=frozenset({"admin"}), platform_only=True),
     PageSpec("pages/tenants.py", "Tenants", ":material/domain:", "tenants",
@@ -73,6 +76,7 @@ except ConfigurationError as refusal:
 with database_outage_notice():  # a plain notice, not a traceback, while the database is down
     services = get_services()
     user = auth.resolve_user(services.db)
+cookie_change = st.session_state.get(auth.COOKIE_PENDING)
 auth.write_session_cookie()
 
 if user is None:
@@ -81,9 +85,8 @@ if user is None:
     def sign_in() -> None:
         auth.sign_in_page(services.db)
 
-    signed_out = [
-        st.Page(sign_in, title="Sign in", url_path=spec.url_path, default=spec is PAGES[0])
-        for spec in PAGES
+    signed_out = [st.Page(sign_in, title="Sign in", url_path=HOME, default=True)] + [
+        st.Page(sign_in, title="Sign in", url_path=spec.url_path) for spec in PAGES
     ]
     with database_outage_notice():
         st.navigation(signed_out, position="hidden").run()
@@ -92,14 +95,27 @@ if user is None:
 assert user is not None
 pages = {
     spec.url_path: st.Page(HERE / spec.path, title=spec.title, icon=spec.icon,
-                           url_path=spec.url_path, default=spec is PAGES[0],
+                           url_path=spec.url_path,
                            visibility="visible" if spec.visible else "hidden")
     for spec in PAGES if user.role in spec.roles and not (spec.platform_only and user.tenant)
 }
-page = st.navigation(list(pages.values()))
-deep_link = deep_link_url_path()
-if page.url_path in ("", PAGES[0].url_path) and deep_link and deep_link in pages:
-    st.switch_page(pages[deep_link], query_params=st.query_params.to_dict())
+
+
+def open_first_page() -> None:
+    """The app's root opens the Inbox, or the page a deep link (``/?approval=<id>``) is for."""
+    target = deep_link_url_path()
+    if cookie_change is not None:
+        # The switch ends this run before the browser runs the cookie's script: the
+        # page switched to writes it instead.
+        st.session_state[auth.COOKIE_PENDING] = cookie_change
+    st.switch_page(pages[target if target in pages else PAGES[0].url_path],
+                   query_params=st.query_params.to_dict())
+
+
+# The root is its own hidden page, so every real page keeps its own path:
+# "/inbox" is the Inbox (a default page would only answer at "/").
+page = st.navigation([st.Page(open_first_page, title="Countersign", url_path=HOME, default=True,
+                              visibility="hidden"), *pages.values()])
 auth.sidebar_identity(user)
 if user.method == "none":
     auth.no_sign_in_banner()

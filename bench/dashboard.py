@@ -1,10 +1,14 @@
-"""How the Inbox and Workflows pages scale: 100,000 workflows against 100.
+"""Every page's render time on the demo, and how the Inbox and Workflows pages scale.
 
-    python bench/dashboard.py            # SQLite files in a temporary directory
+    python bench/dashboard.py --pages    # each page on the demo against a bare page only
+    python bench/dashboard.py            # both: the pages, then 100,000 workflows against 100
     python bench/dashboard.py --pg       # PostgreSQL (COUNTERSIGN_TEST_PG, default
                                          # postgresql://postgres@127.0.0.1:5432/test)
 
-Two databases are built side by side in one run: a small one (100 workflows,
+First (bench/_page_times.py), every page is rendered on a SQLite copy of
+the demo, alternately with a bare Streamlit page, and printed with its
+median and its ratio to the bare page (aim: under 1 s each). Then two
+databases are built side by side in one run: a small one (100 workflows,
 10 waiting for the inbox user) and a large one (100,000 workflows, 10,000
 waiting). Rows are copied from one real workflow that the engine ran to its
 approval step, so every pending approval has what the engine itself writes
@@ -189,13 +193,14 @@ def page_renderer(page: str, db_url: str) -> Callable[[], None]:
     import streamlit.logger
     from streamlit.testing.v1 import AppTest
 
+    from bench._page_times import signed_token
     from components.auth import SESSION_EMAIL
 
     streamlit.logger.set_log_level("error")  # AppTest's bare-mode warnings
 
     os.environ["DATABASE_URL"] = db_url
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    app.session_state[SESSION_EMAIL] = INBOX_USER
+    app.session_state[SESSION_EMAIL] = signed_token(db_url, INBOX_USER)
     app.run()  # the landing page (st.navigation is known only after a first run)
     app.switch_page(f"pages/{page}.py")
 
@@ -239,6 +244,24 @@ def data_calls(db: Database) -> dict[str, Callable[[], Any]]:
     }
 
 
+def demo_page_times(repeats: int) -> bool:
+    from bench._page_times import measure
+    from core.demo.scenarios import load_demo
+    from core.runtime import load_tools
+
+    load_tools()  # the demo's flows name the demo tools
+    print(f"Every page on the demo (SQLite), median of {repeats} renders, against a bare page")
+    with tempfile.TemporaryDirectory(prefix="countersign-pages-") as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        db.upgrade()
+        load_demo(db)
+        build_runner(db, runner_id="bench-demo").run_until_idle(max_seconds=60)
+        try:
+            return measure(db.url, repeats)
+        finally:
+            db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,11 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=100, help="workflows in the small database")
     parser.add_argument("--repeats", type=int, default=7, help="renders per page and size (median)")
     parser.add_argument("--aim", type=float, default=3.0, help="ratio to stay under")
+    parser.add_argument("--pages", action="store_true",
+                        help="only each page on the demo against a bare page")
     args = parser.parse_args(argv)
     # The pages share one process-wide services object per database URL; no
     # runner or demo is wanted in a measurement.
     os.environ["RUNNER"] = "external"
     os.environ["COUNTERSIGN_DEMO"] = "off"
+    pages_fine = demo_page_times(args.repeats)
+    if args.pages:
+        return 0 if pages_fine else 1
     small_pending = max(1, args.small * args.pending // args.workflows)
     backend = "PostgreSQL" if args.pg else "SQLite"
     print(f"Dashboard pages on {backend}: {args.small:,} workflows ({small_pending:,} waiting) "

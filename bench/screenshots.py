@@ -11,6 +11,7 @@ signs in through the real sign-in form in Debian's Chromium
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -155,7 +156,7 @@ def capture(out: Path) -> list[Path]:
                     expect(page.get_by_text("Production deploy approval").first).to_be_visible()
 
                 def approval(page: Any) -> None:
-                    field = page.get_by_label("Change ticket")
+                    field = page.get_by_role("textbox", name=re.compile("^Change ticket"))
                     expect(field).to_be_visible()
                     field.fill("CHG-2042")
                     page.get_by_role("heading", name="Your answer").scroll_into_view_if_needed()

@@ -100,12 +100,29 @@ def approvals_respond(
         ),
     ] = None,
     comment: str = "",
+    allow_for_days: Annotated[
+        float | None,
+        typer.Option(
+            help="Approve, and allow calls like this for N days (a standing rule; policies:manage)."
+        ),
+    ] = None,
+    allow_when: Annotated[
+        str | None,
+        typer.Option(help='The rule\'s condition, e.g. "args.amount <= 200" (default: calls like this one).'),
+    ] = None,
 ) -> None:
     """Answer an approval request."""
     from core.approvals.engine import ApprovalEngine
 
     approval = ApprovalEngine(open_database()).respond_to_approval(
-        approval_id, actor, decision, parse_json(data, "--data"), comment, channel="cli"
+        approval_id,
+        actor,
+        decision,
+        parse_json(data, "--data"),
+        comment,
+        channel="cli",
+        allow_for_days=allow_for_days,
+        allow_when=allow_when,
     )
     typer.echo(f"{approval.id} {approval.status}")
 

@@ -27,6 +27,7 @@ from cli.audit import audit_app
 from cli.checkpoints import checkpoints_app
 from cli.database import db_app, export_command, import_command
 from cli.execution_logs import logs_command
+from cli.policies import ooo_app, rules_app
 from cli.profiles import agents_app
 from cli.runner import demo_command, doctor_command, runner_command
 from cli.serve import serve_command, slack_socket_command
@@ -62,6 +63,8 @@ agents_app.add_typer(teams_app, name="teams")
 app.add_typer(alerts_app, name="alerts")
 app.command("logs")(logs_command)
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(rules_app, name="rules")
+app.add_typer(ooo_app, name="ooo")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(audit_app, name="audit")
 

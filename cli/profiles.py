@@ -60,13 +60,15 @@ def agents_create(name: str, role: Role = None, instructions: Instructions = Non
 def agents_list(as_json: AsJson = False) -> None:
     """List agent profiles."""
     from core.agents import profiles
+    from core.definitions.agents import held_label
 
     rows = [profiles.profile_dict(p) for p in profiles.list_profiles(open_database())]
     if as_json:
         print_json(rows)
         return
     table([[r["name"], r["role"], r["agent_type"], r["model_provider"] or "-",
-             r["model_id"] or "-", ",".join(r["tools"]), ",".join(r["held_tools"])] for r in rows],
+             r["model_id"] or "-", ",".join(r["tools"]),
+             ",".join(held_label(h) for h in r["held_tools"])] for r in rows],
            ["NAME", "ROLE", "TYPE", "PROVIDER", "MODEL", "TOOLS", "HELD"])
 
 

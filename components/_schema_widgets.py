@@ -133,6 +133,30 @@ def _bound(s: dict[str, Any], integer: bool, low: bool) -> float | int | None:
     return int(best) if integer else float(best)
 
 
+def _figure(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def range_words(schema: dict[str, Any]) -> str:
+    """The schema's bounds in words: "more than 0 and at most 50000" ("" when none)."""
+    def number(key: str) -> Any:
+        value = schema.get(key)
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    low, high = number("minimum"), number("maximum")
+    low_x, high_x = number("exclusiveMinimum"), number("exclusiveMaximum")
+    words = []
+    if low_x is not None or (schema.get("exclusiveMinimum") is True and low is not None):
+        words.append(f"more than {_figure(low_x if low_x is not None else low)}")
+    elif low is not None:
+        words.append(f"at least {_figure(low)}")
+    if high_x is not None or (schema.get("exclusiveMaximum") is True and high is not None):
+        words.append(f"less than {_figure(high_x if high_x is not None else high)}")
+    elif high is not None:
+        words.append(f"at most {_figure(high)}")
+    return " and ".join(words)
+
+
 def draw_number(f: Field, ctx: Context) -> Any:
     s = f.schema
     integer = s.get("type") == "integer" or (isinstance(s.get("type"), list) and "integer" in s["type"])
@@ -158,10 +182,14 @@ def draw_number(f: Field, ctx: Context) -> Any:
                         help=f.help(), disabled=f.disabled())
         add_slot(ctx, f)
         return cast(got)
+    # No min_value/max_value: the widget would snap an out-of-range number back
+    # silently; the schema's check refuses it under the field with a sentence instead.
+    said = range_words(s)
     got = st.number_input(
-        f.label(), min_value=low, max_value=high, value=value,
-        step=cast(step) if step is not None else None, format=fmt,
-        key=widget_key(ctx, f), help=f.help(), disabled=f.disabled(),
+        f.label(), value=value,
+        step=cast(step) if step is not None else (1 if integer else None), format=fmt,
+        key=widget_key(ctx, f), disabled=f.disabled(),
+        help=" ".join(p for p in (f.help() or "", f"Must be {said}." if said else "") if p) or None,
         placeholder=f.ui.get("ui:placeholder"),
     )
     add_slot(ctx, f)

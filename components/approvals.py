@@ -18,6 +18,7 @@ import streamlit as st
 from components.badges import badge_markdown
 from components.inbox import ago
 from components.nav import WORKFLOW_PAGE
+from components.policies import Allow, allow_fields
 from components.schema_form import Fields, schema_fields
 from components.text import md
 from core.approvals import inbox as reports
@@ -26,6 +27,7 @@ from core.approvals.presentation import RequestView, plain
 from core.base.clock import utcnow
 from core.base.errors import CountersignError
 from core.definitions.approval import ApprovalConfig
+from core.identity.permissions import Action, allowed
 
 if TYPE_CHECKING:
     from core.approvals.engine import ApprovalEngine
@@ -127,6 +129,9 @@ def outcome(approval: ApprovalRequest) -> None:
         st.warning(text, icon=":material/block:")
     else:
         st.error(text, icon=":material/cancel:")
+    rule_id = (approval.decision_data or {}).get("rule_id")
+    if rule_id is not None:
+        st.caption(f"Released without asking by standing rule {md(rule_id)} (see Policies).")
     if approval.decision_data:
         st.json(approval.decision_data, expanded=True)
 
@@ -212,11 +217,13 @@ def call_edit(view: RequestView, drawn: dict[str, Any]) -> dict[str, Any]:
 
 
 def send_answer(engine: ApprovalEngine, approval_id: str, user: str, decision: str,
-                data: dict[str, Any] | None, comment: str) -> list[str]:
+                data: dict[str, Any] | None, comment: str, allow: Allow | None = None) -> list[str]:
     """Record one dashboard answer; why it was refused (each problem on its own), or []."""
     try:
         engine.respond_to_approval(approval_id, user, decision, data=data, comment=comment,
-                                   channel="dashboard")
+                                   channel="dashboard",
+                                   allow_for_days=allow.days if allow else None,
+                                   allow_when=allow.when if allow else None)
     except CountersignError as exc:
         problems = getattr(exc, "problems", None)
         return [str(p) for p in problems] if problems else [str(exc)]
@@ -236,8 +243,10 @@ def _can_change(view: RequestView, config: ApprovalConfig) -> bool:
 
 
 def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str, Any] | None,
-         config: ApprovalConfig) -> tuple[str | None, Fields, Fields | None, str]:
-    """The one answer form; (the button clicked, the answer fields, the Edit fields, comment)."""
+         config: ApprovalConfig, can_allow: bool = False,
+         ) -> tuple[str | None, Fields, Fields | None, str, Allow | None]:
+    """The one answer form; (the button clicked, the answer fields, the Edit fields, comment,
+    the standing rule asked for)."""
     with st.form(ANSWER_FORM, enter_to_submit=False):
         st.subheader("Your answer")
         answer = schema_fields(response_schema, key="approval.form", ui_schema=ui_schema)
@@ -253,6 +262,8 @@ def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str
                                  value=dict(view.call_now["arguments"]))
         comment = st.text_area("Comment", key="approval.comment",
                                placeholder="Why you decide as you do (kept in the audit trail)")
+        # policies:manage: "Approve, and allow calls like this for N days" (core.approvals.standing_rules).
+        allow = allow_fields(view) if can_allow else None
         buttons = st.container(horizontal=True)
         with buttons:
             approve = st.form_submit_button("Run now" if view.notice else "Approve",
@@ -263,7 +274,7 @@ def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str
             reject = st.form_submit_button("Veto" if view.notice else "Reject",
                                            key="approval.reject", icon=":material/close:")
     clicked = "reject" if reject else "modify" if modify else "approve" if approve else None
-    return clicked, answer, edit, comment or ""
+    return clicked, answer, edit, comment or "", allow
 
 
 def _lowered(view: RequestView, answer: dict[str, Any]) -> bool:
@@ -325,21 +336,32 @@ def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalReque
         st.info("You are signed in as a viewer: you can read this request but not answer it.")
         return
     if not reports.is_asked(db, approval, user.email):
+        earlier = [v for v in view.votes if v["approver"] == user.email]
+        if earlier:  # a level they answered has passed: say so, and who decides now
+            st.info(f"You answered **{md(earlier[-1]['decision'])}** at level {earlier[-1]['level']}"
+                    f"; level {level} now waits for {md(', '.join(approval.approvers))} "
+                    f"({view.threshold} needed). Approvers: {md(view.chain)}.")
+            return
         st.info(f"You are not among this request's approvers ({md(', '.join(approval.approvers))}).")
         return
     config = ApprovalConfig.model_validate(approval.config)
-    clicked, answer, edit, comment = _ask(view, approval.response_schema or {"type": "object"},
-                                          approval.ui_schema or None, config)
+    can_allow = allowed(db, user.email, Action.POLICIES_MANAGE, tenant=approval.tenant)
+    clicked, answer, edit, comment, allow = _ask(
+        view, approval.response_schema or {"type": "object"}, approval.ui_schema or None, config,
+        can_allow)
     if clicked is None:
         return
     data = None if clicked == "reject" else _answer_data(view, clicked, answer, edit)
     if clicked != "reject" and data is None:
         return
-    problems = send_answer(engine, approval.id, user.email, clicked, data, comment)
+    problems = send_answer(engine, approval.id, user.email, clicked, data, comment,
+                           None if clicked == "reject" else allow)
     if problems:
         _refused(problems)
         return
     st.session_state[FLASH] = {"reject": "You rejected the request.",
                                "modify": "You approved the request with changes."}.get(
-        clicked, "You approved the request.")
+        clicked, "You approved the request.") + (
+        f" Calls like this are allowed for {allow.days:g} days (Policies)."
+        if allow and clicked != "reject" else "")
     st.rerun()

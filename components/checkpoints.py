@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from components.diff import json_diff
 from components.events import diff_table
 from components.feedback import show_error
 from components.text import md
@@ -15,6 +16,7 @@ from core.base.errors import CountersignError
 from core.engine import workflows as ops
 from core.engine.checkpoints import rollback
 from core.engine.tools import default_registry
+from core.engine.waits import RollbackPlan, rollback_plan
 from core.identity.permissions import Action, allowed
 
 if TYPE_CHECKING:
@@ -41,6 +43,12 @@ def rollback_dialog(db: Database, workflow_id: str, checkpoint_name: str, actor:
     st.markdown(f"Roll the workflow back to checkpoint **{md(checkpoint_name)}**?")
     st.caption("Open approvals are cancelled, every step completed after the checkpoint is "
                "compensated (newest first), and the workflow stays paused until resumed.")
+    try:
+        plan = rollback_plan(db, default_registry, workflow_id, checkpoint_name, actor)
+    except CountersignError as exc:
+        show_error(exc)
+        return
+    planned_rollback(plan)
     with st.form("rollback.form", border=False):
         reason = st.text_input("Reason", key="rollback.reason",
                                placeholder="Why (kept in the audit trail)")
@@ -67,6 +75,19 @@ def rollback_dialog(db: Database, workflow_id: str, checkpoint_name: str, actor:
     st.session_state[RESULT] = dataclasses.asdict(result)
     _close()
     st.rerun()
+
+
+def planned_rollback(plan: RollbackPlan) -> None:
+    """What confirming will do, before it is confirmed."""
+    if plan.compensations:
+        st.markdown("**Compensations that will run** (newest step first):")
+        st.dataframe(pd.DataFrame([{
+            "step": c.step, "compensation": c.tool or "(nothing to undo)",
+        } for c in plan.compensations]), hide_index=True, width="stretch", key="rollback.plan")
+    else:
+        st.markdown("**Compensations that will run:** none (no step completed after it)")
+    cancelled = ", ".join(plan.cancelled_requests)
+    st.markdown("**Requests that will be cancelled:** " + (md(cancelled) if cancelled else "none"))
 
 
 def rollback_result(result: dict[str, Any]) -> None:
@@ -111,10 +132,12 @@ def checkpoint_browser(db: Database, workflow: Workflow, user: Any) -> None:
     st.markdown(f"Differences between **{md(chosen.name)}** and the current state:")
     diff_table(state_of(chosen), state_of(workflow), key="checkpoints.diff",
                labels=("checkpoint", "now"))
+    # Nothing differs: rolling back would change nothing, so it is not the suggested action.
+    differs = bool(json_diff(state_of(chosen), state_of(workflow)))
     if not allowed(db, user.email, Action.WORKFLOWS_ROLLBACK, workflow=workflow):
         st.caption("Only admins can roll back.")
         return
-    if st.button("Rollback", key="checkpoints.rollback", type="primary",
+    if st.button("Rollback", key="checkpoints.rollback", type="primary" if differs else "secondary",
                  icon=":material/history:"):
         st.session_state[OPEN] = chosen.name
         st.session_state.pop(RESULT, None)

@@ -21,9 +21,8 @@ from core.approvals import inbox as reports
 from core.base.clock import utcnow
 
 if TYPE_CHECKING:
-    from core.store.tables import ApprovalRequest
+    from core.approvals.inbox import InboxItem
 
-URGENT_SECONDS = 3600
 
 
 def ago(value: datetime) -> str:
@@ -37,15 +36,26 @@ def ago(value: datetime) -> str:
     return f"{int(seconds // 86400)} days ago"
 
 
-def inbox_rows(approvals: Sequence[ApprovalRequest], names: dict[str, str],
-               channels: dict[str, list[str]]) -> None:
-    """One bordered row per request, its title (as text) linking to the Approval page."""
+def inbox_rows(approvals: Sequence[InboxItem], names: dict[str, str],
+               channels: dict[str, list[str]], *, pick_key: str | None = None,
+               empty: str = "Nothing is waiting for you.") -> None:
+    """One bordered row per request, its title (as text) linking to the Approval page.
+
+    With ``pick_key``, a yes/no request has a checkbox (key ``pick_key + id``)
+    for the bulk decision.
+    """
     if not approvals:
-        st.info("Nothing is waiting for you.", icon=":material/done_all:")
+        st.info(empty, icon=":material/done_all:")
         return
     for approval in approvals:
         with st.container(border=True, key=f"inbox.row.{approval.id}"):
-            left, right = st.columns([4, 1])
+            if pick_key is not None:
+                pick, left, right = st.columns([0.3, 4, 1], vertical_alignment="center")
+                if approval.approval_type == "binary":
+                    pick.checkbox("Select", key=pick_key + approval.id, label_visibility="collapsed",
+                                  help="Tick to approve or reject with the others below")
+            else:
+                left, right = st.columns([4, 1])
             with left:
                 st.page_link(APPROVAL_PAGE, label=md(approval.title) or "(untitled)",
                              icon=":material/approval:", query_params={"approval": approval.id})
@@ -53,9 +63,9 @@ def inbox_rows(approvals: Sequence[ApprovalRequest], names: dict[str, str],
                 via = ", ".join(channels.get(approval.id, [])) or "dashboard"
                 st.caption(f"{md(workflow)} · step {md(approval.step_name or '-')} · "
                            f"{badge_markdown(approval.approval_type)} · via {md(via)} · "
-                           f"asked by {md(approval.requested_by)} · {ago(approval.created_at)}")
+                           f"asked by {md(approval.requested_by)} · {ago(approval.created_at)} · "
+                           f"waiting for {md(', '.join(approval.approvers))}")
             with right:
                 left_text = reports.time_left(approval.expires_at)
-                urgent = approval.expires_at is not None and \
-                    (approval.expires_at - utcnow()).total_seconds() < URGENT_SECONDS
+                urgent = reports.is_urgent(approval.expires_at)
                 st.markdown(f":red[**{md(left_text)}**]" if urgent else f"**{md(left_text)}**")

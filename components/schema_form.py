@@ -34,6 +34,7 @@ from jsonschema.validators import validator_for
 
 from components._schema_field import MISSING, Context, Field
 from components._schema_widgets import draw
+from core.base.schema_words import in_words
 
 __all__ = ["Fields", "form_problems", "schema_defect", "schema_fields", "schema_form"]
 
@@ -60,7 +61,7 @@ def _broken_ref(exc: BaseException) -> str | None:
 def _describe(error: ValidationError) -> str:
     if error.validator == "format":
         return f"{error.instance!r} is not a valid {error.validator_value}"
-    return error.message
+    return in_words(error)
 
 
 def schema_defect(schema: Any) -> str | None:

@@ -17,6 +17,7 @@ from core.definitions.workflow import WorkflowDefinition, load_definition_file, 
 from core.demo.scenarios import DEMO_INPUTS, template_names, template_path
 from core.engine import workflows as ops
 from core.engine.tools import default_registry
+from core.engine.waits import Waiting
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -25,13 +26,18 @@ if TYPE_CHECKING:
 STARTED = "workflows.started"
 
 
-def workflow_table(rows: Sequence[Workflow], *, key: str) -> str | None:
-    """The page of workflows; returns the id of a selected row."""
+def workflow_table(rows: Sequence[Workflow], *, key: str,
+                   waits: dict[str, list[Waiting]] | None = None) -> str | None:
+    """The page of workflows (with who each waiting one waits for); the id of a selected row."""
+    waits = waits or {}
     frame = pd.DataFrame([{
-        "name": w.name, "status": w.status, "step": w.current_step + 1,
-        "steps": len(w.definition.get("steps", [])), "created": w.created_at,
-        "updated": w.updated_at, "by": w.created_by, "id": w.id,
-    } for w in rows], columns=["name", "status", "step", "steps", "created", "updated", "by", "id"])
+        "name": w.name, "status": w.status,
+        "step": w.current_step + 1 if w.status != "completed" else None,
+        "steps": len(w.definition.get("steps", [])),
+        "waits for": "; ".join(f"{', '.join(x.approvers)}: {x.title}" for x in waits.get(w.id, [])),
+        "created": w.created_at, "updated": w.updated_at, "by": w.created_by, "id": w.id,
+    } for w in rows], columns=["name", "status", "step", "steps", "waits for", "created", "updated",
+                               "by", "id"])
     picked = st.dataframe(frame, hide_index=True, width="stretch", key=key,
                           on_select="rerun", selection_mode="single-row")
     selected = picked.selection.rows if picked is not None else []

@@ -186,6 +186,8 @@ def respond(approval_id: ApprovalId, body: Answer, request: Request, caller: Cal
     """Answer as the token's user (channel ``api``); the answer is validated by the engine."""
     engine = ApprovalEngine(_db(request))
     approval = engine.respond_to_approval(approval_id, caller.email, body.decision, body.data,
-                                          body.comment, channel="api")
+                                          body.comment, channel="api",
+                                          allow_for_days=body.allow_for_days,
+                                          allow_when=body.allow_when)
     return ApprovalDetailOut(**ApprovalOut.of(approval).model_dump(),
                              responses=[ResponseOut.of(r) for r in engine.responses(approval_id)])

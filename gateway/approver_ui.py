@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 MOUNT_PATH = "/approve"
 UI_DECISIONS = {"Approve": "approve", "Approve with changes": "modify", "Reject": "reject"}
+# Three looks for three decisions: approve stands out, a change is secondary, reject warns.
+BUTTON_VARIANTS = {"Approve": "primary", "Approve with changes": "secondary", "Reject": "stop"}
+REFRESH_SECONDS = 5
 
 
 def schema_defaults(schema: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +105,7 @@ def view_html(view: RequestView, expires: str = "", proposed_action: Any = None)
         blocks.append("<table><thead><tr><th>Argument</th><th>Value</th><th>Proposed</th></tr>"
                       f"</thead><tbody>{rows}</tbody></table>")
     elif proposed_action:
-        action = _text(json.dumps(proposed_action, default=str))
-        blocks.append(f"<p><strong>Proposed action:</strong> <code>{action}</code></p>")
+        blocks.append(action_table(proposed_action))
     if view.amount_text:
         blocks.append(f"<p><strong>Amount:</strong> {_text(view.amount_text)}</p>")
     if view.changes:
@@ -118,6 +120,20 @@ def view_html(view: RequestView, expires: str = "", proposed_action: Any = None)
                   f"{view.approvals_so_far} of {view.threshold} needed · <strong>Time left:</strong> "
                   f"{_text(view.time_left)}</p>")
     return "\n\n".join(blocks)
+
+
+def action_table(proposed_action: Any) -> str:
+    """A proposed action (the step, the tool, its arguments...) as a two-column table,
+    one row per field, nested values as plain text: never a JSON string to decode."""
+    fields = proposed_action if isinstance(proposed_action, dict) else {"action": proposed_action}
+    rows = "".join(f"<tr><td>{_text(str(name))}</td><td>{_text(value)}</td></tr>"
+                   for name, value in fields.items())
+    return ("<p><strong>Proposed action:</strong></p>\n\n"
+            f"<table><thead><tr><th>Field</th><th>Value</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def waiting_line(user: str, count: int) -> str:
+    return f"Signed in as **{md(user)}** · [sign out](/logout) · {count} waiting"
 
 
 def details(db: Database, user: str, approval_id: str | None) -> tuple[str, str, dict[str, Any]]:
@@ -192,8 +208,20 @@ def build(db: Database) -> gr.Blocks:
         if not user:
             return "Not signed in.", gr.update(choices=[], value=None)
         choices = inbox(db, user)
-        return (f"Signed in as **{md(user)}** · [sign out](/logout) · "
-                f"{len(choices)} waiting", gr.update(choices=choices, value=None))
+        return waiting_line(user, len(choices)), gr.update(choices=choices, value=None)
+
+    def recount(approval_id: str | None, shown: list[str] | None, request: gr.Request
+                ) -> tuple[str, Any, list[str]]:
+        """Every few seconds: the count, and the list when it changed (the choice kept)."""
+        user = _user(request)
+        if not user:
+            return "Not signed in.", gr.update(), shown or []
+        choices = inbox(db, user)
+        ids = [value for _, value in choices]
+        if ids == (shown or []):
+            return waiting_line(user, len(choices)), gr.update(), ids
+        keep = approval_id if approval_id in ids else None
+        return waiting_line(user, len(choices)), gr.update(choices=choices, value=keep), ids
 
     def show(approval_id: str | None, request: gr.Request
              ) -> tuple[str, str, dict[str, Any], str, float | None]:
@@ -207,13 +235,14 @@ def build(db: Database) -> gr.Blocks:
 
     def make_handler(button: str) -> Any:
         def handle(approval_id: str | None, answer_json: str, comment: str, arguments_json: str,
-                   amount: float | None, request: gr.Request) -> tuple[str, Any]:
+                   amount: float | None, request: gr.Request) -> tuple[str, Any, str]:
             message = answer(db, _user(request), approval_id, button, answer_json, comment,
                              arguments_json or "", amount)
             user = _user(request)
             choices = inbox(db, user) if user else []
             keep = approval_id if any(value == approval_id for _, value in choices) else None
-            return message, gr.update(choices=choices, value=keep)
+            count = waiting_line(user, len(choices)) if user else "Not signed in."
+            return message, gr.update(choices=choices, value=keep), count
         return handle
 
     with gr.Blocks(title="Countersign approvals", analytics_enabled=False) as blocks:
@@ -237,16 +266,20 @@ def build(db: Database) -> gr.Blocks:
         comment = gr.Textbox(label="Comment", elem_id="cs-comment")
         with gr.Row():
             buttons = [gr.Button(label, elem_id=f"cs-{UI_DECISIONS[label]}",
-                                 variant="stop" if label == "Reject" else "primary")
+                                 variant=BUTTON_VARIANTS[label])  # type: ignore[arg-type]
                        for label in UI_DECISIONS]
         result = gr.Markdown(elem_id="cs-result")
+        shown = gr.State([])
+        timer = gr.Timer(REFRESH_SECONDS)
+        timer.tick(recount, inputs=[choice, shown], outputs=[who, choice, shown],
+                   api_name="recount", show_progress="hidden")
         blocks.load(load, inputs=None, outputs=[who, choice], api_name="inbox")
         refresh.click(load, inputs=None, outputs=[who, choice], api_name="refresh")
         choice.change(show, inputs=[choice], outputs=[info, editor, schema, arguments, amount],
                       api_name="details")
         for label, button in zip(UI_DECISIONS, buttons, strict=True):
             button.click(make_handler(label), inputs=[choice, editor, comment, arguments, amount],
-                         outputs=[result, choice], api_name=UI_DECISIONS[label])
+                         outputs=[result, choice, who], api_name=UI_DECISIONS[label])
     return blocks
 
 

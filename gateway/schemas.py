@@ -60,6 +60,12 @@ class Answer(_Strict):
     data: dict[str, Any] = Field(default_factory=dict,
                                  description="The answer; must satisfy the request's response_schema.")
     comment: str = Text
+    allow_for_days: float | None = Field(default=None, gt=0, le=90, description=(
+        "Approve, and allow calls like this for this many days: a standing rule for the call's "
+        "tool in this request's tenant and workflow (needs policies:manage; docs/policy.md)."))
+    allow_when: str | None = Field(default=None, max_length=1000, description=(
+        "The rule's condition (e.g. \"args.amount <= 200\"); by default each number at most "
+        "this call's and everything else equal."))
 
 
 class InboundAnswer(_Strict):

@@ -17,6 +17,7 @@ from components.teams import teams_section
 from components.text import md, md_lines
 from core.agents import profiles
 from core.base.errors import CountersignError
+from core.definitions.agents import held_label
 from core.identity.permissions import Action, allowed
 
 NEW = "➕ New profile"
@@ -44,7 +45,7 @@ if rows:
          "type": [r["agent_type"] for r in rows],
          "model": [f"{r['model_provider'] or '-'} / {r['model_id'] or '-'}" for r in rows],
          "tools": [", ".join(r["tools"]) for r in rows],
-         "held tools": [", ".join(r["held_tools"]) for r in rows],
+         "held tools": [", ".join(held_label(h) for h in r["held_tools"]) for r in rows],
          "max steps": [r["max_steps"] for r in rows]},
         hide_index=True, key="agents.table")
 else:
@@ -87,9 +88,15 @@ model_id = right.text_input("Model id", value=current.get("model_id") or "",
                             placeholder="from the environment", key=f"{prefix}.model_id")
 tools = st.text_input("Tools (comma-separated)", value=", ".join(current.get("tools", [])),
                       key=f"{prefix}.tools")
+# A held tool's gate ({name, when}) is kept while its name stays listed; gates are
+# written in YAML or with the CLI (docs/policy.md).
+held_gates = {h["name"]: h for h in current.get("held_tools", []) if isinstance(h, dict)}
 held_tools = st.text_input("Held tools: each call waits for a person (comma-separated)",
-                           value=", ".join(current.get("held_tools", [])),
-                           key=f"{prefix}.held_tools")
+                           value=", ".join(h["name"] if isinstance(h, dict) else h
+                                           for h in current.get("held_tools", [])),
+                           key=f"{prefix}.held_tools",
+                           help="A tool with a gate keeps it: " + (", ".join(
+                               held_label(h) for h in held_gates.values()) or "none"))
 settings_text = st.text_area(
     "Other settings (JSON: model api_base / api_key_env / options, approval, "
     "authorized_imports, executor)",
@@ -105,7 +112,8 @@ if save.button("Create" if choice == NEW else "Save", type="primary", key=f"{pre
         fields = {"role": role, "instructions": instructions, "agent_type": agent_type,
                   "model_provider": None if provider == ENVIRONMENT else provider,
                   "model_id": model_id.strip() or None, "tools": names_list(tools),
-                  "held_tools": names_list(held_tools), "max_steps": int(max_steps),
+                  "held_tools": [held_gates.get(n, n) for n in names_list(held_tools)],
+                  "max_steps": int(max_steps),
                   "settings": settings}
         try:
             if choice == NEW:

@@ -12,9 +12,13 @@ from components.auth import signed_in
 from components.deliveries import deliveries_panel
 from components.events import event_log
 from components.feedback import show_error
+from components.keyboard import keyboard_shortcuts
 from components.nav import INBOX_PAGE
+from components.outage import database_outage_notice
+from components.reassign_panel import reassign_panel
 from components.services import get_services
 from core.approvals import inbox as reports
+from core.approvals import inbox_views
 from core.approvals.presentation import request_view
 from core.base.errors import CountersignError
 from core.channels.notifications import notifications_for
@@ -22,6 +26,7 @@ from core.engine import workflows as ops
 from core.records import history
 
 RECENT_EVENTS = 15
+LIVE_SECONDS = 3
 
 user = signed_in()
 services = get_services()
@@ -39,10 +44,24 @@ except CountersignError as exc:
     show_error(exc)
     st.stop()
 
+shown = inbox_views.status_of(services.db, approval.id)
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+@database_outage_notice()
+def redraw_when_answered_elsewhere() -> None:
+    """A decision, a vote or a new level made elsewhere redraws the page within seconds."""
+    if inbox_views.status_of(services.db, approval.id) != shown:
+        st.rerun(scope="app")
+
+
+redraw_when_answered_elsewhere()
 view = request_view(approval, services.approvals.responses(approval.id))
 names = reports.workflow_names(services.db, [approval.workflow_id or ""])
 request_summary(view, approval.workflow_id, names.get(approval.workflow_id or ""))
 decision_panel(services.db, services.approvals, approval, view, user)
+keyboard_shortcuts("approval")
+reassign_panel(services.db, approval, user.email)
 votes_table(view)
 with st.expander("Deliveries", expanded=False):
     deliveries_panel(services.db, notifications_for(services.db, approval.id),

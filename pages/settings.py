@@ -12,6 +12,7 @@ from components.accounts import accounts_section
 from components.auth import signed_in
 from components.feedback import core_errors
 from components.model_providers import model_providers_section
+from components.policies import out_of_office_form
 from components.services import get_services
 from components.tokens import roles_table, tokens_section
 from core.base.errors import Invalid
@@ -95,6 +96,10 @@ if Action.USERS_MANAGE in can:
                "end, and its sign-in, API tokens, email links and Slack clicks are refused until "
                "it is enabled again.")
     accounts_section(services.db, user)
+    st.header("Out of office")
+    st.caption("Requests addressed to a person away go to their delegate until the date "
+               "(core/approvals/delegation.py). Each person sets their own on the Policies page.")
+    out_of_office_form(services.db, user.email, any_person=True, key="settings.ooo")
 
 if Action.CHANNELS_CONFIGURE not in can:
     st.stop()

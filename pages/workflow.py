@@ -13,8 +13,10 @@ from components.feedback import show_error
 from components.services import get_services
 from components.text import md, md_lines
 from components.timeline import timeline_figure
+from components.waiting import position_text, waiting_notice
 from core.base.errors import CountersignError
 from core.engine import workflows as ops
+from core.engine.waits import waiting_on
 from core.records import history
 
 EVENT_ROWS = 500
@@ -44,19 +46,21 @@ except CountersignError as exc:
 
 # The name, step names, description and error may all be an agent's words: text only.
 st.title(md(workflow.name))
-steps = workflow.definition.get("steps", [])
-position = steps[workflow.current_step]["name"] if workflow.current_step < len(steps) else "end"
-st.markdown(f"{badge_markdown(workflow.status)} step {min(workflow.current_step + 1, len(steps))} "
-            f"of {len(steps)} (**{md(position)}**) · started by {md(workflow.created_by)} · "
-            f"`{workflow.id}`")
+step_names = [str(step.get("name", "")) for step in workflow.definition.get("steps", [])]
+st.markdown(f"{badge_markdown(workflow.status)} "
+            f"{position_text(workflow.status, workflow.current_step, step_names)} · "
+            f"started by {md(workflow.created_by)} · `{workflow.id}`")
+waiting_notice(waiting_on(db, [workflow.id], viewer=user.email).get(workflow.id, []),
+               key="workflow.waits")
 if workflow.description:
     st.caption(md_lines(workflow.description))
 if workflow.error:
     st.error(md_lines(workflow.error))
 workflow_controls(db, workflow, user)
 
+# Keyed: the open tab stays open when the page above it changes (a request answered).
 timeline_tab, events_tab, state_tab, checkpoints_tab = st.tabs(
-    ["Timeline", "Events", "State", "Checkpoints"])
+    ["Timeline", "Events", "State", "Checkpoints"], key="workflow.tabs")
 with timeline_tab:
     runs = ops.step_runs_of(db, workflow.id)
     if runs:

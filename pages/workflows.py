@@ -7,6 +7,7 @@ import streamlit as st
 from components.auth import signed_in
 from components.nav import WORKFLOW_PAGE
 from components.services import get_services
+from components.waiting import waiting_notice
 from components.workflows import (
     start_from_template,
     start_from_text,
@@ -15,6 +16,7 @@ from components.workflows import (
 )
 from core.base.states import WORKFLOW_STATUSES
 from core.engine import workflows as ops
+from core.engine.waits import waiting_on
 from core.identity.permissions import Action, allowed
 
 PAGE_SIZES = (25, 50, 100)
@@ -40,10 +42,12 @@ if page > pages:  # the filter shrank the list under the page shown
 st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, key="workflows.page")
 st.caption(f"{listing.total} workflows · showing {len(listing.rows)} from "
            f"{(page - 1) * size + 1 if listing.rows else 0}")
-chosen = workflow_table(listing.rows, key="workflows.table")
+waits = waiting_on(db, [w.id for w in listing.rows], viewer=user.email)
+chosen = workflow_table(listing.rows, key="workflows.table", waits=waits)
 if chosen:
     st.page_link(WORKFLOW_PAGE, label="Open the selected workflow", icon=":material/timeline:",
                  query_params={"workflow": chosen})
+    waiting_notice(waits.get(chosen, []), key="workflows.waits")
 
 if allowed(db, user.email, Action.WORKFLOWS_START):
     st.header("Start a workflow")

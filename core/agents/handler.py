@@ -22,6 +22,7 @@ from smolagents.agents import ActionStep, FinalAnswerStep
 from smolagents.memory import TaskStep
 from smolagents.monitoring import LogLevel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.agents import execution_logs
 from core.agents.context import enhance_task
@@ -146,6 +147,7 @@ class _Run:
             if approval_id is not None:
                 row.approval_id = approval_id
             row.updated_at = utcnow()
+            self._record_not_required(session)
             if event is not None:
                 store.append_event(session, event, self.actor,
                                    workflow_id=self.request.workflow_id,
@@ -153,6 +155,18 @@ class _Run:
                                    data={"step_run_id": self.request.step_run_id,
                                          "model": self.label, "rehearsal": self.rehearsal,
                                          **(data or {})})
+
+    def _record_not_required(self, session: Session) -> None:
+        """Held calls whose gate was false ran at once: the trail says so, with the reason
+        ("not required: <expression> was false"), as for a step's gate."""
+        with self.ctx.lock:
+            ran, self.ctx.not_required[:] = list(self.ctx.not_required), []
+        for call in ran:
+            store.append_event(session, "approval.not_required", self.actor,
+                               workflow_id=self.request.workflow_id,
+                               step_name=self.request.step.name,
+                               data={**call, "origin": "agent",
+                                     "step_run_id": self.request.step_run_id})
 
     def _state(self) -> dict[str, Any]:
         return {"task": self.task, "calls_made": self.ctx.calls_made,
@@ -172,6 +186,9 @@ class _Run:
         # Held tools are fixed here, for the whole run; the tools' guard keeps them.
         self.ctx = RunContext(self.db, request.registry, request.workflow_id, request.step.name,
                               request.idempotency_key, held=frozenset(spec.held_tools),
+                              gates=dict(spec.held_when),
+                              gate_scope={k: request.scope.get(k) for k in
+                                          ("input", "context", "steps", "workflow")},
                               calls_made=int(state.get("calls_made", 0)),
                               records=list(state.get("records", [])),
                               run_id=str(request.step_run_id))

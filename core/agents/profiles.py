@@ -62,7 +62,8 @@ class ProfileFields(BaseModel):
     model_provider: str | None = None
     model_id: str | None = Field(default=None, max_length=200)
     tools: list[str] = Field(default_factory=list)
-    held_tools: list[str] = Field(default_factory=list)
+    # Names, or {name, when} for a held tool with a gate (AgentSpec).
+    held_tools: list[str | dict[str, Any]] = Field(default_factory=list)
     max_steps: int = 10
     settings: dict[str, Any] = Field(default_factory=dict)
 
@@ -127,7 +128,7 @@ def validate_profile(data: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as exc:
         raise InvalidAgentProfile([f"{_spec_field(e['loc'])}: {_message(e)}"
                                    for e in exc.errors()]) from None
-    fields["tools"], fields["held_tools"] = spec.tools, spec.held_tools
+    fields["tools"], fields["held_tools"] = spec.tools, spec.held_entries()
     return fields
 
 

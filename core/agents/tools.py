@@ -46,7 +46,7 @@ import typing
 import uuid
 import weakref
 from abc import ABCMeta
-from collections.abc import Callable, Set
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -55,6 +55,7 @@ from smolagents.agent_types import handle_agent_input_types, handle_agent_output
 from smolagents.tools import validate_tool_arguments
 
 from core.definitions.calls import call_digest, canonical_json
+from core.definitions.gates import needs_person as gate_needs_person
 from core.engine.tools import ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
@@ -100,6 +101,13 @@ class RunContext:
     idempotency_key: str
     # Tools whose calls wait for a person; fixed when the agent is built.
     held: Set[str] = frozenset()
+    # A held tool's gate (``held_tools: [{name, when}]``): its call waits only when the
+    # expression is true for it (core.definitions.gates; fails closed). Fixed when the agent is built.
+    gates: Mapping[str, str] = field(default_factory=dict)
+    # What a gate may read besides args and tool: input, context, steps, workflow.
+    gate_scope: Mapping[str, Any] = field(default_factory=dict)
+    # Held calls whose gate was false and that ran at once, until the handler records them.
+    not_required: list[dict[str, Any]] = field(default_factory=list)
     # Tool calls made so far in this step (across pauses): their ordinal keys them.
     calls_made: int = 0
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -116,6 +124,7 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.held = frozenset(self.held)
+        self.gates = types.MappingProxyType(dict(self.gates))
         self.key = f"{self.run_id or self.idempotency_key}#{uuid.uuid4().hex}"
 
     def next_key(self) -> str:
@@ -249,10 +258,18 @@ def _dispatch(tool: GuardedTool, kwargs: dict[str, Any]) -> Any:
         except (TypeError, ValueError) as exc:
             # The model's own mistake: it sees this and can fix the call.
             raise ValueError(f"{binding.name} was not called: {exc}") from None
-        with ctx.lock:
-            if ctx.hold is None:
-                ctx.hold = HoldForApproval(binding.name, arguments, binding.kind)
-            raise ctx.hold
+        gate = ctx.gates.get(binding.name) if binding.kind == "held" else None
+        asks, why = (True, "") if gate is None else gate_needs_person(
+            gate, {**ctx.gate_scope, "args": arguments, "tool": binding.name})
+        if asks:
+            with ctx.lock:
+                if ctx.hold is None:
+                    ctx.hold = HoldForApproval(binding.name, arguments, binding.kind)
+                raise ctx.hold
+        with ctx.lock:  # its gate was false: it runs now, and the trail says why
+            ctx.not_required.append({"tool": binding.name, "arguments": arguments,
+                                     "reason": why})
+        kwargs = arguments
     result = binding.action(ctx, binding.name, dict(kwargs))
     ctx.record(binding.name, dict(kwargs), result)
     return result

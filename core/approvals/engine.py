@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.approvals import delegation, standing_rules
 from core.approvals.expiry import TIMEOUT_ACTOR, EngineSteps, apply_expiry, expire_due
 from core.approvals.reminders import schedule_reminders
 from core.base.config import get_settings
@@ -26,6 +27,7 @@ from core.base.errors import (
     ApprovalNotFound,
     DefinitionError,
     InvalidResponse,
+    InvalidRule,
     NotAuthorized,
 )
 from core.base.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
@@ -160,7 +162,14 @@ def open_approval(
     )
     session.add(approval)
     session.flush()
-    if not _answerable(session, approval, config) and approval.approvers != [ADMINS_GROUP]:
+    # Approval policy: a standing rule may release the call at once; people away hand
+    # their requests to their delegates; a backup is asked later (core.approvals.delegation).
+    rule = standing_rules.matching_rule(session, approval, workflow)
+    if rule is None:
+        approval.approvers = delegation.delegate_approvers(session, approval, approval.approvers)
+        delegation.plan_backup(session, approval, config)
+    if rule is None and not _answerable(session, approval, config) \
+            and approval.approvers != [ADMINS_GROUP]:
         # Nobody but the requester could ever answer: ask the admins at once
         # instead of letting it expire unanswered.
         asked = approval.approvers
@@ -171,9 +180,10 @@ def open_approval(
                            data={"escalated_to": [ADMINS_GROUP], "forced": False, "asked": asked,
                                  "reason": f"no one but the requester ({approval.requested_by}) "
                                            f"could answer; asked: {', '.join(asked)}"})
-    _assign(session, approval, approval.approvers)
-    _notify(session, approval, approval.approvers, kind="approval.requested")
-    schedule_reminders(session, approval, config, now)
+    if rule is None:
+        _assign(session, approval, approval.approvers)
+        _notify(session, approval, approval.approvers, kind="approval.requested")
+        schedule_reminders(session, approval, config, now)
     store.append_event(
         session,
         "approval.requested",
@@ -191,14 +201,35 @@ def open_approval(
             "call": _call_record(call),
         },
     )
+    if rule is not None:
+        decision = standing_rules.used(rule)
+        if config.type == "budget":
+            decision["approved_amount"] = amount
+        # The released call names the rule that released it (its digest is the call's own).
+        _decide(session, approval, "approved", standing_rules.rule_actor(rule.id), decision,
+                released={**call, "rule_id": rule.id} if call is not None else None)
     return approval
+
+
+def add_approvers(session: Session, approval: ApprovalRequest, principals: list[str], *,
+                  kind: str) -> list[str]:
+    """Also ask ``principals`` (after delegation) at the request's current level; returns
+    those newly asked. The caller holds the request's lock and records why."""
+    added = [p for p in delegation.delegate_approvers(session, approval, principals)
+             if p not in approval.approvers]
+    if added:
+        approval.approvers = [*approval.approvers, *added]
+        approval.updated_at = utcnow()
+        _assign(session, approval, approval.approvers)
+        _notify(session, approval, added, kind=kind)
+    return added
 
 
 def _call_record(call: dict[str, Any] | None) -> dict[str, Any] | None:
     """A call as the audit trail keeps it (without its input schema)."""
     if call is None:
         return None
-    return {k: call[k] for k in ("tool", "arguments", "digest") if k in call}
+    return {k: call[k] for k in ("tool", "arguments", "digest", "rule_id") if k in call}
 
 
 def current_call(approval: ApprovalRequest) -> dict[str, Any] | None:
@@ -492,7 +523,8 @@ def _pass_level(
         approval.decision_data = {**data, "modified": modified}
         approval.released_call = released
         approval.level = next_level
-        approval.approvers = levels[next_level].approvers
+        approval.approvers = delegation.delegate_approvers(session, approval,
+                                                           levels[next_level].approvers)
         approval.threshold = levels[next_level].threshold
         if budget and amount is not None and config.json_schema is None:
             # The next level is asked about what the earlier ones allowed.
@@ -649,10 +681,19 @@ class ApprovalEngine:
         data: dict[str, Any] | None = None,
         comment: str = "",
         channel: str = "api",
+        *,
+        allow_for_days: float | None = None,
+        allow_when: str | None = None,
     ) -> ApprovalRequest:
+        """Record one vote. ``allow_for_days``: "approve, and allow calls like this for N
+        days": the same transaction creates a standing rule (core.approvals.standing_rules) for the
+        call as released, or for ``allow_when`` (needs ``policies:manage``)."""
         with self.db.read() as session:  # validated before any lock is taken
             check_vote(session, store.get_approval(session, approval_id), approver=approver_id,
                        decision=decision, data=data, comment=comment)
+            if allow_for_days is not None:
+                _check_allow(session, store.get_approval(session, approval_id), approver_id,
+                             decision, allow_for_days, allow_when)
         with structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver_id), \
                 self.db.session() as session:
             approval = lock_approval(session, approval_id)
@@ -663,6 +704,9 @@ class ApprovalEngine:
                                            channel=channel)
                 log.info("approval response recorded", decision=decision, channel=channel,
                          status=answered.status)
+                if allow_for_days is not None:
+                    standing_rules.rule_from_answer(session, answered, approver_id,
+                                                    allow_for_days, allow_when)
                 return answered
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
@@ -675,16 +719,21 @@ class ApprovalEngine:
             return approval
 
     def expire_due(self, limit: int = 100) -> int:
-        """Apply the deadline rule to requests past their deadline; returns how many."""
-        return expire_due(self.db, TIMEOUT_ACTOR, _expiry_steps(), limit)
+        """Apply the deadline rule to requests past their deadline, and ask the backups whose
+        share of the timeout has passed unanswered (core.approvals.delegation); how many."""
+        done = expire_due(self.db, TIMEOUT_ACTOR, _expiry_steps(), limit)
+        return done + delegation.ask_due_backups(self.db, limit, lock=lock_approval,
+                                                 add_approvers=add_approvers)
 
     def next_expiry(self) -> datetime | None:
         with self.db.read() as session:
-            return session.scalar(
+            expiry = session.scalar(
                 select(func.min(ApprovalRequest.expires_at)).where(
                     ApprovalRequest.status == APPROVAL_OPEN
                 )
             )
+        backup = delegation.next_backup(self.db)
+        return min(d for d in (expiry, backup) if d is not None) if expiry or backup else None
 
     def get(self, approval_id: str, *, tenant: str | None = None) -> ApprovalRequest:
         """The request as a viewer of ``tenant`` sees it (another tenant's is unknown)."""
@@ -738,6 +787,13 @@ class ApprovalEngine:
                 ApprovalRequest.created_at.desc(),
             ).limit(limit).offset(offset)
             return list(session.scalars(query).all())
+
+
+def _check_allow(session: Session, approval: ApprovalRequest, approver: str, decision: str,
+                 days: float, condition: str | None) -> None:
+    if decision == "reject":
+        raise InvalidRule(["allow_for_days: only an approving answer can allow calls like this"])
+    standing_rules.check_answer_rule(session, approval, approver, days, condition)
 
 
 def is_approving(status: str) -> bool:

@@ -43,6 +43,36 @@ DECISION_BUCKETS: tuple[tuple[float, str], ...] = (
 LONGEST_BUCKET = "> 3 days"
 
 
+# How soon a deadline makes a request urgent (shown in red) and "expiring soon" (the
+# inbox's count): the one definition every view uses.
+URGENT_WITHIN = timedelta(hours=1)
+EXPIRING_SOON_WITHIN = timedelta(hours=24)
+
+
+def is_urgent(expires_at: datetime | None, now: datetime | None = None) -> bool:
+    return expires_at is not None and expires_at - (now or utcnow()) < URGENT_WITHIN
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One open request as an inbox row shows it (a read model: no ORM row leaves core)."""
+
+    id: str
+    title: str
+    approval_type: str
+    workflow_id: str | None
+    step_name: str | None
+    requested_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    approvers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, row: ApprovalRequest) -> InboxItem:
+        return cls(row.id, row.title, row.approval_type, row.workflow_id, row.step_name,
+                   row.requested_by, row.created_at, row.expires_at, tuple(row.approvers or ()))
+
+
 def seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[float]:
     if db.is_postgres:
         return cast("ColumnElement[float]", func.extract("epoch", end - start))
@@ -166,7 +196,7 @@ def inbox(
     return [rows[i] for i in ids if i in rows]
 
 
-def inbox_summary(db: Database, user: str, *, soon: timedelta = timedelta(hours=24)) -> InboxSummary:
+def inbox_summary(db: Database, user: str, *, soon: timedelta = EXPIRING_SOON_WITHIN) -> InboxSummary:
     """How many requests wait for the user, how many expire soon, and the
     workflows of the most urgent ones."""
     with db.read() as session:

@@ -304,3 +304,26 @@ class AnswerOutdated(ApprovalClosed):
 
 class TrailBroken(Conflict):
     """The audit trail's hash chain does not hold: an entry was changed, moved or deleted."""
+
+
+# -- approval policy (core/approvals/standing_rules.py, delegation.py) ------------------------------
+
+
+class RuleNotFound(NotFound):
+    """No standing rule has that id."""
+
+
+class InvalidRule(Invalid):
+    """The standing rule is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The standing rule is invalid: " + "; ".join(self.problems))
+
+
+class InvalidDelegation(Invalid):
+    """The out-of-office setting is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The out-of-office setting is invalid: " + "; ".join(self.problems))

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     pass
@@ -68,8 +75,11 @@ class AgentSpec(BaseModel):
     type: Literal["tool_calling", "code"] = "tool_calling"
     model: ModelSpec = Field(default_factory=ModelSpec)
     tools: list[str] = Field(default_factory=list)
-    # Tools whose calls wait for a person before they run.
+    # Tools whose calls wait for a person before they run. An entry may be
+    # ``{name: charge_card, when: "args.amount > 100"}``: the call waits only when
+    # its gate is true (core.definitions.gates); the gates are kept in ``held_when``.
     held_tools: list[str] = Field(default_factory=list)
+    held_when: dict[str, str] = Field(default_factory=dict)
     max_steps: int = Field(default=10, ge=1, le=200)
     instructions: str | None = None
     authorized_imports: list[str] = Field(default_factory=lambda: list(DEFAULT_AUTHORIZED_IMPORTS))
@@ -82,6 +92,54 @@ class AgentSpec(BaseModel):
     @classmethod
     def _model_shorthand(cls, value: Any) -> Any:
         return _model_spec(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gated_held_tools(cls, data: Any) -> Any:
+        """``held_tools: [{name: x, when: "..."}]`` becomes the name and ``held_when[x]``."""
+        if not isinstance(data, dict) or not isinstance(data.get("held_tools"), list):
+            return data
+        names: list[Any] = []
+        gates = dict(data.get("held_when") or {})
+        for index, entry in enumerate(data["held_tools"]):
+            if not isinstance(entry, dict):
+                names.append(entry)
+                continue
+            unknown = sorted(set(entry) - {"name", "when"})
+            if unknown or not isinstance(entry.get("name"), str):
+                raise ValueError(f"held_tools[{index}]: a name, or {{name: <tool>, when: "
+                                 "<expression>}" + (f" (unknown field {unknown[0]!r})"
+                                                    if unknown else ""))
+            names.append(entry["name"])
+            if entry.get("when") is not None:
+                from core.definitions.gates import check_expression
+
+                when = entry["when"]
+                problem = check_expression(when) if isinstance(when, str) and when.strip() \
+                    else "must be an expression such as \"args.amount > 100\""
+                if problem:
+                    raise ValueError(f"held_tools[{index}].when: {problem}")
+                gates[entry["name"]] = when
+        return {**data, "held_tools": names, "held_when": gates}
+
+    @model_validator(mode="after")
+    def _gates_are_valid(self) -> AgentSpec:
+        from core.definitions.gates import check_expression
+
+        for name, when in self.held_when.items():
+            if name not in self.held_tools:
+                raise ValueError(f"held_when.{name}: {name!r} is not a held tool")
+            if not isinstance(when, str) or not when.strip():
+                raise ValueError(f"held_when.{name}: must be an expression such as "
+                                 "\"args.amount > 100\"")
+            if problem := check_expression(when):
+                raise ValueError(f"held_when.{name}: {problem}")
+        return self
+
+    def held_entries(self) -> list[str | dict[str, str]]:
+        """``held_tools`` as written: a name, or ``{name, when}`` for a gated one."""
+        return [{"name": n, "when": self.held_when[n]} if n in self.held_when else n
+                for n in self.held_tools]
 
     @field_validator("tools", "held_tools")
     @classmethod
@@ -110,6 +168,14 @@ class AgentSpec(BaseModel):
             where = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"{where}: {first['msg']}") from None
         return value
+
+
+def held_label(entry: str | dict[str, Any]) -> str:
+    """A held-tools entry in one line: ``charge_card`` or ``charge_card (when args.amount > 100)``."""
+    if isinstance(entry, dict):
+        return f"{entry.get('name')} (when {entry['when']})" if entry.get("when") \
+            else str(entry.get("name"))
+    return entry
 
 
 def _check_import(name: str) -> None:

@@ -47,6 +47,26 @@ class BudgetLevel(_Strict):
     threshold: int = Field(default=1, ge=1)
 
 
+def _share(value: Any) -> Any:
+    """``50%`` or ``0.5``: a share of the timeout, more than 0 and less than 1."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            value = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError("must be a percentage such as 50%") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ValueError("must be a share of the timeout between 0% and 100% (e.g. 50%)")
+    return float(value)
+
+
+class BackupApprover(_Strict):
+    """``backup: {to: deputy@x.com, after: 50%}``: also ask ``to`` when nobody has
+    answered once ``after`` of the timeout has passed (core.approvals.delegation)."""
+
+    to: str = Field(min_length=1, max_length=320)
+    after: Annotated[float, BeforeValidator(_share)] = 0.5
+
+
 class ApprovalConfig(_Strict):
     title: str | None = None
     description: str = ""
@@ -82,6 +102,8 @@ class ApprovalConfig(_Strict):
     # Template paths (``input.order_id``, ``context.customer``) whose values an
     # approver is shown beside a request that guards no call.
     show: list[str] | None = None
+    # Who is also asked when the first approvers have not answered within a share of the timeout.
+    backup: BackupApprover | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +142,8 @@ class ApprovalConfig(_Strict):
             raise ValueError("escalate_to|required when on_timeout is escalate")
         if self.levels and self.type != "budget":
             raise ValueError("levels|only budget approvals have levels")
+        if self.backup is not None and not self.timeout:
+            raise ValueError("backup|needs a timeout: the backup is asked after a share of it")
         if self.form_fields is not None and self.json_schema is not None:
             raise ValueError("schema|give either form_fields or schema, not both")
         for index, form_field in enumerate(self.form_fields or []):

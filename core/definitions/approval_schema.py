@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.base.schema_words import in_words
 from core.definitions.approval import ApprovalConfig
 from core.definitions.safe_schema import safe_validator
 
@@ -78,5 +79,5 @@ def schema_problems(schema: dict[str, Any], data: Any) -> list[str]:
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in error.absolute_path) or "(answer)"
-        problems.append(f"{path}: {error.message}")
+        problems.append(f"{path}: {in_words(error)}")
     return problems

@@ -449,7 +449,8 @@ class StepExecutor:
                     run, asks = self._start_step(session, workflow, step)
                     if asks:
                         self._request_step_approval(session, workflow, step, run)
-                        return False, None
+                        # Released at once by a standing rule: go on to the decision.
+                        return _released_at_once(workflow, run), None
                 elif run.status == "waiting_approval" and _asked_by_task(session, run):
                     approval = session.get(ApprovalRequest, run.approval_id)
                     if approval is None or approval.status == "pending":
@@ -641,6 +642,12 @@ class StepExecutor:
                  approval_type=approval.approval_type,
                  origin=proposed_action.get("origin", "step"))
         runner_metrics.step(step.type, "waiting_approval")
+        if approval.status != "pending":
+            # A standing rule released the call (core.approvals.standing_rules): nobody is waited for;
+            # the decision is applied, and its released call checked, as any other.
+            log.info("approval released by a standing rule", approval_id=approval.id,
+                     decided_by=approval.decided_by)
+            return
         if workflow.status == "running":
             store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
                                       data={"approval_id": approval.id, "step": step.name})
@@ -715,7 +722,7 @@ class StepExecutor:
             self._wait_for_person(session, workflow, step, run, ask.config, title=ask.title,
                                   proposed_action={**ask.proposed_action, "origin": "task"},
                                   call=ask.call)
-            return False
+            return _released_at_once(workflow, run)
 
     def _perform(
         self, workflow_id: str, step: Step, scope: dict[str, Any], key: str,
@@ -960,6 +967,9 @@ class StepExecutor:
         run, asks = self._start_step(session, workflow, step)
         if asks:
             self._request_step_approval(session, workflow, step, run)
+            if _released_at_once(workflow, run):
+                store.schedule(session, workflow)  # a standing rule released it: runnable now
+                return False, None
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None
         return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
@@ -1149,6 +1159,12 @@ def _decision_of(session: Session, approval: ApprovalRequest) -> dict[str, Any]:
         except CallNotReleased as exc:
             decision["call_refused"] = str(exc)
     return decision
+
+
+def _released_at_once(workflow: Workflow, run: StepRun) -> bool:
+    """Whether the request just opened for ``run`` was decided at once (a standing rule),
+    so the workflow goes on instead of waiting."""
+    return workflow.status == "running" and run.status == "waiting_approval"
 
 
 def _asked_by_task(session: Session, run: StepRun) -> bool:

@@ -66,6 +66,7 @@ class Action(StrEnum):
     WORKFLOWS_CHECKPOINT = "workflows:checkpoint"
     APPROVALS_ANSWER = "approvals:answer"
     APPROVALS_REASSIGN = "approvals:reassign"  # reassign, delegate or force the expiry of a request
+    APPROVALS_OVERSEE = "approvals:oversee"  # see every pending request (the inbox's "All pending")
     CHANNELS_CONFIGURE = "channels:configure"
     DELIVERIES_RETRY = "deliveries:retry"
     ALERTS_ACKNOWLEDGE = "alerts:acknowledge"
@@ -76,6 +77,7 @@ class Action(StrEnum):
     AUDIT_READ = "audit:read"  # the audit trail and execution logs
     DATA_EXPORT = "data:export"
     DATA_IMPORT = "data:import"
+    POLICIES_MANAGE = "policies:manage"  # standing rules (core/standing_rules.py)
 
 
 ROLES = ("admin", "approver", "viewer", "service")

@@ -22,6 +22,7 @@ broken channel would otherwise feed itself).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,6 +56,8 @@ log = structlog.get_logger(__name__)
 EVALUATOR = "system:alerts"
 APPROVAL_EXPIRING = "approval_expiring"
 WORKFLOW_FAILED = "workflow_failed"
+# The error core.engine.executor records when a step's approval was rejected (on_reject: fail).
+REJECTED_ERROR = re.compile(r"^Step .*: approval rejected\.$", re.DOTALL)
 DELIVERY_DEAD = "delivery_dead"
 RUNNER_HEARTBEAT_MISSING = "runner_heartbeat_missing"
 SEVERITIES = ("warning", "critical")
@@ -118,10 +121,21 @@ def failed_workflows(session: Session, now: datetime, settings: Settings) -> lis
         select(Workflow.id, Workflow.name, Workflow.error).where(Workflow.status == "failed")
         .order_by(Workflow.updated_at)
     ).all()
-    return [Finding(WORKFLOW_FAILED, row.id, "critical",
-                    _cut(f"Workflow \u201c{row.name}\u201d failed: {row.error or 'no error recorded'}"),
-                    {"workflow_id": row.id, "name": _cut(row.name)})
-            for row in rows]
+    findings = []
+    for row in rows:
+        if REJECTED_ERROR.match(row.error or ""):
+            # A person said no: the workflow stopped as designed. Worth a look, not a page.
+            findings.append(Finding(
+                WORKFLOW_FAILED, row.id, "warning",
+                _cut(f"Workflow \u201c{row.name}\u201d stopped: its approval was rejected "
+                     f"({row.error})"),
+                {"workflow_id": row.id, "name": _cut(row.name), "rejected": True}))
+            continue
+        findings.append(Finding(
+            WORKFLOW_FAILED, row.id, "critical",
+            _cut(f"Workflow \u201c{row.name}\u201d failed: {row.error or 'no error recorded'}"),
+            {"workflow_id": row.id, "name": _cut(row.name)}))
+    return findings
 
 
 def dead_deliveries(session: Session, now: datetime, settings: Settings) -> list[Finding]:

@@ -661,3 +661,52 @@ class ApprovalReminder(Base):
         UniqueConstraint("approval_id", "level", "escalation", "share"),
         Index("ix_approval_reminders_due", "status", "due_at"),
     )
+
+
+# -- approval policy: standing rules, out of office, backup approvers (migration 0010) ---------
+
+
+class StandingRule(TimestampMixin, Base):
+    """A standing permission: calls of ``tool`` whose arguments satisfy ``condition``,
+    in ``tenant`` (NULL: the platform's own workflows) and ``workflow_name`` (NULL: any),
+    are released without asking until ``expires_at`` (core.approvals.standing_rules)."""
+
+    __tablename__ = "standing_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tool: Mapped[str] = mapped_column(String(200), index=True)
+    # A core.definitions.gates expression over args (and tool, input, workflow), e.g. "args.amount <= 200".
+    condition: Mapped[str] = mapped_column(Text)
+    workflow_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    tenant: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(320))
+    note: Mapped[str] = mapped_column(Text, default="")
+    # The request whose answer created the rule, if any.
+    source_approval_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OutOfOffice(TimestampMixin, Base):
+    """A person away until ``until``: requests addressed to them go to ``delegate``."""
+
+    __tablename__ = "out_of_office"
+
+    person: Mapped[str] = mapped_column(String(320), primary_key=True)
+    delegate: Mapped[str] = mapped_column(String(320))
+    until: Mapped[datetime] = mapped_column(index=True)
+    set_by: Mapped[str] = mapped_column(String(320))
+
+
+class ApprovalBackup(Base):
+    """The backup approver of an open request, asked at ``due_at`` if nobody answered."""
+
+    __tablename__ = "approval_backups"
+
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approval_requests.id"), primary_key=True)
+    backup_to: Mapped[str] = mapped_column(String(320))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    asked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -86,9 +86,11 @@ def test_deep_link_sign_in_fill_form_approve_moves_workflow_on(dashboard: Dashbo
     expect(page.get_by_text("Production deploy approval").first).to_be_visible()
     assert f"approval={approval.id}" in page.url
 
-    for field in ("Change ticket", "Deployment window", "Rollback plan"):
-        expect(page.get_by_label(field)).to_be_visible()
-    page.get_by_label("Change ticket").fill("CHG-1234")
+    ticket = page.get_by_role("textbox", name=re.compile("^Change ticket"))
+    for field in (ticket, page.get_by_role("combobox", name=re.compile("^Deployment window")),
+                  page.get_by_label("Rollback plan")):
+        expect(field).to_be_visible()
+    ticket.fill("CHG-1234")
     _choose(page, "Deployment window", "tonight")
     page.get_by_label("Rollback plan").fill("Redeploy 2.13.4 with the release tool.")
     page.get_by_role("button", name="Approve", exact=True).click()

@@ -21,7 +21,7 @@ from core.store.db import Database
 from core.store.tables import ApprovalRequest, utcnow
 from tests.helpers.approved_calls import FINANCE, PROPOSED, waiting
 from tests.helpers.approved_calls import pay_registry as _pay_registry
-from tests.helpers.engine import Calls, event_types, events, notifications, run, status
+from tests.helpers.engine import Calls, accounts, event_types, events, notifications, run, status
 
 WINDOW = {"mode": "veto", "window": "15m"}
 
@@ -104,6 +104,7 @@ def test_a_window_cannot_be_ended_early_by_forcing_its_expiry(
     db: Database, pay_registry: ToolRegistry, calls: Calls
 ) -> None:
     workflow_id, approval = waiting(db, pay_registry, **WINDOW)
+    accounts(db, "admin", "ops@example.com")  # allowed to force an expiry (approvals:reassign)
     with pytest.raises(InvalidTransition, match="is a veto window"):
         ApprovalEngine(db).expire_approval(approval.id, "ops@example.com")
     assert ApprovalEngine(db).get(approval.id).status == "pending"

@@ -219,3 +219,15 @@ def test_only_admins_get_the_retry_button(demo_db: Database) -> None:
         session.get_one(Notification, row_id).status = "dead"
     at = open_approval("devops@example.com", approval.id)
     assert not [b for b in at.button if b.key == f"deliveries.retry.{row_id}"]
+
+
+def test_after_voting_on_a_level_the_page_says_who_decides_next(demo_db: Database) -> None:
+    approval = pending_for(demo_db, "manager@example.com")[0]  # the 75,000 USD budget
+    at = open_approval("manager@example.com", approval.id)
+    at.button(key="approval.approve").click().run()
+    no_exception(at)
+    text = all_text(at)
+    assert "You approved the request." in text
+    assert "not among this request's approvers" not in text
+    assert "level 2 now waits for director@" in text.replace("\u2060", "")
+    assert "You answered **approve** at level 1" in text

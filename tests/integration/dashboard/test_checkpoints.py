@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from streamlit.testing.v1 import AppTest
 
+from components.text import md
 from core.approvals.engine import ApprovalEngine
 from core.engine import workflows as ops
 from core.store.db import Database
@@ -61,9 +62,16 @@ def test_an_admin_rolls_back_through_the_dialog(demo_db: Database) -> None:
     workflow_id = completed_deployment(demo_db)
     at = checkpoints_of("admin@example.com", workflow_id)
     at.selectbox(key="checkpoints.pick").set_value(CHECKPOINT).run()
+    assert at.button(key="checkpoints.rollback").proto.type == "primary"  # the diff is not empty
     at.button(key="checkpoints.rollback").click().run()
     no_exception(at)
     assert at.button(key="rollback.submit").label == "Confirm rollback"
+    # Before confirming: the compensations that will run, and the requests to cancel.
+    plan = table_with(at, "step", "compensation")
+    assert list(plan["step"]) == ["smoke_tests", "deploy", "deployment_approval"]
+    assert list(plan["compensation"]) == ["(nothing to undo)", "rollback_release",
+                                          "(nothing to undo)"]
+    assert "**Requests that will be cancelled:** none" in all_text(at)
 
     at.button(key="rollback.submit").click().run()  # no reason, not confirmed
     assert "Give a reason for the rollback." in [e.value for e in at.error]
@@ -96,6 +104,7 @@ def test_rollback_cancels_open_approvals_and_says_so(demo_db: Database) -> None:
     at = checkpoints_of("admin@example.com", approval.workflow_id or "")
     at.selectbox(key="checkpoints.pick").set_value("after:pre_deployment_checks").run()
     at.button(key="checkpoints.rollback").click().run()
+    assert "**Requests that will be cancelled:** Production deploy approval" in all_text(at)
     at.text_input(key="rollback.reason").input("Re-run the checks")
     at.checkbox(key="rollback.confirm").check()
     at.button(key="rollback.submit").click().run()
@@ -123,3 +132,25 @@ def test_a_busy_workflow_is_refused_with_core_s_message(demo_db: Database) -> No
     assert "A runner is executing a step of this workflow right now; try again in a moment." in [
         e.value for e in at.warning]
     assert ops.get_workflow(demo_db, workflow_id).status == "running"
+
+
+def test_rollback_is_not_primary_when_nothing_differs(demo_db: Database) -> None:
+    approval = pending_for(demo_db, "devops@example.com")[0]
+    at = checkpoints_of("admin@example.com", approval.workflow_id or "")
+    at.selectbox(key="checkpoints.pick").set_value(CHECKPOINT).run()
+    assert "No differences." in [c.value for c in at.caption]
+    assert at.button(key="checkpoints.rollback").proto.type == "secondary"
+
+
+def test_the_workflow_page_says_what_it_waits_for_and_how_it_ended(demo_db: Database) -> None:
+    approval = pending_for(demo_db, "devops@example.com")[0]
+    at = checkpoints_of("viewer@example.com", approval.workflow_id or "")
+    text = all_text(at)
+    assert f"Waits for **{md('devops@example.com')}** to answer **Production deploy approval**" \
+        in text
+    [link] = [x for x in at.get("page_link") if x.proto.label == "Open the request"]
+    assert approval.id in link.proto.query_string
+    workflow_id = completed_deployment(demo_db)
+    done = all_text(checkpoints_of("viewer@example.com", workflow_id))
+    assert "finished: all 4 steps done" in done
+    assert "(end)" not in done and "Waits for" not in done

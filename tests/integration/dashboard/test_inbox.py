@@ -31,7 +31,7 @@ def test_each_person_sees_only_their_requests(at: AppTest, demo_db: Database) ->
     assert links(sign_in(new_app(), "editor@example.com")) == reviewers
 
 
-def test_counts_in_the_sidebar(at: AppTest, demo_db: Database) -> None:
+def test_counts_above_the_list(at: AppTest, demo_db: Database) -> None:
     sign_in(at, "legal@example.com")  # group "reviewers" and directly listed
     assert metrics(at)["Waiting for you"] == "1"
     assert metrics(at)["Expiring within 24 h"] == "0"
@@ -52,8 +52,8 @@ def test_most_urgent_first_and_filters(at: AppTest, demo_db: Database) -> None:
     assert metrics(at)["Waiting for you"] == "3"
     assert metrics(at)["Expiring within 24 h"] == "2"
     assert any("left" in m.value for m in at.markdown)
-    # Per type, in the sidebar and the type filter (Production deploy approval is a form).
-    assert "binary **1** · form **2**" in [c.value for c in at.sidebar.caption]
+    # Per type, under the counts and in the type filter (Production deploy approval is a form).
+    assert "binary **1** · form **2**" in [c.value for c in at.main.caption]
     assert at.selectbox(key="inbox.type").options == ["All types", "binary (1)", "form (2)", "budget (0)"]
 
     at.selectbox(key="inbox.type").set_value("binary").run()

@@ -153,3 +153,20 @@ def test_open_alerts_are_counted_by_rule_in_metrics(db: Database) -> None:
     assert samples[("countersign_alerts_open", DELIVERY_DEAD)] == 0
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Alert)) == 1
+
+
+def test_an_ordinary_rejection_is_a_warning_not_a_critical_alert(db: Database) -> None:
+    add_user(db, "ann@example.com")
+    definition = {"name": "Refund", "steps": [{"name": "ask", "type": "approval", "approval_config": {
+        "title": "Refund 40", "requested_from": "ann@example.com", "channels": []}}]}
+    workflow = ops.create_workflow(db, definition, created_by="cli:ops")
+    runner = build_runner(db, dispatch_notifications=False)
+    runner.run_until_idle()
+    [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
+    ApprovalEngine(db).respond_to_approval(approval.id, "ann@example.com", "reject", comment="no")
+    runner.run_until_idle()
+    assert ops.get_workflow(db, workflow.id).status == "failed"
+    [alert] = evaluate_alerts(db).raised
+    assert (alert.rule, alert.subject, alert.severity) == (WORKFLOW_FAILED, workflow.id, "warning")
+    assert alert.message == ("Workflow \u201cRefund\u201d stopped: its approval was rejected "
+                             "(Step 'ask': approval rejected.)")

@@ -283,6 +283,7 @@ def test_dashboard_matrix(dashboard_db: Database, request: pytest.FixtureRequest
             (Action.AGENTS_MANAGE, "agents", {}, "button:agents.new.save"),
             (Action.TENANTS_MANAGE, "tenants", {}, "button:tenants.create.submit"),
             (Action.AUDIT_READ, "logs", {}, "download_button:logs.download"),
+            (Action.POLICIES_MANAGE, "policies", {}, "button:policies.create.submit"),
         ]
         at = sign_in(new_app(), email, "matrix-pass")
         no_exception(at)

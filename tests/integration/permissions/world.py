@@ -59,7 +59,10 @@ EXPECTED: dict[Action, dict[str, str]] = {
     # Named on the request, a person without an account answers (email approvers).
     Action.APPROVALS_ANSWER: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
                               "unknown": Y, "system": NA},
-    Action.APPROVALS_REASSIGN: {role: NA for role in ROLES},  # no reassignment feature yet
+    # An approver may hand on a request they are asked (the matrix's request asks them).
+    Action.APPROVALS_REASSIGN: {"admin": Y, "approver": Y, "viewer": N, "service": N,
+                                "starter": N, "unknown": N, "system": Y},
+    Action.APPROVALS_OVERSEE: _ADMIN_ONLY,
     Action.CHANNELS_CONFIGURE: _ADMIN_ONLY,
     Action.DELIVERIES_RETRY: _ADMIN_ONLY,
     Action.ALERTS_ACKNOWLEDGE: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
@@ -72,6 +75,7 @@ EXPECTED: dict[Action, dict[str, str]] = {
                         "unknown": N, "system": Y},
     Action.DATA_EXPORT: _ADMIN_ONLY,
     Action.DATA_IMPORT: _ADMIN_ONLY,
+    Action.POLICIES_MANAGE: _ADMIN_ONLY,
 }
 
 
@@ -177,6 +181,9 @@ class World:
 def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
     """How core does ``action`` as ``email`` (playing ``role``), on fresh state; None: no use case."""
     from core.agents.execution_logs import LogFilters, query
+    from core.approvals.inbox_views import InboxQuery, inbox_page
+    from core.approvals.reassign import reassign
+    from core.approvals.standing_rules import create_rule
     from core.channels.notifications import retry_notification
     from core.channels.registry import store_channel_settings
     from core.conversations.sessions import take_over
@@ -205,6 +212,10 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
             w.db, w.waiting(role), "matrix", email),
         Action.APPROVALS_ANSWER: lambda w, role, email: ApprovalEngine(w.db).respond_to_approval(
             w.approval(), email, "approve"),
+        Action.APPROVALS_REASSIGN: lambda w, role, email: reassign(
+            w.db, w.approval(), email, [EMAILS["admin"]], reason="matrix"),
+        Action.APPROVALS_OVERSEE: lambda w, role, email: inbox_page(
+            w.db, email, InboxQuery(view="all")),
         Action.CHANNELS_CONFIGURE: lambda w, role, email: store_channel_settings(
             w.db, "webhook", enabled=True, settings={}, actor=email),
         Action.DELIVERIES_RETRY: lambda w, role, email: retry_notification(
@@ -221,6 +232,8 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
         # Allowed, an import into this non-empty database is then refused for that reason.
         Action.DATA_IMPORT: lambda w, role, email: import_database(
             w.db, io.StringIO(""), actor=email),
+        Action.POLICIES_MANAGE: lambda w, role, email: create_rule(
+            w.db, email, tool="pay", condition="args.amount <= 1", days=1),
     }
     return performers.get(action)
 

@@ -126,10 +126,16 @@ def test_budget_schema_prefills_the_requested_amount_within_bounds() -> None:
     form = Form(budget_schema(50000, "USD"), {}, label="Approve")
     amount = form.at.number_input(key="f.approved_amount")
     assert amount.label == "Approved amount (USD)"
-    assert amount.help == "Approve the requested amount or a lower one."
+    assert amount.help == ("Approve the requested amount or a lower one. "
+                           "Must be more than 0 and at most 50000.")
     assert amount.value == 50000.0
-    assert (amount.min, amount.max) == (0.0, 50000.0)
+    # No widget bounds: an amount over the maximum is refused in words, never snapped back.
+    assert (amount.min, amount.max) == (None, None)
     assert form.submit() == {"approved_amount": 50000.0}
+    form.at.number_input(key="f.approved_amount").set_value(60000.0)
+    assert form.submit() is None
+    assert form.errors_under("f.approved_amount") == [
+        "Approved amount (USD): 60000.0 is greater than the maximum of 50000"]
     form.at.number_input(key="f.approved_amount").set_value(0.0)
     assert form.submit() is None
     assert form.errors_under("f.approved_amount") == [
@@ -240,14 +246,16 @@ NUMBERS = {"type": "object", "properties": {
 }, "required": ["count"]}
 
 
-def test_number_bounds_and_steps_reach_the_widgets() -> None:
+def test_number_bounds_are_said_and_steps_reach_the_widgets() -> None:
     form = Form(NUMBERS)
     count = form.at.number_input(key="f.count")
-    assert (count.label, count.min, count.max, count.step, count.value) == ("Count *", 1, 10, 1, 2)
+    assert (count.label, count.min, count.max, count.step, count.value) == (
+        "Count *", None, None, 1, 2)
+    assert count.help.endswith("Must be at least 1 and at most 10.")
     batch = form.at.number_input(key="f.batch")
-    assert (batch.min, batch.max, batch.step, batch.value) == (1, 99, 5, None)
+    assert (batch.step, batch.value) == (5, None)
     ratio = form.at.number_input(key="f.ratio")
-    assert (ratio.min, ratio.max, ratio.step) == (0.0, 1.0, 0.05)
+    assert (ratio.step, ratio.help) == (0.05, "Must be at least 0 and at most 1.")
 
 
 def test_numbers_return_typed_and_out_of_step_values_are_refused() -> None:
@@ -267,7 +275,7 @@ def test_number_out_of_bounds_is_refused_with_the_field_named() -> None:
         "share": {"type": "number", "title": "Share", "exclusiveMaximum": 5}}}
     form = Form(schema)
     share = form.at.number_input(key="f.share")
-    assert share.max == 5.0  # the widget stops at the bound; the schema excludes it
+    assert share.help == "Must be less than 5."
     share.set_value(5.0)
     assert form.submit() is None
     assert form.errors_under("f.share") == ["Share: 5.0 is greater than or equal to the maximum of 5"]
@@ -275,11 +283,13 @@ def test_number_out_of_bounds_is_refused_with_the_field_named() -> None:
     assert form.submit() == {"share": 4.5}
 
 
-def test_draft_04_boolean_exclusive_minimum_sets_the_widget_bound() -> None:
+def test_draft_04_boolean_exclusive_minimum_is_said() -> None:
     schema = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
               "properties": {"x": {"type": "integer", "minimum": 0, "exclusiveMinimum": True}}}
     form = Form(schema)
-    assert form.at.number_input(key="f.x").min == 1
+    assert form.at.number_input(key="f.x").help == "Must be more than 0."
+    form.at.number_input(key="f.x").set_value(0)
+    assert form.submit() is None
     form.at.number_input(key="f.x").set_value(3)
     assert form.submit() == {"x": 3}
 
@@ -604,17 +614,16 @@ def test_invalid_schema_is_reported_not_accepted() -> None:
     assert any("schema is invalid" in e for e in form.errors)
 
 
-def test_a_widget_refusing_the_schema_falls_back_to_json() -> None:
-    """Streamlit refuses integer bounds past 2**53; the field becomes JSON, still validated."""
+def test_bounds_past_what_a_widget_holds_are_checked_by_the_schema() -> None:
+    """Streamlit refuses integer bounds past 2**53: the widget has none, the schema checks."""
     schema = {"type": "object", "properties": {"big": {"type": "integer", "minimum": -2**60,
                                                        "maximum": 10, "title": "Big"}}}
     form = Form(schema)
-    assert form.widget_keys() == ["f.big.json", "f.submit"]
-    assert "Enter JSON" in form.at.text_area(key="f.big.json").help
-    form.at.text_area(key="f.big.json").input("12")
+    assert form.widget_keys() == ["f.big", "f.submit"]
+    form.at.number_input(key="f.big").set_value(12)
     assert form.submit() is None
-    assert form.errors_under("f.big.json") == ["Big: 12 is greater than the maximum of 10"]
-    form.at.text_area(key="f.big.json").input("-3")
+    assert form.errors_under("f.big") == ["Big: 12 is greater than the maximum of 10"]
+    form.at.number_input(key="f.big").set_value(-3)
     assert form.submit() == {"big": -3}
 
 
@@ -669,3 +678,19 @@ def test_the_same_key_drawing_another_request_starts_from_its_values() -> None:
     assert [t.value for t in at.text_input] == ["a1", "a2", "a3"]
     at.button(key="f.submit").click().run()
     assert at.session_state["last"] == {"lines": ["a1", "a2", "a3"]}
+
+
+def test_a_pattern_error_shows_the_description_or_an_example_not_the_regex() -> None:
+    schema = {"type": "object", "properties": {
+        "ticket": {"type": "string", "title": "Ticket", "pattern": "^CHG-[0-9]+$",
+                   "description": "The change ticket: CHG- then its number",
+                   "examples": ["CHG-2041"]},
+        "po": {"type": "string", "title": "PO", "pattern": "^PO-[0-9]+$", "examples": ["PO-7"]}}}
+    form = Form(schema)
+    form.at.text_input(key="f.ticket").input("ticket 42")
+    form.at.text_input(key="f.po").input("7")
+    assert form.submit() is None
+    assert form.errors_under("f.ticket") == [
+        "Ticket: 'ticket 42' is not in the expected form: The change ticket: CHG- then its "
+        "number, for example 'CHG-2041'"]
+    assert form.errors_under("f.po") == ["PO: '7' is not in the expected form: something like 'PO-7'"]

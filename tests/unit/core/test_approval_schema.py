@@ -109,3 +109,17 @@ def test_without_levels_one_level_of_the_listed_approvers() -> None:
                                             "approval_threshold": 2})
     [level] = levels_for(config, None)
     assert (level.approvers, level.threshold) == (["a@x.io", "b@x.io"], 2)
+
+
+def test_a_pattern_refusal_names_the_description_or_example_not_the_regex() -> None:
+    schema = {"type": "object", "properties": {
+        "ticket": {"type": "string", "pattern": "^CHG-[0-9]+$",
+                   "description": "The change ticket: CHG- then its number.", "examples": ["CHG-7"]},
+        "po": {"type": "string", "pattern": "^PO-[0-9]+$", "examples": ["PO-1"]},
+        "raw": {"type": "string", "pattern": "^[a-z]+$"}}}
+    assert schema_problems(schema, {"ticket": "t 42", "po": "1", "raw": "A"}) == [
+        "po: '1' is not in the expected form: something like 'PO-1'",
+        "raw: 'A' does not match '^[a-z]+$'",  # nothing better to say than the pattern
+        "ticket: 't 42' is not in the expected form: The change ticket: CHG- then its number, "
+        "for example 'CHG-7'",
+    ]

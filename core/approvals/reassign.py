@@ -1,0 +1,140 @@
+"""Reassign an open request: its current level goes to other approvers, audited.
+
+An admin (or a system actor) may hand any open request to anyone who could
+answer it; an approver may hand on only a request they are asked now (a
+delegation). The new approvers are accounts that may answer, of the
+request's tenant, or groups with at least one such member. Votes already cast
+at the level stay; the threshold is unchanged, so a reassignment that would
+leave too few possible voters to reach it is refused. The assignee rows, the
+notifications to the new approvers and an ``approval.reassigned`` event
+(approvers before and after, the reason) are written in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.approvals.engine import (
+    _assign,
+    _check_open,
+    _notify,
+    _potential_voters,
+    lock_approval,
+)
+from core.base.errors import Invalid
+from core.base.storable import holds_nul
+from core.definitions.approval import ADMINS_GROUP
+from core.identity.groups import normalise_principal, principals_of
+from core.identity.permissions import ROLE_ACTIONS, Action, check, is_system_actor, refuse
+from core.records import rows as store
+from core.store.tables import ApprovalRequest, User, utcnow
+from core.store.tenancy import can_see, tenant_of
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+
+REASSIGNED_EVENT = "approval.reassigned"
+MAX_APPROVERS = 50
+MAX_REASON = 2000
+
+
+class InvalidReassignment(Invalid):
+    """The reassignment is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The reassignment is invalid: " + "; ".join(self.problems))
+
+
+def _targets(session: Session, approval: ApprovalRequest, to: list[str]) -> list[str]:
+    """The new approvers, normalised and checked; InvalidResponse naming each bad one."""
+    names = list(dict.fromkeys(normalise_principal(t) for t in to if t and t.strip()))
+    if not names:
+        raise InvalidReassignment(["to: name at least one approver (an email or a group)"])
+    if len(names) > MAX_APPROVERS:
+        raise InvalidReassignment([f"to: at most {MAX_APPROVERS} approvers"])
+    users = [u for u in session.scalars(select(User)) if can_see(u.tenant, approval.tenant)]
+    answering = {u.email for u in users if Action.APPROVALS_ANSWER in ROLE_ACTIONS.get(u.role, frozenset())}
+    groups = {normalise_principal(g) for u in users if u.email in answering for g in u.groups}
+    if any(u.role == "admin" for u in users if u.email in answering):
+        groups.add(ADMINS_GROUP)
+    problems = []
+    for name in names:
+        if holds_nul(name):
+            problems.append("to: a name holds a NUL character")
+        elif "@" in name and name not in answering:
+            problems.append(f"to: {name} has no account that may answer this request")
+        elif "@" not in name and name not in groups:
+            problems.append(f"to: no one who may answer this request is in the group {name!r}")
+    if problems:
+        raise InvalidReassignment(problems)
+    return names
+
+
+def reassign(
+    db: Database, approval_id: str, actor: str, to: list[str], *, reason: str = ""
+) -> ApprovalRequest:
+    """Give the request's current level to ``to`` (emails or groups) instead of its approvers."""
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON or holds_nul(reason):
+        raise InvalidReassignment([f"reason: at most {MAX_REASON} characters, without NUL"])
+    with db.session() as session:
+        store.get_approval(session, approval_id, tenant=tenant_of(session, actor))  # scoped
+        approval = lock_approval(session, approval_id)
+        check(
+            session,
+            actor,
+            Action.APPROVALS_REASSIGN,
+            workflow=approval.workflow_id,
+            tenant=approval.tenant,
+            approval_id=approval.id,
+        )
+        _check_open(approval, utcnow())
+        who = normalise_principal(actor)
+        if not is_system_actor(who):
+            account = session.get(User, who)
+            if (account is None or account.role != "admin") and not set(principals_of(session, who)) & set(
+                approval.approvers
+            ):
+                refuse(
+                    session,
+                    who,
+                    Action.APPROVALS_REASSIGN,
+                    "not asked to answer it",
+                    role=account.role if account else None,
+                    workflow_id=approval.workflow_id,
+                    approval_id=approval.id,
+                    message=f"{who} may reassign only a request they are asked to answer "
+                    f"(asked: {', '.join(approval.approvers)}); an admin may reassign any.",
+                )
+        before = list(approval.approvers)
+        names = _targets(session, approval, to)
+        if names == before:
+            raise InvalidReassignment(["to: these are already the request's approvers"])
+        approval.approvers = names
+        voters = _potential_voters(session, approval) - {approval.requested_by}
+        if len(voters) < approval.threshold:
+            raise InvalidReassignment(
+                [
+                    f"to: {approval.threshold} approvals are needed, and only {len(voters)} of "
+                    f"these people could give one"
+                ]
+            )
+        _assign(session, approval, names)
+        _notify(session, approval, [n for n in names if n not in before], kind="approval.requested")
+        store.append_event(
+            session,
+            REASSIGNED_EVENT,
+            who,
+            workflow_id=approval.workflow_id,
+            approval_id=approval.id,
+            step_name=approval.step_name,
+            before={"approvers": before},
+            after={"approvers": names},
+            data={"reason": reason, "level": approval.level + 1},
+        )
+        session.flush()
+        return approval
