@@ -22,7 +22,7 @@ from core.base.errors import (
 from core.identity.users import add_user
 from core.store.db import Database
 from core.store.tables import ApprovalRequest, ApprovalResponse, Notification, WorkflowEvent, utcnow
-from tests.helpers.engine import notifications
+from tests.helpers.engine import accounts, notifications
 
 BOSS = "boss@example.com"
 
@@ -335,6 +335,7 @@ def test_escalation_then_second_timeout_expires(db: Database) -> None:
 def test_escalated_request_can_be_answered_by_escalate_to(db: Database) -> None:
     engine = ApprovalEngine(db)
     request = ask(db, timeout="2h", on_timeout="escalate", escalate_to="chief@example.com")
+    accounts(db, "admin", "ops@example.com")  # forcing an expiry: approvals:reassign
     assert engine.expire_approval(request.id, actor="ops@example.com").status == "pending"
     assert engine.respond_to_approval(request.id, "chief@example.com", "approve").status == "approved"
 
@@ -349,6 +350,7 @@ def test_votes_before_an_escalation_do_not_count_after_it(db: Database) -> None:
                   reject_decides=False,
                   timeout="2h", on_timeout="escalate", escalate_to="chief@example.com")
     assert engine.respond_to_approval(request.id, BOSS, "approve").status == "pending"
+    accounts(db, "admin", "ops@example.com")  # forcing an expiry: approvals:reassign
     assert engine.expire_approval(request.id, actor="ops@example.com").status == "pending"
     decided = engine.respond_to_approval(request.id, "chief@example.com", "reject", comment="no")
     assert decided.status == "rejected"
@@ -361,6 +363,7 @@ def test_votes_before_an_escalation_do_not_count_after_it(db: Database) -> None:
 def test_forced_expiry_records_event(db: Database) -> None:
     engine = ApprovalEngine(db)
     request = ask(db)  # no timeout: on_timeout defaults to reject
+    accounts(db, "admin", "ops@example.com")  # forcing an expiry: approvals:reassign
     assert engine.expire_approval(request.id, actor="ops@example.com").status == "expired"
     with db.read() as session:
         kinds = session.scalars(select(WorkflowEvent.event_type).where(
