@@ -46,12 +46,29 @@ PAGES = (
     PageSpec("pages/logs.py", "Execution logs", ":material/receipt_long:", "logs"),
     PageSpec("pages/agents.py", "Agents", ":material/smart_toy:", "agents"),
     PageSpec("pages/sessions.py", "Sessions", ":material/forum:", "sessions"),
-    PageSpec("pages/policies.py", "Policies", ":material/policy:", "policies",
-             roles=frozenset({"admin", "approver", "viewer"})),
-    PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings",
-             roles=frozenset({"admin"}), platform_only=True),
-    PageSpec("pages/tenants.py", "Tenants", ":material/domain:", "tenants",
-             roles=frozenset({"admin"}), platform_only=True),
+    PageSpec(
+        "pages/policies.py",
+        "Policies",
+        ":material/policy:",
+        "policies",
+        roles=frozenset({"admin", "approver", "viewer"}),
+    ),
+    PageSpec(
+        "pages/settings.py",
+        "Settings",
+        ":material/settings:",
+        "settings",
+        roles=frozenset({"admin"}),
+        platform_only=True,
+    ),
+    PageSpec(
+        "pages/tenants.py",
+        "Tenants",
+        ":material/domain:",
+        "tenants",
+        roles=frozenset({"admin"}),
+        platform_only=True,
+    ),
 )
 
 
@@ -94,10 +111,15 @@ if user is None:
 
 assert user is not None
 pages = {
-    spec.url_path: st.Page(HERE / spec.path, title=spec.title, icon=spec.icon,
-                           url_path=spec.url_path,
-                           visibility="visible" if spec.visible else "hidden")
-    for spec in PAGES if user.role in spec.roles and not (spec.platform_only and user.tenant)
+    spec.url_path: st.Page(
+        HERE / spec.path,
+        title=spec.title,
+        icon=spec.icon,
+        url_path=spec.url_path,
+        visibility="visible" if spec.visible else "hidden",
+    )
+    for spec in PAGES
+    if user.role in spec.roles and not (spec.platform_only and user.tenant)
 }
 
 
@@ -108,14 +130,19 @@ def open_first_page() -> None:
         # The switch ends this run before the browser runs the cookie's script: the
         # page switched to writes it instead.
         st.session_state[auth.COOKIE_PENDING] = cookie_change
-    st.switch_page(pages[target if target in pages else PAGES[0].url_path],
-                   query_params=st.query_params.to_dict())
+    st.switch_page(
+        pages[target if target in pages else PAGES[0].url_path], query_params=st.query_params.to_dict()
+    )
 
 
 # The root is its own hidden page, so every real page keeps its own path:
 # "/inbox" is the Inbox (a default page would only answer at "/").
-page = st.navigation([st.Page(open_first_page, title="Countersign", url_path=HOME, default=True,
-                              visibility="hidden"), *pages.values()])
+page = st.navigation(
+    [
+        st.Page(open_first_page, title="Countersign", url_path=HOME, default=True, visibility="hidden"),
+        *pages.values(),
+    ]
+)
 auth.sidebar_identity(user)
 if user.method == "none":
     auth.no_sign_in_banner()

@@ -67,8 +67,9 @@ def baseline_tree(rev: str) -> Iterator[str]:
     repository and its worktrees are left as they are)."""
     directory = tempfile.mkdtemp(prefix="cs_bench_baseline_")
     try:
-        archive = subprocess.run(["git", "-C", REPO_ROOT, "archive", rev], check=True,
-                                 capture_output=True, timeout=120).stdout
+        archive = subprocess.run(
+            ["git", "-C", REPO_ROOT, "archive", rev], check=True, capture_output=True, timeout=120
+        ).stdout
         subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True, timeout=120)
         yield directory
     finally:
@@ -79,9 +80,17 @@ def baseline_tree(rev: str) -> Iterator[str]:
 def runner_processes(url: str, count: int, tree: str = REPO_ROOT) -> Iterator[None]:
     """``count`` runner processes on ``url``, running ``tree``'s code, until the block ends."""
     env = {**os.environ, "PYTHONPATH": tree}
-    procs = [subprocess.Popen([sys.executable, "-c", _RUNNER, tree, url], cwd=tree, env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for _ in range(count)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RUNNER, tree, url],
+            cwd=tree,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
     try:
         for proc in procs:
             assert proc.stdout is not None

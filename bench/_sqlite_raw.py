@@ -19,11 +19,9 @@ def prepare(path: str) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE accounts (aid INTEGER PRIMARY KEY, bid INT, abalance INT, filler TEXT)")
-    conn.execute("CREATE TABLE history (tid INT, bid INT, aid INT, delta INT, mtime TIMESTAMP, "
-                  "filler TEXT)")
+    conn.execute("CREATE TABLE history (tid INT, bid INT, aid INT, delta INT, mtime TIMESTAMP, filler TEXT)")
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO accounts VALUES (?, 1, 0, '')",
-                     ((i,) for i in range(1, ACCOUNTS + 1)))
+    conn.executemany("INSERT INTO accounts VALUES (?, 1, 0, '')", ((i,) for i in range(1, ACCOUNTS + 1)))
     conn.execute("COMMIT")
     conn.close()
 
@@ -42,8 +40,10 @@ def client(path: str, seconds: float, ready: Any, go: Any, out: Any) -> None:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("UPDATE accounts SET abalance = abalance + ? WHERE aid = ?", (delta, aid))
         conn.execute("SELECT abalance FROM accounts WHERE aid = ?", (aid,)).fetchone()
-        conn.execute("INSERT INTO history (tid, bid, aid, delta, mtime) "
-                     "VALUES (1, 1, ?, ?, CURRENT_TIMESTAMP)", (aid, delta))
+        conn.execute(
+            "INSERT INTO history (tid, bid, aid, delta, mtime) VALUES (1, 1, ?, ?, CURRENT_TIMESTAMP)",
+            (aid, delta),
+        )
         conn.execute("COMMIT")
         done += 1
     conn.close()

@@ -69,9 +69,12 @@ def _row(obj: Any, table: Table) -> dict[str, Any]:
 
 def _prototype(db: Database) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """One deployment workflow run by the engine up to its form approval."""
-    workflow = ops.create_workflow(db, load_definition_file(template_path("deployment_pipeline")),
-                                   input_data={"service": "checkout-api", "version": "2.14.0"},
-                                   created_by="agent@example.com")
+    workflow = ops.create_workflow(
+        db,
+        load_definition_file(template_path("deployment_pipeline")),
+        input_data={"service": "checkout-api", "version": "2.14.0"},
+        created_by="agent@example.com",
+    )
     build_runner(db, runner_id="bench-setup").run_until_idle(max_seconds=60)
     with db.read() as session:
         wf = session.get(Workflow, workflow.id)
@@ -80,8 +83,11 @@ def _prototype(db: Database) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
         ).one()
         run = session.get(StepRun, approval.step_run_id)
         assert wf is not None and run is not None and wf.status == "waiting_approval", wf
-        return (_row(wf, TABLES["workflows"]), _row(run, TABLES["step_runs"]),
-                _row(approval, TABLES["approval_requests"]))
+        return (
+            _row(wf, TABLES["workflows"]),
+            _row(run, TABLES["step_runs"]),
+            _row(approval, TABLES["approval_requests"]),
+        )
 
 
 def populate(db: Database, workflows: int, pending: int) -> float:
@@ -93,16 +99,24 @@ def populate(db: Database, workflows: int, pending: int) -> float:
     now = utcnow()
     with db.read() as session:
         next_run_id = (session.scalar(select(StepRun.id).order_by(StepRun.id.desc()).limit(1)) or 0) + 1
-    batch: dict[str, list[dict[str, Any]]] = {"wf": [], "run": [], "approval": [], "assignee": [],
-                                              "outbox": []}
+    batch: dict[str, list[dict[str, Any]]] = {
+        "wf": [],
+        "run": [],
+        "approval": [],
+        "assignee": [],
+        "outbox": [],
+    }
     made_pending = 0
 
     def flush() -> None:
         with db.engine.begin() as conn:
-            for key, table in (("wf", TABLES["workflows"]), ("run", TABLES["step_runs"]),
-                               ("approval", TABLES["approval_requests"]),
-                               ("assignee", TABLES["approval_assignees"]),
-                               ("outbox", TABLES["notifications"])):
+            for key, table in (
+                ("wf", TABLES["workflows"]),
+                ("run", TABLES["step_runs"]),
+                ("approval", TABLES["approval_requests"]),
+                ("assignee", TABLES["approval_assignees"]),
+                ("outbox", TABLES["notifications"]),
+            ):
                 if batch[key]:
                     conn.execute(insert(table), batch[key])
                     batch[key].clear()
@@ -110,36 +124,70 @@ def populate(db: Database, workflows: int, pending: int) -> float:
     for index in range(workflows - 1):  # the prototype is the last one
         created = now - timedelta(seconds=60 * (index + 1))
         wf_id = str(uuid.uuid4())
-        wf = {**wf_proto, "id": wf_id, "name": f"{wf_proto['name']} #{index}",
-              "created_at": created, "updated_at": created, "started_at": created,
-              "lease_owner": None, "lease_expires_at": None}
+        wf = {
+            **wf_proto,
+            "id": wf_id,
+            "name": f"{wf_proto['name']} #{index}",
+            "created_at": created,
+            "updated_at": created,
+            "started_at": created,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
         if index % every == 0 and made_pending < pending - 1:
             made_pending += 1
             approval_id = str(uuid.uuid4())
             run_id = next_run_id
             next_run_id += 1
             wf["current_step_run_id"] = run_id
-            batch["run"].append({**run_proto, "id": run_id, "workflow_id": wf_id,
-                                 "approval_id": approval_id,
-                                 "idempotency_key": f"{wf_id}/{run_id}", "started_at": created})
-            batch["approval"].append({
-                **approval_proto, "id": approval_id, "workflow_id": wf_id, "step_run_id": run_id,
-                "created_at": created, "updated_at": created,
-                "expires_at": (now + timedelta(hours=1 + index % 72)) if index % 3 else None,
-            })
+            batch["run"].append(
+                {
+                    **run_proto,
+                    "id": run_id,
+                    "workflow_id": wf_id,
+                    "approval_id": approval_id,
+                    "idempotency_key": f"{wf_id}/{run_id}",
+                    "started_at": created,
+                }
+            )
+            batch["approval"].append(
+                {
+                    **approval_proto,
+                    "id": approval_id,
+                    "workflow_id": wf_id,
+                    "step_run_id": run_id,
+                    "created_at": created,
+                    "updated_at": created,
+                    "expires_at": (now + timedelta(hours=1 + index % 72)) if index % 3 else None,
+                }
+            )
             batch["assignee"].append({"approval_id": approval_id, "principal": INBOX_USER})
-            batch["outbox"].append({
-                "id": str(uuid.uuid4()), "approval_id": approval_id, "workflow_id": wf_id,
-                "kind": "approval.requested", "channel": "email", "recipient": INBOX_USER,
-                "status": "sent", "attempts": 1, "next_attempt_at": created, "sent_at": created,
-                "payload": {"title": approval_proto["title"], "level": 0}, "external_ref": {},
-                "created_at": created, "updated_at": created,
-            })
+            batch["outbox"].append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "approval_id": approval_id,
+                    "workflow_id": wf_id,
+                    "kind": "approval.requested",
+                    "channel": "email",
+                    "recipient": INBOX_USER,
+                    "status": "sent",
+                    "attempts": 1,
+                    "next_attempt_at": created,
+                    "sent_at": created,
+                    "payload": {"title": approval_proto["title"], "level": 0},
+                    "external_ref": {},
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
         else:
             status = OTHER_STATUSES[index % len(OTHER_STATUSES)]
-            wf.update(status=status, current_step_run_id=None,
-                      runnable_at=None if status != "running" else now + timedelta(days=365),
-                      finished_at=created if status in ("completed", "failed", "cancelled") else None)
+            wf.update(
+                status=status,
+                current_step_run_id=None,
+                runnable_at=None if status != "running" else now + timedelta(days=365),
+                finished_at=created if status in ("completed", "failed", "cancelled") else None,
+            )
         batch["wf"].append(wf)
         if len(batch["wf"]) >= CHUNK:
             flush()
@@ -147,8 +195,9 @@ def populate(db: Database, workflows: int, pending: int) -> float:
     if db.is_postgres:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # Explicit ids bypassed the sequence; move it past them.
-            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('step_runs', 'id'), "
-                                 "(SELECT max(id) FROM step_runs))")
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('step_runs', 'id'), (SELECT max(id) FROM step_runs))"
+            )
             # Autovacuum's steady state: statistics and the visibility map (index-only scans).
             conn.exec_driver_sql("VACUUM ANALYZE")
     else:
@@ -263,16 +312,16 @@ def demo_page_times(repeats: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pg", action="store_true", help="measure on PostgreSQL instead of SQLite")
     parser.add_argument("--workflows", type=int, default=100_000)
     parser.add_argument("--pending", type=int, default=10_000)
     parser.add_argument("--small", type=int, default=100, help="workflows in the small database")
     parser.add_argument("--repeats", type=int, default=7, help="renders per page and size (median)")
     parser.add_argument("--aim", type=float, default=3.0, help="ratio to stay under")
-    parser.add_argument("--pages", action="store_true",
-                        help="only each page on the demo against a bare page")
+    parser.add_argument("--pages", action="store_true", help="only each page on the demo against a bare page")
     args = parser.parse_args(argv)
     # The pages share one process-wide services object per database URL; no
     # runner or demo is wanted in a measurement.
@@ -283,28 +332,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if pages_fine else 1
     small_pending = max(1, args.small * args.pending // args.workflows)
     backend = "PostgreSQL" if args.pg else "SQLite"
-    print(f"Dashboard pages on {backend}: {args.small:,} workflows ({small_pending:,} waiting) "
-          f"against {args.workflows:,} ({args.pending:,} waiting), median of {args.repeats} renders")
-    with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp, \
-            fresh_database(args.pg, "small", Path(tmp)) as small, \
-            fresh_database(args.pg, "large", Path(tmp)) as large:
-        print(f"  loaded small in {populate(small, args.small, small_pending):.1f}s, "
-              f"large in {populate(large, args.workflows, args.pending):.1f}s")
+    print(
+        f"Dashboard pages on {backend}: {args.small:,} workflows ({small_pending:,} waiting) "
+        f"against {args.workflows:,} ({args.pending:,} waiting), median of {args.repeats} renders"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp,
+        fresh_database(args.pg, "small", Path(tmp)) as small,
+        fresh_database(args.pg, "large", Path(tmp)) as large,
+    ):
+        print(
+            f"  loaded small in {populate(small, args.small, small_pending):.1f}s, "
+            f"large in {populate(large, args.workflows, args.pending):.1f}s"
+        )
         worst = 0.0
         print(f"  {'page (AppTest render)':<26} {'small':>9} {'large':>9} {'ratio':>7}")
         for page in ("inbox", "workflows"):
-            got = side_by_side({"small": page_renderer(page, small.url),
-                                "large": page_renderer(page, large.url)}, args.repeats)
+            got = side_by_side(
+                {"small": page_renderer(page, small.url), "large": page_renderer(page, large.url)},
+                args.repeats,
+            )
             ratio = got["large"] / got["small"]
             worst = max(worst, ratio)
-            print(f"  {page:<26} {got['small'] * 1000:>7.0f}ms {got['large'] * 1000:>7.0f}ms "
-                  f"{ratio:>6.2f}x")
+            print(f"  {page:<26} {got['small'] * 1000:>7.0f}ms {got['large'] * 1000:>7.0f}ms {ratio:>6.2f}x")
         print(f"  {'data call':<26} {'small':>9} {'large':>9} {'ratio':>7}")
         small_calls, large_calls = data_calls(small), data_calls(large)
         for name in small_calls:
             got = side_by_side({"small": small_calls[name], "large": large_calls[name]}, args.repeats)
-            print(f"  {name:<26} {got['small'] * 1000:>7.1f}ms {got['large'] * 1000:>7.1f}ms "
-                  f"{got['large'] / got['small']:>6.1f}x")
+            print(
+                f"  {name:<26} {got['small'] * 1000:>7.1f}ms {got['large'] * 1000:>7.1f}ms "
+                f"{got['large'] / got['small']:>6.1f}x"
+            )
         verdict = "under" if worst < args.aim else "OVER"
         print(f"  worst page ratio {worst:.2f}x: {verdict} the {args.aim:g}x aim")
     return 0 if worst < args.aim else 1

@@ -105,21 +105,28 @@ def stamp() -> dict[str, Any]:
 
 
 def throughput_definition(length: int = STEPS_PER_WORKFLOW) -> WorkflowDefinition:
-    return parse_definition({
-        "name": "bench throughput",
-        "steps": [{"name": f"s{i}", "type": "tool", "tool": "noop"} for i in range(length)],
-    })
+    return parse_definition(
+        {
+            "name": "bench throughput",
+            "steps": [{"name": f"s{i}", "type": "tool", "tool": "noop"} for i in range(length)],
+        }
+    )
 
 
 def latency_definition() -> WorkflowDefinition:
-    return parse_definition({
-        "name": "bench resume",
-        "steps": [
-            {"name": "gate", "type": "approval",
-             "approval_config": {"type": "binary", "title": "Go?", "requested_from": APPROVER}},
-            {"name": "after", "type": "tool", "tool": "stamp"},
-        ],
-    })
+    return parse_definition(
+        {
+            "name": "bench resume",
+            "steps": [
+                {
+                    "name": "gate",
+                    "type": "approval",
+                    "approval_config": {"type": "binary", "title": "Go?", "requested_from": APPROVER},
+                },
+                {"name": "after", "type": "tool", "tool": "stamp"},
+            ],
+        }
+    )
 
 
 # -- settings -----------------------------------------------------------------------
@@ -127,8 +134,8 @@ def latency_definition() -> WorkflowDefinition:
 
 @dataclass(frozen=True)
 class Plan:
-    window: float          # seconds of measured steady-state throughput
-    warmup: float          # seconds between runners ready and the window
+    window: float  # seconds of measured steady-state throughput
+    warmup: float  # seconds between runners ready and the window
     workflows_per_runner: int
     latency_samples: int
     pgbench_seconds: int
@@ -136,10 +143,10 @@ class Plan:
     @staticmethod
     def of(quick: bool) -> Plan:
         if quick:
-            return Plan(window=2.5, warmup=0.5, workflows_per_runner=40, latency_samples=30,
-                        pgbench_seconds=2)
-        return Plan(window=8.0, warmup=1.0, workflows_per_runner=250, latency_samples=100,
-                    pgbench_seconds=5)
+            return Plan(
+                window=2.5, warmup=0.5, workflows_per_runner=40, latency_samples=30, pgbench_seconds=2
+            )
+        return Plan(window=8.0, warmup=1.0, workflows_per_runner=250, latency_samples=100, pgbench_seconds=5)
 
 
 @dataclass
@@ -163,10 +170,10 @@ class ThroughputPoint:
 class BackendResult:
     backend: str
     scale: list[ScalePoint] = field(default_factory=list)
-    claim_ms: dict[int, float] = field(default_factory=dict)   # waiting workflows -> p50
+    claim_ms: dict[int, float] = field(default_factory=dict)  # waiting workflows -> p50
     # (workflow length, runners, code: "after" = this checkout, "before" = --baseline)
     throughput: list[ThroughputPoint] = field(default_factory=list)
-    reference_tps: dict[int, float] = field(default_factory=dict)   # pgbench -N
+    reference_tps: dict[int, float] = field(default_factory=dict)  # pgbench -N
     sqlite_raw_tps: dict[int, float] = field(default_factory=dict)  # SQLite only
     resume_ms: dict[str, float] = field(default_factory=dict)
     resume_before_ms: dict[str, float] = field(default_factory=dict)  # --baseline, PostgreSQL
@@ -183,8 +190,14 @@ def pg_admin_url() -> str:
 def _pg_conninfo(dbname: str) -> dict[str, str]:
     url = make_url(pg_admin_url().replace("postgresql+psycopg://", "postgresql://"))
     env = dict(os.environ)
-    env.update({"PGHOST": url.host or "127.0.0.1", "PGPORT": str(url.port or 5432),
-                "PGUSER": url.username or "postgres", "PGDATABASE": dbname})
+    env.update(
+        {
+            "PGHOST": url.host or "127.0.0.1",
+            "PGPORT": str(url.port or 5432),
+            "PGUSER": url.username or "postgres",
+            "PGDATABASE": dbname,
+        }
+    )
     if url.password:
         env["PGPASSWORD"] = url.password
     return env
@@ -254,6 +267,7 @@ def scratch_database(backend: str) -> Iterator[Database]:
 
 def create_workflows(db: Database, definition: WorkflowDefinition, count: int) -> list[str]:
     """``count`` runnable workflows, created through the engine's own API (8 threads)."""
+
     def create(_: int) -> str:
         return ops.create_workflow(db, definition, created_by=REQUESTER).id
 
@@ -263,24 +277,27 @@ def create_workflows(db: Database, definition: WorkflowDefinition, count: int) -
 
 def completed_steps(db: Database) -> int:
     with db.read() as session:
-        return int(session.scalar(
-            select(func.count()).select_from(StepRun).where(StepRun.status == "completed")
-        ) or 0)
+        return int(
+            session.scalar(select(func.count()).select_from(StepRun).where(StepRun.status == "completed"))
+            or 0
+        )
 
 
 def runnable_left(db: Database) -> int:
     with db.read() as session:
-        return int(session.scalar(
-            select(func.count()).select_from(Workflow).where(Workflow.status == "running")
-        ) or 0)
+        return int(
+            session.scalar(select(func.count()).select_from(Workflow).where(Workflow.status == "running"))
+            or 0
+        )
 
 
 # Steps per second one runner is assumed to reach at most, to create enough work.
 RATE_CEILING = 500
 
 
-def measure_steps(db: Database, runners: int, plan: Plan, length: int = STEPS_PER_WORKFLOW,
-                  tree: str | None = None) -> tuple[float, str | None]:
+def measure_steps(
+    db: Database, runners: int, plan: Plan, length: int = STEPS_PER_WORKFLOW, tree: str | None = None
+) -> tuple[float, str | None]:
     """Steps committed per second by ``runners`` runner processes (``tree``'s code)."""
     needed = runners * (plan.window + plan.warmup + 1) * RATE_CEILING
     count = max(runners * 6, -(-int(needed) // length))
@@ -296,18 +313,19 @@ def measure_steps(db: Database, runners: int, plan: Plan, length: int = STEPS_PE
             time.sleep(0.1)
             end_count, end = completed_steps(db), time.perf_counter()
             if runnable_left(db) == 0:
-                note = (f"{runners} runner(s), {length} steps: ran out of work after "
-                        f"{end - start:.1f}s")
+                note = f"{runners} runner(s), {length} steps: ran out of work after {end - start:.1f}s"
                 break
     # Whatever the runners did not reach is left out of the next measurement.
     with db.session() as session:
-        session.execute(update(Workflow).where(Workflow.status == "running")
-                        .values(status="cancelled", runnable_at=None))
+        session.execute(
+            update(Workflow).where(Workflow.status == "running").values(status="cancelled", runnable_at=None)
+        )
     return (end_count - start_count) / max(end - start, 1e-9), note
 
 
-def measure_resume(db: Database, samples: int, *, in_process: bool,
-                   tree: str | None = None) -> dict[str, float]:
+def measure_resume(
+    db: Database, samples: int, *, in_process: bool, tree: str | None = None
+) -> dict[str, float]:
     """Decision-to-resume latency in milliseconds (p50, p99, max)."""
     create_workflows(db, latency_definition(), samples)
     engine = ApprovalEngine(db)
@@ -321,21 +339,23 @@ def measure_resume(db: Database, samples: int, *, in_process: bool,
             reached = _wait_for_stamp(db, workflow_id)
             latencies.append(max(0.0, reached - decided) * 1000)
     latencies.sort()
-    return {"p50": statistics.median(latencies), "p99": _percentile(latencies, 99),
-            "max": latencies[-1], "samples": float(len(latencies))}
+    return {
+        "p50": statistics.median(latencies),
+        "p99": _percentile(latencies, 99),
+        "max": latencies[-1],
+        "samples": float(len(latencies)),
+    }
 
 
 @contextlib.contextmanager
-def _runner_for_latency(db: Database, in_process: bool,
-                        tree: str | None = None) -> Iterator[None]:
+def _runner_for_latency(db: Database, in_process: bool, tree: str | None = None) -> Iterator[None]:
     if not in_process:
         with runner_processes(db.url, 1, *([tree] if tree else [])):
             yield
         return
     from core.runtime import build_runner
 
-    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task,
-                    dispatch_notifications=False)
+    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task, dispatch_notifications=False)
     runner.start()
     try:
         yield
@@ -348,8 +368,9 @@ def _wait_for_approvals(db: Database, count: int) -> list[tuple[str, str]]:
     while time.monotonic() < deadline:
         with db.read() as session:
             rows = session.execute(
-                select(ApprovalRequest.id, ApprovalRequest.workflow_id)
-                .where(ApprovalRequest.status == "pending")
+                select(ApprovalRequest.id, ApprovalRequest.workflow_id).where(
+                    ApprovalRequest.status == "pending"
+                )
             ).all()
         if len(rows) >= count:
             return [(str(a), str(w)) for a, w in rows]
@@ -362,9 +383,11 @@ def _wait_for_stamp(db: Database, workflow_id: str) -> float:
     while time.monotonic() < deadline:
         with db.read() as session:
             output = session.scalar(
-                select(StepRun.output).where(StepRun.workflow_id == workflow_id,
-                                             StepRun.step_name == "after",
-                                             StepRun.status == "completed")
+                select(StepRun.output).where(
+                    StepRun.workflow_id == workflow_id,
+                    StepRun.step_name == "after",
+                    StepRun.status == "completed",
+                )
             )
         if output:
             return float(output["t"])
@@ -407,8 +430,7 @@ def database_bytes(db: Database) -> int:
     if db.is_postgres:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM FULL")
-            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
-                       .scalar() or 0)
+            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0)
     db.engine.dispose()  # VACUUM needs no other connection in a transaction
     import sqlite3
 
@@ -426,14 +448,18 @@ def measure_scale(db: Database, workload: str, length: int) -> ScalePoint:
     count = max(1, SCALE_TOTAL_STEPS // length)
     size_before = database_bytes(db)
     ids = create_workflows(db, scale_definition(workload, length), count)
-    runner = build_runner(db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60,
-                    dispatch_notifications=False)
+    runner = build_runner(
+        db, registry=REGISTRY, task_handler=rehearsal_task, lease_seconds=60, dispatch_notifications=False
+    )
     started = time.perf_counter()
     runner.run_until_idle(max_seconds=1800)
     elapsed = time.perf_counter() - started
     with db.read() as session:
-        done = session.scalar(select(func.count()).select_from(Workflow).where(
-            Workflow.id.in_(ids), Workflow.status == "completed"))
+        done = session.scalar(
+            select(func.count())
+            .select_from(Workflow)
+            .where(Workflow.id.in_(ids), Workflow.status == "completed")
+        )
     if done != count:
         raise RuntimeError(f"{workload}/{length}: {done} of {count} workflows completed")
     steps = count * length
@@ -446,8 +472,7 @@ def bench_scale(backend: str, log: Any) -> list[ScalePoint]:
     for workload in WORKLOADS:
         with scratch_database(backend) as db:
             for length in SCALE_LENGTHS:
-                log(f"{backend}: {workload}, {SCALE_TOTAL_STEPS} steps as workflows of "
-                    f"{length}...")
+                log(f"{backend}: {workload}, {SCALE_TOTAL_STEPS} steps as workflows of {length}...")
                 points.append(measure_scale(db, workload, length))
     return points
 
@@ -466,48 +491,79 @@ def bench_waiting(backend: str, samples: int, log: Any) -> dict[int, float]:
         for target in WAITING_COUNTS:
             log(f"{backend}: claim latency beside {target:,} waiting workflows...")
             now = utcnow()
-            rows = [{"id": new_id(), "name": "waiting", "description": "",
-                     "definition": definition, "input_data": {}, "context": {},
-                     "status": "waiting_approval", "current_step": 0, "created_by": REQUESTER,
-                     "trace_context": {}, "engine_errors": 0, "created_at": now,
-                     "updated_at": now, "started_at": now}
-                    for _ in range(target - present)]
+            rows = [
+                {
+                    "id": new_id(),
+                    "name": "waiting",
+                    "description": "",
+                    "definition": definition,
+                    "input_data": {},
+                    "context": {},
+                    "status": "waiting_approval",
+                    "current_step": 0,
+                    "created_by": REQUESTER,
+                    "trace_context": {},
+                    "engine_errors": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "started_at": now,
+                }
+                for _ in range(target - present)
+            ]
             with db.session() as session:
                 for start in range(0, len(rows), 5000):
-                    session.execute(insert(Workflow), rows[start:start + 5000])
+                    session.execute(insert(Workflow), rows[start : start + 5000])
             present = target
             if db.is_postgres:
-                with db.engine.connect().execution_options(
-                        isolation_level="AUTOCOMMIT") as conn:
+                with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.exec_driver_sql("VACUUM ANALYZE workflows")
             latencies = []
             for _ in range(samples):
                 workflow_id = new_id()
                 with db.session() as session:
-                    session.execute(insert(Workflow), [{
-                        **rows[0], "id": workflow_id, "status": "running",
-                        "runnable_at": utcnow()}] if rows else [{
-                        "id": workflow_id, "name": "one", "description": "",
-                        "definition": definition, "input_data": {}, "context": {},
-                        "status": "running", "runnable_at": utcnow(), "current_step": 0,
-                        "created_by": REQUESTER, "trace_context": {}, "engine_errors": 0,
-                        "created_at": utcnow(), "updated_at": utcnow()}])
+                    session.execute(
+                        insert(Workflow),
+                        [{**rows[0], "id": workflow_id, "status": "running", "runnable_at": utcnow()}]
+                        if rows
+                        else [
+                            {
+                                "id": workflow_id,
+                                "name": "one",
+                                "description": "",
+                                "definition": definition,
+                                "input_data": {},
+                                "context": {},
+                                "status": "running",
+                                "runnable_at": utcnow(),
+                                "current_step": 0,
+                                "created_by": REQUESTER,
+                                "trace_context": {},
+                                "engine_errors": 0,
+                                "created_at": utcnow(),
+                                "updated_at": utcnow(),
+                            }
+                        ],
+                    )
                 started = time.perf_counter()
                 claimed = claim_next_workflow(db, "bench-runner", 30.0)
                 latencies.append((time.perf_counter() - started) * 1000)
                 if claimed != workflow_id:
                     raise RuntimeError(f"claimed {claimed!r}, expected {workflow_id!r}")
                 with db.session() as session:
-                    session.execute(update(Workflow).where(Workflow.id == workflow_id)
-                                    .values(status="completed", runnable_at=None,
-                                            lease_owner=None))
+                    session.execute(
+                        update(Workflow)
+                        .where(Workflow.id == workflow_id)
+                        .values(status="completed", runnable_at=None, lease_owner=None)
+                    )
             result[target] = statistics.median(latencies)
     return result
 
 
 def render_scale(results: list[BackendResult]) -> str:
-    lines = [f"{'backend':<11} {'workload':<12} {'steps':>6} {'ms/step':>8} {'x10':>5} "
-             f"{'B/step':>8} {'x10':>5}  goal (x10 <= 1.3 at 1,000)"]
+    lines = [
+        f"{'backend':<11} {'workload':<12} {'steps':>6} {'ms/step':>8} {'x10':>5} "
+        f"{'B/step':>8} {'x10':>5}  goal (x10 <= 1.3 at 1,000)"
+    ]
     for r in results:
         base = {(p.workload): p for p in r.scale if p.length == SCALE_LENGTHS[0]}
         for p in r.scale:
@@ -516,25 +572,35 @@ def render_scale(results: list[BackendResult]) -> str:
             bytes_ratio = p.bytes_per_step / b.bytes_per_step if b.bytes_per_step else 0.0
             goal = ""
             if p.length == SCALE_LENGTHS[-1]:
-                goal = ("ok" if max(ms_ratio, bytes_ratio) <= 1.3 else
-                        f"HIGH ({'ms' if ms_ratio > 1.3 else ''}"
-                        f"{' ' if ms_ratio > 1.3 and bytes_ratio > 1.3 else ''}"
-                        f"{'bytes' if bytes_ratio > 1.3 else ''})")
-            lines.append(f"{r.backend:<11} {p.workload:<12} {p.length:>6} {p.ms_per_step:>8.2f} "
-                         f"{ms_ratio:>5.2f} {p.bytes_per_step:>8.0f} {bytes_ratio:>5.2f}  {goal}")
+                goal = (
+                    "ok"
+                    if max(ms_ratio, bytes_ratio) <= 1.3
+                    else f"HIGH ({'ms' if ms_ratio > 1.3 else ''}"
+                    f"{' ' if ms_ratio > 1.3 and bytes_ratio > 1.3 else ''}"
+                    f"{'bytes' if bytes_ratio > 1.3 else ''})"
+                )
+            lines.append(
+                f"{r.backend:<11} {p.workload:<12} {p.length:>6} {p.ms_per_step:>8.2f} "
+                f"{ms_ratio:>5.2f} {p.bytes_per_step:>8.0f} {bytes_ratio:>5.2f}  {goal}"
+            )
     return "\n".join(lines)
 
 
 def render_waiting(results: list[BackendResult]) -> str:
-    lines = [f"{'backend':<11} " + " ".join(f"{f'claim p50 @{n:,}':>18}" for n in WAITING_COUNTS)
-             + f" {'ratio':>6}"]
+    lines = [
+        f"{'backend':<11} "
+        + " ".join(f"{f'claim p50 @{n:,}':>18}" for n in WAITING_COUNTS)
+        + f" {'ratio':>6}"
+    ]
     for r in results:
         if not r.claim_ms:
             continue
         low, high = (r.claim_ms.get(n, 0.0) for n in WAITING_COUNTS)
-        lines.append(f"{r.backend:<11} " + " ".join(f"{r.claim_ms.get(n, 0.0):>16.2f}ms"
-                                                   for n in WAITING_COUNTS)
-                     + f" {high / low if low else 0.0:>6.2f}")
+        lines.append(
+            f"{r.backend:<11} "
+            + " ".join(f"{r.claim_ms.get(n, 0.0):>16.2f}ms" for n in WAITING_COUNTS)
+            + f" {high / low if low else 0.0:>6.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -544,11 +610,16 @@ def render_waiting(results: list[BackendResult]) -> str:
 def pgbench_tps(clients: int, seconds: int) -> float:
     with scratch_pg(f"cs_pgbench_{os.getpid()}") as name:
         env = _pg_conninfo(name)
-        subprocess.run([PGBENCH, "-i", "-s", "1", "-q", name], env=env, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [PGBENCH, "-i", "-s", "1", "-q", name], env=env, check=True, capture_output=True, timeout=120
+        )
         done = subprocess.run(
             [PGBENCH, "-N", "-c", str(clients), "-j", str(clients), "-T", str(seconds), name],
-            env=env, check=True, capture_output=True, text=True, timeout=seconds + 60,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
         )
     match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
     if match is None:
@@ -565,8 +636,10 @@ def sqlite_raw_tps(clients: int, seconds: float) -> float:
         _sqlite_raw.prepare(path)
         ctx = multiprocessing.get_context("fork")
         ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=_sqlite_raw.client, args=(path, seconds, ready, go, out))
-                 for _ in range(clients)]
+        procs = [
+            ctx.Process(target=_sqlite_raw.client, args=(path, seconds, ready, go, out))
+            for _ in range(clients)
+        ]
         for proc in procs:
             proc.start()
         for _ in procs:
@@ -590,9 +663,15 @@ THROUGHPUT_LENGTHS = (10, 100, 1000)
 SECTIONS = ("throughput", "scale", "waiting")
 
 
-def bench_backend(backend: str, plan: Plan, log: Any, pgbench: dict[int, float],
-                  sections: tuple[str, ...] = SECTIONS, baseline: str | None = None,
-                  lengths: tuple[int, ...] = THROUGHPUT_LENGTHS) -> BackendResult:
+def bench_backend(
+    backend: str,
+    plan: Plan,
+    log: Any,
+    pgbench: dict[int, float],
+    sections: tuple[str, ...] = SECTIONS,
+    baseline: str | None = None,
+    lengths: tuple[int, ...] = THROUGHPUT_LENGTHS,
+) -> BackendResult:
     result = BackendResult(backend, reference_tps=pgbench)
     if "scale" in sections:
         result.scale = bench_scale(backend, log)
@@ -605,28 +684,31 @@ def bench_backend(backend: str, plan: Plan, log: Any, pgbench: dict[int, float],
         if baseline:
             codes.append(("before", baseline))
         for cell, (length, runners) in enumerate(
-                (length, runners) for length in lengths for runners in RUNNER_COUNTS):
+            (length, runners) for length in lengths for runners in RUNNER_COUNTS
+        ):
             # Before and after alternate which goes first, so drift favours neither.
-            for code, tree in (codes if cell % 2 == 0 else codes[::-1]):
-                log(f"{backend}: steps/s, workflows of {length}, {runners} runner "
-                    f"process(es), {code}...")
+            for code, tree in codes if cell % 2 == 0 else codes[::-1]:
+                log(f"{backend}: steps/s, workflows of {length}, {runners} runner process(es), {code}...")
                 rate, note = measure_steps(db, runners, plan, length, tree)
                 result.throughput.append(ThroughputPoint(length, runners, code, rate))
                 if note:
                     result.notes.append(f"{code}: {note}")
         log(f"{backend}: decision-to-resume latency...")
-        result.resume_ms = measure_resume(db, plan.latency_samples,
-                                          in_process=backend == "sqlite")
+        result.resume_ms = measure_resume(db, plan.latency_samples, in_process=backend == "sqlite")
         if baseline and backend == "postgresql":  # a runner process either way
             log(f"{backend}: decision-to-resume latency, before...")
             try:
-                result.resume_before_ms = measure_resume(db, plan.latency_samples,
-                                                         in_process=False, tree=baseline)
+                result.resume_before_ms = measure_resume(
+                    db, plan.latency_samples, in_process=False, tree=baseline
+                )
             except RuntimeError as exc:  # e.g. a baseline that refuses today's definitions
                 result.notes.append(f"before: resume latency not measured ({exc})")
                 with db.session() as session:  # its workflows stay out of what follows
-                    session.execute(update(Workflow).where(Workflow.status == "running")
-                                    .values(status="cancelled", runnable_at=None))
+                    session.execute(
+                        update(Workflow)
+                        .where(Workflow.status == "running")
+                        .values(status="cancelled", runnable_at=None)
+                    )
     if backend == "sqlite":
         for clients in RUNNER_COUNTS:
             log(f"sqlite: raw sqlite3 -N loop with {clients} process(es)...")
@@ -647,23 +729,29 @@ def render(results: list[BackendResult]) -> str:
                 continue
             steps, tps = rates[(length, runners, code)], r.reference_tps.get(runners, 0.0)
             before = rates.get((length, runners, "before"))
-            before_cols = (f"{before:>8.0f} {steps:>8.0f} {steps / before:>8.2f}" if before
-                           else f"{'':>8} {steps:>8.0f} {'':>8}")
+            before_cols = (
+                f"{before:>8.0f} {steps:>8.0f} {steps / before:>8.2f}"
+                if before
+                else f"{'':>8} {steps:>8.0f} {'':>8}"
+            )
             ratio = steps / tps if tps else 0.0
             raw = r.sqlite_raw_tps.get(runners)
             raw_cols = f"  {raw:>15.0f} {steps / raw:>6.2f}" if raw else ""
-            lines.append(f"{r.backend:<11} {length:>5} {runners:>7} {before_cols} {tps:>11.0f} "
-                         f"{ratio:>6.2f} {'ok' if ratio >= 0.5 else 'LOW':>4}{raw_cols}")
+            lines.append(
+                f"{r.backend:<11} {length:>5} {runners:>7} {before_cols} {tps:>11.0f} "
+                f"{ratio:>6.2f} {'ok' if ratio >= 0.5 else 'LOW':>4}{raw_cols}"
+            )
     lines.append("")
-    lines.append(f"{'backend':<11} {'woken by':<22} {'resume p50':>10} {'p99':>8} {'max':>8} "
-                 f"{'aim':>4}")
+    lines.append(f"{'backend':<11} {'woken by':<22} {'resume p50':>10} {'p99':>8} {'max':>8} {'aim':>4}")
     for r in results:
         woken = "in-process signal" if r.backend == "sqlite" else "LISTEN/NOTIFY (other proc)"
         for label, ms in ((r.backend, r.resume_ms), (f"{r.backend} (before)", r.resume_before_ms)):
             if not ms:
                 continue
-            lines.append(f"{label:<11} {woken:<22} {ms['p50']:>8.1f}ms {ms['p99']:>6.1f}ms "
-                         f"{ms['max']:>6.1f}ms {'ok' if ms['p99'] < 100 else 'SLOW':>4}")
+            lines.append(
+                f"{label:<11} {woken:<22} {ms['p50']:>8.1f}ms {ms['p99']:>6.1f}ms "
+                f"{ms['max']:>6.1f}ms {'ok' if ms['p99'] < 100 else 'SLOW':>4}"
+            )
     for r in results:
         for note in r.notes:
             lines.append(f"note ({r.backend}): {note}")
@@ -674,15 +762,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="about 30 seconds")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--backends", default="sqlite,postgresql",
-                        help="comma-separated: sqlite, postgresql")
-    parser.add_argument("--baseline", metavar="REV",
-                        help="also measure throughput with the runners of git revision REV "
-                             "('before'), interleaved with this checkout's ('after')")
-    parser.add_argument("--lengths", default=",".join(map(str, THROUGHPUT_LENGTHS)),
-                        help="workflow lengths for throughput (default 10,100,1000)")
-    parser.add_argument("--sections", default=",".join(SECTIONS),
-                        help="comma-separated: throughput (with resume latency), scale, waiting")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure throughput with the runners of git revision REV "
+        "('before'), interleaved with this checkout's ('after')",
+    )
+    parser.add_argument(
+        "--lengths",
+        default=",".join(map(str, THROUGHPUT_LENGTHS)),
+        help="workflow lengths for throughput (default 10,100,1000)",
+    )
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help="comma-separated: throughput (with resume latency), scale, waiting",
+    )
     args = parser.parse_args(argv)
     from core.base.logging import configure_logging
 
@@ -702,20 +798,28 @@ def main(argv: list[str] | None = None) -> int:
     lengths = tuple(int(n) for n in args.lengths.split(",") if n.strip())
     with contextlib.ExitStack() as stack:
         baseline = stack.enter_context(baseline_tree(args.baseline)) if args.baseline else None
-        results = [bench_backend(b.strip(), plan, log, pgbench, sections, baseline, lengths)
-                   for b in args.backends.split(",") if b.strip()]
+        results = [
+            bench_backend(b.strip(), plan, log, pgbench, sections, baseline, lengths)
+            for b in args.backends.split(",")
+            if b.strip()
+        ]
     if "throughput" in sections:
         print(render(results))
     if "scale" in sections:
         print("\n" + render_scale(results))
     if "waiting" in sections:
         print("\n" + render_waiting(results))
-    print(f"\n(total {time.perf_counter() - started:.0f}s; steps/s from completed step_runs "
-          f"rows over a {plan.window:g}s window; workflows of 'steps' no-op tool steps; "
-          f"'before' is {args.baseline or '-'}; aims: ratio >= 0.5, resume p99 < 100 ms)")
+    print(
+        f"\n(total {time.perf_counter() - started:.0f}s; steps/s from completed step_runs "
+        f"rows over a {plan.window:g}s window; workflows of 'steps' no-op tool steps; "
+        f"'before' is {args.baseline or '-'}; aims: ratio >= 0.5, resume p99 < 100 ms)"
+    )
     if args.json:
-        payload = {"plan": asdict(plan), "results": [asdict(r) for r in results],
-                   "seconds": time.perf_counter() - started}
+        payload = {
+            "plan": asdict(plan),
+            "results": [asdict(r) for r in results],
+            "seconds": time.perf_counter() - started,
+        }
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=2)
     return 0

@@ -72,14 +72,19 @@ def countersign_worker(url: str) -> Callable[[int, int], None]:
         return {}
 
     db = Database(url)
-    runner = build_runner(db, registry=registry, task_handler=rehearsal_task,
-                          dispatch_notifications=False)
+    runner = build_runner(db, registry=registry, task_handler=rehearsal_task, dispatch_notifications=False)
     definitions: dict[int, Any] = {}
 
     def run(length: int, count: int) -> None:
-        definition = definitions.get(length) or definitions.setdefault(length, parse_definition(
-            {"name": f"chain {length}", "steps": [{"name": f"s{i}", "type": "tool",
-                                                   "tool": "noop"} for i in range(length)]}))
+        definition = definitions.get(length) or definitions.setdefault(
+            length,
+            parse_definition(
+                {
+                    "name": f"chain {length}",
+                    "steps": [{"name": f"s{i}", "type": "tool", "tool": "noop"} for i in range(length)],
+                }
+            ),
+        )
         for _ in range(count):
             workflow_id = ops.create_workflow(db, definition, created_by=REQUESTER).id
             runner.run_until_idle(max_seconds=1800)
@@ -95,8 +100,14 @@ def dbos_worker(url: str) -> Callable[[int, int], None]:
 
     from dbos import DBOS
 
-    DBOS(config={"name": "cs-peers-bench", "system_database_url": url, "log_level": "WARNING",
-                 "console_log_level": "WARNING"})
+    DBOS(
+        config={
+            "name": "cs-peers-bench",
+            "system_database_url": url,
+            "log_level": "WARNING",
+            "console_log_level": "WARNING",
+        }
+    )
     logging.getLogger("dbos").setLevel(logging.WARNING)
 
     @DBOS.step()
@@ -151,8 +162,7 @@ def langgraph_worker(url: str) -> Callable[[int, int], None]:
 
     def run(length: int, count: int, _open: contextlib.ExitStack = stack) -> None:
         for _ in range(count):
-            config: Any = {"configurable": {"thread_id": str(uuid.uuid4())},
-                           "recursion_limit": length + 10}
+            config: Any = {"configurable": {"thread_id": str(uuid.uuid4())}, "recursion_limit": length + 10}
             out = app.invoke({"i": 0, "n": length}, config, durability="sync")
             if out["i"] != length:
                 raise RuntimeError("langgraph: the chain did not run to its end")
@@ -160,8 +170,7 @@ def langgraph_worker(url: str) -> Callable[[int, int], None]:
     return run
 
 
-WORKERS = {"countersign": countersign_worker, "dbos": dbos_worker,
-           "langgraph": langgraph_worker}
+WORKERS = {"countersign": countersign_worker, "dbos": dbos_worker, "langgraph": langgraph_worker}
 
 
 def serve(engine: str, url: str) -> int:
@@ -187,7 +196,12 @@ class Worker:
         env = {**os.environ, "PYTHONPATH": REPO_ROOT}
         self.proc = subprocess.Popen(
             [python, os.path.abspath(__file__), "--worker", engine, "--url", url],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+        )
         self._read()  # ready
 
     def _read(self) -> dict[str, Any]:
@@ -236,16 +250,18 @@ def scratch_databases(engines: tuple[str, ...]) -> Iterator[dict[str, str]]:
             _requester_account(db)
             db.dispose()
         # The peers take a plain libpq URL.
-        yield {e: url if e == "countersign" else url.replace("postgresql+psycopg://",
-                                                             "postgresql://")
-               for e, url in urls.items()}
+        yield {
+            e: url if e == "countersign" else url.replace("postgresql+psycopg://", "postgresql://")
+            for e, url in urls.items()
+        }
     finally:
         for name in names.values():
             _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def render(rates: dict[tuple[str, int], list[float]], lengths: tuple[int, ...],
-           engines: tuple[str, ...]) -> str:
+def render(
+    rates: dict[tuple[str, int], list[float]], lengths: tuple[int, ...], engines: tuple[str, ...]
+) -> str:
     peers = [e for e in engines if e != "countersign"]
     header = f"{'steps':>5} " + " ".join(f"{e + ' steps/s':>22}" for e in engines)
     header += "".join(f" {'CS / ' + p:>16}" for p in peers) + "  goal (>= 1.0)"
@@ -253,8 +269,9 @@ def render(rates: dict[tuple[str, int], list[float]], lengths: tuple[int, ...],
     for length in lengths:
         medians = {e: statistics.median(rates[(e, length)]) for e in engines}
         row = f"{length:>5} " + " ".join(
-            f"{medians[e]:>9.0f} ({min(rates[(e, length)]):>4.0f}-"
-            f"{max(rates[(e, length)]):<4.0f})" for e in engines)
+            f"{medians[e]:>9.0f} ({min(rates[(e, length)]):>4.0f}-{max(rates[(e, length)]):<4.0f})"
+            for e in engines
+        )
         ratios = {p: medians["countersign"] / medians[p] for p in peers if medians[p]}
         row += "".join(f" {ratios.get(p, 0.0):>16.2f}" for p in peers)
         low = [p for p, r in ratios.items() if r < 1.0]
@@ -271,9 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5; quick 2)")
     parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
     parser.add_argument("--engines", default=",".join(ENGINES))
-    parser.add_argument("--peers-python", default=os.environ.get(
-        "PEERS_PYTHON", os.path.join(REPO_ROOT, ".venv-peers", "bin", "python")),
-        help="a python with bench/requirements-peers.txt installed")
+    parser.add_argument(
+        "--peers-python",
+        default=os.environ.get("PEERS_PYTHON", os.path.join(REPO_ROOT, ".venv-peers", "bin", "python")),
+        help="a python with bench/requirements-peers.txt installed",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.worker:
@@ -284,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     # Steps per measurement: at least this many, whole chains.
     steps_each = 200 if args.quick else 500
     if any(e != "countersign" for e in engines) and not os.path.exists(args.peers_python):
-        parser.error(f"no python with the peers at {args.peers_python}: see "
-                     "bench/requirements-peers.txt")
+        parser.error(f"no python with the peers at {args.peers_python}: see bench/requirements-peers.txt")
     started = time.perf_counter()
 
     def log(message: str) -> None:
@@ -303,19 +321,23 @@ def main(argv: list[str] | None = None) -> int:
             for round_ in range(rounds):
                 for length in lengths:
                     count = max(1, -(-steps_each // length))
-                    order = engines[round_ % len(engines):] + engines[:round_ % len(engines)]
+                    order = engines[round_ % len(engines) :] + engines[: round_ % len(engines)]
                     for engine in order:
                         rate = workers[engine].steps_per_second(length, count)
                         rates[(engine, length)].append(rate)
-                        log(f"round {round_ + 1}/{rounds}: {engine}, {count} x {length} "
-                            f"steps: {rate:.0f} steps/s")
+                        log(
+                            f"round {round_ + 1}/{rounds}: {engine}, {count} x {length} "
+                            f"steps: {rate:.0f} steps/s"
+                        )
         finally:
             for worker in workers.values():
                 worker.close()
     print(render(rates, lengths, engines))
-    print(f"\n(total {time.perf_counter() - started:.0f}s; median of {rounds} interleaved "
-          f"rounds, min-max in brackets; each measurement >= {steps_each} steps as whole "
-          "chains run one after another; same PostgreSQL server, one database per engine)")
+    print(
+        f"\n(total {time.perf_counter() - started:.0f}s; median of {rounds} interleaved "
+        f"rounds, min-max in brackets; each measurement >= {steps_each} steps as whole "
+        "chains run one after another; same PostgreSQL server, one database per engine)"
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({f"{e}/{n}": v for (e, n), v in rates.items()}, fh, indent=2)

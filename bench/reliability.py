@@ -25,18 +25,23 @@ TEST = "tests/reliability/test_fault_injection.py"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workflows", type=int, default=500)
     parser.add_argument("--kills", type=int, default=40, help="runner SIGKILLs at most")
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--settle", type=float, default=180.0,
-                        help="seconds allowed to finish everything after the last kill")
+    parser.add_argument(
+        "--settle", type=float, default=180.0, help="seconds allowed to finish everything after the last kill"
+    )
     parser.add_argument("--seed", type=int, default=None, help="the random seed (printed by every run)")
     args = parser.parse_args(argv)
-    env = {**os.environ, "COUNTERSIGN_CHAOS_WORKFLOWS": str(args.workflows),
-           "COUNTERSIGN_CHAOS_KILLS": str(args.kills),
-           "COUNTERSIGN_CHAOS_SETTLE_SECONDS": str(args.settle)}
+    env = {
+        **os.environ,
+        "COUNTERSIGN_CHAOS_WORKFLOWS": str(args.workflows),
+        "COUNTERSIGN_CHAOS_KILLS": str(args.kills),
+        "COUNTERSIGN_CHAOS_SETTLE_SECONDS": str(args.settle),
+    }
     if args.seed is not None:
         env["COUNTERSIGN_CHAOS_SEED"] = str(args.seed)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TEST, "-k", args.backend]

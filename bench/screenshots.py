@@ -43,17 +43,22 @@ from tests.e2e.server import (  # noqa: E402
     wait_for_app,
 )
 
-DEPLOY_FORM = {"change_ticket": "CHG-2041", "window": "tonight",
-               "rollback_plan": "Redeploy the previous release."}
+DEPLOY_FORM = {
+    "change_ticket": "CHG-2041",
+    "window": "tonight",
+    "rollback_plan": "Redeploy the previous release.",
+}
 
 
 def _pending(db: Database, title: str) -> list[ApprovalRequest]:
     with db.read() as session:
-        return list(session.scalars(
-            select(ApprovalRequest).where(ApprovalRequest.title == title,
-                                          ApprovalRequest.status == "pending")
-            .order_by(ApprovalRequest.created_at)
-        ).all())
+        return list(
+            session.scalars(
+                select(ApprovalRequest)
+                .where(ApprovalRequest.title == title, ApprovalRequest.status == "pending")
+                .order_by(ApprovalRequest.created_at)
+            ).all()
+        )
 
 
 def build_history(db_url: str) -> dict[str, str]:
@@ -64,21 +69,37 @@ def build_history(db_url: str) -> dict[str, str]:
         engine = ApprovalEngine(db)
         definition = load_definition_file(template_path("deployment_pipeline"))
         for service, version in (("billing-api", "4.2.1"), ("search", "1.9.0")):
-            ops.create_workflow(db, definition, input_data={"service": service, "version": version},
-                                created_by="agent@example.com")
+            ops.create_workflow(
+                db,
+                definition,
+                input_data={"service": service, "version": version},
+                created_by="agent@example.com",
+            )
         build_runner(db).run_until_idle(max_seconds=60)
         finished = _pending(db, "Production deploy approval")[0]
-        engine.respond_to_approval(finished.id, "devops@example.com", "approve", data=DEPLOY_FORM,
-                                   comment="Tested in staging.", channel="dashboard")
+        engine.respond_to_approval(
+            finished.id,
+            "devops@example.com",
+            "approve",
+            data=DEPLOY_FORM,
+            comment="Tested in staging.",
+            channel="dashboard",
+        )
         review = _pending(db, "Review the pricing page update")[0]
-        engine.respond_to_approval(review.id, "legal@example.com", "approve",
-                                   data={"verdict": "publish"}, channel="email")
-        engine.respond_to_approval(review.id, "editor@example.com", "approve",
-                                   data={"verdict": "publish_with_edits", "notes": "Fix typo."},
-                                   channel="slack")
+        engine.respond_to_approval(
+            review.id, "legal@example.com", "approve", data={"verdict": "publish"}, channel="email"
+        )
+        engine.respond_to_approval(
+            review.id,
+            "editor@example.com",
+            "approve",
+            data={"verdict": "publish_with_edits", "notes": "Fix typo."},
+            channel="slack",
+        )
         budget = _pending(db, "Marketing campaign budget")[0]
-        engine.respond_to_approval(budget.id, "manager@example.com", "approve",
-                                   data={"approved_amount": 75000}, channel="dashboard")
+        engine.respond_to_approval(
+            budget.id, "manager@example.com", "approve", data={"approved_amount": 75000}, channel="dashboard"
+        )
         build_runner(db).run_until_idle(max_seconds=60)
         # Agents, a supervised session and alerts for the newer pages.
         from core.agents.teams import start_team
@@ -86,24 +107,25 @@ def build_history(db_url: str) -> dict[str, str]:
         from core.ops.alerts import evaluate_alerts
 
         start_team(db, "research_brief", "Why do tides happen?", "manager@example.com")
-        chat = conversations.start_session(db, "amy@acme.example", "support",
-                                           title="Order ORD-77 is late")
+        chat = conversations.start_session(db, "amy@acme.example", "support", title="Order ORD-77 is late")
         conversations.post_user_message(db, chat.id, "amy@acme.example", "Where is order ORD-77?")
         conversations.take_over(db, chat.id, "admin@example.com")
-        conversations.inject(db, chat.id, "admin@example.com",
-                             "Hi Amy, I'm checking with the warehouse now.")
+        conversations.inject(db, chat.id, "admin@example.com", "Hi Amy, I'm checking with the warehouse now.")
         conversations.post_user_message(db, chat.id, "amy@acme.example", "Thank you!")
         build_runner(db).run_until_idle(max_seconds=60)
         evaluate_alerts(db, utcnow() + timedelta(hours=23, minutes=30))
         # A second order whose payment is approved: its confirmation agent holds send_confirmation.
-        order = ops.create_workflow(db, load_definition_file(template_path("order_processing")),
-                                    input_data={**DEMO_INPUTS["order_processing"],
-                                                "order_id": "ORD-1043"},
-                                    created_by=DEMO_REQUESTER)
+        order = ops.create_workflow(
+            db,
+            load_definition_file(template_path("order_processing")),
+            input_data={**DEMO_INPUTS["order_processing"], "order_id": "ORD-1043"},
+            created_by=DEMO_REQUESTER,
+        )
         build_runner(db).run_until_idle(max_seconds=60)
         [charge] = engine.list_pending_approvals(workflow_id=order.id)
-        engine.respond_to_approval(charge.id, "finance@example.com", "approve",
-                                   data={"approved_amount": 12500}, channel="dashboard")
+        engine.respond_to_approval(
+            charge.id, "finance@example.com", "approve", data={"approved_amount": 12500}, channel="dashboard"
+        )
         build_runner(db).run_until_idle(max_seconds=60)
         [held] = engine.list_pending_approvals(workflow_id=order.id)
         assert held.proposed_call is not None and held.proposed_call["tool"] == "send_confirmation"
@@ -113,8 +135,13 @@ def build_history(db_url: str) -> dict[str, str]:
         with db.read() as session:
             done = session.get(Workflow, finished.workflow_id)
             assert done is not None and done.status == "completed", done and done.status
-        return {"approval": waiting.id, "workflow": finished.workflow_id, "session": chat.id,
-                "payment": payment.id, "agent_call": held.id}
+        return {
+            "approval": waiting.id,
+            "workflow": finished.workflow_id,
+            "session": chat.id,
+            "payment": payment.id,
+            "agent_call": held.id,
+        }
     finally:
         db.dispose()
 
@@ -134,8 +161,9 @@ def capture(out: Path) -> list[Path]:
                 browser = launch_chromium(playwright)
                 expect.set_options(timeout=UI_TIMEOUT_MS)
 
-                def shot(name: str, path: str, email: str,
-                         prepare: Callable[[Any], None] | None = None) -> None:
+                def shot(
+                    name: str, path: str, email: str, prepare: Callable[[Any], None] | None = None
+                ) -> None:
                     # A context per shot: the session cookie would keep the last person signed in.
                     context = browser.new_context(viewport=VIEWPORT)
                     context.set_default_timeout(UI_TIMEOUT_MS)
@@ -183,10 +211,8 @@ def capture(out: Path) -> list[Path]:
                 shot("inbox", "/", "devops@example.com", inbox)
                 shot("approval", f"/?approval={ids['approval']}", "devops@example.com", approval)
                 shot("workflows", "/workflows", "admin@example.com", workflows)
-                shot("workflow-timeline", f"/?workflow={ids['workflow']}", "admin@example.com",
-                     timeline)
-                shot("rollback-dialog", f"/?workflow={ids['workflow']}", "admin@example.com",
-                     rollback)
+                shot("workflow-timeline", f"/?workflow={ids['workflow']}", "admin@example.com", timeline)
+                shot("rollback-dialog", f"/?workflow={ids['workflow']}", "admin@example.com", rollback)
                 shot("monitor", "/monitor", "admin@example.com", monitor)
 
                 def teams(page: Any) -> None:
@@ -215,8 +241,9 @@ def capture(out: Path) -> list[Path]:
                             if (e) e.scrollTop = 0;
                     }""")
                     box = page.get_by_role("button", name="Reject", exact=True).bounding_box()
-                    page.set_viewport_size({"width": VIEWPORT["width"],
-                                            "height": int(box["y"] + box["height"] + 40)})
+                    page.set_viewport_size(
+                        {"width": VIEWPORT["width"], "height": int(box["y"] + box["height"] + 40)}
+                    )
 
                 def payment(page: Any) -> None:
                     field = page.get_by_role("spinbutton", name="Approved amount (USD)")
@@ -231,10 +258,13 @@ def capture(out: Path) -> list[Path]:
                     message.fill("Your order ORD-1043 is confirmed and paid. It ships on Friday.")
                     down_to_the_answer(page)
 
-                shot("approval-payment", f"/?approval={ids['payment']}", "finance@example.com",
-                     payment)
-                shot("approval-agent-call", f"/?approval={ids['agent_call']}",
-                     "manager@example.com", agent_call)
+                shot("approval-payment", f"/?approval={ids['payment']}", "finance@example.com", payment)
+                shot(
+                    "approval-agent-call",
+                    f"/?approval={ids['agent_call']}",
+                    "manager@example.com",
+                    agent_call,
+                )
                 shot("agents-teams", "/agents", "admin@example.com", teams)
                 shot("sessions", f"/sessions?session={ids['session']}", "admin@example.com", sessions)
                 shot("execution-logs", "/logs", "admin@example.com", logs)
@@ -246,8 +276,9 @@ def capture(out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
     args = parser.parse_args(argv)
     for path in capture(args.out):

@@ -16,10 +16,18 @@ alerts_app = typer.Typer(no_args_is_help=True, help="Alerts the runners raise (s
 
 
 def _alert_dict(alert: Any) -> dict[str, Any]:
-    return {"id": alert.id, "rule": alert.rule, "subject": alert.subject, "severity": alert.severity,
-            "message": alert.message, "data": alert.data, "raised_at": alert.raised_at,
-            "resolved_at": alert.resolved_at, "acknowledged_by": alert.acknowledged_by,
-            "acknowledged_at": alert.acknowledged_at}
+    return {
+        "id": alert.id,
+        "rule": alert.rule,
+        "subject": alert.subject,
+        "severity": alert.severity,
+        "message": alert.message,
+        "data": alert.data,
+        "raised_at": alert.raised_at,
+        "resolved_at": alert.resolved_at,
+        "acknowledged_by": alert.acknowledged_by,
+        "acknowledged_at": alert.acknowledged_at,
+    }
 
 
 @alerts_app.command("list")
@@ -29,15 +37,26 @@ def alerts_list(
 ) -> None:
     """Open alerts, most severe first (and recently resolved ones with --resolved)."""
     from core.ops import alerts
+
     db = open_database()
     rows = alerts.open_alerts(db) + (alerts.resolved_alerts(db) if resolved else [])
     if as_json:
         print_json([_alert_dict(a) for a in rows])
         return
-    table([[a.id, a.severity, a.rule, "resolved" if a.resolved_at else
-             ("acknowledged" if a.acknowledged_at else "open"),
-             a.raised_at.strftime("%Y-%m-%d %H:%M"), a.message[:80]] for a in rows],
-           ["ID", "SEVERITY", "RULE", "STATE", "RAISED", "MESSAGE"])
+    table(
+        [
+            [
+                a.id,
+                a.severity,
+                a.rule,
+                "resolved" if a.resolved_at else ("acknowledged" if a.acknowledged_at else "open"),
+                a.raised_at.strftime("%Y-%m-%d %H:%M"),
+                a.message[:80],
+            ]
+            for a in rows
+        ],
+        ["ID", "SEVERITY", "RULE", "STATE", "RAISED", "MESSAGE"],
+    )
     typer.echo(f"{sum(a.resolved_at is None for a in rows)} open")
 
 
@@ -60,8 +79,13 @@ def alerts_evaluate(as_json: AsJson = False) -> None:
 
     result = evaluate_alerts(open_database())
     if as_json:
-        print_json({"raised": [_alert_dict(a) for a in result.raised], "resolved": result.resolved,
-                     "skipped": result.skipped})
+        print_json(
+            {
+                "raised": [_alert_dict(a) for a in result.raised],
+                "resolved": result.resolved,
+                "skipped": result.skipped,
+            }
+        )
         return
     if result.skipped:
         typer.echo("another process is evaluating the rules; nothing done")

@@ -17,13 +17,22 @@ import typer
 from cli.support import OptionalActor, acting, open_database, table
 from core.base.errors import InvalidLogFilter
 
-Since = Annotated[str | None, typer.Option(
-    help="Only rows newer than this: a duration back from now (90s, 15m, 24h, 7d) or an ISO time.")]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        help="Only rows newer than this: a duration back from now (90s, 15m, 24h, 7d) or an ISO time."
+    ),
+]
 Until = Annotated[str | None, typer.Option(help="Only rows older than this (same forms as --since).")]
-Kinds = Annotated[list[str] | None, typer.Option(
-    "--kind", help="agent_step, tool_call, model_error, agent_error or final_answer (repeatable).")]
-Levels = Annotated[list[str] | None, typer.Option(
-    "--level", help="debug, info, warning or error (repeatable).")]
+Kinds = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--kind", help="agent_step, tool_call, model_error, agent_error or final_answer (repeatable)."
+    ),
+]
+Levels = Annotated[
+    list[str] | None, typer.Option("--level", help="debug, info, warning or error (repeatable).")
+]
 
 
 def _when(value: str | None, what: str) -> datetime | None:
@@ -55,8 +64,9 @@ def logs_command(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's rows.")] = None,
     limit: Annotated[int, typer.Option(help="Rows per page.")] = 50,
     page: Annotated[int, typer.Option(help="Which page, newest first.")] = 1,
-    csv: Annotated[Path | None, typer.Option(
-        "--csv", help="Write every matching row (oldest first) to this CSV file.")] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Write every matching row (oldest first) to this CSV file.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print only JSON.")] = False,
     actor: OptionalActor = None,
 ) -> None:
@@ -64,9 +74,17 @@ def logs_command(
     from core.agents import execution_logs
 
     filters = execution_logs.LogFilters(
-        since=_when(since, "--since"), until=_when(until, "--until"), kinds=tuple(kind or ()),
-        levels=tuple(level or ()), workflow_id=workflow, session_id=session, agent=agent,
-        tool_name=tool, text=contains, tenant=tenant)
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+        kinds=tuple(kind or ()),
+        levels=tuple(level or ()),
+        workflow_id=workflow,
+        session_id=session,
+        agent=agent,
+        tool_name=tool,
+        text=contains,
+        tenant=tenant,
+    )
     filters.check()
     db = open_database()
     if csv is not None:
@@ -74,14 +92,29 @@ def logs_command(
         csv.write_text(execution_logs.to_csv(rows), encoding="utf-8")
         typer.echo(f"wrote {len(rows)} rows to {csv}")
         return
-    result = execution_logs.query(db, filters, None, page=page, page_size=limit,
-                                  actor=acting(actor))
+    result = execution_logs.query(db, filters, None, page=page, page_size=limit, actor=acting(actor))
     if as_json:
-        typer.echo(json.dumps({"total": result.total, "page": result.page,
-                               "rows": [asdict(r) for r in result.rows]}, indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                {"total": result.total, "page": result.page, "rows": [asdict(r) for r in result.rows]},
+                indent=2,
+                default=str,
+            )
+        )
         return
-    table([[r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.kind, r.level,
-             (r.workflow_id or r.session_id or "")[:8], r.step_name or "", r.tool_name or "",
-             r.message.replace("\n", " ")[:80]] for r in result.rows],
-           ["TIME", "KIND", "LEVEL", "SOURCE", "STEP", "TOOL", "MESSAGE"])
+    table(
+        [
+            [
+                r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.kind,
+                r.level,
+                (r.workflow_id or r.session_id or "")[:8],
+                r.step_name or "",
+                r.tool_name or "",
+                r.message.replace("\n", " ")[:80],
+            ]
+            for r in result.rows
+        ],
+        ["TIME", "KIND", "LEVEL", "SOURCE", "STEP", "TOOL", "MESSAGE"],
+    )
     typer.echo(f"{len(result.rows)} of {result.total} (page {result.page} of {result.pages})")

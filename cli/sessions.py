@@ -15,24 +15,39 @@ import typer
 
 from cli.support import AsJson, acting, open_database, print_json, table
 
-sessions_app = typer.Typer(no_args_is_help=True,
-                           help="Supervised conversations: list, read, take over, inject, release, close.")
+sessions_app = typer.Typer(
+    no_args_is_help=True, help="Supervised conversations: list, read, take over, inject, release, close."
+)
 
-Viewer = Annotated[str | None, typer.Option(
-    "--as", help="Whose view (default: COUNTERSIGN_USER or cli:$USER).")]
+Viewer = Annotated[
+    str | None, typer.Option("--as", help="Whose view (default: COUNTERSIGN_USER or cli:$USER).")
+]
 Supervisor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
 
 
 def session_dict(chat: Any) -> dict[str, Any]:
-    return {"id": chat.id, "tenant": chat.tenant, "flow": chat.flow, "user": chat.user_email,
-            "title": chat.title, "status": chat.status, "supervisor": chat.supervisor,
-            "created_at": chat.created_at.isoformat(), "updated_at": chat.updated_at.isoformat()}
+    return {
+        "id": chat.id,
+        "tenant": chat.tenant,
+        "flow": chat.flow,
+        "user": chat.user_email,
+        "title": chat.title,
+        "status": chat.status,
+        "supervisor": chat.supervisor,
+        "created_at": chat.created_at.isoformat(),
+        "updated_at": chat.updated_at.isoformat(),
+    }
 
 
 def message_dict(message: Any) -> dict[str, Any]:
-    return {"id": message.id, "role": message.role, "author": message.author,
-            "content": message.content, "visible_to_model": message.visible_to_model,
-            "created_at": message.created_at.isoformat()}
+    return {
+        "id": message.id,
+        "role": message.role,
+        "author": message.author,
+        "content": message.content,
+        "visible_to_model": message.visible_to_model,
+        "created_at": message.created_at.isoformat(),
+    }
 
 
 @sessions_app.command("list")
@@ -51,17 +66,30 @@ def sessions_list(
     if as_json:
         print_json([session_dict(c) for c in rows])
         return
-    table([[c.id, c.status, c.tenant or "-", c.flow, c.user_email, c.supervisor or "-",
-             c.updated_at.strftime("%Y-%m-%d %H:%M")] for c in rows],
-           ["ID", "STATUS", "TENANT", "FLOW", "USER", "SUPERVISOR", "UPDATED"])
+    table(
+        [
+            [
+                c.id,
+                c.status,
+                c.tenant or "-",
+                c.flow,
+                c.user_email,
+                c.supervisor or "-",
+                c.updated_at.strftime("%Y-%m-%d %H:%M"),
+            ]
+            for c in rows
+        ],
+        ["ID", "STATUS", "TENANT", "FLOW", "USER", "SUPERVISOR", "UPDATED"],
+    )
 
 
 @sessions_app.command("show")
 def sessions_show(
     session_id: str,
     viewer: Viewer = None,
-    model_history: Annotated[bool, typer.Option(
-        "--model-history", help="Only what the model is given (user and agent messages).")] = False,
+    model_history: Annotated[
+        bool, typer.Option("--model-history", help="Only what the model is given (user and agent messages).")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """A session and its messages: the full history, or the model's."""
@@ -72,12 +100,19 @@ def sessions_show(
     chat = conv.get_session(db, session_id, who)
     messages = (conv.model_history if model_history else conv.full_history)(db, session_id, who)
     if as_json:
-        print_json({**session_dict(chat), "history": "model" if model_history else "full",
-               "messages": [message_dict(m) for m in messages]})
+        print_json(
+            {
+                **session_dict(chat),
+                "history": "model" if model_history else "full",
+                "messages": [message_dict(m) for m in messages],
+            }
+        )
         return
     held = f", held by {chat.supervisor}" if chat.supervisor else ""
-    typer.echo(f"{chat.id} {chat.title!r}: {chat.status}{held}; flow {chat.flow} of "
-               f"{chat.tenant or 'the platform'}; started by {chat.user_email}")
+    typer.echo(
+        f"{chat.id} {chat.title!r}: {chat.status}{held}; flow {chat.flow} of "
+        f"{chat.tenant or 'the platform'}; started by {chat.user_email}"
+    )
     for m in messages:
         hidden = "" if m.visible_to_model else " [not shown to the model]"
         typer.echo(f"{m.created_at:%Y-%m-%d %H:%M:%S} {m.role} ({m.author}){hidden}: {m.content}")

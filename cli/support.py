@@ -28,8 +28,9 @@ DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USE
 AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
 # ``--as``: required where a command has no default for it.
 Actor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
-OptionalActor = Annotated[str | None, typer.Option(
-    "--as", help="Who is acting (recorded in the audit trail).")]
+OptionalActor = Annotated[
+    str | None, typer.Option("--as", help="Who is acting (recorded in the audit trail).")
+]
 
 
 def acting(actor: str | None) -> str:

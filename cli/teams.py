@@ -11,24 +11,40 @@ import typer
 
 from cli.support import AsJson, OptionalActor, acting, open_database, parse_json, print_json, table
 
-teams_app = typer.Typer(no_args_is_help=True,
-                        help="Agent teams: profiles run in order, each answer the next one's input.")
+teams_app = typer.Typer(
+    no_args_is_help=True, help="Agent teams: profiles run in order, each answer the next one's input."
+)
 
 Description = Annotated[str | None, typer.Option(help="What the team is for.")]
-Members = Annotated[list[str] | None, typer.Option(
-    "--member", help="An agent profile, in pipeline order (repeatable).")]
-ApproveBefore = Annotated[list[str] | None, typer.Option(
-    "--approve-before", help="A member before whom a person approves passing the work on "
-                             "(repeatable).")]
-Approvers = Annotated[list[str] | None, typer.Option(
-    "--approver", help="Who approves the gates: an email or a group (repeatable; default admins).")]
-Settings = Annotated[str | None, typer.Option(
-    help='All settings as a JSON object: {"approve_before": [...], "approval": {...}}.')]
+Members = Annotated[
+    list[str] | None, typer.Option("--member", help="An agent profile, in pipeline order (repeatable).")
+]
+ApproveBefore = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--approve-before", help="A member before whom a person approves passing the work on (repeatable)."
+    ),
+]
+Approvers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--approver", help="Who approves the gates: an email or a group (repeatable; default admins)."
+    ),
+]
+Settings = Annotated[
+    str | None,
+    typer.Option(help='All settings as a JSON object: {"approve_before": [...], "approval": {...}}.'),
+]
 
 
-def _changes(current: dict[str, Any], description: str | None, members: list[str] | None,
-             approve_before: list[str] | None, approvers: list[str] | None,
-             settings: str | None) -> dict[str, Any]:
+def _changes(
+    current: dict[str, Any],
+    description: str | None,
+    members: list[str] | None,
+    approve_before: list[str] | None,
+    approvers: list[str] | None,
+    settings: str | None,
+) -> dict[str, Any]:
     """The options given, as team fields; ``current`` is the stored team (empty when new)."""
     changes: dict[str, Any] = {}
     if description is not None:
@@ -36,8 +52,9 @@ def _changes(current: dict[str, Any], description: str | None, members: list[str
     if members:
         changes["members"] = members
     if settings is not None or approve_before or approvers:
-        merged = dict(parse_json(settings, "--settings") if settings is not None
-                      else current.get("settings") or {})
+        merged = dict(
+            parse_json(settings, "--settings") if settings is not None else current.get("settings") or {}
+        )
         if approve_before:
             merged["approve_before"] = approve_before
         if approvers:
@@ -52,9 +69,15 @@ def _pipeline(team: dict[str, Any]) -> str:
 
 
 @teams_app.command("create")
-def teams_create(name: str, member: Members = None, description: Description = None,
-                 approve_before: ApproveBefore = None, approver: Approvers = None,
-                 settings: Settings = None, actor: OptionalActor = None) -> None:
+def teams_create(
+    name: str,
+    member: Members = None,
+    description: Description = None,
+    approve_before: ApproveBefore = None,
+    approver: Approvers = None,
+    settings: Settings = None,
+    actor: OptionalActor = None,
+) -> None:
     """Create an agent team."""
     from core.agents import teams
 
@@ -72,8 +95,7 @@ def teams_list(as_json: AsJson = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table([[r["name"], _pipeline(r), r["description"]] for r in rows],
-           ["NAME", "MEMBERS", "DESCRIPTION"])
+    table([[r["name"], _pipeline(r), r["description"]] for r in rows], ["NAME", "MEMBERS", "DESCRIPTION"])
 
 
 @teams_app.command("show")
@@ -93,9 +115,15 @@ def teams_show(name: str, as_json: AsJson = False) -> None:
 
 
 @teams_app.command("edit")
-def teams_edit(name: str, member: Members = None, description: Description = None,
-               approve_before: ApproveBefore = None, approver: Approvers = None,
-               settings: Settings = None, actor: OptionalActor = None) -> None:
+def teams_edit(
+    name: str,
+    member: Members = None,
+    description: Description = None,
+    approve_before: ApproveBefore = None,
+    approver: Approvers = None,
+    settings: Settings = None,
+    actor: OptionalActor = None,
+) -> None:
     """Change an agent team: the options given replace the stored values."""
     from core.agents import teams
 
@@ -116,10 +144,12 @@ def teams_delete(name: str, actor: OptionalActor = None) -> None:
 
 
 @teams_app.command("start")
-def teams_start(name: str,
-                task: Annotated[str, typer.Option(help="What the first member works on.")],
-                tenant: Annotated[str | None, typer.Option(help="The tenant it runs for.")] = None,
-                actor: OptionalActor = None) -> None:
+def teams_start(
+    name: str,
+    task: Annotated[str, typer.Option(help="What the first member works on.")],
+    tenant: Annotated[str | None, typer.Option(help="The tenant it runs for.")] = None,
+    actor: OptionalActor = None,
+) -> None:
     """Start the team's workflow; a runner runs it like any other."""
     from core.agents import teams
 

@@ -23,8 +23,9 @@ tenants_app.add_typer(secrets_app, name="secrets")
 
 
 @tenants_app.command("create")
-def tenants_create(slug: str, name: Annotated[str, typer.Option(help="Display name.")] = "",
-                   actor: OptionalActor = None) -> None:
+def tenants_create(
+    slug: str, name: Annotated[str, typer.Option(help="Display name.")] = "", actor: OptionalActor = None
+) -> None:
     """Create a tenant."""
     from core.tenants import registry as tenants
 
@@ -41,8 +42,9 @@ def tenants_list(as_json: AsJson = False) -> None:
     if as_json:
         print_json([tenants.tenant_dict(t) for t in rows])
         return
-    table([[t.slug, t.name, t.created_at.strftime("%Y-%m-%d %H:%M")] for t in rows],
-           ["SLUG", "NAME", "CREATED"])
+    table(
+        [[t.slug, t.name, t.created_at.strftime("%Y-%m-%d %H:%M")] for t in rows], ["SLUG", "NAME", "CREATED"]
+    )
 
 
 @tenants_app.command("show")
@@ -51,11 +53,15 @@ def tenants_show(slug: str, as_json: AsJson = False) -> None:
     from core.tenants import registry as tenants
 
     db = open_database()
-    found = {**tenants.tenant_dict(tenants.get_tenant(db, slug)),
-             "flows": [tenants.flow_dict(f) for f in tenants.list_flows(db, slug)],
-             "secrets": [{"name": s.name, "value": s.masked, "updated_at": s.updated_at.isoformat()}
-                         for s in tenants.list_tenant_secrets(db, slug)],
-             "usage": tenants.tenant_usage(db, slug)}
+    found = {
+        **tenants.tenant_dict(tenants.get_tenant(db, slug)),
+        "flows": [tenants.flow_dict(f) for f in tenants.list_flows(db, slug)],
+        "secrets": [
+            {"name": s.name, "value": s.masked, "updated_at": s.updated_at.isoformat()}
+            for s in tenants.list_tenant_secrets(db, slug)
+        ],
+        "usage": tenants.tenant_usage(db, slug),
+    }
     if as_json:
         print_json(found)
         return
@@ -80,15 +86,17 @@ def tenants_delete(slug: str, actor: OptionalActor = None) -> None:
 @tenants_app.command("model")
 def tenants_model(
     slug: str,
-    settings: Annotated[str, typer.Option(
-        "--settings", help="JSON object: provider, model_id, api_base, options.")],
+    settings: Annotated[
+        str, typer.Option("--settings", help="JSON object: provider, model_id, api_base, options.")
+    ],
     actor: OptionalActor = None,
 ) -> None:
     """Set a tenant's model settings (its key: `tenants secrets set SLUG model_api_key`)."""
     from core.tenants import registry as tenants
 
-    row = tenants.set_tenant_model_settings(open_database(), slug, parse_json(settings, "--settings"),
-                                            actor=acting(actor))
+    row = tenants.set_tenant_model_settings(
+        open_database(), slug, parse_json(settings, "--settings"), actor=acting(actor)
+    )
     typer.echo(f"tenant {row.slug} model settings: {row.settings.get('model')}")
 
 
@@ -101,8 +109,9 @@ def tenants_user_model(
     """Set a user's own model settings (the last layer, after platform and tenant)."""
     from core.tenants import registry as tenants
 
-    user = tenants.set_user_model_settings(open_database(), email, parse_json(settings, "--settings"),
-                                           actor=acting(actor))
+    user = tenants.set_user_model_settings(
+        open_database(), email, parse_json(settings, "--settings"), actor=acting(actor)
+    )
     typer.echo(f"{user.email} model settings: {user.settings.get('model')}")
 
 
@@ -123,9 +132,14 @@ def flows_add(
     """Add (or replace) a tenant's flow."""
     from core.tenants import registry as tenants
 
-    fields: dict[str, Any] = {"name": name, "agent_type": agent_type, "tools": tool or [],
-                              "parameters": parse_json(parameters, "--parameters"),
-                              "description": description, "profile": profile}
+    fields: dict[str, Any] = {
+        "name": name,
+        "agent_type": agent_type,
+        "tools": tool or [],
+        "parameters": parse_json(parameters, "--parameters"),
+        "description": description,
+        "profile": profile,
+    }
     row = tenants.save_flow(open_database(), tenant, fields, actor=acting(actor))
     typer.echo(f"flow {row.name} saved for {row.tenant}")
 
@@ -139,8 +153,10 @@ def flows_list(tenant: str, as_json: AsJson = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table([[f["name"], f["agent_type"], ",".join(f["tools"]) or "-", f["description"]] for f in rows],
-           ["NAME", "AGENT", "TOOLS", "DESCRIPTION"])
+    table(
+        [[f["name"], f["agent_type"], ",".join(f["tools"]) or "-", f["description"]] for f in rows],
+        ["NAME", "AGENT", "TOOLS", "DESCRIPTION"],
+    )
 
 
 @flows_app.command("remove")
@@ -184,8 +200,10 @@ def secrets_list(tenant: str, as_json: AsJson = False) -> None:
     """List a tenant's secrets: names and a mask, never the values."""
     from core.tenants import registry as tenants
 
-    rows = [{"name": s.name, "value": s.masked, "updated_at": s.updated_at.isoformat()}
-            for s in tenants.list_tenant_secrets(open_database(), tenant)]
+    rows = [
+        {"name": s.name, "value": s.masked, "updated_at": s.updated_at.isoformat()}
+        for s in tenants.list_tenant_secrets(open_database(), tenant)
+    ]
     if as_json:
         print_json(rows)
         return

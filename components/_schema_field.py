@@ -74,8 +74,9 @@ class Field:
 
     def disabled(self) -> bool:
         schema = self.schema if isinstance(self.schema, dict) else {}
-        return bool(self.locked or schema.get("readOnly") or self.ui.get("ui:readonly")
-                    or self.ui.get("ui:disabled"))
+        return bool(
+            self.locked or schema.get("readOnly") or self.ui.get("ui:readonly") or self.ui.get("ui:disabled")
+        )
 
     def start(self) -> Any:
         """The value the widget starts from: the given answer, else the default."""

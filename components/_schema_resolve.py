@@ -14,8 +14,16 @@ from urllib.parse import unquote
 
 # Keywords that change a value's shape in ways plain widgets cannot follow.
 SHAPE_KEYWORDS = (
-    "if", "then", "else", "patternProperties", "dependentSchemas", "dependencies",
-    "prefixItems", "additionalItems", "$dynamicRef", "$recursiveRef",
+    "if",
+    "then",
+    "else",
+    "patternProperties",
+    "dependentSchemas",
+    "dependencies",
+    "prefixItems",
+    "additionalItems",
+    "$dynamicRef",
+    "$recursiveRef",
 )
 _KEEP_FIRST = {"title", "description", "default", "examples", "$comment", "readOnly"}
 _MAX_REF_HOPS = 32
@@ -190,8 +198,12 @@ def sub_ui(ui: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _names(schema: dict[str, Any], ui: dict[str, Any]) -> Any:
     options = sub_ui(ui, "ui:options")
-    for source in (ui.get("ui:enumNames"), ui.get("enumNames"), options.get("enumNames"),
-                   schema.get("enumNames")):
+    for source in (
+        ui.get("ui:enumNames"),
+        ui.get("enumNames"),
+        options.get("enumNames"),
+        schema.get("enumNames"),
+    ):
         if isinstance(source, list):
             return source
     return None
@@ -217,8 +229,7 @@ def choices(schema: dict[str, Any], ui: dict[str, Any], root: dict[str, Any]) ->
     return None
 
 
-def field_kind(schema: dict[str, Any], ui: dict[str, Any], root: dict[str, Any], *,
-               top: bool = False) -> str:
+def field_kind(schema: dict[str, Any], ui: dict[str, Any], root: dict[str, Any], *, top: bool = False) -> str:
     """Which drawer renders an already resolved ``schema``."""
     if ui.get("ui:widget") == "hidden":
         return "hidden"

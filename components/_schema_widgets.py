@@ -63,8 +63,14 @@ def draw_json(f: Field, ctx: Context, reason: str, suffix: str = "") -> Any:
     text = "" if start is MISSING else json.dumps(start, indent=2, default=str)
     note = f"Enter JSON: this field cannot be drawn as a form ({reason})."
     help_text = f"{f.help()}\n\n{note}" if f.help() else note
-    raw = st.text_area(f.label(), value=text, key=widget_key(ctx, f, suffix), help=help_text,
-                       disabled=f.disabled(), placeholder="JSON")
+    raw = st.text_area(
+        f.label(),
+        value=text,
+        key=widget_key(ctx, f, suffix),
+        help=help_text,
+        disabled=f.disabled(),
+        placeholder="JSON",
+    )
     add_slot(ctx, f)
     if not raw or not raw.strip():
         return MISSING
@@ -99,11 +105,18 @@ def draw_text(f: Field, ctx: Context) -> Any:
     widget = f.ui.get("ui:widget") or s.get("format")
     max_chars = s.get("maxLength") if isinstance(s.get("maxLength"), int) and s["maxLength"] > 0 else None
     examples = s.get("examples") if isinstance(s.get("examples"), list) else []
-    placeholder = f.ui.get("ui:placeholder") or (str(examples[0]) if examples else None) or {
-        "email": "name@example.com", "uri": "https://", "url": "https://"
-    }.get(str(s.get("format")))
-    common: dict[str, Any] = {"key": widget_key(ctx, f), "help": f.help(), "disabled": f.disabled(),
-                              "max_chars": max_chars, "placeholder": placeholder}
+    placeholder = (
+        f.ui.get("ui:placeholder")
+        or (str(examples[0]) if examples else None)
+        or {"email": "name@example.com", "uri": "https://", "url": "https://"}.get(str(s.get("format")))
+    )
+    common: dict[str, Any] = {
+        "key": widget_key(ctx, f),
+        "help": f.help(),
+        "disabled": f.disabled(),
+        "max_chars": max_chars,
+        "placeholder": placeholder,
+    }
     if max_chars is not None and len(text) > max_chars:
         text = ""
     if widget == "textarea":
@@ -124,8 +137,11 @@ def _bound(s: dict[str, Any], integer: bool, low: bool) -> float | int | None:
     for value, strict in ((inclusive, False), (exclusive, True)):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if integer:
-                value = (math.floor(value) + 1 if strict else math.ceil(value)) if low else \
-                        (math.ceil(value) - 1 if strict else math.floor(value))
+                value = (
+                    (math.floor(value) + 1 if strict else math.ceil(value))
+                    if low
+                    else (math.ceil(value) - 1 if strict else math.floor(value))
+                )
             if best is None or (value > best if low else value < best):
                 best = value
     if best is None:
@@ -139,6 +155,7 @@ def _figure(value: Any) -> str:
 
 def range_words(schema: dict[str, Any]) -> str:
     """The schema's bounds in words: "more than 0 and at most 50000" ("" when none)."""
+
     def number(key: str) -> Any:
         value = schema.get(key)
         return value if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -165,8 +182,12 @@ def draw_number(f: Field, ctx: Context) -> Any:
     if low is not None and high is not None and low > high:
         low = high = None
     step = s.get("multipleOf")
-    if not isinstance(step, (int, float)) or isinstance(step, bool) or step <= 0 or \
-            (integer and step != int(step)):
+    if (
+        not isinstance(step, (int, float))
+        or isinstance(step, bool)
+        or step <= 0
+        or (integer and step != int(step))
+    ):
         step = None
     start = f.start()
     value = None
@@ -177,18 +198,28 @@ def draw_number(f: Field, ctx: Context) -> Any:
     if step is not None and not integer:
         fmt = f"%.{len(f'{step:.10f}'.rstrip('0').split('.')[1])}f"
     if f.ui.get("ui:widget") == "range" and low is not None and high is not None:
-        got = st.slider(f.label(), min_value=low, max_value=high, value=value if value is not None else low,
-                        step=cast(step) if step is not None else None, key=widget_key(ctx, f),
-                        help=f.help(), disabled=f.disabled())
+        got = st.slider(
+            f.label(),
+            min_value=low,
+            max_value=high,
+            value=value if value is not None else low,
+            step=cast(step) if step is not None else None,
+            key=widget_key(ctx, f),
+            help=f.help(),
+            disabled=f.disabled(),
+        )
         add_slot(ctx, f)
         return cast(got)
     # No min_value/max_value: the widget would snap an out-of-range number back
     # silently; the schema's check refuses it under the field with a sentence instead.
     said = range_words(s)
     got = st.number_input(
-        f.label(), value=value,
-        step=cast(step) if step is not None else (1 if integer else None), format=fmt,
-        key=widget_key(ctx, f), disabled=f.disabled(),
+        f.label(),
+        value=value,
+        step=cast(step) if step is not None else (1 if integer else None),
+        format=fmt,
+        key=widget_key(ctx, f),
+        disabled=f.disabled(),
         help=" ".join(p for p in (f.help() or "", f"Must be {said}." if said else "") if p) or None,
         placeholder=f.ui.get("ui:placeholder"),
     )
@@ -206,8 +237,7 @@ def draw_boolean(f: Field, ctx: Context) -> Any:
         if widget == "radio":
             pick = st.radio
         index = None if not isinstance(start, bool) else (0 if start else 1)
-        got = pick(f.label(), [True, False], index=index, format_func=lambda v: "Yes" if v else "No",
-                   **args)
+        got = pick(f.label(), [True, False], index=index, format_func=lambda v: "Yes" if v else "No", **args)
         add_slot(ctx, f)
         return MISSING if got is None else got
     tick: Callable[..., Any] = st.checkbox
@@ -222,10 +252,14 @@ def draw_choice(f: Field, ctx: Context) -> Any:
     found = choices(f.schema, f.ui, ctx.root)
     assert found is not None
     start = f.start()
-    index = next((i for i, v in enumerate(found.values)
-                  if v == start and type(v) is type(start)), None)
-    args: dict[str, Any] = {"index": index, "format_func": found.label, "key": widget_key(ctx, f),
-                            "help": f.help(), "disabled": f.disabled()}
+    index = next((i for i, v in enumerate(found.values) if v == start and type(v) is type(start)), None)
+    args: dict[str, Any] = {
+        "index": index,
+        "format_func": found.label,
+        "key": widget_key(ctx, f),
+        "help": f.help(),
+        "disabled": f.disabled(),
+    }
     if f.ui.get("ui:widget") == "radio":
         got = st.radio(f.label(), found.values, horizontal=bool(f.options().get("inline")), **args)
     else:
@@ -242,9 +276,16 @@ def draw_multiselect(f: Field, ctx: Context) -> Any:
     start = f.start()
     picked = [v for v in found.values if isinstance(start, list) and v in start]
     most = s.get("maxItems") if isinstance(s.get("maxItems"), int) and s["maxItems"] > 0 else None
-    got = st.multiselect(f.label(), found.values, default=picked[:most] if most else picked,
-                         format_func=found.label, key=widget_key(ctx, f), help=f.help(),
-                         disabled=f.disabled(), max_selections=most)
+    got = st.multiselect(
+        f.label(),
+        found.values,
+        default=picked[:most] if most else picked,
+        format_func=found.label,
+        key=widget_key(ctx, f),
+        help=f.help(),
+        disabled=f.disabled(),
+        max_selections=most,
+    )
     add_slot(ctx, f)
     return list(got) if got or f.required else MISSING
 
@@ -269,9 +310,16 @@ def draw_date(f: Field, ctx: Context) -> Any:
         first = None
     if first is not None and not _FIRST_DAY <= first <= _LAST_DAY:
         first = None
-    got = st.date_input(f.label(), value=first, min_value=_FIRST_DAY, max_value=_LAST_DAY,
-                        key=widget_key(ctx, f), help=f.help(), disabled=f.disabled(),
-                        format="YYYY-MM-DD")
+    got = st.date_input(
+        f.label(),
+        value=first,
+        min_value=_FIRST_DAY,
+        max_value=_LAST_DAY,
+        key=widget_key(ctx, f),
+        help=f.help(),
+        disabled=f.disabled(),
+        format="YYYY-MM-DD",
+    )
     add_slot(ctx, f)
     return got.isoformat() if isinstance(got, date) else MISSING
 
@@ -282,9 +330,17 @@ def draw_datetime(f: Field, ctx: Context) -> Any:
     low, high = datetime.combine(_FIRST_DAY, time()), datetime.combine(_LAST_DAY, time(23, 59))
     if first is not None and not low <= first <= high:
         first = None
-    got = st.datetime_input(f.label(), value=first, min_value=low, max_value=high,
-                            key=widget_key(ctx, f), help=f.help(), disabled=f.disabled(),
-                            format="YYYY-MM-DD", step=60)
+    got = st.datetime_input(
+        f.label(),
+        value=first,
+        min_value=low,
+        max_value=high,
+        key=widget_key(ctx, f),
+        help=f.help(),
+        disabled=f.disabled(),
+        format="YYYY-MM-DD",
+        step=60,
+    )
     add_slot(ctx, f)
     if not isinstance(got, datetime):
         return MISSING
@@ -297,8 +353,9 @@ def draw_time(f: Field, ctx: Context) -> Any:
         first = time.fromisoformat(start).replace(tzinfo=None) if isinstance(start, str) else None
     except ValueError:
         first = None
-    got = st.time_input(f.label(), value=first, key=widget_key(ctx, f),
-                        help=f.help(), disabled=f.disabled(), step=60)
+    got = st.time_input(
+        f.label(), value=first, key=widget_key(ctx, f), help=f.help(), disabled=f.disabled(), step=60
+    )
     add_slot(ctx, f)
     # HH:MM:SS without an offset: jsonschema's FormatChecker() (used here and by
     # core.definitions.approval_schema) checks "time" with its draft-3 rule, which refuses one.
@@ -327,9 +384,17 @@ def draw_object(f: Field, ctx: Context) -> Any:
                 st.caption(f.help())
         for name in names:
             child_ui = sub_ui(f.ui, name)
-            child = Field(props[name], child_ui, f.path + (name,), f.dpath + (name,), humanise(name),
-                          required=name in needed, initial=start.get(name, MISSING), refs=f.refs,
-                          locked=f.disabled())
+            child = Field(
+                props[name],
+                child_ui,
+                f.path + (name,),
+                f.dpath + (name,),
+                humanise(name),
+                required=name in needed,
+                initial=start.get(name, MISSING),
+                refs=f.refs,
+                locked=f.disabled(),
+            )
             value = draw(child, ctx)
             if value is not MISSING:
                 out[name] = value
@@ -376,26 +441,50 @@ def draw_rows(f: Field, ctx: Context) -> Any:
             st.caption(f.help())
         for position, row in enumerate(state["ids"]):
             row_ui = {**item_ui, "ui:title": f"{item_title} {position + 1}"}
-            item = Field(s["items"], row_ui, f.path + (row,), f.dpath + (len(out),),
-                         f"{item_title} {position + 1}", required=True, marker=False,
-                         initial=start[row] if row < len(start) else MISSING, refs=f.refs,
-                         locked=locked)
+            item = Field(
+                s["items"],
+                row_ui,
+                f.path + (row,),
+                f.dpath + (len(out),),
+                f"{item_title} {position + 1}",
+                required=True,
+                marker=False,
+                initial=start[row] if row < len(start) else MISSING,
+                refs=f.refs,
+                locked=locked,
+            )
             value = draw(item, ctx)
             if value is not MISSING:
                 out.append(value)
-            st.form_submit_button(f"Remove {item_title.lower()} {position + 1}",
-                                  key=widget_key(ctx, item, ".remove"), on_click=_remove_row,
-                                  args=(rows_name, row), disabled=locked or len(state["ids"]) <= least)
-        st.form_submit_button(f"Add {item_title.lower()}", key=widget_key(ctx, f, ".add"),
-                              on_click=_add_row, args=(rows_name,),
-                              disabled=locked or (most is not None and len(state["ids"]) >= most))
+            st.form_submit_button(
+                f"Remove {item_title.lower()} {position + 1}",
+                key=widget_key(ctx, item, ".remove"),
+                on_click=_remove_row,
+                args=(rows_name, row),
+                disabled=locked or len(state["ids"]) <= least,
+            )
+        st.form_submit_button(
+            f"Add {item_title.lower()}",
+            key=widget_key(ctx, f, ".add"),
+            on_click=_add_row,
+            args=(rows_name,),
+            disabled=locked or (most is not None and len(state["ids"]) >= most),
+        )
         add_slot(ctx, f)
     return out if out or f.required else MISSING
 
 
 DRAWERS: dict[str, Callable[[Field, Context], Any]] = {
-    "hidden": draw_hidden, "const": draw_const, "text": draw_text, "number": draw_number,
-    "boolean": draw_boolean, "choice": draw_choice, "multiselect": draw_multiselect,
-    "date": draw_date, "date-time": draw_datetime, "time": draw_time,
-    "object": draw_object, "rows": draw_rows,
+    "hidden": draw_hidden,
+    "const": draw_const,
+    "text": draw_text,
+    "number": draw_number,
+    "boolean": draw_boolean,
+    "choice": draw_choice,
+    "multiselect": draw_multiselect,
+    "date": draw_date,
+    "date-time": draw_datetime,
+    "time": draw_time,
+    "object": draw_object,
+    "rows": draw_rows,
 }

@@ -38,11 +38,19 @@ def age(raised_at: datetime) -> str:
 def _subject_link(alert: Alert) -> None:
     data = alert.data or {}
     if data.get("approval_id"):
-        st.page_link(APPROVAL_PAGE, label="Open the approval request", icon=":material/approval:",
-                     query_params={"approval": str(data["approval_id"])})
+        st.page_link(
+            APPROVAL_PAGE,
+            label="Open the approval request",
+            icon=":material/approval:",
+            query_params={"approval": str(data["approval_id"])},
+        )
     elif data.get("workflow_id"):
-        st.page_link(WORKFLOW_PAGE, label="Open the workflow", icon=":material/timeline:",
-                     query_params={"workflow": str(data["workflow_id"])})
+        st.page_link(
+            WORKFLOW_PAGE,
+            label="Open the workflow",
+            icon=":material/timeline:",
+            query_params={"workflow": str(data["workflow_id"])},
+        )
 
 
 def _open_alert(db: Database, alert: Alert, user: SignedIn) -> None:
@@ -55,8 +63,9 @@ def _open_alert(db: Database, alert: Alert, user: SignedIn) -> None:
         _subject_link(alert)
         if alert.acknowledged_at is not None:
             st.caption(f"Acknowledged by {md(alert.acknowledged_by or '')} {age(alert.acknowledged_at)}")
-        elif allowed(db, user.email, Action.ALERTS_ACKNOWLEDGE) and \
-                st.button("Acknowledge", key=f"alerts.ack.{alert.id}"):
+        elif allowed(db, user.email, Action.ALERTS_ACKNOWLEDGE) and st.button(
+            "Acknowledge", key=f"alerts.ack.{alert.id}"
+        ):
             with core_errors():
                 alerts.acknowledge_alert(db, alert.id, user.email)
                 st.rerun()
@@ -72,11 +81,15 @@ def alerts_section(db: Database, user: SignedIn) -> None:
     resolved = alerts.resolved_alerts(db)
     if resolved:
         with st.expander(f"Resolved in the last 7 days ({len(resolved)})", expanded=False):
-            st.dataframe({
-                "rule": [RULE_TITLES.get(a.rule, a.rule) for a in resolved],
-                "severity": [a.severity for a in resolved],
-                "message": [a.message for a in resolved],
-                "raised": [a.raised_at for a in resolved],
-                "resolved": [a.resolved_at for a in resolved],
-                "acknowledged by": [a.acknowledged_by or "" for a in resolved],
-            }, hide_index=True, key="alerts.resolved")
+            st.dataframe(
+                {
+                    "rule": [RULE_TITLES.get(a.rule, a.rule) for a in resolved],
+                    "severity": [a.severity for a in resolved],
+                    "message": [a.message for a in resolved],
+                    "raised": [a.raised_at for a in resolved],
+                    "resolved": [a.resolved_at for a in resolved],
+                    "acknowledged by": [a.acknowledged_by or "" for a in resolved],
+                },
+                hide_index=True,
+                key="alerts.resolved",
+            )

@@ -43,8 +43,7 @@ LONG_TEXT = 40
 
 def _text_table(rows: list[dict[str, Any]], key: str) -> None:
     """Rows of agent-written values as a read-only table of plain text cells."""
-    frame = pd.DataFrame([{k: plain(v) if v is not None else "" for k, v in row.items()}
-                          for row in rows])
+    frame = pd.DataFrame([{k: plain(v) if v is not None else "" for k, v in row.items()} for row in rows])
     st.dataframe(frame, hide_index=True, width="stretch", key=key)
 
 
@@ -62,20 +61,24 @@ def argument_order(view: RequestView) -> list[str]:
     return list(dict.fromkeys(required)) + sorted(names - set(required))
 
 
-def request_summary(view: RequestView, workflow_id: str | None,
-                    workflow_name: str | None) -> None:
+def request_summary(view: RequestView, workflow_id: str | None, workflow_name: str | None) -> None:
     """Title, who asked, and what approving does: the call, its amount and what changes."""
     st.title(md(view.title))
     st.markdown(" ".join([badge_markdown(view.status), badge_markdown(view.approval_type)]))
     if view.notice:  # a veto window: when the call runs unless someone vetoes it
-        st.warning(md(view.notice) + ". **Veto** stops it; **Run now** releases it at once.",
-                   icon=":material/timer:")
+        st.warning(
+            md(view.notice) + ". **Veto** stops it; **Run now** releases it at once.", icon=":material/timer:"
+        )
     if view.description:
         st.text(view.description)
     st.caption(f"Asked by {md(view.requested_by)}")
     if workflow_id:
-        st.page_link(WORKFLOW_PAGE, label=f"Workflow: {md(workflow_name or workflow_id)}",
-                     icon=":material/timeline:", query_params={"workflow": workflow_id})
+        st.page_link(
+            WORKFLOW_PAGE,
+            label=f"Workflow: {md(workflow_name or workflow_id)}",
+            icon=":material/timeline:",
+            query_params={"workflow": workflow_id},
+        )
     st.subheader("What approving does")
     if view.tool is not None:
         st.markdown(f"Approving runs the tool **{md(view.tool)}** with these arguments:")
@@ -99,11 +102,12 @@ def request_summary(view: RequestView, workflow_id: str | None,
         _text_table(view.changes, "approval.changes")
     if view.facts:
         st.markdown("**Facts**")
-        _text_table([{"what": label, "value": value} for label, value in view.facts],
-                    "approval.facts")
-    st.markdown(f"**Approvers:** {md(view.chain)}  \n"
-                f"**Votes:** {view.approvals_so_far} of {view.threshold} needed  \n"
-                f"**Time left:** {md(view.time_left)}")
+        _text_table([{"what": label, "value": value} for label, value in view.facts], "approval.facts")
+    st.markdown(
+        f"**Approvers:** {md(view.chain)}  \n"
+        f"**Votes:** {view.approvals_so_far} of {view.threshold} needed  \n"
+        f"**Time left:** {md(view.time_left)}"
+    )
 
 
 def votes_table(view: RequestView) -> None:
@@ -111,11 +115,25 @@ def votes_table(view: RequestView) -> None:
     if not view.votes:
         st.caption("No one has answered yet.")
         return
-    st.dataframe(pd.DataFrame([{
-        "when": v["at"], "approver": v["approver"], "level": v["level"], "decision": v["decision"],
-        "channel": v["channel"], "comment": v["comment"],
-        "data": json.dumps(v["data"], ensure_ascii=False, default=str) if v["data"] else "",
-    } for v in view.votes]), hide_index=True, width="stretch", key="approval.votes")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "when": v["at"],
+                    "approver": v["approver"],
+                    "level": v["level"],
+                    "decision": v["decision"],
+                    "channel": v["channel"],
+                    "comment": v["comment"],
+                    "data": json.dumps(v["data"], ensure_ascii=False, default=str) if v["data"] else "",
+                }
+                for v in view.votes
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="approval.votes",
+    )
 
 
 def outcome(approval: ApprovalRequest) -> None:
@@ -144,14 +162,20 @@ def _scalar_schema(schema: Any, value: Any) -> bool:
     if isinstance(schema, dict):
         for keyword in ("anyOf", "oneOf"):  # "X or null": drawn as X (empty: left out)
             alternatives = schema.get(keyword)
-            if isinstance(alternatives, list) and len(alternatives) == 2 \
-                    and {"type": "null"} in alternatives:
+            if isinstance(alternatives, list) and len(alternatives) == 2 and {"type": "null"} in alternatives:
                 [other] = [a for a in alternatives if a != {"type": "null"}]
-                schema = {**{k: v for k, v in schema.items() if k != keyword},
-                          **(other if isinstance(other, dict) else {})}
+                schema = {
+                    **{k: v for k, v in schema.items() if k != keyword},
+                    **(other if isinstance(other, dict) else {}),
+                }
                 break
-    if not isinstance(schema, dict) or "$ref" in schema or "anyOf" in schema \
-            or "oneOf" in schema or "allOf" in schema:
+    if (
+        not isinstance(schema, dict)
+        or "$ref" in schema
+        or "anyOf" in schema
+        or "oneOf" in schema
+        or "allOf" in schema
+    ):
         return False
     if isinstance(schema.get("enum"), list):
         return value is None or value in schema["enum"]
@@ -180,8 +204,11 @@ def edit_form_schema(view: RequestView) -> tuple[dict[str, Any], dict[str, Any]]
     schema = view.edit_schema if isinstance(view.edit_schema, dict) else {}
     listed = schema.get("properties")
     known: dict[str, Any] = listed if isinstance(listed, dict) else {}
-    names = [n for n in argument_order(view)
-             if n in known or schema.get("additionalProperties") is not False or not known]
+    names = [
+        n
+        for n in argument_order(view)
+        if n in known or schema.get("additionalProperties") is not False or not known
+    ]
     required = set(schema.get("required") or [])
     properties: dict[str, Any] = {}
     ui: dict[str, Any] = {}
@@ -216,14 +243,27 @@ def call_edit(view: RequestView, drawn: dict[str, Any]) -> dict[str, Any]:
     return {"arguments": changed_arguments(view, drawn)}
 
 
-def send_answer(engine: ApprovalEngine, approval_id: str, user: str, decision: str,
-                data: dict[str, Any] | None, comment: str, allow: Allow | None = None) -> list[str]:
+def send_answer(
+    engine: ApprovalEngine,
+    approval_id: str,
+    user: str,
+    decision: str,
+    data: dict[str, Any] | None,
+    comment: str,
+    allow: Allow | None = None,
+) -> list[str]:
     """Record one dashboard answer; why it was refused (each problem on its own), or []."""
     try:
-        engine.respond_to_approval(approval_id, user, decision, data=data, comment=comment,
-                                   channel="dashboard",
-                                   allow_for_days=allow.days if allow else None,
-                                   allow_when=allow.when if allow else None)
+        engine.respond_to_approval(
+            approval_id,
+            user,
+            decision,
+            data=data,
+            comment=comment,
+            channel="dashboard",
+            allow_for_days=allow.days if allow else None,
+            allow_when=allow.when if allow else None,
+        )
     except CountersignError as exc:
         problems = getattr(exc, "problems", None)
         return [str(p) for p in problems] if problems else [str(exc)]
@@ -242,9 +282,13 @@ def _can_change(view: RequestView, config: ApprovalConfig) -> bool:
     return config.modify_allowed and view.approval_type in ("form", "budget")
 
 
-def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str, Any] | None,
-         config: ApprovalConfig, can_allow: bool = False,
-         ) -> tuple[str | None, Fields, Fields | None, str, Allow | None]:
+def _ask(
+    view: RequestView,
+    response_schema: dict[str, Any],
+    ui_schema: dict[str, Any] | None,
+    config: ApprovalConfig,
+    can_allow: bool = False,
+) -> tuple[str | None, Fields, Fields | None, str, Allow | None]:
     """The one answer form; (the button clicked, the answer fields, the Edit fields, comment,
     the standing rule asked for)."""
     with st.form(ANSWER_FORM, enter_to_submit=False):
@@ -253,26 +297,36 @@ def _ask(view: RequestView, response_schema: dict[str, Any], ui_schema: dict[str
         edit: Fields | None = None
         if view.call_now is not None:
             st.markdown(f"**Edit the call to {md(view.call_now['tool'])}**")
-            st.caption("Change what the tool receives, then click Approve with changes: only the "
-                       "arguments you change are sent, and the tool's own input schema checks them."
-                       + (" The amount is the approved amount above." if view.amount_argument
-                          else ""))
+            st.caption(
+                "Change what the tool receives, then click Approve with changes: only the "
+                "arguments you change are sent, and the tool's own input schema checks them."
+                + (" The amount is the approved amount above." if view.amount_argument else "")
+            )
             schema, hints = edit_form_schema(view)
-            edit = schema_fields(schema, key=EDIT_KEY, ui_schema=hints,
-                                 value=dict(view.call_now["arguments"]))
-        comment = st.text_area("Comment", key="approval.comment",
-                               placeholder="Why you decide as you do (kept in the audit trail)")
+            edit = schema_fields(
+                schema, key=EDIT_KEY, ui_schema=hints, value=dict(view.call_now["arguments"])
+            )
+        comment = st.text_area(
+            "Comment",
+            key="approval.comment",
+            placeholder="Why you decide as you do (kept in the audit trail)",
+        )
         # policies:manage: "Approve, and allow calls like this for N days" (core.approvals.standing_rules).
         allow = allow_fields(view) if can_allow else None
         buttons = st.container(horizontal=True)
         with buttons:
-            approve = st.form_submit_button("Run now" if view.notice else "Approve",
-                                            key="approval.approve", type="primary",
-                                            icon=":material/check:")
+            approve = st.form_submit_button(
+                "Run now" if view.notice else "Approve",
+                key="approval.approve",
+                type="primary",
+                icon=":material/check:",
+            )
             modify = _can_change(view, config) and st.form_submit_button(
-                "Approve with changes", key="approval.modify", icon=":material/edit:")
-            reject = st.form_submit_button("Veto" if view.notice else "Reject",
-                                           key="approval.reject", icon=":material/close:")
+                "Approve with changes", key="approval.modify", icon=":material/edit:"
+            )
+            reject = st.form_submit_button(
+                "Veto" if view.notice else "Reject", key="approval.reject", icon=":material/close:"
+            )
     clicked = "reject" if reject else "modify" if modify else "approve" if approve else None
     return clicked, answer, edit, comment or "", allow
 
@@ -282,18 +336,21 @@ def _lowered(view: RequestView, answer: dict[str, Any]) -> bool:
     return view.amount is not None and isinstance(asked, int | float) and asked < view.amount
 
 
-def _answer_data(view: RequestView, decision: str, answer: Fields,
-                 edit: Fields | None) -> dict[str, Any] | None:
+def _answer_data(
+    view: RequestView, decision: str, answer: Fields, edit: Fields | None
+) -> dict[str, Any] | None:
     """The data an Approve or Approve with changes sends; None (with the reason shown) if none."""
     data = answer.checked()
     if decision == "approve":
         if view.call_now is not None and edit is not None:
             changed = call_edit(view, edit.raw)["arguments"]
             if changed:
-                st.error(f"You changed {', '.join(md(n) for n in changed)} in the Edit section. "
-                         "Click **Approve with changes** to send your changes, or put them back to "
-                         "approve the call as proposed. Nothing was recorded.",
-                         icon=":material/edit:")
+                st.error(
+                    f"You changed {', '.join(md(n) for n in changed)} in the Edit section. "
+                    "Click **Approve with changes** to send your changes, or put them back to "
+                    "approve the call as proposed. Nothing was recorded.",
+                    icon=":material/edit:",
+                )
                 return None
         return data
     if data is None:
@@ -307,14 +364,18 @@ def _answer_data(view: RequestView, decision: str, answer: Fields,
     if not changes.get("arguments"):
         changes.pop("arguments", None)
         if not changes and not _lowered(view, data):
-            st.error("Nothing was changed: edit an argument (or lower the amount), or click "
-                     "**Approve**. Nothing was recorded.", icon=":material/edit:")
+            st.error(
+                "Nothing was changed: edit an argument (or lower the amount), or click "
+                "**Approve**. Nothing was recorded.",
+                icon=":material/edit:",
+            )
             return None
     return {**data, **changes}
 
 
-def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalRequest,
-                   view: RequestView, user: Any) -> None:
+def decision_panel(
+    db: Database, engine: ApprovalEngine, approval: ApprovalRequest, view: RequestView, user: Any
+) -> None:
     """The answer form (Approve / Approve with changes / Reject), or why there is none."""
     flash = st.session_state.pop(FLASH, None)
     if flash:
@@ -323,14 +384,19 @@ def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalReque
         outcome(approval)
         return
     if approval.expires_at is not None and approval.expires_at <= utcnow():
-        st.error(f"This request expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC; it can no "
-                 "longer be answered.", icon=":material/timer_off:")
+        st.error(
+            f"This request expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC; it can no "
+            "longer be answered.",
+            icon=":material/timer_off:",
+        )
         return
     level = approval.level + 1
     mine = [v for v in view.votes if v["approver"] == user.email and v["level"] == level]
     if mine:
-        st.info(f"You answered **{mine[0]['decision']}** {ago(mine[0]['at'])}; waiting for "
-                f"the other approvers ({view.threshold} needed).")
+        st.info(
+            f"You answered **{mine[0]['decision']}** {ago(mine[0]['at'])}; waiting for "
+            f"the other approvers ({view.threshold} needed)."
+        )
         return
     if not user.can_answer:
         st.info("You are signed in as a viewer: you can read this request but not answer it.")
@@ -338,30 +404,36 @@ def decision_panel(db: Database, engine: ApprovalEngine, approval: ApprovalReque
     if not reports.is_asked(db, approval, user.email):
         earlier = [v for v in view.votes if v["approver"] == user.email]
         if earlier:  # a level they answered has passed: say so, and who decides now
-            st.info(f"You answered **{md(earlier[-1]['decision'])}** at level {earlier[-1]['level']}"
-                    f"; level {level} now waits for {md(', '.join(approval.approvers))} "
-                    f"({view.threshold} needed). Approvers: {md(view.chain)}.")
+            st.info(
+                f"You answered **{md(earlier[-1]['decision'])}** at level {earlier[-1]['level']}"
+                f"; level {level} now waits for {md(', '.join(approval.approvers))} "
+                f"({view.threshold} needed). Approvers: {md(view.chain)}."
+            )
             return
         st.info(f"You are not among this request's approvers ({md(', '.join(approval.approvers))}).")
         return
     config = ApprovalConfig.model_validate(approval.config)
     can_allow = allowed(db, user.email, Action.POLICIES_MANAGE, tenant=approval.tenant)
     clicked, answer, edit, comment, allow = _ask(
-        view, approval.response_schema or {"type": "object"}, approval.ui_schema or None, config,
-        can_allow)
+        view, approval.response_schema or {"type": "object"}, approval.ui_schema or None, config, can_allow
+    )
     if clicked is None:
         return
     data = None if clicked == "reject" else _answer_data(view, clicked, answer, edit)
     if clicked != "reject" and data is None:
         return
-    problems = send_answer(engine, approval.id, user.email, clicked, data, comment,
-                           None if clicked == "reject" else allow)
+    problems = send_answer(
+        engine, approval.id, user.email, clicked, data, comment, None if clicked == "reject" else allow
+    )
     if problems:
         _refused(problems)
         return
-    st.session_state[FLASH] = {"reject": "You rejected the request.",
-                               "modify": "You approved the request with changes."}.get(
-        clicked, "You approved the request.") + (
+    st.session_state[FLASH] = {
+        "reject": "You rejected the request.",
+        "modify": "You approved the request with changes.",
+    }.get(clicked, "You approved the request.") + (
         f" Calls like this are allowed for {allow.days:g} days (Policies)."
-        if allow and clicked != "reject" else "")
+        if allow and clicked != "reject"
+        else ""
+    )
     st.rerun()

@@ -177,8 +177,10 @@ def write_session_cookie() -> None:
         return
     secure = "(location.protocol === 'https:' ? '; Secure' : '')"
     if pending:
-        script = (f"document.cookie = '{SESSION_COOKIE}={pending}; path=/; "
-                  f"max-age={SESSION_MAX_AGE}; SameSite=Lax' + {secure};")
+        script = (
+            f"document.cookie = '{SESSION_COOKIE}={pending}; path=/; "
+            f"max-age={SESSION_MAX_AGE}; SameSite=Lax' + {secure};"
+        )
     else:
         script = f"document.cookie = '{SESSION_COOKIE}=; path=/; max-age=0; SameSite=Lax' + {secure};"
     st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
@@ -228,16 +230,20 @@ def sign_in_page(db: Database) -> None:
     st.title("Countersign")
     st.caption("Human approvals for AI agents.")
     if no_sign_in_requested() and not bound_to_localhost():
-        st.warning(f"{AUTH_ENV}=none is ignored: sign-in can only be switched off when the server "
-                   "is bound to localhost (--server.address 127.0.0.1).")
+        st.warning(
+            f"{AUTH_ENV}=none is ignored: sign-in can only be switched off when the server "
+            "is bound to localhost (--server.address 127.0.0.1)."
+        )
     if oidc_configured() and st.session_state.get(NO_ACCOUNT):
         email = st.session_state[NO_ACCOUNT]
         if _disabled(db, email):
             st.error(f"{md(email)}: this account is disabled; ask an admin to enable it.")
         else:
-            st.error(f"{md(email)} has no account in this Countersign. It serves "
-                     "several tenants, so an admin must add you before you can see anything "
-                     "(python -m core users add EMAIL --tenant SLUG).")
+            st.error(
+                f"{md(email)} has no account in this Countersign. It serves "
+                "several tenants, so an admin must add you before you can see anything "
+                "(python -m core users add EMAIL --tenant SLUG)."
+            )
         st.button("Sign out", key="signin.oidc_signout", on_click=_oidc_sign_out)
         return
     _deep_link_note()
@@ -245,17 +251,21 @@ def sign_in_page(db: Database) -> None:
         providers = oidc_providers()
         if len(providers) > 1:
             for provider in providers:
-                st.button(f"Sign in with {provider}", key=f"signin.oidc.{provider}",
-                          on_click=st.login, args=(provider,))
+                st.button(
+                    f"Sign in with {provider}",
+                    key=f"signin.oidc.{provider}",
+                    on_click=st.login,
+                    args=(provider,),
+                )
         else:
-            st.button("Sign in", key="signin.oidc", type="primary", on_click=st.login,
-                      args=tuple(providers))
+            st.button("Sign in", key="signin.oidc", type="primary", on_click=st.login, args=tuple(providers))
         return
     with st.form("signin", border=True, enter_to_submit=True):
         st.subheader("Sign in")
         email = st.text_input("Email", key="signin.email", autocomplete="username")
-        password = st.text_input("Password", type="password", key="signin.password",
-                                 autocomplete="current-password")
+        password = st.text_input(
+            "Password", type="password", key="signin.password", autocomplete="current-password"
+        )
         submitted = st.form_submit_button("Sign in", key="signin.submit", type="primary")
     if submitted:
         try:
@@ -295,8 +305,7 @@ def sign_out() -> None:
 
 def sidebar_identity(user: SignedIn) -> None:
     with st.sidebar:
-        st.markdown(f"**{md(user.name or user.email)}**  \n{md(user.email)} "
-                    f"{badge_markdown(user.role)}")
+        st.markdown(f"**{md(user.name or user.email)}**  \n{md(user.email)} {badge_markdown(user.role)}")
         if user.method != "none":
             st.button("Sign out", key="auth.signout", on_click=sign_out)
 
@@ -304,4 +313,6 @@ def sidebar_identity(user: SignedIn) -> None:
 def no_sign_in_banner() -> None:
     st.warning(
         f"No sign-in: {AUTH_ENV}=none on a server bound to localhost. Everyone who can open this "
-        "page acts as the local admin.", icon=":material/lock_open:")
+        "page acts as the local admin.",
+        icon=":material/lock_open:",
+    )

@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     from core.store.tables import ChatMessage, ChatSession
 
 POLL_SECONDS = 2.0
-AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:",
-           "supervisor": ":material/support_agent:"}
+AVATARS = {
+    "user": ":material/person:",
+    "assistant": ":material/smart_toy:",
+    "supervisor": ":material/support_agent:",
+}
 SESSION_COLOURS = {"active": "green", "supervised": "orange", "closed": "gray"}
 NOTICE = "sessions.notice"
 CACHE = "sessions.cache"
@@ -45,8 +48,10 @@ def session_table(sessions: Sequence[ChatSession]) -> None:
     """One line per session: status badge, title, who, flow, last change."""
     for chat in sessions:
         supervisor = f" · held by {md(chat.supervisor)}" if chat.supervisor else ""
-        st.markdown(f"{status_markdown(chat.status)} **{md(chat.title)}** · {md(chat.user_email)} · "
-                    f"flow {md(chat.flow)} · {chat.updated_at:%Y-%m-%d %H:%M} UTC{supervisor}")
+        st.markdown(
+            f"{status_markdown(chat.status)} **{md(chat.title)}** · {md(chat.user_email)} · "
+            f"flow {md(chat.flow)} · {chat.updated_at:%Y-%m-%d %H:%M} UTC{supervisor}"
+        )
 
 
 @dataclass(frozen=True)
@@ -93,21 +98,24 @@ def run_action(action: Callable[[], object], notice: str) -> None:
         st.rerun()
 
 
-def supervisor_controls(db: Database, chat: ChatSession, email: str,
-                        can: access.Abilities) -> None:
+def supervisor_controls(db: Database, chat: ChatSession, email: str, can: access.Abilities) -> None:
     take, release, close = st.columns(3)
-    if can.take_over and take.button("Take over", type="primary", key="sessions.take_over",
-                                     help="The agent stops answering; you write to the user."):
+    if can.take_over and take.button(
+        "Take over",
+        type="primary",
+        key="sessions.take_over",
+        help="The agent stops answering; you write to the user.",
+    ):
         run_action(lambda: conv.take_over(db, chat.id, email), "You took the conversation over.")
-    if can.release and release.button("Release", key="sessions.release",
-                                      help="The agent answers again; it never sees your messages."):
+    if can.release and release.button(
+        "Release", key="sessions.release", help="The agent answers again; it never sees your messages."
+    ):
         run_action(lambda: conv.release(db, chat.id, email), "The agent answers again.")
     if can.close and close.button("Close session", key="sessions.close"):
         run_action(lambda: conv.close(db, chat.id, email), "The conversation is closed.")
     if can.inject:
         with st.form("sessions.inject_form", clear_on_submit=True, border=False):
-            text = st.text_area("Message to the user (the agent never sees it)",
-                                key="sessions.inject_text")
+            text = st.text_area("Message to the user (the agent never sees it)", key="sessions.inject_text")
             if st.form_submit_button("Inject", key="sessions.inject"):
                 run_action(lambda: conv.inject(db, chat.id, email, text), "Message sent to the user.")
     elif chat.status == "supervised" and chat.supervisor != email:

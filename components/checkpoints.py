@@ -41,8 +41,10 @@ def _close() -> None:
 @st.dialog("Roll back", on_dismiss=_close)
 def rollback_dialog(db: Database, workflow_id: str, checkpoint_name: str, actor: str) -> None:
     st.markdown(f"Roll the workflow back to checkpoint **{md(checkpoint_name)}**?")
-    st.caption("Open approvals are cancelled, every step completed after the checkpoint is "
-               "compensated (newest first), and the workflow stays paused until resumed.")
+    st.caption(
+        "Open approvals are cancelled, every step completed after the checkpoint is "
+        "compensated (newest first), and the workflow stays paused until resumed."
+    )
     try:
         plan = rollback_plan(db, default_registry, workflow_id, checkpoint_name, actor)
     except CountersignError as exc:
@@ -50,11 +52,9 @@ def rollback_dialog(db: Database, workflow_id: str, checkpoint_name: str, actor:
         return
     planned_rollback(plan)
     with st.form("rollback.form", border=False):
-        reason = st.text_input("Reason", key="rollback.reason",
-                               placeholder="Why (kept in the audit trail)")
+        reason = st.text_input("Reason", key="rollback.reason", placeholder="Why (kept in the audit trail)")
         sure = st.checkbox("Yes, roll back and compensate the later steps", key="rollback.confirm")
-        confirmed = st.form_submit_button("Confirm rollback", key="rollback.submit",
-                                          type="primary")
+        confirmed = st.form_submit_button("Confirm rollback", key="rollback.submit", type="primary")
     if st.button("Cancel", key="rollback.cancel"):
         _close()
         st.rerun()
@@ -67,8 +67,14 @@ def rollback_dialog(db: Database, workflow_id: str, checkpoint_name: str, actor:
         st.error("Tick the confirmation to roll back.")
         return
     try:
-        result = rollback(db, default_registry, workflow_id, checkpoint_name=checkpoint_name,
-                          reason=reason.strip(), actor=actor)
+        result = rollback(
+            db,
+            default_registry,
+            workflow_id,
+            checkpoint_name=checkpoint_name,
+            reason=reason.strip(),
+            actor=actor,
+        )
     except CountersignError as exc:
         show_error(exc)
         return
@@ -81,9 +87,20 @@ def planned_rollback(plan: RollbackPlan) -> None:
     """What confirming will do, before it is confirmed."""
     if plan.compensations:
         st.markdown("**Compensations that will run** (newest step first):")
-        st.dataframe(pd.DataFrame([{
-            "step": c.step, "compensation": c.tool or "(nothing to undo)",
-        } for c in plan.compensations]), hide_index=True, width="stretch", key="rollback.plan")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "step": c.step,
+                        "compensation": c.tool or "(nothing to undo)",
+                    }
+                    for c in plan.compensations
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+            key="rollback.plan",
+        )
     else:
         st.markdown("**Compensations that will run:** none (no step completed after it)")
     cancelled = ", ".join(plan.cancelled_requests)
@@ -91,17 +108,30 @@ def planned_rollback(plan: RollbackPlan) -> None:
 
 
 def rollback_result(result: dict[str, Any]) -> None:
-    st.success(f"Rolled back to **{md(result['checkpoint'])}**. The workflow is paused there; "
-               "resume it when ready.", icon=":material/history:")
+    st.success(
+        f"Rolled back to **{md(result['checkpoint'])}**. The workflow is paused there; resume it when ready.",
+        icon=":material/history:",
+    )
     cancelled = result.get("cancelled_approvals") or []
     st.markdown("**Cancelled approvals:** " + (md(", ".join(cancelled)) if cancelled else "none"))
     compensations = result.get("compensations") or []
     if compensations:
         st.markdown("**Compensations that ran** (newest step first):")
-        st.dataframe(pd.DataFrame([{
-            "step": c.get("step"), "tool": c.get("tool") or "(nothing to undo)",
-            "result": str(c.get("result", "")),
-        } for c in compensations]), hide_index=True, width="stretch", key="rollback.compensations")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "step": c.get("step"),
+                        "tool": c.get("tool") or "(nothing to undo)",
+                        "result": str(c.get("result", "")),
+                    }
+                    for c in compensations
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+            key="rollback.compensations",
+        )
     else:
         st.markdown("**Compensations that ran:** none")
 
@@ -114,31 +144,53 @@ def checkpoint_browser(db: Database, workflow: Workflow, user: Any) -> None:
         rollback_result(result)
     checkpoints = ops.checkpoints_of(db, workflow.id)
     if not checkpoints:
-        st.caption("No checkpoints yet: they are taken before each approval and after steps "
-                   "marked create_checkpoint.")
+        st.caption(
+            "No checkpoints yet: they are taken before each approval and after steps "
+            "marked create_checkpoint."
+        )
         return
-    st.dataframe(pd.DataFrame([{
-        "time": c.created_at, "name": c.name, "step": c.step_name or f"#{c.step_index + 1}",
-        "who": c.created_by, "state": "superseded" if c.superseded_by_event_id else "active",
-    } for c in reversed(checkpoints)]), hide_index=True, width="stretch", key="checkpoints.table")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "time": c.created_at,
+                    "name": c.name,
+                    "step": c.step_name or f"#{c.step_index + 1}",
+                    "who": c.created_by,
+                    "state": "superseded" if c.superseded_by_event_id else "active",
+                }
+                for c in reversed(checkpoints)
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="checkpoints.table",
+    )
     active = [c for c in reversed(checkpoints) if c.superseded_by_event_id is None]
     if not active:
         st.caption("Every checkpoint was superseded by a rollback to an earlier one.")
         return
     by_name = {c.name: c for c in active}
-    name = st.selectbox("Checkpoint", list(by_name), key="checkpoints.pick",
-                        format_func=lambda n: f"{n} ({by_name[n].created_at:%Y-%m-%d %H:%M:%S})")
+    name = st.selectbox(
+        "Checkpoint",
+        list(by_name),
+        key="checkpoints.pick",
+        format_func=lambda n: f"{n} ({by_name[n].created_at:%Y-%m-%d %H:%M:%S})",
+    )
     chosen = by_name[name] if name in by_name else active[0]
     st.markdown(f"Differences between **{md(chosen.name)}** and the current state:")
-    diff_table(state_of(chosen), state_of(workflow), key="checkpoints.diff",
-               labels=("checkpoint", "now"))
+    diff_table(state_of(chosen), state_of(workflow), key="checkpoints.diff", labels=("checkpoint", "now"))
     # Nothing differs: rolling back would change nothing, so it is not the suggested action.
     differs = bool(json_diff(state_of(chosen), state_of(workflow)))
     if not allowed(db, user.email, Action.WORKFLOWS_ROLLBACK, workflow=workflow):
         st.caption("Only admins can roll back.")
         return
-    if st.button("Rollback", key="checkpoints.rollback", type="primary" if differs else "secondary",
-                 icon=":material/history:"):
+    if st.button(
+        "Rollback",
+        key="checkpoints.rollback",
+        type="primary" if differs else "secondary",
+        icon=":material/history:",
+    ):
         st.session_state[OPEN] = chosen.name
         st.session_state.pop(RESULT, None)
     if st.session_state.get(OPEN):

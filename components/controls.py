@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from core.store.tables import Workflow
 
 FLASH = "workflow.flash"
-STEERING = frozenset({Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME, Action.WORKFLOWS_RETRY,
-                      Action.WORKFLOWS_CANCEL})
+STEERING = frozenset(
+    {Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME, Action.WORKFLOWS_RETRY, Action.WORKFLOWS_CANCEL}
+)
 
 
 def _act(action: str, db: Database, workflow_id: str, actor: str) -> None:
@@ -37,8 +38,12 @@ def _act(action: str, db: Database, workflow_id: str, actor: str) -> None:
     except CountersignError as exc:
         show_error(exc)
         return
-    st.session_state[FLASH] = {"pause": "Paused.", "resume": "Resumed.", "cancel": "Cancelled.",
-                               "retry": "Retrying from the failed step."}[action]
+    st.session_state[FLASH] = {
+        "pause": "Paused.",
+        "resume": "Resumed.",
+        "cancel": "Cancelled.",
+        "retry": "Retrying from the failed step.",
+    }[action]
     st.rerun()
 
 
@@ -49,20 +54,33 @@ def workflow_controls(db: Database, workflow: Workflow, user: Any) -> None:
         st.success(flash)
     can = actions_for(db, user.email, workflow=workflow)
     if not can & STEERING:
-        st.caption("Viewers cannot steer workflows." if user.role == "viewer"
-                   else "You cannot steer this workflow.")
+        st.caption(
+            "Viewers cannot steer workflows." if user.role == "viewer" else "You cannot steer this workflow."
+        )
         return
     columns = st.columns(4)
-    if Action.WORKFLOWS_PAUSE in can and workflow.status in PAUSABLE and columns[0].button(
-            "Pause", key="workflow.pause", icon=":material/pause:"):
+    if (
+        Action.WORKFLOWS_PAUSE in can
+        and workflow.status in PAUSABLE
+        and columns[0].button("Pause", key="workflow.pause", icon=":material/pause:")
+    ):
         _act("pause", db, workflow.id, user.email)
-    if Action.WORKFLOWS_RESUME in can and workflow.status == "paused" and columns[0].button(
-            "Resume", key="workflow.resume", icon=":material/play_arrow:"):
+    if (
+        Action.WORKFLOWS_RESUME in can
+        and workflow.status == "paused"
+        and columns[0].button("Resume", key="workflow.resume", icon=":material/play_arrow:")
+    ):
         _act("resume", db, workflow.id, user.email)
-    if Action.WORKFLOWS_RETRY in can and workflow.status == "failed" and columns[1].button(
+    if (
+        Action.WORKFLOWS_RETRY in can
+        and workflow.status == "failed"
+        and columns[1].button(
             f"Retry from {md(ops.failed_step_name(workflow) or 'the failed step')}",
-            key="workflow.retry", icon=":material/replay:",
-            help="Runs the failed step again; the steps before it keep their results."):
+            key="workflow.retry",
+            icon=":material/replay:",
+            help="Runs the failed step again; the steps before it keep their results.",
+        )
+    ):
         _act("retry", db, workflow.id, user.email)
     if Action.WORKFLOWS_CANCEL not in can or workflow.status not in CANCELLABLE:
         return

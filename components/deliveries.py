@@ -32,8 +32,7 @@ def delivery_table(rows: Sequence[Notification]) -> None:
     )
 
 
-def deliveries_panel(db: Database, rows: Sequence[Notification], *, actor: str,
-                     can_retry: bool) -> None:
+def deliveries_panel(db: Database, rows: Sequence[Notification], *, actor: str, can_retry: bool) -> None:
     """The delivery list; a dead notification gets a Retry button for whoever may
     (``can_retry`` and core.identity.permissions' deliveries:retry: admins)."""
     if not rows:
@@ -41,8 +40,11 @@ def deliveries_panel(db: Database, rows: Sequence[Notification], *, actor: str,
         return
     delivery_table(rows)
     for row in rows:
-        if row.status != "dead" or not can_retry or \
-                not allowed(db, actor, Action.DELIVERIES_RETRY, workflow=row.workflow_id):
+        if (
+            row.status != "dead"
+            or not can_retry
+            or not allowed(db, actor, Action.DELIVERIES_RETRY, workflow=row.workflow_id)
+        ):
             continue
         label = f"Retry {md(row.channel)} to {md(row.recipient)}"
         if st.button(label, key=f"deliveries.retry.{row.id}"):

@@ -25,35 +25,45 @@ def _data_summary(event: WorkflowEvent) -> str:
 
 def events_frame(events: Sequence[WorkflowEvent]) -> pd.DataFrame:
     """One row per event, newest first; ``change`` is the before → after diff."""
-    return pd.DataFrame([{
-        "id": e.id,
-        "time": e.created_at,
-        "event": e.event_type,
-        "actor": e.actor,
-        "step": e.step_name or "",
-        "change": diff_summary(e.before, e.after) if (e.before or e.after) else "",
-        "details": _data_summary(e),
-    } for e in reversed(events)], columns=["id", "time", "event", "actor", "step", "change",
-                                           "details"])
+    return pd.DataFrame(
+        [
+            {
+                "id": e.id,
+                "time": e.created_at,
+                "event": e.event_type,
+                "actor": e.actor,
+                "step": e.step_name or "",
+                "change": diff_summary(e.before, e.after) if (e.before or e.after) else "",
+                "details": _data_summary(e),
+            }
+            for e in reversed(events)
+        ],
+        columns=["id", "time", "event", "actor", "step", "change", "details"],
+    )
 
 
-def diff_table(before: Any, after: Any, *, key: str, labels: tuple[str, str] = ("before", "after")
-               ) -> None:
+def diff_table(before: Any, after: Any, *, key: str, labels: tuple[str, str] = ("before", "after")) -> None:
     changes = json_diff(before, after)
     if not changes:
         st.caption("No differences.")
         return
-    st.dataframe(pd.DataFrame([{"path": path, labels[0]: short(a, 200), labels[1]: short(b, 200)}
-                               for path, a, b in changes]),
-                 hide_index=True, width="stretch", key=key)
+    st.dataframe(
+        pd.DataFrame(
+            [{"path": path, labels[0]: short(a, 200), labels[1]: short(b, 200)} for path, a, b in changes]
+        ),
+        hide_index=True,
+        width="stretch",
+        key=key,
+    )
 
 
 # The workflow's whole state just before and after an event (core.records.history.states_at).
 States = Callable[[int], tuple[dict[str, Any], dict[str, Any]]]
 
 
-def event_log(events: Sequence[WorkflowEvent | Any], *, key: str, height: int = 360,
-              states: States | None = None) -> None:
+def event_log(
+    events: Sequence[WorkflowEvent | Any], *, key: str, height: int = 360, states: States | None = None
+) -> None:
     """The table; pick a row to see its before/after diff and full data.
 
     Events record what changed (a step's output as a reference to its run):
@@ -65,17 +75,22 @@ def event_log(events: Sequence[WorkflowEvent | Any], *, key: str, height: int = 
         st.caption("No events yet.")
         return
     frame = events_frame(events)
-    picked = st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key,
-                          on_select="rerun", selection_mode="single-row",
-                          column_config={"time": st.column_config.DatetimeColumn(
-                              "time", format="YYYY-MM-DD HH:mm:ss")})
+    picked = st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        height=height,
+        key=key,
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={"time": st.column_config.DatetimeColumn("time", format="YYYY-MM-DD HH:mm:ss")},
+    )
     rows = picked.selection.rows if picked is not None else []
     if not rows:
         st.caption("Select an event to see its before/after diff.")
         return
     event = list(reversed(events))[rows[0]]
-    st.markdown(f"**{md(event.event_type)}** by {md(event.actor)} at "
-                f"{event.created_at:%Y-%m-%d %H:%M:%S}")
+    st.markdown(f"**{md(event.event_type)}** by {md(event.actor)} at {event.created_at:%Y-%m-%d %H:%M:%S}")
     if states is not None and (event.before or event.after):
         before, after = states(event.id)
         diff_table(before, after, key=f"{key}.diff")

@@ -36,8 +36,11 @@ def show_error(exc: CountersignError) -> None:
     """The error's own sentence; for lists of problems, one line each."""
     problems = getattr(exc, "problems", None)
     if isinstance(exc, DefinitionError | InvalidResponse) and problems:
-        heading = ("The workflow definition is invalid:" if isinstance(exc, DefinitionError)
-                   else "The answer is invalid:")
+        heading = (
+            "The workflow definition is invalid:"
+            if isinstance(exc, DefinitionError)
+            else "The answer is invalid:"
+        )
         st.error(heading + "\n" + "\n".join(f"- {md(p)}" for p in problems))
         return
     (st.warning if level_for(exc) == "warning" else st.error)(md_lines(exc))

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from core.approvals.inbox import InboxItem
 
 
-
 def ago(value: datetime) -> str:
     seconds = (utcnow() - value).total_seconds()
     if seconds < 90:
@@ -36,9 +35,14 @@ def ago(value: datetime) -> str:
     return f"{int(seconds // 86400)} days ago"
 
 
-def inbox_rows(approvals: Sequence[InboxItem], names: dict[str, str],
-               channels: dict[str, list[str]], *, pick_key: str | None = None,
-               empty: str = "Nothing is waiting for you.") -> None:
+def inbox_rows(
+    approvals: Sequence[InboxItem],
+    names: dict[str, str],
+    channels: dict[str, list[str]],
+    *,
+    pick_key: str | None = None,
+    empty: str = "Nothing is waiting for you.",
+) -> None:
     """One bordered row per request, its title (as text) linking to the Approval page.
 
     With ``pick_key``, a yes/no request has a checkbox (key ``pick_key + id``)
@@ -52,19 +56,29 @@ def inbox_rows(approvals: Sequence[InboxItem], names: dict[str, str],
             if pick_key is not None:
                 pick, left, right = st.columns([0.3, 4, 1], vertical_alignment="center")
                 if approval.approval_type == "binary":
-                    pick.checkbox("Select", key=pick_key + approval.id, label_visibility="collapsed",
-                                  help="Tick to approve or reject with the others below")
+                    pick.checkbox(
+                        "Select",
+                        key=pick_key + approval.id,
+                        label_visibility="collapsed",
+                        help="Tick to approve or reject with the others below",
+                    )
             else:
                 left, right = st.columns([4, 1])
             with left:
-                st.page_link(APPROVAL_PAGE, label=md(approval.title) or "(untitled)",
-                             icon=":material/approval:", query_params={"approval": approval.id})
+                st.page_link(
+                    APPROVAL_PAGE,
+                    label=md(approval.title) or "(untitled)",
+                    icon=":material/approval:",
+                    query_params={"approval": approval.id},
+                )
                 workflow = names.get(approval.workflow_id or "", "no workflow")
                 via = ", ".join(channels.get(approval.id, [])) or "dashboard"
-                st.caption(f"{md(workflow)} · step {md(approval.step_name or '-')} · "
-                           f"{badge_markdown(approval.approval_type)} · via {md(via)} · "
-                           f"asked by {md(approval.requested_by)} · {ago(approval.created_at)} · "
-                           f"waiting for {md(', '.join(approval.approvers))}")
+                st.caption(
+                    f"{md(workflow)} · step {md(approval.step_name or '-')} · "
+                    f"{badge_markdown(approval.approval_type)} · via {md(via)} · "
+                    f"asked by {md(approval.requested_by)} · {ago(approval.created_at)} · "
+                    f"waiting for {md(', '.join(approval.approvers))}"
+                )
             with right:
                 left_text = reports.time_left(approval.expires_at)
                 urgent = reports.is_urgent(approval.expires_at)

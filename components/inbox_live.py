@@ -52,8 +52,11 @@ def announce_new(db: Database, email: str) -> None:
 def _counts(summary: reports.InboxSummary, counts: dict[inbox_views.View, int]) -> None:
     columns = st.columns(4)
     columns[0].metric("Waiting for you", summary.total, border=True)
-    columns[1].metric(f"Expiring within {reports.EXPIRING_SOON_WITHIN.total_seconds() / 3600:g} h",
-                      summary.expiring_soon, border=True)
+    columns[1].metric(
+        f"Expiring within {reports.EXPIRING_SOON_WITHIN.total_seconds() / 3600:g} h",
+        summary.expiring_soon,
+        border=True,
+    )
     columns[2].metric("For your groups", counts.get("groups", 0), border=True)
     if "all" in counts:
         columns[3].metric("All pending", counts["all"], border=True)

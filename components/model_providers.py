@@ -34,9 +34,19 @@ def _models(base_url: str) -> list[ModelInfo]:
 
 
 def _models_frame(models: list[ModelInfo]) -> pd.DataFrame:
-    return pd.DataFrame([{"name": m.name, "size": m.size_label, "parameters": m.parameter_size,
-                          "family": m.family, "modified": m.modified_at} for m in models],
-                        columns=["name", "size", "parameters", "family", "modified"])
+    return pd.DataFrame(
+        [
+            {
+                "name": m.name,
+                "size": m.size_label,
+                "parameters": m.parameter_size,
+                "family": m.family,
+                "modified": m.modified_at,
+            }
+            for m in models
+        ],
+        columns=["name", "size", "parameters", "family", "modified"],
+    )
 
 
 def _use_this_model(base_url: str, models: list[ModelInfo]) -> None:
@@ -48,21 +58,26 @@ def _use_this_model(base_url: str, models: list[ModelInfo]) -> None:
         # Settings come from the environment; the page shows what to set rather than keep
         # a second source of truth.
         st.markdown(f"To make **{chosen.model_id}** the default for task steps, set:")
-        st.code(f"COUNTERSIGN_MODEL_PROVIDER=ollama\nCOUNTERSIGN_MODEL_ID={chosen.model_id}\n"
-                f"{OLLAMA_URL_ENV}={chosen.api_base}", language="bash")
+        st.code(
+            f"COUNTERSIGN_MODEL_PROVIDER=ollama\nCOUNTERSIGN_MODEL_ID={chosen.model_id}\n"
+            f"{OLLAMA_URL_ENV}={chosen.api_base}",
+            language="bash",
+        )
         st.markdown("or for one step or agent profile:")
-        st.code(f"agent:\n  model: {{provider: ollama, model_id: {chosen.model_id}}}",
-                language="yaml")
+        st.code(f"agent:\n  model: {{provider: ollama, model_id: {chosen.model_id}}}", language="yaml")
 
 
 def ollama_section() -> None:
     st.subheader("Ollama")
     base_url = ollama_base_url()
     configured = ollama_configured()
-    st.caption(f"Server: `{base_url}`" + ("" if configured else
-               f" (the default; set `{OLLAMA_URL_ENV}` to name yours)"))
-    if st.button("Refresh the list of models" if configured else "List the models",
-                 key="settings.ollama.list"):
+    st.caption(
+        f"Server: `{base_url}`"
+        + ("" if configured else f" (the default; set `{OLLAMA_URL_ENV}` to name yours)")
+    )
+    if st.button(
+        "Refresh the list of models" if configured else "List the models", key="settings.ollama.list"
+    ):
         _models.clear()
         st.session_state[LISTED] = True
     if not (configured or st.session_state.get(LISTED)):
@@ -75,8 +90,7 @@ def ollama_section() -> None:
     if not models:
         st.info(f"Ollama at {base_url} has no models yet: `ollama pull llama3.1`.")
         return
-    st.dataframe(_models_frame(models), hide_index=True, width="stretch",
-                 key="settings.ollama.models")
+    st.dataframe(_models_frame(models), hide_index=True, width="stretch", key="settings.ollama.models")
     _use_this_model(base_url, models)
 
 

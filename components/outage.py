@@ -23,8 +23,10 @@ from core.runtime import database
 log = structlog.get_logger(__name__)
 
 RETRY_SECONDS = 5
-NOTICE = ("The database is unavailable; retrying every {seconds} seconds. "
-          "This page comes back by itself once it answers.")
+NOTICE = (
+    "The database is unavailable; retrying every {seconds} seconds. "
+    "This page comes back by itself once it answers."
+)
 
 
 @st.fragment(run_every=RETRY_SECONDS)
@@ -42,8 +44,10 @@ def database_outage_notice() -> Iterator[None]:
     except Exception as exc:
         if not is_database_unavailable(exc):
             raise
-        log.warning("dashboard: database unavailable", error=str(exc).splitlines()[0] if str(exc)
-                    else type(exc).__name__)
+        log.warning(
+            "dashboard: database unavailable",
+            error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
         st.warning(NOTICE.format(seconds=RETRY_SECONDS), icon=":material/cloud_off:")
         _retry_when_back()
         st.stop()

@@ -100,8 +100,12 @@ def form_problems(schema: Any, data: Any) -> list[tuple[tuple[Any, ...], str]]:
         if ref is None:
             return [((), f"the answer cannot be checked: {exc}")]
         shown = ref if ":" in ref else f"#{ref}"
-        return [(("$ref", ref), f"the answer cannot be checked: the schema's reference "
-                                f"{shown!r} does not resolve")]
+        return [
+            (
+                ("$ref", ref),
+                f"the answer cannot be checked: the schema's reference {shown!r} does not resolve",
+            )
+        ]
     found: list[tuple[tuple[Any, ...], str]] = []
     for error in errors:
         path = tuple(error.absolute_path)
@@ -128,7 +132,7 @@ def _place(ctx: Context, problems: list[tuple[tuple[Any, ...], str]]) -> None:
         if slot is None:
             st.error(message)
             continue
-        rest = ".".join(str(p) for p in path[len(at):])
+        rest = ".".join(str(p) for p in path[len(at) :])
         name = f"{slot.label} › {rest}" if rest else slot.label
         text = message if message.startswith(f"{slot.label}:") else f"{name}: {message}"
         if text not in by_slot[at]:
@@ -194,8 +198,16 @@ def schema_fields(
     _forget_other_forms(key, schema, ui_schema, value)
     root = schema if isinstance(schema, dict) else {}
     ctx = Context(key=key, root=root, tz=_browser_tz())
-    top = Field(schema, ui_schema if isinstance(ui_schema, dict) else {}, (), (), "Answer",
-                required=True, marker=False, initial=value if value is not None else MISSING)
+    top = Field(
+        schema,
+        ui_schema if isinstance(ui_schema, dict) else {},
+        (),
+        (),
+        "Answer",
+        required=True,
+        marker=False,
+        initial=value if value is not None else MISSING,
+    )
     defect = schema_defect(schema)
     if defect is not None:
         st.warning(f"{defect[:1].upper()}{defect[1:]}. Answers cannot be checked until it is fixed.")

@@ -37,17 +37,24 @@ def _names(text: str) -> list[str]:
 
 
 def teams_section(db: Database, user: SignedIn) -> None:
-    st.caption("A team runs agent profiles in order: the first works on the task you give, each "
-               "next one on the previous one's answer. [approval] marks a member a person "
-               "approves before. A started team is an ordinary workflow on the Workflows page.")
+    st.caption(
+        "A team runs agent profiles in order: the first works on the task you give, each "
+        "next one on the previous one's answer. [approval] marks a member a person "
+        "approves before. A started team is an ordinary workflow on the Workflows page."
+    )
     if NOTICE in st.session_state:
         st.success(md(st.session_state.pop(NOTICE)))  # it names the team
     rows = [teams.team_dict(t) for t in teams.list_teams(db)]
     if rows:
-        st.dataframe({"name": [r["name"] for r in rows],
-                      "members": [_pipeline(r) for r in rows],
-                      "description": [r["description"] for r in rows]},
-                     hide_index=True, key="teams.table")
+        st.dataframe(
+            {
+                "name": [r["name"] for r in rows],
+                "members": [_pipeline(r) for r in rows],
+                "description": [r["description"] for r in rows],
+            },
+            hide_index=True,
+            key="teams.table",
+        )
     else:
         st.info("No agent teams yet.")
     can = actions_for(db, user.email)
@@ -64,12 +71,15 @@ def _start_form(db: Database, user: SignedIn, names: list[str]) -> None:
     started = st.session_state.pop(STARTED, None)
     if started:
         st.success(f"Started **{md(started['name'])}**.", icon=":material/play_circle:")
-        st.page_link(WORKFLOW_PAGE, label="Open its workflow", icon=":material/timeline:",
-                     query_params={"workflow": started["id"]})
+        st.page_link(
+            WORKFLOW_PAGE,
+            label="Open its workflow",
+            icon=":material/timeline:",
+            query_params={"workflow": started["id"]},
+        )
     with st.form("teams.start"):
         name = st.selectbox("Team", names, key="teams.start.team")
-        task = st.text_area("Task", key="teams.start.task",
-                            placeholder="What the first member works on")
+        task = st.text_area("Task", key="teams.start.task", placeholder="What the first member works on")
         submitted = st.form_submit_button("Start team", type="primary", key="teams.start.submit")
     if not submitted or name is None:
         return
@@ -91,29 +101,40 @@ def _editor(db: Database, user: SignedIn, rows: list[dict[str, Any]]) -> None:
     available = [p.name for p in profiles.list_profiles(db)]
     st.header("New agent team" if choice == NEW else f"Edit {md(choice)}")
     name = st.text_input("Name", key=f"{prefix}.name") if choice == NEW else choice
-    description = st.text_input("Description", value=current.get("description", ""),
-                                key=f"{prefix}.description")
-    members = st.multiselect("Members, in the order they run", available,
-                             default=[m for m in current.get("members", []) if m in available],
-                             key=f"{prefix}.members",
-                             help="Pick them in pipeline order: the first works on the task.")
+    description = st.text_input(
+        "Description", value=current.get("description", ""), key=f"{prefix}.description"
+    )
+    members = st.multiselect(
+        "Members, in the order they run",
+        available,
+        default=[m for m in current.get("members", []) if m in available],
+        key=f"{prefix}.members",
+        help="Pick them in pipeline order: the first works on the task.",
+    )
     settings = dict(current.get("settings") or {})
-    gates = st.multiselect("A person approves before", members,
-                           default=[m for m in settings.get("approve_before", []) if m in members],
-                           key=f"{prefix}.approve_before")
+    gates = st.multiselect(
+        "A person approves before",
+        members,
+        default=[m for m in settings.get("approve_before", []) if m in members],
+        key=f"{prefix}.approve_before",
+    )
     approval = dict(settings.get("approval") or {})
-    approvers = st.text_input("Who approves (emails or groups, comma-separated; default admins)",
-                              value=", ".join(approval.get("requested_from") or []),
-                              key=f"{prefix}.approvers")
+    approvers = st.text_input(
+        "Who approves (emails or groups, comma-separated; default admins)",
+        value=", ".join(approval.get("requested_from") or []),
+        key=f"{prefix}.approvers",
+    )
     save, delete = st.columns(2)
-    if save.button("Create team" if choice == NEW else "Save team", type="primary",
-                   key=f"{prefix}.save"):
+    if save.button("Create team" if choice == NEW else "Save team", type="primary", key=f"{prefix}.save"):
         if _names(approvers):
             approval["requested_from"] = _names(approvers)
         else:
             approval.pop("requested_from", None)
-        fields = {"description": description, "members": members,
-                  "settings": {**settings, "approve_before": gates, "approval": approval}}
+        fields = {
+            "description": description,
+            "members": members,
+            "settings": {**settings, "approve_before": gates, "approval": approval},
+        }
         try:
             if choice == NEW:
                 teams.create_team(db, {"name": name.strip(), **fields}, user.email)

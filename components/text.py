@@ -37,8 +37,7 @@ WORD_JOINER = "\u2060"
 def _escaped(line: str) -> str:
     unlinked = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, line)
     escaped = "".join(f"\\{c}" if c in MARKDOWN_SYNTAX else c for c in unlinked)
-    return _LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1],
-                           escaped, count=1)
+    return _LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], escaped, count=1)
 
 
 def md(text: Any) -> str:

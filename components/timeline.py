@@ -86,8 +86,14 @@ def _row(step_index: int, step_name: str) -> str:
 
 def _bars(runs: Sequence[StepRunLike], now: datetime) -> list[_Bar]:
     return [
-        _Bar(_row(r.step_index, r.step_name), r.status, r.started_at, r.finished_at or now, 1,
-             f"attempt {r.attempt}")
+        _Bar(
+            _row(r.step_index, r.step_name),
+            r.status,
+            r.started_at,
+            r.finished_at or now,
+            1,
+            f"attempt {r.attempt}",
+        )
         for r in runs
     ]
 
@@ -137,34 +143,44 @@ def timeline_figure(
     by_name = {row.split(". ", 1)[1]: row for row in order if ". " in row}
 
     figure = go.Figure()
-    figure.add_trace(go.Bar(
-        name="step runs",
-        orientation="h",
-        y=[b.row for b in bars],
-        base=[b.start.isoformat() for b in bars],
-        # On a date axis a bar's length is in milliseconds.
-        x=[max((b.end - b.start) / timedelta(milliseconds=1), 1.0) for b in bars],
-        marker={"color": [OUTCOME_COLOURS.get(b.status, OTHER_COLOUR) for b in bars]},
-        customdata=[[b.status, b.detail, b.start.isoformat(timespec="seconds"),
-                     b.end.isoformat(timespec="seconds")] for b in bars],
-        hovertemplate="%{y}<br>%{customdata[0]} (%{customdata[1]})"
-                      "<br>%{customdata[2]} → %{customdata[3]}<extra></extra>",
-        showlegend=False,
-    ))
+    figure.add_trace(
+        go.Bar(
+            name="step runs",
+            orientation="h",
+            y=[b.row for b in bars],
+            base=[b.start.isoformat() for b in bars],
+            # On a date axis a bar's length is in milliseconds.
+            x=[max((b.end - b.start) / timedelta(milliseconds=1), 1.0) for b in bars],
+            marker={"color": [OUTCOME_COLOURS.get(b.status, OTHER_COLOUR) for b in bars]},
+            customdata=[
+                [
+                    b.status,
+                    b.detail,
+                    b.start.isoformat(timespec="seconds"),
+                    b.end.isoformat(timespec="seconds"),
+                ]
+                for b in bars
+            ],
+            hovertemplate="%{y}<br>%{customdata[0]} (%{customdata[1]})"
+            "<br>%{customdata[2]} → %{customdata[3]}<extra></extra>",
+            showlegend=False,
+        )
+    )
     for event_type, (label, symbol, colour) in MARKERS.items():
         these = [e for e in marked if e.event_type == event_type]
         if not these:
             continue
-        figure.add_trace(go.Scatter(
-            name=label,
-            mode="markers",
-            x=[e.created_at.isoformat() for e in these],
-            y=[by_name.get(_text(e.step_name or ""), WORKFLOW_ROW) for e in these],
-            marker={"symbol": symbol, "size": 12, "color": colour,
-                    "line": {"width": 2, "color": colour}},
-            customdata=[[_text(e.actor), _text(_marker_detail(e))] for e in these],
-            hovertemplate=f"{label}<br>%{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>",
-        ))
+        figure.add_trace(
+            go.Scatter(
+                name=label,
+                mode="markers",
+                x=[e.created_at.isoformat() for e in these],
+                y=[by_name.get(_text(e.step_name or ""), WORKFLOW_ROW) for e in these],
+                marker={"symbol": symbol, "size": 12, "color": colour, "line": {"width": 2, "color": colour}},
+                customdata=[[_text(e.actor), _text(_marker_detail(e))] for e in these],
+                hovertemplate=f"{label}<br>%{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>",
+            )
+        )
     figure.update_layout(
         title=title,
         barmode="overlay",
@@ -189,9 +205,11 @@ def _marker_detail(event: EventLike) -> str:
     if event.event_type == "agent.step":
         calls = ", ".join(str(c.get("name")) for c in data.get("tool_calls") or []) or "no tool call"
         tokens = data.get("token_usage") or {}
-        return (f"step {data.get('step_number')}: {calls}; "
-                f"{tokens.get('input', 0)}+{tokens.get('output', 0)} tokens; "
-                f"{data.get('duration', 0)} s" + (f"; error: {data['error']}" if data.get("error") else ""))
+        return (
+            f"step {data.get('step_number')}: {calls}; "
+            f"{tokens.get('input', 0)}+{tokens.get('output', 0)} tokens; "
+            f"{data.get('duration', 0)} s" + (f"; error: {data['error']}" if data.get("error") else "")
+        )
     return str(data.get("title") or data.get("reason") or "")
 
 

@@ -27,9 +27,11 @@ LIFETIMES = {"30 days": "30d", "90 days": "90d", "1 year": "365d", "never": None
 def roles_table() -> None:
     """The role × action table core.identity.permissions enforces."""
     rows = role_table()
-    st.dataframe({"action": [r[0] for r in rows],
-                  **{role: [r[i + 1] for r in rows] for i, role in enumerate(ROLES)}},
-                 hide_index=True, key="permissions.roles")
+    st.dataframe(
+        {"action": [r[0] for r in rows], **{role: [r[i + 1] for r in rows] for i, role in enumerate(ROLES)}},
+        hide_index=True,
+        key="permissions.roles",
+    )
 
 
 def tokens_section(db: Database, user: SignedIn) -> None:
@@ -39,21 +41,32 @@ def tokens_section(db: Database, user: SignedIn) -> None:
         st.code(made["token"], language=None)
     tokens = [token_dict(t) for t in list_tokens(db, tenant=user.tenant)]
     if tokens:
-        st.dataframe({"id": [t["id"] for t in tokens], "name": [t["name"] for t in tokens],
-                      "user": [t["user"] for t in tokens],
-                      "scopes": [", ".join(t["scopes"]) for t in tokens],
-                      "expires": [t["expires_at"] or "never" for t in tokens],
-                      "last used": [t["last_used_at"] or "-" for t in tokens],
-                      "state": [t["state"] for t in tokens]},
-                     hide_index=True, key="tokens.table")
+        st.dataframe(
+            {
+                "id": [t["id"] for t in tokens],
+                "name": [t["name"] for t in tokens],
+                "user": [t["user"] for t in tokens],
+                "scopes": [", ".join(t["scopes"]) for t in tokens],
+                "expires": [t["expires_at"] or "never" for t in tokens],
+                "last used": [t["last_used_at"] or "-" for t in tokens],
+                "state": [t["state"] for t in tokens],
+            },
+            hide_index=True,
+            key="tokens.table",
+        )
     else:
         st.caption("No API tokens yet.")
     live = [t for t in tokens if t["state"] == "live"]
     if live:
         with st.form("tokens.revoke.form", border=False):
-            chosen = st.selectbox("Token", [t["id"] for t in live], key="tokens.revoke.pick",
-                                  format_func=lambda i: next(f"#{t['id']} {t['name']} ({t['user']})"
-                                                             for t in live if t["id"] == i))
+            chosen = st.selectbox(
+                "Token",
+                [t["id"] for t in live],
+                key="tokens.revoke.pick",
+                format_func=lambda i: next(
+                    f"#{t['id']} {t['name']} ({t['user']})" for t in live if t["id"] == i
+                ),
+            )
             if st.form_submit_button("Revoke", key="tokens.revoke.submit") and chosen is not None:
                 with core_errors():
                     row = revoke_token(db, int(chosen), user.email)
@@ -68,22 +81,32 @@ def _create_form(db: Database, user: SignedIn) -> None:
         return
     roles = {u.email: u.role for u in accounts}
     st.subheader("New API token")
-    owner = st.selectbox("Acts as", list(roles), key="tokens.new.user",
-                         format_func=lambda e: f"{e} ({roles[e]})")
+    owner = st.selectbox(
+        "Acts as", list(roles), key="tokens.new.user", format_func=lambda e: f"{e} ({roles[e]})"
+    )
     most = sorted(token_actions(roles.get(owner or "", "")))
     with st.form("tokens.new.form"):
         name = st.text_input("Name", key="tokens.new.name", placeholder="What or who uses it")
-        scopes = st.multiselect("Scopes", most, default=most, key=f"tokens.new.scopes.{owner}",
-                                help="What the token may do: at most what its user's role allows.")
+        scopes = st.multiselect(
+            "Scopes",
+            most,
+            default=most,
+            key=f"tokens.new.scopes.{owner}",
+            help="What the token may do: at most what its user's role allows.",
+        )
         lifetime = st.selectbox("Expires after", list(LIFETIMES), key="tokens.new.lifetime")
         submitted = st.form_submit_button("Create token", type="primary", key="tokens.new.submit")
     if not submitted or owner is None:
         return
     with core_errors():
         chosen = LIFETIMES[lifetime or "never"]
-        row, token = create_token(db, owner, name, scopes=scopes,
-                                  expires_in=parse_lifetime(chosen) if chosen else None,
-                                  actor=user.email)
+        row, token = create_token(
+            db,
+            owner,
+            name,
+            scopes=scopes,
+            expires_in=parse_lifetime(chosen) if chosen else None,
+            actor=user.email,
+        )
         st.session_state[MADE] = {"name": row.name, "user": row.user_email, "token": token}
         st.rerun()
-

@@ -26,20 +26,31 @@ if TYPE_CHECKING:
 STARTED = "workflows.started"
 
 
-def workflow_table(rows: Sequence[Workflow], *, key: str,
-                   waits: dict[str, list[Waiting]] | None = None) -> str | None:
+def workflow_table(
+    rows: Sequence[Workflow], *, key: str, waits: dict[str, list[Waiting]] | None = None
+) -> str | None:
     """The page of workflows (with who each waiting one waits for); the id of a selected row."""
     waits = waits or {}
-    frame = pd.DataFrame([{
-        "name": w.name, "status": w.status,
-        "step": w.current_step + 1 if w.status != "completed" else None,
-        "steps": len(w.definition.get("steps", [])),
-        "waits for": "; ".join(f"{', '.join(x.approvers)}: {x.title}" for x in waits.get(w.id, [])),
-        "created": w.created_at, "updated": w.updated_at, "by": w.created_by, "id": w.id,
-    } for w in rows], columns=["name", "status", "step", "steps", "waits for", "created", "updated",
-                               "by", "id"])
-    picked = st.dataframe(frame, hide_index=True, width="stretch", key=key,
-                          on_select="rerun", selection_mode="single-row")
+    frame = pd.DataFrame(
+        [
+            {
+                "name": w.name,
+                "status": w.status,
+                "step": w.current_step + 1 if w.status != "completed" else None,
+                "steps": len(w.definition.get("steps", [])),
+                "waits for": "; ".join(f"{', '.join(x.approvers)}: {x.title}" for x in waits.get(w.id, [])),
+                "created": w.created_at,
+                "updated": w.updated_at,
+                "by": w.created_by,
+                "id": w.id,
+            }
+            for w in rows
+        ],
+        columns=["name", "status", "step", "steps", "waits for", "created", "updated", "by", "id"],
+    )
+    picked = st.dataframe(
+        frame, hide_index=True, width="stretch", key=key, on_select="rerun", selection_mode="single-row"
+    )
     selected = picked.selection.rows if picked is not None else []
     return rows[selected[0]].id if selected else None
 
@@ -56,12 +67,12 @@ def _input_json(raw: str) -> dict[str, Any] | None:
     return value
 
 
-def _start(db: Database, definition: WorkflowDefinition, input_data: dict[str, Any],
-           actor: str) -> None:
+def _start(db: Database, definition: WorkflowDefinition, input_data: dict[str, Any], actor: str) -> None:
     try:
         # The dashboard's process loads the runners' tool modules: an unknown tool is refused now.
-        workflow = ops.create_workflow(db, definition, input_data=input_data, created_by=actor,
-                                       tools=default_registry)
+        workflow = ops.create_workflow(
+            db, definition, input_data=input_data, created_by=actor, tools=default_registry
+        )
     except CountersignError as exc:
         show_error(exc)
         return
@@ -73,19 +84,25 @@ def started_notice() -> None:
     started = st.session_state.pop(STARTED, None)
     if started:
         st.success(f"Started **{md(started['name'])}**.", icon=":material/play_circle:")
-        st.page_link(WORKFLOW_PAGE, label="Open it", icon=":material/timeline:",
-                     query_params={"workflow": started["id"]})
+        st.page_link(
+            WORKFLOW_PAGE,
+            label="Open it",
+            icon=":material/timeline:",
+            query_params={"workflow": started["id"]},
+        )
 
 
 def start_from_template(db: Database, actor: str) -> None:
     names = template_names()
     with st.form("start.template"):
         name = st.selectbox("Template", names, key="start.template.name")
-        raw = st.text_area("Input (JSON)", key="start.template.input",
-                           placeholder="Leave empty to use the template's example input",
-                           help="The workflow's input; templates refer to it as ${input.<name>}.")
-        submitted = st.form_submit_button("Start workflow", key="start.template.submit",
-                                          type="primary")
+        raw = st.text_area(
+            "Input (JSON)",
+            key="start.template.input",
+            placeholder="Leave empty to use the template's example input",
+            help="The workflow's input; templates refer to it as ${input.<name>}.",
+        )
+        submitted = st.form_submit_button("Start workflow", key="start.template.submit", type="primary")
     if not submitted or name is None:
         return
     input_data = _input_json(raw) if raw.strip() else dict(DEMO_INPUTS.get(name, {}))
@@ -101,11 +118,14 @@ def start_from_template(db: Database, actor: str) -> None:
 
 def start_from_text(db: Database, actor: str) -> None:
     with st.form("start.paste"):
-        text = st.text_area("Definition (JSON or YAML)", key="start.paste.definition", height=260,
-                            placeholder="name: My workflow\nsteps:\n  - name: ask\n    type: approval")
+        text = st.text_area(
+            "Definition (JSON or YAML)",
+            key="start.paste.definition",
+            height=260,
+            placeholder="name: My workflow\nsteps:\n  - name: ask\n    type: approval",
+        )
         raw = st.text_area("Input (JSON)", key="start.paste.input", value="{}")
-        submitted = st.form_submit_button("Validate and start", key="start.paste.submit",
-                                          type="primary")
+        submitted = st.form_submit_button("Validate and start", key="start.paste.submit", type="primary")
     if not submitted:
         return
     if not text.strip():

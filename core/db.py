@@ -8,7 +8,10 @@ import warnings
 
 from core.store.db import Database, get_database
 
-warnings.warn("core.db moved: use core.runtime.open_database(); this path goes away in 0.3",
-              DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "core.db moved: use core.runtime.open_database(); this path goes away in 0.3",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 __all__ = ["Database", "get_database"]

@@ -35,9 +35,14 @@ POLL_SECONDS = 0.25
 # Keys of a model_config that would put a secret into the stored definition.
 _SECRET_MODEL_KEYS = ("api_key", "token", "hf_token", "password", "secret")
 _MODEL_KEYS = ("provider", "model_id", "api_base", "api_key_env", "options")
-_AGENT_TYPES = {"code": "code", "codeagent": "code", "tool_calling": "tool_calling",
-                "toolcalling": "tool_calling", "toolcallingagent": "tool_calling",
-                "tool": "tool_calling"}
+_AGENT_TYPES = {
+    "code": "code",
+    "codeagent": "code",
+    "tool_calling": "tool_calling",
+    "toolcalling": "tool_calling",
+    "toolcallingagent": "tool_calling",
+    "tool": "tool_calling",
+}
 
 
 def agent_defaults(model_config: dict[str, Any] | None, agent_type: str | None) -> dict[str, Any]:
@@ -63,7 +68,8 @@ def agent_defaults(model_config: dict[str, Any] | None, agent_type: str | None) 
         if secretish:
             raise ConfigurationError(
                 f"model_config: {', '.join(secretish)} would be stored with every workflow; put "
-                "the key in the environment and name the variable in api_key_env.")
+                "the key in the environment and name the variable in api_key_env."
+            )
         model = {k: v for k, v in model_config.items() if k in _MODEL_KEYS}
         extra = {k: v for k, v in model_config.items() if k not in _MODEL_KEYS and k != "plan"}
         if extra:
@@ -75,15 +81,15 @@ def agent_defaults(model_config: dict[str, Any] | None, agent_type: str | None) 
     return defaults
 
 
-def with_agent_defaults(definition: WorkflowDefinition | dict[str, Any],
-                        defaults: dict[str, Any]) -> WorkflowDefinition | dict[str, Any]:
+def with_agent_defaults(
+    definition: WorkflowDefinition | dict[str, Any], defaults: dict[str, Any]
+) -> WorkflowDefinition | dict[str, Any]:
     """``definition`` with ``defaults`` under every task step's own agent settings."""
     if not defaults:
         return definition
     from core.definitions.workflow import definition_dict
 
-    data = definition_dict(definition) if isinstance(definition, WorkflowDefinition) \
-        else dict(definition)
+    data = definition_dict(definition) if isinstance(definition, WorkflowDefinition) else dict(definition)
     steps = []
     for raw in data.get("steps") or []:
         step = dict(raw) if isinstance(raw, dict) else raw
@@ -109,15 +115,29 @@ class StateManager:
         self.registry = registry or load_tools()
 
     def create_workflow(
-        self, name: str, definition: WorkflowDefinition | dict[str, Any],
-        input_data: dict[str, Any] | None = None, created_by: str = "system",
-        description: str | None = None, start: bool = False,
+        self,
+        name: str,
+        definition: WorkflowDefinition | dict[str, Any],
+        input_data: dict[str, Any] | None = None,
+        created_by: str = "system",
+        description: str | None = None,
+        start: bool = False,
     ) -> Workflow:
-        return ops.create_workflow(self.db, definition, name=name, description=description,
-                                   input_data=input_data, created_by=created_by, start=start)
+        return ops.create_workflow(
+            self.db,
+            definition,
+            name=name,
+            description=description,
+            input_data=input_data,
+            created_by=created_by,
+            start=start,
+        )
 
     def update_workflow_state(
-        self, workflow_id: str, new_state: dict[str, Any], step_name: str | None = None,
+        self,
+        workflow_id: str,
+        new_state: dict[str, Any],
+        step_name: str | None = None,
         actor: str = "system",
     ) -> Workflow:
         """Merge ``new_state`` into the workflow's context, with an event."""
@@ -127,9 +147,15 @@ class StateManager:
             workflow = store.get_workflow(session, workflow_id, for_update=True)
             before = dict(workflow.context)
             workflow.context = {**workflow.context, **new_state}
-            store.append_event(session, "workflow.state_updated", actor, workflow_id=workflow_id,
-                               step_name=step_name, before={"context": before},
-                               after={"context": workflow.context})
+            store.append_event(
+                session,
+                "workflow.state_updated",
+                actor,
+                workflow_id=workflow_id,
+                step_name=step_name,
+                before={"context": before},
+                after={"context": workflow.context},
+            )
             return workflow
 
     def transition_workflow_status(
@@ -151,18 +177,27 @@ class StateManager:
             return workflow
 
     def create_checkpoint(
-        self, workflow_id: str, checkpoint_name: str, step_name: str | None = None,
-        description: str = "", actor: str = "system",
+        self,
+        workflow_id: str,
+        checkpoint_name: str,
+        step_name: str | None = None,
+        description: str = "",
+        actor: str = "system",
     ) -> WorkflowCheckpoint:
-        return ops.create_checkpoint(self.db, workflow_id, checkpoint_name, actor,
-                                     description=description, step_name=step_name)
+        return ops.create_checkpoint(
+            self.db, workflow_id, checkpoint_name, actor, description=description, step_name=step_name
+        )
 
     def rollback_workflow(
-        self, workflow_id: str, checkpoint_name: str | None = None, reason: str = "",
+        self,
+        workflow_id: str,
+        checkpoint_name: str | None = None,
+        reason: str = "",
         actor: str = "system",
     ) -> RollbackResult:
-        return rollback(self.db, self.registry, workflow_id, checkpoint_name=checkpoint_name,
-                        reason=reason, actor=actor)
+        return rollback(
+            self.db, self.registry, workflow_id, checkpoint_name=checkpoint_name, reason=reason, actor=actor
+        )
 
 
 class SmolAgentOrchestrator:
@@ -176,9 +211,14 @@ class SmolAgentOrchestrator:
     poll_seconds = POLL_SECONDS
 
     def __init__(
-        self, db: Database | None = None, *, registry: ToolRegistry | None = None,
-        actor: str = "system", model_config: dict[str, Any] | None = None,
-        agent_type: str | None = None, dispatch_notifications: bool = True,
+        self,
+        db: Database | None = None,
+        *,
+        registry: ToolRegistry | None = None,
+        actor: str = "system",
+        model_config: dict[str, Any] | None = None,
+        agent_type: str | None = None,
+        dispatch_notifications: bool = True,
     ) -> None:
         self.db = db or get_database()
         install_session_hooks()
@@ -214,62 +254,100 @@ class SmolAgentOrchestrator:
     # -- integrations (the seed's configure_*_integration) ----------------------------
 
     def configure_slack_integration(
-        self, bot_token: str, signing_secret: str | None = None, *, app_token: str | None = None,
-        user_map: dict[str, str] | None = None, enabled: bool = True,
+        self,
+        bot_token: str,
+        signing_secret: str | None = None,
+        *,
+        app_token: str | None = None,
+        user_map: dict[str, str] | None = None,
+        enabled: bool = True,
     ) -> dict[str, Any]:
         """Slack's tokens into this process's environment, its settings into the database."""
         from core.channels.configure import configure_slack
 
-        return configure_slack(self.db, bot_token=bot_token, signing_secret=signing_secret,
-                               app_token=app_token, user_map=user_map, enabled=enabled,
-                               actor=self.actor)
+        return configure_slack(
+            self.db,
+            bot_token=bot_token,
+            signing_secret=signing_secret,
+            app_token=app_token,
+            user_map=user_map,
+            enabled=enabled,
+            actor=self.actor,
+        )
 
     def configure_email_integration(
-        self, sendgrid_api_key: str | None = None, smtp_config: dict[str, Any] | None = None, *,
-        from_email: str | None = None, enabled: bool = True,
+        self,
+        sendgrid_api_key: str | None = None,
+        smtp_config: dict[str, Any] | None = None,
+        *,
+        from_email: str | None = None,
+        enabled: bool = True,
     ) -> dict[str, Any]:
         """SendGrid (the key) or SMTP (``smtp_config``; its password) as the email channel."""
         from core.channels.configure import configure_email
 
-        return configure_email(self.db, sendgrid_api_key=sendgrid_api_key, smtp_config=smtp_config,
-                               from_email=from_email, enabled=enabled, actor=self.actor)
+        return configure_email(
+            self.db,
+            sendgrid_api_key=sendgrid_api_key,
+            smtp_config=smtp_config,
+            from_email=from_email,
+            enabled=enabled,
+            actor=self.actor,
+        )
 
     def configure_webhook_integration(
-        self, urls: list[str] | str | None = None, *, secret: str | None = None,
+        self,
+        urls: list[str] | str | None = None,
+        *,
+        secret: str | None = None,
         enabled: bool = True,
     ) -> dict[str, Any]:
         """Outbound webhooks: endpoints (or per request ``channel_configs.webhook.url``),
         signed with ``secret`` or the environment's ``COUNTERSIGN_WEBHOOK_SECRET``."""
         from core.channels.configure import configure_webhook
 
-        return configure_webhook(self.db, urls=urls, secret=secret, enabled=enabled,
-                                 actor=self.actor)
+        return configure_webhook(self.db, urls=urls, secret=secret, enabled=enabled, actor=self.actor)
 
     # -- workflows ----------------------------------------------------------------------
 
     def create_workflow(
-        self, name: str, description: str = "",
+        self,
+        name: str,
+        description: str = "",
         workflow_definition: WorkflowDefinition | dict[str, Any] | None = None,
-        input_data: dict[str, Any] | None = None, created_by: str | None = None,
+        input_data: dict[str, Any] | None = None,
+        created_by: str | None = None,
     ) -> Workflow:
         workflow = self._create(name, description, workflow_definition, input_data, created_by)
         self.workflow_id = workflow.id
         return workflow
 
     def _create(
-        self, name: str, description: str,
+        self,
+        name: str,
+        description: str,
         workflow_definition: WorkflowDefinition | dict[str, Any] | None,
-        input_data: dict[str, Any] | None, created_by: str | None,
+        input_data: dict[str, Any] | None,
+        created_by: str | None,
     ) -> Workflow:
         definition = with_agent_defaults(workflow_definition or {}, self.agent_defaults)
         return ops.create_workflow(
-            self.db, definition, name=name, description=description,
-            input_data=input_data, created_by=created_by or self.actor, start=False,
+            self.db,
+            definition,
+            name=name,
+            description=description,
+            input_data=input_data,
+            created_by=created_by or self.actor,
+            start=False,
         )
 
     def execute_workflow(
-        self, workflow_id: str | None = None, task: str | None = None,
-        context: dict[str, Any] | None = None, *, wait: bool = False,
+        self,
+        workflow_id: str | None = None,
+        task: str | None = None,
+        context: dict[str, Any] | None = None,
+        *,
+        wait: bool = False,
         wait_timeout: float | None = None,
     ) -> dict[str, Any]:
         """Start the workflow and run it here until it waits for a person or ends.
@@ -290,8 +368,9 @@ class SmolAgentOrchestrator:
             report = self.run_round(workflow_id)
         return report
 
-    def prepare(self, workflow_id: str | None = None, task: str | None = None,
-                context: dict[str, Any] | None = None) -> str:
+    def prepare(
+        self, workflow_id: str | None = None, task: str | None = None, context: dict[str, Any] | None = None
+    ) -> str:
         """What ``execute_workflow`` does before running: merge ``context``/``task``, start."""
         workflow_id = self._id(workflow_id)
         extra = dict(context or {})
@@ -322,13 +401,22 @@ class SmolAgentOrchestrator:
                 self._dispatcher.dispatch_once()
 
     def request_human_approval(
-        self, title: str, description: str = "", approval_type: str = "binary",
-        requested_from: str | list[str] | None = None, workflow_id: str | None = None,
+        self,
+        title: str,
+        description: str = "",
+        approval_type: str = "binary",
+        requested_from: str | list[str] | None = None,
+        workflow_id: str | None = None,
         **config: Any,
     ) -> ApprovalRequest:
         return self.approval_engine.request_approval(
-            workflow_id or self.workflow_id, title, description, approval_type, requested_from,
-            requested_by=self.actor, config=config or None,
+            workflow_id or self.workflow_id,
+            title,
+            description,
+            approval_type,
+            requested_from,
+            requested_by=self.actor,
+            config=config or None,
         )
 
     def wait_for_decision(self, approval_id: str, wait_timeout: float | None = None) -> ApprovalRequest:
@@ -347,18 +435,25 @@ class SmolAgentOrchestrator:
         return self.approval_engine.get(approval_id)
 
     def create_checkpoint(
-        self, checkpoint_name: str, step_name: str | None = None, description: str = "",
+        self,
+        checkpoint_name: str,
+        step_name: str | None = None,
+        description: str = "",
         workflow_id: str | None = None,
     ) -> WorkflowCheckpoint:
-        return self.state_manager.create_checkpoint(self._id(workflow_id), checkpoint_name,
-                                                    step_name, description, self.actor)
+        return self.state_manager.create_checkpoint(
+            self._id(workflow_id), checkpoint_name, step_name, description, self.actor
+        )
 
     def rollback_workflow(
-        self, checkpoint_name: str | None = None, reason: str = "",
+        self,
+        checkpoint_name: str | None = None,
+        reason: str = "",
         workflow_id: str | None = None,
     ) -> RollbackResult:
-        return self.state_manager.rollback_workflow(self._id(workflow_id), checkpoint_name,
-                                                    reason, self.actor)
+        return self.state_manager.rollback_workflow(
+            self._id(workflow_id), checkpoint_name, reason, self.actor
+        )
 
     def get_workflow_status(self, workflow_id: str | None = None) -> dict[str, Any]:
         return ops.workflow_status(self.db, self._id(workflow_id))
@@ -388,25 +483,32 @@ class SeedAgent:
 
         return dict(SEED_TOOLS)
 
-    def run(self, task: str, *, plan: list[dict[str, Any]] | None = None,
-            wait_timeout: float | None = None, name: str = "Agent task") -> Any:
+    def run(
+        self,
+        task: str,
+        *,
+        plan: list[dict[str, Any]] | None = None,
+        wait_timeout: float | None = None,
+        name: str = "Agent task",
+    ) -> Any:
         from core.base.errors import Conflict
 
         step: dict[str, Any] = {"name": "agent_task", "type": "task", "task": task}
         if plan or self.plan:
             step["plan"] = plan or self.plan
-        workflow = self.orchestrator._create(name, task[:200], {"name": name, "steps": [step]},
-                                             None, None)
+        workflow = self.orchestrator._create(name, task[:200], {"name": name, "steps": [step]}, None, None)
         self.last_workflow_id = workflow.id
-        report = self.orchestrator.execute_workflow(workflow.id, wait=True,
-                                                    wait_timeout=wait_timeout)
+        report = self.orchestrator.execute_workflow(workflow.id, wait=True, wait_timeout=wait_timeout)
         if report["status"] == "completed":
             return (report["step_outputs"].get("agent_task") or {}).get("result")
         if report["status"] in STILL_GOING:
-            raise TimeoutError(f"The agent's workflow {workflow.id} is still {report['status']} "
-                               f"after {wait_timeout} s.")
-        raise Conflict(f"The agent's workflow {workflow.id} ended {report['status']}"
-                               + (f": {report['error']}" if report.get("error") else "."))
+            raise TimeoutError(
+                f"The agent's workflow {workflow.id} is still {report['status']} after {wait_timeout} s."
+            )
+        raise Conflict(
+            f"The agent's workflow {workflow.id} ended {report['status']}"
+            + (f": {report['error']}" if report.get("error") else ".")
+        )
 
     async def arun(self, task: str, **kwargs: Any) -> Any:
         """``run`` in a worker thread, for async callers."""

@@ -42,8 +42,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 # The seed's tool classes, imported on first use (they import smolagents).
-_TOOL_NAMES = ("ApprovalRequiredTool", "ApprovalTool", "ApprovalRequestTool", "CheckpointTool",
-               "RollbackTool")
+_TOOL_NAMES = (
+    "ApprovalRequiredTool",
+    "ApprovalTool",
+    "ApprovalRequestTool",
+    "CheckpointTool",
+    "RollbackTool",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -69,27 +74,48 @@ class ApprovalEngine:
         self.sync = engine
         self.db = engine.db
 
-    async def request_approval(self, workflow_id: str | None, title: str, description: str = "",
-                               approval_type: str = "binary",
-                               requested_from: str | list[str] | None = None,
-                               **kwargs: Any) -> ApprovalRequest:
-        return await _in_thread(self.db, self.sync.request_approval, workflow_id, title,
-                                description, approval_type, requested_from, **kwargs)
+    async def request_approval(
+        self,
+        workflow_id: str | None,
+        title: str,
+        description: str = "",
+        approval_type: str = "binary",
+        requested_from: str | list[str] | None = None,
+        **kwargs: Any,
+    ) -> ApprovalRequest:
+        return await _in_thread(
+            self.db,
+            self.sync.request_approval,
+            workflow_id,
+            title,
+            description,
+            approval_type,
+            requested_from,
+            **kwargs,
+        )
 
-    async def respond_to_approval(self, approval_id: str, approver_id: str, decision: str,
-                                  data: dict[str, Any] | None = None, comment: str = "",
-                                  channel: str = "api") -> ApprovalRequest:
-        return await _in_thread(self.db, self.sync.respond_to_approval, approval_id, approver_id,
-                                decision, data, comment, channel)
+    async def respond_to_approval(
+        self,
+        approval_id: str,
+        approver_id: str,
+        decision: str,
+        data: dict[str, Any] | None = None,
+        comment: str = "",
+        channel: str = "api",
+    ) -> ApprovalRequest:
+        return await _in_thread(
+            self.db, self.sync.respond_to_approval, approval_id, approver_id, decision, data, comment, channel
+        )
 
     async def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
         return await _in_thread(self.db, self.sync.expire_approval, approval_id, actor)
 
-    async def list_pending_approvals(self, requested_from: str | None = None,
-                                     workflow_id: str | None = None,
-                                     **kwargs: Any) -> list[ApprovalRequest]:
-        return await _in_thread(self.db, self.sync.list_pending_approvals, requested_from,
-                                workflow_id, **kwargs)
+    async def list_pending_approvals(
+        self, requested_from: str | None = None, workflow_id: str | None = None, **kwargs: Any
+    ) -> list[ApprovalRequest]:
+        return await _in_thread(
+            self.db, self.sync.list_pending_approvals, requested_from, workflow_id, **kwargs
+        )
 
     async def get(self, approval_id: str) -> ApprovalRequest:
         return await _in_thread(self.db, self.sync.get, approval_id)
@@ -105,33 +131,51 @@ class StateManager:
         self.sync = manager
         self.db = manager.db
 
-    async def create_workflow(self, name: str, definition: WorkflowDefinition | dict[str, Any],
-                              input_data: dict[str, Any] | None = None, created_by: str = "system",
-                              description: str | None = None, start: bool = False) -> Workflow:
-        return await _in_thread(self.db, self.sync.create_workflow, name, definition, input_data,
-                                created_by, description, start)
+    async def create_workflow(
+        self,
+        name: str,
+        definition: WorkflowDefinition | dict[str, Any],
+        input_data: dict[str, Any] | None = None,
+        created_by: str = "system",
+        description: str | None = None,
+        start: bool = False,
+    ) -> Workflow:
+        return await _in_thread(
+            self.db, self.sync.create_workflow, name, definition, input_data, created_by, description, start
+        )
 
-    async def update_workflow_state(self, workflow_id: str, new_state: dict[str, Any],
-                                    step_name: str | None = None,
-                                    actor: str = "system") -> Workflow:
-        return await _in_thread(self.db, self.sync.update_workflow_state, workflow_id, new_state,
-                                step_name, actor)
+    async def update_workflow_state(
+        self, workflow_id: str, new_state: dict[str, Any], step_name: str | None = None, actor: str = "system"
+    ) -> Workflow:
+        return await _in_thread(
+            self.db, self.sync.update_workflow_state, workflow_id, new_state, step_name, actor
+        )
 
-    async def transition_workflow_status(self, workflow_id: str, new_status: str,
-                                         actor: str = "system", reason: str = "") -> Workflow:
-        return await _in_thread(self.db, self.sync.transition_workflow_status, workflow_id,
-                                new_status, actor, reason)
+    async def transition_workflow_status(
+        self, workflow_id: str, new_status: str, actor: str = "system", reason: str = ""
+    ) -> Workflow:
+        return await _in_thread(
+            self.db, self.sync.transition_workflow_status, workflow_id, new_status, actor, reason
+        )
 
-    async def create_checkpoint(self, workflow_id: str, checkpoint_name: str,
-                                step_name: str | None = None, description: str = "",
-                                actor: str = "system") -> WorkflowCheckpoint:
-        return await _in_thread(self.db, self.sync.create_checkpoint, workflow_id,
-                                checkpoint_name, step_name, description, actor)
+    async def create_checkpoint(
+        self,
+        workflow_id: str,
+        checkpoint_name: str,
+        step_name: str | None = None,
+        description: str = "",
+        actor: str = "system",
+    ) -> WorkflowCheckpoint:
+        return await _in_thread(
+            self.db, self.sync.create_checkpoint, workflow_id, checkpoint_name, step_name, description, actor
+        )
 
-    async def rollback_workflow(self, workflow_id: str, checkpoint_name: str | None = None,
-                                reason: str = "", actor: str = "system") -> RollbackResult:
-        return await _in_thread(self.db, self.sync.rollback_workflow, workflow_id,
-                                checkpoint_name, reason, actor)
+    async def rollback_workflow(
+        self, workflow_id: str, checkpoint_name: str | None = None, reason: str = "", actor: str = "system"
+    ) -> RollbackResult:
+        return await _in_thread(
+            self.db, self.sync.rollback_workflow, workflow_id, checkpoint_name, reason, actor
+        )
 
 
 class SmolAgentOrchestrator:
@@ -149,14 +193,24 @@ class SmolAgentOrchestrator:
     poll_seconds = sync.POLL_SECONDS
 
     def __init__(
-        self, db_session: Any = None, model_config: dict[str, Any] | None = None,
-        agent_type: str | None = None, *, registry: ToolRegistry | None = None,
-        actor: str = "system", dispatch_notifications: bool = True,
+        self,
+        db_session: Any = None,
+        model_config: dict[str, Any] | None = None,
+        agent_type: str | None = None,
+        *,
+        registry: ToolRegistry | None = None,
+        actor: str = "system",
+        dispatch_notifications: bool = True,
     ) -> None:
         self.db = database_for(db_session, migrate=False)
         self.core = sync.SmolAgentOrchestrator(
-            self.db, registry=registry, actor=actor, model_config=model_config,
-            agent_type=agent_type, dispatch_notifications=dispatch_notifications)
+            self.db,
+            registry=registry,
+            actor=actor,
+            model_config=model_config,
+            agent_type=agent_type,
+            dispatch_notifications=dispatch_notifications,
+        )
         self.model_config = self.core.model_config
         self.agent_type = agent_type
         self.actor = actor
@@ -183,35 +237,45 @@ class SmolAgentOrchestrator:
 
     # -- integrations: plain calls, as the seed makes them ------------------------------
 
-    def configure_slack_integration(self, bot_token: str, signing_secret: str | None = None,
-                                    **kwargs: Any) -> dict[str, Any]:
+    def configure_slack_integration(
+        self, bot_token: str, signing_secret: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         ensure_schema(self.db)
         return self.core.configure_slack_integration(bot_token, signing_secret, **kwargs)
 
-    def configure_email_integration(self, sendgrid_api_key: str | None = None,
-                                    smtp_config: dict[str, Any] | None = None,
-                                    **kwargs: Any) -> dict[str, Any]:
+    def configure_email_integration(
+        self, sendgrid_api_key: str | None = None, smtp_config: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         ensure_schema(self.db)
         return self.core.configure_email_integration(sendgrid_api_key, smtp_config, **kwargs)
 
-    def configure_webhook_integration(self, urls: list[str] | str | None = None,
-                                      **kwargs: Any) -> dict[str, Any]:
+    def configure_webhook_integration(
+        self, urls: list[str] | str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         ensure_schema(self.db)
         return self.core.configure_webhook_integration(urls, **kwargs)
 
     # -- workflows ------------------------------------------------------------------------
 
     async def create_workflow(
-        self, name: str, description: str = "",
+        self,
+        name: str,
+        description: str = "",
         workflow_definition: WorkflowDefinition | dict[str, Any] | None = None,
-        input_data: dict[str, Any] | None = None, created_by: str | None = None,
+        input_data: dict[str, Any] | None = None,
+        created_by: str | None = None,
     ) -> Workflow:
-        return await self._call(self.core.create_workflow, name, description,
-                                workflow_definition, input_data, created_by)
+        return await self._call(
+            self.core.create_workflow, name, description, workflow_definition, input_data, created_by
+        )
 
     async def execute_workflow(
-        self, workflow_id: str | None = None, task: str | None = None,
-        context: dict[str, Any] | None = None, *, wait: bool = True,
+        self,
+        workflow_id: str | None = None,
+        task: str | None = None,
+        context: dict[str, Any] | None = None,
+        *,
+        wait: bool = True,
         wait_timeout: float | None = None,
     ) -> dict[str, Any]:
         """Run the workflow; with ``wait`` (the default) until it ends or is paused,
@@ -219,42 +283,63 @@ class SmolAgentOrchestrator:
         workflow_id = await self._call(self.core.prepare, workflow_id, task, context)
         report = await self._call(self.core.run_round, workflow_id)
         deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
-        while wait and report["status"] in sync.STILL_GOING and (
-                deadline is None or time.monotonic() < deadline):
+        while (
+            wait
+            and report["status"] in sync.STILL_GOING
+            and (deadline is None or time.monotonic() < deadline)
+        ):
             await asyncio.sleep(self.poll_seconds)
             report = await self._call(self.core.run_round, workflow_id)
         return report
 
     async def request_human_approval(
-        self, title: str, description: str = "", approval_type: str = "binary",
-        requested_from: str | list[str] | None = None, workflow_id: str | None = None, *,
-        wait: bool = True, wait_timeout: float | None = None, **config: Any,
+        self,
+        title: str,
+        description: str = "",
+        approval_type: str = "binary",
+        requested_from: str | list[str] | None = None,
+        workflow_id: str | None = None,
+        *,
+        wait: bool = True,
+        wait_timeout: float | None = None,
+        **config: Any,
     ) -> ApprovalRequest:
         """Ask a person; with ``wait`` (the default) return once they decided (or the
         request expired, or ``wait_timeout`` seconds passed): the request as it then is."""
-        request = await self._call(self.core.request_human_approval, title, description,
-                                   approval_type, requested_from, workflow_id, **config)
+        request = await self._call(
+            self.core.request_human_approval,
+            title,
+            description,
+            approval_type,
+            requested_from,
+            workflow_id,
+            **config,
+        )
         deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
-        while wait and request.status == "pending" and (
-                deadline is None or time.monotonic() < deadline):
+        while wait and request.status == "pending" and (deadline is None or time.monotonic() < deadline):
             await asyncio.sleep(self.poll_seconds)
             request = await self._call(self.core.decision_round, request.id)
         return request
 
-    async def create_checkpoint(self, checkpoint_name: str, step_name: str | None = None,
-                                description: str = "",
-                                workflow_id: str | None = None) -> WorkflowCheckpoint:
-        return await self._call(self.core.create_checkpoint, checkpoint_name, step_name,
-                                description, workflow_id)
+    async def create_checkpoint(
+        self,
+        checkpoint_name: str,
+        step_name: str | None = None,
+        description: str = "",
+        workflow_id: str | None = None,
+    ) -> WorkflowCheckpoint:
+        return await self._call(
+            self.core.create_checkpoint, checkpoint_name, step_name, description, workflow_id
+        )
 
-    async def rollback_workflow(self, checkpoint_name: str | None = None, reason: str = "",
-                                workflow_id: str | None = None) -> Workflow:
+    async def rollback_workflow(
+        self, checkpoint_name: str | None = None, reason: str = "", workflow_id: str | None = None
+    ) -> Workflow:
         """Roll back to the checkpoint (the latest if none is named); returns the restored
         workflow, paused at the checkpoint (the rollback's details: ``last_rollback``)."""
         from core.engine import workflows as ops
 
-        result = await self._call(self.core.rollback_workflow, checkpoint_name, reason,
-                                  workflow_id)
+        result = await self._call(self.core.rollback_workflow, checkpoint_name, reason, workflow_id)
         self.last_rollback = result
         return await self._call(ops.get_workflow, self.db, result.workflow_id)
 
@@ -262,12 +347,17 @@ class SmolAgentOrchestrator:
         """Resume a paused workflow (after a rollback, say); ``execute_workflow`` runs it."""
         from core.engine import workflows as ops
 
-        return await self._call(ops.resume_workflow, self.db, self.core._id(workflow_id),
-                                self.actor)
+        return await self._call(ops.resume_workflow, self.db, self.core._id(workflow_id), self.actor)
 
     async def get_workflow_status(self, workflow_id: str | None = None) -> dict[str, Any]:
         return await self._call(self.core.get_workflow_status, workflow_id)
 
 
-__all__ = ["ApprovalEngine", "RecoveryOutcome", "SmolAgentOrchestrator", "StateManager",
-           "WorkflowRecoveryService", *_TOOL_NAMES]
+__all__ = [
+    "ApprovalEngine",
+    "RecoveryOutcome",
+    "SmolAgentOrchestrator",
+    "StateManager",
+    "WorkflowRecoveryService",
+    *_TOOL_NAMES,
+]

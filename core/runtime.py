@@ -114,5 +114,14 @@ def build_runner(
     )
 
 
-__all__ = ["Database", "agent_task_handler", "beat_job", "build_runner", "configured_database_url",
-           "database", "install_session_hooks", "load_tools", "open_database"]
+__all__ = [
+    "Database",
+    "agent_task_handler",
+    "beat_job",
+    "build_runner",
+    "configured_database_url",
+    "database",
+    "install_session_hooks",
+    "load_tools",
+    "open_database",
+]

@@ -7,7 +7,10 @@ import warnings
 
 from core.engine.tools import ToolRegistry, default_registry, tool
 
-warnings.warn("core.tools moved to core.engine (from core.engine import tool); "
-              "this path goes away in 0.3", DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "core.tools moved to core.engine (from core.engine import tool); this path goes away in 0.3",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 __all__ = ["ToolRegistry", "default_registry", "tool"]

@@ -81,17 +81,24 @@ def show_request(request: ApprovalRequest) -> None:
     if facts:
         say(f"    facts: {json.dumps(facts, default=str)}")
     if request.proposed_action and request.proposed_action.get("tool"):
-        say(f"    the agent wants to call {request.proposed_action['tool']}"
-            f"({json.dumps(request.proposed_action.get('args'), default=str)})")
+        say(
+            f"    the agent wants to call {request.proposed_action['tool']}"
+            f"({json.dumps(request.proposed_action.get('args'), default=str)})"
+        )
 
 
-async def run_scenario(orchestrator: SmolAgentOrchestrator, template: str, title: str,
-                       answer: Answerer) -> dict[str, Any]:
+async def run_scenario(
+    orchestrator: SmolAgentOrchestrator, template: str, title: str, answer: Answerer
+) -> dict[str, Any]:
     """Start one template, answer every request as its people would, run it to its end."""
     definition = load_definition_file(template_path(template))
     workflow = await orchestrator.create_workflow(
-        name=definition.name or template, description=definition.description,
-        workflow_definition=definition, input_data=DEMO_INPUTS[template], created_by=REQUESTER)
+        name=definition.name or template,
+        description=definition.description,
+        workflow_definition=definition,
+        input_data=DEMO_INPUTS[template],
+        created_by=REQUESTER,
+    )
     say(f"\n== {title}: {workflow.name} ({workflow.id})")
     report = await orchestrator.execute_workflow(workflow.id, wait=False)
     while report["status"] == "waiting_approval":
@@ -102,71 +109,98 @@ async def run_scenario(orchestrator: SmolAgentOrchestrator, template: str, title
             person = next(a for a in request.approvers if a not in voted)
             decision, data = answer(request, person)
             decided = await orchestrator.approval_engine.respond_to_approval(
-                request.id, person, decision, data, comment="from the demo", channel="demo")
-            say(f"    {person}: {decision}" + (f" {json.dumps(data)}" if data else "")
-                + f" -> request {decided.status}")
+                request.id, person, decision, data, comment="from the demo", channel="demo"
+            )
+            say(
+                f"    {person}: {decision}"
+                + (f" {json.dumps(data)}" if data else "")
+                + f" -> request {decided.status}"
+            )
         report = await orchestrator.execute_workflow(workflow.id, wait=False)
-    say(f"  = {report['status']}: {report['progress']['completed']} of "
-        f"{report['progress']['total']} steps" + (f" ({report['error']})" if report["error"] else ""))
+    say(
+        f"  = {report['status']}: {report['progress']['completed']} of "
+        f"{report['progress']['total']} steps" + (f" ({report['error']})" if report["error"] else "")
+    )
     return report
 
 
 async def demo(database_url: str | None, answer_at_prompt: bool) -> dict[str, str]:
-    orchestrator = SmolAgentOrchestrator(db_session=database_url,
-                                         model_config={"provider": "rehearsal"})
+    orchestrator = SmolAgentOrchestrator(db_session=database_url, model_config={"provider": "rehearsal"})
     await add_demo_users(orchestrator)
-    say(f"Countersign demo on {masked_url(orchestrator.db.url)}; "
-        "agents use the rehearsal model (no LLM).")
+    say(f"Countersign demo on {masked_url(orchestrator.db.url)}; agents use the rehearsal model (no LLM).")
 
     def people(answers: dict[str, Answer]) -> Answerer:
         return at_the_prompt(scripted(answers)) if answer_at_prompt else scripted(answers)
 
     outcomes: dict[str, str] = {}
-    order = await run_scenario(orchestrator, "order_processing",
-                               "1. E-commerce order processing with approvals", people({}))
+    order = await run_scenario(
+        orchestrator, "order_processing", "1. E-commerce order processing with approvals", people({})
+    )
     if order["status"] == "completed":
         charge = order["step_outputs"]["payment_approval"]
-        say(f"  charged {charge['amount']} {charge['currency']} ({charge['charge_id']}); "
-            f"confirmation: {order['step_outputs']['confirm_order']['result']}")
+        say(
+            f"  charged {charge['amount']} {charge['currency']} ({charge['charge_id']}); "
+            f"confirmation: {order['step_outputs']['confirm_order']['result']}"
+        )
     outcomes["order_processing"] = order["status"]
 
-    budget = await run_scenario(orchestrator, "budget_multilevel",
-                                "2. Multi-level budget approval", people({}))
+    budget = await run_scenario(
+        orchestrator, "budget_multilevel", "2. Multi-level budget approval", people({})
+    )
     outcomes["budget_multilevel"] = budget["status"]
 
     deploy = await run_scenario(
-        orchestrator, "deployment_pipeline", "3. Deployment pipeline with rollback",
-        people({"devops@example.com": ("approve", {"change_ticket": "CHG-1234",
-                                                   "window": "tonight"})}))
+        orchestrator,
+        "deployment_pipeline",
+        "3. Deployment pipeline with rollback",
+        people({"devops@example.com": ("approve", {"change_ticket": "CHG-1234", "window": "tonight"})}),
+    )
     outcomes["deployment_pipeline"] = deploy["status"]
     if deploy["status"] == "completed":
         say("  the error rate went up after the deploy: rolling back")
         restored = await orchestrator.rollback_workflow(
-            checkpoint_name="before:deployment_approval", reason="error rate up after deploy",
-            workflow_id=deploy["id"])
+            checkpoint_name="before:deployment_approval",
+            reason="error rate up after deploy",
+            workflow_id=deploy["id"],
+        )
         result = orchestrator.last_rollback
         assert result is not None
         for compensation in result.compensations:
             if compensation.get("tool"):
-                say(f"    compensated {compensation['step']} with {compensation['tool']}: "
-                    f"{json.dumps(compensation.get('result'), default=str)}")
-        say(f"  = {restored.status} at checkpoint {result.checkpoint}, "
-            f"{len(result.compensations)} steps undone")
+                say(
+                    f"    compensated {compensation['step']} with {compensation['tool']}: "
+                    f"{json.dumps(compensation.get('result'), default=str)}"
+                )
+        say(
+            f"  = {restored.status} at checkpoint {result.checkpoint}, "
+            f"{len(result.compensations)} steps undone"
+        )
         outcomes["deployment_pipeline"] = f"rolled back ({restored.status})"
 
     review = await run_scenario(
-        orchestrator, "document_review", "4. Document review with multi-approvers",
-        people({"legal@example.com": ("approve", {"verdict": "publish"}),
-                "compliance@example.com": ("approve", {"verdict": "publish_with_edits",
-                                                       "notes": "fix the typo in the table"}),
-                "editor@example.com": ("approve", {"verdict": "publish"})}))
+        orchestrator,
+        "document_review",
+        "4. Document review with multi-approvers",
+        people(
+            {
+                "legal@example.com": ("approve", {"verdict": "publish"}),
+                "compliance@example.com": (
+                    "approve",
+                    {"verdict": "publish_with_edits", "notes": "fix the typo in the table"},
+                ),
+                "editor@example.com": ("approve", {"verdict": "publish"}),
+            }
+        ),
+    )
     outcomes["document_review"] = review["status"]
 
     say("\nOutcomes:")
     for name, outcome in outcomes.items():
         say(f"  {name}: {outcome}")
-    say("\nSee them in the dashboard: streamlit run app.py "
-        f"(e.g. admin@example.com, password {DEMO_PASSWORD}).")
+    say(
+        "\nSee them in the dashboard: streamlit run app.py "
+        f"(e.g. admin@example.com, password {DEMO_PASSWORD})."
+    )
     return outcomes
 
 
@@ -191,16 +225,20 @@ async def add_demo_users(orchestrator: SmolAgentOrchestrator) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=None,
-                        help=f"default: DATABASE_URL, else {get_settings().database_url}")
-    parser.add_argument("--ask", action="store_true",
-                        help="answer each request yourself at the prompt")
+    parser.add_argument(
+        "--database-url", default=None, help=f"default: DATABASE_URL, else {get_settings().database_url}"
+    )
+    parser.add_argument("--ask", action="store_true", help="answer each request yourself at the prompt")
     args = parser.parse_args(argv)
     # The engine's own log lines go to stderr, warnings only unless COUNTERSIGN_LOG_LEVEL says.
     configure_logging(level=os.environ.get("COUNTERSIGN_LOG_LEVEL") or "WARNING")
     outcomes = asyncio.run(demo(args.database_url, args.ask))
-    expected = {"order_processing": "completed", "budget_multilevel": "completed",
-                "deployment_pipeline": "rolled back (paused)", "document_review": "completed"}
+    expected = {
+        "order_processing": "completed",
+        "budget_multilevel": "completed",
+        "deployment_pipeline": "rolled back (paused)",
+        "document_review": "completed",
+    }
     return 0 if args.ask or outcomes == expected else 1
 
 

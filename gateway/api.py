@@ -54,22 +54,32 @@ def _db(request: Request) -> Database:
 @router.get("/me", response_model=Me, tags=["auth"])
 def me(caller: CallerDep) -> Me:
     """Who the API token belongs to."""
-    return Me(email=caller.email, token_name=caller.token_name,
-              scopes=list(caller.scopes) if caller.scopes is not None else None)
+    return Me(
+        email=caller.email,
+        token_name=caller.token_name,
+        scopes=list(caller.scopes) if caller.scopes is not None else None,
+    )
 
 
 # -- workflows ---------------------------------------------------------------------
 
 
-@router.post("/workflows", response_model=WorkflowOut, status_code=status.HTTP_201_CREATED,
-             tags=["workflows"])
+@router.post(
+    "/workflows", response_model=WorkflowOut, status_code=status.HTTP_201_CREATED, tags=["workflows"]
+)
 def create_workflow(body: WorkflowCreate, request: Request, caller: CallerDep) -> WorkflowOut:
     """Create a workflow from a definition; with ``start`` it is runnable at once."""
     # A gateway started on its own database has loaded the runners' tool modules: a
     # definition naming another tool is refused now (422, by path), not at run time.
-    workflow = ops.create_workflow(_db(request), body.definition, name=body.name,
-                                   input_data=body.input, created_by=caller.email, start=body.start,
-                                   tools=getattr(request.app.state, "tools", None))
+    workflow = ops.create_workflow(
+        _db(request),
+        body.definition,
+        name=body.name,
+        input_data=body.input,
+        created_by=caller.email,
+        start=body.start,
+        tools=getattr(request.app.state, "tools", None),
+    )
     return WorkflowOut.of(workflow)
 
 
@@ -83,10 +93,12 @@ def list_workflows(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> WorkflowPageOut:
     """Workflows, newest first, filtered and paged on the server."""
-    page = ops.list_workflows(_db(request), status=status_, search=search, limit=limit, offset=offset,
-                              tenant=caller.tenant)
-    return WorkflowPageOut(total=page.total, limit=limit, offset=offset,
-                           items=[WorkflowOut.listed(w) for w in page.rows])
+    page = ops.list_workflows(
+        _db(request), status=status_, search=search, limit=limit, offset=offset, tenant=caller.tenant
+    )
+    return WorkflowPageOut(
+        total=page.total, limit=limit, offset=offset, items=[WorkflowOut.listed(w) for w in page.rows]
+    )
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowDetailOut, tags=["workflows"])
@@ -97,8 +109,9 @@ def get_workflow(workflow_id: WorkflowId, request: Request, caller: CallerDep) -
     return WorkflowDetailOut(
         **WorkflowOut.of(workflow).model_dump(),
         events=[EventOut.of(e) for e in ops.events_of(db, workflow_id)],
-        pending_approvals=[ApprovalOut.of(a) for a in ops.approvals_of(db, workflow_id)
-                           if a.status == "pending"],
+        pending_approvals=[
+            ApprovalOut.of(a) for a in ops.approvals_of(db, workflow_id) if a.status == "pending"
+        ],
         checkpoints=[CheckpointOut.of(c) for c in ops.checkpoints_of(db, workflow_id)],
     )
 
@@ -128,28 +141,40 @@ def retry(workflow_id: WorkflowId, request: Request, caller: CallerDep) -> Workf
 # -- checkpoints and rollback ----------------------------------------------------------
 
 
-@router.get("/workflows/{workflow_id}/checkpoints", response_model=list[CheckpointOut],
-            tags=["checkpoints"])
+@router.get("/workflows/{workflow_id}/checkpoints", response_model=list[CheckpointOut], tags=["checkpoints"])
 def list_checkpoints(workflow_id: WorkflowId, request: Request, caller: CallerDep) -> list[CheckpointOut]:
     return [CheckpointOut.of(c) for c in ops.checkpoints_of(_db(request), workflow_id, tenant=caller.tenant)]
 
 
-@router.post("/workflows/{workflow_id}/checkpoints", response_model=CheckpointOut,
-             status_code=status.HTTP_201_CREATED, tags=["checkpoints"])
-def create_checkpoint(workflow_id: WorkflowId, body: CheckpointCreate, request: Request,
-                      caller: CallerDep) -> CheckpointOut:
+@router.post(
+    "/workflows/{workflow_id}/checkpoints",
+    response_model=CheckpointOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["checkpoints"],
+)
+def create_checkpoint(
+    workflow_id: WorkflowId, body: CheckpointCreate, request: Request, caller: CallerDep
+) -> CheckpointOut:
     """Take a checkpoint of the workflow's state now."""
-    checkpoint = ops.create_checkpoint(_db(request), workflow_id, body.name, caller.email,
-                                       description=body.description)
+    checkpoint = ops.create_checkpoint(
+        _db(request), workflow_id, body.name, caller.email, description=body.description
+    )
     return CheckpointOut.of(checkpoint)
 
 
 @router.post("/workflows/{workflow_id}/rollback", response_model=RollbackOut, tags=["checkpoints"])
-def rollback_workflow(workflow_id: WorkflowId, body: RollbackRequest, request: Request,
-                      caller: CallerDep) -> RollbackOut:
+def rollback_workflow(
+    workflow_id: WorkflowId, body: RollbackRequest, request: Request, caller: CallerDep
+) -> RollbackOut:
     """Roll back to a checkpoint (compensating later steps); the workflow is left paused."""
-    result = rollback(_db(request), default_registry, workflow_id, checkpoint_name=body.checkpoint,
-                      reason=body.reason, actor=caller.email)
+    result = rollback(
+        _db(request),
+        default_registry,
+        workflow_id,
+        checkpoint_name=body.checkpoint,
+        reason=body.reason,
+        actor=caller.email,
+    )
     return RollbackOut.model_validate(result.__dict__)
 
 
@@ -160,15 +185,17 @@ def rollback_workflow(workflow_id: WorkflowId, body: RollbackRequest, request: R
 def list_approvals(
     request: Request,
     caller: CallerDep,
-    workflow_id: Annotated[str | None, Query(pattern=ID_PATTERN,
-                                             description="A workflow's open requests.")] = None,
+    workflow_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="A workflow's open requests.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[ApprovalOut]:
     """Open requests, most urgent first: the caller's, or a workflow's."""
     engine = ApprovalEngine(_db(request))
-    rows = engine.list_pending_approvals(None if workflow_id else caller.email, workflow_id,
-                                         limit=limit, offset=offset, tenant=caller.tenant)
+    rows = engine.list_pending_approvals(
+        None if workflow_id else caller.email, workflow_id, limit=limit, offset=offset, tenant=caller.tenant
+    )
     return [ApprovalOut.of(a) for a in rows]
 
 
@@ -177,17 +204,27 @@ def get_approval(approval_id: ApprovalId, request: Request, caller: CallerDep) -
     """An approval request with its votes."""
     engine = ApprovalEngine(_db(request))
     approval = engine.get(approval_id, tenant=caller.tenant)
-    return ApprovalDetailOut(**ApprovalOut.of(approval).model_dump(),
-                             responses=[ResponseOut.of(r) for r in engine.responses(approval_id)])
+    return ApprovalDetailOut(
+        **ApprovalOut.of(approval).model_dump(),
+        responses=[ResponseOut.of(r) for r in engine.responses(approval_id)],
+    )
 
 
 @router.post("/approvals/{approval_id}/respond", response_model=ApprovalDetailOut, tags=["approvals"])
 def respond(approval_id: ApprovalId, body: Answer, request: Request, caller: CallerDep) -> ApprovalDetailOut:
     """Answer as the token's user (channel ``api``); the answer is validated by the engine."""
     engine = ApprovalEngine(_db(request))
-    approval = engine.respond_to_approval(approval_id, caller.email, body.decision, body.data,
-                                          body.comment, channel="api",
-                                          allow_for_days=body.allow_for_days,
-                                          allow_when=body.allow_when)
-    return ApprovalDetailOut(**ApprovalOut.of(approval).model_dump(),
-                             responses=[ResponseOut.of(r) for r in engine.responses(approval_id)])
+    approval = engine.respond_to_approval(
+        approval_id,
+        caller.email,
+        body.decision,
+        body.data,
+        body.comment,
+        channel="api",
+        allow_for_days=body.allow_for_days,
+        allow_when=body.allow_when,
+    )
+    return ApprovalDetailOut(
+        **ApprovalOut.of(approval).model_dump(),
+        responses=[ResponseOut.of(r) for r in engine.responses(approval_id)],
+    )

@@ -36,15 +36,22 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
         tools = load_tools()  # already loaded by open_database: the registry they are in
     # /docs is drawn from Swagger UI's files shipped in a Python package
     # (swagger-ui-bundle), never from a CDN, so it works offline.
-    app = FastAPI(title="Countersign", version="1.0.0", description=DESCRIPTION,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Countersign", version="1.0.0", description=DESCRIPTION, docs_url=None, redoc_url=None
+    )
     _mount_docs(app)
     app.state.db = db
     app.state.tools = tools
     app.state.metrics = make_registry(db)
     errors.install(app)
-    for router in (api.router, webhooks_in.router, metrics.router, slack.router,
-                   email_pages.router, pages.router):
+    for router in (
+        api.router,
+        webhooks_in.router,
+        metrics.router,
+        slack.router,
+        email_pages.router,
+        pages.router,
+    ):
         app.include_router(router)
     if approver_ui:
         _mount_approver_ui(app, db)
@@ -65,10 +72,13 @@ def _mount_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Countersign API",
-                                   swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{SWAGGER_ASSETS}/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Countersign API",
+            swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_ASSETS}/favicon-32x32.png",
+        )
 
 
 def _mount_approver_ui(app: FastAPI, db: Database) -> None:

@@ -93,32 +93,43 @@ def view_html(view: RequestView, expires: str = "", proposed_action: Any = None)
         blocks.append(f"<p><strong>{_text(view.notice)}</strong></p>")
     if view.description:
         blocks.append(f"<p>{_text(view.description)}</p>")
-    blocks.append(f"<p><strong>Type:</strong> {_text(view.approval_type)} · <strong>Status:</strong> "
-                  f"{_text(view.status)} · <strong>Requested by:</strong> {_text(view.requested_by)}"
-                  + (f" · <strong>Expires:</strong> {_text(expires)}" if expires else "") + "</p>")
+    blocks.append(
+        f"<p><strong>Type:</strong> {_text(view.approval_type)} · <strong>Status:</strong> "
+        f"{_text(view.status)} · <strong>Requested by:</strong> {_text(view.requested_by)}"
+        + (f" · <strong>Expires:</strong> {_text(expires)}" if expires else "")
+        + "</p>"
+    )
     if view.tool is not None:
         rows = "".join(
             f"<tr><td><code>{_text(row.name)}</code></td><td>{_text(row.now)}</td>"
             f"<td>{_text(row.proposed) if row.changed else '(as proposed)'}</td></tr>"
-            for row in view.arguments)
+            for row in view.arguments
+        )
         blocks.append(f"<p><strong>Call:</strong> <code>{_text(view.tool)}</code></p>")
-        blocks.append("<table><thead><tr><th>Argument</th><th>Value</th><th>Proposed</th></tr>"
-                      f"</thead><tbody>{rows}</tbody></table>")
+        blocks.append(
+            "<table><thead><tr><th>Argument</th><th>Value</th><th>Proposed</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+        )
     elif proposed_action:
         blocks.append(action_table(proposed_action))
     if view.amount_text:
         blocks.append(f"<p><strong>Amount:</strong> {_text(view.amount_text)}</p>")
     if view.changes:
-        lines = "<br>".join(f"<code>{_text(c['argument'])}</code>: {_text(c['before'])} → "
-                            f"{_text(c['after'])}" for c in view.changes)
+        lines = "<br>".join(
+            f"<code>{_text(c['argument'])}</code>: {_text(c['before'])} → {_text(c['after'])}"
+            for c in view.changes
+        )
         blocks.append(f"<p><strong>Approving releases these changes:</strong><br>{lines}</p>")
     if view.facts:
-        rows = "".join(f"<tr><td>{_text(label)}</td><td>{_text(value)}</td></tr>"
-                       for label, value in view.facts)
+        rows = "".join(
+            f"<tr><td>{_text(label)}</td><td>{_text(value)}</td></tr>" for label, value in view.facts
+        )
         blocks.append(f"<table><tbody>{rows}</tbody></table>")
-    blocks.append(f"<p><strong>Approvers:</strong> {_text(view.chain)} · <strong>Votes:</strong> "
-                  f"{view.approvals_so_far} of {view.threshold} needed · <strong>Time left:</strong> "
-                  f"{_text(view.time_left)}</p>")
+    blocks.append(
+        f"<p><strong>Approvers:</strong> {_text(view.chain)} · <strong>Votes:</strong> "
+        f"{view.approvals_so_far} of {view.threshold} needed · <strong>Time left:</strong> "
+        f"{_text(view.time_left)}</p>"
+    )
     return "\n\n".join(blocks)
 
 
@@ -126,10 +137,13 @@ def action_table(proposed_action: Any) -> str:
     """A proposed action (the step, the tool, its arguments...) as a two-column table,
     one row per field, nested values as plain text: never a JSON string to decode."""
     fields = proposed_action if isinstance(proposed_action, dict) else {"action": proposed_action}
-    rows = "".join(f"<tr><td>{_text(str(name))}</td><td>{_text(value)}</td></tr>"
-                   for name, value in fields.items())
-    return ("<p><strong>Proposed action:</strong></p>\n\n"
-            f"<table><thead><tr><th>Field</th><th>Value</th></tr></thead><tbody>{rows}</tbody></table>")
+    rows = "".join(
+        f"<tr><td>{_text(str(name))}</td><td>{_text(value)}</td></tr>" for name, value in fields.items()
+    )
+    return (
+        "<p><strong>Proposed action:</strong></p>\n\n"
+        f"<table><thead><tr><th>Field</th><th>Value</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def waiting_line(user: str, count: int) -> str:
@@ -152,14 +166,24 @@ def call_editor(db: Database, user: str, approval_id: str | None) -> tuple[str, 
     if not approval_id:
         return "", None
     view = _view(db, user, approval_id)
-    arguments = json.dumps(view.call_now["arguments"], indent=2, ensure_ascii=False) \
-        if view.call_now is not None else ""
+    arguments = (
+        json.dumps(view.call_now["arguments"], indent=2, ensure_ascii=False)
+        if view.call_now is not None
+        else ""
+    )
     return arguments, view.amount if view.approval_type == "budget" else None
 
 
-def answer(db: Database, user: str | None, approval_id: str | None, button: str,
-           answer_json: str, comment: str, arguments_json: str = "",
-           approved_amount: float | None = None) -> str:
+def answer(
+    db: Database,
+    user: str | None,
+    approval_id: str | None,
+    button: str,
+    answer_json: str,
+    comment: str,
+    arguments_json: str = "",
+    approved_amount: float | None = None,
+) -> str:
     """Record the user's answer (channel ``gradio``); a plain message either way.
 
     ``arguments_json`` is the call's argument editor: the arguments whose
@@ -175,8 +199,11 @@ def answer(db: Database, user: str | None, approval_id: str | None, button: str,
         data = load_json(answer_json or "{}", "(answer)") if decision != "reject" else {}
         if not isinstance(data, dict):
             raise InvalidResponse(["(answer): must be a JSON object"])
-        edited = load_json(arguments_json, "arguments") \
-            if decision != "reject" and arguments_json.strip() else None
+        edited = (
+            load_json(arguments_json, "arguments")
+            if decision != "reject" and arguments_json.strip()
+            else None
+        )
     except ValueError as exc:
         return f"**Refused:** the answer is not valid JSON: {md(exc)}"
     try:
@@ -188,11 +215,16 @@ def answer(db: Database, user: str | None, approval_id: str | None, button: str,
             if changes:
                 given = data.get("arguments")
                 data["arguments"] = {**(given if isinstance(given, dict) else {}), **changes}
-            if approved_amount is not None and view.approval_type == "budget" \
-                    and view.amount is not None and float(approved_amount) != view.amount:
+            if (
+                approved_amount is not None
+                and view.approval_type == "budget"
+                and view.amount is not None
+                and float(approved_amount) != view.amount
+            ):
                 data["approved_amount"] = approved_amount
         approval = ApprovalEngine(db).respond_to_approval(
-            approval_id, user, decision, data, comment or "", channel="gradio")
+            approval_id, user, decision, data, comment or "", channel="gradio"
+        )
     except CountersignError as exc:
         problems = "".join(f"\n- {md(p)}" for p in getattr(exc, "problems", []))
         return f"**Refused:** {md(exc)}{problems}"
@@ -210,8 +242,9 @@ def build(db: Database) -> gr.Blocks:
         choices = inbox(db, user)
         return waiting_line(user, len(choices)), gr.update(choices=choices, value=None)
 
-    def recount(approval_id: str | None, shown: list[str] | None, request: gr.Request
-                ) -> tuple[str, Any, list[str]]:
+    def recount(
+        approval_id: str | None, shown: list[str] | None, request: gr.Request
+    ) -> tuple[str, Any, list[str]]:
         """Every few seconds: the count, and the list when it changed (the choice kept)."""
         user = _user(request)
         if not user:
@@ -223,8 +256,9 @@ def build(db: Database) -> gr.Blocks:
         keep = approval_id if approval_id in ids else None
         return waiting_line(user, len(choices)), gr.update(choices=choices, value=keep), ids
 
-    def show(approval_id: str | None, request: gr.Request
-             ) -> tuple[str, str, dict[str, Any], str, float | None]:
+    def show(
+        approval_id: str | None, request: gr.Request
+    ) -> tuple[str, str, dict[str, Any], str, float | None]:
         user = _user(request)
         if not user:
             return "Not signed in.", "{}", {}, "", None
@@ -234,15 +268,23 @@ def build(db: Database) -> gr.Blocks:
             return md(exc), "{}", {}, "", None
 
     def make_handler(button: str) -> Any:
-        def handle(approval_id: str | None, answer_json: str, comment: str, arguments_json: str,
-                   amount: float | None, request: gr.Request) -> tuple[str, Any, str]:
-            message = answer(db, _user(request), approval_id, button, answer_json, comment,
-                             arguments_json or "", amount)
+        def handle(
+            approval_id: str | None,
+            answer_json: str,
+            comment: str,
+            arguments_json: str,
+            amount: float | None,
+            request: gr.Request,
+        ) -> tuple[str, Any, str]:
+            message = answer(
+                db, _user(request), approval_id, button, answer_json, comment, arguments_json or "", amount
+            )
             user = _user(request)
             choices = inbox(db, user) if user else []
             keep = approval_id if any(value == approval_id for _, value in choices) else None
             count = waiting_line(user, len(choices)) if user else "Not signed in."
             return message, gr.update(choices=choices, value=keep), count
+
         return handle
 
     with gr.Blocks(title="Countersign approvals", analytics_enabled=False) as blocks:
@@ -250,36 +292,53 @@ def build(db: Database) -> gr.Blocks:
         who = gr.Markdown(elem_id="cs-who")
         with gr.Row():
             # Choices change per user; the engine, not the widget, decides who may answer.
-            choice = gr.Dropdown(label="Approval request", choices=[], elem_id="cs-choice", scale=4,
-                                 allow_custom_value=True)
+            choice = gr.Dropdown(
+                label="Approval request", choices=[], elem_id="cs-choice", scale=4, allow_custom_value=True
+            )
             refresh = gr.Button("Refresh", elem_id="cs-refresh", scale=1)
         info = gr.Markdown(elem_id="cs-details")
         with gr.Row():
             # The guarded call's arguments, pre-filled: what approving releases.
-            arguments = gr.Code(value="", language="json", elem_id="cs-arguments",
-                                label="Call arguments (JSON): edit to approve with changes")
-            amount = gr.Number(label="Approved amount (a budget; lower it to approve less)",
-                               elem_id="cs-amount", value=None)
+            arguments = gr.Code(
+                value="",
+                language="json",
+                elem_id="cs-arguments",
+                label="Call arguments (JSON): edit to approve with changes",
+            )
+            amount = gr.Number(
+                label="Approved amount (a budget; lower it to approve less)", elem_id="cs-amount", value=None
+            )
         with gr.Row():
             editor = gr.Code(value="{}", language="json", label="Answer (JSON)", elem_id="cs-answer")
             schema = gr.JSON(label="Answer schema", elem_id="cs-schema")
         comment = gr.Textbox(label="Comment", elem_id="cs-comment")
         with gr.Row():
-            buttons = [gr.Button(label, elem_id=f"cs-{UI_DECISIONS[label]}",
-                                 variant=BUTTON_VARIANTS[label])  # type: ignore[arg-type]
-                       for label in UI_DECISIONS]
+            buttons = [
+                gr.Button(label, elem_id=f"cs-{UI_DECISIONS[label]}", variant=BUTTON_VARIANTS[label])  # type: ignore[arg-type]
+                for label in UI_DECISIONS
+            ]
         result = gr.Markdown(elem_id="cs-result")
         shown = gr.State([])
         timer = gr.Timer(REFRESH_SECONDS)
-        timer.tick(recount, inputs=[choice, shown], outputs=[who, choice, shown],
-                   api_name="recount", show_progress="hidden")
+        timer.tick(
+            recount,
+            inputs=[choice, shown],
+            outputs=[who, choice, shown],
+            api_name="recount",
+            show_progress="hidden",
+        )
         blocks.load(load, inputs=None, outputs=[who, choice], api_name="inbox")
         refresh.click(load, inputs=None, outputs=[who, choice], api_name="refresh")
-        choice.change(show, inputs=[choice], outputs=[info, editor, schema, arguments, amount],
-                      api_name="details")
+        choice.change(
+            show, inputs=[choice], outputs=[info, editor, schema, arguments, amount], api_name="details"
+        )
         for label, button in zip(UI_DECISIONS, buttons, strict=True):
-            button.click(make_handler(label), inputs=[choice, editor, comment, arguments, amount],
-                         outputs=[result, choice, who], api_name=UI_DECISIONS[label])
+            button.click(
+                make_handler(label),
+                inputs=[choice, editor, comment, arguments, amount],
+                outputs=[result, choice, who],
+                api_name=UI_DECISIONS[label],
+            )
     return blocks
 
 
@@ -290,8 +349,11 @@ class _SignInRedirect:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("method") == "GET" \
-                and scope.get("path") in (MOUNT_PATH, MOUNT_PATH + "/"):
+        if (
+            scope["type"] == "http"
+            and scope.get("method") == "GET"
+            and scope.get("path") in (MOUNT_PATH, MOUNT_PATH + "/")
+        ):
             request = Request(scope)
             if session_user(request) is None:
                 await RedirectResponse(f"/login?next={MOUNT_PATH}/", status_code=303)(scope, receive, send)
@@ -304,7 +366,14 @@ def mount(app: FastAPI, db: Database) -> None:
     def signed_in(request: Request) -> str | None:
         return session_user(request, db)
 
-    gr.mount_gradio_app(app, build(db), path=MOUNT_PATH, auth_dependency=signed_in,
-                        footer_links=[], ssr_mode=False, head=GRADIO_HEAD)
+    gr.mount_gradio_app(
+        app,
+        build(db),
+        path=MOUNT_PATH,
+        auth_dependency=signed_in,
+        footer_links=[],
+        ssr_mode=False,
+        head=GRADIO_HEAD,
+    )
     app.add_middleware(_SignInRedirect)
     app.add_middleware(ApproverUiGuard, prefix=MOUNT_PATH)

@@ -80,13 +80,18 @@ def normalise_origin(url: str) -> str | None:
 
 def own_origins(scheme: str, host: str | None) -> set[str]:
     """The origins this gateway answers as: the request's own, and the configured one."""
-    origins = {o for o in (normalise_origin(f"{scheme}://{host}") if host else None,
-                           normalise_origin(get_settings().gateway_url)) if o}
+    origins = {
+        o
+        for o in (
+            normalise_origin(f"{scheme}://{host}") if host else None,
+            normalise_origin(get_settings().gateway_url),
+        )
+        if o
+    }
     return origins
 
 
-def cross_site_refusal(headers: Mapping[str, str], scheme: str, *, navigation_ok: bool = False
-                       ) -> str | None:
+def cross_site_refusal(headers: Mapping[str, str], scheme: str, *, navigation_ok: bool = False) -> str | None:
     """Why a request must be refused as coming from another site's page, or None.
 
     ``navigation_ok``: a top-level navigation (following a link) is fine (GET pages).
@@ -97,15 +102,19 @@ def cross_site_refusal(headers: Mapping[str, str], scheme: str, *, navigation_ok
             return None
         if navigation_ok and (headers.get("sec-fetch-mode") or "").lower() == "navigate":
             return None
-        return (f"Refused: this request was made by a page on another site (Sec-Fetch-Site: "
-                f"{site}); only the gateway's own pages may send it.")
+        return (
+            f"Refused: this request was made by a page on another site (Sec-Fetch-Site: "
+            f"{site}); only the gateway's own pages may send it."
+        )
     own = own_origins(scheme, headers.get("host"))
     origin = headers.get("origin")
     if origin is not None:
         if normalise_origin(origin) in own:
             return None
-        return (f"Refused: this request came from another origin ({origin[:200]}); only the "
-                "gateway's own pages may send it.")
+        return (
+            f"Refused: this request came from another origin ({origin[:200]}); only the "
+            "gateway's own pages may send it."
+        )
     referer = headers.get("referer")
     if referer is not None and not navigation_ok:
         if normalise_origin(referer) in own:
@@ -122,8 +131,9 @@ def request_refusal(request: Request) -> str | None:
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(signing_secret(), salt=f"countersign.csrf.{purpose}",
-                                  signer_kwargs={"digest_method": hashlib.sha256})
+    return URLSafeTimedSerializer(
+        signing_secret(), salt=f"countersign.csrf.{purpose}", signer_kwargs={"digest_method": hashlib.sha256}
+    )
 
 
 def _digest(binding: str) -> str:
@@ -185,18 +195,35 @@ def is_https(scheme: str) -> bool:
     return scheme == "https" or get_settings().gateway_url.strip().lower().startswith("https://")
 
 
-def set_cookie(response: Response, request: Request, name: str, value: str, *, max_age: int,
-               httponly: bool = True, samesite: str = "lax", path: str = "/") -> None:
-    response.set_cookie(name, value, max_age=max_age, httponly=httponly,
-                        samesite=samesite,  # type: ignore[arg-type]
-                        secure=is_https(request.url.scheme), path=path)
+def set_cookie(
+    response: Response,
+    request: Request,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    httponly: bool = True,
+    samesite: str = "lax",
+    path: str = "/",
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=httponly,
+        samesite=samesite,  # type: ignore[arg-type]
+        secure=is_https(request.url.scheme),
+        path=path,
+    )
 
 
 def csrf_cookie_header(session_cookie: str, scheme: str) -> bytes:
     """``Set-Cookie`` for the Gradio page's CSRF token (readable by the page's script)."""
     secure = "; Secure" if is_https(scheme) else ""
-    return (f"{CSRF_COOKIE}={session_csrf_token(session_cookie)}; Max-Age={SESSION_MAX_AGE}; "
-            f"Path=/; SameSite=Strict{secure}").encode("latin-1")
+    return (
+        f"{CSRF_COOKIE}={session_csrf_token(session_cookie)}; Max-Age={SESSION_MAX_AGE}; "
+        f"Path=/; SameSite=Strict{secure}"
+    ).encode("latin-1")
 
 
 # -- the Gradio mount -----------------------------------------------------------------
@@ -227,8 +254,9 @@ GRADIO_HEAD = """<script>
 
 
 def _plain_refusal(status: int, message: str) -> Response:
-    body = json.dumps({"error": "CrossSiteRequest" if status == 403 else "Refused",
-                       "message": message, "problems": []})
+    body = json.dumps(
+        {"error": "CrossSiteRequest" if status == 403 else "Refused", "message": message, "problems": []}
+    )
     return Response(body, status_code=status, media_type="application/json")
 
 
@@ -259,17 +287,27 @@ class ApproverUiGuard:
         session_cookie = _cookie(headers, SESSION_COOKIE)
         signed_in = read_session_token(session_cookie) is not None
         if unsafe and signed_in and not session_csrf_valid(session_cookie, headers.get(CSRF_HEADER)):
-            await _plain_refusal(403, f"Refused: the {CSRF_HEADER} header is missing or does "
-                                 "not match your session; reload the page.")(scope, receive, send)
+            await _plain_refusal(
+                403,
+                f"Refused: the {CSRF_HEADER} header is missing or does "
+                "not match your session; reload the page.",
+            )(scope, receive, send)
             return
-        hand_token = (method == "GET" and signed_in and session_cookie is not None
-                      and scope.get("path") in (self.prefix, self.prefix + "/")
-                      and not session_csrf_valid(session_cookie, _cookie(headers, CSRF_COOKIE)))
+        hand_token = (
+            method == "GET"
+            and signed_in
+            and session_cookie is not None
+            and scope.get("path") in (self.prefix, self.prefix + "/")
+            and not session_csrf_valid(session_cookie, _cookie(headers, CSRF_COOKIE))
+        )
 
         async def send_guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", [])
-                        if not k.lower().startswith(b"access-control-")]
+                kept = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if not k.lower().startswith(b"access-control-")
+                ]
                 if hand_token and session_cookie is not None:
                     kept.append((b"set-cookie", csrf_cookie_header(session_cookie, scheme)))
                 message["headers"] = kept
@@ -282,6 +320,17 @@ def _cookie(headers: Headers, name: str) -> str | None:
     return cookie_parser(headers.get("cookie", "")).get(name)
 
 
-__all__ = ["cross_site_refusal", "request_refusal", "ApproverUiGuard", "GRADIO_HEAD",
-           "link_csrf_token", "link_csrf_valid", "login_csrf_token", "login_csrf_valid",
-           "session_csrf_token", "session_csrf_valid", "set_cookie", "is_https"]
+__all__ = [
+    "cross_site_refusal",
+    "request_refusal",
+    "ApproverUiGuard",
+    "GRADIO_HEAD",
+    "link_csrf_token",
+    "link_csrf_valid",
+    "login_csrf_token",
+    "login_csrf_valid",
+    "session_csrf_token",
+    "session_csrf_valid",
+    "set_cookie",
+    "is_https",
+]

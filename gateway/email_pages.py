@@ -69,13 +69,20 @@ def needs_form(approval: ApprovalRequest) -> bool:
 
 
 def _refusal(error: CountersignError, approval_id: str | None = None) -> Response:
-    headings = {"LinkUsed": "This link was already used", "LinkExpired": "This link has expired",
-                "LinkInvalid": "This link is not valid",
-                "AnswerOutdated": "This link is out of date"}
-    return page("result.html", status_code=status_for(error),
-                heading=headings.get(type(error).__name__, "Your answer was not recorded"),
-                message=str(error), error=True,
-                link=approval_link(approval_id) if approval_id else None)
+    headings = {
+        "LinkUsed": "This link was already used",
+        "LinkExpired": "This link has expired",
+        "LinkInvalid": "This link is not valid",
+        "AnswerOutdated": "This link is out of date",
+    }
+    return page(
+        "result.html",
+        status_code=status_for(error),
+        heading=headings.get(type(error).__name__, "Your answer was not recorded"),
+        message=str(error),
+        error=True,
+        link=approval_link(approval_id) if approval_id else None,
+    )
 
 
 def _approval(request: Request, approval_id: str) -> ApprovalRequest:
@@ -93,10 +100,17 @@ def _amount_text(view: RequestView) -> str:
     return str(int(view.amount)) if float(view.amount).is_integer() else str(view.amount)
 
 
-def _confirm_page(approval: ApprovalRequest, view: RequestView, *, approver: str, token: str,
-                  decision: str | None, status_code: int = 200,
-                  submitted: dict[str, str] | None = None,
-                  problems: dict[str, list[str]] | None = None) -> Response:
+def _confirm_page(
+    approval: ApprovalRequest,
+    view: RequestView,
+    *,
+    approver: str,
+    token: str,
+    decision: str | None,
+    status_code: int = 200,
+    submitted: dict[str, str] | None = None,
+    problems: dict[str, list[str]] | None = None,
+) -> Response:
     """The request and the form; after a refusal, what was typed and each problem."""
     can_approve = decision in (None, "approve")
     fields = argument_fields(view) if can_approve and editable(view) else []
@@ -105,22 +119,36 @@ def _confirm_page(approval: ApprovalRequest, view: RequestView, *, approver: str
     values = {f.name: submitted.get(ARGUMENT_FIELD + f.name, f.text or "") for f in fields}
     problems = problems or {}
     shown = {f.name for f in fields} | {AMOUNT}
-    general = [*problems.get(GENERAL, []),
-               *(f"{name}: {m}" for name, ms in problems.items() if name not in shown | {GENERAL}
-                 for m in ms)]
-    return page("confirm.html", status_code=status_code, approval=approval, approver=approver,
-                token=token, decision=decision, view=view,
-                facts=[(label, plain(value)) for label, value in view.facts],
-                rows=[(row.name, plain(row.now), plain(row.proposed) if row.changed else None)
-                      for row in view.arguments],
-                changes=[(c["argument"], plain(c["before"]), plain(c["after"]))
-                         for c in view.changes],
-                fields=fields, values=values, budget=budget,
-                amount=submitted.get(AMOUNT, _amount_text(view)), problems=problems,
-                general=general, comment=submitted.get("comment", ""),
-                edited=bool(problems) and any(name in problems for name in values),
-                argument_field=ARGUMENT_FIELD, dashboard=approval_link(approval.id),
-                csrf_field=CSRF_FIELD, csrf_token=link_csrf_token(token))
+    general = [
+        *problems.get(GENERAL, []),
+        *(f"{name}: {m}" for name, ms in problems.items() if name not in shown | {GENERAL} for m in ms),
+    ]
+    return page(
+        "confirm.html",
+        status_code=status_code,
+        approval=approval,
+        approver=approver,
+        token=token,
+        decision=decision,
+        view=view,
+        facts=[(label, plain(value)) for label, value in view.facts],
+        rows=[
+            (row.name, plain(row.now), plain(row.proposed) if row.changed else None) for row in view.arguments
+        ],
+        changes=[(c["argument"], plain(c["before"]), plain(c["after"])) for c in view.changes],
+        fields=fields,
+        values=values,
+        budget=budget,
+        amount=submitted.get(AMOUNT, _amount_text(view)),
+        problems=problems,
+        general=general,
+        comment=submitted.get("comment", ""),
+        edited=bool(problems) and any(name in problems for name in values),
+        argument_field=ARGUMENT_FIELD,
+        dashboard=approval_link(approval.id),
+        csrf_field=CSRF_FIELD,
+        csrf_token=link_csrf_token(token),
+    )
 
 
 @router.get("/email/confirm")
@@ -140,12 +168,18 @@ def confirm_page(request: Request, token: str = "") -> Response:
     if needs_form(approval):
         return RedirectResponse(approval_link(approval.id), status_code=303)
     if approval.status != "pending":
-        return page("result.html", status_code=409, heading="Already decided", error=True,
-                    message=f"This request is already {approval.status}"
-                            + (f" by {approval.decided_by}." if approval.decided_by else "."),
-                    link=approval_link(approval.id))
-    return _confirm_page(approval, _view(request, approval), approver=claims.approver,
-                         token=token, decision=claims.decision)
+        return page(
+            "result.html",
+            status_code=409,
+            heading="Already decided",
+            error=True,
+            message=f"This request is already {approval.status}"
+            + (f" by {approval.decided_by}." if approval.decided_by else "."),
+            link=approval_link(approval.id),
+        )
+    return _confirm_page(
+        approval, _view(request, approval), approver=claims.approver, token=token, decision=claims.decision
+    )
 
 
 @router.post("/email/confirm")
@@ -153,8 +187,14 @@ async def confirm_decision(request: Request) -> Response:
     """Spend the token and record the answer in one transaction (core.approvals.links), when the
     answer came from the confirmation page itself (same origin, its CSRF token)."""
     if (refusal := request_refusal(request)) is not None:
-        return page("result.html", status_code=403, heading="Your answer was not recorded",
-                    message=refusal, error=True, link=None)
+        return page(
+            "result.html",
+            status_code=403,
+            heading="Your answer was not recorded",
+            message=refusal,
+            error=True,
+            link=None,
+        )
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     return await run_in_threadpool(_decide, request, fields)
@@ -167,18 +207,30 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
     approval: ApprovalRequest | None = None
     view: RequestView | None = None
     try:
-        too_long = [f"{name}: at most {limit} characters" for name, limit in MAX_LENGTHS.items()
-                    if len(form.get(name, "")) > limit]
-        too_long += [f"{name}: at most {MAX_VALUE} characters" for name, value in form.items()
-                     if name not in MAX_LENGTHS and len(value) > MAX_VALUE]
+        too_long = [
+            f"{name}: at most {limit} characters"
+            for name, limit in MAX_LENGTHS.items()
+            if len(form.get(name, "")) > limit
+        ]
+        too_long += [
+            f"{name}: at most {MAX_VALUE} characters"
+            for name, value in form.items()
+            if name not in MAX_LENGTHS and len(value) > MAX_VALUE
+        ]
         if too_long:
             raise InvalidResponse(too_long)
         claims = read_link_token(token)
         if not link_csrf_valid(token, form.get(CSRF_FIELD)):
-            return page("result.html", status_code=403, heading="Your answer was not recorded",
-                        message="This answer was not sent from the link's confirmation page (or "
-                                "the page is more than 12 hours old); open the link from your "
-                                "email again.", error=True, link=None)
+            return page(
+                "result.html",
+                status_code=403,
+                heading="Your answer was not recorded",
+                message="This answer was not sent from the link's confirmation page (or "
+                "the page is more than 12 hours old); open the link from your "
+                "email again.",
+                error=True,
+                link=None,
+            )
         approval_id = claims.approval_id
         approval = _approval(request, claims.approval_id)
         if needs_form(approval):
@@ -189,23 +241,35 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
         data: dict[str, Any] = {}
         if chosen == "approve" and approval.status == "pending":
             view = _view(request, approval)
-            inputs = {name[len(ARGUMENT_FIELD):]: value for name, value in form.items()
-                      if name.startswith(ARGUMENT_FIELD)}
+            inputs = {
+                name[len(ARGUMENT_FIELD) :]: value
+                for name, value in form.items()
+                if name.startswith(ARGUMENT_FIELD)
+            }
             changes, problems = read_inputs(view, inputs)
             if problems:
                 raise InvalidResponse([f"arguments.{name}: {p}" for name, p in problems.items()])
-            _, data = answer_for(view, changes=changes, approved_amount=read_amount(
-                form.get(AMOUNT)), tool=form.get("tool"))
+            _, data = answer_for(
+                view, changes=changes, approved_amount=read_amount(form.get(AMOUNT)), tool=form.get("tool")
+            )
         # The link's decision: an approval with changes is recorded as "modify" by the engine.
-        decided = respond_with_link(database(request), token, decision or None,
-                                    comment=comment.strip(), data=data, channel="email")
+        decided = respond_with_link(
+            database(request), token, decision or None, comment=comment.strip(), data=data, channel="email"
+        )
     except InvalidResponse as exc:
         if approval is not None and approval.status == "pending" and approval_id is not None:
             claims = read_link_token(token)
             view = view or _view(request, approval)
-            return _confirm_page(approval, view, approver=claims.approver, token=token,
-                                 decision=claims.decision, status_code=422, submitted=form,
-                                 problems=problems_by_field(exc.problems, view))
+            return _confirm_page(
+                approval,
+                view,
+                approver=claims.approver,
+                token=token,
+                decision=claims.decision,
+                status_code=422,
+                submitted=form,
+                problems=problems_by_field(exc.problems, view),
+            )
         return _refusal(exc, approval_id)
     except CountersignError as exc:
         return _refusal(exc, approval_id)
@@ -213,8 +277,7 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
     message = f"You {verb} “{decided.title}”"
     if decided.status == "modified" or (decided.status == "pending" and data):
         done = _view(request, decided)
-        what = [f"{c['argument']}: {plain(c['before'])} → {plain(c['after'])}"
-                for c in done.changes]
+        what = [f"{c['argument']}: {plain(c['before'])} → {plain(c['after'])}" for c in done.changes]
         message += " with changes" + (f" ({'; '.join(what)})" if what else "")
     message += "."
     if decided.approval_type == "budget" and decided.status in ("approved", "modified"):
@@ -222,5 +285,6 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
         message += f" Approved amount: {amount}." if amount else ""
     if decided.status == "pending":
         message += " The request is waiting for other approvers."
-    return page("result.html", heading="Thank you", message=message, error=False,
-                link=approval_link(decided.id))
+    return page(
+        "result.html", heading="Thank you", message=message, error=False, link=approval_link(decided.id)
+    )

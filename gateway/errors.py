@@ -27,10 +27,12 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="The error's name, e.g. NotFound or InvalidResponse.")
     message: str = Field(description="A plain one-line reason.")
-    problems: list[str] = Field(default_factory=list,
-                                description="Each problem found, by path, when there are several.")
-    action: str | None = Field(default=None, description="For a refusal (403): the action refused, "
-                               "e.g. workflows:cancel.")
+    problems: list[str] = Field(
+        default_factory=list, description="Each problem found, by path, when there are several."
+    )
+    action: str | None = Field(
+        default=None, description="For a refusal (403): the action refused, e.g. workflows:cancel."
+    )
 
 
 # Each kind of core error (core.base.errors.KINDS) has one status; a few leaves
@@ -85,16 +87,18 @@ async def _countersign_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [f"{_location(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
-    body = {"error": "InvalidRequest", "message": "The request is invalid: " + "; ".join(problems),
-            "problems": problems}
+    body = {
+        "error": "InvalidRequest",
+        "message": "The request is invalid: " + "; ".join(problems),
+        "problems": problems,
+    }
     return JSONResponse(body, status_code=422)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     names = {400: "InvalidRequest", 401: "Unauthenticated", 404: "NotFound", 405: "MethodNotAllowed"}
-    body = {"error": names.get(exc.status_code, "HTTPError"), "message": str(exc.detail),
-            "problems": []}
+    body = {"error": names.get(exc.status_code, "HTTPError"), "message": str(exc.detail), "problems": []}
     return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
@@ -102,22 +106,23 @@ async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
     # The driver refused a value (a NUL character, a number out of range):
     # that is the client's input, not our failure.
     reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-    body = {"error": "InvalidRequest", "message": f"The database cannot store a value sent: {reason}",
-            "problems": [reason]}
+    body = {
+        "error": "InvalidRequest",
+        "message": f"The database cannot store a value sent: {reason}",
+        "problems": [reason],
+    }
     return JSONResponse(body, status_code=422)
 
 
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-    body = {"error": "Conflict", "message": f"That conflicts with existing data: {reason}",
-            "problems": []}
+    body = {"error": "Conflict", "message": f"That conflicts with existing data: {reason}", "problems": []}
     return JSONResponse(body, status_code=409)
 
 
 async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-    body = {"error": "DatabaseError", "message": f"The database is unavailable: {reason}",
-            "problems": []}
+    body = {"error": "DatabaseError", "message": f"The database is unavailable: {reason}", "problems": []}
     return JSONResponse(body, status_code=503)
 
 

@@ -48,8 +48,10 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []),
-                                      *(h for h in SECURITY_HEADERS if h[0] not in present)]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *(h for h in SECURITY_HEADERS if h[0] not in present),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -82,16 +84,23 @@ def _refusal(status: int, error: str, message: str, problems: list[str]) -> Resp
 
 
 def too_large(limit: int) -> Response:
-    return _refusal(413, "BodyTooLarge",
-                    f"The request body is larger than {limit} bytes, the limit "
-                    f"({MAX_BODY_ENV}).", [f"(body): larger than {limit} bytes ({MAX_BODY_ENV})"])
+    return _refusal(
+        413,
+        "BodyTooLarge",
+        f"The request body is larger than {limit} bytes, the limit ({MAX_BODY_ENV}).",
+        [f"(body): larger than {limit} bytes ({MAX_BODY_ENV})"],
+    )
 
 
 def too_deep(problem: str) -> Response:
     # 422, as core refuses nesting it finds deeper in (core.base.storable.too_deep).
-    return _refusal(422, "BodyTooDeep",
-                    f"The JSON body nests deeper than {MAX_NESTING} levels, the limit (mappings "
-                    "and lists inside each other).", [problem])
+    return _refusal(
+        422,
+        "BodyTooDeep",
+        f"The JSON body nests deeper than {MAX_NESTING} levels, the limit (mappings "
+        "and lists inside each other).",
+        [problem],
+    )
 
 
 class BodyLimits:
@@ -120,8 +129,12 @@ class BodyLimits:
             try:
                 length = int(declared)
             except ValueError:
-                await _refusal(400, "BadRequest", "Content-Length is not a number.",
-                               ["(headers): Content-Length is not a number"])(scope, receive, send)
+                await _refusal(
+                    400,
+                    "BadRequest",
+                    "Content-Length is not a number.",
+                    ["(headers): Content-Length is not a number"],
+                )(scope, receive, send)
                 return
             if length > limit:
                 await too_large(limit)(scope, receive, send)

@@ -14,8 +14,11 @@ from gateway.schemas import Health
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=Health,
-            responses={503: {"model": Health, "description": "The database is unreachable."}})
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database is unreachable."}},
+)
 def healthz(request: Request) -> JSONResponse:
     """200 when the database answers ``SELECT 1``; 503 otherwise."""
     db = database(request)

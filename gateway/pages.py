@@ -40,14 +40,29 @@ router = APIRouter(include_in_schema=False)
 LOGIN_PATH = "/login"
 
 
-def _form(request: Request, *, next: str, email: str = "", error: str | None = None,
-          status_code: int = 200) -> Response:
+def _form(
+    request: Request, *, next: str, email: str = "", error: str | None = None, status_code: int = 200
+) -> Response:
     """The sign-in form with a fresh nonce cookie and the token bound to it."""
     nonce = new_login_nonce()
-    response = page("login.html", status_code=status_code, next=safe_next(next), email=email,
-                    error=error, csrf_field=CSRF_FIELD, csrf_token=login_csrf_token(nonce))
-    set_cookie(response, request, LOGIN_NONCE_COOKIE, nonce, max_age=LOGIN_TOKEN_AGE,
-               samesite="strict", path=LOGIN_PATH)
+    response = page(
+        "login.html",
+        status_code=status_code,
+        next=safe_next(next),
+        email=email,
+        error=error,
+        csrf_field=CSRF_FIELD,
+        csrf_token=login_csrf_token(nonce),
+    )
+    set_cookie(
+        response,
+        request,
+        LOGIN_NONCE_COOKIE,
+        nonce,
+        max_age=LOGIN_TOKEN_AGE,
+        samesite="strict",
+        path=LOGIN_PATH,
+    )
     return response
 
 
@@ -66,21 +81,31 @@ def login(
 ) -> Response:
     refusal = request_refusal(request)
     if refusal is None and not login_csrf_valid(request.cookies.get(LOGIN_NONCE_COOKIE), csrf_token):
-        refusal = "This sign-in was not sent from this site's sign-in form (or the form is " \
-                  "more than an hour old); sign in again."
+        refusal = (
+            "This sign-in was not sent from this site's sign-in form (or the form is "
+            "more than an hour old); sign in again."
+        )
     if refusal is not None:
         return _form(request, next=next, email="", error=refusal, status_code=403)
     try:
-        user = sign_in(database(request), email, password,
-                       address=request.client.host if request.client else None)
+        user = sign_in(
+            database(request), email, password, address=request.client.host if request.client else None
+        )
     except NotAuthorized as exc:
         return _form(request, next=next, email=email, error=str(exc), status_code=401)
     response = RedirectResponse(safe_next(next), status_code=303)
     session = make_session_cookie(user)
     set_cookie(response, request, SESSION_COOKIE, session, max_age=SESSION_MAX_AGE)
     # The approver page's script sends this token with each of its requests (gateway.browser).
-    set_cookie(response, request, CSRF_COOKIE, session_csrf_token(session), max_age=SESSION_MAX_AGE,
-               httponly=False, samesite="strict")
+    set_cookie(
+        response,
+        request,
+        CSRF_COOKIE,
+        session_csrf_token(session),
+        max_age=SESSION_MAX_AGE,
+        httponly=False,
+        samesite="strict",
+    )
     response.delete_cookie(LOGIN_NONCE_COOKIE, path=LOGIN_PATH)
     return response
 
@@ -88,11 +113,18 @@ def login(
 LOGOUT_PATH = "/logout"
 
 
-def _logout_page(request: Request, email: str, *, error: str | None = None,
-                 status_code: int = 200) -> Response:
+def _logout_page(
+    request: Request, email: str, *, error: str | None = None, status_code: int = 200
+) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE) or ""
-    return page("logout.html", status_code=status_code, email=email, error=error,
-                csrf_field=CSRF_FIELD, csrf_token=session_csrf_token(cookie))
+    return page(
+        "logout.html",
+        status_code=status_code,
+        email=email,
+        error=error,
+        csrf_field=CSRF_FIELD,
+        csrf_token=session_csrf_token(cookie),
+    )
 
 
 @router.get(LOGOUT_PATH, response_class=HTMLResponse)
@@ -116,12 +148,20 @@ async def logout(request: Request) -> Response:
         field = form.get(CSRF_FIELD)
         token = field if isinstance(field, str) else request.headers.get(CSRF_HEADER)
         if not session_csrf_valid(request.cookies.get(SESSION_COOKIE), token):
-            refusal = "This sign-out was not sent from this site's sign-out page (or the page " \
-                      "is more than 12 hours old); open it again."
+            refusal = (
+                "This sign-out was not sent from this site's sign-out page (or the page "
+                "is more than 12 hours old); open it again."
+            )
     if refusal is not None:
         if email is None:
-            return page("result.html", status_code=403, heading="Not signed out",
-                        message=refusal, error=True, link=None)
+            return page(
+                "result.html",
+                status_code=403,
+                heading="Not signed out",
+                message=refusal,
+                error=True,
+                link=None,
+            )
         return _logout_page(request, email, error=refusal, status_code=403)
     if email is not None:
         await run_in_threadpool(end_sessions, database(request), email, actor=email)

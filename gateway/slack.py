@@ -141,8 +141,10 @@ def email_of(db: Database, user_id: str) -> str:
     # Slack ids are upper case; a map edited by hand may not be.
     email = configured_user_map(db).get(user_id.upper()) or email_from_slack_api(user_id)
     if not email:
-        raise NotAuthorized(f"Your Slack account ({user_id}) is not linked to a Countersign "
-                            "approver; ask an admin to add it to SLACK_USER_MAP.")
+        raise NotAuthorized(
+            f"Your Slack account ({user_id}) is not linked to a Countersign "
+            "approver; ask an admin to add it to SLACK_USER_MAP."
+        )
     return email
 
 
@@ -165,10 +167,10 @@ class SlackReply:
         """The ephemeral message; its text in a ``verbatim`` section, so Slack links nothing
         in it by itself (a URL an agent wrote into a title stays text); our own links are
         drawn explicitly (``<url|words>``)."""
-        body: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False,
-                                "text": self.text}
-        body["blocks"] = self.blocks or [{"type": "section", "text": {
-            "type": "mrkdwn", "text": self.text[:3000] or " ", "verbatim": True}}]
+        body: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False, "text": self.text}
+        body["blocks"] = self.blocks or [
+            {"type": "section", "text": {"type": "mrkdwn", "text": self.text[:3000] or " ", "verbatim": True}}
+        ]
         return body
 
 
@@ -232,15 +234,20 @@ def _user_id(payload: dict[str, Any]) -> str:
 def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
     """A block_actions payload (a button) or the edit modal's view_submission."""
     if problems := payload_problems(payload):
-        return SlackReply("This interaction is not one Countersign can read: "
-                          + inert("; ".join(problems)), False, None)
+        return SlackReply(
+            "This interaction is not one Countersign can read: " + inert("; ".join(problems)), False, None
+        )
     response_url = payload.get("response_url") if isinstance(payload.get("response_url"), str) else None
     if payload.get("type") == "view_submission":
         return handle_submission(db, payload)
     if payload.get("type") != "block_actions":
         return SlackReply("Nothing to do for this interaction.", True, None)
-    actions = [a for a in payload["actions"] if isinstance(a, dict)
-               and (a.get("action_id") in ACTION_DECISIONS or a.get("action_id") == EDIT_ACTION)]
+    actions = [
+        a
+        for a in payload["actions"]
+        if isinstance(a, dict)
+        and (a.get("action_id") in ACTION_DECISIONS or a.get("action_id") == EDIT_ACTION)
+    ]
     if not actions:
         # e.g. the "Open in dashboard" link button: Slack opens the URL itself.
         return SlackReply("Nothing to do for this button.", True, None)
@@ -249,27 +256,46 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
     try:
         button = read_button_value(action["value"])
     except ValueError:
-        return SlackReply("This button is from a message Countersign no longer answers (it does "
-                          "not say which level of the request it was sent for); answer the "
-                          "request from its latest message or in the dashboard.", False,
-                          response_url)
+        return SlackReply(
+            "This button is from a message Countersign no longer answers (it does "
+            "not say which level of the request it was sent for); answer the "
+            "request from its latest message or in the dashboard.",
+            False,
+            response_url,
+        )
     approval_id = button.approval_id
     if action["action_id"] == EDIT_ACTION:
-        return open_editor(db, approval_id, user_id, payload.get("trigger_id"), response_url,
-                           level=button.level)
+        return open_editor(
+            db, approval_id, user_id, payload.get("trigger_id"), response_url, level=button.level
+        )
     decision = ACTION_DECISIONS[action["action_id"]]
     try:
         email = email_of(db, user_id)
         with vouched(slack_user_id=user_id.upper()):  # recorded with the vote (core.identity.verified)
             approval = respond_once(
-                db, key=once_key("slack-action", approval_id, str(button.level), user_id.upper(),
-                                 action["action_ts"], action["action_id"]),
-                what="This Slack click", approval_id=approval_id, approver=email,
-                decision=decision, data={}, comment="", channel="slack", level=button.level,
-                digest=button.digest)
+                db,
+                key=once_key(
+                    "slack-action",
+                    approval_id,
+                    str(button.level),
+                    user_id.upper(),
+                    action["action_ts"],
+                    action["action_id"],
+                ),
+                what="This Slack click",
+                approval_id=approval_id,
+                approver=email,
+                decision=decision,
+                data={},
+                comment="",
+                channel="slack",
+                level=button.level,
+                digest=button.digest,
+            )
     except InvalidResponse as exc:
-        return SlackReply(f"{inert(str(exc))} Answer in the dashboard: "
-                          f"{_dashboard(approval_id)}", False, response_url)
+        return SlackReply(
+            f"{inert(str(exc))} Answer in the dashboard: {_dashboard(approval_id)}", False, response_url
+        )
     except CountersignError as exc:
         return SlackReply(inert(str(exc)), False, response_url)
     verb = "approved" if decision == "approve" else "rejected"
@@ -285,18 +311,28 @@ def _asked(db: Database, approval_id: str, email: str) -> tuple[ApprovalRequest,
     engine = ApprovalEngine(db)
     approval = engine.get(approval_id, tenant=user_tenant(db, email))  # another tenant's: unknown
     if approval.status != "pending":
-        raise ApprovalClosed(f"This request is already {approval.status}"
-                             + (f" by {approval.decided_by}." if approval.decided_by else "."))
+        raise ApprovalClosed(
+            f"This request is already {approval.status}"
+            + (f" by {approval.decided_by}." if approval.decided_by else ".")
+        )
     with db.read() as session:
         principals = principals_of(session, email)
     if not set(principals) & set(approval.approvers):
-        raise NotAuthorized(f"{email} is not an approver of this request "
-                            f"(asked: {', '.join(approval.approvers)}).")
+        raise NotAuthorized(
+            f"{email} is not an approver of this request (asked: {', '.join(approval.approvers)})."
+        )
     return approval, request_view(approval, engine.responses(approval_id))
 
 
-def open_editor(db: Database, approval_id: str, user_id: str, trigger_id: Any,
-                response_url: str | None, *, level: int | None = None) -> SlackReply:
+def open_editor(
+    db: Database,
+    approval_id: str,
+    user_id: str,
+    trigger_id: Any,
+    response_url: str | None,
+    *,
+    level: int | None = None,
+) -> SlackReply:
     """The Edit button: the edit modal, or a link to the dashboard when none can open.
     A button sent for another ``level`` of the request opens nothing."""
     link = _dashboard(approval_id)
@@ -307,8 +343,11 @@ def open_editor(db: Database, approval_id: str, user_id: str, trigger_id: Any,
     except CountersignError as exc:
         return SlackReply(inert(str(exc)), False, response_url)
     if not editable(view):
-        return SlackReply(f"This request has nothing to edit; answer it with the buttons or in "
-                          f"the dashboard: {link}", False, response_url)
+        return SlackReply(
+            f"This request has nothing to edit; answer it with the buttons or in the dashboard: {link}",
+            False,
+            response_url,
+        )
     token = _secret("SLACK_BOT_TOKEN")
     if not token or not isinstance(trigger_id, str) or not trigger_id:
         return SlackReply(f"Edit this request in the dashboard: {link}", True, response_url)
@@ -317,21 +356,25 @@ def open_editor(db: Database, approval_id: str, user_id: str, trigger_id: Any,
 
     try:
         modal = edit_modal(approval.id, view, approval.title, level=approval.level)
-        WebClient(token=token, base_url=_api_url(), timeout=5).views_open(
-            trigger_id=trigger_id, view=modal)
+        WebClient(token=token, base_url=_api_url(), timeout=5).views_open(trigger_id=trigger_id, view=modal)
     except (SlackApiError, OSError, CountersignError) as exc:
         log.warning("slack.views_open_failed", approval_id=approval_id, error=str(exc))
-        return SlackReply(f"The edit form could not open in Slack; edit this request in the "
-                          f"dashboard: {link}", False, response_url)
+        return SlackReply(
+            f"The edit form could not open in Slack; edit this request in the dashboard: {link}",
+            False,
+            response_url,
+        )
     log.info("slack.editor_opened", approval_id=approval_id, approver=email)
     return SlackReply("", True, None, ack={})
 
 
 def _done_view(text: str) -> dict[str, Any]:
-    return {"type": "modal", "title": {"type": "plain_text", "text": "Countersign"},
-            "close": {"type": "plain_text", "text": "Done"},
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text,
-                                                    "verbatim": True}}]}
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Countersign"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}],
+    }
 
 
 def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
@@ -347,9 +390,12 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
         return SlackReply("", True, None, ack={})  # not ours to answer
 
     def refused(problems: dict[str, list[str]]) -> SlackReply:
-        return SlackReply("", False, None, ack={
-            "response_action": "errors",
-            "errors": submission_errors(problems, submitted.block_ids)})
+        return SlackReply(
+            "",
+            False,
+            None,
+            ack={"response_action": "errors", "errors": submission_errors(problems, submitted.block_ids)},
+        )
 
     user_id = _user_id(payload)
     try:
@@ -358,32 +404,51 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
     except CountersignError as exc:
         return refused({"": [str(exc)]})
     if submitted.level is None:
-        return refused({"": ["This form does not say which level of the request it was opened "
-                             "for; close it and press Edit again."]})
+        return refused(
+            {
+                "": [
+                    "This form does not say which level of the request it was opened "
+                    "for; close it and press Edit again."
+                ]
+            }
+        )
     if (current.call_now or {}).get("digest") != submitted.digest:
-        return refused({"": ["The call changed since this form opened (an earlier level released "
-                             "another one); close it and press Edit again."]})
+        return refused(
+            {
+                "": [
+                    "The call changed since this form opened (an earlier level released "
+                    "another one); close it and press Edit again."
+                ]
+            }
+        )
     changes, problems = read_inputs(current, submitted.inputs)
     if problems:
         return refused({name: [problem] for name, problem in problems.items()})
-    decision, data = answer_for(current, changes=changes, approved_amount=read_amount(
-        submitted.amount), tool=submitted.tool)
+    decision, data = answer_for(
+        current, changes=changes, approved_amount=read_amount(submitted.amount), tool=submitted.tool
+    )
     view_id = str(view.get("id") or "") if isinstance(view, dict) else ""
     try:
         with vouched(slack_user_id=user_id.upper()):  # recorded with the vote
             decided = respond_once(
-                db, key=once_key("slack-view", view_id, approval.id), what="This Slack form",
-                approval_id=approval.id, approver=email, decision=decision, data=data,
-                comment=submitted.comment.strip(), channel="slack", level=submitted.level,
-                digest=submitted.digest)
+                db,
+                key=once_key("slack-view", view_id, approval.id),
+                what="This Slack form",
+                approval_id=approval.id,
+                approver=email,
+                decision=decision,
+                data=data,
+                comment=submitted.comment.strip(),
+                channel="slack",
+                level=submitted.level,
+                digest=submitted.digest,
+            )
     except InvalidResponse as exc:
         return refused(problems_by_field(exc.problems, current))
     except CountersignError as exc:
         return refused({"": [str(exc)]})
-    log.info("slack.decided", approval_id=approval.id, approver=email, decision=decision,
-             edited=sorted(data))
-    text = f"You approved “{inert(decided.title)}”" + (" with changes." if decision == "modify"
-                                                       else ".")
+    log.info("slack.decided", approval_id=approval.id, approver=email, decision=decision, edited=sorted(data))
+    text = f"You approved “{inert(decided.title)}”" + (" with changes." if decision == "modify" else ".")
     if decided.status == "pending":
         text += " The request is waiting for other approvers."
     return SlackReply(text, True, None, ack={"response_action": "update", "view": _done_view(text)})
@@ -404,14 +469,22 @@ def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
     for approval in pending[:MAX_LISTED]:
         due = f" · due {approval.expires_at:%Y-%m-%d %H:%M} UTC" if approval.expires_at else ""
         text = f"*{inert(approval.title[:200])}*\n{approval.approval_type}{due}"
-        blocks.append(SectionBlock(
-            text=MarkdownTextObject(text=text, verbatim=True),  # nothing auto-linked
-            accessory=ButtonElement(text="Open", url=approval_link(approval.id),
-                                    action_id=f"countersign_open_{approval.id}"[:255]),
-        ).to_dict())
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=text, verbatim=True),  # nothing auto-linked
+                accessory=ButtonElement(
+                    text="Open",
+                    url=approval_link(approval.id),
+                    action_id=f"countersign_open_{approval.id}"[:255],
+                ),
+            ).to_dict()
+        )
     more = " (showing the first 10)" if len(pending) > MAX_LISTED else ""
-    return {"response_type": "ephemeral", "blocks": blocks,
-            "text": f"{min(len(pending), MAX_LISTED)} approval(s) waiting for you{more}."}
+    return {
+        "response_type": "ephemeral",
+        "blocks": blocks,
+        "text": f"{min(len(pending), MAX_LISTED)} approval(s) waiting for you{more}.",
+    }
 
 
 def handle_socket_request(db: Database, request_type: str, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -468,8 +541,14 @@ def _form(raw: bytes) -> dict[str, str]:
 
 def _malformed(problems: list[str]) -> JSONResponse:
     """400: the payload is not what Slack sends (nothing was done)."""
-    return JSONResponse({"error": "InvalidPayload", "message": "The Slack payload is malformed: "
-                         + "; ".join(problems), "problems": problems}, status_code=400)
+    return JSONResponse(
+        {
+            "error": "InvalidPayload",
+            "message": "The Slack payload is malformed: " + "; ".join(problems),
+            "problems": problems,
+        },
+        status_code=400,
+    )
 
 
 @router.post("/slack/interactivity")

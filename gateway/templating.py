@@ -18,6 +18,5 @@ def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = _env.get_template(template).render(**context)
     # Pages hold single-use tokens: keep them out of caches and other sites' referrers
     # (same-origin: our own forms still send a real Origin, which gateway.browser checks).
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",
-               "X-Frame-Options": "DENY"}
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
     return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -48,8 +48,9 @@ def _verified_body(raw: bytes, headers: dict[str, str]) -> Any:
 
     secret = webhook_secret()
     if not secret:
-        raise Unauthenticated("Signed inbound webhooks are not configured here "
-                              f"({SECRET_ENV} is not set); use an API token.")
+        raise Unauthenticated(
+            f"Signed inbound webhooks are not configured here ({SECRET_ENV} is not set); use an API token."
+        )
     try:
         return Webhook(secret).verify(raw, headers)
     except (WebhookVerificationError, ValueError) as exc:  # malformed is refused too, not a crash
@@ -114,7 +115,15 @@ async def inbound(request: Request) -> ApprovalOut:
     key = once_key("webhook", headers["webhook-id"]) if signed else None
     with acting_with(credential):  # a token answers within its scopes (approvals:answer)
         approval = respond_once(
-            database(request), key=key, what="This webhook delivery (webhook-id)",
-            approval_id=answer.approval_id, approver=approver, decision=answer.decision,
-            data=answer.data, comment=answer.comment, channel="webhook", level=answer.level)
+            database(request),
+            key=key,
+            what="This webhook delivery (webhook-id)",
+            approval_id=answer.approval_id,
+            approver=approver,
+            decision=answer.decision,
+            data=answer.data,
+            comment=answer.comment,
+            channel="webhook",
+            level=answer.level,
+        )
     return ApprovalOut.of(approval)

@@ -29,25 +29,36 @@ user = signed_in()
 db = get_services().db
 
 st.title("Agents")
-if st.radio("Show", ["Profiles", "Teams"], horizontal=True, key="agents.section",
-            label_visibility="collapsed") == "Teams":
+if (
+    st.radio(
+        "Show", ["Profiles", "Teams"], horizontal=True, key="agents.section", label_visibility="collapsed"
+    )
+    == "Teams"
+):
     teams_section(db, user)
     st.stop()
-st.caption("Agent profiles: a task step names one with `agent: <name>`. A profile in use by a "
-           "workflow that is not completed, cancelled or failed cannot be deleted.")
+st.caption(
+    "Agent profiles: a task step names one with `agent: <name>`. A profile in use by a "
+    "workflow that is not completed, cancelled or failed cannot be deleted."
+)
 if NOTICE in st.session_state:
     st.success(md(st.session_state.pop(NOTICE)))  # it names the profile
 
 rows = [profiles.profile_dict(p) for p in profiles.list_profiles(db)]
 if rows:
     st.dataframe(
-        {"name": [r["name"] for r in rows], "role": [r["role"] for r in rows],
-         "type": [r["agent_type"] for r in rows],
-         "model": [f"{r['model_provider'] or '-'} / {r['model_id'] or '-'}" for r in rows],
-         "tools": [", ".join(r["tools"]) for r in rows],
-         "held tools": [", ".join(held_label(h) for h in r["held_tools"]) for r in rows],
-         "max steps": [r["max_steps"] for r in rows]},
-        hide_index=True, key="agents.table")
+        {
+            "name": [r["name"] for r in rows],
+            "role": [r["role"] for r in rows],
+            "type": [r["agent_type"] for r in rows],
+            "model": [f"{r['model_provider'] or '-'} / {r['model_id'] or '-'}" for r in rows],
+            "tools": [", ".join(r["tools"]) for r in rows],
+            "held tools": [", ".join(held_label(h) for h in r["held_tools"]) for r in rows],
+            "max steps": [r["max_steps"] for r in rows],
+        },
+        hide_index=True,
+        key="agents.table",
+    )
 else:
     st.info("No agent profiles yet.")
 
@@ -71,36 +82,51 @@ def names_list(text: str) -> list[str]:
 st.header("New agent profile" if choice == NEW else f"Edit {md(choice)}")
 name = st.text_input("Name", key=f"{prefix}.name") if choice == NEW else choice
 role = st.text_input("Role", value=current.get("role", ""), key=f"{prefix}.role")
-instructions = st.text_area("Instructions", value=current.get("instructions", ""),
-                            key=f"{prefix}.instructions")
+instructions = st.text_area(
+    "Instructions", value=current.get("instructions", ""), key=f"{prefix}.instructions"
+)
 left, right = st.columns(2)
 types = list(profiles.AGENT_TYPES)
-agent_type = left.selectbox("Agent type", types,
-                            index=types.index(current.get("agent_type", types[0])),
-                            key=f"{prefix}.agent_type")
-max_steps = right.number_input("Max steps", min_value=1, max_value=200,
-                               value=int(current.get("max_steps", 10)), key=f"{prefix}.max_steps")
+agent_type = left.selectbox(
+    "Agent type", types, index=types.index(current.get("agent_type", types[0])), key=f"{prefix}.agent_type"
+)
+max_steps = right.number_input(
+    "Max steps",
+    min_value=1,
+    max_value=200,
+    value=int(current.get("max_steps", 10)),
+    key=f"{prefix}.max_steps",
+)
 providers = [ENVIRONMENT, *profiles.PROVIDERS]
-provider = left.selectbox("Model provider", providers,
-                          index=providers.index(current.get("model_provider") or ENVIRONMENT),
-                          key=f"{prefix}.provider")
-model_id = right.text_input("Model id", value=current.get("model_id") or "",
-                            placeholder="from the environment", key=f"{prefix}.model_id")
-tools = st.text_input("Tools (comma-separated)", value=", ".join(current.get("tools", [])),
-                      key=f"{prefix}.tools")
+provider = left.selectbox(
+    "Model provider",
+    providers,
+    index=providers.index(current.get("model_provider") or ENVIRONMENT),
+    key=f"{prefix}.provider",
+)
+model_id = right.text_input(
+    "Model id",
+    value=current.get("model_id") or "",
+    placeholder="from the environment",
+    key=f"{prefix}.model_id",
+)
+tools = st.text_input(
+    "Tools (comma-separated)", value=", ".join(current.get("tools", [])), key=f"{prefix}.tools"
+)
 # A held tool's gate ({name, when}) is kept while its name stays listed; gates are
 # written in YAML or with the CLI (docs/policy.md).
 held_gates = {h["name"]: h for h in current.get("held_tools", []) if isinstance(h, dict)}
-held_tools = st.text_input("Held tools: each call waits for a person (comma-separated)",
-                           value=", ".join(h["name"] if isinstance(h, dict) else h
-                                           for h in current.get("held_tools", [])),
-                           key=f"{prefix}.held_tools",
-                           help="A tool with a gate keeps it: " + (", ".join(
-                               held_label(h) for h in held_gates.values()) or "none"))
+held_tools = st.text_input(
+    "Held tools: each call waits for a person (comma-separated)",
+    value=", ".join(h["name"] if isinstance(h, dict) else h for h in current.get("held_tools", [])),
+    key=f"{prefix}.held_tools",
+    help="A tool with a gate keeps it: " + (", ".join(held_label(h) for h in held_gates.values()) or "none"),
+)
 settings_text = st.text_area(
-    "Other settings (JSON: model api_base / api_key_env / options, approval, "
-    "authorized_imports, executor)",
-    value=json.dumps(current.get("settings") or {}, indent=2), key=f"{prefix}.settings")
+    "Other settings (JSON: model api_base / api_key_env / options, approval, authorized_imports, executor)",
+    value=json.dumps(current.get("settings") or {}, indent=2),
+    key=f"{prefix}.settings",
+)
 
 save, delete = st.columns(2)
 if save.button("Create" if choice == NEW else "Save", type="primary", key=f"{prefix}.save"):
@@ -109,12 +135,17 @@ if save.button("Create" if choice == NEW else "Save", type="primary", key=f"{pre
     except json.JSONDecodeError as exc:
         st.error(f"Other settings are not valid JSON: {exc.msg} (line {exc.lineno}).")
     else:
-        fields = {"role": role, "instructions": instructions, "agent_type": agent_type,
-                  "model_provider": None if provider == ENVIRONMENT else provider,
-                  "model_id": model_id.strip() or None, "tools": names_list(tools),
-                  "held_tools": [held_gates.get(n, n) for n in names_list(held_tools)],
-                  "max_steps": int(max_steps),
-                  "settings": settings}
+        fields = {
+            "role": role,
+            "instructions": instructions,
+            "agent_type": agent_type,
+            "model_provider": None if provider == ENVIRONMENT else provider,
+            "model_id": model_id.strip() or None,
+            "tools": names_list(tools),
+            "held_tools": [held_gates.get(n, n) for n in names_list(held_tools)],
+            "max_steps": int(max_steps),
+            "settings": settings,
+        }
         try:
             if choice == NEW:
                 profiles.create_profile(db, {"name": name.strip(), **fields}, user.email)

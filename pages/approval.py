@@ -64,10 +64,16 @@ keyboard_shortcuts("approval")
 reassign_panel(services.db, approval, user.email)
 votes_table(view)
 with st.expander("Deliveries", expanded=False):
-    deliveries_panel(services.db, notifications_for(services.db, approval.id),
-                     actor=user.email, can_retry=user.is_admin)
+    deliveries_panel(
+        services.db, notifications_for(services.db, approval.id), actor=user.email, can_retry=user.is_admin
+    )
 if approval.workflow_id:
     st.subheader("Recent events of the workflow")
-    event_log(history.readable_events(services.db, ops.events_of(
-        services.db, approval.workflow_id, limit=RECENT_EVENTS, tenant=user.tenant)),
-              key="approval.events", height=260)
+    event_log(
+        history.readable_events(
+            services.db,
+            ops.events_of(services.db, approval.workflow_id, limit=RECENT_EVENTS, tenant=user.tenant),
+        ),
+        key="approval.events",
+        height=260,
+    )

@@ -12,6 +12,8 @@ user = signed_in()
 db = get_services().db
 
 st.title("Execution logs")
-st.caption("Every agent step, tool call, model error and final answer, from workflows and chat "
-           "sessions, newest first. The export holds every row the filters match.")
+st.caption(
+    "Every agent step, tool call, model error and final answer, from workflows and chat "
+    "sessions, newest first. The export holds every row the filters match."
+)
 execution_logs_view(db, user)

@@ -23,8 +23,7 @@ if user.tenant is None:  # alerts are about the platform (runners, deliveries, e
 totals = reports.approval_totals(db, tenant=user.tenant)
 pending, expired, escalated, decided = st.columns(4)
 pending.metric("Waiting for a decision", totals.get("pending", 0), border=True)
-decided.metric("Decided", sum(totals.get(s, 0) for s in ("approved", "modified", "rejected")),
-               border=True)
+decided.metric("Decided", sum(totals.get(s, 0) for s in ("approved", "modified", "rejected")), border=True)
 expired.metric("Expired", totals.get("expired", 0), border=True)
 escalated.metric("Escalated", totals.get("escalated", 0), border=True)
 
@@ -36,8 +35,10 @@ with per_day:
     else:
         st.caption(f"No approval requests in the last {DAYS} days.")
 with to_decision:
-    st.plotly_chart(charts.time_to_decision_figure(reports.time_to_decision(db, tenant=user.tenant)),
-                    key="monitor.time_to_decision")
+    st.plotly_chart(
+        charts.time_to_decision_figure(reports.time_to_decision(db, tenant=user.tenant)),
+        key="monitor.time_to_decision",
+    )
 
 by_status, heartbeat = st.columns(2)
 with by_status:
@@ -54,7 +55,9 @@ with heartbeat:
         st.markdown(f"**{alive}** of {len(runners)} runners alive")
         st.plotly_chart(charts.heartbeat_figure(runners, lease), key="monitor.heartbeat")
     else:
-        st.warning("No runner has ever reported. Start one: `python -m core runner`, or run the "
-                   "dashboard without RUNNER=external.")
+        st.warning(
+            "No runner has ever reported. Start one: `python -m core runner`, or run the "
+            "dashboard without RUNNER=external."
+        )
 
 analytics_section(db, user.email)

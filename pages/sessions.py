@@ -26,16 +26,21 @@ user = signed_in()
 db = get_services().db
 
 st.title("Sessions")
-st.caption("Conversations with an agent flow. A supervisor can take one over (the agent stops "
-           "answering), write to the person (the agent never sees it) and release it.")
+st.caption(
+    "Conversations with an agent flow. A supervisor can take one over (the agent stops "
+    "answering), write to the person (the agent never sees it) and release it."
+)
 if ui.NOTICE in st.session_state:
     st.success(st.session_state.pop(ui.NOTICE))
 
 with st.expander("New session", expanded=False):
     flows = conv.flows_for(db, user.email)
-    flow = st.selectbox("Flow", [f.name for f in flows], key="sessions.new.flow",
-                        help="; ".join(f"{md(f.name)}: {md(f.description)}" for f in flows
-                                       if f.description))
+    flow = st.selectbox(
+        "Flow",
+        [f.name for f in flows],
+        key="sessions.new.flow",
+        help="; ".join(f"{md(f.name)}: {md(f.description)}" for f in flows if f.description),
+    )
     title = st.text_input("Title", key="sessions.new.title", placeholder="What is it about?")
     if st.button("Start session", type="primary", key="sessions.new.start"):
         try:
@@ -63,8 +68,11 @@ chosen = st.selectbox("Session", ids, key=CHOICE, format_func=lambda i: labels.g
 chat = conv.get_session(db, chosen if chosen in ids else ids[0], user.email)
 can = access.abilities(db, chat, user.email)
 
-typed = st.chat_input("Write a message", key="sessions.input", disabled=not can.write) \
-    if chat.user_email == user.email else None
+typed = (
+    st.chat_input("Write a message", key="sessions.input", disabled=not can.write)
+    if chat.user_email == user.email
+    else None
+)
 if typed:
     try:
         with st.spinner("The agent is answering..."):
@@ -76,10 +84,18 @@ if typed:
 
 full = True
 if can.supervise:
-    full = st.toggle("Full history", value=True, key="sessions.full_history",
-                     help="On: every message. Off: only what the model sees (user and agent).")
-    st.page_link(nav.LOGS_PAGE, label="Execution logs of this session", icon=":material/receipt_long:",
-                 query_params={"session": chat.id})
+    full = st.toggle(
+        "Full history",
+        value=True,
+        key="sessions.full_history",
+        help="On: every message. Off: only what the model sees (user and agent).",
+    )
+    st.page_link(
+        nav.LOGS_PAGE,
+        label="Execution logs of this session",
+        icon=":material/receipt_long:",
+        query_params={"session": chat.id},
+    )
 
 
 @st.fragment(run_every=ui.POLL_SECONDS)
@@ -87,8 +103,10 @@ def conversation() -> None:
     now = ui.snapshot(db, chat.id, user.email, model_only=not full)
     current = now.chat
     held = f" · held by {md(current.supervisor)}" if current.supervisor else ""
-    st.markdown(f"{ui.status_markdown(current.status)} **{md(current.title)}** · "
-                f"{md(current.user_email)} · flow {md(current.flow)}{held}")
+    st.markdown(
+        f"{ui.status_markdown(current.status)} **{md(current.title)}** · "
+        f"{md(current.user_email)} · flow {md(current.flow)}{held}"
+    )
     if current.status == "supervised" and current.user_email == user.email:
         st.caption("A person from the team is handling this conversation.")
     ui.draw_messages(now.messages)

@@ -34,6 +34,7 @@ def parse_json_object(text: str, what: str) -> dict[str, object]:
         raise Invalid(f"{what}: must be a JSON object.")
     return value
 
+
 user = signed_in()
 services = get_services()
 can = actions_for(services.db, user.email)
@@ -46,8 +47,14 @@ st.title("Settings")
 st.header("Database")
 for name, value in settings_report.database_info(services.db).items():
     st.markdown(f"**{name}:** `{value}`")
-st.caption("Runner: " + ("external (RUNNER=external)" if services.runner is None
-                         else f"in this process ({services.runner.runner_id})"))
+st.caption(
+    "Runner: "
+    + (
+        "external (RUNNER=external)"
+        if services.runner is None
+        else f"in this process ({services.runner.runner_id})"
+    )
+)
 if st.button("Test the database", key="settings.test.database"):
     outcome = settings_report.check_database(services.db)
     (st.success if outcome.ok else st.error)(outcome.message)
@@ -56,12 +63,17 @@ if st.button("Test the database", key="settings.test.database"):
 def integration_block(item: Integration, index: int) -> None:
     with st.container(border=True, key=f"settings.{item.kind}.{index}"):
         configured = item.configured()
-        st.markdown(f"**{item.name}** · " + (":green-badge[configured]" if configured
-                                              else ":gray-badge[not configured]"))
+        st.markdown(
+            f"**{item.name}** · "
+            + (":green-badge[configured]" if configured else ":gray-badge[not configured]")
+        )
         if item.description:
             st.caption(item.description)
-        st.dataframe({"setting": list(item.shown()), "value": list(item.shown().values())},
-                     hide_index=True, key=f"settings.{item.kind}.{index}.values")
+        st.dataframe(
+            {"setting": list(item.shown()), "value": list(item.shown().values())},
+            hide_index=True,
+            key=f"settings.{item.kind}.{index}.values",
+        )
         if st.button(f"Test {item.name}", key=f"settings.test.{item.kind}.{index}"):
             if item.check is None:
                 st.info(f"{item.name}: no test is available.")
@@ -81,41 +93,58 @@ model_providers_section(services.db)  # Ollama's models, a test per configured p
 
 
 st.header("Roles and permissions")
-st.caption("What each role may do; core checks it for every interface (dashboard, REST API, CLI). "
-           "The person who started a workflow may also pause, resume and cancel it.")
+st.caption(
+    "What each role may do; core checks it for every interface (dashboard, REST API, CLI). "
+    "The person who started a workflow may also pause, resume and cancel it."
+)
 roles_table()
 
 if Action.USERS_MANAGE in can:
     st.header("API tokens")
-    st.caption("Tokens for the REST API act as an account, within their scopes (never more than "
-               "the account's role) and until they expire or are revoked. An agent that starts "
-               "workflows gets a service account and a token scoped to workflows:start.")
+    st.caption(
+        "Tokens for the REST API act as an account, within their scopes (never more than "
+        "the account's role) and until they expire or are revoked. An agent that starts "
+        "workflows gets a service account and a token scoped to workflows:start."
+    )
     tokens_section(services.db, user)
     st.header("Accounts")
-    st.caption("A disabled account keeps its history and tokens but acts nowhere: its sessions "
-               "end, and its sign-in, API tokens, email links and Slack clicks are refused until "
-               "it is enabled again.")
+    st.caption(
+        "A disabled account keeps its history and tokens but acts nowhere: its sessions "
+        "end, and its sign-in, API tokens, email links and Slack clicks are refused until "
+        "it is enabled again."
+    )
     accounts_section(services.db, user)
     st.header("Out of office")
-    st.caption("Requests addressed to a person away go to their delegate until the date "
-               "(core/approvals/delegation.py). Each person sets their own on the Policies page.")
+    st.caption(
+        "Requests addressed to a person away go to their delegate until the date "
+        "(core/approvals/delegation.py). Each person sets their own on the Policies page."
+    )
     out_of_office_form(services.db, user.email, any_person=True, key="settings.ooo")
 
 if Action.CHANNELS_CONFIGURE not in can:
     st.stop()
 st.header("Channel settings")
-st.caption("Non-secret settings only (hosts, senders, user maps, webhook URLs). Secrets stay in "
-           "the environment or .streamlit/secrets.toml.")
+st.caption(
+    "Non-secret settings only (hosts, senders, user maps, webhook URLs). Secrets stay in "
+    "the environment or .streamlit/secrets.toml."
+)
 for channel in CHANNELS:
     enabled, current = read_channel_settings(services.db, channel)
     with st.expander(f"{channel} settings", expanded=False):
         with st.form(key=f"channel.{channel}.form"):
             new_enabled = st.checkbox("Enabled", value=enabled, key=f"channel.{channel}.enabled")
-            text = st.text_area("Settings (JSON object)", value=json.dumps(current, indent=2),
-                                key=f"channel.{channel}.settings")
+            text = st.text_area(
+                "Settings (JSON object)",
+                value=json.dumps(current, indent=2),
+                key=f"channel.{channel}.settings",
+            )
             if st.form_submit_button("Save", key=f"channel.{channel}.save"):
                 with core_errors():
-                    store_channel_settings(services.db, channel, enabled=new_enabled,
-                                           settings=parse_json_object(text, "Settings"),
-                                           actor=user.email)
+                    store_channel_settings(
+                        services.db,
+                        channel,
+                        enabled=new_enabled,
+                        settings=parse_json_object(text, "Settings"),
+                        actor=user.email,
+                    )
                     st.success(f"Saved the {channel} settings.")

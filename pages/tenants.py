@@ -33,7 +33,8 @@ if rows:
     if slug:
         st.header(md(next(t.name for t in rows if t.slug == slug) or slug))
         flows_tab, secrets_tab, model_tab, delete_tab = st.tabs(
-            ["Flows", "Secrets", "Model settings", "Delete"])
+            ["Flows", "Secrets", "Model settings", "Delete"]
+        )
         with flows_tab:
             widgets.flows_section(db, slug, user.email)
         with secrets_tab:

@@ -28,10 +28,16 @@ workflow_id = st.query_params.get("workflow")
 if not workflow_id:
     st.title("Workflow")
     recent = ops.list_workflows(db, limit=20, tenant=user.tenant).rows
-    chosen = st.selectbox("Open a recent workflow", [None, *[w.id for w in recent]],
-                          key="workflow.pick",
-                          format_func=lambda i: "Choose…" if i is None
-                          else next(f"{w.name} · {w.status} · {w.id[:8]}" for w in recent if w.id == i))
+    chosen = st.selectbox(
+        "Open a recent workflow",
+        [None, *[w.id for w in recent]],
+        key="workflow.pick",
+        format_func=lambda i: (
+            "Choose…"
+            if i is None
+            else next(f"{w.name} · {w.status} · {w.id[:8]}" for w in recent if w.id == i)
+        ),
+    )
     if chosen:
         st.query_params["workflow"] = chosen
         st.rerun()
@@ -47,11 +53,12 @@ except CountersignError as exc:
 # The name, step names, description and error may all be an agent's words: text only.
 st.title(md(workflow.name))
 step_names = [str(step.get("name", "")) for step in workflow.definition.get("steps", [])]
-st.markdown(f"{badge_markdown(workflow.status)} "
-            f"{position_text(workflow.status, workflow.current_step, step_names)} · "
-            f"started by {md(workflow.created_by)} · `{workflow.id}`")
-waiting_notice(waiting_on(db, [workflow.id], viewer=user.email).get(workflow.id, []),
-               key="workflow.waits")
+st.markdown(
+    f"{badge_markdown(workflow.status)} "
+    f"{position_text(workflow.status, workflow.current_step, step_names)} · "
+    f"started by {md(workflow.created_by)} · `{workflow.id}`"
+)
+waiting_notice(waiting_on(db, [workflow.id], viewer=user.email).get(workflow.id, []), key="workflow.waits")
 if workflow.description:
     st.caption(md_lines(workflow.description))
 if workflow.error:
@@ -60,7 +67,8 @@ workflow_controls(db, workflow, user)
 
 # Keyed: the open tab stays open when the page above it changes (a request answered).
 timeline_tab, events_tab, state_tab, checkpoints_tab = st.tabs(
-    ["Timeline", "Events", "State", "Checkpoints"], key="workflow.tabs")
+    ["Timeline", "Events", "State", "Checkpoints"], key="workflow.tabs"
+)
 with timeline_tab:
     runs = ops.step_runs_of(db, workflow.id)
     if runs:
@@ -69,13 +77,21 @@ with timeline_tab:
     else:
         st.caption("No step has run yet.")
 with events_tab:
-    event_log(history.readable_events(db, ops.events_of(db, workflow.id, limit=EVENT_ROWS)),
-              key="workflow.events",
-              states=lambda event_id: history.states_at(db, workflow.id, event_id,
-                                                        tenant=user.tenant))
+    event_log(
+        history.readable_events(db, ops.events_of(db, workflow.id, limit=EVENT_ROWS)),
+        key="workflow.events",
+        states=lambda event_id: history.states_at(db, workflow.id, event_id, tenant=user.tenant),
+    )
 with state_tab:
-    st.json({"status": workflow.status, "current_step": workflow.current_step,
-             "context": workflow.context, "step_outputs": workflow.step_outputs,
-             "input": workflow.input_data}, expanded=2)
+    st.json(
+        {
+            "status": workflow.status,
+            "current_step": workflow.current_step,
+            "context": workflow.context,
+            "step_outputs": workflow.step_outputs,
+            "input": workflow.input_data,
+        },
+        expanded=2,
+    )
 with checkpoints_tab:
     checkpoint_browser(db, workflow, user)

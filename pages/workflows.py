@@ -27,10 +27,10 @@ db = get_services().db
 st.title("Workflows")
 started_notice()
 status_col, search_col, size_col = st.columns([2, 3, 1])
-statuses = status_col.multiselect("Status", list(WORKFLOW_STATUSES), key="workflows.status",
-                                  placeholder="All statuses")
-search = search_col.text_input("Search", key="workflows.search",
-                               placeholder="Name or id contains…")
+statuses = status_col.multiselect(
+    "Status", list(WORKFLOW_STATUSES), key="workflows.status", placeholder="All statuses"
+)
+search = search_col.text_input("Search", key="workflows.search", placeholder="Name or id contains…")
 size = size_col.selectbox("Per page", PAGE_SIZES, key="workflows.size")
 filters = {"status": statuses or None, "search": search.strip() or None, "tenant": user.tenant}
 page = int(st.session_state.get("workflows.page", 1))
@@ -40,13 +40,19 @@ if page > pages:  # the filter shrank the list under the page shown
     page = st.session_state["workflows.page"] = 1
     listing = ops.list_workflows(db, **filters, limit=size, offset=0)  # type: ignore[arg-type]
 st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, key="workflows.page")
-st.caption(f"{listing.total} workflows · showing {len(listing.rows)} from "
-           f"{(page - 1) * size + 1 if listing.rows else 0}")
+st.caption(
+    f"{listing.total} workflows · showing {len(listing.rows)} from "
+    f"{(page - 1) * size + 1 if listing.rows else 0}"
+)
 waits = waiting_on(db, [w.id for w in listing.rows], viewer=user.email)
 chosen = workflow_table(listing.rows, key="workflows.table", waits=waits)
 if chosen:
-    st.page_link(WORKFLOW_PAGE, label="Open the selected workflow", icon=":material/timeline:",
-                 query_params={"workflow": chosen})
+    st.page_link(
+        WORKFLOW_PAGE,
+        label="Open the selected workflow",
+        icon=":material/timeline:",
+        query_params={"workflow": chosen},
+    )
     waiting_notice(waits.get(chosen, []), key="workflows.waits")
 
 if allowed(db, user.email, Action.WORKFLOWS_START):

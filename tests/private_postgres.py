@@ -49,8 +49,10 @@ SERVER_SETTINGS = {
 
 def _binary(name: str) -> str | None:
     """The newest ``/usr/lib/postgresql/<version>/bin/<name>``, else one on PATH."""
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-                   key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    found = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     return found[-1] if found else shutil.which(name)
 
 
@@ -115,8 +117,19 @@ class PrivateCluster:
             for path in (base, cluster.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         try:
-            cluster._run("initdb", "-D", str(cluster.data_dir), "-A", "trust", "-U", POSTGRES_USER,
-                         "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+            cluster._run(
+                "initdb",
+                "-D",
+                str(cluster.data_dir),
+                "-A",
+                "trust",
+                "-U",
+                POSTGRES_USER,
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            )
             cluster.start()
         except BaseException:
             shutil.rmtree(base, ignore_errors=True)
@@ -125,16 +138,33 @@ class PrivateCluster:
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
-        options = " ".join(["-c listen_addresses=127.0.0.1", f"-c port={self.port}",
-                            f"-c unix_socket_directories={self.socket_dir}",
-                            *(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())])
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
-                  "-t", str(PG_CTL_WAIT_SECONDS), "-o", options, "start")
+        options = " ".join(
+            [
+                "-c listen_addresses=127.0.0.1",
+                f"-c port={self.port}",
+                f"-c unix_socket_directories={self.socket_dir}",
+                *(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items()),
+            ]
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            str(PG_CTL_WAIT_SECONDS),
+            "-o",
+            options,
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``: roll back open transactions, close every connection)."""
-        self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w",
-                  "-t", str(PG_CTL_WAIT_SECONDS), "stop")
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", str(PG_CTL_WAIT_SECONDS), "stop"
+        )
 
     def restart(self, mode: str = "fast") -> None:
         """``pg_ctl restart -m fast``: every connection is cut, the server comes back."""
@@ -142,8 +172,12 @@ class PrivateCluster:
         self.start()
 
     def is_running(self) -> bool:
-        result = subprocess.run(self._command("pg_ctl", "-D", str(self.data_dir), "status"),
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            self._command("pg_ctl", "-D", str(self.data_dir), "status"),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return result.returncode == 0
 
     def destroy(self) -> None:
@@ -162,8 +196,14 @@ class PrivateCluster:
 
     def connect(self, dbname: str = "postgres") -> psycopg.Connection:
         """A plain autocommit connection (for admin statements and checks)."""
-        return psycopg.connect(host="127.0.0.1", port=self.port, user=POSTGRES_USER,
-                               dbname=dbname, autocommit=True, connect_timeout=5)
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=POSTGRES_USER,
+            dbname=dbname,
+            autocommit=True,
+            connect_timeout=5,
+        )
 
     def create_database(self, name: str | None = None) -> str:
         """A fresh database migrated to head (cloned from a template made once); its URL."""
@@ -197,10 +237,12 @@ class PrivateCluster:
         return command
 
     def _run(self, binary: str, *args: str) -> None:
-        result = subprocess.run(self._command(binary, *args), capture_output=True, text=True,
-                                check=False, cwd=self.base)
+        result = subprocess.run(
+            self._command(binary, *args), capture_output=True, text=True, check=False, cwd=self.base
+        )
         if result.returncode != 0:
-            server_log = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() \
-                else ""
-            raise RuntimeError(f"{binary} {' '.join(args[-1:])} failed ({result.returncode}): "
-                               f"{result.stderr.strip() or result.stdout.strip()}\n{server_log}")
+            server_log = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+            raise RuntimeError(
+                f"{binary} {' '.join(args[-1:])} failed ({result.returncode}): "
+                f"{result.stderr.strip() or result.stdout.strip()}\n{server_log}"
+            )

@@ -46,5 +46,11 @@ def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> Connectio
 
 test_connection.__test__ = False  # type: ignore[attr-defined]
 
-__all__ = ["AgentSpec", "ModelSpec", "agent_task_handler", "register_profile", "resolve_spec",
-           "test_connection"]
+__all__ = [
+    "AgentSpec",
+    "ModelSpec",
+    "agent_task_handler",
+    "register_profile",
+    "resolve_spec",
+    "test_connection",
+]

@@ -45,8 +45,11 @@ def enhance_task(task: str, scope: dict[str, Any], tools: list[Any], held: set[s
         parts.append(_section("Decisions people made so far", scope["context"]["approvals"]))
     lines = []
     for tool in tools:
-        mark = " [held: a person approves each call before it runs]" if (
-            tool.name in held or getattr(tool, "always_held", False)) else ""
+        mark = (
+            " [held: a person approves each call before it runs]"
+            if (tool.name in held or getattr(tool, "always_held", False))
+            else ""
+        )
         lines.append(f"- {tool.name}: {tool.description}{mark}")
     parts.append("## Tools available\n" + "\n".join(lines))
     parts.append("## Approval guidelines\n" + GUIDELINES)

@@ -91,8 +91,13 @@ class AgentTaskHandler:
         agent = request.step.agent
         spec = resolve_spec(agent, stored_profiles(self.db) if isinstance(agent, str) else None)
         model_spec = model_spec_for_workflow(self.db, request.workflow_id, spec.model)
-        with span("countersign.agent.run", workflow_id=request.workflow_id,
-                  step=request.step.name, agent_type=spec.type, model=model_label(model_spec)):
+        with span(
+            "countersign.agent.run",
+            workflow_id=request.workflow_id,
+            step=request.step.name,
+            agent_type=spec.type,
+            model=model_label(model_spec),
+        ):
             return _Run(self.db, request, spec).execute()
 
 
@@ -114,26 +119,50 @@ class _Run:
 
     def _load_row(self) -> dict[str, Any]:
         with self.db.session() as session:
-            row = session.scalars(select(AgentRun).where(
-                AgentRun.workflow_id == self.request.workflow_id,
-                AgentRun.step_run_id == self.request.step_run_id)).first()
+            row = session.scalars(
+                select(AgentRun).where(
+                    AgentRun.workflow_id == self.request.workflow_id,
+                    AgentRun.step_run_id == self.request.step_run_id,
+                )
+            ).first()
             if row is None:
-                row = AgentRun(workflow_id=self.request.workflow_id,
-                               step_run_id=self.request.step_run_id,
-                               step_name=self.request.step.name, status="new", model=self.label,
-                               memory={}, state={}, created_at=utcnow(), updated_at=utcnow())
+                row = AgentRun(
+                    workflow_id=self.request.workflow_id,
+                    step_run_id=self.request.step_run_id,
+                    step_name=self.request.step.name,
+                    status="new",
+                    model=self.label,
+                    memory={},
+                    state={},
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
                 session.add(row)
                 session.flush()
             self.log_context = LogContext(
                 tenant=execution_logs.workflow_tenant(session, self.request.workflow_id),
-                workflow_id=self.request.workflow_id, step_name=self.request.step.name,
-                agent=self.agent_name)
-            return {"id": row.id, "status": row.status, "memory": dict(row.memory or {}),
-                    "state": dict(row.state or {}), "pending_call": row.pending_call}
+                workflow_id=self.request.workflow_id,
+                step_name=self.request.step.name,
+                agent=self.agent_name,
+            )
+            return {
+                "id": row.id,
+                "status": row.status,
+                "memory": dict(row.memory or {}),
+                "state": dict(row.state or {}),
+                "pending_call": row.pending_call,
+            }
 
-    def _save(self, *, status: str, event: str | None = None, data: dict[str, Any] | None = None,
-              pending_call: dict[str, Any] | None = None, approval_id: str | None = None,
-              logs: list[LogEntry] | None = None) -> None:
+    def _save(
+        self,
+        *,
+        status: str,
+        event: str | None = None,
+        data: dict[str, Any] | None = None,
+        pending_call: dict[str, Any] | None = None,
+        approval_id: str | None = None,
+        logs: list[LogEntry] | None = None,
+    ) -> None:
         with self.db.session() as session:
             # Execution log rows commit with the event they belong to.
             execution_logs.record_all(session, self.log_context, logs or [])
@@ -149,12 +178,19 @@ class _Run:
             row.updated_at = utcnow()
             self._record_not_required(session)
             if event is not None:
-                store.append_event(session, event, self.actor,
-                                   workflow_id=self.request.workflow_id,
-                                   step_name=self.request.step.name,
-                                   data={"step_run_id": self.request.step_run_id,
-                                         "model": self.label, "rehearsal": self.rehearsal,
-                                         **(data or {})})
+                store.append_event(
+                    session,
+                    event,
+                    self.actor,
+                    workflow_id=self.request.workflow_id,
+                    step_name=self.request.step.name,
+                    data={
+                        "step_run_id": self.request.step_run_id,
+                        "model": self.label,
+                        "rehearsal": self.rehearsal,
+                        **(data or {}),
+                    },
+                )
 
     def _record_not_required(self, session: Session) -> None:
         """Held calls whose gate was false ran at once: the trail says so, with the reason
@@ -162,16 +198,24 @@ class _Run:
         with self.ctx.lock:
             ran, self.ctx.not_required[:] = list(self.ctx.not_required), []
         for call in ran:
-            store.append_event(session, "approval.not_required", self.actor,
-                               workflow_id=self.request.workflow_id,
-                               step_name=self.request.step.name,
-                               data={**call, "origin": "agent",
-                                     "step_run_id": self.request.step_run_id})
+            store.append_event(
+                session,
+                "approval.not_required",
+                self.actor,
+                workflow_id=self.request.workflow_id,
+                step_name=self.request.step.name,
+                data={**call, "origin": "agent", "step_run_id": self.request.step_run_id},
+            )
 
     def _state(self) -> dict[str, Any]:
-        return {"task": self.task, "calls_made": self.ctx.calls_made,
-                "records": self.ctx.records, "applied": self.applied,
-                "decisions": self.decisions, "output": self.output}
+        return {
+            "task": self.task,
+            "calls_made": self.ctx.calls_made,
+            "records": self.ctx.records,
+            "applied": self.applied,
+            "decisions": self.decisions,
+            "output": self.output,
+        }
 
     # -- building the agent -----------------------------------------------------------
 
@@ -184,29 +228,40 @@ class _Run:
             call["args"] = render_args(call.get("args", {}), request.scope)
         names = list(dict.fromkeys([*spec.tools, *spec.held_tools, *[c["tool"] for c in plan]]))
         # Held tools are fixed here, for the whole run; the tools' guard keeps them.
-        self.ctx = RunContext(self.db, request.registry, request.workflow_id, request.step.name,
-                              request.idempotency_key, held=frozenset(spec.held_tools),
-                              gates=dict(spec.held_when),
-                              gate_scope={k: request.scope.get(k) for k in
-                                          ("input", "context", "steps", "workflow")},
-                              calls_made=int(state.get("calls_made", 0)),
-                              records=list(state.get("records", [])),
-                              run_id=str(request.step_run_id))
+        self.ctx = RunContext(
+            self.db,
+            request.registry,
+            request.workflow_id,
+            request.step.name,
+            request.idempotency_key,
+            held=frozenset(spec.held_tools),
+            gates=dict(spec.held_when),
+            gate_scope={k: request.scope.get(k) for k in ("input", "context", "steps", "workflow")},
+            calls_made=int(state.get("calls_made", 0)),
+            records=list(state.get("records", [])),
+            run_id=str(request.step_run_id),
+        )
         self.logged_records = len(self.ctx.records)  # tool calls already in execution_logs
         self.tools = build_tools(self.ctx, names)
-        task_text = _rendered(request.step.task or request.step.description or request.step.name,
-                              request.scope)
+        task_text = _rendered(
+            request.step.task or request.step.description or request.step.name, request.scope
+        )
         if self.rehearsal:
             answer = f"Rehearsed: {task_text.strip()}"
             model: Any = RehearsalModel(plan, answer, code=spec.type == "code")
         else:
             model = build_model(self.model_spec)
-        common: dict[str, Any] = {"tools": self.tools, "model": model,
-                                  "max_steps": spec.max_steps, "instructions": spec.instructions,
-                                  "verbosity_level": LogLevel.OFF}
+        common: dict[str, Any] = {
+            "tools": self.tools,
+            "model": model,
+            "max_steps": spec.max_steps,
+            "instructions": spec.instructions,
+            "verbosity_level": LogLevel.OFF,
+        }
         if spec.type == "code":
-            self.agent: Any = CodeAgent(additional_authorized_imports=spec.authorized_imports,
-                                        executor_type=spec.executor, **common)
+            self.agent: Any = CodeAgent(
+                additional_authorized_imports=spec.authorized_imports, executor_type=spec.executor, **common
+            )
         else:
             self.agent = CountersignToolCallingAgent(**common)
         if isinstance(model, RehearsalModel):
@@ -244,12 +299,18 @@ class _Run:
             fresh = False
         elif not fresh:
             self.agent.memory.steps = steps
-            self._save(status="running", event="agent.continued",
-                       data={"after_steps": self._action_count()})
+            self._save(status="running", event="agent.continued", data={"after_steps": self._action_count()})
         if fresh:
-            self._save(status="running", event="agent.started",
-                       data={"agent_type": self.spec.type, "tools": [t.name for t in self.tools],
-                             "held_tools": sorted(self.ctx.held), "max_steps": self.spec.max_steps})
+            self._save(
+                status="running",
+                event="agent.started",
+                data={
+                    "agent_type": self.spec.type,
+                    "tools": [t.name for t in self.tools],
+                    "held_tools": sorted(self.ctx.held),
+                    "max_steps": self.spec.max_steps,
+                },
+            )
         return self._loop(fresh)
 
     def _action_count(self) -> int:
@@ -286,9 +347,12 @@ class _Run:
         except AwaitApproval:
             raise
         except Exception as exc:
-            self._save(status="failed", event="agent.failed",
-                       data={"error": f"{type(exc).__name__}: {exc}"[:MAX_EVENT_TEXT]},
-                       logs=[*self._tool_logs(), execution_logs.error_entry(exc)])
+            self._save(
+                status="failed",
+                event="agent.failed",
+                data={"error": f"{type(exc).__name__}: {exc}"[:MAX_EVENT_TEXT]},
+                logs=[*self._tool_logs(), execution_logs.error_entry(exc)],
+            )
             raise
         return self._finish(final)
 
@@ -301,19 +365,22 @@ class _Run:
             "code": step.code_action,
             "observations": _clip(step.observations),
             "error": str(step.error) if step.error else None,
-            "token_usage": {"input": usage.input_tokens, "output": usage.output_tokens}
-            if usage else None,
+            "token_usage": {"input": usage.input_tokens, "output": usage.output_tokens} if usage else None,
             "duration": round(step.timing.duration or 0.0, 4),
             "final": step.is_final_answer,
         }
         if self.ctx.hold is not None:
             data["paused_for"] = self.ctx.hold.tool
-        self._save(status="running", event="agent.step", data=data,
-                   logs=[*execution_logs.step_entries(data), *self._tool_logs()])
+        self._save(
+            status="running",
+            event="agent.step",
+            data=data,
+            logs=[*execution_logs.step_entries(data), *self._tool_logs()],
+        )
 
     def _tool_logs(self) -> list[LogEntry]:
         """tool_call rows for the calls that ran since the last ones logged."""
-        entries = execution_logs.tool_entries(self.ctx.records[self.logged_records:])
+        entries = execution_logs.tool_entries(self.ctx.records[self.logged_records :])
         self.logged_records = len(self.ctx.records)
         return entries
 
@@ -323,8 +390,7 @@ class _Run:
             if isinstance(step, ActionStep) and step.token_usage:
                 usage["input"] += step.token_usage.input_tokens
                 usage["output"] += step.token_usage.output_tokens
-        result = final if isinstance(final, dict | list | int | float | bool) or final is None \
-            else str(final)
+        result = final if isinstance(final, dict | list | int | float | bool) or final is None else str(final)
         self.output = {
             "result": result,
             "model": self.label,
@@ -335,40 +401,49 @@ class _Run:
             "tool_calls": self.ctx.records,
             "decisions": self.decisions,
         }
-        self._save(status="completed", event="agent.completed",
-                   data={"result": _clip(result), "steps": self.output["steps"],
-                         "token_usage": usage},
-                   logs=[*self._tool_logs(), execution_logs.final_entry(result, self.output["steps"])])
+        self._save(
+            status="completed",
+            event="agent.completed",
+            data={"result": _clip(result), "steps": self.output["steps"], "token_usage": usage},
+            logs=[*self._tool_logs(), execution_logs.final_entry(result, self.output["steps"])],
+        )
         return self.output
 
     # -- pausing and resuming -------------------------------------------------------------
 
     def _pause(self, hold: HoldForApproval) -> AwaitApproval:
-        pending: dict[str, Any] = {"tool": hold.tool, "arguments": hold.arguments,
-                                   "kind": hold.kind}
+        pending: dict[str, Any] = {"tool": hold.tool, "arguments": hold.arguments, "kind": hold.kind}
         executor = getattr(self.agent, "python_executor", None)
         logs = getattr(executor, "state", {}).get("_print_outputs") if executor else None
         if logs is not None and str(logs):
             pending["logs"] = str(logs)
-        self._save(status="suspended", event="agent.paused", pending_call=pending,
-                   data={"tool": hold.tool, "arguments": hold.arguments, "kind": hold.kind},
-                   logs=[*self._tool_logs(),
-                         execution_logs.held_entry(hold.tool, hold.arguments, hold.kind)])
+        self._save(
+            status="suspended",
+            event="agent.paused",
+            pending_call=pending,
+            data={"tool": hold.tool, "arguments": hold.arguments, "kind": hold.kind},
+            logs=[*self._tool_logs(), execution_logs.held_entry(hold.tool, hold.arguments, hold.kind)],
+        )
         return self._ask(pending)
 
     def _refuse(self, tampering: ToolTampering) -> CallNotReleased:
         """The agent's code tampered with a tool: nothing more runs and the step fails
         (``CallNotReleased``: the executor records ``call.refused`` and does not retry)."""
         error = f"ToolTampering: {tampering}"
-        self._save(status="failed", event="agent.failed", data={"error": error[:MAX_EVENT_TEXT]},
-                   logs=[*self._tool_logs(), execution_logs.error_entry(tampering)])
+        self._save(
+            status="failed",
+            event="agent.failed",
+            data={"error": error[:MAX_EVENT_TEXT]},
+            logs=[*self._tool_logs(), execution_logs.error_entry(tampering)],
+        )
         return CallNotReleased(error)
 
     def _ask(self, pending: dict[str, Any]) -> AwaitApproval:
         tool = self._tool(pending.get("tool", ""))
         config, title, action = approval_request(self.request, self.spec, pending, tool)
-        return AwaitApproval(config, title=title, proposed_action=action,
-                             call=held_call(self.request, pending, tool))
+        return AwaitApproval(
+            config, title=title, proposed_action=action, call=held_call(self.request, pending, tool)
+        )
 
     def _apply_decision(self, pending: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any] | None:
         """Turn the decision into the held call's result; None to go on with the loop."""
@@ -389,23 +464,26 @@ class _Run:
                 except (TypeError, ValueError) as exc:
                     problem = f"the changed arguments do not fit {tool_name}'s inputs: {exc}"
             if problem is not None:
-                observation = (f"The call to {tool_name} did NOT run: {problem}. "
-                               f"Approver: {decision.get('decided_by')}.")
+                observation = (
+                    f"The call to {tool_name} did NOT run: {problem}. Approver: {decision.get('decided_by')}."
+                )
                 summary["refused"] = problem
                 with self.db.session() as session:
-                    store.append_event(session, "agent.call_refused", self.actor,
-                                       workflow_id=self.request.workflow_id,
-                                       step_name=self.request.step.name,
-                                       data={"tool": tool_name, "arguments": arguments,
-                                             "problem": problem})
+                    store.append_event(
+                        session,
+                        "agent.call_refused",
+                        self.actor,
+                        workflow_id=self.request.workflow_id,
+                        step_name=self.request.step.name,
+                        data={"tool": tool_name, "arguments": arguments, "problem": problem},
+                    )
             else:
                 try:
                     # The released digest goes to the run's private release store; the
                     # tool's guard runs this call only if it is the released one.
                     outcome = run_released(tool, arguments)
                     ran = True
-                    observation = decision_observation(pending, decision, arguments=arguments,
-                                                       result=outcome)
+                    observation = decision_observation(pending, decision, arguments=arguments, result=outcome)
                 except RollbackRequested as rollback:
                     done, why = self._rollback(rollback, summary)
                     if done is not None:
@@ -413,16 +491,22 @@ class _Run:
                     observation = f"The rollback did not happen: {why}"
                     summary["refused"] = why
                 except Exception as exc:  # noqa: BLE001 - the model sees it, as smolagents does
-                    observation = (f"Error executing tool '{tool_name}' with arguments "
-                                   f"{arguments}: {type(exc).__name__}: {exc}")
+                    observation = (
+                        f"Error executing tool '{tool_name}' with arguments "
+                        f"{arguments}: {type(exc).__name__}: {exc}"
+                    )
                 summary["arguments"] = arguments
         summary["ran"] = ran
         self._set_observation(pending, observation)
         self.applied.append(str(decision.get("approval_id")))
         self.decisions.append(summary)
-        self._save(status="running", event="agent.resumed", approval_id=decision.get("approval_id"),
-                   data={"decision": summary, "observation": _clip(observation)},
-                   logs=self._tool_logs())
+        self._save(
+            status="running",
+            event="agent.resumed",
+            approval_id=decision.get("approval_id"),
+            data={"decision": summary, "observation": _clip(observation)},
+            logs=self._tool_logs(),
+        )
         return None
 
     def _set_observation(self, pending: dict[str, Any], observation: str) -> None:
@@ -432,13 +516,16 @@ class _Run:
         step = steps[-1]
         if self.spec.type == "code":
             before = f"Execution logs before the pause:\n{pending['logs']}\n" if pending.get("logs") else ""
-            observation = (f"{before}{observation}\nYour code stopped at this call: "
-                           "nothing after it ran. Continue from here.")
+            observation = (
+                f"{before}{observation}\nYour code stopped at this call: "
+                "nothing after it ran. Continue from here."
+            )
         step.observations = observation
         step.error = None
 
-    def _rollback(self, request: RollbackRequested,
-                  summary: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    def _rollback(
+        self, request: RollbackRequested, summary: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, str]:
         """An approved rollback: pause the workflow, let go of it, roll it back."""
         from core.base.errors import CheckpointNotFound
         from core.engine.checkpoints import find_checkpoint, rollback
@@ -450,24 +537,39 @@ class _Run:
                 return None, str(exc)
             workflow = store.get_workflow(session, self.request.workflow_id, for_update=True)
             if workflow.status == "running":
-                store.transition_workflow(session, workflow, "paused", self.actor,
-                                          reason=f"agent rollback: {request.reason}")
+                store.transition_workflow(
+                    session, workflow, "paused", self.actor, reason=f"agent rollback: {request.reason}"
+                )
             # This runner lets go: the executor finds the lease gone and stops.
             workflow.lease_owner = None
             workflow.lease_expires_at = None
         self.decisions.append({**summary, "ran": True})
-        self.output = {"result": f"rolled back to {request.checkpoint or 'the latest checkpoint'}",
-                       "model": self.label, "rehearsal": self.rehearsal, "agent": self.spec.type,
-                       "decisions": self.decisions}
-        self._save(status="rolled_back", event="agent.rolled_back",
-                   data={"checkpoint": request.checkpoint, "reason": request.reason})
-        rollback(self.db, self.request.registry, self.request.workflow_id,
-                 checkpoint_name=request.checkpoint, reason=request.reason, actor=self.actor)
+        self.output = {
+            "result": f"rolled back to {request.checkpoint or 'the latest checkpoint'}",
+            "model": self.label,
+            "rehearsal": self.rehearsal,
+            "agent": self.spec.type,
+            "decisions": self.decisions,
+        }
+        self._save(
+            status="rolled_back",
+            event="agent.rolled_back",
+            data={"checkpoint": request.checkpoint, "reason": request.reason},
+        )
+        rollback(
+            self.db,
+            self.request.registry,
+            self.request.workflow_id,
+            checkpoint_name=request.checkpoint,
+            reason=request.reason,
+            actor=self.actor,
+        )
         return self.output, ""
 
 
-def _released_arguments(pending: dict[str, Any],
-                        decision: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _released_arguments(
+    pending: dict[str, Any], decision: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
     """The arguments the decision released for the held call, or why none may run."""
     proposed = dict(pending.get("arguments") or {})
     if "call" not in decision:
@@ -475,8 +577,10 @@ def _released_arguments(pending: dict[str, Any],
         # may run; an edit given then cannot be released.
         data = decision.get("data") or {}
         if "arguments" in data or "tool" in data:
-            return proposed, ("this request was opened before edits were released with the "
-                              "call; the edited call cannot run, ask again")
+            return proposed, (
+                "this request was opened before edits were released with the "
+                "call; the edited call cannot run, ask again"
+            )
         return proposed, None
     try:
         if decision.get("call_refused"):

@@ -38,16 +38,23 @@ def step_to_dict(step: MemoryStep) -> dict[str, Any]:
     if isinstance(step, TaskStep):
         return {"kind": "task", "task": step.task}
     if isinstance(step, PlanningStep):
-        return {"kind": "planning", "plan": step.plan, "timing": _timing(step.timing),
-                "token_usage": _usage(step.token_usage)}
+        return {
+            "kind": "planning",
+            "plan": step.plan,
+            "timing": _timing(step.timing),
+            "token_usage": _usage(step.token_usage),
+        }
     if isinstance(step, ActionStep):
         return {
             "kind": "action",
             "step_number": step.step_number,
             "timing": _timing(step.timing),
             "model_output": _plain(step.model_output),
-            "tool_calls": [{"id": c.id, "name": c.name, "arguments": _plain(c.arguments)}
-                           for c in step.tool_calls or []] if step.tool_calls is not None else None,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": _plain(c.arguments)} for c in step.tool_calls or []
+            ]
+            if step.tool_calls is not None
+            else None,
             "error": step.error.dict() if step.error is not None else None,
             "code_action": step.code_action,
             "observations": step.observations,
@@ -77,17 +84,20 @@ def step_from_dict(data: dict[str, Any]) -> MemoryStep:
         return TaskStep(task=data["task"])
     timing = Timing(start_time=data["timing"]["start"], end_time=data["timing"]["end"])
     if kind == "planning":
-        return PlanningStep(model_input_messages=[],
-                            model_output_message=ChatMessage(role=MessageRole.ASSISTANT,
-                                                             content=data["plan"]),
-                            plan=data["plan"], timing=timing,
-                            token_usage=_usage_of(data.get("token_usage")))
+        return PlanningStep(
+            model_input_messages=[],
+            model_output_message=ChatMessage(role=MessageRole.ASSISTANT, content=data["plan"]),
+            plan=data["plan"],
+            timing=timing,
+            token_usage=_usage_of(data.get("token_usage")),
+        )
     calls = data.get("tool_calls")
     return ActionStep(
         step_number=data["step_number"],
         timing=timing,
         tool_calls=[ToolCall(name=c["name"], arguments=c["arguments"], id=c["id"]) for c in calls]
-        if calls is not None else None,
+        if calls is not None
+        else None,
         error=_error_of(data.get("error")),
         model_output=data.get("model_output"),
         code_action=data.get("code_action"),

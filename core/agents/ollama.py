@@ -92,8 +92,7 @@ def _modified(value: Any) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def list_ollama_models(base_url: str | None = None,
-                       timeout: float = LIST_TIMEOUT_SECONDS) -> list[ModelInfo]:
+def list_ollama_models(base_url: str | None = None, timeout: float = LIST_TIMEOUT_SECONDS) -> list[ModelInfo]:
     """The models the Ollama server has pulled, by name; ``ProviderUnreachable`` if it fails."""
     root = ollama_base_url(base_url)
     try:
@@ -103,16 +102,22 @@ def list_ollama_models(base_url: str | None = None,
     if response.status_code != 200:
         raise ProviderUnreachable(
             f"Ollama at {root}: answered HTTP {response.status_code} to /api/tags "
-            f"({response.text.strip()[:200] or 'no body'})")
+            f"({response.text.strip()[:200] or 'no body'})"
+        )
     try:
         entries = response.json().get("models")
         if not isinstance(entries, list):
             raise ValueError("no 'models' list")
-        models = [ModelInfo(name=str(m["name"]), size=int(m.get("size") or 0),
-                            modified_at=_modified(m.get("modified_at")),
-                            parameter_size=str((m.get("details") or {}).get("parameter_size") or ""),
-                            family=str((m.get("details") or {}).get("family") or ""))
-                  for m in entries]
+        models = [
+            ModelInfo(
+                name=str(m["name"]),
+                size=int(m.get("size") or 0),
+                modified_at=_modified(m.get("modified_at")),
+                parameter_size=str((m.get("details") or {}).get("parameter_size") or ""),
+                family=str((m.get("details") or {}).get("family") or ""),
+            )
+            for m in entries
+        ]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ProviderUnreachable(
             f"Ollama at {root}: /api/tags did not answer with Ollama's list of models ({exc})"
@@ -120,5 +125,12 @@ def list_ollama_models(base_url: str | None = None,
     return sorted(models, key=lambda m: m.name)
 
 
-__all__ = ["ModelInfo", "list_ollama_models", "ollama_base_url", "openai_base_url",
-           "ollama_configured", "OLLAMA_URL_ENV", "DEFAULT_OLLAMA_URL"]
+__all__ = [
+    "ModelInfo",
+    "list_ollama_models",
+    "ollama_base_url",
+    "openai_base_url",
+    "ollama_configured",
+    "OLLAMA_URL_ENV",
+    "DEFAULT_OLLAMA_URL",
+]

@@ -39,9 +39,18 @@ if TYPE_CHECKING:
     from core.engine.executor import TaskRequest
 
 # Approval settings a held call takes from the step's agent.approval.
-_ROUTING_KEYS = ("requested_from", "required_approvers", "approval_threshold", "reject_decides",
-                 "allow_self_approval", "timeout", "on_timeout", "escalate_to", "channels",
-                 "channel_configs")
+_ROUTING_KEYS = (
+    "requested_from",
+    "required_approvers",
+    "approval_threshold",
+    "reject_decides",
+    "allow_self_approval",
+    "timeout",
+    "on_timeout",
+    "escalate_to",
+    "channels",
+    "channel_configs",
+)
 
 
 @functools.cache
@@ -73,29 +82,32 @@ class CountersignToolCallingAgent(ToolCallingAgent):
     def initialize_system_prompt(self) -> str:
         # As ToolCallingAgent.initialize_system_prompt, with a cached template.
         return _compiled(self.prompt_templates["system_prompt"]).render(
-            tools=self.tools, managed_agents=self.managed_agents,
-            custom_instructions=self.instructions)
+            tools=self.tools, managed_agents=self.managed_agents, custom_instructions=self.instructions
+        )
 
     def _needs_person(self, name: str) -> bool:
         return needs_person(self.tools.get(name))
 
-    def process_tool_calls(self, chat_message: ChatMessage,
-                           memory_step: ActionStep) -> Generator[Any]:
+    def process_tool_calls(self, chat_message: ChatMessage, memory_step: ActionStep) -> Generator[Any]:
         calls = chat_message.tool_calls or []
         held = [c.function.name for c in calls if self._needs_person(c.function.name)]
         if held:
-            memory_step.tool_calls = [ToolCall(name=c.function.name, arguments=c.function.arguments,
-                                               id=c.id) for c in calls]
+            memory_step.tool_calls = [
+                ToolCall(name=c.function.name, arguments=c.function.arguments, id=c.id) for c in calls
+            ]
             if len(calls) > 1:
                 raise AgentToolCallError(
                     f"{', '.join(dict.fromkeys(held))} waits for a person and must be called alone "
                     f"in its own step. None of these {len(calls)} calls ran; call them one at a "
-                    "time.", self.logger)
+                    "time.",
+                    self.logger,
+                )
         yield from super().process_tool_calls(chat_message, memory_step)
 
 
-def held_call(request: TaskRequest, pending: dict[str, Any],
-              tool: GuardedTool | None) -> dict[str, Any] | None:
+def held_call(
+    request: TaskRequest, pending: dict[str, Any], tool: GuardedTool | None
+) -> dict[str, Any] | None:
     """The held call as a request guards it: tool, arguments, digest and input schema
     (a registered tool's from its signature, a built-in's from its smolagents inputs)."""
     if pending.get("kind") == "request":
@@ -109,8 +121,9 @@ def held_call(request: TaskRequest, pending: dict[str, Any],
     return make_call(name, dict(pending.get("arguments") or {}), schema)
 
 
-def approval_request(request: TaskRequest, spec: AgentSpec, pending: dict[str, Any],
-                     tool: GuardedTool | None) -> tuple[ApprovalConfig, str, dict[str, Any]]:
+def approval_request(
+    request: TaskRequest, spec: AgentSpec, pending: dict[str, Any], tool: GuardedTool | None
+) -> tuple[ApprovalConfig, str, dict[str, Any]]:
     """The approval config, title and proposed action for a paused call."""
     name = pending.get("tool", "")
     args = dict(pending.get("arguments") or {})
@@ -118,35 +131,50 @@ def approval_request(request: TaskRequest, spec: AgentSpec, pending: dict[str, A
     step_config = request.step.approval_config
     if "requested_from" not in routing and step_config is not None:
         routing["requested_from"] = step_config.approvers
-    action: dict[str, Any] = {"step": request.step.name, "type": "agent_call", "tool": name,
-                              "args": args}
+    action: dict[str, Any] = {"step": request.step.name, "type": "agent_call", "tool": name, "args": args}
     if pending.get("kind") == "request":
-        raw = {**routing, "title": args.get("title") or "Approval requested by an agent",
-               "description": args.get("description") or "",
-               "type": args.get("approval_type") or "binary",
-               "context_data": dict(args.get("context") or {})}
+        raw = {
+            **routing,
+            "title": args.get("title") or "Approval requested by an agent",
+            "description": args.get("description") or "",
+            "type": args.get("approval_type") or "binary",
+            "context_data": dict(args.get("context") or {}),
+        }
         if requested_approver(args):
             raw["requested_from"] = requested_approver(args)
         config = parse_approval_config(raw)
         return config, str(raw["title"]), action
     title = spec.approval.get("title") or f"Allow the agent to call {name}?"
-    raw = {**routing, "title": title, "type": "binary", "allow_modify": True,
-           "description": spec.approval.get("description")
-           or f"The agent of step {request.step.name!r} wants to call {name} with "
-              f"{json.dumps(args, default=str)}. Approve, reject, or approve with changed "
-              "arguments.",
-           "context_data": {"tool": name, "arguments": args}}
+    raw = {
+        **routing,
+        "title": title,
+        "type": "binary",
+        "allow_modify": True,
+        "description": spec.approval.get("description")
+        or f"The agent of step {request.step.name!r} wants to call {name} with "
+        f"{json.dumps(args, default=str)}. Approve, reject, or approve with changed "
+        "arguments.",
+        "context_data": {"tool": name, "arguments": args},
+    }
     return parse_approval_config(raw), title, action
 
 
-def decision_observation(pending: dict[str, Any], decision: dict[str, Any], *,
-                         arguments: dict[str, Any] | None = None, result: Any = None) -> str:
+def decision_observation(
+    pending: dict[str, Any],
+    decision: dict[str, Any],
+    *,
+    arguments: dict[str, Any] | None = None,
+    result: Any = None,
+) -> str:
     """What the model reads as the held call's result."""
     status = decision.get("status", "")
     approved = status in APPROVING_OUTCOMES
-    facts: dict[str, Any] = {"decision": status, "approved": approved,
-                             "decided_by": decision.get("decided_by"),
-                             "comment": decision.get("comment") or ""}
+    facts: dict[str, Any] = {
+        "decision": status,
+        "approved": approved,
+        "decided_by": decision.get("decided_by"),
+        "comment": decision.get("comment") or "",
+    }
     if pending.get("kind") == "request":
         facts["data"] = decision.get("data") or {}
         return json.dumps(facts, default=str)

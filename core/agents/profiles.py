@@ -39,15 +39,28 @@ if TYPE_CHECKING:
 
 # A workflow in one of these no longer needs its profiles (see the module doc).
 DONE_STATUSES = ("completed", "cancelled", "failed")
-FIELDS = ("name", "role", "instructions", "agent_type", "model_provider", "model_id", "tools",
-          "held_tools", "max_steps", "settings")
+FIELDS = (
+    "name",
+    "role",
+    "instructions",
+    "agent_type",
+    "model_provider",
+    "model_id",
+    "tools",
+    "held_tools",
+    "max_steps",
+    "settings",
+)
 AGENT_TYPES = ("tool_calling", "code")
 PROVIDERS = ("rehearsal", "openai", "ollama", "inference_client", "litellm", "transformers", "python")
 # What ``settings`` may hold: the AgentSpec fields without a column of their own.
 SETTINGS_KEYS = frozenset({"model", "approval", "authorized_imports", "executor"})
 SETTINGS_MODEL_KEYS = frozenset({"api_base", "api_key_env", "options"})
-_SPEC_TO_FIELD = {("type",): "agent_type", ("model", "provider"): "model_provider",
-                  ("model", "model_id"): "model_id"}
+_SPEC_TO_FIELD = {
+    ("type",): "agent_type",
+    ("model", "provider"): "model_provider",
+    ("model", "model_id"): "model_id",
+}
 
 
 class ProfileFields(BaseModel):
@@ -71,8 +84,7 @@ class ProfileFields(BaseModel):
     @classmethod
     def _plain_name(cls, name: str) -> str:
         if not NAME_PATTERN.fullmatch(name):
-            raise ValueError("use letters, digits, spaces, '_', '.' or '-', starting with a "
-                             "letter or digit")
+            raise ValueError("use letters, digits, spaces, '_', '.' or '-', starting with a letter or digit")
         return name
 
 
@@ -96,14 +108,22 @@ def _spec_field(loc: tuple[Any, ...]) -> str:
 def spec_data(fields: dict[str, Any]) -> dict[str, Any]:
     """The AgentSpec settings of a profile (role folded into the instructions)."""
     settings = dict(fields.get("settings") or {})
-    model = {"provider": fields.get("model_provider") or None,
-             "model_id": fields.get("model_id") or None, **dict(settings.pop("model", None) or {})}
+    model = {
+        "provider": fields.get("model_provider") or None,
+        "model_id": fields.get("model_id") or None,
+        **dict(settings.pop("model", None) or {}),
+    }
     role, instructions = fields.get("role") or "", fields.get("instructions") or ""
     text = "\n".join(x for x in (f"Your role: {role}." if role else "", instructions) if x)
-    return {"type": fields.get("agent_type") or "tool_calling", "model": model,
-            "tools": list(fields.get("tools") or []),
-            "held_tools": list(fields.get("held_tools") or []),
-            "max_steps": fields.get("max_steps", 10), "instructions": text or None, **settings}
+    return {
+        "type": fields.get("agent_type") or "tool_calling",
+        "model": model,
+        "tools": list(fields.get("tools") or []),
+        "held_tools": list(fields.get("held_tools") or []),
+        "max_steps": fields.get("max_steps", 10),
+        "instructions": text or None,
+        **settings,
+    }
 
 
 def validate_profile(data: dict[str, Any]) -> dict[str, Any]:
@@ -111,34 +131,43 @@ def validate_profile(data: dict[str, Any]) -> dict[str, Any]:
     try:
         fields = ProfileFields.model_validate(data).model_dump()
     except ValidationError as exc:
-        raise InvalidAgentProfile([f"{error_path(e['loc'], empty='(profile)')}: {_message(e)}"
-                                   for e in exc.errors()]) from None
-    problems = [f"settings.{key}: unknown field" for key in sorted(set(fields["settings"])
-                                                                   - SETTINGS_KEYS)]
+        raise InvalidAgentProfile(
+            [f"{error_path(e['loc'], empty='(profile)')}: {_message(e)}" for e in exc.errors()]
+        ) from None
+    problems = [f"settings.{key}: unknown field" for key in sorted(set(fields["settings"]) - SETTINGS_KEYS)]
     model = fields["settings"].get("model", {})
     if not isinstance(model, dict):
         problems.append("settings.model: must be a mapping")
     else:
-        problems += [f"settings.model.{key}: unknown field"
-                     for key in sorted(set(model) - SETTINGS_MODEL_KEYS)]
+        problems += [
+            f"settings.model.{key}: unknown field" for key in sorted(set(model) - SETTINGS_MODEL_KEYS)
+        ]
     if problems:
         raise InvalidAgentProfile(problems)
     try:
         spec = AgentSpec.model_validate(spec_data(fields))
     except ValidationError as exc:
-        raise InvalidAgentProfile([f"{_spec_field(e['loc'])}: {_message(e)}"
-                                   for e in exc.errors()]) from None
+        raise InvalidAgentProfile([f"{_spec_field(e['loc'])}: {_message(e)}" for e in exc.errors()]) from None
     fields["tools"], fields["held_tools"] = spec.tools, spec.held_entries()
     return fields
 
 
 def profile_dict(row: AgentProfile) -> dict[str, Any]:
-    return {"name": row.name, "role": row.role, "instructions": row.instructions,
-            "agent_type": row.agent_type, "model_provider": row.model_provider,
-            "model_id": row.model_id, "tools": list(row.tools), "held_tools": list(row.held_tools),
-            "max_steps": row.max_steps, "settings": dict(row.settings),
-            "created_by": row.created_by, "created_at": row.created_at.isoformat(),
-            "updated_at": row.updated_at.isoformat()}
+    return {
+        "name": row.name,
+        "role": row.role,
+        "instructions": row.instructions,
+        "agent_type": row.agent_type,
+        "model_provider": row.model_provider,
+        "model_id": row.model_id,
+        "tools": list(row.tools),
+        "held_tools": list(row.held_tools),
+        "max_steps": row.max_steps,
+        "settings": dict(row.settings),
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
 
 
 def _fields(row: AgentProfile) -> dict[str, Any]:
@@ -179,8 +208,9 @@ def create_profile(db: Database, data: dict[str, Any], actor: str) -> AgentProfi
         now = utcnow()
         row = AgentProfile(**fields, created_by=actor, created_at=now, updated_at=now)
         session.add(row)
-        store.append_event(session, "agent_profile.created", actor, after=fields,
-                           data={"profile": fields["name"]})
+        store.append_event(
+            session, "agent_profile.created", actor, after=fields, data={"profile": fields["name"]}
+        )
     return row
 
 
@@ -207,19 +237,27 @@ def update_profile(db: Database, name: str, changes: dict[str, Any], actor: str)
         for key, value in after.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
-        store.append_event(session, "agent_profile.updated", actor, before=before, after=after,
-                           data={"profile": name})
+        store.append_event(
+            session, "agent_profile.updated", actor, before=before, after=after, data={"profile": name}
+        )
     return row
 
 
 def workflows_using(session: Session, name: str) -> list[tuple[str, str]]:
     """(id, name) of the workflows not finished whose task steps name this profile."""
-    rows = session.execute(select(Workflow.id, Workflow.name, Workflow.definition)
-                           .where(Workflow.status.not_in(DONE_STATUSES))
-                           .order_by(Workflow.created_at))
-    return [(wid, wname) for wid, wname, definition in rows
-            if any(isinstance(step, dict) and step.get("agent") == name
-                   for step in (definition or {}).get("steps") or [])]
+    rows = session.execute(
+        select(Workflow.id, Workflow.name, Workflow.definition)
+        .where(Workflow.status.not_in(DONE_STATUSES))
+        .order_by(Workflow.created_at)
+    )
+    return [
+        (wid, wname)
+        for wid, wname, definition in rows
+        if any(
+            isinstance(step, dict) and step.get("agent") == name
+            for step in (definition or {}).get("steps") or []
+        )
+    ]
 
 
 def delete_profile(db: Database, name: str, actor: str) -> None:
@@ -233,19 +271,31 @@ def delete_profile(db: Database, name: str, actor: str) -> None:
             more = f" and {len(users) - 10} more" if len(users) > 10 else ""
             raise AgentProfileInUse(
                 f"Agent profile {name!r} is used by workflows that are not completed, cancelled "
-                f"or failed: {shown}{more}. Finish or cancel them first.")
+                f"or failed: {shown}{more}. Finish or cancel them first."
+            )
         from core.agents.teams import teams_with_member
 
         teams = teams_with_member(session, name)
         if teams:
-            raise AgentProfileInUse(f"Agent profile {name!r} is a member of agent teams: "
-                                    f"{', '.join(teams)}. Remove it from them first.")
+            raise AgentProfileInUse(
+                f"Agent profile {name!r} is a member of agent teams: "
+                f"{', '.join(teams)}. Remove it from them first."
+            )
         before = _fields(row)
         session.delete(row)
-        store.append_event(session, "agent_profile.deleted", actor, before=before,
-                           data={"profile": name})
+        store.append_event(session, "agent_profile.deleted", actor, before=before, data={"profile": name})
 
 
-__all__ = ["AgentProfile", "create_profile", "delete_profile", "find_spec_data", "get_profile",
-           "list_profiles", "profile_dict", "spec_data", "update_profile", "validate_profile",
-           "workflows_using"]
+__all__ = [
+    "AgentProfile",
+    "create_profile",
+    "delete_profile",
+    "find_spec_data",
+    "get_profile",
+    "list_profiles",
+    "profile_dict",
+    "spec_data",
+    "update_profile",
+    "validate_profile",
+    "workflows_using",
+]

@@ -35,10 +35,14 @@ class RehearsalModel(Model):
         self.code = code
         self.memory_steps: Callable[[], list[MemoryStep]] = list
 
-    def generate(self, messages: list[ChatMessage | dict[str, Any]],
-                 stop_sequences: list[str] | None = None,
-                 response_format: dict[str, str] | None = None,
-                 tools_to_call_from: list[Any] | None = None, **kwargs: Any) -> ChatMessage:
+    def generate(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, str] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
         steps = [s for s in self.memory_steps() if isinstance(s, ActionStep)]
         if steps and steps[-1].error is not None:
             raise RehearsalFailed(f"planned call {len(steps)} failed: {steps[-1].error}")
@@ -53,14 +57,25 @@ class RehearsalModel(Model):
         usage = TokenUsage(input_tokens=0, output_tokens=0)
         if self.code:
             kwargs_src = ", ".join(f"{k}={v!r}" for k, v in args.items())
-            body = (f"final_answer({self.answer!r})" if tool == "final_answer"
-                    else f"result = {tool}({kwargs_src})\nprint(result)")
-            return ChatMessage(role=MessageRole.ASSISTANT,
-                               content=f"Thought: {text}\n<code>\n{body}\n</code>",
-                               token_usage=usage)
+            body = (
+                f"final_answer({self.answer!r})"
+                if tool == "final_answer"
+                else f"result = {tool}({kwargs_src})\nprint(result)"
+            )
+            return ChatMessage(
+                role=MessageRole.ASSISTANT,
+                content=f"Thought: {text}\n<code>\n{body}\n</code>",
+                token_usage=usage,
+            )
         return ChatMessage(
-            role=MessageRole.ASSISTANT, content=text, token_usage=usage,
-            tool_calls=[ChatMessageToolCall(
-                function=ChatMessageToolCallFunction(name=tool, arguments=args),
-                id=f"rehearsal_{index}", type="function")],
+            role=MessageRole.ASSISTANT,
+            content=text,
+            token_usage=usage,
+            tool_calls=[
+                ChatMessageToolCall(
+                    function=ChatMessageToolCallFunction(name=tool, arguments=args),
+                    id=f"rehearsal_{index}",
+                    type="function",
+                )
+            ],
         )

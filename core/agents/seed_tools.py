@@ -34,5 +34,11 @@ SEED_TOOLS: dict[str, type[GuardedTool]] = {
     RollbackTool.name: RollbackTool,
 }
 
-__all__ = ["ApprovalRequestTool", "ApprovalRequiredTool", "ApprovalTool", "CheckpointTool",
-           "RollbackTool", "SEED_TOOLS"]
+__all__ = [
+    "ApprovalRequestTool",
+    "ApprovalRequiredTool",
+    "ApprovalTool",
+    "CheckpointTool",
+    "RollbackTool",
+    "SEED_TOOLS",
+]

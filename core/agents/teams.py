@@ -72,8 +72,7 @@ class TeamFields(BaseModel):
     @classmethod
     def _plain_name(cls, name: str) -> str:
         if not NAME_PATTERN.fullmatch(name):
-            raise ValueError("use letters, digits, spaces, '_', '.' or '-', starting with a "
-                             "letter or digit")
+            raise ValueError("use letters, digits, spaces, '_', '.' or '-', starting with a letter or digit")
         return name
 
 
@@ -97,8 +96,9 @@ def validate_team(data: dict[str, Any]) -> dict[str, Any]:
     try:
         fields = TeamFields.model_validate(data).model_dump()
     except ValidationError as exc:
-        raise InvalidAgentTeam([f"{error_path(e['loc'], empty='(team)')}: {_message(e)}"
-                                for e in exc.errors()]) from None
+        raise InvalidAgentTeam(
+            [f"{error_path(e['loc'], empty='(team)')}: {_message(e)}" for e in exc.errors()]
+        ) from None
     fields["members"] = [member.strip() for member in fields["members"]]
     problems = []
     seen: dict[str, int] = {}
@@ -106,12 +106,17 @@ def validate_team(data: dict[str, Any]) -> dict[str, Any]:
         if not member:
             problems.append(f"members[{index}]: empty profile name")
         elif member in seen:
-            problems.append(f"members[{index}]: {member!r} is already member {seen[member] + 1}; "
-                            "a profile takes one place in a team")
+            problems.append(
+                f"members[{index}]: {member!r} is already member {seen[member] + 1}; "
+                "a profile takes one place in a team"
+            )
         seen.setdefault(member, index)
     settings = fields["settings"]
-    problems += [f"settings.approve_before[{index}]: {name!r} is not a member"
-                 for index, name in enumerate(settings["approve_before"]) if name not in seen]
+    problems += [
+        f"settings.approve_before[{index}]: {name!r} is not a member"
+        for index, name in enumerate(settings["approve_before"])
+        if name not in seen
+    ]
     try:
         parse_approval_config(_gate_config(fields["name"], "member", settings["approval"]))
     except DefinitionError as exc:
@@ -137,9 +142,12 @@ def _unique(base: str, taken: set[str]) -> str:
 
 
 def _gate_config(team: str, member: str, approval: dict[str, Any]) -> dict[str, Any]:
-    return {"title": f"Team {team}: pass the work to {member}?",
-            "description": f"Approve to let {member} take the previous answer as its input; "
-                           "reject to stop the team.", **approval}
+    return {
+        "title": f"Team {team}: pass the work to {member}?",
+        "description": f"Approve to let {member} take the previous answer as its input; "
+        "reject to stop the team.",
+        **approval,
+    }
 
 
 def member_step_names(members: list[str]) -> list[str]:
@@ -160,17 +168,35 @@ def team_definition(fields: dict[str, Any]) -> dict[str, Any]:
     for index, (member, step_name) in enumerate(zip(members, step_names, strict=True)):
         given = "${input.task}" if previous is None else f"${{steps.{previous}.result}}"
         if member in gates:
-            steps.append({
-                "name": _unique(f"approve_{step_name}", taken), "type": "approval",
-                "approval_config": _gate_config(name, member, settings.get("approval") or {}),
-                "context": {"team": name, "next_member": member,
-                            "from": members[index - 1] if index else "the team's task",
-                            "input": given}})
-        steps.append({"name": step_name, "type": "task", "task": given, "agent": member,
-                      "description": f"Team {name}: member {index + 1} of {len(members)}"})
+            steps.append(
+                {
+                    "name": _unique(f"approve_{step_name}", taken),
+                    "type": "approval",
+                    "approval_config": _gate_config(name, member, settings.get("approval") or {}),
+                    "context": {
+                        "team": name,
+                        "next_member": member,
+                        "from": members[index - 1] if index else "the team's task",
+                        "input": given,
+                    },
+                }
+            )
+        steps.append(
+            {
+                "name": step_name,
+                "type": "task",
+                "task": given,
+                "agent": member,
+                "description": f"Team {name}: member {index + 1} of {len(members)}",
+            }
+        )
         previous = step_name
-    return {"name": f"{WORKFLOW_PREFIX}{name}", "description": fields.get("description") or "",
-            "metadata": {"team": name, "members": members}, "steps": steps}
+    return {
+        "name": f"{WORKFLOW_PREFIX}{name}",
+        "description": fields.get("description") or "",
+        "metadata": {"team": name, "members": members},
+        "steps": steps,
+    }
 
 
 def team_of(workflow: Workflow) -> str | None:
@@ -183,9 +209,15 @@ def team_of(workflow: Workflow) -> str | None:
 
 
 def team_dict(row: AgentTeam) -> dict[str, Any]:
-    return {"name": row.name, "description": row.description, "members": list(row.members),
-            "settings": dict(row.settings), "created_by": row.created_by,
-            "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}
+    return {
+        "name": row.name,
+        "description": row.description,
+        "members": list(row.members),
+        "settings": dict(row.settings),
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
 
 
 def _fields(row: AgentTeam) -> dict[str, Any]:
@@ -195,12 +227,17 @@ def _fields(row: AgentTeam) -> dict[str, Any]:
 def _check_members(session: Session, members: list[str]) -> None:
     """Refuse members that are not stored profiles; lock those that are."""
     # Locked in name order, so two writers of overlapping teams queue instead of deadlocking.
-    found = set(session.scalars(select(AgentProfile.name).where(AgentProfile.name.in_(members))
-                                .order_by(AgentProfile.name).with_for_update()))
+    found = set(
+        session.scalars(
+            select(AgentProfile.name)
+            .where(AgentProfile.name.in_(members))
+            .order_by(AgentProfile.name)
+            .with_for_update()
+        )
+    )
     missing = [member for member in members if member not in found]
     if missing:
-        raise InvalidAgentTeam([f"members: no agent profile is named "
-                                f"{', '.join(repr(m) for m in missing)}"])
+        raise InvalidAgentTeam([f"members: no agent profile is named {', '.join(repr(m) for m in missing)}"])
 
 
 def list_teams(db: Database) -> list[AgentTeam]:
@@ -226,8 +263,7 @@ def create_team(db: Database, data: dict[str, Any], actor: str) -> AgentTeam:
         now = utcnow()
         row = AgentTeam(**fields, created_by=actor, created_at=now, updated_at=now)
         session.add(row)
-        store.append_event(session, "agent_team.created", actor, after=fields,
-                           data={"team": fields["name"]})
+        store.append_event(session, "agent_team.created", actor, after=fields, data={"team": fields["name"]})
     return row
 
 
@@ -255,8 +291,9 @@ def update_team(db: Database, name: str, changes: dict[str, Any], actor: str) ->
         for key, value in after.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
-        store.append_event(session, "agent_team.updated", actor, before=before, after=after,
-                           data={"team": name})
+        store.append_event(
+            session, "agent_team.updated", actor, before=before, after=after, data={"team": name}
+        )
     return row
 
 
@@ -267,8 +304,7 @@ def delete_team(db: Database, name: str, actor: str) -> None:
         row = _locked(session, name)
         before = _fields(row)
         session.delete(row)
-        store.append_event(session, "agent_team.deleted", actor, before=before,
-                           data={"team": name})
+        store.append_event(session, "agent_team.deleted", actor, before=before, data={"team": name})
 
 
 def teams_with_member(session: Session, profile: str) -> list[str]:
@@ -277,8 +313,9 @@ def teams_with_member(session: Session, profile: str) -> list[str]:
     return [name for name, members in rows if profile in (members or [])]
 
 
-def start_team(db: Database, team_name: str, task: str, started_by: str,
-               tenant: str | None = None) -> Workflow:
+def start_team(
+    db: Database, team_name: str, task: str, started_by: str, tenant: str | None = None
+) -> Workflow:
     """Start the team's workflow on ``task``; runners pick it up like any other."""
     from core.engine.workflows import create_workflow
 
@@ -286,10 +323,22 @@ def start_team(db: Database, team_name: str, task: str, started_by: str,
         raise TeamTaskMissing()
     fields = _fields(get_team(db, team_name))
     definition = parse_definition(team_definition(fields))
-    return create_workflow(db, definition, input_data={"task": task.strip()},
-                           created_by=started_by, tenant=tenant)
+    return create_workflow(
+        db, definition, input_data={"task": task.strip()}, created_by=started_by, tenant=tenant
+    )
 
 
-__all__ = ["create_team", "delete_team", "get_team", "list_teams", "member_step_names",
-           "start_team", "team_definition", "team_dict", "team_of", "teams_with_member",
-           "update_team", "validate_team"]
+__all__ = [
+    "create_team",
+    "delete_team",
+    "get_team",
+    "list_teams",
+    "member_step_names",
+    "start_team",
+    "team_definition",
+    "team_dict",
+    "team_of",
+    "teams_with_member",
+    "update_team",
+    "validate_team",
+]

@@ -180,8 +180,10 @@ def _binding_of(tool: Any) -> _Binding | None:
 def _bound(tool: Any) -> _Binding:
     binding = _binding_of(tool)
     if binding is None:
-        _tampering(f"call a {type(tool).__name__} that was not built for the run (re-created "
-                   "from its class, copied or unpickled)")
+        _tampering(
+            f"call a {type(tool).__name__} that was not built for the run (re-created "
+            "from its class, copied or unpickled)"
+        )
     return binding
 
 
@@ -209,8 +211,10 @@ def _running_context() -> RunContext | None:
 
 def _tampering(what: str, binding: _Binding | None = None) -> NoReturn:
     """Refuse a change of a tool or tool class; the run it happens in stops and fails."""
-    exc = ToolTampering(f"the agent's code tried to {what}; Countersign's tools cannot be "
-                        "changed, copied or re-created inside a run, and nothing ran")
+    exc = ToolTampering(
+        f"the agent's code tried to {what}; Countersign's tools cannot be "
+        "changed, copied or re-created inside a run, and nothing ran"
+    )
     ctx = binding.context if binding is not None else _running_context()
     if ctx is not None:  # latched: a finally: block cannot carry the run on
         with ctx.lock:
@@ -259,16 +263,18 @@ def _dispatch(tool: GuardedTool, kwargs: dict[str, Any]) -> Any:
             # The model's own mistake: it sees this and can fix the call.
             raise ValueError(f"{binding.name} was not called: {exc}") from None
         gate = ctx.gates.get(binding.name) if binding.kind == "held" else None
-        asks, why = (True, "") if gate is None else gate_needs_person(
-            gate, {**ctx.gate_scope, "args": arguments, "tool": binding.name})
+        asks, why = (
+            (True, "")
+            if gate is None
+            else gate_needs_person(gate, {**ctx.gate_scope, "args": arguments, "tool": binding.name})
+        )
         if asks:
             with ctx.lock:
                 if ctx.hold is None:
                     ctx.hold = HoldForApproval(binding.name, arguments, binding.kind)
                 raise ctx.hold
         with ctx.lock:  # its gate was false: it runs now, and the trail says why
-            ctx.not_required.append({"tool": binding.name, "arguments": arguments,
-                                     "reason": why})
+            ctx.not_required.append({"tool": binding.name, "arguments": arguments, "reason": why})
         kwargs = arguments
     result = binding.action(ctx, binding.name, dict(kwargs))
     ctx.record(binding.name, dict(kwargs), result)
@@ -331,8 +337,7 @@ class _SealedToolType(ABCMeta):
 
     def __delattr__(cls, name: str) -> None:
         if id(cls) in _SEALED:
-            _tampering(f"delete {name!r} from the tool class "
-                       f"{type.__getattribute__(cls, '__name__')}")
+            _tampering(f"delete {name!r} from the tool class {type.__getattribute__(cls, '__name__')}")
         type.__delattr__(cls, name)
 
 
@@ -425,12 +430,15 @@ class GuardedTool(Tool, metaclass=_SealedToolType):
         binding = _bound(self)
         # As smolagents' Tool.__call__: one dict of the tool's inputs is its keyword arguments.
         positional = list(args)
-        if (len(positional) == 1 and not kwargs and isinstance(positional[0], dict)
-                and all(key in binding.inputs for key in positional[0])):
+        if (
+            len(positional) == 1
+            and not kwargs
+            and isinstance(positional[0], dict)
+            and all(key in binding.inputs for key in positional[0])
+        ):
             kwargs = dict(positional.pop())
         if positional:
-            raise TypeError(f"{binding.name} takes keyword arguments: "
-                            f"{', '.join(binding.inputs) or 'none'}")
+            raise TypeError(f"{binding.name} takes keyword arguments: {', '.join(binding.inputs) or 'none'}")
         if sanitize_inputs_outputs:
             _, kwargs = handle_agent_input_types(**kwargs)
         outputs = _dispatch(self, kwargs)
@@ -452,14 +460,26 @@ class RequestApprovalTool(GuardedTool):
     inputs = {
         "title": {"type": "string", "description": "Short title of the decision."},
         "description": {"type": "string", "description": "What you want to do and why."},
-        "approval_type": {"type": "string", "nullable": True,
-                          "description": "binary (default), form or budget."},
-        "approver": {"type": "string", "nullable": True,
-                     "description": "Email or group to ask; the step's approvers if omitted."},
-        "required_approver": {"type": "string", "nullable": True,
-                              "description": "The seed's name for approver (either may be given)."},
-        "context": {"type": "object", "nullable": True,
-                    "description": "Facts the approver needs, e.g. {\"amount\": 1200}."},
+        "approval_type": {
+            "type": "string",
+            "nullable": True,
+            "description": "binary (default), form or budget.",
+        },
+        "approver": {
+            "type": "string",
+            "nullable": True,
+            "description": "Email or group to ask; the step's approvers if omitted.",
+        },
+        "required_approver": {
+            "type": "string",
+            "nullable": True,
+            "description": "The seed's name for approver (either may be given).",
+        },
+        "context": {
+            "type": "object",
+            "nullable": True,
+            "description": 'Facts the approver needs, e.g. {"amount": 1200}.',
+        },
     }
     always_held = True
 
@@ -473,7 +493,6 @@ class CreateCheckpointTool(GuardedTool):
     }
 
 
-
 class RollbackTool(GuardedTool):
     name = "rollback"
     description = (
@@ -482,8 +501,11 @@ class RollbackTool(GuardedTool):
         "step ends."
     )
     inputs = {
-        "checkpoint": {"type": "string", "nullable": True,
-                       "description": "Checkpoint name; the latest if omitted."},
+        "checkpoint": {
+            "type": "string",
+            "nullable": True,
+            "description": "Checkpoint name; the latest if omitted.",
+        },
         "reason": {"type": "string", "description": "Why roll back."},
     }
     always_held = True
@@ -534,9 +556,14 @@ def _take_checkpoint(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
         return {"checkpoint": kwargs["name"], "saved": False, "reason": "no database"}
     with ctx.db.session() as session:
         workflow = store.get_workflow(session, ctx.workflow_id, for_update=True)
-        checkpoint = take_checkpoint(session, workflow, kwargs["name"], f"agent:{ctx.step_name}",
-                                     description=kwargs.get("description") or "",
-                                     step_name=ctx.step_name)
+        checkpoint = take_checkpoint(
+            session,
+            workflow,
+            kwargs["name"],
+            f"agent:{ctx.step_name}",
+            description=kwargs.get("description") or "",
+            step_name=ctx.step_name,
+        )
         return {"checkpoint": checkpoint.name, "checkpoint_id": checkpoint.id, "saved": True}
 
 
@@ -545,8 +572,7 @@ def _roll_back(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
 
 
 def _call_registered(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
-    return ctx.registry.call(name, dict(kwargs),
-                             ToolContext(ctx.workflow_id, ctx.step_name, ctx.next_key()))
+    return ctx.registry.call(name, dict(kwargs), ToolContext(ctx.workflow_id, ctx.step_name, ctx.next_key()))
 
 
 _BUILTIN_ACTIONS: dict[str, tuple[Check, Action]] = {
@@ -556,8 +582,15 @@ _BUILTIN_ACTIONS: dict[str, tuple[Check, Action]] = {
 }
 
 
-_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean",
-                               list: "array", tuple: "array", dict: "object"}
+_JSON_TYPES: dict[Any, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    tuple: "array",
+    dict: "object",
+}
 
 
 def _input_of(annotation: Any) -> tuple[str, bool]:
@@ -581,7 +614,9 @@ def registry_inputs(function: Any) -> dict[str, dict[str, Any]]:
     inputs: dict[str, dict[str, Any]] = {}
     for name, param in inspect.signature(function).parameters.items():
         if name in ("idempotency_key", "tool_context") or param.kind in (
-                param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            param.VAR_POSITIONAL,
+            param.VAR_KEYWORD,
+        ):
             continue
         kind, nullable = _input_of(hints.get(name, Any))
         spec: dict[str, Any] = {"type": kind, "description": f"{name} ({kind})"}
@@ -591,22 +626,41 @@ def registry_inputs(function: Any) -> dict[str, dict[str, Any]]:
     return inputs
 
 
-def _bind(cls: type[GuardedTool], context: RunContext, *, name: str, description: str,
-          inputs: dict[str, dict[str, Any]], output_type: str, check: Check,
-          action: Action) -> GuardedTool:
+def _bind(
+    cls: type[GuardedTool],
+    context: RunContext,
+    *,
+    name: str,
+    description: str,
+    inputs: dict[str, dict[str, Any]],
+    output_type: str,
+    check: Check,
+    action: Action,
+) -> GuardedTool:
     """A tool object for ``context``'s run, with its binding; the only way one is made."""
     tool = object.__new__(cls)
-    shown = {"name": name, "description": description, "inputs": copy.deepcopy(dict(inputs)),
-             "output_type": output_type, "is_initialized": True}
+    shown = {
+        "name": name,
+        "description": description,
+        "inputs": copy.deepcopy(dict(inputs)),
+        "output_type": output_type,
+        "is_initialized": True,
+    }
     for attribute, value in shown.items():
         object.__setattr__(tool, attribute, value)
     _VALIDATE_TOOL(tool)  # smolagents' checks: a valid name, well-formed inputs and output type
     ref = weakref.ref(tool)
-    binding = _Binding(tool=ref, context=context, name=name,
-                       held=cls.always_held or name in context.held,
-                       kind="request" if name == "request_approval" else "held",
-                       inputs=copy.deepcopy(dict(inputs)), output_type=output_type,
-                       check=check, action=action)
+    binding = _Binding(
+        tool=ref,
+        context=context,
+        name=name,
+        held=cls.always_held or name in context.held,
+        kind="request" if name == "request_approval" else "held",
+        inputs=copy.deepcopy(dict(inputs)),
+        output_type=output_type,
+        check=check,
+        action=action,
+    )
     with _STATE_LOCK:
         _BINDINGS[id(tool)] = binding
     weakref.finalize(tool, _unbind, id(tool), ref)
@@ -616,10 +670,16 @@ def _bind(cls: type[GuardedTool], context: RunContext, *, name: str, description
 def registry_tool(context: RunContext, name: str) -> GuardedTool:
     """A registered Python tool as an agent tool of ``context``'s run."""
     registered = context.registry.get(name)
-    return _bind(RegistryTool, context, name=name,
-                 description=registered.description or f"The {name} tool.",
-                 inputs=registry_inputs(registered.function), output_type="object",
-                 check=_no_check, action=_call_registered)
+    return _bind(
+        RegistryTool,
+        context,
+        name=name,
+        description=registered.description or f"The {name} tool.",
+        inputs=registry_inputs(registered.function),
+        output_type="object",
+        check=_no_check,
+        action=_call_registered,
+    )
 
 
 BUILTIN_TOOL_CLASSES: dict[str, type[GuardedTool]] = {
@@ -637,9 +697,18 @@ def build_tools(context: RunContext, names: list[str]) -> list[GuardedTool]:
     tools: list[GuardedTool] = []
     for name, cls in BUILTIN_TOOL_CLASSES.items():
         check, action = _BUILTIN_ACTIONS[name]
-        tools.append(_bind(cls, context, name=name, description=cls.description,
-                           inputs=cls.inputs, output_type=cls.output_type, check=check,
-                           action=action))
+        tools.append(
+            _bind(
+                cls,
+                context,
+                name=name,
+                description=cls.description,
+                inputs=cls.inputs,
+                output_type=cls.output_type,
+                check=check,
+                action=action,
+            )
+        )
     for name in names:
         if name not in BUILTIN_TOOL_CLASSES:
             tools.append(registry_tool(context, name))

@@ -26,7 +26,13 @@ from core.base.storable import MAX_NESTING, json_too_deep
 
 # Kinds of input: a line or text area, a number, a choice, or JSON for the rest.
 STRING, NUMBER, INTEGER, BOOLEAN, CHOICE, JSON_TEXT = (
-    "string", "number", "integer", "boolean", "choice", "json")
+    "string",
+    "number",
+    "integer",
+    "boolean",
+    "choice",
+    "json",
+)
 MAX_CHOICES = 100
 # Longer values are shown multi-line.
 LINE_CHARS = 80
@@ -51,8 +57,9 @@ class ArgumentField:
 
     @property
     def multiline(self) -> bool:
-        return self.kind == JSON_TEXT or (self.text is not None and
-                                          (len(self.text) > LINE_CHARS or "\n" in self.text))
+        return self.kind == JSON_TEXT or (
+            self.text is not None and (len(self.text) > LINE_CHARS or "\n" in self.text)
+        )
 
 
 def editable(view: RequestView) -> bool:
@@ -66,8 +73,11 @@ def _budget(view: RequestView) -> bool:
 
 def _kind(prop: dict[str, Any]) -> str:
     enum = prop.get("enum")
-    if isinstance(enum, list) and 0 < len(enum) <= MAX_CHOICES and all(
-            isinstance(v, str | int | float | bool) for v in enum):
+    if (
+        isinstance(enum, list)
+        and 0 < len(enum) <= MAX_CHOICES
+        and all(isinstance(v, str | int | float | bool) for v in enum)
+    ):
         return CHOICE
     kinds = prop.get("type")
     if isinstance(kinds, list):
@@ -120,10 +130,17 @@ def argument_fields(view: RequestView) -> list[ArgumentField]:
             options = [(plain(v), json.dumps(v)) for v in prop["enum"]]
         elif kind == BOOLEAN:
             options = [("true", "true"), ("false", "false")]
-        fields.append(ArgumentField(
-            name=name, kind=kind, label=str(prop.get("title") or name),
-            description=str(prop.get("description") or ""),
-            text=_text(kind, arguments.get(name)), required=name in required, options=options))
+        fields.append(
+            ArgumentField(
+                name=name,
+                kind=kind,
+                label=str(prop.get("title") or name),
+                description=str(prop.get("description") or ""),
+                text=_text(kind, arguments.get(name)),
+                required=name in required,
+                options=options,
+            )
+        )
     return fields
 
 
@@ -156,8 +173,7 @@ def _value(kind: str, text: str) -> Any:
     return json.loads(text)
 
 
-def read_inputs(view: RequestView, inputs: Mapping[str, str | None]
-                ) -> tuple[dict[str, Any], dict[str, str]]:
+def read_inputs(view: RequestView, inputs: Mapping[str, str | None]) -> tuple[dict[str, Any], dict[str, str]]:
     """The arguments an edit changes, and problems by argument name.
 
     ``inputs`` maps argument names to what the approver left in each input
@@ -186,8 +202,10 @@ def read_inputs(view: RequestView, inputs: Mapping[str, str | None]
         except ValueError as exc:
             problems[name] = f"not valid JSON: {exc}"
             continue
-        if name in current and (_same_number(current[name], value) or (
-                current[name] == value and type(current[name]) is type(value))):
+        if name in current and (
+            _same_number(current[name], value)
+            or (current[name] == value and type(current[name]) is type(value))
+        ):
             continue  # unchanged
         changes[name] = value
     return changes, problems
@@ -197,16 +215,26 @@ def changed_arguments(view: RequestView, edited: Mapping[str, Any]) -> dict[str,
     """The arguments an edit of the whole argument object changes (a JSON editor's):
     those whose value differs from the call's now; a name left out keeps its value."""
     current = view.call_now["arguments"] if view.call_now is not None else {}
-    return {name: value for name, value in edited.items()
-            if name not in current or not (_same_number(current[name], value) or (
-                current[name] == value and type(current[name]) is type(value)))}
+    return {
+        name: value
+        for name, value in edited.items()
+        if name not in current
+        or not (
+            _same_number(current[name], value)
+            or (current[name] == value and type(current[name]) is type(value))
+        )
+    }
 
 
 def _same_number(before: Any, after: Any) -> bool:
     numbers = (int, float)
-    return (isinstance(before, numbers) and isinstance(after, numbers)
-            and not isinstance(before, bool) and not isinstance(after, bool)
-            and float(before) == float(after))
+    return (
+        isinstance(before, numbers)
+        and isinstance(after, numbers)
+        and not isinstance(before, bool)
+        and not isinstance(after, bool)
+        and float(before) == float(after)
+    )
 
 
 def read_amount(text: str | None) -> Any:
@@ -216,9 +244,13 @@ def read_amount(text: str | None) -> Any:
     return _number(text, NUMBER)
 
 
-def answer_for(view: RequestView, *, changes: Mapping[str, Any] | None = None,
-               approved_amount: Any = None, tool: str | None = None
-               ) -> tuple[str, dict[str, Any]]:
+def answer_for(
+    view: RequestView,
+    *,
+    changes: Mapping[str, Any] | None = None,
+    approved_amount: Any = None,
+    tool: str | None = None,
+) -> tuple[str, dict[str, Any]]:
     """The decision and data of an approving answer with these edits.
 
     The approved amount is given only when it differs from the amount asked
@@ -230,8 +262,7 @@ def answer_for(view: RequestView, *, changes: Mapping[str, Any] | None = None,
         data["tool"] = tool
     if changes:
         data["arguments"] = dict(changes)
-    if approved_amount is not None and _budget(view) and not _same_number(approved_amount,
-                                                                          view.amount):
+    if approved_amount is not None and _budget(view) and not _same_number(approved_amount, view.amount):
         data[AMOUNT] = approved_amount
     return ("modify" if data else "approve"), data
 
@@ -254,6 +285,15 @@ def problems_by_field(problems: list[str], view: RequestView | None = None) -> d
     return found
 
 
-__all__ = ["AMOUNT", "GENERAL", "ArgumentField", "answer_for", "argument_fields", "changed_arguments",
-           "editable",
-           "problems_by_field", "read_amount", "read_inputs"]
+__all__ = [
+    "AMOUNT",
+    "GENERAL",
+    "ArgumentField",
+    "answer_for",
+    "argument_fields",
+    "changed_arguments",
+    "editable",
+    "problems_by_field",
+    "read_amount",
+    "read_inputs",
+]

@@ -83,8 +83,9 @@ def levels_for(config: ApprovalConfig, amount: float | None) -> list[Level]:
     return [Level([normalise_principal(a) for a in config.approvers], config.approval_threshold)]
 
 
-def _amount_of(config: ApprovalConfig, context: dict[str, Any],
-               call: dict[str, Any] | None = None) -> tuple[float | None, str]:
+def _amount_of(
+    config: ApprovalConfig, context: dict[str, Any], call: dict[str, Any] | None = None
+) -> tuple[float | None, str]:
     """A budget request's amount: the guarded call's amount argument, else its context data,
     else the workflow's."""
     data = {**context, **config.context_data}
@@ -154,8 +155,7 @@ def open_approval(
         proposed_call=call,
         level=0,
         # A veto window's end is its deadline (core.approvals.veto).
-        expires_at=now + timedelta(seconds=config.deadline_seconds) if config.deadline_seconds
-        else None,
+        expires_at=now + timedelta(seconds=config.deadline_seconds) if config.deadline_seconds else None,
         tenant=workflow.tenant if workflow else None,
         created_at=now,
         updated_at=now,
@@ -168,18 +168,27 @@ def open_approval(
     if rule is None:
         approval.approvers = delegation.delegate_approvers(session, approval, approval.approvers)
         delegation.plan_backup(session, approval, config)
-    if rule is None and not _answerable(session, approval, config) \
-            and approval.approvers != [ADMINS_GROUP]:
+    if rule is None and not _answerable(session, approval, config) and approval.approvers != [ADMINS_GROUP]:
         # Nobody but the requester could ever answer: ask the admins at once
         # instead of letting it expire unanswered.
         asked = approval.approvers
         approval.approvers = [ADMINS_GROUP]
         approval.threshold = 1
-        store.append_event(session, "approval.escalated", "system", workflow_id=approval.workflow_id,
-                           approval_id=approval.id, step_name=step_name,
-                           data={"escalated_to": [ADMINS_GROUP], "forced": False, "asked": asked,
-                                 "reason": f"no one but the requester ({approval.requested_by}) "
-                                           f"could answer; asked: {', '.join(asked)}"})
+        store.append_event(
+            session,
+            "approval.escalated",
+            "system",
+            workflow_id=approval.workflow_id,
+            approval_id=approval.id,
+            step_name=step_name,
+            data={
+                "escalated_to": [ADMINS_GROUP],
+                "forced": False,
+                "asked": asked,
+                "reason": f"no one but the requester ({approval.requested_by}) "
+                f"could answer; asked: {', '.join(asked)}",
+            },
+        )
     if rule is None:
         _assign(session, approval, approval.approvers)
         _notify(session, approval, approval.approvers, kind="approval.requested")
@@ -206,17 +215,25 @@ def open_approval(
         if config.type == "budget":
             decision["approved_amount"] = amount
         # The released call names the rule that released it (its digest is the call's own).
-        _decide(session, approval, "approved", standing_rules.rule_actor(rule.id), decision,
-                released={**call, "rule_id": rule.id} if call is not None else None)
+        _decide(
+            session,
+            approval,
+            "approved",
+            standing_rules.rule_actor(rule.id),
+            decision,
+            released={**call, "rule_id": rule.id} if call is not None else None,
+        )
     return approval
 
 
-def add_approvers(session: Session, approval: ApprovalRequest, principals: list[str], *,
-                  kind: str) -> list[str]:
+def add_approvers(
+    session: Session, approval: ApprovalRequest, principals: list[str], *, kind: str
+) -> list[str]:
     """Also ask ``principals`` (after delegation) at the request's current level; returns
     those newly asked. The caller holds the request's lock and records why."""
-    added = [p for p in delegation.delegate_approvers(session, approval, principals)
-             if p not in approval.approvers]
+    added = [
+        p for p in delegation.delegate_approvers(session, approval, principals) if p not in approval.approvers
+    ]
     if added:
         approval.approvers = [*approval.approvers, *added]
         approval.updated_at = utcnow()
@@ -241,9 +258,14 @@ def current_call(approval: ApprovalRequest) -> dict[str, Any] | None:
 def _assign(session: Session, approval: ApprovalRequest, approvers: list[str]) -> None:
     session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
     for principal in dict.fromkeys(approvers):
-        session.add(ApprovalAssignee(approval_id=approval.id, principal=principal,
-                                     expires_at=approval.expires_at,
-                                     created_at=approval.created_at))
+        session.add(
+            ApprovalAssignee(
+                approval_id=approval.id,
+                principal=principal,
+                expires_at=approval.expires_at,
+                created_at=approval.created_at,
+            )
+        )
 
 
 def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], *, kind: str) -> None:
@@ -261,8 +283,11 @@ def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], 
                     kind=kind,
                     channel=channel,
                     recipient=recipient,
-                    payload={"title": approval.title, "level": approval.level,
-                             "channel_config": config.channel_configs.get(channel, {})},
+                    payload={
+                        "title": approval.title,
+                        "level": approval.level,
+                        "channel_config": config.channel_configs.get(channel, {}),
+                    },
                 )
             )
 
@@ -271,13 +296,10 @@ def _check_open(approval: ApprovalRequest, now: datetime) -> None:
     if approval.status != APPROVAL_OPEN:
         who = f" by {approval.decided_by}" if approval.decided_by else ""
         raise ApprovalClosed(
-            f"Approval request {approval.id} is already {approval.status}{who}; "
-            "it cannot be answered again."
+            f"Approval request {approval.id} is already {approval.status}{who}; it cannot be answered again."
         )
     if approval.expires_at is not None and approval.expires_at <= now:
-        raise ApprovalClosed(
-            f"Approval request {approval.id} expired at {approval.expires_at.isoformat()}."
-        )
+        raise ApprovalClosed(f"Approval request {approval.id} expired at {approval.expires_at.isoformat()}.")
 
 
 def record_response(
@@ -297,12 +319,19 @@ def record_response(
     tenant's user never votes on (or learns the state of) another tenant's.
     """
     approver = normalise_principal(approver)
-    decision, data = check_vote(session, approval, approver=approver, decision=decision,
-                                data=data, comment=comment)
+    decision, data = check_vote(
+        session, approval, approver=approver, decision=decision, data=data, comment=comment
+    )
     now = utcnow()
     vote = ApprovalResponse(
-        approval_id=approval.id, approver=approver, level=approval.level, decision=decision,
-        channel=channel, comment=comment or "", data=data, created_at=now,
+        approval_id=approval.id,
+        approver=approver,
+        level=approval.level,
+        decision=decision,
+        channel=channel,
+        comment=comment or "",
+        data=data,
+        created_at=now,
     )
     session.add(vote)
     try:
@@ -310,10 +339,20 @@ def record_response(
     except IntegrityError as exc:
         raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.") from exc
     store.append_event(
-        session, "approval.responded", approver, workflow_id=approval.workflow_id,
-        approval_id=approval.id, step_name=approval.step_name,
-        data={"decision": decision, "channel": channel, "comment": comment or "", "data": data,
-              "level": approval.level, "identity": identity_of(approver, channel)},
+        session,
+        "approval.responded",
+        approver,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "decision": decision,
+            "channel": channel,
+            "comment": comment or "",
+            "data": data,
+            "level": approval.level,
+            "identity": identity_of(approver, channel),
+        },
     )
     _tally(session, approval, ApprovalConfig.model_validate(approval.config), actor=approver)
     return approval
@@ -323,8 +362,13 @@ _EDIT_KEYS = ("tool", "arguments")
 
 
 def check_vote(
-    session: Session, approval: ApprovalRequest, *, approver: str, decision: str,
-    data: dict[str, Any] | None, comment: str,
+    session: Session,
+    approval: ApprovalRequest,
+    *,
+    approver: str,
+    decision: str,
+    data: dict[str, Any] | None,
+    comment: str,
 ) -> tuple[str, dict[str, Any]]:
     """Every check of one vote, writing nothing: (the decision as recorded, its data).
 
@@ -384,28 +428,32 @@ def _validated_decision(
     edit = {k: data[k] for k in _EDIT_KEYS if k in data} if call is not None else {}
     answer = {k: v for k, v in data.items() if k not in edit}
     amount_argument = config.amount_argument if budget else None
-    problems = edit_problems(call, edit, amount_argument=amount_argument, cap=cap) \
-        if call is not None else []
-    edited_amount = (edit.get("arguments") or {}).get(amount_argument) \
-        if amount_argument and isinstance(edit.get("arguments"), dict) else None
+    problems = edit_problems(call, edit, amount_argument=amount_argument, cap=cap) if call is not None else []
+    edited_amount = (
+        (edit.get("arguments") or {}).get(amount_argument)
+        if amount_argument and isinstance(edit.get("arguments"), dict)
+        else None
+    )
     if cap is not None and "approved_amount" not in answer:
-        answer["approved_amount"] = edited_amount if edited_amount is not None and not problems \
-            else cap
+        answer["approved_amount"] = edited_amount if edited_amount is not None and not problems else cap
         data["approved_amount"] = answer["approved_amount"]
     problems += schema_problems(approval.response_schema, answer)
     if cap is not None and not problems and float(answer["approved_amount"]) > cap:
-        problems = [f"approved_amount: {answer['approved_amount']} is more than the {cap:g} "
-                    "allowed so far"]
-    if not problems and edited_amount is not None \
-            and float(edited_amount) != float(answer["approved_amount"]):
-        problems = [f"arguments.{amount_argument}: {edited_amount} disagrees with "
-                    f"approved_amount {answer['approved_amount']}; give one amount"]
+        problems = [f"approved_amount: {answer['approved_amount']} is more than the {cap:g} allowed so far"]
+    if (
+        not problems
+        and edited_amount is not None
+        and float(edited_amount) != float(answer["approved_amount"])
+    ):
+        problems = [
+            f"arguments.{amount_argument}: {edited_amount} disagrees with "
+            f"approved_amount {answer['approved_amount']}; give one amount"
+        ]
     if problems:
         raise InvalidResponse(problems)
     if cap is not None and float(answer["approved_amount"]) < cap:
         return "modify"
-    if call is not None and edit and released_call(call, edit.get("arguments"))["digest"] \
-            != call["digest"]:
+    if call is not None and edit and released_call(call, edit.get("arguments"))["digest"] != call["digest"]:
         return "modify"
     return decision
 
@@ -446,13 +494,19 @@ def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, 
     if rejecting:
         potential = _potential_voters(session, approval) - {v.approver for v in votes}
         if len(approving) + len(potential) < approval.threshold:
-            _decide(session, approval, "rejected", actor,
-                    {"comment": rejecting[-1].comment, "reason": "threshold unreachable"})
+            _decide(
+                session,
+                approval,
+                "rejected",
+                actor,
+                {"comment": rejecting[-1].comment, "reason": "threshold unreachable"},
+            )
 
 
 # Roles whose accounts may answer requests (viewers and services never do).
-ANSWERING_ROLES = frozenset(role for role, actions in ROLE_ACTIONS.items()
-                            if Action.APPROVALS_ANSWER in actions)
+ANSWERING_ROLES = frozenset(
+    role for role, actions in ROLE_ACTIONS.items() if Action.APPROVALS_ANSWER in actions
+)
 
 
 def _answerable(session: Session, approval: ApprovalRequest, config: ApprovalConfig) -> bool:
@@ -460,8 +514,9 @@ def _answerable(session: Session, approval: ApprovalRequest, config: ApprovalCon
     if config.allow_self_approval:
         return True
     named = [a for a in approval.approvers if "@" in a and a != approval.requested_by]
-    if named and not session.scalar(select(func.count()).select_from(User).where(
-            User.email.in_(named), User.role.not_in(ANSWERING_ROLES))):
+    if named and not session.scalar(
+        select(func.count()).select_from(User).where(User.email.in_(named), User.role.not_in(ANSWERING_ROLES))
+    ):
         return True  # a named person who may answer: no need to read every user
     return bool(_potential_voters(session, approval) - {approval.requested_by})
 
@@ -509,27 +564,39 @@ def _pass_level(
     call = current_call(approval)
     released = None
     if call is not None:
-        released = released_call(call, deciding.data.get("arguments"),
-                                 amount_argument=config.amount_argument if budget else None,
-                                 approved_amount=amount)
-    modified = deciding.decision == "modify" or bool(earlier.get("modified", False)) or (
-        released is not None and approval.proposed_call is not None
-        and released["digest"] != approval.proposed_call["digest"]) or (
-        amount is not None and approval.context_data.get("amount") is not None
-        and amount < float(approval.context_data["amount"]))
+        released = released_call(
+            call,
+            deciding.data.get("arguments"),
+            amount_argument=config.amount_argument if budget else None,
+            approved_amount=amount,
+        )
+    modified = (
+        deciding.decision == "modify"
+        or bool(earlier.get("modified", False))
+        or (
+            released is not None
+            and approval.proposed_call is not None
+            and released["digest"] != approval.proposed_call["digest"]
+        )
+        or (
+            amount is not None
+            and approval.context_data.get("amount") is not None
+            and amount < float(approval.context_data["amount"])
+        )
+    )
     levels = levels_for(config, amount if amount is not None else approval.context_data.get("amount"))
     next_level = approval.level + 1
     if config.levels and next_level < len(levels):
         approval.decision_data = {**data, "modified": modified}
         approval.released_call = released
         approval.level = next_level
-        approval.approvers = delegation.delegate_approvers(session, approval,
-                                                           levels[next_level].approvers)
+        approval.approvers = delegation.delegate_approvers(session, approval, levels[next_level].approvers)
         approval.threshold = levels[next_level].threshold
         if budget and amount is not None and config.json_schema is None:
             # The next level is asked about what the earlier ones allowed.
             approval.response_schema = budget_schema(
-                float(amount), str(approval.context_data.get("currency") or "USD"))
+                float(amount), str(approval.context_data.get("currency") or "USD")
+            )
         approval.updated_at = utcnow()
         if config.timeout:
             approval.expires_at = approval.updated_at + timedelta(seconds=config.timeout)
@@ -537,20 +604,32 @@ def _pass_level(
         _assign(session, approval, approval.approvers)
         _notify(session, approval, approval.approvers, kind=f"approval.requested.level{next_level}")
         store.append_event(
-            session, "approval.level_passed", actor, workflow_id=approval.workflow_id,
-            approval_id=approval.id, step_name=approval.step_name,
-            data={"level": next_level - 1, "next_level": next_level,
-                  "next_approvers": approval.approvers, "released_call": _call_record(released)},
+            session,
+            "approval.level_passed",
+            actor,
+            workflow_id=approval.workflow_id,
+            approval_id=approval.id,
+            step_name=approval.step_name,
+            data={
+                "level": next_level - 1,
+                "next_level": next_level,
+                "next_approvers": approval.approvers,
+                "released_call": _call_record(released),
+            },
         )
         return
     data.pop("modified", None)
-    _decide(session, approval, "modified" if modified else "approved", actor, data,
-            released=released)
+    _decide(session, approval, "modified" if modified else "approved", actor, data, released=released)
 
 
 def _decide(
-    session: Session, approval: ApprovalRequest, outcome: str, actor: str, data: dict[str, Any],
-    *, released: dict[str, Any] | None = None,
+    session: Session,
+    approval: ApprovalRequest,
+    outcome: str,
+    actor: str,
+    data: dict[str, Any],
+    *,
+    released: dict[str, Any] | None = None,
 ) -> None:
     """Close the request. An approving outcome releases a guarded call: ``released``,
     else the call its approvers were asked about; a refusal releases none."""
@@ -571,32 +650,46 @@ def _decide(
             event_data.update(
                 proposed_call=_call_record(approval.proposed_call),
                 released_call=_call_record(released),
-                diff=call_diff(approval.proposed_call["arguments"], released["arguments"]))
+                diff=call_diff(approval.proposed_call["arguments"], released["arguments"]),
+            )
         else:
             approval.released_call = None
             event_data["proposed_call"] = _call_record(approval.proposed_call)
     session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
-    log.info("approval decided", approval_id=approval.id, workflow_id=approval.workflow_id,
-             step=approval.step_name, actor=actor, outcome=outcome)
+    log.info(
+        "approval decided",
+        approval_id=approval.id,
+        workflow_id=approval.workflow_id,
+        step=approval.step_name,
+        actor=actor,
+        outcome=outcome,
+    )
     store.append_event(
-        session, "approval.decided", actor, workflow_id=approval.workflow_id,
-        approval_id=approval.id, step_name=approval.step_name,
-        before={"status": before}, after={"status": outcome}, data=event_data,
+        session,
+        "approval.decided",
+        actor,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        before={"status": before},
+        after={"status": outcome},
+        data=event_data,
     )
     if approval.workflow_id and approval.step_run_id is not None:
         workflow = store.get_workflow(session, approval.workflow_id)
         if workflow.status == "waiting_approval" and workflow.current_step_run_id == approval.step_run_id:
-            store.transition_workflow(session, workflow, "running", actor,
-                                      data={"approval_id": approval.id, "outcome": outcome})
+            store.transition_workflow(
+                session, workflow, "running", actor, data={"approval_id": approval.id, "outcome": outcome}
+            )
             store.schedule(session, workflow)
 
 
 def cancel_open_approvals(session: Session, workflow_id: str, actor: str, reason: str) -> list[str]:
     """Cancel every open request of a workflow; returns their ids."""
     approvals = session.scalars(
-        select(ApprovalRequest).where(
-            ApprovalRequest.workflow_id == workflow_id, ApprovalRequest.status == APPROVAL_OPEN
-        ).with_for_update()
+        select(ApprovalRequest)
+        .where(ApprovalRequest.workflow_id == workflow_id, ApprovalRequest.status == APPROVAL_OPEN)
+        .with_for_update()
     ).all()
     for approval in approvals:
         check_approval_transition(approval.status, "cancelled")
@@ -605,9 +698,15 @@ def cancel_open_approvals(session: Session, workflow_id: str, actor: str, reason
         approval.decided_by = actor
         session.execute(delete(ApprovalAssignee).where(ApprovalAssignee.approval_id == approval.id))
         store.append_event(
-            session, "approval.cancelled", actor, workflow_id=workflow_id, approval_id=approval.id,
-            step_name=approval.step_name, before={"status": APPROVAL_OPEN},
-            after={"status": "cancelled"}, data={"reason": reason},
+            session,
+            "approval.cancelled",
+            actor,
+            workflow_id=workflow_id,
+            approval_id=approval.id,
+            step_name=approval.step_name,
+            before={"status": APPROVAL_OPEN},
+            after={"status": "cancelled"},
+            data={"reason": reason},
         )
     return [a.id for a in approvals]
 
@@ -620,8 +719,9 @@ def expire(session: Session, approval: ApprovalRequest, actor: str, *, forced: b
 
 def _expiry_steps() -> EngineSteps:
     """This module's steps a deadline takes (core.approvals.expiry cannot import them)."""
-    return EngineSteps(assign=_assign, notify=_notify, decide=_decide, current_call=current_call,
-                       lock=lock_approval)
+    return EngineSteps(
+        assign=_assign, notify=_notify, decide=_decide, current_call=current_call, lock=lock_approval
+    )
 
 
 def lock_approval(session: Session, approval_id: str) -> ApprovalRequest:
@@ -657,8 +757,12 @@ class ApprovalEngine:
         """Open a request outside any step (the agent tool and API use this)."""
         from core.definitions.workflow import parse_approval_config
 
-        raw: dict[str, Any] = {"title": title, "description": description, "type": approval_type,
-                               **(config or {})}
+        raw: dict[str, Any] = {
+            "title": title,
+            "description": description,
+            "type": approval_type,
+            **(config or {}),
+        }
         if requested_from is not None:
             raw["requested_from"] = requested_from
         if context_data is not None:
@@ -669,8 +773,13 @@ class ApprovalEngine:
         with self.db.session() as session:
             workflow = store.get_workflow(session, workflow_id, for_update=True) if workflow_id else None
             return open_approval(
-                session, config=parsed, title=title, requested_by=requested_by, workflow=workflow,
-                proposed_action=proposed_action, context=workflow.context if workflow else {},
+                session,
+                config=parsed,
+                title=title,
+                requested_by=requested_by,
+                workflow=workflow,
+                proposed_action=proposed_action,
+                context=workflow.context if workflow else {},
             )
 
     def respond_to_approval(
@@ -689,24 +798,47 @@ class ApprovalEngine:
         days": the same transaction creates a standing rule (core.approvals.standing_rules) for the
         call as released, or for ``allow_when`` (needs ``policies:manage``)."""
         with self.db.read() as session:  # validated before any lock is taken
-            check_vote(session, store.get_approval(session, approval_id), approver=approver_id,
-                       decision=decision, data=data, comment=comment)
+            check_vote(
+                session,
+                store.get_approval(session, approval_id),
+                approver=approver_id,
+                decision=decision,
+                data=data,
+                comment=comment,
+            )
             if allow_for_days is not None:
-                _check_allow(session, store.get_approval(session, approval_id), approver_id,
-                             decision, allow_for_days, allow_when)
-        with structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver_id), \
-                self.db.session() as session:
+                _check_allow(
+                    session,
+                    store.get_approval(session, approval_id),
+                    approver_id,
+                    decision,
+                    allow_for_days,
+                    allow_when,
+                )
+        with (
+            structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver_id),
+            self.db.session() as session,
+        ):
             approval = lock_approval(session, approval_id)
-            with structlog.contextvars.bound_contextvars(workflow_id=approval.workflow_id,
-                                                         step=approval.step_name):
-                answered = record_response(session, approval, approver=approver_id,
-                                           decision=decision, data=data, comment=comment,
-                                           channel=channel)
-                log.info("approval response recorded", decision=decision, channel=channel,
-                         status=answered.status)
+            with structlog.contextvars.bound_contextvars(
+                workflow_id=approval.workflow_id, step=approval.step_name
+            ):
+                answered = record_response(
+                    session,
+                    approval,
+                    approver=approver_id,
+                    decision=decision,
+                    data=data,
+                    comment=comment,
+                    channel=channel,
+                )
+                log.info(
+                    "approval response recorded", decision=decision, channel=channel, status=answered.status
+                )
                 if allow_for_days is not None:
-                    standing_rules.rule_from_answer(session, answered, approver_id,
-                                                    allow_for_days, allow_when)
+                    standing_rules.rule_from_answer(
+                        session, answered, approver_id, allow_for_days, allow_when
+                    )
                 return answered
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
@@ -722,15 +854,14 @@ class ApprovalEngine:
         """Apply the deadline rule to requests past their deadline, and ask the backups whose
         share of the timeout has passed unanswered (core.approvals.delegation); how many."""
         done = expire_due(self.db, TIMEOUT_ACTOR, _expiry_steps(), limit)
-        return done + delegation.ask_due_backups(self.db, limit, lock=lock_approval,
-                                                 add_approvers=add_approvers)
+        return done + delegation.ask_due_backups(
+            self.db, limit, lock=lock_approval, add_approvers=add_approvers
+        )
 
     def next_expiry(self) -> datetime | None:
         with self.db.read() as session:
             expiry = session.scalar(
-                select(func.min(ApprovalRequest.expires_at)).where(
-                    ApprovalRequest.status == APPROVAL_OPEN
-                )
+                select(func.min(ApprovalRequest.expires_at)).where(ApprovalRequest.status == APPROVAL_OPEN)
             )
         backup = delegation.next_backup(self.db)
         return min(d for d in (expiry, backup) if d is not None) if expiry or backup else None
@@ -744,10 +875,13 @@ class ApprovalEngine:
         with self.db.read() as session:
             if tenant is not None:
                 store.get_approval(session, approval_id, tenant=tenant)
-            return list(session.scalars(
-                select(ApprovalResponse).where(ApprovalResponse.approval_id == approval_id)
-                .order_by(ApprovalResponse.id)
-            ).all())
+            return list(
+                session.scalars(
+                    select(ApprovalResponse)
+                    .where(ApprovalResponse.approval_id == approval_id)
+                    .order_by(ApprovalResponse.id)
+                ).all()
+            )
 
     def list_pending_approvals(
         self,
@@ -766,31 +900,38 @@ class ApprovalEngine:
         """
         with self.db.read() as session:
             query = tenant_scope(tenant).apply(
-                select(ApprovalRequest).where(ApprovalRequest.status == APPROVAL_OPEN),
-                ApprovalRequest.tenant)
+                select(ApprovalRequest).where(ApprovalRequest.status == APPROVAL_OPEN), ApprovalRequest.tenant
+            )
             if requested_from:
-                query = tenant_scope(tenant_of(session, requested_from)).apply(
-                    query, ApprovalRequest.tenant)
+                query = tenant_scope(tenant_of(session, requested_from)).apply(query, ApprovalRequest.tenant)
                 principals = principals_of(session, requested_from)
                 query = query.where(
                     ApprovalRequest.id.in_(
-                        select(ApprovalAssignee.approval_id).where(
-                            ApprovalAssignee.principal.in_(principals)
-                        )
+                        select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
                     )
                 )
             if workflow_id:
                 query = query.where(ApprovalRequest.workflow_id == workflow_id)
-            query = query.order_by(
-                ApprovalRequest.expires_at.is_(None),
-                ApprovalRequest.expires_at,
-                ApprovalRequest.created_at.desc(),
-            ).limit(limit).offset(offset)
+            query = (
+                query.order_by(
+                    ApprovalRequest.expires_at.is_(None),
+                    ApprovalRequest.expires_at,
+                    ApprovalRequest.created_at.desc(),
+                )
+                .limit(limit)
+                .offset(offset)
+            )
             return list(session.scalars(query).all())
 
 
-def _check_allow(session: Session, approval: ApprovalRequest, approver: str, decision: str,
-                 days: float, condition: str | None) -> None:
+def _check_allow(
+    session: Session,
+    approval: ApprovalRequest,
+    approver: str,
+    decision: str,
+    days: float,
+    condition: str | None,
+) -> None:
     if decision == "reject":
         raise InvalidRule(["allow_for_days: only an approving answer can allow calls like this"])
     standing_rules.check_answer_rule(session, approval, approver, days, condition)
@@ -800,5 +941,12 @@ def is_approving(status: str) -> bool:
     return status in APPROVING_OUTCOMES
 
 
-__all__ = ["ApprovalEngine", "open_approval", "record_response", "expire",
-           "cancel_open_approvals", "current_call", "is_approving"]
+__all__ = [
+    "ApprovalEngine",
+    "open_approval",
+    "record_response",
+    "expire",
+    "cancel_open_approvals",
+    "current_call",
+    "is_approving",
+]

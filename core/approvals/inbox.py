@@ -69,8 +69,17 @@ class InboxItem:
 
     @classmethod
     def of(cls, row: ApprovalRequest) -> InboxItem:
-        return cls(row.id, row.title, row.approval_type, row.workflow_id, row.step_name,
-                   row.requested_by, row.created_at, row.expires_at, tuple(row.approvers or ()))
+        return cls(
+            row.id,
+            row.title,
+            row.approval_type,
+            row.workflow_id,
+            row.step_name,
+            row.requested_by,
+            row.created_at,
+            row.expires_at,
+            tuple(row.approvers or ()),
+        )
 
 
 def seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[float]:
@@ -115,27 +124,43 @@ class InboxSummary:
 # the workflows of the most urgent requests, not all of them.
 WORKFLOW_FACETS = 50
 
-def _inbox_query(principals: list[str], flt: InboxFilter, *columns: Any,
-                 tenant: str | None = None) -> Select[Any]:
+
+def _inbox_query(
+    principals: list[str], flt: InboxFilter, *columns: Any, tenant: str | None = None
+) -> Select[Any]:
     """The user's open requests, selecting only ``columns``."""
-    query = tenant_scope(tenant).apply(select(*columns), ApprovalRequest.tenant).where(
-        ApprovalRequest.status == APPROVAL_OPEN,
-        ApprovalRequest.id.in_(
-            select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
-        ),
+    query = (
+        tenant_scope(tenant)
+        .apply(select(*columns), ApprovalRequest.tenant)
+        .where(
+            ApprovalRequest.status == APPROVAL_OPEN,
+            ApprovalRequest.id.in_(
+                select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
+            ),
+        )
     )
     if flt.workflow_id:
         query = query.where(ApprovalRequest.workflow_id == flt.workflow_id)
     if flt.approval_type:
         query = query.where(ApprovalRequest.approval_type == flt.approval_type)
     if flt.channel:
-        query = query.where(exists().where(Notification.approval_id == ApprovalRequest.id,
-                                           Notification.channel == flt.channel))
+        query = query.where(
+            exists().where(
+                Notification.approval_id == ApprovalRequest.id, Notification.channel == flt.channel
+            )
+        )
     return query
 
 
-def _urgent_ids(session: Session, principals: list[str], flt: InboxFilter, *, limit: int,
-                offset: int, tenant: str | None = None) -> list[str]:
+def _urgent_ids(
+    session: Session,
+    principals: list[str],
+    flt: InboxFilter,
+    *,
+    limit: int,
+    offset: int,
+    tenant: str | None = None,
+) -> list[str]:
     """Ids in inbox order: soonest deadline first, then those without one, newest first.
 
     Two walks over the assignee indexes (which carry each request's deadline
@@ -148,29 +173,32 @@ def _urgent_ids(session: Session, principals: list[str], flt: InboxFilter, *, li
     undated: dict[str, Any] = {}
     for principal in principals:
         base = select(assignee.approval_id, assignee.expires_at, assignee.created_at).where(
-            assignee.principal == principal)
+            assignee.principal == principal
+        )
         if tenant is not None:
             # A tenant's user: only that tenant's requests, even for a group
             # name another tenant uses too (core.store.tenancy).
             base = base.join(ApprovalRequest, ApprovalRequest.id == assignee.approval_id).where(
-                ApprovalRequest.tenant == tenant)
+                ApprovalRequest.tenant == tenant
+            )
         if flt.workflow_id or flt.approval_type or flt.channel:
-            base = base.where(assignee.approval_id.in_(
-                _inbox_query(principals, flt, ApprovalRequest.id, tenant=tenant)))
+            base = base.where(
+                assignee.approval_id.in_(_inbox_query(principals, flt, ApprovalRequest.id, tenant=tenant))
+            )
         for approval_id, expires_at, created_at in session.execute(
             base.where(assignee.expires_at.is_not(None))
-            .order_by(assignee.expires_at, assignee.created_at.desc()).limit(want)
+            .order_by(assignee.expires_at, assignee.created_at.desc())
+            .limit(want)
         ):
             dated[approval_id] = (expires_at, created_at)
         for approval_id, _, created_at in session.execute(
-            base.where(assignee.expires_at.is_(None))
-            .order_by(assignee.created_at.desc()).limit(want)
+            base.where(assignee.expires_at.is_(None)).order_by(assignee.created_at.desc()).limit(want)
         ):
             undated[approval_id] = created_at
     epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
     ordered = sorted(dated, key=lambda i: (dated[i][0], -(dated[i][1] or epoch).timestamp(), i))
     ordered += sorted(undated, key=lambda i: (-(undated[i] or epoch).timestamp(), i))
-    return ordered[offset:offset + limit]
+    return ordered[offset : offset + limit]
 
 
 def inbox(
@@ -187,12 +215,17 @@ def inbox(
     if holds_nul(user, flt.workflow_id, flt.approval_type, flt.channel):
         return []
     with db.read() as session:
-        ids = _urgent_ids(session, principals_of(session, user), flt, limit=limit, offset=offset,
-                          tenant=tenant_of(session, user))
+        ids = _urgent_ids(
+            session,
+            principals_of(session, user),
+            flt,
+            limit=limit,
+            offset=offset,
+            tenant=tenant_of(session, user),
+        )
         if not ids:
             return []
-        rows = {a.id: a for a in session.scalars(
-            select(ApprovalRequest).where(ApprovalRequest.id.in_(ids)))}
+        rows = {a.id: a for a in session.scalars(select(ApprovalRequest).where(ApprovalRequest.id.in_(ids)))}
     return [rows[i] for i in ids if i in rows]
 
 
@@ -206,20 +239,26 @@ def inbox_summary(db: Database, user: str, *, soon: timedelta = EXPIRING_SOON_WI
         # when it is decided, expired or cancelled): an index-only count
         # (for a tenant's user, joined to the requests to keep their tenant's).
         counted = select(func.count(func.distinct(ApprovalAssignee.approval_id))).where(
-            ApprovalAssignee.principal.in_(principals))
+            ApprovalAssignee.principal.in_(principals)
+        )
         if tenant is not None:
-            counted = counted.join(ApprovalRequest, ApprovalRequest.id == ApprovalAssignee.approval_id
-                                   ).where(ApprovalRequest.tenant == tenant)
+            counted = counted.join(ApprovalRequest, ApprovalRequest.id == ApprovalAssignee.approval_id).where(
+                ApprovalRequest.tenant == tenant
+            )
         total = session.scalar(counted) or 0
         expiring = session.scalar(counted.where(ApprovalAssignee.expires_at <= utcnow() + soon)) or 0
         per_type = tenant_scope(tenant).apply(
             select(ApprovalRequest.approval_type, func.count(func.distinct(ApprovalRequest.id)))
             .join(ApprovalAssignee, ApprovalAssignee.approval_id == ApprovalRequest.id)
-            .where(ApprovalAssignee.principal.in_(principals)), ApprovalRequest.tenant)
-        by_type = {kind: int(n) for kind, n in
-                   session.execute(per_type.group_by(ApprovalRequest.approval_type))}
-        urgent = _urgent_ids(session, principals, InboxFilter(), limit=WORKFLOW_FACETS * 4,
-                             offset=0, tenant=tenant)
+            .where(ApprovalAssignee.principal.in_(principals)),
+            ApprovalRequest.tenant,
+        )
+        by_type = {
+            kind: int(n) for kind, n in session.execute(per_type.group_by(ApprovalRequest.approval_type))
+        }
+        urgent = _urgent_ids(
+            session, principals, InboxFilter(), limit=WORKFLOW_FACETS * 4, offset=0, tenant=tenant
+        )
         counts: dict[str, int] = {}
         for workflow_id in session.scalars(
             select(ApprovalRequest.workflow_id).where(ApprovalRequest.id.in_(urgent))
@@ -229,8 +268,12 @@ def inbox_summary(db: Database, user: str, *, soon: timedelta = EXPIRING_SOON_WI
     top = sorted(counts, key=lambda w: -counts[w])[:WORKFLOW_FACETS]
     names = workflow_names(db, top)
     by_workflow = {w: (names.get(w, w), counts[w]) for w in top}
-    return InboxSummary(int(total), int(expiring), by_workflow,
-                        by_type={t: by_type[t] for t in APPROVAL_TYPES if by_type.get(t)})
+    return InboxSummary(
+        int(total),
+        int(expiring),
+        by_workflow,
+        by_type={t: by_type[t] for t in APPROVAL_TYPES if by_type.get(t)},
+    )
 
 
 def channels_of(db: Database, approval_ids: list[str]) -> dict[str, list[str]]:
@@ -265,7 +308,7 @@ def is_asked(db: Database, approval: ApprovalRequest, user: str) -> bool:
 
 
 def time_left(expires_at: datetime | None, now: datetime | None = None) -> str:
-    """"3h 12m left", "expired", or "no deadline"."""
+    """ "3h 12m left", "expired", or "no deadline"."""
     if expires_at is None:
         return "no deadline"
     seconds = (expires_at - (now or utcnow())).total_seconds()
@@ -284,8 +327,9 @@ def time_left(expires_at: datetime | None, now: datetime | None = None) -> str:
 # -- the Monitor page -----------------------------------------------------------------------
 
 
-def approvals_per_day(db: Database, *, days: int = 30,
-                      tenant: str | None = None) -> list[tuple[str, str, int]]:
+def approvals_per_day(
+    db: Database, *, days: int = 30, tenant: str | None = None
+) -> list[tuple[str, str, int]]:
     """(day, outcome, count) of requests opened in the last ``days`` days.
 
     Monitor aggregates take the viewer's ``tenant`` (core.store.tenancy): a
@@ -294,28 +338,35 @@ def approvals_per_day(db: Database, *, days: int = 30,
     since = utcnow() - timedelta(days=days)
     day = day_of(db, ApprovalRequest.created_at)
     with db.read() as session:
-        return [(d, s, n) for d, s, n in session.execute(
-            tenant_scope(tenant).apply(select(day, ApprovalRequest.status, func.count()),
-                                       ApprovalRequest.tenant)
-            .where(ApprovalRequest.created_at >= since)
-            .group_by(day, ApprovalRequest.status)
-            .order_by(day)
-        )]
+        return [
+            (d, s, n)
+            for d, s, n in session.execute(
+                tenant_scope(tenant)
+                .apply(select(day, ApprovalRequest.status, func.count()), ApprovalRequest.tenant)
+                .where(ApprovalRequest.created_at >= since)
+                .group_by(day, ApprovalRequest.status)
+                .order_by(day)
+            )
+        ]
 
 
 def time_to_decision(db: Database, *, tenant: str | None = None) -> list[tuple[str, int]]:
     """How long decided requests took, as (bucket label, count), shortest first."""
     seconds = seconds_between(db, ApprovalRequest.created_at, ApprovalRequest.decided_at)
-    bucket = case(
-        *[(seconds < upper, label) for upper, label in DECISION_BUCKETS], else_=LONGEST_BUCKET
-    )
+    bucket = case(*[(seconds < upper, label) for upper, label in DECISION_BUCKETS], else_=LONGEST_BUCKET)
     with db.read() as session:
-        counts = {label: n for label, n in session.execute(
-            tenant_scope(tenant).apply(select(bucket, func.count()), ApprovalRequest.tenant)
-            .where(ApprovalRequest.decided_at.is_not(None),
-                   ApprovalRequest.status.in_(("approved", "rejected", "modified")))
-            .group_by(bucket)
-        )}
+        counts = {
+            label: n
+            for label, n in session.execute(
+                tenant_scope(tenant)
+                .apply(select(bucket, func.count()), ApprovalRequest.tenant)
+                .where(
+                    ApprovalRequest.decided_at.is_not(None),
+                    ApprovalRequest.status.in_(("approved", "rejected", "modified")),
+                )
+                .group_by(bucket)
+            )
+        }
     labels = [label for _, label in DECISION_BUCKETS] + [LONGEST_BUCKET]
     return [(label, int(counts.get(label, 0))) for label in labels]
 
@@ -324,20 +375,35 @@ def approval_totals(db: Database, *, tenant: str | None = None) -> dict[str, int
     """Requests by status, plus how many were escalated."""
     scope = tenant_scope(tenant)
     with db.read() as session:
-        totals = {s: int(n) for s, n in session.execute(
-            scope.apply(select(ApprovalRequest.status, func.count()), ApprovalRequest.tenant)
-            .group_by(ApprovalRequest.status))}
-        totals["escalated"] = int(session.scalar(
-            scope.apply(select(func.count()).select_from(ApprovalRequest), ApprovalRequest.tenant)
-            .where(ApprovalRequest.escalations > 0)) or 0)
+        totals = {
+            s: int(n)
+            for s, n in session.execute(
+                scope.apply(select(ApprovalRequest.status, func.count()), ApprovalRequest.tenant).group_by(
+                    ApprovalRequest.status
+                )
+            )
+        }
+        totals["escalated"] = int(
+            session.scalar(
+                scope.apply(select(func.count()).select_from(ApprovalRequest), ApprovalRequest.tenant).where(
+                    ApprovalRequest.escalations > 0
+                )
+            )
+            or 0
+        )
     return totals
 
 
 def workflows_by_status(db: Database, *, tenant: str | None = None) -> dict[str, int]:
     with db.read() as session:
-        return {s: int(n) for s, n in session.execute(
-            tenant_scope(tenant).apply(select(Workflow.status, func.count()), Workflow.tenant)
-            .group_by(Workflow.status))}
+        return {
+            s: int(n)
+            for s, n in session.execute(
+                tenant_scope(tenant)
+                .apply(select(Workflow.status, func.count()), Workflow.tenant)
+                .group_by(Workflow.status)
+            )
+        }
 
 
 @dataclass
@@ -352,8 +418,9 @@ class RunnerState:
     alive: bool
 
 
-def runner_heartbeats(db: Database, *, lease_seconds: float | None = None,
-                      limit: int = 50) -> list[RunnerState]:
+def runner_heartbeats(
+    db: Database, *, lease_seconds: float | None = None, limit: int = 50
+) -> list[RunnerState]:
     """Runners seen recently; alive when seen within one lease."""
     from core.base.config import get_settings
 
@@ -366,14 +433,34 @@ def runner_heartbeats(db: Database, *, lease_seconds: float | None = None,
     states = []
     for row in rows:
         age = (now - row.last_seen_at).total_seconds()
-        states.append(RunnerState(row.runner_id, row.hostname, row.pid, row.started_at,
-                                  row.last_seen_at, row.steps_executed, age, age <= lease))
+        states.append(
+            RunnerState(
+                row.runner_id,
+                row.hostname,
+                row.pid,
+                row.started_at,
+                row.last_seen_at,
+                row.steps_executed,
+                age,
+                age <= lease,
+            )
+        )
     return states
 
 
 __all__ = [
-    "InboxFilter", "InboxSummary", "inbox", "inbox_summary", "channels_of", "time_left",
-    "workflow_names", "is_asked",
-    "approvals_per_day", "time_to_decision", "approval_totals", "workflows_by_status",
-    "RunnerState", "runner_heartbeats",
+    "InboxFilter",
+    "InboxSummary",
+    "inbox",
+    "inbox_summary",
+    "channels_of",
+    "time_left",
+    "workflow_names",
+    "is_asked",
+    "approvals_per_day",
+    "time_to_decision",
+    "approval_totals",
+    "workflows_by_status",
+    "RunnerState",
+    "runner_heartbeats",
 ]

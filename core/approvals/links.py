@@ -82,17 +82,18 @@ def link_secrets() -> list[str]:
         )
     if not _warned_dev_secret:
         _warned_dev_secret = True
-        log.warning("links.dev_secret", detail=f"{SECRETS_ENV} is not set; using the "
-                    "development-only link secret. Never do this in production.")
+        log.warning(
+            "links.dev_secret",
+            detail=f"{SECRETS_ENV} is not set; using the "
+            "development-only link secret. Never do this in production.",
+        )
     return [DEV_SECRET]
 
 
 def _serializer() -> URLSafeTimedSerializer:
     # itsdangerous signs with the LAST key of the list and accepts any.
     keys = list(reversed(link_secrets()))
-    return URLSafeTimedSerializer(
-        keys, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}
-    )
+    return URLSafeTimedSerializer(keys, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def make_link_token(
@@ -126,9 +127,7 @@ def make_link_token(
     return token if isinstance(token, str) else token.decode()
 
 
-def read_link_token(
-    token: str, max_age: int | None = None, *, now: float | None = None
-) -> LinkClaims:
+def read_link_token(token: str, max_age: int | None = None, *, now: float | None = None) -> LinkClaims:
     """Check a token's signature and age; return what it claims.
 
     The life of a token is the ``max_age`` baked into it, else ``max_age``
@@ -161,12 +160,15 @@ def read_link_token(
         raise LinkInvalid()
     if age > life:
         raise LinkExpired(
-            f"This approval link expired {_ago(age - life)} ago; "
-            "open the approval in the dashboard instead."
+            f"This approval link expired {_ago(age - life)} ago; open the approval in the dashboard instead."
         )
     return LinkClaims(
-        approval_id=payload["a"], approver=payload["u"], decision=decision,
-        token_id=payload["j"], issued_at=issued, level=level,
+        approval_id=payload["a"],
+        approver=payload["u"],
+        decision=decision,
+        token_id=payload["j"],
+        issued_at=issued,
+        level=level,
     )
 
 
@@ -231,8 +233,13 @@ def respond_with_link(
         consume_link_token(session, claims)
         check_issued_for(approval, what="This link", level=claims.level)
         return record_response(
-            session, approval, approver=claims.approver, decision=chosen,
-            data=data, comment=comment, channel=channel,
+            session,
+            approval,
+            approver=claims.approver,
+            decision=chosen,
+            data=data,
+            comment=comment,
+            channel=channel,
         )
 
 
@@ -251,6 +258,12 @@ def confirm_link(token: str) -> str:
 
 
 __all__ = [
-    "LinkClaims", "make_link_token", "read_link_token", "consume_link_token",
-    "respond_with_link", "approval_link", "confirm_link", "link_secrets",
+    "LinkClaims",
+    "make_link_token",
+    "read_link_token",
+    "consume_link_token",
+    "respond_with_link",
+    "approval_link",
+    "confirm_link",
+    "link_secrets",
 ]

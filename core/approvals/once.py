@@ -61,12 +61,12 @@ def spend(session: Session, key: str, what: str) -> None:
     try:
         session.flush()
     except IntegrityError as exc:  # a concurrent copy won the race
-        raise AnswerReplayed(f"{what} was already used: it decided once and decides nothing "
-                             "more.") from exc
+        raise AnswerReplayed(f"{what} was already used: it decided once and decides nothing more.") from exc
 
 
-def check_issued_for(approval: ApprovalRequest, *, what: str, level: int | None = None,
-                     digest: Any = ANY) -> None:
+def check_issued_for(
+    approval: ApprovalRequest, *, what: str, level: int | None = None, digest: Any = ANY
+) -> None:
     """Refuse an answer issued for another level of the request, or another call."""
     from core.approvals.engine import current_call
 
@@ -76,17 +76,30 @@ def check_issued_for(approval: ApprovalRequest, *, what: str, level: int | None 
         raise AnswerOutdated(
             f"{what} was issued for level {level + 1} of this request, which is at level "
             f"{approval.level + 1} now: it decides nothing. Answer the request as it is now "
-            "from its latest message or the dashboard.")
+            "from its latest message or the dashboard."
+        )
     if digest is not ANY and digest != (current_call(approval) or {}).get("digest"):
         raise AnswerOutdated(
             f"{what} was issued for a call that has changed since (an earlier level released "
             "another one): it decides nothing. Answer the request as it is now from its latest "
-            "message or the dashboard.")
+            "message or the dashboard."
+        )
 
 
-def respond_once(db: Database, *, key: str | None, what: str, approval_id: str, approver: str,
-                 decision: str, data: dict[str, Any] | None = None, comment: str = "",
-                 channel: str, level: int | None = None, digest: Any = ANY) -> ApprovalRequest:
+def respond_once(
+    db: Database,
+    *,
+    key: str | None,
+    what: str,
+    approval_id: str,
+    approver: str,
+    decision: str,
+    data: dict[str, Any] | None = None,
+    comment: str = "",
+    channel: str,
+    level: int | None = None,
+    digest: Any = ANY,
+) -> ApprovalRequest:
     """Record one answer that may decide only once (``key``) and only for ``level``
     (and the call ``digest``), in one transaction with spending the key. Without a
     key (an API token's answer, which is no captured delivery) only the level and
@@ -99,22 +112,34 @@ def respond_once(db: Database, *, key: str | None, what: str, approval_id: str, 
 
     with db.read() as session:
         if key is not None and is_spent(session, key):
-            raise AnswerReplayed(f"{what} was already used: it decided once and decides "
-                                 "nothing more.")
+            raise AnswerReplayed(f"{what} was already used: it decided once and decides nothing more.")
         approval = store.get_approval(session, approval_id)
         check_issued_for(approval, what=what, level=level, digest=digest)
-        check_vote(session, approval, approver=approver, decision=decision, data=data,
-                   comment=comment)
-    with structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver), \
-            db.session() as session:
+        check_vote(session, approval, approver=approver, decision=decision, data=data, comment=comment)
+    with (
+        structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver),
+        db.session() as session,
+    ):
         approval = lock_approval(session, approval_id)
         if key is not None:
             spend(session, key, what)
         check_issued_for(approval, what=what, level=level, digest=digest)
-        answered = record_response(session, approval, approver=approver, decision=decision,
-                                   data=data, comment=comment, channel=channel)
-        log.info("approval response recorded", decision=decision, channel=channel,
-                 status=answered.status, once=True)
+        answered = record_response(
+            session,
+            approval,
+            approver=approver,
+            decision=decision,
+            data=data,
+            comment=comment,
+            channel=channel,
+        )
+        log.info(
+            "approval response recorded",
+            decision=decision,
+            channel=channel,
+            status=answered.status,
+            once=True,
+        )
         return answered
 
 

@@ -28,16 +28,37 @@ from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import DEFAULT_AMOUNT_ARGUMENT, call_diff
 from core.store.tables import ApprovalRequest, ApprovalResponse
 
-_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-         "eighteen", "nineteen"]
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _SCALES = [(10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand")]
-_CURRENCY_WORDS = {"USD": ("US dollar", "US dollars", "cent", "cents"),
-                   "EUR": ("euro", "euros", "cent", "cents"),
-                   "GBP": ("pound sterling", "pounds sterling", "penny", "pence"),
-                   "JPY": ("yen", "yen", "", ""), "CHF": ("Swiss franc", "Swiss francs",
-                                                          "centime", "centimes")}
+_CURRENCY_WORDS = {
+    "USD": ("US dollar", "US dollars", "cent", "cents"),
+    "EUR": ("euro", "euros", "cent", "cents"),
+    "GBP": ("pound sterling", "pounds sterling", "penny", "pence"),
+    "JPY": ("yen", "yen", "", ""),
+    "CHF": ("Swiss franc", "Swiss francs", "centime", "centimes"),
+}
 
 
 def needs_fields(approval_type: str, response_schema: dict[str, Any] | None) -> bool:
@@ -80,7 +101,7 @@ def amount_in_words(amount: float, currency: str) -> str:
 
 
 def amount_text(amount: float, currency: str) -> str:
-    """"12,500.00 USD (twelve thousand five hundred US dollars)"."""
+    """ "12,500.00 USD (twelve thousand five hundred US dollars)"."""
     return f"{amount:,.2f} {currency} ({amount_in_words(amount, currency)})"
 
 
@@ -159,8 +180,9 @@ class RequestView:
         if self.amount_note:
             lines.append(f"  ({self.amount_note})")
         for change in self.changes:
-            lines.append(f"Changed: {change['argument']}: {plain(change['before'])} -> "
-                         f"{plain(change['after'])}")
+            lines.append(
+                f"Changed: {change['argument']}: {plain(change['before'])} -> {plain(change['after'])}"
+            )
         for label, value in self.facts:
             lines.append(f"{label}: {plain(value)}")
         lines.append(f"Approvers: {self.chain}")
@@ -169,12 +191,10 @@ class RequestView:
         return lines
 
 
-def _chain(approval: ApprovalRequest, config: ApprovalConfig,
-           responses: Sequence[ApprovalResponse]) -> str:
+def _chain(approval: ApprovalRequest, config: ApprovalConfig, responses: Sequence[ApprovalResponse]) -> str:
     """Who has approved and who is still to, level by level."""
     # Levels follow the amount allowed so far, as the engine does when a level passes.
-    amount = (approval.decision_data or {}).get("approved_amount",
-                                                approval.context_data.get("amount"))
+    amount = (approval.decision_data or {}).get("approved_amount", approval.context_data.get("amount"))
     levels = levels_for(config, float(amount) if isinstance(amount, int | float) else None)
     approved_at: dict[int, list[str]] = {}
     for vote in responses:
@@ -189,8 +209,9 @@ def _chain(approval: ApprovalRequest, config: ApprovalConfig,
     for index, level in enumerate(levels):
         name = level.name or ", ".join(level.approvers)
         if index < approval.level:
-            parts.append(f"{name} approved" + (f" ({', '.join(approved_at[index])})"
-                                               if approved_at.get(index) else ""))
+            parts.append(
+                f"{name} approved" + (f" ({', '.join(approved_at[index])})" if approved_at.get(index) else "")
+            )
         elif index == approval.level and approval.status == "pending":
             parts.append(f"{name} waiting")
         elif index == approval.level:
@@ -201,8 +222,9 @@ def _chain(approval: ApprovalRequest, config: ApprovalConfig,
     return f"level {position} of {len(levels)}: " + ", ".join(parts)
 
 
-def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse],
-                 now: datetime | None = None) -> RequestView:
+def request_view(
+    approval: ApprovalRequest, responses: Sequence[ApprovalResponse], now: datetime | None = None
+) -> RequestView:
     config = ApprovalConfig.model_validate(approval.config)
     proposed = approval.proposed_call
     call_now = current_call(approval)
@@ -212,8 +234,9 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
     changes: list[dict[str, Any]] = []
     if proposed is not None and call_now is not None:
         names = list(dict.fromkeys([*proposed["arguments"], *call_now["arguments"]]))
-        arguments = [ArgumentRow(n, proposed["arguments"].get(n), call_now["arguments"].get(n))
-                     for n in names]
+        arguments = [
+            ArgumentRow(n, proposed["arguments"].get(n), call_now["arguments"].get(n)) for n in names
+        ]
         changes = call_diff(proposed["arguments"], call_now["arguments"])
     budget = approval.approval_type == "budget"
     currency = str(approval.context_data.get("currency") or "USD")
@@ -225,13 +248,14 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
         raw = earlier if earlier is not None else requested
         amount = float(raw) if isinstance(raw, int | float) else None
         if amount is not None and isinstance(requested, int | float) and amount < requested:
-            who = ", ".join(dict.fromkeys(v.approver for v in responses
-                                          if v.data.get("approved_amount") == amount))
-            amount_note = (f"lowered from {float(requested):,.2f} {currency}"
-                           + (f" by {who}" if who else ""))
+            who = ", ".join(
+                dict.fromkeys(v.approver for v in responses if v.data.get("approved_amount") == amount)
+            )
+            amount_note = f"lowered from {float(requested):,.2f} {currency}" + (f" by {who}" if who else "")
     action = approval.proposed_action or {}
-    facts: list[tuple[str, Any]] = [(_label(str(item.get("path"))), item.get("value"))
-                                    for item in action.get("show") or []]
+    facts: list[tuple[str, Any]] = [
+        (_label(str(item.get("path"))), item.get("value")) for item in action.get("show") or []
+    ]
     if proposed is None:
         for key, value in (action.get("context") or {}).items():
             facts.append((str(key), value))
@@ -240,21 +264,37 @@ def request_view(approval: ApprovalRequest, responses: Sequence[ApprovalResponse
                 facts.append((str(key), value))
     level_votes = [v for v in responses if v.level == approval.level]
     return RequestView(
-        approval_id=approval.id, title=approval.title, description=approval.description,
-        status=approval.status, approval_type=approval.approval_type,
+        approval_id=approval.id,
+        title=approval.title,
+        description=approval.description,
+        status=approval.status,
+        approval_type=approval.approval_type,
         requested_by=approval.requested_by,
         tool=proposed["tool"] if proposed is not None else None,
-        arguments=arguments, call_now=call_now,
+        arguments=arguments,
+        call_now=call_now,
         edit_schema=(call_now or {}).get("input_schema") if call_now is not None else None,
-        amount=amount, currency=currency,
+        amount=amount,
+        currency=currency,
         amount_argument=(config.amount_argument or DEFAULT_AMOUNT_ARGUMENT)
-        if budget and proposed is not None else None,
-        changes=changes, chain=_chain(approval, config, responses),
+        if budget and proposed is not None
+        else None,
+        changes=changes,
+        chain=_chain(approval, config, responses),
         threshold=approval.threshold,
         approvals_so_far=sum(v.decision in ("approve", "modify") for v in level_votes),
-        votes=[{"approver": v.approver, "level": v.level + 1, "decision": v.decision,
-                "channel": v.channel, "comment": v.comment, "data": v.data,
-                "at": v.created_at} for v in responses],
+        votes=[
+            {
+                "approver": v.approver,
+                "level": v.level + 1,
+                "decision": v.decision,
+                "channel": v.channel,
+                "comment": v.comment,
+                "data": v.data,
+                "at": v.created_at,
+            }
+            for v in responses
+        ],
         time_left=_time_left(approval, now),
         facts=facts,
         amount_note=amount_note,
@@ -276,9 +316,7 @@ def _label(path: str) -> str:
 
 
 def _time_left(approval: ApprovalRequest, now: datetime | None) -> str:
-    return time_left(approval.expires_at, now) if approval.status == "pending" \
-        else approval.status
+    return time_left(approval.expires_at, now) if approval.status == "pending" else approval.status
 
 
-__all__ = ["ArgumentRow", "RequestView", "amount_in_words", "amount_text", "plain",
-           "request_view"]
+__all__ = ["ArgumentRow", "RequestView", "amount_in_words", "amount_text", "plain", "request_view"]

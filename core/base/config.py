@@ -22,20 +22,14 @@ class Settings(BaseSettings):
     # Channels an approval notifies when its config names none: comma-separated
     # (e.g. "email,slack"), or "auto": the person channels (email, Slack) that
     # are configured, so a fresh install with none queues nothing to fail.
-    default_channels_csv: str = Field(
-        default="auto", alias="COUNTERSIGN_DEFAULT_CHANNELS"
-    )
+    default_channels_csv: str = Field(default="auto", alias="COUNTERSIGN_DEFAULT_CHANNELS")
     # Seconds a runner owns a claimed workflow before another may take it over.
     lease_seconds: float = Field(default=30.0, alias="COUNTERSIGN_LEASE_SECONDS")
     # Base URL of the dashboard, for deep links in notifications.
-    dashboard_url: str = Field(
-        default="http://localhost:8501", alias="COUNTERSIGN_DASHBOARD_URL"
-    )
+    dashboard_url: str = Field(default="http://localhost:8501", alias="COUNTERSIGN_DASHBOARD_URL")
 
     # Base URL of the gateway (FastAPI), for email confirmation links.
-    gateway_url: str = Field(
-        default="http://localhost:8000", alias="COUNTERSIGN_GATEWAY_URL"
-    )
+    gateway_url: str = Field(default="http://localhost:8000", alias="COUNTERSIGN_GATEWAY_URL")
     # "production" refuses to sign links with the labelled development secret.
     environment: str = Field(default="development", alias="COUNTERSIGN_ENV")
     # Seconds an emailed approval link stays valid.
@@ -53,10 +47,12 @@ class Settings(BaseSettings):
     # Alerts (core/ops/alerts.py), durations as seconds or "90s", "15m", "1h": how close
     # to its deadline an open approval raises, how long a runner may stay silent,
     # and how often runners evaluate the rules.
-    alert_expiry_window: float = Field(default=ALERT_EXPIRY_WINDOW_SECONDS,
-                                       alias="COUNTERSIGN_ALERT_EXPIRY_WINDOW")
-    alert_heartbeat_missing: float = Field(default=ALERT_HEARTBEAT_MISSING_SECONDS,
-                                           alias="COUNTERSIGN_ALERT_HEARTBEAT_MISSING")
+    alert_expiry_window: float = Field(
+        default=ALERT_EXPIRY_WINDOW_SECONDS, alias="COUNTERSIGN_ALERT_EXPIRY_WINDOW"
+    )
+    alert_heartbeat_missing: float = Field(
+        default=ALERT_HEARTBEAT_MISSING_SECONDS, alias="COUNTERSIGN_ALERT_HEARTBEAT_MISSING"
+    )
     alert_interval: float = Field(default=ALERT_INTERVAL_SECONDS, alias="COUNTERSIGN_ALERT_INTERVAL")
 
     @field_validator("alert_expiry_window", "alert_heartbeat_missing", "alert_interval", mode="before")

@@ -31,8 +31,7 @@ def parse_duration(value: Any) -> float:
     elif isinstance(value, str) and (m := _ISO_DURATION.match(value.strip())) and value.strip() != "P":
         parts = {k: float(v) for k, v in m.groupdict().items() if v}
         seconds = (
-            parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600
-            + parts.get("m", 0) * 60 + parts.get("s", 0)
+            parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
         )
     else:
         raise ValueError("must be a duration such as 300, '15m', '24h' or 'PT1H'")

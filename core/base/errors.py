@@ -46,14 +46,19 @@ class Unavailable(CountersignError):
     """A service Countersign needs is unavailable."""
 
 
-KINDS: tuple[type[CountersignError], ...] = (NotFound, Conflict, Invalid, Forbidden, Unauthenticated,
-                                             Unavailable)
+KINDS: tuple[type[CountersignError], ...] = (
+    NotFound,
+    Conflict,
+    Invalid,
+    Forbidden,
+    Unauthenticated,
+    Unavailable,
+)
 
 
 def kind_of(error: CountersignError) -> type[CountersignError] | None:
     """The kind an error belongs to (None only for a bare ``CountersignError``)."""
     return next((kind for kind in KINDS if isinstance(error, kind)), None)
-
 
 
 class DefinitionError(Invalid):
@@ -62,8 +67,6 @@ class DefinitionError(Invalid):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("The workflow definition is invalid: " + "; ".join(self.problems))
-
-
 
 
 class WorkflowNotFound(NotFound):
@@ -257,6 +260,7 @@ class InvalidAgentTeam(Invalid):
 
 class TeamTaskMissing(Invalid):
     """Give the team a task: the text its first member works on."""
+
 
 class TenantNotFound(NotFound):
     """No tenant has that slug."""

@@ -112,9 +112,14 @@ def _scrub(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
     if depth > 6:
         return value
     if isinstance(value, MutableMapping | dict):
-        return {k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
-                    else _scrub(v, secrets, depth + 1))
-                for k, v in value.items()}
+        return {
+            k: (
+                REDACTED
+                if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
+                else _scrub(v, secrets, depth + 1)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(v, secrets, depth + 1) for v in value]
     if isinstance(value, bytes | int | float | bool) or value is None:
@@ -176,8 +181,11 @@ _HANDLER_NAME = "countersign"
 
 
 def configure_logging(
-    *, fmt: str | None = None, level: int | str | None = None,
-    stream: TextIO | None = None, force: bool = False,
+    *,
+    fmt: str | None = None,
+    level: int | str | None = None,
+    stream: TextIO | None = None,
+    force: bool = False,
 ) -> str:
     """Configure structlog and the stdlib root logger; returns the format used.
 
@@ -187,8 +195,11 @@ def configure_logging(
     global _configured
     out = stream or sys.stderr
     chosen = fmt or resolve_format(out)
-    numeric = resolve_level() if level is None else (
-        level if isinstance(level, int) else logging.getLevelName(level.upper()))
+    numeric = (
+        resolve_level()
+        if level is None
+        else (level if isinstance(level, int) else logging.getLevelName(level.upper()))
+    )
     if not isinstance(numeric, int):
         numeric = logging.INFO
     key = (chosen, numeric, id(out))
@@ -196,7 +207,8 @@ def configure_logging(
         if _configured == key and not force:
             return chosen
         renderer: Processor = (
-            structlog.processors.JSONRenderer(default=str) if chosen == "json"
+            structlog.processors.JSONRenderer(default=str)
+            if chosen == "json"
             else structlog.dev.ConsoleRenderer(colors=getattr(out, "isatty", lambda: False)())
         )
         final: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
@@ -204,7 +216,8 @@ def configure_logging(
             final.append(_render_exception_text)
         final += [redact_secrets, renderer]
         formatter = structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=_shared_processors(), processors=final)
+            foreign_pre_chain=_shared_processors(), processors=final
+        )
         handler = logging.StreamHandler(out)
         handler.set_name(_HANDLER_NAME)
         handler.setFormatter(formatter)

@@ -71,8 +71,9 @@ def _transient_one(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DatabaseError):
         return False  # a translated refusal; its cause (if any) decides above
-    library = (_library_types("httpx", ("TimeoutException", "NetworkError"))
-               + _library_types("openai", ("APITimeoutError", "APIConnectionError")))
+    library = _library_types("httpx", ("TimeoutException", "NetworkError")) + _library_types(
+        "openai", ("APITimeoutError", "APIConnectionError")
+    )
     return bool(library) and isinstance(exc, library)
 
 
@@ -89,7 +90,7 @@ def backoff_delay(initial: float, multiplier: float, maximum: float, failed_atte
     """
     exponent = max(0, failed_attempt - 1)
     try:
-        delay = initial * multiplier ** exponent
+        delay = initial * multiplier**exponent
     except OverflowError:
         return float(maximum)
     return float(min(delay, maximum))

@@ -91,8 +91,20 @@ def check_approval_transition(current: str, new: str) -> None:
 
 
 __all__ = [
-    "APPROVAL_OPEN", "APPROVAL_STATUSES", "APPROVAL_TRANSITIONS", "APPROVING_OUTCOMES",
-    "CANCELLABLE", "FINISHED_WORKFLOW", "PAUSABLE", "RESUMABLE", "RETRYABLE",
-    "WORKFLOW_STATUSES", "WORKFLOW_TRANSITIONS", "ApprovalStatus", "WorkflowStatus",
-    "check_approval_transition", "check_workflow_transition", "workflows_that_may_become",
+    "APPROVAL_OPEN",
+    "APPROVAL_STATUSES",
+    "APPROVAL_TRANSITIONS",
+    "APPROVING_OUTCOMES",
+    "CANCELLABLE",
+    "FINISHED_WORKFLOW",
+    "PAUSABLE",
+    "RESUMABLE",
+    "RETRYABLE",
+    "WORKFLOW_STATUSES",
+    "WORKFLOW_TRANSITIONS",
+    "ApprovalStatus",
+    "WorkflowStatus",
+    "check_approval_transition",
+    "check_workflow_transition",
+    "workflows_that_may_become",
 ]

@@ -35,8 +35,10 @@ def too_deep(value: Any, path: str = "", limit: int = MAX_NESTING) -> str | None
         node, depth = stack.pop()
         if isinstance(node, dict | list | tuple):
             if depth >= limit:
-                return (f"{path or '(value)'}: nested deeper than {limit} levels "
-                        "(mappings and lists inside each other)")
+                return (
+                    f"{path or '(value)'}: nested deeper than {limit} levels "
+                    "(mappings and lists inside each other)"
+                )
             children = node.values() if isinstance(node, dict) else node
             stack.extend((child, depth + 1) for child in children)
     return None
@@ -63,8 +65,7 @@ def json_too_deep(raw: bytes | str, path: str = "(body)", limit: int = MAX_NESTI
         if byte in _OPENING:
             depth += 1
             if depth > limit:
-                return (f"{path}: nested deeper than {limit} levels "
-                        "(mappings and lists inside each other)")
+                return f"{path}: nested deeper than {limit} levels (mappings and lists inside each other)"
         else:
             depth -= 1
     return None

@@ -29,6 +29,7 @@ EVENT_FIELDS = (
 )
 VOTE_FIELDS = ("approval_id", "approver", "level", "decision", "channel", "comment", "data", "created_at")
 
+
 def _normalised(value: Any) -> Any:
     """``value`` as both databases give it back: integral floats as integers (PostgreSQL's
     JSONB returns 1e20 as an integer), timestamps as UTC ISO strings, SQL NULL as None."""
@@ -79,5 +80,13 @@ def event_chain(workflow_id: str | None, session_id: str | None, approval_id: st
     return PLATFORM_CHAIN
 
 
-__all__ = ["GENESIS", "PLATFORM_CHAIN", "EVENT_FIELDS", "VOTE_FIELDS", "canonical", "content_of",
-           "entry_hash", "event_chain"]
+__all__ = [
+    "GENESIS",
+    "PLATFORM_CHAIN",
+    "EVENT_FIELDS",
+    "VOTE_FIELDS",
+    "canonical",
+    "content_of",
+    "entry_hash",
+    "event_chain",
+]

@@ -3,5 +3,15 @@
 Kept light on import: the channel modules pull in their SDKs only when used.
 """
 
-__all__ = ["alerts", "base", "configure", "dispatcher", "email", "notifications", "registry",
-           "slack", "text", "webhook"]
+__all__ = [
+    "alerts",
+    "base",
+    "configure",
+    "dispatcher",
+    "email",
+    "notifications",
+    "registry",
+    "slack",
+    "text",
+    "webhook",
+]

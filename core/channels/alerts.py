@@ -66,10 +66,16 @@ def alert_facts(delivery: Delivery) -> AlertFacts:
     alert = delivery.payload.get("alert")
     if not isinstance(alert, dict):
         raise PermanentFailure("This alert notification carries no alert.")
-    return AlertFacts(id=int(alert.get("id") or 0), rule=str(alert.get("rule") or ""),
-                      subject=str(alert.get("subject") or ""), severity=str(alert.get("severity") or ""),
-                      message=str(alert.get("message") or ""), raised_at=str(alert.get("raised_at") or ""),
-                      url=str(alert.get("url") or ""), monitor_url=str(alert.get("monitor_url") or ""))
+    return AlertFacts(
+        id=int(alert.get("id") or 0),
+        rule=str(alert.get("rule") or ""),
+        subject=str(alert.get("subject") or ""),
+        severity=str(alert.get("severity") or ""),
+        message=str(alert.get("message") or ""),
+        raised_at=str(alert.get("raised_at") or ""),
+        url=str(alert.get("url") or ""),
+        monitor_url=str(alert.get("monitor_url") or ""),
+    )
 
 
 def render_alert_email(facts: AlertFacts) -> dict[str, str]:
@@ -78,8 +84,11 @@ def render_alert_email(facts: AlertFacts) -> dict[str, str]:
     subject = one_line(f"[{facts.severity}] {facts.title}: {facts.message}")[:SUBJECT_MAX]
     context = {"subject": subject, "alert": facts}
     env = email_templates()
-    return {"subject": subject, "text": env.get_template("alert_email.txt.j2").render(context),
-            "html": env.get_template("alert_email.html.j2").render(context)}
+    return {
+        "subject": subject,
+        "text": env.get_template("alert_email.txt.j2").render(context),
+        "html": env.get_template("alert_email.html.j2").render(context),
+    }
 
 
 def _cut(text: str, limit: int) -> str:
@@ -93,14 +102,30 @@ def alert_blocks(facts: AlertFacts) -> list[Block]:
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_cut(f"Alert: {facts.title}", SLACK_HEADER_MAX), emoji=False)),
         SectionBlock(text=MarkdownTextObject(text=_cut(f"{icon} {esc(facts.message)}", SLACK_TEXT_MAX))),
-        ContextBlock(elements=[MarkdownTextObject(text=_cut(
-            f"*{esc(facts.severity)}* · raised {esc(facts.raised)} · {esc(facts.subject)}",
-            SLACK_TEXT_MAX))]),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=_cut(
+                        f"*{esc(facts.severity)}* · raised {esc(facts.raised)} · {esc(facts.subject)}",
+                        SLACK_TEXT_MAX,
+                    )
+                )
+            ]
+        ),
     ]
     if facts.url:
-        blocks.append(ActionsBlock(elements=[ButtonElement(
-            text=PlainTextObject(text="Open in dashboard"), action_id=SLACK_OPEN_ACTION, url=facts.url,
-            value=str(facts.id))]))
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text=PlainTextObject(text="Open in dashboard"),
+                        action_id=SLACK_OPEN_ACTION,
+                        url=facts.url,
+                        value=str(facts.id),
+                    )
+                ]
+            )
+        )
     return blocks
 
 
@@ -111,11 +136,27 @@ def alert_text(facts: AlertFacts) -> str:
 
 def alert_event(facts: AlertFacts) -> dict[str, Any]:
     """The webhook body of an alert."""
-    return {"type": ALERT_KIND, "timestamp": datetime.now(UTC).isoformat(),
-            "data": {"alert_id": facts.id, "rule": facts.rule, "subject": facts.subject,
-                     "severity": facts.severity, "message": facts.message, "raised_at": facts.raised_at,
-                     "dashboard_url": facts.url}}
+    return {
+        "type": ALERT_KIND,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "data": {
+            "alert_id": facts.id,
+            "rule": facts.rule,
+            "subject": facts.subject,
+            "severity": facts.severity,
+            "message": facts.message,
+            "raised_at": facts.raised_at,
+            "dashboard_url": facts.url,
+        },
+    }
 
 
-__all__ = ["ALERT_KIND", "AlertFacts", "alert_facts", "render_alert_email", "alert_blocks", "alert_text",
-           "alert_event"]
+__all__ = [
+    "ALERT_KIND",
+    "AlertFacts",
+    "alert_facts",
+    "render_alert_email",
+    "alert_blocks",
+    "alert_text",
+    "alert_event",
+]

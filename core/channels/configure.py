@@ -42,9 +42,16 @@ WEBHOOK_SECRET_ENV = "COUNTERSIGN_WEBHOOK_SECRET"
 # What the email channel does with each value of its ``security`` setting.
 SMTP_SECURITY = ("starttls", "ssl", "none")
 # The seed's smtp_config keys, and ours, mapped to the email channel's settings.
-_SMTP_KEYS = {"host": "host", "port": "port", "username": "user", "user": "user",
-              "from_email": "from", "from": "from", "security": "security",
-              "timeout": "timeout"}
+_SMTP_KEYS = {
+    "host": "host",
+    "port": "port",
+    "username": "user",
+    "user": "user",
+    "from_email": "from",
+    "from": "from",
+    "security": "security",
+    "timeout": "timeout",
+}
 _SMTP_FLAGS = ("use_tls", "use_ssl")
 _SMTP_SECRETS = ("password",)
 
@@ -76,8 +83,7 @@ def _text(name: str, value: Any, *, required: bool = True) -> str | None:
     return value
 
 
-def _store(db: Database, channel: str, new: dict[str, Any], *, enabled: bool,
-           actor: str) -> None:
+def _store(db: Database, channel: str, new: dict[str, Any], *, enabled: bool, actor: str) -> None:
     _, current = read_channel_settings(db, channel)
     store_channel_settings(db, channel, enabled=enabled, settings={**current, **new}, actor=actor)
 
@@ -89,21 +95,29 @@ def _status(db: Database, channel: str) -> dict[str, Any]:
 
 
 def configure_slack(
-    db: Database, *, bot_token: str, signing_secret: str | None = None,
-    app_token: str | None = None, user_map: dict[str, str] | None = None, enabled: bool = True,
+    db: Database,
+    *,
+    bot_token: str,
+    signing_secret: str | None = None,
+    app_token: str | None = None,
+    user_map: dict[str, str] | None = None,
+    enabled: bool = True,
     actor: str = "system",
 ) -> dict[str, Any]:
     """Slack: the bot token (and signing secret for the gateway's buttons) as secrets;
     ``user_map`` (email -> Slack id) as a setting. Returns the channel's status, masked."""
     from core.channels.slack import SlackChannel
 
-    secrets = {SLACK_TOKEN_ENV: _text("bot_token", bot_token),
-               SLACK_SIGNING_SECRET_ENV: _text("signing_secret", signing_secret, required=False),
-               SLACK_APP_TOKEN_ENV: _text("app_token", app_token, required=False)}
+    secrets = {
+        SLACK_TOKEN_ENV: _text("bot_token", bot_token),
+        SLACK_SIGNING_SECRET_ENV: _text("signing_secret", signing_secret, required=False),
+        SLACK_APP_TOKEN_ENV: _text("app_token", app_token, required=False),
+    }
     settings: dict[str, Any] = {}
     if user_map is not None:
         if not isinstance(user_map, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in user_map.items()):
+            isinstance(k, str) and isinstance(v, str) for k, v in user_map.items()
+        ):
             raise ConfigurationError("user_map must map emails to Slack user or channel ids.")
         settings["user_map"] = dict(user_map)
     with _secrets(secrets):
@@ -120,7 +134,8 @@ def smtp_settings(smtp_config: Mapping[str, Any]) -> tuple[dict[str, Any], str |
     if unknown:
         raise ConfigurationError(
             f"smtp_config: unknown key(s) {', '.join(unknown)}; known: "
-            f"{', '.join(sorted({*_SMTP_KEYS, *_SMTP_FLAGS, *_SMTP_SECRETS}))}.")
+            f"{', '.join(sorted({*_SMTP_KEYS, *_SMTP_FLAGS, *_SMTP_SECRETS}))}."
+        )
     settings: dict[str, Any] = {"provider": "smtp"}
     for key, value in smtp_config.items():
         if key in _SMTP_KEYS and value is not None:
@@ -150,9 +165,13 @@ def smtp_settings(smtp_config: Mapping[str, Any]) -> tuple[dict[str, Any], str |
 
 
 def configure_email(
-    db: Database, *, sendgrid_api_key: str | None = None,
-    smtp_config: Mapping[str, Any] | None = None, from_email: str | None = None,
-    enabled: bool = True, actor: str = "system",
+    db: Database,
+    *,
+    sendgrid_api_key: str | None = None,
+    smtp_config: Mapping[str, Any] | None = None,
+    from_email: str | None = None,
+    enabled: bool = True,
+    actor: str = "system",
 ) -> dict[str, Any]:
     """Email through SendGrid (the key as a secret) or SMTP (host, port, security,
     user and sender as settings; the password as a secret). Returns the status, masked."""
@@ -178,8 +197,12 @@ def configure_email(
 
 
 def configure_webhook(
-    db: Database, *, urls: list[str] | str | None = None, secret: str | None = None,
-    enabled: bool = True, actor: str = "system",
+    db: Database,
+    *,
+    urls: list[str] | str | None = None,
+    secret: str | None = None,
+    enabled: bool = True,
+    actor: str = "system",
 ) -> dict[str, Any]:
     """Outbound webhooks: endpoints as settings (an approval may name its own in
     ``channel_configs.webhook.url``), the signing secret (``whsec_...``) as a secret.
@@ -198,8 +221,7 @@ def configure_webhook(
         try:
             WebhookChannel()._signer()  # the check a delivery makes before it signs
         except PermanentFailure as exc:
-            raise ConfigurationError(f"{exc} Pass secret='whsec_...' or set it in the "
-                                     "environment.") from None
+            raise ConfigurationError(f"{exc} Pass secret='whsec_...' or set it in the environment.") from None
         _store(db, "webhook", settings, enabled=enabled, actor=actor)
     return _status(db, "webhook")
 

@@ -90,15 +90,21 @@ class DeliveryPolicy:
         from core.base.config import get_settings
 
         s = get_settings()
-        return cls(max_attempts=max(1, s.notify_max_attempts),
-                   backoff_initial=s.notify_backoff_initial, backoff_max=s.notify_backoff_max,
-                   breaker_threshold=max(1, s.breaker_threshold), breaker_cooldown=s.breaker_cooldown,
-                   poll_seconds=s.dispatch_poll_seconds, claim_seconds=s.dispatch_claim_seconds)
+        return cls(
+            max_attempts=max(1, s.notify_max_attempts),
+            backoff_initial=s.notify_backoff_initial,
+            backoff_max=s.notify_backoff_max,
+            breaker_threshold=max(1, s.breaker_threshold),
+            breaker_cooldown=s.breaker_cooldown,
+            poll_seconds=s.dispatch_poll_seconds,
+            claim_seconds=s.dispatch_claim_seconds,
+        )
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        strategy = wait_exponential_jitter(multiplier=self.backoff_initial, max=self.backoff_max,
-                                           jitter=self.backoff_initial / 4)
+        strategy = wait_exponential_jitter(
+            multiplier=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial / 4
+        )
         state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
         state.attempt_number = max(1, attempt)
         return float(strategy(state))
@@ -140,15 +146,19 @@ class CircuitBreaker:
             self._failures[channel] = count
             if count >= self.threshold:
                 self._open_until[channel] = time.monotonic() + self.cooldown
-                log.warning("channel circuit open", channel=channel, failures=count,
-                            cooldown=self.cooldown)
+                log.warning("channel circuit open", channel=channel, failures=count, cooldown=self.cooldown)
 
 
 class Dispatcher:
     """Delivers due outbox rows through their channels."""
 
-    def __init__(self, db: Database, *, policy: DeliveryPolicy | None = None,
-                 channels: dict[str, Channel] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        policy: DeliveryPolicy | None = None,
+        channels: dict[str, Channel] | None = None,
+    ) -> None:
         self.db = db
         self.policy = policy or DeliveryPolicy.from_settings()
         self.breaker = CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown)
@@ -210,8 +220,9 @@ class Dispatcher:
         if len(by_channel) == 1:
             self._deliver_all(next(iter(by_channel.values())), channels)
         else:
-            with ThreadPoolExecutor(max_workers=len(by_channel),
-                                    thread_name_prefix="countersign-deliver") as pool:
+            with ThreadPoolExecutor(
+                max_workers=len(by_channel), thread_name_prefix="countersign-deliver"
+            ) as pool:
                 for ids in by_channel.values():
                     pool.submit(self._deliver_all, ids, channels)
         return len(claimed)
@@ -233,20 +244,25 @@ class Dispatcher:
             except NotificationNotFound:
                 return "missing"
             facts = delivery.approval
-            about = ({"approval_id": facts.id, "workflow_id": facts.workflow_id,
-                      "step": facts.step_name} if facts else {})
+            about = (
+                {"approval_id": facts.id, "workflow_id": facts.workflow_id, "step": facts.step_name}
+                if facts
+                else {}
+            )
             with structlog.contextvars.bound_contextvars(
                 channel=delivery.channel, **{k: v for k, v in about.items() if v is not None}
             ):
-                with tracing.delivery_span(self.db, notification_id, delivery.channel,
-                                           delivery.kind) as traced:
+                with tracing.delivery_span(
+                    self.db, notification_id, delivery.channel, delivery.kind
+                ) as traced:
                     outcome = self._deliver(notification_id, delivery, enabled, channels)
                     if traced is not None:  # sent, failed, dead or deferred
                         traced.set_attribute("countersign.outcome", outcome)
                     return outcome
 
-    def _deliver(self, notification_id: str, delivery: Delivery, enabled: bool,
-                 channels: dict[str, Channel] | None) -> str:
+    def _deliver(
+        self, notification_id: str, delivery: Delivery, enabled: bool, channels: dict[str, Channel] | None
+    ) -> str:
         if channels is None:
             with self.db.read() as session:
                 channels = self.channels(session)
@@ -290,22 +306,36 @@ class Dispatcher:
             approval = approval_facts(session, row.approval_id) if row.approval_id else None
             prior: list[dict[str, Any]] = []
             if updates_a_message(row.kind):
-                prior = [dict(ref) for ref in session.scalars(
-                    select(Notification.external_ref).where(
-                        Notification.approval_id == row.approval_id,
-                        Notification.channel == row.channel,
-                        Notification.recipient == row.recipient,
-                        is_original(),
-                        Notification.status == "sent",
-                    )).all() if ref]
+                prior = [
+                    dict(ref)
+                    for ref in session.scalars(
+                        select(Notification.external_ref).where(
+                            Notification.approval_id == row.approval_id,
+                            Notification.channel == row.channel,
+                            Notification.recipient == row.recipient,
+                            is_original(),
+                            Notification.status == "sent",
+                        )
+                    ).all()
+                    if ref
+                ]
             # A group's members in other tenants are not mailed (core.store.tenancy).
-            tenant = session.scalar(select(ApprovalRequest.tenant).where(
-                ApprovalRequest.id == row.approval_id)) if row.approval_id else None
+            tenant = (
+                session.scalar(select(ApprovalRequest.tenant).where(ApprovalRequest.id == row.approval_id))
+                if row.approval_id
+                else None
+            )
             addresses = addresses_of(session, row.recipient, tenant=tenant) if row.channel == "email" else []
             delivery = Delivery(
-                notification_id=row.id, kind=row.kind, channel=row.channel,
-                recipient=row.recipient, attempt=row.attempts + 1, payload=dict(row.payload or {}),
-                approval=approval, prior_refs=prior, addresses=addresses,
+                notification_id=row.id,
+                kind=row.kind,
+                channel=row.channel,
+                recipient=row.recipient,
+                attempt=row.attempts + 1,
+                payload=dict(row.payload or {}),
+                approval=approval,
+                prior_refs=prior,
+                addresses=addresses,
             )
         return delivery, enabled
 
@@ -313,7 +343,9 @@ class Dispatcher:
         """An update waits until the messages it updates were sent (or died)."""
         with self.db.read() as session:
             waiting = session.scalar(
-                select(func.count()).select_from(Notification).where(
+                select(func.count())
+                .select_from(Notification)
+                .where(
                     Notification.approval_id == (delivery.approval.id if delivery.approval else None),
                     Notification.channel == delivery.channel,
                     Notification.recipient == delivery.recipient,
@@ -328,9 +360,12 @@ class Dispatcher:
         """Hand a claimed row back, due in ``seconds``, without counting an attempt."""
         values: dict[str, Any] = {"next_attempt_at": utcnow() + timedelta(seconds=max(seconds, 0.0))}
         with self.db.session() as session:
-            session.execute(update(Notification).where(
-                Notification.id == notification_id, Notification.status.in_(DUE_STATUSES)
-            ).values(**values).execution_options(synchronize_session=False))
+            session.execute(
+                update(Notification)
+                .where(Notification.id == notification_id, Notification.status.in_(DUE_STATUSES))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
 
     def _record_sent(self, delivery: Delivery, ref: dict[str, Any]) -> None:
         now = utcnow()
@@ -346,8 +381,12 @@ class Dispatcher:
             row.updated_at = now
         with self._count_lock:
             self.delivered += 1
-        log.info("notification sent", notification_id=delivery.notification_id,
-                 channel=delivery.channel, kind=delivery.kind)
+        log.info(
+            "notification sent",
+            notification_id=delivery.notification_id,
+            channel=delivery.channel,
+            kind=delivery.kind,
+        )
 
     def _record_failure(self, delivery: Delivery, error: str, *, permanent: bool) -> str:
         now = utcnow()
@@ -361,13 +400,27 @@ class Dispatcher:
             if permanent or row.attempts >= self.policy.max_attempts:
                 row.status = "dead"
                 store.append_event(
-                    session, "notification.dead", ACTOR, workflow_id=row.workflow_id,
+                    session,
+                    "notification.dead",
+                    ACTOR,
+                    workflow_id=row.workflow_id,
                     approval_id=row.approval_id,
-                    data={"notification_id": row.id, "channel": row.channel, "kind": row.kind,
-                          "recipient": row.recipient, "attempts": row.attempts, "error": row.last_error},
+                    data={
+                        "notification_id": row.id,
+                        "channel": row.channel,
+                        "kind": row.kind,
+                        "recipient": row.recipient,
+                        "attempts": row.attempts,
+                        "error": row.last_error,
+                    },
                 )
-                log.warning("notification dead", notification_id=row.id, channel=row.channel,
-                            attempts=row.attempts, error=row.last_error)
+                log.warning(
+                    "notification dead",
+                    notification_id=row.id,
+                    channel=row.channel,
+                    attempts=row.attempts,
+                    error=row.last_error,
+                )
             else:
                 row.status = "failed"
                 row.next_attempt_at = now + timedelta(seconds=self.policy.backoff(row.attempts))
@@ -401,14 +454,16 @@ class Dispatcher:
         with self.db.read() as session:
             rows = session.execute(
                 select(Notification.channel, func.min(Notification.next_attempt_at))
-                .where(Notification.status.in_(DUE_STATUSES)).group_by(Notification.channel)
+                .where(Notification.status.in_(DUE_STATUSES))
+                .group_by(Notification.channel)
             ).all()
         if not rows:
             return None
         blocked = self.breaker.open_channels()
         now = utcnow()
-        waits = [max((due - now).total_seconds(), blocked.get(channel, 0.0), 0.0) + 0.01
-                 for channel, due in rows]
+        waits = [
+            max((due - now).total_seconds(), blocked.get(channel, 0.0), 0.0) + 0.01 for channel, due in rows
+        ]
         return min(waits)
 
     def start(self) -> None:
@@ -439,10 +494,8 @@ class Dispatcher:
                 if not is_database_unavailable(exc):
                     log.exception("dispatcher loop error; retrying")
                 else:  # a restart or outage: one plain line per poll, not a traceback
-                    log.warning("dispatcher: database unavailable; retrying",
-                                error=first_line(exc))
+                    log.warning("dispatcher: database unavailable; retrying", error=first_line(exc))
             outbox_signal.wait_for_change(seen, wait)
 
 
-__all__ = ["Dispatcher", "DeliveryPolicy", "CircuitBreaker", "retry_notification",
-           "notifications_for"]
+__all__ = ["Dispatcher", "DeliveryPolicy", "CircuitBreaker", "retry_notification", "notifications_for"]

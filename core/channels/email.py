@@ -51,8 +51,6 @@ DEFAULT_FROM = "countersign@localhost"
 SMTP_TIMEOUT = 15
 
 
-
-
 def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
     """The view as the templates show it (all text; the HTML template escapes it)."""
     view = approval.view
@@ -60,11 +58,15 @@ def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
         return None
     return {
         "tool": view.tool,
-        "rows": [{"name": row.name, "value": plain(row.now),
-                  "was": plain(row.proposed) if row.changed else None} for row in view.arguments],
+        "rows": [
+            {"name": row.name, "value": plain(row.now), "was": plain(row.proposed) if row.changed else None}
+            for row in view.arguments
+        ],
         "amount": view.amount_text,
-        "changes": [{"argument": c["argument"], "before": plain(c["before"]),
-                     "after": plain(c["after"])} for c in view.changes],
+        "changes": [
+            {"argument": c["argument"], "before": plain(c["before"]), "after": plain(c["after"])}
+            for c in view.changes
+        ],
         "facts": [(label, plain(value)) for label, value in view.facts],
         "chain": view.chain,
         "votes": f"{view.approvals_so_far} of {view.threshold} needed",
@@ -74,27 +76,34 @@ def _call(approval: ApprovalFacts) -> dict[str, Any] | None:
     }
 
 
-def render_approval_email(approval: ApprovalFacts, address: str, kind: str,
-                          payload: dict[str, Any] | None = None) -> dict[str, str]:
+def render_approval_email(
+    approval: ApprovalFacts, address: str, kind: str, payload: dict[str, Any] | None = None
+) -> dict[str, str]:
     """Subject, text and HTML of the message asking ``address`` to answer."""
     approve_url = reject_url = None
     if not approval.needs_dashboard:
         # Each link decides once, and only at the level it was sent for (core.approvals.once).
-        approve_url = confirm_link(make_link_token(approval.id, address, "approve",
-                                                   level=approval.level))
-        reject_url = confirm_link(make_link_token(approval.id, address, "reject",
-                                                  level=approval.level))
+        approve_url = confirm_link(make_link_token(approval.id, address, "approve", level=approval.level))
+        reject_url = confirm_link(make_link_token(approval.id, address, "reject", level=approval.level))
     prefix, intro = email_wording(kind, approval, payload or {})  # reminders, escalations, vetoes
     subject = one_line(f"{prefix}{approval.title}")[:200]
     call = _call(approval)
     facts = approval.key_facts()
     if call is not None:  # the context's facts are the view's (a budget's amount in words)
-        facts = [(label, value) for label, value in facts
-                 if label in ("Workflow", "Step", "Type", "Requested by", "Answer by")]
+        facts = [
+            (label, value)
+            for label, value in facts
+            if label in ("Workflow", "Step", "Type", "Requested by", "Answer by")
+        ]
     context = {
-        "subject": subject, "intro": intro, "approval": approval, "facts": facts,
+        "subject": subject,
+        "intro": intro,
+        "approval": approval,
+        "facts": facts,
         "action": approval.action_summary() if call is None or call["tool"] is None else "",
-        "call": call, "approve_url": approve_url, "reject_url": reject_url,
+        "call": call,
+        "approve_url": approve_url,
+        "reject_url": reject_url,
         # A veto window's reject is its veto (core.approvals.veto).
         "reject_label": "Veto" if approval.view is not None and approval.view.notice else "Reject",
         "dashboard_url": approval_link(approval.id),
@@ -136,8 +145,11 @@ class EmailChannel:
 
     def status(self) -> dict[str, Any]:
         return {
-            "channel": self.name, "configured": self.configured(), "provider": self.provider,
-            "from": self.sender, "smtp_host": self._setting("host") or "(not set)",
+            "channel": self.name,
+            "configured": self.configured(),
+            "provider": self.provider,
+            "from": self.sender,
+            "smtp_host": self._setting("host") or "(not set)",
             "smtp_port": self._setting("port", "587"),
             "smtp_security": self._setting("security", "starttls"),
             "smtp_user": self._setting("user") or "(not set)",
@@ -159,9 +171,16 @@ class EmailChannel:
         addresses = delivery.addresses or [delivery.recipient]
         sent = []
         for address in addresses:
-            rendered = (render_alert_email(alert) if alert is not None
-                        else render_approval_email(approval, address, delivery.kind,  # type: ignore[arg-type]
-                                                   delivery.payload))
+            rendered = (
+                render_alert_email(alert)
+                if alert is not None
+                else render_approval_email(
+                    approval,  # type: ignore[arg-type]
+                    address,
+                    delivery.kind,
+                    delivery.payload,
+                )
+            )
             mid = message_id(delivery.notification_id, address, self.sender)
             if self.provider == "sendgrid":
                 self._send_sendgrid(address, rendered, mid)
@@ -171,9 +190,11 @@ class EmailChannel:
         return {"provider": self.provider, "messages": sent}
 
     def test(self, recipient: str) -> dict[str, Any]:
-        rendered = {"subject": "Countersign test message",
-                    "text": "Email delivery from Countersign works.",
-                    "html": "<p>Email delivery from Countersign works.</p>"}
+        rendered = {
+            "subject": "Countersign test message",
+            "text": "Email delivery from Countersign works.",
+            "html": "<p>Email delivery from Countersign works.</p>",
+        }
         mid = message_id("test-" + os.urandom(6).hex(), recipient, self.sender)
         if self.provider == "sendgrid":
             self._send_sendgrid(recipient, rendered, mid)
@@ -200,8 +221,9 @@ class EmailChannel:
         timeout = float(self._setting("timeout", str(SMTP_TIMEOUT)))
         try:
             if security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                                      context=ssl.create_default_context())
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, port, timeout=timeout, context=ssl.create_default_context()
+                )
             else:
                 smtp = smtplib.SMTP(host, port, timeout=timeout)
             with smtp:
@@ -246,8 +268,9 @@ class EmailChannel:
             click_tracking=ClickTracking(enable=False, enable_text=False),
             open_tracking=OpenTracking(enable=False),
         )
-        client = SendGridAPIClient(api_key=key,
-                                   host=os.environ.get(SENDGRID_HOST_ENV) or DEFAULT_SENDGRID_HOST)
+        client = SendGridAPIClient(
+            api_key=key, host=os.environ.get(SENDGRID_HOST_ENV) or DEFAULT_SENDGRID_HOST
+        )
         try:
             response = client.send(mail)
         except HTTPError as exc:

@@ -28,18 +28,30 @@ def approval_facts(session: Session, approval_id: str) -> ApprovalFacts | None:
     approval = session.get(ApprovalRequest, approval_id)
     if approval is None:
         return None
-    responses = session.scalars(select(ApprovalResponse).where(
-        ApprovalResponse.approval_id == approval_id).order_by(ApprovalResponse.id)).all()
+    responses = session.scalars(
+        select(ApprovalResponse)
+        .where(ApprovalResponse.approval_id == approval_id)
+        .order_by(ApprovalResponse.id)
+    ).all()
     workflow_name = None
     if approval.workflow_id:
         workflow_name = session.scalar(select(Workflow.name).where(Workflow.id == approval.workflow_id))
     return ApprovalFacts(
-        id=approval.id, title=approval.title, description=approval.description or "",
-        approval_type=approval.approval_type, status=approval.status,
-        approvers=list(approval.approvers or []), requested_by=approval.requested_by,
-        workflow_id=approval.workflow_id, workflow_name=workflow_name, step_name=approval.step_name,
-        level=approval.level, expires_at=approval.expires_at, decided_by=approval.decided_by,
-        decided_at=approval.decided_at, proposed_action=dict(approval.proposed_action or {}),
+        id=approval.id,
+        title=approval.title,
+        description=approval.description or "",
+        approval_type=approval.approval_type,
+        status=approval.status,
+        approvers=list(approval.approvers or []),
+        requested_by=approval.requested_by,
+        workflow_id=approval.workflow_id,
+        workflow_name=workflow_name,
+        step_name=approval.step_name,
+        level=approval.level,
+        expires_at=approval.expires_at,
+        decided_by=approval.decided_by,
+        decided_at=approval.decided_at,
+        proposed_action=dict(approval.proposed_action or {}),
         context_data=dict(approval.context_data or {}),
         view=_view(approval, responses),
         needs_fields=needs_fields(approval.approval_type, approval.response_schema),
@@ -73,16 +85,20 @@ def retry_notification(db: Database, notification_id: str, actor: str) -> Notifi
         if row is None:
             raise NotificationNotFound(f"No notification has the id {notification_id!r}.")
         if row.status != "dead":
-            raise InvalidTransition(
-                f"Only dead notifications can be retried; this one is {row.status}.")
+            raise InvalidTransition(f"Only dead notifications can be retried; this one is {row.status}.")
         before = {"status": row.status, "attempts": row.attempts, "last_error": row.last_error}
         row.status = "pending"
         row.attempts = 0
         row.next_attempt_at = utcnow()
         row.updated_at = utcnow()
         store.append_event(
-            session, "notification.retried", actor, workflow_id=row.workflow_id,
-            approval_id=row.approval_id, before=before, after={"status": "pending"},
+            session,
+            "notification.retried",
+            actor,
+            workflow_id=row.workflow_id,
+            approval_id=row.approval_id,
+            before=before,
+            after={"status": "pending"},
             data={"notification_id": row.id, "channel": row.channel, "recipient": row.recipient},
         )
         session.info[_NEW_ROWS] = True
@@ -92,10 +108,13 @@ def retry_notification(db: Database, notification_id: str, actor: str) -> Notifi
 def notifications_for(db: Database, approval_id: str) -> list[Notification]:
     """An approval's outbox rows (for the dashboard's delivery list)."""
     with db.read() as session:
-        return list(session.scalars(
-            select(Notification).where(Notification.approval_id == approval_id)
-            .order_by(Notification.created_at, Notification.channel, Notification.recipient)
-        ).all())
+        return list(
+            session.scalars(
+                select(Notification)
+                .where(Notification.approval_id == approval_id)
+                .order_by(Notification.created_at, Notification.channel, Notification.recipient)
+            ).all()
+        )
 
 
 __all__ = ["approval_facts", "addresses_of", "retry_notification", "notifications_for"]

@@ -28,8 +28,9 @@ def build_channels(session: Session) -> dict[str, Channel]:
     return {
         "email": EmailChannel(channel_settings(session, "email")[1]),
         "slack": SlackChannel(channel_settings(session, "slack")[1]),
-        "webhook": WebhookChannel(channel_settings(session, "webhook")[1],
-                                  endpoints=webhook_endpoints(session)),
+        "webhook": WebhookChannel(
+            channel_settings(session, "webhook")[1], endpoints=webhook_endpoints(session)
+        ),
     }
 
 
@@ -39,8 +40,9 @@ def read_channel_settings(db: Database, name: str) -> tuple[bool, dict[str, Any]
         return channel_settings(session, name)
 
 
-def store_channel_settings(db: Database, name: str, *, enabled: bool, settings: dict[str, Any],
-                           actor: str) -> None:
+def store_channel_settings(
+    db: Database, name: str, *, enabled: bool, settings: dict[str, Any], actor: str
+) -> None:
     """Save a channel's non-secret settings (secret-looking keys are refused), with an event."""
     from core.outbox.settings import save_channel_settings
     from core.records import rows as store
@@ -48,10 +50,14 @@ def store_channel_settings(db: Database, name: str, *, enabled: bool, settings: 
     with db.session() as session:
         before = channel_settings(session, name)
         save_channel_settings(session, name, enabled=enabled, settings=settings)
-        store.append_event(session, "channel.configured", actor,
-                           before={"enabled": before[0], "settings": before[1]},
-                           after={"enabled": enabled, "settings": settings},
-                           data={"channel": name})
+        store.append_event(
+            session,
+            "channel.configured",
+            actor,
+            before={"enabled": before[0], "settings": before[1]},
+            after={"enabled": enabled, "settings": settings},
+            data={"channel": name},
+        )
 
 
 def channel_status(db: Database) -> list[dict[str, Any]]:
@@ -79,6 +85,12 @@ def test_channel(db: Database, name: str, recipient: str) -> dict[str, Any]:
         raise ChannelError(f"The {name} test failed: {exc}") from exc
 
 
-__all__ = ["build_channels", "channel_status", "configured_person_channels", "read_channel_settings",
-           "store_channel_settings", "test_channel"]
+__all__ = [
+    "build_channels",
+    "channel_status",
+    "configured_person_channels",
+    "read_channel_settings",
+    "store_channel_settings",
+    "test_channel",
+]
 test_channel.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

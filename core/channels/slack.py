@@ -112,13 +112,27 @@ OPTION_VALUE_MAX = 150
 METADATA_MAX = 3000
 # Errors that retrying cannot fix.
 PERMANENT_ERRORS = {
-    "users_not_found", "user_not_found", "channel_not_found", "is_archived", "invalid_auth",
-    "not_authed", "account_inactive", "token_revoked", "missing_scope", "not_in_channel",
-    "invalid_blocks", "invalid_arguments", "msg_too_long", "no_permission",
+    "users_not_found",
+    "user_not_found",
+    "channel_not_found",
+    "is_archived",
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "missing_scope",
+    "not_in_channel",
+    "invalid_blocks",
+    "invalid_arguments",
+    "msg_too_long",
+    "no_permission",
 }
 OUTCOME_LABELS = {
-    "approved": ":white_check_mark: Approved", "modified": ":white_check_mark: Approved with changes",
-    "rejected": ":x: Rejected", "expired": ":hourglass: Expired", "cancelled": ":no_entry_sign: Cancelled",
+    "approved": ":white_check_mark: Approved",
+    "modified": ":white_check_mark: Approved with changes",
+    "rejected": ":x: Rejected",
+    "expired": ":hourglass: Expired",
+    "cancelled": ":no_entry_sign: Cancelled",
 }
 
 
@@ -136,8 +150,7 @@ def inert(text: str) -> str:
     text = escape(text)
     for marker in _MARKERS:
         text = text.replace(marker, f"{_ZWSP}{marker}{_ZWSP}")
-    return "\n".join(_ZWSP + line if line.startswith("&gt;") else line
-                     for line in text.split("\n"))
+    return "\n".join(_ZWSP + line if line.startswith("&gt;") else line for line in text.split("\n"))
 
 
 def _inert_cut(text: str, limit: int) -> str:
@@ -215,15 +228,20 @@ def _key_facts(approval: ApprovalFacts) -> list[tuple[str, str]]:
     the view's (a budget's amount is shown in words instead)."""
     if approval.view is None:
         return approval.key_facts()
-    facts = [(label, value) for label, value in approval.key_facts()
-             if label in ("Workflow", "Step", "Type", "Requested by", "Answer by")]
+    facts = [
+        (label, value)
+        for label, value in approval.key_facts()
+        if label in ("Workflow", "Step", "Type", "Requested by", "Answer by")
+    ]
     return facts + [(label, plain(value)) for label, value in approval.view.facts]
 
 
 def _fields_section(pairs: list[tuple[str, str]]) -> list[Block]:
-    fields = [_md(_cut(f"*{_inert_cut(label, 200)}*\n{_inert_cut(value, FIELD_TEXT_MAX - 210)}",
-                       FIELD_TEXT_MAX)) for label, value in pairs]
-    return [SectionBlock(fields=fields[i:i + MAX_FIELDS]) for i in range(0, len(fields), MAX_FIELDS)]
+    fields = [
+        _md(_cut(f"*{_inert_cut(label, 200)}*\n{_inert_cut(value, FIELD_TEXT_MAX - 210)}", FIELD_TEXT_MAX))
+        for label, value in pairs
+    ]
+    return [SectionBlock(fields=fields[i : i + MAX_FIELDS]) for i in range(0, len(fields), MAX_FIELDS)]
 
 
 def call_blocks(view: RequestView, *, facts: bool = True) -> list[Block]:
@@ -240,39 +258,62 @@ def call_blocks(view: RequestView, *, facts: bool = True) -> list[Block]:
                 shown += f"\n(was {_cut(plain(row.proposed), VALUE_SHOWN_MAX)})"
             fields.append(_md(f"*{_inert_cut(row.name, 200)}*"))
             fields.append(PlainTextObject(text=shown or " ", emoji=False))
-        blocks += [SectionBlock(fields=fields[i:i + MAX_FIELDS])
-                   for i in range(0, len(fields), MAX_FIELDS)]
+        blocks += [SectionBlock(fields=fields[i : i + MAX_FIELDS]) for i in range(0, len(fields), MAX_FIELDS)]
         if len(view.arguments) > MAX_ARGUMENT_ROWS:
-            blocks.append(ContextBlock(elements=[_md(
-                f"{len(view.arguments) - MAX_ARGUMENT_ROWS} more arguments: open the request "
-                "in the dashboard to see them all.")]))
+            blocks.append(
+                ContextBlock(
+                    elements=[
+                        _md(
+                            f"{len(view.arguments) - MAX_ARGUMENT_ROWS} more arguments: open the request "
+                            "in the dashboard to see them all."
+                        )
+                    ]
+                )
+            )
     if view.amount_text:
         blocks.append(SectionBlock(text=_md(f"*Amount:* {_inert_cut(view.amount_text, 1000)}")))
     if view.changes:
-        lines = [f"• {change['argument']}: {_cut(plain(change['before']), 300)} → "
-                 f"{_cut(plain(change['after']), 300)}" for change in view.changes]
-        heading = ("*Approving releases these changes:*" if view.status == "pending"
-                   else "*Released with these changes:*")
-        blocks.append(SectionBlock(text=_md(
-            heading + "\n" + _inert_cut("\n".join(lines), SECTION_TEXT_MAX - len(heading) - 1))))
+        lines = [
+            f"• {change['argument']}: {_cut(plain(change['before']), 300)} → "
+            f"{_cut(plain(change['after']), 300)}"
+            for change in view.changes
+        ]
+        heading = (
+            "*Approving releases these changes:*"
+            if view.status == "pending"
+            else "*Released with these changes:*"
+        )
+        blocks.append(
+            SectionBlock(
+                text=_md(heading + "\n" + _inert_cut("\n".join(lines), SECTION_TEXT_MAX - len(heading) - 1))
+            )
+        )
     if facts and view.facts:
         blocks += _fields_section([(label, plain(value)) for label, value in view.facts][:MAX_FIELDS])
-    status = (f"Approvers: {view.chain} · Votes: {view.approvals_so_far} of {view.threshold} "
-              f"needed · Time left: {view.time_left}")
+    status = (
+        f"Approvers: {view.chain} · Votes: {view.approvals_so_far} of {view.threshold} "
+        f"needed · Time left: {view.time_left}"
+    )
     blocks.append(ContextBlock(elements=[_md(_inert_cut(status, CONTEXT_TEXT_MAX))]))
     return blocks
 
 
-def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
-                    decided_by: str | None = None, reminder: str | None = None) -> list[Block]:
+def approval_blocks(
+    approval: ApprovalFacts,
+    *,
+    outcome: str | None = None,
+    decided_by: str | None = None,
+    reminder: str | None = None,
+) -> list[Block]:
     """The Block Kit message for an approval; without buttons once it is closed.
 
     ``reminder`` ("Reminder: 2h 10m left to answer") heads the message a reminder
     updates in place; a veto window's announcement says when the call runs."""
     link = approval_link(approval.id)
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_cut(approval.title or "Approval needed", HEADER_MAX),
-                                         emoji=False)),
+        HeaderBlock(
+            text=PlainTextObject(text=_cut(approval.title or "Approval needed", HEADER_MAX), emoji=False)
+        ),
     ]
     veto = approval.view.notice if approval.view is not None and outcome is None else None
     for notice in (reminder, veto):
@@ -283,15 +324,16 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
     blocks += _fields_section(_key_facts(approval)[:MAX_FIELDS])
     # A request opened with a proposed action but no guarded call (the API's) shows the
     # action as the agent described it.
-    action = approval.action_summary() if approval.view is None or approval.view.tool is None \
-        else ""
+    action = approval.action_summary() if approval.view is None or approval.view.tool is None else ""
     if action:
-        blocks.append(SectionBlock(text=_md(
-            "*Proposed action*\n" + _inert_cut(action, SECTION_TEXT_MAX - 20))))
+        blocks.append(
+            SectionBlock(text=_md("*Proposed action*\n" + _inert_cut(action, SECTION_TEXT_MAX - 20)))
+        )
     if approval.view is not None:
         blocks += call_blocks(approval.view, facts=False)
-    open_button = ButtonElement(text=PlainTextObject(text="Open in dashboard"), action_id=OPEN_ACTION,
-                                url=link, value=approval.id)
+    open_button = ButtonElement(
+        text=PlainTextObject(text="Open in dashboard"), action_id=OPEN_ACTION, url=link, value=approval.id
+    )
     if outcome is not None:
         who = f" by {inert(decided_by)}" if decided_by else ""
         label = OUTCOME_LABELS.get(outcome, inert(outcome.capitalize()))
@@ -299,8 +341,13 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))
         return blocks
     if approval.needs_dashboard:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text="This request needs a form answer; open it in the dashboard.")]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(text="This request needs a form answer; open it in the dashboard.")
+                ]
+            )
+        )
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[open_button]))
         return blocks
     reject_label = "Veto" if veto else "Reject"
@@ -308,22 +355,34 @@ def approval_blocks(approval: ApprovalFacts, *, outcome: str | None = None,
         title=f"{reject_label} this request?",
         # Plain text: a confirm dialog's text is mrkdwn by default, where an agent's
         # title could carry links (<https://...|text>) or mentions (<!channel>).
-        text=PlainTextObject(text=_cut(f"The workflow will not perform: {approval.title}", 300),
-                             emoji=False),
-        confirm=reject_label, deny="Cancel", style="danger",
+        text=PlainTextObject(text=_cut(f"The workflow will not perform: {approval.title}", 300), emoji=False),
+        confirm=reject_label,
+        deny="Cancel",
+        style="danger",
     )
     value = button_value(approval)
     buttons = [
-        ButtonElement(text=PlainTextObject(text="Run now" if veto else "Approve"),
-                      action_id=APPROVE_ACTION, value=value, style="primary"),
-        ButtonElement(text=PlainTextObject(text=reject_label), action_id=REJECT_ACTION,
-                      value=value, style="danger", confirm=reject_confirm),
+        ButtonElement(
+            text=PlainTextObject(text="Run now" if veto else "Approve"),
+            action_id=APPROVE_ACTION,
+            value=value,
+            style="primary",
+        ),
+        ButtonElement(
+            text=PlainTextObject(text=reject_label),
+            action_id=REJECT_ACTION,
+            value=value,
+            style="danger",
+            confirm=reject_confirm,
+        ),
     ]
     if approval.view is not None and editable(approval.view):
-        label = ("Edit or lower the amount" if approval.view.amount_argument or
-                 approval.view.tool is None else "Edit")
-        buttons.append(ButtonElement(text=PlainTextObject(text=label), action_id=EDIT_ACTION,
-                                     value=value))
+        label = (
+            "Edit or lower the amount"
+            if approval.view.amount_argument or approval.view.tool is None
+            else "Edit"
+        )
+        buttons.append(ButtonElement(text=PlainTextObject(text=label), action_id=EDIT_ACTION, value=value))
     blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=[*buttons, open_button]))
     return blocks
 
@@ -336,29 +395,40 @@ def _input_element(entry: ArgumentField) -> dict[str, Any] | None:
     if entry.text is not None and len(entry.text) > INPUT_VALUE_MAX:
         return None
     if entry.kind in (NUMBER, INTEGER):
-        element: dict[str, Any] = {"type": "number_input", "action_id": INPUT_ACTION,
-                                   "is_decimal_allowed": entry.kind == NUMBER}
+        element: dict[str, Any] = {
+            "type": "number_input",
+            "action_id": INPUT_ACTION,
+            "is_decimal_allowed": entry.kind == NUMBER,
+        }
         if entry.text is not None:
             element["initial_value"] = entry.text
         return element
     if entry.kind in (CHOICE, BOOLEAN) and all(len(v) <= OPTION_VALUE_MAX for _, v in entry.options):
-        options = [{"text": {"type": "plain_text", "text": _cut(shown, OPTION_TEXT_MAX) or " ",
-                             "emoji": False}, "value": value} for shown, value in entry.options]
+        options = [
+            {
+                "text": {"type": "plain_text", "text": _cut(shown, OPTION_TEXT_MAX) or " ", "emoji": False},
+                "value": value,
+            }
+            for shown, value in entry.options
+        ]
         element = {"type": "static_select", "action_id": INPUT_ACTION, "options": options}
-        initial = [o for o, (_, v) in zip(options, entry.options, strict=True)
-                   if entry.text is not None and v == entry.text]
+        initial = [
+            o
+            for o, (_, v) in zip(options, entry.options, strict=True)
+            if entry.text is not None and v == entry.text
+        ]
         if initial:
             element["initial_option"] = initial[0]
         return element
-    element = {"type": "plain_text_input", "action_id": INPUT_ACTION,
-               "multiline": entry.multiline}
+    element = {"type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": entry.multiline}
     if entry.text:
         element["initial_value"] = entry.text
     return element
 
 
-def edit_modal(approval_id: str, view: RequestView, title: str = "", *,
-               level: int | None = None) -> dict[str, Any]:
+def edit_modal(
+    approval_id: str, view: RequestView, title: str = "", *, level: int | None = None
+) -> dict[str, Any]:
     """The modal an approver edits the call (and a budget's amount) in, as ``views.open``
     takes it. ``private_metadata`` names the request, its level and the digest of the
     call shown, so a submission about a call or level that has moved on since is refused."""
@@ -366,9 +436,20 @@ def edit_modal(approval_id: str, view: RequestView, title: str = "", *,
     about = title or view.title
     blocks.append({"type": "section", "text": _md(_inert_cut(about, 500)).to_dict()})
     if view.tool is not None:
-        blocks.append({"type": "context", "elements": [_md(_inert_cut(
-            f"Edit the call to {view.tool}. Approving releases it as you leave it here; "
-            "an argument you do not change keeps its value.", 1000)).to_dict()]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    _md(
+                        _inert_cut(
+                            f"Edit the call to {view.tool}. Approving releases it as you leave it here; "
+                            "an argument you do not change keeps its value.",
+                            1000,
+                        )
+                    ).to_dict()
+                ],
+            }
+        )
     skipped = []
     for entry in argument_fields(view):
         element = _input_element(entry)
@@ -377,47 +458,94 @@ def edit_modal(approval_id: str, view: RequestView, title: str = "", *,
             skipped.append(entry.name)
             continue
         block: dict[str, Any] = {
-            "type": "input", "block_id": block_id, "element": element,
+            "type": "input",
+            "block_id": block_id,
+            "element": element,
             # Strings may be emptied; other inputs come pre-filled.
             "optional": entry.kind not in (NUMBER, INTEGER, CHOICE, BOOLEAN) or entry.text is None,
-            "label": {"type": "plain_text", "text": _cut(entry.label, LABEL_MAX) or entry.name,
-                      "emoji": False},
+            "label": {
+                "type": "plain_text",
+                "text": _cut(entry.label, LABEL_MAX) or entry.name,
+                "emoji": False,
+            },
         }
-        hint = entry.description + (" (JSON)" if entry.kind not in (
-            "string", NUMBER, INTEGER, CHOICE, BOOLEAN) else "")
+        hint = entry.description + (
+            " (JSON)" if entry.kind not in ("string", NUMBER, INTEGER, CHOICE, BOOLEAN) else ""
+        )
         if hint.strip():
-            block["hint"] = {"type": "plain_text", "text": _cut(hint.strip(), HINT_MAX),
-                             "emoji": False}
+            block["hint"] = {"type": "plain_text", "text": _cut(hint.strip(), HINT_MAX), "emoji": False}
         blocks.append(block)
     if skipped:
-        blocks.append({"type": "context", "elements": [_md(_inert_cut(
-            "Not editable here (too long): " + ", ".join(skipped) + ". They keep their value; "
-            "edit them in the dashboard.", 1000)).to_dict()]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    _md(
+                        _inert_cut(
+                            "Not editable here (too long): "
+                            + ", ".join(skipped)
+                            + ". They keep their value; "
+                            "edit them in the dashboard.",
+                            1000,
+                        )
+                    ).to_dict()
+                ],
+            }
+        )
     if view.approval_type == "budget" and view.amount is not None:
         amount = int(view.amount) if float(view.amount).is_integer() else view.amount
-        blocks.append({
-            "type": "input", "block_id": AMOUNT_BLOCK, "optional": False,
-            "label": {"type": "plain_text", "text": f"Approved amount ({_cut(view.currency, 20)})",
-                      "emoji": False},
-            "hint": {"type": "plain_text", "emoji": False, "text": _cut(
-                f"At most {view.amount_text}. Lower it to approve less.", HINT_MAX)},
-            "element": {"type": "number_input", "action_id": INPUT_ACTION,
-                        "is_decimal_allowed": True, "initial_value": str(amount),
-                        "max_value": str(amount)},
-        })
-    blocks.append({"type": "input", "block_id": COMMENT_BLOCK, "optional": True,
-                   "label": {"type": "plain_text", "text": "Comment", "emoji": False},
-                   "element": {"type": "plain_text_input", "action_id": INPUT_ACTION,
-                               "multiline": True}})
-    metadata = json.dumps({"approval_id": approval_id, "level": level,
-                           "digest": (view.call_now or {}).get("digest"), "tool": view.tool})
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": AMOUNT_BLOCK,
+                "optional": False,
+                "label": {
+                    "type": "plain_text",
+                    "text": f"Approved amount ({_cut(view.currency, 20)})",
+                    "emoji": False,
+                },
+                "hint": {
+                    "type": "plain_text",
+                    "emoji": False,
+                    "text": _cut(f"At most {view.amount_text}. Lower it to approve less.", HINT_MAX),
+                },
+                "element": {
+                    "type": "number_input",
+                    "action_id": INPUT_ACTION,
+                    "is_decimal_allowed": True,
+                    "initial_value": str(amount),
+                    "max_value": str(amount),
+                },
+            }
+        )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": COMMENT_BLOCK,
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Comment", "emoji": False},
+            "element": {"type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": True},
+        }
+    )
+    metadata = json.dumps(
+        {
+            "approval_id": approval_id,
+            "level": level,
+            "digest": (view.call_now or {}).get("digest"),
+            "tool": view.tool,
+        }
+    )
     if len(metadata) > METADATA_MAX:  # a tool name that long is not a real one
         raise PermanentFailure("The request cannot be edited in Slack; use the dashboard.")
-    return {"type": "modal", "callback_id": EDIT_CALLBACK,
-            "title": {"type": "plain_text", "text": "Edit and approve"[:MODAL_TITLE_MAX]},
-            "submit": {"type": "plain_text", "text": "Approve"},
-            "close": {"type": "plain_text", "text": "Cancel"},
-            "private_metadata": metadata, "blocks": blocks}
+    return {
+        "type": "modal",
+        "callback_id": EDIT_CALLBACK,
+        "title": {"type": "plain_text", "text": "Edit and approve"[:MODAL_TITLE_MAX]},
+        "submit": {"type": "plain_text", "text": "Approve"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": metadata,
+        "blocks": blocks,
+    }
 
 
 @dataclass(frozen=True)
@@ -469,33 +597,38 @@ def read_edit_submission(view: dict[str, Any]) -> EditSubmission:
         block_id = str(block_id)
         text = _state_text((actions or {}).get(INPUT_ACTION) if isinstance(actions, dict) else None)
         if block_id.startswith(ARGUMENT_BLOCK):
-            inputs[block_id[len(ARGUMENT_BLOCK):]] = text
+            inputs[block_id[len(ARGUMENT_BLOCK) :]] = text
         elif block_id == AMOUNT_BLOCK:
             amount = text
         elif block_id == COMMENT_BLOCK:
             comment = text or ""
     listed = view.get("blocks")
-    shown = [b.get("block_id") for b in (listed if isinstance(listed, list) else [])
-             if isinstance(b, dict) and b.get("type") == "input"]
+    shown = [
+        b.get("block_id")
+        for b in (listed if isinstance(listed, list) else [])
+        if isinstance(b, dict) and b.get("type") == "input"
+    ]
     block_ids = [str(b) for b in shown if b] or [str(b) for b in values]
     tool, digest, level = metadata.get("tool"), metadata.get("digest"), metadata.get("level")
-    return EditSubmission(approval_id=metadata["approval_id"],
-                          digest=digest if isinstance(digest, str) else None,
-                          tool=tool if isinstance(tool, str) else None,
-                          inputs=inputs, amount=amount, comment=comment, block_ids=block_ids,
-                          level=level if isinstance(level, int) and not isinstance(level, bool)
-                          and level >= 0 else None)
+    return EditSubmission(
+        approval_id=metadata["approval_id"],
+        digest=digest if isinstance(digest, str) else None,
+        tool=tool if isinstance(tool, str) else None,
+        inputs=inputs,
+        amount=amount,
+        comment=comment,
+        block_ids=block_ids,
+        level=level if isinstance(level, int) and not isinstance(level, bool) and level >= 0 else None,
+    )
 
 
 def submission_errors(problems: dict[str, list[str]], block_ids: list[str]) -> dict[str, str]:
     """``response_action: errors``: each refusal under the input it names (an argument's,
     the approved amount's), the rest under the first input."""
     errors: dict[str, str] = {}
-    first = next((b for b in block_ids if b != COMMENT_BLOCK), block_ids[0] if block_ids else
-                 COMMENT_BLOCK)
+    first = next((b for b in block_ids if b != COMMENT_BLOCK), block_ids[0] if block_ids else COMMENT_BLOCK)
     for key, messages in problems.items():
-        block = (AMOUNT_BLOCK if key == AMOUNT else ARGUMENT_BLOCK + key if key != GENERAL
-                 else first)
+        block = AMOUNT_BLOCK if key == AMOUNT else ARGUMENT_BLOCK + key if key != GENERAL else first
         if block not in block_ids:
             block = first
             messages = [f"{key}: {m}" if key not in (GENERAL, AMOUNT) else m for m in messages]
@@ -592,18 +725,27 @@ class SlackChannel:
             if not approval.is_open:
                 return {"skipped": f"approval already {approval.status}"}
             blocks = approval_blocks(approval, reminder=reminder_notice(delivery.payload))
-            return {"updated": self._update_refs(client, delivery.prior_refs, blocks,
-                                                 fallback_text(approval))}
+            return {
+                "updated": self._update_refs(client, delivery.prior_refs, blocks, fallback_text(approval))
+            }
         if not approval.is_open:
             return {"skipped": f"approval already {approval.status}"}
         destination = self.destination(client, delivery.recipient)
         blocks = approval_blocks(approval)
         try:
             response = client.chat_postMessage(
-                channel=destination, text=fallback_text(approval), blocks=blocks,
-                unfurl_links=False, unfurl_media=False,
-                metadata={"event_type": METADATA_EVENT, "event_payload": {
-                    "notification_id": delivery.notification_id, "approval_id": approval.id}},
+                channel=destination,
+                text=fallback_text(approval),
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={
+                    "event_type": METADATA_EVENT,
+                    "event_payload": {
+                        "notification_id": delivery.notification_id,
+                        "approval_id": approval.id,
+                    },
+                },
             )
         except SlackApiError as exc:
             raise _failure(exc, "posting the message") from exc
@@ -617,9 +759,13 @@ class SlackChannel:
         client = self._client()
         destination = self.destination(client, delivery.recipient)
         try:
-            response = client.chat_postMessage(channel=destination, text=alert_text(facts),
-                                               blocks=alert_blocks(facts), unfurl_links=False,
-                                               unfurl_media=False)
+            response = client.chat_postMessage(
+                channel=destination,
+                text=alert_text(facts),
+                blocks=alert_blocks(facts),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
         except SlackApiError as exc:
             raise _failure(exc, "posting the alert") from exc
         except (SlackClientError, OSError) as exc:
@@ -630,11 +776,15 @@ class SlackChannel:
         outcome = str(delivery.payload.get("outcome") or approval.status)
         decided_by = delivery.payload.get("decided_by") or approval.decided_by
         blocks = approval_blocks(approval, outcome=outcome, decided_by=decided_by)
-        return {"updated": self._update_refs(client, delivery.prior_refs, blocks,
-                                             fallback_text(approval, outcome))}
+        return {
+            "updated": self._update_refs(
+                client, delivery.prior_refs, blocks, fallback_text(approval, outcome)
+            )
+        }
 
-    def _update_refs(self, client: WebClient, refs: list[dict[str, Any]], blocks: list[Block],
-                     text: str) -> list[dict[str, str]]:
+    def _update_refs(
+        self, client: WebClient, refs: list[dict[str, Any]], blocks: list[Block], text: str
+    ) -> list[dict[str, str]]:
         """``chat.update`` every message in ``refs``; those updated."""
         updated = []
         for ref in refs:
@@ -656,7 +806,8 @@ class SlackChannel:
         destination = self.destination(client, recipient)
         try:
             response = client.chat_postMessage(
-                channel=destination, text="Countersign test message: Slack delivery works.")
+                channel=destination, text="Countersign test message: Slack delivery works."
+            )
         except SlackApiError as exc:
             raise _failure(exc, "sending the test message") from exc
         except (SlackClientError, OSError) as exc:
@@ -674,7 +825,21 @@ def _failure(exc: SlackApiError, doing: str) -> Exception:
     return TemporaryFailure(message)
 
 
-__all__ = ["SlackChannel", "approval_blocks", "escape", "inert", "edit_modal", "read_edit_submission",
-           "button_value", "read_button_value", "ButtonValue",
-           "submission_errors", "EditSubmission", "APPROVE_ACTION", "REJECT_ACTION", "EDIT_ACTION",
-           "EDIT_CALLBACK", "Deferred"]
+__all__ = [
+    "SlackChannel",
+    "approval_blocks",
+    "escape",
+    "inert",
+    "edit_modal",
+    "read_edit_submission",
+    "button_value",
+    "read_button_value",
+    "ButtonValue",
+    "submission_errors",
+    "EditSubmission",
+    "APPROVE_ACTION",
+    "REJECT_ACTION",
+    "EDIT_ACTION",
+    "EDIT_CALLBACK",
+    "Deferred",
+]

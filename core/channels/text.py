@@ -21,8 +21,9 @@ def email_templates() -> Environment:
     """The email templates: HTML autoescaped, plain text not, undefined names refused."""
     return Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",),
-                                     disabled_extensions=("txt.j2",), default=True),
+        autoescape=select_autoescape(
+            enabled_extensions=("html.j2",), disabled_extensions=("txt.j2",), default=True
+        ),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -45,8 +45,12 @@ class WebhookChannel:
         return bool(secret(SECRET_ENV))
 
     def status(self) -> dict[str, Any]:
-        return {"channel": self.name, "configured": self.configured(),
-                SECRET_ENV: mask(secret(SECRET_ENV)), "endpoints": self.endpoints}
+        return {
+            "channel": self.name,
+            "configured": self.configured(),
+            SECRET_ENV: mask(secret(SECRET_ENV)),
+            "endpoints": self.endpoints,
+        }
 
     def _signer(self) -> Webhook:
         key = secret(SECRET_ENV)
@@ -68,17 +72,23 @@ class WebhookChannel:
         approval = delivery.approval
         if approval is None:
             raise PermanentFailure("Nothing to send: this webhook row names no event or approval.")
-        own = ((delivery.payload.get("channel_config") or {}).get("url"))
+        own = (delivery.payload.get("channel_config") or {}).get("url")
         urls = [str(own)] if own else self.endpoints
         if not urls:
             raise PermanentFailure(f"No webhook endpoint: set {URL_ENV} or channel_configs.webhook.url.")
         body = {
             "type": "approval.assigned",
             "timestamp": datetime.now(UTC).isoformat(),
-            "data": {"approval_id": approval.id, "workflow_id": approval.workflow_id,
-                     "approver": delivery.recipient, "title": approval.title,
-                     "approval_type": approval.approval_type, "status": approval.status,
-                     "dashboard_url": approval_link(approval.id), "kind": delivery.kind},
+            "data": {
+                "approval_id": approval.id,
+                "workflow_id": approval.workflow_id,
+                "approver": delivery.recipient,
+                "title": approval.title,
+                "approval_type": approval.approval_type,
+                "status": approval.status,
+                "dashboard_url": approval_link(approval.id),
+                "kind": delivery.kind,
+            },
         }
         results = [self.post(url, delivery.notification_id, body) for url in urls]
         return {"deliveries": results}
@@ -96,8 +106,9 @@ class WebhookChannel:
             "user-agent": "Countersign-Webhooks/1",
         }
         try:
-            response = httpx.post(url, content=data.encode(), headers=headers,
-                                  timeout=TIMEOUT_SECONDS, follow_redirects=False)
+            response = httpx.post(
+                url, content=data.encode(), headers=headers, timeout=TIMEOUT_SECONDS, follow_redirects=False
+            )
         except httpx.HTTPError as exc:
             raise TemporaryFailure(f"The webhook endpoint {url} is unreachable: {exc}") from exc
         if 200 <= response.status_code < 300:
@@ -111,8 +122,11 @@ class WebhookChannel:
         urls = [recipient] if recipient.startswith(("http://", "https://")) else self.endpoints
         if not urls:
             raise PermanentFailure(f"No webhook endpoint: set {URL_ENV} or add one in Settings.")
-        body = {"type": "countersign.test", "timestamp": datetime.now(UTC).isoformat(),
-                "data": {"message": "Webhook delivery from Countersign works."}}
+        body = {
+            "type": "countersign.test",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "data": {"message": "Webhook delivery from Countersign works."},
+        }
         import uuid
 
         return {"deliveries": [self.post(url, f"test-{uuid.uuid4()}", body) for url in urls]}

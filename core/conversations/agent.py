@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from core.store.tables import ChatSession
 
 BUILTIN_FLOW = "assistant"
-DEFAULT_INSTRUCTIONS = ("You are a helpful assistant. Answer the user's last message briefly and "
-                        "politely, using the conversation so far.")
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful assistant. Answer the user's last message briefly and "
+    "politely, using the conversation so far."
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,12 @@ class Flow:
 
 
 def builtin_flow(tenant: str | None) -> Flow:
-    return Flow(tenant=tenant, name=BUILTIN_FLOW, builtin=True,
-                description="A general assistant with the configured model (built in).")
+    return Flow(
+        tenant=tenant,
+        name=BUILTIN_FLOW,
+        builtin=True,
+        description="A general assistant with the configured model (built in).",
+    )
 
 
 def list_flows(db: Database, tenant: str | None) -> list[Flow]:
@@ -69,11 +75,21 @@ def list_flows(db: Database, tenant: str | None) -> list[Flow]:
     if tenant is None:
         return [builtin_flow(None)]
     with db.read() as session:
-        rows = list(session.scalars(select(TenantFlow).where(TenantFlow.tenant == tenant)
-                                    .order_by(TenantFlow.name)))
-    flows = [Flow(tenant=r.tenant, name=r.name, description=r.description,
-                  agent_type=r.agent_type, profile=r.profile, tools=list(r.tools),
-                  parameters=dict(r.parameters)) for r in rows]
+        rows = list(
+            session.scalars(select(TenantFlow).where(TenantFlow.tenant == tenant).order_by(TenantFlow.name))
+        )
+    flows = [
+        Flow(
+            tenant=r.tenant,
+            name=r.name,
+            description=r.description,
+            agent_type=r.agent_type,
+            profile=r.profile,
+            tools=list(r.tools),
+            parameters=dict(r.parameters),
+        )
+        for r in rows
+    ]
     return flows or [builtin_flow(tenant)]
 
 
@@ -95,9 +111,16 @@ def _with_profile(db: Database, flow: Flow) -> Flow:
     data = find_spec_data(db, flow.profile) or {}
     inherited = {"instructions": data.get("instructions"), "model": data.get("model")}
     merged = {k: v for k, v in inherited.items() if v} | flow.parameters
-    return Flow(tenant=flow.tenant, name=flow.name, description=flow.description,
-                agent_type=flow.agent_type, profile=flow.profile, tools=flow.tools,
-                parameters=merged, builtin=flow.builtin)
+    return Flow(
+        tenant=flow.tenant,
+        name=flow.name,
+        description=flow.description,
+        agent_type=flow.agent_type,
+        profile=flow.profile,
+        tools=flow.tools,
+        parameters=merged,
+        builtin=flow.builtin,
+    )
 
 
 def _model_spec_for(db: Database, chat: ChatSession, flow: Flow) -> ModelSpec:
@@ -139,10 +162,12 @@ def model_messages(flow: Flow, history: list[ChatMessageRow]) -> list[Any]:
     from smolagents import ChatMessage, MessageRole
 
     roles = {"user": MessageRole.USER, "assistant": MessageRole.ASSISTANT}
-    messages = [ChatMessage(role=MessageRole.SYSTEM,
-                            content=[{"type": "text", "text": flow.instructions}])]
-    messages += [ChatMessage(role=roles[row.role], content=[{"type": "text", "text": row.content}])
-                 for row in history if row.visible_to_model and row.role in roles]
+    messages = [ChatMessage(role=MessageRole.SYSTEM, content=[{"type": "text", "text": flow.instructions}])]
+    messages += [
+        ChatMessage(role=roles[row.role], content=[{"type": "text", "text": row.content}])
+        for row in history
+        if row.visible_to_model and row.role in roles
+    ]
     return messages
 
 
@@ -152,6 +177,9 @@ def ask_model(model: Model, flow: Flow, history: list[ChatMessageRow]) -> ModelA
     reply = model.generate(model_messages(flow, history))
     usage = getattr(reply, "token_usage", None)
     text = message_text(reply).strip() or "(the model gave an empty answer)"
-    return ModelAnswer(text=text, seconds=time.monotonic() - started,
-                       input_tokens=getattr(usage, "input_tokens", None),
-                       output_tokens=getattr(usage, "output_tokens", None))
+    return ModelAnswer(
+        text=text,
+        seconds=time.monotonic() - started,
+        input_tokens=getattr(usage, "input_tokens", None),
+        output_tokens=getattr(usage, "output_tokens", None),
+    )

@@ -19,13 +19,18 @@ class RehearsalChatModel(Model):
     def __init__(self) -> None:
         super().__init__(model_id=REHEARSAL_LABEL)
 
-    def generate(self, messages: list[ChatMessage | dict[str, Any]],
-                 stop_sequences: list[str] | None = None,
-                 response_format: dict[str, str] | None = None,
-                 tools_to_call_from: list[Any] | None = None, **kwargs: Any) -> ChatMessage:
+    def generate(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, str] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
         conversation = [m for m in messages if message_role(m) != "system"]
-        last_user = next((message_text(m) for m in reversed(conversation)
-                          if message_role(m) == "user"), "")
-        text = (f"{REHEARSAL_MARK} You said: {last_user!r}. "
-                f"I was given {len(conversation)} message(s) of this conversation.")
+        last_user = next((message_text(m) for m in reversed(conversation) if message_role(m) == "user"), "")
+        text = (
+            f"{REHEARSAL_MARK} You said: {last_user!r}. "
+            f"I was given {len(conversation)} message(s) of this conversation."
+        )
         return ChatMessage(role=MessageRole.ASSISTANT, content=text)

@@ -55,8 +55,10 @@ if TYPE_CHECKING:
 
 STEP_NAME = "conversation"
 MAX_TEXT = 2000
-TASK_INTRO = ("Answer the user's newest message in this conversation. Use your tools when they help. "
-              "Your final answer is sent to the user as your reply, so write it to them.")
+TASK_INTRO = (
+    "Answer the user's newest message in this conversation. Use your tools when they help. "
+    "Your final answer is sent to the user as your reply, so write it to them."
+)
 
 
 def session_agent_spec(db: Database, flow: Flow) -> AgentSpec | None:
@@ -81,7 +83,8 @@ def session_agent_spec(db: Database, flow: Flow) -> AgentSpec | None:
         raise FlowNotSupported(
             f"The flow {flow.name!r} uses {', '.join(needs_person)}, which need a person's approval "
             "or a workflow; conversations cannot run it. Remove these tools from the flow, or run "
-            "it as a workflow step.")
+            "it as a workflow step."
+        )
     return spec
 
 
@@ -91,17 +94,25 @@ def session_task(history: list[ChatMessageRow]) -> str:
     newest = turns.pop() if turns and turns[-1].role == "user" else None
     parts = [TASK_INTRO]
     if turns:
-        said = "\n".join(f"{'User' if row.role == 'user' else 'Assistant'}: {row.content}"
-                         for row in turns)
+        said = "\n".join(f"{'User' if row.role == 'user' else 'Assistant'}: {row.content}" for row in turns)
         parts.append(f"## Conversation so far (oldest first)\n{said}")
     parts.append(f"## The user's newest message\n{newest.content if newest else '(none)'}")
     return "\n\n".join(parts)
 
 
-def answer_with_flow(db: Database, chat: ChatSession, flow: Flow, spec: AgentSpec | None,
-                     history: list[ChatMessageRow], model: Model, *, label: str, message_id: int,
-                     still_active: Callable[[], bool],
-                     registry: ToolRegistry | None = None) -> ModelAnswer:
+def answer_with_flow(
+    db: Database,
+    chat: ChatSession,
+    flow: Flow,
+    spec: AgentSpec | None,
+    history: list[ChatMessageRow],
+    model: Model,
+    *,
+    label: str,
+    message_id: int,
+    still_active: Callable[[], bool],
+    registry: ToolRegistry | None = None,
+) -> ModelAnswer:
     """The session's answer: one direct call, or a run of the flow's agent."""
     from core.conversations.rehearsal import RehearsalChatModel
 
@@ -109,18 +120,31 @@ def answer_with_flow(db: Database, chat: ChatSession, flow: Flow, spec: AgentSpe
         return ask_model(model, flow, history)
     if isinstance(model, RehearsalChatModel):
         answer = ask_model(model, flow, history)
-        note = (f" (Rehearsal: the {flow.name} flow's {spec.type} agent and its tools "
-                f"{', '.join(spec.tools)} were not run.)")
+        note = (
+            f" (Rehearsal: the {flow.name} flow's {spec.type} agent and its tools "
+            f"{', '.join(spec.tools)} were not run.)"
+        )
         return replace(answer, text=answer.text + note, steps=0)
-    return _AgentRun(db, chat, flow, spec, model, label=label, message_id=message_id,
-                     registry=registry).run(history, still_active)
+    return _AgentRun(db, chat, flow, spec, model, label=label, message_id=message_id, registry=registry).run(
+        history, still_active
+    )
 
 
 class _AgentRun:
     """One run of a flow's agent for one user message."""
 
-    def __init__(self, db: Database, chat: ChatSession, flow: Flow, spec: AgentSpec, model: Model,
-                 *, label: str, message_id: int, registry: ToolRegistry | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        chat: ChatSession,
+        flow: Flow,
+        spec: AgentSpec,
+        model: Model,
+        *,
+        label: str,
+        message_id: int,
+        registry: ToolRegistry | None,
+    ) -> None:
         from smolagents import CodeAgent
         from smolagents.monitoring import LogLevel
 
@@ -130,21 +154,34 @@ class _AgentRun:
         # The process's tools (COUNTERSIGN_TOOL_MODULES, the demo's) were loaded when it
         # opened its database (core.runtime.open_database).
         from core.engine.tools import default_registry
+
         self.db, self.spec, self.label = db, spec, label
         # No workflow: tools get the session id in the key, so a tool can drop a
         # duplicate call of the same answer.
-        self.ctx = RunContext(db, registry or default_registry, workflow_id="", step_name=STEP_NAME,
-                              idempotency_key=f"session:{chat.id}/message:{message_id}")
+        self.ctx = RunContext(
+            db,
+            registry or default_registry,
+            workflow_id="",
+            step_name=STEP_NAME,
+            idempotency_key=f"session:{chat.id}/message:{message_id}",
+        )
         tools = [registry_tool(self.ctx, name) for name in spec.tools]
-        common: dict[str, Any] = {"tools": tools, "model": model, "max_steps": spec.max_steps,
-                                  "instructions": flow.instructions, "verbosity_level": LogLevel.OFF}
+        common: dict[str, Any] = {
+            "tools": tools,
+            "model": model,
+            "max_steps": spec.max_steps,
+            "instructions": flow.instructions,
+            "verbosity_level": LogLevel.OFF,
+        }
         if spec.type == "code":
-            self.agent: Any = CodeAgent(additional_authorized_imports=spec.authorized_imports,
-                                        executor_type=spec.executor, **common)
+            self.agent: Any = CodeAgent(
+                additional_authorized_imports=spec.authorized_imports, executor_type=spec.executor, **common
+            )
         else:
             self.agent = CountersignToolCallingAgent(context=self.ctx, **common)
-        self.log_context = LogContext(tenant=chat.tenant, session_id=chat.id, step_name=STEP_NAME,
-                                      agent=flow.name)
+        self.log_context = LogContext(
+            tenant=chat.tenant, session_id=chat.id, step_name=STEP_NAME, agent=flow.name
+        )
         self.logged_records = 0
 
     def run(self, history: list[ChatMessageRow], still_active: Callable[[], bool]) -> ModelAnswer:
@@ -180,13 +217,16 @@ class _AgentRun:
 
         steps = [s for s in self.agent.memory.steps if isinstance(s, ActionStep)]
         used = [s.token_usage for s in steps if s.token_usage]
-        return ModelAnswer(text=text, seconds=time.monotonic() - started,
-                           input_tokens=sum(u.input_tokens for u in used) if used else None,
-                           output_tokens=sum(u.output_tokens for u in used) if used else None,
-                           steps=len(steps))
+        return ModelAnswer(
+            text=text,
+            seconds=time.monotonic() - started,
+            input_tokens=sum(u.input_tokens for u in used) if used else None,
+            output_tokens=sum(u.output_tokens for u in used) if used else None,
+            steps=len(steps),
+        )
 
     def _tool_logs(self) -> list[LogEntry]:
-        entries = execution_logs.tool_entries(self.ctx.records[self.logged_records:])
+        entries = execution_logs.tool_entries(self.ctx.records[self.logged_records :])
         self.logged_records = len(self.ctx.records)
         return entries
 

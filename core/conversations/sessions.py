@@ -86,8 +86,9 @@ class Posted:
 # -- visibility ---------------------------------------------------------------------------
 
 
-def list_sessions(db: Database, viewer: str, *, status: str | None = None,
-                  limit: int = 200) -> list[ChatSession]:
+def list_sessions(
+    db: Database, viewer: str, *, status: str | None = None, limit: int = 200
+) -> list[ChatSession]:
     """The sessions ``viewer`` may see, most recently changed first."""
     who = person(db, viewer)
     query = select(ChatSession).order_by(ChatSession.updated_at.desc(), ChatSession.id).limit(limit)
@@ -126,11 +127,15 @@ def model_history(db: Database, session_id: str, viewer: str) -> list[ChatMessag
 def change_marker(db: Database, session_id: str) -> tuple[str, str | None, int]:
     """(status, supervisor, newest message id), in one indexed query: what
     pages poll to notice what the other party did."""
-    newest = (select(func.coalesce(func.max(ChatMessage.id), 0))
-              .where(ChatMessage.session_id == session_id).scalar_subquery())
+    newest = (
+        select(func.coalesce(func.max(ChatMessage.id), 0))
+        .where(ChatMessage.session_id == session_id)
+        .scalar_subquery()
+    )
     with db.read() as session:
-        row = session.execute(select(ChatSession.status, ChatSession.supervisor, newest)
-                              .where(ChatSession.id == session_id)).one_or_none()
+        row = session.execute(
+            select(ChatSession.status, ChatSession.supervisor, newest).where(ChatSession.id == session_id)
+        ).one_or_none()
     if row is None:
         raise SessionNotFound(f"No conversation session has the id {session_id!r}.")
     return str(row[0]), row[1], int(row[2] or 0)
@@ -143,8 +148,9 @@ def flows_for(db: Database, email: str) -> list[Flow]:
 # -- state changes ------------------------------------------------------------------------
 
 
-def start_session(db: Database, user: str, flow: str, tenant: str | None = None, *,
-                  title: str = "") -> ChatSession:
+def start_session(
+    db: Database, user: str, flow: str, tenant: str | None = None, *, title: str = ""
+) -> ChatSession:
     """A new, active session of ``user`` with ``flow`` of their tenant.
 
     ``tenant`` defaults to the user's; only platform people (no tenant) may
@@ -161,18 +167,29 @@ def start_session(db: Database, user: str, flow: str, tenant: str | None = None,
     chosen = get_flow(db, tenant, flow)
     session_agent_spec(db, chosen)  # refuses a flow with held tools before anything is written
     with db.session() as session:
-        chat = ChatSession(tenant=tenant, flow=chosen.name, user_email=who.email,
-                           title=(title.strip() or f"{chosen.name} conversation")[:500],
-                           status="active")
+        chat = ChatSession(
+            tenant=tenant,
+            flow=chosen.name,
+            user_email=who.email,
+            title=(title.strip() or f"{chosen.name} conversation")[:500],
+            status="active",
+        )
         session.add(chat)
         session.flush()
-        _event(session, chat, "session.started", who.email,
-               after={"status": "active"}, data={"flow": chosen.name, "tenant": tenant})
+        _event(
+            session,
+            chat,
+            "session.started",
+            who.email,
+            after={"status": "active"},
+            data={"flow": chosen.name, "tenant": tenant},
+        )
     return chat
 
 
-def post_user_message(db: Database, session_id: str, author: str, text: str, *,
-                      model: Model | None = None) -> Posted:
+def post_user_message(
+    db: Database, session_id: str, author: str, text: str, *, model: Model | None = None
+) -> Posted:
     """Store the user's message; while the session is active, the agent answers.
 
     ``model`` replaces the flow's model (tests pass a scripted one).
@@ -182,8 +199,10 @@ def post_user_message(db: Database, session_id: str, author: str, text: str, *,
     with db.session() as session:
         chat = _locked(session, session_id, who)
         if chat.user_email != who.email:
-            raise NotAuthorized("Only the person who started this conversation writes in it; "
-                                "a supervisor takes it over and injects a message instead.")
+            raise NotAuthorized(
+                "Only the person who started this conversation writes in it; "
+                "a supervisor takes it over and injects a message instead."
+            )
         _refuse_closed(chat)
         message = _add_message(session, chat, "user", who.email, text, visible_to_model=True)
         if chat.status != "active":
@@ -204,8 +223,14 @@ def take_over(db: Database, session_id: str, supervisor: str) -> ChatSession:
                 return chat  # already yours: nothing changes, nothing is recorded
             raise AlreadySupervised(f"{chat.supervisor} has already taken this conversation over.")
         chat.status, chat.supervisor, chat.updated_at = "supervised", who.email, utcnow()
-        _event(session, chat, TAKEN_OVER, who.email, before={"status": "active"},
-               after={"status": "supervised", "supervisor": who.email})
+        _event(
+            session,
+            chat,
+            TAKEN_OVER,
+            who.email,
+            before={"status": "active"},
+            after={"status": "supervised", "supervisor": who.email},
+        )
     return chat
 
 
@@ -217,11 +242,18 @@ def inject(db: Database, session_id: str, supervisor: str, text: str) -> ChatMes
         chat = _locked(session, session_id, who, supervise=True)
         _refuse_closed(chat)
         if chat.status != "supervised" or chat.supervisor != who.email:
-            raise NotSupervising("Take this conversation over before writing in it: only the "
-                                 "supervisor holding it can inject a message.")
+            raise NotSupervising(
+                "Take this conversation over before writing in it: only the "
+                "supervisor holding it can inject a message."
+            )
         message = _add_message(session, chat, "supervisor", who.email, text, visible_to_model=False)
-        _event(session, chat, "session.message_injected", who.email,
-               data={"message_id": message.id, "characters": len(text)})
+        _event(
+            session,
+            chat,
+            "session.message_injected",
+            who.email,
+            data={"message_id": message.id, "characters": len(text)},
+        )
     return message
 
 
@@ -235,8 +267,14 @@ def release(db: Database, session_id: str, supervisor: str) -> ChatSession:
             raise NotSupervising("This conversation is not taken over; there is nothing to release.")
         held_by = chat.supervisor
         chat.status, chat.supervisor, chat.updated_at = "active", None, utcnow()
-        _event(session, chat, "session.released", who.email,
-               before={"status": "supervised", "supervisor": held_by}, after={"status": "active"})
+        _event(
+            session,
+            chat,
+            "session.released",
+            who.email,
+            before={"status": "supervised", "supervisor": held_by},
+            after={"status": "active"},
+        )
     return chat
 
 
@@ -246,28 +284,35 @@ def close(db: Database, session_id: str, actor: str) -> ChatSession:
     with db.session() as session:
         chat = _locked(session, session_id, who)
         if chat.user_email != who.email and not can_supervise(who, chat):
-            raise NotAuthorized("Only the person who started this conversation or a supervisor "
-                                "can close it.")
+            raise NotAuthorized("Only the person who started this conversation or a supervisor can close it.")
         _refuse_closed(chat)
         before = {"status": chat.status, "supervisor": chat.supervisor}
         chat.status, chat.supervisor, chat.updated_at = "closed", None, utcnow()
-        _event(session, chat, "session.closed", who.email, before=before,
-               after={"status": "closed"})
+        _event(session, chat, "session.closed", who.email, before=before, after={"status": "closed"})
     return chat
 
 
 def session_events(db: Database, session_id: str, viewer: str) -> list[WorkflowEvent]:
     get_session(db, session_id, viewer)
     with db.read() as session:
-        return list(session.scalars(select(WorkflowEvent).where(WorkflowEvent.session_id == session_id)
-                                    .order_by(WorkflowEvent.id)))
+        return list(
+            session.scalars(
+                select(WorkflowEvent).where(WorkflowEvent.session_id == session_id).order_by(WorkflowEvent.id)
+            )
+        )
 
 
 # -- the agent's answer ---------------------------------------------------------------------
 
 
-def _answer(db: Database, chat: ChatSession, message: ChatMessage, history: list[ChatMessage],
-            taken_over_mark: int, model: Model | None) -> Posted:
+def _answer(
+    db: Database,
+    chat: ChatSession,
+    message: ChatMessage,
+    history: list[ChatMessage],
+    taken_over_mark: int,
+    model: Model | None,
+) -> Posted:
     flow = get_flow(db, chat.tenant, chat.flow)
     spec = session_agent_spec(db, flow)  # None: one direct call; else the flow's agent runs
     label = "scripted"
@@ -276,43 +321,96 @@ def _answer(db: Database, chat: ChatSession, message: ChatMessage, history: list
             model, label = chat_model(db, chat, flow)
         else:
             label = str(getattr(model, "model_id", None) or type(model).__name__)
-        answer = answer_with_flow(db, chat, flow, spec, history, model, label=label,
-                                  message_id=message.id,
-                                  still_active=lambda: _unchanged(db, chat.id, taken_over_mark))
+        answer = answer_with_flow(
+            db,
+            chat,
+            flow,
+            spec,
+            history,
+            model,
+            label=label,
+            message_id=message.id,
+            still_active=lambda: _unchanged(db, chat.id, taken_over_mark),
+        )
     except Exception as exc:  # noqa: BLE001 - any model failure is logged and shown plainly
-        log.warning("conversation model failed", session_id=chat.id, tenant=chat.tenant,
-                    flow=chat.flow, error=type(exc).__name__)
+        log.warning(
+            "conversation model failed",
+            session_id=chat.id,
+            tenant=chat.tenant,
+            flow=chat.flow,
+            error=type(exc).__name__,
+        )
         with db.session() as session:
-            session.add(_log_row(chat, "model_error", f"{type(exc).__name__}: {exc}"[:2000],
-                                 level="error", data={"model": label}))
-        raise AgentUnavailable(f"The agent could not answer ({type(exc).__name__}: "
-                               f"{str(exc)[:200]}); your message is saved.") from exc
-    data: dict[str, Any] = {"model": label, "messages_given": len(history),
-                            "input_tokens": answer.input_tokens,
-                            "output_tokens": answer.output_tokens}
+            session.add(
+                _log_row(
+                    chat,
+                    "model_error",
+                    f"{type(exc).__name__}: {exc}"[:2000],
+                    level="error",
+                    data={"model": label},
+                )
+            )
+        raise AgentUnavailable(
+            f"The agent could not answer ({type(exc).__name__}: {str(exc)[:200]}); your message is saved."
+        ) from exc
+    data: dict[str, Any] = {
+        "model": label,
+        "messages_given": len(history),
+        "input_tokens": answer.input_tokens,
+        "output_tokens": answer.output_tokens,
+    }
     if answer.steps is not None:
         data["agent_steps"] = answer.steps
     answer_kind = "agent_step" if answer.steps is None else "final_answer"
     with db.session() as session:
-        locked = session.scalars(select(ChatSession).where(ChatSession.id == chat.id)
-                                 .with_for_update()).one()
+        locked = session.scalars(select(ChatSession).where(ChatSession.id == chat.id).with_for_update()).one()
         if locked.status != "active" or _last_take_over(session, chat.id) != taken_over_mark:
-            session.add(_log_row(chat, "agent_step", "answer dropped: the session was taken over",
-                                 data={**data, "dropped": True}, seconds=answer.seconds))
+            session.add(
+                _log_row(
+                    chat,
+                    "agent_step",
+                    "answer dropped: the session was taken over",
+                    data={**data, "dropped": True},
+                    seconds=answer.seconds,
+                )
+            )
             return Posted(message, None, "taken_over")
-        reply = _add_message(session, locked, "assistant", f"agent:{flow.name}", answer.text,
-                             visible_to_model=True)
-        session.add(_log_row(chat, answer_kind, answer.text[:2000],
-                             data={**data, "message_id": reply.id}, seconds=answer.seconds))
+        reply = _add_message(
+            session, locked, "assistant", f"agent:{flow.name}", answer.text, visible_to_model=True
+        )
+        session.add(
+            _log_row(
+                chat,
+                answer_kind,
+                answer.text[:2000],
+                data={**data, "message_id": reply.id},
+                seconds=answer.seconds,
+            )
+        )
     return Posted(message, reply, "answered")
 
 
-def _log_row(chat: ChatSession, kind: str, message: str, *, level: str = "info",
-             data: dict[str, Any] | None = None, seconds: float | None = None) -> ExecutionLog:
-    return ExecutionLog(created_at=utcnow(), tenant=chat.tenant, session_id=chat.id,
-                        agent=chat.flow, kind=kind, level=level, message=message,
-                        data=data or {}, step_name="conversation",
-                        duration_ms=None if seconds is None else int(seconds * 1000))
+def _log_row(
+    chat: ChatSession,
+    kind: str,
+    message: str,
+    *,
+    level: str = "info",
+    data: dict[str, Any] | None = None,
+    seconds: float | None = None,
+) -> ExecutionLog:
+    return ExecutionLog(
+        created_at=utcnow(),
+        tenant=chat.tenant,
+        session_id=chat.id,
+        agent=chat.flow,
+        kind=kind,
+        level=level,
+        message=message,
+        data=data or {},
+        step_name="conversation",
+        duration_ms=None if seconds is None else int(seconds * 1000),
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -328,18 +426,25 @@ def _clean(text: str) -> str:
 
 
 def _locked(session: Session, session_id: str, who: Person, *, supervise: bool = False) -> ChatSession:
-    chat = session.scalars(select(ChatSession).where(ChatSession.id == session_id)
-                           .with_for_update()).one_or_none()
+    chat = session.scalars(
+        select(ChatSession).where(ChatSession.id == session_id).with_for_update()
+    ).one_or_none()
     if chat is None or not can_see(who, chat):
         raise SessionNotFound(f"No conversation session has the id {session_id!r}.")
     if supervise and not can_supervise(who, chat):
         # sessions:supervise (core.identity.permissions), refused and recorded like every action.
         _, why = decide(session, who.email, Action.SESSIONS_SUPERVISE, tenant=chat.tenant)
         why = why or f"role {who.role}"
-        refuse(session, who.email, Action.SESSIONS_SUPERVISE, why, role=who.role,
-               message=f"{who.email} may not {Action.SESSIONS_SUPERVISE} ({why}). Only a supervisor "
-                       "(an admin of this organisation or of the platform) can take over, inject "
-                       "into or release a conversation.")
+        refuse(
+            session,
+            who.email,
+            Action.SESSIONS_SUPERVISE,
+            why,
+            role=who.role,
+            message=f"{who.email} may not {Action.SESSIONS_SUPERVISE} ({why}). Only a supervisor "
+            "(an admin of this organisation or of the platform) can take over, inject "
+            "into or release a conversation.",
+        )
     return chat
 
 
@@ -348,10 +453,17 @@ def _refuse_closed(chat: ChatSession) -> None:
         raise SessionClosed()
 
 
-def _add_message(session: Session, chat: ChatSession, role: str, author: str, text: str, *,
-                 visible_to_model: bool) -> ChatMessage:
-    message = ChatMessage(session_id=chat.id, role=role, author=author, content=text,
-                          visible_to_model=visible_to_model, created_at=utcnow())
+def _add_message(
+    session: Session, chat: ChatSession, role: str, author: str, text: str, *, visible_to_model: bool
+) -> ChatMessage:
+    message = ChatMessage(
+        session_id=chat.id,
+        role=role,
+        author=author,
+        content=text,
+        visible_to_model=visible_to_model,
+        created_at=utcnow(),
+    )
     session.add(message)
     chat.updated_at = message.created_at
     session.flush()
@@ -361,8 +473,9 @@ def _add_message(session: Session, chat: ChatSession, role: str, author: str, te
 def _messages(session: Session, session_id: str, *, model_only: bool) -> list[ChatMessage]:
     query = select(ChatMessage).where(ChatMessage.session_id == session_id).order_by(ChatMessage.id)
     if model_only:
-        query = query.where(ChatMessage.visible_to_model.is_(True),
-                            ChatMessage.role.in_(("user", "assistant")))
+        query = query.where(
+            ChatMessage.visible_to_model.is_(True), ChatMessage.role.in_(("user", "assistant"))
+        )
     return list(session.scalars(query))
 
 
@@ -374,14 +487,32 @@ def _unchanged(db: Database, session_id: str, taken_over_mark: int) -> bool:
 
 
 def _last_take_over(session: Session, session_id: str) -> int:
-    newest = session.scalar(select(func.max(WorkflowEvent.id)).where(
-        WorkflowEvent.session_id == session_id, WorkflowEvent.event_type == TAKEN_OVER))
+    newest = session.scalar(
+        select(func.max(WorkflowEvent.id)).where(
+            WorkflowEvent.session_id == session_id, WorkflowEvent.event_type == TAKEN_OVER
+        )
+    )
     return int(newest or 0)
 
 
-def _event(session: Session, chat: ChatSession, event_type: str, actor: str, *,
-           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-           data: dict[str, Any] | None = None) -> None:
-    session.add(WorkflowEvent(session_id=chat.id, event_type=event_type, actor=actor,
-                              before=before, after=after, data={"tenant": chat.tenant, **(data or {})},
-                              created_at=utcnow()))
+def _event(
+    session: Session,
+    chat: ChatSession,
+    event_type: str,
+    actor: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        WorkflowEvent(
+            session_id=chat.id,
+            event_type=event_type,
+            actor=actor,
+            before=before,
+            after=after,
+            data={"tenant": chat.tenant, **(data or {})},
+            created_at=utcnow(),
+        )
+    )

@@ -41,9 +41,26 @@ PROTECTED_PACKAGES = ("app", "cli", "components", "core", "gateway", "pages")
 # Modules that hand code run in the runner's process the runner's own objects (frames,
 # threads, every live object, raw memory, the import machinery) or its shell and files
 # (smolagents' own list of dangerous modules): never importable by a code agent.
-REFUSED_IMPORTS = ("_thread", "builtins", "ctypes", "gc", "importlib", "inspect", "io",
-                   "multiprocessing", "os", "pathlib", "posix", "pty", "shutil", "socket",
-                   "subprocess", "sys", "threading", "traceback")
+REFUSED_IMPORTS = (
+    "_thread",
+    "builtins",
+    "ctypes",
+    "gc",
+    "importlib",
+    "inspect",
+    "io",
+    "multiprocessing",
+    "os",
+    "pathlib",
+    "posix",
+    "pty",
+    "shutil",
+    "socket",
+    "subprocess",
+    "sys",
+    "threading",
+    "traceback",
+)
 _MODULE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(\.\*)?")
 
 
@@ -52,8 +69,10 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["rehearsal", "openai", "ollama", "inference_client", "litellm",
-                      "transformers", "python"] | None = None
+    provider: (
+        Literal["rehearsal", "openai", "ollama", "inference_client", "litellm", "transformers", "python"]
+        | None
+    ) = None
     model_id: str | None = None
     api_base: str | None = None
     # The NAME of an environment variable holding the key, never the key itself.
@@ -107,16 +126,20 @@ class AgentSpec(BaseModel):
                 continue
             unknown = sorted(set(entry) - {"name", "when"})
             if unknown or not isinstance(entry.get("name"), str):
-                raise ValueError(f"held_tools[{index}]: a name, or {{name: <tool>, when: "
-                                 "<expression>}" + (f" (unknown field {unknown[0]!r})"
-                                                    if unknown else ""))
+                raise ValueError(
+                    f"held_tools[{index}]: a name, or {{name: <tool>, when: "
+                    "<expression>}" + (f" (unknown field {unknown[0]!r})" if unknown else "")
+                )
             names.append(entry["name"])
             if entry.get("when") is not None:
                 from core.definitions.gates import check_expression
 
                 when = entry["when"]
-                problem = check_expression(when) if isinstance(when, str) and when.strip() \
-                    else "must be an expression such as \"args.amount > 100\""
+                problem = (
+                    check_expression(when)
+                    if isinstance(when, str) and when.strip()
+                    else 'must be an expression such as "args.amount > 100"'
+                )
                 if problem:
                     raise ValueError(f"held_tools[{index}].when: {problem}")
                 gates[entry["name"]] = when
@@ -130,16 +153,14 @@ class AgentSpec(BaseModel):
             if name not in self.held_tools:
                 raise ValueError(f"held_when.{name}: {name!r} is not a held tool")
             if not isinstance(when, str) or not when.strip():
-                raise ValueError(f"held_when.{name}: must be an expression such as "
-                                 "\"args.amount > 100\"")
+                raise ValueError(f'held_when.{name}: must be an expression such as "args.amount > 100"')
             if problem := check_expression(when):
                 raise ValueError(f"held_when.{name}: {problem}")
         return self
 
     def held_entries(self) -> list[str | dict[str, str]]:
         """``held_tools`` as written: a name, or ``{name, when}`` for a gated one."""
-        return [{"name": n, "when": self.held_when[n]} if n in self.held_when else n
-                for n in self.held_tools]
+        return [{"name": n, "when": self.held_when[n]} if n in self.held_when else n for n in self.held_tools]
 
     @field_validator("tools", "held_tools")
     @classmethod
@@ -173,8 +194,7 @@ class AgentSpec(BaseModel):
 def held_label(entry: str | dict[str, Any]) -> str:
     """A held-tools entry in one line: ``charge_card`` or ``charge_card (when args.amount > 100)``."""
     if isinstance(entry, dict):
-        return f"{entry.get('name')} (when {entry['when']})" if entry.get("when") \
-            else str(entry.get("name"))
+        return f"{entry.get('name')} (when {entry['when']})" if entry.get("when") else str(entry.get("name"))
     return entry
 
 
@@ -183,15 +203,20 @@ def _check_import(name: str) -> None:
     if name == "*":
         raise ValueError("'*' would allow every import; list the modules the agent needs")
     if not _MODULE_PATTERN.fullmatch(name):
-        raise ValueError(f"{name!r} is not a module name (a dotted path, optionally ending "
-                         "in .* for its submodules)")
+        raise ValueError(
+            f"{name!r} is not a module name (a dotted path, optionally ending in .* for its submodules)"
+        )
     top = name.split(".", 1)[0]
     if top in PROTECTED_PACKAGES:
-        raise ValueError(f"{name!r}: a code agent may not import Countersign's own packages "
-                         f"({', '.join(PROTECTED_PACKAGES)})")
+        raise ValueError(
+            f"{name!r}: a code agent may not import Countersign's own packages "
+            f"({', '.join(PROTECTED_PACKAGES)})"
+        )
     if top in REFUSED_IMPORTS:
-        raise ValueError(f"{name!r} would give the agent's code the runner's own process "
-                         "(its objects, threads, files or shell); it cannot be authorised")
+        raise ValueError(
+            f"{name!r} would give the agent's code the runner's own process "
+            "(its objects, threads, files or shell); it cannot be authorised"
+        )
 
 
 _profiles: dict[str, dict[str, Any]] = {}
@@ -219,8 +244,9 @@ def profile_names() -> list[str]:
     return sorted({*_profiles, *_file_profiles()})
 
 
-def resolve_spec(agent: str | dict[str, Any] | None,
-                 stored: Mapping[str, dict[str, Any]] | None = None) -> AgentSpec:
+def resolve_spec(
+    agent: str | dict[str, Any] | None, stored: Mapping[str, dict[str, Any]] | None = None
+) -> AgentSpec:
     """The agent settings of a step: inline, a named profile, or the defaults.
 
     A name is looked up in ``stored`` first (the database's ``agent_profiles``,

@@ -147,8 +147,9 @@ class ApprovalConfig(_Strict):
         if self.form_fields is not None and self.json_schema is not None:
             raise ValueError("schema|give either form_fields or schema, not both")
         for index, form_field in enumerate(self.form_fields or []):
-            problems = schema_problems_at_load(form_field.model_dump(exclude_none=True),
-                                               f"form_fields[{index}]")
+            problems = schema_problems_at_load(
+                form_field.model_dump(exclude_none=True), f"form_fields[{index}]"
+            )
             if problems:
                 raise ValueError("; ".join(problems))
         if self.type == "budget" and "amount" in self.context_data:
@@ -157,15 +158,23 @@ class ApprovalConfig(_Strict):
             except ValueError as exc:
                 raise ValueError(f"context_data.amount|{exc}") from None
         named = list(dict.fromkeys(self.requested_from + self.required_approvers))
-        if not self.levels and named and all("@" in a for a in named) \
-                and self.approval_threshold > len(named):
-            raise ValueError(f"approval_threshold|{self.approval_threshold} approvals are needed "
-                             f"but only {len(named)} approver(s) are named, so the request "
-                             "could never be approved")
+        if (
+            not self.levels
+            and named
+            and all("@" in a for a in named)
+            and self.approval_threshold > len(named)
+        ):
+            raise ValueError(
+                f"approval_threshold|{self.approval_threshold} approvals are needed "
+                f"but only {len(named)} approver(s) are named, so the request "
+                "could never be approved"
+            )
         for index, level in enumerate(self.levels or []):
             if all("@" in a for a in level.approvers) and level.threshold > len(level.approvers):
-                raise ValueError(f"levels[{index}].threshold|{level.threshold} approvals are "
-                                 f"needed but only {len(level.approvers)} approver(s) are named")
+                raise ValueError(
+                    f"levels[{index}].threshold|{level.threshold} approvals are "
+                    f"needed but only {len(level.approvers)} approver(s) are named"
+                )
         return self
 
     @property
@@ -191,5 +200,3 @@ class ApprovalConfig(_Strict):
         if self.allow_modify is not None:
             return self.allow_modify
         return self.type in ("form", "budget")
-
-

@@ -34,21 +34,21 @@ OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
 
 def canonical_json(value: Any) -> str:
     """One text per value: sorted keys, no spaces, no NaN (the digest's input)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False, default=str)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
+    )
 
 
 def call_digest(tool: str, arguments: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json({"tool": tool, "arguments": arguments})
-                          .encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json({"tool": tool, "arguments": arguments}).encode("utf-8")).hexdigest()
 
 
-def make_call(tool: str, arguments: dict[str, Any],
-              input_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_call(
+    tool: str, arguments: dict[str, Any], input_schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A call as stored with a request: tool, arguments, digest, input schema."""
     arguments = json.loads(canonical_json(arguments))  # plain JSON, as the row will hold it
-    call: dict[str, Any] = {"tool": tool, "arguments": arguments,
-                            "digest": call_digest(tool, arguments)}
+    call: dict[str, Any] = {"tool": tool, "arguments": arguments, "digest": call_digest(tool, arguments)}
     if input_schema is not None:
         call["input_schema"] = input_schema
     return call
@@ -67,7 +67,8 @@ def verify_call(call: dict[str, Any] | None, *, tool: str | None = None) -> tupl
     if call_digest(name, arguments) != call.get("digest"):
         raise CallNotReleased(
             f"The stored call to {name!r} does not match the digest released by the decision; "
-            "it was changed after the decision and does not run.")
+            "it was changed after the decision and does not run."
+        )
     if tool is not None and name != tool:
         raise CallNotReleased(f"The released call is to {name!r}, not {tool!r}; nothing runs.")
     return name, arguments
@@ -99,9 +100,11 @@ def function_input_schema(function: Callable[..., Any]) -> dict[str, Any]:
     try:
         model = pydantic.create_model(
             f"{getattr(function, '__name__', 'tool')}_arguments",
-            __config__=pydantic.ConfigDict(extra="allow" if open_ended else "forbid",
-                                           arbitrary_types_allowed=True),
-            **fields)
+            __config__=pydantic.ConfigDict(
+                extra="allow" if open_ended else "forbid", arbitrary_types_allowed=True
+            ),
+            **fields,
+        )
         schema: dict[str, Any] = model.model_json_schema()
     except Exception:  # noqa: BLE001 - a hint pydantic cannot express: accept any object
         return dict(OBJECT_SCHEMA)
@@ -120,8 +123,10 @@ def smolagents_input_schema(inputs: dict[str, dict[str, Any]]) -> dict[str, Any]
     for name, spec in inputs.items():
         kind = spec.get("type", "any")
         kinds = [k for k in (kind if isinstance(kind, list) else [kind]) if k in _SMOLAGENTS_TYPES]
-        prop: dict[str, Any] = {"title": name.replace("_", " ").capitalize(),
-                                "description": spec.get("description", "")}
+        prop: dict[str, Any] = {
+            "title": name.replace("_", " ").capitalize(),
+            "description": spec.get("description", ""),
+        }
         if kinds and len(kinds) == len(kind if isinstance(kind, list) else [kind]):
             if spec.get("nullable"):
                 kinds.append("null")
@@ -129,8 +134,7 @@ def smolagents_input_schema(inputs: dict[str, dict[str, Any]]) -> dict[str, Any]
         properties[name] = prop
         if not spec.get("nullable"):
             required.append(name)
-    schema: dict[str, Any] = {"type": "object", "properties": properties,
-                              "additionalProperties": False}
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = required
     return schema
@@ -146,8 +150,13 @@ def _finite_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def edit_problems(call: dict[str, Any], data: dict[str, Any], *,
-                  amount_argument: str | None = None, cap: float | None = None) -> list[str]:
+def edit_problems(
+    call: dict[str, Any],
+    data: dict[str, Any],
+    *,
+    amount_argument: str | None = None,
+    cap: float | None = None,
+) -> list[str]:
     """Why an answer's edit of ``call`` cannot be released, each naming the argument.
 
     ``data`` may hold ``tool`` (must be the call's own) and ``arguments``
@@ -159,8 +168,9 @@ def edit_problems(call: dict[str, Any], data: dict[str, Any], *,
     problems: list[str] = []
     other = data.get("tool")
     if other is not None and other != call["tool"]:
-        problems.append(f"tool: an edit cannot name another tool ({other!r}); only "
-                        f"{call['tool']!r} was proposed")
+        problems.append(
+            f"tool: an edit cannot name another tool ({other!r}); only {call['tool']!r} was proposed"
+        )
     changes = data.get("arguments")
     if changes is None:
         return problems
@@ -169,26 +179,36 @@ def edit_problems(call: dict[str, Any], data: dict[str, Any], *,
     schema = call.get("input_schema") or OBJECT_SCHEMA
     known = schema.get("properties")
     if isinstance(known, dict) and schema.get("additionalProperties") is False:
-        problems.extend(f"arguments.{name}: {call['tool']} has no argument named {name!r}"
-                        for name in sorted(set(changes) - set(known)))
+        problems.extend(
+            f"arguments.{name}: {call['tool']} has no argument named {name!r}"
+            for name in sorted(set(changes) - set(known))
+        )
     if problems:
         return problems
     edited = {**call["arguments"], **changes}
-    problems.extend(f"arguments.{p}" if not p.startswith("(answer)") else
-                    f"arguments: {p.split(': ', 1)[1]}" for p in schema_problems(schema, edited))
+    problems.extend(
+        f"arguments.{p}" if not p.startswith("(answer)") else f"arguments: {p.split(': ', 1)[1]}"
+        for p in schema_problems(schema, edited)
+    )
     if amount_argument is not None and amount_argument in changes and not problems:
         amount = _finite_number(changes[amount_argument])
         if amount is None or amount <= 0:
             problems.append(f"arguments.{amount_argument}: must be a positive finite number")
         elif cap is not None and amount > cap:
-            problems.append(f"arguments.{amount_argument}: {changes[amount_argument]:g} is more "
-                            f"than the {cap:g} requested; an approver may only lower it")
+            problems.append(
+                f"arguments.{amount_argument}: {changes[amount_argument]:g} is more "
+                f"than the {cap:g} requested; an approver may only lower it"
+            )
     return problems
 
 
-def released_call(call: dict[str, Any], changes: dict[str, Any] | None, *,
-                  amount_argument: str | None = None,
-                  approved_amount: float | None = None) -> dict[str, Any]:
+def released_call(
+    call: dict[str, Any],
+    changes: dict[str, Any] | None,
+    *,
+    amount_argument: str | None = None,
+    approved_amount: float | None = None,
+) -> dict[str, Any]:
     """The call a decision releases: ``call`` with ``changes`` and the approved amount applied."""
     arguments = {**call["arguments"], **(changes or {})}
     if amount_argument is not None and approved_amount is not None:
@@ -205,12 +225,22 @@ def _as_given(amount: float, like: Any) -> float | int:
 
 def call_diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
     """Each argument that differs between two calls' arguments: before and after."""
-    return [{"argument": name, "before": before.get(name), "after": after.get(name)}
-            for name in sorted(set(before) | set(after)) if before.get(name) != after.get(name)]
+    return [
+        {"argument": name, "before": before.get(name), "after": after.get(name)}
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    ]
 
 
 __all__ = [
-    "DEFAULT_AMOUNT_ARGUMENT", "call_diff", "call_digest", "canonical_json", "edit_problems",
-    "function_input_schema", "make_call", "released_call", "smolagents_input_schema",
+    "DEFAULT_AMOUNT_ARGUMENT",
+    "call_diff",
+    "call_digest",
+    "canonical_json",
+    "edit_problems",
+    "function_input_schema",
+    "make_call",
+    "released_call",
+    "smolagents_input_schema",
     "verify_call",
 ]

@@ -43,10 +43,19 @@ def _parsed(expression: str) -> ast.Expression:
     except SyntaxError as exc:
         raise GateError(f"not a valid expression: {exc.msg}") from None
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in GATE_NAMES \
-                and node.id not in GATE_FUNCTIONS and node.id not in ("True", "False", "None"):
-            bound = {n.id for comp in ast.walk(tree) if isinstance(comp, ast.comprehension)
-                     for n in ast.walk(comp.target) if isinstance(n, ast.Name)}
+        if (
+            isinstance(node, ast.Name)
+            and node.id not in GATE_NAMES
+            and node.id not in GATE_FUNCTIONS
+            and node.id not in ("True", "False", "None")
+        ):
+            bound = {
+                n.id
+                for comp in ast.walk(tree)
+                if isinstance(comp, ast.comprehension)
+                for n in ast.walk(comp.target)
+                if isinstance(n, ast.Name)
+            }
             if node.id not in bound:
                 raise GateError(f"unknown name {node.id!r} (use {', '.join(GATE_NAMES)})")
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
@@ -66,12 +75,20 @@ def check_expression(expression: str) -> str | None:
 def evaluate(expression: str, names: dict[str, Any]) -> bool:
     """The gate's answer for ``names``; raises GateError when it cannot be evaluated."""
     _parsed(expression)
-    evaluator = EvalWithCompoundTypes(names={k: names.get(k) for k in GATE_NAMES},
-                                      functions=GATE_FUNCTIONS)
+    evaluator = EvalWithCompoundTypes(names={k: names.get(k) for k in GATE_NAMES}, functions=GATE_FUNCTIONS)
     try:
         return bool(evaluator.eval(expression.strip()))
-    except (InvalidExpression, KeyError, TypeError, ValueError, AttributeError,
-            ZeroDivisionError, IndexError, OverflowError, RecursionError) as exc:
+    except (
+        InvalidExpression,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ZeroDivisionError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise GateError(f"{type(exc).__name__}: {exc}") from None
 
 

@@ -58,5 +58,3 @@ def check_amount(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 ApproverList = Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
-
-

@@ -39,8 +39,10 @@ def compile_pattern(pattern: str) -> Any:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise UnsafePattern(f"pattern {pattern!r} is not supported ({reason}); back-references "
-                            "and look-around cannot run in linear time") from None
+        raise UnsafePattern(
+            f"pattern {pattern!r} is not supported ({reason}); back-references "
+            "and look-around cannot run in linear time"
+        ) from None
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
@@ -55,8 +57,9 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterat
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
-                        schema: Any) -> Iterator[ValidationError]:
+def _pattern_properties(
+    validator: Any, patterns: dict[str, Any], instance: Any, schema: Any
+) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in patterns.items():
@@ -139,10 +142,8 @@ def schema_problems_at_load(schema: Any, where: str = "schema") -> list[str]:
         elif keyword == "patternProperties" and isinstance(value, dict):
             for pattern in value:
                 problems.extend(_unsafe(pattern, f"{path}.{pattern}"))
-        elif keyword in ("$ref", "$dynamicRef") and isinstance(value, str) \
-                and not value.startswith("#"):
-            problems.append(f"{path}: only references inside the schema (#/...) are allowed, "
-                            f"not {value!r}")
+        elif keyword in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
+            problems.append(f"{path}: only references inside the schema (#/...) are allowed, not {value!r}")
     if not problems and isinstance(schema, dict):
         problems.extend(_ref_cycles(schema, where))
     return problems
@@ -171,8 +172,10 @@ def _ref_cycles(schema: dict[str, Any], where: str) -> list[str]:
                 return [f"{where + ': ' if where else ''}$ref {ref!r} points at nothing"]
             inner = list(_refs_in(target)) if ref != "#" else ["#"]
             if start in inner or ref == "#":
-                return [f"{where + ': ' if where else ''}$ref {start!r} refers back to itself; "
-                        "recursive schemas are not allowed"]
+                return [
+                    f"{where + ': ' if where else ''}$ref {start!r} refers back to itself; "
+                    "recursive schemas are not allowed"
+                ]
             stack.extend(inner)
     return []
 

@@ -45,7 +45,7 @@ def _parse_gate(value: Any) -> Any:
         raise ValueError(f"{unknown[0]}|unknown field (a gate is {{when: <expression>}})")
     when = value.get("when")
     if not isinstance(when, str) or not when.strip():
-        raise ValueError("when|required: an expression such as \"args.amount > 1000\"")
+        raise ValueError('when|required: an expression such as "args.amount > 1000"')
     from core.definitions.gates import check_expression
 
     if problem := check_expression(when):
@@ -130,8 +130,7 @@ class RetryPolicy(_Strict):
 
     def delay(self, failed_attempt: int) -> float:
         """Seconds to wait after failed attempt number ``failed_attempt``."""
-        return backoff_delay(self.backoff.initial, self.backoff.multiplier, self.backoff.max,
-                             failed_attempt)
+        return backoff_delay(self.backoff.initial, self.backoff.multiplier, self.backoff.max, failed_attempt)
 
     def retries(self, exc: BaseException, failed_attempt: int) -> bool:
         """Whether attempt ``failed_attempt``, failed by ``exc``, is followed by another."""
@@ -160,8 +159,17 @@ def _parse_compensate(value: Any) -> Any:
 
 
 StepType = Literal["task", "approval", "checkpoint", "tool"]
-_APPROVAL_SHORTHAND = ("title", "approval_type", "requested_from", "required_approvers",
-                       "approval_threshold", "context_data", "form_fields", "timeout_approval", "show")
+_APPROVAL_SHORTHAND = (
+    "title",
+    "approval_type",
+    "requested_from",
+    "required_approvers",
+    "approval_threshold",
+    "context_data",
+    "form_fields",
+    "timeout_approval",
+    "show",
+)
 
 
 class Step(_Strict):
@@ -176,9 +184,7 @@ class Step(_Strict):
     requires_approval: Annotated[bool | ApprovalGate, BeforeValidator(_parse_gate)] = False
     approval_config: ApprovalConfig | None = None
     context: dict[str, Any] = Field(default_factory=dict)
-    on_reject: Annotated[OnReject, BeforeValidator(_parse_on_reject)] = Field(
-        default_factory=OnReject
-    )
+    on_reject: Annotated[OnReject, BeforeValidator(_parse_on_reject)] = Field(default_factory=OnReject)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: Duration | None = None
     compensate: Annotated[CompensateSpec | None, BeforeValidator(_parse_compensate)] = None
@@ -214,12 +220,18 @@ class Step(_Strict):
         if self.requires_approval and self.approval_config is None:
             raise ValueError("approval_config|required when requires_approval is true")
         config = self.approval_config
-        if self.type == "tool" and self.requires_approval and config is not None \
-                and config.type == "budget" and config.amount_argument not in self.args:
+        if (
+            self.type == "tool"
+            and self.requires_approval
+            and config is not None
+            and config.type == "budget"
+            and config.amount_argument not in self.args
+        ):
             raise ValueError(
                 f"args.{config.amount_argument}|a budget approval of a call sets its "
                 f"{config.amount_argument!r} argument to the approved amount, and this call has "
-                "none; add it to args or name another in approval_config.amount_argument")
+                "none; add it to args or name another in approval_config.amount_argument"
+            )
         if self.agent is not None or self.plan is not None:
             from core.definitions.agents import check_agent_settings
 
@@ -314,11 +326,16 @@ def unanswerable_approvals(definition: WorkflowDefinition, requester: str) -> li
         for number, approvers in enumerate(rounds):
             named = [a.strip().lower() for a in approvers]
             if named and all("@" in a for a in named) and not set(named) - {who}:
-                where = (f"steps[{index}].approval_config.levels[{number}].approvers"
-                         if config.levels else f"steps[{index}].approval_config.requested_from")
-                problems.append(f"{where}: the only approver is {who}, who starts this "
-                                "workflow and cannot approve their own request; name another "
-                                "approver or set allow_self_approval")
+                where = (
+                    f"steps[{index}].approval_config.levels[{number}].approvers"
+                    if config.levels
+                    else f"steps[{index}].approval_config.requested_from"
+                )
+                problems.append(
+                    f"{where}: the only approver is {who}, who starts this "
+                    "workflow and cannot approve their own request; name another "
+                    "approver or set allow_self_approval"
+                )
     return problems
 
 
@@ -338,8 +355,10 @@ def unregistered_tools(definition: WorkflowDefinition, registered: Container[str
                     named.append((f"agent.{key}[{n}]", name))
         for where, name in named:
             if isinstance(name, str) and name not in registered and name not in _BUILTIN_TOOLS:
-                problems.append(f"steps[{index}].{where}: no tool is registered as {name!r} in "
-                                "this process (COUNTERSIGN_TOOL_MODULES)")
+                problems.append(
+                    f"steps[{index}].{where}: no tool is registered as {name!r} in "
+                    "this process (COUNTERSIGN_TOOL_MODULES)"
+                )
     return problems
 
 
@@ -390,12 +409,14 @@ def parse_definition(data: Any) -> WorkflowDefinition:
         raise DefinitionError([deep])
     size = len(json.dumps(data, default=str))
     if size > MAX_DEFINITION_BYTES:
-        raise DefinitionError([f"(definition): {size:,} bytes, more than the "
-                               f"{MAX_DEFINITION_BYTES:,} allowed"])
+        raise DefinitionError(
+            [f"(definition): {size:,} bytes, more than the {MAX_DEFINITION_BYTES:,} allowed"]
+        )
     steps = data.get("steps")
     if isinstance(steps, list) and len(steps) > max_steps():
-        raise DefinitionError([f"steps: {len(steps):,} steps, more than the {max_steps():,} "
-                               f"allowed ({MAX_STEPS_ENV})"])
+        raise DefinitionError(
+            [f"steps: {len(steps):,} steps, more than the {max_steps():,} allowed ({MAX_STEPS_ENV})"]
+        )
     problems: list[str] = []
     definition: WorkflowDefinition | None = None
     try:
@@ -445,30 +466,29 @@ class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed "
-                                 f"(line {event.start_mark.line + 1})")
+            raise yaml.YAMLError(
+                f"aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})"
+            )
         return super().compose_node(parent, index)
 
 
 def load_definition_text(text: str) -> WorkflowDefinition:
     """Parse JSON or YAML text (JSON is YAML, but JSON errors read better)."""
     if len(text) > MAX_DEFINITION_BYTES:
-        raise DefinitionError([f"(definition): {len(text):,} characters, more than the "
-                               f"{MAX_DEFINITION_BYTES:,} allowed"])
+        raise DefinitionError(
+            [f"(definition): {len(text):,} characters, more than the {MAX_DEFINITION_BYTES:,} allowed"]
+        )
     if _flow_depth(text) > MAX_TEXT_NESTING:
-        raise DefinitionError(["(definition): nested too deeply to read (the limit is "
-                               "64 levels)"])
+        raise DefinitionError(["(definition): nested too deeply to read (the limit is 64 levels)"])
     stripped = text.lstrip()
     try:
-        data = json.loads(text) if stripped.startswith(("{", "[")) \
-            else yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
+        data = json.loads(text) if stripped.startswith(("{", "[")) else yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
     except json.JSONDecodeError as exc:
         raise DefinitionError([f"(definition): not valid JSON: {exc}"]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([f"(definition): not valid YAML: {exc}"]) from None
     except RecursionError:
-        raise DefinitionError(["(definition): nested too deeply to read (the limit is "
-                               "64 levels)"]) from None
+        raise DefinitionError(["(definition): nested too deeply to read (the limit is 64 levels)"]) from None
     return parse_definition(data)
 
 

@@ -67,23 +67,32 @@ def add_demo_users(db: Database) -> None:
 # Agents and a tenant to try the Agents, Sessions and Tenants pages with; the
 # rehearsal model answers until a real model is configured.
 DEMO_PROFILES: list[dict[str, Any]] = [
-    {"name": "researcher", "role": "Researcher",
-     "instructions": "Gather the facts the task needs and list them briefly.",
-     "model_provider": "rehearsal"},
-    {"name": "writer", "role": "Writer",
-     "instructions": "Turn the facts you are given into a short, clear summary.",
-     "model_provider": "rehearsal"},
+    {
+        "name": "researcher",
+        "role": "Researcher",
+        "instructions": "Gather the facts the task needs and list them briefly.",
+        "model_provider": "rehearsal",
+    },
+    {
+        "name": "writer",
+        "role": "Writer",
+        "instructions": "Turn the facts you are given into a short, clear summary.",
+        "model_provider": "rehearsal",
+    },
 ]
 DEMO_TEAM: dict[str, Any] = {
-    "name": "research_brief", "members": ["researcher", "writer"],
+    "name": "research_brief",
+    "members": ["researcher", "writer"],
     "description": "A researcher gathers facts; a person approves them before the writer summarises.",
     "settings": {"approve_before": ["writer"]},
 }
 DEMO_TENANT = "acme"
 DEMO_TENANT_USER = "amy@acme.example"
 DEMO_FLOW: dict[str, Any] = {
-    "name": "support", "description": "Customer support for Acme's orders.",
-    "agent_type": "tool_calling", "tools": ["validate_order"],
+    "name": "support",
+    "description": "Customer support for Acme's orders.",
+    "agent_type": "tool_calling",
+    "tools": ["validate_order"],
     "parameters": {"instructions": "You answer Acme's customers about their orders, briefly."},
 }
 
@@ -109,8 +118,7 @@ def load_demo(db: Database) -> list[Workflow]:
     started = []
     for name, input_data in DEMO_INPUTS.items():
         definition = load_definition_file(template_path(name))
-        started.append(ops.create_workflow(db, definition, input_data=input_data,
-                                           created_by=DEMO_REQUESTER))
+        started.append(ops.create_workflow(db, definition, input_data=input_data, created_by=DEMO_REQUESTER))
     return started
 
 

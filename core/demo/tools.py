@@ -23,8 +23,7 @@ def validate_order(order_id: str, items: list[dict[str, Any]] | None = None) -> 
     """Check an order's items and totals."""
     items = items or []
     total = sum(float(i.get("price", 0)) * int(i.get("quantity", 1)) for i in items)
-    return {"order_id": order_id, "valid": bool(items), "total": round(total, 2),
-            "items": len(items)}
+    return {"order_id": order_id, "valid": bool(items), "total": round(total, 2), "items": len(items)}
 
 
 def reserve_inventory(order_id: str, idempotency_key: str) -> dict[str, Any]:

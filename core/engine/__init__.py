@@ -6,5 +6,14 @@ seed's async API.
 
 from core.engine.tools import ToolRegistry, default_registry, tool
 
-__all__ = ["ToolRegistry", "checkpoints", "default_registry", "executor", "recovery", "runner", "tool",
-           "tools", "workflows"]
+__all__ = [
+    "ToolRegistry",
+    "checkpoints",
+    "default_registry",
+    "executor",
+    "recovery",
+    "runner",
+    "tool",
+    "tools",
+    "workflows",
+]

@@ -46,9 +46,9 @@ def take_checkpoint(
     knows it (the newest step run of the workflow), saves a SELECT.
     """
     if watermark is None:
-        watermark = session.scalar(
-            select(func.max(StepRun.id)).where(StepRun.workflow_id == workflow.id)
-        ) or 0
+        watermark = (
+            session.scalar(select(func.max(StepRun.id)).where(StepRun.workflow_id == workflow.id)) or 0
+        )
     checkpoint = WorkflowCheckpoint(
         workflow_id=workflow.id,
         name=name,
@@ -63,7 +63,11 @@ def take_checkpoint(
     session.add(checkpoint)
     session.flush()
     store.append_event(
-        session, "checkpoint.created", actor, workflow_id=workflow.id, step_name=step_name,
+        session,
+        "checkpoint.created",
+        actor,
+        workflow_id=workflow.id,
+        step_name=step_name,
         data={"checkpoint_id": checkpoint.id, "name": name, "step_index": workflow.current_step},
     )
     return checkpoint
@@ -104,8 +108,7 @@ def rollback(
 ) -> RollbackResult:
     """Restore a workflow to a checkpoint and leave it paused there."""
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True,
-                                      tenant=tenant_of(session, actor))
+        workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_ROLLBACK, workflow=workflow)
         if workflow.status not in ROLLBACK_FROM:
             raise InvalidTransition(f"A {workflow.status} workflow cannot be rolled back.")
@@ -120,22 +123,26 @@ def rollback(
         checkpoint = find_checkpoint(session, workflow_id, checkpoint_name)
         result = RollbackResult(workflow_id, checkpoint.name, checkpoint.id)
         if workflow.status != "paused":
-            store.transition_workflow(session, workflow, "paused", actor,
-                                      reason=f"rollback: {reason}")
+            store.transition_workflow(session, workflow, "paused", actor, reason=f"rollback: {reason}")
         result.cancelled_approvals = cancel_open_approvals(
             session, workflow_id, actor, f"rolled back to {checkpoint.name}"
         )
         store.append_event(
-            session, "rollback.started", actor, workflow_id=workflow_id,
+            session,
+            "rollback.started",
+            actor,
+            workflow_id=workflow_id,
             data={"checkpoint": checkpoint.name, "checkpoint_id": checkpoint.id, "reason": reason},
         )
         definition = WorkflowDefinition.model_validate(workflow.definition)
         to_undo = session.scalars(
-            select(StepRun).where(
+            select(StepRun)
+            .where(
                 StepRun.workflow_id == workflow_id,
                 StepRun.id > checkpoint.step_run_watermark,
                 StepRun.status == "completed",
-            ).order_by(StepRun.id.desc())
+            )
+            .order_by(StepRun.id.desc())
         ).all()
         pending = [(run.id, run.step_name, run.step_index, run.output) for run in to_undo]
 
@@ -144,22 +151,33 @@ def rollback(
         entry: dict[str, Any] = {"step": step_name, "step_run_id": run_id}
         compensate = _compensation_of(step, registry)
         if step is not None and compensate is not None:
-            scope = {"input": workflow.input_data, "context": workflow.context,
-                     "steps": workflow.step_outputs, "output": output or {}}
+            scope = {
+                "input": workflow.input_data,
+                "context": workflow.context,
+                "steps": workflow.step_outputs,
+                "output": output or {},
+            }
             try:
                 args = render_args(compensate.args, scope)
                 args.setdefault("output", output or {})
                 compensation = registry.call(
-                    compensate.tool, args,
+                    compensate.tool,
+                    args,
                     ToolContext(workflow_id, step_name, f"{workflow_id}/compensate/{run_id}"),
                 )
             except Exception as exc:
                 with db.session() as session:
                     store.append_event(
-                        session, "rollback.failed", actor, workflow_id=workflow_id,
+                        session,
+                        "rollback.failed",
+                        actor,
+                        workflow_id=workflow_id,
                         step_name=step_name,
-                        data={"checkpoint": checkpoint.name, "error": str(exc),
-                              "compensations": result.compensations},
+                        data={
+                            "checkpoint": checkpoint.name,
+                            "error": str(exc),
+                            "compensations": result.compensations,
+                        },
                     )
                 raise CompensationFailed(
                     f"Compensating step {step_name!r} with tool {compensate.tool!r} failed: "
@@ -176,8 +194,12 @@ def rollback(
             if run is not None and run.status == "completed":
                 run.status = status
                 store.append_event(
-                    session, f"step.{status}", actor, workflow_id=workflow_id,
-                    step_name=step_name, data=entry,
+                    session,
+                    f"step.{status}",
+                    actor,
+                    workflow_id=workflow_id,
+                    step_name=step_name,
+                    data=entry,
                 )
         result.compensations.append(entry)
 
@@ -186,17 +208,33 @@ def rollback(
         before = store.snapshot(workflow)
         # The outputs restored are rebuilt from the step runs up to the
         # watermark (the checkpoint holds no copy of them).
-        restored = {name: output for name, output in session.execute(
-            outputs_query(workflow_id, watermark=checkpoint.step_run_watermark,
-                          taken_at=checkpoint.created_at))}
+        restored = {
+            name: output
+            for name, output in session.execute(
+                outputs_query(
+                    workflow_id, watermark=checkpoint.step_run_watermark, taken_at=checkpoint.created_at
+                )
+            )
+        }
         event = store.append_event(
-            session, "workflow.rolled_back", actor, workflow_id=workflow_id,
+            session,
+            "workflow.rolled_back",
+            actor,
+            workflow_id=workflow_id,
             before=before,
-            after={"status": workflow.status, "current_step": checkpoint.step_index,
-                   "context": checkpoint.context, "step_outputs": restored},
-            data={"checkpoint": checkpoint.name, "checkpoint_id": checkpoint.id, "reason": reason,
-                  "cancelled_approvals": result.cancelled_approvals,
-                  "compensations": result.compensations},
+            after={
+                "status": workflow.status,
+                "current_step": checkpoint.step_index,
+                "context": checkpoint.context,
+                "step_outputs": restored,
+            },
+            data={
+                "checkpoint": checkpoint.name,
+                "checkpoint_id": checkpoint.id,
+                "reason": reason,
+                "cancelled_approvals": result.cancelled_approvals,
+                "compensations": result.compensations,
+            },
         )
         session.flush()
         now = utcnow()
@@ -210,17 +248,21 @@ def rollback(
             update(StepRun)
             .where(newer, StepRun.status.in_(("running", "waiting_approval", "failed")))
             .values(status="rolled_back")
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         # Every later run's output leaves the workflow's outputs now, the
         # compensated ones included (until here they were still its outputs),
         # and so does that of a run the checkpoint saw started but not finished.
         session.execute(
             update(StepRun)
-            .where(StepRun.workflow_id == workflow_id, StepRun.undone_at.is_(None),
-                   or_(StepRun.id > checkpoint.step_run_watermark,
-                       StepRun.finished_at > checkpoint.created_at))
+            .where(
+                StepRun.workflow_id == workflow_id,
+                StepRun.undone_at.is_(None),
+                or_(StepRun.id > checkpoint.step_run_watermark, StepRun.finished_at > checkpoint.created_at),
+            )
             .values(undone_at=now)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         for later in session.scalars(
             select(WorkflowCheckpoint).where(
                 WorkflowCheckpoint.workflow_id == workflow_id,

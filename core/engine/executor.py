@@ -115,9 +115,14 @@ class AwaitApproval(Exception):
     ``TaskRequest.decision`` set; it decides what a rejection means.
     """
 
-    def __init__(self, config: ApprovalConfig, *, title: str,
-                 proposed_action: dict[str, Any] | None = None,
-                 call: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: ApprovalConfig,
+        *,
+        title: str,
+        proposed_action: dict[str, Any] | None = None,
+        call: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(title)
         self.config = config
         self.title = title
@@ -139,9 +144,9 @@ def rehearsal_task(request: TaskRequest) -> dict[str, Any]:
     for index, call in enumerate(request.step.plan or []):
         args = render_args(call.get("args", {}), request.scope)
         result = request.registry.call(
-            call["tool"], args,
-            ToolContext(request.workflow_id, request.step.name,
-                        f"{request.idempotency_key}/{index}"),
+            call["tool"],
+            args,
+            ToolContext(request.workflow_id, request.step.name, f"{request.idempotency_key}/{index}"),
         )
         calls.append({"tool": call["tool"], "args": args, "result": result})
     return {
@@ -197,9 +202,12 @@ class StepOutputs(dict[str, Any]):
         with self._db.read() as session:
             row = session.execute(
                 select(StepRun.output)
-                .where(StepRun.workflow_id == self._workflow_id, StepRun.step_name == name,
-                       output_visible_now())
-                .order_by(StepRun.id.desc()).limit(1)).first()
+                .where(
+                    StepRun.workflow_id == self._workflow_id, StepRun.step_name == name, output_visible_now()
+                )
+                .order_by(StepRun.id.desc())
+                .limit(1)
+            ).first()
         if row is None:
             self._absent.add(name)
             return False
@@ -224,8 +232,7 @@ class StepOutputs(dict[str, Any]):
 
     def everything(self) -> dict[str, Any]:
         with self._db.read() as session:
-            outputs: dict[str, Any] = dict(
-                session.execute(outputs_query(self._workflow_id)).all())
+            outputs: dict[str, Any] = dict(session.execute(outputs_query(self._workflow_id)).all())
         # Whatever this claim recorded is newest (and may not be committed yet).
         return {**outputs, **dict(self.items())}
 
@@ -290,9 +297,10 @@ class StepExecutor:
         """Run steps until the workflow waits, finishes, pauses or is handed back."""
         # Every log line below (channels and tools included) names the
         # workflow, the runner acting, and the step once one is bound.
-        with structlog.contextvars.bound_contextvars(workflow_id=workflow_id,
-                                                     actor=self.runner_id), \
-                tracing.workflow_context(self.db, workflow_id):
+        with (
+            structlog.contextvars.bound_contextvars(workflow_id=workflow_id, actor=self.runner_id),
+            tracing.workflow_context(self.db, workflow_id),
+        ):
             try:
                 self._run_claimed(workflow_id)
             finally:
@@ -311,8 +319,7 @@ class StepExecutor:
             while True:
                 taken += 1
                 last = taken >= steps or time.monotonic() >= deadline
-                if last and not self.queued() and not step_path.another_is_waiting(
-                        self.db, workflow_id):
+                if last and not self.queued() and not step_path.another_is_waiting(self.db, workflow_id):
                     # Nobody else is waiting: a hand-back would only cost this
                     # workflow a re-claim. The slice starts over.
                     taken, deadline, last = 0, time.monotonic() + CLAIM_TIME_SLICE, False
@@ -352,30 +359,34 @@ class StepExecutor:
             definition = self._definition(workflow)
             if workflow.current_step < len(definition.steps):
                 step_name = definition.steps[workflow.current_step].name
-            store.append_event(session, "engine.error", self.runner_id, workflow_id=workflow_id,
-                               step_name=step_name,
-                               data={"error": error[:2000], "attempt": attempt,
-                                     "max_attempts": ENGINE_ERROR_ATTEMPTS})
+            store.append_event(
+                session,
+                "engine.error",
+                self.runner_id,
+                workflow_id=workflow_id,
+                step_name=step_name,
+                data={"error": error[:2000], "attempt": attempt, "max_attempts": ENGINE_ERROR_ATTEMPTS},
+            )
             if attempt < ENGINE_ERROR_ATTEMPTS:
                 delay = ENGINE_ERROR_BACKOFF * 2 ** (attempt - 1)
-                log.error("engine error; will try again", error=first_line(exc),
-                          attempt=attempt, delay=delay)
+                log.error("engine error; will try again", error=first_line(exc), attempt=attempt, delay=delay)
                 if workflow.status == "running":
                     store.schedule(session, workflow, delay=delay)
                 return
             log.error("engine error; the step fails", error=first_line(exc), attempt=attempt)
-            reason = (f"Step {step_name!r} could not be advanced: {error}" if step_name
-                      else f"The workflow could not be advanced: {error}")
+            reason = (
+                f"Step {step_name!r} could not be advanced: {error}"
+                if step_name
+                else f"The workflow could not be advanced: {error}"
+            )
             workflow.error = reason[:4000]
-            run = session.get(StepRun, workflow.current_step_run_id) \
-                if workflow.current_step_run_id else None
+            run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
             if run is not None and run.status in ("running", "waiting_approval"):
                 run.status = "failed"
                 run.error = workflow.error
                 run.finished_at = utcnow()
             if workflow.status in ("running", "waiting_approval"):
-                store.transition_workflow(session, workflow, "failed", self.runner_id,
-                                          reason=workflow.error)
+                store.transition_workflow(session, workflow, "failed", self.runner_id, reason=workflow.error)
 
     def _locked_with_run(
         self, session: Session, workflow_id: str, run_id: int
@@ -400,8 +411,8 @@ class StepExecutor:
         # workflow's first claim here): one round trip instead of a lazy load.
         options = LOCK_OPTIONS if workflow_id in self._definitions else LOCK_OPTIONS[1:]
         workflow = session.scalars(
-            select(Workflow).where(Workflow.id == str(workflow_id)).options(*options)
-            .with_for_update()).one_or_none()
+            select(Workflow).where(Workflow.id == str(workflow_id)).options(*options).with_for_update()
+        ).one_or_none()
         if workflow is None:
             raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
         if workflow.lease_owner != self.runner_id:
@@ -457,8 +468,7 @@ class StepExecutor:
                         store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
                         return False, None
                     runner_metrics.resumed(approval.decided_at)
-                    log.info("resuming task after decision", approval_id=approval.id,
-                             outcome=approval.status)
+                    log.info("resuming task after decision", approval_id=approval.id, outcome=approval.status)
                     run.status = "running"
                 elif run.status == "waiting_approval":
                     go_on = self._apply_decision(session, workflow, definition, step, run)
@@ -466,54 +476,85 @@ class StepExecutor:
                         return go_on, None
                 elif run.status == "failed":
                     if workflow.error:  # its last attempt failed while the workflow was paused
-                        store.transition_workflow(session, workflow, "failed", self.runner_id,
-                                                  reason=workflow.error)
+                        store.transition_workflow(
+                            session, workflow, "failed", self.runner_id, reason=workflow.error
+                        )
                         return False, None
                     run = self._start_retry(session, workflow, step, run)
                 elif run.status == "running":
-                    log.info("step resumed after an interruption", step_run_id=run.id,
-                             attempt=run.attempt)
-                    store.append_event(session, "step.resumed", self.runner_id,
-                                       workflow_id=workflow.id, step_name=step.name,
-                                       data={"step_run_id": run.id, "attempt": run.attempt,
-                                             "idempotency_key": run.idempotency_key})
-                ready = _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
-                               self._approval_summary(session, run),
-                               index=workflow.current_step, attempt=run.attempt)
+                    log.info("step resumed after an interruption", step_run_id=run.id, attempt=run.attempt)
+                    store.append_event(
+                        session,
+                        "step.resumed",
+                        self.runner_id,
+                        workflow_id=workflow.id,
+                        step_name=step.name,
+                        data={
+                            "step_run_id": run.id,
+                            "attempt": run.attempt,
+                            "idempotency_key": run.idempotency_key,
+                        },
+                    )
+                ready = _Ready(
+                    step,
+                    run.id,
+                    run.idempotency_key,
+                    self._scope(workflow),
+                    self._approval_summary(session, run),
+                    index=workflow.current_step,
+                    attempt=run.attempt,
+                )
                 if step.type in PURE_STEP_TYPES:
                     # No action to run outside a transaction: the outcome (and
                     # the next step's start) commits with the decision or the
                     # start just recorded, one commit fewer before resuming.
-                    with span(f"step {step.name}", workflow_id=workflow_id, step=step.name,
-                              step_type=step.type, step_run_id=run.id):
-                        output = self._perform(workflow_id, step, ready.scope, ready.key,
-                                               ready.approval, run.id)
-                    return self._complete(session, workflow, run, step, output,
-                                          start_next=start_next)
+                    with span(
+                        f"step {step.name}",
+                        workflow_id=workflow_id,
+                        step=step.name,
+                        step_type=step.type,
+                        step_run_id=run.id,
+                    ):
+                        output = self._perform(
+                            workflow_id, step, ready.scope, ready.key, ready.approval, run.id
+                        )
+                    return self._complete(session, workflow, run, step, output, start_next=start_next)
 
         step, run_id = ready.step, ready.run_id
         try:
-            with span(f"step {step.name}", workflow_id=workflow_id, step=step.name,
-                      step_type=step.type, step_run_id=run_id):
-                output = self._perform(workflow_id, step, ready.scope, ready.key, ready.approval,
-                                       run_id)
+            with span(
+                f"step {step.name}",
+                workflow_id=workflow_id,
+                step=step.name,
+                step_type=step.type,
+                step_run_id=run_id,
+            ):
+                output = self._perform(workflow_id, step, ready.scope, ready.key, ready.approval, run_id)
         except AwaitApproval as ask:
             return _until_database_answers(partial(self._park, workflow_id, step, run_id, ask)), None
         except Exception as exc:  # noqa: BLE001 - any failure of user code is a step failure
             _until_database_answers(partial(self._record_failure, workflow_id, step, run_id, exc))
             return False, None
-        return _until_database_answers(partial(self._record_success, workflow_id, step, run_id,
-                                               output, start_next=start_next, ready=ready))
+        return _until_database_answers(
+            partial(
+                self._record_success, workflow_id, step, run_id, output, start_next=start_next, ready=ready
+            )
+        )
 
     # -- phases ---------------------------------------------------------------
 
-    def _start_step(self, session: Session, workflow: Workflow,
-                    step: Step) -> tuple[StepRun, bool]:
+    def _start_step(self, session: Session, workflow: Workflow, step: Step) -> tuple[StepRun, bool]:
         """Record the step's start: (its run, whether a person is asked before it acts)."""
         asks = self._asks(session, workflow, step)
         if asks:
-            take_checkpoint(session, workflow, f"before:{step.name}", self.runner_id,
-                            description="automatic, before approval", step_name=step.name)
+            take_checkpoint(
+                session,
+                workflow,
+                f"before:{step.name}",
+                self.runner_id,
+                description="automatic, before approval",
+                step_name=step.name,
+            )
         run = self._new_run(session, workflow, workflow.current_step, step)
         self._record_start(session, workflow, step, run)
         return run, asks
@@ -536,14 +577,27 @@ class StepExecutor:
             return True  # the request itself will say which value is missing
         asks, why = needs_person(gate, {**scope, "args": arguments, "tool": step.tool})
         if not asks:
-            store.append_event(session, "approval.not_required", self.runner_id,
-                               workflow_id=workflow.id, step_name=step.name,
-                               data={"reason": why, "tool": step.tool, "arguments": arguments})
+            store.append_event(
+                session,
+                "approval.not_required",
+                self.runner_id,
+                workflow_id=workflow.id,
+                step_name=step.name,
+                data={"reason": why, "tool": step.tool, "arguments": arguments},
+            )
             log.info("approval not required", step=step.name, reason=why)
         return asks
 
-    def _new_run(self, session: Session, workflow: Workflow, index: int, step: Step,
-                 now: datetime | None = None, *, retry_of: StepRun | None = None) -> StepRun:
+    def _new_run(
+        self,
+        session: Session,
+        workflow: Workflow,
+        index: int,
+        step: Step,
+        now: datetime | None = None,
+        *,
+        retry_of: StepRun | None = None,
+    ) -> StepRun:
         """Insert a step run (the flush gives it the id its idempotency key needs).
 
         A retry (``retry_of`` the failed attempt) is the next attempt of the
@@ -551,19 +605,22 @@ class StepExecutor:
         timed out after taking effect is not repeated by the tool.
         """
         run = StepRun(
-            workflow_id=workflow.id, step_index=index, step_name=step.name,
-            step_type=step.type, status="running", idempotency_key="",
-            started_at=now or utcnow(), executed_by=self.runner_id,
+            workflow_id=workflow.id,
+            step_index=index,
+            step_name=step.name,
+            step_type=step.type,
+            status="running",
+            idempotency_key="",
+            started_at=now or utcnow(),
+            executed_by=self.runner_id,
             attempt=retry_of.attempt + 1 if retry_of is not None else 1,
         )
         session.add(run)
         session.flush()
-        run.idempotency_key = (retry_of.idempotency_key if retry_of is not None
-                               else f"{workflow.id}/{run.id}")
+        run.idempotency_key = retry_of.idempotency_key if retry_of is not None else f"{workflow.id}/{run.id}"
         return run
 
-    def _start_retry(self, session: Session, workflow: Workflow, step: Step,
-                     failed: StepRun) -> StepRun:
+    def _start_retry(self, session: Session, workflow: Workflow, step: Step, failed: StepRun) -> StepRun:
         """The next attempt of a step whose retry came due; counts on from ``failed``."""
         run = self._new_run(session, workflow, workflow.current_step, step, retry_of=failed)
         if step.needs_approval and not _asked_by_task(session, failed):
@@ -575,15 +632,22 @@ class StepExecutor:
         workflow.current_step_run_id = run.id
         structlog.contextvars.bind_contextvars(step=step.name)
         log.info("step started", step_type=step.type, step_run_id=run.id, attempt=run.attempt)
-        store.append_event(session, "step.started", self.runner_id, workflow_id=workflow.id,
-                           step_name=step.name,
-                           data={"step_run_id": run.id, "index": run.step_index,
-                                 "type": step.type, "idempotency_key": run.idempotency_key,
-                                 "attempt": run.attempt})
+        store.append_event(
+            session,
+            "step.started",
+            self.runner_id,
+            workflow_id=workflow.id,
+            step_name=step.name,
+            data={
+                "step_run_id": run.id,
+                "index": run.step_index,
+                "type": step.type,
+                "idempotency_key": run.idempotency_key,
+                "attempt": run.attempt,
+            },
+        )
 
-    def _request_step_approval(
-        self, session: Session, workflow: Workflow, step: Step, run: StepRun
-    ) -> None:
+    def _request_step_approval(self, session: Session, workflow: Workflow, step: Step, run: StepRun) -> None:
         assert step.approval_config is not None
         config = step.approval_config
         scope = self._scope(workflow)
@@ -596,21 +660,30 @@ class StepExecutor:
                 arguments = render_args(step.args, scope)
                 schema = self.registry.get(step.tool).input_schema
             except (KeyError, ToolNotFound) as exc:
-                missing = f"${{{exc.args[0]}}} has no value" if isinstance(exc, KeyError) \
-                    else str(exc)
-                self._fail_in_place(session, workflow, step, run,
-                                    f"Step {step.name!r}: cannot ask for approval of its call: "
-                                    f"{missing}.")
+                missing = f"${{{exc.args[0]}}} has no value" if isinstance(exc, KeyError) else str(exc)
+                self._fail_in_place(
+                    session,
+                    workflow,
+                    step,
+                    run,
+                    f"Step {step.name!r}: cannot ask for approval of its call: {missing}.",
+                )
                 return
             call = make_call(step.tool, arguments, schema)
         self._wait_for_person(
-            session, workflow, step, run, config,
+            session,
+            workflow,
+            step,
+            run,
+            config,
             title=config.title or step.name.replace("_", " ").capitalize(),
-            proposed_action=_proposed_action(step, scope, config.show), call=call,
+            proposed_action=_proposed_action(step, scope, config.show),
+            call=call,
         )
 
-    def _fail_in_place(self, session: Session, workflow: Workflow, step: Step, run: StepRun,
-                       error: str) -> None:
+    def _fail_in_place(
+        self, session: Session, workflow: Workflow, step: Step, run: StepRun, error: str
+    ) -> None:
         """Fail a step before its action could run (the caller holds the workflow's lock)."""
         run.status = "failed"
         run.error = error
@@ -618,43 +691,76 @@ class StepExecutor:
         workflow.error = error
         runner_metrics.step(step.type, "failed")
         log.error("step failed", step=step.name, error=error, attempt=run.attempt)
-        store.append_event(session, "step.failed", self.runner_id, workflow_id=workflow.id,
-                           step_name=step.name,
-                           data={"error": error, "attempt": run.attempt, "transient": False})
+        store.append_event(
+            session,
+            "step.failed",
+            self.runner_id,
+            workflow_id=workflow.id,
+            step_name=step.name,
+            data={"error": error, "attempt": run.attempt, "transient": False},
+        )
         if workflow.status == "running":
             store.transition_workflow(session, workflow, "failed", self.runner_id, reason=error)
 
     def _wait_for_person(
-        self, session: Session, workflow: Workflow, step: Step, run: StepRun,
-        config: ApprovalConfig, *, title: str, proposed_action: dict[str, Any],
+        self,
+        session: Session,
+        workflow: Workflow,
+        step: Step,
+        run: StepRun,
+        config: ApprovalConfig,
+        *,
+        title: str,
+        proposed_action: dict[str, Any],
         call: dict[str, Any] | None = None,
     ) -> None:
         """Open the request, park the step run and the workflow (same transaction)."""
         approval = open_approval(
-            session, config=config, title=title, requested_by=workflow.created_by,
-            workflow=workflow, step_name=step.name, step_run_id=run.id,
-            proposed_action=proposed_action, context={**workflow.context, **step.context},
+            session,
+            config=config,
+            title=title,
+            requested_by=workflow.created_by,
+            workflow=workflow,
+            step_name=step.name,
+            step_run_id=run.id,
+            proposed_action=proposed_action,
+            context={**workflow.context, **step.context},
             call=call,
         )
         run.status = "waiting_approval"
         run.approval_id = approval.id
-        log.info("approval requested", approval_id=approval.id,
-                 approval_type=approval.approval_type,
-                 origin=proposed_action.get("origin", "step"))
+        log.info(
+            "approval requested",
+            approval_id=approval.id,
+            approval_type=approval.approval_type,
+            origin=proposed_action.get("origin", "step"),
+        )
         runner_metrics.step(step.type, "waiting_approval")
         if approval.status != "pending":
             # A standing rule released the call (core.approvals.standing_rules): nobody is waited for;
             # the decision is applied, and its released call checked, as any other.
-            log.info("approval released by a standing rule", approval_id=approval.id,
-                     decided_by=approval.decided_by)
+            log.info(
+                "approval released by a standing rule",
+                approval_id=approval.id,
+                decided_by=approval.decided_by,
+            )
             return
         if workflow.status == "running":
-            store.transition_workflow(session, workflow, "waiting_approval", self.runner_id,
-                                      data={"approval_id": approval.id, "step": step.name})
+            store.transition_workflow(
+                session,
+                workflow,
+                "waiting_approval",
+                self.runner_id,
+                data={"approval_id": approval.id, "step": step.name},
+            )
 
     def _apply_decision(
-        self, session: Session, workflow: Workflow, definition: WorkflowDefinition,
-        step: Step, run: StepRun,
+        self,
+        session: Session,
+        workflow: Workflow,
+        definition: WorkflowDefinition,
+        step: Step,
+        run: StepRun,
     ) -> bool | None:
         """After a decision: None to run the step's action, else the loop's answer."""
         approval = session.get(ApprovalRequest, run.approval_id)
@@ -664,8 +770,12 @@ class StepExecutor:
             return False
         decision = _decision_of(session, approval)
         runner_metrics.resumed(approval.decided_at)
-        log.info("resuming after decision", approval_id=approval.id, outcome=approval.status,
-                 decided_by=approval.decided_by)
+        log.info(
+            "resuming after decision",
+            approval_id=approval.id,
+            outcome=approval.status,
+            decided_by=approval.decided_by,
+        )
         prior = workflow.context.get("approvals")
         approvals = dict(prior or {})
         approvals[step.name] = decision
@@ -690,13 +800,19 @@ class StepExecutor:
         after: dict[str, Any] = {"context": {"approvals": approvals}}
         if position != workflow.current_step:
             before["current_step"], after["current_step"] = workflow.current_step, position
-        store.append_event(session, f"step.{run.status}", self.runner_id, workflow_id=workflow.id,
-                           step_name=step.name, before=before, after=after,
-                           data={"reason": f"approval {approval.status}", "on_reject": action})
+        store.append_event(
+            session,
+            f"step.{run.status}",
+            self.runner_id,
+            workflow_id=workflow.id,
+            step_name=step.name,
+            before=before,
+            after=after,
+            data={"reason": f"approval {approval.status}", "on_reject": action},
+        )
         if action == "fail":
             workflow.error = f"Step {step.name!r}: approval {approval.status}."
-            store.transition_workflow(session, workflow, "failed", self.runner_id,
-                                      reason=workflow.error)
+            store.transition_workflow(session, workflow, "failed", self.runner_id, reason=workflow.error)
             return False
         workflow.current_step_run_id = None
         workflow.current_step = position
@@ -707,9 +823,11 @@ class StepExecutor:
             return None
         approval = session.get(ApprovalRequest, run.approval_id)
         assert approval is not None
-        return {**_decision_of(session, approval),
-                "origin": approval.proposed_action.get("origin", "step"),
-                "comment": _last_comment(session, approval.id)}
+        return {
+            **_decision_of(session, approval),
+            "origin": approval.proposed_action.get("origin", "step"),
+            "comment": _last_comment(session, approval.id),
+        }
 
     def _park(self, workflow_id: str, step: Step, run_id: int, ask: AwaitApproval) -> bool:
         """A task asked a person mid-step: open the request and stop here."""
@@ -719,14 +837,26 @@ class StepExecutor:
             assert run is not None
             if run.status != "running" or workflow.current_step_run_id != run_id:
                 return False
-            self._wait_for_person(session, workflow, step, run, ask.config, title=ask.title,
-                                  proposed_action={**ask.proposed_action, "origin": "task"},
-                                  call=ask.call)
+            self._wait_for_person(
+                session,
+                workflow,
+                step,
+                run,
+                ask.config,
+                title=ask.title,
+                proposed_action={**ask.proposed_action, "origin": "task"},
+                call=ask.call,
+            )
             return _released_at_once(workflow, run)
 
     def _perform(
-        self, workflow_id: str, step: Step, scope: dict[str, Any], key: str,
-        approval: dict[str, Any] | None, run_id: int = 0,
+        self,
+        workflow_id: str,
+        step: Step,
+        scope: dict[str, Any],
+        key: str,
+        approval: dict[str, Any] | None,
+        run_id: int = 0,
     ) -> dict[str, Any]:
         if step.type == "checkpoint":
             return {"checkpoint": step.name}
@@ -752,9 +882,15 @@ class StepExecutor:
             steps = scope.get("steps")
             if isinstance(steps, StepOutputs):  # an agent is shown every earlier output
                 scope = {**scope, "steps": steps.everything()}
-            request = TaskRequest(workflow_id, step, {**scope, "step": step.context}, key,
-                                  self.registry, step_run_id=run_id,
-                                  decision=approval if asked_by_task else None)
+            request = TaskRequest(
+                workflow_id,
+                step,
+                {**scope, "step": step.context},
+                key,
+                self.registry,
+                step_run_id=run_id,
+                decision=approval if asked_by_task else None,
+            )
 
             def action() -> dict[str, Any]:
                 return self.task_handler(request)
@@ -773,8 +909,14 @@ class StepExecutor:
         return output
 
     def _record_success(
-        self, workflow_id: str, step: Step, run_id: int, output: dict[str, Any],
-        *, start_next: bool = True, ready: _Ready | None = None,
+        self,
+        workflow_id: str,
+        step: Step,
+        run_id: int,
+        output: dict[str, Any],
+        *,
+        start_next: bool = True,
+        ready: _Ready | None = None,
     ) -> tuple[bool, _Ready | None]:
         if ready is not None and start_next:
             started = self._hot_path(workflow_id, ready, output)
@@ -790,8 +932,14 @@ class StepExecutor:
         return result
 
     def _complete(
-        self, session: Session, workflow: Workflow, run: StepRun, step: Step,
-        output: dict[str, Any], *, start_next: bool = True,
+        self,
+        session: Session,
+        workflow: Workflow,
+        run: StepRun,
+        step: Step,
+        output: dict[str, Any],
+        *,
+        start_next: bool = True,
     ) -> tuple[bool, _Ready | None]:
         """Record a step's outcome (the caller holds the workflow's lock)."""
         workflow_id, run_id = workflow.id, run.id
@@ -805,8 +953,10 @@ class StepExecutor:
         # events back into whole states); a decision's entry in the context
         # is recorded with the step it released.
         before: dict[str, Any] = {"current_step": workflow.current_step, "step_outputs": {}}
-        after: dict[str, Any] = {"current_step": workflow.current_step + 1,
-                                 "step_outputs": {step.name: history.output_ref(run_id)}}
+        after: dict[str, Any] = {
+            "current_step": workflow.current_step + 1,
+            "step_outputs": {step.name: history.output_ref(run_id)},
+        }
         decided = (workflow.context.get("approvals") or {}) if run.approval_id else {}
         if step.name in decided:
             after["context"] = {"approvals": decided}
@@ -816,13 +966,13 @@ class StepExecutor:
                 next_step = definition.steps[workflow.current_step + 1]
             if next_step is not None and not next_step.needs_approval:
                 if not takes_checkpoint:
-                    return self._complete_and_start(session, workflow, run, step, output,
-                                                    next_step, before, after, now)
+                    return self._complete_and_start(
+                        session, workflow, run, step, output, next_step, before, after, now
+                    )
                 # Inserted while nothing else is dirty, so the flush that
                 # gives it an id writes this row alone; the checkpoint's
                 # watermark is this step's run, given below.
-                next_run = self._new_run(session, workflow, workflow.current_step + 1,
-                                         next_step, now)
+                next_run = self._new_run(session, workflow, workflow.current_step + 1, next_step, now)
         run.status = "completed"
         run.output = output
         run.finished_at = now
@@ -835,32 +985,56 @@ class StepExecutor:
         if takes_checkpoint:
             # Its outputs are this run's and those before it (the next
             # step's run, already inserted, is not under the watermark).
-            take_checkpoint(session, workflow, step.name if step.type == "checkpoint"
-                            else f"after:{step.name}", self.runner_id,
-                            description=step.description, step_name=step.name,
-                            watermark=run_id)
-        store.append_event(session, "step.completed", self.runner_id,
-                           workflow_id=workflow_id, step_name=step.name,
-                           before=before, after=after,
-                           data={"step_run_id": run_id, "attempt": run.attempt})
+            take_checkpoint(
+                session,
+                workflow,
+                step.name if step.type == "checkpoint" else f"after:{step.name}",
+                self.runner_id,
+                description=step.description,
+                step_name=step.name,
+                watermark=run_id,
+            )
+        store.append_event(
+            session,
+            "step.completed",
+            self.runner_id,
+            workflow_id=workflow_id,
+            step_name=step.name,
+            before=before,
+            after=after,
+            data={"step_run_id": run_id, "attempt": run.attempt},
+        )
         self.steps_executed += 1
         runner_metrics.step(step.type, "completed")
-        log.info("step completed", step=step.name, step_type=step.type, step_run_id=run_id,
-                 attempt=run.attempt)
+        log.info(
+            "step completed", step=step.name, step_type=step.type, step_run_id=run_id, attempt=run.attempt
+        )
         if workflow.status != "running":
             return False, None
         if not start_next:
             return True, None
         if next_step is not None and next_run is not None:
             self._record_start(session, workflow, next_step, next_run)
-            return True, _Ready(next_step, next_run.id, next_run.idempotency_key,
-                                self._scope(workflow), index=workflow.current_step)
+            return True, _Ready(
+                next_step,
+                next_run.id,
+                next_run.idempotency_key,
+                self._scope(workflow),
+                index=workflow.current_step,
+            )
         return self._start_next(session, workflow)
 
     def _complete_and_start(
-        self, session: Session, workflow: Workflow, run: StepRun, step: Step,
-        output: dict[str, Any], next_step: Step, before: dict[str, Any],
-        after: dict[str, Any], now: datetime,
+        self,
+        session: Session,
+        workflow: Workflow,
+        run: StepRun,
+        step: Step,
+        output: dict[str, Any],
+        next_step: Step,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        now: datetime,
     ) -> tuple[bool, _Ready | None]:
         """The hot path: a step's outcome and the next step's start, in four statements.
 
@@ -872,42 +1046,68 @@ class StepExecutor:
         workflow_id, run_id, index = workflow.id, run.id, workflow.current_step + 1
         next_id, next_key = self._insert_run(session, workflow_id, index, next_step, now)
         session.execute(
-            update(StepRun).where(StepRun.id == run_id)
+            update(StepRun)
+            .where(StepRun.id == run_id)
             .values(status="completed", output=output, finished_at=now)
-            .execution_options(synchronize_session=False))
-        changes: dict[str, Any] = {"current_step": index, "current_step_run_id": next_id,
-                                   "updated_at": now}
+            .execution_options(synchronize_session=False)
+        )
+        changes: dict[str, Any] = {"current_step": index, "current_step_run_id": next_id, "updated_at": now}
         if workflow.engine_errors:
             changes["engine_errors"] = 0
-        session.execute(update(Workflow).where(Workflow.id == workflow_id).values(**changes)
-                        .execution_options(synchronize_session=False))
-        store.insert_runner_events(session, [
-            store.event_values("step.completed", self.runner_id, workflow_id=workflow_id,
-                               step_name=step.name, before=before, after=after,
-                               data={"step_run_id": run_id, "attempt": run.attempt},
-                               created_at=now),
-            store.event_values("step.started", self.runner_id, workflow_id=workflow_id,
-                               step_name=next_step.name,
-                               data={"step_run_id": next_id, "index": index,
-                                     "type": next_step.type, "idempotency_key": next_key,
-                                     "attempt": 1},
-                               created_at=now),
-        ])
-        for target, values in ((run, {"status": "completed", "output": output,
-                                      "finished_at": now}), (workflow, changes)):
+        session.execute(
+            update(Workflow)
+            .where(Workflow.id == workflow_id)
+            .values(**changes)
+            .execution_options(synchronize_session=False)
+        )
+        store.insert_runner_events(
+            session,
+            [
+                store.event_values(
+                    "step.completed",
+                    self.runner_id,
+                    workflow_id=workflow_id,
+                    step_name=step.name,
+                    before=before,
+                    after=after,
+                    data={"step_run_id": run_id, "attempt": run.attempt},
+                    created_at=now,
+                ),
+                store.event_values(
+                    "step.started",
+                    self.runner_id,
+                    workflow_id=workflow_id,
+                    step_name=next_step.name,
+                    data={
+                        "step_run_id": next_id,
+                        "index": index,
+                        "type": next_step.type,
+                        "idempotency_key": next_key,
+                        "attempt": 1,
+                    },
+                    created_at=now,
+                ),
+            ],
+        )
+        for target, values in (
+            (run, {"status": "completed", "output": output, "finished_at": now}),
+            (workflow, changes),
+        ):
             for key, value in values.items():
                 set_committed_value(target, key, value)
         self._outputs_of(workflow_id).record(step.name, output)
         self.steps_executed += 1
         runner_metrics.step(step.type, "completed")
-        log.info("step completed", step=step.name, step_type=step.type, step_run_id=run_id,
-                 attempt=run.attempt)
+        log.info(
+            "step completed", step=step.name, step_type=step.type, step_run_id=run_id, attempt=run.attempt
+        )
         structlog.contextvars.bind_contextvars(step=next_step.name)
         log.info("step started", step_type=next_step.type, step_run_id=next_id, attempt=1)
         return True, _Ready(next_step, next_id, next_key, self._scope(workflow), index=index)
 
-    def _insert_run(self, session: Session, workflow_id: str, index: int, step: Step,
-                    now: datetime) -> tuple[int, str]:
+    def _insert_run(
+        self, session: Session, workflow_id: str, index: int, step: Step, now: datetime
+    ) -> tuple[int, str]:
         """INSERT a first attempt's step run with its idempotency key (``<workflow>/<run id>``)
         in one statement: (id, key).
 
@@ -927,27 +1127,33 @@ class StepExecutor:
             "executed_by": literal(self.runner_id, StepRun.executed_by.type),
         }
         if self.db.is_postgres:
-            drawn = select(func.nextval(func.pg_get_serial_sequence("step_runs", "id"))
-                           .label("id")).subquery()
+            drawn = select(
+                func.nextval(func.pg_get_serial_sequence("step_runs", "id")).label("id")
+            ).subquery()
             row = session.execute(
-                insert(StepRun).from_select(
-                    [StepRun.id, *(getattr(StepRun, name) for name in columns),
-                     StepRun.idempotency_key],
-                    select(drawn.c.id, *columns.values(),
-                           literal(prefix) + cast(drawn.c.id, String)))
-                .returning(StepRun.id, StepRun.idempotency_key)).one()
+                insert(StepRun)
+                .from_select(
+                    [StepRun.id, *(getattr(StepRun, name) for name in columns), StepRun.idempotency_key],
+                    select(drawn.c.id, *columns.values(), literal(prefix) + cast(drawn.c.id, String)),
+                )
+                .returning(StepRun.id, StepRun.idempotency_key)
+            ).one()
         else:
             next_id = select(func.coalesce(func.max(StepRun.id), 0) + 1).scalar_subquery()
             row = session.execute(
-                insert(StepRun).values(**columns,
-                                       idempotency_key=literal(prefix) + cast(next_id, String))
-                .returning(StepRun.id, StepRun.idempotency_key)).one()
+                insert(StepRun)
+                .values(**columns, idempotency_key=literal(prefix) + cast(next_id, String))
+                .returning(StepRun.id, StepRun.idempotency_key)
+            ).one()
         run_id, key = int(row[0]), str(row[1])
         if key != f"{prefix}{run_id}":  # never expected; kept right if it happens
             key = f"{prefix}{run_id}"
-            session.execute(update(StepRun).where(StepRun.id == run_id)
-                            .values(idempotency_key=key)
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(StepRun)
+                .where(StepRun.id == run_id)
+                .values(idempotency_key=key)
+                .execution_options(synchronize_session=False)
+            )
         return run_id, key
 
     def _start_next(self, session: Session, workflow: Workflow) -> tuple[bool, _Ready | None]:
@@ -972,21 +1178,26 @@ class StepExecutor:
                 return False, None
             workflow.lease_owner = workflow.lease_expires_at = None
             return False, None
-        return True, _Ready(step, run.id, run.idempotency_key, self._scope(workflow),
-                            index=workflow.current_step)
+        return True, _Ready(
+            step, run.id, run.idempotency_key, self._scope(workflow), index=workflow.current_step
+        )
 
     # -- the hot path (core.engine.step_path) -----------------------------------------
 
-    def _hot_path(self, workflow_id: str, ready: _Ready,
-                  output: dict[str, Any]) -> _Ready | None:
+    def _hot_path(self, workflow_id: str, ready: _Ready, output: dict[str, Any]) -> _Ready | None:
         """A plain step's outcome and the next step's start, in four Core statements
         and one commit; None when the step is not plain or the rows changed under us
         (nothing written: the caller takes the general path, ``_complete``)."""
         step, definition = ready.step, self._definitions.get(workflow_id)
-        if (definition is None or ready.index < 0 or ready.approval is not None
-                or step.type == "checkpoint" or step.create_checkpoint
-                or ready.index + 1 >= len(definition.steps)
-                or definition.steps[ready.index].name != step.name):
+        if (
+            definition is None
+            or ready.index < 0
+            or ready.approval is not None
+            or step.type == "checkpoint"
+            or step.create_checkpoint
+            or ready.index + 1 >= len(definition.steps)
+            or definition.steps[ready.index].name != step.name
+        ):
             return None
         next_step = definition.steps[ready.index + 1]
         if next_step.needs_approval:
@@ -994,22 +1205,36 @@ class StepExecutor:
         now = utcnow()
         # What changed, as _complete records it (core.history folds these).
         before: dict[str, Any] = {"current_step": ready.index, "step_outputs": {}}
-        after: dict[str, Any] = {"current_step": ready.index + 1,
-                                 "step_outputs": {step.name: history.output_ref(ready.run_id)}}
-        done = step_path.Finished(workflow_id, ready.index, step.name, ready.run_id,
-                                  ready.attempt, output)
+        after: dict[str, Any] = {
+            "current_step": ready.index + 1,
+            "step_outputs": {step.name: history.output_ref(ready.run_id)},
+        }
+        done = step_path.Finished(workflow_id, ready.index, step.name, ready.run_id, ready.attempt, output)
         with self.db.runner_engine.connect() as conn, conn.begin() as transaction:
             started = step_path.complete_and_start(
-                conn, step_path.queries(self.db.is_postgres), self.runner_id, done,
-                next_step.name, next_step.type, now, before, after)
+                conn,
+                step_path.queries(self.db.is_postgres),
+                self.runner_id,
+                done,
+                next_step.name,
+                next_step.type,
+                now,
+                before,
+                after,
+            )
             if started is None:
                 transaction.rollback()
                 return None
         self._outputs_of(workflow_id).record(step.name, output)
         self.steps_executed += 1
         runner_metrics.step(step.type, "completed")
-        log.info("step completed", step=step.name, step_type=step.type,
-                 step_run_id=ready.run_id, attempt=ready.attempt)
+        log.info(
+            "step completed",
+            step=step.name,
+            step_type=step.type,
+            step_run_id=ready.run_id,
+            attempt=ready.attempt,
+        )
         structlog.contextvars.bind_contextvars(step=next_step.name)
         log.info("step started", step_type=next_step.type, step_run_id=started.run_id, attempt=1)
         scope = {**ready.scope, "context": started.context}
@@ -1038,35 +1263,58 @@ class StepExecutor:
             run.finished_at = utcnow()
             policy = step.retry
             if isinstance(exc, CallNotReleased):
-                store.append_event(session, "call.refused", self.runner_id,
-                                   workflow_id=workflow_id, step_name=step.name,
-                                   approval_id=run.approval_id,
-                                   data={"step_run_id": run_id, "reason": str(exc)})
+                store.append_event(
+                    session,
+                    "call.refused",
+                    self.runner_id,
+                    workflow_id=workflow_id,
+                    step_name=step.name,
+                    approval_id=run.approval_id,
+                    data={"step_run_id": run_id, "reason": str(exc)},
+                )
             elif policy.retries(exc, run.attempt):
                 delay = policy.delay(run.attempt)
-                store.append_event(session, "step.retry_scheduled", self.runner_id,
-                                   workflow_id=workflow_id, step_name=step.name,
-                                   data={"step_run_id": run_id, "attempt": run.attempt,
-                                         "next_attempt": run.attempt + 1,
-                                         "max_attempts": policy.max_attempts, "delay": delay,
-                                         "reason": error, "transient": transient})
+                store.append_event(
+                    session,
+                    "step.retry_scheduled",
+                    self.runner_id,
+                    workflow_id=workflow_id,
+                    step_name=step.name,
+                    data={
+                        "step_run_id": run_id,
+                        "attempt": run.attempt,
+                        "next_attempt": run.attempt + 1,
+                        "max_attempts": policy.max_attempts,
+                        "delay": delay,
+                        "reason": error,
+                        "transient": transient,
+                    },
+                )
                 runner_metrics.step(step.type, "retrying")
-                log.warning("step failed; retry scheduled", step=step.name, error=error,
-                            attempt=run.attempt, delay=delay, transient=transient)
+                log.warning(
+                    "step failed; retry scheduled",
+                    step=step.name,
+                    error=error,
+                    attempt=run.attempt,
+                    delay=delay,
+                    transient=transient,
+                )
                 if workflow.status == "running":
                     store.schedule(session, workflow, delay=delay)
                 return
             workflow.error = f"Step {step.name!r} failed: {error}"
             runner_metrics.step(step.type, "failed")
-            log.error("step failed", step=step.name, error=error, attempt=run.attempt,
-                      transient=transient)
-            store.append_event(session, "step.failed", self.runner_id, workflow_id=workflow_id,
-                               step_name=step.name,
-                               data={"error": error, "attempt": run.attempt,
-                                     "transient": transient})
+            log.error("step failed", step=step.name, error=error, attempt=run.attempt, transient=transient)
+            store.append_event(
+                session,
+                "step.failed",
+                self.runner_id,
+                workflow_id=workflow_id,
+                step_name=step.name,
+                data={"error": error, "attempt": run.attempt, "transient": transient},
+            )
             if workflow.status == "running":
-                store.transition_workflow(session, workflow, "failed", self.runner_id,
-                                          reason=workflow.error)
+                store.transition_workflow(session, workflow, "failed", self.runner_id, reason=workflow.error)
 
 
 def steps_per_claim() -> int:
@@ -1107,7 +1355,8 @@ def _until_database_answers(write: Callable[[], _T]) -> _T:
         before_sleep=lambda state: log.warning(
             "database unavailable; will record the step outcome when it answers",
             error=str(state.outcome.exception() if state.outcome else "").splitlines()[0],
-            tries=state.attempt_number),
+            tries=state.attempt_number,
+        ),
         reraise=True,
     )
     return retrying(attempt)
@@ -1115,8 +1364,10 @@ def _until_database_answers(write: Callable[[], _T]) -> _T:
 
 def _last_comment(session: Session, approval_id: str) -> str:
     comment = session.scalar(
-        select(ApprovalResponse.comment).where(ApprovalResponse.approval_id == approval_id)
-        .order_by(ApprovalResponse.id.desc()).limit(1)
+        select(ApprovalResponse.comment)
+        .where(ApprovalResponse.approval_id == approval_id)
+        .order_by(ApprovalResponse.id.desc())
+        .limit(1)
     )
     return comment or ""
 
@@ -1130,32 +1381,56 @@ def _decision_of(session: Session, approval: ApprovalRequest) -> dict[str, Any]:
     says why a released call may not run: its row no longer matches the
     digest recorded, append-only, when the decision was made.
     """
-    votes = session.scalars(select(ApprovalResponse).where(
-        ApprovalResponse.approval_id == approval.id).order_by(ApprovalResponse.id)).all()
+    votes = session.scalars(
+        select(ApprovalResponse)
+        .where(ApprovalResponse.approval_id == approval.id)
+        .order_by(ApprovalResponse.id)
+    ).all()
     decision: dict[str, Any] = {
-        "status": approval.status, "decided_by": approval.decided_by,
-        "data": approval.decision_data or {}, "approval_id": approval.id,
-        "votes": [{"approver": v.approver, "decision": v.decision, "data": v.data,
-                   "comment": v.comment, "channel": v.channel, "level": v.level,
-                   "at": v.created_at.isoformat()} for v in votes],
+        "status": approval.status,
+        "decided_by": approval.decided_by,
+        "data": approval.decision_data or {},
+        "approval_id": approval.id,
+        "votes": [
+            {
+                "approver": v.approver,
+                "decision": v.decision,
+                "data": v.data,
+                "comment": v.comment,
+                "channel": v.channel,
+                "level": v.level,
+                "at": v.created_at.isoformat(),
+            }
+            for v in votes
+        ],
     }
     if approval.proposed_call is None:
         return decision
     released = approval.released_call if is_approving(approval.status) else None
-    decision["call"] = None if released is None else {
-        k: released.get(k) for k in ("tool", "arguments", "digest")}
+    decision["call"] = (
+        None if released is None else {k: released.get(k) for k in ("tool", "arguments", "digest")}
+    )
     if released is not None:
-        recorded = session.scalars(select(WorkflowEvent.data).where(
-            WorkflowEvent.approval_id == approval.id,
-            WorkflowEvent.event_type == "approval.decided",
-        ).order_by(WorkflowEvent.id.desc()).limit(1)).first() or {}
+        recorded = (
+            session.scalars(
+                select(WorkflowEvent.data)
+                .where(
+                    WorkflowEvent.approval_id == approval.id,
+                    WorkflowEvent.event_type == "approval.decided",
+                )
+                .order_by(WorkflowEvent.id.desc())
+                .limit(1)
+            ).first()
+            or {}
+        )
         digest = (recorded.get("released_call") or {}).get("digest")
         try:
             verify_call(released)
             if digest != released.get("digest"):
                 raise CallNotReleased(
                     f"The stored call to {released.get('tool')!r} is not the call the decision "
-                    "released (its digest differs from the audit trail's); it does not run.")
+                    "released (its digest differs from the audit trail's); it does not run."
+                )
         except CallNotReleased as exc:
             decision["call_refused"] = str(exc)
     return decision
@@ -1173,8 +1448,7 @@ def _asked_by_task(session: Session, run: StepRun) -> bool:
     return approval is not None and approval.proposed_action.get("origin") == "task"
 
 
-def _proposed_action(step: Step, scope: dict[str, Any],
-                     show: list[str] | None = None) -> dict[str, Any]:
+def _proposed_action(step: Step, scope: dict[str, Any], show: list[str] | None = None) -> dict[str, Any]:
     action: dict[str, Any] = {"step": step.name, "type": step.type}
     if step.task:
         action["task"] = step.task

@@ -65,9 +65,14 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=utcnow().tzinfo)
 
 
-def consider(db: Database, workflow: Workflow, *, actor: str = RECOVERY_ACTOR,
-             max_recoveries: int = DEFAULT_MAX_RECOVERIES,
-             now: datetime | None = None) -> RecoveryOutcome:
+def consider(
+    db: Database,
+    workflow: Workflow,
+    *,
+    actor: str = RECOVERY_ACTOR,
+    max_recoveries: int = DEFAULT_MAX_RECOVERIES,
+    now: datetime | None = None,
+) -> RecoveryOutcome:
     """Recover one failed workflow if its failure and policy say so."""
     step = ops.failed_step_name(workflow)
     events = ops.events_of(db, workflow.id)
@@ -81,41 +86,53 @@ def consider(db: Database, workflow: Workflow, *, actor: str = RECOVERY_ACTOR,
         return outcome("skipped", "no step failure is recorded; nothing to retry")
     data = dict(last.data or {})
     if str(data.get("reason", "")).startswith("approval "):
-        return outcome("skipped", f"a person's decision failed it ({data['reason']}); "
-                                  "retrying would overrule it")
+        return outcome(
+            "skipped", f"a person's decision failed it ({data['reason']}); retrying would overrule it"
+        )
     before = events[events.index(last) - 1] if events.index(last) > 0 else None
     if before is not None and before.event_type == "call.refused":
-        return outcome("skipped", "the approved call was refused (its digest did not match); "
-                                  "retrying would run an unapproved call")
+        return outcome(
+            "skipped",
+            "the approved call was refused (its digest did not match); retrying would run an unapproved call",
+        )
     policy = _policy_of(workflow)
     transient = bool(data.get("transient"))
     if "any" not in policy.on and not transient:
-        return outcome("skipped", f"failed by an error that is not transient ({data.get('error')}); "
-                                  "its retry policy retries transient failures only")
+        return outcome(
+            "skipped",
+            f"failed by an error that is not transient ({data.get('error')}); "
+            "its retry policy retries transient failures only",
+        )
     recovered = sum(1 for e in events if e.event_type == "workflow.retried" and e.actor == actor)
     if recovered >= max_recoveries:
         return outcome("skipped", f"recovered {recovered} times already (max_recoveries)")
     wait = policy.delay(policy.max_attempts + recovered)
     since = ((now or utcnow()) - _aware(last.created_at)).total_seconds()
     if since < wait:
-        return outcome("not_yet", f"its backoff asks for {wait:g} s after the failure; "
-                                  f"{since:.1f} s have passed")
+        return outcome(
+            "not_yet", f"its backoff asks for {wait:g} s after the failure; {since:.1f} s have passed"
+        )
     try:
         ops.retry_workflow(db, workflow.id, actor)
     except InvalidTransition as exc:  # someone else moved it meanwhile
         return outcome("skipped", str(exc))
     kind = "transient" if transient else "any"
-    return outcome("retried", f"{kind} failure, retry {recovered + 1} of {max_recoveries}: "
-                              f"{data.get('error')}")
+    return outcome(
+        "retried", f"{kind} failure, retry {recovered + 1} of {max_recoveries}: {data.get('error')}"
+    )
 
 
-def recover_failed_workflows(db: Database, *, actor: str = RECOVERY_ACTOR,
-                             max_recoveries: int = DEFAULT_MAX_RECOVERIES, limit: int = 100,
-                             now: datetime | None = None) -> list[RecoveryOutcome]:
+def recover_failed_workflows(
+    db: Database,
+    *,
+    actor: str = RECOVERY_ACTOR,
+    max_recoveries: int = DEFAULT_MAX_RECOVERIES,
+    limit: int = 100,
+    now: datetime | None = None,
+) -> list[RecoveryOutcome]:
     """One pass over (up to ``limit``) failed workflows, newest first."""
     page = ops.list_workflows(db, status="failed", limit=limit)
-    return [consider(db, w, actor=actor, max_recoveries=max_recoveries, now=now)
-            for w in page.rows]
+    return [consider(db, w, actor=actor, max_recoveries=max_recoveries, now=now) for w in page.rows]
 
 
 class WorkflowRecoveryService:
@@ -125,8 +142,14 @@ class WorkflowRecoveryService:
     an async URL, or a ``core.store.db.Database``); default: the configured database.
     """
 
-    def __init__(self, db_session: Any = None, *, actor: str = RECOVERY_ACTOR,
-                 max_recoveries: int = DEFAULT_MAX_RECOVERIES, limit: int = 100) -> None:
+    def __init__(
+        self,
+        db_session: Any = None,
+        *,
+        actor: str = RECOVERY_ACTOR,
+        max_recoveries: int = DEFAULT_MAX_RECOVERIES,
+        limit: int = 100,
+    ) -> None:
         from core.store.async_db import database_for
 
         self.db = database_for(db_session, migrate=False)
@@ -139,8 +162,9 @@ class WorkflowRecoveryService:
         from core.store.async_db import ensure_schema
 
         ensure_schema(self.db)
-        return recover_failed_workflows(self.db, actor=self.actor,
-                                        max_recoveries=self.max_recoveries, limit=self.limit)
+        return recover_failed_workflows(
+            self.db, actor=self.actor, max_recoveries=self.max_recoveries, limit=self.limit
+        )
 
     async def recover_failed_workflows(self) -> list[RecoveryOutcome]:
         """Automatically attempts to recover failed workflows based on failure type

@@ -110,8 +110,9 @@ class Runner:
         self.registry = registry or default_registry
         self.lease_seconds = lease_seconds or get_settings().lease_seconds
         self.runner_id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.executor = StepExecutor(db, self.registry, self.runner_id,
-                                     task_handler=task_handler or rehearsal_task)
+        self.executor = StepExecutor(
+            db, self.registry, self.runner_id, task_handler=task_handler or rehearsal_task
+        )
         self.approvals = ApprovalEngine(db)
         self.idle_wait = IDLE_WAIT_POSTGRES if db.is_postgres else IDLE_WAIT_SQLITE
         self._stop = threading.Event()
@@ -151,8 +152,11 @@ class Runner:
             runner_metrics.error("execute", exc)
             if is_database_unavailable(exc):
                 self._interrupted.add(workflow_id)
-                self.log.warning("database unavailable; workflow handed back once it answers",
-                                 workflow_id=workflow_id, error=first_line(exc))
+                self.log.warning(
+                    "database unavailable; workflow handed back once it answers",
+                    workflow_id=workflow_id,
+                    error=first_line(exc),
+                )
             else:
                 self.log.exception("workflow execution failed", workflow_id=workflow_id)
         finally:
@@ -171,8 +175,9 @@ class Runner:
         # Leases of long steps are renewed here too, or another runner
         # would take a workflow over while its step is still running.
         done = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(done,),
-                                     name="countersign-heartbeat", daemon=True)
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(done,), name="countersign-heartbeat", daemon=True
+        )
         heartbeat.start()
         try:
             while utcnow() < deadline:
@@ -201,12 +206,12 @@ class Runner:
         self.db.wakeup.start_listening()
         self._register()
         for index in range(self.concurrency):
-            thread = threading.Thread(target=self._work, name=f"countersign-runner-{index}",
-                                      daemon=True)
+            thread = threading.Thread(target=self._work, name=f"countersign-runner-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        heartbeat = threading.Thread(target=self._heartbeat, args=(self._stop, True),
-                                     name="countersign-heartbeat", daemon=True)
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(self._stop, True), name="countersign-heartbeat", daemon=True
+        )
         heartbeat.start()
         self._threads.append(heartbeat)
         if self.dispatcher is not None:
@@ -255,10 +260,15 @@ class Runner:
                 runner_metrics.error("loop", exc)
                 if is_database_unavailable(exc):
                     outage_tries += 1
-                    wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER,
-                                         DATABASE_RETRY_MAX, outage_tries)
-                    self.log.warning("database unavailable; retrying", retry_in=wait,
-                                     tries=outage_tries, error=first_line(exc))
+                    wait = backoff_delay(
+                        DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER, DATABASE_RETRY_MAX, outage_tries
+                    )
+                    self.log.warning(
+                        "database unavailable; retrying",
+                        retry_in=wait,
+                        tries=outage_tries,
+                        error=first_line(exc),
+                    )
                 else:
                     self.log.exception("runner loop error; retrying")
                     wait = LOOP_ERROR_WAIT
@@ -294,9 +304,15 @@ class Runner:
 
     def _register(self) -> None:
         with self.db.session() as session:
-            session.merge(RunnerHeartbeat(runner_id=self.runner_id, hostname=socket.gethostname(),
-                                          pid=os.getpid(), started_at=utcnow(),
-                                          last_seen_at=utcnow()))
+            session.merge(
+                RunnerHeartbeat(
+                    runner_id=self.runner_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=utcnow(),
+                    last_seen_at=utcnow(),
+                )
+            )
 
     def _unregister(self) -> None:
         # A runner that stops cleanly is not "missing": only vanished runners raise alerts.
@@ -380,10 +396,9 @@ def wait_for_database(prepare: Callable[[], T], stop: threading.Event | None = N
             if not is_database_unavailable(exc):
                 raise
             tries += 1
-            wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER,
-                                 DATABASE_RETRY_MAX, tries)
-            log.warning("database unavailable at start; retrying", retry_in=wait, tries=tries,
-                        error=first_line(exc))
+            wait = backoff_delay(DATABASE_RETRY_INITIAL, DATABASE_RETRY_MULTIPLIER, DATABASE_RETRY_MAX, tries)
+            log.warning(
+                "database unavailable at start; retrying", retry_in=wait, tries=tries, error=first_line(exc)
+            )
             if (stop or threading.Event()).wait(wait):
                 raise
-

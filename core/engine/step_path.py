@@ -278,20 +278,38 @@ class Finished:
 
 
 def _started_data(run_id: int, index: int, step_type: str, key: str) -> dict[str, Any]:
-    return {"step_run_id": run_id, "index": index, "type": step_type, "idempotency_key": key,
-            "attempt": 1}
+    return {"step_run_id": run_id, "index": index, "type": step_type, "idempotency_key": key, "attempt": 1}
 
 
-def _step_events(done: Finished, runner_id: str, next_name: str, now: datetime,
-                 before: dict[str, Any], after: dict[str, Any], completed_data: dict[str, Any],
-                 started_data: dict[str, Any]) -> list[dict[str, Any]]:
+def _step_events(
+    done: Finished,
+    runner_id: str,
+    next_name: str,
+    now: datetime,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    completed_data: dict[str, Any],
+    started_data: dict[str, Any],
+) -> list[dict[str, Any]]:
     """The two events of a step's outcome and the next start, as rows."""
     common = {"workflow_id": done.workflow_id, "actor": runner_id, "created_at": now}
     return [
-        {**common, "event_type": "step.completed", "step_name": done.name, "before": before,
-         "after": after, "data": completed_data},
-        {**common, "event_type": "step.started", "step_name": next_name, "before": None,
-         "after": None, "data": started_data},
+        {
+            **common,
+            "event_type": "step.completed",
+            "step_name": done.name,
+            "before": before,
+            "after": after,
+            "data": completed_data,
+        },
+        {
+            **common,
+            "event_type": "step.started",
+            "step_name": next_name,
+            "before": None,
+            "after": None,
+            "data": started_data,
+        },
     ]
 
 
@@ -327,15 +345,29 @@ def complete_and_start(
     """
     completed_data = {"step_run_id": done.run_id, "attempt": done.attempt}
     if q.postgres:
-        locked = conn.execute(_PG_LOCK_AND_NEXT_ID, {
-            "workflow_id": done.workflow_id, "runner_id": runner_id, "index": done.index,
-            "run_id": done.run_id}).first()
+        locked = conn.execute(
+            _PG_LOCK_AND_NEXT_ID,
+            {
+                "workflow_id": done.workflow_id,
+                "runner_id": runner_id,
+                "index": done.index,
+                "run_id": done.run_id,
+            },
+        ).first()
         if locked is None:
             return None
         next_id = int(locked[0])
         prefix = f"{done.workflow_id}/"
-        events = _step_events(done, runner_id, next_name, now, before, after, completed_data,
-                              _started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"))
+        events = _step_events(
+            done,
+            runner_id,
+            next_name,
+            now,
+            before,
+            after,
+            completed_data,
+            _started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"),
+        )
         _seal(conn, done.workflow_id, events)
         row = conn.execute(
             q.pg_step,
@@ -392,8 +424,16 @@ def complete_and_start(
         return None
     if conn.execute(q.complete_run, {"run_id": done.run_id, "output": done.output, "now": now}).rowcount != 1:
         return None
-    events = _step_events(done, runner_id, next_name, now, before, after, completed_data,
-                          _started_data(started.run_id, done.index + 1, next_type, started.key))
+    events = _step_events(
+        done,
+        runner_id,
+        next_name,
+        now,
+        before,
+        after,
+        completed_data,
+        _started_data(started.run_id, done.index + 1, next_type, started.key),
+    )
     _seal(conn, done.workflow_id, events)
     conn.execute(q.insert_events, events)
     return NextStart(started.run_id, started.key, dict(moved[0] or {}))

@@ -61,20 +61,28 @@ class ToolRegistry:
         self._tools: dict[str, RegisteredTool] = {}
 
     def register(
-        self, name: str | None = None, *, description: str = "",
+        self,
+        name: str | None = None,
+        *,
+        description: str = "",
         compensate: str | ToolFunction | None = None,
     ) -> Callable[[ToolFunction], ToolFunction]:
         """Decorator: ``@registry.register("charge_card")``."""
 
         def decorate(function: ToolFunction) -> ToolFunction:
-            self.add(name or function.__name__, function, description=description,
-                     compensate=compensate)
+            self.add(name or function.__name__, function, description=description, compensate=compensate)
             return function
 
         return decorate
 
-    def add(self, name: str, function: ToolFunction, *, description: str = "",
-            compensate: str | ToolFunction | None = None) -> None:
+    def add(
+        self,
+        name: str,
+        function: ToolFunction,
+        *,
+        description: str = "",
+        compensate: str | ToolFunction | None = None,
+    ) -> None:
         if not name or not isinstance(name, str):
             raise ValueError("a tool needs a non-empty name")
         if callable(compensate):
@@ -160,8 +168,11 @@ default_registry = ToolRegistry()
 
 
 def tool(
-    name: str | ToolFunction | None = None, *, description: str = "",
-    compensate: str | ToolFunction | None = None, registry: ToolRegistry | None = None,
+    name: str | ToolFunction | None = None,
+    *,
+    description: str = "",
+    compensate: str | ToolFunction | None = None,
+    registry: ToolRegistry | None = None,
 ) -> Any:
     """Register a function as a tool that workflows and agents can call.
 

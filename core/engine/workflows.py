@@ -71,8 +71,9 @@ def create_workflow(
     with db.session() as session:
         own = tenant_of(session, created_by)
         if own is not None and tenant is not None and tenant != own:
-            raise NotAuthorized(f"{created_by} belongs to tenant {own!r} and cannot start "
-                                f"workflows for {tenant!r}.")
+            raise NotAuthorized(
+                f"{created_by} belongs to tenant {own!r} and cannot start workflows for {tenant!r}."
+            )
         tenant = tenant if tenant is not None else own
         workflow = Workflow(
             name=name or definition.name or "Untitled workflow",
@@ -90,9 +91,14 @@ def create_workflow(
         session.flush()
         if tracing.enabled():  # the root of the workflow's one trace, resumed by every runner
             workflow.trace_context = tracing.root_context(workflow.id, workflow.name)
-        store.append_event(session, "workflow.created", created_by, workflow_id=workflow.id,
-                           after={"status": "pending"},
-                           data={"name": workflow.name, "input": input_data})
+        store.append_event(
+            session,
+            "workflow.created",
+            created_by,
+            workflow_id=workflow.id,
+            after={"status": "pending"},
+            data={"name": workflow.name, "input": input_data},
+        )
         if start:
             store.transition_workflow(session, workflow, "running", created_by)
             store.schedule(session, workflow)
@@ -102,8 +108,7 @@ def create_workflow(
 
 def start_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True,
-                                      tenant=tenant_of(session, actor))
+        workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_START, workflow=workflow)
         store.transition_workflow(session, workflow, "running", actor)
         store.schedule(session, workflow)
@@ -112,8 +117,7 @@ def start_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
 
 def pause_workflow(db: Database, workflow_id: str, actor: str, reason: str = "") -> Workflow:
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True,
-                                      tenant=tenant_of(session, actor))
+        workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_PAUSE, workflow=workflow)
         store.transition_workflow(session, workflow, "paused", actor, reason=reason or None)
         return workflow
@@ -122,15 +126,18 @@ def pause_workflow(db: Database, workflow_id: str, actor: str, reason: str = "")
 def resume_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     """Resume a paused workflow; back to waiting if its approval is still open."""
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True,
-                                      tenant=tenant_of(session, actor))
+        workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_RESUME, workflow=workflow)
         if workflow.status != "paused":
             raise InvalidTransition(f"Only a paused workflow can be resumed; this one is {workflow.status}.")
         run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
         approval = session.get(ApprovalRequest, run.approval_id) if run and run.approval_id else None
-        if run is not None and run.status == "waiting_approval" and approval is not None \
-                and approval.status == "pending":
+        if (
+            run is not None
+            and run.status == "waiting_approval"
+            and approval is not None
+            and approval.status == "pending"
+        ):
             store.transition_workflow(session, workflow, "waiting_approval", actor)
             return workflow
         store.transition_workflow(session, workflow, "running", actor)
@@ -141,17 +148,24 @@ def resume_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
 def retry_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     """Run a failed workflow again from its failed step."""
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True,
-                                      tenant=tenant_of(session, actor))
+        workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_RETRY, workflow=workflow)
         if workflow.status != "failed":
             raise InvalidTransition(f"Only a failed workflow can be retried; this one is {workflow.status}.")
         # The failed step starts afresh (attempt 1, its own idempotency key);
         # the steps before it keep their outputs and are not run again.
-        store.append_event(session, "workflow.retried", actor, workflow_id=workflow.id,
-                           step_name=failed_step_name(workflow),
-                           data={"step": failed_step_name(workflow), "index": workflow.current_step,
-                                 "error": workflow.error})
+        store.append_event(
+            session,
+            "workflow.retried",
+            actor,
+            workflow_id=workflow.id,
+            step_name=failed_step_name(workflow),
+            data={
+                "step": failed_step_name(workflow),
+                "index": workflow.current_step,
+                "error": workflow.error,
+            },
+        )
         workflow.current_step_run_id = None
         workflow.error = None
         store.transition_workflow(session, workflow, "running", actor, reason="retry")
@@ -177,8 +191,7 @@ def failed_step_name(workflow: Workflow) -> str | None:
 
 def cancel_workflow(db: Database, workflow_id: str, actor: str, reason: str = "") -> Workflow:
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True,
-                                      tenant=tenant_of(session, actor))
+        workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_CANCEL, workflow=workflow)
         store.transition_workflow(session, workflow, "cancelled", actor, reason=reason or None)
         cancel_open_approvals(session, workflow_id, actor, reason or "workflow cancelled")
@@ -186,15 +199,18 @@ def cancel_workflow(db: Database, workflow_id: str, actor: str, reason: str = ""
 
 
 def create_checkpoint(
-    db: Database, workflow_id: str, name: str, actor: str, *, description: str = "",
+    db: Database,
+    workflow_id: str,
+    name: str,
+    actor: str,
+    *,
+    description: str = "",
     step_name: str | None = None,
 ) -> WorkflowCheckpoint:
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True,
-                                      tenant=tenant_of(session, actor))
+        workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_CHECKPOINT, workflow=workflow)
-        return take_checkpoint(session, workflow, name, actor, description=description,
-                               step_name=step_name)
+        return take_checkpoint(session, workflow, name, actor, description=description, step_name=step_name)
 
 
 def _schedule_unless_leased(session: Any, workflow: Workflow) -> None:
@@ -231,9 +247,7 @@ def list_workflows(
     statuses = [status] if isinstance(status, str) else list(status or [])
     for value in statuses:
         if value not in WORKFLOW_STATUSES:
-            raise InvalidTransition(
-                f"Unknown status {value!r}; one of {', '.join(WORKFLOW_STATUSES)}."
-            )
+            raise InvalidTransition(f"Unknown status {value!r}; one of {', '.join(WORKFLOW_STATUSES)}.")
     query = select(Workflow)
     count = select(func.count()).select_from(Workflow)
     conditions: list[ColumnElement[bool]] = []
@@ -243,8 +257,9 @@ def list_workflows(
         return WorkflowPage([], 0)
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(or_(Workflow.name.ilike(pattern, escape="\\"),
-                              Workflow.id.ilike(pattern, escape="\\")))
+        conditions.append(
+            or_(Workflow.name.ilike(pattern, escape="\\"), Workflow.id.ilike(pattern, escape="\\"))
+        )
     visible = tenant_scope(tenant).condition(Workflow.tenant)
     if visible is not None:
         conditions.append(visible)
@@ -265,8 +280,9 @@ def get_workflow(db: Database, workflow_id: str, *, tenant: str | None = None) -
         return store.get_workflow(session, workflow_id, tenant=tenant)
 
 
-def events_of(db: Database, workflow_id: str, *, limit: int | None = None,
-              tenant: str | None = None) -> list[WorkflowEvent]:
+def events_of(
+    db: Database, workflow_id: str, *, limit: int | None = None, tenant: str | None = None
+) -> list[WorkflowEvent]:
     with db.read() as session:
         store.get_workflow(session, workflow_id, tenant=tenant)
         query = select(WorkflowEvent).where(WorkflowEvent.workflow_id == workflow_id)
@@ -280,28 +296,35 @@ def step_runs_of(db: Database, workflow_id: str, *, tenant: str | None = None) -
     with db.read() as session:
         if tenant is not None:
             store.get_workflow(session, workflow_id, tenant=tenant)
-        return list(session.scalars(
-            select(StepRun).where(StepRun.workflow_id == workflow_id).order_by(StepRun.id)
-        ).all())
+        return list(
+            session.scalars(
+                select(StepRun).where(StepRun.workflow_id == workflow_id).order_by(StepRun.id)
+            ).all()
+        )
 
 
-def checkpoints_of(db: Database, workflow_id: str, *,
-                   tenant: str | None = None) -> list[WorkflowCheckpoint]:
+def checkpoints_of(db: Database, workflow_id: str, *, tenant: str | None = None) -> list[WorkflowCheckpoint]:
     with db.read() as session:
         store.get_workflow(session, workflow_id, tenant=tenant)
-        return list(session.scalars(
-            select(WorkflowCheckpoint).where(WorkflowCheckpoint.workflow_id == workflow_id)
-            .order_by(WorkflowCheckpoint.id)
-        ).all())
+        return list(
+            session.scalars(
+                select(WorkflowCheckpoint)
+                .where(WorkflowCheckpoint.workflow_id == workflow_id)
+                .order_by(WorkflowCheckpoint.id)
+            ).all()
+        )
 
 
 def approvals_of(db: Database, workflow_id: str, *, tenant: str | None = None) -> list[ApprovalRequest]:
     with db.read() as session:
-        return list(session.scalars(
-            tenant_scope(tenant).apply(select(ApprovalRequest), ApprovalRequest.tenant)
-            .where(ApprovalRequest.workflow_id == workflow_id)
-            .order_by(ApprovalRequest.created_at)
-        ).all())
+        return list(
+            session.scalars(
+                tenant_scope(tenant)
+                .apply(select(ApprovalRequest), ApprovalRequest.tenant)
+                .where(ApprovalRequest.workflow_id == workflow_id)
+                .order_by(ApprovalRequest.created_at)
+            ).all()
+        )
 
 
 def workflow_status(db: Database, workflow_id: str, *, tenant: str | None = None) -> dict[str, Any]:
@@ -338,32 +361,73 @@ def _iso(value: Any) -> Any:
 
 
 def workflow_dict(w: Workflow) -> dict[str, Any]:
-    return {"id": w.id, "name": w.name, "description": w.description, "status": w.status,
-            "current_step": w.current_step, "error": w.error, "created_by": w.created_by,
-            "created_at": _iso(w.created_at), "updated_at": _iso(w.updated_at),
-            "started_at": _iso(w.started_at), "finished_at": _iso(w.finished_at),
-            "input_data": w.input_data, "context": w.context, "step_outputs": w.step_outputs}
+    return {
+        "id": w.id,
+        "name": w.name,
+        "description": w.description,
+        "status": w.status,
+        "current_step": w.current_step,
+        "error": w.error,
+        "created_by": w.created_by,
+        "created_at": _iso(w.created_at),
+        "updated_at": _iso(w.updated_at),
+        "started_at": _iso(w.started_at),
+        "finished_at": _iso(w.finished_at),
+        "input_data": w.input_data,
+        "context": w.context,
+        "step_outputs": w.step_outputs,
+    }
 
 
 def event_dict(e: WorkflowEvent) -> dict[str, Any]:
-    return {"id": e.id, "type": e.event_type, "actor": e.actor, "step": e.step_name,
-            "approval_id": e.approval_id, "before": e.before, "after": e.after, "data": e.data,
-            "created_at": _iso(e.created_at)}
+    return {
+        "id": e.id,
+        "type": e.event_type,
+        "actor": e.actor,
+        "step": e.step_name,
+        "approval_id": e.approval_id,
+        "before": e.before,
+        "after": e.after,
+        "data": e.data,
+        "created_at": _iso(e.created_at),
+    }
 
 
 def checkpoint_dict(c: WorkflowCheckpoint) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "description": c.description, "step_index": c.step_index,
-            "step_name": c.step_name, "created_by": c.created_by, "created_at": _iso(c.created_at),
-            "superseded": c.superseded_by_event_id is not None}
+    return {
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "step_index": c.step_index,
+        "step_name": c.step_name,
+        "created_by": c.created_by,
+        "created_at": _iso(c.created_at),
+        "superseded": c.superseded_by_event_id is not None,
+    }
 
 
 def approval_dict(a: ApprovalRequest) -> dict[str, Any]:
-    return {"id": a.id, "workflow_id": a.workflow_id, "step": a.step_name, "title": a.title,
-            "description": a.description, "type": a.approval_type, "status": a.status,
-            "approvers": a.approvers, "threshold": a.threshold, "level": a.level,
-            "requested_by": a.requested_by, "context_data": a.context_data,
-            "proposed_action": a.proposed_action, "proposed_call": a.proposed_call,
-            "released_call": a.released_call, "response_schema": a.response_schema,
-            "ui_schema": a.ui_schema, "created_at": _iso(a.created_at),
-            "expires_at": _iso(a.expires_at), "decided_at": _iso(a.decided_at),
-            "decided_by": a.decided_by, "decision_data": a.decision_data}
+    return {
+        "id": a.id,
+        "workflow_id": a.workflow_id,
+        "step": a.step_name,
+        "title": a.title,
+        "description": a.description,
+        "type": a.approval_type,
+        "status": a.status,
+        "approvers": a.approvers,
+        "threshold": a.threshold,
+        "level": a.level,
+        "requested_by": a.requested_by,
+        "context_data": a.context_data,
+        "proposed_action": a.proposed_action,
+        "proposed_call": a.proposed_call,
+        "released_call": a.released_call,
+        "response_schema": a.response_schema,
+        "ui_schema": a.ui_schema,
+        "created_at": _iso(a.created_at),
+        "expires_at": _iso(a.expires_at),
+        "decided_at": _iso(a.decided_at),
+        "decided_by": a.decided_by,
+        "decision_data": a.decision_data,
+    }

@@ -10,5 +10,12 @@ from __future__ import annotations
 
 from core.store.tenancy import can_see, unknown_people_may_view, user_tenant
 
-__all__ = ["api_tokens", "browser_sessions", "can_see", "permissions", "unknown_people_may_view",
-           "user_tenant", "users"]
+__all__ = [
+    "api_tokens",
+    "browser_sessions",
+    "can_see",
+    "permissions",
+    "unknown_people_may_view",
+    "user_tenant",
+    "users",
+]

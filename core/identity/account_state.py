@@ -60,9 +60,7 @@ def _change(db: Database, email: str, actor: str, *, disable: bool) -> User:
         else:
             user.disabled_at = None
         user.updated_at = utcnow()
-        add_event(
-            session, "user.disabled" if disable else "user.enabled", actor, data={"user": email}
-        )
+        add_event(session, "user.disabled" if disable else "user.enabled", actor, data={"user": email})
         return user
 
 

@@ -57,8 +57,13 @@ def parse_lifetime(text: str) -> timedelta:
 
 
 def create_token(
-    db: Database, user_email: str, name: str, *, scopes: Iterable[str] | None = None,
-    expires_in: timedelta | None = None, actor: str = "system",
+    db: Database,
+    user_email: str,
+    name: str,
+    *,
+    scopes: Iterable[str] | None = None,
+    expires_in: timedelta | None = None,
+    actor: str = "system",
 ) -> tuple[ApiToken, str]:
     """Make a token for the account ``user_email``; returns the row and the token (shown once).
 
@@ -79,26 +84,47 @@ def create_token(
     with db.session() as session:
         user = session.get(User, email)
         if user is None:
-            raise NotFound(f"No user {email!r}: a token acts as an account, so add the account "
-                           f"first (python -m core users add {email} --role service).")
+            raise NotFound(
+                f"No user {email!r}: a token acts as an account, so add the account "
+                f"first (python -m core users add {email} --role service)."
+            )
         check(session, actor, Action.USERS_MANAGE, tenant=user.tenant)
         most = token_actions(user.role)
         granted = wanted if wanted is not None else most
         beyond = sorted(granted - most)
         if beyond:
-            refuse(session, actor, beyond[0],
-                   f"{email} has role {user.role}, which does not allow {', '.join(beyond)}; "
-                   "a token never has more than its user's role",
-                   message=f"A token for {email} cannot have {', '.join(beyond)}: their role "
-                           f"{user.role} does not allow it.")
-        row = ApiToken(name=name, token_hash=hash_token(token), user_email=email,
-                       scopes=sorted(granted), expires_at=now + expires_in if expires_in else None,
-                       created_at=now, updated_at=now)
+            refuse(
+                session,
+                actor,
+                beyond[0],
+                f"{email} has role {user.role}, which does not allow {', '.join(beyond)}; "
+                "a token never has more than its user's role",
+                message=f"A token for {email} cannot have {', '.join(beyond)}: their role "
+                f"{user.role} does not allow it.",
+            )
+        row = ApiToken(
+            name=name,
+            token_hash=hash_token(token),
+            user_email=email,
+            scopes=sorted(granted),
+            expires_at=now + expires_in if expires_in else None,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(row)
         session.flush()
-        add_event(session, "token.created", actor, data={
-            "token_id": row.id, "name": name, "user": email, "scopes": row.scopes,
-            "expires_at": row.expires_at.isoformat() if row.expires_at else None})
+        add_event(
+            session,
+            "token.created",
+            actor,
+            data={
+                "token_id": row.id,
+                "name": name,
+                "user": email,
+                "scopes": row.scopes,
+                "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            },
+        )
     return row, token
 
 
@@ -119,14 +145,16 @@ def authenticate_token(db: Database, token: str) -> ApiToken:
     if row.expires_at is not None and row.expires_at <= now:
         raise NotAuthorized(f"The API token {row.name!r} expired at {row.expires_at:%Y-%m-%d %H:%M} UTC.")
     if account is None:
-        raise NotAuthorized(f"The API token {row.name!r} acts as {row.user_email}, who has no "
-                            "account any more.")
+        raise NotAuthorized(
+            f"The API token {row.name!r} acts as {row.user_email}, who has no account any more."
+        )
     if account.disabled_at is not None:
         from core.identity.account_state import record_refusal
 
         record_refusal(db, "auth.token_refused", row.user_email, row.user_email, token=row.name)
-        raise NotAuthorized(f"The API token {row.name!r} acts as {row.user_email}, whose account "
-                            "is disabled.")
+        raise NotAuthorized(
+            f"The API token {row.name!r} acts as {row.user_email}, whose account is disabled."
+        )
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
         with db.session() as session:
             live = session.get(ApiToken, row.id)
@@ -142,8 +170,7 @@ def credential_of(row: ApiToken) -> Credential:
     return Credential(user=row.user_email, name=row.name, scopes=scopes)
 
 
-def list_tokens(db: Database, user_email: str | None = None, *,
-                tenant: str | None = None) -> list[ApiToken]:
+def list_tokens(db: Database, user_email: str | None = None, *, tenant: str | None = None) -> list[ApiToken]:
     """Tokens (never the tokens themselves), oldest first; with ``tenant`` (a
     tenant user's), only the tokens of that tenant's accounts."""
     with db.read() as session:
@@ -169,8 +196,12 @@ def revoke_token(db: Database, token_id: int, actor: str = "system") -> ApiToken
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             row.updated_at = row.revoked_at
-            add_event(session, "token.revoked", actor, data={
-                "token_id": row.id, "name": row.name, "user": row.user_email})
+            add_event(
+                session,
+                "token.revoked",
+                actor,
+                data={"token_id": row.id, "name": row.name, "user": row.user_email},
+            )
         return row
 
 
@@ -183,9 +214,14 @@ def token_dict(row: ApiToken, now: datetime | None = None) -> dict[str, Any]:
         state = "expired"
     else:
         state = "live"
-    return {"id": row.id, "name": row.name, "user": row.user_email,
-            "scopes": row.scopes if row.scopes is not None else ["(the user's role)"],
-            "created_at": row.created_at.isoformat(),
-            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-            "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
-            "state": state, "revoked": row.revoked_at is not None}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "user": row.user_email,
+        "scopes": row.scopes if row.scopes is not None else ["(the user's role)"],
+        "created_at": row.created_at.isoformat(),
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+        "state": state,
+        "revoked": row.revoked_at is not None,
+    }

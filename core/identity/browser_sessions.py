@@ -28,8 +28,9 @@ def signing_secret() -> str:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(signing_secret(), salt="countersign.session",
-                                  signer_kwargs={"digest_method": hashlib.sha256})
+    return URLSafeTimedSerializer(
+        signing_secret(), salt="countersign.session", signer_kwargs={"digest_method": hashlib.sha256}
+    )
 
 
 def make_session_token(email: str, version: int = 0) -> str:

@@ -82,11 +82,19 @@ class Action(StrEnum):
 
 ROLES = ("admin", "approver", "viewer", "service")
 
-_APPROVER: frozenset[Action] = frozenset({
-    Action.WORKFLOWS_START, Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME,
-    Action.WORKFLOWS_RETRY, Action.WORKFLOWS_CHECKPOINT, Action.APPROVALS_ANSWER,
-    Action.APPROVALS_REASSIGN, Action.ALERTS_ACKNOWLEDGE, Action.AUDIT_READ,
-})
+_APPROVER: frozenset[Action] = frozenset(
+    {
+        Action.WORKFLOWS_START,
+        Action.WORKFLOWS_PAUSE,
+        Action.WORKFLOWS_RESUME,
+        Action.WORKFLOWS_RETRY,
+        Action.WORKFLOWS_CHECKPOINT,
+        Action.APPROVALS_ANSWER,
+        Action.APPROVALS_REASSIGN,
+        Action.ALERTS_ACKNOWLEDGE,
+        Action.AUDIT_READ,
+    }
+)
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     "admin": frozenset(Action),
     "approver": _APPROVER,
@@ -95,14 +103,24 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     "service": frozenset({Action.WORKFLOWS_START}),
 }
 # What the person who started a workflow may also do to it (if their role may start one).
-STARTER_ACTIONS: frozenset[Action] = frozenset({
-    Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME, Action.WORKFLOWS_CANCEL,
-})
+STARTER_ACTIONS: frozenset[Action] = frozenset(
+    {
+        Action.WORKFLOWS_PAUSE,
+        Action.WORKFLOWS_RESUME,
+        Action.WORKFLOWS_CANCEL,
+    }
+)
 # About the whole platform: only for users without a tenant.
-PLATFORM_ACTIONS: frozenset[Action] = frozenset({
-    Action.CHANNELS_CONFIGURE, Action.TENANTS_MANAGE, Action.AGENTS_MANAGE,
-    Action.ALERTS_ACKNOWLEDGE, Action.DATA_EXPORT, Action.DATA_IMPORT,
-})
+PLATFORM_ACTIONS: frozenset[Action] = frozenset(
+    {
+        Action.CHANNELS_CONFIGURE,
+        Action.TENANTS_MANAGE,
+        Action.AGENTS_MANAGE,
+        Action.ALERTS_ACKNOWLEDGE,
+        Action.DATA_EXPORT,
+        Action.DATA_IMPORT,
+    }
+)
 # What a person without an account may do: answer a request that names them.
 UNKNOWN_PERSON_ACTIONS: frozenset[Action] = frozenset({Action.APPROVALS_ANSWER})
 
@@ -118,8 +136,7 @@ def action_of(value: str | Action) -> Action:
     try:
         return Action(str(value).strip().lower())
     except ValueError:
-        raise Invalid(f"Unknown action {value!r}; one of {', '.join(a.value for a in Action)}."
-                               ) from None
+        raise Invalid(f"Unknown action {value!r}; one of {', '.join(a.value for a in Action)}.") from None
 
 
 def is_system_actor(actor: str) -> bool:
@@ -150,7 +167,8 @@ class Credential:
 
 
 _credential: contextvars.ContextVar[Credential | None] = contextvars.ContextVar(
-    "countersign_credential", default=None)
+    "countersign_credential", default=None
+)
 
 
 def use_credential(credential: Credential | None) -> contextvars.Token[Credential | None]:
@@ -205,8 +223,9 @@ def principal(session: Session, actor: str) -> Principal:
     user = session.get(User, name) if name else None
     if user is None:
         return Principal(name, "unknown")
-    return Principal(user.email, "account", user.role, user.tenant or None,
-                     disabled=user.disabled_at is not None)
+    return Principal(
+        user.email, "account", user.role, user.tenant or None, disabled=user.disabled_at is not None
+    )
 
 
 def _workflow(session: Session, workflow: Workflow | str | None) -> Workflow | None:
@@ -215,8 +234,9 @@ def _workflow(session: Session, workflow: Workflow | str | None) -> Workflow | N
     return session.get(Workflow, str(workflow))
 
 
-def _reason(who: Principal, action: Action, workflow: Workflow | None,
-            row_tenant: str | None, row_tenant_given: bool) -> str | None:
+def _reason(
+    who: Principal, action: Action, workflow: Workflow | None, row_tenant: str | None, row_tenant_given: bool
+) -> str | None:
     """Why ``who`` may not do ``action`` (None: allowed), before token scopes."""
     if who.kind == "system":
         return None
@@ -227,16 +247,19 @@ def _reason(who: Principal, action: Action, workflow: Workflow | None,
     assert who.role is not None
     role_actions = ROLE_ACTIONS.get(who.role, frozenset())
     granted = action in role_actions
-    if not granted and action in STARTER_ACTIONS and workflow is not None \
-            and Action.WORKFLOWS_START in role_actions \
-            and (workflow.created_by or "").strip().lower() == who.actor:
+    if (
+        not granted
+        and action in STARTER_ACTIONS
+        and workflow is not None
+        and Action.WORKFLOWS_START in role_actions
+        and (workflow.created_by or "").strip().lower() == who.actor
+    ):
         granted = True  # their own workflow
     if not granted:
         return who.description
     if action in PLATFORM_ACTIONS and who.tenant is not None:
         return f"{who.description}; platform users only"
-    tenants = ([workflow.tenant] if workflow is not None else []) + \
-        ([row_tenant] if row_tenant_given else [])
+    tenants = ([workflow.tenant] if workflow is not None else []) + ([row_tenant] if row_tenant_given else [])
     if any(not can_see(who.tenant, t) for t in tenants):
         return f"{who.description}; another tenant's"
     return None
@@ -255,9 +278,14 @@ def _scope_reason(who: Principal, action: Action) -> tuple[str | None, Credentia
 _UNSET: Any = object()
 
 
-def decide(session: Session, actor: str, action: Action | str, *,
-           workflow: Workflow | str | None = None, tenant: str | None = _UNSET
-           ) -> tuple[Principal, str | None]:
+def decide(
+    session: Session,
+    actor: str,
+    action: Action | str,
+    *,
+    workflow: Workflow | str | None = None,
+    tenant: str | None = _UNSET,
+) -> tuple[Principal, str | None]:
     """(who, why not) for ``actor`` doing ``action``; why not is None when allowed.
 
     ``workflow`` (a row or an id) is the workflow acted on: its starter gets
@@ -273,8 +301,14 @@ def decide(session: Session, actor: str, action: Action | str, *,
     return who, why
 
 
-def allowed(source: Session | Database, actor: str, action: Action | str, *,
-            workflow: Workflow | str | None = None, tenant: str | None = _UNSET) -> bool:
+def allowed(
+    source: Session | Database,
+    actor: str,
+    action: Action | str,
+    *,
+    workflow: Workflow | str | None = None,
+    tenant: str | None = _UNSET,
+) -> bool:
     """Whether ``actor`` may do ``action`` (for showing or hiding controls; records nothing)."""
     if isinstance(source, Session):
         return decide(source, actor, action, workflow=workflow, tenant=tenant)[1] is None
@@ -282,9 +316,11 @@ def allowed(source: Session | Database, actor: str, action: Action | str, *,
         return decide(session, actor, action, workflow=workflow, tenant=tenant)[1] is None
 
 
-def actions_for(source: Session | Database, actor: str, *,
-                workflow: Workflow | str | None = None) -> frozenset[Action]:
+def actions_for(
+    source: Session | Database, actor: str, *, workflow: Workflow | str | None = None
+) -> frozenset[Action]:
     """Every action ``actor`` may do (on ``workflow``), in one read: for a page's controls."""
+
     def collect(session: Session) -> frozenset[Action]:
         return frozenset(a for a in Action if decide(session, actor, a, workflow=workflow)[1] is None)
 
@@ -294,9 +330,15 @@ def actions_for(source: Session | Database, actor: str, *,
         return collect(session)
 
 
-def check(session: Session, actor: str, action: Action | str, *,
-          workflow: Workflow | str | None = None, tenant: str | None = _UNSET,
-          approval_id: str | None = None) -> None:
+def check(
+    session: Session,
+    actor: str,
+    action: Action | str,
+    *,
+    workflow: Workflow | str | None = None,
+    tenant: str | None = _UNSET,
+    approval_id: str | None = None,
+) -> None:
     """Refuse (``NotAuthorized``, and a ``permission.refused`` audit event) unless
     ``actor`` may do ``action``; see the module's docstring for the rule."""
     action = action_of(action)
@@ -304,14 +346,29 @@ def check(session: Session, actor: str, action: Action | str, *,
     if why is None:
         return
     row = _workflow(session, workflow)
-    refuse(session, who.actor or actor, action, why, role=who.role,
-           workflow_id=row.id if row is not None else None, approval_id=approval_id)
+    refuse(
+        session,
+        who.actor or actor,
+        action,
+        why,
+        role=who.role,
+        workflow_id=row.id if row is not None else None,
+        approval_id=approval_id,
+    )
 
 
-def refuse(session: Session | None, actor: str, action: Action | str, why: str, *,
-           role: str | None = None, workflow_id: str | None = None,
-           approval_id: str | None = None, db: Database | None = None,
-           message: str | None = None) -> None:
+def refuse(
+    session: Session | None,
+    actor: str,
+    action: Action | str,
+    why: str,
+    *,
+    role: str | None = None,
+    workflow_id: str | None = None,
+    approval_id: str | None = None,
+    db: Database | None = None,
+    message: str | None = None,
+) -> None:
     """Raise the refusal of ``action`` and have it recorded in the audit trail.
 
     With a session, the event is written once that session's transaction
@@ -339,9 +396,14 @@ def _write(db: Database, refusals: list[dict[str, Any]]) -> None:
     try:
         with db.session() as session:
             for refusal in refusals:
-                add_event(session, REFUSED_EVENT, refusal["actor"],
-                                   workflow_id=refusal["workflow_id"],
-                                   approval_id=refusal["approval_id"], data=refusal["data"])
+                add_event(
+                    session,
+                    REFUSED_EVENT,
+                    refusal["actor"],
+                    workflow_id=refusal["workflow_id"],
+                    approval_id=refusal["approval_id"],
+                    data=refusal["data"],
+                )
     except Exception as exc:  # noqa: BLE001  (the refusal itself stands; only its record is lost)
         log.warning("permission refusal not recorded", error=str(exc), refusals=len(refusals))
 
@@ -377,8 +439,9 @@ EVENT_ACTIONS: dict[str, Action] = {
 }
 
 
-def check_event(session: Session, event_type: str, actor: str, *, workflow_id: str | None,
-                approval_id: str | None) -> None:
+def check_event(
+    session: Session, event_type: str, actor: str, *, workflow_id: str | None, approval_id: str | None
+) -> None:
     action = EVENT_ACTIONS.get(event_type)
     if action is not None:
         check(session, actor, action, workflow=workflow_id, approval_id=approval_id)
@@ -403,11 +466,7 @@ def role_table() -> list[tuple[str, ...]]:
 
 def parse_scopes(values: Iterable[str]) -> frozenset[Action]:
     """Scopes as given on a command line or form (``workflows:start``; commas allowed)."""
-    return frozenset(action_of(part) for value in values for part in str(value).split(",")
-                     if part.strip())
-
-
-
+    return frozenset(action_of(part) for value in values for part in str(value).split(",") if part.strip())
 
 
 def check_can_manage_tenants(session: Session, actor: str) -> None:
@@ -424,8 +483,28 @@ def check_platform_editor(session: Session, actor: str, what: str) -> None:
     check(session, actor, Action.AGENTS_MANAGE)
 
 
-__all__ = ["Action", "ROLES", "ROLE_ACTIONS", "STARTER_ACTIONS", "PLATFORM_ACTIONS",
-           "Credential", "acting_with", "use_credential", "current_credential", "check",
-           "allowed", "actions_for", "decide", "refuse", "token_actions", "is_system_actor",
-           "action_of", "parse_scopes", "role_table", "REFUSED_EVENT",
-           "check_can_manage_tenants", "check_platform_editor", "register_session_hooks"]
+__all__ = [
+    "Action",
+    "ROLES",
+    "ROLE_ACTIONS",
+    "STARTER_ACTIONS",
+    "PLATFORM_ACTIONS",
+    "Credential",
+    "acting_with",
+    "use_credential",
+    "current_credential",
+    "check",
+    "allowed",
+    "actions_for",
+    "decide",
+    "refuse",
+    "token_actions",
+    "is_system_actor",
+    "action_of",
+    "parse_scopes",
+    "role_table",
+    "REFUSED_EVENT",
+    "check_can_manage_tenants",
+    "check_platform_editor",
+    "register_session_hooks",
+]

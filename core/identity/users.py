@@ -48,14 +48,19 @@ def check_password(password: str, stored: str | None) -> bool:
     if not stored or not stored.startswith("scrypt$"):
         return False
     _, n, r, p, salt, digest = stored.split("$")
-    candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
-                               r=int(r), p=int(p))
+    candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p))
     return hmac.compare_digest(candidate, base64.b64decode(digest))
 
 
 def add_user(
-    db: Database, email: str, *, role: str = "approver", password: str | None = None,
-    name: str = "", groups: list[str] | None = None, tenant: str | None = None,
+    db: Database,
+    email: str,
+    *,
+    role: str = "approver",
+    password: str | None = None,
+    name: str = "",
+    groups: list[str] | None = None,
+    tenant: str | None = None,
     actor: str = "system",
 ) -> User:
     """Create or update a local account (``users:manage``; a tenant's admin
@@ -96,8 +101,7 @@ def add_user(
         if before is None:
             add_event(session, "user.created", actor, after=after, data={"user": email})
         elif before != after:
-            add_event(session, "user.role_changed", actor, before=before, after=after,
-                               data={"user": email})
+            add_event(session, "user.role_changed", actor, before=before, after=after, data={"user": email})
     return user
 
 
@@ -162,26 +166,51 @@ def session_user(db: Database, token: str | None) -> User | None:
 
 
 def _failures(session: Session, column: Any, value: str, since: datetime) -> int:
-    return int(session.scalar(
-        select(func.count()).select_from(SignInFailure)
-        .where(column == value, SignInFailure.at > since)) or 0)
+    return int(
+        session.scalar(
+            select(func.count()).select_from(SignInFailure).where(column == value, SignInFailure.at > since)
+        )
+        or 0
+    )
 
 
-def _record_failure(session: Session, account: str, address: str, now: datetime, *,
-                    by_account: int, by_address: int, reason: str) -> None:
+def _record_failure(
+    session: Session,
+    account: str,
+    address: str,
+    now: datetime,
+    *,
+    by_account: int,
+    by_address: int,
+    reason: str,
+) -> None:
     """A refused sign-in: its row for the limits, its audit event, and a lock event
     when it is the one that reaches a limit."""
     from core.store.events import add_event
 
     session.add(SignInFailure(account=account, address=address, at=now))
-    add_event(session, "auth.sign_in_refused", SIGN_IN_ACTOR,
-                       data={"user": account, "address": address, "reason": reason})
-    for limit, count, most in (("account", by_account, MAX_FAILURES_PER_ACCOUNT),
-                               ("address", by_address, MAX_FAILURES_PER_ADDRESS)):
+    add_event(
+        session,
+        "auth.sign_in_refused",
+        SIGN_IN_ACTOR,
+        data={"user": account, "address": address, "reason": reason},
+    )
+    for limit, count, most in (
+        ("account", by_account, MAX_FAILURES_PER_ACCOUNT),
+        ("address", by_address, MAX_FAILURES_PER_ADDRESS),
+    ):
         if count + 1 == most:
-            add_event(session, "auth.sign_in_locked", SIGN_IN_ACTOR,
-                               data={"user": account, "address": address, "limit": limit,
-                                     "until": (now + FAILURE_WINDOW).isoformat()})
+            add_event(
+                session,
+                "auth.sign_in_locked",
+                SIGN_IN_ACTOR,
+                data={
+                    "user": account,
+                    "address": address,
+                    "limit": limit,
+                    "until": (now + FAILURE_WINDOW).isoformat(),
+                },
+            )
 
 
 def sign_in(db: Database, email: str, password: str, *, address: str | None) -> User:
@@ -198,10 +227,14 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
     now = _now()
     since = now - FAILURE_WINDOW
     with db.session() as session:
-        counts = {"by_account": _failures(session, SignInFailure.account, account, since),
-                  "by_address": _failures(session, SignInFailure.address, address, since)}
-        locked = (counts["by_account"] >= MAX_FAILURES_PER_ACCOUNT
-                  or counts["by_address"] >= MAX_FAILURES_PER_ADDRESS)
+        counts = {
+            "by_account": _failures(session, SignInFailure.account, account, since),
+            "by_address": _failures(session, SignInFailure.address, address, since),
+        }
+        locked = (
+            counts["by_account"] >= MAX_FAILURES_PER_ACCOUNT
+            or counts["by_address"] >= MAX_FAILURES_PER_ADDRESS
+        )
         if locked:
             _record_failure(session, account, address, now, **counts, reason="locked")
     if locked:
@@ -210,8 +243,7 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
         user = authenticate(db, account, password)
     except NotAuthorized:
         with db.session() as session:
-            _record_failure(session, account, address, now, **counts,
-                            reason="wrong email or password")
+            _record_failure(session, account, address, now, **counts, reason="wrong email or password")
         raise
     with db.session() as session:  # rows older than the window are of no further use
         session.execute(delete(SignInFailure).where(SignInFailure.at <= since))

@@ -102,71 +102,122 @@ def _when(moment: datetime) -> str:
 def approvals_close_to_expiry(session: Session, now: datetime, settings: Settings) -> list[Finding]:
     """Open requests whose deadline is within ``COUNTERSIGN_ALERT_EXPIRY_WINDOW``."""
     rows = session.execute(
-        select(ApprovalRequest.id, ApprovalRequest.title, ApprovalRequest.workflow_id,
-               ApprovalRequest.expires_at)
-        .where(ApprovalRequest.status == "pending", ApprovalRequest.expires_at.is_not(None),
-               ApprovalRequest.expires_at <= now + timedelta(seconds=settings.alert_expiry_window))
+        select(
+            ApprovalRequest.id, ApprovalRequest.title, ApprovalRequest.workflow_id, ApprovalRequest.expires_at
+        )
+        .where(
+            ApprovalRequest.status == "pending",
+            ApprovalRequest.expires_at.is_not(None),
+            ApprovalRequest.expires_at <= now + timedelta(seconds=settings.alert_expiry_window),
+        )
         .order_by(ApprovalRequest.expires_at)
     ).all()
-    return [Finding(APPROVAL_EXPIRING, row.id, "warning",
-                    _cut(f"Approval request \u201c{row.title}\u201d expires at {_when(row.expires_at)}."),
-                    {"approval_id": row.id, "workflow_id": row.workflow_id, "title": _cut(row.title),
-                     "expires_at": row.expires_at.isoformat()})
-            for row in rows]
+    return [
+        Finding(
+            APPROVAL_EXPIRING,
+            row.id,
+            "warning",
+            _cut(f"Approval request \u201c{row.title}\u201d expires at {_when(row.expires_at)}."),
+            {
+                "approval_id": row.id,
+                "workflow_id": row.workflow_id,
+                "title": _cut(row.title),
+                "expires_at": row.expires_at.isoformat(),
+            },
+        )
+        for row in rows
+    ]
 
 
 def failed_workflows(session: Session, now: datetime, settings: Settings) -> list[Finding]:
     """Workflows in status ``failed`` (retried or cancelled ones resolve)."""
     rows = session.execute(
-        select(Workflow.id, Workflow.name, Workflow.error).where(Workflow.status == "failed")
+        select(Workflow.id, Workflow.name, Workflow.error)
+        .where(Workflow.status == "failed")
         .order_by(Workflow.updated_at)
     ).all()
     findings = []
     for row in rows:
         if REJECTED_ERROR.match(row.error or ""):
             # A person said no: the workflow stopped as designed. Worth a look, not a page.
-            findings.append(Finding(
-                WORKFLOW_FAILED, row.id, "warning",
-                _cut(f"Workflow \u201c{row.name}\u201d stopped: its approval was rejected "
-                     f"({row.error})"),
-                {"workflow_id": row.id, "name": _cut(row.name), "rejected": True}))
+            findings.append(
+                Finding(
+                    WORKFLOW_FAILED,
+                    row.id,
+                    "warning",
+                    _cut(f"Workflow \u201c{row.name}\u201d stopped: its approval was rejected ({row.error})"),
+                    {"workflow_id": row.id, "name": _cut(row.name), "rejected": True},
+                )
+            )
             continue
-        findings.append(Finding(
-            WORKFLOW_FAILED, row.id, "critical",
-            _cut(f"Workflow \u201c{row.name}\u201d failed: {row.error or 'no error recorded'}"),
-            {"workflow_id": row.id, "name": _cut(row.name)}))
+        findings.append(
+            Finding(
+                WORKFLOW_FAILED,
+                row.id,
+                "critical",
+                _cut(f"Workflow \u201c{row.name}\u201d failed: {row.error or 'no error recorded'}"),
+                {"workflow_id": row.id, "name": _cut(row.name)},
+            )
+        )
     return findings
 
 
 def dead_deliveries(session: Session, now: datetime, settings: Settings) -> list[Finding]:
     """Notifications that gave up (``dead``); retried ones resolve. Alert messages excluded."""
     rows = session.execute(
-        select(Notification.id, Notification.channel, Notification.recipient, Notification.attempts,
-               Notification.last_error, Notification.approval_id, Notification.workflow_id)
+        select(
+            Notification.id,
+            Notification.channel,
+            Notification.recipient,
+            Notification.attempts,
+            Notification.last_error,
+            Notification.approval_id,
+            Notification.workflow_id,
+        )
         .where(Notification.status == "dead", Notification.kind != ALERT_KIND)
         .order_by(Notification.updated_at)
     ).all()
-    return [Finding(DELIVERY_DEAD, row.id, "warning",
-                    _cut(f"The {row.channel} notification to {row.recipient} is dead after "
-                         f"{row.attempts} attempts: {row.last_error or 'no error recorded'}"),
-                    {"notification_id": row.id, "channel": row.channel, "recipient": row.recipient,
-                     "approval_id": row.approval_id, "workflow_id": row.workflow_id})
-            for row in rows]
+    return [
+        Finding(
+            DELIVERY_DEAD,
+            row.id,
+            "warning",
+            _cut(
+                f"The {row.channel} notification to {row.recipient} is dead after "
+                f"{row.attempts} attempts: {row.last_error or 'no error recorded'}"
+            ),
+            {
+                "notification_id": row.id,
+                "channel": row.channel,
+                "recipient": row.recipient,
+                "approval_id": row.approval_id,
+                "workflow_id": row.workflow_id,
+            },
+        )
+        for row in rows
+    ]
 
 
 def missing_heartbeats(session: Session, now: datetime, settings: Settings) -> list[Finding]:
     """Runners silent for longer than ``COUNTERSIGN_ALERT_HEARTBEAT_MISSING`` (stopped ones leave)."""
     rows = session.execute(
         select(RunnerHeartbeat.runner_id, RunnerHeartbeat.hostname, RunnerHeartbeat.last_seen_at)
-        .where(RunnerHeartbeat.last_seen_at
-               < now - timedelta(seconds=settings.alert_heartbeat_missing))
+        .where(RunnerHeartbeat.last_seen_at < now - timedelta(seconds=settings.alert_heartbeat_missing))
         .order_by(RunnerHeartbeat.last_seen_at)
     ).all()
-    return [Finding(RUNNER_HEARTBEAT_MISSING, row.runner_id, "critical",
-                    _cut(f"Runner {row.runner_id} on {row.hostname or 'an unknown host'} has not "
-                         f"reported since {_when(row.last_seen_at)}."),
-                    {"runner_id": row.runner_id, "last_seen_at": row.last_seen_at.isoformat()})
-            for row in rows]
+    return [
+        Finding(
+            RUNNER_HEARTBEAT_MISSING,
+            row.runner_id,
+            "critical",
+            _cut(
+                f"Runner {row.runner_id} on {row.hostname or 'an unknown host'} has not "
+                f"reported since {_when(row.last_seen_at)}."
+            ),
+            {"runner_id": row.runner_id, "last_seen_at": row.last_seen_at.isoformat()},
+        )
+        for row in rows
+    ]
 
 
 Rule = Callable[[Session, datetime, Settings], list[Finding]]
@@ -185,15 +236,19 @@ def _raise(session: Session, dialect: str, finding: Finding, now: datetime) -> i
     """A new alert, or a resolved one of the same (rule, subject) reopened; its
     id, or None when an open one exists (another runner raised it first)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    fields = {"severity": finding.severity, "message": finding.message, "data": finding.data,
-              "raised_at": now}
+    fields = {
+        "severity": finding.severity,
+        "message": finding.message,
+        "data": finding.data,
+        "raised_at": now,
+    }
     statement = insert(Alert).values(rule=finding.rule, subject=finding.subject, **fields)
     return session.execute(
         statement.on_conflict_do_update(
             index_elements=["rule", "subject"],
             set_={**fields, "resolved_at": None, "acknowledged_by": None, "acknowledged_at": None},
-            where=Alert.resolved_at.is_not(None))
-        .returning(Alert.id)
+            where=Alert.resolved_at.is_not(None),
+        ).returning(Alert.id)
     ).scalar_one_or_none()
 
 
@@ -202,9 +257,14 @@ def _open(session: Session, findings: Sequence[Finding]) -> set[tuple[str, str]]
     known: set[tuple[str, str]] = set()
     subjects = sorted({f.subject for f in findings})
     for start in range(0, len(subjects), 500):
-        known.update((r, s) for r, s in session.execute(
-            select(Alert.rule, Alert.subject).where(Alert.subject.in_(subjects[start:start + 500]),
-                                                    Alert.resolved_at.is_(None))))
+        known.update(
+            (r, s)
+            for r, s in session.execute(
+                select(Alert.rule, Alert.subject).where(
+                    Alert.subject.in_(subjects[start : start + 500]), Alert.resolved_at.is_(None)
+                )
+            )
+        )
     return known
 
 
@@ -214,7 +274,8 @@ def evaluate_alerts(db: Database, now: datetime | None = None) -> Evaluation:
     settings = get_settings()
     with db.session() as session:
         if db.is_postgres and not session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}):
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+        ):
             return Evaluation([], [], skipped=True)
         findings = [f for rule in RULES.values() for f in rule(session, now, settings)]
         current = {(f.rule, f.subject) for f in findings}
@@ -234,12 +295,18 @@ def evaluate_alerts(db: Database, now: datetime | None = None) -> Evaluation:
             _queue_notifications(session, alert)
             raised.append(alert)
         still_open = session.execute(
-            select(Alert.id, Alert.rule, Alert.subject)
-            .where(Alert.resolved_at.is_(None), Alert.raised_at <= now)).all()
+            select(Alert.id, Alert.rule, Alert.subject).where(
+                Alert.resolved_at.is_(None), Alert.raised_at <= now
+            )
+        ).all()
         cleared = [row.id for row in still_open if (row.rule, row.subject) not in current]
         if cleared:
-            session.execute(update(Alert).where(Alert.id.in_(cleared), Alert.resolved_at.is_(None))
-                            .values(resolved_at=now).execution_options(synchronize_session=False))
+            session.execute(
+                update(Alert)
+                .where(Alert.id.in_(cleared), Alert.resolved_at.is_(None))
+                .values(resolved_at=now)
+                .execution_options(synchronize_session=False)
+            )
     for alert in raised:
         log.warning("alert raised", rule=alert.rule, subject=alert.subject, severity=alert.severity)
     if cleared:
@@ -264,10 +331,17 @@ def subject_link(alert: Alert) -> str:
 
 def alert_payload(alert: Alert) -> dict[str, Any]:
     """What a channel needs to show an alert (kept in the outbox row)."""
-    return {"id": alert.id, "rule": alert.rule, "subject": alert.subject, "severity": alert.severity,
-            "message": alert.message, "raised_at": alert.raised_at.isoformat(),
-            "data": dict(alert.data or {}), "url": subject_link(alert),
-            "monitor_url": get_settings().dashboard_url.rstrip("/") + "/monitor"}
+    return {
+        "id": alert.id,
+        "rule": alert.rule,
+        "subject": alert.subject,
+        "severity": alert.severity,
+        "message": alert.message,
+        "raised_at": alert.raised_at.isoformat(),
+        "data": dict(alert.data or {}),
+        "url": subject_link(alert),
+        "monitor_url": get_settings().dashboard_url.rstrip("/") + "/monitor",
+    }
 
 
 def _queue_notifications(session: Session, alert: Alert) -> None:
@@ -280,11 +354,21 @@ def _queue_notifications(session: Session, alert: Alert) -> None:
     payload = {"alert": alert_payload(alert)}
     workflow_id = (alert.data or {}).get("workflow_id")
     for channel in dict.fromkeys(c for c in channels if c != "webhook"):
-        session.add(Notification(kind=ALERT_KIND, channel=channel, recipient=ADMINS_GROUP,
-                                 workflow_id=workflow_id, payload=payload))
+        session.add(
+            Notification(
+                kind=ALERT_KIND,
+                channel=channel,
+                recipient=ADMINS_GROUP,
+                workflow_id=workflow_id,
+                payload=payload,
+            )
+        )
     for url in webhook_endpoints(session):
-        session.add(Notification(kind=ALERT_KIND, channel="webhook", recipient=url,
-                                 workflow_id=workflow_id, payload=payload))
+        session.add(
+            Notification(
+                kind=ALERT_KIND, channel="webhook", recipient=url, workflow_id=workflow_id, payload=payload
+            )
+        )
 
 
 # -- reading and acknowledging -----------------------------------------------------------
@@ -293,24 +377,35 @@ def _queue_notifications(session: Session, alert: Alert) -> None:
 def open_alerts(db: Database) -> list[Alert]:
     """Unresolved alerts, most severe and newest first."""
     with db.read() as session:
-        rows = session.scalars(select(Alert).where(Alert.resolved_at.is_(None))
-                               .order_by(Alert.raised_at.desc(), Alert.id.desc())).all()
-    return sorted(rows, key=lambda a: SEVERITIES.index(a.severity) if a.severity in SEVERITIES else 0,
-                  reverse=True)
+        rows = session.scalars(
+            select(Alert).where(Alert.resolved_at.is_(None)).order_by(Alert.raised_at.desc(), Alert.id.desc())
+        ).all()
+    return sorted(
+        rows, key=lambda a: SEVERITIES.index(a.severity) if a.severity in SEVERITIES else 0, reverse=True
+    )
 
 
 def resolved_alerts(db: Database, *, since: timedelta = timedelta(days=7), limit: int = 50) -> list[Alert]:
     with db.read() as session:
-        return list(session.scalars(
-            select(Alert).where(Alert.resolved_at.is_not(None), Alert.resolved_at >= utcnow() - since)
-            .order_by(Alert.resolved_at.desc()).limit(limit)).all())
+        return list(
+            session.scalars(
+                select(Alert)
+                .where(Alert.resolved_at.is_not(None), Alert.resolved_at >= utcnow() - since)
+                .order_by(Alert.resolved_at.desc())
+                .limit(limit)
+            ).all()
+        )
 
 
 def open_counts(db: Database) -> dict[str, int]:
     """Open alerts by rule (every rule named, zero included)."""
     with db.read() as session:
-        counts = {rule: int(count) for rule, count in session.execute(
-            select(Alert.rule, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.rule))}
+        counts = {
+            rule: int(count)
+            for rule, count in session.execute(
+                select(Alert.rule, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.rule)
+            )
+        }
     return {rule: int(counts.get(rule, 0)) for rule in RULES}
 
 
@@ -322,16 +417,30 @@ def acknowledge_alert(db: Database, alert_id: int, actor: str) -> Alert:
         if alert is None:
             raise AlertNotFound(f"No alert has the id {alert_id}.")
         if alert.acknowledged_at is not None:
-            raise InvalidTransition(
-                f"Alert {alert_id} was already acknowledged by {alert.acknowledged_by}.")
+            raise InvalidTransition(f"Alert {alert_id} was already acknowledged by {alert.acknowledged_by}.")
         alert.acknowledged_by = actor
         alert.acknowledged_at = utcnow()
-        store.append_event(session, "alert.acknowledged", actor,
-                           workflow_id=(alert.data or {}).get("workflow_id"),
-                           approval_id=(alert.data or {}).get("approval_id"),
-                           data={"alert_id": alert.id, "rule": alert.rule, "subject": alert.subject})
+        store.append_event(
+            session,
+            "alert.acknowledged",
+            actor,
+            workflow_id=(alert.data or {}).get("workflow_id"),
+            approval_id=(alert.data or {}).get("approval_id"),
+            data={"alert_id": alert.id, "rule": alert.rule, "subject": alert.subject},
+        )
     return alert
 
 
-__all__ = ["evaluate_alerts", "acknowledge_alert", "open_alerts", "resolved_alerts", "open_counts",
-           "alert_payload", "subject_link", "Finding", "Evaluation", "RULES", "ALERT_KIND"]
+__all__ = [
+    "evaluate_alerts",
+    "acknowledge_alert",
+    "open_alerts",
+    "resolved_alerts",
+    "open_counts",
+    "alert_payload",
+    "subject_link",
+    "Finding",
+    "Evaluation",
+    "RULES",
+    "ALERT_KIND",
+]

@@ -31,6 +31,7 @@ from core.store.tenancy import tenant_of
 if TYPE_CHECKING:
     from core.store.db import Database
 
+
 @dataclass(frozen=True)
 class Vote:
     approver: str

@@ -93,8 +93,13 @@ def export_database(db: Database, out: IO[str], *, actor: str = "system") -> Exp
         check(session, actor, Action.DATA_EXPORT)
     tables = backup_tables()
     result = ExportResult(revision=revision)
-    header = {"format": FORMAT, "version": FORMAT_VERSION, "revision": revision,
-              "dialect": db.dialect, "tables": [t.name for t in tables]}
+    header = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "revision": revision,
+        "dialect": db.dialect,
+        "tables": [t.name for t in tables],
+    }
     out.write(json.dumps(header) + "\n")
     # One read transaction: on PostgreSQL a consistent snapshot of all tables.
     with db.engine.connect() as conn:
@@ -106,8 +111,12 @@ def export_database(db: Database, out: IO[str], *, actor: str = "system") -> Exp
             rows = conn.execution_options(stream_results=True, yield_per=BATCH_SIZE).execute(query)
             for row in rows:
                 record = {key: _encode(value) for key, value in row._mapping.items()}
-                out.write(json.dumps({"table": table.name, "row": record},
-                                     ensure_ascii=False, separators=(",", ":")) + "\n")
+                out.write(
+                    json.dumps(
+                        {"table": table.name, "row": record}, ensure_ascii=False, separators=(",", ":")
+                    )
+                    + "\n"
+                )
                 count += 1
             result.rows[table.name] = count
         conn.rollback()
@@ -129,11 +138,13 @@ def _read_lines(source: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             parsed = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BackupFileInvalid(f"The backup file is damaged at line {number}: "
-                                    f"{exc.msg}; nothing was imported.") from None
+            raise BackupFileInvalid(
+                f"The backup file is damaged at line {number}: {exc.msg}; nothing was imported."
+            ) from None
         if not isinstance(parsed, dict):
-            raise BackupFileInvalid(f"The backup file is damaged at line {number}: "
-                                    "not a JSON object; nothing was imported.")
+            raise BackupFileInvalid(
+                f"The backup file is damaged at line {number}: not a JSON object; nothing was imported."
+            )
         yield number, parsed
 
 
@@ -144,14 +155,17 @@ def _check_header(first: tuple[int, dict[str, Any]] | None, target_revision: str
     if header.get("format") != FORMAT:
         raise BackupFileInvalid("This is not a Countersign backup file (no countersign-backup header).")
     if header.get("version") != FORMAT_VERSION:
-        raise BackupFileInvalid(f"Backup format version {header.get('version')!r} is not supported "
-                                f"(this version reads {FORMAT_VERSION}).")
+        raise BackupFileInvalid(
+            f"Backup format version {header.get('version')!r} is not supported "
+            f"(this version reads {FORMAT_VERSION})."
+        )
     revision = str(header.get("revision"))
     if revision != target_revision:
         raise BackupSchemaMismatch(
             f"The backup was made at schema revision {revision}, but the target database is at "
             f"{target_revision}; import it with the Countersign version that made it, or into a "
-            "database at that revision.")
+            "database at that revision."
+        )
     return revision
 
 
@@ -160,8 +174,7 @@ def _decode_row(table: Table, row: Any, number: int) -> dict[str, Any]:
         raise BackupFileInvalid(f"The backup file is damaged at line {number}: the row is not an object.")
     unknown = set(row) - set(table.columns.keys())
     if unknown:
-        raise BackupFileInvalid(f"Line {number}: {table.name} has no column(s) "
-                                f"{', '.join(sorted(unknown))}.")
+        raise BackupFileInvalid(f"Line {number}: {table.name} has no column(s) {', '.join(sorted(unknown))}.")
     decoded = dict(row)
     for name in _datetime_columns(table) & set(decoded):
         value = decoded[name]
@@ -170,8 +183,9 @@ def _decode_row(table: Table, row: Any, number: int) -> dict[str, Any]:
         try:
             parsed = datetime.fromisoformat(value)
         except (TypeError, ValueError):
-            raise BackupFileInvalid(f"Line {number}: {table.name}.{name} is not a timestamp: "
-                                    f"{value!r}.") from None
+            raise BackupFileInvalid(
+                f"Line {number}: {table.name}.{name} is not a timestamp: {value!r}."
+            ) from None
         if parsed.tzinfo is None:
             raise BackupFileInvalid(f"Line {number}: {table.name}.{name} has no time zone.")
         decoded[name] = parsed
@@ -195,8 +209,9 @@ def _existing_keys(conn: Connection, table: Table, rows: list[dict[str, Any]]) -
     return {tuple(r) for r in found}
 
 
-def _flush(conn: Connection, table: Table, batch: list[dict[str, Any]], merge: bool,
-           result: ImportResult) -> None:
+def _flush(
+    conn: Connection, table: Table, batch: list[dict[str, Any]], merge: bool, result: ImportResult
+) -> None:
     if not batch:
         return
     rows = list(batch)
@@ -219,17 +234,23 @@ def _reset_sequences(conn: Connection) -> None:
         if len(pk) != 1 or not isinstance(pk[0].type.dialect_impl(conn.dialect), Integer):
             continue
         column = pk[0].name
-        sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
-                                {"t": table.name, "c": column}).scalar()
+        sequence = conn.execute(
+            text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": column}
+        ).scalar()
         if sequence is None:
             continue
-        conn.execute(text(f'SELECT setval(:s, COALESCE((SELECT MAX("{column}") FROM "{table.name}"), 1), '
-                          f'(SELECT MAX("{column}") FROM "{table.name}") IS NOT NULL)'),
-                     {"s": sequence})
+        conn.execute(
+            text(
+                f'SELECT setval(:s, COALESCE((SELECT MAX("{column}") FROM "{table.name}"), 1), '
+                f'(SELECT MAX("{column}") FROM "{table.name}") IS NOT NULL)'
+            ),
+            {"s": sequence},
+        )
 
 
-def import_database(db: Database, source: IO[str], *, merge: bool = False,
-                    actor: str = "system") -> ImportResult:
+def import_database(
+    db: Database, source: IO[str], *, merge: bool = False, actor: str = "system"
+) -> ImportResult:
     """Load a backup into ``db`` in one transaction (all of it or nothing; ``data:import``)."""
     from core.identity.permissions import Action, check
 
@@ -254,8 +275,10 @@ def import_database(db: Database, source: IO[str], *, merge: bool = False,
                 if current is not None:
                     _flush(conn, current, batch, merge, result)
                 if record.get("rows") != total:
-                    raise BackupFileInvalid(f"The backup file says {record.get('rows')} rows but holds "
-                                            f"{total}; nothing was imported.")
+                    raise BackupFileInvalid(
+                        f"The backup file says {record.get('rows')} rows but holds "
+                        f"{total}; nothing was imported."
+                    )
                 ended = True
                 continue
             table = tables.get(str(record.get("table")))
@@ -270,8 +293,9 @@ def import_database(db: Database, source: IO[str], *, merge: bool = False,
             if len(batch) >= BATCH_SIZE:
                 _flush(conn, table, batch, merge, result)
         if not ended:
-            raise BackupFileInvalid("The backup file is incomplete (it ends before its last line); "
-                                    "nothing was imported.")
+            raise BackupFileInvalid(
+                "The backup file is incomplete (it ends before its last line); nothing was imported."
+            )
         if db.is_postgres:
             _reset_sequences(conn)
     return result

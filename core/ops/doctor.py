@@ -64,8 +64,13 @@ def check_secrets(environment: str) -> list[Check]:
         if value:
             checks.append(Check(name, OK, f"{name} is set ({mask(value)})."))
         else:
-            checks.append(Check(name, FAIL if production and name == "COUNTERSIGN_LINK_SECRETS" else WARN,
-                                f"{name} is not set: {without}; set it for production."))
+            checks.append(
+                Check(
+                    name,
+                    FAIL if production and name == "COUNTERSIGN_LINK_SECRETS" else WARN,
+                    f"{name} is not set: {without}; set it for production.",
+                )
+            )
     return checks
 
 
@@ -83,15 +88,25 @@ def check_database(url: str) -> tuple[list[Check], bool]:
     except Exception as exc:  # noqa: BLE001  (any parse failure is the finding)
         return [Check("database_url", FAIL, f"DATABASE_URL does not parse: {exc}")], False
     if backend not in ("sqlite", "postgresql"):
-        return [Check("database_url", FAIL,
-                      f"DATABASE_URL names {backend}; Countersign runs on sqlite or postgresql.")], False
+        return [
+            Check(
+                "database_url",
+                FAIL,
+                f"DATABASE_URL names {backend}; Countersign runs on sqlite or postgresql.",
+            )
+        ], False
     shown = parsed.render_as_string(hide_password=True)
     checks = [Check("database_url", OK, f"DATABASE_URL is {shown}.")]
     if backend == "sqlite":
         path = parsed.database or ""
         if path and path != ":memory:" and not Path(path).exists():
-            checks.append(Check("database", FAIL, f"There is no SQLite database file at {path} "
-                                "(run: python -m core db upgrade)."))
+            checks.append(
+                Check(
+                    "database",
+                    FAIL,
+                    f"There is no SQLite database file at {path} (run: python -m core db upgrade).",
+                )
+            )
             return checks, False
         connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_SECONDS}
     else:
@@ -114,11 +129,18 @@ def check_migrations(db: Any) -> tuple[list[Check], bool]:
 
     current, head = current_revision(db), head_revision(db)
     if current is None:
-        return [Check("migrations", FAIL,
-                      "The database has no schema (run: python -m core db upgrade).")], False
+        return [
+            Check("migrations", FAIL, "The database has no schema (run: python -m core db upgrade).")
+        ], False
     if current != head:
-        return [Check("migrations", FAIL, f"The database is at revision {current} but this version of "
-                      f"Countersign needs {head} (run: python -m core db upgrade).")], False
+        return [
+            Check(
+                "migrations",
+                FAIL,
+                f"The database is at revision {current} but this version of "
+                f"Countersign needs {head} (run: python -m core db upgrade).",
+            )
+        ], False
     return [Check("migrations", OK, f"The schema is at the newest revision ({head}).")], True
 
 
@@ -134,17 +156,31 @@ def check_channels(db: Any, settings: Any) -> list[Check]:
         if configured and name in ("email", "slack") and enabled:
             configured_people = True
         if configured:
-            checks.append(Check(f"channel {name}", OK,
-                                f"{name} is configured and {'enabled' if enabled else 'disabled'}."))
+            checks.append(
+                Check(
+                    f"channel {name}", OK, f"{name} is configured and {'enabled' if enabled else 'disabled'}."
+                )
+            )
         elif wanted and name in wanted:
-            checks.append(Check(f"channel {name}", WARN, f"{name} is a default channel "
-                                "(COUNTERSIGN_DEFAULT_CHANNELS) but is not configured; its "
-                                "notifications will fail."))
+            checks.append(
+                Check(
+                    f"channel {name}",
+                    WARN,
+                    f"{name} is a default channel "
+                    "(COUNTERSIGN_DEFAULT_CHANNELS) but is not configured; its "
+                    "notifications will fail.",
+                )
+            )
         else:
             checks.append(Check(f"channel {name}", OK, f"{name} is not configured (not used)."))
     if not configured_people:
-        checks.append(Check("channels", WARN, "No email or Slack channel is configured: people "
-                            "see requests only in the dashboard."))
+        checks.append(
+            Check(
+                "channels",
+                WARN,
+                "No email or Slack channel is configured: people see requests only in the dashboard.",
+            )
+        )
     return checks
 
 
@@ -152,11 +188,20 @@ def check_runners(db: Any) -> list[Check]:
     from core.store.tables import RunnerHeartbeat, utcnow
 
     with db.read() as session:
-        alive = session.scalar(select(func.count()).select_from(RunnerHeartbeat)
-                               .where(RunnerHeartbeat.last_seen_at >= utcnow() - RUNNER_SEEN_WITHIN))
+        alive = session.scalar(
+            select(func.count())
+            .select_from(RunnerHeartbeat)
+            .where(RunnerHeartbeat.last_seen_at >= utcnow() - RUNNER_SEEN_WITHIN)
+        )
     if not alive:
-        return [Check("runners", WARN, "No runner was seen in the last minute: workflows will not "
-                      "advance (start: python -m core runner, or the dashboard).")]
+        return [
+            Check(
+                "runners",
+                WARN,
+                "No runner was seen in the last minute: workflows will not "
+                "advance (start: python -m core runner, or the dashboard).",
+            )
+        ]
     return [Check("runners", OK, f"{alive} runner(s) seen in the last minute.")]
 
 
@@ -164,11 +209,18 @@ def check_notifications(db: Any) -> list[Check]:
     from core.store.tables import Notification
 
     with db.read() as session:
-        dead = session.scalar(select(func.count()).select_from(Notification)
-                              .where(Notification.status == "dead"))
+        dead = session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.status == "dead")
+        )
     if dead:
-        return [Check("notifications", WARN, f"{dead} notification(s) are dead (delivery gave up); "
-                      "check the channels and the Monitor page.")]
+        return [
+            Check(
+                "notifications",
+                WARN,
+                f"{dead} notification(s) are dead (delivery gave up); "
+                "check the channels and the Monitor page.",
+            )
+        ]
     return [Check("notifications", OK, "No dead notifications.")]
 
 
@@ -190,8 +242,11 @@ def run_checks() -> list[Check]:
         found, migrated = check_migrations(db)
         checks += found
         if migrated:
-            for later in (lambda: check_channels(db, settings), lambda: check_runners(db),
-                          lambda: check_notifications(db)):
+            for later in (
+                lambda: check_channels(db, settings),
+                lambda: check_runners(db),
+                lambda: check_notifications(db),
+            ):
                 try:
                     checks += later()
                 except Exception as exc:  # noqa: BLE001  (a broken check is itself a finding)

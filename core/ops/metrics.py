@@ -50,19 +50,20 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Any]:
         with self.db.read() as session:
             requested = CounterMetricFamily(
-                "countersign_approvals_requested", "Approval requests opened, by type.",
-                labels=["type"])
+                "countersign_approvals_requested", "Approval requests opened, by type.", labels=["type"]
+            )
             for approval_type, count in session.execute(
-                select(ApprovalRequest.approval_type, func.count())
-                .group_by(ApprovalRequest.approval_type)
+                select(ApprovalRequest.approval_type, func.count()).group_by(ApprovalRequest.approval_type)
             ):
                 requested.add_metric([approval_type], count)
             yield requested
 
-            pending = GaugeMetricFamily("countersign_approvals_pending",
-                                        "Approval requests waiting for an answer.")
-            pending.add_metric([], session.scalar(
-                select(func.count()).where(ApprovalRequest.status == "pending")) or 0)
+            pending = GaugeMetricFamily(
+                "countersign_approvals_pending", "Approval requests waiting for an answer."
+            )
+            pending.add_metric(
+                [], session.scalar(select(func.count()).where(ApprovalRequest.status == "pending")) or 0
+            )
             yield pending
 
             # The channel of a decision is the channel of the vote that settled
@@ -70,18 +71,27 @@ class DatabaseCollector(Collector):
             last_channel = (
                 select(ApprovalResponse.channel)
                 .where(ApprovalResponse.approval_id == ApprovalRequest.id)
-                .order_by(ApprovalResponse.id.desc()).limit(1).scalar_subquery()
+                .order_by(ApprovalResponse.id.desc())
+                .limit(1)
+                .scalar_subquery()
             )
-            decided_rows = select(
-                ApprovalRequest.status.label("outcome"),
-                func.coalesce(last_channel, literal("timeout")).label("channel"),
-            ).where(ApprovalRequest.status.in_(DECIDED_OUTCOMES)).subquery()
+            decided_rows = (
+                select(
+                    ApprovalRequest.status.label("outcome"),
+                    func.coalesce(last_channel, literal("timeout")).label("channel"),
+                )
+                .where(ApprovalRequest.status.in_(DECIDED_OUTCOMES))
+                .subquery()
+            )
             decided = CounterMetricFamily(
-                "countersign_approvals_decided", "Approval requests decided, by outcome and channel.",
-                labels=["outcome", "channel"])
+                "countersign_approvals_decided",
+                "Approval requests decided, by outcome and channel.",
+                labels=["outcome", "channel"],
+            )
             for outcome, channel, count in session.execute(
-                select(decided_rows.c.outcome, decided_rows.c.channel, func.count())
-                .group_by(decided_rows.c.outcome, decided_rows.c.channel)
+                select(decided_rows.c.outcome, decided_rows.c.channel, func.count()).group_by(
+                    decided_rows.c.outcome, decided_rows.c.channel
+                )
             ):
                 decided.add_metric([outcome, channel], count)
             yield decided
@@ -90,25 +100,30 @@ class DatabaseCollector(Collector):
             columns = [func.sum(case((seconds <= bound, 1), else_=0)) for bound in DECISION_BUCKETS]
             row = session.execute(
                 select(func.count(), func.coalesce(func.sum(seconds), 0.0), *columns).where(
-                    ApprovalRequest.status.in_(DECIDED_OUTCOMES),
-                    ApprovalRequest.decided_at.is_not(None))
+                    ApprovalRequest.status.in_(DECIDED_OUTCOMES), ApprovalRequest.decided_at.is_not(None)
+                )
             ).one()
             total, total_seconds = int(row[0] or 0), float(row[1] or 0.0)
-            buckets = [(floatToGoString(bound), int(n or 0))
-                       for bound, n in zip(DECISION_BUCKETS, row[2:], strict=True)]
+            buckets = [
+                (floatToGoString(bound), int(n or 0))
+                for bound, n in zip(DECISION_BUCKETS, row[2:], strict=True)
+            ]
             buckets.append(("+Inf", total))
             histogram = HistogramMetricFamily(
-                "countersign_approval_decision_seconds",
-                "Time from an approval request to its decision.")
+                "countersign_approval_decision_seconds", "Time from an approval request to its decision."
+            )
             histogram.add_metric([], buckets, sum_value=total_seconds)
             yield histogram
 
             deliveries = GaugeMetricFamily(
-                "countersign_deliveries", "Notifications in the outbox, by channel and status.",
-                labels=["channel", "status"])
+                "countersign_deliveries",
+                "Notifications in the outbox, by channel and status.",
+                labels=["channel", "status"],
+            )
             for channel, status, count in session.execute(
-                select(Notification.channel, Notification.status, func.count())
-                .group_by(Notification.channel, Notification.status)
+                select(Notification.channel, Notification.status, func.count()).group_by(
+                    Notification.channel, Notification.status
+                )
             ):
                 deliveries.add_metric([channel, status], count)
             yield deliveries
@@ -123,12 +138,12 @@ class DatabaseCollector(Collector):
             )
             lag = GaugeMetricFamily(
                 "countersign_runner_lag_seconds",
-                "How long the oldest runnable workflow has waited for a runner (0: none waits).")
+                "How long the oldest runnable workflow has waited for a runner (0: none waits).",
+            )
             lag.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
             yield lag
 
-            workflows = GaugeMetricFamily("countersign_workflows", "Workflows by status.",
-                                          labels=["status"])
+            workflows = GaugeMetricFamily("countersign_workflows", "Workflows by status.", labels=["status"])
             for status, count in session.execute(
                 select(Workflow.status, func.count()).group_by(Workflow.status)
             ):
@@ -136,10 +151,15 @@ class DatabaseCollector(Collector):
             yield workflows
 
             # every rule reported, 0 included
-            alerts = GaugeMetricFamily("countersign_alerts_open", "Unresolved alerts, by rule.",
-                                       labels=["rule"])
-            opened = {rule: int(count) for rule, count in session.execute(
-                select(Alert.rule, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.rule))}
+            alerts = GaugeMetricFamily(
+                "countersign_alerts_open", "Unresolved alerts, by rule.", labels=["rule"]
+            )
+            opened = {
+                rule: int(count)
+                for rule, count in session.execute(
+                    select(Alert.rule, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.rule)
+                )
+            }
             for rule in sorted({*RULES, *opened}):
                 alerts.add_metric([rule], opened.get(rule, 0))
             yield alerts
@@ -149,8 +169,7 @@ class DatabaseCollector(Collector):
 
             from core.ops.analytics import WINDOW_DAYS, compute, metric_families
 
-            yield from metric_families(compute(session, tenant=None,
-                                               since=now - timedelta(days=WINDOW_DAYS)))
+            yield from metric_families(compute(session, tenant=None, since=now - timedelta(days=WINDOW_DAYS)))
 
 
 def make_registry(db: Database) -> CollectorRegistry:
@@ -158,8 +177,6 @@ def make_registry(db: Database) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(db))
     return registry
-
-
 
 
 def make_runner_registry(db: Database) -> CollectorRegistry:

@@ -53,8 +53,10 @@ def problems() -> list[str]:
         value = next((v for v in (secret(name) for name in names) if v), None)
         label = " or ".join(names)
         if value is None and SLACK_SIGNING_SECRET in names:
-            found.append(f"{label} is not set while Slack is configured ({purpose} cannot be "
-                         "verified as coming from Slack)")
+            found.append(
+                f"{label} is not set while Slack is configured ({purpose} cannot be "
+                "verified as coming from Slack)"
+            )
         elif value is None:
             found.append(f"{label} is not set ({purpose} would use a development default)")
         elif any(_is_default(part) for part in value.split(",")):
@@ -69,5 +71,7 @@ def require_production_secrets(component: str) -> None:
     found = problems()
     if found:
         raise ConfigurationError(
-            f"{component} refuses to start with {ENVIRONMENT_ENV}=production: " + "; ".join(found)
-            + ". Set each to its own random value.")
+            f"{component} refuses to start with {ENVIRONMENT_ENV}=production: "
+            + "; ".join(found)
+            + ". Set each to its own random value."
+        )

@@ -110,9 +110,15 @@ def _model_test(db: Database, _user: str) -> CheckResult:
     return CheckResult(result.ok, f"{result.model}: {result.message}")
 
 
-def _env_integration(name: str, kind: str, names: list[str], required: list[str],
-                     secret_names: set[str], description: str,
-                     test: Callable[[Database, str], CheckResult]) -> Integration:
+def _env_integration(
+    name: str,
+    kind: str,
+    names: list[str],
+    required: list[str],
+    secret_names: set[str],
+    description: str,
+    test: Callable[[Database, str], CheckResult],
+) -> Integration:
     env = _EnvIntegration(names, required, secret_names)
 
     def checked(db: Database, user: str) -> CheckResult:
@@ -136,34 +142,75 @@ def integrations(kind: str | None = None) -> list[Integration]:
 
 
 for _entry in (
-    _env_integration("Email (SMTP)", "channel",
-                     ["COUNTERSIGN_SMTP_HOST", "COUNTERSIGN_SMTP_PORT", "COUNTERSIGN_SMTP_USER",
-                      "COUNTERSIGN_SMTP_PASSWORD", "COUNTERSIGN_SMTP_FROM",
-                      "COUNTERSIGN_SMTP_SECURITY"],
-                     ["COUNTERSIGN_SMTP_HOST"], {"COUNTERSIGN_SMTP_PASSWORD"},
-                     "Approval emails with signed links.", _channel_test("email")),
-    _env_integration("Email (SendGrid)", "channel", ["SENDGRID_API_KEY", "SENDGRID_API_HOST"],
-                     ["SENDGRID_API_KEY"], {"SENDGRID_API_KEY"},
-                     "Approval emails through SendGrid's API.", _channel_test("email")),
-    _env_integration("Slack", "channel",
-                     ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"],
-                     ["SLACK_BOT_TOKEN"],
-                     {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"},
-                     "Approval messages with buttons.", _channel_test("slack")),
-    _env_integration("Webhooks", "channel", ["COUNTERSIGN_WEBHOOK_URL", "COUNTERSIGN_WEBHOOK_SECRET"],
-                     ["COUNTERSIGN_WEBHOOK_URL"], {"COUNTERSIGN_WEBHOOK_SECRET"},
-                     "Signed events (Standard Webhooks) to other systems.",
-                     _channel_test("webhook")),
-    _env_integration("Agent model", "model",
-                     ["COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID",
-                      "COUNTERSIGN_MODEL_API_BASE", "COUNTERSIGN_OLLAMA_URL", "OPENAI_API_KEY",
-                      "HF_TOKEN"],
-                     ["COUNTERSIGN_MODEL_PROVIDER"], {"OPENAI_API_KEY", "HF_TOKEN"},
-                     "The model smolagents agents use (unset: the labelled rehearsal model).",
-                     _model_test),
+    _env_integration(
+        "Email (SMTP)",
+        "channel",
+        [
+            "COUNTERSIGN_SMTP_HOST",
+            "COUNTERSIGN_SMTP_PORT",
+            "COUNTERSIGN_SMTP_USER",
+            "COUNTERSIGN_SMTP_PASSWORD",
+            "COUNTERSIGN_SMTP_FROM",
+            "COUNTERSIGN_SMTP_SECURITY",
+        ],
+        ["COUNTERSIGN_SMTP_HOST"],
+        {"COUNTERSIGN_SMTP_PASSWORD"},
+        "Approval emails with signed links.",
+        _channel_test("email"),
+    ),
+    _env_integration(
+        "Email (SendGrid)",
+        "channel",
+        ["SENDGRID_API_KEY", "SENDGRID_API_HOST"],
+        ["SENDGRID_API_KEY"],
+        {"SENDGRID_API_KEY"},
+        "Approval emails through SendGrid's API.",
+        _channel_test("email"),
+    ),
+    _env_integration(
+        "Slack",
+        "channel",
+        ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"],
+        ["SLACK_BOT_TOKEN"],
+        {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"},
+        "Approval messages with buttons.",
+        _channel_test("slack"),
+    ),
+    _env_integration(
+        "Webhooks",
+        "channel",
+        ["COUNTERSIGN_WEBHOOK_URL", "COUNTERSIGN_WEBHOOK_SECRET"],
+        ["COUNTERSIGN_WEBHOOK_URL"],
+        {"COUNTERSIGN_WEBHOOK_SECRET"},
+        "Signed events (Standard Webhooks) to other systems.",
+        _channel_test("webhook"),
+    ),
+    _env_integration(
+        "Agent model",
+        "model",
+        [
+            "COUNTERSIGN_MODEL_PROVIDER",
+            "COUNTERSIGN_MODEL_ID",
+            "COUNTERSIGN_MODEL_API_BASE",
+            "COUNTERSIGN_OLLAMA_URL",
+            "OPENAI_API_KEY",
+            "HF_TOKEN",
+        ],
+        ["COUNTERSIGN_MODEL_PROVIDER"],
+        {"OPENAI_API_KEY", "HF_TOKEN"},
+        "The model smolagents agents use (unset: the labelled rehearsal model).",
+        _model_test,
+    ),
 ):
     register(_entry)
 
 
-__all__ = ["Integration", "CheckResult", "register", "integrations", "masked_url",
-           "database_info", "check_database"]
+__all__ = [
+    "Integration",
+    "CheckResult",
+    "register",
+    "integrations",
+    "masked_url",
+    "database_info",
+    "check_database",
+]

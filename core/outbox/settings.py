@@ -33,9 +33,7 @@ def channel_settings(session: Session, channel: str) -> tuple[bool, dict[str, An
     return bool(row.enabled), dict(row.settings or {})
 
 
-def save_channel_settings(
-    session: Session, channel: str, *, enabled: bool, settings: dict[str, Any]
-) -> None:
+def save_channel_settings(session: Session, channel: str, *, enabled: bool, settings: dict[str, Any]) -> None:
     """Store a channel's settings; refuses anything that looks like a secret."""
     if channel not in CHANNELS:
         raise ConfigurationError(f"Unknown channel {channel!r}; known: {', '.join(CHANNELS)}.")
@@ -69,8 +67,11 @@ def webhook_endpoints(session: Session, approval_config: dict[str, Any] | None =
         own = (approval_config.get("channel_configs") or {}).get("webhook") or {}
         if isinstance(own, dict) and own.get("url"):
             urls.append(str(own["url"]).strip())
-    return [u for u in dict.fromkeys(urls) if u.startswith(("http://", "https://"))
-            and len(u) <= MAX_RECIPIENT_CHARS]
+    return [
+        u
+        for u in dict.fromkeys(urls)
+        if u.startswith(("http://", "https://")) and len(u) <= MAX_RECIPIENT_CHARS
+    ]
 
 
 # Whether a person channel is configured is decided here, without its SDK, so the
@@ -110,5 +111,11 @@ def configured_person_channels(session: Session) -> list[str]:
     """Email and Slack where configured and enabled: the "auto" default channels."""
     email_on, email = channel_settings(session, "email")
     slack_on, _ = channel_settings(session, "slack")
-    return [name for name, on, ready in (("email", email_on, email_configured(email)),
-                                         ("slack", slack_on, slack_configured())) if on and ready]
+    return [
+        name
+        for name, on, ready in (
+            ("email", email_on, email_configured(email)),
+            ("slack", slack_on, slack_configured()),
+        )
+        if on and ready
+    ]

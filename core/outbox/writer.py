@@ -56,10 +56,14 @@ def _event_body(session: Session, event_row: WorkflowEvent, event_type: str) -> 
     if event_row.approval_id:
         approval = session.get(ApprovalRequest, event_row.approval_id)
         if approval is not None:
-            data.update(title=approval.title, approval_type=approval.approval_type,
-                        status=approval.status, approvers=list(approval.approvers),
-                        decided_by=approval.decided_by,
-                        decision_data=approval.decision_data)
+            data.update(
+                title=approval.title,
+                approval_type=approval.approval_type,
+                status=approval.status,
+                approvers=list(approval.approvers),
+                decided_by=approval.decided_by,
+                decision_data=approval.decision_data,
+            )
     if event_type == "workflow.finished":
         data["status"] = (event_row.after or {}).get("status")
     if event_type == REMINDER_EVENT:  # which reminder: share, deadline, time left
@@ -76,12 +80,13 @@ def _slack_recipients(session: Session, approval_id: str) -> list[str]:
             Notification.approval_id == approval_id, Notification.channel == "slack"
         )
     ).all()
-    pending = [(n.recipient, n.kind) for n in session.new
-               if isinstance(n, Notification) and n.approval_id == approval_id
-               and n.channel == "slack"]
+    pending = [
+        (n.recipient, n.kind)
+        for n in session.new
+        if isinstance(n, Notification) and n.approval_id == approval_id and n.channel == "slack"
+    ]
     done = {r for r, k in [*rows, *pending] if k == DECIDED_KIND}
-    return [r for r in dict.fromkeys(r for r, k in [*rows, *pending] if k != DECIDED_KIND)
-            if r not in done]
+    return [r for r in dict.fromkeys(r for r, k in [*rows, *pending] if k != DECIDED_KIND) if r not in done]
 
 
 def _queue_followups(session: Session, _flush_context: Any, _instances: Any) -> None:
@@ -97,12 +102,19 @@ def _queue_followups(session: Session, _flush_context: Any, _instances: Any) -> 
             if event_row.event_type in ("approval.decided", "approval.cancelled") and event_row.approval_id:
                 approval = session.get(ApprovalRequest, event_row.approval_id)
                 for recipient in _slack_recipients(session, event_row.approval_id):
-                    session.add(Notification(
-                        approval_id=event_row.approval_id, workflow_id=event_row.workflow_id,
-                        kind=DECIDED_KIND, channel="slack", recipient=recipient,
-                        payload={"outcome": (event_row.after or {}).get("status"),
-                                 "decided_by": approval.decided_by if approval else event_row.actor},
-                    ))
+                    session.add(
+                        Notification(
+                            approval_id=event_row.approval_id,
+                            workflow_id=event_row.workflow_id,
+                            kind=DECIDED_KIND,
+                            channel="slack",
+                            recipient=recipient,
+                            payload={
+                                "outcome": (event_row.after or {}).get("status"),
+                                "decided_by": approval.decided_by if approval else event_row.actor,
+                            },
+                        )
+                    )
                     session.info[_NEW_ROWS] = True
             event_type = webhook_event_of(event_row)
             if event_type is None:
@@ -119,11 +131,16 @@ def _queue_followups(session: Session, _flush_context: Any, _instances: Any) -> 
             if event_type == REMINDER_EVENT:  # one row per reminder, not one per request
                 kind += "." + str((event_row.data or {}).get("round"))
             for url in urls:
-                session.add(Notification(
-                    approval_id=event_row.approval_id, workflow_id=event_row.workflow_id,
-                    kind=kind, channel="webhook", recipient=url,
-                    payload={"event": body},
-                ))
+                session.add(
+                    Notification(
+                        approval_id=event_row.approval_id,
+                        workflow_id=event_row.workflow_id,
+                        kind=kind,
+                        channel="webhook",
+                        recipient=url,
+                        payload={"event": body},
+                    )
+                )
                 session.info[_NEW_ROWS] = True
 
 
@@ -143,4 +160,3 @@ def register_session_hooks() -> None:
         event.listen(Session, "before_flush", _queue_followups)
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_soft_rollback", lambda s, _t: _after_rollback(s))
-

@@ -48,9 +48,12 @@ def ref_of(value: Any) -> int | None:
 def initial_state(workflow: Workflow) -> dict[str, Any]:
     """The state before the first event: nothing run, the starting context."""
     definition = workflow.definition or {}
-    return {"status": None, "current_step": 0,
-            "context": {**(definition.get("context") or {}), **(workflow.input_data or {})},
-            "step_outputs": {}}
+    return {
+        "status": None,
+        "current_step": 0,
+        "context": {**(definition.get("context") or {}), **(workflow.input_data or {})},
+        "step_outputs": {},
+    }
 
 
 def referenced_runs(events: Iterable[Any]) -> set[int]:
@@ -89,8 +92,9 @@ def apply(state: dict[str, Any], event_type: str, after: dict[str, Any] | None) 
     return new
 
 
-def fold(initial: dict[str, Any], events: Sequence[Any],
-         outputs: dict[int, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def fold(
+    initial: dict[str, Any], events: Sequence[Any], outputs: dict[int, Any]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(state before, state after) for each event, in order."""
     states = []
     state = initial
@@ -105,9 +109,11 @@ def load_outputs(session: Any, run_ids: Iterable[int]) -> dict[int, Any]:
     ids = sorted(set(run_ids))
     outputs: dict[int, Any] = {}
     for start in range(0, len(ids), 500):
-        outputs.update(session.execute(
-            select(StepRun.id, StepRun.output).where(StepRun.id.in_(ids[start:start + 500]))
-        ).all())
+        outputs.update(
+            session.execute(
+                select(StepRun.id, StepRun.output).where(StepRun.id.in_(ids[start : start + 500]))
+            ).all()
+        )
     return outputs
 
 
@@ -129,9 +135,20 @@ class EventView:
 def readable(session: Any, events: Sequence[WorkflowEvent]) -> list[EventView]:
     """The events with the outputs they refer to filled in (one SELECT)."""
     outputs = load_outputs(session, referenced_runs(events))
-    return [EventView(e.id, e.event_type, e.actor, e.step_name, e.approval_id,
-                      resolve(e.before, outputs), resolve(e.after, outputs), e.data or {},
-                      e.created_at) for e in events]
+    return [
+        EventView(
+            e.id,
+            e.event_type,
+            e.actor,
+            e.step_name,
+            e.approval_id,
+            resolve(e.before, outputs),
+            resolve(e.after, outputs),
+            e.data or {},
+            e.created_at,
+        )
+        for e in events
+    ]
 
 
 def readable_events(db: Database, events: Sequence[WorkflowEvent]) -> list[EventView]:
@@ -139,23 +156,37 @@ def readable_events(db: Database, events: Sequence[WorkflowEvent]) -> list[Event
         return readable(session, events)
 
 
-def states_at(db: Database, workflow_id: str, event_id: int, *,
-              tenant: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def states_at(
+    db: Database, workflow_id: str, event_id: int, *, tenant: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The workflow's whole state just before and just after event ``event_id``."""
     from core.records import rows as store
 
     with db.read() as session:
         workflow = store.get_workflow(session, workflow_id, tenant=tenant)
         events = session.scalars(
-            select(WorkflowEvent).where(WorkflowEvent.workflow_id == workflow_id,
-                                        WorkflowEvent.id <= event_id)
-            .order_by(WorkflowEvent.id)).all()
+            select(WorkflowEvent)
+            .where(WorkflowEvent.workflow_id == workflow_id, WorkflowEvent.id <= event_id)
+            .order_by(WorkflowEvent.id)
+        ).all()
         if not events or events[-1].id != event_id:
             raise KeyError(f"Workflow {workflow_id} has no event {event_id}.")
         outputs = load_outputs(session, referenced_runs(events))
         return fold(initial_state(workflow), events, outputs)[-1]
 
 
-__all__ = ["STEP_RUN_REF", "output_ref", "ref_of", "initial_state", "referenced_runs",
-           "resolve", "apply", "fold", "load_outputs", "EventView", "readable",
-           "readable_events", "states_at"]
+__all__ = [
+    "STEP_RUN_REF",
+    "output_ref",
+    "ref_of",
+    "initial_state",
+    "referenced_runs",
+    "resolve",
+    "apply",
+    "fold",
+    "load_outputs",
+    "EventView",
+    "readable",
+    "readable_events",
+    "states_at",
+]

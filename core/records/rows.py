@@ -38,17 +38,27 @@ def append_event(
     configuring a channel, retrying a delivery) first checks the actor may do it."""
     # An audited change names its action: the actor must be allowed it
     # (core.identity.permissions; e.g. answering needs approvals:answer).
-    permissions.check_event(session, event_type, actor, workflow_id=workflow_id,
-                            approval_id=approval_id)
-    return add_event(session, event_type, actor, workflow_id=workflow_id, approval_id=approval_id,
-                     step_name=step_name, before=before, after=after, data=data)
+    permissions.check_event(session, event_type, actor, workflow_id=workflow_id, approval_id=approval_id)
+    return add_event(
+        session,
+        event_type,
+        actor,
+        workflow_id=workflow_id,
+        approval_id=approval_id,
+        step_name=step_name,
+        before=before,
+        after=after,
+        data=data,
+    )
 
 
-def get_workflow(session: Session, workflow_id: str, *, for_update: bool = False,
-                 tenant: str | None = None) -> Workflow:
+def get_workflow(
+    session: Session, workflow_id: str, *, for_update: bool = False, tenant: str | None = None
+) -> Workflow:
     """The workflow; with ``tenant`` (a tenant user's), another tenant's is unknown."""
-    query = tenant_scope(tenant).apply(select(Workflow).where(Workflow.id == str(workflow_id)),
-                                       Workflow.tenant)
+    query = tenant_scope(tenant).apply(
+        select(Workflow).where(Workflow.id == str(workflow_id)), Workflow.tenant
+    )
     if for_update:
         query = query.with_for_update()
     workflow = session.scalars(query).one_or_none()
@@ -57,11 +67,13 @@ def get_workflow(session: Session, workflow_id: str, *, for_update: bool = False
     return workflow
 
 
-def get_approval(session: Session, approval_id: str, *, for_update: bool = False,
-                 tenant: str | None = None) -> ApprovalRequest:
+def get_approval(
+    session: Session, approval_id: str, *, for_update: bool = False, tenant: str | None = None
+) -> ApprovalRequest:
     """The request; with ``tenant`` (a tenant user's), another tenant's is unknown."""
     query = tenant_scope(tenant).apply(
-        select(ApprovalRequest).where(ApprovalRequest.id == str(approval_id)), ApprovalRequest.tenant)
+        select(ApprovalRequest).where(ApprovalRequest.id == str(approval_id)), ApprovalRequest.tenant
+    )
     if for_update:
         query = query.with_for_update()
     approval = session.scalars(query).one_or_none()
@@ -131,24 +143,36 @@ def snapshot(workflow: Workflow) -> dict[str, Any]:
     }
 
 
-
-
 # The runner's own step events: no person's permission is involved in them,
 # so the hot path may append them in one INSERT (``insert_runner_events``).
 RUNNER_EVENTS = frozenset({"step.completed", "step.started"})
 
 
-def event_values(event_type: str, actor: str, *, workflow_id: str, step_name: str | None = None,
-                 before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-                 data: dict[str, Any] | None = None,
-                 created_at: datetime | None = None) -> dict[str, Any]:
+def event_values(
+    event_type: str,
+    actor: str,
+    *,
+    workflow_id: str,
+    step_name: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
     """One ``workflow_events`` row, as ``insert_runner_events`` takes it."""
-    return {"workflow_id": workflow_id, "approval_id": None, "session_id": None,
-            "event_type": event_type, "actor": actor, "step_name": step_name,
-            # SQL NULL, as append_event leaves them (not JSON null).
-            "before": null() if before is None else before,
-            "after": null() if after is None else after, "data": data or {},
-            "created_at": created_at or utcnow()}
+    return {
+        "workflow_id": workflow_id,
+        "approval_id": None,
+        "session_id": None,
+        "event_type": event_type,
+        "actor": actor,
+        "step_name": step_name,
+        # SQL NULL, as append_event leaves them (not JSON null).
+        "before": null() if before is None else before,
+        "after": null() if after is None else after,
+        "data": data or {},
+        "created_at": created_at or utcnow(),
+    }
 
 
 def insert_runner_events(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -74,13 +74,18 @@ def lock_chain(session: Session, chain: str) -> None:
 def stored_head(session: Session | Connection, chain: str) -> tuple[int, str]:
     """The chain's last (position, hash) in the database; (0, GENESIS) when empty.
     One statement over both tables (it is on the runner's path: one per step)."""
-    heads = union_all(*(
-        select(table.trail_seq.label("seq"), table.trail_hash.label("digest"))
-        .where(table.trail_chain == chain).order_by(table.trail_seq.desc()).limit(1)
-        .subquery().select()
-        for table in (WorkflowEvent, ApprovalResponse))).subquery()
-    last = session.execute(select(heads.c.seq, heads.c.digest)
-                           .order_by(heads.c.seq.desc()).limit(1)).first()
+    heads = union_all(
+        *(
+            select(table.trail_seq.label("seq"), table.trail_hash.label("digest"))
+            .where(table.trail_chain == chain)
+            .order_by(table.trail_seq.desc())
+            .limit(1)
+            .subquery()
+            .select()
+            for table in (WorkflowEvent, ApprovalResponse)
+        )
+    ).subquery()
+    last = session.execute(select(heads.c.seq, heads.c.digest).order_by(heads.c.seq.desc()).limit(1)).first()
     return (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
 
 
@@ -98,8 +103,9 @@ def _advance(session: Session, chain: str, seq: int, digest: str) -> None:
     session.info[_HEADS][chain] = (seq, digest)
 
 
-def seal(session: Session, kind: str, chain: str, row: Mapping[str, Any], *,
-         locked: bool = False) -> dict[str, Any]:
+def seal(
+    session: Session, kind: str, chain: str, row: Mapping[str, Any], *, locked: bool = False
+) -> dict[str, Any]:
     """The four trail columns for a new entry of ``chain`` whose columns are ``row``
     (``locked``: the caller already holds the chain's lock, e.g. its workflow's row)."""
     seq, prev = _next(session, chain, locked=locked)

@@ -26,8 +26,13 @@ if TYPE_CHECKING:
     from core.store.db import Database
 
 # Query parameters only asyncpg understands; psycopg would refuse them.
-_ASYNCPG_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func",
-                 "command_timeout", "server_settings", "direct_tls")
+_ASYNCPG_ONLY = (
+    "prepared_statement_cache_size",
+    "prepared_statement_name_func",
+    "command_timeout",
+    "server_settings",
+    "direct_tls",
+)
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 _checked_lock = threading.Lock()
@@ -50,15 +55,18 @@ def sync_url(url: str | URL) -> str:
                     raise ConfigurationError(f"ssl={ssl!r}: use one of {', '.join(_SSLMODES)}.")
                 query.setdefault("sslmode", mode)
         elif driver not in ("psycopg", "psycopg_async", "psycopg2", ""):
-            raise ConfigurationError(f"postgresql+{driver}: Countersign reaches PostgreSQL "
-                                     "through psycopg 3; use asyncpg or psycopg URLs.")
+            raise ConfigurationError(
+                f"postgresql+{driver}: Countersign reaches PostgreSQL "
+                "through psycopg 3; use asyncpg or psycopg URLs."
+            )
         converted = parsed.set(drivername="postgresql+psycopg", query=query)
     elif backend == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:") or "mode=memory" in str(parsed):
             raise ConfigurationError(
                 "An in-memory SQLite database lives in one connection only; Countersign's "
-                "runners need a file: sqlite+aiosqlite:///path/to/file.db.")
+                "runners need a file: sqlite+aiosqlite:///path/to/file.db."
+            )
         converted = parsed.set(drivername="sqlite")
     else:
         raise ConfigurationError(f"{backend}: Countersign runs on PostgreSQL or SQLite.")
@@ -72,8 +80,10 @@ def url_of(db_session: Any) -> str:
     if isinstance(db_session, AsyncSession):
         bind = db_session.bind
         if bind is None:
-            raise ConfigurationError("The AsyncSession is bound to no engine; create it from "
-                                     "an async engine (async_sessionmaker(engine)).")
+            raise ConfigurationError(
+                "The AsyncSession is bound to no engine; create it from "
+                "an async engine (async_sessionmaker(engine))."
+            )
         engine = bind.engine if isinstance(bind, AsyncConnection) else bind
         return engine.url.render_as_string(hide_password=False)
     if isinstance(db_session, AsyncEngine):
@@ -84,7 +94,8 @@ def url_of(db_session: Any) -> str:
         return db_session
     raise ConfigurationError(
         f"db_session must be an AsyncSession, an AsyncEngine or a database URL, not "
-        f"{type(db_session).__name__}.")
+        f"{type(db_session).__name__}."
+    )
 
 
 def database_for(db_session: Any = None, *, migrate: bool = True) -> Database:

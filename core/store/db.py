@@ -60,7 +60,10 @@ class Database:
             # a process restart; the connect timeout bounds a hang while the
             # server is unreachable.
             self.engine = create_engine(
-                self.url, pool_size=PG_POOL_SIZE, max_overflow=20, pool_pre_ping=True,
+                self.url,
+                pool_size=PG_POOL_SIZE,
+                max_overflow=20,
+                pool_pre_ping=True,
                 connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
             )
             _refuse_nul_parameters(self.engine)
@@ -71,15 +74,16 @@ class Database:
             # is retried, a claim or a start is tried again), and the pool is
             # refreshed. Its connections are opened only when used.
             self.runner_engine: Engine = create_engine(
-                self.url, pool_size=PG_POOL_SIZE, max_overflow=20, pool_pre_ping=False,
+                self.url,
+                pool_size=PG_POOL_SIZE,
+                max_overflow=20,
+                pool_pre_ping=False,
                 connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
             )
             _refuse_nul_parameters(self.runner_engine)
         if self.dialect == "sqlite":
             self.runner_engine = self.engine
-        self._sessions = sessionmaker(
-            self.engine, expire_on_commit=False, info={"countersign_db": self}
-        )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={"countersign_db": self})
         self._runner_sessions = sessionmaker(
             self.runner_engine, expire_on_commit=False, info={"countersign_db": self}
         )
@@ -113,8 +117,7 @@ class Database:
     @property
     def engines(self) -> list[Engine]:
         """Every engine this database uses (one on SQLite; the runner's own on PostgreSQL)."""
-        return [self.engine] if self.runner_engine is self.engine else [self.engine,
-                                                                          self.runner_engine]
+        return [self.engine] if self.runner_engine is self.engine else [self.engine, self.runner_engine]
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -187,8 +190,9 @@ def _refuse_nul_parameters(engine: Engine) -> None:
     way in, and SQLite, which could, simply finds nothing.)"""
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _check(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
-               _executemany: bool) -> None:
+    def _check(
+        _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _executemany: bool
+    ) -> None:
         if parameters and holds_nul(parameters):
             raise NulCharacter
 

@@ -136,9 +136,11 @@ class Workflow(TimestampMixin, Base):
     # workflow still answers ``step_outputs``; the runner's locking SELECT
     # opts out (``lazyload``) and reads outputs per name (core.engine.executor).
     output_runs: Mapped[list[StepRun]] = relationship(
-        primaryjoin=lambda: and_(foreign(StepRun.workflow_id) == Workflow.id,
-                                 output_visible_now()),
-        order_by=lambda: StepRun.id, viewonly=True, lazy="selectin")
+        primaryjoin=lambda: and_(foreign(StepRun.workflow_id) == Workflow.id, output_visible_now()),
+        order_by=lambda: StepRun.id,
+        viewonly=True,
+        lazy="selectin",
+    )
 
     @property
     def step_outputs(self) -> dict[str, Any]:
@@ -185,17 +187,18 @@ OUTPUT_STATUSES = ("completed", "compensated", "rolled_back")
 
 
 def output_visible_now() -> ColumnElement[bool]:
-    return and_(StepRun.status.in_(OUTPUT_STATUSES), StepRun.output.is_not(None),
-                StepRun.undone_at.is_(None))
+    return and_(StepRun.status.in_(OUTPUT_STATUSES), StepRun.output.is_not(None), StepRun.undone_at.is_(None))
 
 
-def outputs_query(workflow_id: str, *, watermark: int | None = None,
-                  taken_at: datetime | None = None) -> Select[Any]:
+def outputs_query(
+    workflow_id: str, *, watermark: int | None = None, taken_at: datetime | None = None
+) -> Select[Any]:
     """(step_name, output) of the runs whose outputs are the workflow's, oldest first;
     with a checkpoint's ``watermark`` and ``taken_at``, only those it holds (what a
     rollback to it restores): runs up to the watermark finished by then."""
     query = select(StepRun.step_name, StepRun.output).where(
-        StepRun.workflow_id == workflow_id, output_visible_now())
+        StepRun.workflow_id == workflow_id, output_visible_now()
+    )
     if watermark is not None:
         query = query.where(StepRun.id <= watermark)
     if taken_at is not None:
@@ -287,8 +290,10 @@ class ApprovalResponse(Base):
     trail_prev: Mapped[str | None] = mapped_column(String(64), default=None)
     trail_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
-    __table_args__ = (UniqueConstraint("approval_id", "approver", "level"),
-                      Index("ix_approval_responses_trail", "trail_chain", "trail_seq", unique=True))
+    __table_args__ = (
+        UniqueConstraint("approval_id", "approver", "level"),
+        Index("ix_approval_responses_trail", "trail_chain", "trail_seq", unique=True),
+    )
 
 
 class WorkflowEvent(Base):
@@ -344,9 +349,14 @@ class WorkflowCheckpoint(Base):
             foreign(StepRun.workflow_id) == WorkflowCheckpoint.workflow_id,
             StepRun.id <= WorkflowCheckpoint.step_run_watermark,
             StepRun.finished_at <= WorkflowCheckpoint.created_at,
-            StepRun.status.in_(OUTPUT_STATUSES), StepRun.output.is_not(None),
-            or_(StepRun.undone_at.is_(None), StepRun.undone_at > WorkflowCheckpoint.created_at)),
-        order_by=lambda: StepRun.id, viewonly=True, lazy="selectin")
+            StepRun.status.in_(OUTPUT_STATUSES),
+            StepRun.output.is_not(None),
+            or_(StepRun.undone_at.is_(None), StepRun.undone_at > WorkflowCheckpoint.created_at),
+        ),
+        order_by=lambda: StepRun.id,
+        viewonly=True,
+        lazy="selectin",
+    )
 
     @property
     def step_outputs(self) -> dict[str, Any]:

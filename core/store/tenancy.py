@@ -112,5 +112,13 @@ def user_tenant(db: Database, email: str | None) -> str | None:
         return tenant_of(session, email)
 
 
-__all__ = ["PLATFORM", "TenantScope", "tenant_scope", "visible_tenant_filter", "can_see",
-           "tenant_of", "user_tenant", "tenant_row"]
+__all__ = [
+    "PLATFORM",
+    "TenantScope",
+    "tenant_scope",
+    "visible_tenant_filter",
+    "can_see",
+    "tenant_of",
+    "user_tenant",
+    "tenant_row",
+]

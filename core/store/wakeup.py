@@ -77,8 +77,9 @@ class PostgresWakeup(Wakeup):
 
     def notify_on_commit(self, session: Session, workflow_id: str) -> None:
         super().notify_on_commit(session, workflow_id)
-        session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": CHANNEL, "payload": workflow_id})
+        session.execute(
+            text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": workflow_id}
+        )
 
     def start_listening(self) -> None:
         with self._lock:
@@ -92,13 +93,12 @@ class PostgresWakeup(Wakeup):
     def _listen_forever(self) -> None:
         import psycopg
 
-        conninfo = self.db.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
+        conninfo = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while not self._stop.is_set():
             try:
-                with psycopg.connect(conninfo, autocommit=True,
-                                     connect_timeout=LISTEN_CONNECT_TIMEOUT_SECONDS) as conn:
+                with psycopg.connect(
+                    conninfo, autocommit=True, connect_timeout=LISTEN_CONNECT_TIMEOUT_SECONDS
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.connected.set()
                     # A notification may have been missed while disconnected.
@@ -120,5 +120,3 @@ def make_wakeup(db: Database) -> Wakeup:
     if db.is_postgres:
         return PostgresWakeup(db)
     return Wakeup(db)
-
-

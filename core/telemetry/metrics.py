@@ -25,18 +25,26 @@ class RunnerMetrics:
         from prometheus_client import Counter, Histogram
 
         self.steps = Counter(
-            "countersign_steps_executed", "Steps executed by this process, by type and outcome.",
-            ["type", "outcome"], registry=None)
+            "countersign_steps_executed",
+            "Steps executed by this process, by type and outcome.",
+            ["type", "outcome"],
+            registry=None,
+        )
         self.resume_latency = Histogram(
             "countersign_resume_latency_seconds",
             "From a decision's commit to the runner resuming the workflow after it.",
-            buckets=RESUME_BUCKETS, registry=None)
+            buckets=RESUME_BUCKETS,
+            registry=None,
+        )
         self.errors = Counter(
             "countersign_runner_errors",
             "Exceptions caught in the runner loop, by where and kind (database or other).",
-            ["where", "kind"], registry=None)
+            ["where", "kind"],
+            registry=None,
+        )
         self.claims = Counter(
-            "countersign_runner_claims", "Workflows claimed by this process.", registry=None)
+            "countersign_runner_claims", "Workflows claimed by this process.", registry=None
+        )
 
     def collectors(self) -> list[Collector]:
         return [self.steps, self.resume_latency, self.errors, self.claims]
@@ -62,5 +70,3 @@ class RunnerMetrics:
 
 # One per process: every executor and runner in it counts here.
 runner_metrics = RunnerMetrics()
-
-

@@ -62,8 +62,10 @@ def mode() -> str:
     """The configured exporter; an unknown value counts as ``off`` (and says so on stderr)."""
     value = (os.environ.get(OTEL_ENV) or "off").strip().lower()
     if value not in MODES:
-        print(f"countersign: {OTEL_ENV}={value!r} is not one of {', '.join(MODES)}; tracing is off",
-              file=sys.stderr)
+        print(
+            f"countersign: {OTEL_ENV}={value!r} is not one of {', '.join(MODES)}; tracing is off",
+            file=sys.stderr,
+        )
         return "off"
     return value
 
@@ -125,16 +127,19 @@ def tracer() -> trace.Tracer:
 
 
 def _attributes(attributes: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, str | int | float | bool) else str(v)
-            for k, v in attributes.items() if v is not None}
+    return {
+        k: v if isinstance(v, str | int | float | bool) else str(v)
+        for k, v in attributes.items()
+        if v is not None
+    }
 
 
 @contextmanager
 def span(name: str, **attributes: Any) -> Iterator[trace.Span]:
     """A child of the current span that is always ended, also when the body raises (or pauses)."""
-    with tracer().start_as_current_span(name, attributes=_attributes(attributes),
-                                        record_exception=False,
-                                        set_status_on_exception=False) as current:
+    with tracer().start_as_current_span(
+        name, attributes=_attributes(attributes), record_exception=False, set_status_on_exception=False
+    ) as current:
         try:
             yield current
         except BaseException as exc:
@@ -149,8 +154,11 @@ def root_context(workflow_id: str, name: str) -> dict[str, Any]:
     """Start (and end) a workflow's root span; its traceparent to store. ``{}`` when off."""
     if not enabled():
         return {}
-    root = tracer().start_span(f"workflow {name}", context=otel_context.Context(),
-                               attributes={"workflow_id": workflow_id, "workflow.name": name})
+    root = tracer().start_span(
+        f"workflow {name}",
+        context=otel_context.Context(),
+        attributes={"workflow_id": workflow_id, "workflow.name": name},
+    )
     root.end()
     carrier: dict[str, Any] = {}
     _propagator.inject(carrier, context=trace.set_span_in_context(root))
@@ -194,19 +202,22 @@ def workflow_context(db: Database, workflow_id: str) -> Iterator[None]:
 
 
 @contextmanager
-def delivery_span(db: Database, notification_id: str, channel: str,
-                  kind: str) -> Iterator[trace.Span | None]:
+def delivery_span(db: Database, notification_id: str, channel: str, kind: str) -> Iterator[trace.Span | None]:
     """A delivery's span, a child of its workflow's stored context when it has one (None when off)."""
     if not enabled():
         yield None
         return
     with db.read() as session:
         stored = session.scalar(
-            select(Workflow.trace_context).join(Notification, Notification.workflow_id == Workflow.id)
-            .where(Notification.id == notification_id))
+            select(Workflow.trace_context)
+            .join(Notification, Notification.workflow_id == Workflow.id)
+            .where(Notification.id == notification_id)
+        )
     parent = context_of(stored) or otel_context.Context()
     with tracer().start_as_current_span(
-        f"delivery {channel}", context=parent, record_exception=False,
+        f"delivery {channel}",
+        context=parent,
+        record_exception=False,
         attributes={"notification_id": notification_id, "channel": channel, "kind": kind},
     ) as current:
         yield current
@@ -222,8 +233,11 @@ def _ns(moment: datetime) -> int:
 def _collect_approval_waits(session: Session, _flush_context: Any, _instances: Any) -> None:
     if not enabled():
         return
-    closing = [obj for obj in session.new
-               if isinstance(obj, WorkflowEvent) and obj.event_type in CLOSING_EVENTS and obj.approval_id]
+    closing = [
+        obj
+        for obj in session.new
+        if isinstance(obj, WorkflowEvent) and obj.event_type in CLOSING_EVENTS and obj.approval_id
+    ]
     if not closing:
         return
     with session.no_autoflush:
@@ -232,17 +246,23 @@ def _collect_approval_waits(session: Session, _flush_context: Any, _instances: A
             if approval is None or approval.created_at is None:
                 continue
             workflow = session.get(Workflow, approval.workflow_id) if approval.workflow_id else None
-            session.info.setdefault(_PENDING_WAITS, []).append({
-                "stored": dict(workflow.trace_context or {}) if workflow is not None else {},
-                "start": _ns(approval.created_at),
-                "end": _ns(approval.decided_at or event_row.created_at),
-                "attributes": _attributes({
-                    "approval_id": approval.id, "workflow_id": approval.workflow_id,
-                    "step": approval.step_name, "approval.type": approval.approval_type,
-                    "approval.outcome": (event_row.after or {}).get("status"),
-                    "approval.decided_by": approval.decided_by or event_row.actor,
-                }),
-            })
+            session.info.setdefault(_PENDING_WAITS, []).append(
+                {
+                    "stored": dict(workflow.trace_context or {}) if workflow is not None else {},
+                    "start": _ns(approval.created_at),
+                    "end": _ns(approval.decided_at or event_row.created_at),
+                    "attributes": _attributes(
+                        {
+                            "approval_id": approval.id,
+                            "workflow_id": approval.workflow_id,
+                            "step": approval.step_name,
+                            "approval.type": approval.approval_type,
+                            "approval.outcome": (event_row.after or {}).get("status"),
+                            "approval.decided_by": approval.decided_by or event_row.actor,
+                        }
+                    ),
+                }
+            )
 
 
 def _emit_approval_waits(session: Session) -> None:
@@ -251,8 +271,9 @@ def _emit_approval_waits(session: Session) -> None:
         return
     for wait in waits:
         parent = context_of(wait["stored"]) or otel_context.Context()
-        waited = tracer().start_span("approval wait", context=parent, start_time=wait["start"],
-                                     attributes=wait["attributes"])
+        waited = tracer().start_span(
+            "approval wait", context=parent, start_time=wait["start"], attributes=wait["attributes"]
+        )
         waited.end(end_time=wait["end"])
 
 
@@ -269,5 +290,17 @@ def register_session_hooks() -> None:
         event.listen(Session, "after_soft_rollback", _drop_approval_waits)
 
 
-__all__ = ["configure", "use_exporter", "enabled", "tracer", "span", "root_context", "context_of",
-           "workflow_context", "delivery_span", "mode", "OTEL_ENV", "register_session_hooks"]
+__all__ = [
+    "configure",
+    "use_exporter",
+    "enabled",
+    "tracer",
+    "span",
+    "root_context",
+    "context_of",
+    "workflow_context",
+    "delivery_span",
+    "mode",
+    "OTEL_ENV",
+    "register_session_hooks",
+]

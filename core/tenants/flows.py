@@ -87,8 +87,9 @@ def _flow_spec(flow: FlowFields | TenantFlow, base: AgentSpec | None) -> AgentSp
 def _check_parameters(flow: FlowFields) -> list[str]:
     unknown = sorted(set(flow.parameters) - set(FLOW_PARAMETERS))
     if unknown:
-        return [f"parameters.{k}: unknown agent parameter (one of {', '.join(FLOW_PARAMETERS)})"
-                for k in unknown]
+        return [
+            f"parameters.{k}: unknown agent parameter (one of {', '.join(FLOW_PARAMETERS)})" for k in unknown
+        ]
     try:
         _flow_spec(flow, None)
     except ValidationError as exc:
@@ -96,8 +97,9 @@ def _check_parameters(flow: FlowFields) -> list[str]:
     return []
 
 
-def flow_agent_spec(db: Database, tenant: str, name: str,
-                    profiles: Mapping[str, dict[str, Any]] | None = None) -> AgentSpec:
+def flow_agent_spec(
+    db: Database, tenant: str, name: str, profiles: Mapping[str, dict[str, Any]] | None = None
+) -> AgentSpec:
     """The ``AgentSpec`` a session of this flow runs: the flow's profile (if it
     names one, looked up in ``profiles``, the stored agent profiles, then the
     registered ones), overridden by its agent type, tools and parameters. Its model
@@ -112,16 +114,26 @@ def _check_tools(tools: list[str], registry: ToolRegistry | None) -> list[str]:
     from core.engine.tools import default_registry
 
     known = {*(registry or default_registry).names(), *BUILTIN_TOOLS}
-    return [f"tools[{i}]: {name!r} is not a registered tool (known: {', '.join(sorted(known))})"
-            for i, name in enumerate(tools) if name not in known]
+    return [
+        f"tools[{i}]: {name!r} is not a registered tool (known: {', '.join(sorted(known))})"
+        for i, name in enumerate(tools)
+        if name not in known
+    ]
 
 
-def save_flow(db: Database, tenant: str, fields: dict[str, Any], *, actor: str = "system",
-              registry: ToolRegistry | None = None) -> TenantFlow:
+def save_flow(
+    db: Database,
+    tenant: str,
+    fields: dict[str, Any],
+    *,
+    actor: str = "system",
+    registry: ToolRegistry | None = None,
+) -> TenantFlow:
     """Create or replace a tenant's flow; every problem is named by its field."""
     tools = fields.get("tools")
-    problems = _check_tools([t for t in tools if isinstance(t, str)], registry) \
-        if isinstance(tools, list) else []
+    problems = (
+        _check_tools([t for t in tools if isinstance(t, str)], registry) if isinstance(tools, list) else []
+    )
     try:
         flow = FlowFields.model_validate(fields)
     except ValidationError as exc:
@@ -144,16 +156,20 @@ def save_flow(db: Database, tenant: str, fields: dict[str, Any], *, actor: str =
         row.tools = list(dict.fromkeys(flow.tools))
         row.parameters = flow.parameters
         row.updated_at = now
-        store.append_event(session, "tenant.flow_saved", actor,
-                           data={"tenant": tenant, "flow": flow_dict(row)})
+        store.append_event(
+            session, "tenant.flow_saved", actor, data={"tenant": tenant, "flow": flow_dict(row)}
+        )
         return row
 
 
 def list_flows(db: Database, tenant: str) -> list[TenantFlow]:
     with db.read() as session:
         tenant_row(session, tenant)
-        return list(session.scalars(select(TenantFlow).where(TenantFlow.tenant == tenant)
-                                    .order_by(TenantFlow.name)).all())
+        return list(
+            session.scalars(
+                select(TenantFlow).where(TenantFlow.tenant == tenant).order_by(TenantFlow.name)
+            ).all()
+        )
 
 
 def get_flow(db: Database, tenant: str, name: str) -> TenantFlow:
@@ -175,10 +191,25 @@ def remove_flow(db: Database, tenant: str, name: str, *, actor: str = "system") 
 
 
 def flow_dict(row: TenantFlow) -> dict[str, Any]:
-    return {"name": row.name, "description": row.description, "agent_type": row.agent_type,
-            "profile": row.profile, "tools": list(row.tools or []),
-            "parameters": dict(row.parameters or {})}
+    return {
+        "name": row.name,
+        "description": row.description,
+        "agent_type": row.agent_type,
+        "profile": row.profile,
+        "tools": list(row.tools or []),
+        "parameters": dict(row.parameters or {}),
+    }
 
 
-__all__ = ["AGENT_TYPES", "FLOW_PARAMETERS", "FlowFields", "save_flow", "list_flows", "get_flow",
-           "remove_flow", "flow_agent_spec", "flow_dict", "validation_problems"]
+__all__ = [
+    "AGENT_TYPES",
+    "FLOW_PARAMETERS",
+    "FlowFields",
+    "save_flow",
+    "list_flows",
+    "get_flow",
+    "remove_flow",
+    "flow_agent_spec",
+    "flow_dict",
+    "validation_problems",
+]

@@ -80,15 +80,19 @@ Provider = Literal["rehearsal", "openai", "inference_client", "litellm", "transf
 def create_tenant(db: Database, slug: str, *, name: str = "", actor: str = "system") -> Tenant:
     slug = slug.strip()
     if not SLUG_PATTERN.fullmatch(slug):
-        raise InvalidTenantSettings(["slug: lowercase letters, digits and '-', starting with a "
-                                     "letter or digit, at most 63 characters"], what="tenant")
+        raise InvalidTenantSettings(
+            [
+                "slug: lowercase letters, digits and '-', starting with a "
+                "letter or digit, at most 63 characters"
+            ],
+            what="tenant",
+        )
     with db.session() as session:
         check_can_manage_tenants(session, actor)
         if session.get(Tenant, slug) is not None:
             raise TenantExists(f"A tenant with the slug {slug!r} already exists.")
         now = utcnow()
-        tenant = Tenant(slug=slug, name=name.strip() or slug, settings={}, created_at=now,
-                        updated_at=now)
+        tenant = Tenant(slug=slug, name=name.strip() or slug, settings={}, created_at=now, updated_at=now)
         session.add(tenant)
         store.append_event(session, "tenant.created", actor, data={"tenant": slug, "name": tenant.name})
         return tenant
@@ -119,8 +123,11 @@ def delete_tenant(db: Database, slug: str, *, actor: str = "system") -> None:
     """Delete a tenant with its flows and secrets; refused while anything else belongs to it."""
     used = {k: n for k, n in tenant_usage(db, slug).items() if n}
     if used:
-        raise TenantInUse(f"Tenant {slug!r} still has " + ", ".join(f"{k} ({n})" for k, n in used.items())
-                          + "; move or remove them first.")
+        raise TenantInUse(
+            f"Tenant {slug!r} still has "
+            + ", ".join(f"{k} ({n})" for k, n in used.items())
+            + "; move or remove them first."
+        )
     with db.session() as session:
         check_can_manage_tenants(session, actor)
         tenant = tenant_row(session, slug)
@@ -171,13 +178,15 @@ def _validated(model: type[BaseModel], raw: dict[str, Any], what: str) -> dict[s
     except ValidationError as exc:
         problems = _problems(exc)
         if any(k in raw for k in ("api_key", "key", "token")):
-            problems.append(f"keys are secrets: store one with `tenants secrets set TENANT "
-                            f"{MODEL_API_KEY_SECRET}`")
+            problems.append(
+                f"keys are secrets: store one with `tenants secrets set TENANT {MODEL_API_KEY_SECRET}`"
+            )
         raise InvalidTenantSettings(problems, what=what) from None
 
 
-def set_tenant_model_settings(db: Database, slug: str, model: dict[str, Any], *,
-                              actor: str = "system") -> Tenant:
+def set_tenant_model_settings(
+    db: Database, slug: str, model: dict[str, Any], *, actor: str = "system"
+) -> Tenant:
     """Replace the tenant's model settings (validated as ``TenantModelSettings``)."""
     clean = _validated(TenantModelSettings, model, "tenant model settings")
     with db.session() as session:
@@ -186,13 +195,20 @@ def set_tenant_model_settings(db: Database, slug: str, model: dict[str, Any], *,
         before = dict(tenant.settings or {})
         tenant.settings = {**before, "model": clean}
         tenant.updated_at = utcnow()
-        store.append_event(session, "tenant.settings_changed", actor, before=before,
-                           after=tenant.settings, data={"tenant": slug})
+        store.append_event(
+            session,
+            "tenant.settings_changed",
+            actor,
+            before=before,
+            after=tenant.settings,
+            data={"tenant": slug},
+        )
         return tenant
 
 
-def set_user_model_settings(db: Database, email: str, model: dict[str, Any], *,
-                            actor: str = "system") -> User:
+def set_user_model_settings(
+    db: Database, email: str, model: dict[str, Any], *, actor: str = "system"
+) -> User:
     """Replace a user's own model settings (validated as ``UserModelSettings``)."""
     clean = _validated(UserModelSettings, model, "user model settings")
     with db.session() as session:
@@ -203,8 +219,7 @@ def set_user_model_settings(db: Database, email: str, model: dict[str, Any], *,
             check_can_manage_tenants(session, actor)
         user.settings = {**(user.settings or {}), "model": clean}
         user.updated_at = utcnow()
-        store.append_event(session, "user.settings_changed", actor,
-                           data={"user": user.email, "model": clean})
+        store.append_event(session, "user.settings_changed", actor, data={"user": user.email, "model": clean})
         return user
 
 
@@ -214,8 +229,14 @@ class ResolvedModelSpec(ModelSpec):
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
 
-def resolve_model_spec(db: Database, tenant: str | None, user_email: str | None,
-                       step: ModelSpec | None = None, *, flow: ModelSpec | None = None) -> ModelSpec:
+def resolve_model_spec(
+    db: Database,
+    tenant: str | None,
+    user_email: str | None,
+    step: ModelSpec | None = None,
+    *,
+    flow: ModelSpec | None = None,
+) -> ModelSpec:
     """The model a tenant's user gets, in layers, later ones winning:
 
     1. **platform**: the environment (``COUNTERSIGN_MODEL_*``), as without
@@ -245,9 +266,11 @@ def resolve_model_spec(db: Database, tenant: str | None, user_email: str | None,
         tenant_model = dict((row.settings or {}).get("model") or {}) if row is not None else {}
         user_model = dict((user.settings or {}).get("model") or {}) if user is not None else {}
     flow_model = flow.model_dump(include=flow.model_fields_set) if flow is not None else {}
-    for layer, allowed in ((tenant_model, ("provider", "model_id", "api_base")),
-                           (user_model, ("model_id",)),
-                           (flow_model, ("provider", "model_id", "api_base"))):
+    for layer, allowed in (
+        (tenant_model, ("provider", "model_id", "api_base")),
+        (user_model, ("model_id",)),
+        (flow_model, ("provider", "model_id", "api_base")),
+    ):
         for field in allowed:
             if layer.get(field):
                 layered[field] = layer[field]
@@ -276,22 +299,55 @@ def model_spec_for_workflow(db: Database, workflow_id: str, step: ModelSpec | No
 
 
 def tenant_dict(row: Tenant) -> dict[str, Any]:
-    return {"slug": row.slug, "name": row.name, "settings": dict(row.settings or {}),
-            "created_at": row.created_at.isoformat()}
+    return {
+        "slug": row.slug,
+        "name": row.name,
+        "settings": dict(row.settings or {}),
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 __all__ = [
     # who sees what (core.store.tenancy)
-    "PLATFORM", "TenantScope", "tenant_scope", "can_see", "tenant_of", "user_tenant", "tenant_row",
+    "PLATFORM",
+    "TenantScope",
+    "tenant_scope",
+    "can_see",
+    "tenant_of",
+    "user_tenant",
+    "tenant_row",
     # tenants, flows, settings
-    "check_can_manage_tenants", "create_tenant", "list_tenants", "get_tenant", "tenant_usage",
+    "check_can_manage_tenants",
+    "create_tenant",
+    "list_tenants",
+    "get_tenant",
+    "tenant_usage",
     "delete_tenant",
-    "TenantModelSettings", "UserModelSettings", "set_tenant_model_settings",
-    "set_user_model_settings", "ResolvedModelSpec", "resolve_model_spec", "model_spec_for_workflow",
-    "FlowFields", "FLOW_PARAMETERS", "save_flow", "list_flows", "get_flow", "remove_flow",
-    "flow_agent_spec", "flow_dict", "tenant_dict",
-    "MODEL_API_KEY_SECRET", "AGENT_TYPES",
+    "TenantModelSettings",
+    "UserModelSettings",
+    "set_tenant_model_settings",
+    "set_user_model_settings",
+    "ResolvedModelSpec",
+    "resolve_model_spec",
+    "model_spec_for_workflow",
+    "FlowFields",
+    "FLOW_PARAMETERS",
+    "save_flow",
+    "list_flows",
+    "get_flow",
+    "remove_flow",
+    "flow_agent_spec",
+    "flow_dict",
+    "tenant_dict",
+    "MODEL_API_KEY_SECRET",
+    "AGENT_TYPES",
     # secrets (core.tenants.secrets)
-    "SECRETS_KEY_ENV", "MASK", "SecretInfo", "set_tenant_secret", "list_tenant_secrets",
-    "delete_tenant_secret", "tenant_secret_value", "rotate_tenant_secrets",
+    "SECRETS_KEY_ENV",
+    "MASK",
+    "SecretInfo",
+    "set_tenant_secret",
+    "list_tenant_secrets",
+    "delete_tenant_secret",
+    "tenant_secret_value",
+    "rotate_tenant_secrets",
 ]

@@ -32,14 +32,12 @@ from core.store.tables import TenantSecret, utcnow
 from core.store.tenancy import tenant_row
 
 if TYPE_CHECKING:
-
     from core.store.db import Database
 
 SECRETS_KEY_ENV = "COUNTERSIGN_SECRETS_KEY"
 MASK = "••••••••"
 MAX_SECRET_LENGTH = 10_000
-GENERATE_HINT = ("python -c 'from cryptography.fernet import Fernet; "
-                 "print(Fernet.generate_key().decode())'")
+GENERATE_HINT = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 
 
 def secrets_cipher() -> MultiFernet:
@@ -49,8 +47,10 @@ def secrets_cipher() -> MultiFernet:
     raw = secret(SECRETS_KEY_ENV)
     keys = [k.strip() for k in (raw or "").split(",") if k.strip()]
     if not keys:
-        raise SecretsKeyError(f"{SECRETS_KEY_ENV} is not set, so tenant secrets cannot be stored "
-                              f"or read. Make a key with {GENERATE_HINT} and set it.")
+        raise SecretsKeyError(
+            f"{SECRETS_KEY_ENV} is not set, so tenant secrets cannot be stored "
+            f"or read. Make a key with {GENERATE_HINT} and set it."
+        )
     fernets = []
     for position, key in enumerate(keys, start=1):
         try:
@@ -58,7 +58,8 @@ def secrets_cipher() -> MultiFernet:
         except (ValueError, TypeError):
             raise SecretsKeyError(
                 f"{SECRETS_KEY_ENV}: key {position} of {len(keys)} is not a Fernet key "
-                f"(32 url-safe base64-encoded bytes); make one with {GENERATE_HINT}.") from None
+                f"(32 url-safe base64-encoded bytes); make one with {GENERATE_HINT}."
+            ) from None
     return MultiFernet(fernets)
 
 
@@ -86,12 +87,14 @@ def _check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 100 or not name.replace("_", "").replace("-", "").isalnum():
         raise InvalidTenantSettings(
-            ["name: letters, digits, '-' and '_' only, 1 to 100 characters"], what="secret")
+            ["name: letters, digits, '-' and '_' only, 1 to 100 characters"], what="secret"
+        )
     return name
 
 
-def set_tenant_secret(db: Database, tenant: str, name: str, value: str, *,
-                      actor: str = "system") -> SecretInfo:
+def set_tenant_secret(
+    db: Database, tenant: str, name: str, value: str, *, actor: str = "system"
+) -> SecretInfo:
     """Store (or replace) a tenant's secret, encrypted; the event records its name only."""
     name = _check_name(name)
     if not value or len(value) > MAX_SECRET_LENGTH:
@@ -115,8 +118,9 @@ def list_tenant_secrets(db: Database, tenant: str) -> list[SecretInfo]:
     """The tenant's secrets: names and a mask, never values (no key needed)."""
     with db.read() as session:
         tenant_row(session, tenant)
-        rows = session.scalars(select(TenantSecret).where(TenantSecret.tenant == tenant)
-                               .order_by(TenantSecret.name)).all()
+        rows = session.scalars(
+            select(TenantSecret).where(TenantSecret.tenant == tenant).order_by(TenantSecret.name)
+        ).all()
         return [SecretInfo(r.name, MASK, r.updated_at) for r in rows]
 
 
@@ -128,15 +132,15 @@ def delete_tenant_secret(db: Database, tenant: str, name: str, *, actor: str = "
         if row is None:
             raise TenantSecretNotFound(f"Tenant {tenant!r} has no secret named {name!r}.")
         session.delete(row)
-        store.append_event(session, "tenant.secret_deleted", actor,
-                           data={"tenant": tenant, "name": name})
+        store.append_event(session, "tenant.secret_deleted", actor, data={"tenant": tenant, "name": name})
 
 
 def tenant_secret_value(db: Database, tenant: str, name: str) -> str | None:
     """The decrypted secret, or None when the tenant has none of that name."""
     with db.read() as session:
-        ciphertext = session.scalar(select(TenantSecret.ciphertext).where(
-            TenantSecret.tenant == tenant, TenantSecret.name == name))
+        ciphertext = session.scalar(
+            select(TenantSecret.ciphertext).where(TenantSecret.tenant == tenant, TenantSecret.name == name)
+        )
     return None if ciphertext is None else decrypt_secret(ciphertext)
 
 
@@ -152,12 +156,23 @@ def rotate_tenant_secrets(db: Database, *, actor: str = "system") -> int:
             except InvalidToken:
                 raise SecretUndecryptable(
                     f"The secret {row.name!r} of tenant {row.tenant!r} cannot be decrypted with "
-                    f"any key in {SECRETS_KEY_ENV}; nothing was rotated.") from None
+                    f"any key in {SECRETS_KEY_ENV}; nothing was rotated."
+                ) from None
             row.updated_at = utcnow()
         store.append_event(session, "tenant.secrets_rotated", actor, data={"count": len(rows)})
         return len(rows)
 
 
-__all__ = ["SECRETS_KEY_ENV", "MASK", "SecretInfo", "secrets_cipher", "encrypt_secret",
-           "decrypt_secret", "set_tenant_secret", "list_tenant_secrets", "delete_tenant_secret",
-           "tenant_secret_value", "rotate_tenant_secrets"]
+__all__ = [
+    "SECRETS_KEY_ENV",
+    "MASK",
+    "SecretInfo",
+    "secrets_cipher",
+    "encrypt_secret",
+    "decrypt_secret",
+    "set_tenant_secret",
+    "list_tenant_secrets",
+    "delete_tenant_secret",
+    "tenant_secret_value",
+    "rotate_tenant_secrets",
+]

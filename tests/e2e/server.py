@@ -67,8 +67,9 @@ class Dashboard:
         return Database(self.db_url)
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path,
-                 timeout: float = STARTUP_TIMEOUT_S) -> None:
+def wait_healthy(
+    base_url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = STARTUP_TIMEOUT_S
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -110,8 +111,9 @@ def prepare_demo(db_url: str) -> None:
         db.dispose()
 
 
-def start_dashboard(db_url: str, workdir: Path, *, extra_env: dict[str, str] | None = None,
-                    port: int | None = None) -> Dashboard:
+def start_dashboard(
+    db_url: str, workdir: Path, *, extra_env: dict[str, str] | None = None, port: int | None = None
+) -> Dashboard:
     port = port or free_port()
     log_path = workdir / f"streamlit-{port}.log"
     env = {
@@ -121,18 +123,30 @@ def start_dashboard(db_url: str, workdir: Path, *, extra_env: dict[str, str] | N
         **(extra_env or {}),
     }
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--server.headless", "true",
-        "--server.fileWatcherType", "none",
-        "--server.runOnSave", "false",
-        "--browser.gatherUsageStats", "false",
-        "--global.developmentMode", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
     ]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process, log_path)
@@ -151,10 +165,8 @@ def launch_chromium(playwright: Any) -> Any:
 
 def wait_for_app(page: Any, timeout_ms: int = UI_TIMEOUT_MS) -> None:
     """Wait until the app is connected and its script has finished running."""
-    page.locator(f'{APP_SELECTOR}[data-test-connection-state="CONNECTED"]').wait_for(
-        timeout=timeout_ms)
-    page.locator(f'{APP_SELECTOR}[data-test-script-state="notRunning"]').wait_for(
-        timeout=timeout_ms)
+    page.locator(f'{APP_SELECTOR}[data-test-connection-state="CONNECTED"]').wait_for(timeout=timeout_ms)
+    page.locator(f'{APP_SELECTOR}[data-test-script-state="notRunning"]').wait_for(timeout=timeout_ms)
     # Widgets whose code is still loading show a skeleton; clicking one misses.
     expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=timeout_ms)
 
@@ -162,7 +174,8 @@ def wait_for_app(page: Any, timeout_ms: int = UI_TIMEOUT_MS) -> None:
 def sign_in(page: Any, email: str, password: str = DEMO_PASSWORD) -> None:
     """Fill the local sign-in form shown to a signed-out visitor."""
     form = page.locator('[data-testid="stForm"]').filter(
-        has=page.get_by_role("textbox", name="Password", exact=True))
+        has=page.get_by_role("textbox", name="Password", exact=True)
+    )
     expect(form).to_be_visible()
     form.get_by_role("textbox", name="Email", exact=True).fill(email)
     form.get_by_role("textbox", name="Password", exact=True).fill(password)

@@ -27,10 +27,19 @@ pytestmark = pytest.mark.browser
 
 FINANCE = "finance@example.com"
 TITLE = "Pay the supplier"
-PAY = {"name": "pay a supplier", "steps": [{
-    "name": "pay", "type": "tool", "tool": "record_payment", "requires_approval": True,
-    "args": {"amount": "${input.amount}", "currency": "USD", "note": "${input.note}"},
-    "approval_config": {"title": TITLE, "type": "budget", "requested_from": FINANCE}}]}
+PAY = {
+    "name": "pay a supplier",
+    "steps": [
+        {
+            "name": "pay",
+            "type": "tool",
+            "tool": "record_payment",
+            "requires_approval": True,
+            "args": {"amount": "${input.amount}", "currency": "USD", "note": "${input.note}"},
+            "approval_config": {"title": TITLE, "type": "budget", "requested_from": FINANCE},
+        }
+    ],
+}
 
 
 @pytest.fixture
@@ -39,13 +48,17 @@ def received(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def recording_dashboard(sqlite_url: str, tmp_path: Path, received: Path,
-                        request: pytest.FixtureRequest) -> Iterator[Dashboard]:
+def recording_dashboard(
+    sqlite_url: str, tmp_path: Path, received: Path, request: pytest.FixtureRequest
+) -> Iterator[Dashboard]:
     """The dashboard, its runner able to run record_payment (COUNTERSIGN_TOOL_MODULES)."""
     require_chromium()
     prepare_demo(sqlite_url)
-    app = start_dashboard(sqlite_url, tmp_path, extra_env={
-        "COUNTERSIGN_TOOL_MODULES": "tests.e2e.recording_tools", RECEIVED_ENV: str(received)})
+    app = start_dashboard(
+        sqlite_url,
+        tmp_path,
+        extra_env={"COUNTERSIGN_TOOL_MODULES": "tests.e2e.recording_tools", RECEIVED_ENV: str(received)},
+    )
     try:
         yield app
     finally:
@@ -58,8 +71,9 @@ def waiting_payment(db_url: str) -> tuple[str, str]:
     """A workflow whose guarded record_payment call of 12,500 USD waits for finance."""
     db = Database(db_url)
     try:
-        workflow = ops.create_workflow(db, PAY, input_data={"amount": 12500, "note": "invoice 7"},
-                                       created_by="admin@example.com")
+        workflow = ops.create_workflow(
+            db, PAY, input_data={"amount": 12500, "note": "invoice 7"}, created_by="admin@example.com"
+        )
         build_runner(db).run_until_idle(max_seconds=60)
         [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
         return workflow.id, approval.id
@@ -78,8 +92,8 @@ def read_received(path: Path, app: Dashboard, timeout: float = 30.0) -> list[dic
 
 @pytest.mark.parametrize(("speed", "amount"), [("human", "9000"), ("machine", "8500")])
 def test_a_budget_approved_lower_runs_the_tool_with_the_lower_amount(
-        recording_dashboard: Dashboard, page: Any, received: Path, speed: str,
-        amount: str) -> None:
+    recording_dashboard: Dashboard, page: Any, received: Path, speed: str, amount: str
+) -> None:
     app = recording_dashboard
     workflow_id, approval_id = waiting_payment(app.db_url)
     page.goto(f"{app.url}/?approval={approval_id}")
@@ -101,13 +115,11 @@ def test_a_budget_approved_lower_runs_the_tool_with_the_lower_amount(
     expect(page.get_by_text("You approved the request.")).to_be_visible()
     expect(page.get_by_text("This request was modified by finance@example.com")).to_be_visible()
 
-    assert read_received(received, app) == [
-        {"amount": float(amount), "currency": "USD", "note": "invoice 7"}]
+    assert read_received(received, app) == [{"amount": float(amount), "currency": "USD", "note": "invoice 7"}]
     db = Database(app.db_url)
     try:
         deadline = time.monotonic() + 30
-        while ops.get_workflow(db, workflow_id).status != "completed" \
-                and time.monotonic() < deadline:
+        while ops.get_workflow(db, workflow_id).status != "completed" and time.monotonic() < deadline:
             time.sleep(0.2)
         assert ops.get_workflow(db, workflow_id).status == "completed"
     finally:

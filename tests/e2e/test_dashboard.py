@@ -87,8 +87,11 @@ def test_deep_link_sign_in_fill_form_approve_moves_workflow_on(dashboard: Dashbo
     assert f"approval={approval.id}" in page.url
 
     ticket = page.get_by_role("textbox", name=re.compile("^Change ticket"))
-    for field in (ticket, page.get_by_role("combobox", name=re.compile("^Deployment window")),
-                  page.get_by_label("Rollback plan")):
+    for field in (
+        ticket,
+        page.get_by_role("combobox", name=re.compile("^Deployment window")),
+        page.get_by_label("Rollback plan"),
+    ):
         expect(field).to_be_visible()
     ticket.fill("CHG-1234")
     _choose(page, "Deployment window", "tonight")
@@ -119,9 +122,7 @@ def test_deep_link_sign_in_fill_form_approve_moves_workflow_on(dashboard: Dashbo
     assert chart.locator(".barlayer .point").count() >= 4  # one bar per step run
 
 
-def test_rollback_with_reason_and_confirmation_restores_checkpoint(
-    dashboard: Dashboard, page: Any
-) -> None:
+def test_rollback_with_reason_and_confirmation_restores_checkpoint(dashboard: Dashboard, page: Any) -> None:
     workflow, approval = _deploy_rows(dashboard)
 
     page.goto(f"{dashboard.url}/?workflow={workflow.id}")
@@ -149,7 +150,8 @@ def test_rollback_with_reason_and_confirmation_restores_checkpoint(
     try:
         with db.read() as session:
             checkpoint = session.scalars(
-                select(WorkflowCheckpoint).where(WorkflowCheckpoint.workflow_id == workflow.id)
+                select(WorkflowCheckpoint)
+                .where(WorkflowCheckpoint.workflow_id == workflow.id)
                 .order_by(WorkflowCheckpoint.id.desc())
             ).first()
             cancelled = session.get(ApprovalRequest, approval.id)

@@ -66,7 +66,8 @@ def _roles(app: Dashboard, session_id: str) -> list[str]:
 
 
 def test_supervisor_takes_over_a_live_session_while_the_user_writes(
-        dashboard: Dashboard, page: Any, second_page: Any) -> None:
+    dashboard: Dashboard, page: Any, second_page: Any
+) -> None:
     user, supervisor = page, second_page
 
     # The person starts a session and the agent answers.
@@ -123,5 +124,4 @@ def test_supervisor_takes_over_a_live_session_while_the_user_writes(
     expect(answer).to_be_visible()
     expect(answer).to_contain_text("I was given 4 message(s)")  # 3 user + 1 agent, no supervisor
     expect(_message(supervisor, "You said: 'Scones then'")).to_be_visible()
-    assert _roles(dashboard, session_id) == ["user", "assistant", "user", "supervisor", "user",
-                                             "assistant"]
+    assert _roles(dashboard, session_id) == ["user", "assistant", "user", "supervisor", "user", "assistant"]

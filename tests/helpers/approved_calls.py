@@ -44,24 +44,33 @@ def pay_registry(calls: Calls) -> ToolRegistry:
 
 
 def pay_step(approval_type: str = "binary", **config: Any) -> dict[str, Any]:
-    return {"name": "pay", "type": "tool", "tool": "pay", "requires_approval": True,
-            "args": {"amount": "${input.amount}", "currency": "USD", "note": "${input.note}"},
-            "approval_config": {"type": approval_type, "requested_from": FINANCE, **config}}
+    return {
+        "name": "pay",
+        "type": "tool",
+        "tool": "pay",
+        "requires_approval": True,
+        "args": {"amount": "${input.amount}", "currency": "USD", "note": "${input.note}"},
+        "approval_config": {"type": approval_type, "requested_from": FINANCE, **config},
+    }
 
 
 def run(db: Database, registry: ToolRegistry) -> int:
     return build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
 
 
-def waiting(db: Database, registry: ToolRegistry, approval_type: str = "binary",
-            amount: float = 12500, **config: Any) -> tuple[str, ApprovalRequest]:
+def waiting(
+    db: Database, registry: ToolRegistry, approval_type: str = "binary", amount: float = 12500, **config: Any
+) -> tuple[str, ApprovalRequest]:
     """A workflow whose guarded ``pay`` call waits for finance; (workflow id, request).
 
     REQUESTER, who starts it, is a service account (core.identity.permissions)."""
     add_user(db, REQUESTER, role="service")
     workflow_id = ops.create_workflow(
-        db, {"name": "pay an invoice", "steps": [pay_step(approval_type, **config)]},
-        input_data={"amount": amount, "note": PROPOSED["note"]}, created_by=REQUESTER).id
+        db,
+        {"name": "pay an invoice", "steps": [pay_step(approval_type, **config)]},
+        input_data={"amount": amount, "note": PROPOSED["note"]},
+        created_by=REQUESTER,
+    ).id
     run(db, registry)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
     return workflow_id, approval
@@ -72,8 +81,12 @@ def waiting(db: Database, registry: ToolRegistry, approval_type: str = "binary",
 CASES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any] | None]] = {
     # name: (approval type, decision, data, received)
     "approve": ("binary", "approve", {}, PROPOSED),
-    "edited": ("binary", "modify", {"arguments": {"note": "invoice 7, net 30"}},
-               {**PROPOSED, "note": "invoice 7, net 30"}),
+    "edited": (
+        "binary",
+        "modify",
+        {"arguments": {"note": "invoice 7, net 30"}},
+        {**PROPOSED, "note": "invoice 7, net 30"},
+    ),
     "budget_lower": ("budget", "approve", {"approved_amount": 9000}, {**PROPOSED, "amount": 9000}),
     "schema_broken": ("binary", "modify", {"arguments": {"amount": "a lot"}}, None),
     "other_tool": ("binary", "modify", {"tool": "refund", "arguments": {"amount": 1}}, None),

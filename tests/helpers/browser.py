@@ -28,8 +28,7 @@ def form_csrf(html: str) -> str:
     return found.group(1)
 
 
-def sign_in(client: Any, email: str, password: str, next: str | None = None,
-            **post: Any) -> Response:
+def sign_in(client: Any, email: str, password: str, next: str | None = None, **post: Any) -> Response:
     """Sign in through the gateway's /login form, as a browser would."""
     form = client.get("/login", params={"next": next} if next else None)
     assert form.status_code == 200, form.text

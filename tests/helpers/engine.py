@@ -42,15 +42,20 @@ class Calls:
 
 
 def start(
-    db: Database, steps: list[dict[str, Any]], *, input_data: dict[str, Any] | None = None,
-    created_by: str = REQUESTER, name: str = "test workflow",
+    db: Database,
+    steps: list[dict[str, Any]],
+    *,
+    input_data: dict[str, Any] | None = None,
+    created_by: str = REQUESTER,
+    name: str = "test workflow",
 ) -> str:
     """Start a workflow as ``created_by``, a service account unless it has one already
     (starting needs workflows:start, core.identity.permissions)."""
     if "@" in created_by and not account_exists(db, created_by):
         add_user(db, created_by, role="service")
-    return ops.create_workflow(db, {"name": name, "steps": steps}, input_data=input_data,
-                               created_by=created_by).id
+    return ops.create_workflow(
+        db, {"name": name, "steps": steps}, input_data=input_data, created_by=created_by
+    ).id
 
 
 def account_exists(db: Database, email: str) -> bool:
@@ -91,9 +96,11 @@ def step_runs(db: Database, workflow_id: str) -> list[StepRun]:
 
 def notifications(db: Database, approval_id: str) -> list[tuple[str, str, str]]:
     with db.read() as session:
-        rows = session.scalars(select(Notification).where(Notification.approval_id == approval_id)
-                               .order_by(Notification.kind, Notification.channel,
-                                         Notification.recipient)).all()
+        rows = session.scalars(
+            select(Notification)
+            .where(Notification.approval_id == approval_id)
+            .order_by(Notification.kind, Notification.channel, Notification.recipient)
+        ).all()
         return [(n.kind, n.channel, n.recipient) for n in rows]
 
 
@@ -112,5 +119,8 @@ def tool(name: str, label: str | None = None, **extra: Any) -> dict[str, Any]:
 
 
 def approval(name: str, **config: Any) -> dict[str, Any]:
-    return {"name": name, "type": "approval",
-            "approval_config": {"requested_from": "boss@example.com", **config}}
+    return {
+        "name": name,
+        "type": "approval",
+        "approval_config": {"requested_from": "boss@example.com", **config},
+    }

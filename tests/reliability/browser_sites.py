@@ -30,8 +30,9 @@ STARTUP_S = 60.0
 def gateway_site(db: Database) -> Iterator[str]:
     """The whole gateway (Gradio UI included) served on a free loopback port."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
-                                           log_level="warning", log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    )
     thread = threading.Thread(target=server.run, name="gateway-site", daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_S

@@ -23,11 +23,15 @@ TABLE_PROPERTY = "reliability_table"
 ATTACK_PROPERTY = "security_attack"
 ATTACK_COLUMNS = ("attack", "attempts", "refused or inert")
 AVAILABILITY_PROPERTY = "availability_row"
-AVAILABILITY_COLUMNS = ("attack", "attempts", "refused", "time to answer (ms)",
-                        "probe latency (ms)")
+AVAILABILITY_COLUMNS = ("attack", "attempts", "refused", "time to answer (ms)", "probe latency (ms)")
 
-FAULT_COLUMNS = ("scenario", "workflows lost", "stuck", "steps run twice without their idempotency key",
-                 "notifications lost")
+FAULT_COLUMNS = (
+    "scenario",
+    "workflows lost",
+    "stuck",
+    "steps run twice without their idempotency key",
+    "notifications lost",
+)
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,9 @@ def render(title: str, headers: tuple[str, ...] | list[str], rows: list[tuple[An
 
 
 def fault_table(results: list[FaultResult]) -> str:
-    return render("Fault injection (every count must be 0)", FAULT_COLUMNS,
-                  [(r.scenario, *r.counts()) for r in results])
+    return render(
+        "Fault injection (every count must be 0)", FAULT_COLUMNS, [(r.scenario, *r.counts()) for r in results]
+    )
 
 
 def show(request: pytest.FixtureRequest, text: str) -> None:
@@ -91,10 +96,20 @@ def record_attacks(request: pytest.FixtureRequest, tally: AttackTally) -> None:
     request.node.user_properties.append((ATTACK_PROPERTY, (tally.attack, tally.attempts, tally.refused)))
 
 
-def record_availability(request: pytest.FixtureRequest, attack: str, attempts: int,
-                        refused: int | str, answer_ms: float | None,
-                        probe_ms: float | None) -> None:
+def record_availability(
+    request: pytest.FixtureRequest,
+    attack: str,
+    attempts: int,
+    refused: int | str,
+    answer_ms: float | None,
+    probe_ms: float | None,
+) -> None:
     """One row of the availability table (hostile input), printed at the end of the run."""
-    row = (attack, attempts, refused, "-" if answer_ms is None else f"{answer_ms:.0f}",
-           "-" if probe_ms is None else f"{probe_ms:.0f}")
+    row = (
+        attack,
+        attempts,
+        refused,
+        "-" if answer_ms is None else f"{answer_ms:.0f}",
+        "-" if probe_ms is None else f"{probe_ms:.0f}",
+    )
     request.node.user_properties.append((AVAILABILITY_PROPERTY, row))

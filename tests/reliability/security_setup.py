@@ -42,10 +42,15 @@ def parked(db: Database, approval: dict[str, Any] | None = None) -> tuple[str, A
 
 def two_level_budget(amount: float = 500) -> dict[str, Any]:
     """A budget gate whose two levels both ask BOSS: the replay case."""
-    return {"title": "Pay the supplier", "type": "budget",
-            "context_data": {"amount": amount, "currency": "EUR"},
-            "levels": [{"name": "manager", "min_amount": 0, "approvers": [BOSS]},
-                       {"name": "director", "min_amount": 100, "approvers": [BOSS]}]}
+    return {
+        "title": "Pay the supplier",
+        "type": "budget",
+        "context_data": {"amount": amount, "currency": "EUR"},
+        "levels": [
+            {"name": "manager", "min_amount": 0, "approvers": [BOSS]},
+            {"name": "director", "min_amount": 100, "approvers": [BOSS]},
+        ],
+    }
 
 
 def phishing_scene(db: Database) -> tuple[ApprovalRequest, str, str]:
@@ -53,11 +58,24 @@ def phishing_scene(db: Database) -> tuple[ApprovalRequest, str, str]:
     account(db, STARTER, "admin")
     account(db, BOSS)
     account(db, ADMIN, "admin")
-    spec = {"name": PHISHING, "description": PHISHING, "steps": [
-        {"name": f"prepare {PHISHING}", "type": "checkpoint"},
-        {"name": f"approve {PHISHING}", "type": "approval", "approval_config": {
-            "title": PHISHING, "description": f"{PHISHING}\n# big\n<img src=http://attacker.example/x>",
-            "requested_from": [BOSS], "channels": [], "context_data": {PHISHING: PHISHING}}}]}
+    spec = {
+        "name": PHISHING,
+        "description": PHISHING,
+        "steps": [
+            {"name": f"prepare {PHISHING}", "type": "checkpoint"},
+            {
+                "name": f"approve {PHISHING}",
+                "type": "approval",
+                "approval_config": {
+                    "title": PHISHING,
+                    "description": f"{PHISHING}\n# big\n<img src=http://attacker.example/x>",
+                    "requested_from": [BOSS],
+                    "channels": [],
+                    "context_data": {PHISHING: PHISHING},
+                },
+            },
+        ],
+    }
     workflow = ops.create_workflow(db, spec, created_by=STARTER)
     build_runner(db).run_until_idle()
     ops.create_checkpoint(db, workflow.id, PHISHING[:150], ADMIN)

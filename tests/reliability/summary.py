@@ -26,10 +26,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # Runs where the report arrives: in the only process, or in xdist's controller.
     if report.when == "call":
         _tables.extend(str(value) for name, value in report.user_properties if name == TABLE_PROPERTY)
-        _attacks.extend(tuple(value) for name, value in report.user_properties
-                        if name == ATTACK_PROPERTY)
-        _availability.extend(tuple(value) for name, value in report.user_properties
-                             if name == AVAILABILITY_PROPERTY)
+        _attacks.extend(tuple(value) for name, value in report.user_properties if name == ATTACK_PROPERTY)
+        _availability.extend(
+            tuple(value) for name, value in report.user_properties if name == AVAILABILITY_PROPERTY
+        )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -44,8 +44,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         rows = [(attack, *counts) for attack, counts in sorted(totals.items())]
         tables.append(render("Security: every attempt refused or inert", ATTACK_COLUMNS, rows))
     if _availability:
-        tables.append(render("Availability under hostile input (the service kept answering)",
-                             AVAILABILITY_COLUMNS, sorted(_availability)))
+        tables.append(
+            render(
+                "Availability under hostile input (the service kept answering)",
+                AVAILABILITY_COLUMNS,
+                sorted(_availability),
+            )
+        )
     if tables:
         terminalreporter.section("reliability and security results")
         for table in tables:

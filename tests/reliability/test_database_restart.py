@@ -48,8 +48,12 @@ OUTAGE_NOTICED_WITHIN = 60.0
 ALL_DONE_WITHIN = 240.0
 # The runner's and dispatcher's "something went wrong" lines, which carry a
 # traceback for real errors; a database outage must not produce them.
-TRACEBACK_EVENTS = {"runner loop error; retrying", "workflow execution failed", "heartbeat failed",
-                    "dispatcher loop error; retrying"}
+TRACEBACK_EVENTS = {
+    "runner loop error; retrying",
+    "workflow execution failed",
+    "heartbeat failed",
+    "dispatcher loop error; retrying",
+}
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -62,6 +66,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 def tolerant(check: Callable[[], bool]) -> Callable[[], bool]:
     """``check``, reading False while the database is still coming back."""
+
     def run() -> bool:
         try:
             return check()
@@ -69,21 +74,31 @@ def tolerant(check: Callable[[], bool]) -> Callable[[], bool]:
             if is_database_unavailable(exc):
                 return False
             raise
+
     return run
 
 
 def slow_workflow(calls_log: Path, index: int) -> dict[str, object]:
-    return {"name": f"restart {index}", "steps": [
-        {"name": step, "type": "tool", "tool": "log_and_sleep",
-         "args": {"path": str(calls_log), "label": f"{index}:{step}", "seconds": STEP_SECONDS}}
-        for step in STEPS]}
+    return {
+        "name": f"restart {index}",
+        "steps": [
+            {
+                "name": step,
+                "type": "tool",
+                "tool": "log_and_sleep",
+                "args": {"path": str(calls_log), "label": f"{index}:{step}", "seconds": STEP_SECONDS},
+            }
+            for step in STEPS
+        ],
+    }
 
 
 # -- the engine in this process ------------------------------------------------------------
 
 
 def test_a_database_object_works_again_after_a_restart(
-        private_cluster: PrivateCluster, private_pg_url: str) -> None:
+    private_cluster: PrivateCluster, private_pg_url: str
+) -> None:
     db = Database(private_pg_url)
     try:
         assert database_answers(db)
@@ -107,12 +122,21 @@ def test_a_database_object_works_again_after_a_restart(
 @contextlib.contextmanager
 def runner_subprocess(url: str, log_path: Path) -> Iterator[subprocess.Popen[str]]:
     """``python -m core runner`` against ``url``, JSON logs in ``log_path``; stopped after."""
-    env = cli_env(url, COUNTERSIGN_LEASE_SECONDS=LEASE_SECONDS,
-                  COUNTERSIGN_TOOL_MODULES="tests.acceptance.core.slow_tools",
-                  COUNTERSIGN_LOG_FORMAT="json")
+    env = cli_env(
+        url,
+        COUNTERSIGN_LEASE_SECONDS=LEASE_SECONDS,
+        COUNTERSIGN_TOOL_MODULES="tests.acceptance.core.slow_tools",
+        COUNTERSIGN_LOG_FORMAT="json",
+    )
     with log_path.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "core", "runner", "--concurrency", "2"],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core", "runner", "--concurrency", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
     try:
         yield proc
     finally:
@@ -151,28 +175,37 @@ def calls_of(path: Path) -> list[tuple[str, str]]:
 
 def listening_sessions(cluster: PrivateCluster, dbname: str) -> int:
     with cluster.connect() as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query = %s",
-                           (dbname, f"LISTEN {CHANNEL}")).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query = %s",
+            (dbname, f"LISTEN {CHANNEL}"),
+        ).fetchone()
     return int(row[0]) if row else 0
 
 
 def test_a_runner_process_carries_on_through_a_database_restart(
-        private_cluster: PrivateCluster, private_pg_url: str, tmp_path: Path,
-        runner_process: tuple[subprocess.Popen[str], Path], request: pytest.FixtureRequest) -> None:
+    private_cluster: PrivateCluster,
+    private_pg_url: str,
+    tmp_path: Path,
+    runner_process: tuple[subprocess.Popen[str], Path],
+    request: pytest.FixtureRequest,
+) -> None:
     proc, runner_log = runner_process
     dbname = private_pg_url.rsplit("/", 1)[1]
     calls_log = tmp_path / "calls.log"
     db = Database(private_pg_url)
     try:
-        wait_until(lambda: listening_sessions(private_cluster, dbname) == 1, 60,
-                   "the runner listens for wake-ups")
+        wait_until(
+            lambda: listening_sessions(private_cluster, dbname) == 1, 60, "the runner listens for wake-ups"
+        )
         ids = [ops.create_workflow(db, slow_workflow(calls_log, i)).id for i in range(WORKFLOWS)]
         wait_until(lambda: len(calls_of(calls_log)) >= 4, 120, "the run is under way")
 
         private_cluster.stop()  # pg_ctl stop -m fast: every connection is cut mid-run
-        wait_until(lambda: any("database unavailable" in str(r.get("event"))
-                               for r in log_records(runner_log)),
-                   OUTAGE_NOTICED_WITHIN, "the runner notices the outage")
+        wait_until(
+            lambda: any("database unavailable" in str(r.get("event")) for r in log_records(runner_log)),
+            OUTAGE_NOTICED_WITHIN,
+            "the runner notices the outage",
+        )
         private_cluster.start()
 
         # Started after the restart: claimed through the runner's new connections.
@@ -185,8 +218,11 @@ def test_a_runner_process_carries_on_through_a_database_restart(
 
         wait_until(tolerant(all_completed), ALL_DONE_WITHIN, "every workflow completes")
         assert proc.poll() is None, "the runner process is the same one, still running"
-        wait_until(tolerant(lambda: listening_sessions(private_cluster, dbname) == 1), 60,
-                   "the LISTEN connection is back")
+        wait_until(
+            tolerant(lambda: listening_sessions(private_cluster, dbname) == 1),
+            60,
+            "the LISTEN connection is back",
+        )
 
         with db.read() as session:
             runs = session.scalars(select(StepRun).where(StepRun.workflow_id.in_(ids))).all()
@@ -198,24 +234,37 @@ def test_a_runner_process_carries_on_through_a_database_restart(
         key_of_label = {f"{ids.index(r.workflow_id)}:{r.step_name}": r.idempotency_key for r in runs}
         calls = calls_of(calls_log)
         statuses = {r.workflow_id: ops.get_workflow(db, r.workflow_id).status for r in runs}
-        show(request, fault_table([FaultResult(
-            f"PostgreSQL restarted during a run ({len(ids)} workflows, no notifications)",
-            workflows_lost=len(set(ids) - set(statuses)),
-            stuck=sum(status != "completed" for status in statuses.values()),
-            steps_twice_without_key=sum(key != key_of_label.get(label) for label, key in calls),
-            notifications_lost=0)]))
+        show(
+            request,
+            fault_table(
+                [
+                    FaultResult(
+                        f"PostgreSQL restarted during a run ({len(ids)} workflows, no notifications)",
+                        workflows_lost=len(set(ids) - set(statuses)),
+                        stuck=sum(status != "completed" for status in statuses.values()),
+                        steps_twice_without_key=sum(key != key_of_label.get(label) for label, key in calls),
+                        notifications_lost=0,
+                    )
+                ]
+            ),
+        )
         assert {label for label, _ in calls} == set(key_of_label)
         assert all(key == key_of_label[label] for label, key in calls), calls
 
         # A second outage while the runner is idle: its loop backs off, then claims again.
         private_cluster.stop()
-        wait_until(lambda: any(r.get("event") == "database unavailable; retrying"
-                               for r in log_records(runner_log)),
-                   OUTAGE_NOTICED_WITHIN, "the idle loop notices the outage")
+        wait_until(
+            lambda: any(r.get("event") == "database unavailable; retrying" for r in log_records(runner_log)),
+            OUTAGE_NOTICED_WITHIN,
+            "the idle loop notices the outage",
+        )
         private_cluster.start()
         last = ops.create_workflow(db, slow_workflow(calls_log, WORKFLOWS + 1)).id
-        wait_until(tolerant(lambda: ops.get_workflow(db, last).status == "completed"),
-                   ALL_DONE_WITHIN, "a workflow started after the second restart completes")
+        wait_until(
+            tolerant(lambda: ops.get_workflow(db, last).status == "completed"),
+            ALL_DONE_WITHIN,
+            "a workflow started after the second restart completes",
+        )
         assert proc.poll() is None
 
         records = log_records(runner_log)
@@ -227,21 +276,33 @@ def test_a_runner_process_carries_on_through_a_database_restart(
 
 
 def test_a_runner_started_before_the_database_waits_for_it(
-        private_cluster: PrivateCluster, private_pg_url: str, tmp_path: Path) -> None:
+    private_cluster: PrivateCluster, private_pg_url: str, tmp_path: Path
+) -> None:
     private_cluster.stop()
     log_path = tmp_path / "runner.log"
     db = Database(private_pg_url)
     try:
         with runner_subprocess(private_pg_url, log_path) as proc:
-            wait_until(lambda: sum(r.get("event") == "database unavailable at start; retrying"
-                                   for r in log_records(log_path)) >= 2,
-                       OUTAGE_NOTICED_WITHIN, "the runner waits for the database, retrying")
+            wait_until(
+                lambda: (
+                    sum(
+                        r.get("event") == "database unavailable at start; retrying"
+                        for r in log_records(log_path)
+                    )
+                    >= 2
+                ),
+                OUTAGE_NOTICED_WITHIN,
+                "the runner waits for the database, retrying",
+            )
             assert proc.poll() is None, "the runner waits instead of exiting"
             private_cluster.start()
             calls_log = tmp_path / "calls.log"
             workflow_id = ops.create_workflow(db, slow_workflow(calls_log, 0)).id
-            wait_until(tolerant(lambda: ops.get_workflow(db, workflow_id).status == "completed"),
-                       ALL_DONE_WITHIN, "the runner runs a workflow once the database answers")
+            wait_until(
+                tolerant(lambda: ops.get_workflow(db, workflow_id).status == "completed"),
+                ALL_DONE_WITHIN,
+                "the runner runs a workflow once the database answers",
+            )
             assert proc.poll() is None
             assert [label for label, _ in calls_of(calls_log)] == [f"0:{step}" for step in STEPS]
     finally:
@@ -249,7 +310,8 @@ def test_a_runner_started_before_the_database_waits_for_it(
 
 
 def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
-        private_cluster: PrivateCluster, private_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    private_cluster: PrivateCluster, private_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The outcome could not be recorded at all: once the database answers, the runner
     lets go of the lease at once (not after it runs out) and the step runs again, with its key."""
     import core.engine.executor
@@ -268,14 +330,18 @@ def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
     db = Database(private_pg_url)
     runner = build_runner(db, registry=registry, lease_seconds=600, dispatch_notifications=False)
     try:
-        workflow_id = ops.create_workflow(db, {"steps": [{"name": "pay", "type": "tool",
-                                                          "tool": "unplug"}]}).id
+        workflow_id = ops.create_workflow(
+            db, {"steps": [{"name": "pay", "type": "tool", "tool": "unplug"}]}
+        ).id
         runner.start()
         wait_until(lambda: workflow_id in runner._interrupted, 60, "the execution is interrupted")
         private_cluster.start()
         # Bounded far below the 600 s lease: only the hand-back makes this possible.
-        wait_until(tolerant(lambda: ops.get_workflow(db, workflow_id).status == "completed"), 60,
-                   "the workflow completes after the outage")
+        wait_until(
+            tolerant(lambda: ops.get_workflow(db, workflow_id).status == "completed"),
+            60,
+            "the workflow completes after the outage",
+        )
         assert len(keys) == 2 and len(set(keys)) == 1
         [run] = ops.step_runs_of(db, workflow_id)
         assert (run.status, run.idempotency_key) == ("completed", keys[0])
@@ -290,12 +356,14 @@ def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
 
 
 def test_the_dashboard_says_the_database_is_unavailable_then_recovers(
-        private_cluster: PrivateCluster, private_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    private_cluster: PrivateCluster, private_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = Database(private_pg_url)
     try:
         add_user(db, "ops@example.com", role="admin", password="restart-test-pw")
-        ops.create_workflow(db, {"name": "Survives restarts",
-                                 "steps": [{"name": "a", "type": "checkpoint"}]}, start=False)
+        ops.create_workflow(
+            db, {"name": "Survives restarts", "steps": [{"name": "a", "type": "checkpoint"}]}, start=False
+        )
         with _app_over(monkeypatch, private_pg_url):
             at = new_app()
             at.run()

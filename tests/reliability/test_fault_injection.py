@@ -89,24 +89,33 @@ class SwitchableSlack:
 
 
 def runner_env(db_url: str, smtp_port: int, slack_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("COUNTERSIGN_", "SLACK_", "SENDGRID_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COUNTERSIGN_", "SLACK_", "SENDGRID_"))}
     env.update(
-        DATABASE_URL=db_url, PYTHONUNBUFFERED="1",
-        COUNTERSIGN_LEASE_SECONDS="2", COUNTERSIGN_TOOL_MODULES="tests.reliability.fault_tools",
-        COUNTERSIGN_SECRETS_FILE="/nonexistent/secrets.toml", COUNTERSIGN_LINK_SECRETS=LINK_SECRET,
+        DATABASE_URL=db_url,
+        PYTHONUNBUFFERED="1",
+        COUNTERSIGN_LEASE_SECONDS="2",
+        COUNTERSIGN_TOOL_MODULES="tests.reliability.fault_tools",
+        COUNTERSIGN_SECRETS_FILE="/nonexistent/secrets.toml",
+        COUNTERSIGN_LINK_SECRETS=LINK_SECRET,
         COUNTERSIGN_DEFAULT_CHANNELS="email,slack",
-        COUNTERSIGN_SMTP_HOST="127.0.0.1", COUNTERSIGN_SMTP_PORT=str(smtp_port),
-        COUNTERSIGN_SMTP_SECURITY="none", COUNTERSIGN_SMTP_TIMEOUT="3",
+        COUNTERSIGN_SMTP_HOST="127.0.0.1",
+        COUNTERSIGN_SMTP_PORT=str(smtp_port),
+        COUNTERSIGN_SMTP_SECURITY="none",
+        COUNTERSIGN_SMTP_TIMEOUT="3",
         COUNTERSIGN_SMTP_FROM="Countersign <approvals@countersign.test>",
-        SLACK_BOT_TOKEN=SLACK_TOKEN, SLACK_API_URL=slack_url + "/api/",
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_API_URL=slack_url + "/api/",
         SLACK_USER_MAP=json.dumps({APPROVER: APPROVER_SLACK}),
         # Deliveries retried quickly and never given up on; a dead dispatcher's claims lapse soon.
-        COUNTERSIGN_NOTIFY_MAX_ATTEMPTS="100000", COUNTERSIGN_NOTIFY_BACKOFF_INITIAL="0.2",
-        COUNTERSIGN_NOTIFY_BACKOFF_MAX="1", COUNTERSIGN_BREAKER_THRESHOLD="3",
-        COUNTERSIGN_BREAKER_COOLDOWN="0.5", COUNTERSIGN_DISPATCH_POLL_SECONDS="0.1",
+        COUNTERSIGN_NOTIFY_MAX_ATTEMPTS="100000",
+        COUNTERSIGN_NOTIFY_BACKOFF_INITIAL="0.2",
+        COUNTERSIGN_NOTIFY_BACKOFF_MAX="1",
+        COUNTERSIGN_BREAKER_THRESHOLD="3",
+        COUNTERSIGN_BREAKER_COOLDOWN="0.5",
+        COUNTERSIGN_DISPATCH_POLL_SECONDS="0.1",
         COUNTERSIGN_DISPATCH_CLAIM_SECONDS="3",
-        COUNTERSIGN_LOG_FORMAT="json", COUNTERSIGN_LOG_LEVEL="WARNING",
+        COUNTERSIGN_LOG_FORMAT="json",
+        COUNTERSIGN_LOG_LEVEL="WARNING",
     )
     return env
 
@@ -125,15 +134,25 @@ class RunnerPool:
         path = self.logs / f"runner-{self.started}.log"
         self.log_paths.append(path)
         log = path.open("wb")
-        self.live.append(subprocess.Popen([sys.executable, "-m", "core", "runner"], cwd=ROOT,
-                                          env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        self.live.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "core", "runner"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         log.close()
         self.started += 1
 
     def ready(self) -> list[int]:
         """Pids of live runners that finished booting (they print "runner ... started")."""
-        return [p.pid for p, log in zip(self.live, self.log_paths, strict=True) if p.poll() is None
-                and b" started" in log.read_bytes()]
+        return [
+            p.pid
+            for p, log in zip(self.live, self.log_paths, strict=True)
+            if p.poll() is None and b" started" in log.read_bytes()
+        ]
 
     def kill(self, pid: int) -> None:
         [index] = [i for i, p in enumerate(self.live) if p.pid == pid]
@@ -175,7 +194,7 @@ class Approver:
 
     def poll(self) -> None:
         messages = self.mailbox.received()
-        for message in messages[self._seen_mail:]:
+        for message in messages[self._seen_mail :]:
             body = message.get_body(preferencelist=("plain",))
             text = body.get_content() if body is not None else ""
             approve = next((unquote(t) for t in APPROVE_LINK.findall(text)), None)
@@ -183,16 +202,25 @@ class Approver:
             self._answer(lambda token=approve: respond_with_link(self.db, token).id, "email")
         self._seen_mail = len(messages)
         posts = list(self.slack.posted)
-        for post in posts[self._seen_posts:]:
+        for post in posts[self._seen_posts :]:
             approval_id = post["metadata"]["event_payload"]["approval_id"]
             if approval_id in self.answered:
                 continue
             # The Approve button as posted: its value names the request's level (core.approvals.once).
-            [value] = [e["value"] for b in post["blocks"] if b.get("type") == "actions"
-                       for e in b["elements"] if e.get("action_id") == "countersign_approve"]
-            payload = {"type": "block_actions", "user": {"id": APPROVER_SLACK},
-                       "actions": [{"action_id": "countersign_approve", "value": value,
-                                    "action_ts": f"{time.time():.6f}"}]}
+            [value] = [
+                e["value"]
+                for b in post["blocks"]
+                if b.get("type") == "actions"
+                for e in b["elements"]
+                if e.get("action_id") == "countersign_approve"
+            ]
+            payload = {
+                "type": "block_actions",
+                "user": {"id": APPROVER_SLACK},
+                "actions": [
+                    {"action_id": "countersign_approve", "value": value, "action_ts": f"{time.time():.6f}"}
+                ],
+            }
             reply = handle_interaction(self.db, payload)
             if reply.ok:
                 self.answered[approval_id] = "slack"
@@ -214,13 +242,27 @@ class Approver:
 
 def definition(index: int, journal: Path, rng: random.Random) -> dict[str, Any]:
     def effect(step: str, **extra: Any) -> dict[str, Any]:
-        return {"name": step, "type": "tool", "tool": "journaled_effect", **extra,
-                "args": {"journal": str(journal), "label": f"w{index}.{step}",
-                         "seconds": round(rng.uniform(0.05, 0.4), 2)}}
+        return {
+            "name": step,
+            "type": "tool",
+            "tool": "journaled_effect",
+            **extra,
+            "args": {
+                "journal": str(journal),
+                "label": f"w{index}.{step}",
+                "seconds": round(rng.uniform(0.05, 0.4), 2),
+            },
+        }
 
-    gate = {"name": "gate", "type": "approval",
-            "approval_config": {"title": f"Release {index}", "requested_from": APPROVER,
-                                "channels": ["email", "slack"]}}
+    gate = {
+        "name": "gate",
+        "type": "approval",
+        "approval_config": {
+            "title": f"Release {index}",
+            "requested_from": APPROVER,
+            "channels": ["email", "slack"],
+        },
+    }
     shapes = [
         [effect("prepare"), gate, effect("apply")],
         [effect("prepare"), effect("build", create_checkpoint=True), effect("apply")],
@@ -231,8 +273,12 @@ def definition(index: int, journal: Path, rng: random.Random) -> dict[str, Any]:
 
 def tool_labels(definitions: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Every tool step's journal label -> its workflow id."""
-    return {step["args"]["label"]: workflow_id for workflow_id, d in definitions.items()
-            for step in d["steps"] if step["type"] == "tool"}
+    return {
+        step["args"]["label"]: workflow_id
+        for workflow_id, d in definitions.items()
+        for step in d["steps"]
+        if step["type"] == "tool"
+    }
 
 
 @dataclass
@@ -241,8 +287,14 @@ class Outcome:
     details: list[tuple[str, Any]]
 
 
-def audit(db: Database, definitions: dict[str, dict[str, Any]], journal: Path, mailbox: Mailbox,
-          slack: SlackAPI, scenario: str) -> Outcome:
+def audit(
+    db: Database,
+    definitions: dict[str, dict[str, Any]],
+    journal: Path,
+    mailbox: Mailbox,
+    slack: SlackAPI,
+    scenario: str,
+) -> Outcome:
     with db.read() as session:
         workflows = {w.id: w for w in session.scalars(select(Workflow)).all()}
         runs = list(session.scalars(select(StepRun)).all())
@@ -253,8 +305,9 @@ def audit(db: Database, definitions: dict[str, dict[str, Any]], journal: Path, m
         keys_by_label[label].add(key)
     labels = tool_labels(definitions)
 
-    completed_keys = {(r.workflow_id, r.step_name): r.idempotency_key for r in runs
-                      if r.status == "completed"}
+    completed_keys = {
+        (r.workflow_id, r.step_name): r.idempotency_key for r in runs if r.status == "completed"
+    }
     lost_ids = set()
     for workflow_id in definitions:
         workflow = workflows.get(workflow_id)
@@ -263,8 +316,11 @@ def audit(db: Database, definitions: dict[str, dict[str, Any]], journal: Path, m
     for label, workflow_id in labels.items():
         step = label.split(".", 1)[1]
         key = completed_keys.get((workflow_id, step))
-        if workflows.get(workflow_id) is not None and workflows[workflow_id].status == "completed" and (
-                key is None or key not in keys_by_label.get(label, set())):
+        if (
+            workflows.get(workflow_id) is not None
+            and workflows[workflow_id].status == "completed"
+            and (key is None or key not in keys_by_label.get(label, set()))
+        ):
             lost_ids.add(workflow_id)  # finished, yet the step's effect is missing
     stuck = [w for w in definitions if w in workflows and workflows[w].status not in TERMINAL]
     twice_without_key = [label for label, keys in keys_by_label.items() if len(keys) > 1]
@@ -284,8 +340,11 @@ def audit(db: Database, definitions: dict[str, dict[str, Any]], journal: Path, m
             lost_notes.append((note.id, "marked sent, never received"))
         elif note.channel == "slack" and note.kind == "approval.requested" and note.id not in post_ids:
             lost_notes.append((note.id, "marked sent, never posted"))
-        elif note.channel == "slack" and note.kind == "approval.decided" and not all(
-                (u["channel"], u["ts"]) in updates for u in ref.get("updated", [])):
+        elif (
+            note.channel == "slack"
+            and note.kind == "approval.decided"
+            and not all((u["channel"], u["ts"]) in updates for u in ref.get("updated", []))
+        ):
             lost_notes.append((note.id, "marked sent, message never updated"))
     duplicates = (len(mail_ids) - len(set(mail_ids))) + (len(post_ids) - len(set(post_ids)))
     details = [
@@ -295,23 +354,29 @@ def audit(db: Database, definitions: dict[str, dict[str, Any]], journal: Path, m
         ("notifications (outbox rows)", len(notifications)),
         ("skipped: request already decided", sum("skipped" in (n.external_ref or {}) for n in notifications)),
         ("messages delivered twice (allowed, same id)", duplicates),
-        ("failed delivery attempts while down: email / Slack",
-         " / ".join(str(sum(max(n.attempts - 1, 0) for n in notifications if n.channel == c))
-                    for c in ("email", "slack"))),
+        (
+            "failed delivery attempts while down: email / Slack",
+            " / ".join(
+                str(sum(max(n.attempts - 1, 0) for n in notifications if n.channel == c))
+                for c in ("email", "slack")
+            ),
+        ),
         ("lost workflow ids", sorted(lost_ids)[:5]),
         ("stuck workflow ids", stuck[:5]),
         ("labels under two keys", twice_without_key[:5]),
         ("lost notifications", lost_notes[:5]),
     ]
-    return Outcome(FaultResult(scenario, len(lost_ids), len(stuck), len(twice_without_key),
-                               len(lost_notes)), details)
+    return Outcome(
+        FaultResult(scenario, len(lost_ids), len(stuck), len(twice_without_key), len(lost_notes)), details
+    )
 
 
 def finished(db: Database, ids: list[str]) -> bool:
     with db.read() as session:
         statuses = session.scalars(select(Workflow.status).where(Workflow.id.in_(ids))).all()
-        open_notes = session.scalars(select(Notification.id).where(
-            Notification.status != "sent").limit(1)).first()
+        open_notes = session.scalars(
+            select(Notification.id).where(Notification.status != "sent").limit(1)
+        ).first()
     return len(statuses) == len(ids) and all(s in TERMINAL for s in statuses) and open_notes is None
 
 
@@ -340,8 +405,11 @@ def test_sigkilled_runners_and_channel_outages_lose_nothing(
     journal = tmp_path / "effects.journal"
     pool = RunnerPool(runner_env(db_url, mailbox.port, slack_api.url), tmp_path)
     approver = Approver(db, mailbox, slack_api)
-    timers = [threading.Timer(SLACK_DOWN[0], slack.down), threading.Timer(SLACK_DOWN[1], slack.up),
-              threading.Timer(SMTP_UP_AT, mailbox.start)]
+    timers = [
+        threading.Timer(SLACK_DOWN[0], slack.down),
+        threading.Timer(SLACK_DOWN[1], slack.up),
+        threading.Timer(SMTP_UP_AT, mailbox.start),
+    ]
     definitions: dict[str, dict[str, Any]] = {}
     kills_mid_step = 0
     try:
@@ -386,22 +454,34 @@ def test_sigkilled_runners_and_channel_outages_lose_nothing(
             timer.cancel()
         pool.stop()
 
-    scenario = (f"{db.dialect}: {pool.killed} runner SIGKILLs, SMTP down {SMTP_UP_AT:g} s, "
-                f"Slack down {SLACK_DOWN[1] - SLACK_DOWN[0]:g} s")
+    scenario = (
+        f"{db.dialect}: {pool.killed} runner SIGKILLs, SMTP down {SMTP_UP_AT:g} s, "
+        f"Slack down {SLACK_DOWN[1] - SLACK_DOWN[0]:g} s"
+    )
     outcome = audit(db, definitions, journal, mailbox, slack_api, scenario)
     with db.read() as session:
         first_request = session.scalar(select(func.min(ApprovalRequest.created_at)))
     first_at = (first_request - wall_start).total_seconds() if first_request else None
-    details = [("seed (COUNTERSIGN_CHAOS_SEED)", seed), ("seconds", round(elapsed, 1)),
-               ("first approval requested at (s)", round(first_at or -1, 1)),
-               ("runner processes started", pool.started),
-               ("kills of the runner whose step started last", kills_mid_step),
-               ("answered by email / Slack", f"{sum(c == 'email' for c in approver.answered.values())}"
-                f" / {sum(c == 'slack' for c in approver.answered.values())}"),
-               *outcome.details]
+    details = [
+        ("seed (COUNTERSIGN_CHAOS_SEED)", seed),
+        ("seconds", round(elapsed, 1)),
+        ("first approval requested at (s)", round(first_at or -1, 1)),
+        ("runner processes started", pool.started),
+        ("kills of the runner whose step started last", kills_mid_step),
+        (
+            "answered by email / Slack",
+            f"{sum(c == 'email' for c in approver.answered.values())}"
+            f" / {sum(c == 'slack' for c in approver.answered.values())}",
+        ),
+        *outcome.details,
+    ]
     db.dispose()
-    show(request, fault_table([outcome.result]) + "\n\n" + render(
-        f"Fault injection details ({db.dialect})", ("measure", "value"), details))
+    show(
+        request,
+        fault_table([outcome.result])
+        + "\n\n"
+        + render(f"Fault injection details ({db.dialect})", ("measure", "value"), details),
+    )
     assert approver.refused == [], approver.refused
     assert pool.killed >= 3, f"only {pool.killed} kills happened before the work was done"
     assert outcome.result.clean, fault_table([outcome.result]) + "\n" + repr(outcome.details)

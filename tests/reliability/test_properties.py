@@ -40,26 +40,94 @@ from tests.integration.gateway.conftest import BOSS, token_for, waiting_workflow
 
 EXAMPLES = 200
 DB_EXAMPLES = 60  # each example writes to the database
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 DB_SETTINGS = settings(SETTINGS, max_examples=DB_EXAMPLES)
 
 # -- strategies -------------------------------------------------------------------------------
 
-KEYS = st.sampled_from([
-    "name", "type", "steps", "tool", "args", "task", "approval_config", "requested_from", "title",
-    "approval_type", "form_fields", "schema", "levels", "timeout", "on_timeout", "escalate_to",
-    "retry", "attempts", "backoff", "on_reject", "compensate", "create_checkpoint", "context",
-    "context_data", "amount", "approval_threshold", "required", "min_amount", "approvers", "threshold",
-    "requires_approval", "agent", "plan", "channels", "description", "version", "metadata",
-]) | st.text(max_size=12)
-SCALARS = (st.none() | st.booleans() | st.integers(-10**12, 10**12)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30)
-           | st.sampled_from(["approval", "tool", "task", "checkpoint", "form", "budget", "binary",
-                              "goto:a", "skip", "fail", "15m", "PT1H", "-1s", "0", "${input.x}",
-                              "string", "number", "escalate", "a@example.com", "admins"]))
-JSONISH = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                       | st.dictionaries(KEYS, inner, max_size=5), max_leaves=25)
+KEYS = st.sampled_from(
+    [
+        "name",
+        "type",
+        "steps",
+        "tool",
+        "args",
+        "task",
+        "approval_config",
+        "requested_from",
+        "title",
+        "approval_type",
+        "form_fields",
+        "schema",
+        "levels",
+        "timeout",
+        "on_timeout",
+        "escalate_to",
+        "retry",
+        "attempts",
+        "backoff",
+        "on_reject",
+        "compensate",
+        "create_checkpoint",
+        "context",
+        "context_data",
+        "amount",
+        "approval_threshold",
+        "required",
+        "min_amount",
+        "approvers",
+        "threshold",
+        "requires_approval",
+        "agent",
+        "plan",
+        "channels",
+        "description",
+        "version",
+        "metadata",
+    ]
+) | st.text(max_size=12)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+    | st.sampled_from(
+        [
+            "approval",
+            "tool",
+            "task",
+            "checkpoint",
+            "form",
+            "budget",
+            "binary",
+            "goto:a",
+            "skip",
+            "fail",
+            "15m",
+            "PT1H",
+            "-1s",
+            "0",
+            "${input.x}",
+            "string",
+            "number",
+            "escalate",
+            "a@example.com",
+            "admins",
+        ]
+    )
+)
+JSONISH = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
+    max_leaves=25,
+)
 
 
 @st.composite
@@ -67,10 +135,17 @@ def near_valid_definitions(draw: st.DrawFn) -> dict[str, Any]:
     """A valid-looking definition with some fields replaced by anything."""
     steps: list[Any] = [
         {"name": "a", "type": "tool", "tool": "do", "args": {"x": "${input.x}"}},
-        {"name": "b", "type": "approval", "approval_config": {
-            "type": draw(st.sampled_from(["binary", "form", "budget"])), "requested_from": "a@example.com",
-            "form_fields": [{"name": "f", "type": "string", "required": True}],
-            "context_data": {"amount": draw(SCALARS)}, "timeout": draw(SCALARS)}},
+        {
+            "name": "b",
+            "type": "approval",
+            "approval_config": {
+                "type": draw(st.sampled_from(["binary", "form", "budget"])),
+                "requested_from": "a@example.com",
+                "form_fields": [{"name": "f", "type": "string", "required": True}],
+                "context_data": {"amount": draw(SCALARS)},
+                "timeout": draw(SCALARS),
+            },
+        },
         {"name": "c", "type": "checkpoint", "on_reject": draw(SCALARS)},
     ]
     for _ in range(draw(st.integers(0, 4))):
@@ -151,8 +226,11 @@ def test_values_postgresql_cannot_store_are_refused_by_name_on_both_databases(db
         parse_definition({"steps": [{**steps[0], "approval_config": {"title": "\x00"}}]})
     assert workflow_count(db) == 0
     approval = ApprovalEngine(db).request_approval(None, "Check", config=config)
-    for data, comment, problem in (({"x": "\x00"}, "", "data.x"), ({}, "\x00", "comment"),
-                                   ({"x": math.nan}, "", "data.x")):
+    for data, comment, problem in (
+        ({"x": "\x00"}, "", "data.x"),
+        ({}, "\x00", "comment"),
+        ({"x": math.nan}, "", "data.x"),
+    ):
         with pytest.raises(InvalidResponse, match=problem):
             ApprovalEngine(db).respond_to_approval(approval.id, BOSS, "approve", data, comment)
     assert ApprovalEngine(db).responses(approval.id) == []
@@ -163,28 +241,42 @@ def test_values_postgresql_cannot_store_are_refused_by_name_on_both_databases(db
 FIELD_TYPES = st.sampled_from(["string", "number", "integer", "boolean", "array", "object"])
 FIELD = st.fixed_dictionaries(
     {"name": st.sampled_from(["amount", "reason", "ticket", "count", "ok"]), "type": FIELD_TYPES},
-    optional={"required": st.booleans(), "minimum": st.integers(-5, 5), "maxLength": st.integers(0, 5),
-              "pattern": st.sampled_from(["^CHG-[0-9]+$", "^[a-z]*$"]), "enum": st.lists(SCALARS, max_size=3),
-              "format": st.sampled_from(["email", "date", "textarea", "uri"])})
+    optional={
+        "required": st.booleans(),
+        "minimum": st.integers(-5, 5),
+        "maxLength": st.integers(0, 5),
+        "pattern": st.sampled_from(["^CHG-[0-9]+$", "^[a-z]*$"]),
+        "enum": st.lists(SCALARS, max_size=3),
+        "format": st.sampled_from(["email", "date", "textarea", "uri"]),
+    },
+)
 CONFIGS = st.one_of(
     st.fixed_dictionaries({"type": st.just("form"), "form_fields": st.lists(FIELD, max_size=4)}),
-    st.fixed_dictionaries({"type": st.just("budget"),
-                           "context_data": st.fixed_dictionaries({"amount": SCALARS})}),
+    st.fixed_dictionaries(
+        {"type": st.just("budget"), "context_data": st.fixed_dictionaries({"amount": SCALARS})}
+    ),
     st.fixed_dictionaries({"type": st.just("binary")}, optional={"allow_modify": st.booleans()}),
 )
 
 
 @DB_SETTINGS
-@given(config=CONFIGS, decision=st.sampled_from(["approve", "reject", "modify", "maybe", ""]),
-       answer=st.dictionaries(st.sampled_from(["amount", "reason", "ticket", "count", "ok",
-                                               "approved_amount", "x"]), JSONISH, max_size=4))
+@given(
+    config=CONFIGS,
+    decision=st.sampled_from(["approve", "reject", "modify", "maybe", ""]),
+    answer=st.dictionaries(
+        st.sampled_from(["amount", "reason", "ticket", "count", "ok", "approved_amount", "x"]),
+        JSONISH,
+        max_size=4,
+    ),
+)
 def test_any_answer_is_recorded_or_refused_by_name(
     db: Database, config: dict[str, Any], decision: str, answer: dict[str, Any]
 ) -> None:
     engine = ApprovalEngine(db)
     try:
-        approval = engine.request_approval(None, "Check", requested_from=BOSS,
-                                           config={**config, "channels": []})
+        approval = engine.request_approval(
+            None, "Check", requested_from=BOSS, config={**config, "channels": []}
+        )
     except DefinitionError as error:
         assert_named_problems(error)
         return
@@ -193,8 +285,14 @@ def test_any_answer_is_recorded_or_refused_by_name(
     except CountersignError as error:
         assert str(error) and type(error) is not CountersignError
         with db.read() as session:
-            assert session.scalar(select(func.count()).select_from(ApprovalResponse)
-                                  .where(ApprovalResponse.approval_id == approval.id)) == 0
+            assert (
+                session.scalar(
+                    select(func.count())
+                    .select_from(ApprovalResponse)
+                    .where(ApprovalResponse.approval_id == approval.id)
+                )
+                == 0
+            )
         return
     assert engine.get(approval.id).status != "pending"
 
@@ -215,12 +313,24 @@ def encoded(value: Any) -> bytes:
     return json.dumps(value, allow_nan=True).encode()
 
 
-BODIES = (JSONISH.map(encoded)
-          | st.fixed_dictionaries({"definition": DEFINITIONS}, optional={
-              "input": JSONISH, "name": SCALARS, "start": SCALARS, "decision": SCALARS,
-              "data": JSONISH, "comment": SCALARS, "reason": SCALARS, "checkpoint": SCALARS,
-              "approval_id": SCALARS}).map(encoded)
-          | st.binary(max_size=64))
+BODIES = (
+    JSONISH.map(encoded)
+    | st.fixed_dictionaries(
+        {"definition": DEFINITIONS},
+        optional={
+            "input": JSONISH,
+            "name": SCALARS,
+            "start": SCALARS,
+            "decision": SCALARS,
+            "data": JSONISH,
+            "comment": SCALARS,
+            "reason": SCALARS,
+            "checkpoint": SCALARS,
+            "approval_id": SCALARS,
+        },
+    ).map(encoded)
+    | st.binary(max_size=64)
+)
 
 
 def server_kept_its_manners(response: Any) -> bool:
@@ -233,28 +343,39 @@ def server_kept_its_manners(response: Any) -> bool:
 
 
 @DB_SETTINGS
-@given(body=BODIES, target=st.sampled_from(["create", "respond", "rollback", "checkpoint", "pause",
-                                            "inbound"]))
+@given(
+    body=BODIES, target=st.sampled_from(["create", "respond", "rollback", "checkpoint", "pause", "inbound"])
+)
 def test_any_body_gets_an_answer_below_500_with_a_message(
     rest: tuple[TestClient, dict[str, str], str, str], body: bytes, target: str
 ) -> None:
     client, auth, workflow_id, approval_id = rest
-    path = {"create": "/api/workflows", "respond": f"/api/approvals/{approval_id}/respond",
-            "rollback": f"/api/workflows/{workflow_id}/rollback",
-            "checkpoint": f"/api/workflows/{workflow_id}/checkpoints",
-            "pause": f"/api/workflows/{workflow_id}/pause", "inbound": "/webhooks/inbound"}[target]
+    path = {
+        "create": "/api/workflows",
+        "respond": f"/api/approvals/{approval_id}/respond",
+        "rollback": f"/api/workflows/{workflow_id}/rollback",
+        "checkpoint": f"/api/workflows/{workflow_id}/checkpoints",
+        "pause": f"/api/workflows/{workflow_id}/pause",
+        "inbound": "/webhooks/inbound",
+    }[target]
     response = client.post(path, content=body, headers={**auth, "Content-Type": "application/json"})
     assert server_kept_its_manners(response), (response.status_code, response.text[:500])
 
 
-QUERY_VALUES = st.text(max_size=40) | st.integers().map(str) | st.floats().map(
-    lambda f: "nan" if math.isnan(f) else str(f))
+QUERY_VALUES = (
+    st.text(max_size=40)
+    | st.integers().map(str)
+    | st.floats().map(lambda f: "nan" if math.isnan(f) else str(f))
+)
 
 
 @SETTINGS
-@given(params=st.dictionaries(st.sampled_from(["status", "search", "limit", "offset", "workflow_id"]),
-                              QUERY_VALUES, max_size=4),
-       path=st.sampled_from(["/api/workflows", "/api/approvals"]))
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["status", "search", "limit", "offset", "workflow_id"]), QUERY_VALUES, max_size=4
+    ),
+    path=st.sampled_from(["/api/workflows", "/api/approvals"]),
+)
 def test_any_query_gets_an_answer_below_500_with_a_message(
     rest: tuple[TestClient, dict[str, str], str, str], params: dict[str, str], path: str
 ) -> None:

@@ -59,8 +59,10 @@ def race_all(pairs: list[tuple[Callable[[], Any], Callable[[], Any]]]) -> list[t
             return exc
 
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="race") as pool:
-        futures = [(pool.submit(call, i, first), pool.submit(call, i, second))
-                   for i, (first, second) in enumerate(pairs)]
+        futures = [
+            (pool.submit(call, i, first), pool.submit(call, i, second))
+            for i, (first, second) in enumerate(pairs)
+        ]
         return [(f.result(120), s.result(120)) for f, s in futures]
 
 
@@ -83,22 +85,41 @@ def test_a_thousand_pairs_of_answers_at_once(request: pytest.FixtureRequest, db:
     engine = ApprovalEngine(db)
     kinds = [KINDS[i % 5] for i in range(PAIRS)]
     # The requests are opened in bulk (one transaction); only the answers race.
-    configs = {threshold: parse_approval_config({"requested_from": [A, B], "approval_threshold": threshold,
-                                                 "channels": []}) for threshold in (1, 2)}
+    configs = {
+        threshold: parse_approval_config(
+            {"requested_from": [A, B], "approval_threshold": threshold, "channels": []}
+        )
+        for threshold in (1, 2)
+    }
     with db.session() as session:
-        opened = [open_approval(session, config=configs[1 if kind == "one_wins" else 2], title=f"race {i}",
-                                requested_by="agent@example.com") for i, kind in enumerate(kinds)]
+        opened = [
+            open_approval(
+                session,
+                config=configs[1 if kind == "one_wins" else 2],
+                title=f"race {i}",
+                requested_by="agent@example.com",
+            )
+            for i, kind in enumerate(kinds)
+        ]
         session.flush()
         ids = [approval.id for approval in opened]
-    plans = {"one_wins": ((A, "approve"), (B, "reject")), "both_count": ((A, "approve"), (B, "approve")),
-             "double_click": ((A, "approve"), (A, "approve"))}
-    pairs = [(answer(engine, approval_id, *plans[kind][0]), answer(engine, approval_id, *plans[kind][1]))
-             for approval_id, kind in zip(ids, kinds, strict=True)]
+    plans = {
+        "one_wins": ((A, "approve"), (B, "reject")),
+        "both_count": ((A, "approve"), (B, "approve")),
+        "double_click": ((A, "approve"), (A, "approve")),
+    }
+    pairs = [
+        (answer(engine, approval_id, *plans[kind][0]), answer(engine, approval_id, *plans[kind][1]))
+        for approval_id, kind in zip(ids, kinds, strict=True)
+    ]
     results = race_all(pairs)
 
     with db.read() as session:
-        final = dict(session.execute(select(ApprovalRequest.id, ApprovalRequest.status)
-                                     .where(ApprovalRequest.id.in_(ids))).all())
+        final = dict(
+            session.execute(
+                select(ApprovalRequest.id, ApprovalRequest.status).where(ApprovalRequest.id.in_(ids))
+            ).all()
+        )
     votes = counts_by_approval(db, ApprovalResponse.approval_id)
     responded = events_per(db, WorkflowEvent.approval_id, "approval.responded")
     decided = events_per(db, WorkflowEvent.approval_id, "approval.decided")
@@ -114,19 +135,56 @@ def test_a_thousand_pairs_of_answers_at_once(request: pytest.FixtureRequest, db:
         named = all(wanted is not None and isinstance(r, wanted) and str(r) for r in refused)
         outcome = final[approval_id]
         one_outcome = (outcome != "pending" if kind != "double_click" else outcome == "pending") and (
-            decided[approval_id] == (0 if kind == "double_click" else 1))
+            decided[approval_id] == (0 if kind == "double_click" else 1)
+        )
         lost = len(accepted) - votes[approval_id]
-        tally[kind].update(pairs=1, one_outcome=int(one_outcome), votes=votes[approval_id],
-                           refused=len(refused), named=len(refused) if named else 0, lost=max(lost, 0))
-        if not (one_outcome and named and lost == 0 and votes[approval_id] == expected_votes[kind]
-                and responded[approval_id] == votes[approval_id]):
-            problems.append(f"{kind} {approval_id}: {pair!r} -> {outcome}, votes {votes[approval_id]}, "
-                            f"responded {responded[approval_id]}, decided {decided[approval_id]}")
-    rows = [(f"{db.dialect}: {kind}", t["pairs"], t["one_outcome"], t["votes"], t["refused"], t["named"],
-             t["lost"]) for kind, t in tally.items()]
-    show(request, render(f"Races: {PAIRS} pairs of answers released together ({db.dialect})",
-                         ("race", "pairs", "exactly one outcome", "votes recorded", "refused",
-                          "refused with a named error", "votes lost"), rows))
+        tally[kind].update(
+            pairs=1,
+            one_outcome=int(one_outcome),
+            votes=votes[approval_id],
+            refused=len(refused),
+            named=len(refused) if named else 0,
+            lost=max(lost, 0),
+        )
+        if not (
+            one_outcome
+            and named
+            and lost == 0
+            and votes[approval_id] == expected_votes[kind]
+            and responded[approval_id] == votes[approval_id]
+        ):
+            problems.append(
+                f"{kind} {approval_id}: {pair!r} -> {outcome}, votes {votes[approval_id]}, "
+                f"responded {responded[approval_id]}, decided {decided[approval_id]}"
+            )
+    rows = [
+        (
+            f"{db.dialect}: {kind}",
+            t["pairs"],
+            t["one_outcome"],
+            t["votes"],
+            t["refused"],
+            t["named"],
+            t["lost"],
+        )
+        for kind, t in tally.items()
+    ]
+    show(
+        request,
+        render(
+            f"Races: {PAIRS} pairs of answers released together ({db.dialect})",
+            (
+                "race",
+                "pairs",
+                "exactly one outcome",
+                "votes recorded",
+                "refused",
+                "refused with a named error",
+                "votes lost",
+            ),
+            rows,
+        ),
+    )
     assert problems == [], problems[:5]
     assert sum(t["pairs"] for t in tally.values()) == PAIRS
     # Each kind really raced: the refusals happened (a loser exists in every one-vote pair).
@@ -149,11 +207,21 @@ def test_rollbacks_racing_answers_have_one_consistent_outcome(
         undone.append(idempotency_key)
         return {}
 
-    steps = [{"name": "prepare", "type": "tool", "tool": "prepare", "compensate": "undo",
-              "create_checkpoint": True},
-             {"name": "gate", "type": "approval",
-              "approval_config": {"requested_from": "boss@example.com", "channels": []}},
-             {"name": "act", "type": "tool", "tool": "prepare"}]
+    steps = [
+        {
+            "name": "prepare",
+            "type": "tool",
+            "tool": "prepare",
+            "compensate": "undo",
+            "create_checkpoint": True,
+        },
+        {
+            "name": "gate",
+            "type": "approval",
+            "approval_config": {"requested_from": "boss@example.com", "channels": []},
+        },
+        {"name": "act", "type": "tool", "tool": "prepare"},
+    ]
     accounts(db, "admin", "ops@example.com")  # rolling back is an admin's
     workflow_ids = [start(db, steps, name=f"rollback race {i}") for i in range(ROLLBACK_RACES)]
     run(db, registry)
@@ -161,11 +229,13 @@ def test_rollbacks_racing_answers_have_one_consistent_outcome(
     engine = ApprovalEngine(db)
 
     def roll(workflow_id: str) -> Callable[[], Any]:
-        return lambda: rollback(db, registry, workflow_id, checkpoint_name="after:prepare",
-                                reason="race", actor="ops@example.com")
+        return lambda: rollback(
+            db, registry, workflow_id, checkpoint_name="after:prepare", reason="race", actor="ops@example.com"
+        )
 
-    results = race_all([(answer(engine, gates[w], "boss@example.com", "approve"), roll(w))
-                        for w in workflow_ids])
+    results = race_all(
+        [(answer(engine, gates[w], "boss@example.com", "approve"), roll(w)) for w in workflow_ids]
+    )
 
     cancelled = events_per(db, WorkflowEvent.approval_id, "approval.cancelled")
     decided = events_per(db, WorkflowEvent.approval_id, "approval.decided")
@@ -177,25 +247,50 @@ def test_rollbacks_racing_answers_have_one_consistent_outcome(
         gate = gates[workflow_id]
         status = engine.get(gate).status
         workflow = ops.get_workflow(db, workflow_id)
-        consistent = isinstance(rolled, RollbackResult) and rolled_back[workflow_id] == 1 and (
-            workflow.status == "paused" and workflow.current_step == 1)
+        consistent = (
+            isinstance(rolled, RollbackResult)
+            and rolled_back[workflow_id] == 1
+            and (workflow.status == "paused" and workflow.current_step == 1)
+        )
         if isinstance(answered, ApprovalClosed):
             wins["rollback first"] += 1
-            consistent = consistent and status == "cancelled" and votes[gate] == 0 and (
-                cancelled[gate] == 1 and decided[gate] == 0 and rolled.cancelled_approvals == [gate])
+            consistent = (
+                consistent
+                and status == "cancelled"
+                and votes[gate] == 0
+                and (cancelled[gate] == 1 and decided[gate] == 0 and rolled.cancelled_approvals == [gate])
+            )
         elif isinstance(answered, ApprovalRequest):
             wins["answer first"] += 1
-            consistent = consistent and status == "approved" and votes[gate] == 1 and (
-                decided[gate] == 1 and cancelled[gate] == 0 and rolled.cancelled_approvals == [])
+            consistent = (
+                consistent
+                and status == "approved"
+                and votes[gate] == 1
+                and (decided[gate] == 1 and cancelled[gate] == 0 and rolled.cancelled_approvals == [])
+            )
         else:
             consistent = False
         if not consistent:
-            problems.append(f"{workflow_id}: answer {answered!r}, rollback {rolled!r}, request {status}, "
-                            f"workflow {workflow.status}")
-    show(request, render(f"Races: {ROLLBACK_RACES} rollbacks released together with answers ({db.dialect})",
-                         ("race", "races", "answer won", "rollback won", "inconsistent"),
-                         [(f"{db.dialect}: rollback vs approve", len(workflow_ids), wins["answer first"],
-                           wins["rollback first"], len(problems))]))
+            problems.append(
+                f"{workflow_id}: answer {answered!r}, rollback {rolled!r}, request {status}, "
+                f"workflow {workflow.status}"
+            )
+    show(
+        request,
+        render(
+            f"Races: {ROLLBACK_RACES} rollbacks released together with answers ({db.dialect})",
+            ("race", "races", "answer won", "rollback won", "inconsistent"),
+            [
+                (
+                    f"{db.dialect}: rollback vs approve",
+                    len(workflow_ids),
+                    wins["answer first"],
+                    wins["rollback first"],
+                    len(problems),
+                )
+            ],
+        ),
+    )
     assert problems == [], problems[:5]
     # The workflows are paused at the gate with nothing to compensate past the checkpoint.
     assert undone == []

@@ -47,8 +47,7 @@ from tests.integration.dashboard.conftest import (  # noqa: F401  (fixtures)
 
 
 def test_backoff_doubles_from_initial_up_to_the_cap() -> None:
-    assert [backoff_delay(2, 2, 300, n) for n in range(1, 10)] == [
-        2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert [backoff_delay(2, 2, 300, n) for n in range(1, 10)] == [2, 4, 8, 16, 32, 64, 128, 256, 300]
     assert [backoff_delay(0.5, 3, 10, n) for n in (1, 2, 3)] == [0.5, 1.5, 4.5]
     assert backoff_delay(1, 1, 60, 50) == 1  # multiplier 1: a constant wait
 
@@ -69,26 +68,53 @@ def test_defaults_are_three_attempts_on_transient_errors() -> None:
 
 
 def test_the_full_spelling_and_the_seed_spelling() -> None:
-    full, seed = parse_definition({"steps": [
-        {"name": "a", "type": "tool", "tool": "t",
-         "retry": {"max_attempts": 5, "backoff": {"initial": "1s", "multiplier": 3, "max": "1m"},
-                   "on": ["any"]}},
-        {"name": "b", "type": "tool", "tool": "t",
-         "retry": {"attempts": 4, "backoff": "10s", "factor": 1.5, "max_backoff": "2m"}},
-    ]}).steps
+    full, seed = parse_definition(
+        {
+            "steps": [
+                {
+                    "name": "a",
+                    "type": "tool",
+                    "tool": "t",
+                    "retry": {
+                        "max_attempts": 5,
+                        "backoff": {"initial": "1s", "multiplier": 3, "max": "1m"},
+                        "on": ["any"],
+                    },
+                },
+                {
+                    "name": "b",
+                    "type": "tool",
+                    "tool": "t",
+                    "retry": {"attempts": 4, "backoff": "10s", "factor": 1.5, "max_backoff": "2m"},
+                },
+            ]
+        }
+    ).steps
     assert (full.retry.max_attempts, full.retry.on) == (5, ["any"])
     assert [full.retry.delay(n) for n in (1, 2, 3, 4)] == [1, 3, 9, 27]
     assert (seed.retry.max_attempts, seed.retry.on) == (4, ["any"])  # the seed retried any failure
     assert (seed.retry.backoff.initial, seed.retry.backoff.multiplier, seed.retry.backoff.max) == (
-        10, 1.5, 120)
+        10,
+        1.5,
+        120,
+    )
 
 
 def test_workflow_level_retry_under_each_step_s_own_fields() -> None:
-    definition = parse_definition({
-        "retry": {"max_attempts": 6, "backoff": {"initial": "5s", "max": "1m"}},
-        "steps": [{"name": "a", "type": "tool", "tool": "t"},
-                  {"name": "b", "type": "tool", "tool": "t",
-                   "retry": {"max_attempts": 2, "backoff": {"max": "10s"}}}]})
+    definition = parse_definition(
+        {
+            "retry": {"max_attempts": 6, "backoff": {"initial": "5s", "max": "1m"}},
+            "steps": [
+                {"name": "a", "type": "tool", "tool": "t"},
+                {
+                    "name": "b",
+                    "type": "tool",
+                    "tool": "t",
+                    "retry": {"max_attempts": 2, "backoff": {"max": "10s"}},
+                },
+            ],
+        }
+    )
     a, b = (step.retry for step in definition.steps)
     assert (a.max_attempts, a.backoff.initial, a.backoff.max) == (6, 5, 60)
     assert (b.max_attempts, b.backoff.initial, b.backoff.max) == (2, 5, 10)
@@ -98,18 +124,29 @@ def test_workflow_level_retry_under_each_step_s_own_fields() -> None:
 
 
 def test_a_definition_stored_before_retry_policies_reads_back_unchanged() -> None:
-    old = {"steps": [{"name": "a", "type": "tool", "tool": "t",
-                      "retry": {"attempts": 1, "backoff": 1.0, "factor": 2.0, "max_backoff": 3600.0}}]}
+    old = {
+        "steps": [
+            {
+                "name": "a",
+                "type": "tool",
+                "tool": "t",
+                "retry": {"attempts": 1, "backoff": 1.0, "factor": 2.0, "max_backoff": 3600.0},
+            }
+        ]
+    }
     policy = WorkflowDefinition.model_validate(old).steps[0].retry
     assert (policy.max_attempts, policy.backoff.initial, policy.backoff.max) == (1, 1, 3600)
 
 
-@pytest.mark.parametrize(("retry", "problem"), [
-    ({"on": ["sometimes"]}, "steps[0].retry.on[0]: must be one of transient, any"),
-    ({"max_attempts": 0}, "steps[0].retry.max_attempts: input should be greater than or equal to 1"),
-    ({"backoff": {"initial": "soon"}}, "steps[0].retry.backoff.initial: must be a duration"),
-    ({"attempts": 2, "max_attempts": 3}, "steps[0].retry.attempts: give max_attempts or attempts"),
-])
+@pytest.mark.parametrize(
+    ("retry", "problem"),
+    [
+        ({"on": ["sometimes"]}, "steps[0].retry.on[0]: must be one of transient, any"),
+        ({"max_attempts": 0}, "steps[0].retry.max_attempts: input should be greater than or equal to 1"),
+        ({"backoff": {"initial": "soon"}}, "steps[0].retry.backoff.initial: must be a duration"),
+        ({"attempts": 2, "max_attempts": 3}, "steps[0].retry.attempts: give max_attempts or attempts"),
+    ],
+)
 def test_a_bad_retry_policy_is_refused_by_path(retry: dict[str, Any], problem: str) -> None:
     with pytest.raises(DefinitionError) as refused:
         parse_definition({"steps": [{"name": "a", "type": "tool", "tool": "t", "retry": retry}]})
@@ -214,7 +251,8 @@ FAST = {"backoff": {"initial": "20ms", "multiplier": 2, "max": "1s"}}
 
 
 def test_transient_twice_then_success_takes_three_attempts(
-        db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]) -> None:
+    db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]
+) -> None:
     flaky["errors"] = [ConnectionResetError(104, "reset by peer"), TimeoutError("gateway timeout")]
     workflow_id = start(db, [tool("reserve"), charge_step(retry=FAST), tool("confirm")])
     run(db, registry)
@@ -225,19 +263,20 @@ def test_transient_twice_then_success_takes_three_attempts(
     assert len({r.idempotency_key for r in runs}) == 1  # one effect, one key for the tool
     assert {c["key"] for c in calls.of("charge")} == {runs[0].idempotency_key}
     scheduled = events(db, workflow_id, "step.retry_scheduled")
-    assert [(e.data["attempt"], e.data["next_attempt"], e.data["delay"], e.data["transient"])
-            for e in scheduled] == [(1, 2, 0.02, True), (2, 3, 0.04, True)]
+    assert [
+        (e.data["attempt"], e.data["next_attempt"], e.data["delay"], e.data["transient"]) for e in scheduled
+    ] == [(1, 2, 0.02, True), (2, 3, 0.04, True)]
     assert "reset by peer" in scheduled[0].data["reason"]
     assert "gateway timeout" in scheduled[1].data["reason"]
-    started = [e.data["attempt"] for e in events(db, workflow_id, "step.started")
-               if e.step_name == "charge"]
+    started = [e.data["attempt"] for e in events(db, workflow_id, "step.started") if e.step_name == "charge"]
     assert started == [1, 2, 3]
     assert events(db, workflow_id, "step.resumed") == []  # a retry is not a crash recovery
     assert [c["label"] for c in calls.of("do")] == ["reserve", "confirm"]
 
 
 def test_exhausted_retries_fail_with_the_last_error(
-        db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]) -> None:
+    db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]
+) -> None:
     flaky["errors"] = [TransientError("gateway busy (1)"), TransientError("gateway busy (2)")]
     workflow_id = start(db, [charge_step(retry={**FAST, "max_attempts": 2}), tool("confirm")])
     run(db, registry)
@@ -252,7 +291,8 @@ def test_exhausted_retries_fail_with_the_last_error(
 
 
 def test_a_permanent_error_fails_at_once(
-        db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]) -> None:
+    db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]
+) -> None:
     flaky["errors"] = [ValueError("card number is invalid")]
     workflow_id = start(db, [charge_step(retry={**FAST, "max_attempts": 5})])
     run(db, registry)
@@ -262,21 +302,21 @@ def test_a_permanent_error_fails_at_once(
 
 
 def test_on_any_retries_every_error_and_the_workflow_level_policy_applies(
-        db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]) -> None:
+    db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]
+) -> None:
     flaky["errors"] = [ValueError("flaky validation"), ValueError("flaky validation")]
-    workflow_id = ops.create_workflow(db, {"retry": {**FAST, "on": ["any"]},
-                                           "steps": [charge_step()]}).id
+    workflow_id = ops.create_workflow(db, {"retry": {**FAST, "on": ["any"]}, "steps": [charge_step()]}).id
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     assert len(calls.of("charge")) == 3
 
 
 def test_a_restart_during_the_backoff_counts_on(
-        db_url: str, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]) -> None:
+    db_url: str, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]
+) -> None:
     flaky["errors"] = [TimeoutError(f"timeout {n}") for n in range(1, 6)]
     first = Database(db_url)
-    workflow_id = start(first, [charge_step(retry={"max_attempts": 3,
-                                                   "backoff": {"initial": "300ms"}})])
+    workflow_id = start(first, [charge_step(retry={"max_attempts": 3, "backoff": {"initial": "300ms"}})])
     # The first runner stops while the retry waits (it does not wait for it): a shutdown.
     build_runner(first, registry=registry, lease_seconds=10).run_until_idle(wait_for_retries=False)
     assert [(r.status, r.attempt) for r in step_runs(first, workflow_id)] == [("failed", 1)]
@@ -289,7 +329,10 @@ def test_a_restart_during_the_backoff_counts_on(
         workflow = ops.get_workflow(second, workflow_id)
         assert workflow.status == "failed"  # after three attempts in all, not three more
         assert [(r.status, r.attempt) for r in step_runs(second, workflow_id)] == [
-            ("failed", 1), ("failed", 2), ("failed", 3)]
+            ("failed", 1),
+            ("failed", 2),
+            ("failed", 3),
+        ]
         assert workflow.error == "Step 'charge' failed: TimeoutError: timeout 3"
         assert len(calls.of("charge")) == 3
     finally:
@@ -308,7 +351,8 @@ def failed_at_charge(db: Database, registry: ToolRegistry, flaky: dict[str, Any]
 
 
 def test_cli_retry_resumes_from_the_failed_step_and_refuses_otherwise(
-        sqlite_db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]) -> None:
+    sqlite_db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]
+) -> None:
     db = sqlite_db
     workflow_id = failed_at_charge(db, registry, flaky)
     url = db.url
@@ -319,8 +363,7 @@ def test_cli_retry_resumes_from_the_failed_step_and_refuses_otherwise(
     assert (retried.actor, retried.step_name) == ("ops@example.com", "charge")
     assert retried.data["error"] == "Step 'charge' failed: ValueError: card declined"
     refused = cli(url, "workflow", "retry", workflow_id, "--as", "ops@example.com", ok=False)
-    assert refused.stderr.strip() == ("error: Only a failed workflow can be retried; "
-                                      "this one is running.")
+    assert refused.stderr.strip() == ("error: Only a failed workflow can be retried; this one is running.")
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     assert [c["label"] for c in calls.of("do")] == ["reserve", "confirm"]  # reserve ran once
@@ -330,7 +373,8 @@ def test_cli_retry_resumes_from_the_failed_step_and_refuses_otherwise(
 
 
 def test_dashboard_shows_the_error_and_retries_from_the_failed_step(
-        demo_db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]) -> None:
+    demo_db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, Any]
+) -> None:
     workflow_id = failed_at_charge(demo_db, registry, flaky)
     viewer = sign_in(new_app(), "viewer@example.com")
     open_page(viewer, "workflow", workflow=workflow_id)

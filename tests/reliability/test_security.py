@@ -49,8 +49,9 @@ INBOUND = "/webhooks/inbound"
 @pytest.fixture(autouse=True)
 def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SLACK_SECRET)
-    monkeypatch.setenv("SLACK_USER_MAP", json.dumps(
-        {BOSS: BOSS_SLACK, MALLORY: MALLORY_SLACK, REQUESTER: REQUESTER_SLACK}))
+    monkeypatch.setenv(
+        "SLACK_USER_MAP", json.dumps({BOSS: BOSS_SLACK, MALLORY: MALLORY_SLACK, REQUESTER: REQUESTER_SLACK})
+    )
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", LINK_SECRET)
     monkeypatch.setenv("COUNTERSIGN_WEBHOOK_IN_SECRET", WEBHOOK_SECRET)
@@ -98,8 +99,9 @@ def test_slack_forged_stale_tampered_and_replayed_requests(
         response = client.post("/slack/interactivity", content=content, headers=headers)
         tally.check(refused(response, 401) and votes(db, approval.id) == 0, what)
     command = urlencode({"user_id": BOSS_SLACK, "command": "/approvals", "text": ""})
-    response = client.post("/slack/commands", content=command,
-                           headers=signed(command, secret="not-the-signing-secret"))
+    response = client.post(
+        "/slack/commands", content=command, headers=signed(command, secret="not-the-signing-secret")
+    )
     tally.check(refused(response, 401), "forged /approvals command")
 
     # A genuine click, captured and sent again byte for byte: decides nothing more.
@@ -108,8 +110,12 @@ def test_slack_forged_stale_tampered_and_replayed_requests(
     assert first.status_code == 200 and first.json()["text"].startswith("You approved"), first.text
     for copy in range(3):
         again = client.post("/slack/interactivity", content=body, headers=headers)
-        tally.check(again.status_code == 200 and "already used" in again.json()["text"]
-                    and votes(db, approval.id) == 1, f"replayed click {copy + 1}")
+        tally.check(
+            again.status_code == 200
+            and "already used" in again.json()["text"]
+            and votes(db, approval.id) == 1,
+            f"replayed click {copy + 1}",
+        )
     finish(request, tally)
 
 
@@ -124,8 +130,9 @@ def test_email_links_tampered_expired_forged_reused_and_misdirected(
     forged = make_link_token(approval.id, BOSS, "approve")
     monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", LINK_SECRET)
     attempts: dict[str, dict[str, str]] = {
-        "one character changed": {"token": good[:middle] + ("A" if good[middle] != "A" else "B")
-                                  + good[middle + 1:]},
+        "one character changed": {
+            "token": good[:middle] + ("A" if good[middle] != "A" else "B") + good[middle + 1 :]
+        },
         "signature cut off": {"token": good.rsplit(".", 1)[0]},
         "signed with another secret": {"token": forged},
         "expired": {"token": make_link_token(approval.id, BOSS, "approve", max_age=0)},
@@ -146,8 +153,10 @@ def test_email_links_tampered_expired_forged_reused_and_misdirected(
     assert first.status_code == 200 and "You approved" in first.text, first.text
     for copy in range(3):
         reused = client.post(CONFIRM, data=answer_form(good))
-        tally.check(refused(reused, 410) and "already been used" in reused.text
-                    and votes(db, approval.id) == 1, f"reused link {copy + 1}")
+        tally.check(
+            refused(reused, 410) and "already been used" in reused.text and votes(db, approval.id) == 1,
+            f"reused link {copy + 1}",
+        )
     finish(request, tally)
 
 
@@ -167,11 +176,15 @@ def test_inbound_webhooks_with_wrong_stale_or_tampered_signatures_and_replays(
         "stale: signed ten minutes ago": (body, webhook_signed(body, when=then)),
         "signed ten minutes ahead": (body, webhook_signed(body, when=then + timedelta(minutes=20))),
         "body changed after signing": (webhook_answer(approval.id, decision="reject"), webhook_signed(body)),
-        "signature header missing": (body, {k: v for k, v in webhook_signed(body).items()
-                                            if k != "webhook-signature"}),
+        "signature header missing": (
+            body,
+            {k: v for k, v in webhook_signed(body).items() if k != "webhook-signature"},
+        ),
         "unsigned, no token": (body, {"Content-Type": "application/json"}),
-        "made-up bearer token": (body, {"Content-Type": "application/json",
-                                        "Authorization": "Bearer cs_not_a_real_token"}),
+        "made-up bearer token": (
+            body,
+            {"Content-Type": "application/json", "Authorization": "Bearer cs_not_a_real_token"},
+        ),
         "signature of another message id": (body, {**webhook_signed(body), "webhook-id": "msg_other"}),
     }
     for what, (content, headers) in attempts.items():
@@ -187,12 +200,14 @@ def test_inbound_webhooks_with_wrong_stale_or_tampered_signatures_and_replays(
     finish(request, tally)
 
 
-def every_channel_as(db: Database, client: TestClient, approval_id: str, who: str,
-                     slack_id: str) -> dict[str, bool]:
+def every_channel_as(
+    db: Database, client: TestClient, approval_id: str, who: str, slack_id: str
+) -> dict[str, bool]:
     """``who`` tries to approve through every channel; whether each was refused."""
     results: dict[str, bool] = {}
-    rest = client.post(f"/api/approvals/{approval_id}/respond", json={"decision": "approve"},
-                       headers=token_for(db, who))
+    rest = client.post(
+        f"/api/approvals/{approval_id}/respond", json={"decision": "approve"}, headers=token_for(db, who)
+    )
     results["REST"] = refused(rest, 403)
     try:
         ApprovalEngine(db).respond_to_approval(approval_id, who, "approve", channel="api")
@@ -206,8 +221,9 @@ def every_channel_as(db: Database, client: TestClient, approval_id: str, who: st
     body = webhook_answer(approval_id, approver=who)
     results["signed webhook"] = refused(client.post(INBOUND, content=body, headers=webhook_signed(body)), 403)
     token_body = json.dumps({"approval_id": approval_id, "decision": "approve"})
-    token_hook = client.post(INBOUND, content=token_body,
-                             headers={**token_for(db, who), "Content-Type": "application/json"})
+    token_hook = client.post(
+        INBOUND, content=token_body, headers={**token_for(db, who), "Content-Type": "application/json"}
+    )
     results["webhook with API token"] = refused(token_hook, 403)
     results["Gradio page"] = gradio_answer(db, who, approval_id, "Approve", "{}", "").startswith("**Refused")
     return results
@@ -232,8 +248,7 @@ def test_a_requester_cannot_approve_their_own_request(
     # The requester is even among the approvers: only the self-approval rule stands in the way.
     _, approval = waiting_workflow(db, {"requested_from": [BOSS, REQUESTER]})
     assert approval.requested_by == REQUESTER
-    for channel, was_refused in every_channel_as(db, client, approval.id, REQUESTER,
-                                                 REQUESTER_SLACK).items():
+    for channel, was_refused in every_channel_as(db, client, approval.id, REQUESTER, REQUESTER_SLACK).items():
         tally.check(was_refused and votes(db, approval.id) == 0, f"requester via {channel}")
     assert ApprovalEngine(db).get(approval.id).status == "pending"
     finish(request, tally)

@@ -144,14 +144,16 @@ def fetch_page(gateway: str, approval_id: str) -> str:
 
 def form_page(action: str, fields: dict[str, str]) -> str:
     inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in fields.items())
-    return (f'<!doctype html><title>win a prize</title><form id="f" method="post" '
-            f'action="{action}">{inputs}</form><script>document.getElementById("f").submit()'
-            "</script>")
+    return (
+        f'<!doctype html><title>win a prize</title><form id="f" method="post" '
+        f'action="{action}">{inputs}</form><script>document.getElementById("f").submit()'
+        "</script>"
+    )
 
 
 def test_cross_site_requests_from_another_origin_are_refused(
-        request: pytest.FixtureRequest, sqlite_db: Database, sites: tuple[str, AttackerSite],
-        victim: Any) -> None:
+    request: pytest.FixtureRequest, sqlite_db: Database, sites: tuple[str, AttackerSite], victim: Any
+) -> None:
     tally = AttackTally("Cross-site: Gradio, email page, login and logout CSRF from another origin")
     gateway, attacker = sites
     _, approval = parked(sqlite_db, {"title": PHISHING})
@@ -162,10 +164,12 @@ def test_cross_site_requests_from_another_origin_are_refused(
 
     link = make_link_token(mailed.id, BOSS, "approve")
     attacker.pages["/gradio"] = fetch_page(gateway, approval.id)
-    attacker.pages["/email"] = form_page(f"{gateway}/email/confirm",
-                                         {"token": link, "csrf_token": link_csrf_token(link)})
-    attacker.pages["/login"] = form_page(f"{gateway}/login", {
-        "email": MALLORY, "password": PASSWORD, "next": "/approve/"})
+    attacker.pages["/email"] = form_page(
+        f"{gateway}/email/confirm", {"token": link, "csrf_token": link_csrf_token(link)}
+    )
+    attacker.pages["/login"] = form_page(
+        f"{gateway}/login", {"email": MALLORY, "password": PASSWORD, "next": "/approve/"}
+    )
     attacker.pages["/logout"] = logout_page(gateway)
 
     for label, host in ORIGINS.items():
@@ -173,17 +177,23 @@ def test_cross_site_requests_from_another_origin_are_refused(
         attack.goto(attacker.url("/gradio", host))
         attack.wait_for_function("document.getElementById('out').textContent !== 'running'")
         outcome = json.loads(attack.text_content("#out") or "{}")
-        tally.check(votes(sqlite_db, approval.id) == 0 and "Recorded" not in outcome["approved"],
-                    f"Gradio approve via fetch, {label}")
-        tally.check(BOSS not in outcome["inbox"] and approval.id not in outcome["inbox"],
-                    f"Gradio inbox read via CORS, {label}")
+        tally.check(
+            votes(sqlite_db, approval.id) == 0 and "Recorded" not in outcome["approved"],
+            f"Gradio approve via fetch, {label}",
+        )
+        tally.check(
+            BOSS not in outcome["inbox"] and approval.id not in outcome["inbox"],
+            f"Gradio inbox read via CORS, {label}",
+        )
         attack.close()
 
         attack = victim.new_page()
         attack.goto(attacker.url("/email", host))
         attack.wait_for_url(lambda url: url.startswith(gateway))  # the form went to the gateway
-        tally.check(votes(sqlite_db, mailed.id) == 0 and "not recorded" in attack.content(),
-                    f"email confirmation form post, {label}")
+        tally.check(
+            votes(sqlite_db, mailed.id) == 0 and "not recorded" in attack.content(),
+            f"email confirmation form post, {label}",
+        )
         attack.close()
 
         attack = victim.new_page()
@@ -209,9 +219,12 @@ def test_cross_site_requests_from_another_origin_are_refused(
     details = page.locator("#cs-details")
     details.get_by_text("Approve here").wait_for()
     # The agent's link and image are text on the page, not elements.
-    shown.check(details.locator("a").count() == 0 and details.locator("img").count() == 0
-                and "evil.example/phish" in (details.text_content() or ""),
-                "phishing title on the /approve page")
+    shown.check(
+        details.locator("a").count() == 0
+        and details.locator("img").count() == 0
+        and "evil.example/phish" in (details.text_content() or ""),
+        "phishing title on the /approve page",
+    )
     page.locator("#cs-approve").click()
     page.locator("#cs-result").get_by_text("Recorded").wait_for()
     [vote] = ApprovalEngine(sqlite_db).responses(approval.id)
@@ -225,32 +238,42 @@ def test_cross_site_requests_from_another_origin_are_refused(
     assert not session_alive(victim, sqlite_db)
 
 
-ATTACKER_ELEMENTS = ", ".join(f'a[href*="{host}"], img[src*="{host}"], [srcset*="{host}"]'
-                              for host in ("evil.example", "attacker.example"))
+ATTACKER_ELEMENTS = ", ".join(
+    f'a[href*="{host}"], img[src*="{host}"], [srcset*="{host}"]'
+    for host in ("evil.example", "attacker.example")
+)
 
 
 def test_agent_markdown_is_text_in_the_dashboard_in_a_browser(
-        request: pytest.FixtureRequest, sqlite_url: str, tmp_path: Path, victim: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    request: pytest.FixtureRequest,
+    sqlite_url: str,
+    tmp_path: Path,
+    victim: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     tally = AttackTally("Agent Markdown (links, images) in every field: dashboard in a browser")
     for name in ("COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID"):
         monkeypatch.delenv(name, raising=False)
     db = Database(sqlite_url)
     approval, workflow_id, chat_id = phishing_scene(db)
     db.dispose()
-    app = start_dashboard(sqlite_url, tmp_path, extra_env={"COUNTERSIGN_DEMO": "off",
-                                                           "RUNNER": "external"})
+    app = start_dashboard(sqlite_url, tmp_path, extra_env={"COUNTERSIGN_DEMO": "off", "RUNNER": "external"})
     fetched: list[str] = []
-    victim.on("request", lambda r: fetched.append(r.url)
-              if "evil.example" in r.url or "attacker.example" in r.url else None)
+    victim.on(
+        "request",
+        lambda r: fetched.append(r.url) if "evil.example" in r.url or "attacker.example" in r.url else None,
+    )
     try:
         page = victim.new_page()
         page.goto(f"{app.url}/inbox")
         wait_for_app(page)
         dashboard_sign_in(page, BOSS, PASSWORD)
-        for what, path in (("inbox", "/inbox"), ("approval page", f"/approval?approval={approval.id}"),
-                           ("workflow page", f"/workflow?workflow={workflow_id}"),
-                           ("sessions page", f"/sessions?session={chat_id}")):
+        for what, path in (
+            ("inbox", "/inbox"),
+            ("approval page", f"/approval?approval={approval.id}"),
+            ("workflow page", f"/workflow?workflow={workflow_id}"),
+            ("sessions page", f"/sessions?session={chat_id}"),
+        ):
             page.goto(f"{app.url}{path}")
             wait_for_app(page)
             page.get_by_text("Approve here").filter(visible=True).first.wait_for()

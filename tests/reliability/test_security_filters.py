@@ -29,9 +29,26 @@ from tests.reliability.report import AttackTally, record_attacks
 
 NAMES = ["plain deploy", "100% sure", "snake_case job", "back\\slash", "O'Brien's deploy", 'say "hi"']
 NEEDLES = [
-    "' OR 1=1 --", "' OR '1'='1", "'; DROP TABLE workflows; --", "' UNION SELECT email, role FROM users --",
-    "%", "_", "\\", "%_%", "\\%", "a%", "'", '"', "*", "[a-z]", "--", "/*", "O'Brien", "100%",
-    "snake_case", "back\\slash",
+    "' OR 1=1 --",
+    "' OR '1'='1",
+    "'; DROP TABLE workflows; --",
+    "' UNION SELECT email, role FROM users --",
+    "%",
+    "_",
+    "\\",
+    "%_%",
+    "\\%",
+    "a%",
+    "'",
+    '"',
+    "*",
+    "[a-z]",
+    "--",
+    "/*",
+    "O'Brien",
+    "100%",
+    "snake_case",
+    "back\\slash",
 ]
 
 
@@ -78,8 +95,12 @@ def test_sql_metacharacters_in_every_filter(
 ) -> None:
     tally = AttackTally("SQL metacharacters in every filter")
     add_user(db, "agent@example.com", role="service")  # who starts workflows has an account
-    workflows = {ops.create_workflow(db, {"name": name, "steps": [{"name": "s", "type": "checkpoint"}]},
-                                     created_by="agent@example.com").id: name for name in NAMES}
+    workflows = {
+        ops.create_workflow(
+            db, {"name": name, "steps": [{"name": "s", "type": "checkpoint"}]}, created_by="agent@example.com"
+        ).id: name
+        for name in NAMES
+    }
     for _ in range(2):  # something real in the lists, so "nothing" is a real answer
         workflow_id, _approval = waiting_workflow(db)
         workflows[workflow_id] = "Release"
@@ -89,45 +110,100 @@ def test_sql_metacharacters_in_every_filter(
 
     for needle in NEEDLES:
         want = expected_ids(workflows, needle)
-        attempt(tally, f"core search {needle!r}", lambda n=needle, w=want: {
-            r.id for r in ops.list_workflows(db, search=n, limit=500).rows} == w)
-        attempt(tally, f"REST search {needle!r}", lambda n=needle, w=want: found_by_rest(
-            client.get("/api/workflows", params={"search": n, "limit": 500}, headers=auth), w))
-        attempt(tally, f"REST status {needle!r}", lambda n=needle: refused_422(
-            client.get("/api/workflows", params={"status": n}, headers=auth)))
-        attempt(tally, f"REST approvals workflow_id {needle!r}", lambda n=needle: empty_or_refused(
-            client.get("/api/approvals", params={"workflow_id": n}, headers=auth)))
-        attempt(tally, f"core approvals for {needle!r}", lambda n=needle: (
-            engine.list_pending_approvals(n) == [] and engine.list_pending_approvals(None, n) == []))
+        attempt(
+            tally,
+            f"core search {needle!r}",
+            lambda n=needle, w=want: {r.id for r in ops.list_workflows(db, search=n, limit=500).rows} == w,
+        )
+        attempt(
+            tally,
+            f"REST search {needle!r}",
+            lambda n=needle, w=want: found_by_rest(
+                client.get("/api/workflows", params={"search": n, "limit": 500}, headers=auth), w
+            ),
+        )
+        attempt(
+            tally,
+            f"REST status {needle!r}",
+            lambda n=needle: refused_422(client.get("/api/workflows", params={"status": n}, headers=auth)),
+        )
+        attempt(
+            tally,
+            f"REST approvals workflow_id {needle!r}",
+            lambda n=needle: empty_or_refused(
+                client.get("/api/approvals", params={"workflow_id": n}, headers=auth)
+            ),
+        )
+        attempt(
+            tally,
+            f"core approvals for {needle!r}",
+            lambda n=needle: (
+                engine.list_pending_approvals(n) == [] and engine.list_pending_approvals(None, n) == []
+            ),
+        )
         attempt(tally, f"inbox of {needle!r}", lambda n=needle: inbox(db, n) == [])
         for field in ("workflow_id", "approval_type", "channel"):
-            attempt(tally, f"inbox filter {field}={needle!r}", lambda n=needle, f=field: (
-                inbox(db, BOSS, InboxFilter(**{f: n})) == []))
+            attempt(
+                tally,
+                f"inbox filter {field}={needle!r}",
+                lambda n=needle, f=field: inbox(db, BOSS, InboxFilter(**{f: n})) == [],
+            )
         attempt(tally, f"Gradio inbox of {needle!r}", lambda n=needle: gradio_inbox(db, n) == [])
-        attempt(tally, f"Slack /approvals as {needle!r}", lambda n=needle: (
-            "not linked" in handle_command(db, {"user_id": n})["text"]))
+        attempt(
+            tally,
+            f"Slack /approvals as {needle!r}",
+            lambda n=needle: "not linked" in handle_command(db, {"user_id": n})["text"],
+        )
     # A NUL character (the dashboard's search box passes whatever the browser sends): nothing found.
     attempt(tally, "core search NUL", lambda: ops.list_workflows(db, search="deploy\x00").total == 0)
-    attempt(tally, "REST search NUL", lambda: found_by_rest(
-        client.get("/api/workflows", params={"search": "\x00"}, headers=auth), set()))
+    attempt(
+        tally,
+        "REST search NUL",
+        lambda: found_by_rest(client.get("/api/workflows", params={"search": "\x00"}, headers=auth), set()),
+    )
     attempt(tally, "inbox of a NUL", lambda: inbox(db, "boss\x00@example.com") == [])
-    attempt(tally, "core approvals for a NUL", lambda: refused_or_empty(
-        lambda: engine.list_pending_approvals("boss\x00@example.com")))
+    attempt(
+        tally,
+        "core approvals for a NUL",
+        lambda: refused_or_empty(lambda: engine.list_pending_approvals("boss\x00@example.com")),
+    )
     attempt(tally, "core approval id NUL", lambda: refused_or_empty(lambda: engine.get("ap\x00")))
-    attempt(tally, "REST approval id NUL", lambda: client.get(
-        "/api/approvals/ap%00", headers=auth).status_code in (404, 422))
+    attempt(
+        tally,
+        "REST approval id NUL",
+        lambda: client.get("/api/approvals/ap%00", headers=auth).status_code in (404, 422),
+    )
     for field in ("workflow_id", "approval_type", "channel"):
-        attempt(tally, f"inbox filter {field} NUL", lambda f=field: (
-            inbox(db, BOSS, InboxFilter(**{f: "\x00"})) == []))
+        attempt(
+            tally,
+            f"inbox filter {field} NUL",
+            lambda f=field: inbox(db, BOSS, InboxFilter(**{f: "\x00"})) == [],
+        )
     for field in ("workflow_id", "session_id", "agent", "tool_name", "text", "tenant"):
-        attempt(tally, f"execution logs filter {field} NUL", lambda f=field: (
-            execution_logs.query(db, LogFilters(**{f: "x\x00"}), None).total == 0))
+        attempt(
+            tally,
+            f"execution logs filter {field} NUL",
+            lambda f=field: execution_logs.query(db, LogFilters(**{f: "x\x00"}), None).total == 0,
+        )
     # The CLI is a process per call: one search that must stay literal, one list that must stay empty.
     want = expected_ids(workflows, "%")
-    attempt(tally, "CLI workflow list --search '%'", lambda: {
-        row["id"] for row in cli_json(db_url, "workflow", "list", "--search", "%", "--limit", "500")[
-            "workflows"]} == want)
-    attempt(tally, "CLI approvals list --for \"' OR 1=1 --\"", lambda: (
-        cli_json(db_url, "approvals", "list", "--for", "' OR 1=1 --") == []))
+    attempt(
+        tally,
+        "CLI workflow list --search '%'",
+        lambda: (
+            {
+                row["id"]
+                for row in cli_json(db_url, "workflow", "list", "--search", "%", "--limit", "500")[
+                    "workflows"
+                ]
+            }
+            == want
+        ),
+    )
+    attempt(
+        tally,
+        'CLI approvals list --for "\' OR 1=1 --"',
+        lambda: cli_json(db_url, "approvals", "list", "--for", "' OR 1=1 --") == [],
+    )
     record_attacks(request, tally)
     assert tally.refused == tally.attempts, tally.failures

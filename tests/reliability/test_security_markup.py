@@ -37,7 +37,7 @@ PAYLOADS = [
     "Pay now\r\nBcc: attacker@evil.example",
 ]
 # Live markup a payload could leave behind if anything rendered it raw.
-LIVE = ("<script", "<img", "<svg", "<a href=\"javascript", "<https://evil", "<!channel>", "<@u0boss>")
+LIVE = ("<script", "<img", "<svg", '<a href="javascript', "<https://evil", "<!channel>", "<@u0boss>")
 PASSWORD = "correct horse battery"
 
 
@@ -60,8 +60,12 @@ def live_markup(text: str) -> list[str]:
 def inert_html(text: str, payload: str) -> bool:
     """No live markup, and the payload there as escaped text (not dropped)."""
     visible = " ".join(payload.split())  # a title's line breaks may be folded
-    escaped = {str(markupsafe.escape(visible)), html.escape(visible), str(markupsafe.escape(payload)),
-               html.escape(payload)}
+    escaped = {
+        str(markupsafe.escape(visible)),
+        html.escape(visible),
+        str(markupsafe.escape(payload)),
+        html.escape(payload),
+    }
     return not live_markup(text) and any(e in text for e in escaped)
 
 
@@ -145,8 +149,9 @@ def test_agent_markup_is_inert_in_the_dashboard(
     with _app_over(monkeypatch, sqlite_url):
         db = Database(sqlite_url)
         add_user(db, BOSS, role="approver", password=PASSWORD)
-        waiting = [waiting_workflow(db, {"title": f"Pay {p}", "description": f"Note: {p}"})[1]
-                   for p in PAYLOADS[:4]]
+        waiting = [
+            waiting_workflow(db, {"title": f"Pay {p}", "description": f"Note: {p}"})[1] for p in PAYLOADS[:4]
+        ]
         at = new_app()
         sign_in(at, BOSS, PASSWORD)
         no_exception(at)
@@ -159,15 +164,19 @@ def test_agent_markup_is_inert_in_the_dashboard(
             carrying = markdown_carrying(at, payload)
             # The title is a heading with the payload's Markdown escaped, the description
             # plain text (st.text); no markdown element allows HTML.
-            tally.check(bool(shown) and bool(described)
-                        and not any(e.proto.allow_html for e in carrying),
-                        f"approval page: {payload}")
+            tally.check(
+                bool(shown) and bool(described) and not any(e.proto.allow_html for e in carrying),
+                f"approval page: {payload}",
+            )
         open_page(at, "inbox")
         no_exception(at)
         for payload in PAYLOADS[:4]:
             # The title is the link's label, its Markdown escaped (components.text.md).
-            labels = [e for e in at.get("page_link")
-                      if " ".join(payload.split()) in unescape_markdown(str(e.proto.label))]
+            labels = [
+                e
+                for e in at.get("page_link")
+                if " ".join(payload.split()) in unescape_markdown(str(e.proto.label))
+            ]
             carrying = markdown_carrying(at, payload)
             tally.check(bool(labels) and not any(e.proto.allow_html for e in carrying), f"inbox: {payload}")
         db.dispose()

@@ -69,15 +69,22 @@ def facts(db: Database, approval_id: str) -> ApprovalFacts:
 def approve_value(db: Database, approval_id: str) -> str:
     """The value of the Approve button of the message Slack would show now."""
     blocks = [b.to_dict() for b in approval_blocks(facts(db, approval_id))]
-    [value] = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
-               if e.get("action_id") == APPROVE_ACTION]
+    [value] = [
+        e["value"]
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == APPROVE_ACTION
+    ]
     return str(value)
 
 
 def slack_body(value: str, action_ts: str) -> str:
-    payload = {"type": "block_actions", "user": {"id": BOSS_SLACK, "username": "boss"},
-               "actions": [{"action_id": APPROVE_ACTION, "value": value, "type": "button",
-                            "action_ts": action_ts}]}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": BOSS_SLACK, "username": "boss"},
+        "actions": [{"action_id": APPROVE_ACTION, "value": value, "type": "button", "action_ts": action_ts}],
+    }
     return urlencode({"payload": json.dumps(payload)})
 
 
@@ -106,7 +113,8 @@ def at_level_one(db: Database) -> ApprovalRequest:
 
 
 def test_a_slack_click_for_level_0_never_counts_at_level_1(
-        request: pytest.FixtureRequest, db: Database, client: TestClient) -> None:
+    request: pytest.FixtureRequest, db: Database, client: TestClient
+) -> None:
     tally = AttackTally("Replays: Slack click for level 0 sent at level 1")
     approval = at_level_one(db)
     level0 = approve_value(db, approval.id)
@@ -118,14 +126,22 @@ def test_a_slack_click_for_level_0_never_counts_at_level_1(
     assert state(db, approval.id) == (1, "pending", 1)
     for copy in range(3):  # the captured request, byte for byte
         again = client.post(SLACK, content=body, headers=headers)
-        tally.check(again.status_code == 200 and "already used" in again.json()["text"]
-                    and state(db, approval.id) == (1, "pending", 1), f"replayed click {copy + 1}")
+        tally.check(
+            again.status_code == 200
+            and "already used" in again.json()["text"]
+            and state(db, approval.id) == (1, "pending", 1),
+            f"replayed click {copy + 1}",
+        )
     # A new click on the old message's button (Slack signs it afresh): not for this level.
     fresh = slack_body(level0, "1765000100.000200")
     late = client.post(SLACK, content=fresh, headers=signed(fresh))
-    tally.check(late.status_code == 200 and "level 1" in late.json()["text"]
-                and "decides nothing" in late.json()["text"]
-                and state(db, approval.id) == (1, "pending", 1), "level-0 button clicked at level 1")
+    tally.check(
+        late.status_code == 200
+        and "level 1" in late.json()["text"]
+        and "decides nothing" in late.json()["text"]
+        and state(db, approval.id) == (1, "pending", 1),
+        "level-0 button clicked at level 1",
+    )
     # The message level 1 gets decides.
     level1 = slack_body(approve_value(db, approval.id), "1765000200.000300")
     done = client.post(SLACK, content=level1, headers=signed(level1))
@@ -135,15 +151,19 @@ def test_a_slack_click_for_level_0_never_counts_at_level_1(
 
 
 def test_a_slack_modal_submitted_again_never_counts_at_level_1(
-        request: pytest.FixtureRequest, db: Database, client: TestClient) -> None:
+    request: pytest.FixtureRequest, db: Database, client: TestClient
+) -> None:
     tally = AttackTally("Replays: Slack edit modal submitted again")
     approval = at_level_one(db)
     view = facts(db, approval.id).view
     assert view is not None
     modal = edit_modal(approval.id, view, approval.title, level=0)
     values = {AMOUNT_BLOCK: {"value": {"type": "number_input", "value": "400"}}}
-    payload: dict[str, Any] = {"type": "view_submission", "user": {"id": BOSS_SLACK},
-               "view": {**modal, "id": "V0REPLAY", "state": {"values": values}}}
+    payload: dict[str, Any] = {
+        "type": "view_submission",
+        "user": {"id": BOSS_SLACK},
+        "view": {**modal, "id": "V0REPLAY", "state": {"values": values}},
+    }
     body = urlencode({"payload": json.dumps(payload)})
     headers = signed(body)
     first = client.post(SLACK, content=body, headers=headers)
@@ -151,27 +171,33 @@ def test_a_slack_modal_submitted_again_never_counts_at_level_1(
     assert state(db, approval.id) == (1, "pending", 1)
     for copy in range(2):
         again = client.post(SLACK, content=body, headers=headers).json()
-        tally.check(again.get("response_action") == "errors"
-                    and "already used" in " ".join(again["errors"].values())
-                    and state(db, approval.id) == (1, "pending", 1), f"replayed modal {copy + 1}")
+        tally.check(
+            again.get("response_action") == "errors"
+            and "already used" in " ".join(again["errors"].values())
+            and state(db, approval.id) == (1, "pending", 1),
+            f"replayed modal {copy + 1}",
+        )
     # The same modal, as if opened again at level 0 (another view id): not for this level.
     other = {**payload, "view": {**payload["view"], "id": "V0OTHER"}}
     body = urlencode({"payload": json.dumps(other)})
     late = client.post(SLACK, content=body, headers=signed(body)).json()
-    tally.check(late.get("response_action") == "errors"
-                and "decides nothing" in " ".join(late["errors"].values())
-                and state(db, approval.id) == (1, "pending", 1), "level-0 modal at level 1")
+    tally.check(
+        late.get("response_action") == "errors"
+        and "decides nothing" in " ".join(late["errors"].values())
+        and state(db, approval.id) == (1, "pending", 1),
+        "level-0 modal at level 1",
+    )
     finish(request, tally)
 
 
 def test_a_webhook_delivery_for_level_0_never_counts_at_level_1(
-        request: pytest.FixtureRequest, db: Database, client: TestClient) -> None:
+    request: pytest.FixtureRequest, db: Database, client: TestClient
+) -> None:
     tally = AttackTally("Replays: inbound webhook delivery (same webhook-id)")
     approval = at_level_one(db)
 
     def delivery(msg_id: str, **extra: Any) -> tuple[str, dict[str, str]]:
-        body = json.dumps({"approval_id": approval.id, "decision": "approve", "approver": BOSS,
-                           **extra})
+        body = json.dumps({"approval_id": approval.id, "decision": "approve", "approver": BOSS, **extra})
         return body, webhook_signed(body, msg_id=msg_id)
 
     body, headers = delivery("msg_level0")
@@ -180,12 +206,17 @@ def test_a_webhook_delivery_for_level_0_never_counts_at_level_1(
     assert state(db, approval.id) == (1, "pending", 1)
     for copy in range(3):
         again = client.post(INBOUND, content=body, headers=headers)
-        tally.check(refused(again, 409, "AnswerReplayed", "already used")
-                    and state(db, approval.id) == (1, "pending", 1), f"replayed delivery {copy + 1}")
+        tally.check(
+            refused(again, 409, "AnswerReplayed", "already used")
+            and state(db, approval.id) == (1, "pending", 1),
+            f"replayed delivery {copy + 1}",
+        )
     body, headers = delivery("msg_level0_again", level=0)
     late = client.post(INBOUND, content=body, headers=headers)
-    tally.check(refused(late, 409, "AnswerOutdated", "level 1")
-                and state(db, approval.id) == (1, "pending", 1), "a delivery naming level 0")
+    tally.check(
+        refused(late, 409, "AnswerOutdated", "level 1") and state(db, approval.id) == (1, "pending", 1),
+        "a delivery naming level 0",
+    )
     body, headers = delivery("msg_level1", level=1)
     assert client.post(INBOUND, content=body, headers=headers).status_code == 200
     assert state(db, approval.id) == (1, "approved", 2)
@@ -193,7 +224,8 @@ def test_a_webhook_delivery_for_level_0_never_counts_at_level_1(
 
 
 def test_an_email_link_for_level_0_never_counts_at_level_1(
-        request: pytest.FixtureRequest, db: Database, client: TestClient) -> None:
+    request: pytest.FixtureRequest, db: Database, client: TestClient
+) -> None:
     tally = AttackTally("Replays: emailed link for level 0 used at level 1")
     approval = at_level_one(db)
     email = render_approval_email(facts(db, approval.id), BOSS, "approval.requested")
@@ -202,10 +234,13 @@ def test_an_email_link_for_level_0_never_counts_at_level_1(
     ApprovalEngine(db).respond_to_approval(approval.id, BOSS, "approve", channel="api")
     assert state(db, approval.id) == (1, "pending", 1)
     shown = client.get(CONFIRM, params={"token": token})
-    tally.check(refused(shown, 409, "out of date") and "<form" not in shown.text,
-                "the level-0 link's page at level 1")
+    tally.check(
+        refused(shown, 409, "out of date") and "<form" not in shown.text, "the level-0 link's page at level 1"
+    )
     for copy in range(2):
         late = client.post(CONFIRM, data=answer_form(token))
-        tally.check(refused(late, 409, "decides nothing")
-                    and state(db, approval.id) == (1, "pending", 1), f"level-0 link posted {copy + 1}")
+        tally.check(
+            refused(late, 409, "decides nothing") and state(db, approval.id) == (1, "pending", 1),
+            f"level-0 link posted {copy + 1}",
+        )
     finish(request, tally)

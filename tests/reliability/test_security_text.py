@@ -67,8 +67,11 @@ SHOWN = "Approve here"
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 # GFM's automatic links in rendered text: scheme://, www. where GFM looks for it (at the
 # start, after white space or one of *_~([]), an email address.
-_AUTOLINK = re.compile(r"(?:https?|ftp)://\S+|(?:^|(?<=[\s*_~(\[\]]))www\.\S+"
-                       r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.I | re.M)
+_AUTOLINK = re.compile(
+    r"(?:https?|ftp)://\S+|(?:^|(?<=[\s*_~(\[\]]))www\.\S+"
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+    re.I | re.M,
+)
 
 
 class _Tags(HTMLParser):
@@ -110,8 +113,17 @@ def visible(markdown: str) -> str:
 def page_markdown(at: AppTest) -> list[str]:
     """Every string on the page Streamlit renders as Markdown."""
     found: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success",
-                 "warning", "error"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "info",
+        "success",
+        "warning",
+        "error",
+    ):
         found += [str(e.value) for e in getattr(at, kind)]
     found += [str(e.proto.label) for e in at.get("page_link")]
     found += [str(b.label) for b in at.button]
@@ -123,13 +135,13 @@ def check_page(tally: AttackTally, at: AppTest, what: str) -> None:
     no_exception(at)
     texts = page_markdown(at)
     bad = [t for text in texts for t in to_attacker(markdown_targets(text))]
-    shown = any(SHOWN in visible(text) for text in texts) or \
-        any(SHOWN in str(e.value) for e in at.text)
+    shown = any(SHOWN in visible(text) for text in texts) or any(SHOWN in str(e.value) for e in at.text)
     tally.check(not bad and shown, f"{what}: {bad or 'phishing text not shown'}")
 
 
 def test_agent_markdown_makes_no_link_or_image_in_the_dashboard(
-        request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> None:
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
     tally = AttackTally("Agent Markdown (links, images) in every field: dashboard pages")
     for name in ("COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID"):
         monkeypatch.delenv(name, raising=False)
@@ -143,8 +155,9 @@ def test_agent_markdown_makes_no_link_or_image_in_the_dashboard(
         check_page(tally, open_page(boss, "sessions", session=chat_id), "sessions page")
         admin = dashboard_sign_in(new_app(), ADMIN, PASSWORD)
         check_page(tally, open_page(admin, "monitor"), "monitor alerts")
-        check_page(tally, open_page(admin, "workflow", workflow=workflow_id),
-                   "workflow page (checkpoints, as admin)")
+        check_page(
+            tally, open_page(admin, "workflow", workflow=workflow_id), "workflow page (checkpoints, as admin)"
+        )
         db.dispose()
     record_attacks(request, tally)
     assert tally.refused == tally.attempts, tally.failures
@@ -171,8 +184,8 @@ def slack_inert(blocks: Any) -> bool:
     objects = mrkdwn_objects(blocks)
     carrying = [o for o in objects if any(h in str(o["text"]) for h in EVIL_HOSTS)]
     return all(o.get("verbatim") is True for o in carrying) and not any(
-        "<" in str(o["text"]).replace("<http://localhost:8501/approval?", "")
-        for o in carrying)
+        "<" in str(o["text"]).replace("<http://localhost:8501/approval?", "") for o in carrying
+    )
 
 
 def email_inert(markup: str) -> bool:
@@ -188,7 +201,8 @@ def channels_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_agent_markdown_makes_no_link_or_image_in_gradio_slack_and_email(
-        request: pytest.FixtureRequest, db: Database, channels_env: None) -> None:
+    request: pytest.FixtureRequest, db: Database, channels_env: None
+) -> None:
     tally = AttackTally("Agent Markdown (links, images) in every field: Gradio, Slack, email")
     approval, _, _ = phishing_scene(db)
     with db.read() as session:
@@ -200,17 +214,20 @@ def test_agent_markdown_makes_no_link_or_image_in_gradio_slack_and_email(
     tally.check(slack_inert(blocks), "Slack message")
     decided = [b.to_dict() for b in approval_blocks(facts, outcome="approved", decided_by=BOSS)]
     tally.check(slack_inert(decided), "Slack message after the decision")
-    tally.check(not any(h in fallback_text(facts) and "<" in fallback_text(facts)
-                        for h in EVIL_HOSTS), "Slack notification text")
-    tally.check(slack_inert(handle_command(db, {"user_id": BOSS_SLACK})["blocks"]),
-                "Slack /approvals list")
+    tally.check(
+        not any(h in fallback_text(facts) and "<" in fallback_text(facts) for h in EVIL_HOSTS),
+        "Slack notification text",
+    )
+    tally.check(slack_inert(handle_command(db, {"user_id": BOSS_SLACK})["blocks"]), "Slack /approvals list")
     email = render_approval_email(facts, BOSS, "approval.requested")
     tally.check(email_inert(email["html"]) and SHOWN in email["html"], "approval email")
     with TestClient(create_app(db, approver_ui=False)) as client:
         token = make_link_token(approval.id, BOSS, "approve")
         page = client.get("/email/confirm", params={"token": token})
-        tally.check(page.status_code == 200 and email_inert(page.text) and SHOWN in page.text,
-                    "email confirmation page")
+        tally.check(
+            page.status_code == 200 and email_inert(page.text) and SHOWN in page.text,
+            "email confirmation page",
+        )
         done = client.post("/email/confirm", data=answer_form(token))
         tally.check(done.status_code == 200 and email_inert(done.text), "email result page")
     reply = handle_interaction(db, click(approval.id))  # already decided: the reply names it
@@ -221,34 +238,97 @@ def test_agent_markdown_makes_no_link_or_image_in_gradio_slack_and_email(
 
 # -- the property ---------------------------------------------------------------------
 
-FRAGMENTS = ["[", "]", "(", ")", "![", "](", "<", ">", "<a href=", "<img src=", "\"", "'", "`",
-             "*", "_", "~", "#", "- ", "1. ", ">", "|", "\\", "&", "&lt;", "$", ":", "@", "\n",
-             "\n\n", "    ", "https://evil.example/x", "http://attacker.example/i.png",
-             "www.evil.example", "mallory@evil.example", "<https://evil.example>",
-             "[a]: https://evil.example", "javascript:", " ", "x", "Approve"]
-agent_text = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=3), min_size=1,
-                      max_size=14).map("".join)
+FRAGMENTS = [
+    "[",
+    "]",
+    "(",
+    ")",
+    "![",
+    "](",
+    "<",
+    ">",
+    "<a href=",
+    "<img src=",
+    '"',
+    "'",
+    "`",
+    "*",
+    "_",
+    "~",
+    "#",
+    "- ",
+    "1. ",
+    ">",
+    "|",
+    "\\",
+    "&",
+    "&lt;",
+    "$",
+    ":",
+    "@",
+    "\n",
+    "\n\n",
+    "    ",
+    "https://evil.example/x",
+    "http://attacker.example/i.png",
+    "www.evil.example",
+    "mallory@evil.example",
+    "<https://evil.example>",
+    "[a]: https://evil.example",
+    "javascript:",
+    " ",
+    "x",
+    "Approve",
+]
+agent_text = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=3), min_size=1, max_size=14).map("".join)
 
 
 def transient_request(text: str) -> tuple[ApprovalRequest, ApprovalFacts]:
     """A budget request guarding a call, every agent-written field ``text`` (no database)."""
-    call = {"tool": text or "tool", "arguments": {text or "arg": text, "amount": 5},
-            "digest": "d" * 64}
+    call = {"tool": text or "tool", "arguments": {text or "arg": text, "amount": 5}, "digest": "d" * 64}
     approval = ApprovalRequest(
-        id="ap-1", workflow_id="wf-1", step_name=text, title=text, description=text,
-        approval_type="budget", status="pending", requested_by="starter@example.com",
-        approvers=[BOSS], threshold=1, config={"type": "budget", "requested_from": [BOSS]},
-        context_data={text: text, "amount": 5}, response_schema={},
-        proposed_action={"context": {text: text}}, proposed_call=call, released_call=None,
-        level=0, expires_at=utcnow() + timedelta(hours=1), decided_at=None, decided_by=None,
-        decision_data=None)
+        id="ap-1",
+        workflow_id="wf-1",
+        step_name=text,
+        title=text,
+        description=text,
+        approval_type="budget",
+        status="pending",
+        requested_by="starter@example.com",
+        approvers=[BOSS],
+        threshold=1,
+        config={"type": "budget", "requested_from": [BOSS]},
+        context_data={text: text, "amount": 5},
+        response_schema={},
+        proposed_action={"context": {text: text}},
+        proposed_call=call,
+        released_call=None,
+        level=0,
+        expires_at=utcnow() + timedelta(hours=1),
+        decided_at=None,
+        decided_by=None,
+        decision_data=None,
+    )
     view = request_view(approval, [])
-    facts = ApprovalFacts(id="ap-1", title=text, description=text, approval_type="budget",
-                          status="pending", approvers=[BOSS], requested_by="starter@example.com",
-                          workflow_id="wf-1", workflow_name=text, step_name=text, level=0,
-                          expires_at=None, decided_by=None, decided_at=None,
-                          proposed_action={"context": {text: text}}, context_data={text: text},
-                          view=view)
+    facts = ApprovalFacts(
+        id="ap-1",
+        title=text,
+        description=text,
+        approval_type="budget",
+        status="pending",
+        approvers=[BOSS],
+        requested_by="starter@example.com",
+        workflow_id="wf-1",
+        workflow_name=text,
+        step_name=text,
+        level=0,
+        expires_at=None,
+        decided_by=None,
+        decided_at=None,
+        proposed_action={"context": {text: text}},
+        context_data={text: text},
+        view=view,
+    )
     return approval, facts
 
 

@@ -34,9 +34,14 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def env(db_url: str, files: dict[str, Path], **extra: str) -> dict[str, str]:
-    return cli_env(db_url, COUNTERSIGN_TOOL_MODULES="tests.acceptance.agents.kill_tools",
-                   COUNTERSIGN_LEASE_SECONDS="2", AGENT_CALLS_FILE=str(files["calls"]),
-                   SCRIPTED_SEEN_FILE=str(files["seen"]), **extra)
+    return cli_env(
+        db_url,
+        COUNTERSIGN_TOOL_MODULES="tests.acceptance.agents.kill_tools",
+        COUNTERSIGN_LEASE_SECONDS="2",
+        AGENT_CALLS_FILE=str(files["calls"]),
+        SCRIPTED_SEEN_FILE=str(files["seen"]),
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -57,18 +62,30 @@ def calls_of(files: dict[str, Path], tool: str) -> list[dict[str, Any]]:
     return [c for c in lines(files["calls"]) if c["tool"] == tool]
 
 
-def runner(db_url: str, files: dict[str, Path], processes: list[subprocess.Popen[str]],
-           **extra: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-m", "core", "runner"], cwd=ROOT,
-                               env=env(db_url, files, **extra), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, text=True)
+def runner(
+    db_url: str, files: dict[str, Path], processes: list[subprocess.Popen[str]], **extra: str
+) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core", "runner"],
+        cwd=ROOT,
+        env=env(db_url, files, **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     processes.append(process)
     return process
 
 
 def run_until_idle(db_url: str, files: dict[str, Path]) -> None:
-    done = subprocess.run([sys.executable, "-m", "core", "runner", "--until-idle"], cwd=ROOT,
-                          env=env(db_url, files), capture_output=True, text=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "runner", "--until-idle"],
+        cwd=ROOT,
+        env=env(db_url, files),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -78,24 +95,51 @@ def kill(process: subprocess.Popen[str]) -> None:
 
 
 def test_killed_while_parked_a_new_process_resumes_with_the_decision(
-    db: Database, db_url: str, files: dict[str, Path], processes: list[subprocess.Popen[str]],
+    db: Database,
+    db_url: str,
+    files: dict[str, Path],
+    processes: list[subprocess.Popen[str]],
 ) -> None:
     add_user(db, "agent@example.com", role="service")  # it starts the workflow
-    workflow = ops.create_workflow(db, {"name": "refund", "steps": [{
-        "name": "agent", "type": "task", "task": "Charge order A-1.",
-        "agent": scripted([{"call": "lookup", "args": {"order": "A-1"}},
-                           {"call": "charge", "args": {"amount": 120.0}},
-                           {"final": "charged"}],
-                          tools=["lookup"], held_tools=["charge"],
-                          approval={"requested_from": BOSS})}]}, created_by="agent@example.com")
+    workflow = ops.create_workflow(
+        db,
+        {
+            "name": "refund",
+            "steps": [
+                {
+                    "name": "agent",
+                    "type": "task",
+                    "task": "Charge order A-1.",
+                    "agent": scripted(
+                        [
+                            {"call": "lookup", "args": {"order": "A-1"}},
+                            {"call": "charge", "args": {"amount": 120.0}},
+                            {"final": "charged"},
+                        ],
+                        tools=["lookup"],
+                        held_tools=["charge"],
+                        approval={"requested_from": BOSS},
+                    ),
+                }
+            ],
+        },
+        created_by="agent@example.com",
+    )
     first = runner(db_url, files, processes)
-    wait_until(lambda: ops.get_workflow(db, workflow.id).status == "waiting_approval", TIMEOUT,
-               "the agent parks its held call")
+    wait_until(
+        lambda: ops.get_workflow(db, workflow.id).status == "waiting_approval",
+        TIMEOUT,
+        "the agent parks its held call",
+    )
     kill(first)
     assert calls_of(files, "charge") == []
-    ApprovalEngine(db).respond_to_approval(open_approval_of(db, workflow.id).id, BOSS, "modify",
-                                           data={"arguments": {"amount": 99.5}},
-                                           comment="partial refund only")
+    ApprovalEngine(db).respond_to_approval(
+        open_approval_of(db, workflow.id).id,
+        BOSS,
+        "modify",
+        data={"arguments": {"amount": 99.5}},
+        comment="partial refund only",
+    )
     run_until_idle(db_url, files)
     done = ops.get_workflow(db, workflow.id)
     assert done.status == "completed", done.error
@@ -106,19 +150,40 @@ def test_killed_while_parked_a_new_process_resumes_with_the_decision(
     resumed_prompt = lines(files["seen"])[-1]["last"]
     told = json.loads(resumed_prompt.split("Observation:\n", 1)[1])
     assert (told["comment"], told["arguments_changed_by_approver"]) == (
-        "partial refund only", {"amount": 99.5})
+        "partial refund only",
+        {"amount": 99.5},
+    )
 
 
 def test_killed_mid_run_a_new_process_continues_after_the_last_finished_step(
-    db: Database, db_url: str, files: dict[str, Path], processes: list[subprocess.Popen[str]],
+    db: Database,
+    db_url: str,
+    files: dict[str, Path],
+    processes: list[subprocess.Popen[str]],
 ) -> None:
     add_user(db, "agent@example.com", role="service")  # it starts the workflow
-    workflow = ops.create_workflow(db, {"name": "export", "steps": [{
-        "name": "agent", "type": "task", "task": "Export order A-2.",
-        "agent": scripted([{"call": "lookup", "args": {"order": "A-2"}},
-                           {"call": "slow_export", "args": {"order": "A-2"}},
-                           {"final": "exported"}],
-                          tools=["lookup", "slow_export"])}]}, created_by="agent@example.com")
+    workflow = ops.create_workflow(
+        db,
+        {
+            "name": "export",
+            "steps": [
+                {
+                    "name": "agent",
+                    "type": "task",
+                    "task": "Export order A-2.",
+                    "agent": scripted(
+                        [
+                            {"call": "lookup", "args": {"order": "A-2"}},
+                            {"call": "slow_export", "args": {"order": "A-2"}},
+                            {"final": "exported"},
+                        ],
+                        tools=["lookup", "slow_export"],
+                    ),
+                }
+            ],
+        },
+        created_by="agent@example.com",
+    )
     first = runner(db_url, files, processes, AGENT_SLOW_BLOCK="1")
     wait_until(lambda: bool(calls_of(files, "slow_export")), TIMEOUT, "the slow call starts")
     kill(first)

@@ -21,8 +21,14 @@ def cli_env(db_url: str, **extra: str) -> dict[str, str]:
 
 def cli(db_url: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     """Run one command; with ``ok`` it must succeed, otherwise it must be refused."""
-    done = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=cli_env(db_url),
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=cli_env(db_url),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
     if ok:
         assert done.returncode == 0, f"{args} failed: {done.stderr}"
     else:

@@ -34,5 +34,6 @@ def test_cli(db: Database, db_url: str, calls: Calls, case: str) -> None:
     run(db, registry)
     assert calls.of("pay") == ([received] if received is not None else [])
     if approval_type == "budget":
-        assert "9,000.00 USD (nine thousand US dollars)" in cli(
-            db_url, "approvals", "show", approval.id).stdout
+        assert (
+            "9,000.00 USD (nine thousand US dollars)" in cli(db_url, "approvals", "show", approval.id).stdout
+        )

@@ -18,9 +18,16 @@ def test_show_folds_the_state_at_an_event(db_url: str) -> None:
     db = Database(db_url)
     add_user(db, "release-bot@example.com", role="admin")  # starting needs an account
     db.dispose()
-    workflow_id = cli(db_url, "workflow", "start", DEPLOY, "--input",
-                      '{"service": "checkout-api", "version": "2.14.0"}',
-                      "--as", "release-bot@example.com").stdout.strip()
+    workflow_id = cli(
+        db_url,
+        "workflow",
+        "start",
+        DEPLOY,
+        "--input",
+        '{"service": "checkout-api", "version": "2.14.0"}',
+        "--as",
+        "release-bot@example.com",
+    ).stdout.strip()
     cli(db_url, "runner", "--until-idle")
     shown = cli_json(db_url, "workflow", "show", workflow_id)
     [first] = [e for e in shown["events"] if e["type"] == "step.completed"][:1]

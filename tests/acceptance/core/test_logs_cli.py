@@ -22,13 +22,34 @@ def seed(db_url: str) -> None:
     db = Database(db_url)
     db.upgrade()
     with db.session() as session:
-        record(session, "agent_step", "Step 1: called lookup", workflow_id=WF_A, tenant="acme",
-               step_name="lookup_order", agent="refunds", duration_ms=40)
-        record(session, "tool_call", "lookup() -> 100% done", workflow_id=WF_A, tool_name="lookup",
-               tenant="acme", data={"result": "100% done"})
-        record(session, "model_error", "RuntimeError: model server fell over", level="error",
-               workflow_id="bbbbbbbb-0000-4000-8000-000000000002", tenant="globex")
-        record(session, "agent_step", "session turn: hello, \"you\"", session_id=SESSION)
+        record(
+            session,
+            "agent_step",
+            "Step 1: called lookup",
+            workflow_id=WF_A,
+            tenant="acme",
+            step_name="lookup_order",
+            agent="refunds",
+            duration_ms=40,
+        )
+        record(
+            session,
+            "tool_call",
+            "lookup() -> 100% done",
+            workflow_id=WF_A,
+            tool_name="lookup",
+            tenant="acme",
+            data={"result": "100% done"},
+        )
+        record(
+            session,
+            "model_error",
+            "RuntimeError: model server fell over",
+            level="error",
+            workflow_id="bbbbbbbb-0000-4000-8000-000000000002",
+            tenant="globex",
+        )
+        record(session, "agent_step", 'session turn: hello, "you"', session_id=SESSION)
     db.dispose()
 
 

@@ -36,11 +36,22 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 @pytest.fixture
 def runners(pg_url: str) -> Iterator[list[subprocess.Popen[str]]]:
-    env = cli_env(pg_url, COUNTERSIGN_LEASE_SECONDS=LEASE_SECONDS,
-                  COUNTERSIGN_TOOL_MODULES="tests.acceptance.core.slow_tools")
-    procs = [subprocess.Popen([sys.executable, "-m", "core", "runner"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    env = cli_env(
+        pg_url,
+        COUNTERSIGN_LEASE_SECONDS=LEASE_SECONDS,
+        COUNTERSIGN_TOOL_MODULES="tests.acceptance.core.slow_tools",
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "core", "runner"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     yield procs
     for proc in procs:
         if proc.poll() is None:
@@ -56,8 +67,9 @@ def runners(pg_url: str) -> Iterator[list[subprocess.Popen[str]]]:
 def log_lines(path: Path) -> list[tuple[str, str, int]]:
     if not path.exists():
         return []
-    return [(label, key, int(pid)) for label, key, pid in
-            (line.split() for line in path.read_text().splitlines())]
+    return [
+        (label, key, int(pid)) for label, key, pid in (line.split() for line in path.read_text().splitlines())
+    ]
 
 
 def test_sigkill_mid_step_and_another_runner_finishes(
@@ -71,15 +83,21 @@ def test_sigkill_mid_step_and_another_runner_finishes(
     log = tmp_path / "calls.log"
 
     def step(label: str, seconds: float) -> dict[str, object]:
-        return {"name": label, "type": "tool", "tool": "log_and_sleep",
-                "args": {"path": str(log), "label": label, "seconds": seconds}}
+        return {
+            "name": label,
+            "type": "tool",
+            "tool": "log_and_sleep",
+            "args": {"path": str(log), "label": label, "seconds": seconds},
+        }
 
     add_user(pg_db, "ops@example.com", role="service")  # it starts the workflow
-    workflow_id = ops.create_workflow(pg_db, {"name": "kill me", "steps": [
-        step("a", 0), step("slow", 60), step("c", 0)]}, created_by="ops@example.com").id
+    workflow_id = ops.create_workflow(
+        pg_db,
+        {"name": "kill me", "steps": [step("a", 0), step("slow", 60), step("c", 0)]},
+        created_by="ops@example.com",
+    ).id
 
-    wait_until(lambda: any(label == "slow" for label, _, _ in log_lines(log)), 60,
-               "the slow step started")
+    wait_until(lambda: any(label == "slow" for label, _, _ in log_lines(log)), 60, "the slow step started")
     [(_, first_key, victim_pid)] = [line for line in log_lines(log) if line[0] == "slow"]
     pids = {proc.pid: proc for proc in runners}
     assert victim_pid in pids, "the step ran in one of our runner processes"
@@ -87,8 +105,11 @@ def test_sigkill_mid_step_and_another_runner_finishes(
     pids[victim_pid].wait(10)
     survivor = next(pid for pid in pids if pid != victim_pid)
 
-    wait_until(lambda: ops.get_workflow(pg_db, workflow_id).status == "completed", 60,
-               "the surviving runner finished the workflow")
+    wait_until(
+        lambda: ops.get_workflow(pg_db, workflow_id).status == "completed",
+        60,
+        "the surviving runner finished the workflow",
+    )
     calls = log_lines(log)
     assert [label for label, _, _ in calls] == ["a", "slow", "slow", "c"]
     (_, key_a, _), (_, key1, _), (_, key2, pid2), (_, _, pid_c) = calls

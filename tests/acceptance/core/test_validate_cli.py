@@ -19,7 +19,8 @@ steps:
 
 
 def test_validate_warns_of_unknown_tools_and_refuses_what_no_one_could_approve(
-        sqlite_url: str, tmp_path: Path) -> None:
+    sqlite_url: str, tmp_path: Path
+) -> None:
     path = tmp_path / "pay.yaml"
     path.write_text(DEFINITION)
     done = cli(sqlite_url, "workflow", "validate", str(path))

@@ -34,7 +34,11 @@ def served(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_LIMIT
@@ -47,8 +51,10 @@ def served(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("the gateway did not answer within the limit: "
-                            + (tmp_path / "serve.log").read_text()[-2000:])
+                pytest.fail(
+                    "the gateway did not answer within the limit: "
+                    + (tmp_path / "serve.log").read_text()[-2000:]
+                )
             time.sleep(0.2)
         yield base, env
     finally:
@@ -66,9 +72,25 @@ def test_serve_answers_health_api_and_sign_in(served: tuple[str, dict[str, str]]
     health = httpx.get(f"{base}/healthz", timeout=5)
     assert health.json() == {"status": "ok", "database": "sqlite"}
     accounts(env["DATABASE_URL"], "approver", "ops@example.com")  # a token acts as an account
-    made = subprocess.run([sys.executable, "-m", "core", "tokens", "create", "--for", "ops@example.com",
-                           "--name", "acceptance"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=True)
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "tokens",
+            "create",
+            "--for",
+            "ops@example.com",
+            "--name",
+            "acceptance",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     token = made.stdout.strip()
     assert "not shown again" in made.stderr and token not in made.stderr
     me = httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)

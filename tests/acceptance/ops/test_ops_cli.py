@@ -22,8 +22,14 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def doctor(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core", "doctor", *args], cwd=ROOT,
-                          env=cli_env(db_url), capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    return subprocess.run(
+        [sys.executable, "-m", "core", "doctor", *args],
+        cwd=ROOT,
+        env=cli_env(db_url),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
 
 
 def refused(db_url: str, *args: str, code: int = 2) -> str:
@@ -32,8 +38,14 @@ def refused(db_url: str, *args: str, code: int = 2) -> str:
 
     Other stderr lines (log records) are allowed; the reason must be one line.
     """
-    done = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=cli_env(db_url),
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=cli_env(db_url),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
     assert done.returncode == code, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     [reason] = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
@@ -44,9 +56,10 @@ def dump(url: str) -> dict[str, list[dict[str, object]]]:
     db = Database(url)
     try:
         with db.engine.connect() as conn:
-            return {t.name: [dict(r._mapping) for r in
-                             conn.execute(select(t).order_by(*t.primary_key.columns))]
-                    for t in backup_tables()}
+            return {
+                t.name: [dict(r._mapping) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
+                for t in backup_tables()
+            }
     finally:
         db.dispose()
 
@@ -55,14 +68,14 @@ def rows(url: str) -> int:
     db = Database(url)
     try:
         with db.engine.connect() as conn:
-            return sum(conn.execute(select(func.count()).select_from(t)).scalar_one()
-                       for t in backup_tables())
+            return sum(
+                conn.execute(select(func.count()).select_from(t)).scalar_one() for t in backup_tables()
+            )
     finally:
         db.dispose()
 
 
-def test_export_from_sqlite_and_import_into_postgresql(sqlite_url: str, pg_url: str,
-                                                       tmp_path: Path) -> None:
+def test_export_from_sqlite_and_import_into_postgresql(sqlite_url: str, pg_url: str, tmp_path: Path) -> None:
     # The demo run to its approvals and one answered, through the Python API (fast);
     # the commands under test run as subprocesses.
     source = Database(sqlite_url)
@@ -93,8 +106,9 @@ def test_export_from_sqlite_and_import_into_postgresql(sqlite_url: str, pg_url: 
     # The half-answered review goes on in PostgreSQL.
     target = Database(pg_url)
     try:
-        ApprovalEngine(target).respond_to_approval(ids["review"], "editor@example.com", "approve",
-                                                   {"verdict": "publish"})
+        ApprovalEngine(target).respond_to_approval(
+            ids["review"], "editor@example.com", "approve", {"verdict": "publish"}
+        )
         build_runner(target).run_until_idle()
         with target.read() as session:
             workflow = session.get(Workflow, ids["review_workflow"])
@@ -124,5 +138,7 @@ def test_doctor_unmigrated_database(tmp_path: Path) -> None:
     sqlite3.connect(path).close()
     result = doctor(f"sqlite:///{path}")
     assert result.returncode == 1
-    assert any(line.startswith("FAIL") and "migrations" in line and "db upgrade" in line
-               for line in result.stdout.splitlines()), result.stdout
+    assert any(
+        line.startswith("FAIL") and "migrations" in line and "db upgrade" in line
+        for line in result.stdout.splitlines()
+    ), result.stdout

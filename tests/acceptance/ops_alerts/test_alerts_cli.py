@@ -7,12 +7,15 @@ from pathlib import Path
 
 from tests.acceptance.core.conftest import accounts, cli, cli_json
 
-FAILING = {"name": "Release api", "steps": [
-    {"name": "deploy", "type": "tool", "tool": "deploy_release", "args": {"service": "api"}}]}
+FAILING = {
+    "name": "Release api",
+    "steps": [{"name": "deploy", "type": "tool", "tool": "deploy_release", "args": {"service": "api"}}],
+}
 
 
 def test_alerts_are_evaluated_listed_acknowledged_and_resolved_from_the_command_line(
-    db_url: str, tmp_path: Path,
+    db_url: str,
+    tmp_path: Path,
 ) -> None:
     definition = tmp_path / "failing.json"
     definition.write_text(json.dumps(FAILING))
@@ -22,7 +25,8 @@ def test_alerts_are_evaluated_listed_acknowledged_and_resolved_from_the_command_
 
     raised = cli_json(db_url, "alerts", "evaluate")["raised"]
     assert [(a["rule"], a["subject"], a["severity"]) for a in raised] == [
-        ("workflow_failed", workflow_id, "critical")]
+        ("workflow_failed", workflow_id, "critical")
+    ]
     assert cli(db_url, "alerts", "evaluate").stdout.strip().endswith("0 raised, 0 resolved")
     [listed] = cli_json(db_url, "alerts", "list")
     alert_id = listed["id"]

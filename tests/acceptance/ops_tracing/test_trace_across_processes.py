@@ -75,13 +75,19 @@ class OtlpReceiver:
             resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    attributes = {a.key: a.value.string_value or a.value.int_value
-                                  for a in span.attributes}
+                    attributes = {a.key: a.value.string_value or a.value.int_value for a in span.attributes}
                     with self.lock:
-                        self.spans.append(ReceivedSpan(
-                            resource.get("countersign.process", ""), span.name, span.trace_id.hex(),
-                            span.span_id.hex(), span.parent_span_id.hex(), span.start_time_unix_nano,
-                            attributes))
+                        self.spans.append(
+                            ReceivedSpan(
+                                resource.get("countersign.process", ""),
+                                span.name,
+                                span.trace_id.hex(),
+                                span.span_id.hex(),
+                                span.parent_span_id.hex(),
+                                span.start_time_unix_nano,
+                                attributes,
+                            )
+                        )
 
     def close(self) -> None:
         self.server.shutdown()
@@ -97,28 +103,58 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 def traced(db_url: str, receiver: OtlpReceiver, process: str, *args: str) -> str:
     """Run one command with OTLP tracing on; its standard output."""
-    env = cli_env(db_url, COUNTERSIGN_OTEL="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
-                  OTEL_RESOURCE_ATTRIBUTES=f"countersign.process={process}",
-                  COUNTERSIGN_DEFAULT_CHANNELS="email")
-    done = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    env = cli_env(
+        db_url,
+        COUNTERSIGN_OTEL="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+        OTEL_RESOURCE_ATTRIBUTES=f"countersign.process={process}",
+        COUNTERSIGN_DEFAULT_CHANNELS="email",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
     assert done.returncode == 0, f"{args} failed: {done.stderr}"
     return done.stdout
 
 
 def test_a_workflow_resumed_by_another_runner_process_continues_its_trace(
-    db_url: str, receiver: OtlpReceiver,
+    db_url: str,
+    receiver: OtlpReceiver,
 ) -> None:
     accounts(db_url, "service", "agent@example.com")  # it starts the workflow
-    workflow_id = traced(db_url, receiver, "start", "workflow", "start",
-                         str(ROOT / "examples" / "agent_workflow.yaml"),
-                         "--input", '{"order_id": "ORD-7", "amount": 180, "note": "rush"}',
-                         "--as", "agent@example.com").strip()
+    workflow_id = traced(
+        db_url,
+        receiver,
+        "start",
+        "workflow",
+        "start",
+        str(ROOT / "examples" / "agent_workflow.yaml"),
+        "--input",
+        '{"order_id": "ORD-7", "amount": 180, "note": "rush"}',
+        "--as",
+        "agent@example.com",
+    ).strip()
     traced(db_url, receiver, "runner-1", "runner", "--until-idle")
-    [approval] = json.loads(traced(db_url, receiver, "cli", "approvals", "list",
-                                   "--workflow", workflow_id, "--json"))
-    traced(db_url, receiver, "answer", "approvals", "respond", approval["id"], "--decision", "approve",
-           "--as", "finance@example.com")
+    [approval] = json.loads(
+        traced(db_url, receiver, "cli", "approvals", "list", "--workflow", workflow_id, "--json")
+    )
+    traced(
+        db_url,
+        receiver,
+        "answer",
+        "approvals",
+        "respond",
+        approval["id"],
+        "--decision",
+        "approve",
+        "--as",
+        "finance@example.com",
+    )
     traced(db_url, receiver, "runner-2", "runner", "--until-idle")
     shown = json.loads(traced(db_url, receiver, "cli", "workflow", "show", workflow_id, "--json"))
     assert shown["status"] == "completed"
@@ -131,8 +167,11 @@ def test_a_workflow_resumed_by_another_runner_process_continues_its_trace(
     by_process: dict[str, list[str]] = {}
     for s in spans:
         by_process.setdefault(s.process, []).append(s.name)
-    assert sorted(by_process["runner-1"]) == ["countersign.agent.run", "step charge_agent",
-                                              "step check_order"]
+    assert sorted(by_process["runner-1"]) == [
+        "countersign.agent.run",
+        "step charge_agent",
+        "step check_order",
+    ]
     assert sorted(by_process["runner-2"]) == ["countersign.agent.run", "step charge_agent"]
     assert by_process["answer"] == ["approval wait"]
     assert "cli" not in by_process  # reading creates no spans
@@ -151,9 +190,23 @@ def test_a_workflow_resumed_by_another_runner_process_continues_its_trace(
 def test_console_tracing_writes_spans_to_stderr_and_leaves_stdout_to_the_command(db_url: str) -> None:
     env = cli_env(db_url, COUNTERSIGN_OTEL="console", COUNTERSIGN_LOG_FORMAT="json")
     accounts(db_url, "service", "agent@example.com")
-    done = subprocess.run([sys.executable, "-m", "core", "workflow", "start",
-                           str(ROOT / "examples" / "agent_workflow.yaml"), "--as", "agent@example.com"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "workflow",
+            "start",
+            str(ROOT / "examples" / "agent_workflow.yaml"),
+            "--as",
+            "agent@example.com",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr
     workflow_id = done.stdout.strip()  # nothing but the id on stdout
     db = Database(db_url)

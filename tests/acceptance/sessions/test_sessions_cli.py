@@ -32,34 +32,61 @@ def test_every_sessions_command_through_the_cli(people: Database, db_url: str) -
     # list: each person sees what the dashboard shows them.
     assert [s["id"] for s in cli_json(db_url, "sessions", "list", "--as", ACME_ADMIN)] == [acme.id]
     assert {s["id"] for s in cli_json(db_url, "sessions", "list", "--as", PLATFORM_ADMIN)} == {
-        acme.id, globex.id}
+        acme.id,
+        globex.id,
+    }
     assert [s["id"] for s in cli_json(db_url, "sessions", "list", "--as", GLOBEX_USER)] == [globex.id]
     assert cli_json(db_url, "sessions", "list", "--as", ACME_ADMIN, "--status", "closed") == []
     table = cli(db_url, "sessions", "list", "--as", ACME_ADMIN, "--status", "active").stdout
-    assert table.splitlines()[0].split() == ["ID", "STATUS", "TENANT", "FLOW", "USER", "SUPERVISOR",
-                                             "UPDATED"]
+    assert table.splitlines()[0].split() == [
+        "ID",
+        "STATUS",
+        "TENANT",
+        "FLOW",
+        "USER",
+        "SUPERVISOR",
+        "UPDATED",
+    ]
     assert acme.id in table and globex.id not in table
-    assert "Unknown status 'paused'" in cli(db_url, "sessions", "list", "--as", ACME_ADMIN,
-                                           "--status", "paused", ok=False).stderr
+    assert (
+        "Unknown status 'paused'"
+        in cli(db_url, "sessions", "list", "--as", ACME_ADMIN, "--status", "paused", ok=False).stderr
+    )
 
     # show, and another tenant's supervisor is told the session does not exist.
     shown = cli_json(db_url, "sessions", "show", acme.id, "--as", ACME_ADMIN)
     assert (shown["status"], shown["tenant"], shown["flow"], shown["user"]) == (
-        "active", "acme", "orders", ACME_USER)
+        "active",
+        "acme",
+        "orders",
+        ACME_USER,
+    )
     assert [(m["role"], m["content"]) for m in shown["messages"]] == [
-        ("user", "Two muffins please."), ("assistant", "reply 1")]
+        ("user", "Two muffins please."),
+        ("assistant", "reply 1"),
+    ]
     hidden = cli(db_url, "sessions", "show", acme.id, "--as", GLOBEX_ADMIN, ok=False).stderr
     assert hidden.strip() == f"error: No conversation session has the id {acme.id!r}."
 
     # Injecting before taking over is refused; a viewer cannot take over.
-    assert "Take this conversation over" in cli(db_url, "sessions", "inject", acme.id, "--as", ACME_ADMIN,
-                                                "--message", "hello", ok=False).stderr
-    assert "Only a supervisor" in cli(db_url, "sessions", "take-over", acme.id, "--as", ACME_USER,
-                                      ok=False).stderr
-    assert cli(db_url, "sessions", "take-over", acme.id, "--as", ACME_ADMIN).stdout.strip() == \
-        f"{acme.id} supervised by {ACME_ADMIN}"
-    assert "injected" in cli(db_url, "sessions", "inject", acme.id, "--as", ACME_ADMIN,
-                             "--message", SECRET).stdout
+    assert (
+        "Take this conversation over"
+        in cli(
+            db_url, "sessions", "inject", acme.id, "--as", ACME_ADMIN, "--message", "hello", ok=False
+        ).stderr
+    )
+    assert (
+        "Only a supervisor"
+        in cli(db_url, "sessions", "take-over", acme.id, "--as", ACME_USER, ok=False).stderr
+    )
+    assert (
+        cli(db_url, "sessions", "take-over", acme.id, "--as", ACME_ADMIN).stdout.strip()
+        == f"{acme.id} supervised by {ACME_ADMIN}"
+    )
+    assert (
+        "injected"
+        in cli(db_url, "sessions", "inject", acme.id, "--as", ACME_ADMIN, "--message", SECRET).stdout
+    )
 
     full = cli(db_url, "sessions", "show", acme.id, "--as", ACME_USER).stdout
     assert f"supervised, held by {ACME_ADMIN}" in full
@@ -68,8 +95,10 @@ def test_every_sessions_command_through_the_cli(people: Database, db_url: str) -
     assert model_only["history"] == "model"
     assert [m["role"] for m in model_only["messages"]] == ["user", "assistant"]
 
-    assert cli(db_url, "sessions", "release", acme.id, "--as", ACME_ADMIN).stdout.strip() == \
-        f"{acme.id} released to the agent"
+    assert (
+        cli(db_url, "sessions", "release", acme.id, "--as", ACME_ADMIN).stdout.strip()
+        == f"{acme.id} released to the agent"
+    )
     conv.post_user_message(db, acme.id, ACME_USER, "Scones then.", model=model)
     assert all(SECRET not in text for text in model.texts_given())
 
@@ -78,5 +107,10 @@ def test_every_sessions_command_through_the_cli(people: Database, db_url: str) -
     assert "closed" in closed
     assert [s["status"] for s in cli_json(db_url, "sessions", "list", "--as", ACME_USER)] == ["closed"]
     events = [e.event_type for e in conv.session_events(db, acme.id, PLATFORM_ADMIN)]
-    assert events == ["session.started", "session.taken_over", "session.message_injected",
-                      "session.released", "session.closed"]
+    assert events == [
+        "session.started",
+        "session.taken_over",
+        "session.message_injected",
+        "session.released",
+        "session.closed",
+    ]

@@ -39,9 +39,14 @@ class ScriptedModel(Model):
         self.script = script
         self.code = code
 
-    def generate(self, messages: list[Any], stop_sequences: list[str] | None = None,
-                 response_format: Any = None, tools_to_call_from: list[Any] | None = None,
-                 **kwargs: Any) -> ChatMessage:
+    def generate(
+        self,
+        messages: list[Any],
+        stop_sequences: list[str] | None = None,
+        response_format: Any = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
         index = sum(_role(m) == "assistant" for m in messages)
         last = _text(messages[-1]) if messages else ""
         SEEN.append(last)
@@ -52,9 +57,11 @@ class ScriptedModel(Model):
         usage = TokenUsage(input_tokens=10 * (index + 1), output_tokens=5)
         text = f"scripted step {index + 1}"
         if "code" in entry:
-            return ChatMessage(role=MessageRole.ASSISTANT,
-                               content=f"Thought: {text}\n<code>\n{entry['code']}\n</code>",
-                               token_usage=usage)
+            return ChatMessage(
+                role=MessageRole.ASSISTANT,
+                content=f"Thought: {text}\n<code>\n{entry['code']}\n</code>",
+                token_usage=usage,
+            )
         if "final" in entry:
             calls = [("final_answer", {"answer": entry["final"]})]
         elif "calls" in entry:
@@ -62,16 +69,27 @@ class ScriptedModel(Model):
         else:
             calls = [(entry["call"], entry.get("args", {}))]
         return ChatMessage(
-            role=MessageRole.ASSISTANT, content=text, token_usage=usage,
-            tool_calls=[ChatMessageToolCall(
-                function=ChatMessageToolCallFunction(name=name, arguments=args),
-                id=f"call_{index}_{n}", type="function") for n, (name, args) in enumerate(calls)],
+            role=MessageRole.ASSISTANT,
+            content=text,
+            token_usage=usage,
+            tool_calls=[
+                ChatMessageToolCall(
+                    function=ChatMessageToolCallFunction(name=name, arguments=args),
+                    id=f"call_{index}_{n}",
+                    type="function",
+                )
+                for n, (name, args) in enumerate(calls)
+            ],
         )
 
 
 def scripted(script: list[dict[str, Any]], **agent: Any) -> dict[str, Any]:
     """An ``agent:`` mapping for a step driven by ``script``."""
-    return {"model": {"provider": "python",
-                      "model_id": "tests.integration.agents.scripted:ScriptedModel",
-                      "options": {"script": script, "code": agent.get("type") == "code"}},
-            **agent}
+    return {
+        "model": {
+            "provider": "python",
+            "model_id": "tests.integration.agents.scripted:ScriptedModel",
+            "options": {"script": script, "code": agent.get("type") == "code"},
+        },
+        **agent,
+    }

@@ -29,21 +29,38 @@ from tests.helpers.engine import (
 from tests.integration.agents.conftest import BOSS
 from tests.integration.agents.scripted import SEEN, scripted
 
-STEP = {"name": "agent", "type": "task", "task": "Charge.",
-        "agent": scripted([{"call": "charge", "args": {"amount": 10.0}}, {"final": "done"}],
-                          held_tools=["charge"], approval={"requested_from": BOSS})}
+STEP = {
+    "name": "agent",
+    "type": "task",
+    "task": "Charge.",
+    "agent": scripted(
+        [{"call": "charge", "args": {"amount": 10.0}}, {"final": "done"}],
+        held_tools=["charge"],
+        approval={"requested_from": BOSS},
+    ),
+}
 
 
-def request_for(db: Database, registry: ToolRegistry, workflow_id: str,
-                decision: dict[str, Any] | None = None) -> TaskRequest:
+def request_for(
+    db: Database, registry: ToolRegistry, workflow_id: str, decision: dict[str, Any] | None = None
+) -> TaskRequest:
     workflow = ops.get_workflow(db, workflow_id)
     step = WorkflowDefinition.model_validate(workflow.definition).steps[0]
-    return TaskRequest(workflow_id, step, {**scope_of(workflow), "step": {}},
-                       f"{workflow_id}/7", registry, step_run_id=7, decision=decision)
+    return TaskRequest(
+        workflow_id,
+        step,
+        {**scope_of(workflow), "step": {}},
+        f"{workflow_id}/7",
+        registry,
+        step_run_id=7,
+        decision=decision,
+    )
 
 
 def test_a_parked_run_asks_again_and_a_finished_run_returns_its_output(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
 ) -> None:
     workflow_id = start(db, [STEP])
     handler = AgentTaskHandler(db)
@@ -55,8 +72,14 @@ def test_a_parked_run_asks_again_and_a_finished_run_returns_its_output(
     assert again.value.proposed_action == first.value.proposed_action
     assert again.value.config.approvers == [BOSS]
     assert event_types(db, workflow_id).count("agent.step") == 1  # the model was not asked again
-    decided = {"status": "approved", "decided_by": BOSS, "data": {}, "approval_id": "a-1",
-               "origin": "task", "comment": ""}
+    decided = {
+        "status": "approved",
+        "decided_by": BOSS,
+        "data": {},
+        "approval_id": "a-1",
+        "origin": "task",
+        "comment": "",
+    }
     output = handler(request_for(db, registry, workflow_id, decided))
     assert output["result"] == "done" and [c["amount"] for c in calls.of("charge")] == [10.0]
     # Called again (the runner died before recording the outcome): nothing runs twice.
@@ -65,29 +88,50 @@ def test_a_parked_run_asks_again_and_a_finished_run_returns_its_output(
 
 
 _FORGED = {"tool": "charge", "arguments": {"amount": 1000.0}, "digest": "0" * 64}
-_OTHER = {"tool": "refund", "arguments": {"amount": 1.0},
-          "digest": call_digest("refund", {"amount": 1.0})}
+_OTHER = {"tool": "refund", "arguments": {"amount": 1.0}, "digest": call_digest("refund", {"amount": 1.0})}
 
 
-@pytest.mark.parametrize("released, problem", [
-    ({"call": _FORGED}, "does not match the digest"),
-    ({"call": _OTHER}, "is to 'refund', not 'charge'"),
-    ({"call": None}, "No released call"),
-    ({"call": make_call("charge", {"amount": 1.0}), "call_refused": "changed after the decision"},
-     "changed after the decision"),
-    ({"data": {"arguments": {"amount": 1.0}}}, "opened before edits were released"),
-])
+@pytest.mark.parametrize(
+    "released, problem",
+    [
+        ({"call": _FORGED}, "does not match the digest"),
+        ({"call": _OTHER}, "is to 'refund', not 'charge'"),
+        ({"call": None}, "No released call"),
+        (
+            {"call": make_call("charge", {"amount": 1.0}), "call_refused": "changed after the decision"},
+            "changed after the decision",
+        ),
+        ({"data": {"arguments": {"amount": 1.0}}}, "opened before edits were released"),
+    ],
+)
 def test_a_released_call_is_checked_again_before_it_runs(
-    db: Database, registry: ToolRegistry, calls: Calls, released: dict[str, Any], problem: str,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
+    released: dict[str, Any],
+    problem: str,
 ) -> None:
     workflow_id = start(db, [STEP])
     handler = AgentTaskHandler(db)
     with pytest.raises(AwaitApproval):
         handler(request_for(db, registry, workflow_id))
     SEEN.clear()
-    output = handler(request_for(db, registry, workflow_id, {
-        "status": "modified", "decided_by": BOSS, "data": {}, "approval_id": "a-2",
-        "origin": "task", "comment": "", **released}))
+    output = handler(
+        request_for(
+            db,
+            registry,
+            workflow_id,
+            {
+                "status": "modified",
+                "decided_by": BOSS,
+                "data": {},
+                "approval_id": "a-2",
+                "origin": "task",
+                "comment": "",
+                **released,
+            },
+        )
+    )
     assert calls.of("charge") == calls.of("refund") == []
     assert output["decisions"][0]["ran"] is False and problem in output["decisions"][0]["refused"]
     assert problem in SEEN[0] and "did NOT run" in SEEN[0]
@@ -96,16 +140,35 @@ def test_a_released_call_is_checked_again_before_it_runs(
 
 
 def test_an_approved_rollback_pauses_the_workflow_at_the_checkpoint(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
 ) -> None:
-    workflow_id = start(db, [
-        {"name": "look", "type": "tool", "tool": "lookup", "args": {"order": "A-1"},
-         "create_checkpoint": True},
-        {"name": "agent", "type": "task", "task": "Undo if wrong.", "agent": scripted([
-            {"call": "create_checkpoint", "args": {"name": "agent_mark"}},
-            {"call": "rollback", "args": {"checkpoint": "after:look", "reason": "wrong order"}},
-            {"final": "unreachable"}], approval={"requested_from": BOSS})},
-    ])
+    workflow_id = start(
+        db,
+        [
+            {
+                "name": "look",
+                "type": "tool",
+                "tool": "lookup",
+                "args": {"order": "A-1"},
+                "create_checkpoint": True,
+            },
+            {
+                "name": "agent",
+                "type": "task",
+                "task": "Undo if wrong.",
+                "agent": scripted(
+                    [
+                        {"call": "create_checkpoint", "args": {"name": "agent_mark"}},
+                        {"call": "rollback", "args": {"checkpoint": "after:look", "reason": "wrong order"}},
+                        {"final": "unreachable"},
+                    ],
+                    approval={"requested_from": BOSS},
+                ),
+            },
+        ],
+    )
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     request = open_approval_of(db, workflow_id)

@@ -63,52 +63,84 @@ class FakeOpenAI:
 def completion(reply: dict[str, Any], n: int) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
     if "tool" in reply:
-        message["tool_calls"] = [{"id": f"call_{n}", "type": "function", "function": {
-            "name": reply["tool"], "arguments": json.dumps(reply.get("args", {}))}}]
-    return {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 1700000000,
-            "model": "test-model",
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if "tool" in reply else "stop"}],
-            "usage": {"prompt_tokens": 100 + n, "completion_tokens": 7, "total_tokens": 107 + n}}
+        message["tool_calls"] = [
+            {
+                "id": f"call_{n}",
+                "type": "function",
+                "function": {"name": reply["tool"], "arguments": json.dumps(reply.get("args", {}))},
+            }
+        ]
+    return {
+        "id": f"chatcmpl-{n}",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "test-model",
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if "tool" in reply else "stop"}
+        ],
+        "usage": {"prompt_tokens": 100 + n, "completion_tokens": 7, "total_tokens": 107 + n},
+    }
 
 
 @pytest.fixture
 def server() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI([
-        {"tool": "lookup", "args": {"order": "A-7"}},
-        {"tool": "charge", "args": {"amount": 120.0}},
-        {"tool": "final_answer", "args": {"answer": "Order A-7 charged 120.0 USD."}},
-    ])
+    fake = FakeOpenAI(
+        [
+            {"tool": "lookup", "args": {"order": "A-7"}},
+            {"tool": "charge", "args": {"amount": 120.0}},
+            {"tool": "final_answer", "args": {"answer": "Order A-7 charged 120.0 USD."}},
+        ]
+    )
     yield fake
     fake.close()
 
 
 def test_an_agent_runs_through_the_openai_client_and_a_held_call_waits(
-    db: Database, registry: ToolRegistry, calls: Calls, server: FakeOpenAI,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
+    server: FakeOpenAI,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COUNTERSIGN_MODEL_PROVIDER", "openai")
     monkeypatch.setenv("COUNTERSIGN_MODEL_ID", "test-model")
     monkeypatch.setenv("COUNTERSIGN_MODEL_API_BASE", server.url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
-    workflow_id = start(db, [{"name": "agent", "type": "task", "task": "Charge order A-7.",
-                              "agent": {"tools": ["lookup"], "held_tools": ["charge"],
-                                        "approval": {"requested_from": BOSS}}}],
-                        input_data={"order": "A-7"})
+    workflow_id = start(
+        db,
+        [
+            {
+                "name": "agent",
+                "type": "task",
+                "task": "Charge order A-7.",
+                "agent": {
+                    "tools": ["lookup"],
+                    "held_tools": ["charge"],
+                    "approval": {"requested_from": BOSS},
+                },
+            }
+        ],
+        input_data={"order": "A-7"},
+    )
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     assert calls.of("lookup") == [{"order": "A-7"}] and calls.of("charge") == []
     first = server.requests[0]
     assert first["model"] == "test-model"
     assert {t["function"]["name"] for t in first["tools"]} >= {
-        "lookup", "charge", "request_approval", "final_answer"}
+        "lookup",
+        "charge",
+        "request_approval",
+        "final_answer",
+    }
     task_text = json.dumps(first["messages"])
     assert "Charge order A-7." in task_text and "Approval guidelines" in task_text
     assert "held: a person approves" in task_text and "A-7" in task_text
     assert server.headers[0]["authorization"] == "Bearer sk-test-not-real"
 
-    ApprovalEngine(db).respond_to_approval(open_approval_of(db, workflow_id).id, BOSS, "approve",
-                                           comment="ok")
+    ApprovalEngine(db).respond_to_approval(
+        open_approval_of(db, workflow_id).id, BOSS, "approve", comment="ok"
+    )
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     assert [c["amount"] for c in calls.of("charge")] == [120.0]
@@ -121,14 +153,19 @@ def test_an_agent_runs_through_the_openai_client_and_a_held_call_waits(
 
 
 def test_test_connection_reports_the_server_answer_and_failures(server: FakeOpenAI) -> None:
-    good = check_connection({"provider": "openai", "model_id": "test-model",
-                             "api_base": server.url})
+    good = check_connection({"provider": "openai", "model_id": "test-model", "api_base": server.url})
     assert good.ok and good.provider == "openai" and good.model == "openai:test-model"
     assert server.requests[-1]["messages"][0]["content"][0]["text"] == "Reply with: ok"
     closed = FakeOpenAI([{"content": "ok"}])
     closed.close()
-    bad = check_connection({"provider": "openai", "model_id": "test-model",
-                            "api_base": closed.url, "options": {"client_kwargs": {"max_retries": 0}}})
+    bad = check_connection(
+        {
+            "provider": "openai",
+            "model_id": "test-model",
+            "api_base": closed.url,
+            "options": {"client_kwargs": {"max_retries": 0}},
+        }
+    )
     assert not bad.ok and "Connection" in bad.message
     rehearsal = check_connection({"provider": "rehearsal"})
     assert rehearsal.ok and rehearsal.model == "rehearsal (no LLM)"

@@ -34,8 +34,7 @@ from tests.integration.agents.scripted import SEEN, scripted
 def agent_step(script: list[dict[str, Any]], **agent: Any) -> dict[str, Any]:
     agent.setdefault("approval", {"requested_from": BOSS})
     agent.setdefault("tools", ["lookup", "charge", "refund"])
-    return {"name": "agent", "type": "task", "task": "Settle the order.",
-            "agent": scripted(script, **agent)}
+    return {"name": "agent", "type": "task", "task": "Settle the order.", "agent": scripted(script, **agent)}
 
 
 def agent_run(db: Database, workflow_id: str) -> AgentRun:
@@ -52,25 +51,51 @@ CHARGE = {"call": "charge", "args": {"amount": 100.0}}
 
 
 def test_request_approval_pauses_and_the_decision_is_the_tool_result(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
 ) -> None:
-    workflow_id = start(db, [agent_step([
-        {"call": "lookup", "args": {"order": "A-1"}},
-        {"call": "request_approval", "args": {"title": "Refund A-1?", "description": "It broke.",
-                                              "approver": BOSS, "context": {"amount": 120}}},
-        {"final": "refund approved"},
-    ])])
+    workflow_id = start(
+        db,
+        [
+            agent_step(
+                [
+                    {"call": "lookup", "args": {"order": "A-1"}},
+                    {
+                        "call": "request_approval",
+                        "args": {
+                            "title": "Refund A-1?",
+                            "description": "It broke.",
+                            "approver": BOSS,
+                            "context": {"amount": 120},
+                        },
+                    },
+                    {"final": "refund approved"},
+                ]
+            )
+        ],
+    )
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     paused = agent_run(db, workflow_id)
     assert paused.status == "suspended"
-    assert paused.pending_call == {"tool": "request_approval", "kind": "request", "arguments": {
-        "title": "Refund A-1?", "description": "It broke.", "approver": BOSS,
-        "context": {"amount": 120}}}
+    assert paused.pending_call == {
+        "tool": "request_approval",
+        "kind": "request",
+        "arguments": {
+            "title": "Refund A-1?",
+            "description": "It broke.",
+            "approver": BOSS,
+            "context": {"amount": 120},
+        },
+    }
     assert [s["kind"] for s in paused.memory["steps"]] == ["task", "action", "action"]
     request = open_approval_of(db, workflow_id)
     assert (request.title, request.approvers, request.context_data) == (
-        "Refund A-1?", [BOSS], {"amount": 120})
+        "Refund A-1?",
+        [BOSS],
+        {"amount": 120},
+    )
     assert request.proposed_action["origin"] == "task"
 
     ApprovalEngine(db).respond_to_approval(request.id, BOSS, "approve", comment="fine by me")
@@ -83,8 +108,13 @@ def test_request_approval_pauses_and_the_decision_is_the_tool_result(
     assert result["model"] == "python:tests.integration.agents.scripted:ScriptedModel"
     assert result["steps"] == 3 and result["token_usage"] == {"input": 60, "output": 15}
     observation = json.loads(SEEN[0].split("Observation:\n", 1)[1])
-    assert observation == {"decision": "approved", "approved": True, "decided_by": BOSS,
-                           "comment": "fine by me", "data": {}}
+    assert observation == {
+        "decision": "approved",
+        "approved": True,
+        "decided_by": BOSS,
+        "comment": "fine by me",
+        "data": {},
+    }
     assert calls.of("lookup") == [{"order": "A-1"}]  # not run again after the pause
     types = event_types(db, workflow_id)
     assert types.count("agent.step") == 3
@@ -114,14 +144,15 @@ def test_a_rejected_held_call_never_runs(db: Database, registry: ToolRegistry, c
 
 
 def test_an_approved_held_call_runs_once_with_changed_arguments(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
 ) -> None:
     workflow_id = start(db, [agent_step([CHARGE, {"final": "charged"}], held_tools=["charge"])])
     run(db, registry)
     assert calls.of("charge") == []  # held: nothing ran before the decision
     request = open_approval_of(db, workflow_id)
-    ApprovalEngine(db).respond_to_approval(request.id, BOSS, "modify",
-                                           data={"arguments": {"amount": 80.0}})
+    ApprovalEngine(db).respond_to_approval(request.id, BOSS, "modify", data={"arguments": {"amount": 80.0}})
     SEEN.clear()
     run(db, registry)
     assert status(db, workflow_id) == "completed"
@@ -134,13 +165,20 @@ def test_an_approved_held_call_runs_once_with_changed_arguments(
     assert output(db, workflow_id)["tool_calls"][0]["args"] == {"amount": 80.0}
 
 
-@pytest.mark.parametrize("data, problem", [
-    ({"arguments": {"amount": "a lot"}}, "arguments.amount"),
-    ({"arguments": {"amount": 5, "note": "x"}}, "arguments"),
-    ({"tool": "refund", "arguments": {"amount": 5}}, "tool"),
-])
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        ({"arguments": {"amount": "a lot"}}, "arguments.amount"),
+        ({"arguments": {"amount": 5, "note": "x"}}, "arguments"),
+        ({"tool": "refund", "arguments": {"amount": 5}}, "tool"),
+    ],
+)
 def test_an_edit_that_breaks_the_tool_inputs_or_names_another_tool_is_refused(
-    db: Database, registry: ToolRegistry, calls: Calls, data: dict[str, Any], problem: str,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
+    data: dict[str, Any],
+    problem: str,
 ) -> None:
     workflow_id = start(db, [agent_step([CHARGE, {"final": "done"}], held_tools=["charge"])])
     run(db, registry)
@@ -157,14 +195,28 @@ def test_an_edit_that_breaks_the_tool_inputs_or_names_another_tool_is_refused(
 
 
 def test_a_batch_mixing_a_held_call_with_others_is_refused_whole(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
 ) -> None:
-    workflow_id = start(db, [agent_step([
-        {"calls": [{"tool": "lookup", "args": {"order": "A-1"}},
-                   {"tool": "charge", "args": {"amount": 100.0}}]},
-        CHARGE,
-        {"final": "done"},
-    ], held_tools=["charge"])])
+    workflow_id = start(
+        db,
+        [
+            agent_step(
+                [
+                    {
+                        "calls": [
+                            {"tool": "lookup", "args": {"order": "A-1"}},
+                            {"tool": "charge", "args": {"amount": 100.0}},
+                        ]
+                    },
+                    CHARGE,
+                    {"final": "done"},
+                ],
+                held_tools=["charge"],
+            )
+        ],
+    )
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval", ops.get_workflow(db, workflow_id).error
     assert calls.of("lookup") == []  # the whole batch was refused, none of it ran
@@ -178,12 +230,18 @@ def test_a_batch_mixing_a_held_call_with_others_is_refused_whole(
 
 
 def test_a_code_agent_pauses_at_a_held_call_inside_its_code(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
 ) -> None:
-    code = ("info = lookup(order='A-1')\nprint('total', info['total'])\n"
-            "paid = charge(amount=info['total'])\nprint('never printed before approval')")
-    workflow_id = start(db, [agent_step([{"code": code}, {"code": "final_answer('paid')"}],
-                                        type="code", held_tools=["charge"])])
+    code = (
+        "info = lookup(order='A-1')\nprint('total', info['total'])\n"
+        "paid = charge(amount=info['total'])\nprint('never printed before approval')"
+    )
+    workflow_id = start(
+        db,
+        [agent_step([{"code": code}, {"code": "final_answer('paid')"}], type="code", held_tools=["charge"])],
+    )
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     assert calls.of("lookup") == [{"order": "A-1"}] and calls.of("charge") == []
@@ -202,10 +260,17 @@ def test_a_code_agent_pauses_at_a_held_call_inside_its_code(
 
 
 def test_a_code_agent_cannot_import_outside_its_allow_list(
-    db: Database, registry: ToolRegistry,
+    db: Database,
+    registry: ToolRegistry,
 ) -> None:
-    workflow_id = start(db, [agent_step([{"code": "import os\nprint(os.getcwd())"},
-                                         {"code": "final_answer('gave up')"}], type="code")])
+    workflow_id = start(
+        db,
+        [
+            agent_step(
+                [{"code": "import os\nprint(os.getcwd())"}, {"code": "final_answer('gave up')"}], type="code"
+            )
+        ],
+    )
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     first = events(db, workflow_id, "agent.step")[0].data

@@ -21,6 +21,7 @@ def _accounts(db: Database) -> None:
     """The agent that starts the workflows is a service account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
 
+
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "agent_workflow.yaml"
 FINANCE = "finance@example.com"
 
@@ -37,8 +38,12 @@ def run(db: Database) -> None:
 
 def test_the_example_agent_workflow_runs_with_the_rehearsal_model(db: Database) -> None:
     definition = load_definition_file(EXAMPLE)
-    workflow_id = ops.create_workflow(db, definition, created_by="agent@example.com", input_data={
-        "order_id": "ORD-7", "amount": 180, "note": "rush delivery"}).id
+    workflow_id = ops.create_workflow(
+        db,
+        definition,
+        created_by="agent@example.com",
+        input_data={"order_id": "ORD-7", "amount": 180, "note": "rush delivery"},
+    ).id
     run(db)
     assert status(db, workflow_id) == "waiting_approval"
     request = open_approval_of(db, workflow_id)
@@ -49,8 +54,9 @@ def test_the_example_agent_workflow_runs_with_the_rehearsal_model(db: Database) 
     assert request.proposed_call["input_schema"]["properties"]["amount"]["type"] == "number"
     task = events(db, workflow_id, "agent.started")[0]
     assert task.data["model"] == "rehearsal (no LLM)" and task.data["rehearsal"] is True
-    ApprovalEngine(db).respond_to_approval(request.id, FINANCE, "modify",
-                                           data={"arguments": {"amount": 150}}, comment="cap")
+    ApprovalEngine(db).respond_to_approval(
+        request.id, FINANCE, "modify", data={"arguments": {"amount": 150}}, comment="cap"
+    )
     run(db)
     assert status(db, workflow_id) == "completed"
     output = ops.get_workflow(db, workflow_id).step_outputs["charge_agent"]
@@ -58,20 +64,37 @@ def test_the_example_agent_workflow_runs_with_the_rehearsal_model(db: Database) 
     assert output["result"].startswith("Rehearsed: Charge the customer 180 USD")
     charge = output["tool_calls"][-1]
     assert (charge["tool"], charge["args"]["amount"], charge["result"]["amount"]) == (
-        "charge_payment", 150, 150)
+        "charge_payment",
+        150,
+        150,
+    )
     assert output["token_usage"] == {"input": 0, "output": 0}
     steps = events(db, workflow_id, "agent.step")
     assert [s.data["tool_calls"][0]["name"] for s in steps] == [
-        "validate_order", "charge_payment", "final_answer"]
+        "validate_order",
+        "charge_payment",
+        "final_answer",
+    ]
     assert all(s.data["rehearsal"] for s in steps)
     assert steps[0].data["model_output"].startswith("[rehearsal, no LLM]")
 
 
 def test_a_failing_planned_call_fails_the_step_like_a_tool_step(db: Database) -> None:
-    workflow_id = ops.create_workflow(db, {"name": "t", "steps": [{
-        "name": "agent", "type": "task", "task": "Deploy.",
-        "plan": [{"tool": "deploy_release", "args": {"service": "api"}}]}]},
-        created_by="agent@example.com").id
+    workflow_id = ops.create_workflow(
+        db,
+        {
+            "name": "t",
+            "steps": [
+                {
+                    "name": "agent",
+                    "type": "task",
+                    "task": "Deploy.",
+                    "plan": [{"tool": "deploy_release", "args": {"service": "api"}}],
+                }
+            ],
+        },
+        created_by="agent@example.com",
+    ).id
     run(db)
     workflow = ops.get_workflow(db, workflow_id)
     assert workflow.status == "failed"
@@ -79,10 +102,22 @@ def test_a_failing_planned_call_fails_the_step_like_a_tool_step(db: Database) ->
 
 
 def test_the_rehearsal_drives_a_code_agent_too(db: Database) -> None:
-    workflow_id = ops.create_workflow(db, {"name": "t", "steps": [{
-        "name": "agent", "type": "task", "task": "Check.", "agent": {"type": "code"},
-        "plan": [{"tool": "run_checks", "args": {"service": "api", "version": "1.0"}}]}]},
-        created_by="agent@example.com").id
+    workflow_id = ops.create_workflow(
+        db,
+        {
+            "name": "t",
+            "steps": [
+                {
+                    "name": "agent",
+                    "type": "task",
+                    "task": "Check.",
+                    "agent": {"type": "code"},
+                    "plan": [{"tool": "run_checks", "args": {"service": "api", "version": "1.0"}}],
+                }
+            ],
+        },
+        created_by="agent@example.com",
+    ).id
     run(db)
     output = ops.get_workflow(db, workflow_id).step_outputs["agent"]
     assert output["result"] == "Rehearsed: Check." and output["agent"] == "code"

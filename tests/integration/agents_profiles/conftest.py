@@ -9,6 +9,10 @@ from tests.integration.dashboard.conftest import app_env  # noqa: F401  (a fixtu
 
 @pytest.fixture(autouse=True)
 def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID", "COUNTERSIGN_MODEL_API_BASE",
-                 "COUNTERSIGN_AGENT_PROFILES"):
+    for name in (
+        "COUNTERSIGN_MODEL_PROVIDER",
+        "COUNTERSIGN_MODEL_ID",
+        "COUNTERSIGN_MODEL_API_BASE",
+        "COUNTERSIGN_AGENT_PROFILES",
+    ):
         monkeypatch.delenv(name, raising=False)

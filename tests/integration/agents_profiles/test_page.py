@@ -47,8 +47,13 @@ def test_admin_creates_edits_and_deletes_a_profile(app_env: str) -> None:
         no_exception(at)
         assert "Agent profile checker created." in all_text(at)
         stored = profiles.get_profile(db, "checker")
-        assert (stored.role, stored.model_provider, stored.tools, stored.max_steps,
-                stored.created_by) == ("Order checker", "rehearsal", ["validate_order"], 5, ADMIN)
+        assert (stored.role, stored.model_provider, stored.tools, stored.max_steps, stored.created_by) == (
+            "Order checker",
+            "rehearsal",
+            ["validate_order"],
+            5,
+            ADMIN,
+        )
         assert list(table_with(at, "name", "role")["name"]) == ["checker"]
         assert at.selectbox(key="agents.choice").value == "checker"
 
@@ -57,9 +62,14 @@ def test_admin_creates_edits_and_deletes_a_profile(app_env: str) -> None:
         assert "Agent profile checker saved." in all_text(at)
         assert profiles.get_profile(db, "checker").held_tools == ["charge_payment"]
 
-        workflow = ops.create_workflow(db, {"name": "Refund run", "steps": [
-            {"name": "check", "type": "task", "task": "Check", "agent": "checker"}]},
-            created_by=ADMIN)
+        workflow = ops.create_workflow(
+            db,
+            {
+                "name": "Refund run",
+                "steps": [{"name": "check", "type": "task", "task": "Check", "agent": "checker"}],
+            },
+            created_by=ADMIN,
+        )
         at.button(key="agents.edit.checker.delete").click().run()
         assert f"Refund run ({workflow.id})" in "\n".join(e.value for e in at.error)
         assert [p.name for p in profiles.list_profiles(db)] == ["checker"]

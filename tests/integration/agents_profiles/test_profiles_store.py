@@ -35,27 +35,46 @@ def _accounts(db: Database) -> None:
     add_user(db, ADMIN, role="admin")
     add_user(db, "ops@example.com", role="admin")
 
+
 ADMIN = "admin@example.com"
 FINANCE = "finance@example.com"
 CHECKER: dict[str, Any] = {
-    "name": "checker", "role": "Order checker", "instructions": "Check before charging.",
-    "agent_type": "tool_calling", "model_provider": "rehearsal", "tools": ["validate_order"],
-    "held_tools": ["validate_order"], "max_steps": 7,
+    "name": "checker",
+    "role": "Order checker",
+    "instructions": "Check before charging.",
+    "agent_type": "tool_calling",
+    "model_provider": "rehearsal",
+    "tools": ["validate_order"],
+    "held_tools": ["validate_order"],
+    "max_steps": 7,
     "settings": {"approval": {"requested_from": FINANCE}},
 }
 
 
 def uses(profile: str, name: str = "Uses a profile") -> dict[str, Any]:
-    return {"name": name, "steps": [{
-        "name": "check", "type": "task", "task": "Check order O-1", "agent": profile,
-        "plan": [{"tool": "validate_order", "args": {"order_id": "O-1"}}]}]}
+    return {
+        "name": name,
+        "steps": [
+            {
+                "name": "check",
+                "type": "task",
+                "task": "Check order O-1",
+                "agent": profile,
+                "plan": [{"tool": "validate_order", "args": {"order_id": "O-1"}}],
+            }
+        ],
+    }
 
 
 def profile_events(db: Database) -> list[WorkflowEvent]:
     with db.read() as session:
-        return list(session.scalars(select(WorkflowEvent)
-                                    .where(WorkflowEvent.event_type.like("agent_profile.%"))
-                                    .order_by(WorkflowEvent.id)))
+        return list(
+            session.scalars(
+                select(WorkflowEvent)
+                .where(WorkflowEvent.event_type.like("agent_profile.%"))
+                .order_by(WorkflowEvent.id)
+            )
+        )
 
 
 def test_the_migrations_match_the_models(db: Database) -> None:
@@ -81,30 +100,31 @@ def test_create_list_show_edit_delete_with_audit_events(db: Database) -> None:
         profiles.get_profile(db, "writer")
 
     trail = [(e.event_type, e.actor, e.data["profile"], e.workflow_id) for e in profile_events(db)]
-    assert trail == [("agent_profile.created", ADMIN, "checker", None),
-                     ("agent_profile.created", ADMIN, "writer", None),
-                     ("agent_profile.updated", "ops@example.com", "checker", None),
-                     ("agent_profile.deleted", ADMIN, "writer", None)]
+    assert trail == [
+        ("agent_profile.created", ADMIN, "checker", None),
+        ("agent_profile.created", ADMIN, "writer", None),
+        ("agent_profile.updated", "ops@example.com", "checker", None),
+        ("agent_profile.deleted", ADMIN, "writer", None),
+    ]
     updated = profile_events(db)[2]
     assert (updated.before or {})["max_steps"] == 7 and (updated.after or {})["max_steps"] == 3
 
 
 def test_a_bad_profile_is_refused_with_named_paths_and_nothing_is_written(db: Database) -> None:
     with pytest.raises(InvalidAgentProfile) as bad:
-        profiles.create_profile(db, {**CHECKER, "max_steps": 0, "agent_type": "robot",
-                                     "settings": {"executor": "vm"}}, ADMIN)
+        profiles.create_profile(
+            db, {**CHECKER, "max_steps": 0, "agent_type": "robot", "settings": {"executor": "vm"}}, ADMIN
+        )
     message = str(bad.value)
     assert "agent_type: must be one of 'tool_calling' or 'code'" in message
     assert "max_steps: Input should be greater than or equal to 1" in message
     assert "settings.executor: must be one of" in message
-    with pytest.raises(InvalidAgentProfile,
-                       match="held_tools: 'not a tool' is not a valid tool name"):
+    with pytest.raises(InvalidAgentProfile, match="held_tools: 'not a tool' is not a valid tool name"):
         profiles.create_profile(db, {**CHECKER, "held_tools": ["not a tool"]}, ADMIN)
     with pytest.raises(InvalidAgentProfile, match=r"settings.model.api_key: unknown field"):
         profiles.create_profile(db, {**CHECKER, "settings": {"model": {"api_key": "sk"}}}, ADMIN)
     with pytest.raises(InvalidAgentProfile, match="settings.approval: timeout: must be a duration"):
-        profiles.create_profile(db, {**CHECKER, "settings": {"approval": {"timeout": "soon"}}},
-                                ADMIN)
+        profiles.create_profile(db, {**CHECKER, "settings": {"approval": {"timeout": "soon"}}}, ADMIN)
     with pytest.raises(InvalidAgentProfile, match="name: use letters"):
         profiles.create_profile(db, {**CHECKER, "name": "a/b"}, ADMIN)
     assert profiles.list_profiles(db) == [] and profile_events(db) == []
@@ -155,7 +175,10 @@ def test_a_task_step_naming_a_stored_profile_runs_with_it(db: Database) -> None:
     assert status(db, workflow_id) == "waiting_approval"
     started = events(db, workflow_id, "agent.started")[0].data
     assert (started["held_tools"], started["max_steps"], started["model"]) == (
-        ["validate_order"], 7, "rehearsal (no LLM)")
+        ["validate_order"],
+        7,
+        "rehearsal (no LLM)",
+    )
     request = open_approval_of(db, workflow_id)
     assert request.approvers == [FINANCE]
     ApprovalEngine(db).respond_to_approval(request.id, FINANCE, "approve")

@@ -24,13 +24,27 @@ class EchoModel(Model):
         super().__init__(model_id=f"echo-{label}")
         self.label = label
 
-    def generate(self, messages: list[Any], stop_sequences: list[str] | None = None,
-                 response_format: Any = None, tools_to_call_from: list[Any] | None = None,
-                 **kwargs: Any) -> ChatMessage:
+    def generate(
+        self,
+        messages: list[Any],
+        stop_sequences: list[str] | None = None,
+        response_format: Any = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
         given = next(_text(m) for m in messages if _role(m) == "user" and PREFIX in _text(m))
         task = given.split(PREFIX, 1)[1].split("\n\n## ", 1)[0]
         TASKS.append((self.label, task))
-        return ChatMessage(role=MessageRole.ASSISTANT, content="echo", tool_calls=[
-            ChatMessageToolCall(function=ChatMessageToolCallFunction(
-                name="final_answer", arguments={"answer": f"{self.label}({task})"}),
-                id="call_echo", type="function")])
+        return ChatMessage(
+            role=MessageRole.ASSISTANT,
+            content="echo",
+            tool_calls=[
+                ChatMessageToolCall(
+                    function=ChatMessageToolCallFunction(
+                        name="final_answer", arguments={"answer": f"{self.label}({task})"}
+                    ),
+                    id="call_echo",
+                    type="function",
+                )
+            ],
+        )

@@ -51,21 +51,26 @@ def test_admin_creates_edits_starts_and_deletes_a_team(app_env: str) -> None:
         assert "Agent team desk created." in all_text(at)
         stored = teams.get_team(db, "desk")
         assert (stored.members, stored.description, stored.created_by) == (
-            ["writer", "researcher"], "News desk", ADMIN)
+            ["writer", "researcher"],
+            "News desk",
+            ADMIN,
+        )
         assert list(table_with(at, "name", "members")["members"]) == ["writer → researcher"]
         assert at.selectbox(key="teams.choice").value == "desk"
 
-        at.multiselect(key="teams.edit.desk.members").set_value(
-            ["researcher", "writer", "editor"]).run()
+        at.multiselect(key="teams.edit.desk.members").set_value(["researcher", "writer", "editor"]).run()
         at.multiselect(key="teams.edit.desk.approve_before").set_value(["editor"])
         at.text_input(key="teams.edit.desk.approvers").input("editor@example.com")
         at.button(key="teams.edit.desk.save").click().run()
         no_exception(at)
         assert "Agent team desk saved." in all_text(at)
         assert teams.team_dict(teams.get_team(db, "desk"))["settings"] == {
-            "approve_before": ["editor"], "approval": {"requested_from": ["editor@example.com"]}}
+            "approve_before": ["editor"],
+            "approval": {"requested_from": ["editor@example.com"]},
+        }
         assert list(table_with(at, "name", "members")["members"]) == [
-            "researcher → writer → [approval] editor"]
+            "researcher → writer → [approval] editor"
+        ]
 
         at.selectbox(key="teams.start.team").set_value("desk")
         at.text_area(key="teams.start.task").input("explain tides")
@@ -73,7 +78,10 @@ def test_admin_creates_edits_starts_and_deletes_a_team(app_env: str) -> None:
         no_exception(at)
         [workflow] = ops.list_workflows(db).rows
         assert (workflow.name, workflow.input_data, workflow.created_by) == (
-            "team:desk", {"task": "explain tides"}, ADMIN)
+            "team:desk",
+            {"task": "explain tides"},
+            ADMIN,
+        )
         assert "Started **team:desk**." in all_text(at)
         [link] = at.get("page_link")
         assert link.proto.label == "Open its workflow"
@@ -139,7 +147,6 @@ def test_an_approver_starts_a_team_and_a_viewer_only_reads(app_env: str) -> None
         assert (workflow.name, workflow.created_by) == ("team:one", "approver@example.com")
         assert not [b for b in approver.button if str(b.key).startswith("teams.edit")]
         run_runner(db)
-        assert ops.get_workflow(db, workflow.id).step_outputs["solo"]["result"] == \
-            "Rehearsed: hello"
+        assert ops.get_workflow(db, workflow.id).step_outputs["solo"]["result"] == "Rehearsed: hello"
     finally:
         db.dispose()

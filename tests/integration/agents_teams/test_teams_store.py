@@ -27,8 +27,7 @@ ADMIN = "admin@example.com"
 @pytest.fixture
 def three_profiles(db: Database) -> Database:
     # Profiles and teams are a platform admin's (agents:manage); a service starts team runs.
-    for email, role in ((ADMIN, "admin"), ("ops@example.com", "admin"),
-                        ("requester@example.com", "service")):
+    for email, role in ((ADMIN, "admin"), ("ops@example.com", "admin"), ("requester@example.com", "service")):
         add_user(db, email, role=role)
     for name in ("researcher", "writer", "editor"):
         profiles.create_profile(db, {"name": name, "model_provider": "rehearsal"}, ADMIN)
@@ -37,33 +36,46 @@ def three_profiles(db: Database) -> Database:
 
 def team_events(db: Database) -> list[tuple[str, str, str]]:
     with db.read() as session:
-        rows = session.scalars(select(WorkflowEvent).where(WorkflowEvent.event_type.like("agent_team.%"))
-                               .order_by(WorkflowEvent.id))
+        rows = session.scalars(
+            select(WorkflowEvent)
+            .where(WorkflowEvent.event_type.like("agent_team.%"))
+            .order_by(WorkflowEvent.id)
+        )
         return [(e.event_type, e.actor, e.data["team"]) for e in rows]
 
 
 def test_create_list_show_edit_delete(three_profiles: Database) -> None:
     db = three_profiles
-    row = teams.create_team(db, {"name": "desk", "description": "News",
-                                 "members": ["writer", "researcher"]}, ADMIN)
+    row = teams.create_team(
+        db, {"name": "desk", "description": "News", "members": ["writer", "researcher"]}, ADMIN
+    )
     assert (row.name, row.members, row.created_by) == ("desk", ["writer", "researcher"], ADMIN)
     teams.create_team(db, {"name": "alpha", "members": ["editor"]}, ADMIN)
     assert [t.name for t in teams.list_teams(db)] == ["alpha", "desk"]
 
-    teams.update_team(db, "desk", {"members": ["researcher", "writer", "editor"],
-                                   "settings": {"approve_before": ["editor"]}}, "ops@example.com")
+    teams.update_team(
+        db,
+        "desk",
+        {"members": ["researcher", "writer", "editor"], "settings": {"approve_before": ["editor"]}},
+        "ops@example.com",
+    )
     stored = teams.team_dict(teams.get_team(db, "desk"))
     assert (stored["members"], stored["settings"], stored["description"]) == (
-        ["researcher", "writer", "editor"], {"approve_before": ["editor"], "approval": {}}, "News")
+        ["researcher", "writer", "editor"],
+        {"approve_before": ["editor"], "approval": {}},
+        "News",
+    )
 
     teams.delete_team(db, "alpha", ADMIN)
     assert [t.name for t in teams.list_teams(db)] == ["desk"]
     with pytest.raises(AgentTeamNotFound, match="No agent team is named 'alpha'."):
         teams.get_team(db, "alpha")
-    assert team_events(db) == [("agent_team.created", ADMIN, "desk"),
-                               ("agent_team.created", ADMIN, "alpha"),
-                               ("agent_team.updated", "ops@example.com", "desk"),
-                               ("agent_team.deleted", ADMIN, "alpha")]
+    assert team_events(db) == [
+        ("agent_team.created", ADMIN, "desk"),
+        ("agent_team.created", ADMIN, "alpha"),
+        ("agent_team.updated", "ops@example.com", "desk"),
+        ("agent_team.deleted", ADMIN, "alpha"),
+    ]
 
 
 def test_refusals_write_nothing(three_profiles: Database) -> None:
@@ -100,8 +112,9 @@ def test_a_profile_in_a_team_cannot_be_deleted(three_profiles: Database) -> None
     teams.create_team(db, {"name": "bureau", "members": ["writer"]}, ADMIN)
     with pytest.raises(AgentProfileInUse) as refused:
         profiles.delete_profile(db, "writer", ADMIN)
-    assert str(refused.value) == ("Agent profile 'writer' is a member of agent teams: bureau, desk. "
-                                  "Remove it from them first.")
+    assert str(refused.value) == (
+        "Agent profile 'writer' is a member of agent teams: bureau, desk. Remove it from them first."
+    )
     assert [p.name for p in profiles.list_profiles(db)] == ["editor", "researcher", "writer"]
 
     teams.delete_team(db, "bureau", ADMIN)
@@ -112,8 +125,7 @@ def test_a_profile_in_a_team_cannot_be_deleted(three_profiles: Database) -> None
 
 def test_start_makes_an_ordinary_workflow(three_profiles: Database) -> None:
     db = three_profiles
-    teams.create_team(db, {"name": "desk", "description": "News",
-                           "members": ["researcher", "writer"]}, ADMIN)
+    teams.create_team(db, {"name": "desk", "description": "News", "members": ["researcher", "writer"]}, ADMIN)
     with pytest.raises(TeamTaskMissing):
         teams.start_team(db, "desk", "   ", ADMIN)
     with pytest.raises(AgentTeamNotFound):
@@ -123,10 +135,16 @@ def test_start_makes_an_ordinary_workflow(three_profiles: Database) -> None:
 
     workflow = teams.start_team(db, "desk", " tides ", "requester@example.com")
     assert (workflow.name, workflow.description, workflow.created_by, workflow.input_data) == (
-        "team:desk", "News", "requester@example.com", {"task": "tides"})
+        "team:desk",
+        "News",
+        "requester@example.com",
+        {"task": "tides"},
+    )
     assert workflow.definition["metadata"] == {"team": "desk", "members": ["researcher", "writer"]}
     assert [(s["name"], s["agent"]) for s in workflow.definition["steps"]] == [
-        ("researcher", "researcher"), ("writer", "writer")]
+        ("researcher", "researcher"),
+        ("writer", "writer"),
+    ]
     # While it runs, its profiles are in use by a workflow as well as by the team.
     teams.delete_team(db, "desk", ADMIN)
     with pytest.raises(AgentProfileInUse, match=r"team:desk \("):
@@ -149,7 +167,8 @@ def test_a_profile_deleted_while_a_team_is_saved_is_not_left_in_it(pg_db: Databa
         holder.commit()
     saving.join(timeout=30)
     assert [str(e) for e in refused] == [
-        "The agent team is invalid: members: no agent profile is named 'writer'"]
+        "The agent team is invalid: members: no agent profile is named 'writer'"
+    ]
     assert teams.list_teams(db) == []
 
 
@@ -162,9 +181,14 @@ def _create_or_record(db: Database, refused: list[BaseException]) -> None:
 
 def _waiting_for_a_lock(db: Database) -> bool:
     with db.engine.connect() as probe:
-        return bool(probe.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE '%agent_profiles%'")).scalar())
+        return bool(
+            probe.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%agent_profiles%'"
+                )
+            ).scalar()
+        )
 
 
 def test_a_tenants_user_cannot_change_the_shared_profiles_and_teams(three_profiles: Database) -> None:

@@ -34,8 +34,16 @@ from core.store.db import Database
 
 LINK_SECRET = "test-link-secret-0123456789abcdef"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-FAST = DeliveryPolicy(max_attempts=6, backoff_initial=0.05, backoff_max=0.2, breaker_threshold=3,
-                      breaker_cooldown=0.3, poll_seconds=0.05, claim_seconds=30, defer_seconds=0.05)
+FAST = DeliveryPolicy(
+    max_attempts=6,
+    backoff_initial=0.05,
+    backoff_max=0.2,
+    breaker_threshold=3,
+    breaker_cooldown=0.3,
+    poll_seconds=0.05,
+    claim_seconds=30,
+    defer_seconds=0.05,
+)
 
 # Block Kit limits (api.slack.com/reference/block-kit).
 MAX_BLOCKS = 50
@@ -67,9 +75,17 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str =
 @pytest.fixture(autouse=True)
 def channel_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """A clean channel environment: only what each test configures."""
-    for name in ("SLACK_BOT_TOKEN", "SLACK_API_URL", "SLACK_USER_MAP", "SENDGRID_API_KEY",
-                 "SENDGRID_API_HOST", "COUNTERSIGN_WEBHOOK_URL", "COUNTERSIGN_WEBHOOK_SECRET",
-                 "COUNTERSIGN_EMAIL_PROVIDER", "COUNTERSIGN_ENV"):
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_API_URL",
+        "SLACK_USER_MAP",
+        "SENDGRID_API_KEY",
+        "SENDGRID_API_HOST",
+        "COUNTERSIGN_WEBHOOK_URL",
+        "COUNTERSIGN_WEBHOOK_SECRET",
+        "COUNTERSIGN_EMAIL_PROVIDER",
+        "COUNTERSIGN_ENV",
+    ):
         monkeypatch.delenv(name, raising=False)
     for key in ("HOST", "PORT", "USER", "PASSWORD", "FROM", "SECURITY", "TIMEOUT"):
         monkeypatch.delenv(f"COUNTERSIGN_SMTP_{key}", raising=False)
@@ -88,13 +104,31 @@ def dispatcher(db: Database, **overrides: Any) -> Dispatcher:
     return Dispatcher(db, policy=replace(FAST, **overrides))
 
 
-def ask(db: Database, title: str = "Pay invoice 42", *, to: str | list[str] = "bob@example.com",
-        channels: list[str] | None = None, approval_type: str = "binary", **kwargs: Any) -> str:
+def ask(
+    db: Database,
+    title: str = "Pay invoice 42",
+    *,
+    to: str | list[str] = "bob@example.com",
+    channels: list[str] | None = None,
+    approval_type: str = "binary",
+    **kwargs: Any,
+) -> str:
     config: dict[str, Any] = {"channels": channels if channels is not None else ["email"]}
     config.update(kwargs.pop("config", {}))
-    return ApprovalEngine(db).request_approval(
-        None, title, kwargs.pop("description", "Vendor ACME, due Friday."), approval_type, to,
-        requested_by="agent@example.com", config=config, **kwargs).id
+    return (
+        ApprovalEngine(db)
+        .request_approval(
+            None,
+            title,
+            kwargs.pop("description", "Vendor ACME, due Friday."),
+            approval_type,
+            to,
+            requested_by="agent@example.com",
+            config=config,
+            **kwargs,
+        )
+        .id
+    )
 
 
 # -- SMTP ------------------------------------------------------------------------
@@ -164,8 +198,15 @@ class Recorder:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, answer = respond(self.command, self.path, headers, body)
                 with recorder.lock:
-                    recorder.calls.append({"method": self.command, "path": self.path,
-                                           "headers": headers, "body": body, "status": status})
+                    recorder.calls.append(
+                        {
+                            "method": self.command,
+                            "path": self.path,
+                            "headers": headers,
+                            "body": body,
+                            "status": status,
+                        }
+                    )
                 data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -249,8 +290,9 @@ class SlackAPI(Recorder):
             if not email and body:
                 email = (parse_qs(body.decode()).get("email") or [""])[0]
             user = self.users.get(email)
-            return 200, ({"ok": True, "user": {"id": user}} if user
-                         else {"ok": False, "error": "users_not_found"})
+            return 200, (
+                {"ok": True, "user": {"id": user}} if user else {"ok": False, "error": "users_not_found"}
+            )
         payload = json.loads(body or b"{}")
         blocks = payload.get("blocks") or []
         if isinstance(blocks, str):

@@ -53,8 +53,7 @@ def texts(blocks: Any, kind: str) -> list[str]:
 
 
 def action_ids(message: dict[str, Any]) -> list[str]:
-    return [e["action_id"] for b in message["blocks"] if b["type"] == "actions"
-            for e in b["elements"]]
+    return [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
 
 
 @pytest.fixture
@@ -64,7 +63,8 @@ def slack(slack_api: SlackAPI, channel_env: pytest.MonkeyPatch) -> SlackAPI:
 
 
 def test_the_slack_message_shows_the_call_and_its_update_what_was_released(
-        db: Database, calls: Calls, slack: SlackAPI) -> None:
+    db: Database, calls: Calls, slack: SlackAPI
+) -> None:
     registry = pay_registry(calls)
     _, approval = waiting(db, registry, "budget", channels=["slack"])
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 1
@@ -77,14 +77,21 @@ def test_the_slack_message_shows_the_call_and_its_update_what_was_released(
     for name, value in [("amount", "12500"), ("currency", "USD"), ("note", "invoice 7")]:
         assert fields[fields.index(f"*{name}*") + 1] == value
     assert f"*Amount:* {WORDS}" in mrkdwn
-    assert any("Approvers: finance@example.com (waiting) · Votes: 0 of 1 needed · "
-               "Time left: no deadline" in t for t in mrkdwn)
+    assert any(
+        "Approvers: finance@example.com (waiting) · Votes: 0 of 1 needed · Time left: no deadline" in t
+        for t in mrkdwn
+    )
     assert "Edit or lower the amount" in plain
-    assert action_ids(post) == ["countersign_approve", "countersign_reject", "countersign_edit",
-                                "countersign_open"]
+    assert action_ids(post) == [
+        "countersign_approve",
+        "countersign_reject",
+        "countersign_edit",
+        "countersign_open",
+    ]
 
-    ApprovalEngine(db).respond_to_approval(approval.id, FINANCE, "approve",
-                                           {"approved_amount": 9000}, channel="dashboard")
+    ApprovalEngine(db).respond_to_approval(
+        approval.id, FINANCE, "approve", {"approved_amount": 9000}, channel="dashboard"
+    )
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 1
     [update] = slack.payloads("chat.update")
     shown = json.dumps(update["blocks"], ensure_ascii=False)
@@ -95,19 +102,22 @@ def test_the_slack_message_shows_the_call_and_its_update_what_was_released(
     assert calls.of("pay") == [{**PROPOSED, "amount": 9000}]
 
 
-def test_agent_text_in_the_call_is_inert_in_slack(db: Database, calls: Calls,
-                                                   slack: SlackAPI) -> None:
+def test_agent_text_in_the_call_is_inert_in_slack(db: Database, calls: Calls, slack: SlackAPI) -> None:
     note = "<!channel> *urgent* _now_ ~x~ `y` <https://evil.example|verify>\n> quoted"
     add_user(db, REQUESTER, role="service")  # who starts a workflow has an account
     workflow = ops.create_workflow(
-        db, {"name": "pay", "steps": [pay_step(channels=["slack"])]},
-        input_data={"amount": 5, "note": "fine"}, created_by=REQUESTER)
+        db,
+        {"name": "pay", "steps": [pay_step(channels=["slack"])]},
+        input_data={"amount": 5, "note": "fine"},
+        created_by=REQUESTER,
+    )
     registry = pay_registry(calls)
     run(db, registry)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 1
-    ApprovalEngine(db).respond_to_approval(approval.id, FINANCE, "modify",
-                                           {"arguments": {"note": note}}, channel="api")
+    ApprovalEngine(db).respond_to_approval(
+        approval.id, FINANCE, "modify", {"arguments": {"note": note}}, channel="api"
+    )
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 1
     [update] = slack.payloads("chat.update")
     mrkdwn = texts(update["blocks"], "mrkdwn")
@@ -120,12 +130,16 @@ def test_agent_text_in_the_call_is_inert_in_slack(db: Database, calls: Calls,
     assert "&lt;!channel&gt;" in changed[0]
     # The value itself is plain text, shown exactly.
     assert any(note in t for t in texts(update["blocks"], "plain_text"))
-    assert all(b.get("text", {}).get("verbatim", True) for b in update["blocks"]
-               if b.get("text", {}).get("type") == "mrkdwn")
+    assert all(
+        b.get("text", {}).get("verbatim", True)
+        for b in update["blocks"]
+        if b.get("text", {}).get("type") == "mrkdwn"
+    )
 
 
 def test_the_email_shows_the_call_and_its_link_decides_what_pay_receives(
-        db: Database, calls: Calls, smtp: Mailbox) -> None:
+    db: Database, calls: Calls, smtp: Mailbox
+) -> None:
     smtp.start()
     registry = pay_registry(calls)
     _, approval = waiting(db, registry, "budget", channels=["email"])
@@ -147,8 +161,7 @@ def test_the_email_shows_the_call_and_its_link_decides_what_pay_receives(
         page = client.get("/email/confirm", params={"token": approve.group(1)})
         assert page.status_code == 200 and WORDS in page.text
         form = Form(page.text).fields
-        form.update({"approved_amount": "9000", "arg.note": "invoice 7 (partial)",
-                     "decision": "approve"})
+        form.update({"approved_amount": "9000", "arg.note": "invoice 7 (partial)", "decision": "approve"})
         done = client.post("/email/confirm", data=form)
         assert done.status_code == 200, done.text
     run(db, registry)

@@ -46,10 +46,13 @@ def test_smtp_down_for_a_while_loses_nothing_and_the_breaker_keeps_slack_deliver
     worker.start()
     try:
         # SMTP's port is closed: Slack goes out regardless.
-        wait_until(lambda: all(r.status == "sent" for r in by_channel(db, "slack")),
-                   what="every Slack message sent while SMTP is down")
-        wait_until(lambda: sum(r.attempts for r in by_channel(db, "email")) >= 3,
-                   what="some failed email attempts")
+        wait_until(
+            lambda: all(r.status == "sent" for r in by_channel(db, "slack")),
+            what="every Slack message sent while SMTP is down",
+        )
+        wait_until(
+            lambda: sum(r.attempts for r in by_channel(db, "email")) >= 3, what="some failed email attempts"
+        )
         emails = by_channel(db, "email")
         assert len(emails) == 6 and all(r.status in ("pending", "failed") for r in emails)
         assert any("unavailable" in (r.last_error or "") for r in emails)
@@ -57,23 +60,24 @@ def test_smtp_down_for_a_while_loses_nothing_and_the_breaker_keeps_slack_deliver
         assert len(slack_api.posted) == 6
 
         smtp.start()
-        wait_until(lambda: all(r.status == "sent" for r in by_channel(db, "email")),
-                   what="every email sent once SMTP is back")
+        wait_until(
+            lambda: all(r.status == "sent" for r in by_channel(db, "email")),
+            what="every email sent once SMTP is back",
+        )
     finally:
         worker.stop()
 
     received = smtp.received()
     per_recipient = Counter((m["To"], m["Subject"]) for m in received)
-    assert per_recipient == Counter({(p, f"Approval needed: Request {i}"): 1
-                                     for p in people for i in range(3)})
+    assert per_recipient == Counter(
+        {(p, f"Approval needed: Request {i}"): 1 for p in people for i in range(3)}
+    )
     assert len({str(m["Message-ID"]).strip() for m in received}) == 6
     assert worker.breaker.failures("email") == 0
     assert {r.approval_id for r in by_channel(db, "email")} == set(approvals)
 
 
-def test_after_the_last_attempt_a_row_is_dead_and_retry_requeues_it(
-    db: Database, smtp: Mailbox
-) -> None:
+def test_after_the_last_attempt_a_row_is_dead_and_retry_requeues_it(db: Database, smtp: Mailbox) -> None:
     approval_id = ask(db)
     worker = dispatcher(db, max_attempts=3, breaker_threshold=100)
     assert worker.dispatch_until_idle(max_seconds=20) == 0
@@ -88,11 +92,14 @@ def test_after_the_last_attempt_a_row_is_dead_and_retry_requeues_it(
     assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
     assert len(smtp.received()) == 1
     with db.read() as session:
-        kinds = session.scalars(select(WorkflowEvent.event_type).where(
-            WorkflowEvent.approval_id == approval_id,
-            WorkflowEvent.event_type.like("notification.%")).order_by(WorkflowEvent.id)).all()
-        retried = session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.event_type == "notification.retried")).one()
+        kinds = session.scalars(
+            select(WorkflowEvent.event_type)
+            .where(WorkflowEvent.approval_id == approval_id, WorkflowEvent.event_type.like("notification.%"))
+            .order_by(WorkflowEvent.id)
+        ).all()
+        retried = session.scalars(
+            select(WorkflowEvent).where(WorkflowEvent.event_type == "notification.retried")
+        ).one()
     assert kinds == ["notification.dead", "notification.retried"]
     assert retried.actor == "admin@example.com" and retried.before["status"] == "dead"
     with pytest.raises(InvalidTransition, match="Only dead notifications"):
@@ -103,8 +110,12 @@ def test_after_the_last_attempt_a_row_is_dead_and_retry_requeues_it(
 
 def test_two_dispatchers_never_claim_the_same_row(db: Database) -> None:
     with db.session() as session:
-        session.add_all([Notification(approval_id=f"a{i}", channel="email", recipient=f"p{i}@example.com")
-                         for i in range(40)])
+        session.add_all(
+            [
+                Notification(approval_id=f"a{i}", channel="email", recipient=f"p{i}@example.com")
+                for i in range(40)
+            ]
+        )
     workers = [dispatcher(db, batch_size=7) for _ in range(2)]
     claimed: list[list[str]] = [[], []]
     barrier = threading.Barrier(2)
@@ -132,8 +143,14 @@ def test_a_crash_between_send_and_record_sends_again_with_the_same_id_and_loses_
     with db.read() as session:
         row = session.get(Notification, claimed)
         assert row is not None
-        delivery = Delivery(notification_id=row.id, kind=row.kind, channel=row.channel,
-                            recipient=row.recipient, attempt=1, payload=dict(row.payload))
+        delivery = Delivery(
+            notification_id=row.id,
+            kind=row.kind,
+            channel=row.channel,
+            recipient=row.recipient,
+            attempt=1,
+            payload=dict(row.payload),
+        )
     WebhookChannel().send(delivery)  # sent ... and the process dies before recording it
     assert [r.status for r in by_channel(db, "webhook")] == ["pending"]
 

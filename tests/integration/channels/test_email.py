@@ -47,9 +47,13 @@ def test_binary_request_email_has_both_bodies_escaped_title_and_working_links(
     db: Database, smtp: Mailbox
 ) -> None:
     smtp.start()
-    approval_id = ask(db, XSS_TITLE, description="Agent says: <b>urgent</b> & important",
-                      context_data={"amount": 1200, "vendor": "<ACME>"},
-                      proposed_action={"tool": "pay", "arguments": {"invoice": 42}})
+    approval_id = ask(
+        db,
+        XSS_TITLE,
+        description="Agent says: <b>urgent</b> & important",
+        context_data={"amount": 1200, "vendor": "<ACME>"},
+        proposed_action={"tool": "pay", "arguments": {"invoice": 42}},
+    )
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 1
 
     [message] = smtp.received()
@@ -89,8 +93,9 @@ def test_binary_request_email_has_both_bodies_escaped_title_and_working_links(
     decided = respond_with_link(db, tokens["Approve"])
     assert (decided.status, decided.decided_by) == ("approved", "bob@example.com")
     with db.read() as session:
-        vote = session.scalars(select(ApprovalResponse)
-                               .where(ApprovalResponse.approval_id == approval_id)).one()
+        vote = session.scalars(
+            select(ApprovalResponse).where(ApprovalResponse.approval_id == approval_id)
+        ).one()
         assert (vote.channel, vote.decision) == ("email", "approve")
     with pytest.raises(LinkUsed):
         respond_with_link(db, tokens["Approve"])
@@ -119,8 +124,12 @@ def test_a_refused_vote_leaves_the_link_unspent(db: Database, smtp: Mailbox) -> 
 
 def test_form_request_email_links_to_the_dashboard_only(db: Database, smtp: Mailbox) -> None:
     smtp.start()
-    approval_id = ask(db, "Choose a vendor", approval_type="form", config={
-        "form_fields": [{"name": "vendor", "type": "string", "required": True}]})
+    approval_id = ask(
+        db,
+        "Choose a vendor",
+        approval_type="form",
+        config={"form_fields": [{"name": "vendor", "type": "string", "required": True}]},
+    )
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 1
     [message] = smtp.received()
     text, html = parts(message)
@@ -129,15 +138,17 @@ def test_form_request_email_links_to_the_dashboard_only(db: Database, smtp: Mail
     assert f"http://dash.test:8501/approval?approval={approval_id}" in html
 
 
-def test_group_recipient_gets_one_message_per_member_with_own_links(
-    db: Database, smtp: Mailbox
-) -> None:
+def test_group_recipient_gets_one_message_per_member_with_own_links(db: Database, smtp: Mailbox) -> None:
     from core.store.tables import User
 
     with db.session() as session:
-        session.add_all([User(email="ann@example.com", groups=["finance"]),
-                         User(email="ben@example.com", groups=["finance", "ops"]),
-                         User(email="cid@example.com", groups=["ops"])])
+        session.add_all(
+            [
+                User(email="ann@example.com", groups=["finance"]),
+                User(email="ben@example.com", groups=["finance", "ops"]),
+                User(email="cid@example.com", groups=["ops"]),
+            ]
+        )
     smtp.start()
     approval_id = ask(db, to="finance")
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 1

@@ -56,9 +56,7 @@ def test_test_sends_go_through_each_channel(
         test_channel(db, "fax", "x")
 
 
-def test_settings_refuse_secrets_and_a_disabled_channel_is_not_delivered(
-    db: Database, smtp: Mailbox
-) -> None:
+def test_settings_refuse_secrets_and_a_disabled_channel_is_not_delivered(db: Database, smtp: Mailbox) -> None:
     with pytest.raises(ConfigurationError, match="smtp_password"), db.session() as session:
         save_channel_settings(session, "email", enabled=True, settings={"smtp_password": "x"})
     with db.session() as session:

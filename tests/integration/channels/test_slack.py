@@ -17,13 +17,17 @@ LONG_TITLE = "Transfer funds " * 20  # 300 characters: over the header limit
 
 def rows(db: Database, approval_id: str) -> list[Notification]:
     with db.read() as session:
-        return list(session.scalars(select(Notification).where(Notification.approval_id == approval_id)
-                                    .order_by(Notification.kind, Notification.recipient)).all())
+        return list(
+            session.scalars(
+                select(Notification)
+                .where(Notification.approval_id == approval_id)
+                .order_by(Notification.kind, Notification.recipient)
+            ).all()
+        )
 
 
 def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["action_id"]: e for b in message["blocks"] if b["type"] == "actions"
-            for e in b["elements"]}
+    return {e["action_id"]: e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
 
 
 def all_text(message: dict[str, Any]) -> str:
@@ -36,10 +40,15 @@ def test_request_posts_block_kit_within_limits_and_is_updated_after_a_dashboard_
     db: Database, slack_api: SlackAPI
 ) -> None:
     context = {f"fact_{i}": "x" * 50 for i in range(15)}
-    approval_id = ask(db, LONG_TITLE, channels=["slack"], to=["bob@example.com", "carol@example.com"],
-                      description="Ping <!channel> and see <https://evil.test|this> & more " + "y" * 4000,
-                      context_data=context,
-                      proposed_action={"tool": "transfer", "arguments": {"to": "<@U1>"}})
+    approval_id = ask(
+        db,
+        LONG_TITLE,
+        channels=["slack"],
+        to=["bob@example.com", "carol@example.com"],
+        description="Ping <!channel> and see <https://evil.test|this> & more " + "y" * 4000,
+        context_data=context,
+        proposed_action={"tool": "transfer", "arguments": {"to": "<@U1>"}},
+    )
     assert dispatcher(db).dispatch_until_idle(max_seconds=20) == 2
 
     posts = slack_api.payloads("chat.postMessage")
@@ -76,7 +85,8 @@ def test_request_posts_block_kit_within_limits_and_is_updated_after_a_dashboard_
 
     updates = slack_api.payloads("chat.update")
     assert sorted((u["channel"], u["ts"]) for u in updates) == sorted(
-        (r.external_ref["channel"], r.external_ref["ts"]) for r in sent.values())
+        (r.external_ref["channel"], r.external_ref["ts"]) for r in sent.values()
+    )
     for update in updates:
         assert "countersign_approve" not in buttons(update)
         assert "countersign_open" in buttons(update)
@@ -86,8 +96,13 @@ def test_request_posts_block_kit_within_limits_and_is_updated_after_a_dashboard_
 
 
 def test_form_and_budget_requests_only_link_to_the_dashboard(db: Database, slack_api: SlackAPI) -> None:
-    form_id = ask(db, "Pick a vendor", channels=["slack"], approval_type="form", config={
-        "form_fields": [{"name": "vendor", "type": "string", "required": True}]})
+    form_id = ask(
+        db,
+        "Pick a vendor",
+        channels=["slack"],
+        approval_type="form",
+        config={"form_fields": [{"name": "vendor", "type": "string", "required": True}]},
+    )
     dispatcher(db).dispatch_until_idle(max_seconds=20)
     [post] = slack_api.payloads("chat.postMessage")
     assert set(buttons(post)) == {"countersign_open"}
@@ -101,8 +116,11 @@ def test_an_unknown_slack_user_is_dead_at_once_with_a_reason(db: Database, slack
     assert (row.status, row.attempts) == ("dead", 1)
     assert "users_not_found" in (row.last_error or "")
     with db.read() as session:
-        dead = session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.approval_id == approval_id, WorkflowEvent.event_type == "notification.dead")).one()
+        dead = session.scalars(
+            select(WorkflowEvent).where(
+                WorkflowEvent.approval_id == approval_id, WorkflowEvent.event_type == "notification.dead"
+            )
+        ).one()
     assert dead.data["notification_id"] == row.id
 
 
@@ -125,4 +143,6 @@ def test_a_request_decided_before_its_message_went_out_is_not_posted_with_button
     assert slack_api.payloads("chat.postMessage") == []
     assert slack_api.payloads("chat.update") == []
     assert {(r.kind, r.status) for r in rows(db, approval_id)} == {
-        ("approval.requested", "sent"), ("approval.decided", "sent")}
+        ("approval.requested", "sent"),
+        ("approval.decided", "sent"),
+    }

@@ -27,8 +27,13 @@ def _accounts(db: Database) -> None:
 
 def webhook_rows(db: Database) -> list[Notification]:
     with db.read() as session:
-        return list(session.scalars(select(Notification).where(Notification.channel == "webhook")
-                                    .order_by(Notification.created_at)).all())
+        return list(
+            session.scalars(
+                select(Notification)
+                .where(Notification.channel == "webhook")
+                .order_by(Notification.created_at)
+            ).all()
+        )
 
 
 def test_a_receiver_failing_twice_gets_the_event_once_accepted_with_the_same_id(
@@ -75,30 +80,43 @@ def test_requested_decided_finished_and_rolled_back_events_are_delivered_signed(
     db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     registry = _registry()
-    workflow = ops.create_workflow(db, {"name": "pay", "steps": [
-        {"name": "prepare", "type": "tool", "tool": "do", "args": {"label": "prepare"}},
-        {"name": "gate", "type": "approval",
-         "approval_config": {"requested_from": "boss@example.com", "channels": []}},
-        {"name": "pay", "type": "tool", "tool": "do", "args": {"label": "pay"}},
-    ]}, created_by="agent@example.com")
+    workflow = ops.create_workflow(
+        db,
+        {
+            "name": "pay",
+            "steps": [
+                {"name": "prepare", "type": "tool", "tool": "do", "args": {"label": "prepare"}},
+                {
+                    "name": "gate",
+                    "type": "approval",
+                    "approval_config": {"requested_from": "boss@example.com", "channels": []},
+                },
+                {"name": "pay", "type": "tool", "tool": "do", "args": {"label": "pay"}},
+            ],
+        },
+        created_by="agent@example.com",
+    )
     build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
     ApprovalEngine(db).respond_to_approval(approval.id, "boss@example.com", "approve")
     build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
     assert ops.get_workflow(db, workflow.id).status == "completed"
-    rollback(db, registry, workflow.id, checkpoint_name="before:gate", reason="undo",
-             actor="ops@example.com")
+    rollback(db, registry, workflow.id, checkpoint_name="before:gate", reason="undo", actor="ops@example.com")
 
     assert dispatcher(db).dispatch_until_idle(max_seconds=30) == 4
     accepted = webhook_receiver.accepted()
     types = [v["payload"]["type"] for v in accepted]
-    assert sorted(types) == sorted(["approval.requested", "approval.decided", "workflow.finished",
-                                    "workflow.rolled_back"])
+    assert sorted(types) == sorted(
+        ["approval.requested", "approval.decided", "workflow.finished", "workflow.rolled_back"]
+    )
     by_type = {v["payload"]["type"]: v["payload"]["data"] for v in accepted}
     assert by_type["approval.decided"]["status"] == "approved"
     assert by_type["approval.decided"]["decided_by"] == "boss@example.com"
-    assert by_type["workflow.finished"] == {**by_type["workflow.finished"], "status": "completed",
-                                            "workflow_id": workflow.id}
+    assert by_type["workflow.finished"] == {
+        **by_type["workflow.finished"],
+        "status": "completed",
+        "workflow_id": workflow.id,
+    }
     assert by_type["workflow.rolled_back"]["checkpoint"] == "before:gate"
     assert len({v["id"] for v in accepted}) == 4
     assert webhook_receiver.refused == 0

@@ -25,22 +25,27 @@ class ScriptedModel(Model):
     """A smolagents model answering "reply N"; ``calls`` holds the
     (role, text) pairs of every message list it was given."""
 
-    def __init__(self, gate: threading.Event | None = None,
-                 entered: threading.Event | None = None, fail: bool = False) -> None:
+    def __init__(
+        self, gate: threading.Event | None = None, entered: threading.Event | None = None, fail: bool = False
+    ) -> None:
         super().__init__(model_id="scripted")
         self.calls: list[list[tuple[str, str]]] = []
         self.gate, self.entered, self.fail = gate, entered, fail
 
-    def generate(self, messages: list[ChatMessage | dict[str, Any]], stop_sequences: list[str] | None = None,
-                 response_format: dict[str, str] | None = None,
-                 tools_to_call_from: list[Any] | None = None, **kwargs: Any) -> ChatMessage:
+    def generate(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, str] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
         seen = []
         for message in messages:
             assert isinstance(message, ChatMessage)
             content = message.content
             text = "".join(p["text"] for p in content) if isinstance(content, list) else str(content)
-            seen.append((str(message.role.value if hasattr(message.role, "value") else message.role),
-                         text))
+            seen.append((str(message.role.value if hasattr(message.role, "value") else message.role), text))
         self.calls.append(seen)
         if self.entered is not None:
             self.entered.set()
@@ -59,12 +64,23 @@ def people(db: Database) -> Database:
     """Two tenants (acme with a flow, globex with none), their people, a platform admin."""
     with db.session() as session:
         now = utcnow()
-        session.add_all([Tenant(slug="acme", name="Acme", created_at=now, updated_at=now),
-                         Tenant(slug="globex", name="Globex", created_at=now, updated_at=now)])
+        session.add_all(
+            [
+                Tenant(slug="acme", name="Acme", created_at=now, updated_at=now),
+                Tenant(slug="globex", name="Globex", created_at=now, updated_at=now),
+            ]
+        )
         session.flush()
-        session.add(TenantFlow(tenant="acme", name="orders", description="Food orders",
-                               parameters={"instructions": "You take food orders."},
-                               created_at=now, updated_at=now))
+        session.add(
+            TenantFlow(
+                tenant="acme",
+                name="orders",
+                description="Food orders",
+                parameters={"instructions": "You take food orders."},
+                created_at=now,
+                updated_at=now,
+            )
+        )
     add_user(db, PLATFORM_ADMIN, role="admin")
     add_user(db, ACME_ADMIN, role="admin", tenant="acme")
     add_user(db, ACME_USER, role="viewer", tenant="acme")

@@ -38,17 +38,22 @@ SECRET = "We are out of muffins; offer scones (internal note 7731)."
 
 def _events(db: Database, session_id: str) -> list[WorkflowEvent]:
     with db.read() as session:
-        return list(session.scalars(select(WorkflowEvent).where(WorkflowEvent.session_id == session_id)
-                                    .order_by(WorkflowEvent.id)))
+        return list(
+            session.scalars(
+                select(WorkflowEvent).where(WorkflowEvent.session_id == session_id).order_by(WorkflowEvent.id)
+            )
+        )
 
 
 def _rows(db: Database, session_id: str) -> list[tuple[str, str, bool]]:
-    return [(m.role, m.content, m.visible_to_model)
-            for m in conv.full_history(db, session_id, PLATFORM_ADMIN)]
+    return [
+        (m.role, m.content, m.visible_to_model) for m in conv.full_history(db, session_id, PLATFORM_ADMIN)
+    ]
 
 
 def test_agent_answers_with_the_model_history_and_both_histories_are_kept(
-        people: Database, model: ScriptedModel) -> None:
+    people: Database, model: ScriptedModel
+) -> None:
     db = people
     chat = conv.start_session(db, ACME_USER, "orders")
     assert (chat.tenant, chat.flow, chat.status) == ("acme", "orders", "active")
@@ -57,15 +62,19 @@ def test_agent_answers_with_the_model_history_and_both_histories_are_kept(
     assert posted.reply.content == "reply 1" and posted.reply.role == "assistant"
     conv.post_user_message(db, chat.id, ACME_USER, "Two muffins please.", model=model)
     assert model.calls[0] == [("system", "You take food orders."), ("user", "Hi, I'd like to order.")]
-    assert model.calls[1][1:] == [("user", "Hi, I'd like to order."), ("assistant", "reply 1"),
-                                  ("user", "Two muffins please.")]
+    assert model.calls[1][1:] == [
+        ("user", "Hi, I'd like to order."),
+        ("assistant", "reply 1"),
+        ("user", "Two muffins please."),
+    ]
     full = conv.full_history(db, chat.id, ACME_USER)
     assert [m.role for m in full] == ["user", "assistant", "user", "assistant"]
     assert [m.content for m in conv.model_history(db, chat.id, ACME_USER)] == [m.content for m in full]
 
 
 def test_injected_message_never_reaches_the_model_even_after_release(
-        people: Database, model: ScriptedModel) -> None:
+    people: Database, model: ScriptedModel
+) -> None:
     db = people
     chat = conv.start_session(db, ACME_USER, "orders")
     conv.post_user_message(db, chat.id, ACME_USER, "Two muffins please.", model=model)
@@ -80,12 +89,20 @@ def test_injected_message_never_reaches_the_model_even_after_release(
     assert again.outcome == "answered"
 
     assert all(SECRET not in text for text in model.texts_given())
-    assert model.calls[-1][1:] == [("user", "Two muffins please."), ("assistant", "reply 1"),
-                                   ("user", "Hello? Anyone?"), ("user", "Scones then.")]
+    assert model.calls[-1][1:] == [
+        ("user", "Two muffins please."),
+        ("assistant", "reply 1"),
+        ("user", "Hello? Anyone?"),
+        ("user", "Scones then."),
+    ]
     assert _rows(db, chat.id) == [
-        ("user", "Two muffins please.", True), ("assistant", "reply 1", True),
-        ("user", "Hello? Anyone?", True), ("supervisor", SECRET, False),
-        ("user", "Scones then.", True), ("assistant", "reply 2", True)]
+        ("user", "Two muffins please.", True),
+        ("assistant", "reply 1", True),
+        ("user", "Hello? Anyone?", True),
+        ("supervisor", SECRET, False),
+        ("user", "Scones then.", True),
+        ("assistant", "reply 2", True),
+    ]
     assert SECRET not in [m.content for m in conv.model_history(db, chat.id, ACME_USER)]
     # The user sees the supervisor's message in the full history.
     assert SECRET in [m.content for m in conv.full_history(db, chat.id, ACME_USER)]
@@ -100,9 +117,12 @@ def test_every_state_change_is_an_audited_event(people: Database, model: Scripte
     conv.close(db, chat.id, ACME_USER)
     events = _events(db, chat.id)
     assert [(e.event_type, e.actor) for e in events] == [
-        ("session.started", ACME_USER), ("session.taken_over", ACME_ADMIN),
-        ("session.message_injected", ACME_ADMIN), ("session.released", PLATFORM_ADMIN),
-        ("session.closed", ACME_USER)]
+        ("session.started", ACME_USER),
+        ("session.taken_over", ACME_ADMIN),
+        ("session.message_injected", ACME_ADMIN),
+        ("session.released", PLATFORM_ADMIN),
+        ("session.closed", ACME_USER),
+    ]
     assert events[2].data["message_id"] == message.id
     assert events[3].before == {"status": "supervised", "supervisor": ACME_ADMIN}
     assert all(e.workflow_id is None and e.data["tenant"] == "acme" for e in events)
@@ -131,15 +151,20 @@ def test_refusals_are_named_and_leave_nothing_behind(people: Database, model: Sc
     with pytest.raises(NotSupervising):
         conv.inject(db, chat.id, PLATFORM_ADMIN, "I do not hold it")
     conv.close(db, chat.id, ACME_ADMIN)
-    for attempt in (lambda: conv.post_user_message(db, chat.id, ACME_USER, "hi", model=model),
-                    lambda: conv.take_over(db, chat.id, ACME_ADMIN),
-                    lambda: conv.inject(db, chat.id, ACME_ADMIN, "x"),
-                    lambda: conv.release(db, chat.id, ACME_ADMIN),
-                    lambda: conv.close(db, chat.id, ACME_USER)):
+    for attempt in (
+        lambda: conv.post_user_message(db, chat.id, ACME_USER, "hi", model=model),
+        lambda: conv.take_over(db, chat.id, ACME_ADMIN),
+        lambda: conv.inject(db, chat.id, ACME_ADMIN, "x"),
+        lambda: conv.release(db, chat.id, ACME_ADMIN),
+        lambda: conv.close(db, chat.id, ACME_USER),
+    ):
         with pytest.raises(SessionClosed, match="closed"):
             attempt()
     assert [e.event_type for e in _events(db, chat.id)] == [
-        "session.started", "session.taken_over", "session.closed"]
+        "session.started",
+        "session.taken_over",
+        "session.closed",
+    ]
     assert _rows(db, chat.id) == []
     assert model.calls == []
     with pytest.raises(FlowNotFound):
@@ -182,8 +207,11 @@ def test_take_over_committed_while_the_model_thinks_drops_its_answer(people: Dat
     model = ScriptedModel(gate=gate, entered=entered)
     chat = conv.start_session(db, ACME_USER, "orders")
     results: list[conv.Posted] = []
-    writer = threading.Thread(target=lambda: results.append(
-        conv.post_user_message(db, chat.id, ACME_USER, "Quick, refund me!", model=model)))
+    writer = threading.Thread(
+        target=lambda: results.append(
+            conv.post_user_message(db, chat.id, ACME_USER, "Quick, refund me!", model=model)
+        )
+    )
     writer.start()
     assert entered.wait(30), "the model was never asked"
     conv.take_over(db, chat.id, ACME_ADMIN)  # commits while the model is still thinking
@@ -203,8 +231,9 @@ def test_take_over_and_release_while_the_model_thinks_still_drop_its_answer(peop
     model = ScriptedModel(gate=gate, entered=entered)
     chat = conv.start_session(db, ACME_USER, "orders")
     results: list[conv.Posted] = []
-    writer = threading.Thread(target=lambda: results.append(
-        conv.post_user_message(db, chat.id, ACME_USER, "Hello", model=model)))
+    writer = threading.Thread(
+        target=lambda: results.append(conv.post_user_message(db, chat.id, ACME_USER, "Hello", model=model))
+    )
     writer.start()
     assert entered.wait(30)
     conv.take_over(db, chat.id, ACME_ADMIN)
@@ -257,10 +286,18 @@ def test_a_session_survives_a_restart_and_continues(people: Database, db_url: st
         second = ScriptedModel()
         posted = conv.post_user_message(restarted, chat.id, ACME_USER, "After it.", model=second)
         assert posted.outcome == "answered"
-        assert second.calls[0][1:] == [("user", "Before the restart."), ("assistant", "reply 1"),
-                                       ("user", "After it.")]
+        assert second.calls[0][1:] == [
+            ("user", "Before the restart."),
+            ("assistant", "reply 1"),
+            ("user", "After it."),
+        ]
         assert [r[0] for r in _rows(restarted, chat.id)] == [
-            "user", "assistant", "supervisor", "user", "assistant"]
+            "user",
+            "assistant",
+            "supervisor",
+            "user",
+            "assistant",
+        ]
     finally:
         restarted.dispose()
 
@@ -274,12 +311,14 @@ def test_a_failing_model_is_logged_and_the_message_kept(people: Database) -> Non
     with db.read() as session:
         logs = list(session.scalars(select(ExecutionLog).where(ExecutionLog.session_id == chat.id)))
     assert [(x.kind, x.level, x.tenant, x.agent) for x in logs] == [
-        ("model_error", "error", "acme", "orders")]
+        ("model_error", "error", "acme", "orders")
+    ]
     assert "refused the connection" in logs[0].message
 
 
 def test_without_a_configured_model_the_labelled_rehearsal_answers(
-        people: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    people: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID"):
         monkeypatch.delenv(name, raising=False)
     db = people
@@ -291,21 +330,36 @@ def test_without_a_configured_model_the_labelled_rehearsal_answers(
     with db.read() as session:
         log = session.scalars(select(ExecutionLog).where(ExecutionLog.session_id == chat.id)).one()
     assert (log.kind, log.data["model"], log.data["messages_given"]) == (
-        "agent_step", "rehearsal (no LLM)", 1)
+        "agent_step",
+        "rehearsal (no LLM)",
+        1,
+    )
 
 
 def test_a_flow_takes_instructions_from_its_agent_profile_and_its_own_model(
-        people: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    people: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from core.agents.profiles import create_profile
     from core.store.tables import TenantFlow, utcnow
 
     db = people
-    create_profile(db, {"name": "support", "role": "Support lead",
-                        "instructions": "Answer questions about orders."}, PLATFORM_ADMIN)
+    create_profile(
+        db,
+        {"name": "support", "role": "Support lead", "instructions": "Answer questions about orders."},
+        PLATFORM_ADMIN,
+    )
     with db.session() as session:
         now = utcnow()
-        session.add(TenantFlow(tenant="acme", name="support", profile="support",
-                               parameters={"model": "rehearsal"}, created_at=now, updated_at=now))
+        session.add(
+            TenantFlow(
+                tenant="acme",
+                name="support",
+                profile="support",
+                parameters={"model": "rehearsal"},
+                created_at=now,
+                updated_at=now,
+            )
+        )
     assert [f.name for f in conv.flows_for(db, ACME_USER)] == ["orders", "support"]
     scripted = ScriptedModel()
     chat = conv.start_session(db, ACME_USER, "support")

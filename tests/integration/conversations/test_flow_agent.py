@@ -31,8 +31,9 @@ Script = Callable[[list[tuple[str, str]]], tuple[str, dict[str, Any]] | str]
 def _text(message: ChatMessage | dict[str, Any]) -> tuple[str, str]:
     assert isinstance(message, ChatMessage)
     content = message.content
-    text = "".join(str(p.get("text", "")) for p in content) if isinstance(content, list) \
-        else str(content or "")
+    text = (
+        "".join(str(p.get("text", "")) for p in content) if isinstance(content, list) else str(content or "")
+    )
     return str(getattr(message.role, "value", message.role)), text
 
 
@@ -40,15 +41,26 @@ class ToolScriptModel(Model):
     """A smolagents model that follows a script, one entry per agent step, and
     records every message list it was given."""
 
-    def __init__(self, script: list[Script], *, fail: bool = False,
-                 gate: threading.Event | None = None, entered: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        script: list[Script],
+        *,
+        fail: bool = False,
+        gate: threading.Event | None = None,
+        entered: threading.Event | None = None,
+    ) -> None:
         super().__init__(model_id="scripted-tools")
         self.script, self.fail, self.gate, self.entered = script, fail, gate, entered
         self.calls: list[list[tuple[str, str]]] = []
 
-    def generate(self, messages: list[ChatMessage | dict[str, Any]], stop_sequences: list[str] | None = None,
-                 response_format: dict[str, str] | None = None,
-                 tools_to_call_from: list[Any] | None = None, **kwargs: Any) -> ChatMessage:
+    def generate(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, str] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
         seen = [_text(m) for m in messages]
         self.calls.append(seen)
         if self.entered is not None:
@@ -62,10 +74,18 @@ class ToolScriptModel(Model):
         if isinstance(step, str):  # a code agent's answer
             return ChatMessage(role=MessageRole.ASSISTANT, content=step, token_usage=usage)
         name, arguments = step
-        return ChatMessage(role=MessageRole.ASSISTANT, content=f"calling {name}", token_usage=usage,
-                           tool_calls=[ChatMessageToolCall(
-                               function=ChatMessageToolCallFunction(name=name, arguments=arguments),
-                               id=f"call_{len(self.calls)}", type="function")])
+        return ChatMessage(
+            role=MessageRole.ASSISTANT,
+            content=f"calling {name}",
+            token_usage=usage,
+            tool_calls=[
+                ChatMessageToolCall(
+                    function=ChatMessageToolCallFunction(name=name, arguments=arguments),
+                    id=f"call_{len(self.calls)}",
+                    type="function",
+                )
+            ],
+        )
 
     def texts_given(self) -> list[str]:
         return [text for call in self.calls for _, text in call]
@@ -78,25 +98,42 @@ def _total_seen(seen: list[tuple[str, str]]) -> str:
 
 
 def validate_then_answer() -> list[Script]:
-    return [lambda seen: ("validate_order", {"order_id": "A1", "items": ITEMS}),
-            lambda seen: ("final_answer", {"answer": f"Your order A1 comes to {_total_seen(seen)}."})]
+    return [
+        lambda seen: ("validate_order", {"order_id": "A1", "items": ITEMS}),
+        lambda seen: ("final_answer", {"answer": f"Your order A1 comes to {_total_seen(seen)}."}),
+    ]
 
 
-def _flow(db: Database, name: str, *, agent_type: str = "tool_calling", tools: list[str] | None = None,
-          parameters: dict[str, Any] | None = None) -> None:
+def _flow(
+    db: Database,
+    name: str,
+    *,
+    agent_type: str = "tool_calling",
+    tools: list[str] | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> None:
     with db.session() as session:
         now = utcnow()
-        session.add(TenantFlow(tenant="acme", name=name, agent_type=agent_type,
-                               tools=tools if tools is not None else ["validate_order"],
-                               parameters={"instructions": "You check food orders.", "max_steps": 4,
-                                           **(parameters or {})},
-                               created_at=now, updated_at=now))
+        session.add(
+            TenantFlow(
+                tenant="acme",
+                name=name,
+                agent_type=agent_type,
+                tools=tools if tools is not None else ["validate_order"],
+                parameters={"instructions": "You check food orders.", "max_steps": 4, **(parameters or {})},
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
 
 def _logs(db: Database, session_id: str) -> list[ExecutionLog]:
     with db.read() as session:
-        return list(session.scalars(select(ExecutionLog).where(ExecutionLog.session_id == session_id)
-                                    .order_by(ExecutionLog.id)))
+        return list(
+            session.scalars(
+                select(ExecutionLog).where(ExecutionLog.session_id == session_id).order_by(ExecutionLog.id)
+            )
+        )
 
 
 def test_a_tool_flow_runs_its_agent_and_logs_every_step_and_tool_call(people: Database) -> None:
@@ -125,7 +162,10 @@ def test_a_tool_flow_runs_its_agent_and_logs_every_step_and_tool_call(people: Da
     assert call.data["result"] == {"order_id": "A1", "valid": True, "total": 7.0, "items": 1}
     assert final.message == "Your order A1 comes to 7.0."
     assert (final.data["agent_steps"], final.data["model"], final.data["message_id"]) == (
-        2, "scripted-tools", posted.reply.id)
+        2,
+        "scripted-tools",
+        posted.reply.id,
+    )
     assert (final.data["input_tokens"], final.data["output_tokens"]) == (20, 10)
 
 
@@ -156,8 +196,12 @@ def test_a_code_agent_flow_calls_its_tool_from_code(people: Database) -> None:
     db = people
     _flow(db, "coder", agent_type="code")
     call = f"result = validate_order(order_id='B7', items={ITEMS!r})\nprint(result['total'])"
-    model = ToolScriptModel([lambda seen: f"Thought: check it.\n<code>\n{call}\n</code>",
-                             lambda seen: "Thought: done.\n<code>\nfinal_answer('B7 is valid')\n</code>"])
+    model = ToolScriptModel(
+        [
+            lambda seen: f"Thought: check it.\n<code>\n{call}\n</code>",
+            lambda seen: "Thought: done.\n<code>\nfinal_answer('B7 is valid')\n</code>",
+        ]
+    )
     chat = conv.start_session(db, ACME_USER, "coder")
     posted = conv.post_user_message(db, chat.id, ACME_USER, "Is B7 valid?", model=model)
 
@@ -165,15 +209,20 @@ def test_a_code_agent_flow_calls_its_tool_from_code(people: Database) -> None:
     assert any("7.0" in text for _, text in model.calls[1][2:])  # the printed total was observed
     tool_calls = [x for x in _logs(db, chat.id) if x.kind == "tool_call"]
     assert [(x.tool_name, x.data["arguments"]) for x in tool_calls] == [
-        ("validate_order", {"order_id": "B7", "items": ITEMS})]
+        ("validate_order", {"order_id": "B7", "items": ITEMS})
+    ]
 
 
-@pytest.mark.parametrize(("tools", "parameters", "named"), [
-    (["validate_order", "send_confirmation"], {"held_tools": ["send_confirmation"]}, "send_confirmation"),
-    (["validate_order", "request_approval"], {}, "request_approval"),
-])
+@pytest.mark.parametrize(
+    ("tools", "parameters", "named"),
+    [
+        (["validate_order", "send_confirmation"], {"held_tools": ["send_confirmation"]}, "send_confirmation"),
+        (["validate_order", "request_approval"], {}, "request_approval"),
+    ],
+)
 def test_a_flow_with_held_tools_is_refused_at_start_and_nothing_is_written(
-        people: Database, tools: list[str], parameters: dict[str, Any], named: str) -> None:
+    people: Database, tools: list[str], parameters: dict[str, Any], named: str
+) -> None:
     db = people
     _flow(db, "held", tools=tools, parameters=parameters)
     with pytest.raises(FlowNotSupported, match=f"uses {named}.*need a person's approval"):
@@ -187,8 +236,9 @@ def test_a_failing_model_in_an_agent_run_is_logged_and_the_message_kept(people: 
     _flow(db, "checker")
     chat = conv.start_session(db, ACME_USER, "checker")
     with pytest.raises(AgentUnavailable, match="ConnectionError.*your message is saved"):
-        conv.post_user_message(db, chat.id, ACME_USER, "Anyone?",
-                               model=ToolScriptModel(validate_then_answer(), fail=True))
+        conv.post_user_message(
+            db, chat.id, ACME_USER, "Anyone?", model=ToolScriptModel(validate_then_answer(), fail=True)
+        )
     assert [m.role for m in conv.full_history(db, chat.id, ACME_USER)] == ["user"]
     logs = _logs(db, chat.id)
     assert [(x.kind, x.level, x.agent) for x in logs] == [("model_error", "error", "checker")]
@@ -202,8 +252,9 @@ def test_a_take_over_during_a_run_stops_it_before_the_next_step(people: Database
     model = ToolScriptModel(validate_then_answer(), gate=gate, entered=entered)
     chat = conv.start_session(db, ACME_USER, "checker")
     results: list[conv.Posted] = []
-    writer = threading.Thread(target=lambda: results.append(
-        conv.post_user_message(db, chat.id, ACME_USER, "Check A1", model=model)))
+    writer = threading.Thread(
+        target=lambda: results.append(conv.post_user_message(db, chat.id, ACME_USER, "Check A1", model=model))
+    )
     writer.start()
     assert entered.wait(30), "the model was never asked"
     conv.take_over(db, chat.id, ACME_ADMIN)
@@ -217,7 +268,8 @@ def test_a_take_over_during_a_run_stops_it_before_the_next_step(people: Database
 
 
 def test_rehearsal_answers_a_tool_flow_directly_and_says_so(
-        people: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    people: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID"):
         monkeypatch.delenv(name, raising=False)
     db = people
@@ -232,8 +284,7 @@ def test_rehearsal_answers_a_tool_flow_directly_and_says_so(
     assert json.dumps(logs[0].data["agent_steps"]) == "0"
 
 
-def test_a_flow_given_a_held_tool_after_the_start_is_refused_and_the_message_kept(
-        people: Database) -> None:
+def test_a_flow_given_a_held_tool_after_the_start_is_refused_and_the_message_kept(people: Database) -> None:
     db = people
     _flow(db, "checker")
     chat = conv.start_session(db, ACME_USER, "checker")

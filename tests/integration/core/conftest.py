@@ -38,8 +38,9 @@ def background_runner() -> Iterator[Callable[..., Runner]]:
     """Start Runners in the background; all are stopped at the end of the test."""
     started: list[Runner] = []
 
-    def make(db: Database, registry: ToolRegistry, *, idle_wait: float | None = None,
-             **kwargs: Any) -> Runner:
+    def make(
+        db: Database, registry: ToolRegistry, *, idle_wait: float | None = None, **kwargs: Any
+    ) -> Runner:
         runner = build_runner(db, registry=registry, **kwargs)
         if idle_wait is not None:
             runner.idle_wait = idle_wait

@@ -27,12 +27,14 @@ from tests.helpers.engine import accounts, notifications
 BOSS = "boss@example.com"
 
 
-def ask(db: Database, approval_type: str = "binary", requested_by: str = "agent@example.com",
-        **config: Any) -> ApprovalRequest:
+def ask(
+    db: Database, approval_type: str = "binary", requested_by: str = "agent@example.com", **config: Any
+) -> ApprovalRequest:
     config.setdefault("requested_from", BOSS)
     config.setdefault("channels", ["email"])
-    return ApprovalEngine(db).request_approval(None, "Do the thing", "why", approval_type,
-                                               requested_by=requested_by, config=config)
+    return ApprovalEngine(db).request_approval(
+        None, "Do the thing", "why", approval_type, requested_by=requested_by, config=config
+    )
 
 
 def votes(db: Database, approval_id: str) -> list[ApprovalResponse]:
@@ -85,10 +87,13 @@ def test_form_answer_checked_with_required_and_formats(db: Database) -> None:
     assert request.response_schema["required"] == ["contact", "go_live"]
     assert request.ui_schema == {"notes": {"ui:widget": "textarea"}}
     with pytest.raises(InvalidResponse) as caught:
-        engine.respond_to_approval(request.id, BOSS, "approve",
-                                   {"contact": "nobody", "go_live": "next tuesday"})
-    assert caught.value.problems == ["contact: 'nobody' is not a 'email'",
-                                     "go_live: 'next tuesday' is not a 'date'"]
+        engine.respond_to_approval(
+            request.id, BOSS, "approve", {"contact": "nobody", "go_live": "next tuesday"}
+        )
+    assert caught.value.problems == [
+        "contact: 'nobody' is not a 'email'",
+        "go_live: 'next tuesday' is not a 'date'",
+    ]
     with pytest.raises(InvalidResponse, match="'go_live' is a required property"):
         engine.respond_to_approval(request.id, BOSS, "approve", {"contact": "a@b.io"})
     assert votes(db, request.id) == []
@@ -105,8 +110,11 @@ def test_form_modify_is_a_real_outcome(db: Database) -> None:
 
 
 def test_full_json_schema(db: Database) -> None:
-    schema = {"type": "object", "required": ["replicas"],
-              "properties": {"replicas": {"type": "integer", "minimum": 1, "maximum": 5}}}
+    schema = {
+        "type": "object",
+        "required": ["replicas"],
+        "properties": {"replicas": {"type": "integer", "minimum": 1, "maximum": 5}},
+    }
     request = ask(db, "form", schema=schema)
     engine = ApprovalEngine(db)
     with pytest.raises(InvalidResponse, match="replicas: 9 is greater than the maximum of 5"):
@@ -224,8 +232,7 @@ def test_requester_cannot_approve_own_request_unless_allowed(db: Database) -> No
     assert engine.respond_to_approval(allowed.id, BOSS, "approve").status == "approved"
 
 
-def test_a_request_only_its_requester_could_answer_goes_to_the_admins_at_once(
-        db: Database) -> None:
+def test_a_request_only_its_requester_could_answer_goes_to_the_admins_at_once(db: Database) -> None:
     add_user(db, "root@example.com", role="admin")
     engine = ApprovalEngine(db)
     own = ask(db, requested_by=BOSS)  # asked of BOSS alone
@@ -233,9 +240,11 @@ def test_a_request_only_its_requester_could_answer_goes_to_the_admins_at_once(
     with pytest.raises(NotAuthorized, match="not an approver"):
         engine.respond_to_approval(own.id, BOSS, "approve")
     with db.read() as session:
-        [event] = session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.approval_id == own.id,
-            WorkflowEvent.event_type == "approval.escalated")).all()
+        [event] = session.scalars(
+            select(WorkflowEvent).where(
+                WorkflowEvent.approval_id == own.id, WorkflowEvent.event_type == "approval.escalated"
+            )
+        ).all()
         assert event.data["asked"] == [BOSS]
         assert "no one but the requester" in event.data["reason"]
     assert engine.respond_to_approval(own.id, "root@example.com", "approve").status == "approved"
@@ -264,16 +273,24 @@ def test_each_response_records_who_when_channel_comment_data(db: Database) -> No
     request = ask(db, "form", form_fields=FORM_FIELDS)
     before = utcnow()
     answer = {"contact": "ops@example.com", "go_live": "2026-12-01"}
-    ApprovalEngine(db).respond_to_approval(request.id, "Boss@Example.com", "approve", answer,
-                                           comment="ship it", channel="slack")
+    ApprovalEngine(db).respond_to_approval(
+        request.id, "Boss@Example.com", "approve", answer, comment="ship it", channel="slack"
+    )
     [vote] = votes(db, request.id)
     assert (vote.approver, vote.decision, vote.channel, vote.comment, vote.data) == (
-        BOSS, "approve", "slack", "ship it", answer)
+        BOSS,
+        "approve",
+        "slack",
+        "ship it",
+        answer,
+    )
     assert before <= vote.created_at <= utcnow()
     with db.read() as session:
-        event = session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.approval_id == request.id,
-            WorkflowEvent.event_type == "approval.responded")).one()
+        event = session.scalars(
+            select(WorkflowEvent).where(
+                WorkflowEvent.approval_id == request.id, WorkflowEvent.event_type == "approval.responded"
+            )
+        ).one()
     assert event.actor == BOSS
     assert event.data["channel"] == "slack" and event.data["comment"] == "ship it"
 
@@ -314,13 +331,17 @@ def test_expiry_applies_on_timeout(db: Database, rule: str, outcome: str) -> Non
 
 def test_escalation_then_second_timeout_expires(db: Database) -> None:
     engine = ApprovalEngine(db)
-    request = ask(db, timeout="2h", on_timeout="escalate", escalate_to="chief@example.com",
-                  channels=["email", "slack"])
+    request = ask(
+        db, timeout="2h", on_timeout="escalate", escalate_to="chief@example.com", channels=["email", "slack"]
+    )
     set_expiry_in_past(db, request.id)
     assert engine.expire_due() == 1
     escalated = engine.get(request.id)
     assert (escalated.status, escalated.approvers, escalated.escalations) == (
-        "pending", ["chief@example.com"], 1)
+        "pending",
+        ["chief@example.com"],
+        1,
+    )
     assert escalated.expires_at is not None and escalated.expires_at > utcnow()
     assert [a.id for a in engine.list_pending_approvals("chief@example.com")] == [request.id]
     assert engine.list_pending_approvals(BOSS) == []
@@ -346,17 +367,26 @@ def test_votes_before_an_escalation_do_not_count_after_it(db: Database) -> None:
     # belongs to the round that expired.
     add_user(db, "deputy@example.com", role="approver")
     engine = ApprovalEngine(db)
-    request = ask(db, requested_from=[BOSS, "deputy@example.com"], approval_threshold=2,
-                  reject_decides=False,
-                  timeout="2h", on_timeout="escalate", escalate_to="chief@example.com")
+    request = ask(
+        db,
+        requested_from=[BOSS, "deputy@example.com"],
+        approval_threshold=2,
+        reject_decides=False,
+        timeout="2h",
+        on_timeout="escalate",
+        escalate_to="chief@example.com",
+    )
     assert engine.respond_to_approval(request.id, BOSS, "approve").status == "pending"
     accounts(db, "admin", "ops@example.com")  # forcing an expiry: approvals:reassign
     assert engine.expire_approval(request.id, actor="ops@example.com").status == "pending"
     decided = engine.respond_to_approval(request.id, "chief@example.com", "reject", comment="no")
     assert decided.status == "rejected"
     with db.read() as session:
-        votes = session.scalars(select(ApprovalResponse.approver).where(
-            ApprovalResponse.approval_id == request.id).order_by(ApprovalResponse.id)).all()
+        votes = session.scalars(
+            select(ApprovalResponse.approver)
+            .where(ApprovalResponse.approval_id == request.id)
+            .order_by(ApprovalResponse.id)
+        ).all()
     assert votes == [BOSS, "chief@example.com"]  # the audit keeps both
 
 
@@ -366,16 +396,18 @@ def test_forced_expiry_records_event(db: Database) -> None:
     accounts(db, "admin", "ops@example.com")  # forcing an expiry: approvals:reassign
     assert engine.expire_approval(request.id, actor="ops@example.com").status == "expired"
     with db.read() as session:
-        kinds = session.scalars(select(WorkflowEvent.event_type).where(
-            WorkflowEvent.approval_id == request.id).order_by(WorkflowEvent.id)).all()
+        kinds = session.scalars(
+            select(WorkflowEvent.event_type)
+            .where(WorkflowEvent.approval_id == request.id)
+            .order_by(WorkflowEvent.id)
+        ).all()
     assert kinds == ["approval.requested", "approval.expired", "approval.decided"]
 
 
 def test_runner_sweep_expires_a_waiting_step(db: Database, registry: Any) -> None:
     from tests.helpers.engine import approval, run, start, status, tool
 
-    workflow_id = start(db, [approval("gate", timeout="1h", on_timeout="reject", channels=[]),
-                             tool("after")])
+    workflow_id = start(db, [approval("gate", timeout="1h", on_timeout="reject", channels=[]), tool("after")])
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     set_expiry_in_past(db, ops_approval_id(db, workflow_id))
@@ -395,8 +427,11 @@ def ops_approval_id(db: Database, workflow_id: str) -> str:
 
 
 def test_one_notification_per_channel_and_recipient(db: Database) -> None:
-    request = ask(db, requested_from=["a@example.com", "b@example.com", "a@example.com"],
-                  channels=["email", "slack", "email"])
+    request = ask(
+        db,
+        requested_from=["a@example.com", "b@example.com", "a@example.com"],
+        channels=["email", "slack", "email"],
+    )
     assert notifications(db, request.id) == [
         ("approval.requested", "email", "a@example.com"),
         ("approval.requested", "email", "b@example.com"),
@@ -410,9 +445,7 @@ def test_default_channels_come_from_settings(db: Database) -> None:
     assert notifications(db, request.id) == [("approval.requested", "email", BOSS)]
 
 
-def test_auto_default_channels_are_the_configured_ones(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_auto_default_channels_are_the_configured_ones(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     from core.base.config import get_settings
 
     monkeypatch.setenv("COUNTERSIGN_DEFAULT_CHANNELS", "auto")
@@ -433,17 +466,25 @@ def test_auto_default_channels_are_the_configured_ones(
 def test_duplicate_notification_is_refused_by_the_database(db: Database) -> None:
     request = ask(db)
     with pytest.raises(IntegrityError), db.session() as session:
-        session.add(Notification(approval_id=request.id, kind="approval.requested",
-                                 channel="email", recipient=BOSS))
+        session.add(
+            Notification(approval_id=request.id, kind="approval.requested", channel="email", recipient=BOSS)
+        )
         session.flush()
     assert len(notifications(db, request.id)) == 1
 
 
 def test_each_budget_level_notifies_its_own_approvers(db: Database) -> None:
     engine = ApprovalEngine(db)
-    request = ask(db, "budget", requested_from=[], context_data={"amount": 20000}, levels=[
-        {"min_amount": 0, "approvers": ["m@example.com"]},
-        {"min_amount": 10000, "approvers": ["d@example.com"]}])
+    request = ask(
+        db,
+        "budget",
+        requested_from=[],
+        context_data={"amount": 20000},
+        levels=[
+            {"min_amount": 0, "approvers": ["m@example.com"]},
+            {"min_amount": 10000, "approvers": ["d@example.com"]},
+        ],
+    )
     engine.respond_to_approval(request.id, "m@example.com", "approve")
     assert notifications(db, request.id) == [
         ("approval.requested", "email", "m@example.com"),

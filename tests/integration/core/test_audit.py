@@ -31,9 +31,11 @@ REFUSALS: dict[str, Callable[[Database, str], object]] = {
     "start a completed workflow": lambda db, w: ops.start_workflow(db, w, "x@example.com"),
     "cancel a completed workflow": lambda db, w: ops.cancel_workflow(db, w, "x@example.com"),
     "fail a completed workflow": lambda db, w: StateManager(db).transition_workflow_status(
-        w, "failed", "x@example.com"),
+        w, "failed", "x@example.com"
+    ),
     "make it pending again": lambda db, w: StateManager(db).transition_workflow_status(
-        w, "pending", "x@example.com"),
+        w, "pending", "x@example.com"
+    ),
 }
 
 
@@ -66,11 +68,8 @@ def test_unknown_workflow_is_named(db: Database) -> None:
         ops.pause_workflow(db, "no-such-id", "ops@example.com")
 
 
-def test_every_change_is_an_event_with_actor_and_before_after(
-    db: Database, registry: ToolRegistry
-) -> None:
-    workflow_id = start(db, [tool("one"), approval("gate"), tool("two")],
-                        created_by="alice@example.com")
+def test_every_change_is_an_event_with_actor_and_before_after(db: Database, registry: ToolRegistry) -> None:
+    workflow_id = start(db, [tool("one"), approval("gate"), tool("two")], created_by="alice@example.com")
     accounts(db, "approver", "bob@example.com")
     run(db, registry)
     request_id = ops.approvals_of(db, workflow_id)[0].id
@@ -83,17 +82,27 @@ def test_every_change_is_an_event_with_actor_and_before_after(
     trail = ops.events_of(db, workflow_id)
     assert all(e.actor for e in trail)
     assert [e.created_at for e in trail] == sorted(e.created_at for e in trail)
-    moves = [(e.actor, e.before["status"], e.after["status"])  # type: ignore[index]
-             for e in events(db, workflow_id, "workflow.status_changed")]
+    moves = [
+        (e.actor, e.before["status"], e.after["status"])  # type: ignore[index]
+        for e in events(db, workflow_id, "workflow.status_changed")
+    ]
     assert [m[1:] for m in moves] == [
-        ("pending", "running"), ("running", "waiting_approval"), ("waiting_approval", "paused"),
-        ("paused", "waiting_approval"), ("waiting_approval", "running"), ("running", "completed")]
+        ("pending", "running"),
+        ("running", "waiting_approval"),
+        ("waiting_approval", "paused"),
+        ("paused", "waiting_approval"),
+        ("waiting_approval", "running"),
+        ("running", "completed"),
+    ]
     # People are recorded as themselves; the runner's moves carry its runner id.
     assert [m[0] for m in moves][:1] + [m[0] for m in moves][2:5] == [
-        "alice@example.com", "bob@example.com", "bob@example.com", "boss@example.com"]
+        "alice@example.com",
+        "bob@example.com",
+        "bob@example.com",
+        "boss@example.com",
+    ]
     assert all(m[0].count(":") == 2 for m in (moves[1], moves[5]))  # host:pid:suffix
-    assert [e.data.get("reason") for e in events(db, workflow_id, "workflow.status_changed")][2] \
-        == "lunch"
+    assert [e.data.get("reason") for e in events(db, workflow_id, "workflow.status_changed")][2] == "lunch"
     completed = events(db, workflow_id, "step.completed")
     assert [e.step_name for e in completed] == ["one", "gate", "two"]
     first = completed[0]
@@ -105,8 +114,14 @@ def test_every_change_is_an_event_with_actor_and_before_after(
     assert "note" not in updated.before["context"]  # type: ignore[index]
     assert updated.after["context"]["note"] == "done"  # type: ignore[index]
     kinds = {e.event_type for e in trail}
-    assert {"workflow.created", "step.started", "checkpoint.created", "approval.requested",
-            "approval.responded", "approval.decided"} <= kinds
+    assert {
+        "workflow.created",
+        "step.started",
+        "checkpoint.created",
+        "approval.requested",
+        "approval.responded",
+        "approval.decided",
+    } <= kinds
 
 
 def _one_of_each(db: Database) -> None:
@@ -114,12 +129,15 @@ def _one_of_each(db: Database) -> None:
     ApprovalEngine(db).respond_to_approval(request.id, "a@example.com", "approve")
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE workflow_events SET actor = 'mallory'",
-    "DELETE FROM workflow_events",
-    "UPDATE approval_responses SET decision = 'reject'",
-    "DELETE FROM approval_responses",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE workflow_events SET actor = 'mallory'",
+        "DELETE FROM workflow_events",
+        "UPDATE approval_responses SET decision = 'reject'",
+        "DELETE FROM approval_responses",
+    ],
+)
 def test_database_refuses_to_change_the_audit_trail(db: Database, statement: str) -> None:
     _one_of_each(db)
     with db.read() as session:

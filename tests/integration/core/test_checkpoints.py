@@ -40,54 +40,74 @@ def _accounts(db: Database) -> None:
 
 def saga(db: Database, registry: ToolRegistry) -> str:
     """a, b, c (each compensated by ``undo``; after:a checkpointed), then a gate, then d."""
-    workflow_id = start(db, [
-        tool("a", compensate="undo", create_checkpoint=True),
-        tool("b", compensate="undo"),
-        tool("c", compensate={"tool": "undo", "args": {}}),
-        approval("gate"),
-        tool("d"),
-    ], input_data={"order": "A-1"})
+    workflow_id = start(
+        db,
+        [
+            tool("a", compensate="undo", create_checkpoint=True),
+            tool("b", compensate="undo"),
+            tool("c", compensate={"tool": "undo", "args": {}}),
+            approval("gate"),
+            tool("d"),
+        ],
+        input_data={"order": "A-1"},
+    )
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     return workflow_id
 
 
 def checkpoint_names(db: Database, workflow_id: str) -> list[tuple[str, bool]]:
-    return [(c.name, c.superseded_by_event_id is not None)
-            for c in ops.checkpoints_of(db, workflow_id)]
+    return [(c.name, c.superseded_by_event_id is not None) for c in ops.checkpoints_of(db, workflow_id)]
 
 
 def test_checkpoints_before_approvals_after_steps_and_checkpoint_steps(
     db: Database, registry: ToolRegistry
 ) -> None:
-    workflow_id = start(db, [
-        tool("a", create_checkpoint=True),
-        {"name": "mark", "type": "checkpoint", "description": "halfway"},
-        approval("first"),
-        {**tool("b"), "requires_approval": True,
-         "approval_config": {"requested_from": "boss@example.com"}},
-    ])
+    workflow_id = start(
+        db,
+        [
+            tool("a", create_checkpoint=True),
+            {"name": "mark", "type": "checkpoint", "description": "halfway"},
+            approval("first"),
+            {
+                **tool("b"),
+                "requires_approval": True,
+                "approval_config": {"requested_from": "boss@example.com"},
+            },
+        ],
+    )
     run(db, registry)
-    ApprovalEngine(db).respond_to_approval(open_approval_of(db, workflow_id).id,
-                                           "boss@example.com", "approve")
+    ApprovalEngine(db).respond_to_approval(
+        open_approval_of(db, workflow_id).id, "boss@example.com", "approve"
+    )
     run(db, registry)
-    ApprovalEngine(db).respond_to_approval(open_approval_of(db, workflow_id).id,
-                                           "boss@example.com", "approve")
+    ApprovalEngine(db).respond_to_approval(
+        open_approval_of(db, workflow_id).id, "boss@example.com", "approve"
+    )
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     checkpoints = ops.checkpoints_of(db, workflow_id)
     assert [(c.name, c.step_index) for c in checkpoints] == [
-        ("after:a", 1), ("mark", 2), ("before:first", 2), ("before:b", 3)]
+        ("after:a", 1),
+        ("mark", 2),
+        ("before:first", 2),
+        ("before:b", 3),
+    ]
     assert checkpoints[1].description == "halfway"
     # Each holds the outputs as they were when it was taken.
     assert [sorted(c.step_outputs) for c in checkpoints] == [
-        ["a"], ["a", "mark"], ["a", "mark"], ["a", "first", "mark"]]
+        ["a"],
+        ["a", "mark"],
+        ["a", "mark"],
+        ["a", "first", "mark"],
+    ]
 
 
 def test_on_demand_checkpoint_through_the_facades(db: Database, registry: ToolRegistry) -> None:
     orchestrator = SmolAgentOrchestrator(db, registry=registry, actor=ACTOR)
-    workflow = orchestrator.create_workflow("manual", workflow_definition={"steps": [tool("a")]},
-                                            input_data={"k": 1})
+    workflow = orchestrator.create_workflow(
+        "manual", workflow_definition={"steps": [tool("a")]}, input_data={"k": 1}
+    )
     checkpoint = orchestrator.create_checkpoint("by hand", description="before anything")
     assert (checkpoint.name, checkpoint.step_index, checkpoint.context) == ("by hand", 0, {"k": 1})
     StateManager(db, registry).create_checkpoint(workflow.id, "second", actor="eve@example.com")
@@ -102,8 +122,7 @@ def test_rollback_to_a_named_checkpoint(db: Database, registry: ToolRegistry, ca
     do_keys = {c["label"]: c["key"] for c in calls.of("do")}
     runs_before = step_runs(db, workflow_id)
 
-    result = rollback(db, registry, workflow_id, checkpoint_name="after:a",
-                      reason="wrong order", actor=ACTOR)
+    result = rollback(db, registry, workflow_id, checkpoint_name="after:a", reason="wrong order", actor=ACTOR)
 
     assert result.checkpoint == "after:a"
     assert result.cancelled_approvals == [request.id]
@@ -112,17 +131,22 @@ def test_rollback_to_a_named_checkpoint(db: Database, registry: ToolRegistry, ca
     undo = calls.of("undo")
     assert [u["label"] for u in undo] == ["c", "b"]
     run_ids = {r.step_name: r.id for r in runs_before}
-    assert [u["key"] for u in undo] == [f"{workflow_id}/compensate/{run_ids['c']}",
-                                        f"{workflow_id}/compensate/{run_ids['b']}"]
-    assert [(c["step"], c["tool"]) for c in result.compensations] == [
-        ("c", "undo"), ("b", "undo")]
+    assert [u["key"] for u in undo] == [
+        f"{workflow_id}/compensate/{run_ids['c']}",
+        f"{workflow_id}/compensate/{run_ids['b']}",
+    ]
+    assert [(c["step"], c["tool"]) for c in result.compensations] == [("c", "undo"), ("b", "undo")]
     workflow = ops.get_workflow(db, workflow_id)
     assert workflow.status == "paused"
     assert workflow.current_step == 1 and workflow.current_step_run_id is None
     assert set(workflow.step_outputs) == {"a"}
     assert workflow.context == {"order": "A-1"}  # the later note is gone
     assert {r.step_name: r.status for r in step_runs(db, workflow_id)} == {
-        "a": "completed", "b": "compensated", "c": "compensated", "gate": "rolled_back"}
+        "a": "completed",
+        "b": "compensated",
+        "c": "compensated",
+        "gate": "rolled_back",
+    }
     assert checkpoint_names(db, workflow_id) == [("after:a", False), ("before:gate", True)]
     [rolled] = events(db, workflow_id, "workflow.rolled_back")
     assert rolled.actor == ACTOR and rolled.data["reason"] == "wrong order"
@@ -143,12 +167,10 @@ def test_rollback_to_a_named_checkpoint(db: Database, registry: ToolRegistry, ca
     assert {c["key"] for c in again}.isdisjoint(do_keys.values())
 
 
-def test_rollback_to_the_latest_checkpoint(db: Database, registry: ToolRegistry,
-                                           calls: Calls) -> None:
+def test_rollback_to_the_latest_checkpoint(db: Database, registry: ToolRegistry, calls: Calls) -> None:
     workflow_id = saga(db, registry)
     request = open_approval_of(db, workflow_id)
-    result = rollback(db, registry, workflow_id, checkpoint_name=None, reason="ask again",
-                      actor=ACTOR)
+    result = rollback(db, registry, workflow_id, checkpoint_name=None, reason="ask again", actor=ACTOR)
     assert result.checkpoint == "before:gate"
     assert result.cancelled_approvals == [request.id]
     assert result.compensations == [] and calls.of("undo") == []
@@ -169,8 +191,12 @@ def test_rollback_of_a_completed_workflow_via_the_orchestrator(
     db: Database, registry: ToolRegistry, calls: Calls
 ) -> None:
     orchestrator = SmolAgentOrchestrator(db, registry=registry, actor=ACTOR)
-    orchestrator.create_workflow("done", workflow_definition={"steps": [
-        tool("a", create_checkpoint=True), tool("b", compensate="undo"), tool("c")]})
+    orchestrator.create_workflow(
+        "done",
+        workflow_definition={
+            "steps": [tool("a", create_checkpoint=True), tool("b", compensate="undo"), tool("c")]
+        },
+    )
     report = orchestrator.execute_workflow()
     assert report["status"] == "completed"
     assert report["progress"] == {"completed": 3, "total": 3}
@@ -196,10 +222,15 @@ def test_a_failed_compensation_resumes_without_compensating_twice(
             raise RuntimeError(f"payment provider down while undoing {label}")
         return {"undone": label}
 
-    workflow_id = start(db, [tool("a", create_checkpoint=True),
-                             tool("b", compensate="flaky_undo"),
-                             tool("c", compensate="flaky_undo"),
-                             tool("d", compensate="flaky_undo")])
+    workflow_id = start(
+        db,
+        [
+            tool("a", create_checkpoint=True),
+            tool("b", compensate="flaky_undo"),
+            tool("c", compensate="flaky_undo"),
+            tool("d", compensate="flaky_undo"),
+        ],
+    )
     run(db, registry)
     with pytest.raises(CompensationFailed, match="Compensating step 'b' with tool 'flaky_undo'"):
         rollback(db, registry, workflow_id, checkpoint_name="after:a", reason="r1", actor=ACTOR)
@@ -207,12 +238,15 @@ def test_a_failed_compensation_resumes_without_compensating_twice(
     assert workflow.status == "paused"
     assert set(workflow.step_outputs) == {"a", "b", "c", "d"}  # not restored yet
     assert {r.step_name: r.status for r in step_runs(db, workflow_id)} == {
-        "a": "completed", "b": "completed", "c": "compensated", "d": "compensated"}
+        "a": "completed",
+        "b": "completed",
+        "c": "compensated",
+        "d": "compensated",
+    }
     assert "rollback.failed" in event_types(db, workflow_id)
     assert events(db, workflow_id, "workflow.rolled_back") == []
 
-    result = rollback(db, registry, workflow_id, checkpoint_name="after:a", reason="r2",
-                      actor=ACTOR)
+    result = rollback(db, registry, workflow_id, checkpoint_name="after:a", reason="r2", actor=ACTOR)
     assert [c["step"] for c in result.compensations] == ["b"]
     attempts = calls.of("flaky_undo")
     assert [a["label"] for a in attempts] == ["d", "c", "b", "b"]
@@ -252,5 +286,7 @@ def test_rollback_waits_for_a_runner_mid_step(db: Database, registry: ToolRegist
     with db.session() as session:  # the runner finished and let go
         row = session.get_one(Workflow, workflow_id)
         row.lease_owner, row.lease_expires_at = None, None
-    assert rollback(db, registry, workflow_id, checkpoint_name="start", reason="x",
-                    actor=ACTOR).checkpoint == "start"
+    assert (
+        rollback(db, registry, workflow_id, checkpoint_name="start", reason="x", actor=ACTOR).checkpoint
+        == "start"
+    )

@@ -33,6 +33,7 @@ def _accounts(db: Database) -> None:
     """Who acts in these tests has an account (core.identity): ops rolls back and resumes as an admin."""
     accounts(db, "admin", "ops@example.com")
 
+
 ROUNDS = 3
 PAIR = ["a@example.com", "b@example.com"]
 
@@ -60,16 +61,14 @@ def race(*actions: Callable[[], Any]) -> list[Any]:
 
 def answer(db: Database, approval_id: str, who: str, decision: str = "approve") -> Callable[[], Any]:
     # Each thread uses its own engine, as two web requests would.
-    return lambda: ApprovalEngine(db).respond_to_approval(approval_id, who, decision,
-                                                          channel=f"thread:{who}")
+    return lambda: ApprovalEngine(db).respond_to_approval(approval_id, who, decision, channel=f"thread:{who}")
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_threshold_two_both_votes_counted_workflow_resumed_once(
     db: Database, registry: ToolRegistry, calls: Calls, round_: int
 ) -> None:
-    workflow_id = start(db, [approval("gate", requested_from=PAIR, approval_threshold=2),
-                             tool("act")])
+    workflow_id = start(db, [approval("gate", requested_from=PAIR, approval_threshold=2), tool("act")])
     run(db, registry)
     request = open_approval_of(db, workflow_id)
     results = race(answer(db, request.id, PAIR[0]), answer(db, request.id, PAIR[1]))
@@ -79,8 +78,11 @@ def test_threshold_two_both_votes_counted_workflow_resumed_once(
     assert engine.get(request.id).status == "approved"
     assert sorted(v.approver for v in engine.responses(request.id)) == PAIR
     assert len([e for e in events(db, workflow_id, "approval.decided")]) == 1
-    resumed = [e for e in events(db, workflow_id, "workflow.status_changed")
-               if e.before == {"status": "waiting_approval"} and e.after == {"status": "running"}]
+    resumed = [
+        e
+        for e in events(db, workflow_id, "workflow.status_changed")
+        if e.before == {"status": "waiting_approval"} and e.after == {"status": "running"}
+    ]
     assert len(resumed) == 1
     run(db, registry)
     assert status(db, workflow_id) == "completed"
@@ -88,14 +90,14 @@ def test_threshold_two_both_votes_counted_workflow_resumed_once(
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
-def test_threshold_one_exactly_one_wins(db: Database, registry: ToolRegistry, calls: Calls,
-                                        round_: int) -> None:
+def test_threshold_one_exactly_one_wins(
+    db: Database, registry: ToolRegistry, calls: Calls, round_: int
+) -> None:
     workflow_id = start(db, [approval("gate", requested_from=PAIR), tool("act")])
     run(db, registry)
     request = open_approval_of(db, workflow_id)
     # One approves, the other rejects, at the same instant: either may win, never both.
-    results = race(answer(db, request.id, PAIR[0], "approve"),
-                   answer(db, request.id, PAIR[1], "reject"))
+    results = race(answer(db, request.id, PAIR[0], "approve"), answer(db, request.id, PAIR[1], "reject"))
     winners = [r for r in results if not isinstance(r, Exception)]
     losers = [r for r in results if isinstance(r, Exception)]
     assert len(winners) == 1 and len(losers) == 1, results
@@ -114,7 +116,8 @@ def test_threshold_one_exactly_one_wins(db: Database, registry: ToolRegistry, ca
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_same_approver_twice_at_once_counts_once(db: Database, round_: int) -> None:
     request = ApprovalEngine(db).request_approval(
-        None, "x", requested_from=PAIR, config={"approval_threshold": 2})
+        None, "x", requested_from=PAIR, config={"approval_threshold": 2}
+    )
     results = race(answer(db, request.id, PAIR[0]), answer(db, request.id, PAIR[0]))
     assert sorted(type(r).__name__ for r in results) == ["AlreadyVoted", "ApprovalRequest"]
     assert len(ApprovalEngine(db).responses(request.id)) == 1
@@ -125,14 +128,16 @@ def test_same_approver_twice_at_once_counts_once(db: Database, round_: int) -> N
 def test_rollback_racing_an_answer_has_one_consistent_outcome(
     db: Database, registry: ToolRegistry, calls: Calls, round_: int
 ) -> None:
-    workflow_id = start(db, [tool("prepare", compensate="undo", create_checkpoint=True),
-                             approval("gate"), tool("act")])
+    workflow_id = start(
+        db, [tool("prepare", compensate="undo", create_checkpoint=True), approval("gate"), tool("act")]
+    )
     run(db, registry)
     request = open_approval_of(db, workflow_id)
 
     def roll() -> RollbackResult:
-        return rollback(db, registry, workflow_id, checkpoint_name="after:prepare",
-                        reason="race", actor="ops@example.com")
+        return rollback(
+            db, registry, workflow_id, checkpoint_name="after:prepare", reason="race", actor="ops@example.com"
+        )
 
     answered, rolled = race(answer(db, request.id, "boss@example.com"), roll)
     assert isinstance(rolled, RollbackResult), rolled

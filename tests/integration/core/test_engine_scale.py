@@ -56,8 +56,10 @@ def one_claim(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def steps(count: int, tool: str = "noop") -> list[dict[str, Any]]:
-    return [{"name": f"s{i}", "type": "tool", "tool": tool,
-             **({"args": {"n": i}} if tool == "agentish" else {})} for i in range(count)]
+    return [
+        {"name": f"s{i}", "type": "tool", "tool": tool, **({"args": {"n": i}} if tool == "agentish" else {})}
+        for i in range(count)
+    ]
 
 
 def counted_run(db: Database, registry: ToolRegistry, workflow_id: str) -> Counter[str]:
@@ -92,15 +94,14 @@ def test_statements_and_commits_per_step_are_fixed(
         workflow_id = start(db, steps(length))
         totals[length] = counted_run(db, noop_registry, workflow_id)
     per_step = {kind: (totals[40][kind] - totals[20][kind]) / 20 for kind in ("statements", "commits")}
-    assert per_step == {"statements": STATEMENTS_PER_STEP[db.dialect],
-                        "commits": COMMITS_PER_STEP}, totals
+    assert per_step == {"statements": STATEMENTS_PER_STEP[db.dialect], "commits": COMMITS_PER_STEP}, totals
     # The same at step 10 as at step 30: nothing per step grows with the steps before it.
-    assert totals[20]["statements"] - totals[10]["statements"] == \
-        per_step["statements"] * 10, totals
+    assert totals[20]["statements"] - totals[10]["statements"] == per_step["statements"] * 10, totals
 
 
 def stored_bytes(db: Database, workflow_id: str) -> int:
     """Bytes of what the workflow's rows hold: JSON documents as stored text, and text."""
+
     def size(value: Any) -> int:
         if value is None:
             return 0
@@ -112,9 +113,12 @@ def stored_bytes(db: Database, workflow_id: str) -> int:
 
     total = 0
     with db.read() as session:
-        for model, column in ((Workflow, Workflow.id), (StepRun, StepRun.workflow_id),
-                              (WorkflowEvent, WorkflowEvent.workflow_id),
-                              (WorkflowCheckpoint, WorkflowCheckpoint.workflow_id)):
+        for model, column in (
+            (Workflow, Workflow.id),
+            (StepRun, StepRun.workflow_id),
+            (WorkflowEvent, WorkflowEvent.workflow_id),
+            (WorkflowCheckpoint, WorkflowCheckpoint.workflow_id),
+        ):
             table = model.__table__  # type: ignore[attr-defined]
             for row in session.execute(select(table).where(column == workflow_id)):
                 total += sum(size(value) for value in row)
@@ -141,9 +145,12 @@ def test_checkpoints_do_not_grow_with_the_steps_before_them(
     checkpoints = ops.checkpoints_of(db, workflow_id)
     assert len(checkpoints) == 60
     with db.read() as session:
-        sizes = [len(json.dumps(row.context)) + len(row.name) for row in session.execute(
-            select(WorkflowCheckpoint.__table__).where(
-                WorkflowCheckpoint.workflow_id == workflow_id))]
+        sizes = [
+            len(json.dumps(row.context)) + len(row.name)
+            for row in session.execute(
+                select(WorkflowCheckpoint.__table__).where(WorkflowCheckpoint.workflow_id == workflow_id)
+            )
+        ]
     assert max(sizes) <= min(sizes) + 4  # the name's digits, nothing else grows
     # Each still holds the outputs of its time, read from the step runs.
     assert [len(c.step_outputs) for c in checkpoints] == list(range(1, 61))

@@ -15,14 +15,17 @@ from core.store.tables import Workflow, WorkflowEvent
 from tests.helpers.engine import Calls, accounts, approval, notifications, tool
 
 
-def test_orchestrator_runs_until_a_person_is_needed(db: Database, registry: ToolRegistry,
-                                                    calls: Calls) -> None:
+def test_orchestrator_runs_until_a_person_is_needed(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
     accounts(db, "service", "agent@example.com")
     orchestrator = SmolAgentOrchestrator(db, registry=registry, actor="agent@example.com")
     workflow = orchestrator.create_workflow(
-        "Refund", "refund a customer",
+        "Refund",
+        "refund a customer",
         workflow_definition={"steps": [tool("look_up"), approval("ok_refund"), tool("refund")]},
-        input_data={"customer": "c-1"})
+        input_data={"customer": "c-1"},
+    )
     assert workflow.status == "pending"  # created, not started
     report = orchestrator.execute_workflow()
     assert report["status"] == "waiting_approval"
@@ -42,8 +45,13 @@ def test_request_human_approval_inside_a_workflow(db: Database) -> None:
     orchestrator = SmolAgentOrchestrator(db, actor="agent@example.com")
     workflow = orchestrator.create_workflow("w", workflow_definition={"steps": [tool("x")]})
     request = orchestrator.request_human_approval(
-        "Wire $5,000?", "to vendor 42", "budget", "finance@example.com",
-        context_data={"amount": 5000, "currency": "EUR"}, channels=["slack"])
+        "Wire $5,000?",
+        "to vendor 42",
+        "budget",
+        "finance@example.com",
+        context_data={"amount": 5000, "currency": "EUR"},
+        channels=["slack"],
+    )
     assert request.workflow_id == workflow.id
     assert (request.approval_type, request.requested_by) == ("budget", "agent@example.com")
     assert request.context_data == {"amount": 5000, "currency": "EUR"}
@@ -58,12 +66,9 @@ def test_state_manager(db: Database, registry: ToolRegistry) -> None:
     assert workflow.status == "pending"
     updated = manager.update_workflow_state(workflow.id, {"b": 2}, actor="maker@example.com")
     assert updated.context == {"a": 1, "b": 2}
-    assert manager.transition_workflow_status(workflow.id, "running", "maker@example.com").status \
-        == "running"
-    assert manager.transition_workflow_status(workflow.id, "paused", "maker@example.com").status \
-        == "paused"
-    assert manager.transition_workflow_status(workflow.id, "running", "maker@example.com").status \
-        == "running"
+    assert manager.transition_workflow_status(workflow.id, "running", "maker@example.com").status == "running"
+    assert manager.transition_workflow_status(workflow.id, "paused", "maker@example.com").status == "paused"
+    assert manager.transition_workflow_status(workflow.id, "running", "maker@example.com").status == "running"
     manager.create_checkpoint(workflow.id, "mid", actor="maker@example.com")
     result = manager.rollback_workflow(workflow.id, "mid", "test", "maker@example.com")
     assert result.checkpoint == "mid"
@@ -72,8 +77,9 @@ def test_state_manager(db: Database, registry: ToolRegistry) -> None:
 
 def test_invalid_definition_writes_nothing(db: Database) -> None:
     with pytest.raises(DefinitionError, match=r"steps\[0\]\.type: must be one of"):
-        SmolAgentOrchestrator(db).create_workflow("bad", workflow_definition={
-            "steps": [{"name": "a", "type": "launch"}]})
+        SmolAgentOrchestrator(db).create_workflow(
+            "bad", workflow_definition={"steps": [{"name": "a", "type": "launch"}]}
+        )
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Workflow)) == 0
         assert session.scalar(select(func.count()).select_from(WorkflowEvent)) == 0

@@ -13,8 +13,9 @@ from tests.helpers.engine import accounts, approval, open_approval_of, run, star
 
 
 @pytest.mark.parametrize("actor", ["viewer@example.com", "stranger@example.com"])
-def test_a_viewer_or_stranger_cannot_force_an_expiry(db: Database, registry: ToolRegistry,
-                                                      actor: str) -> None:
+def test_a_viewer_or_stranger_cannot_force_an_expiry(
+    db: Database, registry: ToolRegistry, actor: str
+) -> None:
     accounts(db, "viewer", "viewer@example.com")
     accounts(db, "approver", "boss@example.com")
     workflow_id = start(db, [approval("sign", on_timeout="reject"), tool("do", "after")])
@@ -27,7 +28,8 @@ def test_a_viewer_or_stranger_cannot_force_an_expiry(db: Database, registry: Too
 
 
 def test_an_approver_forces_the_expiry_and_the_deadline_rule_applies(
-        db: Database, registry: ToolRegistry) -> None:
+    db: Database, registry: ToolRegistry
+) -> None:
     accounts(db, "approver", "boss@example.com")
     workflow_id = start(db, [approval("sign", on_timeout="reject"), tool("do", "after")])
     run(db, registry)

@@ -53,26 +53,36 @@ def test_the_readme_tool_is_registered_with_its_schema(payments_module: object) 
 
 
 def test_the_readme_workflow_charges_what_was_approved_and_rolls_back(
-        db: Database, payments_module: object) -> None:
+    db: Database, payments_module: object
+) -> None:
     definition = yaml.safe_load(readme_block("yaml", "name: Charge with approval"))
     definition["steps"].insert(0, {"name": "start", "type": "checkpoint"})
     add_user(db, "agent@example.com", role="service")
     add_user(db, "admin@example.com", role="admin")
-    workflow_id = ops.create_workflow(db, definition, input_data={"amount": 300, "customer": "c-9"},
-                                      created_by="agent@example.com").id
+    workflow_id = ops.create_workflow(
+        db, definition, input_data={"amount": 300, "customer": "c-9"}, created_by="agent@example.com"
+    ).id
     run(db, default_registry)
     approval = open_approval_of(db, workflow_id)
     with pytest.raises(InvalidResponse, match=r"arguments\.customer: 7 is not of type 'string'"):
-        ApprovalEngine(db).respond_to_approval(approval.id, "finance@example.com", "modify",
-                                               {"arguments": {"customer": 7}})
-    ApprovalEngine(db).respond_to_approval(approval.id, "finance@example.com", "approve",
-                                           {"approved_amount": 250})
+        ApprovalEngine(db).respond_to_approval(
+            approval.id, "finance@example.com", "modify", {"arguments": {"customer": 7}}
+        )
+    ApprovalEngine(db).respond_to_approval(
+        approval.id, "finance@example.com", "approve", {"approved_amount": 250}
+    )
     run(db, default_registry)
     assert status(db, workflow_id) == "completed"
     charged = ops.get_workflow(db, workflow_id).step_outputs["charge"]
     assert (charged["amount"], charged["currency"]) == (250, "EUR")
-    result = rollback(db, default_registry, workflow_id, checkpoint_name="start",
-                      reason="customer cancelled", actor="admin@example.com")
+    result = rollback(
+        db,
+        default_registry,
+        workflow_id,
+        checkpoint_name="start",
+        reason="customer cancelled",
+        actor="admin@example.com",
+    )
     [undone] = result.compensations
     assert undone["tool"] == "refund_card"
     assert undone["result"] == {"refunded": charged["charge_id"]}

@@ -37,18 +37,24 @@ def dies_once(registry: ToolRegistry, calls: Calls) -> None:
 
 def set_lease(db: Database, workflow_id: str, owner: str, expires_in: float) -> None:
     with db.session() as session:
-        session.execute(update(Workflow).where(Workflow.id == workflow_id).values(
-            lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=expires_in)))
+        session.execute(
+            update(Workflow)
+            .where(Workflow.id == workflow_id)
+            .values(lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=expires_in))
+        )
 
 
 def test_interrupted_step_runs_again_with_the_same_key(
     db: Database, registry: ToolRegistry, calls: Calls, dies_once: None
 ) -> None:
-    workflow_id = start(db, [
-        {"name": "a", "type": "tool", "tool": "do", "args": {"label": "a"}},
-        {"name": "b", "type": "tool", "tool": "fragile", "args": {"label": "b"}},
-        {"name": "c", "type": "tool", "tool": "do", "args": {"label": "c"}},
-    ])
+    workflow_id = start(
+        db,
+        [
+            {"name": "a", "type": "tool", "tool": "do", "args": {"label": "a"}},
+            {"name": "b", "type": "tool", "tool": "fragile", "args": {"label": "b"}},
+            {"name": "c", "type": "tool", "tool": "do", "args": {"label": "c"}},
+        ],
+    )
     with pytest.raises(ProcessDied):
         build_runner(db, registry=registry, runner_id="doomed").run_until_idle(max_seconds=30)
     # As the dead process left it: step b recorded as running, a lease nobody renews.
@@ -62,8 +68,7 @@ def test_interrupted_step_runs_again_with_the_same_key(
     assert claim_next_workflow(db, "rescuer", 10) is None
     set_lease(db, workflow_id, "doomed", expires_in=-1)  # the lease lapses
 
-    build_runner(db, registry=registry, runner_id="rescuer", lease_seconds=10).run_until_idle(
-        max_seconds=30)
+    build_runner(db, registry=registry, runner_id="rescuer", lease_seconds=10).run_until_idle(max_seconds=30)
     assert status(db, workflow_id) == "completed"
     attempts = calls.of("fragile")
     assert len(attempts) == 2 and attempts[0]["key"] == attempts[1]["key"] == run_b.idempotency_key
@@ -89,8 +94,13 @@ def test_a_runner_that_lost_its_lease_drops_its_outcome(
             set_lease(db, workflow_id, "thief", expires_in=-1)
         return {"ok": True}
 
-    workflow_id = start(db, [{"name": "s", "type": "tool", "tool": "stall"},
-                             {"name": "t", "type": "tool", "tool": "do", "args": {"label": "t"}}])
+    workflow_id = start(
+        db,
+        [
+            {"name": "s", "type": "tool", "tool": "stall"},
+            {"name": "t", "type": "tool", "tool": "do", "args": {"label": "t"}},
+        ],
+    )
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     keys = [c["key"] for c in calls.of("stall")]

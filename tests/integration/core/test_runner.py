@@ -40,6 +40,7 @@ def _accounts(db: Database) -> None:
     """Who acts in these tests has an account (core.identity): ops steers workflows as an admin."""
     accounts(db, "admin", "ops@example.com")
 
+
 BOSS = "boss@example.com"
 
 
@@ -66,12 +67,22 @@ def flaky(registry: ToolRegistry, calls: Calls) -> dict[str, int]:
     return failures
 
 
-def test_retry_with_backoff_then_success(db: Database, registry: ToolRegistry, calls: Calls,
-                                         flaky: dict[str, int]) -> None:
+def test_retry_with_backoff_then_success(
+    db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, int]
+) -> None:
     flaky["charge"] = 2
-    workflow_id = start(db, [{"name": "charge", "type": "tool", "tool": "flaky",
-                              "args": {"label": "charge"},
-                              "retry": {"attempts": 3, "backoff": "50ms", "factor": 2}}])
+    workflow_id = start(
+        db,
+        [
+            {
+                "name": "charge",
+                "type": "tool",
+                "tool": "flaky",
+                "args": {"label": "charge"},
+                "retry": {"attempts": 3, "backoff": "50ms", "factor": 2},
+            }
+        ],
+    )
     run(db, registry)  # waits for the short backoffs
     assert status(db, workflow_id) == "completed"
     attempts = calls.of("flaky")
@@ -81,17 +92,30 @@ def test_retry_with_backoff_then_success(db: Database, registry: ToolRegistry, c
     assert [(e.data["attempt"], e.data["delay"]) for e in retrying] == [(1, 0.05), (2, 0.1)]
     assert "upstream unavailable" in retrying[0].data["reason"]
     assert [(r.status, r.attempt) for r in step_runs(db, workflow_id)] == [
-        ("failed", 1), ("failed", 2), ("completed", 3)]
+        ("failed", 1),
+        ("failed", 2),
+        ("completed", 3),
+    ]
 
 
-def test_retries_exhausted_fail_then_retry_command(db: Database, registry: ToolRegistry,
-                                                   calls: Calls, flaky: dict[str, int]) -> None:
+def test_retries_exhausted_fail_then_retry_command(
+    db: Database, registry: ToolRegistry, calls: Calls, flaky: dict[str, int]
+) -> None:
     flaky["charge"] = 2
-    workflow_id = start(db, [tool("before"),
-                             {"name": "charge", "type": "tool", "tool": "flaky",
-                              "args": {"label": "charge"},
-                              "retry": {"attempts": 2, "backoff": "10ms"}},
-                             tool("after")])
+    workflow_id = start(
+        db,
+        [
+            tool("before"),
+            {
+                "name": "charge",
+                "type": "tool",
+                "tool": "flaky",
+                "args": {"label": "charge"},
+                "retry": {"attempts": 2, "backoff": "10ms"},
+            },
+            tool("after"),
+        ],
+    )
     run(db, registry)
     workflow = ops.get_workflow(db, workflow_id)
     assert workflow.status == "failed"
@@ -101,8 +125,13 @@ def test_retries_exhausted_fail_then_retry_command(db: Database, registry: ToolR
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     assert [c["label"] for c in calls.of("do")] == ["before", "after"]  # 'before' not run twice
-    assert [r.status for r in step_runs(db, workflow_id)] == ["completed", "failed", "failed",
-                                                              "completed", "completed"]
+    assert [r.status for r in step_runs(db, workflow_id)] == [
+        "completed",
+        "failed",
+        "failed",
+        "completed",
+        "completed",
+    ]
 
 
 def test_step_timeout_fails_the_step(db: Database, registry: ToolRegistry) -> None:
@@ -113,9 +142,19 @@ def test_step_timeout_fails_the_step(db: Database, registry: ToolRegistry) -> No
         release.wait(10)
         return {"late": True}
 
-    workflow_id = start(db, [{"name": "slow", "type": "tool", "tool": "hang", "timeout": "200ms",
-                              "retry": {"max_attempts": 1}},  # a timeout is transient
-                             tool("never")])
+    workflow_id = start(
+        db,
+        [
+            {
+                "name": "slow",
+                "type": "tool",
+                "tool": "hang",
+                "timeout": "200ms",
+                "retry": {"max_attempts": 1},
+            },  # a timeout is transient
+            tool("never"),
+        ],
+    )
     try:
         run(db, registry)
     finally:
@@ -141,9 +180,18 @@ def test_on_reject_fail_is_the_default(db: Database, registry: ToolRegistry, cal
 
 
 def test_on_reject_skip_goes_on(db: Database, registry: ToolRegistry, calls: Calls) -> None:
-    workflow_id = start(db, [{**tool("optional"), "requires_approval": True, "on_reject": "skip",
-                              "approval_config": {"requested_from": BOSS}},
-                             tool("always")])
+    workflow_id = start(
+        db,
+        [
+            {
+                **tool("optional"),
+                "requires_approval": True,
+                "on_reject": "skip",
+                "approval_config": {"requested_from": BOSS},
+            },
+            tool("always"),
+        ],
+    )
     run(db, registry)
     answer(db, workflow_id, "reject")
     run(db, registry)
@@ -152,10 +200,10 @@ def test_on_reject_skip_goes_on(db: Database, registry: ToolRegistry, calls: Cal
     assert [r.status for r in step_runs(db, workflow_id)] == ["skipped", "completed"]
 
 
-def test_on_reject_goto_jumps_to_the_named_step(db: Database, registry: ToolRegistry,
-                                               calls: Calls) -> None:
-    workflow_id = start(db, [{**approval("gate"), "on_reject": "goto:fallback"},
-                             tool("main"), tool("fallback")])
+def test_on_reject_goto_jumps_to_the_named_step(db: Database, registry: ToolRegistry, calls: Calls) -> None:
+    workflow_id = start(
+        db, [{**approval("gate"), "on_reject": "goto:fallback"}, tool("main"), tool("fallback")]
+    )
     run(db, registry)
     answer(db, workflow_id, "reject")
     run(db, registry)
@@ -163,8 +211,7 @@ def test_on_reject_goto_jumps_to_the_named_step(db: Database, registry: ToolRegi
     assert [c["label"] for c in calls.of("do")] == ["fallback"]
 
 
-def test_expired_approval_follows_on_reject(db: Database, registry: ToolRegistry,
-                                           calls: Calls) -> None:
+def test_expired_approval_follows_on_reject(db: Database, registry: ToolRegistry, calls: Calls) -> None:
     workflow_id = start(db, [{**approval("gate"), "on_reject": "skip"}, tool("next")])
     run(db, registry)
     ApprovalEngine(db).expire_approval(open_approval_of(db, workflow_id).id, "ops@example.com")
@@ -176,8 +223,7 @@ def test_expired_approval_follows_on_reject(db: Database, registry: ToolRegistry
 # -- pause, resume, cancel ----------------------------------------------------------------------
 
 
-def test_paused_workflow_is_not_run_until_resumed(db: Database, registry: ToolRegistry,
-                                                  calls: Calls) -> None:
+def test_paused_workflow_is_not_run_until_resumed(db: Database, registry: ToolRegistry, calls: Calls) -> None:
     workflow_id = start(db, [tool("a"), tool("b")])
     ops.pause_workflow(db, workflow_id, "ops@example.com", "hold on")
     assert run(db, registry) == 0 and calls.of("do") == []
@@ -187,8 +233,7 @@ def test_paused_workflow_is_not_run_until_resumed(db: Database, registry: ToolRe
     assert [c["label"] for c in calls.of("do")] == ["a", "b"]
 
 
-def test_decision_while_paused_waits_for_resume(db: Database, registry: ToolRegistry,
-                                               calls: Calls) -> None:
+def test_decision_while_paused_waits_for_resume(db: Database, registry: ToolRegistry, calls: Calls) -> None:
     workflow_id = start(db, [approval("gate"), tool("act")])
     run(db, registry)
     ops.pause_workflow(db, workflow_id, "ops@example.com")
@@ -233,8 +278,11 @@ def test_task_handler_may_ask_a_person_mid_step(db: Database, registry: ToolRegi
     def handler(request: TaskRequest) -> dict[str, Any]:
         seen.append(request.decision)
         if request.decision is None:
-            raise AwaitApproval(ApprovalConfig(requested_from=[BOSS]), title="Send the email?",
-                                proposed_action={"tool": "send_email"})
+            raise AwaitApproval(
+                ApprovalConfig(requested_from=[BOSS]),
+                title="Send the email?",
+                proposed_action={"tool": "send_email"},
+            )
         return {"sent": request.decision["status"] == "approved"}
 
     workflow_id = start(db, [{"name": "agent", "type": "task", "task": "write and send"}])
@@ -252,10 +300,21 @@ def test_task_handler_may_ask_a_person_mid_step(db: Database, registry: ToolRegi
 
 
 def test_rehearsal_task_runs_its_plan(db: Database, registry: ToolRegistry, calls: Calls) -> None:
-    workflow_id = start(db, [{"name": "plan", "type": "task", "task": "do two things",
-                              "plan": [{"tool": "do", "args": {"label": "${input.x}"}},
-                                       {"tool": "do", "args": {"label": "second"}}]}],
-                        input_data={"x": "first"})
+    workflow_id = start(
+        db,
+        [
+            {
+                "name": "plan",
+                "type": "task",
+                "task": "do two things",
+                "plan": [
+                    {"tool": "do", "args": {"label": "${input.x}"}},
+                    {"tool": "do", "args": {"label": "second"}},
+                ],
+            }
+        ],
+        input_data={"x": "first"},
+    )
     run(db, registry)
     output = ops.get_workflow(db, workflow_id).step_outputs["plan"]
     assert output["rehearsal"] is True and output["result"] == "Rehearsed: do two things"
@@ -268,11 +327,12 @@ def test_rehearsal_task_runs_its_plan(db: Database, registry: ToolRegistry, call
 
 
 def test_several_runners_share_work_each_step_once(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
     background_runner: Callable[..., Runner],
 ) -> None:
-    ids = [start(db, [tool("a", f"{n}:a"), tool("b", f"{n}:b"), tool("c", f"{n}:c")])
-           for n in range(6)]
+    ids = [start(db, [tool("a", f"{n}:a"), tool("b", f"{n}:b"), tool("c", f"{n}:c")]) for n in range(6)]
     for _ in range(2):
         background_runner(db, registry, concurrency=2, lease_seconds=10)
     wait_until(lambda: all(status(db, w) == "completed" for w in ids), 60, "all completed")
@@ -283,7 +343,10 @@ def test_several_runners_share_work_each_step_once(
 
 
 def test_a_decision_wakes_an_idle_runner(
-    db: Database, db_url: str, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    db_url: str,
+    registry: ToolRegistry,
+    calls: Calls,
     background_runner: Callable[..., Runner],
 ) -> None:
     workflow_id = start(db, [approval("gate"), tool("act")])
@@ -296,8 +359,7 @@ def test_a_decision_wakes_an_idle_runner(
     answering_db = Database(db_url) if db.is_postgres else db
     try:
         answer(answering_db, workflow_id)
-        wait_until(lambda: status(db, workflow_id) == "completed", 10,
-                   "completed after the decision")
+        wait_until(lambda: status(db, workflow_id) == "completed", 10, "completed after the decision")
     finally:
         if answering_db is not db:
             answering_db.dispose()
@@ -305,7 +367,9 @@ def test_a_decision_wakes_an_idle_runner(
 
 
 def test_resume_wakes_an_idle_runner(
-    db: Database, registry: ToolRegistry, calls: Calls,
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
     background_runner: Callable[..., Runner],
 ) -> None:
     workflow_id = start(db, [tool("a")])

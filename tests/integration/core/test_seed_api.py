@@ -64,14 +64,32 @@ SEED_IMPORT = "from src.agents.orchestrator import SmolAgentOrchestrator"
 OUR_IMPORT = "from core.orchestrator_async import SmolAgentOrchestrator"
 SEED_DATABASE = "postgresql+asyncpg://user:pass@localhost/db"
 # Every secret the seed's examples hand over; none may reach the database.
-SEED_SECRETS = ("xoxb-your-token", "your-secret", "your-api-key", "xoxb-your-bot-token",
-                "your-signing-secret", "your-sendgrid-key", "your-password")
-CHANNEL_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
-               "SLACK_USER_MAP", "SENDGRID_API_KEY", "SENDGRID_API_HOST", "COUNTERSIGN_WEBHOOK_URL",
-               "COUNTERSIGN_WEBHOOK_SECRET", "COUNTERSIGN_EMAIL_PROVIDER", "COUNTERSIGN_ENV",
-               "COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID", "COUNTERSIGN_MODEL_API_BASE",
-               *(f"COUNTERSIGN_SMTP_{k}" for k in ("HOST", "PORT", "USER", "PASSWORD", "FROM",
-                                                   "SECURITY", "TIMEOUT")))
+SEED_SECRETS = (
+    "xoxb-your-token",
+    "your-secret",
+    "your-api-key",
+    "xoxb-your-bot-token",
+    "your-signing-secret",
+    "your-sendgrid-key",
+    "your-password",
+)
+CHANNEL_ENV = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "SLACK_USER_MAP",
+    "SENDGRID_API_KEY",
+    "SENDGRID_API_HOST",
+    "COUNTERSIGN_WEBHOOK_URL",
+    "COUNTERSIGN_WEBHOOK_SECRET",
+    "COUNTERSIGN_EMAIL_PROVIDER",
+    "COUNTERSIGN_ENV",
+    "COUNTERSIGN_MODEL_PROVIDER",
+    "COUNTERSIGN_MODEL_ID",
+    "COUNTERSIGN_MODEL_API_BASE",
+    *(f"COUNTERSIGN_SMTP_{k}" for k in ("HOST", "PORT", "USER", "PASSWORD", "FROM", "SECURITY", "TIMEOUT")),
+)
 
 
 # -- the examples -------------------------------------------------------------------
@@ -89,7 +107,7 @@ def python_blocks(text: str) -> dict[str, str]:
             heading = line.lstrip("#").strip()
         if line.strip() == "```python":
             end = lines.index("```", index + 1)
-            blocks[heading] = "\n".join(lines[index + 1:end])
+            blocks[heading] = "\n".join(lines[index + 1 : end])
             index = end
         index += 1
     return blocks
@@ -105,8 +123,7 @@ def switched(source: str) -> str:
 
 
 def _evaluated(source: str, namespace: dict[str, Any]) -> Any:
-    code = compile(switched(source), "<seed example>", "exec",
-                   flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    code = compile(switched(source), "<seed example>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     return eval(code, namespace)  # noqa: S307 - the seed's own example text
 
 
@@ -137,9 +154,18 @@ def seed_file() -> Path | None:
 
 def test_the_examples_are_the_seeds_own() -> None:
     assert list(EXAMPLE) == [
-        "Basic Usage", "Agent Tools Usage", "Slack Integration", "Email Integration",
-        "Webhook Integration", "Structured Logging", "Workflow Status API", "Automatic Retry",
-        "Manual Rollback", "E-commerce Order Processing", "Deployment Pipeline"]
+        "Basic Usage",
+        "Agent Tools Usage",
+        "Slack Integration",
+        "Email Integration",
+        "Webhook Integration",
+        "Structured Logging",
+        "Workflow Status API",
+        "Automatic Retry",
+        "Manual Rollback",
+        "E-commerce Order Processing",
+        "Deployment Pipeline",
+    ]
     seed = seed_file()
     if seed is None:
         pytest.skip("the seed documents (shared/seeds/) are not at hand here")
@@ -187,14 +213,19 @@ class Services:
     slack: Recorder
 
     def emails_to(self, address: str) -> list[dict[str, Any]]:
-        sent = [json.loads(c["body"]) | {"_auth": c["headers"].get("authorization")}
-                for c in self.sendgrid.recorded("/v3/mail/send")]
-        return [m for m in sent
-                if any(to["email"] == address for p in m["personalizations"] for to in p["to"])]
+        sent = [
+            json.loads(c["body"]) | {"_auth": c["headers"].get("authorization")}
+            for c in self.sendgrid.recorded("/v3/mail/send")
+        ]
+        return [
+            m for m in sent if any(to["email"] == address for p in m["personalizations"] for to in p["to"])
+        ]
 
     def slack_posts(self) -> list[dict[str, Any]]:
-        return [json.loads(c["body"]) | {"_auth": c["headers"].get("authorization")}
-                for c in self.slack.recorded("chat.postMessage")]
+        return [
+            json.loads(c["body"]) | {"_auth": c["headers"].get("authorization")}
+            for c in self.slack.recorded("chat.postMessage")
+        ]
 
 
 @pytest.fixture
@@ -206,11 +237,15 @@ def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
         os.environ.pop(name, None)
     sendgrid = Recorder(lambda method, path, headers, body: (202, b""))
     slack = Recorder(slack_answer)
-    os.environ.update({
-        "SENDGRID_API_HOST": sendgrid.url, "SLACK_API_URL": slack.url + "/api/",
-        "COUNTERSIGN_SECRETS_FILE": "/nonexistent/secrets.toml",
-        "COUNTERSIGN_LINK_SECRETS": LINK_SECRET, "COUNTERSIGN_DEFAULT_CHANNELS": "auto",
-    })
+    os.environ.update(
+        {
+            "SENDGRID_API_HOST": sendgrid.url,
+            "SLACK_API_URL": slack.url + "/api/",
+            "COUNTERSIGN_SECRETS_FILE": "/nonexistent/secrets.toml",
+            "COUNTERSIGN_LINK_SECRETS": LINK_SECRET,
+            "COUNTERSIGN_DEFAULT_CHANNELS": "auto",
+        }
+    )
     get_settings.cache_clear()
     try:
         yield Services(sendgrid, slack)
@@ -266,8 +301,9 @@ class People:
                     for request in engine.list_pending_approvals(requested_from=person):
                         voted = {r.approver for r in engine.responses(request.id)}
                         if person not in voted and self.notified(request, person):
-                            engine.respond_to_approval(request.id, person, decision, data,
-                                                       comment="answered by the test's person")
+                            engine.respond_to_approval(
+                                request.id, person, decision, data, comment="answered by the test's person"
+                            )
                             self.answered.append((request.id, person, request.title))
                 self._stop.wait(0.05)
         except BaseException as exc:  # noqa: BLE001 - reported by __exit__
@@ -293,16 +329,16 @@ def stored_text(db: Database) -> str:
 
 def channel_row(db: Database, channel: str) -> tuple[bool, dict[str, Any]]:
     with db.read() as session:
-        row = session.scalars(select(ChannelConfiguration)
-                              .where(ChannelConfiguration.channel == channel)).one()
+        row = session.scalars(
+            select(ChannelConfiguration).where(ChannelConfiguration.channel == channel)
+        ).one()
         return bool(row.enabled), dict(row.settings)
 
 
 # -- Basic Usage ------------------------------------------------------------------------
 
 
-def run_basic_usage(db: Database, url: str, services: Services,
-                    capsys: pytest.CaptureFixture[str]) -> str:
+def run_basic_usage(db: Database, url: str, services: Services, capsys: pytest.CaptureFixture[str]) -> str:
     source = EXAMPLE["Basic Usage"]
     assert source.count(SEED_DATABASE) == 1
     source = source.replace(SEED_DATABASE, url)
@@ -314,13 +350,18 @@ def run_basic_usage(db: Database, url: str, services: Services,
     with People(db, {"admin@company.com": ("approve", None)}, reached) as people:
         run_example(source, {"__name__": "__main__"})
     assert [(who, title) for _, who, title in people.answered] == [
-        ("admin@company.com", "Critical Operation Approval")]
+        ("admin@company.com", "Critical Operation Approval")
+    ]
     return capsys.readouterr().out
 
 
-def test_basic_usage(db: Database, async_url: str, services: Services,
-                     inference_client: list[dict[str, Any]],
-                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_basic_usage(
+    db: Database,
+    async_url: str,
+    services: Services,
+    inference_client: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     printed = run_basic_usage(db, async_url, services, capsys)
     [line] = [line for line in printed.splitlines() if line.startswith("Workflow completed: ")]
     assert "'status': 'completed'" in line
@@ -338,8 +379,9 @@ def test_basic_usage(db: Database, async_url: str, services: Services,
     assert "Critical Operation Approval" in email["subject"]
     post = services.slack_posts()[0]
     assert post["_auth"] == "Bearer xoxb-your-token" and post["channel"] == "U0ADMIN"
-    assert {"countersign_approve", "countersign_reject"} <= set(re.findall(
-        r"countersign_\w+", json.dumps(post["blocks"])))
+    assert {"countersign_approve", "countersign_reject"} <= set(
+        re.findall(r"countersign_\w+", json.dumps(post["blocks"]))
+    )
     # Secrets went to the environment, never to the database.
     assert os.environ["SLACK_SIGNING_SECRET"] == "your-secret"
     assert not [s for s in SEED_SECRETS if s in stored_text(db)]
@@ -348,7 +390,9 @@ def test_basic_usage(db: Database, async_url: str, services: Services,
 
 
 def test_basic_usage_with_a_psycopg_async_session(
-    pg_url: str, services: Services, inference_client: list[dict[str, Any]],
+    pg_url: str,
+    services: Services,
+    inference_client: list[dict[str, Any]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The same example with psycopg's async driver instead of asyncpg."""
@@ -370,23 +414,36 @@ def test_basic_usage_with_a_psycopg_async_session(
 # The rehearsal model stands in for the LLM reading the seed's task: the calls it
 # would make (request_approval's approver input is ``approver``; see docs/switching.md).
 READS_THE_TASK = [
-    {"tool": "request_approval", "args": {
-        "title": "File Deletion Approval", "description": "Need to delete 100GB of old backup files",
-        "approval_type": "binary", "approver": "admin@company.com"}},
-    {"tool": "create_checkpoint", "args": {"name": "before_file_deletion",
-                                           "description": "Approved: deleting old backups next"}},
+    {
+        "tool": "request_approval",
+        "args": {
+            "title": "File Deletion Approval",
+            "description": "Need to delete 100GB of old backup files",
+            "approval_type": "binary",
+            "approver": "admin@company.com",
+        },
+    },
+    {
+        "tool": "create_checkpoint",
+        "args": {"name": "before_file_deletion", "description": "Approved: deleting old backups next"},
+    },
 ]
 
 
 def test_agent_tools_usage(db: Database, async_url: str, services: Services) -> None:
     orchestrator = SmolAgentOrchestrator(
-        db_session=async_url, model_config={"provider": "rehearsal", "plan": READS_THE_TASK},
-        agent_type="code")
+        db_session=async_url,
+        model_config={"provider": "rehearsal", "plan": READS_THE_TASK},
+        agent_type="code",
+    )
     agent = orchestrator.agent
     from core.agents.seed_tools import ApprovalRequiredTool, CheckpointTool, RollbackTool
 
-    assert agent.tool_classes == {"request_approval": ApprovalRequiredTool,
-                                  "create_checkpoint": CheckpointTool, "rollback": RollbackTool}
+    assert agent.tool_classes == {
+        "request_approval": ApprovalRequiredTool,
+        "create_checkpoint": CheckpointTool,
+        "rollback": RollbackTool,
+    }
     with People(db, {"admin@company.com": ("approve", None)}) as people:
         namespace = run_example(EXAMPLE["Agent Tools Usage"], {"agent": agent})
     assert namespace["result"].startswith("Rehearsed: I need to delete important files.")
@@ -415,9 +472,16 @@ def test_slack_integration(db: Database, async_url: str, services: Services) -> 
     assert channel_row(db, "slack") == (True, {})
     assert "channel.configured" in [e.event_type for e in _all_events(db)]
     # "The system automatically creates interactive Slack messages with approval buttons."
-    request = asyncio.run(orchestrator.request_human_approval(
-        "Restart the cluster?", "rolling restart", "binary", "ops@company.com", wait=False,
-        channels=["slack"]))
+    request = asyncio.run(
+        orchestrator.request_human_approval(
+            "Restart the cluster?",
+            "rolling restart",
+            "binary",
+            "ops@company.com",
+            wait=False,
+            channels=["slack"],
+        )
+    )
     from core.channels.dispatcher import Dispatcher
 
     Dispatcher(db).dispatch_until_idle(wait_for_retries=False)
@@ -437,9 +501,17 @@ def test_email_integration(db: Database, async_url: str, services: Services) -> 
     orchestrator = SmolAgentOrchestrator(db_session=async_url)
     run_example(EXAMPLE["Email Integration"], {"orchestrator": orchestrator})
     # Both calls ran; the second (SMTP) is the one in force.
-    assert channel_row(db, "email") == (True, {
-        "provider": "smtp", "host": "smtp.gmail.com", "port": 587, "security": "starttls",
-        "user": "your-email@gmail.com", "from": "noreply@company.com"})
+    assert channel_row(db, "email") == (
+        True,
+        {
+            "provider": "smtp",
+            "host": "smtp.gmail.com",
+            "port": 587,
+            "security": "starttls",
+            "user": "your-email@gmail.com",
+            "from": "noreply@company.com",
+        },
+    )
     assert os.environ["SENDGRID_API_KEY"] == "your-sendgrid-key"
     assert os.environ["COUNTERSIGN_SMTP_PASSWORD"] == "your-password"
     configured = [e for e in _all_events(db) if e.event_type == "channel.configured"]
@@ -447,20 +519,31 @@ def test_email_integration(db: Database, async_url: str, services: Services) -> 
     assert not [s for s in SEED_SECRETS if s in stored_text(db)]
 
 
-def test_email_over_smtp_reaches_the_mail_server(db: Database, async_url: str,
-                                                 services: Services) -> None:
+def test_email_over_smtp_reaches_the_mail_server(db: Database, async_url: str, services: Services) -> None:
     """The SMTP form of the seed's call, pointed at a mail server on loopback."""
     box = Mailbox()
     box.start()
     try:
         orchestrator = SmolAgentOrchestrator(db_session=async_url)
-        status = orchestrator.configure_email_integration(smtp_config={
-            "host": "127.0.0.1", "port": box.port, "use_tls": False,
-            "from_email": "noreply@company.com"})  # this mail server takes no login
+        status = orchestrator.configure_email_integration(
+            smtp_config={
+                "host": "127.0.0.1",
+                "port": box.port,
+                "use_tls": False,
+                "from_email": "noreply@company.com",
+            }
+        )  # this mail server takes no login
         assert status["configured"] and status["provider"] == "smtp"
-        request = asyncio.run(orchestrator.request_human_approval(
-            "Pay invoice 42?", "ACME, due Friday", "binary", "finance@company.com", wait=False,
-            channels=["email"]))
+        request = asyncio.run(
+            orchestrator.request_human_approval(
+                "Pay invoice 42?",
+                "ACME, due Friday",
+                "binary",
+                "finance@company.com",
+                wait=False,
+                channels=["email"],
+            )
+        )
         from core.channels.dispatcher import Dispatcher
 
         Dispatcher(db).dispatch_until_idle(wait_for_retries=False)
@@ -481,10 +564,22 @@ def test_webhook_integration(db: Database, async_url: str, services: Services) -
         run_example(EXAMPLE["Webhook Integration"], {"orchestrator": orchestrator})
         assert channel_row(db, "webhook") == (True, {})
         # "Configure webhook URLs in approval requests", as the example's comment shows.
-        request = asyncio.run(orchestrator.request_human_approval(
-            "Ship order 7?", "", "binary", "ops@company.com", wait=False, channels=["webhook"],
-            channel_configs={"webhook": {"url": receiver.url + "/approval-webhook",
-                                         "headers": {"Authorization": "Bearer token"}}}))
+        request = asyncio.run(
+            orchestrator.request_human_approval(
+                "Ship order 7?",
+                "",
+                "binary",
+                "ops@company.com",
+                wait=False,
+                channels=["webhook"],
+                channel_configs={
+                    "webhook": {
+                        "url": receiver.url + "/approval-webhook",
+                        "headers": {"Authorization": "Bearer token"},
+                    }
+                },
+            )
+        )
         from core.channels.dispatcher import Dispatcher
 
         Dispatcher(db).dispatch_until_idle(wait_for_retries=False)
@@ -500,16 +595,16 @@ def test_webhook_integration(db: Database, async_url: str, services: Services) -
         receiver.close()
 
 
-def test_integrations_are_checked_as_the_environment_is(db: Database, async_url: str,
-                                                        services: Services) -> None:
+def test_integrations_are_checked_as_the_environment_is(
+    db: Database, async_url: str, services: Services
+) -> None:
     orchestrator = SmolAgentOrchestrator(db_session=async_url)
     with pytest.raises(ConfigurationError, match="COUNTERSIGN_WEBHOOK_SECRET"):
         orchestrator.configure_webhook_integration()
     with pytest.raises(ConfigurationError, match="not a valid webhook secret"):
         orchestrator.configure_webhook_integration(secret="whsec_!!!")
     assert "COUNTERSIGN_WEBHOOK_SECRET" not in os.environ  # a refused call changes nothing
-    status = orchestrator.configure_webhook_integration(["https://hooks.example/a"],
-                                                        secret=WEBHOOK_SECRET)
+    status = orchestrator.configure_webhook_integration(["https://hooks.example/a"], secret=WEBHOOK_SECRET)
     assert status["configured"] and status["endpoints"] == ["https://hooks.example/a"]
     with pytest.raises(ConfigurationError, match="http:// or https://"):
         orchestrator.configure_webhook_integration(["ftp://x"])
@@ -534,15 +629,13 @@ def test_integrations_are_checked_as_the_environment_is(db: Database, async_url:
 def test_structured_logging() -> None:
     with structlog.testing.capture_logs() as logs:
         run_example(EXAMPLE["Structured Logging"], {"__name__": "seed_example"})
-    assert {"event": "Workflow started", "workflow_id": "123", "user": "admin",
-            "log_level": "info"} in logs
+    assert {"event": "Workflow started", "workflow_id": "123", "user": "admin", "log_level": "info"} in logs
 
 
 async def deployment_waiting(orchestrator: SmolAgentOrchestrator) -> str:
     """The seed's deployment pipeline, created and run until its approval."""
     definition = (await await_example(EXAMPLE["Deployment Pipeline"], {}))["workflow_definition"]
-    workflow = await orchestrator.create_workflow(name=definition["name"],
-                                                  workflow_definition=definition)
+    workflow = await orchestrator.create_workflow(name=definition["name"], workflow_definition=definition)
     report = await orchestrator.execute_workflow(wait=False)
     assert report["status"] == "waiting_approval"
     return workflow.id
@@ -550,22 +643,25 @@ async def deployment_waiting(orchestrator: SmolAgentOrchestrator) -> str:
 
 def test_workflow_status_api(db: Database, async_url: str, services: Services) -> None:
     async def scenario() -> dict[str, Any]:
-        orchestrator = SmolAgentOrchestrator(db_session=async_url,
-                                             model_config={"provider": "rehearsal"})
+        orchestrator = SmolAgentOrchestrator(db_session=async_url, model_config={"provider": "rehearsal"})
         workflow_id = await deployment_waiting(orchestrator)
-        return await await_example(EXAMPLE["Workflow Status API"],
-                                 {"orchestrator": orchestrator, "workflow_id": workflow_id})
+        return await await_example(
+            EXAMPLE["Workflow Status API"], {"orchestrator": orchestrator, "workflow_id": workflow_id}
+        )
 
     status = asyncio.run(scenario())["status"]
     # "Current step and progress, pending approvals, recent events, available checkpoints."
-    assert (status["current_step"], status["progress"]) == ("deployment_approval",
-                                                            {"completed": 1, "total": 3})
+    assert (status["current_step"], status["progress"]) == (
+        "deployment_approval",
+        {"completed": 1, "total": 3},
+    )
     [pending] = status["pending_approvals"]
-    assert (pending["title"], pending["approvers"]) == ("Production Deploy Approval",
-                                                        ["devops@company.com"])
+    assert (pending["title"], pending["approvers"]) == ("Production Deploy Approval", ["devops@company.com"])
     assert "approval.requested" in [e["type"] for e in status["recent_events"]]
-    assert [c["name"] for c in status["checkpoints"]] == ["after:pre_deployment_checks",
-                                                          "before:deployment_approval"]
+    assert [c["name"] for c in status["checkpoints"]] == [
+        "after:pre_deployment_checks",
+        "before:deployment_approval",
+    ]
 
 
 # -- Automatic Retry ---------------------------------------------------------------------
@@ -578,7 +674,9 @@ def test_automatic_retry_names_the_recovery_service() -> None:
     with pytest.raises(IndentationError):
         compile(sketch, "<seed example>", "exec")
     assert re.findall(r"class (\w+)|async def (\w+)", sketch) == [
-        ("WorkflowRecoveryService", ""), ("", "recover_failed_workflows")]
+        ("WorkflowRecoveryService", ""),
+        ("", "recover_failed_workflows"),
+    ]
     assert inspect.iscoroutinefunction(WorkflowRecoveryService.recover_failed_workflows)
 
 
@@ -598,17 +696,33 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
         raise ValueError("invoice 42 has no total")
 
     quick = {"max_attempts": 2, "backoff": {"initial": 0.01, "max": 0.01}}
-    outage_id = ops.create_workflow(db, {"name": "ledger", "steps": [
-        {"name": "sync", "type": "tool", "tool": "sync_ledger", "retry": quick}]}).id
-    bug_id = ops.create_workflow(db, {"name": "invoice", "steps": [
-        {"name": "parse", "type": "tool", "tool": "parse_invoice", "retry": quick}]}).id
-    refused_id = ops.create_workflow(db, {"name": "refused", "steps": [
-        {"name": "ok", "type": "approval", "approval_config": {
-            "requested_from": "boss@company.com"}}]}).id
+    outage_id = ops.create_workflow(
+        db,
+        {
+            "name": "ledger",
+            "steps": [{"name": "sync", "type": "tool", "tool": "sync_ledger", "retry": quick}],
+        },
+    ).id
+    bug_id = ops.create_workflow(
+        db,
+        {
+            "name": "invoice",
+            "steps": [{"name": "parse", "type": "tool", "tool": "parse_invoice", "retry": quick}],
+        },
+    ).id
+    refused_id = ops.create_workflow(
+        db,
+        {
+            "name": "refused",
+            "steps": [
+                {"name": "ok", "type": "approval", "approval_config": {"requested_from": "boss@company.com"}}
+            ],
+        },
+    ).id
     build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     ApprovalEngine(db).respond_to_approval(
-        ApprovalEngine(db).list_pending_approvals(workflow_id=refused_id)[0].id,
-        "boss@company.com", "reject")
+        ApprovalEngine(db).list_pending_approvals(workflow_id=refused_id)[0].id, "boss@company.com", "reject"
+    )
     build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert {ops.get_workflow(db, w).status for w in (outage_id, bug_id, refused_id)} == {"failed"}
 
@@ -632,11 +746,14 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
     time.sleep(0.05)
     third = {o.workflow_id: o for o in asyncio.run(service.recover_failed_workflows())}
     assert (third[outage_id].action, third[outage_id].reason) == (
-        "skipped", "recovered 2 times already (max_recoveries)")
+        "skipped",
+        "recovered 2 times already (max_recoveries)",
+    )
     # With a larger budget, the next round finds the ledger back.
     more = WorkflowRecoveryService(db_session=async_url, max_recoveries=3)
-    assert [o.action for o in asyncio.run(more.recover_failed_workflows())
-            if o.workflow_id == outage_id] == ["retried"]
+    assert [o.action for o in asyncio.run(more.recover_failed_workflows()) if o.workflow_id == outage_id] == [
+        "retried"
+    ]
     build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
     workflow = ops.get_workflow(db, outage_id)
     assert workflow.status == "completed" and workflow.step_outputs["sync"] == {"synced": True}
@@ -648,11 +765,11 @@ def test_recover_failed_workflows(db: Database, async_url: str, services: Servic
 
 def test_manual_rollback(db: Database, async_url: str, services: Services) -> None:
     async def scenario() -> dict[str, Any]:
-        orchestrator = SmolAgentOrchestrator(db_session=async_url,
-                                             model_config={"provider": "rehearsal"})
+        orchestrator = SmolAgentOrchestrator(db_session=async_url, model_config={"provider": "rehearsal"})
         await deployment_waiting(orchestrator)
-        await orchestrator.create_checkpoint("pre_deployment", "deployment_approval",
-                                             "before anyone approves the deploy")
+        await orchestrator.create_checkpoint(
+            "pre_deployment", "deployment_approval", "before anyone approves the deploy"
+        )
         with People(db, {"devops@company.com": ("approve", {"note": "window ok"})}):
             report = await orchestrator.execute_workflow()
         assert report["status"] == "completed"
@@ -664,7 +781,8 @@ def test_manual_rollback(db: Database, async_url: str, services: Services) -> No
     # First to the named checkpoint, then to the latest one still standing.
     assert [(e.data["checkpoint"], e.data["reason"]) for e in rollbacks] == [
         ("pre_deployment", "Deployment failed validation"),
-        ("pre_deployment", "General failure recovery")]
+        ("pre_deployment", "General failure recovery"),
+    ]
     assert workflow.status == "paused"
     assert list(workflow.step_outputs) == ["pre_deployment_checks"]
     assert namespace["orchestrator"].last_rollback.checkpoint == "pre_deployment"
@@ -675,51 +793,53 @@ def test_manual_rollback(db: Database, async_url: str, services: Services) -> No
 
 def test_order_processing_example(db: Database, async_url: str, services: Services) -> None:
     async def scenario() -> dict[str, Any]:
-        definition = (await await_example(EXAMPLE["E-commerce Order Processing"], {}))[
-            "workflow_definition"]
-        orchestrator = SmolAgentOrchestrator(db_session=async_url,
-                                             model_config={"provider": "rehearsal"})
-        await orchestrator.create_workflow(name=definition["name"], workflow_definition=definition,
-                                           input_data={"amount": 1200, "currency": "USD"})
+        definition = (await await_example(EXAMPLE["E-commerce Order Processing"], {}))["workflow_definition"]
+        orchestrator = SmolAgentOrchestrator(db_session=async_url, model_config={"provider": "rehearsal"})
+        await orchestrator.create_workflow(
+            name=definition["name"],
+            workflow_definition=definition,
+            input_data={"amount": 1200, "currency": "USD"},
+        )
         with People(db, {"finance@company.com": ("approve", None)}):
             return await orchestrator.execute_workflow()
 
     report = asyncio.run(scenario())
     assert report["status"] == "completed"
-    assert report["step_outputs"]["payment_approval"]["approval"]["decided_by"] == \
-        "finance@company.com"
-    assert [c["name"] for c in report["checkpoints"]] == ["after:validate_order",
-                                                          "before:payment_approval"]
+    assert report["step_outputs"]["payment_approval"]["approval"]["decided_by"] == "finance@company.com"
+    assert [c["name"] for c in report["checkpoints"]] == ["after:validate_order", "before:payment_approval"]
 
 
 def test_deployment_pipeline_example(db: Database, async_url: str, services: Services) -> None:
     async def scenario() -> dict[str, Any]:
-        orchestrator = SmolAgentOrchestrator(db_session=async_url,
-                                             model_config={"provider": "rehearsal"})
+        orchestrator = SmolAgentOrchestrator(db_session=async_url, model_config={"provider": "rehearsal"})
         await deployment_waiting(orchestrator)
         with People(db, {"devops@company.com": ("approve", {"note": "window ok"})}):
             return await orchestrator.execute_workflow()
 
     report = asyncio.run(scenario())
     assert report["status"] == "completed"
-    assert set(report["step_outputs"]) == {"pre_deployment_checks", "deployment_approval",
-                                           "deploy"}
+    assert set(report["step_outputs"]) == {"pre_deployment_checks", "deployment_approval", "deploy"}
     assert [c["name"] for c in report["checkpoints"]] == [
-        "after:pre_deployment_checks", "before:deployment_approval", "after:deploy"]
+        "after:pre_deployment_checks",
+        "before:deployment_approval",
+        "after:deploy",
+    ]
 
 
 # -- the rest of the seed's API ---------------------------------------------------------
 
 
-def test_execute_workflow_takes_the_seeds_task_and_context(db: Database, async_url: str,
-                                                           services: Services) -> None:
+def test_execute_workflow_takes_the_seeds_task_and_context(
+    db: Database, async_url: str, services: Services
+) -> None:
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        orchestrator = SmolAgentOrchestrator(db_session=async_url,
-                                             model_config={"provider": "rehearsal"})
+        orchestrator = SmolAgentOrchestrator(db_session=async_url, model_config={"provider": "rehearsal"})
         workflow = await orchestrator.create_workflow(
-            "Brief", workflow_definition={"steps": [{"name": "write", "task": "${context.task}"}]})
-        report = await orchestrator.execute_workflow(workflow.id, "Summarise the Q3 numbers",
-                                                     {"quarter": "Q3"})
+            "Brief", workflow_definition={"steps": [{"name": "write", "task": "${context.task}"}]}
+        )
+        report = await orchestrator.execute_workflow(
+            workflow.id, "Summarise the Q3 numbers", {"quarter": "Q3"}
+        )
         return report, await orchestrator.get_workflow_status(workflow.id)
 
     report, status = asyncio.run(scenario())
@@ -732,8 +852,7 @@ def test_execute_workflow_takes_the_seeds_task_and_context(db: Database, async_u
 def test_the_api_reference_signatures() -> None:
     """Seed 002's API reference: each method, its parameters in the seed's order, awaitable."""
     reference = {
-        "create_workflow": ["name", "description", "workflow_definition", "input_data",
-                            "created_by"],
+        "create_workflow": ["name", "description", "workflow_definition", "input_data", "created_by"],
         "execute_workflow": ["workflow_id", "task", "context"],
         "request_human_approval": ["title", "description", "approval_type"],
         "create_checkpoint": ["checkpoint_name", "step_name", "description"],
@@ -743,32 +862,51 @@ def test_the_api_reference_signatures() -> None:
     for method, names in reference.items():
         function = getattr(SmolAgentOrchestrator, method)
         assert inspect.iscoroutinefunction(function), method
-        assert list(inspect.signature(function).parameters)[1:len(names) + 1] == names, method
+        assert list(inspect.signature(function).parameters)[1 : len(names) + 1] == names, method
     from core.orchestrator_async import ApprovalEngine, StateManager
 
     for cls, reference in [
-        (ApprovalEngine, {"request_approval": ["workflow_id", "title", "description"],
-                          "respond_to_approval": ["approval_id", "approver_id", "decision"],
-                          "expire_approval": ["approval_id"],
-                          "list_pending_approvals": ["requested_from", "workflow_id"]}),
-        (StateManager, {"create_workflow": ["name", "definition", "input_data"],
-                        "update_workflow_state": ["workflow_id", "new_state", "step_name"],
-                        "transition_workflow_status": ["workflow_id", "new_status"],
-                        "create_checkpoint": ["workflow_id", "checkpoint_name"],
-                        "rollback_workflow": ["workflow_id", "checkpoint_name"]}),
+        (
+            ApprovalEngine,
+            {
+                "request_approval": ["workflow_id", "title", "description"],
+                "respond_to_approval": ["approval_id", "approver_id", "decision"],
+                "expire_approval": ["approval_id"],
+                "list_pending_approvals": ["requested_from", "workflow_id"],
+            },
+        ),
+        (
+            StateManager,
+            {
+                "create_workflow": ["name", "definition", "input_data"],
+                "update_workflow_state": ["workflow_id", "new_state", "step_name"],
+                "transition_workflow_status": ["workflow_id", "new_status"],
+                "create_checkpoint": ["workflow_id", "checkpoint_name"],
+                "rollback_workflow": ["workflow_id", "checkpoint_name"],
+            },
+        ),
     ]:
         for method, names in reference.items():
             function = getattr(cls, method)
             assert inspect.iscoroutinefunction(function), method
-            assert list(inspect.signature(function).parameters)[1:len(names) + 1] == names
+            assert list(inspect.signature(function).parameters)[1 : len(names) + 1] == names
 
 
 def test_waiting_is_bounded_and_optional(db: Database, async_url: str, services: Services) -> None:
     async def scenario() -> None:
         orchestrator = SmolAgentOrchestrator(db_session=async_url)
-        await orchestrator.create_workflow("w", workflow_definition={"steps": [
-            {"name": "ok", "type": "approval", "approval_config": {
-                "requested_from": "boss@company.com"}}]})
+        await orchestrator.create_workflow(
+            "w",
+            workflow_definition={
+                "steps": [
+                    {
+                        "name": "ok",
+                        "type": "approval",
+                        "approval_config": {"requested_from": "boss@company.com"},
+                    }
+                ]
+            },
+        )
         assert (await orchestrator.execute_workflow(wait=False))["status"] == "waiting_approval"
         started = time.monotonic()
         report = await orchestrator.execute_workflow(wait_timeout=0.5)
@@ -776,22 +914,26 @@ def test_waiting_is_bounded_and_optional(db: Database, async_url: str, services:
         # request_human_approval waits for the decision, as the seed's does.
         with People(db, {"cfo@company.com": ("approve", {"approved_amount": 900})}):
             request = await orchestrator.request_human_approval(
-                "Raise the limit?", "to 900", "budget", "cfo@company.com",
-                context_data={"amount": 1000, "currency": "EUR"})
+                "Raise the limit?",
+                "to 900",
+                "budget",
+                "cfo@company.com",
+                context_data={"amount": 1000, "currency": "EUR"},
+            )
         assert (request.status, request.decided_by) == ("modified", "cfo@company.com")
         # The async ApprovalEngine and StateManager are the seed's, awaitable.
         pending = await orchestrator.approval_engine.list_pending_approvals("boss@company.com")
         assert [p.workflow_id for p in pending] == [orchestrator.workflow_id]
         decided = await orchestrator.approval_engine.respond_to_approval(
-            pending[0].id, "boss@company.com", "approve")
+            pending[0].id, "boss@company.com", "approve"
+        )
         assert decided.status == "approved"
         assert (await orchestrator.execute_workflow())["status"] == "completed"
 
     asyncio.run(scenario())
 
 
-def test_an_async_session_names_the_database(db: Database, async_url: str,
-                                             services: Services) -> None:
+def test_an_async_session_names_the_database(db: Database, async_url: str, services: Services) -> None:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
     async def scenario() -> str:
@@ -800,8 +942,9 @@ def test_an_async_session_names_the_database(db: Database, async_url: str,
             async with async_sessionmaker(engine, class_=AsyncSession)() as session:
                 orchestrator = SmolAgentOrchestrator(db_session=session)
                 assert orchestrator.db.url == normalise_url(str(db.url))
-                await orchestrator.create_workflow("w", workflow_definition={
-                    "steps": [{"name": "c", "type": "checkpoint"}]})
+                await orchestrator.create_workflow(
+                    "w", workflow_definition={"steps": [{"name": "c", "type": "checkpoint"}]}
+                )
                 return (await orchestrator.execute_workflow())["status"]
         finally:
             await engine.dispose()
@@ -814,22 +957,30 @@ def test_an_async_session_names_the_database(db: Database, async_url: str,
 # -- the demo application ---------------------------------------------------------------------
 
 
-def test_demo_application(db: Database, async_url: str, services: Services,
-                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_application(
+    db: Database, async_url: str, services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
     sys.path.insert(0, str(ROOT / "examples"))
     try:
         import demo_application
     finally:
         sys.path.remove(str(ROOT / "examples"))
     outcomes = asyncio.run(demo_application.demo(async_url, False))
-    assert outcomes == {"order_processing": "completed", "budget_multilevel": "completed",
-                        "deployment_pipeline": "rolled back (paused)",
-                        "document_review": "completed"}
+    assert outcomes == {
+        "order_processing": "completed",
+        "budget_multilevel": "completed",
+        "deployment_pipeline": "rolled back (paused)",
+        "document_review": "completed",
+    }
     printed = capsys.readouterr().out
-    for line in ("1. E-commerce order processing with approvals", "2. Multi-level budget approval",
-                 "3. Deployment pipeline with rollback", "4. Document review with multi-approvers",
-                 "cfo@example.com: approve -> request approved",
-                 "compensated deploy with rollback_release"):
+    for line in (
+        "1. E-commerce order processing with approvals",
+        "2. Multi-level budget approval",
+        "3. Deployment pipeline with rollback",
+        "4. Document review with multi-approvers",
+        "cfo@example.com: approve -> request approved",
+        "compensated deploy with rollback_release",
+    ):
         assert line in printed
     assert len(ops.list_workflows(db).rows) == 4
 
@@ -837,10 +988,19 @@ def test_demo_application(db: Database, async_url: str, services: Services,
 def test_demo_application_runs_as_the_seed_says(tmp_path: Path) -> None:
     """``python examples/demo_application.py`` on the embedded SQLite database."""
     env = {k: v for k, v in os.environ.items() if k not in CHANNEL_ENV}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'countersign.db'}",
-               COUNTERSIGN_SECRETS_FILE="/nonexistent/secrets.toml")
-    done = subprocess.run([sys.executable, "examples/demo_application.py"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=240, check=False)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'countersign.db'}",
+        COUNTERSIGN_SECRETS_FILE="/nonexistent/secrets.toml",
+    )
+    done = subprocess.run(
+        [sys.executable, "examples/demo_application.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "agents use the rehearsal model (no LLM)" in done.stdout
     assert done.stdout.count(": completed") == 3
@@ -850,14 +1010,23 @@ def test_demo_application_runs_as_the_seed_says(tmp_path: Path) -> None:
 def test_demo_application_asks_at_the_prompt(tmp_path: Path) -> None:
     """``--ask``: the person at the terminal answers; a rejected payment fails the order."""
     env = {k: v for k, v in os.environ.items() if k not in CHANNEL_ENV}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'countersign.db'}",
-               COUNTERSIGN_SECRETS_FILE="/nonexistent/secrets.toml")
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'countersign.db'}",
+        COUNTERSIGN_SECRETS_FILE="/nonexistent/secrets.toml",
+    )
     # The order's payment is rejected; the budget's three levels, the deploy and two
     # reviewers approve.
     answers = "r\n" + "a\n" * 6
-    done = subprocess.run([sys.executable, "examples/demo_application.py", "--ask"], cwd=ROOT,
-                          env=env, input=answers, capture_output=True, text=True, timeout=240,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "examples/demo_application.py", "--ask"],
+        cwd=ROOT,
+        env=env,
+        input=answers,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("approve or reject? [A/r]") == 7
     assert "finance@example.com: reject -> request rejected" in done.stdout
@@ -870,8 +1039,10 @@ def test_demo_application_asks_at_the_prompt(tmp_path: Path) -> None:
 
 
 def test_async_urls_name_the_same_database() -> None:
-    assert sync_url("postgresql+asyncpg://u:p@h:5432/d?ssl=require&command_timeout=5") == \
-        "postgresql+psycopg://u:p@h:5432/d?sslmode=require"
+    assert (
+        sync_url("postgresql+asyncpg://u:p@h:5432/d?ssl=require&command_timeout=5")
+        == "postgresql+psycopg://u:p@h:5432/d?sslmode=require"
+    )
     assert sync_url("postgresql+psycopg://u@h/d") == "postgresql+psycopg://u@h/d"
     assert sync_url("sqlite+aiosqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
     with pytest.raises(ConfigurationError, match="in-memory"):
@@ -885,10 +1056,10 @@ def test_async_urls_name_the_same_database() -> None:
 def test_model_config_keeps_secrets_out_of_definitions() -> None:
     from core.orchestrator import agent_defaults
 
-    assert agent_defaults({"provider": "inference_client", "model_id": "m", "temperature": 0.2},
-                          "code") == {"type": "code", "model": {
-                              "provider": "inference_client", "model_id": "m",
-                              "options": {"temperature": 0.2}}}
+    assert agent_defaults({"provider": "inference_client", "model_id": "m", "temperature": 0.2}, "code") == {
+        "type": "code",
+        "model": {"provider": "inference_client", "model_id": "m", "options": {"temperature": 0.2}},
+    }
     with pytest.raises(ConfigurationError, match="api_key_env"):
         agent_defaults({"provider": "openai", "api_key": "sk-1"}, None)
     with pytest.raises(ConfigurationError, match="agent_type"):
@@ -901,10 +1072,13 @@ def test_seed_tool_classes_are_smolagents_tools() -> None:
     from core import orchestrator_async
     from core.agents.tools import CreateCheckpointTool, RequestApprovalTool, RollbackTool
 
-    for name, ours in [("ApprovalRequiredTool", RequestApprovalTool),
-                       ("ApprovalTool", RequestApprovalTool),
-                       ("ApprovalRequestTool", RequestApprovalTool),
-                       ("CheckpointTool", CreateCheckpointTool), ("RollbackTool", RollbackTool)]:
+    for name, ours in [
+        ("ApprovalRequiredTool", RequestApprovalTool),
+        ("ApprovalTool", RequestApprovalTool),
+        ("ApprovalRequestTool", RequestApprovalTool),
+        ("CheckpointTool", CreateCheckpointTool),
+        ("RollbackTool", RollbackTool),
+    ]:
         seed_class = getattr(orchestrator_async, name)
         assert seed_class is ours and issubclass(seed_class, Tool)
     assert set(RequestApprovalTool.inputs) >= {"title", "description", "approval_type"}

@@ -26,8 +26,7 @@ def start_seed(db: Database, name: str, input_data: dict[str, object] | None = N
     """Start a seed example as its agent, agent@company.com (a service account)."""
     add_user(db, "agent@company.com", role="service")
     definition = load_definition_file(SEED / name)
-    return ops.create_workflow(db, definition, input_data=input_data,
-                               created_by="agent@company.com").id
+    return ops.create_workflow(db, definition, input_data=input_data, created_by="agent@company.com").id
 
 
 def run(db: Database) -> None:
@@ -39,10 +38,10 @@ def test_basic_usage(db: Database) -> None:
     run(db)
     assert status(db, workflow_id) == "waiting_approval"
     approval = open_approval_of(db, workflow_id)
-    assert (approval.title, approval.approvers) == ("Critical Operation Approval",
-                                                   ["admin@company.com"])
-    ApprovalEngine(db).respond_to_approval(approval.id, "admin@company.com", "approve",
-                                           comment="go ahead", channel="cli")
+    assert (approval.title, approval.approvers) == ("Critical Operation Approval", ["admin@company.com"])
+    ApprovalEngine(db).respond_to_approval(
+        approval.id, "admin@company.com", "approve", comment="go ahead", channel="cli"
+    )
     run(db)
     workflow = ops.get_workflow(db, workflow_id)
     assert workflow.status == "completed"
@@ -60,8 +59,9 @@ def test_order_processing(db: Database) -> None:
     approval = open_approval_of(db, workflow_id)
     assert approval.approval_type == "budget"
     assert approval.context_data == {"amount": 1200.0, "currency": "USD"}
-    ApprovalEngine(db).respond_to_approval(approval.id, "finance@company.com", "approve",
-                                           {"approved_amount": 1000})
+    ApprovalEngine(db).respond_to_approval(
+        approval.id, "finance@company.com", "approve", {"approved_amount": 1000}
+    )
     assert ApprovalEngine(db).get(approval.id).status == "modified"
     run(db)
     workflow = ops.get_workflow(db, workflow_id)
@@ -87,15 +87,22 @@ def test_deployment_pipeline(db: Database) -> None:
     run(db)
     approval = open_approval_of(db, workflow_id)
     assert (approval.title, approval.approval_type, approval.approvers) == (
-        "Production Deploy Approval", "form", ["devops@company.com"])
-    ApprovalEngine(db).respond_to_approval(approval.id, "devops@company.com", "approve",
-                                           {"note": "window ok"})
+        "Production Deploy Approval",
+        "form",
+        ["devops@company.com"],
+    )
+    ApprovalEngine(db).respond_to_approval(
+        approval.id, "devops@company.com", "approve", {"note": "window ok"}
+    )
     run(db)
     workflow = ops.get_workflow(db, workflow_id)
     assert workflow.status == "completed"
     assert set(workflow.step_outputs) == {"pre_deployment_checks", "deployment_approval", "deploy"}
     assert [c.name for c in ops.checkpoints_of(db, workflow_id)] == [
-        "after:pre_deployment_checks", "before:deployment_approval", "after:deploy"]
+        "after:pre_deployment_checks",
+        "before:deployment_approval",
+        "after:deploy",
+    ]
     assert event_types(db, workflow_id).count("step.completed") == 3
 
 
@@ -107,8 +114,7 @@ def demo(db: Database) -> dict[str, str]:
     """The demo loaded and run until every scenario waits for a person."""
     started = load_demo(db)
     build_runner(db, lease_seconds=10).run_until_idle(max_seconds=60)
-    by_template = dict(zip(["order", "budget", "deploy", "review"], [w.id for w in started],
-                           strict=True))
+    by_template = dict(zip(["order", "budget", "deploy", "review"], [w.id for w in started], strict=True))
     return by_template
 
 
@@ -118,8 +124,7 @@ def test_demo_order_processing(db: Database, demo: dict[str, str]) -> None:
     assert approval.approvers == ["finance@example.com"]
     assert approval.context_data["amount"] == 12500
     assert ops.get_workflow(db, workflow_id).step_outputs["validate_order"]["total"] == 12500
-    ApprovalEngine(db).respond_to_approval(approval.id, "finance@example.com", "approve",
-                                           channel="dashboard")
+    ApprovalEngine(db).respond_to_approval(approval.id, "finance@example.com", "approve", channel="dashboard")
     run(db)
     # The confirmation agent (rehearsal model) holds its send_confirmation call.
     held = open_approval_of(db, workflow_id)
@@ -139,8 +144,10 @@ def test_demo_budget_climbs_manager_director_cfo(db: Database, demo: dict[str, s
     engine = ApprovalEngine(db)
     approval = open_approval_of(db, demo["budget"])
     assert approval.approvers == ["manager@example.com"]
-    for approver, next_approvers in [("manager@example.com", ["director@example.com"]),
-                                     ("director@example.com", ["cfo@example.com"])]:
+    for approver, next_approvers in [
+        ("manager@example.com", ["director@example.com"]),
+        ("director@example.com", ["cfo@example.com"]),
+    ]:
         assert engine.list_pending_approvals(approver)[0].id == approval.id
         answered = engine.respond_to_approval(approval.id, approver, "approve")
         assert (answered.status, answered.approvers) == ("pending", next_approvers)
@@ -152,15 +159,22 @@ def test_demo_budget_climbs_manager_director_cfo(db: Database, demo: dict[str, s
     run(db)
     assert status(db, demo["budget"]) == "completed"
     assert [e for e in event_types(db, demo["budget"]) if e.startswith("approval.")] == [
-        "approval.requested", "approval.responded", "approval.level_passed",
-        "approval.responded", "approval.level_passed", "approval.responded", "approval.decided"]
+        "approval.requested",
+        "approval.responded",
+        "approval.level_passed",
+        "approval.responded",
+        "approval.level_passed",
+        "approval.responded",
+        "approval.decided",
+    ]
 
 
 def test_demo_budget_lower_amount_drops_the_cfo(db: Database, demo: dict[str, str]) -> None:
     engine = ApprovalEngine(db)
     approval = open_approval_of(db, demo["budget"])
-    after_manager = engine.respond_to_approval(approval.id, "manager@example.com", "approve",
-                                               {"approved_amount": 30000}, comment="trim it")
+    after_manager = engine.respond_to_approval(
+        approval.id, "manager@example.com", "approve", {"approved_amount": 30000}, comment="trim it"
+    )
     assert after_manager.approvers == ["director@example.com"]
     # The director is asked about the amount the manager allowed, not the original one.
     final = engine.respond_to_approval(approval.id, "director@example.com", "approve")
@@ -177,21 +191,20 @@ def test_demo_budget_lower_amount_below_director_ends_at_the_manager(
 ) -> None:
     engine = ApprovalEngine(db)
     approval = open_approval_of(db, demo["budget"])
-    final = engine.respond_to_approval(approval.id, "manager@example.com", "approve",
-                                       {"approved_amount": 8000})
+    final = engine.respond_to_approval(
+        approval.id, "manager@example.com", "approve", {"approved_amount": 8000}
+    )
     assert final.status == "modified" and final.level == 0
     assert final.decision_data == {"approved_amount": 8000.0}
 
 
-def test_demo_budget_director_cannot_raise_what_the_manager_cut(
-    db: Database, demo: dict[str, str]
-) -> None:
+def test_demo_budget_director_cannot_raise_what_the_manager_cut(db: Database, demo: dict[str, str]) -> None:
     engine = ApprovalEngine(db)
     approval = open_approval_of(db, demo["budget"])
-    engine.respond_to_approval(approval.id, "manager@example.com", "approve",
-                               {"approved_amount": 30000})
-    final = engine.respond_to_approval(approval.id, "director@example.com", "approve",
-                                       {"approved_amount": 20000})
+    engine.respond_to_approval(approval.id, "manager@example.com", "approve", {"approved_amount": 30000})
+    final = engine.respond_to_approval(
+        approval.id, "director@example.com", "approve", {"approved_amount": 20000}
+    )
     assert final.status == "modified"
     assert final.decision_data["approved_amount"] == 20000
 
@@ -210,20 +223,38 @@ def test_demo_deployment_rolled_back_after_deploy(db: Database, demo: dict[str, 
 
     # Rolling back is an admin's: devops, an approver, is refused (and nothing is undone).
     with pytest.raises(NotAuthorized, match="devops@example.com may not workflows:rollback"):
-        rollback(db, default_registry, workflow_id, checkpoint_name="before:deployment_approval",
-                 reason="error rate up after deploy", actor="devops@example.com")
-    result = rollback(db, default_registry, workflow_id,
-                      checkpoint_name="before:deployment_approval",
-                      reason="error rate up after deploy", actor="admin@example.com")
+        rollback(
+            db,
+            default_registry,
+            workflow_id,
+            checkpoint_name="before:deployment_approval",
+            reason="error rate up after deploy",
+            actor="devops@example.com",
+        )
+    result = rollback(
+        db,
+        default_registry,
+        workflow_id,
+        checkpoint_name="before:deployment_approval",
+        reason="error rate up after deploy",
+        actor="admin@example.com",
+    )
     assert [(c["step"], c["tool"]) for c in result.compensations] == [
-        ("smoke_tests", None), ("deploy", "rollback_release"), ("deployment_approval", None)]
+        ("smoke_tests", None),
+        ("deploy", "rollback_release"),
+        ("deployment_approval", None),
+    ]
     deploy_comp = next(c for c in result.compensations if c["step"] == "deploy")
     assert deploy_comp["result"] == {"rolled_back": deployment}
     workflow = ops.get_workflow(db, workflow_id)
     assert workflow.status == "paused"
     assert list(workflow.step_outputs) == ["pre_deployment_checks"]
     assert [r.status for r in step_runs(db, workflow_id)] == [
-        "completed", "rolled_back", "compensated", "rolled_back"]
+        "completed",
+        "rolled_back",
+        "compensated",
+        "rolled_back",
+    ]
     # Resumed, it asks again from the approval.
     ops.resume_workflow(db, workflow_id, "devops@example.com")
     run(db)
@@ -237,14 +268,13 @@ def test_demo_document_review_two_of_three(db: Database, demo: dict[str, str]) -
     approval = open_approval_of(db, workflow_id)
     assert approval.threshold == 2 and len(approval.approvers) == 3
     # A reject does not decide here: two approvals still can.
-    after_reject = engine.respond_to_approval(approval.id, "legal@example.com", "reject",
-                                              comment="wording")
+    after_reject = engine.respond_to_approval(approval.id, "legal@example.com", "reject", comment="wording")
     assert after_reject.status == "pending"
-    one = engine.respond_to_approval(approval.id, "compliance@example.com", "approve",
-                                     {"verdict": "publish"})
+    one = engine.respond_to_approval(approval.id, "compliance@example.com", "approve", {"verdict": "publish"})
     assert one.status == "pending"
-    two = engine.respond_to_approval(approval.id, "editor@example.com", "approve",
-                                     {"verdict": "publish_with_edits", "notes": "fix typo"})
+    two = engine.respond_to_approval(
+        approval.id, "editor@example.com", "approve", {"verdict": "publish_with_edits", "notes": "fix typo"}
+    )
     assert two.status == "approved"
     assert len(engine.responses(approval.id)) == 3
     run(db)
@@ -272,8 +302,11 @@ def test_demo_users_and_groups(db: Database) -> None:
     assert len(engine.list_pending_approvals()) == 0  # nothing asked before the runner ran
     build_runner(db, registry=default_registry, lease_seconds=10).run_until_idle(max_seconds=60)
     assert {a.title for a in engine.list_pending_approvals()} == {
-        "High-value payment", "Marketing campaign budget", "Production deploy approval",
-        "Review the pricing page update"}
+        "High-value payment",
+        "Marketing campaign budget",
+        "Production deploy approval",
+        "Review the pricing page update",
+    }
     assert isinstance(default_registry, ToolRegistry)
 
 
@@ -287,8 +320,7 @@ def test_demo_team_runs_through_its_gate(db: Database, demo: dict[str, str]) -> 
     ApprovalEngine(db).respond_to_approval(gate.id, "admin@example.com", "approve")
     run(db)
     assert status(db, workflow.id) == "completed"
-    assert [r.step_name for r in step_runs(db, workflow.id)] == [
-        "researcher", "approve_writer", "writer"]
+    assert [r.step_name for r in step_runs(db, workflow.id)] == ["researcher", "approve_writer", "writer"]
 
 
 def test_demo_tenant_user_talks_to_the_support_flow(db: Database, demo: dict[str, str]) -> None:

@@ -275,8 +275,11 @@ def test_an_email_link_answer_names_its_recipient_and_a_backup_keeps_the_chain(
     add_user(db, REQUESTER, role="service")
     add_user(db, FINANCE, role="approver")
     workflow_id = ops.create_workflow(
-        db, {"name": "pay", "steps": [pay_step()]},
-        input_data={"amount": PROPOSED["amount"], "note": PROPOSED["note"]}, created_by=REQUESTER).id
+        db,
+        {"name": "pay", "steps": [pay_step()]},
+        input_data={"amount": PROPOSED["amount"], "note": PROPOSED["note"]},
+        created_by=REQUESTER,
+    ).id
     run(db, registry)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
     respond_with_link(db, make_link_token(approval.id, FINANCE, "approve", level=0))

@@ -64,8 +64,17 @@ def texts(at: AppTest, kind: str) -> list[str]:
 
 def all_text(at: AppTest) -> str:
     parts: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success",
-                 "warning", "error"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "info",
+        "success",
+        "warning",
+        "error",
+    ):
         parts += texts(at, kind)
     return "\n".join(parts)
 
@@ -124,8 +133,7 @@ def demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture
-def demo_db(monkeypatch: pytest.MonkeyPatch, demo_template: Path, tmp_path: Path
-            ) -> Iterator[Database]:
+def demo_db(monkeypatch: pytest.MonkeyPatch, demo_template: Path, tmp_path: Path) -> Iterator[Database]:
     """A copy of the demo database, with the dashboard pointed at it."""
     path = tmp_path / "demo.db"
     shutil.copyfile(demo_template, path)

@@ -84,8 +84,7 @@ def test_reject_with_a_comment(demo_db: Database) -> None:
     assert "This request was **rejected**" in all_text(at)
     assert not ANSWER_BUTTONS & buttons(at)
     assert ApprovalEngine(demo_db).get(approval.id).status == "rejected"
-    assert ApprovalEngine(demo_db).responses(approval.id)[0].comment == \
-        "Customer is over their credit limit."
+    assert ApprovalEngine(demo_db).responses(approval.id)[0].comment == "Customer is over their credit limit."
 
 
 def test_approve_a_budget_with_changes(demo_db: Database) -> None:
@@ -105,14 +104,17 @@ def test_approve_a_budget_with_changes(demo_db: Database) -> None:
 def test_a_gate_shows_its_facts_as_text_and_offers_no_edit(demo_db: Database) -> None:
     engine = ApprovalEngine(demo_db)
     approval = engine.request_approval(
-        None, "Restart *the* cache", requested_from="manager@example.com",
-        config={"allow_modify": True}, context_data={"service": "cache", "note": "**now**"},
-        requested_by="agent@example.com")
+        None,
+        "Restart *the* cache",
+        requested_from="manager@example.com",
+        config={"allow_modify": True},
+        context_data={"service": "cache", "note": "**now**"},
+        requested_by="agent@example.com",
+    )
     at = open_approval("manager@example.com", approval.id)
     assert [t.value for t in at.title] == [r"Restart \*the\* cache"]
     facts = table_with(at, "what", "value")
-    assert dict(zip(facts["what"], facts["value"], strict=True)) == {
-        "service": "cache", "note": "**now**"}
+    assert dict(zip(facts["what"], facts["value"], strict=True)) == {"service": "cache", "note": "**now**"}
     assert "Approve with changes" not in buttons(at)
     assert not [w for w in at.text_input if str(w.key).startswith("approval.edit.")]
     at.button(key="approval.approve").click().run()
@@ -121,8 +123,8 @@ def test_a_gate_shows_its_facts_as_text_and_offers_no_edit(demo_db: Database) ->
 
 def test_a_plain_binary_request_offers_no_changes(demo_db: Database) -> None:
     approval = ApprovalEngine(demo_db).request_approval(
-        None, "Restart the cache", requested_from="manager@example.com",
-        requested_by="agent@example.com")
+        None, "Restart the cache", requested_from="manager@example.com", requested_by="agent@example.com"
+    )
     at = open_approval("manager@example.com", approval.id)
     assert {"Approve", "Reject"} <= buttons(at)
     assert "Approve with changes" not in buttons(at)

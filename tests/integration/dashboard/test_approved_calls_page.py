@@ -66,9 +66,12 @@ def table(at: AppTest, name: str) -> list[dict[str, Any]]:
 
 def edit_keys(at: AppTest) -> set[str]:
     prefix = f"{components.approvals.EDIT_KEY}."
-    return {str(w.key) for kind in ("text_input", "text_area", "number_input", "selectbox",
-                                   "checkbox")
-            for w in getattr(at, kind) if str(w.key).startswith(prefix)}
+    return {
+        str(w.key)
+        for kind in ("text_input", "text_area", "number_input", "selectbox", "checkbox")
+        for w in getattr(at, kind)
+        if str(w.key).startswith(prefix)
+    }
 
 
 def errors(at: AppTest) -> str:
@@ -77,7 +80,8 @@ def errors(at: AppTest) -> str:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_what_the_tool_receives_is_what_the_page_approved(
-        dashboard: Database, calls: Calls, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    dashboard: Database, calls: Calls, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
     approval_type, decision, data, received = CASES[case]
     registry = pay_registry(calls)
     workflow_id, approval = waiting(dashboard, registry, approval_type)
@@ -86,13 +90,16 @@ def test_what_the_tool_receives_is_what_the_page_approved(
     # What approving does, from the request view: the call as a table.
     assert "Approving runs the tool **pay** with these arguments:" in [m.value for m in at.markdown]
     assert table(at, "approval.call") == [
-        {"argument": "amount", "proposed": "12500"}, {"argument": "currency", "proposed": "USD"},
-        {"argument": "note", "proposed": "invoice 7"}]
+        {"argument": "amount", "proposed": "12500"},
+        {"argument": "currency", "proposed": "USD"},
+        {"argument": "note", "proposed": "invoice 7"},
+    ]
     shown = "\n".join(m.value for m in at.markdown)
     assert "**Votes:** 0 of 1 needed" in shown
     # The Edit section offers this tool's arguments only (a budget's amount is the approved amount).
-    expected_edit = {"approval.edit.currency", "approval.edit.note"} | \
-        ({"approval.edit.amount"} if approval_type != "budget" else set())
+    expected_edit = {"approval.edit.currency", "approval.edit.note"} | (
+        {"approval.edit.amount"} if approval_type != "budget" else set()
+    )
     assert edit_keys(at) == expected_edit
     if approval_type == "budget":
         assert "**Amount:** 12,500.00 USD (twelve thousand five hundred US dollars)" in shown
@@ -120,8 +127,9 @@ def test_what_the_tool_receives_is_what_the_page_approved(
     if received is None:
         text = errors(at)
         assert "Nothing was recorded. The answer was refused" in text
-        assert REFUSAL_NAMES[case].replace(".", "").replace(" ", "") in \
-            text.replace("\\", "").replace(".", "").replace(" ", ""), text
+        assert REFUSAL_NAMES[case].replace(".", "").replace(" ", "") in text.replace("\\", "").replace(
+            ".", ""
+        ).replace(" ", ""), text
         assert engine.get(approval.id).status == "pending"
         assert engine.responses(approval.id) == []
         assert at.button(key="approval.approve")  # still answerable
@@ -144,12 +152,14 @@ def test_what_the_tool_receives_is_what_the_page_approved(
         # Decided: the page shows what ran against what was proposed.
         at.run()
         changes = table(at, "approval.changes")
-        assert changes == [{"argument": k, "before": str(v), "after": str(received[k])}
-                           for k, v in CASES["approve"][3].items() if received[k] != v]
+        assert changes == [
+            {"argument": k, "before": str(v), "after": str(received[k])}
+            for k, v in CASES["approve"][3].items()
+            if received[k] != v
+        ]
 
 
-def test_approve_with_an_edit_left_in_the_form_is_not_sent(
-        dashboard: Database, calls: Calls) -> None:
+def test_approve_with_an_edit_left_in_the_form_is_not_sent(dashboard: Database, calls: Calls) -> None:
     registry = pay_registry(calls)
     _, approval = waiting(dashboard, registry)
     at = open_approval(FINANCE, approval.id)
@@ -162,8 +172,7 @@ def test_approve_with_an_edit_left_in_the_form_is_not_sent(
     assert calls.of("pay") == [{"amount": 12500, "currency": "USD", "note": "invoice 8"}]
 
 
-def test_approve_with_changes_and_nothing_changed_is_refused(
-        dashboard: Database, calls: Calls) -> None:
+def test_approve_with_changes_and_nothing_changed_is_refused(dashboard: Database, calls: Calls) -> None:
     registry = pay_registry(calls)
     _, approval = waiting(dashboard, registry)
     at = open_approval(FINANCE, approval.id)
@@ -208,7 +217,8 @@ def confirmation_registry(calls: Calls) -> ToolRegistry:
 
 
 def test_the_agents_held_call_is_shown_and_sent_as_edited(
-        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch, calls: Calls) -> None:
+    db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch, calls: Calls
+) -> None:
     registry = confirmation_registry(calls)
     [order, *_] = load_demo(db)
     build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
@@ -217,8 +227,9 @@ def test_the_agents_held_call_is_shown_and_sent_as_edited(
     with _app_over(monkeypatch, db_url):
         # The payment: a budget of a guarded charge_payment call, approved as asked.
         at = open_approval("finance@example.com", payment.id)
-        assert "Approving runs the tool **charge\\_payment** with these arguments:" in \
-            [m.value for m in at.markdown]
+        assert "Approving runs the tool **charge\\_payment** with these arguments:" in [
+            m.value for m in at.markdown
+        ]
         assert {r["argument"] for r in table(at, "approval.call")} == {"amount", "currency"}
         facts = {r["what"]: r["value"] for r in table(at, "approval.facts")}
         assert facts["Order id"] == "ORD-1042"
@@ -248,30 +259,62 @@ def test_the_agents_held_call_is_shown_and_sent_as_edited(
 
 
 def test_arguments_of_every_shape_come_back_unchanged_unless_edited(
-        dashboard: Database, calls: Calls) -> None:
+    dashboard: Database, calls: Calls
+) -> None:
     """Lists, objects, dates, flags and optional values ride through the Edit section as they
     were; only the argument the approver changed is sent, and the tool gets all the rest."""
     registry = ToolRegistry()
 
     @registry.register("ship")
-    def ship(order: dict[str, Any], lines: list[dict[str, Any]], express: bool, count: int,
-             when: datetime, label: str | None = None, idempotency_key: str = "") -> dict[str, Any]:
+    def ship(
+        order: dict[str, Any],
+        lines: list[dict[str, Any]],
+        express: bool,
+        count: int,
+        when: datetime,
+        label: str | None = None,
+        idempotency_key: str = "",
+    ) -> dict[str, Any]:
         """Ship an order (records what it received)."""
-        calls.add("ship", order=order, lines=lines, express=express, count=count,
-                  when=when, label=label)
+        calls.add("ship", order=order, lines=lines, express=express, count=count, when=when, label=label)
         return {}
 
-    args = {"order": {"id": "ORD-9", "tags": ["a", "b"]},
-            "lines": [{"sku": "X", "qty": 2, "note": None}], "express": True, "count": 2,
-            "when": "2026-12-24T09:30:00Z", "label": "Fragile: *glass*\nhandle with care"}
-    workflow = ops.create_workflow(dashboard, {"name": "ship", "steps": [{
-        "name": "ship", "type": "tool", "tool": "ship", "requires_approval": True, "args": args,
-        "approval_config": {"requested_from": FINANCE}}]}, created_by=REQUESTER)
+    args = {
+        "order": {"id": "ORD-9", "tags": ["a", "b"]},
+        "lines": [{"sku": "X", "qty": 2, "note": None}],
+        "express": True,
+        "count": 2,
+        "when": "2026-12-24T09:30:00Z",
+        "label": "Fragile: *glass*\nhandle with care",
+    }
+    workflow = ops.create_workflow(
+        dashboard,
+        {
+            "name": "ship",
+            "steps": [
+                {
+                    "name": "ship",
+                    "type": "tool",
+                    "tool": "ship",
+                    "requires_approval": True,
+                    "args": args,
+                    "approval_config": {"requested_from": FINANCE},
+                }
+            ],
+        },
+        created_by=REQUESTER,
+    )
     run(dashboard, registry)
     [approval] = ApprovalEngine(dashboard).list_pending_approvals(workflow_id=workflow.id)
     at = open_approval(FINANCE, approval.id)
     assert [r["argument"] for r in table(at, "approval.call")] == [
-        "order", "lines", "express", "count", "when", "label"]
+        "order",
+        "lines",
+        "express",
+        "count",
+        "when",
+        "label",
+    ]
     assert at.text_area(key="approval.edit.label").value == args["label"]
     at.number_input(key="approval.edit.count").set_value(3)
     at.button(key="approval.modify").click().run()

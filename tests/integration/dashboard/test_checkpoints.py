@@ -29,8 +29,8 @@ def completed_deployment(db: Database) -> str:
     """The demo deployment, approved and run to the end (deploy done, compensable)."""
     approval = pending_for(db, "devops@example.com")[0]
     ApprovalEngine(db).respond_to_approval(
-        approval.id, "devops@example.com", "approve",
-        data={"change_ticket": "CHG-7", "window": "now"})
+        approval.id, "devops@example.com", "approve", data={"change_ticket": "CHG-7", "window": "now"}
+    )
     run_runner(db)
     workflow_id = approval.workflow_id or ""
     assert ops.get_workflow(db, workflow_id).status == "completed"
@@ -69,8 +69,7 @@ def test_an_admin_rolls_back_through_the_dialog(demo_db: Database) -> None:
     # Before confirming: the compensations that will run, and the requests to cancel.
     plan = table_with(at, "step", "compensation")
     assert list(plan["step"]) == ["smoke_tests", "deploy", "deployment_approval"]
-    assert list(plan["compensation"]) == ["(nothing to undo)", "rollback_release",
-                                          "(nothing to undo)"]
+    assert list(plan["compensation"]) == ["(nothing to undo)", "rollback_release", "(nothing to undo)"]
     assert "**Requests that will be cancelled:** none" in all_text(at)
 
     at.button(key="rollback.submit").click().run()  # no reason, not confirmed
@@ -92,8 +91,7 @@ def test_an_admin_rolls_back_through_the_dialog(demo_db: Database) -> None:
     assert "Rolled back to **before:deployment\\_approval**" in all_text(at)
     compensations = table_with(at, "step", "tool", "result")
     assert list(compensations["step"]) == ["smoke_tests", "deploy", "deployment_approval"]
-    assert list(compensations["tool"]) == ["(nothing to undo)", "rollback_release",
-                                           "(nothing to undo)"]
+    assert list(compensations["tool"]) == ["(nothing to undo)", "rollback_release", "(nothing to undo)"]
     assert "rollback.submit" not in {b.key for b in at.button}  # the dialog closed
     rolled = [e for e in ops.events_of(demo_db, workflow_id) if e.event_type == "workflow.rolled_back"]
     assert [(e.actor, e.data["reason"]) for e in rolled] == [("admin@example.com", "Bad release")]
@@ -130,7 +128,8 @@ def test_a_busy_workflow_is_refused_with_core_s_message(demo_db: Database) -> No
     no_exception(at)
     # A conflict with the workflow's state (core.base.errors.Conflict) is shown as a warning.
     assert "A runner is executing a step of this workflow right now; try again in a moment." in [
-        e.value for e in at.warning]
+        e.value for e in at.warning
+    ]
     assert ops.get_workflow(demo_db, workflow_id).status == "running"
 
 
@@ -146,8 +145,7 @@ def test_the_workflow_page_says_what_it_waits_for_and_how_it_ended(demo_db: Data
     approval = pending_for(demo_db, "devops@example.com")[0]
     at = checkpoints_of("viewer@example.com", approval.workflow_id or "")
     text = all_text(at)
-    assert f"Waits for **{md('devops@example.com')}** to answer **Production deploy approval**" \
-        in text
+    assert f"Waits for **{md('devops@example.com')}** to answer **Production deploy approval**" in text
     [link] = [x for x in at.get("page_link") if x.proto.label == "Open the request"]
     assert approval.id in link.proto.query_string
     workflow_id = completed_deployment(demo_db)

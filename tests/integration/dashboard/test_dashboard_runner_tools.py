@@ -25,8 +25,9 @@ def record_dashboard_call(order: str, amount: float) -> dict:
 """
 
 
-def test_the_dashboards_runner_runs_a_tool_module_tool(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_dashboards_runner_runs_a_tool_module_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from components import services
 
     module = f"dashboard_tools_{tmp_path.name.replace('-', '_')}"
@@ -40,11 +41,26 @@ def test_the_dashboards_runner_runs_a_tool_module_tool(tmp_path: Path,
     started = services._services(url, "internal", False)
     try:
         assert started.runner is not None and module in sys.modules
-        workflow = ops.create_workflow(started.db, {"name": "Tool module run", "steps": [
-            {"name": "record", "type": "tool", "tool": "record_dashboard_call",
-             "args": {"order": "A-17", "amount": 120.5}}]}, created_by="cli:test")
-        wait_until(lambda: ops.get_workflow(started.db, workflow.id).status == "completed",
-                   timeout=30, what="the dashboard's runner completes the workflow")
+        workflow = ops.create_workflow(
+            started.db,
+            {
+                "name": "Tool module run",
+                "steps": [
+                    {
+                        "name": "record",
+                        "type": "tool",
+                        "tool": "record_dashboard_call",
+                        "args": {"order": "A-17", "amount": 120.5},
+                    }
+                ],
+            },
+            created_by="cli:test",
+        )
+        wait_until(
+            lambda: ops.get_workflow(started.db, workflow.id).status == "completed",
+            timeout=30,
+            what="the dashboard's runner completes the workflow",
+        )
         assert json.loads(record.read_text()) == {"order": "A-17", "amount": 120.5}
     finally:
         if started.runner is not None:

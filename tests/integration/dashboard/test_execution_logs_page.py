@@ -41,12 +41,33 @@ def logs_db(app_env: str) -> Iterator[Database]:
     add_user(db, "platform@example.com", role="admin", password=PASSWORD)
     add_user(db, "acme@example.com", role="viewer", password=PASSWORD, tenant="acme")
     with db.session() as session:
-        record(session, "agent_step", "Step 1: called lookup", workflow_id=WF_A, tenant="acme",
-               agent="refunds", step_name="lookup_order")
-        record(session, "tool_call", "lookup() -> 100% done", workflow_id=WF_A, tool_name="lookup",
-               tenant="acme", agent="refunds")
-        record(session, "model_error", "RuntimeError: model server fell over", level="error",
-               workflow_id=WF_B, tenant="globex", agent="deployer")
+        record(
+            session,
+            "agent_step",
+            "Step 1: called lookup",
+            workflow_id=WF_A,
+            tenant="acme",
+            agent="refunds",
+            step_name="lookup_order",
+        )
+        record(
+            session,
+            "tool_call",
+            "lookup() -> 100% done",
+            workflow_id=WF_A,
+            tool_name="lookup",
+            tenant="acme",
+            agent="refunds",
+        )
+        record(
+            session,
+            "model_error",
+            "RuntimeError: model server fell over",
+            level="error",
+            workflow_id=WF_B,
+            tenant="globex",
+            agent="deployer",
+        )
         record(session, "agent_step", "session turn: hello", session_id=SESSION, agent="helpdesk")
     yield db
     db.dispose()
@@ -72,15 +93,22 @@ def downloaded_csv(at: AppTest, manager: MediaFileManager) -> pd.DataFrame:
 
 
 def test_the_platform_sees_every_row_filters_them_and_downloads_them(
-        logs_db: Database, downloads: MediaFileManager) -> None:
+    logs_db: Database, downloads: MediaFileManager
+) -> None:
     at = sign_in(new_app(), "platform@example.com", PASSWORD)
     open_page(at, "logs")
     no_exception(at)
     table = table_with(at, *COLUMNS)
-    assert sorted(table["message"]) == ["RuntimeError: model server fell over", "Step 1: called lookup",
-                                        "lookup() -> 100% done", "session turn: hello"]
-    links = {m: (w if isinstance(w, str) else None, s if isinstance(s, str) else None)
-             for m, w, s in zip(table["message"], table["workflow"], table["session"], strict=True)}
+    assert sorted(table["message"]) == [
+        "RuntimeError: model server fell over",
+        "Step 1: called lookup",
+        "lookup() -> 100% done",
+        "session turn: hello",
+    ]
+    links = {
+        m: (w if isinstance(w, str) else None, s if isinstance(s, str) else None)
+        for m, w, s in zip(table["message"], table["workflow"], table["session"], strict=True)
+    }
     assert links["Step 1: called lookup"] == (f"workflow?workflow={WF_A}", None)
     assert links["session turn: hello"] == (None, f"sessions?session={SESSION}")
     assert "**4** matching rows" in all_text(at)
@@ -107,8 +135,7 @@ def test_a_tenant_sees_only_its_rows(logs_db: Database, downloads: MediaFileMana
     open_page(at, "logs")
     no_exception(at)
     assert "Tenant **acme**: only its rows are shown." in all_text(at)
-    assert sorted(table_with(at, *COLUMNS)["message"]) == ["Step 1: called lookup",
-                                                          "lookup() -> 100% done"]
+    assert sorted(table_with(at, *COLUMNS)["message"]) == ["Step 1: called lookup", "lookup() -> 100% done"]
     assert set(downloaded_csv(at, downloads)["tenant"]) == {"acme"}
 
 

@@ -40,12 +40,22 @@ def test_counts_above_the_list(at: AppTest, demo_db: Database) -> None:
 def test_most_urgent_first_and_filters(at: AppTest, demo_db: Database) -> None:
     engine = ApprovalEngine(demo_db)
     workflow_id = engine.list_pending_approvals(requested_from="devops@example.com")[0].workflow_id
-    engine.request_approval(workflow_id, "Later one", requested_from="devops@example.com",
-                                    timeout="5h", requested_by="agent@example.com")
-    engine.request_approval(None, "Urgent one", requested_from="devops@example.com",
-                                     approval_type="form", timeout="30m",
-                                     config={"channels": ["slack"]},
-                                     requested_by="agent@example.com")
+    engine.request_approval(
+        workflow_id,
+        "Later one",
+        requested_from="devops@example.com",
+        timeout="5h",
+        requested_by="agent@example.com",
+    )
+    engine.request_approval(
+        None,
+        "Urgent one",
+        requested_from="devops@example.com",
+        approval_type="form",
+        timeout="30m",
+        config={"channels": ["slack"]},
+        requested_by="agent@example.com",
+    )
     sign_in(at, "devops@example.com")
     no_exception(at)
     assert links(at) == ["Urgent one", "Later one", "Production deploy approval"]
@@ -63,19 +73,19 @@ def test_most_urgent_first_and_filters(at: AppTest, demo_db: Database) -> None:
     assert links(at) == ["Urgent one"]
     at.selectbox(key="inbox.channel").set_value(None).run()
     at.selectbox(key="inbox.workflow").set_value(workflow_id).run()
-    assert links(at) == [
-        "Later one", "Production deploy approval"]
+    assert links(at) == ["Later one", "Production deploy approval"]
 
 
-def test_an_expired_deadline_is_said_and_a_viewer_has_an_empty_inbox(
-        at: AppTest, demo_db: Database) -> None:
+def test_an_expired_deadline_is_said_and_a_viewer_has_an_empty_inbox(at: AppTest, demo_db: Database) -> None:
     sign_in(at, "viewer@example.com")
     no_exception(at)
     assert links(at) == []
     assert any("Nothing is waiting for you" in i.value for i in at.info)
     with demo_db.session() as session:
-        row = session.get(ApprovalRequest, ApprovalEngine(demo_db).list_pending_approvals(
-            requested_from="finance@example.com")[0].id)
+        row = session.get(
+            ApprovalRequest,
+            ApprovalEngine(demo_db).list_pending_approvals(requested_from="finance@example.com")[0].id,
+        )
         assert row is not None
         row.expires_at = utcnow() - timedelta(minutes=1)
     finance = sign_in(new_app(), "finance@example.com")

@@ -24,8 +24,12 @@ from tests.integration.providers.loopback_ollama import FakeOllama
 @pytest.fixture
 def ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
     fake = FakeOllama()
-    for name in ("COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID", "COUNTERSIGN_MODEL_API_BASE",
-                 "COUNTERSIGN_OLLAMA_MODEL"):
+    for name in (
+        "COUNTERSIGN_MODEL_PROVIDER",
+        "COUNTERSIGN_MODEL_ID",
+        "COUNTERSIGN_MODEL_API_BASE",
+        "COUNTERSIGN_OLLAMA_MODEL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COUNTERSIGN_OLLAMA_URL", fake.url)
     st.cache_data.clear()
@@ -52,13 +56,13 @@ def test_settings_list_ollama_models_use_one_and_test_it(demo_db: Database, olla
     assert at.button(key="settings.provider.test.0").disabled  # no model named for the server
     at.button(key="settings.provider.test.1").click().run()
     no_exception(at)
-    assert [s.value for s in at.success][-1].startswith(
-        "ollama:qwen2.5:0.5b: The model answered: 'ok'")
+    assert [s.value for s in at.success][-1].startswith("ollama:qwen2.5:0.5b: The model answered: 'ok'")
     assert ollama.chats()[-1]["model"] == "qwen2.5:0.5b"
 
 
-def test_settings_show_a_failing_ollama_plainly(demo_db: Database, ollama: FakeOllama,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_show_a_failing_ollama_plainly(
+    demo_db: Database, ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("COUNTERSIGN_OLLAMA_URL", url)
     monkeypatch.setenv("COUNTERSIGN_OLLAMA_MODEL", "llama3.1")
@@ -67,6 +71,7 @@ def test_settings_show_a_failing_ollama_plainly(demo_db: Database, ollama: FakeO
     no_exception(at)
     assert f"Ollama at {url}: connection refused" in [e.value for e in at.error]
     at.button(key="settings.provider.test.0").click().run()
-    assert any(e.value.startswith(f"ollama:llama3.1: Ollama at {url}: connection refused (")
-               for e in at.error)
+    assert any(
+        e.value.startswith(f"ollama:llama3.1: Ollama at {url}: connection refused (") for e in at.error
+    )
     assert "Traceback" not in all_text(at)

@@ -38,11 +38,16 @@ def test_monitor_draws_its_charts(demo_db: Database) -> None:
     assert metrics["Waiting for a decision"] == "3"
     assert metrics["Decided"] == "1"
     titles = [spec["layout"]["title"]["text"] for spec in plotly_specs(at)]
-    assert titles == ["Approval requests per day", "Time to decision", "Workflows by status",
-                      "Runner heartbeat (seconds since last seen)",
-                      # approval analytics (core.ops.analytics); no approving vote: no rubber stamps
-                      "Time to decision by approval type", "Time to decision by channel",
-                      "Time to decision by approver"]
+    assert titles == [
+        "Approval requests per day",
+        "Time to decision",
+        "Workflows by status",
+        "Runner heartbeat (seconds since last seen)",
+        # approval analytics (core.ops.analytics); no approving vote: no rubber stamps
+        "Time to decision by approval type",
+        "Time to decision by channel",
+        "Time to decision by approver",
+    ]
     assert metrics["Requests"] == "4"
     assert "**1** of 1 runners alive" in all_text(at)
 
@@ -54,7 +59,8 @@ def test_monitor_without_runners_says_how_to_start_one(demo_db: Database) -> Non
 
 
 def test_settings_show_masked_configuration_and_test_the_database(
-        demo_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret-token-1234")
     # Slack's API stands at a loopback port where nothing listens: the test send fails.
     monkeypatch.setenv("SLACK_API_URL", f"http://127.0.0.1:{free_port()}/api/")
@@ -65,8 +71,7 @@ def test_settings_show_masked_configuration_and_test_the_database(
     no_exception(at)
     text = all_text(at)
     assert "sqlite" in text and "Runner: external" in text
-    shown = " ".join(str(v) for d in at.dataframe if "value" in d.value.columns
-                     for v in d.value["value"])
+    shown = " ".join(str(v) for d in at.dataframe if "value" in d.value.columns for v in d.value["value"])
     assert "xoxb-very-secret-token-1234" not in shown and "••••1234" in shown
     at.button(key="settings.test.database").click().run()
     assert [s.value for s in at.success] == ["The database answered SELECT 1."]
@@ -76,8 +81,7 @@ def test_settings_show_masked_configuration_and_test_the_database(
     assert failure.startswith("The slack test failed:")
     model = next(b for b in at.button if b.label == "Test Agent model")
     model.click().run()
-    assert any(s.value.startswith("rehearsal (no LLM): No model is configured")
-               for s in at.success)
+    assert any(s.value.startswith("rehearsal (no LLM): No model is configured") for s in at.success)
     email = next(b for b in at.button if b.label == "Test Email (SMTP)")
     email.click().run()
     assert "Email (SMTP) is not configured." in [w.value for w in at.warning]
@@ -102,8 +106,9 @@ def test_report_queries_on_both_databases(demo_on_both: Database) -> None:
     db = demo_on_both
     engine = ApprovalEngine(db)
     deploy = pending_for(db, "devops@example.com")[0]
-    engine.respond_to_approval(deploy.id, "devops@example.com", "approve",
-                               data={"change_ticket": "CHG-1", "window": "now"})
+    engine.respond_to_approval(
+        deploy.id, "devops@example.com", "approve", data={"change_ticket": "CHG-1", "window": "now"}
+    )
     payment = pending_for(db, "finance@example.com")[0]
     engine.expire_approval(payment.id)  # escalates to the admin first
     assert check_database(db).ok
@@ -122,8 +127,9 @@ def test_report_queries_on_both_databases(demo_on_both: Database) -> None:
     assert (summary.total, summary.expiring_soon) == (1, 1)
     assert list(summary.by_workflow.values()) == [("Order processing", 1)]
     assert summary.by_type == {"budget": 1}
-    assert [a.id for a in reports.inbox(db, "admin@example.com",
-                                        reports.InboxFilter(channel="email"))] == [payment.id]
+    assert [a.id for a in reports.inbox(db, "admin@example.com", reports.InboxFilter(channel="email"))] == [
+        payment.id
+    ]
     assert reports.inbox(db, "admin@example.com", reports.InboxFilter(channel="slack")) == []
 
 
@@ -154,14 +160,23 @@ def test_inbox_pages_follow_the_engine_order_on_both_databases(db: Database) -> 
     add_user(db, "ops@example.com", role="approver", groups=["ops"])
     engine = ApprovalEngine(db)
     for n, timeout in enumerate(["3h", None, "30m", None, "2d", "3h", None, "1h"]):
-        engine.request_approval(None, f"Request {n}", requested_from="ops" if n % 2 else
-                                "ops@example.com", timeout=timeout, requested_by="agent@example.com")
-    engine.request_approval(None, "Someone else's", requested_from="cfo@example.com",
-                            requested_by="agent@example.com")
+        engine.request_approval(
+            None,
+            f"Request {n}",
+            requested_from="ops" if n % 2 else "ops@example.com",
+            timeout=timeout,
+            requested_by="agent@example.com",
+        )
+    engine.request_approval(
+        None, "Someone else's", requested_from="cfo@example.com", requested_by="agent@example.com"
+    )
     expected = [a.id for a in engine.list_pending_approvals(requested_from="ops@example.com")]
     assert len(expected) == 8
-    paged = [a.id for offset in range(0, 9, 3)
-             for a in reports.inbox(db, "ops@example.com", limit=3, offset=offset)]
+    paged = [
+        a.id
+        for offset in range(0, 9, 3)
+        for a in reports.inbox(db, "ops@example.com", limit=3, offset=offset)
+    ]
     assert paged == expected
     summary = reports.inbox_summary(db, "ops@example.com")
     assert (summary.total, summary.expiring_soon) == (8, 4)  # 30m, 1h, 3h, 3h; not 2d
@@ -172,8 +187,7 @@ def test_settings_store_non_secret_channel_settings_and_refuse_secrets(demo_db: 
 
     at = sign_in(new_app(), "admin@example.com")
     open_page(at, "settings")
-    at.text_area(key="channel.webhook.settings").input(
-        '{"urls": ["http://127.0.0.1:9/hook"]}')
+    at.text_area(key="channel.webhook.settings").input('{"urls": ["http://127.0.0.1:9/hook"]}')
     at.button(key="channel.webhook.save").click().run()
     no_exception(at)
     assert "Saved the webhook settings." in [s.value for s in at.success]

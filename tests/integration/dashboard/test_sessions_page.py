@@ -101,7 +101,11 @@ def test_chat_take_over_inject_release_across_two_app_sessions(accounts: Any) ->
 
     sessions = conv.list_sessions(db, ADMIN)
     assert [e.event_type for e in conv.session_events(db, sessions[0].id, ADMIN)] == [
-        "session.started", "session.taken_over", "session.message_injected", "session.released"]
+        "session.started",
+        "session.taken_over",
+        "session.message_injected",
+        "session.released",
+    ]
 
 
 def test_another_person_does_not_see_the_session(accounts: Any) -> None:
@@ -116,7 +120,8 @@ def test_another_person_does_not_see_the_session(accounts: Any) -> None:
 
 
 def test_a_model_that_does_not_answer_is_a_plain_sentence_and_the_message_is_kept(
-        accounts: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    accounts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = accounts
     # An OpenAI-compatible server that is not there: a loopback port nobody listens on.
     monkeypatch.setenv("COUNTERSIGN_MODEL_PROVIDER", "openai")
@@ -126,7 +131,9 @@ def test_a_model_that_does_not_answer_is_a_plain_sentence_and_the_message_is_kep
     user = signed_in_on_sessions(USER)
     user.chat_input(key="sessions.input").set_value("Are you there?").run()
     no_exception(user)
-    assert any("The agent could not answer" in str(e.value) and "your message is saved" in str(e.value)
-               for e in user.error)
+    assert any(
+        "The agent could not answer" in str(e.value) and "your message is saved" in str(e.value)
+        for e in user.error
+    )
     assert chat(user) == [("user", "Are you there?")]
     assert [m.role for m in conv.full_history(db, started.id, USER)] == ["user"]

@@ -80,7 +80,8 @@ def test_settings_page_is_only_registered_for_admins(at: AppTest, demo_db: Datab
 
 
 def test_a_changed_role_ends_the_session_and_applies_at_the_next_sign_in(
-        at: AppTest, demo_db: Database) -> None:
+    at: AppTest, demo_db: Database
+) -> None:
     sign_in(at, "viewer@example.com")
     add_user(demo_db, "viewer@example.com", role="admin")
     at.run()
@@ -101,8 +102,11 @@ def server_address() -> Iterator[Callable[[str | None], None]]:
 
 
 def test_no_sign_in_mode_needs_localhost(
-        at: AppTest, demo_db: Database, server_address: Callable[[str | None], None],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    at: AppTest,
+    demo_db: Database,
+    server_address: Callable[[str | None], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("COUNTERSIGN_AUTH", "none")
     server_address(None)  # all interfaces
     at.run()
@@ -119,10 +123,15 @@ def test_no_sign_in_mode_needs_localhost(
     assert [t.value for t in local.title] == ["Settings"]
 
 
-OIDC_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback",
-                         "cookie_secret": "test-cookie-secret", "client_id": "id",
-                         "client_secret": "secret",
-                         "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}}
+OIDC_SECRETS = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "test-cookie-secret",
+        "client_id": "id",
+        "client_secret": "secret",
+        "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+    }
+}
 
 
 def test_with_oidc_configured_the_identity_comes_from_st_user(demo_db: Database) -> None:

@@ -42,9 +42,11 @@ def test_one_bar_per_run_from_start_to_end_coloured_by_outcome() -> None:
     assert list(bars.y) == ["1. check", "2. approve", "3. deploy"]
     assert list(bars.base) == [r.started_at.isoformat() for r in runs]
     assert list(bars.x) == [30_000, 570_000, 120_000]  # ms; the open run lasts until now
-    assert list(bars.marker.color) == [OUTCOME_COLOURS["completed"],
-                                       OUTCOME_COLOURS["waiting_approval"],
-                                       OUTCOME_COLOURS["failed"]]
+    assert list(bars.marker.color) == [
+        OUTCOME_COLOURS["completed"],
+        OUTCOME_COLOURS["waiting_approval"],
+        OUTCOME_COLOURS["failed"],
+    ]
     assert figure.layout.xaxis.type == "date"
     assert list(figure.layout.yaxis.categoryarray) == ["3. deploy", "2. approve", "1. check"]
 
@@ -54,8 +56,12 @@ def test_approvals_and_rollbacks_are_marked() -> None:
     events = [
         Event("approval.requested", T0, "approve"),
         Event("approval.decided", T0 + timedelta(minutes=5), "approve", after={"status": "approved"}),
-        Event("workflow.rolled_back", T0 + timedelta(minutes=9), None,
-              data={"checkpoint": "before:approve", "reason": "wrong"}),
+        Event(
+            "workflow.rolled_back",
+            T0 + timedelta(minutes=9),
+            None,
+            data={"checkpoint": "before:approve", "reason": "wrong"},
+        ),
         Event("step.started", T0, "approve"),  # not marked
     ]
     figure = timeline_figure(runs, events, now=T0 + timedelta(minutes=10))
@@ -68,9 +74,17 @@ def test_approvals_and_rollbacks_are_marked() -> None:
 
 
 def test_a_long_history_is_aggregated_into_few_bars_in_one_trace() -> None:
-    runs = [Run(i % 3, f"step{i % 3}", "failed" if i % 10 == 0 else "completed",
-                T0 + timedelta(seconds=i), T0 + timedelta(seconds=i, milliseconds=500),
-                attempt=i // 3 + 1) for i in range(12_000)]
+    runs = [
+        Run(
+            i % 3,
+            f"step{i % 3}",
+            "failed" if i % 10 == 0 else "completed",
+            T0 + timedelta(seconds=i),
+            T0 + timedelta(seconds=i, milliseconds=500),
+            attempt=i // 3 + 1,
+        )
+        for i in range(12_000)
+    ]
     figure = timeline_figure(runs, now=T0 + timedelta(hours=5))
     bars = [t for t in figure.data if t.type == "bar"]
     assert len(bars) == 1
@@ -81,18 +95,30 @@ def test_a_long_history_is_aggregated_into_few_bars_in_one_trace() -> None:
 
 
 def test_a_short_history_is_not_aggregated() -> None:
-    runs = [Run(0, "s", "completed", T0 + timedelta(seconds=i), T0 + timedelta(seconds=i + 1))
-            for i in range(MAX_BARS)]
+    runs = [
+        Run(0, "s", "completed", T0 + timedelta(seconds=i), T0 + timedelta(seconds=i + 1))
+        for i in range(MAX_BARS)
+    ]
     (bars,) = [t for t in timeline_figure(runs).data if t.type == "bar"]
     assert len(bars.x) == MAX_BARS
 
 
 def test_agent_steps_are_marked_with_their_tool_calls_tokens_and_duration() -> None:
     runs = [Run(0, "confirm", "completed", T0, T0 + timedelta(seconds=5))]
-    events = [Event("agent.step", T0 + timedelta(seconds=2), "confirm",
-                    data={"step_number": 1, "tool_calls": [{"name": "send_confirmation"}],
-                          "token_usage": {"input": 120, "output": 30}, "duration": 0.4}),
-              Event("agent.paused", T0 + timedelta(seconds=3), "confirm")]
+    events = [
+        Event(
+            "agent.step",
+            T0 + timedelta(seconds=2),
+            "confirm",
+            data={
+                "step_number": 1,
+                "tool_calls": [{"name": "send_confirmation"}],
+                "token_usage": {"input": 120, "output": 30},
+                "duration": 0.4,
+            },
+        ),
+        Event("agent.paused", T0 + timedelta(seconds=3), "confirm"),
+    ]
     figure = timeline_figure(runs, events, now=T0 + timedelta(seconds=10))
     agent = next(t for t in figure.data if t.name == "agent step")
     assert list(agent.y) == ["1. confirm"]

@@ -50,8 +50,7 @@ def test_timeline_events_and_state(demo_db: Database) -> None:
 def test_a_viewer_cannot_steer(demo_db: Database) -> None:
     at = workflow_page("viewer@example.com", deployment_id(demo_db))
     keys = {b.key for b in at.button}
-    assert not keys & {"workflow.pause", "workflow.resume", "workflow.cancel",
-                       "checkpoints.rollback"}
+    assert not keys & {"workflow.pause", "workflow.resume", "workflow.cancel", "checkpoints.rollback"}
     assert "Viewers cannot steer workflows." in all_text(at)
 
 
@@ -67,7 +66,9 @@ def test_pause_and_resume_but_only_an_admin_cancels(demo_db: Database) -> None:
     assert ops.get_workflow(demo_db, workflow_id).status == "waiting_approval"
     events = ops.events_of(demo_db, workflow_id)
     assert [e.actor for e in events if e.event_type == "workflow.status_changed"][-2:] == [
-        "devops@example.com", "devops@example.com"]
+        "devops@example.com",
+        "devops@example.com",
+    ]
 
     admin = workflow_page("admin@example.com", workflow_id)
     admin.button(key="workflow.cancel").click().run()

@@ -9,8 +9,7 @@ from tests.integration.dashboard.conftest import new_app, no_exception, open_pag
 
 def test_step_events_show_their_outputs_not_references(demo_db: Database) -> None:
     workflow_id = pending_for(demo_db, "devops@example.com")[0].workflow_id or ""
-    [checks] = [r for r in ops.step_runs_of(demo_db, workflow_id)
-                if r.step_name == "pre_deployment_checks"]
+    [checks] = [r for r in ops.step_runs_of(demo_db, workflow_id) if r.step_name == "pre_deployment_checks"]
     assert checks.output
     at = sign_in(new_app(), "viewer@example.com")
     open_page(at, "workflow", workflow=workflow_id)

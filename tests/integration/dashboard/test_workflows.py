@@ -38,8 +38,12 @@ def names(at: AppTest) -> list[str]:
 
 def test_paging_filter_and_search_happen_on_the_server(demo_db: Database) -> None:
     for n in range(60):
-        ops.create_workflow(demo_db, load_definition_text(TINY.replace("{n}", str(n))),
-                            created_by="agent@example.com", start=n % 2 == 0)
+        ops.create_workflow(
+            demo_db,
+            load_definition_text(TINY.replace("{n}", str(n))),
+            created_by="agent@example.com",
+            start=n % 2 == 0,
+        )
     at = workflows_page("viewer@example.com")
     assert len(names(at)) == 25
     assert "64 workflows" in all_text(at)
@@ -73,7 +77,10 @@ def test_start_from_a_bundled_template(demo_db: Database) -> None:
     assert "Started **Document review**." in all_text(at)
     newest = ops.list_workflows(demo_db, limit=1).rows[0]
     assert (newest.name, newest.input_data, newest.created_by) == (
-        "Document review", {"document": "terms-v2"}, "devops@example.com")
+        "Document review",
+        {"document": "terms-v2"},
+        "devops@example.com",
+    )
     assert newest.status == "running"
 
 
@@ -91,7 +98,8 @@ def test_pasted_definition_errors_are_named_by_path_and_nothing_starts(demo_db: 
     at = workflows_page("manager@example.com")
     at.text_area(key="start.paste.definition").input(
         "name: Broken\nsteps:\n  - name: a\n    type: teleport\n"
-        "  - name: b\n    type: approval\n    approval_config: {type: vote}\n")
+        "  - name: b\n    type: approval\n    approval_config: {type: vote}\n"
+    )
     at.button(key="start.paste.submit").click().run()
     no_exception(at)
     errors = visible(" ".join(e.value for e in at.error))

@@ -24,14 +24,27 @@ def _rows(db: Database, workflow_id: str) -> list[execution_logs.LogRow]:
 
 
 def test_a_run_with_a_tool_call_and_a_model_error_leaves_its_rows(
-        db: Database, registry: ToolRegistry, calls: Calls) -> None:
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
     boom = f"model server fell over {uuid.uuid4().hex[:6]}"
-    workflow_id = start(db, [{
-        "name": "lookup_order", "type": "task", "task": "Look order A-7 up.",
-        "retry": {"attempts": 2, "backoff": 0.05},
-        "agent": flaky([{"call": "lookup", "args": {"order": "A-7"}},
-                        {"raise": boom, "then": {"final": "A-7 costs 120.0"}}], tools=["lookup"]),
-    }])
+    workflow_id = start(
+        db,
+        [
+            {
+                "name": "lookup_order",
+                "type": "task",
+                "task": "Look order A-7 up.",
+                "retry": {"attempts": 2, "backoff": 0.05},
+                "agent": flaky(
+                    [
+                        {"call": "lookup", "args": {"order": "A-7"}},
+                        {"raise": boom, "then": {"final": "A-7 costs 120.0"}},
+                    ],
+                    tools=["lookup"],
+                ),
+            }
+        ],
+    )
     with db.session() as session:  # the workflow belongs to a tenant; its rows do too
         session.execute(update(Workflow).where(Workflow.id == workflow_id).values(tenant="acme"))
     run(db, registry)
@@ -41,17 +54,26 @@ def test_a_run_with_a_tool_call_and_a_model_error_leaves_its_rows(
     rows = _rows(db, workflow_id)
     assert [(r.kind, r.level) for r in rows] == [
         # attempt 1: a step with the tool call, then the model raises
-        ("agent_step", "info"), ("tool_call", "info"), ("agent_step", "info"), ("model_error", "error"),
+        ("agent_step", "info"),
+        ("tool_call", "info"),
+        ("agent_step", "info"),
+        ("model_error", "error"),
         # attempt 2: the same call, then the answer
-        ("agent_step", "info"), ("tool_call", "info"), ("agent_step", "info"), ("final_answer", "info"),
+        ("agent_step", "info"),
+        ("tool_call", "info"),
+        ("agent_step", "info"),
+        ("final_answer", "info"),
     ]
     assert {(r.tenant, r.workflow_id, r.step_name, r.agent, r.session_id) for r in rows} == {
-        ("acme", workflow_id, "lookup_order", "tool_calling", None)}
+        ("acme", workflow_id, "lookup_order", "tool_calling", None)
+    }
     step, call, _, error = rows[:4]
     assert step.message == "Step 1: called lookup" and step.duration_ms is not None
     assert step.data["token_usage"] == {"input": 10, "output": 5}
-    assert (call.tool_name, call.data) == ("lookup", {"arguments": {"order": "A-7"},
-                                                      "result": {"order": "A-7", "total": 120.0}})
+    assert (call.tool_name, call.data) == (
+        "lookup",
+        {"arguments": {"order": "A-7"}, "result": {"order": "A-7", "total": 120.0}},
+    )
     assert call.message == 'lookup({"order": "A-7"}) -> {"order": "A-7", "total": 120.0}'
     assert error.message == f"RuntimeError: {boom}"
     assert error.data == {"error_type": "AgentGenerationError"}
@@ -61,23 +83,37 @@ def test_a_run_with_a_tool_call_and_a_model_error_leaves_its_rows(
     assert execution_logs.query(db, LogFilters(), "globex").total == 0
 
 
-def test_a_held_call_and_its_approved_run_are_logged(db: Database, registry: ToolRegistry,
-                                                     calls: Calls) -> None:
-    workflow_id = start(db, [{
-        "name": "charge_order", "type": "task", "task": "Charge 120.",
-        "agent": flaky([{"call": "charge", "args": {"amount": 120.0}}, {"final": "charged"}],
-                       held_tools=["charge"], approval={"requested_from": BOSS}),
-    }])
+def test_a_held_call_and_its_approved_run_are_logged(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    workflow_id = start(
+        db,
+        [
+            {
+                "name": "charge_order",
+                "type": "task",
+                "task": "Charge 120.",
+                "agent": flaky(
+                    [{"call": "charge", "args": {"amount": 120.0}}, {"final": "charged"}],
+                    held_tools=["charge"],
+                    approval={"requested_from": BOSS},
+                ),
+            }
+        ],
+    )
     run(db, registry)
     assert status(db, workflow_id) == "waiting_approval"
     held = [r for r in _rows(db, workflow_id) if r.kind == "tool_call"]
     assert [(r.tool_name, r.message, r.data["held"]) for r in held] == [
-        ("charge", 'charge({"amount": 120.0}) held for approval', True)]
+        ("charge", 'charge({"amount": 120.0}) held for approval', True)
+    ]
     ApprovalEngine(db).respond_to_approval(open_approval_of(db, workflow_id).id, BOSS, "approve")
     run(db, registry)
     assert status(db, workflow_id) == "completed"
     calls_logged = [r for r in _rows(db, workflow_id) if r.kind == "tool_call"]
     assert [r.message.split(" -> ")[0] for r in calls_logged] == [
-        'charge({"amount": 120.0}) held for approval', 'charge({"amount": 120.0})']
+        'charge({"amount": 120.0}) held for approval',
+        'charge({"amount": 120.0})',
+    ]
     assert calls_logged[1].data["result"] == {"charged": 120.0, "currency": "USD"}
     assert [r.kind for r in _rows(db, workflow_id)][-1] == "final_answer"

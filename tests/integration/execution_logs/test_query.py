@@ -24,19 +24,52 @@ SESSION = "5e55e55e-0000-4000-8000-000000000003"
 
 def seed(db: Database) -> None:
     with db.session() as session:
-        record(session, "agent_step", "Step 1: called lookup", workflow_id=WF_A, step_name="s",
-               agent="refunds", tenant="acme", duration_ms=12, data={"step_number": 1})
-        record(session, "tool_call", "lookup() -> 100% done", workflow_id=WF_A, tool_name="lookup",
-               agent="refunds", tenant="acme", data={"arguments": {}, "result": "100% done"})
-        record(session, "model_error", "RuntimeError: a_b broke", level="error", workflow_id=WF_B,
-               agent="deployer", tenant="globex")
-        record(session, "agent_step", "session turn: 'hello', \"quoted\"\nsecond line",
-               session_id=SESSION, agent="helpdesk", tenant=None)
+        record(
+            session,
+            "agent_step",
+            "Step 1: called lookup",
+            workflow_id=WF_A,
+            step_name="s",
+            agent="refunds",
+            tenant="acme",
+            duration_ms=12,
+            data={"step_number": 1},
+        )
+        record(
+            session,
+            "tool_call",
+            "lookup() -> 100% done",
+            workflow_id=WF_A,
+            tool_name="lookup",
+            agent="refunds",
+            tenant="acme",
+            data={"arguments": {}, "result": "100% done"},
+        )
+        record(
+            session,
+            "model_error",
+            "RuntimeError: a_b broke",
+            level="error",
+            workflow_id=WF_B,
+            agent="deployer",
+            tenant="globex",
+        )
+        record(
+            session,
+            "agent_step",
+            "session turn: 'hello', \"quoted\"\nsecond line",
+            session_id=SESSION,
+            agent="helpdesk",
+            tenant=None,
+        )
         record(session, "final_answer", "abc", workflow_id=WF_B, agent="deployer", tenant="globex")
     with db.session() as session:  # one row from last week
         oldest = session.scalar(select(func.min(ExecutionLog.id)))
-        session.execute(update(ExecutionLog).where(ExecutionLog.id == oldest)
-                        .values(created_at=utcnow() - timedelta(days=8)))
+        session.execute(
+            update(ExecutionLog)
+            .where(ExecutionLog.id == oldest)
+            .values(created_at=utcnow() - timedelta(days=8))
+        )
 
 
 def messages(db: Database, filters: LogFilters, scope: str | None = None) -> list[str]:
@@ -48,10 +81,14 @@ def test_filters_narrow_the_rows(db: Database) -> None:
     everything = messages(db, LogFilters())
     assert len(everything) == 5
     assert messages(db, LogFilters(kinds=("model_error", "final_answer"))) == [
-        "RuntimeError: a_b broke", "abc"]
+        "RuntimeError: a_b broke",
+        "abc",
+    ]
     assert messages(db, LogFilters(levels=("error",))) == ["RuntimeError: a_b broke"]
     assert messages(db, LogFilters(workflow_id="AAAA")) == [  # an id's first characters, any case
-        "Step 1: called lookup", "lookup() -> 100% done"]
+        "Step 1: called lookup",
+        "lookup() -> 100% done",
+    ]
     assert len(messages(db, LogFilters(session_id=SESSION))) == 1
     assert messages(db, LogFilters(agent="DEPLOY")) == ["RuntimeError: a_b broke", "abc"]
     assert messages(db, LogFilters(tool_name="look")) == ["lookup() -> 100% done"]
@@ -61,15 +98,18 @@ def test_filters_narrow_the_rows(db: Database) -> None:
     assert messages(db, LogFilters(kinds=("tool_call",), agent="deployer")) == []
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("%", ["lookup() -> 100% done"]),
-    ("_", ["RuntimeError: a_b broke"]),
-    ("a_b", ["RuntimeError: a_b broke"]),
-    ("\\", []),
-    ("'", ["session turn: 'hello', \"quoted\"\nsecond line"]),
-    ("'; DROP TABLE execution_logs; --", []),
-    ("\" OR 1=1 --", []),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("%", ["lookup() -> 100% done"]),
+        ("_", ["RuntimeError: a_b broke"]),
+        ("a_b", ["RuntimeError: a_b broke"]),
+        ("\\", []),
+        ("'", ["session turn: 'hello', \"quoted\"\nsecond line"]),
+        ("'; DROP TABLE execution_logs; --", []),
+        ('" OR 1=1 --', []),
+    ],
+)
 def test_metacharacters_in_filters_are_inert(db: Database, text: str, expected: list[str]) -> None:
     seed(db)
     assert messages(db, LogFilters(text=text)) == expected
@@ -84,7 +124,9 @@ def test_tenants_see_only_their_rows(db: Database) -> None:
     # The platform may narrow to one tenant; a tenant's filter never widens its scope.
     assert messages(db, LogFilters(tenant="globex")) == ["RuntimeError: a_b broke", "abc"]
     assert messages(db, LogFilters(tenant="globex"), "acme") == [
-        "Step 1: called lookup", "lookup() -> 100% done"]
+        "Step 1: called lookup",
+        "lookup() -> 100% done",
+    ]
 
 
 def test_pages_newest_first(db: Database) -> None:

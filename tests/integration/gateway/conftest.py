@@ -55,8 +55,13 @@ def other(db: Database) -> dict[str, str]:
 
 
 def definition(approval: dict[str, Any] | None = None, *, checkpoint: bool = True) -> dict[str, Any]:
-    config = {"title": "Ship release <b>1.2</b>", "description": "Deploy & tell <users>",
-              "requested_from": [BOSS], "channels": [], **(approval or {})}
+    config = {
+        "title": "Ship release <b>1.2</b>",
+        "description": "Deploy & tell <users>",
+        "requested_from": [BOSS],
+        "channels": [],
+        **(approval or {}),
+    }
     steps: list[dict[str, Any]] = [
         {"name": "prepare", "type": "checkpoint"} if checkpoint else None,
         {"name": "approve", "type": "approval", "approval_config": config},

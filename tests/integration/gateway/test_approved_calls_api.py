@@ -29,8 +29,15 @@ def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNTERSIGN_WEBHOOK_IN_SECRET", SECRET)
 
 
-def _check(db: Database, calls: Calls, registry: Any, approval_id: str, status: int,
-           body: dict[str, Any], received: dict[str, Any] | None) -> None:
+def _check(
+    db: Database,
+    calls: Calls,
+    registry: Any,
+    approval_id: str,
+    status: int,
+    body: dict[str, Any],
+    received: dict[str, Any] | None,
+) -> None:
     if received is None:
         assert status == 422, body
         assert body["error"] == "InvalidResponse"
@@ -49,16 +56,18 @@ def test_rest(client: TestClient, db: Database, calls: Calls, case: str) -> None
     registry = pay_registry(calls)
     _, approval = waiting(db, registry, approval_type)
     shown = client.get(f"/api/approvals/{approval.id}", headers=token_for(db, FINANCE)).json()
-    assert shown["proposed_call"]["arguments"] == {"amount": 12500, "currency": "USD",
-                                                   "note": "invoice 7"}
+    assert shown["proposed_call"]["arguments"] == {"amount": 12500, "currency": "USD", "note": "invoice 7"}
     assert "amount" in shown["proposed_call"]["input_schema"]["properties"]
-    response = client.post(f"/api/approvals/{approval.id}/respond",
-                           json={"decision": decision, "data": data},
-                           headers=token_for(db, FINANCE))
+    response = client.post(
+        f"/api/approvals/{approval.id}/respond",
+        json={"decision": decision, "data": data},
+        headers=token_for(db, FINANCE),
+    )
     _check(db, calls, registry, approval.id, response.status_code, response.json(), received)
     if received is not None:
-        released = client.get(f"/api/approvals/{approval.id}",
-                              headers=token_for(db, FINANCE)).json()["released_call"]
+        released = client.get(f"/api/approvals/{approval.id}", headers=token_for(db, FINANCE)).json()[
+            "released_call"
+        ]
         assert released["arguments"] == received
 
 
@@ -67,7 +76,6 @@ def test_inbound_webhook(client: TestClient, db: Database, calls: Calls, case: s
     approval_type, decision, data, received = CASES[case]
     registry = pay_registry(calls)
     _, approval = waiting(db, registry, approval_type)
-    body = json.dumps({"approval_id": approval.id, "decision": decision, "approver": FINANCE,
-                       "data": data})
+    body = json.dumps({"approval_id": approval.id, "decision": decision, "approver": FINANCE, "data": data})
     response = client.post(URL, content=body, headers=signed(body, msg_id=f"msg_{case}"))
     _check(db, calls, registry, approval.id, response.status_code, response.json(), received)

@@ -50,8 +50,7 @@ class Form(HTMLParser):
             self.fields[found["name"]] = ""
         elif tag == "select":
             self._select = found.get("name")
-        elif tag == "option" and self._select and ("selected" in found or
-                                                   self._select not in self.fields):
+        elif tag == "option" and self._select and ("selected" in found or self._select not in self.fields):
             self.fields[self._select] = found.get("value", "")
 
     def handle_endtag(self, tag: str) -> None:
@@ -115,11 +114,15 @@ def test_email(client: TestClient, db: Database, calls: Calls, case: str) -> Non
 
 
 def test_the_page_offers_a_field_per_argument_and_a_budget_amount(
-        client: TestClient, db: Database, calls: Calls) -> None:
+    client: TestClient, db: Database, calls: Calls
+) -> None:
     _, binary = waiting(db, pay_registry(calls))
     form = Form(client.get(CONFIRM, params={"token": make_link_token(binary.id, FINANCE)}).text)
     assert {k: v for k, v in form.fields.items() if k.startswith("arg.")} == {
-        "arg.amount": "12500", "arg.currency": "USD", "arg.note": "invoice 7"}
+        "arg.amount": "12500",
+        "arg.currency": "USD",
+        "arg.note": "invoice 7",
+    }
     assert "approved_amount" not in form.fields
     _, budget = waiting(db, pay_registry(calls), "budget")
     html = client.get(CONFIRM, params={"token": make_link_token(budget.id, FINANCE)}).text
@@ -127,13 +130,15 @@ def test_the_page_offers_a_field_per_argument_and_a_budget_amount(
     assert fields["approved_amount"] == "12500" and "arg.amount" not in fields
     assert "at most 12,500.00 USD (twelve thousand five hundred US dollars)" in html
     # A reject-only link offers no edit.
-    reject = Form(client.get(CONFIRM, params={
-        "token": make_link_token(budget.id, FINANCE, "reject")}).text).fields
+    reject = Form(
+        client.get(CONFIRM, params={"token": make_link_token(budget.id, FINANCE, "reject")}).text
+    ).fields
     assert "approved_amount" not in reject and not any(k.startswith("arg.") for k in reject)
 
 
 def test_edits_and_amount_together_and_reject_ignores_edits(
-        client: TestClient, db: Database, calls: Calls) -> None:
+    client: TestClient, db: Database, calls: Calls
+) -> None:
     registry = pay_registry(calls)
     _, approval = waiting(db, registry, "budget")
     token = make_link_token(approval.id, FINANCE)
@@ -155,7 +160,8 @@ def test_edits_and_amount_together_and_reject_ignores_edits(
 
 
 def test_a_raised_budget_is_refused_under_the_amount_field(
-        client: TestClient, db: Database, calls: Calls) -> None:
+    client: TestClient, db: Database, calls: Calls
+) -> None:
     registry = pay_registry(calls)
     _, approval = waiting(db, registry, "budget")
     token = make_link_token(approval.id, FINANCE, "approve")
@@ -168,12 +174,10 @@ def test_a_raised_budget_is_refused_under_the_amount_field(
     assert calls.of("pay") == []
 
 
-def test_a_budget_gate_without_a_call_takes_a_lower_amount(client: TestClient, db: Database
-                                                           ) -> None:
+def test_a_budget_gate_without_a_call_takes_a_lower_amount(client: TestClient, db: Database) -> None:
     from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
-    _, approval = waiting_workflow(db, {"type": "budget",
-                                        "context_data": {"amount": 500, "currency": "EUR"}})
+    _, approval = waiting_workflow(db, {"type": "budget", "context_data": {"amount": 500, "currency": "EUR"}})
     token = make_link_token(approval.id, BOSS, "approve")
     html = client.get(CONFIRM, params={"token": token}).text
     assert "500.00 EUR (five hundred euros)" in html

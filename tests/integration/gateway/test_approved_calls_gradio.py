@@ -43,8 +43,9 @@ WORDS = "12,500.00 USD (twelve thousand five hundred US dollars)"
 RUN = "/approve/gradio_api/run"
 
 
-def edited(data: dict[str, Any], arguments_json: str, prefilled: str, amount: float | None
-           ) -> tuple[str, str, float | None]:
+def edited(
+    data: dict[str, Any], arguments_json: str, prefilled: str, amount: float | None
+) -> tuple[str, str, float | None]:
     """A CASES answer as the UI's inputs: (answer JSON, arguments editor, amount field)."""
     arguments = json.loads(arguments_json)
     answer_json = prefilled
@@ -55,12 +56,22 @@ def edited(data: dict[str, Any], arguments_json: str, prefilled: str, amount: fl
     return answer_json, json.dumps(arguments, indent=2), data.get("approved_amount", amount)
 
 
-def check(db: Database, calls: Calls, registry: Any, approval_id: str, case: str,
-          message: str, received: dict[str, Any] | None) -> None:
+def check(
+    db: Database,
+    calls: Calls,
+    registry: Any,
+    approval_id: str,
+    case: str,
+    message: str,
+    received: dict[str, Any] | None,
+) -> None:
     if received is None:
         assert message.startswith("**Refused:**"), message
-        assert ("arguments.amount: 'a lot' is not of type" in message
-                if case == "schema_broken" else "cannot name another tool" in message), message
+        assert (
+            "arguments.amount: 'a lot' is not of type" in message
+            if case == "schema_broken"
+            else "cannot name another tool" in message
+        ), message
         assert ApprovalEngine(db).get(approval_id).status == "pending"
         assert ApprovalEngine(db).responses(approval_id) == []
     else:
@@ -110,8 +121,7 @@ def test_gradio_over_its_http_api(ui: TestClient, db: Database, calls: Calls, ca
     assert "<td>invoice 7</td>" in markdown
     answer_json, arguments_json, amount = edited(data, arguments_json, prefilled, amount)
     api = "modify" if decision == "modify" else "approve"
-    result = ui.post(f"{RUN}/{api}", json={"data": [approval.id, answer_json, "", arguments_json,
-                                                    amount]})
+    result = ui.post(f"{RUN}/{api}", json={"data": [approval.id, answer_json, "", arguments_json, amount]})
     assert result.status_code == 200, result.text
     check(db, calls, registry, approval.id, case, result.json()["data"][0], received)
 
@@ -120,15 +130,20 @@ def test_agent_text_cannot_link_or_embed_in_the_view(db: Database, calls: Calls)
     registry = pay_registry(calls)
     note = "[verify](https://evil.example) ![x](https://evil.example/t.png) <b>bold</b>\n\n# big"
     add_user(db, REQUESTER, role="service")  # who starts a workflow has an account
-    workflow = ops.create_workflow(db, {"name": "pay", "steps": [pay_step()]},
-                                   input_data={"amount": 5, "note": note}, created_by=REQUESTER)
+    workflow = ops.create_workflow(
+        db,
+        {"name": "pay", "steps": [pay_step()]},
+        input_data={"amount": 5, "note": note},
+        created_by=REQUESTER,
+    )
     run(db, registry)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
     markdown, _, _ = details(db, FINANCE, approval.id)
     # Each block is one HTML line (Markdown is not parsed inside), blocks apart by one blank line.
     blocks = markdown.split("\n\n")
-    assert all(block.startswith(("<h3>", "<p>", "<table>")) and "\n" not in block
-               for block in blocks), blocks
-    assert "[verify](https://evil.example) ![x](https://evil.example/t.png) &lt;b&gt;bold" \
-           "&lt;/b&gt;<br><br># big" in markdown
+    assert all(block.startswith(("<h3>", "<p>", "<table>")) and "\n" not in block for block in blocks), blocks
+    assert (
+        "[verify](https://evil.example) ![x](https://evil.example/t.png) &lt;b&gt;bold"
+        "&lt;/b&gt;<br><br># big" in markdown
+    )
     assert "<b>" not in markdown

@@ -73,8 +73,9 @@ def inputs(modal: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {b["block_id"]: b for b in modal["blocks"] if b["type"] == "input"}
 
 
-def submission(modal: dict[str, Any], typed: dict[str, str | None] | None = None,
-               metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+def submission(
+    modal: dict[str, Any], typed: dict[str, str | None] | None = None, metadata: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The view_submission Slack sends: every input as the modal pre-filled it, then
     what the approver (or a crafted payload) typed."""
     values: dict[str, Any] = {}
@@ -90,16 +91,15 @@ def submission(modal: dict[str, Any], typed: dict[str, str | None] | None = None
         state["value"] = text
     view = {**modal, "id": "V0EDIT", "state": {"values": values}}
     if metadata:
-        view["private_metadata"] = json.dumps({**json.loads(modal["private_metadata"]),
-                                               **metadata})
-    return {"type": "view_submission", "user": {"id": FINANCE_SLACK, "username": "finance"},
-            "view": view}
+        view["private_metadata"] = json.dumps({**json.loads(modal["private_metadata"]), **metadata})
+    return {"type": "view_submission", "user": {"id": FINANCE_SLACK, "username": "finance"}, "view": view}
 
 
 def typed_for(data: dict[str, Any]) -> tuple[dict[str, str | None], dict[str, Any]]:
     """A CASES answer as modal inputs, and what only a crafted payload can say."""
-    typed: dict[str, str | None] = {ARGUMENT_BLOCK + name: str(value)
-                                    for name, value in (data.get("arguments") or {}).items()}
+    typed: dict[str, str | None] = {
+        ARGUMENT_BLOCK + name: str(value) for name, value in (data.get("arguments") or {}).items()
+    }
     if "approved_amount" in data:
         typed[AMOUNT_BLOCK] = str(data["approved_amount"])
     return typed, ({"tool": data["tool"]} if "tool" in data else {})
@@ -141,21 +141,33 @@ def test_slack(client: TestClient, db: Database, calls: Calls, slack: Recorder, 
 
 
 def test_the_modal_is_drawn_from_the_input_schema_and_prefilled(
-        client: TestClient, db: Database, calls: Calls, slack: Recorder) -> None:
+    client: TestClient, db: Database, calls: Calls, slack: Recorder
+) -> None:
     _, approval = waiting(db, pay_registry(calls))
     modal = open_modal(client, slack, approval.id)
     assert modal["type"] == "modal" and modal["callback_id"] == "countersign_edit"
     fields = inputs(modal)
-    assert list(fields) == [ARGUMENT_BLOCK + "amount", ARGUMENT_BLOCK + "currency",
-                            ARGUMENT_BLOCK + "note", COMMENT_BLOCK]
+    assert list(fields) == [
+        ARGUMENT_BLOCK + "amount",
+        ARGUMENT_BLOCK + "currency",
+        ARGUMENT_BLOCK + "note",
+        COMMENT_BLOCK,
+    ]
     amount = fields[ARGUMENT_BLOCK + "amount"]["element"]
     assert (amount["type"], amount["initial_value"], amount["is_decimal_allowed"]) == (
-        "number_input", "12500", True)
+        "number_input",
+        "12500",
+        True,
+    )
     assert fields[ARGUMENT_BLOCK + "note"]["element"]["initial_value"] == "invoice 7"
     assert fields[ARGUMENT_BLOCK + "currency"]["element"]["initial_value"] == "USD"
     metadata = json.loads(modal["private_metadata"])
-    assert metadata == {"approval_id": approval.id, "level": 0,
-                        "digest": approval.proposed_call["digest"], "tool": "pay"}
+    assert metadata == {
+        "approval_id": approval.id,
+        "level": 0,
+        "digest": approval.proposed_call["digest"],
+        "tool": "pay",
+    }
     # Left as it opened, the modal approves the call as proposed.
     assert post(client, submission(modal)).json()["response_action"] == "update"
     [vote] = ApprovalEngine(db).responses(approval.id)
@@ -163,7 +175,8 @@ def test_the_modal_is_drawn_from_the_input_schema_and_prefilled(
 
 
 def test_a_budget_modal_asks_the_approved_amount_instead_of_the_amount_argument(
-        client: TestClient, db: Database, calls: Calls, slack: Recorder) -> None:
+    client: TestClient, db: Database, calls: Calls, slack: Recorder
+) -> None:
     registry = pay_registry(calls)
     _, approval = waiting(db, registry, "budget")
     modal = open_modal(client, slack, approval.id)
@@ -176,15 +189,17 @@ def test_a_budget_modal_asks_the_approved_amount_instead_of_the_amount_argument(
     raised = post(client, submission(modal, {AMOUNT_BLOCK: "13000"})).json()
     assert raised["response_action"] == "errors"
     assert "13000" in raised["errors"][AMOUNT_BLOCK]
-    both = post(client, submission(modal, {AMOUNT_BLOCK: "9000",
-                                           ARGUMENT_BLOCK + "note": "invoice 7, part"})).json()
+    both = post(
+        client, submission(modal, {AMOUNT_BLOCK: "9000", ARGUMENT_BLOCK + "note": "invoice 7, part"})
+    ).json()
     assert both["response_action"] == "update", both
     run(db, registry)
     assert calls.of("pay") == [{**PROPOSED, "amount": 9000, "note": "invoice 7, part"}]
 
 
 def test_without_a_bot_token_or_a_trigger_edit_links_to_the_dashboard(
-        client: TestClient, db: Database, calls: Calls, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, db: Database, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, approval = waiting(db, pay_registry(calls))
     link = f"http://localhost:8501/approval?approval={approval.id}"
     no_token = post(client, press(approval.id, EDIT_ACTION, trigger_id=TRIGGER)).json()
@@ -200,9 +215,9 @@ def test_without_a_bot_token_or_a_trigger_edit_links_to_the_dashboard(
     assert ApprovalEngine(db).get(approval.id).status == "pending"
 
 
-def test_edit_is_refused_to_someone_not_asked(client: TestClient, db: Database, calls: Calls,
-                                              slack: Recorder, monkeypatch: pytest.MonkeyPatch
-                                              ) -> None:
+def test_edit_is_refused_to_someone_not_asked(
+    client: TestClient, db: Database, calls: Calls, slack: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, approval = waiting(db, pay_registry(calls))
     modal = open_modal(client, slack, approval.id)
     monkeypatch.setenv("SLACK_USER_MAP", json.dumps({"eve@example.com": FINANCE_SLACK}))
@@ -215,21 +230,22 @@ def test_edit_is_refused_to_someone_not_asked(client: TestClient, db: Database, 
     assert ApprovalEngine(db).responses(approval.id) == []
 
 
-def test_a_modal_opened_on_another_call_is_refused(client: TestClient, db: Database,
-                                                   calls: Calls, slack: Recorder) -> None:
+def test_a_modal_opened_on_another_call_is_refused(
+    client: TestClient, db: Database, calls: Calls, slack: Recorder
+) -> None:
     registry = pay_registry(calls)
     _, approval = waiting(db, registry)
     modal = open_modal(client, slack, approval.id)
-    stale = post(client, submission(modal, {ARGUMENT_BLOCK + "note": "x"},
-                                    {"digest": "0" * 64})).json()
+    stale = post(client, submission(modal, {ARGUMENT_BLOCK + "note": "x"}, {"digest": "0" * 64})).json()
     assert stale["response_action"] == "errors"
     assert "changed since this form opened" in " ".join(stale["errors"].values())
     run(db, registry)
     assert calls.of("pay") == []
 
 
-def test_unparsable_input_is_refused_under_its_field(client: TestClient, db: Database,
-                                                     calls: Calls, slack: Recorder) -> None:
+def test_unparsable_input_is_refused_under_its_field(
+    client: TestClient, db: Database, calls: Calls, slack: Recorder
+) -> None:
     _, approval = waiting(db, pay_registry(calls))
     modal = open_modal(client, slack, approval.id)
     emptied = post(client, submission(modal, {ARGUMENT_BLOCK + "amount": None})).json()
@@ -240,25 +256,27 @@ def test_unparsable_input_is_refused_under_its_field(client: TestClient, db: Dat
     assert ApprovalEngine(db).responses(approval.id) == []
 
 
-def test_socket_mode_answers_a_submission_in_its_ack(client: TestClient, db: Database,
-                                                     calls: Calls, slack: Recorder) -> None:
+def test_socket_mode_answers_a_submission_in_its_ack(
+    client: TestClient, db: Database, calls: Calls, slack: Recorder
+) -> None:
     registry = pay_registry(calls)
     _, approval = waiting(db, registry)
     modal = open_modal(client, slack, approval.id)
-    ack = handle_socket_request(db, "interactive", submission(
-        modal, {ARGUMENT_BLOCK + "note": "invoice 7, net 30"}))
+    ack = handle_socket_request(
+        db, "interactive", submission(modal, {ARGUMENT_BLOCK + "note": "invoice 7, net 30"})
+    )
     assert ack is not None and ack["response_action"] == "update"
     run(db, registry)
     assert calls.of("pay") == [{**PROPOSED, "note": "invoice 7, net 30"}]
 
 
 def test_a_budget_gate_without_a_call_asks_only_the_amount(
-        client: TestClient, db: Database, slack: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, db: Database, slack: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.integration.gateway.conftest import BOSS, waiting_workflow
 
     monkeypatch.setenv("SLACK_USER_MAP", json.dumps({BOSS: FINANCE_SLACK}))
-    _, approval = waiting_workflow(db, {"type": "budget",
-                                        "context_data": {"amount": 500, "currency": "EUR"}})
+    _, approval = waiting_workflow(db, {"type": "budget", "context_data": {"amount": 500, "currency": "EUR"}})
     modal = open_modal(client, slack, approval.id)
     assert list(inputs(modal)) == [AMOUNT_BLOCK, COMMENT_BLOCK]
     assert "five hundred euros" in inputs(modal)[AMOUNT_BLOCK]["hint"]["text"]

@@ -76,11 +76,14 @@ def test_inbox_details_and_a_budget_answer(db: Database) -> None:
 
 
 def test_schema_defaults_fill_nested_objects() -> None:
-    schema = {"type": "object", "properties": {
-        "level": {"type": "string", "default": "low"},
-        "notes": {"type": "string"},
-        "limits": {"type": "object", "properties": {"max": {"type": "integer", "default": 3}}},
-    }}
+    schema = {
+        "type": "object",
+        "properties": {
+            "level": {"type": "string", "default": "low"},
+            "notes": {"type": "string"},
+            "limits": {"type": "object", "properties": {"max": {"type": "integer", "default": 3}}},
+        },
+    }
     assert schema_defaults(schema) == {"level": "low", "limits": {"max": 3}}
 
 
@@ -92,13 +95,15 @@ def test_the_gradio_events_act_as_the_signed_in_user(ui: TestClient, db: Databas
     greeting, choices = ui.post(f"{run}/inbox", json={"data": []}).json()["data"]
     assert BOSS in greeting.replace("\u2060", "") and [c[1] for c in choices["choices"]] == [approval.id]
     markdown, prefilled, _, arguments, amount = ui.post(
-        f"{run}/details", json={"data": [approval.id]}).json()["data"]
+        f"{run}/details", json={"data": [approval.id]}
+    ).json()["data"]
     assert "Ship release" in markdown and prefilled == "{}"
     assert (arguments, amount) == ("", None)  # a gate guarding no call: nothing to edit
     refused = ui.post(f"{run}/modify", json={"data": [approval.id, '{"x": 1}', "", "", None]}).json()["data"]
     assert "cannot be approved with changes" in refused[0]
-    result = ui.post(f"{run}/approve",
-                     json={"data": [approval.id, prefilled, "via gradio", "", None]}).json()["data"]
+    result = ui.post(
+        f"{run}/approve", json={"data": [approval.id, prefilled, "via gradio", "", None]}
+    ).json()["data"]
     assert result[0] == "**Recorded.** The request is now approved."
     [vote] = ApprovalEngine(db).responses(approval.id)
     assert (vote.approver, vote.channel, vote.comment) == (BOSS, "gradio", "via gradio")

@@ -45,8 +45,9 @@ def test_get_shows_the_page_and_decides_nothing_post_decides(client: TestClient,
     assert 'value="approve"' in html and 'value="reject"' not in html
     assert page.headers["cache-control"] == "no-store"
 
-    done = client.post(CONFIRM, data={**answer_form(form_token(html)), "decision": "approve",
-                                      "comment": "looks fine"})
+    done = client.post(
+        CONFIRM, data={**answer_form(form_token(html)), "decision": "approve", "comment": "looks fine"}
+    )
     assert done.status_code == 200, done.text
     assert "You approved" in done.text
     decided = ApprovalEngine(db).get(approval.id)
@@ -77,14 +78,18 @@ def test_tampered_and_expired_tokens_are_refused(client: TestClient, db: Databas
     _, approval = waiting_workflow(db)
     token = make_link_token(approval.id, BOSS, "approve")
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
-    for response in (client.get(CONFIRM, params={"token": tampered}),
-                     client.post(CONFIRM, data={**answer_form(tampered), "decision": "approve"}),
-                     client.get(CONFIRM, params={"token": ""})):
+    for response in (
+        client.get(CONFIRM, params={"token": tampered}),
+        client.post(CONFIRM, data={**answer_form(tampered), "decision": "approve"}),
+        client.get(CONFIRM, params={"token": ""}),
+    ):
         assert response.status_code == 400 and "not valid" in response.text
     expired = make_link_token(approval.id, BOSS, "approve", max_age=1)
     time.sleep(2.1)
-    for response in (client.get(CONFIRM, params={"token": expired}),
-                     client.post(CONFIRM, data={**answer_form(expired), "decision": "approve"})):
+    for response in (
+        client.get(CONFIRM, params={"token": expired}),
+        client.post(CONFIRM, data={**answer_form(expired), "decision": "approve"}),
+    ):
         assert response.status_code == 410 and "expired" in response.text
     assert ApprovalEngine(db).get(approval.id).status == "pending"
 
@@ -102,12 +107,14 @@ def test_a_link_for_someone_not_asked_is_refused_and_stays_unspent(client: TestC
 
 
 def test_form_approvals_go_to_the_dashboard(client: TestClient, db: Database) -> None:
-    _, approval = waiting_workflow(db, {"type": "form", "form_fields": [
-        {"name": "verdict", "type": "string", "required": True}]})
+    _, approval = waiting_workflow(
+        db, {"type": "form", "form_fields": [{"name": "verdict", "type": "string", "required": True}]}
+    )
     token = make_link_token(approval.id, BOSS)
-    for response in (client.get(CONFIRM, params={"token": token}, follow_redirects=False),
-                     client.post(CONFIRM, data={**answer_form(token), "decision": "approve"},
-                                 follow_redirects=False)):
+    for response in (
+        client.get(CONFIRM, params={"token": token}, follow_redirects=False),
+        client.post(CONFIRM, data={**answer_form(token), "decision": "approve"}, follow_redirects=False),
+    ):
         assert response.status_code == 303
         assert approval.id in response.headers["location"]
     assert ApprovalEngine(db).get(approval.id).status == "pending"

@@ -39,10 +39,12 @@ def test_logout_ends_the_session_server_side(client: TestClient, db: Database) -
 def test_a_change_ends_the_approve_session(client: TestClient, db: Database, change: str) -> None:
     sign_in(client, BOSS, PASSWORD, "/approve/")
     assert client.get("/approve/config").status_code == 200
-    {"password": lambda: users.add_user(db, BOSS, password="another one"),
-     "role": lambda: users.add_user(db, BOSS, role="viewer"),
-     "removal": lambda: users.remove_user(db, BOSS),
-     "logout_everywhere": lambda: users.end_sessions(db, BOSS)}[change]()
+    {
+        "password": lambda: users.add_user(db, BOSS, password="another one"),
+        "role": lambda: users.add_user(db, BOSS, role="viewer"),
+        "removal": lambda: users.remove_user(db, BOSS),
+        "logout_everywhere": lambda: users.end_sessions(db, BOSS),
+    }[change]()
     assert client.get("/approve/config").status_code == 401
 
 
@@ -52,6 +54,9 @@ def test_login_is_locked_after_repeated_failures(client: TestClient, db: Databas
     locked = sign_in(client, BOSS, PASSWORD)
     assert locked.status_code == 401 and "Too many failed sign-ins" in locked.text
     with db.read() as session:
-        count = session.scalar(select(func.count()).select_from(WorkflowEvent)
-                               .where(WorkflowEvent.event_type == "auth.sign_in_locked"))
+        count = session.scalar(
+            select(func.count())
+            .select_from(WorkflowEvent)
+            .where(WorkflowEvent.event_type == "auth.sign_in_locked")
+        )
     assert count == 1

@@ -11,8 +11,9 @@ from core.store.db import Database
 from gateway.app import create_app
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/approve/", "/email/confirm?token=x", "/api/me",
-                                  "/openapi.json", "/no-such-page"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/approve/", "/email/confirm?token=x", "/api/me", "/openapi.json", "/no-such-page"]
+)
 def test_every_response_refuses_framing(sqlite_db: Database, path: str) -> None:
     with TestClient(create_app(sqlite_db)) as client:
         response = client.get(path)
@@ -40,9 +41,13 @@ def test_rest_refuses_a_tool_the_runners_do_not_have(sqlite_db: Database) -> Non
     app.state.tools = registry  # what create_app() sets after loading the runners' modules
     headers = token_for(sqlite_db, "agent@example.com")
     with TestClient(app) as client:
+
         def start(tool: str) -> Any:
-            return client.post("/api/workflows", headers=headers, json={"definition": {
-                "name": "t", "steps": [{"name": "s", "type": "tool", "tool": tool}]}})
+            return client.post(
+                "/api/workflows",
+                headers=headers,
+                json={"definition": {"name": "t", "steps": [{"name": "s", "type": "tool", "tool": tool}]}},
+            )
 
         refused = start("unknown_tool")
         assert refused.status_code == 422

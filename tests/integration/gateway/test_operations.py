@@ -55,8 +55,12 @@ def test_metrics_count_requests_decisions_deliveries_and_lag(client: TestClient,
         # One decision took two hours.
         row = session.get_one(ApprovalRequest, second.id)
         row.created_at = row.decided_at - timedelta(hours=2)  # type: ignore[operator]
-        session.add_all([Notification(approval_id=third.id, channel="email", recipient=BOSS, status="dead"),
-                         Notification(approval_id=third.id, channel="slack", recipient=BOSS, status="sent")])
+        session.add_all(
+            [
+                Notification(approval_id=third.id, channel="email", recipient=BOSS, status="dead"),
+                Notification(approval_id=third.id, channel="slack", recipient=BOSS, status="sent"),
+            ]
+        )
         # A workflow runnable for a minute that no runner has claimed.
         waiting = session.get_one(Workflow, ops.list_workflows(db).rows[0].id)
         waiting.status, waiting.runnable_at = "running", utcnow() - timedelta(seconds=60)
@@ -79,8 +83,8 @@ def test_metrics_count_requests_decisions_deliveries_and_lag(client: TestClient,
 
 
 def test_tokens_cli_prints_once_stores_a_hash_and_revokes(
-        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     # A token acts as an account: none for ci@example.com yet, so none is made.
     with pytest.raises(SystemExit):

@@ -46,9 +46,15 @@ def refusal_has_a_message(ctx: Any, response: Any, case: Any) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case: Any, auth: dict[str, str]) -> None:
-    case.call_and_validate(headers=auth, checks=[not_a_server_error, status_code_conformance,
-                                                  content_type_conformance,
-                                                  response_schema_conformance, refusal_has_a_message])
+    case.call_and_validate(
+        headers=auth,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+            refusal_has_a_message,
+        ],
+    )

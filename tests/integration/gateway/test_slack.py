@@ -37,8 +37,11 @@ def slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def signed(body: str, *, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
-            "Content-Type": "application/x-www-form-urlencoded"}
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
 
 
 _CLICKS = itertools.count()
@@ -50,13 +53,26 @@ def button(approval_id: str, level: int = 0, **digest: str | None) -> str:
     return json.dumps({"approval_id": approval_id, "level": level, **digest})
 
 
-def click(approval_id: str, action: str = "countersign_approve", user: str = BOSS_SLACK,
-          response_url: str | None = None, *, level: int = 0) -> dict[str, Any]:
+def click(
+    approval_id: str,
+    action: str = "countersign_approve",
+    user: str = BOSS_SLACK,
+    response_url: str | None = None,
+    *,
+    level: int = 0,
+) -> dict[str, Any]:
     """A new click (its own action_ts) on a button sent for ``level`` of the request."""
     payload: dict[str, Any] = {
-        "type": "block_actions", "user": {"id": user, "username": "boss"},
-        "actions": [{"action_id": action, "value": button(approval_id, level), "type": "button",
-                     "action_ts": f"{time.time():.6f}.{next(_CLICKS)}"}],
+        "type": "block_actions",
+        "user": {"id": user, "username": "boss"},
+        "actions": [
+            {
+                "action_id": action,
+                "value": button(approval_id, level),
+                "type": "button",
+                "action_ts": f"{time.time():.6f}.{next(_CLICKS)}",
+            }
+        ],
     }
     if response_url:
         payload["response_url"] = response_url
@@ -104,10 +120,12 @@ def test_forged_stale_and_unsigned_requests_are_refused(client: TestClient, db: 
     forged = post_click(client, click(approval.id), secret="not-the-secret")
     stale = post_click(client, click(approval.id), timestamp=int(time.time()) - 6 * 60)
     body = urlencode({"payload": json.dumps(click(approval.id))})
-    unsigned = client.post("/slack/interactivity", content=body,
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
-    garbage_ts = client.post("/slack/interactivity", content=body,
-                             headers={**signed(body), "X-Slack-Request-Timestamp": "soon"})
+    unsigned = client.post(
+        "/slack/interactivity", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    garbage_ts = client.post(
+        "/slack/interactivity", content=body, headers={**signed(body), "X-Slack-Request-Timestamp": "soon"}
+    )
     for response in (forged, stale, unsigned, garbage_ts):
         assert response.status_code == 401, response.text
         assert response.json()["error"] == "Unauthenticated"
@@ -118,8 +136,9 @@ def test_forged_stale_and_unsigned_requests_are_refused(client: TestClient, db: 
     assert ApprovalEngine(db).get(approval.id).status == "pending"
 
 
-def test_unmapped_and_unlisted_slack_users_are_refused(client: TestClient, db: Database,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unmapped_and_unlisted_slack_users_are_refused(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, approval = waiting_workflow(db)
     unknown = post_click(client, click(approval.id, user="U0NOBODY")).json()
     assert "not linked" in unknown["text"]
@@ -129,8 +148,9 @@ def test_unmapped_and_unlisted_slack_users_are_refused(client: TestClient, db: D
     assert ApprovalEngine(db).get(approval.id).status == "pending"
 
 
-def test_users_info_maps_an_unlisted_slack_user(client: TestClient, db: Database,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_users_info_maps_an_unlisted_slack_user(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, approval = waiting_workflow(db)
     monkeypatch.setenv("SLACK_USER_MAP", "{}")
     with loopback_server() as slack:
@@ -143,8 +163,9 @@ def test_users_info_maps_an_unlisted_slack_user(client: TestClient, db: Database
 
 
 def test_form_approval_click_points_to_the_dashboard(client: TestClient, db: Database) -> None:
-    _, approval = waiting_workflow(db, {"type": "form", "form_fields": [
-        {"name": "verdict", "type": "string", "required": True}]})
+    _, approval = waiting_workflow(
+        db, {"type": "form", "form_fields": [{"name": "verdict", "type": "string", "required": True}]}
+    )
     text = post_click(client, click(approval.id)).json()["text"]
     assert "verdict" in text and approval.id in text
     assert ApprovalEngine(db).get(approval.id).status == "pending"

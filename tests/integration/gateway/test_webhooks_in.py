@@ -26,17 +26,23 @@ def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNTERSIGN_WEBHOOK_IN_SECRET", SECRET)
 
 
-def signed(body: str, *, secret: str = SECRET, msg_id: str = "msg_1",
-           when: datetime | None = None) -> dict[str, str]:
+def signed(
+    body: str, *, secret: str = SECRET, msg_id: str = "msg_1", when: datetime | None = None
+) -> dict[str, str]:
     when = when or datetime.now(UTC)
     signature = Webhook(secret).sign(msg_id, when, body)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
-            "webhook-signature": signature, "Content-Type": "application/json"}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": signature,
+        "Content-Type": "application/json",
+    }
 
 
 def answer(approval_id: str, **extra: Any) -> str:
-    return json.dumps({"approval_id": approval_id, "decision": "approve", "approver": BOSS,
-                       "comment": "from CI", **extra})
+    return json.dumps(
+        {"approval_id": approval_id, "decision": "approve", "approver": BOSS, "comment": "from CI", **extra}
+    )
 
 
 def test_a_signed_answer_decides(client: TestClient, db: Database) -> None:
@@ -76,11 +82,13 @@ def test_wrong_stale_and_malformed_signatures_are_refused(client: TestClient, db
     assert ApprovalEngine(db).get(approval.id).status == "pending"
 
 
-def test_an_api_token_answers_as_its_user(client: TestClient, db: Database, boss: dict[str, str],
-                                          other: dict[str, str]) -> None:
+def test_an_api_token_answers_as_its_user(
+    client: TestClient, db: Database, boss: dict[str, str], other: dict[str, str]
+) -> None:
     _, approval = waiting_workflow(db)
-    as_someone_else = client.post(URL, headers=other, json={"approval_id": approval.id,
-                                                            "decision": "approve", "approver": BOSS})
+    as_someone_else = client.post(
+        URL, headers=other, json={"approval_id": approval.id, "decision": "approve", "approver": BOSS}
+    )
     assert as_someone_else.status_code == 403
     not_listed = client.post(URL, headers=other, json={"approval_id": approval.id, "decision": "approve"})
     assert not_listed.status_code == 403 and "not an approver" in not_listed.json()["message"]
@@ -102,8 +110,9 @@ def test_bad_bodies_are_422(client: TestClient, db: Database, boss: dict[str, st
     assert client.post(URL, content=unknown, headers=signed(unknown)).status_code == 404
 
 
-def test_signed_webhooks_are_refused_when_not_configured(client: TestClient, db: Database,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_signed_webhooks_are_refused_when_not_configured(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, approval = waiting_workflow(db)
     monkeypatch.delenv("COUNTERSIGN_WEBHOOK_IN_SECRET")
     monkeypatch.setenv("COUNTERSIGN_SECRETS_FILE", "/nonexistent/secrets.toml")

@@ -36,23 +36,26 @@ def run_demo(db: Database) -> dict[str, str]:
     build_runner(db).run_until_idle()
     engine = ApprovalEngine(db)
     deploy = engine.list_pending_approvals(None, workflows["deployment_pipeline"])[0]
-    engine.respond_to_approval(deploy.id, DEVOPS, "approve",
-                               {"change_ticket": "CHG-7", "window": "now"}, "window agreed")
+    engine.respond_to_approval(
+        deploy.id, DEVOPS, "approve", {"change_ticket": "CHG-7", "window": "now"}, "window agreed"
+    )
     review = engine.list_pending_approvals(None, workflows["document_review"])[0]
     engine.respond_to_approval(review.id, "legal@example.com", "approve", {"verdict": "publish"})
     build_runner(db).run_until_idle()
     create_token(db, "admin@example.com", "ci")
     with db.session() as session:
-        save_channel_settings(session, "webhook", enabled=False,
-                              settings={"endpoints": ["http://127.0.0.1:9/hook"]})
+        save_channel_settings(
+            session, "webhook", enabled=False, settings={"endpoints": ["http://127.0.0.1:9/hook"]}
+        )
     return {"review_workflow": workflows["document_review"], "review": review.id}
 
 
 def dump(db: Database) -> dict[str, list[dict[str, Any]]]:
     with db.engine.connect() as conn:
-        return {t.name: [dict(r._mapping) for r in
-                         conn.execute(select(t).order_by(*t.primary_key.columns))]
-                for t in backup_tables()}
+        return {
+            t.name: [dict(r._mapping) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
+            for t in backup_tables()
+        }
 
 
 def export_text(db: Database) -> str:
@@ -68,7 +71,8 @@ def demo_backup(sqlite_db: Database) -> tuple[Database, dict[str, str], str]:
 
 
 def test_sqlite_to_postgresql_is_lossless_and_the_workflow_goes_on(
-        demo_backup: tuple[Database, dict[str, str], str], pg_db: Database, tmp_path: Path) -> None:
+    demo_backup: tuple[Database, dict[str, str], str], pg_db: Database, tmp_path: Path
+) -> None:
     source, ids, text = demo_backup
     path = tmp_path / "backup.jsonl"
     path.write_text(text)
@@ -76,10 +80,22 @@ def test_sqlite_to_postgresql_is_lossless_and_the_workflow_goes_on(
         result = import_database(pg_db, handle)
 
     before, after = dump(source), dump(pg_db)
-    assert all(before[name] for name in ("workflows", "step_runs", "approval_requests",
-                                         "approval_assignees", "approval_responses",
-                                         "workflow_events", "workflow_checkpoints", "notifications",
-                                         "users", "api_tokens", "channel_configurations"))
+    assert all(
+        before[name]
+        for name in (
+            "workflows",
+            "step_runs",
+            "approval_requests",
+            "approval_assignees",
+            "approval_responses",
+            "workflow_events",
+            "workflow_checkpoints",
+            "notifications",
+            "users",
+            "api_tokens",
+            "channel_configurations",
+        )
+    )
     for name, rows in before.items():
         assert after[name] == rows, f"{name} differs after import"
         assert result.inserted.get(name, 0) == len(rows)
@@ -90,7 +106,8 @@ def test_sqlite_to_postgresql_is_lossless_and_the_workflow_goes_on(
     # The imported workflow carries on in PostgreSQL: second vote, run to the end.
     max_step_run = max(r["id"] for r in after["step_runs"])
     approval = ApprovalEngine(pg_db).respond_to_approval(
-        ids["review"], "compliance@example.com", "approve", {"verdict": "publish"})
+        ids["review"], "compliance@example.com", "approve", {"verdict": "publish"}
+    )
     assert approval.status == "approved"
     build_runner(pg_db).run_until_idle()
     with pg_db.read() as session:
@@ -101,7 +118,8 @@ def test_sqlite_to_postgresql_is_lossless_and_the_workflow_goes_on(
 
 
 def test_import_refuses_a_non_empty_database_unless_merging(
-        demo_backup: tuple[Database, dict[str, str], str], pg_db: Database) -> None:
+    demo_backup: tuple[Database, dict[str, str], str], pg_db: Database
+) -> None:
     source, _, text = demo_backup
     import_database(pg_db, io.StringIO(text))
     with pytest.raises(TargetNotEmpty, match="--merge"):
@@ -113,7 +131,8 @@ def test_import_refuses_a_non_empty_database_unless_merging(
 
 
 def test_a_file_from_another_schema_revision_is_refused(
-        demo_backup: tuple[Database, dict[str, str], str], pg_db: Database) -> None:
+    demo_backup: tuple[Database, dict[str, str], str], pg_db: Database
+) -> None:
     _, _, text = demo_backup
     header, rest = text.split("\n", 1)
     changed = json.loads(header)
@@ -125,13 +144,13 @@ def test_a_file_from_another_schema_revision_is_refused(
 
 def row_count(db: Database) -> int:
     with db.engine.connect() as conn:
-        return sum(conn.execute(select(func.count()).select_from(t)).scalar_one()
-                   for t in backup_tables())
+        return sum(conn.execute(select(func.count()).select_from(t)).scalar_one() for t in backup_tables())
 
 
 @pytest.mark.parametrize("damage", ["truncated", "cut_line", "garbage", "bad_timestamp"])
 def test_a_damaged_file_is_refused_and_writes_nothing(
-        demo_backup: tuple[Database, dict[str, str], str], pg_db: Database, damage: str) -> None:
+    demo_backup: tuple[Database, dict[str, str], str], pg_db: Database, damage: str
+) -> None:
     _, _, text = demo_backup
     lines = text.splitlines(keepends=True)
     if damage == "truncated":  # whole lines lost: the trailer is missing
@@ -151,8 +170,9 @@ def test_a_damaged_file_is_refused_and_writes_nothing(
     assert row_count(pg_db) == 0  # rows inserted before the damage were rolled back
 
 
-def test_postgresql_back_to_sqlite(demo_backup: tuple[Database, dict[str, str], str],
-                                   pg_db: Database, tmp_path: Path) -> None:
+def test_postgresql_back_to_sqlite(
+    demo_backup: tuple[Database, dict[str, str], str], pg_db: Database, tmp_path: Path
+) -> None:
     source, _, text = demo_backup
     import_database(pg_db, io.StringIO(text))
     target = Database(f"sqlite:///{tmp_path / 'again.db'}")

@@ -41,15 +41,30 @@ def test_healthy_database(db_url: str, db: Database, monkeypatch: pytest.MonkeyP
     assert {"channel email", "channel slack", "channel webhook"} <= set(checks)
 
 
-def test_warnings_for_no_runner_and_dead_notifications(sqlite_url: str, sqlite_db: Database,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_warnings_for_no_runner_and_dead_notifications(
+    sqlite_url: str, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     with sqlite_db.engine.begin() as conn:
-        conn.execute(insert(Notification.__table__), [
-            {"id": f"n{i}", "channel": "email", "recipient": "a@example.com", "status": "dead",
-             "attempts": 8, "next_attempt_at": utcnow(), "payload": {}, "external_ref": {},
-             "kind": "approval.requested", "created_at": utcnow(), "updated_at": utcnow()}
-            for i in range(2)])
+        conn.execute(
+            insert(Notification.__table__),
+            [
+                {
+                    "id": f"n{i}",
+                    "channel": "email",
+                    "recipient": "a@example.com",
+                    "status": "dead",
+                    "attempts": 8,
+                    "next_attempt_at": utcnow(),
+                    "payload": {},
+                    "external_ref": {},
+                    "kind": "approval.requested",
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+                for i in range(2)
+            ],
+        )
     checks = by_name(run_checks())
     assert healthy(list(checks.values()))  # warnings only
     assert checks["runners"].status == WARN and "No runner" in checks["runners"].message

@@ -17,8 +17,9 @@ from tests.integration.channels.conftest import (  # noqa: F401  (fixtures)
 from tests.integration.dashboard.conftest import demo_db, demo_template  # noqa: F401  (fixtures)
 
 # deploy_release needs a version: without one the step fails at once.
-FAILING_STEPS: list[dict[str, Any]] = [{"name": "deploy", "type": "tool", "tool": "deploy_release",
-                                        "args": {"service": "api"}}]
+FAILING_STEPS: list[dict[str, Any]] = [
+    {"name": "deploy", "type": "tool", "tool": "deploy_release", "args": {"service": "api"}}
+]
 
 
 def failed_workflow(db: Database, name: str = "Release api") -> Workflow:

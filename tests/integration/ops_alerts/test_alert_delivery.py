@@ -21,7 +21,10 @@ NASTY_NAME = '<script>alert("x")</script> & <b>Payroll</b>'
 
 
 def test_an_alert_reaches_the_admins_by_email_slack_and_webhook_escaped(
-    db: Database, smtp: Mailbox, slack_api: SlackAPI, webhook_receiver: WebhookReceiver,
+    db: Database,
+    smtp: Mailbox,
+    slack_api: SlackAPI,
+    webhook_receiver: WebhookReceiver,
     channel_env: pytest.MonkeyPatch,
 ) -> None:
     channel_env.setenv("COUNTERSIGN_DEFAULT_CHANNELS", "email,slack")
@@ -34,8 +37,10 @@ def test_an_alert_reaches_the_admins_by_email_slack_and_webhook_escaped(
     workflow = failed_workflow(db, NASTY_NAME)
     [alert] = evaluate_alerts(db).raised
     with db.read() as session:
-        queued = sorted((n.channel, n.recipient) for n in session.scalars(
-            select(Notification).where(Notification.kind == ALERT_KIND)))
+        queued = sorted(
+            (n.channel, n.recipient)
+            for n in session.scalars(select(Notification).where(Notification.kind == ALERT_KIND))
+        )
     assert queued == [("email", "admins"), ("slack", "admins"), ("webhook", webhook_receiver.url + "/hooks")]
     assert dispatcher(db).dispatch_until_idle() == 4  # and the workflow.finished webhook
 
@@ -67,7 +72,8 @@ def test_an_alert_reaches_the_admins_by_email_slack_and_webhook_escaped(
 
 
 def test_a_running_runner_evaluates_the_rules_and_leaves_no_heartbeat_when_stopped(
-    db: Database, channel_env: pytest.MonkeyPatch,
+    db: Database,
+    channel_env: pytest.MonkeyPatch,
 ) -> None:
     channel_env.setenv("COUNTERSIGN_ALERT_INTERVAL", "0.2")
     get_settings.cache_clear()
@@ -77,6 +83,7 @@ def test_a_running_runner_evaluates_the_rules_and_leaves_no_heartbeat_when_stopp
     runner = build_runner(db, runner_id="evaluator", lease_seconds=0.6, dispatch_notifications=False)
     runner.start()
     try:
+
         def subjects() -> set[str]:
             with db.read() as session:
                 return set(session.scalars(select(Alert.subject)))

@@ -75,8 +75,11 @@ def test_a_failed_workflow_raises_once_and_resolves_when_retried(db: Database) -
     assert evaluate_alerts(db).resolved == []
     # It fails again: the same row is raised again, unacknowledged, and notified again.
     with db.session() as session:
-        session.execute(update(Alert).where(Alert.id == alert.id)
-                        .values(acknowledged_by="ops@example.com", acknowledged_at=utcnow()))
+        session.execute(
+            update(Alert)
+            .where(Alert.id == alert.id)
+            .values(acknowledged_by="ops@example.com", acknowledged_at=utcnow())
+        )
     notified = len(alert_notifications(db))
     build_runner(db, dispatch_notifications=False).run_until_idle()
     assert ops.get_workflow(db, workflow.id).status == "failed"
@@ -105,15 +108,17 @@ def test_a_dead_delivery_raises_but_dead_alert_messages_do_not(db: Database) -> 
 
 def test_a_silent_runner_raises_and_resolves_when_it_beats_again(db: Database) -> None:
     with db.session() as session:
-        session.add(RunnerHeartbeat(runner_id="gone", hostname="box-1",
-                                    last_seen_at=utcnow() - timedelta(minutes=10)))
+        session.add(
+            RunnerHeartbeat(runner_id="gone", hostname="box-1", last_seen_at=utcnow() - timedelta(minutes=10))
+        )
         session.add(RunnerHeartbeat(runner_id="alive", hostname="box-2", last_seen_at=utcnow()))
     [alert] = evaluate_alerts(db).raised
     assert (alert.rule, alert.subject, alert.severity) == (RUNNER_HEARTBEAT_MISSING, "gone", "critical")
     assert "box-1" in alert.message
     with db.session() as session:
-        session.execute(update(RunnerHeartbeat).where(RunnerHeartbeat.runner_id == "gone")
-                        .values(last_seen_at=utcnow()))
+        session.execute(
+            update(RunnerHeartbeat).where(RunnerHeartbeat.runner_id == "gone").values(last_seen_at=utcnow())
+        )
     assert evaluate_alerts(db).resolved == [alert.id]
 
 
@@ -135,7 +140,10 @@ def test_runners_evaluating_at_once_raise_and_notify_once(db: Database) -> None:
     assert [a.subject for a in alerts_of(db, WORKFLOW_FAILED)] == [workflow.id]
     [notification] = alert_notifications(db)
     assert (notification.channel, notification.recipient, notification.workflow_id) == (
-        "email", "admins", workflow.id)
+        "email",
+        "admins",
+        workflow.id,
+    )
 
 
 def test_open_alerts_are_counted_by_rule_in_metrics(db: Database) -> None:
@@ -146,9 +154,12 @@ def test_open_alerts_are_counted_by_rule_in_metrics(db: Database) -> None:
     failed_workflow(db)
     evaluate_alerts(db)
     assert open_counts(db)[WORKFLOW_FAILED] == 1
-    samples = {(s.name, s.labels.get("rule")): s.value
-               for family in text_string_to_metric_families(generate_latest(make_registry(db)).decode())
-               for s in family.samples if s.name == "countersign_alerts_open"}
+    samples = {
+        (s.name, s.labels.get("rule")): s.value
+        for family in text_string_to_metric_families(generate_latest(make_registry(db)).decode())
+        for s in family.samples
+        if s.name == "countersign_alerts_open"
+    }
     assert samples[("countersign_alerts_open", WORKFLOW_FAILED)] == 1
     assert samples[("countersign_alerts_open", DELIVERY_DEAD)] == 0
     with db.read() as session:
@@ -157,8 +168,20 @@ def test_open_alerts_are_counted_by_rule_in_metrics(db: Database) -> None:
 
 def test_an_ordinary_rejection_is_a_warning_not_a_critical_alert(db: Database) -> None:
     add_user(db, "ann@example.com")
-    definition = {"name": "Refund", "steps": [{"name": "ask", "type": "approval", "approval_config": {
-        "title": "Refund 40", "requested_from": "ann@example.com", "channels": []}}]}
+    definition = {
+        "name": "Refund",
+        "steps": [
+            {
+                "name": "ask",
+                "type": "approval",
+                "approval_config": {
+                    "title": "Refund 40",
+                    "requested_from": "ann@example.com",
+                    "channels": [],
+                },
+            }
+        ],
+    }
     workflow = ops.create_workflow(db, definition, created_by="cli:ops")
     runner = build_runner(db, dispatch_notifications=False)
     runner.run_until_idle()
@@ -168,5 +191,6 @@ def test_an_ordinary_rejection_is_a_warning_not_a_critical_alert(db: Database) -
     assert ops.get_workflow(db, workflow.id).status == "failed"
     [alert] = evaluate_alerts(db).raised
     assert (alert.rule, alert.subject, alert.severity) == (WORKFLOW_FAILED, workflow.id, "warning")
-    assert alert.message == ("Workflow \u201cRefund\u201d stopped: its approval was rejected "
-                             "(Step 'ask': approval rejected.)")
+    assert alert.message == (
+        "Workflow \u201cRefund\u201d stopped: its approval was rejected (Step 'ask': approval rejected.)"
+    )

@@ -37,6 +37,7 @@ def _accounts(db: Database) -> None:
     """Who acts in these tests has an account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
 
+
 APPROVER = "bob@example.com"
 SECRETS = {name: f"S3CRET-{name.lower().replace('_', '-')}-9f3c1e7d" for name in SECRET_ENV_VARS}
 
@@ -95,8 +96,7 @@ def _registry() -> ToolRegistry:
     @reg.register("do")
     def do(label: str, idempotency_key: str) -> dict[str, Any]:
         # A tool that logs carelessly: the redaction must still hold.
-        structlog.get_logger("tests.tool").info("tool ran", label=label,
-                                                api_key=SECRETS["OPENAI_API_KEY"])
+        structlog.get_logger("tests.tool").info("tool ran", label=label, api_key=SECRETS["OPENAI_API_KEY"])
         return {"done": label}
 
     return reg
@@ -114,12 +114,22 @@ def test_full_run_logs_no_secret_and_binds_ids(
     from core.channels.dispatcher import Dispatcher
 
     registry = _registry()
-    workflow = ops.create_workflow(db, {"name": "pay invoice", "steps": [
-        {"name": "prepare", "type": "tool", "tool": "do", "args": {"label": "prepare"}},
-        {"name": "sign_off", "type": "approval", "approval_config": {
-            "requested_from": APPROVER, "channels": ["email", "slack"]}},
-        {"name": "pay", "type": "tool", "tool": "do", "args": {"label": "pay"}},
-    ]}, created_by="agent@example.com")
+    workflow = ops.create_workflow(
+        db,
+        {
+            "name": "pay invoice",
+            "steps": [
+                {"name": "prepare", "type": "tool", "tool": "do", "args": {"label": "prepare"}},
+                {
+                    "name": "sign_off",
+                    "type": "approval",
+                    "approval_config": {"requested_from": APPROVER, "channels": ["email", "slack"]},
+                },
+                {"name": "pay", "type": "tool", "tool": "do", "args": {"label": "pay"}},
+            ],
+        },
+        created_by="agent@example.com",
+    )
     runner = build_runner(db, registry=registry, lease_seconds=10, dispatch_notifications=False)
     runner.run_until_idle(max_seconds=30)
     assert ops.get_workflow(db, workflow.id).status == "waiting_approval"
@@ -127,20 +137,26 @@ def test_full_run_logs_no_secret_and_binds_ids(
 
     Dispatcher(db, policy=FAST).dispatch_until_idle(max_seconds=20)
     [message] = mailbox.received()
-    body = "\n".join(str(part.get_content()) for part in message.walk()
-                     if part.get_content_type() in ("text/plain", "text/html"))
+    body = "\n".join(
+        str(part.get_content())
+        for part in message.walk()
+        if part.get_content_type() in ("text/plain", "text/html")
+    )
     tokens = set(re.findall(r"token=([A-Za-z0-9_.\-]+)", body))
     assert tokens, "the email carries signed links"
     assert slack.posted, "the request was posted to Slack"
 
     # Careless lines from our own code and a library: redacted all the same.
     structlog.get_logger("tests").warning(
-        "careless", link=f"http://gateway.test:8000/email/confirm?token={min(tokens)}",
-        detail=f"bot token is {SECRETS['SLACK_BOT_TOKEN']}", smtp_password="plain",
-        headers={"Authorization": f"Bearer {SECRETS['HF_TOKEN']}"})
+        "careless",
+        link=f"http://gateway.test:8000/email/confirm?token={min(tokens)}",
+        detail=f"bot token is {SECRETS['SLACK_BOT_TOKEN']}",
+        smtp_password="plain",
+        headers={"Authorization": f"Bearer {SECRETS['HF_TOKEN']}"},
+    )
     logging.getLogger("sqlalchemy.engine").warning(
-        "library says %s and %s", SECRETS["COUNTERSIGN_WEBHOOK_SECRET"],
-        SECRETS["COUNTERSIGN_LINK_SECRETS"])
+        "library says %s and %s", SECRETS["COUNTERSIGN_WEBHOOK_SECRET"], SECRETS["COUNTERSIGN_LINK_SECRETS"]
+    )
 
     assert any(respond_ok(db, token) for token in tokens), "an Approve link"
     runner.run_until_idle(max_seconds=30)
@@ -163,19 +179,21 @@ def test_full_run_logs_no_secret_and_binds_ids(
         by_event.setdefault(line["event"], []).append(line)
     started = by_event["step started"]
     assert {line["step"] for line in started} == {"prepare", "sign_off", "pay"}
-    assert all(line["workflow_id"] == workflow.id and line["actor"] == runner.runner_id
-               for line in started)
+    assert all(line["workflow_id"] == workflow.id and line["actor"] == runner.runner_id for line in started)
     [requested] = by_event["approval requested"]
     assert requested["approval_id"] == approval.id and requested["step"] == "sign_off"
     [decided] = by_event["approval decided"]
     assert (decided["approval_id"], decided["workflow_id"], decided["step"], decided["actor"]) == (
-        approval.id, workflow.id, "sign_off", APPROVER)
+        approval.id,
+        workflow.id,
+        "sign_off",
+        APPROVER,
+    )
     [resumed] = by_event["resuming after decision"]
     assert resumed["approval_id"] == approval.id and resumed["workflow_id"] == workflow.id
     sent = by_event["notification sent"]
     assert {line["channel"] for line in sent} >= {"email", "slack"}
-    assert all(line["approval_id"] == approval.id and line["workflow_id"] == workflow.id
-               for line in sent)
+    assert all(line["approval_id"] == approval.id and line["workflow_id"] == workflow.id for line in sent)
     [tool_line] = [line for line in by_event["tool ran"] if line["label"] == "pay"]
     assert tool_line["step"] == "pay" and tool_line["api_key"] == "***"
     [careless] = by_event["careless"]

@@ -45,12 +45,14 @@ def wait_for(condition: Any, what: str, process: subprocess.Popen[str] | None = 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
-def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-          **labels: str) -> float:
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -60,11 +62,20 @@ def runner_process(db_url: str, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     stderr_path = tmp_path / "runner.log"
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core", "runner", "--metrics-port", str(port)], cwd=ROOT,
-            env=cli_env(db_url, COUNTERSIGN_LOG_FORMAT="json", COUNTERSIGN_LEASE_SECONDS="5",
-                        COUNTERSIGN_DEFAULT_CHANNELS="email"),
-            stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+            [sys.executable, "-m", "core", "runner", "--metrics-port", str(port)],
+            cwd=ROOT,
+            env=cli_env(
+                db_url,
+                COUNTERSIGN_LOG_FORMAT="json",
+                COUNTERSIGN_LEASE_SECONDS="5",
+                COUNTERSIGN_DEFAULT_CHANNELS="email",
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
         try:
+
             def up() -> bool:
                 try:
                     scrape(port)
@@ -94,42 +105,60 @@ def test_runner_serves_its_step_counters_and_resume_latency(
     try:
         release = {"service": "api", "version": "1.2"}
         add_user(db, "agent@example.com", role="service")  # who starts a workflow has an account
-        workflow = ops.create_workflow(db, {"name": "release", "steps": [
-            {"name": "checks", "type": "tool", "tool": "run_checks",
-             "args": {"service": "${input.service}", "version": "${input.version}"}},
-            {"name": "go", "type": "approval",
-             "approval_config": {"requested_from": "ops@example.com", "channels": []}},
-            {"name": "deploy", "type": "tool", "tool": "deploy_release",
-             "args": {"service": "${input.service}", "version": "${input.version}"}},
-        ]}, input_data=release, created_by="agent@example.com")
+        workflow = ops.create_workflow(
+            db,
+            {
+                "name": "release",
+                "steps": [
+                    {
+                        "name": "checks",
+                        "type": "tool",
+                        "tool": "run_checks",
+                        "args": {"service": "${input.service}", "version": "${input.version}"},
+                    },
+                    {
+                        "name": "go",
+                        "type": "approval",
+                        "approval_config": {"requested_from": "ops@example.com", "channels": []},
+                    },
+                    {
+                        "name": "deploy",
+                        "type": "tool",
+                        "tool": "deploy_release",
+                        "args": {"service": "${input.service}", "version": "${input.version}"},
+                    },
+                ],
+            },
+            input_data=release,
+            created_by="agent@example.com",
+        )
         engine = ApprovalEngine(db)
-        [approval] = wait_for(lambda: engine.list_pending_approvals(workflow_id=workflow.id),
-                              "the runner asks for approval")
+        [approval] = wait_for(
+            lambda: engine.list_pending_approvals(workflow_id=workflow.id), "the runner asks for approval"
+        )
         engine.respond_to_approval(approval.id, "ops@example.com", "approve", channel="cli")
-        wait_for(lambda: ops.get_workflow(db, workflow.id).status == "completed",
-                 "the runner finishes the workflow")
+        wait_for(
+            lambda: ops.get_workflow(db, workflow.id).status == "completed",
+            "the runner finishes the workflow",
+        )
     finally:
         db.dispose()
 
     after = scrape(port)
     assert value(after, "countersign_steps_executed_total", type="tool", outcome="completed") == 2
-    assert value(after, "countersign_steps_executed_total",
-                 type="approval", outcome="waiting_approval") == 1
-    assert value(after, "countersign_steps_executed_total",
-                 type="approval", outcome="completed") == 1
+    assert value(after, "countersign_steps_executed_total", type="approval", outcome="waiting_approval") == 1
+    assert value(after, "countersign_steps_executed_total", type="approval", outcome="completed") == 1
     assert value(after, "countersign_resume_latency_seconds_count") == 1
     assert 0 <= value(after, "countersign_resume_latency_seconds_sum") < WAIT
     assert value(after, "countersign_runner_claims_total") >= 2
     assert value(after, "countersign_runner_errors_total", where="loop", kind="database") == 0
     # The database collector rides along: the same names as the gateway's /metrics.
     assert value(after, "countersign_workflows", status="completed") == 1
-    assert value(after, "countersign_approvals_decided_total", outcome="approved",
-                 channel="cli") == 1
+    assert value(after, "countersign_approvals_decided_total", outcome="approved", channel="cli") == 1
     assert value(after, "countersign_runner_lag_seconds") == 0
 
     # The CLI configured JSON logging: its log lines are JSON, bound to the workflow.
-    lines = [json.loads(line) for line in stderr_path.read_text().splitlines()
-             if line.startswith("{")]
+    lines = [json.loads(line) for line in stderr_path.read_text().splitlines() if line.startswith("{")]
     started = [line for line in lines if line.get("event") == "step started"]
     assert {line["step"] for line in started} == {"checks", "go", "deploy"}
     assert all(line["workflow_id"] == workflow.id for line in started)

@@ -28,6 +28,7 @@ def _accounts(db: Database) -> None:
     """Who acts in these tests has an account (core.identity.permissions)."""
     add_user(db, "agent@example.com", role="service")
 
+
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "agent_workflow.yaml"
 
 
@@ -36,12 +37,17 @@ def named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
 
 
 def test_all_spans_of_a_workflow_share_its_stored_trace(
-    db: Database, spans: InMemorySpanExporter, smtp: Mailbox,
+    db: Database,
+    spans: InMemorySpanExporter,
+    smtp: Mailbox,
 ) -> None:
     smtp.start()
-    workflow = ops.create_workflow(db, load_definition_file(EXAMPLE),
-                                   input_data={"order_id": "ORD-7", "amount": 180, "note": "rush"},
-                                   created_by="agent@example.com")
+    workflow = ops.create_workflow(
+        db,
+        load_definition_file(EXAMPLE),
+        input_data={"order_id": "ORD-7", "amount": 180, "note": "rush"},
+        created_by="agent@example.com",
+    )
     stored = ops.get_workflow(db, workflow.id).trace_context
     assert stored["traceparent"].startswith("00-")
     build_runner(db, runner_id="first", dispatch_notifications=False).run_until_idle()
@@ -79,12 +85,24 @@ def test_all_spans_of_a_workflow_share_its_stored_trace(
 
 
 def test_tracing_off_stores_nothing_and_a_runner_with_tracing_gives_the_root_later(
-    db: Database, spans: InMemorySpanExporter,
+    db: Database,
+    spans: InMemorySpanExporter,
 ) -> None:
     tracing.use_exporter(None)
-    workflow = ops.create_workflow(db, {"name": "checks", "steps": [
-        {"name": "checks", "type": "tool", "tool": "run_checks",
-         "args": {"service": "api", "version": "1"}}]})
+    workflow = ops.create_workflow(
+        db,
+        {
+            "name": "checks",
+            "steps": [
+                {
+                    "name": "checks",
+                    "type": "tool",
+                    "tool": "run_checks",
+                    "args": {"service": "api", "version": "1"},
+                }
+            ],
+        },
+    )
     assert ops.get_workflow(db, workflow.id).trace_context == {}
     tracing.use_exporter(spans)
     build_runner(db, dispatch_notifications=False).run_until_idle()

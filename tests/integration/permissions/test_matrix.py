@@ -59,15 +59,19 @@ pytestmark = pytest.mark.timeout(900)
 
 def refusals_of(db: Database, actor: str, action: Action) -> int:
     with db.read() as session:
-        return sum(1 for e in session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.event_type == REFUSED_EVENT, WorkflowEvent.actor == actor))
-            if e.data.get("action") == str(action))
+        return sum(
+            1
+            for e in session.scalars(
+                select(WorkflowEvent).where(
+                    WorkflowEvent.event_type == REFUSED_EVENT, WorkflowEvent.actor == actor
+                )
+            )
+            if e.data.get("action") == str(action)
+        )
 
 
-def matrix_table(title: str, results: dict[tuple[Action, str], str],
-                 roles: tuple[str, ...] = ROLES) -> str:
-    return render(title, ["action", *(ROLE_DESCRIPTIONS[r] for r in roles)],
-                  table_rows(results, roles))
+def matrix_table(title: str, results: dict[tuple[Action, str], str], roles: tuple[str, ...] = ROLES) -> str:
+    return render(title, ["action", *(ROLE_DESCRIPTIONS[r] for r in roles)], table_rows(results, roles))
 
 
 # -- core ------------------------------------------------------------------------------
@@ -104,8 +108,11 @@ def test_core_matrix(sqlite_db: Database, request: pytest.FixtureRequest) -> Non
                 if refusals_of(db, email, action) != before + 1:
                     problems.append(f"{action} as {role}: no {REFUSED_EVENT} event")
             # The interfaces' show/hide question gives the same answer.
-            if action is not Action.APPROVALS_ANSWER and role != "starter" and \
-                    allowed(db, email, action) != (expected == Y):
+            if (
+                action is not Action.APPROVALS_ANSWER
+                and role != "starter"
+                and allowed(db, email, action) != (expected == Y)
+            ):
                 problems.append(f"{action} as {role}: allowed() disagrees")
     show(request, matrix_table("Permissions, core (SQLite): role x action", results))
     assert not problems, "\n".join(problems)
@@ -113,30 +120,41 @@ def test_core_matrix(sqlite_db: Database, request: pytest.FixtureRequest) -> Non
 
 # -- REST --------------------------------------------------------------------------------
 
-REST_ACTIONS = (Action.WORKFLOWS_START, Action.WORKFLOWS_PAUSE, Action.WORKFLOWS_RESUME,
-                Action.WORKFLOWS_CANCEL, Action.WORKFLOWS_RETRY, Action.WORKFLOWS_ROLLBACK,
-                Action.WORKFLOWS_CHECKPOINT, Action.APPROVALS_ANSWER)
+REST_ACTIONS = (
+    Action.WORKFLOWS_START,
+    Action.WORKFLOWS_PAUSE,
+    Action.WORKFLOWS_RESUME,
+    Action.WORKFLOWS_CANCEL,
+    Action.WORKFLOWS_RETRY,
+    Action.WORKFLOWS_ROLLBACK,
+    Action.WORKFLOWS_CHECKPOINT,
+    Action.APPROVALS_ANSWER,
+)
 REST_ROLES = ("admin", "approver", "viewer", "service", "starter")
 
 
-def rest_call(client: TestClient, world: World, action: Action, role: str,
-              headers: dict[str, str]) -> Any:
+def rest_call(client: TestClient, world: World, action: Action, role: str, headers: dict[str, str]) -> Any:
     if action is Action.WORKFLOWS_START:
         return client.post("/api/workflows", headers=headers, json={"definition": GATE})
     if action is Action.APPROVALS_ANSWER:
-        return client.post(f"/api/approvals/{world.approval()}/respond", headers=headers,
-                           json={"decision": "approve"})
+        return client.post(
+            f"/api/approvals/{world.approval()}/respond", headers=headers, json={"decision": "approve"}
+        )
     if action is Action.WORKFLOWS_RESUME:
         return client.post(f"/api/workflows/{world.paused(role)}/resume", headers=headers)
     if action is Action.WORKFLOWS_RETRY:
         return client.post(f"/api/workflows/{world.failed(role)}/retry", headers=headers)
     workflow_id = world.waiting(role)
     if action is Action.WORKFLOWS_ROLLBACK:
-        return client.post(f"/api/workflows/{workflow_id}/rollback", headers=headers,
-                           json={"checkpoint": "prepare", "reason": "matrix"})
+        return client.post(
+            f"/api/workflows/{workflow_id}/rollback",
+            headers=headers,
+            json={"checkpoint": "prepare", "reason": "matrix"},
+        )
     if action is Action.WORKFLOWS_CHECKPOINT:
-        return client.post(f"/api/workflows/{workflow_id}/checkpoints", headers=headers,
-                           json={"name": "matrix"})
+        return client.post(
+            f"/api/workflows/{workflow_id}/checkpoints", headers=headers, json={"name": "matrix"}
+        )
     verb = {Action.WORKFLOWS_PAUSE: "pause", Action.WORKFLOWS_CANCEL: "cancel"}[action]
     return client.post(f"/api/workflows/{workflow_id}/{verb}", headers=headers, json={})
 
@@ -144,8 +162,10 @@ def rest_call(client: TestClient, world: World, action: Action, role: str,
 def test_rest_matrix(db: Database, db_url: str, request: pytest.FixtureRequest) -> None:
     add_accounts(db)
     world = World(db)
-    tokens = {role: {"Authorization": f"Bearer {create_token(db, EMAILS[role], 'matrix')[1]}"}
-              for role in REST_ROLES}
+    tokens = {
+        role: {"Authorization": f"Bearer {create_token(db, EMAILS[role], 'matrix')[1]}"}
+        for role in REST_ROLES
+    }
     # A person without an account gets no token at all.
     with pytest.raises(CountersignError, match="No user 'nobody@perm.test'"):
         create_token(db, EMAILS["unknown"], "matrix")
@@ -156,15 +176,21 @@ def test_rest_matrix(db: Database, db_url: str, request: pytest.FixtureRequest) 
             for role in REST_ROLES:
                 expected = EXPECTED[action][role]
                 response = rest_call(client, world, action, role, tokens[role])
-                got = Y if response.status_code < 300 else N if response.status_code == 403 else \
-                    f"HTTP {response.status_code}"
+                got = (
+                    Y
+                    if response.status_code < 300
+                    else N
+                    if response.status_code == 403
+                    else f"HTTP {response.status_code}"
+                )
                 results[action, role] = got
                 if got != expected:
                     problems.append(f"{action} as {role}: {got} {response.text}, expected {expected}")
                 elif got == N:
                     body = response.json()
-                    if body["error"] != "NotAuthorized" or \
-                            not body["message"].startswith(refusal(role, action)):
+                    if body["error"] != "NotAuthorized" or not body["message"].startswith(
+                        refusal(role, action)
+                    ):
                         problems.append(f"{action} as {role}: {body}")
                     if body.get("action") != str(action):
                         problems.append(f"{action} as {role}: action {body.get('action')!r}")
@@ -176,11 +202,21 @@ def test_rest_matrix(db: Database, db_url: str, request: pytest.FixtureRequest) 
 # -- CLI ---------------------------------------------------------------------------------
 
 # One action per group: start, steer (cancel; its starter too), undo, answer, admin, operate.
-CLI_ACTIONS = (Action.WORKFLOWS_START, Action.WORKFLOWS_CANCEL, Action.WORKFLOWS_ROLLBACK,
-               Action.APPROVALS_ANSWER, Action.USERS_MANAGE, Action.ALERTS_ACKNOWLEDGE)
+CLI_ACTIONS = (
+    Action.WORKFLOWS_START,
+    Action.WORKFLOWS_CANCEL,
+    Action.WORKFLOWS_ROLLBACK,
+    Action.APPROVALS_ANSWER,
+    Action.USERS_MANAGE,
+    Action.ALERTS_ACKNOWLEDGE,
+)
 CLI_ROLES = ("admin", "approver", "viewer", "service", "unknown")
-CLI_EXTRA = ((Action.WORKFLOWS_CANCEL, "starter"), (Action.WORKFLOWS_CANCEL, "system"),
-             (Action.WORKFLOWS_ROLLBACK, "system"), (Action.APPROVALS_ANSWER, "disabled"))
+CLI_EXTRA = (
+    (Action.WORKFLOWS_CANCEL, "starter"),
+    (Action.WORKFLOWS_CANCEL, "system"),
+    (Action.WORKFLOWS_ROLLBACK, "system"),
+    (Action.APPROVALS_ANSWER, "disabled"),
+)
 
 
 def cli_args(world: World, action: Action, role: str, definition: Path) -> list[str]:
@@ -189,8 +225,7 @@ def cli_args(world: World, action: Action, role: str, definition: Path) -> list[
     elif action is Action.WORKFLOWS_CANCEL:
         args = ["workflow", "cancel", world.waiting(role)]
     elif action is Action.WORKFLOWS_ROLLBACK:
-        args = ["workflow", "rollback", world.waiting(role), "--checkpoint", "prepare",
-                "--reason", "matrix"]
+        args = ["workflow", "rollback", world.waiting(role), "--checkpoint", "prepare", "--reason", "matrix"]
     elif action is Action.APPROVALS_ANSWER:
         args = ["approvals", "respond", world.approval(), "--decision", "approve"]
     elif action is Action.USERS_MANAGE:
@@ -202,12 +237,19 @@ def cli_args(world: World, action: Action, role: str, definition: Path) -> list[
 
 
 def run_cli(db_url: str, args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=cli_env(db_url),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=cli_env(db_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def test_cli_matrix(sqlite_db: Database, sqlite_url: str, tmp_path: Path,
-                    request: pytest.FixtureRequest) -> None:
+def test_cli_matrix(
+    sqlite_db: Database, sqlite_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     db = sqlite_db
     add_accounts(db)
     world = World(db)
@@ -216,8 +258,7 @@ def test_cli_matrix(sqlite_db: Database, sqlite_url: str, tmp_path: Path,
     cells = [(a, r) for a in CLI_ACTIONS for r in CLI_ROLES] + list(CLI_EXTRA)
     commands = {cell: cli_args(world, *cell, definition) for cell in cells}  # state made first
     with ThreadPoolExecutor(max_workers=3) as pool:
-        done = dict(zip(cells, pool.map(lambda c: run_cli(sqlite_url, commands[c]), cells),
-                        strict=True))
+        done = dict(zip(cells, pool.map(lambda c: run_cli(sqlite_url, commands[c]), cells), strict=True))
     results: dict[tuple[Action, str], str] = {}
     problems: list[str] = []
     for (action, role), outcome in done.items():
@@ -230,8 +271,7 @@ def test_cli_matrix(sqlite_db: Database, sqlite_url: str, tmp_path: Path,
             lines = outcome.stderr.splitlines()
             if len(lines) != 1 or not lines[0].startswith(f"error: {refusal(role, action)}"):
                 problems.append(f"{action} as {role}: stderr {outcome.stderr!r}")
-    show(request, matrix_table("Permissions, CLI subprocesses (SQLite; one action per group)",
-                               results))
+    show(request, matrix_table("Permissions, CLI subprocesses (SQLite; one action per group)", results))
     assert not problems, "\n".join(problems)
 
 
@@ -269,14 +309,17 @@ def test_dashboard_matrix(dashboard_db: Database, request: pytest.FixtureRequest
         probes: list[tuple[Action, str, dict[str, str], str]] = [
             (Action.WORKFLOWS_PAUSE, "workflow", {"workflow": waiting}, "button:workflow.pause"),
             (Action.WORKFLOWS_CANCEL, "workflow", {"workflow": waiting}, "button:workflow.cancel"),
-            (Action.WORKFLOWS_ROLLBACK, "workflow", {"workflow": waiting},
-             "button:checkpoints.rollback"),
+            (Action.WORKFLOWS_ROLLBACK, "workflow", {"workflow": waiting}, "button:checkpoints.rollback"),
             (Action.WORKFLOWS_RESUME, "workflow", {"workflow": paused}, "button:workflow.resume"),
             (Action.WORKFLOWS_RETRY, "workflow", {"workflow": failed}, "button:workflow.retry"),
             (Action.WORKFLOWS_START, "workflows", {}, "header:Start a workflow"),
             (Action.APPROVALS_ANSWER, "approval", {"approval": approval}, "button:approval.approve"),
-            (Action.DELIVERIES_RETRY, "approval", {"approval": approval},
-             f"button:deliveries.retry.{notification}"),
+            (
+                Action.DELIVERIES_RETRY,
+                "approval",
+                {"approval": approval},
+                f"button:deliveries.retry.{notification}",
+            ),
             (Action.ALERTS_ACKNOWLEDGE, "monitor", {}, f"button:alerts.ack.{alert}"),
             (Action.CHANNELS_CONFIGURE, "settings", {}, "button:channel.webhook.save"),
             (Action.USERS_MANAGE, "settings", {}, "button:tokens.new.submit"),
@@ -303,19 +346,28 @@ def test_dashboard_matrix(dashboard_db: Database, request: pytest.FixtureRequest
             elif kind == "button":
                 present = any(b.key == name for b in at.button)
             elif kind == "download_button":
-                present = any(b.proto.id.endswith(name) or getattr(b, "key", None) == name
-                              for b in at.get("download_button"))
+                present = any(
+                    b.proto.id.endswith(name) or getattr(b, "key", None) == name
+                    for b in at.get("download_button")
+                )
             else:
                 present = name in [h.value for h in at.header]
             got = Y if present else N
             expected = EXPECTED[action][role]
             results[action, role] = got
             if got != expected:
-                problems.append(f"{action} as {role} on {page}: control {'shown' if present else 'hidden'}"
-                                f", expected {expected}")
-    show(request, matrix_table("Permissions, dashboard controls (AppTest, SQLite): shown or hidden",
-                               {k: ("shown" if v == Y else "hidden") for k, v in results.items()},
-                               UI_ROLES))
+                problems.append(
+                    f"{action} as {role} on {page}: control {'shown' if present else 'hidden'}"
+                    f", expected {expected}"
+                )
+    show(
+        request,
+        matrix_table(
+            "Permissions, dashboard controls (AppTest, SQLite): shown or hidden",
+            {k: ("shown" if v == Y else "hidden") for k, v in results.items()},
+            UI_ROLES,
+        ),
+    )
     assert not problems, "\n".join(problems)
 
 
@@ -332,6 +384,7 @@ def test_the_readme_table_is_the_rule() -> None:
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = ["| action | " + " | ".join(ACCOUNT_ROLES) + " |"] + [
-        f"| `{row[0]}` | " + " | ".join(row[1:]) + " |" for row in role_table()]
+        f"| `{row[0]}` | " + " | ".join(row[1:]) + " |" for row in role_table()
+    ]
     for row in rows:
         assert row in readme, row

@@ -38,8 +38,11 @@ def bearer(token: str) -> dict[str, str]:
 
 def events(db: Database, event_type: str) -> list[WorkflowEvent]:
     with db.read() as session:
-        return list(session.scalars(select(WorkflowEvent).where(
-            WorkflowEvent.event_type == event_type).order_by(WorkflowEvent.id)))
+        return list(
+            session.scalars(
+                select(WorkflowEvent).where(WorkflowEvent.event_type == event_type).order_by(WorkflowEvent.id)
+            )
+        )
 
 
 @pytest.fixture
@@ -49,7 +52,8 @@ def client(db: Database) -> Iterator[TestClient]:
 
 
 def test_a_token_scoped_to_start_starts_and_is_refused_answering_and_rolling_back(
-        db: Database, client: TestClient) -> None:
+    db: Database, client: TestClient
+) -> None:
     add_accounts(db)
     # Even an admin's token does only what its scopes say.
     _, token = create_token(db, EMAILS["admin"], "starter", scopes=["workflows:start"])
@@ -60,32 +64,38 @@ def test_a_token_scoped_to_start_starts_and_is_refused_answering_and_rolling_bac
     # A request someone else started, which names the admin among its approvers.
     approval_id = World(db).approval()
 
-    answered = client.post(f"/api/approvals/{approval_id}/respond", headers=bearer(token),
-                           json={"decision": "approve"})
+    answered = client.post(
+        f"/api/approvals/{approval_id}/respond", headers=bearer(token), json={"decision": "approve"}
+    )
     assert answered.status_code == 403
     assert answered.json() == {
-        "error": "NotAuthorized", "action": "approvals:answer", "problems": [],
-        "message": "admin@perm.test may not approvals:answer (token 'starter' is scoped to "
-                   "workflows:start)"}
-    rolled = client.post(f"/api/workflows/{workflow_id}/rollback", headers=bearer(token),
-                         json={"checkpoint": "prepare", "reason": "undo"})
+        "error": "NotAuthorized",
+        "action": "approvals:answer",
+        "problems": [],
+        "message": "admin@perm.test may not approvals:answer (token 'starter' is scoped to workflows:start)",
+    }
+    rolled = client.post(
+        f"/api/workflows/{workflow_id}/rollback",
+        headers=bearer(token),
+        json={"checkpoint": "prepare", "reason": "undo"},
+    )
     assert (rolled.status_code, rolled.json()["action"]) == (403, "workflows:rollback")
     assert ops.get_workflow(db, workflow_id).status == "waiting_approval"  # nothing happened
     refused = [(e.actor, e.data["action"], e.data["token"]) for e in events(db, REFUSED_EVENT)]
-    assert refused == [(EMAILS["admin"], "approvals:answer", "starter"),
-                       (EMAILS["admin"], "workflows:rollback", "starter")]
+    assert refused == [
+        (EMAILS["admin"], "approvals:answer", "starter"),
+        (EMAILS["admin"], "workflows:rollback", "starter"),
+    ]
     # The same admin, in the dashboard or the CLI (no token), may do both.
     assert allowed(db, EMAILS["admin"], Action.WORKFLOWS_ROLLBACK)
 
 
-def test_the_seed_agent_gets_a_service_token_that_cannot_answer(
-        db: Database, client: TestClient) -> None:
+def test_the_seed_agent_gets_a_service_token_that_cannot_answer(db: Database, client: TestClient) -> None:
     """The seed's agent use case: a service that starts workflows and reads their status."""
     add_accounts(db)
     add_user(db, AGENT, role="service")
     row, token = create_token(db, AGENT, "agent")  # default scopes: the service role's
-    assert row.scopes == ["workflows:cancel", "workflows:pause", "workflows:resume",
-                          "workflows:start"]
+    assert row.scopes == ["workflows:cancel", "workflows:pause", "workflows:resume", "workflows:start"]
     assert client.get("/api/me", headers=bearer(token)).json()["scopes"] == row.scopes
     started = client.post("/api/workflows", headers=bearer(token), json={"definition": GATE})
     workflow_id = started.json()["id"]
@@ -93,23 +103,29 @@ def test_the_seed_agent_gets_a_service_token_that_cannot_answer(
     status = client.get(f"/api/workflows/{workflow_id}", headers=bearer(token)).json()
     assert status["status"] == "waiting_approval"
     [pending] = status["pending_approvals"]
-    answered = client.post(f"/api/approvals/{pending['id']}/respond", headers=bearer(token),
-                           json={"decision": "approve"})
+    answered = client.post(
+        f"/api/approvals/{pending['id']}/respond", headers=bearer(token), json={"decision": "approve"}
+    )
     assert answered.status_code == 403  # not even named on the request could it answer
     # Its own workflow it may pause and cancel; another's not.
-    assert client.post(f"/api/workflows/{workflow_id}/pause", headers=bearer(token),
-                       json={}).status_code == 200
+    assert (
+        client.post(f"/api/workflows/{workflow_id}/pause", headers=bearer(token), json={}).status_code == 200
+    )
     other = World(db).waiting("requester")
     refused = client.post(f"/api/workflows/{other}/cancel", headers=bearer(token), json={})
     assert refused.json()["message"] == f"{AGENT} may not workflows:cancel (role service)"
-    assert client.post(f"/api/workflows/{workflow_id}/cancel", headers=bearer(token),
-                       json={}).status_code == 200
+    assert (
+        client.post(f"/api/workflows/{workflow_id}/cancel", headers=bearer(token), json={}).status_code == 200
+    )
 
 
 def test_a_token_never_has_more_than_its_users_role(db: Database) -> None:
     add_accounts(db)
-    with pytest.raises(NotAuthorized, match=r"A token for service@perm.test cannot have "
-                                            r"approvals:answer: their role service does not allow it"):
+    with pytest.raises(
+        NotAuthorized,
+        match=r"A token for service@perm.test cannot have "
+        r"approvals:answer: their role service does not allow it",
+    ):
         create_token(db, EMAILS["service"], "greedy", scopes=["workflows:start", "approvals:answer"])
     with pytest.raises(CountersignError, match="Unknown action 'workflows:fly'"):
         create_token(db, EMAILS["admin"], "typo", scopes=["workflows:fly"])
@@ -130,8 +146,7 @@ def test_a_token_never_has_more_than_its_users_role(db: Database) -> None:
     assert [t.name for t in list_tokens(db, tenant="acme")] == ["acme bot"]
 
 
-def test_role_changes_apply_to_existing_tokens_and_are_audited(db: Database,
-                                                               client: TestClient) -> None:
+def test_role_changes_apply_to_existing_tokens_and_are_audited(db: Database, client: TestClient) -> None:
     add_accounts(db)
     _, token = create_token(db, EMAILS["approver"], "laptop")
     workflow_id = World(db).waiting("requester")
@@ -140,7 +155,10 @@ def test_role_changes_apply_to_existing_tokens_and_are_audited(db: Database,
     assert paused.json()["message"] == "approver@perm.test may not workflows:pause (role viewer)"
     [changed] = events(db, "user.role_changed")
     assert (changed.actor, changed.before, changed.after) == (
-        EMAILS["admin"], {"role": "approver", "tenant": None}, {"role": "viewer", "tenant": None})
+        EMAILS["admin"],
+        {"role": "approver", "tenant": None},
+        {"role": "viewer", "tenant": None},
+    )
     with pytest.raises(NotAuthorized, match="viewer@perm.test may not users:manage"):
         add_user(db, EMAILS["viewer"], role="admin", actor=EMAILS["viewer"])  # no self-promotion
     with db.read() as session:
@@ -169,19 +187,36 @@ def test_expired_revoked_and_orphaned_tokens_are_refused(db: Database, client: T
         authenticate_token(db, orphan)
     created = events(db, "token.created")
     assert [(e.actor, e.data["name"]) for e in created] == [
-        ("system", "old"), ("system", "lost"), ("system", "orphan")]
+        ("system", "old"),
+        ("system", "lost"),
+        ("system", "orphan"),
+    ]
     with db.read() as session:  # the audit trail holds no token, only its id and name
         hashes = [t.token_hash for t in session.scalars(select(ApiToken))]
     assert not any(h in str(e.data) or "cs_" in str(e.data) for e in created for h in hashes)
 
 
-def test_tokens_cli_scopes_expiry_list_and_revoke(db: Database, db_url: str,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_tokens_cli_scopes_expiry_list_and_revoke(
+    db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     add_accounts(db)
-    main(["tokens", "create", "--user", EMAILS["admin"], "--scope", "approvals:answer",
-          "--scope", "workflows:start", "--expires", "30d", "--name", "ci"])
+    main(
+        [
+            "tokens",
+            "create",
+            "--user",
+            EMAILS["admin"],
+            "--scope",
+            "approvals:answer",
+            "--scope",
+            "workflows:start",
+            "--expires",
+            "30d",
+            "--name",
+            "ci",
+        ]
+    )
     out = capsys.readouterr()
     token = out.out.strip()
     assert re.fullmatch(r"cs_[A-Za-z0-9_-]{40,}", token)
@@ -194,10 +229,15 @@ def test_tokens_cli_scopes_expiry_list_and_revoke(db: Database, db_url: str,
     assert "approvals:answer workflows:start" in listed and "live" in listed and token not in listed
     # Refused, one line: a viewer making a token; a lifetime that is not one.
     for argv, said in (
-            (["tokens", "create", "--user", EMAILS["service"], "--as", EMAILS["viewer"]],
-             "error: viewer@perm.test may not users:manage (role viewer)"),
-            (["tokens", "create", "--user", EMAILS["service"], "--expires", "soon"],
-             "error: 'soon' is not a lifetime; write e.g. 30d, 12h, 90m or 2w.")):
+        (
+            ["tokens", "create", "--user", EMAILS["service"], "--as", EMAILS["viewer"]],
+            "error: viewer@perm.test may not users:manage (role viewer)",
+        ),
+        (
+            ["tokens", "create", "--user", EMAILS["service"], "--expires", "soon"],
+            "error: 'soon' is not a lifetime; write e.g. 30d, 12h, 90m or 2w.",
+        ),
+    ):
         with pytest.raises(SystemExit):
             main(argv)
         assert capsys.readouterr().err.strip() == said
@@ -210,12 +250,19 @@ def test_platform_actions_need_a_platform_user(db: Database) -> None:
     create_tenant(db, "acme")
     add_user(db, "boss@acme.test", role="admin", tenant="acme")
     with db.read() as session:
-        for action in (Action.CHANNELS_CONFIGURE, Action.TENANTS_MANAGE, Action.AGENTS_MANAGE,
-                       Action.DATA_EXPORT, Action.DATA_IMPORT, Action.ALERTS_ACKNOWLEDGE):
+        for action in (
+            Action.CHANNELS_CONFIGURE,
+            Action.TENANTS_MANAGE,
+            Action.AGENTS_MANAGE,
+            Action.DATA_EXPORT,
+            Action.DATA_IMPORT,
+            Action.ALERTS_ACKNOWLEDGE,
+        ):
             with pytest.raises(NotAuthorized) as refused:
                 check(session, "boss@acme.test", action)
-            assert str(refused.value) == (f"boss@acme.test may not {action} (role admin of tenant "
-                                          "acme; platform users only)")
+            assert str(refused.value) == (
+                f"boss@acme.test may not {action} (role admin of tenant acme; platform users only)"
+            )
         # Within the tenant, the tenant's admin is an admin.
         check(session, "boss@acme.test", Action.USERS_MANAGE, tenant="acme")
         check(session, "boss@acme.test", Action.WORKFLOWS_ROLLBACK)
@@ -232,7 +279,11 @@ def test_lifetimes() -> None:
 
 def test_token_actions_follow_the_roles() -> None:
     assert token_actions("viewer") == {Action.AUDIT_READ}
-    assert token_actions("service") == {Action.WORKFLOWS_START, Action.WORKFLOWS_PAUSE,
-                                        Action.WORKFLOWS_RESUME, Action.WORKFLOWS_CANCEL}
+    assert token_actions("service") == {
+        Action.WORKFLOWS_START,
+        Action.WORKFLOWS_PAUSE,
+        Action.WORKFLOWS_RESUME,
+        Action.WORKFLOWS_CANCEL,
+    }
     assert token_actions("admin") == set(Action)
     assert token_actions("nobody") == frozenset()

@@ -23,56 +23,139 @@ from core.store.tables import Alert, ChatSession, Notification, utcnow
 
 ROLES = ("admin", "approver", "viewer", "service", "starter", "disabled", "unknown", "system")
 EMAILS = {
-    "admin": "admin@perm.test", "approver": "approver@perm.test", "viewer": "viewer@perm.test",
-    "service": "service@perm.test", "starter": "starter@perm.test",
+    "admin": "admin@perm.test",
+    "approver": "approver@perm.test",
+    "viewer": "viewer@perm.test",
+    "service": "service@perm.test",
+    "starter": "starter@perm.test",
     "disabled": "disabled@perm.test",  # an approver's account an admin disabled
     "unknown": "nobody@perm.test",  # an email without an account
     "system": "cli:ops",  # the CLI without --as, runners, timeouts
 }
 # "starter" is a service account acting on a workflow it started itself.
-ACCOUNT_ROLE = {"admin": "admin", "approver": "approver", "viewer": "viewer", "service": "service",
-                "starter": "service", "disabled": "approver"}
+ACCOUNT_ROLE = {
+    "admin": "admin",
+    "approver": "approver",
+    "viewer": "viewer",
+    "service": "service",
+    "starter": "service",
+    "disabled": "approver",
+}
 REQUESTER = "requester@perm.test"  # a service account that starts the other workflows
 ROLE_DESCRIPTIONS = {
-    "admin": "admin", "approver": "approver", "viewer": "viewer", "service": "service account",
-    "starter": "service, own workflow", "disabled": "disabled approver", "unknown": "no account",
+    "admin": "admin",
+    "approver": "approver",
+    "viewer": "viewer",
+    "service": "service account",
+    "starter": "service, own workflow",
+    "disabled": "disabled approver",
+    "unknown": "no account",
     "system": "system (cli:)",
 }
 
 Y, N, NA = "allowed", "refused", "-"
-_ADMIN_ONLY = {"admin": Y, "approver": N, "viewer": N, "service": N, "starter": N, "unknown": N,
-               "system": Y}
+_ADMIN_ONLY = {"admin": Y, "approver": N, "viewer": N, "service": N, "starter": N, "unknown": N, "system": Y}
 EXPECTED: dict[Action, dict[str, str]] = {
-    Action.WORKFLOWS_START: {"admin": Y, "approver": Y, "viewer": N, "service": Y, "starter": Y,
-                             "unknown": N, "system": Y},
-    Action.WORKFLOWS_PAUSE: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": Y,
-                             "unknown": N, "system": Y},
-    Action.WORKFLOWS_RESUME: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": Y,
-                              "unknown": N, "system": Y},
-    Action.WORKFLOWS_CANCEL: {"admin": Y, "approver": N, "viewer": N, "service": N, "starter": Y,
-                              "unknown": N, "system": Y},
-    Action.WORKFLOWS_RETRY: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
-                             "unknown": N, "system": Y},
+    Action.WORKFLOWS_START: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": N,
+        "service": Y,
+        "starter": Y,
+        "unknown": N,
+        "system": Y,
+    },
+    Action.WORKFLOWS_PAUSE: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": N,
+        "service": N,
+        "starter": Y,
+        "unknown": N,
+        "system": Y,
+    },
+    Action.WORKFLOWS_RESUME: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": N,
+        "service": N,
+        "starter": Y,
+        "unknown": N,
+        "system": Y,
+    },
+    Action.WORKFLOWS_CANCEL: {
+        "admin": Y,
+        "approver": N,
+        "viewer": N,
+        "service": N,
+        "starter": Y,
+        "unknown": N,
+        "system": Y,
+    },
+    Action.WORKFLOWS_RETRY: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": N,
+        "service": N,
+        "starter": N,
+        "unknown": N,
+        "system": Y,
+    },
     Action.WORKFLOWS_ROLLBACK: _ADMIN_ONLY,
-    Action.WORKFLOWS_CHECKPOINT: {"admin": Y, "approver": Y, "viewer": N, "service": N,
-                                  "starter": N, "unknown": N, "system": Y},
+    Action.WORKFLOWS_CHECKPOINT: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": N,
+        "service": N,
+        "starter": N,
+        "unknown": N,
+        "system": Y,
+    },
     # Named on the request, a person without an account answers (email approvers).
-    Action.APPROVALS_ANSWER: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
-                              "unknown": Y, "system": NA},
+    Action.APPROVALS_ANSWER: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": N,
+        "service": N,
+        "starter": N,
+        "unknown": Y,
+        "system": NA,
+    },
     # An approver may hand on a request they are asked (the matrix's request asks them).
-    Action.APPROVALS_REASSIGN: {"admin": Y, "approver": Y, "viewer": N, "service": N,
-                                "starter": N, "unknown": N, "system": Y},
+    Action.APPROVALS_REASSIGN: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": N,
+        "service": N,
+        "starter": N,
+        "unknown": N,
+        "system": Y,
+    },
     Action.APPROVALS_OVERSEE: _ADMIN_ONLY,
     Action.CHANNELS_CONFIGURE: _ADMIN_ONLY,
     Action.DELIVERIES_RETRY: _ADMIN_ONLY,
-    Action.ALERTS_ACKNOWLEDGE: {"admin": Y, "approver": Y, "viewer": N, "service": N, "starter": N,
-                                "unknown": N, "system": Y},
+    Action.ALERTS_ACKNOWLEDGE: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": N,
+        "service": N,
+        "starter": N,
+        "unknown": N,
+        "system": Y,
+    },
     Action.USERS_MANAGE: _ADMIN_ONLY,
     Action.AGENTS_MANAGE: _ADMIN_ONLY,
     Action.TENANTS_MANAGE: _ADMIN_ONLY,
     Action.SESSIONS_SUPERVISE: _ADMIN_ONLY,
-    Action.AUDIT_READ: {"admin": Y, "approver": Y, "viewer": Y, "service": N, "starter": N,
-                        "unknown": N, "system": Y},
+    Action.AUDIT_READ: {
+        "admin": Y,
+        "approver": Y,
+        "viewer": Y,
+        "service": N,
+        "starter": N,
+        "unknown": N,
+        "system": Y,
+    },
     Action.DATA_EXPORT: _ADMIN_ONLY,
     Action.DATA_IMPORT: _ADMIN_ONLY,
     Action.POLICIES_MANAGE: _ADMIN_ONLY,
@@ -94,13 +177,24 @@ def refusal(role: str, action: Action) -> str:
     return f"{email} may not {action} (role {ACCOUNT_ROLE[role]})"
 
 
-GATE = {"name": "Matrix gate", "steps": [
-    {"name": "prepare", "type": "checkpoint"},
-    {"name": "gate", "type": "approval", "approval_config": {
-        "title": "Matrix", "channels": [],
-        "requested_from": [EMAILS[r] for r in ("admin", "approver", "viewer", "service", "starter",
-                                               "disabled", "unknown")]}},
-]}
+GATE = {
+    "name": "Matrix gate",
+    "steps": [
+        {"name": "prepare", "type": "checkpoint"},
+        {
+            "name": "gate",
+            "type": "approval",
+            "approval_config": {
+                "title": "Matrix",
+                "channels": [],
+                "requested_from": [
+                    EMAILS[r]
+                    for r in ("admin", "approver", "viewer", "service", "starter", "disabled", "unknown")
+                ],
+            },
+        },
+    ],
+}
 FAILING = {"name": "Matrix failing", "steps": [{"name": "x", "type": "tool", "tool": "no_such_tool"}]}
 
 
@@ -152,8 +246,14 @@ class World:
 
     def alert(self) -> int:
         with self.db.session() as session:
-            row = Alert(rule="workflow_failed", subject=unique("matrix-"), severity="warning",
-                        message="a workflow failed", data={}, raised_at=utcnow())
+            row = Alert(
+                rule="workflow_failed",
+                subject=unique("matrix-"),
+                severity="warning",
+                message="a workflow failed",
+                data={},
+                raised_at=utcnow(),
+            )
             session.add(row)
             session.flush()
             return row.id
@@ -163,9 +263,16 @@ class World:
         approval_id = self.approval()
         with self.db.session() as session:
             approval = ApprovalEngine(self.db).get(approval_id)
-            row = Notification(approval_id=approval_id, workflow_id=approval.workflow_id,
-                               channel="email", recipient=f"{unique('r')}@perm.test",
-                               status="dead", attempts=5, last_error="smtp down", payload={})
+            row = Notification(
+                approval_id=approval_id,
+                workflow_id=approval.workflow_id,
+                channel="email",
+                recipient=f"{unique('r')}@perm.test",
+                status="dead",
+                attempts=5,
+                last_error="smtp down",
+                payload={},
+            )
             session.add(row)
             session.flush()
             return row.id, approval_id
@@ -195,45 +302,42 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
     from core.tenants.registry import create_tenant
 
     performers: dict[Action, Callable[[World, str, str], Any]] = {
-        Action.WORKFLOWS_START: lambda w, role, email: ops.create_workflow(
-            w.db, GATE, created_by=email),
-        Action.WORKFLOWS_PAUSE: lambda w, role, email: ops.pause_workflow(
-            w.db, w.waiting(role), email),
-        Action.WORKFLOWS_RESUME: lambda w, role, email: ops.resume_workflow(
-            w.db, w.paused(role), email),
-        Action.WORKFLOWS_CANCEL: lambda w, role, email: ops.cancel_workflow(
-            w.db, w.waiting(role), email),
-        Action.WORKFLOWS_RETRY: lambda w, role, email: ops.retry_workflow(
-            w.db, w.failed(role), email),
+        Action.WORKFLOWS_START: lambda w, role, email: ops.create_workflow(w.db, GATE, created_by=email),
+        Action.WORKFLOWS_PAUSE: lambda w, role, email: ops.pause_workflow(w.db, w.waiting(role), email),
+        Action.WORKFLOWS_RESUME: lambda w, role, email: ops.resume_workflow(w.db, w.paused(role), email),
+        Action.WORKFLOWS_CANCEL: lambda w, role, email: ops.cancel_workflow(w.db, w.waiting(role), email),
+        Action.WORKFLOWS_RETRY: lambda w, role, email: ops.retry_workflow(w.db, w.failed(role), email),
         Action.WORKFLOWS_ROLLBACK: lambda w, role, email: rollback(
-            w.db, default_registry, w.waiting(role), checkpoint_name="prepare", reason="matrix",
-            actor=email),
+            w.db, default_registry, w.waiting(role), checkpoint_name="prepare", reason="matrix", actor=email
+        ),
         Action.WORKFLOWS_CHECKPOINT: lambda w, role, email: ops.create_checkpoint(
-            w.db, w.waiting(role), "matrix", email),
+            w.db, w.waiting(role), "matrix", email
+        ),
         Action.APPROVALS_ANSWER: lambda w, role, email: ApprovalEngine(w.db).respond_to_approval(
-            w.approval(), email, "approve"),
+            w.approval(), email, "approve"
+        ),
         Action.APPROVALS_REASSIGN: lambda w, role, email: reassign(
-            w.db, w.approval(), email, [EMAILS["admin"]], reason="matrix"),
-        Action.APPROVALS_OVERSEE: lambda w, role, email: inbox_page(
-            w.db, email, InboxQuery(view="all")),
+            w.db, w.approval(), email, [EMAILS["admin"]], reason="matrix"
+        ),
+        Action.APPROVALS_OVERSEE: lambda w, role, email: inbox_page(w.db, email, InboxQuery(view="all")),
         Action.CHANNELS_CONFIGURE: lambda w, role, email: store_channel_settings(
-            w.db, "webhook", enabled=True, settings={}, actor=email),
-        Action.DELIVERIES_RETRY: lambda w, role, email: retry_notification(
-            w.db, w.dead_delivery()[0], email),
+            w.db, "webhook", enabled=True, settings={}, actor=email
+        ),
+        Action.DELIVERIES_RETRY: lambda w, role, email: retry_notification(w.db, w.dead_delivery()[0], email),
         Action.ALERTS_ACKNOWLEDGE: lambda w, role, email: acknowledge_alert(w.db, w.alert(), email),
         Action.USERS_MANAGE: lambda w, role, email: create_token(
-            w.db, EMAILS["service"], "matrix", actor=email),
+            w.db, EMAILS["service"], "matrix", actor=email
+        ),
         Action.AGENTS_MANAGE: lambda w, role, email: _create_profile(w.db, email),
-        Action.TENANTS_MANAGE: lambda w, role, email: create_tenant(
-            w.db, unique("matrix-"), actor=email),
+        Action.TENANTS_MANAGE: lambda w, role, email: create_tenant(w.db, unique("matrix-"), actor=email),
         Action.SESSIONS_SUPERVISE: lambda w, role, email: take_over(w.db, w.chat_of(email), email),
         Action.AUDIT_READ: lambda w, role, email: query(w.db, LogFilters(), None, actor=email),
         Action.DATA_EXPORT: lambda w, role, email: export_database(w.db, io.StringIO(), actor=email),
         # Allowed, an import into this non-empty database is then refused for that reason.
-        Action.DATA_IMPORT: lambda w, role, email: import_database(
-            w.db, io.StringIO(""), actor=email),
+        Action.DATA_IMPORT: lambda w, role, email: import_database(w.db, io.StringIO(""), actor=email),
         Action.POLICIES_MANAGE: lambda w, role, email: create_rule(
-            w.db, email, tool="pay", condition="args.amount <= 1", days=1),
+            w.db, email, tool="pay", condition="args.amount <= 1", days=1
+        ),
     }
     return performers.get(action)
 
@@ -241,8 +345,11 @@ def core_performer(action: Action) -> Callable[[World, str, str], Any] | None:
 def _create_profile(db: Database, actor: str) -> Any:
     from core.agents.profiles import create_profile
 
-    return create_profile(db, {"name": unique("matrix_"), "role": "r", "instructions": "i",
-                               "model_provider": "rehearsal"}, actor)
+    return create_profile(
+        db,
+        {"name": unique("matrix_"), "role": "r", "instructions": "i", "model_provider": "rehearsal"},
+        actor,
+    )
 
 
 def table_rows(results: dict[tuple[Action, str], str], roles: tuple[str, ...]) -> list[tuple[str, ...]]:

@@ -27,6 +27,12 @@ def ollama_server() -> Iterator[Callable[..., FakeOllama]]:
 @pytest.fixture(autouse=True)
 def no_model_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test names its providers itself."""
-    for name in ("COUNTERSIGN_MODEL_PROVIDER", "COUNTERSIGN_MODEL_ID", "COUNTERSIGN_MODEL_API_BASE",
-                 "COUNTERSIGN_OLLAMA_URL", "COUNTERSIGN_OLLAMA_MODEL", "OPENAI_API_KEY"):
+    for name in (
+        "COUNTERSIGN_MODEL_PROVIDER",
+        "COUNTERSIGN_MODEL_ID",
+        "COUNTERSIGN_MODEL_API_BASE",
+        "COUNTERSIGN_OLLAMA_URL",
+        "COUNTERSIGN_OLLAMA_MODEL",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)

@@ -12,12 +12,22 @@ from typing import Any
 from tests.integration.agents.test_openai_server import completion
 
 MODELS = [
-    {"name": "qwen2.5:0.5b", "model": "qwen2.5:0.5b", "size": 397_821_319,
-     "modified_at": "2026-11-20T09:15:02.123456789+01:00", "digest": "a8b0c5157701",
-     "details": {"family": "qwen2", "parameter_size": "494.03M", "quantization_level": "Q4_K_M"}},
-    {"name": "llama3.1:latest", "model": "llama3.1:latest", "size": 4_920_753_328,
-     "modified_at": "2026-11-19T18:00:00Z", "digest": "46e0c10c039e",
-     "details": {"family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"}},
+    {
+        "name": "qwen2.5:0.5b",
+        "model": "qwen2.5:0.5b",
+        "size": 397_821_319,
+        "modified_at": "2026-11-20T09:15:02.123456789+01:00",
+        "digest": "a8b0c5157701",
+        "details": {"family": "qwen2", "parameter_size": "494.03M", "quantization_level": "Q4_K_M"},
+    },
+    {
+        "name": "llama3.1:latest",
+        "model": "llama3.1:latest",
+        "size": 4_920_753_328,
+        "modified_at": "2026-11-19T18:00:00Z",
+        "digest": "46e0c10c039e",
+        "details": {"family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+    },
 ]
 
 

@@ -45,10 +45,13 @@ def test_a_refused_port_is_said_plainly() -> None:
     assert str(caught.value) == f"Ollama at {url}: connection refused"
 
 
-@pytest.mark.parametrize(("mode", "expected"), [
-    ("error", "answered HTTP 500 to /api/tags ({\"error\":\"model runner has unexpectedly stopped\"})"),
-    ("garbage", "/api/tags did not answer with Ollama's list of models"),
-])
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("error", 'answered HTTP 500 to /api/tags ({"error":"model runner has unexpectedly stopped"})'),
+        ("garbage", "/api/tags did not answer with Ollama's list of models"),
+    ],
+)
 def test_a_failing_server_is_said_plainly(ollama_server: Ollama, mode: str, expected: str) -> None:
     fake = ollama_server(mode)
     with pytest.raises(ProviderUnreachable) as caught:
@@ -85,10 +88,13 @@ def test_test_connection_sends_one_line_and_shows_the_reply(ollama_server: Ollam
     assert chat["messages"][0]["content"][0]["text"] == "Reply with: ok"
 
 
-@pytest.mark.parametrize(("mode", "why"), [
-    ("error", "answered HTTP 500"),
-    ("garbage", "answered with something that is not an OpenAI-style reply"),
-])
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [
+        ("error", "answered HTTP 500"),
+        ("garbage", "answered with something that is not an OpenAI-style reply"),
+    ],
+)
 def test_test_connection_failures_are_plain(ollama_server: Ollama, mode: str, why: str) -> None:
     fake = ollama_server(mode)
     result = check_connection({"provider": "ollama", "model_id": "qwen2.5:0.5b", "api_base": fake.url})
@@ -103,29 +109,43 @@ def test_test_connection_to_a_refused_port_or_a_silent_server(ollama_server: Oll
     assert not refused.ok
     assert refused.message.startswith(f"Ollama at {url}: connection refused (")
     slow = ollama_server("slow", delay=1.5)
-    silent = check_connection({"provider": "ollama", "model_id": "m", "api_base": slow.url,
-                               "options": {"client_kwargs": {"timeout": 0.2}}})
+    silent = check_connection(
+        {
+            "provider": "ollama",
+            "model_id": "m",
+            "api_base": slow.url,
+            "options": {"client_kwargs": {"timeout": 0.2}},
+        }
+    )
     assert not silent.ok
     assert silent.message.startswith(f"Ollama at {slow.url}: no answer in time (")
 
 
 def test_configured_providers_are_the_environment_ollama_and_profiles(
-        sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert configured_providers(sqlite_db) == []
     monkeypatch.setenv("COUNTERSIGN_MODEL_PROVIDER", "openai")
     monkeypatch.setenv("COUNTERSIGN_MODEL_ID", "gpt-4o-mini")
     monkeypatch.setenv("COUNTERSIGN_OLLAMA_URL", "http://127.0.0.1:11434")
     monkeypatch.setenv("COUNTERSIGN_OLLAMA_MODEL", "llama3.1")
     add_user(sqlite_db, "admin@example.com", role="admin")  # profiles are a platform admin's
-    create_profile(sqlite_db, {"name": "refunds", "model_provider": "ollama", "model_id": "qwen2.5"},
-                   actor="admin@example.com")
-    create_profile(sqlite_db, {"name": "same", "model_provider": "openai", "model_id": "gpt-4o-mini"},
-                   actor="admin@example.com")
+    create_profile(
+        sqlite_db,
+        {"name": "refunds", "model_provider": "ollama", "model_id": "qwen2.5"},
+        actor="admin@example.com",
+    )
+    create_profile(
+        sqlite_db,
+        {"name": "same", "model_provider": "openai", "model_id": "gpt-4o-mini"},
+        actor="admin@example.com",
+    )
     found = configured_providers(sqlite_db)
     assert [(p.source, p.spec.provider, p.spec.model_id) for p in found] == [
         ("environment", "openai", "gpt-4o-mini"),
         ("Ollama server", "ollama", "llama3.1"),
         ("profile refunds", "ollama", "qwen2.5"),
     ]
-    assert found[1].spec == ModelSpec(provider="ollama", model_id="llama3.1",
-                                      api_base="http://127.0.0.1:11434")
+    assert found[1].spec == ModelSpec(
+        provider="ollama", model_id="llama3.1", api_base="http://127.0.0.1:11434"
+    )

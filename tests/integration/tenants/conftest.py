@@ -41,12 +41,22 @@ class TwoTenants:
 
 
 def definition(tenant: str) -> dict[str, object]:
-    return {"name": f"Payout for {tenant}", "steps": [
-        {"name": "approve_payout", "type": "approval",
-         "approval_config": {"title": f"Pay the {tenant} invoice", "requested_from": [GROUP],
-                             "channels": [], "context_data": {"amount": 120}}},
-        {"name": "done", "type": "checkpoint"},
-    ]}
+    return {
+        "name": f"Payout for {tenant}",
+        "steps": [
+            {
+                "name": "approve_payout",
+                "type": "approval",
+                "approval_config": {
+                    "title": f"Pay the {tenant} invoice",
+                    "requested_from": [GROUP],
+                    "channels": [],
+                    "context_data": {"amount": 120},
+                },
+            },
+            {"name": "done", "type": "checkpoint"},
+        ],
+    }
 
 
 def make_side(db: Database, tenant: str) -> Side:

@@ -81,8 +81,9 @@ def test_the_platform_admin_sees_both_tenants(scene: TwoTenants) -> None:
     assert set(table_with(at, "name", "status")["id"]) == {scene.a.workflow_id, scene.b.workflow_id}
 
 
-def test_the_tenants_page_is_for_platform_admins(db: Database, scene: TwoTenants,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_tenants_page_is_for_platform_admins(
+    db: Database, scene: TwoTenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COUNTERSIGN_SECRETS_KEY", Fernet.generate_key().decode())
     add_user(db, "boss@alpha.test", role="admin", password=PASSWORD, tenant="alpha")
     tenant_admin = sign_in(new_app(), "boss@alpha.test", PASSWORD)

@@ -27,8 +27,9 @@ from tests.integration.tenants.conftest import GROUP, TwoTenants, definition
 
 def votes_on(db: Database, approval_id: str) -> int:
     with db.read() as session:
-        return int(session.scalar(select(func.count()).where(
-            ApprovalResponse.approval_id == approval_id)) or 0)
+        return int(
+            session.scalar(select(func.count()).where(ApprovalResponse.approval_id == approval_id)) or 0
+        )
 
 
 def unknown_message(exc: Exception, real_id: str) -> str:
@@ -50,8 +51,9 @@ def test_core_tenant_a_cannot_list_read_or_answer_b(db: Database, two_tenants: T
     assert [r.id for r in reports.inbox(db, a.approver)] == [a.approval_id]
     summary = reports.inbox_summary(db, a.approver)
     assert (summary.total, summary.by_type) == (1, {"binary": 1})
-    assert [r.id for r in reports.inbox(db, a.approver, reports.InboxFilter(approval_type="binary"))] \
-        == [a.approval_id]
+    assert [r.id for r in reports.inbox(db, a.approver, reports.InboxFilter(approval_type="binary"))] == [
+        a.approval_id
+    ]
     assert reports.inbox(db, a.approver, reports.InboxFilter(workflow_id=b.workflow_id)) == []
     assert [r.id for r in engine.list_pending_approvals(a.approver)] == [a.approval_id]
     assert [r.id for r in engine.list_pending_approvals(tenant=a.tenant)] == [a.approval_id]
@@ -63,9 +65,9 @@ def test_core_tenant_a_cannot_list_read_or_answer_b(db: Database, two_tenants: T
     with pytest.raises(ApprovalNotFound) as unknown:
         engine.get(str(uuid.uuid4()), tenant=a.tenant)
     assert unknown_message(other.value, b.approval_id) == unknown_message(
-        unknown.value, str(unknown.value).split("'")[1])
-    for read in (ops.get_workflow, ops.events_of, ops.checkpoints_of, ops.step_runs_of,
-                 ops.workflow_status):
+        unknown.value, str(unknown.value).split("'")[1]
+    )
+    for read in (ops.get_workflow, ops.events_of, ops.checkpoints_of, ops.step_runs_of, ops.workflow_status):
         with pytest.raises(WorkflowNotFound):
             read(db, b.workflow_id, tenant=a.tenant)  # type: ignore[operator]
     # Answering and steering: refused as unknown, nothing written.
@@ -94,22 +96,25 @@ def test_platform_admin_sees_both_tenants(db: Database, two_tenants: TwoTenants)
 
 
 def test_group_mail_goes_only_to_members_who_can_see_the_request(
-        db: Database, two_tenants: TwoTenants) -> None:
+    db: Database, two_tenants: TwoTenants
+) -> None:
     with db.read() as session:
         assert addresses_of(session, GROUP, tenant="alpha") == [
-            two_tenants.a.approver, two_tenants.platform_admin]
+            two_tenants.a.approver,
+            two_tenants.platform_admin,
+        ]
         assert addresses_of(session, GROUP) == [two_tenants.platform_admin]
 
 
-def test_rest_tenant_a_token_cannot_list_read_or_answer_b(db: Database,
-                                                         two_tenants: TwoTenants) -> None:
+def test_rest_tenant_a_token_cannot_list_read_or_answer_b(db: Database, two_tenants: TwoTenants) -> None:
     a, b = two_tenants.a, two_tenants.b
     _, token = create_token(db, a.approver, "tests")
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(db, approver_ui=False)) as client:
         assert [r["id"] for r in client.get("/api/approvals", headers=headers).json()] == [a.approval_id]
-        assert client.get("/api/approvals", headers=headers,
-                          params={"workflow_id": b.workflow_id}).json() == []
+        assert (
+            client.get("/api/approvals", headers=headers, params={"workflow_id": b.workflow_id}).json() == []
+        )
         page = client.get("/api/workflows", headers=headers).json()
         assert (page["total"], [w["id"] for w in page["items"]]) == (1, [a.workflow_id])
 
@@ -118,18 +123,24 @@ def test_rest_tenant_a_token_cannot_list_read_or_answer_b(db: Database,
         other = client.get(f"/api/approvals/{b.approval_id}", headers=headers)
         assert (other.status_code, unknown.status_code) == (404, 404)
         assert other.json()["error"] == unknown.json()["error"]
-        assert other.json()["message"].replace(b.approval_id, "<id>") == \
-            unknown.json()["message"].replace(unknown_id, "<id>")
+        assert other.json()["message"].replace(b.approval_id, "<id>") == unknown.json()["message"].replace(
+            unknown_id, "<id>"
+        )
 
         answer = {"decision": "approve", "data": {}, "comment": "not mine"}
         refused = client.post(f"/api/approvals/{b.approval_id}/respond", headers=headers, json=answer)
         assert refused.status_code == 404, refused.text
-        assert refused.json()["message"].replace(b.approval_id, "<id>") == \
-            unknown.json()["message"].replace(unknown_id, "<id>")
+        assert refused.json()["message"].replace(b.approval_id, "<id>") == unknown.json()["message"].replace(
+            unknown_id, "<id>"
+        )
         for path in (f"/api/workflows/{b.workflow_id}", f"/api/workflows/{b.workflow_id}/checkpoints"):
             assert client.get(path, headers=headers).status_code == 404
-        assert client.post(f"/api/workflows/{b.workflow_id}/pause", headers=headers,
-                           json={"reason": "x"}).status_code == 404
+        assert (
+            client.post(
+                f"/api/workflows/{b.workflow_id}/pause", headers=headers, json={"reason": "x"}
+            ).status_code
+            == 404
+        )
         assert ApprovalEngine(db).get(b.approval_id).status == "pending"
         assert votes_on(db, b.approval_id) == 0
 
@@ -142,7 +153,8 @@ def test_rest_tenant_a_token_cannot_list_read_or_answer_b(db: Database,
 
 
 def test_gradio_approver_ui_and_slack_list_only_the_approvers_tenant(
-        db: Database, two_tenants: TwoTenants, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Database, two_tenants: TwoTenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from gateway import approver_ui
     from gateway.slack import handle_command
 

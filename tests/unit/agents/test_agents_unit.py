@@ -31,25 +31,31 @@ def problems(step: dict[str, Any]) -> list[str]:
     return caught.value.problems
 
 
-@pytest.mark.parametrize("step, expected", [
-    ({"agent": {"max_steps": 0}}, "steps[1].agent.max_steps: Input should be greater than or equal to 1"),
-    ({"agent": {"typo": 1}}, "steps[1].agent.typo: unknown field"),
-    ({"agent": {"type": "cobol"}}, "steps[1].agent.type: must be one of 'tool_calling' or 'code'"),
-    ({"agent": {"type": "code", "authorized_imports": ["*"]}},
-     "steps[1].agent.authorized_imports: '*' would allow every import"),
-    ({"agent": {"held_tools": ["not a name"]}}, "steps[1].agent.held_tools: 'not a name' is not"),
-    ({"agent": {"approval": {"type": "vote"}}}, "steps[1].agent.approval: type: Input should be"),
-    ({"agent": {"model": {"provider": "skynet"}}}, "steps[1].agent.model.provider: must be one of"),
-    ({"plan": [{"args": {}}]}, "steps[1].plan[0].tool: required"),
-    ({"plan": [{"tool": "x", "when": "now"}]}, "steps[1].plan[0].when: unknown field"),
-])
+@pytest.mark.parametrize(
+    "step, expected",
+    [
+        ({"agent": {"max_steps": 0}}, "steps[1].agent.max_steps: Input should be greater than or equal to 1"),
+        ({"agent": {"typo": 1}}, "steps[1].agent.typo: unknown field"),
+        ({"agent": {"type": "cobol"}}, "steps[1].agent.type: must be one of 'tool_calling' or 'code'"),
+        (
+            {"agent": {"type": "code", "authorized_imports": ["*"]}},
+            "steps[1].agent.authorized_imports: '*' would allow every import",
+        ),
+        ({"agent": {"held_tools": ["not a name"]}}, "steps[1].agent.held_tools: 'not a name' is not"),
+        ({"agent": {"approval": {"type": "vote"}}}, "steps[1].agent.approval: type: Input should be"),
+        ({"agent": {"model": {"provider": "skynet"}}}, "steps[1].agent.model.provider: must be one of"),
+        ({"plan": [{"args": {}}]}, "steps[1].plan[0].tool: required"),
+        ({"plan": [{"tool": "x", "when": "now"}]}, "steps[1].plan[0].when: unknown field"),
+    ],
+)
 def test_a_bad_agent_config_is_refused_by_path(step: dict[str, Any], expected: str) -> None:
     [problem] = problems(step)
     assert problem.startswith(expected), problem
 
 
-def test_agent_settings_inline_shorthand_profiles_and_files(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_agent_settings_inline_shorthand_profiles_and_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert resolve_spec(None) == AgentSpec()
     assert resolve_spec({"model": "llama3.1"}).model.model_id == "llama3.1"
     assert resolve_spec({"model": "rehearsal"}).model.provider == "rehearsal"
@@ -74,8 +80,7 @@ def test_models_come_from_the_environment_and_missing_packages_are_explained(
     monkeypatch.setenv("COUNTERSIGN_MODEL_ID", "llama3.1")
     monkeypatch.setenv("COUNTERSIGN_MODEL_API_BASE", "http://127.0.0.1:11434/v1")
     spec = effective_model_spec()
-    assert (spec.provider, spec.model_id, model_label(spec)) == ("openai", "llama3.1",
-                                                                 "openai:llama3.1")
+    assert (spec.provider, spec.model_id, model_label(spec)) == ("openai", "llama3.1", "openai:llama3.1")
     model = build_model(spec)
     assert type(model).__name__ == "OpenAIModel" and model.model_id == "llama3.1"
     assert str(model.client.base_url).startswith("http://127.0.0.1:11434/v1")
@@ -86,8 +91,13 @@ def test_models_come_from_the_environment_and_missing_packages_are_explained(
 
 
 def test_registered_tools_get_inputs_from_their_signatures() -> None:
-    def charge(amount: float, currency: str = "USD", note: str | None = None,
-               items: list[dict[str, Any]] | None = None, idempotency_key: str = "") -> dict:
+    def charge(
+        amount: float,
+        currency: str = "USD",
+        note: str | None = None,
+        items: list[dict[str, Any]] | None = None,
+        idempotency_key: str = "",
+    ) -> dict:
         return {}
 
     assert registry_inputs(charge) == {
@@ -118,8 +128,7 @@ def test_a_held_tool_stops_before_it_runs_and_nothing_runs_after_it() -> None:
     charge = world["tools"]["charge"]
     with pytest.raises(HoldForApproval) as held:
         charge(amount=5.0)
-    assert (held.value.tool, held.value.arguments, held.value.kind) == ("charge", {"amount": 5.0},
-                                                                        "held")
+    assert (held.value.tool, held.value.arguments, held.value.kind) == ("charge", {"amount": 5.0}, "held")
     assert not isinstance(held.value, Exception)  # smolagents cannot swallow it
     with pytest.raises(HoldForApproval):
         world["tools"]["create_checkpoint"](name="after")
@@ -149,18 +158,27 @@ def test_an_approvers_edit_is_checked_against_the_held_tools_inputs() -> None:
 def test_memory_survives_a_json_round_trip() -> None:
     steps = [
         TaskStep(task="Do it."),
-        ActionStep(step_number=1, timing=Timing(start_time=1.0, end_time=2.5),
-                   tool_calls=[ToolCall(name="charge", arguments={"amount": 5}, id="c1")],
-                   model_output="calling charge", observations="{'charged': 5}",
-                   token_usage=TokenUsage(input_tokens=10, output_tokens=3)),
-        ActionStep(step_number=2, timing=Timing(start_time=3.0, end_time=3.1),
-                   error=AgentToolCallError("Argument amount is required", QUIET_LOGGER),
-                   model_output="oops"),
+        ActionStep(
+            step_number=1,
+            timing=Timing(start_time=1.0, end_time=2.5),
+            tool_calls=[ToolCall(name="charge", arguments={"amount": 5}, id="c1")],
+            model_output="calling charge",
+            observations="{'charged': 5}",
+            token_usage=TokenUsage(input_tokens=10, output_tokens=3),
+        ),
+        ActionStep(
+            step_number=2,
+            timing=Timing(start_time=3.0, end_time=3.1),
+            error=AgentToolCallError("Argument amount is required", QUIET_LOGGER),
+            model_output="oops",
+        ),
     ]
     saved = json.loads(json.dumps(dump_memory(steps)))
     restored = load_memory(saved)
-    assert [m.dict() if hasattr(m, "dict") else m for m in restored][0] == {"task": "Do it.",
-                                                                          "task_images": None}
+    assert [m.dict() if hasattr(m, "dict") else m for m in restored][0] == {
+        "task": "Do it.",
+        "task_images": None,
+    }
     for before, after in zip(steps[1:], restored[1:], strict=True):
         assert [m.content for m in before.to_messages()] == [m.content for m in after.to_messages()]
     assert type(restored[2].error).__name__ == "AgentToolCallError"
@@ -168,7 +186,8 @@ def test_memory_survives_a_json_round_trip() -> None:
 
 
 def test_console_tracing_prints_spans_and_closes_them_when_the_body_raises(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import core.agents.tracing as tracing
     import core.telemetry.tracing
@@ -195,6 +214,10 @@ def test_request_approval_takes_the_seeds_required_approver() -> None:
     assert requested_approver({}) is None
     tool = tools_for(set())["tools"]["request_approval"]
     with pytest.raises(HoldForApproval) as held:
-        tool(title="File Deletion Approval", description="Delete 100GB of old backups",
-             approval_type="binary", required_approver="admin@company.com")
+        tool(
+            title="File Deletion Approval",
+            description="Delete 100GB of old backups",
+            approval_type="binary",
+            required_approver="admin@company.com",
+        )
     assert held.value.arguments["required_approver"] == "admin@company.com"

@@ -65,14 +65,28 @@ class World:
 
 # -- nothing of the run is reachable ---------------------------------------------------------------
 
-FOLLOWED = ("__wrapped__", "__closure__", "__self__", "__func__", "__dict__", "__class__",
-            "__defaults__", "__kwdefaults__", "forward", "context", "released", "held",
-            "registry", "cell_contents", "__call__", "run")
+FOLLOWED = (
+    "__wrapped__",
+    "__closure__",
+    "__self__",
+    "__func__",
+    "__dict__",
+    "__class__",
+    "__defaults__",
+    "__kwdefaults__",
+    "forward",
+    "context",
+    "released",
+    "held",
+    "registry",
+    "cell_contents",
+    "__call__",
+    "run",
+)
 
 
 # Not walked: modules, and Python's own callables (a method-wrapper's __call__ is a new one).
-OPAQUE = (ModuleType, BuiltinFunctionType, MethodWrapperType, WrapperDescriptorType,
-          MethodDescriptorType)
+OPAQUE = (ModuleType, BuiltinFunctionType, MethodWrapperType, WrapperDescriptorType, MethodDescriptorType)
 
 
 def reachable(start: Any, limit: int = 50000) -> list[Any]:
@@ -83,8 +97,11 @@ def reachable(start: Any, limit: int = 50000) -> list[Any]:
     queue = deque([start])
     while queue:
         obj = queue.popleft()
-        if id(obj) in seen or isinstance(obj, OPAQUE) or (
-                isinstance(obj, type) and obj.__module__ == "builtins"):
+        if (
+            id(obj) in seen
+            or isinstance(obj, OPAQUE)
+            or (isinstance(obj, type) and obj.__module__ == "builtins")
+        ):
             continue
         seen[id(obj)] = obj
         assert len(seen) < limit, "the walk did not end"
@@ -109,8 +126,12 @@ def test_nothing_the_agent_is_handed_leads_to_the_function_registry_or_run(hande
     start = world.charge if handed == "tool" else safer_func(world.charge)
     found = reachable(start)
     assert any(o is world.charge for o in found)  # the walk does go through the tool
-    forbidden = {id(world.function): "the registered function", id(world.registry): "the registry",
-                 id(world.ctx): "the run's context", id(world.ctx.lock): "the run's lock"}
+    forbidden = {
+        id(world.function): "the registered function",
+        id(world.registry): "the registry",
+        id(world.ctx): "the run's context",
+        id(world.ctx.lock): "the run's lock",
+    }
     hits = [forbidden[id(o)] for o in found if id(o) in forbidden]
     hits += [type(o).__name__ for o in found if type(o).__name__ in ("_Binding", "RunContext")]
     assert hits == []
@@ -122,8 +143,10 @@ def test_nothing_the_agent_is_handed_leads_to_the_function_registry_or_run(hande
 # -- changing the tool or its classes ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["context", "released", "held", "forward", "name", "inputs",
-                                  "always_held", "__class__", "__call__"])
+@pytest.mark.parametrize(
+    "name",
+    ["context", "released", "held", "forward", "name", "inputs", "always_held", "__class__", "__call__"],
+)
 def test_nothing_can_be_set_or_deleted_on_a_tool_and_the_run_stops(name: str) -> None:
     world = World({"charge"})
     with pytest.raises(ToolTampering, match=f"set '{name}' on the tool 'charge'"):
@@ -227,19 +250,46 @@ def test_a_release_never_outlives_its_call() -> None:
 # -- imports ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["core", "core.agents.tools", "core.*", "gateway", "components.x",
-                                  "pages", "app", "sys", "gc", "inspect", "os.path", "*", "*.x",
-                                  "core..x"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "core",
+        "core.agents.tools",
+        "core.*",
+        "gateway",
+        "components.x",
+        "pages",
+        "app",
+        "sys",
+        "gc",
+        "inspect",
+        "os.path",
+        "*",
+        "*.x",
+        "core..x",
+    ],
+)
 def test_a_code_agent_may_not_import_our_packages_or_the_runners_process(name: str) -> None:
     with pytest.raises(ValueError):
         AgentSpec.model_validate({"type": "code", "authorized_imports": [name]})
     with pytest.raises(DefinitionError) as caught:
-        parse_definition({"steps": [{"name": "agent", "type": "task", "task": "t",
-                                     "agent": {"type": "code", "authorized_imports": [name]}}]})
+        parse_definition(
+            {
+                "steps": [
+                    {
+                        "name": "agent",
+                        "type": "task",
+                        "task": "t",
+                        "agent": {"type": "code", "authorized_imports": [name]},
+                    }
+                ]
+            }
+        )
     assert caught.value.problems[0].startswith("steps[0].agent.authorized_imports: ")
 
 
 def test_ordinary_modules_may_still_be_authorised() -> None:
-    spec = AgentSpec.model_validate({"type": "code",
-                                     "authorized_imports": ["json", "numpy.*", "pandas", "copy"]})
+    spec = AgentSpec.model_validate(
+        {"type": "code", "authorized_imports": ["json", "numpy.*", "pandas", "copy"]}
+    )
     assert spec.authorized_imports == ["json", "numpy.*", "pandas", "copy"]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import grimp
+import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -70,8 +71,9 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
 def test_no_module_imports_itself_back() -> None:
     """Counting imports made inside functions too (not those only for type checkers,
     which never run): no circle of any length."""
-    graph = grimp.build_graph("core", "cli", "gateway", "components", cache_dir=None,
-                              exclude_type_checking_imports=True)
+    graph = grimp.build_graph(
+        "core", "cli", "gateway", "components", cache_dir=None, exclude_type_checking_imports=True
+    )
     assert len(graph.modules) > 150
     assert _cycles(graph) == []
 
@@ -115,8 +117,13 @@ def test_every_core_package_names_its_public_face() -> None:
         if "migrations" in init.parts:
             continue
         tree = ast.parse(init.read_text())
-        names = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
-                 if isinstance(t, ast.Name)}
+        names = {
+            t.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        }
         if "__all__" not in names or not ast.get_docstring(tree):
             missing.append(init.parent.name)
     assert missing == []
@@ -127,8 +134,6 @@ def test_the_old_documented_paths_still_work_and_say_where_to_go() -> None:
     with a DeprecationWarning naming the new path, until they are removed in 0.3."""
     import importlib
 
-    import pytest
-
     for name, new in (("core.tools", "core.engine"), ("core.db", "core.runtime")):
         sys.modules.pop(name, None)
         with pytest.warns(DeprecationWarning, match=new):
@@ -138,3 +143,20 @@ def test_the_old_documented_paths_still_work_and_say_where_to_go() -> None:
     from core.tools import tool as old_tool
 
     assert old_tool is tool
+
+
+def _tool(name: str) -> str:
+    return shutil.which(name) or str(Path(sys.executable).parent / name)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "format", "--check", "."], ["ruff", "check", "."], ["mypy"]],
+    ids=["ruff-format", "ruff-check", "mypy"],
+)
+def test_the_code_checks_pass(command: list[str]) -> None:
+    """README says the code is kept formatted, lint-clean and typed: CI checks it."""
+    done = subprocess.run(
+        [_tool(command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

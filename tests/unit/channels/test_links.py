@@ -32,16 +32,19 @@ def test_unknown_decisions_are_refused_when_making() -> None:
         make_link_token("ap-1", "bob@example.com", "modify")
 
 
-@pytest.mark.parametrize("mangle", [
-    # A signature character away from the end: the last base64 character of a
-    # SHA-256 signature carries padding bits, and changing only those decodes
-    # to the same bytes.
-    lambda t: t[:-5] + ("A" if t[-5] != "A" else "B") + t[-4:],
-    lambda t: "x" + t,
-    lambda t: t.split(".")[0],
-    lambda t: "",
-    lambda t: "a" * 5000,
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        # A signature character away from the end: the last base64 character of a
+        # SHA-256 signature carries padding bits, and changing only those decodes
+        # to the same bytes.
+        lambda t: t[:-5] + ("A" if t[-5] != "A" else "B") + t[-4:],
+        lambda t: "x" + t,
+        lambda t: t.split(".")[0],
+        lambda t: "",
+        lambda t: "a" * 5000,
+    ],
+)
 def test_tampered_tokens_are_invalid(mangle: object) -> None:
     token = make_link_token("ap-1", "bob@example.com", "approve")
     with pytest.raises(LinkInvalid, match="not valid"):

@@ -16,11 +16,21 @@ from core.channels.slack import approval_blocks, escape, read_button_value
 
 def facts(**overrides: Any) -> ApprovalFacts:
     base: dict[str, Any] = dict(
-        id="ap-1", title="Pay <b>ACME</b> & co", description="<!here> please",
-        approval_type="binary", status="pending", approvers=["bob@example.com"],
-        requested_by="agent@example.com", workflow_id="wf-1", workflow_name="Payments",
-        step_name="pay", level=0, expires_at=datetime(2030, 1, 1, tzinfo=UTC),
-        decided_by=None, decided_at=None, proposed_action={"tool": "pay", "arguments": {"amount": 5}},
+        id="ap-1",
+        title="Pay <b>ACME</b> & co",
+        description="<!here> please",
+        approval_type="binary",
+        status="pending",
+        approvers=["bob@example.com"],
+        requested_by="agent@example.com",
+        workflow_id="wf-1",
+        workflow_name="Payments",
+        step_name="pay",
+        level=0,
+        expires_at=datetime(2030, 1, 1, tzinfo=UTC),
+        decided_by=None,
+        decided_at=None,
+        proposed_action={"tool": "pay", "arguments": {"amount": 5}},
         context_data={f"k{i}": "v" * 500 for i in range(20)},
     )
     base.update(overrides)
@@ -33,7 +43,8 @@ def as_dicts(approval: ApprovalFacts, **kwargs: Any) -> list[dict[str, Any]]:
 
 def test_escape_makes_mentions_and_links_inert() -> None:
     assert escape("<!channel> <@U1> <http://x|y> & a") == (
-        "&lt;!channel&gt; &lt;@U1&gt; &lt;http://x|y&gt; &amp; a")
+        "&lt;!channel&gt; &lt;@U1&gt; &lt;http://x|y&gt; &amp; a"
+    )
 
 
 def test_blocks_stay_within_block_kit_limits_for_huge_input() -> None:
@@ -62,8 +73,11 @@ def test_binary_has_approve_reject_with_confirm_and_dashboard_link() -> None:
 
 
 def test_form_budget_and_decided_messages_have_no_decision_buttons() -> None:
-    for approval, kwargs in [(facts(approval_type="form"), {}), (facts(approval_type="budget"), {}),
-                             (facts(), {"outcome": "rejected", "decided_by": "bob@example.com"})]:
+    for approval, kwargs in [
+        (facts(approval_type="form"), {}),
+        (facts(approval_type="budget"), {}),
+        (facts(), {"outcome": "rejected", "decided_by": "bob@example.com"}),
+    ]:
         [actions] = [b for b in as_dicts(approval, **kwargs) if b["type"] == "actions"]
         assert [e["action_id"] for e in actions["elements"]] == ["countersign_open"]
     decided = str(as_dicts(facts(), outcome="rejected", decided_by="<bob>"))

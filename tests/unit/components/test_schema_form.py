@@ -23,8 +23,7 @@ def form_app(schema, ui, value, label):  # type: ignore[no-untyped-def]  # its s
 
     from components.schema_form import schema_form
 
-    st.session_state["last"] = schema_form(schema, key="f", ui_schema=ui, value=value,
-                                           submit_label=label)
+    st.session_state["last"] = schema_form(schema, key="f", ui_schema=ui, value=value, submit_label=label)
 
 
 def flatten(node: Node) -> Iterator[Node]:
@@ -68,7 +67,7 @@ class Form:
         nodes = [n for n in flatten(self.at.main) if isinstance(n, Element)]
         start = next(i for i, n in enumerate(nodes) if isinstance(n, Widget) and n.key == key)
         found = []
-        for node in nodes[start + 1:]:
+        for node in nodes[start + 1 :]:
             if isinstance(node, Widget):
                 break
             if node.type == "error":
@@ -78,11 +77,21 @@ class Form:
 
 # --- the seed's form, budget and binary approvals (as core builds them) -----------------
 
-SEED_FORM = {"approval_type": "form", "context_data": {"form_fields": [
-    {"name": "priority", "type": "string", "title": "Priority Level",
-     "enum": ["low", "medium", "high"], "required": True},
-    {"name": "comments", "type": "string", "title": "Additional Comments", "format": "textarea"},
-]}}
+SEED_FORM = {
+    "approval_type": "form",
+    "context_data": {
+        "form_fields": [
+            {
+                "name": "priority",
+                "type": "string",
+                "title": "Priority Level",
+                "enum": ["low", "medium", "high"],
+                "required": True,
+            },
+            {"name": "comments", "type": "string", "title": "Additional Comments", "format": "textarea"},
+        ]
+    },
+}
 
 
 def test_seed_form_draws_required_priority_select_and_comments_textarea() -> None:
@@ -112,8 +121,12 @@ def test_seed_form_refuses_missing_priority_then_returns_answer_without_empty_co
 
 
 def test_seed_enum_names_label_the_options() -> None:
-    config = ApprovalConfig.model_validate({"approval_type": "form", "form_fields": [
-        {"name": "tier", "enum": ["p1", "p2"], "enumNames": ["Urgent", "Routine"]}]})
+    config = ApprovalConfig.model_validate(
+        {
+            "approval_type": "form",
+            "form_fields": [{"name": "tier", "enum": ["p1", "p2"], "enumNames": ["Urgent", "Routine"]}],
+        }
+    )
     schema, ui = form_fields_schema(config)
     form = Form(schema, ui)
     tier = form.at.selectbox(key="f.tier")
@@ -126,8 +139,9 @@ def test_budget_schema_prefills_the_requested_amount_within_bounds() -> None:
     form = Form(budget_schema(50000, "USD"), {}, label="Approve")
     amount = form.at.number_input(key="f.approved_amount")
     assert amount.label == "Approved amount (USD)"
-    assert amount.help == ("Approve the requested amount or a lower one. "
-                           "Must be more than 0 and at most 50000.")
+    assert amount.help == (
+        "Approve the requested amount or a lower one. Must be more than 0 and at most 50000."
+    )
     assert amount.value == 50000.0
     # No widget bounds: an amount over the maximum is refused in words, never snapped back.
     assert (amount.min, amount.max) == (None, None)
@@ -135,11 +149,13 @@ def test_budget_schema_prefills_the_requested_amount_within_bounds() -> None:
     form.at.number_input(key="f.approved_amount").set_value(60000.0)
     assert form.submit() is None
     assert form.errors_under("f.approved_amount") == [
-        "Approved amount (USD): 60000.0 is greater than the maximum of 50000"]
+        "Approved amount (USD): 60000.0 is greater than the maximum of 50000"
+    ]
     form.at.number_input(key="f.approved_amount").set_value(0.0)
     assert form.submit() is None
     assert form.errors_under("f.approved_amount") == [
-        "Approved amount (USD): 0.0 is less than or equal to the minimum of 0"]
+        "Approved amount (USD): 0.0 is less than or equal to the minimum of 0"
+    ]
     form.at.number_input(key="f.approved_amount").set_value(1200.5)
     assert form.submit() == {"approved_amount": 1200.5}
 
@@ -175,8 +191,10 @@ STRINGS = {
     },
     "required": ["name"],
 }
-STRINGS_UI = {"notes": {"ui:widget": "textarea", "ui:options": {"rows": 6}},
-              "secret": {"ui:widget": "password"}}
+STRINGS_UI = {
+    "notes": {"ui:widget": "textarea", "ui:options": {"rows": 6}},
+    "secret": {"ui:widget": "password"},
+}
 
 
 def test_string_widgets_by_format_and_hint() -> None:
@@ -204,9 +222,14 @@ def test_strings_come_back_as_iso_text_and_empty_optionals_are_omitted() -> None
     form.at.datetime_input(key="f.at").set_value(datetime(2026, 3, 1, 9, 30))
     form.at.time_input(key="f.clock").set_value(time(17, 45))
     assert form.submit() == {
-        "name": "Ada", "notes": "line one\nline two", "email": "ada@example.com",
-        "site": "https://example.com/x", "secret": "s3cret", "day": "2026-03-01",
-        "at": "2026-03-01T09:30:00+00:00", "clock": "17:45:00",
+        "name": "Ada",
+        "notes": "line one\nline two",
+        "email": "ada@example.com",
+        "site": "https://example.com/x",
+        "secret": "s3cret",
+        "day": "2026-03-01",
+        "at": "2026-03-01T09:30:00+00:00",
+        "clock": "17:45:00",
     }
 
 
@@ -222,35 +245,45 @@ def test_bad_email_and_uri_are_shown_under_their_fields() -> None:
 
 
 def test_defaults_and_given_value_prefill_dates_and_text() -> None:
-    schema = {"type": "object", "properties": {
-        "day": {"type": "string", "format": "date", "default": "2026-01-02"},
-        "at": {"type": "string", "format": "date-time", "default": "2026-01-02T08:00:00Z"},
-        "clock": {"type": "string", "format": "time", "default": "07:15:00Z"},
-        "who": {"type": "string", "default": "ops"},
-    }}
+    schema = {
+        "type": "object",
+        "properties": {
+            "day": {"type": "string", "format": "date", "default": "2026-01-02"},
+            "at": {"type": "string", "format": "date-time", "default": "2026-01-02T08:00:00Z"},
+            "clock": {"type": "string", "format": "time", "default": "07:15:00Z"},
+            "who": {"type": "string", "default": "ops"},
+        },
+    }
     form = Form(schema, value={"who": "finance"})
     assert form.at.date_input(key="f.day").value == date(2026, 1, 2)
     assert form.at.datetime_input(key="f.at").value == datetime(2026, 1, 2, 8, 0)
     assert form.at.time_input(key="f.clock").value == time(7, 15)
     assert form.at.text_input(key="f.who").value == "finance"
-    assert form.submit() == {"day": "2026-01-02", "at": "2026-01-02T08:00:00+00:00",
-                             "clock": "07:15:00", "who": "finance"}
+    assert form.submit() == {
+        "day": "2026-01-02",
+        "at": "2026-01-02T08:00:00+00:00",
+        "clock": "07:15:00",
+        "who": "finance",
+    }
 
 
 # --- numbers and booleans ---------------------------------------------------------------
 
-NUMBERS = {"type": "object", "properties": {
-    "count": {"type": "integer", "minimum": 1, "maximum": 10, "multipleOf": 1, "default": 2},
-    "batch": {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 100, "multipleOf": 5},
-    "ratio": {"type": "number", "minimum": 0, "maximum": 1, "multipleOf": 0.05},
-}, "required": ["count"]}
+NUMBERS = {
+    "type": "object",
+    "properties": {
+        "count": {"type": "integer", "minimum": 1, "maximum": 10, "multipleOf": 1, "default": 2},
+        "batch": {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 100, "multipleOf": 5},
+        "ratio": {"type": "number", "minimum": 0, "maximum": 1, "multipleOf": 0.05},
+    },
+    "required": ["count"],
+}
 
 
 def test_number_bounds_are_said_and_steps_reach_the_widgets() -> None:
     form = Form(NUMBERS)
     count = form.at.number_input(key="f.count")
-    assert (count.label, count.min, count.max, count.step, count.value) == (
-        "Count *", None, None, 1, 2)
+    assert (count.label, count.min, count.max, count.step, count.value) == ("Count *", None, None, 1, 2)
     assert count.help.endswith("Must be at least 1 and at most 10.")
     batch = form.at.number_input(key="f.batch")
     assert (batch.step, batch.value) == (5, None)
@@ -271,8 +304,11 @@ def test_numbers_return_typed_and_out_of_step_values_are_refused() -> None:
 
 
 def test_number_out_of_bounds_is_refused_with_the_field_named() -> None:
-    schema = {"$schema": D7, "type": "object", "properties": {
-        "share": {"type": "number", "title": "Share", "exclusiveMaximum": 5}}}
+    schema = {
+        "$schema": D7,
+        "type": "object",
+        "properties": {"share": {"type": "number", "title": "Share", "exclusiveMaximum": 5}},
+    }
     form = Form(schema)
     share = form.at.number_input(key="f.share")
     assert share.help == "Must be less than 5."
@@ -284,8 +320,11 @@ def test_number_out_of_bounds_is_refused_with_the_field_named() -> None:
 
 
 def test_draft_04_boolean_exclusive_minimum_is_said() -> None:
-    schema = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
-              "properties": {"x": {"type": "integer", "minimum": 0, "exclusiveMinimum": True}}}
+    schema = {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "object",
+        "properties": {"x": {"type": "integer", "minimum": 0, "exclusiveMinimum": True}},
+    }
     form = Form(schema)
     assert form.at.number_input(key="f.x").help == "Must be more than 0."
     form.at.number_input(key="f.x").set_value(0)
@@ -295,12 +334,15 @@ def test_draft_04_boolean_exclusive_minimum_is_said() -> None:
 
 
 def test_booleans_checkbox_toggle_and_radio() -> None:
-    schema = {"type": "object", "properties": {
-        "agree": {"type": "boolean", "title": "I agree"},
-        "notify": {"type": "boolean", "default": True},
-        "urgent": {"type": "boolean"},
-        "public": {"type": "boolean"},
-    }}
+    schema = {
+        "type": "object",
+        "properties": {
+            "agree": {"type": "boolean", "title": "I agree"},
+            "notify": {"type": "boolean", "default": True},
+            "urgent": {"type": "boolean"},
+            "public": {"type": "boolean"},
+        },
+    }
     ui = {"notify": {"ui:widget": "toggle"}, "public": {"ui:widget": "radio"}}
     form = Form(schema, ui)
     assert form.at.checkbox(key="f.agree").value is False
@@ -315,9 +357,12 @@ def test_booleans_checkbox_toggle_and_radio() -> None:
 
 # --- choices ------------------------------------------------------------------------------
 
+
 def test_enum_radio_with_enum_names_from_ui_schema_and_default() -> None:
-    schema = {"type": "object", "properties": {
-        "risk": {"type": "string", "enum": ["lo", "hi"], "default": "lo", "title": "Risk"}}}
+    schema = {
+        "type": "object",
+        "properties": {"risk": {"type": "string", "enum": ["lo", "hi"], "default": "lo", "title": "Risk"}},
+    }
     form = Form(schema, {"risk": {"ui:widget": "radio", "enumNames": ["Low", "High"]}})
     risk = form.at.radio(key="f.risk")
     assert risk.options == ["Low", "High"] and risk.value == "lo"
@@ -326,11 +371,17 @@ def test_enum_radio_with_enum_names_from_ui_schema_and_default() -> None:
 
 
 def test_one_of_and_any_of_consts_show_titles_and_return_consts() -> None:
-    schema = {"type": "object", "properties": {
-        "plan": {"title": "Plan", "oneOf": [{"const": "a", "title": "Plan A"},
-                                            {"const": "b", "title": "Plan B"}]},
-        "level": {"anyOf": [{"const": 1, "title": "One"}, {"const": 2, "title": "Two"}]},
-    }, "required": ["plan"]}
+    schema = {
+        "type": "object",
+        "properties": {
+            "plan": {
+                "title": "Plan",
+                "oneOf": [{"const": "a", "title": "Plan A"}, {"const": "b", "title": "Plan B"}],
+            },
+            "level": {"anyOf": [{"const": 1, "title": "One"}, {"const": 2, "title": "Two"}]},
+        },
+        "required": ["plan"],
+    }
     form = Form(schema)
     plan = form.at.selectbox(key="f.plan")
     assert (plan.label, plan.options) == ("Plan *", ["Plan A", "Plan B"])
@@ -341,13 +392,27 @@ def test_one_of_and_any_of_consts_show_titles_and_return_consts() -> None:
 
 
 def test_array_of_enums_is_a_multiselect() -> None:
-    schema = {"type": "object", "properties": {
-        "tags": {"type": "array", "items": {"enum": ["x", "y", "z"]}, "uniqueItems": True,
-                 "maxItems": 2, "title": "Tags"},
-        "teams": {"type": "array", "items": {"type": "string", "oneOf": [
-            {"const": "ops", "title": "Operations"}, {"const": "fin", "title": "Finance"}]},
-            "minItems": 1},
-    }, "required": ["teams"]}
+    schema = {
+        "type": "object",
+        "properties": {
+            "tags": {
+                "type": "array",
+                "items": {"enum": ["x", "y", "z"]},
+                "uniqueItems": True,
+                "maxItems": 2,
+                "title": "Tags",
+            },
+            "teams": {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "oneOf": [{"const": "ops", "title": "Operations"}, {"const": "fin", "title": "Finance"}],
+                },
+                "minItems": 1,
+            },
+        },
+        "required": ["teams"],
+    }
     form = Form(schema)
     tags = form.at.multiselect(key="f.tags")
     assert tags.options == ["x", "y", "z"] and tags.proto.max_selections == 2
@@ -362,12 +427,24 @@ def test_array_of_enums_is_a_multiselect() -> None:
 
 # --- arrays of objects, nested objects, $ref ----------------------------------------------
 
-LINES = {"$schema": D2020, "type": "object", "properties": {
-    "lines": {"type": "array", "title": "Lines", "minItems": 1,
-              "items": {"$ref": "#/$defs/line"}},
-}, "$defs": {"line": {"type": "object", "title": "Line", "properties": {
-    "sku": {"type": "string", "title": "SKU"},
-    "qty": {"type": "integer", "minimum": 1, "title": "Qty"}}, "required": ["sku"]}}}
+LINES = {
+    "$schema": D2020,
+    "type": "object",
+    "properties": {
+        "lines": {"type": "array", "title": "Lines", "minItems": 1, "items": {"$ref": "#/$defs/line"}},
+    },
+    "$defs": {
+        "line": {
+            "type": "object",
+            "title": "Line",
+            "properties": {
+                "sku": {"type": "string", "title": "SKU"},
+                "qty": {"type": "integer", "minimum": 1, "title": "Qty"},
+            },
+            "required": ["sku"],
+        }
+    },
+}
 
 
 def test_array_of_objects_rows_add_and_remove() -> None:
@@ -396,8 +473,10 @@ def test_array_row_errors_land_under_the_row_field() -> None:
 
 
 def test_array_of_plain_strings_uses_rows_and_drops_empty_ones() -> None:
-    schema = {"type": "object", "properties": {"cc": {"type": "array", "items": {
-        "type": "string", "format": "email"}}}}
+    schema = {
+        "type": "object",
+        "properties": {"cc": {"type": "array", "items": {"type": "string", "format": "email"}}},
+    }
     form = Form(schema, value={"cc": ["a@x.io"]})
     form.click("f.cc.add")
     form.click("f.cc.add")
@@ -405,15 +484,27 @@ def test_array_of_plain_strings_uses_rows_and_drops_empty_ones() -> None:
     assert form.submit() == {"cc": ["a@x.io", "b@x.io"]}
 
 
-NESTED = {"$schema": D7, "type": "object", "definitions": {
-    "address": {"type": "object", "title": "Address", "description": "Where to ship",
-                "properties": {"city": {"type": "string", "title": "City"},
-                               "zip": {"type": "string", "pattern": "^[0-9]{5}$"}},
-                "required": ["city"]}},
+NESTED = {
+    "$schema": D7,
+    "type": "object",
+    "definitions": {
+        "address": {
+            "type": "object",
+            "title": "Address",
+            "description": "Where to ship",
+            "properties": {
+                "city": {"type": "string", "title": "City"},
+                "zip": {"type": "string", "pattern": "^[0-9]{5}$"},
+            },
+            "required": ["city"],
+        }
+    },
     "properties": {
         "ship_to": {"$ref": "#/definitions/address", "title": "Ship to"},
         "bill_to": {"$ref": "#/definitions/address"},
-    }, "required": ["ship_to"]}
+    },
+    "required": ["ship_to"],
+}
 
 
 def test_nested_objects_and_refs_to_definitions() -> None:
@@ -441,10 +532,15 @@ def test_nested_errors_name_the_nested_field() -> None:
 
 def test_ref_siblings_follow_the_declared_draft() -> None:
     """Draft-07 ignores keywords beside $ref, 2020-12 applies them: jsonschema decides by $schema."""
+
     def schema(draft: str) -> dict[str, Any]:
         defs = "definitions" if draft == D7 else "$defs"
-        return {"$schema": draft, "type": "object", defs: {"code": {"type": "string"}},
-                "properties": {"code": {"$ref": f"#/{defs}/code", "pattern": "^[a-z]+$"}}}
+        return {
+            "$schema": draft,
+            "type": "object",
+            defs: {"code": {"type": "string"}},
+            "properties": {"code": {"$ref": f"#/{defs}/code", "pattern": "^[a-z]+$"}},
+        }
 
     old = Form(schema(D7))
     old.at.text_input(key="f.code").input("abc123")
@@ -456,10 +552,14 @@ def test_ref_siblings_follow_the_declared_draft() -> None:
 
 
 def test_all_of_and_nullable_any_of_are_drawn_as_one_field() -> None:
-    schema = {"type": "object", "$defs": {"base": {"properties": {"a": {"type": "string"}}}},
-              "allOf": [{"$ref": "#/$defs/base"},
-                        {"properties": {"b": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
-                         "required": ["a"]}]}
+    schema = {
+        "type": "object",
+        "$defs": {"base": {"properties": {"a": {"type": "string"}}}},
+        "allOf": [
+            {"$ref": "#/$defs/base"},
+            {"properties": {"b": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}, "required": ["a"]},
+        ],
+    }
     form = Form(schema)
     assert form.at.text_input(key="f.a").label == "A *"
     form.at.text_input(key="f.a").input("x")
@@ -469,11 +569,16 @@ def test_all_of_and_nullable_any_of_are_drawn_as_one_field() -> None:
 
 # --- ui hints, readOnly, hidden, order ----------------------------------------------------
 
+
 def test_read_only_fields_are_disabled_and_keep_their_value() -> None:
-    schema = {"type": "object", "properties": {
-        "ticket": {"type": "string", "readOnly": True, "default": "T-1"},
-        "amount": {"type": "number", "readOnly": True, "default": 10},
-        "note": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "ticket": {"type": "string", "readOnly": True, "default": "T-1"},
+            "amount": {"type": "number", "readOnly": True, "default": 10},
+            "note": {"type": "string"},
+        },
+    }
     form = Form(schema)
     ticket = form.at.text_input(key="f.ticket")
     assert ticket.disabled and form.at.number_input(key="f.amount").disabled
@@ -484,11 +589,20 @@ def test_read_only_fields_are_disabled_and_keep_their_value() -> None:
 
 
 def test_hidden_fields_and_ui_order_and_help_hints() -> None:
-    schema = {"type": "object", "properties": {
-        "a": {"type": "string"}, "b": {"type": "string"}, "c": {"type": "string"},
-        "token": {"type": "string", "default": "xyz"}}}
-    ui = {"ui:order": ["c", "*", "a"], "token": {"ui:widget": "hidden"},
-          "b": {"ui:help": "Say b", "ui:placeholder": "b...", "ui:title": "Bee"}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "string"},
+            "b": {"type": "string"},
+            "c": {"type": "string"},
+            "token": {"type": "string", "default": "xyz"},
+        },
+    }
+    ui = {
+        "ui:order": ["c", "*", "a"],
+        "token": {"ui:widget": "hidden"},
+        "b": {"ui:help": "Say b", "ui:placeholder": "b...", "ui:title": "Bee"},
+    }
     form = Form(schema, ui)
     assert form.widget_keys() == ["f.c", "f.b", "f.a", "f.submit"]
     bee = form.at.text_input(key="f.b")
@@ -505,12 +619,20 @@ def test_const_is_shown_disabled_and_sent() -> None:
 
 # --- what it cannot draw: JSON text areas, never an exception -----------------------------
 
+
 def test_pattern_properties_falls_back_to_json_validated_by_its_schema() -> None:
-    schema = {"type": "object", "properties": {
-        "labels": {"type": "object", "title": "Labels",
-                   "patternProperties": {"^[a-z]+$": {"type": "string"}},
-                   "additionalProperties": False},
-        "name": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "labels": {
+                "type": "object",
+                "title": "Labels",
+                "patternProperties": {"^[a-z]+$": {"type": "string"}},
+                "additionalProperties": False,
+            },
+            "name": {"type": "string"},
+        },
+    }
     form = Form(schema, value={"labels": {"env": "prod"}})
     labels = form.at.text_area(key="f.labels")
     assert "Enter JSON" in labels.help and "patternProperties" in labels.help
@@ -518,8 +640,7 @@ def test_pattern_properties_falls_back_to_json_validated_by_its_schema() -> None
     assert form.submit() == {"labels": {"env": "prod"}}
     form.at.text_area(key="f.labels").input('{"Env": "prod"}')
     assert form.submit() is None
-    assert form.errors_under("f.labels") == [
-        "Labels: 'Env' does not match any of the regexes: '^[a-z]+$'"]
+    assert form.errors_under("f.labels") == ["Labels: 'Env' does not match any of the regexes: '^[a-z]+$'"]
     form.at.text_area(key="f.labels").input('{"env": ')
     assert form.submit() is None
     [error] = form.errors_under("f.labels")
@@ -527,8 +648,12 @@ def test_pattern_properties_falls_back_to_json_validated_by_its_schema() -> None
 
 
 def test_if_then_at_the_root_makes_the_whole_answer_json() -> None:
-    schema = {"type": "object", "properties": {"kind": {"enum": ["a", "b"]}, "n": {"type": "integer"}},
-              "if": {"properties": {"kind": {"const": "b"}}}, "then": {"required": ["n"]}}
+    schema = {
+        "type": "object",
+        "properties": {"kind": {"enum": ["a", "b"]}, "n": {"type": "integer"}},
+        "if": {"properties": {"kind": {"const": "b"}}},
+        "then": {"required": ["n"]},
+    }
     form = Form(schema)
     assert form.widget_keys() == ["f.value", "f.submit"]
     form.at.text_area(key="f.value").input('{"kind": "b"}')
@@ -539,9 +664,16 @@ def test_if_then_at_the_root_makes_the_whole_answer_json() -> None:
 
 
 def test_recursive_refs_draw_one_level_then_json() -> None:
-    schema = {"type": "object", "properties": {"root": {"$ref": "#/$defs/node", "title": "Root"}},
-              "$defs": {"node": {"type": "object", "properties": {
-                  "name": {"type": "string"}, "child": {"$ref": "#/$defs/node"}}}}}
+    schema = {
+        "type": "object",
+        "properties": {"root": {"$ref": "#/$defs/node", "title": "Root"}},
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "child": {"$ref": "#/$defs/node"}},
+            }
+        },
+    }
     form = Form(schema)
     assert form.widget_keys() == ["f.root.name", "f.root.child", "f.submit"]
     assert "recursive reference" in form.at.text_area(key="f.root.child").help
@@ -554,8 +686,10 @@ def test_recursive_refs_draw_one_level_then_json() -> None:
 
 
 def test_broken_ref_falls_back_and_is_refused_only_when_filled() -> None:
-    schema = {"type": "object", "properties": {
-        "ok": {"type": "string"}, "odd": {"$ref": "#/definitions/missing", "title": "Odd"}}}
+    schema = {
+        "type": "object",
+        "properties": {"ok": {"type": "string"}, "odd": {"$ref": "#/definitions/missing", "title": "Odd"}},
+    }
     form = Form(schema)
     assert "does not resolve" in form.at.text_area(key="f.odd").help
     assert form.submit() == {}
@@ -565,19 +699,38 @@ def test_broken_ref_falls_back_and_is_refused_only_when_filled() -> None:
     assert error.startswith("Odd: the answer cannot be checked") and "#/definitions/missing" in error
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "object", "properties": {"m": {"type": "object", "additionalProperties": {"type": "string"}}}},
-    {"type": "object", "properties": {"t": {"type": "array", "prefixItems": [{"type": "string"}]}}},
-    {"type": "object", "properties": {"u": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}},
-    {"type": "object", "properties": {"v": {"type": ["string", "integer"]}}},
-    {"type": "object", "properties": {"w": {}}},
-    {"type": "object", "properties": {"x": {"type": "array", "items": {"if": {}, "then": {}}}}},
-    {"type": "object", "properties": {"y": {"$ref": "https://example.com/remote.json"}}},
-    {"type": "object", "properties": {"z": {"$ref": "#/properties/z"}}},
-    {"type": "object", "properties": {"r": {"$ref": "#/$defs/node"}},
-     "$defs": {"node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/node"}}}}},
-], ids=["map", "tuple", "mixed-oneof", "type-list", "any", "if-items", "remote-ref", "ref-cycle",
-        "recursive"])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {
+            "type": "object",
+            "properties": {"m": {"type": "object", "additionalProperties": {"type": "string"}}},
+        },
+        {"type": "object", "properties": {"t": {"type": "array", "prefixItems": [{"type": "string"}]}}},
+        {"type": "object", "properties": {"u": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}},
+        {"type": "object", "properties": {"v": {"type": ["string", "integer"]}}},
+        {"type": "object", "properties": {"w": {}}},
+        {"type": "object", "properties": {"x": {"type": "array", "items": {"if": {}, "then": {}}}}},
+        {"type": "object", "properties": {"y": {"$ref": "https://example.com/remote.json"}}},
+        {"type": "object", "properties": {"z": {"$ref": "#/properties/z"}}},
+        {
+            "type": "object",
+            "properties": {"r": {"$ref": "#/$defs/node"}},
+            "$defs": {"node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/node"}}}},
+        },
+    ],
+    ids=[
+        "map",
+        "tuple",
+        "mixed-oneof",
+        "type-list",
+        "any",
+        "if-items",
+        "remote-ref",
+        "ref-cycle",
+        "recursive",
+    ],
+)
 def test_undrawable_constructs_become_json_areas(schema: dict[str, Any]) -> None:
     form = Form(schema)
     areas = [a for a in form.at.text_area if "Enter JSON" in (a.help or "")]
@@ -585,20 +738,36 @@ def test_undrawable_constructs_become_json_areas(schema: dict[str, Any]) -> None
     assert form.submit() is not None or form.errors
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "object", "properties": {"a": {"type": 5}}},
-    {"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}},
-    {"type": "object", "properties": {"a": {"type": "integer", "minimum": 5, "maximum": 1,
-                                            "default": 3}}},
-    {"type": "object", "properties": {"a": {"enum": []}}},
-    {"type": "object", "properties": {"a": {"type": "string", "format": "date", "default": "nope"}}},
-    {"type": "object", "properties": "nonsense", "required": "a"},
-    {"type": "object", "allOf": [{"properties": {"a": {"type": "string"}}}, {"type": "array"}]},
-    {"$schema": "https://example.com/unknown", "type": "object"},
-    True,
-    {},
-], ids=["bad-type", "bad-regex", "min-over-max", "empty-enum", "bad-default", "nonsense",
-        "allof-clash", "unknown-draft", "true", "empty"])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"a": {"type": 5}}},
+        {"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}},
+        {
+            "type": "object",
+            "properties": {"a": {"type": "integer", "minimum": 5, "maximum": 1, "default": 3}},
+        },
+        {"type": "object", "properties": {"a": {"enum": []}}},
+        {"type": "object", "properties": {"a": {"type": "string", "format": "date", "default": "nope"}}},
+        {"type": "object", "properties": "nonsense", "required": "a"},
+        {"type": "object", "allOf": [{"properties": {"a": {"type": "string"}}}, {"type": "array"}]},
+        {"$schema": "https://example.com/unknown", "type": "object"},
+        True,
+        {},
+    ],
+    ids=[
+        "bad-type",
+        "bad-regex",
+        "min-over-max",
+        "empty-enum",
+        "bad-default",
+        "nonsense",
+        "allof-clash",
+        "unknown-draft",
+        "true",
+        "empty",
+    ],
+)
 def test_broken_schemas_never_raise(schema: Any) -> None:
     form = Form(schema)
     result = form.submit()
@@ -616,8 +785,10 @@ def test_invalid_schema_is_reported_not_accepted() -> None:
 
 def test_bounds_past_what_a_widget_holds_are_checked_by_the_schema() -> None:
     """Streamlit refuses integer bounds past 2**53: the widget has none, the schema checks."""
-    schema = {"type": "object", "properties": {"big": {"type": "integer", "minimum": -2**60,
-                                                       "maximum": 10, "title": "Big"}}}
+    schema = {
+        "type": "object",
+        "properties": {"big": {"type": "integer", "minimum": -(2**60), "maximum": 10, "title": "Big"}},
+    }
     form = Form(schema)
     assert form.widget_keys() == ["f.big", "f.submit"]
     form.at.number_input(key="f.big").set_value(12)
@@ -628,11 +799,15 @@ def test_bounds_past_what_a_widget_holds_are_checked_by_the_schema() -> None:
 
 
 def test_more_ui_hints_range_slider_date_widget_and_examples() -> None:
-    schema = {"type": "object", "properties": {
-        "score": {"type": "integer", "minimum": 0, "maximum": 10, "multipleOf": 2},
-        "due": {"type": "string"},
-        "ref": {"type": "string", "examples": ["PO-123"]},
-        "rate": {"type": "number", "multipleOf": 0.125, "default": 0.25}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "score": {"type": "integer", "minimum": 0, "maximum": 10, "multipleOf": 2},
+            "due": {"type": "string"},
+            "ref": {"type": "string", "examples": ["PO-123"]},
+            "rate": {"type": "number", "multipleOf": 0.125, "default": 0.25},
+        },
+    }
     form = Form(schema, {"score": {"ui:widget": "range"}, "due": {"ui:widget": "date"}})
     score = form.at.slider(key="f.score")
     assert (score.min, score.max, score.step, score.value) == (0, 10, 2, 0)
@@ -644,9 +819,13 @@ def test_more_ui_hints_range_slider_date_widget_and_examples() -> None:
 
 
 def test_read_only_object_disables_its_fields_and_rows() -> None:
-    schema = {"type": "object", "properties": {
-        "vendor": {"type": "object", "readOnly": True, "properties": {"name": {"type": "string"}}},
-        "lines": {"type": "array", "readOnly": True, "items": {"type": "string"}}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "vendor": {"type": "object", "readOnly": True, "properties": {"name": {"type": "string"}}},
+            "lines": {"type": "array", "readOnly": True, "items": {"type": "string"}},
+        },
+    }
     form = Form(schema, value={"vendor": {"name": "ACME"}, "lines": ["a"]})
     assert form.at.text_input(key="f.vendor.name").disabled
     assert form.at.text_input(key="f.lines.0").disabled
@@ -666,8 +845,9 @@ def rows_app(lines):  # type: ignore[no-untyped-def]  # its source runs as the a
 
 
 def test_the_same_key_drawing_another_request_starts_from_its_values() -> None:
-    at = AppTest.from_function(rows_app, args=({"A": ["a1", "a2", "a3"], "B": ["b1"]},),
-                               default_timeout=30).run()
+    at = AppTest.from_function(
+        rows_app, args=({"A": ["a1", "a2", "a3"], "B": ["b1"]},), default_timeout=30
+    ).run()
     at.button(key="f.lines.1.remove").click().run()
     assert [t.value for t in at.text_input] == ["a1", "a3"]
     at.session_state["which"] = "B"
@@ -681,16 +861,25 @@ def test_the_same_key_drawing_another_request_starts_from_its_values() -> None:
 
 
 def test_a_pattern_error_shows_the_description_or_an_example_not_the_regex() -> None:
-    schema = {"type": "object", "properties": {
-        "ticket": {"type": "string", "title": "Ticket", "pattern": "^CHG-[0-9]+$",
-                   "description": "The change ticket: CHG- then its number",
-                   "examples": ["CHG-2041"]},
-        "po": {"type": "string", "title": "PO", "pattern": "^PO-[0-9]+$", "examples": ["PO-7"]}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "ticket": {
+                "type": "string",
+                "title": "Ticket",
+                "pattern": "^CHG-[0-9]+$",
+                "description": "The change ticket: CHG- then its number",
+                "examples": ["CHG-2041"],
+            },
+            "po": {"type": "string", "title": "PO", "pattern": "^PO-[0-9]+$", "examples": ["PO-7"]},
+        },
+    }
     form = Form(schema)
     form.at.text_input(key="f.ticket").input("ticket 42")
     form.at.text_input(key="f.po").input("7")
     assert form.submit() is None
     assert form.errors_under("f.ticket") == [
         "Ticket: 'ticket 42' is not in the expected form: The change ticket: CHG- then its "
-        "number, for example 'CHG-2041'"]
+        "number, for example 'CHG-2041'"
+    ]
     assert form.errors_under("f.po") == ["PO: '7' is not in the expected form: something like 'PO-7'"]

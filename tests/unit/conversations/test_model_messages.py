@@ -14,8 +14,14 @@ def _row(role: str, text: str, visible: bool = True) -> ChatMessage:
     return ChatMessage(session_id="s", role=role, author="x", content=text, visible_to_model=visible)
 
 
-HISTORY = [_row("user", "hi"), _row("assistant", "hello"), _row("supervisor", "SECRET", False),
-           _row("supervisor", "SECRET-2", True), _row("user", "hidden", False), _row("user", "bye")]
+HISTORY = [
+    _row("user", "hi"),
+    _row("assistant", "hello"),
+    _row("supervisor", "SECRET", False),
+    _row("supervisor", "SECRET-2", True),
+    _row("user", "hidden", False),
+    _row("user", "bye"),
+]
 
 
 def test_only_visible_user_and_assistant_rows_reach_the_model() -> None:

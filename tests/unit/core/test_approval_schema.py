@@ -25,7 +25,10 @@ def test_seed_form_fields_become_json_schema_with_required_and_ui_hints() -> Non
     assert schema["type"] == "object"
     assert schema["required"] == ["priority"]
     assert schema["properties"]["priority"] == {
-        "type": "string", "title": "Priority Level", "enum": ["low", "medium", "high"]}
+        "type": "string",
+        "title": "Priority Level",
+        "enum": ["low", "medium", "high"],
+    }
     # "textarea" is a widget, not a JSON Schema format: it moves to the UI hints.
     assert "format" not in schema["properties"]["comments"]
     assert ui == {"comments": {"ui:widget": "textarea"}}
@@ -37,15 +40,19 @@ def test_required_field_and_enum_are_enforced() -> None:
     assert schema_problems(schema, {"priority": "high", "comments": "ok"}) == []
     assert schema_problems(schema, {}) == ["(answer): 'priority' is a required property"]
     assert schema_problems(schema, {"priority": "urgent"}) == [
-        "priority: 'urgent' is not one of ['low', 'medium', 'high']"]
+        "priority: 'urgent' is not one of ['low', 'medium', 'high']"
+    ]
 
 
-@pytest.mark.parametrize(("fmt", "good", "bad"), [
-    ("email", "ops@example.com", "not-an-email"),
-    ("date", "2026-11-21", "21/11/2026"),
-    ("date-time", "2026-11-21T19:15:00Z", "tomorrow"),
-    ("uri", "https://example.com/x", "no scheme"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "good", "bad"),
+    [
+        ("email", "ops@example.com", "not-an-email"),
+        ("date", "2026-11-21", "21/11/2026"),
+        ("date-time", "2026-11-21T19:15:00Z", "tomorrow"),
+        ("uri", "https://example.com/x", "no scheme"),
+    ],
+)
 def test_formats_are_checked(fmt: str, good: str, bad: str) -> None:
     schema, _ = form_fields_schema(form([{"name": "v", "format": fmt, "required": True}]))
     assert schema_problems(schema, {"v": good}) == []
@@ -54,10 +61,15 @@ def test_formats_are_checked(fmt: str, good: str, bad: str) -> None:
 
 
 def test_full_json_schema_is_used_as_given() -> None:
-    given = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}},
-             "required": ["n"], "additionalProperties": False}
-    config = ApprovalConfig.model_validate({"type": "form", "schema": given,
-                                            "ui_schema": {"n": {"ui:help": "3+"}}})
+    given = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", "minimum": 3}},
+        "required": ["n"],
+        "additionalProperties": False,
+    }
+    config = ApprovalConfig.model_validate(
+        {"type": "form", "schema": given, "ui_schema": {"n": {"ui:help": "3+"}}}
+    )
     schema, ui = response_schema(config, None, "USD")
     assert schema == given and ui == {"n": {"ui:help": "3+"}}
     assert schema_problems(schema, {"n": 5}) == []
@@ -74,9 +86,11 @@ def test_budget_schema_caps_the_amount_at_the_request() -> None:
     assert "EUR" in amount["title"]
     assert schema_problems(schema, {"approved_amount": 20000}) == []
     assert schema_problems(schema, {"approved_amount": 60000}) == [
-        "approved_amount: 60000 is greater than the maximum of 50000.0"]
+        "approved_amount: 60000 is greater than the maximum of 50000.0"
+    ]
     assert schema_problems(schema, {"approved_amount": 0}) == [
-        "approved_amount: 0 is less than or equal to the minimum of 0"]
+        "approved_amount: 0 is less than or equal to the minimum of 0"
+    ]
 
 
 def test_binary_answers_are_any_object() -> None:
@@ -85,19 +99,27 @@ def test_binary_answers_are_any_object() -> None:
     assert schema_problems(schema, ["x"]) == ["(answer): ['x'] is not of type 'object'"]
 
 
-BUDGET_LEVELS = ApprovalConfig.model_validate({"type": "budget", "levels": [
-    {"name": "cfo", "min_amount": 50000, "approvers": ["CFO@example.com"]},
-    {"name": "manager", "min_amount": 0, "approvers": "manager@example.com"},
-    {"name": "director", "min_amount": 10000, "approvers": ["director@example.com"], "threshold": 1},
-]})
+BUDGET_LEVELS = ApprovalConfig.model_validate(
+    {
+        "type": "budget",
+        "levels": [
+            {"name": "cfo", "min_amount": 50000, "approvers": ["CFO@example.com"]},
+            {"name": "manager", "min_amount": 0, "approvers": "manager@example.com"},
+            {"name": "director", "min_amount": 10000, "approvers": ["director@example.com"], "threshold": 1},
+        ],
+    }
+)
 
 
-@pytest.mark.parametrize(("amount", "names"), [
-    (5000, ["manager"]),
-    (10000, ["manager", "director"]),
-    (75000, ["manager", "director", "cfo"]),
-    (None, ["manager", "director", "cfo"]),
-])
+@pytest.mark.parametrize(
+    ("amount", "names"),
+    [
+        (5000, ["manager"]),
+        (10000, ["manager", "director"]),
+        (75000, ["manager", "director", "cfo"]),
+        (None, ["manager", "director", "cfo"]),
+    ],
+)
 def test_budget_levels_route_by_amount_in_order(amount: float | None, names: list[str]) -> None:
     levels = levels_for(BUDGET_LEVELS, amount)
     assert [lv.name for lv in levels] == names
@@ -105,18 +127,27 @@ def test_budget_levels_route_by_amount_in_order(amount: float | None, names: lis
 
 
 def test_without_levels_one_level_of_the_listed_approvers() -> None:
-    config = ApprovalConfig.model_validate({"required_approvers": ["A@x.io", "b@x.io"],
-                                            "approval_threshold": 2})
+    config = ApprovalConfig.model_validate(
+        {"required_approvers": ["A@x.io", "b@x.io"], "approval_threshold": 2}
+    )
     [level] = levels_for(config, None)
     assert (level.approvers, level.threshold) == (["a@x.io", "b@x.io"], 2)
 
 
 def test_a_pattern_refusal_names_the_description_or_example_not_the_regex() -> None:
-    schema = {"type": "object", "properties": {
-        "ticket": {"type": "string", "pattern": "^CHG-[0-9]+$",
-                   "description": "The change ticket: CHG- then its number.", "examples": ["CHG-7"]},
-        "po": {"type": "string", "pattern": "^PO-[0-9]+$", "examples": ["PO-1"]},
-        "raw": {"type": "string", "pattern": "^[a-z]+$"}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "ticket": {
+                "type": "string",
+                "pattern": "^CHG-[0-9]+$",
+                "description": "The change ticket: CHG- then its number.",
+                "examples": ["CHG-7"],
+            },
+            "po": {"type": "string", "pattern": "^PO-[0-9]+$", "examples": ["PO-1"]},
+            "raw": {"type": "string", "pattern": "^[a-z]+$"},
+        },
+    }
     assert schema_problems(schema, {"ticket": "t 42", "po": "1", "raw": "A"}) == [
         "po: '1' is not in the expected form: something like 'PO-1'",
         "raw: 'A' does not match '^[a-z]+$'",  # nothing better to say than the pattern

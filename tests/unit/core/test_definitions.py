@@ -87,8 +87,7 @@ def test_each_snippet_parses_as_an_approval_config(name: str) -> None:
     config = parse_approval_config(raw)
     assert config.type == raw["approval_type"]
     # ...and the same snippet works unchanged as an approval step's config.
-    definition = parse_definition({"steps": [{"name": "ask", "type": "approval",
-                                              "approval_config": raw}]})
+    definition = parse_definition({"steps": [{"name": "ask", "type": "approval", "approval_config": raw}]})
     assert definition.steps[0].approval_config == config
 
 
@@ -120,11 +119,19 @@ def test_bundled_templates_load(path: Path) -> None:
 
 
 def test_yaml_and_json_give_the_same_definition() -> None:
-    as_json = json.dumps({"name": "x", "steps": [
-        {"name": "a", "type": "tool", "tool": "echo", "args": {"v": 1}, "retry": {"attempts": 2}},
-        {"name": "b", "type": "approval", "approval_config": {"type": "binary",
-                                                               "requested_from": "a@b.c"}},
-    ]})
+    as_json = json.dumps(
+        {
+            "name": "x",
+            "steps": [
+                {"name": "a", "type": "tool", "tool": "echo", "args": {"v": 1}, "retry": {"attempts": 2}},
+                {
+                    "name": "b",
+                    "type": "approval",
+                    "approval_config": {"type": "binary", "requested_from": "a@b.c"},
+                },
+            ],
+        }
+    )
     as_yaml = """
 name: x
 steps:
@@ -141,12 +148,24 @@ steps:
 
 
 def test_step_options_are_parsed() -> None:
-    definition = parse_definition({"steps": [
-        {"name": "a", "type": "tool", "tool": "t", "retry": {"attempts": 3, "backoff": "2s"},
-         "timeout": "1m", "compensate": "undo_a", "on_reject": "goto:c", "context": {"k": 1}},
-        {"name": "b", "type": "checkpoint", "on_reject": "skip"},
-        {"name": "c", "type": "task", "on_reject": {"goto": "a"}},
-    ]})
+    definition = parse_definition(
+        {
+            "steps": [
+                {
+                    "name": "a",
+                    "type": "tool",
+                    "tool": "t",
+                    "retry": {"attempts": 3, "backoff": "2s"},
+                    "timeout": "1m",
+                    "compensate": "undo_a",
+                    "on_reject": "goto:c",
+                    "context": {"k": 1},
+                },
+                {"name": "b", "type": "checkpoint", "on_reject": "skip"},
+                {"name": "c", "type": "task", "on_reject": {"goto": "a"}},
+            ]
+        }
+    )
     a, b, c = definition.steps
     assert (a.retry.max_attempts, a.retry.backoff.initial, a.timeout) == (3, 2.0, 60.0)
     assert a.compensate is not None and a.compensate.tool == "undo_a"
@@ -160,24 +179,34 @@ def test_step_options_are_parsed() -> None:
 
 
 def test_invalid_definition_lists_every_problem_by_path() -> None:
-    problems = problems_of({"steps": [
-        {"name": "a", "type": "task"},
-        {"name": "b", "type": "approval", "approval_config": {"type": "vote", "bogus": 1}},
-        {"name": "a", "type": "task", "on_reject": "goto:nowhere",
-         "retry": {"attempts": 3, "backoff": "soon"}},
-        {"name": "d", "type": "approval",
-         "approval_config": {"type": "form", "schema": {"type": "nonsense"}}},
-        {"name": "e", "type": "tool"},
-        {"name": "f", "colour": "red"},
-        {"name": "g", "type": "approval", "approval_config": {"timeout": "-5m"}},
-    ]})
+    problems = problems_of(
+        {
+            "steps": [
+                {"name": "a", "type": "task"},
+                {"name": "b", "type": "approval", "approval_config": {"type": "vote", "bogus": 1}},
+                {
+                    "name": "a",
+                    "type": "task",
+                    "on_reject": "goto:nowhere",
+                    "retry": {"attempts": 3, "backoff": "soon"},
+                },
+                {
+                    "name": "d",
+                    "type": "approval",
+                    "approval_config": {"type": "form", "schema": {"type": "nonsense"}},
+                },
+                {"name": "e", "type": "tool"},
+                {"name": "f", "colour": "red"},
+                {"name": "g", "type": "approval", "approval_config": {"timeout": "-5m"}},
+            ]
+        }
+    )
     assert "steps[1].approval_config.type: must be one of binary, form, budget" in problems
     assert "steps[1].approval_config.bogus: unknown field" in problems
     assert any(p.startswith("steps[2].retry.backoff.initial: must be a duration") for p in problems)
     assert "steps[2].name: duplicate step name 'a' (also steps[0])" in problems
     assert "steps[2].on_reject: no step named 'nowhere' to go to" in problems
-    assert any(p.startswith("steps[3].approval_config.schema: not a valid JSON Schema")
-               for p in problems)
+    assert any(p.startswith("steps[3].approval_config.schema: not a valid JSON Schema") for p in problems)
     assert "steps[4].tool: required for a tool step" in problems
     assert "steps[5].colour: unknown field" in problems
     assert any(p.startswith("steps[6].approval_config.timeout: must be") for p in problems)
@@ -194,36 +223,88 @@ def test_error_message_joins_all_problems_on_one_line() -> None:
 
 
 def test_escalate_without_escalate_to_is_refused() -> None:
-    problems = problems_of({"steps": [{"name": "a", "type": "approval", "approval_config": {
-        "timeout": "1h", "on_timeout": "escalate"}}]})
+    problems = problems_of(
+        {
+            "steps": [
+                {
+                    "name": "a",
+                    "type": "approval",
+                    "approval_config": {"timeout": "1h", "on_timeout": "escalate"},
+                }
+            ]
+        }
+    )
     assert problems == ["steps[0].approval_config.escalate_to: required when on_timeout is escalate"]
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    ({}, "steps: required"),
-    ({"steps": []}, "steps: list should have at least 1 item after validation, not 0"),
-    ({"steps": [{"type": "task"}]}, "steps[0].name: required"),
-    ({"steps": [{"name": "a", "type": "approval"}]},
-     "steps[0].approval_config: required for an approval step"),
-    ({"steps": [{"name": "a", "requires_approval": True}]},
-     "steps[0].approval_config: required when requires_approval is true"),
-    ({"steps": [{"name": "a", "tool": "x"}]},
-     "steps[0].tool: only tool steps name a tool; use type: tool"),
-    ({"steps": [{"name": "a", "on_reject": "explode"}]},
-     "steps[0].on_reject: must be one of fail, skip, goto:<step name>"),
-    ({"steps": [{"name": "a", "type": "approval",
-                 "approval_config": {"type": "binary", "levels": [{"approvers": ["x@y.z"]}]}}]},
-     "steps[0].approval_config.levels: only budget approvals have levels"),
-    ({"steps": [{"name": "a", "type": "approval", "approval_config": {
-        "type": "form", "form_fields": [{"name": "n"}], "schema": {"type": "object"}}}]},
-     "steps[0].approval_config.schema: give either form_fields or schema, not both"),
-    ({"steps": [{"name": "a", "type": "approval",
-                 "approval_config": {"approval_threshold": 0}}]},
-     "steps[0].approval_config.approval_threshold: input should be greater than or equal to 1"),
-    ({"steps": [{"name": "a", "type": "approval",
-                 "approval_config": {"type": "form", "approval_type": "binary"}}]},
-     "steps[0].approval_config.type: approval_type and type disagree; give one"),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({}, "steps: required"),
+        ({"steps": []}, "steps: list should have at least 1 item after validation, not 0"),
+        ({"steps": [{"type": "task"}]}, "steps[0].name: required"),
+        (
+            {"steps": [{"name": "a", "type": "approval"}]},
+            "steps[0].approval_config: required for an approval step",
+        ),
+        (
+            {"steps": [{"name": "a", "requires_approval": True}]},
+            "steps[0].approval_config: required when requires_approval is true",
+        ),
+        (
+            {"steps": [{"name": "a", "tool": "x"}]},
+            "steps[0].tool: only tool steps name a tool; use type: tool",
+        ),
+        (
+            {"steps": [{"name": "a", "on_reject": "explode"}]},
+            "steps[0].on_reject: must be one of fail, skip, goto:<step name>",
+        ),
+        (
+            {
+                "steps": [
+                    {
+                        "name": "a",
+                        "type": "approval",
+                        "approval_config": {"type": "binary", "levels": [{"approvers": ["x@y.z"]}]},
+                    }
+                ]
+            },
+            "steps[0].approval_config.levels: only budget approvals have levels",
+        ),
+        (
+            {
+                "steps": [
+                    {
+                        "name": "a",
+                        "type": "approval",
+                        "approval_config": {
+                            "type": "form",
+                            "form_fields": [{"name": "n"}],
+                            "schema": {"type": "object"},
+                        },
+                    }
+                ]
+            },
+            "steps[0].approval_config.schema: give either form_fields or schema, not both",
+        ),
+        (
+            {"steps": [{"name": "a", "type": "approval", "approval_config": {"approval_threshold": 0}}]},
+            "steps[0].approval_config.approval_threshold: input should be greater than or equal to 1",
+        ),
+        (
+            {
+                "steps": [
+                    {
+                        "name": "a",
+                        "type": "approval",
+                        "approval_config": {"type": "form", "approval_type": "binary"},
+                    }
+                ]
+            },
+            "steps[0].approval_config.type: approval_type and type disagree; give one",
+        ),
+    ],
+)
 def test_each_rule_names_its_path(data: dict[str, Any], expected: str) -> None:
     assert expected in problems_of(data)
 
@@ -253,10 +334,22 @@ def test_approval_config_on_its_own_is_refused_with_its_path() -> None:
 # -- small pure pieces --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "seconds"), [
-    (300, 300.0), (1.5, 1.5), ("90s", 90.0), ("15m", 900.0), ("24h", 86400.0), ("2d", 172800.0),
-    ("1w", 604800.0), ("250ms", 0.25), ("PT1H", 3600.0), ("P1DT30M", 88200.0), (" 10 ", 10.0),
-])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (300, 300.0),
+        (1.5, 1.5),
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("24h", 86400.0),
+        ("2d", 172800.0),
+        ("1w", 604800.0),
+        ("250ms", 0.25),
+        ("PT1H", 3600.0),
+        ("P1DT30M", 88200.0),
+        (" 10 ", 10.0),
+    ],
+)
 def test_parse_duration(value: Any, seconds: float) -> None:
     assert parse_duration(value) == pytest.approx(seconds)
 
@@ -268,8 +361,9 @@ def test_parse_duration_refuses(value: Any) -> None:
 
 
 def test_approvers_union_listed_once_and_default_admins() -> None:
-    config = ApprovalConfig.model_validate({"requested_from": "a@x.io",
-                                            "required_approvers": ["b@x.io", "a@x.io"]})
+    config = ApprovalConfig.model_validate(
+        {"requested_from": "a@x.io", "required_approvers": ["b@x.io", "a@x.io"]}
+    )
     assert config.approvers == ["a@x.io", "b@x.io"]
     assert ApprovalConfig().approvers == ["admins"]
 

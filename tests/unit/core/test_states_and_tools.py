@@ -17,8 +17,9 @@ from core.base.states import (
 from core.engine.tools import ToolContext, ToolRegistry, load_tool_modules, render_args
 
 ALLOWED = sorted((a, b) for a, targets in WORKFLOW_TRANSITIONS.items() for b in targets)
-REFUSED = sorted((a, b) for a in WORKFLOW_STATUSES for b in WORKFLOW_STATUSES
-                 if b not in WORKFLOW_TRANSITIONS[a])
+REFUSED = sorted(
+    (a, b) for a in WORKFLOW_STATUSES for b in WORKFLOW_STATUSES if b not in WORKFLOW_TRANSITIONS[a]
+)
 
 
 def test_every_workflow_status_has_a_rule() -> None:
@@ -45,19 +46,25 @@ def test_approval_moves_only_from_pending() -> None:
                 check_approval_transition(outcome, later)
 
 
-SCOPE = {"input": {"order": "A-1", "items": [1, 2], "n": 3},
-         "context": {"currency": "EUR"}, "steps": {"a": {"id": "x9"}}}
+SCOPE = {
+    "input": {"order": "A-1", "items": [1, 2], "n": 3},
+    "context": {"currency": "EUR"},
+    "steps": {"a": {"id": "x9"}},
+}
 
 
-@pytest.mark.parametrize(("template", "value"), [
-    ("${input.order}", "A-1"),
-    ("${input.items}", [1, 2]),          # a whole reference keeps its type
-    (" ${ input.n } ", 3),
-    ("order ${input.order} in ${context.currency}", "order A-1 in EUR"),
-    ({"k": ["${steps.a.id}", 5]}, {"k": ["x9", 5]}),
-    ("no reference", "no reference"),
-    (7, 7),
-])
+@pytest.mark.parametrize(
+    ("template", "value"),
+    [
+        ("${input.order}", "A-1"),
+        ("${input.items}", [1, 2]),  # a whole reference keeps its type
+        (" ${ input.n } ", 3),
+        ("order ${input.order} in ${context.currency}", "order A-1 in EUR"),
+        ({"k": ["${steps.a.id}", 5]}, {"k": ["x9", 5]}),
+        ("no reference", "no reference"),
+        (7, 7),
+    ],
+)
 def test_render_args(template: Any, value: Any) -> None:
     assert render_args(template, SCOPE) == value
 

@@ -9,9 +9,17 @@ from core.approvals.links import DEV_SECRET
 from core.base.errors import ConfigurationError
 from core.ops.production import require_production_secrets
 
-NAMES = ("COUNTERSIGN_SESSION_SECRET", "COUNTERSIGN_SECRET_KEY", "COUNTERSIGN_LINK_SECRETS",
-         "COUNTERSIGN_SECRETS_KEY", "COUNTERSIGN_WEBHOOK_SECRET", "COUNTERSIGN_WEBHOOK_URL",
-         "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
+NAMES = (
+    "COUNTERSIGN_SESSION_SECRET",
+    "COUNTERSIGN_SECRET_KEY",
+    "COUNTERSIGN_LINK_SECRETS",
+    "COUNTERSIGN_SECRETS_KEY",
+    "COUNTERSIGN_WEBHOOK_SECRET",
+    "COUNTERSIGN_WEBHOOK_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -22,16 +30,19 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNTERSIGN_ENV", "production")
 
 
-def test_every_missing_or_default_secret_is_named_in_one_message(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_missing_or_default_secret_is_named_in_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", DEV_SECRET)
     monkeypatch.setenv("COUNTERSIGN_WEBHOOK_URL", "https://hooks.example.com/x")
     with pytest.raises(ConfigurationError) as refusal:
         require_production_secrets("The gateway")
     message = str(refusal.value)
     assert message.startswith("The gateway refuses to start")
-    for name in ("COUNTERSIGN_SESSION_SECRET", "COUNTERSIGN_LINK_SECRETS is a development default",
-                 "COUNTERSIGN_SECRETS_KEY", "COUNTERSIGN_WEBHOOK_SECRET"):
+    for name in (
+        "COUNTERSIGN_SESSION_SECRET",
+        "COUNTERSIGN_LINK_SECRETS is a development default",
+        "COUNTERSIGN_SECRETS_KEY",
+        "COUNTERSIGN_WEBHOOK_SECRET",
+    ):
         assert name in message
 
 
@@ -43,8 +54,9 @@ def test_real_secrets_start(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("token", ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"])
 @pytest.mark.parametrize("signing", [None, "change-me"])
-def test_slack_configured_needs_its_signing_secret(monkeypatch: pytest.MonkeyPatch, token: str,
-                                                   signing: str | None) -> None:
+def test_slack_configured_needs_its_signing_secret(
+    monkeypatch: pytest.MonkeyPatch, token: str, signing: str | None
+) -> None:
     for name in ("COUNTERSIGN_SESSION_SECRET", "COUNTERSIGN_LINK_SECRETS", "COUNTERSIGN_SECRETS_KEY"):
         monkeypatch.setenv(name, f"random-{name}-4f9a1c")
     require_production_secrets("The gateway")  # Slack not configured: not asked for
@@ -54,8 +66,11 @@ def test_slack_configured_needs_its_signing_secret(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigurationError) as refusal:
         require_production_secrets("The gateway")
     message = str(refusal.value)
-    expected = ("SLACK_SIGNING_SECRET is not set while Slack is configured" if signing is None
-                else "SLACK_SIGNING_SECRET is a development default value (Slack button clicks)")
+    expected = (
+        "SLACK_SIGNING_SECRET is not set while Slack is configured"
+        if signing is None
+        else "SLACK_SIGNING_SECRET is a development default value (Slack button clicks)"
+    )
     assert expected in message, message
     assert not [n for n in NAMES if n in message and n != "SLACK_SIGNING_SECRET"], message
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "8f14e45fceea167a5a36dedd4bea2543")

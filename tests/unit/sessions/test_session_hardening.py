@@ -18,8 +18,9 @@ from core.store.tables import WorkflowEvent, utcnow
 
 def _events(db: Database, event_type: str) -> list[WorkflowEvent]:
     with db.read() as session:
-        return list(session.scalars(select(WorkflowEvent)
-                                    .where(WorkflowEvent.event_type == event_type)).all())
+        return list(
+            session.scalars(select(WorkflowEvent).where(WorkflowEvent.event_type == event_type)).all()
+        )
 
 
 @pytest.fixture
@@ -75,7 +76,8 @@ def test_an_unchanged_update_keeps_the_sessions(db: Database, alice: str) -> Non
 
 
 def test_thirty_wrong_passwords_lock_the_account_until_the_window_passes(
-        db: Database, alice: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Database, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = [utcnow()]
     monkeypatch.setattr(users, "_now", lambda: now[0])
     for _ in range(30):
@@ -106,7 +108,8 @@ def test_fewer_failures_than_the_limit_do_not_lock(db: Database, alice: str) -> 
 
 
 def test_the_cli_signs_an_account_out_everywhere(
-        db: Database, alice: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Database, alice: str, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from cli.main import app

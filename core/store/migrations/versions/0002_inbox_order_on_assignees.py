@@ -20,8 +20,12 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("approval_assignees", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("expires_at", core.store.tables.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("created_at", core.store.tables.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("expires_at", core.store.tables.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("created_at", core.store.tables.UTCDateTime(timezone=True), nullable=True)
+        )
     op.execute(
         "UPDATE approval_assignees SET "
         "expires_at = (SELECT r.expires_at FROM approval_requests r WHERE r.id = approval_id), "

@@ -25,8 +25,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("proposed_call", JSON, nullable=True))
         batch_op.add_column(sa.Column("released_call", JSON, nullable=True))
     with op.batch_alter_table("workflows", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("engine_errors", sa.Integer(), nullable=False,
-                                      server_default="0"))
+        batch_op.add_column(sa.Column("engine_errors", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:

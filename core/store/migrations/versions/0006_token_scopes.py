@@ -25,8 +25,9 @@ def upgrade() -> None:
     # Existing tokens keep NULL scopes: they may do what their user's role allows.
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scopes", JSON, nullable=True))
-        batch_op.add_column(sa.Column("expires_at", core.store.tables.UTCDateTime(timezone=True),
-                                      nullable=True))
+        batch_op.add_column(
+            sa.Column("expires_at", core.store.tables.UTCDateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:

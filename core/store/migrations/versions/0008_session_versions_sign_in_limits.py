@@ -24,8 +24,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("session_version", sa.Integer(), nullable=False,
-                                      server_default="0"))
+        batch_op.add_column(sa.Column("session_version", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
         "sign_in_failures",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),

@@ -26,7 +26,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("disabled_at", core.store.tables.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("disabled_at", core.store.tables.UTCDateTime(timezone=True), nullable=True)
+        )
     op.create_index("ix_used_tokens_used_at", "used_tokens", ["used_at"])
 
 
