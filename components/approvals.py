@@ -31,8 +31,8 @@ from core.identity.permissions import Action, allowed
 
 if TYPE_CHECKING:
     from core.approvals.engine import ApprovalEngine
+    from core.approvals.inbox import ApprovalDetail
     from core.store.db import Database
-    from core.store.tables import ApprovalRequest
 
 FLASH = "approval.flash"
 ANSWER_FORM = "approval.answer"
@@ -136,7 +136,7 @@ def votes_table(view: RequestView) -> None:
     )
 
 
-def outcome(approval: ApprovalRequest) -> None:
+def outcome(approval: ApprovalDetail) -> None:
     """The decision, in place of the buttons."""
     who = f" by {approval.decided_by}" if approval.decided_by else ""
     when = f" at {approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else ""
@@ -374,7 +374,7 @@ def _answer_data(
 
 
 def decision_panel(
-    db: Database, engine: ApprovalEngine, approval: ApprovalRequest, view: RequestView, user: Any
+    db: Database, engine: ApprovalEngine, approval: ApprovalDetail, view: RequestView, user: Any
 ) -> None:
     """The answer form (Approve / Approve with changes / Reject), or why there is none."""
     flash = st.session_state.pop(FLASH, None)

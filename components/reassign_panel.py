@@ -12,13 +12,13 @@ from core.base.errors import CountersignError
 from core.identity.permissions import Action, allowed
 
 if TYPE_CHECKING:
+    from core.approvals.inbox import ApprovalDetail
     from core.store.db import Database
-    from core.store.tables import ApprovalRequest
 
 DONE = "approval.reassigned"
 
 
-def reassign_panel(db: Database, approval: ApprovalRequest, actor: str) -> None:
+def reassign_panel(db: Database, approval: ApprovalDetail, actor: str) -> None:
     """The Reassign form under an open request, for those who may reassign it."""
     done = st.session_state.pop(DONE, None)
     if done:

@@ -19,7 +19,7 @@ from components.reassign_panel import reassign_panel
 from components.services import get_services
 from core.approvals import inbox as reports
 from core.approvals import inbox_views
-from core.approvals.presentation import request_view
+from core.approvals.presentation import approval_page
 from core.base.errors import CountersignError
 from core.channels.notifications import notifications_for
 from core.engine import workflows as ops
@@ -38,7 +38,7 @@ if not approval_id:
     st.stop()
 
 try:
-    approval = services.approvals.get(approval_id, tenant=user.tenant)
+    approval, view = approval_page(services.approvals, approval_id, tenant=user.tenant)
 except CountersignError as exc:
     st.title("Approval")
     show_error(exc)
@@ -56,7 +56,6 @@ def redraw_when_answered_elsewhere() -> None:
 
 
 redraw_when_answered_elsewhere()
-view = request_view(approval, services.approvals.responses(approval.id))
 names = reports.workflow_names(services.db, [approval.workflow_id or ""])
 request_summary(view, approval.workflow_id, names.get(approval.workflow_id or ""))
 decision_panel(services.db, services.approvals, approval, view, user)

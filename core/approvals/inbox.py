@@ -82,6 +82,51 @@ class InboxItem:
         )
 
 
+@dataclass(frozen=True)
+class ApprovalDetail:
+    """One request as its Approval page needs it (a read model: no ORM row leaves core)."""
+
+    id: str
+    title: str
+    approval_type: str
+    status: str
+    level: int
+    workflow_id: str | None
+    step_name: str | None
+    tenant: str | None
+    approvers: list[str]
+    requested_by: str
+    expires_at: datetime | None
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_data: dict[str, Any] | None
+    config: dict[str, Any]
+    response_schema: dict[str, Any]
+    ui_schema: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: ApprovalRequest) -> ApprovalDetail:
+        return cls(
+            row.id,
+            row.title,
+            row.approval_type,
+            row.status,
+            row.level,
+            row.workflow_id,
+            row.step_name,
+            row.tenant,
+            list(row.approvers or []),
+            row.requested_by,
+            row.expires_at,
+            row.decided_by,
+            row.decided_at,
+            dict(row.decision_data) if row.decision_data is not None else None,
+            dict(row.config or {}),
+            dict(row.response_schema or {}),
+            dict(row.ui_schema or {}),
+        )
+
+
 def seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[float]:
     if db.is_postgres:
         return cast("ColumnElement[float]", func.extract("epoch", end - start))
@@ -301,7 +346,7 @@ def workflow_names(db: Database, workflow_ids: list[str]) -> dict[str, str]:
         return {workflow_id: name for workflow_id, name in rows}
 
 
-def is_asked(db: Database, approval: ApprovalRequest, user: str) -> bool:
+def is_asked(db: Database, approval: ApprovalRequest | ApprovalDetail, user: str) -> bool:
     """Whether ``user`` (or one of their groups) is among the request's current approvers."""
     with db.read() as session:
         return bool(set(principals_of(session, user)) & set(approval.approvers))

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.approvals.engine import current_call, levels_for
-from core.approvals.inbox import time_left
+from core.approvals.engine import ApprovalEngine, current_call, levels_for
+from core.approvals.inbox import ApprovalDetail, time_left
 from core.approvals.veto import veto_notice
 from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import DEFAULT_AMOUNT_ARGUMENT, call_diff
@@ -320,3 +320,12 @@ def _time_left(approval: ApprovalRequest, now: datetime | None) -> str:
 
 
 __all__ = ["ArgumentRow", "RequestView", "amount_in_words", "amount_text", "plain", "request_view"]
+
+
+def approval_page(
+    engine: ApprovalEngine, approval_id: str, *, tenant: str | None
+) -> tuple[ApprovalDetail, RequestView]:
+    """What the Approval page shows of one request, as a viewer of ``tenant`` sees it:
+    the request (a read model) and its view (another tenant's request is unknown)."""
+    row = engine.get(approval_id, tenant=tenant)
+    return ApprovalDetail.of(row), request_view(row, engine.responses(row.id))
