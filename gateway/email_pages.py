@@ -41,11 +41,10 @@ from core.approvals.edits import (
     read_inputs,
 )
 from core.approvals.engine import ApprovalEngine
-from core.approvals.links import approval_link, is_link_token_used, read_link_token, respond_with_link
+from core.approvals.links import approval_link, link_token_spent, read_link_token, respond_with_link
 from core.approvals.once import check_issued_for
 from core.approvals.presentation import RequestView, needs_fields, plain, request_view
 from core.base.errors import CountersignError, InvalidResponse, LinkUsed
-from core.records import rows as store
 from gateway.auth import database
 from gateway.browser import CSRF_FIELD, link_csrf_token, link_csrf_valid, request_refusal
 from gateway.errors import status_for
@@ -86,8 +85,8 @@ def _refusal(error: CountersignError, approval_id: str | None = None) -> Respons
 
 
 def _approval(request: Request, approval_id: str) -> ApprovalRequest:
-    with database(request).read() as session:
-        return store.get_approval(session, approval_id)
+    # The signed link names the request: no tenant scope beyond the link's own check.
+    return ApprovalEngine(database(request)).get(approval_id)
 
 
 def _view(request: Request, approval: ApprovalRequest) -> RequestView:
@@ -159,9 +158,8 @@ def confirm_page(request: Request, token: str = "") -> Response:
         claims = read_link_token(token)
         approval_id = claims.approval_id
         approval = _approval(request, claims.approval_id)
-        with database(request).read() as session:
-            if is_link_token_used(session, claims.token_id):
-                raise LinkUsed()
+        if link_token_spent(database(request), claims.token_id):
+            raise LinkUsed()
         check_issued_for(approval, what="This link", level=claims.level)
     except CountersignError as exc:
         return _refusal(exc, approval_id)

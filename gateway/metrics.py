@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.base.retry import database_answers
 from gateway.auth import database
 from gateway.schemas import Health
 
@@ -23,9 +23,10 @@ def healthz(request: Request) -> JSONResponse:
     """200 when the database answers ``SELECT 1``; 503 otherwise."""
     db = database(request)
     try:
-        with db.read() as session:
-            session.execute(text("SELECT 1"))
+        answers = database_answers(db)
     except SQLAlchemyError:
+        answers = False
+    if not answers:
         return JSONResponse({"status": "unavailable", "database": db.dialect}, status_code=503)
     return JSONResponse({"status": "ok", "database": db.dialect})
 

@@ -41,6 +41,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.approvals.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
 from core.approvals.engine import ApprovalEngine
+from core.approvals.inbox import is_asked
 from core.approvals.links import approval_link
 from core.approvals.once import check_issued_for, once_key, respond_once
 from core.approvals.presentation import RequestView, request_view
@@ -53,6 +54,7 @@ from core.base.errors import (
 )
 from core.base.secrets import secret as _secret
 from core.base.storable import load_json
+from core.channels.registry import read_channel_settings
 from core.channels.slack import (
     EDIT_ACTION,
     EDIT_CALLBACK,
@@ -64,9 +66,7 @@ from core.channels.slack import (
     submission_errors,
 )
 from core.identity import user_tenant
-from core.identity.groups import principals_of
 from core.identity.verified import vouched
-from core.outbox.settings import channel_settings
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
 
@@ -99,8 +99,7 @@ def configured_user_map(db: Database) -> dict[str, str]:
             log.warning("slack.user_map_invalid", reason="SLACK_USER_MAP is not JSON")
             loaded = {}
         pairs.update(loaded if isinstance(loaded, dict) else {})
-    with db.read() as session:
-        _, settings = channel_settings(session, "slack")
+    _, settings = read_channel_settings(db, "slack")
     if isinstance(settings.get("user_map"), dict):
         pairs.update(settings["user_map"])
     mapping: dict[str, str] = {}
@@ -315,9 +314,7 @@ def _asked(db: Database, approval_id: str, email: str) -> tuple[ApprovalRequest,
             f"This request is already {approval.status}"
             + (f" by {approval.decided_by}." if approval.decided_by else ".")
         )
-    with db.read() as session:
-        principals = principals_of(session, email)
-    if not set(principals) & set(approval.approvers):
+    if not is_asked(db, approval, email):
         raise NotAuthorized(
             f"{email} is not an approver of this request (asked: {', '.join(approval.approvers)})."
         )

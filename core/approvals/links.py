@@ -202,6 +202,12 @@ def is_link_token_used(session: Session, token_id: str) -> bool:
     return session.get(UsedToken, token_id) is not None
 
 
+def link_token_spent(db: Database, token_id: str) -> bool:
+    """Whether a link's token was already used (the confirmation page asks first)."""
+    with db.read() as session:
+        return is_link_token_used(session, token_id)
+
+
 def respond_with_link(
     db: Database,
     token: str,

@@ -160,3 +160,19 @@ def test_the_code_checks_pass(command: list[str]) -> None:
         [_tool(command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_gateway_routers_open_no_transactions() -> None:
+    """The gateway calls core's use cases; reading or writing rows is core's (no
+    ``db.session()`` / ``db.read()`` in a router)."""
+    opened = []
+    for module in sorted((ROOT / "gateway").glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("session", "read", "runner_session")
+                and not node.args
+            ):
+                opened.append(f"{module.name}:{node.lineno}")
+    assert opened == []
