@@ -25,7 +25,7 @@ def analytics_section(db: Database, viewer: str) -> None:
     if not figures.requests:
         st.caption(f"No approval requests in the last {WINDOW_DAYS} days.")
         return
-    requests, expired, escalated = st.columns(3)
+    requests, expired, escalated, by_rules = st.columns(4)
     requests.metric("Requests", figures.requests, border=True)
     expired.metric(
         "Expired",
@@ -38,6 +38,12 @@ def analytics_section(db: Database, viewer: str) -> None:
         f"{figures.escalated_share:.0%}",
         border=True,
         help=f"{figures.escalated} of {figures.requests} requests were escalated",
+    )
+    by_rules.metric(
+        "Released by standing rules",
+        f"{figures.rules_share:.0%}",
+        border=True,
+        help=f"{figures.released_by_rules} of {figures.released} released calls needed nobody (Policies)",
     )
     for row in (("type", "channel"), ("approver", None)):
         columns = st.columns(2)

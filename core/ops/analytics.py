@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.approvals.standing_rules import RULE_ACTOR_PREFIX
 from core.identity.permissions import Action, check
 from core.store.tables import ApprovalRequest, ApprovalResponse, WorkflowEvent, utcnow
 from core.store.tenancy import tenant_of, tenant_scope
@@ -41,6 +42,7 @@ WINDOW_DAYS = 30
 RUBBER_STAMP_SECONDS = 5.0
 DECIDED_BY_PEOPLE = ("approved", "modified", "rejected")
 APPROVING = ("approve", "modify")
+RELEASING = ("approved", "modified")  # a request decided so releases its call
 ROUND_EVENTS = ("approval.level_passed", "approval.escalated")
 CSV_COLUMNS = ["figure", "by", "key", "count", "p50_seconds", "p90_seconds", "share"]
 
@@ -73,6 +75,14 @@ class ApprovalAnalytics:
     escalated: int
     decision_times: list[DecisionTime]
     rubber_stamps: list[RubberStamps]
+    # Guarded calls released (approved or modified), and how many a standing rule released.
+    released: int = 0
+    released_by_rules: int = 0
+
+    @property
+    def rules_share(self) -> float:
+        """Standing rules' share of the released calls."""
+        return self.released_by_rules / self.released if self.released else 0.0
 
     @property
     def expired_share(self) -> float:
@@ -115,6 +125,8 @@ def compute(session: Session, *, tenant: str | None, since: datetime) -> Approva
                 ApprovalRequest.created_at,
                 ApprovalRequest.decided_at,
                 ApprovalRequest.escalations,
+                ApprovalRequest.decided_by,
+                ApprovalRequest.proposed_call,
             ).where(ApprovalRequest.created_at >= since),
             ApprovalRequest.tenant,
         )
@@ -159,8 +171,12 @@ def compute(session: Session, *, tenant: str | None, since: datetime) -> Approva
         if vote.decision in APPROVING:
             approvals[vote.approver] += 1
             fast[vote.approver] += seconds < RUBBER_STAMP_SECONDS
+    # JSON null and SQL NULL both read back as None: the request guarded no call.
+    released = [r for r in requests if r.status in RELEASING and r.proposed_call is not None]
     return ApprovalAnalytics(
         since=since,
+        released=len(released),
+        released_by_rules=sum((r.decided_by or "").startswith(RULE_ACTOR_PREFIX) for r in released),
         requests=len(requests),
         expired=sum(r.status == "expired" for r in requests),
         escalated=sum((r.escalations or 0) > 0 for r in requests),
@@ -201,6 +217,17 @@ def analytics_csv(figures: ApprovalAnalytics) -> str:
     )
     for s in figures.rubber_stamps:
         writer.writerow(["rubber_stamps", "approver", s.approver, s.fast, "", "", _number(s.share)])
+    writer.writerow(
+        [
+            "released_calls",
+            "standing_rule",
+            "",
+            figures.released_by_rules,
+            "",
+            "",
+            _number(figures.rules_share),
+        ]
+    )
     return out.getvalue()
 
 
@@ -237,7 +264,12 @@ def metric_families(figures: ApprovalAnalytics) -> list[Any]:
     for s in figures.rubber_stamps:
         stamps.add_metric([s.approver], s.fast)
         stamp_share.add_metric([s.approver], s.share)
-    return [times, shares, stamps, stamp_share]
+    rules = GaugeMetricFamily(
+        "countersign_approval_released_by_rule_share",
+        f"Standing rules' share of the guarded calls released in the last {WINDOW_DAYS} days.",
+    )
+    rules.add_metric([], figures.rules_share)
+    return [times, shares, stamps, stamp_share, rules]
 
 
 __all__ = [

@@ -122,3 +122,43 @@ def test_quantile_interpolates_between_ranks() -> None:
     assert quantile([4.0, 1.0, 3.0, 2.0], 0.9) == pytest.approx(3.7)
     with pytest.raises(ValueError):
         quantile([], 0.5)
+
+
+def test_standing_rules_share_of_released_calls(db: Database) -> None:
+    """Of the guarded calls released, the share a standing rule released (decided by
+    system:rule:<id>); rejected requests and requests guarding no call do not count."""
+    from core.approvals.standing_rules import rule_actor
+    from core.store.tables import ApprovalRequest
+
+    now = utcnow()
+    call = {"tool": "pay", "arguments": {"amount": 5}, "digest": "0" * 64}
+    rows = [  # (status, decided_by, guards a call)
+        ("approved", rule_actor(1), True),
+        ("approved", rule_actor(2), True),
+        ("modified", "boss@example.com", True),
+        ("approved", "boss@example.com", True),
+        ("rejected", "boss@example.com", True),
+        ("approved", "boss@example.com", False),
+    ]
+    with db.session() as session:
+        for index, (status, decided_by, guards) in enumerate(rows):
+            session.add(
+                ApprovalRequest(
+                    title=f"r{index}",
+                    approval_type="binary",
+                    status=status,
+                    approvers=["boss@example.com"],
+                    created_at=now - timedelta(hours=1),
+                    updated_at=now,
+                    decided_at=now,
+                    decided_by=decided_by,
+                    proposed_call=call if guards else None,
+                )
+            )
+    add_user(db, VIEWER, role="viewer")
+    figures = approval_analytics(db, VIEWER, now=now)
+    assert (figures.released, figures.released_by_rules) == (4, 2)
+    assert figures.rules_share == pytest.approx(0.5)
+    assert "released_calls,standing_rule,,2,,,0.500" in analytics_csv(figures).splitlines()
+    scraped = generate_latest(make_registry(db)).decode()
+    assert "countersign_approval_released_by_rule_share 0.5" in scraped
