@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from core.base.logging import configure_logging
+from core.engine.tools import default_registry
 from core.ops.metrics import make_registry
 from core.ops.production import require_production_secrets
-from core.runtime import Database, load_tools, open_database
+from core.runtime import Database, open_database
 from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import BodyLimits, SecurityHeaders
 
@@ -33,7 +34,7 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
     if db is None:
         require_production_secrets("The gateway")
         db = open_database()
-        tools = load_tools()  # already loaded by open_database: the registry they are in
+        tools = default_registry  # open_database loaded the process's tools into it
     # /docs is drawn from Swagger UI's files shipped in a Python package
     # (swagger-ui-bundle), never from a CDN, so it works offline.
     app = FastAPI(

@@ -52,8 +52,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
-from core.base.trail_hash import content_of, entry_hash, event_chain
-from core.records.trail import stored_head
+from core.records.trail import seal_event_rows
 from core.store.tables import StepRun, UTCDateTime, Workflow, WorkflowEvent, utcnow
 
 if TYPE_CHECKING:
@@ -313,19 +312,6 @@ def _step_events(
     ]
 
 
-def _seal(conn: Connection, workflow_id: str, events: list[dict[str, Any]]) -> None:
-    """Seal the events into their workflow's trail (core.records.trail): one SELECT of the
-    chain's head; the caller holds the chain (the workflow's row lock on PostgreSQL,
-    BEGIN IMMEDIATE on SQLite)."""
-    chain = event_chain(workflow_id, None, None)
-    seq, prev = stored_head(conn, chain)
-    for row in events:
-        seq += 1
-        digest = entry_hash("event", content_of("event", row), chain=chain, seq=seq, prev=prev)
-        row.update(trail_chain=chain, trail_seq=seq, trail_prev=prev, trail_hash=digest)
-        prev = digest
-
-
 def complete_and_start(
     conn: Connection,
     q: StepQueries,
@@ -368,7 +354,7 @@ def complete_and_start(
             completed_data,
             _started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"),
         )
-        _seal(conn, done.workflow_id, events)
+        seal_event_rows(conn, done.workflow_id, events)
         row = conn.execute(
             q.pg_step,
             {
@@ -434,7 +420,7 @@ def complete_and_start(
         completed_data,
         _started_data(started.run_id, done.index + 1, next_type, started.key),
     )
-    _seal(conn, done.workflow_id, events)
+    seal_event_rows(conn, done.workflow_id, events)
     conn.execute(q.insert_events, events)
     return NextStart(started.run_id, started.key, dict(moved[0] or {}))
 

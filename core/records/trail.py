@@ -109,9 +109,27 @@ def seal(
     """The four trail columns for a new entry of ``chain`` whose columns are ``row``
     (``locked``: the caller already holds the chain's lock, e.g. its workflow's row)."""
     seq, prev = _next(session, chain, locked=locked)
+    columns = _trail_columns(kind, chain, seq, prev, row)
+    _advance(session, chain, seq, columns["trail_hash"])
+    return columns
+
+
+def _trail_columns(kind: str, chain: str, seq: int, prev: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The four trail columns of an entry at ``seq`` after ``prev`` in ``chain``."""
     digest = entry_hash(kind, content_of(kind, row), chain=chain, seq=seq, prev=prev)
-    _advance(session, chain, seq, digest)
     return {"trail_chain": chain, "trail_seq": seq, "trail_prev": prev, "trail_hash": digest}
+
+
+def seal_event_rows(conn: Connection, workflow_id: str, rows: list[dict[str, Any]]) -> None:
+    """Seal a workflow's event rows written on ``conn`` outside the ORM (the runner's
+    one-statement step path), in place and in order: one SELECT of the chain's head.
+    The caller holds the chain (the workflow's row lock; SQLite: BEGIN IMMEDIATE)."""
+    chain = event_chain(workflow_id, None, None)
+    seq, prev = stored_head(conn, chain)
+    for row in rows:
+        seq += 1
+        row.update(_trail_columns("event", chain, seq, prev, row))
+        prev = row["trail_hash"]
 
 
 def seal_rows(session: Session, rows: list[dict[str, Any]], *, locked: bool = False) -> None:
