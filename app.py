@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from components import auth
+from components.link_guard import link_guard
 from components.outage import database_outage_notice
 from components.services import get_services
 from core.base.errors import ConfigurationError
@@ -144,6 +145,7 @@ page = st.navigation(
     ]
 )
 auth.sidebar_identity(user)
+link_guard()
 if user.method == "none":
     auth.no_sign_in_banner()
 if services.runner is None:
