@@ -8,6 +8,7 @@ bulk decisions go through ``core.approvals.bulk`` (one normal vote each).
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 REFRESH_SECONDS = 3
 SEEN = "inbox.seen"  # ids of the requests already shown (to toast only new ones)
 BULK_RESULT = "inbox.bulk.result"
+BULK_RESULT_SECONDS = 60  # how long the outcome of a bulk decision stays on screen
 PICK = "inbox.pick."
 MAX_SEEN = 500
 
@@ -119,9 +121,11 @@ def _controls(
 
 def _bulk(db: Database, email: str, choosable: list[str]) -> None:
     """One form: a comment and Approve / Reject for the ticked binary requests."""
-    result = st.session_state.pop(BULK_RESULT, None)
-    if result:
-        kind, text = result
+    # Kept for a while, not popped: the timed redraw every few seconds would
+    # otherwise wipe the outcome before the approver has read it.
+    result = st.session_state.get(BULK_RESULT)
+    if result and time.monotonic() - result[2] < BULK_RESULT_SECONDS:
+        kind, text, _ = result
         (st.success if kind == "ok" else st.error)(text)
     if not choosable:
         return
@@ -142,13 +146,14 @@ def _bulk(db: Database, email: str, choosable: list[str]) -> None:
     try:
         outcomes = decide_many(db, picked, email, "approve" if approve else "reject", comment=comment or "")
     except CountersignError as exc:
-        st.session_state[BULK_RESULT] = ("error", str(exc))
+        st.session_state[BULK_RESULT] = ("error", str(exc), time.monotonic())
     else:
         done = [o for o in outcomes if not o.message]
         lines = [f"- {md(o.title)}: {md(o.message)}" for o in outcomes if o.message]
         verb = "approved" if approve else "rejected"
         text = f"You {verb} {len(done)} of {len(outcomes)} selected requests."
-        st.session_state[BULK_RESULT] = ("ok" if not lines else "error", "\n".join([text, *lines]))
+        outcome_text = "\n".join([text, *lines])
+        st.session_state[BULK_RESULT] = ("ok" if not lines else "error", outcome_text, time.monotonic())
         for outcome in done:
             st.session_state.pop(PICK + outcome.approval_id, None)
     st.rerun(scope="fragment")

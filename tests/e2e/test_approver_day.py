@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from components.inbox_live import REFRESH_SECONDS
 from core.approvals.engine import ApprovalEngine
 from core.store.tables import ApprovalRequest, WorkflowEvent
 from tests.e2e.server import REPO_ROOT, Dashboard, sign_in, wait_for_app
@@ -198,6 +199,9 @@ def test_bulk_approve_with_one_comment(dashboard: Dashboard, page: Any) -> None:
         page.locator(ROW).filter(has_text=title).locator('input[type="checkbox"]').check(force=True)
     page.get_by_role("textbox", name="Comment for all of them").fill("month-end batch")
     page.get_by_role("button", name="Approve selected").click()
+    expect(page.get_by_text("You approved 2 of 2 selected requests.")).to_be_visible()
+    # The live list redraws every few seconds; the outcome outlives a redraw.
+    page.wait_for_timeout((REFRESH_SECONDS + 1) * 1000)
     expect(page.get_by_text("You approved 2 of 2 selected requests.")).to_be_visible()
     for approval_id in (first, second):
         row = row_of(dashboard, approval_id)
