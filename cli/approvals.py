@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.support import DEFAULT_ACTOR, Actor, AsJson, open_database, parse_json, print_json, table
+from cli.support import DEFAULT_ACTOR, Actor, AsJson, open_database, parse_json, print_json, reads_only, table
 
 approvals_app = typer.Typer(no_args_is_help=True, help="List and answer approval requests.")
 
 
 @approvals_app.command("list")
+@reads_only
 def approvals_list(
     for_user: Annotated[str | None, typer.Option("--for", help="Only those this user may answer.")] = None,
     workflow: Annotated[str | None, typer.Option(help="Only this workflow's.")] = None,
@@ -24,16 +25,14 @@ def approvals_list(
     actor: Actor = DEFAULT_ACTOR,
 ) -> None:
     """List open approval requests, most urgent first."""
-    from core.approvals.engine import ApprovalEngine
-    from core.engine import workflows as ops
+    from core.records.as_json import approval_dict
+    from core.records.listing import pending_approvals
     from core.store.tenancy import user_tenant
 
-    db = open_database()
-    rows = ApprovalEngine(db).list_pending_approvals(
-        for_user, workflow, limit=limit, tenant=user_tenant(db, actor)
-    )
+    db = open_database(reading=True)
+    rows = pending_approvals(db, for_user, workflow, limit=limit, tenant=user_tenant(db, actor))
     if as_json:
-        print_json([ops.approval_dict(a) for a in rows])
+        print_json([approval_dict(a) for a in rows])
         return
     table(
         [

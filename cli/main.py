@@ -32,6 +32,7 @@ from cli.profiles import agents_app
 from cli.runner import demo_command, doctor_command, runner_command
 from cli.serve import serve_command, slack_socket_command
 from cli.sessions import sessions_app
+from cli.support import READS_ONLY
 from cli.teams import teams_app
 from cli.tenants import tenants_app
 from cli.tokens import tokens_app
@@ -98,7 +99,10 @@ _RUN_BY_MAIN: ContextVar[bool] = ContextVar("cli_run_by_main", default=False)
 
 
 def _configure_logging_first(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The command, configuring logging just before it runs (not for --help or usage errors)."""
+    """The command, configuring logging just before it runs (not for --help or usage
+    errors, nor for a listing marked ``reads_only``)."""
+    if getattr(command, READS_ONLY, False):
+        return command
 
     @functools.wraps(command)  # typer reads the options from the wrapped signature
     def run(*args: Any, **kwargs: Any) -> Any:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -24,6 +25,8 @@ from core.base.errors import Invalid
 if TYPE_CHECKING:
     from core.store.db import Database
 
+F = TypeVar("F", bound=Callable[..., Any])
+READS_ONLY = "_countersign_reads_only"
 DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USER', 'unknown')}"
 AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
 # ``--as``: required where a command has no default for it.
@@ -38,11 +41,21 @@ def acting(actor: str | None) -> str:
     return actor or DEFAULT_ACTOR
 
 
-def open_database() -> Database:
-    """The configured database, migrated, with the tool modules loaded."""
+def open_database(*, reading: bool = False) -> Database:
+    """The configured database, migrated, with the tool modules loaded; ``reading``
+    (listings): without the tools and the writers' hooks, for a fast start."""
     from core.runtime import open_database as open_process_database
 
-    return open_process_database()
+    return open_process_database(reading=reading)
+
+
+def reads_only(command: F) -> F:
+    """Mark a listing command: it only reads and prints, so it runs without the
+    logging setup (structlog and its console renderer, about 0.1 s of CPU);
+    anything a library warns about still reaches stderr through the standard
+    library's last-resort handler. Put it under the ``@...command()`` line."""
+    setattr(command, READS_ONLY, True)
+    return command
 
 
 def print_json(value: Any) -> None:

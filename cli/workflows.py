@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli.support import DEFAULT_ACTOR, Actor, AsJson, open_database, parse_json, print_json, table
+from cli.support import DEFAULT_ACTOR, Actor, AsJson, open_database, parse_json, print_json, reads_only, table
 
 workflow_app = typer.Typer(no_args_is_help=True, help="Start and steer workflows.")
 
@@ -59,6 +59,7 @@ def workflow_validate(
 
 
 @workflow_app.command("list")
+@reads_only
 def workflow_list(
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
     search: Annotated[str | None, typer.Option(help="Text in the name or id.")] = None,
@@ -68,15 +69,16 @@ def workflow_list(
     actor: Actor = DEFAULT_ACTOR,
 ) -> None:
     """List workflows, newest first (a tenant's user --as sees only that tenant's)."""
-    from core.engine import workflows as ops
+    from core.records.as_json import workflow_dict
+    from core.records.listing import list_workflows
     from core.store.tenancy import user_tenant
 
-    db = open_database()
-    page = ops.list_workflows(
+    db = open_database(reading=True)
+    page = list_workflows(
         db, status=status, search=search, limit=limit, offset=offset, tenant=user_tenant(db, actor)
     )
     if as_json:
-        print_json({"total": page.total, "workflows": [ops.workflow_dict(w) for w in page.rows]})
+        print_json({"total": page.total, "workflows": [workflow_dict(w) for w in page.rows]})
         return
     table(
         [[w.id, w.status, w.name, w.created_at.strftime("%Y-%m-%d %H:%M")] for w in page.rows],

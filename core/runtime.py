@@ -12,19 +12,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import core.records.trail  # noqa: F401  (its flush hook seals every event and vote any process writes)
-from core.engine.runner import Runner
-from core.engine.tools import ToolRegistry, default_registry, load_tool_modules
 from core.store.db import Database, get_database, normalise_url
 
+# The engine, the tools and the hooks' modules are imported where they are used,
+# so a command that only reads (``open_database(reading=True)``) starts fast.
 if TYPE_CHECKING:
     from core.engine.executor import TaskHandler
+    from core.engine.runner import Runner
+    from core.engine.tools import ToolRegistry
 
 
-def install_session_hooks() -> None:
+def install_session_hooks(*, reading: bool = False) -> None:
     """What every process's database sessions do beside their work, installed once:
-    outbox follow-ups and the dispatcher's wake-up (``core.outbox.writer``), approval-wait
-    spans (``core.telemetry.tracing``) and recorded permission refusals
-    (``core.identity.permissions``). Installing again is harmless."""
+    outbox follow-ups and the dispatcher's wake-up (``core.outbox.writer``),
+    approval-wait spans (``core.telemetry.tracing``) and recorded permission refusals
+    (``core.identity.permissions``); none for a process that only reads listings
+    (``reading``: they check no permission and write nothing). Installing again is
+    harmless."""
+    if reading:
+        return
     from core.identity.permissions import register_session_hooks as refusals
     from core.outbox.writer import register_session_hooks as outbox
     from core.telemetry.tracing import register_session_hooks as tracing
@@ -37,9 +43,10 @@ def install_session_hooks() -> None:
 def load_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
     """The tools a runner of this process can run: the modules named in
     COUNTERSIGN_TOOL_MODULES and the demo templates' stand-ins."""
-    load_tool_modules()
     from core.demo.tools import register_demo_tools
+    from core.engine.tools import default_registry, load_tool_modules
 
+    load_tool_modules()
     register_demo_tools(default_registry)
     return registry or default_registry
 
@@ -59,13 +66,16 @@ def database(url: str | None = None) -> Database:
     return get_database(url or configured_database_url())
 
 
-def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
-    """The process's database for ``url`` (default: settings), migrated, with its tools loaded."""
-    install_session_hooks()
+def open_database(url: str | None = None, *, migrate: bool = True, reading: bool = False) -> Database:
+    """The process's database for ``url`` (default: settings), migrated, with its tools
+    loaded. ``reading``: for a process that only looks (a listing command): no tools,
+    no outbox or tracing hooks, so it starts without the engine's modules."""
+    install_session_hooks(reading=reading)
     db = get_database(url)
     if migrate:
         db.upgrade()
-    load_tools()
+    if not reading:
+        load_tools()
     return db
 
 
@@ -101,6 +111,7 @@ def build_runner(
     ``options`` are ``Runner``'s (concurrency, registry, lease_seconds, runner_id);
     without a ``registry`` it runs the process's tools (``load_tools``)."""
     from core.channels.dispatcher import Dispatcher
+    from core.engine.runner import Runner
 
     install_session_hooks()
     if options.get("registry") is None:

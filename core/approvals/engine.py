@@ -41,6 +41,7 @@ from core.identity.permissions import ROLE_ACTIONS, Action, check
 from core.identity.verified import identity_of
 from core.outbox.settings import configured_person_channels
 from core.records import rows as store
+from core.records.listing import pending_approvals
 from core.store.tables import (
     ApprovalAssignee,
     ApprovalRequest,
@@ -51,7 +52,7 @@ from core.store.tables import (
     WorkflowEvent,
     utcnow,
 )
-from core.store.tenancy import can_see, tenant_of, tenant_scope
+from core.store.tenancy import can_see, tenant_of
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -898,30 +899,9 @@ class ApprovalEngine:
         only those of that person's tenant (a group name shared by two
         tenants never brings the other's requests).
         """
-        with self.db.read() as session:
-            query = tenant_scope(tenant).apply(
-                select(ApprovalRequest).where(ApprovalRequest.status == APPROVAL_OPEN), ApprovalRequest.tenant
-            )
-            if requested_from:
-                query = tenant_scope(tenant_of(session, requested_from)).apply(query, ApprovalRequest.tenant)
-                principals = principals_of(session, requested_from)
-                query = query.where(
-                    ApprovalRequest.id.in_(
-                        select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
-                    )
-                )
-            if workflow_id:
-                query = query.where(ApprovalRequest.workflow_id == workflow_id)
-            query = (
-                query.order_by(
-                    ApprovalRequest.expires_at.is_(None),
-                    ApprovalRequest.expires_at,
-                    ApprovalRequest.created_at.desc(),
-                )
-                .limit(limit)
-                .offset(offset)
-            )
-            return list(session.scalars(query).all())
+        return pending_approvals(
+            self.db, requested_from, workflow_id, limit=limit, offset=offset, tenant=tenant
+        )
 
 
 def _check_allow(

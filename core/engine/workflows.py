@@ -4,15 +4,13 @@ cancel, retry, list, inspect. Each is one transaction with its events."""
 from __future__ import annotations
 
 from collections.abc import Container
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import select
 
 from core.approvals.engine import cancel_open_approvals
 from core.base.errors import DefinitionError, InvalidInput, InvalidTransition, NotAuthorized
-from core.base.states import WORKFLOW_STATUSES
-from core.base.storable import holds_nul, unstorable
+from core.base.storable import unstorable
 from core.definitions.workflow import (
     WorkflowDefinition,
     definition_dict,
@@ -23,6 +21,11 @@ from core.definitions.workflow import (
 from core.engine.checkpoints import take_checkpoint
 from core.identity.permissions import Action, check
 from core.records import rows as store
+
+# Listings and JSON forms live in core.records (light, for a fast CLI); the
+# interfaces reach them here too, with the operations.
+from core.records.as_json import approval_dict, checkpoint_dict, event_dict, workflow_dict  # noqa: F401
+from core.records.listing import WorkflowPage, list_workflows  # noqa: F401
 from core.store.tables import (
     ApprovalRequest,
     StepRun,
@@ -224,56 +227,6 @@ def _schedule_unless_leased(session: Any, workflow: Workflow) -> None:
 # -- reading ------------------------------------------------------------------
 
 
-@dataclass
-class WorkflowPage:
-    rows: list[Workflow]
-    total: int
-
-
-def list_workflows(
-    db: Database,
-    *,
-    status: str | list[str] | None = None,
-    search: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-    tenant: str | None = None,
-) -> WorkflowPage:
-    """A page of workflows, newest first, filtered on the server.
-
-    ``tenant`` is the viewer's (``core.store.tenancy``): None, a platform user,
-    sees every workflow; a tenant's user sees only that tenant's.
-    """
-    statuses = [status] if isinstance(status, str) else list(status or [])
-    for value in statuses:
-        if value not in WORKFLOW_STATUSES:
-            raise InvalidTransition(f"Unknown status {value!r}; one of {', '.join(WORKFLOW_STATUSES)}.")
-    query = select(Workflow)
-    count = select(func.count()).select_from(Workflow)
-    conditions: list[ColumnElement[bool]] = []
-    if statuses:
-        conditions.append(Workflow.status.in_(statuses))
-    if holds_nul(search):
-        return WorkflowPage([], 0)
-    if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(
-            or_(Workflow.name.ilike(pattern, escape="\\"), Workflow.id.ilike(pattern, escape="\\"))
-        )
-    visible = tenant_scope(tenant).condition(Workflow.tenant)
-    if visible is not None:
-        conditions.append(visible)
-    for condition in conditions:
-        query = query.where(condition)
-        count = count.where(condition)
-    with db.read() as session:
-        total = session.scalar(count) or 0
-        rows = session.scalars(
-            query.order_by(Workflow.created_at.desc(), Workflow.id).limit(limit).offset(offset)
-        ).all()
-    return WorkflowPage(list(rows), total)
-
-
 def get_workflow(db: Database, workflow_id: str, *, tenant: str | None = None) -> Workflow:
     """The workflow as the viewer of ``tenant`` sees it (another tenant's is unknown)."""
     with db.read() as session:
@@ -350,84 +303,4 @@ def workflow_status(db: Database, workflow_id: str, *, tenant: str | None = None
         "created_by": workflow.created_by,
         "created_at": workflow.created_at.isoformat(),
         "updated_at": workflow.updated_at.isoformat(),
-    }
-
-
-# -- plain dictionaries for JSON output -----------------------------------------
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if value is not None else None
-
-
-def workflow_dict(w: Workflow) -> dict[str, Any]:
-    return {
-        "id": w.id,
-        "name": w.name,
-        "description": w.description,
-        "status": w.status,
-        "current_step": w.current_step,
-        "error": w.error,
-        "created_by": w.created_by,
-        "created_at": _iso(w.created_at),
-        "updated_at": _iso(w.updated_at),
-        "started_at": _iso(w.started_at),
-        "finished_at": _iso(w.finished_at),
-        "input_data": w.input_data,
-        "context": w.context,
-        "step_outputs": w.step_outputs,
-    }
-
-
-def event_dict(e: WorkflowEvent) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "type": e.event_type,
-        "actor": e.actor,
-        "step": e.step_name,
-        "approval_id": e.approval_id,
-        "before": e.before,
-        "after": e.after,
-        "data": e.data,
-        "created_at": _iso(e.created_at),
-    }
-
-
-def checkpoint_dict(c: WorkflowCheckpoint) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "step_index": c.step_index,
-        "step_name": c.step_name,
-        "created_by": c.created_by,
-        "created_at": _iso(c.created_at),
-        "superseded": c.superseded_by_event_id is not None,
-    }
-
-
-def approval_dict(a: ApprovalRequest) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "workflow_id": a.workflow_id,
-        "step": a.step_name,
-        "title": a.title,
-        "description": a.description,
-        "type": a.approval_type,
-        "status": a.status,
-        "approvers": a.approvers,
-        "threshold": a.threshold,
-        "level": a.level,
-        "requested_by": a.requested_by,
-        "context_data": a.context_data,
-        "proposed_action": a.proposed_action,
-        "proposed_call": a.proposed_call,
-        "released_call": a.released_call,
-        "response_schema": a.response_schema,
-        "ui_schema": a.ui_schema,
-        "created_at": _iso(a.created_at),
-        "expires_at": _iso(a.expires_at),
-        "decided_at": _iso(a.decided_at),
-        "decided_by": a.decided_by,
-        "decision_data": a.decision_data,
     }

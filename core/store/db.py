@@ -148,7 +148,12 @@ class Database:
             session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration."""
+        """Bring the schema to the newest migration (Alembic is imported only if
+        the database is not there yet: ``core.store.schema_version``)."""
+        from core.store.schema_version import at_newest_revision
+
+        if at_newest_revision(self.engine):
+            return
         from core.store.migrate import upgrade
 
         upgrade(self)
@@ -219,10 +224,13 @@ _default: dict[str, Database] = {}
 
 
 def get_database(url: str | None = None) -> Database:
-    """The process-wide Database for ``url`` (default: settings)."""
-    from core.base.config import get_settings
+    """The process-wide Database for ``url`` (default: DATABASE_URL, else settings)."""
+    url = url or os.environ.get("DATABASE_URL")
+    if not url:
+        from core.base.config import get_settings  # pydantic-settings: only when it is needed
 
-    url = normalise_url(url or os.environ.get("DATABASE_URL") or get_settings().database_url)
+        url = get_settings().database_url
+    url = normalise_url(url)
     with _default_lock:
         db = _default.get(url)
         if db is None:

@@ -14,7 +14,6 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-import structlog
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 CHANNEL = "countersign_runnable"
 LISTEN_RECONNECT_SECONDS = 1.0
 LISTEN_CONNECT_TIMEOUT_SECONDS = 10
-log = structlog.get_logger(__name__)
 
 
 class Signal:
@@ -108,7 +106,9 @@ class PostgresWakeup(Wakeup):
                             self.signal.fire()
             except Exception as exc:  # noqa: BLE001 - any failure: the server went away, reconnect
                 self.connected.clear()
-                log.warning("listen connection lost; reconnecting", error=str(exc))
+                import structlog  # here: a process that never listens never pays for it
+
+                structlog.get_logger(__name__).warning("listen connection lost; reconnecting", error=str(exc))
                 time.sleep(LISTEN_RECONNECT_SECONDS)
 
     def close(self) -> None:

@@ -12,9 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from core.store.db import Database
+from core.store.migrate import current_revision, head_revision, upgrade
+from core.store.schema_version import newest_revision
 from tests.acceptance.core.conftest import CLI_TIMEOUT, ROOT, cli, cli_env
 
 # Loaded by a command that runs, never by --help: the database layer, our store,
@@ -62,8 +66,51 @@ def test_help_and_usage_errors_do_not_import_the_heavy_modules(args: tuple[str, 
 
 def test_a_command_that_runs_does_import_them(db_url: str) -> None:
     # The counter-check: the probe above would see these if they were loaded.
-    modules = imported_modules("approvals", "list", "--json", db_url=db_url)
-    assert {"sqlalchemy", "core.store", "structlog"} <= modules
+    modules = imported_modules("runner", "--until-idle", db_url=db_url)
+    assert {"sqlalchemy", "core.store", "structlog", "core.engine.runner"} <= modules
+
+
+# A listing reads the tables and prints: it never needs the engines, the
+# migrations (once the schema is at the newest), logging or the libraries
+# behind validation, metrics, tracing and agents.
+NOT_FOR_A_LISTING = (
+    "alembic",
+    "structlog",
+    "smolagents",
+    "jsonschema",
+    "prometheus_client",
+    "opentelemetry",
+    "core.engine.runner",
+    "core.engine.executor",
+    "core.approvals.engine",
+)
+
+
+@pytest.mark.parametrize("listing", [("approvals", "list", "--json"), ("workflow", "list", "--json")])
+def test_a_listing_imports_the_tables_and_nothing_of_the_engine(
+    db_url: str, listing: tuple[str, ...]
+) -> None:
+    cli(db_url, "demo")  # migrates the database and gives the listing rows to read
+    modules = imported_modules(*listing, db_url=db_url)
+    assert {"sqlalchemy", "core.store.tables", "core.records.listing"} <= modules
+    loaded = sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in NOT_FOR_A_LISTING))
+    assert loaded == []
+
+
+def test_a_listing_on_a_database_behind_the_newest_migration_migrates_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    try:
+        upgrade(db, "0012")
+    finally:
+        db.dispose()
+    modules = imported_modules("approvals", "list", "--json", db_url=url)
+    assert "alembic" in modules  # not at the newest: Alembic brought it there
+    db = Database(url)
+    try:
+        assert current_revision(db) == newest_revision() == head_revision(db)
+    finally:
+        db.dispose()
 
 
 def test_logs_go_to_stderr_and_stdout_is_the_output_alone(db_url: str) -> None:
