@@ -44,7 +44,7 @@ from core.base.errors import CountersignError
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Countersign: human approvals for AI agent workflows."
 )
-# Registered in this order, which is the order --help lists them in.
+# --help lists the single commands, then the groups, each in this order.
 app.add_typer(db_app, name="db")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(approvals_app, name="approvals")
