@@ -36,6 +36,7 @@ from core.definitions.approval import ApprovalConfig
 from core.definitions.approval_schema import budget_schema, response_schema, schema_problems
 from core.definitions.calls import call_diff, edit_problems, released_call
 from core.definitions.limits import check_amount
+from core.identity.account_state import disabled_among
 from core.identity.groups import ADMINS_GROUP, normalise_principal, principals_of
 from core.identity.permissions import ROLE_ACTIONS, Action, check
 from core.identity.verified import identity_of
@@ -275,8 +276,9 @@ def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], 
     channels = config.channels if config.channels is not None else get_settings().default_channels
     if channels is None:
         channels = configured_person_channels(session)
+    disabled = disabled_among(session, recipients)  # a disabled account is sent nothing
     for channel in dict.fromkeys(channels):
-        for recipient in dict.fromkeys(recipients):
+        for recipient in dict.fromkeys(r for r in recipients if r not in disabled):
             session.add(
                 Notification(
                     approval_id=approval.id,

@@ -28,6 +28,7 @@ from core.approvals.reminders import REMINDERS_ACTOR, reminder_kind, reminder_ro
 from core.base.config import get_settings
 from core.base.states import APPROVAL_OPEN
 from core.definitions.approval import ApprovalConfig
+from core.identity.account_state import disabled_among
 from core.outbox.settings import configured_person_channels
 from core.outbox.writer import REMINDER_EVENT
 from core.records import rows as store
@@ -140,10 +141,11 @@ def _queue(
     channels = config.channels if config.channels is not None else get_settings().default_channels
     if channels is None:
         channels = configured_person_channels(session)
+    disabled = disabled_among(session, recipients)  # a disabled account is reminded of nothing
     for channel in dict.fromkeys(channels):
         if channel in PERSON_CHANNELS_SKIPPED:
             continue
-        for recipient in recipients:
+        for recipient in (r for r in recipients if r not in disabled):
             session.add(
                 Notification(
                     approval_id=approval.id,

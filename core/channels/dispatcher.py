@@ -51,6 +51,7 @@ from core.channels.notifications import (
     retry_notification,
 )
 from core.channels.timers import is_original, updates_a_message
+from core.identity.account_state import disabled_among
 from core.outbox.writer import outbox_signal
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, Notification, utcnow
@@ -240,7 +241,7 @@ class Dispatcher:
         # Log lines of this delivery (the channel's included) name it and its approval.
         with structlog.contextvars.bound_contextvars(notification_id=notification_id):
             try:
-                delivery, enabled = self._prepare(notification_id)
+                delivery, refused = self._prepare(notification_id)
             except NotificationNotFound:
                 return "missing"
             facts = delivery.approval
@@ -255,13 +256,17 @@ class Dispatcher:
                 with tracing.delivery_span(
                     self.db, notification_id, delivery.channel, delivery.kind
                 ) as traced:
-                    outcome = self._deliver(notification_id, delivery, enabled, channels)
+                    outcome = self._deliver(notification_id, delivery, refused, channels)
                     if traced is not None:  # sent, failed, dead or deferred
                         traced.set_attribute("countersign.outcome", outcome)
                     return outcome
 
     def _deliver(
-        self, notification_id: str, delivery: Delivery, enabled: bool, channels: dict[str, Channel] | None
+        self,
+        notification_id: str,
+        delivery: Delivery,
+        refused: str | None,
+        channels: dict[str, Channel] | None,
     ) -> str:
         if channels is None:
             with self.db.read() as session:
@@ -274,8 +279,8 @@ class Dispatcher:
         try:
             if channel is None:
                 raise PermanentFailure(f"There is no {delivery.channel!r} channel.")
-            if not enabled:
-                raise PermanentFailure(f"The {delivery.channel} channel is disabled in Settings.")
+            if refused is not None:  # the channel is off, or the recipient's account
+                raise PermanentFailure(refused)
             if updates_a_message(delivery.kind):  # a decision's or a reminder's update
                 self._check_originals_final(delivery)
             ref = channel.send(delivery)
@@ -295,7 +300,8 @@ class Dispatcher:
         self._record_sent(delivery, ref)
         return "sent"
 
-    def _prepare(self, notification_id: str) -> tuple[Delivery, bool]:
+    def _prepare(self, notification_id: str) -> tuple[Delivery, str | None]:
+        """The row as a delivery, and why it must not be sent (None: send it)."""
         from core.outbox.settings import channel_settings
 
         with self.db.read() as session:
@@ -326,6 +332,8 @@ class Dispatcher:
                 else None
             )
             addresses = addresses_of(session, row.recipient, tenant=tenant) if row.channel == "email" else []
+            # Queued before its account was disabled: not delivered (core.identity.account_state).
+            recipient_disabled = bool(disabled_among(session, [row.recipient]))
             delivery = Delivery(
                 notification_id=row.id,
                 kind=row.kind,
@@ -337,7 +345,11 @@ class Dispatcher:
                 prior_refs=prior,
                 addresses=addresses,
             )
-        return delivery, enabled
+        if not enabled:
+            return delivery, f"The {row.channel} channel is disabled in Settings."
+        if recipient_disabled:
+            return delivery, f"{row.recipient}'s account is disabled; nothing is sent to it."
+        return delivery, None
 
     def _check_originals_final(self, delivery: Delivery) -> None:
         """An update waits until the messages it updates were sent (or died)."""

@@ -15,12 +15,18 @@ their name must stay on past decisions. While ``users.disabled_at`` is set:
   the CLI's ``--as``), each a ``permission.refused`` event: a disabled
   account is never treated as a person without an account.
 
+- nothing is sent to it: requests and reminders queue no notification for
+  it, a group's email goes to its other members, and a notification queued
+  before it was disabled dies undelivered with the reason
+  (``disabled_among``, used by core.approvals and core.channels).
+
 Enabling clears the mark; the sessions ended by disabling stay ended. Both
 changes are audit events (``user.disabled``, ``user.enabled``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from core.base.errors import Conflict, Forbidden, NotFound
@@ -37,6 +43,19 @@ DISABLED_SIGN_IN = "This account is disabled; ask an admin to enable it."
 
 def is_disabled(user: User | None) -> bool:
     return user is not None and user.disabled_at is not None
+
+
+def disabled_among(session: Session, recipients: Iterable[str]) -> set[str]:
+    """The recipients that are disabled accounts (group names are never among them)."""
+    addresses = {r for r in recipients if "@" in r}
+    if not addresses:
+        return set()
+    from sqlalchemy import select
+
+    found = session.scalars(
+        select(User.email).where(User.email.in_(addresses), User.disabled_at.is_not(None))
+    ).all()
+    return set(found)
 
 
 def _change(db: Database, email: str, actor: str, *, disable: bool) -> User:
@@ -88,6 +107,7 @@ def disabled_in(session: Session, email: str) -> bool:
 
 __all__ = [
     "disable_user",
+    "disabled_among",
     "enable_user",
     "is_disabled",
     "disabled_in",

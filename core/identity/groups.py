@@ -38,12 +38,17 @@ def principals_of(session: Session, user: str) -> list[str]:
 
 def members_of(session: Session, recipient: str, *, tenant: str | None = None) -> list[str]:
     """Email addresses behind a recipient: itself, or a group's members who can see a
-    row of ``tenant`` (users of other tenants are left out, core.store.tenancy)."""
+    row of ``tenant`` (users of other tenants are left out, core.store.tenancy) and
+    whose account is not disabled (core.identity.account_state)."""
     if "@" in recipient:
         return [recipient]
     group = normalise_principal(recipient)
     users = session.scalars(select(User)).all()
-    return sorted(u.email for u in users if can_see(u.tenant, tenant) and group in groups_of(u))
+    return sorted(
+        u.email
+        for u in users
+        if can_see(u.tenant, tenant) and group in groups_of(u) and u.disabled_at is None
+    )
 
 
 __all__ = ["ADMINS_GROUP", "groups_of", "members_of", "normalise_principal", "principals_of"]

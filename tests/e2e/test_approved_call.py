@@ -1,7 +1,7 @@
 """A guarded budget call approved lower in a real browser: the tool, run by the
 dashboard's own runner in the `streamlit run app.py` process, receives the
 lower amount, whether the approver typed it at human speed or it was filled
-in at once."""
+in at once, on the embedded SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -49,13 +49,14 @@ def received(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def recording_dashboard(
-    sqlite_url: str, tmp_path: Path, received: Path, request: pytest.FixtureRequest
+    db_url: str, tmp_path: Path, received: Path, request: pytest.FixtureRequest
 ) -> Iterator[Dashboard]:
-    """The dashboard, its runner able to run record_payment (COUNTERSIGN_TOOL_MODULES)."""
+    """The dashboard, its runner able to run record_payment (COUNTERSIGN_TOOL_MODULES),
+    on the embedded SQLite file and on PostgreSQL (``db_url``'s two cases)."""
     require_chromium()
-    prepare_demo(sqlite_url)
+    prepare_demo(db_url)
     app = start_dashboard(
-        sqlite_url,
+        db_url,
         tmp_path,
         extra_env={"COUNTERSIGN_TOOL_MODULES": "tests.e2e.recording_tools", RECEIVED_ENV: str(received)},
     )

@@ -198,3 +198,50 @@ def test_sendgrid_rejection_is_permanent_and_kills_the_row(
         row = session.scalars(select(Notification).where(Notification.approval_id == approval_id)).one()
     assert (row.status, row.attempts) == ("dead", 1)
     assert "SendGrid refused the message (400)" in (row.last_error or "")
+
+
+def test_a_disabled_account_is_sent_nothing(db: Database, smtp: Mailbox) -> None:
+    """Disabled (core.identity.account_state): no row is queued for it, its group's mail
+    goes to the others, and a row queued before it was disabled dies with the reason."""
+    from core.identity.account_state import disable_user
+    from core.store.tables import User
+
+    with db.session() as session:
+        session.add_all(
+            [
+                User(email="root@example.com", role="admin"),
+                User(email="ann@example.com", groups=["finance"]),
+                User(email="ben@example.com", groups=["finance"]),
+                User(email="cid@example.com"),
+            ]
+        )
+    queued_before = ask(db, "Queued before", to="cid@example.com")
+    disable_user(db, "ben@example.com", actor="root@example.com")
+    disable_user(db, "cid@example.com", actor="root@example.com")
+    direct = ask(db, "Direct", to=["ben@example.com", "ann@example.com"])
+    group = ask(db, "To the group", to="finance")
+    with db.read() as session:
+        recipients = dict(
+            session.execute(
+                select(Notification.approval_id, Notification.recipient).where(
+                    Notification.approval_id == direct
+                )
+            ).all()
+        )
+    assert list(recipients.values()) == ["ann@example.com"]
+
+    smtp.start()
+    dispatcher(db).dispatch_until_idle(max_seconds=20)
+    received = sorted((m["Subject"], m["To"]) for m in smtp.received())
+    assert [to for _, to in received] == ["ann@example.com", "ann@example.com"]
+    assert not any("Queued before" in subject for subject, _ in received)
+    with db.read() as session:
+        [row] = session.scalars(select(Notification).where(Notification.approval_id == queued_before)).all()
+        assert row.status == "dead"
+        assert row.last_error == "cid@example.com's account is disabled; nothing is sent to it."
+        statuses = set(
+            session.scalars(
+                select(Notification.status).where(Notification.approval_id.in_([direct, group]))
+            ).all()
+        )
+    assert statuses == {"sent"}
