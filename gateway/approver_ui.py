@@ -1,15 +1,18 @@
 """The Gradio approver UI at ``/approve``: the signed-in user's pending
-approvals and the request's JSON-schema answer, validated by the engine.
+approvals and an answer form drawn from the request's JSON schema, validated by
+the engine.
 
-A request shows as ``core.approvals.presentation`` defines it: the guarded call as a
-table (tool, each argument, as proposed and as approving releases it now),
-the amount in words, what approving changes, the chain of levels, votes and
-time left, or a gate's facts. Agent text is HTML-escaped inside HTML blocks,
-where Markdown is not parsed: it can neither mark up nor link nor embed an
-image. The call's arguments come pre-filled in a JSON editor and a budget's
-amount in a number field; approving sends what was changed in them
-(``{"arguments": {...}}``, ``{"approved_amount": N}``) to the engine, which
-checks the arguments against the tool's input schema.
+A request shows as ``core.approvals.presentation`` defines it
+(``gateway.approver_view``: escaped HTML blocks). The call's arguments come
+pre-filled in a JSON editor and a budget's amount in a number field; approving
+sends what was changed in them (``{"arguments": {...}}``,
+``{"approved_amount": N}``) to the engine, which checks the arguments against
+the tool's input schema. The answer itself is a form of one widget per
+property of the schema (``gateway.approver_form``), drawn again for each
+request with ``gr.render``, its comment and its three buttons inside it: a
+click sends the values the widgets hold at that moment, so nothing typed just
+before is lost. The HTTP API keeps its shape (``/approve/gradio_api/run/
+approve|modify|reject`` with the answer as JSON text), served by hidden inputs.
 
 Sign-in is the gateway's (a session cookie from ``/login``), handed to Gradio
 through ``auth_dependency``; without it Gradio answers 401 and the gateway
@@ -24,7 +27,6 @@ below take the user explicitly so they can be tested without a browser.
 
 from __future__ import annotations
 
-import html
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +38,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from components.text import md
 from core.approvals.edits import changed_arguments
 from core.approvals.engine import ApprovalEngine
-from core.approvals.presentation import RequestView, plain, request_view
+from core.approvals.presentation import RequestView, request_view
 from core.base.errors import CountersignError, InvalidResponse
 from core.base.storable import load_json
 from core.identity import user_tenant
+from gateway.approver_form import FormField, answer_of, draw, form_fields
+from gateway.approver_view import view_html
 from gateway.auth import session_user
 from gateway.browser import GRADIO_HEAD, ApproverUiGuard
 
@@ -72,78 +76,10 @@ def inbox(db: Database, user: str) -> list[tuple[str, str]]:
     return [(f"{a.title[:120]} · {a.approval_type} · {a.id[:8]}", a.id) for a in rows]
 
 
-def _text(value: Any) -> str:
-    """Agent text for an HTML block: escaped, its line breaks as <br>, never a blank line
-    (which would end the block and let Markdown parse what follows)."""
-    escaped = html.escape(value if isinstance(value, str) else plain(value))
-    return "<br>".join(escaped.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-
-
 def _view(db: Database, user: str, approval_id: str) -> RequestView:
     engine = ApprovalEngine(db)
     approval = engine.get(approval_id, tenant=user_tenant(db, user))
     return request_view(approval, engine.responses(approval_id))
-
-
-def view_html(view: RequestView, expires: str = "", proposed_action: Any = None) -> str:
-    """The request as the approver reads it: HTML blocks, one per line, separated by blank
-    lines, every value escaped (Markdown is not parsed inside an HTML block)."""
-    blocks = [f"<h3>{html.escape(' '.join(view.title.split()))}</h3>"]
-    if view.notice:  # a veto window: when the call runs unless someone vetoes it
-        blocks.append(f"<p><strong>{_text(view.notice)}</strong></p>")
-    if view.description:
-        blocks.append(f"<p>{_text(view.description)}</p>")
-    blocks.append(
-        f"<p><strong>Type:</strong> {_text(view.approval_type)} · <strong>Status:</strong> "
-        f"{_text(view.status)} · <strong>Requested by:</strong> {_text(view.requested_by)}"
-        + (f" · <strong>Expires:</strong> {_text(expires)}" if expires else "")
-        + "</p>"
-    )
-    if view.tool is not None:
-        rows = "".join(
-            f"<tr><td><code>{_text(row.name)}</code></td><td>{_text(row.now)}</td>"
-            f"<td>{_text(row.proposed) if row.changed else '(as proposed)'}</td></tr>"
-            for row in view.arguments
-        )
-        blocks.append(f"<p><strong>Call:</strong> <code>{_text(view.tool)}</code></p>")
-        blocks.append(
-            "<table><thead><tr><th>Argument</th><th>Value</th><th>Proposed</th></tr>"
-            f"</thead><tbody>{rows}</tbody></table>"
-        )
-    elif proposed_action:
-        blocks.append(action_table(proposed_action))
-    if view.amount_text:
-        blocks.append(f"<p><strong>Amount:</strong> {_text(view.amount_text)}</p>")
-    if view.changes:
-        lines = "<br>".join(
-            f"<code>{_text(c['argument'])}</code>: {_text(c['before'])} → {_text(c['after'])}"
-            for c in view.changes
-        )
-        blocks.append(f"<p><strong>Approving releases these changes:</strong><br>{lines}</p>")
-    if view.facts:
-        rows = "".join(
-            f"<tr><td>{_text(label)}</td><td>{_text(value)}</td></tr>" for label, value in view.facts
-        )
-        blocks.append(f"<table><tbody>{rows}</tbody></table>")
-    blocks.append(
-        f"<p><strong>Approvers:</strong> {_text(view.chain)} · <strong>Votes:</strong> "
-        f"{view.approvals_so_far} of {view.threshold} needed · <strong>Time left:</strong> "
-        f"{_text(view.time_left)}</p>"
-    )
-    return "\n\n".join(blocks)
-
-
-def action_table(proposed_action: Any) -> str:
-    """A proposed action (the step, the tool, its arguments...) as a two-column table,
-    one row per field, nested values as plain text: never a JSON string to decode."""
-    fields = proposed_action if isinstance(proposed_action, dict) else {"action": proposed_action}
-    rows = "".join(
-        f"<tr><td>{_text(str(name))}</td><td>{_text(value)}</td></tr>" for name, value in fields.items()
-    )
-    return (
-        "<p><strong>Proposed action:</strong></p>\n\n"
-        f"<table><thead><tr><th>Field</th><th>Value</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
 
 
 def waiting_line(user: str, count: int) -> str:
@@ -172,6 +108,14 @@ def call_editor(db: Database, user: str, approval_id: str | None) -> tuple[str, 
         else ""
     )
     return arguments, view.amount if view.approval_type == "budget" else None
+
+
+def answer_form_of(db: Database, user: str, approval_id: str | None) -> dict[str, Any]:
+    """What the answer form is drawn from: the request's schema and UI schema."""
+    if not approval_id:
+        return {}
+    approval = ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, user))
+    return {"schema": approval.response_schema or {}, "ui": approval.ui_schema or {}, "id": approval.id}
 
 
 def answer(
@@ -267,7 +211,24 @@ def build(db: Database) -> gr.Blocks:
         except CountersignError as exc:
             return md(exc), "{}", {}, "", None
 
+    def show_form(approval_id: str | None, request: gr.Request) -> dict[str, Any]:
+        user = _user(request)
+        try:
+            return answer_form_of(db, user, approval_id) if user else {}
+        except CountersignError:
+            return {}  # show() says why
+
+    def after(approval_id: str | None, message: str, request: gr.Request) -> tuple[str, Any, str]:
+        """The message, the list (the request kept while it is still waiting) and the count."""
+        user = _user(request)
+        choices = inbox(db, user) if user else []
+        keep = approval_id if any(value == approval_id for _, value in choices) else None
+        count = waiting_line(user, len(choices)) if user else "Not signed in."
+        return message, gr.update(choices=choices, value=keep), count
+
     def make_handler(button: str) -> Any:
+        """The API's handler: the answer as JSON text (``/approve/gradio_api/run/<decision>``)."""
+
         def handle(
             approval_id: str | None,
             answer_json: str,
@@ -279,11 +240,37 @@ def build(db: Database) -> gr.Blocks:
             message = answer(
                 db, _user(request), approval_id, button, answer_json, comment, arguments_json or "", amount
             )
-            user = _user(request)
-            choices = inbox(db, user) if user else []
-            keep = approval_id if any(value == approval_id for _, value in choices) else None
-            count = waiting_line(user, len(choices)) if user else "Not signed in."
-            return message, gr.update(choices=choices, value=keep), count
+            return after(approval_id, message, request)
+
+        return handle
+
+    def make_form_handler(button: str, fields: list[FormField]) -> Any:
+        """The page's handler: the answer from the drawn fields, sent with the click."""
+
+        def handle(
+            request: gr.Request,
+            approval_id: str | None,
+            arguments_json: str,
+            amount: float | None,
+            comment: str,
+            *values: Any,
+        ) -> tuple[str, Any, str]:
+            try:
+                data = answer_of(fields, list(values)) if UI_DECISIONS[button] != "reject" else {}
+            except CountersignError as exc:
+                problems = "".join(f"\n- {md(p)}" for p in getattr(exc, "problems", []))
+                return after(approval_id, f"**Refused:** {md(exc)}{problems}", request)
+            message = answer(
+                db,
+                _user(request),
+                approval_id,
+                button,
+                json.dumps(data),
+                comment,
+                arguments_json or "",
+                amount,
+            )
+            return after(approval_id, message, request)
 
         return handle
 
@@ -308,16 +295,37 @@ def build(db: Database) -> gr.Blocks:
             amount = gr.Number(
                 label="Approved amount (a budget; lower it to approve less)", elem_id="cs-amount", value=None
             )
-        with gr.Row():
-            editor = gr.Code(value="{}", language="json", label="Answer (JSON)", elem_id="cs-answer")
-            schema = gr.JSON(label="Answer schema", elem_id="cs-schema")
-        comment = gr.Textbox(label="Comment", elem_id="cs-comment")
-        with gr.Row():
-            buttons = [
-                gr.Button(label, elem_id=f"cs-{UI_DECISIONS[label]}", variant=BUTTON_VARIANTS[label])  # type: ignore[arg-type]
-                for label in UI_DECISIONS
-            ]
+        # The answer form (fields drawn from the request's schema, the comment and the
+        # three buttons) is drawn again whenever another request is chosen.
+        form_area = gr.Column()
         result = gr.Markdown(elem_id="cs-result")
+        form = gr.State({})
+        with form_area:
+
+            @gr.render(inputs=[form])
+            def answer_form(current: dict[str, Any]) -> None:
+                fields = form_fields(current.get("schema"), current.get("ui"))
+                widgets = [w for w in (draw(f) for f in fields) if w is not None]
+                comment = gr.Textbox(label="Comment", elem_id="cs-comment")
+                with gr.Row():
+                    buttons = [
+                        gr.Button(label, elem_id=f"cs-{UI_DECISIONS[label]}", variant=BUTTON_VARIANTS[label])  # type: ignore[arg-type]
+                        for label in UI_DECISIONS
+                    ]
+                for label, button in zip(UI_DECISIONS, buttons, strict=True):
+                    button.click(
+                        make_form_handler(label, fields),
+                        inputs=[choice, arguments, amount, comment, *widgets],
+                        outputs=[result, choice, who],
+                        api_visibility="private",
+                    )
+
+        # The HTTP API's inputs (the answer as JSON text), never shown: scripts and
+        # the security tests post to /approve/gradio_api/run/<decision>.
+        editor = gr.Code(value="{}", language="json", label="Answer (JSON)", visible=False)
+        schema = gr.JSON(label="Answer schema", visible=False)
+        api_comment = gr.Textbox(label="Comment", visible=False)
+        api_buttons = [gr.Button(label, visible=False) for label in UI_DECISIONS]
         shown = gr.State([])
         timer = gr.Timer(REFRESH_SECONDS)
         timer.tick(
@@ -332,10 +340,11 @@ def build(db: Database) -> gr.Blocks:
         choice.change(
             show, inputs=[choice], outputs=[info, editor, schema, arguments, amount], api_name="details"
         )
-        for label, button in zip(UI_DECISIONS, buttons, strict=True):
+        choice.change(show_form, inputs=[choice], outputs=[form], api_visibility="private")
+        for label, button in zip(UI_DECISIONS, api_buttons, strict=True):
             button.click(
                 make_handler(label),
-                inputs=[choice, editor, comment, arguments, amount],
+                inputs=[choice, editor, api_comment, arguments, amount],
                 outputs=[result, choice, who],
                 api_name=UI_DECISIONS[label],
             )

@@ -86,3 +86,78 @@ def test_the_gradio_approver_reads_and_counts(sqlite_db: Database, approver_page
     expect(page.locator("#cs-result")).to_contain_text("Recorded")
     expect(who).to_contain_text("1 waiting")
     assert ApprovalEngine(sqlite_db).get(first).status == "approved"
+
+
+DEPLOY_FORM = {
+    "type": "object",
+    "required": ["environment", "replicas"],
+    "properties": {
+        "environment": {"enum": ["staging", "production"], "default": "staging"},
+        "replicas": {"type": "integer", "minimum": 1, "maximum": 10, "default": 2},
+        "notes": {"type": "string"},
+        "confirm": {"type": "boolean", "title": "Confirmed with the on-call"},
+    },
+}
+
+
+def open_form_request(page: Any, db: Database, title: str) -> str:
+    """A deploy form request for ANN, chosen on the open page; its id."""
+    approval_id = (
+        ApprovalEngine(db)
+        .request_approval(
+            None,
+            title,
+            approval_type="form",
+            requested_from=ANN,
+            requested_by="agent@example.com",
+            config={"channels": [], "schema": DEPLOY_FORM},
+        )
+        .id
+    )
+    page.locator("#cs-refresh").click()
+    page.locator("#cs-choice input").click()
+    page.get_by_role("option", name=re.compile(approval_id[:8])).click()
+    return approval_id
+
+
+def test_the_answer_form_is_drawn_from_the_schema(
+    sqlite_db: Database, approver_page: tuple[Any, str]
+) -> None:
+    page, _ = approver_page
+    approval_id = open_form_request(page, sqlite_db, "Deploy the release")
+    # One widget per property, no JSON to type.
+    expect(page.locator("#cs-field-environment")).to_be_visible()
+    expect(page.locator("#cs-field-replicas input[type=number]")).to_have_value("2")
+    expect(page.locator("#cs-answer")).to_have_count(0)
+    page.locator("#cs-field-environment input").click()
+    page.get_by_role("option", name="production").click()
+    page.locator("#cs-field-replicas input[type=number]").fill("4")
+    page.locator("#cs-field-confirm input[type=checkbox]").check()
+    # Typed and clicked at once: what was typed is what is recorded.
+    page.locator("#cs-field-notes textarea").fill("after the freeze")
+    if os.environ.get("COUNTERSIGN_SCREENSHOTS"):
+        page.screenshot(
+            path=str(REPO_ROOT / "docs" / "screenshots" / "gradio-answer-form.png"), full_page=True
+        )
+    page.locator("#cs-approve").click()
+    expect(page.locator("#cs-result")).to_contain_text("Recorded")
+    approval = ApprovalEngine(sqlite_db).get(approval_id)
+    assert approval.status == "approved"
+    assert approval.decision_data == {
+        "environment": "production",
+        "replicas": 4,
+        "notes": "after the freeze",
+        "confirm": True,
+    }
+
+
+def test_an_answer_outside_the_schema_is_refused_in_words(
+    sqlite_db: Database, approver_page: tuple[Any, str]
+) -> None:
+    page, _ = approver_page
+    approval_id = open_form_request(page, sqlite_db, "Deploy again")
+    page.locator("#cs-field-replicas input[type=number]").fill("40")
+    page.locator("#cs-approve").click()
+    expect(page.locator("#cs-result")).to_contain_text("Refused")
+    expect(page.locator("#cs-result")).to_contain_text("replicas: 40 is greater than the maximum of 10")
+    assert ApprovalEngine(sqlite_db).get(approval_id).status == "pending"

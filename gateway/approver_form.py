@@ -1,0 +1,201 @@
+"""The Gradio approver's answer form, drawn from the request's JSON schema.
+
+One widget per property of the answer schema, the way the dashboard reads a
+schema (``components._schema_resolve``: ``$ref``, ``allOf``, enums and
+``oneOf`` lists of constants, formats): a text box, a number field with the
+schema's bounds, a check box, a drop-down or a multi-select. A property the
+form cannot draw as one widget (an object, a list of objects, alternatives)
+gets a JSON box of its own, pre-filled with its default. Nothing here
+validates: :func:`answer_of` turns the widgets' values back into the answer
+and the engine checks it against the schema, as for every channel.
+
+Choices travel as their position (``"0"``, ``"1"``...): Gradio's drop-downs
+hold strings and numbers only, an enum may hold anything JSON does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from components._schema_resolve import Choices, Undrawable, choices, field_kind, humanise, resolve, sub_ui
+from core.base.errors import InvalidResponse
+
+__all__ = ["FormField", "answer_of", "draw", "form_fields"]
+
+# Longer strings get a text area instead of one line.
+LONG_TEXT_CHARS = 200
+# Widgets drawn as themselves; every other kind is a JSON box.
+DRAWN_KINDS = frozenset({"text", "date", "date-time", "time", "number", "boolean", "choice", "multiselect"})
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One property of the answer and how it is drawn."""
+
+    name: str
+    kind: str  # a DRAWN_KINDS member, "const", "hidden" or "json"
+    label: str
+    info: str | None
+    required: bool
+    default: Any
+    options: Choices | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+    long_text: bool = False
+
+
+def _field(name: str, raw: Any, ui: dict[str, Any], root: dict[str, Any], required: bool) -> FormField:
+    try:
+        schema = resolve(raw, root)
+        kind = field_kind(schema, ui, root)
+    except Undrawable:
+        schema, kind = (raw if isinstance(raw, dict) else {}), "json"
+    if kind not in DRAWN_KINDS and kind not in ("const", "hidden"):
+        kind = "json"
+    label = str(ui.get("ui:title") or schema.get("title") or humanise(name)) + (" *" if required else "")
+    info = ui.get("ui:help") or schema.get("description")
+    options = None
+    if kind in ("choice", "multiselect"):
+        items = schema if kind == "choice" else resolve(schema.get("items") or {}, root)
+        options = choices(items, sub_ui(ui, "items") if kind == "multiselect" else ui, root)
+    minimum = schema.get("minimum", schema.get("exclusiveMinimum"))
+    maximum = schema.get("maximum", schema.get("exclusiveMaximum"))
+    return FormField(
+        name=name,
+        kind=kind,
+        label=label,
+        info=str(info) if info else None,
+        required=required,
+        default=schema.get("const") if kind == "const" else schema.get("default"),
+        options=options,
+        minimum=minimum if isinstance(minimum, int | float) else None,
+        maximum=maximum if isinstance(maximum, int | float) else None,
+        integer=schema.get("type") == "integer",
+        long_text=ui.get("ui:widget") == "textarea" or int(schema.get("maxLength") or 0) > LONG_TEXT_CHARS,
+    )
+
+
+def form_fields(schema: dict[str, Any] | None, ui_schema: dict[str, Any] | None = None) -> list[FormField]:
+    """The answer's fields, in the schema's (or ``ui:order``'s) order."""
+    if not isinstance(schema, dict):
+        return []
+    ui = ui_schema if isinstance(ui_schema, dict) else {}
+    try:
+        root = resolve(schema, schema)
+    except Undrawable:
+        return [FormField("", "json", "Answer (JSON)", None, True, {})]
+    found = root.get("properties")
+    properties: dict[str, Any] = found if isinstance(found, dict) else {}
+    required = set(root.get("required") or [])
+    order = [n for n in (ui.get("ui:order") or []) if n in properties]
+    names = order + [n for n in properties if n not in order]
+    return [_field(n, properties[n], sub_ui(ui, n), schema, n in required) for n in names]
+
+
+def _index(options: Choices, value: Any) -> str | None:
+    for i, known in enumerate(options.values):
+        if known == value and type(known) is type(value):
+            return str(i)
+    return None
+
+
+def _bounds_text(field: FormField) -> str:
+    def shown(value: float) -> str:
+        return f"{value:g}"
+
+    if field.minimum is not None and field.maximum is not None:
+        return f"from {shown(field.minimum)} to {shown(field.maximum)}"
+    if field.minimum is not None:
+        return f"at least {shown(field.minimum)}"
+    if field.maximum is not None:
+        return f"at most {shown(field.maximum)}"
+    return ""
+
+
+def draw(field: FormField) -> gr.Component | None:
+    """The widget for one field (None for a constant or hidden one), its value the default."""
+    elem_id = f"cs-field-{field.name}"
+    # No Gradio ``key``: a keyed widget keeps what was typed into it when the form is
+    # drawn again, and a value meant for one request must never carry over to the next.
+    common: dict[str, Any] = {
+        "label": field.label,
+        "info": field.info,
+        "elem_id": elem_id,
+        "interactive": True,
+    }
+    if field.kind in ("const", "hidden"):
+        return None
+    if field.kind in ("choice", "multiselect") and field.options is not None:
+        listed = [(label, str(i)) for i, label in enumerate(field.options.labels)]
+        if field.kind == "choice":
+            return gr.Dropdown(choices=listed, value=_index(field.options, field.default), **common)
+        defaults = field.default if isinstance(field.default, list) else []
+        chosen = [i for i in (_index(field.options, d) for d in defaults) if i is not None]
+        return gr.Dropdown(choices=listed, value=chosen, multiselect=True, **common)
+    if field.kind == "number":
+        # The bounds are said, not enforced by Gradio (its refusal is a bare "Error"
+        # toast): the engine refuses an answer out of range with a sentence.
+        bounds = _bounds_text(field)
+        if bounds:
+            common["info"] = f"{field.info} ({bounds})" if field.info else bounds.capitalize()
+        return gr.Number(value=field.default, precision=0 if field.integer else None, **common)
+    if field.kind == "boolean":
+        return gr.Checkbox(value=bool(field.default), **common)
+    if field.kind in ("text", "date", "date-time", "time"):
+        hint = {"date": "YYYY-MM-DD", "date-time": "YYYY-MM-DDTHH:MM:SSZ", "time": "HH:MM:SS"}
+        return gr.Textbox(
+            value=field.default if isinstance(field.default, str) else "",
+            lines=4 if field.long_text else 1,
+            placeholder=hint.get(field.kind),
+            **common,
+        )
+    default = json.dumps(field.default, indent=2) if field.default is not None else ""
+    label = f"{field.label} (JSON{': ' + field.info if field.info else ''})"
+    return gr.Code(value=default, language="json", label=label, elem_id=elem_id, interactive=True)
+
+
+def answer_of(fields: list[FormField], values: list[Any]) -> dict[str, Any]:
+    """The answer the drawn widgets hold (``values`` in the order of the drawn fields).
+
+    An empty optional field is left out; a JSON box that does not parse is refused
+    naming its field. The engine validates the rest against the schema."""
+    answer: dict[str, Any] = {}
+    drawn = iter(values)
+    for field in fields:
+        if field.kind in ("const", "hidden"):
+            if field.default is not None:
+                answer[field.name] = field.default
+            continue
+        value = next(drawn, None)
+        if field.kind in ("choice", "multiselect") and field.options is not None:
+            if field.kind == "choice":
+                if value not in (None, ""):
+                    answer[field.name] = field.options.values[int(value)]
+            else:
+                answer[field.name] = [field.options.values[int(i)] for i in value or []]
+        elif field.kind == "number":
+            if value is not None:
+                answer[field.name] = int(value) if field.integer and float(value).is_integer() else value
+        elif field.kind == "boolean":
+            answer[field.name] = bool(value)
+        elif field.kind in ("text", "date", "date-time", "time"):
+            if value or field.required:
+                answer[field.name] = value or ""
+        else:
+            text = (value or "").strip()
+            if not text:
+                continue
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidResponse([f"{field.label.rstrip(' *')}: not valid JSON ({exc.msg})"]) from None
+            if field.name:
+                answer[field.name] = parsed
+            elif isinstance(parsed, dict):
+                answer.update(parsed)
+    return answer
