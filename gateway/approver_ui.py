@@ -211,6 +211,15 @@ def build(db: Database) -> gr.Blocks:
         except CountersignError as exc:
             return md(exc), "{}", {}, "", None
 
+    def show_editors(approval_id: str | None, request: gr.Request) -> tuple[Any, Any]:
+        """The call's editor only for a guarded call, the amount only for a budget."""
+        user = _user(request)
+        try:
+            arguments_text, amount_now = call_editor(db, user, approval_id) if user else ("", None)
+        except CountersignError:
+            arguments_text, amount_now = "", None
+        return gr.update(visible=bool(arguments_text)), gr.update(visible=amount_now is not None)
+
     def show_form(approval_id: str | None, request: gr.Request) -> dict[str, Any]:
         user = _user(request)
         try:
@@ -291,9 +300,13 @@ def build(db: Database) -> gr.Blocks:
                 language="json",
                 elem_id="cs-arguments",
                 label="Call arguments (JSON): edit to approve with changes",
+                visible=False,
             )
             amount = gr.Number(
-                label="Approved amount (a budget; lower it to approve less)", elem_id="cs-amount", value=None
+                label="Approved amount (a budget; lower it to approve less)",
+                elem_id="cs-amount",
+                value=None,
+                visible=False,
             )
         # The answer form (fields drawn from the request's schema, the comment and the
         # three buttons) is drawn again whenever another request is chosen.
@@ -341,6 +354,7 @@ def build(db: Database) -> gr.Blocks:
             show, inputs=[choice], outputs=[info, editor, schema, arguments, amount], api_name="details"
         )
         choice.change(show_form, inputs=[choice], outputs=[form], api_visibility="private")
+        choice.change(show_editors, inputs=[choice], outputs=[arguments, amount], api_visibility="private")
         for label, button in zip(UI_DECISIONS, api_buttons, strict=True):
             button.click(
                 make_handler(label),

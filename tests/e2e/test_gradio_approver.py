@@ -4,6 +4,7 @@ made and answered elsewhere while the page stays open."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from core.identity.users import add_user
 from core.store.db import Database
 from gateway.approver_ui import REFRESH_SECONDS
 from tests.e2e.server import REPO_ROOT, UI_TIMEOUT_MS, VIEWPORT
+from tests.helpers.approved_calls import FINANCE, PROPOSED, pay_registry, run, waiting
+from tests.helpers.engine import Calls
 from tests.reliability.browser_sites import gateway_site
 
 pytestmark = pytest.mark.browser
@@ -25,23 +28,29 @@ ANN = "ann@example.com"
 PASSWORD = "correct horse battery"
 
 
+@contextlib.contextmanager
+def signed_in(chromium: Any, gateway: str, email: str) -> Iterator[Any]:
+    """A page of a new browser context, signed in as ``email`` and on /approve."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(f"{gateway}/login?next=/approve/")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/approve/.*"))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def approver_page(sqlite_db: Database, chromium: Any) -> Iterator[tuple[Any, str]]:
     # The session's browser (tests/e2e/conftest.py): one Playwright per process.
     add_user(sqlite_db, ANN, password=PASSWORD)
-    with gateway_site(sqlite_db) as gateway:
-        context = chromium.new_context(viewport=VIEWPORT)
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        page = context.new_page()
-        page.goto(f"{gateway}/login?next=/approve/")
-        page.fill("#email", ANN)
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r".*/approve/.*"))
-        try:
-            yield page, gateway
-        finally:
-            context.close()
+    with gateway_site(sqlite_db) as gateway, signed_in(chromium, gateway, ANN) as page:
+        yield page, gateway
 
 
 def ask(db: Database, title: str, action: dict[str, Any] | None = None) -> str:
@@ -129,6 +138,9 @@ def test_the_answer_form_is_drawn_from_the_schema(
     expect(page.locator("#cs-field-environment")).to_be_visible()
     expect(page.locator("#cs-field-replicas input[type=number]")).to_have_value("2")
     expect(page.locator("#cs-answer")).to_have_count(0)
+    # Nothing to edit but the answer: no call, no budget.
+    expect(page.locator("#cs-arguments")).to_be_hidden()
+    expect(page.locator("#cs-amount")).to_be_hidden()
     page.locator("#cs-field-environment input").click()
     page.get_by_role("option", name="production").click()
     page.locator("#cs-field-replicas input[type=number]").fill("4")
@@ -161,3 +173,31 @@ def test_an_answer_outside_the_schema_is_refused_in_words(
     expect(page.locator("#cs-result")).to_contain_text("Refused")
     expect(page.locator("#cs-result")).to_contain_text("replicas: 40 is greater than the maximum of 10")
     assert ApprovalEngine(sqlite_db).get(approval_id).status == "pending"
+
+
+@pytest.mark.parametrize("speed", ["human", "machine"])
+def test_a_budget_approved_lower_in_the_browser_runs_the_tool_with_the_lower_amount(
+    sqlite_db: Database, approver_page: tuple[Any, str], chromium: Any, speed: str
+) -> None:
+    """What the tool received, through the Gradio page in Chromium: the lower amount."""
+    _, gateway = approver_page
+    calls = Calls()
+    registry = pay_registry(calls)
+    add_user(sqlite_db, FINANCE, password=PASSWORD)
+    _, approval = waiting(sqlite_db, registry, "budget")
+    with signed_in(chromium, gateway, FINANCE) as page:
+        page.locator("#cs-choice input").click()
+        page.get_by_role("option", name=re.compile(approval.id[:8])).click()
+        amount = page.locator("#cs-amount input")
+        expect(amount).to_have_value("12500")
+        expect(page.locator("#cs-arguments")).to_be_visible()  # a guarded call: its editor
+        if speed == "human":
+            amount.click()
+            page.keyboard.press("ControlOrMeta+a")
+            page.keyboard.type("9000", delay=120)
+        else:
+            amount.fill("9000")
+        page.locator("#cs-approve").click()
+        expect(page.locator("#cs-result")).to_contain_text("Recorded")
+    run(sqlite_db, registry)
+    assert calls.of("pay") == [{**PROPOSED, "amount": 9000}]
