@@ -41,12 +41,13 @@ def inbox_rows(
     channels: dict[str, list[str]],
     *,
     pick_key: str | None = None,
+    pickable: frozenset[str] = frozenset(),
     empty: str = "Nothing is waiting for you.",
 ) -> None:
     """One bordered row per request, its title (as text) linking to the Approval page.
 
-    With ``pick_key``, a yes/no request has a checkbox (key ``pick_key + id``)
-    for the bulk decision.
+    With ``pick_key``, each request in ``pickable`` (yes/no requests the reader may
+    answer) has a checkbox (key ``pick_key + id``) for the bulk decision.
     """
     if not approvals:
         st.info(empty, icon=":material/done_all:")
@@ -55,7 +56,7 @@ def inbox_rows(
         with st.container(border=True, key=f"inbox.row.{approval.id}"):
             if pick_key is not None:
                 pick, left, right = st.columns([0.3, 4, 1], vertical_alignment="center")
-                if approval.approval_type == "binary":
+                if approval.id in pickable:
                     pick.checkbox(
                         "Select",
                         key=pick_key + approval.id,

@@ -184,17 +184,23 @@ def live_inbox(db: Database, email: str, *, can_answer: bool) -> None:
             st.session_state[page_key] = pages
             st.rerun(scope="fragment")
         channels = reports.channels_of(db, [a.id for a in found.rows])
-        pickable = can_answer and query.view != "all"
+        # A tick box on each yes/no request the user is an approver of (in "All
+        # pending" too: an admin ticks only what they may answer themselves).
+        choosable = (
+            [a.id for a in found.rows if a.approval_type == "binary" and a.id in found.answerable]
+            if can_answer
+            else []
+        )
         inbox_rows(
             found.rows,
             found.workflow_names,
             channels,
-            pick_key=PICK if pickable else None,
+            pick_key=PICK if can_answer else None,
+            pickable=frozenset(choosable),
             empty="Nothing is waiting for you." if query.view != "all" else "Nothing is pending.",
         )
         if pages > 1:
             st.number_input(f"Page (of {pages})", 1, pages, key=page_key)
-        choosable = [a.id for a in found.rows if a.approval_type == "binary"] if pickable else []
         _bulk(db, email, choosable)
 
     body()

@@ -62,6 +62,8 @@ class InboxPage:
     rows: list[InboxItem]
     total: int  # in the view, after the search
     workflow_names: dict[str, str] = field(default_factory=dict)
+    # The rows the user is among the approvers of (all of them but in "all pending").
+    answerable: frozenset[str] = frozenset()
 
 
 def _checked(query: InboxQuery) -> InboxQuery:
@@ -173,7 +175,19 @@ def inbox_page(db: Database, user: str, query: InboxQuery | None = None) -> Inbo
             if ids
             else {}
         )
-    return InboxPage([InboxItem.of(r) for r in rows], int(total), names)
+        answerable = (
+            frozenset(
+                session.scalars(
+                    select(ApprovalAssignee.approval_id).where(
+                        ApprovalAssignee.approval_id.in_([r.id for r in rows]),
+                        ApprovalAssignee.principal.in_(principals_of(session, user)),
+                    )
+                )
+            )
+            if rows
+            else frozenset()
+        )
+    return InboxPage([InboxItem.of(r) for r in rows], int(total), names, answerable)
 
 
 def views_for(db: Database, user: str) -> tuple[View, ...]:

@@ -87,6 +87,20 @@ def test_views_search_sort_and_pages(people: Database) -> None:
     assert [t for _, t in newest_waiting(db, ANN)] == ["Group small", "Group big", "Direct old"]
 
 
+def test_a_page_names_the_rows_its_reader_may_answer(people: Database) -> None:
+    """In "All pending" an admin sees every request but may tick only their own (the
+    Inbox's bulk decision); in the other views every row is the reader's."""
+    db = people
+    own = ask(db, "The admin's own", ADMIN)
+    by_group = ask(db, "To the admins' group", "admins")
+    ask(db, "Ann's", ANN)
+    page = inbox_page(db, ADMIN, InboxQuery(view="all"))
+    assert {r.title for r in page.rows} == {"The admin's own", "To the admins' group", "Ann's"}
+    assert page.answerable == {own, by_group}
+    mine = inbox_page(db, ANN)
+    assert mine.answerable == {r.id for r in mine.rows} and len(mine.rows) == 1
+
+
 def test_all_pending_is_for_admins_and_bad_queries_are_named(people: Database) -> None:
     with pytest.raises(NotAuthorized, match="approvals:oversee"):
         inbox_page(people, ANN, InboxQuery(view="all"))
