@@ -24,7 +24,7 @@ import gradio as gr
 from components._schema_resolve import Choices, Undrawable, choices, field_kind, humanise, resolve, sub_ui
 from core.base.errors import InvalidResponse
 
-__all__ = ["FormField", "answer_of", "draw", "form_fields"]
+__all__ = ["FormField", "answer_of", "draw", "drawable", "form_fields"]
 
 # Longer strings get a text area instead of one line.
 LONG_TEXT_CHARS = 200
@@ -157,6 +157,11 @@ def draw(field: FormField) -> gr.Component | None:
     default = json.dumps(field.default, indent=2) if field.default is not None else ""
     label = f"{field.label} (JSON{': ' + field.info if field.info else ''})"
     return gr.Code(value=default, language="json", label=label, elem_id=elem_id, interactive=True)
+
+
+def drawable(fields: list[FormField]) -> list[FormField]:
+    """The fields that get a widget (a constant or a hidden one does not)."""
+    return [f for f in fields if f.kind not in ("const", "hidden")]
 
 
 def answer_of(fields: list[FormField], values: list[Any]) -> dict[str, Any]:

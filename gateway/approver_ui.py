@@ -42,7 +42,7 @@ from core.approvals.presentation import RequestView, request_view
 from core.base.errors import CountersignError, InvalidResponse
 from core.base.storable import load_json
 from core.identity import user_tenant
-from gateway.approver_form import FormField, answer_of, draw, form_fields
+from gateway.approver_form import answer_of, draw, drawable, form_fields
 from gateway.approver_view import view_html
 from gateway.auth import session_user
 from gateway.browser import GRADIO_HEAD, ApproverUiGuard
@@ -55,6 +55,10 @@ UI_DECISIONS = {"Approve": "approve", "Approve with changes": "modify", "Reject"
 # Three looks for three decisions: approve stands out, a change is secondary, reject warns.
 BUTTON_VARIANTS = {"Approve": "primary", "Approve with changes": "secondary", "Reject": "stop"}
 REFRESH_SECONDS = 5
+FORM_NOT_READY = (
+    "**Not sent:** the form was still being drawn for the request you chose. "
+    "Check the answer and click again."
+)
 
 
 def schema_defaults(schema: dict[str, Any]) -> dict[str, Any]:
@@ -253,25 +257,35 @@ def build(db: Database) -> gr.Blocks:
 
         return handle
 
-    def make_form_handler(button: str, fields: list[FormField]) -> Any:
-        """The page's handler: the answer from the drawn fields, sent with the click."""
+    def make_form_handler(button: str) -> Any:
+        """The page's handler: the answer from the drawn fields, sent with the click.
+
+        The fields are read again from the request the form was drawn for
+        (``drawn_for``), never from an earlier drawing: a click that raced the
+        drawing of another request's form is not sent, and says so."""
 
         def handle(
             request: gr.Request,
             approval_id: str | None,
+            drawn_for: str,
             arguments_json: str,
             amount: float | None,
             comment: str,
             *values: Any,
         ) -> tuple[str, Any, str]:
+            user = _user(request)
             try:
+                form = answer_form_of(db, user, approval_id) if user and approval_id else {}
+                fields = form_fields(form.get("schema"), form.get("ui"))
+                if approval_id and (drawn_for != approval_id or len(values) != len(drawable(fields))):
+                    return after(approval_id, FORM_NOT_READY, request)
                 data = answer_of(fields, list(values)) if UI_DECISIONS[button] != "reject" else {}
             except CountersignError as exc:
                 problems = "".join(f"\n- {md(p)}" for p in getattr(exc, "problems", []))
                 return after(approval_id, f"**Refused:** {md(exc)}{problems}", request)
             message = answer(
                 db,
-                _user(request),
+                user,
                 approval_id,
                 button,
                 json.dumps(data),
@@ -319,18 +333,28 @@ def build(db: Database) -> gr.Blocks:
             def answer_form(current: dict[str, Any]) -> None:
                 fields = form_fields(current.get("schema"), current.get("ui"))
                 widgets = [w for w in (draw(f) for f in fields) if w is not None]
+                # Which request these fields are for: sent with each click.
+                drawn_for = gr.Textbox(value=current.get("id") or "", visible=False)
                 comment = gr.Textbox(label="Comment", elem_id="cs-comment")
                 with gr.Row():
                     buttons = [
-                        gr.Button(label, elem_id=f"cs-{UI_DECISIONS[label]}", variant=BUTTON_VARIANTS[label])  # type: ignore[arg-type]
+                        gr.Button(
+                            label,
+                            elem_id=f"cs-{UI_DECISIONS[label]}",
+                            variant=BUTTON_VARIANTS[label],  # type: ignore[arg-type]
+                            key=f"cs-{UI_DECISIONS[label]}",
+                        )
                         for label in UI_DECISIONS
                     ]
                 for label, button in zip(UI_DECISIONS, buttons, strict=True):
+                    # Keyed: the event keeps its id when the form is drawn again, so a
+                    # click in flight meanwhile reaches the handler (which checks it).
                     button.click(
-                        make_form_handler(label, fields),
-                        inputs=[choice, arguments, amount, comment, *widgets],
+                        make_form_handler(label),
+                        inputs=[choice, drawn_for, arguments, amount, comment, *widgets],
                         outputs=[result, choice, who],
                         api_visibility="private",
+                        key=f"cs-decide-{UI_DECISIONS[label]}",
                     )
 
         # The HTTP API's inputs (the answer as JSON text), never shown: scripts and
