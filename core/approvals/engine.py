@@ -270,15 +270,25 @@ def _assign(session: Session, approval: ApprovalRequest, approvers: list[str]) -
         )
 
 
-def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], *, kind: str) -> None:
-    """Queue one outbox row per channel and recipient (delivered later)."""
-    config = ApprovalConfig.model_validate(approval.config)
+def person_channels_and_recipients(
+    session: Session, config: ApprovalConfig, recipients: list[str]
+) -> tuple[list[str], list[str]]:
+    """The channels a request's people are told through (the request's, else the
+    settings' default, else every configured person channel) and the recipients
+    that may be told: a disabled account is sent nothing (core.identity.account_state)."""
     channels = config.channels if config.channels is not None else get_settings().default_channels
     if channels is None:
         channels = configured_person_channels(session)
-    disabled = disabled_among(session, recipients)  # a disabled account is sent nothing
-    for channel in dict.fromkeys(channels):
-        for recipient in dict.fromkeys(r for r in recipients if r not in disabled):
+    disabled = disabled_among(session, recipients)
+    return list(dict.fromkeys(channels)), [r for r in recipients if r not in disabled]
+
+
+def _notify(session: Session, approval: ApprovalRequest, recipients: list[str], *, kind: str) -> None:
+    """Queue one outbox row per channel and recipient (delivered later)."""
+    config = ApprovalConfig.model_validate(approval.config)
+    channels, reachable = person_channels_and_recipients(session, config, recipients)
+    for channel in channels:
+        for recipient in dict.fromkeys(reachable):
             session.add(
                 Notification(
                     approval_id=approval.id,

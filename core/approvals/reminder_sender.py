@@ -22,14 +22,11 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.approvals.engine import lock_approval
+from core.approvals.engine import lock_approval, person_channels_and_recipients
 from core.approvals.inbox import time_left
 from core.approvals.reminders import REMINDERS_ACTOR, reminder_kind, reminder_round
-from core.base.config import get_settings
 from core.base.states import APPROVAL_OPEN
 from core.definitions.approval import ApprovalConfig
-from core.identity.account_state import disabled_among
-from core.outbox.settings import configured_person_channels
 from core.outbox.writer import REMINDER_EVENT
 from core.records import rows as store
 from core.store.tables import ApprovalReminder, ApprovalRequest, ApprovalResponse, Notification, utcnow
@@ -138,14 +135,11 @@ def _queue(
     reminder: dict[str, Any],
 ) -> None:
     """One outbox row per person channel and recipient, as the request was sent."""
-    channels = config.channels if config.channels is not None else get_settings().default_channels
-    if channels is None:
-        channels = configured_person_channels(session)
-    disabled = disabled_among(session, recipients)  # a disabled account is reminded of nothing
-    for channel in dict.fromkeys(channels):
+    channels, reachable = person_channels_and_recipients(session, config, recipients)
+    for channel in channels:
         if channel in PERSON_CHANNELS_SKIPPED:
             continue
-        for recipient in (r for r in recipients if r not in disabled):
+        for recipient in reachable:
             session.add(
                 Notification(
                     approval_id=approval.id,
