@@ -48,6 +48,11 @@ class FormField:
     integer: bool = False
     long_text: bool = False
 
+    @property
+    def drawn(self) -> bool:
+        """Whether it gets a widget (a constant or a hidden field is sent, never asked)."""
+        return self.kind not in ("const", "hidden")
+
 
 def _field(name: str, raw: Any, ui: dict[str, Any], root: dict[str, Any], required: bool) -> FormField:
     try:
@@ -128,7 +133,7 @@ def draw(field: FormField) -> gr.Component | None:
         "elem_id": elem_id,
         "interactive": True,
     }
-    if field.kind in ("const", "hidden"):
+    if not field.drawn:
         return None
     if field.kind in ("choice", "multiselect") and field.options is not None:
         listed = [(label, str(i)) for i, label in enumerate(field.options.labels)]
@@ -160,8 +165,8 @@ def draw(field: FormField) -> gr.Component | None:
 
 
 def drawable(fields: list[FormField]) -> list[FormField]:
-    """The fields that get a widget (a constant or a hidden one does not)."""
-    return [f for f in fields if f.kind not in ("const", "hidden")]
+    """The fields that get a widget."""
+    return [f for f in fields if f.drawn]
 
 
 def answer_of(fields: list[FormField], values: list[Any]) -> dict[str, Any]:
@@ -172,7 +177,7 @@ def answer_of(fields: list[FormField], values: list[Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     drawn = iter(values)
     for field in fields:
-        if field.kind in ("const", "hidden"):
+        if not field.drawn:
             if field.default is not None:
                 answer[field.name] = field.default
             continue

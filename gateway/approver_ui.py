@@ -215,21 +215,16 @@ def build(db: Database) -> gr.Blocks:
         except CountersignError as exc:
             return md(exc), "{}", {}, "", None
 
-    def show_editors(approval_id: str | None, request: gr.Request) -> tuple[Any, Any]:
-        """The call's editor only for a guarded call, the amount only for a budget."""
+    def show_form(approval_id: str | None, request: gr.Request) -> tuple[dict[str, Any], Any, Any]:
+        """What the answer form is drawn from; the call's editor shown only for a guarded
+        call and the amount only for a budget (their values come from ``show``)."""
         user = _user(request)
         try:
+            form = answer_form_of(db, user, approval_id) if user else {}
             arguments_text, amount_now = call_editor(db, user, approval_id) if user else ("", None)
         except CountersignError:
-            arguments_text, amount_now = "", None
-        return gr.update(visible=bool(arguments_text)), gr.update(visible=amount_now is not None)
-
-    def show_form(approval_id: str | None, request: gr.Request) -> dict[str, Any]:
-        user = _user(request)
-        try:
-            return answer_form_of(db, user, approval_id) if user else {}
-        except CountersignError:
-            return {}  # show() says why
+            form, arguments_text, amount_now = {}, "", None  # show() says why
+        return form, gr.update(visible=bool(arguments_text)), gr.update(visible=amount_now is not None)
 
     def after(approval_id: str | None, message: str, request: gr.Request) -> tuple[str, Any, str]:
         """The message, the list (the request kept while it is still waiting) and the count."""
@@ -377,8 +372,7 @@ def build(db: Database) -> gr.Blocks:
         choice.change(
             show, inputs=[choice], outputs=[info, editor, schema, arguments, amount], api_name="details"
         )
-        choice.change(show_form, inputs=[choice], outputs=[form], api_visibility="private")
-        choice.change(show_editors, inputs=[choice], outputs=[arguments, amount], api_visibility="private")
+        choice.change(show_form, inputs=[choice], outputs=[form, arguments, amount], api_visibility="private")
         for label, button in zip(UI_DECISIONS, api_buttons, strict=True):
             button.click(
                 make_handler(label),

@@ -175,18 +175,18 @@ def inbox_page(db: Database, user: str, query: InboxQuery | None = None) -> Inbo
             if ids
             else {}
         )
-        answerable = (
-            frozenset(
+        # "mine" and "groups" hold only requests assigned to the user's principals:
+        # all answerable. Only "all pending" needs asking which are.
+        answerable = frozenset(r.id for r in rows)
+        if query.view == "all" and rows:
+            answerable = frozenset(
                 session.scalars(
                     select(ApprovalAssignee.approval_id).where(
-                        ApprovalAssignee.approval_id.in_([r.id for r in rows]),
+                        ApprovalAssignee.approval_id.in_(answerable),
                         ApprovalAssignee.principal.in_(principals_of(session, user)),
                     )
                 )
             )
-            if rows
-            else frozenset()
-        )
     return InboxPage([InboxItem.of(r) for r in rows], int(total), names, answerable)
 
 
