@@ -16,11 +16,14 @@ re-read):
 4. INSERT both events (``step.completed``, ``step.started``).
 
 On PostgreSQL the four are one statement (data-modifying CTEs, ``_PG_STEP``),
-so a step is two round trips: it and the commit. On SQLite (in-process, no
-round trips) they are four statements after BEGIN IMMEDIATE.
+after one that locks the workflow's row, draws the next run's id and reads the
+trail's head (to seal the two events): a step is three round trips with the
+commit. On SQLite (in-process, no round trips) they are four statements after
+BEGIN IMMEDIATE, and the head is read by a fifth.
 
 When 2 or 3 matches no row (the lease was lost, the workflow was paused,
-cancelled or rolled back under us) the transaction is rolled back and the
+cancelled or rolled back under us, or another writer appended to the
+workflow's trail while the lock was awaited) the transaction is rolled back and the
 caller takes the general path, which re-reads the rows under the lock and
 decides; nothing of this attempt is kept. A retry after an outage that hid
 a successful commit finds the workflow moved on and drops the outcome the
@@ -52,6 +55,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
+from core.base.trail_hash import GENESIS
 from core.records.trail import seal_event_rows
 from core.store.tables import StepRun, UTCDateTime, Workflow, WorkflowEvent, utcnow
 
@@ -144,11 +148,11 @@ def _insert_run() -> Insert:
     )
 
 
-# PostgreSQL: the four writes as one statement (data-modifying CTEs), so a step
-# costs two round trips, this and the commit. Each CTE runs only when the one
-# before it matched: no row comes back when the lease, the workflow's position
-# or the run's status is not as the caller left it (the caller rolls back).
-# The next run's id is drawn from the sequence by the workflow's UPDATE.
+# PostgreSQL: the four writes as one statement (data-modifying CTEs). Each CTE
+# runs only when the one before it matched: no row comes back when the lease,
+# the workflow's position, the trail's head or the run's status is not as the
+# caller left it (the caller rolls back). The next run's id was drawn by the
+# locking statement before it.
 _PG_STEP = (
     text("""
 WITH moved AS (
@@ -158,6 +162,10 @@ WITH moved AS (
            updated_at = :now, engine_errors = 0
      WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
        AND current_step = :index AND current_step_run_id = :run_id
+       AND NOT EXISTS (SELECT 1 FROM workflow_events
+                        WHERE trail_chain = :workflow_id AND trail_seq > :head_seq)
+       AND NOT EXISTS (SELECT 1 FROM approval_responses
+                        WHERE trail_chain = :workflow_id AND trail_seq > :head_seq)
     RETURNING current_step_run_id AS next_id, context
 ), done AS (
     UPDATE step_runs SET status = 'completed', output = :output, finished_at = :now
@@ -206,18 +214,32 @@ SELECT started.id, started.idempotency_key, moved.context FROM started, moved
         bindparam("seq_started", type_=BigInteger()),
         bindparam("prev_started", type_=String()),
         bindparam("hash_started", type_=String()),
+        bindparam("head_seq", type_=BigInteger()),
     )
 )
 
 # PostgreSQL, before the step statement: lock the workflow's row (the trail's chain
-# lock, core.records.trail) while it is still as the caller left it, and draw the
-# next run's id, so both events can be sealed before they are written.
-_PG_LOCK_AND_NEXT_ID = text("""
-SELECT nextval(pg_get_serial_sequence('step_runs', 'id'))
+# lock, core.records.trail) while it is still as the caller left it, draw the next
+# run's id and read the chain's head (as ``stored_head`` reads it), so both events
+# can be sealed before they are written; one round trip. The head is read with this
+# statement's snapshot: had it waited for the lock while another writer appended to
+# the chain, the head would be stale, which the step statement (a later snapshot,
+# taken under the lock) checks before it writes anything (``head_seq``).
+_PG_LOCK_NEXT_ID_AND_HEAD = text("""
+SELECT nextval(pg_get_serial_sequence('step_runs', 'id')), head.seq, head.digest
   FROM workflows
+  LEFT JOIN LATERAL (
+      SELECT seq, digest FROM (
+          (SELECT trail_seq AS seq, trail_hash AS digest FROM workflow_events
+            WHERE trail_chain = :workflow_id ORDER BY trail_seq DESC LIMIT 1)
+          UNION ALL
+          (SELECT trail_seq, trail_hash FROM approval_responses
+            WHERE trail_chain = :workflow_id ORDER BY trail_seq DESC LIMIT 1)
+      ) AS heads ORDER BY seq DESC LIMIT 1
+  ) AS head ON true
  WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
    AND current_step = :index AND current_step_run_id = :run_id
-   FOR UPDATE
+   FOR UPDATE OF workflows
 """)
 
 _QUERIES: dict[bool, StepQueries] = {}
@@ -332,7 +354,7 @@ def complete_and_start(
     completed_data = {"step_run_id": done.run_id, "attempt": done.attempt}
     if q.postgres:
         locked = conn.execute(
-            _PG_LOCK_AND_NEXT_ID,
+            _PG_LOCK_NEXT_ID_AND_HEAD,
             {
                 "workflow_id": done.workflow_id,
                 "runner_id": runner_id,
@@ -354,10 +376,12 @@ def complete_and_start(
             completed_data,
             _started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"),
         )
-        seal_event_rows(conn, done.workflow_id, events)
+        head = (int(locked[1]), str(locked[2])) if locked[1] is not None else (0, GENESIS)
+        seal_event_rows(conn, done.workflow_id, events, head=head)
         row = conn.execute(
             q.pg_step,
             {
+                "head_seq": head[0],
                 "next_id": next_id,
                 "started_data": events[1]["data"],
                 "chain": events[0]["trail_chain"],

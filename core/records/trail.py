@@ -120,12 +120,16 @@ def _trail_columns(kind: str, chain: str, seq: int, prev: str, row: Mapping[str,
     return {"trail_chain": chain, "trail_seq": seq, "trail_prev": prev, "trail_hash": digest}
 
 
-def seal_event_rows(conn: Connection, workflow_id: str, rows: list[dict[str, Any]]) -> None:
+def seal_event_rows(
+    conn: Connection, workflow_id: str, rows: list[dict[str, Any]], *, head: tuple[int, str] | None = None
+) -> None:
     """Seal a workflow's event rows written on ``conn`` outside the ORM (the runner's
-    one-statement step path), in place and in order: one SELECT of the chain's head.
-    The caller holds the chain (the workflow's row lock; SQLite: BEGIN IMMEDIATE)."""
+    one-statement step path), in place and in order: one SELECT of the chain's head,
+    unless the caller read it (``head``, as ``stored_head`` returns it) while holding
+    the chain. The caller holds the chain (the workflow's row lock; SQLite: BEGIN
+    IMMEDIATE)."""
     chain = event_chain(workflow_id, None, None)
-    seq, prev = stored_head(conn, chain)
+    seq, prev = head if head is not None else stored_head(conn, chain)
     for row in rows:
         seq += 1
         row.update(_trail_columns("event", chain, seq, prev, row))

@@ -4,11 +4,12 @@ it; otherwise nothing of it is kept and the general path decides."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, select, text, update
 
 from core.engine import workflows as ops
 from core.engine.claim_queue import claim_workflows
@@ -25,6 +26,7 @@ from tests.helpers.engine import (
     status,
     step_runs,
     tool,
+    wait_until,
 )
 
 OPS = "ops@example.com"
@@ -241,3 +243,63 @@ def test_batched_runners_run_every_workflow_once(
     assert {status(db, w) for w in ids} == {"completed"}
     labels = [c["label"] for c in calls.of("do")]
     assert sorted(labels) == sorted(f"w{n}-{s}" for n in range(9) for s in "ab")
+
+
+# -- the trail's head, read while the lock was awaited --------------------------------
+
+
+def test_an_entry_appended_while_the_lock_was_awaited_sends_the_step_down_the_general_path(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    """PostgreSQL reads the trail's head with the statement that takes the workflow's
+    lock, so a head another writer moved while that statement waited is stale: the step
+    statement must see it and write nothing (the general path then seals after it).
+    SQLite's writers are serialised before the head is read: the same story holds."""
+    from core.records.trail_verify import require_intact, verify
+    from core.store.events import add_event
+
+    holding = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with db.session() as session:
+                session.execute(select(Workflow.id).where(Workflow.id == workflow_id).with_for_update())
+                holding.set()
+                if db.is_postgres:  # let the runner's locking statement queue behind us
+                    wait_until(lambda: _lock_waiters(db) > 0, what="the runner to wait for the lock")
+                add_event(session, "workflow.note", OPS, workflow_id=workflow_id, data={"note": "meanwhile"})
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+            holding.set()
+
+    thread = threading.Thread(target=writer)
+
+    @registry.register("contended")
+    def contended(idempotency_key: str) -> dict[str, Any]:
+        calls.add("contended", key=idempotency_key)
+        thread.start()
+        holding.wait(10)
+        return {"ok": True}
+
+    workflow_id = start(db, chain("contended"))
+    run(db, registry)
+    thread.join(10)
+    assert errors == []
+    assert status(db, workflow_id) == "completed"
+    assert len(calls.of("contended")) == 1
+    assert [e.step_name for e in events(db, workflow_id, "step.completed")] == ["a", "b", "c", "d"]
+    assert len(events(db, workflow_id, "workflow.note")) == 1
+    require_intact(verify(db, OPS, workflow_id))
+
+
+def _lock_waiters(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
