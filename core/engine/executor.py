@@ -37,6 +37,7 @@ from core.engine.checkpoints import take_checkpoint
 from core.engine.tools import ToolContext, ToolRegistry, render_args
 from core.records import history
 from core.records import rows as store
+from core.records.trail import chain_held
 from core.store.tables import (
     ApprovalRequest,
     ApprovalResponse,
@@ -402,6 +403,7 @@ class StepExecutor:
         if row is None:
             raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
         workflow, run = row
+        chain_held(session, workflow.id)
         if workflow.lease_owner != self.runner_id:
             raise LeaseLost(workflow_id)
         return workflow, run
@@ -415,6 +417,7 @@ class StepExecutor:
         ).one_or_none()
         if workflow is None:
             raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
+        chain_held(session, workflow.id)
         if workflow.lease_owner != self.runner_id:
             raise LeaseLost(workflow_id)
         return workflow

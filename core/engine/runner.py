@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from core.approvals.engine import ApprovalEngine
 from core.approvals.reminder_sender import send_due_reminders
@@ -81,6 +81,25 @@ def next_timer(db: Database) -> datetime | None:
         return session.scalar(
             select(func.min(Workflow.runnable_at)).where(
                 Workflow.status == "running", Workflow.runnable_at > utcnow()
+            )
+        )
+
+
+def next_claimable(db: Database) -> datetime | None:
+    """When the soonest workflow can be claimed: now (one came due or was handed back
+    since the last claim) or at the soonest future retry; None when neither."""
+    now = utcnow()
+    with db.read() as session:
+        return session.scalar(
+            select(func.min(Workflow.runnable_at)).where(
+                Workflow.status == "running",
+                or_(
+                    Workflow.runnable_at > now,
+                    and_(
+                        Workflow.runnable_at <= now,
+                        or_(Workflow.lease_owner.is_(None), Workflow.lease_expires_at < now),
+                    ),
+                ),
             )
         )
 
@@ -185,11 +204,11 @@ class Runner:
                     continue
                 if self.approvals.expire_due() or self.send_reminders():
                     continue
-                due = next_timer(self.db) if wait_for_retries else None
+                due = next_claimable(self.db) if wait_for_retries else None
                 if due is None:
-                    # A retry may have come due between the claim and next_timer,
-                    # which only sees future timers: one more claim catches it.
-                    if wait_for_retries and self.run_once():
+                    break
+                if due <= utcnow():  # came due since the claim above: one more claim
+                    if self.run_once():
                         continue
                     break
                 self._stop.wait(max(0.0, min((due - utcnow()).total_seconds(), 5.0)) + 0.01)

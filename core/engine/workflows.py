@@ -26,12 +26,14 @@ from core.records import rows as store
 # interfaces reach them here too, with the operations.
 from core.records.as_json import approval_dict, checkpoint_dict, event_dict, workflow_dict  # noqa: F401
 from core.records.listing import WorkflowPage, list_workflows  # noqa: F401
+from core.records.trail import begin_chain
 from core.store.tables import (
     ApprovalRequest,
     StepRun,
     Workflow,
     WorkflowCheckpoint,
     WorkflowEvent,
+    new_id,
     utcnow,
 )
 from core.store.tenancy import tenant_of, tenant_scope
@@ -61,7 +63,7 @@ def create_workflow(
     refuses a definition naming any other tool now rather than at run time.
     """
     with db.read() as session:
-        check(session, created_by, Action.WORKFLOWS_START)
+        own = check(session, created_by, Action.WORKFLOWS_START).tenant
     if not isinstance(definition, WorkflowDefinition):
         definition = parse_definition(definition)
     if problems := unanswerable_approvals(definition, created_by):
@@ -72,13 +74,15 @@ def create_workflow(
     if problems := unstorable({"input": input_data, "name": name, "description": description}):
         raise InvalidInput(problems)
     with db.session() as session:
-        own = tenant_of(session, created_by)
         if own is not None and tenant is not None and tenant != own:
             raise NotAuthorized(
                 f"{created_by} belongs to tenant {own!r} and cannot start workflows for {tenant!r}."
             )
         tenant = tenant if tenant is not None else own
+        # Its id is drawn here, so the row is inserted once, already started, with
+        # its events, and its trail begins in this transaction (no lock to take).
         workflow = Workflow(
+            id=new_id(),
             name=name or definition.name or "Untitled workflow",
             description=description if description is not None else definition.description,
             definition=definition_dict(definition),
@@ -91,7 +95,7 @@ def create_workflow(
             updated_at=utcnow(),
         )
         session.add(workflow)
-        session.flush()
+        begin_chain(session, workflow.id)
         if tracing.enabled():  # the root of the workflow's one trace, resumed by every runner
             workflow.trace_context = tracing.root_context(workflow.id, workflow.name)
         store.append_event(

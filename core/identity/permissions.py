@@ -38,7 +38,7 @@ import contextvars
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import structlog
 from sqlalchemy import event
@@ -338,13 +338,14 @@ def check(
     workflow: Workflow | str | None = None,
     tenant: str | None = _UNSET,
     approval_id: str | None = None,
-) -> None:
+) -> Principal:
     """Refuse (``NotAuthorized``, and a ``permission.refused`` audit event) unless
-    ``actor`` may do ``action``; see the module's docstring for the rule."""
+    ``actor`` may do ``action``; see the module's docstring for the rule. Returns who
+    the actor is (their role and tenant), as read for the decision."""
     action = action_of(action)
     who, why = decide(session, actor, action, workflow=workflow, tenant=tenant)
     if why is None:
-        return
+        return who
     row = _workflow(session, workflow)
     refuse(
         session,
@@ -368,7 +369,7 @@ def refuse(
     approval_id: str | None = None,
     db: Database | None = None,
     message: str | None = None,
-) -> None:
+) -> NoReturn:
     """Raise the refusal of ``action`` and have it recorded in the audit trail.
 
     With a session, the event is written once that session's transaction

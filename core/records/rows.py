@@ -64,6 +64,8 @@ def get_workflow(
     workflow = session.scalars(query).one_or_none()
     if workflow is None:
         raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
+    if for_update:
+        trail.chain_held(session, workflow.id)
     return workflow
 
 

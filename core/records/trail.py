@@ -51,6 +51,7 @@ from core.base.trail_hash import (
 from core.store.tables import ApprovalRequest, ApprovalResponse, Workflow, WorkflowEvent, utcnow
 
 _HEADS = "countersign_trail_heads"  # session.info: chain -> (seq, hash) within this transaction
+_HELD = "countersign_trail_held"  # session.info: the chains whose workflow row this transaction locked
 
 
 # -- chains, locks, heads ----------------------------------------------------------------
@@ -89,14 +90,27 @@ def stored_head(session: Session | Connection, chain: str) -> tuple[int, str]:
     return (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
 
 
+def chain_held(session: Session, workflow_id: str) -> None:
+    """The caller locked the workflow's row (``SELECT ... FOR UPDATE``) in this
+    transaction: that holds its chain, so sealing its entries takes no second lock."""
+    session.info.setdefault(_HELD, set()).add(str(workflow_id))
+
+
 def _next(session: Session, chain: str, *, locked: bool) -> tuple[int, str]:
     heads: dict[str, tuple[int, str]] = session.info.setdefault(_HEADS, {})
     if chain not in heads:
-        if not locked:
+        if not locked and chain not in session.info.get(_HELD, ()):
             lock_chain(session, chain)
         heads[chain] = stored_head(session, chain)
     seq, prev = heads[chain]
     return seq + 1, prev
+
+
+def begin_chain(session: Session, chain: str) -> None:
+    """``chain`` starts in this transaction: its workflow's row is inserted by it, under
+    an id drawn for it, so nothing precedes the chain's first entry and no other
+    transaction can write to it before this one commits (no lock, no head to read)."""
+    session.info.setdefault(_HEADS, {})[chain] = (0, GENESIS)
 
 
 def _advance(session: Session, chain: str, seq: int, digest: str) -> None:
@@ -204,6 +218,7 @@ def _forget_heads(session: Session, transaction: SessionTransaction) -> None:
     # (a flush's own subtransaction ending changes nothing).
     if transaction.parent is None or transaction.nested:
         session.info.pop(_HEADS, None)
+        session.info.pop(_HELD, None)
 
 
 __all__ = [
@@ -211,7 +226,9 @@ __all__ = [
     "PLATFORM_CHAIN",
     "EVENT_FIELDS",
     "VOTE_FIELDS",
+    "begin_chain",
     "canonical",
+    "chain_held",
     "content_of",
     "entry_hash",
     "event_chain",
