@@ -15,17 +15,20 @@ re-read):
    is ``running``;
 4. INSERT both events (``step.completed``, ``step.started``).
 
-On PostgreSQL the four are one statement (data-modifying CTEs, ``_PG_STEP``),
-after one that locks the workflow's row, draws the next run's id and reads the
-trail's head (to seal the two events): a step is three round trips with the
-commit. On SQLite (in-process, no round trips) they are four statements after
-BEGIN IMMEDIATE, and the head is read by a fifth.
+On PostgreSQL the four are one statement (data-modifying CTEs,
+``_PG_STEP_SQL``), after one that locks the workflow's row, draws the next
+run's id and reads the trail's head (to seal the two events). The step
+statement writes all or nothing (every condition is checked by its first CTE),
+so it is sent with its COMMIT in one round trip (psycopg's pipeline mode): a
+step is two round trips. On SQLite (in-process, no round trips) they are four
+statements after BEGIN IMMEDIATE, and the head is read by a fifth.
 
 When 2 or 3 matches no row (the lease was lost, the workflow was paused,
 cancelled or rolled back under us, or another writer appended to the
-workflow's trail while the lock was awaited) the transaction is rolled back and the
-caller takes the general path, which re-reads the rows under the lock and
-decides; nothing of this attempt is kept. A retry after an outage that hid
+workflow's trail while the lock was awaited) nothing of this attempt is kept
+(SQLite rolls back; PostgreSQL's statement wrote nothing and its COMMIT only
+lets go of the lock) and the caller takes the general path, which re-reads the
+rows under the lock and decides. A retry after an outage that hid
 a successful commit finds the workflow moved on and drops the outcome the
 same way, so an outcome is never applied twice. The commit is durable, as
 every step outcome's: the next step's action runs only after it.
@@ -39,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Integer,
     String,
     bindparam,
@@ -53,6 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert, Update
 
 from core.base.trail_hash import GENESIS
@@ -83,7 +86,6 @@ class StepQueries:
 
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
-        self.pg_step = _PG_STEP
         self.insert_run = _insert_run()
         self.fix_key: Update = (
             update(StepRun).where(StepRun.id == bindparam("run_id")).values(idempotency_key=bindparam("key"))
@@ -148,75 +150,54 @@ def _insert_run() -> Insert:
     )
 
 
-# PostgreSQL: the four writes as one statement (data-modifying CTEs). Each CTE
-# runs only when the one before it matched: no row comes back when the lease,
-# the workflow's position, the trail's head or the run's status is not as the
-# caller left it (the caller rolls back). The next run's id was drawn by the
-# locking statement before it.
-_PG_STEP = (
-    text("""
+# PostgreSQL: the four writes as one statement (data-modifying CTEs), written in
+# the driver's parameter style: it is sent with its COMMIT in one round trip
+# (``_step_and_commit``). It writes all or nothing, so committing it unseen is
+# safe: every condition is checked by the first CTE, on the workflow's row this
+# transaction already holds (the locking statement before it) and in a snapshot
+# taken under that lock (the run still ``running``, the trail's head not moved
+# since the locking statement read it); each later CTE runs on the row before
+# it and has no condition of its own. When the first matches nothing, no row
+# comes back and the COMMIT only lets go of the lock.
+_PG_STEP_SQL = """
 WITH moved AS (
     UPDATE workflows
-       SET current_step = :next_index,
-           current_step_run_id = :next_id,
-           updated_at = :now, engine_errors = 0
-     WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
-       AND current_step = :index AND current_step_run_id = :run_id
+       SET current_step = %(next_index)s,
+           current_step_run_id = %(next_id)s,
+           updated_at = %(now)s, engine_errors = 0
+     WHERE id = %(workflow_id)s AND lease_owner = %(runner_id)s AND status = 'running'
+       AND current_step = %(index)s AND current_step_run_id = %(run_id)s
+       AND EXISTS (SELECT 1 FROM step_runs WHERE id = %(run_id)s AND status = 'running')
        AND NOT EXISTS (SELECT 1 FROM workflow_events
-                        WHERE trail_chain = :workflow_id AND trail_seq > :head_seq)
+                        WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
        AND NOT EXISTS (SELECT 1 FROM approval_responses
-                        WHERE trail_chain = :workflow_id AND trail_seq > :head_seq)
+                        WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
     RETURNING current_step_run_id AS next_id, context
 ), done AS (
-    UPDATE step_runs SET status = 'completed', output = :output, finished_at = :now
-     WHERE id = :run_id AND status = 'running' AND EXISTS (SELECT 1 FROM moved)
+    UPDATE step_runs SET status = 'completed', output = %(output)s, finished_at = %(now)s
+     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM moved)
     RETURNING id
 ), started AS (
     INSERT INTO step_runs (id, workflow_id, step_index, step_name, step_type, status,
                            attempt, started_at, executed_by, idempotency_key)
-    SELECT moved.next_id, :workflow_id, :next_index, :next_name, :next_type, 'running', 1,
-           :now, :runner_id, :prefix || moved.next_id
+    SELECT moved.next_id, %(workflow_id)s, %(next_index)s, %(next_name)s, %(next_type)s, 'running', 1,
+           %(now)s, %(runner_id)s, %(prefix)s || moved.next_id
       FROM moved, done
     RETURNING id, idempotency_key
 ), logged AS (
     INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
                                  data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
-    SELECT :workflow_id, 'step.completed', :runner_id, :name, :before, :after,
-           :completed_data, :now, :chain, :seq_done, :prev_done, :hash_done FROM started
+    SELECT %(workflow_id)s, 'step.completed', %(runner_id)s, %(name)s, %(before)s, %(after)s,
+           %(completed_data)s, %(now)s, %(chain)s, %(seq_done)s, %(prev_done)s, %(hash_done)s FROM started
     UNION ALL
-    SELECT :workflow_id, 'step.started', :runner_id, :next_name, NULL, NULL,
-           :started_data, :now, :chain, :seq_started, :prev_started, :hash_started FROM started
+    SELECT %(workflow_id)s, 'step.started', %(runner_id)s, %(next_name)s, NULL, NULL,
+           %(started_data)s, %(now)s, %(chain)s, %(seq_started)s, %(prev_started)s, %(hash_started)s
+      FROM started
 )
 SELECT started.id, started.idempotency_key, moved.context FROM started, moved
-""")
-    .columns(id=BigInteger(), idempotency_key=String(), context=postgresql.JSONB())
-    .bindparams(
-        bindparam("workflow_id", type_=String()),
-        bindparam("runner_id", type_=String()),
-        bindparam("index", type_=Integer()),
-        bindparam("run_id", type_=BigInteger()),
-        bindparam("next_index", type_=Integer()),
-        bindparam("now", type_=UTCDateTime()),
-        bindparam("output", type_=postgresql.JSONB()),
-        bindparam("next_name", type_=String()),
-        bindparam("next_type", type_=String()),
-        bindparam("prefix", type_=String()),
-        bindparam("name", type_=String()),
-        bindparam("before", type_=postgresql.JSONB()),
-        bindparam("after", type_=postgresql.JSONB()),
-        bindparam("completed_data", type_=postgresql.JSONB()),
-        bindparam("next_id", type_=BigInteger()),
-        bindparam("started_data", type_=postgresql.JSONB()),
-        bindparam("chain", type_=String()),
-        bindparam("seq_done", type_=BigInteger()),
-        bindparam("prev_done", type_=String()),
-        bindparam("hash_done", type_=String()),
-        bindparam("seq_started", type_=BigInteger()),
-        bindparam("prev_started", type_=String()),
-        bindparam("hash_started", type_=String()),
-        bindparam("head_seq", type_=BigInteger()),
-    )
-)
+"""
+_PG_STEP_JSON = ("output", "before", "after", "completed_data", "started_data")
+
 
 # PostgreSQL, before the step statement: lock the workflow's row (the trail's chain
 # lock, core.records.trail) while it is still as the caller left it, draw the next
@@ -378,8 +359,8 @@ def complete_and_start(
         )
         head = (int(locked[1]), str(locked[2])) if locked[1] is not None else (0, GENESIS)
         seal_event_rows(conn, done.workflow_id, events, head=head)
-        row = conn.execute(
-            q.pg_step,
+        row = _step_and_commit(
+            conn,
             {
                 "head_seq": head[0],
                 "next_id": next_id,
@@ -406,7 +387,7 @@ def complete_and_start(
                 "after": after,
                 "completed_data": completed_data,
             },
-        ).first()
+        )
         return None if row is None else NextStart(int(row[0]), str(row[1]), dict(row[2] or {}))
     started = insert_first_run(
         conn,
@@ -447,6 +428,35 @@ def complete_and_start(
     seal_event_rows(conn, done.workflow_id, events)
     conn.execute(q.insert_events, events)
     return NextStart(started.run_id, started.key, dict(moved[0] or {}))
+
+
+def _step_and_commit(conn: Connection, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """PostgreSQL: ``_PG_STEP_SQL`` and its COMMIT sent together (psycopg's pipeline
+    mode): one round trip. The transaction has ended when this returns (SQLAlchemy's
+    own COMMIT after it finds nothing to commit). The row it returned, or None.
+
+    The statement goes through the engine's cursor events like any other (the NUL
+    guard, the statement counters of the tests); a driver error leaves as
+    SQLAlchemy's, as it would from ``conn.execute``."""
+    import psycopg  # PostgreSQL only: not imported for an SQLite database
+    from psycopg.types.json import Jsonb
+
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    bound = {name: Jsonb(value) if name in _PG_STEP_JSON else value for name, value in params.items()}
+    cursor = driver.cursor()
+    conn.dispatch.before_cursor_execute(conn, cursor, _PG_STEP_SQL, params, None, False)
+    try:
+        with driver.pipeline():
+            cursor.execute(_PG_STEP_SQL, bound)
+            driver.commit()
+        row = cursor.fetchone()
+    except psycopg.Error as exc:
+        if driver.broken:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(_PG_STEP_SQL, None, exc, psycopg.Error) from exc
+    conn.dispatch.after_cursor_execute(conn, cursor, _PG_STEP_SQL, params, None, False)
+    return None if row is None else tuple(row)
 
 
 _NOW = bindparam("now", type_=UTCDateTime())

@@ -28,7 +28,8 @@ from tests.helpers.engine import start
 # Issue 16's tamper-evident trail adds, per step, one SELECT of the workflow's chain head
 # (to seal both events before they are written) and, on PostgreSQL, the lock of the
 # workflow's row with the next run's id drawn (the chain's lock; core.engine.step_path).
-# On PostgreSQL the head is read by that locking statement (one round trip fewer).
+# On PostgreSQL the head is read by that locking statement, and the step statement is
+# sent with its COMMIT (psycopg's pipeline mode): two round trips per step.
 STATEMENTS_PER_STEP = {"sqlite": 6, "postgresql": 2}
 COMMITS_PER_STEP = 1
 

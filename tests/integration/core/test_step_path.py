@@ -303,3 +303,35 @@ def _lock_waiters(db: Database) -> int:
                 )
             ).scalar_one()
         )
+
+
+def test_a_run_no_longer_running_gets_nothing_written_by_the_hot_path(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    """The step statement writes all or nothing (on PostgreSQL it is committed unseen,
+    with its COMMIT, in one round trip): the outcome of a run whose status changed
+    under the step (here by hand, not through an operation that would also move the
+    workflow) is not recorded, and nothing of the next start is written."""
+    from core.runtime import build_runner
+    from core.store.tables import StepRun
+
+    @registry.register("undone")
+    def undone(idempotency_key: str) -> dict[str, Any]:
+        calls.add("undone", key=idempotency_key)
+        with db.session() as session:  # the run only, not the workflow's row
+            session.execute(
+                update(StepRun).where(StepRun.idempotency_key == idempotency_key).values(status="rolled_back")
+            )
+        return {"late": True}
+
+    workflow_id = start(db, chain("undone"))
+    build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=1)
+    runs = step_runs(db, workflow_id)
+    assert [(r.step_name, r.status) for r in runs] == [("a", "completed"), ("b", "rolled_back")]
+    assert runs[1].output in (None, {}) and runs[1].finished_at is None
+    workflow = ops.get_workflow(db, workflow_id)
+    assert (workflow.current_step, workflow.current_step_run_id) == (1, runs[1].id)
+    assert [e.step_name for e in events(db, workflow_id, "step.completed")] == ["a"]
+    assert [e.step_name for e in events(db, workflow_id, "step.started")] == ["a", "b"]
+    assert {c["key"] for c in calls.of("undone")} == {runs[1].idempotency_key}
+    assert [c["label"] for c in calls.of("do")] == ["a"]
