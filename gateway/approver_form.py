@@ -24,7 +24,7 @@ import gradio as gr
 from components._schema_resolve import Choices, Undrawable, choices, field_kind, humanise, resolve, sub_ui
 from core.base.errors import InvalidResponse
 
-__all__ = ["FormField", "answer_of", "draw", "drawable", "form_fields"]
+__all__ = ["FormField", "answer_of", "draw", "drawable", "drawn_for_another", "form_fields"]
 
 # Longer strings get a text area instead of one line.
 LONG_TEXT_CHARS = 200
@@ -167,6 +167,16 @@ def draw(field: FormField) -> gr.Component | None:
 def drawable(fields: list[FormField]) -> list[FormField]:
     """The fields that get a widget."""
     return [f for f in fields if f.drawn]
+
+
+def drawn_for_another(
+    approval_id: str | None, drawn_for: str, fields: list[FormField], values: tuple[Any, ...] | list[Any]
+) -> bool:
+    """Whether a click on the form of ``approval_id`` (its ``fields`` read again now)
+    raced a drawing: the form that sent it was drawn for another request
+    (``drawn_for``), or holds another number of widgets than these fields get. Its
+    values would be read against the wrong fields: it is not sent."""
+    return bool(approval_id) and (drawn_for != approval_id or len(values) != len(drawable(fields)))
 
 
 def answer_of(fields: list[FormField], values: list[Any]) -> dict[str, Any]:

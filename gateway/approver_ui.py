@@ -42,7 +42,7 @@ from core.approvals.presentation import RequestView, request_view
 from core.base.errors import CountersignError, InvalidResponse
 from core.base.storable import load_json
 from core.identity import user_tenant
-from gateway.approver_form import answer_of, draw, drawable, form_fields
+from gateway.approver_form import answer_of, draw, drawn_for_another, form_fields
 from gateway.approver_view import view_html
 from gateway.auth import session_user
 from gateway.browser import GRADIO_HEAD, ApproverUiGuard
@@ -272,7 +272,7 @@ def build(db: Database) -> gr.Blocks:
             try:
                 form = answer_form_of(db, user, approval_id) if user and approval_id else {}
                 fields = form_fields(form.get("schema"), form.get("ui"))
-                if approval_id and (drawn_for != approval_id or len(values) != len(drawable(fields))):
+                if drawn_for_another(approval_id, drawn_for, fields, values):
                     return after(approval_id, FORM_NOT_READY, request)
                 data = answer_of(fields, list(values)) if UI_DECISIONS[button] != "reject" else {}
             except CountersignError as exc:

@@ -201,3 +201,54 @@ def test_a_budget_approved_lower_in_the_browser_runs_the_tool_with_the_lower_amo
         expect(page.locator("#cs-result")).to_contain_text("Recorded")
     run(sqlite_db, registry)
     assert calls.of("pay") == [{**PROPOSED, "amount": 9000}]
+
+
+ROTATION_FORM = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {"keys": {"type": "integer", "minimum": 1, "maximum": 5, "default": 1}},
+}
+
+
+def test_a_click_racing_the_next_form_is_not_sent_with_the_old_fields(
+    sqlite_db: Database, approver_page: tuple[Any, str]
+) -> None:
+    """Approve clicked on one request's form while the page draws another's: the click
+    carries which request its fields were drawn for, and the server refuses to read
+    them against another request's schema ("Not sent"), deciding nothing. Tried until
+    the race is hit (the click usually beats the drawing); each try must be safe."""
+    page, _ = approver_page
+    deploy = open_form_request(page, sqlite_db, "Deploy the release")
+    expect(page.locator("#cs-field-replicas input[type=number]")).to_have_value("2")
+    page.locator("#cs-field-replicas input[type=number]").fill("7")
+    engine = ApprovalEngine(sqlite_db)
+    refused = 0
+    for attempt in range(5):
+        rotation = engine.request_approval(
+            None,
+            f"Rotate the keys ({attempt})",
+            approval_type="form",
+            requested_from=ANN,
+            requested_by="agent@example.com",
+            config={"channels": [], "schema": ROTATION_FORM},
+        ).id
+        page.locator("#cs-refresh").click()
+        page.locator("#cs-choice input").click()
+        page.get_by_role("option", name=re.compile(rotation[:8])).click()
+        page.locator("#cs-approve").click()  # at once: the deploy form is still drawn
+        result = page.locator("#cs-result")
+        expect(result).to_contain_text(re.compile("Not sent|Recorded|Refused"))
+        decided = engine.get(rotation)
+        if "Not sent" in (result.text_content() or ""):
+            refused += 1
+            assert decided.status == "pending"
+            break
+        # The drawing won the race: the rotation was answered from its own form.
+        assert decided.status in ("pending", "approved")
+        if decided.status == "approved":
+            assert decided.decision_data == {"keys": 1}
+        page.locator("#cs-choice input").click()
+        page.get_by_role("option", name=re.compile(deploy[:8])).click()
+        expect(page.locator("#cs-field-replicas")).to_be_visible()
+    assert engine.get(deploy).status == "pending"  # never answered with the rotation's click
+    assert refused == 1, "the click never raced the drawing in five tries"
