@@ -57,13 +57,31 @@ def require_chromium() -> None:
     pytest.skip(reason)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A test marked ``each_database`` gets its dashboard on the embedded SQLite file
+    # and, once more, on PostgreSQL (marked ``postgres``, as ``db_url``'s second case).
+    if "dashboard" in metafunc.fixturenames and metafunc.definition.get_closest_marker("each_database"):
+        metafunc.parametrize(
+            "dashboard_database",
+            ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+            indirect=True,
+        )
+
+
 @pytest.fixture
-def dashboard(sqlite_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Dashboard]:
+def dashboard_database(request: pytest.FixtureRequest) -> str:
+    """The URL of the dashboard's database: SQLite unless the test is ``each_database``."""
+    backend = getattr(request, "param", "sqlite")
+    return str(request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url"))
+
+
+@pytest.fixture
+def dashboard(dashboard_database: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Dashboard]:
     """The dashboard with its in-process runner, over a fresh demo database
     whose workflows have all been run up to their first approval."""
     require_chromium()
-    prepare_demo(sqlite_url)
-    app = start_dashboard(sqlite_url, tmp_path)
+    prepare_demo(dashboard_database)
+    app = start_dashboard(dashboard_database, tmp_path)
     try:
         yield app
     finally:

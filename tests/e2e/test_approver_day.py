@@ -85,6 +85,7 @@ def open_inbox(app: Dashboard, page: Any, email: str) -> None:
     expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
 
 
+@pytest.mark.each_database
 def test_a_request_started_by_the_cli_appears_without_reload(
     dashboard: Dashboard, page: Any, tmp_path: Path
 ) -> None:
@@ -129,6 +130,7 @@ def test_a_request_started_by_the_cli_appears_without_reload(
     shot(page, "inbox-live.png")
 
 
+@pytest.mark.each_database
 def test_an_open_approval_page_shows_a_decision_made_elsewhere(dashboard: Dashboard, page: Any) -> None:
     approval_id = ask(dashboard, "Pay the printer")
     open_inbox(dashboard, page, FINANCE)
@@ -192,6 +194,7 @@ def test_admin_views_search_sort_and_reassign(dashboard: Dashboard, page: Any) -
         db.dispose()
 
 
+@pytest.mark.each_database
 def test_bulk_approve_with_one_comment(dashboard: Dashboard, page: Any) -> None:
     first = ask(dashboard, "Bulk one")
     second = ask(dashboard, "Bulk two")
@@ -220,6 +223,7 @@ def test_bulk_approve_with_one_comment(dashboard: Dashboard, page: Any) -> None:
     expect(page.locator(ROW).filter(has_text="Bulk one")).to_have_count(0)
 
 
+@pytest.mark.each_database
 def test_keyboard_moves_opens_approves_and_lists_keys(dashboard: Dashboard, page: Any) -> None:
     approval_id = ask(dashboard, "Keyboard request")
     open_inbox(dashboard, page, FINANCE)
@@ -292,3 +296,33 @@ def test_r_rejects_the_open_request(dashboard: Dashboard, page: Any) -> None:
     page.keyboard.press("r")
     expect(page.get_by_text("You rejected the request.")).to_be_visible()
     assert row_of(dashboard, approval_id).status == "rejected"
+
+
+@pytest.mark.each_database
+@pytest.mark.parametrize("speed", ["human", "machine"])
+def test_a_comment_typed_and_approved_at_once_is_recorded_with_the_decision(
+    dashboard: Dashboard, page: Any, speed: str
+) -> None:
+    """The first click on Approve right after typing a comment decides: the comment is
+    inside the decision's form, so no rerun on leaving the box swallows the click."""
+    approval_id = ask(dashboard, "Approve with a note")
+    open_inbox(dashboard, page, FINANCE)
+    page.goto(f"{dashboard.url}/approval?approval={approval_id}")
+    wait_for_app(page)
+    comment = page.get_by_role("textbox", name="Comment")
+    note = "paid from the Q3 budget"
+    if speed == "human":
+        comment.click()
+        page.keyboard.type(note, delay=90)
+    else:
+        comment.fill(note)
+    page.get_by_role("button", name="Approve", exact=True).click()  # at once, once
+    expect(page.get_by_text("You approved the request.")).to_be_visible()
+    db = dashboard.database()
+    try:
+        engine = ApprovalEngine(db)
+        assert engine.get(approval_id).status == "approved"
+        votes = [(v.approver, v.decision, v.comment, v.channel) for v in engine.responses(approval_id)]
+    finally:
+        db.dispose()
+    assert votes == [(FINANCE, "approve", note, "dashboard")]

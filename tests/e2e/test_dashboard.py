@@ -74,6 +74,7 @@ def _choose(page: Any, label: str, option: str) -> None:
     choice.click()
 
 
+@pytest.mark.each_database
 def test_deep_link_sign_in_fill_form_approve_moves_workflow_on(dashboard: Dashboard, page: Any) -> None:
     workflow, approval = _deploy_rows(dashboard)
     assert workflow.status == "waiting_approval"
@@ -122,6 +123,7 @@ def test_deep_link_sign_in_fill_form_approve_moves_workflow_on(dashboard: Dashbo
     assert chart.locator(".barlayer .point").count() >= 4  # one bar per step run
 
 
+@pytest.mark.each_database
 def test_rollback_with_reason_and_confirmation_restores_checkpoint(dashboard: Dashboard, page: Any) -> None:
     workflow, approval = _deploy_rows(dashboard)
 
