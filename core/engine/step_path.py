@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -444,18 +445,20 @@ def _step_and_commit(conn: Connection, params: dict[str, Any]) -> tuple[Any, ...
     driver = conn.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     bound = {name: Jsonb(value) if name in _PG_STEP_JSON else value for name, value in params.items()}
-    cursor = driver.cursor()
-    conn.dispatch.before_cursor_execute(conn, cursor, _PG_STEP_SQL, params, None, False)
-    try:
-        with driver.pipeline():
-            cursor.execute(_PG_STEP_SQL, bound)
-            driver.commit()
-        row = cursor.fetchone()
-    except psycopg.Error as exc:
-        if driver.broken:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(_PG_STEP_SQL, None, exc, psycopg.Error) from exc
-    conn.dispatch.after_cursor_execute(conn, cursor, _PG_STEP_SQL, params, None, False)
+    # What a listener may annotate, as it would SQLAlchemy's execution context.
+    context = SimpleNamespace(statement=_PG_STEP_SQL, parameters=params)
+    with driver.cursor() as cursor:
+        conn.dispatch.before_cursor_execute(conn, cursor, _PG_STEP_SQL, params, context, False)
+        try:
+            with driver.pipeline():
+                cursor.execute(_PG_STEP_SQL, bound)
+                driver.commit()
+            row = cursor.fetchone()
+        except psycopg.Error as exc:
+            if driver.broken:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(_PG_STEP_SQL, None, exc, psycopg.Error) from exc
+        conn.dispatch.after_cursor_execute(conn, cursor, _PG_STEP_SQL, params, context, False)
     return None if row is None else tuple(row)
 
 
