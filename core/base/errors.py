@@ -122,6 +122,14 @@ class InvalidInput(Invalid):
         super().__init__("The workflow input is invalid: " + "; ".join(self.problems))
 
 
+class UnstorableOutput(Invalid):
+    """A step's output holds what no database can store; the step fails, naming where."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The step's output cannot be stored: " + "; ".join(self.problems))
+
+
 class NulCharacter(InvalidInput):
     """A value holds a NUL character, which nothing stored holds (PostgreSQL cannot even compare one)."""
 

@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session, defer, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.approvals.engine import is_approving, open_approval
-from core.base.errors import CallNotReleased, ToolNotFound, WorkflowNotFound
+from core.base.errors import CallNotReleased, ToolNotFound, UnstorableOutput, WorkflowNotFound
 from core.base.retry import first_line, is_database_unavailable, is_transient
+from core.base.storable import unstorable
 from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import make_call, verify_call
 from core.definitions.gates import needs_person
@@ -907,6 +908,11 @@ class StepExecutor:
                 output = future.result(timeout=step.timeout)
             except concurrent.futures.TimeoutError:
                 raise TimeoutError(f"step timed out after {step.timeout:g}s") from None
+        # What a tool or an agent returned is input like any other: refused here, the
+        # step failing once with where it is wrong, rather than by the database at
+        # commit (PostgreSQL), which would run the step again (or stored by SQLite).
+        if problems := unstorable(output, "output"):
+            raise UnstorableOutput(problems)
         if approval is not None and approval.get("origin") != "task":
             output = {**output, "approval": approval}
         return output

@@ -4,6 +4,8 @@ it; otherwise nothing of it is kept and the general path decides."""
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 from datetime import timedelta
 from typing import Any
@@ -334,4 +336,45 @@ def test_a_run_no_longer_running_gets_nothing_written_by_the_hot_path(
     assert [e.step_name for e in events(db, workflow_id, "step.completed")] == ["a"]
     assert [e.step_name for e in events(db, workflow_id, "step.started")] == ["a", "b"]
     assert {c["key"] for c in calls.of("undone")} == {runs[1].idempotency_key}
+    assert [c["label"] for c in calls.of("do")] == ["a"]
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"deeper": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("output", "where"),
+    [
+        ({"note": "a\x00b"}, "output.note: contains a NUL character"),
+        ({"a\x00": 1}, "output: a key contains a NUL character"),
+        ({"score": [1.0, math.nan]}, r"output.score\[1\]: nan is not a JSON number"),
+        (_nested(500), "output: nested deeper than 64 levels"),
+    ],
+    ids=["nul", "nul-key", "nan", "too-deep"],
+)
+def test_an_output_no_database_can_store_fails_its_step_once_naming_where(
+    db: Database, registry: ToolRegistry, calls: Calls, output: dict[str, Any], where: str
+) -> None:
+    """A tool's output is input: refused by name, the same on SQLite (which would have
+    stored it) and PostgreSQL (whose driver refused it at commit, and the step ran
+    again), before anything of it is written; the tool is not called again."""
+
+    @registry.register("hostile")
+    def hostile(idempotency_key: str) -> dict[str, Any]:
+        calls.add("hostile", key=idempotency_key)
+        return output
+
+    workflow_id = start(db, chain("hostile"))
+    run(db, registry)
+    assert status(db, workflow_id) == "failed"
+    assert len(calls.of("hostile")) == 1
+    runs = step_runs(db, workflow_id)
+    assert [(r.step_name, r.status) for r in runs] == [("a", "completed"), ("b", "failed")]
+    assert runs[1].output in (None, {})
+    assert re.search(where, runs[1].error or ""), runs[1].error
+    assert "The step's output cannot be stored" in (runs[1].error or "")
     assert [c["label"] for c in calls.of("do")] == ["a"]
