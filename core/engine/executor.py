@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session, defer, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.approvals.engine import is_approving, open_approval
-from core.base.errors import CallNotReleased, ToolNotFound, UnstorableOutput, WorkflowNotFound
+from core.base.errors import (
+    CallNotReleased,
+    InvalidTransition,
+    ToolNotFound,
+    UnstorableOutput,
+    WorkflowNotFound,
+)
 from core.base.retry import first_line, is_database_unavailable, is_transient
 from core.base.storable import unstorable
 from core.definitions.approval import ApprovalConfig
@@ -485,7 +491,16 @@ class StepExecutor:
                         )
                         return False, None
                     run = self._start_retry(session, workflow, step, run)
-                elif run.status == "running":
+                elif run.status != "running":
+                    # No state the engine leaves behind (a run changed by hand, say):
+                    # running the step again would repeat its action under the same
+                    # key on every claim. An engine error: retried a few times, then
+                    # the step fails, naming the run.
+                    raise InvalidTransition(
+                        f"Step {step.name!r}'s current run {run.id} is {run.status}, not running: "
+                        "it is not run again."
+                    )
+                else:
                     log.info("step resumed after an interruption", step_run_id=run.id, attempt=run.attempt)
                     store.append_event(
                         session,
