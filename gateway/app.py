@@ -14,7 +14,7 @@ from core.engine.tools import default_registry
 from core.ops.metrics import make_registry
 from core.ops.production import require_production_secrets
 from core.runtime import Database, open_database
-from gateway import api, email_pages, errors, metrics, pages, slack, webhooks_in
+from gateway import api, api_rules, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import BodyLimits, SecurityHeaders
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
     errors.install(app)
     for router in (
         api.router,
+        api_rules.router,
         webhooks_in.router,
         metrics.router,
         slack.router,

@@ -1,0 +1,145 @@
+"""Standing rules over REST (/api/rules: list, create, change, revoke), on SQLite and
+PostgreSQL: what a rule made here releases is what the tool receives, and only for
+as long as it lives; who may make one, and what a hostile body gets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
+from core.identity.users import add_user
+from core.store.db import Database
+from core.store.tables import WorkflowEvent
+from gateway.app import create_app
+from tests.helpers.approved_calls import FINANCE, PROPOSED, REQUESTER, pay_registry, pay_step, run
+from tests.helpers.engine import Calls
+from tests.integration.gateway.conftest import token_for
+
+ADMIN = "rules-admin@example.com"
+
+
+@pytest.fixture
+def client(db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(db, approver_ui=False)) as test_client:
+        yield test_client
+
+
+def pay(db: Database, calls: Calls, amount: float) -> tuple[str, list[Any]]:
+    """Start a guarded payment of ``amount`` and run it: (its workflow, the open requests)."""
+    add_user(db, REQUESTER, role="service")
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": "pay an invoice", "steps": [pay_step()]},
+        input_data={"amount": amount, "note": PROPOSED["note"]},
+        created_by=REQUESTER,
+    ).id
+    run(db, pay_registry(calls))
+    return workflow_id, ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
+
+
+def test_a_rule_made_over_rest_releases_what_it_says_until_revoked(
+    db: Database, client: TestClient, calls: Calls
+) -> None:
+    headers = token_for(db, ADMIN, role="admin")
+    made = client.post(
+        "/api/rules",
+        headers=headers,
+        json={"tool": "pay", "condition": "args.amount <= 500", "days": 2, "note": "small invoices"},
+    )
+    assert made.status_code == 201, made.text
+    rule = made.json()
+    assert (rule["tool"], rule["condition"], rule["state"], rule["created_by"]) == (
+        "pay",
+        "args.amount <= 500",
+        "active",
+        ADMIN,
+    )
+    listed = client.get("/api/rules", headers=headers).json()
+    assert [r["id"] for r in listed] == [rule["id"]]
+
+    # Within the rule: nobody is asked, and the tool receives the call as proposed.
+    released, asked = pay(db, calls, 300)
+    assert asked == [] and ops.get_workflow(db, released).status == "completed"
+    assert calls.of("pay") == [{**PROPOSED, "amount": 300}]
+    # Beyond it: a person is asked, and nothing is paid yet.
+    _, asked = pay(db, calls, 900)
+    assert len(asked) == 1 and len(calls.of("pay")) == 1
+
+    changed = client.patch(
+        f"/api/rules/{rule['id']}", headers=headers, json={"condition": "args.amount <= 1000"}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["condition"] == "args.amount <= 1000"
+    pay(db, calls, 950)
+    assert calls.of("pay")[-1] == {**PROPOSED, "amount": 950}
+
+    revoked = client.post(f"/api/rules/{rule['id']}/revoke", headers=headers)
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+    assert revoked.json()["revoked_by"] == ADMIN
+    _, asked = pay(db, calls, 100)
+    assert len(asked) == 1 and len(calls.of("pay")) == 2  # asked again once revoked
+    again = client.post(f"/api/rules/{rule['id']}/revoke", headers=headers)
+    assert again.status_code == 422 and "already revoked" in again.text
+    assert client.get("/api/rules", headers=headers).json() == []
+    ended = client.get("/api/rules", headers=headers, params={"include_ended": True}).json()
+    assert [(r["id"], r["state"], r["uses"]) for r in ended] == [(rule["id"], "revoked", 2)]
+    with db.read() as session:
+        logged = session.scalars(
+            select(WorkflowEvent.event_type).where(WorkflowEvent.event_type.like("rule.%"))
+        ).all()
+    assert sorted(logged) == ["rule.created", "rule.revoked", "rule.updated"]
+
+
+def test_only_policy_managers_make_rules(db: Database, client: TestClient) -> None:
+    approver = token_for(db, FINANCE, role="approver")
+    refused = client.post(
+        "/api/rules", headers=approver, json={"tool": "pay", "condition": "True", "days": 1}
+    )
+    assert refused.status_code == 403, refused.text
+    assert "policies:manage" in refused.text
+    admin = token_for(db, ADMIN, role="admin")
+    rule = client.post(
+        "/api/rules", headers=admin, json={"tool": "pay", "condition": "True", "days": 1}
+    ).json()
+    for attempt in (
+        client.patch(f"/api/rules/{rule['id']}", headers=approver, json={"days": 90}),
+        client.post(f"/api/rules/{rule['id']}/revoke", headers=approver),
+    ):
+        assert attempt.status_code == 403, attempt.text
+    assert client.get("/api/rules", headers=admin).json()[0]["state"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"tool": "pay", "condition": "__import__('os').system('id')", "days": 1}, "condition"),
+        ({"tool": "pay", "condition": "args.amount <", "days": 1}, "condition"),
+        ({"tool": "pay", "condition": "x" * 5000, "days": 1}, "condition"),
+        ({"tool": "pay", "condition": "True", "days": 1000}, "days"),
+        ({"tool": "pay", "condition": "True", "days": 0}, "days"),
+        ({"tool": "pay", "condition": "True", "days": 1, "owner": "me"}, "owner"),
+        ({"tool": "", "condition": "True", "days": 1}, "tool"),
+    ],
+    ids=["code", "broken", "huge", "too-long", "zero-days", "unknown-field", "no-tool"],
+)
+def test_a_bad_rule_is_refused_naming_what_is_wrong_and_nothing_is_made(
+    db: Database, client: TestClient, body: dict[str, Any], where: str
+) -> None:
+    headers = token_for(db, ADMIN, role="admin")
+    refused = client.post("/api/rules", headers=headers, json=body)
+    assert refused.status_code == 422, refused.text
+    assert where in refused.text
+    assert client.get("/api/rules", headers=headers, params={"include_ended": True}).json() == []
+
+
+def test_an_unknown_rule_is_not_found(db: Database, client: TestClient) -> None:
+    headers = token_for(db, ADMIN, role="admin")
+    assert client.post("/api/rules/999/revoke", headers=headers).status_code == 404
+    assert client.patch("/api/rules/999", headers=headers, json={"note": "x"}).status_code == 404
+    assert client.patch("/api/rules/abc", headers=headers, json={"note": "x"}).status_code == 422
