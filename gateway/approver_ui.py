@@ -36,14 +36,17 @@ from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from components.text import md
-from core.approvals.edits import changed_arguments
-from core.approvals.engine import ApprovalEngine
-from core.approvals.presentation import RequestView, request_view
-from core.base.errors import CountersignError, InvalidResponse
-from core.base.storable import load_json
-from core.identity import user_tenant
+from core.base.errors import CountersignError
+from gateway.approver_answers import (  # the handlers' data, tested without a browser
+    UI_DECISIONS,
+    answer,
+    answer_form_of,
+    call_editor,
+    details,
+    inbox,
+    waiting_line,
+)
 from gateway.approver_form import answer_of, draw, drawn_for_another, form_fields
-from gateway.approver_view import view_html
 from gateway.auth import session_user
 from gateway.browser import GRADIO_HEAD, ApproverUiGuard
 
@@ -51,7 +54,6 @@ if TYPE_CHECKING:
     from core.store.db import Database
 
 MOUNT_PATH = "/approve"
-UI_DECISIONS = {"Approve": "approve", "Approve with changes": "modify", "Reject": "reject"}
 # Three looks for three decisions: approve stands out, a change is secondary, reject warns.
 BUTTON_VARIANTS = {"Approve": "primary", "Approve with changes": "secondary", "Reject": "stop"}
 REFRESH_SECONDS = 5
@@ -59,124 +61,6 @@ FORM_NOT_READY = (
     "**Not sent:** the form was still being drawn for the request you chose. "
     "Check the answer and click again."
 )
-
-
-def schema_defaults(schema: dict[str, Any]) -> dict[str, Any]:
-    """An answer prefilled with the schema's defaults (nested objects too)."""
-    answer: dict[str, Any] = {}
-    for name, prop in (schema.get("properties") or {}).items():
-        if not isinstance(prop, dict):
-            continue
-        if "default" in prop:
-            answer[name] = prop["default"]
-        elif prop.get("type") == "object" and prop.get("properties"):
-            answer[name] = schema_defaults(prop)
-    return answer
-
-
-def inbox(db: Database, user: str) -> list[tuple[str, str]]:
-    """(label, approval id) of the user's open requests, most urgent first."""
-    rows = ApprovalEngine(db).list_pending_approvals(user, limit=200)
-    return [(f"{a.title[:120]} · {a.approval_type} · {a.id[:8]}", a.id) for a in rows]
-
-
-def _view(db: Database, user: str, approval_id: str) -> RequestView:
-    engine = ApprovalEngine(db)
-    approval = engine.get(approval_id, tenant=user_tenant(db, user))
-    return request_view(approval, engine.responses(approval_id))
-
-
-def waiting_line(user: str, count: int) -> str:
-    return f"Signed in as **{md(user)}** · [sign out](/logout) · {count} waiting"
-
-
-def details(db: Database, user: str, approval_id: str | None) -> tuple[str, str, dict[str, Any]]:
-    """The request (HTML blocks in Markdown), the prefilled answer (JSON text) and its schema."""
-    if not approval_id:
-        return "Choose a request.", "{}", {}
-    approval = ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, user))
-    view = request_view(approval, ApprovalEngine(db).responses(approval_id))
-    expires = f"{approval.expires_at:%Y-%m-%d %H:%M} UTC" if approval.expires_at else ""
-    prefilled = json.dumps(schema_defaults(approval.response_schema), indent=2)
-    return view_html(view, expires, approval.proposed_action), prefilled, approval.response_schema
-
-
-def call_editor(db: Database, user: str, approval_id: str | None) -> tuple[str, float | None]:
-    """The call's arguments now (JSON text; empty without a call) and a budget's amount now."""
-    if not approval_id:
-        return "", None
-    view = _view(db, user, approval_id)
-    arguments = (
-        json.dumps(view.call_now["arguments"], indent=2, ensure_ascii=False)
-        if view.call_now is not None
-        else ""
-    )
-    return arguments, view.amount if view.approval_type == "budget" else None
-
-
-def answer_form_of(db: Database, user: str, approval_id: str | None) -> dict[str, Any]:
-    """What the answer form is drawn from: the request's schema and UI schema."""
-    if not approval_id:
-        return {}
-    approval = ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, user))
-    return {"schema": approval.response_schema or {}, "ui": approval.ui_schema or {}, "id": approval.id}
-
-
-def answer(
-    db: Database,
-    user: str | None,
-    approval_id: str | None,
-    button: str,
-    answer_json: str,
-    comment: str,
-    arguments_json: str = "",
-    approved_amount: float | None = None,
-) -> str:
-    """Record the user's answer (channel ``gradio``); a plain message either way.
-
-    ``arguments_json`` is the call's argument editor: the arguments whose
-    value differs from the call's now are the edit. ``approved_amount`` is a
-    budget's amount field: sent when it differs from the amount asked now.
-    """
-    if not user:
-        return "**Refused:** sign in first."
-    if not approval_id:
-        return "**Refused:** choose a request first."
-    decision = UI_DECISIONS.get(button, "approve")
-    try:
-        data = load_json(answer_json or "{}", "(answer)") if decision != "reject" else {}
-        if not isinstance(data, dict):
-            raise InvalidResponse(["(answer): must be a JSON object"])
-        edited = (
-            load_json(arguments_json, "arguments")
-            if decision != "reject" and arguments_json.strip()
-            else None
-        )
-    except ValueError as exc:
-        return f"**Refused:** the answer is not valid JSON: {md(exc)}"
-    try:
-        if edited is not None or approved_amount is not None:
-            view = _view(db, user, approval_id)
-            if edited is not None and not isinstance(edited, dict):
-                raise InvalidResponse(["arguments: the call's arguments must be a JSON object"])
-            changes = changed_arguments(view, edited) if edited and view.call_now else {}
-            if changes:
-                given = data.get("arguments")
-                data["arguments"] = {**(given if isinstance(given, dict) else {}), **changes}
-            if (
-                approved_amount is not None
-                and view.approval_type == "budget"
-                and view.amount is not None
-                and float(approved_amount) != view.amount
-            ):
-                data["approved_amount"] = approved_amount
-        approval = ApprovalEngine(db).respond_to_approval(
-            approval_id, user, decision, data, comment or "", channel="gradio"
-        )
-    except CountersignError as exc:
-        problems = "".join(f"\n- {md(p)}" for p in getattr(exc, "problems", []))
-        return f"**Refused:** {md(exc)}{problems}"
-    return f"**Recorded.** The request is now {approval.status}."
 
 
 def build(db: Database) -> gr.Blocks:

@@ -27,7 +27,7 @@ from core.approvals.engine import ApprovalEngine
 from core.approvals.links import make_link_token
 from core.base.errors import NotAuthorized
 from core.store.db import Database
-from gateway.approver_ui import answer as gradio_answer
+from gateway.approver_answers import answer as gradio_answer
 from gateway.slack import handle_interaction
 from tests.helpers.browser import answer_form
 from tests.integration.gateway.conftest import BOSS, OTHER, REQUESTER, token_for, waiting_workflow

@@ -21,7 +21,7 @@ from core.base.errors import ApprovalNotFound, NulCharacter
 from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.store.db import Database
-from gateway.approver_ui import inbox as gradio_inbox
+from gateway.approver_answers import inbox as gradio_inbox
 from gateway.slack import handle_command
 from tests.acceptance.core.conftest import cli_json
 from tests.integration.gateway.conftest import BOSS, token_for, waiting_workflow

@@ -26,7 +26,7 @@ from core.approvals.presentation import request_view
 from core.engine import workflows as ops
 from core.store.db import Database
 from gateway.app import create_app
-from gateway.approver_ui import answer
+from gateway.approver_answers import answer
 from gateway.hardening import DEFAULT_MAX_BODY, MAX_BODY_ENV
 from tests.helpers.browser import sign_in
 from tests.integration.gateway.conftest import BOSS, token_for

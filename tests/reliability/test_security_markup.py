@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from core.approvals.links import make_link_token
 from core.identity.users import add_user
 from core.store.db import Database
-from gateway.approver_ui import details
+from gateway.approver_answers import details
 from gateway.slack import handle_command, handle_interaction
 from tests.helpers.browser import answer_form
 from tests.integration.dashboard.conftest import _app_over, new_app, no_exception, open_page, sign_in

@@ -50,7 +50,8 @@ from core.channels.slack import approval_blocks, fallback_text, inert
 from core.store.db import Database
 from core.store.tables import ApprovalRequest, utcnow
 from gateway.app import create_app
-from gateway.approver_ui import details, view_html
+from gateway.approver_answers import details
+from gateway.approver_view import view_html
 from gateway.slack import SlackReply, handle_command, handle_interaction
 from tests.helpers.browser import answer_form
 from tests.integration.dashboard.conftest import _app_over, new_app, no_exception, open_page

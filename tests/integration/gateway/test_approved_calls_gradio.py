@@ -24,7 +24,7 @@ from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.store.db import Database
 from gateway.app import create_app
-from gateway.approver_ui import answer, call_editor, details
+from gateway.approver_answers import answer, call_editor, details
 from tests.helpers.approved_calls import (
     CASES,
     FINANCE,

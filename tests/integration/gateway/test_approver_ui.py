@@ -13,7 +13,7 @@ from core.approvals.engine import ApprovalEngine
 from core.identity.users import add_user
 from core.store.db import Database
 from gateway.app import create_app
-from gateway.approver_ui import answer, details, inbox, schema_defaults
+from gateway.approver_answers import answer, details, inbox, schema_defaults
 from tests.helpers.browser import sign_in, sign_out
 from tests.integration.gateway.conftest import BOSS, OTHER, waiting_workflow
 
