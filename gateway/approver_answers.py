@@ -10,12 +10,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from components.text import md
+from core.approvals import standing_rules
 from core.approvals.edits import changed_arguments
 from core.approvals.engine import ApprovalEngine
 from core.approvals.presentation import RequestView, request_view
 from core.base.errors import CountersignError, InvalidResponse
 from core.base.storable import load_json
 from core.identity import user_tenant
+from core.identity.permissions import Action, allowed
 from gateway.approver_view import view_html
 
 if TYPE_CHECKING:
@@ -94,12 +96,18 @@ def answer(
     comment: str,
     arguments_json: str = "",
     approved_amount: float | None = None,
+    *,
+    allow_for_days: float | None = None,
+    allow_when: str | None = None,
 ) -> str:
     """Record the user's answer (channel ``gradio``); a plain message either way.
 
     ``arguments_json`` is the call's argument editor: the arguments whose
     value differs from the call's now are the edit. ``approved_amount`` is a
     budget's amount field: sent when it differs from the amount asked now.
+    ``allow_for_days`` (and ``allow_when``, the condition): "approve, and allow
+    calls like this" (a standing rule, in the same transaction as the vote;
+    ``policies:manage``). Ignored for a rejection.
     """
     if not user:
         return "**Refused:** sign in first."
@@ -133,10 +141,33 @@ def answer(
                 and float(approved_amount) != view.amount
             ):
                 data["approved_amount"] = approved_amount
+        allowing = allow_for_days is not None and decision != "reject"
         approval = ApprovalEngine(db).respond_to_approval(
-            approval_id, user, decision, data, comment or "", channel="gradio"
+            approval_id,
+            user,
+            decision,
+            data,
+            comment or "",
+            channel="gradio",
+            allow_for_days=allow_for_days if allowing else None,
+            allow_when=((allow_when or "").strip() or None) if allowing else None,
         )
     except CountersignError as exc:
         problems = "".join(f"\n- {md(p)}" for p in getattr(exc, "problems", []))
         return f"**Refused:** {md(exc)}{problems}"
-    return f"**Recorded.** The request is now {approval.status}."
+    rule = f" Calls like this are allowed for {allow_for_days:g} days." if allowing else ""
+    return f"**Recorded.** The request is now {approval.status}.{rule}"
+
+
+def may_allow(db: Database, user: str | None, approval_id: str | None) -> str | None:
+    """For a request guarding a call that ``user`` may make standing rules for: the
+    condition "calls like this" means by default (shown as the field's hint); else None."""
+    if not user or not approval_id:
+        return None
+    view = _view(db, user, approval_id)
+    if view.call_now is None:
+        return None
+    approval = ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, user))
+    if not allowed(db, user, Action.POLICIES_MANAGE, tenant=approval.tenant):
+        return None
+    return standing_rules.condition_for_call(dict(view.call_now["arguments"]))

@@ -7,7 +7,8 @@ A request shows as ``core.approvals.presentation`` defines it
 pre-filled in a JSON editor and a budget's amount in a number field; approving
 sends what was changed in them (``{"arguments": {...}}``,
 ``{"approved_amount": N}``) to the engine, which checks the arguments against
-the tool's input schema. The answer itself is a form of one widget per
+the tool's input schema. A policy manager may also "approve, and allow calls
+like this" (a standing rule with the vote, core.approvals.standing_rules). The answer itself is a form of one widget per
 property of the schema (``gateway.approver_form``), drawn again for each
 request with ``gr.render``, its comment and its three buttons inside it: a
 click sends the values the widgets hold at that moment, so nothing typed just
@@ -36,6 +37,7 @@ from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from components.text import md
+from core.approvals.standing_rules import MAX_DAYS
 from core.base.errors import CountersignError
 from gateway.approver_answers import (  # the handlers' data, tested without a browser
     UI_DECISIONS,
@@ -44,6 +46,7 @@ from gateway.approver_answers import (  # the handlers' data, tested without a b
     call_editor,
     details,
     inbox,
+    may_allow,
     waiting_line,
 )
 from gateway.approver_form import answer_of, draw, drawn_for_another, form_fields
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from core.store.db import Database
 
 MOUNT_PATH = "/approve"
+DEFAULT_ALLOW_DAYS = 7
 # Three looks for three decisions: approve stands out, a change is secondary, reject warns.
 BUTTON_VARIANTS = {"Approve": "primary", "Approve with changes": "secondary", "Reject": "stop"}
 REFRESH_SECONDS = 5
@@ -99,16 +103,27 @@ def build(db: Database) -> gr.Blocks:
         except CountersignError as exc:
             return md(exc), "{}", {}, "", None
 
-    def show_form(approval_id: str | None, request: gr.Request) -> tuple[dict[str, Any], Any, Any]:
+    def show_form(
+        approval_id: str | None, request: gr.Request
+    ) -> tuple[dict[str, Any], Any, Any, Any, Any, Any]:
         """What the answer form is drawn from; the call's editor shown only for a guarded
-        call and the amount only for a budget (their values come from ``show``)."""
+        call and the amount only for a budget (their values come from ``show``); "allow
+        calls like this" only for a guarded call the user may make standing rules for."""
         user = _user(request)
         try:
             form = answer_form_of(db, user, approval_id) if user else {}
             arguments_text, amount_now = call_editor(db, user, approval_id) if user else ("", None)
+            like_this = may_allow(db, user, approval_id)
         except CountersignError:
-            form, arguments_text, amount_now = {}, "", None  # show() says why
-        return form, gr.update(visible=bool(arguments_text)), gr.update(visible=amount_now is not None)
+            form, arguments_text, amount_now, like_this = {}, "", None, None  # show() says why
+        return (
+            form,
+            gr.update(visible=bool(arguments_text)),
+            gr.update(visible=amount_now is not None),
+            gr.update(visible=like_this is not None),
+            gr.update(value=False),  # never carried over from another request
+            gr.update(value="", placeholder=like_this or ""),
+        )
 
     def after(approval_id: str | None, message: str, request: gr.Request) -> tuple[str, Any, str]:
         """The message, the list (the request kept while it is still waiting) and the count."""
@@ -149,6 +164,9 @@ def build(db: Database) -> gr.Blocks:
             drawn_for: str,
             arguments_json: str,
             amount: float | None,
+            allow: bool,
+            allow_days: float | None,
+            allow_when: str,
             comment: str,
             *values: Any,
         ) -> tuple[str, Any, str]:
@@ -171,6 +189,8 @@ def build(db: Database) -> gr.Blocks:
                 comment,
                 arguments_json or "",
                 amount,
+                allow_for_days=float(allow_days or 0) if allow else None,
+                allow_when=allow_when,
             )
             return after(approval_id, message, request)
 
@@ -201,6 +221,27 @@ def build(db: Database) -> gr.Blocks:
                 value=None,
                 visible=False,
             )
+        # A standing rule with the vote (core.approvals.standing_rules), as on the dashboard.
+        with gr.Row(visible=False, elem_id="cs-allow-row") as allow_row:
+            allow = gr.Checkbox(
+                label="Approve, and allow calls like this for the days below",
+                elem_id="cs-allow",
+                interactive=True,  # its only listener is drawn later, with the form
+            )
+            allow_days = gr.Number(
+                label="Days",
+                value=DEFAULT_ALLOW_DAYS,
+                minimum=1,
+                maximum=MAX_DAYS,
+                elem_id="cs-allow-days",
+                interactive=True,
+            )
+            allow_when = gr.Textbox(
+                label="Calls like this: a condition on the arguments (empty: each number at most "
+                "this call's, everything else equal)",
+                elem_id="cs-allow-when",
+                interactive=True,
+            )
         # The answer form (fields drawn from the request's schema, the comment and the
         # three buttons) is drawn again whenever another request is chosen.
         form_area = gr.Column()
@@ -230,7 +271,17 @@ def build(db: Database) -> gr.Blocks:
                     # click in flight meanwhile reaches the handler (which checks it).
                     button.click(
                         make_form_handler(label),
-                        inputs=[choice, drawn_for, arguments, amount, comment, *widgets],
+                        inputs=[
+                            choice,
+                            drawn_for,
+                            arguments,
+                            amount,
+                            allow,
+                            allow_days,
+                            allow_when,
+                            comment,
+                            *widgets,
+                        ],
                         outputs=[result, choice, who],
                         api_visibility="private",
                         key=f"cs-decide-{UI_DECISIONS[label]}",
@@ -256,7 +307,12 @@ def build(db: Database) -> gr.Blocks:
         choice.change(
             show, inputs=[choice], outputs=[info, editor, schema, arguments, amount], api_name="details"
         )
-        choice.change(show_form, inputs=[choice], outputs=[form, arguments, amount], api_visibility="private")
+        choice.change(
+            show_form,
+            inputs=[choice],
+            outputs=[form, arguments, amount, allow_row, allow, allow_when],
+            api_visibility="private",
+        )
         for label, button in zip(UI_DECISIONS, api_buttons, strict=True):
             button.click(
                 make_handler(label),

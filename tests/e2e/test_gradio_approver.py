@@ -14,11 +14,20 @@ import pytest
 from playwright.sync_api import expect
 
 from core.approvals.engine import ApprovalEngine
+from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.store.db import Database
 from gateway.approver_ui import REFRESH_SECONDS
 from tests.e2e.server import REPO_ROOT, UI_TIMEOUT_MS, VIEWPORT
-from tests.helpers.approved_calls import FINANCE, PROPOSED, pay_registry, run, waiting
+from tests.helpers.approved_calls import (
+    FINANCE,
+    PROPOSED,
+    REQUESTER,
+    pay_registry,
+    pay_step,
+    run,
+    waiting,
+)
 from tests.helpers.engine import Calls
 from tests.reliability.browser_sites import gateway_site
 
@@ -191,6 +200,7 @@ def test_a_budget_approved_lower_in_the_browser_runs_the_tool_with_the_lower_amo
         amount = page.locator("#cs-amount input")
         expect(amount).to_have_value("12500")
         expect(page.locator("#cs-arguments")).to_be_visible()  # a guarded call: its editor
+        expect(page.locator("#cs-allow-row")).to_be_hidden()  # an approver makes no rules
         if speed == "human":
             amount.click()
             page.keyboard.press("ControlOrMeta+a")
@@ -252,3 +262,46 @@ def test_a_click_racing_the_next_form_is_not_sent_with_the_old_fields(
         expect(page.locator("#cs-field-replicas")).to_be_visible()
     assert engine.get(deploy).status == "pending"  # never answered with the rotation's click
     assert refused == 1, "the click never raced the drawing in five tries"
+
+
+def test_approve_and_allow_calls_like_this_in_the_browser_releases_the_next_one(
+    sqlite_db: Database, approver_page: tuple[Any, str], chromium: Any
+) -> None:
+    """A policy manager approves a payment and allows calls like it for a week, with a
+    condition: the tool receives this call, then the next one within the condition
+    without anybody being asked; one beyond it is asked about."""
+    _, gateway = approver_page
+    calls = Calls()
+    registry = pay_registry(calls)
+    add_user(sqlite_db, FINANCE, password=PASSWORD, role="admin")
+    _, approval = waiting(sqlite_db, registry)
+    with signed_in(chromium, gateway, FINANCE) as page:
+        page.locator("#cs-choice input").click()
+        page.get_by_role("option", name=re.compile(approval.id[:8])).click()
+        expect(page.locator("#cs-allow-row")).to_be_visible()
+        expect(page.locator("#cs-allow-when textarea, #cs-allow-when input").first).to_have_attribute(
+            "placeholder", re.compile(r"args\.amount <= 12500")
+        )
+        page.locator("#cs-allow input[type=checkbox]").check()
+        page.locator("#cs-allow-days input[type=number]").fill("7")
+        page.locator("#cs-allow-when textarea, #cs-allow-when input").first.fill("args.amount <= 13000")
+        page.locator("#cs-approve").click()
+        expect(page.locator("#cs-result")).to_contain_text("Calls like this are allowed for 7 days")
+    run(sqlite_db, registry)
+    assert calls.of("pay") == [PROPOSED]
+    released, _ = waiting_or_released(sqlite_db, registry, 12000)
+    assert released and calls.of("pay")[-1] == {**PROPOSED, "amount": 12000}
+    released, _ = waiting_or_released(sqlite_db, registry, 14000)
+    assert not released and len(calls.of("pay")) == 2
+
+
+def waiting_or_released(db: Database, registry: Any, amount: float) -> tuple[bool, str]:
+    """Start a guarded payment of ``amount`` and run it: (released without asking, its id)."""
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": "pay an invoice", "steps": [pay_step()]},
+        input_data={"amount": amount, "note": PROPOSED["note"]},
+        created_by=REQUESTER,
+    ).id
+    run(db, registry)
+    return ops.get_workflow(db, workflow_id).status == "completed", workflow_id

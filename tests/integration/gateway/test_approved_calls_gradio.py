@@ -147,3 +147,35 @@ def test_agent_text_cannot_link_or_embed_in_the_view(db: Database, calls: Calls)
         "&lt;/b&gt;<br><br># big" in markdown
     )
     assert "<b>" not in markdown
+
+
+def test_allow_calls_like_this_needs_policies_manage_and_is_one_transaction(
+    db: Database, calls: Calls
+) -> None:
+    """From the Gradio handler: an approver without ``policies:manage`` who asks for a
+    standing rule is refused and records no vote (the vote and the rule are one
+    transaction); a rejection makes no rule; a policy manager's approval makes it."""
+    from core.approvals.standing_rules import list_rules
+    from core.base.errors import NotAuthorized
+
+    registry = pay_registry(calls)
+    _, approval = waiting(db, registry)
+    add_user(db, FINANCE, role="approver")
+    refused = answer(db, FINANCE, approval.id, "Approve", "{}", "", allow_for_days=7)
+    assert refused.startswith("**Refused:**") and "policies:manage" in refused
+    assert ApprovalEngine(db).get(approval.id).status == "pending"
+    assert ApprovalEngine(db).responses(approval.id) == []
+    add_user(db, FINANCE, role="admin")
+    assert answer(db, FINANCE, approval.id, "Reject", "{}", "no", allow_for_days=7).startswith("**Recorded")
+    assert list_rules(db, FINANCE, include_ended=True) == []
+    _, second = waiting(db, registry)
+    made = answer(db, FINANCE, second.id, "Approve", "{}", "", allow_for_days=3, allow_when="args.amount < 1")
+    assert made.endswith("Calls like this are allowed for 3 days."), made
+    [rule] = list_rules(db, FINANCE)
+    assert (rule["tool"], rule["condition"], rule["source_approval_id"]) == (
+        "pay",
+        "args.amount < 1",
+        second.id,
+    )
+    with pytest.raises(NotAuthorized):
+        list_rules(db, "nobody@example.com")
