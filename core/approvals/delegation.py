@@ -1,9 +1,9 @@
 """Delegation and backup approvers.
 
 **Out of office.** A person sets "out of office until <date>, delegate to
-<person>" (Settings, ``python -m core ooo set``). Until then, a request (or
-a budget level) addressed to them by email is addressed to their delegate
-instead (followed through a delegate who is away too, never round a loop),
+<person>" (Settings, ``python -m core ooo set``). Until then, a request (a budget level, a
+level of its ``escalate_to`` chain) addressed to them by email is addressed to
+their delegate instead (followed through a delegate who is away too, never round a loop),
 and the trail says so (``approval.delegated``: from, to, until). Groups are
 not redirected: their other members still answer. A delegate must have an
 account that may answer requests, in the person's own tenant. Setting one's

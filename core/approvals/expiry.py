@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.approvals.delegation import delegate_approvers
 from core.approvals.reminders import schedule_reminders
 from core.approvals.veto import is_veto, release_after_window
 from core.base.errors import ApprovalClosed, InvalidTransition
@@ -132,7 +133,11 @@ def _escalate(
     chain = config.escalate_to
     level = chain[approval.escalations]
     approval.escalations += 1
-    approval.approvers = list(dict.fromkeys(a.strip().lower() for a in level))
+    # A level's person who is out of office is replaced by their delegate, as on a
+    # request's first level (core.approvals.delegation; audited there).
+    approval.approvers = delegate_approvers(
+        session, approval, list(dict.fromkeys(a.strip().lower() for a in level))
+    )
     approval.threshold = 1
     now = utcnow()
     approval.expires_at = now + timedelta(seconds=config.timeout or DEFAULT_LEVEL_SECONDS)

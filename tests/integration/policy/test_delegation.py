@@ -14,7 +14,7 @@ from core.engine import workflows as ops
 from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
 from core.store.db import Database
-from core.store.tables import ApprovalBackup, Notification, OutOfOffice, utcnow
+from core.store.tables import ApprovalBackup, ApprovalRequest, Notification, OutOfOffice, utcnow
 from tests.helpers.approved_calls import FINANCE, REQUESTER, pay_step
 from tests.helpers.approved_calls import pay_registry as _pay_registry
 from tests.helpers.engine import Calls, events, open_approval_of, run, status
@@ -264,3 +264,33 @@ def test_the_audit_trail_holds_with_delegation_and_backups(
     assert [e.event_type for e in events(db, workflow_id, "approval.delegated")] == ["approval.delegated"]
     assert first_break(verify(db, ADMIN)) is None
     assert first_break(verify(db, ADMIN, workflow_id)) is None
+
+
+def test_an_escalation_to_someone_away_goes_to_their_delegate(
+    db: Database,
+    pay_registry: ToolRegistry,
+    calls: Calls,
+    people: None,
+) -> None:
+    """The next level of an ``escalate_to`` chain is addressed like a first level: a
+    person away is replaced by their delegate, who is notified and answers; the call
+    the delegate approves is the call that runs."""
+    delegation.set_out_of_office(db, BACKUP, until=utcnow() + timedelta(days=1), delegate=DEPUTY)
+    workflow_id = pay(db, timeout="1h", on_timeout="escalate", escalate_to=[[BACKUP]])
+    run(db, pay_registry)
+    request = open_approval_of(db, workflow_id)
+    assert request.approvers == [FINANCE]
+    with db.session() as session:
+        session.get_one(ApprovalRequest, request.id).expires_at = utcnow() - timedelta(seconds=1)
+    assert ApprovalEngine(db).expire_due() == 1
+    escalated = open_approval_of(db, workflow_id)
+    assert escalated.approvers == [DEPUTY]
+    assert DEPUTY in recipients(db, request.id) and BACKUP not in recipients(db, request.id)
+    [event] = events(db, workflow_id, "approval.delegated")
+    assert (event.data["from"], event.data["to"]) == (BACKUP, DEPUTY)
+    with pytest.raises(NotAuthorized):
+        ApprovalEngine(db).respond_to_approval(request.id, BACKUP, "approve")
+    ApprovalEngine(db).respond_to_approval(request.id, DEPUTY, "approve")
+    run(db, pay_registry)
+    assert status(db, workflow_id) == "completed"
+    assert calls.of("pay") == [{"amount": 10, "currency": "USD", "note": "n"}]
