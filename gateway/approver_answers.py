@@ -17,7 +17,6 @@ from core.approvals.presentation import RequestView, request_view
 from core.base.errors import CountersignError, InvalidResponse
 from core.base.storable import load_json
 from core.identity import user_tenant
-from core.identity.permissions import Action, allowed
 from gateway.approver_view import view_html
 
 if TYPE_CHECKING:
@@ -160,14 +159,8 @@ def answer(
 
 
 def may_allow(db: Database, user: str | None, approval_id: str | None) -> str | None:
-    """For a request guarding a call that ``user`` may make standing rules for: the
-    condition "calls like this" means by default (shown as the field's hint); else None."""
+    """``standing_rules.allow_offer`` for the request ``user`` chose (None: not offered)."""
     if not user or not approval_id:
         return None
-    view = _view(db, user, approval_id)
-    if view.call_now is None:
-        return None
     approval = ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, user))
-    if not allowed(db, user, Action.POLICIES_MANAGE, tenant=approval.tenant):
-        return None
-    return standing_rules.condition_for_call(dict(view.call_now["arguments"]))
+    return standing_rules.allow_offer(db, user, approval, _view(db, user, approval_id).call_now)

@@ -8,12 +8,13 @@ pre-filled in a JSON editor and a budget's amount in a number field; approving
 sends what was changed in them (``{"arguments": {...}}``,
 ``{"approved_amount": N}``) to the engine, which checks the arguments against
 the tool's input schema. A policy manager may also "approve, and allow calls
-like this" (a standing rule with the vote, core.approvals.standing_rules). The answer itself is a form of one widget per
-property of the schema (``gateway.approver_form``), drawn again for each
-request with ``gr.render``, its comment and its three buttons inside it: a
-click sends the values the widgets hold at that moment, so nothing typed just
-before is lost. The HTTP API keeps its shape (``/approve/gradio_api/run/
-approve|modify|reject`` with the answer as JSON text), served by hidden inputs.
+like this" (a standing rule with the vote, core.approvals.standing_rules).
+The answer itself is a form of one widget per property of the schema
+(``gateway.approver_form``), drawn again for each request with ``gr.render``,
+its comment and its three buttons inside it: a click sends the values the
+widgets hold at that moment, so nothing typed just before is lost. The HTTP
+API keeps its shape (``/approve/gradio_api/run/approve|modify|reject`` with
+the answer as JSON text), served by hidden inputs.
 
 Sign-in is the gateway's (a session cookie from ``/login``), handed to Gradio
 through ``auth_dependency``; without it Gradio answers 401 and the gateway

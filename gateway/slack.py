@@ -39,6 +39,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from core.approvals import standing_rules
 from core.approvals.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
 from core.approvals.engine import ApprovalEngine
 from core.approvals.inbox import is_asked
@@ -50,6 +51,7 @@ from core.base.errors import (
     ConfigurationError,
     CountersignError,
     InvalidResponse,
+    InvalidRule,
     NotAuthorized,
 )
 from core.base.secrets import secret as _secret
@@ -352,7 +354,13 @@ def open_editor(
     from slack_sdk.errors import SlackApiError
 
     try:
-        modal = edit_modal(approval.id, view, approval.title, level=approval.level)
+        modal = edit_modal(
+            approval.id,
+            view,
+            approval.title,
+            level=approval.level,
+            allow_hint=standing_rules.allow_offer(db, email, approval, view.call_now),
+        )
         WebClient(token=token, base_url=_api_url(), timeout=5).views_open(trigger_id=trigger_id, view=modal)
     except (SlackApiError, OSError, CountersignError) as exc:
         log.warning("slack.views_open_failed", approval_id=approval_id, error=str(exc))
@@ -424,6 +432,12 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
     decision, data = answer_for(
         current, changes=changes, approved_amount=read_amount(submitted.amount), tool=submitted.tool
     )
+    allow_days: float | None = None
+    if submitted.allow is not None:
+        try:
+            allow_days = float(submitted.allow.days or "")
+        except ValueError:
+            return refused({"allow_for_days": ["give the number of days calls like this are allowed"]})
     view_id = str(view.get("id") or "") if isinstance(view, dict) else ""
     try:
         with vouched(slack_user_id=user_id.upper()):  # recorded with the vote
@@ -439,16 +453,37 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
                 channel="slack",
                 level=submitted.level,
                 digest=submitted.digest,
+                allow_for_days=allow_days,
+                allow_when=submitted.allow.when if submitted.allow is not None else None,
             )
     except InvalidResponse as exc:
         return refused(problems_by_field(exc.problems, current))
+    except InvalidRule as exc:  # under the standing rule's inputs: "allow_when: ..."
+        return refused(_rule_problems(exc.problems))
     except CountersignError as exc:
         return refused({"": [str(exc)]})
     log.info("slack.decided", approval_id=approval.id, approver=email, decision=decision, edited=sorted(data))
     text = f"You approved “{inert(decided.title)}”" + (" with changes." if decision == "modify" else ".")
+    if allow_days is not None:
+        text += f" Calls like this are allowed for {allow_days:g} days."
     if decided.status == "pending":
         text += " The request is waiting for other approvers."
     return SlackReply(text, True, None, ack={"response_action": "update", "view": _done_view(text)})
+
+
+def _rule_problems(problems: list[str]) -> dict[str, list[str]]:
+    """A refused standing rule's problems by the field each names (``allow_when: ...``)."""
+    by_field: dict[str, list[str]] = {}
+    for problem in problems:
+        field, _, message = problem.partition(": ")
+        if field in ("allow_for_days", "days"):
+            field = "allow_for_days"
+        elif field in ("allow_when", "condition"):
+            field = "allow_when"
+        else:
+            field, message = "allow", problem
+        by_field.setdefault(field, []).append(message or problem)
+    return by_field
 
 
 def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:

@@ -820,7 +820,7 @@ class ApprovalEngine:
                 comment=comment,
             )
             if allow_for_days is not None:
-                _check_allow(
+                check_allow(
                     session,
                     store.get_approval(session, approval_id),
                     approver_id,
@@ -916,7 +916,7 @@ class ApprovalEngine:
         )
 
 
-def _check_allow(
+def check_allow(
     session: Session,
     approval: ApprovalRequest,
     approver: str,
@@ -924,6 +924,8 @@ def _check_allow(
     days: float,
     condition: str | None,
 ) -> None:
+    """Refuse "approve, and allow calls like this" (``InvalidRule``, ``NotAuthorized``)
+    unless the answer approves a guarded call and ``approver`` may make the rule."""
     if decision == "reject":
         raise InvalidRule(["allow_for_days: only an approving answer can allow calls like this"])
     standing_rules.check_answer_rule(session, approval, approver, days, condition)
@@ -937,6 +939,7 @@ __all__ = [
     "ApprovalEngine",
     "open_approval",
     "record_response",
+    "check_allow",
     "expire",
     "cancel_open_approvals",
     "current_call",

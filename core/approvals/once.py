@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.approvals import standing_rules
 from core.base.errors import AnswerOutdated, AnswerReplayed
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, UsedToken, utcnow
@@ -99,6 +100,8 @@ def respond_once(
     channel: str,
     level: int | None = None,
     digest: Any = ANY,
+    allow_for_days: float | None = None,
+    allow_when: str | None = None,
 ) -> ApprovalRequest:
     """Record one answer that may decide only once (``key``) and only for ``level``
     (and the call ``digest``), in one transaction with spending the key. Without a
@@ -106,9 +109,11 @@ def respond_once(
     call are checked.
 
     The engine's own checks apply as for any answer; they run once before any
-    lock is taken, as ``ApprovalEngine.respond_to_approval`` does.
+    lock is taken, as ``ApprovalEngine.respond_to_approval`` does; so does
+    ``allow_for_days`` ("approve, and allow calls like this": the standing rule
+    is made in the same transaction).
     """
-    from core.approvals.engine import check_vote, lock_approval, record_response
+    from core.approvals.engine import check_allow, check_vote, lock_approval, record_response
 
     with db.read() as session:
         if key is not None and is_spent(session, key):
@@ -116,6 +121,8 @@ def respond_once(
         approval = store.get_approval(session, approval_id)
         check_issued_for(approval, what=what, level=level, digest=digest)
         check_vote(session, approval, approver=approver, decision=decision, data=data, comment=comment)
+        if allow_for_days is not None:
+            check_allow(session, approval, approver, decision, allow_for_days, allow_when)
     with (
         structlog.contextvars.bound_contextvars(approval_id=approval_id, actor=approver),
         db.session() as session,
@@ -140,6 +147,8 @@ def respond_once(
             status=answered.status,
             once=True,
         )
+        if allow_for_days is not None:
+            standing_rules.rule_from_answer(session, answered, approver, allow_for_days, allow_when)
         return answered
 
 

@@ -19,6 +19,7 @@ Creating, editing and revoking needs ``policies:manage``; listing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from core.base.errors import InvalidRule, RuleNotFound
 from core.definitions.gates import GateError, check_expression, evaluate
-from core.identity.permissions import Action, check
+from core.identity.permissions import Action, allowed, check
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, StandingRule, User, Workflow, utcnow
 from core.store.tenancy import tenant_of, tenant_scope
@@ -65,6 +66,18 @@ def condition_for_call(arguments: dict[str, Any]) -> str:
         else:
             parts.append(f"{_argument(name)} == {_literal(value)}")
     return " and ".join(parts) or "True"
+
+
+def allow_offer(
+    db: Database, user: str, approval: ApprovalRequest, call_now: Mapping[str, Any] | None
+) -> str | None:
+    """Whether "approve, and allow calls like this" is offered to ``user`` answering
+    ``approval``: for a guarded call (``call_now``, the call as it stands) that they may
+    make standing rules for, the condition "like this" means by default (the hint of
+    the condition's field); otherwise None, and no interface shows the option."""
+    if call_now is None or not allowed(db, user, Action.POLICIES_MANAGE, tenant=approval.tenant):
+        return None
+    return condition_for_call(dict(call_now["arguments"]))
 
 
 def _problems(
@@ -367,6 +380,7 @@ def used(rule: StandingRule) -> dict[str, Any]:
 
 
 __all__ = [
+    "allow_offer",
     "MAX_DAYS",
     "add_rule",
     "check_answer_rule",

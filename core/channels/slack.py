@@ -72,6 +72,15 @@ from core.channels.base import (
     PermanentFailure,
     TemporaryFailure,
 )
+from core.channels.slack_allow import (
+    ALLOW_BLOCK,
+    ALLOW_BLOCK_IDS,
+    ALLOW_DAYS_BLOCK,
+    ALLOW_WHEN_BLOCK,
+    AllowAnswer,
+    allow_blocks,
+    read_allow,
+)
 from core.channels.text import SLACK_OPEN_ACTION, mrkdwn_escape
 from core.channels.timers import reminder_notice
 from core.outbox.settings import SLACK_TOKEN_ENV, slack_configured
@@ -427,12 +436,20 @@ def _input_element(entry: ArgumentField) -> dict[str, Any] | None:
 
 
 def edit_modal(
-    approval_id: str, view: RequestView, title: str = "", *, level: int | None = None
+    approval_id: str,
+    view: RequestView,
+    title: str = "",
+    *,
+    level: int | None = None,
+    allow_hint: str | None = None,
 ) -> dict[str, Any]:
     """The modal an approver edits the call (and a budget's amount) in, as ``views.open``
     takes it. ``private_metadata`` names the request, its level and the digest of the
-    call shown, so a submission about a call or level that has moved on since is refused."""
+    call shown, so a submission about a call or level that has moved on since is refused.
+    ``allow_hint`` (``standing_rules.allow_offer``): also offer "approve, and allow calls
+    like this" (core.channels.slack_allow)."""
     blocks: list[dict[str, Any]] = []
+    reserved = 4 + (len(ALLOW_BLOCK_IDS) if allow_hint is not None else 0)
     about = title or view.title
     blocks.append({"type": "section", "text": _md(_inert_cut(about, 500)).to_dict()})
     if view.tool is not None:
@@ -454,7 +471,7 @@ def edit_modal(
     for entry in argument_fields(view):
         element = _input_element(entry)
         block_id = ARGUMENT_BLOCK + entry.name
-        if element is None or len(block_id) > BLOCK_ID_MAX or len(blocks) >= MODAL_MAX_BLOCKS - 4:
+        if element is None or len(block_id) > BLOCK_ID_MAX or len(blocks) >= MODAL_MAX_BLOCKS - reserved:
             skipped.append(entry.name)
             continue
         block: dict[str, Any] = {
@@ -518,6 +535,8 @@ def edit_modal(
                 },
             }
         )
+    if allow_hint is not None:
+        blocks.extend(allow_blocks(allow_hint, INPUT_ACTION))
     blocks.append(
         {
             "type": "input",
@@ -563,6 +582,8 @@ class EditSubmission:
     block_ids: list[str]
     # The level of the request the modal was opened at (None: not named).
     level: int | None = None
+    # "Approve, and allow calls like this", when offered and ticked.
+    allow: AllowAnswer | None = None
 
 
 def _state_text(state: Any) -> str | None:
@@ -619,16 +640,27 @@ def read_edit_submission(view: dict[str, Any]) -> EditSubmission:
         comment=comment,
         block_ids=block_ids,
         level=level if isinstance(level, int) and not isinstance(level, bool) and level >= 0 else None,
+        allow=read_allow(values, INPUT_ACTION),
     )
+
+
+# A refused standing rule's problems, by the field they name, under its input.
+ALLOW_PROBLEM_BLOCKS = {
+    "allow": ALLOW_BLOCK,
+    "allow_for_days": ALLOW_DAYS_BLOCK,
+    "allow_when": ALLOW_WHEN_BLOCK,
+}
 
 
 def submission_errors(problems: dict[str, list[str]], block_ids: list[str]) -> dict[str, str]:
     """``response_action: errors``: each refusal under the input it names (an argument's,
-    the approved amount's), the rest under the first input."""
+    the approved amount's, the standing rule's), the rest under the first input."""
     errors: dict[str, str] = {}
     first = next((b for b in block_ids if b != COMMENT_BLOCK), block_ids[0] if block_ids else COMMENT_BLOCK)
     for key, messages in problems.items():
-        block = AMOUNT_BLOCK if key == AMOUNT else ARGUMENT_BLOCK + key if key != GENERAL else first
+        block = ALLOW_PROBLEM_BLOCKS.get(key) or (
+            AMOUNT_BLOCK if key == AMOUNT else ARGUMENT_BLOCK + key if key != GENERAL else first
+        )
         if block not in block_ids:
             block = first
             messages = [f"{key}: {m}" if key not in (GENERAL, AMOUNT) else m for m in messages]

@@ -18,11 +18,24 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
+from core.approvals import standing_rules
 from core.approvals.engine import ApprovalEngine
 from core.channels.slack import AMOUNT_BLOCK, ARGUMENT_BLOCK, COMMENT_BLOCK, EDIT_ACTION
+from core.channels.slack_allow import ALLOW_BLOCK, ALLOW_DAYS_BLOCK, ALLOW_WHEN_BLOCK
+from core.engine import workflows as ops
+from core.identity.users import add_user
 from core.store.db import Database
 from gateway.slack import handle_socket_request
-from tests.helpers.approved_calls import CASES, FINANCE, PROPOSED, pay_registry, run, waiting
+from tests.helpers.approved_calls import (
+    CASES,
+    FINANCE,
+    PROPOSED,
+    REQUESTER,
+    pay_registry,
+    pay_step,
+    run,
+    waiting,
+)
 from tests.helpers.engine import Calls
 from tests.integration.gateway.loopback import Recorder, loopback_server
 from tests.integration.gateway.test_slack import SECRET, click, signed
@@ -284,3 +297,75 @@ def test_a_budget_gate_without_a_call_asks_only_the_amount(
     assert done["response_action"] == "update", done
     decided = ApprovalEngine(db).get(approval.id)
     assert (decided.status, decided.decision_data["approved_amount"]) == ("modified", 300)
+
+
+# -- "approve, and allow calls like this" in the modal ---------------------------------
+
+
+def ticked(modal: dict[str, Any], days: str | None, when: str | None) -> dict[str, Any]:
+    """The modal submitted with the standing rule's option ticked."""
+    sent = submission(modal, {ALLOW_DAYS_BLOCK: days, ALLOW_WHEN_BLOCK: when})
+    values = sent["view"]["state"]["values"]
+    values[ALLOW_BLOCK] = {
+        "value": {"type": "checkboxes", "selected_options": [{"value": "allow", "text": {"text": "Approve"}}]}
+    }
+    return sent
+
+
+def pay_more(db: Database, registry: Any, amount: float) -> bool:
+    """Another guarded payment of ``amount``, run: whether it was released without asking."""
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": "pay an invoice", "steps": [pay_step()]},
+        input_data={"amount": amount, "note": PROPOSED["note"]},
+        created_by=REQUESTER,
+    ).id
+    run(db, registry)
+    return ops.get_workflow(db, workflow_id).status == "completed"
+
+
+def test_a_policy_manager_approves_and_allows_calls_like_this_from_the_modal(
+    client: TestClient, db: Database, calls: Calls, slack: Recorder
+) -> None:
+    registry = pay_registry(calls)
+    _, approval = waiting(db, registry)
+    add_user(db, FINANCE, role="admin")
+    modal = open_modal(client, slack, approval.id)
+    fields = inputs(modal)
+    assert {ALLOW_BLOCK, ALLOW_DAYS_BLOCK, ALLOW_WHEN_BLOCK} <= set(fields)
+    assert "args.amount <= 12500" in fields[ALLOW_WHEN_BLOCK]["element"]["placeholder"]["text"]
+    refused = post(client, ticked(modal, "7", "args.amount <")).json()
+    assert refused["response_action"] == "errors"
+    assert "not a valid expression" in refused["errors"][ALLOW_WHEN_BLOCK]
+    assert ApprovalEngine(db).responses(approval.id) == []  # the vote and the rule, or neither
+    answered = post(client, ticked(modal, "7", "args.amount <= 13000")).json()
+    assert answered["response_action"] == "update", answered
+    assert "Calls like this are allowed for 7 days" in answered["view"]["blocks"][0]["text"]["text"]
+    run(db, registry)
+    assert calls.of("pay") == [PROPOSED]
+    assert pay_more(db, registry, 12000) and calls.of("pay")[-1] == {**PROPOSED, "amount": 12000}
+    assert not pay_more(db, registry, 14000) and len(calls.of("pay")) == 2
+    [rule] = standing_rules.list_rules(db, FINANCE)
+    assert (rule["condition"], rule["source_approval_id"], rule["uses"]) == (
+        "args.amount <= 13000",
+        approval.id,
+        1,
+    )
+
+
+def test_the_option_is_not_offered_to_an_approver_and_a_crafted_one_is_refused(
+    client: TestClient, db: Database, calls: Calls, slack: Recorder
+) -> None:
+    registry = pay_registry(calls)
+    _, approval = waiting(db, registry)
+    add_user(db, FINANCE, role="approver")
+    modal = open_modal(client, slack, approval.id)
+    assert not {ALLOW_BLOCK, ALLOW_DAYS_BLOCK, ALLOW_WHEN_BLOCK} & set(inputs(modal))
+    refused = post(client, ticked(modal, "90", None)).json()
+    assert refused["response_action"] == "errors"
+    assert "policies:manage" in " ".join(refused["errors"].values())
+    assert set(refused["errors"]) <= set(inputs(modal))
+    assert ApprovalEngine(db).get(approval.id).status == "pending"
+    assert ApprovalEngine(db).responses(approval.id) == []
+    run(db, registry)
+    assert calls.of("pay") == []
