@@ -143,3 +143,22 @@ def test_an_unknown_rule_is_not_found(db: Database, client: TestClient) -> None:
     assert client.post("/api/rules/999/revoke", headers=headers).status_code == 404
     assert client.patch("/api/rules/999", headers=headers, json={"note": "x"}).status_code == 404
     assert client.patch("/api/rules/abc", headers=headers, json={"note": "x"}).status_code == 422
+
+
+def test_a_tenants_admin_sees_and_changes_only_their_tenants_rules(db: Database, client: TestClient) -> None:
+    from core.tenants.registry import create_tenant
+
+    create_tenant(db, "acme", name="Acme")
+    create_tenant(db, "globex", name="Globex")
+    acme = token_for(db, "boss@acme.example", role="admin")
+    add_user(db, "boss@acme.example", role="admin", tenant="acme")
+    globex = token_for(db, "boss@globex.example", role="admin")
+    add_user(db, "boss@globex.example", role="admin", tenant="globex")
+    made = client.post("/api/rules", headers=acme, json={"tool": "pay", "condition": "True", "days": 1})
+    assert made.status_code == 201, made.text
+    rule = made.json()
+    assert rule["tenant"] == "acme"
+    assert client.get("/api/rules", headers=globex).json() == []
+    assert client.patch(f"/api/rules/{rule['id']}", headers=globex, json={"days": 90}).status_code == 404
+    assert client.post(f"/api/rules/{rule['id']}/revoke", headers=globex).status_code == 404
+    assert [r["state"] for r in client.get("/api/rules", headers=acme).json()] == ["active"]
