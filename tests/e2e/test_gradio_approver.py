@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import expect
 
 from core.approvals.engine import ApprovalEngine
-from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.store.db import Database
 from gateway.approver_ui import REFRESH_SECONDS
@@ -22,9 +21,8 @@ from tests.e2e.server import REPO_ROOT, UI_TIMEOUT_MS, VIEWPORT
 from tests.helpers.approved_calls import (
     FINANCE,
     PROPOSED,
-    REQUESTER,
     pay_registry,
-    pay_step,
+    released,
     run,
     waiting,
 )
@@ -60,6 +58,12 @@ def approver_page(sqlite_db: Database, chromium: Any) -> Iterator[tuple[Any, str
     add_user(sqlite_db, ANN, password=PASSWORD)
     with gateway_site(sqlite_db) as gateway, signed_in(chromium, gateway, ANN) as page:
         yield page, gateway
+
+
+def drawn_for(page: Any, approval_id: str) -> Any:
+    """The answer form's buttons once drawn for ``approval_id`` (a click on an earlier
+    drawing's is refused as not ready, and says so)."""
+    return page.locator(f".cs-form-for-{approval_id}")
 
 
 def ask(db: Database, title: str, action: dict[str, Any] | None = None) -> str:
@@ -100,7 +104,7 @@ def test_the_gradio_approver_reads_and_counts(sqlite_db: Database, approver_page
         page.screenshot(path=str(REPO_ROOT / "docs" / "screenshots" / "gradio-approver.png"))
     ask(sqlite_db, "Rotate the keys")
     expect(who).to_contain_text("2 waiting", timeout=(REFRESH_SECONDS + 10) * 1000)
-    page.locator("#cs-approve").click()
+    drawn_for(page, first).locator("#cs-approve").click()
     expect(page.locator("#cs-result")).to_contain_text("Recorded")
     expect(who).to_contain_text("1 waiting")
     assert ApprovalEngine(sqlite_db).get(first).status == "approved"
@@ -207,7 +211,7 @@ def test_a_budget_approved_lower_in_the_browser_runs_the_tool_with_the_lower_amo
             page.keyboard.type("9000", delay=120)
         else:
             amount.fill("9000")
-        page.locator("#cs-approve").click()
+        drawn_for(page, approval.id).locator("#cs-approve").click()
         expect(page.locator("#cs-result")).to_contain_text("Recorded")
     run(sqlite_db, registry)
     assert calls.of("pay") == [{**PROPOSED, "amount": 9000}]
@@ -285,23 +289,9 @@ def test_approve_and_allow_calls_like_this_in_the_browser_releases_the_next_one(
         page.locator("#cs-allow input[type=checkbox]").check()
         page.locator("#cs-allow-days input[type=number]").fill("7")
         page.locator("#cs-allow-when textarea, #cs-allow-when input").first.fill("args.amount <= 13000")
-        page.locator("#cs-approve").click()
+        drawn_for(page, approval.id).locator("#cs-approve").click()
         expect(page.locator("#cs-result")).to_contain_text("Calls like this are allowed for 7 days")
     run(sqlite_db, registry)
     assert calls.of("pay") == [PROPOSED]
-    released, _ = waiting_or_released(sqlite_db, registry, 12000)
-    assert released and calls.of("pay")[-1] == {**PROPOSED, "amount": 12000}
-    released, _ = waiting_or_released(sqlite_db, registry, 14000)
-    assert not released and len(calls.of("pay")) == 2
-
-
-def waiting_or_released(db: Database, registry: Any, amount: float) -> tuple[bool, str]:
-    """Start a guarded payment of ``amount`` and run it: (released without asking, its id)."""
-    workflow_id = ops.create_workflow(
-        db,
-        {"name": "pay an invoice", "steps": [pay_step()]},
-        input_data={"amount": amount, "note": PROPOSED["note"]},
-        created_by=REQUESTER,
-    ).id
-    run(db, registry)
-    return ops.get_workflow(db, workflow_id).status == "completed", workflow_id
+    assert released(sqlite_db, registry, 12000) and calls.of("pay")[-1] == {**PROPOSED, "amount": 12000}
+    assert not released(sqlite_db, registry, 14000) and len(calls.of("pay")) == 2

@@ -58,10 +58,11 @@ def run(db: Database, registry: ToolRegistry) -> int:
     return build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=60)
 
 
-def waiting(
-    db: Database, registry: ToolRegistry, approval_type: str = "binary", amount: float = 12500, **config: Any
-) -> tuple[str, ApprovalRequest]:
-    """A workflow whose guarded ``pay`` call waits for finance; (workflow id, request).
+def start_payment(
+    db: Database, registry: ToolRegistry, amount: float = 12500, approval_type: str = "binary", **config: Any
+) -> str:
+    """Start a workflow whose ``pay`` call of ``amount`` is guarded, and run it: its id
+    (completed when a standing rule released the call, else waiting for finance).
 
     REQUESTER, who starts it, is a service account (core.identity.permissions)."""
     add_user(db, REQUESTER, role="service")
@@ -72,6 +73,19 @@ def waiting(
         created_by=REQUESTER,
     ).id
     run(db, registry)
+    return workflow_id
+
+
+def released(db: Database, registry: ToolRegistry, amount: float) -> bool:
+    """Whether a new guarded payment of ``amount`` ran without anybody being asked."""
+    return ops.get_workflow(db, start_payment(db, registry, amount)).status == "completed"
+
+
+def waiting(
+    db: Database, registry: ToolRegistry, approval_type: str = "binary", amount: float = 12500, **config: Any
+) -> tuple[str, ApprovalRequest]:
+    """A workflow whose guarded ``pay`` call waits for finance; (workflow id, request)."""
+    workflow_id = start_payment(db, registry, amount, approval_type, **config)
     [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
     return workflow_id, approval
 

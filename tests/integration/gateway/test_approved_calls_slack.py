@@ -22,7 +22,6 @@ from core.approvals import standing_rules
 from core.approvals.engine import ApprovalEngine
 from core.channels.slack import AMOUNT_BLOCK, ARGUMENT_BLOCK, COMMENT_BLOCK, EDIT_ACTION
 from core.channels.slack_allow import ALLOW_BLOCK, ALLOW_DAYS_BLOCK, ALLOW_WHEN_BLOCK
-from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.store.db import Database
 from gateway.slack import handle_socket_request
@@ -30,9 +29,8 @@ from tests.helpers.approved_calls import (
     CASES,
     FINANCE,
     PROPOSED,
-    REQUESTER,
     pay_registry,
-    pay_step,
+    released,
     run,
     waiting,
 )
@@ -312,18 +310,6 @@ def ticked(modal: dict[str, Any], days: str | None, when: str | None) -> dict[st
     return sent
 
 
-def pay_more(db: Database, registry: Any, amount: float) -> bool:
-    """Another guarded payment of ``amount``, run: whether it was released without asking."""
-    workflow_id = ops.create_workflow(
-        db,
-        {"name": "pay an invoice", "steps": [pay_step()]},
-        input_data={"amount": amount, "note": PROPOSED["note"]},
-        created_by=REQUESTER,
-    ).id
-    run(db, registry)
-    return ops.get_workflow(db, workflow_id).status == "completed"
-
-
 def test_a_policy_manager_approves_and_allows_calls_like_this_from_the_modal(
     client: TestClient, db: Database, calls: Calls, slack: Recorder
 ) -> None:
@@ -343,8 +329,8 @@ def test_a_policy_manager_approves_and_allows_calls_like_this_from_the_modal(
     assert "Calls like this are allowed for 7 days" in answered["view"]["blocks"][0]["text"]["text"]
     run(db, registry)
     assert calls.of("pay") == [PROPOSED]
-    assert pay_more(db, registry, 12000) and calls.of("pay")[-1] == {**PROPOSED, "amount": 12000}
-    assert not pay_more(db, registry, 14000) and len(calls.of("pay")) == 2
+    assert released(db, registry, 12000) and calls.of("pay")[-1] == {**PROPOSED, "amount": 12000}
+    assert not released(db, registry, 14000) and len(calls.of("pay")) == 2
     [rule] = standing_rules.list_rules(db, FINANCE)
     assert (rule["condition"], rule["source_approval_id"], rule["uses"]) == (
         "args.amount <= 13000",
