@@ -258,8 +258,8 @@ def build(db: Database) -> gr.Blocks:
                 drawn_for = gr.Textbox(value=current.get("id") or "", visible=False)
                 comment = gr.Textbox(label="Comment", elem_id="cs-comment")
                 # Which request the buttons answer, on the page too (a script, or a
-                # test, waits for it before clicking: an earlier drawing's click
-                # is refused as not ready).
+                # test, waits for it before clicking: a click on an earlier drawing is
+                # refused as not ready).
                 with gr.Row(elem_classes=[f"cs-form-for-{current.get('id') or 'none'}"]):
                     buttons = [
                         gr.Button(

@@ -61,9 +61,10 @@ def approver_page(sqlite_db: Database, chromium: Any) -> Iterator[tuple[Any, str
 
 
 def drawn_for(page: Any, approval_id: str) -> Any:
-    """The answer form's buttons once drawn for ``approval_id`` (a click on an earlier
-    drawing's is refused as not ready, and says so)."""
-    return page.locator(f".cs-form-for-{approval_id}")
+    """The page once the answer form is drawn for ``approval_id`` (a click on an earlier
+    drawing's buttons is refused as not ready, and says so)."""
+    page.locator(f".cs-form-for-{approval_id}").first.wait_for(state="attached")
+    return page
 
 
 def ask(db: Database, title: str, action: dict[str, Any] | None = None) -> str:
@@ -164,7 +165,7 @@ def test_the_answer_form_is_drawn_from_the_schema(
         page.screenshot(
             path=str(REPO_ROOT / "docs" / "screenshots" / "gradio-answer-form.png"), full_page=True
         )
-    page.locator("#cs-approve").click()
+    drawn_for(page, approval_id).locator("#cs-approve").click()
     expect(page.locator("#cs-result")).to_contain_text("Recorded")
     approval = ApprovalEngine(sqlite_db).get(approval_id)
     assert approval.status == "approved"
@@ -182,7 +183,7 @@ def test_an_answer_outside_the_schema_is_refused_in_words(
     page, _ = approver_page
     approval_id = open_form_request(page, sqlite_db, "Deploy again")
     page.locator("#cs-field-replicas input[type=number]").fill("40")
-    page.locator("#cs-approve").click()
+    drawn_for(page, approval_id).locator("#cs-approve").click()
     expect(page.locator("#cs-result")).to_contain_text("Refused")
     expect(page.locator("#cs-result")).to_contain_text("replicas: 40 is greater than the maximum of 10")
     assert ApprovalEngine(sqlite_db).get(approval_id).status == "pending"
@@ -230,7 +231,9 @@ def test_a_click_racing_the_next_form_is_not_sent_with_the_old_fields(
     """Approve clicked on one request's form while the page draws another's: the click
     carries which request its fields were drawn for, and the server refuses to read
     them against another request's schema ("Not sent"), deciding nothing. Tried until
-    the race is hit (the click usually beats the drawing); each try must be safe."""
+    the race is hit (the click usually beats the drawing); each try must be safe.
+    Sometimes Gradio refuses the click first, with a bare "Error": safe, but a worse
+    message (a known limit of events drawn with ``gr.render``)."""
     page, _ = approver_page
     deploy = open_form_request(page, sqlite_db, "Deploy the release")
     expect(page.locator("#cs-field-replicas input[type=number]")).to_have_value("2")
@@ -246,16 +249,24 @@ def test_a_click_racing_the_next_form_is_not_sent_with_the_old_fields(
             requested_by="agent@example.com",
             config={"channels": [], "schema": ROTATION_FORM},
         ).id
-        page.locator("#cs-refresh").click()
+        # The list picks the new request up by itself, keeping the deploy form drawn
+        # (Refresh would clear the choice, and so the drawing, first).
+        waiting_now = len(engine.list_pending_approvals(ANN))
+        expect(page.locator("#cs-who")).to_contain_text(
+            f"{waiting_now} waiting", timeout=(REFRESH_SECONDS + 10) * 1000
+        )
         page.locator("#cs-choice input").click()
         page.get_by_role("option", name=re.compile(rotation[:8])).click()
         page.locator("#cs-approve").click()  # at once: the deploy form is still drawn
         result = page.locator("#cs-result")
-        expect(result).to_contain_text(re.compile("Not sent|Recorded|Refused"))
+        # "Error": Gradio itself refused the click before the handler, checking the old
+        # drawing's values against the new drawing's widgets (a known limit: the page
+        # then says only "Error"); like "Not sent", it must decide nothing.
+        expect(result).to_contain_text(re.compile("Not sent|Recorded|Refused|Error"))
         decided = engine.get(rotation)
-        if "Not sent" in (result.text_content() or ""):
+        if re.search("Not sent|Error", result.text_content() or ""):
             refused += 1
-            assert decided.status == "pending"
+            assert decided.status == "pending" and engine.responses(rotation) == []
             break
         # The drawing won the race: the rotation was answered from its own form.
         assert decided.status in ("pending", "approved")

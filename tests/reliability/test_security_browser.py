@@ -225,6 +225,8 @@ def test_cross_site_requests_from_another_origin_are_refused(
         and "evil.example/phish" in (details.text_content() or ""),
         "phishing title on the /approve page",
     )
+    # Once the form is drawn for this request (a click on an earlier drawing is refused as not ready).
+    page.locator(f".cs-form-for-{approval.id}").first.wait_for(state="attached")
     page.locator("#cs-approve").click()
     page.locator("#cs-result").get_by_text("Recorded").wait_for()
     [vote] = ApprovalEngine(sqlite_db).responses(approval.id)
