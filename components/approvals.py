@@ -22,12 +22,12 @@ from components.policies import Allow, allow_fields
 from components.schema_form import Fields, schema_fields
 from components.text import md
 from core.approvals import inbox as reports
+from core.approvals import standing_rules
 from core.approvals.edits import changed_arguments
 from core.approvals.presentation import RequestView, plain
 from core.base.clock import utcnow
 from core.base.errors import CountersignError
 from core.definitions.approval import ApprovalConfig
-from core.identity.permissions import Action, allowed
 
 if TYPE_CHECKING:
     from core.approvals.engine import ApprovalEngine
@@ -287,7 +287,7 @@ def _ask(
     response_schema: dict[str, Any],
     ui_schema: dict[str, Any] | None,
     config: ApprovalConfig,
-    can_allow: bool = False,
+    allow_hint: str | None = None,
 ) -> tuple[str | None, Fields, Fields | None, str, Allow | None]:
     """The one answer form; (the button clicked, the answer fields, the Edit fields, comment,
     the standing rule asked for)."""
@@ -311,8 +311,8 @@ def _ask(
             key="approval.comment",
             placeholder="Why you decide as you do (kept in the audit trail)",
         )
-        # policies:manage: "Approve, and allow calls like this for N days" (core.approvals.standing_rules).
-        allow = allow_fields(view) if can_allow else None
+        # "Approve, and allow calls like this for N days", when standing_rules.allow_offer offers it.
+        allow = allow_fields(allow_hint) if allow_hint is not None else None
         buttons = st.container(horizontal=True)
         with buttons:
             approve = st.form_submit_button(
@@ -413,9 +413,9 @@ def decision_panel(
         st.info(f"You are not among this request's approvers ({md(', '.join(approval.approvers))}).")
         return
     config = ApprovalConfig.model_validate(approval.config)
-    can_allow = allowed(db, user.email, Action.POLICIES_MANAGE, tenant=approval.tenant)
+    allow_hint = standing_rules.allow_offer(db, user.email, approval.tenant, view.call_now)
     clicked, answer, edit, comment, allow = _ask(
-        view, approval.response_schema or {"type": "object"}, approval.ui_schema or None, config, can_allow
+        view, approval.response_schema or {"type": "object"}, approval.ui_schema or None, config, allow_hint
     )
     if clicked is None:
         return

@@ -18,7 +18,6 @@ import streamlit as st
 from components.feedback import show_error
 from components.text import md
 from core.approvals import delegation, standing_rules
-from core.approvals.presentation import RequestView
 from core.base.errors import CountersignError
 
 if TYPE_CHECKING:
@@ -46,10 +45,9 @@ def _done(message: str) -> None:
     st.rerun()
 
 
-def allow_fields(view: RequestView) -> Allow | None:
-    """Inside the answer form: the "allow calls like this for N days" option."""
-    if view.call_now is None:
-        return None
+def allow_fields(hint: str) -> Allow | None:
+    """Inside the answer form: the "allow calls like this for N days" option; ``hint`` is
+    what "like this" means by default (``standing_rules.allow_offer``). None unless ticked."""
     st.markdown("**Standing rule**")
     allow = st.checkbox("Approve, and allow calls like this for the days below", key="approval.allow")
     days = st.number_input(
@@ -60,11 +58,10 @@ def allow_fields(view: RequestView) -> Allow | None:
         step=1,
         key="approval.allow_days",
     )
-    default = standing_rules.condition_for_call(dict(view.call_now["arguments"]))
     when = st.text_input(
         "Calls like this: a condition on the arguments",
         key="approval.allow_when",
-        placeholder=default,
+        placeholder=hint,
         help="Empty: each number at most this call's, everything else equal. "
         "E.g. args.amount <= 200 or args.to in ['a@x.com', 'b@x.com'].",
     )

@@ -163,4 +163,4 @@ def may_allow(db: Database, user: str | None, approval_id: str | None) -> str | 
     if not user or not approval_id:
         return None
     approval = ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, user))
-    return standing_rules.allow_offer(db, user, approval, _view(db, user, approval_id).call_now)
+    return standing_rules.allow_offer(db, user, approval.tenant, _view(db, user, approval_id).call_now)

@@ -359,7 +359,7 @@ def open_editor(
             view,
             approval.title,
             level=approval.level,
-            allow_hint=standing_rules.allow_offer(db, email, approval, view.call_now),
+            allow_hint=standing_rules.allow_offer(db, email, approval.tenant, view.call_now),
         )
         WebClient(token=token, base_url=_api_url(), timeout=5).views_open(trigger_id=trigger_id, view=modal)
     except (SlackApiError, OSError, CountersignError) as exc:

@@ -69,13 +69,13 @@ def condition_for_call(arguments: dict[str, Any]) -> str:
 
 
 def allow_offer(
-    db: Database, user: str, approval: ApprovalRequest, call_now: Mapping[str, Any] | None
+    db: Database, user: str, tenant: str | None, call_now: Mapping[str, Any] | None
 ) -> str | None:
-    """Whether "approve, and allow calls like this" is offered to ``user`` answering
-    ``approval``: for a guarded call (``call_now``, the call as it stands) that they may
-    make standing rules for, the condition "like this" means by default (the hint of
-    the condition's field); otherwise None, and no interface shows the option."""
-    if call_now is None or not allowed(db, user, Action.POLICIES_MANAGE, tenant=approval.tenant):
+    """Whether "approve, and allow calls like this" is offered to ``user`` answering a
+    request of ``tenant``: for a guarded call (``call_now``, the call as it stands) that
+    they may make standing rules for, the condition "like this" means by default (the
+    hint of the condition's field); otherwise None, and no interface shows the option."""
+    if call_now is None or not allowed(db, user, Action.POLICIES_MANAGE, tenant=tenant):
         return None
     return condition_for_call(dict(call_now["arguments"]))
 
