@@ -16,11 +16,14 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.sql.dml import Update
 
+from core.engine.pipelined import execute_and_commit
 from core.store.tables import Workflow, utcnow
 
 if TYPE_CHECKING:
@@ -41,9 +44,40 @@ def claim_batch() -> int:
         return DEFAULT_CLAIM_BATCH
 
 
+# PostgreSQL: the claim as one UPDATE sent with its (not durable) COMMIT in one round
+# trip (core.engine.pipelined): it writes all or nothing by itself. The rows are
+# those ``_claim_statement`` picks, in the same order.
+_PG_CLAIM = """
+UPDATE workflows
+   SET lease_owner = %(runner_id)s, lease_expires_at = %(expires)s, updated_at = %(now)s
+ WHERE id IN (SELECT id FROM workflows
+               WHERE status = 'running' AND runnable_at <= %(now)s
+                 AND (lease_owner IS NULL OR lease_expires_at < %(now)s)
+               ORDER BY runnable_at LIMIT %(limit)s
+                 FOR UPDATE SKIP LOCKED)
+RETURNING id, runnable_at
+"""
+
+
 def claim_workflows(db: Database, runner_id: str, lease_seconds: float, limit: int) -> list[str]:
     """Take the leases of up to ``limit`` runnable workflows; their ids, oldest first."""
     now = utcnow()
+    expires = now + timedelta(seconds=lease_seconds)
+    if db.is_postgres:
+        with db.runner_engine.connect() as conn, conn.begin():
+            rows: Sequence[tuple[Any, ...]] = execute_and_commit(
+                conn,
+                _PG_CLAIM,
+                {"runner_id": runner_id, "expires": expires, "now": now, "limit": limit},
+                durable=False,  # a lost lease lapses or is taken again
+            )
+    else:
+        with db.runner_session() as session:
+            rows = session.execute(_claim_statement(now, runner_id, expires, limit)).all()
+    return [str(row[0]) for row in sorted(rows, key=lambda row: row[1] or now)]
+
+
+def _claim_statement(now: datetime, runner_id: str, expires: datetime, limit: int) -> Update:
     candidates = (
         select(Workflow.id)
         .where(
@@ -55,17 +89,13 @@ def claim_workflows(db: Database, runner_id: str, lease_seconds: float, limit: i
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    with db.runner_session() as session:
-        rows = session.execute(
-            update(Workflow)
-            .where(Workflow.id.in_(candidates.scalar_subquery()))
-            .values(lease_owner=runner_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
-            .returning(Workflow.id, Workflow.runnable_at)
-            .execution_options(synchronize_session=False)
-        ).all()
-        if rows:  # the setting in force at COMMIT counts; a claim of nothing writes nothing
-            db.commit_without_flush(session)  # a lost lease lapses or is taken again
-    return [str(row[0]) for row in sorted(rows, key=lambda row: row[1] or now)]
+    return (
+        update(Workflow)
+        .where(Workflow.id.in_(candidates.scalar_subquery()))
+        .values(lease_owner=runner_id, lease_expires_at=expires)
+        .returning(Workflow.id, Workflow.runnable_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 class ClaimQueue:

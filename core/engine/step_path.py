@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -56,10 +55,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert, Update
 
 from core.base.trail_hash import GENESIS
+from core.engine.pipelined import execute_and_commit
 from core.records.trail import seal_event_rows
 from core.store.tables import StepRun, UTCDateTime, Workflow, WorkflowEvent, utcnow
 
@@ -160,12 +159,10 @@ def _insert_run() -> Insert:
 # since the locking statement read it); each later CTE runs on the row before
 # it and has no condition of its own. When the first matches nothing, no row
 # comes back and the COMMIT only lets go of the lock.
-_PG_STEP_SQL = """
-WITH moved AS (
-    UPDATE workflows
-       SET current_step = %(next_index)s,
-           current_step_run_id = %(next_id)s,
-           updated_at = %(now)s, engine_errors = 0
+# The first CTE's condition, shared with the finish path (core.engine.finish_path): this
+# runner's lease, the workflow running at the finished run, the run still running, and
+# no trail entry appended since the locking statement read the head.
+PG_STEP_GUARD = """
      WHERE id = %(workflow_id)s AND lease_owner = %(runner_id)s AND status = 'running'
        AND current_step = %(index)s AND current_step_run_id = %(run_id)s
        AND EXISTS (SELECT 1 FROM step_runs WHERE id = %(run_id)s AND status = 'running')
@@ -173,7 +170,16 @@ WITH moved AS (
                         WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
        AND NOT EXISTS (SELECT 1 FROM approval_responses
                         WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
-    RETURNING current_step_run_id AS next_id, context
+"""
+_PG_STEP_SQL = (
+    """
+WITH moved AS (
+    UPDATE workflows
+       SET current_step = %(next_index)s,
+           current_step_run_id = %(next_id)s,
+           updated_at = %(now)s, engine_errors = 0"""
+    + PG_STEP_GUARD
+    + """    RETURNING current_step_run_id AS next_id, context
 ), done AS (
     UPDATE step_runs SET status = 'completed', output = %(output)s, finished_at = %(now)s
      WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM moved)
@@ -197,6 +203,7 @@ WITH moved AS (
 )
 SELECT started.id, started.idempotency_key, moved.context FROM started, moved
 """
+)
 _PG_STEP_JSON = ("output", "before", "after", "completed_data", "started_data")
 
 
@@ -207,9 +214,8 @@ _PG_STEP_JSON = ("output", "before", "after", "completed_data", "started_data")
 # statement's snapshot: had it waited for the lock while another writer appended to
 # the chain, the head would be stale, which the step statement (a later snapshot,
 # taken under the lock) checks before it writes anything (``head_seq``).
-_PG_LOCK_NEXT_ID_AND_HEAD = text("""
-SELECT nextval(pg_get_serial_sequence('step_runs', 'id')), head.seq, head.digest
-  FROM workflows
+# The chain's head (as ``stored_head`` reads it), joined to the workflow's row.
+PG_HEAD = """
   LEFT JOIN LATERAL (
       SELECT seq, digest FROM (
           (SELECT trail_seq AS seq, trail_hash AS digest FROM workflow_events
@@ -219,10 +225,19 @@ SELECT nextval(pg_get_serial_sequence('step_runs', 'id')), head.seq, head.digest
             WHERE trail_chain = :workflow_id ORDER BY trail_seq DESC LIMIT 1)
       ) AS heads ORDER BY seq DESC LIMIT 1
   ) AS head ON true
- WHERE id = :workflow_id AND lease_owner = :runner_id AND status = 'running'
-   AND current_step = :index AND current_step_run_id = :run_id
+"""
+# The locking statement's condition: the workflow as the caller left it.
+PG_LOCK_WHERE = """
+ WHERE workflows.id = :workflow_id AND workflows.lease_owner = :runner_id
+   AND workflows.status = 'running' AND workflows.current_step = :index
+   AND workflows.current_step_run_id = :run_id
    FOR UPDATE OF workflows
-""")
+"""
+_PG_LOCK_NEXT_ID_AND_HEAD = text(
+    "SELECT nextval(pg_get_serial_sequence('step_runs', 'id')), head.seq, head.digest FROM workflows"
+    + PG_HEAD
+    + PG_LOCK_WHERE
+)
 
 _QUERIES: dict[bool, StepQueries] = {}
 
@@ -280,7 +295,8 @@ class Finished:
     output: dict[str, Any]
 
 
-def _started_data(run_id: int, index: int, step_type: str, key: str) -> dict[str, Any]:
+def started_data(run_id: int, index: int, step_type: str, key: str) -> dict[str, Any]:
+    """A first attempt's ``step.started`` data, as the general path records it."""
     return {"step_run_id": run_id, "index": index, "type": step_type, "idempotency_key": key, "attempt": 1}
 
 
@@ -356,7 +372,7 @@ def complete_and_start(
             before,
             after,
             completed_data,
-            _started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"),
+            started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"),
         )
         head = (int(locked[1]), str(locked[2])) if locked[1] is not None else (0, GENESIS)
         seal_event_rows(conn, done.workflow_id, events, head=head)
@@ -424,7 +440,7 @@ def complete_and_start(
         before,
         after,
         completed_data,
-        _started_data(started.run_id, done.index + 1, next_type, started.key),
+        started_data(started.run_id, done.index + 1, next_type, started.key),
     )
     seal_event_rows(conn, done.workflow_id, events)
     conn.execute(q.insert_events, events)
@@ -432,34 +448,10 @@ def complete_and_start(
 
 
 def _step_and_commit(conn: Connection, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    """PostgreSQL: ``_PG_STEP_SQL`` and its COMMIT sent together (psycopg's pipeline
-    mode): one round trip. The transaction has ended when this returns (SQLAlchemy's
-    own COMMIT after it finds nothing to commit). The row it returned, or None.
-
-    The statement goes through the engine's cursor events like any other (the NUL
-    guard, the statement counters of the tests); a driver error leaves as
-    SQLAlchemy's, as it would from ``conn.execute``."""
-    import psycopg  # PostgreSQL only: not imported for an SQLite database
-    from psycopg.types.json import Jsonb
-
-    driver = conn.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
-    bound = {name: Jsonb(value) if name in _PG_STEP_JSON else value for name, value in params.items()}
-    # What a listener may annotate, as it would SQLAlchemy's execution context.
-    context = SimpleNamespace(statement=_PG_STEP_SQL, parameters=params)
-    with driver.cursor() as cursor:
-        conn.dispatch.before_cursor_execute(conn, cursor, _PG_STEP_SQL, params, context, False)
-        try:
-            with driver.pipeline():
-                cursor.execute(_PG_STEP_SQL, bound)
-                driver.commit()
-            row = cursor.fetchone()
-        except psycopg.Error as exc:
-            if driver.broken:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(_PG_STEP_SQL, None, exc, psycopg.Error) from exc
-        conn.dispatch.after_cursor_execute(conn, cursor, _PG_STEP_SQL, params, context, False)
-    return None if row is None else tuple(row)
+    """PostgreSQL: ``_PG_STEP_SQL`` and its COMMIT sent together (``core.engine.pipelined``):
+    the row it returned, or None."""
+    rows = execute_and_commit(conn, _PG_STEP_SQL, params, jsonb=_PG_STEP_JSON)
+    return rows[0] if rows else None
 
 
 _NOW = bindparam("now", type_=UTCDateTime())

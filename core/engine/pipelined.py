@@ -1,0 +1,66 @@
+"""PostgreSQL: one statement sent with its COMMIT, in one round trip (psycopg's pipeline).
+
+Only for a statement that writes all or nothing by itself: one whose every
+condition is checked inside it (a single UPDATE, or data-modifying CTEs whose
+first one checks everything and the others only follow it), so committing it
+without looking at its result first is safe. The runner's hot path
+(``core.engine.step_path``) sends its step and finish statements this way, and
+the batch claim (``core.engine.claim_queue``) its UPDATE of leases.
+
+The statement goes through the engine's cursor events like any other (the NUL
+guard, the statement counters of the tests); a driver error leaves as
+SQLAlchemy's, as it would from ``conn.execute``; a broken connection is
+invalidated. The transaction has ended when ``execute_and_commit`` returns
+(SQLAlchemy's own COMMIT after it finds nothing to commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+__all__ = ["execute_and_commit"]
+
+_NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
+
+
+def execute_and_commit(
+    conn: Connection,
+    sql: str,
+    params: dict[str, Any],
+    *,
+    jsonb: Collection[str] = (),
+    durable: bool = True,
+) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (psycopg's ``%(name)s`` style) and COMMIT, in one round trip: its rows.
+
+    ``jsonb`` names the parameters sent as JSONB. ``durable=False`` lets the
+    commit return before its WAL is on disk (``Database.commit_without_flush``:
+    only for a lease taken or let go)."""
+    import psycopg  # PostgreSQL only: not imported for an SQLite database
+    from psycopg.types.json import Jsonb
+
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    bound = {name: Jsonb(value) if name in jsonb else value for name, value in params.items()}
+    # What a listener may annotate, as it would SQLAlchemy's execution context.
+    context = SimpleNamespace(statement=sql, parameters=params)
+    with driver.cursor() as cursor:
+        conn.dispatch.before_cursor_execute(conn, cursor, sql, params, context, False)
+        try:
+            with driver.pipeline():
+                if not durable:
+                    driver.execute(_NOT_DURABLE)
+                cursor.execute(sql, bound)
+                driver.commit()
+            rows = cursor.fetchall() if cursor.description is not None else []
+        except psycopg.Error as exc:
+            if driver.broken:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+        conn.dispatch.after_cursor_execute(conn, cursor, sql, params, context, False)
+    return [tuple(row) for row in rows]
