@@ -39,7 +39,7 @@ from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import make_call, verify_call
 from core.definitions.gates import needs_person
 from core.definitions.workflow import Step, WorkflowDefinition
-from core.engine import step_path
+from core.engine import finish_path, start_path, step_path
 from core.engine.checkpoints import take_checkpoint
 from core.engine.tools import ToolContext, ToolRegistry, render_args
 from core.records import history
@@ -464,80 +464,87 @@ class StepExecutor:
                     return False, None
                 step = definition.steps[workflow.current_step]
                 structlog.contextvars.bind_contextvars(step=step.name)
-                run_id = workflow.current_step_run_id
-                run = session.get(StepRun, run_id) if run_id else None
-                if run is None:
-                    run, asks = self._start_step(session, workflow, step)
-                    if asks:
-                        self._request_step_approval(session, workflow, step, run)
-                        # Released at once by a standing rule: go on to the decision.
-                        return _released_at_once(workflow, run), None
-                elif run.status == "waiting_approval" and _asked_by_task(session, run):
-                    approval = session.get(ApprovalRequest, run.approval_id)
-                    if approval is None or approval.status == "pending":
-                        store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
-                        return False, None
-                    runner_metrics.resumed(approval.decided_at)
-                    log.info("resuming task after decision", approval_id=approval.id, outcome=approval.status)
-                    run.status = "running"
-                elif run.status == "waiting_approval":
-                    go_on = self._apply_decision(session, workflow, definition, step, run)
-                    if go_on is not None:
-                        return go_on, None
-                elif run.status == "failed":
-                    if workflow.error:  # its last attempt failed while the workflow was paused
-                        store.transition_workflow(
-                            session, workflow, "failed", self.runner_id, reason=workflow.error
-                        )
-                        return False, None
-                    run = self._start_retry(session, workflow, step, run)
-                elif run.status != "running":
-                    # No state the engine leaves behind (a run changed by hand, say):
-                    # running the step again would repeat its action under the same
-                    # key on every claim. An engine error: retried a few times, then
-                    # the step fails, naming the run.
-                    raise InvalidTransition(
-                        f"Step {step.name!r}'s current run {run.id} is {run.status}, not running: "
-                        "it is not run again."
-                    )
+                if workflow.current_step_run_id is None and _acts_at_once(step):
+                    ready = self._start_plain(session, workflow, step)
                 else:
-                    log.info("step resumed after an interruption", step_run_id=run.id, attempt=run.attempt)
-                    store.append_event(
-                        session,
-                        "step.resumed",
-                        self.runner_id,
-                        workflow_id=workflow.id,
-                        step_name=step.name,
-                        data={
-                            "step_run_id": run.id,
-                            "attempt": run.attempt,
-                            "idempotency_key": run.idempotency_key,
-                        },
-                    )
-                ready = _Ready(
-                    step,
-                    run.id,
-                    run.idempotency_key,
-                    self._scope(workflow),
-                    self._approval_summary(session, run),
-                    index=workflow.current_step,
-                    attempt=run.attempt,
-                )
-                if step.type in PURE_STEP_TYPES:
-                    # No action to run outside a transaction: the outcome (and
-                    # the next step's start) commits with the decision or the
-                    # start just recorded, one commit fewer before resuming.
-                    with span(
-                        f"step {step.name}",
-                        workflow_id=workflow_id,
-                        step=step.name,
-                        step_type=step.type,
-                        step_run_id=run.id,
-                    ):
-                        output = self._perform(
-                            workflow_id, step, ready.scope, ready.key, ready.approval, run.id
+                    run_id = workflow.current_step_run_id
+                    run = session.get(StepRun, run_id) if run_id else None
+                    if run is None:
+                        run, asks = self._start_step(session, workflow, step)
+                        if asks:
+                            self._request_step_approval(session, workflow, step, run)
+                            # Released at once by a standing rule: go on to the decision.
+                            return _released_at_once(workflow, run), None
+                    elif run.status == "waiting_approval" and _asked_by_task(session, run):
+                        approval = session.get(ApprovalRequest, run.approval_id)
+                        if approval is None or approval.status == "pending":
+                            store.transition_workflow(session, workflow, "waiting_approval", self.runner_id)
+                            return False, None
+                        runner_metrics.resumed(approval.decided_at)
+                        log.info(
+                            "resuming task after decision", approval_id=approval.id, outcome=approval.status
                         )
-                    return self._complete(session, workflow, run, step, output, start_next=start_next)
+                        run.status = "running"
+                    elif run.status == "waiting_approval":
+                        go_on = self._apply_decision(session, workflow, definition, step, run)
+                        if go_on is not None:
+                            return go_on, None
+                    elif run.status == "failed":
+                        if workflow.error:  # its last attempt failed while the workflow was paused
+                            store.transition_workflow(
+                                session, workflow, "failed", self.runner_id, reason=workflow.error
+                            )
+                            return False, None
+                        run = self._start_retry(session, workflow, step, run)
+                    elif run.status != "running":
+                        # No state the engine leaves behind (a run changed by hand, say):
+                        # running the step again would repeat its action under the same
+                        # key on every claim. An engine error: retried a few times, then
+                        # the step fails, naming the run.
+                        raise InvalidTransition(
+                            f"Step {step.name!r}'s current run {run.id} is {run.status}, not running: "
+                            "it is not run again."
+                        )
+                    else:
+                        log.info(
+                            "step resumed after an interruption", step_run_id=run.id, attempt=run.attempt
+                        )
+                        store.append_event(
+                            session,
+                            "step.resumed",
+                            self.runner_id,
+                            workflow_id=workflow.id,
+                            step_name=step.name,
+                            data={
+                                "step_run_id": run.id,
+                                "attempt": run.attempt,
+                                "idempotency_key": run.idempotency_key,
+                            },
+                        )
+                    ready = _Ready(
+                        step,
+                        run.id,
+                        run.idempotency_key,
+                        self._scope(workflow),
+                        self._approval_summary(session, run),
+                        index=workflow.current_step,
+                        attempt=run.attempt,
+                    )
+                    if step.type in PURE_STEP_TYPES:
+                        # No action to run outside a transaction: the outcome (and
+                        # the next step's start) commits with the decision or the
+                        # start just recorded, one commit fewer before resuming.
+                        with span(
+                            f"step {step.name}",
+                            workflow_id=workflow_id,
+                            step=step.name,
+                            step_type=step.type,
+                            step_run_id=run.id,
+                        ):
+                            output = self._perform(
+                                workflow_id, step, ready.scope, ready.key, ready.approval, run.id
+                            )
+                        return self._complete(session, workflow, run, step, output, start_next=start_next)
 
         step, run_id = ready.step, ready.run_id
         try:
@@ -577,6 +584,25 @@ class StepExecutor:
         run = self._new_run(session, workflow, workflow.current_step, step)
         self._record_start(session, workflow, step, run)
         return run, asks
+
+    def _start_plain(self, session: Session, workflow: Workflow, step: Step) -> _Ready:
+        """Start a step that acts at once, in the transaction that locked the workflow
+        (core.engine.start_path): the ORM workflow is left as committed."""
+        now = utcnow()
+        started = start_path.start_plain(
+            session.connection(),
+            self.db.is_postgres,
+            self.runner_id,
+            workflow_id=workflow.id,
+            index=workflow.current_step,
+            step_name=step.name,
+            step_type=step.type,
+            now=now,
+        )
+        set_committed_value(workflow, "current_step_run_id", started.run_id)
+        set_committed_value(workflow, "updated_at", now)
+        log.info("step started", step_type=step.type, step_run_id=started.run_id, attempt=1)
+        return _Ready(step, started.run_id, started.key, self._scope(workflow), index=workflow.current_step)
 
     def _asks(self, session: Session, workflow: Workflow, step: Step) -> bool:
         """Whether the step needs a person: always, never, or as its gate says for this call.
@@ -946,6 +972,9 @@ class StepExecutor:
             started = self._hot_path(workflow_id, ready, output)
             if started is not None:
                 return True, started
+        if ready is not None and self._finish_path(workflow_id, ready, output):
+            self._let_go.add(workflow_id)  # the finish let go of the lease
+            return False, None
         with self.db.runner_session() as session:
             workflow, run = self._locked_with_run(session, workflow_id, run_id)
             assert run is not None
@@ -1212,16 +1241,8 @@ class StepExecutor:
         """A plain step's outcome and the next step's start, in four Core statements
         and one commit; None when the step is not plain or the rows changed under us
         (nothing written: the caller takes the general path, ``_complete``)."""
-        step, definition = ready.step, self._definitions.get(workflow_id)
-        if (
-            definition is None
-            or ready.index < 0
-            or ready.approval is not None
-            or step.type == "checkpoint"
-            or step.create_checkpoint
-            or ready.index + 1 >= len(definition.steps)
-            or definition.steps[ready.index].name != step.name
-        ):
+        step, definition = ready.step, self._plain(workflow_id, ready)
+        if definition is None or ready.index + 1 >= len(definition.steps):
             return None
         next_step = definition.steps[ready.index + 1]
         if next_step.needs_approval:
@@ -1263,6 +1284,56 @@ class StepExecutor:
         log.info("step started", step_type=next_step.type, step_run_id=started.run_id, attempt=1)
         scope = {**ready.scope, "context": started.context}
         return _Ready(next_step, started.run_id, started.key, scope, index=ready.index + 1)
+
+    def _plain(self, workflow_id: str, ready: _Ready) -> WorkflowDefinition | None:
+        """The definition, when ``ready`` is a plain step of it (no approval, no
+        checkpoint): the hot and finish paths' condition; else None."""
+        step, definition = ready.step, self._definitions.get(workflow_id)
+        if (
+            definition is None
+            or ready.index < 0
+            or ready.approval is not None
+            or step.type == "checkpoint"
+            or step.create_checkpoint
+            or ready.index >= len(definition.steps)
+            or definition.steps[ready.index].name != step.name
+        ):
+            return None
+        return definition
+
+    def _finish_path(self, workflow_id: str, ready: _Ready, output: dict[str, Any]) -> bool:
+        """A plain last step's outcome and the workflow's completion in one commit
+        (core.engine.finish_path); False when the step is not that or the rows changed
+        under us (nothing written: the caller takes the general path)."""
+        step, definition = ready.step, self._plain(workflow_id, ready)
+        if definition is None or ready.index + 1 != len(definition.steps):
+            return False
+        before: dict[str, Any] = {"current_step": ready.index, "step_outputs": {}}
+        after: dict[str, Any] = {
+            "current_step": ready.index + 1,
+            "step_outputs": {step.name: history.output_ref(ready.run_id)},
+        }
+        done = step_path.Finished(workflow_id, ready.index, step.name, ready.run_id, ready.attempt, output)
+        with self.db.runner_engine.connect() as conn, conn.begin() as transaction:
+            queued = finish_path.complete_and_finish(
+                conn, self.db.is_postgres, self.runner_id, done, utcnow(), before, after
+            )
+            if queued is None:
+                transaction.rollback()
+                return False
+        finish_path.after_commit(queued)
+        self._outputs_of(workflow_id).record(step.name, output)
+        self.steps_executed += 1
+        runner_metrics.step(step.type, "completed")
+        log.info(
+            "step completed",
+            step=step.name,
+            step_type=step.type,
+            step_run_id=ready.run_id,
+            attempt=ready.attempt,
+        )
+        log.info("workflow completed")
+        return True
 
     # -- the hot path ends ------------------------------------------------------
 
@@ -1458,6 +1529,12 @@ def _decision_of(session: Session, approval: ApprovalRequest) -> dict[str, Any]:
         except CallNotReleased as exc:
             decision["call_refused"] = str(exc)
     return decision
+
+
+def _acts_at_once(step: Step) -> bool:
+    """A step that asks nobody and acts outside the transaction: its start may take
+    the start path (core.engine.start_path)."""
+    return step.approval_gate is None and not step.needs_approval and step.type not in PURE_STEP_TYPES
 
 
 def _released_at_once(workflow: Workflow, run: StepRun) -> bool:

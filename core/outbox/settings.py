@@ -56,11 +56,19 @@ def save_channel_settings(session: Session, channel: str, *, enabled: bool, sett
 
 def webhook_endpoints(session: Session, approval_config: dict[str, Any] | None = None) -> list[str]:
     """Endpoints that receive outbound events: the environment's, Settings', the approval's."""
-    urls: list[str] = []
-    urls += [u.strip() for u in os.environ.get(WEBHOOK_URL_ENV, "").split(",") if u.strip()]
     enabled, settings = channel_settings(session, "webhook")
+    return endpoints_of(enabled, settings, approval_config)
+
+
+def endpoints_of(
+    enabled: bool, settings: dict[str, Any], approval_config: dict[str, Any] | None = None
+) -> list[str]:
+    """``webhook_endpoints`` from the webhook channel's stored (enabled, settings), read by
+    the caller (the runner's finish path reads them with the workflow's row)."""
     if not enabled:
         return []
+    urls: list[str] = []
+    urls += [u.strip() for u in os.environ.get(WEBHOOK_URL_ENV, "").split(",") if u.strip()]
     configured = settings.get("urls") or ([settings["url"]] if settings.get("url") else [])
     urls += [str(u).strip() for u in configured if str(u).strip()]
     if approval_config:

@@ -46,14 +46,14 @@ def webhook_event_of(event_row: WorkflowEvent) -> str | None:
     return None
 
 
-def _event_body(session: Session, event_row: WorkflowEvent, event_type: str) -> dict[str, Any]:
+def _event_body(session: Session | None, event_row: WorkflowEvent, event_type: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "workflow_id": event_row.workflow_id,
         "approval_id": event_row.approval_id,
         "actor": event_row.actor,
         "step_name": event_row.step_name,
     }
-    if event_row.approval_id:
+    if event_row.approval_id and session is not None:
         approval = session.get(ApprovalRequest, event_row.approval_id)
         if approval is not None:
             data.update(
@@ -126,22 +126,38 @@ def _queue_followups(session: Session, _flush_context: Any, _instances: Any) -> 
             urls = webhook_endpoints(session, approval_config)
             if not urls:
                 continue
-            body = _event_body(session, event_row, event_type)
-            kind = WEBHOOK_PREFIX + event_type
-            if event_type == REMINDER_EVENT:  # one row per reminder, not one per request
-                kind += "." + str((event_row.data or {}).get("round"))
-            for url in urls:
-                session.add(
-                    Notification(
-                        approval_id=event_row.approval_id,
-                        workflow_id=event_row.workflow_id,
-                        kind=kind,
-                        channel="webhook",
-                        recipient=url,
-                        payload={"event": body},
-                    )
-                )
+            for values in webhook_rows(session, event_row, event_type, urls):
+                session.add(Notification(**values))
                 session.info[_NEW_ROWS] = True
+
+
+def webhook_rows(
+    session: Session | None, event_row: WorkflowEvent, event_type: str, urls: list[str]
+) -> list[dict[str, Any]]:
+    """The outbox rows (as ``Notification`` values) of one webhook event, one per endpoint.
+
+    ``session`` reads the event's request for its body (None: the event has none,
+    as the runner's finish path knows)."""
+    body = _event_body(session, event_row, event_type)
+    kind = WEBHOOK_PREFIX + event_type
+    if event_type == REMINDER_EVENT:  # one row per reminder, not one per request
+        kind += "." + str((event_row.data or {}).get("round"))
+    return [
+        {
+            "approval_id": event_row.approval_id,
+            "workflow_id": event_row.workflow_id,
+            "kind": kind,
+            "channel": "webhook",
+            "recipient": url,
+            "payload": {"event": body},
+        }
+        for url in urls
+    ]
+
+
+def wake_dispatcher() -> None:
+    """New outbox rows were committed outside a session (the runner's finish path)."""
+    outbox_signal.fire()
 
 
 def _after_commit(session: Session) -> None:

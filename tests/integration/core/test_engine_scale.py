@@ -32,6 +32,19 @@ from tests.helpers.engine import start
 # sent with its COMMIT (psycopg's pipeline mode): two round trips per step.
 STATEMENTS_PER_STEP = {"sqlite": 6, "postgresql": 2}
 COMMITS_PER_STEP = 1
+# A one-step workflow run to its end by ``run_until_idle``, besides the step itself:
+# the claim (PostgreSQL: one UPDATE sent with its commit), the start (the locking
+# SELECT, then on PostgreSQL one statement drawing the run's id and reading the trail's
+# head and one writing the start, sent with its commit: core.engine.start_path), the
+# finish (a locking SELECT that reads the head and the webhook settings, and one
+# statement sent with its commit: core.engine.finish_path), a second claim that finds
+# nothing, and one idle probe (core.engine.runner.idle_probe). SQLite counts its BEGINs
+# and runs the writes as separate statements. (Before issue 14's last part: 24 round
+# trips on PostgreSQL, the first start and the finish through the ORM.)
+PER_WORKFLOW = {
+    "postgresql": {"statements": 8, "commits": 4},
+    "sqlite": {"statements": 18, "commits": 4},
+}
 
 
 @pytest.fixture
@@ -99,6 +112,19 @@ def test_statements_and_commits_per_step_are_fixed(
     assert per_step == {"statements": STATEMENTS_PER_STEP[db.dialect], "commits": COMMITS_PER_STEP}, totals
     # The same at step 10 as at step 30: nothing per step grows with the steps before it.
     assert totals[20]["statements"] - totals[10]["statements"] == per_step["statements"] * 10, totals
+
+
+def test_a_workflow_costs_a_fixed_number_of_statements_beyond_its_steps(
+    db: Database, noop_registry: ToolRegistry, one_claim: None
+) -> None:
+    """Claim, start, finish and the idle check: what a workflow costs besides its steps."""
+    counts = {}
+    for length in (1, 2):
+        counts[length] = counted_run(db, noop_registry, start(db, steps(length)))
+    assert dict(counts[1]) == PER_WORKFLOW[db.dialect], counts
+    # Its second step costs what a step costs on the hot path.
+    assert counts[2]["statements"] - counts[1]["statements"] == STATEMENTS_PER_STEP[db.dialect], counts
+    assert counts[2]["commits"] - counts[1]["commits"] == COMMITS_PER_STEP, counts
 
 
 def stored_bytes(db: Database, workflow_id: str) -> int:

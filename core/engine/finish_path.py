@@ -1,0 +1,260 @@
+"""The runner's finish path: the last step's outcome and the workflow's completion, in one commit.
+
+When the last step of a workflow is plain (no checkpoint, no approval on it),
+its outcome ends the workflow in one transaction of Core statements, as the
+hot path (``core.engine.step_path``) ends the steps before it, instead of the
+general path's ORM unit of work. It writes what the general path writes:
+
+* the run ``completed`` with its output;
+* the workflow ``completed`` past its last step, finished, its lease let go;
+* two events: ``step.completed`` (what changed, as the hot path records it)
+  and ``workflow.status_changed`` (running to completed);
+* the ``workflow.finished`` webhook's outbox rows, one per endpoint
+  (``core.outbox.writer.webhook_rows``), which the general path's flush hook
+  would queue.
+
+On PostgreSQL that is two round trips: one statement locks the workflow's row
+while it is as the caller left it and reads the trail's head and the webhook
+channel's settings; one statement (data-modifying CTEs, all or nothing, every
+condition in the first, the guard the step statement uses) is sent with its
+COMMIT (``core.engine.pipelined``). On SQLite the writes are separate
+statements after BEGIN IMMEDIATE. When the workflow or the run is no longer as
+the caller left it, nothing is kept and the caller takes the general path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import Connection
+
+from core.base.trail_hash import GENESIS
+from core.engine.pipelined import execute_and_commit
+from core.engine.step_path import PG_HEAD, PG_LOCK_WHERE, PG_STEP_GUARD, Finished, queries
+from core.outbox.settings import endpoints_of
+from core.outbox.writer import wake_dispatcher, webhook_rows
+from core.records.trail import seal_event_rows
+from core.store.tables import ChannelConfiguration, Notification, Workflow, WorkflowEvent, new_id
+
+__all__ = ["complete_and_finish"]
+
+_FINISHED = "completed"
+# The transition's event, as ``core.records.rows.transition_workflow`` records it.
+_STATUS_BEFORE = {"status": "running"}
+_STATUS_AFTER = {"status": _FINISHED}
+
+_PG_LOCK_HEAD_AND_WEBHOOKS = text(
+    "SELECT head.seq, head.digest, hooks.enabled, hooks.settings FROM workflows"
+    + PG_HEAD
+    + "  LEFT JOIN channel_configurations AS hooks ON hooks.channel = 'webhook'"
+    + PG_LOCK_WHERE
+)
+
+# The outcome, the workflow's end, both events and the outbox rows, all or nothing:
+# the first CTE checks everything (PG_STEP_GUARD), each later one follows it.
+_PG_FINISH_SQL = (
+    """
+WITH moved AS (
+    UPDATE workflows
+       SET status = 'completed', current_step = %(next_index)s, current_step_run_id = NULL,
+           updated_at = %(now)s, finished_at = %(now)s, runnable_at = NULL,
+           lease_owner = NULL, lease_expires_at = NULL, engine_errors = 0"""
+    + PG_STEP_GUARD
+    + """    RETURNING id
+), done AS (
+    UPDATE step_runs SET status = 'completed', output = %(output)s, finished_at = %(now)s
+     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM moved)
+    RETURNING id
+), logged AS (
+    INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
+                                 data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
+    SELECT %(workflow_id)s, 'step.completed', %(runner_id)s, %(name)s, %(before)s, %(after)s,
+           %(completed_data)s, %(now)s, %(chain)s, %(seq_done)s, %(prev_done)s, %(hash_done)s FROM done
+    UNION ALL
+    SELECT %(workflow_id)s, 'workflow.status_changed', %(runner_id)s, NULL, %(status_before)s,
+           %(status_after)s, %(status_data)s, %(now)s, %(chain)s, %(seq_status)s, %(prev_status)s,
+           %(hash_status)s FROM done
+), queued AS (
+    INSERT INTO notifications (id, approval_id, workflow_id, kind, channel, recipient, status,
+                               attempts, next_attempt_at, payload, external_ref, created_at, updated_at)
+    SELECT note.id, NULL, %(workflow_id)s, note.kind, note.channel, note.recipient, 'pending',
+           0, %(now)s, note.payload, '{}'::jsonb, %(now)s, %(now)s
+      FROM jsonb_to_recordset(%(notes)s)
+           AS note(id text, kind text, channel text, recipient text, payload jsonb), done
+)
+SELECT id FROM done
+"""
+)
+_PG_FINISH_JSON = (
+    "output",
+    "before",
+    "after",
+    "completed_data",
+    "status_before",
+    "status_after",
+    "status_data",
+    "notes",
+)
+
+
+def complete_and_finish(
+    conn: Connection,
+    postgres: bool,
+    runner_id: str,
+    done: Finished,
+    now: datetime,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> int | None:
+    """The last step's outcome and the workflow's completion (see the module's docstring),
+    in ``conn``'s transaction: how many outbox rows were queued, or None when the
+    workflow or the run is no longer as the caller left it (the caller must roll the
+    transaction back and take the general path)."""
+    where = {
+        "workflow_id": done.workflow_id,
+        "runner_id": runner_id,
+        "index": done.index,
+        "run_id": done.run_id,
+    }
+    if postgres:
+        locked = conn.execute(_PG_LOCK_HEAD_AND_WEBHOOKS, where).first()
+        if locked is None:
+            return None
+        head = (int(locked[0]), str(locked[1])) if locked[0] is not None else (0, GENESIS)
+        hooks = (True, {}) if locked[2] is None else (bool(locked[2]), dict(locked[3] or {}))
+        events, notes = _rows(done, runner_id, now, before, after, hooks)
+        seal_event_rows(conn, done.workflow_id, events, head=head)
+        finished = execute_and_commit(
+            conn,
+            _PG_FINISH_SQL,
+            _pg_params(done, runner_id, now, head[0], events, notes),
+            jsonb=_PG_FINISH_JSON,
+        )
+        return len(notes) if finished else None
+    moved = conn.execute(
+        update(Workflow)
+        .where(
+            Workflow.id == done.workflow_id,
+            Workflow.lease_owner == runner_id,
+            Workflow.status == "running",
+            Workflow.current_step == done.index,
+            Workflow.current_step_run_id == done.run_id,
+        )
+        .values(
+            status=_FINISHED,
+            current_step=done.index + 1,
+            current_step_run_id=None,
+            updated_at=now,
+            finished_at=now,
+            runnable_at=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            engine_errors=0,
+        )
+    )
+    if moved.rowcount != 1:
+        return None
+    if (
+        conn.execute(
+            queries(False).complete_run, {"run_id": done.run_id, "output": done.output, "now": now}
+        ).rowcount
+        != 1
+    ):
+        return None
+    stored = conn.execute(
+        select(ChannelConfiguration.enabled, ChannelConfiguration.settings).where(
+            ChannelConfiguration.channel == "webhook"
+        )
+    ).first()
+    hooks = (True, {}) if stored is None else (bool(stored[0]), dict(stored[1] or {}))
+    events, notes = _rows(done, runner_id, now, before, after, hooks)
+    seal_event_rows(conn, done.workflow_id, events)
+    conn.execute(queries(False).insert_events, events)
+    if notes:
+        conn.execute(Notification.__table__.insert(), notes)  # type: ignore[attr-defined]
+    return len(notes)
+
+
+def after_commit(queued: int) -> None:
+    """Once the finish committed: wake the in-process dispatcher for the outbox rows."""
+    if queued:
+        wake_dispatcher()
+
+
+def _rows(
+    done: Finished,
+    runner_id: str,
+    now: datetime,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    hooks: tuple[bool, dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Both events (unsealed) and the webhook's outbox rows."""
+    common = {"workflow_id": done.workflow_id, "actor": runner_id, "created_at": now}
+    events = [
+        {
+            **common,
+            "event_type": "step.completed",
+            "step_name": done.name,
+            "before": before,
+            "after": after,
+            "data": {"step_run_id": done.run_id, "attempt": done.attempt},
+        },
+        {
+            **common,
+            "event_type": "workflow.status_changed",
+            "step_name": None,
+            "before": _STATUS_BEFORE,
+            "after": _STATUS_AFTER,
+            "data": {},
+        },
+    ]
+    urls = endpoints_of(*hooks)
+    notes = []
+    if urls:
+        status_event = WorkflowEvent(**events[1])  # never added to a session: the body's source
+        notes = [
+            {**row, "id": new_id(), "next_attempt_at": now, "created_at": now, "updated_at": now}
+            for row in webhook_rows(None, status_event, "workflow.finished", urls)
+        ]
+    return events, notes
+
+
+def _pg_params(
+    done: Finished,
+    runner_id: str,
+    now: datetime,
+    head_seq: int,
+    events: list[dict[str, Any]],
+    notes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    completed, status = events
+    return {
+        "head_seq": head_seq,
+        "workflow_id": done.workflow_id,
+        "runner_id": runner_id,
+        "index": done.index,
+        "run_id": done.run_id,
+        "next_index": done.index + 1,
+        "now": now,
+        "output": done.output,
+        "name": done.name,
+        "before": completed["before"],
+        "after": completed["after"],
+        "completed_data": completed["data"],
+        "chain": completed["trail_chain"],
+        "seq_done": completed["trail_seq"],
+        "prev_done": completed["trail_prev"],
+        "hash_done": completed["trail_hash"],
+        "status_before": status["before"],
+        "status_after": status["after"],
+        "status_data": status["data"],
+        "seq_status": status["trail_seq"],
+        "prev_status": status["trail_prev"],
+        "hash_status": status["trail_hash"],
+        "notes": [
+            {key: note[key] for key in ("id", "kind", "channel", "recipient", "payload")} for note in notes
+        ],
+    }

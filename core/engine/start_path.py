@@ -1,0 +1,150 @@
+"""The runner's start path: a claimed workflow's plain step started in one commit, few statements.
+
+When a claim finds its workflow at a step that has no run yet and acts at once
+(no approval, no gate, not a step done inside the transaction), the general
+path would record the start through the ORM's unit of work: INSERT the run
+(a flush for its id), UPDATE its idempotency key, read the trail's head,
+UPDATE the workflow, INSERT the ``step.started`` event: five round trips and
+the commit. This path writes the same rows with Core statements, in the
+transaction that locked the workflow's row (the caller's ORM session, through
+its connection; the lock holds the trail's chain, so the head read here is
+current):
+
+* PostgreSQL: one statement draws the run's id and reads the head; the event
+  is sealed; one statement (data-modifying CTEs) inserts the run with its key,
+  points the workflow at it and inserts the event, and is sent with its COMMIT
+  (``core.engine.pipelined``). Two round trips after the lock. Nothing in it
+  can match nothing: the lock is held and the caller checked the row under it.
+* SQLite: INSERT the run with its key, UPDATE the workflow, read the head,
+  INSERT the event; the session's commit ends the transaction.
+
+The caller marks the ORM workflow as committed with the new run
+(``set_committed_value``), so the session has nothing left to flush.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlalchemy.engine import Connection
+
+from core.base.trail_hash import GENESIS
+from core.engine.pipelined import execute_and_commit
+from core.engine.step_path import PG_HEAD, NextStart, insert_first_run, queries, started_data
+from core.records.trail import seal_event_rows
+from core.store.tables import Workflow
+
+__all__ = ["start_plain"]
+
+_PG_NEXT_ID_AND_HEAD = text(
+    "SELECT nextval(pg_get_serial_sequence('step_runs', 'id')), head.seq, head.digest FROM workflows"
+    + PG_HEAD
+    + " WHERE workflows.id = :workflow_id"
+)
+
+_PG_START_SQL = """
+WITH started AS (
+    INSERT INTO step_runs (id, workflow_id, step_index, step_name, step_type, status,
+                           attempt, started_at, executed_by, idempotency_key)
+    VALUES (%(run_id)s, %(workflow_id)s, %(index)s, %(name)s, %(type)s, 'running', 1,
+            %(now)s, %(runner_id)s, %(key)s)
+    RETURNING id
+), moved AS (
+    UPDATE workflows SET current_step_run_id = %(run_id)s, updated_at = %(now)s
+     WHERE id = %(workflow_id)s
+    RETURNING id
+), logged AS (
+    INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
+                                 data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
+    SELECT %(workflow_id)s, 'step.started', %(runner_id)s, %(name)s, NULL, NULL,
+           %(data)s, %(now)s, %(chain)s, %(seq)s, %(prev)s, %(hash)s FROM started, moved
+)
+SELECT started.id FROM started, moved
+"""
+
+
+def start_plain(
+    conn: Connection,
+    postgres: bool,
+    runner_id: str,
+    *,
+    workflow_id: str,
+    index: int,
+    step_name: str,
+    step_type: str,
+    now: datetime,
+) -> NextStart:
+    """Start the step at ``index`` (see the module's docstring) in ``conn``'s transaction,
+    which holds the workflow's row lock: its run's id and idempotency key. On PostgreSQL
+    the transaction has been committed when this returns."""
+    if postgres:
+        drawn = conn.execute(_PG_NEXT_ID_AND_HEAD, {"workflow_id": workflow_id}).one()
+        run_id, key = int(drawn[0]), f"{workflow_id}/{int(drawn[0])}"
+        head = (int(drawn[1]), str(drawn[2])) if drawn[1] is not None else (0, GENESIS)
+        event = _started_event(workflow_id, runner_id, step_name, now, run_id, index, step_type, key)
+        seal_event_rows(conn, workflow_id, [event], head=head)
+        params = {
+            "run_id": run_id,
+            "workflow_id": workflow_id,
+            "index": index,
+            "name": step_name,
+            "type": step_type,
+            "now": now,
+            "runner_id": runner_id,
+            "key": key,
+            "data": event["data"],
+            "chain": event["trail_chain"],
+            "seq": event["trail_seq"],
+            "prev": event["trail_prev"],
+            "hash": event["trail_hash"],
+        }
+        if not execute_and_commit(conn, _PG_START_SQL, params, jsonb=("data",)):
+            raise RuntimeError(f"Step {step_name!r} of workflow {workflow_id} could not be started.")
+        return NextStart(run_id, key, {})
+    q = queries(False)
+    started = insert_first_run(
+        conn,
+        q,
+        workflow_id=workflow_id,
+        index=index,
+        step_name=step_name,
+        step_type=step_type,
+        runner_id=runner_id,
+        now=now,
+    )
+    conn.execute(
+        update(Workflow)
+        .where(Workflow.id == workflow_id)
+        .values(current_step_run_id=started.run_id, updated_at=now)
+    )
+    event = _started_event(
+        workflow_id, runner_id, step_name, now, started.run_id, index, step_type, started.key
+    )
+    seal_event_rows(conn, workflow_id, [event])
+    conn.execute(q.insert_events, [event])
+    return started
+
+
+def _started_event(
+    workflow_id: str,
+    runner_id: str,
+    step_name: str,
+    now: datetime,
+    run_id: int,
+    index: int,
+    step_type: str,
+    key: str,
+) -> dict[str, Any]:
+    """The ``step.started`` row, as the general path's ``_record_start`` records it."""
+    return {
+        "workflow_id": workflow_id,
+        "actor": runner_id,
+        "created_at": now,
+        "event_type": "step.started",
+        "step_name": step_name,
+        "before": None,
+        "after": None,
+        "data": started_data(run_id, index, step_type, key),
+    }

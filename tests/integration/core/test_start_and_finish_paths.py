@@ -1,0 +1,162 @@
+"""The start and finish paths (core.engine.start_path, core.engine.finish_path) on SQLite
+and PostgreSQL: a claimed plain step starts, and a plain last step ends its workflow,
+in Core statements, writing what the general path writes, and nothing when the
+workflow changed under the step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core.channels.registry import store_channel_settings
+from core.engine import workflows as ops
+from core.engine.tools import ToolRegistry
+from core.records.trail_verify import require_intact, verify
+from core.store.db import Database
+from core.store.tables import Notification
+from tests.helpers.engine import Calls, accounts, events, run, start, status, step_runs, tool
+
+OPS = "ops@example.com"
+HOOK = "http://127.0.0.1:9/hooks/countersign"  # queued only: nothing is delivered here
+
+
+@pytest.fixture(autouse=True)
+def _accounts(db: Database) -> None:
+    accounts(db, "admin", OPS)
+
+
+def finished_hooks(db: Database, workflow_id: str) -> list[Notification]:
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(Notification).where(
+                    Notification.workflow_id == workflow_id, Notification.channel == "webhook"
+                )
+            )
+        )
+
+
+def test_a_plain_workflow_starts_and_finishes_as_the_general_path_records_it(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    store_channel_settings(db, "webhook", enabled=True, settings={"urls": [HOOK]}, actor=OPS)
+    fast = start(db, [tool("a"), tool("b")])
+    # A checkpoint after the last step sends its end down the general path.
+    general = start(db, [tool("a"), {**tool("b"), "create_checkpoint": True}])
+    run(db, registry)
+    for workflow_id in (fast, general):
+        workflow = ops.get_workflow(db, workflow_id)
+        assert (workflow.status, workflow.current_step, workflow.current_step_run_id) == (
+            "completed",
+            2,
+            None,
+        )
+        assert workflow.finished_at is not None and workflow.runnable_at is None
+        assert (workflow.lease_owner, workflow.lease_expires_at) == (None, None)
+        runs = step_runs(db, workflow_id)
+        assert [(r.step_name, r.status, r.attempt) for r in runs] == [
+            ("a", "completed", 1),
+            ("b", "completed", 1),
+        ]
+        assert [r.idempotency_key for r in runs] == [f"{workflow_id}/{r.id}" for r in runs]
+        assert runs[1].output == {"done": "b", "value": None, "key": runs[1].idempotency_key}
+        started = events(db, workflow_id, "step.started")
+        assert [(e.step_name, e.data) for e in started] == [
+            (
+                r.step_name,
+                {
+                    "step_run_id": r.id,
+                    "index": i,
+                    "type": "tool",
+                    "idempotency_key": r.idempotency_key,
+                    "attempt": 1,
+                },
+            )
+            for i, r in enumerate(runs)
+        ]
+        assert [e.before for e in started] == [None, None]
+        completed = events(db, workflow_id, "step.completed")
+        assert completed[-1].before == {"current_step": 1, "step_outputs": {}}
+        assert completed[-1].after["current_step"] == 2
+        assert completed[-1].data == {"step_run_id": runs[1].id, "attempt": 1}
+        finished = events(db, workflow_id, "workflow.status_changed")[-1]
+        assert (finished.before, finished.after, finished.data) == (
+            {"status": "running"},
+            {"status": "completed"},
+            {},
+        )
+        require_intact(verify(db, OPS, workflow_id))
+    # The workflow.finished webhook is queued the same way by both paths.
+    hooks = {workflow_id: finished_hooks(db, workflow_id) for workflow_id in (fast, general)}
+    for workflow_id, rows in hooks.items():
+        [row] = rows
+        assert (row.kind, row.channel, row.recipient, row.status, row.attempts) == (
+            "webhook.workflow.finished",
+            "webhook",
+            HOOK,
+            "pending",
+            0,
+        )
+        body = row.payload["event"]
+        assert body["type"] == "workflow.finished"
+        assert body["data"]["workflow_id"] == workflow_id and body["data"]["status"] == "completed"
+    shapes = [
+        {k: v for k, v in rows[0].payload["event"]["data"].items() if k != "workflow_id"}
+        | {"keys": sorted(rows[0].payload["event"])}
+        for rows in hooks.values()
+    ]
+    assert shapes[0] == shapes[1]
+    assert [c["label"] for c in calls.of("do")] == ["a", "b", "a", "b"]
+
+
+def test_no_webhook_is_queued_when_the_channel_is_switched_off(db: Database, registry: ToolRegistry) -> None:
+    store_channel_settings(db, "webhook", enabled=False, settings={"urls": [HOOK]}, actor=OPS)
+    workflow_id = start(db, [tool("a")])
+    run(db, registry)
+    assert status(db, workflow_id) == "completed"
+    assert finished_hooks(db, workflow_id) == []
+
+
+def test_a_pause_during_the_last_step_keeps_its_outcome_and_does_not_finish(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    @registry.register("pauses")
+    def pauses(idempotency_key: str) -> dict[str, Any]:
+        calls.add("pauses", key=idempotency_key)
+        ops.pause_workflow(db, workflow_id, OPS, "hold on")
+        return {"paused": True}
+
+    workflow_id = start(db, [tool("a"), {"name": "last", "type": "tool", "tool": "pauses"}])
+    run(db, registry)
+    # The finish path wrote nothing (the workflow was no longer running); the general
+    # path kept the outcome, as after any step, and the workflow stays paused.
+    assert status(db, workflow_id) == "paused"
+    assert [(r.step_name, r.status) for r in step_runs(db, workflow_id)] == [
+        ("a", "completed"),
+        ("last", "completed"),
+    ]
+    assert [e.after for e in events(db, workflow_id, "workflow.status_changed")][-1] == {"status": "paused"}
+    ops.resume_workflow(db, workflow_id, OPS)
+    run(db, registry)
+    assert status(db, workflow_id) == "completed"
+    assert len(calls.of("pauses")) == 1  # never run again
+    require_intact(verify(db, OPS, workflow_id))
+
+
+def test_a_cancel_during_the_only_step_ends_it_cancelled(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    @registry.register("cancels")
+    def cancels(idempotency_key: str) -> dict[str, Any]:
+        calls.add("cancels", key=idempotency_key)
+        ops.cancel_workflow(db, workflow_id, OPS, "stop")
+        return {"late": True}
+
+    workflow_id = start(db, [{"name": "only", "type": "tool", "tool": "cancels"}])
+    run(db, registry)
+    assert status(db, workflow_id) == "cancelled"
+    assert [e.after["status"] for e in events(db, workflow_id, "workflow.status_changed")][-1] == "cancelled"
+    assert "completed" not in [e.after["status"] for e in events(db, workflow_id, "workflow.status_changed")]
+    require_intact(verify(db, OPS, workflow_id))
