@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from core.base.errors import InvalidDelegation
@@ -224,19 +224,19 @@ def ask_backup(
     return True
 
 
+def due_backups(now: datetime) -> Select[str]:
+    """Backups not asked yet whose time has come by ``now`` (their requests' ids):
+    ``ask_due_backups``'s selection, also probed by an idle runner."""
+    return select(ApprovalBackup.approval_id).where(
+        ApprovalBackup.asked_at.is_(None), ApprovalBackup.due_at <= now
+    )
+
+
 def ask_due_backups(db: Database, limit: int, *, lock: LockApproval, add_approvers: AddApprovers) -> int:
     """Ask the backups whose time has come; returns how many were asked. ``lock`` and
     ``add_approvers`` are the engine's (passed in: the engine calls this module)."""
     with db.read() as session:
-        due = session.scalars(
-            select(ApprovalBackup.approval_id)
-            .where(
-                ApprovalBackup.asked_at.is_(None),
-                ApprovalBackup.due_at <= utcnow(),
-            )
-            .order_by(ApprovalBackup.due_at)
-            .limit(limit)
-        ).all()
+        due = session.scalars(due_backups(utcnow()).order_by(ApprovalBackup.due_at).limit(limit)).all()
     asked = 0
     for approval_id in due:
         with db.session() as session:
@@ -261,6 +261,7 @@ def next_backup(db: Database) -> datetime | None:
 __all__ = [
     "ask_backup",
     "ask_due_backups",
+    "due_backups",
     "clear_out_of_office",
     "delegate_approvers",
     "list_out_of_office",

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from core.approvals.delegation import delegate_approvers
@@ -163,15 +163,18 @@ def _escalate(
     return "escalated"
 
 
+def due_expiries(now: datetime) -> Select[str]:
+    """Open requests whose deadline has passed by ``now`` (their ids): ``expire_due``'s
+    selection, also probed by an idle runner (core.engine.runner.idle_probe)."""
+    return select(ApprovalRequest.id).where(
+        ApprovalRequest.status == APPROVAL_OPEN, ApprovalRequest.expires_at <= now
+    )
+
+
 def expire_due(db: Database, actor: str, steps: EngineSteps, limit: int = 100) -> int:
     """Apply the deadline rule to open requests whose deadline has passed; how many."""
     with db.read() as session:
-        due = session.scalars(
-            select(ApprovalRequest.id)
-            .where(ApprovalRequest.status == APPROVAL_OPEN, ApprovalRequest.expires_at <= utcnow())
-            .order_by(ApprovalRequest.expires_at)
-            .limit(limit)
-        ).all()
+        due = session.scalars(due_expiries(utcnow()).order_by(ApprovalRequest.expires_at).limit(limit)).all()
     done = 0
     for approval_id in due:
         with db.session() as session:
@@ -187,4 +190,4 @@ def expire_due(db: Database, actor: str, steps: EngineSteps, limit: int = 100) -
     return done
 
 
-__all__ = ["TIMEOUT_ACTOR", "EngineSteps", "apply_expiry", "escalated_kind", "expire_due"]
+__all__ = ["TIMEOUT_ACTOR", "EngineSteps", "apply_expiry", "due_expiries", "escalated_kind", "expire_due"]

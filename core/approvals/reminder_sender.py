@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from core.approvals.engine import lock_approval, person_channels_and_recipients
@@ -53,12 +53,22 @@ def send_due_reminders(
     return sent
 
 
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (ApprovalReminder.status == "due", ApprovalReminder.due_at <= now)
+
+
+def due_reminders(now: datetime) -> Select[int]:
+    """Reminders due by ``now`` (their ids): what ``send_due_reminders`` sends, also
+    probed by an idle runner (core.engine.runner.idle_probe)."""
+    return select(ApprovalReminder.id).where(*_due(now))
+
+
 def _send_one(db: Database, runner_id: str, now: datetime) -> bool | None:
     """Claim and send one due reminder: True sent, False skipped, None when none is due."""
     with db.session() as session:
         row = session.scalars(
             select(ApprovalReminder)
-            .where(ApprovalReminder.status == "due", ApprovalReminder.due_at <= now)
+            .where(*_due(now))
             .order_by(ApprovalReminder.due_at, ApprovalReminder.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -157,4 +167,4 @@ def _queue(
             )
 
 
-__all__ = ["send_due_reminders"]
+__all__ = ["due_reminders", "send_due_reminders"]

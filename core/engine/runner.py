@@ -20,14 +20,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 
+from core.approvals.delegation import due_backups
 from core.approvals.engine import ApprovalEngine
-from core.approvals.reminder_sender import send_due_reminders
+from core.approvals.expiry import due_expiries
+from core.approvals.reminder_sender import due_reminders, send_due_reminders
 from core.approvals.reminders import next_reminder
 from core.base.retry import backoff_delay, first_line, is_database_unavailable
 from core.engine.claim_queue import ClaimQueue, claim_batch, claim_workflows
@@ -59,6 +62,9 @@ DATABASE_RETRY_MULTIPLIER = 2.0
 DATABASE_RETRY_MAX = 5.0
 # Wait after any other error in the loop (a bug): keep going, slowly.
 LOOP_ERROR_WAIT = 1.0
+# Wait before claiming again a workflow claimable now that the last claim skipped
+# (its row was locked by another transaction): see ``Runner._idle_wait``.
+CLAIM_RETRY_WAIT = 0.05
 
 
 class Background(Protocol):
@@ -75,33 +81,45 @@ def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> s
     return claimed[0] if claimed else None
 
 
-def next_timer(db: Database) -> datetime | None:
-    """When the soonest future retry becomes runnable."""
-    with db.read() as session:
-        return session.scalar(
-            select(func.min(Workflow.runnable_at)).where(
-                Workflow.status == "running", Workflow.runnable_at > utcnow()
-            )
-        )
+def _soonest_claimable(now: datetime) -> Select[datetime | None]:
+    return select(func.min(Workflow.runnable_at)).where(
+        Workflow.status == "running",
+        or_(
+            Workflow.runnable_at > now,
+            and_(
+                Workflow.runnable_at <= now,
+                or_(Workflow.lease_owner.is_(None), Workflow.lease_expires_at < now),
+            ),
+        ),
+    )
 
 
-def next_claimable(db: Database) -> datetime | None:
-    """When the soonest workflow can be claimed: now (one came due or was handed back
-    since the last claim) or at the soonest future retry; None when neither."""
+@dataclass(frozen=True)
+class IdleProbe:
+    """What an idle runner has left to do, read in one statement (``idle_probe``)."""
+
+    sweeps_due: bool  # a request's deadline passed, or a backup or a reminder came due
+    # When the soonest workflow can be claimed: now (one came due or was handed back
+    # since the last claim) or at the soonest future retry; None when neither.
+    next_claimable: datetime | None
+
+
+def idle_probe(db: Database) -> IdleProbe:
+    """Whether any sweep has work (the sweeps' own selections, as EXISTS) and when the
+    soonest workflow can be claimed: one read, where each sweep would make its own."""
     now = utcnow()
     with db.read() as session:
-        return session.scalar(
-            select(func.min(Workflow.runnable_at)).where(
-                Workflow.status == "running",
+        row = session.execute(
+            select(
                 or_(
-                    Workflow.runnable_at > now,
-                    and_(
-                        Workflow.runnable_at <= now,
-                        or_(Workflow.lease_owner.is_(None), Workflow.lease_expires_at < now),
-                    ),
+                    due_expiries(now).exists(),
+                    due_backups(now).exists(),
+                    due_reminders(now).exists(),
                 ),
+                _soonest_claimable(now).scalar_subquery(),
             )
-        )
+        ).one()
+    return IdleProbe(bool(row[0]), row[1])
 
 
 class Runner:
@@ -202,9 +220,10 @@ class Runner:
             while utcnow() < deadline:
                 if self.run_once():
                     continue
-                if self.approvals.expire_due() or self.send_reminders():
+                probe = idle_probe(self.db)
+                if probe.sweeps_due and (self.approvals.expire_due() or self.send_reminders()):
                     continue
-                due = next_claimable(self.db) if wait_for_retries else None
+                due = probe.next_claimable if wait_for_retries else None
                 if due is None:
                     break
                 if due <= utcnow():  # came due since the claim above: one more claim
@@ -269,9 +288,10 @@ class Runner:
                 self._hand_back_interrupted()
                 if self.run_once():
                     continue
-                if self.approvals.expire_due() or self.send_reminders():
+                probe = idle_probe(self.db)
+                if probe.sweeps_due and (self.approvals.expire_due() or self.send_reminders()):
                     continue
-                wait = self._idle_wait()
+                wait = self._idle_wait(probe.next_claimable)
                 if outage_tries:
                     self.log.info("database answers again", tries=outage_tries)
                 outage_tries = 0
@@ -314,9 +334,17 @@ class Runner:
         self._interrupted.difference_update(interrupted)
         self.log.info("interrupted workflows handed back", workflows=len(interrupted))
 
-    def _idle_wait(self) -> float:
+    def _idle_wait(self, next_claimable: datetime | None) -> float:
+        """How long to sleep unless woken: until the soonest timer, deadline or reminder.
+
+        A workflow claimable now that the claim did not take (it skips rows another
+        transaction holds locked, as the one that just woke it may still, for an
+        instant) is tried again after ``CLAIM_RETRY_WAIT``, not after the idle wait:
+        the wake-up that announced it has been spent."""
         wait = self.idle_wait
-        for due in (next_timer(self.db), self.approvals.next_expiry(), next_reminder(self.db)):
+        if next_claimable is not None:
+            wait = min(wait, max(CLAIM_RETRY_WAIT, (next_claimable - utcnow()).total_seconds()))
+        for due in (self.approvals.next_expiry(), next_reminder(self.db)):
             if due is not None:
                 wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
         return wait

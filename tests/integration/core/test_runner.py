@@ -5,10 +5,12 @@ decision waking an idle runner at once."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from core.approvals.engine import ApprovalEngine
 from core.base.errors import ApprovalClosed
@@ -19,6 +21,7 @@ from core.engine.runner import Runner, claim_next_workflow
 from core.engine.tools import ToolRegistry
 from core.runtime import build_runner
 from core.store.db import Database
+from core.store.wakeup import CHANNEL
 from tests.helpers.engine import (
     Calls,
     accounts,
@@ -364,6 +367,39 @@ def test_a_decision_wakes_an_idle_runner(
         if answering_db is not db:
             answering_db.dispose()
     assert [c["label"] for c in calls.of("do")] == ["act"]
+
+
+def test_a_workflow_locked_when_its_wake_up_came_is_claimed_once_let_go(
+    db: Database,
+    registry: ToolRegistry,
+    calls: Calls,
+    background_runner: Callable[..., Runner],
+) -> None:
+    """A claim skips rows another transaction holds (``SKIP LOCKED``): the wake-up that
+    announced the workflow is spent by then, and an idle runner must not sleep its whole
+    idle wait on it (here 30 s) but try again soon after."""
+    if not db.is_postgres:
+        pytest.skip("row locks and NOTIFY: PostgreSQL (SQLite writers hold the whole file)")
+    workflow_id = start(db, [tool("a")])
+    ops.pause_workflow(db, workflow_id, "ops@example.com")
+    warm_up = start(db, [tool("warm_up")])
+    runner = background_runner(db, registry, idle_wait=30.0, lease_seconds=10)
+    wait_until(lambda: status(db, warm_up) == "completed", 30, "runner warmed up")
+    wait_until(lambda: not runner._active, 30, "runner idle")
+    with db.engine.connect() as holder:
+        # A lock the claim's FOR UPDATE conflicts with, and an UPDATE of other columns does not.
+        holder.execute(text("SELECT id FROM workflows WHERE id = :id FOR KEY SHARE"), {"id": workflow_id})
+        with db.engine.connect() as writer, writer.begin():  # runnable, committed, announced
+            writer.execute(
+                text("UPDATE workflows SET status = 'running', runnable_at = now() WHERE id = :id"),
+                {"id": workflow_id},
+            )
+            writer.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": workflow_id})
+        time.sleep(0.5)  # the runner woke and skipped the locked row
+        assert [c["label"] for c in calls.of("do")] == ["warm_up"]  # it cannot take a locked row
+        holder.rollback()  # lets go of the row
+    wait_until(lambda: status(db, workflow_id) == "completed", 10, "claimed once the row was let go")
+    assert [c["label"] for c in calls.of("do")] == ["warm_up", "a"]
 
 
 def test_resume_wakes_an_idle_runner(
