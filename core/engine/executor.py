@@ -181,6 +181,8 @@ class _Ready:
     # -1: unknown, take the general path.
     index: int = -1
     attempt: int = 1
+    # What the previous hot step left known of the workflow (core.engine.step_path.Ahead).
+    ahead: step_path.Ahead | None = None
 
 
 class StepOutputs(dict[str, Any]):
@@ -602,7 +604,14 @@ class StepExecutor:
         set_committed_value(workflow, "current_step_run_id", started.run_id)
         set_committed_value(workflow, "updated_at", now)
         log.info("step started", step_type=step.type, step_run_id=started.run_id, attempt=1)
-        return _Ready(step, started.run_id, started.key, self._scope(workflow), index=workflow.current_step)
+        return _Ready(
+            step,
+            started.run_id,
+            started.key,
+            self._scope(workflow),
+            index=workflow.current_step,
+            ahead=started.ahead,
+        )
 
     def _asks(self, session: Session, workflow: Workflow, step: Step) -> bool:
         """Whether the step needs a person: always, never, or as its gate says for this call.
@@ -1266,6 +1275,7 @@ class StepExecutor:
                 now,
                 before,
                 after,
+                ready.ahead,
             )
             if started is None:
                 transaction.rollback()
@@ -1283,7 +1293,9 @@ class StepExecutor:
         structlog.contextvars.bind_contextvars(step=next_step.name)
         log.info("step started", step_type=next_step.type, step_run_id=started.run_id, attempt=1)
         scope = {**ready.scope, "context": started.context}
-        return _Ready(next_step, started.run_id, started.key, scope, index=ready.index + 1)
+        return _Ready(
+            next_step, started.run_id, started.key, scope, index=ready.index + 1, ahead=started.ahead
+        )
 
     def _plain(self, workflow_id: str, ready: _Ready) -> WorkflowDefinition | None:
         """The definition, when ``ready`` is a plain step of it (no approval, no

@@ -16,7 +16,7 @@ invalidated. The transaction has ended when ``execute_and_commit`` returns
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,12 +35,15 @@ def execute_and_commit(
     *,
     jsonb: Collection[str] = (),
     durable: bool = True,
+    before: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> list[tuple[Any, ...]]:
     """Run ``sql`` (psycopg's ``%(name)s`` style) and COMMIT, in one round trip: its rows.
 
     ``jsonb`` names the parameters sent as JSONB. ``durable=False`` lets the
     commit return before its WAL is on disk (``Database.commit_without_flush``:
-    only for a lease taken or let go)."""
+    only for a lease taken or let go). ``before``: statements run first in the same
+    pipeline, their rows unread (a lock: ``sql`` then runs in a snapshot taken
+    after it was granted)."""
     import psycopg  # PostgreSQL only: not imported for an SQLite database
     from psycopg.types.json import Jsonb
 
@@ -55,6 +58,8 @@ def execute_and_commit(
             with driver.pipeline():
                 if not durable:
                     driver.execute(_NOT_DURABLE)
+                for statement, values in before:
+                    driver.execute(statement, values)
                 cursor.execute(sql, bound)
                 driver.commit()
             rows = cursor.fetchall() if cursor.description is not None else []

@@ -13,7 +13,9 @@ current):
 * PostgreSQL: one statement draws the run's id and reads the head; the event
   is sealed; one statement (data-modifying CTEs) inserts the run with its key,
   points the workflow at it and inserts the event, and is sent with its COMMIT
-  (``core.engine.pipelined``). Two round trips after the lock. Nothing in it
+  (``core.engine.pipelined``). Two round trips after the lock. It also draws an
+  id for the next start, which with the head it left lets the step's outcome
+  skip a round trip (``core.engine.step_path.Ahead``). Nothing in it
   can match nothing: the lock is held and the caller checked the row under it.
 * SQLite: INSERT the run with its key, UPDATE the workflow, read the head,
   INSERT the event; the session's commit ends the transaction.
@@ -32,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from core.base.trail_hash import GENESIS
 from core.engine.pipelined import execute_and_commit
-from core.engine.step_path import PG_HEAD, NextStart, insert_first_run, queries, started_data
+from core.engine.step_path import PG_HEAD, Ahead, NextStart, insert_first_run, queries, started_data
 from core.records.trail import seal_event_rows
 from core.store.tables import Workflow
 
@@ -61,7 +63,7 @@ WITH started AS (
     SELECT %(workflow_id)s, 'step.started', %(runner_id)s, %(name)s, NULL, NULL,
            %(data)s, %(now)s, %(chain)s, %(seq)s, %(prev)s, %(hash)s FROM started, moved
 )
-SELECT started.id FROM started, moved
+SELECT started.id, nextval(pg_get_serial_sequence('step_runs', 'id')) AS id_ahead FROM started, moved
 """
 
 
@@ -100,9 +102,12 @@ def start_plain(
             "prev": event["trail_prev"],
             "hash": event["trail_hash"],
         }
-        if not execute_and_commit(conn, _PG_START_SQL, params, jsonb=("data",)):
+        rows = execute_and_commit(conn, _PG_START_SQL, params, jsonb=("data",))
+        if not rows:
             raise RuntimeError(f"Step {step_name!r} of workflow {workflow_id} could not be started.")
-        return NextStart(run_id, key, {})
+        # What the step's outcome needs next (the hot path): the head this start left, an id.
+        ahead = Ahead((event["trail_seq"], event["trail_hash"]), int(rows[0][1]))
+        return NextStart(run_id, key, {}, ahead)
     q = queries(False)
     started = insert_first_run(
         conn,
