@@ -64,7 +64,7 @@ DATABASE_RETRY_MAX = 5.0
 LOOP_ERROR_WAIT = 1.0
 # Wait before claiming again a workflow claimable now that the last claim skipped
 # (its row was locked by another transaction): see ``Runner._idle_wait``.
-CLAIM_RETRY_WAIT = 0.05
+CLAIM_RETRY_WAIT = 0.01
 
 
 class Background(Protocol):

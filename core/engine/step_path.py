@@ -20,7 +20,11 @@ On PostgreSQL the four are one statement (data-modifying CTEs,
 run's id and reads the trail's head (to seal the two events). The step
 statement writes all or nothing (every condition is checked by its first CTE),
 so it is sent with its COMMIT in one round trip (psycopg's pipeline mode): a
-step is two round trips. On SQLite (in-process, no round trips) they are four
+step is two round trips. It also draws a run id for the step after; with it
+and the head its events left (``Ahead``), the next step's lock needs no reply
+before the step statement: both and the COMMIT go out in one pipeline, one
+round trip, the step statement checking in a snapshot taken under the lock
+that the head has not moved. On SQLite (in-process, no round trips) they are four
 statements after BEGIN IMMEDIATE, and the head is read by a fifth.
 
 When 2 or 3 matches no row (the lease was lost, the workflow was paused,
