@@ -1014,11 +1014,7 @@ class StepExecutor:
         # output as a reference to the run holding it (core.records.history folds
         # events back into whole states); a decision's entry in the context
         # is recorded with the step it released.
-        before: dict[str, Any] = {"current_step": workflow.current_step, "step_outputs": {}}
-        after: dict[str, Any] = {
-            "current_step": workflow.current_step + 1,
-            "step_outputs": {step.name: history.output_ref(run_id)},
-        }
+        before, after = _moved_past(workflow.current_step, step.name, run_id)
         decided = (workflow.context.get("approvals") or {}) if run.approval_id else {}
         if step.name in decided:
             after["context"] = {"approvals": decided}
@@ -1257,12 +1253,7 @@ class StepExecutor:
         if next_step.needs_approval:
             return None
         now = utcnow()
-        # What changed, as _complete records it (core.history folds these).
-        before: dict[str, Any] = {"current_step": ready.index, "step_outputs": {}}
-        after: dict[str, Any] = {
-            "current_step": ready.index + 1,
-            "step_outputs": {step.name: history.output_ref(ready.run_id)},
-        }
+        before, after = _moved_past(ready.index, step.name, ready.run_id)
         done = step_path.Finished(workflow_id, ready.index, step.name, ready.run_id, ready.attempt, output)
         with self.db.runner_engine.connect() as conn, conn.begin() as transaction:
             started = step_path.complete_and_start(
@@ -1320,11 +1311,7 @@ class StepExecutor:
         step, definition = ready.step, self._plain(workflow_id, ready)
         if definition is None or ready.index + 1 != len(definition.steps):
             return False
-        before: dict[str, Any] = {"current_step": ready.index, "step_outputs": {}}
-        after: dict[str, Any] = {
-            "current_step": ready.index + 1,
-            "step_outputs": {step.name: history.output_ref(ready.run_id)},
-        }
+        before, after = _moved_past(ready.index, step.name, ready.run_id)
         done = step_path.Finished(workflow_id, ready.index, step.name, ready.run_id, ready.attempt, output)
         with self.db.runner_engine.connect() as conn, conn.begin() as transaction:
             queued = finish_path.complete_and_finish(
@@ -1541,6 +1528,16 @@ def _decision_of(session: Session, approval: ApprovalRequest) -> dict[str, Any]:
         except CallNotReleased as exc:
             decision["call_refused"] = str(exc)
     return decision
+
+
+def _moved_past(index: int, step_name: str, run_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A step's ``step.completed`` before and after: the position, and its output as a
+    reference to the run holding it (core.records.history folds events back into
+    whole states)."""
+    return (
+        {"current_step": index, "step_outputs": {}},
+        {"current_step": index + 1, "step_outputs": {step_name: history.output_ref(run_id)}},
+    )
 
 
 def _acts_at_once(step: Step) -> bool:

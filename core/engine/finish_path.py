@@ -27,12 +27,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from core.base.trail_hash import GENESIS
 from core.engine.pipelined import execute_and_commit
-from core.engine.step_path import PG_HEAD, PG_LOCK_WHERE, PG_STEP_GUARD, Finished, queries
+from core.engine.step_path import (
+    PG_HEAD,
+    PG_LOCK_WHERE,
+    PG_STEP_GUARD,
+    Finished,
+    completed_row,
+    event_row,
+    queries,
+)
 from core.outbox.settings import endpoints_of
 from core.outbox.writer import wake_dispatcher, webhook_rows
 from core.records.trail import seal_event_rows
@@ -45,7 +53,7 @@ _FINISHED = "completed"
 _STATUS_BEFORE = {"status": "running"}
 _STATUS_AFTER = {"status": _FINISHED}
 
-_PG_LOCK_HEAD_AND_WEBHOOKS = text(
+_PG_LOCK_HEAD_AND_WEBHOOKS = (
     "SELECT head.seq, head.digest, hooks.enabled, hooks.settings FROM workflows"
     + PG_HEAD
     + "  LEFT JOIN channel_configurations AS hooks ON hooks.channel = 'webhook'"
@@ -119,7 +127,7 @@ def complete_and_finish(
         "run_id": done.run_id,
     }
     if postgres:
-        locked = conn.execute(_PG_LOCK_HEAD_AND_WEBHOOKS, where).first()
+        locked = conn.exec_driver_sql(_PG_LOCK_HEAD_AND_WEBHOOKS, where).first()
         if locked is None:
             return None
         head = (int(locked[0]), str(locked[1])) if locked[0] is not None else (0, GENESIS)
@@ -192,24 +200,18 @@ def _rows(
     hooks: tuple[bool, dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Both events (unsealed) and the webhook's outbox rows."""
-    common = {"workflow_id": done.workflow_id, "actor": runner_id, "created_at": now}
     events = [
-        {
-            **common,
-            "event_type": "step.completed",
-            "step_name": done.name,
-            "before": before,
-            "after": after,
-            "data": {"step_run_id": done.run_id, "attempt": done.attempt},
-        },
-        {
-            **common,
-            "event_type": "workflow.status_changed",
-            "step_name": None,
-            "before": _STATUS_BEFORE,
-            "after": _STATUS_AFTER,
-            "data": {},
-        },
+        completed_row(done, runner_id, now, before, after),
+        event_row(
+            "workflow.status_changed",
+            done.workflow_id,
+            runner_id,
+            None,
+            now,
+            {},
+            _STATUS_BEFORE,
+            _STATUS_AFTER,
+        ),
     ]
     urls = endpoints_of(*hooks)
     notes = []

@@ -27,26 +27,37 @@ The caller marks the ORM workflow as committed with the new run
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from core.base.trail_hash import GENESIS
 from core.engine.pipelined import execute_and_commit
-from core.engine.step_path import PG_HEAD, Ahead, NextStart, insert_first_run, queries, started_data
+from core.engine.step_path import (
+    PG_HEAD,
+    PG_NEXT_ID,
+    Ahead,
+    NextStart,
+    event_row,
+    insert_first_run,
+    queries,
+    started_data,
+)
 from core.records.trail import seal_event_rows
 from core.store.tables import Workflow
 
 __all__ = ["start_plain"]
 
-_PG_NEXT_ID_AND_HEAD = text(
-    "SELECT nextval(pg_get_serial_sequence('step_runs', 'id')), head.seq, head.digest FROM workflows"
+_PG_NEXT_ID_AND_HEAD = (
+    "SELECT "
+    + PG_NEXT_ID
+    + ", head.seq, head.digest FROM workflows"
     + PG_HEAD
-    + " WHERE workflows.id = :workflow_id"
+    + " WHERE workflows.id = %(workflow_id)s"
 )
 
-_PG_START_SQL = """
+_PG_START_SQL = (
+    """
 WITH started AS (
     INSERT INTO step_runs (id, workflow_id, step_index, step_name, step_type, status,
                            attempt, started_at, executed_by, idempotency_key)
@@ -63,8 +74,11 @@ WITH started AS (
     SELECT %(workflow_id)s, 'step.started', %(runner_id)s, %(name)s, NULL, NULL,
            %(data)s, %(now)s, %(chain)s, %(seq)s, %(prev)s, %(hash)s FROM started, moved
 )
-SELECT started.id, nextval(pg_get_serial_sequence('step_runs', 'id')) AS id_ahead FROM started, moved
+SELECT started.id, """
+    + PG_NEXT_ID
+    + """ AS id_ahead FROM started, moved
 """
+)
 
 
 def start_plain(
@@ -82,10 +96,17 @@ def start_plain(
     which holds the workflow's row lock: its run's id and idempotency key. On PostgreSQL
     the transaction has been committed when this returns."""
     if postgres:
-        drawn = conn.execute(_PG_NEXT_ID_AND_HEAD, {"workflow_id": workflow_id}).one()
+        drawn = conn.exec_driver_sql(_PG_NEXT_ID_AND_HEAD, {"workflow_id": workflow_id}).one()
         run_id, key = int(drawn[0]), f"{workflow_id}/{int(drawn[0])}"
         head = (int(drawn[1]), str(drawn[2])) if drawn[1] is not None else (0, GENESIS)
-        event = _started_event(workflow_id, runner_id, step_name, now, run_id, index, step_type, key)
+        event = event_row(
+            "step.started",
+            workflow_id,
+            runner_id,
+            step_name,
+            now,
+            started_data(run_id, index, step_type, key),
+        )
         seal_event_rows(conn, workflow_id, [event], head=head)
         params = {
             "run_id": run_id,
@@ -124,32 +145,8 @@ def start_plain(
         .where(Workflow.id == workflow_id)
         .values(current_step_run_id=started.run_id, updated_at=now)
     )
-    event = _started_event(
-        workflow_id, runner_id, step_name, now, started.run_id, index, step_type, started.key
-    )
+    data = started_data(started.run_id, index, step_type, started.key)
+    event = event_row("step.started", workflow_id, runner_id, step_name, now, data)
     seal_event_rows(conn, workflow_id, [event])
     conn.execute(q.insert_events, [event])
     return started
-
-
-def _started_event(
-    workflow_id: str,
-    runner_id: str,
-    step_name: str,
-    now: datetime,
-    run_id: int,
-    index: int,
-    step_type: str,
-    key: str,
-) -> dict[str, Any]:
-    """The ``step.started`` row, as the general path's ``_record_start`` records it."""
-    return {
-        "workflow_id": workflow_id,
-        "actor": runner_id,
-        "created_at": now,
-        "event_type": "step.started",
-        "step_name": step_name,
-        "before": None,
-        "after": None,
-        "data": started_data(run_id, index, step_type, key),
-    }

@@ -54,7 +54,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -167,27 +166,54 @@ def _insert_run() -> Insert:
     )
 
 
-# PostgreSQL: the four writes as one statement (data-modifying CTEs), written in
-# the driver's parameter style: it is sent with its COMMIT in one round trip
-# (``_step_and_commit``). It writes all or nothing, so committing it unseen is
-# safe: every condition is checked by the first CTE, on the workflow's row this
-# transaction already holds (the locking statement before it) and in a snapshot
-# taken under that lock (the run still ``running``, the trail's head not moved
-# since the locking statement read it); each later CTE runs on the row before
-# it and has no condition of its own. When the first matches nothing, no row
-# comes back and the COMMIT only lets go of the lock.
-# The first CTE's condition, shared with the finish path (core.engine.finish_path): this
-# runner's lease, the workflow running at the finished run, the run still running, and
-# no trail entry appended since the locking statement read the head.
-PG_STEP_GUARD = """
-     WHERE id = %(workflow_id)s AND lease_owner = %(runner_id)s AND status = 'running'
-       AND current_step = %(index)s AND current_step_run_id = %(run_id)s
+# PostgreSQL statements of the runner's paths (this one, core.engine.start_path and
+# core.engine.finish_path) are written in the driver's parameter style: the ones that
+# write are sent with their COMMIT (core.engine.pipelined), the others run through
+# ``exec_driver_sql``. Their shared fragments:
+
+# The workflow as the caller left it: this runner's lease, running, at the finished run.
+PG_POSITION = """workflows.id = %(workflow_id)s AND workflows.lease_owner = %(runner_id)s
+   AND workflows.status = 'running' AND workflows.current_step = %(index)s
+   AND workflows.current_step_run_id = %(run_id)s"""
+# The locking statement's condition: the row lock is the trail's chain lock
+# (core.records.trail).
+PG_LOCK_WHERE = "\n WHERE " + PG_POSITION + "\n   FOR UPDATE OF workflows\n"
+# The first CTE's condition in the step and finish statements: the position, the run
+# still running, and no trail entry appended since the head the caller sealed after.
+PG_STEP_GUARD = (
+    "\n     WHERE "
+    + PG_POSITION
+    + """
        AND EXISTS (SELECT 1 FROM step_runs WHERE id = %(run_id)s AND status = 'running')
        AND NOT EXISTS (SELECT 1 FROM workflow_events
                         WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
        AND NOT EXISTS (SELECT 1 FROM approval_responses
                         WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
 """
+)
+# The chain's head (as ``stored_head`` reads it), joined to the workflow's row.
+PG_HEAD = """
+  LEFT JOIN LATERAL (
+      SELECT seq, digest FROM (
+          (SELECT trail_seq AS seq, trail_hash AS digest FROM workflow_events
+            WHERE trail_chain = %(workflow_id)s ORDER BY trail_seq DESC LIMIT 1)
+          UNION ALL
+          (SELECT trail_seq, trail_hash FROM approval_responses
+            WHERE trail_chain = %(workflow_id)s ORDER BY trail_seq DESC LIMIT 1)
+      ) AS heads ORDER BY seq DESC LIMIT 1
+  ) AS head ON true
+"""
+# Draws a step run's id (for its idempotency key, sealed into its events before they
+# are written).
+PG_NEXT_ID = "nextval(pg_get_serial_sequence('step_runs', 'id'))"
+
+# The four writes as one statement (data-modifying CTEs). It writes all or nothing, so
+# committing it unseen is safe: every condition is checked by the first CTE, on the
+# workflow's row this transaction already holds (the locking statement before it) and
+# in a snapshot taken under that lock (the run still ``running``, the trail's head not
+# moved since it was read); each later CTE runs on the row before it and has no
+# condition of its own. When the first matches nothing, no row comes back and the
+# COMMIT only lets go of the lock. It also draws an id for the step after (``Ahead``).
 _PG_STEP_SQL = (
     """
 WITH moved AS (
@@ -218,55 +244,27 @@ WITH moved AS (
            %(started_data)s, %(now)s, %(chain)s, %(seq_started)s, %(prev_started)s, %(hash_started)s
       FROM started
 )
-SELECT started.id, started.idempotency_key, moved.context,
-       nextval(pg_get_serial_sequence('step_runs', 'id')) AS id_ahead
+SELECT started.id, started.idempotency_key, moved.context, """
+    + PG_NEXT_ID
+    + """ AS id_ahead
   FROM started, moved
 """
 )
 _PG_STEP_JSON = ("output", "before", "after", "completed_data", "started_data")
 
-
-# PostgreSQL, before the step statement: lock the workflow's row (the trail's chain
-# lock, core.records.trail) while it is still as the caller left it, draw the next
-# run's id and read the chain's head (as ``stored_head`` reads it), so both events
-# can be sealed before they are written; one round trip. The head is read with this
+# Before the step statement: lock the workflow's row while it is still as the caller
+# left it, draw the next run's id and read the chain's head, so both events can be
+# sealed before they are written; one round trip. The head is read with this
 # statement's snapshot: had it waited for the lock while another writer appended to
 # the chain, the head would be stale, which the step statement (a later snapshot,
 # taken under the lock) checks before it writes anything (``head_seq``).
-# The chain's head (as ``stored_head`` reads it), joined to the workflow's row.
-PG_HEAD = """
-  LEFT JOIN LATERAL (
-      SELECT seq, digest FROM (
-          (SELECT trail_seq AS seq, trail_hash AS digest FROM workflow_events
-            WHERE trail_chain = :workflow_id ORDER BY trail_seq DESC LIMIT 1)
-          UNION ALL
-          (SELECT trail_seq, trail_hash FROM approval_responses
-            WHERE trail_chain = :workflow_id ORDER BY trail_seq DESC LIMIT 1)
-      ) AS heads ORDER BY seq DESC LIMIT 1
-  ) AS head ON true
-"""
-# The locking statement's condition: the workflow as the caller left it.
-PG_LOCK_WHERE = """
- WHERE workflows.id = :workflow_id AND workflows.lease_owner = :runner_id
-   AND workflows.status = 'running' AND workflows.current_step = :index
-   AND workflows.current_step_run_id = :run_id
-   FOR UPDATE OF workflows
-"""
-_PG_LOCK_NEXT_ID_AND_HEAD = text(
-    "SELECT nextval(pg_get_serial_sequence('step_runs', 'id')), head.seq, head.digest FROM workflows"
-    + PG_HEAD
-    + PG_LOCK_WHERE
+_PG_LOCK_NEXT_ID_AND_HEAD = (
+    "SELECT " + PG_NEXT_ID + ", head.seq, head.digest FROM workflows" + PG_HEAD + PG_LOCK_WHERE
 )
-
-# PostgreSQL, when the head and the next id are known (``Ahead``): only the lock, sent in
-# the same pipeline as the step statement, which runs after it in a snapshot taken
-# under the lock (and checks the same conditions itself).
-_PG_LOCK_ONLY = """
-SELECT 1 FROM workflows
- WHERE id = %(workflow_id)s AND lease_owner = %(runner_id)s AND status = 'running'
-   AND current_step = %(index)s AND current_step_run_id = %(run_id)s
-   FOR UPDATE
-"""
+# When the head and the next id are known (``Ahead``): only the lock, sent in the same
+# pipeline as the step statement, which runs after it in a snapshot taken under the
+# lock (and checks the same conditions itself).
+_PG_LOCK_ONLY = "SELECT 1 FROM workflows" + PG_LOCK_WHERE
 
 _QUERIES: dict[bool, StepQueries] = {}
 
@@ -329,6 +327,38 @@ def started_data(run_id: int, index: int, step_type: str, key: str) -> dict[str,
     return {"step_run_id": run_id, "index": index, "type": step_type, "idempotency_key": key, "attempt": 1}
 
 
+def event_row(
+    event_type: str,
+    workflow_id: str,
+    runner_id: str,
+    step_name: str | None,
+    now: datetime,
+    data: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One ``workflow_events`` row written by the runner's paths, unsealed (as the
+    general path's ``append_event`` would record it)."""
+    return {
+        "workflow_id": workflow_id,
+        "actor": runner_id,
+        "created_at": now,
+        "event_type": event_type,
+        "step_name": step_name,
+        "before": before,
+        "after": after,
+        "data": data,
+    }
+
+
+def completed_row(
+    done: Finished, runner_id: str, now: datetime, before: dict[str, Any], after: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``step.completed`` row of ``done``."""
+    data = {"step_run_id": done.run_id, "attempt": done.attempt}
+    return event_row("step.completed", done.workflow_id, runner_id, done.name, now, data, before, after)
+
+
 def _step_events(
     done: Finished,
     runner_id: str,
@@ -336,28 +366,12 @@ def _step_events(
     now: datetime,
     before: dict[str, Any],
     after: dict[str, Any],
-    completed_data: dict[str, Any],
-    started_data: dict[str, Any],
+    started: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """The two events of a step's outcome and the next start, as rows."""
-    common = {"workflow_id": done.workflow_id, "actor": runner_id, "created_at": now}
     return [
-        {
-            **common,
-            "event_type": "step.completed",
-            "step_name": done.name,
-            "before": before,
-            "after": after,
-            "data": completed_data,
-        },
-        {
-            **common,
-            "event_type": "step.started",
-            "step_name": next_name,
-            "before": None,
-            "after": None,
-            "data": started_data,
-        },
+        completed_row(done, runner_id, now, before, after),
+        event_row("step.started", done.workflow_id, runner_id, next_name, now, started),
     ]
 
 
@@ -380,7 +394,6 @@ def complete_and_start(
     None when the workflow or the run is no longer as the caller left it: the
     caller must roll the transaction back and take the general path.
     """
-    completed_data = {"step_run_id": done.run_id, "attempt": done.attempt}
     if q.postgres:
         where = {
             "workflow_id": done.workflow_id,
@@ -391,7 +404,7 @@ def complete_and_start(
         if ahead is not None:
             next_id, head = ahead.next_id, ahead.head
         else:
-            locked = conn.execute(_PG_LOCK_NEXT_ID_AND_HEAD, where).first()
+            locked = conn.exec_driver_sql(_PG_LOCK_NEXT_ID_AND_HEAD, where).first()
             if locked is None:
                 return None
             next_id = int(locked[0])
@@ -404,7 +417,6 @@ def complete_and_start(
             now,
             before,
             after,
-            completed_data,
             started_data(next_id, done.index + 1, next_type, f"{prefix}{next_id}"),
         )
         seal_event_rows(conn, done.workflow_id, events, head=head)
@@ -435,7 +447,7 @@ def complete_and_start(
                 "name": done.name,
                 "before": before,
                 "after": after,
-                "completed_data": completed_data,
+                "completed_data": events[0]["data"],
             },
         )
         if row is None:
@@ -475,7 +487,6 @@ def complete_and_start(
         now,
         before,
         after,
-        completed_data,
         started_data(started.run_id, done.index + 1, next_type, started.key),
     )
     seal_event_rows(conn, done.workflow_id, events)
