@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.sql.dml import Update
 
+from core.engine import pg_queries as sql
 from core.engine.pipelined import execute_and_commit
 from core.store.tables import Workflow, utcnow
 
@@ -44,21 +45,6 @@ def claim_batch() -> int:
         return DEFAULT_CLAIM_BATCH
 
 
-# PostgreSQL: the claim as one UPDATE sent with its (not durable) COMMIT in one round
-# trip (core.engine.pipelined): it writes all or nothing by itself. The rows are
-# those ``_claim_statement`` picks, in the same order.
-_PG_CLAIM = """
-UPDATE workflows
-   SET lease_owner = %(runner_id)s, lease_expires_at = %(expires)s, updated_at = %(now)s
- WHERE id IN (SELECT id FROM workflows
-               WHERE status = 'running' AND runnable_at <= %(now)s
-                 AND (lease_owner IS NULL OR lease_expires_at < %(now)s)
-               ORDER BY runnable_at LIMIT %(limit)s
-                 FOR UPDATE SKIP LOCKED)
-RETURNING id, runnable_at
-"""
-
-
 def claim_workflows(db: Database, runner_id: str, lease_seconds: float, limit: int) -> list[str]:
     """Take the leases of up to ``limit`` runnable workflows; their ids, oldest first."""
     now = utcnow()
@@ -67,7 +53,7 @@ def claim_workflows(db: Database, runner_id: str, lease_seconds: float, limit: i
         with db.runner_engine.connect() as conn, conn.begin():
             rows: Sequence[tuple[Any, ...]] = execute_and_commit(
                 conn,
-                _PG_CLAIM,
+                sql.CLAIM,
                 {"runner_id": runner_id, "expires": expires, "now": now, "limit": limit},
                 durable=False,  # a lost lease lapses or is taken again
             )

@@ -31,11 +31,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from core.base.trail_hash import GENESIS
+from core.engine import pg_queries as sql
 from core.engine.pipelined import execute_and_commit
 from core.engine.step_path import (
-    PG_HEAD,
-    PG_LOCK_WHERE,
-    PG_STEP_GUARD,
     Finished,
     completed_row,
     event_row,
@@ -52,59 +50,6 @@ _FINISHED = "completed"
 # The transition's event, as ``core.records.rows.transition_workflow`` records it.
 _STATUS_BEFORE = {"status": "running"}
 _STATUS_AFTER = {"status": _FINISHED}
-
-_PG_LOCK_HEAD_AND_WEBHOOKS = (
-    "SELECT head.seq, head.digest, hooks.enabled, hooks.settings FROM workflows"
-    + PG_HEAD
-    + "  LEFT JOIN channel_configurations AS hooks ON hooks.channel = 'webhook'"
-    + PG_LOCK_WHERE
-)
-
-# The outcome, the workflow's end, both events and the outbox rows, all or nothing:
-# the first CTE checks everything (PG_STEP_GUARD), each later one follows it.
-_PG_FINISH_SQL = (
-    """
-WITH moved AS (
-    UPDATE workflows
-       SET status = 'completed', current_step = %(next_index)s, current_step_run_id = NULL,
-           updated_at = %(now)s, finished_at = %(now)s, runnable_at = NULL,
-           lease_owner = NULL, lease_expires_at = NULL, engine_errors = 0"""
-    + PG_STEP_GUARD
-    + """    RETURNING id
-), done AS (
-    UPDATE step_runs SET status = 'completed', output = %(output)s, finished_at = %(now)s
-     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM moved)
-    RETURNING id
-), logged AS (
-    INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
-                                 data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
-    SELECT %(workflow_id)s, 'step.completed', %(runner_id)s, %(name)s, %(before)s, %(after)s,
-           %(completed_data)s, %(now)s, %(chain)s, %(seq_done)s, %(prev_done)s, %(hash_done)s FROM done
-    UNION ALL
-    SELECT %(workflow_id)s, 'workflow.status_changed', %(runner_id)s, NULL, %(status_before)s,
-           %(status_after)s, %(status_data)s, %(now)s, %(chain)s, %(seq_status)s, %(prev_status)s,
-           %(hash_status)s FROM done
-), queued AS (
-    INSERT INTO notifications (id, approval_id, workflow_id, kind, channel, recipient, status,
-                               attempts, next_attempt_at, payload, external_ref, created_at, updated_at)
-    SELECT note.id, NULL, %(workflow_id)s, note.kind, note.channel, note.recipient, 'pending',
-           0, %(now)s, note.payload, '{}'::jsonb, %(now)s, %(now)s
-      FROM jsonb_to_recordset(%(notes)s)
-           AS note(id text, kind text, channel text, recipient text, payload jsonb), done
-)
-SELECT id FROM done
-"""
-)
-_PG_FINISH_JSON = (
-    "output",
-    "before",
-    "after",
-    "completed_data",
-    "status_before",
-    "status_after",
-    "status_data",
-    "notes",
-)
 
 
 def complete_and_finish(
@@ -127,7 +72,7 @@ def complete_and_finish(
         "run_id": done.run_id,
     }
     if postgres:
-        locked = conn.exec_driver_sql(_PG_LOCK_HEAD_AND_WEBHOOKS, where).first()
+        locked = conn.exec_driver_sql(sql.LOCK_HEAD_AND_WEBHOOKS, where).first()
         if locked is None:
             return None
         head = (int(locked[0]), str(locked[1])) if locked[0] is not None else (0, GENESIS)
@@ -136,9 +81,9 @@ def complete_and_finish(
         seal_event_rows(conn, done.workflow_id, events, head=head)
         finished = execute_and_commit(
             conn,
-            _PG_FINISH_SQL,
+            sql.FINISH,
             _pg_params(done, runner_id, now, head[0], events, notes),
-            jsonb=_PG_FINISH_JSON,
+            jsonb=sql.FINISH_JSON,
         )
         return len(notes) if finished else None
     moved = conn.execute(

@@ -32,10 +32,9 @@ from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from core.base.trail_hash import GENESIS
+from core.engine import pg_queries as sql
 from core.engine.pipelined import execute_and_commit
 from core.engine.step_path import (
-    PG_HEAD,
-    PG_NEXT_ID,
     Ahead,
     NextStart,
     event_row,
@@ -47,38 +46,6 @@ from core.records.trail import seal_event_rows
 from core.store.tables import Workflow
 
 __all__ = ["start_plain"]
-
-_PG_NEXT_ID_AND_HEAD = (
-    "SELECT "
-    + PG_NEXT_ID
-    + ", head.seq, head.digest FROM workflows"
-    + PG_HEAD
-    + " WHERE workflows.id = %(workflow_id)s"
-)
-
-_PG_START_SQL = (
-    """
-WITH started AS (
-    INSERT INTO step_runs (id, workflow_id, step_index, step_name, step_type, status,
-                           attempt, started_at, executed_by, idempotency_key)
-    VALUES (%(run_id)s, %(workflow_id)s, %(index)s, %(name)s, %(type)s, 'running', 1,
-            %(now)s, %(runner_id)s, %(key)s)
-    RETURNING id
-), moved AS (
-    UPDATE workflows SET current_step_run_id = %(run_id)s, updated_at = %(now)s
-     WHERE id = %(workflow_id)s
-    RETURNING id
-), logged AS (
-    INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
-                                 data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
-    SELECT %(workflow_id)s, 'step.started', %(runner_id)s, %(name)s, NULL, NULL,
-           %(data)s, %(now)s, %(chain)s, %(seq)s, %(prev)s, %(hash)s FROM started, moved
-)
-SELECT started.id, """
-    + PG_NEXT_ID
-    + """ AS id_ahead FROM started, moved
-"""
-)
 
 
 def start_plain(
@@ -96,7 +63,7 @@ def start_plain(
     which holds the workflow's row lock: its run's id and idempotency key. On PostgreSQL
     the transaction has been committed when this returns."""
     if postgres:
-        drawn = conn.exec_driver_sql(_PG_NEXT_ID_AND_HEAD, {"workflow_id": workflow_id}).one()
+        drawn = conn.exec_driver_sql(sql.NEXT_ID_AND_HEAD, {"workflow_id": workflow_id}).one()
         run_id, key = int(drawn[0]), f"{workflow_id}/{int(drawn[0])}"
         head = (int(drawn[1]), str(drawn[2])) if drawn[1] is not None else (0, GENESIS)
         event = event_row(
@@ -123,7 +90,7 @@ def start_plain(
             "prev": event["trail_prev"],
             "hash": event["trail_hash"],
         }
-        rows = execute_and_commit(conn, _PG_START_SQL, params, jsonb=("data",))
+        rows = execute_and_commit(conn, sql.START, params, jsonb=("data",))
         if not rows:
             raise RuntimeError(f"Step {step_name!r} of workflow {workflow_id} could not be started.")
         # What the step's outcome needs next (the hot path): the head this start left, an id.

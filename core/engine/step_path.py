@@ -16,7 +16,7 @@ re-read):
 4. INSERT both events (``step.completed``, ``step.started``).
 
 On PostgreSQL the four are one statement (data-modifying CTEs,
-``_PG_STEP_SQL``), after one that locks the workflow's row, draws the next
+``core.engine.pg_queries.STEP``), after one that locks the workflow's row, draws the next
 run's id and reads the trail's head (to seal the two events). The step
 statement writes all or nothing (every condition is checked by its first CTE),
 so it is sent with its COMMIT in one round trip (psycopg's pipeline mode): a
@@ -61,6 +61,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
 from core.base.trail_hash import GENESIS
+from core.engine import pg_queries as sql
 from core.engine.pipelined import execute_and_commit
 from core.records.trail import seal_event_rows
 from core.store.tables import StepRun, UTCDateTime, Workflow, WorkflowEvent, utcnow
@@ -165,106 +166,6 @@ def _insert_run() -> Insert:
         .returning(StepRun.id, StepRun.idempotency_key)
     )
 
-
-# PostgreSQL statements of the runner's paths (this one, core.engine.start_path and
-# core.engine.finish_path) are written in the driver's parameter style: the ones that
-# write are sent with their COMMIT (core.engine.pipelined), the others run through
-# ``exec_driver_sql``. Their shared fragments:
-
-# The workflow as the caller left it: this runner's lease, running, at the finished run.
-PG_POSITION = """workflows.id = %(workflow_id)s AND workflows.lease_owner = %(runner_id)s
-   AND workflows.status = 'running' AND workflows.current_step = %(index)s
-   AND workflows.current_step_run_id = %(run_id)s"""
-# The locking statement's condition: the row lock is the trail's chain lock
-# (core.records.trail).
-PG_LOCK_WHERE = "\n WHERE " + PG_POSITION + "\n   FOR UPDATE OF workflows\n"
-# The first CTE's condition in the step and finish statements: the position, the run
-# still running, and no trail entry appended since the head the caller sealed after.
-PG_STEP_GUARD = (
-    "\n     WHERE "
-    + PG_POSITION
-    + """
-       AND EXISTS (SELECT 1 FROM step_runs WHERE id = %(run_id)s AND status = 'running')
-       AND NOT EXISTS (SELECT 1 FROM workflow_events
-                        WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
-       AND NOT EXISTS (SELECT 1 FROM approval_responses
-                        WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
-"""
-)
-# The chain's head (as ``stored_head`` reads it), joined to the workflow's row.
-PG_HEAD = """
-  LEFT JOIN LATERAL (
-      SELECT seq, digest FROM (
-          (SELECT trail_seq AS seq, trail_hash AS digest FROM workflow_events
-            WHERE trail_chain = %(workflow_id)s ORDER BY trail_seq DESC LIMIT 1)
-          UNION ALL
-          (SELECT trail_seq, trail_hash FROM approval_responses
-            WHERE trail_chain = %(workflow_id)s ORDER BY trail_seq DESC LIMIT 1)
-      ) AS heads ORDER BY seq DESC LIMIT 1
-  ) AS head ON true
-"""
-# Draws a step run's id (for its idempotency key, sealed into its events before they
-# are written).
-PG_NEXT_ID = "nextval(pg_get_serial_sequence('step_runs', 'id'))"
-
-# The four writes as one statement (data-modifying CTEs). It writes all or nothing, so
-# committing it unseen is safe: every condition is checked by the first CTE, on the
-# workflow's row this transaction already holds (the locking statement before it) and
-# in a snapshot taken under that lock (the run still ``running``, the trail's head not
-# moved since it was read); each later CTE runs on the row before it and has no
-# condition of its own. When the first matches nothing, no row comes back and the
-# COMMIT only lets go of the lock. It also draws an id for the step after (``Ahead``).
-_PG_STEP_SQL = (
-    """
-WITH moved AS (
-    UPDATE workflows
-       SET current_step = %(next_index)s,
-           current_step_run_id = %(next_id)s,
-           updated_at = %(now)s, engine_errors = 0"""
-    + PG_STEP_GUARD
-    + """    RETURNING current_step_run_id AS next_id, context
-), done AS (
-    UPDATE step_runs SET status = 'completed', output = %(output)s, finished_at = %(now)s
-     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM moved)
-    RETURNING id
-), started AS (
-    INSERT INTO step_runs (id, workflow_id, step_index, step_name, step_type, status,
-                           attempt, started_at, executed_by, idempotency_key)
-    SELECT moved.next_id, %(workflow_id)s, %(next_index)s, %(next_name)s, %(next_type)s, 'running', 1,
-           %(now)s, %(runner_id)s, %(prefix)s || moved.next_id
-      FROM moved, done
-    RETURNING id, idempotency_key
-), logged AS (
-    INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
-                                 data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
-    SELECT %(workflow_id)s, 'step.completed', %(runner_id)s, %(name)s, %(before)s, %(after)s,
-           %(completed_data)s, %(now)s, %(chain)s, %(seq_done)s, %(prev_done)s, %(hash_done)s FROM started
-    UNION ALL
-    SELECT %(workflow_id)s, 'step.started', %(runner_id)s, %(next_name)s, NULL, NULL,
-           %(started_data)s, %(now)s, %(chain)s, %(seq_started)s, %(prev_started)s, %(hash_started)s
-      FROM started
-)
-SELECT started.id, started.idempotency_key, moved.context, """
-    + PG_NEXT_ID
-    + """ AS id_ahead
-  FROM started, moved
-"""
-)
-_PG_STEP_JSON = ("output", "before", "after", "completed_data", "started_data")
-
-# Before the step statement: lock the workflow's row while it is still as the caller
-# left it, draw the next run's id and read the chain's head, so both events can be
-# sealed before they are written; one round trip. The head is read with this
-# statement's snapshot: had it waited for the lock while another writer appended to
-# the chain, the head would be stale, which the step statement (a later snapshot,
-# taken under the lock) checks before it writes anything (``head_seq``).
-_PG_LOCK_NEXT_ID_AND_HEAD = (
-    "SELECT " + PG_NEXT_ID + ", head.seq, head.digest FROM workflows" + PG_HEAD + PG_LOCK_WHERE
-)
-# When the head and the next id are known (``Ahead``): only the lock, sent in the same
-# pipeline as the step statement, which runs after it in a snapshot taken under the
-# lock (and checks the same conditions itself).
-_PG_LOCK_ONLY = "SELECT 1 FROM workflows" + PG_LOCK_WHERE
 
 _QUERIES: dict[bool, StepQueries] = {}
 
@@ -404,7 +305,7 @@ def complete_and_start(
         if ahead is not None:
             next_id, head = ahead.next_id, ahead.head
         else:
-            locked = conn.exec_driver_sql(_PG_LOCK_NEXT_ID_AND_HEAD, where).first()
+            locked = conn.exec_driver_sql(sql.LOCK_NEXT_ID_AND_HEAD, where).first()
             if locked is None:
                 return None
             next_id = int(locked[0])
@@ -422,7 +323,7 @@ def complete_and_start(
         seal_event_rows(conn, done.workflow_id, events, head=head)
         row = _step_and_commit(
             conn,
-            [] if ahead is None else [(_PG_LOCK_ONLY, where)],
+            [] if ahead is None else [(sql.LOCK_ONLY, where)],
             {
                 "head_seq": head[0],
                 "next_id": next_id,
@@ -497,9 +398,9 @@ def complete_and_start(
 def _step_and_commit(
     conn: Connection, before: list[tuple[str, dict[str, Any]]], params: dict[str, Any]
 ) -> tuple[Any, ...] | None:
-    """PostgreSQL: ``before`` (the lock, when the head was known), ``_PG_STEP_SQL`` and
+    """PostgreSQL: ``before`` (the lock, when the head was known), ``sql.STEP`` and
     its COMMIT sent together (``core.engine.pipelined``): the row it returned, or None."""
-    rows = execute_and_commit(conn, _PG_STEP_SQL, params, jsonb=_PG_STEP_JSON, before=before)
+    rows = execute_and_commit(conn, sql.STEP, params, jsonb=sql.STEP_JSON, before=before)
     return rows[0] if rows else None
 
 
