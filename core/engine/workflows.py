@@ -62,18 +62,19 @@ def create_workflow(
     runners know (the caller's registry, loaded as the runners load theirs),
     refuses a definition naming any other tool now rather than at run time.
     """
-    with db.read() as session:
-        own = check(session, created_by, Action.WORKFLOWS_START).tenant
-    if not isinstance(definition, WorkflowDefinition):
-        definition = parse_definition(definition)
-    if problems := unanswerable_approvals(definition, created_by):
-        raise DefinitionError(problems)
-    if tools is not None and (problems := unregistered_tools(definition, tools)):
-        raise DefinitionError(problems)
-    input_data = dict(input_data or {})
-    if problems := unstorable({"input": input_data, "name": name, "description": description}):
-        raise InvalidInput(problems)
+    # One transaction: who may start is read first, then the definition and input are
+    # checked (nothing written yet: a refusal rolls back), then the rows are written.
     with db.session() as session:
+        own = check(session, created_by, Action.WORKFLOWS_START).tenant
+        if not isinstance(definition, WorkflowDefinition):
+            definition = parse_definition(definition)
+        if problems := unanswerable_approvals(definition, created_by):
+            raise DefinitionError(problems)
+        if tools is not None and (problems := unregistered_tools(definition, tools)):
+            raise DefinitionError(problems)
+        input_data = dict(input_data or {})
+        if problems := unstorable({"input": input_data, "name": name, "description": description}):
+            raise InvalidInput(problems)
         if own is not None and tenant is not None and tenant != own:
             raise NotAuthorized(
                 f"{created_by} belongs to tenant {own!r} and cannot start workflows for {tenant!r}."
