@@ -60,7 +60,10 @@ def _wait_for_status(app: Dashboard, workflow_id: str, status: str, timeout: flo
 
 
 def _choose(page: Any, label: str, option: str) -> None:
-    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    """Pick ``option`` in the Streamlit selectbox labelled ``label`` as a keyboard user
+    does: open it, type the option's name, press Enter. (Clicking the option could miss
+    for as long as the list kept redrawing under it on a loaded machine: the option
+    was detached at each try for 30 s in one CI run.)"""
     box = page.get_by_role("combobox", name=label)
     choice = page.get_by_role("option", name=option, exact=True)
     # The first click after typing elsewhere may only move focus; retry a few times.
@@ -71,7 +74,10 @@ def _choose(page: Any, label: str, option: str) -> None:
             break
         except AssertionError:
             continue
-    choice.click()
+    page.keyboard.type(option)
+    page.keyboard.press("Enter")
+    expect(choice).to_have_count(0)  # the list closed on the choice
+    expect(box).to_have_value(option)
 
 
 @pytest.mark.each_database
