@@ -37,6 +37,7 @@ from core.engine.step_path import (
     Finished,
     completed_row,
     event_row,
+    outcome_params,
     queries,
 )
 from core.outbox.settings import endpoints_of
@@ -179,22 +180,7 @@ def _pg_params(
 ) -> dict[str, Any]:
     completed, status = events
     return {
-        "head_seq": head_seq,
-        "workflow_id": done.workflow_id,
-        "runner_id": runner_id,
-        "index": done.index,
-        "run_id": done.run_id,
-        "next_index": done.index + 1,
-        "now": now,
-        "output": done.output,
-        "name": done.name,
-        "before": completed["before"],
-        "after": completed["after"],
-        "completed_data": completed["data"],
-        "chain": completed["trail_chain"],
-        "seq_done": completed["trail_seq"],
-        "prev_done": completed["trail_prev"],
-        "hash_done": completed["trail_hash"],
+        **outcome_params(done, runner_id, now, head_seq, completed),
         "status_before": status["before"],
         "status_after": status["after"],
         "status_data": status["data"],

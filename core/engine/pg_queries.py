@@ -23,6 +23,7 @@ __all__ = [
     "PG_LOCK_WHERE",
     "PG_NEXT_ID",
     "PG_POSITION",
+    "PG_RUN_COMPLETED",
     "PG_STEP_GUARD",
     "START",
     "STEP",
@@ -63,6 +64,12 @@ PG_HEAD = """
       ) AS heads ORDER BY seq DESC LIMIT 1
   ) AS head ON true
 """
+# The finished run completed with its output, once the first CTE (``moved``) matched.
+PG_RUN_COMPLETED = """), done AS (
+    UPDATE step_runs SET status = 'completed', output = %(output)s, finished_at = %(now)s
+     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM moved)
+    RETURNING id
+"""
 # Draws a step run's id (for its idempotency key, sealed into its events before they
 # are written).
 PG_NEXT_ID = "nextval(pg_get_serial_sequence('step_runs', 'id'))"
@@ -86,11 +93,9 @@ WITH moved AS (
            updated_at = %(now)s, engine_errors = 0"""
     + PG_STEP_GUARD
     + """    RETURNING current_step_run_id AS next_id, context
-), done AS (
-    UPDATE step_runs SET status = 'completed', output = %(output)s, finished_at = %(now)s
-     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM moved)
-    RETURNING id
-), started AS (
+"""
+    + PG_RUN_COMPLETED
+    + """), started AS (
     INSERT INTO step_runs (id, workflow_id, step_index, step_name, step_type, status,
                            attempt, started_at, executed_by, idempotency_key)
     SELECT moved.next_id, %(workflow_id)s, %(next_index)s, %(next_name)s, %(next_type)s, 'running', 1,
@@ -185,11 +190,9 @@ WITH moved AS (
            lease_owner = NULL, lease_expires_at = NULL, engine_errors = 0"""
     + PG_STEP_GUARD
     + """    RETURNING id
-), done AS (
-    UPDATE step_runs SET status = 'completed', output = %(output)s, finished_at = %(now)s
-     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM moved)
-    RETURNING id
-), logged AS (
+"""
+    + PG_RUN_COMPLETED
+    + """), logged AS (
     INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
                                  data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
     SELECT %(workflow_id)s, 'step.completed', %(runner_id)s, %(name)s, %(before)s, %(after)s,

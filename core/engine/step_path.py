@@ -325,30 +325,15 @@ def complete_and_start(
             conn,
             [] if ahead is None else [(sql.LOCK_ONLY, where)],
             {
-                "head_seq": head[0],
+                **outcome_params(done, runner_id, now, head[0], events[0]),
                 "next_id": next_id,
                 "started_data": events[1]["data"],
-                "chain": events[0]["trail_chain"],
-                "seq_done": events[0]["trail_seq"],
-                "prev_done": events[0]["trail_prev"],
-                "hash_done": events[0]["trail_hash"],
                 "seq_started": events[1]["trail_seq"],
                 "prev_started": events[1]["trail_prev"],
                 "hash_started": events[1]["trail_hash"],
-                "workflow_id": done.workflow_id,
-                "runner_id": runner_id,
-                "index": done.index,
-                "run_id": done.run_id,
-                "next_index": done.index + 1,
-                "now": now,
-                "output": done.output,
                 "next_name": next_name,
                 "next_type": next_type,
-                "prefix": f"{done.workflow_id}/",
-                "name": done.name,
-                "before": before,
-                "after": after,
-                "completed_data": events[0]["data"],
+                "prefix": prefix,
             },
         )
         if row is None:
@@ -393,6 +378,31 @@ def complete_and_start(
     seal_event_rows(conn, done.workflow_id, events)
     conn.execute(q.insert_events, events)
     return NextStart(started.run_id, started.key, dict(moved[0] or {}))
+
+
+def outcome_params(
+    done: Finished, runner_id: str, now: datetime, head_seq: int, completed: dict[str, Any]
+) -> dict[str, Any]:
+    """PostgreSQL: the parameters the step and finish statements share: the guard's
+    (``PG_STEP_GUARD``), the finished run's outcome and its sealed ``step.completed``."""
+    return {
+        "head_seq": head_seq,
+        "workflow_id": done.workflow_id,
+        "runner_id": runner_id,
+        "index": done.index,
+        "run_id": done.run_id,
+        "next_index": done.index + 1,
+        "now": now,
+        "output": done.output,
+        "name": done.name,
+        "before": completed["before"],
+        "after": completed["after"],
+        "completed_data": completed["data"],
+        "chain": completed["trail_chain"],
+        "seq_done": completed["trail_seq"],
+        "prev_done": completed["trail_prev"],
+        "hash_done": completed["trail_hash"],
+    }
 
 
 def _step_and_commit(
