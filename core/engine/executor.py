@@ -1153,12 +1153,7 @@ class StepExecutor:
         ):
             for key, value in values.items():
                 set_committed_value(target, key, value)
-        self._outputs_of(workflow_id).record(step.name, output)
-        self.steps_executed += 1
-        runner_metrics.step(step.type, "completed")
-        log.info(
-            "step completed", step=step.name, step_type=step.type, step_run_id=run_id, attempt=run.attempt
-        )
+        self._completed(workflow_id, step, run_id, run.attempt, output)
         structlog.contextvars.bind_contextvars(step=next_step.name)
         log.info("step started", step_type=next_step.type, step_run_id=next_id, attempt=1)
         return True, _Ready(next_step, next_id, next_key, self._scope(workflow), index=index)
@@ -1271,22 +1266,24 @@ class StepExecutor:
             if started is None:
                 transaction.rollback()
                 return None
-        self._outputs_of(workflow_id).record(step.name, output)
-        self.steps_executed += 1
-        runner_metrics.step(step.type, "completed")
-        log.info(
-            "step completed",
-            step=step.name,
-            step_type=step.type,
-            step_run_id=ready.run_id,
-            attempt=ready.attempt,
-        )
+        self._completed(workflow_id, step, ready.run_id, ready.attempt, output)
         structlog.contextvars.bind_contextvars(step=next_step.name)
         log.info("step started", step_type=next_step.type, step_run_id=started.run_id, attempt=1)
         scope = {**ready.scope, "context": started.context}
         return _Ready(
             next_step, started.run_id, started.key, scope, index=ready.index + 1, ahead=started.ahead
         )
+
+    def _completed(
+        self, workflow_id: str, step: Step, run_id: int, attempt: int, output: dict[str, Any]
+    ) -> None:
+        """After a Core path committed a step's outcome: the output kept for the next
+        steps' templates, the counters and the log line the general path's ``_complete``
+        also writes."""
+        self._outputs_of(workflow_id).record(step.name, output)
+        self.steps_executed += 1
+        runner_metrics.step(step.type, "completed")
+        log.info("step completed", step=step.name, step_type=step.type, step_run_id=run_id, attempt=attempt)
 
     def _plain(self, workflow_id: str, ready: _Ready) -> WorkflowDefinition | None:
         """The definition, when ``ready`` is a plain step of it (no approval, no
@@ -1321,16 +1318,7 @@ class StepExecutor:
                 transaction.rollback()
                 return False
         finish_path.after_commit(queued)
-        self._outputs_of(workflow_id).record(step.name, output)
-        self.steps_executed += 1
-        runner_metrics.step(step.type, "completed")
-        log.info(
-            "step completed",
-            step=step.name,
-            step_type=step.type,
-            step_run_id=ready.run_id,
-            attempt=ready.attempt,
-        )
+        self._completed(workflow_id, step, ready.run_id, ready.attempt, output)
         log.info("workflow completed")
         return True
 

@@ -40,7 +40,7 @@ from core.engine.step_path import (
     outcome_params,
     queries,
 )
-from core.outbox.settings import endpoints_of
+from core.outbox.settings import endpoints_of, stored_settings
 from core.outbox.writer import wake_dispatcher, webhook_rows
 from core.records.trail import seal_event_rows
 from core.store.tables import ChannelConfiguration, Notification, Workflow, WorkflowEvent, new_id
@@ -77,7 +77,7 @@ def complete_and_finish(
         if locked is None:
             return None
         head = (int(locked[0]), str(locked[1])) if locked[0] is not None else (0, GENESIS)
-        hooks = (True, {}) if locked[2] is None else (bool(locked[2]), dict(locked[3] or {}))
+        hooks = stored_settings(None if locked[2] is None else (locked[2], locked[3]))
         events, notes = _rows(done, runner_id, now, before, after, hooks)
         seal_event_rows(conn, done.workflow_id, events, head=head)
         finished = execute_and_commit(
@@ -122,7 +122,7 @@ def complete_and_finish(
             ChannelConfiguration.channel == "webhook"
         )
     ).first()
-    hooks = (True, {}) if stored is None else (bool(stored[0]), dict(stored[1] or {}))
+    hooks = stored_settings(None if stored is None else (stored[0], stored[1]))
     events, notes = _rows(done, runner_id, now, before, after, hooks)
     seal_event_rows(conn, done.workflow_id, events)
     conn.execute(queries(False).insert_events, events)

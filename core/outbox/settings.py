@@ -28,9 +28,15 @@ def channel_settings(session: Session, channel: str) -> tuple[bool, dict[str, An
         row = session.scalars(
             select(ChannelConfiguration).where(ChannelConfiguration.channel == channel)
         ).one_or_none()
+    return stored_settings(None if row is None else (row.enabled, row.settings))
+
+
+def stored_settings(row: tuple[Any, Any] | None) -> tuple[bool, dict[str, Any]]:
+    """(enabled, settings) from a channel's stored (enabled, settings) row, read by the
+    caller: enabled with no settings when no row exists."""
     if row is None:
         return True, {}
-    return bool(row.enabled), dict(row.settings or {})
+    return bool(row[0]), dict(row[1] or {})
 
 
 def save_channel_settings(session: Session, channel: str, *, enabled: bool, settings: dict[str, Any]) -> None:
