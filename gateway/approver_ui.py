@@ -33,6 +33,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -55,7 +56,12 @@ from gateway.auth import session_user
 from gateway.browser import GRADIO_HEAD, ApproverUiGuard
 
 if TYPE_CHECKING:
+    from gradio.blocks import BlockFunction
+    from gradio.state_holder import SessionState
+
     from core.store.db import Database
+
+log = structlog.get_logger(__name__)
 
 MOUNT_PATH = "/approve"
 DEFAULT_ALLOW_DAYS = 7
@@ -66,6 +72,43 @@ FORM_NOT_READY = (
     "**Not sent:** the form was still being drawn for the request you chose. "
     "Check the answer and click again."
 )
+# The form handler's fixed inputs before the drawn widgets: choice, drawn_for,
+# arguments, amount, allow, allow_days, allow_when, comment.
+FORM_FIXED_INPUTS = 8
+
+
+class _ApproverBlocks(gr.Blocks):
+    """The page's Blocks. A click that left an earlier drawing of the answer form
+    can reach the form's event (keyed, so it keeps its id) after another request's
+    form is drawn: its values then do not fit the new widgets (fewer of them, or of
+    another kind), and Gradio would refuse it before the handler with a bare
+    "Error". Such a click reaches the handler instead as one drawn for no request,
+    which refuses it in words (``FORM_NOT_READY``); nothing is sent either way."""
+
+    async def preprocess_data(
+        self,
+        block_fn: BlockFunction,
+        inputs: list[Any],
+        state: SessionState | None,
+        explicit_call: bool = False,
+    ) -> list[Any]:
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception as exc:
+            if not getattr(block_fn.fn, "reads_drawn_form", False):
+                raise
+            log.info("approver.stale_form_click", error=type(exc).__name__)
+            return stale_click(inputs, len(block_fn.inputs))
+
+
+def stale_click(inputs: list[Any], count: int) -> list[Any]:
+    """The form handler's ``count`` inputs for a click whose values fit no drawing:
+    the request it was made on, drawn for none (so refused as not ready)."""
+    approval_id = inputs[0] if inputs and isinstance(inputs[0], str) else None
+    fixed = [approval_id, "", "", None, False, None, "", ""]
+    return fixed + [None] * (count - FORM_FIXED_INPUTS)
 
 
 def build(db: Database) -> gr.Blocks:
@@ -195,9 +238,10 @@ def build(db: Database) -> gr.Blocks:
             )
             return after(approval_id, message, request)
 
+        handle.reads_drawn_form = True  # type: ignore[attr-defined]  # see _ApproverBlocks
         return handle
 
-    with gr.Blocks(title="Countersign approvals", analytics_enabled=False) as blocks:
+    with _ApproverBlocks(title="Countersign approvals", analytics_enabled=False) as blocks:
         gr.Markdown("## Your pending approvals")
         who = gr.Markdown(elem_id="cs-who")
         with gr.Row():
