@@ -314,9 +314,9 @@ def test_an_outage_longer_than_the_outcome_retry_hands_the_workflow_back(
 ) -> None:
     """The outcome could not be recorded at all: once the database answers, the runner
     lets go of the lease at once (not after it runs out) and the step runs again, with its key."""
-    import core.engine.executor
+    import core.engine.failures
 
-    monkeypatch.setattr(core.engine.executor, "OUTCOME_RETRY_SECONDS", 1.0)
+    monkeypatch.setattr(core.engine.failures, "OUTCOME_RETRY_SECONDS", 1.0)
     keys: list[str] = []
     registry = ToolRegistry()
 
