@@ -17,13 +17,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.approvals.engine import (
-    _assign,
-    _check_open,
-    _notify,
-    _potential_voters,
-    lock_approval,
-)
+from core.approvals.deciding import assign, check_open, notify, potential_voters
+from core.approvals.engine import lock_approval
 from core.base.errors import Invalid
 from core.base.storable import holds_nul
 from core.definitions.approval import ADMINS_GROUP
@@ -92,7 +87,7 @@ def reassign(
             tenant=approval.tenant,
             approval_id=approval.id,
         )
-        _check_open(approval, utcnow())
+        check_open(approval, utcnow())
         who = normalise_principal(actor)
         if not is_system_actor(who):
             account = session.get(User, who)
@@ -115,7 +110,7 @@ def reassign(
         if names == before:
             raise InvalidReassignment(["to: these are already the request's approvers"])
         approval.approvers = names
-        voters = _potential_voters(session, approval) - {approval.requested_by}
+        voters = potential_voters(session, approval) - {approval.requested_by}
         if len(voters) < approval.threshold:
             raise InvalidReassignment(
                 [
@@ -123,8 +118,8 @@ def reassign(
                     f"these people could give one"
                 ]
             )
-        _assign(session, approval, names)
-        _notify(session, approval, [n for n in names if n not in before], kind="approval.requested")
+        assign(session, approval, names)
+        notify(session, approval, [n for n in names if n not in before], kind="approval.requested")
         store.append_event(
             session,
             REASSIGNED_EVENT,

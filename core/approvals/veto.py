@@ -29,7 +29,7 @@ from core.store.tables import ApprovalRequest, utcnow
 VETO_ACTOR = "system:veto-window"
 WINDOW_PASSED_EVENT = "approval.veto_window_passed"
 
-# The engine's ``_decide(session, approval, outcome, actor, data, *, released=...)``.
+# ``core.approvals.deciding.decide(session, approval, outcome, actor, data, *, released=...)``.
 Decide = Callable[..., None]
 
 

@@ -1,0 +1,338 @@
+"""Recording a vote: checked (open, allowed, the answer valid against the
+request's schema, an edit within the call's bounds, a budget within its cap),
+stored with its channel and verified identity, and tallied: a threshold met
+passes the level or decides, one that can no longer be met rejects.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.approvals import delegation
+from core.approvals.deciding import (
+    assign,
+    call_record,
+    check_open,
+    current_call,
+    decide,
+    levels_for,
+    notify,
+    potential_voters,
+)
+from core.approvals.reminders import schedule_reminders
+from core.base.errors import AlreadyVoted, ApprovalNotFound, InvalidResponse, NotAuthorized
+from core.base.storable import unstorable
+from core.definitions.approval import ApprovalConfig
+from core.definitions.approval_schema import budget_schema, schema_problems
+from core.definitions.calls import edit_problems, released_call
+from core.identity.groups import normalise_principal, principals_of
+from core.identity.permissions import Action, check
+from core.identity.verified import identity_of
+from core.records import rows as store
+from core.store.tables import ApprovalRequest, ApprovalResponse, WorkflowEvent, utcnow
+from core.store.tenancy import can_see, tenant_of
+
+if TYPE_CHECKING:
+    pass
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["DECISIONS", "check_vote", "record_response"]
+
+
+DECISIONS = ("approve", "reject", "modify")
+
+
+def record_response(
+    session: Session,
+    approval: ApprovalRequest,
+    *,
+    approver: str,
+    decision: str,
+    data: dict[str, Any] | None,
+    comment: str,
+    channel: str,
+) -> ApprovalRequest:
+    """Validate and record one vote, then decide if the vote settles it.
+
+    The caller holds the workflow's and the approval's row locks. Another
+    tenant's request answers like an unknown id, whatever the channel, so a
+    tenant's user never votes on (or learns the state of) another tenant's.
+    """
+    approver = normalise_principal(approver)
+    decision, data = check_vote(
+        session, approval, approver=approver, decision=decision, data=data, comment=comment
+    )
+    now = utcnow()
+    vote = ApprovalResponse(
+        approval_id=approval.id,
+        approver=approver,
+        level=approval.level,
+        decision=decision,
+        channel=channel,
+        comment=comment or "",
+        data=data,
+        created_at=now,
+    )
+    session.add(vote)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.") from exc
+    store.append_event(
+        session,
+        "approval.responded",
+        approver,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "decision": decision,
+            "channel": channel,
+            "comment": comment or "",
+            "data": data,
+            "level": approval.level,
+            "identity": identity_of(approver, channel),
+        },
+    )
+    _tally(session, approval, ApprovalConfig.model_validate(approval.config), actor=approver)
+    return approval
+
+
+_EDIT_KEYS = ("tool", "arguments")
+
+
+def check_vote(
+    session: Session,
+    approval: ApprovalRequest,
+    *,
+    approver: str,
+    decision: str,
+    data: dict[str, Any] | None,
+    comment: str,
+) -> tuple[str, dict[str, Any]]:
+    """Every check of one vote, writing nothing: (the decision as recorded, its data).
+
+    Run once before the locks are taken (so a slow or refused answer never
+    holds them) and again under them, where the request may have moved on.
+    """
+    if not can_see(tenant_of(session, approver), approval.tenant):
+        raise ApprovalNotFound(f"No approval request has the id {approval.id!r}.")
+    check_open(approval, utcnow())
+    if decision not in DECISIONS:
+        raise InvalidResponse([f"decision: must be one of {', '.join(DECISIONS)}"])
+    approver = normalise_principal(approver)
+    config = ApprovalConfig.model_validate(approval.config)
+    # Viewers and service accounts never answer (core.identity.permissions; the refusal is audited).
+    check(session, approver, Action.APPROVALS_ANSWER, approval_id=approval.id)
+    principals = principals_of(session, approver)
+    if not set(principals) & set(approval.approvers):
+        raise NotAuthorized(
+            f"{approver} is not an approver of this request (asked: {', '.join(approval.approvers)})."
+        )
+    if approver == approval.requested_by and decision != "reject" and not config.allow_self_approval:
+        raise NotAuthorized(f"{approver} requested this approval and cannot approve it.")
+    already = session.scalar(
+        select(ApprovalResponse.id).where(
+            ApprovalResponse.approval_id == approval.id,
+            ApprovalResponse.approver == approver,
+            ApprovalResponse.level == approval.level,
+        )
+    )
+    if already is not None:
+        raise AlreadyVoted(f"{approver} has already answered approval request {approval.id}.")
+    data = dict(data or {})
+    if problems := unstorable({"data": data, "comment": comment}):
+        raise InvalidResponse(problems)
+    return _validated_decision(approval, config, decision, data), data
+
+
+def _validated_decision(
+    approval: ApprovalRequest, config: ApprovalConfig, decision: str, data: dict[str, Any]
+) -> str:
+    """Check an approving answer; ``data`` gains the budget's amount. Returns the decision.
+
+    A request that guards a call may be answered with ``{"arguments": {...}}``
+    whatever its type: the edit is checked against the tool's input schema
+    (another tool, an unknown argument or a budget raised are refused); the
+    rest of the answer against the request's response schema.
+    """
+    if decision == "reject":
+        return decision
+    call = current_call(approval)
+    if decision == "modify" and not config.modify_allowed and call is None:
+        raise InvalidResponse(
+            [f"decision: {approval.approval_type} approvals cannot be approved with changes"]
+        )
+    budget = approval.approval_type == "budget"
+    cap = _budget_cap(approval) if budget else None
+    edit = {k: data[k] for k in _EDIT_KEYS if k in data} if call is not None else {}
+    answer = {k: v for k, v in data.items() if k not in edit}
+    amount_argument = config.amount_argument if budget else None
+    problems = edit_problems(call, edit, amount_argument=amount_argument, cap=cap) if call is not None else []
+    edited_amount = (
+        (edit.get("arguments") or {}).get(amount_argument)
+        if amount_argument and isinstance(edit.get("arguments"), dict)
+        else None
+    )
+    if cap is not None and "approved_amount" not in answer:
+        answer["approved_amount"] = edited_amount if edited_amount is not None and not problems else cap
+        data["approved_amount"] = answer["approved_amount"]
+    problems += schema_problems(approval.response_schema, answer)
+    if cap is not None and not problems and float(answer["approved_amount"]) > cap:
+        problems = [f"approved_amount: {answer['approved_amount']} is more than the {cap:g} allowed so far"]
+    if (
+        not problems
+        and edited_amount is not None
+        and float(edited_amount) != float(answer["approved_amount"])
+    ):
+        problems = [
+            f"arguments.{amount_argument}: {edited_amount} disagrees with "
+            f"approved_amount {answer['approved_amount']}; give one amount"
+        ]
+    if problems:
+        raise InvalidResponse(problems)
+    if cap is not None and float(answer["approved_amount"]) < cap:
+        return "modify"
+    if call is not None and edit and released_call(call, edit.get("arguments"))["digest"] != call["digest"]:
+        return "modify"
+    return decision
+
+
+def _budget_cap(approval: ApprovalRequest) -> float | None:
+    """The most a budget vote may approve: the request, or less if an earlier level cut it."""
+    earlier = (approval.decision_data or {}).get("approved_amount")
+    requested = approval.context_data.get("amount")
+    cap = earlier if earlier is not None else requested
+    return float(cap) if cap is not None else None
+
+
+def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, *, actor: str) -> None:
+    query = select(ApprovalResponse).where(
+        ApprovalResponse.approval_id == approval.id,
+        ApprovalResponse.level == approval.level,
+    )
+    if approval.escalations:
+        # An escalation hands the request to new approvers with a new
+        # threshold: votes cast before it belong to the round that timed out.
+        escalated_at = session.scalar(
+            select(func.max(WorkflowEvent.created_at)).where(
+                WorkflowEvent.approval_id == approval.id,
+                WorkflowEvent.event_type == "approval.escalated",
+            )
+        )
+        if escalated_at is not None:
+            query = query.where(ApprovalResponse.created_at >= escalated_at)
+    votes = session.scalars(query.order_by(ApprovalResponse.id)).all()
+    approving = [v for v in votes if v.decision in ("approve", "modify")]
+    rejecting = [v for v in votes if v.decision == "reject"]
+    if rejecting and config.reject_decides:
+        decide(session, approval, "rejected", actor, {"comment": rejecting[-1].comment})
+        return
+    if len(approving) >= approval.threshold:
+        _pass_level(session, approval, config, approving, actor)
+        return
+    if rejecting:
+        potential = potential_voters(session, approval) - {v.approver for v in votes}
+        if len(approving) + len(potential) < approval.threshold:
+            decide(
+                session,
+                approval,
+                "rejected",
+                actor,
+                {"comment": rejecting[-1].comment, "reason": "threshold unreachable"},
+            )
+
+
+def _pass_level(
+    session: Session,
+    approval: ApprovalRequest,
+    config: ApprovalConfig,
+    approving: list[ApprovalResponse],
+    actor: str,
+) -> None:
+    """The level's threshold is met: go to the next level, or decide.
+
+    No answer is invented from several: the decision's data is the answer of
+    the vote that decided (the last one reaching the threshold), except that a
+    budget releases the lowest amount approved so far. A guarded call is
+    released as that vote edited it, with the budget's amount applied.
+    """
+    earlier = dict(approval.decision_data or {})
+    deciding = approving[-1]
+    data: dict[str, Any] = dict(deciding.data)
+    budget = approval.approval_type == "budget"
+    amount = None
+    if budget:
+        # A lower amount allowed at one level carries on: later levels only cut further.
+        amounts = [float(v.data["approved_amount"]) for v in approving if "approved_amount" in v.data]
+        if earlier.get("approved_amount") is not None:
+            amounts.append(float(earlier["approved_amount"]))
+        if amounts:
+            amount = min(amounts)
+            data["approved_amount"] = amount
+    call = current_call(approval)
+    released = None
+    if call is not None:
+        released = released_call(
+            call,
+            deciding.data.get("arguments"),
+            amount_argument=config.amount_argument if budget else None,
+            approved_amount=amount,
+        )
+    modified = (
+        deciding.decision == "modify"
+        or bool(earlier.get("modified", False))
+        or (
+            released is not None
+            and approval.proposed_call is not None
+            and released["digest"] != approval.proposed_call["digest"]
+        )
+        or (
+            amount is not None
+            and approval.context_data.get("amount") is not None
+            and amount < float(approval.context_data["amount"])
+        )
+    )
+    levels = levels_for(config, amount if amount is not None else approval.context_data.get("amount"))
+    next_level = approval.level + 1
+    if config.levels and next_level < len(levels):
+        approval.decision_data = {**data, "modified": modified}
+        approval.released_call = released
+        approval.level = next_level
+        approval.approvers = delegation.delegate_approvers(session, approval, levels[next_level].approvers)
+        approval.threshold = levels[next_level].threshold
+        if budget and amount is not None and config.json_schema is None:
+            # The next level is asked about what the earlier ones allowed.
+            approval.response_schema = budget_schema(
+                float(amount), str(approval.context_data.get("currency") or "USD")
+            )
+        approval.updated_at = utcnow()
+        if config.timeout:
+            approval.expires_at = approval.updated_at + timedelta(seconds=config.timeout)
+            schedule_reminders(session, approval, config, approval.updated_at)
+        assign(session, approval, approval.approvers)
+        notify(session, approval, approval.approvers, kind=f"approval.requested.level{next_level}")
+        store.append_event(
+            session,
+            "approval.level_passed",
+            actor,
+            workflow_id=approval.workflow_id,
+            approval_id=approval.id,
+            step_name=approval.step_name,
+            data={
+                "level": next_level - 1,
+                "next_level": next_level,
+                "next_approvers": approval.approvers,
+                "released_call": call_record(released),
+            },
+        )
+        return
+    data.pop("modified", None)
+    decide(session, approval, "modified" if modified else "approved", actor, data, released=released)
