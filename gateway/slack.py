@@ -7,12 +7,9 @@ mapped to an approver email — SLACK_USER_MAP (JSON, either
 ``users.info`` — and the engine's own authorization decides whether that
 person may answer. The same handler functions serve HTTP and Socket Mode.
 
-The Edit button opens a modal (``views.open`` with the click's trigger_id)
-drawn from the guarded call's input schema and, for a budget, an approved
-amount; its ``view_submission`` records an approving answer with
-``{"arguments": {...}}`` (what changed) and ``{"approved_amount": N}``, and
-refusals go back as ``response_action: errors`` under the input they name.
-Without a bot token or a trigger the reply links to the dashboard.
+The Edit button's modal and its submission are ``gateway.slack_edit``; who
+clicked is ``gateway.slack_users``; the reply to the clicking user is
+``gateway.slack_replies``.
 
 A click decides at most once and only for what its button was sent for
 (core.approvals.once): the button's value names the request's level and the call's
@@ -27,10 +24,7 @@ Agent text in replies is inert mrkdwn (core.channels.slack.inert).
 
 from __future__ import annotations
 
-import json
-import os
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -39,145 +33,62 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from core.approvals import standing_rules
-from core.approvals.edits import answer_for, editable, problems_by_field, read_amount, read_inputs
 from core.approvals.engine import ApprovalEngine
-from core.approvals.inbox import is_asked
 from core.approvals.links import approval_link
-from core.approvals.once import check_issued_for, once_key, respond_once
-from core.approvals.presentation import RequestView, request_view
+from core.approvals.once import once_key, respond_once
 from core.base.errors import (
-    ApprovalClosed,
     ConfigurationError,
     CountersignError,
     InvalidResponse,
-    InvalidRule,
     NotAuthorized,
 )
 from core.base.secrets import secret as _secret
 from core.base.storable import load_json
-from core.channels.registry import read_channel_settings
 from core.channels.slack import (
     EDIT_ACTION,
     EDIT_CALLBACK,
-    edit_modal,
-    escape,
     inert,
     read_button_value,
-    read_edit_submission,
-    submission_errors,
 )
-from core.identity import user_tenant
 from core.identity.verified import vouched
 from gateway.auth import database
 from gateway.errors import Unauthenticated, error_response
 
 if TYPE_CHECKING:
     from core.store.db import Database
-    from core.store.tables import ApprovalRequest
+from gateway.slack_edit import handle_submission, open_editor
+from gateway.slack_replies import SlackReply, dashboard_link, post_reply
+from gateway.slack_users import api_url, email_of, slack_user_id
 
 log = structlog.get_logger(__name__)
+
+__all__ = [
+    "SlackReply",
+    "commands",
+    "handle_command",
+    "handle_interaction",
+    "handle_socket_request",
+    "interactivity",
+    "payload_problems",
+    "router",
+    "run_socket_mode",
+    "verify",
+]
+
+
 router = APIRouter(include_in_schema=False)
 
+
 ACTION_DECISIONS = {"countersign_approve": "approve", "countersign_reject": "reject"}
+
+
 MAX_LISTED = 10
+
+
 MAX_FIELD = 3000  # the longest id, value or URL a payload field may hold
 
 
-# -- who clicked ---------------------------------------------------------------------
-
-
-def configured_user_map(db: Database) -> dict[str, str]:
-    """Slack user id → email, from SLACK_USER_MAP and the Slack settings' ``user_map``.
-
-    Either direction is accepted: the channel that sends uses email → id.
-    """
-    pairs: dict[str, Any] = {}
-    raw = _secret("SLACK_USER_MAP")
-    if raw:
-        try:
-            loaded = json.loads(raw)
-        except ValueError:
-            log.warning("slack.user_map_invalid", reason="SLACK_USER_MAP is not JSON")
-            loaded = {}
-        pairs.update(loaded if isinstance(loaded, dict) else {})
-    _, settings = read_channel_settings(db, "slack")
-    if isinstance(settings.get("user_map"), dict):
-        pairs.update(settings["user_map"])
-    mapping: dict[str, str] = {}
-    for key, value in pairs.items():
-        key, value = str(key).strip(), str(value).strip()
-        if "@" in key and "@" not in value:
-            mapping[value.upper()] = key.lower()
-        elif "@" in value:
-            mapping[key.upper()] = value.lower()
-    return mapping
-
-
-def _api_url() -> str:
-    from slack_sdk import WebClient
-
-    url = os.environ.get("SLACK_API_URL") or WebClient.BASE_URL
-    return url if url.endswith("/") else url + "/"
-
-
-def email_from_slack_api(user_id: str) -> str | None:
-    """The user's email from Slack's ``users.info`` (needs users:read.email)."""
-    token = _secret("SLACK_BOT_TOKEN")
-    if not token:
-        return None
-    from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
-
-    try:
-        response = WebClient(token=token, base_url=_api_url(), timeout=5).users_info(user=user_id)
-    except (SlackApiError, OSError) as exc:
-        log.warning("slack.users_info_failed", user=user_id, error=str(exc))
-        return None
-    email = ((response.get("user") or {}).get("profile") or {}).get("email")
-    return str(email).lower() if email else None
-
-
-def email_of(db: Database, user_id: str) -> str:
-    # Slack ids are upper case; a map edited by hand may not be.
-    email = configured_user_map(db).get(user_id.upper()) or email_from_slack_api(user_id)
-    if not email:
-        raise NotAuthorized(
-            f"Your Slack account ({user_id}) is not linked to a Countersign "
-            "approver; ask an admin to add it to SLACK_USER_MAP."
-        )
-    return email
-
-
 # -- handlers shared by HTTP and Socket Mode ------------------------------------------
-
-
-@dataclass
-class SlackReply:
-    """What to tell the clicking user (an ephemeral message)."""
-
-    text: str
-    ok: bool
-    response_url: str | None = None
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-    # The body of the HTTP answer itself when Slack reads it (a modal's
-    # view_submission: ``response_action``); None: the ephemeral message.
-    ack: dict[str, Any] | None = None
-
-    def message(self) -> dict[str, Any]:
-        """The ephemeral message; its text in a ``verbatim`` section, so Slack links nothing
-        in it by itself (a URL an agent wrote into a title stays text); our own links are
-        drawn explicitly (``<url|words>``)."""
-        body: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False, "text": self.text}
-        body["blocks"] = self.blocks or [
-            {"type": "section", "text": {"type": "mrkdwn", "text": self.text[:3000] or " ", "verbatim": True}}
-        ]
-        return body
-
-
-def _dashboard(approval_id: str) -> str:
-    """Our link to the request in the dashboard, drawn explicitly (replies are verbatim)."""
-    return f"<{escape(approval_link(approval_id))}|open the request>"
 
 
 def _text(value: Any, limit: int = MAX_FIELD) -> bool:
@@ -227,11 +138,6 @@ def payload_problems(payload: Any) -> list[str]:
     return problems
 
 
-def _user_id(payload: dict[str, Any]) -> str:
-    user = payload.get("user")
-    return str(user.get("id") or "") if isinstance(user, dict) else ""
-
-
 def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
     """A block_actions payload (a button) or the edit modal's view_submission."""
     if problems := payload_problems(payload):
@@ -253,7 +159,7 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
         # e.g. the "Open in dashboard" link button: Slack opens the URL itself.
         return SlackReply("Nothing to do for this button.", True, None)
     action = actions[0]
-    user_id = _user_id(payload)
+    user_id = slack_user_id(payload)
     try:
         button = read_button_value(action["value"])
     except ValueError:
@@ -295,7 +201,7 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
             )
     except InvalidResponse as exc:
         return SlackReply(
-            f"{inert(str(exc))} Answer in the dashboard: {_dashboard(approval_id)}", False, response_url
+            f"{inert(str(exc))} Answer in the dashboard: {dashboard_link(approval_id)}", False, response_url
         )
     except CountersignError as exc:
         return SlackReply(inert(str(exc)), False, response_url)
@@ -305,185 +211,6 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
         text += " The request is waiting for other approvers."
     log.info("slack.decided", approval_id=approval_id, approver=email, decision=decision)
     return SlackReply(text, True, response_url)
-
-
-def _asked(db: Database, approval_id: str, email: str) -> tuple[ApprovalRequest, RequestView]:
-    """The request as ``email`` sees it, if it is still theirs to answer, and its view."""
-    engine = ApprovalEngine(db)
-    approval = engine.get(approval_id, tenant=user_tenant(db, email))  # another tenant's: unknown
-    if approval.status != "pending":
-        raise ApprovalClosed(
-            f"This request is already {approval.status}"
-            + (f" by {approval.decided_by}." if approval.decided_by else ".")
-        )
-    if not is_asked(db, approval, email):
-        raise NotAuthorized(
-            f"{email} is not an approver of this request (asked: {', '.join(approval.approvers)})."
-        )
-    return approval, request_view(approval, engine.responses(approval_id))
-
-
-def open_editor(
-    db: Database,
-    approval_id: str,
-    user_id: str,
-    trigger_id: Any,
-    response_url: str | None,
-    *,
-    level: int | None = None,
-) -> SlackReply:
-    """The Edit button: the edit modal, or a link to the dashboard when none can open.
-    A button sent for another ``level`` of the request opens nothing."""
-    link = _dashboard(approval_id)
-    try:
-        email = email_of(db, user_id)
-        approval, view = _asked(db, approval_id, email)
-        check_issued_for(approval, what="This Edit button", level=level)
-    except CountersignError as exc:
-        return SlackReply(inert(str(exc)), False, response_url)
-    if not editable(view):
-        return SlackReply(
-            f"This request has nothing to edit; answer it with the buttons or in the dashboard: {link}",
-            False,
-            response_url,
-        )
-    token = _secret("SLACK_BOT_TOKEN")
-    if not token or not isinstance(trigger_id, str) or not trigger_id:
-        return SlackReply(f"Edit this request in the dashboard: {link}", True, response_url)
-    from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
-
-    try:
-        modal = edit_modal(
-            approval.id,
-            view,
-            approval.title,
-            level=approval.level,
-            allow_hint=standing_rules.allow_offer(db, email, approval.tenant, view.call_now),
-        )
-        WebClient(token=token, base_url=_api_url(), timeout=5).views_open(trigger_id=trigger_id, view=modal)
-    except (SlackApiError, OSError, CountersignError) as exc:
-        log.warning("slack.views_open_failed", approval_id=approval_id, error=str(exc))
-        return SlackReply(
-            f"The edit form could not open in Slack; edit this request in the dashboard: {link}",
-            False,
-            response_url,
-        )
-    log.info("slack.editor_opened", approval_id=approval_id, approver=email)
-    return SlackReply("", True, None, ack={})
-
-
-def _done_view(text: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": "Countersign"},
-        "close": {"type": "plain_text", "text": "Done"},
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}],
-    }
-
-
-def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
-    """The edit modal submitted: record the approving answer it describes.
-
-    Refusals go back to the modal (``response_action: errors``) under the
-    input they name; an answer recorded replaces the modal with what was done.
-    """
-    view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
-    try:
-        submitted = read_edit_submission(view or {})
-    except ValueError:
-        return SlackReply("", True, None, ack={})  # not ours to answer
-
-    def refused(problems: dict[str, list[str]]) -> SlackReply:
-        return SlackReply(
-            "",
-            False,
-            None,
-            ack={"response_action": "errors", "errors": submission_errors(problems, submitted.block_ids)},
-        )
-
-    user_id = _user_id(payload)
-    try:
-        email = email_of(db, user_id)
-        approval, current = _asked(db, submitted.approval_id, email)
-    except CountersignError as exc:
-        return refused({"": [str(exc)]})
-    if submitted.level is None:
-        return refused(
-            {
-                "": [
-                    "This form does not say which level of the request it was opened "
-                    "for; close it and press Edit again."
-                ]
-            }
-        )
-    if (current.call_now or {}).get("digest") != submitted.digest:
-        return refused(
-            {
-                "": [
-                    "The call changed since this form opened (an earlier level released "
-                    "another one); close it and press Edit again."
-                ]
-            }
-        )
-    changes, problems = read_inputs(current, submitted.inputs)
-    if problems:
-        return refused({name: [problem] for name, problem in problems.items()})
-    decision, data = answer_for(
-        current, changes=changes, approved_amount=read_amount(submitted.amount), tool=submitted.tool
-    )
-    allow_days: float | None = None
-    if submitted.allow is not None:
-        try:
-            allow_days = float(submitted.allow.days or "")
-        except ValueError:
-            return refused({"allow_for_days": ["give the number of days calls like this are allowed"]})
-    view_id = str(view.get("id") or "") if isinstance(view, dict) else ""
-    try:
-        with vouched(slack_user_id=user_id.upper()):  # recorded with the vote
-            decided = respond_once(
-                db,
-                key=once_key("slack-view", view_id, approval.id),
-                what="This Slack form",
-                approval_id=approval.id,
-                approver=email,
-                decision=decision,
-                data=data,
-                comment=submitted.comment.strip(),
-                channel="slack",
-                level=submitted.level,
-                digest=submitted.digest,
-                allow_for_days=allow_days,
-                allow_when=submitted.allow.when if submitted.allow is not None else None,
-            )
-    except InvalidResponse as exc:
-        return refused(problems_by_field(exc.problems, current))
-    except InvalidRule as exc:  # under the standing rule's inputs: "allow_when: ..."
-        return refused(_rule_problems(exc.problems))
-    except CountersignError as exc:
-        return refused({"": [str(exc)]})
-    log.info("slack.decided", approval_id=approval.id, approver=email, decision=decision, edited=sorted(data))
-    text = f"You approved “{inert(decided.title)}”" + (" with changes." if decision == "modify" else ".")
-    if allow_days is not None:
-        text += f" Calls like this are allowed for {allow_days:g} days."
-    if decided.status == "pending":
-        text += " The request is waiting for other approvers."
-    return SlackReply(text, True, None, ack={"response_action": "update", "view": _done_view(text)})
-
-
-def _rule_problems(problems: list[str]) -> dict[str, list[str]]:
-    """A refused standing rule's problems by the field each names (``allow_when: ...``)."""
-    by_field: dict[str, list[str]] = {}
-    for problem in problems:
-        field, _, message = problem.partition(": ")
-        if field in ("allow_for_days", "days"):
-            field = "allow_for_days"
-        elif field in ("allow_when", "condition"):
-            field = "allow_when"
-        else:
-            field, message = "allow", problem
-        by_field.setdefault(field, []).append(message or problem)
-    return by_field
 
 
 def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
@@ -531,18 +258,6 @@ def handle_socket_request(db: Database, request_type: str, payload: dict[str, An
     if request_type == "slash_commands":
         return handle_command(db, {k: str(v) for k, v in payload.items()})
     return None
-
-
-def post_reply(reply: SlackReply) -> None:
-    """Send the ephemeral reply to the interaction's response_url."""
-    if not reply.response_url:
-        return
-    from slack_sdk.webhook import WebhookClient
-
-    try:
-        WebhookClient(reply.response_url, timeout=5).send_dict(reply.message())
-    except OSError as exc:
-        log.warning("slack.reply_failed", error=str(exc))
 
 
 # -- HTTP -----------------------------------------------------------------------------
@@ -639,7 +354,7 @@ def run_socket_mode(db: Database, stop: threading.Event | None = None) -> None:
     app_token, bot_token = _secret("SLACK_APP_TOKEN"), _secret("SLACK_BOT_TOKEN")
     if not app_token or not bot_token:
         raise ConfigurationError("Socket Mode needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN.")
-    web = WebClient(token=bot_token, base_url=_api_url())
+    web = WebClient(token=bot_token, base_url=api_url())
     client = SocketModeClient(app_token=app_token, web_client=web)
 
     def listener(sm_client: SocketModeClient, req: SocketModeRequest) -> None:
