@@ -10,7 +10,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 if TYPE_CHECKING:
-    from core.approvals.inbox import RunnerState
+    from core.approvals.monitor import RunnerState
 
 OUTCOME_COLOURS = {
     "approved": "#2e7d32",

@@ -9,7 +9,7 @@ from components.alerts import alerts_section
 from components.analytics import analytics_section
 from components.auth import signed_in
 from components.services import get_services
-from core.approvals import inbox as reports
+from core.approvals import monitor as reports
 from core.base.config import get_settings
 
 DAYS = 30

@@ -21,8 +21,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-from sqlalchemy import ColumnElement, case, func, literal, or_, select
+from sqlalchemy import case, func, literal, or_, select
 
+from core.approvals.monitor import seconds_between
 from core.ops.alerts import RULES
 from core.store.tables import Alert, ApprovalRequest, ApprovalResponse, Notification, Workflow, utcnow
 from core.telemetry.metrics import runner_metrics
@@ -33,12 +34,6 @@ if TYPE_CHECKING:
 DECIDED_OUTCOMES = ("approved", "rejected", "modified", "expired")
 # Seconds from request to decision: a minute to a week.
 DECISION_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
-
-
-def _seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[Any]:
-    if db.is_postgres:
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
 class DatabaseCollector(Collector):
@@ -96,7 +91,7 @@ class DatabaseCollector(Collector):
                 decided.add_metric([outcome, channel], count)
             yield decided
 
-            seconds = _seconds_between(self.db, ApprovalRequest.created_at, ApprovalRequest.decided_at)
+            seconds = seconds_between(self.db, ApprovalRequest.created_at, ApprovalRequest.decided_at)
             columns = [func.sum(case((seconds <= bound, 1), else_=0)) for bound in DECISION_BUCKETS]
             row = session.execute(
                 select(func.count(), func.coalesce(func.sum(seconds), 0.0), *columns).where(

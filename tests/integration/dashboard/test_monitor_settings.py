@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.approvals import inbox as reports
+from core.approvals import monitor
 from core.approvals.engine import ApprovalEngine
 from core.demo.scenarios import load_demo
 from core.ops.settings_report import check_database, masked_url
@@ -113,15 +114,15 @@ def test_report_queries_on_both_databases(demo_on_both: Database) -> None:
     engine.expire_approval(payment.id)  # escalates to the admin first
     assert check_database(db).ok
 
-    per_day = reports.approvals_per_day(db)
+    per_day = monitor.approvals_per_day(db)
     assert sum(n for _, _, n in per_day) == 4
     assert {status for _, status, _ in per_day} == {"approved", "pending"}
     assert len({day for day, _, _ in per_day}) == 1 and len(per_day[0][0]) == 10
-    buckets = reports.time_to_decision(db)
+    buckets = monitor.time_to_decision(db)
     assert buckets[0] == ("< 1 min", 1) and sum(n for _, n in buckets) == 1
-    totals = reports.approval_totals(db)
+    totals = monitor.approval_totals(db)
     assert (totals["pending"], totals["approved"], totals["escalated"]) == (3, 1, 1)
-    assert sum(reports.workflows_by_status(db).values()) == 4
+    assert sum(monitor.workflows_by_status(db).values()) == 4
 
     summary = reports.inbox_summary(db, "admin@example.com")
     assert (summary.total, summary.expiring_soon) == (1, 1)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from core.approvals import inbox as reports
+from core.approvals import monitor
 from core.approvals.engine import ApprovalEngine
 from core.base.errors import ApprovalNotFound, NotAuthorized, WorkflowNotFound
 from core.channels.notifications import addresses_of
@@ -80,8 +81,8 @@ def test_core_tenant_a_cannot_list_read_or_answer_b(db: Database, two_tenants: T
     assert engine.get(b.approval_id).status == "pending" and votes_on(db, b.approval_id) == 0
     assert ops.get_workflow(db, b.workflow_id).status == "waiting_approval"
     # Monitor aggregates count the viewer's tenant only.
-    assert reports.approval_totals(db, tenant=a.tenant)["pending"] == 1
-    assert reports.workflows_by_status(db, tenant=a.tenant) == {"waiting_approval": 1}
+    assert monitor.approval_totals(db, tenant=a.tenant)["pending"] == 1
+    assert monitor.workflows_by_status(db, tenant=a.tenant) == {"waiting_approval": 1}
     # A's own request: A reads and answers it.
     assert engine.get(a.approval_id, tenant=a.tenant).id == a.approval_id
     assert engine.respond_to_approval(a.approval_id, a.approver, "approve").status == "approved"
@@ -92,7 +93,7 @@ def test_platform_admin_sees_both_tenants(db: Database, two_tenants: TwoTenants)
     ids = {two_tenants.a.approval_id, two_tenants.b.approval_id}
     assert {r.id for r in reports.inbox(db, admin)} == ids
     assert ops.list_workflows(db).total == 2
-    assert reports.approval_totals(db)["pending"] == 2
+    assert monitor.approval_totals(db)["pending"] == 2
 
 
 def test_group_mail_goes_only_to_members_who_can_see_the_request(
