@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from sqlalchemy import Table, insert, select  # noqa: E402
 
-from core.definitions.workflow import load_definition_file  # noqa: E402
+from core.definitions.definition_text import load_definition_file  # noqa: E402
 from core.demo.scenarios import add_demo_users, template_path  # noqa: E402
 from core.engine import workflows as ops  # noqa: E402
 from core.runtime import build_runner  # noqa: E402

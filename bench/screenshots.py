@@ -26,7 +26,7 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from core.approvals.engine import ApprovalEngine  # noqa: E402
-from core.definitions.workflow import load_definition_file  # noqa: E402
+from core.definitions.definition_text import load_definition_file  # noqa: E402
 from core.demo.scenarios import DEMO_INPUTS, DEMO_REQUESTER, template_path  # noqa: E402
 from core.engine import workflows as ops  # noqa: E402
 from core.runtime import build_runner  # noqa: E402

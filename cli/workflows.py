@@ -24,7 +24,7 @@ def workflow_start(
     actor: Actor = DEFAULT_ACTOR,
 ) -> None:
     """Start a workflow; prints its id."""
-    from core.definitions.workflow import load_definition_file
+    from core.definitions.definition_text import load_definition_file
     from core.engine import workflows as ops
     from core.engine.tools import default_registry
 
@@ -46,7 +46,8 @@ def workflow_validate(
 ) -> None:
     """Check a definition without starting it; unknown tools are warnings here."""
     from core.base.errors import DefinitionError
-    from core.definitions.workflow import load_definition_file, unanswerable_approvals, unregistered_tools
+    from core.definitions.definition_text import load_definition_file
+    from core.definitions.workflow import unanswerable_approvals, unregistered_tools
 
     definition = load_definition_file(file)
     if actor and (problems := unanswerable_approvals(definition, actor)):

@@ -13,7 +13,8 @@ from components.nav import WORKFLOW_PAGE
 from components.text import md
 from core.base.errors import CountersignError, DefinitionError
 from core.base.storable import load_json
-from core.definitions.workflow import WorkflowDefinition, load_definition_file, load_definition_text
+from core.definitions.definition_text import load_definition_file, load_definition_text
+from core.definitions.workflow import WorkflowDefinition
 from core.demo.scenarios import DEMO_INPUTS, template_names, template_path
 from core.engine import workflows as ops
 from core.engine.tools import default_registry

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.base.config import get_settings  # noqa: E402
 from core.base.logging import configure_logging  # noqa: E402
-from core.definitions.workflow import load_definition_file  # noqa: E402
+from core.definitions.definition_text import load_definition_file  # noqa: E402
 from core.demo.scenarios import DEMO_INPUTS, DEMO_PASSWORD, DEMO_USERS, template_path  # noqa: E402
 from core.ops.settings_report import masked_url  # noqa: E402
 from core.orchestrator_async import SmolAgentOrchestrator  # noqa: E402

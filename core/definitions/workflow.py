@@ -5,6 +5,9 @@ A definition is refused whole, with every problem listed by its path, e.g.
 The seed's shorthand of an approval step that puts ``title``,
 ``approval_type`` and ``requested_from`` at the step's top level is folded
 into ``approval_config`` before validation.
+
+A step's retry policy is ``core.definitions.retry_policy``; reading a definition
+from text or a file is ``core.definitions.definition_text``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Container
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BeforeValidator,
     Field,
@@ -24,10 +25,26 @@ from pydantic import (
 )
 
 from core.base.errors import DefinitionError
-from core.base.retry import backoff_delay, is_transient
 from core.base.storable import too_deep, unstorable
 from core.definitions.approval import ApprovalConfig, _Strict
 from core.definitions.limits import MAX_DEFINITION_BYTES, MAX_STEPS_ENV, Duration, max_steps
+from core.definitions.retry_policy import RetryPolicy
+
+__all__ = [
+    "ApprovalGate",
+    "CompensateSpec",
+    "OnReject",
+    "RetryPolicy",
+    "Step",
+    "StepType",
+    "WorkflowDefinition",
+    "definition_dict",
+    "error_path",
+    "parse_approval_config",
+    "parse_definition",
+    "unanswerable_approvals",
+    "unregistered_tools",
+]
 
 
 class ApprovalGate(_Strict):
@@ -70,85 +87,6 @@ def _parse_on_reject(value: Any) -> Any:
     return value
 
 
-# Retry defaults: a step failed by a transient error (see core.base.retry) is tried
-# three times in all, 2 s then 4 s apart (doubling, never more than 5 min).
-DEFAULT_MAX_ATTEMPTS = 3
-DEFAULT_BACKOFF_INITIAL = 2.0
-DEFAULT_BACKOFF_MULTIPLIER = 2.0
-DEFAULT_BACKOFF_MAX = 300.0
-
-
-class Backoff(_Strict):
-    initial: Duration = DEFAULT_BACKOFF_INITIAL
-    multiplier: float = Field(default=DEFAULT_BACKOFF_MULTIPLIER, ge=1.0, le=10.0)
-    max: Duration = DEFAULT_BACKOFF_MAX
-
-
-def _fold_old_retry_spelling(data: Any) -> Any:
-    """The seed's ``{attempts, backoff: 2s, factor, max_backoff}`` in today's shape.
-
-    The seed's policy retried a step whatever failed it, so that spelling
-    keeps ``on: [any]`` unless it says otherwise.
-    """
-    if not isinstance(data, dict):
-        return data
-    data = dict(data)
-    if "attempts" in data:
-        if "max_attempts" in data:
-            raise ValueError("attempts|give max_attempts or attempts, not both")
-        data["max_attempts"] = data.pop("attempts")
-        data.setdefault("on", ["any"])
-    backoff = data.get("backoff")
-    if backoff is not None and not isinstance(backoff, dict):
-        data["backoff"] = backoff = {"initial": backoff}
-    for old, new in (("factor", "multiplier"), ("max_backoff", "max")):
-        if old in data:
-            data["backoff"] = backoff = {**(backoff or {}), new: data.pop(old)}
-    return data
-
-
-RetryOn = Literal["transient", "any"]
-
-
-def _retry_transient_only() -> list[RetryOn]:
-    return ["transient"]
-
-
-class RetryPolicy(_Strict):
-    """How a failed step is tried again: ``retry: {max_attempts, backoff, on}``.
-
-    ``on`` lists what is retried: ``transient`` (database connection lost,
-    timeouts, connection errors, ``TransientError``; see core.base.retry) or
-    ``any`` (every error). ``max_attempts`` counts the first try.
-    """
-
-    max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
-    backoff: Backoff = Field(default_factory=Backoff)
-    on: list[RetryOn] = Field(default_factory=_retry_transient_only, min_length=1)
-
-    _fold = model_validator(mode="before")(_fold_old_retry_spelling)
-
-    def delay(self, failed_attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``failed_attempt``."""
-        return backoff_delay(self.backoff.initial, self.backoff.multiplier, self.backoff.max, failed_attempt)
-
-    def retries(self, exc: BaseException, failed_attempt: int) -> bool:
-        """Whether attempt ``failed_attempt``, failed by ``exc``, is followed by another."""
-        if failed_attempt >= self.max_attempts:
-            return False
-        return "any" in self.on or is_transient(exc)
-
-    def over(self, base: RetryPolicy) -> RetryPolicy:
-        """This policy's given fields over ``base``'s (a step's over its workflow's)."""
-        merged = base.model_dump(exclude_unset=True)
-        for key, value in self.model_dump(exclude_unset=True).items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
-        return RetryPolicy.model_validate(merged)
-
-
 class CompensateSpec(_Strict):
     tool: str = Field(min_length=1)
     args: dict[str, Any] = Field(default_factory=dict)
@@ -159,6 +97,8 @@ def _parse_compensate(value: Any) -> Any:
 
 
 StepType = Literal["task", "approval", "checkpoint", "tool"]
+
+
 _APPROVAL_SHORTHAND = (
     "title",
     "approval_type",
@@ -440,65 +380,6 @@ def parse_approval_config(data: Any) -> ApprovalConfig:
     if problems := unstorable(data, "approval_config"):
         raise DefinitionError(problems)
     return config
-
-
-# Brackets nested deeper than this are refused before a parser recurses into
-# them (a few over the 64 levels stored JSON may have, for brackets in text).
-MAX_TEXT_NESTING = 200
-
-
-def _flow_depth(text: str) -> int:
-    """How deep ``[`` and ``{`` nest in ``text``, counted without parsing."""
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}" and depth:
-            depth -= 1
-    return deepest
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors' aliases: nine levels of nine aliases expand to 9^9 nodes
-    (a "billion laughs" bomb); definitions never need them."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(
-                f"aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})"
-            )
-        return super().compose_node(parent, index)
-
-
-def load_definition_text(text: str) -> WorkflowDefinition:
-    """Parse JSON or YAML text (JSON is YAML, but JSON errors read better)."""
-    if len(text) > MAX_DEFINITION_BYTES:
-        raise DefinitionError(
-            [f"(definition): {len(text):,} characters, more than the {MAX_DEFINITION_BYTES:,} allowed"]
-        )
-    if _flow_depth(text) > MAX_TEXT_NESTING:
-        raise DefinitionError(["(definition): nested too deeply to read (the limit is 64 levels)"])
-    stripped = text.lstrip()
-    try:
-        data = json.loads(text) if stripped.startswith(("{", "[")) else yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
-    except json.JSONDecodeError as exc:
-        raise DefinitionError([f"(definition): not valid JSON: {exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise DefinitionError([f"(definition): not valid YAML: {exc}"]) from None
-    except RecursionError:
-        raise DefinitionError(["(definition): nested too deeply to read (the limit is 64 levels)"]) from None
-    return parse_definition(data)
-
-
-def load_definition_file(path: str | Path) -> WorkflowDefinition:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DefinitionError([f"(file): cannot read {path}: {exc.strerror}"]) from None
-    return load_definition_text(text)
 
 
 def definition_dict(definition: WorkflowDefinition) -> dict[str, Any]:

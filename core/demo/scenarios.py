@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from core.definitions.workflow import load_definition_file
+from core.definitions.definition_text import load_definition_file
 from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.store.tables import Workflow

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from core.base.errors import DefinitionError
 from core.definitions.approval_schema import schema_problems
-from core.definitions.workflow import load_definition_text
+from core.definitions.definition_text import load_definition_text
 from core.engine import workflows as ops
 from core.engine.tools import ToolRegistry
 from core.identity.users import add_user

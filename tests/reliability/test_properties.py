@@ -30,7 +30,8 @@ from sqlalchemy import func, select
 
 from core.approvals.engine import ApprovalEngine
 from core.base.errors import CountersignError, DefinitionError, InvalidInput, InvalidResponse
-from core.definitions.workflow import definition_dict, load_definition_text, parse_definition
+from core.definitions.definition_text import load_definition_text
+from core.definitions.workflow import definition_dict, parse_definition
 from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.store.db import Database

@@ -100,7 +100,7 @@ def test_start_run_answer_and_show(db_url: str) -> None:
 def completed_deployment(db_url: str) -> str:
     """A finished deployment workflow, set up through the Python API."""
     from core.approvals.engine import ApprovalEngine
-    from core.definitions.workflow import load_definition_file
+    from core.definitions.definition_text import load_definition_file
     from core.engine import workflows as ops
     from core.identity.users import add_user
     from core.runtime import build_runner

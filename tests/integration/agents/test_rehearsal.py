@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.approvals.engine import ApprovalEngine
-from core.definitions.workflow import load_definition_file
+from core.definitions.definition_text import load_definition_file
 from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.runtime import build_runner

@@ -9,7 +9,7 @@ import pytest
 
 from core.approvals.engine import ApprovalEngine
 from core.base.errors import InvalidTransition, NotAuthorized
-from core.definitions.workflow import load_definition_file
+from core.definitions.definition_text import load_definition_file
 from core.demo.scenarios import load_demo
 from core.engine import workflows as ops
 from core.engine.checkpoints import rollback

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from core.definitions.workflow import load_definition_text
+from core.definitions.definition_text import load_definition_text
 from core.engine import workflows as ops
 from core.store.db import Database
 from tests.integration.dashboard.conftest import (

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from core.approvals.engine import ApprovalEngine
-from core.definitions.workflow import load_definition_file
+from core.definitions.definition_text import load_definition_file
 from core.engine import workflows as ops
 from core.identity.users import add_user
 from core.runtime import build_runner

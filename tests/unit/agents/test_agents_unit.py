@@ -19,7 +19,8 @@ from core.agents.tools import HoldForApproval, RunContext, build_tools, registry
 from core.base.errors import ConfigurationError, DefinitionError
 from core.definitions.agents import AgentSpec, ModelSpec, register_profile, resolve_spec
 from core.definitions.calls import edit_problems, make_call, smolagents_input_schema
-from core.definitions.workflow import load_definition_file, parse_definition
+from core.definitions.definition_text import load_definition_file
+from core.definitions.workflow import parse_definition
 from core.engine.tools import ToolRegistry
 
 ROOT = Path(__file__).resolve().parents[3]

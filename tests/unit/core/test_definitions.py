@@ -12,11 +12,10 @@ import pytest
 from core.base.durations import parse_duration
 from core.base.errors import DefinitionError
 from core.definitions.approval import ApprovalConfig
+from core.definitions.definition_text import load_definition_file, load_definition_text
 from core.definitions.workflow import (
     WorkflowDefinition,
     definition_dict,
-    load_definition_file,
-    load_definition_text,
     parse_approval_config,
     parse_definition,
 )

@@ -1,0 +1,77 @@
+"""A workflow definition read from JSON or YAML text or a file: bounded before it
+is parsed (its size, how deep its brackets nest; YAML without aliases, so no
+"billion laughs"), then validated by ``core.definitions.workflow.parse_definition``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.base.errors import DefinitionError
+from core.definitions.limits import MAX_DEFINITION_BYTES
+from core.definitions.workflow import WorkflowDefinition, parse_definition
+
+__all__ = ["MAX_TEXT_NESTING", "load_definition_file", "load_definition_text"]
+
+
+# Brackets nested deeper than this are refused before a parser recurses into
+# them (a few over the 64 levels stored JSON may have, for brackets in text).
+MAX_TEXT_NESTING = 200
+
+
+def _flow_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in ``text``, counted without parsing."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors' aliases: nine levels of nine aliases expand to 9^9 nodes
+    (a "billion laughs" bomb); definitions never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(
+                f"aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})"
+            )
+        return super().compose_node(parent, index)
+
+
+def load_definition_text(text: str) -> WorkflowDefinition:
+    """Parse JSON or YAML text (JSON is YAML, but JSON errors read better)."""
+    if len(text) > MAX_DEFINITION_BYTES:
+        raise DefinitionError(
+            [f"(definition): {len(text):,} characters, more than the {MAX_DEFINITION_BYTES:,} allowed"]
+        )
+    if _flow_depth(text) > MAX_TEXT_NESTING:
+        raise DefinitionError(["(definition): nested too deeply to read (the limit is 64 levels)"])
+    stripped = text.lstrip()
+    try:
+        data = json.loads(text) if stripped.startswith(("{", "[")) else yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
+    except json.JSONDecodeError as exc:
+        raise DefinitionError([f"(definition): not valid JSON: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError([f"(definition): not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise DefinitionError(["(definition): nested too deeply to read (the limit is 64 levels)"]) from None
+    return parse_definition(data)
+
+
+def load_definition_file(path: str | Path) -> WorkflowDefinition:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DefinitionError([f"(file): cannot read {path}: {exc.strerror}"]) from None
+    return load_definition_text(text)
