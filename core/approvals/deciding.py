@@ -7,6 +7,7 @@ call, the workflow made runnable in the same transaction).
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -137,12 +138,29 @@ def person_channels_and_recipients(
     return list(dict.fromkeys(channels)), [r for r in recipients if r not in disabled]
 
 
-def notify(session: Session, approval: ApprovalRequest, recipients: list[str], *, kind: str) -> None:
-    """Queue one outbox row per channel and recipient (delivered later)."""
-    config = ApprovalConfig.model_validate(approval.config)
+def notify(
+    session: Session,
+    approval: ApprovalRequest,
+    recipients: list[str],
+    *,
+    kind: str,
+    config: ApprovalConfig | None = None,
+    reminder: dict[str, Any] | None = None,
+    skip: Container[str] = (),
+) -> None:
+    """Queue one outbox row per channel and recipient (delivered later): a request's
+    message, or with ``reminder`` a reminder of it (channels in ``skip`` left out).
+    ``config``: the request's, when the caller has it parsed already."""
+    config = config or ApprovalConfig.model_validate(approval.config)
     channels, reachable = person_channels_and_recipients(session, config, recipients)
     for channel in channels:
+        if channel in skip:
+            continue
         for recipient in dict.fromkeys(reachable):
+            payload: dict[str, Any] = {"title": approval.title, "level": approval.level}
+            if reminder is not None:
+                payload["reminder"] = reminder
+            payload["channel_config"] = config.channel_configs.get(channel, {})
             session.add(
                 Notification(
                     approval_id=approval.id,
@@ -150,11 +168,7 @@ def notify(session: Session, approval: ApprovalRequest, recipients: list[str], *
                     kind=kind,
                     channel=channel,
                     recipient=recipient,
-                    payload={
-                        "title": approval.title,
-                        "level": approval.level,
-                        "channel_config": config.channel_configs.get(channel, {}),
-                    },
+                    payload=payload,
                 )
             )
 

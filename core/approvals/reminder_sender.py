@@ -22,14 +22,15 @@ import structlog
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from core.approvals.engine import lock_approval, person_channels_and_recipients
+from core.approvals.deciding import notify
+from core.approvals.engine import lock_approval
 from core.approvals.inbox import time_left
 from core.approvals.reminders import REMINDERS_ACTOR, reminder_kind, reminder_round
 from core.base.states import APPROVAL_OPEN
 from core.definitions.approval import ApprovalConfig
 from core.outbox.writer import REMINDER_EVENT
 from core.records import rows as store
-from core.store.tables import ApprovalReminder, ApprovalRequest, ApprovalResponse, Notification, utcnow
+from core.store.tables import ApprovalReminder, ApprovalRequest, ApprovalResponse, utcnow
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -100,13 +101,14 @@ def _send_one(db: Database, runner_id: str, now: datetime) -> bool | None:
             "escalation": row.escalation,
             "round": reminder_round(row.level, row.escalation, row.share),
         }
-        _queue(
+        notify(
             session,
             approval,
-            config,
             recipients,
             kind=reminder_kind(row.level, row.escalation, row.share),
+            config=config,
             reminder=reminder,
+            skip=PERSON_CHANNELS_SKIPPED,
         )
         store.append_event(
             session,
@@ -133,38 +135,6 @@ def _still_to_answer(session: Session, approval: ApprovalRequest) -> list[str]:
         )
     )
     return [a for a in dict.fromkeys(approval.approvers) if a not in answered]
-
-
-def _queue(
-    session: Session,
-    approval: ApprovalRequest,
-    config: ApprovalConfig,
-    recipients: list[str],
-    *,
-    kind: str,
-    reminder: dict[str, Any],
-) -> None:
-    """One outbox row per person channel and recipient, as the request was sent."""
-    channels, reachable = person_channels_and_recipients(session, config, recipients)
-    for channel in channels:
-        if channel in PERSON_CHANNELS_SKIPPED:
-            continue
-        for recipient in reachable:
-            session.add(
-                Notification(
-                    approval_id=approval.id,
-                    workflow_id=approval.workflow_id,
-                    kind=kind,
-                    channel=channel,
-                    recipient=recipient,
-                    payload={
-                        "title": approval.title,
-                        "level": approval.level,
-                        "reminder": reminder,
-                        "channel_config": config.channel_configs.get(channel, {}),
-                    },
-                )
-            )
 
 
 __all__ = ["due_reminders", "send_due_reminders"]
