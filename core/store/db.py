@@ -87,9 +87,18 @@ class Database:
         self._runner_sessions = sessionmaker(
             self.runner_engine, expire_on_commit=False, info={"countersign_db": self}
         )
+        read_options: dict[str, Any] = {"countersign_readonly": True}
+        if self.dialect != "sqlite":
+            # Reads run outside a transaction: at READ COMMITTED every statement takes
+            # its own snapshot either way, so a read sees what it would inside one,
+            # and closing the session costs no ROLLBACK round trip. Nothing is
+            # flushed from a read session (autoflush off), so nothing it holds is
+            # ever written.
+            read_options["isolation_level"] = "AUTOCOMMIT"
         self._read_sessions = sessionmaker(
-            self.engine.execution_options(countersign_readonly=True),
+            self.engine.execution_options(**read_options),
             expire_on_commit=False,
+            autoflush=False,
             info={"countersign_db": self},
         )
         self.wakeup: Wakeup = make_wakeup(self)
