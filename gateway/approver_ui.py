@@ -72,9 +72,6 @@ FORM_NOT_READY = (
     "**Not sent:** the form was still being drawn for the request you chose. "
     "Check the answer and click again."
 )
-# The form handler's fixed inputs before the drawn widgets: choice, drawn_for,
-# arguments, amount, allow, allow_days, allow_when, comment.
-FORM_FIXED_INPUTS = 8
 
 
 class _ApproverBlocks(gr.Blocks):
@@ -105,10 +102,10 @@ class _ApproverBlocks(gr.Blocks):
 
 def stale_click(inputs: list[Any], count: int) -> list[Any]:
     """The form handler's ``count`` inputs for a click whose values fit no drawing:
-    the request it was made on, drawn for none (so refused as not ready)."""
+    the request it was made on (its first input) and a form drawn for none, so the
+    handler refuses it as not ready before it reads anything else."""
     approval_id = inputs[0] if inputs and isinstance(inputs[0], str) else None
-    fixed = [approval_id, "", "", None, False, None, "", ""]
-    return fixed + [None] * (count - FORM_FIXED_INPUTS)
+    return [approval_id, ""] + [None] * (count - 2)
 
 
 def build(db: Database) -> gr.Blocks:
