@@ -33,7 +33,7 @@ class CorePaths(ExecutorBase):
         """Start a step that acts at once, in the transaction that locked the workflow
         (core.engine.start_path): the ORM workflow is left as committed."""
         now = utcnow()
-        started = start_path.start_plain(
+        started, hooks = start_path.start_plain(
             session.connection(),
             self.db.is_postgres,
             self.runner_id,
@@ -43,6 +43,8 @@ class CorePaths(ExecutorBase):
             step_type=step.type,
             now=now,
         )
+        if hooks is not None:
+            self._webhook_row = hooks
         set_committed_value(workflow, "current_step_run_id", started.run_id)
         set_committed_value(workflow, "updated_at", now)
         log.info("step started", step_type=step.type, step_run_id=started.run_id, attempt=1)
@@ -245,12 +247,22 @@ class CorePaths(ExecutorBase):
         before, after = moved_past(ready.index, step.name, ready.run_id)
         done = step_path.Finished(workflow_id, ready.index, step.name, ready.run_id, ready.attempt, output)
         with self.db.runner_engine.connect() as conn, conn.begin() as transaction:
-            queued = finish_path.complete_and_finish(
-                conn, self.db.is_postgres, self.runner_id, done, utcnow(), before, after
+            finished = finish_path.complete_and_finish(
+                conn,
+                self.db.is_postgres,
+                self.runner_id,
+                done,
+                utcnow(),
+                before,
+                after,
+                ahead=ready.ahead,
+                hooks=self._webhook_row,
             )
-            if queued is None:
+            if finished is None:
                 transaction.rollback()
+                self._webhook_row = None  # perhaps changed: read again with the next finish
                 return False
+        queued, self._webhook_row = finished
         finish_path.after_commit(queued)
         self._completed(workflow_id, step, ready.run_id, ready.attempt, output)
         log.info("workflow completed")

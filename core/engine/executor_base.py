@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, defer, lazyload
 
 from core.base.errors import WorkflowNotFound
 from core.definitions.workflow import Step, WorkflowDefinition
-from core.engine import step_path
+from core.engine import finish_path, step_path
 from core.engine.step_outputs import StepOutputs, scope_of
 from core.engine.tasks import TaskHandler, rehearsal_task
 from core.engine.tools import ToolRegistry
@@ -107,6 +107,9 @@ class ExecutorBase:
         self._outputs: dict[str, StepOutputs] = {}
         # Claimed workflows whose lease a committed transaction already let go.
         self._let_go: set[str] = set()
+        # The webhook channel's stored settings as last read (PostgreSQL; None: unknown):
+        # a finish that knows them needs no read of its own (core.engine.finish_path).
+        self._webhook_row: finish_path.WebhookRow | None = None
         # How many workflows this runner has claimed and not started (core.engine.claim_queue).
         self.queued: Callable[[], int] = lambda: 0
 

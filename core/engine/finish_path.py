@@ -13,17 +13,27 @@ general path's ORM unit of work. It writes what the general path writes:
   (``core.outbox.writer.webhook_rows``), which the general path's flush hook
   would queue.
 
-On PostgreSQL that is two round trips: one statement locks the workflow's row
-while it is as the caller left it and reads the trail's head and the webhook
-channel's settings; one statement (data-modifying CTEs, all or nothing, every
-condition in the first, the guard the step statement uses) is sent with its
-COMMIT (``core.engine.pipelined``). On SQLite the writes are separate
-statements after BEGIN IMMEDIATE. When the workflow or the run is no longer as
-the caller left it, nothing is kept and the caller takes the general path.
+On PostgreSQL that is one statement (data-modifying CTEs, all or nothing, every
+condition in the first, the guard the step statement uses) sent with its COMMIT
+(``core.engine.pipelined``), after what it needs: the trail's head and the
+webhook channel's stored settings.
+
+* When the runner knows both (the head its last statement left, ``Ahead``; the
+  settings it read with the workflow's start, ``WebhookRow``), the locking
+  statement goes out in the same pipeline: one round trip. The statement then
+  also checks, in a snapshot taken under the lock, that the settings it built
+  the outbox rows from are still those stored; if they changed, it writes
+  nothing.
+* Otherwise a locking statement reads both first: two round trips.
+
+On SQLite the writes are separate statements after BEGIN IMMEDIATE. When the
+workflow, the run or the webhook settings are no longer as the caller left
+them, nothing is kept and the caller takes the general path.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +44,7 @@ from core.base.trail_hash import GENESIS
 from core.engine import pg_queries as sql
 from core.engine.pipelined import execute_and_commit
 from core.engine.step_path import (
+    Ahead,
     Finished,
     completed_row,
     event_row,
@@ -45,12 +56,30 @@ from core.outbox.writer import wake_dispatcher, webhook_rows
 from core.records.trail import seal_event_rows
 from core.store.tables import ChannelConfiguration, Notification, Workflow, WorkflowEvent, new_id
 
-__all__ = ["complete_and_finish"]
+__all__ = ["WebhookRow", "complete_and_finish"]
 
 _FINISHED = "completed"
 # The transition's event, as ``core.records.rows.transition_workflow`` records it.
 _STATUS_BEFORE = {"status": "running"}
 _STATUS_AFTER = {"status": _FINISHED}
+
+
+@dataclass(frozen=True)
+class WebhookRow:
+    """The webhook channel's stored (enabled, settings) as read with a workflow's row;
+    ``row`` None: no row was stored. The finish path builds the ``workflow.finished``
+    outbox rows from it without reading it again, and its statement checks it."""
+
+    row: tuple[bool, Any] | None  # the settings as stored (compared as stored)
+
+    @staticmethod
+    def read(enabled: Any, settings: Any) -> WebhookRow:
+        """From a LEFT JOIN's two columns (``enabled``, never NULL in a row: none)."""
+        return WebhookRow(None if enabled is None else (bool(enabled), settings))
+
+    def stored_as(self) -> list[Any] | None:
+        """What FINISH_UNREAD compares with the stored row (JSON null: none)."""
+        return None if self.row is None else [self.row[0], self.row[1]]
 
 
 def complete_and_finish(
@@ -61,11 +90,16 @@ def complete_and_finish(
     now: datetime,
     before: dict[str, Any],
     after: dict[str, Any],
-) -> int | None:
+    *,
+    ahead: Ahead | None = None,
+    hooks: WebhookRow | None = None,
+) -> tuple[int, WebhookRow | None] | None:
     """The last step's outcome and the workflow's completion (see the module's docstring),
-    in ``conn``'s transaction: how many outbox rows were queued, or None when the
-    workflow or the run is no longer as the caller left it (the caller must roll the
-    transaction back and take the general path)."""
+    in ``conn``'s transaction: how many outbox rows were queued and the webhook row
+    they were built from, or None when the workflow, the run or the webhook settings
+    are no longer as the caller left them (the caller must roll the transaction back
+    and take the general path). ``ahead`` and ``hooks``: what the runner knows
+    (PostgreSQL), which saves the locking read."""
     where = {
         "workflow_id": done.workflow_id,
         "runner_id": runner_id,
@@ -73,20 +107,28 @@ def complete_and_finish(
         "run_id": done.run_id,
     }
     if postgres:
-        locked = conn.exec_driver_sql(sql.LOCK_HEAD_AND_WEBHOOKS, where).first()
-        if locked is None:
-            return None
-        head = (int(locked[0]), str(locked[1])) if locked[0] is not None else (0, GENESIS)
-        hooks = stored_settings(None if locked[2] is None else (locked[2], locked[3]))
-        events, notes = _rows(done, runner_id, now, before, after, hooks)
+        lock: list[tuple[str, dict[str, Any]]] = []
+        statement, checked = sql.FINISH, {}
+        if ahead is not None and hooks is not None:
+            head = ahead.head
+            lock = [(sql.LOCK_ONLY, where)]
+            statement, checked = sql.FINISH_UNREAD, {"hooks_seen": hooks.stored_as()}
+        else:
+            locked = conn.exec_driver_sql(sql.LOCK_HEAD_AND_WEBHOOKS, where).first()
+            if locked is None:
+                return None
+            head = (int(locked[0]), str(locked[1])) if locked[0] is not None else (0, GENESIS)
+            hooks = WebhookRow.read(locked[2], locked[3])
+        events, notes = _rows(done, runner_id, now, before, after, stored_settings(hooks.row))
         seal_event_rows(conn, done.workflow_id, events, head=head)
         finished = execute_and_commit(
             conn,
-            sql.FINISH,
-            _pg_params(done, runner_id, now, head[0], events, notes),
-            jsonb=sql.FINISH_JSON,
+            statement,
+            {**_pg_params(done, runner_id, now, head[0], events, notes), **checked},
+            jsonb=(*sql.FINISH_JSON, *checked),
+            before=lock,
         )
-        return len(notes) if finished else None
+        return (len(notes), hooks) if finished else None
     moved = conn.execute(
         update(Workflow)
         .where(
@@ -122,13 +164,13 @@ def complete_and_finish(
             ChannelConfiguration.channel == "webhook"
         )
     ).first()
-    hooks = stored_settings(None if stored is None else (stored[0], stored[1]))
-    events, notes = _rows(done, runner_id, now, before, after, hooks)
+    settings = stored_settings(None if stored is None else (stored[0], stored[1]))
+    events, notes = _rows(done, runner_id, now, before, after, settings)
     seal_event_rows(conn, done.workflow_id, events)
     conn.execute(queries(False).insert_events, events)
     if notes:
         conn.execute(Notification.__table__.insert(), notes)  # type: ignore[attr-defined]
-    return len(notes)
+    return len(notes), None
 
 
 def after_commit(queued: int) -> None:

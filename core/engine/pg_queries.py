@@ -15,6 +15,7 @@ __all__ = [
     "CLAIM",
     "FINISH",
     "FINISH_JSON",
+    "FINISH_UNREAD",
     "LOCK_HEAD_AND_WEBHOOKS",
     "LOCK_NEXT_ID_AND_HEAD",
     "LOCK_ONLY",
@@ -137,11 +138,17 @@ LOCK_ONLY = "SELECT 1 FROM workflows" + PG_LOCK_WHERE
 
 # -- the start of a claimed plain step (core.engine.start_path) --
 
+# The webhook channel's stored settings come along (no round trip of their own): the
+# finish path builds its outbox rows from them without reading them again
+# (core.engine.finish_path.WebhookRow; FINISH_UNREAD checks they are still stored).
+_WEBHOOK_ROW = "  LEFT JOIN channel_configurations AS hooks ON hooks.channel = 'webhook'"
+
 NEXT_ID_AND_HEAD = (
     "SELECT "
     + PG_NEXT_ID
-    + ", head.seq, head.digest FROM workflows"
+    + ", head.seq, head.digest, hooks.enabled, hooks.settings FROM workflows"
     + PG_HEAD
+    + _WEBHOOK_ROW
     + " WHERE workflows.id = %(workflow_id)s"
 )
 
@@ -175,21 +182,13 @@ SELECT started.id, """
 LOCK_HEAD_AND_WEBHOOKS = (
     "SELECT head.seq, head.digest, hooks.enabled, hooks.settings FROM workflows"
     + PG_HEAD
-    + "  LEFT JOIN channel_configurations AS hooks ON hooks.channel = 'webhook'"
+    + _WEBHOOK_ROW
     + PG_LOCK_WHERE
 )
 
-# The outcome, the workflow's end, both events and the outbox rows, all or nothing:
-# the first CTE checks everything (PG_STEP_GUARD), each later one follows it.
-FINISH = (
-    """
-WITH moved AS (
-    UPDATE workflows
-       SET status = 'completed', current_step = %(next_index)s, current_step_run_id = NULL,
-           updated_at = %(now)s, finished_at = %(now)s, runnable_at = NULL,
-           lease_owner = NULL, lease_expires_at = NULL, engine_errors = 0"""
-    + PG_STEP_GUARD
-    + """    RETURNING id
+# What every finish statement writes once its first CTE (``moved``) matched.
+_FINISH_REST = (
+    """    RETURNING id
 """
     + PG_RUN_COMPLETED
     + """), logged AS (
@@ -210,6 +209,35 @@ WITH moved AS (
            AS note(id text, kind text, channel text, recipient text, payload jsonb), done
 )
 SELECT id FROM done
+"""
+)
+
+
+# The outcome, the workflow's end, both events and the outbox rows, all or nothing:
+# the first CTE checks everything (PG_STEP_GUARD and ``extra``), each later one follows it.
+def _finish(extra: str = "") -> str:
+    return (
+        """
+WITH moved AS (
+    UPDATE workflows
+       SET status = 'completed', current_step = %(next_index)s, current_step_run_id = NULL,
+           updated_at = %(now)s, finished_at = %(now)s, runnable_at = NULL,
+           lease_owner = NULL, lease_expires_at = NULL, engine_errors = 0"""
+        + PG_STEP_GUARD
+        + extra
+        + _FINISH_REST
+    )
+
+
+# After LOCK_HEAD_AND_WEBHOOKS (the head and the webhook settings read under the lock).
+FINISH = _finish()
+# When the head and the webhook settings are known (``Ahead``, ``WebhookRow``): sent with
+# LOCK_ONLY in one pipeline, as STEP is; it also checks that the webhook channel's
+# stored (enabled, settings) are still those the outbox rows were built from (JSON
+# null: no row), or writes nothing.
+FINISH_UNREAD = _finish(
+    """       AND COALESCE((SELECT jsonb_build_array(enabled, settings) FROM channel_configurations
+                      WHERE channel = 'webhook'), 'null'::jsonb) = %(hooks_seen)s
 """
 )
 FINISH_JSON = (

@@ -17,6 +17,8 @@ current):
   id for the next start, which with the head it left lets the step's outcome
   skip a round trip (``core.engine.step_path.Ahead``). Nothing in it
   can match nothing: the lock is held and the caller checked the row under it.
+  The first statement also reads the webhook channel's stored settings, which
+  spare the workflow's finish a round trip (``core.engine.finish_path.WebhookRow``).
 * SQLite: INSERT the run with its key, UPDATE the workflow, read the head,
   INSERT the event; the session's commit ends the transaction.
 
@@ -33,6 +35,7 @@ from sqlalchemy.engine import Connection
 
 from core.base.trail_hash import GENESIS
 from core.engine import pg_queries as sql
+from core.engine.finish_path import WebhookRow
 from core.engine.pipelined import execute_and_commit
 from core.engine.step_path import (
     Ahead,
@@ -58,10 +61,11 @@ def start_plain(
     step_name: str,
     step_type: str,
     now: datetime,
-) -> NextStart:
+) -> tuple[NextStart, WebhookRow | None]:
     """Start the step at ``index`` (see the module's docstring) in ``conn``'s transaction,
-    which holds the workflow's row lock: its run's id and idempotency key. On PostgreSQL
-    the transaction has been committed when this returns."""
+    which holds the workflow's row lock: its run's id and idempotency key, and (PostgreSQL)
+    the webhook channel's stored settings. On PostgreSQL the transaction has been
+    committed when this returns."""
     if postgres:
         drawn = conn.exec_driver_sql(sql.NEXT_ID_AND_HEAD, {"workflow_id": workflow_id}).one()
         run_id, key = int(drawn[0]), f"{workflow_id}/{int(drawn[0])}"
@@ -95,7 +99,7 @@ def start_plain(
             raise RuntimeError(f"Step {step_name!r} of workflow {workflow_id} could not be started.")
         # What the step's outcome needs next (the hot path): the head this start left, an id.
         ahead = Ahead((event["trail_seq"], event["trail_hash"]), int(rows[0][1]))
-        return NextStart(run_id, key, {}, ahead)
+        return NextStart(run_id, key, {}, ahead), WebhookRow.read(drawn[3], drawn[4])
     q = queries(False)
     started = insert_first_run(
         conn,
@@ -116,4 +120,4 @@ def start_plain(
     event = event_row("step.started", workflow_id, runner_id, step_name, now, data)
     seal_event_rows(conn, workflow_id, [event])
     conn.execute(q.insert_events, [event])
-    return started
+    return started, None

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
+from core.channels.registry import store_channel_settings
 from core.engine import workflows as ops
 from core.engine.tools import ToolRegistry
 from core.runtime import build_runner
 from core.store.db import Database
 from core.store.tables import StepRun, Workflow, WorkflowCheckpoint, WorkflowEvent
-from tests.helpers.engine import start
+from tests.helpers.engine import accounts, start
 
 # Statements a step of a plain tool workflow costs in steady state (core.engine.step_path):
 # on PostgreSQL one statement (the outcome and the next start, as data-modifying
@@ -39,14 +40,16 @@ COMMITS_PER_STEP = 1
 # A one-step workflow run to its end by ``run_until_idle``, besides the step itself:
 # the claim (PostgreSQL: one UPDATE sent with its commit), the start (the locking
 # SELECT, then on PostgreSQL one statement drawing the run's id and reading the trail's
-# head and one writing the start, sent with its commit: core.engine.start_path), the
-# finish (a locking SELECT that reads the head and the webhook settings, and one
-# statement sent with its commit: core.engine.finish_path), a second claim that finds
-# nothing, and one idle probe (core.engine.runner.idle_probe). SQLite counts its BEGINs
-# and runs the writes as separate statements. (Before issue 14's last part: 24 round
-# trips on PostgreSQL, the first start and the finish through the ORM.)
+# head and the webhook settings, and one writing the start, sent with its commit:
+# core.engine.start_path), the finish (one statement sent with its commit and the
+# lock: the head and the webhook settings are known from the start,
+# core.engine.finish_path), a second claim that finds nothing, and one idle probe
+# (core.engine.runner.idle_probe). SQLite counts its BEGINs and runs the writes as
+# separate statements. (Before issue 14's last part: 24 round trips on PostgreSQL,
+# the first start and the finish through the ORM; until 2026-12-05 the finish read
+# the head and the webhook settings first: 8.)
 PER_WORKFLOW = {
-    "postgresql": {"statements": 8, "commits": 4},
+    "postgresql": {"statements": 7, "commits": 4},
     "sqlite": {"statements": 18, "commits": 4},
 }
 
@@ -129,6 +132,26 @@ def test_a_workflow_costs_a_fixed_number_of_statements_beyond_its_steps(
     # Its second step costs what a step costs on the hot path.
     assert counts[2]["statements"] - counts[1]["statements"] == STATEMENTS_PER_STEP[db.dialect], counts
     assert counts[2]["commits"] - counts[1]["commits"] == COMMITS_PER_STEP, counts
+
+
+def test_stored_webhook_settings_cost_the_finish_no_read(
+    db: Database, noop_registry: ToolRegistry, one_claim: None
+) -> None:
+    """Read with the start, the webhook settings are checked inside the finish statement
+    on PostgreSQL (core.engine.finish_path): stored settings, of any shape, cost the
+    workflow no round trip; SQLite inserts the webhook's outbox row as a statement."""
+    accounts(db, "admin", "ops@example.com")
+    store_channel_settings(
+        db,
+        "webhook",
+        enabled=True,
+        settings={"urls": ["http://127.0.0.1:9/hook"], "note": "é", "ratio": 1.5, "n": 10**15},
+        actor="ops@example.com",
+    )
+    counts = counted_run(db, noop_registry, start(db, steps(1)))
+    extra = {"postgresql": 0, "sqlite": 1}[db.dialect]
+    expected = PER_WORKFLOW[db.dialect]
+    assert dict(counts) == {**expected, "statements": expected["statements"] + extra}, counts
 
 
 def stored_bytes(db: Database, workflow_id: str) -> int:

@@ -119,6 +119,62 @@ def test_no_webhook_is_queued_when_the_channel_is_switched_off(db: Database, reg
     assert finished_hooks(db, workflow_id) == []
 
 
+OTHER_HOOK = "http://127.0.0.1:9/hooks/other"
+
+
+@pytest.mark.parametrize(
+    ("at_start", "during_the_last_step", "recipients"),
+    [
+        (None, {"enabled": True, "settings": {"urls": [HOOK]}}, [HOOK]),  # a row appears
+        (
+            {"enabled": True, "settings": {"urls": [HOOK]}},
+            {"enabled": False, "settings": {"urls": [HOOK]}},
+            [],
+        ),
+        (
+            {"enabled": False, "settings": {"urls": [HOOK]}},
+            {"enabled": True, "settings": {"urls": [HOOK]}},
+            [HOOK],
+        ),
+        (
+            {"enabled": True, "settings": {"urls": [HOOK]}},
+            {"enabled": True, "settings": {"urls": [OTHER_HOOK]}},
+            [OTHER_HOOK],
+        ),
+    ],
+    ids=["configured", "switched-off", "switched-on", "url-changed"],
+)
+def test_the_finish_queues_the_webhooks_stored_when_it_commits_not_those_read_at_the_start(
+    db: Database,
+    registry: ToolRegistry,
+    at_start: dict[str, Any] | None,
+    during_the_last_step: dict[str, Any],
+    recipients: list[str],
+) -> None:
+    """The runner reads the webhook settings with a workflow's start and finishes without
+    reading them again (PostgreSQL: core.engine.finish_path.WebhookRow); settings changed
+    in between are the ones the workflow.finished rows go to, on both backends."""
+    if at_start is not None:
+        store_channel_settings(db, "webhook", **at_start, actor=OPS)
+
+    @registry.register("reconfigures")
+    def reconfigures() -> dict[str, Any]:
+        store_channel_settings(db, "webhook", **during_the_last_step, actor=OPS)
+        return {}
+
+    workflow_id = start(db, [tool("a"), {"name": "last", "type": "tool", "tool": "reconfigures"}])
+    # A second workflow after it, in the same runner: it finishes with the new settings too.
+    after = start(db, [tool("b")])
+    run(db, registry)
+    for finished in (workflow_id, after):
+        assert status(db, finished) == "completed"
+        assert [row.recipient for row in finished_hooks(db, finished)] == recipients
+        changes = events(db, finished, "workflow.status_changed")
+        assert [e.after for e in changes].count({"status": "completed"}) == 1
+        require_intact(verify(db, OPS, finished))
+    assert [r.status for r in step_runs(db, workflow_id)] == ["completed", "completed"]
+
+
 def test_a_pause_during_the_last_step_keeps_its_outcome_and_does_not_finish(
     db: Database, registry: ToolRegistry, calls: Calls
 ) -> None:
