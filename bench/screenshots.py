@@ -29,7 +29,7 @@ from core.approvals.engine import ApprovalEngine  # noqa: E402
 from core.definitions.definition_text import load_definition_file  # noqa: E402
 from core.demo.scenarios import DEMO_INPUTS, DEMO_REQUESTER, template_path  # noqa: E402
 from core.engine import workflows as ops  # noqa: E402
-from core.runtime import build_runner  # noqa: E402
+from core.runtime import build_runner, install_session_hooks, load_tools  # noqa: E402
 from core.store.db import Database  # noqa: E402
 from core.store.tables import ApprovalRequest, Workflow, utcnow  # noqa: E402
 from tests.e2e.server import (  # noqa: E402
@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
     args = parser.parse_args(argv)
+    # What every Countersign process sets up (core.runtime): the demo's flows name its tools.
+    install_session_hooks()
+    load_tools()
     for path in capture(args.out):
         print(f"{path} ({path.stat().st_size // 1024} KiB)")
     return 0

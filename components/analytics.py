@@ -66,4 +66,5 @@ def analytics_section(db: Database, viewer: str) -> None:
         file_name="approval-analytics.csv",
         mime="text/csv",
         key="monitor.analytics.download",
+        on_click="ignore",  # a download needs no rerun of the whole Monitor page
     )

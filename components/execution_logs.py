@@ -14,6 +14,8 @@ from core.agents import execution_logs
 from core.agents.execution_logs import KINDS, LEVELS, LogFilters, LogPage
 
 if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
     from components.auth import SignedIn
     from core.store.db import Database
 
@@ -26,31 +28,44 @@ TIME_RANGES: dict[str, timedelta | None] = {
     "All time": None,
     "Between dates": None,
 }
+BETWEEN_DATES = "Between dates"
 DEFAULT_RANGE = "Last 7 days"
 COLUMNS = ["time", "kind", "level", "workflow", "session", "step", "agent", "tool", "message", "duration_ms"]
 
 
 def filters_form() -> LogFilters:
-    """The filter widgets; ``?workflow=`` and ``?session=`` in the URL prefill the ids."""
-    first, second, third = st.columns(3)
-    span = first.selectbox(
-        "Time range", list(TIME_RANGES), index=list(TIME_RANGES).index(DEFAULT_RANGE), key="logs.range"
-    )
-    kinds = second.multiselect("Kind", KINDS, key="logs.kinds")
-    levels = third.multiselect("Level", LEVELS, key="logs.levels")
-    first, second, third = st.columns(3)
-    workflow_id = first.text_input(
-        "Workflow id", value=st.query_params.get("workflow", ""), key="logs.workflow"
-    )
-    session_id = second.text_input("Session id", value=st.query_params.get("session", ""), key="logs.session")
-    text = third.text_input("Message contains", key="logs.text")
-    first, second = st.columns(2)
-    agent = first.text_input("Agent", key="logs.agent")
-    tool = second.text_input("Tool", key="logs.tool")
+    """The filters, in one form applied together (Apply, or Enter in a text box);
+    ``?workflow=`` and ``?session=`` in the URL prefill the ids.
+
+    Why a form: a text box commits its value when it loses focus, and clicking
+    Download CSV straight after typing is what takes the focus away. Live, that
+    click would race the rerun the new value starts and export the filters from
+    before it. In a form, what the table shows and what the export holds are the
+    applied filters until Apply is pressed."""
+    with st.form("logs.filters", border=False, enter_to_submit=True):
+        first, second, third = st.columns(3)
+        span = first.selectbox(
+            "Time range", list(TIME_RANGES), index=list(TIME_RANGES).index(DEFAULT_RANGE), key="logs.range"
+        )
+        kinds = second.multiselect("Kind", KINDS, key="logs.kinds")
+        levels = third.multiselect("Level", LEVELS, key="logs.levels")
+        first, second, third = st.columns(3)
+        workflow_id = first.text_input(
+            "Workflow id", value=st.query_params.get("workflow", ""), key="logs.workflow"
+        )
+        session_id = second.text_input(
+            "Session id", value=st.query_params.get("session", ""), key="logs.session"
+        )
+        text = third.text_input("Message contains", key="logs.text")
+        first, second, third = st.columns(3)
+        agent = first.text_input("Agent", key="logs.agent")
+        tool = second.text_input("Tool", key="logs.tool")
+        dates = _dates(third)
+        st.form_submit_button("Apply filters", key="logs.apply")
     back = TIME_RANGES[span]
     since, until = (datetime.now(UTC) - back if back else None), None
-    if span == "Between dates":
-        since, until = _between_dates()
+    if span == BETWEEN_DATES:
+        since, until = dates
     return LogFilters(
         since=since,
         until=until,
@@ -64,10 +79,17 @@ def filters_form() -> LogFilters:
     )
 
 
-def _between_dates() -> tuple[datetime | None, datetime | None]:
-    """Whole days in UTC, both ends included; until both ends are picked, no limit."""
+def _dates(column: DeltaGenerator) -> tuple[datetime | None, datetime | None]:
+    """Whole days in UTC, both ends included, for the time range "Between dates"
+    (shown always: a form draws no widget on another one's unapplied value); until
+    both ends are picked, no limit."""
     today = datetime.now(UTC).date()
-    picked = st.date_input("From – to (UTC)", value=(today - timedelta(days=7), today), key="logs.dates")
+    picked = column.date_input(
+        "From – to (UTC)",
+        value=(today - timedelta(days=7), today),
+        key="logs.dates",
+        help=f'Used when the time range is "{BETWEEN_DATES}".',
+    )
     if not isinstance(picked, tuple) or len(picked) != 2:
         return None, None
     start, end = picked
@@ -137,15 +159,27 @@ def execution_logs_view(db: Database, user: SignedIn) -> None:
         )
         st.markdown(f"**{page.total}** matching rows · page {page.page} of {page.pages}")
         logs_table(page)
-        # The export runs when the button is clicked, not on every rerun of the page.
-        st.download_button(
-            "Download CSV",
-            data=lambda: csv_export(db, filters, scope, user.email),
-            file_name="execution-logs.csv",
-            mime="text/csv",
-            key="logs.download",
-            disabled=page.total == 0,
-        )
+        download_button(db, filters, scope, user.email, disabled=page.total == 0)
+
+
+def download_button(
+    db: Database, filters: LogFilters, scope: str | None, actor: str, *, disabled: bool
+) -> None:
+    """Download CSV: the export runs when the button is clicked, not on every rerun.
+
+    Why clicking does not rerun the page (``on_click="ignore"``): Streamlit gives
+    the button a new file id on every run and forgets the old one when that run
+    ends, so a click whose own rerun finished before the server looked its id up
+    would find nothing, and the button would spin for good."""
+    st.download_button(
+        "Download CSV",
+        data=lambda: csv_export(db, filters, scope, actor),
+        file_name="execution-logs.csv",
+        mime="text/csv",
+        key="logs.download",
+        on_click="ignore",
+        disabled=disabled,
+    )
 
 
 def csv_export(db: Database, filters: LogFilters, scope: str | None, actor: str | None = None) -> str:

@@ -14,6 +14,6 @@ db = get_services().db
 st.title("Execution logs")
 st.caption(
     "Every agent step, tool call, model error and final answer, from workflows and chat "
-    "sessions, newest first. The export holds every row the filters match."
+    "sessions, newest first. The export holds every row the applied filters match."
 )
 execution_logs_view(db, user)

@@ -92,6 +92,11 @@ def downloaded_csv(at: AppTest, manager: MediaFileManager) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(content), keep_default_na=False)
 
 
+def apply(at: AppTest) -> None:
+    """Press the filters' Apply button (the filters are one form)."""
+    at.button(key="logs.apply").click().run()
+
+
 def test_the_platform_sees_every_row_filters_them_and_downloads_them(
     logs_db: Database, downloads: MediaFileManager
 ) -> None:
@@ -115,19 +120,35 @@ def test_the_platform_sees_every_row_filters_them_and_downloads_them(
     csv = downloaded_csv(at, downloads)
     assert list(csv.columns) == list(CSV_COLUMNS) and len(csv) == 4
 
-    at.multiselect(key="logs.kinds").select("model_error").run()
+    at.multiselect(key="logs.kinds").select("model_error")
+    apply(at)
     assert list(table_with(at, *COLUMNS)["message"]) == ["RuntimeError: model server fell over"]
     csv = downloaded_csv(at, downloads)
     assert list(csv["message"]) == ["RuntimeError: model server fell over"]
     assert list(csv["workflow_id"]) == [WF_B] and list(csv["tenant"]) == ["globex"]
 
-    at.multiselect(key="logs.kinds").unselect("model_error").run()
-    at.text_input(key="logs.text").input("%").run()  # a LIKE wildcard matches only itself
+    at.multiselect(key="logs.kinds").unselect("model_error")
+    at.text_input(key="logs.text").input("%")  # a LIKE wildcard matches only itself
+    apply(at)
     assert list(table_with(at, *COLUMNS)["message"]) == ["lookup() -> 100% done"]
-    at.text_input(key="logs.text").input("'; DROP TABLE execution_logs; --").run()
+    at.text_input(key="logs.text").input("'; DROP TABLE execution_logs; --")
+    apply(at)
     no_exception(at)
     assert "**0** matching rows" in all_text(at)
     assert at.get("download_button")[0].proto.disabled
+
+
+def test_filters_apply_together_and_not_before_apply(logs_db: Database) -> None:
+    """The filters are one form: a value typed but not applied changes neither the
+    table nor the export (what Download CSV holds is what the table shows)."""
+    at = sign_in(new_app(), "platform@example.com", PASSWORD)
+    open_page(at, "logs")
+    at.text_input(key="logs.text").input("server").run()  # typed, the page rerun, not applied
+    assert "**4** matching rows" in all_text(at)
+    at.text_input(key="logs.text").input("server")
+    apply(at)
+    assert list(table_with(at, *COLUMNS)["message"]) == ["RuntimeError: model server fell over"]
+    assert "**1** matching rows" in all_text(at)
 
 
 def test_a_tenant_sees_only_its_rows(logs_db: Database, downloads: MediaFileManager) -> None:
@@ -155,10 +176,12 @@ def test_time_ranges_and_dates(logs_db: Database) -> None:
     at = sign_in(new_app(), "platform@example.com", PASSWORD)
     open_page(at, "logs")
     assert "an answer from last month" not in list(table_with(at, *COLUMNS)["message"])  # last 7 days
-    at.selectbox(key="logs.range").select("All time").run()
+    at.selectbox(key="logs.range").select("All time")
+    apply(at)
     assert "an answer from last month" in list(table_with(at, *COLUMNS)["message"])
-    at.selectbox(key="logs.range").select("Between dates").run()
+    at.selectbox(key="logs.range").select("Between dates")
     day = (utcnow() - timedelta(days=20)).date()
-    at.date_input(key="logs.dates").set_value((day, day)).run()
+    at.date_input(key="logs.dates").set_value((day, day))
+    apply(at)
     no_exception(at)
     assert list(table_with(at, *COLUMNS)["message"]) == ["an answer from last month"]
