@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from components.auth import SignedIn
     from core.store.db import Database
 
-NEW = "➕ New team"
+NEW = "+ New team"
 NOTICE = "teams.notice"
 STARTED = "teams.started"
 SELECT_NEXT = "teams.select_next"

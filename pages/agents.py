@@ -20,7 +20,7 @@ from core.base.errors import CountersignError
 from core.definitions.agents import held_label
 from core.identity.permissions import Action, allowed
 
-NEW = "➕ New profile"
+NEW = "+ New profile"
 ENVIRONMENT = "(from the environment)"
 NOTICE = "agents.notice"
 SELECT_NEXT = "agents.select_next"
