@@ -30,9 +30,21 @@ EVENT_FIELDS = (
 VOTE_FIELDS = ("approval_id", "approver", "level", "decision", "channel", "comment", "data", "created_at")
 
 
+# Exact types that come back as they are: the common case, checked first (every step
+# seals two entries on the runner's hot path).
+_AS_THEY_ARE = frozenset({str, int, bool, type(None)})
+
+
 def _normalised(value: Any) -> Any:
     """``value`` as both databases give it back: integral floats as integers (PostgreSQL's
     JSONB returns 1e20 as an integer), timestamps as UTC ISO strings, SQL NULL as None."""
+    kind = type(value)
+    if kind in _AS_THEY_ARE:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): _normalised(v) for k, v in value.items()}
+    if kind is list:
+        return [_normalised(v) for v in value]
     if isinstance(value, Null):
         return None
     if isinstance(value, bool) or value is None or isinstance(value, int | str):
