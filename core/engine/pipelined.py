@@ -67,6 +67,7 @@ def execute_and_commit(
     context = SimpleNamespace(statement=sql, parameters=params)
     # Nothing open: the pipeline's Sync ends the implicit transaction (see the docstring).
     implicit = driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    was_autocommit = driver.autocommit
     with driver.cursor() as cursor:
         conn.dispatch.before_cursor_execute(conn, cursor, sql, params, context, False)
         try:
@@ -88,7 +89,7 @@ def execute_and_commit(
         finally:
             if implicit:
                 try:
-                    driver.autocommit = False
+                    driver.autocommit = was_autocommit
                 except psycopg.Error as exc:
                     # Never back to the pool in autocommit: its next user expects a transaction.
                     conn.invalidate(exc)
