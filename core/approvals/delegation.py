@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from core.base.errors import InvalidDelegation
@@ -224,7 +224,7 @@ def ask_backup(
     return True
 
 
-def due_backups(now: datetime) -> Select[str]:
+def due_backups(now: datetime | ColumnElement[datetime]) -> Select[str]:
     """Backups not asked yet whose time has come by ``now`` (their requests' ids):
     ``ask_due_backups``'s selection, also probed by an idle runner."""
     return select(ApprovalBackup.approval_id).where(

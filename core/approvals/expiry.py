@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from core.approvals.delegation import delegate_approvers
@@ -163,7 +163,7 @@ def _escalate(
     return "escalated"
 
 
-def due_expiries(now: datetime) -> Select[str]:
+def due_expiries(now: datetime | ColumnElement[datetime]) -> Select[str]:
     """Open requests whose deadline has passed by ``now`` (their ids): ``expire_due``'s
     selection, also probed by an idle runner (core.engine.runner.idle_probe)."""
     return select(ApprovalRequest.id).where(

@@ -54,11 +54,11 @@ def send_due_reminders(
     return sent
 
 
-def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+def _due(now: datetime | ColumnElement[datetime]) -> tuple[ColumnElement[bool], ...]:
     return (ApprovalReminder.status == "due", ApprovalReminder.due_at <= now)
 
 
-def due_reminders(now: datetime) -> Select[int]:
+def due_reminders(now: datetime | ColumnElement[datetime]) -> Select[int]:
     """Reminders due by ``now`` (their ids): what ``send_due_reminders`` sends, also
     probed by an idle runner (core.engine.runner.idle_probe)."""
     return select(ApprovalReminder.id).where(*_due(now))

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select, update
 
 from core.approvals.delegation import due_backups
 from core.approvals.engine import ApprovalEngine
@@ -36,7 +36,7 @@ from core.base.retry import backoff_delay, first_line, is_database_unavailable
 from core.engine.claim_queue import ClaimQueue, claim_batch, claim_workflows
 from core.engine.executor import StepExecutor, TaskHandler, rehearsal_task
 from core.engine.tools import ToolRegistry, default_registry
-from core.store.tables import RunnerHeartbeat, Workflow, utcnow
+from core.store.tables import RunnerHeartbeat, UTCDateTime, Workflow, utcnow
 from core.telemetry.metrics import runner_metrics
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def claim_next_workflow(db: Database, runner_id: str, lease_seconds: float) -> s
     return claimed[0] if claimed else None
 
 
-def _soonest_claimable(now: datetime) -> Select[datetime | None]:
+def _soonest_claimable(now: datetime | ColumnElement[datetime]) -> Select[datetime | None]:
     return select(func.min(Workflow.runnable_at)).where(
         Workflow.status == "running",
         or_(
@@ -104,21 +104,20 @@ class IdleProbe:
     next_claimable: datetime | None
 
 
+# The probe's statement, built once with ``now`` bound at each call: building the
+# expression on every probe cost the runner more CPU than the read itself.
+_NOW = bindparam("now", type_=UTCDateTime())
+_PROBE = select(
+    or_(due_expiries(_NOW).exists(), due_backups(_NOW).exists(), due_reminders(_NOW).exists()),
+    _soonest_claimable(_NOW).scalar_subquery(),
+)
+
+
 def idle_probe(db: Database) -> IdleProbe:
     """Whether any sweep has work (the sweeps' own selections, as EXISTS) and when the
     soonest workflow can be claimed: one read, where each sweep would make its own."""
-    now = utcnow()
     with db.read() as session:
-        row = session.execute(
-            select(
-                or_(
-                    due_expiries(now).exists(),
-                    due_backups(now).exists(),
-                    due_reminders(now).exists(),
-                ),
-                _soonest_claimable(now).scalar_subquery(),
-            )
-        ).one()
+        row = session.execute(_PROBE, {"now": utcnow()}).one()
     return IdleProbe(bool(row[0]), row[1])
 
 
