@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, String, bindparam, select, update
 from sqlalchemy.orm import Session, defer, lazyload
 
 from core.base.errors import WorkflowNotFound
@@ -45,6 +45,17 @@ __all__ = ["DEFINITION_CACHE_SIZE", "LOCK_OPTIONS", "ExecutorBase", "LeaseLost",
 # workflow and cached; it may be large) nor the outputs of earlier steps
 # (read per name when a template needs one: StepOutputs).
 LOCK_OPTIONS = (defer(Workflow.definition), lazyload(Workflow.output_runs))
+# The locking SELECTs, built once (building them per claim cost CPU for nothing).
+_WORKFLOW_ID = Workflow.id == bindparam("workflow_id", type_=String())
+_LOCKED = select(Workflow).where(_WORKFLOW_ID).options(*LOCK_OPTIONS).with_for_update()
+_LOCKED_WITH_DEFINITION = select(Workflow).where(_WORKFLOW_ID).options(*LOCK_OPTIONS[1:]).with_for_update()
+_LOCKED_WITH_RUN = (
+    select(Workflow, StepRun)
+    .outerjoin(StepRun, StepRun.id == bindparam("run_id", type_=BigInteger()))
+    .where(_WORKFLOW_ID)
+    .options(*LOCK_OPTIONS)
+    .with_for_update(of=Workflow)
+)
 # Parsed definitions kept per executor, by workflow id. A stored definition
 # never changes, and validating it with pydantic on every step cost more than
 # the step's own SQL.
@@ -136,11 +147,7 @@ class ExecutorBase:
     ) -> tuple[Workflow, StepRun | None]:
         """``_locked`` and the step run, read in one round trip."""
         row = session.execute(
-            select(Workflow, StepRun)
-            .outerjoin(StepRun, StepRun.id == run_id)
-            .where(Workflow.id == str(workflow_id))
-            .options(*LOCK_OPTIONS)
-            .with_for_update(of=Workflow)
+            _LOCKED_WITH_RUN, {"workflow_id": str(workflow_id), "run_id": run_id}
         ).one_or_none()
         if row is None:
             raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
@@ -153,10 +160,8 @@ class ExecutorBase:
     def _locked(self, session: Session, workflow_id: str) -> Workflow:
         # The definition comes with the row when it is not cached yet (a
         # workflow's first claim here): one round trip instead of a lazy load.
-        options = LOCK_OPTIONS if workflow_id in self._definitions else LOCK_OPTIONS[1:]
-        workflow = session.scalars(
-            select(Workflow).where(Workflow.id == str(workflow_id)).options(*options).with_for_update()
-        ).one_or_none()
+        statement = _LOCKED if workflow_id in self._definitions else _LOCKED_WITH_DEFINITION
+        workflow = session.scalars(statement, {"workflow_id": str(workflow_id)}).one_or_none()
         if workflow is None:
             raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
         chain_held(session, workflow.id)
