@@ -80,56 +80,68 @@ def names_list(text: str) -> list[str]:
 
 
 st.header("New agent profile" if choice == NEW else f"Edit {md(choice)}")
-name = st.text_input("Name", key=f"{prefix}.name") if choice == NEW else choice
-role = st.text_input("Role", value=current.get("role", ""), key=f"{prefix}.role")
-instructions = st.text_area(
-    "Instructions", value=current.get("instructions", ""), key=f"{prefix}.instructions"
-)
-left, right = st.columns(2)
-types = list(profiles.AGENT_TYPES)
-agent_type = left.selectbox(
-    "Agent type", types, index=types.index(current.get("agent_type", types[0])), key=f"{prefix}.agent_type"
-)
-max_steps = right.number_input(
-    "Max steps",
-    min_value=1,
-    max_value=200,
-    value=int(current.get("max_steps", 10)),
-    key=f"{prefix}.max_steps",
-)
-providers = [ENVIRONMENT, *profiles.PROVIDERS]
-provider = left.selectbox(
-    "Model provider",
-    providers,
-    index=providers.index(current.get("model_provider") or ENVIRONMENT),
-    key=f"{prefix}.provider",
-)
-model_id = right.text_input(
-    "Model id",
-    value=current.get("model_id") or "",
-    placeholder="from the environment",
-    key=f"{prefix}.model_id",
-)
-tools = st.text_input(
-    "Tools (comma-separated)", value=", ".join(current.get("tools", [])), key=f"{prefix}.tools"
-)
-# A held tool's gate ({name, when}) is kept while its name stays listed; gates are
-# written in YAML or with the CLI (docs/policy.md).
-held_gates = {h["name"]: h for h in current.get("held_tools", []) if isinstance(h, dict)}
-held_tools = st.text_input(
-    "Held tools: each call waits for a person (comma-separated)",
-    value=", ".join(h["name"] if isinstance(h, dict) else h for h in current.get("held_tools", [])),
-    key=f"{prefix}.held_tools",
-    help="A tool with a gate keeps it: " + (", ".join(held_label(h) for h in held_gates.values()) or "none"),
-)
-settings_text = st.text_area(
-    "Other settings (JSON: model api_base / api_key_env / options, approval, authorized_imports, executor)",
-    value=json.dumps(current.get("settings") or {}, indent=2),
-    key=f"{prefix}.settings",
-)
+# One form: every field typed and Create or Save clicked at once arrive together (a text
+# box outside a form reruns the page as it loses focus, which can swallow the click).
+with st.form(f"{prefix}.form", border=False, enter_to_submit=False):
+    name = st.text_input("Name", key=f"{prefix}.name") if choice == NEW else choice
+    role = st.text_input("Role", value=current.get("role", ""), key=f"{prefix}.role")
+    instructions = st.text_area(
+        "Instructions", value=current.get("instructions", ""), key=f"{prefix}.instructions"
+    )
+    left, right = st.columns(2)
+    types = list(profiles.AGENT_TYPES)
+    agent_type = left.selectbox(
+        "Agent type",
+        types,
+        index=types.index(current.get("agent_type", types[0])),
+        key=f"{prefix}.agent_type",
+    )
+    max_steps = right.number_input(
+        "Max steps",
+        min_value=1,
+        max_value=200,
+        value=int(current.get("max_steps", 10)),
+        key=f"{prefix}.max_steps",
+    )
+    providers = [ENVIRONMENT, *profiles.PROVIDERS]
+    provider = left.selectbox(
+        "Model provider",
+        providers,
+        index=providers.index(current.get("model_provider") or ENVIRONMENT),
+        key=f"{prefix}.provider",
+    )
+    model_id = right.text_input(
+        "Model id",
+        value=current.get("model_id") or "",
+        placeholder="from the environment",
+        key=f"{prefix}.model_id",
+    )
+    tools = st.text_input(
+        "Tools (comma-separated)", value=", ".join(current.get("tools", [])), key=f"{prefix}.tools"
+    )
+    # A held tool's gate ({name, when}) is kept while its name stays listed; gates are
+    # written in YAML or with the CLI (docs/policy.md).
+    held_gates = {h["name"]: h for h in current.get("held_tools", []) if isinstance(h, dict)}
+    held_tools = st.text_input(
+        "Held tools: each call waits for a person (comma-separated)",
+        value=", ".join(h["name"] if isinstance(h, dict) else h for h in current.get("held_tools", [])),
+        key=f"{prefix}.held_tools",
+        help="A tool with a gate keeps it: "
+        + (", ".join(held_label(h) for h in held_gates.values()) or "none"),
+    )
+    settings_text = st.text_area(
+        "Other settings (JSON: model api_base / api_key_env / options, approval, "
+        "authorized_imports, executor)",
+        value=json.dumps(current.get("settings") or {}, indent=2),
+        key=f"{prefix}.settings",
+    )
+    save, delete = st.columns(2)
+    saved = save.form_submit_button(
+        "Create" if choice == NEW else "Save", type="primary", key=f"{prefix}.save"
+    )
+    deleted = choice != NEW and delete.form_submit_button(f"Delete {md(choice)}", key=f"{prefix}.delete")
 
-save, delete = st.columns(2)
-if save.button("Create" if choice == NEW else "Save", type="primary", key=f"{prefix}.save"):
+if saved:
     try:
         settings = json.loads(settings_text or "{}")
     except json.JSONDecodeError as exc:
@@ -159,7 +171,7 @@ if save.button("Create" if choice == NEW else "Save", type="primary", key=f"{pre
             st.session_state[SELECT_NEXT] = name.strip()
             st.rerun()
 
-if choice != NEW and delete.button(f"Delete {md(choice)}", key=f"{prefix}.delete"):
+if deleted:
     try:
         profiles.delete_profile(db, choice, user.email)
     except CountersignError as exc:

@@ -35,14 +35,18 @@ if ui.NOTICE in st.session_state:
 
 with st.expander("New session", expanded=False):
     flows = conv.flows_for(db, user.email)
-    flow = st.selectbox(
-        "Flow",
-        [f.name for f in flows],
-        key="sessions.new.flow",
-        help="; ".join(f"{md(f.name)}: {md(f.description)}" for f in flows if f.description),
-    )
-    title = st.text_input("Title", key="sessions.new.title", placeholder="What is it about?")
-    if st.button("Start session", type="primary", key="sessions.new.start"):
+    # One form: a title typed and Start clicked at once arrive together (a text box
+    # outside a form reruns the page as it loses focus, which can swallow the click).
+    with st.form("sessions.new", border=False, enter_to_submit=True):
+        flow = st.selectbox(
+            "Flow",
+            [f.name for f in flows],
+            key="sessions.new.flow",
+            help="; ".join(f"{md(f.name)}: {md(f.description)}" for f in flows if f.description),
+        )
+        title = st.text_input("Title", key="sessions.new.title", placeholder="What is it about?")
+        start = st.form_submit_button("Start session", type="primary", key="sessions.new.start")
+    if start:
         try:
             started = conv.start_session(db, user.email, str(flow), title=title)
         except CountersignError as exc:
