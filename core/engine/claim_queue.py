@@ -91,6 +91,8 @@ class ClaimQueue:
         self.batch = max(1, batch)
         self._queue: deque[str] = deque()
         self._lock = threading.Lock()
+        # The last claim leased fewer than ``batch``: nothing else was claimable then.
+        self.last_claim_short = False
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -105,6 +107,7 @@ class ClaimQueue:
             if self._queue:
                 return self._queue.popleft()
         claimed = claim_workflows(db, runner_id, lease_seconds, self.batch)
+        self.last_claim_short = len(claimed) < self.batch
         if not claimed:
             return None
         with self._lock:

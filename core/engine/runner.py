@@ -215,19 +215,21 @@ class Runner:
             target=self._heartbeat, args=(done,), name="countersign-heartbeat", daemon=True
         )
         heartbeat.start()
+        # Claim first: work may have come since the last call.
+        self.claims.last_claim_short = False
         try:
             while utcnow() < deadline:
-                if self.run_once():
+                if self._worth_claiming() and self.run_once():
                     continue
                 probe = idle_probe(self.db)
                 if probe.sweeps_due and (self.approvals.expire_due() or self.send_reminders()):
                     continue
-                due = probe.next_claimable if wait_for_retries else None
-                if due is None:
-                    break
-                if due <= utcnow():  # came due since the claim above: one more claim
+                due = probe.next_claimable
+                if due is not None and due <= utcnow():  # claimable now: claim it
                     if self.run_once():
                         continue
+                    break
+                if due is None or not wait_for_retries:
                     break
                 self._stop.wait(max(0.0, min((due - utcnow()).total_seconds(), 5.0)) + 0.01)
         finally:
@@ -235,6 +237,13 @@ class Runner:
             heartbeat.join(self.lease_seconds)
             self.claims.hand_back(self.db, self.runner_id)  # left by max_seconds
         return self.executor.steps_executed - start
+
+    def _worth_claiming(self) -> bool:
+        """False when the queue is empty and the last claim left nothing behind (it leased
+        fewer than a batch): a claim now would most likely find nothing, and the idle probe
+        that runs instead says, in the same round trip, whether anything came due since
+        (``run_until_idle`` then claims). Saves the empty claim that ended every batch."""
+        return len(self.claims) > 0 or not self.claims.last_claim_short
 
     # -- the long-running loop --------------------------------------------------
 

@@ -43,14 +43,15 @@ COMMITS_PER_STEP = 1
 # head and the webhook settings, and one writing the start, sent with its commit:
 # core.engine.start_path), the finish (one statement sent with its commit and the
 # lock: the head and the webhook settings are known from the start,
-# core.engine.finish_path), a second claim that finds nothing, and one idle probe
-# (core.engine.runner.idle_probe). SQLite counts its BEGINs and runs the writes as
-# separate statements. (Before issue 14's last part: 24 round trips on PostgreSQL,
-# the first start and the finish through the ORM; until 2026-12-05 the finish read
-# the head and the webhook settings first: 8.)
+# core.engine.finish_path) and one idle probe (core.engine.runner.idle_probe: the claim
+# leased less than a batch, so no second claim is made to find nothing). SQLite counts
+# its BEGINs and runs the writes as separate statements. (Before issue 14's last part:
+# 24 round trips on PostgreSQL, the first start and the finish through the ORM; until
+# 2026-12-05 the finish read the head and the webhook settings first: 8; then an
+# empty second claim ended the run: 7.)
 PER_WORKFLOW = {
-    "postgresql": {"statements": 7, "commits": 4},
-    "sqlite": {"statements": 18, "commits": 4},
+    "postgresql": {"statements": 6, "commits": 3},
+    "sqlite": {"statements": 16, "commits": 3},
 }
 
 

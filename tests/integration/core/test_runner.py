@@ -443,3 +443,23 @@ def test_run_until_idle_keeps_the_lease_of_a_step_longer_than_the_lease(
         release.set()
         done.join(10)
     assert status(db, workflow_id) == "completed"
+
+
+@pytest.mark.parametrize("wait_for_retries", [True, False])
+def test_run_until_idle_runs_work_that_came_while_it_ran(
+    db: Database, registry: ToolRegistry, calls: Calls, wait_for_retries: bool
+) -> None:
+    """A claim that leased less than a batch is not followed by another claim (it would
+    find nothing), but by the idle probe: a workflow started meanwhile is still run."""
+    later: list[str] = []
+
+    @registry.register("spawn")
+    def spawn() -> dict[str, Any]:
+        later.append(start(db, [tool("b", "started meanwhile")]))
+        return {}
+
+    first = start(db, [{"name": "spawn", "type": "tool", "tool": "spawn"}])
+    runner = build_runner(db, registry=registry, lease_seconds=10)
+    assert runner.run_until_idle(wait_for_retries=wait_for_retries, max_seconds=60) == 2
+    assert [status(db, w) for w in (first, *later)] == ["completed", "completed"]
+    assert [c["label"] for c in calls.of("do")] == ["started meanwhile"]
