@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from core.approvals.engine import cancel_open_approvals
 from core.base.errors import DefinitionError, InvalidInput, InvalidTransition, NotAuthorized
+from core.base.states import check_workflow_transition
 from core.base.storable import unstorable
 from core.definitions.workflow import (
     WorkflowDefinition,
@@ -19,6 +20,7 @@ from core.definitions.workflow import (
     unregistered_tools,
 )
 from core.engine.checkpoints import take_checkpoint
+from core.engine.create_path import created_events, insert_workflow
 from core.identity.permissions import Action, check
 from core.records import rows as store
 
@@ -26,7 +28,6 @@ from core.records import rows as store
 # interfaces reach them here too, with the operations.
 from core.records.as_json import approval_dict, checkpoint_dict, event_dict, workflow_dict  # noqa: F401
 from core.records.listing import WorkflowPage, list_workflows  # noqa: F401
-from core.records.trail import begin_chain
 from core.store.tables import (
     ApprovalRequest,
     StepRun,
@@ -41,6 +42,9 @@ from core.telemetry import tracing
 
 if TYPE_CHECKING:
     from core.store.db import Database
+
+# The longest name a workflow's row holds (``workflows.name``).
+NAME_MAX_LENGTH: int = Workflow.__table__.c.name.type.length  # type: ignore[attr-defined]
 
 
 def create_workflow(
@@ -80,11 +84,16 @@ def create_workflow(
                 f"{created_by} belongs to tenant {own!r} and cannot start workflows for {tenant!r}."
             )
         tenant = tenant if tenant is not None else own
-        # Its id is drawn here, so the row is inserted once, already started, with
-        # its events, and its trail begins in this transaction (no lock to take).
+        title = name or definition.name or "Untitled workflow"
+        if len(title) > NAME_MAX_LENGTH:
+            raise InvalidInput([f"name: {len(title)} characters, at most {NAME_MAX_LENGTH}"])
+        # Its id is drawn here, so the row is inserted once, already started, with its
+        # events, and its trail begins in this transaction (no lock to take): written
+        # with Core statements, on PostgreSQL in one round trip (core.engine.create_path).
+        now = utcnow()
         workflow = Workflow(
             id=new_id(),
-            name=name or definition.name or "Untitled workflow",
+            name=title,
             description=description if description is not None else definition.description,
             definition=definition_dict(definition),
             input_data=input_data,
@@ -92,25 +101,18 @@ def create_workflow(
             status="pending",
             created_by=created_by,
             tenant=tenant,
-            created_at=utcnow(),
-            updated_at=utcnow(),
+            created_at=now,
+            updated_at=now,
         )
-        session.add(workflow)
-        begin_chain(session, workflow.id)
         if tracing.enabled():  # the root of the workflow's one trace, resumed by every runner
             workflow.trace_context = tracing.root_context(workflow.id, workflow.name)
-        store.append_event(
-            session,
-            "workflow.created",
-            created_by,
-            workflow_id=workflow.id,
-            after={"status": "pending"},
-            data={"name": workflow.name, "input": input_data},
+        if start:  # as store.transition_workflow and store.schedule would
+            check_workflow_transition("pending", "running")
+            workflow.status = "running"
+            workflow.started_at = workflow.runnable_at = now
+        insert_workflow(
+            session, db, workflow, created_events(workflow, input_data, started=start), started=start
         )
-        if start:
-            store.transition_workflow(session, workflow, "running", created_by)
-            store.schedule(session, workflow)
-        _outputs_loaded(workflow)
     return workflow
 
 

@@ -106,13 +106,6 @@ def _next(session: Session, chain: str, *, locked: bool) -> tuple[int, str]:
     return seq + 1, prev
 
 
-def begin_chain(session: Session, chain: str) -> None:
-    """``chain`` starts in this transaction: its workflow's row is inserted by it, under
-    an id drawn for it, so nothing precedes the chain's first entry and no other
-    transaction can write to it before this one commits (no lock, no head to read)."""
-    session.info.setdefault(_HEADS, {})[chain] = (0, GENESIS)
-
-
 def _advance(session: Session, chain: str, seq: int, digest: str) -> None:
     session.info[_HEADS][chain] = (seq, digest)
 
@@ -226,7 +219,6 @@ __all__ = [
     "PLATFORM_CHAIN",
     "EVENT_FIELDS",
     "VOTE_FIELDS",
-    "begin_chain",
     "canonical",
     "chain_held",
     "content_of",

@@ -56,6 +56,11 @@ class Wakeup:
             self.signal.fire()
 
     def notify_on_commit(self, session: Session, workflow_id: str) -> None:
+        self.wake_on_commit(session)
+
+    def wake_on_commit(self, session: Session) -> None:
+        """Wake this process's runners once ``session`` commits (the in-process part of
+        ``notify_on_commit``, for a writer whose statement notifies other processes)."""
         session.info[("countersign_wake", id(self))] = True
 
     def start_listening(self) -> None:
