@@ -81,7 +81,13 @@ def execute_and_commit(
                 cursor.execute(sql, bound)
                 if not implicit:
                     driver.commit()
-            rows = cursor.fetchall() if cursor.description is not None else []
+            # The result's status, not ``description`` (which builds a column list).
+            result = cursor.pgresult
+            rows = (
+                cursor.fetchall()
+                if result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+                else []
+            )
         except psycopg.Error as exc:
             if driver.broken:
                 conn.invalidate(exc)

@@ -116,7 +116,7 @@ _PROBE = select(
 def idle_probe(db: Database) -> IdleProbe:
     """Whether any sweep has work (the sweeps' own selections, as EXISTS) and when the
     soonest workflow can be claimed: one read, where each sweep would make its own."""
-    with db.read() as session:
+    with db.runner_read() as session:
         row = session.execute(_PROBE, {"now": utcnow()}).one()
     return IdleProbe(bool(row[0]), row[1])
 

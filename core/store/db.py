@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.base.errors import DatabaseError, NulCharacter
 from core.base.storable import holds_nul
+from core.store import lengths  # noqa: F401  (its flush hook refuses over-long values in words)
 from core.store.wakeup import Wakeup, make_wakeup
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -101,6 +102,14 @@ class Database:
             autoflush=False,
             info={"countersign_db": self},
         )
+        # The runner's reads between steps (its idle probe): as ``read``, without the
+        # pre-ping (see the runner's engine above), so one statement is one round trip.
+        self._runner_reads = sessionmaker(
+            self.runner_engine.execution_options(**read_options),
+            expire_on_commit=False,
+            autoflush=False,
+            info={"countersign_db": self},
+        )
         self.wakeup: Wakeup = make_wakeup(self)
 
     @property
@@ -134,6 +143,13 @@ class Database:
         # Closing (not rolling back) detaches the objects read with their
         # loaded attributes intact, so callers may use them afterwards.
         with self._read_sessions() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def runner_read(self) -> Iterator[Session]:
+        """``read()`` for the runner's own reads: no pre-ping (a dropped connection fails
+        as a database outage, which the runner waits out), so no extra round trip."""
+        with self._runner_reads() as session:
             yield session
 
     def notify_runnable(self, session: Session, workflow_id: str) -> None:
