@@ -39,6 +39,7 @@ from core.base.errors import InvalidRule
 from core.base.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.definitions.approval import ApprovalConfig
 from core.definitions.approval_schema import response_schema
+from core.definitions.limits import MAX_TITLE_LENGTH
 from core.identity.groups import ADMINS_GROUP, normalise_principal
 from core.identity.permissions import Action, check
 from core.records import rows as store
@@ -84,7 +85,8 @@ def open_approval(
         workflow_id=workflow.id if workflow else None,
         step_name=step_name,
         step_run_id=step_run_id,
-        title=title,
+        # A title given at run time (an agent's question) is shortened, not refused.
+        title=title if len(title) <= MAX_TITLE_LENGTH else title[: MAX_TITLE_LENGTH - 1] + "\u2026",
         description=config.description,
         approval_type=config.type,
         status=APPROVAL_OPEN,

@@ -138,6 +138,14 @@ class NulCharacter(InvalidInput):
         CountersignError.__init__(self, self.__doc__ or "")
 
 
+class TooLong(Invalid):
+    """A value is longer than Countersign stores."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("Too long to store: " + "; ".join(self.problems))
+
+
 class WorkflowBusy(Conflict):
     """A runner is executing a step of this workflow right now; try again in a moment."""
 

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.definitions.limits import ApproverList, Duration, check_amount
+from core.definitions.limits import MAX_TITLE_LENGTH, ApproverList, Duration, check_amount
 from core.definitions.safe_schema import schema_problems_at_load
 from core.definitions.timers import EscalationChain, ReminderShare, apply_timer_rules
 from core.identity.groups import ADMINS_GROUP
@@ -68,7 +68,7 @@ class BackupApprover(_Strict):
 
 
 class ApprovalConfig(_Strict):
-    title: str | None = None
+    title: str | None = Field(default=None, max_length=MAX_TITLE_LENGTH)
     description: str = ""
     type: Literal["binary", "form", "budget"] = "binary"
     requested_from: ApproverList = Field(default_factory=list)

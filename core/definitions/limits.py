@@ -20,6 +20,8 @@ DEFAULT_MAX_STEPS = 1000
 MAX_STEPS_ENV = "COUNTERSIGN_MAX_STEPS"
 DEFAULT_MAX_AMOUNT = 1e12
 MAX_AMOUNT_ENV = "COUNTERSIGN_MAX_AMOUNT"
+# An approval request's title: what ``approval_requests.title`` holds.
+MAX_TITLE_LENGTH = 500
 
 
 def _env_number(name: str, default: float) -> float:

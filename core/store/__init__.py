@@ -3,4 +3,4 @@ tables, migrations, the one insert of an audit event, tenant scoping of queries.
 Only core reads and writes it; the dashboard and the gateway never import it.
 """
 
-__all__ = ["async_db", "db", "events", "migrate", "tables", "tenancy", "wakeup"]
+__all__ = ["async_db", "db", "events", "lengths", "migrate", "tables", "tenancy", "wakeup"]
