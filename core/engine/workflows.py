@@ -66,9 +66,14 @@ def create_workflow(
     runners know (the caller's registry, loaded as the runners load theirs),
     refuses a definition naming any other tool now rather than at run time.
     """
-    # One transaction: who may start is read first, then the definition and input are
-    # checked (nothing written yet: a refusal rolls back), then the rows are written.
+    # Who may start is read first, then the definition and input are checked (nothing
+    # written yet: a refusal writes nothing), then the rows are written all at once.
     with db.session() as session:
+        if db.is_postgres:
+            # The checks only read (each statement its own snapshot either way, at READ
+            # COMMITTED): they run without a BEGIN, and the rows go out in one implicit
+            # transaction, committed by its pipeline's Sync (core.engine.pipelined).
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         own = check(session, created_by, Action.WORKFLOWS_START).tenant
         if not isinstance(definition, WorkflowDefinition):
             definition = parse_definition(definition)
