@@ -6,8 +6,9 @@ flush of two INSERTs, a NOTIFY and the COMMIT: four round trips after the
 check. Here:
 
 * PostgreSQL: one statement (data-modifying CTEs) inserts the row and its
-  events and, for a started workflow, notifies the runners; it is sent with its
-  COMMIT (``core.engine.pipelined``): one round trip after the check.
+  events and, for a started workflow, notifies the runners. The checks read
+  without a BEGIN, so it goes out as one implicit transaction committed by its
+  pipeline's Sync (``core.engine.pipelined``): one round trip after the check.
 * SQLite: the two INSERTs; the session's commit wakes the runners of this
   process (``Database.notify_runnable``).
 
