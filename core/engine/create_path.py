@@ -12,7 +12,9 @@ check. Here:
 * SQLite: the two INSERTs; the session's commit wakes the runners of this
   process (``Database.notify_runnable``).
 
-The row is new under an id drawn for it, so its trail begins here with no lock
+A value longer than its column is refused in words first (``TooLong``), as
+the ORM's flush refuses it (``core.store.lengths``). The row is new under an
+id drawn for it, so its trail begins here with no lock
 to take and no head to read (``core.records.trail``). Every column is written
 from the workflow object, its unset ones filled with their column defaults
 first, so the object returned is exactly the stored row.
@@ -26,10 +28,12 @@ from sqlalchemy import JSON, insert, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.sql.elements import Null
 
+from core.base.errors import TooLong
 from core.base.trail_hash import GENESIS
 from core.engine.pipelined import execute_and_commit
 from core.records.rows import event_values
 from core.records.trail import seal_event_rows
+from core.store.lengths import too_long
 from core.store.tables import Workflow, WorkflowEvent
 from core.store.wakeup import CHANNEL
 
@@ -106,6 +110,8 @@ def insert_workflow(
     runners. On PostgreSQL the transaction has been committed when this returns. The
     object is then detached, as a row loaded and its session closed."""
     row = _complete(workflow)
+    if problems := too_long(workflow):  # what the ORM's flush would refuse (core.store.lengths)
+        raise TooLong(problems)
     conn = session.connection()
     seal_event_rows(conn, workflow.id, events, head=(0, GENESIS))
     if db.is_postgres:

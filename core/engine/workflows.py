@@ -43,9 +43,6 @@ from core.telemetry import tracing
 if TYPE_CHECKING:
     from core.store.db import Database
 
-# The longest name a workflow's row holds (``workflows.name``).
-NAME_MAX_LENGTH: int = Workflow.__table__.c.name.type.length  # type: ignore[attr-defined]
-
 
 def create_workflow(
     db: Database,
@@ -89,16 +86,13 @@ def create_workflow(
                 f"{created_by} belongs to tenant {own!r} and cannot start workflows for {tenant!r}."
             )
         tenant = tenant if tenant is not None else own
-        title = name or definition.name or "Untitled workflow"
-        if len(title) > NAME_MAX_LENGTH:
-            raise InvalidInput([f"name: {len(title)} characters, at most {NAME_MAX_LENGTH}"])
         # Its id is drawn here, so the row is inserted once, already started, with its
         # events, and its trail begins in this transaction (no lock to take): written
         # with Core statements, on PostgreSQL in one round trip (core.engine.create_path).
         now = utcnow()
         workflow = Workflow(
             id=new_id(),
-            name=title,
+            name=name or definition.name or "Untitled workflow",
             description=description if description is not None else definition.description,
             definition=definition_dict(definition),
             input_data=input_data,

@@ -8,13 +8,13 @@ flush would insert, and the changed ones of every object it would update, and
 raises ``TooLong`` naming each field, its length and the limit; the flush
 writes nothing and the caller's transaction rolls back as on any error.
 
-Writers outside the ORM (the runner's Core paths, ``core.engine.create_path``)
-write values checked before: names from a validated definition, ids, hashes.
+Writers outside the ORM check what they write with ``too_long`` themselves
+(``core.engine.create_path``) or write values bounded before (the runner's Core
+paths: names from a validated definition, ids, hashes).
 """
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import String, event, inspect
@@ -58,13 +58,7 @@ def too_long(obj: Any, *, changed_only: bool = False) -> list[str]:
 
 @event.listens_for(Session, "before_flush")
 def _refuse_too_long(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
-    problems = list(
-        chain.from_iterable(
-            [
-                *(too_long(obj) for obj in session.new),
-                *(too_long(obj, changed_only=True) for obj in session.dirty),
-            ]
-        )
-    )
+    problems = [problem for obj in session.new for problem in too_long(obj)]
+    problems += [problem for obj in session.dirty for problem in too_long(obj, changed_only=True)]
     if problems:
         raise TooLong(problems)

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy import func, inspect, select
 
-from core.base.errors import InvalidInput
+from core.base.errors import TooLong
 from core.engine import workflows as ops
 from core.records.trail_verify import require_intact, verify
 from core.store.db import Database
@@ -103,7 +103,7 @@ def test_a_name_longer_than_the_row_holds_is_refused_in_words_with_nothing_writt
 
     before = counts()
     for name, definition in (("n" * 201, DEFINITION), (None, {**DEFINITION, "name": "d" * 300})):
-        with pytest.raises(InvalidInput, match=r"name: \d+ characters, at most 200"):
+        with pytest.raises(TooLong, match=r"name: \d+ characters, at most 200"):
             ops.create_workflow(db, definition, name=name, created_by=REQUESTER)
     assert counts() == before
     assert ops.create_workflow(db, DEFINITION, name="n" * 200, created_by=REQUESTER).name == "n" * 200
