@@ -15,9 +15,9 @@ from core.base.errors import TooLong
 from core.engine import workflows as ops
 from core.records.trail_verify import require_intact, verify
 from core.store.db import Database
-from core.store.tables import Workflow, WorkflowEvent
+from core.store.tables import User, Workflow, WorkflowEvent
 from core.store.wakeup import CHANNEL
-from tests.helpers.engine import REQUESTER, accounts, event_types, events
+from tests.helpers.engine import REQUESTER, account_exists, accounts, event_types, events
 
 OPS = "ops@example.com"
 DEFINITION = {
@@ -107,3 +107,16 @@ def test_a_name_longer_than_the_row_holds_is_refused_in_words_with_nothing_writt
             ops.create_workflow(db, definition, name=name, created_by=REQUESTER)
     assert counts() == before
     assert ops.create_workflow(db, DEFINITION, name="n" * 200, created_by=REQUESTER).name == "n" * 200
+
+
+def test_the_connection_a_creation_used_goes_back_to_the_pool_in_a_transaction(db: Database) -> None:
+    """On PostgreSQL a creation reads without a BEGIN (autocommit): the connection it used
+    must not stay so, or the next writer's statements would each commit alone."""
+    ops.create_workflow(db, DEFINITION, created_by=REQUESTER)
+    if db.is_postgres:
+        assert db.engine.pool.checkedin() == 1  # the one connection: the next writer gets it
+    with pytest.raises(RuntimeError, match="refused halfway"), db.session() as session:
+        session.add(User(email="ghost@example.com", role="approver"))
+        session.flush()
+        raise RuntimeError("refused halfway")
+    assert not account_exists(db, "ghost@example.com")
