@@ -223,6 +223,22 @@ def test_refusals_are_one_line(sqlite_url: str, tmp_path: Path) -> None:
     )
     assert "--data is not valid JSON" in bad_data.stderr
     assert cli_json(db_url, "workflow", "list") == {"total": 0, "workflows": []}
+    # SQLite would store a name longer than its column whole: refused in words, as on PostgreSQL.
+    accounts(db_url, "admin", "root@example.com")
+    long_name = cli(
+        db_url,
+        "tokens",
+        "create",
+        "--for",
+        "root@example.com",
+        "--name",
+        "n" * 201,
+        "--as",
+        "root@example.com",
+        ok=False,
+    )
+    assert long_name.stderr == "error: Too long to store: name: 201 characters, at most 200\n"
+    assert cli_json(db_url, "tokens", "list") == []
 
 
 def test_demo_loads_the_four_scenarios(db_url: str) -> None:
