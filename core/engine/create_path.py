@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.sql.elements import Null
 
 from core.base.errors import TooLong
-from core.base.trail_hash import GENESIS
+from core.base.trail_hash import EVENT_FIELDS, GENESIS
 from core.engine.pipelined import execute_and_commit
 from core.records.rows import event_values
 from core.records.trail import seal_event_rows
@@ -45,22 +45,8 @@ __all__ = ["insert_workflow"]
 # (attribute, column) of every column of ``workflows``, in table order.
 _COLUMNS = [(attr.key, attr.columns[0]) for attr in inspect(Workflow).column_attrs]
 _WORKFLOW_JSON = tuple(f"w_{column.name}" for _, column in _COLUMNS if isinstance(column.type, JSON))
-_EVENT_COLUMNS = (
-    "workflow_id",
-    "approval_id",
-    "session_id",
-    "event_type",
-    "actor",
-    "step_name",
-    "before",
-    "after",
-    "data",
-    "created_at",
-    "trail_chain",
-    "trail_seq",
-    "trail_prev",
-    "trail_hash",
-)
+# What the trail's hash covers of an event, then its four trail columns.
+_EVENT_COLUMNS = (*EVENT_FIELDS, "trail_chain", "trail_seq", "trail_prev", "trail_hash")
 _EVENT_JSON = ("before", "after", "data")
 
 
