@@ -204,3 +204,20 @@ def test_settings_store_non_secret_channel_settings_and_refuse_secrets(demo_db: 
     at.button(key="channel.email.save").click().run()
     assert "Settings: must be a JSON object." in [e.value for e in at.error]
     assert read_channel_settings(demo_db, "email") == (True, {})
+
+
+def test_settings_refuse_a_token_name_longer_than_it_stores(demo_db: Database) -> None:
+    """SQLite stored such a name whole (PostgreSQL failed in the driver): now a sentence."""
+    from core.identity.api_tokens import list_tokens
+
+    before = len(list_tokens(demo_db))
+    at = sign_in(new_app(), "admin@example.com")
+    open_page(at, "settings")
+    at.text_input(key="tokens.new.name").input("n" * 201)
+    at.button(key="tokens.new.submit").click().run()
+    no_exception(at)
+    assert any("name: 201 characters, at most 200" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(list_tokens(demo_db)) == before
+    at.text_input(key="tokens.new.name").input("n" * 200)
+    at.button(key="tokens.new.submit").click().run()
+    assert len(list_tokens(demo_db)) == before + 1
