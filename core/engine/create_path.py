@@ -22,9 +22,9 @@ first, so the object returned is exactly the stored row.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import JSON, insert, inspect
+from sqlalchemy import JSON, Table, insert, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.sql.elements import Null
 
@@ -116,7 +116,7 @@ def insert_workflow(
         if started:  # the statement notified other processes; this one's runners at commit
             db.wakeup.wake_on_commit(session)
     else:
-        session.execute(insert(Workflow).values({key: getattr(workflow, key) for key, _ in _COLUMNS}))
+        session.execute(insert(cast(Table, Workflow.__table__)).values(row))
         session.execute(insert(WorkflowEvent).values(events))
         if started:
             db.notify_runnable(session, workflow.id)
