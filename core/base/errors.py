@@ -69,6 +69,11 @@ class DefinitionError(Invalid):
         super().__init__("The workflow definition is invalid: " + "; ".join(self.problems))
 
 
+class ApproverOutsideTenant(DefinitionError):
+    """An approver named is a user of another tenant than the workflow's: they could
+    never see or answer its request (core.store.tenancy), so it is refused up front."""
+
+
 class WorkflowNotFound(NotFound):
     """No workflow has that id."""
 
@@ -135,6 +140,14 @@ class NulCharacter(InvalidInput):
 
     def __init__(self) -> None:
         self.problems = ["a value holds a NUL character"]
+        CountersignError.__init__(self, self.__doc__ or "")
+
+
+class LoneSurrogate(InvalidInput):
+    """A value holds a lone UTF-16 surrogate, which is not Unicode text: nothing stored holds one."""
+
+    def __init__(self) -> None:
+        self.problems = ["a value holds a lone surrogate (not Unicode text)"]
         CountersignError.__init__(self, self.__doc__ or "")
 
 

@@ -1,8 +1,12 @@
-"""Values both databases store alike: JSON without NUL characters or non-finite numbers.
+"""Values both databases store alike: JSON without NUL characters, lone
+surrogates or non-finite numbers.
 
 PostgreSQL refuses a NUL character in text and JSONB, and NaN or Infinity in
-JSONB; SQLite stores all three. Input is checked here first, so it is refused
-the same way on both, by path, with a named error instead of a driver error.
+JSONB; SQLite stores all three. A lone UTF-16 surrogate (``"\\ud800"``, which
+JSON text may spell and ``json.loads`` turns into a string) is not Unicode text:
+neither driver can encode it, and nothing could print it. Input is checked here
+first, so it is refused the same way on both, by path, with a named error
+instead of a driver error.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import re
 from typing import Any
 
 NUL = "\x00"
+# A code point of the UTF-16 surrogate range on its own (a pair is one code point in Python).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 # How deep stored JSON may nest (mappings and lists inside each other). Deeper
 # documents are refused before anything walks them recursively (pydantic,
 # jsonschema, the JSON encoder), which would otherwise overflow the stack.
@@ -91,22 +98,49 @@ def unstorable(value: Any, path: str = "") -> list[str]:
     return _unstorable(value, path)
 
 
+def _text_problem(text: str) -> str | None:
+    if NUL in text:
+        return "contains a NUL character"
+    if surrogate := _SURROGATE.search(text):
+        return f"contains a lone surrogate (\\u{ord(surrogate.group()):04x}), which is not Unicode text"
+    return None
+
+
 def _unstorable(value: Any, path: str) -> list[str]:
     where = path or "(value)"
     if isinstance(value, str):
-        return [f"{where}: contains a NUL character"] if NUL in value else []
+        return [f"{where}: {why}"] if (why := _text_problem(value)) else []
     if isinstance(value, float) and not math.isfinite(value):
         return [f"{where}: {value} is not a JSON number"]
     problems: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(key, str) and NUL in key:
-                problems.append(f"{where}: a key contains a NUL character")
+            if isinstance(key, str) and (why := _text_problem(key)):
+                problems.append(f"{where}: a key {why}")
             problems += _unstorable(item, _join(path, str(key)))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             problems += _unstorable(item, _join(path, index))
     return problems
+
+
+def unsendable_character(*values: Any, nul: bool = True) -> str | None:
+    """The first lone surrogate, or NUL (``nul``), in a value (a string, or one inside
+    mappings and lists, keys included), else None: one pass for both, as every
+    statement's parameters are checked (``core.store.db``)."""
+    pattern = _UNSENDABLE if nul else _SURROGATE
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if found := pattern.search(value):
+                return found.group()
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return None
 
 
 def holds_nul(*values: Any) -> bool:

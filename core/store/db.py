@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.base.errors import DatabaseError, NulCharacter
-from core.base.storable import holds_nul
+from core.base.errors import DatabaseError, LoneSurrogate, NulCharacter
+from core.base.storable import NUL, unsendable_character
 from core.store import lengths  # noqa: F401  (its flush hook refuses over-long values in words)
 from core.store.wakeup import Wakeup, make_wakeup
 
@@ -55,6 +55,7 @@ class Database:
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             )
             _configure_sqlite(self.engine)
+            _refuse_unsendable_parameters(self.engine, nul=False)
         else:
             # pool_pre_ping: a connection the server dropped (restart, failover)
             # is noticed at checkout and replaced, so callers recover without
@@ -67,7 +68,7 @@ class Database:
                 pool_pre_ping=True,
                 connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
             )
-            _refuse_nul_parameters(self.engine)
+            _refuse_unsendable_parameters(self.engine)
             # The runner's per-step transactions (claim, step, outcome, release)
             # skip the pre-ping, a round trip per step: after a server restart
             # the first statement on a dropped connection fails as a database
@@ -81,7 +82,7 @@ class Database:
                 pool_pre_ping=False,
                 connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
             )
-            _refuse_nul_parameters(self.runner_engine)
+            _refuse_unsendable_parameters(self.runner_engine)
         if self.dialect == "sqlite":
             self.runner_engine = self.engine
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={"countersign_db": self})
@@ -213,18 +214,19 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _refuse_nul_parameters(engine: Engine) -> None:
+def _refuse_unsendable_parameters(engine: Engine, *, nul: bool = True) -> None:
     """PostgreSQL cannot take a NUL character in text, not even to compare:
     a lookup or filter holding one is refused by name here instead of failing
-    in the driver. (Nothing stored holds one: core.base.storable refuses it on the
-    way in, and SQLite, which could, simply finds nothing.)"""
+    in the driver (``nul``). (Nothing stored holds one: core.base.storable refuses
+    it on the way in, and SQLite, which could, simply finds nothing.) Neither
+    driver can encode a lone surrogate: refused by name on both."""
 
     @event.listens_for(engine, "before_cursor_execute")
     def _check(
         _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _executemany: bool
     ) -> None:
-        if parameters and holds_nul(parameters):
-            raise NulCharacter
+        if parameters and (found := unsendable_character(parameters, nul=nul)) is not None:
+            raise NulCharacter if found == NUL else LoneSurrogate
 
 
 def translate(exc: SQLAlchemyError) -> DatabaseError:
