@@ -23,7 +23,8 @@ from this page (gateway.browser.ApproverUiGuard: same origin, and the CSRF
 token the page's script sends from the ``countersign_csrf`` cookie), and no
 other origin may read Gradio's API (its permissive localhost CORS is
 removed). Messages quoting anything stored (refusals name approvers, fields,
-values) are escaped Markdown (components.text.md). The handler functions
+values) are escaped Markdown (components.text.md), and no Markdown on the page
+renders LaTeX (``NO_LATEX``). The handler functions
 below take the user explicitly so they can be tested without a browser.
 """
 
@@ -68,6 +69,10 @@ DEFAULT_ALLOW_DAYS = 7
 # Three looks for three decisions: approve stands out, a change is secondary, reject warns.
 BUTTON_VARIANTS = {"Approve": "primary", "Approve with changes": "secondary", "Reject": "stop"}
 REFRESH_SECONDS = 5
+# Every Markdown on the page: no LaTeX. Gradio's default renders ``$$...$$`` through
+# KaTeX, which would let agent text (escaped for HTML and Markdown, not for maths)
+# colour, hide or fake what the approver reads.
+NO_LATEX: list[dict[str, str | bool]] = []
 FORM_NOT_READY = (
     "**Not sent:** the form was still being drawn for the request you chose. "
     "Check the answer and click again."
@@ -239,15 +244,15 @@ def build(db: Database) -> gr.Blocks:
         return handle
 
     with _ApproverBlocks(title="Countersign approvals", analytics_enabled=False) as blocks:
-        gr.Markdown("## Your pending approvals")
-        who = gr.Markdown(elem_id="cs-who")
+        gr.Markdown("## Your pending approvals", latex_delimiters=NO_LATEX)
+        who = gr.Markdown(elem_id="cs-who", latex_delimiters=NO_LATEX)
         with gr.Row():
             # Choices change per user; the engine, not the widget, decides who may answer.
             choice = gr.Dropdown(
                 label="Approval request", choices=[], elem_id="cs-choice", scale=4, allow_custom_value=True
             )
             refresh = gr.Button("Refresh", elem_id="cs-refresh", scale=1)
-        info = gr.Markdown(elem_id="cs-details")
+        info = gr.Markdown(elem_id="cs-details", latex_delimiters=NO_LATEX)
         with gr.Row():
             # The guarded call's arguments, pre-filled: what approving releases.
             arguments = gr.Code(
@@ -287,7 +292,7 @@ def build(db: Database) -> gr.Blocks:
         # The answer form (fields drawn from the request's schema, the comment and the
         # three buttons) is drawn again whenever another request is chosen.
         form_area = gr.Column()
-        result = gr.Markdown(elem_id="cs-result")
+        result = gr.Markdown(elem_id="cs-result", latex_delimiters=NO_LATEX)
         form = gr.State({})
         with form_area:
 
