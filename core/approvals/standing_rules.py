@@ -19,6 +19,7 @@ Creating, editing and revoking needs ``policies:manage``; listing
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,20 +53,34 @@ def _literal(value: Any) -> str:
 
 
 def _argument(name: str) -> str:
-    return f"args.{name}" if name.isidentifier() and not name.startswith("_") else f"args[{name!r}]"
+    """How a condition names the argument ``name``: ``args.name`` when that reads as the
+    argument, else ``args['name']`` (a keyword such as ``from``, a name that is not an
+    identifier or is private, or one the dict itself has, such as ``items``: the evaluator
+    would answer ``args.items`` with the dict's method, never the argument)."""
+    if (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and not name.startswith("_")
+        and not hasattr(dict, name)
+    ):
+        return f"args.{name}"
+    return f"args[{name!r}]"
 
 
-def condition_for_call(arguments: dict[str, Any]) -> str:
-    """The default condition of "calls like this": each number at most its value,
-    everything else equal to it (an empty call: any call of the tool)."""
-    parts = []
+def condition_for_call(arguments: Mapping[str, Any]) -> str:
+    """The default condition of "calls like this": the same arguments and no other (their
+    count, with each named below: a missing one fails closed), each number from 0 to its
+    value (a negative number or 0: exactly it), everything else (text, booleans, None,
+    lists, objects) equal to it. E.g. ``{"amount": 100, "to": "bob@example.com"}`` gives
+    ``len(args) == 2 and 0 <= args.amount <= 100 and args.to == 'bob@example.com'``."""
+    parts = [f"len(args) == {len(arguments)}"]
     for name in sorted(arguments):
         value = arguments[name]
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            parts.append(f"{_argument(name)} <= {_literal(value)}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            parts.append(f"0 <= {_argument(name)} <= {_literal(value)}")
         else:
             parts.append(f"{_argument(name)} == {_literal(value)}")
-    return " and ".join(parts) or "True"
+    return " and ".join(parts)
 
 
 def allow_offer(
@@ -77,7 +92,7 @@ def allow_offer(
     hint of the condition's field); otherwise None, and no interface shows the option."""
     if call_now is None or not allowed(db, user, Action.POLICIES_MANAGE, tenant=tenant):
         return None
-    return condition_for_call(dict(call_now["arguments"]))
+    return condition_for_call(call_now["arguments"])
 
 
 def _problems(

@@ -190,7 +190,9 @@ def test_allow_for_days_answers_and_creates_the_rule_in_one_transaction(
     request = open_approval_of(db, first)
     ApprovalEngine(db).respond_to_approval(request.id, ADMIN, "approve", allow_for_days=7)
     [rule] = rules.list_rules(db, ADMIN)
-    assert rule["condition"] == "args.amount <= 150 and args.currency == 'USD' and args.note == 'invoice 7'"
+    assert rule["condition"] == (
+        "len(args) == 3 and 0 <= args.amount <= 150 and args.currency == 'USD' and args.note == 'invoice 7'"
+    )
     assert (rule["tool"], rule["workflow_name"], rule["source_approval_id"]) == ("pay", NAME, request.id)
     run(db, pay_registry)
     second = pay(db, 120, approver=ADMIN)
