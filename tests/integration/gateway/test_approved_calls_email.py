@@ -39,6 +39,7 @@ class Form(HTMLParser):
         self.fields: dict[str, str] = {}
         self._textarea: str | None = None
         self._select: str | None = None
+        self._first = False
         self.feed(html)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -46,7 +47,7 @@ class Form(HTMLParser):
         if tag == "input" and "name" in found:
             self.fields[found["name"]] = found.get("value", "")
         elif tag == "textarea":
-            self._textarea = found.get("name")
+            self._textarea, self._first = found.get("name"), True
             self.fields[found["name"]] = ""
         elif tag == "select":
             self._select = found.get("name")
@@ -61,6 +62,9 @@ class Form(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._textarea:
+            if self._first and data.startswith("\n"):
+                data = data[1:]  # as a browser parses it: one newline right after <textarea> is no value's
+            self._first = False
             self.fields[self._textarea] += data
 
 
