@@ -10,6 +10,10 @@ back, and the token is spent and the answer recorded in one transaction
 (channel ``email``): either both happen or neither. A link decides only at
 the level of the request it was sent for (core.approvals.once).
 
+The link's approver sees the request as they would anywhere else: one of
+another tenant answers like an unknown id on the GET as on the POST (a
+request a person cannot answer is never shown to them).
+
 The POST must come from the page itself: from this origin, with the page's
 CSRF token (bound to the link token) in a hidden field (gateway.browser).
 
@@ -45,6 +49,7 @@ from core.approvals.links import approval_link, link_token_spent, read_link_toke
 from core.approvals.once import check_issued_for
 from core.approvals.presentation import RequestView, needs_fields, plain, request_view
 from core.base.errors import CountersignError, InvalidResponse, LinkUsed
+from core.identity import user_tenant
 from gateway.auth import database
 from gateway.browser import CSRF_FIELD, link_csrf_token, link_csrf_valid, request_refusal
 from gateway.errors import status_for
@@ -84,9 +89,12 @@ def _refusal(error: CountersignError, approval_id: str | None = None) -> Respons
     )
 
 
-def _approval(request: Request, approval_id: str) -> ApprovalRequest:
-    # The signed link names the request: no tenant scope beyond the link's own check.
-    return ApprovalEngine(database(request)).get(approval_id)
+def _approval(request: Request, approval_id: str, approver: str) -> ApprovalRequest:
+    """The request as the link's approver sees it: one they cannot see (another
+    tenant's) answers exactly like an unknown id, on the GET as on the POST,
+    whose vote core.approvals.voting refuses the same way (core.store.tenancy)."""
+    db = database(request)
+    return ApprovalEngine(db).get(approval_id, tenant=user_tenant(db, approver))
 
 
 def _view(request: Request, approval: ApprovalRequest) -> RequestView:
@@ -157,7 +165,7 @@ def confirm_page(request: Request, token: str = "") -> Response:
     try:
         claims = read_link_token(token)
         approval_id = claims.approval_id
-        approval = _approval(request, claims.approval_id)
+        approval = _approval(request, claims.approval_id, claims.approver)
         if link_token_spent(database(request), claims.token_id):
             raise LinkUsed()
         check_issued_for(approval, what="This link", level=claims.level)
@@ -230,7 +238,7 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
                 link=None,
             )
         approval_id = claims.approval_id
-        approval = _approval(request, claims.approval_id)
+        approval = _approval(request, claims.approval_id, claims.approver)
         if needs_form(approval):
             return RedirectResponse(approval_link(claims.approval_id), status_code=303)
         if claims.decision is None and decision not in BUTTON_DECISIONS:

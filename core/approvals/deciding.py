@@ -23,7 +23,7 @@ from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import call_diff
 from core.definitions.limits import check_amount
 from core.identity.account_state import disabled_among
-from core.identity.groups import normalise_principal, principals_of
+from core.identity.groups import normalise_principal, outside_tenant, principals_of
 from core.identity.permissions import ROLE_ACTIONS, Action
 from core.outbox.settings import configured_person_channels
 from core.records import rows as store
@@ -150,9 +150,12 @@ def notify(
 ) -> None:
     """Queue one outbox row per channel and recipient (delivered later): a request's
     message, or with ``reminder`` a reminder of it (channels in ``skip`` left out).
-    ``config``: the request's, when the caller has it parsed already."""
+    ``config``: the request's, when the caller has it parsed already. A person of
+    another tenant, who cannot see the request, is never told about it."""
     config = config or ApprovalConfig.model_validate(approval.config)
     channels, reachable = person_channels_and_recipients(session, config, recipients)
+    if foreign := set(outside_tenant(session, reachable, approval.tenant)):
+        reachable = [r for r in reachable if normalise_principal(r) not in foreign]
     for channel in channels:
         if channel in skip:
             continue

@@ -35,12 +35,12 @@ from core.approvals.deciding import (
 from core.approvals.expiry import TIMEOUT_ACTOR, EngineSteps, apply_expiry, expire_due
 from core.approvals.reminders import schedule_reminders
 from core.approvals.voting import DECISIONS, check_vote, record_response
-from core.base.errors import InvalidRule
+from core.base.errors import ApproverOutsideTenant, InvalidRule
 from core.base.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.definitions.approval import ApprovalConfig
 from core.definitions.approval_schema import response_schema
 from core.definitions.limits import MAX_TITLE_LENGTH
-from core.identity.groups import ADMINS_GROUP, normalise_principal
+from core.identity.groups import ADMINS_GROUP, normalise_principal, not_in_tenant
 from core.identity.permissions import Action, check
 from core.records import rows as store
 from core.records.listing import pending_approvals
@@ -70,7 +70,15 @@ def open_approval(
 
     ``call`` is the call the request guards (``core.definitions.calls.make_call``): the
     one approvers are shown and a decision releases.
+
+    A person named to decide (approvers, levels, escalation chain, backup) who
+    is a user of another tenant than the workflow's could never see or answer
+    it: ``ApproverOutsideTenant``, before anything is written (the approver may
+    be known only now: an agent's question, a held call's routing).
     """
+    tenant = workflow.tenant if workflow else None
+    if problems := not_in_tenant(session, config.named_people(), tenant):
+        raise ApproverOutsideTenant([f"approval_config.{problem}" for problem in problems])
     amount, currency = (None, "USD")
     if config.type == "budget":
         amount, currency = amount_of(config, context or {}, call)
@@ -102,7 +110,7 @@ def open_approval(
         level=0,
         # A veto window's end is its deadline (core.approvals.veto).
         expires_at=now + timedelta(seconds=config.deadline_seconds) if config.deadline_seconds else None,
-        tenant=workflow.tenant if workflow else None,
+        tenant=tenant,
         created_at=now,
         updated_at=now,
     )

@@ -52,6 +52,7 @@ from core.channels.notifications import (
 )
 from core.channels.timers import is_original, updates_a_message
 from core.identity.account_state import disabled_among
+from core.identity.groups import outside_tenant
 from core.outbox.writer import outbox_signal
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, Notification, utcnow
@@ -334,6 +335,10 @@ class Dispatcher:
             addresses = addresses_of(session, row.recipient, tenant=tenant) if row.channel == "email" else []
             # Queued before its account was disabled: not delivered (core.identity.account_state).
             recipient_disabled = bool(disabled_among(session, [row.recipient]))
+            # A person of another tenant cannot see the request: never told about it.
+            recipient_foreign = bool(row.approval_id) and bool(
+                outside_tenant(session, [row.recipient], tenant)
+            )
             delivery = Delivery(
                 notification_id=row.id,
                 kind=row.kind,
@@ -349,6 +354,8 @@ class Dispatcher:
             return delivery, f"The {row.channel} channel is disabled in Settings."
         if recipient_disabled:
             return delivery, f"{row.recipient}'s account is disabled; nothing is sent to it."
+        if recipient_foreign:
+            return delivery, f"{row.recipient} is not in this request's tenant; nothing is sent to them."
         return delivery, None
 
     def _check_originals_final(self, delivery: Delivery) -> None:

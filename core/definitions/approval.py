@@ -195,6 +195,20 @@ class ApprovalConfig(_Strict):
         listed = list(dict.fromkeys(self.requested_from + self.required_approvers))
         return listed or [ADMINS_GROUP]
 
+    def named_people(self) -> list[tuple[str, str]]:
+        """Every person (an email, not a group) named to decide, with where:
+        ``("requested_from[0]", "amy@x.com")``; approvers, budget levels, the
+        escalation chain and the backup."""
+        named = [(f"requested_from[{i}]", a) for i, a in enumerate(self.requested_from)]
+        named += [(f"required_approvers[{i}]", a) for i, a in enumerate(self.required_approvers)]
+        for n, level in enumerate(self.levels or []):
+            named += [(f"levels[{n}].approvers[{i}]", a) for i, a in enumerate(level.approvers)]
+        for n, chain_level in enumerate(self.escalate_to):
+            named += [(f"escalate_to[{n}][{i}]", a) for i, a in enumerate(chain_level)]
+        if self.backup is not None:
+            named.append(("backup.to", self.backup.to))
+        return [(where, person) for where, person in named if "@" in person]
+
     @property
     def modify_allowed(self) -> bool:
         if self.allow_modify is not None:

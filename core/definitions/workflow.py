@@ -42,6 +42,7 @@ __all__ = [
     "error_path",
     "parse_approval_config",
     "parse_definition",
+    "named_people",
     "unanswerable_approvals",
     "unregistered_tools",
 ]
@@ -277,6 +278,23 @@ def unanswerable_approvals(definition: WorkflowDefinition, requester: str) -> li
                     "approver or set allow_self_approval"
                 )
     return problems
+
+
+def named_people(definition: WorkflowDefinition) -> list[tuple[str, str]]:
+    """Every person (an email) a definition names to decide, by path: each step's
+    ``approval_config`` (approvers, levels, escalation chain, backup) and an inline
+    agent's ``approval`` (who its held calls ask)."""
+    named = []
+    for index, step in enumerate(definition.steps):
+        if step.approval_config is not None:
+            where = f"steps[{index}].approval_config"
+            named += [(f"{where}.{path}", who) for path, who in step.approval_config.named_people()]
+        agent_approval = step.agent.get("approval") if isinstance(step.agent, dict) else None
+        if isinstance(agent_approval, dict) and agent_approval:
+            config = ApprovalConfig.model_validate(agent_approval)  # validated with the agent
+            where = f"steps[{index}].agent.approval"
+            named += [(f"{where}.{path}", who) for path, who in config.named_people()]
+    return named
 
 
 def unregistered_tools(definition: WorkflowDefinition, registered: Container[str]) -> list[str]:

@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from core.approvals.engine import is_approving, open_approval
-from core.base.errors import ToolNotFound
+from core.base.errors import ApproverOutsideTenant, ToolNotFound
 from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import make_call
 from core.definitions.gates import needs_person
@@ -129,19 +129,28 @@ class PersonWait(ExecutorBase):
         proposed_action: dict[str, Any],
         call: dict[str, Any] | None = None,
     ) -> None:
-        """Open the request, park the step run and the workflow (same transaction)."""
-        approval = open_approval(
-            session,
-            config=config,
-            title=title,
-            requested_by=workflow.created_by,
-            workflow=workflow,
-            step_name=step.name,
-            step_run_id=run.id,
-            proposed_action=proposed_action,
-            context={**workflow.context, **step.context},
-            call=call,
-        )
+        """Open the request, park the step run and the workflow (same transaction).
+
+        A request that names a person of another tenant is never opened (nobody
+        could answer it): the step fails at once, saying who and where."""
+        try:
+            approval = open_approval(
+                session,
+                config=config,
+                title=title,
+                requested_by=workflow.created_by,
+                workflow=workflow,
+                step_name=step.name,
+                step_run_id=run.id,
+                proposed_action=proposed_action,
+                context={**workflow.context, **step.context},
+                call=call,
+            )
+        except ApproverOutsideTenant as exc:
+            self._fail_in_place(
+                session, workflow, step, run, f"Step {step.name!r}: cannot ask for approval: {exc}"
+            )
+            return
         run.status = "waiting_approval"
         run.approval_id = approval.id
         log.info(

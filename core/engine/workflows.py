@@ -9,18 +9,26 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from core.approvals.engine import cancel_open_approvals
-from core.base.errors import DefinitionError, InvalidInput, InvalidTransition, NotAuthorized
+from core.base.errors import (
+    ApproverOutsideTenant,
+    DefinitionError,
+    InvalidInput,
+    InvalidTransition,
+    NotAuthorized,
+)
 from core.base.states import check_workflow_transition
 from core.base.storable import unstorable
 from core.definitions.workflow import (
     WorkflowDefinition,
     definition_dict,
+    named_people,
     parse_definition,
     unanswerable_approvals,
     unregistered_tools,
 )
 from core.engine.checkpoints import take_checkpoint
 from core.engine.create_path import created_events, insert_workflow
+from core.identity.groups import not_in_tenant
 from core.identity.permissions import Action, check
 from core.records import rows as store
 
@@ -59,7 +67,8 @@ def create_workflow(
     """Store a validated workflow; with ``start`` it is runnable at once.
 
     A workflow started by a tenant's user belongs to that tenant; such a
-    user cannot start one for another tenant. ``tools``, the tool names the
+    user cannot start one for another tenant, nor name a user of another
+    tenant to decide anything in it (``ApproverOutsideTenant``). ``tools``, the tool names the
     runners know (the caller's registry, loaded as the runners load theirs),
     refuses a definition naming any other tool now rather than at run time.
     """
@@ -86,6 +95,10 @@ def create_workflow(
                 f"{created_by} belongs to tenant {own!r} and cannot start workflows for {tenant!r}."
             )
         tenant = tenant if tenant is not None else own
+        # A person of another tenant could never see or answer its requests: refused now,
+        # not left pending for nobody (core.identity.groups.not_in_tenant).
+        if problems := not_in_tenant(session, named_people(definition), tenant):
+            raise ApproverOutsideTenant(problems)
         # Its id is drawn here, so the row is inserted once, already started, with its
         # events, and its trail begins in this transaction (no lock to take): written
         # with Core statements, on PostgreSQL in one round trip (core.engine.create_path).

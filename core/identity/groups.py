@@ -4,9 +4,17 @@ A person is asked through their email or any group they belong to; every user
 with the admin role also belongs to ``admins``. ``principals_of`` answers "as
 whom is this person asked?" (the approval engine, the inbox, Slack);
 ``members_of`` answers "who is behind this recipient?" (the channels).
+
+A person named to decide must be able to see the request: a user of another
+tenant never can (core.store.tenancy), so ``outside_tenant`` names them and
+``not_in_tenant`` says so per place they are named (the engine refuses such a
+workflow or request). An address without an account and a platform user (no
+tenant) belong to no tenant and may be named anywhere.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,7 +49,9 @@ def members_of(session: Session, recipient: str, *, tenant: str | None = None) -
     row of ``tenant`` (users of other tenants are left out, core.store.tenancy) and
     whose account is not disabled (core.identity.account_state)."""
     if "@" in recipient:
-        return [recipient]
+        # A person of another tenant is never told about the request (defence in depth:
+        # the engine refuses to ask them, core.approvals.engine).
+        return [] if outside_tenant(session, [recipient], tenant) else [recipient]
     group = normalise_principal(recipient)
     users = session.scalars(select(User)).all()
     return sorted(
@@ -51,4 +61,43 @@ def members_of(session: Session, recipient: str, *, tenant: str | None = None) -
     )
 
 
-__all__ = ["ADMINS_GROUP", "groups_of", "members_of", "normalise_principal", "principals_of"]
+def outside_tenant(session: Session, principals: Iterable[str], tenant: str | None) -> list[str]:
+    """The people among ``principals`` (emails; group names are left alone) whose
+    account cannot see a row of ``tenant``: users of another tenant, and for a
+    platform row (``tenant`` None) users of any tenant. Addresses without an
+    account and platform users are never among them."""
+    emails = list(dict.fromkeys(normalise_principal(p) for p in principals if "@" in p))
+    if not emails:
+        return []
+    rows = session.execute(select(User.email, User.tenant).where(User.email.in_(emails))).all()
+    foreign = {email for email, user_tenant in rows if not can_see(user_tenant or None, tenant)}
+    return [email for email in emails if email in foreign]
+
+
+def not_in_tenant(session: Session, named: Iterable[tuple[str, str]], tenant: str | None) -> list[str]:
+    """One problem per ``(where, person)`` whose person is ``outside_tenant``: that
+    they are not in this workflow's tenant and so could never answer."""
+    named = list(named)
+    foreign = set(outside_tenant(session, [person for _, person in named], tenant))
+    whose = (
+        f"this workflow's tenant {tenant!r}"
+        if tenant
+        else "this workflow's tenant (none: a platform workflow)"
+    )
+    return [
+        f"{where}: {normalise_principal(person)} is not in {whose}, so they could never "
+        "see or answer its request; name someone in it"
+        for where, person in named
+        if normalise_principal(person) in foreign
+    ]
+
+
+__all__ = [
+    "ADMINS_GROUP",
+    "groups_of",
+    "members_of",
+    "normalise_principal",
+    "not_in_tenant",
+    "outside_tenant",
+    "principals_of",
+]
