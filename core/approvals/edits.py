@@ -9,16 +9,27 @@ text; ``read_inputs`` turns it into the arguments that changed, and
 
 Nothing is checked here that the engine checks: a value that does not parse
 as the schema's type is passed on as typed, so the engine refuses it and
-names the argument. Only text that cannot become any value (JSON that does
-not parse) is refused here, by field.
+names the argument. Only text that cannot become any value, or could become
+a value other than the one typed, is refused here, by field: JSON that does
+not parse, and a number with a comma that is not a thousands separator
+("9,50"), one that is not finite ("inf", "1e309"), too long, or with more
+digits than a float keeps. A number is read exactly (an integer as an int,
+however long; compared as a ``Decimal``), never through a float first.
+
+A text area's line endings are not the approver's: a browser submits every
+line break as CRLF, so a string whose text differs from the value now only
+in its line endings is no change, and an edited one gets the line endings
+the value had (LF unless it had CRLF).
 """
 
 from __future__ import annotations
 
+import ast
 import json
-import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from core.approvals.presentation import RequestView, plain
@@ -39,6 +50,13 @@ LINE_CHARS = 80
 # Where a refusal that names no argument is shown.
 GENERAL = ""
 AMOUNT = "approved_amount"
+# The most digits a typed number may have (an account number has about 20).
+MAX_DIGITS = 100
+# A number as typed once thousands separators are gone: ASCII digits, an optional point and exponent.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Commas that are thousands separators: every group of three, the first of one to three.
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+_NOT_FINITE = {"inf", "infinity", "nan", "snan"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +76,7 @@ class ArgumentField:
     @property
     def multiline(self) -> bool:
         return self.kind == JSON_TEXT or (
-            self.text is not None and (len(self.text) > LINE_CHARS or "\n" in self.text)
+            self.text is not None and (len(self.text) > LINE_CHARS or "\n" in self.text or "\r" in self.text)
         )
 
 
@@ -144,18 +162,59 @@ def argument_fields(view: RequestView) -> list[ArgumentField]:
     return fields
 
 
+class Unreadable(ValueError):
+    """Typed text that must not become a value: the sentence says why (the field is named by
+    where it is shown)."""
+
+
 def _number(text: str, kind: str) -> Any:
-    """A number as typed; text that is none stays text (the engine names the argument)."""
-    cleaned = text.strip().replace(",", "")
-    try:
-        number = float(cleaned)
-    except ValueError:
+    """A number as typed, exactly: an int for an integer (for an ``integer`` argument, any
+    integral value), else a float that is the number typed. Text that is no number stays text
+    (the engine names the argument); ``Unreadable`` for text that would become a number other
+    than the one typed, or none the call can carry."""
+    cleaned = text.strip()
+    shown = cleaned if len(cleaned) <= 40 else cleaned[:20] + "…" + cleaned[-10:]
+    if "," in cleaned:
+        if not _GROUPED.fullmatch(cleaned):
+            if (
+                cleaned.count(",") == 1
+                and "." not in cleaned
+                and _NUMBER.fullmatch(cleaned.replace(",", "."))
+            ):
+                raise Unreadable(
+                    f"{shown} is ambiguous: write {cleaned.replace(',', '.')} (a point for decimals)"
+                )
+            raise Unreadable(
+                f"{shown} is ambiguous: write it with a point for decimals and commas only between "
+                "groups of three digits (1,234,567.89), or without commas"
+            )
+        cleaned = cleaned.replace(",", "")
+    if not _NUMBER.fullmatch(cleaned):
+        if cleaned.lower().lstrip("+-") in _NOT_FINITE:
+            raise Unreadable(f"{shown} is not a number a call can carry: give a finite number")
         return text
-    if not math.isfinite(number):
-        return text
-    if kind == INTEGER or (number.is_integer() and "." not in cleaned and "e" not in cleaned.lower()):
-        return int(number) if number.is_integer() else number
-    return number
+    mantissa, _, exponent = cleaned.replace("E", "e").partition("e")
+    if sum(c.isdigit() for c in mantissa) > MAX_DIGITS:
+        raise Unreadable(f"{shown} is too long: a number has at most {MAX_DIGITS} digits")
+    if len(exponent.lstrip("+-").lstrip("0")) > 4:  # beyond 1e±9999: no float, and Decimal refuses some
+        raise Unreadable(f"{shown} is out of the range of a number a call can carry")
+    number = Decimal(cleaned)
+    integral = number == number.to_integral_value()
+    if kind == INTEGER or (integral and "." not in cleaned and "e" not in cleaned.lower()):
+        if integral:
+            if number and number.adjusted() >= MAX_DIGITS:
+                raise Unreadable(f"{shown} is too large: a number has at most {MAX_DIGITS} digits")
+            return int(number)
+    as_float = float(number)
+    if as_float in (float("inf"), float("-inf")):
+        raise Unreadable(f"{shown} is too large for a number a call can carry")
+    if as_float == 0 and number != 0:
+        raise Unreadable(f"{shown} is too close to zero for a number a call can carry")
+    if Decimal(repr(as_float)) != number:
+        raise Unreadable(
+            f"{shown} has more digits than a number keeps (it would become {as_float!r}): round it"
+        )
+    return as_float
 
 
 def _value(kind: str, text: str) -> Any:
@@ -173,13 +232,28 @@ def _value(kind: str, text: str) -> Any:
     return json.loads(text)
 
 
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _string(text: str, now: Any) -> str:
+    """A string as typed, with the line endings of the value now: ``now`` itself when they
+    are all that differ (a browser sends CRLF), else LF, or CRLF when ``now`` has CRLF."""
+    if not isinstance(now, str) or ("\r" not in text and "\r" not in now):
+        return text
+    if _lines(text) == _lines(now):
+        return now
+    return _lines(text).replace("\n", "\r\n") if "\r\n" in now else _lines(text)
+
+
 def read_inputs(view: RequestView, inputs: Mapping[str, str | None]) -> tuple[dict[str, Any], dict[str, str]]:
     """The arguments an edit changes, and problems by argument name.
 
     ``inputs`` maps argument names to what the approver left in each input
     (None: left empty). Arguments not among the inputs keep their value; an
-    input equal to the value now is no change. A name the call has no field
-    for (a crafted form) is passed on as typed for the engine to refuse.
+    input equal to the value now (or differing only in line endings) is no
+    change. A name the call has no field for (a crafted form) is passed on as
+    typed for the engine to refuse.
     """
     fields = {f.name: f for f in argument_fields(view)}
     current = view.call_now["arguments"] if view.call_now is not None else {}
@@ -190,6 +264,8 @@ def read_inputs(view: RequestView, inputs: Mapping[str, str | None]) -> tuple[di
         if entry is None:
             changes[name] = text
             continue
+        if entry.text is not None and text == entry.text:
+            continue  # the input as it was drawn: untouched
         if text is None or text == "":
             if entry.kind == STRING:
                 if current.get(name) not in (None, ""):
@@ -197,8 +273,13 @@ def read_inputs(view: RequestView, inputs: Mapping[str, str | None]) -> tuple[di
             elif current.get(name) is not None:
                 problems[name] = "give a value (an argument cannot be removed)"
             continue
+        if entry.kind == STRING:
+            text = _string(text, current.get(name))
         try:
             value = _value(entry.kind, text)
+        except Unreadable as exc:
+            problems[name] = str(exc)
+            continue
         except ValueError as exc:
             problems[name] = f"not valid JSON: {exc}"
             continue
@@ -227,21 +308,47 @@ def changed_arguments(view: RequestView, edited: Mapping[str, Any]) -> dict[str,
 
 
 def _same_number(before: Any, after: Any) -> bool:
+    """Whether two numbers are the same number, exactly (12345678901234567891 is not the
+    float nearest it)."""
     numbers = (int, float)
     return (
         isinstance(before, numbers)
         and isinstance(after, numbers)
         and not isinstance(before, bool)
         and not isinstance(after, bool)
-        and float(before) == float(after)
+        and Decimal(before) == Decimal(after)
     )
 
 
 def read_amount(text: str | None) -> Any:
-    """The approved amount as typed: a number, or the text for the engine to refuse."""
+    """The approved amount as typed: a number, or the text for the engine to refuse
+    (``problems_by_field`` then says why, for text ``_number`` refuses: "9,50")."""
     if text is None or not text.strip():
         return None
-    return _number(text, NUMBER)
+    try:
+        return _number(text, NUMBER)
+    except Unreadable:
+        return text
+
+
+# The engine's refusal of an amount that is text: "'9,50' is not of type 'number'".
+_TEXT_AMOUNT = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") is not of type 'number'""")
+
+
+def _amount_problem(problem: str) -> str:
+    """The engine's refusal of an amount typed as text, or why ``_number`` read no number
+    from that text (the sentence a person can act on)."""
+    found = _TEXT_AMOUNT.fullmatch(problem)
+    if found is None:
+        return problem
+    try:
+        typed = ast.literal_eval(found.group(1))
+        _number(typed, NUMBER)
+    except Unreadable as exc:
+        return str(exc)
+    except (ValueError, SyntaxError):
+        pass
+    return problem
 
 
 def answer_for(
@@ -280,7 +387,7 @@ def problems_by_field(problems: list[str], view: RequestView | None = None) -> d
                 key = AMOUNT
             problem = rest or problem
         elif head == AMOUNT:
-            key, problem = AMOUNT, rest or problem
+            key, problem = AMOUNT, _amount_problem(rest) if rest else problem
         found.setdefault(key, []).append(problem)
     return found
 
