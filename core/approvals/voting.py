@@ -30,7 +30,7 @@ from core.base.errors import AlreadyVoted, ApprovalNotFound, InvalidResponse, No
 from core.base.storable import unstorable
 from core.definitions.approval import ApprovalConfig
 from core.definitions.approval_schema import budget_schema, schema_problems
-from core.definitions.calls import edit_problems, released_call
+from core.definitions.calls import OBJECT_SCHEMA, amount_problems, call_digest, edit_problems, released_call
 from core.identity.groups import normalise_principal, principals_of
 from core.identity.permissions import Action, check
 from core.identity.verified import identity_of
@@ -185,8 +185,9 @@ def _validated_decision(
         answer["approved_amount"] = edited_amount if edited_amount is not None and not problems else cap
         data["approved_amount"] = answer["approved_amount"]
     problems += schema_problems(approval.response_schema, answer)
-    if cap is not None and not problems and float(answer["approved_amount"]) > cap:
-        problems = [f"approved_amount: {answer['approved_amount']} is more than the {cap:g} allowed so far"]
+    if budget and "approved_amount" in answer and not problems:
+        # Whatever the answer's schema says (a custom one may not mention it).
+        problems = amount_problems("approved_amount", answer["approved_amount"], cap)
     if (
         not problems
         and edited_amount is not None
@@ -196,13 +197,44 @@ def _validated_decision(
             f"arguments.{amount_argument}: {edited_amount} disagrees with "
             f"approved_amount {answer['approved_amount']}; give one amount"
         ]
+    released = None
+    if not problems and call is not None:
+        released = _released_by(call, config, budget, edit.get("arguments"), answer.get("approved_amount"))
+        edited = {**call["arguments"], **(edit.get("arguments") or {})}
+        if amount_argument and released["arguments"].get(amount_argument) != edited.get(amount_argument):
+            # The amount set into the call must suit the tool too (an integer argument, a minimum).
+            problems = [
+                f"approved_amount: {call['tool']} does not take it: {problem}"
+                for problem in schema_problems(
+                    call.get("input_schema") or OBJECT_SCHEMA, released["arguments"]
+                )
+            ]
     if problems:
         raise InvalidResponse(problems)
     if cap is not None and float(answer["approved_amount"]) < cap:
         return "modify"
-    if call is not None and edit and released_call(call, edit.get("arguments"))["digest"] != call["digest"]:
-        return "modify"
+    if call is not None and released is not None:
+        if released["digest"] != call["digest"]:
+            return "modify"
+        if decision == "modify" and not set(answer) - {"approved_amount"}:
+            return "approve"  # "with changes" that change nothing: the call as shown is approved
     return decision
+
+
+def _released_by(
+    call: dict[str, Any],
+    config: ApprovalConfig,
+    budget: bool,
+    changes: dict[str, Any] | None,
+    approved_amount: Any,
+) -> dict[str, Any]:
+    """The call one approving vote approves: its edit, with its amount for a budget."""
+    return released_call(
+        call,
+        changes,
+        amount_argument=config.amount_argument if budget else None,
+        approved_amount=float(approved_amount) if budget and approved_amount is not None else None,
+    )
 
 
 def _budget_cap(approval: ApprovalRequest) -> float | None:
@@ -235,19 +267,54 @@ def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, 
     if rejecting and config.reject_decides:
         decide(session, approval, "rejected", actor, {"comment": rejecting[-1].comment})
         return
-    if len(approving) >= approval.threshold:
-        _pass_level(session, approval, config, approving, actor)
+    agreeing = _agreeing(approval, config, approving)
+    if len(agreeing) >= approval.threshold:
+        _pass_level(session, approval, config, agreeing, actor)
         return
-    if rejecting:
+    if rejecting or len(agreeing) < len(approving):
         potential = potential_voters(session, approval) - {v.approver for v in votes}
-        if len(approving) + len(potential) < approval.threshold:
+        if len(agreeing) + len(potential) < approval.threshold:
+            reason = "threshold unreachable"
+            if len(agreeing) < len(approving):
+                reason += (
+                    f": no call was approved by {approval.threshold} approvers "
+                    "(they approved different calls)"
+                )
             decide(
                 session,
                 approval,
                 "rejected",
                 actor,
-                {"comment": rejecting[-1].comment, "reason": "threshold unreachable"},
+                {"comment": rejecting[-1].comment if rejecting else "", "reason": reason},
             )
+
+
+def _agreeing(
+    approval: ApprovalRequest, config: ApprovalConfig, approving: list[ApprovalResponse]
+) -> list[ApprovalResponse]:
+    """The largest set of approving votes that approved one and the same call (the
+    newest vote's set when two are as large), in the order cast.
+
+    A level that needs several approvers releases a call only when that many
+    approved it: one approver's edit is not run on another's approval of the
+    original. A budget's votes agree when they differ only in the amount (each
+    allows up to its own; the lowest is released). Without a guarded call, every
+    approving vote agrees.
+    """
+    call = current_call(approval)
+    if call is None:
+        return approving
+    budget = approval.approval_type == "budget"
+    groups: dict[str, list[ApprovalResponse]] = {}
+    for vote in approving:
+        released = _released_by(
+            call, config, budget, vote.data.get("arguments"), vote.data.get("approved_amount")
+        )
+        arguments = dict(released["arguments"])
+        if budget:
+            arguments.pop(config.amount_argument, None)
+        groups.setdefault(call_digest(released["tool"], arguments), []).append(vote)
+    return max(reversed(groups.values()), key=len, default=[])
 
 
 def _pass_level(

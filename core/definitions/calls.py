@@ -19,6 +19,7 @@ import json
 import math
 import typing
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pydantic
@@ -43,11 +44,32 @@ def call_digest(tool: str, arguments: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json({"tool": tool, "arguments": arguments}).encode("utf-8")).hexdigest()
 
 
+def as_stored(value: Any) -> Any:
+    """``value`` with its numbers as a JSONB column gives them back, so a call's digest
+    holds after the round trip on both databases: PostgreSQL keeps a number as a
+    decimal and prints it without an exponent and without a sign on zero, so a float
+    Python writes as ``2e+16`` comes back as the integer 20000000000000000 and
+    ``-0.0`` as ``0.0`` (the same values: the digest is of what is stored)."""
+    if isinstance(value, float):
+        if value == 0:
+            return 0.0
+        text = repr(value)
+        if "e" in text and value.is_integer():
+            return int(Decimal(text))  # the number as written, not the float's binary value
+        return value
+    if isinstance(value, dict):
+        return {key: as_stored(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_stored(item) for item in value]
+    return value
+
+
 def make_call(
     tool: str, arguments: dict[str, Any], input_schema: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A call as stored with a request: tool, arguments, digest, input schema."""
-    arguments = json.loads(canonical_json(arguments))  # plain JSON, as the row will hold it
+    # Plain JSON, as the row will hold it and give it back.
+    arguments = as_stored(json.loads(canonical_json(arguments)))
     call: dict[str, Any] = {"tool": tool, "arguments": arguments, "digest": call_digest(tool, arguments)}
     if input_schema is not None:
         call["input_schema"] = input_schema
@@ -143,11 +165,35 @@ def smolagents_input_schema(inputs: dict[str, dict[str, Any]]) -> dict[str, Any]
 # -- edits and releases -----------------------------------------------------------------
 
 
-def _finite_number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a JSON number a float can hold (not a bool,
+    not a string, not NaN or infinite, not an integer beyond a float's range)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
     return number if math.isfinite(number) else None
+
+
+def amount_problems(name: str, value: Any, cap: float | None) -> list[str]:
+    """Why ``value`` cannot be a budget's approved amount: a positive finite number,
+    at most ``cap`` (an approver may only lower it). Checked whatever the request's
+    answer schema says (a custom one may say nothing of it)."""
+    amount = finite_number(value)
+    if amount is None:
+        return [f"{name}: must be a number (got {_shown(value)})"]
+    if amount <= 0:
+        return [f"{name}: must be more than 0 (got {_shown(value)})"]
+    if cap is not None and amount > cap:
+        return [f"{name}: {_shown(value)} is more than the {cap:g} requested; an approver may only lower it"]
+    return []
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, int | float) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def edit_problems(
@@ -191,14 +237,7 @@ def edit_problems(
         for p in schema_problems(schema, edited)
     )
     if amount_argument is not None and amount_argument in changes and not problems:
-        amount = _finite_number(changes[amount_argument])
-        if amount is None or amount <= 0:
-            problems.append(f"arguments.{amount_argument}: must be a positive finite number")
-        elif cap is not None and amount > cap:
-            problems.append(
-                f"arguments.{amount_argument}: {changes[amount_argument]:g} is more "
-                f"than the {cap:g} requested; an approver may only lower it"
-            )
+        problems.extend(amount_problems(f"arguments.{amount_argument}", changes[amount_argument], cap))
     return problems
 
 
@@ -212,7 +251,7 @@ def released_call(
     """The call a decision releases: ``call`` with ``changes`` and the approved amount applied."""
     arguments = {**call["arguments"], **(changes or {})}
     if amount_argument is not None and approved_amount is not None:
-        current = _finite_number(arguments.get(amount_argument))
+        current = finite_number(arguments.get(amount_argument))
         if current is None or approved_amount < current:
             arguments[amount_argument] = _as_given(approved_amount, arguments.get(amount_argument))
     return make_call(call["tool"], arguments, call.get("input_schema"))
@@ -234,10 +273,13 @@ def call_diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, A
 
 __all__ = [
     "DEFAULT_AMOUNT_ARGUMENT",
+    "amount_problems",
+    "as_stored",
     "call_diff",
     "call_digest",
     "canonical_json",
     "edit_problems",
+    "finite_number",
     "function_input_schema",
     "make_call",
     "released_call",
