@@ -108,3 +108,28 @@ def test_tokens_cli_prints_once_stores_a_hash_and_revokes(
     with pytest.raises(SystemExit) as exit_info:
         main(["tokens", "revoke", "9999"])
     assert exit_info.value.code == 3 and "No API token has the id 9999" in capsys.readouterr().err
+
+
+def test_metrics_need_the_bearer_token_once_one_is_set(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The approval analytics name approvers: a gateway facing the internet hides them.
+    monkeypatch.setenv("COUNTERSIGN_METRICS_TOKEN", "scrape-7f3a")
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic scrape-7f3a"}):
+        response = client.get("/metrics", headers=headers)
+        assert response.status_code == 401, headers
+        assert "COUNTERSIGN_METRICS_TOKEN" in response.json()["message"]
+        assert "countersign_" not in response.text
+    response = client.get("/metrics", headers={"Authorization": "Bearer scrape-7f3a"})
+    assert response.status_code == 200
+    assert "countersign_workflows" in response.text
+
+
+def test_metrics_are_refused_in_production_until_a_token_is_set(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_ENV", "production")
+    monkeypatch.delenv("COUNTERSIGN_METRICS_TOKEN", raising=False)
+    response = client.get("/metrics")
+    assert response.status_code == 403
+    assert "COUNTERSIGN_METRICS_TOKEN" in response.json()["message"]
