@@ -24,6 +24,7 @@ RuleId = Annotated[int, Path(ge=1, le=2**62, description="A standing rule's id."
 Days = Field(
     gt=0,
     le=standing_rules.MAX_DAYS,
+    allow_inf_nan=False,
     description=f"How long it lasts, from now (at most {standing_rules.MAX_DAYS}).",
 )
 Condition = Field(
@@ -53,7 +54,7 @@ class RuleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     condition: str | None = Field(default=None, min_length=1, max_length=1000)
-    days: float | None = Field(default=None, gt=0, le=standing_rules.MAX_DAYS)
+    days: float | None = Field(default=None, gt=0, le=standing_rules.MAX_DAYS, allow_inf_nan=False)
     workflow_name: str | None = WorkflowName
     note: str | None = Field(default=None, max_length=2000)
 

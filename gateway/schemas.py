@@ -68,6 +68,7 @@ class Answer(_Strict):
         default=None,
         gt=0,
         le=90,
+        allow_inf_nan=False,
         description=(
             "Approve, and allow calls like this for this many days: a standing rule for the call's "
             "tool in this request's tenant and workflow (needs policies:manage; docs/policy.md)."

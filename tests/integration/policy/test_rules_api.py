@@ -149,3 +149,15 @@ def test_a_tenants_admin_sees_and_changes_only_their_tenants_rules(db: Database,
     assert client.patch(f"/api/rules/{rule['id']}", headers=globex, json={"days": 90}).status_code == 404
     assert client.post(f"/api/rules/{rule['id']}/revoke", headers=globex).status_code == 404
     assert [r["state"] for r in client.get("/api/rules", headers=acme).json()] == ["active"]
+
+
+@pytest.mark.parametrize("days", ["NaN", "Infinity", "-Infinity"])
+def test_a_rule_lasting_a_non_finite_number_of_days_is_refused_in_words(
+    db: Database, client: TestClient, days: str
+) -> None:
+    body = f'{{"tool": "pay", "condition": "True", "days": {days}}}'
+    headers = {**token_for(db, ADMIN, role="admin"), "Content-Type": "application/json"}
+    made = client.post("/api/rules", headers=headers, content=body)
+    assert made.status_code == 422, made.text
+    assert "finite number" in made.text, made.text  # not "less than or equal to 90" for NaN
+    assert client.get("/api/rules", headers=headers).json() == []
