@@ -48,6 +48,7 @@ from core.approvals.engine import ApprovalEngine
 from core.approvals.links import approval_link, link_token_spent, read_link_token, respond_with_link
 from core.approvals.once import check_issued_for
 from core.approvals.presentation import RequestView, needs_fields, plain, request_view
+from core.approvals.voting import after_vote
 from core.base.errors import CountersignError, InvalidResponse, LinkUsed
 from core.identity import user_tenant
 from gateway.auth import database
@@ -289,8 +290,7 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
     if decided.approval_type == "budget" and decided.status in ("approved", "modified"):
         amount = _view(request, decided).amount_text
         message += f" Approved amount: {amount}." if amount else ""
-    if decided.status == "pending":
-        message += " The request is waiting for other approvers."
+    message += after_vote(decided, (decision or claims.decision) != "reject")
     return page(
         "result.html", heading="Thank you", message=message, error=False, link=approval_link(decided.id)
     )

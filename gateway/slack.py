@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from core.approvals.engine import ApprovalEngine
 from core.approvals.links import approval_link
 from core.approvals.once import once_key, respond_once
+from core.approvals.voting import after_vote
 from core.base.errors import (
     ConfigurationError,
     CountersignError,
@@ -206,9 +207,7 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
     except CountersignError as exc:
         return SlackReply(inert(str(exc)), False, response_url)
     verb = "approved" if decision == "approve" else "rejected"
-    text = f"You {verb} “{inert(approval.title)}”."
-    if approval.status == "pending":
-        text += " The request is waiting for other approvers."
+    text = f"You {verb} “{inert(approval.title)}”." + inert(after_vote(approval, decision == "approve"))
     log.info("slack.decided", approval_id=approval_id, approver=email, decision=decision)
     return SlackReply(text, True, response_url)
 

@@ -19,6 +19,7 @@ from core.approvals.engine import ApprovalEngine
 from core.approvals.inbox import is_asked
 from core.approvals.once import check_issued_for, once_key, respond_once
 from core.approvals.presentation import RequestView, request_view
+from core.approvals.voting import after_vote
 from core.base.errors import (
     ApprovalClosed,
     CountersignError,
@@ -206,8 +207,7 @@ def handle_submission(db: Database, payload: dict[str, Any]) -> SlackReply:
     text = f"You approved “{inert(decided.title)}”" + (" with changes." if decision == "modify" else ".")
     if allow_days is not None:
         text += f" Calls like this are allowed for {allow_days:g} days."
-    if decided.status == "pending":
-        text += " The request is waiting for other approvers."
+    text += inert(after_vote(decided, True))
     return SlackReply(text, True, None, ack={"response_action": "update", "view": _done_view(text)})
 
 

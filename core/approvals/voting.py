@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["DECISIONS", "check_vote", "record_response"]
+__all__ = ["DECISIONS", "after_vote", "check_vote", "record_response"]
 
 
 DECISIONS = ("approve", "reject", "modify")
@@ -106,6 +106,19 @@ def record_response(
 
 
 _EDIT_KEYS = ("tool", "arguments")
+
+
+def after_vote(approval: ApprovalRequest, approving: bool) -> str:
+    """What became of the request once a vote was recorded, as the sentence every channel
+    appends to "You approved ..." (empty when the vote's own words say it all): an
+    approval can leave it waiting, or end it rejected when no call can reach the
+    threshold any more (votes for different calls, ``_tally``)."""
+    if approval.status == "pending":
+        return " The request is waiting for other approvers."
+    if approving and approval.status == "rejected":
+        reason = (approval.decision_data or {}).get("reason") or "too few approvers are left"
+        return f" The request is now rejected ({reason}); nothing runs."
+    return ""
 
 
 def check_vote(
