@@ -57,7 +57,8 @@ if chosen:
 
 if allowed(db, user.email, Action.WORKFLOWS_START):
     st.header("Start a workflow")
-    template_tab, paste_tab = st.tabs(["From a template", "From JSON or YAML"])
+    # Keyed: a refusal redraws the page, and the open tab must stay open to show it.
+    template_tab, paste_tab = st.tabs(["From a template", "From JSON or YAML"], key="workflows.start_tabs")
     with template_tab:
         start_from_template(db, user.email)
     with paste_tab:
