@@ -28,9 +28,10 @@ def workflow_start(
     from core.engine import workflows as ops
     from core.engine.tools import default_registry
 
-    definition = load_definition_file(file)
     input_data = parse_json(input, "--input")
     db = open_database()  # loads the tool modules, as a runner does
+    # Unknown tools are refused with every other problem of the definition, in one message.
+    definition = load_definition_file(file, tools=default_registry)
     workflow = ops.create_workflow(
         db, definition, name=name, input_data=input_data, created_by=actor, tools=default_registry
     )
@@ -44,17 +45,23 @@ def workflow_validate(
         str | None, typer.Option("--as", help="Who would start it (checks that someone else can approve).")
     ] = None,
 ) -> None:
-    """Check a definition without starting it; unknown tools are warnings here."""
+    """Check a definition without starting it; unknown tools are warnings here (this
+    process may not load the runners' tool modules), named among the problems of a
+    definition that is refused anyway."""
     from core.base.errors import DefinitionError
-    from core.definitions.definition_text import load_definition_file
-    from core.definitions.workflow import unanswerable_approvals, unregistered_tools
-
-    definition = load_definition_file(file)
-    if actor and (problems := unanswerable_approvals(definition, actor)):
-        raise DefinitionError(problems)
+    from core.definitions.definition_text import read_definition_file
+    from core.definitions.workflow import parse_definition, unanswerable_approvals, unregistered_tools
     from core.runtime import load_tools
 
-    for warning in unregistered_tools(definition, load_tools()):
+    data = read_definition_file(file)
+    unknown = unregistered_tools(data, load_tools())
+    try:
+        definition = parse_definition(data)
+    except DefinitionError as exc:
+        raise DefinitionError(list(dict.fromkeys([*exc.problems, *unknown]))) from None
+    if actor and (problems := unanswerable_approvals(definition, actor)):
+        raise DefinitionError([*problems, *unknown])
+    for warning in unknown:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"valid: {len(definition.steps)} steps")
 

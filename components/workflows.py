@@ -133,7 +133,8 @@ def start_from_text(db: Database, actor: str) -> None:
         st.error("Paste a workflow definition first.")
         return
     try:
-        definition = load_definition_text(text)
+        # The runners' tools are known here: an unknown one is named with every other problem.
+        definition = load_definition_text(text, tools=default_registry)
     except DefinitionError as exc:
         show_error(exc)
         return

@@ -6,6 +6,7 @@ is parsed (its size, how deep its brackets nest; YAML without aliases, so no
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,13 @@ from core.base.errors import DefinitionError
 from core.definitions.limits import MAX_DEFINITION_BYTES
 from core.definitions.workflow import WorkflowDefinition, parse_definition
 
-__all__ = ["MAX_TEXT_NESTING", "load_definition_file", "load_definition_text"]
+__all__ = [
+    "MAX_TEXT_NESTING",
+    "load_definition_file",
+    "load_definition_text",
+    "read_definition_file",
+    "read_definition_text",
+]
 
 
 # Brackets nested deeper than this are refused before a parser recurses into
@@ -48,8 +55,32 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def load_definition_text(text: str) -> WorkflowDefinition:
-    """Parse JSON or YAML text (JSON is YAML, but JSON errors read better)."""
+def _where(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's refusal as "line 4, column 3: <problem> (<context> at line 3, column 3)",
+    without its ``in "<unicode string>"`` and the echoed source lines."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return str(exc)
+    mark, problem = exc.problem_mark, exc.problem or "cannot be read"
+    text = f"{_where(mark)}: {problem}" if mark is not None else problem
+    if exc.context:
+        at = exc.context_mark
+        same = at is not None and mark is not None and (at.line, at.column) == (mark.line, mark.column)
+        text += f" ({exc.context}" + (f" at {_where(at)}" if at is not None and not same else "") + ")"
+    return text
+
+
+def load_definition_text(text: str, *, tools: Container[str] | None = None) -> WorkflowDefinition:
+    """Parse JSON or YAML text (JSON is YAML, but JSON errors read better) and validate
+    it (``parse_definition``: with ``tools``, unknown tools are among the problems)."""
+    return parse_definition(read_definition_text(text), tools=tools)
+
+
+def read_definition_text(text: str) -> Any:
+    """JSON or YAML text as data, bounded before it is parsed; not yet validated."""
     if len(text) > MAX_DEFINITION_BYTES:
         raise DefinitionError(
             [f"(definition): {len(text):,} characters, more than the {MAX_DEFINITION_BYTES:,} allowed"]
@@ -62,16 +93,21 @@ def load_definition_text(text: str) -> WorkflowDefinition:
     except json.JSONDecodeError as exc:
         raise DefinitionError([f"(definition): not valid JSON: {exc}"]) from None
     except yaml.YAMLError as exc:
-        raise DefinitionError([f"(definition): not valid YAML: {exc}"]) from None
+        raise DefinitionError([f"(definition): not valid YAML: {_yaml_problem(exc)}"]) from None
     except RecursionError:
         raise DefinitionError(["(definition): nested too deeply to read (the limit is 64 levels)"]) from None
-    return parse_definition(data)
+    return data
 
 
-def load_definition_file(path: str | Path) -> WorkflowDefinition:
+def load_definition_file(path: str | Path, *, tools: Container[str] | None = None) -> WorkflowDefinition:
+    return parse_definition(read_definition_file(path), tools=tools)
+
+
+def read_definition_file(path: str | Path) -> Any:
+    """A definition file's JSON or YAML as data (``read_definition_text``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DefinitionError([f"(file): cannot read {path}: {exc.strerror}"]) from None
-    return load_definition_text(text)
+    return read_definition_text(text)

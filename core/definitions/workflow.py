@@ -297,22 +297,37 @@ def named_people(definition: WorkflowDefinition) -> list[tuple[str, str]]:
     return named
 
 
-def unregistered_tools(definition: WorkflowDefinition, registered: Container[str]) -> list[str]:
+def unregistered_tools(definition: WorkflowDefinition | Any, registered: Container[str]) -> list[str]:
     """Tools a definition names (``tool``, ``compensate``, a ``plan``'s calls, an inline
-    agent's ``tools`` and ``held_tools``) that ``registered`` does not hold, by path."""
+    agent's ``tools`` and ``held_tools``) that ``registered`` does not hold, by path.
+
+    ``definition`` may be a parsed one or the raw data (a refused definition's tools
+    are named with its other problems); what is not in a step's shape is passed over.
+    """
+    if isinstance(definition, WorkflowDefinition):
+        definition = definition_dict(definition)
+    steps = definition.get("steps") if isinstance(definition, dict) else None
     problems = []
-    for index, step in enumerate(definition.steps):
-        named: list[tuple[str, Any]] = [("tool", step.tool)]
-        if step.compensate is not None:
-            named.append(("compensate.tool", step.compensate.tool))
-        named += [(f"plan[{n}].tool", call.get("tool")) for n, call in enumerate(step.plan or [])]
-        if isinstance(step.agent, dict):
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict):
+            continue
+        compensate = step.get("compensate")  # a tool's name, or {tool, args}
+        named: list[tuple[str, Any]] = [
+            ("tool", step.get("tool")),
+            ("compensate.tool", compensate.get("tool") if isinstance(compensate, dict) else compensate),
+        ]
+        plan = step.get("plan")
+        for n, call in enumerate(plan if isinstance(plan, list) else []):
+            named.append((f"plan[{n}].tool", call.get("tool") if isinstance(call, dict) else None))
+        agent = step.get("agent")
+        if isinstance(agent, dict):
             for key in ("tools", "held_tools"):
-                for n, item in enumerate(step.agent.get(key) or []):
+                items = agent.get(key)
+                for n, item in enumerate(items if isinstance(items, list) else []):
                     name = item.get("name") if isinstance(item, dict) else item
                     named.append((f"agent.{key}[{n}]", name))
         for where, name in named:
-            if isinstance(name, str) and name not in registered and name not in _BUILTIN_TOOLS:
+            if isinstance(name, str) and name and name not in registered and name not in _BUILTIN_TOOLS:
                 problems.append(
                     f"steps[{index}].{where}: no tool is registered as {name!r} in "
                     "this process (COUNTERSIGN_TOOL_MODULES)"
@@ -359,8 +374,10 @@ def _format_error(error: dict[str, Any]) -> str:
     return f"{error_path(tuple(loc))}: {message}"
 
 
-def parse_definition(data: Any) -> WorkflowDefinition:
-    """Validate a definition already parsed from JSON/YAML."""
+def parse_definition(data: Any, *, tools: Container[str] | None = None) -> WorkflowDefinition:
+    """Validate a definition already parsed from JSON/YAML; with ``tools`` (the names the
+    runners know), a tool it names that is not among them is one more problem, listed
+    with all the others."""
     if not isinstance(data, dict):
         raise DefinitionError(["(definition): must be a mapping with a steps list"])
     if deep := too_deep(data, "(definition)"):
@@ -382,6 +399,8 @@ def parse_definition(data: Any) -> WorkflowDefinition:
     except ValidationError as exc:
         problems.extend(_format_error(dict(e)) for e in exc.errors())
     problems.extend(_semantic_problems(data))
+    if tools is not None:
+        problems.extend(unregistered_tools(data, tools))
     problems.extend(unstorable(data))
     if problems or definition is None:
         raise DefinitionError(list(dict.fromkeys(problems)))

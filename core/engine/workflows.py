@@ -81,11 +81,11 @@ def create_workflow(
             # transaction, committed by its pipeline's Sync (core.engine.pipelined).
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         own = check(session, created_by, Action.WORKFLOWS_START).tenant
-        if not isinstance(definition, WorkflowDefinition):
-            definition = parse_definition(definition)
+        if not isinstance(definition, WorkflowDefinition):  # unknown tools listed with the rest
+            definition = parse_definition(definition, tools=tools)
+        elif tools is not None and (problems := unregistered_tools(definition, tools)):
+            raise DefinitionError(problems + unanswerable_approvals(definition, created_by))
         if problems := unanswerable_approvals(definition, created_by):
-            raise DefinitionError(problems)
-        if tools is not None and (problems := unregistered_tools(definition, tools)):
             raise DefinitionError(problems)
         input_data = dict(input_data or {})
         if problems := unstorable({"input": input_data, "name": name, "description": description}):

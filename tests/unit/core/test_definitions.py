@@ -379,3 +379,38 @@ def test_step_index_finds_names() -> None:
     assert definition.step_index("b") == 1
     with pytest.raises(KeyError):
         definition.step_index("zzz")
+
+
+def test_one_refusal_names_unknown_tools_with_every_other_problem() -> None:
+    data = {
+        "steps": [
+            {"name": "pay", "type": "tool", "tool": "nope_tool", "compensate": "undo_nope"},
+            {"name": "ask", "type": "approval", "approval_config": {"type": "vote"}},
+            {"name": "pay", "type": "task", "agent": {"tools": ["web_search", {"name": "ghost"}]}},
+        ]
+    }
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(data, tools={"web_search"})
+    problems = caught.value.problems
+    assert "steps[1].approval_config.type: must be one of binary, form, budget" in problems
+    assert "steps[2].name: duplicate step name 'pay' (also steps[0])" in problems
+    unknown = [p for p in problems if "no tool is registered" in p]
+    assert [p.split(":")[0] for p in unknown] == [
+        "steps[0].tool",
+        "steps[0].compensate.tool",
+        "steps[2].agent.tools[1]",
+    ]
+    assert "'nope_tool'" in unknown[0]
+    # Without ``tools`` the names are not checked; with all of them known it is valid.
+    assert not any("no tool" in p for p in problems_of(data))
+    fixed = {"steps": [{"name": "pay", "type": "tool", "tool": "nope_tool", "compensate": "undo_nope"}]}
+    assert parse_definition(fixed, tools={"nope_tool", "undo_nope"}).steps[0].tool == "nope_tool"
+
+
+def test_yaml_refusal_names_line_and_column_without_pyyaml_internals() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition_text("name: UT\nsteps:\n  - name: s\n  type: tool\n")
+    (problem,) = caught.value.problems
+    assert problem.startswith("(definition): not valid YAML: line 4, column 3: expected <block end>")
+    assert "while parsing a block collection at line 3, column 3" in problem
+    assert "<unicode string>" not in problem and "^" not in problem
