@@ -47,6 +47,8 @@ def budget_schema(amount: float | None, currency: str) -> dict[str, Any]:
         "exclusiveMinimum": 0,
         "title": f"Approved amount ({currency})",
         "description": "Approve the requested amount or a lower one.",
+        # An amount of money: errors say it with cents and the currency (core.base.schema_words).
+        "x-currency": currency,
     }
     if amount is not None:
         approved["maximum"] = amount

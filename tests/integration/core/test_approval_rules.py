@@ -140,7 +140,10 @@ def test_budget_full_amount_approved_and_lower_amount_modified(db: Database) -> 
     assert (decided.status, decided.decision_data) == ("modified", {"approved_amount": 42000})
     assert votes(db, lower.id)[0].decision == "modify"
     over = ask(db, "budget", context_data=context)
-    with pytest.raises(InvalidResponse, match="greater than the maximum"):
+    with pytest.raises(
+        InvalidResponse,
+        match="approved_amount: 60,000.00 is more than the 50,000.00 USD requested; you may only lower it",
+    ):
         engine.respond_to_approval(over.id, BOSS, "approve", {"approved_amount": 60000})
 
 

@@ -173,7 +173,10 @@ def test_a_raised_budget_is_refused_under_the_amount_field(
     form.update(approved_amount="13000", decision="approve")
     refused = client.post(CONFIRM, data=form)
     assert refused.status_code == 422
-    assert 'class="field-error">13000 is greater than the maximum of 12500' in refused.text
+    assert (
+        'class="field-error">13,000.00 is more than the 12,500.00 USD requested; you may only lower it'
+        in refused.text
+    )
     run(db, registry)
     assert calls.of("pay") == []
 

@@ -149,12 +149,19 @@ def test_budget_schema_prefills_the_requested_amount_within_bounds() -> None:
     form.at.number_input(key="f.approved_amount").set_value(60000.0)
     assert form.submit() is None
     assert form.errors_under("f.approved_amount") == [
-        "Approved amount (USD): 60000.0 is greater than the maximum of 50000"
+        "Approved amount (USD): 60,000.00 is more than the 50,000.00 USD requested; you may only lower it"
     ]
     form.at.number_input(key="f.approved_amount").set_value(0.0)
     assert form.submit() is None
+    assert form.errors_under("f.approved_amount") == ["Approved amount (USD): must be more than 0"]
+    form.at.number_input(key="f.approved_amount").set_value(-5.0)
+    assert form.submit() is None
+    assert form.errors_under("f.approved_amount") == ["Approved amount (USD): must be more than 0"]
+    form.at.number_input(key="f.approved_amount").set_value(1e20)
+    assert form.submit() is None
     assert form.errors_under("f.approved_amount") == [
-        "Approved amount (USD): 0.0 is less than or equal to the minimum of 0"
+        "Approved amount (USD): 100,000,000,000,000,000,000.00 is more than the 50,000.00 USD "
+        "requested; you may only lower it"
     ]
     form.at.number_input(key="f.approved_amount").set_value(1200.5)
     assert form.submit() == {"approved_amount": 1200.5}
@@ -314,7 +321,7 @@ def test_number_out_of_bounds_is_refused_with_the_field_named() -> None:
     assert share.help == "Must be less than 5."
     share.set_value(5.0)
     assert form.submit() is None
-    assert form.errors_under("f.share") == ["Share: 5.0 is greater than or equal to the maximum of 5"]
+    assert form.errors_under("f.share") == ["Share: must be less than 5"]
     form.at.number_input(key="f.share").set_value(4.5)
     assert form.submit() == {"share": 4.5}
 

@@ -86,11 +86,10 @@ def test_budget_schema_caps_the_amount_at_the_request() -> None:
     assert "EUR" in amount["title"]
     assert schema_problems(schema, {"approved_amount": 20000}) == []
     assert schema_problems(schema, {"approved_amount": 60000}) == [
-        "approved_amount: 60000 is greater than the maximum of 50000.0"
+        "approved_amount: 60,000.00 is more than the 50,000.00 EUR requested; you may only lower it"
     ]
-    assert schema_problems(schema, {"approved_amount": 0}) == [
-        "approved_amount: 0 is less than or equal to the minimum of 0"
-    ]
+    assert schema_problems(schema, {"approved_amount": 0}) == ["approved_amount: must be more than 0"]
+    assert schema_problems(schema, {"approved_amount": -5.0}) == ["approved_amount: must be more than 0"]
 
 
 def test_binary_answers_are_any_object() -> None:
