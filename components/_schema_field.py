@@ -8,6 +8,8 @@ from typing import Any
 
 import streamlit as st
 
+from components.text import md, md_lines
+
 
 class _Missing:
     def __repr__(self) -> str:
@@ -56,21 +58,24 @@ class Field:
         return ".".join(str(p) for p in path) or "value"
 
     def heading(self) -> str:
-        """The label as Markdown for a group (object or rows) heading."""
-        title = self.title().replace("*", "\\*").replace("_", "\\_")
-        return f"**{title}**" + (" \\*" if self.required and self.marker else "")
+        """The label as Markdown for a group (object or rows) heading; the schema's title
+        (anyone's text) shown as written (``components.text.md``)."""
+        return f"**{md(self.title())}**" + (" \\*" if self.required and self.marker else "")
 
     def title(self) -> str:
         schema = self.schema if isinstance(self.schema, dict) else {}
         return str(self.ui.get("ui:title") or schema.get("title") or self.name)
 
     def label(self) -> str:
-        return self.title() + (" *" if self.required and self.marker else "")
+        """A widget's label: Streamlit renders a Markdown subset (maths too) in it, so the
+        title is escaped; ``title()`` is the plain text."""
+        return md(self.title()) + (" *" if self.required and self.marker else "")
 
     def help(self) -> str | None:
+        """The description as Markdown for a tooltip or caption, shown as written."""
         schema = self.schema if isinstance(self.schema, dict) else {}
         text = self.ui.get("ui:help") or self.ui.get("ui:description") or schema.get("description")
-        return str(text) if text else None
+        return md_lines(text) if text else None
 
     def disabled(self) -> bool:
         schema = self.schema if isinstance(self.schema, dict) else {}

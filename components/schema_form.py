@@ -34,6 +34,7 @@ from jsonschema.validators import validator_for
 
 from components._schema_field import MISSING, Context, Field
 from components._schema_widgets import draw
+from components.text import md
 from core.base.schema_words import in_words
 
 __all__ = ["Fields", "form_problems", "schema_defect", "schema_fields", "schema_form"]
@@ -130,7 +131,7 @@ def _place(ctx: Context, problems: list[tuple[tuple[Any, ...], str]]) -> None:
             at = at[:-1]
         slot = ctx.slots.get(at)
         if slot is None:
-            st.error(message)
+            st.error(md(message))
             continue
         rest = ".".join(str(p) for p in path[len(at) :])
         name = f"{slot.label} › {rest}" if rest else slot.label
@@ -140,7 +141,7 @@ def _place(ctx: Context, problems: list[tuple[tuple[Any, ...], str]]) -> None:
     for at, texts in by_slot.items():
         with ctx.slots[at].placeholder.container():
             for text in texts:
-                st.error(text)
+                st.error(md(text))  # the field's title and the typed value, as written
 
 
 def _forget_other_forms(key: str, schema: Any, ui_schema: Any, value: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from typing import Any
@@ -62,8 +63,9 @@ class Form:
     def widget_keys(self) -> list[str]:
         return [n.key for n in flatten(self.at.main) if isinstance(n, Widget) and n.key]
 
-    def errors_under(self, key: str) -> list[str]:
-        """The errors drawn between widget ``key`` and the next widget."""
+    def errors_under(self, key: str, *, markdown: bool = False) -> list[str]:
+        """The errors drawn between widget ``key`` and the next widget, as a reader sees
+        them (Markdown's escapes undone), or with ``markdown`` as drawn."""
         nodes = [n for n in flatten(self.at.main) if isinstance(n, Element)]
         start = next(i for i, n in enumerate(nodes) if isinstance(n, Widget) and n.key == key)
         found = []
@@ -71,8 +73,12 @@ class Form:
             if isinstance(node, Widget):
                 break
             if node.type == "error":
-                found.append(node.value)
+                found.append(node.value if markdown else _unescaped(node.value))
         return found
+
+
+def _unescaped(markdown: str) -> str:
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
 
 
 # --- the seed's form, budget and binary approvals (as core builds them) -----------------
@@ -890,3 +896,60 @@ def test_a_pattern_error_shows_the_description_or_an_example_not_the_regex() -> 
         "number, for example 'CHG-2041'"
     ]
     assert form.errors_under("f.po") == ["PO: '7' is not in the expected form: something like 'PO-7'"]
+
+
+HOSTILE = r"$$\color{red}{X}$$ **bold** [link](http://127.0.0.1/) _it_ <b>b</b>"
+
+
+def _shown_as(markdown: str) -> str:
+    """What a reader sees of ``markdown``: rendered (CommonMark), its text only."""
+    import html
+
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark", {"html": False}).render(markdown)
+    assert not re.search(r"<(a|img|em)\b", rendered), rendered
+    assert rendered.count("<strong>") <= 1, rendered  # a heading's own bold, no more
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).replace("\u2060", "").strip()
+
+
+def test_titles_and_descriptions_from_the_schema_are_shown_as_written() -> None:
+    schema = {
+        "type": "object",
+        "required": ["amount"],
+        "properties": {
+            "amount": {"type": "number", "title": HOSTILE, "description": HOSTILE, "maximum": 5},
+            "note": {"type": "string", "title": HOSTILE, "description": HOSTILE},
+            "group": {
+                "type": "object",
+                "title": HOSTILE,
+                "description": HOSTILE,
+                "properties": {"x": {"type": "string"}},
+            },
+            "rows": {
+                "type": "array",
+                "title": HOSTILE,
+                "description": HOSTILE,
+                "items": {"type": "object", "properties": {"y": {"type": "string"}}},
+            },
+        },
+    }
+    form = Form(schema)
+    markdown = [
+        str(w.label) for w in (form.at.number_input(key="f.amount"), form.at.text_input(key="f.note"))
+    ]
+    markdown += [
+        str(w.help) for w in (form.at.number_input(key="f.amount"), form.at.text_input(key="f.note"))
+    ]
+    markdown += [str(c.value) for c in form.at.caption] + [str(m.value) for m in form.at.markdown]
+    hostile = [m for m in markdown if "color" in m]
+    assert len(hostile) >= 8, markdown  # two labels, two tooltips, two headings, two captions
+    for text in hostile:
+        # Streamlit draws $...$ as maths: every dollar is escaped; the rest reads as written.
+        assert "$" not in text.replace("\\$", ""), text
+        assert HOSTILE in _shown_as(text), text
+    form.at.number_input(key="f.amount").set_value(9.0)
+    assert form.submit() is None
+    (error,) = form.errors_under("f.amount", markdown=True)
+    assert "$" not in error.replace("\\$", "")
+    assert _shown_as(error).startswith(HOSTILE + ": 9.0 is greater than the maximum of 5")
