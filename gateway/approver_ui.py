@@ -141,6 +141,7 @@ def build(db: Database) -> gr.Blocks:
     def show(
         approval_id: str | None, request: gr.Request
     ) -> tuple[str, str, dict[str, Any], str, float | None]:
+        """The request's details and its call's editor (the HTTP API's ``details``)."""
         user = _user(request)
         if not user:
             return "Not signed in.", "{}", {}, "", None
@@ -148,6 +149,14 @@ def build(db: Database) -> gr.Blocks:
             return (*details(db, user, approval_id), *call_editor(db, user, approval_id))
         except CountersignError as exc:
             return md(exc), "{}", {}, "", None
+
+    def show_on_page(
+        approval_id: str | None, request: gr.Request
+    ) -> tuple[str, str, dict[str, Any], str, float | None, str]:
+        """``show``, with the request the call's editor was filled for (``call_for``: a
+        click checks it, as the form's ``drawn_for``)."""
+        shown = show(approval_id, request)
+        return (*shown, approval_id or "" if shown[0] != "Not signed in." else "")
 
     def show_form(
         approval_id: str | None, request: gr.Request
@@ -202,12 +211,16 @@ def build(db: Database) -> gr.Blocks:
 
         The fields are read again from the request the form was drawn for
         (``drawn_for``), never from an earlier drawing: a click that raced the
-        drawing of another request's form is not sent, and says so."""
+        drawing of another request's form is not sent, and says so. So is one
+        that raced the filling of the call's editor and amount (``call_for``,
+        set by another event than the form's): the previous request's arguments
+        would otherwise be sent as an edit of this one's call."""
 
         def handle(
             request: gr.Request,
             approval_id: str | None,
             drawn_for: str,
+            call_for: str | None,
             arguments_json: str,
             amount: float | None,
             allow: bool,
@@ -220,7 +233,9 @@ def build(db: Database) -> gr.Blocks:
             try:
                 form = answer_form_of(db, user, approval_id) if user and approval_id else {}
                 fields = form_fields(form.get("schema"), form.get("ui"))
-                if drawn_for_another(approval_id, drawn_for, fields, values):
+                if drawn_for_another(approval_id, drawn_for, fields, values) or (
+                    approval_id and call_for != approval_id
+                ):
                     return after(approval_id, FORM_NOT_READY, request)
                 data = answer_of(fields, list(values)) if UI_DECISIONS[button] != "reject" else {}
             except CountersignError as exc:
@@ -253,6 +268,8 @@ def build(db: Database) -> gr.Blocks:
             )
             refresh = gr.Button("Refresh", elem_id="cs-refresh", scale=1)
         info = gr.Markdown(elem_id="cs-details", latex_delimiters=NO_LATEX)
+        # Which request the call's editor and the amount were filled for (by ``show``).
+        call_for = gr.Textbox(value="", visible=False)
         with gr.Row():
             # The guarded call's arguments, pre-filled: what approving releases.
             arguments = gr.Code(
@@ -324,6 +341,7 @@ def build(db: Database) -> gr.Blocks:
                         inputs=[
                             choice,
                             drawn_for,
+                            call_for,
                             arguments,
                             amount,
                             allow,
@@ -355,6 +373,14 @@ def build(db: Database) -> gr.Blocks:
         blocks.load(load, inputs=None, outputs=[who, choice], api_name="inbox")
         refresh.click(load, inputs=None, outputs=[who, choice], api_name="refresh")
         choice.change(
+            show_on_page,
+            inputs=[choice],
+            outputs=[info, editor, schema, arguments, amount, call_for],
+            api_visibility="private",
+        )
+        # The HTTP API's view of a request (scripts: /approve/gradio_api/run/details).
+        details_api = gr.Button(visible=False)
+        details_api.click(
             show, inputs=[choice], outputs=[info, editor, schema, arguments, amount], api_name="details"
         )
         choice.change(
