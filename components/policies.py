@@ -62,7 +62,7 @@ def allow_fields(hint: str) -> Allow | None:
         "Calls like this: a condition on the arguments",
         key="approval.allow_when",
         placeholder=hint,
-        help="Empty: each number at most this call's, everything else equal. "
+        help=f"Empty: {standing_rules.DEFAULT_CONDITION_WORDS}. "
         "E.g. args.amount <= 200 or args.to in ['a@x.com', 'b@x.com'].",
     )
     return Allow(float(days), when.strip() or None) if allow else None

@@ -78,8 +78,9 @@ class Answer(_Strict):
         default=None,
         max_length=1000,
         description=(
-            'The rule\'s condition (e.g. "args.amount <= 200"); by default each number at most '
-            "this call's and everything else equal."
+            'The rule\'s condition (e.g. "args.amount <= 200"); by default the same arguments and '
+            "no others; each positive number from 0 up to this call's, a negative number or 0 "
+            "exactly; everything else equal."
         ),
     )
 

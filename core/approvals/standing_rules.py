@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 # The longest a rule may last: a standing permission is reviewed at least this often.
 MAX_DAYS = 90
+# What an empty condition means (``condition_for_call``), as every channel's hint says it.
+DEFAULT_CONDITION_WORDS = (
+    "the same arguments and no others; each positive number from 0 up to this call's, "
+    "a negative number or 0 exactly; everything else equal"
+)
 RULE_ACTOR_PREFIX = "system:rule:"
 _ACTORS_TENANT: Any = object()
 
@@ -395,6 +400,7 @@ def used(rule: StandingRule) -> dict[str, Any]:
 
 
 __all__ = [
+    "DEFAULT_CONDITION_WORDS",
     "allow_offer",
     "MAX_DAYS",
     "add_rule",

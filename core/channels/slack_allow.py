@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.approvals.standing_rules import MAX_DAYS
+from core.approvals.standing_rules import DEFAULT_CONDITION_WORDS, MAX_DAYS
 
 ALLOW_BLOCK = "countersign_allow"
 ALLOW_DAYS_BLOCK = "countersign_allow_days"
@@ -76,7 +76,7 @@ def allow_blocks(hint: str, action_id: str) -> list[dict[str, Any]]:
             "block_id": ALLOW_WHEN_BLOCK,
             "optional": True,
             "label": _plain("Calls like this: a condition on the arguments"),
-            "hint": _plain("Empty: each number at most this call's, everything else equal."),
+            "hint": _plain(f"Empty: {DEFAULT_CONDITION_WORDS}."),
             "element": {
                 "type": "plain_text_input",
                 "action_id": action_id,

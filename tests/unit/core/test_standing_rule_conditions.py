@@ -86,3 +86,34 @@ def test_an_argument_named_like_a_dict_method_is_its_value() -> None:
     approved = {"items": 3, "keys": "k", "get": True}
     assert releases(condition_for_call(approved), approved)
     assert not releases(condition_for_call(approved), {**approved, "items": 4})
+
+
+def _dashboard_hint() -> str:
+    from streamlit.testing.v1 import AppTest
+
+    def app() -> None:
+        from components.policies import allow_fields
+
+        allow_fields("len(args) == 1 and 0 <= args.amount <= 100")
+
+    at = AppTest.from_function(app, default_timeout=30)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return str(at.text_input(key="approval.allow_when").help)
+
+
+def test_every_channel_says_what_an_empty_condition_allows() -> None:
+    """The dashboard's, Slack's and the REST API's words for an empty condition describe
+    ``condition_for_call``: no other argument, numbers from 0 up, a negative one exactly."""
+    from core.channels.slack_allow import allow_blocks
+    from gateway.schemas import Answer
+
+    condition = condition_for_call({"amount": 100, "refund": -5})
+    assert condition == "len(args) == 2 and 0 <= args.amount <= 100 and args.refund == -5"
+    slack = next(b["hint"]["text"] for b in allow_blocks("x", "a") if "hint" in b)
+    rest = str(Answer.model_fields["allow_when"].description)
+    for said in (_dashboard_hint(), slack, rest):
+        assert "the same arguments and no others" in said, said
+        assert "each positive number from 0 up to this call's" in said, said
+        assert "a negative number or 0 exactly" in said, said
+        assert "each number at most" not in said, said
