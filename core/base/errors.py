@@ -8,6 +8,15 @@ its default message; a specific message may be given instead. Every interface
 from __future__ import annotations
 
 
+def quoted(value: object) -> str:
+    """``value`` in single quotes for a message, as written: no Python repr escapes
+    (``It's "late"`` stays so); only what cannot be shown on one line (line breaks,
+    control characters) is written as an escape (``\\n``)."""
+    text = str(value)
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return f"'{shown}'"
+
+
 class CountersignError(Exception):
     """Countersign could not do that."""
 

@@ -30,7 +30,7 @@ class RehearsalChatModel(Model):
         conversation = [m for m in messages if message_role(m) != "system"]
         last_user = next((message_text(m) for m in reversed(conversation) if message_role(m) == "user"), "")
         text = (
-            f"{REHEARSAL_MARK} You said: {last_user!r}. "
+            f"{REHEARSAL_MARK} You said: '{last_user}'. "  # as written: no repr escapes
             f"I was given {len(conversation)} message(s) of this conversation."
         )
         return ChatMessage(role=MessageRole.ASSISTANT, content=text)

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import BigInteger, String, bindparam, select, update
 from sqlalchemy.orm import Session, defer, lazyload
 
-from core.base.errors import WorkflowNotFound
+from core.base.errors import WorkflowNotFound, quoted
 from core.definitions.workflow import Step, WorkflowDefinition
 from core.engine import finish_path, step_path
 from core.engine.step_outputs import StepOutputs, scope_of
@@ -150,7 +150,7 @@ class ExecutorBase:
             _LOCKED_WITH_RUN, {"workflow_id": str(workflow_id), "run_id": run_id}
         ).one_or_none()
         if row is None:
-            raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
+            raise WorkflowNotFound(f"No workflow has the id {quoted(workflow_id)}.")
         workflow, run = row
         chain_held(session, workflow.id)
         if workflow.lease_owner != self.runner_id:
@@ -163,7 +163,7 @@ class ExecutorBase:
         statement = _LOCKED if workflow_id in self._definitions else _LOCKED_WITH_DEFINITION
         workflow = session.scalars(statement, {"workflow_id": str(workflow_id)}).one_or_none()
         if workflow is None:
-            raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
+            raise WorkflowNotFound(f"No workflow has the id {quoted(workflow_id)}.")
         chain_held(session, workflow.id)
         if workflow.lease_owner != self.runner_id:
             raise LeaseLost(workflow_id)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, null, select
 from sqlalchemy.orm import Session
 
-from core.base.errors import ApprovalNotFound, WorkflowNotFound
+from core.base.errors import ApprovalNotFound, WorkflowNotFound, quoted
 from core.base.states import check_workflow_transition
 from core.identity import permissions
 from core.records import trail
@@ -63,7 +63,7 @@ def get_workflow(
         query = query.with_for_update()
     workflow = session.scalars(query).one_or_none()
     if workflow is None:
-        raise WorkflowNotFound(f"No workflow has the id {workflow_id!r}.")
+        raise WorkflowNotFound(f"No workflow has the id {quoted(workflow_id)}.")
     if for_update:
         trail.chain_held(session, workflow.id)
     return workflow
@@ -80,7 +80,7 @@ def get_approval(
         query = query.with_for_update()
     approval = session.scalars(query).one_or_none()
     if approval is None:
-        raise ApprovalNotFound(f"No approval request has the id {approval_id!r}.")
+        raise ApprovalNotFound(f"No approval request has the id {quoted(approval_id)}.")
     return approval
 
 

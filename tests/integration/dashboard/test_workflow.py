@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from core.engine import workflows as ops
@@ -80,6 +82,10 @@ def test_pause_and_resume_but_only_an_admin_cancels(demo_db: Database) -> None:
 def test_unknown_workflow_and_picking_a_recent_one(demo_db: Database) -> None:
     at = workflow_page("viewer@example.com", "nope")
     assert [e.value for e in at.error] == ["No workflow has the id 'nope'."]
+    quoting = workflow_page("viewer@example.com", "nope'\"<x>")
+    # Quoted as typed: no Python repr escapes (the page's Markdown escapes undone).
+    shown = [re.sub(r"\\(.)", r"\1", str(e.value)) for e in quoting.error]
+    assert shown == ["No workflow has the id 'nope'\"<x>'."]
     open_page(at, "workflow")
     workflow_id = deployment_id(demo_db)
     at.selectbox(key="workflow.pick").set_value(workflow_id).run()

@@ -38,3 +38,6 @@ def test_default_instructions_and_the_labelled_rehearsal() -> None:
     assert text.startswith(REHEARSAL_MARK)
     assert "You said: 'bye'" in text and "given 3 message(s)" in text
     assert "SECRET" not in text
+    quoting = [{"role": "user", "content": [{"type": "text", "text": 'It\'s "late"'}]}]
+    said = message_text(RehearsalChatModel().generate(quoting))
+    assert "You said: 'It's \"late\"'." in said  # as written, no repr escapes
