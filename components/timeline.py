@@ -1,5 +1,9 @@
 """The workflow timeline: a plotly figure built from step runs and events.
 
+Markers on a step's row: approval requested, each vote (who, what, through which
+channel, at which level, the comment), the decision, escalations, cancellations,
+checkpoints taken, agent steps; rollbacks on the workflow's row.
+
 A pure function (no Streamlit), so it is tested on its own. Every bar is in
 one ``go.Bar`` trace with ``base`` (start) and a length (duration): plotly
 slows down past a few thousand traces or bars, so a long history is
@@ -38,9 +42,12 @@ OTHER_COLOUR = "#607d8b"
 # Event type -> (legend name, marker symbol, colour)
 MARKERS = {
     "approval.requested": ("approval requested", "diamond-open", "#ef6c00"),
+    # One marker per vote: who (the hover's actor line), what, through which channel.
+    "approval.responded": ("vote", "circle-open", "#1565c0"),
     "approval.decided": ("approval decided", "diamond", "#ef6c00"),
     "approval.escalated": ("approval escalated", "triangle-up", "#d84315"),
     "approval.cancelled": ("approval cancelled", "diamond-x", "#757575"),
+    "checkpoint.created": ("checkpoint", "square-open", "#455a64"),
     "workflow.rolled_back": ("rollback", "x", "#6a1b9a"),
     "agent.step": ("agent step", "circle", "#00838f"),
     "agent.paused": ("agent asked a person", "hourglass", "#ef6c00"),
@@ -198,6 +205,13 @@ def _marker_detail(event: EventLike) -> str:
     if event.event_type == "approval.decided":
         after = getattr(event, "after", None) or {}
         return f"outcome: {after.get('status', 'decided')}"
+    if event.event_type == "approval.responded":
+        level = data.get("level")
+        said = f"{data.get('decision', 'answered')} via {data.get('channel') or 'an unknown channel'}"
+        said += f" (level {level + 1})" if isinstance(level, int) and level > 0 else ""
+        return said + (f": {data['comment']}" if data.get("comment") else "")
+    if event.event_type == "checkpoint.created":
+        return f"checkpoint {data.get('name', '')}"
     if event.event_type == "workflow.rolled_back":
         return f"to {data.get('checkpoint')}: {data.get('reason', '')}"
     if event.event_type == "approval.escalated":

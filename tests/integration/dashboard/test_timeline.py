@@ -124,3 +124,33 @@ def test_agent_steps_are_marked_with_their_tool_calls_tokens_and_duration() -> N
     assert list(agent.y) == ["1. confirm"]
     assert agent.customdata[0][1] == "step 1: send_confirmation; 120+30 tokens; 0.4 s"
     assert [t.name for t in figure.data].count("agent asked a person") == 1
+
+
+def test_votes_and_checkpoints_are_marked_with_who_what_and_where() -> None:
+    runs = [Run(0, "approve", "completed", T0, T0 + timedelta(minutes=5))]
+    events = [
+        Event("checkpoint.created", T0, "approve", data={"name": "before:approve"}),
+        Event(
+            "approval.responded",
+            T0 + timedelta(minutes=1),
+            "approve",
+            actor="a@example.com",
+            data={"decision": "approve", "channel": "email", "level": 1, "comment": ""},
+        ),
+        Event(
+            "approval.responded",
+            T0 + timedelta(minutes=2),
+            "approve",
+            actor="<b>b</b>@example.com",
+            data={"decision": "modify", "channel": "dashboard", "level": 0, "comment": "<a href=x>y</a>"},
+        ),
+    ]
+    markers = {t.name: t for t in timeline_figure(runs, events).data if t.type == "scatter"}
+    assert [list(c) for c in markers["vote"].customdata] == [
+        ["a@example.com", "approve via email (level 2)"],
+        ["&lt;b&gt;b&lt;/b&gt;@example.com", "modify via dashboard: &lt;a href=x&gt;y&lt;/a&gt;"],
+    ]
+    assert list(markers["vote"].y) == ["1. approve", "1. approve"]
+    assert [list(c) for c in markers["checkpoint"].customdata] == [
+        ["someone@example.com", "checkpoint before:approve"]
+    ]

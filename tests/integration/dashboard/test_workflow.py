@@ -91,3 +91,21 @@ def test_unknown_workflow_and_picking_a_recent_one(demo_db: Database) -> None:
     at.selectbox(key="workflow.pick").set_value(workflow_id).run()
     no_exception(at)
     assert [t.value for t in at.title] == ["Production deployment"]
+
+
+def test_the_timeline_marks_each_vote_with_its_channel_and_each_checkpoint(demo_db: Database) -> None:
+    from core.approvals.engine import ApprovalEngine
+
+    request = pending_for(demo_db, "devops@example.com")[0]
+    ApprovalEngine(demo_db).respond_to_approval(
+        request.id, "devops@example.com", "reject", comment="not today", channel="slack"
+    )
+    at = workflow_page("viewer@example.com", request.workflow_id)
+    (spec,) = plotly_specs(at)
+    markers = {trace["name"]: trace for trace in spec["data"] if trace["type"] == "scatter"}
+    assert {"vote", "checkpoint", "approval decided"} <= set(markers)
+    (vote,) = markers["vote"]["customdata"]
+    assert vote[0] == "devops@example.com"
+    assert vote[1] == "reject via slack: not today"
+    checkpoints = [detail for _, detail in markers["checkpoint"]["customdata"]]
+    assert checkpoints and all(detail.startswith("checkpoint ") for detail in checkpoints)
