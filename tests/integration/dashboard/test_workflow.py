@@ -100,6 +100,7 @@ def test_the_timeline_marks_each_vote_with_its_channel_and_each_checkpoint(demo_
     ApprovalEngine(demo_db).respond_to_approval(
         request.id, "devops@example.com", "reject", comment="not today", channel="slack"
     )
+    assert request.workflow_id
     at = workflow_page("viewer@example.com", request.workflow_id)
     (spec,) = plotly_specs(at)
     markers = {trace["name"]: trace for trace in spec["data"] if trace["type"] == "scatter"}
