@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from components.text import md
-from core.approvals.reassign import reassign
+from core.approvals.reassign import can_reassign, reassign
 from core.base.errors import CountersignError
-from core.identity.permissions import Action, allowed
 
 if TYPE_CHECKING:
     from core.approvals.inbox import ApprovalDetail
@@ -19,13 +18,12 @@ DONE = "approval.reassigned"
 
 
 def reassign_panel(db: Database, approval: ApprovalDetail, actor: str) -> None:
-    """The Reassign form under an open request, for those who may reassign it."""
+    """The Reassign form under an open request, for those who may reassign this one: an admin,
+    or an approver asked to answer it now."""
     done = st.session_state.pop(DONE, None)
     if done:
         st.success(done, icon=":material/person_check:")
-    if approval.status != "pending" or not allowed(
-        db, actor, Action.APPROVALS_REASSIGN, workflow=approval.workflow_id
-    ):
+    if not can_reassign(db, approval, actor):  # the rule reassign() refuses by
         return
     with st.expander("Reassign this request", icon=":material/forward:"):
         st.caption(

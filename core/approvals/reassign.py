@@ -17,18 +17,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.approvals.deciding import assign, check_open, notify, potential_voters
+from core.approvals.deciding import APPROVAL_OPEN, assign, check_open, notify, potential_voters
 from core.approvals.engine import lock_approval
 from core.base.errors import Invalid
 from core.base.storable import holds_nul
 from core.definitions.approval import ADMINS_GROUP
 from core.identity.groups import normalise_principal, principals_of
-from core.identity.permissions import ROLE_ACTIONS, Action, check, is_system_actor, refuse
+from core.identity.permissions import ROLE_ACTIONS, Action, allowed, check, is_system_actor, refuse
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, User, utcnow
 from core.store.tenancy import can_see, tenant_of
 
 if TYPE_CHECKING:
+    from core.approvals.inbox import ApprovalDetail
     from core.store.db import Database
 
 REASSIGNED_EVENT = "approval.reassigned"
@@ -69,6 +70,30 @@ def _targets(session: Session, approval: ApprovalRequest, to: list[str]) -> list
     return names
 
 
+def _may_hand_on(session: Session, approval: ApprovalRequest | ApprovalDetail, who: str) -> bool:
+    """An admin or a system actor may reassign any request; anyone else only one they (or
+    one of their groups) are asked to answer now."""
+    if is_system_actor(who):
+        return True
+    account = session.get(User, who)
+    if account is not None and account.role == "admin":
+        return True
+    return bool(set(principals_of(session, who)) & set(approval.approvers))
+
+
+def can_reassign(db: Database, approval: ApprovalRequest | ApprovalDetail, actor: str) -> bool:
+    """Whether ``actor`` may reassign this open request (for showing the form; records
+    nothing): the rules ``reassign`` refuses by, short of the new approvers it is given."""
+    if approval.status != APPROVAL_OPEN or (
+        approval.expires_at is not None and approval.expires_at <= utcnow()
+    ):
+        return False
+    with db.read() as session:
+        return allowed(
+            session, actor, Action.APPROVALS_REASSIGN, workflow=approval.workflow_id, tenant=approval.tenant
+        ) and _may_hand_on(session, approval, normalise_principal(actor))
+
+
 def reassign(
     db: Database, approval_id: str, actor: str, to: list[str], *, reason: str = ""
 ) -> ApprovalRequest:
@@ -89,22 +114,19 @@ def reassign(
         )
         check_open(approval, utcnow())
         who = normalise_principal(actor)
-        if not is_system_actor(who):
+        if not _may_hand_on(session, approval, who):
             account = session.get(User, who)
-            if (account is None or account.role != "admin") and not set(principals_of(session, who)) & set(
-                approval.approvers
-            ):
-                refuse(
-                    session,
-                    who,
-                    Action.APPROVALS_REASSIGN,
-                    "not asked to answer it",
-                    role=account.role if account else None,
-                    workflow_id=approval.workflow_id,
-                    approval_id=approval.id,
-                    message=f"{who} may reassign only a request they are asked to answer "
-                    f"(asked: {', '.join(approval.approvers)}); an admin may reassign any.",
-                )
+            refuse(
+                session,
+                who,
+                Action.APPROVALS_REASSIGN,
+                "not asked to answer it",
+                role=account.role if account else None,
+                workflow_id=approval.workflow_id,
+                approval_id=approval.id,
+                message=f"{who} may reassign only a request they are asked to answer "
+                f"(asked: {', '.join(approval.approvers)}); an admin may reassign any.",
+            )
         before = list(approval.approvers)
         names = _targets(session, approval, to)
         if names == before:
