@@ -24,7 +24,7 @@ from components.text import md
 from core.approvals import inbox as reports
 from core.approvals import standing_rules
 from core.approvals.edits import changed_arguments
-from core.approvals.presentation import RequestView, plain
+from core.approvals.presentation import RequestView, answer_confirmation, approval_page, plain
 from core.base.clock import utcnow
 from core.base.errors import CountersignError
 from core.definitions.approval import ApprovalConfig
@@ -96,7 +96,7 @@ def request_summary(view: RequestView, workflow_id: str | None, workflow_name: s
     if view.amount_text:
         st.markdown(f"**Amount:** {md(view.amount_text)}")
         if view.amount_note:
-            st.caption(md(view.amount_note.capitalize()))
+            st.caption(md(view.amount_note[:1].upper() + view.amount_note[1:]))
     if view.changes:
         st.markdown("**What approving changes** (the call that runs, against the proposal):")
         _text_table(view.changes, "approval.changes")
@@ -136,11 +136,12 @@ def votes_table(view: RequestView) -> None:
     )
 
 
-def outcome(approval: ApprovalDetail) -> None:
-    """The decision, in place of the buttons."""
-    who = f" by {approval.decided_by}" if approval.decided_by else ""
-    when = f" at {approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else ""
-    text = f"This request was **{approval.status}**{who}{when}. It cannot be answered again."
+def outcome(approval: ApprovalDetail, view: RequestView) -> None:
+    """The decision and who made it (``RequestView.outcome``), in place of the buttons."""
+    said = view.outcome
+    word, detail = (said.word, said.detail) if said is not None else (approval.status, "")
+    # Account emails, a time and the engine's own words: no agent text.
+    text = f"This request was **{word}**{detail}. It cannot be answered again."
     if approval.status in ("approved", "modified"):
         st.success(text, icon=":material/check_circle:")
     elif approval.status == "cancelled":
@@ -381,7 +382,7 @@ def decision_panel(
     if flash:
         st.success(flash)
     if approval.status != "pending":
-        outcome(approval)
+        outcome(approval, view)
         return
     if approval.expires_at is not None and approval.expires_at <= utcnow():
         st.error(
@@ -428,10 +429,9 @@ def decision_panel(
     if problems:
         _refused(problems)
         return
-    st.session_state[FLASH] = {
-        "reject": "You rejected the request.",
-        "modify": "You approved the request with changes.",
-    }.get(clicked, "You approved the request.") + (
+    # What was recorded (a plain Approve of a lowered amount is a change), read back.
+    _, recorded = approval_page(engine, approval.id, tenant=user.tenant)
+    st.session_state[FLASH] = answer_confirmation(recorded, user.email, level) + (
         f" Calls like this are allowed for {allow.days:g} days (Policies)."
         if allow and clicked != "reject"
         else ""

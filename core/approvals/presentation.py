@@ -126,6 +126,14 @@ class ArgumentRow:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """How a request was decided, for its banner: "This request was **{word}**{detail}."."""
+
+    word: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class RequestView:
     approval_id: str
     title: str
@@ -146,7 +154,8 @@ class RequestView:
     amount_argument: str | None
     # What approving changes against the proposal (argument, before, after).
     changes: list[dict[str, Any]]
-    # "level 2 of 3: manager approved, director waiting, cfo next"
+    # Each level's people with their own answer: "level 2 of 3: manager (manager@example.com
+    # approved with changes), director waiting, cfo next"; "admin@example.com (rejected)".
     chain: str
     threshold: int
     approvals_so_far: int
@@ -160,6 +169,8 @@ class RequestView:
     amount_note: str | None = None
     # A veto window's announcement: "Runs at ... (14m left) unless someone vetoes it".
     notice: str | None = None
+    # How it was decided, once it was (None while pending).
+    outcome: Outcome | None = None
 
     @property
     def amount_text(self) -> str | None:
@@ -191,35 +202,139 @@ class RequestView:
         return lines
 
 
+# What each vote says, in words.
+DECISION_WORDS = {"approve": "approved", "modify": "approved with changes", "reject": "rejected"}
+
+
+def _decided(vote: ApprovalResponse) -> str:
+    return DECISION_WORDS.get(vote.decision, vote.decision)
+
+
+def _by_level(responses: Sequence[ApprovalResponse]) -> dict[int, list[ApprovalResponse]]:
+    found: dict[int, list[ApprovalResponse]] = {}
+    for vote in responses:
+        found.setdefault(vote.level, []).append(vote)
+    return found
+
+
+def _people(
+    approval: ApprovalRequest, votes: list[ApprovalResponse], approvers: list[str]
+) -> list[tuple[str, str]]:
+    """The level's people, each with their own answer: ("a@x", "approved"), ("b@x",
+    "waiting"); once the request is decided, those asked who did not answer are "not answered"."""
+    shown = [(v.approver, _decided(v)) for v in votes]
+    voters = {v.approver for v in votes}
+    rest = [a for a in approvers if a not in voters]
+    if approval.status == "pending":
+        return shown + [(a, "waiting") for a in rest]
+    if any(v.approver not in approvers for v in votes):
+        # Someone answered for a group (or as a delegate): a group named cannot be
+        # said not to have answered.
+        rest = [a for a in rest if "@" in a]
+    return shown + [(a, "not answered") for a in rest]
+
+
 def _chain(approval: ApprovalRequest, config: ApprovalConfig, responses: Sequence[ApprovalResponse]) -> str:
-    """Who has approved and who is still to, level by level."""
+    """Each level's people with their own answer, and who is still to, level by level:
+    "finance@example.com (waiting)"; "level 2 of 3: manager (manager@example.com approved
+    with changes), director waiting, cfo next"."""
     # Levels follow the amount allowed so far, as the engine does when a level passes.
     amount = (approval.decision_data or {}).get("approved_amount", approval.context_data.get("amount"))
     levels = levels_for(config, float(amount) if isinstance(amount, int | float) else None)
-    approved_at: dict[int, list[str]] = {}
-    for vote in responses:
-        if vote.decision in ("approve", "modify"):
-            approved_at.setdefault(vote.level, []).append(vote.approver)
+    votes_at = _by_level(responses)
     if len(levels) <= 1:
-        who = ", ".join(approval.approvers)
-        done = approved_at.get(approval.level, [])
-        text = f"{who} (" + (f"approved: {', '.join(done)}" if done else "waiting") + ")"
-        return text
+        people = _people(approval, votes_at.get(approval.level, []), list(approval.approvers))
+        if not people:  # decided with no one's answer and no one left to name
+            return approval.status
+        return ", ".join(f"{who} ({state})" for who, state in people)
     parts = []
     for index, level in enumerate(levels):
-        name = level.name or ", ".join(level.approvers)
-        if index < approval.level:
-            parts.append(
-                f"{name} approved" + (f" ({', '.join(approved_at[index])})" if approved_at.get(index) else "")
-            )
-        elif index == approval.level and approval.status == "pending":
-            parts.append(f"{name} waiting")
-        elif index == approval.level:
-            parts.append(f"{name} {approval.status}")
-        else:
+        votes = votes_at.get(index, [])
+        asked = list(approval.approvers) if index == approval.level else list(level.approvers)
+        name = level.name or ", ".join(asked)
+        if index > approval.level:
             parts.append(f"{name} next" if index == approval.level + 1 else f"{name} then")
+        elif not votes:  # waiting, or settled without anyone's answer (a rule, a deadline)
+            if index < approval.level:
+                parts.append(f"{name} passed")
+            else:
+                parts.append(f"{name} {'waiting' if approval.status == 'pending' else approval.status}")
+        else:
+            people = (
+                _people(approval, votes, asked)
+                if index == approval.level
+                else [(v.approver, _decided(v)) for v in votes]
+            )
+            said = ", ".join(f"{who} {state}" for who, state in people)
+            parts.append(f"{level.name} ({said})" if level.name else said)
     position = min(approval.level + 1, len(levels))
     return f"level {position} of {len(levels)}: " + ", ".join(parts)
+
+
+def _settled_levels(approval: ApprovalRequest) -> int:
+    """How many levels are settled: those passed, and the last one once decided."""
+    return approval.level + (approval.status != "pending")
+
+
+def _lowerings(
+    approval: ApprovalRequest, responses: Sequence[ApprovalResponse], requested: float
+) -> tuple[dict[int, float], list[tuple[str, float]]]:
+    """A budget's amount level by level: what each level was asked for, and the votes that
+    lowered it on a settled level (approver, the amount they allowed), in order.
+
+    A vote lowers the amount when it allows less than its level was asked for; a later
+    level is asked for the lowest amount an earlier one allowed (as the engine passes it on).
+    """
+    asked: dict[int, float] = {}
+    lowered: list[tuple[str, float]] = []
+    cap = requested
+    for level, votes in sorted(_by_level(responses).items()):
+        asked[level] = cap
+        allowed = [
+            (v.approver, float(v.data["approved_amount"]))
+            for v in votes
+            if v.decision in ("approve", "modify") and isinstance(v.data.get("approved_amount"), int | float)
+        ]
+        if level < _settled_levels(approval):
+            lowered += [(who, value) for who, value in allowed if value < cap]
+        cap = min([cap, *(value for _, value in allowed)])
+    return asked, lowered
+
+
+def _amount_note(requested: float, currency: str, lowered: list[tuple[str, float]]) -> str:
+    """ "lowered from 75,000.00 USD by manager@example.com"; with several cuts, each one's amount."""
+    text = f"lowered from {requested:,.2f} {currency}"
+    if not lowered:
+        return text
+    if len({value for _, value in lowered}) == 1:
+        return text + " by " + ", ".join(dict.fromkeys(who for who, _ in lowered))
+    return text + " by " + ", ".join(f"{who} (to {value:,.2f} {currency})" for who, value in lowered)
+
+
+def _outcome(approval: ApprovalRequest, responses: Sequence[ApprovalResponse]) -> Outcome | None:
+    """The decision and who made it, as the votes say (not only the request's status): a
+    level's changes are credited to whoever changed the call, the decision to the last vote."""
+    if approval.status == "pending":
+        return None
+    when = f" at {approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else ""
+    decider = approval.decided_by
+    last = [v for v in responses if v.level == approval.level and v.approver == decider]
+    decided = last[-1] if last else None
+    by = f" by {decider}" if decider else ""
+    if approval.status == "modified":
+        changers = list(dict.fromkeys(v.approver for v in responses if v.decision == "modify"))
+        if decided is None or (decided.decision == "modify" and changers == [decider]):
+            return Outcome("approved with changes", f"{by}{when}")
+        if changers:
+            return Outcome(
+                "approved with changes",
+                f"{when}: changed by {', '.join(changers)}; {decider} {_decided(decided)} last",
+            )
+        return Outcome("approved with changes", f"{when}: {decider} {_decided(decided)} last")
+    if approval.status == "rejected" and decided is not None and decided.decision != "reject":
+        reason = str((approval.decision_data or {}).get("reason") or "")
+        return Outcome("rejected", f"{when}" + (f": {reason}" if reason else ""))
+    return Outcome(approval.status, f"{by}{when}")
 
 
 def request_view(
@@ -242,16 +357,16 @@ def request_view(
     currency = str(approval.context_data.get("currency") or "USD")
     amount: float | None = None
     amount_note = None
+    asked_at: dict[int, float] = {}
     if budget:
         earlier = (approval.decision_data or {}).get("approved_amount")
         requested = approval.context_data.get("amount")
         raw = earlier if earlier is not None else requested
         amount = float(raw) if isinstance(raw, int | float) else None
-        if amount is not None and isinstance(requested, int | float) and amount < requested:
-            who = ", ".join(
-                dict.fromkeys(v.approver for v in responses if v.data.get("approved_amount") == amount)
-            )
-            amount_note = f"lowered from {float(requested):,.2f} {currency}" + (f" by {who}" if who else "")
+        if isinstance(requested, int | float):
+            asked_at, lowered = _lowerings(approval, responses, float(requested))
+            if amount is not None and amount < requested:
+                amount_note = _amount_note(float(requested), currency, lowered)
     action = approval.proposed_action or {}
     facts: list[tuple[str, Any]] = [
         (_label(str(item.get("path"))), item.get("value")) for item in action.get("show") or []
@@ -292,6 +407,8 @@ def request_view(
                 "comment": v.comment,
                 "data": v.data,
                 "at": v.created_at,
+                # A budget's amount the vote's level was asked to allow.
+                "asked_amount": asked_at.get(v.level),
             }
             for v in responses
         ],
@@ -299,7 +416,28 @@ def request_view(
         facts=facts,
         amount_note=amount_note,
         notice=veto_notice(approval, time_left(approval.expires_at, now)),
+        outcome=_outcome(approval, responses),
     )
+
+
+def answer_confirmation(view: RequestView, approver: str, level: int) -> str:
+    """What ``approver``'s answer at ``level`` (1-based) was recorded as, said to them: a plain
+    Approve that lowered a budget's amount is a change, and says so with both amounts."""
+    mine = [v for v in view.votes if v["approver"] == approver and v["level"] == level]
+    if not mine:
+        return "Your answer was recorded."
+    vote = mine[-1]
+    if vote["decision"] != "modify":
+        return f"You {DECISION_WORDS.get(vote['decision'], vote['decision'])} the request."
+    data = vote["data"] or {}
+    asked, allowed = vote.get("asked_amount"), data.get("approved_amount")
+    if not (isinstance(asked, int | float) and isinstance(allowed, int | float) and allowed < asked):
+        return "You approved the request with changes."
+    amounts = f"{float(allowed):,.2f} {view.currency} instead of {float(asked):,.2f} {view.currency}"
+    edited = set(data.get("arguments") or {}) - {view.amount_argument}
+    if edited:
+        return f"You approved the request with changes, at a lower amount: {amounts}."
+    return f"You approved a lower amount: {amounts}."
 
 
 def _label(path: str) -> str:
@@ -319,7 +457,17 @@ def _time_left(approval: ApprovalRequest, now: datetime | None) -> str:
     return time_left(approval.expires_at, now) if approval.status == "pending" else approval.status
 
 
-__all__ = ["ArgumentRow", "RequestView", "amount_in_words", "amount_text", "plain", "request_view"]
+__all__ = [
+    "DECISION_WORDS",
+    "answer_confirmation",
+    "ArgumentRow",
+    "Outcome",
+    "RequestView",
+    "amount_in_words",
+    "amount_text",
+    "plain",
+    "request_view",
+]
 
 
 def approval_page(

@@ -113,8 +113,10 @@ def test_a_budget_approved_lower_runs_the_tool_with_the_lower_amount(
         field.fill(amount)
     page.get_by_role("button", name="Approve", exact=True).click()
     wait_for_app(page)
-    expect(page.get_by_text("You approved the request.")).to_be_visible()
-    expect(page.get_by_text("This request was modified by finance@example.com")).to_be_visible()
+    expect(
+        page.get_by_text(f"You approved a lower amount: {float(amount):,.2f} USD instead of 12,500.00 USD.")
+    ).to_be_visible()
+    expect(page.get_by_text("This request was approved with changes by finance@example.com")).to_be_visible()
 
     assert read_received(received, app) == [{"amount": float(amount), "currency": "USD", "note": "invoice 7"}]
     db = Database(app.db_url)

@@ -212,7 +212,9 @@ def test_later_levels_are_asked_about_what_earlier_ones_released(
     answer(db, approval.id, "approve", {"approved_amount": 40000}, who="manager@example.com")
     approval = ApprovalEngine(db).get(approval.id)
     view = request_view(approval, ApprovalEngine(db).responses(approval.id))
-    assert view.chain == ("level 2 of 2: manager approved (manager@example.com), director waiting")
+    assert view.chain == (
+        "level 2 of 2: manager (manager@example.com approved with changes), director waiting"
+    )
     assert view.amount_text == "40,000.00 USD (forty thousand US dollars)"
     assert view.amount_note == "lowered from 75,000.00 USD by manager@example.com"
     assert [(r.name, r.proposed, r.now) for r in view.arguments if r.changed] == [("amount", 75000, 40000)]

@@ -98,7 +98,7 @@ def test_approve_a_budget_with_changes(demo_db: Database) -> None:
     assert decided.status == "modified"
     assert decided.decision_data == {"approved_amount": 10000}
     assert decided.released_call is not None and decided.released_call["arguments"]["amount"] == 10000
-    assert "This request was **modified**" in all_text(at)
+    assert "This request was **approved with changes** by finance@example.com" in all_text(at)
 
 
 def test_a_gate_shows_its_facts_as_text_and_offers_no_edit(demo_db: Database) -> None:
