@@ -35,10 +35,18 @@
     all[index].scrollIntoView({ block: "nearest" });
   }
   const button = (key) => q(".st-key-" + key + " button");
+  // The answer form's first field as drawn (the answer's fields, then the call's, then
+  // the comment): querySelectorAll lists matches in document order.
+  const FIELDS = ['[class*="st-key-approval-form"]', '[class*="st-key-approval-edit"]',
+    ".st-key-approval-comment"].flatMap((w) => [w + " input", w + " textarea"]).join(", ");
   function firstField() {
-    return q('[class*="st-key-approval-edit"] input, [class*="st-key-approval-edit"] textarea')
-      || q('[class*="st-key-approval-form"] input, [class*="st-key-approval-form"] textarea')
-      || q(".st-key-approval-comment textarea");
+    // Only once the form is drawn whole: its buttons come after its fields, and a widget
+    // whose code is still loading (a number input, say) is a skeleton until it is there.
+    const approve = button("approval-approve");
+    const form = approve && approve.closest('[data-testid="stForm"]');
+    if (!form || q('[data-testid="stSkeleton"]', form)) return null;
+    return Array.from(form.querySelectorAll(FIELDS))
+      .find((f) => !f.disabled && f.type !== "hidden" && f.getClientRects().length) || null;
   }
   function act(what) {
     if (what === "approve") { const b = button("approval-approve"); if (b) b.click(); }

@@ -3,9 +3,10 @@
 Inbox: ``j``/``k`` move the selection through the rows, ``Enter`` or ``o``
 opens the selected request, ``x`` ticks it for a bulk decision, and ``a``,
 ``r`` or ``e`` open it with the Approve button, the Reject button or the
-first Edit field focused (one more Enter decides: a key never decides a
-request its reader has not seen). Approval page: ``a`` clicks Approve, ``r``
-Reject, ``e`` focuses the first Edit field (or the comment). ``?`` shows the
+first field of the answer form focused (one more Enter decides: a key never
+decides a request its reader has not seen). Approval page: ``a`` clicks
+Approve, ``r`` Reject, ``e`` focuses the answer form's first field as drawn
+(the answer's fields, then the call's Edit fields, then the comment). ``?`` shows the
 keys anywhere; ``Esc`` hides them. Keys are ignored while typing in a field.
 
 The script is installed once per browser tab (Streamlit changes pages
