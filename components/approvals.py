@@ -108,6 +108,8 @@ def request_summary(view: RequestView, workflow_id: str | None, workflow_name: s
         f"**Votes:** {view.approvals_so_far} of {view.threshold} needed  \n"
         f"**Time left:** {md(view.time_left)}"
     )
+    if view.edits_by_others:
+        st.warning("  \n".join(md(line) for line in view.edits_lines()))
 
 
 def votes_table(view: RequestView) -> None:

@@ -171,6 +171,10 @@ class RequestView:
     notice: str | None = None
     # How it was decided, once it was (None while pending).
     outcome: Outcome | None = None
+    # While it waits for several approvers: each vote of this level that approved a
+    # changed call, "finance@example.com: note: invoice 7 -> to alice" (only approvals of
+    # one and the same call add up, core.approvals.voting).
+    edits_by_others: list[str] = field(default_factory=list)
 
     @property
     def amount_text(self) -> str | None:
@@ -198,8 +202,20 @@ class RequestView:
             lines.append(f"{label}: {plain(value)}")
         lines.append(f"Approvers: {self.chain}")
         lines.append(f"Votes: {self.approvals_so_far} of {self.threshold} needed")
+        lines.extend(self.edits_lines())
         lines.append(f"Time left: {self.time_left}")
         return lines
+
+    def edits_lines(self) -> list[str]:
+        """The approvals of a changed call so far, and what that means for the next vote."""
+        if not self.edits_by_others:
+            return []
+        return [
+            *(f"Approved with changes by {edit}" for edit in self.edits_by_others),
+            f"Only approvals of the same call add up ({self.threshold} needed): approve with "
+            "the same changes to agree with an approval above; the call as shown needs "
+            f"{self.threshold} approvals of its own.",
+        ]
 
 
 # What each vote says, in words.
@@ -417,7 +433,35 @@ def request_view(
         amount_note=amount_note,
         notice=veto_notice(approval, time_left(approval.expires_at, now)),
         outcome=_outcome(approval, responses),
+        edits_by_others=_edits_by_others(approval, config, call_now, level_votes),
     )
+
+
+def _edits_by_others(
+    approval: ApprovalRequest,
+    config: ApprovalConfig,
+    call_now: dict[str, Any] | None,
+    level_votes: list[ApprovalResponse],
+) -> list[str]:
+    """Each approval of this level whose edit changed the call shown (a budget's amount
+    aside: those agree, the lowest runs), while more approvals are needed."""
+    if approval.status != "pending" or approval.threshold < 2 or call_now is None:
+        return []
+    amount_argument = config.amount_argument if approval.approval_type == "budget" else None
+    edits = []
+    for vote in level_votes:
+        changes = vote.data.get("arguments") if vote.decision == "modify" else None
+        if not isinstance(changes, dict):
+            continue
+        diff = [
+            change
+            for change in call_diff(call_now["arguments"], {**call_now["arguments"], **changes})
+            if change["argument"] != amount_argument
+        ]
+        if diff:
+            said = "; ".join(f"{c['argument']}: {plain(c['before'])} -> {plain(c['after'])}" for c in diff)
+            edits.append(f"{vote.approver}: {said}")
+    return edits
 
 
 def answer_confirmation(view: RequestView, approver: str, level: int) -> str:

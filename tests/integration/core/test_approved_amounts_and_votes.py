@@ -233,3 +233,28 @@ def test_approve_with_changes_that_change_nothing_is_an_approval(db: Database, c
     assert votes(db, approval.id) == [(FINANCE, "approve")]
     run(db, registry)
     assert calls.of("pay") == [PROPOSED]
+
+
+def test_the_next_approver_is_shown_the_changes_another_approved(db: Database, calls: Calls) -> None:
+    """Every channel's text (core.approvals.presentation) tells the manager what finance
+    changed, and that only approvals of one call add up, before they answer."""
+    from core.approvals.presentation import request_view
+
+    registry = pay_registry(calls)
+    _, approval = waiting(db, registry, "budget", requested_from=[FINANCE, MANAGER], approval_threshold=2)
+    engine = ApprovalEngine(db)
+    engine.respond_to_approval(
+        approval.id, FINANCE, "modify", {"arguments": {"note": "to alice"}, "approved_amount": 9000}
+    )
+    lines = request_view(engine.get(approval.id), engine.responses(approval.id)).summary_lines()
+    # The amount is not among them: budget votes agree on it (the lowest runs).
+    assert "Approved with changes by finance@example.com: note: invoice 7 -> to alice" in lines, lines
+    assert any(line.startswith("Only approvals of the same call add up (2 needed)") for line in lines), lines
+    engine.respond_to_approval(
+        approval.id, MANAGER, "modify", {"arguments": {"note": "to alice"}, "approved_amount": 12500}
+    )
+    decided = engine.get(approval.id)
+    assert decided.status == "modified"
+    assert not request_view(decided, engine.responses(approval.id)).edits_by_others
+    run(db, registry)
+    assert calls.of("pay") == [{**PROPOSED, "note": "to alice", "amount": 9000}]

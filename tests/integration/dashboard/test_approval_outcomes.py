@@ -137,3 +137,24 @@ def test_reassign_is_offered_only_to_who_may_reassign_this_request(demo_db: Data
     assert offered("finance@example.com", finance_own.id)  # asked: may hand it on
     assert offered("admin@example.com", finance_own.id)  # an admin: any request
     assert not offered("viewer@example.com", finance_own.id)
+
+
+def test_the_second_approver_sees_what_the_first_changed_before_answering(demo_db: Database) -> None:
+    """Two approvals needed, finance approved a changed call: the manager's page says
+    what finance changed and that only approvals of the same call add up."""
+    from tests.helpers.approved_calls import pay_registry, waiting
+    from tests.helpers.engine import Calls
+
+    _, approval = waiting(
+        demo_db,
+        pay_registry(Calls()),
+        requested_from=["finance@example.com", "manager@example.com"],
+        approval_threshold=2,
+    )
+    ApprovalEngine(demo_db).respond_to_approval(
+        approval.id, "finance@example.com", "modify", {"arguments": {"note": "to alice"}}
+    )
+    manager = open_approval("manager@example.com", approval.id)
+    [warning] = [visible(w.value) for w in manager.warning if "Approved with changes by" in visible(w.value)]
+    assert "finance@example.com: note: invoice 7 -> to alice" in warning, warning
+    assert "Only approvals of the same call add up (2 needed)" in warning, warning
