@@ -40,7 +40,7 @@ from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from components.text import md
-from core.approvals.standing_rules import MAX_DAYS
+from core.approvals.standing_rules import DEFAULT_CONDITION_WORDS, MAX_DAYS
 from core.base.errors import CountersignError
 from gateway.approver_answers import (  # the handlers' data, tested without a browser
     UI_DECISIONS,
@@ -301,8 +301,7 @@ def build(db: Database) -> gr.Blocks:
                 interactive=True,
             )
             allow_when = gr.Textbox(
-                label="Calls like this: a condition on the arguments (empty: each number at most "
-                "this call's, everything else equal)",
+                label=f"Calls like this: a condition on the arguments (empty: {DEFAULT_CONDITION_WORDS})",
                 elem_id="cs-allow-when",
                 interactive=True,
             )
