@@ -28,6 +28,7 @@ from components._schema_resolve import (
     resolve,
     sub_ui,
 )
+from components.text import md
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +262,8 @@ def draw_choice(f: Field, ctx: Context) -> Any:
         "disabled": f.disabled(),
     }
     if f.ui.get("ui:widget") == "radio":
+        # A radio's options render Markdown (maths too); a select box's are plain text.
+        args["format_func"] = lambda value: md(found.label(value))
         got = st.radio(f.label(), found.values, horizontal=bool(f.options().get("inline")), **args)
     else:
         got = st.selectbox(f.label(), found.values, placeholder=f.ui.get("ui:placeholder"), **args)

@@ -953,3 +953,14 @@ def test_titles_and_descriptions_from_the_schema_are_shown_as_written() -> None:
     (error,) = form.errors_under("f.amount", markdown=True)
     assert "$" not in error.replace("\\$", "")
     assert _shown_as(error).startswith(HOSTILE + ": 9.0 is greater than the maximum of 5")
+
+
+def test_a_radios_choice_labels_from_the_schema_are_shown_as_written() -> None:
+    # A radio's options render Markdown and maths; enumNames come from the schema.
+    schema = {"type": "object", "properties": {"pick": {"enum": ["a", "b"], "enumNames": [HOSTILE, "plain"]}}}
+    form = Form(schema, {"pick": {"ui:widget": "radio"}})
+    radio = form.at.radio(key="f.pick")
+    shown = [str(option) for option in radio.options]
+    assert "$" not in shown[0].replace("\\$", ""), shown
+    assert _shown_as(shown[0]) == HOSTILE, shown
+    assert shown[1] == "plain"
