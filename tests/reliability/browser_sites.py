@@ -27,11 +27,18 @@ STARTUP_S = 60.0
 
 
 @contextmanager
-def gateway_site(db: Database) -> Iterator[str]:
-    """The whole gateway (Gradio UI included) served on a free loopback port."""
+def gateway_site(db: Database, *, approver_ui: bool = True) -> Iterator[str]:
+    """The whole gateway (the Gradio UI unless ``approver_ui`` is False) served on a free
+    loopback port."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning", log_config=None)
+        uvicorn.Config(
+            create_app(db, approver_ui=approver_ui),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            log_config=None,
+        )
     )
     thread = threading.Thread(target=server.run, name="gateway-site", daemon=True)
     thread.start()

@@ -10,24 +10,14 @@ from streamlit.testing.v1 import AppTest
 from core.approvals.engine import ApprovalEngine
 from core.store.db import Database
 from tests.integration.dashboard.conftest import (
-    new_app,
     no_exception,
     pending_for,
     shown_text,
-    sign_in,
     visible,
 )
+from tests.integration.dashboard.test_approval import open_approval
 
 MARKETING = "Marketing campaign budget"
-
-
-def open_approval(email: str, approval_id: str) -> AppTest:
-    at = new_app()
-    at.query_params["approval"] = approval_id
-    at.run()
-    sign_in(at, email)
-    no_exception(at)
-    return at
 
 
 def captions(at: AppTest) -> list[str]:

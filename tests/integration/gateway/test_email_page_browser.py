@@ -19,14 +19,10 @@ received, which must be exactly what the page showed and the approver left:
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 
 from core.approvals.engine import ApprovalEngine
 from core.approvals.links import make_link_token
@@ -35,11 +31,11 @@ from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
 from core.store.db import Database
 from core.store.tables import ApprovalRequest
-from gateway.app import create_app
 from tests.e2e.conftest import open_chromium
-from tests.e2e.server import UI_TIMEOUT_MS, VIEWPORT, free_port
+from tests.e2e.server import UI_TIMEOUT_MS, VIEWPORT
 from tests.helpers.approved_calls import FINANCE, REQUESTER, pay_registry, run, waiting
 from tests.helpers.engine import Calls
+from tests.reliability.browser_sites import gateway_site
 
 NOTE = {
     "to": "bob@example.com",
@@ -61,36 +57,9 @@ def link_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", "email-page-browser-link-secret")
 
 
-@contextmanager
-def served(db: Database) -> Iterator[str]:
-    """The gateway (without the Gradio UI) on a free loopback port."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(db, approver_ui=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            log_config=None,
-        )
-    )
-    thread = threading.Thread(target=server.run, name="email-page-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 @pytest.fixture
 def gateway(db: Database) -> Iterator[str]:
-    with served(db) as url:
+    with gateway_site(db, approver_ui=False) as url:
         yield url
 
 
