@@ -66,6 +66,8 @@ from core.tenants.secrets import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from core.store.db import Database
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -112,25 +114,32 @@ def tenant_usage(db: Database, slug: str) -> dict[str, int]:
     """How many users, workflows and chat sessions belong to the tenant."""
     with db.read() as session:
         tenant_row(session, slug)
-        return {
-            "users": int(session.scalar(select(func.count()).where(User.tenant == slug)) or 0),
-            "workflows": int(session.scalar(select(func.count()).where(Workflow.tenant == slug)) or 0),
-            "sessions": int(session.scalar(select(func.count()).where(ChatSession.tenant == slug)) or 0),
-        }
+        return _usage(session, slug)
+
+
+def _usage(session: Session, slug: str) -> dict[str, int]:
+    return {
+        "users": int(session.scalar(select(func.count()).where(User.tenant == slug)) or 0),
+        "workflows": int(session.scalar(select(func.count()).where(Workflow.tenant == slug)) or 0),
+        "sessions": int(session.scalar(select(func.count()).where(ChatSession.tenant == slug)) or 0),
+    }
 
 
 def delete_tenant(db: Database, slug: str, *, actor: str = "system") -> None:
-    """Delete a tenant with its flows and secrets; refused while anything else belongs to it."""
-    used = {k: n for k, n in tenant_usage(db, slug).items() if n}
-    if used:
-        raise TenantInUse(
-            f"Tenant {slug!r} still has "
-            + ", ".join(f"{k} ({n})" for k, n in used.items())
-            + "; move or remove them first."
-        )
+    """Delete a tenant with its flows and secrets; refused while anything else belongs to it.
+
+    Who may is checked first: what a tenant holds is told only to those who manage
+    tenants (a refusal says nothing of it, nor whether the tenant exists)."""
     with db.session() as session:
         check_can_manage_tenants(session, actor)
         tenant = tenant_row(session, slug)
+        used = {k: n for k, n in _usage(session, slug).items() if n}
+        if used:
+            raise TenantInUse(
+                f"Tenant {slug!r} still has "
+                + ", ".join(f"{k} ({n})" for k, n in used.items())
+                + "; move or remove them first."
+            )
         for model in (TenantFlow, TenantSecret):
             for row in session.scalars(select(model).where(model.tenant == slug)).all():
                 session.delete(row)

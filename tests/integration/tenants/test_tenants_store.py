@@ -56,6 +56,24 @@ def test_tenant_crud_and_refusals(db: Database) -> None:
         tenants.list_flows(db, "beta")
 
 
+@pytest.mark.parametrize("who", ["amy@alpha.test", "gil@globex.test", "viewer@platform.test"])
+def test_deleting_a_tenant_is_refused_before_saying_what_it_holds(db: Database, who: str) -> None:
+    """Who may not manage tenants learns nothing of one: not what it holds, nor whether
+    it exists (before: 'Tenant 'alpha' still has users (2), ...' to anyone)."""
+    tenants.create_tenant(db, "alpha")
+    tenants.create_tenant(db, "globex")
+    add_user(db, "amy@alpha.test", role="admin", tenant="alpha")
+    add_user(db, "gil@globex.test", role="admin", tenant="globex")
+    add_user(db, "viewer@platform.test", role="viewer")
+    for slug in ("alpha", "no-such-tenant"):
+        with pytest.raises(NotAuthorized, match="may not tenants:manage") as refused:
+            tenants.delete_tenant(db, slug, actor=who)
+        assert "still has" not in str(refused.value) and "users (" not in str(refused.value)
+    assert {t.slug for t in tenants.list_tenants(db)} == {"alpha", "globex"}
+    with pytest.raises(TenantInUse, match=r"users \(1\)"):
+        tenants.delete_tenant(db, "alpha", actor="root@platform.test")
+
+
 def test_flows_are_validated_field_by_field_and_write_nothing_when_bad(db: Database) -> None:
     tenants.create_tenant(db, "alpha")
     saved = tenants.save_flow(
