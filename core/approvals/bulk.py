@@ -4,8 +4,12 @@ Each request is decided through ``ApprovalEngine.respond_to_approval``, the
 one function every channel uses, so each vote is checked, recorded and
 audited on its own and a guarded call is released exactly as for one
 decision. The whole selection is checked first (known ids, each a binary
-request the actor sees): a bad selection writes nothing. A request that
-another person decided in between is reported, not fatal to the others.
+request the actor sees and may answer): a bad selection writes nothing, and
+the refusal names each request it is about. A request that moved on since
+the inbox was drawn (decided, expired, or already answered by the actor at
+its level, perhaps from another channel) is reported on its own, not fatal to
+the others; only when no request of the selection can be decided is nothing
+decided and the whole selection refused.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.approvals.engine import ApprovalEngine, check_vote
-from core.base.errors import CountersignError, Invalid
+from core.base.errors import AlreadyVoted, ApprovalClosed, CountersignError, Invalid
 from core.identity.permissions import Action, check
 from core.records import rows as store
 from core.store.tenancy import tenant_of
@@ -61,6 +65,7 @@ def decide_many(
     if len(ids) > MAX_BULK:
         problems.append(f"at most {MAX_BULK} requests at once")
     titles: dict[str, str] = {}
+    moved_on: dict[str, BulkOutcome] = {}  # by id: refused before any vote, the others go on
     if not problems:
         with db.read() as session:
             check(session, actor, Action.APPROVALS_ANSWER)
@@ -68,23 +73,34 @@ def decide_many(
             for approval_id in ids:
                 try:
                     approval = store.get_approval(session, approval_id, tenant=tenant)
-                    if approval.approval_type != "binary":
-                        problems.append(
-                            f"{approval.title!r} is a {approval.approval_type} "
-                            "request: open it to answer its form"
-                        )
-                        continue
+                except CountersignError as exc:
+                    problems.append(str(exc))
+                    continue
+                titles[approval_id] = approval.title
+                if approval.approval_type != "binary":
+                    problems.append(
+                        f"{approval.title!r} is a {approval.approval_type} "
+                        "request: open it to answer its form"
+                    )
+                    continue
+                try:
                     check_vote(
                         session, approval, approver=actor, decision=decision, data=None, comment=comment
                     )
-                    titles[approval_id] = approval.title
+                except (ApprovalClosed, AlreadyVoted) as exc:
+                    moved_on[approval_id] = BulkOutcome(approval_id, approval.title, "refused", str(exc))
                 except CountersignError as exc:
-                    problems.append(str(exc))
+                    problems.append(f"{approval.title!r}: {exc}")
+        if not problems and len(moved_on) == len(ids):
+            problems = [f"{o.title!r}: {o.message}" for o in moved_on.values()]
     if problems:
         raise InvalidBulkDecision(problems)
     engine = ApprovalEngine(db)
     outcomes = []
     for approval_id in ids:
+        if approval_id in moved_on:
+            outcomes.append(moved_on[approval_id])
+            continue
         try:
             answered = engine.respond_to_approval(
                 approval_id, actor, decision, data=None, comment=comment, channel=channel

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from core.base.states import APPROVAL_OPEN
 from core.base.storable import holds_nul
@@ -22,6 +22,7 @@ from core.outbox.settings import CHANNELS
 from core.store.tables import (
     ApprovalAssignee,
     ApprovalRequest,
+    ApprovalResponse,
     Notification,
     Workflow,
     utcnow,
@@ -43,6 +44,7 @@ __all__ = [
     "inbox_summary",
     "is_asked",
     "is_urgent",
+    "not_answered_by",
     "time_left",
     "workflow_names",
 ]
@@ -161,10 +163,24 @@ class InboxSummary:
 WORKFLOW_FACETS = 50
 
 
+def not_answered_by(email: str, approval_id: Any) -> ColumnElement[bool]:
+    """The request ``approval_id`` (a column) has no vote of ``email`` at its current level:
+    it still waits for them. A probe of the votes' (request, approver, level) index per
+    request, which finds nothing for nearly every row; the request's level is read only
+    for a vote found."""
+    voted_at = aliased(ApprovalRequest)
+    return ~exists().where(
+        ApprovalResponse.approval_id == approval_id,
+        ApprovalResponse.approver == email,
+        voted_at.id == ApprovalResponse.approval_id,
+        voted_at.level == ApprovalResponse.level,
+    )
+
+
 def _inbox_query(
     principals: list[str], flt: InboxFilter, *columns: Any, tenant: str | None = None
 ) -> Select[Any]:
-    """The user's open requests, selecting only ``columns``."""
+    """The user's open requests that still wait for them, selecting only ``columns``."""
     query = (
         tenant_scope(tenant)
         .apply(select(*columns), ApprovalRequest.tenant)
@@ -173,6 +189,7 @@ def _inbox_query(
             ApprovalRequest.id.in_(
                 select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
             ),
+            not_answered_by(principals[0], ApprovalRequest.id),
         )
     )
     if flt.workflow_id:
@@ -209,7 +226,7 @@ def _urgent_ids(
     undated: dict[str, Any] = {}
     for principal in principals:
         base = select(assignee.approval_id, assignee.expires_at, assignee.created_at).where(
-            assignee.principal == principal
+            assignee.principal == principal, not_answered_by(principals[0], assignee.approval_id)
         )
         if tenant is not None:
             # A tenant's user: only that tenant's requests, even for a group
@@ -241,6 +258,8 @@ def inbox(
     db: Database, user: str, flt: InboxFilter | None = None, *, limit: int = 50, offset: int = 0
 ) -> list[ApprovalRequest]:
     """The user's open requests, filtered; most urgent (soonest expiry) then newest first.
+    Those the user has already answered at their current level wait for others, not
+    for them, and are left out (as from the summary's counts).
 
     The same order as ``ApprovalEngine.list_pending_approvals``, with the
     type and channel filters done in SQL too. The page is chosen on ids
@@ -272,10 +291,12 @@ def inbox_summary(db: Database, user: str, *, soon: timedelta = EXPIRING_SOON_WI
         principals = principals_of(session, user)
         tenant = tenant_of(session, user)
         # Assignee rows exist only while a request is open (they are deleted
-        # when it is decided, expired or cancelled): an index-only count
-        # (for a tenant's user, joined to the requests to keep their tenant's).
+        # when it is decided, expired or cancelled): an index count, less the
+        # requests the user has already answered at their level (for a tenant's
+        # user, joined to the requests to keep their tenant's).
         counted = select(func.count(func.distinct(ApprovalAssignee.approval_id))).where(
-            ApprovalAssignee.principal.in_(principals)
+            ApprovalAssignee.principal.in_(principals),
+            not_answered_by(principals[0], ApprovalAssignee.approval_id),
         )
         if tenant is not None:
             counted = counted.join(ApprovalRequest, ApprovalRequest.id == ApprovalAssignee.approval_id).where(
@@ -286,7 +307,10 @@ def inbox_summary(db: Database, user: str, *, soon: timedelta = EXPIRING_SOON_WI
         per_type = tenant_scope(tenant).apply(
             select(ApprovalRequest.approval_type, func.count(func.distinct(ApprovalRequest.id)))
             .join(ApprovalAssignee, ApprovalAssignee.approval_id == ApprovalRequest.id)
-            .where(ApprovalAssignee.principal.in_(principals)),
+            .where(
+                ApprovalAssignee.principal.in_(principals),
+                not_answered_by(principals[0], ApprovalRequest.id),
+            ),
             ApprovalRequest.tenant,
         )
         by_type = {

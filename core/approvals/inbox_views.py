@@ -1,7 +1,8 @@
 """The inbox's views: what waits for me, for my groups, and (admins) everything pending.
 
 One query per page: the view picks the open requests (by assignee rows, so
-only the current level's approvers), the search narrows them by title,
+only the current level's approvers, less those the user has already answered at
+the request's level: they wait for others, not for the user), the search narrows them by title,
 workflow name or requester, the sort orders them (deadline, age or amount),
 and the page is cut in SQL. Counts for the view tabs are index counts over
 the assignee rows. The pages call these; they hold no SQL themselves.
@@ -15,13 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from sqlalchemy import Float, Select, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.approvals.inbox import InboxItem
+from core.approvals.inbox import InboxItem, not_answered_by
 from core.base.errors import Invalid
 from core.base.states import APPROVAL_OPEN
 from core.base.storable import holds_nul
 from core.identity.groups import principals_of
 from core.identity.permissions import Action, allowed, check
-from core.store.tables import ApprovalAssignee, ApprovalRequest, Notification, Workflow
+from core.store.tables import ApprovalAssignee, ApprovalRequest, ApprovalResponse, Notification, Workflow
 from core.store.tenancy import tenant_of, tenant_scope
 
 if TYPE_CHECKING:
@@ -62,8 +63,13 @@ class InboxPage:
     rows: list[InboxItem]
     total: int  # in the view, after the search
     workflow_names: dict[str, str] = field(default_factory=dict)
-    # The rows the user is among the approvers of (all of them but in "all pending").
+    # The rows the user may answer now, the ones a bulk decision may take: among the
+    # approvers, not yet answered at the request's level, and not the user's own
+    # request unless it allows self-approval (its requester may only reject it).
     answerable: frozenset[str] = frozenset()
+    # The rows the user has answered at their level, waiting for others ("all pending" only:
+    # the other views leave them out).
+    answered: frozenset[str] = frozenset()
 
 
 def _checked(query: InboxQuery) -> InboxQuery:
@@ -87,7 +93,8 @@ def _checked(query: InboxQuery) -> InboxQuery:
 
 def view_principals(session: Session, user: str, view: View) -> list[str] | None:
     """Whose assignee rows make the view: the user's email and groups (everything they may
-    answer), only their groups (the shared queues), or None (every pending request)."""
+    answer), only their groups (the shared queues), or None (every pending request).
+    The first is always the user's normalised email (``principals_of``)."""
     principals = principals_of(session, user)
     if view == "mine":
         return principals
@@ -107,7 +114,9 @@ def _base(session: Session, user: str, view: View, *columns: Any) -> Select[Any]
         query = query.where(
             ApprovalRequest.id.in_(
                 select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
-            )
+            ),
+            # Answered at its level: waiting for others, not for the user.
+            not_answered_by(principals_of(session, user)[0], ApprovalRequest.id),
         )
     return query
 
@@ -175,19 +184,52 @@ def inbox_page(db: Database, user: str, query: InboxQuery | None = None) -> Inbo
             if ids
             else {}
         )
-        # "mine" and "groups" hold only requests assigned to the user's principals:
-        # all answerable. Only "all pending" needs asking which are.
-        answerable = frozenset(r.id for r in rows)
-        if query.view == "all" and rows:
-            answerable = frozenset(
-                session.scalars(
-                    select(ApprovalAssignee.approval_id).where(
-                        ApprovalAssignee.approval_id.in_(answerable),
-                        ApprovalAssignee.principal.in_(principals_of(session, user)),
-                    )
+        answerable, answered = _answerable(session, user, query.view, rows)
+    return InboxPage([InboxItem.of(r) for r in rows], int(total), names, answerable, answered)
+
+
+def _answerable(
+    session: Session, user: str, view: View, rows: list[ApprovalRequest]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(the rows the user may answer now, the rows they have answered at their level).
+
+    "mine" and "groups" hold only requests assigned to the user's principals and not
+    answered by them; "all pending" asks which are, with one query for the page. The
+    same checks as a vote (``core.approvals.voting.check_vote``), so a row offered for a
+    bulk decision is not refused for who answers it.
+    """
+    principals = principals_of(session, user)
+    email = principals[0]
+    ids = [r.id for r in rows]
+    if view == "all" and ids:
+        asked = set(
+            session.scalars(
+                select(ApprovalAssignee.approval_id).where(
+                    ApprovalAssignee.approval_id.in_(ids), ApprovalAssignee.principal.in_(principals)
                 )
             )
-    return InboxPage([InboxItem.of(r) for r in rows], int(total), names, answerable)
+        )
+        votes = {
+            (approval_id, level)
+            for approval_id, level in session.execute(
+                select(ApprovalResponse.approval_id, ApprovalResponse.level).where(
+                    ApprovalResponse.approval_id.in_(ids), ApprovalResponse.approver == email
+                )
+            )
+        }
+        answered = frozenset(r.id for r in rows if (r.id, r.level) in votes)
+    else:
+        asked, answered = set(ids), frozenset()
+    return (
+        frozenset(
+            r.id
+            for r in rows
+            if r.id in asked
+            and r.id not in answered
+            and (r.requested_by != email or bool((r.config or {}).get("allow_self_approval")))
+        ),
+        answered,
+    )
 
 
 def views_for(db: Database, user: str) -> tuple[View, ...]:
@@ -209,8 +251,9 @@ def view_counts(db: Database, user: str) -> dict[View, int]:
 
 
 def newest_waiting(db: Database, user: str, *, limit: int = 20) -> list[tuple[str, str]]:
-    """(id, title) of the newest requests waiting for the user or their groups, newest first:
-    what a live inbox compares with what it has shown to announce new ones."""
+    """(id, title) of the newest requests waiting for the user or their groups (less those
+    they have answered at their level), newest first: what a live inbox compares with what
+    it has shown to announce new ones."""
     with db.read() as session:
         principals = principals_of(session, user)
         query = (
@@ -221,6 +264,7 @@ def newest_waiting(db: Database, user: str, *, limit: int = 20) -> list[tuple[st
                 ApprovalRequest.id.in_(
                     select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
                 ),
+                not_answered_by(principals[0], ApprovalRequest.id),
             )
         )
         return [
