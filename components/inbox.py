@@ -42,12 +42,14 @@ def inbox_rows(
     *,
     pick_key: str | None = None,
     pickable: frozenset[str] = frozenset(),
+    answered: frozenset[str] = frozenset(),
     empty: str = "Nothing is waiting for you.",
 ) -> None:
     """One bordered row per request, its title (as text) linking to the Approval page.
 
     With ``pick_key``, each request in ``pickable`` (yes/no requests the reader may
-    answer) has a checkbox (key ``pick_key + id``) for the bulk decision.
+    answer now) has a checkbox (key ``pick_key + id``) for the bulk decision. A request
+    in ``answered`` (the reader answered it at its level) says it waits for the others.
     """
     if not approvals:
         st.info(empty, icon=":material/done_all:")
@@ -78,7 +80,11 @@ def inbox_rows(
                     f"{md(workflow)} · step {md(approval.step_name or '-')} · "
                     f"{badge_markdown(approval.approval_type)} · via {md(via)} · "
                     f"asked by {md(approval.requested_by)} · {ago(approval.created_at)} · "
-                    f"waiting for {md(', '.join(approval.approvers))}"
+                    + (
+                        f"you answered, waiting for the others of {md(', '.join(approval.approvers))}"
+                        if approval.id in answered
+                        else f"waiting for {md(', '.join(approval.approvers))}"
+                    )
                 )
             with right:
                 left_text = reports.time_left(approval.expires_at)

@@ -154,7 +154,8 @@ def _bulk(db: Database, email: str, choosable: list[str]) -> None:
         text = f"You {verb} {len(done)} of {len(outcomes)} selected requests."
         outcome_text = "\n".join([text, *lines])
         st.session_state[BULK_RESULT] = ("ok" if not lines else "error", outcome_text, time.monotonic())
-        for outcome in done:
+        # Refused ones too: each was decided or answered meanwhile, and is not offered again.
+        for outcome in outcomes:
             st.session_state.pop(PICK + outcome.approval_id, None)
     st.rerun(scope="fragment")
 
@@ -184,8 +185,9 @@ def live_inbox(db: Database, email: str, *, can_answer: bool) -> None:
             st.session_state[page_key] = pages
             st.rerun(scope="fragment")
         channels = reports.channels_of(db, [a.id for a in found.rows])
-        # A tick box on each yes/no request the user is an approver of (in "All
-        # pending" too: an admin ticks only what they may answer themselves).
+        # A tick box on each yes/no request the user may answer now (in "All pending"
+        # too: an admin ticks only what they may answer themselves; never a request
+        # they answered at its level, nor their own unless it allows self-approval).
         choosable = (
             [a.id for a in found.rows if a.approval_type == "binary" and a.id in found.answerable]
             if can_answer
@@ -197,6 +199,7 @@ def live_inbox(db: Database, email: str, *, can_answer: bool) -> None:
             channels,
             pick_key=PICK if can_answer else None,
             pickable=frozenset(choosable),
+            answered=found.answered,
             empty="Nothing is waiting for you." if query.view != "all" else "Nothing is pending.",
         )
         if pages > 1:
