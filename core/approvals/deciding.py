@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.base.config import get_settings
@@ -23,12 +23,12 @@ from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import call_diff
 from core.definitions.limits import check_amount
 from core.identity.account_state import disabled_among
-from core.identity.groups import normalise_principal, outside_tenant, principals_of
-from core.identity.permissions import ROLE_ACTIONS, Action
+from core.identity.groups import groups_of, normalise_principal, outside_tenant
+from core.identity.permissions import ROLE_ACTIONS, Action, may_answer
+from core.identity.permissions import principal as principal_named
 from core.outbox.settings import configured_person_channels
 from core.records import rows as store
 from core.store.tables import ApprovalAssignee, ApprovalRequest, Notification, User, utcnow
-from core.store.tenancy import can_see
 
 if TYPE_CHECKING:
     pass
@@ -197,22 +197,24 @@ def answerable(session: Session, approval: ApprovalRequest, config: ApprovalConf
     if config.allow_self_approval:
         return True
     named = [a for a in approval.approvers if "@" in a and a != approval.requested_by]
-    if named and not session.scalar(
-        select(func.count()).select_from(User).where(User.email.in_(named), User.role.not_in(ANSWERING_ROLES))
-    ):
-        return True  # a named person who may answer: no need to read every user
+    if named:
+        # One read: the accounts stay in the session, where principal_named finds them.
+        session.scalars(select(User).where(User.email.in_(named))).all()
+        if any(may_answer(principal_named(session, name), approval.tenant) for name in named):
+            return True  # a named person who may answer: no need to read every user
     return bool(potential_voters(session, approval) - {approval.requested_by})
 
 
 def potential_voters(session: Session, approval: ApprovalRequest) -> set[str]:
-    """Everyone who could still vote: listed emails plus members of listed groups."""
+    """Everyone who could still vote: the listed emails and the members of the listed
+    groups who may answer a request of its tenant now (``permissions.may_answer``: not
+    disabled, a role that answers, the request's tenant; an address without an account
+    named by email may answer too). Reassignment and delegation name people by the same rule."""
+    listed = set(approval.approvers)
     users = session.scalars(select(User)).all()
-    cannot = {u.email for u in users if u.role not in ANSWERING_ROLES}
-    voters = {a for a in approval.approvers if "@" in a and a not in cannot}
+    voters = {a for a in listed if "@" in a and may_answer(principal_named(session, a), approval.tenant)}
     for user in users:
-        if not can_see(user.tenant, approval.tenant) or user.role not in ANSWERING_ROLES:
-            continue  # other tenants' members, viewers and services can never vote here
-        if set(principals_of(session, user.email)) & set(approval.approvers):
+        if listed.intersection(groups_of(user)) and may_answer(user, approval.tenant):
             voters.add(user.email)
     return voters
 

@@ -216,6 +216,13 @@ class Principal:
         return f"role {self.role}"
 
 
+def account_principal(user: User) -> Principal:
+    """The principal an account is (its role, tenant and whether it is disabled)."""
+    return Principal(
+        user.email, "account", user.role, user.tenant or None, disabled=user.disabled_at is not None
+    )
+
+
 def principal(session: Session, actor: str) -> Principal:
     name = (actor or "").strip().lower()
     if is_system_actor(name):
@@ -223,9 +230,7 @@ def principal(session: Session, actor: str) -> Principal:
     user = session.get(User, name) if name else None
     if user is None:
         return Principal(name, "unknown")
-    return Principal(
-        user.email, "account", user.role, user.tenant or None, disabled=user.disabled_at is not None
-    )
+    return account_principal(user)
 
 
 def _workflow(session: Session, workflow: Workflow | str | None) -> Workflow | None:
@@ -299,6 +304,25 @@ def decide(
     if why is None:
         why, _ = _scope_reason(who, action)
     return who, why
+
+
+def answer_refusal(who: Principal | User, tenant: str | None) -> str | None:
+    """Why ``who`` may not answer a request of ``tenant`` now (None: they may).
+
+    The one rule for naming someone to answer (core.approvals: reassignment targets,
+    a delegate when a request is addressed, the threshold's potential voters), the same
+    ``approvals:answer`` rule their answer is checked by: an account that is not
+    disabled, whose role answers and that can see the request's tenant; an address
+    without an account may answer a request that names it. Never a token's scopes:
+    those limit the one acting, not the one named."""
+    if isinstance(who, User):
+        who = account_principal(who)
+    return _reason(who, Action.APPROVALS_ANSWER, None, tenant, True)
+
+
+def may_answer(who: Principal | User, tenant: str | None) -> bool:
+    """Whether ``who`` may answer a request of ``tenant`` now (``answer_refusal``)."""
+    return answer_refusal(who, tenant) is None
 
 
 def allowed(
@@ -497,6 +521,10 @@ __all__ = [
     "check",
     "allowed",
     "actions_for",
+    "account_principal",
+    "answer_refusal",
+    "may_answer",
+    "principal",
     "decide",
     "refuse",
     "token_actions",

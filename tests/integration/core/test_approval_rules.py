@@ -190,6 +190,24 @@ def test_reject_decides_false_counts_group_members_as_potential_voters(db: Datab
     assert engine.respond_to_approval(request.id, "r3@example.com", "approve").status == "approved"
 
 
+@pytest.mark.parametrize("lost", ["disabled", "viewer", "service"])
+def test_reject_decides_false_never_counts_a_named_person_who_may_not_answer(db: Database, lost: str) -> None:
+    """A named account that may not answer now (disabled, or a role without
+    approvals:answer) is no potential voter: the threshold is unreachable at once."""
+    from core.identity.account_state import disable_user
+
+    accounts(db, "approver", *THREE)
+    accounts(db, "admin", "root@example.com")
+    if lost == "disabled":
+        disable_user(db, "c@example.com", actor="root@example.com")
+    else:
+        add_user(db, "c@example.com", role=lost)
+    request = ask(db, requested_from=THREE, approval_threshold=2, reject_decides=False)
+    decided = ApprovalEngine(db).respond_to_approval(request.id, "a@example.com", "reject")
+    assert decided.status == "rejected"
+    assert decided.decision_data["reason"] == "threshold unreachable"
+
+
 # -- who may answer ------------------------------------------------------------------------
 
 
