@@ -2,8 +2,9 @@
 
 An admin (or a system actor) may hand any open request to anyone who could
 answer it; an approver may hand on only a request they are asked now (a
-delegation). The new approvers are accounts that may answer, of the
-request's tenant, or groups with at least one such member. Votes already cast
+delegation). The new approvers are accounts that may answer it now (not
+disabled, a role that answers, of the request's tenant:
+``identity.permissions.may_answer``), or groups with at least one such member. Votes already cast
 at the level stay; the threshold is unchanged, so a reassignment that would
 leave too few possible voters to reach it is refused. The assignee rows, the
 notifications to the new approvers and an ``approval.reassigned`` event
@@ -21,12 +22,11 @@ from core.approvals.deciding import APPROVAL_OPEN, assign, check_open, notify, p
 from core.approvals.engine import lock_approval
 from core.base.errors import Invalid
 from core.base.storable import holds_nul
-from core.definitions.approval import ADMINS_GROUP
-from core.identity.groups import normalise_principal, principals_of
-from core.identity.permissions import ROLE_ACTIONS, Action, allowed, check, is_system_actor, refuse
+from core.identity.groups import groups_of, normalise_principal, principals_of
+from core.identity.permissions import Action, allowed, check, is_system_actor, may_answer, refuse
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, User, utcnow
-from core.store.tenancy import can_see, tenant_of
+from core.store.tenancy import tenant_of
 
 if TYPE_CHECKING:
     from core.approvals.inbox import ApprovalDetail
@@ -52,11 +52,12 @@ def _targets(session: Session, approval: ApprovalRequest, to: list[str]) -> list
         raise InvalidReassignment(["to: name at least one approver (an email or a group)"])
     if len(names) > MAX_APPROVERS:
         raise InvalidReassignment([f"to: at most {MAX_APPROVERS} approvers"])
-    users = [u for u in session.scalars(select(User)) if can_see(u.tenant, approval.tenant)]
-    answering = {u.email for u in users if Action.APPROVALS_ANSWER in ROLE_ACTIONS.get(u.role, frozenset())}
-    groups = {normalise_principal(g) for u in users if u.email in answering for g in u.groups}
-    if any(u.role == "admin" for u in users if u.email in answering):
-        groups.add(ADMINS_GROUP)
+    # Accounts that may answer it now (permissions.may_answer: not disabled, a role that
+    # answers, its tenant), the rule potential_voters counts by; an address without an
+    # account is no target.
+    users = [u for u in session.scalars(select(User)) if may_answer(u, approval.tenant)]
+    answering = {u.email for u in users}
+    groups = {g for u in users for g in groups_of(u)}
     problems = []
     for name in names:
         if holds_nul(name):

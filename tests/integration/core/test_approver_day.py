@@ -174,6 +174,31 @@ def test_reassign_refusals_write_nothing(people: Database) -> None:
     assert titles(db, ANN, view="groups") == ["Deploy"]
 
 
+def test_reassign_refuses_a_disabled_account_and_a_group_of_only_disabled_members(people: Database) -> None:
+    """A disabled account may not answer, so it is no target, nor is a group whose only
+    member it is: the request would be left with nobody to answer it."""
+    from core.identity.account_state import disable_user, enable_user
+
+    db = people
+    gone = "gone@day.test"
+    add_user(db, gone, groups=["night"])
+    disable_user(db, gone, actor=ADMIN)
+    approval_id = ask(db, "Deploy", BOB)
+    with pytest.raises(InvalidReassignment) as refused:
+        reassign(db, approval_id, ADMIN, [gone, "night"])
+    assert refused.value.problems == [
+        f"to: {gone} has no account that may answer this request",
+        "to: no one who may answer this request is in the group 'night'",
+    ]
+    with db.read() as session:
+        row = session.get(ApprovalRequest, approval_id)
+        assert row is not None and row.approvers == [BOB]
+    # Enabled again, they may be named, and answer.
+    enable_user(db, gone, actor=ADMIN)
+    assert reassign(db, approval_id, ADMIN, ["night"]).approvers == ["night"]
+    assert ApprovalEngine(db).respond_to_approval(approval_id, gone, "approve").status == "approved"
+
+
 def test_reassign_notifies_only_the_new_approvers(people: Database) -> None:
     db = people
     approval_id = (
