@@ -6,7 +6,10 @@ level of its ``escalate_to`` chain) addressed to them by email is addressed to
 their delegate instead (followed through a delegate who is away too, never round a loop),
 and the trail says so (``approval.delegated``: from, to, until). Groups are
 not redirected: their other members still answer. A delegate must have an
-account that may answer requests, in the person's own tenant. Setting one's
+account that may answer requests, in the person's own tenant; when a request
+is addressed, a delegate who may not answer it then (``permissions.may_answer``:
+removed, disabled, a role that no longer answers, another tenant) is skipped
+and the person is asked. Setting one's
 own needs ``approvals:reassign``; someone else's ``users:manage``.
 
 **Backup approvers.** ``approval_config.backup: {to: deputy@x.com, after: 50%}``:
@@ -26,10 +29,10 @@ from sqlalchemy.orm import Session
 
 from core.base.errors import InvalidDelegation
 from core.base.states import APPROVAL_OPEN
-from core.identity.permissions import ROLE_ACTIONS, Action, check
+from core.identity.permissions import ROLE_ACTIONS, Action, check, may_answer
 from core.records import rows as store
 from core.store.tables import ApprovalBackup, ApprovalRequest, ApprovalResponse, OutOfOffice, User, utcnow
-from core.store.tenancy import can_see, tenant_of, tenant_scope
+from core.store.tenancy import tenant_of, tenant_scope
 
 if TYPE_CHECKING:
     from core.definitions.approval import ApprovalConfig
@@ -151,12 +154,11 @@ def delegate_approvers(session: Session, approval: ApprovalRequest, approvers: l
             if row is None or row.until <= now or row.delegate in seen:
                 break
             stand_in = session.get(User, row.delegate)
-            if (
-                stand_in is None
-                or stand_in.disabled_at is not None
-                or not can_see(stand_in.tenant or None, approval.tenant)
-            ):
-                break  # never hand a request to someone who cannot see or answer it
+            if stand_in is None or not may_answer(stand_in, approval.tenant):
+                # Never hand a request to someone who cannot answer it now (removed,
+                # disabled, a role that no longer answers, another tenant): the person
+                # (or the last delegate who may) is asked instead.
+                break
             current, until = row.delegate, row.until
             seen.add(current)
         if current != principal:

@@ -249,6 +249,34 @@ def test_a_disabled_delegate_is_refused_and_never_handed_a_request(
     assert events(db, workflow_id, "approval.delegated") == []
 
 
+@pytest.mark.parametrize("role", ["viewer", "service"])
+def test_a_delegate_who_may_no_longer_answer_is_skipped_and_the_person_asked(
+    db: Database,
+    pay_registry: ToolRegistry,
+    people: None,
+    role: str,
+) -> None:
+    """The delegate is checked when a request is addressed, not only when the setting is
+    made: one whose role no longer answers is skipped (no approval.delegated)."""
+    delegation.set_out_of_office(db, FINANCE, until=utcnow() + timedelta(days=1), delegate=DEPUTY)
+    add_user(db, DEPUTY, role=role)
+    workflow_id = pay(db)
+    run(db, pay_registry)
+    request = open_approval_of(db, workflow_id)
+    assert request.approvers == [FINANCE]
+    assert recipients(db, request.id) == [FINANCE]
+    assert events(db, workflow_id, "approval.delegated") == []
+    assert events(db, workflow_id, "approval.escalated") == []
+    ApprovalEngine(db).respond_to_approval(request.id, FINANCE, "approve")
+    run(db, pay_registry)
+    assert status(db, workflow_id) == "completed"
+    # Answering again, the delegate is asked again.
+    add_user(db, DEPUTY, role="approver")
+    second = pay(db)
+    run(db, pay_registry)
+    assert open_approval_of(db, second).approvers == [DEPUTY]
+
+
 def test_the_audit_trail_holds_with_delegation_and_backups(
     db: Database, pay_registry: ToolRegistry, people: None
 ) -> None:
