@@ -70,8 +70,11 @@ def logs_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print only JSON.")] = False,
     actor: OptionalActor = None,
 ) -> None:
-    """Execution logs: agent steps, tool calls and model errors, newest first (audit:read)."""
+    """Execution logs: agent steps, tool calls and model errors, newest first (audit:read).
+
+    A tenant's user (``--as``) sees only their tenant's rows, as on the dashboard."""
     from core.agents import execution_logs
+    from core.store.tenancy import user_tenant
 
     filters = execution_logs.LogFilters(
         since=_when(since, "--since"),
@@ -87,12 +90,13 @@ def logs_command(
     )
     filters.check()
     db = open_database()
+    viewer = user_tenant(db, acting(actor))
     if csv is not None:
-        rows = execution_logs.export_rows(db, filters, None, actor=acting(actor))
+        rows = execution_logs.export_rows(db, filters, viewer, actor=acting(actor))
         csv.write_text(execution_logs.to_csv(rows), encoding="utf-8")
         typer.echo(f"wrote {len(rows)} rows to {csv}")
         return
-    result = execution_logs.query(db, filters, None, page=page, page_size=limit, actor=acting(actor))
+    result = execution_logs.query(db, filters, viewer, page=page, page_size=limit, actor=acting(actor))
     if as_json:
         typer.echo(
             json.dumps(

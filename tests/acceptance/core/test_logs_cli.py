@@ -79,3 +79,26 @@ def test_logs_lists_filters_and_exports(db_url: str, tmp_path: Path) -> None:
     assert "Unknown kind or level 'chatter'" in refused.stderr
     refused = cli(db_url, "logs", "--since", "yesterday", ok=False)
     assert "--since: 'yesterday' is neither a duration (24h) nor an ISO time." in refused.stderr
+
+
+def test_a_tenants_user_sees_only_their_tenants_rows(db_url: str, tmp_path: Path) -> None:
+    """``--as`` a tenant's user: their tenant's rows only, whatever --tenant asks, in the
+    listing and the CSV (before: every tenant's, and --tenant picked another's)."""
+    from core.identity.users import add_user
+    from core.tenants.registry import create_tenant
+
+    seed(db_url)
+    db = Database(db_url)
+    for slug in ("acme", "globex"):
+        create_tenant(db, slug)
+    add_user(db, "gadmin@globex.example", role="admin", tenant="globex")
+    db.dispose()
+    own = cli_json(db_url, "logs", "--as", "gadmin@globex.example")
+    assert own["total"] == 1 and own["rows"][0]["message"] == "RuntimeError: model server fell over"
+    # --tenant never widens a tenant user's scope (core.agents.execution_logs): still only globex's.
+    asked = cli_json(db_url, "logs", "--tenant", "acme", "--as", "gadmin@globex.example")
+    assert [row["tenant"] for row in asked["rows"]] == ["globex"]
+    out = tmp_path / "logs.csv"
+    cli(db_url, "logs", "--csv", str(out), "--as", "gadmin@globex.example")
+    assert list(pd.read_csv(out, keep_default_na=False)["tenant"]) == ["globex"]
+    assert cli_json(db_url, "logs")["total"] == 4  # the platform (the CLI's own user) sees all
