@@ -220,6 +220,10 @@ class InvalidLogFilter(Invalid):
     """The execution log filter is invalid."""
 
 
+class InvalidListFilter(Invalid):
+    """A listing's filter names no such value (an unknown status, say)."""
+
+
 class ChannelError(Unavailable):
     """The notification channel could not deliver the message."""
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, func, or_, select
 
-from core.base.errors import InvalidTransition
+from core.base.errors import InvalidListFilter
 from core.base.states import APPROVAL_OPEN, WORKFLOW_STATUSES
 from core.base.storable import holds_nul
 from core.identity.groups import principals_of
@@ -91,7 +91,7 @@ def list_workflows(
     statuses = [status] if isinstance(status, str) else list(status or [])
     for value in statuses:
         if value not in WORKFLOW_STATUSES:
-            raise InvalidTransition(f"Unknown status {value!r}; one of {', '.join(WORKFLOW_STATUSES)}.")
+            raise InvalidListFilter(f"Unknown status {value!r}; one of {', '.join(WORKFLOW_STATUSES)}.")
     query = select(Workflow)
     count = select(func.count()).select_from(Workflow)
     conditions: list[ColumnElement[bool]] = []

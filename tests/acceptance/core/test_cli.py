@@ -192,6 +192,10 @@ def test_refusals_are_one_line(sqlite_url: str, tmp_path: Path) -> None:
     db_url = sqlite_url
     missing = cli(db_url, "workflow", "show", "no-such-id", ok=False)
     assert missing.stderr == "error: No workflow has the id 'no-such-id'.\n"
+    # Bad input exits 2 (the README's codes), not 4 (a conflict).
+    unknown = cli(db_url, "workflow", "list", "--status", "bogus", ok=False)
+    assert unknown.returncode == 2, unknown.stderr
+    assert unknown.stderr.startswith("error: Unknown status 'bogus'; one of ")
     bad_input = cli(db_url, "workflow", "start", DEPLOY, "--input", "{not json", "--as", "x@y.z", ok=False)
     assert "--input is not valid JSON" in bad_input.stderr
     invalid = tmp_path / "invalid.yaml"
