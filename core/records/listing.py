@@ -17,8 +17,8 @@ from sqlalchemy import ColumnElement, func, or_, select
 from core.base.errors import InvalidListFilter
 from core.base.states import APPROVAL_OPEN, WORKFLOW_STATUSES
 from core.base.storable import holds_nul
-from core.identity.groups import principals_of
-from core.store.tables import ApprovalAssignee, ApprovalRequest, Workflow
+from core.identity.groups import normalise_principal, principals_of
+from core.store.tables import ApprovalAssignee, ApprovalRequest, ApprovalResponse, Workflow
 from core.store.tenancy import tenant_of, tenant_scope
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ def pending_approvals(
 
     Only those a viewer of ``tenant`` sees; with ``requested_from``, also
     only those of that person's tenant (a group name shared by two
-    tenants never brings the other's requests).
+    tenants never brings the other's requests), and not those they already
+    answered at the level now asked (they wait for others, not for them).
     """
     with db.read() as session:
         query = tenant_scope(tenant).apply(
@@ -52,7 +53,15 @@ def pending_approvals(
             query = query.where(
                 ApprovalRequest.id.in_(
                     select(ApprovalAssignee.approval_id).where(ApprovalAssignee.principal.in_(principals))
+                ),
+                # Not those they already answered at the level now asked (as the inbox).
+                ~select(ApprovalResponse.id)
+                .where(
+                    ApprovalResponse.approval_id == ApprovalRequest.id,
+                    ApprovalResponse.approver == normalise_principal(requested_from),
+                    ApprovalResponse.level == ApprovalRequest.level,
                 )
+                .exists(),
             )
         if workflow_id:
             query = query.where(ApprovalRequest.workflow_id == workflow_id)

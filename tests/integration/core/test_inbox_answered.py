@@ -126,3 +126,16 @@ def test_a_bad_bulk_selection_names_each_request(people: Database) -> None:
         decide_many(db, [fine, own], ANN, "approve")
     assert refused.value.problems == [f"'My own': {ANN} requested this approval and cannot approve it."]
     assert status_of(db, fine) == ("pending", 0, 0)
+
+
+def test_listings_for_a_person_leave_out_what_they_answered(people: Database) -> None:
+    """``list_pending_approvals(person)``, behind REST's ``?for=``, the CLI's ``approvals
+    list --for`` and Slack's ``/approvals``, agrees with the inbox."""
+    db = people
+    voted = two_votes(db, "Two votes", [ANN, BOB])
+    ask(db, "Still Ann's", ANN)
+    engine = ApprovalEngine(db)
+    engine.respond_to_approval(voted, ANN, "approve")
+    assert [a.title for a in engine.list_pending_approvals(ANN)] == ["Still Ann's"]
+    assert voted in [a.id for a in engine.list_pending_approvals(BOB)]
+    assert voted in [a.id for a in engine.list_pending_approvals()]  # still open for everyone else
