@@ -1,31 +1,51 @@
 """Checkpoints and rollback (a saga: compensations run newest first).
 
-A rollback commits each compensation as done before running the next, so a
-rollback interrupted by a crash or a failing compensation can be run again
-and carries on where it stopped, never compensating a step twice.
+A rollback holds the workflow from its first transaction to its last (a lease
+owned by the rollback, renewed while it runs), so no runner, resume or second
+rollback acts on it meanwhile. It commits each compensation as done before
+running the next, so a rollback interrupted by a crash or a failing
+compensation can be run again and carries on where it stopped, never
+compensating a step twice.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.approvals.engine import cancel_open_approvals
+from core.base.config import get_settings
 from core.base.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
 from core.definitions.workflow import CompensateSpec, Step, WorkflowDefinition
 from core.engine.tools import ToolContext, ToolRegistry, render_args
 from core.identity.permissions import Action, check
 from core.records import rows as store
-from core.store.tables import StepRun, Workflow, WorkflowCheckpoint, outputs_query, utcnow
+from core.store.tables import (
+    StepRun,
+    Workflow,
+    WorkflowCheckpoint,
+    WorkflowEvent,
+    new_id,
+    outputs_query,
+    utcnow,
+)
 from core.store.tenancy import tenant_of
 
 if TYPE_CHECKING:
     from core.store.db import Database
 
 ROLLBACK_FROM = frozenset({"running", "waiting_approval", "paused", "failed", "completed"})
+# The lease owner of a workflow a rollback holds (``rollback:<id>``): runners never
+# claim it and resume, retry, cancel and another rollback are refused meanwhile.
+ROLLBACK_LEASE = "rollback:"
+
+log = structlog.get_logger(__name__)
 
 
 def take_checkpoint(
@@ -106,24 +126,36 @@ def rollback(
     reason: str,
     actor: str,
 ) -> RollbackResult:
-    """Restore a workflow to a checkpoint and leave it paused there."""
+    """Restore a workflow to a checkpoint and leave it paused there.
+
+    The first transaction pauses the workflow and leases it to this rollback
+    (``rollback:<id>``), so until the last one lets go runners do not claim it,
+    a second rollback is refused with ``WorkflowBusy`` and so are resume, retry
+    and cancel (``refuse_during_rollback``). A heartbeat renews the lease while
+    compensations run; a rollback whose process died leaves a lease that lapses
+    after ``COUNTERSIGN_LEASE_SECONDS``, and a later rollback carries on with the
+    compensations left (a completed one is recorded ``compensated`` and never
+    run again). Every later transaction checks the lease is still this rollback's.
+    """
+    lease_seconds = get_settings().lease_seconds
+    token = f"{ROLLBACK_LEASE}{new_id()}"
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_ROLLBACK, workflow=workflow)
         if workflow.status not in ROLLBACK_FROM:
             raise InvalidTransition(f"A {workflow.status} workflow cannot be rolled back.")
+        refuse_during_rollback(session, workflow, "rolled back again")
         # Any live lease means a runner is mid-step (a pause lets the step
         # finish), whose effect would land after the rollback uncompensated.
-        if (
-            workflow.lease_owner is not None
-            and workflow.lease_expires_at is not None
-            and workflow.lease_expires_at > utcnow()
-        ):
+        if _lease_live(workflow):
             raise WorkflowBusy()
         checkpoint = find_checkpoint(session, workflow_id, checkpoint_name)
         result = RollbackResult(workflow_id, checkpoint.name, checkpoint.id)
         if workflow.status != "paused":
             store.transition_workflow(session, workflow, "paused", actor, reason=f"rollback: {reason}")
+        workflow.lease_owner = token
+        workflow.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+        workflow.runnable_at = None
         result.cancelled_approvals = cancel_open_approvals(
             session, workflow_id, actor, f"rolled back to {checkpoint.name}"
         )
@@ -146,132 +178,280 @@ def rollback(
         ).all()
         pending = [(run.id, run.step_name, run.step_index, run.output) for run in to_undo]
 
-    for run_id, step_name, step_index, output in pending:
-        step = definition.steps[step_index] if step_index < len(definition.steps) else None
-        entry: dict[str, Any] = {"step": step_name, "step_run_id": run_id}
-        compensate = _compensation_of(step, registry)
-        if step is not None and compensate is not None:
-            scope = {
-                "input": workflow.input_data,
-                "context": workflow.context,
-                "steps": workflow.step_outputs,
-                "output": output or {},
-            }
-            try:
-                args = render_args(compensate.args, scope)
-                args.setdefault("output", output or {})
-                compensation = registry.call(
-                    compensate.tool,
-                    args,
-                    ToolContext(workflow_id, step_name, f"{workflow_id}/compensate/{run_id}"),
-                )
-            except Exception as exc:
-                with db.session() as session:
-                    store.append_event(
-                        session,
-                        "rollback.failed",
-                        actor,
-                        workflow_id=workflow_id,
-                        step_name=step_name,
-                        data={
-                            "checkpoint": checkpoint.name,
-                            "error": str(exc),
-                            "compensations": result.compensations,
-                        },
-                    )
-                raise CompensationFailed(
-                    f"Compensating step {step_name!r} with tool {compensate.tool!r} failed: "
-                    f"{exc}. Steps compensated so far stay compensated; run the rollback again "
-                    "to continue."
-                ) from exc
-            entry.update(tool=compensate.tool, result=compensation)
-            status = "compensated"
-        else:
-            entry["tool"] = None
-            status = "rolled_back"
+    heartbeat = _LeaseHeartbeat(db, workflow_id, token, lease_seconds)
+    heartbeat.start()
+    try:
+        for undo in pending:
+            _compensate(db, registry, workflow, definition, checkpoint, result, token, actor, undo)
+        heartbeat.stop()
         with db.session() as session:
-            run = session.get(StepRun, run_id, with_for_update=True)
-            if run is not None and run.status == "completed":
-                run.status = status
+            workflow = store.get_workflow(session, workflow_id, for_update=True)
+            _check_owner(workflow, token)
+            _restore(session, workflow, checkpoint, reason, actor, result)
+            workflow.lease_owner = workflow.lease_expires_at = None
+    except BaseException:
+        heartbeat.stop()
+        _let_go(db, workflow_id, token)
+        raise
+    return result
+
+
+def _compensate(
+    db: Database,
+    registry: ToolRegistry,
+    workflow: Workflow,
+    definition: WorkflowDefinition,
+    checkpoint: WorkflowCheckpoint,
+    result: RollbackResult,
+    token: str,
+    actor: str,
+    pending: tuple[int, str, int, dict[str, Any] | None],
+) -> None:
+    """Undo one completed step run, then record it, while the rollback holds the workflow."""
+    run_id, step_name, step_index, output = pending
+    workflow_id = workflow.id
+    with db.session() as session:  # still ours, and the run not undone meanwhile
+        _check_owner(store.get_workflow(session, workflow_id, for_update=True), token)
+        current = session.get(StepRun, run_id)
+        if current is None or current.status != "completed":
+            return
+    step = definition.steps[step_index] if step_index < len(definition.steps) else None
+    entry: dict[str, Any] = {"step": step_name, "step_run_id": run_id}
+    compensate = _compensation_of(step, registry)
+    if step is not None and compensate is not None:
+        scope = {
+            "input": workflow.input_data,
+            "context": workflow.context,
+            "steps": workflow.step_outputs,
+            "output": output or {},
+        }
+        try:
+            args = render_args(compensate.args, scope)
+            args.setdefault("output", output or {})
+            compensation = registry.call(
+                compensate.tool,
+                args,
+                ToolContext(workflow_id, step_name, f"{workflow_id}/compensate/{run_id}"),
+            )
+        except Exception as exc:
+            with db.session() as session:
+                row = store.get_workflow(session, workflow_id, for_update=True)
                 store.append_event(
                     session,
-                    f"step.{status}",
+                    "rollback.failed",
                     actor,
                     workflow_id=workflow_id,
                     step_name=step_name,
-                    data=entry,
+                    data={
+                        "checkpoint": checkpoint.name,
+                        "error": str(exc),
+                        "compensations": result.compensations,
+                    },
                 )
-        result.compensations.append(entry)
-
+                if row.lease_owner == token:  # a rollback run again may carry on at once
+                    row.lease_owner = row.lease_expires_at = None
+            raise CompensationFailed(
+                f"Compensating step {step_name!r} with tool {compensate.tool!r} failed: "
+                f"{exc}. Steps compensated so far stay compensated; run the rollback again "
+                "to continue."
+            ) from exc
+        entry.update(tool=compensate.tool, result=compensation)
+        status = "compensated"
+    else:
+        entry["tool"] = None
+        status = "rolled_back"
     with db.session() as session:
-        workflow = store.get_workflow(session, workflow_id, for_update=True)
-        before = store.snapshot(workflow)
-        # The outputs restored are rebuilt from the step runs up to the
-        # watermark (the checkpoint holds no copy of them).
-        restored = {
-            name: output
-            for name, output in session.execute(
-                outputs_query(
-                    workflow_id, watermark=checkpoint.step_run_watermark, taken_at=checkpoint.created_at
+        _check_owner(store.get_workflow(session, workflow_id, for_update=True), token)
+        run = session.get(StepRun, run_id, with_for_update=True)
+        if run is not None and run.status == "completed":
+            run.status = status
+            store.append_event(
+                session,
+                f"step.{status}",
+                actor,
+                workflow_id=workflow_id,
+                step_name=step_name,
+                data=entry,
+            )
+    result.compensations.append(entry)
+
+
+def _restore(
+    session: Session,
+    workflow: Workflow,
+    checkpoint: WorkflowCheckpoint,
+    reason: str,
+    actor: str,
+    result: RollbackResult,
+) -> None:
+    """The rollback's last transaction: position, context and outputs as at the checkpoint."""
+    workflow_id = workflow.id
+    before = store.snapshot(workflow)
+    # The outputs restored are rebuilt from the step runs up to the
+    # watermark (the checkpoint holds no copy of them).
+    restored = {
+        name: output
+        for name, output in session.execute(
+            outputs_query(
+                workflow_id, watermark=checkpoint.step_run_watermark, taken_at=checkpoint.created_at
+            )
+        )
+    }
+    event = store.append_event(
+        session,
+        "workflow.rolled_back",
+        actor,
+        workflow_id=workflow_id,
+        before=before,
+        after={
+            "status": workflow.status,
+            "current_step": checkpoint.step_index,
+            "context": checkpoint.context,
+            "step_outputs": restored,
+        },
+        data={
+            "checkpoint": checkpoint.name,
+            "checkpoint_id": checkpoint.id,
+            "reason": reason,
+            "cancelled_approvals": result.cancelled_approvals,
+            "compensations": result.compensations,
+        },
+    )
+    session.flush()
+    now = utcnow()
+    workflow.context = dict(checkpoint.context)
+    workflow.current_step = checkpoint.step_index
+    workflow.current_step_run_id = None
+    workflow.error = None
+    workflow.updated_at = now
+    newer = (StepRun.workflow_id == workflow_id) & (StepRun.id > checkpoint.step_run_watermark)
+    session.execute(
+        update(StepRun)
+        .where(newer, StepRun.status.in_(("running", "waiting_approval", "failed")))
+        .values(status="rolled_back")
+        .execution_options(synchronize_session=False)
+    )
+    # Every later run's output leaves the workflow's outputs now, the
+    # compensated ones included (until here they were still its outputs),
+    # and so does that of a run the checkpoint saw started but not finished.
+    session.execute(
+        update(StepRun)
+        .where(
+            StepRun.workflow_id == workflow_id,
+            StepRun.undone_at.is_(None),
+            or_(StepRun.id > checkpoint.step_run_watermark, StepRun.finished_at > checkpoint.created_at),
+        )
+        .values(undone_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    for later in session.scalars(
+        select(WorkflowCheckpoint).where(
+            WorkflowCheckpoint.workflow_id == workflow_id,
+            WorkflowCheckpoint.id > checkpoint.id,
+            WorkflowCheckpoint.superseded_by_event_id.is_(None),
+        )
+    ):
+        later.superseded_by_event_id = event.id
+
+
+def _lease_live(workflow: Workflow) -> bool:
+    return (
+        workflow.lease_owner is not None
+        and workflow.lease_expires_at is not None
+        and workflow.lease_expires_at > utcnow()
+    )
+
+
+def rollback_in_progress(workflow: Workflow) -> bool:
+    """Whether a rollback holds the workflow now (its lease is live)."""
+    return bool(workflow.lease_owner and workflow.lease_owner.startswith(ROLLBACK_LEASE)) and _lease_live(
+        workflow
+    )
+
+
+def refuse_during_rollback(session: Session, workflow: Workflow, doing: str) -> None:
+    """Raise ``WorkflowBusy`` naming the rollback in progress, if one holds the workflow.
+
+    For every change of a workflow a rollback would contradict (resume, retry,
+    cancel, another rollback); called with the workflow row locked.
+    """
+    if not rollback_in_progress(workflow):
+        return
+    started = session.scalars(
+        select(WorkflowEvent)
+        .where(WorkflowEvent.workflow_id == workflow.id, WorkflowEvent.event_type == "rollback.started")
+        .order_by(WorkflowEvent.id.desc())
+        .limit(1)
+    ).first()
+    what = "a rollback"
+    if started is not None:
+        what = (
+            f"a rollback to {started.data.get('checkpoint')!r} by {started.actor} "
+            f"(started {started.created_at:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+    raise WorkflowBusy(
+        f"Workflow {workflow.id} cannot be {doing}: {what} is still in progress. "
+        "Try again when it has finished."
+    )
+
+
+class RollbackLost(WorkflowBusy):
+    """The rollback's lease on the workflow lapsed and something else changed it."""
+
+
+def _check_owner(workflow: Workflow, token: str) -> None:
+    if workflow.lease_owner != token or workflow.status != "paused":
+        raise RollbackLost(
+            f"The rollback of workflow {workflow.id} lost its hold on it (its lease lapsed and "
+            f"the workflow is now {workflow.status}); compensations recorded so far stay "
+            "compensated, run the rollback again to continue."
+        )
+
+
+def _let_go(db: Database, workflow_id: str, token: str) -> None:
+    """Release the rollback's lease after a failure, if it still holds it (else it lapses)."""
+    try:
+        with db.session() as session:
+            session.execute(
+                update(Workflow)
+                .where(Workflow.id == workflow_id, Workflow.lease_owner == token)
+                .values(lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+    except Exception as exc:  # noqa: BLE001  (the database is gone: the lease lapses on its own)
+        log.warning("rollback: could not release the lease", workflow_id=workflow_id, error=str(exc))
+
+
+class _LeaseHeartbeat:
+    """Renews the rollback's lease every third of its length while compensations run."""
+
+    def __init__(self, db: Database, workflow_id: str, token: str, lease_seconds: float) -> None:
+        self.db, self.workflow_id, self.token, self.lease_seconds = db, workflow_id, token, lease_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"rollback-lease-{workflow_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            try:
+                with self.db.session() as session:
+                    session.execute(
+                        update(Workflow)
+                        .where(Workflow.id == self.workflow_id, Workflow.lease_owner == self.token)
+                        .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception as exc:  # noqa: BLE001  (retried at the next beat; a lost lease is caught by _check_owner)
+                log.warning(
+                    "rollback: could not renew the lease", workflow_id=self.workflow_id, error=str(exc)
                 )
-            )
-        }
-        event = store.append_event(
-            session,
-            "workflow.rolled_back",
-            actor,
-            workflow_id=workflow_id,
-            before=before,
-            after={
-                "status": workflow.status,
-                "current_step": checkpoint.step_index,
-                "context": checkpoint.context,
-                "step_outputs": restored,
-            },
-            data={
-                "checkpoint": checkpoint.name,
-                "checkpoint_id": checkpoint.id,
-                "reason": reason,
-                "cancelled_approvals": result.cancelled_approvals,
-                "compensations": result.compensations,
-            },
-        )
-        session.flush()
-        now = utcnow()
-        workflow.context = dict(checkpoint.context)
-        workflow.current_step = checkpoint.step_index
-        workflow.current_step_run_id = None
-        workflow.error = None
-        workflow.updated_at = now
-        newer = (StepRun.workflow_id == workflow_id) & (StepRun.id > checkpoint.step_run_watermark)
-        session.execute(
-            update(StepRun)
-            .where(newer, StepRun.status.in_(("running", "waiting_approval", "failed")))
-            .values(status="rolled_back")
-            .execution_options(synchronize_session=False)
-        )
-        # Every later run's output leaves the workflow's outputs now, the
-        # compensated ones included (until here they were still its outputs),
-        # and so does that of a run the checkpoint saw started but not finished.
-        session.execute(
-            update(StepRun)
-            .where(
-                StepRun.workflow_id == workflow_id,
-                StepRun.undone_at.is_(None),
-                or_(StepRun.id > checkpoint.step_run_watermark, StepRun.finished_at > checkpoint.created_at),
-            )
-            .values(undone_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        for later in session.scalars(
-            select(WorkflowCheckpoint).where(
-                WorkflowCheckpoint.workflow_id == workflow_id,
-                WorkflowCheckpoint.id > checkpoint.id,
-                WorkflowCheckpoint.superseded_by_event_id.is_(None),
-            )
-        ):
-            later.superseded_by_event_id = event.id
-    return result
 
 
 def _compensation_of(step: Step | None, registry: ToolRegistry) -> CompensateSpec | None:

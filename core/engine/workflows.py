@@ -26,7 +26,7 @@ from core.definitions.workflow import (
     unanswerable_approvals,
     unregistered_tools,
 )
-from core.engine.checkpoints import take_checkpoint
+from core.engine.checkpoints import refuse_during_rollback, take_checkpoint
 from core.engine.create_path import created_events, insert_workflow
 from core.identity.groups import not_in_tenant
 from core.identity.permissions import Action, check
@@ -150,6 +150,7 @@ def resume_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_RESUME, workflow=workflow)
+        refuse_during_rollback(session, workflow, "resumed")
         if workflow.status != "paused":
             raise InvalidTransition(f"Only a paused workflow can be resumed; this one is {workflow.status}.")
         run = session.get(StepRun, workflow.current_step_run_id) if workflow.current_step_run_id else None
@@ -172,6 +173,7 @@ def retry_workflow(db: Database, workflow_id: str, actor: str) -> Workflow:
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_RETRY, workflow=workflow)
+        refuse_during_rollback(session, workflow, "retried")
         if workflow.status != "failed":
             raise InvalidTransition(f"Only a failed workflow can be retried; this one is {workflow.status}.")
         # The failed step starts afresh (attempt 1, its own idempotency key);
@@ -215,6 +217,7 @@ def cancel_workflow(db: Database, workflow_id: str, actor: str, reason: str = ""
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_CANCEL, workflow=workflow)
+        refuse_during_rollback(session, workflow, "cancelled")
         store.transition_workflow(session, workflow, "cancelled", actor, reason=reason or None)
         cancel_open_approvals(session, workflow_id, actor, reason or "workflow cancelled")
         return workflow
