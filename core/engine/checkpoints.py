@@ -10,6 +10,7 @@ compensating a step twice.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -227,7 +228,8 @@ def _compensate(
         }
         try:
             args = render_args(compensate.args, scope)
-            args.setdefault("output", output or {})
+            if _takes_output(registry, compensate.tool):
+                args.setdefault("output", output or {})
             compensation = registry.call(
                 compensate.tool,
                 args,
@@ -452,6 +454,13 @@ class _LeaseHeartbeat:
                 log.warning(
                     "rollback: could not renew the lease", workflow_id=self.workflow_id, error=str(exc)
                 )
+
+
+def _takes_output(registry: ToolRegistry, name: str) -> bool:
+    """Whether a compensation tool takes the undone step's ``output`` (a parameter
+    named so, or ``**kwargs``); one that does not is called without it."""
+    parameters = inspect.signature(registry.get(name).function).parameters.values()
+    return any(p.name == "output" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _compensation_of(step: Step | None, registry: ToolRegistry) -> CompensateSpec | None:

@@ -241,3 +241,35 @@ def test_a_rollback_that_lost_its_hold_does_not_restore(
     assert events(db, workflow_id, "workflow.rolled_back") == []
     assert {r.step_name: r.status for r in step_runs(db, workflow_id)} == {"a": "completed", "b": "completed"}
     assert lease_of(db, workflow_id) == "rollback:other"  # not let go: not its own
+
+
+def test_a_compensation_tool_without_an_output_parameter(
+    db: Database, registry: ToolRegistry, calls: Calls
+) -> None:
+    """``output`` is passed only to a compensation that takes it (or ``**kwargs``)."""
+
+    @registry.register("release_hold")
+    def release_hold(hold: str) -> dict[str, Any]:
+        calls.add("release_hold", hold=hold)
+        return {"released": hold}
+
+    @registry.register("log_undo")
+    def log_undo(**kwargs: Any) -> dict[str, Any]:
+        calls.add("log_undo", **kwargs)
+        return {}
+
+    workflow_id = start(
+        db,
+        [
+            tool("a", create_checkpoint=True),
+            tool("b", compensate={"tool": "release_hold", "args": {"hold": "${output.done}"}}),
+            tool("c", compensate={"tool": "log_undo", "args": {"why": "test"}}),
+        ],
+    )
+    run(db, registry)
+    result = roll_back(db, registry, workflow_id, "one")
+    assert [c["step"] for c in result.compensations] == ["c", "b"]
+    assert calls.of("release_hold") == [{"hold": "b"}]
+    assert [(c["why"], c["output"]["done"]) for c in calls.of("log_undo")] == [("test", "c")]
+    workflow = ops.get_workflow(db, workflow_id)
+    assert (workflow.status, set(workflow.step_outputs)) == ("paused", {"a"})
