@@ -139,8 +139,9 @@ def open_approval(
                 "escalated_to": [ADMINS_GROUP],
                 "forced": False,
                 "asked": asked,
-                "reason": f"no one but the requester ({approval.requested_by}) "
-                f"could answer; asked: {', '.join(asked)}",
+                "reason": f"no one but the requester ({approval.requested_by}) could answer "
+                "(those asked have no account that may answer now, or are the requester); "
+                f"asked: {', '.join(asked)}",
             },
         )
     if rule is None:
