@@ -27,7 +27,8 @@ def audit_verify(
     as_json: AsJson = False,
     actor: OptionalActor = None,
 ) -> None:
-    """Recompute the hash chains; exit 4 naming the first broken link."""
+    """Recompute the hash chains and check the requests and step runs against them;
+    exit 4 naming the first broken link or contradicted field."""
     from core.records.trail_verify import require_intact, verify
 
     reports = verify(open_database(), acting(actor), workflow)
@@ -39,13 +40,14 @@ def audit_verify(
                     "entries": r.entries,
                     "head": r.head,
                     "broken": None if r.broken is None else str(r.broken),
+                    "mismatches": [str(m) for m in r.mismatches],
                 }
                 for r in reports
             ]
         )
     else:
         for report in reports:
-            state = "intact" if report.intact else f"BROKEN at {report.broken}"
+            state = "intact" if report.intact else f"NOT INTACT, {report.fault}"
             typer.echo(f"{report.chain}: {report.entries} entries, {state}, head {report.head}")
     require_intact(reports)  # TrailBroken, a Conflict: one `error:` line and exit code 4
     if not as_json:

@@ -77,6 +77,8 @@ def test_rows_written_before_the_trail_are_chained_by_the_migration(empty_db: Da
                 approval_type="binary",
                 status="approved",
                 requested_by="system",
+                decided_by="system",  # as the approval.decided event below says
+                decided_at=t0 + timedelta(seconds=3),
                 approvers=["boss@example.com"],
                 threshold=1,
                 config={},
