@@ -81,6 +81,11 @@ def _request(request: RequestRecord) -> list[Flowable]:
         ),
         Paragraph("What ran", _STYLES["Heading4"]),
     ]
+    if request.mismatches:
+        parts[1:1] = [
+            _text("Differs from the sealed trail (the sealed values are shown):", _BODY),
+            *[_text(note) for note in request.mismatches],
+        ]
     if request.released_call is None:
         parts.append(_text("Nothing was released."))
     else:
@@ -111,9 +116,13 @@ def render_pdf(record: AuditRecord) -> bytes:
                 "Trail verified: the hash chain of its " + str(trail["entries"]) + " entries is intact."
                 if trail["intact"]
                 else f"TRAIL BROKEN: {trail['broken']}"
+                if trail["broken"]
+                else f"TRAIL CONTRADICTED: {len(trail['mismatches'])} stored value(s) differ from "
+                "the sealed trail; this record states the sealed values."
             ),
             _BODY,
         ),
+        *[_text(note) for note in trail.get("mismatches") or []],
         _text(f"Chain head (SHA-256): {trail['head']}", _MONO),
         Spacer(1, 6 * mm),
     ]

@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 import json
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from cli.main import main
 from core.approvals.engine import ApprovalEngine
@@ -28,7 +29,7 @@ from core.records import rows as store
 from core.records.trail import GENESIS
 from core.records.trail_verify import require_intact, verify
 from core.store.db import Database
-from core.store.tables import ApprovalResponse, WorkflowEvent
+from core.store.tables import ApprovalRequest, ApprovalResponse, StepRun, WorkflowEvent
 from tests.helpers.approved_calls import FINANCE, PROPOSED, pay_registry, pay_step, run
 from tests.helpers.engine import REQUESTER, Calls
 
@@ -302,3 +303,125 @@ def test_an_email_link_answer_names_its_recipient_and_a_backup_keeps_the_chain(
         assert report.intact and report.head == original.head
     finally:
         copy.dispose()
+
+
+# -- the rows beside the chain: checked against the sealed events ---------------------
+
+
+def _set(db: Database, table: Any, row_id: Any, **values: Any) -> None:
+    """Change a row that no trigger guards, as someone who can write the database could."""
+    with db.session() as session:
+        session.execute(update(table).where(table.id == row_id).values(**values))
+
+
+def _tamper_request(db: Database, approval_id: str, what: str) -> tuple[str, Any, str]:
+    """Change one field of a decided request (or of its run) behind the engine's back;
+    returns the field the check must name."""
+    with db.read() as session:
+        approval = session.get(ApprovalRequest, approval_id)
+        assert approval is not None and approval.released_call is not None
+        released, run_id, decided_at = dict(approval.released_call), approval.step_run_id, approval.decided_at
+    assert decided_at is not None
+    if what == "decided_by":
+        _set(db, ApprovalRequest, approval_id, decided_by="mallory@example.com")
+    elif what == "status":
+        _set(db, ApprovalRequest, approval_id, status="modified")
+    elif what == "decided_at":
+        _set(db, ApprovalRequest, approval_id, decided_at=decided_at - timedelta(days=1))
+    elif what == "released_call.arguments":  # the tester's repro: the digest is left as it was
+        released["arguments"] = {**released["arguments"], "amount": 7000}
+        _set(db, ApprovalRequest, approval_id, released_call=released)
+    elif what == "status (step run)":
+        _set(db, StepRun, run_id, status="failed")
+        return "step_runs", run_id, "status"
+    return "approval_requests", approval_id, what
+
+
+@pytest.mark.parametrize(
+    "what", ["decided_by", "status", "decided_at", "released_call.arguments", "status (step run)"]
+)
+def test_a_changed_request_or_run_contradicts_the_sealed_trail(
+    db: Database,
+    calls: Calls,
+    what: str,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The tester's report: a request row changed after the decision (no trigger guards
+    it) left `audit verify` saying intact and the export showing the changed values."""
+    workflow_id, approval_id = _answered_payment(db, calls)
+    before = audit_record(db, AUDITOR, workflow_id)
+    [sealed] = before.requests
+    assert before.trail["intact"] and before.trail["mismatches"] == [] and sealed.mismatches == []
+    table, row_id, field = _tamper_request(db, approval_id, what)
+    where = f"{table} row {row_id} field {field} "
+
+    [report] = verify(db, AUDITOR, workflow_id)
+    assert report.broken is None  # the chain itself holds: no event or vote was touched
+    assert not report.intact
+    assert [str(m) for m in report.mismatches if str(m).startswith(where)], report.mismatches
+    with pytest.raises(TrailBroken, match=where):
+        require_intact([report])
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    capsys.readouterr()
+    for argv in (["audit", "verify", workflow_id], ["audit", "verify"]):
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, "--as", AUDITOR])
+        assert exited.value.code == 4
+        assert where in capsys.readouterr().err
+
+    # The export states what the trail sealed, says it does not hold, and names the field.
+    lines = [json.loads(line) for line in export(db, AUDITOR, workflow_id, "jsonl").splitlines()]
+    trail = next(line for line in lines if line["record"] == "trail")
+    request = next(line for line in lines if line["record"] == "request")
+    assert trail["intact"] is False and any(m.startswith(where) for m in trail["mismatches"])
+    assert any(m.startswith(where) for m in request["mismatches"])
+    for key in ("outcome", "decided_by", "decided_at", "released_call", "ran"):
+        assert request[key] == json.loads(json.dumps(getattr(sealed, key), default=str)), key
+    assert request["released_call"]["arguments"] == PROPOSED
+    if what == "released_call.arguments":  # the stored call no longer matches its digest
+        assert any("its digest does not match" in m for m in request["mismatches"])
+    pdf_bytes = export(db, AUDITOR, workflow_id, "pdf")
+    pdf = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf_bytes)).pages)
+    assert "TRAIL CONTRADICTED" in pdf and "Trail verified" not in pdf
+    assert "Differs from the sealed trail" in pdf
+
+
+def test_a_changed_vote_breaks_the_chain_and_the_export_says_so(db: Database, calls: Calls) -> None:
+    """A vote is sealed itself: changing its data breaks its hash, named by verify, and
+    the export's trail record is not intact."""
+    workflow_id, _ = _answered_payment(db, calls)
+    with db.read() as session:
+        vote_id = session.scalar(select(ApprovalResponse.id).where(ApprovalResponse.approver == FINANCE))
+    value = "CAST(:data AS JSONB)" if db.is_postgres else ":data"
+    _tamper(
+        db,
+        "approval_responses",
+        f"UPDATE approval_responses SET data = {value} WHERE id = :id",
+        id=vote_id,
+        data=json.dumps({"amount": 7000}),
+    )
+    [report] = verify(db, AUDITOR, workflow_id)
+    assert report.broken is not None and (report.broken.table, report.broken.row_id) == (
+        "approval_responses",
+        vote_id,
+    )
+    record = audit_record(db, AUDITOR, workflow_id)
+    assert record.trail["intact"] is False
+    assert f"approval_responses row {vote_id} " in str(record.trail["broken"])
+
+
+def test_untouched_rows_and_a_request_outside_a_workflow_agree_with_the_trail(
+    db: Database, calls: Calls
+) -> None:
+    """No false alarm: an untouched workflow's requests and runs agree with its events,
+    and so does a request outside any workflow, refused through the API."""
+    workflow_id, _ = _answered_payment(db, calls)
+    engine = ApprovalEngine(db)
+    add_user(db, "boss@example.com", role="approver")
+    alone = engine.request_approval(None, "ok?", requested_from="boss@example.com", requested_by=REQUESTER)
+    engine.respond_to_approval(alone.id, "boss@example.com", "reject", channel="api")
+    reports = verify(db, AUDITOR)
+    assert all(r.intact for r in reports), [r.fault for r in reports if not r.intact]
+    assert {workflow_id, f"approval:{alone.id}"} <= {r.chain for r in reports}
