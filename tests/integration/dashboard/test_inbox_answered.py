@@ -7,24 +7,14 @@ from streamlit.testing.v1 import AppTest
 
 from core.approvals.engine import ApprovalEngine
 from core.store.db import Database
+from tests.integration.core.test_inbox_answered import two_votes as two_votes_of
 from tests.integration.dashboard.conftest import new_app, no_exception, sign_in
 
 FINANCE = "finance@example.com"
 
 
 def two_votes(db: Database, title: str, who: list[str]) -> str:
-    return (
-        ApprovalEngine(db)
-        .request_approval(
-            None,
-            title,
-            approval_type="binary",
-            requested_from=who,
-            requested_by="agent@example.com",
-            config={"channels": [], "approval_threshold": 2},
-        )
-        .id
-    )
+    return two_votes_of(db, title, who, requested_by="agent@example.com")
 
 
 def links(at: AppTest) -> list[str]:
