@@ -11,7 +11,6 @@ compensating a step twice.
 from __future__ import annotations
 
 import inspect
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,14 @@ from core.approvals.engine import cancel_open_approvals
 from core.base.config import get_settings
 from core.base.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
 from core.definitions.workflow import CompensateSpec, Step, WorkflowDefinition
+from core.engine.rollback_hold import (
+    ROLLBACK_LEASE,
+    LeaseHeartbeat,
+    check_owner,
+    lease_live,
+    let_go,
+    refuse_during_rollback,
+)
 from core.engine.tools import ToolContext, ToolRegistry, render_args
 from core.identity.permissions import Action, check
 from core.records import rows as store
@@ -31,7 +38,6 @@ from core.store.tables import (
     StepRun,
     Workflow,
     WorkflowCheckpoint,
-    WorkflowEvent,
     new_id,
     outputs_query,
     utcnow,
@@ -42,9 +48,6 @@ if TYPE_CHECKING:
     from core.store.db import Database
 
 ROLLBACK_FROM = frozenset({"running", "waiting_approval", "paused", "failed", "completed"})
-# The lease owner of a workflow a rollback holds (``rollback:<id>``): runners never
-# claim it and resume, retry, cancel and another rollback are refused meanwhile.
-ROLLBACK_LEASE = "rollback:"
 
 log = structlog.get_logger(__name__)
 
@@ -148,7 +151,7 @@ def rollback(
         refuse_during_rollback(session, workflow, "rolled back again")
         # Any live lease means a runner is mid-step (a pause lets the step
         # finish), whose effect would land after the rollback uncompensated.
-        if _lease_live(workflow):
+        if lease_live(workflow):
             raise WorkflowBusy()
         checkpoint = find_checkpoint(session, workflow_id, checkpoint_name)
         result = RollbackResult(workflow_id, checkpoint.name, checkpoint.id)
@@ -179,7 +182,7 @@ def rollback(
         ).all()
         pending = [(run.id, run.step_name, run.step_index, run.output) for run in to_undo]
 
-    heartbeat = _LeaseHeartbeat(db, workflow_id, token, lease_seconds)
+    heartbeat = LeaseHeartbeat(db, workflow_id, token, lease_seconds)
     heartbeat.start()
     try:
         for undo in pending:
@@ -187,12 +190,12 @@ def rollback(
         heartbeat.stop()
         with db.session() as session:
             workflow = store.get_workflow(session, workflow_id, for_update=True)
-            _check_owner(workflow, token)
+            check_owner(workflow, token)
             _restore(session, workflow, checkpoint, reason, actor, result)
             workflow.lease_owner = workflow.lease_expires_at = None
     except BaseException:
         heartbeat.stop()
-        _let_go(db, workflow_id, token)
+        let_go(db, workflow_id, token)
         raise
     return result
 
@@ -212,7 +215,7 @@ def _compensate(
     run_id, step_name, step_index, output = pending
     workflow_id = workflow.id
     with db.session() as session:  # still ours, and the run not undone meanwhile
-        _check_owner(store.get_workflow(session, workflow_id, for_update=True), token)
+        check_owner(store.get_workflow(session, workflow_id, for_update=True), token)
         current = session.get(StepRun, run_id)
         if current is None or current.status != "completed":
             return
@@ -263,7 +266,7 @@ def _compensate(
         entry["tool"] = None
         status = "rolled_back"
     with db.session() as session:
-        _check_owner(store.get_workflow(session, workflow_id, for_update=True), token)
+        check_owner(store.get_workflow(session, workflow_id, for_update=True), token)
         run = session.get(StepRun, run_id, with_for_update=True)
         if run is not None and run.status == "completed":
             run.status = status
@@ -354,106 +357,6 @@ def _restore(
         )
     ):
         later.superseded_by_event_id = event.id
-
-
-def _lease_live(workflow: Workflow) -> bool:
-    return (
-        workflow.lease_owner is not None
-        and workflow.lease_expires_at is not None
-        and workflow.lease_expires_at > utcnow()
-    )
-
-
-def rollback_in_progress(workflow: Workflow) -> bool:
-    """Whether a rollback holds the workflow now (its lease is live)."""
-    return bool(workflow.lease_owner and workflow.lease_owner.startswith(ROLLBACK_LEASE)) and _lease_live(
-        workflow
-    )
-
-
-def refuse_during_rollback(session: Session, workflow: Workflow, doing: str) -> None:
-    """Raise ``WorkflowBusy`` naming the rollback in progress, if one holds the workflow.
-
-    For every change of a workflow a rollback would contradict (resume, retry,
-    cancel, another rollback); called with the workflow row locked.
-    """
-    if not rollback_in_progress(workflow):
-        return
-    started = session.scalars(
-        select(WorkflowEvent)
-        .where(WorkflowEvent.workflow_id == workflow.id, WorkflowEvent.event_type == "rollback.started")
-        .order_by(WorkflowEvent.id.desc())
-        .limit(1)
-    ).first()
-    what = "a rollback"
-    if started is not None:
-        what = (
-            f"a rollback to {started.data.get('checkpoint')!r} by {started.actor} "
-            f"(started {started.created_at:%Y-%m-%d %H:%M:%S} UTC)"
-        )
-    raise WorkflowBusy(
-        f"Workflow {workflow.id} cannot be {doing}: {what} is still in progress. "
-        "Try again when it has finished."
-    )
-
-
-class RollbackLost(WorkflowBusy):
-    """The rollback's lease on the workflow lapsed and something else changed it."""
-
-
-def _check_owner(workflow: Workflow, token: str) -> None:
-    if workflow.lease_owner != token or workflow.status != "paused":
-        raise RollbackLost(
-            f"The rollback of workflow {workflow.id} lost its hold on it (its lease lapsed and "
-            f"the workflow is now {workflow.status}); compensations recorded so far stay "
-            "compensated, run the rollback again to continue."
-        )
-
-
-def _let_go(db: Database, workflow_id: str, token: str) -> None:
-    """Release the rollback's lease after a failure, if it still holds it (else it lapses)."""
-    try:
-        with db.session() as session:
-            session.execute(
-                update(Workflow)
-                .where(Workflow.id == workflow_id, Workflow.lease_owner == token)
-                .values(lease_owner=None, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
-            )
-    except Exception as exc:  # noqa: BLE001  (the database is gone: the lease lapses on its own)
-        log.warning("rollback: could not release the lease", workflow_id=workflow_id, error=str(exc))
-
-
-class _LeaseHeartbeat:
-    """Renews the rollback's lease every third of its length while compensations run."""
-
-    def __init__(self, db: Database, workflow_id: str, token: str, lease_seconds: float) -> None:
-        self.db, self.workflow_id, self.token, self.lease_seconds = db, workflow_id, token, lease_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"rollback-lease-{workflow_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.lease_seconds / 3):
-            try:
-                with self.db.session() as session:
-                    session.execute(
-                        update(Workflow)
-                        .where(Workflow.id == self.workflow_id, Workflow.lease_owner == self.token)
-                        .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
-                        .execution_options(synchronize_session=False)
-                    )
-            except Exception as exc:  # noqa: BLE001  (retried at the next beat; a lost lease is caught by _check_owner)
-                log.warning(
-                    "rollback: could not renew the lease", workflow_id=self.workflow_id, error=str(exc)
-                )
 
 
 def _takes_output(registry: ToolRegistry, name: str) -> bool:

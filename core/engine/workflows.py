@@ -26,8 +26,9 @@ from core.definitions.workflow import (
     unanswerable_approvals,
     unregistered_tools,
 )
-from core.engine.checkpoints import refuse_during_rollback, take_checkpoint
+from core.engine.checkpoints import take_checkpoint
 from core.engine.create_path import created_events, insert_workflow
+from core.engine.rollback_hold import refuse_during_rollback
 from core.identity.groups import not_in_tenant
 from core.identity.permissions import Action, check
 from core.records import rows as store
