@@ -151,7 +151,7 @@ def open_approval(
     store.append_event(
         session,
         "approval.requested",
-        requested_by,
+        approval.requested_by,  # as the row holds it (normalised), so the trail agrees
         workflow_id=approval.workflow_id,
         approval_id=approval.id,
         step_name=step_name,

@@ -396,7 +396,10 @@ def _check_request(approval: ApprovalRequest, sealed: SealedRequest) -> Iterator
         return
     opened = _entry(sealed.requested)
     asked = sealed.requested.data or {}
-    yield from differs("requested_by", approval.requested_by, sealed.requested.actor, opened)
+    # Sealed as given before the actor was normalised like the row (a mixed-case --as):
+    # the same person either way.
+    sealed_by = sealed.requested.actor.strip().lower() if sealed.requested.actor else sealed.requested.actor
+    yield from differs("requested_by", approval.requested_by, sealed_by, opened)
     if "title" in asked and not title_agrees(approval.title, asked["title"]):
         yield Mismatch("approval_requests", approval.id, "title", approval.title, asked["title"], opened)
     if "type" in asked:

@@ -425,3 +425,29 @@ def test_untouched_rows_and_a_request_outside_a_workflow_agree_with_the_trail(
     reports = verify(db, AUDITOR)
     assert all(r.intact for r in reports), [r.fault for r in reports if not r.intact]
     assert {workflow_id, f"approval:{alone.id}"} <= {r.chain for r in reports}
+
+
+def test_a_workflow_started_as_a_mixed_case_address_verifies_intact(db: Database, calls: Calls) -> None:
+    """``--as Agent@Example.com`` is agent@example.com: the request's row and its sealed
+    approval.requested event name the same person (the event sealed the spelling given,
+    so verify reported every such workflow as contradicted, for good)."""
+    registry = pay_registry(calls)
+    add_user(db, REQUESTER, role="service")
+    add_user(db, AUDITOR, role="viewer")
+    spelled = " " + REQUESTER.title() + " "
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": "pay an invoice", "steps": [pay_step()]},
+        input_data={"amount": PROPOSED["amount"], "note": PROPOSED["note"]},
+        created_by=spelled,
+    ).id
+    run(db, registry)
+    [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow_id)
+    assert approval.requested_by == REQUESTER
+    [report] = verify(db, AUDITOR, workflow_id)
+    assert report.intact, report
+    ApprovalEngine(db).respond_to_approval(approval.id, FINANCE, "approve")
+    run(db, registry)
+    [report] = verify(db, AUDITOR, workflow_id)
+    assert report.intact, report
+    assert calls.of("pay") == [PROPOSED]
