@@ -368,7 +368,7 @@ def is_asked(db: Database, approval: ApprovalRequest | ApprovalDetail, user: str
 
 
 def time_left(expires_at: datetime | None, now: datetime | None = None) -> str:
-    """ "3h 12m left", "expired", or "no deadline"."""
+    """ "3h 12m left", "45s left", "expired", or "no deadline"."""
     if expires_at is None:
         return "no deadline"
     seconds = (expires_at - (now or utcnow())).total_seconds()
@@ -381,4 +381,7 @@ def time_left(expires_at: datetime | None, now: datetime | None = None) -> str:
         return f"{days}d {hours}h left"
     if hours:
         return f"{hours}h {minutes}m left"
-    return f"{max(minutes, 1)}m left"
+    if minutes:
+        return f"{minutes}m left"
+    # Under a minute, seconds: "1m left" for a 5-second deadline overstates it twelvefold.
+    return f"{max(int(seconds), 1)}s left"
