@@ -7,6 +7,7 @@ under it, having written nothing; the caller then takes the general path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.definitions.workflow import Step, WorkflowDefinition
 from core.engine import finish_path, start_path, step_path
 from core.engine.executor_base import ExecutorBase, Ready, moved_past
+from core.engine.step_outputs import scope_values
 from core.records import rows as store
 from core.store.tables import StepRun, Workflow, utcnow
 
@@ -56,6 +58,33 @@ class CorePaths(ExecutorBase):
             index=workflow.current_step,
             ahead=started.ahead,
         )
+
+    def _start_unread(self, workflow_id: str, acts_at_once: Callable[[Step], bool]) -> Ready | None:
+        """PostgreSQL: start a claimed workflow's plain step without locking it first, in
+        two round trips (core.engine.start_path.start_unread); None when it is not at such
+        a start or its row changed meanwhile (nothing written: the caller takes the
+        locked path, which decides)."""
+        cached = workflow_id in self._definitions
+        with self.db.runner_engine.connect() as conn, conn.begin():
+            seen = start_path.read_for_start(conn, self.runner_id, workflow_id, definition=not cached)
+            if seen is None or seen.run_id is None or (not cached and seen.definition is None):
+                return None
+            definition = self._definition_of(workflow_id, seen.definition)
+            if seen.index >= len(definition.steps) or not acts_at_once(definition.steps[seen.index]):
+                return None
+            step, now = definition.steps[seen.index], utcnow()
+            started = start_path.start_unread(
+                conn, self.runner_id, seen, step_name=step.name, step_type=step.type, now=now
+            )
+        if started is None:
+            return None
+        self._webhook_row = seen.hooks
+        structlog.contextvars.bind_contextvars(step=step.name)
+        log.info("step started", step_type=step.type, step_run_id=started.run_id, attempt=1)
+        scope = scope_values(
+            workflow_id, seen.name, seen.input_data, seen.context, self._outputs_of(workflow_id)
+        )
+        return Ready(step, started.run_id, started.key, scope, index=seen.index, ahead=started.ahead)
 
     def _complete_and_start(
         self,

@@ -134,12 +134,16 @@ class ExecutorBase:
         return scope_of(workflow, self._outputs_of(workflow.id))
 
     def _definition(self, workflow: Workflow) -> WorkflowDefinition:
-        definition = self._definitions.get(workflow.id)
+        return self._definition_of(workflow.id, workflow.definition)
+
+    def _definition_of(self, workflow_id: str, stored: Any) -> WorkflowDefinition:
+        """The cached definition, else ``stored`` parsed and cached (it never changes)."""
+        definition = self._definitions.get(workflow_id)
         if definition is None:
-            definition = WorkflowDefinition.model_validate(workflow.definition)
+            definition = WorkflowDefinition.model_validate(stored)
             if len(self._definitions) >= DEFINITION_CACHE_SIZE:
                 self._definitions.clear()
-            self._definitions[workflow.id] = definition
+            self._definitions[workflow_id] = definition
         return definition
 
     def _locked_with_run(

@@ -17,6 +17,7 @@ __all__ = [
     "FINISH_JSON",
     "FINISH_UNREAD",
     "LOCK_HEAD_AND_WEBHOOKS",
+    "LOCK_BY_ID",
     "LOCK_NEXT_ID_AND_HEAD",
     "LOCK_ONLY",
     "NEXT_ID_AND_HEAD",
@@ -26,7 +27,9 @@ __all__ = [
     "PG_POSITION",
     "PG_RUN_COMPLETED",
     "PG_STEP_GUARD",
+    "READ_FOR_START",
     "START",
+    "START_UNREAD",
     "STEP",
     "STEP_JSON",
 ]
@@ -176,6 +179,64 @@ SELECT started.id, """
 """
 )
 
+
+# -- a claimed workflow's first plain step, started unlocked (core.engine.start_path) --
+
+# What the start needs, read without a lock or a BEGIN (sent with the pipeline's Sync:
+# one round trip): the row's version (``xmin``: any UPDATE of the row makes a new
+# one), where it stands, what its templates read, the definition when it is not
+# cached (``%(definition)s``), a run id drawn only when the start may follow, the
+# trail's head and the webhook channel's stored settings.
+READ_FOR_START = (
+    """SELECT workflows.xmin::text, workflows.status, workflows.lease_owner, workflows.current_step,
+       workflows.current_step_run_id, workflows.name, workflows.input_data, workflows.context,
+       CASE WHEN %(definition)s THEN workflows.definition END,
+       CASE WHEN workflows.current_step_run_id IS NULL AND workflows.status = 'running'
+                 AND workflows.lease_owner = %(runner_id)s THEN """
+    + PG_NEXT_ID
+    + """ END,
+       head.seq, head.digest, hooks.enabled, hooks.settings FROM workflows"""
+    + PG_HEAD
+    + _WEBHOOK_ROW
+    + " WHERE workflows.id = %(workflow_id)s"
+)
+# Sent in one pipeline before START_UNREAD: START_UNREAD's snapshot is then taken
+# once the lock is granted, so its guard sees every trail entry committed before.
+LOCK_BY_ID = "SELECT 1 FROM workflows WHERE workflows.id = %(workflow_id)s FOR UPDATE OF workflows"
+# START after READ_FOR_START: the first CTE checks, under the lock, that the row is
+# the version read (``xmin``) and still as the start needs it (this runner's lease,
+# running, at ``index`` with no run), and that no trail entry came after the head
+# read; each later CTE follows it. All or nothing: when the first matches nothing,
+# no row comes back, nothing is written, and the caller takes the locked path.
+START_UNREAD = (
+    """
+WITH moved AS (
+    UPDATE workflows SET current_step_run_id = %(run_id)s, updated_at = %(now)s
+     WHERE workflows.id = %(workflow_id)s AND workflows.xmin::text = %(xmin)s
+       AND workflows.lease_owner = %(runner_id)s AND workflows.status = 'running'
+       AND workflows.current_step = %(index)s AND workflows.current_step_run_id IS NULL
+       AND NOT EXISTS (SELECT 1 FROM workflow_events
+                        WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
+       AND NOT EXISTS (SELECT 1 FROM approval_responses
+                        WHERE trail_chain = %(workflow_id)s AND trail_seq > %(head_seq)s)
+    RETURNING id
+), started AS (
+    INSERT INTO step_runs (id, workflow_id, step_index, step_name, step_type, status,
+                           attempt, started_at, executed_by, idempotency_key)
+    SELECT %(run_id)s, %(workflow_id)s, %(index)s, %(name)s, %(type)s, 'running', 1,
+           %(now)s, %(runner_id)s, %(key)s FROM moved
+    RETURNING id
+), logged AS (
+    INSERT INTO workflow_events (workflow_id, event_type, actor, step_name, before, after,
+                                 data, created_at, trail_chain, trail_seq, trail_prev, trail_hash)
+    SELECT %(workflow_id)s, 'step.started', %(runner_id)s, %(name)s, NULL, NULL,
+           %(data)s, %(now)s, %(chain)s, %(seq)s, %(prev)s, %(hash)s FROM started
+)
+SELECT started.id, """
+    + PG_NEXT_ID
+    + """ AS id_ahead FROM started
+"""
+)
 
 # -- a workflow's finish (core.engine.finish_path) --
 

@@ -24,11 +24,24 @@ current):
 
 The caller marks the ORM workflow as committed with the new run
 (``set_committed_value``), so the session has nothing left to flush.
+
+Before that locked path, PostgreSQL tries the start without a transaction of its
+own (``read_for_start``, ``start_unread``): one statement reads the row (its
+version, ``xmin``), draws the run's id and reads the trail's head and the webhook
+settings, unlocked and without a BEGIN; the event is sealed; then the lock and
+one statement writing the same three rows go out with the pipeline's Sync, the
+statement checking under the lock that the row is still the version read and
+no trail entry came after the head read. Two round trips instead of the locked
+path's four (BEGIN, the locking SELECT, the read, the write). When the row
+changed, or the workflow is not at a plain step's start, nothing is written and
+the caller takes the locked path.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
@@ -48,7 +61,7 @@ from core.engine.step_path import (
 from core.records.trail import seal_event_rows
 from core.store.tables import Workflow
 
-__all__ = ["start_plain"]
+__all__ = ["Unread", "read_for_start", "start_plain", "start_unread"]
 
 
 def start_plain(
@@ -121,3 +134,99 @@ def start_plain(
     seal_event_rows(conn, workflow_id, [event])
     conn.execute(q.insert_events, [event])
     return started, None
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A claimed workflow's row as ``read_for_start`` read it, unlocked (PostgreSQL)."""
+
+    workflow_id: str
+    version: str  # the row's ``xmin``: START_UNREAD writes only while it is the same
+    index: int
+    name: str
+    input_data: dict[str, Any]
+    context: dict[str, Any]
+    definition: dict[str, Any] | None  # None when not asked for (cached by the caller)
+    # A run id drawn for the start; None unless the workflow is running under this
+    # runner's lease at a step with no run yet (the start path cannot apply).
+    run_id: int | None
+    head: tuple[int, str]
+    hooks: WebhookRow
+
+
+def read_for_start(conn: Connection, runner_id: str, workflow_id: str, *, definition: bool) -> Unread | None:
+    """PostgreSQL: one round trip, no lock, no BEGIN (``sql.READ_FOR_START``); None if no
+    such workflow."""
+    rows = execute_and_commit(
+        conn,
+        sql.READ_FOR_START,
+        {"workflow_id": workflow_id, "runner_id": runner_id, "definition": definition},
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return Unread(
+        workflow_id,
+        str(row[0]),
+        int(row[3]),
+        str(row[5]),
+        row[6] if row[6] is not None else {},
+        row[7] if row[7] is not None else {},
+        row[8],
+        None if row[9] is None else int(row[9]),
+        (int(row[10]), str(row[11])) if row[10] is not None else (0, GENESIS),
+        WebhookRow.read(row[12], row[13]),
+    )
+
+
+def start_unread(
+    conn: Connection,
+    runner_id: str,
+    seen: Unread,
+    *,
+    step_name: str,
+    step_type: str,
+    now: datetime,
+) -> NextStart | None:
+    """PostgreSQL: start the step at ``seen.index`` (its run ``seen.run_id``) with the lock
+    and one statement in one round trip, if the row is still as ``seen`` (see the module's
+    docstring); None, nothing written, otherwise."""
+    assert seen.run_id is not None
+    run_id, workflow_id = seen.run_id, seen.workflow_id
+    key = f"{workflow_id}/{run_id}"
+    event = event_row(
+        "step.started",
+        workflow_id,
+        runner_id,
+        step_name,
+        now,
+        started_data(run_id, seen.index, step_type, key),
+    )
+    seal_event_rows(conn, workflow_id, [event], head=seen.head)
+    rows = execute_and_commit(
+        conn,
+        sql.START_UNREAD,
+        {
+            "run_id": run_id,
+            "workflow_id": workflow_id,
+            "xmin": seen.version,
+            "head_seq": seen.head[0],
+            "index": seen.index,
+            "name": step_name,
+            "type": step_type,
+            "now": now,
+            "runner_id": runner_id,
+            "key": key,
+            "data": event["data"],
+            "chain": event["trail_chain"],
+            "seq": event["trail_seq"],
+            "prev": event["trail_prev"],
+            "hash": event["trail_hash"],
+        },
+        jsonb=("data",),
+        before=[(sql.LOCK_BY_ID, {"workflow_id": workflow_id})],
+    )
+    if not rows:
+        return None
+    ahead = Ahead((event["trail_seq"], event["trail_hash"]), int(rows[0][1]))
+    return NextStart(run_id, key, seen.context, ahead)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from core.store.db import Database
 
 
-__all__ = ["StepOutputs", "scope_of"]
+__all__ = ["StepOutputs", "scope_of", "scope_values"]
 
 
 class StepOutputs(dict[str, Any]):
@@ -82,9 +82,22 @@ class StepOutputs(dict[str, Any]):
 
 def scope_of(workflow: Workflow, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """What templates and agents may read: input, context, earlier outputs, workflow."""
+    return scope_values(
+        workflow.id,
+        workflow.name,
+        workflow.input_data,
+        workflow.context,
+        workflow.step_outputs if outputs is None else outputs,
+    )
+
+
+def scope_values(
+    workflow_id: str, name: str, input_data: Any, context: Any, outputs: dict[str, Any]
+) -> dict[str, Any]:
+    """``scope_of`` from the row's values (a path that read them without the ORM)."""
     return {
-        "input": workflow.input_data,
-        "context": workflow.context,
-        "steps": workflow.step_outputs if outputs is None else outputs,
-        "workflow": {"id": workflow.id, "name": workflow.name},
+        "input": input_data,
+        "context": context,
+        "steps": outputs,
+        "workflow": {"id": workflow_id, "name": name},
     }

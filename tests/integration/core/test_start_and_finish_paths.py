@@ -216,3 +216,82 @@ def test_a_cancel_during_the_only_step_ends_it_cancelled(
     assert [e.after["status"] for e in events(db, workflow_id, "workflow.status_changed")][-1] == "cancelled"
     assert "completed" not in [e.after["status"] for e in events(db, workflow_id, "workflow.status_changed")]
     require_intact(verify(db, OPS, workflow_id))
+
+
+# -- the unlocked start (PostgreSQL: core.engine.start_path.read_for_start, start_unread) --
+
+
+def _meanwhile(monkeypatch: pytest.MonkeyPatch, act: Any) -> list[str]:
+    """Run ``act(workflow_id)`` once, between the start's unlocked read and its write;
+    the ids it ran for."""
+    from core.engine import start_path
+
+    read, acted = start_path.read_for_start, []
+
+    def read_then_act(*args: Any, **kwargs: Any) -> Any:
+        seen = read(*args, **kwargs)
+        if seen is not None and not acted:
+            acted.append(seen.workflow_id)
+            act(seen.workflow_id)
+        return seen
+
+    monkeypatch.setattr(start_path, "read_for_start", read_then_act)
+    return acted
+
+
+def test_a_trail_entry_appended_after_the_unlocked_read_sends_the_start_down_the_locked_path(
+    db: Database, registry: ToolRegistry, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head the start sealed after is stale: its statement writes nothing, and the
+    locked path seals after the new entry (the chain stays intact, nothing runs twice)."""
+    if not db.is_postgres:
+        pytest.skip("SQLite starts under its write lock only")
+    from core.store.events import add_event
+
+    def note(workflow_id: str) -> None:
+        with db.session() as session:
+            add_event(session, "workflow.note", OPS, workflow_id=workflow_id, data={"note": "meanwhile"})
+
+    acted = _meanwhile(monkeypatch, note)
+    workflow_id = start(db, [tool("a"), tool("b")])
+    run(db, registry)
+    assert acted == [workflow_id]
+    assert status(db, workflow_id) == "completed"
+    assert [c["label"] for c in calls.of("do")] == ["a", "b"]
+    assert [e.step_name for e in events(db, workflow_id, "step.started")] == ["a", "b"]
+    assert len(events(db, workflow_id, "workflow.note")) == 1
+    assert events(db, workflow_id, "engine.error") == []  # not refused by the database either
+    assert [(r.step_name, r.attempt) for r in step_runs(db, workflow_id)] == [("a", 1), ("b", 1)]
+    require_intact(verify(db, OPS, workflow_id))
+
+
+def test_a_row_changed_after_the_unlocked_read_is_read_again_before_its_step_acts(
+    db: Database, registry: ToolRegistry, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row changed between the read and the start, with no trail entry (its context,
+    by a bare UPDATE): the start writes nothing (the row is no longer the version read)
+    and the step's template reads the new value."""
+    if not db.is_postgres:
+        pytest.skip("SQLite starts under its write lock only")
+    from sqlalchemy import update
+
+    from core.store.tables import Workflow
+
+    def merge(workflow_id: str) -> None:
+        with db.session() as session:
+            session.execute(
+                update(Workflow).where(Workflow.id == workflow_id).values(context={"region": "eu-west"})
+            )
+
+    acted = _meanwhile(monkeypatch, merge)
+    workflow_id = start(
+        db,
+        [{"name": "a", "type": "tool", "tool": "do", "args": {"label": "a", "value": "${context.region}"}}],
+        input_data={"region": "us-east"},
+    )
+    run(db, registry)
+    assert acted == [workflow_id]
+    assert status(db, workflow_id) == "completed"
+    assert [(c["label"], c["value"]) for c in calls.of("do")] == [("a", "eu-west")]
+    assert len(step_runs(db, workflow_id)) == 1
+    require_intact(verify(db, OPS, workflow_id))
