@@ -4,6 +4,9 @@ SQLite (the embedded default) runs in WAL mode and starts every writing
 transaction with ``BEGIN IMMEDIATE`` so that two writers queue on the
 busy timeout instead of failing when a read lock would have to be upgraded.
 PostgreSQL is reached through psycopg 3.
+
+The ORM is imported when a database first makes a session: a reader that needs
+only Core queries (``read_connection``: the CLI's listings) never loads it.
 """
 
 from __future__ import annotations
@@ -13,17 +16,18 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from core.base.errors import DatabaseError, LoneSurrogate, NulCharacter
 from core.base.storable import NUL, unsendable_character
-from core.store import lengths  # noqa: F401  (its flush hook refuses over-long values in words)
 from core.store.wakeup import Wakeup, make_wakeup
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 10
@@ -85,10 +89,6 @@ class Database:
             _refuse_unsendable_parameters(self.runner_engine)
         if self.dialect == "sqlite":
             self.runner_engine = self.engine
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={"countersign_db": self})
-        self._runner_sessions = sessionmaker(
-            self.runner_engine, expire_on_commit=False, info={"countersign_db": self}
-        )
         read_options: dict[str, Any] = {"countersign_readonly": True}
         if self.dialect != "sqlite":
             # Reads run outside a transaction: at READ COMMITTED every statement takes
@@ -97,21 +97,21 @@ class Database:
             # flushed from a read session (autoflush off), so nothing it holds is
             # ever written.
             read_options["isolation_level"] = "AUTOCOMMIT"
-        self._read_sessions = sessionmaker(
-            self.engine.execution_options(**read_options),
-            expire_on_commit=False,
-            autoflush=False,
-            info={"countersign_db": self},
-        )
+        self._read_engine = self.engine.execution_options(**read_options)
         # The runner's reads between steps (its idle probe): as ``read``, without the
         # pre-ping (see the runner's engine above), so one statement is one round trip.
-        self._runner_reads = sessionmaker(
-            self.runner_engine.execution_options(**read_options),
-            expire_on_commit=False,
-            autoflush=False,
-            info={"countersign_db": self},
-        )
+        self._runner_read_engine = self.runner_engine.execution_options(**read_options)
+        self._factories: _SessionFactories | None = None
+        self._factories_lock = threading.Lock()
         self.wakeup: Wakeup = make_wakeup(self)
+
+    def _sessions(self) -> _SessionFactories:
+        """The ORM's session factories, made (and the ORM imported) on first use."""
+        if self._factories is None:
+            with self._factories_lock:
+                if self._factories is None:
+                    self._factories = _SessionFactories(self)
+        return self._factories
 
     @property
     def is_postgres(self) -> bool:
@@ -124,13 +124,13 @@ class Database:
         Database failures leave as ``DatabaseError`` (integrity errors are left
         to the caller, which knows what they mean, via ``translate``).
         """
-        with _transaction(self._sessions) as session:
+        with _transaction(self._sessions().writing) as session:
             yield session
 
     @contextlib.contextmanager
     def runner_session(self) -> Iterator[Session]:
         """``session()`` for the runner's per-step transactions (no pre-ping; see above)."""
-        with _transaction(self._runner_sessions) as session:
+        with _transaction(self._sessions().runner_writing) as session:
             yield session
 
     @property
@@ -143,14 +143,21 @@ class Database:
         """A read-only session (on SQLite it takes no write lock)."""
         # Closing (not rolling back) detaches the objects read with their
         # loaded attributes intact, so callers may use them afterwards.
-        with self._read_sessions() as session:
+        with self._sessions().reading() as session:
             yield session
+
+    @contextlib.contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """``read()`` as a Core connection, without the ORM: for readers whose queries
+        are Core statements on ``core.store.schema`` (the CLI's listings)."""
+        with self._read_engine.connect() as connection:
+            yield connection
 
     @contextlib.contextmanager
     def runner_read(self) -> Iterator[Session]:
         """``read()`` for the runner's own reads: no pre-ping (a dropped connection fails
         as a database outage, which the runner waits out), so no extra round trip."""
-        with self._runner_reads() as session:
+        with self._sessions().runner_reading() as session:
             yield session
 
     def notify_runnable(self, session: Session, workflow_id: str) -> None:
@@ -192,6 +199,27 @@ class Database:
         self.engine.dispose()
         if self.runner_engine is not self.engine:
             self.runner_engine.dispose()
+
+
+class _SessionFactories:
+    """A database's ORM session factories: writing, the runner's writing, reading and
+    the runner's reading (see ``Database``). Made on a database's first session."""
+
+    def __init__(self, db: Database) -> None:
+        from sqlalchemy.orm import sessionmaker
+
+        info = {"countersign_db": db}
+        self.writing: sessionmaker[Session] = sessionmaker(db.engine, expire_on_commit=False, info=info)
+        self.runner_writing: sessionmaker[Session] = sessionmaker(
+            db.runner_engine, expire_on_commit=False, info=info
+        )
+        self.reading: sessionmaker[Session] = sessionmaker(
+            db._read_engine, expire_on_commit=False, autoflush=False, info=info
+        )
+        self.runner_reading: sessionmaker[Session] = sessionmaker(
+            db._runner_read_engine, expire_on_commit=False, autoflush=False, info=info
+        )
+        db.wakeup.listen_for_commits()
 
 
 def _configure_sqlite(engine: Engine) -> None:

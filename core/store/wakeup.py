@@ -15,9 +15,10 @@ import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event, text
-from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from core.store.db import Database
 
 CHANNEL = "countersign_runnable"
@@ -49,7 +50,17 @@ class Wakeup:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.signal = Signal()
-        event.listen(Session, "after_commit", self._after_commit)
+        self._listening = False
+
+    def listen_for_commits(self) -> None:
+        """Watch ORM commits for the wake-ups asked of them (``wake_on_commit``); called
+        when the database makes its session factories, before its first session, so a
+        reader that never makes one never imports the ORM."""
+        from sqlalchemy.orm import Session
+
+        if not self._listening:
+            event.listen(Session, "after_commit", self._after_commit)
+            self._listening = True
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(("countersign_wake", id(self)), None):
@@ -67,7 +78,11 @@ class Wakeup:
         """Subscribe to wake-ups from other processes, where the database can."""
 
     def close(self) -> None:
-        event.remove(Session, "after_commit", self._after_commit)
+        if self._listening:
+            from sqlalchemy.orm import Session
+
+            event.remove(Session, "after_commit", self._after_commit)
+            self._listening = False
 
 
 class PostgresWakeup(Wakeup):
