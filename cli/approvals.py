@@ -26,11 +26,11 @@ def approvals_list(
 ) -> None:
     """List open approval requests, most urgent first."""
     from core.records.as_json import approval_dict
-    from core.records.listing import pending_approvals
+    from core.records.listing import pending_approval_rows
     from core.store.tenancy import user_tenant
 
     db = open_database(reading=True)
-    rows = pending_approvals(db, for_user, workflow, limit=limit, tenant=user_tenant(db, actor))
+    rows = pending_approval_rows(db, for_user, workflow, limit=limit, tenant=user_tenant(db, actor))
     if as_json:
         print_json([approval_dict(a) for a in rows])
         return

@@ -78,11 +78,11 @@ def workflow_list(
 ) -> None:
     """List workflows, newest first (a tenant's user --as sees only that tenant's)."""
     from core.records.as_json import workflow_dict
-    from core.records.listing import list_workflows
+    from core.records.listing import workflow_rows
     from core.store.tenancy import user_tenant
 
     db = open_database(reading=True)
-    page = list_workflows(
+    page = workflow_rows(
         db, status=status, search=search, limit=limit, offset=offset, tenant=user_tenant(db, actor)
     )
     if as_json:

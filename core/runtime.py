@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import core.records.trail  # noqa: F401  (its flush hook seals every event and vote any process writes)
 from core.store.db import Database, get_database, normalise_url
 
 # The engine, the tools and the hooks' modules are imported where they are used,
@@ -24,13 +23,16 @@ if TYPE_CHECKING:
 
 def install_session_hooks(*, reading: bool = False) -> None:
     """What every process's database sessions do beside their work, installed once:
-    outbox follow-ups and the dispatcher's wake-up (``core.outbox.writer``),
+    sealing every event and vote written in the trail (``core.records.trail``, whose
+    flush hook is registered when it is imported; the records that write events
+    import it too), outbox follow-ups and the dispatcher's wake-up (``core.outbox.writer``),
     approval-wait spans (``core.telemetry.tracing``) and recorded permission refusals
     (``core.identity.permissions``); none for a process that only reads listings
     (``reading``: they check no permission and write nothing). Installing again is
     harmless."""
     if reading:
         return
+    import core.records.trail  # noqa: F401  (its flush hook seals every event and vote any process writes)
     from core.identity.permissions import register_session_hooks as refusals
     from core.outbox.writer import register_session_hooks as outbox
     from core.telemetry.tracing import register_session_hooks as tracing

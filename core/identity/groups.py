@@ -15,12 +15,18 @@ tenant) belong to no tenant and may be named anywhere.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from core.store.tables import User
+from core.store.schema import users
 from core.store.tenancy import can_see
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Row
+    from sqlalchemy.orm import Session
+
+    from core.store.tables import User
 
 # Every user with the admin role belongs to this group.
 ADMINS_GROUP = "admins"
@@ -30,7 +36,7 @@ def normalise_principal(value: str) -> str:
     return value.strip().lower()
 
 
-def groups_of(user: User) -> list[str]:
+def groups_of(user: User | Row[Any, Any]) -> list[str]:
     groups = [normalise_principal(g) for g in (user.groups or [])]
     if user.role == "admin" and ADMINS_GROUP not in groups:
         groups.append(ADMINS_GROUP)
@@ -39,8 +45,18 @@ def groups_of(user: User) -> list[str]:
 
 def principals_of(session: Session, user: str) -> list[str]:
     """A user's email and the groups they belong to."""
+    from core.store.tables import User
+
     email = normalise_principal(user)
     row = session.get(User, email)
+    return [email, *(groups_of(row) if row is not None else [])]
+
+
+def principals_in(reader: Connection | Session, user: str) -> list[str]:
+    """``principals_of`` as a Core query, on a connection (or a session): for a reader
+    without the ORM (the CLI's listings)."""
+    email = normalise_principal(user)
+    row = reader.execute(select(users.c.groups, users.c.role).where(users.c.email == email)).first()
     return [email, *(groups_of(row) if row is not None else [])]
 
 
@@ -52,11 +68,13 @@ def members_of(session: Session, recipient: str, *, tenant: str | None = None) -
         # A person of another tenant is never told about the request (defence in depth:
         # the engine refuses to ask them, core.approvals.engine).
         return [] if outside_tenant(session, [recipient], tenant) else [recipient]
+    from core.store.tables import User
+
     group = normalise_principal(recipient)
-    users = session.scalars(select(User)).all()
+    accounts = session.scalars(select(User)).all()
     return sorted(
         u.email
-        for u in users
+        for u in accounts
         if can_see(u.tenant, tenant) and group in groups_of(u) and u.disabled_at is None
     )
 
@@ -69,7 +87,7 @@ def outside_tenant(session: Session, principals: Iterable[str], tenant: str | No
     emails = list(dict.fromkeys(normalise_principal(p) for p in principals if "@" in p))
     if not emails:
         return []
-    rows = session.execute(select(User.email, User.tenant).where(User.email.in_(emails))).all()
+    rows = session.execute(select(users.c.email, users.c.tenant).where(users.c.email.in_(emails))).all()
     foreign = {email for email, user_tenant in rows if not can_see(user_tenant or None, tenant)}
     return [email for email in emails if email in foreign]
 
@@ -99,5 +117,6 @@ __all__ = [
     "normalise_principal",
     "not_in_tenant",
     "outside_tenant",
+    "principals_in",
     "principals_of",
 ]

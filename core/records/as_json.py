@@ -1,11 +1,16 @@
 """Rows as plain dictionaries for JSON output (the CLI's ``--json``, exports):
-datetimes as ISO 8601 strings, JSON columns as they are."""
+datetimes as ISO 8601 strings, JSON columns as they are. A mapped object and a
+Core row of the same table (``core.records.listing``) give the same dictionary."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.tables import ApprovalRequest, Workflow, WorkflowCheckpoint, WorkflowEvent
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+
+    from core.records.listing import ListedWorkflow
+    from core.store.tables import ApprovalRequest, Workflow, WorkflowCheckpoint, WorkflowEvent
 
 __all__ = ["approval_dict", "checkpoint_dict", "event_dict", "workflow_dict"]
 
@@ -14,7 +19,7 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if value is not None else None
 
 
-def workflow_dict(w: Workflow) -> dict[str, Any]:
+def workflow_dict(w: Workflow | ListedWorkflow) -> dict[str, Any]:
     return {
         "id": w.id,
         "name": w.name,
@@ -60,7 +65,7 @@ def checkpoint_dict(c: WorkflowCheckpoint) -> dict[str, Any]:
     }
 
 
-def approval_dict(a: ApprovalRequest) -> dict[str, Any]:
+def approval_dict(a: ApprovalRequest | Row[Any]) -> dict[str, Any]:
     return {
         "id": a.id,
         "workflow_id": a.workflow_id,

@@ -13,7 +13,8 @@ Every query that lists or fetches workflows, approval requests or chat
 sessions goes through ``tenant_scope(user_tenant)`` (or the two shortcuts
 below), so the rule cannot drift between the dashboard, the CLI, the REST
 API and the channels. This module imports nothing of Countersign's but the
-models, so any engine module can use it.
+tables, so any engine module can use it; it imports no ORM (the mapped classes
+are imported where a session looks rows up), so a Core-only reader can too.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, exists, select
 
-from core.store.tables import Tenant, User
+from core.store.schema import tenants, users
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session
+
     from core.store.db import Database
+    from core.store.tables import Tenant
 
 # The tenant of a platform user (and of platform rows).
 PLATFORM: str | None = None
@@ -80,15 +84,28 @@ def can_see(user_tenant: str | None, row_tenant: str | None) -> bool:
 def tenant_of(session: Session, email: str | None) -> str | None:
     """The tenant of the account ``email``; None for platform users and for
     actors without an account (``system``, ``cli:...``, runners)."""
+    from core.store.tables import User
+
     if not email:
         return None
     user = session.get(User, email.strip().lower())
     return user.tenant if user is not None and user.tenant else None
 
 
+def tenant_in(reader: Connection | Session, email: str | None) -> str | None:
+    """``tenant_of`` as a Core query, on a connection (or a session): for a reader
+    without the ORM (``user_tenant``, the CLI's listings)."""
+    if not email:
+        return None
+    return (
+        reader.execute(select(users.c.tenant).where(users.c.email == email.strip().lower())).scalar() or None
+    )
+
+
 def tenant_row(session: Session, slug: str) -> Tenant:
     """The tenant ``slug``, or ``TenantNotFound``."""
     from core.base.errors import TenantNotFound
+    from core.store.tables import Tenant
 
     tenant = session.get(Tenant, slug)
     if tenant is None:
@@ -100,16 +117,14 @@ def unknown_people_may_view(db: Database) -> bool:
     """Whether someone signed in by the identity provider but without an
     account may look around as a platform viewer: only while no tenant
     exists, since a platform viewer sees every tenant's rows."""
-    from sqlalchemy import exists, select
-
-    with db.read() as session:
-        return not session.scalar(select(exists().where(Tenant.slug.is_not(None))))
+    with db.read_connection() as connection:
+        return not connection.scalar(select(exists().where(tenants.c.slug.is_not(None))))
 
 
 def user_tenant(db: Database, email: str | None) -> str | None:
-    """``tenant_of`` in its own read transaction (for interfaces)."""
-    with db.read() as session:
-        return tenant_of(session, email)
+    """``tenant_of`` in its own read (for interfaces), a Core query: no ORM needed."""
+    with db.read_connection() as connection:
+        return tenant_in(connection, email)
 
 
 __all__ = [
@@ -119,6 +134,7 @@ __all__ = [
     "visible_tenant_filter",
     "can_see",
     "tenant_of",
+    "tenant_in",
     "user_tenant",
     "tenant_row",
 ]
