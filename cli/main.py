@@ -25,6 +25,7 @@ from cli.alerts import alerts_app
 from cli.approvals import approvals_app
 from cli.audit import audit_app
 from cli.checkpoints import checkpoints_app
+from cli.coercion import plain_checks
 from cli.database import db_app, export_command, import_command
 from cli.execution_logs import logs_command
 from cli.policies import ooo_app, rules_app
@@ -41,9 +42,26 @@ from cli.workflows import workflow_app
 from core.base import errors
 from core.base.errors import CountersignError
 
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Countersign: human approvals for AI agent workflows."
-)
+
+class _CommandLine(typer.core.TyperGroup):
+    """The root group: built with every command below it, which then check plain text
+    and whole-number options without pydantic (``cli.coercion``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_checks(self)
+
+
+def _root() -> typer.Typer:
+    return typer.Typer(
+        cls=_CommandLine,
+        no_args_is_help=True,
+        add_completion=False,
+        help="Countersign: human approvals for AI agent workflows.",
+    )
+
+
+app = _root()
 # --help lists the single commands, then the groups, each in this order.
 app.add_typer(db_app, name="db")
 app.add_typer(workflow_app, name="workflow")
@@ -144,6 +162,20 @@ def _help_flags_off(group: typer.Typer) -> dict[str, Any]:
     return defaults
 
 
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app that runs ``args``: when they start with a group's name, the root with
+    that group alone (typer builds every command of the app it runs, about 0.02 s of
+    CPU for the whole tree; a group's commands, their help and errors are the same);
+    otherwise the whole app (its help lists everything)."""
+    if args:
+        for info in app.registered_groups:
+            if info.name == args[0]:
+                root = _root()
+                root.registered_groups.append(info)
+                return root
+    return app
+
+
 def _exit_for(exc: Exception) -> None:
     """Exit with the code and one line for an error we know; return for any other."""
     if isinstance(exc, CountersignError):
@@ -175,8 +207,10 @@ def _exit_for(exc: Exception) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     run_by_main = _RUN_BY_MAIN.set(True)
+    args = sys.argv[1:] if argv is None else argv
+    runs = _app_for(args)
     try:
-        app(args=argv, standalone_mode=False, default_map=_help_flags_off(app))
+        runs(args=args, standalone_mode=False, default_map=_help_flags_off(runs))
     except Exception as exc:
         _exit_for(exc)
         raise
