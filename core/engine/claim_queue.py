@@ -25,6 +25,7 @@ from sqlalchemy.sql.dml import Update
 
 from core.engine import pg_queries as sql
 from core.engine.pipelined import execute_and_commit
+from core.engine.start_path import Unread, unread_of
 from core.store.tables import Workflow, utcnow
 
 if TYPE_CHECKING:
@@ -45,8 +46,16 @@ def claim_batch() -> int:
         return DEFAULT_CLAIM_BATCH
 
 
-def claim_workflows(db: Database, runner_id: str, lease_seconds: float, limit: int) -> list[str]:
-    """Take the leases of up to ``limit`` runnable workflows; their ids, oldest first."""
+def claim_workflows(
+    db: Database,
+    runner_id: str,
+    lease_seconds: float,
+    limit: int,
+    reads: dict[str, Unread] | None = None,
+) -> list[str]:
+    """Take the leases of up to ``limit`` runnable workflows; their ids, oldest first.
+    ``reads`` (PostgreSQL): filled with what the claim read of each, for its start
+    (``core.engine.start_path.start_unread``)."""
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds)
     if db.is_postgres:
@@ -57,6 +66,8 @@ def claim_workflows(db: Database, runner_id: str, lease_seconds: float, limit: i
                 {"runner_id": runner_id, "expires": expires, "now": now, "limit": limit},
                 durable=False,  # a lost lease lapses or is taken again
             )
+        if reads is not None:
+            reads.update((str(row[0]), unread_of(str(row[0]), row[2:])) for row in rows)
     else:
         with db.runner_session() as session:
             rows = session.execute(_claim_statement(now, runner_id, expires, limit)).all()
@@ -93,6 +104,8 @@ class ClaimQueue:
         self._lock = threading.Lock()
         # The last claim leased fewer than ``batch``: nothing else was claimable then.
         self.last_claim_short = False
+        # What the claims read of the workflows taken and not started yet (PostgreSQL).
+        self._reads: dict[str, Unread] = {}
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -106,18 +119,29 @@ class ClaimQueue:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
-        claimed = claim_workflows(db, runner_id, lease_seconds, self.batch)
+        reads: dict[str, Unread] = {}
+        claimed = claim_workflows(db, runner_id, lease_seconds, self.batch, reads)
         self.last_claim_short = len(claimed) < self.batch
         if not claimed:
             return None
         with self._lock:
             self._queue.extend(claimed[1:])
+            # Only what may still be started: the others' reads would only age.
+            self._reads = {key: read for key, read in self._reads.items() if key in self._queue}
+            self._reads.update(reads)
         return claimed[0]
+
+    def read_of(self, workflow_id: str) -> Unread | None:
+        """What the claim read of ``workflow_id`` (once: the start checks it under the
+        lock, and reads again when the row changed since); None if nothing."""
+        with self._lock:
+            return self._reads.pop(workflow_id, None)
 
     def hand_back(self, db: Database, runner_id: str) -> int:
         """Let go of the leases of what was not started; how many."""
         with self._lock:
             held, self._queue = list(self._queue), deque()
+            self._reads = {}
         if held:
             with db.runner_session() as session:
                 session.execute(

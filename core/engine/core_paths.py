@@ -60,24 +60,28 @@ class CorePaths(ExecutorBase):
         )
 
     def _start_unread(self, workflow_id: str, acts_at_once: Callable[[Step], bool]) -> Ready | None:
-        """PostgreSQL: start a claimed workflow's plain step without locking it first, in
-        two round trips (core.engine.start_path.start_unread); None when it is not at such
-        a start or its row changed meanwhile (nothing written: the caller takes the
-        locked path, which decides)."""
-        cached = workflow_id in self._definitions
+        """PostgreSQL: start a claimed workflow's plain step without locking it first
+        (core.engine.start_path.start_unread), from what its claim read (one round trip)
+        or else from a read of its own (two); None when it is not at such a start or its
+        row changed meanwhile (nothing written: the caller takes the locked path, which
+        decides)."""
+        claimed = self.claimed_read(workflow_id)
         with self.db.runner_engine.connect() as conn, conn.begin():
-            seen = start_path.read_for_start(conn, self.runner_id, workflow_id, definition=not cached)
-            if seen is None or seen.run_id is None or (not cached and seen.definition is None):
+            for seen in (claimed, None) if claimed is not None else (None,):
+                if seen is None:  # none from the claim, or the row changed since it
+                    cached = workflow_id in self._definitions
+                    seen = start_path.read_for_start(conn, self.runner_id, workflow_id, definition=not cached)
+                step = self._plain_start(workflow_id, seen, acts_at_once)
+                if seen is None or step is None:
+                    return None
+                now = utcnow()
+                started = start_path.start_unread(
+                    conn, self.runner_id, seen, step_name=step.name, step_type=step.type, now=now
+                )
+                if started is not None:
+                    break
+            else:
                 return None
-            definition = self._definition_of(workflow_id, seen.definition)
-            if seen.index >= len(definition.steps) or not acts_at_once(definition.steps[seen.index]):
-                return None
-            step, now = definition.steps[seen.index], utcnow()
-            started = start_path.start_unread(
-                conn, self.runner_id, seen, step_name=step.name, step_type=step.type, now=now
-            )
-        if started is None:
-            return None
         self._webhook_row = seen.hooks
         structlog.contextvars.bind_contextvars(step=step.name)
         log.info("step started", step_type=step.type, step_run_id=started.run_id, attempt=1)
@@ -85,6 +89,20 @@ class CorePaths(ExecutorBase):
             workflow_id, seen.name, seen.input_data, seen.context, self._outputs_of(workflow_id)
         )
         return Ready(step, started.run_id, started.key, scope, index=seen.index, ahead=started.ahead)
+
+    def _plain_start(
+        self, workflow_id: str, seen: start_path.Unread | None, acts_at_once: Callable[[Step], bool]
+    ) -> Step | None:
+        """The step ``seen`` stands at, when the start path may start it: running under
+        this runner's lease with no run yet (a run id was drawn) and acting at once."""
+        if seen is None or seen.run_id is None:
+            return None
+        if workflow_id not in self._definitions and seen.definition is None:
+            return None
+        definition = self._definition_of(workflow_id, seen.definition)
+        if seen.index >= len(definition.steps) or not acts_at_once(definition.steps[seen.index]):
+            return None
+        return definition.steps[seen.index]
 
     def _complete_and_start(
         self,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, defer, lazyload
 
 from core.base.errors import WorkflowNotFound, quoted
 from core.definitions.workflow import Step, WorkflowDefinition
-from core.engine import finish_path, step_path
+from core.engine import finish_path, start_path, step_path
 from core.engine.step_outputs import StepOutputs, scope_of
 from core.engine.tasks import TaskHandler, rehearsal_task
 from core.engine.tools import ToolRegistry
@@ -123,6 +123,8 @@ class ExecutorBase:
         self._webhook_row: finish_path.WebhookRow | None = None
         # How many workflows this runner has claimed and not started (core.engine.claim_queue).
         self.queued: Callable[[], int] = lambda: 0
+        # What the claim read of a workflow it leased, for its start (PostgreSQL: once).
+        self.claimed_read: Callable[[str], start_path.Unread | None] = lambda _: None
 
     def _outputs_of(self, workflow_id: str) -> StepOutputs:
         outputs = self._outputs.get(workflow_id)

@@ -317,14 +317,35 @@ FINISH_JSON = (
 
 # The claim as one UPDATE sent with its (not durable) COMMIT in one round trip: it
 # writes all or nothing by itself. The rows are those SQLite's statement
-# (``claim_queue._claim_statement``) picks, in the same order.
-CLAIM = """
-UPDATE workflows
-   SET lease_owner = %(runner_id)s, lease_expires_at = %(expires)s, updated_at = %(now)s
- WHERE id IN (SELECT id FROM workflows
-               WHERE status = 'running' AND runnable_at <= %(now)s
-                 AND (lease_owner IS NULL OR lease_expires_at < %(now)s)
-               ORDER BY runnable_at LIMIT %(limit)s
-                 FOR UPDATE SKIP LOCKED)
-RETURNING id, runnable_at
-"""
+# (``claim_queue._claim_statement``) picks, in the same order. Each claimed row also
+# comes back with what READ_FOR_START reads, in its columns' order (the row's new
+# version, its position, what templates read, and where the start may follow, the
+# definition and a run id; the trail's head and the webhook settings as this
+# statement's snapshot saw them): the start of a plain step then needs no read of its
+# own (core.engine.start_path.start_unread checks all of it under the lock).
+CLAIM = (
+    """
+WITH claimed AS (
+    UPDATE workflows
+       SET lease_owner = %(runner_id)s, lease_expires_at = %(expires)s, updated_at = %(now)s
+     WHERE id IN (SELECT id FROM workflows
+                   WHERE status = 'running' AND runnable_at <= %(now)s
+                     AND (lease_owner IS NULL OR lease_expires_at < %(now)s)
+                   ORDER BY runnable_at LIMIT %(limit)s
+                     FOR UPDATE SKIP LOCKED)
+    RETURNING id, runnable_at, xmin::text AS version, status, lease_owner, current_step,
+              current_step_run_id, name, input_data, context, definition
+)
+SELECT claimed.id, claimed.runnable_at, claimed.version, claimed.status, claimed.lease_owner,
+       claimed.current_step, claimed.current_step_run_id, claimed.name, claimed.input_data,
+       claimed.context,
+       CASE WHEN claimed.current_step_run_id IS NULL THEN claimed.definition END,
+       CASE WHEN claimed.current_step_run_id IS NULL THEN """
+    + PG_NEXT_ID
+    + """ END,
+       head.seq, head.digest, hooks.enabled, hooks.settings
+  FROM claimed"""
+    + PG_HEAD.replace("%(workflow_id)s", "claimed.id")
+    + _WEBHOOK_ROW
+    + "\n"
+)

@@ -169,6 +169,7 @@ class Runner:
         # slice hands its workflow back when these wait (fairness).
         self.claims = ClaimQueue(claim_batch())
         self.executor.queued = self.claims.__len__
+        self.executor.claimed_read = self.claims.read_of
 
     # -- one unit of work -----------------------------------------------------
 

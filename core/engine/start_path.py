@@ -32,13 +32,16 @@ settings, unlocked and without a BEGIN; the event is sealed; then the lock and
 one statement writing the same three rows go out with the pipeline's Sync, the
 statement checking under the lock that the row is still the version read and
 no trail entry came after the head read. Two round trips instead of the locked
-path's four (BEGIN, the locking SELECT, the read, the write). When the row
+path's four (BEGIN, the locking SELECT, the read, the write); one when the claim
+that leased the workflow returned the same read (``sql.CLAIM``,
+``core.engine.claim_queue``) and the row has not changed since. When the row
 changed, or the workflow is not at a plain step's start, nothing is written and
 the caller takes the locked path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,7 +64,7 @@ from core.engine.step_path import (
 from core.records.trail import seal_event_rows
 from core.store.tables import Workflow
 
-__all__ = ["Unread", "read_for_start", "start_plain", "start_unread"]
+__all__ = ["Unread", "read_for_start", "start_plain", "start_unread", "unread_of"]
 
 
 def start_plain(
@@ -162,9 +165,12 @@ def read_for_start(conn: Connection, runner_id: str, workflow_id: str, *, defini
         sql.READ_FOR_START,
         {"workflow_id": workflow_id, "runner_id": runner_id, "definition": definition},
     )
-    if not rows:
-        return None
-    row = rows[0]
+    return unread_of(workflow_id, rows[0]) if rows else None
+
+
+def unread_of(workflow_id: str, row: Sequence[Any]) -> Unread:
+    """An ``Unread`` from READ_FOR_START's columns (which the claim also returns:
+    ``sql.CLAIM``)."""
     return Unread(
         workflow_id,
         str(row[0]),

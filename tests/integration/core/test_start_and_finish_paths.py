@@ -222,28 +222,28 @@ def test_a_cancel_during_the_only_step_ends_it_cancelled(
 
 
 def _meanwhile(monkeypatch: pytest.MonkeyPatch, act: Any) -> list[str]:
-    """Run ``act(workflow_id)`` once, between the start's unlocked read and its write;
-    the ids it ran for."""
+    """Run ``act(workflow_id)`` once, after the start's unlocked read (the claim's, or its
+    own) and before its write; the ids it ran for."""
     from core.engine import start_path
 
-    read, acted = start_path.read_for_start, []
+    write, acted = start_path.start_unread, []
 
-    def read_then_act(*args: Any, **kwargs: Any) -> Any:
-        seen = read(*args, **kwargs)
-        if seen is not None and not acted:
+    def act_then_write(conn: Any, runner_id: str, seen: Any, **kwargs: Any) -> Any:
+        if not acted:
             acted.append(seen.workflow_id)
             act(seen.workflow_id)
-        return seen
+        return write(conn, runner_id, seen, **kwargs)
 
-    monkeypatch.setattr(start_path, "read_for_start", read_then_act)
+    monkeypatch.setattr(start_path, "start_unread", act_then_write)
     return acted
 
 
-def test_a_trail_entry_appended_after_the_unlocked_read_sends_the_start_down_the_locked_path(
+def test_a_trail_entry_appended_after_the_unlocked_read_is_read_before_the_start_is_written(
     db: Database, registry: ToolRegistry, calls: Calls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The head the start sealed after is stale: its statement writes nothing, and the
-    locked path seals after the new entry (the chain stays intact, nothing runs twice)."""
+    start is sealed after the new entry once read again (the chain stays intact, the
+    database refused nothing, nothing runs twice)."""
     if not db.is_postgres:
         pytest.skip("SQLite starts under its write lock only")
     from core.store.events import add_event
