@@ -25,7 +25,14 @@ from components.text import md
 from core.base.errors import CountersignError, NotFound
 from core.identity import unknown_people_may_view
 from core.identity.browser_sessions import SESSION_COOKIE, SESSION_MAX_AGE
-from core.identity.users import add_user, get_user, session_token, session_user, sign_in
+from core.identity.users import (
+    add_user,
+    get_user,
+    outside_sign_in_refusal,
+    session_token,
+    session_user,
+    sign_in,
+)
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -124,9 +131,11 @@ def resolve_user(db: Database) -> SignedIn | None:
     elif oidc_configured():
         if st.user.is_logged_in and st.user.get("email"):
             email = str(st.user.get("email")).strip().lower()
-            # A disabled account is refused, never let in as a person without one.
-            found = None if _disabled(db, email) else _role_of(db, email)
-            if found is None and not _disabled(db, email) and unknown_people_may_view(db):
+            # A disabled or removed account, or an address that is not a plain one (never a
+            # system actor), is refused, never let in as a person without an account.
+            refused = outside_sign_in_refusal(db, email) is not None
+            found = None if refused else _role_of(db, email)
+            if found is None and not refused and unknown_people_may_view(db):
                 found = ("viewer", str(st.user.get("name") or email), None)
             if found is None:
                 # With tenants, a platform viewer would see every tenant's rows.
@@ -236,8 +245,11 @@ def sign_in_page(db: Database) -> None:
         )
     if oidc_configured() and st.session_state.get(NO_ACCOUNT):
         email = st.session_state[NO_ACCOUNT]
+        refusal = outside_sign_in_refusal(db, email)
         if _disabled(db, email):
             st.error(f"{md(email)}: this account is disabled; ask an admin to enable it.")
+        elif refusal is not None:
+            st.error(md(refusal))
         else:
             st.error(
                 f"{md(email)} has no account in this Countersign. It serves "

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.identity.permissions import ROLE_ACTIONS, Action, is_system_actor
+from core.identity.permissions import ROLE_ACTIONS, Action, principal
 from core.store import tenancy
-from core.store.tables import ChatSession, User
+from core.store.tables import ChatSession
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Person:
-    """Who acts: email, role and tenant, read from ``users`` (an unknown
-    email, e.g. an OIDC user without a local account, is a platform viewer;
-    a system actor, ``cli:...``, a platform admin)."""
+    """Who acts: email, role and tenant, as core.identity.permissions.principal reads
+    them (an account, whatever its name, is its role and tenant; an unknown email,
+    e.g. an OIDC user without a local account, is a platform viewer; only a system
+    actor core names itself, ``cli:...``, never an address, is a platform admin)."""
 
     email: str
     role: str
@@ -36,13 +37,13 @@ class Person:
 
 
 def person(db: Database, email: str) -> Person:
-    if is_system_actor(email):  # the CLI and in-process code: a platform admin (core.identity.permissions)
-        return Person(email.strip().lower(), "admin", None)
     with db.read() as session:
-        row = session.get(User, email.strip().lower())
-    if row is None:
-        return Person(email.strip().lower(), "viewer", None)
-    return Person(row.email, row.role, row.tenant)
+        who = principal(session, email)
+    if who.kind == "system":  # the CLI and in-process code: a platform admin
+        return Person(who.actor, "admin", None)
+    if who.kind == "unknown" or who.role is None:
+        return Person(who.actor, "viewer", None)
+    return Person(who.actor, who.role, who.tenant)
 
 
 def can_see(who: Person, chat: ChatSession) -> bool:

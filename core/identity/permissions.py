@@ -10,15 +10,23 @@ to show or hide their controls.
 The rule, for an ``actor``:
 
 - **System actors** (``system``, ``system:<what>``, ``cli``, ``cli:<login>``,
-  ``agent:<step>``): code and operators with direct access to the database
-  (runners, timeouts, the CLI run without ``--as``, an agent step's own
-  rollback). They may do everything, as before permissions existed.
+  ``agent:<step>``): names core itself gives its code and operators with
+  direct access to the database (runners, timeouts, the CLI run without
+  ``--as``, an agent step's own rollback). They may do everything, as before
+  permissions existed. A person is an address: a name with an ``@`` is never
+  a system actor, an account is always a person whatever its name (one made
+  before addresses were checked included), and an account's address may not
+  start with a reserved prefix (``address_problem``: every path that makes an
+  account or signs someone in refuses it).
 - **Accounts** (``users``): their role's actions (``ROLE_ACTIONS``). Actions
   about the whole platform (``PLATFORM_ACTIONS``) also need a platform user
   (no tenant). The person who started a workflow may also pause, resume and
   cancel it (``STARTER_ACTIONS``) if their role may start workflows.
 - **Disabled accounts** (core.identity.account_state): nothing at all, answering
   included (never treated as a person without an account).
+- **Removed accounts** (an address with a ``user.removed`` event and no account
+  now): nothing at all, like a disabled account; adding the account again
+  ends that.
 - **Anyone else** (an email without an account): a person who is not a
   platform user and has no role. They may only answer approval requests
   that name them (email approvers); the request's approver list decides.
@@ -41,11 +49,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import structlog
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from core.base.errors import Invalid, NotAuthorized
-from core.store.tables import User, Workflow
+from core.base.errors import Invalid, NotAuthorized, quoted
+from core.store.tables import User, Workflow, WorkflowEvent
 from core.store.tenancy import can_see
 
 if TYPE_CHECKING:
@@ -128,7 +136,12 @@ SYSTEM_NAMES = frozenset({"system", "cli"})
 SYSTEM_PREFIXES = ("system:", "cli:", "agent:")
 
 REFUSED_EVENT = "permission.refused"
+REMOVED_EVENT = "user.removed"  # core.identity.users.remove_user: the record principal() reads
 _PENDING = "countersign_refusals"  # session.info key: refusals to write when the transaction ends
+
+
+class InvalidAddress(Invalid):
+    """That is not a person's plain email address."""
 
 
 def action_of(value: str | Action) -> Action:
@@ -140,9 +153,36 @@ def action_of(value: str | Action) -> Action:
 
 
 def is_system_actor(actor: str) -> bool:
-    """``system``, ``cli`` and ``system:``/``cli:``/``agent:`` names: never a person."""
+    """``system``, ``cli`` and ``system:``/``cli:``/``agent:`` names core gives itself.
+    A name with an ``@`` is a person's address, never a system actor, whatever it
+    starts with (and ``principal`` treats any account as a person first)."""
     name = actor.strip().lower()
-    return name in SYSTEM_NAMES or name.startswith(SYSTEM_PREFIXES)
+    return "@" not in name and (name in SYSTEM_NAMES or name.startswith(SYSTEM_PREFIXES))
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot be a person's account address (None: it can): it needs
+    an ``@``, and no colon before it (``agent:``, ``system:`` and ``cli:`` name system
+    actors; ``a:b@x`` is no plain address)."""
+    name = (address or "").strip().lower()
+    if not name:
+        return "an email address is needed"
+    if "@" not in name:
+        return f"{quoted(name)} is not an email address"
+    if name.startswith(SYSTEM_PREFIXES):
+        reserved = next(p for p in SYSTEM_PREFIXES if name.startswith(p))
+        return f"{quoted(name)} starts with {quoted(reserved)}, kept for system actors; use a plain address"
+    if ":" in name.split("@", 1)[0]:
+        return f"{quoted(name)} has a colon before the @; use a plain address"
+    return None
+
+
+def check_address(address: str, field: str = "email") -> str:
+    """``address`` normalised, or ``InvalidAddress`` naming ``field`` (``address_problem``)."""
+    problem = address_problem(address)
+    if problem is not None:
+        raise InvalidAddress(f"{field}: {problem}.")
+    return address.strip().lower()
 
 
 def token_actions(role: str) -> frozenset[Action]:
@@ -202,13 +242,14 @@ class Principal:
     role: str | None = None
     tenant: str | None = None
     disabled: bool = False  # an account an admin disabled (core.identity.account_state): refused all
+    removed: bool = False  # an address whose account was removed (core.identity.users): refused all
 
     @property
     def description(self) -> str:
         if self.kind == "system":
             return "system actor"
         if self.kind == "unknown":
-            return "no account"
+            return "account removed" if self.removed else "no account"
         if self.disabled:
             return "account disabled"
         if self.tenant:
@@ -224,13 +265,44 @@ def account_principal(user: User) -> Principal:
 
 
 def principal(session: Session, actor: str) -> Principal:
+    """Who ``actor`` is: an account first (always a person, whatever its name), then a
+    system actor (``is_system_actor``: never a name with an ``@``), else a person
+    without an account, refused everything when their account was removed."""
     name = (actor or "").strip().lower()
+    user = session.get(User, name) if name else None
+    if user is not None:
+        return account_principal(user)
     if is_system_actor(name):
         return Principal(name, "system")
-    user = session.get(User, name) if name else None
-    if user is None:
-        return Principal(name, "unknown")
-    return account_principal(user)
+    return Principal(name, "unknown", removed=bool(name) and was_removed(session, name))
+
+
+_REMOVED_CACHE = "countersign_removed_accounts"  # session.info: address -> removed, for one session
+
+
+def was_removed(session: Session, address: str) -> bool:
+    """Whether ``address`` had an account that was removed (a ``user.removed`` event;
+    the caller knows it has no account now). Remembered for the session's life."""
+    cache: dict[str, bool] = session.info.setdefault(_REMOVED_CACHE, {})
+    if address not in cache:
+        cache[address] = bool(removed_among(session, [address]))
+    return cache[address]
+
+
+def removed_among(session: Session, addresses: Iterable[str]) -> set[str]:
+    """The addresses among ``addresses`` whose account was removed and not added again."""
+    wanted = {a.strip().lower() for a in addresses if "@" in a}
+    if not wanted:
+        return set()
+    user = WorkflowEvent.data["user"].as_string()
+    removed = set(
+        session.scalars(
+            select(user).where(WorkflowEvent.event_type == REMOVED_EVENT, user.in_(wanted)).distinct()
+        ).all()
+    )
+    if not removed:
+        return set()
+    return removed - set(session.scalars(select(User.email).where(User.email.in_(removed))).all())
 
 
 def _workflow(session: Session, workflow: Workflow | str | None) -> Workflow | None:
@@ -246,7 +318,7 @@ def _reason(
     if who.kind == "system":
         return None
     if who.kind == "unknown":
-        return None if action in UNKNOWN_PERSON_ACTIONS else "no account"
+        return None if action in UNKNOWN_PERSON_ACTIONS and not who.removed else who.description
     if who.disabled:
         return who.description
     assert who.role is not None
@@ -529,6 +601,12 @@ __all__ = [
     "refuse",
     "token_actions",
     "is_system_actor",
+    "address_problem",
+    "check_address",
+    "InvalidAddress",
+    "removed_among",
+    "was_removed",
+    "REMOVED_EVENT",
     "action_of",
     "parse_scopes",
     "role_table",

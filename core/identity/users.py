@@ -65,15 +65,15 @@ def add_user(
 ) -> User:
     """Create or update a local account (``users:manage``; a tenant's admin
     manages only that tenant's accounts). Creating an account or changing its
-    role or tenant is written to the audit trail."""
-    from core.identity.permissions import Action, check
+    role or tenant is written to the audit trail. The address must be a plain
+    one (``permissions.check_address``: no ``agent:``/``system:``/``cli:``, no
+    colon before the ``@``)."""
+    from core.identity.permissions import Action, check, check_address
     from core.store.events import add_event
 
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
-    email = email.strip().lower()
-    if "@" not in email:
-        raise Invalid(f"{email!r} is not an email address.")
+    email = check_address(email, "email")
     with db.session() as session:
         existing = session.get(User, email)
         before = {"role": existing.role, "tenant": existing.tenant} if existing else None
@@ -106,8 +106,11 @@ def add_user(
 
 
 def remove_user(db: Database, email: str, *, actor: str = "system") -> None:
-    """Remove a local account (``users:manage``): its sessions and API tokens stop working."""
-    from core.identity.permissions import Action, check
+    """Remove a local account (``users:manage``): its sessions and API tokens stop working,
+    and its ``user.removed`` event makes core.identity.permissions refuse the address
+    everything (an email link, a Slack click mapped to it, any request naming it) until
+    the account is added again; nothing is sent to it (``account_state.disabled_among``)."""
+    from core.identity.permissions import REMOVED_EVENT, Action, check
     from core.store.events import add_event
 
     email = email.strip().lower()
@@ -118,7 +121,7 @@ def remove_user(db: Database, email: str, *, actor: str = "system") -> None:
         check(session, actor, Action.USERS_MANAGE, tenant=user.tenant)
         before = {"role": user.role, "tenant": user.tenant}
         session.delete(user)
-        add_event(session, "user.removed", actor, before=before, data={"user": email})
+        add_event(session, REMOVED_EVENT, actor, before=before, data={"user": email})
 
 
 def end_sessions(db: Database, email: str, *, actor: str = "system") -> int:
@@ -151,13 +154,17 @@ def session_token(user: User) -> str:
 
 def session_user(db: Database, token: str | None) -> User | None:
     """The account a session token signs in, or None: forged, old, its account
-    removed or disabled, or its sessions ended since (a stale session version)."""
+    removed or disabled, or its sessions ended since (a stale session version), or
+    not a plain address (an account made before addresses were checked)."""
     from core.identity.browser_sessions import read_session_claims
+    from core.identity.permissions import address_problem
 
     claims = read_session_claims(token)
     if claims is None:
         return None
     email, version = claims
+    if address_problem(email) is not None:
+        return None
     with db.read() as session:
         user = session.get(User, email.strip().lower())
     if user is None or (user.session_version or 0) != version or user.disabled_at is not None:
@@ -220,8 +227,13 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
     ``MAX_FAILURES_PER_ADDRESS`` from one address, within ``FAILURE_WINDOW``,
     every attempt is refused (even with the right password) until the window
     has passed. A disabled account is refused after its right password
-    (core.identity.account_state). Each refusal and each lock is an audit event.
+    (core.identity.account_state). An address that is not a plain one (``agent:``,
+    ``system:``, ``cli:``, a colon before the ``@``: ``permissions.address_problem``)
+    never signs in, even an account made before addresses were checked. Each refusal
+    and each lock is an audit event.
     """
+    from core.identity.permissions import address_problem
+
     account = email.strip().lower()[:320]
     address = (address or "unknown")[:100]
     now = _now()
@@ -239,6 +251,11 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
             _record_failure(session, account, address, now, **counts, reason="locked")
     if locked:
         raise NotAuthorized(LOCKED_MESSAGE)
+    problem = address_problem(account)
+    if problem is not None and "@" in account:
+        with db.session() as session:
+            _record_failure(session, account, address, now, **counts, reason="not a plain address")
+        raise NotAuthorized(f"email: {problem}.")
     try:
         user = authenticate(db, account, password)
     except NotAuthorized:
@@ -253,6 +270,23 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
         record_refusal(db, "auth.sign_in_refused", SIGN_IN_ACTOR, account, address=address)
         raise NotAuthorized(DISABLED_SIGN_IN)
     return user
+
+
+def outside_sign_in_refusal(db: Database, email: str) -> str | None:
+    """Why an identity vouched for elsewhere (the dashboard's OIDC sign-in) may not be
+    let in as ``email`` (None: it may, with its account's role or as a person without
+    one): not a plain address (``permissions.address_problem``), or an account that is
+    disabled or was removed. Never a system actor."""
+    from core.identity.permissions import address_problem, principal
+
+    problem = address_problem(email)
+    if problem is not None:
+        return f"email: {problem}."
+    with db.read() as session:
+        who = principal(session, email)
+    if who.disabled or who.removed:
+        return f"{who.actor}: {who.description}."
+    return None
 
 
 def authenticate(db: Database, email: str, password: str) -> User:
