@@ -33,6 +33,7 @@ from core.approvals.deciding import (
     person_channels_and_recipients,
 )
 from core.approvals.expiry import TIMEOUT_ACTOR, EngineSteps, apply_expiry, expire_due
+from core.approvals.handing_on import check_may_hand_on
 from core.approvals.reminders import schedule_reminders
 from core.approvals.voting import DECISIONS, check_vote, record_response
 from core.base.errors import ApproverOutsideTenant, InvalidRule
@@ -355,11 +356,21 @@ class ApprovalEngine:
                 return answered
 
     def expire_approval(self, approval_id: str, actor: str = "system") -> ApprovalRequest:
-        """Expire a request now (its deadline rule applies): ``approvals:reassign``."""
+        """Expire a request now (its deadline rule applies): ``approvals:reassign``, and
+        the rule of handing a request on (core.approvals.handing_on): an admin forces any
+        request's expiry, anyone else only that of one they are asked to answer."""
         with self.db.session() as session:
             store.get_approval(session, approval_id, tenant=tenant_of(session, actor))  # scoped
-            check(session, actor, Action.APPROVALS_REASSIGN, approval_id=approval_id)
             approval = lock_approval(session, approval_id)
+            check(
+                session,
+                actor,
+                Action.APPROVALS_REASSIGN,
+                workflow=approval.workflow_id,
+                tenant=approval.tenant,
+                approval_id=approval_id,
+            )
+            check_may_hand_on(session, approval, actor, doing="force the expiry of")
             expire(session, approval, actor, forced=True)
             return approval
 

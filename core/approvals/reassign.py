@@ -2,8 +2,8 @@
 
 An admin (or a system actor) may hand any open request to anyone who could
 answer it; an approver may hand on only a request they are asked now (a
-delegation). The new approvers are accounts that may answer it now (not
-disabled, a role that answers, of the request's tenant:
+delegation; core.approvals.handing_on, the rule forcing an expiry shares). The
+new approvers are accounts that may answer it now (not disabled, a role that answers, of the request's tenant:
 ``identity.permissions.may_answer``), or groups with at least one such member. Votes already cast
 at the level stay; the threshold is unchanged, so a reassignment that would
 leave too few possible voters to reach it is refused. The assignee rows, the
@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from core.approvals.deciding import APPROVAL_OPEN, assign, check_open, notify, potential_voters
 from core.approvals.engine import lock_approval
+from core.approvals.handing_on import check_may_hand_on, may_hand_on
 from core.base.errors import Invalid
 from core.base.storable import holds_nul
-from core.identity.groups import groups_of, normalise_principal, principals_of
-from core.identity.permissions import Action, allowed, check, is_system_actor, may_answer, refuse
+from core.identity.groups import groups_of, normalise_principal
+from core.identity.permissions import Action, allowed, check, may_answer
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, User, utcnow
 from core.store.tenancy import tenant_of
@@ -71,17 +72,6 @@ def _targets(session: Session, approval: ApprovalRequest, to: list[str]) -> list
     return names
 
 
-def _may_hand_on(session: Session, approval: ApprovalRequest | ApprovalDetail, who: str) -> bool:
-    """An admin or a system actor may reassign any request; anyone else only one they (or
-    one of their groups) are asked to answer now."""
-    if is_system_actor(who):
-        return True
-    account = session.get(User, who)
-    if account is not None and account.role == "admin":
-        return True
-    return bool(set(principals_of(session, who)) & set(approval.approvers))
-
-
 def can_reassign(db: Database, approval: ApprovalRequest | ApprovalDetail, actor: str) -> bool:
     """Whether ``actor`` may reassign this open request (for showing the form; records
     nothing): the rules ``reassign`` refuses by, short of the new approvers it is given."""
@@ -92,7 +82,7 @@ def can_reassign(db: Database, approval: ApprovalRequest | ApprovalDetail, actor
     with db.read() as session:
         return allowed(
             session, actor, Action.APPROVALS_REASSIGN, workflow=approval.workflow_id, tenant=approval.tenant
-        ) and _may_hand_on(session, approval, normalise_principal(actor))
+        ) and may_hand_on(session, approval, actor)
 
 
 def reassign(
@@ -115,19 +105,7 @@ def reassign(
         )
         check_open(approval, utcnow())
         who = normalise_principal(actor)
-        if not _may_hand_on(session, approval, who):
-            account = session.get(User, who)
-            refuse(
-                session,
-                who,
-                Action.APPROVALS_REASSIGN,
-                "not asked to answer it",
-                role=account.role if account else None,
-                workflow_id=approval.workflow_id,
-                approval_id=approval.id,
-                message=f"{who} may reassign only a request they are asked to answer "
-                f"(asked: {', '.join(approval.approvers)}); an admin may reassign any.",
-            )
+        check_may_hand_on(session, approval, who, doing="reassign")
         before = list(approval.approvers)
         names = _targets(session, approval, to)
         if names == before:
