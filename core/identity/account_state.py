@@ -46,16 +46,19 @@ def is_disabled(user: User | None) -> bool:
 
 
 def disabled_among(session: Session, recipients: Iterable[str]) -> set[str]:
-    """The recipients that are disabled accounts (group names are never among them)."""
+    """The recipients that are disabled accounts, or addresses whose account was removed
+    (core.identity.permissions.removed_among); group names are never among them."""
     addresses = {r for r in recipients if "@" in r}
     if not addresses:
         return set()
     from sqlalchemy import select
 
+    from core.identity.permissions import removed_among
+
     found = session.scalars(
         select(User.email).where(User.email.in_(addresses), User.disabled_at.is_not(None))
     ).all()
-    return set(found)
+    return set(found) | removed_among(session, addresses)
 
 
 def _change(db: Database, email: str, actor: str, *, disable: bool) -> User:
