@@ -11,7 +11,6 @@ sees only its own.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, false, func, select
 
+from core.base.csv_cells import csv_text
 from core.base.errors import InvalidLogFilter
 from core.base.storable import holds_nul
 from core.identity.permissions import Action, check
@@ -377,20 +377,17 @@ def export_rows(
 
 
 def to_csv(rows: list[LogRow]) -> str:
-    """CSV with a header row; ``data`` is a JSON object per row, times are ISO 8601 UTC."""
-    import pandas as pd
-
-    records = [
+    """CSV with a header row; ``data`` is a JSON object per row, times are ISO 8601 UTC.
+    Model and tool text never runs as a spreadsheet formula (core.base.csv_cells)."""
+    records = (
         {
             **asdict(row),
             "created_at": row.created_at.isoformat(),
             "data": json.dumps(row.data, default=str, sort_keys=True),
         }
         for row in rows
-    ]
-    buffer = io.StringIO()
-    pd.DataFrame(records, columns=list(CSV_COLUMNS)).to_csv(buffer, index=False)
-    return buffer.getvalue()
+    )
+    return csv_text(CSV_COLUMNS, ([record[c] for c in CSV_COLUMNS] for record in records))
 
 
 __all__ = [

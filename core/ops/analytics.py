@@ -19,8 +19,6 @@ Python (percentiles are not portable SQL across SQLite and PostgreSQL).
 
 from __future__ import annotations
 
-import csv
-import io
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.approvals.standing_rules import RULE_ACTOR_PREFIX
+from core.base.csv_cells import csv_text
 from core.identity.permissions import Action, check
 from core.store.tables import ApprovalRequest, ApprovalResponse, WorkflowEvent, utcnow
 from core.store.tenancy import tenant_of, tenant_scope
@@ -205,19 +204,16 @@ def _number(value: float) -> str:
 
 
 def analytics_csv(figures: ApprovalAnalytics) -> str:
-    """The figures as one CSV table (``CSV_COLUMNS``), as the Monitor's download gives it."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    """The figures as one CSV table (``CSV_COLUMNS``), as the Monitor's download gives it
+    (core.base.csv_cells: an approver or workflow name never runs as a formula)."""
+    rows: list[list[Any]] = []
     for t in figures.decision_times:
-        writer.writerow(["time_to_decision", t.by, t.key, t.count, _number(t.p50), _number(t.p90), ""])
-    writer.writerow(["requests", "expired", "", figures.expired, "", "", _number(figures.expired_share)])
-    writer.writerow(
-        ["requests", "escalated", "", figures.escalated, "", "", _number(figures.escalated_share)]
-    )
+        rows.append(["time_to_decision", t.by, t.key, t.count, _number(t.p50), _number(t.p90), ""])
+    rows.append(["requests", "expired", "", figures.expired, "", "", _number(figures.expired_share)])
+    rows.append(["requests", "escalated", "", figures.escalated, "", "", _number(figures.escalated_share)])
     for s in figures.rubber_stamps:
-        writer.writerow(["rubber_stamps", "approver", s.approver, s.fast, "", "", _number(s.share)])
-    writer.writerow(
+        rows.append(["rubber_stamps", "approver", s.approver, s.fast, "", "", _number(s.share)])
+    rows.append(
         [
             "released_calls",
             "standing_rule",
@@ -228,7 +224,7 @@ def analytics_csv(figures: ApprovalAnalytics) -> str:
             _number(figures.rules_share),
         ]
     )
-    return out.getvalue()
+    return csv_text(CSV_COLUMNS, rows)
 
 
 def metric_families(figures: ApprovalAnalytics) -> list[Any]:
