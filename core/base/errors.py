@@ -95,6 +95,10 @@ class CheckpointNotFound(NotFound):
     """No such checkpoint in this workflow."""
 
 
+class ReservedCheckpointName(Invalid):
+    """That checkpoint name is reserved for the checkpoints Countersign takes itself."""
+
+
 class AlertNotFound(NotFound):
     """No alert has that id."""
 

@@ -16,12 +16,19 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.approvals.engine import cancel_open_approvals
 from core.base.config import get_settings
-from core.base.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
+from core.base.errors import (
+    CheckpointNotFound,
+    CompensationFailed,
+    InvalidTransition,
+    ReservedCheckpointName,
+    WorkflowBusy,
+    quoted,
+)
 from core.definitions.workflow import CompensateSpec, Step, WorkflowDefinition
 from core.engine.rollback_hold import (
     ROLLBACK_LEASE,
@@ -46,6 +53,10 @@ from core.store.tenancy import tenant_of
 
 if TYPE_CHECKING:
     from core.store.db import Database
+
+# The names of the checkpoints the engine takes itself (``before:<step>`` before an
+# approval, ``after:<step>`` after a step marked create_checkpoint): nobody else may take one.
+AUTOMATIC_PREFIXES = ("before:", "after:")
 
 ROLLBACK_FROM = frozenset({"running", "waiting_approval", "paused", "failed", "completed"})
 
@@ -97,6 +108,17 @@ def take_checkpoint(
     return checkpoint
 
 
+def refuse_reserved_name(name: str) -> None:
+    """Refuse a checkpoint name of the engine's own (``after:<step>``, ``before:<step>``)
+    for a checkpoint taken by a person or an agent."""
+    if name.startswith(AUTOMATIC_PREFIXES):
+        raise ReservedCheckpointName(
+            f"The checkpoint name {quoted(name)} is reserved: names starting with "
+            f"{' or '.join(AUTOMATIC_PREFIXES)} are those of the checkpoints Countersign "
+            "takes itself. Choose another name."
+        )
+
+
 def find_checkpoint(session: Session, workflow_id: str, name: str | None) -> WorkflowCheckpoint:
     query = select(WorkflowCheckpoint).where(
         WorkflowCheckpoint.workflow_id == workflow_id,
@@ -104,6 +126,14 @@ def find_checkpoint(session: Session, workflow_id: str, name: str | None) -> Wor
     )
     if name is not None:
         query = query.where(WorkflowCheckpoint.name == name)
+        if name.startswith(AUTOMATIC_PREFIXES):
+            # The engine's own checkpoint of that name first (its step's, not an agent's):
+            # one an agent or a person took under the name before such names were refused
+            # never shadows it.
+            automatic = (WorkflowCheckpoint.step_name == name.split(":", 1)[1]) & ~(
+                WorkflowCheckpoint.created_by.startswith("agent:")
+            )
+            query = query.order_by(case((automatic, 0), else_=1))
     checkpoint = session.scalars(query.order_by(WorkflowCheckpoint.id.desc()).limit(1)).first()
     if checkpoint is None:
         if name is None:

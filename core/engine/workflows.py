@@ -26,7 +26,7 @@ from core.definitions.workflow import (
     unanswerable_approvals,
     unregistered_tools,
 )
-from core.engine.checkpoints import take_checkpoint
+from core.engine.checkpoints import refuse_reserved_name, take_checkpoint
 from core.engine.create_path import created_events, insert_workflow
 from core.engine.rollback_hold import refuse_during_rollback
 from core.identity.groups import not_in_tenant
@@ -236,6 +236,7 @@ def create_checkpoint(
     with db.session() as session:
         workflow = store.get_workflow(session, workflow_id, for_update=True, tenant=tenant_of(session, actor))
         check(session, actor, Action.WORKFLOWS_CHECKPOINT, workflow=workflow)
+        refuse_reserved_name(name)
         return take_checkpoint(session, workflow, name, actor, description=description, step_name=step_name)
 
 

@@ -8,9 +8,15 @@ from typing import Any
 import pytest
 
 from core.approvals.engine import ApprovalEngine
-from core.base.errors import CheckpointNotFound, CompensationFailed, InvalidTransition, WorkflowBusy
+from core.base.errors import (
+    CheckpointNotFound,
+    CompensationFailed,
+    InvalidTransition,
+    ReservedCheckpointName,
+    WorkflowBusy,
+)
 from core.engine import workflows as ops
-from core.engine.checkpoints import rollback
+from core.engine.checkpoints import rollback, take_checkpoint
 from core.engine.tools import ToolRegistry
 from core.orchestrator import SmolAgentOrchestrator, StateManager
 from core.store.db import Database
@@ -290,3 +296,37 @@ def test_rollback_waits_for_a_runner_mid_step(db: Database, registry: ToolRegist
         rollback(db, registry, workflow_id, checkpoint_name="start", reason="x", actor=ACTOR).checkpoint
         == "start"
     )
+
+
+@pytest.mark.parametrize("name", ["after:a", "before:gate", "after:", "before:anything"])
+def test_a_person_cannot_take_a_checkpoint_under_the_engines_names(
+    db: Database, registry: ToolRegistry, name: str
+) -> None:
+    workflow_id = saga(db, registry)
+    before = checkpoint_names(db, workflow_id)
+    with pytest.raises(ReservedCheckpointName, match="is reserved"):
+        ops.create_checkpoint(db, workflow_id, name, ACTOR)
+    with pytest.raises(ReservedCheckpointName):
+        StateManager(db, registry).create_checkpoint(workflow_id, name, actor=ACTOR)
+    assert checkpoint_names(db, workflow_id) == before
+
+
+@pytest.mark.parametrize("made_by", ["agent:summarise", ACTOR])
+def test_rollback_by_name_takes_the_engines_checkpoint_over_a_later_one_of_that_name(
+    db: Database, registry: ToolRegistry, calls: Calls, made_by: str
+) -> None:
+    """A checkpoint an agent or a person took as ``after:a`` before such names were refused
+    (old data) does not shadow the engine's own: the rollback compensates b and c."""
+    workflow_id = saga(db, registry)
+    with db.session() as session:  # as the old code let an agent's create_checkpoint do
+        workflow = session.get_one(Workflow, workflow_id)
+        shadow = take_checkpoint(session, workflow, "after:a", made_by, step_name="summarise")
+        shadow_id = shadow.id
+    automatic = next(
+        c for c in ops.checkpoints_of(db, workflow_id) if c.name == "after:a" and c.id != shadow_id
+    )
+
+    result = rollback(db, registry, workflow_id, checkpoint_name="after:a", reason="undo", actor=ACTOR)
+
+    assert result.checkpoint_id == automatic.id
+    assert [c["label"] for c in calls.of("undo")] == ["c", "b"]
