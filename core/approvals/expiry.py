@@ -9,6 +9,10 @@ the call the approvers were asked about through ``core.definitions.calls.release
 and records it in the ``approval.expired`` and ``approval.decided`` events.
 A veto window's end releases its call (core.approvals.veto).
 
+Forcing the expiry early (``approvals expire``) never releases a call: it is
+refused, for everyone, where the rule would approve (``on_expiry: approve``,
+a veto window); it still escalates, or expires a request that fails closed.
+
 ``expire_due`` is the runners' sweep. It re-reads each request under its
 locks (workflow, then request) and acts only when the deadline has really
 passed, so two runners racing on one request escalate it once, not twice.
@@ -87,6 +91,9 @@ def apply_expiry(
     if config.on_timeout == "escalate" and approval.escalations < len(chain):
         return _escalate(session, approval, actor, steps, config, forced=forced)
     action = config.expiry_action
+    if forced and action == "approve":
+        # Only the deadline itself approves: forced early, it would be a release nobody gave.
+        raise InvalidTransition(_forced_release_refusal(approval, steps.current_call(approval) is not None))
     call = steps.current_call(approval)
     released = released_call(call, None) if call is not None and action == "approve" else None
     store.append_event(
@@ -118,6 +125,21 @@ def apply_expiry(
         return "approved"
     steps.decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired", "on_expiry": "reject"})
     return "expired"
+
+
+def _forced_release_refusal(approval: ApprovalRequest, guards_call: bool) -> str:
+    """Why a forced expiry whose rule is ``on_expiry: approve`` is refused, for everyone."""
+    what = "run the call" if guards_call else "approve it"
+    ends = (
+        f"its deadline does that by itself at {approval.expires_at.isoformat()}"
+        if approval.expires_at is not None
+        else "it has no deadline of its own"
+    )
+    return (
+        f"Approval request {approval.id} is approved by its deadline rule (on_expiry: approve), so "
+        f"forcing its expiry would {what} without anyone approving it; {ends}. "
+        "Approve it to release it now, or reject it."
+    )
 
 
 def _escalate(
