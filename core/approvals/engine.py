@@ -35,7 +35,7 @@ from core.approvals.deciding import (
 from core.approvals.expiry import TIMEOUT_ACTOR, EngineSteps, apply_expiry, expire_due
 from core.approvals.handing_on import check_may_hand_on
 from core.approvals.reminders import schedule_reminders
-from core.approvals.voting import DECISIONS, check_vote, record_response
+from core.approvals.voting import DECISIONS, answer_call, check_vote, record_response
 from core.base.errors import ApproverOutsideTenant, InvalidRule
 from core.base.states import APPROVAL_OPEN, APPROVING_OUTCOMES, check_approval_transition
 from core.definitions.approval import ApprovalConfig
@@ -310,7 +310,8 @@ class ApprovalEngine:
     ) -> ApprovalRequest:
         """Record one vote. ``allow_for_days``: "approve, and allow calls like this for N
         days": the same transaction creates a standing rule (core.approvals.standing_rules) for the
-        call as released, or for ``allow_when`` (needs ``policies:manage``)."""
+        call this answer approves (with its changes, whether or not it decides), or for
+        ``allow_when`` (needs ``policies:manage``)."""
         with self.db.read() as session:  # validated before any lock is taken
             check_vote(
                 session,
@@ -334,6 +335,8 @@ class ApprovalEngine:
             self.db.session() as session,
         ):
             approval = lock_approval(session, approval_id)
+            # The call this answer approves, with its changes, taken before the vote decides.
+            allowed = answer_call(approval, data) if allow_for_days is not None else None
             with structlog.contextvars.bound_contextvars(
                 workflow_id=approval.workflow_id, step=approval.step_name
             ):
@@ -351,7 +354,7 @@ class ApprovalEngine:
                 )
                 if allow_for_days is not None:
                     standing_rules.rule_from_answer(
-                        session, answered, approver_id, allow_for_days, allow_when
+                        session, answered, approver_id, allow_for_days, allow_when, call=allowed
                     )
                 return answered
 

@@ -114,6 +114,7 @@ def respond_once(
     is made in the same transaction).
     """
     from core.approvals.engine import check_allow, check_vote, lock_approval, record_response
+    from core.approvals.voting import answer_call
 
     with db.read() as session:
         if key is not None and is_spent(session, key):
@@ -131,6 +132,7 @@ def respond_once(
         if key is not None:
             spend(session, key, what)
         check_issued_for(approval, what=what, level=level, digest=digest)
+        allowed = answer_call(approval, data) if allow_for_days is not None else None  # before it decides
         answered = record_response(
             session,
             approval,
@@ -148,7 +150,9 @@ def respond_once(
             once=True,
         )
         if allow_for_days is not None:
-            standing_rules.rule_from_answer(session, answered, approver, allow_for_days, allow_when)
+            standing_rules.rule_from_answer(
+                session, answered, approver, allow_for_days, allow_when, call=allowed
+            )
         return answered
 
 

@@ -241,13 +241,24 @@ def check_answer_rule(
 
 
 def rule_from_answer(
-    session: Session, approval: ApprovalRequest, approver: str, days: float, condition: str | None = None
+    session: Session,
+    approval: ApprovalRequest,
+    approver: str,
+    days: float,
+    condition: str | None = None,
+    *,
+    call: dict[str, Any] | None,
 ) -> StandingRule:
     """The rule an approving answer asked for: the call's tool, in the request's tenant and
-    workflow, allowing calls like the one released (or ``condition``)."""
+    workflow, allowing calls like ``call`` (or ``condition``). ``call`` is the one this answer
+    approved, with its changes (core.approvals.voting.answer_call), whether or not it
+    decided: never the request's proposed call, which the answer may have changed."""
     check_answer_rule(session, approval, approver, days, condition)
-    call = approval.released_call or approval.proposed_call
-    assert call is not None and approval.workflow_id is not None
+    if call is None:
+        raise InvalidRule(
+            ["allow_for_days: this answer approves no call; only calls can be allowed by a rule"]
+        )
+    assert approval.workflow_id is not None
     workflow = session.get(Workflow, approval.workflow_id)
     assert workflow is not None
     return add_rule(

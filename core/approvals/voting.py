@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["DECISIONS", "after_vote", "check_vote", "record_response"]
+__all__ = ["DECISIONS", "after_vote", "answer_call", "check_vote", "record_response"]
 
 
 DECISIONS = ("approve", "reject", "modify")
@@ -232,6 +232,24 @@ def _validated_decision(
         if decision == "modify" and not set(answer) - {"approved_amount"}:
             return "approve"  # "with changes" that change nothing: the call as shown is approved
     return decision
+
+
+def answer_call(approval: ApprovalRequest, data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The call an approving answer with ``data`` approves, as its vote will record it: the
+    call the request's approvers are asked about now, with the answer's changes and a
+    budget's amount. What "allow calls like this" follows, whether or not the vote decides.
+    None when the request guards no call or the answer is not valid (its vote is refused)."""
+    call = current_call(approval)
+    if call is None:
+        return None
+    config = ApprovalConfig.model_validate(approval.config)
+    data = dict(data or {})
+    try:
+        _validated_decision(approval, config, "modify", data)  # a budget's amount, as recorded
+    except InvalidResponse:
+        return None
+    budget = approval.approval_type == "budget"
+    return _released_by(call, config, budget, data.get("arguments"), data.get("approved_amount"))
 
 
 def _released_by(
