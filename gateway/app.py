@@ -5,9 +5,10 @@ Start it with ``python -m core serve`` or ``uvicorn gateway.app:app``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from core.base.logging import configure_logging
 from core.engine.tools import default_registry
@@ -17,10 +18,7 @@ from core.runtime import Database, open_database
 from gateway import api, api_rules, email_pages, errors, metrics, pages, slack, webhooks_in
 from gateway.hardening import BodyLimits, SecurityHeaders
 
-if TYPE_CHECKING:
-    pass
-
-SWAGGER_ASSETS = "/static/swagger-ui"
+DOCS_ASSETS = "/static/api-docs"
 DESCRIPTION = """Countersign's HTTP gateway: the REST API (workflows, approvals,
 checkpoints, rollback) authenticated by API tokens (`Authorization: Bearer`),
 the Slack interactivity and command endpoints, email confirmation pages,
@@ -35,12 +33,17 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
         require_production_secrets("The gateway")
         db = open_database()
         tools = default_registry  # open_database loaded the process's tools into it
-    # /docs is drawn from Swagger UI's files shipped in a Python package
-    # (swagger-ui-bundle), never from a CDN, so it works offline.
-    app = FastAPI(
-        title="Countersign", version="1.0.0", description=DESCRIPTION, docs_url=None, redoc_url=None
+    # /docs (Swagger UI 5, which reads the OpenAPI 3.1 FastAPI writes) and /redoc are
+    # drawn from files shipped in a Python package (fastapi-offline), never from a
+    # CDN, so both work offline.
+    app = FastAPIOffline(
+        title="Countersign",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        static_url=DOCS_ASSETS,
     )
-    _mount_docs(app)
     app.state.db = db
     app.state.tools = tools
     app.state.metrics = make_registry(db)
@@ -62,25 +65,6 @@ def create_app(db: Database | None = None, *, approver_ui: bool = True) -> FastA
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
     return app
-
-
-def _mount_docs(app: FastAPI) -> None:
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
-    from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
-
-    app.mount(SWAGGER_ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Countersign API",
-            swagger_js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{SWAGGER_ASSETS}/favicon-32x32.png",
-        )
 
 
 def _mount_approver_ui(app: FastAPI, db: Database) -> None:

@@ -27,8 +27,12 @@ def test_the_api_docs_work_offline(sqlite_db: Database) -> None:
         page = client.get("/docs")
         assert page.status_code == 200
         assert "cdn" not in page.text.lower() and "https://" not in page.text
-        assert client.get("/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
-        assert client.get("/static/swagger-ui/swagger-ui.css").status_code == 200
+        assert client.get("/static/api-docs/swagger-ui-bundle.js").status_code == 200
+        assert client.get("/static/api-docs/swagger-ui.css").status_code == 200
+        redoc = client.get("/redoc")
+        assert redoc.status_code == 200
+        assert "cdn" not in redoc.text.lower() and "https://" not in redoc.text
+        assert client.get("/static/api-docs/redoc.standalone.js").status_code == 200
 
 
 def test_rest_refuses_a_tool_the_runners_do_not_have(sqlite_db: Database) -> None:
