@@ -192,6 +192,14 @@ def _scalar_schema(schema: Any, value: Any) -> bool:
     return value is None and kind in ("string", "number", "integer", "boolean")
 
 
+def _boolean(schema: dict[str, Any]) -> bool:
+    """Whether ``schema`` is a boolean, or a boolean or null."""
+    alternatives = schema.get("anyOf") or schema.get("oneOf") or []
+    return schema.get("type") == "boolean" or any(
+        isinstance(a, dict) and a.get("type") == "boolean" for a in alternatives
+    )
+
+
 def edit_form_schema(view: RequestView) -> tuple[dict[str, Any], dict[str, Any]]:
     """The Edit section's schema and hints: one field per argument of the call about to run.
 
@@ -222,11 +230,9 @@ def edit_form_schema(view: RequestView) -> tuple[dict[str, Any], dict[str, Any]]
         prop: dict[str, Any] = found if isinstance(found, dict) else {}
         value = arguments.get(name)
         words = {k: prop[k] for k in ("title", "description") if isinstance(prop.get(k), str)}
-        if name in arguments and _scalar_schema(prop, value):
+        if _scalar_schema(prop, value):  # not in the call (or null): starts empty
             drawn = {k: v for k, v in prop.items() if k != "default"}
-        elif name not in arguments and _scalar_schema(prop, None):
-            drawn = {k: v for k, v in prop.items() if k != "default"}  # starts empty
-            if prop.get("type") == "boolean":
+            if value is None and _boolean(prop):
                 ui[name] = {"ui:widget": "select"}  # unset stays unset, unlike a checkbox
         else:
             drawn = words  # no type: a JSON text area holding the value as it is

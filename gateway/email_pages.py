@@ -20,7 +20,9 @@ CSRF token (bound to the link token) in a hidden field (gateway.browser).
 An approving answer may change what is released, on the page itself: a
 budget's approved amount (at most the amount asked), and the call's
 arguments, one field per argument of the tool's input schema, pre-filled
-with the arguments now (``core.approvals.edits``). Only what changed is sent
+with the arguments now (``core.approvals.edits``); a choice or flag the call does not
+set is drawn "— not set —", chosen, and stays unset unless the approver picks a value,
+and one set to a value none of the choices is keeps it. Only what changed is sent
 (``{"arguments": {...}}``, ``{"approved_amount": N}``); the engine checks it
 against the schema. A refused answer shows the page again with each problem
 under its field, the link still unspent. Form requests go to the dashboard.
@@ -37,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from core.approvals.edits import (
     AMOUNT,
     GENERAL,
+    NOT_SET,
     answer_for,
     argument_fields,
     editable,
@@ -153,6 +156,7 @@ def _confirm_page(
         comment=submitted.get("comment", ""),
         edited=bool(problems) and any(name in problems for name in values),
         argument_field=ARGUMENT_FIELD,
+        not_set=NOT_SET,
         dashboard=approval_link(approval.id),
         csrf_field=CSRF_FIELD,
         csrf_token=link_csrf_token(token),

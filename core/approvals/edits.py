@@ -49,6 +49,8 @@ MAX_CHOICES = 100
 LINE_CHARS = 80
 # Where a refusal that names no argument is shown.
 GENERAL = ""
+# A choice the call does not set, as drawn: picked, it is sent back empty (still not set).
+NOT_SET = "— not set —"
 AMOUNT = "approved_amount"
 # The most digits a typed number may have (an account number has about 20).
 MAX_DIGITS = 100
@@ -70,7 +72,9 @@ class ArgumentField:
     # The value the call has now, as the input shows it (None: not set).
     text: str | None
     required: bool
-    # For choices: (shown, value as JSON text).
+    # For choices: (shown, value as JSON text); the value now first when it is none of
+    # the schema's, so that left alone it is the value sent back. A choice that is not
+    # set is drawn with nothing chosen (``NOT_SET``, sent back empty: still not set).
     options: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -89,13 +93,22 @@ def _budget(view: RequestView) -> bool:
     return view.approval_type == "budget" and view.amount is not None
 
 
-def _kind(prop: dict[str, Any]) -> str:
+def _choices(prop: dict[str, Any]) -> list[Any] | None:
+    """The values a property may take, when they are a short list of scalars: its own
+    ``enum``, or that of its one alternative besides null (pydantic's Optional[Literal])."""
     enum = prop.get("enum")
     if (
         isinstance(enum, list)
         and 0 < len(enum) <= MAX_CHOICES
         and all(isinstance(v, str | int | float | bool) for v in enum)
     ):
+        return enum
+    others = [o for o in prop.get("anyOf") or [] if isinstance(o, dict) and o.get("type") != "null"]
+    return _choices(others[0]) if len(others) == 1 and "enum" in others[0] else None
+
+
+def _kind(prop: dict[str, Any]) -> str:
+    if _choices(prop) is not None:
         return CHOICE
     kinds = prop.get("type")
     if isinstance(kinds, list):
@@ -143,18 +156,21 @@ def argument_fields(view: RequestView) -> list[ArgumentField]:
         kind = _kind(prop)
         if kind == JSON_TEXT and isinstance(arguments.get(name), str) and not prop:
             kind = STRING  # no schema: a string stays a string
+        text = _text(kind, arguments.get(name))
         options = []
         if kind == CHOICE:
-            options = [(plain(v), json.dumps(v)) for v in prop["enum"]]
+            options = [(plain(v), json.dumps(v)) for v in _choices(prop) or []]
         elif kind == BOOLEAN:
             options = [("true", "true"), ("false", "false")]
+        if options and text is not None and text not in [value for _, value in options]:
+            options.insert(0, (f"{plain(arguments.get(name))} (as now)", text))
         fields.append(
             ArgumentField(
                 name=name,
                 kind=kind,
                 label=str(prop.get("title") or name),
                 description=str(prop.get("description") or ""),
-                text=_text(kind, arguments.get(name)),
+                text=text,
                 required=name in required,
                 options=options,
             )
@@ -395,6 +411,7 @@ def problems_by_field(problems: list[str], view: RequestView | None = None) -> d
 __all__ = [
     "AMOUNT",
     "GENERAL",
+    "NOT_SET",
     "ArgumentField",
     "answer_for",
     "argument_fields",
