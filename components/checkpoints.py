@@ -175,7 +175,7 @@ def checkpoint_browser(db: Database, workflow: Workflow, user: Any) -> None:
         "Checkpoint",
         list(by_name),
         key="checkpoints.pick",
-        format_func=lambda n: f"{n} ({by_name[n].created_at:%Y-%m-%d %H:%M:%S})",
+        format_func=lambda n: f"{n} ({by_name[n].created_at:%Y-%m-%d %H:%M:%S} UTC)",
     )
     chosen = by_name[name] if name in by_name else active[0]
     st.markdown(f"Differences between **{md(chosen.name)}** and the current state:")

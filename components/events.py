@@ -83,14 +83,16 @@ def event_log(
         key=key,
         on_select="rerun",
         selection_mode="single-row",
-        column_config={"time": st.column_config.DatetimeColumn("time", format="YYYY-MM-DD HH:mm:ss")},
+        column_config={"time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss")},
     )
     rows = picked.selection.rows if picked is not None else []
     if not rows:
         st.caption("Select an event to see its before/after diff.")
         return
     event = list(reversed(events))[rows[0]]
-    st.markdown(f"**{md(event.event_type)}** by {md(event.actor)} at {event.created_at:%Y-%m-%d %H:%M:%S}")
+    st.markdown(
+        f"**{md(event.event_type)}** by {md(event.actor)} at {event.created_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
     if states is not None and (event.before or event.after):
         before, after = states(event.id)
         diff_table(before, after, key=f"{key}.diff")

@@ -126,7 +126,7 @@ def logs_table(page: LogPage) -> None:
         width="stretch",
         key="logs.table",
         column_config={
-            "time": st.column_config.DatetimeColumn("time", format="YYYY-MM-DD HH:mm:ss"),
+            "time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
             "workflow": st.column_config.LinkColumn("workflow", display_text=r"workflow=(.{8})"),
             "session": st.column_config.LinkColumn("session", display_text=r"session=(.{8})"),
             "message": st.column_config.TextColumn("message", width="large"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import streamlit as st
 import structlog
@@ -33,7 +33,7 @@ NOTICE = (
 def _retry_when_back() -> None:
     if database_answers(database(database_url())):
         st.rerun(scope="app")
-    st.caption(f"Last tried at {datetime.now().strftime('%H:%M:%S')}.")
+    st.caption(f"Last tried at {datetime.now(UTC):%H:%M:%S} UTC.")
 
 
 @contextlib.contextmanager

@@ -50,7 +50,10 @@ def test_list_and_diff_against_now(demo_db: Database) -> None:
     table = table_with(at, "name", "who", "state")
     assert CHECKPOINT in set(table["name"])
     assert set(table["state"]) == {"active"}
-    at.selectbox(key="checkpoints.pick").set_value(CHECKPOINT).run()
+    picker = at.selectbox(key="checkpoints.pick")
+    # Each choice says when it was taken, and in which time zone (the dashboard's times are UTC).
+    assert picker.options and all(option.endswith(" UTC)") for option in picker.options), picker.options
+    picker.set_value(CHECKPOINT).run()
     diff = table_with(at, "path", "checkpoint", "now")
     assert "current_step" in set(diff["path"])
     assert any(path.startswith("step_outputs.deploy") for path in diff["path"])
