@@ -37,6 +37,7 @@ from core.agents.policy import (
 )
 from core.agents.profiles import stored_profiles
 from core.agents.rehearsal import RehearsalModel
+from core.agents.sandbox import guarded_executor
 from core.agents.tools import (
     GuardedTool,
     HoldForApproval,
@@ -260,7 +261,11 @@ class _Run:
         }
         if spec.type == "code":
             self.agent: Any = CodeAgent(
-                additional_authorized_imports=spec.authorized_imports, executor_type=spec.executor, **common
+                additional_authorized_imports=spec.authorized_imports,
+                executor_type=spec.executor,
+                # Ours on the local executor: introspection refused (core.agents.sandbox).
+                executor=guarded_executor(spec.authorized_imports, spec.executor, self.ctx),
+                **common,
             )
         else:
             self.agent = CountersignToolCallingAgent(**common)

@@ -144,6 +144,57 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+# -- what the agent hands over: plain data, by exact type ------------------------------------
+
+MAX_DEPTH = 64
+
+
+class NotPlainData(ValueError):
+    """A value from the agent's code that is not plain JSON data; none of its methods ran."""
+
+    def __init__(self, where: str, what: str, *, masquerades: bool) -> None:
+        super().__init__(f"{where} {what}")
+        self.where = where
+        self.what = what
+        # An instance of a subclass of a plain type (a list whose __iter__ is the code's):
+        # no model hands one over by mistake.
+        self.masquerades = masquerades
+
+
+def _kind_name(kind: type) -> str:
+    """A type's name, read without running anything of the code's (a metaclass of its own
+    could compute ``__name__``)."""
+    return str(type.__getattribute__(kind, "__name__")) if type(kind) is type else "object"
+
+
+def plain_data(value: Any, where: str = "the value", depth: int = 0) -> Any:
+    """``value`` as plain JSON data (dict with text keys, list, str, int, float, bool, None),
+    judged by exact type so that no method of an object the agent's code made runs
+    (``isinstance`` may read ``__class__``, iteration calls ``__iter__``, JSON encoding
+    ``items()`` and ``__str__``). A tuple becomes a list. Raises ``NotPlainData``."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is float or kind is bool:
+        return value
+    if depth >= MAX_DEPTH:
+        raise NotPlainData(where, f"is nested more than {MAX_DEPTH} deep", masquerades=False)
+    if kind is list or kind is tuple:
+        return [plain_data(item, f"{where}[{n}]", depth + 1) for n, item in enumerate(value)]
+    if kind is dict:
+        plain: dict[str, Any] = {}
+        for key, item in dict.items(value):
+            if type(key) is not str:
+                raise NotPlainData(
+                    where,
+                    "has a key that is not plain text",
+                    masquerades=issubclass(type(key), str),
+                )
+            plain[key] = plain_data(item, f"{where}[{key!r}]", depth + 1)
+        return plain
+    masquerades = issubclass(kind, (str, int, float, list, tuple, dict))
+    what = "posing as plain data" if masquerades else "not plain data"
+    raise NotPlainData(where, f"is a {_kind_name(kind)}, {what}", masquerades=masquerades)
+
+
 # -- the guard's private state --------------------------------------------------------------
 
 Action = Callable[[RunContext, str, dict[str, Any]], Any]
@@ -209,18 +260,52 @@ def _running_context() -> RunContext | None:
     return None
 
 
-def _tampering(what: str, binding: _Binding | None = None) -> NoReturn:
+_TOOLS_FIXED = "Countersign's tools cannot be changed, copied or re-created inside a run, and nothing ran"
+_NO_INTROSPECTION = (
+    "code may not reach the interpreter's or the runner's frames, code or objects, "
+    "and nothing more of it runs"
+)
+
+
+def _tampering(
+    what: str,
+    binding: _Binding | None = None,
+    *,
+    context: RunContext | None = None,
+    why: str = _TOOLS_FIXED,
+) -> NoReturn:
     """Refuse a change of a tool or tool class; the run it happens in stops and fails."""
-    exc = ToolTampering(
-        f"the agent's code tried to {what}; Countersign's tools cannot be "
-        "changed, copied or re-created inside a run, and nothing ran"
-    )
-    ctx = binding.context if binding is not None else _running_context()
+    exc = ToolTampering(f"the agent's code tried to {what}; {why}")
+    ctx = binding.context if binding is not None else context or _running_context()
     if ctx is not None:  # latched: a finally: block cannot carry the run on
         with ctx.lock:
             if ctx.tampered is None:
                 ctx.tampered = exc
     raise exc
+
+
+def refuse_code(context: RunContext | None, what: str) -> NoReturn:
+    """The agent's code reached for introspection (``core.agents.sandbox``) or handed over an
+    object posing as plain data: ``ToolTampering``, latched on its run."""
+    _tampering(what, context=context, why=_NO_INTROSPECTION)
+
+
+def _arguments(binding: _Binding, kwargs: Any, where: str = "the arguments") -> Any:
+    """A call's arguments as plain data, before anything reads them (``plain_data``).
+
+    An object posing as plain data is tampering; any other object (a set, a date)
+    is the model's mistake: it is told, and nothing was called.
+    """
+    try:
+        arguments = plain_data(kwargs, where)
+    except NotPlainData as exc:
+        if exc.masquerades:
+            _tampering(f"pass {binding.name} an object of its own ({exc})", binding, why=_NO_INTROSPECTION)
+        raise ValueError(
+            f"{binding.name} was not called: {exc}; pass plain data (text, numbers, "
+            "true/false, null, lists and objects of these)"
+        ) from None
+    return arguments
 
 
 def _tampered(tool: Any, what: str) -> NoReturn:
@@ -254,6 +339,9 @@ def _dispatch(tool: GuardedTool, kwargs: dict[str, Any]) -> Any:
         stop: BaseException | None = ctx.tampered or ctx.hold
     if stop is not None:
         raise stop  # nothing runs after tampering or a held call
+    # Plain data before any check, digest, JSON or action reads it: no method of an
+    # object the agent's code made runs in Countersign's frames.
+    kwargs = _arguments(binding, kwargs)
     if binding.held and not _take_release(ctx, binding.name, kwargs):
         try:
             validate_tool_arguments(cast(Tool, types.SimpleNamespace(inputs=binding.inputs)), kwargs)
@@ -428,21 +516,24 @@ class GuardedTool(Tool, metaclass=_SealedToolType):
 
     def __call__(self, *args: Any, sanitize_inputs_outputs: bool = False, **kwargs: Any) -> Any:
         binding = _bound(self)
+        # Plain data first: nothing below calls a method of the code's objects.
+        positional: list[Any] = _arguments(binding, args, "the positional arguments")
+        kwargs = _arguments(binding, kwargs)
         # As smolagents' Tool.__call__: one dict of the tool's inputs is its keyword arguments.
-        positional = list(args)
         if (
             len(positional) == 1
             and not kwargs
-            and isinstance(positional[0], dict)
+            and type(positional[0]) is dict
             and all(key in binding.inputs for key in positional[0])
         ):
-            kwargs = dict(positional.pop())
+            kwargs = positional.pop()
         if positional:
             raise TypeError(f"{binding.name} takes keyword arguments: {', '.join(binding.inputs) or 'none'}")
-        if sanitize_inputs_outputs:
+        sanitize = sanitize_inputs_outputs is True  # not the truth of an object of the code's
+        if sanitize:
             _, kwargs = handle_agent_input_types(**kwargs)
         outputs = _dispatch(self, kwargs)
-        if sanitize_inputs_outputs:
+        if sanitize:
             outputs = handle_agent_output_types(outputs, binding.output_type)
         return outputs
 
@@ -549,9 +640,10 @@ def _ask_only(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
 
 
 def _take_checkpoint(ctx: RunContext, name: str, kwargs: dict[str, Any]) -> Any:
-    from core.engine.checkpoints import take_checkpoint
+    from core.engine.checkpoints import refuse_reserved_name, take_checkpoint
     from core.records import rows as store
 
+    refuse_reserved_name(kwargs["name"])  # the engine's after:/before: names: the model is told
     if ctx.db is None:
         return {"checkpoint": kwargs["name"], "saved": False, "reason": "no database"}
     with ctx.db.session() as session:

@@ -149,6 +149,7 @@ class _AgentRun:
         from smolagents.monitoring import LogLevel
 
         from core.agents.policy import CountersignToolCallingAgent
+        from core.agents.sandbox import guarded_executor
         from core.agents.tools import RunContext, registry_tool
 
         # The process's tools (COUNTERSIGN_TOOL_MODULES, the demo's) were loaded when it
@@ -175,7 +176,11 @@ class _AgentRun:
         }
         if spec.type == "code":
             self.agent: Any = CodeAgent(
-                additional_authorized_imports=spec.authorized_imports, executor_type=spec.executor, **common
+                additional_authorized_imports=spec.authorized_imports,
+                executor_type=spec.executor,
+                # The workflow steps' executor: introspection refused (core.agents.sandbox).
+                executor=guarded_executor(spec.authorized_imports, spec.executor, self.ctx),
+                **common,
             )
         else:
             self.agent = CountersignToolCallingAgent(context=self.ctx, **common)
@@ -187,6 +192,9 @@ class _AgentRun:
     def run(self, history: list[ChatMessageRow], still_active: Callable[[], bool]) -> ModelAnswer:
         from smolagents.agents import ActionStep, FinalAnswerStep
         from smolagents.utils import AgentGenerationError
+
+        from core.agents.tools import ToolTampering
+        from core.base.errors import CallNotReleased
 
         started = time.monotonic()
         stream = self.agent.run(session_task(history), stream=True, max_steps=self.spec.max_steps)
@@ -206,6 +214,10 @@ class _AgentRun:
             self._write(self._tool_logs())
             # The model failed: the caller logs and shows the model's own error.
             raise (exc.__cause__ if exc.__cause__ is not None else exc) from None
+        except ToolTampering as exc:
+            self._write(self._tool_logs())
+            # A BaseException (nothing in the run may swallow it); the caller shows a plain error.
+            raise CallNotReleased(f"ToolTampering: {exc}") from None
         except Exception:
             self._write(self._tool_logs())
             raise

@@ -39,27 +39,94 @@ DEFAULT_AUTHORIZED_IMPORTS: tuple[str, ...] = ()
 # Countersign's own packages: a code agent's code never imports the code that guards it.
 PROTECTED_PACKAGES = ("app", "cli", "components", "core", "gateway", "pages")
 # Modules that hand code run in the runner's process the runner's own objects (frames,
-# threads, every live object, raw memory, the import machinery) or its shell and files
+# threads, every live object, raw memory, the import machinery), that read attributes
+# or run code by name (operator.attrgetter, string.Formatter, pickle, timeit,
+# unittest.mock, pydoc.locate, typing.ForwardRef), or its shell, files and network
 # (smolagents' own list of dangerous modules): never importable by a code agent.
 REFUSED_IMPORTS = (
+    "_ctypes",
+    "_io",
+    "_operator",
+    "_pickle",
+    "_posixsubprocess",
+    "_signal",
+    "_string",
     "_thread",
+    "_weakref",
+    "asyncio",
+    "atexit",
+    "bdb",
     "builtins",
+    "code",
+    "codeop",
+    "concurrent",
+    "copyreg",
+    "cProfile",
     "ctypes",
+    "dbm",
+    "dis",
+    "doctest",
+    "faulthandler",
+    "fcntl",
+    "ftplib",
     "gc",
+    "glob",
+    "grp",
+    "http",
     "importlib",
     "inspect",
     "io",
+    "linecache",
+    "logging",
+    "marshal",
+    "mmap",
     "multiprocessing",
+    "operator",
     "os",
     "pathlib",
+    "pdb",
+    "pickle",
+    "pkgutil",
+    "platform",
     "posix",
+    "profile",
+    "psycopg",
+    "psycopg2",
     "pty",
+    "pwd",
+    "pydoc",
+    "resource",
+    "runpy",
+    "select",
+    "selectors",
+    "shelve",
     "shutil",
+    "signal",
+    "site",
+    "smolagents",
+    "smtplib",
     "socket",
+    "socketserver",
+    "sqlalchemy",
+    "sqlite3",
+    "ssl",
+    "string",
     "subprocess",
     "sys",
+    "sysconfig",
+    "tempfile",
     "threading",
+    "timeit",
+    "trace",
     "traceback",
+    "tracemalloc",
+    "types",
+    "typing",
+    "unittest",
+    "urllib",
+    "weakref",
+    "xmlrpc",
+    "zipimport",
 )
 _MODULE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(\.\*)?")
 
@@ -174,7 +241,7 @@ class AgentSpec(BaseModel):
     @classmethod
     def _imports_are_safe(cls, names: list[str]) -> list[str]:
         for name in names:
-            _check_import(name)
+            check_import(name)
         return names
 
     @field_validator("approval")
@@ -198,7 +265,7 @@ def held_label(entry: str | dict[str, Any]) -> str:
     return entry
 
 
-def _check_import(name: str) -> None:
+def check_import(name: str) -> None:
     """Refuse an import a code agent may not be authorised (ValueError)."""
     if name == "*":
         raise ValueError("'*' would allow every import; list the modules the agent needs")

@@ -297,3 +297,23 @@ def test_a_flow_given_a_held_tool_after_the_start_is_refused_and_the_message_kep
         conv.post_user_message(db, chat.id, ACME_USER, "Check A1", model=model)
     assert model.calls == [] and _logs(db, chat.id) == []
     assert [m.content for m in conv.full_history(db, chat.id, ACME_USER)] == ["Check A1"]
+
+
+def test_a_code_agent_flow_runs_in_the_guarded_interpreter(people: Database) -> None:
+    """A session's code agent gets the workflow steps' executor (core.agents.sandbox): its
+    code cannot read a generator's frame (probe D, finding 1) and the run is refused."""
+    db = people
+    _flow(db, "coder", agent_type="code")
+    walk = "g = (x for x in [1])\nprint(g.gi_frame.f_back.f_locals)"
+    model = ToolScriptModel(
+        [
+            lambda seen: f"Thought: look around.\n<code>\n{walk}\n</code>",
+            lambda seen: "Thought: done.\n<code>\nfinal_answer('nothing')\n</code>",
+        ]
+    )
+    chat = conv.start_session(db, ACME_USER, "coder")
+    with pytest.raises(
+        AgentUnavailable, match="ToolTampering: the agent's code tried to use the introspection"
+    ):
+        conv.post_user_message(db, chat.id, ACME_USER, "Look around", model=model)
+    assert len(model.calls) == 1  # nothing ran after the refusal
