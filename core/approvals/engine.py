@@ -33,7 +33,7 @@ from core.approvals.deciding import (
     person_channels_and_recipients,
 )
 from core.approvals.expiry import TIMEOUT_ACTOR, EngineSteps, apply_expiry, expire_due
-from core.approvals.handing_on import check_may_hand_on
+from core.approvals.handing_on import check_hand_on
 from core.approvals.reminders import schedule_reminders
 from core.approvals.voting import DECISIONS, answer_call, check_vote, record_response
 from core.base.errors import ApproverOutsideTenant, InvalidRule
@@ -42,7 +42,6 @@ from core.definitions.approval import ApprovalConfig
 from core.definitions.approval_schema import response_schema
 from core.definitions.limits import MAX_TITLE_LENGTH
 from core.identity.groups import ADMINS_GROUP, normalise_principal, not_in_tenant
-from core.identity.permissions import Action, check
 from core.records import rows as store
 from core.records.listing import pending_approvals
 from core.store.tables import ApprovalAssignee, ApprovalRequest, ApprovalResponse, Workflow, utcnow
@@ -365,15 +364,7 @@ class ApprovalEngine:
         with self.db.session() as session:
             store.get_approval(session, approval_id, tenant=tenant_of(session, actor))  # scoped
             approval = lock_approval(session, approval_id)
-            check(
-                session,
-                actor,
-                Action.APPROVALS_REASSIGN,
-                workflow=approval.workflow_id,
-                tenant=approval.tenant,
-                approval_id=approval_id,
-            )
-            check_may_hand_on(session, approval, actor, doing="force the expiry of")
+            check_hand_on(session, approval, actor, doing="force the expiry of")
             expire(session, approval, actor, forced=True)
             return approval
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from core.identity.groups import normalise_principal, principals_of
-from core.identity.permissions import Action, principal, refuse
+from core.identity.permissions import Action, allowed, check, principal, refuse
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -27,6 +27,8 @@ class AskedRequest(Protocol):
     @property
     def workflow_id(self) -> str | None: ...
     @property
+    def tenant(self) -> str | None: ...
+    @property
     def approvers(self) -> list[str]: ...
 
 
@@ -38,10 +40,26 @@ def may_hand_on(session: Session, approval: AskedRequest, actor: str) -> bool:
     return bool(set(principals_of(session, who.actor)) & set(approval.approvers))
 
 
-def check_may_hand_on(session: Session, approval: AskedRequest, actor: str, *, doing: str) -> None:
-    """Refuse (``NotAuthorized`` and a ``permission.refused`` event, reason ``not asked
-    to answer it``) unless ``actor`` may hand the request on; ``doing`` names the act in
-    the message (``reassign``, ``force the expiry of``)."""
+def can_hand_on(session: Session, approval: AskedRequest, actor: str) -> bool:
+    """Both halves of the rule, for showing a control (records nothing)."""
+    return allowed(
+        session, actor, Action.APPROVALS_REASSIGN, workflow=approval.workflow_id, tenant=approval.tenant
+    ) and may_hand_on(session, approval, actor)
+
+
+def check_hand_on(session: Session, approval: AskedRequest, actor: str, *, doing: str) -> None:
+    """Refuse (``NotAuthorized`` and a ``permission.refused`` event) unless ``actor`` may
+    hand the request on: ``approvals:reassign`` on its workflow and tenant, then being
+    asked it (reason ``not asked to answer it``) unless an admin or a system actor.
+    ``doing`` names the act in the message (``reassign``, ``force the expiry of``)."""
+    check(
+        session,
+        actor,
+        Action.APPROVALS_REASSIGN,
+        workflow=approval.workflow_id,
+        tenant=approval.tenant,
+        approval_id=approval.id,
+    )
     if may_hand_on(session, approval, actor):
         return
     who = principal(session, normalise_principal(actor))
@@ -58,4 +76,4 @@ def check_may_hand_on(session: Session, approval: AskedRequest, actor: str, *, d
     )
 
 
-__all__ = ["check_may_hand_on", "may_hand_on"]
+__all__ = ["can_hand_on", "check_hand_on", "may_hand_on"]

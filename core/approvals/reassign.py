@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from core.approvals.deciding import APPROVAL_OPEN, assign, check_open, notify, potential_voters
 from core.approvals.engine import lock_approval
-from core.approvals.handing_on import check_may_hand_on, may_hand_on
+from core.approvals.handing_on import can_hand_on, check_hand_on
 from core.base.errors import Invalid
 from core.base.storable import holds_nul
 from core.identity.groups import groups_of, normalise_principal
-from core.identity.permissions import Action, allowed, check, may_answer
+from core.identity.permissions import may_answer
 from core.records import rows as store
 from core.store.tables import ApprovalRequest, User, utcnow
 from core.store.tenancy import tenant_of
@@ -80,9 +80,7 @@ def can_reassign(db: Database, approval: ApprovalRequest | ApprovalDetail, actor
     ):
         return False
     with db.read() as session:
-        return allowed(
-            session, actor, Action.APPROVALS_REASSIGN, workflow=approval.workflow_id, tenant=approval.tenant
-        ) and may_hand_on(session, approval, actor)
+        return can_hand_on(session, approval, actor)
 
 
 def reassign(
@@ -95,17 +93,9 @@ def reassign(
     with db.session() as session:
         store.get_approval(session, approval_id, tenant=tenant_of(session, actor))  # scoped
         approval = lock_approval(session, approval_id)
-        check(
-            session,
-            actor,
-            Action.APPROVALS_REASSIGN,
-            workflow=approval.workflow_id,
-            tenant=approval.tenant,
-            approval_id=approval.id,
-        )
+        check_hand_on(session, approval, actor, doing="reassign")
         check_open(approval, utcnow())
         who = normalise_principal(actor)
-        check_may_hand_on(session, approval, who, doing="reassign")
         before = list(approval.approvers)
         names = _targets(session, approval, to)
         if names == before:

@@ -9,9 +9,6 @@ it. Adding the account again makes it an account like any other.
 
 from __future__ import annotations
 
-import json
-
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -27,18 +24,13 @@ from gateway.app import create_app
 from gateway.browser import CSRF_FIELD
 from tests.helpers.browser import form_csrf
 from tests.integration.gateway.conftest import BOSS, waiting_workflow
-from tests.integration.permissions.test_disabled_accounts import BOSS_SLACK, SIGNING_SECRET, slack_click
+from tests.integration.permissions.test_disabled_accounts import (  # noqa: F401  (its autouse fixture)
+    channels_env,
+    slack_click,
+)
 
 ADMIN = "admin@remove.test"
 REFUSED = f"{BOSS} may not approvals:answer (account removed)"
-
-
-@pytest.fixture(autouse=True)
-def channels_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-    monkeypatch.setenv("SLACK_USER_MAP", json.dumps({BOSS: BOSS_SLACK}))
-    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
-    monkeypatch.setenv("COUNTERSIGN_LINK_SECRETS", "remove-tests-link-secret")
 
 
 def events(db: Database, event_type: str) -> list[WorkflowEvent]:

@@ -32,6 +32,7 @@ from core.identity.permissions import (
 from core.identity.users import add_user, hash_password, outside_sign_in_refusal, session_user, sign_in
 from core.store.db import Database
 from core.store.tables import User, utcnow
+from tests.integration.permissions.test_disabled_accounts import dashboard_db  # noqa: F401  (a fixture)
 
 PASSWORD = "reserved-tests-password"
 ADMIN = "admin@example.com"
@@ -181,17 +182,7 @@ def test_a_reserved_account_reads_no_one_elses_chat_sessions(chat_world: Databas
 # -- the dashboard (AppTest, SQLite) ------------------------------------------------------
 
 
-@pytest.fixture
-def dashboard_db(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> Iterator[Database]:
-    from tests.integration.dashboard.conftest import _app_over
-
-    with _app_over(monkeypatch, sqlite_url):
-        database = Database(sqlite_url)
-        yield database
-        database.dispose()
-
-
-def test_the_dashboard_does_not_sign_in_a_reserved_account(dashboard_db: Database) -> None:
+def test_the_dashboard_does_not_sign_in_a_reserved_account(dashboard_db: Database) -> None:  # noqa: F811
     from tests.integration.dashboard.conftest import new_app, no_exception, shown_text
     from tests.integration.dashboard.conftest import sign_in as dashboard_sign_in
 
