@@ -84,7 +84,8 @@ def deep_link_url_path() -> str | None:
     return None
 
 
-st.set_page_config(page_title="Countersign", page_icon=":material/verified:", layout="wide")
+# The icon is a file of ours: a Material icon as page_icon is fetched from Google's fonts server.
+st.set_page_config(page_title="Countersign", page_icon=str(HERE / "components" / "icon.png"), layout="wide")
 configure_logging()  # idempotent across reruns
 try:
     require_production_secrets("The dashboard")
