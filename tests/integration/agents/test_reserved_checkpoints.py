@@ -18,6 +18,16 @@ from tests.integration.agents.scripted import scripted
 ADMIN = "ops@example.com"
 
 
+def script_for(agent_type: str, name: str) -> list[dict[str, Any]]:
+    """The model takes a checkpoint named ``name``, then answers."""
+    if agent_type == "code":
+        return [
+            {"code": f"print(create_checkpoint(name={name!r}, description='routine'))"},
+            {"final": "done"},
+        ]
+    return [{"call": "create_checkpoint", "args": {"name": name}}, {"final": "done"}]
+
+
 @pytest.mark.parametrize("agent_type", ["tool_calling", "code"])
 @pytest.mark.parametrize("name", ["after:check", "before:check"])
 def test_an_agents_checkpoint_cannot_take_an_automatic_name(
@@ -35,36 +45,14 @@ def test_an_agents_checkpoint_cannot_take_an_automatic_name(
         calls.add("release")
         return {}
 
-    if agent_type == "code":
-        script: list[dict[str, Any]] = [
-            {"code": f"print(create_checkpoint(name={name!r}, description='routine'))"},
-            {"final": "done"},
-        ]
-    else:
-        script = [{"call": "create_checkpoint", "args": {"name": name}}, {"final": "done"}]
+    agent = scripted(script_for(agent_type, name), type=agent_type, max_steps=3)
+    order = {"args": {"order": "O-9"}}
     workflow_id = start(
         db,
         [
-            {
-                "name": "check",
-                "type": "tool",
-                "tool": "lookup",
-                "args": {"order": "O-9"},
-                "create_checkpoint": True,
-            },
-            {
-                "name": "reserve",
-                "type": "tool",
-                "tool": "reserve",
-                "args": {"order": "O-9"},
-                "compensate": "release",
-            },
-            {
-                "name": "summarise",
-                "type": "task",
-                "task": "Summarise the order.",
-                "agent": scripted(script, type=agent_type, max_steps=3),
-            },
+            {"name": "check", "type": "tool", "tool": "lookup", **order, "create_checkpoint": True},
+            {"name": "reserve", "type": "tool", "tool": "reserve", **order, "compensate": "release"},
+            {"name": "summarise", "type": "task", "task": "Summarise the order.", "agent": agent},
         ],
     )
     run(db, registry)
