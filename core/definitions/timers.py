@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer
+from pydantic import BeforeValidator, Field, PlainSerializer, TypeAdapter, ValidationError
 
 if TYPE_CHECKING:
     from core.definitions.approval import ApprovalConfig
@@ -91,4 +91,19 @@ def apply_timer_rules(config: ApprovalConfig) -> None:
             seen.add(share)
 
 
-__all__ = ["EscalationChain", "ReminderShare", "apply_timer_rules", "parse_share"]
+def veto_refusals(config: Any) -> list[str]:
+    """What a definition may not say of a veto window, as ``"field: message"`` (checked when a
+    definition or a config is given, not on a stored one, which must keep loading: there a
+    reject decides in a veto window whatever ``reject_decides`` says, core.approvals.voting)."""
+    if not isinstance(config, dict) or config.get("mode") != "veto":
+        return []
+    try:  # as the config reads it: false, "no", "off", 0
+        decides = TypeAdapter(bool).validate_python(config.get("reject_decides", True))
+    except ValidationError:
+        return []  # the config's own check names it
+    if not decides:
+        return ["reject_decides: cannot be false in a veto window: one veto (a reject) stops the call"]
+    return []
+
+
+__all__ = ["EscalationChain", "ReminderShare", "apply_timer_rules", "parse_share", "veto_refusals"]

@@ -29,6 +29,7 @@ from core.base.storable import too_deep, unstorable
 from core.definitions.approval import ApprovalConfig, _Strict
 from core.definitions.limits import MAX_DEFINITION_BYTES, MAX_STEPS_ENV, Duration, max_steps
 from core.definitions.retry_policy import RetryPolicy
+from core.definitions.timers import veto_refusals
 
 __all__ = [
     "ApprovalGate",
@@ -248,6 +249,12 @@ def _semantic_problems(data: Any) -> list[str]:
             target = on_reject.get("goto", on_reject.get("target"))
         if isinstance(target, str) and target not in names:
             problems.append(f"steps[{index}].on_reject: no step named {target!r} to go to")
+        agent = step.get("agent")
+        for where, config in (
+            ("approval_config", step.get("approval_config")),
+            ("agent.approval", agent.get("approval") if isinstance(agent, dict) else None),
+        ):
+            problems.extend(f"steps[{index}].{where}.{p}" for p in veto_refusals(config))
     return problems
 
 
@@ -414,7 +421,9 @@ def parse_approval_config(data: Any) -> ApprovalConfig:
     except ValidationError as exc:
         problems = [_format_error(dict(e)) for e in exc.errors()]
         raise DefinitionError([f"approval_config.{p}" for p in problems]) from None
-    if problems := unstorable(data, "approval_config"):
+    if problems := [f"approval_config.{p}" for p in veto_refusals(data)] or unstorable(
+        data, "approval_config"
+    ):
         raise DefinitionError(problems)
     return config
 
