@@ -2,12 +2,15 @@
 
 The request is announced to its approvers like any other (dashboard, Slack,
 email, webhooks) and its deadline is the window's end. Within the window a
-veto is a rejection (any channel's Reject; the step then follows
-``on_reject``), and an approval runs the call at once. When the window ends
-with no veto, the runner's deadline sweep (core.approvals.expiry) releases
-exactly the call that was announced, through the same path an approval takes
-(``core.definitions.calls.released_call``, recorded in the ``approval.decided``
-event), so the executor's released-call check applies to it as to any decision.
+veto is a rejection (any channel's Reject, whatever ``reject_decides``; the step
+then follows ``on_reject``), and an approval runs the call at once. When the
+window ends with no veto, the runner's deadline sweep (core.approvals.expiry)
+releases exactly the call that was announced, through the same path an approval
+takes (``core.definitions.calls.released_call``, recorded in the
+``approval.decided`` event), so the executor's released-call check applies to it
+as to any decision. A vote that objects to the announced call (a reject, or an
+approval only with changes that has not reached the threshold) means the window's
+end rejects the request instead: the call as announced never runs over it.
 
 The engine's decision step is passed in (``decide``): the engine imports this
 module through core.approvals.expiry.
@@ -20,11 +23,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.approvals.voting import objections
 from core.base.states import APPROVAL_OPEN
 from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import released_call
 from core.records import rows as store
-from core.store.tables import ApprovalRequest, utcnow
+from core.store.tables import ApprovalRequest, ApprovalResponse, utcnow
 
 VETO_ACTOR = "system:veto-window"
 WINDOW_PASSED_EVENT = "approval.veto_window_passed"
@@ -49,8 +53,11 @@ def veto_notice(approval: ApprovalRequest, left: str) -> str | None:
 def release_after_window(
     session: Session, approval: ApprovalRequest, actor: str, call: dict[str, Any] | None, decide: Decide
 ) -> str:
-    """The window ended without a veto: release ``call`` (the one announced), as an approval does."""
+    """The window ended: release ``call`` (the one announced), as an approval does, unless a
+    vote objects to it (a reject, or an approval only with changes): then nothing runs."""
     config = ApprovalConfig.model_validate(approval.config)
+    if objecting := objections(session, approval):
+        return _objected(session, approval, actor, config, objecting, decide)
     released = released_call(call, None) if call is not None else None
     store.append_event(
         session,
@@ -76,6 +83,50 @@ def release_after_window(
         released=released,
     )
     return "approved"
+
+
+def _objected(
+    session: Session,
+    approval: ApprovalRequest,
+    actor: str,
+    config: ApprovalConfig,
+    objecting: list[ApprovalResponse],
+    decide: Decide,
+) -> str:
+    """The window ended over an objection: the request is rejected and nothing runs. A veto
+    (reject) normally decided at once; a changed call that did not reach the threshold
+    in time objects to the call as announced, so the announced call does not run over it."""
+    vetoed = [v.approver for v in objecting if v.decision == "reject"]
+    changed = [v.approver for v in objecting if v.decision != "reject"]
+    reason = (
+        f"vetoed within the window by {', '.join(vetoed)}"
+        if vetoed
+        else f"the window ended with the call approved only with changes (by {', '.join(changed)}), "
+        "and too few approvals of the changed call: the call as announced does not run"
+    )
+    store.append_event(
+        session,
+        WINDOW_PASSED_EVENT,
+        actor,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "window": config.window,
+            "ended_at": (approval.expires_at or utcnow()).isoformat(),
+            "released_call": None,
+            "vetoed_by": vetoed,
+            "changed_by": changed,
+        },
+    )
+    decide(
+        session,
+        approval,
+        "rejected",
+        VETO_ACTOR,
+        {"reason": reason, "mode": "veto", "comment": objecting[-1].comment},
+    )
+    return "rejected"
 
 
 __all__ = ["VETO_ACTOR", "WINDOW_PASSED_EVENT", "is_veto", "release_after_window", "veto_notice"]

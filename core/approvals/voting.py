@@ -43,7 +43,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["DECISIONS", "after_vote", "answer_call", "check_vote", "record_response"]
+__all__ = [
+    "DECISIONS",
+    "after_vote",
+    "answer_call",
+    "check_vote",
+    "objections",
+    "record_response",
+    "round_votes",
+]
 
 
 DECISIONS = ("approve", "reject", "modify")
@@ -276,7 +284,8 @@ def _budget_cap(approval: ApprovalRequest) -> float | None:
     return float(cap) if cap is not None else None
 
 
-def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, *, actor: str) -> None:
+def round_votes(session: Session, approval: ApprovalRequest) -> list[ApprovalResponse]:
+    """The votes that count now: this level's, cast since the last escalation, in order."""
     query = select(ApprovalResponse).where(
         ApprovalResponse.approval_id == approval.id,
         ApprovalResponse.level == approval.level,
@@ -292,10 +301,32 @@ def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, 
         )
         if escalated_at is not None:
             query = query.where(ApprovalResponse.created_at >= escalated_at)
-    votes = session.scalars(query.order_by(ApprovalResponse.id)).all()
+    return list(session.scalars(query.order_by(ApprovalResponse.id)).all())
+
+
+def objections(session: Session, approval: ApprovalRequest) -> list[ApprovalResponse]:
+    """The votes that count now and object to the call as asked about: a reject, or an
+    approval of another call (changed arguments, a lower budget). What a veto window's end
+    must not run over (core.approvals.veto)."""
+    call = current_call(approval)
+    objecting = []
+    for vote in round_votes(session, approval):
+        if vote.decision == "reject":
+            objecting.append(vote)
+        elif call is not None:
+            approved = answer_call(approval, vote.data)
+            if approved is None or approved["digest"] != call["digest"]:
+                objecting.append(vote)
+    return objecting
+
+
+def _tally(session: Session, approval: ApprovalRequest, config: ApprovalConfig, *, actor: str) -> None:
+    votes = round_votes(session, approval)
     approving = [v for v in votes if v.decision in ("approve", "modify")]
     rejecting = [v for v in votes if v.decision == "reject"]
-    if rejecting and config.reject_decides:
+    # In a veto window any one reject is the veto (reject_decides: false is refused there;
+    # a definition stored before that still decides so).
+    if rejecting and (config.reject_decides or config.mode == "veto"):
         decide(session, approval, "rejected", actor, {"comment": rejecting[-1].comment})
         return
     agreeing = _agreeing(approval, config, approving)
