@@ -3,19 +3,24 @@
     python bench/cli.py               # 7 runs of each command, about a minute
     python bench/cli.py --runs 15     # more runs, steadier medians
     python bench/cli.py --json out.json
+    python bench/cli.py --database postgresql://postgres@127.0.0.1/cs_bench_cli  # an empty one
 
 Each command is run as a fresh interpreter, the way a person or a script runs
-it, and measured in CPU time (user + system, from the kernel's accounting of
-the finished child), not wall time: on a shared machine wall time mostly
+it (with its bytecode cached, as an installed package has it), and measured in
+CPU time (user + system, from the kernel's accounting of the finished child),
+not wall time: on a shared machine wall time mostly
 measures the neighbours. The commands take turns (one run of each, then the
 next round), and the median of the runs is printed with its ratio to
 ``python -c pass``, the interpreter's own start-up on this machine.
 
 Commands: ``python -c pass``, ``python -m core --help``,
-``python -m core workflow list --help`` (aim for both: under 0.3 s), and
-``python -m core approvals list --json`` against an SQLite file in a temporary
-directory with the demo loaded and run to its approvals (a command that really
-opens the database, for scale).
+``python -m core workflow list --help``, and the listings ``approvals list``
+(table and ``--json``) and ``workflow list --json`` against an SQLite file in a
+temporary directory (or ``--database URL``, e.g. an empty PostgreSQL database)
+with the demo loaded and run to its approvals (commands that really open the
+database and answer). The aim for every one of them is
+under 0.3 s of CPU (issue 15): a listing reads with Core queries, without the
+ORM, Alembic or pydantic (tests/acceptance/core/test_cli_startup.py).
 """
 
 from __future__ import annotations
@@ -31,13 +36,15 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-HELP_AIM_SECONDS = 0.3
+AIM_SECONDS = 0.3
 
 COMMANDS: list[tuple[str, list[str], float | None]] = [
     ("python -c pass", ["-c", "pass"], None),
-    ("python -m core --help", ["-m", "core", "--help"], HELP_AIM_SECONDS),
-    ("python -m core workflow list --help", ["-m", "core", "workflow", "list", "--help"], HELP_AIM_SECONDS),
-    ("python -m core approvals list --json", ["-m", "core", "approvals", "list", "--json"], None),
+    ("python -m core --help", ["-m", "core", "--help"], AIM_SECONDS),
+    ("python -m core workflow list --help", ["-m", "core", "workflow", "list", "--help"], AIM_SECONDS),
+    ("python -m core approvals list", ["-m", "core", "approvals", "list"], AIM_SECONDS),
+    ("python -m core approvals list --json", ["-m", "core", "approvals", "list", "--json"], AIM_SECONDS),
+    ("python -m core workflow list --json", ["-m", "core", "workflow", "list", "--json"], AIM_SECONDS),
 ]
 
 
@@ -59,9 +66,22 @@ def cpu_seconds(args: list[str], env: dict[str, str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def environment(db_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERSIGN_")}
-    env.update(DATABASE_URL=db_url, COUNTERSIGN_LOG_LEVEL="WARNING", COLUMNS="100")
+def environment(db_url: str, scratch: str) -> dict[str, str]:
+    """The commands' environment: ``db_url``, and bytecode written (under ``scratch``)
+    by the untimed first run and read by the timed ones, as an installed Countersign
+    has it, even where PYTHONDONTWRITEBYTECODE is set (compiling our modules from
+    source on every run would add about 0.04 s to a listing)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("COUNTERSIGN_") and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    }
+    env.update(
+        DATABASE_URL=db_url,
+        COUNTERSIGN_LOG_LEVEL="WARNING",
+        COLUMNS="100",
+        PYTHONPYCACHEPREFIX=f"{scratch}/pycache",
+    )
     return env
 
 
@@ -76,10 +96,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=7, help="runs of each command (default 7)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--database",
+        help="an empty database to load the demo into and list, e.g. a PostgreSQL URL "
+        "(default: an SQLite file in a temporary directory)",
+    )
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cs_bench_cli_") as scratch:
-        env = environment(f"sqlite:///{scratch}/bench.db")
+        env = environment(options.database or f"sqlite:///{scratch}/bench.db", scratch)
         load_demo(env)
         for _, args, _ in COMMANDS:  # once each untimed: .pyc files written, page cache warm
             cpu_seconds(args, env)
