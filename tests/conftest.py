@@ -20,11 +20,15 @@ import pytest
 
 from core.store.db import Database
 from tests.helpers.engine import Calls
+from tests.helpers.models import PYTHON_MODELS_ENV, TEST_PYTHON_MODELS
 
 # Tests expect an approval without channels to queue an email row, as a
 # deployment that sets COUNTERSIGN_DEFAULT_CHANNELS=email would; the "auto"
 # default has its own test.
 os.environ.setdefault("COUNTERSIGN_DEFAULT_CHANNELS", "email")
+# The python model provider imports only the factories an operator allows; the tests'
+# scripted models are allowed (tests/helpers/models.py).
+os.environ.setdefault(PYTHON_MODELS_ENV, TEST_PYTHON_MODELS)
 
 PG_ADMIN_URL = os.environ.get("COUNTERSIGN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = bool(os.environ.get("CI"))

@@ -37,11 +37,13 @@ def agent_task_handler(db: Database) -> LazyAgentTaskHandler:
     return LazyAgentTaskHandler(db)
 
 
-def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> ConnectionResult:
+def test_connection(
+    spec: ModelSpec | dict[str, Any] | None = None, *, timeout: float = 15.0
+) -> ConnectionResult:
     """Ask the configured model a tiny question; a plain result for the Settings page."""
     from core.agents.llm import test_connection as _test
 
-    return _test(spec)
+    return _test(spec, timeout=timeout)
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]

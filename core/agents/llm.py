@@ -15,6 +15,16 @@ Environment variables (read when an agent runs):
   (default per provider: ``OPENAI_API_KEY``, ``HF_TOKEN``, none for litellm,
   which reads its own variables). Keys are read from the environment only and
   never written to the database.
+
+What a definition, profile or tenant may choose is checked when its settings are
+(``core.definitions.model_rules``) and again here, when a model is built: the
+``python`` provider imports only the factories in ``COUNTERSIGN_PYTHON_MODELS``,
+``api_key_env`` names only an allowed key variable, options are generation
+options, and the platform's key goes only to the platform's server: the
+provider's default one or ``COUNTERSIGN_MODEL_API_BASE``. A spec pointing
+elsewhere gets no key from the environment (a placeholder, so no client reads
+one from the environment either); a tenant's own key goes where the tenant
+resolution says (``core.tenants.registry.resolve_model_spec``).
 """
 
 from __future__ import annotations
@@ -25,8 +35,11 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.agents.ollama import ollama_base_url
+from core.base.config import DEFAULT_KEY_ENVS
 from core.base.errors import ConfigurationError
+from core.definitions import model_rules
 from core.definitions.agents import (  # re-exported: the model settings read from the environment
+    API_BASE_ENV,
     MODEL_ID_ENV,
     ModelSpec,
     effective_model_spec,
@@ -37,7 +50,9 @@ if TYPE_CHECKING:
 
 REHEARSAL_LABEL = "rehearsal (no LLM)"
 
-_DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "inference_client": "HF_TOKEN"}
+# Sent instead of a key to a server that may not have the platform's: clients that
+# get no key read one from the environment themselves (openai, huggingface_hub, litellm).
+NO_KEY = "not-needed"
 _PACKAGE_OF = {
     "openai": "openai",
     "litellm": "litellm",
@@ -52,20 +67,55 @@ def model_label(spec: ModelSpec) -> str:
     return f"{spec.provider}:{spec.model_id or 'default'}"
 
 
+def on_platform_server(spec: ModelSpec) -> bool:
+    """Whether the spec talks to a server the platform's key may go to: the
+    provider's default (no ``api_base``), the platform's ``COUNTERSIGN_MODEL_API_BASE``
+    or, for ``ollama``, the platform's Ollama server."""
+    if not spec.api_base or model_rules.same_server(spec.api_base, os.environ.get(API_BASE_ENV)):
+        return True
+    return spec.provider == "ollama" and model_rules.same_server(
+        ollama_base_url(spec.api_base), ollama_base_url()
+    )
+
+
 def _api_key(spec: ModelSpec) -> str | None:
+    """The key to send, or None. A tenant's key (``ResolvedModelSpec.api_key``) as the
+    tenant resolution decided; else the platform's, read from an allowed variable,
+    only for the platform's server."""
     given = getattr(spec, "api_key", None)  # a tenant's key (core.tenants.registry.ResolvedModelSpec)
     if given is not None:
         return str(given.get_secret_value()) or None
-    name = spec.api_key_env or _DEFAULT_KEY_ENV.get(str(spec.provider))
-    return os.environ.get(name) if name else None
+    name = spec.api_key_env or DEFAULT_KEY_ENVS.get(str(spec.provider))
+    if problem := model_rules.key_env_problem(name):
+        raise ConfigurationError(f"agent.model.api_key_env: {problem}")
+    if not name or not on_platform_server(spec):
+        return None
+    return os.environ.get(name)
 
 
-def build_model(spec: ModelSpec) -> Model:
-    """A smolagents model for a non-rehearsal spec (see ``effective_model_spec``)."""
+def _key_or_placeholder(spec: ModelSpec) -> str | None:
+    """``_api_key``, or ``NO_KEY`` off the platform's server so no client reads its own."""
+    return _api_key(spec) or (None if on_platform_server(spec) else NO_KEY)
+
+
+def _check(spec: ModelSpec) -> None:
+    """The build-time check of what a definition may choose (defence in depth)."""
+    problems = model_rules.spec_problems(spec.provider, spec.model_id, dict(spec.options))
+    if problems:
+        raise ConfigurationError(f"agent.model.{problems[0]}")
+
+
+def build_model(spec: ModelSpec, *, client_kwargs: dict[str, Any] | None = None) -> Model:
+    """A smolagents model for a non-rehearsal spec (see ``effective_model_spec``).
+
+    ``client_kwargs`` (the platform's own, e.g. a connection test's timeout) go to the
+    openai client; a spec's options cannot set them."""
     import smolagents
 
+    _check(spec)
     provider = spec.provider
     options = dict(spec.options)
+    client = {"client_kwargs": client_kwargs} if client_kwargs else {}
     try:
         if provider == "openai":
             if not spec.model_id:
@@ -74,9 +124,9 @@ def build_model(spec: ModelSpec) -> Model:
                     "e.g. llama3.1 on Ollama or gpt-4o-mini on OpenAI."
                 )
             # Local servers (Ollama, vLLM, LM Studio) want some key; they ignore it.
-            key = _api_key(spec) or ("not-needed" if spec.api_base else None)
+            key = _api_key(spec) or (NO_KEY if spec.api_base else None)
             return smolagents.OpenAIServerModel(
-                model_id=spec.model_id, api_base=spec.api_base, api_key=key, **options
+                model_id=spec.model_id, api_base=spec.api_base, api_key=key, **client, **options
             )
         if provider == "ollama":
             from core.agents.ollama import openai_base_url
@@ -89,16 +139,21 @@ def build_model(spec: ModelSpec) -> Model:
                 model_id=spec.model_id,
                 api_base=openai_base_url(spec.api_base),
                 api_key=_api_key(spec) or "ollama",
+                **client,
                 **options,
             )
         if provider == "inference_client":
-            kwargs: dict[str, Any] = {"token": _api_key(spec), "base_url": spec.api_base, **options}
+            kwargs: dict[str, Any] = {
+                "token": _key_or_placeholder(spec),
+                "base_url": spec.api_base,
+                **options,
+            }
             if spec.model_id:
                 kwargs["model_id"] = spec.model_id
             return smolagents.InferenceClientModel(**kwargs)
         if provider == "litellm":
             return smolagents.LiteLLMModel(
-                model_id=spec.model_id, api_base=spec.api_base, api_key=_api_key(spec), **options
+                model_id=spec.model_id, api_base=spec.api_base, api_key=_key_or_placeholder(spec), **options
             )
         if provider == "transformers":
             return smolagents.TransformersModel(model_id=spec.model_id, **options)
@@ -121,7 +176,9 @@ def _python_model(target: str | None, options: dict[str, Any]) -> Model:
 
     from smolagents import Model
 
-    module_name, _, attr = (target or "").partition(":")
+    if problem := model_rules.python_model_problem(target):  # checked before anything is imported
+        raise ConfigurationError(f"agent.model.model_id: {problem}")
+    module_name, _, attr = (target or "").strip().partition(":")
     if not module_name or not attr:
         raise ConfigurationError("The python model provider needs a model id like 'package.module:factory'.")
     factory = getattr(importlib.import_module(module_name), attr)
@@ -145,8 +202,13 @@ class ConnectionResult:
         return asdict(self)
 
 
-def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> ConnectionResult:
-    """Ask the configured model one tiny question; never raises."""
+def test_connection(
+    spec: ModelSpec | dict[str, Any] | None = None, *, timeout: float = 15.0
+) -> ConnectionResult:
+    """Ask the configured model one tiny question (``timeout`` seconds, no retries); never raises.
+
+    The spec is checked and built as an agent's would be: the same factories, key
+    variables, options and key-to-server rule."""
     from smolagents import ChatMessage, MessageRole
 
     started = time.monotonic()
@@ -166,7 +228,8 @@ def test_connection(spec: ModelSpec | dict[str, Any] | None = None) -> Connectio
             0.0,
         )
     try:
-        model = build_model(_quick(effective))
+        quick = {"timeout": timeout, "max_retries": 0} if effective.provider in ("openai", "ollama") else None
+        model = build_model(effective, client_kwargs=quick)
         reply = model.generate(
             [ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": "Reply with: ok"}])]
         )
@@ -231,12 +294,3 @@ def _chain(exc: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
-
-
-def _quick(spec: ModelSpec) -> ModelSpec:
-    """A connection test gives up after 15 s and does not retry (unless the spec says otherwise)."""
-    if spec.provider not in ("openai", "ollama"):
-        return spec
-    options = dict(spec.options)
-    options["client_kwargs"] = {"timeout": 15.0, "max_retries": 0, **dict(options.get("client_kwargs") or {})}
-    return spec.model_copy(update={"options": options})

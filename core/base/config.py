@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import Field, field_validator
@@ -68,6 +69,43 @@ class Settings(BaseSettings):
         if self.default_channels_csv.strip().lower() == "auto":
             return None
         return [c.strip() for c in self.default_channels_csv.split(",") if c.strip()]
+
+
+# -- models: what the platform lets definitions, profiles and tenants use --------------------
+# Read from the environment each time a model is checked or built (not cached), as the
+# other COUNTERSIGN_MODEL_* settings are, so a runner and a gateway read the same rule.
+PROVIDER_ENV = "COUNTERSIGN_MODEL_PROVIDER"
+MODEL_ID_ENV = "COUNTERSIGN_MODEL_ID"
+API_BASE_ENV = "COUNTERSIGN_MODEL_API_BASE"
+API_KEY_ENV_ENV = "COUNTERSIGN_MODEL_API_KEY_ENV"
+# Comma-separated ``module:attr`` factories the ``python`` model provider may call.
+PYTHON_MODELS_ENV = "COUNTERSIGN_PYTHON_MODELS"
+# Comma-separated names of further environment variables a model's ``api_key_env`` may name.
+MODEL_KEY_ENVS_ENV = "COUNTERSIGN_MODEL_KEY_ENVS"
+# The key variable each provider reads by default (always allowed).
+DEFAULT_KEY_ENVS = {"openai": "OPENAI_API_KEY", "inference_client": "HF_TOKEN"}
+
+
+def _listed(name: str) -> set[str]:
+    return {item.strip() for item in os.environ.get(name, "").split(",") if item.strip()}
+
+
+def allowed_python_models() -> frozenset[str]:
+    """The ``module:attr`` factories the ``python`` provider may import: those the operator
+    lists in COUNTERSIGN_PYTHON_MODELS, and the platform's own default model when it is one."""
+    allowed = _listed(PYTHON_MODELS_ENV)
+    if os.environ.get(PROVIDER_ENV) == "python" and os.environ.get(MODEL_ID_ENV):
+        allowed.add(os.environ[MODEL_ID_ENV].strip())
+    return frozenset(allowed)
+
+
+def allowed_model_key_envs() -> frozenset[str]:
+    """The environment variables a model's ``api_key_env`` may name: the providers' defaults,
+    the platform's COUNTERSIGN_MODEL_API_KEY_ENV and those listed in COUNTERSIGN_MODEL_KEY_ENVS."""
+    allowed = set(DEFAULT_KEY_ENVS.values()) | _listed(MODEL_KEY_ENVS_ENV)
+    if platform_key := os.environ.get(API_KEY_ENV_ENV, "").strip():
+        allowed.add(platform_key)
+    return frozenset(allowed)
 
 
 @lru_cache(maxsize=1)

@@ -21,9 +21,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+# The platform model's variables (re-exported here, where effective_model_spec reads them).
+from core.base.config import API_BASE_ENV, API_KEY_ENV_ENV, MODEL_ID_ENV, PROVIDER_ENV
 
 if TYPE_CHECKING:
     pass
@@ -145,6 +149,36 @@ class ModelSpec(BaseModel):
     # The NAME of an environment variable holding the key, never the key itself.
     api_key_env: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    # What a definition, profile or tenant may choose (core.definitions.model_rules): never
+    # code to run, a secret to send, or options that move requests elsewhere.
+    @field_validator("model_id")
+    @classmethod
+    def _model_id_allowed(cls, model_id: str | None, info: ValidationInfo) -> str | None:
+        from core.definitions.model_rules import model_id_problem
+
+        if problem := model_id_problem(model_id, info.data.get("provider")):
+            raise ValueError(problem)
+        return model_id
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_env_allowed(cls, name: str | None) -> str | None:
+        from core.definitions.model_rules import key_env_problem
+
+        if problem := key_env_problem(name):
+            raise ValueError(problem)
+        return name
+
+    @field_validator("options")
+    @classmethod
+    def _options_allowed(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from core.definitions import model_rules
+
+        provider = model_rules.provider_in_effect(info.data.get("provider"), info.data.get("model_id"))
+        if problem := model_rules.options_problem(options, provider):
+            raise ValueError(problem)
+        return options
 
 
 def _model_spec(value: Any) -> Any:
@@ -366,15 +400,9 @@ def check_agent_settings(agent: Any, plan: list[dict[str, Any]] | None) -> str |
     return None
 
 
-# The platform model, when a step names none, comes from the environment.
-PROVIDER_ENV = "COUNTERSIGN_MODEL_PROVIDER"
-MODEL_ID_ENV = "COUNTERSIGN_MODEL_ID"
-API_BASE_ENV = "COUNTERSIGN_MODEL_API_BASE"
-API_KEY_ENV_ENV = "COUNTERSIGN_MODEL_API_KEY_ENV"
-
-
 def effective_model_spec(spec: ModelSpec | None = None) -> ModelSpec:
-    """The step's model settings, completed from the environment."""
+    """The step's model settings, completed from the environment (the platform model,
+    when a step names none)."""
     spec = spec or ModelSpec()
     provider = spec.provider or os.environ.get(PROVIDER_ENV) or None
     if provider is None and spec.model_id:

@@ -22,6 +22,7 @@ from core.store.db import Database
 from core.store.tables import utcnow
 from tests.acceptance.core.conftest import ROOT, cli_env
 from tests.helpers.engine import event_types, open_approval_of, wait_until
+from tests.helpers.models import TEST_PYTHON_MODELS
 from tests.integration.agents.scripted import scripted
 
 BOSS = "boss@example.com"
@@ -38,6 +39,7 @@ def env(db_url: str, files: dict[str, Path], **extra: str) -> dict[str, str]:
         db_url,
         COUNTERSIGN_TOOL_MODULES="tests.acceptance.agents.kill_tools",
         COUNTERSIGN_LEASE_SECONDS="2",
+        COUNTERSIGN_PYTHON_MODELS=TEST_PYTHON_MODELS,  # the scripted model (cli_env drops COUNTERSIGN_*)
         AGENT_CALLS_FILE=str(files["calls"]),
         SCRIPTED_SEEN_FILE=str(files["seen"]),
         **extra,

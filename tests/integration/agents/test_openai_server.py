@@ -158,14 +158,8 @@ def test_test_connection_reports_the_server_answer_and_failures(server: FakeOpen
     assert server.requests[-1]["messages"][0]["content"][0]["text"] == "Reply with: ok"
     closed = FakeOpenAI([{"content": "ok"}])
     closed.close()
-    bad = check_connection(
-        {
-            "provider": "openai",
-            "model_id": "test-model",
-            "api_base": closed.url,
-            "options": {"client_kwargs": {"max_retries": 0}},
-        }
-    )
+    # A connection test never retries (a spec's options cannot set client settings).
+    bad = check_connection({"provider": "openai", "model_id": "test-model", "api_base": closed.url})
     assert not bad.ok and "Connection" in bad.message
     rehearsal = check_connection({"provider": "rehearsal"})
     assert rehearsal.ok and rehearsal.model == "rehearsal (no LLM)"

@@ -109,14 +109,7 @@ def test_test_connection_to_a_refused_port_or_a_silent_server(ollama_server: Oll
     assert not refused.ok
     assert refused.message.startswith(f"Ollama at {url}: connection refused (")
     slow = ollama_server("slow", delay=1.5)
-    silent = check_connection(
-        {
-            "provider": "ollama",
-            "model_id": "m",
-            "api_base": slow.url,
-            "options": {"client_kwargs": {"timeout": 0.2}},
-        }
-    )
+    silent = check_connection({"provider": "ollama", "model_id": "m", "api_base": slow.url}, timeout=0.2)
     assert not silent.ok
     assert silent.message.startswith(f"Ollama at {slow.url}: no answer in time (")
 
