@@ -17,6 +17,7 @@ with each problem named by its field, and writes nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +31,7 @@ from core.base.errors import (
     TenantInUse,
 )
 from core.definitions.agents import ModelSpec
+from core.definitions.model_rules import same_server, spec_problems
 from core.identity.permissions import check_can_manage_tenants
 from core.records import rows as store
 from core.store.tables import ChatSession, Tenant, TenantFlow, TenantSecret, User, Workflow, utcnow
@@ -193,11 +195,21 @@ def _validated(model: type[BaseModel], raw: dict[str, Any], what: str) -> dict[s
         raise InvalidTenantSettings(problems, what=what) from None
 
 
+def _check_model_choice(clean: dict[str, Any], provider: str | None, what: str) -> None:
+    """Refuse what no tenant or user may choose (``core.definitions.model_rules``): a
+    ``python`` factory the operator did not allow, a URL as model id, options beyond
+    plain generation options."""
+    problems = spec_problems(provider, clean.get("model_id"), dict(clean.get("options") or {}))
+    if problems:
+        raise InvalidTenantSettings(problems, what=what)
+
+
 def set_tenant_model_settings(
     db: Database, slug: str, model: dict[str, Any], *, actor: str = "system"
 ) -> Tenant:
     """Replace the tenant's model settings (validated as ``TenantModelSettings``)."""
     clean = _validated(TenantModelSettings, model, "tenant model settings")
+    _check_model_choice(clean, clean.get("provider"), "tenant model settings")
     with db.session() as session:
         check_can_manage_tenants(session, actor)
         tenant = tenant_row(session, slug)
@@ -226,6 +238,9 @@ def set_user_model_settings(
             raise NotFound(f"No user {email!r}.")
         if actor.strip().lower() != user.email:
             check_can_manage_tenants(session, actor)
+        row = session.get(Tenant, user.tenant) if user.tenant else None
+        provider = ((row.settings or {}).get("model") or {}).get("provider") if row is not None else None
+        _check_model_choice(clean, provider, "user model settings")
         user.settings = {**(user.settings or {}), "model": clean}
         user.updated_at = utcnow()
         store.append_event(session, "user.settings_changed", actor, data={"user": user.email, "model": clean})
@@ -262,9 +277,12 @@ def resolve_model_spec(
 
     ``api_key_env`` is platform-only. When the layers point at another
     provider or server than the platform's, the platform's key is never sent
-    there: the tenant's key is used, or none.
+    there: the tenant's key is used, or none. The step is a definition, which
+    anyone who may start a workflow writes: when its ``api_base`` is the server
+    the model ends up on (no tenant or flow names one, and it is not the
+    platform's), neither the tenant's key nor the platform's is sent there.
     """
-    from core.definitions.agents import effective_model_spec
+    from core.definitions.agents import API_BASE_ENV, effective_model_spec
 
     platform = effective_model_spec(step)
     layered = platform.model_dump()
@@ -284,7 +302,11 @@ def resolve_model_spec(
             if layer.get(field):
                 layered[field] = layer[field]
         layered["options"] = {**layered["options"], **dict(layer.get("options") or {})}
-    if row is not None:
+    # The server a trusted layer chose: the flow's, the tenant's, else the environment's.
+    trusted_base = flow_model.get("api_base") or tenant_model.get("api_base") or os.environ.get(API_BASE_ENV)
+    if not same_server(layered["api_base"], trusted_base):
+        key = SecretStr("")  # the definition's own server gets no key of ours
+    elif row is not None:
         stored = tenant_secret_value(db, row.slug, MODEL_API_KEY_SECRET)
         moved = (layered["provider"], layered["api_base"]) != (platform.provider, platform.api_base)
         if stored is not None:
