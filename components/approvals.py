@@ -26,7 +26,7 @@ from core.approvals import standing_rules
 from core.approvals.edits import changed_arguments
 from core.approvals.presentation import RequestView, answer_confirmation, approval_page, plain
 from core.base.clock import utcnow
-from core.base.errors import CountersignError
+from core.base.errors import CountersignError, InvalidResponse
 from core.definitions.approval import ApprovalConfig
 
 if TYPE_CHECKING:
@@ -248,8 +248,13 @@ def edit_form_schema(view: RequestView) -> tuple[dict[str, Any], dict[str, Any]]
 
 def call_edit(view: RequestView, drawn: dict[str, Any]) -> dict[str, Any]:
     """What an answer sends about the call: ``{"arguments": {only the changed ones}}``
-    (``core.approvals.edits.changed_arguments``, as every channel decides it)."""
-    return {"arguments": changed_arguments(view, drawn)}
+    (``core.approvals.edits.changed_arguments``, as every channel decides it). An
+    argument the Edit section does not draw (a budget's amount) keeps its value; one it
+    draws and gets no value back for is a removal, refused (``InvalidResponse``)."""
+    assert view.call_now is not None
+    shown = edit_form_schema(view)[0]["properties"]
+    kept = {n: v for n, v in view.call_now["arguments"].items() if n not in shown}
+    return {"arguments": changed_arguments(view, {**kept, **drawn})}
 
 
 def send_answer(
@@ -352,7 +357,11 @@ def _answer_data(
     data = answer.checked()
     if decision == "approve":
         if view.call_now is not None and edit is not None:
-            changed = call_edit(view, edit.raw)["arguments"]
+            try:
+                changed = call_edit(view, edit.raw)["arguments"]
+            except InvalidResponse as exc:
+                _refused(exc.problems)
+                return None
             if changed:
                 st.error(
                     f"You changed {', '.join(md(n) for n in changed)} in the Edit section. "
@@ -369,7 +378,11 @@ def _answer_data(
     drawn = edit.checked()
     if drawn is None:
         return None
-    changes = call_edit(view, drawn)
+    try:
+        changes = call_edit(view, drawn)
+    except InvalidResponse as exc:
+        _refused(exc.problems)
+        return None
     if not changes.get("arguments"):
         changes.pop("arguments", None)
         if not changes and not _lowered(view, data):

@@ -102,7 +102,8 @@ def answer(
     """Record the user's answer (channel ``gradio``); a plain message either way.
 
     ``arguments_json`` is the call's argument editor: the arguments whose
-    value differs from the call's now are the edit. ``approved_amount`` is a
+    value differs from the call's now are the edit; one deleted from it is
+    refused in words (no answer removes an argument), and nothing is recorded. ``approved_amount`` is a
     budget's amount field: sent when it differs from the amount asked now.
     ``allow_for_days`` (and ``allow_when``, the condition): "approve, and allow
     calls like this" (a standing rule, in the same transaction as the vote;
@@ -129,7 +130,7 @@ def answer(
             view = _view(db, user, approval_id)
             if edited is not None and not isinstance(edited, dict):
                 raise InvalidResponse(["arguments: the call's arguments must be a JSON object"])
-            changes = changed_arguments(view, edited) if edited and view.call_now else {}
+            changes = changed_arguments(view, edited) if edited is not None and view.call_now else {}
             if changes:
                 given = data.get("arguments")
                 data["arguments"] = {**(given if isinstance(given, dict) else {}), **changes}

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.approvals.presentation import RequestView, plain
+from core.base.errors import InvalidResponse
 from core.base.storable import MAX_NESTING, json_too_deep
 
 # Kinds of input: a line or text area, a number, a choice, or JSON for the rest.
@@ -309,9 +310,22 @@ def read_inputs(view: RequestView, inputs: Mapping[str, str | None]) -> tuple[di
 
 
 def changed_arguments(view: RequestView, edited: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments an edit of the whole argument object changes (a JSON editor's):
-    those whose value differs from the call's now; a name left out keeps its value."""
+    """The arguments an edit of the whole argument object changes (a JSON editor's, or a
+    form's with every argument it draws): those whose value differs from the call's now.
+
+    An argument the call has that the edit leaves out was deleted by the approver, and
+    no answer can remove an argument (the engine would keep its value): refused in
+    words, ``InvalidResponse`` naming each, so nothing is recorded. (One that is null
+    now is not set either way.)"""
     current = view.call_now["arguments"] if view.call_now is not None else {}
+    removed = [name for name, value in current.items() if name not in edited and value is not None]
+    if removed:
+        raise InvalidResponse(
+            [
+                f"arguments.{name}: an argument cannot be removed (put it back, or give it another value)"
+                for name in sorted(removed)
+            ]
+        )
     return {
         name: value
         for name, value in edited.items()

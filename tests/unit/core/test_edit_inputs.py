@@ -98,7 +98,8 @@ def test_an_integer_within_float_rounding_of_the_value_now_is_a_change() -> None
     now = view_of({**ARGUMENTS, "account": 12345678901234567890})
     assert read_inputs(now, {"account": "12345678901234567891"}) == ({"account": 12345678901234567891}, {})
     assert read_inputs(now, {"account": "12345678901234567890"}) == ({}, {})
-    assert changed_arguments(now, {"account": 12345678901234567891}) == {"account": 12345678901234567891}
+    edited = {**ARGUMENTS, "account": 12345678901234567891}  # the whole object (a JSON editor's)
+    assert changed_arguments(now, edited) == {"account": 12345678901234567891}
 
 
 def test_the_same_number_written_otherwise_is_no_change() -> None:
