@@ -42,9 +42,25 @@ def _flow_depth(text: str) -> int:
     return deepest
 
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _NoAliasLoader(yaml.SafeLoader):
     """YAML without anchors' aliases: nine levels of nine aliases expand to 9^9 nodes
-    (a "billion laughs" bomb); definitions never need them."""
+    (a "billion laughs" bomb); definitions never need them.
+
+    A mapping's key written ``on``, ``off``, ``yes`` or ``no`` (any case) is that text,
+    as in YAML 1.2, not YAML 1.1's boolean: ``retry: {on: [transient]}`` means the
+    ``on`` field. Only ``true`` and ``false`` are boolean keys; values keep their
+    meaning (``dry_run: no`` is still false)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if key_node.tag == _BOOL_TAG and key_node.value.lower() not in ("true", "false"):
+                    key_node.tag = _STR_TAG
+        return super().construct_mapping(node, deep=deep)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):

@@ -56,6 +56,9 @@ def _fold_old_retry_spelling(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     data = dict(data)
+    if True in data and "on" not in data:
+        # ``on:`` read by a YAML 1.1 loader other than ours (core.definitions.definition_text).
+        data["on"] = data.pop(True)
     if "attempts" in data:
         if "max_attempts" in data:
             raise ValueError("attempts|give max_attempts or attempts, not both")
