@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from core.base.errors import Invalid
+from core.base.storable import json_too_deep
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -66,6 +67,10 @@ def parse_json(value: str | None, what: str) -> dict[str, Any]:
     """A JSON object given as an option (``{}`` when not given)."""
     if value is None:
         return {}
+    # Measured on the text before parsing: json.loads recurses, and 10,000 levels of
+    # brackets would end in a RecursionError traceback instead of one line.
+    if deep := json_too_deep(value, what):
+        raise Invalid(f"{deep}.")
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:

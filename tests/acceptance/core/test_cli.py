@@ -226,6 +226,18 @@ def test_refusals_are_one_line(sqlite_url: str, tmp_path: Path) -> None:
         ok=False,
     )
     assert "--data is not valid JSON" in bad_data.stderr
+    # 10,000 levels of brackets: one line naming the option and the limit, exit 2, nothing written.
+    deep = "[" * 10_000 + "]" * 10_000
+    for option, command in (
+        ("--input", ["workflow", "start", DEPLOY, "--as", "x@y.z"]),
+        ("--data", ["approvals", "respond", "some-id", "--decision", "approve", "--as", "x@y.z"]),
+    ):
+        too_deep = cli(db_url, *command, option, '{"a": ' + deep + "}", ok=False)
+        assert too_deep.returncode == 2, too_deep.stderr
+        assert (
+            too_deep.stderr
+            == f"error: {option}: nested deeper than 64 levels (mappings and lists inside each other).\n"
+        )
     assert cli_json(db_url, "workflow", "list") == {"total": 0, "workflows": []}
     # SQLite would store a name longer than its column whole: refused in words, as on PostgreSQL.
     accounts(db_url, "admin", "root@example.com")
