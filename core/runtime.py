@@ -57,9 +57,15 @@ def configured_database_url() -> str:
     """The database this process uses: DATABASE_URL, else the settings' (the embedded SQLite file)."""
     import os
 
+    from core.base.locations import DEFAULT_DATABASE_URL, env_file_present
+
+    if url := os.environ.get("DATABASE_URL"):
+        return normalise_url(url)
+    if not env_file_present():  # nothing could name another: no need to load the settings
+        return normalise_url(DEFAULT_DATABASE_URL)
     from core.base.config import get_settings
 
-    return normalise_url(os.environ.get("DATABASE_URL") or get_settings().database_url)
+    return normalise_url(get_settings().database_url)
 
 
 def database(url: str | None = None) -> Database:

@@ -10,6 +10,7 @@ __all__ = [
     "csv_cells",
     "durations",
     "errors",
+    "locations",
     "logging",
     "retry",
     "secrets",

@@ -8,7 +8,8 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite:///./data/countersign.db"
+from core.base.locations import DEFAULT_DATABASE_URL, ENV_FILES
+
 # Alert defaults (core/ops/alerts.py): evaluation interval, expiry window, runner silence.
 ALERT_INTERVAL_SECONDS = 30.0
 ALERT_EXPIRY_WINDOW_SECONDS = 3600.0
@@ -16,7 +17,7 @@ ALERT_HEARTBEAT_MISSING_SECONDS = 120.0
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore")
 
     # Plain DATABASE_URL, as every hosting platform names it.
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
