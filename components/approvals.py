@@ -24,6 +24,7 @@ from components.text import md
 from core.approvals import inbox as reports
 from core.approvals import standing_rules
 from core.approvals.edits import changed_arguments
+from core.approvals.once import ANY, respond_once
 from core.approvals.presentation import RequestView, answer_confirmation, approval_page, plain
 from core.base.clock import utcnow
 from core.base.errors import CountersignError, InvalidResponse
@@ -35,6 +36,12 @@ if TYPE_CHECKING:
     from core.store.db import Database
 
 FLASH = "approval.flash"
+# Per request: the (level, call digest) its answer form was last drawn for.
+DRAWN_FOR = "approval.drawn_for"
+NOT_DRAWN = (
+    "This page had not been drawn for the request as it is now when you answered: "
+    "check the request above and answer again."
+)
 ANSWER_FORM = "approval.answer"
 EDIT_KEY = "approval.edit"
 # A string argument longer than this (or with a line break) is edited in a text area.
@@ -265,16 +272,28 @@ def send_answer(
     data: dict[str, Any] | None,
     comment: str,
     allow: Allow | None = None,
+    *,
+    issued_for: tuple[int, str | None] | None = None,
 ) -> list[str]:
-    """Record one dashboard answer; why it was refused (each problem on its own), or []."""
+    """Record one dashboard answer; why it was refused (each problem on its own), or [].
+
+    ``issued_for``: the level and call digest the form was drawn for; a request that has
+    moved on since refuses the answer (``AnswerOutdated``, core.approvals.once) instead of
+    counting it as a vote on a call the person never saw."""
+    level, digest = issued_for if issued_for is not None else (None, ANY)
     try:
-        engine.respond_to_approval(
-            approval_id,
-            user,
-            decision,
+        respond_once(
+            engine.db,
+            key=None,
+            what="The page you answered on",
+            approval_id=approval_id,
+            approver=user,
+            decision=decision,
             data=data,
             comment=comment,
             channel="dashboard",
+            level=level,
+            digest=digest,
             allow_for_days=allow.days if allow else None,
             allow_when=allow.when if allow else None,
         )
@@ -436,6 +455,11 @@ def decision_panel(
         return
     config = ApprovalConfig.model_validate(approval.config)
     allow_hint = standing_rules.allow_offer(db, user.email, approval.tenant, view.call_now)
+    # What the form is drawn for (the level, the call's digest): a click reruns the page,
+    # which reads the request again, so the answer carries what the last drawing showed.
+    stash = f"{DRAWN_FOR}.{approval.id}"
+    shown_before = st.session_state.get(stash)
+    st.session_state[stash] = (approval.level, (view.call_now or {}).get("digest"))
     clicked, answer, edit, comment, allow = _ask(
         view, approval.response_schema or {"type": "object"}, approval.ui_schema or None, config, allow_hint
     )
@@ -444,8 +468,18 @@ def decision_panel(
     data = None if clicked == "reject" else _answer_data(view, clicked, answer, edit)
     if clicked != "reject" and data is None:
         return
+    if shown_before is None:
+        _refused([NOT_DRAWN])
+        return
     problems = send_answer(
-        engine, approval.id, user.email, clicked, data, comment, None if clicked == "reject" else allow
+        engine,
+        approval.id,
+        user.email,
+        clicked,
+        data,
+        comment,
+        None if clicked == "reject" else allow,
+        issued_for=shown_before,
     )
     if problems:
         _refused(problems)

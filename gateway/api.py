@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Path, Query, Request, status
 
 from core.approvals.engine import ApprovalEngine
+from core.approvals.once import ANY, respond_once
 from core.engine import workflows as ops
 from core.engine.checkpoints import rollback
 from core.engine.tools import default_registry
@@ -212,15 +213,22 @@ def get_approval(approval_id: ApprovalId, request: Request, caller: CallerDep) -
 
 @router.post("/approvals/{approval_id}/respond", response_model=ApprovalDetailOut, tags=["approvals"])
 def respond(approval_id: ApprovalId, body: Answer, request: Request, caller: CallerDep) -> ApprovalDetailOut:
-    """Answer as the token's user (channel ``api``); the answer is validated by the engine."""
+    """Answer as the token's user (channel ``api``); the answer is validated by the engine.
+    With ``level`` (and ``digest``), it counts only while the request is at that level (and
+    guards that call): else 409, nothing recorded (core.approvals.once)."""
     engine = ApprovalEngine(_db(request))
-    approval = engine.respond_to_approval(
-        approval_id,
-        caller.email,
-        body.decision,
-        body.data,
-        body.comment,
+    approval = respond_once(
+        _db(request),
+        key=None,
+        what="This answer",
+        approval_id=approval_id,
+        approver=caller.email,
+        decision=body.decision,
+        data=body.data,
+        comment=body.comment,
         channel="api",
+        level=body.level,
+        digest=body.digest if body.digest is not None else ANY,
         allow_for_days=body.allow_for_days,
         allow_when=body.allow_when,
     )

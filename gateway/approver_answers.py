@@ -13,8 +13,9 @@ from components.text import md
 from core.approvals import standing_rules
 from core.approvals.edits import changed_arguments
 from core.approvals.engine import ApprovalEngine
+from core.approvals.once import ANY, respond_once
 from core.approvals.presentation import RequestView, request_view
-from core.base.errors import CountersignError, InvalidResponse
+from core.base.errors import AnswerOutdated, CountersignError, InvalidResponse
 from core.base.storable import load_json
 from core.identity import user_tenant
 from gateway.approver_view import view_html
@@ -78,6 +79,37 @@ def call_editor(db: Database, user: str, approval_id: str | None) -> tuple[str, 
     return arguments, view.amount if view.approval_type == "budget" else None
 
 
+def issued_for(db: Database, user: str, approval_id: str) -> str:
+    """What the page shows the request as, carried back with an answer: its id, level and
+    the call's digest (JSON text; ``issued_request`` reads the id back)."""
+    engine = ApprovalEngine(db)
+    approval = engine.get(approval_id, tenant=user_tenant(db, user))
+    call = request_view(approval, engine.responses(approval_id)).call_now or {}
+    return json.dumps([approval.id, approval.level, call.get("digest")])
+
+
+def _issued(text: str | None) -> tuple[str, int, str | None] | None:
+    try:
+        found = json.loads(text or "")
+    except ValueError:
+        return None
+    if (
+        isinstance(found, list)
+        and len(found) == 3
+        and isinstance(found[0], str)
+        and isinstance(found[1], int)
+        and isinstance(found[2], str | None)
+    ):
+        return found[0], found[1], found[2]
+    return None
+
+
+def issued_request(text: str | None) -> str | None:
+    """The request an ``issued_for`` text names (None: none)."""
+    found = _issued(text)
+    return found[0] if found is not None else None
+
+
 def answer_form_of(db: Database, user: str, approval_id: str | None) -> dict[str, Any]:
     """What the answer form is drawn from: the request's schema and UI schema."""
     if not approval_id:
@@ -98,8 +130,14 @@ def answer(
     *,
     allow_for_days: float | None = None,
     allow_when: str | None = None,
+    issued_for: str | None = None,
 ) -> str:
     """Record the user's answer (channel ``gradio``); a plain message either way.
+
+    ``issued_for`` (``issued_for()``, from the page): the level and call the page
+    showed; a request that has moved on since refuses the answer (``AnswerOutdated``)
+    instead of counting it as a vote on a call the user never saw. Without it (the
+    HTTP API) the answer is for the request as it is.
 
     ``arguments_json`` is the call's argument editor: the arguments whose
     value differs from the call's now are the edit; one deleted from it is
@@ -142,19 +180,28 @@ def answer(
             ):
                 data["approved_amount"] = approved_amount
         allowing = allow_for_days is not None and decision != "reject"
-        approval = ApprovalEngine(db).respond_to_approval(
-            approval_id,
-            user,
-            decision,
-            data,
-            comment or "",
+        shown = _issued(issued_for) if issued_for is not None else None
+        if issued_for is not None and (shown is None or shown[0] != approval_id):
+            raise InvalidResponse(["the page does not say which request it showed: choose it again"])
+        approval = respond_once(
+            db,
+            key=None,
+            what="The page you answered on",
+            approval_id=approval_id,
+            approver=user,
+            decision=decision,
+            data=data,
+            comment=comment or "",
             channel="gradio",
+            level=shown[1] if shown is not None else None,
+            digest=shown[2] if shown is not None else ANY,
             allow_for_days=allow_for_days if allowing else None,
             allow_when=((allow_when or "").strip() or None) if allowing else None,
         )
     except CountersignError as exc:
         problems = "".join(f"\n- {md(p)}" for p in getattr(exc, "problems", []))
-        return f"**Refused:** {md(exc)}{problems}"
+        again = " Choose the request again to see it as it is now." if isinstance(exc, AnswerOutdated) else ""
+        return f"**Refused:** {md(exc)}{problems}{again}"
     rule = f" Calls like this are allowed for {allow_for_days:g} days." if allowing else ""
     return f"**Recorded.** The request is now {approval.status}.{rule}"
 

@@ -49,6 +49,8 @@ from gateway.approver_answers import (  # the handlers' data, tested without a b
     call_editor,
     details,
     inbox,
+    issued_for,
+    issued_request,
     may_allow,
     waiting_line,
 )
@@ -153,10 +155,17 @@ def build(db: Database) -> gr.Blocks:
     def show_on_page(
         approval_id: str | None, request: gr.Request
     ) -> tuple[str, str, dict[str, Any], str, float | None, str]:
-        """``show``, with the request the call's editor was filled for (``call_for``: a
-        click checks it, as the form's ``drawn_for``)."""
+        """``show``, with what the call's editor was filled for (``call_for``: the request,
+        its level and call digest, ``issued_for``; a click checks the request, as the
+        form's ``drawn_for``, and the answer counts only while the level and call are
+        still those shown)."""
         shown = show(approval_id, request)
-        return (*shown, approval_id or "" if shown[0] != "Not signed in." else "")
+        user = _user(request)
+        try:
+            drawn = issued_for(db, user, approval_id) if user and approval_id else ""
+        except CountersignError:
+            drawn = ""  # show() says why
+        return (*shown, drawn)
 
     def show_form(
         approval_id: str | None, request: gr.Request
@@ -234,7 +243,7 @@ def build(db: Database) -> gr.Blocks:
                 form = answer_form_of(db, user, approval_id) if user and approval_id else {}
                 fields = form_fields(form.get("schema"), form.get("ui"))
                 if drawn_for_another(approval_id, drawn_for, fields, values) or (
-                    approval_id and call_for != approval_id
+                    approval_id and issued_request(call_for) != approval_id
                 ):
                     return after(approval_id, FORM_NOT_READY, request)
                 data = answer_of(fields, list(values)) if UI_DECISIONS[button] != "reject" else {}
@@ -252,6 +261,7 @@ def build(db: Database) -> gr.Blocks:
                 amount,
                 allow_for_days=float(allow_days or 0) if allow else None,
                 allow_when=allow_when,
+                issued_for=call_for,
             )
             return after(approval_id, message, request)
 
@@ -268,7 +278,8 @@ def build(db: Database) -> gr.Blocks:
             )
             refresh = gr.Button("Refresh", elem_id="cs-refresh", scale=1)
         info = gr.Markdown(elem_id="cs-details", latex_delimiters=NO_LATEX)
-        # Which request the call's editor and the amount were filled for (by ``show``).
+        # What the call's editor and the amount were filled for (by ``show``): the request,
+        # its level and call digest (``issued_for``).
         call_for = gr.Textbox(value="", visible=False)
         with gr.Row():
             # The guarded call's arguments, pre-filled: what approving releases.

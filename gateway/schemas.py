@@ -83,6 +83,23 @@ class Answer(_Strict):
             "exactly; everything else equal."
         ),
     )
+    level: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description=(
+            "The level of the request this answer is for (0: the first, as `level` of the "
+            "request read); refused (409) once the request is at another."
+        ),
+    )
+    digest: str | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "The digest of the call this answer is for, as read: `released_call`'s once a level "
+            "has released one, else `proposed_call`'s; refused (409) once the call has changed."
+        ),
+    )
 
 
 class InboundAnswer(_Strict):

@@ -6,30 +6,22 @@ section is the only change sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from core.approvals.engine import ApprovalEngine
-from core.demo.scenarios import DEMO_PASSWORD
-from core.identity.users import add_user
 from core.store.db import Database
 from tests.helpers.approved_calls import FINANCE, run
 from tests.helpers.engine import Calls
 from tests.helpers.notify_call import RECEIVED, notify_registry, waiting_notice
-from tests.integration.dashboard.conftest import _app_over, new_app, no_exception, sign_in
-
-
-@pytest.fixture
-def dashboard(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    add_user(db, FINANCE, role="approver", password=DEMO_PASSWORD)
-    with _app_over(monkeypatch, db_url):
-        yield db
+from tests.integration.dashboard.conftest import new_app, no_exception, sign_in
+from tests.integration.dashboard.test_approved_calls_page import dashboard  # noqa: F401  (fixture)
 
 
 @pytest.mark.parametrize("pick", [None, "sms"])
 def test_approve_leaves_unset_choices_unset_unless_one_is_picked(
-    dashboard: Database, calls: Calls, pick: str | None
+    dashboard: Database,  # noqa: F811
+    calls: Calls,
+    pick: str | None,
 ) -> None:
     registry = notify_registry(calls)
     approval = waiting_notice(dashboard, registry)
