@@ -64,10 +64,28 @@ def as_stored(value: Any) -> Any:
     return value
 
 
+def injected_argument_problems(arguments: Any, where: str = "args") -> list[str]:
+    """Why a call's arguments may not be shown, approved or run: one named like a parameter
+    Countersign gives the tool itself (``INJECTED_PARAMETERS``), which would be shown with
+    one value while the tool receives Countersign's own."""
+    if not isinstance(arguments, dict):
+        return []
+    return [
+        f"{where}.{name}: is Countersign's own parameter (the tool receives the run's {name}), "
+        "not an argument a call may give; rename the argument"
+        for name in INJECTED_PARAMETERS
+        if name in arguments
+    ]
+
+
 def make_call(
     tool: str, arguments: dict[str, Any], input_schema: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """A call as stored with a request: tool, arguments, digest, input schema."""
+    """A call as stored with a request: tool, arguments, digest, input schema. A call that
+    gives a parameter Countersign injects is refused (``CallNotReleased``): what is shown
+    and approved must be what runs."""
+    if problems := injected_argument_problems(arguments, "arguments"):
+        raise CallNotReleased(f"The call to {tool!r} is refused: {'; '.join(problems)}.")
     # Plain JSON, as the row will hold it and give it back.
     arguments = as_stored(json.loads(canonical_json(arguments)))
     call: dict[str, Any] = {"tool": tool, "arguments": arguments, "digest": call_digest(tool, arguments)}
@@ -229,6 +247,7 @@ def edit_problems(
             f"arguments.{name}: {call['tool']} has no argument named {name!r}"
             for name in sorted(set(changes) - set(known))
         )
+    problems.extend(injected_argument_problems(changes, "arguments"))
     if problems:
         return problems
     edited = {**call["arguments"], **changes}
@@ -281,6 +300,7 @@ __all__ = [
     "edit_problems",
     "finite_number",
     "function_input_schema",
+    "injected_argument_problems",
     "make_call",
     "released_call",
     "smolagents_input_schema",

@@ -27,6 +27,7 @@ from pydantic import (
 from core.base.errors import DefinitionError
 from core.base.storable import too_deep, unstorable
 from core.definitions.approval import ApprovalConfig, _Strict
+from core.definitions.calls import injected_argument_problems
 from core.definitions.limits import MAX_DEFINITION_BYTES, MAX_STEPS_ENV, Duration, max_steps
 from core.definitions.retry_policy import RetryPolicy
 from core.definitions.timers import veto_refusals
@@ -249,6 +250,12 @@ def _semantic_problems(data: Any) -> list[str]:
             target = on_reject.get("goto", on_reject.get("target"))
         if isinstance(target, str) and target not in names:
             problems.append(f"steps[{index}].on_reject: no step named {target!r} to go to")
+        problems.extend(injected_argument_problems(step.get("args"), f"steps[{index}].args"))
+        compensate = step.get("compensate")
+        if isinstance(compensate, dict):
+            problems.extend(
+                injected_argument_problems(compensate.get("args"), f"steps[{index}].compensate.args")
+            )
         agent = step.get("agent")
         for where, config in (
             ("approval_config", step.get("approval_config")),
