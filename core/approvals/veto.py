@@ -59,20 +59,14 @@ def release_after_window(
     if objecting := objections(session, approval):
         return _objected(session, approval, actor, config, objecting, decide)
     released = released_call(call, None) if call is not None else None
-    store.append_event(
+    _window_passed(
         session,
-        WINDOW_PASSED_EVENT,
+        approval,
         actor,
-        workflow_id=approval.workflow_id,
-        approval_id=approval.id,
-        step_name=approval.step_name,
-        data={
-            "window": config.window,
-            "ended_at": (approval.expires_at or utcnow()).isoformat(),
-            "released_call": {k: released[k] for k in ("tool", "arguments", "digest")}
-            if released is not None
-            else None,
-        },
+        config,
+        released_call={k: released[k] for k in ("tool", "arguments", "digest")}
+        if released is not None
+        else None,
     )
     decide(
         session,
@@ -83,6 +77,21 @@ def release_after_window(
         released=released,
     )
     return "approved"
+
+
+def _window_passed(
+    session: Session, approval: ApprovalRequest, actor: str, config: ApprovalConfig, **data: Any
+) -> None:
+    """The ``approval.veto_window_passed`` event: the window, when it ended, and ``data``."""
+    store.append_event(
+        session,
+        WINDOW_PASSED_EVENT,
+        actor,
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={"window": config.window, "ended_at": (approval.expires_at or utcnow()).isoformat(), **data},
+    )
 
 
 def _objected(
@@ -104,21 +113,7 @@ def _objected(
         else f"the window ended with the call approved only with changes (by {', '.join(changed)}), "
         "and too few approvals of the changed call: the call as announced does not run"
     )
-    store.append_event(
-        session,
-        WINDOW_PASSED_EVENT,
-        actor,
-        workflow_id=approval.workflow_id,
-        approval_id=approval.id,
-        step_name=approval.step_name,
-        data={
-            "window": config.window,
-            "ended_at": (approval.expires_at or utcnow()).isoformat(),
-            "released_call": None,
-            "vetoed_by": vetoed,
-            "changed_by": changed,
-        },
-    )
+    _window_passed(session, approval, actor, config, released_call=None, vetoed_by=vetoed, changed_by=changed)
     decide(
         session,
         approval,

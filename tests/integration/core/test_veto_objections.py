@@ -47,6 +47,21 @@ def end_window(db: Database, approval_id: str) -> None:
         session.get_one(ApprovalRequest, approval_id).expires_at = utcnow() - timedelta(seconds=1)
 
 
+def rejected_at_window_end(db: Database, registry: ToolRegistry, approval_id: str) -> dict[str, Any]:
+    """End the window, run the runner: the request is rejected by the window's end, releasing
+    nothing; the decision's data."""
+    end_window(db, approval_id)
+    run_payments(db, registry)
+    decided = ApprovalEngine(db).get(approval_id)
+    assert (decided.status, decided.decided_by, decided.released_call) == (
+        "rejected",
+        "system:veto-window",
+        None,
+    )
+    assert decided.decision_data is not None
+    return decided.decision_data
+
+
 def stored_config(db: Database, approval_id: str, **changes: Any) -> None:
     """What an older version stored, before the definition check refused it."""
     with db.session() as session:
@@ -95,16 +110,8 @@ def test_the_window_end_never_releases_over_a_recorded_veto(
                 created_at=utcnow(),
             )
         )
-    end_window(db, approval.id)
-    run_payments(db, pay_registry)
-    decided = ApprovalEngine(db).get(approval.id)
-    assert (decided.status, decided.decided_by, decided.released_call) == (
-        "rejected",
-        "system:veto-window",
-        None,
-    )
-    assert decided.decision_data is not None
-    assert decided.decision_data["reason"] == f"vetoed within the window by {FINANCE}"
+    decided = rejected_at_window_end(db, pay_registry, approval.id)
+    assert decided["reason"] == f"vetoed within the window by {FINANCE}"
     [passed] = events(db, workflow_id, "approval.veto_window_passed")
     assert (passed.data["released_call"], passed.data["vetoed_by"]) == (None, [FINANCE])
     assert status(db, workflow_id) == "failed"
@@ -121,16 +128,8 @@ def test_the_announced_call_does_not_run_over_a_changed_vote(
         approval.id, FINANCE, "modify", data=CHANGED, comment="only 90"
     )
     assert pending.status == "pending"
-    end_window(db, approval.id)
-    run_payments(db, pay_registry)
-    decided = ApprovalEngine(db).get(approval.id)
-    assert (decided.status, decided.decided_by, decided.released_call) == (
-        "rejected",
-        "system:veto-window",
-        None,
-    )
-    assert decided.decision_data is not None
-    assert "approved only with changes (by finance@example.com)" in decided.decision_data["reason"]
+    decided = rejected_at_window_end(db, pay_registry, approval.id)
+    assert "approved only with changes (by finance@example.com)" in decided["reason"]
     [passed] = events(db, workflow_id, "approval.veto_window_passed")
     assert (passed.data["released_call"], passed.data["changed_by"]) == (None, [FINANCE])
     assert status(db, workflow_id) == "failed"  # on_reject: fail (the default)
