@@ -38,8 +38,9 @@ def pay_registry(calls: Calls) -> ToolRegistry:
 
 @pytest.fixture
 def approvers(db: Database) -> None:
-    add_user(db, FINANCE, role="approver")
-    add_user(db, FINANCE2, role="approver")
+    """The two approvers the window is announced to."""
+    for email in (FINANCE, FINANCE2):
+        add_user(db, email, role="approver")
 
 
 def end_window(db: Database, approval_id: str) -> None:

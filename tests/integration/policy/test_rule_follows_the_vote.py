@@ -37,9 +37,9 @@ def pay_registry(calls: Calls) -> ToolRegistry:
 
 @pytest.fixture
 def people(db: Database) -> None:
-    add_user(db, REQUESTER, role="service")
-    add_user(db, ADMIN, role="admin")
-    add_user(db, ADMIN2, role="admin")
+    """The requester (a service account) and the two admins asked."""
+    for email, role in ((REQUESTER, "service"), (ADMIN, "admin"), (ADMIN2, "admin")):
+        add_user(db, email, role=role)
 
 
 def start(db: Database, registry: ToolRegistry, arguments: dict[str, Any], threshold: int = 2) -> str:
