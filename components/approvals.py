@@ -23,8 +23,7 @@ from components.schema_form import Fields, schema_fields
 from components.text import md
 from core.approvals import inbox as reports
 from core.approvals import standing_rules
-from core.approvals.edits import changed_arguments
-from core.approvals.once import ANY, respond_once
+from core.approvals.edits import changed_arguments, record_shown_answer
 from core.approvals.presentation import RequestView, answer_confirmation, approval_page, plain
 from core.base.clock import utcnow
 from core.base.errors import CountersignError, InvalidResponse
@@ -280,20 +279,16 @@ def send_answer(
     ``issued_for``: the level and call digest the form was drawn for; a request that has
     moved on since refuses the answer (``AnswerOutdated``, core.approvals.once) instead of
     counting it as a vote on a call the person never saw."""
-    level, digest = issued_for if issued_for is not None else (None, ANY)
     try:
-        respond_once(
+        record_shown_answer(
             engine.db,
-            key=None,
-            what="The page you answered on",
-            approval_id=approval_id,
-            approver=user,
-            decision=decision,
-            data=data,
-            comment=comment,
+            approval_id,
+            user,
+            decision,
+            data,
+            comment,
             channel="dashboard",
-            level=level,
-            digest=digest,
+            shown=issued_for,
             allow_for_days=allow.days if allow else None,
             allow_when=allow.when if allow else None,
         )

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from components.text import md
 from core.approvals import standing_rules
-from core.approvals.edits import changed_arguments
+from core.approvals.edits import changed_arguments, record_shown_answer
 from core.approvals.engine import ApprovalEngine
-from core.approvals.once import ANY, respond_once
 from core.approvals.presentation import RequestView, request_view
 from core.base.errors import AnswerOutdated, CountersignError, InvalidResponse
 from core.base.storable import load_json
@@ -183,18 +182,15 @@ def answer(
         shown = _issued(issued_for) if issued_for is not None else None
         if issued_for is not None and (shown is None or shown[0] != approval_id):
             raise InvalidResponse(["the page does not say which request it showed: choose it again"])
-        approval = respond_once(
+        approval = record_shown_answer(
             db,
-            key=None,
-            what="The page you answered on",
-            approval_id=approval_id,
-            approver=user,
-            decision=decision,
-            data=data,
-            comment=comment or "",
+            approval_id,
+            user,
+            decision,
+            data,
+            comment or "",
             channel="gradio",
-            level=shown[1] if shown is not None else None,
-            digest=shown[2] if shown is not None else ANY,
+            shown=(shown[1], shown[2]) if shown is not None else None,
             allow_for_days=allow_for_days if allowing else None,
             allow_when=((allow_when or "").strip() or None) if allowing else None,
         )

@@ -30,11 +30,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core.approvals.once import ANY, respond_once
 from core.approvals.presentation import RequestView, plain
 from core.base.errors import InvalidResponse
 from core.base.storable import MAX_NESTING, json_too_deep
+
+if TYPE_CHECKING:
+    from core.store.db import Database
+    from core.store.tables import ApprovalRequest
 
 # Kinds of input: a line or text area, a number, a choice, or JSON for the rest.
 STRING, NUMBER, INTEGER, BOOLEAN, CHOICE, JSON_TEXT = (
@@ -404,6 +409,41 @@ def answer_for(
     return ("modify" if data else "approve"), data
 
 
+def record_shown_answer(
+    db: Database,
+    approval_id: str,
+    approver: str,
+    decision: str,
+    data: dict[str, Any] | None,
+    comment: str,
+    *,
+    channel: str,
+    shown: tuple[int, str | None] | None,
+    allow_for_days: float | None = None,
+    allow_when: str | None = None,
+) -> ApprovalRequest:
+    """Record an answer given on a page that showed the request at ``shown`` (its level
+    and call digest): once the request has moved on, it is refused (``AnswerOutdated``,
+    core.approvals.once) and nothing is recorded; without ``shown``, it is for the
+    request as it is."""
+    level, digest = shown if shown is not None else (None, ANY)
+    return respond_once(
+        db,
+        key=None,
+        what="The page you answered on",
+        approval_id=approval_id,
+        approver=approver,
+        decision=decision,
+        data=data,
+        comment=comment,
+        channel=channel,
+        level=level,
+        digest=digest,
+        allow_for_days=allow_for_days,
+        allow_when=allow_when,
+    )
+
+
 def problems_by_field(problems: list[str], view: RequestView | None = None) -> dict[str, list[str]]:
     """The engine's refusals by what they name: an argument, the approved amount, or
     ``GENERAL``. A budget's amount argument is the approved amount's input."""
@@ -434,4 +474,5 @@ __all__ = [
     "problems_by_field",
     "read_amount",
     "read_inputs",
+    "record_shown_answer",
 ]
