@@ -112,7 +112,7 @@ def request_summary(view: RequestView, workflow_id: str | None, workflow_name: s
     st.markdown(
         f"**Approvers:** {md(view.chain)}  \n"
         f"**Votes:** {view.approvals_so_far} of {view.threshold} needed  \n"
-        f"**Time left:** {md(view.time_left)}"
+        f"{md(view.time_left)}"
     )
     if view.edits_by_others:
         st.warning("  \n".join(md(line) for line in view.edits_lines()))

@@ -65,7 +65,7 @@ def view_html(view: RequestView, expires: str = "", proposed_action: Any = None)
         blocks.append(f"<table><tbody>{rows}</tbody></table>")
     blocks.append(
         f"<p><strong>Approvers:</strong> {_text(view.chain)} · <strong>Votes:</strong> "
-        f"{view.approvals_so_far} of {view.threshold} needed · <strong>Time left:</strong> "
+        f"{view.approvals_so_far} of {view.threshold} needed · "
         f"{_text(view.time_left)}</p>"
     )
     return "\n\n".join(blocks)

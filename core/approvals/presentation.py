@@ -189,7 +189,7 @@ class RequestView:
         lines.append(f"Approvers: {self.chain}")
         lines.append(f"Votes: {self.approvals_so_far} of {self.threshold} needed")
         lines.extend(self.edits_lines())
-        lines.append(f"Time left: {self.time_left}")
+        lines.append(self.time_left)
         return lines
 
     def edits_lines(self) -> list[str]:
@@ -323,7 +323,11 @@ def _label(path: str) -> str:
 
 
 def _time_left(approval: ApprovalRequest, now: datetime | None) -> str:
-    return time_left(approval.expires_at, now) if approval.status == "pending" else approval.status
+    # Shown after the votes with no label of its own: "3h 12m left", "no deadline",
+    # "expired", or once answered "decided: approved" ("Time left: 3h left" said it twice).
+    return (
+        time_left(approval.expires_at, now) if approval.status == "pending" else f"decided: {approval.status}"
+    )
 
 
 __all__ = [

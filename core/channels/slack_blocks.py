@@ -339,7 +339,7 @@ def call_blocks(view: RequestView, *, facts: bool = True) -> list[Block]:
         blocks += _fields_section([(label, plain(value)) for label, value in view.facts][:MAX_FIELDS])
     status = (
         f"Approvers: {view.chain} · Votes: {view.approvals_so_far} of {view.threshold} "
-        f"needed · Time left: {view.time_left}"
+        f"needed · {view.time_left}"
     )
     blocks.append(ContextBlock(elements=[md_text(inert_cut(status, CONTEXT_TEXT_MAX))]))
     return blocks
