@@ -78,8 +78,7 @@ def test_the_slack_message_shows_the_call_and_its_update_what_was_released(
         assert fields[fields.index(f"*{name}*") + 1] == value
     assert f"*Amount:* {WORDS}" in mrkdwn
     assert any(
-        "Approvers: finance@example.com (waiting) · Votes: 0 of 1 needed · no deadline" in t
-        for t in mrkdwn
+        "Approvers: finance@example.com (waiting) · Votes: 0 of 1 needed · no deadline" in t for t in mrkdwn
     )
     assert "Edit or lower the amount" in plain
     assert action_ids(post) == [
