@@ -109,20 +109,51 @@ def approvals_respond(
         str | None,
         typer.Option(help='The rule\'s condition, e.g. "args.amount <= 200" (default: calls like this one).'),
     ] = None,
+    level: Annotated[
+        int | None,
+        typer.Option(help="Count only if the request is still at this level (`level` of `show --json`)."),
+    ] = None,
+    digest: Annotated[
+        str | None,
+        typer.Option(help="Count only if the call is still this one (its `digest` in `show --json`)."),
+    ] = None,
 ) -> None:
-    """Answer an approval request."""
-    from core.approvals.engine import ApprovalEngine
+    """Answer an approval request.
 
-    approval = ApprovalEngine(open_database()).respond_to_approval(
-        approval_id,
-        actor,
-        decision,
-        parse_json(data, "--data"),
-        comment,
-        channel="cli",
-        allow_for_days=allow_for_days,
-        allow_when=allow_when,
-    )
+    With --level and/or --digest (as read with `approvals show --json`), the answer
+    counts only for the request as it was read: once an earlier level has moved it
+    on or changed its call, it is refused and nothing is recorded."""
+    from core.approvals.engine import ApprovalEngine
+    from core.approvals.once import ANY, respond_once
+
+    answer = parse_json(data, "--data")
+    if level is None and digest is None:
+        approval = ApprovalEngine(open_database()).respond_to_approval(
+            approval_id,
+            actor,
+            decision,
+            answer,
+            comment,
+            channel="cli",
+            allow_for_days=allow_for_days,
+            allow_when=allow_when,
+        )
+    else:
+        approval = respond_once(
+            open_database(),
+            key=None,
+            what="This answer",
+            approval_id=approval_id,
+            approver=actor,
+            decision=decision,
+            data=answer,
+            comment=comment,
+            channel="cli",
+            level=level,
+            digest=ANY if digest is None else digest,
+            allow_for_days=allow_for_days,
+            allow_when=allow_when,
+        )
     typer.echo(f"{approval.id} {approval.status}")
 
 

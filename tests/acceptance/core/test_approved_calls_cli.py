@@ -37,3 +37,31 @@ def test_cli(db: Database, db_url: str, calls: Calls, case: str) -> None:
         assert (
             "9,000.00 USD (nine thousand US dollars)" in cli(db_url, "approvals", "show", approval.id).stdout
         )
+
+
+def test_an_answer_given_for_what_was_read_is_refused_once_the_call_changed(
+    db: Database, db_url: str, calls: Calls
+) -> None:
+    from core.approvals.engine import ApprovalEngine
+    from tests.integration.gateway.test_outdated_answers import (
+        ADMIN,
+        ESCROW,
+        finance_changes_the_note,
+        two_levels,
+    )
+
+    registry, approval = two_levels(db, calls)
+    read = json.loads(cli(db_url, "approvals", "show", approval.id, "--json", "--as", ADMIN).stdout)
+    level, digest = str(read["level"]), read["proposed_call"]["digest"]
+    finance_changes_the_note(db, approval.id)
+    respond = ["approvals", "respond", approval.id, "--decision", "approve", "--as", ADMIN]
+    for given in (["--level", level], ["--digest", digest], ["--level", level, "--digest", digest]):
+        stale = cli(db_url, *respond, *given, ok=False)
+        assert stale.returncode == 4, stale.stderr
+        assert "it decides nothing" in stale.stderr and "Traceback" not in stale.stderr
+    assert [v.approver for v in ApprovalEngine(db).responses(approval.id)] == [FINANCE]
+    # Read again, the answer counts, and the tool receives the call the admin read.
+    now = json.loads(cli(db_url, "approvals", "show", approval.id, "--json", "--as", ADMIN).stdout)
+    cli(db_url, *respond, "--level", str(now["level"]), "--digest", now["released_call"]["digest"])
+    run(db, registry)  # type: ignore[arg-type]
+    assert calls.of("pay") == [{**read["proposed_call"]["arguments"], "note": ESCROW}]
