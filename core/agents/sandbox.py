@@ -18,8 +18,14 @@ tree and:
 - refuses the interpreter's own state names (``_print_outputs``,
   ``_operations_count``), whose methods smolagents calls;
 - allows ``str.format`` / ``format_map`` only on a literal string whose fields read
-  no introspection attribute (a format string reads attributes by name);
-  ``format`` of anything else is refused: an f-string does the same.
+  no introspection attribute and nothing starting with ``_`` (a format string reads
+  attributes by name, dunders included); ``format`` of anything else is refused: an
+  f-string does the same;
+- rewrites every attribute the snippet sets or deletes, and every ``_private`` one it
+  reads, into a call of the guarded builtins (``rewrite_attribute_access``), which
+  allow it only on the classes the code defines and their instances (``made_here``):
+  the process's shared classes (``collections.abc.Mapping``, reached by
+  ``type(x).mro()``) and modules are never changed by a run (probe S).
 
 The code's ``getattr``, ``hasattr`` and ``setattr`` refuse the same names, and a
 name that is not exactly a ``str`` (a ``str`` subclass could lie to smolagents'
@@ -145,6 +151,8 @@ class _Refusal:
             ):
                 for name in _format_fields(node.func.value.value):
                     self._attribute(name)
+                    if name.startswith("_"):  # str.format's getattr skips smolagents' dunder check
+                        self.refuse(f"read the attribute {name!r} through a format string")
                 allowed_format.add(id(node.func))
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute):
@@ -162,6 +170,125 @@ class _Refusal:
             self.refuse(f"use the introspection attribute {name!r}")
 
 
+# The module smolagents' interpreter creates the code's classes in (``type()`` called
+# from its class-definition evaluator): what the code made, as opposed to what it was
+# given or imported (the process's own classes and objects, shared by every run).
+MADE_HERE = LocalPythonExecutor.__module__
+# The code's private-attribute reader, the target of the rewrite below.
+PRIVATE_GETTER = "_countersign_attribute"
+
+
+def made_here(obj: Any) -> bool:
+    """Whether ``obj`` is a class the code defined or an instance of one."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return cls.__module__ == MADE_HERE
+
+
+def _own_objects_only(obj: Any, name: str, what: str, refuse: Callable[[str], NoReturn]) -> None:
+    # A class shared by the process (collections.abc.Mapping, reached by type(x).mro())
+    # patched by one run would run its code in every later one, inside the runner; a
+    # module's private state (re._cache) is shared the same way. Tampering, as for tools.
+    if not made_here(obj):
+        refuse(
+            f"{what} {name!r} of an object it did not make (code may change, or read the "
+            "private attributes of, only objects of the classes it defines itself)"
+        )
+
+
+class _StoresThroughBuiltins(ast.NodeTransformer):
+    """Rewrites every attribute the code sets or deletes, and every private attribute it
+    reads, into a call of the guarded builtins, so the rule above holds at run time:
+    smolagents sets attributes with the real ``setattr`` and reads ``_private`` ones
+    freely. Assignments it cannot rewrite to a call are refused."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _temp(self) -> str:
+        self.count += 1
+        return f"countersign_value_{self.count}"
+
+    @staticmethod
+    def _call(function: str, *args: ast.expr) -> ast.Expr:
+        return ast.Expr(ast.Call(func=ast.Name(function, ast.Load()), args=list(args), keywords=[]))
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        private = node.attr.startswith("_") and not node.attr.startswith("__")
+        if isinstance(node.ctx, ast.Load) and private:
+            return ast.Call(
+                func=ast.Name(PRIVATE_GETTER, ast.Load()),
+                args=[node.value, ast.Constant(node.attr)],
+                keywords=[],
+            )
+        return node
+
+    def visit_Assign(self, node: ast.Assign) -> Any:
+        self.generic_visit(node)
+        if not any(isinstance(t, ast.Attribute) for t in node.targets):
+            return node
+        temp = self._temp()
+        out: list[ast.stmt] = [ast.Assign([ast.Name(temp, ast.Store())], node.value)]
+        for target in node.targets:
+            if isinstance(target, ast.Attribute):
+                out.append(
+                    self._call("setattr", target.value, ast.Constant(target.attr), ast.Name(temp, ast.Load()))
+                )
+            else:
+                out.append(ast.Assign([target], ast.Name(temp, ast.Load())))
+        return out
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        self.generic_visit(node)
+        if not isinstance(node.target, ast.Attribute):
+            return node
+        target = node.target
+        current = ast.Call(
+            func=ast.Name(PRIVATE_GETTER, ast.Load()),
+            args=[target.value, ast.Constant(target.attr)],
+            keywords=[],
+        )
+        return self._call(
+            "setattr", target.value, ast.Constant(target.attr), ast.BinOp(current, node.op, node.value)
+        )
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
+        self.generic_visit(node)
+        if not isinstance(node.target, ast.Attribute):
+            return node
+        if node.value is None:
+            return ast.Pass()
+        return self._call("setattr", node.target.value, ast.Constant(node.target.attr), node.value)
+
+    def visit_Delete(self, node: ast.Delete) -> Any:
+        self.generic_visit(node)
+        if not any(isinstance(t, ast.Attribute) for t in node.targets):
+            return node
+        return [
+            self._call("delattr", t.value, ast.Constant(t.attr))
+            if isinstance(t, ast.Attribute)
+            else ast.Delete([t])
+            for t in node.targets
+        ]
+
+
+def rewrite_attribute_access(code: str) -> str:
+    """``code`` with attribute stores, deletes and private reads going through the guarded
+    builtins; an attribute set any other way (a loop target, an unpacking, ``with ... as``)
+    is refused."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code  # the interpreter reports it
+    tree = ast.fix_missing_locations(_StoresThroughBuiltins().visit(tree))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            raise InterpreterError(
+                f"Set the attribute {node.attr!r} in an assignment of its own (obj.{node.attr} = value)"
+            )
+    return ast.unparse(tree)
+
+
 def _attribute_name(name: Any, refuse: Callable[[str], NoReturn], builtin: str) -> str:
     if type(name) is not str:  # a str subclass could answer startswith() as it likes
         raise InterpreterError(f"{builtin}() takes an attribute name as plain text")
@@ -176,17 +303,47 @@ def attribute_builtins(refuse: Callable[[str], NoReturn]) -> dict[str, Callable[
     """``getattr``, ``hasattr`` and ``setattr`` for the code: the names above refused."""
 
     def getattr_(obj: Any, name: Any, default: Any = None) -> Any:
+        name = _attribute_name(name, refuse, "getattr")
+        if name.startswith("_") and not name.startswith("__"):  # dunders: smolagents refuses them
+            _own_objects_only(obj, name, "read the private attribute", refuse)
         # smolagents' own getattr refuses __dunder__ names as before.
-        return nodunder_getattr(obj, _attribute_name(name, refuse, "getattr"), default)
+        return nodunder_getattr(obj, name, default)
 
     def hasattr_(obj: Any, name: Any) -> bool:
-        return hasattr(obj, _attribute_name(name, refuse, "hasattr"))
+        name = _attribute_name(name, refuse, "hasattr")
+        if name.startswith("_") and not name.startswith("__"):
+            _own_objects_only(obj, name, "read the private attribute", refuse)
+        return hasattr(obj, name)
 
     def setattr_(obj: Any, name: Any, value: Any) -> None:
-        setattr(obj, _attribute_name(name, refuse, "setattr"), value)
+        name = _attribute_name(name, refuse, "setattr")
+        _own_objects_only(obj, name, "set the attribute", refuse)
+        if name.startswith("__"):
+            raise InterpreterError(f"setattr may not set {name!r}")
+        setattr(obj, name, value)
+
+    def delattr_(obj: Any, name: Any) -> None:
+        name = _attribute_name(name, refuse, "delattr")
+        _own_objects_only(obj, name, "delete the attribute", refuse)
+        if name.startswith("__"):
+            raise InterpreterError(f"delattr may not delete {name!r}")
+        delattr(obj, name)
+
+    def private_attribute(obj: Any, name: Any) -> Any:
+        # obj._name, rewritten (rewrite_attribute_access): an AttributeError when missing.
+        name = _attribute_name(name, refuse, "reading")
+        _own_objects_only(obj, name, "read the private attribute", refuse)
+        return getattr(obj, name)
 
     getattr_.__name__, hasattr_.__name__, setattr_.__name__ = "getattr", "hasattr", "setattr"
-    return {"getattr": getattr_, "hasattr": hasattr_, "setattr": setattr_}
+    delattr_.__name__, private_attribute.__name__ = "delattr", PRIVATE_GETTER
+    return {
+        "getattr": getattr_,
+        "hasattr": hasattr_,
+        "setattr": setattr_,
+        "delattr": delattr_,
+        PRIVATE_GETTER: private_attribute,
+    }
 
 
 class GuardedExecutor(LocalPythonExecutor):
@@ -215,7 +372,7 @@ class GuardedExecutor(LocalPythonExecutor):
 
     def __call__(self, code_action: str) -> CodeOutput:
         self._refusal.check(code_action)
-        out = super().__call__(code_action)
+        out = super().__call__(rewrite_attribute_access(code_action))
         try:
             output = plain_data(out.output, "the final answer" if out.is_final_answer else "the value")
         except NotPlainData as exc:
@@ -239,4 +396,4 @@ def guarded_executor(
     return GuardedExecutor(list(authorized_imports), context=context)
 
 
-__all__ = ["GuardedExecutor", "guarded_executor", "is_introspection"]
+__all__ = ["GuardedExecutor", "guarded_executor", "is_introspection", "made_here", "rewrite_attribute_access"]

@@ -26,6 +26,7 @@ imported, and calls made inside ``final_answer``'s argument evaluation.
 
 from __future__ import annotations
 
+import collections.abc
 import json
 from abc import ABCMeta
 from collections.abc import Iterator
@@ -141,8 +142,8 @@ ATTEMPTS = [
     Attempt(
         "getattr: a computed name",
         f"name = ''.join(['con', 'text'])\ngetattr(ho_pay, name).released = ('ho_pay', {ARGS!r})\n{PAY}",
-        "'NoneType' object has no attribute 'released'",
-        "'NoneType' object has no attribute 'released'",
+        TAMPERING,
+        TAMPERING,
     ),
     Attempt(
         "getattr: a computed dunder",
@@ -172,34 +173,34 @@ ATTEMPTS = [
     Attempt(
         "setattr released on the tool",
         f"setattr(ho_pay, 'released', ('ho_pay', {ARGS!r}))\n{PAY}",
-        NO_ERROR,
+        TAMPERING,
         TAMPERING,
     ),
-    Attempt("context assigned on the tool", f"ho_pay.context = None\n{PAY}", NO_ERROR, TAMPERING),
-    Attempt("held assigned on the tool", f"ho_pay.held = set()\n{PAY}", NO_ERROR, TAMPERING),
+    Attempt("context assigned on the tool", f"ho_pay.context = None\n{PAY}", TAMPERING, TAMPERING),
+    Attempt("held assigned on the tool", f"ho_pay.held = set()\n{PAY}", TAMPERING, TAMPERING),
     Attempt(
         "__class__ assigned",
         f"ho_pay.__class__ = type(lookup)\n{PAY}",
-        "__class__ assignment only supported",
+        TAMPERING,
         TAMPERING,
     ),
     Attempt("the tool's inputs emptied", f"ho_pay.inputs.clear()\n{PAY}", NO_ERROR, NO_ERROR),
     Attempt(
         "forward replaced on the class",
         f"setattr(type(ho_pay), 'forward', lambda self, **kw: 'paid')\n{PAY}",
-        "immutable type 'function'",
+        TAMPERING,
         TAMPERING,
     ),
     Attempt(
         "always_held off on every class of the mro",
         f"for cls in type(ho_pay).mro():\n    setattr(cls, 'always_held', False)\n{PAY}",
-        "immutable type 'function'",
+        TAMPERING,
         TAMPERING,
     ),
     Attempt(
         "always_held off on request_approval's class",
         f"type(request_approval).always_held = False\n{PAY}",
-        "immutable type 'function'",
+        TAMPERING,
         TAMPERING,
     ),
     Attempt(
@@ -209,14 +210,14 @@ ATTEMPTS = [
         "setattr(base, 'forward', lambda self, *a, **k: 'paid')\n"
         "setattr(base, '__getattribute__', lambda self, name: None)\n" + PAY,
         "index out of range",
-        NO_ERROR,
+        TAMPERING,
     ),
     Attempt(
         "the metaclass's __setattr__ replaced, then the class changed",
         "meta = type(type(ho_pay))\nsetattr(meta, '__setattr__', lambda c, n, v: None)\n"
         f"type(ho_pay).forward = lambda self, **kw: 'paid'\n{PAY}",
-        "immutable type 'type'",
-        NO_ERROR,
+        TAMPERING,
+        TAMPERING,
     ),
     # -- re-creating, subclassing, copying ---------------------------------------------------------
     Attempt(
@@ -263,13 +264,13 @@ ATTEMPTS = [
     Attempt(
         "tampering caught by except Exception",
         f"try:\n    ho_pay.context = None\nexcept Exception:\n    pass\n{PAY}",
-        NO_ERROR,
+        TAMPERING,
         TAMPERING,
     ),
     Attempt(
         "tampering masked by finally, then the call",
         f"try:\n    ho_pay.held = set()\nfinally:\n    {PAY}",
-        NO_ERROR,
+        TAMPERING,
         TAMPERING,
     ),
     Attempt(
@@ -573,6 +574,13 @@ _FROM_GLOBALS = (
     f"    b.context.registry.call('ho_pay', {ARGS!r}, key)\n"
     "final_answer('done')\n"
 )
+# collections.abc.Mapping, reached with no dunder: shared by every run in the process.
+_SHARED_MAPPING = (
+    "import collections\n"
+    "M = collections.UserDict.mro()[2]\n"
+    "def get(self, key, default=None):\n"
+    "    return 'patched'\n"
+)
 ESCAPES = [
     Attempt(
         "frames: a list's __iter__ walks gi_frame up to ToolRegistry.call",
@@ -649,6 +657,37 @@ ESCAPES = [
         "may only be called on a literal string",
         None,
     ),
+    # -- probe S: a format string's dunder fields, and the process's shared classes --------
+    Attempt(
+        "format: a format string reads __globals__ (the runner's secrets, every run's bindings)",
+        "env = '{0.__globals__[inspect].os.environ}'.format(print)\nfinal_answer(env)",
+        TAMPERING,
+        None,
+    ),
+    Attempt(
+        "shared classes: setattr patches collections.abc.Mapping.get for every later run",
+        _SHARED_MAPPING + "setattr(M, 'get', get)\n",
+        TAMPERING,
+        None,
+    ),
+    Attempt(
+        "shared classes: the same patch by assignment",
+        _SHARED_MAPPING + "M.get = get\n",
+        TAMPERING,
+        None,
+    ),
+    Attempt(
+        "shared classes: a method of the code's class sets attributes on a shared class passed as self",
+        _SHARED_MAPPING + "class B:\n    def f(self):\n        self.get = get\nB.f(M)\n",
+        TAMPERING,
+        None,
+    ),
+    Attempt(
+        "private attributes: a module's internals (re's compiled-pattern cache)",
+        "import re\nre._cache.clear()\n",
+        TAMPERING,
+        None,
+    ),
     # -- the tool boundary never calls the code's methods (nothing introspective needed) --
     Attempt(
         "boundary: a list subclass's __iter__ runs in the tool",
@@ -714,7 +753,10 @@ def test_generated_code_cannot_escape_through_frames_or_the_tool_boundary(
     step["agent"]["tools"] = ["ho_pay", "lookup", "count"]
     workflow_id = start(db, [step])
     users = users_table(db)
+    shared = dict(vars(collections.abc.Mapping)), dict(vars(collections.abc.MutableMapping))
     run(db, registry)
+    # Nothing the code ran changed a class every other run (and the runner) uses.
+    assert (dict(vars(collections.abc.Mapping)), dict(vars(collections.abc.MutableMapping))) == shared
     refused, what = outcome_of(db, workflow_id, journal)
     tally = AttackTally("code agent: an escape through frames or the tool boundary")
     tally.check(refused, f"{attempt.id}: {what}")
