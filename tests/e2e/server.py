@@ -16,6 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +163,17 @@ def launch_chromium(playwright: Any) -> Any:
 
 
 # -- driving Streamlit --------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_page(chromium: Any) -> Iterator[Any]:
+    """A page in a browser context of its own (another person, another session), closed after."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def wait_for_app(page: Any, timeout_ms: int = UI_TIMEOUT_MS) -> None:

@@ -21,7 +21,7 @@ from core.approvals.engine import ApprovalEngine
 from core.approvals.links import make_link_token
 from core.store.db import Database
 from core.store.tables import ApprovalRequest
-from tests.e2e.server import UI_TIMEOUT_MS, VIEWPORT
+from tests.e2e.server import fresh_page
 from tests.helpers.approved_calls import FINANCE, run
 from tests.helpers.engine import Calls
 from tests.helpers.notify_call import RECEIVED, notify_registry, waiting_notice
@@ -45,12 +45,8 @@ def gateway(db: Database) -> Iterator[str]:
 
 @pytest.fixture
 def browser_page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with fresh_page(chromium) as page:
+        yield page
 
 
 def open_link(page: Any, gateway: str, approval: ApprovalRequest) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core.conversations import sessions as conv
 from core.store.tables import ChatSession
-from tests.e2e.server import UI_TIMEOUT_MS, VIEWPORT, Dashboard, sign_in, wait_for_app
+from tests.e2e.server import Dashboard, fresh_page, sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -30,12 +30,8 @@ NOTE = "We are out of muffins today; scones are on the house."
 @pytest.fixture
 def second_page(chromium: Any) -> Iterator[Any]:
     """A page in its own browser context: another person, another session."""
-    context = chromium.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with fresh_page(chromium) as page:
+        yield page
 
 
 def _write(page: Any, text: str) -> None:
