@@ -145,4 +145,16 @@ def calls() -> Calls:
 
 # The reliability suite's result tables, printed at the end of any run that
 # includes it (hooks, so they must be visible in this top-level conftest).
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """Debian's Chromium under Playwright, one per test process for every directory's
+    browser tests: a second sync Playwright in the same process (a module's own
+    browser while the session's is open) fails with "using Playwright Sync API inside
+    the asyncio loop", whichever tests xdist happens to give one worker."""
+    from tests.e2e.conftest import open_chromium
+
+    with open_chromium() as browser:
+        yield browser
+
+
 from tests.reliability.summary import pytest_runtest_logreport, pytest_terminal_summary  # noqa: E402, F401

@@ -104,10 +104,8 @@ def open_chromium() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    with open_chromium() as browser:
-        yield browser
+# ``chromium`` (one browser per test process, shared by every directory's browser
+# tests) is in tests/conftest.py.
 
 
 @pytest.fixture

@@ -43,7 +43,6 @@ from core.identity.browser_sessions import SESSION_COOKIE, read_session_token
 from core.identity.users import session_user
 from core.store.db import Database
 from gateway.browser import link_csrf_token
-from tests.e2e.conftest import open_chromium
 from tests.e2e.server import (
     UI_TIMEOUT_MS,
     VIEWPORT,
@@ -58,12 +57,6 @@ from tests.reliability.report import AttackTally, record_attacks
 from tests.reliability.security_setup import MALLORY, PASSWORD, PHISHING, parked, phishing_scene
 
 ORIGINS = {"same site, another port": "127.0.0.1", "another site (localhost)": "localhost"}
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with open_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(autouse=True)

@@ -31,8 +31,7 @@ from core.engine.tools import ToolRegistry
 from core.identity.users import add_user
 from core.store.db import Database
 from core.store.tables import ApprovalRequest
-from tests.e2e.conftest import open_chromium
-from tests.e2e.server import UI_TIMEOUT_MS, VIEWPORT
+from tests.e2e.server import fresh_page
 from tests.helpers.approved_calls import FINANCE, REQUESTER, pay_registry, run, waiting
 from tests.helpers.engine import Calls
 from tests.reliability.browser_sites import gateway_site
@@ -44,12 +43,6 @@ NOTE = {
     "account": 7,
 }
 ACCOUNT = "12345678901234567891"  # float() makes it 12345678901234567168
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with open_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(autouse=True)
@@ -65,12 +58,8 @@ def gateway(db: Database) -> Iterator[str]:
 
 @pytest.fixture
 def browser_page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with fresh_page(chromium) as page:
+        yield page
 
 
 def note_registry(calls: Calls) -> ToolRegistry:
