@@ -151,7 +151,7 @@ def chromium() -> Iterator[object]:
     browser tests: a second sync Playwright in the same process (a module's own
     browser while the session's is open) fails with "using Playwright Sync API inside
     the asyncio loop", whichever tests xdist happens to give one worker."""
-    from tests.e2e.conftest import open_chromium
+    from tests.e2e.server import open_chromium
 
     with open_chromium() as browser:
         yield browser

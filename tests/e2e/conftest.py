@@ -8,8 +8,6 @@ CI (``CI`` set), where they fail.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +15,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.server import (
-    CHROMIUM,
     UI_TIMEOUT_MS,
     VIEWPORT,
     Dashboard,
-    launch_chromium,
     prepare_demo,
+    require_chromium,
     start_dashboard,
     stop,
 )
@@ -46,15 +43,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _failed(request: pytest.FixtureRequest) -> bool:
     return bool(request.node.stash.get(FAILED, False))
-
-
-def require_chromium() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(f"the browser tests must run in CI: {reason}")
-    pytest.skip(reason)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -88,20 +76,6 @@ def dashboard(dashboard_database: str, tmp_path: Path, request: pytest.FixtureRe
         stop(app.process)
         if _failed(request):
             print(f"--- streamlit log ({app.log_path}) ---\n{app.log()}")
-
-
-@contextlib.contextmanager
-def open_chromium() -> Iterator[Any]:
-    """Debian's Chromium under Playwright, closed on the way out (skipped if absent)."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 # ``chromium`` (one browser per test process, shared by every directory's browser

@@ -165,6 +165,32 @@ def launch_chromium(playwright: Any) -> Any:
 # -- driving Streamlit --------------------------------------------------------------------
 
 
+def require_chromium() -> None:
+    """Skip without Debian's Chromium, except under CI (``CI`` set), where it fails."""
+    import pytest
+
+    if Path(CHROMIUM).exists():
+        return
+    reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"the browser tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@contextmanager
+def open_chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, closed on the way out (skipped if absent)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @contextmanager
 def fresh_page(chromium: Any) -> Iterator[Any]:
     """A page in a browser context of its own (another person, another session), closed after."""
