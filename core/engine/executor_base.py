@@ -136,6 +136,12 @@ class ExecutorBase:
         return scope_of(workflow, self._outputs_of(workflow.id))
 
     def _definition(self, workflow: Workflow) -> WorkflowDefinition:
+        cached = self._definitions.get(workflow.id)
+        if cached is not None:
+            # Not ``workflow.definition``: the locked read leaves it unloaded once it
+            # is cached, and touching it would load and decode the whole stored
+            # definition again, a cost that grows with the workflow's length.
+            return cached
         return self._definition_of(workflow.id, workflow.definition)
 
     def _definition_of(self, workflow_id: str, stored: Any) -> WorkflowDefinition:

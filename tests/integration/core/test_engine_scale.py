@@ -215,3 +215,37 @@ def test_checkpoints_do_not_grow_with_the_steps_before_them(
     assert max(sizes) <= min(sizes) + 4  # the name's digits, nothing else grows
     # Each still holds the outputs of its time, read from the step runs.
     assert [len(c.step_outputs) for c in checkpoints] == list(range(1, 61))
+
+
+def test_a_checkpoint_step_reads_no_more_than_a_step_of_a_short_workflow(
+    db: Database, noop_registry: ToolRegistry, one_claim: None
+) -> None:
+    """A step that takes a checkpoint goes through the locked path, not the hot path:
+    its statements, and the bytes they read, must not grow with the workflow either.
+    (The stored definition, which grows with the number of steps, was loaded and
+    decoded again at every such step: 3.6 ms per step at 10 steps, 10 ms at 1,000.)"""
+    read: Counter[str] = Counter()
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        read["statements"] += 1
+        if sql.lstrip().upper().startswith("SELECT") and "workflows.definition" in sql:
+            read["definition reads"] += 1
+
+    totals = {}
+    for length in (10, 40):
+        workflow_id = start(db, [{**step, "create_checkpoint": True} for step in steps(length)])
+        for engine in db.engines:
+            event.listen(engine, "before_cursor_execute", statement)
+        try:
+            build_runner(db, registry=noop_registry, lease_seconds=30).run_until_idle(max_seconds=120)
+        finally:
+            for engine in db.engines:
+                event.remove(engine, "before_cursor_execute", statement)
+        assert ops.get_workflow(db, workflow_id).status == "completed"
+        totals[length] = read.copy()
+        read.clear()
+    # The definition is read at most once, when the workflow is first claimed (on
+    # PostgreSQL the claim's own statement returns it), however long the workflow is.
+    assert totals[10]["definition reads"] == totals[40]["definition reads"] <= 1, totals
+    # Every checkpoint step costs the same statements, at step 10 as at step 40.
+    assert (totals[40]["statements"] - totals[10]["statements"]) % 30 == 0, totals
