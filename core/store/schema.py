@@ -40,7 +40,6 @@ from sqlalchemy import (
     and_,
     select,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 from core.base.clock import utcnow  # re-exported: rows are stamped with it
@@ -86,7 +85,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+class _PostgresJSONB(TypeDecorator[Any]):
+    """JSONB on PostgreSQL, its dialect imported only when a PostgreSQL engine uses it.
+
+    ``sqlalchemy.dialects.postgresql`` imports all of its drivers' modules; a
+    command-line listing on SQLite would pay for that on every start
+    (``bench/cli.py``).
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return dialect.type_descriptor(JSONB())
+
+
+JSONType = JSON().with_variant(_PostgresJSONB(), "postgresql")
 # SQLite only auto-increments INTEGER PRIMARY KEY columns.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -122,6 +122,15 @@ def test_a_listing_answers_without_the_orm_alembic_or_pydantic(db_url: str, list
     assert loaded == []
 
 
+def test_a_listing_on_sqlite_imports_no_postgresql_dialect(sqlite_url: str) -> None:
+    """The JSON columns are JSONB on PostgreSQL, but SQLAlchemy's PostgreSQL package
+    (all its drivers' modules) is imported only when a PostgreSQL engine needs it."""
+    cli(sqlite_url, "demo")
+    modules = imported_modules("approvals", "list", "--json", db_url=sqlite_url)
+    assert "core.store.schema" in modules
+    assert sorted(m for m in modules if m.startswith("sqlalchemy.dialects.postgresql")) == []
+
+
 def test_a_listing_on_a_database_behind_the_newest_migration_migrates_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     db = Database(url)
