@@ -149,9 +149,12 @@ def test_rollback_with_reason_and_confirmation_restores_checkpoint(dashboard: Da
     expect(dialog).to_have_count(0)
     wait_for_app(page)
 
-    expect(page.get_by_text("Rolled back to").first).to_be_visible()
+    # Only what is shown: the hidden tabs (Events, Timeline) are in the page too, and
+    # an approval cancelled "rolled back to ..." may be drawn there first (the text
+    # match is case-insensitive), which made ``.first`` a hidden element.
+    expect(page.get_by_text("Rolled back to").filter(visible=True).first).to_be_visible()
     # The result names the approval it cancelled.
-    expect(page.get_by_text(approval.id).first).to_be_visible()
+    expect(page.get_by_text(approval.id).filter(visible=True).first).to_be_visible()
     restored = _workflow_status(dashboard, workflow.id)
     assert restored.status == "paused"
     db = dashboard.database()
