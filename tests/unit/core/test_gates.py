@@ -24,7 +24,7 @@ NAMES = {
         ("args.amount > 1000 or input.country not in ['DE', 'FR']", True),
         ("args.amount > 5000 and input.country in ['DE', 'FR']", False),
         ("steps.check.risk >= 0.5", False),
-        ("tool == 'pay' and args.to.endswith('@example.com')", True),
+        ("tool == 'pay' and args.to[-12:] == '@example.com'", True),
         ("len(args) > 5", False),
     ],
 )
