@@ -396,7 +396,9 @@ def answer_for(
     """The decision and data of an approving answer with these edits.
 
     The approved amount is given only when it differs from the amount asked
-    now (the engine approves that amount by default); ``tool`` only when it
+    now (the engine approves that amount by default), and always for a request
+    that is not a budget (a crafted answer: the engine refuses it, rather than
+    the amount being dropped and the call run as shown); ``tool`` only when it
     is not the call's own (a crafted answer: the engine refuses it).
     """
     data: dict[str, Any] = {}
@@ -404,7 +406,7 @@ def answer_for(
         data["tool"] = tool
     if changes:
         data["arguments"] = dict(changes)
-    if approved_amount is not None and _budget(view) and not _same_number(approved_amount, view.amount):
+    if approved_amount is not None and not (_budget(view) and _same_number(approved_amount, view.amount)):
         data[AMOUNT] = approved_amount
     return ("modify" if data else "approve"), data
 
@@ -446,7 +448,8 @@ def record_shown_answer(
 
 def problems_by_field(problems: list[str], view: RequestView | None = None) -> dict[str, list[str]]:
     """The engine's refusals by what they name: an argument, the approved amount, or
-    ``GENERAL``. A budget's amount argument is the approved amount's input."""
+    ``GENERAL``. A budget's amount argument is the approved amount's input; a request
+    that is not a budget has no amount input, so a refused amount is ``GENERAL``."""
     found: dict[str, list[str]] = {}
     for problem in problems:
         head, _, rest = problem.partition(": ")
@@ -456,7 +459,7 @@ def problems_by_field(problems: list[str], view: RequestView | None = None) -> d
             if view is not None and _budget(view) and key == view.amount_argument:
                 key = AMOUNT
             problem = rest or problem
-        elif head == AMOUNT:
+        elif head == AMOUNT and (view is None or _budget(view)):
             key, problem = AMOUNT, _amount_problem(rest) if rest else problem
         found.setdefault(key, []).append(problem)
     return found

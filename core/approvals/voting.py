@@ -55,6 +55,9 @@ __all__ = [
 
 
 DECISIONS = ("approve", "reject", "modify")
+# What a budget's answer lowers. Only a budget reads it: on any other request it is refused,
+# except as a form's own field on a request that guards no call (``_validated_decision``).
+AMOUNT = "approved_amount"
 
 
 def record_response(
@@ -195,6 +198,8 @@ def _validated_decision(
     cap = _budget_cap(approval) if budget else None
     edit = {k: data[k] for k in _EDIT_KEYS if k in data} if call is not None else {}
     answer = {k: v for k, v in data.items() if k not in edit}
+    if not budget and AMOUNT in answer and (call is not None or not _asks_for(approval, AMOUNT)):
+        raise InvalidResponse([_amount_not_taken(approval, call)])
     amount_argument = config.amount_argument if budget else None
     problems = edit_problems(call, edit, amount_argument=amount_argument, cap=cap) if call is not None else []
     edited_amount = (
@@ -240,6 +245,27 @@ def _validated_decision(
         if decision == "modify" and not set(answer) - {"approved_amount"}:
             return "approve"  # "with changes" that change nothing: the call as shown is approved
     return decision
+
+
+def _asks_for(approval: ApprovalRequest, name: str) -> bool:
+    """Whether the request's answer schema names the field ``name`` (a form's own field)."""
+    properties = (approval.response_schema or {}).get("properties")
+    return isinstance(properties, dict) and name in properties
+
+
+def _amount_not_taken(approval: ApprovalRequest, call: dict[str, Any] | None) -> str:
+    """Why an approved amount is refused on a request that is not a budget: nothing would
+    read it, so the answer would be recorded as "up to N" while the call ran as shown."""
+    kind = f"this {approval.approval_type} request"
+    if call is None:
+        return (
+            f"{AMOUNT}: only a budget request takes an approved amount, and {kind}'s answer has no such field"
+        )
+    return (
+        f"{AMOUNT}: only a budget request takes an approved amount; approving {kind} runs "
+        f"{call['tool']} with the arguments shown, so an amount here would change nothing: "
+        'change the call\'s arguments instead ({"arguments": {...}}), or reject it'
+    )
 
 
 def answer_call(approval: ApprovalRequest, data: dict[str, Any] | None) -> dict[str, Any] | None:
