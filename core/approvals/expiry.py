@@ -6,7 +6,10 @@ threshold of 1, a fresh timeout and its own reminders); when the last
 level's timeout passes, ``on_expiry`` decides: ``reject`` (the default: the
 request fails closed as ``expired``) or ``approve``, which releases exactly
 the call the approvers were asked about through ``core.definitions.calls.released_call``
-and records it in the ``approval.expired`` and ``approval.decided`` events.
+and records it in the ``approval.expired`` and ``approval.decided`` events. What an
+earlier budget level allowed stands: the lowest amount approved so far is the decision's
+``approved_amount`` and what runs, and the outcome is ``modified`` when an earlier level
+lowered the amount or changed the call.
 A veto window's end releases its call (core.approvals.veto).
 
 Forcing the expiry early (``approvals expire``) never releases a call: it is
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 DEFAULT_LEVEL_SECONDS = 86400
 # Who decides a request its deadline decided.
 TIMEOUT_ACTOR = "system:timeout"
+# A budget's approved amount in a decision's data.
+AMOUNT = "approved_amount"
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,9 @@ def escalated_kind(number: int) -> str:
 def apply_expiry(
     session: Session, approval: ApprovalRequest, actor: str, steps: EngineSteps, *, forced: bool = False
 ) -> str:
-    """Apply the request's deadline rule; returns what happened
-    (``escalated``, ``approved`` or ``expired``). The caller holds the locks."""
+    """Apply the request's deadline rule; returns what happened (``escalated``,
+    ``approved``, ``modified``: approved on expiry after an earlier level changed the
+    call or lowered the amount, or ``expired``). The caller holds the locks."""
     if approval.status != APPROVAL_OPEN:
         raise ApprovalClosed(f"Approval request {approval.id} is already {approval.status}.")
     config = ApprovalConfig.model_validate(approval.config)
@@ -96,6 +102,7 @@ def apply_expiry(
         raise InvalidTransition(_forced_release_refusal(approval, steps.current_call(approval) is not None))
     call = steps.current_call(approval)
     released = released_call(call, None) if call is not None and action == "approve" else None
+    outcome, decision = _approved_on_expiry(approval, released) if action == "approve" else ("expired", {})
     store.append_event(
         session,
         "approval.expired",
@@ -111,20 +118,38 @@ def apply_expiry(
             "released_call": {k: released[k] for k in ("tool", "arguments", "digest")}
             if released is not None
             else None,
+            **({AMOUNT: decision[AMOUNT]} if AMOUNT in decision else {}),
         },
     )
     if action == "approve":
-        steps.decide(
-            session,
-            approval,
-            "approved",
-            TIMEOUT_ACTOR,
-            {"reason": "approved on expiry", "on_expiry": "approve"},
-            released=released,
-        )
-        return "approved"
+        steps.decide(session, approval, outcome, TIMEOUT_ACTOR, decision, released=released)
+        return outcome
     steps.decide(session, approval, "expired", TIMEOUT_ACTOR, {"reason": "expired", "on_expiry": "reject"})
     return "expired"
+
+
+def _approved_on_expiry(
+    approval: ApprovalRequest, released: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """The outcome and decision data of ``on_expiry: approve``: what the approvers were
+    asked about now, as the earlier levels left it. A budget keeps the lowest amount
+    approved so far (an earlier level's cut; else the amount requested), so the record,
+    a later step reading ``approval.data.approved_amount`` and what runs agree; the
+    outcome is ``modified`` when that amount or the released call differs from the
+    request, as it is when a person approves after such a level."""
+    earlier = approval.decision_data or {}
+    data: dict[str, Any] = {"reason": "approved on expiry", "on_expiry": "approve"}
+    modified = bool(earlier.get("modified"))
+    if approval.approval_type == "budget":
+        requested = approval.context_data.get("amount")
+        amount = earlier.get(AMOUNT) if earlier.get(AMOUNT) is not None else requested
+        if amount is not None:
+            data[AMOUNT] = float(amount)
+            modified = modified or (requested is not None and float(amount) < float(requested))
+    proposed = approval.proposed_call
+    if released is not None and proposed is not None and released["digest"] != proposed["digest"]:
+        modified = True
+    return ("modified" if modified else "approved"), data
 
 
 def _forced_release_refusal(approval: ApprovalRequest, guards_call: bool) -> str:

@@ -101,8 +101,12 @@ def chain(approval: ApprovalRequest, config: ApprovalConfig, responses: Sequence
         elif not votes:  # waiting, or settled without anyone's answer (a rule, a deadline)
             if index < approval.level:
                 parts.append(f"{name} passed")
+            elif approval.status == "pending":
+                parts.append(f"{name} waiting")
+            elif (approval.decision_data or {}).get("on_expiry") == "approve":
+                parts.append(f"{name} not answered (approved on expiry)")
             else:
-                parts.append(f"{name} {'waiting' if approval.status == 'pending' else approval.status}")
+                parts.append(f"{name} {approval.status}")
         else:
             people = (
                 _people(approval, votes, asked)
@@ -167,6 +171,10 @@ def outcome(approval: ApprovalRequest, responses: Sequence[ApprovalResponse]) ->
     by = f" by {decider}" if decider else ""
     if approval.status == "modified":
         changers = list(dict.fromkeys(v.approver for v in responses if v.decision == "modify"))
+        if decided is None and (approval.decision_data or {}).get("on_expiry") == "approve":
+            # The deadline approved what an earlier level changed (core.approvals.expiry).
+            said = f"changed by {', '.join(changers)}; " if changers else ""
+            return Outcome("approved with changes", f"{when}: {said}approved on expiry")
         if decided is None or (decided.decision == "modify" and changers == [decider]):
             return Outcome("approved with changes", f"{by}{when}")
         if changers:
