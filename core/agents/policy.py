@@ -11,6 +11,14 @@
   against the tool's input schema when it is given (another tool, unknown
   arguments refused), and the call that runs is the one the decision
   released, its digest checked before it runs.
+- The step's ``agent.approval`` is the request's config, key by key as a workflow's
+  ``approval_config`` (``core.definitions.agents.request_settings`` says which request
+  takes which key; the agent's settings were refused at load for any key that would not
+  take effect). With ``type: budget`` a held tool's call is a budget request: its
+  ``amount_argument`` routes it to the ``levels``, and the call released is the one
+  with the amount the approvers allowed. A call that cannot be asked about as
+  configured (no such amount argument, not a number) is refused before anyone is
+  asked: nothing runs and the step fails (``CallNotReleased``).
 """
 
 from __future__ import annotations
@@ -29,28 +37,18 @@ from smolagents.models import ChatMessage
 from smolagents.utils import AgentToolCallError
 
 from core.agents.tools import GuardedTool, RunContext, needs_person, requested_approver, tool_inputs
+from core.approvals.deciding import amount_of
+from core.base.errors import CallNotReleased, DefinitionError
 from core.base.states import APPROVING_OUTCOMES
+from core.definitions.agents import BUILTIN_TOOLS, approval_settings, request_settings
 from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import make_call, smolagents_input_schema
 from core.definitions.workflow import parse_approval_config
+from core.engine.tools import render_args
 
 if TYPE_CHECKING:
     from core.definitions.agents import AgentSpec
     from core.engine.executor import TaskRequest
-
-# Approval settings a held call takes from the step's agent.approval.
-_ROUTING_KEYS = (
-    "requested_from",
-    "required_approvers",
-    "approval_threshold",
-    "reject_decides",
-    "allow_self_approval",
-    "timeout",
-    "on_timeout",
-    "escalate_to",
-    "channels",
-    "channel_configs",
-)
 
 
 @functools.cache
@@ -124,17 +122,21 @@ def held_call(
 def approval_request(
     request: TaskRequest, spec: AgentSpec, pending: dict[str, Any], tool: GuardedTool | None
 ) -> tuple[ApprovalConfig, str, dict[str, Any]]:
-    """The approval config, title and proposed action for a paused call."""
-    name = pending.get("tool", "")
+    """The approval config, title and proposed action for a paused call.
+
+    Every key of the step's ``agent.approval`` that the request takes is in its config,
+    as a workflow's approval step has it (``request_settings``): nothing given is left
+    out. Raises ``CallNotReleased`` (nothing runs, the step fails) for a held call that
+    cannot be asked about as configured.
+    """
+    name = str(pending.get("tool", ""))
     args = dict(pending.get("arguments") or {})
-    routing = {k: v for k, v in spec.approval.items() if k in _ROUTING_KEYS}
+    given = approval_settings(spec.approval)
     step_config = request.step.approval_config
-    if "requested_from" not in routing and step_config is not None:
-        routing["requested_from"] = step_config.approvers
     action: dict[str, Any] = {"step": request.step.name, "type": "agent_call", "tool": name, "args": args}
     if pending.get("kind") == "request":
         raw = {
-            **routing,
+            **_asked(request_settings(given, "question"), step_config),
             "title": args.get("title") or "Approval requested by an agent",
             "description": args.get("description") or "",
             "type": args.get("approval_type") or "binary",
@@ -144,19 +146,68 @@ def approval_request(
             raw["requested_from"] = requested_approver(args)
         config = parse_approval_config(raw)
         return config, str(raw["title"]), action
-    title = spec.approval.get("title") or f"Allow the agent to call {name}?"
+    # A held tool's call takes a budget (rollback, built in, has no amount).
+    budget = given.get("type") == "budget" and name in spec.held_tools and name not in BUILTIN_TOOLS
+    settings = request_settings(given, "held_tool" if budget else "builtin")
+    title = str(settings.get("title") or f"Allow the agent to call {name}?")
     raw = {
-        **routing,
+        **_asked(settings, step_config),
         "title": title,
-        "type": "binary",
+        "type": "budget" if budget else "binary",
         "allow_modify": True,
-        "description": spec.approval.get("description")
+        "description": settings.get("description")
         or f"The agent of step {request.step.name!r} wants to call {name} with "
         f"{json.dumps(args, default=str)}. Approve, reject, or approve with changed "
         "arguments.",
-        "context_data": {"tool": name, "arguments": args},
+        "context_data": {**(settings.get("context_data") or {}), "tool": name, "arguments": args},
     }
-    return parse_approval_config(raw), title, action
+    if settings.get("show"):
+        # What the definition asks approvers to see, rendered now (approval_config.show).
+        action["show"] = [
+            {"path": path, "value": _value_at(request.scope, path)} for path in settings["show"]
+        ]
+    config = parse_approval_config(raw)
+    if budget:
+        _check_amount(config, held_call(request, pending, tool))
+    return config, title, action
+
+
+def _asked(settings: dict[str, Any], step_config: ApprovalConfig | None) -> dict[str, Any]:
+    """``settings``, asking the step's own approvers when they give no ``requested_from``."""
+    if "requested_from" not in settings and step_config is not None:
+        return {**settings, "requested_from": step_config.approvers}
+    return settings
+
+
+def _value_at(scope: dict[str, Any], path: str) -> Any:
+    try:
+        return render_args("${" + path + "}", scope)
+    except KeyError:
+        return None
+
+
+def _check_amount(config: ApprovalConfig, call: dict[str, Any] | None) -> None:
+    """A budget's held call must carry its amount: the tool takes ``amount_argument`` and
+    the call gives it as a number (as a workflow's budget of a call reads it,
+    ``core.approvals.deciding.amount_of``); else nobody is asked and nothing runs."""
+    if call is None:
+        return
+    argument = config.amount_argument
+    properties = (call.get("input_schema") or {}).get("properties")
+    if isinstance(properties, dict) and argument not in properties:
+        raise CallNotReleased(
+            f"The call to {call['tool']!r} is refused: agent.approval.amount_argument names "
+            f"{argument!r}, which {call['tool']} does not take, so a budget cannot be asked "
+            "about it; nothing ran."
+        )
+    try:
+        amount_of(config, {}, call)
+    except DefinitionError as exc:
+        problems = "; ".join(exc.problems)
+        raise CallNotReleased(
+            f"The call to {call['tool']!r} is refused: its amount (agent.approval.amount_argument "
+            f"{argument!r}) cannot be asked about: {problems}; nothing ran."
+        ) from None
 
 
 def decision_observation(

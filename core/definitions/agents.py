@@ -205,7 +205,8 @@ class AgentSpec(BaseModel):
     authorized_imports: list[str] = Field(default_factory=lambda: list(DEFAULT_AUTHORIZED_IMPORTS))
     # Code agents only: "local" (not a security boundary), "docker" or "e2b".
     executor: Literal["local", "docker", "e2b"] = "local"
-    # Approval settings for held calls (approvers, timeout, channels ...).
+    # Who is asked about held calls, and how (every key takes effect or is refused:
+    # held_approval_problems; which request takes which key: request_settings).
     approval: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("model", mode="before")
@@ -280,16 +281,201 @@ class AgentSpec(BaseModel):
 
     @field_validator("approval")
     @classmethod
-    def _approval_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _approval_is_valid(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         from core.definitions.approval import ApprovalConfig
 
         try:
             ApprovalConfig.model_validate(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{where}: {first['msg']}") from None
+            raise ValueError(config_problem(exc)) from None
+        # held_tools is validated before approval (field order); absent when it was refused.
+        if problems := held_approval_problems(value, info.data.get("held_tools")):
+            raise ValueError(problems[0])
         return value
+
+
+# What each key of an agent's ``approval`` does (docs/agents.md, "Held calls' approval
+# settings"). A key takes effect exactly as in a workflow's approval_config, on the requests
+# named below, or the agent's settings are refused (held_approval_problems): none is
+# accepted and then left out.
+#
+# Every request the agent opens (a held tool's call, rollback, its own request_approval
+# questions): who is asked, and what the deadline does.
+APPROVAL_KEYS_EVERY_REQUEST = (
+    "requested_from",
+    "required_approvers",
+    "approval_threshold",
+    "reject_decides",
+    "allow_self_approval",
+    "timeout",
+    "on_timeout",
+    "escalate_to",
+    "on_expiry",
+    "remind",
+    "backup",
+    "channels",
+    "channel_configs",
+)
+# Held calls (a held tool's, rollback's) also take these; a question's title, description,
+# type and context are the agent's own.
+APPROVAL_KEYS_HELD_CALLS = (
+    "title",
+    "description",
+    "allow_modify",
+    "mode",
+    "window",
+    "context_data",
+    "show",
+)
+# The calls of the tools in ``held_tools`` only: a budget, its levels and the argument it
+# sets. rollback has no amount: it is asked as a yes/no question of ``requested_from``.
+APPROVAL_KEYS_BUDGET = ("type", "levels", "amount_argument")
+# Kinds of request an agent opens, for request_settings.
+HeldRequest = Literal["held_tool", "builtin", "question"]
+# What rollback's request and the agent's questions take, said in a refusal.
+_TAKES = {
+    "builtin": "no type, levels or amount_argument: it is a yes/no question of requested_from",
+    "question": "who is asked and the deadline; the agent gives the rest",
+}
+# The held call's own facts in its request's context_data: a definition does not set them.
+_CALL_CONTEXT_KEYS = ("tool", "arguments")
+
+
+def approval_settings(approval: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys an agent's ``approval`` gives, as the approval config reads them: the
+    seed's spellings (``approval_type``, ``required_approver``, ``form_fields`` inside
+    ``context_data``) under the config's own names, durations in seconds."""
+    from core.definitions.approval import ApprovalConfig
+
+    config = ApprovalConfig.model_validate(dict(approval))
+    given: dict[str, Any] = config.model_dump(mode="json", by_alias=True, include=config.model_fields_set)
+    return given
+
+
+def request_settings(given: Mapping[str, Any], kind: HeldRequest) -> dict[str, Any]:
+    """The settings of ``given`` (``approval_settings``) that a request of ``kind`` takes."""
+    keys = list(APPROVAL_KEYS_EVERY_REQUEST)
+    if kind in ("held_tool", "builtin"):
+        keys += APPROVAL_KEYS_HELD_CALLS
+    if kind == "held_tool":
+        keys += APPROVAL_KEYS_BUDGET
+    settings = {key: given[key] for key in keys if key in given}
+    if kind == "question" and "remind" in settings and settings.get("timeout") is None:
+        # A veto window (mode, window) is a held call's; a question under it has no
+        # deadline, so nothing to remind before.
+        del settings["remind"]
+    return settings
+
+
+def held_approval_problems(approval: Mapping[str, Any], held_tools: list[str] | None) -> list[str]:
+    """Why an agent's ``approval`` cannot be honoured as written, each ``"<key>: <why>"``
+    (``approval`` is a valid approval config; ``held_tools`` None when it was refused).
+
+    A key that would be accepted and then not take effect is refused: a form (a held
+    call's answer is the call), ``allow_modify: false`` (an approver may always change a
+    held call's arguments), a budget that does not say which argument is its amount or
+    has no held tool of its own to apply to, and a config whose requests could not be
+    opened (rollback's and the agent's questions take only some keys: request_settings).
+    """
+    from core.definitions.approval import ApprovalConfig
+    from core.definitions.calls import INJECTED_PARAMETERS
+    from core.definitions.timers import veto_refusals
+
+    if refused := veto_refusals(dict(approval)):
+        return refused
+    given = approval_settings(approval)
+    kind = given.get("type", "binary")
+    answer = "a held call's approver approves it, rejects it or changes its arguments"
+    if kind == "form":
+        return [
+            f"type: form is not for held calls: {answer}, and a form's answer would reach "
+            "neither the tool nor the agent; use binary, or budget to let the approver "
+            "lower an amount"
+        ]
+    for key in ("form_fields", "schema", "ui_schema"):
+        if key in given:
+            return [
+                f"{key}: {answer} (within the tool's inputs); a form's fields would reach "
+                "neither the tool nor the agent"
+            ]
+    if given.get("allow_modify") is False:
+        return [
+            "allow_modify: false cannot be honoured for a held call: its approver may always "
+            "change the call's arguments (within the tool's inputs); leave it out, and reject "
+            "a call that should not run"
+        ]
+    context = given.get("context_data") or {}
+    for key in _CALL_CONTEXT_KEYS:
+        if key in context:
+            return [
+                f"context_data.{key}: is the held call's own (the tool and arguments the approver is shown)"
+            ]
+    amount_argument = given.get("amount_argument")
+    if kind != "budget":
+        if amount_argument is not None:
+            return [
+                f"amount_argument: only a budget (type: budget) sets an argument to the approved "
+                f"amount, and this approval is {kind}"
+            ]
+    else:
+        if amount_argument is None:
+            return [
+                "amount_argument: required with type: budget: name the argument of the held "
+                "tools that is the amount (it routes the call to its levels, and the tool "
+                "receives the amount the approver allows)"
+            ]
+        if amount_argument in INJECTED_PARAMETERS:
+            return [
+                f"amount_argument: {amount_argument!r} is Countersign's own parameter, not an "
+                "argument of the call"
+            ]
+        if "amount" in context:
+            return [
+                "context_data.amount: with type: budget the amount is the held call's "
+                f"{amount_argument!r} argument"
+            ]
+        if held_tools is not None:
+            if not held_tools:
+                return [
+                    "type: budget applies to the calls of held_tools, and this agent holds "
+                    "none (rollback has no amount)"
+                ]
+            for name in held_tools:
+                if name in BUILTIN_TOOLS:
+                    return [
+                        f"amount_argument: held tool {name!r} is built in and has no "
+                        f"{amount_argument!r} argument; with type: budget every held tool "
+                        "needs it"
+                    ]
+    # Each kind of request the agent may open must open: rollback and the agent's
+    # questions take only some of the keys (no budget levels: see request_settings).
+    sample = {"title": "t", "description": ""}
+    kinds: list[tuple[str, HeldRequest, str]] = [("rollback's request", "builtin", "binary")]
+    kinds += [("the agent's own questions", "question", t) for t in ("binary", "form", "budget")]
+    for label, request_kind, request_type in kinds:
+        raw = {**request_settings(given, request_kind), **sample}
+        raw.setdefault("type", request_type)
+        try:
+            ApprovalConfig.model_validate(raw)
+        except ValidationError as exc:
+            return [
+                f"{config_problem(exc)} (for {label}, which takes only some of these "
+                f"keys: {_TAKES[request_kind]})"
+            ]
+    return []
+
+
+def config_problem(exc: ValidationError) -> str:
+    """An approval config's first problem as ``"<key>: <why>"`` (``levels.0.approvers: ...``;
+    the config's own ``"field|message"`` refusals under their field)."""
+    first = exc.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    field, split, why = message.partition("|")
+    if not split:
+        field, why = "", message
+    loc = [str(p) for p in first["loc"] if not str(p).startswith("function-")]
+    where = ".".join(x for x in (*loc, field) if x)
+    return f"{where}: {why}" if where else why
 
 
 def held_label(entry: str | dict[str, Any]) -> str:
@@ -375,7 +561,12 @@ def check_agent_settings(agent: Any, plan: list[dict[str, Any]] | None) -> str |
     Used by the definition validator so a bad agent config is refused with
     its path (``steps[2].agent.max_steps: ...``).
     """
+    from core.definitions.timers import veto_refusals
+
     if isinstance(agent, dict):
+        approval = agent.get("approval")
+        if isinstance(approval, dict) and veto_refusals(approval):
+            return None  # listed with its path by the definition's own check (workflow.py)
         try:
             AgentSpec.model_validate(agent)
         except ValidationError as exc:
