@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from core.base.errors import Invalid
-from core.base.storable import json_too_deep
+from core.base.storable import json_integer_too_long, json_too_deep
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -30,16 +30,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 READS_ONLY = "_countersign_reads_only"
 DEFAULT_ACTOR = os.environ.get("COUNTERSIGN_USER") or f"cli:{os.environ.get('USER', 'unknown')}"
 AsJson = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
+
+
+def checked_actor(value: str | None) -> str | None:
+    """``--as`` (and COUNTERSIGN_USER, its default) through the one check an address
+    goes through (core.identity.addresses.actor_problem): a plain address, or a name
+    without an ``@`` holding no control, invisible or direction character; else one
+    ``error: --as: ...`` line naming what is wrong (exit 2)."""
+    if value is None:
+        return None
+    from core.identity.addresses import InvalidAddress, actor_problem
+
+    problem = actor_problem(value)
+    if problem is not None:
+        raise InvalidAddress(f"--as: {problem}.")
+    return value
+
+
+_AS_HELP = "Who is acting (recorded in the audit trail)."
 # ``--as``: required where a command has no default for it.
-Actor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
-OptionalActor = Annotated[
-    str | None, typer.Option("--as", help="Who is acting (recorded in the audit trail).")
-]
+Actor = Annotated[str, typer.Option("--as", help=_AS_HELP, callback=checked_actor)]
+OptionalActor = Annotated[str | None, typer.Option("--as", help=_AS_HELP, callback=checked_actor)]
 
 
 def acting(actor: str | None) -> str:
     """Who a command acts as: ``--as``, else COUNTERSIGN_USER, else ``cli:$USER``."""
-    return actor or DEFAULT_ACTOR
+    return actor or str(checked_actor(DEFAULT_ACTOR))
 
 
 def open_database(*, reading: bool = False) -> Database:
@@ -71,6 +87,9 @@ def parse_json(value: str | None, what: str) -> dict[str, Any]:
     # brackets would end in a RecursionError traceback instead of one line.
     if deep := json_too_deep(value, what):
         raise Invalid(f"{deep}.")
+    # json.loads would refuse it with Python's words and no place (exit 1, as for a crash).
+    if long := json_integer_too_long(value, what):
+        raise Invalid(f"{long}.")
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:

@@ -10,20 +10,23 @@ which the same-origin check of gateway.browser reads).
 Every request body is bounded (``BodyLimits``): ``COUNTERSIGN_MAX_BODY``
 bytes (1 MB by default, else 413, whatever its Content-Type), and a JSON body
 at most ``MAX_NESTING`` (64) levels deep (else 422), measured on its bytes
-before anything parses it; a body declared JSON must be UTF-8 (else 400).
+before anything parses it, holding no integer longer than Python reads from text
+(4300 digits, else 422 naming its place); a body declared JSON must be UTF-8
+(else 400).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 import structlog
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.base.storable import MAX_NESTING, json_too_deep
+from core.base.storable import MAX_NESTING, json_integer_too_long, json_too_deep
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +117,19 @@ def too_deep(problem: str) -> Response:
     )
 
 
+def integer_too_long(problem: str) -> Response:
+    # FastAPI would answer a bare 400 "There was an error parsing the body" (json.loads
+    # refuses the number with a ValueError naming no place); 422, as NaN or depth are.
+    place = problem.partition(": ")[0]
+    return _refusal(
+        422,
+        "BodyIntegerTooLong",
+        f"The JSON body holds an integer longer than {sys.get_int_max_str_digits()} digits, "
+        f"the limit, at {place}.",
+        [problem],
+    )
+
+
 class BodyLimits:
     """ASGI middleware bounding every request body before anything reads it.
 
@@ -125,8 +141,10 @@ class BodyLimits:
     route may read as JSON) is read whole and refused with 422 when it nests
     deeper than ``MAX_NESTING`` levels, measured on its bytes
     (core.base.storable.json_too_deep) before FastAPI, pydantic, jsonschema or
-    ``json.loads`` parse it, and one declared JSON with 400 when it is not
-    UTF-8 (RFC 8259; FastAPI would answer a bare 400 without the reason).
+    ``json.loads`` parse it, with 422 naming the place of an integer longer than
+    Python reads from text (core.base.storable.json_integer_too_long), and one
+    declared JSON with 400 when it is not UTF-8 (RFC 8259; FastAPI would answer
+    a bare 400 without the reason).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -178,6 +196,9 @@ class BodyLimits:
         body = b"".join(chunks)
         if problem := json_too_deep(body):
             await too_deep(problem)(scope, receive, send)
+            return
+        if problem := json_integer_too_long(body):
+            await integer_too_long(problem)(scope, receive, send)
             return
         if declared:
             try:

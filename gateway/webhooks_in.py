@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from core.approvals.once import once_key, respond_once
 from core.base.errors import InvalidInput, InvalidResponse, NotAuthorized
 from core.base.secrets import secret
-from core.base.storable import json_too_deep, load_json
+from core.base.storable import json_integer_too_long, json_too_deep, load_json
 from core.identity.api_tokens import authenticate_token, credential_of
 from core.identity.permissions import Credential, acting_with
 from gateway.auth import database
@@ -87,6 +87,8 @@ async def inbound(request: Request) -> ApprovalOut:
         raise InvalidResponse([f"(body): larger than {MAX_BODY} bytes"])
     if deep := json_too_deep(raw):  # before json.loads, which recurses
         raise InvalidInput([deep])
+    if long := json_integer_too_long(raw):  # json.loads names no place
+        raise InvalidInput([long])
     headers = {k.lower(): v for k, v in request.headers.items()}
     signed = any(h in headers for h in SIGNATURE_HEADERS)
     credential = None
