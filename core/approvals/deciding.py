@@ -205,12 +205,16 @@ def answerable(session: Session, approval: ApprovalRequest, config: ApprovalConf
     return bool(potential_voters(session, approval) - {approval.requested_by})
 
 
-def potential_voters(session: Session, approval: ApprovalRequest) -> set[str]:
+def potential_voters(
+    session: Session, approval: ApprovalRequest, principals: list[str] | None = None
+) -> set[str]:
     """Everyone who could still vote: the listed emails and the members of the listed
     groups who may answer a request of its tenant now (``permissions.may_answer``: not
     disabled, a role that answers, the request's tenant; an address without an account
-    named by email may answer too). Reassignment and delegation name people by the same rule."""
-    listed = set(approval.approvers)
+    named by email may answer too). Reassignment and delegation name people by the same rule.
+    ``principals``: those of a list other than the request's approvers (what delegation
+    would leave, core.approvals.delegation)."""
+    listed = set(approval.approvers if principals is None else principals)
     users = session.scalars(select(User)).all()
     voters = {a for a in listed if "@" in a and may_answer(principal_named(session, a), approval.tenant)}
     for user in users:

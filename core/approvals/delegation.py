@@ -12,6 +12,13 @@ removed, disabled, a role that no longer answers, another tenant) is skipped
 and the person is asked. Setting one's
 own needs ``approvals:reassign``; someone else's ``users:manage``.
 
+**Four eyes stay four eyes.** A delegate never holds two votes: when delegation
+would leave fewer different people who could answer than a level's threshold
+(``[a, b]``, two needed, ``a`` delegating to ``b``; or a delegate who requested
+it), the seat is filled by the request's backup, else the first level of its
+``escalate_to`` chain, else the admins, and last by the person away after all
+(``keep_quorum``; audited as ``approval.quorum_kept``).
+
 **Backup approvers.** ``approval_config.backup: {to: deputy@x.com, after: 50%}``:
 when nobody has answered a request once that share of its timeout has passed,
 the backup is added to its approvers and notified (``approval.backup_asked``).
@@ -27,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
+from core.approvals.deciding import potential_voters
 from core.base.errors import InvalidDelegation
 from core.base.states import APPROVAL_OPEN
+from core.identity.groups import ADMINS_GROUP
 from core.identity.permissions import ROLE_ACTIONS, Action, check, may_answer
 from core.records import rows as store
 from core.store.tables import ApprovalBackup, ApprovalRequest, ApprovalResponse, OutOfOffice, User, utcnow
@@ -143,24 +152,33 @@ def out_of_office_of(db: Database, person: str) -> dict[str, Any] | None:
 # -- the engine's side -------------------------------------------------------------------------
 
 
+def _stand_in(
+    session: Session, approval: ApprovalRequest, principal: str, now: datetime
+) -> tuple[str, datetime | None]:
+    """Who answers for ``principal`` now (themselves, or the delegate at the end of the
+    chain of people away), and until when the last one away is."""
+    current, seen, until = principal, {principal}, None
+    for _ in range(MAX_HOPS):
+        row = session.get(OutOfOffice, current) if "@" in current else None
+        if row is None or row.until <= now or row.delegate in seen:
+            break
+        stand_in = session.get(User, row.delegate)
+        if stand_in is None or not may_answer(stand_in, approval.tenant):
+            # Never hand a request to someone who cannot answer it now (removed,
+            # disabled, a role that no longer answers, another tenant): the person
+            # (or the last delegate who may) is asked instead.
+            break
+        current, until = row.delegate, row.until
+        seen.add(current)
+    return current, until
+
+
 def delegate_approvers(session: Session, approval: ApprovalRequest, approvers: list[str]) -> list[str]:
     """``approvers`` with each person away replaced by their delegate (audited)."""
     now = utcnow()
     result: list[str] = []
     for principal in approvers:
-        current, seen, until = principal, {principal}, None
-        for _ in range(MAX_HOPS):
-            row = session.get(OutOfOffice, current) if "@" in current else None
-            if row is None or row.until <= now or row.delegate in seen:
-                break
-            stand_in = session.get(User, row.delegate)
-            if stand_in is None or not may_answer(stand_in, approval.tenant):
-                # Never hand a request to someone who cannot answer it now (removed,
-                # disabled, a role that no longer answers, another tenant): the person
-                # (or the last delegate who may) is asked instead.
-                break
-            current, until = row.delegate, row.until
-            seen.add(current)
+        current, until = _stand_in(session, approval, principal, now)
         if current != principal:
             store.append_event(
                 session,
@@ -178,6 +196,88 @@ def delegate_approvers(session: Session, approval: ApprovalRequest, approvers: l
             )
         result.append(current)
     return list(dict.fromkeys(result))
+
+
+def keep_quorum(
+    session: Session, approval: ApprovalRequest, config: ApprovalConfig, asked: list[str]
+) -> None:
+    """Four eyes stay four eyes: when delegation (``delegate_approvers``, which made
+    ``approval.approvers`` of ``asked``) leaves fewer different people who could answer
+    than the level's threshold (someone away delegates to a person asked already, or to
+    the requester, who may not approve), the seats lost are filled, never merged: the
+    delegate does not get two votes. Asked in turn, until enough people could answer:
+    the request's backup, the first level of its escalation chain, the admins, and
+    last the person away themselves (nobody else could take their seat). Audited as
+    ``approval.quorum_kept`` (who was away, who was asked instead, why); the caller
+    assigns and notifies the approvers. A shortfall delegation did not cause (a level
+    that names too few people who may answer) is left as it was."""
+
+    def voters(principals: list[str]) -> set[str]:
+        found = potential_voters(session, approval, principals)
+        if not config.allow_self_approval:
+            found.discard(approval.requested_by)
+        return found
+
+    asked = list(dict.fromkeys(asked))
+    if set(asked) == set(approval.approvers):
+        return  # nobody asked is away: nothing was merged (and no users are read)
+    now_voters = voters(approval.approvers)
+    lost = len(voters(asked)) - len(now_voters)
+    if len(now_voters) >= approval.threshold or lost <= 0:
+        return
+    now = utcnow()
+    away = [p for p in asked if p not in approval.approvers]
+    candidates = [_email(config.backup.to) if config.backup is not None else ""]
+    candidates += [_email(p) if "@" in p else p.strip().lower() for p in (config.escalate_to or [[]])[0]]
+    candidates += [ADMINS_GROUP, *away]
+    added: list[str] = []
+    for candidate in dict.fromkeys(c for c in candidates if c):
+        if len(now_voters) >= approval.threshold:
+            break
+        if candidate in approval.approvers:
+            continue
+        more = voters([*approval.approvers, candidate])
+        if len(more) > len(now_voters):
+            approval.approvers = [*approval.approvers, candidate]
+            added.append(candidate)
+            now_voters = more
+    why = []
+    for person in away:
+        delegate = _stand_in(session, approval, person, now)[0]
+        if delegate == approval.requested_by and not config.allow_self_approval:
+            why.append(
+                f"{person} is away and delegates to {delegate}, who requested it and may not approve it"
+            )
+        else:
+            why.append(f"{person} is away and delegates to {delegate}, who is asked already")
+    short = approval.threshold - len(now_voters)
+    instead = [p for p in added if p not in away]
+    back = [p for p in added if p in away]
+    then = [f"{', '.join(instead)} asked in their place"] if instead else []
+    if back:
+        then.append(f"nobody else could take the seat, so {', '.join(back)} asked after all")
+    if short > 0:
+        then.append(f"nobody else could be asked: {short} approval(s) short")
+    reason = (
+        f"{'; '.join(why)}. {approval.threshold} approvals need {approval.threshold} "
+        f"different people: {'; '.join(then)}."
+    )
+    store.append_event(
+        session,
+        "approval.quorum_kept",
+        "system:delegation",
+        workflow_id=approval.workflow_id,
+        approval_id=approval.id,
+        step_name=approval.step_name,
+        data={
+            "level": approval.level,
+            "threshold": approval.threshold,
+            "away": away,
+            "asked": added,
+            "short": max(short, 0),
+            "reason": reason,
+        },
+    )
 
 
 def plan_backup(session: Session, approval: ApprovalRequest, config: ApprovalConfig) -> None:
@@ -266,6 +366,7 @@ __all__ = [
     "due_backups",
     "clear_out_of_office",
     "delegate_approvers",
+    "keep_quorum",
     "list_out_of_office",
     "next_backup",
     "ooo_dict",

@@ -120,7 +120,8 @@ def open_approval(
     # their requests to their delegates; a backup is asked later (core.approvals.delegation).
     rule = standing_rules.matching_rule(session, approval, workflow)
     if rule is None:
-        approval.approvers = delegation.delegate_approvers(session, approval, approval.approvers)
+        approval.approvers = delegation.delegate_approvers(session, approval, levels[0].approvers)
+        delegation.keep_quorum(session, approval, config, levels[0].approvers)
         delegation.plan_backup(session, approval, config)
     if rule is None and not answerable(session, approval, config) and approval.approvers != [ADMINS_GROUP]:
         # Nobody but the requester could ever answer: ask the admins at once

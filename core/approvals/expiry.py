@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from core.approvals.delegation import delegate_approvers
+from core.approvals.delegation import delegate_approvers, keep_quorum
 from core.approvals.reminders import schedule_reminders
 from core.approvals.veto import is_veto, release_after_window
 from core.base.errors import ApprovalClosed, InvalidTransition
@@ -182,10 +182,10 @@ def _escalate(
     approval.escalations += 1
     # A level's person who is out of office is replaced by their delegate, as on a
     # request's first level (core.approvals.delegation; audited there).
-    approval.approvers = delegate_approvers(
-        session, approval, list(dict.fromkeys(a.strip().lower() for a in level))
-    )
+    asked = list(dict.fromkeys(a.strip().lower() for a in level))
+    approval.approvers = delegate_approvers(session, approval, asked)
     approval.threshold = 1
+    keep_quorum(session, approval, config, asked)
     now = utcnow()
     approval.expires_at = now + timedelta(seconds=config.timeout or DEFAULT_LEVEL_SECONDS)
     approval.updated_at = now

@@ -463,6 +463,7 @@ def _pass_level(
         approval.level = next_level
         approval.approvers = delegation.delegate_approvers(session, approval, levels[next_level].approvers)
         approval.threshold = levels[next_level].threshold
+        delegation.keep_quorum(session, approval, config, levels[next_level].approvers)
         if budget and amount is not None and config.json_schema is None:
             # The next level is asked about what the earlier ones allowed.
             approval.response_schema = budget_schema(
