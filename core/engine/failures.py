@@ -17,7 +17,7 @@ from core.base.retry import first_line, is_database_unavailable, is_transient
 from core.definitions.workflow import Step
 from core.engine.executor_base import ExecutorBase
 from core.records import rows as store
-from core.store.tables import StepRun, utcnow
+from core.store.tables import StepRun, Workflow, utcnow
 from core.telemetry.metrics import runner_metrics
 
 log = structlog.get_logger(__name__)
@@ -85,6 +85,25 @@ def until_database_answers(write: Callable[[], _T]) -> _T:
 class Failures(ExecutorBase):
     """The executor's part that records what did not succeed."""
 
+    def _current_step_name(self, workflow: Workflow) -> str | None:
+        """The current step's name, read from the stored definition as it is: the error
+        being handled may be that the definition no longer loads (one stored before a
+        check it fails was added), and parsing it here would raise again, so the
+        workflow would never reach its bounded failure."""
+        try:
+            steps = self._definition(workflow).steps
+        except ValueError:  # pydantic's ValidationError: the stored definition does not load
+            raw = workflow.definition.get("steps") if isinstance(workflow.definition, dict) else None
+            if isinstance(raw, list) and 0 <= workflow.current_step < len(raw):
+                name = (
+                    raw[workflow.current_step].get("name")
+                    if isinstance(raw[workflow.current_step], dict)
+                    else None
+                )
+                return str(name) if name is not None else None
+            return None
+        return steps[workflow.current_step].name if workflow.current_step < len(steps) else None
+
     def _engine_error(self, workflow_id: str, exc: Exception) -> None:
         """Our own code raised while advancing the workflow: retry a few times, then fail.
 
@@ -98,10 +117,7 @@ class Failures(ExecutorBase):
         with self.db.session() as session:
             workflow = self._locked(session, workflow_id)
             workflow.engine_errors = attempt = (workflow.engine_errors or 0) + 1
-            step_name = None
-            definition = self._definition(workflow)
-            if workflow.current_step < len(definition.steps):
-                step_name = definition.steps[workflow.current_step].name
+            step_name = self._current_step_name(workflow)
             store.append_event(
                 session,
                 "engine.error",

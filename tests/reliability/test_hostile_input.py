@@ -344,3 +344,37 @@ def test_a_row_stored_before_the_limits_is_listed_as_unreadable(
     assert listing.status_code == 200, listing.text
     [row] = listing.json()["items"]
     assert (row["id"], row["unreadable"], row["name"]) == (made.json()["id"], True, "unreadable")
+
+
+def test_a_stored_definition_that_no_longer_loads_fails_its_workflow_once(
+    db: Database, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A definition stored before a check was added (here: a gate calling a method,
+    refused since) cannot be parsed by the runner. Its workflow fails after the bounded
+    attempts with the reason, like any poison workflow, instead of being claimed again
+    at every lease expiry without end (the engine error's own handling parsed the
+    definition too, and raised again)."""
+    from sqlalchemy import update
+
+    from core.store.tables import Workflow
+
+    monkeypatch.setattr("core.engine.failures.ENGINE_ERROR_BACKOFF", 0.0)
+    if db.dialect == "postgresql":  # the autouse accounts are SQLite's
+        add_user(db, "agent@example.com", role="approver")
+    registry = _registry(calls)
+    workflow_id = ops.create_workflow(
+        db,
+        {"name": "old gate", "steps": [{"name": "one", "type": "tool", "tool": "noop"}]},
+        created_by="agent@example.com",
+    ).id
+    stored = ops.get_workflow(db, workflow_id).definition
+    stored["steps"][0]["requires_approval"] = {"when": "args.get('x') == 1"}
+    with db.session() as session:
+        session.execute(update(Workflow).where(Workflow.id == workflow_id).values(definition=stored))
+    for _ in range(4):
+        build_runner(db, registry=registry, lease_seconds=10).run_until_idle(max_seconds=30)
+    failed = ops.get_workflow(db, workflow_id)
+    assert failed.status == "failed", failed.status
+    assert "args.get" in (failed.error or ""), failed.error
+    assert [e.data["attempt"] for e in events(db, workflow_id, "engine.error")] == [1, 2, 3]
+    assert calls.of("noop") == []  # the step never ran under a gate it could not read
