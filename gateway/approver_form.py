@@ -24,7 +24,16 @@ import gradio as gr
 from components._schema_resolve import Choices, Undrawable, choices, field_kind, humanise, resolve, sub_ui
 from core.base.errors import InvalidResponse
 
-__all__ = ["FormField", "answer_of", "draw", "drawable", "drawn_for_another", "form_fields"]
+__all__ = [
+    "FormField",
+    "answer_of",
+    "bounds_text",
+    "draw",
+    "drawable",
+    "drawn_for_another",
+    "form_fields",
+    "titled",
+]
 
 # Longer strings get a text area instead of one line.
 LONG_TEXT_CHARS = 200
@@ -47,6 +56,9 @@ class FormField:
     maximum: float | None = None
     integer: bool = False
     long_text: bool = False
+    # Whether a bound excludes its own value (``exclusiveMinimum``: more than 0, not from 0).
+    above_minimum: bool = False
+    below_maximum: bool = False
 
     @property
     def drawn(self) -> bool:
@@ -68,8 +80,8 @@ def _field(name: str, raw: Any, ui: dict[str, Any], root: dict[str, Any], requir
     if kind in ("choice", "multiselect"):
         items = schema if kind == "choice" else resolve(schema.get("items") or {}, root)
         options = choices(items, sub_ui(ui, "items") if kind == "multiselect" else ui, root)
-    minimum = schema.get("minimum", schema.get("exclusiveMinimum"))
-    maximum = schema.get("maximum", schema.get("exclusiveMaximum"))
+    minimum, above_minimum = _bound(schema, "minimum", "exclusiveMinimum")
+    maximum, below_maximum = _bound(schema, "maximum", "exclusiveMaximum")
     return FormField(
         name=name,
         kind=kind,
@@ -78,11 +90,30 @@ def _field(name: str, raw: Any, ui: dict[str, Any], root: dict[str, Any], requir
         required=required,
         default=schema.get("const") if kind == "const" else schema.get("default"),
         options=options,
-        minimum=minimum if isinstance(minimum, int | float) else None,
-        maximum=maximum if isinstance(maximum, int | float) else None,
+        minimum=minimum,
+        maximum=maximum,
         integer=schema.get("type") == "integer",
         long_text=ui.get("ui:widget") == "textarea" or int(schema.get("maxLength") or 0) > LONG_TEXT_CHARS,
+        above_minimum=above_minimum,
+        below_maximum=below_maximum,
     )
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _bound(schema: dict[str, Any], inclusive: str, exclusive: str) -> tuple[float | None, bool]:
+    """A bound of a number and whether it excludes its own value: ``exclusiveMinimum: 0``
+    (draft 6 on), or ``minimum: 0`` with ``exclusiveMinimum: true`` (draft 4); the
+    tighter one when both are given."""
+    plain, strict = _number(schema.get(inclusive)), _number(schema.get(exclusive))
+    if strict is None:
+        return plain, plain is not None and schema.get(exclusive) is True
+    if plain is None:
+        return strict, True
+    tighter_strict = strict >= plain if inclusive == "minimum" else strict <= plain
+    return (strict, True) if tighter_strict else (plain, False)
 
 
 def form_fields(schema: dict[str, Any] | None, ui_schema: dict[str, Any] | None = None) -> list[FormField]:
@@ -109,17 +140,23 @@ def _index(options: Choices, value: Any) -> str | None:
     return None
 
 
-def _bounds_text(field: FormField) -> str:
-    def shown(value: float) -> str:
-        return f"{value:g}"
+def _figure(value: float) -> str:
+    """A bound as people write it: 5000, 2.5 (never 5e+03)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
-    if field.minimum is not None and field.maximum is not None:
-        return f"from {shown(field.minimum)} to {shown(field.maximum)}"
-    if field.minimum is not None:
-        return f"at least {shown(field.minimum)}"
-    if field.maximum is not None:
-        return f"at most {shown(field.maximum)}"
-    return ""
+
+def bounds_text(field: FormField) -> str:
+    """The field's bounds in words, as the engine applies them: "from 1 to 10", "more than
+    0 and at most 5000" (an exclusive bound is never said as "from")."""
+    low, high = field.minimum, field.maximum
+    if low is not None and high is not None and not (field.above_minimum or field.below_maximum):
+        return f"from {_figure(low)} to {_figure(high)}"
+    words = []
+    if low is not None:
+        words.append(f"{'more than' if field.above_minimum else 'at least'} {_figure(low)}")
+    if high is not None:
+        words.append(f"{'less than' if field.below_maximum else 'at most'} {_figure(high)}")
+    return " and ".join(words)
 
 
 def draw(field: FormField) -> gr.Component | None:
@@ -145,9 +182,12 @@ def draw(field: FormField) -> gr.Component | None:
     if field.kind == "number":
         # The bounds are said, not enforced by Gradio (its refusal is a bare "Error"
         # toast): the engine refuses an answer out of range with a sentence.
-        bounds = _bounds_text(field)
-        if bounds:
-            common["info"] = f"{field.info} ({bounds})" if field.info else bounds.capitalize()
+        bounds = bounds_text(field)
+        if bounds and field.info:  # the dashboard's sentence: "... Must be more than 0 and at most 5000."
+            stop = "" if field.info.rstrip().endswith((".", "!", "?")) else "."
+            common["info"] = f"{field.info.rstrip()}{stop} Must be {bounds}."
+        elif bounds:
+            common["info"] = bounds[:1].upper() + bounds[1:]
         return gr.Number(value=field.default, precision=0 if field.integer else None, **common)
     if field.kind == "boolean":
         return gr.Checkbox(value=bool(field.default), **common)
@@ -219,3 +259,20 @@ def answer_of(fields: list[FormField], values: list[Any]) -> dict[str, Any]:
             elif isinstance(parsed, dict):
                 answer.update(parsed)
     return answer
+
+
+def titled(problems: list[str], fields: list[FormField]) -> list[str]:
+    """The engine's problems ("approved_amount: must be more than 0", by path) with the
+    field's title in place of its name, as the dashboard writes them under each field
+    ("Approved amount (USD): must be more than 0"); a deeper path keeps its rest
+    ("Window › start: ..."). A problem that names no field of the form (the call's
+    arguments, the whole answer) is left as it is."""
+    titles = {f.name: f.label.removesuffix(" *") for f in fields if f.name}
+    named = []
+    for problem in problems:
+        path, colon, rest = problem.partition(": ")
+        first, dot, deeper = path.partition(".")
+        if colon and first in titles:
+            problem = f"{titles[first]}{' › ' + deeper if dot else ''}: {rest}"
+        named.append(problem)
+    return named

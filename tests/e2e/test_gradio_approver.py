@@ -96,11 +96,11 @@ def test_the_gradio_approver_reads_and_counts(sqlite_db: Database, approver_page
     expect(table.locator("tr").filter(has_text="recipients")).to_contain_text("1200")
     assert "&quot;" not in (details.text_content() or "")
     assert "{" not in (details.text_content() or "")
-    # Three buttons that look different: primary, secondary, stop.
-    classes = [
-        page.locator(f"#cs-{name}").get_attribute("class") or "" for name in ("approve", "modify", "reject")
-    ]
-    assert "primary" in classes[0] and "secondary" in classes[1] and "stop" in classes[2], classes
+    # Buttons that look different: primary, stop; nothing to change on a yes/no request
+    # guarding no call, so no "Approve with changes" (as on the dashboard).
+    classes = [page.locator(f"#cs-{name}").get_attribute("class") or "" for name in ("approve", "reject")]
+    assert "primary" in classes[0] and "stop" in classes[1], classes
+    expect(page.locator("#cs-modify")).to_be_hidden()
     if os.environ.get("COUNTERSIGN_SCREENSHOTS"):
         page.screenshot(path=str(REPO_ROOT / "docs" / "screenshots" / "gradio-approver.png"))
     ask(sqlite_db, "Rotate the keys")
@@ -154,7 +154,10 @@ def test_the_answer_form_is_drawn_from_the_schema(
     expect(page.locator("#cs-answer")).to_have_count(0)
     # Nothing to edit but the answer: no call, no budget.
     expect(page.locator("#cs-arguments")).to_be_hidden()
-    expect(page.locator("#cs-amount")).to_be_hidden()
+    expect(page.get_by_label(re.compile("Approved amount"))).to_have_count(0)
+    # A form's answer may differ from its defaults: the third button, in its own look.
+    modify = drawn_for(page, approval_id).locator("#cs-modify")
+    assert "secondary" in (modify.get_attribute("class") or "")
     page.locator("#cs-field-environment input").click()
     page.get_by_role("option", name="production").click()
     page.locator("#cs-field-replicas input[type=number]").fill("4")
@@ -185,7 +188,8 @@ def test_an_answer_outside_the_schema_is_refused_in_words(
     page.locator("#cs-field-replicas input[type=number]").fill("40")
     drawn_for(page, approval_id).locator("#cs-approve").click()
     expect(page.locator("#cs-result")).to_contain_text("Refused")
-    expect(page.locator("#cs-result")).to_contain_text("replicas: 40 is greater than the maximum of 10")
+    # Named by the field's title, as on the dashboard.
+    expect(page.locator("#cs-result")).to_contain_text("Replicas: 40 is greater than the maximum of 10")
     assert ApprovalEngine(sqlite_db).get(approval_id).status == "pending"
 
 
@@ -202,7 +206,7 @@ def test_a_budget_approved_lower_in_the_browser_runs_the_tool_with_the_lower_amo
     with signed_in(chromium, gateway, FINANCE) as page:
         page.locator("#cs-choice input").click()
         page.get_by_role("option", name=re.compile(approval.id[:8])).click()
-        amount = page.locator("#cs-amount input")
+        amount = page.locator("#cs-field-approved_amount input")  # the one amount field
         expect(amount).to_have_value("12500")
         expect(page.locator("#cs-arguments")).to_be_visible()  # a guarded call: its editor
         expect(page.locator("#cs-allow-row")).to_be_hidden()  # an approver makes no rules
