@@ -4,6 +4,8 @@
     python bench/dashboard.py            # both: the pages, then 100,000 workflows against 100
     python bench/dashboard.py --pg       # PostgreSQL (COUNTERSIGN_TEST_PG, default
                                          # postgresql://postgres@127.0.0.1:5432/test)
+    python bench/dashboard.py --browser [--rounds N]   # each page in Chromium, what a person waits
+                                         # for (bench/_browser_times.py; about 5 minutes)
 
 First (bench/_page_times.py), every page is rendered on a SQLite copy of
 the demo, alternately with a bare Streamlit page, and printed with its
@@ -16,6 +18,11 @@ approval step, so every pending approval has what the engine itself writes
 Core executemany. Each page is then rendered with Streamlit's AppTest, signed
 in as the inbox user, alternating small and large, and the median of several
 renders is compared as a ratio (aim: under 3x).
+
+With --browser (bench/_browser_times.py), only this: `streamlit run app.py` over a
+fresh SQLite demo and a bare Streamlit page on a second server, each page timed in
+Debian's Chromium from the click or the page load until it has settled (script
+finished, charts drawn), alternately with a full load of the bare page.
 """
 
 from __future__ import annotations
@@ -311,6 +318,21 @@ def demo_page_times(repeats: int) -> bool:
             db.dispose()
 
 
+def browser_times(rounds: int | None, budget: float) -> bool:
+    import subprocess
+
+    from bench._browser_times import run
+
+    load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    print(f"Every page in Chromium on the demo (SQLite), against a bare page; {os.cpu_count()} cores")
+    print(f"  before: {load}")
+    with tempfile.TemporaryDirectory(prefix="countersign-browser-") as tmp:
+        fine = run(rounds, budget, Path(tmp))
+    load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    print(f"  after: {load}")
+    return fine
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -322,7 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="renders per page and size (median)")
     parser.add_argument("--aim", type=float, default=3.0, help="ratio to stay under")
     parser.add_argument("--pages", action="store_true", help="only each page on the demo against a bare page")
+    parser.add_argument(
+        "--browser", action="store_true", help="only each page in Chromium against a bare page (served)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="--browser: rounds of every page (default: up to 5 within --budget)"
+    )
+    parser.add_argument("--budget", type=float, default=270, help="--browser: seconds for the whole run")
     args = parser.parse_args(argv)
+    if args.browser:
+        return 0 if browser_times(args.rounds, args.budget) else 1
     # The pages share one process-wide services object per database URL; no
     # runner or demo is wanted in a measurement.
     os.environ["RUNNER"] = "external"
