@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from cli.support import DEFAULT_ACTOR, open_database
-
-Actor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
+from cli.support import DEFAULT_ACTOR, Actor, open_database
 
 
 def users_disable(email: str, actor: Actor = DEFAULT_ACTOR) -> None:

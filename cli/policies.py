@@ -152,7 +152,11 @@ def ooo_set(
 ) -> None:
     """Out of office until a date, delegate to a person."""
     from core.approvals.delegation import set_out_of_office
+    from core.identity.addresses import check_address
 
+    # Through the one check every address goes through (core.identity.addresses).
+    delegate = check_address(delegate, "--delegate")
+    person = check_address(person, "--person") if person is not None else None
     setting = set_out_of_office(
         open_database(), acting(actor), until=_until(until), delegate=delegate, person=person
     )

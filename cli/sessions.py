@@ -13,16 +13,17 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.support import AsJson, acting, open_database, print_json, table
+from cli.support import Actor, AsJson, acting, checked_actor, open_database, print_json, table
 
 sessions_app = typer.Typer(
     no_args_is_help=True, help="Supervised conversations: list, read, take over, inject, release, close."
 )
 
 Viewer = Annotated[
-    str | None, typer.Option("--as", help="Whose view (default: COUNTERSIGN_USER or cli:$USER).")
+    str | None,
+    typer.Option("--as", help="Whose view (default: COUNTERSIGN_USER or cli:$USER).", callback=checked_actor),
 ]
-Supervisor = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
+Supervisor = Actor
 
 
 def session_dict(chat: Any) -> dict[str, Any]:

@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from cli.support import DEFAULT_ACTOR, Actor, AsJson, open_database, parse_json, print_json, reads_only, table
+from cli.support import (
+    DEFAULT_ACTOR,
+    Actor,
+    AsJson,
+    checked_actor,
+    open_database,
+    parse_json,
+    print_json,
+    reads_only,
+    table,
+)
 
 workflow_app = typer.Typer(no_args_is_help=True, help="Start and steer workflows.")
 
@@ -42,7 +52,10 @@ def workflow_start(
 def workflow_validate(
     file: Annotated[Path, typer.Argument(help="Workflow definition, JSON or YAML.")],
     actor: Annotated[
-        str | None, typer.Option("--as", help="Who would start it (checks that someone else can approve).")
+        str | None,
+        typer.Option(
+            "--as", help="Who would start it (checks that someone else can approve).", callback=checked_actor
+        ),
     ] = None,
 ) -> None:
     """Check a definition without starting it; unknown tools are warnings here (this

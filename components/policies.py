@@ -19,6 +19,7 @@ from components.feedback import show_error
 from components.text import md
 from core.approvals import delegation, standing_rules
 from core.base.errors import CountersignError
+from core.identity.addresses import check_address
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -206,6 +207,9 @@ def out_of_office_form(db: Database, actor: str, *, any_person: bool = False, ke
             if end is None:
                 st.error("Choose one date.")
                 return
+            # Through the one check every address goes through (core.identity.addresses).
+            delegate = check_address(delegate, "delegate")
+            person_email = check_address(person_email, "person")
             delegation.set_out_of_office(db, actor, person=person_email, until=end, delegate=delegate)
             message = (
                 f"{md(person_email)} is out of office until {end:%Y-%m-%d}; requests go "

@@ -18,6 +18,7 @@ from core.base.errors import (
 )
 from core.base.secrets import secret as _secret
 from core.channels.registry import read_channel_settings
+from core.identity.addresses import address_problem
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -79,14 +80,23 @@ def email_from_slack_api(user_id: str) -> str | None:
 
 
 def email_of(db: Database, user_id: str) -> str:
+    """The address the clicking Slack user acts as; refused (``NotAuthorized``) when
+    linked to nobody, or to an address that is no plain one (core.identity.addresses)."""
     # Slack ids are upper case; a map edited by hand may not be.
-    email = configured_user_map(db).get(user_id.upper()) or email_from_slack_api(user_id)
+    linked = configured_user_map(db).get(user_id.upper())
+    email = linked or email_from_slack_api(user_id)
     if not email:
         raise NotAuthorized(
             f"Your Slack account ({user_id}) is not linked to a Countersign "
             "approver; ask an admin to add it to SLACK_USER_MAP."
         )
-    return email
+    if (problem := address_problem(email)) is not None:
+        source = "SLACK_USER_MAP or the Slack settings' user_map" if linked else "Slack profile"
+        raise NotAuthorized(
+            f"Your Slack account ({user_id}) is linked to an address that is not a plain "
+            f"one: {problem}; ask an admin to correct the link ({source})."
+        )
+    return email.strip().lower()
 
 
 def slack_user_id(payload: dict[str, Any]) -> str:

@@ -199,6 +199,10 @@ class ApprovalConfig(_Strict):
         """Every person (an email, not a group) named to decide, with where:
         ``("requested_from[0]", "amy@x.com")``; approvers, budget levels, the
         escalation chain and the backup."""
+        return [(where, person) for where, person in self.named_principals() if "@" in person]
+
+    def named_principals(self) -> list[tuple[str, str]]:
+        """``named_people`` and the groups named beside them, with where."""
         named = [(f"requested_from[{i}]", a) for i, a in enumerate(self.requested_from)]
         named += [(f"required_approvers[{i}]", a) for i, a in enumerate(self.required_approvers)]
         for n, level in enumerate(self.levels or []):
@@ -207,7 +211,7 @@ class ApprovalConfig(_Strict):
             named += [(f"escalate_to[{n}][{i}]", a) for i, a in enumerate(chain_level)]
         if self.backup is not None:
             named.append(("backup.to", self.backup.to))
-        return [(where, person) for where, person in named if "@" in person]
+        return named
 
     @property
     def modify_allowed(self) -> bool:

@@ -45,7 +45,9 @@ __all__ = [
     "parse_approval_config",
     "parse_definition",
     "named_people",
+    "named_principals",
     "unanswerable_approvals",
+    "unplain_principals",
     "unregistered_tools",
 ]
 
@@ -298,17 +300,31 @@ def named_people(definition: WorkflowDefinition) -> list[tuple[str, str]]:
     """Every person (an email) a definition names to decide, by path: each step's
     ``approval_config`` (approvers, levels, escalation chain, backup) and an inline
     agent's ``approval`` (who its held calls ask)."""
+    return [(where, who) for where, who in named_principals(definition) if "@" in who]
+
+
+def named_principals(definition: WorkflowDefinition) -> list[tuple[str, str]]:
+    """``named_people`` and the groups named beside them, by path."""
     named = []
     for index, step in enumerate(definition.steps):
         if step.approval_config is not None:
             where = f"steps[{index}].approval_config"
-            named += [(f"{where}.{path}", who) for path, who in step.approval_config.named_people()]
+            named += [(f"{where}.{path}", who) for path, who in step.approval_config.named_principals()]
         agent_approval = step.agent.get("approval") if isinstance(step.agent, dict) else None
         if isinstance(agent_approval, dict) and agent_approval:
             config = ApprovalConfig.model_validate(agent_approval)  # validated with the agent
             where = f"steps[{index}].agent.approval"
-            named += [(f"{where}.{path}", who) for path, who in config.named_people()]
+            named += [(f"{where}.{path}", who) for path, who in config.named_principals()]
     return named
+
+
+def unplain_principals(named: list[tuple[str, str]], prefix: str = "") -> list[str]:
+    """One problem per approver named that is no plain address or group name, by path
+    (core.identity.addresses: the check every place an address enters goes through).
+    Checked where a definition or config is given, so a stored one still loads."""
+    from core.identity.addresses import principal_problem
+
+    return [f"{prefix}{where}: {problem}" for where, who in named if (problem := principal_problem(who))]
 
 
 def unregistered_tools(definition: WorkflowDefinition | Any, registered: Container[str]) -> list[str]:
@@ -413,6 +429,8 @@ def parse_definition(data: Any, *, tools: Container[str] | None = None) -> Workf
     except ValidationError as exc:
         problems.extend(_format_error(dict(e)) for e in exc.errors())
     problems.extend(_semantic_problems(data))
+    if definition is not None:
+        problems.extend(unplain_principals(named_principals(definition)))
     if tools is not None:
         problems.extend(unregistered_tools(data, tools))
     problems.extend(unstorable(data))
@@ -431,6 +449,8 @@ def parse_approval_config(data: Any) -> ApprovalConfig:
     if problems := [f"approval_config.{p}" for p in veto_refusals(data)] or unstorable(
         data, "approval_config"
     ):
+        raise DefinitionError(problems)
+    if problems := unplain_principals(config.named_principals(), "approval_config."):
         raise DefinitionError(problems)
     return config
 

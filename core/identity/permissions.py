@@ -52,7 +52,8 @@ import structlog
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from core.base.errors import Invalid, NotAuthorized, quoted
+from core.base.errors import Invalid, NotAuthorized
+from core.identity.addresses import SYSTEM_PREFIXES, InvalidAddress, address_problem, check_address
 from core.store.tables import User, Workflow, WorkflowEvent
 from core.store.tenancy import can_see
 
@@ -133,15 +134,10 @@ PLATFORM_ACTIONS: frozenset[Action] = frozenset(
 UNKNOWN_PERSON_ACTIONS: frozenset[Action] = frozenset({Action.APPROVALS_ANSWER})
 
 SYSTEM_NAMES = frozenset({"system", "cli"})
-SYSTEM_PREFIXES = ("system:", "cli:", "agent:")
 
 REFUSED_EVENT = "permission.refused"
 REMOVED_EVENT = "user.removed"  # core.identity.users.remove_user: the record principal() reads
 _PENDING = "countersign_refusals"  # session.info key: refusals to write when the transaction ends
-
-
-class InvalidAddress(Invalid):
-    """That is not a person's plain email address."""
 
 
 def action_of(value: str | Action) -> Action:
@@ -158,31 +154,6 @@ def is_system_actor(actor: str) -> bool:
     starts with (and ``principal`` treats any account as a person first)."""
     name = actor.strip().lower()
     return "@" not in name and (name in SYSTEM_NAMES or name.startswith(SYSTEM_PREFIXES))
-
-
-def address_problem(address: str) -> str | None:
-    """Why ``address`` cannot be a person's account address (None: it can): it needs
-    an ``@``, and no colon before it (``agent:``, ``system:`` and ``cli:`` name system
-    actors; ``a:b@x`` is no plain address)."""
-    name = (address or "").strip().lower()
-    if not name:
-        return "an email address is needed"
-    if "@" not in name:
-        return f"{quoted(name)} is not an email address"
-    if name.startswith(SYSTEM_PREFIXES):
-        reserved = next(p for p in SYSTEM_PREFIXES if name.startswith(p))
-        return f"{quoted(name)} starts with {quoted(reserved)}, kept for system actors; use a plain address"
-    if ":" in name.split("@", 1)[0]:
-        return f"{quoted(name)} has a colon before the @; use a plain address"
-    return None
-
-
-def check_address(address: str, field: str = "email") -> str:
-    """``address`` normalised, or ``InvalidAddress`` naming ``field`` (``address_problem``)."""
-    problem = address_problem(address)
-    if problem is not None:
-        raise InvalidAddress(f"{field}: {problem}.")
-    return address.strip().lower()
 
 
 def token_actions(role: str) -> frozenset[Action]:
@@ -243,12 +214,16 @@ class Principal:
     tenant: str | None = None
     disabled: bool = False  # an account an admin disabled (core.identity.account_state): refused all
     removed: bool = False  # an address whose account was removed (core.identity.users): refused all
+    # Why an address without an account is no plain one (core.identity.addresses): refused all.
+    malformed: str | None = None
 
     @property
     def description(self) -> str:
         if self.kind == "system":
             return "system actor"
         if self.kind == "unknown":
+            if self.malformed:
+                return f"not a plain address: {self.malformed}"
             return "account removed" if self.removed else "no account"
         if self.disabled:
             return "account disabled"
@@ -267,13 +242,17 @@ def account_principal(user: User) -> Principal:
 def principal(session: Session, actor: str) -> Principal:
     """Who ``actor`` is: an account first (always a person, whatever its name), then a
     system actor (``is_system_actor``: never a name with an ``@``), else a person
-    without an account, refused everything when their account was removed."""
+    without an account, refused everything when their account was removed or their
+    address is no plain one (``address_problem``: no account could have it)."""
     name = (actor or "").strip().lower()
     user = session.get(User, name) if name else None
     if user is not None:
         return account_principal(user)
     if is_system_actor(name):
         return Principal(name, "system")
+    if "@" in name and (problem := address_problem(name)) is not None:
+        # No account can have it (core.identity.addresses): never a person to let answer.
+        return Principal(name, "unknown", malformed=problem)
     return Principal(name, "unknown", removed=bool(name) and was_removed(session, name))
 
 
@@ -327,7 +306,8 @@ def _reason(
     if who.kind == "system":
         return None
     if who.kind == "unknown":
-        return None if action in UNKNOWN_PERSON_ACTIONS and not who.removed else who.description
+        answers = action in UNKNOWN_PERSON_ACTIONS and not who.removed and not who.malformed
+        return None if answers else who.description
     if who.disabled:
         return who.description
     assert who.role is not None

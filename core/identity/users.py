@@ -66,14 +66,17 @@ def add_user(
     """Create or update a local account (``users:manage``; a tenant's admin
     manages only that tenant's accounts). Creating an account or changing its
     role or tenant is written to the audit trail. The address must be a plain
-    one (``permissions.check_address``: no ``agent:``/``system:``/``cli:``, no
+    one (``addresses.check_address``: ASCII, no ``agent:``/``system:``/``cli:``, no
     colon before the ``@``)."""
-    from core.identity.permissions import Action, check, check_address
+    from core.identity.addresses import check_address, check_group
+    from core.identity.permissions import Action, check
     from core.store.events import add_event
 
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
     email = check_address(email, "email")
+    if groups is not None:
+        groups = [check_group(g, f"groups[{i}]") for i, g in enumerate(groups) if g.strip()]
     with db.session() as session:
         existing = session.get(User, email)
         before = {"role": existing.role, "tenant": existing.tenant} if existing else None
@@ -85,7 +88,7 @@ def add_user(
         user.role = role
         user.name = name or user.name or email.split("@")[0]
         if groups is not None:
-            user.groups = [g.strip().lower() for g in groups if g.strip()]
+            user.groups = list(dict.fromkeys(groups))
         if password is not None:
             user.password_hash = hash_password(password)
         if tenant is not None:
@@ -156,8 +159,8 @@ def session_user(db: Database, token: str | None) -> User | None:
     """The account a session token signs in, or None: forged, old, its account
     removed or disabled, or its sessions ended since (a stale session version), or
     not a plain address (an account made before addresses were checked)."""
+    from core.identity.addresses import address_problem
     from core.identity.browser_sessions import read_session_claims
-    from core.identity.permissions import address_problem
 
     claims = read_session_claims(token)
     if claims is None:
@@ -228,11 +231,11 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
     every attempt is refused (even with the right password) until the window
     has passed. A disabled account is refused after its right password
     (core.identity.account_state). An address that is not a plain one (``agent:``,
-    ``system:``, ``cli:``, a colon before the ``@``: ``permissions.address_problem``)
+    ``system:``, ``cli:``, a colon before the ``@``, not ASCII: ``addresses.address_problem``)
     never signs in, even an account made before addresses were checked. Each refusal
     and each lock is an audit event.
     """
-    from core.identity.permissions import address_problem
+    from core.identity.addresses import address_problem
 
     account = email.strip().lower()[:320]
     address = (address or "unknown")[:100]
@@ -275,9 +278,10 @@ def sign_in(db: Database, email: str, password: str, *, address: str | None) -> 
 def outside_sign_in_refusal(db: Database, email: str) -> str | None:
     """Why an identity vouched for elsewhere (the dashboard's OIDC sign-in) may not be
     let in as ``email`` (None: it may, with its account's role or as a person without
-    one): not a plain address (``permissions.address_problem``), or an account that is
+    one): not a plain address (``addresses.address_problem``), or an account that is
     disabled or was removed. Never a system actor."""
-    from core.identity.permissions import address_problem, principal
+    from core.identity.addresses import address_problem
+    from core.identity.permissions import principal
 
     problem = address_problem(email)
     if problem is not None:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.base.errors import ConfigurationError
+from core.base.errors import ConfigurationError, quoted
 from core.base.secrets import secret
 from core.store.tables import ChannelConfiguration, utcnow
 
@@ -49,6 +49,7 @@ def save_channel_settings(session: Session, channel: str, *, enabled: bool, sett
             f"Settings {', '.join(sorted(secretish))} look like secrets; put secrets in the "
             "environment or .streamlit/secrets.toml, never in the database."
         )
+    _check_user_map(settings.get("user_map"))
     row = session.scalars(
         select(ChannelConfiguration).where(ChannelConfiguration.channel == channel)
     ).one_or_none()
@@ -58,6 +59,20 @@ def save_channel_settings(session: Session, channel: str, *, enabled: bool, sett
         row.enabled = enabled
         row.settings = dict(settings)
         row.updated_at = utcnow()
+
+
+def _check_user_map(user_map: Any) -> None:
+    """Every address a user map links (either side of a pair, ``{"a@x.com": "U123"}`` or
+    ``{"U123": "a@x.com"}``) goes through the one check an address entering anywhere goes
+    through (core.identity.addresses): refused, naming the pair, unless plain."""
+    from core.identity.addresses import check_address
+
+    if not isinstance(user_map, dict):
+        return
+    for key, value in user_map.items():
+        for side in (key, value):
+            if isinstance(side, str) and "@" in side:
+                check_address(side, f"user_map[{quoted(key)}]")
 
 
 def webhook_endpoints(session: Session, approval_config: dict[str, Any] | None = None) -> list[str]:
