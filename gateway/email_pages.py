@@ -54,6 +54,7 @@ from core.approvals.presentation import RequestView, needs_fields, plain, reques
 from core.approvals.voting import after_vote
 from core.base.errors import CountersignError, InvalidResponse, LinkUsed
 from core.identity import user_tenant
+from core.identity.issued import check_issued
 from gateway.auth import database
 from gateway.browser import CSRF_FIELD, link_csrf_token, link_csrf_valid, request_refusal
 from gateway.errors import status_for
@@ -125,11 +126,11 @@ def _confirm_page(
     """The request and the form; after a refusal, what was typed and each problem."""
     can_approve = decision in (None, "approve")
     fields = argument_fields(view) if can_approve and editable(view) else []
-    budget = can_approve and view.approval_type == "budget" and view.amount is not None
+    budget = can_approve and editable(view) and view.approval_type == "budget" and view.amount is not None
     submitted = submitted or {}
     values = {f.name: submitted.get(ARGUMENT_FIELD + f.name, f.text or "") for f in fields}
     problems = problems or {}
-    shown = {f.name for f in fields} | {AMOUNT}
+    shown = {f.name for f in fields} | ({AMOUNT} if budget else set())
     general = [
         *problems.get(GENERAL, []),
         *(f"{name}: {m}" for name, ms in problems.items() if name not in shown | {GENERAL} for m in ms),
@@ -244,6 +245,11 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
             )
         approval_id = claims.approval_id
         approval = _approval(request, claims.approval_id, claims.approver)
+        # A link sent before its approver's account was removed answers for nobody, not
+        # for the account added again since (core.identity.issued); it stays unspent.
+        check_issued(
+            database(request), claims.approver, claims.issued_at, "this email link", approval_id=approval_id
+        )
         if needs_form(approval):
             return RedirectResponse(approval_link(claims.approval_id), status_code=303)
         if claims.decision is None and decision not in BUTTON_DECISIONS:

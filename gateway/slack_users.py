@@ -2,7 +2,8 @@
 through SLACK_USER_MAP (JSON, either ``{"U123": "a@x.com"}`` or
 ``{"a@x.com": "U123"}``), the Settings page's user map, else Slack's
 ``users.info``. The engine's own authorization then decides whether that person
-may answer.
+may answer; a link made before the address's account was removed answers for nobody
+(core.identity.issued).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from core.base.errors import (
-    NotAuthorized,
-)
+from core.base.errors import NotAuthorized
 from core.base.secrets import secret as _secret
 from core.channels.registry import read_channel_settings
 from core.identity.addresses import address_problem
+from core.identity.issued import check_link, user_map_pairs
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -28,11 +28,8 @@ log = structlog.get_logger(__name__)
 __all__ = ["api_url", "configured_user_map", "email_from_slack_api", "email_of", "slack_user_id"]
 
 
-def configured_user_map(db: Database) -> dict[str, str]:
-    """Slack user id → email, from SLACK_USER_MAP and the Slack settings' ``user_map``.
-
-    Either direction is accepted: the channel that sends uses email → id.
-    """
+def _user_maps(db: Database) -> tuple[dict[str, str], dict[str, str]]:
+    """(SLACK_USER_MAP, the Slack settings' ``user_map``), each Slack user id -> email."""
     pairs: dict[str, Any] = {}
     raw = _secret("SLACK_USER_MAP")
     if raw:
@@ -43,16 +40,17 @@ def configured_user_map(db: Database) -> dict[str, str]:
             loaded = {}
         pairs.update(loaded if isinstance(loaded, dict) else {})
     _, settings = read_channel_settings(db, "slack")
-    if isinstance(settings.get("user_map"), dict):
-        pairs.update(settings["user_map"])
-    mapping: dict[str, str] = {}
-    for key, value in pairs.items():
-        key, value = str(key).strip(), str(value).strip()
-        if "@" in key and "@" not in value:
-            mapping[value.upper()] = key.lower()
-        elif "@" in value:
-            mapping[key.upper()] = value.lower()
-    return mapping
+    return user_map_pairs(pairs), user_map_pairs(settings.get("user_map"))
+
+
+def configured_user_map(db: Database) -> dict[str, str]:
+    """Slack user id → email, from SLACK_USER_MAP and the Slack settings' ``user_map``
+    (which wins for an id both name).
+
+    Either direction is accepted: the channel that sends uses email → id.
+    """
+    environment, settings = _user_maps(db)
+    return {**environment, **settings}
 
 
 def api_url() -> str:
@@ -80,23 +78,36 @@ def email_from_slack_api(user_id: str) -> str | None:
 
 
 def email_of(db: Database, user_id: str) -> str:
-    """The address the clicking Slack user acts as; refused (``NotAuthorized``) when
-    linked to nobody, or to an address that is no plain one (core.identity.addresses)."""
-    # Slack ids are upper case; a map edited by hand may not be.
-    linked = configured_user_map(db).get(user_id.upper())
-    email = linked or email_from_slack_api(user_id)
+    """The address the clicking Slack user acts as (every Slack action, ``/approvals``
+    included, comes here first).
+
+    Refused (``NotAuthorized``): a Slack user linked to nobody; a link to an address that
+    is no plain one (core.identity.addresses); a link made before the address's account
+    was removed, now that it is added again (core.identity.issued: SLACK_USER_MAP's
+    links and those of the Settings map saved before)."""
+    key = user_id.upper()  # Slack ids are upper case; a map edited by hand may not be.
+    environment, settings = _user_maps(db)
+    source = ""
+    if key in settings:
+        email, source = settings[key], "the Slack settings' user_map"
+    elif key in environment:
+        email, source = environment[key], "SLACK_USER_MAP"
+    else:
+        email = email_from_slack_api(user_id) or ""
     if not email:
         raise NotAuthorized(
             f"Your Slack account ({user_id}) is not linked to a Countersign "
             "approver; ask an admin to add it to SLACK_USER_MAP."
         )
     if (problem := address_problem(email)) is not None:
-        source = "SLACK_USER_MAP or the Slack settings' user_map" if linked else "Slack profile"
         raise NotAuthorized(
             f"Your Slack account ({user_id}) is linked to an address that is not a plain "
-            f"one: {problem}; ask an admin to correct the link ({source})."
+            f"one: {problem}; ask an admin to correct the link ({source or 'Slack profile'})."
         )
-    return email.strip().lower()
+    email = email.strip().lower()
+    if source:  # Slack's own users.info is Slack's word now, not a link made here
+        check_link(db, "slack", key, email, in_settings=key in settings, source=source)
+    return email
 
 
 def slack_user_id(payload: dict[str, Any]) -> str:

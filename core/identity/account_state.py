@@ -97,7 +97,8 @@ def enable_user(db: Database, email: str, *, actor: str = "system") -> User:
 
 
 def record_refusal(db: Database, event_type: str, actor: str, user: str, **data: str) -> None:
-    """An audit event for something a disabled account tried (sign-in, an API token)."""
+    """An audit event for something a disabled account tried (sign-in, an API token);
+    ``reason=`` for another refusal (core.identity.issued: a token of a removed account)."""
     from core.store.events import add_event
 
     with db.session() as session:

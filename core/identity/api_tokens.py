@@ -5,7 +5,8 @@ leaked database does not leak usable tokens. The token's user is the actor of
 everything done with it and the approver identity of its answers.
 
 A token acts as an existing account (a token for an email without one is
-refused, and so is a token whose account was removed), carries **scopes**
+refused; removing an account deletes its tokens, and one made for an account of
+its address removed since is refused, core.identity.issued), carries **scopes**
 (the core.identity.permissions actions it may do: by default everything its user's
 role allows, never more) and may **expire**. Making and revoking tokens is
 ``users:manage`` and written to the audit trail (``token.created``,
@@ -82,7 +83,9 @@ def create_token(
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     with db.session() as session:
-        user = session.get(User, email)
+        # Locked, as remove_user locks it: a removal either waits for this token (and
+        # deletes it) or has already taken the account (NotFound below).
+        user = session.get(User, email, with_for_update=True)
         if user is None:
             raise NotFound(
                 f"No user {email!r}: a token acts as an account, so add the account "
@@ -130,13 +133,17 @@ def create_token(
 
 def authenticate_token(db: Database, token: str) -> ApiToken:
     """The live token row for ``token``, or NotAuthorized (unknown, revoked,
-    expired, its account removed, or disabled: an ``auth.token_refused`` event)."""
+    expired, its account removed, or disabled: an ``auth.token_refused`` event; made
+    for an account of its address removed since, core.identity.issued: one too)."""
+    from core.identity.issued import token_refusal
+
     if not token or len(token) > 200:
         raise NotAuthorized("That API token is not valid.")
     digest = hash_token(token)
     with db.read() as session:
         row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
         account = session.get(User, row.user_email) if row is not None else None
+        earlier = token_refusal(session, row, account) if row is not None and account is not None else None
     if row is None:
         raise NotAuthorized("That API token is not valid.")
     if row.revoked_at is not None:
@@ -148,6 +155,18 @@ def authenticate_token(db: Database, token: str) -> ApiToken:
         raise NotAuthorized(
             f"The API token {row.name!r} acts as {row.user_email}, who has no account any more."
         )
+    if earlier is not None:
+        from core.identity.account_state import record_refusal
+
+        record_refusal(
+            db,
+            "auth.token_refused",
+            row.user_email,
+            row.user_email,
+            token=row.name,
+            reason="made for an account removed since",
+        )
+        raise NotAuthorized(earlier)
     if account.disabled_at is not None:
         from core.identity.account_state import record_refusal
 

@@ -1,7 +1,8 @@
 """Browser sign-in sessions shared by the dashboard and the gateway.
 
-A session is a cookie holding the signed-in email, signed (itsdangerous,
-SHA-256) and timed. Both faces use the same cookie name and key, so on one
+A session is a cookie holding the signed-in email, the account's session version
+and which account row of that address it is for, signed (itsdangerous, SHA-256)
+and timed. Both faces use the same cookie name and key, so on one
 host a sign-in to either is a sign-in to both. The key is
 ``COUNTERSIGN_SESSION_SECRET``; without it each process makes its own, and
 sessions end with the process.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -33,16 +35,32 @@ def _serializer() -> URLSafeTimedSerializer:
     )
 
 
-def make_session_token(email: str, version: int = 0) -> str:
-    """A session for ``email`` at the account's session version (core.identity.users.session_token)."""
-    return _serializer().dumps({"email": email, "v": int(version)})
+@dataclass(frozen=True)
+class SessionClaims:
+    """What a genuine, unexpired session token says: the address, the account's session
+    version, and which account row of that address it was made for
+    (core.identity.issued.account_mark; None in a token made before tokens said)."""
+
+    email: str
+    version: int
+    account: int | None
 
 
-def read_session_claims(value: str | None, *, max_age: int = SESSION_MAX_AGE) -> tuple[str, int] | None:
-    """(email, session version) of a genuine, unexpired token, or None.
+def make_session_token(email: str, version: int = 0, account: int | None = None) -> str:
+    """A session for ``email`` at the account's session version, for the account row
+    ``account`` (core.identity.users.session_token gives both)."""
+    payload: dict[str, object] = {"email": email, "v": int(version)}
+    if account is not None:
+        payload["a"] = int(account)
+    return _serializer().dumps(payload)
 
-    Only the signature and age are checked here; whether the account still
-    exists and the version is current is core.identity.users.session_user's check.
+
+def read_session_claims(value: str | None, *, max_age: int = SESSION_MAX_AGE) -> SessionClaims | None:
+    """What a genuine, unexpired token claims, or None.
+
+    Only the signature and age are checked here; whether the account still exists,
+    is the one the token was made for and is at its version is
+    core.identity.users.session_user's check.
     """
     if not value:
         return None
@@ -52,10 +70,12 @@ def read_session_claims(value: str | None, *, max_age: int = SESSION_MAX_AGE) ->
         return None
     if not isinstance(data, dict):
         return None
-    email, version = data.get("email"), data.get("v", 0)
-    if not isinstance(email, str) or not isinstance(version, int):
+    email, version, account = data.get("email"), data.get("v", 0), data.get("a")
+    if not isinstance(email, str) or not isinstance(version, int) or isinstance(version, bool):
         return None
-    return email, version
+    if account is not None and (not isinstance(account, int) or isinstance(account, bool)):
+        return None
+    return SessionClaims(email, version, account)
 
 
 def read_session_token(value: str | None, *, max_age: int = SESSION_MAX_AGE) -> str | None:
@@ -65,4 +85,4 @@ def read_session_token(value: str | None, *, max_age: int = SESSION_MAX_AGE) -> 
     also refuses the tokens of removed accounts and ended sessions.
     """
     claims = read_session_claims(value, max_age=max_age)
-    return claims[0] if claims else None
+    return claims.email if claims else None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select
 
 from core.base.errors import Invalid, NotAuthorized, NotFound
-from core.store.tables import SignInFailure, User, utcnow
+from core.store.tables import ApiToken, SignInFailure, User, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -95,7 +95,9 @@ def add_user(
             user.tenant = tenant
         user.updated_at = utcnow()
         after = {"role": user.role, "tenant": user.tenant}
-        # A changed password, role or tenant ends the account's sessions.
+        # A changed password, role or tenant ends the account's sessions. A new account
+        # starts at version 0: its sessions also name its row (session_token), so those
+        # of an account removed before under this address never match it.
         if before is not None and (password is not None or before != after):
             user.session_version = (user.session_version or 0) + 1
         elif before is None:
@@ -109,22 +111,29 @@ def add_user(
 
 
 def remove_user(db: Database, email: str, *, actor: str = "system") -> None:
-    """Remove a local account (``users:manage``): its sessions and API tokens stop working,
-    and its ``user.removed`` event makes core.identity.permissions refuse the address
-    everything (an email link, a Slack click mapped to it, any request naming it) until
-    the account is added again; nothing is sent to it (``account_state.disabled_among``)."""
+    """Remove a local account (``users:manage``): the row goes, and with it its groups,
+    password and API tokens (deleted, not only refused); its sessions end. Its
+    ``user.removed`` event makes core.identity.permissions refuse the address everything
+    (an email link, a Slack click mapped to it, any request naming it) until the account
+    is added again, and nothing issued to this account works for the one added again
+    (core.identity.issued); nothing is sent to it (``account_state.disabled_among``)."""
     from core.identity.permissions import REMOVED_EVENT, Action, check
     from core.store.events import add_event
 
     email = email.strip().lower()
     with db.session() as session:
-        user = session.get(User, email)
+        # Locked, as create_token locks it: a token being made for the account either
+        # commits first (and is deleted below) or finds no account.
+        user = session.get(User, email, with_for_update=True)
         if user is None:
             raise NotFound(f"No user {email!r}.")
         check(session, actor, Action.USERS_MANAGE, tenant=user.tenant)
         before = {"role": user.role, "tenant": user.tenant}
         session.delete(user)
-        add_event(session, REMOVED_EVENT, actor, before=before, data={"user": email})
+        session.flush()
+        deleted = session.execute(delete(ApiToken).where(ApiToken.user_email == email))
+        tokens = int(getattr(deleted, "rowcount", 0) or 0)
+        add_event(session, REMOVED_EVENT, actor, before=before, data={"user": email, "tokens": tokens})
 
 
 def end_sessions(db: Database, email: str, *, actor: str = "system") -> int:
@@ -149,28 +158,34 @@ def end_sessions(db: Database, email: str, *, actor: str = "system") -> int:
 
 
 def session_token(user: User) -> str:
-    """A browser session token for ``user`` at its current session version."""
+    """A browser session token for ``user``: its row (core.identity.issued.account_mark)
+    at its current session version."""
     from core.identity.browser_sessions import make_session_token
+    from core.identity.issued import account_mark
 
-    return make_session_token(user.email, user.session_version or 0)
+    return make_session_token(user.email, user.session_version or 0, account_mark(user))
 
 
 def session_user(db: Database, token: str | None) -> User | None:
     """The account a session token signs in, or None: forged, old, its account
-    removed or disabled, or its sessions ended since (a stale session version), or
-    not a plain address (an account made before addresses were checked)."""
+    removed or disabled, made for another account of the address (one removed since:
+    the token names the row it was made for), or its sessions ended since (a stale
+    session version), or not a plain address (an account made before addresses were
+    checked). A token made before tokens named their row is refused: sign in again."""
     from core.identity.addresses import address_problem
     from core.identity.browser_sessions import read_session_claims
+    from core.identity.issued import account_mark
 
     claims = read_session_claims(token)
-    if claims is None:
+    if claims is None or claims.account is None:
         return None
-    email, version = claims
-    if address_problem(email) is not None:
+    if address_problem(claims.email) is not None:
         return None
     with db.read() as session:
-        user = session.get(User, email.strip().lower())
-    if user is None or (user.session_version or 0) != version or user.disabled_at is not None:
+        user = session.get(User, claims.email.strip().lower())
+    if user is None or user.disabled_at is not None:
+        return None
+    if account_mark(user) != claims.account or (user.session_version or 0) != claims.version:
         return None
     return user
 

@@ -4,7 +4,8 @@ After ``users remove`` the address is no person without an account (whom a reque
 naming them lets answer): its ``user.removed`` event makes core.identity.permissions
 refuse it everything, whichever way it arrives (an email link sent before, a Slack
 click mapped to it, its API token), each refusal audited; nothing more is sent to
-it. Adding the account again makes it an account like any other.
+it. Adding the account again makes it an account like any other, for which nothing
+issued to the removed one works (test_account_revival).
 """
 
 from __future__ import annotations
@@ -84,12 +85,13 @@ def test_a_removed_accounts_link_slack_and_token_decide_nothing(db: Database) ->
         [removed] = events(db, "user.removed")
         assert (removed.actor, removed.data["user"]) == (ADMIN, BOSS)
 
-        # Added again: an account like any other; the link left unspent answers now.
+        # Added again: an account like any other, but the link sent to the removed one
+        # answers for nobody (test_account_revival), and stays unspent.
         add_user(db, BOSS, role="approver", actor=ADMIN)
         again = client.post(
             "/email/confirm", data={"token": link, "decision": "approve", CSRF_FIELD: form_csrf(page.text)}
         )
-        assert again.status_code == 200 and "You approved" in again.text, again.text
-    assert ApprovalEngine(db).get(approval.id).decided_by == BOSS
+        assert again.status_code == 403 and "issued before the account was removed" in again.text
+    assert ApprovalEngine(db).get(approval.id).status == "pending"
     with db.read() as session:
         assert disabled_among(session, [BOSS]) == set()

@@ -50,8 +50,8 @@ def test_the_session_of_a_removed_user_is_refused(db: Database, alice: str) -> N
 def test_the_api_token_of_a_removed_user_is_refused(db: Database, alice: str) -> None:
     _, secret = create_token(db, alice, "ci", actor="system")
     assert authenticate_token(db, secret).user_email == alice
-    users.remove_user(db, alice)
-    with pytest.raises(NotAuthorized, match="no account"):
+    users.remove_user(db, alice)  # deletes its tokens
+    with pytest.raises(NotAuthorized, match="That API token is not valid"):
         authenticate_token(db, secret)
 
 
