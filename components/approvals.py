@@ -304,7 +304,10 @@ def _refused(problems: list[str]) -> None:
 
 
 def _can_change(view: RequestView, config: ApprovalConfig) -> bool:
-    """Approve with changes: for a guarded call always; for a gate, when its form may differ."""
+    """Approve with changes: for a guarded call always; for a gate, when its form may differ;
+    never under allow_modify: false."""
+    if not view.changes_allowed:
+        return False
     if view.call_now is not None:
         return True
     return config.modify_allowed and view.approval_type in ("form", "budget")
@@ -321,9 +324,13 @@ def _ask(
     the standing rule asked for)."""
     with st.form(ANSWER_FORM, enter_to_submit=False):
         st.subheader("Your answer")
+        if not view.changes_allowed:  # allow_modify: false: the amount asked, not a lower one
+            drawn = dict(response_schema.get("properties") or {})
+            drawn.pop("approved_amount", None)
+            response_schema = {**response_schema, "properties": drawn}
         answer = schema_fields(response_schema, key="approval.form", ui_schema=ui_schema)
         edit: Fields | None = None
-        if view.call_now is not None:
+        if view.call_now is not None and view.changes_allowed:
             st.markdown(f"**Edit the call to {md(view.call_now['tool'])}**")
             st.caption(
                 "Change what the tool receives, then click Approve with changes: only the "

@@ -107,7 +107,10 @@ def call_editor(db: Database, user: str, approval_id: str | None) -> tuple[str, 
 
 def _can_change(approval: ApprovalRequest, view: RequestView) -> bool:
     """Whether "Approve with changes" applies (the dashboard's rule): always for a guarded
-    call; for a request guarding none, when its type's answer may differ (a form, a budget)."""
+    call; for a request guarding none, when its type's answer may differ (a form, a budget);
+    never under allow_modify: false."""
+    if not view.changes_allowed:
+        return False
     if view.call_now is not None:
         return True
     config = ApprovalConfig.model_validate(approval.config)

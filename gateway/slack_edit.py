@@ -83,8 +83,10 @@ def open_editor(
     except CountersignError as exc:
         return SlackReply(inert(str(exc)), False, response_url)
     if not editable(view):
+        fixed = "" if view.changes_allowed else " (its definition says allow_modify: false)"
         return SlackReply(
-            f"This request has nothing to edit; answer it with the buttons or in the dashboard: {link}",
+            f"This request has nothing to edit{fixed}; answer it with the buttons or in the "
+            f"dashboard: {link}",
             False,
             response_url,
         )

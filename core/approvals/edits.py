@@ -91,8 +91,9 @@ class ArgumentField:
 
 
 def editable(view: RequestView) -> bool:
-    """Whether an approver can change what approving releases (arguments or an amount)."""
-    return view.status == "pending" and (view.call_now is not None or _budget(view))
+    """Whether an approver can change what approving releases (arguments or an amount):
+    never under ``allow_modify: false`` (the engine refuses any change there)."""
+    return view.status == "pending" and view.changes_allowed and (view.call_now is not None or _budget(view))
 
 
 def _budget(view: RequestView) -> bool:

@@ -24,6 +24,7 @@ from core.approvals import who_answered
 from core.approvals.engine import ApprovalEngine, current_call
 from core.approvals.inbox import ApprovalDetail, time_left
 from core.approvals.veto import veto_notice
+from core.approvals.voting import changes_allowed
 from core.approvals.who_answered import DECISION_WORDS, Outcome, plain
 from core.definitions.approval import ApprovalConfig
 from core.definitions.calls import DEFAULT_AMOUNT_ARGUMENT, call_diff
@@ -161,6 +162,9 @@ class RequestView:
     # changed call, "finance@example.com: note: invoice 7 -> to alice" (only approvals of
     # one and the same call add up, core.approvals.voting).
     edits_by_others: list[str] = field(default_factory=list)
+    # Whether an approver may change what approving releases (``allow_modify``; every
+    # channel's edit inputs and "Approve with changes" follow it, core.approvals.edits).
+    changes_allowed: bool = True
 
     @property
     def amount_text(self) -> str | None:
@@ -286,6 +290,7 @@ def request_view(
         notice=veto_notice(approval, time_left(approval.expires_at, now)),
         outcome=who_answered.outcome(approval, responses),
         edits_by_others=who_answered.edits_by_others(approval, config, call_now, level_votes),
+        changes_allowed=changes_allowed(config, guards_call=call_now is not None),
     )
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "DECISIONS",
     "after_vote",
     "answer_call",
+    "changes_allowed",
     "check_vote",
     "objections",
     "record_response",
@@ -190,7 +191,8 @@ def _validated_decision(
     if decision == "reject":
         return decision
     call = current_call(approval)
-    if decision == "modify" and not config.modify_allowed and call is None:
+    allowed = changes_allowed(config, guards_call=call is not None)
+    if decision == "modify" and not allowed and call is None and config.allow_modify is None:
         raise InvalidResponse(
             [f"decision: {approval.approval_type} approvals cannot be approved with changes"]
         )
@@ -200,6 +202,13 @@ def _validated_decision(
     answer = {k: v for k, v in data.items() if k not in edit}
     if not budget and AMOUNT in answer and (call is not None or not _asks_for(approval, AMOUNT)):
         raise InvalidResponse([_amount_not_taken(approval, call)])
+    if unknown := _keys_not_taken(approval, call, data):
+        raise InvalidResponse(unknown)
+    if not allowed:
+        # allow_modify: false: what is approved is what was asked, and "with changes" is refused.
+        changed = _changes(call, edit, answer, cap) or (["decision"] if decision == "modify" else [])
+        if changed:
+            raise InvalidResponse([f"{name}: {_fixed(approval, call)}" for name in changed])
     amount_argument = config.amount_argument if budget else None
     problems = edit_problems(call, edit, amount_argument=amount_argument, cap=cap) if call is not None else []
     edited_amount = (
@@ -244,7 +253,92 @@ def _validated_decision(
             return "modify"
         if decision == "modify" and not set(answer) - {"approved_amount"}:
             return "approve"  # "with changes" that change nothing: the call as shown is approved
+    if budget and decision == "modify" and not set(answer) - {"approved_amount"}:
+        return "approve"  # a budget's full amount, nothing else: what is allowed is what was asked
     return decision
+
+
+def changes_allowed(config: ApprovalConfig, *, guards_call: bool) -> bool:
+    """Whether an approver may change what approving releases or answers (arguments, an
+    approved amount, "approve with changes"): ``allow_modify`` as the definition says; unset,
+    a guarded call's arguments may be changed, and a form's or budget's answer."""
+    if config.allow_modify is not None:
+        return config.allow_modify
+    return guards_call or config.modify_allowed
+
+
+def _fixed(approval: ApprovalRequest, call: dict[str, Any] | None) -> str:
+    """Why a change is refused under ``allow_modify: false``, and what the approver can do."""
+    what = f"the call to {call['tool']} as shown" if call is not None else "it as asked"
+    return (
+        "this request cannot be changed (its definition says allow_modify: false): "
+        f"approve {what}, or reject it"
+    )
+
+
+def _changes(
+    call: dict[str, Any] | None, edit: dict[str, Any], answer: dict[str, Any], cap: float | None
+) -> list[str]:
+    """What an answer changes of the call or the amount asked, by name (``arguments.note``,
+    ``tool``, ``approved_amount``): a value given that differs from the one now."""
+    changed = []
+    if call is not None and "tool" in edit and edit["tool"] != call["tool"]:
+        changed.append("tool")
+    arguments = edit.get("arguments")
+    if call is not None and arguments is not None:
+        if not isinstance(arguments, dict):
+            changed.append("arguments")
+        else:
+            now = call["arguments"]
+            changed += [
+                f"arguments.{name}"
+                for name, value in arguments.items()
+                if name not in now
+                or now[name] != value
+                or isinstance(now[name], bool) != isinstance(value, bool)
+            ]
+    if cap is not None and AMOUNT in answer:
+        amount = answer[AMOUNT]
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or float(amount) != cap:
+            changed.append(AMOUNT)
+    return changed
+
+
+def _keys_not_taken(
+    approval: ApprovalRequest, call: dict[str, Any] | None, data: dict[str, Any]
+) -> list[str]:
+    """Why keys of an answer's data are refused, each naming its key: a key no part of the
+    request reads would be recorded (an approval "with changes") while what runs is the
+    call as shown. A request that guards a call takes ``arguments`` and ``tool`` (its edit),
+    a budget's ``approved_amount`` and its answer schema's own fields; one that guards none
+    takes its schema's fields, and anything when the schema names none (a gate's free
+    answer) or says it takes more (``additionalProperties``, ``patternProperties``).
+    ``approved_amount`` on a request that is not a budget is refused before this
+    (``_amount_not_taken``)."""
+    schema = approval.response_schema or {}
+    properties = schema.get("properties")
+    fields = set(properties) if isinstance(properties, dict) else set()
+    if schema.get("additionalProperties") not in (None, False) or "patternProperties" in schema:
+        return []
+    if call is None and not fields:
+        return []
+    takes = fields | {AMOUNT}
+    if call is not None:
+        takes |= set(_EDIT_KEYS)
+    unknown = sorted(key for key in data if key not in takes)
+    if not unknown:
+        return []
+    listed = ", ".join(sorted(takes - ({AMOUNT} if approval.approval_type != "budget" else set())))
+    what = (
+        f'approving runs {call["tool"]} as shown or as changed under "arguments"'
+        if call is not None
+        else "nothing reads it"
+    )
+    return [
+        f"{key}: this {approval.approval_type} request's answer takes no such key ({what}, so it "
+        f"would be recorded while changing nothing); it takes: {listed}"
+        for key in unknown
+    ]
 
 
 def _asks_for(approval: ApprovalRequest, name: str) -> bool:
@@ -279,7 +373,7 @@ def answer_call(approval: ApprovalRequest, data: dict[str, Any] | None) -> dict[
     config = ApprovalConfig.model_validate(approval.config)
     data = dict(data or {})
     try:
-        _validated_decision(approval, config, "modify", data)  # a budget's amount, as recorded
+        _validated_decision(approval, config, "approve", data)  # a budget's amount, as recorded
     except InvalidResponse:
         return None
     budget = approval.approval_type == "budget"
