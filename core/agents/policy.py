@@ -154,11 +154,16 @@ def approval_request(
         **_asked(settings, step_config),
         "title": title,
         "type": "budget" if budget else "binary",
-        "allow_modify": True,
+        # allow_modify: false holds the call as the agent made it (core.approvals.voting).
+        "allow_modify": settings.get("allow_modify", True),
         "description": settings.get("description")
         or f"The agent of step {request.step.name!r} wants to call {name} with "
-        f"{json.dumps(args, default=str)}. Approve, reject, or approve with changed "
-        "arguments.",
+        f"{json.dumps(args, default=str)}. "
+        + (
+            "Approve, reject, or approve with changed arguments."
+            if settings.get("allow_modify", True)
+            else "Approve or reject it (its arguments cannot be changed)."
+        ),
         "context_data": {**(settings.get("context_data") or {}), "tool": name, "arguments": args},
     }
     if settings.get("show"):

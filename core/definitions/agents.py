@@ -372,8 +372,7 @@ def held_approval_problems(approval: Mapping[str, Any], held_tools: list[str] | 
     (``approval`` is a valid approval config; ``held_tools`` None when it was refused).
 
     A key that would be accepted and then not take effect is refused: a form (a held
-    call's answer is the call), ``allow_modify: false`` (an approver may always change a
-    held call's arguments), a budget that does not say which argument is its amount or
+    call's answer is the call), a budget that does not say which argument is its amount or
     has no held tool of its own to apply to, and a config whose requests could not be
     opened (rollback's and the agent's questions take only some keys: request_settings).
     """
@@ -398,12 +397,6 @@ def held_approval_problems(approval: Mapping[str, Any], held_tools: list[str] | 
                 f"{key}: {answer} (within the tool's inputs); a form's fields would reach "
                 "neither the tool nor the agent"
             ]
-    if given.get("allow_modify") is False:
-        return [
-            "allow_modify: false cannot be honoured for a held call: its approver may always "
-            "change the call's arguments (within the tool's inputs); leave it out, and reject "
-            "a call that should not run"
-        ]
     context = given.get("context_data") or {}
     for key in _CALL_CONTEXT_KEYS:
         if key in context:

@@ -411,7 +411,6 @@ REFUSED: list[tuple[dict[str, Any], list[str] | None, str]] = [
         "form_fields: a held call's approver approves it, rejects it or changes its arguments",
     ),
     ({"requested_from": FIN, "schema": {"type": "object"}}, None, "schema: a held call's approver"),
-    ({"requested_from": FIN, "allow_modify": False}, None, "allow_modify: false cannot be honoured"),
     (
         {"requested_from": FIN, "amount_argument": "amount"},
         None,
