@@ -180,8 +180,9 @@ def capture(out: Path) -> list[Path]:
                     context.close()
 
                 def inbox(page: Any) -> None:
+                    # What the README's "first five minutes" step 1 shows: finance's Inbox.
                     expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
-                    expect(page.get_by_text("Production deploy approval").first).to_be_visible()
+                    expect(page.get_by_text("High-value payment").first).to_be_visible()
 
                 def approval(page: Any) -> None:
                     field = page.get_by_role("textbox", name=re.compile("^Change ticket"))
@@ -208,7 +209,7 @@ def capture(out: Path) -> list[Path]:
                     expect(page.get_by_role("heading", name="Monitor")).to_be_visible()
                     expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
 
-                shot("inbox", "/", "devops@example.com", inbox)
+                shot("inbox", "/", "finance@example.com", inbox)
                 shot("approval", f"/?approval={ids['approval']}", "devops@example.com", approval)
                 shot("workflows", "/workflows", "admin@example.com", workflows)
                 shot("workflow-timeline", f"/?workflow={ids['workflow']}", "admin@example.com", timeline)
