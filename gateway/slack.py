@@ -4,8 +4,10 @@ Every request is verified with ``SignatureVerifier`` (SLACK_SIGNING_SECRET;
 requests older than five minutes are refused). The clicking Slack user is
 mapped to an approver email — SLACK_USER_MAP (JSON, either
 ``{"U123": "a@x.com"}`` or ``{"a@x.com": "U123"}``), else Slack's
-``users.info`` — and the engine's own authorization decides whether that
-person may answer. The same handler functions serve HTTP and Socket Mode.
+``users.info`` — and core's rule decides whether that person may answer before
+anything is listed or done (``gateway.slack_users.email_of``: a disabled or
+removed account is refused ``/approvals`` as its clicks are), and again when the
+answer is recorded. The same handler functions serve HTTP and Socket Mode.
 
 The Edit button's modal and its submission are ``gateway.slack_edit``; who
 clicked is ``gateway.slack_users``; the reply to the clicking user is
@@ -178,7 +180,7 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
         )
     decision = ACTION_DECISIONS[action["action_id"]]
     try:
-        email = email_of(db, user_id)
+        email = email_of(db, user_id, approval_id=approval_id)  # refuses who may not answer
         with vouched(slack_user_id=user_id.upper()):  # recorded with the vote (core.identity.verified)
             approval = respond_once(
                 db,
@@ -213,13 +215,16 @@ def handle_interaction(db: Database, payload: dict[str, Any]) -> SlackReply:
 
 
 def handle_command(db: Database, form: dict[str, str]) -> dict[str, Any]:
-    """``/approvals``: the caller's open approval requests (ephemeral)."""
+    """``/approvals``: the caller's open approval requests (ephemeral). A person who may
+    not answer (a disabled or removed account, a role that does not answer) is refused
+    before anything is listed, with the message and ``permission.refused`` event a
+    click of theirs gets (``email_of``)."""
     from slack_sdk.models.blocks import ButtonElement, MarkdownTextObject, SectionBlock
 
     try:
         email = email_of(db, form.get("user_id", ""))
     except NotAuthorized as exc:
-        return {"response_type": "ephemeral", "text": str(exc)}
+        return {"response_type": "ephemeral", "text": inert(str(exc))}
     pending = ApprovalEngine(db).list_pending_approvals(email, limit=MAX_LISTED + 1)
     if not pending:
         return {"response_type": "ephemeral", "text": "Nothing is waiting for you."}

@@ -1,9 +1,9 @@
 """Who clicked in Slack: the clicking Slack user mapped to an approver email,
 through SLACK_USER_MAP (JSON, either ``{"U123": "a@x.com"}`` or
 ``{"a@x.com": "U123"}``), the Settings page's user map, else Slack's
-``users.info``. The engine's own authorization then decides whether that person
-may answer; a link made before the address's account was removed answers for nobody
-(core.identity.issued).
+``users.info``. Core's rule (core.identity.permissions) then decides whether that
+person may answer, before anything is shown or done for them; a link made before the
+address's account was removed answers for nobody (core.identity.issued).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from core.base.secrets import secret as _secret
 from core.channels.registry import read_channel_settings
 from core.identity.addresses import address_problem
 from core.identity.issued import check_link, user_map_pairs
+from core.identity.permissions import Action, require
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -77,14 +78,17 @@ def email_from_slack_api(user_id: str) -> str | None:
     return str(email).lower() if email else None
 
 
-def email_of(db: Database, user_id: str) -> str:
-    """The address the clicking Slack user acts as (every Slack action, ``/approvals``
-    included, comes here first).
+def email_of(db: Database, user_id: str, *, approval_id: str | None = None) -> str:
+    """The address the clicking Slack user acts as, once core says that person may answer
+    (``approvals:answer``; every Slack action, ``/approvals`` included, comes here first).
 
     Refused (``NotAuthorized``): a Slack user linked to nobody; a link to an address that
     is no plain one (core.identity.addresses); a link made before the address's account
     was removed, now that it is added again (core.identity.issued: SLACK_USER_MAP's
-    links and those of the Settings map saved before)."""
+    links and those of the Settings map made before); and an account that may not
+    answer (disabled, removed, a role that does not answer), with the very message and
+    ``permission.refused`` event its click would get (``approval_id``: the request
+    clicked)."""
     key = user_id.upper()  # Slack ids are upper case; a map edited by hand may not be.
     environment, settings = _user_maps(db)
     source = ""
@@ -107,6 +111,7 @@ def email_of(db: Database, user_id: str) -> str:
     email = email.strip().lower()
     if source:  # Slack's own users.info is Slack's word now, not a link made here
         check_link(db, "slack", key, email, in_settings=key in settings, source=source)
+    require(db, email, Action.APPROVALS_ANSWER, approval_id=approval_id)
     return email
 
 

@@ -443,6 +443,19 @@ def check(
     )
 
 
+def require(db: Database, actor: str, action: Action | str, *, approval_id: str | None = None) -> Principal:
+    """``check`` in a read of its own, the refusal recorded at once: for an interface
+    about to act or show something for ``actor`` before any use case runs (Slack's
+    ``/approvals`` and its buttons: core.identity.permissions refuses a disabled or
+    removed account there with the very message and event its answer would get)."""
+    action = action_of(action)
+    with db.read() as session:
+        who, why = decide(session, actor, action)
+    if why is not None:
+        refuse(None, who.actor or actor, action, why, role=who.role, approval_id=approval_id, db=db)
+    return who
+
+
 def refuse(
     session: Session | None,
     actor: str,
@@ -580,6 +593,7 @@ __all__ = [
     "use_credential",
     "current_credential",
     "check",
+    "require",
     "allowed",
     "actions_for",
     "account_principal",
