@@ -22,7 +22,6 @@ broken channel would otherwise feed itself).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from core.base.config import Settings, get_settings
 from core.base.errors import AlertNotFound, InvalidTransition
+from core.engine.after_decision import rejections
 from core.identity.permissions import Action, check
 from core.outbox.writer import ALERT_KIND
 from core.records import rows as store
@@ -56,8 +56,6 @@ log = structlog.get_logger(__name__)
 EVALUATOR = "system:alerts"
 APPROVAL_EXPIRING = "approval_expiring"
 WORKFLOW_FAILED = "workflow_failed"
-# The error core.engine.executor records when a step's approval was rejected (on_reject: fail).
-REJECTED_ERROR = re.compile(r"^Step .*: approval rejected\.$", re.DOTALL)
 DELIVERY_DEAD = "delivery_dead"
 RUNNER_HEARTBEAT_MISSING = "runner_heartbeat_missing"
 SEVERITIES = ("warning", "critical")
@@ -137,8 +135,10 @@ def failed_workflows(session: Session, now: datetime, settings: Settings) -> lis
         .order_by(Workflow.updated_at)
     ).all()
     findings = []
+    # Read from the rows, not the error's words (core.engine.after_decision).
+    stopped = rejections(session, [row.id for row in rows])
     for row in rows:
-        if REJECTED_ERROR.match(row.error or ""):
+        if row.id in stopped:
             # A person said no: the workflow stopped as designed. Worth a look, not a page.
             findings.append(
                 Finding(
@@ -314,6 +314,20 @@ def evaluate_alerts(db: Database, now: datetime | None = None) -> Evaluation:
     return Evaluation(raised, cleared)
 
 
+# The title of a workflow_failed alert about a workflow a person's rejection stopped.
+REJECTED_TITLE = "Workflow stopped: request rejected"
+
+
+def alert_title(alert: Alert) -> str:
+    """The alert's title on the Monitor: its rule's (``RULE_TITLES``), except that a workflow
+    stopped by a rejection is named so, not "Workflow failed" (a person's decision)."""
+    if alert.rule == WORKFLOW_FAILED and (alert.data or {}).get("rejected"):
+        return REJECTED_TITLE
+    from core.channels.alerts import RULE_TITLES  # Slack's SDK: only when a title is asked for
+
+    return RULE_TITLES.get(alert.rule, alert.rule)
+
+
 def subject_link(alert: Alert) -> str:
     """The dashboard page of what the alert is about (the Monitor when it has none)."""
     from urllib.parse import urlencode
@@ -438,6 +452,7 @@ __all__ = [
     "resolved_alerts",
     "open_counts",
     "alert_payload",
+    "alert_title",
     "subject_link",
     "Finding",
     "Evaluation",
