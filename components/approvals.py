@@ -28,6 +28,7 @@ from core.approvals.presentation import RequestView, answer_confirmation, approv
 from core.base.clock import utcnow
 from core.base.errors import CountersignError, InvalidResponse
 from core.definitions.approval import ApprovalConfig
+from core.engine.after_decision import what_next
 
 if TYPE_CHECKING:
     from core.approvals.engine import ApprovalEngine
@@ -43,6 +44,7 @@ NOT_DRAWN = (
 )
 ANSWER_FORM = "approval.answer"
 EDIT_KEY = "approval.edit"
+NEXT_KEY = "approval.next"
 # A string argument longer than this (or with a line break) is edited in a text area.
 LONG_TEXT = 40
 
@@ -144,23 +146,49 @@ def votes_table(view: RequestView) -> None:
     )
 
 
-def outcome(approval: ApprovalDetail, view: RequestView) -> None:
-    """The decision and who made it (``RequestView.outcome``), in place of the buttons."""
+def outcome(db: Database, approval: ApprovalDetail, view: RequestView, viewer: str) -> None:
+    """The decision and who made it (``RequestView.outcome``), and where the workflow goes
+    next, in place of the buttons.
+
+    A rejection is a person's decision, not a failure: a warning, as a cancellation."""
     said = view.outcome
     word, detail = (said.word, said.detail) if said is not None else (approval.status, "")
     # Account emails, a time and the engine's own words: no agent text.
     text = f"This request was **{word}**{detail}. It cannot be answered again."
     if approval.status in ("approved", "modified"):
         st.success(text, icon=":material/check_circle:")
+    elif approval.status == "rejected":
+        st.warning(text, icon=":material/do_not_disturb_on:")
     elif approval.status == "cancelled":
         st.warning(text, icon=":material/block:")
     else:
         st.error(text, icon=":material/cancel:")
+    where_next(db, approval.id, viewer)
     rule_id = (approval.decision_data or {}).get("rule_id")
     if rule_id is not None:
         st.caption(f"Released without asking by standing rule {md(rule_id)} (see Policies).")
     if approval.decision_data:
         st.json(approval.decision_data, expanded=True)
+
+
+def where_next(db: Database, approval_id: str, viewer: str) -> None:
+    """Where the workflow goes after this decision (``core.engine.after_decision``), with a
+    link to it: "The workflow resumes at step 'deploy'."; a stop a warning, not an error."""
+    said = what_next(db, approval_id, viewer=viewer)
+    if said is None:
+        return
+    with st.container(key=NEXT_KEY):
+        # Step names and request titles may be an agent's words: escaped.
+        if said.stopped:
+            st.warning(md(said.sentence), icon=":material/front_hand:")
+        else:
+            st.info(md(said.sentence), icon=":material/arrow_forward:")
+        st.page_link(
+            WORKFLOW_PAGE,
+            label="Open the workflow",
+            icon=":material/timeline:",
+            query_params={"workflow": said.workflow_id},
+        )
 
 
 # -- the answer --------------------------------------------------------------------------
@@ -424,7 +452,7 @@ def decision_panel(
     if flash:
         st.success(flash)
     if approval.status != "pending":
-        outcome(approval, view)
+        outcome(db, approval, view, user.email)
         return
     if approval.expires_at is not None and approval.expires_at <= utcnow():
         st.error(
@@ -440,6 +468,7 @@ def decision_panel(
             f"You answered **{mine[0]['decision']}** {ago(mine[0]['at'])}; waiting for "
             f"the other approvers ({view.threshold} needed)."
         )
+        where_next(db, approval.id, user.email)
         return
     if not user.can_answer:
         st.info("You are signed in as a viewer: you can read this request but not answer it.")
@@ -452,6 +481,7 @@ def decision_panel(
                 f"; level {level} now waits for {md(', '.join(approval.approvers))} "
                 f"({view.threshold} needed). Approvers: {md(view.chain)}."
             )
+            where_next(db, approval.id, user.email)
             return
         st.info(f"You are not among this request's approvers ({md(', '.join(approval.approvers))}).")
         return

@@ -20,6 +20,7 @@ from core.approvals import inbox as reports
 from core.approvals import inbox_views
 from core.approvals.bulk import decide_many
 from core.base.errors import CountersignError
+from core.engine.after_decision import what_next
 
 if TYPE_CHECKING:
     from core.store.db import Database
@@ -152,7 +153,10 @@ def _bulk(db: Database, email: str, choosable: list[str]) -> None:
         lines = [f"- {md(o.title)}: {md(o.message)}" for o in outcomes if o.message]
         verb = "approved" if approve else "rejected"
         text = f"You {verb} {len(done)} of {len(outcomes)} selected requests."
-        outcome_text = "\n".join([text, *lines])
+        # Where each decided request's workflow goes next, as the Approval page says it.
+        going = [(o.title, what_next(db, o.approval_id, viewer=email)) for o in done]
+        nexts = [f"- {md(title)}: {md(said.sentence)}" for title, said in going if said is not None]
+        outcome_text = "\n".join([text, *nexts, *lines])
         st.session_state[BULK_RESULT] = ("ok" if not lines else "error", outcome_text, time.monotonic())
         # Refused ones too: each was decided or answered meanwhile, and is not offered again.
         for outcome in outcomes:
