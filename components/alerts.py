@@ -12,7 +12,6 @@ from components.feedback import core_errors
 from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
 from components.text import md, md_lines
 from core.base.clock import utcnow
-from core.channels.alerts import RULE_TITLES
 from core.identity.permissions import Action, allowed
 from core.ops import alerts
 
@@ -56,7 +55,7 @@ def _subject_link(alert: Alert) -> None:
 def _open_alert(db: Database, alert: Alert, user: SignedIn) -> None:
     with st.container(border=True, key=f"alerts.open.{alert.id}"):
         colour = SEVERITY_COLOURS.get(alert.severity, "gray")
-        title = RULE_TITLES.get(alert.rule, alert.rule)
+        title = alerts.alert_title(alert)  # a workflow a rejection stopped is named so
         st.markdown(f":{colour}-badge[{md(alert.severity)}] **{md(title)}** · {age(alert.raised_at)}")
         # Alert text quotes workflow names and errors: literal, never Markdown.
         st.markdown(md_lines(alert.message))
@@ -83,7 +82,7 @@ def alerts_section(db: Database, user: SignedIn) -> None:
         with st.expander(f"Resolved in the last 7 days ({len(resolved)})", expanded=False):
             st.dataframe(
                 {
-                    "rule": [RULE_TITLES.get(a.rule, a.rule) for a in resolved],
+                    "rule": [alerts.alert_title(a) for a in resolved],
                     "severity": [a.severity for a in resolved],
                     "message": [a.message for a in resolved],
                     "raised": [a.raised_at for a in resolved],

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
 from components.feedback import show_error
-from components.nav import WORKFLOW_PAGE
-from components.text import md
+from components.nav import APPROVAL_PAGE, WORKFLOW_PAGE
+from components.text import md, md_lines
 from core.base.errors import CountersignError, DefinitionError
 from core.base.storable import load_json
 from core.definitions.definition_text import load_definition_file, load_definition_text
 from core.definitions.workflow import WorkflowDefinition
 from core.demo.scenarios import DEMO_INPUTS, template_names, template_path
 from core.engine import workflows as ops
+from core.engine.after_decision import rejection_of
 from core.engine.tools import default_registry
 from core.engine.waits import Waiting
 
@@ -25,21 +27,33 @@ if TYPE_CHECKING:
     from core.store.tables import Workflow
 
 STARTED = "workflows.started"
+# What the list's link to a waiting workflow's request says.
+REQUEST_LINK_TEXT = "Open the request"
+
+
+def request_link(wait: Waiting) -> str:
+    """The Approval page's deep link to ``wait``'s request, relative to the dashboard."""
+    return "approval?" + urlencode({"approval": wait.approval_id})
 
 
 def workflow_table(
     rows: Sequence[Workflow], *, key: str, waits: dict[str, list[Waiting]] | None = None
 ) -> str | None:
-    """The page of workflows (with who each waiting one waits for); the id of a selected row."""
+    """The page of workflows (with who each waiting one waits for, and a link to the request
+    it waits for); the id of a selected row."""
     waits = waits or {}
     frame = pd.DataFrame(
         [
             {
                 "name": w.name,
                 "status": w.status,
+                # The oldest open request's deep link, relative (a server under a base path
+                # keeps it): the Approval page, one click from the list, before the long
+                # "waits for" text so it stays in view.
+                "request": request_link(waits[w.id][0]) if waits.get(w.id) else None,
+                "waits for": "; ".join(f"{', '.join(x.approvers)}: {x.title}" for x in waits.get(w.id, [])),
                 "step": w.current_step + 1 if w.status != "completed" else None,
                 "steps": len(w.definition.get("steps", [])),
-                "waits for": "; ".join(f"{', '.join(x.approvers)}: {x.title}" for x in waits.get(w.id, [])),
                 "created": w.created_at,
                 "updated": w.updated_at,
                 "by": w.created_by,
@@ -47,13 +61,40 @@ def workflow_table(
             }
             for w in rows
         ],
-        columns=["name", "status", "step", "steps", "waits for", "created", "updated", "by", "id"],
+        columns=["name", "status", "request", "waits for", "step", "steps", "created", "updated", "by", "id"],
     )
     picked = st.dataframe(
-        frame, hide_index=True, width="stretch", key=key, on_select="rerun", selection_mode="single-row"
+        frame,
+        hide_index=True,
+        width="stretch",
+        key=key,
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={"request": st.column_config.LinkColumn("request", display_text=REQUEST_LINK_TEXT)},
     )
     selected = picked.selection.rows if picked is not None else []
     return rows[selected[0]].id if selected else None
+
+
+def stop_notice(db: Database, workflow: Workflow) -> None:
+    """Why the workflow stopped: a person's rejection as a warning that says who said no
+    and why, with a link to the request (``core.engine.after_decision.rejection_of``); any
+    other error as an error."""
+    if not workflow.error:
+        return
+    rejected = rejection_of(db, workflow.id)
+    if rejected is None:
+        st.error(md_lines(workflow.error))
+        return
+    with st.container(key="workflow.stopped"):
+        # The step's name and the comment may be anyone's words: escaped.
+        st.warning(md(rejected.sentence), icon=":material/front_hand:")
+        st.page_link(
+            APPROVAL_PAGE,
+            label="Open the rejected request",
+            icon=":material/approval:",
+            query_params={"approval": rejected.approval_id},
+        )
 
 
 def _input_json(raw: str) -> dict[str, Any] | None:

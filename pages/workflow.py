@@ -14,6 +14,7 @@ from components.services import get_services
 from components.text import md, md_lines
 from components.timeline import timeline_figure
 from components.waiting import position_text, waiting_notice
+from components.workflows import stop_notice
 from core.base.errors import CountersignError
 from core.engine import workflows as ops
 from core.engine.waits import waiting_on
@@ -61,8 +62,7 @@ st.markdown(
 waiting_notice(waiting_on(db, [workflow.id], viewer=user.email).get(workflow.id, []), key="workflow.waits")
 if workflow.description:
     st.caption(md_lines(workflow.description))
-if workflow.error:
-    st.error(md_lines(workflow.error))
+stop_notice(db, workflow)  # a person's rejection reads as their decision, not a failure
 workflow_controls(db, workflow, user)
 
 # A widget (on_change="rerun"): the open tab is the session's, so it stays open through
