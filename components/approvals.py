@@ -24,7 +24,13 @@ from components.text import md
 from core.approvals import inbox as reports
 from core.approvals import standing_rules
 from core.approvals.edits import changed_arguments, record_shown_answer
-from core.approvals.presentation import RequestView, answer_confirmation, approval_page, plain
+from core.approvals.presentation import (
+    RequestView,
+    answer_confirmation,
+    approval_page,
+    approve_with_changes_applies,
+    plain,
+)
 from core.base.clock import utcnow
 from core.base.errors import CountersignError, InvalidResponse
 from core.definitions.approval import ApprovalConfig
@@ -331,16 +337,6 @@ def _refused(problems: list[str]) -> None:
     st.error(f"Nothing was recorded. The answer was refused:\n{lines}", icon=":material/block:")
 
 
-def _can_change(view: RequestView, config: ApprovalConfig) -> bool:
-    """Approve with changes: for a guarded call always; for a gate, when its form may differ;
-    never under allow_modify: false."""
-    if not view.changes_allowed:
-        return False
-    if view.call_now is not None:
-        return True
-    return config.modify_allowed and view.approval_type in ("form", "budget")
-
-
 def _ask(
     view: RequestView,
     response_schema: dict[str, Any],
@@ -384,7 +380,7 @@ def _ask(
                 type="primary",
                 icon=":material/check:",
             )
-            modify = _can_change(view, config) and st.form_submit_button(
+            modify = approve_with_changes_applies(view, config) and st.form_submit_button(
                 "Approve with changes", key="approval.modify", icon=":material/edit:"
             )
             reject = st.form_submit_button(

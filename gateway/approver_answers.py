@@ -21,7 +21,7 @@ from components.text import md
 from core.approvals import standing_rules
 from core.approvals.edits import changed_arguments, record_shown_answer
 from core.approvals.engine import ApprovalEngine
-from core.approvals.presentation import RequestView, request_view
+from core.approvals.presentation import RequestView, approve_with_changes_applies, request_view
 from core.base.errors import AnswerOutdated, CountersignError, InvalidResponse
 from core.base.storable import load_json
 from core.definitions.approval import ApprovalConfig
@@ -106,15 +106,7 @@ def call_editor(db: Database, user: str, approval_id: str | None) -> tuple[str, 
 
 
 def _can_change(approval: ApprovalRequest, view: RequestView) -> bool:
-    """Whether "Approve with changes" applies (the dashboard's rule): always for a guarded
-    call; for a request guarding none, when its type's answer may differ (a form, a budget);
-    never under allow_modify: false."""
-    if not view.changes_allowed:
-        return False
-    if view.call_now is not None:
-        return True
-    config = ApprovalConfig.model_validate(approval.config)
-    return config.modify_allowed and view.approval_type in ("form", "budget")
+    return approve_with_changes_applies(view, ApprovalConfig.model_validate(approval.config))
 
 
 def buttons(db: Database, user: str, approval_id: str) -> list[tuple[str, str]]:

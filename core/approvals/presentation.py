@@ -355,3 +355,14 @@ def approval_page(
     the request (a read model) and its view (another tenant's request is unknown)."""
     row = engine.get(approval_id, tenant=tenant)
     return ApprovalDetail.of(row), request_view(row, engine.responses(row.id))
+
+
+def approve_with_changes_applies(view: RequestView, config: ApprovalConfig) -> bool:
+    """Whether "Approve with changes" is offered (every channel's rule): always for a
+    guarded call; for a request guarding none, when its type's answer may differ (a
+    form, a budget); never under ``allow_modify: false``."""
+    if not view.changes_allowed:
+        return False
+    if view.call_now is not None:
+        return True
+    return config.modify_allowed and view.approval_type in ("form", "budget")
