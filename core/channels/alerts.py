@@ -34,6 +34,9 @@ RULE_TITLES = {
     "delivery_dead": "Notification delivery dead",
     "runner_heartbeat_missing": "Runner heartbeat missing",
 }
+# A workflow a person's rejection stopped is their decision, not a failure
+# (core.engine.after_decision tells them apart; the alert's data says ``rejected``).
+REJECTED_TITLE = "Workflow stopped: request rejected"
 SUBJECT_MAX = 200
 SLACK_HEADER_MAX = 150
 SLACK_TEXT_MAX = 3000
@@ -49,9 +52,12 @@ class AlertFacts:
     raised_at: str
     url: str
     monitor_url: str
+    rejected: bool = False
 
     @property
     def title(self) -> str:
+        if self.rule == "workflow_failed" and self.rejected:
+            return REJECTED_TITLE
         return RULE_TITLES.get(self.rule, self.rule.replace("_", " ").capitalize())
 
     @property
@@ -75,6 +81,7 @@ def alert_facts(delivery: Delivery) -> AlertFacts:
         raised_at=str(alert.get("raised_at") or ""),
         url=str(alert.get("url") or ""),
         monitor_url=str(alert.get("monitor_url") or ""),
+        rejected=isinstance(alert.get("data"), dict) and bool(alert["data"].get("rejected")),
     )
 
 

@@ -314,17 +314,13 @@ def evaluate_alerts(db: Database, now: datetime | None = None) -> Evaluation:
     return Evaluation(raised, cleared)
 
 
-# The title of a workflow_failed alert about a workflow a person's rejection stopped.
-REJECTED_TITLE = "Workflow stopped: request rejected"
-
-
 def alert_title(alert: Alert) -> str:
     """The alert's title on the Monitor: its rule's (``RULE_TITLES``), except that a workflow
     stopped by a rejection is named so, not "Workflow failed" (a person's decision)."""
+    from core.channels.alerts import REJECTED_TITLE, RULE_TITLES  # Slack's SDK: only when asked
+
     if alert.rule == WORKFLOW_FAILED and (alert.data or {}).get("rejected"):
         return REJECTED_TITLE
-    from core.channels.alerts import RULE_TITLES  # Slack's SDK: only when a title is asked for
-
     return RULE_TITLES.get(alert.rule, alert.rule)
 
 

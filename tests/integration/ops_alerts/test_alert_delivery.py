@@ -102,3 +102,47 @@ def test_a_running_runner_evaluates_the_rules_and_leaves_no_heartbeat_when_stopp
         runner.stop()
     with db.read() as session:
         assert session.get(RunnerHeartbeat, "evaluator") is None
+
+
+def test_an_alert_about_a_rejection_is_titled_as_one_in_email_and_slack(
+    db: Database, smtp: Mailbox, slack_api: SlackAPI, channel_env: pytest.MonkeyPatch
+) -> None:
+    """A workflow a person's rejection stopped raises a warning whose email subject and
+    Slack header say so, as the Monitor does, not "Workflow failed"."""
+    from core.approvals.engine import ApprovalEngine
+    from core.engine import workflows as ops
+
+    channel_env.setenv("COUNTERSIGN_DEFAULT_CHANNELS", "email,slack")
+    channel_env.setenv("SLACK_USER_MAP", json.dumps({"admins": "C0ADMINS"}))
+    get_settings.cache_clear()
+    smtp.start()
+    add_user(db, "admin@example.com", role="admin")
+    add_user(db, "ann@example.com", role="approver")
+    definition = {
+        "name": "Refund",
+        "steps": [
+            {
+                "name": "ask",
+                "type": "approval",
+                "approval_config": {"requested_from": "ann@example.com", "channels": []},
+            }
+        ],
+    }
+    workflow = ops.create_workflow(db, definition, created_by="cli:ops")
+    runner = build_runner(db, dispatch_notifications=False)
+    runner.run_until_idle()
+    [approval] = ApprovalEngine(db).list_pending_approvals(workflow_id=workflow.id)
+    ApprovalEngine(db).respond_to_approval(approval.id, "ann@example.com", "reject", comment="no")
+    runner.run_until_idle()
+    [alert] = evaluate_alerts(db).raised
+    assert (alert.rule, alert.severity) == (WORKFLOW_FAILED, "warning")
+    dispatcher(db).dispatch_until_idle()
+
+    [message] = smtp.received()
+    assert str(message["Subject"]).startswith("[warning] Workflow stopped: request rejected: "), message[
+        "Subject"
+    ]
+    assert "Workflow failed" not in str(message["Subject"])
+    [posted] = slack_api.posted
+    assert "Workflow stopped: request rejected" in json.dumps(posted["blocks"])
+    assert "Workflow failed" not in json.dumps(posted["blocks"])
