@@ -105,3 +105,27 @@ CASES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any] | None]] = {
     "schema_broken": ("binary", "modify", {"arguments": {"amount": "a lot"}}, None),
     "other_tool": ("binary", "modify", {"tool": "refund", "arguments": {"amount": 1}}, None),
 }
+
+
+def nothing_recorded_and_nothing_ran(
+    db: Database,
+    calls: Calls,
+    registry: ToolRegistry,
+    approval_id: str,
+    *,
+    decision_data: dict[str, Any] | None = None,
+) -> None:
+    """A refused answer left the request as it was: no vote, still open, the tool not run;
+    a plain approval afterwards runs the call exactly as shown (and, when given, is
+    decided with ``decision_data``)."""
+    engine = ApprovalEngine(db)
+    assert engine.responses(approval_id) == []
+    assert engine.get(approval_id).status == "pending"
+    run(db, registry)
+    assert calls.of("pay") == []
+    decided = engine.respond_to_approval(approval_id, FINANCE, "approve", {})
+    assert decided.status == "approved"
+    if decision_data is not None:
+        assert decided.decision_data == decision_data
+    run(db, registry)
+    assert calls.of("pay") == [PROPOSED]

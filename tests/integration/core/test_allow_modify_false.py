@@ -30,7 +30,15 @@ from core.demo.scenarios import DEMO_PASSWORD
 from core.identity.users import add_user
 from core.store.db import Database
 from tests.acceptance.core.conftest import cli
-from tests.helpers.approved_calls import FINANCE, PROPOSED, REQUESTER, pay_registry, run, waiting
+from tests.helpers.approved_calls import (
+    FINANCE,
+    PROPOSED,
+    REQUESTER,
+    nothing_recorded_and_nothing_ran,
+    pay_registry,
+    run,
+    waiting,
+)
 from tests.helpers.engine import Calls
 from tests.integration.gateway.conftest import token_for, waiting_workflow
 from tests.integration.gateway.loopback import Recorder, loopback_server
@@ -68,19 +76,6 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
         monkeypatch.setenv("SLACK_API_URL", f"{server.url}/api/")
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
         yield server
-
-
-def nothing_recorded_and_nothing_ran(db: Database, calls: Calls, registry: Any, approval_id: str) -> None:
-    """The refusal left the request as it was; a plain approval then runs the call as shown."""
-    engine = ApprovalEngine(db)
-    assert engine.responses(approval_id) == []
-    assert engine.get(approval_id).status == "pending"
-    run(db, registry)
-    assert calls.of("pay") == []
-    decided = engine.respond_to_approval(approval_id, FINANCE, "approve", {})
-    assert decided.status == "approved"
-    run(db, registry)
-    assert calls.of("pay") == [PROPOSED]
 
 
 # -- the engine: the one check every channel goes through ------------------------------------

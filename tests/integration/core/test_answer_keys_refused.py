@@ -23,7 +23,14 @@ from core.approvals.engine import ApprovalEngine
 from core.base.errors import InvalidResponse
 from core.identity.users import add_user
 from core.store.db import Database
-from tests.helpers.approved_calls import FINANCE, PROPOSED, pay_registry, run, waiting
+from tests.helpers.approved_calls import (
+    FINANCE,
+    PROPOSED,
+    nothing_recorded_and_nothing_ran,
+    pay_registry,
+    run,
+    waiting,
+)
 from tests.helpers.engine import Calls
 from tests.integration.gateway.conftest import BOSS, token_for, waiting_workflow
 
@@ -42,18 +49,6 @@ UNKNOWN: dict[str, tuple[str, dict[str, Any], str, dict[str, Any], str]] = {
     ),
     "form_without_fields": ("form", {}, "modify", {"foo": 1}, "foo"),
 }
-
-
-def nothing_recorded_and_nothing_ran(db: Database, calls: Calls, registry: Any, approval_id: str) -> None:
-    engine = ApprovalEngine(db)
-    assert engine.responses(approval_id) == []
-    assert engine.get(approval_id).status == "pending"
-    run(db, registry)
-    assert calls.of("pay") == []
-    decided = engine.respond_to_approval(approval_id, FINANCE, "approve", {})
-    assert decided.status == "approved"
-    run(db, registry)
-    assert calls.of("pay") == [PROPOSED]
 
 
 @pytest.mark.parametrize("case", sorted(UNKNOWN))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -34,7 +33,15 @@ from core.identity.users import add_user
 from core.store.db import Database
 from gateway.approver_answers import answer, details
 from tests.acceptance.core.conftest import cli
-from tests.helpers.approved_calls import FINANCE, PROPOSED, REQUESTER, pay_registry, run, waiting
+from tests.helpers.approved_calls import (
+    FINANCE,
+    PROPOSED,
+    REQUESTER,
+    nothing_recorded_and_nothing_ran,
+    pay_registry,
+    run,
+    waiting,
+)
 from tests.helpers.engine import Calls
 from tests.integration.gateway.conftest import token_for, waiting_workflow
 from tests.integration.gateway.loopback import Recorder, loopback_server
@@ -68,20 +75,6 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
         yield server
 
 
-def nothing_recorded_and_nothing_ran(db: Database, calls: Calls, registry: Any, approval_id: str) -> None:
-    """The refusal left the request as it was: no vote, still open, the tool not run; a
-    plain approval afterwards runs the call exactly as shown."""
-    engine = ApprovalEngine(db)
-    assert engine.responses(approval_id) == []
-    assert engine.get(approval_id).status == "pending"
-    run(db, registry)
-    assert calls.of("pay") == []
-    decided = engine.respond_to_approval(approval_id, FINANCE, "approve", {})
-    assert (decided.status, decided.decision_data) == ("approved", {})
-    run(db, registry)
-    assert calls.of("pay") == [PROPOSED]
-
-
 # -- the engine: the one check every channel goes through ------------------------------------
 
 
@@ -99,7 +92,7 @@ def test_the_engine_refuses_an_amount_on_a_guarded_call_that_is_no_budget(
         'amount here would change nothing: change the call\'s arguments instead ({"arguments": {...}}), '
         "or reject it"
     ]
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
 
 
 def test_an_amount_beside_an_edit_is_refused_too(db: Database, calls: Calls) -> None:
@@ -126,7 +119,7 @@ def test_a_form_field_of_that_name_guarding_a_call_is_refused(db: Database, call
     _, approval = waiting(db, registry, "form", form_fields=[{"name": "approved_amount", "type": "number"}])
     with pytest.raises(InvalidResponse, match=REFUSAL):
         ApprovalEngine(db).respond_to_approval(approval.id, FINANCE, "approve", LOWER)
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
 
 
 def test_a_gate_takes_an_amount_only_when_its_form_asks_for_one(db: Database) -> None:
@@ -165,7 +158,7 @@ def test_rest_answers_422_and_records_nothing(db: Database, calls: Calls, approv
     body = response.json()
     assert body["error"] == "InvalidResponse"
     assert [p.startswith(REFUSAL) for p in body["problems"]] == [True], body
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
 
 
 def test_the_inbound_webhook_answers_422_and_records_nothing(db: Database, calls: Calls) -> None:
@@ -179,7 +172,7 @@ def test_the_inbound_webhook_answers_422_and_records_nothing(db: Database, calls
         response = client.post(WEBHOOK_URL, content=body, headers=webhook_signed(body, msg_id="msg_amount"))
     assert response.status_code == 422, response.text
     assert any(p.startswith(REFUSAL) for p in response.json()["problems"])
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
 
 
 @pytest.mark.timeout(300)
@@ -191,7 +184,7 @@ def test_the_cli_exits_2_and_records_nothing(db: Database, db_url: str, calls: C
     done = cli(db_url, *args, "--data", json.dumps(LOWER), ok=False)
     assert done.returncode == 2, done.stderr
     assert REFUSAL in done.stderr
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
 
 
 def test_the_email_page_refuses_a_crafted_amount_and_says_why(db: Database, calls: Calls) -> None:
@@ -212,7 +205,7 @@ def test_the_email_page_refuses_a_crafted_amount_and_says_why(db: Database, call
         assert "approved_amount: only a budget request takes an approved amount" in done.text
         # The link was not spent: the page opens again.
         assert client.get(CONFIRM, params={"token": token}).status_code == 200
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
 
 
 def test_a_slack_modal_refuses_a_crafted_amount(db: Database, calls: Calls, slack: Recorder) -> None:
@@ -227,7 +220,7 @@ def test_a_slack_modal_refuses_a_crafted_amount(db: Database, calls: Calls, slac
         body = post(client, submission(modal, {AMOUNT_BLOCK: "100"})).json()
     assert body["response_action"] == "errors", body
     assert any(REFUSAL in text for text in body["errors"].values()), body
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
 
 
 @pytest.mark.parametrize("approval_type", TYPES)
@@ -238,7 +231,7 @@ def test_gradio_refuses_an_amount_in_the_answer(db: Database, calls: Calls, appr
     details(db, FINANCE, approval.id)
     message = answer(db, FINANCE, approval.id, "Approve with changes", json.dumps(LOWER), "only 100")
     assert message.startswith("**Refused:**") and REFUSAL in message.replace("\\", ""), message
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
 
 
 def test_the_dashboard_refuses_a_crafted_amount(
@@ -261,4 +254,4 @@ def test_the_dashboard_refuses_a_crafted_amount(
         assert "Nothing was recorded. The answer was refused" in text
         assert "only a budget request takes an approved amount" in text.replace("\\", ""), text
     assert ops.get_workflow(db, workflow_id).status == "waiting_approval"
-    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id)
+    nothing_recorded_and_nothing_ran(db, calls, registry, approval.id, decision_data={})
